@@ -1,0 +1,1 @@
+//! berth-api: Docker Engine API routes over narrow service traits.

@@ -1,0 +1,1 @@
+//! berth-build: Dockerfile instructions to image: build graph, steps, cache.

@@ -1,0 +1,1 @@
+//! berth-cli: The berth binary: docker-compatible commands, daemon and shim entry points.

@@ -1,0 +1,1 @@
+//! berth-client: Docker Engine API client over a unix socket.

@@ -1,0 +1,1 @@
+//! berth-daemon: The engine: containers, images, networks, volumes, events.

@@ -1,0 +1,1 @@
+//! berth-dockerfile: Dockerfile parser: text to typed instructions, ARG/ENV expansion, .dockerignore.

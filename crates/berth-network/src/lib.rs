@@ -1,0 +1,1 @@
+//! berth-network: Bridges, veths, IPAM, nftables NAT and port publishing, embedded DNS.

@@ -1,0 +1,1 @@
+//! berth-registry: OCI distribution client: token/basic auth, parallel resumable pull, push.

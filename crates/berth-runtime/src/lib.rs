@@ -1,0 +1,1 @@
+//! berth-runtime: Container config to OCI runtime spec, and the per-container shim.

@@ -1,0 +1,1 @@
+//! berth-store: Content-addressed blob store, SQLite metadata, safe layer applier, overlay snapshots, GC.

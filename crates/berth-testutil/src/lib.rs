@@ -1,0 +1,80 @@
+//! berth-testutil: gates for tests that need root or a host tool. A developer without the
+//! prerequisite sees "skipped: …"; under `CI=true` a missing prerequisite fails the test.
+
+use std::path::{Path, PathBuf};
+
+/// True when running under CI, where every prerequisite must be present.
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+fn skip_or_fail(test: &str, why: &str) -> bool {
+    if in_ci() {
+        panic!("{test}: {why} (CI=true, so this is a failure, not a skip)");
+    }
+    eprintln!("skipped: {test}: {why}");
+    false
+}
+
+/// Returns true when the test may run as root; otherwise skips (or fails in CI).
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        true
+    } else {
+        skip_or_fail(test, "needs root")
+    }
+}
+
+/// Find `cmd` on PATH.
+pub fn which(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Returns true when every command is on PATH; otherwise skips (or fails in CI).
+pub fn require_cmds(test: &str, cmds: &[&str]) -> bool {
+    for c in cmds {
+        if which(c).is_none() {
+            return skip_or_fail(test, &format!("needs `{c}` on PATH"));
+        }
+    }
+    true
+}
+
+/// The shared test images directory (`../shared/images` beside the repo), or BERTH_TEST_IMAGES.
+pub fn images_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_TEST_IMAGES") {
+        return PathBuf::from(p);
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.join("../../../shared/images")
+}
+
+/// Path of one shared image archive, e.g. `image("busybox")` → `.../busybox.oci.tar`.
+/// Skips (or fails in CI) when it is missing.
+pub fn image(test: &str, name: &str) -> Option<PathBuf> {
+    let p = images_dir().join(format!("{name}.oci.tar"));
+    if p.is_file() {
+        Some(p)
+    } else {
+        skip_or_fail(test, &format!("needs test image {}", p.display()));
+        None
+    }
+}
+
+/// The shared corpora directory (`../shared/corpora` beside the repo).
+pub fn corpora_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+}
