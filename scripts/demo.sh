@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job: set up, build berth, load busybox, build a small Dockerfile, run it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${BERTH_SHARED:-$(cd .. && pwd)/shared}
+bash scripts/deps.sh
+cargo build --release --bin berth
+berth=target/release/berth
+$berth load -i "$shared/images/busybox.oci.tar"
+$berth images
+$berth build -t berth-hello examples/hello
+$berth run --rm berth-hello

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing berth needs on Debian 12 (root). Idempotent and quiet.
+set -euo pipefail
+pkgs=(libseccomp-dev pkg-config nftables iproute2 busybox-static tini docker-registry skopeo umoci
+      runc docker.io apache2-utils tmux jq python3-pip procps)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# docker-py for the API conformance tests (the Python docker SDK is the reference client).
+python3 -c 'import docker, pytest' 2>/dev/null || pip install -q docker pytest >/dev/null
+command -v cargo >/dev/null || { echo "deps: cargo not found: install Rust (rustup) first" >&2; exit 1; }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then every crate's unit and integration tests (root tests run for
+# real; under CI=true a missing prerequisite fails instead of skipping).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+export BERTH_TEST_IMAGES=${BERTH_TEST_IMAGES:-$(cd .. && pwd)/shared/images}
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast -- --test-threads=2
