@@ -1,0 +1,88 @@
+//! The client's error type and its coarse kinds.
+
+/// Coarse classification of an [`Error`], used by the CLI to pick exit codes and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The daemon answered 404.
+    NotFound,
+    /// The daemon answered 409.
+    Conflict,
+    /// The daemon answered 400 or the request was malformed.
+    Invalid,
+    /// The daemon could not be reached.
+    Unavailable,
+    /// Anything else.
+    Internal,
+}
+
+/// Errors talking to the engine API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Could not open a connection to the daemon.
+    #[error("cannot connect to the berth daemon at {host}: {source}. Is the daemon running?")]
+    Connect {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The host string could not be parsed.
+    #[error("invalid host {host:?}: {why} (use unix:///path/to.sock or tcp://host:port)")]
+    InvalidHost { host: String, why: String },
+    /// HTTP protocol failure.
+    #[error("http request {method} {path} failed: {source}")]
+    Http {
+        method: String,
+        path: String,
+        #[source]
+        source: hyper::Error,
+    },
+    /// The daemon answered with an error status; `message` is its JSON `message`.
+    #[error("{message}")]
+    Api { status: u16, message: String },
+    /// A response body could not be decoded.
+    #[error("cannot decode response of {path}: {source}")]
+    Decode {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The daemon refused to upgrade an attach/exec connection.
+    #[error("{path}: daemon did not upgrade the connection (status {status})")]
+    NoUpgrade { path: String, status: u16 },
+    /// Local I/O while streaming.
+    #[error("i/o error while {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The coarse kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Connect { .. } => ErrorKind::Unavailable,
+            Error::InvalidHost { .. } => ErrorKind::Invalid,
+            Error::Api { status, .. } => match status {
+                404 => ErrorKind::NotFound,
+                409 => ErrorKind::Conflict,
+                400 => ErrorKind::Invalid,
+                503 => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            },
+            Error::NoUpgrade { .. }
+            | Error::Http { .. }
+            | Error::Decode { .. }
+            | Error::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The HTTP status for API errors.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
