@@ -1,1 +1,45 @@
-//! berth-api: Docker Engine API routes over narrow service traits.
+//! berth-api: the Docker Engine API (axum) over narrow service traits. Routes parse requests,
+//! call a [`Services`] bundle and render Docker's JSON; errors carry an [`ErrorKind`] that only
+//! [`error`] turns into an HTTP status.
+
+pub mod error;
+pub mod filters;
+mod routes;
+pub mod service;
+pub mod version;
+
+pub use error::{ApiError, ApiResult, ErrorKind};
+pub use filters::Filters;
+pub use routes::app;
+pub use service::{
+    ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect, ImageListOptions, ImageMetadata,
+    ImageService, ImportOptions, PullOptions, Services, SystemService,
+};
+pub use version::{API_VERSION, MIN_API_VERSION};
+
+/// Re-exported so implementors use the exact pinned models.
+pub use bollard_stubs::models;
+
+use std::future::Future;
+
+/// Serve the API on a unix socket until `shutdown` resolves, then finish in-flight requests.
+pub async fn serve_unix(
+    listener: tokio::net::UnixListener,
+    services: Services,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(services))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serve the API on TCP (optional `-H tcp://…`), same as [`serve_unix`].
+pub async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    services: Services,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(services))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

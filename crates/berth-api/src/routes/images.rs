@@ -1,0 +1,215 @@
+//! Image routes. Image names may contain `/` and `:`, so `/images/{*rest}` is dispatched here by
+//! its last segment (`json`, `history`, `get`, `tag`, `push`).
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_oci::Reference;
+
+use super::{body_stream, json_lines, QueryPairs};
+use crate::error::{ApiError, ApiResult};
+use crate::filters::filter_images;
+use crate::service::{ImageListOptions, ImportOptions, PullOptions, Services};
+
+pub(super) async fn get_dispatch(
+    State(s): State<Services>,
+    Path(rest): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    match rest.as_str() {
+        "json" => return list(&s, &q).await,
+        "get" => return save(&s, q.all("names")).await,
+        _ => {}
+    }
+    let (name, op) = split_op(&rest)?;
+    match op {
+        "json" => Ok(Json(s.images.inspect(name).await?).into_response()),
+        "history" => Ok(Json(s.images.history(name).await?).into_response()),
+        "get" => save(&s, vec![name.to_string()]).await,
+        _ => Err(ApiError::not_found(format!(
+            "page not found: /images/{rest}"
+        ))),
+    }
+}
+
+pub(super) async fn post_dispatch(
+    State(s): State<Services>,
+    Path(rest): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    match rest.as_str() {
+        "load" => {
+            let quiet = q.flag("quiet");
+            let lines = s.images.load(body_stream(req.into_body()), quiet).await?;
+            let msgs = lines
+                .into_iter()
+                .map(|l| serde_json::json!({ "stream": format!("{l}\n") }));
+            return Ok(json_lines(futures::stream::iter(msgs.collect::<Vec<_>>())));
+        }
+        "create" => return create(&s, q, req.into_body()).await,
+        "prune" => {
+            let f = q.filters()?;
+            return Ok(Json(s.images.prune(&f).await?).into_response());
+        }
+        _ => {}
+    }
+    let (name, op) = split_op(&rest)?;
+    match op {
+        "tag" => {
+            let repo = q.get("repo").unwrap_or("");
+            let tag = q.get("tag").unwrap_or("");
+            validate_tag_target(repo, tag)?;
+            s.images.tag(name, repo, tag).await?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        "push" => Err(ApiError::not_implemented(format!(
+            "pushing {name} is not implemented yet in berth"
+        ))),
+        _ => Err(ApiError::not_found(format!(
+            "page not found: /images/{rest}"
+        ))),
+    }
+}
+
+pub(super) async fn delete(
+    State(s): State<Services>,
+    Path(name): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let items = s
+        .images
+        .remove(&name, q.flag("force"), q.flag("noprune"))
+        .await?;
+    Ok(Json(items).into_response())
+}
+
+/// `busybox:latest/json` → (`busybox:latest`, `json`).
+fn split_op(rest: &str) -> ApiResult<(&str, &str)> {
+    match rest.rsplit_once('/') {
+        Some((name, op)) if !name.is_empty() => Ok((name, op)),
+        _ => Err(ApiError::not_found(format!(
+            "page not found: /images/{rest}"
+        ))),
+    }
+}
+
+/// Docker's checks on `POST /images/{name}/tag?repo=&tag=`.
+fn validate_tag_target(repo: &str, tag: &str) -> ApiResult<()> {
+    if repo.is_empty() {
+        return Err(ApiError::invalid(
+            "repository name must have at least one component",
+        ));
+    }
+    let r = Reference::parse(repo).map_err(|e| ApiError::invalid(e.to_string()))?;
+    if r.digest.is_some() {
+        return Err(ApiError::invalid(
+            "refusing to create a tag with a digest reference",
+        ));
+    }
+    if !tag.is_empty() {
+        if r.tag.is_some() {
+            return Err(ApiError::invalid(format!(
+                "invalid reference format: {repo}:{tag}"
+            )));
+        }
+        if !berth_oci::reference::is_valid_tag(tag) {
+            return Err(ApiError::invalid(format!("invalid tag format: {tag:?}")));
+        }
+    }
+    Ok(())
+}
+
+async fn list(s: &Services, q: &QueryPairs) -> ApiResult<Response> {
+    let filters = q.filters()?;
+    let opts = ImageListOptions {
+        all: q.flag("all"),
+        digests: q.flag("digests"),
+        shared_size: q.flag("shared-size"),
+    };
+    let shared = opts.shared_size;
+    let mut images = filter_images(s.images.list(opts).await?, &filters)?;
+    if !shared {
+        for i in &mut images {
+            i.shared_size = -1;
+        }
+    }
+    images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    Ok(Json(images).into_response())
+}
+
+async fn save(s: &Services, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(ApiError::invalid(
+            "no images named: pass one or more `names`",
+        ));
+    }
+    let stream = s.images.save(names).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn create(s: &Services, q: QueryPairs, body: Body) -> ApiResult<Response> {
+    if let Some(src) = q.get("fromSrc") {
+        if src != "-" {
+            return Err(ApiError::not_implemented(
+                "importing from a URL is not supported: stream the archive with fromSrc=-",
+            ));
+        }
+        let opts = ImportOptions {
+            repo: q.get("repo").unwrap_or("").to_string(),
+            tag: q.get("tag").unwrap_or("").to_string(),
+            changes: q.all("changes"),
+            message: q.get("message").unwrap_or("").to_string(),
+            platform: q.get("platform").unwrap_or("").to_string(),
+        };
+        if !opts.repo.is_empty() {
+            validate_tag_target(&opts.repo, &opts.tag)?;
+        }
+        let id = s.images.import(body_stream(body), opts).await?;
+        return Ok(json_lines(futures::stream::iter(vec![
+            serde_json::json!({ "status": id }),
+        ])));
+    }
+    if let Some(from) = q.get("fromImage") {
+        let opts = PullOptions {
+            from_image: from.to_string(),
+            tag: q.get("tag").unwrap_or("").to_string(),
+            platform: q.get("platform").unwrap_or("").to_string(),
+        };
+        let msgs = s.images.pull(opts).await?;
+        return Ok(json_lines(futures::stream::iter(msgs)));
+    }
+    Err(ApiError::invalid(
+        "POST /images/create needs fromImage or fromSrc",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_targets() {
+        assert!(validate_tag_target("busybox", "v1").is_ok());
+        assert!(validate_tag_target("example.com:5000/a/b", "").is_ok());
+        assert!(validate_tag_target("", "x").is_err());
+        assert!(validate_tag_target("Busy", "x").is_err());
+        assert!(validate_tag_target("busybox", "bad tag").is_err());
+        assert!(validate_tag_target(&format!("b@sha256:{}", "a".repeat(64)), "").is_err());
+    }
+
+    #[test]
+    fn ops_split_on_last_slash() {
+        assert_eq!(split_op("a/b/c:1/json").unwrap(), ("a/b/c:1", "json"));
+        assert!(split_op("json").is_err());
+    }
+}

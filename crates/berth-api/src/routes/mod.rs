@@ -1,0 +1,112 @@
+//! The router: every Engine API route berth serves, with and without the `/v1.NN` prefix, and
+//! small helpers shared by the per-resource route modules.
+
+mod images;
+mod system;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::{Stream, StreamExt, TryStreamExt};
+use tower::Layer;
+use tower_http::trace::TraceLayer;
+
+use crate::service::{ByteStream, Services};
+use crate::version::version_middleware;
+
+/// Build the full service: version negotiation runs *before* routing (it strips `/v1.NN`), so
+/// the routed API sits behind a router whose only job is that middleware.
+pub fn app(services: Services) -> Router {
+    let router = Router::new()
+        .route("/_ping", get(system::ping).head(system::ping_head))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/events", get(system::events))
+        .route("/system/df", get(system::df))
+        .route(
+            "/images/{*rest}",
+            get(images::get_dispatch)
+                .post(images::post_dispatch)
+                .delete(images::delete),
+        )
+        .fallback(not_found)
+        .with_state(services);
+    let versioned = axum::middleware::from_fn(version_middleware).layer(router);
+    Router::new()
+        .fallback_service(versioned)
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!("api", method = %req.method(), path = %req.uri().path())
+        }))
+}
+
+async fn not_found(req: Request) -> Response {
+    crate::ApiError::not_found(format!("page not found: {}", req.uri().path())).into_response()
+}
+
+/// Query string as ordered pairs (repeated keys allowed: `names=a&names=b`).
+#[derive(Debug, Default)]
+pub(crate) struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    pub fn from_uri(uri: &axum::http::Uri) -> Result<QueryPairs, crate::ApiError> {
+        let q = uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded_pairs(q)?;
+        Ok(QueryPairs(pairs))
+    }
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(a, _)| a == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+    pub fn flag(&self, k: &str) -> bool {
+        crate::filters::query_bool(self.get(k))
+    }
+    pub fn filters(&self) -> Result<crate::Filters, crate::ApiError> {
+        crate::Filters::parse(self.get("filters").unwrap_or(""))
+    }
+}
+
+fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, crate::ApiError> {
+    use axum::extract::Query;
+    let uri: axum::http::Uri = format!("/?{q}")
+        .parse()
+        .map_err(|e| crate::ApiError::invalid(format!("invalid query string: {e}")))?;
+    Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map(|Query(v)| v)
+        .map_err(|e| crate::ApiError::invalid(format!("invalid query string: {e}")))
+}
+
+/// A request body as a [`ByteStream`].
+pub(crate) fn body_stream(body: Body) -> ByteStream {
+    Box::pin(body.into_data_stream().map_err(std::io::Error::other))
+}
+
+/// A `200` response streaming newline-separated JSON objects.
+pub(crate) fn json_lines<S>(stream: S) -> Response
+where
+    S: Stream<Item = serde_json::Value> + Send + 'static,
+{
+    let body = stream.map(|v| {
+        let mut line = serde_json::to_vec(&v).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, std::io::Error>(bytes::Bytes::from(line))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}

@@ -1,0 +1,335 @@
+//! System routes: `/_ping`, `/version`, `/info`, `/events`, `/system/df`.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bollard_stubs::models::{EventMessage, ImagesDiskUsage, SystemVersionComponents};
+use futures::StreamExt;
+
+use super::{json_lines, QueryPairs};
+use crate::error::{ApiError, ApiResult};
+use crate::filters::Filters;
+use crate::service::Services;
+use crate::version::{ApiVersion, API_VERSION, MIN_API_VERSION};
+
+fn ping_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("Builder-Version", HeaderValue::from_static("1"));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Swarm", HeaderValue::from_static("inactive"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h
+}
+
+pub(super) async fn ping() -> Response {
+    let mut h = ping_headers();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    (h, "OK").into_response()
+}
+
+pub(super) async fn ping_head() -> Response {
+    let mut h = ping_headers();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    h.into_response()
+}
+
+pub(super) async fn version(State(s): State<Services>) -> ApiResult<Response> {
+    let mut v = s.system.version().await?;
+    v.api_version = Some(API_VERSION.to_string());
+    v.min_api_version = Some(MIN_API_VERSION.to_string());
+    v.os.get_or_insert_with(|| "linux".into());
+    let mut details = std::collections::HashMap::new();
+    details.insert("ApiVersion".to_string(), API_VERSION.to_string());
+    details.insert("MinAPIVersion".to_string(), MIN_API_VERSION.to_string());
+    for (k, val) in [
+        ("GitCommit", &v.git_commit),
+        ("GoVersion", &v.go_version),
+        ("Os", &v.os),
+        ("Arch", &v.arch),
+        ("KernelVersion", &v.kernel_version),
+        ("BuildTime", &v.build_time),
+    ] {
+        if let Some(val) = val {
+            details.insert(k.to_string(), val.clone());
+        }
+    }
+    details.insert(
+        "Experimental".into(),
+        v.experimental.unwrap_or(false).to_string(),
+    );
+    let engine = SystemVersionComponents {
+        name: "Engine".into(),
+        version: v.version.clone().unwrap_or_default(),
+        details: Some(details),
+    };
+    let mut comps = v.components.take().unwrap_or_default();
+    comps.retain(|c| c.name != "Engine");
+    comps.insert(0, engine);
+    v.components = Some(comps);
+    Ok(Json(v).into_response())
+}
+
+pub(super) async fn info(State(s): State<Services>) -> ApiResult<Response> {
+    Ok(Json(s.system.info().await?).into_response())
+}
+
+/// `GET /system/df`: the legacy fields (`LayersSize`, `Images`, ...) that API ≤ 1.51 clients
+/// read, plus the 1.52+ `ImagesUsage` summary.
+pub(super) async fn df(
+    State(s): State<Services>,
+    Extension(ver): Extension<ApiVersion>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let verbose = q.flag("verbose");
+    let du = s.system.disk_usage().await?;
+    let active = du.images.iter().filter(|i| i.containers > 0).count() as i64;
+    let total: i64 = du.images.iter().map(|i| i.size).sum();
+    let reclaimable: i64 = du
+        .images
+        .iter()
+        .filter(|i| i.containers <= 0)
+        .map(|i| i.size - i.shared_size.max(0))
+        .sum();
+    let usage = ImagesDiskUsage {
+        active_count: Some(active),
+        total_count: Some(du.images.len() as i64),
+        reclaimable: Some(reclaimable),
+        total_size: Some(total),
+        items: verbose.then(|| {
+            du.images
+                .iter()
+                .map(|i| serde_json::to_value(i).unwrap_or_default())
+                .collect()
+        }),
+    };
+    let mut body = serde_json::json!({
+        "ImagesUsage": usage,
+        "ContainersUsage": {"ActiveCount": 0, "TotalCount": du.containers.len(), "Reclaimable": 0, "TotalSize": 0},
+        "VolumesUsage": {"ActiveCount": 0, "TotalCount": du.volumes.len(), "Reclaimable": 0, "TotalSize": 0},
+        "BuildCacheUsage": {"ActiveCount": 0, "TotalCount": du.build_cache.len(), "Reclaimable": 0, "TotalSize": 0},
+    });
+    if ver.before("1.52") || verbose {
+        let m = body.as_object_mut().expect("object");
+        m.insert("LayersSize".into(), du.layers_size.into());
+        m.insert(
+            "Images".into(),
+            serde_json::to_value(&du.images).unwrap_or_default(),
+        );
+        m.insert("Containers".into(), du.containers.into());
+        m.insert("Volumes".into(), du.volumes.into());
+        m.insert("BuildCache".into(), du.build_cache.into());
+    }
+    Ok(Json(body).into_response())
+}
+
+/// Parse Docker's `since`/`until` (`<secs>` or `<secs>.<nanos>`) into nanoseconds.
+pub fn parse_timestamp(s: &str) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::invalid(format!(
+            "invalid timestamp {s:?}: expected seconds[.nanoseconds]"
+        ))
+    };
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = secs.parse().map_err(|_| bad())?;
+    let nanos: i64 = if frac.is_empty() {
+        0
+    } else {
+        let f = format!("{frac:0<9}");
+        f[..9].parse().map_err(|_| bad())?
+    };
+    Ok(secs * 1_000_000_000 + nanos)
+}
+
+/// Does an event pass Docker's event filters?
+pub fn event_matches(f: &Filters, e: &EventMessage) -> bool {
+    let typ = e.typ.as_ref().map(|t| t.to_string()).unwrap_or_default();
+    let action = e.action.clone().unwrap_or_default();
+    let id = e
+        .actor
+        .as_ref()
+        .and_then(|a| a.id.clone())
+        .unwrap_or_default();
+    let attrs = e
+        .actor
+        .as_ref()
+        .and_then(|a| a.attributes.clone())
+        .unwrap_or_default();
+    let any = |key: &str, cands: &[&str]| {
+        let vals = f.get(key);
+        vals.is_empty()
+            || vals
+                .iter()
+                .any(|v| cands.iter().any(|c| !c.is_empty() && c == v))
+    };
+    let name = attrs.get("name").map(String::as_str).unwrap_or("");
+    let image_attr = attrs.get("image").map(String::as_str).unwrap_or("");
+    let base_action = action.split(':').next().unwrap_or("");
+    any("type", &[&typ])
+        && any("event", &[&action, base_action])
+        && (typ != "image" || any("image", &[&id, name]))
+        && (typ != "container" || any("image", &[image_attr]))
+        && (!f.contains("image") || typ == "image" || typ == "container")
+        && (!f.contains("container") || (typ == "container" && any("container", &[&id, name])))
+        && f.labels_match("label", &attrs)
+}
+
+fn render_event(e: &EventMessage, legacy: bool) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if legacy {
+        if let Some(m) = v.as_object_mut() {
+            if let Some(a) = &e.action {
+                m.insert("status".into(), a.clone().into());
+            }
+            if let Some(id) = e.actor.as_ref().and_then(|a| a.id.clone()) {
+                m.insert("id".into(), id.into());
+            }
+            if let Some(img) = e
+                .actor
+                .as_ref()
+                .and_then(|a| a.attributes.as_ref())
+                .and_then(|a| a.get("image"))
+            {
+                m.insert("from".into(), img.clone().into());
+            }
+        }
+    }
+    v
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// `GET /events`: backlog since `since`, then live events until `until` (if given).
+pub(super) async fn events(
+    State(s): State<Services>,
+    Extension(ver): Extension<ApiVersion>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let filters = q.filters()?;
+    filters.validate(&[
+        "config",
+        "container",
+        "daemon",
+        "event",
+        "image",
+        "label",
+        "network",
+        "node",
+        "plugin",
+        "scope",
+        "secret",
+        "service",
+        "type",
+        "volume",
+    ])?;
+    let since = q
+        .get("since")
+        .filter(|s| !s.is_empty())
+        .map(parse_timestamp)
+        .transpose()?;
+    let until = q
+        .get("until")
+        .filter(|s| !s.is_empty())
+        .map(parse_timestamp)
+        .transpose()?;
+    if let (Some(a), Some(b)) = (since, until) {
+        if a > b {
+            return Err(ApiError::invalid(
+                "`since` time must be before `until` time",
+            ));
+        }
+    }
+    let legacy = ver.before("1.52");
+    let (backlog, live) = s.system.subscribe_events();
+    let in_window = move |e: &EventMessage| {
+        let t = e.time_nano.unwrap_or(0);
+        since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u)
+    };
+    let f2 = filters.clone();
+    let past: Vec<serde_json::Value> = if since.is_some() {
+        backlog
+            .iter()
+            .filter(|e| in_window(e) && event_matches(&filters, e))
+            .map(|e| render_event(e, legacy))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let past = futures::stream::iter(past);
+    // Live events stop at `until`; a deadline already past ends the stream after the backlog.
+    let remaining = until.map(|u| Duration::from_nanos((u - now_nanos()).max(0) as u64));
+    let live = live
+        .filter(move |e| {
+            let ok = in_window(e) && event_matches(&f2, e);
+            async move { ok }
+        })
+        .map(move |e| render_event(&e, legacy));
+    let live = match remaining {
+        Some(d) => live.take_until(Box::pin(tokio::time::sleep(d))).boxed(),
+        None => live.boxed(),
+    };
+    Ok(json_lines(past.chain(live)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_stubs::models::{EventActor, EventMessageTypeEnum};
+
+    fn ev(typ: EventMessageTypeEnum, action: &str, id: &str, name: &str) -> EventMessage {
+        EventMessage {
+            typ: Some(typ),
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some(id.into()),
+                attributes: Some([("name".to_string(), name.to_string())].into()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("12").unwrap(), 12_000_000_000);
+        assert_eq!(parse_timestamp("12.5").unwrap(), 12_500_000_000);
+        assert!(parse_timestamp("x").is_err());
+    }
+
+    #[test]
+    fn event_filters() {
+        let e = ev(
+            EventMessageTypeEnum::IMAGE,
+            "tag",
+            "sha256:ab",
+            "busybox:latest",
+        );
+        let f = |j: &str| Filters::parse(j).unwrap();
+        assert!(event_matches(&f("{}"), &e));
+        assert!(event_matches(&f(r#"{"type":["image"]}"#), &e));
+        assert!(!event_matches(&f(r#"{"type":["container"]}"#), &e));
+        assert!(event_matches(&f(r#"{"event":["tag","untag"]}"#), &e));
+        assert!(!event_matches(&f(r#"{"event":["delete"]}"#), &e));
+        assert!(event_matches(&f(r#"{"image":["busybox:latest"]}"#), &e));
+        assert!(!event_matches(&f(r#"{"container":["x"]}"#), &e));
+    }
+}

@@ -1,0 +1,158 @@
+//! The narrow service traits the routes call (implemented by berth-daemon's engine, and by
+//! fakes in tests), plus the request/response types bollard-stubs does not model well.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bollard_stubs::models::{
+    EventMessage, ImageConfig, ImageDeleteResponseItem, ImageHistoryResponseItem,
+    ImageInspectRootFs, ImagePruneResponse, ImageSummary, SystemInfo, SystemVersion,
+};
+use bytes::Bytes;
+use futures::Stream;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::filters::Filters;
+
+/// A streamed request or response body (tar archives).
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+/// A live stream of engine events.
+pub type EventStream = Pin<Box<dyn Stream<Item = EventMessage> + Send>>;
+
+/// `GET /images/json` options the service must honour (filters are applied by the route).
+#[derive(Clone, Debug, Default)]
+pub struct ImageListOptions {
+    pub all: bool,
+    pub digests: bool,
+    pub shared_size: bool,
+}
+
+/// `POST /images/create?fromSrc=…` (docker import).
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Repository to tag the result with (`repo` query), may be empty.
+    pub repo: String,
+    pub tag: String,
+    /// Dockerfile instructions (`CMD ["sh"]`, `ENV A=b`, ...) applied to the config.
+    pub changes: Vec<String>,
+    /// Commit message, stored as the history comment.
+    pub message: String,
+    pub platform: String,
+}
+
+/// `POST /images/create?fromImage=…` (docker pull).
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    pub from_image: String,
+    pub tag: String,
+    pub platform: String,
+}
+
+/// `GET /images/{name}/json`. Own type because bollard's `Created` changes type with features.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub parent: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    /// RFC 3339 with nanoseconds, as Docker prints it.
+    pub created: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub author: String,
+    pub config: ImageConfig,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub variant: String,
+    pub os: String,
+    pub size: i64,
+    pub graph_driver: GraphDriver,
+    #[serde(rename = "RootFS")]
+    pub root_fs: ImageInspectRootFs,
+    pub metadata: ImageMetadata,
+}
+
+/// `GraphDriver` of an image inspect.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriver {
+    pub name: String,
+    pub data: std::collections::BTreeMap<String, String>,
+}
+
+/// `Metadata` of an image inspect.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageMetadata {
+    /// RFC 3339 time of the last tag operation, or Go's zero time.
+    pub last_tag_time: String,
+}
+
+/// Disk usage as the engine knows it; the route renders both the legacy (`LayersSize`,
+/// `Images`, ...) and the 1.52+ (`ImagesUsage`, ...) shapes from it.
+#[derive(Clone, Debug, Default)]
+pub struct DiskUsage {
+    pub layers_size: i64,
+    /// Images with `SharedSize` and `Containers` filled in.
+    pub images: Vec<ImageSummary>,
+    pub containers: Vec<serde_json::Value>,
+    pub volumes: Vec<serde_json::Value>,
+    pub build_cache: Vec<serde_json::Value>,
+}
+
+/// Images: list, inspect, history, tag, remove, prune, load, save, import, pull.
+#[async_trait]
+pub trait ImageService: Send + Sync + 'static {
+    /// Every image (filters are applied by the caller).
+    async fn list(&self, opts: ImageListOptions) -> ApiResult<Vec<ImageSummary>>;
+    async fn inspect(&self, name: &str) -> ApiResult<ImageInspect>;
+    async fn history(&self, name: &str) -> ApiResult<Vec<ImageHistoryResponseItem>>;
+    /// Tag image `name` as `repo[:tag]` (tag defaults to `latest`).
+    async fn tag(&self, name: &str, repo: &str, tag: &str) -> ApiResult<()>;
+    async fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> ApiResult<Vec<ImageDeleteResponseItem>>;
+    /// Remove dangling (or, with `dangling=false`, all unused) images; filters validated here.
+    async fn prune(&self, filters: &Filters) -> ApiResult<ImagePruneResponse>;
+    /// Load a `docker save`/OCI archive; returns the lines to report
+    /// (`Loaded image: busybox:latest`, or `Loaded image ID: sha256:…` for untagged ones).
+    async fn load(&self, body: ByteStream, quiet: bool) -> ApiResult<Vec<String>>;
+    /// Export images (names already validated to exist before streaming starts).
+    async fn save(&self, names: Vec<String>) -> ApiResult<ByteStream>;
+    /// Import a root filesystem tarball; returns the new image ID.
+    async fn import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<String>;
+    /// Pull from a registry; returns progress messages (JSON objects) to stream.
+    async fn pull(&self, opts: PullOptions) -> ApiResult<Vec<serde_json::Value>> {
+        Err(ApiError::not_implemented(format!(
+            "pulling {} is not implemented yet in berth: load the image with `docker load` instead",
+            opts.from_image
+        )))
+    }
+}
+
+/// Version, info, disk usage and events.
+#[async_trait]
+pub trait SystemService: Send + Sync + 'static {
+    /// Engine version; the route fills `ApiVersion`/`MinAPIVersion`.
+    async fn version(&self) -> ApiResult<SystemVersion>;
+    async fn info(&self) -> ApiResult<SystemInfo>;
+    async fn disk_usage(&self) -> ApiResult<DiskUsage>;
+    /// Recent events (the engine keeps a bounded backlog for `since`) and the live stream
+    /// that continues exactly after them.
+    fn subscribe_events(&self) -> (Vec<EventMessage>, EventStream);
+}
+
+/// The set of services the router serves.
+#[derive(Clone)]
+pub struct Services {
+    pub images: Arc<dyn ImageService>,
+    pub system: Arc<dyn SystemService>,
+}
