@@ -1,0 +1,485 @@
+"""The six scenarios; each runs every engine alternately per round and records into Results."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .engines import DEBIAN_TAR, LIB, RUN, Engine, Lab, log
+from .report import Results
+from .util import CmdError, descendants, mem_kib, processes, sh, timed, wait_for
+
+MIB = 1024 * 1024
+
+
+def rotate(xs: list, r: int) -> list:
+    if not xs:
+        return xs
+    k = r % len(xs)
+    return xs[k:] + xs[:k]
+
+
+def usable(lab: Lab, res: Results, scn: str, metrics: list[str]) -> list[Engine]:
+    """Engines that can take part; the others get their n/a reason on every metric."""
+    out = []
+    for e in lab.engines.values():
+        if e.na:
+            for m in metrics:
+                res.fail(scn, m, e.name, e.na)
+        else:
+            out.append(e)
+    return out
+
+
+def attempt(res: Results, scn: str, metric: str, who: str, fn):
+    """Run fn() unless this engine already failed this metric; record its value or the reason."""
+    if res.failed(scn, metric, who):
+        return None
+    try:
+        v = fn()
+    except CmdError as e:
+        res.fail(scn, metric, who, e.short())
+        return None
+    except (RuntimeError, OSError, ValueError) as e:
+        res.fail(scn, metric, who, str(e)[:140])
+        return None
+    if v is not None:
+        res.add(scn, metric, who, v)
+    return v
+
+
+def probe_network_none(lab: Lab, res: Results):
+    """Peers run with --network none (private dockerd has no default bridge, runc has only lo).
+    If berth rejects the flag but runs without it, drop the flag for berth and say so."""
+    e = lab.engines.get("berth")
+    if not e or e.na:
+        return
+    try:
+        e.sh("run", "--rm", *e.run_flags, *e.net_none, e.image, "true", timeout=60)
+        return
+    except CmdError as first:
+        try:
+            e.sh("run", "--rm", *e.run_flags, e.image, "true", timeout=60)
+        except CmdError:
+            return
+        e.net_none = []
+        res.notes.append(f"berth ran without --network none ({first.short()})")
+
+
+# ---------------------------------------------------------------- 1. run
+
+def scn_run(lab: Lab, res: Results, rounds: int):
+    S = "run"
+    res.rounds[S] = rounds
+    M_RM, M_D, M_DR, M_RMF = "run --rm true", "run -d + rm -f", "run -d", "rm -f (running)"
+    res.metric(S, M_RM, "s", target="<= 2x runc", main=True,
+               check=lambda m: ("runc" in m and m["berth"] <= 2 * m["runc"]) or None)
+    res.metric(S, M_D, "s", main=True)
+    res.metric(S, M_DR, "s")
+    res.metric(S, M_RMF, "s")
+    engines = usable(lab, res, S, [M_RM, M_D, M_DR, M_RMF])
+    who = [e.name for e in engines]
+    if not lab.runc_on:
+        pass
+    elif lab.runc_na:
+        for m in (M_RM, M_D, M_DR, M_RMF):
+            res.fail(S, m, "runc", lab.runc_na)
+    else:
+        who.append("runc")
+    by = {e.name: e for e in engines}
+    for r in range(rounds):
+        for name in rotate(who, r):
+            if name == "runc":
+                cid = f"bbench-{os.getpid()}-{r}"
+                attempt(res, S, M_RM, name, lambda: timed(lab.runc(
+                    "run", "--bundle", f"{lab.runc_bundles}/true", cid + "-rm"), timeout=60)[0])
+
+                def runc_d():
+                    t1, _ = timed(lab.runc("run", "-d", "--bundle", f"{lab.runc_bundles}/sleep",
+                                           cid + "-d"), timeout=60, capture=False)
+                    t2, _ = timed(lab.runc("delete", "-f", cid + "-d"), timeout=60)
+                    return t1, t2
+            else:
+                e = by[name]
+                attempt(res, S, M_RM, name, lambda: e.time(
+                    "run", "--rm", *e.run_flags, *e.net_none, e.image, "true", timeout=60)[0])
+
+                def runc_d(e=e):
+                    t1, p = e.time("run", "-d", *e.run_flags, *e.net_none, e.image, "sleep", "300", timeout=60)
+                    out = p.stdout.strip().splitlines()
+                    if not out:
+                        raise RuntimeError(f"{e.name} run -d printed no container id")
+                    t2, _ = e.time("rm", "-f", *e.rm_flags, out[-1].strip(), timeout=60)
+                    return t1, t2
+            if res.failed(S, M_D, name):
+                continue
+            try:
+                t1, t2 = runc_d()
+            except (CmdError, RuntimeError) as err:
+                why = err.short() if isinstance(err, CmdError) else str(err)
+                for m in (M_D, M_DR, M_RMF):
+                    res.fail(S, m, name, why)
+                continue
+            res.add(S, M_D, name, t1 + t2)
+            res.add(S, M_DR, name, t1)
+            res.add(S, M_RMF, name, t2)
+
+
+# ---------------------------------------------------------------- 2. parallel + memory
+
+def shim_pids(lab: Lab, e: Engine, procs) -> list[int]:
+    out = []
+    for p in procs:
+        args = " ".join(p.argv)
+        if e.name == "docker":
+            if p.comm.startswith("containerd-shim") and f"{RUN}/" in args:
+                out.append(p.pid)
+        elif e.name == "podman":
+            if p.comm == "conmon" and (f"{LIB}/podman" in args or f"{RUN}/" in args):
+                out.append(p.pid)
+        elif e.name == "berth":
+            if lab.berth_bin and p.pid not in e.daemon_pids and \
+                    os.path.realpath(p.exe or "/") == lab.berth_bin and "shim" in p.argv[1:4]:
+                out.append(p.pid)
+    return out
+
+
+def daemon_rss_mib(e: Engine, procs, exclude: set[int]) -> float | None:
+    if not e.daemon_pids:
+        return None
+    pids = set(e.daemon_pids)
+    for d in e.daemon_pids:
+        pids |= {p.pid for p in descendants(d, procs)}
+    return sum(mem_kib(p)[0] for p in pids - exclude) / 1024
+
+
+def scn_parallel(lab: Lab, res: Results, rounds: int, n: int):
+    S = "parallel"
+    res.rounds[S] = rounds
+    M_START, M_PSS, M_RSS, M_CNT = f"start {n} in parallel", "shim PSS per ctr", \
+        "shim RSS per ctr", "shim processes"
+    M_DIDLE, M_DBUSY, M_RM = "daemon RSS idle", f"daemon RSS with {n}", f"rm -f {n}"
+    res.metric(S, M_START, "s", main=True)
+    res.metric(S, M_PSS, "MiB", target="< 2 MiB", main=True,
+               check=lambda m: m["berth"] < 2.0)
+    res.metric(S, M_RSS, "MiB")
+    res.metric(S, M_CNT, "count")
+    res.metric(S, M_DIDLE, "MiB")
+    res.metric(S, M_DBUSY, "MiB", main=True)
+    res.metric(S, M_RM, "s")
+    engines = usable(lab, res, S, [M_START, M_PSS, M_RSS, M_CNT, M_DIDLE, M_DBUSY, M_RM])
+    if any(e.name == "podman" for e in engines):
+        res.notes.append("podman is daemonless: no daemon RSS; conmon counted as its shim")
+    for r in range(rounds):
+        for e in rotate(engines, r):
+            if res.failed(S, M_START, e.name):
+                continue
+            e.remove_all_containers()
+            procs = processes()
+            idle = daemon_rss_mib(e, procs, set())
+            if idle is not None:
+                res.add(S, M_DIDLE, e.name, idle)
+
+            def one(_i, e=e):
+                return e.sh("run", "-d", *e.run_flags, *e.net_none, e.image, "sleep", "300",
+                            timeout=300).stdout.strip().splitlines()[-1]
+            t0 = time.perf_counter()
+            errors = []
+            ids = []
+            with ThreadPoolExecutor(max_workers=n) as pool:
+                for fut in [pool.submit(one, i) for i in range(n)]:
+                    try:
+                        ids.append(fut.result())
+                    except (CmdError, IndexError) as err:
+                        errors.append(err)
+            took = time.perf_counter() - t0
+            if errors:
+                err = errors[0]
+                why = f"{len(errors)}/{n} failed: " + (
+                    err.short() if isinstance(err, CmdError) else "no container id printed")
+                for m in (M_START, M_PSS, M_RSS, M_CNT, M_DBUSY, M_RM):
+                    res.fail(S, m, e.name, why)
+                e.remove_all_containers()
+                continue
+            res.add(S, M_START, e.name, took)
+            time.sleep(2)  # let shims settle (lazy page faults, pidfd, log copiers)
+            procs = processes()
+            shims = shim_pids(lab, e, procs)
+            if not shims:
+                why = "no shim processes found"
+                for m in (M_PSS, M_RSS, M_CNT):
+                    res.fail(S, m, e.name, why)
+            else:
+                mem = [mem_kib(p) for p in shims]
+                res.add(S, M_PSS, e.name, sum(p for _, p in mem) / 1024 / n)
+                res.add(S, M_RSS, e.name, sum(r for r, _ in mem) / 1024 / n)
+                res.add(S, M_CNT, e.name, len(shims))
+            exclude = set(shims)
+            for s in shims:
+                exclude |= {p.pid for p in descendants(s, procs)}
+            busy = daemon_rss_mib(e, procs, exclude)
+            if busy is not None:
+                res.add(S, M_DBUSY, e.name, busy)
+            attempt(res, S, M_RM, e.name, lambda e=e, ids=ids: e.time(
+                "rm", "-f", *e.rm_flags, *ids, timeout=600)[0])
+            e.remove_all_containers()
+
+
+# ---------------------------------------------------------------- 3. pull / push
+
+def scn_pull(lab: Lab, res: Results, rounds: int):
+    S = "pull"
+    res.rounds[S] = rounds
+    M_PULL, M_PUSH = "pull debian (cold)", "push debian (empty registry)"
+    faster = lambda m: ("docker" in m and m["berth"] * 1.5 <= m["docker"]) or None  # noqa: E731
+    res.metric(S, M_PULL, "s", target=">= 1.5x faster than docker", check=faster, main=True)
+    res.metric(S, M_PUSH, "s", main=True)
+    engines = usable(lab, res, S, [M_PULL, M_PUSH])
+    try:
+        lab.registry_start(fresh=True)
+    except (RuntimeError, CmdError) as err:
+        for e in [*engines, "skopeo"]:
+            for m in (M_PULL, M_PUSH):
+                res.fail(S, m, getattr(e, "name", e), f"docker-registry: {err}")
+        return
+    reg = f"127.0.0.1:{lab.registry_port}"
+    ref = f"{reg}/bench/debian:bookworm"
+    who = [e.name for e in engines] + ["skopeo"]
+    by = {e.name: e for e in engines}
+    scratch = f"{LIB}/skopeo-dir"
+    for r in range(rounds):
+        lab.registry_start(fresh=True)
+        sh(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{DEBIAN_TAR}",
+            f"docker://{ref}"], timeout=600)
+        for name in rotate(who, r):
+            if name == "skopeo":
+                shutil.rmtree(scratch, ignore_errors=True)
+                attempt(res, S, M_PULL, name, lambda: timed(
+                    ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}",
+                     f"dir:{scratch}"], timeout=600)[0])
+                shutil.rmtree(scratch, ignore_errors=True)
+                continue
+            e = by[name]
+            for tag in (ref, f"{reg}/bench/push-{name}:latest", "debian:bookworm-minbase"):
+                e.sh("rmi", "-f", tag, timeout=120, check=False)
+            attempt(res, S, M_PULL, name, lambda e=e: e.time(
+                "pull", *e.insecure, ref, timeout=900)[0])
+        for name in rotate(who, r):
+            lab.registry_start(fresh=True)
+            dst = f"{reg}/bench/push-{name}:latest"
+            if name == "skopeo":
+                attempt(res, S, M_PUSH, name, lambda dst=dst: timed(
+                    ["skopeo", "copy", "-q", "--dest-tls-verify=false",
+                     f"oci-archive:{DEBIAN_TAR}", f"docker://{dst}"], timeout=600)[0])
+                continue
+            e = by[name]
+
+            def push(e=e, dst=dst):
+                if e.sh("image", "inspect", ref, timeout=60, check=False).returncode != 0:
+                    lab.load(e, DEBIAN_TAR, "debian:bookworm-minbase")
+                    e.sh("tag", "debian:bookworm-minbase", ref, timeout=60)
+                e.sh("tag", ref, dst, timeout=60)
+                t, _ = e.time("push", *e.insecure, dst, timeout=900)
+                e.sh("rmi", dst, timeout=120, check=False)
+                return t
+            attempt(res, S, M_PUSH, name, push)
+    lab.registry_stop()
+
+
+# ---------------------------------------------------------------- 4. build
+
+DOCKERFILE = """\
+FROM busybox:latest
+RUN mkdir -p /app && echo base > /app/base.txt
+COPY deps.txt /app/deps.txt
+RUN i=0; while [ $i -lt 300 ]; do echo "line $i" >> /app/gen.txt; i=$((i+1)); done
+COPY src/ /app/src/
+RUN cat /app/src/*.txt | wc -l > /app/count
+ENV APP_MODE=bench
+WORKDIR /app
+CMD ["cat", "/app/count"]
+"""
+
+
+def write_context(d: str, changed: str | None):
+    os.makedirs(f"{d}/src", exist_ok=True)
+    files = {"Dockerfile": DOCKERFILE, "deps.txt": "dep-a\ndep-b\n",
+             "src/main.txt": changed or "main v0\n", "src/util.txt": "util\n" * 50}
+    for name, text in files.items():
+        p = f"{d}/{name}"
+        try:
+            with open(p) as f:
+                if f.read() == text:
+                    continue  # keep mtimes stable where nothing changed
+        except OSError:
+            pass
+        with open(p, "w") as f:
+            f.write(text)
+
+
+def scn_build(lab: Lab, res: Results, rounds: int):
+    S = "build"
+    res.rounds[S] = rounds
+    M_COLD, M_NOCH, M_CH = "cold (--no-cache)", "no-change rebuild", "1-file-changed rebuild"
+    faster = lambda m: ("docker" in m and m["berth"] * 1.5 <= m["docker"]) or None  # noqa: E731
+    res.metric(S, M_COLD, "s", target=">= 1.5x faster than docker", check=faster, main=True)
+    res.metric(S, M_NOCH, "s", target="< 100 ms", check=lambda m: m["berth"] < 0.1, main=True)
+    res.metric(S, M_CH, "s", target=">= 1.5x faster than docker", check=faster, main=True)
+    engines = usable(lab, res, S, [M_COLD, M_NOCH, M_CH])
+    net = {e.name: list(e.net_none) for e in engines}
+    for r in range(rounds):
+        for e in rotate(engines, r):
+            ctx = f"{LIB}/build/{e.name}"
+            tag = "bbench/build:latest"
+            write_context(ctx, None)
+
+            def build(*extra, e=e, ctx=ctx, tag=tag):
+                return e.time("build", *extra, *net[e.name], *e.build_flags, "-t", tag, ctx,
+                              env=e.build_env, timeout=900)[0]
+
+            def cold(e=e):
+                try:
+                    return build("--no-cache")
+                except CmdError as err:
+                    if e.name != "berth" or not net[e.name]:
+                        raise
+                    net[e.name] = []
+                    t = build("--no-cache")
+                    res.notes.append(f"berth build ran without --network none ({err.short()})")
+                    return t
+            if attempt(res, S, M_COLD, e.name, cold) is None:
+                continue
+            attempt(res, S, M_NOCH, e.name, lambda: build())
+            write_context(ctx, f"main changed in round {r}\n")
+            attempt(res, S, M_CH, e.name, lambda: build())
+            e.sh("rmi", "-f", tag, timeout=120, check=False)
+
+
+# ---------------------------------------------------------------- 5. ps/images/inspect
+
+def scn_list(lab: Lab, res: Results, rounds: int, count: int):
+    S = "list"
+    res.rounds[S] = rounds
+    M_CREATE, M_PS, M_IMG, M_INS, M_RM = f"create {count} (4 at a time)", \
+        f"ps -a ({count} ctrs)", "images", "inspect 1 ctr", f"rm -f {count}"
+    for m in (M_CREATE, M_PS, M_IMG, M_INS, M_RM):
+        res.metric(S, m, "s", main=m == M_PS)
+    engines = usable(lab, res, S, [M_CREATE, M_PS, M_IMG, M_INS, M_RM])
+    ids: dict[str, list[str]] = {}
+    for e in engines:
+        e.remove_all_containers()
+        log(f"list: creating {count} containers in {e.name}")
+
+        def one(_i, e=e):
+            return e.sh("create", *e.run_flags, *e.net_none, e.image, "true",
+                        timeout=300).stdout.strip().splitlines()[-1]
+        t0 = time.perf_counter()
+        got, errors = [], []
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for fut in [pool.submit(one, i) for i in range(count)]:
+                try:
+                    got.append(fut.result())
+                except (CmdError, IndexError) as err:
+                    errors.append(err)
+        if errors:
+            err = errors[0]
+            why = f"{len(errors)}/{count} creates failed: " + (
+                err.short() if isinstance(err, CmdError) else "no id printed")
+            for m in (M_CREATE, M_PS, M_IMG, M_INS, M_RM):
+                res.fail(S, m, e.name, why)
+            e.remove_all_containers()
+            continue
+        res.add(S, M_CREATE, e.name, time.perf_counter() - t0)
+        ids[e.name] = got
+    live = [e for e in engines if e.name in ids]
+    for r in range(rounds):
+        for e in rotate(live, r):
+            attempt(res, S, M_PS, e.name, lambda e=e: e.time("ps", "-a", timeout=120)[0])
+            attempt(res, S, M_IMG, e.name, lambda e=e: e.time("images", timeout=120)[0])
+            attempt(res, S, M_INS, e.name, lambda e=e: e.time(
+                "inspect", ids[e.name][len(ids[e.name]) // 2], timeout=120)[0])
+    for e in live:
+        def rm(e=e):
+            t0 = time.perf_counter()
+            xs = ids[e.name]
+            for i in range(0, len(xs), 100):
+                e.sh("rm", "-f", *e.rm_flags, *xs[i:i + 100], timeout=900)
+            return time.perf_counter() - t0
+        attempt(res, S, M_RM, e.name, rm)
+        e.remove_all_containers()
+
+
+# ---------------------------------------------------------------- 6. published port
+
+def scn_ports(lab: Lab, res: Results, rounds: int, file_mib: int):
+    S = "ports"
+    res.rounds[S] = rounds
+    M_TP, M_LAT = f"GET {file_mib} MiB via published port", "GET small file"
+    res.metric(S, M_TP, "MiB/s", better="higher", main=True)
+    res.metric(S, M_LAT, "s")
+    www = f"{LIB}/www"
+    os.makedirs(www, exist_ok=True)
+    size = file_mib * MIB
+    chunk = os.urandom(MIB)
+    with open(f"{www}/big.bin", "wb") as f:
+        for _ in range(file_mib):
+            f.write(chunk)
+    with open(f"{www}/small.txt", "w") as f:
+        f.write("hello\n")
+    engines = usable(lab, res, S, [M_TP, M_LAT])
+    ports: dict[str, int] = {}
+    from .util import free_port
+    for e in engines:
+        port = free_port()
+        try:
+            if e.name == "docker":
+                e.sh("network", "create", "--driver", "bridge", "-o",
+                     "com.docker.network.bridge.name=bbench-dk0", "bbench-net", timeout=60)
+            elif e.name == "podman":
+                e.sh("network", "create", "bbench-net", timeout=60)  # 4.3: no bridge-name flag
+            e.sh("run", "-d", *e.run_flags, "--name", f"bbench-http-{e.name}", *e.port_net,
+                 "-p", f"127.0.0.1:{port}:80", "-v", f"{www}:/www:ro", e.image,
+                 "httpd", "-f", "-p", "80", "-h", "/www", timeout=120)
+            wait_for(lambda port=port: curl(port, "small.txt")[1] == 6, 30,
+                     f"{e.name} httpd on 127.0.0.1:{port}")
+            ports[e.name] = port
+        except (CmdError, RuntimeError) as err:
+            why = err.short() if isinstance(err, CmdError) else str(err)
+            for m in (M_TP, M_LAT):
+                res.fail(S, m, e.name, why)
+    host_port = free_port()
+    lab.spawn("host httpd", ["busybox", "httpd", "-f", "-p", f"127.0.0.1:{host_port}",
+                             "-h", www], f"{RUN}/host-httpd.log")
+    try:
+        wait_for(lambda: curl(host_port, "small.txt")[1] == 6, 15, "host busybox httpd")
+        ports["host"] = host_port
+    except RuntimeError as err:
+        for m in (M_TP, M_LAT):
+            res.fail(S, m, "host", str(err))
+    who = list(ports)
+    for r in range(rounds):
+        for name in rotate(who, r):
+            def big(port=ports[name]):
+                code, got, t = curl(port, "big.bin")
+                if code != 200 or got != size:
+                    raise RuntimeError(f"download got HTTP {code}, {got} of {size} bytes")
+                return got / MIB / t
+            attempt(res, S, M_TP, name, big)
+            attempt(res, S, M_LAT, name, lambda port=ports[name]: curl(port, "small.txt")[2])
+    for e in engines:
+        e.sh("rm", "-f", *e.rm_flags, f"bbench-http-{e.name}", timeout=120, check=False)
+        if e.name in ("docker", "podman"):
+            e.sh("network", "rm", "bbench-net", timeout=60, check=False)
+
+
+def curl(port: int, path: str) -> tuple[int, int, float]:
+    """(HTTP code, bytes, seconds) of one GET from the host loopback."""
+    p = sh(["curl", "-s", "-o", "/dev/null", "--max-time", "120", "-w",
+            "%{http_code} %{size_download} %{time_total}", f"http://127.0.0.1:{port}/{path}"],
+           timeout=130, check=False)
+    parts = p.stdout.split()
+    if len(parts) != 3:
+        return 0, 0, 0.0
+    return int(parts[0]), int(parts[1]), float(parts[2])
