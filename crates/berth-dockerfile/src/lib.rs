@@ -1,1 +1,23 @@
-//! berth-dockerfile: Dockerfile parser: text to typed instructions, ARG/ENV expansion, .dockerignore.
+//! berth-dockerfile: Dockerfile text → typed instructions, ARG/ENV expansion, `.dockerignore`.
+//!
+//! Pure crate (no I/O). Entry points:
+//! - [`parse`] → [`Dockerfile`] (directives, meta ARGs, stages of typed [`Instruction`]s);
+//! - [`parse_ast`] → BuildKit-style [`Node`]s (what the golden tests dump);
+//! - [`expand_word`] / [`expand_words`] / [`Lexer`] for `$VAR` expansion;
+//! - [`ignore::Matcher`] for `.dockerignore`.
+
+pub mod error;
+pub mod ignore;
+pub mod instructions;
+pub mod parser;
+pub mod shell;
+pub mod stages;
+
+pub use error::{Error, ErrorKind, Result};
+pub use instructions::{
+    ArgDecl, Command, CopyArgs, Healthcheck, HealthcheckOptions, Instruction, InstructionKind,
+    KeyValue, Mount, MountType, Run,
+};
+pub use parser::{parse_ast, Ast, Directives, Heredoc, Node};
+pub use shell::{expand_word, expand_words, EnvGetter, Lexer, NoEnv};
+pub use stages::{parse, Dependency, Dockerfile, Stage};

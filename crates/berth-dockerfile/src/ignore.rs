@@ -1,0 +1,1 @@
+//! `.dockerignore`: reading pattern files and Docker's patternmatcher semantics.
