@@ -1,1 +1,213 @@
-//! berth-store: Content-addressed blob store, SQLite metadata, safe layer applier, overlay snapshots, GC.
+//! berth-store: content-addressed blob store, SQLite metadata, safe layer applier, overlay
+//! snapshots, container read-write layers, archive load/save/import and GC.
+//!
+//! Layout under the root passed to [`Store::open`]:
+//! ```text
+//! blobs/sha256/<hex>            compressed blobs, manifests, configs (immutable)
+//! ingest/<hex>.partial          in-progress downloads (kept for resume)
+//! snapshots/<n>/fs              one unpacked layer diff per chain id, shared between images
+//! containers-rw/<id>/{upper,work,merged}
+//! tmp/                          scratch, emptied on open
+//! meta.db                       SQLite, WAL, synchronous=FULL
+//! ```
+//! Synchronous by design: the async daemon calls it through `spawn_blocking`.
+
+pub mod apply;
+pub mod archive;
+mod blobs;
+mod error;
+mod gc;
+mod images;
+mod rw;
+mod snapshots;
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+use berth_oci::Digest;
+use rusqlite::Connection;
+
+pub use archive::{import_rootfs, load_archive, save_archive, ImportOptions};
+pub use blobs::Ingest;
+pub use error::{ErrorKind, Result, StoreError};
+pub use gc::{DiskUsage, GcReport, ImageUsage};
+pub use images::{chain_ids, ImageRecord, RemoveReport};
+pub use rw::RwLayer;
+pub use snapshots::CommittedLayer;
+
+use error::{DbCtx, IoCtx};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,
+    manifest_digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    layers TEXT NOT NULL,
+    chain_ids TEXT NOT NULL,
+    parent TEXT,
+    added TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    name TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    repo TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    PRIMARY KEY (repo, manifest_digest)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chain_id TEXT UNIQUE NOT NULL,
+    diff_id TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS rw_layers (
+    container_id TEXT PRIMARY KEY,
+    image_id TEXT
+);
+";
+
+/// The image store. `Send + Sync`; every method is blocking.
+pub struct Store {
+    root: PathBuf,
+    db: Mutex<Connection>,
+    /// Serialises snapshot creation so one chain id is unpacked once.
+    unpack: Mutex<()>,
+    /// GC takes it for writing; operations that create not-yet-referenced content take it for
+    /// reading, so GC never deletes what they are about to reference.
+    gc_lock: RwLock<()>,
+    active_ingests: Mutex<HashSet<Digest>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `root` and repair what a crash may have left:
+    /// clears `tmp/`, removes snapshots not marked complete (or not referenced by any image or
+    /// container), snapshot dirs without a row, images whose blobs or snapshots are missing.
+    pub fn open(root: &Path) -> Result<Store> {
+        let root_s = root.to_string_lossy();
+        if root_s.contains(',') || root_s.contains(':') {
+            return Err(StoreError::Io {
+                path: root.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "store root must not contain ',' or ':' (they break overlay mount options)",
+                ),
+            });
+        }
+        for d in [
+            "blobs/sha256",
+            "ingest",
+            "snapshots",
+            "containers-rw",
+            "tmp",
+        ] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).at(&p)?;
+        }
+        let root = fs::canonicalize(root).at(root)?;
+        let tmp = root.join("tmp");
+        fs::remove_dir_all(&tmp).at(&tmp)?;
+        fs::create_dir_all(&tmp).at(&tmp)?;
+        let dbp = root.join("meta.db");
+        let conn = Connection::open(&dbp).db("open meta.db")?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .db("set WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .db("set synchronous")?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .db("busy timeout")?;
+        conn.execute_batch(SCHEMA).db("create schema")?;
+        let store = Store {
+            root,
+            db: Mutex::new(conn),
+            unpack: Mutex::new(()),
+            gc_lock: RwLock::new(()),
+            active_ingests: Mutex::new(HashSet::new()),
+        };
+        store.repair()?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn repair(&self) -> Result<()> {
+        // Images whose content is gone cannot be used or saved: drop them (tags too).
+        let images = self.image_rows()?;
+        let complete = self.complete_snapshots()?;
+        for row in &images {
+            let mut missing: Vec<Digest> = vec![row.manifest_digest.clone(), row.id.clone()];
+            missing.extend(row.layers.iter().map(|l| l.digest.clone()));
+            missing.retain(|d| !self.has_blob(d));
+            let snaps_ok = row.chain_ids.iter().all(|c| complete.contains_key(c));
+            if !missing.is_empty() || !snaps_ok {
+                tracing::warn!(image = %row.id, ?missing, snaps_ok, "repair: removing image with missing content");
+                self.delete_image_rows(&row.id)?;
+            }
+        }
+        // Containers whose rw dir vanished.
+        let rw: Vec<String> = {
+            let c = self.conn();
+            let mut st = c
+                .prepare("SELECT container_id FROM rw_layers")
+                .db("list rw layers")?;
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .db("list rw layers")?;
+            rows.collect::<rusqlite::Result<_>>().db("list rw layers")?
+        };
+        for id in &rw {
+            if !self.rw_dir(id).is_dir() {
+                self.conn()
+                    .execute("DELETE FROM rw_layers WHERE container_id=?1", [id])
+                    .db("delete rw layer row")?;
+            }
+        }
+        // rw dirs without a row (crash during create), unless something is mounted there.
+        let rw: HashSet<String> = rw.into_iter().collect();
+        let crw = self.root.join("containers-rw");
+        for ent in fs::read_dir(&crw).at(&crw)? {
+            let ent = ent.at(&crw)?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if !rw.contains(&name) && !rw::is_mountpoint(&ent.path().join("merged")) {
+                tracing::warn!(container = %name, "repair: removing orphan rw layer dir");
+                fs::remove_dir_all(ent.path()).at(ent.path())?;
+            }
+        }
+        // Snapshots: incomplete, unreferenced, or dirs without a row.
+        self.sweep_snapshots(true)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn store_is_send_sync() {
+        assert_send_sync::<Store>();
+    }
+}

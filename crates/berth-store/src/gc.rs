@@ -1,0 +1,210 @@
+//! Garbage collection (blobs, snapshots and partial downloads nothing references) and disk usage.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use berth_oci::Digest;
+
+use crate::error::{DbCtx, IoCtx, Result, StoreError};
+use crate::Store;
+
+/// What `gc` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub blobs_removed: Vec<Digest>,
+    pub snapshots_removed: u64,
+    pub partials_removed: u64,
+    /// On-disk bytes freed.
+    pub bytes_freed: u64,
+}
+
+/// Per-image usage for `docker system df`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUsage {
+    pub id: Digest,
+    /// Uncompressed layer content.
+    pub size: u64,
+    /// Part of `size` in layers other images share.
+    pub shared_size: u64,
+    pub containers: u64,
+}
+
+/// On-disk usage of the store (allocated bytes, hardlinks counted once per area).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub blobs: u64,
+    pub snapshots: u64,
+    pub containers_rw: u64,
+    pub ingest: u64,
+    pub metadata: u64,
+    pub images: Vec<ImageUsage>,
+    /// container id → on-disk bytes of its upper dir (Docker's SizeRw).
+    pub containers: Vec<(String, u64)>,
+}
+
+impl DiskUsage {
+    pub fn total(&self) -> u64 {
+        self.blobs + self.snapshots + self.containers_rw + self.ingest + self.metadata
+    }
+}
+
+/// Allocated bytes under `p` (like `du -s`), not following symlinks, hardlinks counted once.
+pub fn du(p: &Path) -> u64 {
+    let mut seen = HashSet::new();
+    du_inner(p, &mut seen)
+}
+
+fn du_inner(p: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    let mut total = 0;
+    if seen.insert((m.dev(), m.ino())) {
+        total += m.blocks() * 512;
+    }
+    if m.is_dir() {
+        if let Ok(rd) = fs::read_dir(p) {
+            for e in rd.flatten() {
+                total += du_inner(&e.path(), seen);
+            }
+        }
+    }
+    total
+}
+
+impl Store {
+    /// Blobs and chain ids referenced by images (and chain ids of containers' images).
+    pub(crate) fn referenced(&self) -> Result<(HashSet<Digest>, HashSet<Digest>)> {
+        let mut blobs = HashSet::new();
+        let mut chains = HashSet::new();
+        for row in self.image_rows()? {
+            blobs.insert(row.id.clone());
+            blobs.insert(row.manifest_digest.clone());
+            blobs.extend(row.layers.iter().map(|l| l.digest.clone()));
+            chains.extend(row.chain_ids.iter().cloned());
+        }
+        Ok((blobs, chains))
+    }
+
+    pub(crate) fn remove_blob(&self, d: &Digest) -> Result<u64> {
+        let p = self.blob_path(d);
+        let bytes = du(&p);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(StoreError::Io { path: p, source: e }),
+        }
+    }
+
+    /// Delete blobs, snapshots and partial downloads that no image references. Images still
+    /// used by containers stay referenced because the caller never removes such images.
+    pub fn gc(&self) -> Result<GcReport> {
+        let _g = self.gc_lock.write().unwrap_or_else(|p| p.into_inner());
+        let (blobs, _) = self.referenced()?;
+        let mut report = GcReport::default();
+        let dir = self.blobs_dir();
+        for ent in fs::read_dir(&dir).at(&dir)? {
+            let ent = ent.at(&dir)?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            match Digest::from_hex(&name) {
+                Ok(d) if blobs.contains(&d) => {}
+                Ok(d) => {
+                    report.bytes_freed += self.remove_blob(&d)?;
+                    report.blobs_removed.push(d);
+                }
+                Err(_) => {
+                    report.bytes_freed += du(&ent.path());
+                    fs::remove_file(ent.path()).at(ent.path())?;
+                }
+            }
+        }
+        let (n, bytes) = self.sweep_snapshots(true)?;
+        report.snapshots_removed = n;
+        report.bytes_freed += bytes;
+        let ingest = self.root.join("ingest");
+        let active: HashSet<String> = self
+            .active_ingests
+            .lock()
+            .expect("ingest lock")
+            .iter()
+            .map(|d| format!("{}.partial", d.hex()))
+            .collect();
+        for ent in fs::read_dir(&ingest).at(&ingest)? {
+            let ent = ent.at(&ingest)?;
+            if !active.contains(&*ent.file_name().to_string_lossy()) {
+                report.bytes_freed += du(&ent.path());
+                fs::remove_file(ent.path()).at(ent.path())?;
+                report.partials_removed += 1;
+            }
+        }
+        tracing::info!(
+            blobs = report.blobs_removed.len(),
+            snapshots = report.snapshots_removed,
+            bytes = report.bytes_freed,
+            "gc done"
+        );
+        Ok(report)
+    }
+
+    /// Disk usage of every area plus per-image and per-container figures.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let rows = self.image_rows()?;
+        let snaps = self.complete_snapshots()?;
+        let mut uses: std::collections::HashMap<&Digest, u64> = Default::default();
+        for r in &rows {
+            for c in &r.chain_ids {
+                *uses.entry(c).or_default() += 1;
+            }
+        }
+        let containers: Vec<(String, Option<String>)> = {
+            let c = self.conn();
+            let mut st = c
+                .prepare("SELECT container_id, image_id FROM rw_layers ORDER BY container_id")
+                .db("list rw layers")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .db("list rw layers")?;
+            rows.collect::<rusqlite::Result<_>>().db("list rw layers")?
+        };
+        let images = rows
+            .iter()
+            .map(|r| ImageUsage {
+                id: r.id.clone(),
+                size: r.size,
+                shared_size: r
+                    .chain_ids
+                    .iter()
+                    .filter(|c| uses.get(c).copied().unwrap_or(0) > 1)
+                    .map(|c| snaps.get(c).map(|s| s.1).unwrap_or(0))
+                    .sum(),
+                containers: containers
+                    .iter()
+                    .filter(|(_, i)| i.as_deref() == Some(&r.id.to_string()))
+                    .count() as u64,
+            })
+            .collect();
+        let root = &self.root;
+        let meta = ["meta.db", "meta.db-wal", "meta.db-shm"]
+            .iter()
+            .map(|f| du(&root.join(f)))
+            .sum();
+        Ok(DiskUsage {
+            blobs: du(&self.blobs_dir()),
+            snapshots: du(&root.join("snapshots")),
+            containers_rw: du(&root.join("containers-rw")),
+            ingest: du(&root.join("ingest")),
+            metadata: meta,
+            images,
+            containers: containers
+                .into_iter()
+                .map(|(id, _)| {
+                    let b = du(&self.rw_dir(&id).join("upper"));
+                    (id, b)
+                })
+                .collect(),
+        })
+    }
+}

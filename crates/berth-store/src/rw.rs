@@ -1,0 +1,349 @@
+//! Container read-write layers: `containers-rw/<id>/{upper,work,merged}`, the overlay mount over
+//! the image's snapshots (planned as data, then applied), and the upper dir exported as an OCI
+//! diff tar (overlay whiteouts → `.wh.` entries).
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use berth_oci::Digest;
+use rusqlite::{params, OptionalExtension};
+use rustix::mount::{MountFlags, UnmountFlags};
+
+use crate::error::{DbCtx, IoCtx, Result, StoreError};
+use crate::Store;
+
+/// A container's read-write layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RwLayer {
+    pub container_id: String,
+    pub image_id: Option<Digest>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+}
+
+/// An overlay mount to perform (the plan; [`apply_overlay`] performs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayPlan {
+    /// Top-most first, as overlayfs wants them.
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub target: PathBuf,
+}
+
+impl OverlayPlan {
+    /// The `data` string for mount(2).
+    pub fn options(&self) -> String {
+        let lower: Vec<String> = self
+            .lower
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
+}
+
+/// Perform an overlay mount plan.
+pub fn apply_overlay(plan: &OverlayPlan) -> io::Result<()> {
+    let data = CString::new(plan.options())?;
+    rustix::mount::mount(
+        "overlay",
+        &plan.target,
+        "overlay",
+        MountFlags::empty(),
+        data.as_c_str(),
+    )?;
+    Ok(())
+}
+
+/// Whether `p` is a mount point (its device differs from its parent's).
+pub(crate) fn is_mountpoint(p: &Path) -> bool {
+    let (Ok(m), Some(parent)) = (fs::symlink_metadata(p), p.parent()) else {
+        return false;
+    };
+    match fs::symlink_metadata(parent) {
+        Ok(pm) => m.dev() != pm.dev() || m.ino() == pm.ino(),
+        Err(_) => false,
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl Store {
+    pub(crate) fn rw_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers-rw").join(id)
+    }
+
+    fn rw_row(&self, id: &str) -> Result<Option<Digest>> {
+        if !valid_id(id) {
+            return Err(StoreError::InvalidContainerId(id.to_string()));
+        }
+        let row: Option<Option<String>> = self
+            .conn()
+            .query_row(
+                "SELECT image_id FROM rw_layers WHERE container_id=?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .db("read rw layer")?;
+        match row {
+            None => Err(StoreError::RwLayerNotFound(id.to_string())),
+            Some(img) => Ok(img.and_then(|s| s.parse().ok())),
+        }
+    }
+
+    fn rw_layer_of(&self, id: &str, image_id: Option<Digest>) -> RwLayer {
+        let d = self.rw_dir(id);
+        RwLayer {
+            container_id: id.to_string(),
+            image_id,
+            upper: d.join("upper"),
+            work: d.join("work"),
+            merged: d.join("merged"),
+        }
+    }
+
+    /// Create the rw layer dirs for a container based on `image_id` (None: empty rootfs).
+    pub fn create_rw_layer(
+        &self,
+        container_id: &str,
+        image_id: Option<&Digest>,
+    ) -> Result<RwLayer> {
+        if !valid_id(container_id) {
+            return Err(StoreError::InvalidContainerId(container_id.to_string()));
+        }
+        if let Some(i) = image_id {
+            self.image_row(i)?;
+        }
+        let l = self.rw_layer_of(container_id, image_id.cloned());
+        let dir = self.rw_dir(container_id);
+        if dir.exists() {
+            return Err(StoreError::RwLayerExists(container_id.to_string()));
+        }
+        for d in [&l.upper, &l.work, &l.merged] {
+            fs::create_dir_all(d).at(d)?;
+        }
+        let res = self.conn().execute(
+            "INSERT INTO rw_layers (container_id, image_id) VALUES (?1, ?2)",
+            params![container_id, image_id.map(|d| d.to_string())],
+        );
+        if let Err(e) = res {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e).db("insert rw layer");
+        }
+        Ok(l)
+    }
+
+    /// The rw layer of a container.
+    pub fn rw_layer(&self, container_id: &str) -> Result<RwLayer> {
+        let img = self.rw_row(container_id)?;
+        Ok(self.rw_layer_of(container_id, img))
+    }
+
+    /// The overlay mount for a container, as data.
+    pub fn plan_rw_mount(&self, container_id: &str) -> Result<OverlayPlan> {
+        let l = self.rw_layer(container_id)?;
+        let mut lower = match &l.image_id {
+            Some(i) => self.image_layers(i)?,
+            None => Vec::new(),
+        };
+        lower.reverse();
+        if lower.is_empty() {
+            // overlayfs needs a lower dir: an empty one for an image without layers.
+            let empty = self.rw_dir(container_id).join("empty");
+            fs::create_dir_all(&empty).at(&empty)?;
+            lower.push(empty);
+        }
+        Ok(OverlayPlan {
+            lower,
+            upper: l.upper,
+            work: l.work,
+            target: l.merged,
+        })
+    }
+
+    /// Mount the overlay at `merged/` (idempotent) and return that path.
+    pub fn mount_rw_layer(&self, container_id: &str) -> Result<PathBuf> {
+        let plan = self.plan_rw_mount(container_id)?;
+        if is_mountpoint(&plan.target) {
+            return Ok(plan.target);
+        }
+        apply_overlay(&plan).map_err(|source| StoreError::Mount {
+            id: container_id.to_string(),
+            path: plan.target.clone(),
+            source,
+        })?;
+        tracing::debug!(
+            container = container_id,
+            layers = plan.lower.len(),
+            "overlay mounted"
+        );
+        Ok(plan.target)
+    }
+
+    /// Unmount `merged/` if mounted (lazily if busy).
+    pub fn unmount_rw_layer(&self, container_id: &str) -> Result<()> {
+        let l = self.rw_layer(container_id)?;
+        unmount_if_mounted(container_id, &l.merged)
+    }
+
+    /// Unmount and delete a container's rw layer.
+    pub fn remove_rw_layer(&self, container_id: &str) -> Result<()> {
+        let l = self.rw_layer(container_id)?;
+        unmount_if_mounted(container_id, &l.merged)?;
+        let dir = self.rw_dir(container_id);
+        fs::remove_dir_all(&dir).at(&dir)?;
+        self.conn()
+            .execute(
+                "DELETE FROM rw_layers WHERE container_id=?1",
+                [container_id],
+            )
+            .db("delete rw layer")?;
+        Ok(())
+    }
+
+    /// Write the container's changes (its upper dir) as an uncompressed OCI layer tar:
+    /// overlay whiteouts (char 0/0) become `.wh.<name>`, opaque dirs get `.wh..wh..opq`.
+    pub fn rw_diff_tar(&self, container_id: &str, w: impl Write) -> Result<()> {
+        let l = self.rw_layer(container_id)?;
+        diff_tar(&l.upper, w)
+    }
+}
+
+fn unmount_if_mounted(id: &str, merged: &Path) -> Result<()> {
+    while is_mountpoint(merged) {
+        let res = rustix::mount::unmount(merged, UnmountFlags::empty()).or_else(|e| {
+            if e == rustix::io::Errno::BUSY {
+                rustix::mount::unmount(merged, UnmountFlags::DETACH)
+            } else {
+                Err(e)
+            }
+        });
+        res.map_err(|e| StoreError::Mount {
+            id: id.to_string(),
+            path: merged.to_path_buf(),
+            source: e.into(),
+        })?;
+    }
+    Ok(())
+}
+
+fn is_opaque(p: &Path) -> bool {
+    let mut buf = [0u8; 8];
+    matches!(
+        rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf[..]),
+        Ok(1) if buf[0] == b'y'
+    )
+}
+
+/// Export a directory holding an overlay upper (or snapshot) as an OCI layer tar.
+pub fn diff_tar(upper: &Path, w: impl Write) -> Result<()> {
+    let mut b = tar::Builder::new(w);
+    b.follow_symlinks(false);
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    walk(&mut b, upper, Path::new(""), &mut links)?;
+    b.into_inner().and_then(|mut w| w.flush()).at(upper)?;
+    Ok(())
+}
+
+fn header_for(m: &fs::Metadata) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(m.mode() & 0o7777);
+    h.set_uid(m.uid() as u64);
+    h.set_gid(m.gid() as u64);
+    h.set_mtime(m.mtime().max(0) as u64);
+    h.set_size(0);
+    h
+}
+
+fn walk<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: &Path,
+    rel: &Path,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+) -> Result<()> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .at(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()
+        .at(dir)?;
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let relp = rel.join(&name);
+        let m = fs::symlink_metadata(&path).at(&path)?;
+        let ft = m.file_type();
+        let mut h = header_for(&m);
+        if ft.is_char_device() && m.rdev() == 0 {
+            let mut wh = name.as_bytes().to_vec();
+            wh.splice(0..0, b".wh.".iter().copied());
+            let whp = rel.join(std::ffi::OsStr::from_bytes(&wh));
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            b.append_data(&mut h, &whp, io::empty()).at(&path)?;
+        } else if ft.is_dir() {
+            h.set_entry_type(tar::EntryType::Directory);
+            b.append_data(&mut h, &relp, io::empty()).at(&path)?;
+            if is_opaque(&path) {
+                let mut oh = header_for(&m);
+                oh.set_entry_type(tar::EntryType::Regular);
+                oh.set_mode(0o644);
+                b.append_data(&mut oh, relp.join(".wh..wh..opq"), io::empty())
+                    .at(&path)?;
+            }
+            walk(b, &path, &relp, links)?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&path).at(&path)?;
+            h.set_entry_type(tar::EntryType::Symlink);
+            b.append_link(&mut h, &relp, &target).at(&path)?;
+        } else if ft.is_file() {
+            if m.nlink() > 1 {
+                if let Some(first) = links.get(&(m.dev(), m.ino())) {
+                    h.set_entry_type(tar::EntryType::Link);
+                    b.append_link(&mut h, &relp, first).at(&path)?;
+                    continue;
+                }
+                links.insert((m.dev(), m.ino()), relp.clone());
+            }
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(m.len());
+            let f = fs::File::open(&path).at(&path)?;
+            b.append_data(&mut h, &relp, f).at(&path)?;
+        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+            h.set_entry_type(if ft.is_char_device() {
+                tar::EntryType::Char
+            } else if ft.is_block_device() {
+                tar::EntryType::Block
+            } else {
+                tar::EntryType::Fifo
+            });
+            let rdev = m.rdev();
+            h.set_device_major(rustix::fs::major(rdev)).at(&path)?;
+            h.set_device_minor(rustix::fs::minor(rdev)).at(&path)?;
+            b.append_data(&mut h, &relp, io::empty()).at(&path)?;
+        } else {
+            tracing::debug!(path = %path.display(), "skipping socket in diff");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! Snapshots: one unpacked layer diff per chain id under `snapshots/<n>/fs`, created once,
+//! verified against the layer's diff id, marked complete only after a `syncfs`; plus
+//! `commit_layer`, which turns an uncompressed diff tar into a gzip blob and a snapshot at once.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use berth_oci::{media_type, Descriptor, Digest, Sha256Writer};
+use rusqlite::{params, OptionalExtension};
+use sha2::Digest as _;
+
+use crate::apply::{apply_layer, decompressed};
+use crate::blobs::{sync_dir, unique_name};
+use crate::error::{DbCtx, IoCtx, Result, StoreError};
+use crate::images::chain_next;
+use crate::Store;
+
+/// A layer created by [`Store::commit_layer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedLayer {
+    /// The gzip blob (media type `application/vnd.oci.image.layer.v1.tar+gzip`).
+    pub descriptor: Descriptor,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    pub chain_id: Digest,
+    /// Uncompressed file content bytes.
+    pub size: u64,
+}
+
+/// A reader that hashes (sha256) and counts what passes through it.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    len: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: sha2::Sha256::new(),
+            len: 0,
+        }
+    }
+    /// Read the rest (tar padding after the end marker counts too) and return digest and length.
+    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let d = Digest::from_hex(&hex::encode(self.hasher.finalize())).expect("sha256 hex");
+        Ok((d, self.len))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+/// A reader that copies what passes through it into a writer.
+struct TeeReader<R, W> {
+    inner: R,
+    out: W,
+}
+
+impl<R: Read, W: Write> Read for TeeReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn syncfs(dir: &Path) -> Result<()> {
+    let f = File::open(dir).at(dir)?;
+    rustix::fs::syncfs(&f).map_err(|e| StoreError::Io {
+        path: dir.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+impl Store {
+    pub(crate) fn snapshot_dir(&self, n: i64) -> PathBuf {
+        self.root.join("snapshots").join(n.to_string())
+    }
+
+    /// chain id → (row id, size) for every complete snapshot.
+    pub(crate) fn complete_snapshots(&self) -> Result<HashMap<Digest, (i64, u64)>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare("SELECT chain_id, id, size FROM snapshots WHERE complete=1")
+            .db("list snapshots")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .db("list snapshots")?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let (c, id, size) = r.db("list snapshots")?;
+            if let Ok(d) = c.parse::<Digest>() {
+                out.insert(d, (id, size as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `fs` dir of the complete snapshot for `chain`.
+    pub fn snapshot_fs(&self, chain: &Digest) -> Result<PathBuf> {
+        let id: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM snapshots WHERE chain_id=?1 AND complete=1",
+                [chain.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .db("find snapshot")?;
+        match id {
+            Some(n) => Ok(self.snapshot_dir(n).join("fs")),
+            None => Err(StoreError::InvalidImage {
+                what: format!("layer {chain}"),
+                why: "its snapshot is missing; remove and load or pull the image again".into(),
+            }),
+        }
+    }
+
+    /// Make sure the snapshot for `chain` exists, unpacking `blob` (verified against `diff_id`)
+    /// if not. Returns (created now, uncompressed size).
+    pub(crate) fn ensure_snapshot(
+        &self,
+        chain: &Digest,
+        diff_id: &Digest,
+        blob: &Path,
+        blob_digest: &Digest,
+    ) -> Result<(bool, u64)> {
+        let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
+        let existing: Option<(i64, i64, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT id, size, complete FROM snapshots WHERE chain_id=?1",
+                [chain.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .db("find snapshot")?;
+        match existing {
+            Some((_, size, 1)) => return Ok((false, size as u64)),
+            Some((n, _, _)) => {
+                self.drop_snapshot_row(n)?;
+            }
+            None => {}
+        }
+        let n = self.new_snapshot_row(&chain.to_string(), diff_id)?;
+        let res = (|| {
+            let fsdir = self.snapshot_dir(n).join("fs");
+            fs::create_dir_all(&fsdir).at(&fsdir)?;
+            let f = File::open(blob).at(blob)?;
+            let dec = decompressed(BufReader::with_capacity(256 * 1024, f)).at(blob)?;
+            let mut hr = HashingReader::new(dec);
+            let stats = apply_layer(&fsdir, &blob_digest.to_string(), &mut hr)?;
+            let (actual, _) = hr.finish().at(blob)?;
+            if actual != *diff_id {
+                return Err(StoreError::DigestMismatch {
+                    what: format!("uncompressed content of layer {blob_digest}"),
+                    expected: diff_id.clone(),
+                    actual,
+                });
+            }
+            syncfs(&fsdir)?;
+            self.conn()
+                .execute(
+                    "UPDATE snapshots SET complete=1, size=?2 WHERE id=?1",
+                    params![n, stats.bytes as i64],
+                )
+                .db("complete snapshot")?;
+            Ok(stats.bytes)
+        })();
+        match res {
+            Ok(size) => Ok((true, size)),
+            Err(e) => {
+                if let Err(e2) = self.drop_snapshot_row(n) {
+                    tracing::warn!(error = %e2, "could not clean up failed snapshot");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn new_snapshot_row(&self, chain: &str, diff_id: &Digest) -> Result<i64> {
+        let c = self.conn();
+        c.execute(
+            "INSERT INTO snapshots (chain_id, diff_id, complete) VALUES (?1, ?2, 0)",
+            params![chain, diff_id.to_string()],
+        )
+        .db("insert snapshot")?;
+        Ok(c.last_insert_rowid())
+    }
+
+    /// Delete a snapshot dir and then its row. Returns bytes freed (on-disk usage).
+    fn drop_snapshot_row(&self, n: i64) -> Result<u64> {
+        let dir = self.snapshot_dir(n);
+        let bytes = crate::gc::du(&dir);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).at(&dir)?;
+        }
+        self.conn()
+            .execute("DELETE FROM snapshots WHERE id=?1", [n])
+            .db("delete snapshot")?;
+        Ok(bytes)
+    }
+
+    /// Remove the snapshot of `chain` (if any). Returns bytes freed.
+    pub(crate) fn remove_snapshot(&self, chain: &Digest) -> Result<u64> {
+        let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
+        let n: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM snapshots WHERE chain_id=?1",
+                [chain.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .db("find snapshot")?;
+        match n {
+            Some(n) => self.drop_snapshot_row(n),
+            None => Ok(0),
+        }
+    }
+
+    /// Undo snapshots created by a failed operation, unless an image has come to use them.
+    pub(crate) fn rollback_snapshots(&self, created: &[Digest]) {
+        let used = match self.referenced() {
+            Ok((_, chains)) => chains,
+            Err(e) => {
+                tracing::warn!(error = %e, "rollback: cannot read references; leaving snapshots for gc");
+                return;
+            }
+        };
+        for c in created {
+            if !used.contains(c) {
+                if let Err(e) = self.remove_snapshot(c) {
+                    tracing::warn!(chain = %c, error = %e, "rollback: could not remove snapshot");
+                }
+            }
+        }
+    }
+
+    /// Remove incomplete snapshots, dirs without rows and (with `unreferenced`) snapshots no
+    /// image or container uses. Returns (count, bytes).
+    pub(crate) fn sweep_snapshots(&self, unreferenced: bool) -> Result<(u64, u64)> {
+        let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, used) = self.referenced()?;
+        let rows: Vec<(i64, String, i64)> = {
+            let c = self.conn();
+            let mut st = c
+                .prepare("SELECT id, chain_id, complete FROM snapshots")
+                .db("list snapshots")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .db("list snapshots")?;
+            rows.collect::<rusqlite::Result<_>>().db("list snapshots")?
+        };
+        let (mut count, mut bytes) = (0u64, 0u64);
+        let mut keep = std::collections::HashSet::new();
+        for (n, chain, complete) in rows {
+            let is_used = chain
+                .parse::<Digest>()
+                .map(|d| used.contains(&d))
+                .unwrap_or(false);
+            if complete != 1 || (unreferenced && !is_used) {
+                tracing::info!(snapshot = n, %chain, complete, "removing snapshot");
+                bytes += self.drop_snapshot_row(n)?;
+                count += 1;
+            } else {
+                keep.insert(n.to_string());
+            }
+        }
+        let sdir = self.root.join("snapshots");
+        for ent in fs::read_dir(&sdir).at(&sdir)? {
+            let ent = ent.at(&sdir)?;
+            if !keep.contains(&*ent.file_name().to_string_lossy()) {
+                bytes += crate::gc::du(&ent.path());
+                fs::remove_dir_all(ent.path()).at(ent.path())?;
+                count += 1;
+            }
+        }
+        Ok((count, bytes))
+    }
+
+    /// Add an UNCOMPRESSED layer diff tar (e.g. from [`Store::rw_diff_tar`] or a build step) on
+    /// top of `parent_chain`: one pass stores it as a gzip blob and unpacks it into a snapshot.
+    /// The result is unreferenced until an image using it is registered (GC may collect it).
+    pub fn commit_layer(
+        &self,
+        parent_chain: Option<&Digest>,
+        r: impl Read,
+    ) -> Result<CommittedLayer> {
+        let _g = self.gc_lock.read().unwrap_or_else(|p| p.into_inner());
+        self.commit_layer_unlocked(parent_chain, r)
+    }
+
+    /// [`Store::commit_layer`] for callers already holding the GC read lock.
+    pub(crate) fn commit_layer_unlocked(
+        &self,
+        parent_chain: Option<&Digest>,
+        r: impl Read,
+    ) -> Result<CommittedLayer> {
+        let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = format!("pending:{}", unique_name("commit"));
+        let n = self.new_snapshot_row(&pending, &Digest::of(b""))?;
+        let tmp = self.tmp_dir().join(unique_name("layer"));
+        let res = (|| {
+            let fsdir = self.snapshot_dir(n).join("fs");
+            fs::create_dir_all(&fsdir).at(&fsdir)?;
+            let f = File::create(&tmp).at(&tmp)?;
+            let gz = flate2::write::GzEncoder::new(
+                Sha256Writer::new(io::BufWriter::new(f)),
+                flate2::Compression::default(),
+            );
+            let mut hr = HashingReader::new(TeeReader { inner: r, out: gz });
+            let stats = apply_layer(&fsdir, "commit", &mut hr)?;
+            io::copy(&mut hr, &mut io::sink()).at(&tmp)?;
+            let diff_id =
+                Digest::from_hex(&hex::encode(hr.hasher.clone().finalize())).expect("hex");
+            let gz = hr.inner.out;
+            let (blob, bw) = gz.finish().at(&tmp)?.finish();
+            let f = bw.into_inner().map_err(|e| e.into_error()).at(&tmp)?;
+            f.sync_all().at(&tmp)?;
+            let blob_size = f.metadata().at(&tmp)?.len();
+            let chain = match parent_chain {
+                Some(p) => chain_next(p, &diff_id),
+                None => diff_id.clone(),
+            };
+            let exists: Option<i64> = self
+                .conn()
+                .query_row(
+                    "SELECT id FROM snapshots WHERE chain_id=?1 AND complete=1",
+                    [chain.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .db("find snapshot")?;
+            if exists.is_some() {
+                self.drop_snapshot_row(n)?;
+            } else {
+                syncfs(&fsdir)?;
+                self.conn()
+                    .execute(
+                        "DELETE FROM snapshots WHERE chain_id=?1",
+                        [chain.to_string()],
+                    )
+                    .db("clear stale snapshot")?;
+                self.conn()
+                    .execute(
+                        "UPDATE snapshots SET chain_id=?2, diff_id=?3, size=?4, complete=1 WHERE id=?1",
+                        params![n, chain.to_string(), diff_id.to_string(), stats.bytes as i64],
+                    )
+                    .db("complete snapshot")?;
+            }
+            let dst = self.blob_path(&blob);
+            if dst.exists() {
+                fs::remove_file(&tmp).at(&tmp)?;
+            } else {
+                fs::rename(&tmp, &dst).at(&dst)?;
+                sync_dir(&self.blobs_dir())?;
+            }
+            Ok(CommittedLayer {
+                descriptor: Descriptor::new(media_type::OCI_LAYER_GZIP, blob, blob_size as i64),
+                diff_id,
+                chain_id: chain,
+                size: stats.bytes,
+            })
+        })();
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+            let still_pending: Option<i64> = self
+                .conn()
+                .query_row(
+                    "SELECT id FROM snapshots WHERE id=?1 AND complete=0",
+                    [n],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ok()
+                .flatten();
+            if still_pending.is_some() {
+                let _ = self.drop_snapshot_row(n);
+            }
+        }
+        res
+    }
+}
