@@ -9,14 +9,15 @@
 pub mod error;
 pub mod ignore;
 pub mod instructions;
+pub mod mount;
 pub mod parser;
 pub mod shell;
 pub mod stages;
 
 pub use error::{Error, ErrorKind, Result};
 pub use instructions::{
-    ArgDecl, Command, CopyArgs, Healthcheck, HealthcheckOptions, Instruction, InstructionKind,
-    KeyValue, Mount, MountType, Run,
+    parse_instruction, ArgDecl, Command, CopyArgs, Healthcheck, HealthcheckOptions, Instruction,
+    InstructionKind, KeyValue, Mount, MountType, Run,
 };
 pub use parser::{parse_ast, Ast, Directives, Heredoc, Node};
 pub use shell::{expand_word, expand_words, EnvGetter, Lexer, NoEnv};

@@ -53,6 +53,27 @@ impl Heredoc {
     }
 }
 
+impl Heredoc {
+    /// The body with `$VAR`s expanded (quotes and escapes kept as written), as BuildKit does
+    /// for COPY/ADD heredocs whose terminator was not quoted; the plain [`Heredoc::body`] when
+    /// `expand` is false.
+    pub fn expanded_body(
+        &self,
+        env: &impl crate::shell::EnvGetter,
+        escape: char,
+    ) -> Result<String> {
+        if !self.expand {
+            return Ok(self.body());
+        }
+        let lexer = Lexer {
+            raw_quotes: true,
+            raw_escapes: true,
+            ..Lexer::new(escape)
+        };
+        lexer.process_word(&self.body(), env)
+    }
+}
+
 /// One parsed instruction line, before typing: BuildKit's AST `Node`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {

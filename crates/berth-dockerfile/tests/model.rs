@@ -312,3 +312,38 @@ fn backtick_escape_directive_applies_to_parsing_and_expansion() {
     assert_eq!(kv[0].value, "C:\\x");
     assert_eq!(kv[1].value, "$HOME");
 }
+
+#[test]
+fn heredoc_helpers() {
+    let text = "FROM a\nRUN <<EOF\necho $HOME\nEOF\nRUN python3 <<PY > out\nprint(1)\nPY\nCOPY <<-EOT <<'RAW' /d/\n\thome=$HOME \"q\"\n\tEOT\n$HOME\nRAW\n";
+    let df = parse(text).unwrap();
+    let ins = &df.stages[0].instructions;
+    let InstructionKind::Run(script) = &ins[0].kind else {
+        panic!()
+    };
+    assert_eq!(script.heredoc_script().unwrap().body(), "echo $HOME\n");
+    let InstructionKind::Run(piped) = &ins[1].kind else {
+        panic!()
+    };
+    assert!(piped.heredoc_script().is_none());
+    let InstructionKind::Copy(c) = &ins[2].kind else {
+        panic!()
+    };
+    let env = args(&[("HOME", "/root")]);
+    let eot = c.heredoc_for(&c.sources[0]).unwrap();
+    assert_eq!(eot.expanded_body(&env, '\\').unwrap(), "home=/root \"q\"\n");
+    let raw = c.heredoc_for(&c.sources[1]).unwrap();
+    assert_eq!(raw.expanded_body(&env, '\\').unwrap(), "$HOME\n");
+    assert_eq!(c.dest, "/d/");
+}
+
+#[test]
+fn onbuild_trigger_reparses() {
+    let ins = berth_dockerfile::parse_instruction("COPY --chown=1 . /app", '\\').unwrap();
+    let InstructionKind::Copy(c) = ins.kind else {
+        panic!()
+    };
+    assert_eq!((c.chown.as_deref(), c.dest.as_str()), (Some("1"), "/app"));
+    assert_eq!(ins.line, 1);
+    assert!(berth_dockerfile::parse_instruction("FORM x", '\\').is_err());
+}
