@@ -21,4 +21,4 @@ pub use instructions::{
 };
 pub use parser::{parse_ast, Ast, Directives, Heredoc, Node};
 pub use shell::{expand_word, expand_words, EnvGetter, Lexer, NoEnv};
-pub use stages::{parse, Dependency, Dockerfile, Stage};
+pub use stages::{parse, Dependency, Dockerfile, Stage, AUTO_PLATFORM_ARGS};

@@ -155,6 +155,8 @@ impl DirectiveParser {
         };
         let key = key.to_ascii_lowercase();
         if !matches!(key.as_str(), "escape" | "syntax" | "check") {
+            // An unknown directive is a plain comment and ends the directive block.
+            self.done = true;
             return Ok(());
         }
         if self.seen.contains(&key) {
@@ -741,6 +743,11 @@ mod tests {
         let ast = parse_ast("FROM a\n# escape=`\nRUN a \\\n b\n").unwrap();
         assert_eq!(ast.directives.escape, '\\');
         assert!(parse_ast("# escape=x\nFROM a").is_err());
+        let ast = parse_ast("# foo=bar\n# escape=`\nFROM a\n").unwrap();
+        assert_eq!(
+            ast.directives.escape, '\\',
+            "unknown directive ends the block"
+        );
         assert!(parse_ast("# escape=`\n# escape=\\\nFROM a").is_err());
     }
 

@@ -8,6 +8,18 @@ use crate::instructions::{ArgDecl, Instruction, InstructionKind};
 use crate::parser::{parse_ast, Directives};
 use crate::shell::{EnvGetter, Lexer};
 
+/// Build args BuildKit defines automatically in the global scope (the builder supplies values).
+pub const AUTO_PLATFORM_ARGS: [&str; 8] = [
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+];
+
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
@@ -138,10 +150,19 @@ impl Dockerfile {
     }
 
     /// Values of the meta ARGs: each build arg overrides the default; defaults are expanded
-    /// with the meta ARGs before them. ARGs with neither value are left out.
+    /// with the meta ARGs before them. ARGs with neither value are left out. As in BuildKit,
+    /// the automatic platform args ([`AUTO_PLATFORM_ARGS`]) are in scope for FROM lines without
+    /// being declared when the builder passes them in `build_args`.
     pub fn meta_arg_values(&self, build_args: &impl EnvGetter) -> Result<Vec<(String, String)>> {
         let lx = Lexer::new(self.escape());
-        let mut out: Vec<(String, String)> = Vec::new();
+        let mut out: Vec<(String, String)> = AUTO_PLATFORM_ARGS
+            .iter()
+            .filter_map(|k| {
+                build_args
+                    .get_env(k)
+                    .map(|v| (k.to_string(), v.to_string()))
+            })
+            .collect();
         for decl in &self.meta_args {
             let name = lx.process_word(&decl.name, &out)?;
             let value = match (build_args.get_env(&name), &decl.default) {
@@ -225,6 +246,18 @@ impl Dockerfile {
             .iter()
             .find(|s| s.name.as_deref() == Some(lower.as_str()))
             .map_or(Dependency::Image(base), |s| Dependency::Stage(s.index)))
+    }
+
+    /// Stage `index`'s `--platform` with meta ARGs (and automatic platform args) expanded.
+    pub fn platform_of(&self, index: usize, build_args: &impl EnvGetter) -> Result<Option<String>> {
+        let stage = self.stage_at(index)?;
+        let meta = self.meta_arg_values(build_args)?;
+        let lx = Lexer::new(self.escape());
+        stage
+            .platform
+            .as_ref()
+            .map(|p| lx.process_word(p, &meta))
+            .transpose()
     }
 
     /// Direct dependencies of stage `index`: its base, `COPY --from=`, `RUN --mount=from=`.

@@ -111,6 +111,12 @@ fn arg_scoping_and_base_expansion() {
         [("FROM_STAGE".to_string(), "1".to_string())]
     );
     assert_eq!(df.base_of(2, &NoEnv).unwrap(), Dependency::Stage(0));
+    let auto = args(&[("BUILDPLATFORM", "linux/amd64")]);
+    assert_eq!(
+        df.platform_of(3, &auto).unwrap().as_deref(),
+        Some("linux/amd64")
+    );
+    assert_eq!(df.platform_of(0, &auto).unwrap(), None);
 }
 
 #[test]
