@@ -20,5 +20,5 @@ pub use instructions::{
     InstructionKind, KeyValue, Mount, MountType, Run,
 };
 pub use parser::{parse_ast, Ast, Directives, Heredoc, Node};
-pub use shell::{expand_word, expand_words, EnvGetter, Lexer, NoEnv};
+pub use shell::{expand_word, expand_words, EnvGetter, Layered, Lexer, NoEnv};
 pub use stages::{parse, Dependency, Dockerfile, Stage, AUTO_PLATFORM_ARGS};

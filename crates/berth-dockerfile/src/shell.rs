@@ -64,6 +64,17 @@ impl<T: EnvGetter + ?Sized> EnvGetter for &T {
     }
 }
 
+/// Two environments stacked: names are looked up in `.0` first, then `.1`. Use
+/// `Layered(&stage_env, &stage_args)` so ENV overrides an ARG of the same name, as in Docker.
+#[derive(Debug, Clone, Copy)]
+pub struct Layered<A, B>(pub A, pub B);
+
+impl<A: EnvGetter, B: EnvGetter> EnvGetter for Layered<A, B> {
+    fn get_env(&self, name: &str) -> Option<&str> {
+        self.0.get_env(name).or_else(|| self.1.get_env(name))
+    }
+}
+
 /// An environment with no variables.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoEnv;

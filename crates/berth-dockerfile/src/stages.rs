@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::instructions::{ArgDecl, Instruction, InstructionKind};
 use crate::parser::{parse_ast, Directives};
-use crate::shell::{EnvGetter, Lexer};
+use crate::shell::{EnvGetter, Layered, Lexer};
 
 /// Build args BuildKit defines automatically in the global scope (the builder supplies values).
 pub const AUTO_PLATFORM_ARGS: [&str; 8] = [
@@ -179,7 +179,8 @@ impl Dockerfile {
 
     /// The effective ARG values inside stage `index` after all its ARG lines: a build arg wins,
     /// then the ARG's own default (expanded with earlier ARGs/ENVs of the stage), then the
-    /// value of a meta ARG of the same name. Meta ARGs not redeclared are not visible.
+    /// value of a meta ARG of the same name. Meta ARGs not redeclared are not visible. ENV
+    /// values override ARGs of the same name when expanding defaults.
     pub fn stage_args(
         &self,
         index: usize,
@@ -194,14 +195,14 @@ impl Dockerfile {
             match &ins.kind {
                 InstructionKind::Arg(decls) => {
                     for d in decls {
-                        let name = lx.process_word(&d.name, &env)?;
+                        let scope = Layered(&env, &args);
+                        let name = lx.process_word(&d.name, &scope)?;
                         let value = match (build_args.get_env(&name), &d.default) {
                             (Some(v), _) => Some(v.to_string()),
-                            (None, Some(def)) => Some(lx.process_word(def, &env)?),
+                            (None, Some(def)) => Some(lx.process_word(def, &scope)?),
                             (None, None) => meta.as_slice().get_env(&name).map(str::to_string),
                         };
                         if let Some(v) = value {
-                            env.push((name.clone(), v.clone()));
                             args.retain(|(k, _)| *k != name);
                             args.push((name, v));
                         }
@@ -209,8 +210,9 @@ impl Dockerfile {
                 }
                 InstructionKind::Env(kvs) => {
                     for kv in kvs {
-                        let k = lx.process_word(&kv.key, &env)?;
-                        let v = lx.process_word(&kv.value, &env)?;
+                        let scope = Layered(&env, &args);
+                        let k = lx.process_word(&kv.key, &scope)?;
+                        let v = lx.process_word(&kv.value, &scope)?;
                         env.push((k, v));
                     }
                 }

@@ -353,3 +353,14 @@ fn onbuild_trigger_reparses() {
     assert_eq!(ins.line, 1);
     assert!(berth_dockerfile::parse_instruction("FORM x", '\\').is_err());
 }
+
+#[test]
+fn env_overrides_arg_in_stage_defaults() {
+    let df = parse("FROM a\nARG X=arg\nENV X=env\nARG Y=${X}-y\nARG Z\n").unwrap();
+    let got = df.stage_args(0, &args(&[("Z", "cli")])).unwrap();
+    let want: Vec<(String, String)> = [("X", "arg"), ("Y", "env-y"), ("Z", "cli")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
