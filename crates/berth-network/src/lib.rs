@@ -1,1 +1,21 @@
-//! berth-network: Bridges, veths, IPAM, nftables NAT and port publishing, embedded DNS.
+//! berth-network: bridges, veths, IPAM, nftables NAT and port publishing, embedded DNS.
+//!
+//! Pure planning lives in [`ipam`], [`rules`], [`files`] and the DNS message code in [`dns`];
+//! the thin apply layers are [`netlink`] and [`nft`]; [`NetworkManager`] composes them with
+//! persistent state.
+
+pub mod dns;
+pub mod error;
+pub mod files;
+pub mod ipam;
+mod manager;
+pub mod model;
+pub mod netlink;
+pub mod nft;
+mod ports;
+pub mod rules;
+mod state;
+
+pub use error::{Error, ErrorKind, Result};
+pub use manager::{ManagerOptions, NetworkManager};
+pub use model::*;

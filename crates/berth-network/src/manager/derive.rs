@@ -1,0 +1,73 @@
+//! Pure derivations from the stored state: the nft plan, DNS records, bridge addresses.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::dns::Records;
+use crate::model::{Ipam, Network};
+use crate::rules::{BridgeRules, Dnat, RulesetPlan};
+use crate::state::State;
+
+pub(super) fn subnets(n: &Network) -> Vec<IpNet> {
+    n.ipam
+        .iter()
+        .flat_map(|i| std::iter::once(i.subnet).chain(i.subnet6))
+        .collect()
+}
+
+/// The nft plan for a state: every bridge network and every publication.
+pub(super) fn plan(table: &str, st: &State) -> RulesetPlan {
+    RulesetPlan {
+        table: table.to_string(),
+        bridges: st
+            .networks
+            .iter()
+            .filter_map(|n| {
+                Some(BridgeRules {
+                    device: n.bridge.clone()?,
+                    subnets: subnets(n),
+                    internal: n.internal,
+                })
+            })
+            .collect(),
+        dnat: st
+            .ports
+            .iter()
+            .map(|p| Dnat {
+                host_ip: Some(p.mapping.host_ip),
+                host_port: p.mapping.host_port,
+                proto: p.mapping.proto,
+                container_ip: p.container_ip,
+                container_port: p.mapping.container_port,
+            })
+            .collect(),
+    }
+}
+
+/// DNS records of one network: container names, aliases and short ids.
+pub(super) fn records_for(st: &State, network_id: &str) -> Records {
+    let mut r = Records::new();
+    for e in st.endpoints.iter().filter(|e| e.network_id == network_id) {
+        let short = &e.container_id[..e.container_id.len().min(12)];
+        let names = std::iter::once(e.name.as_str())
+            .chain(e.aliases.iter().map(String::as_str))
+            .chain(std::iter::once(short));
+        for n in names.filter(|n| !n.is_empty()) {
+            let ips = r
+                .entry(n.trim_end_matches('.').to_ascii_lowercase())
+                .or_default();
+            ips.push(e.ip);
+            ips.extend(e.ipv6);
+        }
+    }
+    r
+}
+
+pub(super) fn bridge_addrs(ipam: &Ipam) -> Vec<(IpAddr, u8)> {
+    let mut v = vec![(ipam.gateway, ipam.subnet.prefix_len())];
+    if let (Some(g), Some(s)) = (ipam.gateway6, ipam.subnet6) {
+        v.push((g, s.prefix_len()));
+    }
+    v
+}

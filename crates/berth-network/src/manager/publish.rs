@@ -1,0 +1,87 @@
+//! Published ports: reserving host ports and (un)publishing DNAT mappings, all or nothing.
+
+use std::net::IpAddr;
+
+use super::NetworkManager;
+use crate::error::{Error, Result};
+use crate::model::{PortMapping, Publication};
+use crate::ports;
+
+impl NetworkManager {
+    /// Publish ports of the container at `container_ip`. All or nothing: a host port in use by
+    /// another mapping or process is a Conflict and leaves no rule and no reservation behind.
+    pub async fn publish(
+        &self,
+        container_ip: IpAddr,
+        mappings: Vec<PortMapping>,
+    ) -> Result<Vec<PortMapping>> {
+        let mut g = self.inner.lock().await;
+        let ep = g
+            .state
+            .endpoints
+            .iter()
+            .find(|e| e.ip == container_ip || e.ipv6 == Some(container_ip))
+            .cloned()
+            .ok_or_else(|| {
+                Error::invalid(
+                    "container ip",
+                    container_ip,
+                    "no connected container has this address",
+                )
+            })?;
+        let mut pending: Vec<Publication> = g.state.ports.clone();
+        let mut new_res = vec![];
+        let mut actual = vec![];
+        for m in &mappings {
+            let (a, k, r) = ports::reserve(m, container_ip, &pending)?; // dropping new_res releases ports
+            pending.push(Publication {
+                container_id: ep.container_id.clone(),
+                container_ip,
+                mapping: a,
+            });
+            new_res.push((k, r));
+            actual.push(a);
+        }
+        let old = std::mem::replace(&mut g.state.ports, pending);
+        let r = async {
+            self.apply_rules(&g.state).await?;
+            g.state.save(&self.state_dir)
+        }
+        .await;
+        if let Err(e) = r {
+            g.state.ports = old;
+            let _ = self.apply_rules(&g.state).await;
+            return Err(e);
+        }
+        g.reservations.extend(new_res);
+        Ok(actual)
+    }
+
+    /// Remove every published port forwarding to `container_ip`.
+    pub async fn unpublish(&self, container_ip: IpAddr) -> Result<()> {
+        let mut g = self.inner.lock().await;
+        let (gone, keep): (Vec<Publication>, Vec<Publication>) = g
+            .state
+            .ports
+            .drain(..)
+            .partition(|p| p.container_ip == container_ip);
+        g.state.ports = keep;
+        self.apply_rules(&g.state).await?;
+        g.state.save(&self.state_dir)?;
+        for p in &gone {
+            g.reservations.remove(&ports::key(p));
+        }
+        Ok(())
+    }
+
+    /// Published ports of a container.
+    pub async fn published(&self, container_id: &str) -> Vec<Publication> {
+        let g = self.inner.lock().await;
+        g.state
+            .ports
+            .iter()
+            .filter(|p| p.container_id == container_id)
+            .cloned()
+            .collect()
+    }
+}

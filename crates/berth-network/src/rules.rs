@@ -1,0 +1,253 @@
+//! The nftables ruleset berth owns, planned as data and rendered as one atomic `nft -f` script.
+//!
+//! # How berth's rules interact with the host firewall
+//!
+//! berth writes only to its own table (`table inet berth` by default; the name is a parameter so
+//! tests use their own). It never adds, flushes or deletes anything in another table, and never
+//! touches iptables. Rendering always re-creates berth's own base chains (`add` + `flush` in one
+//! transaction), so an apply is all-or-nothing and a daemon restart starts clean.
+//!
+//! netfilter runs *every* base chain registered on a hook, in priority order. An `accept` in one
+//! chain only ends that chain; a `drop` anywhere is final. berth relies on that:
+//!
+//! * **berth never accepts on the host's behalf.** Its `forward` chain has policy accept and holds
+//!   only *drops* (isolation between berth bridges, internal networks cut off from the outside).
+//!   A host rule that drops forwarded traffic — in an nft table of its own or in iptables'
+//!   FORWARD chain (ufw, firewalld, a `policy drop`) — therefore still applies to containers and
+//!   to published ports. Unlike Docker, berth does not punch holes: on a host whose forward
+//!   policy is drop, the admin must allow berth's bridges explicitly.
+//! * **Published ports are DNAT.** An inbound packet to a published host port is rewritten in
+//!   `prerouting` (priority -100) and then *forwarded* to the container; it never traverses the
+//!   host's `input` hook. So a host rule in an **input** chain (e.g. `tcp dport 8080 drop`) does
+//!   not see it — this is the same as Docker and podman. To filter published ports by the port
+//!   the client used, put rules in berth's **`berth-user`** chain (berth's DOCKER-USER): it is
+//!   jumped to from a filter chain at `prerouting` priority -110, *before* the translation, so
+//!   `tcp dport 8080 drop` there blocks host port 8080 for every container. berth creates the
+//!   chain empty and never flushes it, also not on `rebuild_rules`. Host rules in a forward chain
+//!   can match the container side, or the original port with `ct original proto-dst 8080`.
+//! * **Loopback.** `127.0.0.1:hostport` reaches the container through DNAT in the `output` hook
+//!   plus `route_localnet=1` on berth's bridges and a masquerade of 127.0.0.0/8 sources leaving
+//!   through the bridge. Locally generated packets pass neither input nor forward, so only
+//!   `output` rules of the host apply to them.
+//! * **Outbound NAT.** Traffic from a non-internal network's subnet leaving through any other
+//!   interface is masqueraded; internal networks get no NAT and no path out.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::model::Proto;
+
+/// Name of the chain admins own inside berth's table (see module docs).
+pub const USER_CHAIN: &str = "berth-user";
+
+/// One bridge network's part of the ruleset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeRules {
+    pub device: String,
+    pub subnets: Vec<IpNet>,
+    pub internal: bool,
+}
+
+/// One DNAT rule for a published port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dnat {
+    /// `None` = every host address of the container address' family.
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub proto: Proto,
+    pub container_ip: IpAddr,
+    pub container_port: u16,
+}
+
+/// Everything berth's table holds, as data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RulesetPlan {
+    pub table: String,
+    pub bridges: Vec<BridgeRules>,
+    pub dnat: Vec<Dnat>,
+}
+
+fn family(ip: &IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "ip"
+    } else {
+        "ip6"
+    }
+}
+
+fn nfproto(ip: &IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "ipv4"
+    } else {
+        "ipv6"
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', ""))
+}
+
+/// Render the plan as an nft script. Applying it is idempotent and atomic.
+pub fn render(plan: &RulesetPlan) -> String {
+    let t = format!("inet {}", plan.table);
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(w, "add table {t}");
+    let _ = writeln!(w, "add chain {t} {USER_CHAIN}");
+    let base = [
+        ("user_hook", "filter", "prerouting", -110),
+        ("prerouting", "nat", "prerouting", -100),
+        ("output", "nat", "output", -100),
+        ("postrouting", "nat", "postrouting", 100),
+        ("forward", "filter", "forward", 0),
+    ];
+    for (name, ty, hook, prio) in base {
+        let _ = writeln!(
+            w,
+            "add chain {t} {name} {{ type {ty} hook {hook} priority {prio}; policy accept; }}"
+        );
+        let _ = writeln!(w, "flush chain {t} {name}");
+    }
+    let _ = writeln!(w, "add chain {t} ports");
+    let _ = writeln!(w, "flush chain {t} ports");
+
+    let _ = writeln!(w, "add rule {t} user_hook jump {USER_CHAIN}");
+    let _ = writeln!(w, "add rule {t} prerouting fib daddr type local jump ports");
+    let _ = writeln!(w, "add rule {t} output fib daddr type local jump ports");
+
+    for d in &plan.dnat {
+        let fam = family(&d.container_ip);
+        let mut m = format!("meta nfproto {}", nfproto(&d.container_ip));
+        if let Some(h) = d.host_ip.filter(|h| !h.is_unspecified()) {
+            let _ = write!(m, " {} daddr {h}", family(&h));
+        }
+        let target = match d.container_ip {
+            IpAddr::V4(a) => format!("{a}:{}", d.container_port),
+            IpAddr::V6(a) => format!("[{a}]:{}", d.container_port),
+        };
+        let _ = writeln!(
+            w,
+            "add rule {t} ports {m} {} dport {} dnat {fam} to {target}",
+            d.proto, d.host_port
+        );
+    }
+
+    for b in &plan.bridges {
+        let dev = quote(&b.device);
+        for net in &b.subnets {
+            let fam = family(&net.network());
+            if !b.internal {
+                let _ = writeln!(
+                    w,
+                    "add rule {t} postrouting {fam} saddr {net} oifname != {dev} masquerade"
+                );
+            }
+        }
+        if b.subnets.iter().any(|n| n.network().is_ipv4()) {
+            let _ = writeln!(
+                w,
+                "add rule {t} postrouting ip saddr 127.0.0.0/8 oifname {dev} masquerade"
+            );
+        }
+        // hairpin: a container reaching a published port of its own network
+        let _ = writeln!(
+            w,
+            "add rule {t} postrouting iifname {dev} oifname {dev} ct status dnat masquerade"
+        );
+        if b.internal {
+            let _ = writeln!(
+                w,
+                "add rule {t} forward iifname {dev} oifname != {dev} drop"
+            );
+            let _ = writeln!(
+                w,
+                "add rule {t} forward oifname {dev} iifname != {dev} drop"
+            );
+        }
+    }
+    for a in &plan.bridges {
+        for b in &plan.bridges {
+            if a.device != b.device {
+                let _ = writeln!(
+                    w,
+                    "add rule {t} forward iifname {} oifname {} drop",
+                    quote(&a.device),
+                    quote(&b.device)
+                );
+            }
+        }
+    }
+    s
+}
+
+/// Script that removes berth's table entirely (including `berth-user`).
+pub fn render_delete(table: &str) -> String {
+    format!("delete table inet {table}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_nat_ports_and_isolation() {
+        let plan = RulesetPlan {
+            table: "bt".into(),
+            bridges: vec![
+                BridgeRules {
+                    device: "br-a".into(),
+                    subnets: vec!["10.5.0.0/24".parse().unwrap()],
+                    internal: false,
+                },
+                BridgeRules {
+                    device: "br-i".into(),
+                    subnets: vec!["10.6.0.0/24".parse().unwrap()],
+                    internal: true,
+                },
+            ],
+            dnat: vec![Dnat {
+                host_ip: Some("127.0.0.1".parse().unwrap()),
+                host_port: 8080,
+                proto: Proto::Tcp,
+                container_ip: "10.5.0.2".parse().unwrap(),
+                container_port: 80,
+            }],
+        };
+        let s = render(&plan);
+        assert!(s.contains("add rule inet bt ports meta nfproto ipv4 ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 10.5.0.2:80\n"));
+        assert!(s.contains(
+            "add rule inet bt postrouting ip saddr 10.5.0.0/24 oifname != \"br-a\" masquerade\n"
+        ));
+        assert!(
+            !s.contains("saddr 10.6.0.0/24 oifname !="),
+            "internal network must not be NATed"
+        );
+        assert!(s.contains("add rule inet bt forward iifname \"br-i\" oifname != \"br-i\" drop\n"));
+        assert!(s.contains("add rule inet bt forward iifname \"br-a\" oifname \"br-i\" drop\n"));
+        // berth-user is created but never flushed
+        assert!(s.contains("add chain inet bt berth-user\n"));
+        assert!(!s.contains("flush chain inet bt berth-user"));
+        // no accept verdicts: berth never overrides a host drop
+        assert!(!s.contains(" accept\n"));
+    }
+
+    #[test]
+    fn ipv6_dnat_uses_brackets() {
+        let plan = RulesetPlan {
+            table: "bt".into(),
+            bridges: vec![],
+            dnat: vec![Dnat {
+                host_ip: None,
+                host_port: 53,
+                proto: Proto::Udp,
+                container_ip: "fd00::2".parse().unwrap(),
+                container_port: 5353,
+            }],
+        };
+        assert!(
+            render(&plan).contains("meta nfproto ipv6 udp dport 53 dnat ip6 to [fd00::2]:5353\n")
+        );
+    }
+}
