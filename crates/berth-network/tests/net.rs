@@ -1,0 +1,267 @@
+//! Root tests against the real kernel: each runs inside its own network namespace acting as the
+//! host (see common/mod.rs), with berth's bridges, veths, netns, nft table and DNS server.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use berth_network::{
+    dns, nft, ActiveEndpoint, EndpointConfig, ErrorKind, NetworkConfig, NetworkManager,
+    PortMapping, Proto,
+};
+use common::*;
+
+fn ep(id: &str, name: &str) -> EndpointConfig {
+    EndpointConfig {
+        container_id: id.into(),
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn tcp(host: &str, port: u16, cport: u16) -> PortMapping {
+    PortMapping {
+        host_ip: ip(host),
+        host_port: port,
+        container_port: cport,
+        proto: Proto::Tcp,
+    }
+}
+
+fn user_net(name: &str, subnet: &str) -> NetworkConfig {
+    NetworkConfig {
+        name: name.into(),
+        subnet: Some(subnet.into()),
+        ..Default::default()
+    }
+}
+
+/// Rules in berth's `ports` chain (one per published port), read back from `nft -j`.
+async fn dnat_rule_count(m: &NetworkManager, table: &str) -> usize {
+    let _ = m;
+    let objs = nft::list_table(table).await.unwrap().expect("table exists");
+    objs.iter()
+        .filter(|o| matches!(o, nftables::schema::NfListObject::Rule(r) if r.chain == "ports"))
+        .count()
+}
+
+#[test]
+fn ping_between_containers_then_full_cleanup() {
+    isolated("ping_between_containers_then_full_cleanup", || async {
+        let env = Env::new();
+        let m = env.open().await;
+        let net = m.create_network(user_net("pingnet", "10.91.0.0/24")).await.unwrap();
+        let a = m.create_netns("ca").await.unwrap();
+        let b = m.create_netns("cb").await.unwrap();
+        let ea = m.connect(&a, "pingnet", ep("ca", "alpha")).await.unwrap();
+        let eb = m.connect(&b, "pingnet", ep("cb", "beta")).await.unwrap();
+        assert_eq!(ea.ip.to_string(), "10.91.0.2");
+        assert_eq!(eb.ip.to_string(), "10.91.0.3");
+        assert_eq!(ea.ifname, "eth0");
+        assert_eq!(ea.mac, "02:42:0a:5b:00:02");
+        // the container sees eth0 with its address and a default route via the gateway
+        let addr = sh(&format!("nsenter --net={} ip -o addr show eth0", a.display()));
+        assert!(addr.contains("10.91.0.2/24"), "{addr}");
+        let route = sh(&format!("nsenter --net={} ip route", a.display()));
+        assert!(route.contains("default via 10.91.0.1 dev eth0"), "{route}");
+        for (ns, peer) in [(&a, eb.ip), (&b, ea.ip)] {
+            let (ok, out) = try_sh(&format!("nsenter --net={} busybox ping -c1 -W5 {peer}", ns.display()));
+            assert!(ok, "ping {peer}: {out}");
+        }
+        // the gateway (host side) is reachable too
+        sh(&format!("nsenter --net={} busybox ping -c1 -W5 10.91.0.1", a.display()));
+        let info = m.inspect("pingnet").await.unwrap();
+        assert_eq!(info.endpoints.len(), 2);
+        let e = m.remove_network("pingnet").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+
+        m.disconnect("ca", "pingnet").await.unwrap();
+        m.disconnect("cb", &net.id).await.unwrap();
+        assert!(!links().contains(&ea.veth_host));
+        m.remove_network("pingnet").await.unwrap();
+        m.remove_netns("ca").await.unwrap();
+        m.remove_netns("cb").await.unwrap();
+        m.teardown().await.unwrap();
+        assert_eq!(links(), vec!["lo".to_string()], "only loopback must remain");
+        assert!(!nft::table_exists(&env.table).await.unwrap());
+        assert!(!a.exists() && !b.exists());
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(env.dir.path().to_str().unwrap()));
+    });
+}
+
+#[test]
+fn published_ports_reach_container_via_loopback() {
+    isolated("published_ports_reach_container_via_loopback", || async {
+        let env = Env::new();
+        let m = env.open().await;
+        let ns = m.create_netns("web").await.unwrap();
+        let e = m.connect(&ns, "bridge", ep("web", "web")).await.unwrap();
+        assert!(e.ip.to_string().starts_with("172.30."), "{}", e.ip);
+        let server = serve_tcp(&ns, 80, "hello from web", 2);
+        let got = m
+            .publish(e.ip, vec![tcp("127.0.0.1", 0, 80), tcp("0.0.0.0", 18080, 80)])
+            .await
+            .unwrap();
+        let picked = got[0].host_port;
+        assert_ne!(picked, 0, "host port 0 must be replaced by the picked port");
+        assert_eq!(got[1].host_port, 18080);
+        let loopback = |p| SocketAddr::from(([127, 0, 0, 1], p));
+        assert_eq!(tcp_get(loopback(picked)).unwrap(), "hello from web");
+        assert_eq!(tcp_get(loopback(18080)).unwrap(), "hello from web");
+        server.join().unwrap();
+
+        // udp
+        let ns2 = ns.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let udp = std::thread::spawn(move || {
+            in_ns(&ns2, move || {
+                let s = UdpSocket::bind("0.0.0.0:5300").unwrap();
+                tx.send(()).unwrap();
+                let mut buf = [0u8; 64];
+                let (n, peer) = s.recv_from(&mut buf).unwrap();
+                s.send_to(&[&b"echo:"[..], &buf[..n]].concat(), peer).unwrap();
+            })
+        });
+        rx.recv().unwrap();
+        let got = m
+            .publish(
+                e.ip,
+                vec![PortMapping {
+                    host_ip: ip("127.0.0.1"),
+                    host_port: 15300,
+                    container_port: 5300,
+                    proto: Proto::Udp,
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(got[0].host_port, 15300);
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.send_to(b"ping", "127.0.0.1:15300").unwrap();
+        let mut buf = [0u8; 64];
+        let n = c.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"echo:ping");
+        udp.join().unwrap();
+
+        assert_eq!(m.published("web").await.len(), 3);
+        m.unpublish(e.ip).await.unwrap();
+        assert_eq!(dnat_rule_count(&m, &env.table).await, 0);
+        // after unpublish the host port is free again
+        std::net::TcpListener::bind("0.0.0.0:18080").unwrap();
+        m.disconnect("web", "bridge").await.unwrap();
+        m.remove_netns("web").await.unwrap();
+    });
+}
+
+#[test]
+fn port_conflict_is_rejected_and_leaves_no_rules() {
+    isolated("port_conflict_is_rejected_and_leaves_no_rules", || async {
+        let env = Env::new();
+        let m = env.open().await;
+        let a = m.create_netns("pa").await.unwrap();
+        let b = m.create_netns("pb").await.unwrap();
+        let ea = m.connect(&a, "bridge", ep("pa", "pa")).await.unwrap();
+        let eb = m.connect(&b, "bridge", ep("pb", "pb")).await.unwrap();
+        m.publish(ea.ip, vec![tcp("0.0.0.0", 18081, 80)]).await.unwrap();
+        assert_eq!(dnat_rule_count(&m, &env.table).await, 1);
+        let before = nft::list_table(&env.table).await.unwrap();
+
+        // second mapping clashes with pa's: nothing of the batch may stay, not even 18082
+        let err = m
+            .publish(eb.ip, vec![tcp("0.0.0.0", 18082, 80), tcp("127.0.0.1", 18081, 80)])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        assert!(err.to_string().contains("18081"), "{err}");
+        assert_eq!(nft::list_table(&env.table).await.unwrap(), before);
+        std::net::TcpListener::bind("0.0.0.0:18082").expect("18082 must not stay reserved");
+
+        // a port held by another process of the host
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = other.local_addr().unwrap().port();
+        let err = m.publish(eb.ip, vec![tcp("127.0.0.1", held, 80)]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        assert_eq!(dnat_rule_count(&m, &env.table).await, 1);
+        assert!(m.published("pb").await.is_empty());
+        for id in ["pa", "pb"] {
+            m.disconnect(id, "bridge").await.unwrap();
+            m.remove_netns(id).await.unwrap();
+        }
+        assert_eq!(dnat_rule_count(&m, &env.table).await, 0, "disconnect drops the container's ports");
+    });
+}
+
+#[test]
+fn ipam_never_hands_out_an_address_twice_across_reopen() {
+    isolated("ipam_never_hands_out_an_address_twice_across_reopen", || async {
+        let env = Env::new();
+        // a host route on 172.30/16 pushes the default bridge to the next candidate
+        sh("ip link add vx0 type veth peer name vx1 && ip addr add 172.30.0.1/16 dev vx0 && ip link set vx0 up");
+        let m = env.open().await;
+        let br = m.inspect("bridge").await.unwrap().network;
+        assert_eq!(br.ipam.unwrap().subnet.to_string(), "172.31.0.0/16");
+        let names: Vec<String> = m.list().await.into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["bridge", "host", "none"]);
+        m.create_network(user_net("keep", "10.92.0.0/29")).await.unwrap();
+        let n1 = m.create_netns("i1").await.unwrap();
+        let e1 = m.connect(&n1, "keep", ep("i1", "i1")).await.unwrap();
+        drop(m);
+
+        let m = env.open().await;
+        let n2 = m.create_netns("i2").await.unwrap();
+        let e2 = m.connect(&n2, "keep", ep("i2", "i2")).await.unwrap();
+        assert_ne!(e1.ip, e2.ip);
+        assert_eq!(e2.ip.to_string(), "10.92.0.3");
+        // a static address that is taken is a conflict
+        let n3 = m.create_netns("i3").await.unwrap();
+        let mut c = ep("i3", "i3");
+        c.ip = Some(e1.ip);
+        assert_eq!(m.connect(&n3, "keep", c).await.unwrap_err().kind(), ErrorKind::Conflict);
+        // released addresses are not reused at once (rolling allocation)
+        m.disconnect("i1", "keep").await.unwrap();
+        let e3 = m.connect(&n3, "keep", ep("i3", "i3")).await.unwrap();
+        assert_eq!(e3.ip.to_string(), "10.92.0.4");
+        for id in ["i2", "i3"] {
+            m.disconnect(id, "keep").await.unwrap();
+        }
+        for id in ["i1", "i2", "i3"] {
+            m.remove_netns(id).await.unwrap();
+        }
+        assert_eq!(m.prune().await.unwrap(), ["keep"]);
+    });
+}
+
+#[test]
+fn invalid_and_overlapping_networks_are_rejected() {
+    isolated("invalid_and_overlapping_networks_are_rejected", || async {
+        let env = Env::new();
+        sh("ip link add vy0 type veth peer name vy1 && ip addr add 10.66.1.1/24 dev vy0 && ip link set vy0 up");
+        let m = env.open().await;
+        m.create_network(user_net("one", "10.77.0.0/16")).await.unwrap();
+        let cases = [
+            (user_net("two", "10.77.5.0/24"), ErrorKind::Conflict),
+            (user_net("three", "10.66.0.0/16"), ErrorKind::Conflict),
+            (user_net("one", "10.78.0.0/16"), ErrorKind::Conflict),
+            (user_net("four", "10.79.0.1/16"), ErrorKind::Invalid),
+            (user_net("five", "300.1.0.0/16"), ErrorKind::Invalid),
+            (user_net("bad name!", "10.80.0.0/16"), ErrorKind::Invalid),
+        ];
+        for (cfg, kind) in cases {
+            let name = cfg.name.clone();
+            let e = m.create_network(cfg).await.unwrap_err();
+            assert_eq!(e.kind(), kind, "{name}: {e}");
+        }
+        let mut gw = user_net("six", "10.81.0.0/24");
+        gw.gateway = Some("10.82.0.1".into());
+        assert_eq!(m.create_network(gw).await.unwrap_err().kind(), ErrorKind::Invalid);
+        assert_eq!(m.remove_network("host").await.unwrap_err().kind(), ErrorKind::Invalid);
+        assert_eq!(m.remove_network("nope").await.unwrap_err().kind(), ErrorKind::NotFound);
+        // no subnet given: picked from the pool
+        let auto = m.create_network(NetworkConfig { name: "auto".into(), ..Default::default() }).await.unwrap();
+        assert_eq!(auto.ipam.unwrap().subnet.to_string(), "172.18.0.0/16");
+        assert_eq!(m.list().await.len(), 5);
+    });
+}
