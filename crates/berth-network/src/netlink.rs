@@ -68,13 +68,26 @@ pub async fn link_names(h: &Handle) -> Result<Vec<String>> {
 }
 
 /// Create bridge `name` (if missing) with the given gateway addresses, and bring it up.
-/// Returns its index.
+/// Returns its index. The bridge gets a fixed MAC derived from its first address: a bridge
+/// without one takes the lowest MAC of its ports, so it would change whenever a container
+/// leaves, and the other containers' ARP entries for the gateway would go stale.
 pub async fn ensure_bridge(h: &Handle, name: &str, addrs: &[(IpAddr, u8)]) -> Result<u32> {
     let idx = match link_index(h, name).await? {
         Some(i) => i,
         None => {
             h.link()
-                .add(LinkBridge::new(name).build())
+                .add(
+                    LinkBridge::new(name)
+                        .address(
+                            addrs
+                                .first()
+                                .map_or([0x02, 0x42, 0, 0, 0, 1], |(ip, _)| {
+                                    crate::ipam::mac_for(*ip)
+                                })
+                                .to_vec(),
+                        )
+                        .build(),
+                )
                 .execute()
                 .await
                 .map_err(Error::netlink(format!("create bridge {name}")))?;

@@ -51,7 +51,10 @@ fn ping_between_containers_then_full_cleanup() {
     isolated("ping_between_containers_then_full_cleanup", || async {
         let env = Env::new();
         let m = env.open().await;
-        let net = m.create_network(user_net("pingnet", "10.91.0.0/24")).await.unwrap();
+        let net = m
+            .create_network(user_net("pingnet", "10.91.0.0/24"))
+            .await
+            .unwrap();
         let a = m.create_netns("ca").await.unwrap();
         let b = m.create_netns("cb").await.unwrap();
         let ea = m.connect(&a, "pingnet", ep("ca", "alpha")).await.unwrap();
@@ -61,16 +64,25 @@ fn ping_between_containers_then_full_cleanup() {
         assert_eq!(ea.ifname, "eth0");
         assert_eq!(ea.mac, "02:42:0a:5b:00:02");
         // the container sees eth0 with its address and a default route via the gateway
-        let addr = sh(&format!("nsenter --net={} ip -o addr show eth0", a.display()));
+        let addr = sh(&format!(
+            "nsenter --net={} ip -o addr show eth0",
+            a.display()
+        ));
         assert!(addr.contains("10.91.0.2/24"), "{addr}");
         let route = sh(&format!("nsenter --net={} ip route", a.display()));
         assert!(route.contains("default via 10.91.0.1 dev eth0"), "{route}");
         for (ns, peer) in [(&a, eb.ip), (&b, ea.ip)] {
-            let (ok, out) = try_sh(&format!("nsenter --net={} busybox ping -c1 -W5 {peer}", ns.display()));
+            let (ok, out) = try_sh(&format!(
+                "nsenter --net={} busybox ping -c1 -W5 {peer}",
+                ns.display()
+            ));
             assert!(ok, "ping {peer}: {out}");
         }
         // the gateway (host side) is reachable too
-        sh(&format!("nsenter --net={} busybox ping -c1 -W5 10.91.0.1", a.display()));
+        sh(&format!(
+            "nsenter --net={} busybox ping -c1 -W5 10.91.0.1",
+            a.display()
+        ));
         let info = m.inspect("pingnet").await.unwrap();
         assert_eq!(info.endpoints.len(), 2);
         let e = m.remove_network("pingnet").await.unwrap_err();
@@ -101,7 +113,10 @@ fn published_ports_reach_container_via_loopback() {
         assert!(e.ip.to_string().starts_with("172.30."), "{}", e.ip);
         let server = serve_tcp(&ns, 80, "hello from web", 2);
         let got = m
-            .publish(e.ip, vec![tcp("127.0.0.1", 0, 80), tcp("0.0.0.0", 18080, 80)])
+            .publish(
+                e.ip,
+                vec![tcp("127.0.0.1", 0, 80), tcp("0.0.0.0", 18080, 80)],
+            )
             .await
             .unwrap();
         let picked = got[0].host_port;
@@ -121,7 +136,8 @@ fn published_ports_reach_container_via_loopback() {
                 tx.send(()).unwrap();
                 let mut buf = [0u8; 64];
                 let (n, peer) = s.recv_from(&mut buf).unwrap();
-                s.send_to(&[&b"echo:"[..], &buf[..n]].concat(), peer).unwrap();
+                s.send_to(&[&b"echo:"[..], &buf[..n]].concat(), peer)
+                    .unwrap();
             })
         });
         rx.recv().unwrap();
@@ -165,13 +181,18 @@ fn port_conflict_is_rejected_and_leaves_no_rules() {
         let b = m.create_netns("pb").await.unwrap();
         let ea = m.connect(&a, "bridge", ep("pa", "pa")).await.unwrap();
         let eb = m.connect(&b, "bridge", ep("pb", "pb")).await.unwrap();
-        m.publish(ea.ip, vec![tcp("0.0.0.0", 18081, 80)]).await.unwrap();
+        m.publish(ea.ip, vec![tcp("0.0.0.0", 18081, 80)])
+            .await
+            .unwrap();
         assert_eq!(dnat_rule_count(&m, &env.table).await, 1);
         let before = nft::list_table(&env.table).await.unwrap();
 
         // second mapping clashes with pa's: nothing of the batch may stay, not even 18082
         let err = m
-            .publish(eb.ip, vec![tcp("0.0.0.0", 18082, 80), tcp("127.0.0.1", 18081, 80)])
+            .publish(
+                eb.ip,
+                vec![tcp("0.0.0.0", 18082, 80), tcp("127.0.0.1", 18081, 80)],
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
@@ -182,7 +203,10 @@ fn port_conflict_is_rejected_and_leaves_no_rules() {
         // a port held by another process of the host
         let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let held = other.local_addr().unwrap().port();
-        let err = m.publish(eb.ip, vec![tcp("127.0.0.1", held, 80)]).await.unwrap_err();
+        let err = m
+            .publish(eb.ip, vec![tcp("127.0.0.1", held, 80)])
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
         assert_eq!(dnat_rule_count(&m, &env.table).await, 1);
         assert!(m.published("pb").await.is_empty());
@@ -190,48 +214,60 @@ fn port_conflict_is_rejected_and_leaves_no_rules() {
             m.disconnect(id, "bridge").await.unwrap();
             m.remove_netns(id).await.unwrap();
         }
-        assert_eq!(dnat_rule_count(&m, &env.table).await, 0, "disconnect drops the container's ports");
+        assert_eq!(
+            dnat_rule_count(&m, &env.table).await,
+            0,
+            "disconnect drops the container's ports"
+        );
     });
 }
 
 #[test]
 fn ipam_never_hands_out_an_address_twice_across_reopen() {
-    isolated("ipam_never_hands_out_an_address_twice_across_reopen", || async {
-        let env = Env::new();
-        // a host route on 172.30/16 pushes the default bridge to the next candidate
-        sh("ip link add vx0 type veth peer name vx1 && ip addr add 172.30.0.1/16 dev vx0 && ip link set vx0 up");
-        let m = env.open().await;
-        let br = m.inspect("bridge").await.unwrap().network;
-        assert_eq!(br.ipam.unwrap().subnet.to_string(), "172.31.0.0/16");
-        let names: Vec<String> = m.list().await.into_iter().map(|n| n.name).collect();
-        assert_eq!(names, ["bridge", "host", "none"]);
-        m.create_network(user_net("keep", "10.92.0.0/29")).await.unwrap();
-        let n1 = m.create_netns("i1").await.unwrap();
-        let e1 = m.connect(&n1, "keep", ep("i1", "i1")).await.unwrap();
-        drop(m);
+    isolated(
+        "ipam_never_hands_out_an_address_twice_across_reopen",
+        || async {
+            let env = Env::new();
+            // a host route on 172.30/16 pushes the default bridge to the next candidate
+            sh("ip link add vx0 type veth peer name vx1 && ip addr add 172.30.0.1/16 dev vx0 && ip link set vx0 up");
+            let m = env.open().await;
+            let br = m.inspect("bridge").await.unwrap().network;
+            assert_eq!(br.ipam.unwrap().subnet.to_string(), "172.31.0.0/16");
+            let names: Vec<String> = m.list().await.into_iter().map(|n| n.name).collect();
+            assert_eq!(names, ["bridge", "host", "none"]);
+            m.create_network(user_net("keep", "10.92.0.0/29"))
+                .await
+                .unwrap();
+            let n1 = m.create_netns("i1").await.unwrap();
+            let e1 = m.connect(&n1, "keep", ep("i1", "i1")).await.unwrap();
+            drop(m);
 
-        let m = env.open().await;
-        let n2 = m.create_netns("i2").await.unwrap();
-        let e2 = m.connect(&n2, "keep", ep("i2", "i2")).await.unwrap();
-        assert_ne!(e1.ip, e2.ip);
-        assert_eq!(e2.ip.to_string(), "10.92.0.3");
-        // a static address that is taken is a conflict
-        let n3 = m.create_netns("i3").await.unwrap();
-        let mut c = ep("i3", "i3");
-        c.ip = Some(e1.ip);
-        assert_eq!(m.connect(&n3, "keep", c).await.unwrap_err().kind(), ErrorKind::Conflict);
-        // released addresses are not reused at once (rolling allocation)
-        m.disconnect("i1", "keep").await.unwrap();
-        let e3 = m.connect(&n3, "keep", ep("i3", "i3")).await.unwrap();
-        assert_eq!(e3.ip.to_string(), "10.92.0.4");
-        for id in ["i2", "i3"] {
-            m.disconnect(id, "keep").await.unwrap();
-        }
-        for id in ["i1", "i2", "i3"] {
-            m.remove_netns(id).await.unwrap();
-        }
-        assert_eq!(m.prune().await.unwrap(), ["keep"]);
-    });
+            let m = env.open().await;
+            let n2 = m.create_netns("i2").await.unwrap();
+            let e2 = m.connect(&n2, "keep", ep("i2", "i2")).await.unwrap();
+            assert_ne!(e1.ip, e2.ip);
+            assert_eq!(e2.ip.to_string(), "10.92.0.3");
+            // a static address that is taken is a conflict
+            let n3 = m.create_netns("i3").await.unwrap();
+            let mut c = ep("i3", "i3");
+            c.ip = Some(e1.ip);
+            assert_eq!(
+                m.connect(&n3, "keep", c).await.unwrap_err().kind(),
+                ErrorKind::Conflict
+            );
+            // released addresses are not reused at once (rolling allocation)
+            m.disconnect("i1", "keep").await.unwrap();
+            let e3 = m.connect(&n3, "keep", ep("i3", "i3")).await.unwrap();
+            assert_eq!(e3.ip.to_string(), "10.92.0.4");
+            for id in ["i2", "i3"] {
+                m.disconnect(id, "keep").await.unwrap();
+            }
+            for id in ["i1", "i2", "i3"] {
+                m.remove_netns(id).await.unwrap();
+            }
+            assert_eq!(m.prune().await.unwrap(), ["keep"]);
+        },
+    );
 }
 
 #[test]
@@ -240,7 +276,9 @@ fn invalid_and_overlapping_networks_are_rejected() {
         let env = Env::new();
         sh("ip link add vy0 type veth peer name vy1 && ip addr add 10.66.1.1/24 dev vy0 && ip link set vy0 up");
         let m = env.open().await;
-        m.create_network(user_net("one", "10.77.0.0/16")).await.unwrap();
+        m.create_network(user_net("one", "10.77.0.0/16"))
+            .await
+            .unwrap();
         let cases = [
             (user_net("two", "10.77.5.0/24"), ErrorKind::Conflict),
             (user_net("three", "10.66.0.0/16"), ErrorKind::Conflict),
@@ -256,12 +294,272 @@ fn invalid_and_overlapping_networks_are_rejected() {
         }
         let mut gw = user_net("six", "10.81.0.0/24");
         gw.gateway = Some("10.82.0.1".into());
-        assert_eq!(m.create_network(gw).await.unwrap_err().kind(), ErrorKind::Invalid);
-        assert_eq!(m.remove_network("host").await.unwrap_err().kind(), ErrorKind::Invalid);
-        assert_eq!(m.remove_network("nope").await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            m.create_network(gw).await.unwrap_err().kind(),
+            ErrorKind::Invalid
+        );
+        assert_eq!(
+            m.remove_network("host").await.unwrap_err().kind(),
+            ErrorKind::Invalid
+        );
+        assert_eq!(
+            m.remove_network("nope").await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         // no subnet given: picked from the pool
-        let auto = m.create_network(NetworkConfig { name: "auto".into(), ..Default::default() }).await.unwrap();
+        let auto = m
+            .create_network(NetworkConfig {
+                name: "auto".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(auto.ipam.unwrap().subnet.to_string(), "172.18.0.0/16");
         assert_eq!(m.list().await.len(), 5);
+    });
+}
+
+/// Send one DNS query from inside `ns` and parse the answer.
+fn query_in(
+    ns: &std::path::Path,
+    server: std::net::IpAddr,
+    name: &'static str,
+    qtype: u16,
+) -> (u8, Vec<std::net::IpAddr>) {
+    in_ns(ns, move || {
+        let s = UdpSocket::bind(if server.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        })
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.send_to(&dns::build_query(42, name, qtype), (server, 53))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let n = s
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no answer for {name} type {qtype} from {server}: {e}"));
+        dns::parse_response(&buf[..n]).unwrap()
+    })
+}
+
+/// A fake upstream resolver on loopback: `example.test` → 203.0.113.7, anything else NXDOMAIN.
+fn fake_upstream(queries: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = s.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        let mut rec = dns::Records::new();
+        rec.insert("example.test".into(), vec![ip("203.0.113.7")]);
+        for _ in 0..queries {
+            let mut buf = [0u8; 1500];
+            let (n, peer) = s.recv_from(&mut buf).unwrap();
+            let q = &buf[..n];
+            eprintln!(
+                "upstream got {:?}",
+                dns::parse_query(q).map(|q| (q.name, q.qtype))
+            );
+            let resp = dns::answer(q, &rec).unwrap_or_else(|| {
+                let mut r = dns::servfail(q).unwrap();
+                r[3] = (r[3] & 0xf0) | 3; // NXDOMAIN
+                r
+            });
+            s.send_to(&resp, peer).unwrap();
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn embedded_dns_resolves_names_and_forwards_the_rest() {
+    isolated(
+        "embedded_dns_resolves_names_and_forwards_the_rest",
+        || async {
+            let env = Env::new();
+            let (up, upstream) = fake_upstream(2);
+            let mut opts = env.opts();
+            opts.dns_upstreams = Some(vec![up]);
+            let m = NetworkManager::open(&env.state_dir(), opts).await.unwrap();
+            m.create_network(user_net("dnsnet", "10.93.0.0/24"))
+                .await
+                .unwrap();
+            let web = m.create_netns("0123456789abcdef").await.unwrap();
+            let cli = m.create_netns("cli").await.unwrap();
+            let mut c = ep("0123456789abcdef", "web");
+            c.aliases = vec!["www".into()];
+            let ew = m.connect(&web, "dnsnet", c).await.unwrap();
+            m.connect(&cli, "dnsnet", ep("cli", "client"))
+                .await
+                .unwrap();
+            let gw = ip("10.93.0.1");
+
+            // a real resolver client (busybox nslookup) inside the container netns
+            let out = sh(&format!(
+                "nsenter --net={} busybox nslookup www 10.93.0.1",
+                cli.display()
+            ));
+            assert!(out.contains("10.93.0.2"), "{out}");
+            assert_eq!(query_in(&cli, gw, "WEB", dns::TYPE_A), (0, vec![ew.ip]));
+            assert_eq!(
+                query_in(&cli, gw, "0123456789ab", dns::TYPE_A),
+                (0, vec![ew.ip])
+            );
+            assert_eq!(query_in(&cli, gw, "web", dns::TYPE_AAAA), (0, vec![]));
+            // other names go to the host's resolvers
+            assert_eq!(
+                query_in(&cli, gw, "example.test", dns::TYPE_A),
+                (0, vec![ip("203.0.113.7")])
+            );
+
+            let rc = m.resolv_conf("dnsnet", &Default::default()).await.unwrap();
+            assert!(rc.contains("nameserver 10.93.0.1\n"), "{rc}");
+            let rc = m.resolv_conf("bridge", &Default::default()).await.unwrap();
+            assert!(!rc.contains("10.93.0.1"), "{rc}");
+
+            // after disconnect the name is gone (forwarded, and upstream says NXDOMAIN)
+            m.disconnect("0123456789abcdef", "dnsnet").await.unwrap();
+            assert_eq!(query_in(&cli, gw, "web", dns::TYPE_A), (3, vec![]));
+            upstream.join().unwrap();
+            m.disconnect("cli", "dnsnet").await.unwrap();
+            for id in ["0123456789abcdef", "cli"] {
+                m.remove_netns(id).await.unwrap();
+            }
+        },
+    );
+}
+
+#[test]
+fn host_firewall_is_not_bypassed_and_berth_user_survives_rebuild() {
+    isolated(
+        "host_firewall_is_not_bypassed_and_berth_user_survives_rebuild",
+        || async {
+            let env = Env::new();
+            let m = env.open().await;
+            let t = &env.table;
+            // a remote client: its own netns, linked to "the host" by a veth, 192.0.2.0/24
+            let client = m.create_netns("client").await.unwrap();
+            sh(&format!(
+            "ip link add vch type veth peer name vcc && ip link set vcc netns {c} && \
+             ip addr add 192.0.2.1/24 dev vch && ip link set vch up && \
+             nsenter --net={c} sh -c 'ip addr add 192.0.2.2/24 dev vcc && ip link set vcc up && ip route add default via 192.0.2.1'",
+            c = client.display()
+        ));
+            let ns = m.create_netns("fw").await.unwrap();
+            let e = m.connect(&ns, "bridge", ep("fw", "fw")).await.unwrap();
+            let server = serve_tcp(&ns, 80, "hi", 2);
+            m.publish(e.ip, vec![tcp("0.0.0.0", 18090, 80)])
+                .await
+                .unwrap();
+            let host = SocketAddr::from(([192, 0, 2, 1], 18090));
+            let from_client = |cl: std::path::PathBuf| in_ns(&cl, move || tcp_get(host));
+
+            assert_eq!(
+                from_client(client.clone()).unwrap(),
+                "hi",
+                "published port works from outside"
+            );
+
+            // 1. a host filter rule in the host's own table (forward hook) stays in force
+            sh(&format!(
+            "nft add table inet hostfw{t} && nft 'add chain inet hostfw{t} hostforward {{ type filter hook forward priority 0; policy accept; }}' && \
+             nft add rule inet hostfw{t} hostforward ip daddr {} tcp dport 80 reject with tcp reset",
+            e.ip
+        ));
+            let r = from_client(client.clone());
+            assert!(r.is_err(), "host forward rule was bypassed: {r:?}");
+            sh(&format!("nft delete table inet hostfw{t}"));
+
+            // 2. berth-user filters by the host port the client used, before translation
+            sh(&format!(
+                "nft add rule inet {t} berth-user tcp dport 18090 reject with tcp reset"
+            ));
+            assert!(
+                from_client(client.clone()).is_err(),
+                "berth-user rule was bypassed"
+            );
+            // rebuild keeps berth-user and the live container's port
+            m.rebuild_rules(&[ActiveEndpoint {
+                container_id: "fw".into(),
+            }])
+            .await
+            .unwrap();
+            let listing = sh(&format!("nft list chain inet {t} berth-user"));
+            assert!(listing.contains("tcp dport 18090 reject"), "{listing}");
+            assert!(from_client(client.clone()).is_err());
+            sh(&format!("nft flush chain inet {t} berth-user"));
+            assert_eq!(from_client(client.clone()).unwrap(), "hi");
+            server.join().unwrap();
+
+            // 3. a dead container's rules and endpoint disappear on rebuild
+            m.rebuild_rules(&[]).await.unwrap();
+            assert!(m.published("fw").await.is_empty());
+            assert!(m.endpoints("fw").await.is_empty());
+            assert!(!links().contains(&e.veth_host));
+            let ports = sh(&format!("nft list chain inet {t} ports"));
+            assert!(!ports.contains("dnat"), "{ports}");
+            for id in ["fw", "client"] {
+                m.remove_netns(id).await.unwrap();
+            }
+        },
+    );
+}
+
+#[test]
+fn internal_network_has_no_way_out_and_ipv6_works() {
+    isolated("internal_network_has_no_way_out_and_ipv6_works", || async {
+        let env = Env::new();
+        let m = env.open().await;
+        let mut cfg = user_net("v6net", "10.94.0.0/24");
+        cfg.ipv6_subnet = Some("fd00:94::/64".into());
+        m.create_network(cfg).await.unwrap();
+        let mut icfg = user_net("inner", "10.95.0.0/24");
+        icfg.internal = true;
+        m.create_network(icfg).await.unwrap();
+        let a = m.create_netns("v6a").await.unwrap();
+        let b = m.create_netns("v6b").await.unwrap();
+        let ea = m.connect(&a, "v6net", ep("v6a", "a")).await.unwrap();
+        let eb = m.connect(&b, "v6net", ep("v6b", "b")).await.unwrap();
+        assert_eq!(ea.ipv6.unwrap().to_string(), "fd00:94::2");
+        let v6b = eb.ipv6.unwrap();
+        let (ok, out) = try_sh(&format!(
+            "nsenter --net={} busybox ping -6 -c1 -W5 {v6b}",
+            a.display()
+        ));
+        assert!(ok, "ping6: {out}");
+        assert_eq!(
+            query_in(&a, ip("fd00:94::1"), "b", dns::TYPE_AAAA),
+            (0, vec![v6b])
+        );
+        // second network on the same container: eth1, and internal means no default route
+        let ei = m.connect(&a, "inner", ep("v6a", "a")).await.unwrap();
+        assert_eq!(ei.ifname, "eth1");
+        let i = m.create_netns("in1").await.unwrap();
+        m.connect(&i, "inner", ep("in1", "i")).await.unwrap();
+        let routes = sh(&format!("nsenter --net={} ip route", i.display()));
+        assert!(!routes.contains("default"), "{routes}");
+        let rules = m.planned_rules().await;
+        assert!(
+            !rules.contains("saddr 10.95.0.0/24 oifname !="),
+            "internal network must not be NATed"
+        );
+        assert!(rules.contains("ip6 saddr fd00:94::/64"), "{rules}");
+        // the internal network cannot reach other berth networks
+        let (ok, _) = try_sh(&format!(
+            "nsenter --net={} busybox ping -c1 -W1 {}",
+            i.display(),
+            eb.ip
+        ));
+        assert!(!ok, "internal network reached another network");
+        for (id, net) in [
+            ("v6a", "v6net"),
+            ("v6b", "v6net"),
+            ("v6a", "inner"),
+            ("in1", "inner"),
+        ] {
+            m.disconnect(id, net).await.unwrap();
+        }
+        for id in ["v6a", "v6b", "in1"] {
+            m.remove_netns(id).await.unwrap();
+        }
     });
 }

@@ -76,7 +76,8 @@ impl ManagerOptions {
 struct Inner {
     state: State,
     reservations: HashMap<ResKey, Reservation>,
-    dns: HashMap<String, (SharedRecords, Option<DnsServer>)>,
+    /// Network id → its records and servers (IPv4 gateway first, then IPv6 gateway).
+    dns: HashMap<String, (SharedRecords, Vec<DnsServer>)>,
 }
 
 /// Owns berth's networks. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -224,15 +225,17 @@ impl NetworkManager {
             return;
         };
         let records: SharedRecords = Arc::new(RwLock::new(records_for(&g.state, &n.id)));
-        let bind = SocketAddr::new(ipam.gateway, self.opts.dns_port);
-        let server = match DnsServer::start(bind, records.clone(), self.upstreams()).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(network = %n.name, %bind, error = %e, "embedded dns not started; containers fall back to the host's resolvers");
-                None
+        let mut servers = vec![];
+        for gw in std::iter::once(ipam.gateway).chain(ipam.gateway6) {
+            let bind = SocketAddr::new(gw, self.opts.dns_port);
+            match DnsServer::start(bind, records.clone(), self.upstreams()).await {
+                Ok(s) => servers.push(s),
+                Err(e) => {
+                    tracing::warn!(network = %n.name, %bind, error = %e, "embedded dns not started; containers fall back to the host's resolvers");
+                }
             }
-        };
-        g.dns.insert(n.id.clone(), (records, server));
+        }
+        g.dns.insert(n.id.clone(), (records, servers));
     }
 
     fn refresh_dns(g: &Inner, network_id: &str) {
@@ -712,7 +715,11 @@ impl NetworkManager {
             .network(network)
             .ok_or_else(|| Error::NetworkNotFound(network.into()))?;
         let host = std::fs::read_to_string(&self.opts.host_resolv_conf).unwrap_or_default();
-        let dns_up = g.dns.get(&net.id).is_some_and(|(_, s)| s.is_some());
+        let gw4 = net.ipam.as_ref().map(|i| i.gateway);
+        let dns_up = g
+            .dns
+            .get(&net.id)
+            .is_some_and(|(_, s)| s.iter().any(|s| Some(s.local_addr().ip()) == gw4));
         let mode = match (&net.ipam, dns_up) {
             (Some(i), true) => ResolvMode::Embedded(i.gateway),
             (i, _) => ResolvMode::HostCopy {

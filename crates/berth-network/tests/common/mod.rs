@@ -36,7 +36,10 @@ where
     let h = std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare netns");
         sh("ip link set lo up");
-        let rt = tokio::runtime::Builder::new_current_thread()
+        // workers are spawned from this thread, so they share its netns; the embedded DNS
+        // keeps running while the test body blocks on a client call
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
@@ -127,7 +130,12 @@ pub fn in_ns<T: Send + 'static>(ns: &Path, f: impl FnOnce() -> T + Send + 'stati
 }
 
 /// Start a TCP server inside `ns` on `port` answering `reply` to `n` connections.
-pub fn serve_tcp(ns: &Path, port: u16, reply: &'static str, n: usize) -> std::thread::JoinHandle<()> {
+pub fn serve_tcp(
+    ns: &Path,
+    port: u16,
+    reply: &'static str,
+    n: usize,
+) -> std::thread::JoinHandle<()> {
     let ns = ns.to_path_buf();
     let (tx, rx) = std::sync::mpsc::channel();
     let h = std::thread::spawn(move || {
