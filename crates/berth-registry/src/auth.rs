@@ -18,6 +18,8 @@ pub enum Credentials {
     Basic { username: String, password: String },
     /// An OAuth2 refresh token (`identitytoken` in config.json), exchanged at the token realm.
     IdentityToken(String),
+    /// A bearer token to send as is (`registrytoken` in X-Registry-Auth).
+    RegistryToken(String),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -25,6 +27,7 @@ impl std::fmt::Debug for Credentials {
         match self {
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
             Credentials::IdentityToken(_) => write!(f, "IdentityToken(***)"),
+            Credentials::RegistryToken(_) => write!(f, "RegistryToken(***)"),
         }
     }
 }
@@ -45,9 +48,9 @@ impl Credentials {
                 let d = berth_oci::Digest::of(format!("{username}:{password}").as_bytes());
                 format!("user:{username}:{}", d.short())
             }
-            Credentials::IdentityToken(t) => {
+            Credentials::IdentityToken(t) | Credentials::RegistryToken(t) => {
                 let d = berth_oci::Digest::of(t.as_bytes());
-                format!("identity:{}", d.short())
+                format!("token:{}", d.short())
             }
         }
     }
@@ -59,9 +62,65 @@ impl Credentials {
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
             )),
-            Credentials::IdentityToken(_) => None,
+            Credentials::IdentityToken(_) | Credentials::RegistryToken(_) => None,
         }
     }
+
+    /// Decode the Engine API's `X-Registry-Auth` header (URL-safe or standard base64 of
+    /// `{"username","password","auth","identitytoken","registrytoken","serveraddress"}`).
+    /// An empty header or `{}` means anonymous (None).
+    pub fn from_x_registry_auth(header: &str) -> Result<Option<Credentials>> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct AuthConfig {
+            username: String,
+            password: String,
+            auth: String,
+            identitytoken: String,
+            registrytoken: String,
+        }
+        let bad = |detail: String| RegistryError::InvalidInput {
+            what: "X-Registry-Auth header",
+            detail,
+        };
+        let h = header.trim();
+        if h.is_empty() {
+            return Ok(None);
+        }
+        let raw = decode_base64_any(h).ok_or_else(|| bad("not base64".into()))?;
+        let a: AuthConfig = serde_json::from_slice(&raw).map_err(|e| bad(e.to_string()))?;
+        if !a.registrytoken.is_empty() {
+            return Ok(Some(Credentials::RegistryToken(a.registrytoken)));
+        }
+        if !a.identitytoken.is_empty() {
+            return Ok(Some(Credentials::IdentityToken(a.identitytoken)));
+        }
+        if !a.username.is_empty() || !a.password.is_empty() {
+            return Ok(Some(Credentials::Basic {
+                username: a.username,
+                password: a.password,
+            }));
+        }
+        if !a.auth.is_empty() {
+            let up = decode_base64_any(&a.auth).ok_or_else(|| bad("auth is not base64".into()))?;
+            let up = String::from_utf8(up).map_err(|_| bad("auth is not UTF-8".into()))?;
+            let (u, p) = up
+                .split_once(':')
+                .ok_or_else(|| bad("auth is not user:password".into()))?;
+            return Ok(Some(Credentials::basic(u, p)));
+        }
+        Ok(None)
+    }
+}
+
+fn decode_base64_any(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    let t = s.trim_end_matches('=');
+    URL_SAFE_NO_PAD
+        .decode(t)
+        .or_else(|_| URL_SAFE.decode(s))
+        .or_else(|_| STANDARD.decode(s))
+        .ok()
 }
 
 /// A parsed `WWW-Authenticate` challenge.
@@ -385,6 +444,34 @@ mod tests {
         );
         assert_eq!(parse_challenge("Negotiate"), None);
         assert_eq!(parse_challenge("Bearer service=x"), None);
+    }
+
+    #[test]
+    fn x_registry_auth() {
+        use base64::engine::general_purpose::URL_SAFE;
+        let enc = |j: &str| URL_SAFE.encode(j);
+        assert_eq!(Credentials::from_x_registry_auth("").unwrap(), None);
+        assert_eq!(Credentials::from_x_registry_auth(&enc("{}")).unwrap(), None);
+        assert_eq!(
+            Credentials::from_x_registry_auth(&enc(
+                r#"{"username":"u","password":"p?>","serveraddress":"r"}"#
+            ))
+            .unwrap(),
+            Some(Credentials::basic("u", "p?>"))
+        );
+        assert_eq!(
+            Credentials::from_x_registry_auth(&enc(r#"{"auth":"YTpi"}"#)).unwrap(),
+            Some(Credentials::basic("a", "b"))
+        );
+        assert_eq!(
+            Credentials::from_x_registry_auth(&enc(r#"{"identitytoken":"i"}"#)).unwrap(),
+            Some(Credentials::IdentityToken("i".into()))
+        );
+        assert_eq!(
+            Credentials::from_x_registry_auth(&enc(r#"{"registrytoken":"t"}"#)).unwrap(),
+            Some(Credentials::RegistryToken("t".into()))
+        );
+        assert!(Credentials::from_x_registry_auth("!!!").is_err());
     }
 
     #[test]

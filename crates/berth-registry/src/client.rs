@@ -298,6 +298,9 @@ impl Session {
             .expect("lock")
             .get(&self.key)
             .and_then(|r| r.challenge.clone());
+        if let Some(Credentials::RegistryToken(t)) = &self.creds {
+            return Ok(Some(format!("Bearer {t}")));
+        }
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic { .. }) => {

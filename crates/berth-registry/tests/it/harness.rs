@@ -195,6 +195,8 @@ pub struct CuttingProxy {
     pub addr: String,
     pub log: Arc<Mutex<Vec<String>>>,
     pub cut_armed: Arc<AtomicBool>,
+    /// Drop `Range` headers, like a server that ignores them (it then answers 200).
+    pub strip_range: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -206,8 +208,14 @@ impl CuttingProxy {
         listener.set_nonblocking(true).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let cut_armed = Arc::new(AtomicBool::new(true));
+        let strip_range = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (l2, c2, s2) = (log.clone(), cut_armed.clone(), stop.clone());
+        let (l2, c2, s2, r2) = (
+            log.clone(),
+            cut_armed.clone(),
+            stop.clone(),
+            strip_range.clone(),
+        );
         let upstream = upstream.to_string();
         let cut_path = cut_path.to_string();
         let thread = std::thread::spawn(move || {
@@ -217,8 +225,9 @@ impl CuttingProxy {
                     Ok((conn, _)) => {
                         let (l, c, up, cp) =
                             (l2.clone(), c2.clone(), upstream.clone(), cut_path.clone());
+                        let sr = r2.load(Ordering::SeqCst);
                         workers.push(std::thread::spawn(move || {
-                            let _ = proxy_one(conn, &up, &cp, cut_after, &l, &c);
+                            let _ = proxy_one(conn, &up, &cp, cut_after, &l, &c, sr);
                         }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -232,6 +241,7 @@ impl CuttingProxy {
             addr,
             log,
             cut_armed,
+            strip_range,
             stop,
             thread: Some(thread),
         }
@@ -254,6 +264,7 @@ fn proxy_one(
     cut_after: usize,
     log: &Mutex<Vec<String>>,
     armed: &AtomicBool,
+    strip_range: bool,
 ) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -281,6 +292,9 @@ fn proxy_one(
         }
         if lower.starts_with("range:") {
             range = Some(l[6..].trim().to_string());
+            if strip_range {
+                continue;
+            }
         }
         out.push_str(l);
         out.push_str("\r\n");

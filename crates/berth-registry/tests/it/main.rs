@@ -537,6 +537,26 @@ async fn resume_after_connection_cut() {
         .unwrap()
         .iter()
         .any(|l| l.contains("range=bytes=")));
+
+    // A server that ignores Range (200 instead of 206): the partial is dropped and the
+    // whole blob fetched again, still verified.
+    proxy
+        .cut_armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    proxy
+        .strip_range
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (_d3, st3) = store();
+    once.pull(&image, &st3, &PullOptions::default())
+        .await
+        .unwrap_err();
+    assert!(st3.ingest_path(&layer).exists());
+    let p = pull_ok(&once, &image, &st3).await;
+    assert!(st3.has_blob(&layer).unwrap());
+    assert_eq!(
+        p.fetched_bytes, p.layers[0].size as u64,
+        "whole layer again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
