@@ -42,6 +42,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A failure reported by the shim, already worded for the user.
+    #[error("{0}")]
+    Shim(String),
     #[error("runtime error for container {id}: {message}")]
     Runtime { id: String, message: String },
 }
@@ -57,7 +60,7 @@ impl Error {
             Error::NotRunning { .. } => ErrorKind::Conflict,
             Error::ShimGone { .. } => ErrorKind::NotFound,
             Error::Protocol { .. } => ErrorKind::Unavailable,
-            Error::Io { .. } | Error::Runtime { .. } => ErrorKind::Internal,
+            Error::Io { .. } | Error::Runtime { .. } | Error::Shim(_) => ErrorKind::Internal,
         }
     }
 

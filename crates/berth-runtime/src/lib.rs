@@ -1,14 +1,26 @@
 //! berth-runtime: container config → OCI runtime spec (pure), and the per-container shim that
 //! runs it with youki's libcontainer, owns its stdio, logs and exit status.
 
+pub mod cgroups;
+pub mod client;
 pub mod error;
+mod exec;
+pub mod logs;
 pub mod pathutil;
+pub mod protocol;
 pub mod seccomp;
 pub mod seccomp_default;
+pub mod shim;
 pub mod spec;
+mod sys;
 pub mod user;
 
+pub use client::{Shim, ShimStarted, StdioEvent, StdioStream};
 pub use error::{Error, ErrorKind, Result};
+pub use exec::exec_process;
+pub use logs::{LogConfig, LogEntry, ReadOptions};
+pub use protocol::{ExecConfig, ExitInfo, StateInfo};
+pub use shim::{cleanup_orphan, shim_main, ShimArgs, ShimConfig};
 pub use spec::{
     build_spec, ContainerSpec, HostInfo, MountSpec, NetworkMode, NsMode, Resources, SeccompMode,
     Ulimit,

@@ -99,7 +99,8 @@ pub const DEFAULT_READONLY_PATHS: &[&str] = &[
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Docker's default RLIMIT_NOFILE (soft, hard) as seen inside containers of a stock dockerd.
+/// Docker's default RLIMIT_NOFILE (soft, hard) as seen inside containers of a stock dockerd;
+/// clamped to the runtime's own hard limit by [`HostInfo::detect`].
 pub const DEFAULT_NOFILE: (u64, u64) = (1_048_576, 1_048_576);
 
 /// Where the init binary is bind-mounted inside the container.
@@ -218,14 +219,30 @@ pub struct ContainerSpec {
 pub struct HostInfo {
     pub arch: String,
     pub kernel: (u32, u32),
+    /// Default RLIMIT_NOFILE (soft, hard) when the container sets none.
+    pub nofile: (u64, u64),
 }
 
 impl HostInfo {
     pub fn detect() -> HostInfo {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        // Like dockerd, never ask for more than this process holds: raising the hard limit
+        // needs CAP_SYS_RESOURCE in the initial user namespace, which a sandbox may lack.
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own.
+        let hard = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+            rl.rlim_max
+        } else {
+            DEFAULT_NOFILE.1
+        };
+        let n = hard.min(DEFAULT_NOFILE.1);
         HostInfo {
             arch: Target::host_arch().to_string(),
             kernel: Target::parse_kernel(release.trim()),
+            nofile: (DEFAULT_NOFILE.0.min(n), n),
         }
     }
 }
@@ -467,6 +484,16 @@ fn resources_to_value(r: &Resources) -> Value {
     resources_json(r)
 }
 
+/// The PATH the spec's process runs with (Docker's default when unset).
+pub fn path_of(spec: &Spec) -> String {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.env().as_ref())
+        .and_then(|env| env.iter().find_map(|e| e.strip_prefix("PATH=")))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string()
+}
+
 /// The cgroup path (relative to each hierarchy's root) of container `id` below `parent`.
 pub fn cgroup_path(parent: Option<&str>, id: &str) -> String {
     let parent = parent.unwrap_or("berth").trim_matches('/');
@@ -513,9 +540,8 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
 
     let mut rlimits: Vec<Value> = Vec::new();
     if !c.ulimits.iter().any(|u| u.name == "nofile") {
-        rlimits.push(
-            json!({"type": "RLIMIT_NOFILE", "soft": DEFAULT_NOFILE.0, "hard": DEFAULT_NOFILE.1}),
-        );
+        rlimits
+            .push(json!({"type": "RLIMIT_NOFILE", "soft": host.nofile.0, "hard": host.nofile.1}));
     }
     for u in &c.ulimits {
         rlimits.push(json!({"type": rlimit_name(&u.name)?, "soft": u.soft, "hard": u.hard}));
@@ -535,8 +561,12 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
             "bounding": caps, "effective": caps, "permitted": caps,
         },
         "rlimits": rlimits,
-        "noNewPrivileges": c.no_new_privileges,
     });
+    // Only ever write `true`: libcontainer 0.7 decides when to load seccomp by whether the field
+    // is present, and with `false` it loads it after dropping CAP_SYS_ADMIN → EPERM.
+    if c.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
     if let Some(adj) = c.oom_score_adj {
         process["oomScoreAdj"] = json!(adj);
     }

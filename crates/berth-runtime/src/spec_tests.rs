@@ -16,6 +16,7 @@ fn host() -> HostInfo {
     HostInfo {
         arch: "amd64".into(),
         kernel: (6, 1),
+        nofile: DEFAULT_NOFILE,
     }
 }
 

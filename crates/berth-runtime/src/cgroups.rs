@@ -1,0 +1,94 @@
+//! Container cgroup facts read straight from the filesystem: OOM kills (v1 and v2), leftover
+//! directories, memory usage. The cgroup root is a parameter so tests can use a temp dir.
+
+use std::path::{Path, PathBuf};
+
+/// The usual cgroup mount point.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+fn counter(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// Number of OOM kills recorded for the cgroup at `cg_path` (e.g. "/berth/<id>"), from v1's
+/// `memory/<path>/memory.oom_control` (oom_kill) or v2's `<path>/memory.events` (oom_kill).
+pub fn oom_kills(root: &Path, cg_path: &str) -> u64 {
+    let rel = cg_path.trim_start_matches('/');
+    let v1 = root.join("memory").join(rel).join("memory.oom_control");
+    let v2 = root.join(rel).join("memory.events");
+    let unified = root.join("unified").join(rel).join("memory.events");
+    [v1, v2, unified]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|t| counter(&t, "oom_kill"))
+        .sum()
+}
+
+/// Memory usage in bytes (v1 `memory.usage_in_bytes` or v2 `memory.current`).
+pub fn memory_usage(root: &Path, cg_path: &str) -> Option<u64> {
+    let rel = cg_path.trim_start_matches('/');
+    [
+        root.join("memory").join(rel).join("memory.usage_in_bytes"),
+        root.join(rel).join("memory.current"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+}
+
+/// Every directory for `cg_path` that still exists under `root` (any v1 controller or v2).
+pub fn existing_dirs(root: &Path, cg_path: &str) -> Vec<PathBuf> {
+    let rel = cg_path.trim_start_matches('/');
+    let mut out = Vec::new();
+    if root.join(rel).is_dir() {
+        out.push(root.join(rel));
+    }
+    if let Ok(rd) = std::fs::read_dir(root) {
+        for e in rd.flatten() {
+            let p = e.path().join(rel);
+            if p.is_dir() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Remove leftover (empty) cgroup dirs of `cg_path`, deepest first. Best effort.
+pub fn remove_dirs(root: &Path, cg_path: &str) {
+    for d in existing_dirs(root, cg_path) {
+        if let Err(e) = std::fs::remove_dir(&d) {
+            tracing::warn!(dir = %d.display(), "could not remove cgroup dir: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_counters_v1_and_v2() {
+        let d = tempfile::tempdir().unwrap();
+        let v1 = d.path().join("memory/berth/x");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(
+            v1.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )
+        .unwrap();
+        assert_eq!(oom_kills(d.path(), "/berth/x"), 2);
+        let v2 = d.path().join("berth/y");
+        std::fs::create_dir_all(&v2).unwrap();
+        std::fs::write(
+            v2.join("memory.events"),
+            "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        assert_eq!(oom_kills(d.path(), "/berth/y"), 1);
+        assert_eq!(oom_kills(d.path(), "/berth/z"), 0);
+        assert_eq!(existing_dirs(d.path(), "/berth/x"), vec![v1]);
+    }
+}

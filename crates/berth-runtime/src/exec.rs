@@ -1,0 +1,87 @@
+//! Exec: start another process inside a running container (libcontainer's tenant builder).
+
+use std::os::unix::net::UnixListener;
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::Spec;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::protocol::ExecConfig;
+use crate::shim::ShimConfig;
+use crate::spec;
+
+static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn rt(id: &str, m: impl std::fmt::Display) -> Error {
+    Error::Runtime {
+        id: id.to_string(),
+        message: m.to_string(),
+    }
+}
+
+/// The OCI process for an exec: the container's process with the exec's overrides.
+pub fn exec_process(base: &Spec, ec: &ExecConfig) -> Result<serde_json::Value> {
+    let mut p = serde_json::to_value(
+        base.process()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidConfig("container spec has no process".into()))?,
+    )
+    .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+    p["args"] = json!(ec.args);
+    p["terminal"] = json!(ec.tty);
+    let mut env: Vec<String> = serde_json::from_value(p["env"].clone()).unwrap_or_default();
+    for kv in &ec.env {
+        let key = kv.split('=').next().unwrap_or("");
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p["env"] = json!(env);
+    if !ec.cwd.is_empty() {
+        p["cwd"] = json!(ec.cwd);
+    }
+    if let Some(u) = &ec.user {
+        p["user"] = json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
+    }
+    if ec.privileged {
+        let all = spec::ALL_CAPS;
+        p["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
+    }
+    if let Some(o) = p.as_object_mut() {
+        o.remove("oomScoreAdj");
+    }
+    Ok(p)
+}
+
+type StdioPending = (crate::shim::PendingStdio, Option<UnixListener>);
+
+/// Start the exec; returns its host pid and its stdio (to be finished by the shim).
+pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPending)> {
+    let id = &cfg.spec.id;
+    if ec.args.is_empty() {
+        return Err(Error::InvalidConfig("exec: no command given".into()));
+    }
+    let base = Spec::load("bundle/config.json").map_err(|e| rt(id, e))?;
+    let path_env = spec::path_of(&base);
+    crate::pathutil::find_executable(&cfg.spec.rootfs, &ec.args[0], &path_env)?;
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let proc_path = format!("exec-{n}.json");
+    let p = exec_process(&base, ec)?;
+    std::fs::write(&proc_path, serde_json::to_vec(&p).expect("json"))
+        .map_err(|e| Error::io("write exec process", &proc_path, e))?;
+    let b = ContainerBuilder::new(id.clone(), SyscallType::default())
+        .with_root_path(&cfg.state_root)
+        .map_err(|e| rt(id, e))?;
+    let console = format!("exec-{n}-console.sock");
+    let (b, stdio, listener) = crate::shim::stdio_for(b, ec.tty, ec.stdin, &console)?;
+    let abs = std::env::current_dir().unwrap_or_default().join(&proc_path);
+    let r = b
+        .as_tenant()
+        .with_process(Some(abs))
+        .with_detach(true)
+        .build();
+    let _ = std::fs::remove_file(&proc_path);
+    let pid = r.map_err(|e| rt(id, format!("exec failed: {e}")))?;
+    Ok((pid.as_raw(), (stdio, listener)))
+}

@@ -1,0 +1,984 @@
+//! The per-container shim process: creates and starts the container with libcontainer, then
+//! loops single-threaded (poll) copying stdio to the json-file log and attached clients, serving
+//! `<dir>/shim.sock`, and finally records `<dir>/exit.json` and cleans up.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups;
+use crate::error::{Error, Result};
+use crate::logs::{LogConfig, LogWriter};
+use crate::protocol::{self, ExitInfo, Request, Response, StateInfo};
+use crate::spec::{self, ContainerSpec, HostInfo};
+use crate::sys;
+
+/// What the daemon hands the shim (written to `<dir>/shim-config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShimConfig {
+    pub spec: ContainerSpec,
+    /// libcontainer's state root (keep it under the daemon's root).
+    pub state_root: PathBuf,
+    pub log: LogConfig,
+}
+
+pub const CONFIG_FILE: &str = "shim-config.json";
+pub const SOCKET: &str = "shim.sock";
+pub const EXIT_FILE: &str = "exit.json";
+pub const PID_FILE: &str = "shim.pid";
+pub const REPORT_FD_ENV: &str = "BERTH_SHIM_REPORT_FD";
+
+/// Arguments of `berth shim <dir>`.
+#[derive(Debug, Clone)]
+pub struct ShimArgs {
+    pub dir: PathBuf,
+}
+
+impl ShimArgs {
+    /// Parse the arguments after the `shim` subcommand.
+    pub fn from_args(mut args: impl Iterator<Item = String>) -> Option<ShimArgs> {
+        Some(ShimArgs {
+            dir: PathBuf::from(args.next()?),
+        })
+    }
+}
+
+/// The start report the shim sends its spawner (one JSON line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartReport {
+    Started { shim_pid: i32, container_pid: i32 },
+    Failed { message: String, exit_code: i32 },
+}
+
+/// Entry point of the shim process. Never returns.
+pub fn shim_main(args: ShimArgs) -> ! {
+    let report_fd: Option<RawFd> = std::env::var(REPORT_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    // SAFETY: the fd was handed to us by the spawner for exactly this purpose.
+    let mut report = report_fd.map(|fd| unsafe { std::fs::File::from_raw_fd(fd) });
+    // Detach: new session, then fork so the daemon's direct child exits at once and the shim
+    // is reparented away from the daemon.
+    sys::detach(&args.dir);
+    let code = match prepare(&args.dir) {
+        Ok(mut shim) => {
+            let r = StartReport::Started {
+                shim_pid: std::process::id() as i32,
+                container_pid: shim.pid,
+            };
+            send_report(&mut report, &r);
+            drop(report.take());
+            shim.run();
+            0
+        }
+        Err(e) => {
+            tracing::error!("shim failed to start container: {e}");
+            send_report(
+                &mut report,
+                &StartReport::Failed {
+                    message: e.to_string(),
+                    exit_code: e.exit_code(),
+                },
+            );
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn send_report(report: &mut Option<std::fs::File>, r: &StartReport) {
+    if let Some(f) = report.as_mut() {
+        let mut line = serde_json::to_vec(r).expect("report serializes");
+        line.push(b'\n');
+        let _ = f.write_all(&line);
+    }
+}
+
+pub(crate) enum Stdio {
+    Pipes {
+        stdin: Option<OwnedFd>,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+    },
+    Pty {
+        master: Option<OwnedFd>,
+    },
+}
+
+struct Client {
+    sock: UnixStream,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    /// None until the request line is read.
+    role: Option<Role>,
+    closed: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
+    Waiter,
+    Exec {
+        pid: i32,
+    },
+    Done,
+}
+
+struct ExecProc {
+    stdio: Stdio,
+    stdin_buf: Vec<u8>,
+}
+
+struct Shim {
+    dir: PathBuf,
+    cfg: ShimConfig,
+    pid: i32,
+    pidfd: OwnedFd,
+    stdio: Stdio,
+    stdin_buf: Vec<u8>,
+    close_stdin_after: bool,
+    log: LogWriter,
+    listener: UnixListener,
+    clients: Vec<Client>,
+    execs: HashMap<i32, ExecProc>,
+    exec_pidfds: HashMap<i32, OwnedFd>,
+    started_at: String,
+    exit: Option<ExitInfo>,
+}
+
+fn rt_err(id: &str, e: impl std::fmt::Display) -> Error {
+    Error::Runtime {
+        id: id.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn load_config(dir: &Path) -> Result<ShimConfig> {
+    let p = dir.join(CONFIG_FILE);
+    let text = std::fs::read(&p).map_err(|e| Error::io("read shim config", &p, e))?;
+    serde_json::from_slice(&text).map_err(|e| Error::InvalidConfig(format!("{}: {e}", p.display())))
+}
+
+/// Create and start the container; on failure clean up what was made.
+fn prepare(dir: &Path) -> Result<Shim> {
+    let cfg = load_config(dir)?;
+    let c = &cfg.spec;
+    let oci = spec::build_spec(c, &HostInfo::detect())?;
+    // Check the command inside the rootfs first: Docker's 126/127 errors, no container made.
+    let path_env = spec::path_of(&oci);
+    if c.init.is_none() {
+        crate::pathutil::find_executable(&c.rootfs, &c.args[0], &path_env)?;
+    }
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(&bundle).map_err(|e| Error::io("create bundle dir", &bundle, e))?;
+    oci.save(bundle.join("config.json"))
+        .map_err(|e| rt_err(&c.id, format!("write bundle config: {e}")))?;
+    std::fs::create_dir_all(&cfg.state_root)
+        .map_err(|e| Error::io("create runtime state root", &cfg.state_root, e))?;
+    let log = LogWriter::open(cfg.log.clone())?;
+    let _ = std::fs::remove_file(dir.join(SOCKET));
+    let listener =
+        UnixListener::bind(SOCKET).map_err(|e| Error::io("listen on", dir.join(SOCKET), e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("listen on", dir.join(SOCKET), e))?;
+
+    let builder = ContainerBuilder::new(c.id.clone(), SyscallType::default())
+        .with_root_path(&cfg.state_root)
+        .map_err(|e| rt_err(&c.id, e))?;
+    let (builder, stdio, console) = stdio_for(builder, c.tty, c.open_stdin, "console.sock")?;
+    let built = builder
+        .as_init(&bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build();
+    let mut container = match built {
+        Ok(ct) => ct,
+        Err(e) => {
+            cleanup_state(&cfg);
+            return Err(rt_err(&c.id, e));
+        }
+    };
+    let stdio = match finish_stdio(stdio, console) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = container.delete(true);
+            return Err(e);
+        }
+    };
+    let pid = container.pid().map(|p| p.as_raw()).unwrap_or(0);
+    let pidfd = match sys::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = container.delete(true);
+            return Err(rt_err(&c.id, format!("pidfd_open {pid}: {e}")));
+        }
+    };
+    if let Err(e) = container.start() {
+        let _ = container.delete(true);
+        return Err(rt_err(&c.id, e));
+    }
+    let _ = std::fs::write(PID_FILE, std::process::id().to_string());
+    let close_stdin_after = c.open_stdin;
+    Ok(Shim {
+        dir: dir.to_path_buf(),
+        pid,
+        pidfd,
+        stdio,
+        stdin_buf: Vec::new(),
+        close_stdin_after,
+        log,
+        listener,
+        clients: Vec::new(),
+        execs: HashMap::new(),
+        exec_pidfds: HashMap::new(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        exit: None,
+        cfg,
+    })
+}
+
+fn cleanup_state(cfg: &ShimConfig) {
+    let root = cfg.state_root.join(&cfg.spec.id);
+    if let Ok(mut ct) = Container::load(root.clone()) {
+        let _ = ct.delete(true);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    cgroups::remove_dirs(
+        Path::new(cgroups::CGROUP_ROOT),
+        &spec::cgroup_path(cfg.spec.cgroup_parent.as_deref(), &cfg.spec.id),
+    );
+}
+
+pub(crate) type PendingStdio = Stdio;
+
+/// Give the builder its stdio: pipes, or a console socket for a pty.
+pub(crate) fn stdio_for(
+    b: ContainerBuilder,
+    tty: bool,
+    stdin: bool,
+    console_name: &str,
+) -> Result<(ContainerBuilder, Stdio, Option<UnixListener>)> {
+    if tty {
+        let _ = std::fs::remove_file(console_name);
+        let l = UnixListener::bind(console_name)
+            .map_err(|e| Error::io("listen on console socket", console_name, e))?;
+        let full = std::env::current_dir()
+            .unwrap_or_default()
+            .join(console_name);
+        return Ok((
+            b.with_console_socket(Some(full)),
+            Stdio::Pty { master: None },
+            Some(l),
+        ));
+    }
+    let (out_r, out_w) = sys::pipe()?;
+    let (err_r, err_w) = sys::pipe()?;
+    let mut b = b.with_stdout(out_w).with_stderr(err_w);
+    let stdin_w = if stdin {
+        let (r, w) = sys::pipe()?;
+        b = b.with_stdin(r);
+        Some(w)
+    } else {
+        b = b.with_stdin(sys::dev_null()?);
+        None
+    };
+    Ok((
+        b,
+        Stdio::Pipes {
+            stdin: stdin_w,
+            stdout: Some(out_r),
+            stderr: Some(err_r),
+        },
+        None,
+    ))
+}
+
+/// After build: receive the pty master, set everything non-blocking.
+fn finish_stdio(stdio: Stdio, console: Option<UnixListener>) -> Result<Stdio> {
+    match stdio {
+        Stdio::Pty { .. } => {
+            let l = console.expect("console listener for pty");
+            let (conn, _) = l
+                .accept()
+                .map_err(|e| Error::io("accept console socket", "console.sock", e))?;
+            let master = sys::recv_fd(conn.as_raw_fd())?;
+            sys::set_nonblocking(master.as_raw_fd());
+            if let Some(p) = l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+            {
+                let _ = std::fs::remove_file(p);
+            }
+            Ok(Stdio::Pty {
+                master: Some(master),
+            })
+        }
+        Stdio::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            for fd in [&stdin, &stdout, &stderr].into_iter().flatten() {
+                sys::set_nonblocking(fd.as_raw_fd());
+            }
+            Ok(Stdio::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            })
+        }
+    }
+}
+
+/// Identifies what a poll slot refers to.
+#[derive(Clone, Copy)]
+enum Slot {
+    Listener,
+    InitExit,
+    Out { exec: Option<i32>, stream: u8 },
+    StdinW { exec: Option<i32> },
+    Client(usize),
+    ExecExit,
+}
+
+fn out_fds(stdio: &Stdio) -> Vec<(u8, RawFd)> {
+    match stdio {
+        Stdio::Pipes { stdout, stderr, .. } => [(1u8, stdout), (2u8, stderr)]
+            .into_iter()
+            .filter_map(|(s, fd)| fd.as_ref().map(|f| (s, f.as_raw_fd())))
+            .collect(),
+        Stdio::Pty { master } => master.iter().map(|m| (1u8, m.as_raw_fd())).collect(),
+    }
+}
+
+fn stdin_fd(stdio: &Stdio) -> Option<RawFd> {
+    match stdio {
+        Stdio::Pipes { stdin, .. } => stdin.as_ref().map(|f| f.as_raw_fd()),
+        Stdio::Pty { master } => master.as_ref().map(|m| m.as_raw_fd()),
+    }
+}
+
+fn close_out(stdio: &mut Stdio, stream: u8) {
+    match stdio {
+        Stdio::Pipes { stdout, stderr, .. } => {
+            if stream == 1 {
+                *stdout = None
+            } else {
+                *stderr = None
+            }
+        }
+        Stdio::Pty { master } => *master = None,
+    }
+}
+
+fn close_stdin(stdio: &mut Stdio) {
+    if let Stdio::Pipes { stdin, .. } = stdio {
+        *stdin = None;
+    }
+}
+
+impl Shim {
+    fn run(&mut self) {
+        loop {
+            let mut slots: Vec<(Slot, RawFd, PollFlags)> =
+                vec![(Slot::Listener, self.listener.as_raw_fd(), PollFlags::POLLIN)];
+            if self.exit.is_none() {
+                slots.push((Slot::InitExit, self.pidfd.as_raw_fd(), PollFlags::POLLIN));
+            }
+            for (stream, fd) in out_fds(&self.stdio) {
+                slots.push((Slot::Out { exec: None, stream }, fd, PollFlags::POLLIN));
+            }
+            if !self.stdin_buf.is_empty() {
+                if let Some(fd) = stdin_fd(&self.stdio) {
+                    slots.push((Slot::StdinW { exec: None }, fd, PollFlags::POLLOUT));
+                }
+            }
+            for (pid, e) in &self.execs {
+                for (stream, fd) in out_fds(&e.stdio) {
+                    slots.push((
+                        Slot::Out {
+                            exec: Some(*pid),
+                            stream,
+                        },
+                        fd,
+                        PollFlags::POLLIN,
+                    ));
+                }
+                if !e.stdin_buf.is_empty() {
+                    if let Some(fd) = stdin_fd(&e.stdio) {
+                        slots.push((Slot::StdinW { exec: Some(*pid) }, fd, PollFlags::POLLOUT));
+                    }
+                }
+            }
+            for fd in self.exec_pidfds.values() {
+                slots.push((Slot::ExecExit, fd.as_raw_fd(), PollFlags::POLLIN));
+            }
+            for (i, c) in self.clients.iter().enumerate() {
+                let mut f = PollFlags::POLLIN;
+                if !c.wbuf.is_empty() {
+                    f |= PollFlags::POLLOUT;
+                }
+                slots.push((Slot::Client(i), c.sock.as_raw_fd(), f));
+            }
+            // SAFETY: every fd in `slots` is owned by `self` and outlives this poll call.
+            let borrowed: Vec<_> = slots
+                .iter()
+                .map(|(_, fd, _)| unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) })
+                .collect();
+            let mut pfds: Vec<PollFd> = borrowed
+                .iter()
+                .zip(slots.iter())
+                .map(|(b, (_, _, f))| PollFd::new(b.as_fd(), *f))
+                .collect();
+            match poll(&mut pfds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::error!("poll failed: {e}");
+                    break;
+                }
+            }
+            let ready: Vec<(Slot, PollFlags)> = pfds
+                .iter()
+                .zip(slots.iter())
+                .filter_map(|(p, (s, _, _))| {
+                    let r = p.revents().unwrap_or(PollFlags::empty());
+                    (!r.is_empty()).then_some((*s, r))
+                })
+                .collect();
+            drop(pfds);
+            for (slot, flags) in ready {
+                self.handle(slot, flags);
+            }
+            self.reap();
+            self.clients
+                .retain(|c| !(c.closed || (c.role == Some(Role::Done) && c.wbuf.is_empty())));
+            if self.exit.is_some() && self.execs.is_empty() {
+                self.finish();
+                return;
+            }
+        }
+    }
+
+    fn handle(&mut self, slot: Slot, flags: PollFlags) {
+        match slot {
+            Slot::Listener => {
+                while let Ok((sock, _)) = self.listener.accept() {
+                    let _ = sock.set_nonblocking(true);
+                    self.clients.push(Client {
+                        sock,
+                        rbuf: Vec::new(),
+                        wbuf: Vec::new(),
+                        role: None,
+                        closed: false,
+                    });
+                }
+            }
+            Slot::InitExit | Slot::ExecExit => {} // handled by reap()
+            Slot::Out { exec, stream } => self.read_output(exec, stream),
+            Slot::StdinW { exec } => {
+                let (stdio, buf) = match exec {
+                    None => (&mut self.stdio, &mut self.stdin_buf),
+                    Some(pid) => match self.execs.get_mut(&pid) {
+                        Some(e) => (&mut e.stdio, &mut e.stdin_buf),
+                        None => return,
+                    },
+                };
+                if let Some(fd) = stdin_fd(stdio) {
+                    match nix::unistd::write(unsafe_borrow(fd), buf) {
+                        Ok(n) => {
+                            buf.drain(..n);
+                        }
+                        Err(nix::errno::Errno::EAGAIN) => {}
+                        Err(_) => {
+                            buf.clear();
+                            close_stdin(stdio);
+                        }
+                    }
+                }
+            }
+            Slot::Client(i) => {
+                if flags.contains(PollFlags::POLLOUT) {
+                    self.flush_client(i);
+                }
+                if flags.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    self.read_client(i);
+                }
+            }
+        }
+    }
+
+    fn read_output(&mut self, exec: Option<i32>, stream: u8) {
+        let stdio = match exec {
+            None => &mut self.stdio,
+            Some(pid) => match self.execs.get_mut(&pid) {
+                Some(e) => &mut e.stdio,
+                None => return,
+            },
+        };
+        let Some((_, fd)) = out_fds(stdio).into_iter().find(|(s, _)| *s == stream) else {
+            return;
+        };
+        let mut buf = [0u8; protocol::MAX_FRAME];
+        let n = match nix::unistd::read(fd, &mut buf) {
+            Ok(0) | Err(nix::errno::Errno::EIO) => {
+                close_out(stdio, stream);
+                return;
+            }
+            Ok(n) => n,
+            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => return,
+            Err(_) => {
+                close_out(stdio, stream);
+                return;
+            }
+        };
+        let data = &buf[..n];
+        match exec {
+            None => {
+                if let Err(e) = self.log.write(stream, data) {
+                    tracing::warn!("log write failed: {e}");
+                }
+                let f = protocol::frame(stream, data);
+                for c in &mut self.clients {
+                    if let Some(Role::Attach { stdout, stderr, .. }) = c.role {
+                        if (stream == 1 && stdout) || (stream == 2 && stderr) {
+                            push_bounded(c, &f);
+                        }
+                    }
+                }
+            }
+            Some(pid) => {
+                let f = protocol::frame(stream, data);
+                for c in &mut self.clients {
+                    if c.role == Some(Role::Exec { pid }) {
+                        push_bounded(c, &f);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_outputs(&mut self, exec: Option<i32>) {
+        // Non-blocking: read what is buffered; never wait for writers that linger.
+        for _ in 0..4096 {
+            let fds = match exec {
+                None => out_fds(&self.stdio),
+                Some(pid) => self
+                    .execs
+                    .get(&pid)
+                    .map(|e| out_fds(&e.stdio))
+                    .unwrap_or_default(),
+            };
+            if fds.is_empty() {
+                return;
+            }
+            let mut any = false;
+            for (stream, fd) in fds {
+                let mut pfd = [PollFd::new(unsafe_borrow(fd), PollFlags::POLLIN)];
+                if poll(&mut pfd, PollTimeout::ZERO).unwrap_or(0) > 0 {
+                    any = true;
+                    self.read_output(exec, stream);
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn read_client(&mut self, i: usize) {
+        let mut buf = [0u8; protocol::MAX_FRAME];
+        let c = &mut self.clients[i];
+        match c.sock.read(&mut buf) {
+            Ok(0) => {
+                c.closed = c.wbuf.is_empty() || c.role != Some(Role::Waiter);
+                if matches!(c.role, Some(Role::Waiter)) {
+                    c.closed = true;
+                }
+                // A closed attach connection with stdin ends stdin like docker's --attach stdin.
+                if let Some(Role::Attach { stdin: true, .. }) = c.role {
+                    if self.close_stdin_after && self.stdin_buf.is_empty() {
+                        close_stdin(&mut self.stdio);
+                    }
+                }
+                return;
+            }
+            Ok(n) => c.rbuf.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                c.closed = true;
+                return;
+            }
+        }
+        if c.role.is_none() {
+            let Some(nl) = c.rbuf.iter().position(|&b| b == b'\n') else {
+                return;
+            };
+            let line: Vec<u8> = c.rbuf.drain(..=nl).collect();
+            match serde_json::from_slice::<Request>(&line) {
+                Ok(req) => self.request(i, req),
+                Err(e) => {
+                    let c = &mut self.clients[i];
+                    reply(
+                        c,
+                        &Response::Error {
+                            message: format!("bad request: {e}"),
+                            exit_code: 125,
+                        },
+                    );
+                    c.role = Some(Role::Done);
+                }
+            }
+        }
+        // Stdin frames for attach/exec.
+        let c = &mut self.clients[i];
+        let target = match c.role {
+            Some(Role::Attach { stdin: true, .. }) => Some(None),
+            Some(Role::Exec { pid }) => Some(Some(pid)),
+            _ => None,
+        };
+        let Some(exec) = target else { return };
+        while let Some((stream, payload)) = protocol::take_frame(&mut self.clients[i].rbuf) {
+            let (stdio, sbuf) = match exec {
+                None => (&mut self.stdio, &mut self.stdin_buf),
+                Some(pid) => match self.execs.get_mut(&pid) {
+                    Some(e) => (&mut e.stdio, &mut e.stdin_buf),
+                    None => return,
+                },
+            };
+            match stream {
+                protocol::STDIN => sbuf.extend_from_slice(&payload),
+                protocol::STDIN_EOF => {
+                    // Flush what is buffered synchronously, then close.
+                    if let Some(fd) = stdin_fd(stdio) {
+                        sys::set_blocking(fd);
+                        let _ = nix::unistd::write(unsafe_borrow(fd), sbuf);
+                        sys::set_nonblocking(fd);
+                    }
+                    sbuf.clear();
+                    close_stdin(stdio);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn flush_client(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        match c.sock.write(&c.wbuf) {
+            Ok(n) => {
+                c.wbuf.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => c.closed = true,
+        }
+    }
+
+    fn request(&mut self, i: usize, req: Request) {
+        let id = self.cfg.spec.id.clone();
+        let resp = match req {
+            Request::State => Response::State(StateInfo {
+                id: id.clone(),
+                pid: self.pid,
+                shim_pid: std::process::id() as i32,
+                status: self.status(),
+                started_at: self.started_at.clone(),
+                tty: self.cfg.spec.tty,
+            }),
+            Request::Wait => {
+                if let Some(x) = &self.exit {
+                    Response::Exited(x.clone())
+                } else {
+                    self.clients[i].role = Some(Role::Waiter);
+                    return;
+                }
+            }
+            Request::Kill { signal } => {
+                if self.exit.is_some() {
+                    Response::Error {
+                        message: format!("container {id} is not running"),
+                        exit_code: 125,
+                    }
+                } else {
+                    match nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(self.pid),
+                        nix::sys::signal::Signal::try_from(signal).ok(),
+                    ) {
+                        Ok(()) => Response::Ok,
+                        Err(e) => err_resp(format!("kill {id}: {e}")),
+                    }
+                }
+            }
+            Request::Pause | Request::Resume => {
+                let pause = matches!(req, Request::Pause);
+                match Container::load(self.cfg.state_root.join(&id)) {
+                    Ok(mut ct) => {
+                        let r = if pause { ct.pause() } else { ct.resume() };
+                        match r {
+                            Ok(()) => Response::Ok,
+                            Err(e) => err_resp(format!(
+                                "{} {id}: {e}",
+                                if pause { "pause" } else { "resume" }
+                            )),
+                        }
+                    }
+                    Err(e) => err_resp(format!("load container {id}: {e}")),
+                }
+            }
+            Request::Update { resources } => match self.update(&resources) {
+                Ok(()) => Response::Ok,
+                Err(e) => err_resp(e.to_string()),
+            },
+            Request::Resize {
+                height,
+                width,
+                exec_pid,
+            } => {
+                let fd = match exec_pid {
+                    None => match &self.stdio {
+                        Stdio::Pty { master } => master.as_ref().map(|m| m.as_raw_fd()),
+                        _ => None,
+                    },
+                    Some(p) => self.execs.get(&p).and_then(|e| match &e.stdio {
+                        Stdio::Pty { master } => master.as_ref().map(|m| m.as_raw_fd()),
+                        _ => None,
+                    }),
+                };
+                match fd {
+                    Some(fd) => match sys::resize(fd, height, width) {
+                        Ok(()) => Response::Ok,
+                        Err(e) => err_resp(format!("resize: {e}")),
+                    },
+                    None => err_resp("no tty to resize".into()),
+                }
+            }
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                self.clients[i].role = Some(Role::Attach {
+                    stdin,
+                    stdout,
+                    stderr,
+                });
+                Response::Ok
+            }
+            Request::Exec(ec) => match crate::exec::start(&self.cfg, &ec) {
+                Ok((pid, stdio)) => {
+                    let stdio = match finish_stdio(stdio.0, stdio.1) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            reply(&mut self.clients[i], &err_resp(e.to_string()));
+                            return;
+                        }
+                    };
+                    match sys::pidfd_open(pid) {
+                        Ok(fd) => {
+                            self.exec_pidfds.insert(pid, fd);
+                        }
+                        Err(e) => tracing::warn!("pidfd_open exec {pid}: {e}"),
+                    }
+                    self.execs.insert(
+                        pid,
+                        ExecProc {
+                            stdio,
+                            stdin_buf: Vec::new(),
+                        },
+                    );
+                    self.clients[i].role = Some(Role::Exec { pid });
+                    Response::ExecStarted { pid }
+                }
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                    exit_code: e.exit_code(),
+                },
+            },
+        };
+        let c = &mut self.clients[i];
+        reply(c, &resp);
+        if c.role.is_none() {
+            c.role = Some(Role::Done);
+        }
+    }
+
+    fn status(&self) -> String {
+        let frozen = Container::load(self.cfg.state_root.join(&self.cfg.spec.id))
+            .map(|c| c.status() == libcontainer::container::ContainerStatus::Paused)
+            .unwrap_or(false);
+        if self.exit.is_some() {
+            "exited".into()
+        } else if frozen {
+            "paused".into()
+        } else {
+            "running".into()
+        }
+    }
+
+    fn update(&self, r: &spec::Resources) -> Result<()> {
+        use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
+        let id = &self.cfg.spec.id;
+        let res = spec::resources_to_oci(r)?;
+        let mgr = libcgroups::common::create_cgroup_manager(CgroupConfig {
+            cgroup_path: spec::cgroup_path(self.cfg.spec.cgroup_parent.as_deref(), id).into(),
+            systemd_cgroup: false,
+            container_name: id.clone(),
+        })
+        .map_err(|e| rt_err(id, e))?;
+        mgr.apply(&ControllerOpt {
+            resources: &res,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .map_err(|e| rt_err(id, e))
+    }
+
+    /// Reap every exited child; record init's and execs' statuses.
+    fn reap(&mut self) {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        loop {
+            let st = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(st) => st,
+            };
+            let (pid, code) = match st {
+                WaitStatus::Exited(p, c) => (p.as_raw(), c),
+                WaitStatus::Signaled(p, s, _) => (p.as_raw(), 128 + s as i32),
+                _ => continue,
+            };
+            if pid == self.pid {
+                self.drain_outputs(None);
+                let _ = self.log.flush();
+                let cg =
+                    spec::cgroup_path(self.cfg.spec.cgroup_parent.as_deref(), &self.cfg.spec.id);
+                let oom = cgroups::oom_kills(Path::new(cgroups::CGROUP_ROOT), &cg) > 0;
+                let info = ExitInfo {
+                    exit_code: code,
+                    oom_killed: oom,
+                    finished_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    shim_died: false,
+                };
+                tracing::info!(pid, code, oom, "container exited");
+                self.exit = Some(info);
+            } else if self.execs.contains_key(&pid) {
+                self.drain_outputs(Some(pid));
+                self.execs.remove(&pid);
+                self.exec_pidfds.remove(&pid);
+                let f = protocol::frame(protocol::EXIT, code.to_string().as_bytes());
+                for c in &mut self.clients {
+                    if c.role == Some(Role::Exec { pid }) {
+                        c.wbuf.extend_from_slice(&f);
+                        c.role = Some(Role::Done);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Container exited: persist exit.json, clean up, tell waiters and attached clients.
+    fn finish(&mut self) {
+        let info = self.exit.clone().expect("finish after exit");
+        if let Err(e) = write_exit(&self.dir, &info) {
+            tracing::error!("{e}");
+        }
+        cleanup_state(&self.cfg);
+        let _ = std::fs::remove_file(self.dir.join(SOCKET));
+        let resp = Response::Exited(info.clone());
+        let exit_frame = protocol::frame(protocol::EXIT, info.exit_code.to_string().as_bytes());
+        for c in &mut self.clients {
+            match c.role {
+                Some(Role::Waiter) => reply(c, &resp),
+                Some(Role::Attach { .. }) => c.wbuf.extend_from_slice(&exit_frame),
+                _ => {}
+            }
+        }
+        // Best effort: deliver the last bytes, blocking briefly per client.
+        for c in &mut self.clients {
+            let _ = c.sock.set_nonblocking(false);
+            let _ = c
+                .sock
+                .set_write_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = c.sock.write_all(&c.wbuf);
+        }
+    }
+}
+
+fn push_bounded(c: &mut Client, f: &[u8]) {
+    // A client that stops reading loses output (the log keeps it) rather than stalling the shim.
+    if c.wbuf.len() < 8 << 20 {
+        c.wbuf.extend_from_slice(f);
+    }
+}
+
+fn unsafe_borrow<'a>(fd: RawFd) -> std::os::fd::BorrowedFd<'a> {
+    // SAFETY: callers only pass fds owned by the shim that stay open for the borrow's use.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+fn err_resp(message: String) -> Response {
+    Response::Error {
+        message,
+        exit_code: 125,
+    }
+}
+
+fn reply(c: &mut Client, r: &Response) {
+    let mut line = serde_json::to_vec(r).expect("response serializes");
+    line.push(b'\n');
+    c.wbuf.extend_from_slice(&line);
+}
+
+/// Write `<dir>/exit.json` atomically (tmp + fsync + rename).
+pub fn write_exit(dir: &Path, info: &ExitInfo) -> Result<()> {
+    let tmp = dir.join(".exit.json.tmp");
+    let dst = dir.join(EXIT_FILE);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("write exit status", &tmp, e))?;
+    f.write_all(&serde_json::to_vec(info).expect("exit info serializes"))
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io("write exit status", &tmp, e))?;
+    std::fs::rename(&tmp, &dst).map_err(|e| Error::io("write exit status", &dst, e))
+}
+
+/// Kill and delete a container whose shim died; records a "shim died" exit (137) if none was
+/// written. Safe to call when nothing is left.
+pub fn cleanup_orphan(dir: &Path) -> Result<ExitInfo> {
+    if let Ok(text) = std::fs::read(dir.join(EXIT_FILE)) {
+        if let Ok(info) = serde_json::from_slice::<ExitInfo>(&text) {
+            return Ok(info);
+        }
+    }
+    let cfg = load_config(dir)?;
+    let cg = spec::cgroup_path(cfg.spec.cgroup_parent.as_deref(), &cfg.spec.id);
+    if let Ok(mut ct) = Container::load(cfg.state_root.join(&cfg.spec.id)) {
+        let _ = ct.kill(nix::sys::signal::Signal::SIGKILL, true);
+    }
+    // Kill anything still in the cgroup (v1 pids/freezer/memory or v2), then wait for it to empty.
+    sys::kill_cgroup(Path::new(cgroups::CGROUP_ROOT), &cg);
+    cleanup_state(&cfg);
+    let info = ExitInfo {
+        exit_code: 137,
+        oom_killed: cgroups::oom_kills(Path::new(cgroups::CGROUP_ROOT), &cg) > 0,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        shim_died: true,
+    };
+    write_exit(dir, &info)?;
+    let _ = std::fs::remove_file(dir.join(SOCKET));
+    Ok(info)
+}
