@@ -200,7 +200,9 @@ class Lab:
             "/work/main/target/release/berth", shutil.which("berth") or ""]
         bin_ = next((c for c in cand if c and os.access(c, os.X_OK)), "")
         sock = f"{RUN}/berth.sock"
-        eng = Engine("berth", [bin_ or "berth"], env={"BERTH_HOST": f"unix://{sock}"})
+        # BERTH_NO_AUTOSTART: if our daemon dies, the CLI must fail, not start one in /var/lib/berth.
+        eng = Engine("berth", [bin_ or "berth"],
+                     env={"BERTH_HOST": f"unix://{sock}", "BERTH_NO_AUTOSTART": "1"})
         self.engines["berth"] = eng
         if not bin_:
             eng.na = "no berth binary (cargo build --release --bin berth)"

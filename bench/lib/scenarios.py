@@ -250,9 +250,16 @@ def scn_pull(lab: Lab, res: Results, rounds: int):
     by = {e.name: e for e in engines}
     scratch = f"{LIB}/skopeo-dir"
     for r in range(rounds):
-        lab.registry_start(fresh=True)
-        sh(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{DEBIAN_TAR}",
-            f"docker://{ref}"], timeout=600)
+        try:
+            lab.registry_start(fresh=True)
+            sh(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{DEBIAN_TAR}",
+                f"docker://{ref}"], timeout=600)
+        except (RuntimeError, CmdError) as err:
+            why = f"seeding the registry failed: {err}"
+            for name in who:
+                for m in (M_PULL, M_PUSH):
+                    res.fail(S, m, name, why)
+            break
         for name in rotate(who, r):
             if name == "skopeo":
                 shutil.rmtree(scratch, ignore_errors=True)
