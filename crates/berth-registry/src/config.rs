@@ -22,6 +22,9 @@ pub struct RegistryConfig {
     /// CIDR (`10.0.0.0/8`). Loopback (`127.0.0.0/8`, `::1`, `localhost`) is always insecure,
     /// as in Docker.
     pub insecure_registries: Vec<String>,
+    /// Treat loopback hosts as insecure (Docker's default, true). Tests turn it off to check
+    /// certificate verification against a loopback registry.
+    pub loopback_insecure: bool,
     /// Mirrors for ANY registry: registry name (`docker.io`, `quay.io`, `127.0.0.1:5000`) →
     /// mirror URLs `scheme://host[:port][/prefix]`, tried in order before the upstream when
     /// pulling. Requests go to `<mirror>/v2/<repository>/…`.
@@ -46,6 +49,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             insecure_registries: Vec::new(),
+            loopback_insecure: true,
             registry_mirrors: BTreeMap::new(),
             certs_dir: None,
             docker_config: None,
@@ -82,15 +86,13 @@ impl RegistryConfig {
     /// Whether `host` (`host[:port]`) may be reached insecurely.
     pub fn is_insecure(&self, host: &str) -> bool {
         let bare = strip_port(host);
-        if bare == "localhost" {
-            return true;
-        }
         let ip = bare
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<IpAddr>()
             .ok();
-        if ip.is_some_and(|ip| ip.is_loopback()) {
+        if self.loopback_insecure && (bare == "localhost" || ip.is_some_and(|ip| ip.is_loopback()))
+        {
             return true;
         }
         self.insecure_registries.iter().any(|entry| {
@@ -218,6 +220,12 @@ mod tests {
         assert!(cfg.is_insecure("10.1.200.3:5000"));
         assert!(!cfg.is_insecure("10.2.0.1"));
         assert!(!cfg.is_insecure("quay.io"));
+        let strict = RegistryConfig {
+            loopback_insecure: false,
+            ..cfg
+        };
+        assert!(!strict.is_insecure("127.0.0.1:5000"));
+        assert!(strict.is_insecure("myreg:5000"));
     }
 
     #[test]

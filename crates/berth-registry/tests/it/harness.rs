@@ -39,6 +39,12 @@ impl Registry {
 
     /// With `htpasswd` basic auth for `user:pass` when given.
     pub fn start_with(creds: Option<(&str, &str)>) -> Registry {
+        Registry::start_full(creds, false)
+    }
+
+    /// With `tls`, serve HTTPS with a certificate for IP 127.0.0.1 signed by a fresh CA whose
+    /// certificate is `<dir>/certs.d/<addr>/ca.crt`.
+    pub fn start_full(creds: Option<(&str, &str)>, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -56,8 +62,18 @@ impl Registry {
                 hp.display()
             );
         }
+        let tls_cfg = if tls {
+            let (cert, key) = make_certs(dir.path(), &addr);
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            String::new()
+        };
         let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{tls_cfg}{auth}",
             dir.path().join("data").display()
         );
         let cfg_path = dir.path().join("config.yml");
@@ -152,6 +168,80 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A CA (in `certs.d/<addr>/ca.crt`) and a server certificate for 127.0.0.1 signed by it.
+fn make_certs(dir: &Path, addr: &str) -> (PathBuf, PathBuf) {
+    let ca_dir = dir.join("certs.d").join(addr);
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    let ca_crt = ca_dir.join("ca.crt");
+    let ca_key = dir.join("ca.key");
+    let (srv_crt, srv_key, csr) = (
+        dir.join("srv.crt"),
+        dir.join("srv.key"),
+        dir.join("srv.csr"),
+    );
+    let ext = dir.join("ext.cnf");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let run = |args: Vec<&std::ffi::OsStr>| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let mut a: Vec<&std::ffi::OsStr> = vec![os("req"), os("-x509")];
+    a.extend(ec.iter().map(|s| os(s)));
+    a.extend([
+        os("-days"),
+        os("2"),
+        os("-subj"),
+        os("/CN=berth-test-ca"),
+        os("-keyout"),
+    ]);
+    a.extend([ca_key.as_os_str(), os("-out"), ca_crt.as_os_str()]);
+    run(a);
+    let mut a: Vec<&std::ffi::OsStr> = vec![os("req")];
+    a.extend(ec.iter().map(|s| os(s)));
+    a.extend([
+        os("-subj"),
+        os("/CN=127.0.0.1"),
+        os("-keyout"),
+        srv_key.as_os_str(),
+    ]);
+    a.extend([os("-out"), csr.as_os_str()]);
+    run(a);
+    run(vec![
+        os("x509"),
+        os("-req"),
+        os("-days"),
+        os("2"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca_crt.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        srv_crt.as_os_str(),
+    ]);
+    (srv_crt, srv_key)
 }
 
 pub fn busybox(test: &str) -> Option<PathBuf> {

@@ -710,3 +710,44 @@ async fn mirrors_for_any_registry() {
     assert!(!p.from_mirror);
     assert_eq!(p.source, format!("http://{}", full.addr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_certs_d_ca() {
+    if !prerequisites("https_with_certs_d_ca")
+        || !berth_testutil::require_cmds("https_with_certs_d_ca", &["openssl"])
+    {
+        return;
+    }
+    let Some(bb) = busybox("https_with_certs_d_ca") else {
+        return;
+    };
+    let reg = Registry::start_full(None, true);
+    reg.put_archive(&bb, "library/busybox:latest");
+    let image = r(&reg.addr, "library/busybox:latest");
+    // Verify certificates even on loopback: only the certs.d CA makes the server trusted.
+    let verifying = |certs_dir: Option<std::path::PathBuf>| {
+        Client::new(RegistryConfig {
+            loopback_insecure: false,
+            certs_dir,
+            retries: 0,
+            ..fast_config()
+        })
+    };
+    let (_d, st) = store();
+    let e = verifying(None)
+        .pull(&image, &st, &PullOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    let p = pull_ok(
+        &verifying(Some(reg.dir.path().join("certs.d"))),
+        &image,
+        &st,
+    )
+    .await;
+    assert_eq!(p.source, format!("https://{}", reg.addr));
+    // Docker's default for loopback: https without verification works too.
+    let (_d2, st2) = store();
+    assert_eq!(pull_ok(&client(), &image, &st2).await.source, p.source);
+}
