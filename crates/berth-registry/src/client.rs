@@ -15,6 +15,7 @@ use reqwest::{Method, Response, StatusCode};
 use crate::auth::{self, parse_challenge, Challenge, Credentials, TokenResponse};
 use crate::config::{Endpoint, RegistryConfig};
 use crate::error::{parse_api_errors, RegistryError, Result};
+use berth_oci::Digest;
 
 /// A distribution client. Cheap to clone; caches connections, endpoint choices and tokens.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ struct Inner {
     http: Mutex<HashMap<(String, bool), reqwest::Client>>,
     resolved: Mutex<HashMap<String, Resolved>>,
     tokens: Mutex<HashMap<String, Token>>,
+    /// One download per digest at a time across concurrent pulls sharing this client.
+    inflight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Clone)]
@@ -77,7 +80,28 @@ impl Client {
                 http: Mutex::default(),
                 resolved: Mutex::default(),
                 tokens: Mutex::default(),
+                inflight: Mutex::default(),
             }),
+        }
+    }
+
+    /// Hold the download slot for `d`: a second pull of the same blob waits, then finds it
+    /// stored instead of writing the same partial file concurrently.
+    pub(crate) async fn blob_lock(&self, d: &Digest) -> BlobLock {
+        let lock = self
+            .inner
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .entry(d.clone())
+            .or_default()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        BlobLock {
+            client: self.clone(),
+            digest: d.clone(),
+            lock,
+            _guard: Some(guard),
         }
     }
 
@@ -329,7 +353,10 @@ impl Session {
                     .await?;
                 // Refresh a little early so a token never expires mid-request.
                 let ttl = ttl.max(10) - 5;
-                self.client.inner.tokens.lock().expect("lock").insert(
+                let mut tokens = self.client.inner.tokens.lock().expect("lock");
+                let now = Instant::now();
+                tokens.retain(|_, t| t.expires > now);
+                tokens.insert(
                     key,
                     Token {
                         value: value.clone(),
@@ -503,6 +530,36 @@ impl Session {
             }
             return Ok(resp);
         }
+    }
+}
+
+/// See [`Client::blob_lock`]; forgets the digest's slot when nobody else waits for it.
+pub(crate) struct BlobLock {
+    client: Client,
+    digest: Digest,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for BlobLock {
+    fn drop(&mut self) {
+        self._guard = None;
+        let mut map = self.client.inner.inflight.lock().expect("inflight lock");
+        // Ours and the map's: no waiter holds a clone.
+        if Arc::strong_count(&self.lock) <= 2 {
+            map.remove(&self.digest);
+        }
+    }
+}
+
+/// Run blocking filesystem work (hashing a partial, fsync) without stalling other tasks on a
+/// multi-threaded runtime.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

@@ -15,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::auth::Credentials;
 use crate::blob::{BlobTarget, BlobWriter};
-use crate::client::{body_errors, net_error, read_capped, Client, Session};
+use crate::client::{blocking, body_errors, net_error, read_capped, Client, Session};
 use crate::error::{ErrorKind, RegistryError, Result};
 use crate::progress::{Progress, ProgressSink, PROGRESS_STEP};
 
@@ -202,6 +202,9 @@ impl Client {
             }
         }
         let parallel = self.config().max_concurrent_downloads.max(1);
+        for l in todo.iter().skip(parallel) {
+            opts.progress.status(Some(l.digest.short()), "Waiting");
+        }
         futures::stream::iter(todo.into_iter().map(Ok))
             .try_for_each_concurrent(parallel, |l| {
                 let stats = &stats;
@@ -326,6 +329,7 @@ impl Client {
             digest: d.digest.clone(),
             source: e,
         };
+        let _slot = self.blob_lock(&d.digest).await;
         let bytes = if target.has_blob(&d.digest).map_err(blob_err)? {
             target.read_blob(&d.digest).map_err(blob_err)?
         } else {
@@ -359,7 +363,7 @@ impl Client {
                 w = target.begin(&d.digest).map_err(blob_err)?;
             }
             w.write_all(&bytes).map_err(blob_err)?;
-            w.commit().map_err(blob_err)?;
+            blocking(|| w.commit()).map_err(blob_err)?;
             stats.blobs.fetch_add(1, Ordering::Relaxed);
             stats.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             bytes
@@ -393,6 +397,18 @@ impl Client {
         progress: &ProgressSink,
         stats: &Stats,
     ) -> Result<()> {
+        let _slot = self.blob_lock(&desc.digest).await;
+        let present = target
+            .has_blob(&desc.digest)
+            .map_err(|e| RegistryError::Blob {
+                digest: desc.digest.clone(),
+                source: e,
+            })?;
+        if present {
+            // Another pull stored it while this one waited.
+            progress.status(Some(desc.digest.short()), "Already exists");
+            return Ok(());
+        }
         let url = s.url(&format!("{}/blobs/{}", s.repository, desc.digest));
         self.retrying("fetching blob", |_| {
             self.download_once(s, image, &url, desc, target, progress, stats)
@@ -420,14 +436,14 @@ impl Client {
             digest: digest.clone(),
             source: e,
         };
-        let mut w = target.begin(digest).map_err(blob_err)?;
+        let mut w = blocking(|| target.begin(digest)).map_err(blob_err)?;
         if w.offset() > total || (w.offset() == total && total > 0) {
             // Complete or overlong partial: let commit judge a complete one, else start over.
             if w.offset() == total {
                 return self.finish(s, image, desc, w, None);
             }
             w.abort().map_err(blob_err)?;
-            w = target.begin(digest).map_err(blob_err)?;
+            w = blocking(|| target.begin(digest)).map_err(blob_err)?;
         }
         let mut offset = w.offset();
         let mut h = HeaderMap::new();
@@ -457,7 +473,7 @@ impl Client {
                 if offset > 0 {
                     tracing::info!(%digest, "registry ignored Range; downloading the whole blob");
                     w.abort().map_err(blob_err)?;
-                    w = target.begin(digest).map_err(blob_err)?;
+                    w = blocking(|| target.begin(digest)).map_err(blob_err)?;
                     offset = w.offset();
                     if offset != 0 {
                         return Err(blob_err(std::io::Error::other(
@@ -546,7 +562,7 @@ impl Client {
                 return Err(mismatch(format!("sha256:{hex}")));
             }
         }
-        w.commit().map_err(|e| {
+        blocking(|| w.commit()).map_err(|e| {
             if e.kind() == std::io::ErrorKind::InvalidData {
                 mismatch(e.to_string())
             } else {

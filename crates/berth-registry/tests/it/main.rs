@@ -751,3 +751,19 @@ async fn https_with_certs_d_ca() {
     let (_d2, st2) = store();
     assert_eq!(pull_ok(&client(), &image, &st2).await.source, p.source);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_share_blobs() {
+    let Some((reg, _)) = registry_with_busybox("concurrent_pulls_share_blobs") else {
+        return;
+    };
+    let c = client();
+    let (_d, st) = store();
+    let image = r(&reg.addr, "library/busybox:latest");
+    let (a, b) = tokio::join!(pull_ok(&c, &image, &st), pull_ok(&c, &image, &st));
+    // Each blob was downloaded once; the other pull waited and found it stored.
+    assert_eq!(a.fetched_blobs + b.fetched_blobs, 2);
+    for l in &a.layers {
+        assert_eq!(Digest::of(&st.read_blob(&l.digest).unwrap()), l.digest);
+    }
+}
