@@ -263,7 +263,7 @@ impl Client {
             .session(&ep, registry, "", Some(creds), Vec::new())
             .await?;
         let resp = s
-            .send(Method::GET, &s.url("/v2/"), HeaderMap::new(), None, "login")
+            .send(Method::GET, &s.url(""), HeaderMap::new(), None, "login")
             .await?;
         match resp.status() {
             s2 if s2.is_success() => Ok("Login Succeeded".to_string()),
@@ -282,25 +282,21 @@ impl Client {
 }
 
 impl Session {
-    /// Absolute URL for an API path (`/v2/...`) or a Location header (absolute or relative).
+    /// Absolute URL for: an absolute URL (as is); an origin-relative `/…` path, as
+    /// `Location` and `Link` headers carry; or an API path relative to `<base>/v2/`.
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
             return path.to_string();
         }
-        if path.starts_with("/v2/") {
-            // Locations and Links are origin-relative; API paths sit under the base prefix.
+        if path.starts_with('/') {
             let origin_end = self
                 .base
                 .find("://")
                 .and_then(|i| self.base[i + 3..].find('/').map(|j| i + 3 + j))
                 .unwrap_or(self.base.len());
-            let prefix = &self.base[origin_end..];
-            if !prefix.is_empty() && path.starts_with(&format!("{prefix}/")) {
-                return format!("{}{path}", &self.base[..origin_end]);
-            }
-            return format!("{}{path}", self.base);
+            return format!("{}{path}", &self.base[..origin_end]);
         }
-        format!("{}/v2/{}", self.base, path.trim_start_matches('/'))
+        format!("{}/v2/{path}", self.base)
     }
 
     fn scope_key(&self) -> String {
@@ -688,5 +684,43 @@ pub(crate) async fn body_errors(resp: Response) -> (Option<String>, String) {
     match errs.first() {
         Some(e) => (Some(e.code.clone()), e.describe()),
         None => (None, status.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(base: &str) -> Session {
+        Session {
+            client: Client::new(RegistryConfig::default()),
+            registry: "r".into(),
+            repository: "library/busybox".into(),
+            base: base.into(),
+            mirror: true,
+            http: reqwest::Client::new(),
+            key: base.into(),
+            creds: None,
+            scopes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn urls_under_a_mirror_prefix() {
+        let s = session("https://m.example/cache");
+        assert_eq!(
+            s.url("library/busybox/manifests/latest"),
+            "https://m.example/cache/v2/library/busybox/manifests/latest"
+        );
+        // Location / Link headers are origin-relative and already carry the prefix.
+        assert_eq!(
+            s.url("/cache/v2/library/busybox/blobs/uploads/u?_state=x"),
+            "https://m.example/cache/v2/library/busybox/blobs/uploads/u?_state=x"
+        );
+        assert_eq!(s.url("http://other/x"), "http://other/x");
+        assert_eq!(
+            session("http://127.0.0.1:5000").url(""),
+            "http://127.0.0.1:5000/v2/"
+        );
     }
 }

@@ -531,7 +531,17 @@ impl Client {
         }
         progress.status(Some(id), "Verifying Checksum");
         let actual = hasher.map(|h| hex::encode(h.finalize()));
-        self.finish(s, image, desc, w, actual)?;
+        match self.finish(s, image, desc, w, actual) {
+            // A resumed blob whose old prefix was bad: it is gone now, start over.
+            Err(RegistryError::DigestMismatch { actual, .. }) if offset > 0 => {
+                return Err(RegistryError::Unavailable {
+                    registry: s.registry.clone(),
+                    what: format!("fetching blob {digest}"),
+                    detail: format!("resumed download did not verify ({actual}); restarting"),
+                });
+            }
+            r => r?,
+        }
         stats.blobs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -223,19 +223,40 @@ impl Client {
             StatusCode::NOT_FOUND => {}
             _ => return Err(push_status_error(s, "checking blob", resp).await),
         }
-        let mut uploads = s.url(&format!("{}/blobs/uploads/", s.repository));
+        let uploads = s.url(&format!("{}/blobs/uploads/", s.repository));
+        let mut resp = None;
         if let Some(from) = mount_from {
-            uploads = format!("{uploads}?mount={}&from={from}", d.digest);
+            let url = format!("{uploads}?mount={}&from={from}", d.digest);
+            let r = s
+                .send(
+                    Method::POST,
+                    &url,
+                    content_len0(),
+                    Some(Bytes::new()),
+                    "mounting blob",
+                )
+                .await?;
+            // No read access to the source repository: upload instead, as Docker does.
+            if r.status() == StatusCode::UNAUTHORIZED || r.status() == StatusCode::FORBIDDEN {
+                tracing::info!(digest = %d.digest, %from, "cross-repository mount refused; uploading");
+            } else {
+                resp = Some(r);
+            }
         }
-        let resp = s
-            .send(
-                Method::POST,
-                &uploads,
-                content_len0(),
-                Some(Bytes::new()),
-                "starting upload",
-            )
-            .await?;
+        let mount_from = mount_from.filter(|_| resp.is_some());
+        let resp = match resp {
+            Some(r) => r,
+            None => {
+                s.send(
+                    Method::POST,
+                    &uploads,
+                    content_len0(),
+                    Some(Bytes::new()),
+                    "starting upload",
+                )
+                .await?
+            }
+        };
         match resp.status() {
             StatusCode::CREATED if mount_from.is_some() => {
                 let from = mount_from.unwrap_or_default();

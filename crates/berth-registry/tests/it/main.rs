@@ -566,6 +566,14 @@ async fn digest_mismatch_stores_nothing() {
     };
     let (_, layers) = reg.inspect("library/busybox:latest");
     let layer: Digest = layers[0].parse().unwrap();
+    // A corrupt partial left by an earlier attempt: the resumed blob fails to verify, the
+    // partial is dropped and the blob fetched whole.
+    let (_d0, st0) = store();
+    std::fs::write(st0.ingest_path(&layer), vec![0u8; 4096]).unwrap();
+    let p = pull_ok(&client(), &r(&reg.addr, "library/busybox:latest"), &st0).await;
+    assert!(st0.has_blob(&layer).unwrap());
+    assert_eq!(p.layers[0].digest, layer);
+
     // Corrupt the blob in the registry's storage (same length).
     let path = reg.blob_data_path(layer.hex());
     let mut data = std::fs::read(&path).unwrap();
