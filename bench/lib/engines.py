@@ -1,4 +1,4 @@
-"""The lab: private docker/podman/berth/runc/registry instances, their images, and their teardown."""
+"""The lab: private docker/podman/berth/runc/registry instances, their images, their teardown."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from .util import CmdError, free_port, have, processes, sh, timed, wait_for
+from .util import CmdError, StopWaiting, free_port, have, processes, sh, timed, wait_for
 
 RUN = "/run/berth-bench"
 LIB = "/var/lib/berth-bench"
@@ -159,7 +159,7 @@ class Lab:
                "--exec-opt", "native.cgroupdriver=cgroupfs", "--log-level", "warn"]
         p = self.spawn("dockerd", cmd, f"{RUN}/dockerd.log")
         try:
-            wait_for(lambda: p.poll() is None and eng.sh("version", timeout=10).returncode == 0,
+            wait_for(lambda: alive(p, "dockerd") and eng.sh("version", timeout=10).returncode == 0,
                      60, "dockerd")
         except (RuntimeError, CmdError) as e:
             eng.na = f"dockerd did not start: {e}"
@@ -200,7 +200,7 @@ class Lab:
             "/work/main/target/release/berth", shutil.which("berth") or ""]
         bin_ = next((c for c in cand if c and os.access(c, os.X_OK)), "")
         sock = f"{RUN}/berth.sock"
-        # BERTH_NO_AUTOSTART: if our daemon dies, the CLI must fail, not start one in /var/lib/berth.
+        # BERTH_NO_AUTOSTART: if our daemon dies the CLI must fail, not start one in /var/lib/berth
         eng = Engine("berth", [bin_ or "berth"],
                      env={"BERTH_HOST": f"unix://{sock}", "BERTH_NO_AUTOSTART": "1"})
         self.engines["berth"] = eng
@@ -212,14 +212,14 @@ class Lab:
         p = self.spawn("berth daemon", [bin_, "daemon", *dargs], f"{RUN}/berth-daemon.log",
                        env={"BERTH_HOST": f"unix://{sock}"})
         try:
-            wait_for(lambda: p.poll() is None and os.path.exists(sock)
+            wait_for(lambda: alive(p, "berth daemon") and os.path.exists(sock)
                      and eng.sh("version", timeout=10).returncode == 0, 30, "berth daemon")
         except (RuntimeError, CmdError) as e:
             tail = ""
             try:
                 with open(f"{RUN}/berth-daemon.log") as f:
                     lines = [l.strip() for l in f if l.strip()]
-                tail = lines[-1][:100] if lines else ""
+                tail = lines[-1][:200] if lines else ""
             except OSError:
                 pass
             rc = p.poll()
@@ -283,12 +283,13 @@ class Lab:
             f.write(
                 "version: 0.1\n"
                 "log: {level: error}\n"
-                f"storage:\n  filesystem:\n    rootdirectory: {store}\n  delete:\n    enabled: true\n"
+                f"storage:\n  filesystem:\n    rootdirectory: {store}\n"
+                "  delete:\n    enabled: true\n"
                 f"http:\n  addr: 127.0.0.1:{self.registry_port}\n")
         self.registry = self.spawn("docker-registry", ["docker-registry", "serve", cfg],
                                    f"{RUN}/registry.log")
         import urllib.request
-        wait_for(lambda: self.registry.poll() is None and urllib.request.urlopen(
+        wait_for(lambda: alive(self.registry, "docker-registry") and urllib.request.urlopen(
             f"http://127.0.0.1:{self.registry_port}/v2/", timeout=2).status == 200,
             30, "docker-registry")
 
@@ -327,6 +328,13 @@ class Lab:
             unmount_under(LIB)
             for d in (RUN, LIB):
                 shutil.rmtree(d, ignore_errors=True)
+
+
+def alive(p: subprocess.Popen, what: str) -> bool:
+    """True while `p` runs; StopWaiting (ends a wait_for) once it has exited."""
+    if p.poll() is not None:
+        raise StopWaiting(f"{what} exited {p.returncode}")
+    return True
 
 
 def stop_proc(p: subprocess.Popen, grace: float = 20):

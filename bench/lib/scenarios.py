@@ -112,7 +112,8 @@ def scn_run(lab: Lab, res: Results, rounds: int):
                     "run", "--rm", *e.run_flags, *e.net_none, e.image, "true", timeout=60)[0])
 
                 def runc_d(e=e):
-                    t1, p = e.time("run", "-d", *e.run_flags, *e.net_none, e.image, "sleep", "300", timeout=60)
+                    t1, p = e.time("run", "-d", *e.run_flags, *e.net_none, e.image,
+                                   "sleep", "300", timeout=60)
                     out = p.stdout.strip().splitlines()
                     if not out:
                         raise RuntimeError(f"{e.name} run -d printed no container id")

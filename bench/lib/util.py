@@ -79,8 +79,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class StopWaiting(RuntimeError):
+    """Raised by a wait_for predicate when waiting longer is pointless (the process died)."""
+
+
 def wait_for(pred, timeout: float, what: str, interval: float = 0.1):
-    """Poll `pred` until it returns truthy; raise RuntimeError naming `what` after timeout."""
+    """Poll `pred` until it returns truthy; raise RuntimeError naming `what` after timeout.
+    A StopWaiting raised by `pred` ends the wait at once."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -88,6 +93,8 @@ def wait_for(pred, timeout: float, what: str, interval: float = 0.1):
             v = pred()
             if v:
                 return v
+        except StopWaiting:
+            raise
         except Exception as e:  # noqa: BLE001 - polling tolerates transient errors
             last = e
         time.sleep(interval)
