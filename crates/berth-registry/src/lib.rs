@@ -2,6 +2,23 @@
 //! insecure registries, certs.d), Basic/Bearer auth with docker config.json credentials,
 //! parallel resumable pulls into a `BlobTarget`, pushes (mount, monolithic and chunked uploads)
 //! from a `BlobSource`, with Docker-style progress events.
+//!
+//! How the daemon uses it (one `Client` for the daemon's lifetime; it caches connections,
+//! the endpoint chosen per registry and tokens per scope):
+//!
+//! ```text
+//! let client = Client::new(RegistryConfig { registry_mirrors, insecure_registries,
+//!                                           certs_dir: Some("/etc/berth/certs.d"), .. });
+//! let creds = Credentials::from_x_registry_auth(header)?;           // API request header
+//! let (sink, rx) = ProgressSink::channel();                          // → Docker JSON stream
+//! let p = client.pull(&reference, &store_target, &PullOptions { platform, credentials: creds,
+//!                                                               progress: sink }).await?;
+//! store.register_image(&p.manifest, &p.config, tags);                // p.digest = repo digest
+//! let pushed = client.push(&reference, &manifest, &media_type, &store_source,
+//!                          &PushOptions { mount_from, .. }).await?;  // pushed.digest
+//! let tags = client.list_tags(&reference, creds.as_ref()).await?;   // --all-tags
+//! client.login(registry, &creds).await?;                             // "Login Succeeded"
+//! ```
 
 pub mod auth;
 pub mod blob;

@@ -432,6 +432,58 @@ async fn bearer_token_flow() {
         2
     );
 
+    // An identity (refresh) token is exchanged with the OAuth2 POST grant.
+    let with = |c: Credentials| PullOptions {
+        credentials: Some(c),
+        ..Default::default()
+    };
+    let (_d4, st4) = store();
+    let before = front.state.issued.load(std::sync::atomic::Ordering::SeqCst);
+    c.pull(
+        &image,
+        &st4,
+        &with(Credentials::IdentityToken("refresh-ok".into())),
+    )
+    .await
+    .unwrap();
+    assert!(front
+        .state
+        .tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|t| t.starts_with("oauth-")));
+    let e = c
+        .pull(
+            &image,
+            &st4,
+            &with(Credentials::IdentityToken("stale".into())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
+    // A registry token (X-Registry-Auth `registrytoken`) is sent as is: nothing is issued.
+    let issued = front.state.issued.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(issued, before + 1);
+    let tok = front
+        .state
+        .tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap()
+        .clone();
+    let (_d5, st5) = store();
+    client()
+        .pull(&image, &st5, &with(Credentials::RegistryToken(tok)))
+        .await
+        .unwrap();
+    assert_eq!(
+        front.state.issued.load(std::sync::atomic::Ordering::SeqCst),
+        issued
+    );
+
     // Push asks for pull,push on the target repository.
     let pushed = push_ok(
         &c,

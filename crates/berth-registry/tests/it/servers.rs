@@ -47,7 +47,7 @@ impl TokenFront {
             http: reqwest::Client::new(),
         });
         let app = Router::new()
-            .route("/token", get(token))
+            .route("/token", get(token).post(oauth_token))
             .fallback(proxy)
             .with_state(state.clone());
         let task = tokio::spawn(async move {
@@ -114,6 +114,35 @@ async fn token(State(st): State<Arc<FrontState>>, req: Request) -> Response {
     (
         StatusCode::OK,
         format!(r#"{{"token":"{t}","expires_in":300}}"#),
+    )
+        .into_response()
+}
+
+/// The OAuth2 refresh-token grant (identity tokens): `refresh-ok` is the one valid token.
+async fn oauth_token(State(st): State<Arc<FrontState>>, body: String) -> Response {
+    let form = url_pairs(&body);
+    let get = |k: &str| form.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+    if get("grant_type").as_deref() != Some("refresh_token")
+        || get("refresh_token").as_deref() != Some("refresh-ok")
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid refresh token"}]}"#,
+        )
+            .into_response();
+    }
+    for scope in get("scope")
+        .into_iter()
+        .flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>())
+    {
+        st.scopes.lock().unwrap().push(scope);
+    }
+    let n = st.issued.fetch_add(1, Ordering::SeqCst);
+    let t = format!("oauth-{n}");
+    st.tokens.lock().unwrap().insert(t.clone());
+    (
+        StatusCode::OK,
+        format!(r#"{{"access_token":"{t}","expires_in":300}}"#),
     )
         .into_response()
 }
