@@ -12,8 +12,9 @@ pub trait BlobTarget: Send + Sync {
     /// Whether the blob is already complete (then it is never fetched).
     fn has_blob(&self, digest: &Digest) -> io::Result<bool>;
     /// Start (or resume) writing the blob; `offset()` tells how many bytes survive from an
-    /// interrupted attempt, and the client asks the registry only for the rest.
-    fn begin(&self, digest: &Digest) -> io::Result<Box<dyn BlobWriter>>;
+    /// interrupted attempt, and the client asks the registry only for the rest. The writer may
+    /// borrow the target (as the store's `Ingest<'_>` does).
+    fn begin<'a>(&'a self, digest: &Digest) -> io::Result<Box<dyn BlobWriter + 'a>>;
     /// A complete blob's bytes (used for small blobs such as image configs).
     fn read_blob(&self, digest: &Digest) -> io::Result<Vec<u8>>;
 }
@@ -77,7 +78,7 @@ impl BlobTarget for DirBlobStore {
         Ok(self.blob_path(digest).is_file())
     }
 
-    fn begin(&self, digest: &Digest) -> io::Result<Box<dyn BlobWriter>> {
+    fn begin<'a>(&'a self, digest: &Digest) -> io::Result<Box<dyn BlobWriter + 'a>> {
         let path = self.ingest_path(digest);
         let mut file = OpenOptions::new()
             .create(true)

@@ -37,3 +37,26 @@ pub use error::{ErrorKind, RegistryError, Result};
 pub use progress::{Progress, ProgressDetail, ProgressSink};
 pub use pull::{PullOptions, PulledImage, MAX_MANIFEST_SIZE};
 pub use push::{BlobPush, PushOptions, PushedImage};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_oci::Reference;
+
+    /// The daemon runs pulls and pushes inside axum handlers and spawned tasks: their futures
+    /// must be Send.
+    #[allow(dead_code)]
+    fn futures_are_send(
+        c: &Client,
+        r: &Reference,
+        d: &DirBlobStore,
+        po: &PullOptions,
+        pu: &PushOptions,
+    ) {
+        fn send<T: Send>(_: &T) {}
+        send(&c.pull(r, d, po));
+        send(&c.push(r, b"", "", d, pu));
+        send(&c.list_tags(r, None));
+        send(&c.login("r", &Credentials::basic("u", "p")));
+    }
+}

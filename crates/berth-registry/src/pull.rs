@@ -552,7 +552,7 @@ impl Client {
         s: &Session,
         image: &str,
         desc: &Descriptor,
-        w: Box<dyn BlobWriter>,
+        w: Box<dyn BlobWriter + '_>,
         actual_hex: Option<String>,
     ) -> Result<()> {
         let digest = &desc.digest;

@@ -118,28 +118,32 @@ impl Client {
         let parallel = self.config().max_concurrent_uploads.max(1);
         let results: Vec<(Digest, BlobPush)> = {
             use futures::{StreamExt, TryStreamExt};
-            futures::stream::iter(blobs.iter())
-                .map(|d| {
-                    let quiet = Some(&d.digest) == config_digest.as_ref();
-                    let progress = if quiet {
-                        ProgressSink::none()
-                    } else {
-                        opts.progress.clone()
-                    };
-                    let from = opts
-                        .mount_from
-                        .get(&d.digest)
-                        .filter(|r| **r != reference.repository);
-                    let s = &s;
-                    async move {
-                        let r = self
-                            .retrying("pushing blob", |_| {
-                                self.push_blob(s, d, source, from.map(String::as_str), &progress)
-                            })
-                            .await?;
-                        Ok::<_, RegistryError>((d.digest.clone(), r))
-                    }
-                })
+            // Futures built in a loop, not a closure over `&Descriptor`: keeps this future
+            // Send (a closure there trips rustc's higher-ranked lifetime inference).
+            let mut jobs = Vec::new();
+            for d in &blobs {
+                let quiet = Some(&d.digest) == config_digest.as_ref();
+                let progress = if quiet {
+                    ProgressSink::none()
+                } else {
+                    opts.progress.clone()
+                };
+                let from = opts
+                    .mount_from
+                    .get(&d.digest)
+                    .filter(|r| **r != reference.repository)
+                    .cloned();
+                let s = &s;
+                jobs.push(async move {
+                    let r = self
+                        .retrying("pushing blob", |_| {
+                            self.push_blob(s, d, source, from.as_deref(), &progress)
+                        })
+                        .await?;
+                    Ok::<_, RegistryError>((d.digest.clone(), r))
+                });
+            }
+            futures::stream::iter(jobs)
                 .buffer_unordered(parallel)
                 .try_collect()
                 .await?
