@@ -175,11 +175,19 @@ pub fn filter_images(
         .filter(|i| filters.labels_match("label", &i.labels))
         .filter(|i| before.is_none_or(|b| i.created < b))
         .filter(|i| since.is_none_or(|s| i.created > s))
-        .filter(|i| {
-            refs.is_empty()
-                || refs
-                    .iter()
-                    .any(|p| i.repo_tags.iter().any(|t| reference_matches(p, t)))
+        .filter_map(|mut i| {
+            if refs.is_empty() {
+                return Some(i);
+            }
+            // Like moby, only the matching references are listed.
+            let keep = |t: &String| {
+                let name = t.split('@').next().unwrap_or(t);
+                refs.iter()
+                    .any(|p| reference_matches(p, t) || reference_matches(p, name))
+            };
+            i.repo_tags.retain(keep);
+            i.repo_digests.retain(keep);
+            (!i.repo_tags.is_empty()).then_some(i)
         })
         .collect();
     Ok(out)

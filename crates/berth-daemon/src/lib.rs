@@ -1,1 +1,20 @@
-//! berth-daemon: The engine: containers, images, networks, volumes, events.
+//! berth-daemon: the engine. It composes the side-effect crates (today the image store; next
+//! containers via shims, networks, volumes, registry) behind berth-api's service traits, and
+//! owns the daemon process lifecycle ([`run`], [`serve`]).
+
+pub mod changes;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod image_plan;
+pub mod image_store;
+mod images;
+pub mod server;
+pub mod store_adapter;
+mod system;
+
+pub use config::{DaemonConfig, FileConfig};
+pub use engine::Engine;
+pub use error::{DaemonError, ErrorKind};
+pub use server::{bind_socket, open_store, run, serve};

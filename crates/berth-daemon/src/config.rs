@@ -1,0 +1,165 @@
+//! Daemon configuration: command-line level settings ([`DaemonConfig`]) and the optional
+//! `daemon.json` file ([`FileConfig`], Docker's key names).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the daemon keeps state and listens.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Persistent state (images, containers): default `/var/lib/berth`.
+    pub root: PathBuf,
+    /// API socket: default `/run/berth/berth.sock`.
+    pub socket: PathBuf,
+    /// Runtime state (pid file, shim sockets): default `/run/berth`.
+    pub exec_root: PathBuf,
+    /// Optional TCP address (`127.0.0.1:2375`); unauthenticated, so loopback is advised.
+    pub tcp: Option<std::net::SocketAddr>,
+    pub debug: bool,
+    /// `daemon.json`; default `/etc/berth/daemon.json` (a missing default file is fine).
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            root: PathBuf::from("/var/lib/berth"),
+            socket: PathBuf::from("/run/berth/berth.sock"),
+            exec_root: PathBuf::from("/run/berth"),
+            tcp: None,
+            debug: false,
+            config_file: Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
+        }
+    }
+}
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+impl DaemonConfig {
+    /// A config with every path under `dir` (tests, rootless experiments).
+    pub fn under(dir: &Path) -> DaemonConfig {
+        DaemonConfig {
+            root: dir.join("root"),
+            socket: dir.join("run/berth.sock"),
+            exec_root: dir.join("run"),
+            tcp: None,
+            debug: false,
+            config_file: None,
+        }
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.exec_root.join("berth.pid")
+    }
+
+    /// Read `daemon.json` if configured. The default path may be absent; an explicit one may not.
+    pub fn load_file(&self) -> Result<FileConfig, ConfigError> {
+        let Some(p) = &self.config_file else {
+            return Ok(FileConfig::default());
+        };
+        match std::fs::read(p) {
+            Ok(b) => FileConfig::parse(&b).map_err(|source| ConfigError::Parse {
+                path: p.clone(),
+                source,
+            }),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && p == Path::new(DEFAULT_CONFIG_FILE) =>
+            {
+                Ok(FileConfig::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: p.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+/// A `daemon.json` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read daemon config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid daemon config {path}: {source} (fix the JSON or remove the file)")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A ulimit as `daemon.json` spells it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// The `daemon.json` keys berth understands (unknown keys are rejected, as dockerd does).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    #[serde(default)]
+    pub registry_mirrors: Vec<String>,
+    #[serde(default)]
+    pub log_driver: Option<String>,
+    #[serde(default)]
+    pub log_opts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub default_ulimits: BTreeMap<String, Ulimit>,
+    #[serde(default)]
+    pub debug: Option<bool>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub data_root: Option<PathBuf>,
+}
+
+impl FileConfig {
+    pub fn parse(b: &[u8]) -> Result<FileConfig, serde_json::Error> {
+        serde_json::from_slice(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_docker_daemon_json() {
+        let f = FileConfig::parse(
+            br#"{"insecure-registries":["127.0.0.1:5000"],"registry-mirrors":["https://m.example"],
+                "log-opts":{"max-size":"10m"},"default-ulimits":{"nofile":{"Name":"nofile","Soft":1024,"Hard":2048}}}"#,
+        )
+        .unwrap();
+        assert_eq!(f.insecure_registries, vec!["127.0.0.1:5000"]);
+        assert_eq!(f.log_opts["max-size"], "10m");
+        assert_eq!(f.default_ulimits["nofile"].hard, 2048);
+        assert!(FileConfig::parse(br#"{"bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_but_explicit_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = DaemonConfig::under(dir.path());
+        assert_eq!(c.load_file().unwrap(), FileConfig::default());
+        c.config_file = Some(dir.path().join("nope.json"));
+        assert!(c.load_file().is_err());
+        std::fs::write(dir.path().join("d.json"), br#"{"debug":true}"#).unwrap();
+        c.config_file = Some(dir.path().join("d.json"));
+        assert_eq!(c.load_file().unwrap().debug, Some(true));
+    }
+}

@@ -1,0 +1,92 @@
+//! The Engine: composes the image store, the event bus and the daemon config, and implements
+//! berth-api's service traits (images in `images.rs`, system in `system.rs`). Containers,
+//! networks and volumes will slot in as further modules holding their own state here.
+
+use std::sync::Arc;
+
+use berth_api::Services;
+
+use crate::config::{DaemonConfig, FileConfig};
+use crate::error::Result;
+use crate::events::EventBus;
+use crate::image_store::ImageStore;
+
+/// The engine behind the API. Cheap to clone (shared state behind `Arc`).
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn ImageStore>,
+    pub events: EventBus,
+    pub cfg: DaemonConfig,
+    pub file: FileConfig,
+    /// Stable engine ID (persisted under the root).
+    pub id: String,
+}
+
+impl Engine {
+    /// Build an engine over an opened store.
+    pub fn new(store: Arc<dyn ImageStore>, cfg: DaemonConfig, file: FileConfig) -> Engine {
+        let id = engine_id(&cfg.root);
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                events: EventBus::new(),
+                cfg,
+                file,
+                id,
+            }),
+        }
+    }
+
+    /// The API services backed by this engine.
+    pub fn services(&self) -> Services {
+        Services {
+            images: Arc::new(self.clone()),
+            system: Arc::new(self.clone()),
+        }
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// Run a synchronous store call on the blocking pool.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ImageStore) -> Result<T> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref())).await?
+    }
+
+    /// The container using an image, if any (no containers yet: always None).
+    pub(crate) fn container_using(&self, _image_id: &berth_oci::Digest) -> Option<String> {
+        None
+    }
+}
+
+/// Read `<root>/engine-id`, creating it on first start. Falls back to an in-memory ID.
+fn engine_id(root: &std::path::Path) -> String {
+    let p = root.join("engine-id");
+    if let Ok(s) = std::fs::read_to_string(&p) {
+        let s = s.trim().to_string();
+        if !s.is_empty() {
+            return s;
+        }
+    }
+    let seed = format!(
+        "{:?}{}{}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        root.display()
+    );
+    let id = berth_oci::Digest::of(seed.as_bytes()).hex()[..32].to_string();
+    if let Err(e) = std::fs::write(&p, &id) {
+        tracing::warn!(path = %p.display(), error = %e, "cannot persist engine id");
+    }
+    id
+}

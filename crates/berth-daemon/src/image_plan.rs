@@ -1,0 +1,486 @@
+//! Pure image logic: stored images → Engine API views (summary, inspect, history), Docker's
+//! `rmi` decision (which references to untag, whether to delete, which conflict to report) and
+//! prune candidate selection. No I/O: `images.rs` applies the plans.
+
+use std::collections::HashMap;
+
+use berth_api::models::{
+    HealthConfig, ImageConfig, ImageHistoryResponseItem, ImageInspectRootFs, ImageSummary,
+};
+use berth_api::{Filters, GraphDriver, ImageInspect, ImageMetadata};
+use berth_oci::{Digest, ImageRuntimeConfig, Reference};
+
+use crate::error::{DaemonError, Result};
+use crate::image_store::StoredImage;
+
+/// Go's zero time, which Docker prints for unset times.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// RFC 3339 → unix seconds (0 when absent or unparsable).
+pub fn unix_created(created: Option<&str>) -> i64 {
+    created
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+pub fn labels(img: &StoredImage) -> HashMap<String, String> {
+    img.config
+        .config
+        .labels
+        .clone()
+        .map(|l| l.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// `GET /images/json` entry.
+pub fn summary(img: &StoredImage, shared_size: Option<u64>, containers: i64) -> ImageSummary {
+    ImageSummary {
+        id: img.id.to_string(),
+        parent_id: img
+            .parent
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        repo_tags: img.repo_tags.clone(),
+        repo_digests: img.repo_digests.clone(),
+        created: unix_created(img.created.as_deref().or(img.config.created.as_deref())),
+        size: img.size as i64,
+        shared_size: shared_size.map(|s| s as i64).unwrap_or(-1),
+        labels: labels(img),
+        containers,
+        manifests: None,
+        descriptor: None,
+    }
+}
+
+/// The image's runtime config in the API's shape.
+pub fn api_config(c: &ImageRuntimeConfig) -> ImageConfig {
+    ImageConfig {
+        user: c.user.clone(),
+        exposed_ports: c
+            .exposed_ports
+            .as_ref()
+            .map(|m| m.keys().cloned().collect()),
+        env: c.env.clone(),
+        cmd: c.cmd.clone(),
+        healthcheck: c.healthcheck.as_ref().map(|h| HealthConfig {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            retries: h.retries,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+        }),
+        args_escaped: c.args_escaped,
+        volumes: c.volumes.as_ref().map(|m| m.keys().cloned().collect()),
+        working_dir: c.working_dir.clone(),
+        entrypoint: c.entrypoint.clone(),
+        on_build: c.on_build.clone(),
+        labels: c.labels.clone().map(|l| l.into_iter().collect()),
+        stop_signal: c.stop_signal.clone(),
+        shell: c.shell.clone(),
+    }
+}
+
+/// `GET /images/{name}/json`. `layer_dirs` are the unpacked layers, bottom first.
+pub fn inspect(img: &StoredImage, layer_dirs: &[std::path::PathBuf]) -> ImageInspect {
+    let mut data = std::collections::BTreeMap::new();
+    if let Some((top, lower)) = layer_dirs.split_last() {
+        data.insert("UpperDir".to_string(), top.display().to_string());
+        if !lower.is_empty() {
+            let l: Vec<String> = lower
+                .iter()
+                .rev()
+                .map(|p| p.display().to_string())
+                .collect();
+            data.insert("LowerDir".to_string(), l.join(":"));
+        }
+    }
+    let comment = img
+        .config
+        .history
+        .last()
+        .and_then(|h| h.comment.clone())
+        .unwrap_or_default();
+    ImageInspect {
+        id: img.id.to_string(),
+        repo_tags: img.repo_tags.clone(),
+        repo_digests: img.repo_digests.clone(),
+        parent: img
+            .parent
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        comment,
+        created: img
+            .config
+            .created
+            .clone()
+            .or_else(|| img.created.clone())
+            .unwrap_or_else(|| ZERO_TIME.into()),
+        author: img.config.author.clone().unwrap_or_default(),
+        config: api_config(&img.config.config),
+        architecture: img.config.architecture.clone(),
+        variant: img.config.variant.clone().unwrap_or_default(),
+        os: img.config.os.clone(),
+        size: img.size as i64,
+        graph_driver: GraphDriver {
+            name: "overlay2".into(),
+            data,
+        },
+        root_fs: ImageInspectRootFs {
+            typ: "layers".into(),
+            layers: Some(
+                img.config
+                    .rootfs
+                    .diff_ids
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect(),
+            ),
+        },
+        metadata: ImageMetadata {
+            last_tag_time: ZERO_TIME.into(),
+        },
+    }
+}
+
+/// `GET /images/{name}/history`, newest first. `layer_sizes` are per layer, bottom first.
+pub fn history(img: &StoredImage, layer_sizes: &[u64]) -> Vec<ImageHistoryResponseItem> {
+    let mut items = Vec::new();
+    let mut layer = 0usize;
+    if img.config.history.is_empty() {
+        for s in layer_sizes {
+            items.push(ImageHistoryResponseItem {
+                id: "<missing>".into(),
+                created: unix_created(img.config.created.as_deref()),
+                created_by: String::new(),
+                tags: vec![],
+                size: *s as i64,
+                comment: String::new(),
+            });
+        }
+    }
+    for h in &img.config.history {
+        let size = if h.empty_layer {
+            0
+        } else {
+            let s = layer_sizes.get(layer).copied().unwrap_or(0);
+            layer += 1;
+            s
+        };
+        items.push(ImageHistoryResponseItem {
+            id: "<missing>".into(),
+            created: unix_created(h.created.as_deref()),
+            created_by: h.created_by.clone().unwrap_or_default(),
+            tags: vec![],
+            size: size as i64,
+            comment: h.comment.clone().unwrap_or_default(),
+        });
+    }
+    items.reverse();
+    if let Some(top) = items.first_mut() {
+        top.id = img.id.to_string();
+        top.tags = img.repo_tags.clone();
+    }
+    items
+}
+
+/// One step of an `rmi`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteStep {
+    Untag(Reference),
+    Remove,
+}
+
+/// Does `name` refer to the image by (a prefix of) its ID rather than by a reference?
+pub fn is_id_reference(name: &str, id: &Digest) -> bool {
+    !name.is_empty() && (id.to_string().starts_with(name) || id.hex().starts_with(name))
+}
+
+fn all_refs(img: &StoredImage) -> Vec<Reference> {
+    img.repo_tags
+        .iter()
+        .chain(&img.repo_digests)
+        .filter_map(|s| Reference::parse(s).ok())
+        .collect()
+}
+
+/// Docker's rmi decision. By reference: untag it (and same-repo digest refs when it was the
+/// repo's last tag); delete only when nothing references the image any more. By ID: untag
+/// everything and delete, unless the image is in several repositories (then `force` needed).
+pub fn plan_delete(
+    name: &str,
+    img: &StoredImage,
+    force: bool,
+    used_by: Option<&str>,
+) -> Result<Vec<DeleteStep>> {
+    let short = &img.id.hex()[..12];
+    let mut refs = all_refs(img);
+    let mut steps = Vec::new();
+    if !is_id_reference(name, &img.id) {
+        let r = Reference::parse(name)
+            .map_err(|e| DaemonError::Invalid(e.to_string()))?
+            .with_default_tag();
+        refs.retain(|x| *x != r);
+        steps.push(DeleteStep::Untag(r.clone()));
+        if r.digest.is_none()
+            && !refs
+                .iter()
+                .any(|x| x.digest.is_none() && x.full_name() == r.full_name())
+        {
+            let (same, other): (Vec<_>, Vec<_>) = refs
+                .into_iter()
+                .partition(|x| x.digest.is_some() && x.full_name() == r.full_name());
+            steps.extend(same.into_iter().map(DeleteStep::Untag));
+            refs = other;
+        }
+        if !refs.is_empty() {
+            return Ok(steps);
+        }
+        if let (Some(c), false) = (used_by, force) {
+            return Err(DaemonError::Conflict(format!(
+                "conflict: unable to remove repository reference \"{name}\" (must force) - \
+                 container {c} is using its referenced image {short}"
+            )));
+        }
+    } else {
+        if let (Some(c), false) = (used_by, force) {
+            return Err(DaemonError::Conflict(format!(
+                "conflict: unable to delete {short} (must be forced) - image is being used by \
+                 container {c}"
+            )));
+        }
+        let tags = refs.iter().filter(|r| r.digest.is_none()).count();
+        let single_repo = refs
+            .windows(2)
+            .all(|w| w[0].full_name() == w[1].full_name());
+        if !force && !(tags <= 1 && single_repo) {
+            return Err(DaemonError::Conflict(format!(
+                "conflict: unable to delete {short} (must be forced) - image is referenced in \
+                 multiple repositories"
+            )));
+        }
+        steps.extend(refs.into_iter().map(DeleteStep::Untag));
+    }
+    steps.push(DeleteStep::Remove);
+    Ok(steps)
+}
+
+/// Parse Docker's `until`: unix seconds, RFC 3339, or a Go duration back from `now`.
+pub fn parse_until(s: &str, now: i64) -> Result<i64> {
+    if let Ok(secs) = s.split('.').next().unwrap_or("").parse::<i64>() {
+        return Ok(secs);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next().unwrap_or('s'));
+        }
+        let n: f64 = num
+            .parse()
+            .map_err(|_| DaemonError::Invalid(format!("invalid until filter {s:?}")))?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(DaemonError::Invalid(format!("invalid until filter {s:?}"))),
+        };
+    }
+    if !num.is_empty() || s.is_empty() {
+        return Err(DaemonError::Invalid(format!("invalid until filter {s:?}")));
+    }
+    Ok(now - total as i64)
+}
+
+/// Images `docker image prune` removes: dangling ones (or every unused one with
+/// `dangling=false`), filtered by `until` and `label`/`label!`.
+pub fn prune_candidates<'a>(
+    images: &'a [StoredImage],
+    f: &Filters,
+    in_use: &dyn Fn(&Digest) -> bool,
+    now: i64,
+) -> Result<Vec<&'a StoredImage>> {
+    f.validate(&["dangling", "until", "label", "label!"])
+        .map_err(|e| DaemonError::Invalid(e.message))?;
+    let dangling_only = f
+        .bool_value("dangling")
+        .map_err(|e| DaemonError::Invalid(e.message))?
+        .unwrap_or(true);
+    let until = f
+        .get("until")
+        .into_iter()
+        .map(|u| parse_until(u, now))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(images
+        .iter()
+        .filter(|i| !dangling_only || i.repo_tags.is_empty())
+        .filter(|i| !in_use(&i.id))
+        .filter(|i| {
+            let c = unix_created(i.created.as_deref().or(i.config.created.as_deref()));
+            until.iter().all(|u| c < *u)
+        })
+        .filter(|i| {
+            let l = labels(i);
+            f.labels_match("label", &l)
+                && !f.get("label!").iter().any(|n| match n.split_once('=') {
+                    Some((k, v)) => l.get(k).is_some_and(|x| x == v),
+                    None => l.contains_key(*n),
+                })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_oci::{History, ImageConfig as OciConfig};
+
+    fn img(tags: &[&str], digests: &[&str]) -> StoredImage {
+        StoredImage {
+            id: Digest::of(b"cfg"),
+            manifest_digest: Digest::of(b"man"),
+            repo_tags: tags.iter().map(|s| s.to_string()).collect(),
+            repo_digests: digests.iter().map(|s| s.to_string()).collect(),
+            config: OciConfig {
+                created: Some("2024-01-02T03:04:05Z".into()),
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                history: vec![
+                    History {
+                        created_by: Some("ADD rootfs".into()),
+                        ..Default::default()
+                    },
+                    History {
+                        created_by: Some("CMD [\"sh\"]".into()),
+                        empty_layer: true,
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            },
+            created: None,
+            size: 42,
+            layers: vec![],
+            parent: None,
+        }
+    }
+
+    fn r(s: &str) -> Reference {
+        Reference::parse(s).unwrap().with_default_tag()
+    }
+
+    #[test]
+    fn rmi_by_tag_with_other_tags_only_untags() {
+        let i = img(&["busybox:latest", "busybox:v1"], &[]);
+        let p = plan_delete("busybox", &i, false, None).unwrap();
+        assert_eq!(p, vec![DeleteStep::Untag(r("busybox:latest"))]);
+    }
+
+    #[test]
+    fn rmi_last_tag_untags_digests_of_same_repo_and_deletes() {
+        let d = format!("busybox@sha256:{}", "e".repeat(64));
+        let i = img(&["busybox:latest"], &[&d]);
+        let p = plan_delete("busybox:latest", &i, false, None).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                DeleteStep::Untag(r("busybox:latest")),
+                DeleteStep::Untag(Reference::parse(&d).unwrap()),
+                DeleteStep::Remove
+            ]
+        );
+    }
+
+    #[test]
+    fn rmi_by_id_in_multiple_repos_needs_force() {
+        let i = img(&["busybox:latest", "other:1"], &[]);
+        let id = i.id.hex()[..12].to_string();
+        let e = plan_delete(&id, &i, false, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories")
+        );
+        let p = plan_delete(&id, &i, true, None).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[2], DeleteStep::Remove);
+        // One repo, one tag: no force needed.
+        let single = img(&["busybox:latest"], &[]);
+        assert_eq!(plan_delete(&id, &single, false, None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn rmi_of_image_in_use_is_a_conflict() {
+        let i = img(&["busybox:latest"], &[]);
+        let e = plan_delete("busybox", &i, false, Some("abc123")).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Conflict);
+        assert!(e
+            .to_string()
+            .contains("container abc123 is using its referenced image"));
+        assert!(plan_delete("busybox", &i, true, Some("abc123")).is_ok());
+    }
+
+    #[test]
+    fn history_maps_layers_to_non_empty_steps() {
+        let i = img(&["busybox:latest"], &[]);
+        let h = history(&i, &[1000]);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].id, i.id.to_string());
+        assert_eq!(h[0].tags, vec!["busybox:latest"]);
+        assert_eq!(h[0].size, 0);
+        assert_eq!(h[1].id, "<missing>");
+        assert_eq!(h[1].size, 1000);
+        assert_eq!(h[1].created_by, "ADD rootfs");
+    }
+
+    #[test]
+    fn views() {
+        let i = img(&["busybox:latest"], &[]);
+        let s = summary(&i, None, 0);
+        assert_eq!(s.created, 1704164645);
+        assert_eq!(s.shared_size, -1);
+        let dirs = vec!["/s/1".into(), "/s/2".into(), "/s/3".into()];
+        let v = inspect(&i, &dirs);
+        assert_eq!(v.graph_driver.data["UpperDir"], "/s/3");
+        assert_eq!(v.graph_driver.data["LowerDir"], "/s/2:/s/1");
+        assert_eq!(v.created, "2024-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn until_forms() {
+        assert_eq!(parse_until("100", 0).unwrap(), 100);
+        assert_eq!(parse_until("1h30m", 10_000).unwrap(), 10_000 - 5400);
+        assert_eq!(parse_until("2024-01-02T03:04:05Z", 0).unwrap(), 1704164645);
+        assert!(parse_until("soon", 0).is_err());
+    }
+
+    #[test]
+    fn prune_selects_dangling_unless_told_otherwise() {
+        let a = img(&["busybox:latest"], &[]);
+        let mut b = img(&[], &[]);
+        b.id = Digest::of(b"other");
+        let all = vec![a, b];
+        let none = |_: &Digest| false;
+        let f = Filters::default();
+        let c = prune_candidates(&all, &f, &none, 0).unwrap();
+        assert_eq!(c.len(), 1);
+        assert!(c[0].repo_tags.is_empty());
+        let f = Filters::parse(r#"{"dangling":["false"]}"#).unwrap();
+        assert_eq!(prune_candidates(&all, &f, &none, 0).unwrap().len(), 2);
+        let used = |d: &Digest| *d == Digest::of(b"other");
+        assert_eq!(prune_candidates(&all, &f, &used, 0).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,77 @@
+//! The narrow, synchronous port the engine needs from an image store. berth-store implements
+//! it (see `store_adapter`); tests use an in-memory fake. Called from `spawn_blocking`.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use berth_oci::{Descriptor, Digest, ImageConfig, ImageRuntimeConfig, Reference};
+
+use crate::error::Result;
+
+/// An image as the engine sees it (mirrors berth-store's `ImageRecord`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredImage {
+    /// Config digest = Docker's image ID.
+    pub id: Digest,
+    pub manifest_digest: Digest,
+    /// Familiar `name:tag`.
+    pub repo_tags: Vec<String>,
+    /// Familiar `name@sha256:…`.
+    pub repo_digests: Vec<String>,
+    pub config: ImageConfig,
+    pub created: Option<String>,
+    /// Uncompressed size of all layers.
+    pub size: u64,
+    pub layers: Vec<Descriptor>,
+    pub parent: Option<Digest>,
+}
+
+/// What removing one image did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub untagged: Vec<String>,
+    /// The image ID, then the layers (chain ids) deleted with it.
+    pub deleted: Vec<Digest>,
+    pub bytes_freed: u64,
+}
+
+/// Disk usage of the image store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreUsage {
+    /// Bytes of all unpacked layers, counted once.
+    pub layers_size: u64,
+    /// Per image: (id, bytes shared with at least one other image).
+    pub shared: Vec<(Digest, u64)>,
+}
+
+/// What `docker import` creates.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    pub config: ImageRuntimeConfig,
+    pub comment: String,
+    pub tag: Option<Reference>,
+    pub architecture: String,
+    pub os: String,
+}
+
+/// The engine's view of an image store.
+pub trait ImageStore: Send + Sync + 'static {
+    fn images(&self) -> Result<Vec<StoredImage>>;
+    /// Resolve a full/short ID, `name`, `name:tag` or `name@digest` like Docker.
+    fn image(&self, name: &str) -> Result<StoredImage>;
+    fn tag(&self, id: &Digest, r: &Reference) -> Result<()>;
+    fn untag(&self, r: &Reference) -> Result<()>;
+    /// Remove the image with all its references and the layers nothing else uses.
+    fn remove_image(&self, id: &Digest) -> Result<Removed>;
+    /// Delete unreferenced blobs and layers; bytes freed.
+    fn gc(&self) -> Result<u64>;
+    fn usage(&self) -> Result<StoreUsage>;
+    /// Unpacked layer directories, bottom first.
+    fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>>;
+    /// Load an OCI or `docker save` archive; all-or-nothing.
+    fn load(&self, r: &mut dyn Read) -> Result<Vec<StoredImage>>;
+    /// Write one archive holding `images`, each under the given references.
+    fn save(&self, images: &[(StoredImage, Vec<Reference>)], w: &mut dyn Write) -> Result<()>;
+    /// Create a one-layer image from a root filesystem tarball.
+    fn import(&self, r: &mut dyn Read, req: ImportRequest) -> Result<StoredImage>;
+}

@@ -1,0 +1,387 @@
+//! The engine's [`ImageService`]: applies the plans of `image_plan` against the store (on the
+//! blocking pool), bridges request/response bodies to the store's sync readers/writers, and
+//! emits Docker's image events (load, tag, untag, delete, import, save, prune).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use berth_api::models::{
+    ImageDeleteResponseItem, ImageHistoryResponseItem, ImagePruneResponse, ImageSummary,
+};
+use berth_api::{
+    ApiResult, ByteStream, Filters, ImageInspect, ImageListOptions, ImageService, ImportOptions,
+};
+use berth_oci::{Digest, ImageRuntimeConfig, Platform, Reference};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::changes::apply_changes;
+use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
+use crate::image_plan::{self, DeleteStep};
+use crate::image_store::{ImportRequest, StoredImage};
+
+/// Bytes of regular-file content under `dir` (symlinks not followed).
+pub(crate) fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+/// A `Write` that forwards chunks to an async channel (for streaming `docker save`).
+struct ChannelWriter {
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let b = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(b))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Engine {
+    fn used_by(&self, id: &Digest) -> Option<String> {
+        self.container_using(id)
+    }
+
+    /// Apply an rmi plan; returns Docker's response items.
+    fn apply_delete(
+        &self,
+        store: &dyn crate::image_store::ImageStore,
+        img: &StoredImage,
+        steps: &[DeleteStep],
+    ) -> Result<(Vec<ImageDeleteResponseItem>, u64)> {
+        let mut out = Vec::new();
+        let mut freed = 0;
+        let labels = image_plan::labels(img);
+        for s in steps {
+            match s {
+                DeleteStep::Untag(r) => {
+                    store.untag(r)?;
+                    let name = r.familiar();
+                    self.events()
+                        .image("untag", &img.id.to_string(), &name, &labels);
+                    out.push(ImageDeleteResponseItem {
+                        untagged: Some(name),
+                        deleted: None,
+                    });
+                }
+                DeleteStep::Remove => {
+                    let rep = store.remove_image(&img.id)?;
+                    freed += rep.bytes_freed;
+                    for u in rep.untagged {
+                        out.push(ImageDeleteResponseItem {
+                            untagged: Some(u),
+                            deleted: None,
+                        });
+                    }
+                    let id = img.id.to_string();
+                    self.events().image("delete", &id, &id, &labels);
+                    for d in rep.deleted {
+                        out.push(ImageDeleteResponseItem {
+                            untagged: None,
+                            deleted: Some(d.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+        Ok((out, freed))
+    }
+}
+
+#[async_trait]
+impl ImageService for Engine {
+    async fn list(&self, opts: ImageListOptions) -> ApiResult<Vec<ImageSummary>> {
+        let shared = opts.shared_size;
+        let out = self
+            .blocking(move |s| {
+                let imgs = s.images()?;
+                let sizes: HashMap<Digest, u64> = if shared {
+                    s.usage()?.shared.into_iter().collect()
+                } else {
+                    HashMap::new()
+                };
+                Ok(imgs
+                    .iter()
+                    .map(|i| {
+                        image_plan::summary(
+                            i,
+                            sizes.get(&i.id).copied().or(Some(0)).filter(|_| shared),
+                            0,
+                        )
+                    })
+                    .collect())
+            })
+            .await?;
+        Ok(out)
+    }
+
+    async fn inspect(&self, name: &str) -> ApiResult<ImageInspect> {
+        let name = name.to_string();
+        Ok(self
+            .blocking(move |s| {
+                let img = s.image(&name)?;
+                let dirs = s.layer_dirs(&img.id).unwrap_or_default();
+                Ok(image_plan::inspect(&img, &dirs))
+            })
+            .await?)
+    }
+
+    async fn history(&self, name: &str) -> ApiResult<Vec<ImageHistoryResponseItem>> {
+        let name = name.to_string();
+        Ok(self
+            .blocking(move |s| {
+                let img = s.image(&name)?;
+                let dirs: Vec<PathBuf> = s.layer_dirs(&img.id).unwrap_or_default();
+                let sizes: Vec<u64> = dirs.iter().map(|d| dir_size(d)).collect();
+                Ok(image_plan::history(&img, &sizes))
+            })
+            .await?)
+    }
+
+    async fn tag(&self, name: &str, repo: &str, tag: &str) -> ApiResult<()> {
+        let full = if tag.is_empty() {
+            repo.to_string()
+        } else {
+            format!("{repo}:{tag}")
+        };
+        let r = Reference::parse(&full)
+            .map_err(|e| DaemonError::Invalid(e.to_string()))?
+            .with_default_tag();
+        let (name, this) = (name.to_string(), self.clone());
+        self.blocking(move |s| {
+            let img = s.image(&name)?;
+            s.tag(&img.id, &r)?;
+            this.events().image(
+                "tag",
+                &img.id.to_string(),
+                &r.familiar(),
+                &image_plan::labels(&img),
+            );
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        _noprune: bool,
+    ) -> ApiResult<Vec<ImageDeleteResponseItem>> {
+        let (name, this) = (name.to_string(), self.clone());
+        Ok(self
+            .blocking(move |s| {
+                let img = s.image(&name)?;
+                let used = this.used_by(&img.id);
+                let steps = image_plan::plan_delete(&name, &img, force, used.as_deref())?;
+                Ok(this.apply_delete(s, &img, &steps)?.0)
+            })
+            .await?)
+    }
+
+    async fn prune(&self, filters: &Filters) -> ApiResult<ImagePruneResponse> {
+        let (f, this) = (filters.clone(), self.clone());
+        Ok(self
+            .blocking(move |s| {
+                let all = s.images()?;
+                let in_use = |d: &Digest| this.used_by(d).is_some();
+                let cands = image_plan::prune_candidates(&all, &f, &in_use, now_secs())?;
+                let mut items = Vec::new();
+                let mut freed = 0;
+                for img in cands {
+                    let mut steps: Vec<DeleteStep> = img
+                        .repo_tags
+                        .iter()
+                        .chain(&img.repo_digests)
+                        .filter_map(|t| Reference::parse(t).ok())
+                        .map(DeleteStep::Untag)
+                        .collect();
+                    steps.push(DeleteStep::Remove);
+                    let (i, b) = this.apply_delete(s, img, &steps)?;
+                    items.extend(i);
+                    freed += b;
+                }
+                freed += s.gc()?;
+                let attrs = HashMap::from([("reclaimed".to_string(), freed.to_string())]);
+                this.events().emit(
+                    berth_api::models::EventMessageTypeEnum::IMAGE,
+                    "prune",
+                    "",
+                    attrs,
+                );
+                Ok(ImagePruneResponse {
+                    images_deleted: Some(items),
+                    space_reclaimed: Some(freed as i64),
+                })
+            })
+            .await?)
+    }
+
+    async fn load(&self, body: ByteStream, _quiet: bool) -> ApiResult<Vec<String>> {
+        let mut reader = SyncIoBridge::new(StreamReader::new(body));
+        let this = self.clone();
+        Ok(self
+            .blocking(move |s| {
+                let imgs = s.load(&mut reader)?;
+                let mut lines = Vec::new();
+                for img in &imgs {
+                    let id = img.id.to_string();
+                    this.events()
+                        .image("load", &id, &id, &image_plan::labels(img));
+                    if img.repo_tags.is_empty() {
+                        lines.push(format!("Loaded image ID: {id}"));
+                    }
+                    for t in &img.repo_tags {
+                        lines.push(format!("Loaded image: {t}"));
+                    }
+                }
+                Ok(lines)
+            })
+            .await?)
+    }
+
+    async fn save(&self, names: Vec<String>) -> ApiResult<ByteStream> {
+        // Resolve everything first so a bad name is a 404, not a truncated tar.
+        let this = self.clone();
+        let plan = self
+            .blocking(move |s| {
+                let mut out: Vec<(StoredImage, Vec<Reference>)> = Vec::new();
+                for n in &names {
+                    let img = s.image(n)?;
+                    let refs: Vec<Reference> = if image_plan::is_id_reference(n, &img.id) {
+                        vec![]
+                    } else {
+                        let r =
+                            Reference::parse(n).map_err(|e| DaemonError::Invalid(e.to_string()))?;
+                        if r.digest.is_some() {
+                            vec![]
+                        } else {
+                            vec![r.with_default_tag()]
+                        }
+                    };
+                    match out.iter_mut().find(|(i, _)| i.id == img.id) {
+                        Some((_, rs)) => rs.extend(refs),
+                        None => out.push((img, refs)),
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        let (tx, mut rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut w = ChannelWriter {
+                tx: tx.clone(),
+                buf: Vec::new(),
+            };
+            let res = store.save(&plan, &mut w).and_then(|_| {
+                w.flush()
+                    .map_err(|e| DaemonError::io("stream saved images", e))
+            });
+            match res {
+                Ok(()) => {
+                    for (img, _) in &plan {
+                        let id = img.id.to_string();
+                        this.events()
+                            .image("save", &id, &id, &image_plan::labels(img));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "docker save failed mid-stream");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                }
+            }
+        });
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        Ok(Box::pin(stream))
+    }
+
+    async fn import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<String> {
+        let mut config = ImageRuntimeConfig::default();
+        apply_changes(&mut config, &opts.changes)?;
+        let tag = if opts.repo.is_empty() {
+            None
+        } else {
+            let full = if opts.tag.is_empty() {
+                opts.repo.clone()
+            } else {
+                format!("{}:{}", opts.repo, opts.tag)
+            };
+            Some(
+                Reference::parse(&full)
+                    .map_err(|e| DaemonError::Invalid(e.to_string()))?
+                    .with_default_tag(),
+            )
+        };
+        let platform = if opts.platform.is_empty() {
+            Platform::host()
+        } else {
+            Platform::parse(&opts.platform).map_err(DaemonError::Invalid)?
+        };
+        let req = ImportRequest {
+            config,
+            comment: opts.message.clone(),
+            tag,
+            architecture: platform.architecture.clone(),
+            os: platform.os.clone(),
+        };
+        let mut reader = SyncIoBridge::new(StreamReader::new(body));
+        let this = self.clone();
+        Ok(self
+            .blocking(move |s| {
+                let img = s.import(&mut reader, req)?;
+                let id = img.id.to_string();
+                this.events()
+                    .image("import", &id, &id, &image_plan::labels(&img));
+                Ok(id)
+            })
+            .await?)
+    }
+}

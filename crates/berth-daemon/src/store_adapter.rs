@@ -1,0 +1,129 @@
+//! [`ImageStore`] over berth-store: maps its records and errors into the engine's terms.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_oci::{Digest, Platform, Reference};
+use berth_store::{ErrorKind as StoreKind, ImageRecord, Store, StoreError};
+
+use crate::error::{DaemonError, ErrorKind, Result};
+use crate::image_store::{ImageStore, ImportRequest, Removed, StoreUsage, StoredImage};
+
+/// Open (and repair) the store under `root`.
+pub fn open(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
+    let s = Store::open(root)
+        .map_err(|e| anyhow::anyhow!("open image store at {}: {e}", root.display()))?;
+    Ok(Arc::new(StoreAdapter(s)))
+}
+
+/// berth-store behind the engine's port.
+pub struct StoreAdapter(pub Store);
+
+impl From<StoreError> for DaemonError {
+    fn from(e: StoreError) -> Self {
+        let kind = match e.kind() {
+            StoreKind::NotFound => ErrorKind::NotFound,
+            StoreKind::Conflict => ErrorKind::Conflict,
+            StoreKind::Invalid => ErrorKind::Invalid,
+            StoreKind::Unavailable => ErrorKind::Unavailable,
+            StoreKind::Internal => ErrorKind::Internal,
+        };
+        let message = match &e {
+            StoreError::ImageNotFound(name) => format!("No such image: {name}"),
+            _ => e.to_string(),
+        };
+        DaemonError::Store { kind, message }
+    }
+}
+
+fn conv(r: ImageRecord) -> StoredImage {
+    StoredImage {
+        id: r.id,
+        manifest_digest: r.manifest_digest,
+        repo_tags: r.repo_tags,
+        repo_digests: r.repo_digests,
+        config: r.config,
+        created: r.created,
+        size: r.size,
+        layers: r.layers,
+        parent: r.parent,
+    }
+}
+
+fn back(s: &StoredImage) -> ImageRecord {
+    ImageRecord {
+        id: s.id.clone(),
+        manifest_digest: s.manifest_digest.clone(),
+        repo_tags: s.repo_tags.clone(),
+        repo_digests: s.repo_digests.clone(),
+        config: s.config.clone(),
+        created: s.created.clone(),
+        size: s.size,
+        layers: s.layers.clone(),
+        parent: s.parent.clone(),
+    }
+}
+
+impl ImageStore for StoreAdapter {
+    fn images(&self) -> Result<Vec<StoredImage>> {
+        Ok(self.0.images()?.into_iter().map(conv).collect())
+    }
+    fn image(&self, name: &str) -> Result<StoredImage> {
+        Ok(conv(self.0.image(name)?))
+    }
+    fn tag(&self, id: &Digest, r: &Reference) -> Result<()> {
+        Ok(self.0.tag(id, r)?)
+    }
+    fn untag(&self, r: &Reference) -> Result<()> {
+        Ok(self.0.untag(r)?)
+    }
+    fn remove_image(&self, id: &Digest) -> Result<Removed> {
+        let r = self.0.remove_image(id)?;
+        Ok(Removed {
+            untagged: r.untagged,
+            deleted: r.deleted,
+            bytes_freed: r.bytes_freed,
+        })
+    }
+    fn gc(&self) -> Result<u64> {
+        Ok(self.0.gc()?.bytes_freed)
+    }
+    fn usage(&self) -> Result<StoreUsage> {
+        let u = self.0.disk_usage()?;
+        Ok(StoreUsage {
+            layers_size: u.snapshots,
+            shared: u
+                .images
+                .into_iter()
+                .map(|i| (i.id, i.shared_size))
+                .collect(),
+        })
+    }
+    fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>> {
+        Ok(self.0.image_layers(id)?)
+    }
+    fn load(&self, r: &mut dyn Read) -> Result<Vec<StoredImage>> {
+        Ok(berth_store::load_archive(&self.0, r)?
+            .into_iter()
+            .map(conv)
+            .collect())
+    }
+    fn save(&self, images: &[(StoredImage, Vec<Reference>)], w: &mut dyn Write) -> Result<()> {
+        let recs: Vec<(ImageRecord, Vec<Reference>)> =
+            images.iter().map(|(i, r)| (back(i), r.clone())).collect();
+        Ok(berth_store::save_archive(&self.0, &recs, w)?)
+    }
+    fn import(&self, r: &mut dyn Read, req: ImportRequest) -> Result<StoredImage> {
+        let mut platform = Platform::host();
+        platform.architecture = req.architecture;
+        platform.os = req.os;
+        let opts = berth_store::ImportOptions {
+            changes: req.config,
+            tags: req.tag.into_iter().collect(),
+            comment: (!req.comment.is_empty()).then_some(req.comment),
+            platform: Some(platform),
+        };
+        Ok(conv(berth_store::import_rootfs(&self.0, r, opts)?))
+    }
+}

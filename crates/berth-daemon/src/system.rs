@@ -1,0 +1,177 @@
+//! The engine's [`SystemService`]: version, info (host facts read from /proc and uname),
+//! disk usage and the event subscription.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use berth_api::models::{
+    EventMessage, RegistryServiceConfig, SwarmInfo, SystemInfo, SystemInfoCgroupDriverEnum,
+    SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionPlatform,
+};
+use berth_api::{ApiResult, DiskUsage, EventStream, SystemService};
+use berth_oci::{Digest, Platform};
+
+use crate::engine::Engine;
+use crate::image_plan;
+
+/// `uname -r` and the hostname.
+fn uname() -> (String, String) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    (release.trim().to_string(), host.trim().to_string())
+}
+
+/// PRETTY_NAME from /etc/os-release.
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn mem_total() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// cgroup v2 only when the unified hierarchy is mounted at /sys/fs/cgroup itself.
+fn cgroup_version() -> SystemInfoCgroupVersionEnum {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        SystemInfoCgroupVersionEnum::_2
+    } else {
+        SystemInfoCgroupVersionEnum::_1
+    }
+}
+
+#[async_trait]
+impl SystemService for Engine {
+    async fn version(&self) -> ApiResult<SystemVersion> {
+        let (kernel, _) = uname();
+        Ok(SystemVersion {
+            platform: Some(SystemVersionPlatform {
+                name: "berth".into(),
+            }),
+            version: Some(berth_api::version::ENGINE_VERSION.into()),
+            git_commit: Some("berth".into()),
+            go_version: Some("n/a (rust)".into()),
+            os: Some("linux".into()),
+            arch: Some(Platform::host().architecture),
+            kernel_version: Some(kernel),
+            experimental: Some(false),
+            build_time: None,
+            ..Default::default()
+        })
+    }
+
+    async fn info(&self) -> ApiResult<SystemInfo> {
+        let images = self.blocking(|s| s.images()).await?;
+        let (kernel, host) = uname();
+        let inner = &self.inner;
+        Ok(SystemInfo {
+            id: Some(inner.id.clone()),
+            containers: Some(0),
+            containers_running: Some(0),
+            containers_paused: Some(0),
+            containers_stopped: Some(0),
+            images: Some(images.len() as i64),
+            driver: Some("overlay2".into()),
+            driver_status: Some(vec![
+                vec!["Backing Filesystem".into(), "extfs".into()],
+                vec!["Supports d_type".into(), "true".into()],
+            ]),
+            docker_root_dir: Some(inner.cfg.root.display().to_string()),
+            memory_limit: Some(true),
+            swap_limit: Some(false),
+            cpu_cfs_period: Some(true),
+            cpu_cfs_quota: Some(true),
+            cpu_shares: Some(true),
+            cpu_set: Some(true),
+            pids_limit: Some(true),
+            ipv4_forwarding: Some(true),
+            debug: Some(inner.cfg.debug),
+            nfd: Some(
+                std::fs::read_dir("/proc/self/fd")
+                    .map(|d| d.count() as i64)
+                    .unwrap_or(0),
+            ),
+            n_goroutines: Some(0),
+            system_time: Some(
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            ),
+            logging_driver: Some(
+                inner
+                    .file
+                    .log_driver
+                    .clone()
+                    .unwrap_or_else(|| "json-file".into()),
+            ),
+            cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
+            cgroup_version: Some(cgroup_version()),
+            n_events_listener: Some(0),
+            kernel_version: Some(kernel),
+            operating_system: Some(os_name()),
+            os_type: Some("linux".into()),
+            architecture: Some(std::env::consts::ARCH.into()),
+            ncpu: Some(
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as i64)
+                    .unwrap_or(1),
+            ),
+            mem_total: Some(mem_total()),
+            index_server_address: Some("https://index.docker.io/v1/".into()),
+            registry_config: Some(RegistryServiceConfig {
+                insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into(), "::1/128".into()]),
+                mirrors: Some(inner.file.registry_mirrors.clone()),
+                index_configs: Some(HashMap::new()),
+                ..Default::default()
+            }),
+            name: Some(host),
+            labels: Some(inner.file.labels.clone()),
+            experimental_build: Some(false),
+            server_version: Some(berth_api::version::ENGINE_VERSION.into()),
+            default_runtime: Some("berth".into()),
+            swarm: Some(SwarmInfo {
+                local_node_state: Some(berth_api::models::LocalNodeState::INACTIVE),
+                node_id: Some(String::new()),
+                node_addr: Some(String::new()),
+                control_available: Some(false),
+                ..Default::default()
+            }),
+            live_restore_enabled: Some(true),
+            security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
+            warnings: Some(vec![]),
+            ..Default::default()
+        })
+    }
+
+    async fn disk_usage(&self) -> ApiResult<DiskUsage> {
+        let (images, usage) = self.blocking(|s| Ok((s.images()?, s.usage()?))).await?;
+        let shared: HashMap<Digest, u64> = usage.shared.into_iter().collect();
+        Ok(DiskUsage {
+            layers_size: usage.layers_size as i64,
+            images: images
+                .iter()
+                .map(|i| image_plan::summary(i, Some(shared.get(&i.id).copied().unwrap_or(0)), 0))
+                .collect(),
+            containers: vec![],
+            volumes: vec![],
+            build_cache: vec![],
+        })
+    }
+
+    fn subscribe_events(&self) -> (Vec<EventMessage>, EventStream) {
+        self.events().subscribe()
+    }
+}

@@ -1,0 +1,110 @@
+//! Shared harness: an in-process daemon on a temp socket and temp root, stopped on drop.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use berth_daemon::DaemonConfig;
+
+/// A running daemon; dropping it shuts it down and removes its temp dir.
+pub struct TestDaemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestDaemon {
+    pub fn start() -> TestDaemon {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .unwrap();
+        let cfg = DaemonConfig::under(dir.path());
+        let socket = cfg.socket.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = berth_daemon::bind_socket(&cfg.socket).await.unwrap();
+                ready_tx.send(()).unwrap();
+                berth_daemon::serve(cfg, l, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        ready_rx.recv().expect("daemon thread started");
+        TestDaemon {
+            dir,
+            socket,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Run the real docker CLI against this daemon (own config dir, no contexts).
+    pub fn docker(&self, args: &[&str]) -> Output {
+        let cfgdir = self.dir.path().join("docker-config");
+        std::fs::create_dir_all(&cfgdir).unwrap();
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", &cfgdir)
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .expect("run docker")
+    }
+
+    /// Run docker and return stdout, failing the test with stderr when it fails.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Snapshots may hold root-owned, read-only trees; make them removable.
+        let _ = Command::new("chmod")
+            .args(["-R", "u+w"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+pub fn busybox(test: &str) -> Option<PathBuf> {
+    berth_testutil::image(test, "busybox")
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
