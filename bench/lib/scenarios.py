@@ -289,7 +289,7 @@ def scn_pull(lab: Lab, res: Results, rounds: int):
             e = by[name]
 
             def push(e=e, dst=dst):
-                if e.sh("image", "inspect", ref, timeout=60, check=False).returncode != 0:
+                if not e.has_image(ref):
                     lab.load(e, DEBIAN_TAR, "debian:bookworm-minbase")
                     e.sh("tag", "debian:bookworm-minbase", ref, timeout=60)
                 e.sh("tag", ref, dst, timeout=60)
