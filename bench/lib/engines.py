@@ -215,6 +215,10 @@ class Lab:
             return
         self.berth_bin = os.path.realpath(bin_)
         dargs = self.args.berth_daemon_args.format(root=f"{LIB}/berth", sock=sock).split()
+        # Keep the pid file and runtime state out of /run/berth when the daemon lets us.
+        helptext = sh([bin_, "daemon", "--help"], timeout=30, check=False).stdout
+        if "--exec-root" in helptext and "--exec-root" not in dargs:
+            dargs += ["--exec-root", f"{RUN}/berth-exec"]
         p = self.spawn("berth daemon", [bin_, "daemon", *dargs], f"{RUN}/berth-daemon.log",
                        env={"BERTH_HOST": f"unix://{sock}"})
         try:
