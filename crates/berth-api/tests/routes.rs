@@ -367,10 +367,10 @@ async fn system_df_has_legacy_and_new_shapes() {
     let v = json(&call(&app, "GET", "/v1.47/system/df", Body::empty()).await.2);
     assert_eq!(v["LayersSize"], 100);
     assert_eq!(v["Images"].as_array().unwrap().len(), 2);
-    assert_eq!(v["ImagesUsage"]["TotalCount"], 2);
+    assert_eq!(v["ImageUsage"]["TotalCount"], 2);
     let v = json(&call(&app, "GET", "/v1.53/system/df", Body::empty()).await.2);
     assert!(v.get("LayersSize").is_none());
-    assert_eq!(v["ImagesUsage"]["TotalSize"], 200);
+    assert_eq!(v["ImageUsage"]["TotalSize"], 200);
 }
 
 #[tokio::test]

@@ -256,7 +256,8 @@ pub fn plan_delete(
         let single_repo = refs
             .windows(2)
             .all(|w| w[0].full_name() == w[1].full_name());
-        if !force && !(tags <= 1 && single_repo) {
+        let single = tags <= 1 && single_repo;
+        if !force && !single {
             return Err(DaemonError::Conflict(format!(
                 "conflict: unable to delete {short} (must be forced) - image is referenced in \
                  multiple repositories"

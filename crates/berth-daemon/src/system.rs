@@ -135,7 +135,6 @@ impl SystemService for Engine {
                 insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into(), "::1/128".into()]),
                 mirrors: Some(inner.file.registry_mirrors.clone()),
                 index_configs: Some(HashMap::new()),
-                ..Default::default()
             }),
             name: Some(host),
             labels: Some(inner.file.labels.clone()),

@@ -88,7 +88,7 @@ pub(super) async fn info(State(s): State<Services>) -> ApiResult<Response> {
 }
 
 /// `GET /system/df`: the legacy fields (`LayersSize`, `Images`, ...) that API ≤ 1.51 clients
-/// read, plus the 1.52+ `ImagesUsage` summary.
+/// read, plus the 1.52+ `ImageUsage` summary.
 pub(super) async fn df(
     State(s): State<Services>,
     Extension(ver): Extension<ApiVersion>,
@@ -118,9 +118,9 @@ pub(super) async fn df(
         }),
     };
     let mut body = serde_json::json!({
-        "ImagesUsage": usage,
-        "ContainersUsage": {"ActiveCount": 0, "TotalCount": du.containers.len(), "Reclaimable": 0, "TotalSize": 0},
-        "VolumesUsage": {"ActiveCount": 0, "TotalCount": du.volumes.len(), "Reclaimable": 0, "TotalSize": 0},
+        "ImageUsage": usage,
+        "ContainerUsage": {"ActiveCount": 0, "TotalCount": du.containers.len(), "Reclaimable": 0, "TotalSize": 0},
+        "VolumeUsage": {"ActiveCount": 0, "TotalCount": du.volumes.len(), "Reclaimable": 0, "TotalSize": 0},
         "BuildCacheUsage": {"ActiveCount": 0, "TotalCount": du.build_cache.len(), "Reclaimable": 0, "TotalSize": 0},
     });
     if ver.before("1.52") || verbose {
