@@ -1,1 +1,17 @@
-//! berth-cli: The berth binary: docker-compatible commands, daemon and shim entry points.
+//! berth-cli: the `berth` binary's library — docker-compatible commands over the Engine API,
+//! plus the `daemon` and hidden `shim` entry points.
+
+pub mod app;
+pub mod autostart;
+pub mod cli;
+pub mod cli_container;
+pub mod cmd;
+pub mod entry;
+pub mod exit;
+pub mod format;
+pub mod opts;
+pub mod progress;
+pub mod runopts;
+pub mod template;
+pub mod tty;
+pub mod units;

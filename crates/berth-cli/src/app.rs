@@ -1,0 +1,256 @@
+//! Argument parsing with docker's usage errors, runtime setup and command dispatch.
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Parser;
+
+use berth_client::{Client, Host};
+
+use crate::cli::{Cli, Command, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd};
+use crate::cmd;
+use crate::exit;
+
+const MGMT: &[&str] = &["image", "container", "system", "network", "volume"];
+
+/// The command path for "See 'berth <path> --help'." from raw argv.
+pub fn command_path(args: &[String]) -> String {
+    let mut words = Vec::new();
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if matches!(a.as_str(), "-H" | "--host" | "--root") {
+            it.next();
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        words.push(a.clone());
+        if words.len() == 2 || !MGMT.contains(&words[0].as_str()) {
+            break;
+        }
+    }
+    if words.is_empty() {
+        "berth".into()
+    } else {
+        format!("berth {}", words.join(" "))
+    }
+}
+
+/// Docker's message for a clap error (without the trailing hint).
+pub fn usage_message(e: &clap::Error) -> String {
+    let ctx = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let a = ctx(ContextKind::InvalidArg).unwrap_or_default();
+            let flag = a.split('=').next().unwrap_or(&a).to_string();
+            if let Some(short) = flag.strip_prefix('-').filter(|s| !s.starts_with('-')) {
+                format!(
+                    "unknown shorthand flag: '{}' in {flag}",
+                    short.chars().next().unwrap_or('?')
+                )
+            } else {
+                format!("unknown flag: {flag}")
+            }
+        }
+        ErrorKind::InvalidSubcommand => {
+            let s = ctx(ContextKind::InvalidSubcommand).unwrap_or_default();
+            format!("unknown command: \"{s}\"")
+        }
+        _ => {
+            let s = e.to_string();
+            let first = s.lines().next().unwrap_or("").trim();
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
+        }
+    }
+}
+
+/// Run the CLI; returns the process exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return 0;
+            }
+            eprintln!("{}", usage_message(&e));
+            eprintln!("See '{} --help'.", command_path(&args));
+            return 125;
+        }
+    };
+    if cli.debug || std::env::var_os("BERTH_LOG").is_some() {
+        let filter =
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if cli.debug { "debug" } else { "info" })
+            });
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let engine_code = match &cli.cmd {
+        Command::C(c) | Command::Container { cmd: c } => match c {
+            ContainerCmd::Run(_) | ContainerCmd::Create(_) | ContainerCmd::Start(_) => 125,
+            _ => 1,
+        },
+        _ => 1,
+    };
+    if let Command::Daemon(_) = &cli.cmd {
+        return crate::entry::daemon(&cli);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 125;
+        }
+    };
+    let r = rt.block_on(dispatch(cli));
+    // Don't wait for blocked stdin readers.
+    rt.shutdown_background();
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            let (msg, code) = exit::report(&e, engine_code);
+            if let Some(m) = msg {
+                eprintln!("{m}");
+            }
+            code
+        }
+    }
+}
+
+/// Build a client for the selected host, auto-starting the daemon when allowed.
+pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
+    let host = match &cli.host {
+        Some(h) if !h.is_empty() => Host::parse(h)?,
+        _ => Host::default(),
+    };
+    let no_auto = cli.no_autostart
+        || std::env::var("BERTH_NO_AUTOSTART").is_ok_and(|v| v == "1" || v == "true");
+    if let Host::Unix(sock) = &host {
+        if !sock.exists() && !no_auto {
+            crate::autostart::start_daemon(sock, std::path::Path::new(&cli.root)).await?;
+        }
+    }
+    let mut c = Client::new(host);
+    if let Ok(v) = std::env::var("BERTH_API_VERSION") {
+        c.set_api_version(Some(v));
+    } else {
+        c.negotiate().await?;
+    }
+    Ok(c)
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let c = connect(&cli).await?;
+    match cli.cmd {
+        Command::Daemon(_) | Command::Shim(_) => unreachable!("handled before the runtime"),
+        Command::Version(a) => cmd::system::version(&c, a).await,
+        Command::Info(a) => cmd::system::info(&c, a).await,
+        Command::Events(a) => cmd::system::events(&c, a).await,
+        Command::Images(a) => cmd::image::images(&c, a).await,
+        Command::Load(a) => cmd::image::load(&c, a).await,
+        Command::Save(a) => cmd::image::save(&c, a).await,
+        Command::Import(a) => cmd::image::import(&c, a).await,
+        Command::Tag(a) => cmd::image::tag(&c, a).await,
+        Command::Rmi(a) => cmd::image::rmi(&c, a).await,
+        Command::Inspect(a) => cmd::image::inspect(&c, a).await,
+        Command::History(a) => cmd::image::history(&c, a).await,
+        Command::Pull(a) => cmd::registry::pull(&c, a).await,
+        Command::Push(a) => cmd::registry::push(&c, a).await,
+        Command::Login(a) => cmd::registry::login(&c, a).await,
+        Command::Logout(a) => cmd::registry::logout(a).await,
+        Command::Build(a) => cmd::build::build(&c, a).await,
+        Command::Image { cmd: ic } => match ic {
+            ImageCmd::Ls(a) => cmd::image::images(&c, a).await,
+            ImageCmd::Rm(a) => cmd::image::rmi(&c, a).await,
+            ImageCmd::Inspect(a) => cmd::image::inspect_typed(&c, "image", a.format, a.names).await,
+            ImageCmd::Prune(a) => cmd::image::prune(&c, a).await,
+            ImageCmd::Load(a) => cmd::image::load(&c, a).await,
+            ImageCmd::Save(a) => cmd::image::save(&c, a).await,
+            ImageCmd::Import(a) => cmd::image::import(&c, a).await,
+            ImageCmd::Tag(a) => cmd::image::tag(&c, a).await,
+            ImageCmd::History(a) => cmd::image::history(&c, a).await,
+            ImageCmd::Pull(a) => cmd::registry::pull(&c, a).await,
+            ImageCmd::Push(a) => cmd::registry::push(&c, a).await,
+            ImageCmd::Build(a) => cmd::build::build(&c, a).await,
+        },
+        Command::System { cmd: sc } => match sc {
+            SystemCmd::Df(a) => cmd::system::df(&c, a).await,
+            SystemCmd::Prune(a) => cmd::system::prune(&c, a).await,
+            SystemCmd::Info(a) => cmd::system::info(&c, a).await,
+            SystemCmd::Events(a) => cmd::system::events(&c, a).await,
+        },
+        Command::Network { cmd: nc } => match nc {
+            NetworkCmd::Create(a) => cmd::netvol::network_create(&c, a).await,
+            NetworkCmd::Ls(a) => cmd::netvol::network_ls(&c, a).await,
+            NetworkCmd::Inspect(a) => {
+                cmd::image::inspect_typed(&c, "network", a.format, a.names).await
+            }
+            NetworkCmd::Rm(a) => cmd::netvol::remove(&c, "networks", a).await,
+            NetworkCmd::Prune(a) => cmd::netvol::prune(&c, "networks", a).await,
+            NetworkCmd::Connect(a) => cmd::netvol::connect(&c, a).await,
+            NetworkCmd::Disconnect(a) => cmd::netvol::disconnect(&c, a).await,
+        },
+        Command::Volume { cmd: vc } => match vc {
+            VolumeCmd::Create(a) => cmd::netvol::volume_create(&c, a).await,
+            VolumeCmd::Ls(a) => cmd::netvol::volume_ls(&c, a).await,
+            VolumeCmd::Inspect(a) => {
+                cmd::image::inspect_typed(&c, "volume", a.format, a.names).await
+            }
+            VolumeCmd::Rm(a) => cmd::netvol::remove(&c, "volumes", a).await,
+            VolumeCmd::Prune(a) => cmd::netvol::prune(&c, "volumes", a).await,
+        },
+        Command::C(cc) | Command::Container { cmd: cc } => cmd::container::dispatch(&c, cc).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(args: &[&str]) -> (String, String) {
+        let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let e = Cli::try_parse_from(&v).unwrap_err();
+        (usage_message(&e), command_path(&v))
+    }
+
+    #[test]
+    fn unknown_flags_like_docker() {
+        assert_eq!(
+            err(&["berth", "run", "--bogus", "busybox"]),
+            ("unknown flag: --bogus".into(), "berth run".into())
+        );
+        assert_eq!(
+            err(&["berth", "-H", "unix:///x", "image", "ls", "--nope=1"]),
+            ("unknown flag: --nope".into(), "berth image ls".into())
+        );
+        assert_eq!(
+            err(&["berth", "ps", "-Z"]).0,
+            "unknown shorthand flag: 'Z' in -Z"
+        );
+        assert_eq!(
+            err(&["berth", "frobnicate"]).0,
+            "unknown command: \"frobnicate\""
+        );
+    }
+
+    #[test]
+    fn grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,649 @@
+//! Container lifecycle and listing commands: ps, stop, restart, kill, rm, wait, top, stats,
+//! pause, unpause, rename, update, port, diff, export, commit, container prune.
+
+use std::io::Write;
+
+use berth_client::{body, Client};
+use hyper::Method;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::{path_name, run, Query};
+use crate::cli::{
+    CommitArgs, ContainerCmd, KillArgs, PortArgs, PsArgs, RmArgs, StatsArgs, StopArgs, TopArgs,
+    UpdateArgs,
+};
+use crate::cmd::image::ellipsis;
+use crate::exit::{describe, Exit};
+use crate::format::{short_id, tabulate, Lister};
+use crate::opts::filters_query;
+use crate::units::{ago, bytes_size, human_size_prec, now_unix, ram_in_bytes};
+
+pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
+    match cmd {
+        ContainerCmd::Run(a) => run::run(c, a).await,
+        ContainerCmd::Create(a) => run::create_cmd(c, a).await,
+        ContainerCmd::Ps(a) => ps(c, a).await,
+        ContainerCmd::Start(a) => run::start(c, a).await,
+        ContainerCmd::Stop(a) => stop(c, a, "stop").await,
+        ContainerCmd::Restart(a) => stop(c, a, "restart").await,
+        ContainerCmd::Kill(a) => kill(c, a).await,
+        ContainerCmd::Rm(a) => rm(c, a).await,
+        ContainerCmd::Logs(a) => run::logs(c, a).await,
+        ContainerCmd::Exec(a) => run::exec(c, a).await,
+        ContainerCmd::Attach(a) => run::attach(c, a).await,
+        ContainerCmd::Wait(a) => wait(c, a.containers).await,
+        ContainerCmd::Top(a) => top(c, a).await,
+        ContainerCmd::Stats(a) => stats(c, a).await,
+        ContainerCmd::Pause(a) => each(c, &a.containers, "pause").await,
+        ContainerCmd::Unpause(a) => each(c, &a.containers, "unpause").await,
+        ContainerCmd::Rename(a) => {
+            let q = Query::new().add("name", &a.new_name);
+            c.post(
+                &q.on(&format!("/containers/{}/rename", path_name(&a.container))),
+                None::<&()>,
+            )
+            .await?;
+            Ok(())
+        }
+        ContainerCmd::Update(a) => update(c, a).await,
+        ContainerCmd::Port(a) => port(c, a).await,
+        ContainerCmd::Cp(a) => super::cp::cp(c, a).await,
+        ContainerCmd::Diff(a) => diff(c, &a.container).await,
+        ContainerCmd::Export(a) => export(c, a.container, a.output).await,
+        ContainerCmd::Commit(a) => commit(c, a).await,
+        ContainerCmd::Prune(a) => {
+            if !super::confirm("WARNING! This will remove all stopped containers.", a.force) {
+                return Ok(());
+            }
+            let q = Query::new().raw(
+                "filters",
+                filters_query(&a.filter).map_err(|e| Exit::msg(125, e))?,
+            );
+            let r: Value = c.post_json(&q.on("/containers/prune"), None::<&()>).await?;
+            let items: Vec<String> = r["ContainersDeleted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect();
+            crate::cmd::image::print_reclaimed(
+                "Deleted Containers",
+                &items,
+                r["SpaceReclaimed"].as_i64().unwrap_or(0),
+            );
+            Ok(())
+        }
+    }
+}
+
+const PS: Lister = Lister {
+    default_table:
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("RunningFor", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+    ],
+};
+const PS_SIZE: Lister = Lister {
+    default_table: "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}",
+    headers: PS.headers,
+};
+
+/// Docker's port column: "0.0.0.0:8080->80/tcp, 443/tcp".
+pub fn ports_text(ports: &[Value]) -> String {
+    let mut v: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            let private = p["PrivatePort"].as_i64().unwrap_or(0);
+            let typ = p["Type"].as_str().unwrap_or("tcp");
+            match p["PublicPort"].as_i64() {
+                Some(pubp) if pubp > 0 => {
+                    let ip = p["IP"].as_str().unwrap_or("");
+                    let ip = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_string()
+                    };
+                    format!("{ip}:{pubp}->{private}/{typ}")
+                }
+                _ => format!("{private}/{typ}"),
+            }
+        })
+        .collect();
+    v.dedup();
+    v.join(", ")
+}
+
+/// Rows of `berth ps` from `/containers/json` entries.
+pub fn ps_rows(list: &[Value], no_trunc: bool, now: i64) -> Vec<Value> {
+    list.iter()
+        .map(|ct| {
+            let id = ct["Id"].as_str().unwrap_or_default();
+            let cmd = ct["Command"].as_str().unwrap_or_default();
+            let cmd = if no_trunc {
+                cmd.to_string()
+            } else {
+                ellipsis(cmd, 20)
+            };
+            let names: Vec<String> = ct["Names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|n| n.trim_start_matches('/').to_string())
+                .filter(|n| no_trunc || !n.contains('/'))
+                .collect();
+            let created = ct["Created"].as_i64().unwrap_or(0);
+            let mut labels: Vec<String> = ct["Labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            labels.sort();
+            let networks: Vec<String> = ct["NetworkSettings"]["Networks"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            let mounts: Vec<String> = ct["Mounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    m["Name"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .or(m["Source"].as_str())
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect();
+            let size = match (ct["SizeRw"].as_i64(), ct["SizeRootFs"].as_i64()) {
+                (rw, Some(root)) => format!(
+                    "{} (virtual {})",
+                    human_size_prec(rw.unwrap_or(0) as f64, 3),
+                    human_size_prec(root as f64, 3)
+                ),
+                _ => String::new(),
+            };
+            json!({
+                "ID": if no_trunc { id.to_string() } else { short_id(id) },
+                "Image": ct["Image"],
+                "Command": format!("{cmd:?}"),
+                "CreatedAt": crate::cmd::image::go_time(created),
+                "RunningFor": ago(created, now),
+                "Ports": ports_text(ct["Ports"].as_array().map(Vec::as_slice).unwrap_or(&[])),
+                "State": ct["State"],
+                "Status": ct["Status"],
+                "Size": size,
+                "Names": names.join(","),
+                "Labels": labels.join(","),
+                "Mounts": mounts.join(","),
+                "Networks": networks.join(","),
+            })
+        })
+        .collect()
+}
+
+pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<()> {
+    let limit = if a.latest {
+        Some(1)
+    } else {
+        a.last.filter(|n| *n > 0)
+    };
+    let q = Query::new()
+        .flag("all", a.all || limit.is_some())
+        .flag("size", a.size)
+        .opt("limit", limit.map(|n| n.to_string()))
+        .raw(
+            "filters",
+            filters_query(&a.filter).map_err(|e| Exit::msg(125, e))?,
+        );
+    let list: Vec<Value> = c.get_json(&q.on("/containers/json")).await?;
+    let rows = ps_rows(&list, a.no_trunc, now_unix());
+    if a.quiet {
+        let mut out = std::io::stdout().lock();
+        for r in &rows {
+            writeln!(out, "{}", r["ID"].as_str().unwrap_or_default())?;
+        }
+        return Ok(());
+    }
+    let l = if a.size { PS_SIZE } else { PS };
+    l.print(a.format.as_deref(), &rows)
+}
+
+async fn each(c: &Client, ids: &[String], action: &str) -> anyhow::Result<()> {
+    each_q(c, ids, action, &Query::new()).await
+}
+
+async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::Result<()> {
+    let mut errs = Vec::new();
+    for id in ids {
+        match c
+            .post(
+                &q.on(&format!("/containers/{}/{action}", path_name(id))),
+                None::<&()>,
+            )
+            .await
+        {
+            Ok(()) => println!("{id}"),
+            Err(e) => errs.push(describe(&e.into())),
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::msg(1, errs.join("\n")))
+    }
+}
+
+async fn stop(c: &Client, a: StopArgs, action: &str) -> anyhow::Result<()> {
+    let q = Query::new()
+        .opt("t", a.time.map(|t| t.to_string()))
+        .opt("signal", a.signal.as_deref());
+    each_q(c, &a.containers, action, &q).await
+}
+
+async fn kill(c: &Client, a: KillArgs) -> anyhow::Result<()> {
+    let q = Query::new().opt("signal", a.signal.as_deref());
+    each_q(c, &a.containers, "kill", &q).await
+}
+
+async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<()> {
+    let mut errs = Vec::new();
+    for id in &a.containers {
+        let q = Query::new()
+            .flag("force", a.force)
+            .flag("v", a.volumes)
+            .flag("link", a.link);
+        match c
+            .delete(&q.on(&format!("/containers/{}", path_name(id))))
+            .await
+        {
+            Ok(_) => println!("{id}"),
+            Err(e) => errs.push(describe(&e.into())),
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::msg(1, errs.join("\n")))
+    }
+}
+
+async fn wait(c: &Client, ids: Vec<String>) -> anyhow::Result<()> {
+    let mut errs = Vec::new();
+    for id in &ids {
+        match c
+            .post_json::<Value, ()>(&format!("/containers/{}/wait", path_name(id)), None)
+            .await
+        {
+            Ok(v) => println!("{}", v["StatusCode"].as_i64().unwrap_or(-1)),
+            Err(e) => errs.push(describe(&e.into())),
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::msg(1, errs.join("\n")))
+    }
+}
+
+async fn top(c: &Client, a: TopArgs) -> anyhow::Result<()> {
+    let q = Query::new().opt(
+        "ps_args",
+        (!a.ps_args.is_empty()).then(|| a.ps_args.join(" ")),
+    );
+    let v: Value = c
+        .get_json(&q.on(&format!("/containers/{}/top", path_name(&a.container))))
+        .await?;
+    let mut s = String::new();
+    let titles: Vec<&str> = v["Titles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    s.push_str(&titles.join("\t"));
+    s.push('\n');
+    for p in v["Processes"].as_array().into_iter().flatten() {
+        let cells: Vec<&str> = p
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        s.push_str(&cells.join("\t"));
+        s.push('\n');
+    }
+    print!("{}", tabulate(&s));
+    Ok(())
+}
+
+/// One `docker stats` row from a `/stats?stream=0` sample.
+pub fn stats_row(v: &Value, no_trunc: bool) -> Value {
+    let f = |p: &Value| p.as_f64().unwrap_or(0.0);
+    let cpu_delta = f(&v["cpu_stats"]["cpu_usage"]["total_usage"])
+        - f(&v["precpu_stats"]["cpu_usage"]["total_usage"]);
+    let sys_delta =
+        f(&v["cpu_stats"]["system_cpu_usage"]) - f(&v["precpu_stats"]["system_cpu_usage"]);
+    let cpus = v["cpu_stats"]["online_cpus"]
+        .as_f64()
+        .or_else(|| {
+            v["cpu_stats"]["cpu_usage"]["percpu_usage"]
+                .as_array()
+                .map(|a| a.len() as f64)
+        })
+        .unwrap_or(1.0);
+    let cpu = if sys_delta > 0.0 && cpu_delta > 0.0 {
+        cpu_delta / sys_delta * cpus * 100.0
+    } else {
+        0.0
+    };
+    let cache = v["memory_stats"]["stats"]["total_inactive_file"]
+        .as_f64()
+        .or(v["memory_stats"]["stats"]["inactive_file"].as_f64())
+        .unwrap_or(0.0);
+    let mem = (f(&v["memory_stats"]["usage"]) - cache).max(0.0);
+    let limit = f(&v["memory_stats"]["limit"]);
+    let mem_pct = if limit > 0.0 {
+        mem / limit * 100.0
+    } else {
+        0.0
+    };
+    let (mut rx, mut tx) = (0.0, 0.0);
+    for n in v["networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        rx += f(&n["rx_bytes"]);
+        tx += f(&n["tx_bytes"]);
+    }
+    let (mut br, mut bw) = (0.0, 0.0);
+    for e in v["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        match e["op"].as_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => br += f(&e["value"]),
+            Some("write") => bw += f(&e["value"]),
+            _ => {}
+        }
+    }
+    let id = v["id"].as_str().unwrap_or_default();
+    json!({
+        "Container": if no_trunc { id.to_string() } else { short_id(id) },
+        "ID": if no_trunc { id.to_string() } else { short_id(id) },
+        "Name": v["name"].as_str().unwrap_or_default().trim_start_matches('/'),
+        "CPUPerc": format!("{cpu:.2}%"),
+        "MemUsage": format!("{} / {}", bytes_size(mem), bytes_size(limit)),
+        "MemPerc": format!("{mem_pct:.2}%"),
+        "NetIO": format!("{} / {}", human_size_prec(rx, 3), human_size_prec(tx, 3)),
+        "BlockIO": format!("{} / {}", human_size_prec(br, 3), human_size_prec(bw, 3)),
+        "PIDs": v["pids_stats"]["current"].as_i64().unwrap_or(0).to_string(),
+    })
+}
+
+const STATS: Lister = Lister {
+    default_table: "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+    headers: &[
+        ("ID", "CONTAINER ID"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
+    ],
+};
+
+async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<()> {
+    let ids: Vec<String> = if a.containers.is_empty() {
+        let q = Query::new().flag("all", a.all);
+        let list: Vec<Value> = c.get_json(&q.on("/containers/json")).await?;
+        list.iter()
+            .filter_map(|c| c["Id"].as_str().map(String::from))
+            .collect()
+    } else {
+        a.containers.clone()
+    };
+    let tty = crate::tty::stdout_is_tty();
+    loop {
+        let mut rows = Vec::new();
+        for id in &ids {
+            let v: Value = c
+                .get_json(&format!("/containers/{}/stats?stream=0", path_name(id)))
+                .await?;
+            rows.push(stats_row(&v, a.no_trunc));
+        }
+        if !a.no_stream && tty {
+            print!("\x1b[2J\x1b[H");
+        }
+        STATS.print(a.format.as_deref(), &rows)?;
+        if a.no_stream {
+            return Ok(());
+        }
+    }
+}
+
+async fn update(c: &Client, a: UpdateArgs) -> anyhow::Result<()> {
+    let size = |v: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|s| {
+                if s == "-1" {
+                    return Ok(-1);
+                }
+                ram_in_bytes(s).map_err(|e| {
+                    crate::exit::usage(
+                        "update",
+                        format!("invalid argument \"{s}\" for \"{flag}\" flag: {e}"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let mut body = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            body.insert(k.into(), v);
+        }
+    };
+    put("Memory", size(&a.memory, "-m, --memory")?.map(Value::from));
+    put(
+        "MemorySwap",
+        size(&a.memory_swap, "--memory-swap")?.map(Value::from),
+    );
+    put(
+        "MemoryReservation",
+        size(&a.memory_reservation, "--memory-reservation")?.map(Value::from),
+    );
+    let cpus = match a.cpus.as_deref() {
+        Some(s) => Some(s.parse::<f64>().map(|f| (f * 1e9) as i64).map_err(|_| {
+            crate::exit::usage(
+                "update",
+                format!("invalid argument \"{s}\" for \"--cpus\" flag"),
+            )
+        })?),
+        None => None,
+    };
+    put("NanoCpus", cpus.map(Value::from));
+    put("CpuShares", a.cpu_shares.map(Value::from));
+    put("CpusetCpus", a.cpuset_cpus.clone().map(Value::from));
+    put("PidsLimit", a.pids_limit.map(Value::from));
+    if let Some(r) = &a.restart {
+        let p = crate::opts::parse_restart(r).map_err(|e| crate::exit::usage("update", e))?;
+        put("RestartPolicy", Some(serde_json::to_value(p)?));
+    }
+    let mut errs = Vec::new();
+    for id in &a.containers {
+        match c
+            .post_json::<Value, _>(
+                &format!("/containers/{}/update", path_name(id)),
+                Some(&body),
+            )
+            .await
+        {
+            Ok(_) => println!("{id}"),
+            Err(e) => errs.push(describe(&e.into())),
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::msg(1, errs.join("\n")))
+    }
+}
+
+async fn port(c: &Client, a: PortArgs) -> anyhow::Result<()> {
+    let v: Value = c
+        .get_json(&format!("/containers/{}/json", path_name(&a.container)))
+        .await?;
+    let want = a.private_port.as_ref().map(|p| {
+        if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut lines = Vec::new();
+    if let Some(m) = v["NetworkSettings"]["Ports"].as_object() {
+        let mut keys: Vec<&String> = m.keys().collect();
+        keys.sort();
+        for k in keys {
+            if want.as_ref().is_some_and(|w| w != k) {
+                continue;
+            }
+            for b in m[k].as_array().into_iter().flatten() {
+                let ip = b["HostIp"].as_str().unwrap_or("");
+                let hp = b["HostPort"].as_str().unwrap_or("");
+                let ip = if ip.contains(':') {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                lines.push(if want.is_some() {
+                    format!("{ip}:{hp}")
+                } else {
+                    format!("{k} -> {ip}:{hp}")
+                });
+            }
+        }
+    }
+    if lines.is_empty() {
+        if let Some(w) = want {
+            return Err(Exit::msg(
+                1,
+                format!("Error: No public port '{w}' published for {}", a.container),
+            ));
+        }
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+async fn diff(c: &Client, id: &str) -> anyhow::Result<()> {
+    let v: Value = c
+        .get_json(&format!("/containers/{}/changes", path_name(id)))
+        .await?;
+    for ch in v.as_array().into_iter().flatten() {
+        let k = match ch["Kind"].as_i64() {
+            Some(0) => "C",
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "?",
+        };
+        println!("{k} {}", ch["Path"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+async fn export(c: &Client, id: String, output: Option<String>) -> anyhow::Result<()> {
+    if output.is_none() && crate::tty::stdout_is_tty() {
+        return Err(Exit::msg(
+            1,
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
+    }
+    let mut s = c
+        .stream(
+            Method::GET,
+            &format!("/containers/{}/export", path_name(&id)),
+            body::empty(),
+            &[],
+        )
+        .await?;
+    let mut w: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
+        Some(p) => Box::new(tokio::fs::File::create(p).await?),
+        None => Box::new(tokio::io::stdout()),
+    };
+    while let Some(chunk) = s.next_chunk().await? {
+        w.write_all(&chunk).await?;
+    }
+    w.flush().await?;
+    Ok(())
+}
+
+async fn commit(c: &Client, a: CommitArgs) -> anyhow::Result<()> {
+    let mut q = Query::new().add("container", &a.container);
+    if let Some(r) = &a.reference {
+        let (repo, tag) = crate::opts::split_tag(r);
+        q = q.add("repo", repo).add("tag", tag);
+    }
+    q = q
+        .opt("comment", a.message.as_deref())
+        .opt("author", a.author.as_deref())
+        .add("pause", if a.pause { "1" } else { "0" });
+    for ch in &a.change {
+        q = q.add("changes", ch);
+    }
+    let v: Value = c.post_json(&q.on("/commit"), Some(&json!({}))).await?;
+    println!("{}", v["Id"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_row_fields() {
+        let list = vec![json!({
+            "Id": "0123456789abcdef0123", "Image": "busybox", "Command": "sleep 1000000000000000",
+            "Created": 0, "Status": "Up 2 minutes", "State": "running",
+            "Names": ["/web"], "Ports": [{"IP":"0.0.0.0","PrivatePort":80,"PublicPort":8080,"Type":"tcp"},{"PrivatePort":443,"Type":"tcp"}],
+            "Labels": {"b":"2","a":"1"}
+        })];
+        let r = &ps_rows(&list, false, 180)[0];
+        assert_eq!(r["ID"], "0123456789ab");
+        assert_eq!(r["Command"], "\"sleep 1000000000000…\"");
+        assert_eq!(r["Ports"], "0.0.0.0:8080->80/tcp, 443/tcp");
+        assert_eq!(r["Names"], "web");
+        assert_eq!(r["Labels"], "a=1,b=2");
+        assert_eq!(r["RunningFor"], "3 minutes ago");
+        let s = PS.render(None, &ps_rows(&list, false, 180)).unwrap();
+        assert!(s.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{s}");
+    }
+
+    #[test]
+    fn stats_math() {
+        let v = json!({"id":"abcdef0123456789","name":"/x",
+            "cpu_stats":{"cpu_usage":{"total_usage":200},"system_cpu_usage":1000,"online_cpus":2},
+            "precpu_stats":{"cpu_usage":{"total_usage":100},"system_cpu_usage":500},
+            "memory_stats":{"usage":2048,"limit":4096,"stats":{"total_inactive_file":1024}},
+            "pids_stats":{"current":3}});
+        let r = stats_row(&v, false);
+        assert_eq!(r["CPUPerc"], "40.00%");
+        assert_eq!(r["MemUsage"], "1KiB / 4KiB");
+        assert_eq!(r["MemPerc"], "25.00%");
+        assert_eq!(r["PIDs"], "3");
+        assert_eq!(r["Name"], "x");
+    }
+}

@@ -1,0 +1,212 @@
+//! Registry commands: pull, push, login, logout, and the credential store they share
+//! (`$BERTH_CONFIG/config.json`, default `~/.berth/config.json`, docker's `auths` format).
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use berth_client::{body, Client};
+use berth_oci::Reference;
+use hyper::Method;
+use serde_json::{json, Value};
+
+use super::Query;
+use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use crate::exit::Exit;
+use crate::progress::{self, Mode};
+
+/// Docker Hub's credential key.
+pub const DOCKER_HUB: &str = "https://index.docker.io/v1/";
+
+fn config_path() -> PathBuf {
+    if let Some(d) = std::env::var_os("BERTH_CONFIG") {
+        return PathBuf::from(d).join("config.json");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".berth/config.json")
+}
+
+fn load_config() -> Value {
+    std::fs::read(config_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+fn save_config(v: &Value) -> anyhow::Result<()> {
+    let p = config_path();
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let tmp = p.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, &p)?;
+    Ok(())
+}
+
+/// The credential key of the registry an image lives in.
+pub fn server_of(image: &str) -> String {
+    match Reference::parse(image) {
+        Ok(r) if r.registry != "docker.io" => r.registry,
+        _ => DOCKER_HUB.to_string(),
+    }
+}
+
+/// `X-Registry-Auth` for the encoded auth entry (base64url of the AuthConfig JSON).
+pub fn encode_auth(user: &str, pass: &str, server: &str) -> String {
+    let j = json!({"username": user, "password": pass, "serveraddress": server});
+    base64::engine::general_purpose::URL_SAFE.encode(j.to_string())
+}
+
+/// Stored credentials for the registry of `image`, as an `X-Registry-Auth` value.
+pub fn auth_header_for(image: &str) -> Option<String> {
+    let server = server_of(image);
+    let cfg = load_config();
+    let entry = cfg["auths"].get(&server)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(entry["auth"].as_str()?)
+        .ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some(encode_auth(u, p, &server))
+}
+
+fn parse_ref(image: &str) -> anyhow::Result<Reference> {
+    Reference::parse(image).map_err(|e| Exit::msg(1, e.to_string()))
+}
+
+pub async fn pull(c: &Client, a: PullArgs) -> anyhow::Result<()> {
+    let r = parse_ref(&a.image)?;
+    if r.tag.is_none() && r.digest.is_none() && !a.all_tags && !a.quiet {
+        println!("Using default tag: latest");
+    }
+    let r = if a.all_tags { r } else { r.with_default_tag() };
+    let q = Query::new()
+        .add("fromImage", r.full_name())
+        .opt(
+            "tag",
+            if a.all_tags {
+                None
+            } else {
+                Some(r.manifest_ref())
+            },
+        )
+        .opt("platform", a.platform.as_deref());
+    let auth = auth_header_for(&a.image);
+    let headers: Vec<(&str, &str)> = auth
+        .iter()
+        .map(|a| ("X-Registry-Auth", a.as_str()))
+        .collect();
+    let s = c
+        .stream(
+            Method::POST,
+            &q.on("/images/create"),
+            body::empty(),
+            &headers,
+        )
+        .await?;
+    progress::show(s, if a.quiet { Mode::Quiet } else { Mode::Auto }).await?;
+    println!("{r}");
+    Ok(())
+}
+
+pub async fn push(c: &Client, a: PushArgs) -> anyhow::Result<()> {
+    let r = parse_ref(&a.image)?;
+    if r.tag.is_none() && r.digest.is_none() && !a.all_tags && !a.quiet {
+        println!("Using default tag: latest");
+    }
+    let r = if a.all_tags { r } else { r.with_default_tag() };
+    let q = Query::new().opt("tag", if a.all_tags { None } else { r.tag.clone() });
+    let auth = auth_header_for(&a.image)
+        .unwrap_or_else(|| base64::engine::general_purpose::URL_SAFE.encode("{}"));
+    let path = q.on(&format!(
+        "/images/{}/push",
+        super::path_name(&r.familiar_name())
+    ));
+    let s = c
+        .stream(
+            Method::POST,
+            &path,
+            body::empty(),
+            &[("X-Registry-Auth", auth.as_str())],
+        )
+        .await?;
+    let out = progress::show(s, if a.quiet { Mode::Quiet } else { Mode::Auto }).await?;
+    if a.quiet {
+        println!("{r}");
+    }
+    drop(out);
+    Ok(())
+}
+
+pub async fn login(c: &Client, a: LoginArgs) -> anyhow::Result<()> {
+    let server = a.server.clone().unwrap_or_else(|| DOCKER_HUB.to_string());
+    let user = match a.username {
+        Some(u) => u,
+        None => {
+            eprint!("Username: ");
+            let mut s = String::new();
+            std::io::stdin().read_line(&mut s)?;
+            s.trim().to_string()
+        }
+    };
+    let pass = if a.password_stdin {
+        if a.password.is_some() {
+            return Err(Exit::msg(
+                1,
+                "--password and --password-stdin are mutually exclusive",
+            ));
+        }
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s)?;
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(p) = a.password {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        p
+    } else {
+        return Err(Exit::msg(1, "Error: Cannot perform an interactive login from a non TTY device; use -p or --password-stdin"));
+    };
+    let body = json!({"username": user, "password": pass, "serveraddress": server});
+    let r: Value = c.post_json("/auth", Some(&body)).await?;
+    let mut cfg = load_config();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    if !cfg["auths"].is_object() {
+        cfg["auths"] = json!({});
+    }
+    cfg["auths"][&server] = json!({"auth": auth});
+    save_config(&cfg)?;
+    println!("{}", r["Status"].as_str().unwrap_or("Login Succeeded"));
+    Ok(())
+}
+
+pub async fn logout(a: LogoutArgs) -> anyhow::Result<()> {
+    let server = a.server.unwrap_or_else(|| DOCKER_HUB.to_string());
+    let mut cfg = load_config();
+    let removed = cfg["auths"]
+        .as_object_mut()
+        .and_then(|m| m.remove(&server))
+        .is_some();
+    if removed {
+        save_config(&cfg)?;
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers() {
+        assert_eq!(server_of("busybox"), DOCKER_HUB);
+        assert_eq!(server_of("127.0.0.1:5000/x:1"), "127.0.0.1:5000");
+        let h = encode_auth("u", "p", "s");
+        let d = base64::engine::general_purpose::URL_SAFE.decode(h).unwrap();
+        let v: Value = serde_json::from_slice(&d).unwrap();
+        assert_eq!(v["username"], "u");
+    }
+}

@@ -1,0 +1,62 @@
+//! Exit statuses and docker-style error reporting for the binary.
+
+use berth_client::Error as ApiError;
+
+/// An error that carries the process exit status (docker: 125 engine/usage, else 1 or the
+/// container's own code).
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub msg: Option<String>,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.msg {
+            Some(m) => f.write_str(m),
+            None => write!(f, "exit status {}", self.code),
+        }
+    }
+}
+
+impl std::error::Error for Exit {}
+
+impl Exit {
+    /// Exit quietly with `code`.
+    pub fn code(code: i32) -> anyhow::Error {
+        Exit { code, msg: None }.into()
+    }
+    /// Exit with a message and `code`.
+    pub fn msg(code: i32, msg: impl Into<String>) -> anyhow::Error {
+        Exit {
+            code,
+            msg: Some(msg.into()),
+        }
+        .into()
+    }
+}
+
+/// Docker's wording for an API error.
+pub fn describe(e: &anyhow::Error) -> String {
+    if let Some(api) = e.downcast_ref::<ApiError>() {
+        return match api {
+            ApiError::Api { message, .. } => format!("Error response from daemon: {message}"),
+            other => other.to_string(),
+        };
+    }
+    format!("{e:#}")
+}
+
+/// Map an error to (message, exit code); `engine_code` is used for non-Exit errors
+/// (125 for run/create/start, 1 for the rest like docker).
+pub fn report(e: &anyhow::Error, engine_code: i32) -> (Option<String>, i32) {
+    if let Some(x) = e.downcast_ref::<Exit>() {
+        return (x.msg.clone(), x.code);
+    }
+    (Some(describe(e)), engine_code)
+}
+
+/// Turn a flag conversion error into docker's usage error with the help hint.
+pub fn usage(cmd: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+    Exit::msg(125, format!("{msg}\nSee 'berth {cmd} --help'."))
+}

@@ -1,0 +1,10 @@
+//! The `berth` binary: shim dispatch before any runtime exists, then clap + tokio.
+
+fn main() {
+    // The shim must run in a single-threaded process: dispatch before tokio or anything else.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("shim") {
+        berth_cli::entry::shim(args.into_iter().skip(2));
+    }
+    std::process::exit(berth_cli::app::main(args));
+}
