@@ -21,12 +21,21 @@ pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
 /// Run the daemon until SIGTERM/SIGINT: open the store, bind the socket, write the pid file,
 /// serve, then remove the socket and pid file.
 pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
+    run_until(cfg, shutdown_signal()).await
+}
+
+/// [`run`] with the shutdown trigger passed in (tests, embedding).
+pub async fn run_until(
+    cfg: DaemonConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let file = cfg.load_file()?;
     for d in [&cfg.root, &cfg.exec_root] {
         std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
     }
-    let pid = PidFile::create(&cfg.pid_file())?;
+    // Bind first: it refuses when a live daemon answers, before we touch its pid file.
     let listener = bind_socket(&cfg.socket).await?;
+    let pid = PidFile::create(&cfg.pid_file())?;
     let store = open_store(&cfg.root)?;
     let engine = Engine::new(store, cfg.clone(), file);
     tracing::info!(socket = %cfg.socket.display(), root = %cfg.root.display(), "berth daemon listening");
@@ -55,7 +64,7 @@ pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     let stop = stop_tx.clone();
     let res = berth_api::serve_unix(listener, engine.services(), async move {
-        shutdown_signal().await;
+        shutdown.await;
         let _ = stop.send(());
     })
     .await;

@@ -12,13 +12,20 @@ use crate::image_store::{ImageStore, ImportRequest, Removed, StoreUsage, StoredI
 
 /// Open (and repair) the store under `root`.
 pub fn open(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
+    Ok(open_shared(root)?.1)
+}
+
+/// Open the store and return it both as itself (for the builder, containers' rw layers) and
+/// behind the engine's port.
+pub fn open_shared(root: &Path) -> anyhow::Result<(Arc<Store>, Arc<dyn ImageStore>)> {
     let s = Store::open(root)
         .map_err(|e| anyhow::anyhow!("open image store at {}: {e}", root.display()))?;
-    Ok(Arc::new(StoreAdapter(s)))
+    let s = Arc::new(s);
+    Ok((s.clone(), Arc::new(StoreAdapter(s))))
 }
 
 /// berth-store behind the engine's port.
-pub struct StoreAdapter(pub Store);
+pub struct StoreAdapter(pub Arc<Store>);
 
 impl From<StoreError> for DaemonError {
     fn from(e: StoreError) -> Self {

@@ -2,12 +2,24 @@
 
 mod common;
 
-use bollard::query_parameters::{ListImagesOptions, RemoveImageOptions, TagImageOptions};
+use std::collections::HashMap;
+
+use bollard::query_parameters::{
+    EventsOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
+};
 use bollard::Docker;
 use common::{busybox, TestDaemon};
 use futures::StreamExt;
 
 const BUSYBOX_ID: &str = "sha256:c50ff9579a6201a92c094cbcb771a8a33f805bfe4f407e782060abaa04a4c240";
+
+async fn next_action<S>(events: &mut S) -> String
+where
+    S: futures::Stream<Item = Result<bollard::models::EventMessage, bollard::errors::Error>>
+        + Unpin,
+{
+    events.next().await.unwrap().unwrap().action.unwrap()
+}
 
 fn client(d: &TestDaemon) -> Docker {
     Docker::connect_with_unix(d.socket.to_str().unwrap(), 60, bollard::API_DEFAULT_VERSION).unwrap()
@@ -78,6 +90,18 @@ fn bollard_images() {
             tag: Some("t1".into()),
         };
         c.tag_image("busybox", Some(opts)).await.unwrap();
+        // Events: the backlog (since=0) arrives first, which proves the subscription is live.
+        let opts = EventsOptions {
+            since: Some("0".into()),
+            filters: Some(HashMap::from([(
+                "type".to_string(),
+                vec!["image".to_string()],
+            )])),
+            ..Default::default()
+        };
+        let mut events = Box::pin(c.events(Some(opts)));
+        assert_eq!(next_action(&mut events).await, "load");
+        assert_eq!(next_action(&mut events).await, "tag");
         let i = c.inspect_image("bollard/box:t1").await.unwrap();
         assert_eq!(i.id.as_deref(), Some(BUSYBOX_ID));
         let h = c.image_history("busybox").await.unwrap();
@@ -94,6 +118,11 @@ fn bollard_images() {
             .await
             .unwrap();
         assert_eq!(rm[0].untagged.as_deref(), Some("busybox:latest"));
+        assert_eq!(
+            next_action(&mut events).await,
+            "untag",
+            "live event after the backlog"
+        );
         let df = c
             .df(None::<bollard::query_parameters::DataUsageOptions>)
             .await

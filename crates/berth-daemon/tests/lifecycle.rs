@@ -1,0 +1,60 @@
+//! `run_until`: stale socket replaced, socket mode 0660, pid file, refusal to start twice,
+//! clean removal of socket and pid file on shutdown. No root needed.
+
+use std::os::unix::fs::PermissionsExt;
+
+use berth_daemon::DaemonConfig;
+
+fn wait_for_socket(p: &std::path::Path) {
+    for _ in 0..1000 {
+        if std::os::unix::net::UnixStream::connect(p).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("daemon never listened on {}", p.display());
+}
+
+#[test]
+fn run_until_owns_socket_and_pid_file() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-life-")
+        .tempdir()
+        .unwrap();
+    let cfg = DaemonConfig::under(dir.path());
+    std::fs::create_dir_all(cfg.socket.parent().unwrap()).unwrap();
+    // A stale socket: bound, then its listener dropped.
+    drop(std::os::unix::net::UnixListener::bind(&cfg.socket).unwrap());
+    assert!(cfg.socket.exists());
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let c2 = cfg.clone();
+    let daemon = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(berth_daemon::run_until(c2, async move {
+            let _ = rx.await;
+        }))
+    });
+    wait_for_socket(&cfg.socket);
+    let mode = std::fs::metadata(&cfg.socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
+    let pid = std::fs::read_to_string(cfg.pid_file()).unwrap();
+    assert_eq!(pid.trim(), std::process::id().to_string());
+
+    // A second daemon on the same socket is refused and leaves the first one's files alone.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt
+        .block_on(berth_daemon::run_until(cfg.clone(), async {}))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("another daemon is listening"),
+        "{err}"
+    );
+    assert!(cfg.pid_file().exists());
+    wait_for_socket(&cfg.socket);
+
+    tx.send(()).unwrap();
+    daemon.join().unwrap().unwrap();
+    assert!(!cfg.socket.exists(), "socket removed on shutdown");
+    assert!(!cfg.pid_file().exists(), "pid file removed on shutdown");
+}
