@@ -234,11 +234,7 @@ async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::
             Err(e) => errs.push(describe(&e.into())),
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::msg(1, errs.join("\n")))
-    }
+    super::all_ok(errs)
 }
 
 async fn stop(c: &Client, a: StopArgs, action: &str) -> anyhow::Result<()> {
@@ -268,11 +264,7 @@ async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<()> {
             Err(e) => errs.push(describe(&e.into())),
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::msg(1, errs.join("\n")))
-    }
+    super::all_ok(errs)
 }
 
 async fn wait(c: &Client, ids: Vec<String>) -> anyhow::Result<()> {
@@ -286,11 +278,7 @@ async fn wait(c: &Client, ids: Vec<String>) -> anyhow::Result<()> {
             Err(e) => errs.push(describe(&e.into())),
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::msg(1, errs.join("\n")))
-    }
+    super::all_ok(errs)
 }
 
 async fn top(c: &Client, a: TopArgs) -> anyhow::Result<()> {
@@ -493,11 +481,7 @@ async fn update(c: &Client, a: UpdateArgs) -> anyhow::Result<()> {
             Err(e) => errs.push(describe(&e.into())),
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::msg(1, errs.join("\n")))
-    }
+    super::all_ok(errs)
 }
 
 async fn port(c: &Client, a: PortArgs) -> anyhow::Result<()> {

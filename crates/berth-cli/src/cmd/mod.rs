@@ -71,6 +71,15 @@ impl Query {
     }
 }
 
+/// Per-object errors collected by multi-object commands → exit 1 with all of them.
+pub fn all_ok(errs: Vec<String>) -> anyhow::Result<()> {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::exit::Exit::msg(1, errs.join("\n")))
+    }
+}
+
 /// Print JSON the way `docker inspect` does (4-space indent).
 pub fn print_json_indented(v: &serde_json::Value) -> anyhow::Result<()> {
     let mut buf = Vec::new();

@@ -93,11 +93,7 @@ pub async fn remove(c: &Client, kind: &str, a: NamesArgs) -> anyhow::Result<()> 
             Err(e) => errs.push(describe(&e.into())),
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::msg(1, errs.join("\n")))
-    }
+    super::all_ok(errs)
 }
 
 pub async fn prune(c: &Client, kind: &str, a: PruneArgs) -> anyhow::Result<()> {

@@ -76,6 +76,26 @@ fn parse_ref(image: &str) -> anyhow::Result<Reference> {
     Reference::parse(image).map_err(|e| Exit::msg(1, e.to_string()))
 }
 
+/// `POST /images/create` with `q`, sending stored credentials for `image`'s registry.
+pub async fn create_image(
+    c: &Client,
+    q: &Query,
+    image: &str,
+) -> anyhow::Result<berth_client::ResponseStream> {
+    let auth = auth_header_for(image);
+    let headers: Vec<(&str, &str)> = auth
+        .iter()
+        .map(|a| ("X-Registry-Auth", a.as_str()))
+        .collect();
+    Ok(c.stream(
+        Method::POST,
+        &q.on("/images/create"),
+        body::empty(),
+        &headers,
+    )
+    .await?)
+}
+
 pub async fn pull(c: &Client, a: PullArgs) -> anyhow::Result<()> {
     let r = parse_ref(&a.image)?;
     if r.tag.is_none() && r.digest.is_none() && !a.all_tags && !a.quiet {
@@ -93,19 +113,7 @@ pub async fn pull(c: &Client, a: PullArgs) -> anyhow::Result<()> {
             },
         )
         .opt("platform", a.platform.as_deref());
-    let auth = auth_header_for(&a.image);
-    let headers: Vec<(&str, &str)> = auth
-        .iter()
-        .map(|a| ("X-Registry-Auth", a.as_str()))
-        .collect();
-    let s = c
-        .stream(
-            Method::POST,
-            &q.on("/images/create"),
-            body::empty(),
-            &headers,
-        )
-        .await?;
+    let s = create_image(c, &q, &a.image).await?;
     progress::show(s, if a.quiet { Mode::Quiet } else { Mode::Auto }).await?;
     println!("{r}");
     Ok(())

@@ -26,19 +26,7 @@ async fn pull_for_run(c: &Client, image: &str, platform: Option<&str>) -> anyhow
         .add("fromImage", repo)
         .add("tag", tag)
         .opt("platform", platform);
-    let auth = super::registry::auth_header_for(image);
-    let headers: Vec<(&str, &str)> = auth
-        .iter()
-        .map(|a| ("X-Registry-Auth", a.as_str()))
-        .collect();
-    let s = c
-        .stream(
-            Method::POST,
-            &q.on("/images/create"),
-            body::empty(),
-            &headers,
-        )
-        .await?;
+    let s = super::registry::create_image(c, &q, image).await?;
     crate::progress::show(s, crate::progress::Mode::Auto).await?;
     Ok(())
 }
