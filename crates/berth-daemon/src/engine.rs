@@ -19,6 +19,8 @@ pub struct Engine {
 
 pub(crate) struct Inner {
     pub store: Arc<dyn ImageStore>,
+    /// The concrete store, when the engine runs over berth-store (builder, rw layers).
+    pub raw_store: Option<Arc<berth_store::Store>>,
     pub events: EventBus,
     pub cfg: DaemonConfig,
     pub file: FileConfig,
@@ -27,12 +29,33 @@ pub(crate) struct Inner {
 }
 
 impl Engine {
-    /// Build an engine over an opened store.
+    /// Build an engine over an opened store (any [`ImageStore`]; fakes in tests).
     pub fn new(store: Arc<dyn ImageStore>, cfg: DaemonConfig, file: FileConfig) -> Engine {
+        Engine::build(store, None, cfg, file)
+    }
+
+    /// Build an engine over berth-store, keeping the concrete handle for the builder and
+    /// container rw layers.
+    pub fn with_store(
+        store: Arc<berth_store::Store>,
+        cfg: DaemonConfig,
+        file: FileConfig,
+    ) -> Engine {
+        let port: Arc<dyn ImageStore> = Arc::new(crate::store_adapter::StoreAdapter(store.clone()));
+        Engine::build(port, Some(store), cfg, file)
+    }
+
+    fn build(
+        store: Arc<dyn ImageStore>,
+        raw_store: Option<Arc<berth_store::Store>>,
+        cfg: DaemonConfig,
+        file: FileConfig,
+    ) -> Engine {
         let id = engine_id(&cfg.root);
         Engine {
             inner: Arc::new(Inner {
                 store,
+                raw_store,
                 events: EventBus::new(),
                 cfg,
                 file,
@@ -47,6 +70,15 @@ impl Engine {
             images: Arc::new(self.clone()),
             system: Arc::new(self.clone()),
         }
+    }
+
+    /// The concrete berth-store, when the engine runs over it.
+    pub fn store(&self) -> Option<&Arc<berth_store::Store>> {
+        self.inner.raw_store.as_ref()
+    }
+
+    pub fn config(&self) -> &DaemonConfig {
+        &self.inner.cfg
     }
 
     pub fn events(&self) -> &EventBus {

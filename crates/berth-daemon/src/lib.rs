@@ -17,4 +17,4 @@ mod system;
 pub use config::{DaemonConfig, FileConfig};
 pub use engine::Engine;
 pub use error::{DaemonError, ErrorKind};
-pub use server::{bind_socket, open_store, run, run_until, serve};
+pub use server::{bind_socket, open_engine, open_store, run, run_until, serve};

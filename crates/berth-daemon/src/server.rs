@@ -18,6 +18,12 @@ pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
     crate::store_adapter::open(root)
 }
 
+/// Open (and repair) the store under `cfg.root` and build the engine over it.
+pub fn open_engine(cfg: &DaemonConfig, file: crate::config::FileConfig) -> anyhow::Result<Engine> {
+    let (store, _) = crate::store_adapter::open_shared(&cfg.root)?;
+    Ok(Engine::with_store(store, cfg.clone(), file))
+}
+
 /// Run the daemon until SIGTERM/SIGINT: open the store, bind the socket, write the pid file,
 /// serve, then remove the socket and pid file.
 pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
@@ -36,8 +42,7 @@ pub async fn run_until(
     // Bind first: it refuses when a live daemon answers, before we touch its pid file.
     let listener = bind_socket(&cfg.socket).await?;
     let pid = PidFile::create(&cfg.pid_file())?;
-    let store = open_store(&cfg.root)?;
-    let engine = Engine::new(store, cfg.clone(), file);
+    let engine = open_engine(&cfg, file)?;
     tracing::info!(socket = %cfg.socket.display(), root = %cfg.root.display(), "berth daemon listening");
     let tcp = match cfg.tcp {
         Some(addr) => Some(
@@ -86,8 +91,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let file = cfg.load_file()?;
     std::fs::create_dir_all(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
-    let store = open_store(&cfg.root)?;
-    let engine = Engine::new(store, cfg, file);
+    let engine = open_engine(&cfg, file)?;
     berth_api::serve_unix(listener, engine.services(), shutdown)
         .await
         .context("serve API")

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use berth_api::models::{
-    EventMessage, RegistryServiceConfig, SwarmInfo, SystemInfo, SystemInfoCgroupDriverEnum,
-    SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionPlatform,
+    EventMessage, IndexInfo, RegistryServiceConfig, SwarmInfo, SystemInfo,
+    SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionPlatform,
 };
 use berth_api::{ApiResult, DiskUsage, EventStream, SystemService};
 use berth_oci::{Digest, Platform};
@@ -53,6 +53,32 @@ fn cgroup_version() -> SystemInfoCgroupVersionEnum {
     } else {
         SystemInfoCgroupVersionEnum::_1
     }
+}
+
+/// `RegistryConfig.IndexConfigs`: docker.io (official, with mirrors) and each insecure registry.
+fn index_configs(file: &crate::config::FileConfig) -> HashMap<String, IndexInfo> {
+    let mut m = HashMap::new();
+    m.insert(
+        "docker.io".to_string(),
+        IndexInfo {
+            name: Some("docker.io".into()),
+            mirrors: Some(file.registry_mirrors.clone()),
+            secure: Some(true),
+            official: Some(true),
+        },
+    );
+    for r in &file.insecure_registries {
+        m.insert(
+            r.clone(),
+            IndexInfo {
+                name: Some(r.clone()),
+                mirrors: Some(vec![]),
+                secure: Some(false),
+                official: Some(false),
+            },
+        );
+    }
+    m
 }
 
 #[async_trait]
@@ -134,7 +160,7 @@ impl SystemService for Engine {
             registry_config: Some(RegistryServiceConfig {
                 insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into(), "::1/128".into()]),
                 mirrors: Some(inner.file.registry_mirrors.clone()),
-                index_configs: Some(HashMap::new()),
+                index_configs: Some(index_configs(&inner.file)),
             }),
             name: Some(host),
             labels: Some(inner.file.labels.clone()),
@@ -172,5 +198,26 @@ impl SystemService for Engine {
 
     fn subscribe_events(&self) -> (Vec<EventMessage>, EventStream) {
         self.events().subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_registries_and_mirrors_show_in_index_configs() {
+        let file = crate::config::FileConfig {
+            insecure_registries: vec!["127.0.0.1:5000".into()],
+            registry_mirrors: vec!["https://mirror.example".into()],
+            ..Default::default()
+        };
+        let m = index_configs(&file);
+        assert_eq!(m["127.0.0.1:5000"].secure, Some(false));
+        assert_eq!(m["docker.io"].official, Some(true));
+        assert_eq!(
+            m["docker.io"].mirrors.as_deref(),
+            Some(&["https://mirror.example".to_string()][..])
+        );
     }
 }
