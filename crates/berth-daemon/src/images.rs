@@ -178,7 +178,12 @@ impl ImageService for Engine {
             .blocking(move |s| {
                 let img = s.image(&name)?;
                 let dirs: Vec<PathBuf> = s.layer_dirs(&img.id).unwrap_or_default();
-                let sizes: Vec<u64> = dirs.iter().map(|d| dir_size(d)).collect();
+                // One layer: the store's own figure, so history agrees with inspect.
+                let sizes: Vec<u64> = if dirs.len() == 1 {
+                    vec![img.size]
+                } else {
+                    dirs.iter().map(|d| dir_size(d)).collect()
+                };
                 Ok(image_plan::history(&img, &sizes))
             })
             .await?)

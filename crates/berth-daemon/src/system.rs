@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use berth_api::models::{
-    EventMessage, IndexInfo, RegistryServiceConfig, SwarmInfo, SystemInfo,
+    EventMessage, IndexInfo, PluginsInfo, RegistryServiceConfig, SwarmInfo, SystemInfo,
     SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionPlatform,
 };
 use berth_api::{ApiResult, DiskUsage, EventStream, SystemService};
@@ -118,6 +118,12 @@ impl SystemService for Engine {
                 vec!["Supports d_type".into(), "true".into()],
             ]),
             docker_root_dir: Some(inner.cfg.root.display().to_string()),
+            plugins: Some(PluginsInfo {
+                volume: Some(vec!["local".into()]),
+                network: Some(vec!["bridge".into(), "host".into(), "null".into()]),
+                authorization: None,
+                log: Some(vec!["json-file".into(), "local".into()]),
+            }),
             memory_limit: Some(true),
             swap_limit: Some(false),
             cpu_cfs_period: Some(true),

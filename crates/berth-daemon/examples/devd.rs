@@ -1,0 +1,15 @@
+//! A development daemon without the CLI: `cargo run -p berth-daemon --example devd -- <dir>`
+//! serves on `<dir>/run/berth.sock` with state under `<dir>/root` until Ctrl-C.
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: devd <state-dir>"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cfg = berth_daemon::DaemonConfig::under(std::path::Path::new(&dir));
+    tokio::runtime::Runtime::new()?.block_on(berth_daemon::run(cfg))
+}
