@@ -1,6 +1,8 @@
-//! `run_until`: stale socket replaced, socket mode 0660, pid file, refusal to start twice,
+//! `run_until`: stale socket replaced, socket mode 0660, pid file, optional TCP listener,
+//! refusal to start twice,
 //! clean removal of socket and pid file on shutdown. No root needed.
 
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 
 use berth_daemon::DaemonConfig;
@@ -21,7 +23,14 @@ fn run_until_owns_socket_and_pid_file() {
         .prefix("berth-life-")
         .tempdir()
         .unwrap();
-    let cfg = DaemonConfig::under(dir.path());
+    let mut cfg = DaemonConfig::under(dir.path());
+    // Optional TCP listener on a loopback port picked by the kernel.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    cfg.tcp = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     std::fs::create_dir_all(cfg.socket.parent().unwrap()).unwrap();
     // A stale socket: bound, then its listener dropped.
     drop(std::os::unix::net::UnixListener::bind(&cfg.socket).unwrap());
@@ -40,6 +49,25 @@ fn run_until_owns_socket_and_pid_file() {
     assert_eq!(mode & 0o777, 0o660);
     let pid = std::fs::read_to_string(cfg.pid_file()).unwrap();
     assert_eq!(pid.trim(), std::process::id().to_string());
+
+    // The TCP listener is bound after the unix socket (once the store is open).
+    let mut tcp = (0..1000)
+        .find_map(|_| {
+            std::net::TcpStream::connect(cfg.tcp.unwrap())
+                .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(10)))
+                .ok()
+        })
+        .expect("tcp listener up");
+    tcp.write_all(b"GET /v1.50/_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("api-version: 1.53"),
+        "{resp}"
+    );
+    assert!(resp.ends_with("OK"), "{resp}");
 
     // A second daemon on the same socket is refused and leaves the first one's files alone.
     let rt = tokio::runtime::Runtime::new().unwrap();
