@@ -113,6 +113,9 @@ pub struct DaemonArgs {
     /// Enable debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Runtime state: pid file, shim sockets (default: the socket's directory)
+    #[arg(long = "exec-root")]
+    pub exec_root: Option<String>,
     /// Daemon configuration file
     #[arg(long = "config-file")]
     pub config_file: Option<String>,

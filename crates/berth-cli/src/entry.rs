@@ -25,14 +25,145 @@ pub fn shim(args: impl Iterator<Item = String>) -> ! {
     }
 }
 
+/// The daemon configuration from `berth [-H ..] [--root ..] daemon [-H ..] [--root ..] ...`:
+/// flags after `daemon` win; the exec root defaults to the socket's directory (so a custom
+/// socket never touches /run/berth), `/run/berth` for the default socket.
+#[cfg(feature = "daemon")]
+pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
+    use std::path::PathBuf;
+    let crate::cli::Command::Daemon(d) = &cli.cmd else {
+        anyhow::bail!("not a daemon command");
+    };
+    let mut cfg = berth_daemon::DaemonConfig {
+        root: PathBuf::from(d.root.as_deref().unwrap_or(&cli.root)),
+        debug: cli.debug || d.debug,
+        ..Default::default()
+    };
+    let mut hosts: Vec<String> = d.host.clone();
+    if hosts.is_empty() {
+        hosts.extend(cli.host.clone().filter(|h| !h.is_empty()));
+    }
+    for h in &hosts {
+        match berth_client::Host::parse(h)? {
+            berth_client::Host::Unix(p) => cfg.socket = p,
+            berth_client::Host::Tcp(a) => {
+                cfg.tcp = Some(
+                    a.parse()
+                        .map_err(|e| anyhow::anyhow!("tcp host {a:?} must be ip:port: {e}"))?,
+                )
+            }
+        }
+    }
+    cfg.exec_root = match &d.exec_root {
+        Some(e) => PathBuf::from(e),
+        None if cfg.socket == std::path::Path::new(berth_client::DEFAULT_SOCKET) => {
+            PathBuf::from("/run/berth")
+        }
+        None => cfg
+            .socket
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/run/berth")),
+    };
+    if let Some(f) = &d.config_file {
+        cfg.config_file = Some(PathBuf::from(f));
+    }
+    Ok(cfg)
+}
+
 /// `berth daemon`: returns the exit status.
 pub fn daemon(cli: &Cli) -> i32 {
-    // TODO(berth-daemon): call berth_daemon::run(DaemonConfig{root, socket, debug, config_file})
-    // on a tokio runtime created here, once berth-daemon exports it.
-    let _ = cli;
-    eprintln!(
-        "berth daemon: not available in this build yet (TODO: wire berth_daemon::run); \
-         use -H to point berth at a running Engine API daemon"
-    );
-    125
+    #[cfg(feature = "daemon")]
+    {
+        let cfg = match daemon_config(cli) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e:#}");
+                return 125;
+            }
+        };
+        let level = if cfg.debug { "debug" } else { "info" };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+            )
+            .with_writer(std::io::stderr)
+            .try_init();
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("cannot start the async runtime: {e}");
+                return 125;
+            }
+        };
+        match rt.block_on(berth_daemon::run(cfg)) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("berth daemon: {e:#}");
+                1
+            }
+        }
+    }
+    #[cfg(not(feature = "daemon"))]
+    {
+        let _ = cli;
+        eprintln!(
+            "berth daemon: this binary was built without the daemon (feature \"daemon\"); \
+             use -H to point berth at a running Engine API daemon"
+        );
+        125
+    }
+}
+
+#[cfg(all(test, feature = "daemon"))]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn cfg(args: &[&str]) -> berth_daemon::DaemonConfig {
+        daemon_config(&Cli::try_parse_from(args).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn daemon_flags_map_to_config() {
+        let c = cfg(&["berth", "daemon"]);
+        assert_eq!(c.socket, std::path::Path::new("/run/berth/berth.sock"));
+        assert_eq!(c.exec_root, std::path::Path::new("/run/berth"));
+        assert_eq!(c.root, std::path::Path::new("/var/lib/berth"));
+        let c = cfg(&[
+            "berth",
+            "daemon",
+            "--root",
+            "/x/root",
+            "-H",
+            "unix:///x/run/b.sock",
+            "-H",
+            "tcp://127.0.0.1:2375",
+            "--debug",
+        ]);
+        assert_eq!(c.root, std::path::Path::new("/x/root"));
+        assert_eq!(c.socket, std::path::Path::new("/x/run/b.sock"));
+        assert_eq!(c.exec_root, std::path::Path::new("/x/run"));
+        assert_eq!(c.tcp, Some("127.0.0.1:2375".parse().unwrap()));
+        assert!(c.debug);
+        // global flags before `daemon` (what autostart and BERTH_HOST users pass) apply too
+        let c = cfg(&[
+            "berth",
+            "-H",
+            "unix:///y/s.sock",
+            "--root",
+            "/y/r",
+            "daemon",
+            "--exec-root",
+            "/y/e",
+        ]);
+        assert_eq!(
+            (c.socket.to_str(), c.root.to_str(), c.exec_root.to_str()),
+            (Some("/y/s.sock"), Some("/y/r"), Some("/y/e"))
+        );
+    }
 }

@@ -43,7 +43,7 @@ async fn create(c: &Client, plan: &CreatePlan, pull: &str) -> anyhow::Result<Str
     let path = q.on("/containers/create");
     let r: Result<ContainerCreateResponse, _> = c.post_json(&path, Some(&plan.body)).await;
     let r = match r {
-        Err(e) if e.kind() == ErrorKind::NotFound && pull == "missing" => {
+        Err(e) if is_missing_image(&e) && pull == "missing" => {
             let shown = if image.contains(':') || image.contains('@') {
                 image.clone()
             } else {
@@ -59,6 +59,11 @@ async fn create(c: &Client, plan: &CreatePlan, pull: &str) -> anyhow::Result<Str
         eprintln!("WARNING: {w}");
     }
     Ok(r.id)
+}
+
+/// A 404 from create that is about the image (not, say, an unknown route or network).
+fn is_missing_image(e: &berth_client::Error) -> bool {
+    e.kind() == ErrorKind::NotFound && e.to_string().to_ascii_lowercase().contains("image")
 }
 
 fn plan_from(a: &RunArgs, cmd: &str) -> anyhow::Result<CreatePlan> {
