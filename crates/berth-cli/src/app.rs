@@ -67,6 +67,31 @@ pub fn usage_message(e: &clap::Error) -> String {
     }
 }
 
+/// Log to stderr at `level` unless BERTH_LOG says otherwise.
+pub fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The tokio runtime for client commands and the daemon (reports its own failure).
+pub fn runtime(workers: Option<usize>) -> Option<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        b.worker_threads(n);
+    }
+    match b.enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
 /// Run the CLI; returns the process exit status.
 pub fn main(args: Vec<String>) -> i32 {
     let cli = match Cli::try_parse_from(&args) {
@@ -87,14 +112,7 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     if cli.debug || std::env::var_os("BERTH_LOG").is_some() {
-        let filter =
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(if cli.debug { "debug" } else { "info" })
-            });
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .try_init();
+        init_tracing(if cli.debug { "debug" } else { "info" });
     }
     let engine_code = match &cli.cmd {
         Command::C(c) | Command::Container { cmd: c } => match c {
@@ -106,16 +124,8 @@ pub fn main(args: Vec<String>) -> i32 {
     if let Command::Daemon(_) = &cli.cmd {
         return crate::entry::daemon(&cli);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 125;
-        }
+    let Some(rt) = runtime(Some(2)) else {
+        return 125;
     };
     let r = rt.block_on(dispatch(cli));
     // Don't wait for blocked stdin readers.

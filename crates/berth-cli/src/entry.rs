@@ -82,23 +82,9 @@ pub fn daemon(cli: &Cli) -> i32 {
                 return 125;
             }
         };
-        let level = if cfg.debug { "debug" } else { "info" };
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-            )
-            .with_writer(std::io::stderr)
-            .try_init();
-        let rt = match tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("cannot start the async runtime: {e}");
-                return 125;
-            }
+        crate::app::init_tracing(if cfg.debug { "debug" } else { "info" });
+        let Some(rt) = crate::app::runtime(None) else {
+            return 125;
         };
         match rt.block_on(berth_daemon::run(cfg)) {
             Ok(()) => 0,
