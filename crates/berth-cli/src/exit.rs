@@ -50,6 +50,14 @@ pub fn describe(e: &anyhow::Error) -> String {
 /// Map an error to (message, exit code); `engine_code` is used for non-Exit errors
 /// (125 for run/create/start, 1 for the rest like docker).
 pub fn report(e: &anyhow::Error, engine_code: i32) -> (Option<String>, i32) {
+    // A closed stdout (`berth export x | head`) ends quietly with SIGPIPE's status, like docker.
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return (None, 141);
+    }
     if let Some(x) = e.downcast_ref::<Exit>() {
         return (x.msg.clone(), x.code);
     }

@@ -17,6 +17,8 @@ pub struct Outcome {
     pub aux: Vec<serde_json::Value>,
     /// Every status line, in order.
     pub statuses: Vec<String>,
+    /// Every `stream` text, in order.
+    pub streams: Vec<String>,
 }
 
 /// How to show messages.
@@ -70,6 +72,9 @@ pub async fn show(mut stream: ResponseStream, mode: Mode) -> anyhow::Result<Outc
             }
             if let Some(s) = &m.status {
                 out.statuses.push(s.clone());
+            }
+            if let Some(s) = &m.stream {
+                out.streams.push(s.clone());
             }
             match mode {
                 Mode::Quiet => {}

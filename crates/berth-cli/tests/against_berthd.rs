@@ -1,6 +1,8 @@
 //! End-to-end: the CLI auto-starts `berth daemon` on a private socket and root, then drives
 //! the image commands through it.
 
+#![cfg(feature = "daemon")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

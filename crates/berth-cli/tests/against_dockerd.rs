@@ -215,3 +215,102 @@ fn container_commands() {
         "invalid argument \"10q\" for \"-m, --memory\" flag: invalid size: '10q'\nSee 'berth run --help'.\n"
     );
 }
+
+/// A loopback docker-registry (distribution) with its own storage, killed by PID on drop.
+struct Registry {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // owned by the guard from here on, so a panic below still kills it
+        let reg = Registry {
+            child,
+            _dir: dir,
+            addr,
+        };
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(&reg.addr).is_ok() {
+                return reg;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("registry did not listen on {}", reg.addr);
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn push_and_pull_through_a_loopback_registry() {
+    let test = "push_and_pull_through_a_loopback_registry";
+    let Some(bb) = prereqs(test) else { return };
+    if !berth_testutil::require_cmds(test, &["docker-registry"]) {
+        return;
+    }
+    let reg = Registry::start();
+    let d = Dockerd::start("reg");
+    d.load_busybox(&bb);
+    let r = format!("{}/bb:v1", reg.addr);
+    ok(d.berth().args(["tag", "busybox", &r]));
+    let out = ok(d.berth().args(["push", &r]));
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    ok(d.berth().args(["rmi", &r, "busybox"]));
+    assert_eq!(ok(d.berth().args(["images", "-q"])), "");
+
+    // non-terminal stdout: plain lines, then the full reference
+    let out = ok(d.berth().args(["pull", &r]));
+    assert!(out.contains("Status: Downloaded newer image for"), "{out}");
+    assert!(out.ends_with(&format!("{r}\n")), "{out}");
+    assert_eq!(ok(d.berth().args(["pull", "-q", &r])), format!("{r}\n"));
+
+    // run pulls a missing image itself
+    ok(d.berth().args(["rmi", &r]));
+    let o = d
+        .berth()
+        .args(["run", "--rm", "--network", "none", &r, "echo", "pulled"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .starts_with(&format!("Unable to find image '{r}' locally")));
+    assert!(String::from_utf8_lossy(&o.stdout).ends_with("pulled\n"));
+
+    // a missing tag is an error message from the stream → exit 1
+    let o = d
+        .berth()
+        .args(["pull", &format!("{}/bb:nope", reg.addr)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -161,7 +161,16 @@ pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<()> {
         .aux
         .iter()
         .rev()
-        .find_map(|v: &Value| v["ID"].as_str().map(String::from));
+        .find_map(|v: &Value| v["ID"].as_str().map(String::from))
+        .or_else(|| {
+            // quiet legacy builds send the ID as the only stream text
+            out.streams
+                .iter()
+                .rev()
+                .map(|s| s.trim())
+                .find(|s| s.starts_with("sha256:"))
+                .map(String::from)
+        });
     if let Some(id) = &id {
         if a.quiet {
             println!("{id}");
