@@ -48,6 +48,7 @@ class Engine:
     rm_flags: list[str] = field(default_factory=list)  # extra flags for every rm -f
     image: str = "busybox:latest"
     daemon_pids: list[int] = field(default_factory=list)  # processes counted as "the daemon"
+    cleanup_warned: bool = False
 
     def c(self, *args: str) -> list[str]:
         return self.base + list(args)
@@ -86,7 +87,9 @@ class Engine:
             for i in range(0, len(ids), 100):
                 self.sh("rm", "-f", *self.rm_flags, *ids[i:i + 100], timeout=600, check=False)
         except CmdError as e:
-            log(f"{self.name}: could not list containers for cleanup: {e.short()}")
+            if not self.cleanup_warned:
+                log(f"{self.name}: could not list containers for cleanup: {e.short()}")
+            self.cleanup_warned = True
 
 
 class Lab:

@@ -361,6 +361,8 @@ def scn_build(lab: Lab, res: Results, rounds: int):
                     res.notes.append(f"berth build ran without --network none ({err.short()})")
                     return t
             if attempt(res, S, M_COLD, e.name, cold) is None:
+                for m in (M_NOCH, M_CH):
+                    res.fail(S, m, e.name, "the cold build failed")
                 continue
             attempt(res, S, M_NOCH, e.name, lambda: build())
             write_context(ctx, f"main changed in round {r}\n")
