@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod error;
 pub mod files;
+pub mod hostfw;
 pub mod ipam;
 mod manager;
 pub mod model;

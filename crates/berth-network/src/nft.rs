@@ -70,3 +70,20 @@ pub async fn list_table(table: &str) -> Result<Option<Vec<NfListObject<'static>>
         }),
     }
 }
+
+/// The whole ruleset as `nft -j list ruleset` prints it (for [`crate::hostfw`]).
+pub async fn ruleset_json() -> Result<serde_json::Value> {
+    let raw = nftables::helper::get_current_ruleset_raw_async(
+        nftables::helper::DEFAULT_NFT,
+        ["list", "ruleset"],
+    )
+    .await
+    .map_err(|e| Error::Nft {
+        table: "(ruleset)".into(),
+        stderr: e.to_string(),
+    })?;
+    serde_json::from_str(&raw).map_err(|e| Error::Nft {
+        table: "(ruleset)".into(),
+        stderr: format!("unparseable nft json: {e}"),
+    })
+}

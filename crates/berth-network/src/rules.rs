@@ -25,6 +25,9 @@
 //!   `tcp dport 8080 drop` there blocks host port 8080 for every container. berth creates the
 //!   chain empty and never flushes it, also not on `rebuild_rules`. Host rules in a forward chain
 //!   can match the container side, or the original port with `ct original proto-dst 8080`.
+//!   Bypassing is never silent: `NetworkManager::publish` reads the host ruleset and logs (and
+//!   `firewall_warnings` returns) every input-hook drop policy or drop/reject rule on the
+//!   published host port, naming the chain ([`crate::hostfw`]).
 //! * **Loopback.** `127.0.0.1:hostport` reaches the container through DNAT in the `output` hook
 //!   plus `route_localnet=1` on berth's bridges and a masquerade of 127.0.0.0/8 sources leaving
 //!   through the bridge. Locally generated packets pass neither input nor forward, so only

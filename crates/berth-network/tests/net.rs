@@ -469,7 +469,25 @@ fn host_firewall_is_not_bypassed_and_berth_user_survives_rebuild() {
             assert!(r.is_err(), "host forward rule was bypassed: {r:?}");
             sh(&format!("nft delete table inet hostfw{t}"));
 
-            // 2. berth-user filters by the host port the client used, before translation
+            // 2. a host *input* rule on the host port does not see forwarded (DNATed) traffic —
+            //    documented, and reported instead of silently bypassed
+            sh(&format!(
+            "nft add table inet hostin{t} && nft 'add chain inet hostin{t} hostinput {{ type filter hook input priority 0; policy accept; }}' && \
+             nft add rule inet hostin{t} hostinput tcp dport 18090 drop"
+        ));
+            let w = m.firewall_warnings(&[tcp("0.0.0.0", 18090, 80)]).await;
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert!(
+                w[0].contains("tcp/18090") && w[0].contains("berth-user"),
+                "{w:?}"
+            );
+            assert!(m
+                .firewall_warnings(&[tcp("0.0.0.0", 18091, 80)])
+                .await
+                .is_empty());
+            sh(&format!("nft delete table inet hostin{t}"));
+
+            // 3. berth-user filters by the host port the client used, before translation
             sh(&format!(
                 "nft add rule inet {t} berth-user tcp dport 18090 reject with tcp reset"
             ));
@@ -490,7 +508,7 @@ fn host_firewall_is_not_bypassed_and_berth_user_survives_rebuild() {
             assert_eq!(from_client(client.clone()).unwrap(), "hi");
             server.join().unwrap();
 
-            // 3. a dead container's rules and endpoint disappear on rebuild
+            // 4. a dead container's rules and endpoint disappear on rebuild
             m.rebuild_rules(&[]).await.unwrap();
             assert!(m.published("fw").await.is_empty());
             assert!(m.endpoints("fw").await.is_empty());

@@ -54,7 +54,24 @@ impl NetworkManager {
             return Err(e);
         }
         g.reservations.extend(new_res);
+        drop(g);
+        for w in self.firewall_warnings(&actual).await {
+            tracing::warn!(container_ip = %container_ip, "{w}");
+        }
         Ok(actual)
+    }
+
+    /// Warnings for host input-hook filters (drop policy, drop/reject rules on these host ports)
+    /// that the given published ports bypass, because DNAT forwards them instead of delivering
+    /// them to the input hook. The daemon should surface these (e.g. in the API's `Warnings`).
+    /// `publish` also logs them.
+    pub async fn firewall_warnings(&self, mappings: &[PortMapping]) -> Vec<String> {
+        match crate::nft::ruleset_json().await {
+            Ok(rs) => crate::hostfw::bypassed_input_filters(&rs, &self.opts.nft_table, mappings),
+            Err(e) => vec![format!(
+                "could not read the host firewall to check published ports: {e}"
+            )],
+        }
     }
 
     /// Remove every published port forwarding to `container_ip`.
