@@ -161,6 +161,11 @@ impl Shim {
         }
     }
 
+    /// Start a container spawned with `start_on_request` (attach first).
+    pub async fn start(&self) -> Result<()> {
+        self.call(&Request::Start).await.map(|_| ())
+    }
+
     pub async fn kill(&self, signal: i32) -> Result<()> {
         self.call(&Request::Kill { signal }).await.map(|_| ())
     }
@@ -318,10 +323,18 @@ impl StdioStream {
 async fn read_report(r: OwnedFd) -> Option<StartReport> {
     let text = tokio::task::spawn_blocking(move || {
         use std::io::Read;
+        // Read one line, not to EOF: a container created but not yet started still holds an
+        // inherited copy of the pipe until it execs.
         let mut f = std::fs::File::from(r);
-        let mut s = String::new();
-        let _ = f.read_to_string(&mut s);
-        s
+        let mut s = Vec::new();
+        let mut b = [0u8; 1];
+        while let Ok(1) = f.read(&mut b) {
+            if b[0] == b'\n' {
+                break;
+            }
+            s.push(b[0]);
+        }
+        String::from_utf8_lossy(&s).into_owned()
     })
     .await
     .ok()?;

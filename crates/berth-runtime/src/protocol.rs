@@ -64,6 +64,8 @@ pub struct ExecConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
+    /// Start a container created with `start_on_request`.
+    Start,
     State,
     /// Reply comes when the container has exited.
     Wait,
@@ -98,7 +100,7 @@ pub struct StateInfo {
     pub id: String,
     pub pid: i32,
     pub shim_pid: i32,
-    /// "running" or "paused".
+    /// "created", "running" or "paused".
     pub status: String,
     pub started_at: String,
     pub tty: bool,

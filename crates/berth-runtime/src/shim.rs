@@ -28,6 +28,10 @@ pub struct ShimConfig {
     /// libcontainer's state root (keep it under the daemon's root).
     pub state_root: PathBuf,
     pub log: LogConfig,
+    /// Create the container but start its process only on a `Start` request, so the daemon
+    /// can attach first (like `docker run` without -d) and miss no output.
+    #[serde(default)]
+    pub start_on_request: bool,
 }
 
 pub const CONFIG_FILE: &str = "shim-config.json";
@@ -157,6 +161,8 @@ struct Shim {
     exec_pidfds: HashMap<i32, OwnedFd>,
     started_at: String,
     exit: Option<ExitInfo>,
+    /// Created but not yet started (`start_on_request`).
+    pending: Option<Container>,
 }
 
 fn rt_err(id: &str, e: impl std::fmt::Display) -> Error {
@@ -227,7 +233,10 @@ fn prepare(dir: &Path) -> Result<Shim> {
             return Err(rt_err(&c.id, format!("pidfd_open {pid}: {e}")));
         }
     };
-    if let Err(e) = container.start() {
+    let mut pending = None;
+    if cfg.start_on_request {
+        pending = Some(container);
+    } else if let Err(e) = container.start() {
         let _ = container.delete(true);
         return Err(rt_err(&c.id, e));
     }
@@ -247,6 +256,7 @@ fn prepare(dir: &Path) -> Result<Shim> {
         exec_pidfds: HashMap::new(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         exit: None,
+        pending,
         cfg,
     })
 }
@@ -692,6 +702,17 @@ impl Shim {
     fn request(&mut self, i: usize, req: Request) {
         let id = self.cfg.spec.id.clone();
         let resp = match req {
+            Request::Start => match self.pending.take() {
+                Some(mut ct) => match ct.start() {
+                    Ok(()) => {
+                        self.started_at =
+                            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                        Response::Ok
+                    }
+                    Err(e) => err_resp(format!("start {id}: {e}")),
+                },
+                None => err_resp(format!("container {id} is already started")),
+            },
             Request::State => Response::State(StateInfo {
                 id: id.clone(),
                 pid: self.pid,
@@ -823,6 +844,8 @@ impl Shim {
             .unwrap_or(false);
         if self.exit.is_some() {
             "exited".into()
+        } else if self.pending.is_some() {
+            "created".into()
         } else if frozen {
             "paused".into()
         } else {

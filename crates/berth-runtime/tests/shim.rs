@@ -277,3 +277,55 @@ async fn shim_killed_container_reported_dead() {
                 .unwrap_or(true)
     );
 }
+
+#[tokio::test]
+async fn attach_before_start_misses_nothing() {
+    let f = fixture!("attach_before_start_misses_nothing");
+    let mut cfg = f.config(f.spec(&["sh", "-c", "echo first; echo second >&2; exit 5"]));
+    cfg.start_on_request = true;
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_berth-runtime-shim"));
+    let (s, started) = berth_runtime::Shim::spawn(exe, &f.dir, &cfg).await.unwrap();
+    assert!(started.container_pid > 0);
+    assert_eq!(s.state().await.unwrap().status, "created");
+    let a = s.attach(false, true, true).await.unwrap();
+    s.start().await.unwrap();
+    let (out, err, code) = a.collect().await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out), "first\n");
+    assert_eq!(String::from_utf8_lossy(&err), "second\n");
+    assert_eq!(code, Some(5));
+    assert_eq!(s.wait().await.unwrap().exit_code, 5);
+}
+
+#[tokio::test]
+async fn no_leaked_processes_after_exit() {
+    let f = fixture!("no_leaked_processes_after_exit");
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_berth-runtime-shim"));
+    // Background children of pid 1 die with it (pid namespace); the shim exits too.
+    let (s, started) = berth_runtime::Shim::spawn(
+        exe,
+        &f.dir,
+        &f.config(f.spec(&["sh", "-c", "sleep 1000 & sleep 1000 & exit 0"])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.wait().await.unwrap().exit_code, 0);
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| !st.contains(") Z "))
+            .unwrap_or(false)
+    };
+    // The shim exits right after answering waiters; reap-less check: it must go away.
+    for _ in 0..500 {
+        if !alive(started.shim_pid) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!alive(started.shim_pid), "shim still running");
+    assert!(!alive(started.container_pid));
+    assert!(f.cgroup_dirs().is_empty());
+    assert!(
+        !f.state_root.join(&f.id).exists(),
+        "libcontainer state left behind"
+    );
+}

@@ -93,6 +93,7 @@ impl Fixture {
             spec,
             state_root: self.state_root.clone(),
             log: LogConfig::with_defaults(self.dir.join("container.log")),
+            start_on_request: false,
         }
     }
 
