@@ -329,3 +329,50 @@ async fn no_leaked_processes_after_exit() {
         "libcontainer state left behind"
     );
 }
+
+#[tokio::test]
+async fn pause_resume_update_and_exec_tty() {
+    let f = fixture!("pause_resume_update_and_exec_tty");
+    let s = f.start(f.spec(&["sleep", "1000"])).await.unwrap();
+    let cg = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{}/{file}", f.id))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    s.pause().await.unwrap();
+    assert_eq!(s.state().await.unwrap().status, "paused");
+    assert_eq!(cg("freezer", "freezer.state"), "FROZEN");
+    s.resume().await.unwrap();
+    assert_eq!(s.state().await.unwrap().status, "running");
+    s.update(Resources {
+        memory: 32 << 20,
+        memory_swap: -1,
+        pids_limit: 42,
+        ..Resources::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(cg("pids", "pids.max"), "42");
+    let ec = berth_runtime::ExecConfig {
+        args: vec!["sh".into(), "-c".into(), "tty; stty size".into()],
+        env: vec![],
+        cwd: "/tmp".into(),
+        user: None,
+        tty: true,
+        stdin: false,
+        privileged: false,
+    };
+    let (_pid, st) = s.exec(&ec).await.unwrap();
+    let (out, _, code) = st.collect().await.unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert_eq!(code, Some(0));
+    s.kill(9).await.unwrap();
+    assert_eq!(s.wait().await.unwrap().exit_code, 137);
+    assert!(f.cgroup_dirs().is_empty());
+}
