@@ -208,7 +208,7 @@ impl Shim {
             return Ok(x);
         }
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || shim::cleanup_orphan(&dir))
+        tokio::task::spawn_blocking(move || crate::orphan::cleanup_orphan(&dir))
             .await
             .map_err(|e| self.proto(format!("cleanup task: {e}")))?
     }

@@ -54,7 +54,7 @@ pub fn exec_process(base: &Spec, ec: &ExecConfig) -> Result<serde_json::Value> {
     Ok(p)
 }
 
-type StdioPending = (crate::shim::PendingStdio, Option<UnixListener>);
+type StdioPending = (crate::stdio::PendingStdio, Option<UnixListener>);
 
 /// Start the exec; returns its host pid and its stdio (to be finished by the shim).
 pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPending)> {
@@ -74,7 +74,7 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
         .with_root_path(&cfg.state_root)
         .map_err(|e| rt(id, e))?;
     let console = format!("exec-{n}-console.sock");
-    let (b, stdio, listener) = crate::shim::stdio_for(b, ec.tty, ec.stdin, &console)?;
+    let (b, stdio, listener) = crate::stdio::stdio_for(b, ec.tty, ec.stdin, &console)?;
     let abs = std::env::current_dir().unwrap_or_default().join(&proc_path);
     let r = b
         .as_tenant()

@@ -6,12 +6,14 @@ pub mod client;
 pub mod error;
 mod exec;
 pub mod logs;
+mod orphan;
 pub mod pathutil;
 pub mod protocol;
 pub mod seccomp;
 pub mod seccomp_default;
 pub mod shim;
 pub mod spec;
+mod stdio;
 mod sys;
 pub mod user;
 
@@ -19,8 +21,9 @@ pub use client::{Shim, ShimStarted, StdioEvent, StdioStream};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::exec_process;
 pub use logs::{LogConfig, LogEntry, ReadOptions};
+pub use orphan::{cleanup_orphan, write_exit};
 pub use protocol::{ExecConfig, ExitInfo, StateInfo};
-pub use shim::{cleanup_orphan, shim_main, ShimArgs, ShimConfig};
+pub use shim::{shim_main, ShimArgs, ShimConfig};
 pub use spec::{
     build_spec, ContainerSpec, HostInfo, MountSpec, NetworkMode, NsMode, Resources, SeccompMode,
     Ulimit,

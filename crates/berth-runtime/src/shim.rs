@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::cgroups;
 use crate::error::{Error, Result};
 use crate::logs::{LogConfig, LogWriter};
+use crate::orphan::{cleanup_state, write_exit};
 use crate::protocol::{self, ExitInfo, Request, Response, StateInfo};
 use crate::spec::{self, ContainerSpec, HostInfo};
+use crate::stdio::{close_out, close_stdin, finish_stdio, out_fds, stdin_fd, stdio_for, Stdio};
 use crate::sys;
 
 /// What the daemon hands the shim (written to `<dir>/shim-config.json`).
@@ -107,17 +109,6 @@ fn send_report(report: &mut Option<std::fs::File>, r: &StartReport) {
     }
 }
 
-pub(crate) enum Stdio {
-    Pipes {
-        stdin: Option<OwnedFd>,
-        stdout: Option<OwnedFd>,
-        stderr: Option<OwnedFd>,
-    },
-    Pty {
-        master: Option<OwnedFd>,
-    },
-}
-
 struct Client {
     sock: UnixStream,
     rbuf: Vec<u8>,
@@ -172,7 +163,7 @@ fn rt_err(id: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
-fn load_config(dir: &Path) -> Result<ShimConfig> {
+pub(crate) fn load_config(dir: &Path) -> Result<ShimConfig> {
     let p = dir.join(CONFIG_FILE);
     let text = std::fs::read(&p).map_err(|e| Error::io("read shim config", &p, e))?;
     serde_json::from_slice(&text).map_err(|e| Error::InvalidConfig(format!("{}: {e}", p.display())))
@@ -261,100 +252,6 @@ fn prepare(dir: &Path) -> Result<Shim> {
     })
 }
 
-fn cleanup_state(cfg: &ShimConfig) {
-    let root = cfg.state_root.join(&cfg.spec.id);
-    if let Ok(mut ct) = Container::load(root.clone()) {
-        let _ = ct.delete(true);
-    }
-    let _ = std::fs::remove_dir_all(&root);
-    cgroups::remove_dirs(
-        Path::new(cgroups::CGROUP_ROOT),
-        &spec::cgroup_path(cfg.spec.cgroup_parent.as_deref(), &cfg.spec.id),
-    );
-}
-
-pub(crate) type PendingStdio = Stdio;
-
-/// Give the builder its stdio: pipes, or a console socket for a pty.
-pub(crate) fn stdio_for(
-    b: ContainerBuilder,
-    tty: bool,
-    stdin: bool,
-    console_name: &str,
-) -> Result<(ContainerBuilder, Stdio, Option<UnixListener>)> {
-    if tty {
-        let _ = std::fs::remove_file(console_name);
-        let l = UnixListener::bind(console_name)
-            .map_err(|e| Error::io("listen on console socket", console_name, e))?;
-        let full = std::env::current_dir()
-            .unwrap_or_default()
-            .join(console_name);
-        return Ok((
-            b.with_console_socket(Some(full)),
-            Stdio::Pty { master: None },
-            Some(l),
-        ));
-    }
-    let (out_r, out_w) = sys::pipe()?;
-    let (err_r, err_w) = sys::pipe()?;
-    let mut b = b.with_stdout(out_w).with_stderr(err_w);
-    let stdin_w = if stdin {
-        let (r, w) = sys::pipe()?;
-        b = b.with_stdin(r);
-        Some(w)
-    } else {
-        b = b.with_stdin(sys::dev_null()?);
-        None
-    };
-    Ok((
-        b,
-        Stdio::Pipes {
-            stdin: stdin_w,
-            stdout: Some(out_r),
-            stderr: Some(err_r),
-        },
-        None,
-    ))
-}
-
-/// After build: receive the pty master, set everything non-blocking.
-fn finish_stdio(stdio: Stdio, console: Option<UnixListener>) -> Result<Stdio> {
-    match stdio {
-        Stdio::Pty { .. } => {
-            let l = console.expect("console listener for pty");
-            let (conn, _) = l
-                .accept()
-                .map_err(|e| Error::io("accept console socket", "console.sock", e))?;
-            let master = sys::recv_fd(conn.as_raw_fd())?;
-            sys::set_nonblocking(master.as_raw_fd());
-            if let Some(p) = l
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
-            {
-                let _ = std::fs::remove_file(p);
-            }
-            Ok(Stdio::Pty {
-                master: Some(master),
-            })
-        }
-        Stdio::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => {
-            for fd in [&stdin, &stdout, &stderr].into_iter().flatten() {
-                sys::set_nonblocking(fd.as_raw_fd());
-            }
-            Ok(Stdio::Pipes {
-                stdin,
-                stdout,
-                stderr,
-            })
-        }
-    }
-}
-
 /// Identifies what a poll slot refers to.
 #[derive(Clone, Copy)]
 enum Slot {
@@ -364,42 +261,6 @@ enum Slot {
     StdinW { exec: Option<i32> },
     Client(usize),
     ExecExit,
-}
-
-fn out_fds(stdio: &Stdio) -> Vec<(u8, RawFd)> {
-    match stdio {
-        Stdio::Pipes { stdout, stderr, .. } => [(1u8, stdout), (2u8, stderr)]
-            .into_iter()
-            .filter_map(|(s, fd)| fd.as_ref().map(|f| (s, f.as_raw_fd())))
-            .collect(),
-        Stdio::Pty { master } => master.iter().map(|m| (1u8, m.as_raw_fd())).collect(),
-    }
-}
-
-fn stdin_fd(stdio: &Stdio) -> Option<RawFd> {
-    match stdio {
-        Stdio::Pipes { stdin, .. } => stdin.as_ref().map(|f| f.as_raw_fd()),
-        Stdio::Pty { master } => master.as_ref().map(|m| m.as_raw_fd()),
-    }
-}
-
-fn close_out(stdio: &mut Stdio, stream: u8) {
-    match stdio {
-        Stdio::Pipes { stdout, stderr, .. } => {
-            if stream == 1 {
-                *stdout = None
-            } else {
-                *stderr = None
-            }
-        }
-        Stdio::Pty { master } => *master = None,
-    }
-}
-
-fn close_stdin(stdio: &mut Stdio) {
-    if let Stdio::Pipes { stdin, .. } = stdio {
-        *stdin = None;
-    }
 }
 
 impl Shim {
@@ -966,42 +827,4 @@ fn reply(c: &mut Client, r: &Response) {
     let mut line = serde_json::to_vec(r).expect("response serializes");
     line.push(b'\n');
     c.wbuf.extend_from_slice(&line);
-}
-
-/// Write `<dir>/exit.json` atomically (tmp + fsync + rename).
-pub fn write_exit(dir: &Path, info: &ExitInfo) -> Result<()> {
-    let tmp = dir.join(".exit.json.tmp");
-    let dst = dir.join(EXIT_FILE);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("write exit status", &tmp, e))?;
-    f.write_all(&serde_json::to_vec(info).expect("exit info serializes"))
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io("write exit status", &tmp, e))?;
-    std::fs::rename(&tmp, &dst).map_err(|e| Error::io("write exit status", &dst, e))
-}
-
-/// Kill and delete a container whose shim died; records a "shim died" exit (137) if none was
-/// written. Safe to call when nothing is left.
-pub fn cleanup_orphan(dir: &Path) -> Result<ExitInfo> {
-    if let Ok(text) = std::fs::read(dir.join(EXIT_FILE)) {
-        if let Ok(info) = serde_json::from_slice::<ExitInfo>(&text) {
-            return Ok(info);
-        }
-    }
-    let cfg = load_config(dir)?;
-    let cg = spec::cgroup_path(cfg.spec.cgroup_parent.as_deref(), &cfg.spec.id);
-    if let Ok(mut ct) = Container::load(cfg.state_root.join(&cfg.spec.id)) {
-        let _ = ct.kill(nix::sys::signal::Signal::SIGKILL, true);
-    }
-    // Kill anything still in the cgroup (v1 pids/freezer/memory or v2), then wait for it to empty.
-    sys::kill_cgroup(Path::new(cgroups::CGROUP_ROOT), &cg);
-    cleanup_state(&cfg);
-    let info = ExitInfo {
-        exit_code: 137,
-        oom_killed: cgroups::oom_kills(Path::new(cgroups::CGROUP_ROOT), &cg) > 0,
-        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        shim_died: true,
-    };
-    write_exit(dir, &info)?;
-    let _ = std::fs::remove_file(dir.join(SOCKET));
-    Ok(info)
 }
