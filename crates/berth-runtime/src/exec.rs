@@ -71,6 +71,7 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
     std::fs::write(&proc_path, serde_json::to_vec(&p).expect("json"))
         .map_err(|e| Error::io("write exec process", &proc_path, e))?;
     let b = ContainerBuilder::new(id.clone(), SyscallType::default())
+        .with_executor(crate::executor::BerthExecutor)
         .with_root_path(&cfg.state_root)
         .map_err(|e| rt(id, e))?;
     let console = format!("exec-{n}-console.sock");

@@ -5,6 +5,7 @@ pub mod cgroups;
 pub mod client;
 pub mod error;
 mod exec;
+mod executor;
 pub mod logs;
 mod orphan;
 pub mod pathutil;

@@ -194,6 +194,7 @@ fn prepare(dir: &Path) -> Result<Shim> {
         .map_err(|e| Error::io("listen on", dir.join(SOCKET), e))?;
 
     let builder = ContainerBuilder::new(c.id.clone(), SyscallType::default())
+        .with_executor(crate::executor::BerthExecutor)
         .with_root_path(&cfg.state_root)
         .map_err(|e| rt_err(&c.id, e))?;
     let (builder, stdio, console) = stdio_for(builder, c.tty, c.open_stdin, "console.sock")?;

@@ -376,3 +376,18 @@ async fn pause_resume_update_and_exec_tty() {
     assert_eq!(s.wait().await.unwrap().exit_code, 137);
     assert!(f.cgroup_dirs().is_empty());
 }
+
+#[tokio::test]
+async fn container_starts_with_no_ignored_signals() {
+    let f = fixture!("container_starts_with_no_ignored_signals");
+    let s = f
+        .start(f.spec(&["grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"]))
+        .await
+        .unwrap();
+    assert_eq!(s.wait().await.unwrap().exit_code, 0);
+    // The shim ignores SIGPIPE (Rust's default); that must not leak into the container.
+    assert_eq!(
+        f.stdout(),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
+}
