@@ -391,3 +391,54 @@ async fn container_starts_with_no_ignored_signals() {
         "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
     );
 }
+
+/// Deletes a named network namespace on drop.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn init_netns_path_and_readonly_rootfs() {
+    let f = fixture!("init_netns_path_and_readonly_rootfs");
+    if !berth_testutil::require_cmds(
+        "init_netns_path_and_readonly_rootfs",
+        &["ip", "tini-static"],
+    ) {
+        return;
+    }
+    let name = format!("brt-ns-{}", std::process::id());
+    assert!(std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .unwrap()
+        .success());
+    let ns = Netns(name.clone());
+    let want = std::fs::metadata(format!("/run/netns/{}", ns.0)).unwrap();
+    let mut spec = f.spec(&[
+        "sh",
+        "-c",
+        "cat /proc/1/comm; stat -L -c %i /proc/self/ns/net; touch /x 2>/dev/null || echo ro; touch /tmp/ok && echo tmp-rw",
+    ]);
+    spec.init = berth_testutil::which("tini-static");
+    spec.network = berth_runtime::NetworkMode::Path(format!("/run/netns/{}", ns.0).into());
+    spec.readonly_rootfs = true;
+    spec.mounts.push(berth_runtime::MountSpec {
+        destination: "/tmp".into(),
+        kind: "tmpfs".into(),
+        source: "tmpfs".into(),
+        options: vec!["nosuid".into(), "nodev".into()],
+    });
+    let s = f.start(spec).await.unwrap();
+    assert_eq!(s.wait().await.unwrap().exit_code, 0);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        f.stdout(),
+        format!("docker-init\n{}\nro\ntmp-rw\n", want.ino())
+    );
+}
