@@ -21,7 +21,7 @@ pub mod user;
 pub use client::{Shim, ShimStarted, StdioEvent, StdioStream};
 pub use error::{Error, ErrorKind, Result};
 pub use exec::exec_process;
-pub use logs::{LogConfig, LogEntry, ReadOptions};
+pub use logs::{Follower, LogConfig, LogEntry, ReadOptions};
 pub use orphan::{cleanup_orphan, write_exit};
 pub use protocol::{ExecConfig, ExitInfo, StateInfo};
 pub use shim::{shim_main, ShimArgs, ShimConfig};

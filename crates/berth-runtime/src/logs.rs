@@ -197,9 +197,101 @@ pub fn read_logs(path: &Path, opts: &ReadOptions) -> Result<Vec<LogEntry>> {
     Ok(out)
 }
 
+/// Follows a live json-file log across rotations (`docker logs -f`): each [`Follower::poll`]
+/// returns the entries appended since the previous call. The caller decides when to poll
+/// (e.g. on a timer, or until the container's wait resolves).
+pub struct Follower {
+    path: PathBuf,
+    ino: u64,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    /// Start at the current end of the log (pair with [`read_logs`] for history).
+    pub fn from_end(path: &Path) -> Follower {
+        use std::os::unix::fs::MetadataExt;
+        let (ino, offset) = std::fs::metadata(path)
+            .map(|m| (m.ino(), m.len()))
+            .unwrap_or((0, 0));
+        Follower {
+            path: path.to_path_buf(),
+            ino,
+            offset,
+            partial: Vec::new(),
+        }
+    }
+
+    pub fn poll(&mut self) -> Result<Vec<LogEntry>> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        let cur = std::fs::metadata(&self.path).map(|m| m.ino()).unwrap_or(0);
+        if cur != self.ino {
+            // Rotated: finish the old file (now `.1`) if it is the one we were reading.
+            let old = rotated(&self.path, 1);
+            if std::fs::metadata(&old).map(|m| m.ino()).ok() == Some(self.ino) {
+                self.read_from(&old, &mut out)?;
+            }
+            self.ino = cur;
+            self.offset = 0;
+            self.partial.clear();
+        }
+        let path = self.path.clone();
+        self.read_from(&path, &mut out)?;
+        Ok(out)
+    }
+
+    fn read_from(&mut self, p: &Path, out: &mut Vec<LogEntry>) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = File::open(p) else {
+            return Ok(());
+        };
+        f.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| Error::io("read log file", p, e))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)
+            .map_err(|e| Error::io("read log file", p, e))?;
+        self.offset += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        while let Some(nl) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=nl).collect();
+            if let Ok(e) = serde_json::from_slice::<LogEntry>(&line) {
+                out.push(e);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn follower_survives_rotation() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("c.log");
+        let mut w = LogWriter::open(LogConfig {
+            path: path.clone(),
+            max_size: 300,
+            max_file: 2,
+        })
+        .unwrap();
+        w.write(1, b"before\n").unwrap();
+        let mut f = Follower::from_end(&path);
+        assert!(f.poll().unwrap().is_empty());
+        let mut seen = Vec::new();
+        for i in 0..10 {
+            w.write(1, format!("msg {i}\n").as_bytes()).unwrap();
+            if i % 3 == 0 {
+                seen.extend(f.poll().unwrap());
+            }
+        }
+        seen.extend(f.poll().unwrap());
+        let got: Vec<String> = seen.into_iter().map(|e| e.log).collect();
+        let want: Vec<String> = (0..10).map(|i| format!("msg {i}\n")).collect();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn split_rotate_and_read() {
