@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Conflict,
     /// 400: the request itself is malformed or has bad parameters.
     Invalid,
+    /// 401: credentials were missing or refused (registry login).
+    Unauthorized,
     /// 403: the operation is refused by policy.
     Forbidden,
     /// 501: the endpoint or mode exists in Docker but not (yet) in berth.
@@ -31,6 +33,7 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -12,8 +12,9 @@ pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
 pub use routes::app;
 pub use service::{
-    ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect, ImageListOptions, ImageMetadata,
-    ImageService, ImportOptions, PullOptions, Services, SystemService,
+    AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect, ImageListOptions,
+    ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions, PushOptions, Services,
+    SystemService,
 };
 pub use version::{API_VERSION, MIN_API_VERSION};
 

@@ -18,6 +18,8 @@ use crate::filters::Filters;
 
 /// A streamed request or response body (tar archives).
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+/// A stream of Docker JSON progress messages (pull, push).
+pub type JsonStream = Pin<Box<dyn Stream<Item = serde_json::Value> + Send>>;
 /// A live stream of engine events.
 pub type EventStream = Pin<Box<dyn Stream<Item = EventMessage> + Send>>;
 
@@ -48,6 +50,30 @@ pub struct PullOptions {
     pub from_image: String,
     pub tag: String,
     pub platform: String,
+    /// The raw `X-Registry-Auth` header (base64 JSON), if sent.
+    pub registry_auth: Option<String>,
+}
+
+/// `POST /images/{name}/push?tag=` (docker push).
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    pub name: String,
+    /// Empty: every tag of the repository.
+    pub tag: String,
+    pub registry_auth: Option<String>,
+}
+
+/// `POST /auth` body (Docker's AuthConfig).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct AuthRequest {
+    pub username: String,
+    pub password: String,
+    pub auth: String,
+    pub email: String,
+    pub serveraddress: String,
+    pub identitytoken: String,
+    pub registrytoken: String,
 }
 
 /// `GET /images/{name}/json`. Own type because bollard's `Created` changes type with features.
@@ -129,11 +155,37 @@ pub trait ImageService: Send + Sync + 'static {
     async fn save(&self, names: Vec<String>) -> ApiResult<ByteStream>;
     /// Import a root filesystem tarball; returns the new image ID.
     async fn import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<String>;
-    /// Pull from a registry; returns progress messages (JSON objects) to stream.
-    async fn pull(&self, opts: PullOptions) -> ApiResult<Vec<serde_json::Value>> {
+    /// Pull from a registry. Fails before streaming when the image can't be resolved (as
+    /// dockerd does); later failures arrive in-stream as `{"errorDetail":…,"error":…}`.
+    async fn pull(&self, opts: PullOptions) -> ApiResult<JsonStream> {
         Err(ApiError::not_implemented(format!(
             "pulling {} is not implemented yet in berth: load the image with `docker load` instead",
             opts.from_image
+        )))
+    }
+    /// Push to a registry; progress and errors in-stream, final `aux` `{Tag,Digest,Size}`.
+    async fn push(&self, opts: PushOptions) -> ApiResult<JsonStream> {
+        Err(ApiError::not_implemented(format!(
+            "pushing {} is not implemented in this engine",
+            opts.name
+        )))
+    }
+    /// `POST /auth`: check credentials against a registry; returns Docker's status line.
+    async fn login(&self, req: AuthRequest) -> ApiResult<String> {
+        Err(ApiError::not_implemented(format!(
+            "login to {} is not implemented in this engine",
+            req.serveraddress
+        )))
+    }
+    /// `GET /distribution/{name}/json`: the registry's descriptor (and platforms) of `name`.
+    async fn distribution(
+        &self,
+        name: &str,
+        registry_auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        let _ = registry_auth;
+        Err(ApiError::not_implemented(format!(
+            "distribution inspect of {name} is not implemented in this engine"
         )))
     }
 }

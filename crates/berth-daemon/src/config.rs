@@ -110,8 +110,9 @@ pub struct Ulimit {
 pub struct FileConfig {
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// Docker's list (Docker Hub mirrors) or a map registry → mirrors (see the README).
     #[serde(default)]
-    pub registry_mirrors: Vec<String>,
+    pub registry_mirrors: crate::registry::RegistryMirrors,
     #[serde(default)]
     pub log_driver: Option<String>,
     #[serde(default)]

@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub file: FileConfig,
     /// Stable engine ID (persisted under the root).
     pub id: String,
+    /// Registry client and blob-source table (pull, push, login).
+    pub registry: crate::registry::RegistryState,
 }
 
 impl Engine {
@@ -52,6 +54,7 @@ impl Engine {
         file: FileConfig,
     ) -> Engine {
         let id = engine_id(&cfg.root);
+        let registry = crate::registry::RegistryState::new(&cfg, &file);
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -60,6 +63,7 @@ impl Engine {
                 cfg,
                 file,
                 id,
+                registry,
             }),
         }
     }

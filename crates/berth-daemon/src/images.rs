@@ -389,4 +389,16 @@ impl ImageService for Engine {
             })
             .await?)
     }
+
+    async fn pull(&self, opts: berth_api::PullOptions) -> ApiResult<berth_api::JsonStream> {
+        self.registry_pull(opts).await
+    }
+
+    async fn push(&self, opts: berth_api::PushOptions) -> ApiResult<berth_api::JsonStream> {
+        self.registry_push(opts).await
+    }
+
+    async fn login(&self, req: berth_api::AuthRequest) -> ApiResult<String> {
+        self.registry_login(req).await
+    }
 }

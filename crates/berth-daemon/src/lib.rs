@@ -10,6 +10,8 @@ pub mod events;
 pub mod image_plan;
 pub mod image_store;
 mod images;
+pub mod registry;
+pub mod registry_store;
 pub mod server;
 pub mod store_adapter;
 mod system;

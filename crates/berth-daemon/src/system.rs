@@ -62,7 +62,7 @@ fn index_configs(file: &crate::config::FileConfig) -> HashMap<String, IndexInfo>
         "docker.io".to_string(),
         IndexInfo {
             name: Some("docker.io".into()),
-            mirrors: Some(file.registry_mirrors.clone()),
+            mirrors: Some(file.registry_mirrors.hub()),
             secure: Some(true),
             official: Some(true),
         },
@@ -165,7 +165,7 @@ impl SystemService for Engine {
             index_server_address: Some("https://index.docker.io/v1/".into()),
             registry_config: Some(RegistryServiceConfig {
                 insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into(), "::1/128".into()]),
-                mirrors: Some(inner.file.registry_mirrors.clone()),
+                mirrors: Some(inner.file.registry_mirrors.hub()),
                 index_configs: Some(index_configs(&inner.file)),
             }),
             name: Some(host),
@@ -215,7 +215,7 @@ mod tests {
     fn insecure_registries_and_mirrors_show_in_index_configs() {
         let file = crate::config::FileConfig {
             insecure_registries: vec!["127.0.0.1:5000".into()],
-            registry_mirrors: vec!["https://mirror.example".into()],
+            registry_mirrors: vec!["https://mirror.example".to_string()].into(),
             ..Default::default()
         };
         let m = index_configs(&file);

@@ -11,7 +11,7 @@ use berth_oci::Reference;
 use super::{body_stream, json_lines, QueryPairs};
 use crate::error::{ApiError, ApiResult};
 use crate::filters::filter_images;
-use crate::service::{ImageListOptions, ImportOptions, PullOptions, Services};
+use crate::service::{ImageListOptions, ImportOptions, Services};
 
 pub(super) async fn get_dispatch(
     State(s): State<Services>,
@@ -50,7 +50,13 @@ pub(super) async fn post_dispatch(
                 .map(|l| serde_json::json!({ "stream": format!("{l}\n") }));
             return Ok(json_lines(futures::stream::iter(msgs.collect::<Vec<_>>())));
         }
-        "create" => return create(&s, q, req.into_body()).await,
+        "create" => {
+            if let Some(from) = q.get("fromImage") {
+                let auth = super::registry::registry_auth(req.headers());
+                return super::registry::pull(&s, from, &q, auth).await;
+            }
+            return create(&s, q, req.into_body()).await;
+        }
         "prune" => {
             let f = q.filters()?;
             return Ok(Json(s.images.prune(&f).await?).into_response());
@@ -66,9 +72,10 @@ pub(super) async fn post_dispatch(
             s.images.tag(name, repo, tag).await?;
             Ok(StatusCode::CREATED.into_response())
         }
-        "push" => Err(ApiError::not_implemented(format!(
-            "pushing {name} is not implemented yet in berth"
-        ))),
+        "push" => {
+            let auth = super::registry::registry_auth(req.headers());
+            super::registry::push(&s, name, &q, auth).await
+        }
         _ => Err(ApiError::not_found(format!(
             "page not found: /images/{rest}"
         ))),
@@ -178,15 +185,6 @@ async fn create(s: &Services, q: QueryPairs, body: Body) -> ApiResult<Response> 
         return Ok(json_lines(futures::stream::iter(vec![
             serde_json::json!({ "status": id }),
         ])));
-    }
-    if let Some(from) = q.get("fromImage") {
-        let opts = PullOptions {
-            from_image: from.to_string(),
-            tag: q.get("tag").unwrap_or("").to_string(),
-            platform: q.get("platform").unwrap_or("").to_string(),
-        };
-        let msgs = s.images.pull(opts).await?;
-        return Ok(json_lines(futures::stream::iter(msgs)));
     }
     Err(ApiError::invalid(
         "POST /images/create needs fromImage or fromSrc",

@@ -2,6 +2,7 @@
 //! small helpers shared by the per-resource route modules.
 
 mod images;
+mod registry;
 mod system;
 
 use axum::body::Body;
@@ -26,6 +27,8 @@ pub fn app(services: Services) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        .route("/auth", axum::routing::post(registry::auth))
+        .route("/distribution/{*rest}", get(registry::distribution))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)
