@@ -1,0 +1,671 @@
+//! [`StoreBuildBackend`]: berth-build's side effects over berth-store (rw layers, diffs,
+//! layer commit, image registration) and berth-runtime (RUN in a shim-run container), plus the
+//! step cache as one JSON file per key under `<root>/build-cache/`. Also
+//! [`commit_container`], the `docker commit` path, which shares the diff → layer → image code.
+
+use std::fs;
+use std::io::{BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use berth_build::{
+    BuildBackend, BuildError, CopyFrom, CopyRequest, ErrorKind, Event, Layer, MountSource, Network,
+    RunRequest, RunResult, Sink, SourceOptions, State,
+};
+use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, Reference};
+use berth_store::Store;
+
+use crate::build_copy::{is_archive, Owner, RootWriter};
+
+/// Where the backend keeps its files and how it runs containers.
+#[derive(Debug, Clone)]
+pub struct BuildBackendConfig {
+    /// The executable whose `shim <dir>` subcommand runs berth-runtime's shim.
+    pub shim_exe: PathBuf,
+    /// Scratch and cache dirs live here (normally the store root).
+    pub root: PathBuf,
+}
+
+/// The daemon's build backend.
+pub struct StoreBuildBackend {
+    store: Arc<Store>,
+    cfg: BuildBackendConfig,
+}
+
+fn be_err(kind: ErrorKind, what: impl std::fmt::Display) -> BuildError {
+    BuildError::backend(kind, what.to_string())
+}
+
+fn store_err(e: berth_store::StoreError) -> BuildError {
+    let kind = match e.kind() {
+        berth_store::ErrorKind::NotFound => ErrorKind::NotFound,
+        berth_store::ErrorKind::Invalid | berth_store::ErrorKind::Conflict => ErrorKind::Invalid,
+        berth_store::ErrorKind::Unavailable => ErrorKind::Unavailable,
+        berth_store::ErrorKind::Internal => ErrorKind::Internal,
+    };
+    be_err(kind, e)
+}
+
+fn io_err(what: &str, e: std::io::Error) -> BuildError {
+    be_err(ErrorKind::Internal, format!("{what}: {e}"))
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let h = Digest::of(format!("{t}-{n}-{}", std::process::id()).as_bytes());
+    format!("{prefix}{}", &h.hex()[..24])
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BuildError> + Send + 'static,
+) -> Result<T, BuildError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| be_err(ErrorKind::Internal, format!("build task panicked: {e}")))?
+}
+
+/// A mounted rw layer over a state's filesystem; removed (unmounted, deleted) on drop.
+pub(crate) struct Scratch {
+    store: Arc<Store>,
+    pub id: String,
+    pub merged: PathBuf,
+    pub upper: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(store: &Arc<Store>, image: Option<&Digest>) -> Result<Scratch, BuildError> {
+        let id = unique("build-");
+        let rw = store.create_rw_layer(&id, image).map_err(store_err)?;
+        let s = Scratch {
+            store: store.clone(),
+            id: id.clone(),
+            merged: rw.merged.clone(),
+            upper: rw.upper.clone(),
+        };
+        store.mount_rw_layer(&id).map_err(store_err)?;
+        Ok(s)
+    }
+
+    /// The changes as a committed layer on top of `parent_diff_ids`; None when nothing changed.
+    pub fn diff(
+        &self,
+        parent_diff_ids: &[Digest],
+        tmp_dir: &Path,
+    ) -> Result<Option<Layer>, BuildError> {
+        diff_layer(&self.store, &self.id, parent_diff_ids, tmp_dir)
+    }
+}
+
+/// Commit the rw changes of `rw_id` (container or build step) as a layer over
+/// `parent_diff_ids`; None when its upper dir is empty.
+pub fn diff_layer(
+    store: &Store,
+    rw_id: &str,
+    parent_diff_ids: &[Digest],
+    tmp_dir: &Path,
+) -> Result<Option<Layer>, BuildError> {
+    let rw = store.rw_layer(rw_id).map_err(store_err)?;
+    let empty = fs::read_dir(&rw.upper)
+        .map_err(|e| io_err("read upper dir", e))?
+        .next()
+        .is_none();
+    if empty {
+        return Ok(None);
+    }
+    fs::create_dir_all(tmp_dir).map_err(|e| io_err("create build tmp", e))?;
+    let p = tmp_dir.join(unique("diff-"));
+    let res = (|| {
+        let f = fs::File::options()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&p)
+            .map_err(|e| io_err("create diff file", e))?;
+        let mut w = BufWriter::new(f);
+        store.rw_diff_tar(rw_id, &mut w).map_err(store_err)?;
+        let mut f = w
+            .into_inner()
+            .map_err(|e| io_err("write diff", e.into_error()))?;
+        f.rewind().map_err(|e| io_err("rewind diff", e))?;
+        let chain = berth_store::chain_ids(parent_diff_ids).pop();
+        let c = store
+            .commit_layer(chain.as_ref(), BufReader::new(f))
+            .map_err(store_err)?;
+        Ok(Some(Layer {
+            descriptor: c.descriptor,
+            diff_id: c.diff_id,
+        }))
+    })();
+    let _ = fs::remove_file(&p);
+    res
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.remove_rw_layer(&self.id) {
+            tracing::warn!(id = %self.id, error = %e, "cannot remove build rw layer");
+        }
+    }
+}
+
+/// Register `config` over `layers` as an image (tags may be empty); its ID.
+pub fn register_state(
+    store: &Store,
+    config: &ImageConfig,
+    layers: &[Descriptor],
+    tags: &[Reference],
+) -> Result<Digest, BuildError> {
+    let cb = config.to_vec();
+    let cd = store.put_blob(&cb).map_err(store_err)?;
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.into()),
+        config: Descriptor::new(media_type::OCI_CONFIG, cd, cb.len() as i64),
+        layers: layers.to_vec(),
+        annotations: None,
+    };
+    let mb = m.to_vec();
+    store.put_blob(&mb).map_err(store_err)?;
+    let rec = store.register_image(&mb, &cb, tags).map_err(store_err)?;
+    Ok(rec.id)
+}
+
+/// `docker commit`: the container's rw changes become a layer on top of its image, with
+/// `config` (the image's config with the caller's changes applied) and a history entry.
+pub fn commit_container(
+    store: &Store,
+    container_id: &str,
+    mut config: ImageConfig,
+    layers: Vec<Descriptor>,
+    comment: Option<String>,
+    author: Option<String>,
+    tags: &[Reference],
+) -> Result<Digest, BuildError> {
+    let mut layers = layers;
+    let layer = diff_layer(
+        store,
+        container_id,
+        &config.rootfs.diff_ids,
+        &store.root().join("build-tmp"),
+    )?;
+    let empty = layer.is_none();
+    if let Some(l) = layer {
+        config.rootfs.diff_ids.push(l.diff_id);
+        layers.push(l.descriptor);
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    config.created = Some(now.clone());
+    config.author = author.clone().or(config.author);
+    config.history.push(berth_oci::History {
+        created: Some(now),
+        created_by: None,
+        author,
+        comment,
+        empty_layer: empty,
+    });
+    register_state(store, &config, &layers, tags)
+}
+
+/// Remove from an upper dir a mount target the runtime created, and the parent dirs that were
+/// only copied up to hold it (empty afterwards), so mounts leave no trace in the layer.
+fn remove_mount_target(upper: &Path, target: &str) {
+    let rel = target.trim_matches('/');
+    let p = upper.join(rel);
+    if let Ok(md) = fs::symlink_metadata(&p) {
+        let _ = if md.is_dir() {
+            fs::remove_dir(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+    }
+    let mut parent = Path::new(rel).parent();
+    while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+        // remove_dir fails on a non-empty dir, which then stays (a real change).
+        if fs::remove_dir(upper.join(dir)).is_err() {
+            break;
+        }
+        parent = dir.parent();
+    }
+}
+
+/// Start a RUN container attached before its process starts (no output is missed), stream
+/// its output to `sink`, and return its exit code (126/127 when the command cannot run).
+async fn run_streaming(
+    exe: &Path,
+    dir: &Path,
+    cfg: &berth_runtime::ShimConfig,
+    sink: &Sink,
+) -> Result<i32, BuildError> {
+    use berth_runtime::{Error as RtError, StdioEvent};
+    let exec_failed = |message: String, code: i32| {
+        sink(Event::Output {
+            stream: 2,
+            data: format!("{message}\n").into_bytes(),
+        });
+        Ok(code)
+    };
+    let shim = match berth_runtime::Shim::spawn(exe, dir, cfg).await {
+        Ok((shim, _)) => shim,
+        Err(RtError::Exec { message, exit_code }) => return exec_failed(message, exit_code),
+        Err(e) => {
+            return Err(be_err(
+                ErrorKind::Unavailable,
+                format!("start RUN container: {e}"),
+            ))
+        }
+    };
+    let rt = |e: RtError| be_err(ErrorKind::Unavailable, format!("RUN container: {e}"));
+    let mut stream = shim.attach(false, true, true).await.map_err(rt)?;
+    match shim.start().await {
+        Ok(()) => {}
+        Err(RtError::Exec { message, exit_code }) => {
+            let _ = shim.wait().await;
+            return exec_failed(message, exit_code);
+        }
+        Err(e) => {
+            let _ = shim.kill(9).await;
+            let _ = shim.wait().await;
+            return Err(rt(e));
+        }
+    }
+    let mut code = None;
+    loop {
+        match stream.next().await {
+            Ok(StdioEvent::Stdout(data)) => sink(Event::Output { stream: 1, data }),
+            Ok(StdioEvent::Stderr(data)) => sink(Event::Output { stream: 2, data }),
+            Ok(StdioEvent::Exit(c)) => {
+                code = Some(c);
+                break;
+            }
+            Ok(StdioEvent::Closed) | Err(_) => break,
+        }
+    }
+    let x = shim.wait().await.map_err(rt)?;
+    Ok(code.unwrap_or(x.exit_code))
+}
+
+impl StoreBuildBackend {
+    /// Mount a scratch rw layer over `parent`, let `f` change it, and return the change as a
+    /// layer (None when nothing changed).
+    async fn on_scratch(
+        &self,
+        parent: &State,
+        f: impl FnOnce(&Arc<Store>, &Path) -> Result<(), BuildError> + Send + 'static,
+    ) -> Result<Option<Layer>, BuildError> {
+        let store = self.store.clone();
+        let image = parent.rootfs.clone();
+        let diff_ids = parent.config.rootfs.diff_ids.clone();
+        let tmp = self.tmp_dir();
+        blocking(move || {
+            let s = Scratch::new(&store, image.as_ref())?;
+            f(&store, &s.merged)?;
+            s.store.unmount_rw_layer(&s.id).map_err(store_err)?;
+            s.diff(&diff_ids, &tmp)
+        })
+        .await
+    }
+
+    pub fn new(store: Arc<Store>, cfg: BuildBackendConfig) -> StoreBuildBackend {
+        StoreBuildBackend { store, cfg }
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.cfg.root.join("build-tmp")
+    }
+
+    fn cache_path(&self, key: &str) -> Option<PathBuf> {
+        key.bytes().all(|b| b.is_ascii_hexdigit()).then(|| {
+            self.cfg
+                .root
+                .join("build-cache")
+                .join(format!("{key}.json"))
+        })
+    }
+
+    fn state_of(&self, name: &str) -> Result<State, BuildError> {
+        let rec = self.store.image(name).map_err(|e| match e.kind() {
+            berth_store::ErrorKind::NotFound => be_err(
+                ErrorKind::NotFound,
+                format!("pull access denied for {name}: the image is not present locally; pull or load it first"),
+            ),
+            _ => store_err(e),
+        })?;
+        Ok(State {
+            config: rec.config,
+            layers: rec.layers,
+            rootfs: Some(rec.id),
+        })
+    }
+}
+
+fn owner_for(root: &Path, chown: Option<&str>) -> Result<Owner, BuildError> {
+    let Some(spec) = chown else {
+        return Ok(Owner::default());
+    };
+    let u = berth_runtime::user::resolve_in_rootfs(root, spec, &[])
+        .map_err(|e| be_err(ErrorKind::Invalid, format!("--chown={spec}: {e}")))?;
+    // Docker: a user without a group uses the user's numeric id as the group id.
+    let gid = if spec.contains(':') { u.gid } else { u.uid };
+    Ok(Owner { uid: u.uid, gid })
+}
+
+fn do_copy(store: &Arc<Store>, merged: &Path, req: &CopyRequest) -> Result<(), BuildError> {
+    let owner = owner_for(merged, req.chown.as_deref())?;
+    let mut w = RootWriter::open(merged).map_err(|e| io_err("open rootfs", e))?;
+    let dest = req.dest.trim_start_matches('/').to_string();
+    let dest_dir = req.dest.ends_with('/');
+    let werr = |e: std::io::Error| be_err(ErrorKind::Invalid, e);
+    let place = |w: &RootWriter, name: &str, is_dir: bool| -> String {
+        if is_dir {
+            dest.trim_end_matches('/').to_string()
+        } else if dest_dir || w.is_dir(&dest) {
+            format!("{}/{name}", dest.trim_end_matches('/'))
+        } else {
+            dest.clone()
+        }
+    };
+    match &req.from {
+        CopyFrom::Inline(files) => {
+            for (name, data) in files {
+                let to = place(&w, name, false);
+                w.write_file(&to, &mut data.as_slice(), req.chmod.unwrap_or(0o644), owner)
+                    .map_err(werr)?;
+            }
+        }
+        CopyFrom::Context(sources) => {
+            for s in sources {
+                if req.extract_archives && !s.is_dir() && is_archive(&s.entries[0].host) {
+                    let to = if dest_dir || w.is_dir(&dest) || !w.exists(&dest) {
+                        dest.trim_end_matches('/').to_string()
+                    } else {
+                        dest.clone()
+                    };
+                    w.extract(&to, &s.entries[0].host).map_err(werr)?;
+                    continue;
+                }
+                let to = place(&w, &s.name, s.is_dir());
+                w.copy_source(s, &to, owner, req.chmod).map_err(werr)?;
+            }
+        }
+        CopyFrom::State { state, sources } => {
+            let src = Scratch::new(store, state.rootfs.as_ref())?;
+            let opts = SourceOptions {
+                ignore: None,
+                strict: false,
+                what: "source image",
+                excludes: &req.excludes,
+            };
+            for p in sources {
+                for s in berth_build::collect(&src.merged, p, &opts)? {
+                    let to = place(&w, &s.name, s.is_dir());
+                    w.copy_source(&s, &to, owner, req.chmod).map_err(werr)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl BuildBackend for StoreBuildBackend {
+    async fn resolve_image(&self, name: &str, _pull: bool) -> Result<State, BuildError> {
+        let store = self.store.clone();
+        let name = name.to_string();
+        let me = StoreBuildBackend::new(store, self.cfg.clone());
+        blocking(move || me.state_of(&name)).await
+    }
+
+    async fn run(
+        &self,
+        parent: &State,
+        req: RunRequest,
+        sink: Sink,
+    ) -> Result<RunResult, BuildError> {
+        let store = self.store.clone();
+        let image = parent.rootfs.clone();
+        let scratch = blocking(move || Scratch::new(&store, image.as_ref())).await?;
+        let merged = scratch.merged.clone();
+        let user_spec = req.user.clone();
+        let user = berth_runtime::user::resolve_in_rootfs(&merged, &user_spec, &[])
+            .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user_spec}: {e}")))?;
+        // Mounts, and which of their targets did not exist (removed again before the diff).
+        let writer = RootWriter::open(&merged).map_err(|e| io_err("open rootfs", e))?;
+        let mut mounts = Vec::new();
+        let mut created_targets = Vec::new();
+        let mut extra_scratch = Vec::new();
+        let mut plan: Vec<(String, String, String, Vec<String>)> = Vec::new();
+        for m in &req.mounts {
+            match &m.source {
+                MountSource::Cache { id } => {
+                    let dir = self
+                        .cfg
+                        .root
+                        .join("build-cache-mounts")
+                        .join(Digest::of(id.as_bytes()).hex());
+                    fs::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
+                    plan.push((
+                        m.target.clone(),
+                        "bind".into(),
+                        dir.display().to_string(),
+                        vec!["rbind".into(), "rw".into()],
+                    ));
+                }
+                MountSource::Tmpfs { size } => {
+                    let mut o = vec!["nosuid".to_string(), "nodev".into()];
+                    if let Some(s) = size {
+                        o.push(format!("size={s}"));
+                    }
+                    plan.push((m.target.clone(), "tmpfs".into(), "tmpfs".into(), o));
+                }
+                MountSource::Bind { from, source } => {
+                    let (root, strict) = match from {
+                        None => (req.context.clone(), true),
+                        Some(st) => {
+                            let store = self.store.clone();
+                            let img = st.rootfs.clone();
+                            let s = blocking(move || Scratch::new(&store, img.as_ref())).await?;
+                            let r = s.merged.clone();
+                            extra_scratch.push(s);
+                            (r, false)
+                        }
+                    };
+                    let parts = berth_build::context::clean_source(source, strict)?;
+                    let host = berth_build::context::resolve_in_root(
+                        &root,
+                        &parts,
+                        true,
+                        strict,
+                        "build context",
+                    )?;
+                    let ro = if m.readonly { "ro" } else { "rw" };
+                    plan.push((
+                        m.target.clone(),
+                        "bind".into(),
+                        host.display().to_string(),
+                        vec!["rbind".into(), ro.into()],
+                    ));
+                }
+            }
+        }
+        for (target, kind, source, options) in plan {
+            if !writer.exists(&target) {
+                created_targets.push(target.clone());
+            }
+            mounts.push(berth_runtime::MountSpec {
+                destination: target,
+                kind,
+                source,
+                options,
+            });
+        }
+        for f in ["/etc/resolv.conf", "/etc/hosts"] {
+            if Path::new(f).exists() {
+                if !writer.exists(f) {
+                    created_targets.push(f.to_string());
+                }
+                mounts.push(berth_runtime::MountSpec {
+                    destination: f.into(),
+                    kind: "bind".into(),
+                    source: f.into(),
+                    options: vec!["bind".into(), "ro".into()],
+                });
+            }
+        }
+        let network = match req.network {
+            // Builds use the host's network until bridge networking is wired into the daemon.
+            Network::Default | Network::Host => berth_runtime::NetworkMode::Host,
+            Network::None => berth_runtime::NetworkMode::None,
+        };
+        let dir = self.tmp_dir().join(format!("{}-shim", scratch.id));
+        let spec = berth_runtime::ContainerSpec {
+            id: scratch.id.clone(),
+            rootfs: merged.clone(),
+            args: req.args.clone(),
+            env: req.env.clone(),
+            cwd: req.workdir.clone(),
+            user,
+            hostname: "buildkitsandbox".into(),
+            mounts,
+            network,
+            ..Default::default()
+        };
+        let shim_cfg = berth_runtime::ShimConfig {
+            spec,
+            state_root: self.cfg.root.join("build-tmp").join("runtime"),
+            log: berth_runtime::LogConfig::with_defaults(dir.join("container.log")),
+            start_on_request: true,
+        };
+        sink(Event::Running {
+            container: scratch.id.clone(),
+        });
+        let exit_code = match run_streaming(&self.cfg.shim_exe, &dir, &shim_cfg, &sink).await {
+            Ok(code) => code,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let _ = fs::remove_dir_all(&dir);
+        drop(extra_scratch);
+        let diff_ids = parent.config.rootfs.diff_ids.clone();
+        let tmp = self.tmp_dir();
+        blocking(move || {
+            let store = scratch.store.clone();
+            store.unmount_rw_layer(&scratch.id).map_err(store_err)?;
+            for t in created_targets {
+                remove_mount_target(&scratch.upper, &t);
+            }
+            if exit_code != 0 {
+                return Ok(RunResult {
+                    exit_code,
+                    layer: None,
+                });
+            }
+            let layer = scratch.diff(&diff_ids, &tmp)?;
+            Ok(RunResult { exit_code, layer })
+        })
+        .await
+    }
+
+    async fn copy(&self, parent: &State, req: CopyRequest) -> Result<Option<Layer>, BuildError> {
+        self.on_scratch(parent, move |store, merged| do_copy(store, merged, &req))
+            .await
+    }
+
+    async fn mkdir(
+        &self,
+        parent: &State,
+        path: String,
+        user: String,
+    ) -> Result<Option<Layer>, BuildError> {
+        self.on_scratch(parent, move |_, merged| {
+            let w = RootWriter::open(merged).map_err(|e| io_err("open rootfs", e))?;
+            if w.is_dir(&path) {
+                return Ok(());
+            }
+            let owner = if user.is_empty() {
+                Owner::default()
+            } else {
+                let u = berth_runtime::user::resolve_in_rootfs(merged, &user, &[])
+                    .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user}: {e}")))?;
+                Owner {
+                    uid: u.uid,
+                    gid: u.gid,
+                }
+            };
+            w.mkdir_all(&path, 0o755, owner)
+                .map(|_| ())
+                .map_err(|e| be_err(ErrorKind::Invalid, format!("WORKDIR {path}: {e}")))
+        })
+        .await
+    }
+
+    async fn register(&self, state: &State) -> Result<Digest, BuildError> {
+        let store = self.store.clone();
+        let st = state.clone();
+        blocking(move || register_state(&store, &st.config, &st.layers, &[])).await
+    }
+
+    async fn commit(&self, state: &State, tags: &[String]) -> Result<Digest, BuildError> {
+        let refs = tags
+            .iter()
+            .map(|t| {
+                Reference::parse(t)
+                    .map_err(|e| be_err(ErrorKind::Invalid, format!("invalid tag {t:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = self.store.clone();
+        let st = state.clone();
+        blocking(move || register_state(&store, &st.config, &st.layers, &refs)).await
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<State>, BuildError> {
+        let Some(p) = self.cache_path(key) else {
+            return Ok(None);
+        };
+        let store = self.store.clone();
+        blocking(move || {
+            let Ok(b) = fs::read(&p) else {
+                return Ok(None);
+            };
+            let Ok(s) = serde_json::from_slice::<State>(&b) else {
+                let _ = fs::remove_file(&p);
+                return Ok(None);
+            };
+            // Usable only while the filesystem it stands on is still in the store.
+            if let Some(id) = &s.rootfs {
+                if store.image(&id.to_string()).is_err() {
+                    let _ = fs::remove_file(&p);
+                    return Ok(None);
+                }
+            }
+            Ok(Some(s))
+        })
+        .await
+    }
+
+    async fn cache_put(&self, key: &str, state: &State) -> Result<(), BuildError> {
+        let Some(p) = self.cache_path(key) else {
+            return Ok(());
+        };
+        let b = serde_json::to_vec(state).map_err(|e| be_err(ErrorKind::Internal, e))?;
+        blocking(move || {
+            let dir = p.parent().expect("cache file has a dir").to_path_buf();
+            fs::create_dir_all(&dir).map_err(|e| io_err("create build cache dir", e))?;
+            let tmp = dir.join(unique(".tmp-"));
+            let mut f = fs::File::create(&tmp).map_err(|e| io_err("write build cache", e))?;
+            f.write_all(&b)
+                .map_err(|e| io_err("write build cache", e))?;
+            f.sync_all().map_err(|e| io_err("sync build cache", e))?;
+            fs::rename(&tmp, &p).map_err(|e| io_err("write build cache", e))?;
+            Ok(())
+        })
+        .await
+    }
+}
