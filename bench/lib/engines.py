@@ -107,6 +107,7 @@ class Lab:
         self.registry_port = 0
         self.berth_bin = ""
         self.notes: list[str] = []
+        self.net_before: tuple[set[str], set[tuple[str, str]]] | None = None
 
     # ------------------------------------------------------------ setup
 
@@ -204,6 +205,39 @@ class Lab:
             eng.na = f"podman info failed: {e.short()}"
         eng.port_net = ["--network", "bbench-net"]
 
+    def net_snapshot(self) -> tuple[set[str], set[tuple[str, str]]]:
+        """Links and nft tables present now (to find what berth's daemon adds and leaves)."""
+        links, tables = set(), set()
+        p = sh(["ip", "-j", "link"], check=False)
+        if p.returncode == 0:
+            links = {x.get("ifname", "") for x in json.loads(p.stdout or "[]")}
+        p = sh(["nft", "-j", "list", "tables"], check=False)
+        if p.returncode == 0:
+            for x in json.loads(p.stdout or "{}").get("nftables", []):
+                if "table" in x:
+                    tables.add((x["table"]["family"], x["table"]["name"]))
+        return links, tables
+
+    def remove_berth_network_leftovers(self):
+        """Delete berth* links and nft tables that appeared while our daemon ran, unless another
+        berth process is alive (then they may be its own)."""
+        if self.net_before is None:
+            return
+        others = [p for p in processes() if os.path.basename(p.exe).startswith("berth")
+                  and p.pid != os.getpid()]
+        if others:
+            log(f"leaving berth network state alone: other berth processes {others[0].pid}…")
+            return
+        links, tables = self.net_snapshot()
+        for link in sorted(links - self.net_before[0]):
+            if link.startswith("berth"):
+                sh(["ip", "link", "del", link], check=False)
+                log(f"removed link {link} left by berth's daemon")
+        for fam, name in sorted(tables - self.net_before[1]):
+            if name.startswith("berth"):
+                sh(["nft", "delete", "table", fam, name], check=False)
+                log(f"removed nft table {fam} {name} left by berth's daemon")
+
     def setup_berth(self):
         cand = [self.args.berth_bin] if self.args.berth_bin else [
             "/work/main/target/release/berth", shutil.which("berth") or ""]
@@ -217,6 +251,7 @@ class Lab:
             eng.na = "no berth binary (cargo build --release --bin berth)"
             return
         self.berth_bin = os.path.realpath(bin_)
+        self.net_before = self.net_snapshot()
         dargs = self.args.berth_daemon_args.format(root=f"{LIB}/berth", sock=sock).split()
         # Keep the pid file and runtime state out of /run/berth when the daemon lets us.
         helptext = sh([bin_, "daemon", "--help"], timeout=30, check=False).stdout
@@ -337,6 +372,7 @@ class Lab:
             stop_proc(p)
         self.procs.clear()
         kill_leftovers()
+        self.remove_berth_network_leftovers()
         if not self.args.keep_state:
             unmount_under(RUN)
             unmount_under(LIB)
