@@ -209,6 +209,21 @@ pub(crate) fn remove_all_at(dir: impl AsFd, name: &OsStr) -> io::Result<()> {
     Ok(())
 }
 
+/// `io::copy` with a 256 KiB buffer (fewer syscalls for big files).
+fn copy_big(r: &mut impl Read, w: &mut impl io::Write, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+}
+
 fn ts(secs: u64) -> Timestamps {
     let t = Timespec {
         tv_sec: secs.min(i64::MAX as u64) as i64,
@@ -246,6 +261,7 @@ pub fn apply_layer(root: &Path, layer: &str, r: impl Read) -> Result<ApplyStats>
         layer: layer.to_string(),
         dir_times: Vec::new(),
         stats: ApplyStats::default(),
+        buf: vec![0u8; 256 * 1024],
     };
     let mut archive = tar::Archive::new(r);
     let entries = archive.entries().map_err(|source| a.tar_err(source))?;
@@ -263,6 +279,8 @@ struct Applier {
     /// Directory mtimes, set last (creating children changes them).
     dir_times: Vec<(OsString, u64)>,
     stats: ApplyStats,
+    /// Copy buffer reused for every file.
+    buf: Vec<u8>,
 }
 
 impl Applier {
@@ -449,7 +467,7 @@ impl Applier {
                 )?;
                 let mut f = std::fs::File::from(fd);
                 let want = e.size();
-                let n = io::copy(e, &mut f)?;
+                let n = copy_big(e, &mut f, &mut self.buf)?;
                 if n != want {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

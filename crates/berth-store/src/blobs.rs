@@ -177,6 +177,7 @@ impl Store {
 }
 
 /// A resumable blob download. Dropping it without `commit` keeps the partial for a later resume.
+#[derive(Debug)]
 pub struct Ingest<'a> {
     store: &'a Store,
     expected: Digest,

@@ -34,7 +34,7 @@ pub use blobs::Ingest;
 pub use error::{ErrorKind, Result, StoreError};
 pub use gc::{DiskUsage, GcReport, ImageUsage};
 pub use images::{chain_ids, ImageRecord, RemoveReport};
-pub use rw::RwLayer;
+pub use rw::{apply_overlay, diff_tar, OverlayPlan, RwLayer};
 pub use snapshots::CommittedLayer;
 
 use error::{DbCtx, IoCtx};

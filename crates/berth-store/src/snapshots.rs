@@ -113,18 +113,22 @@ impl Store {
         Ok(out)
     }
 
+    /// Row id of the snapshot for `chain` (only a complete one with `complete_only`).
+    fn snapshot_id(&self, chain: &Digest, complete_only: bool) -> Result<Option<i64>> {
+        let sql = if complete_only {
+            "SELECT id FROM snapshots WHERE chain_id=?1 AND complete=1"
+        } else {
+            "SELECT id FROM snapshots WHERE chain_id=?1"
+        };
+        self.conn()
+            .query_row(sql, [chain.to_string()], |r| r.get(0))
+            .optional()
+            .db("find snapshot")
+    }
+
     /// The `fs` dir of the complete snapshot for `chain`.
     pub fn snapshot_fs(&self, chain: &Digest) -> Result<PathBuf> {
-        let id: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT id FROM snapshots WHERE chain_id=?1 AND complete=1",
-                [chain.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
-            .db("find snapshot")?;
-        match id {
+        match self.snapshot_id(chain, true)? {
             Some(n) => Ok(self.snapshot_dir(n).join("fs")),
             None => Err(StoreError::InvalidImage {
                 what: format!("layer {chain}"),
@@ -221,16 +225,7 @@ impl Store {
     /// Remove the snapshot of `chain` (if any). Returns bytes freed.
     pub(crate) fn remove_snapshot(&self, chain: &Digest) -> Result<u64> {
         let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
-        let n: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT id FROM snapshots WHERE chain_id=?1",
-                [chain.to_string()],
-                |r| r.get(0),
-            )
-            .optional()
-            .db("find snapshot")?;
-        match n {
+        match self.snapshot_id(chain, false)? {
             Some(n) => self.drop_snapshot_row(n),
             None => Ok(0),
         }
@@ -340,16 +335,7 @@ impl Store {
                 Some(p) => chain_next(p, &diff_id),
                 None => diff_id.clone(),
             };
-            let exists: Option<i64> = self
-                .conn()
-                .query_row(
-                    "SELECT id FROM snapshots WHERE chain_id=?1 AND complete=1",
-                    [chain.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .db("find snapshot")?;
-            if exists.is_some() {
+            if self.snapshot_id(&chain, true)?.is_some() {
                 self.drop_snapshot_row(n)?;
             } else {
                 syncfs(&fsdir)?;
