@@ -7,6 +7,7 @@ pub mod filters;
 mod routes;
 pub mod service;
 pub mod version;
+pub mod volume_service;
 
 pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
@@ -17,6 +18,10 @@ pub use service::{
     SystemService,
 };
 pub use version::{API_VERSION, MIN_API_VERSION};
+pub use volume_service::{
+    ContainerFsService, ExtractOptions, NoContainerFs, NoVolumes, PathStat, VolumeCreateBody,
+    VolumeInfo, VolumeService,
+};
 
 /// Re-exported so implementors use the exact pinned models.
 pub use bollard_stubs::models;

@@ -207,4 +207,6 @@ pub trait SystemService: Send + Sync + 'static {
 pub struct Services {
     pub images: Arc<dyn ImageService>,
     pub system: Arc<dyn SystemService>,
+    pub volumes: Arc<dyn crate::volume_service::VolumeService>,
+    pub container_fs: Arc<dyn crate::volume_service::ContainerFsService>,
 }

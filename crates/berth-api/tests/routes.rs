@@ -143,6 +143,8 @@ fn setup() -> (Arc<Fake>, axum::Router) {
     let s = Services {
         images: fake.clone(),
         system: fake.clone(),
+        volumes: Arc::new(berth_api::NoVolumes),
+        container_fs: Arc::new(berth_api::NoContainerFs),
     };
     (fake, app(s))
 }

@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub file: FileConfig,
     /// Stable engine ID (persisted under the root).
     pub id: String,
+    /// Volumes of the local driver under `<root>/volumes`.
+    pub volumes: Arc<crate::volumes::VolumeStore>,
     /// Registry client and blob-source table (pull, push, login).
     pub registry: crate::registry::RegistryState,
 }
@@ -54,6 +56,7 @@ impl Engine {
         file: FileConfig,
     ) -> Engine {
         let id = engine_id(&cfg.root);
+        let volumes = Arc::new(crate::volumes_service::open_volumes(&cfg.root));
         let registry = crate::registry::RegistryState::new(&cfg, &file);
         Engine {
             inner: Arc::new(Inner {
@@ -63,6 +66,7 @@ impl Engine {
                 cfg,
                 file,
                 id,
+                volumes,
                 registry,
             }),
         }
@@ -73,6 +77,8 @@ impl Engine {
         Services {
             images: Arc::new(self.clone()),
             system: Arc::new(self.clone()),
+            volumes: Arc::new(self.clone()),
+            container_fs: Arc::new(berth_api::NoContainerFs),
         }
     }
 

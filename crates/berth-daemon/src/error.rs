@@ -11,6 +11,9 @@ pub enum DaemonError {
     Store { kind: ErrorKind, message: String },
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// A named thing (volume, container path) that does not exist; the message names it.
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -29,7 +32,7 @@ impl DaemonError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             DaemonError::Store { kind, .. } => *kind,
-            DaemonError::NoSuchImage(_) => ErrorKind::NotFound,
+            DaemonError::NoSuchImage(_) | DaemonError::NotFound(_) => ErrorKind::NotFound,
             DaemonError::Conflict(_) => ErrorKind::Conflict,
             DaemonError::Invalid(_) => ErrorKind::Invalid,
             DaemonError::Io { .. } | DaemonError::Task(_) => ErrorKind::Internal,

@@ -15,6 +15,11 @@ pub mod registry_store;
 pub mod server;
 pub mod store_adapter;
 mod system;
+pub mod archive_ops;
+mod archive_ops_service;
+pub mod volumes;
+pub mod volumes_mounts;
+mod volumes_service;
 
 pub use config::{DaemonConfig, FileConfig};
 pub use engine::Engine;

@@ -197,7 +197,7 @@ impl SystemService for Engine {
                 .map(|i| image_plan::summary(i, Some(shared.get(&i.id).copied().unwrap_or(0)), 0))
                 .collect(),
             containers: vec![],
-            volumes: vec![],
+            volumes: self.volume_usage().await?,
             build_cache: vec![],
         })
     }

@@ -4,6 +4,7 @@
 mod images;
 mod registry;
 mod system;
+mod volumes;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -27,6 +28,21 @@ pub fn app(services: Services) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", axum::routing::post(volumes::create))
+        .route("/volumes/prune", axum::routing::post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
+        .route(
+            "/containers/{id}/archive",
+            get(volumes::archive)
+                .head(volumes::archive)
+                .put(volumes::archive),
+        )
+        .route("/containers/{id}/changes", get(volumes::changes))
+        .route("/containers/{id}/export", get(volumes::export))
         .route("/auth", axum::routing::post(registry::auth))
         .route("/distribution/{*rest}", get(registry::distribution))
         .route(

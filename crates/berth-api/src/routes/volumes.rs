@@ -1,0 +1,188 @@
+//! Volume routes (`/volumes`, `/volumes/create`, `/volumes/prune`, `/volumes/{name}`) and the
+//! container filesystem routes (`/containers/{id}/archive|changes|export`).
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+
+use super::{body_stream, QueryPairs};
+use crate::error::{ApiError, ApiResult};
+use crate::service::Services;
+use crate::version::ApiVersion;
+use crate::volume_service::{
+    volume_matches, ExtractOptions, PathStat, VolumeCreateBody, LIST_FILTERS, PRUNE_FILTERS,
+};
+
+pub(super) async fn create(
+    State(s): State<Services>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let req: VolumeCreateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        VolumeCreateBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body for volume create: {e}")))?
+    };
+    let v = s.volumes.create(req).await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let f = q.filters()?;
+    f.validate(LIST_FILTERS)?;
+    let mut out = Vec::new();
+    for v in s.volumes.list().await? {
+        if volume_matches(&f, &v)? {
+            out.push(v);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(serde_json::json!({ "Volumes": out, "Warnings": null })).into_response())
+}
+
+pub(super) async fn inspect(
+    State(s): State<Services>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.volumes.inspect(&name).await?).into_response())
+}
+
+pub(super) async fn remove(
+    State(s): State<Services>,
+    Path(name): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    s.volumes.remove(&name, q.flag("force")).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /volumes/prune`: anonymous volumes only unless `all=true` (API ≥ 1.42, as docker
+/// 23+); older clients get the old behaviour of pruning named volumes too.
+pub(super) async fn prune(
+    State(s): State<Services>,
+    Extension(ver): Extension<ApiVersion>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let f = q.filters()?;
+    f.validate(PRUNE_FILTERS)?;
+    let all = f.bool_value("all")?.unwrap_or(false) || ver.before("1.42");
+    let r = s.volumes.prune(&f, all).await?;
+    Ok(Json(serde_json::json!({
+        "VolumesDeleted": r.volumes_deleted.unwrap_or_default(),
+        "SpaceReclaimed": r.space_reclaimed.unwrap_or(0),
+    }))
+    .into_response())
+}
+
+/// Standard base64 (the stat header); tiny, so no dependency.
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn stat_header(st: &PathStat) -> (HeaderName, HeaderValue) {
+    let json = serde_json::to_vec(st).unwrap_or_default();
+    let v = HeaderValue::from_str(&base64(&json)).unwrap_or(HeaderValue::from_static(""));
+    (HeaderName::from_static("x-docker-container-path-stat"), v)
+}
+
+fn path_param(q: &QueryPairs) -> ApiResult<String> {
+    match q.get("path") {
+        Some(p) if !p.is_empty() => Ok(p.to_string()),
+        _ => Err(ApiError::invalid(
+            "path query parameter is required: ?path=<container path>",
+        )),
+    }
+}
+
+/// `/containers/{id}/archive` (GET, HEAD, PUT), `/changes`, `/export`.
+pub(super) async fn archive(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let path = path_param(&q)?;
+    match *req.method() {
+        Method::HEAD => {
+            let st = s.container_fs.stat_path(&id, &path).await?;
+            let (k, v) = stat_header(&st);
+            Ok(([(k, v)], StatusCode::OK).into_response())
+        }
+        Method::GET => {
+            let (st, body) = s.container_fs.get_archive(&id, &path).await?;
+            let (k, v) = stat_header(&st);
+            Ok((
+                [
+                    (k, v),
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/x-tar"),
+                    ),
+                ],
+                Body::from_stream(body),
+            )
+                .into_response())
+        }
+        Method::PUT => {
+            let opts = ExtractOptions {
+                path,
+                no_overwrite_dir_non_dir: q.flag("noOverwriteDirNonDir"),
+                copy_uid_gid: q.flag("copyUIDGID"),
+            };
+            let body = body_stream(req.into_body());
+            s.container_fs.put_archive(&id, opts, body).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        _ => Err(ApiError::not_found("page not found")),
+    }
+}
+
+pub(super) async fn changes(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.container_fs.changes(&id).await?).into_response())
+}
+
+pub(super) async fn export(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let body = s.container_fs.export(&id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+}

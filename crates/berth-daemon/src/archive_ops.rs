@@ -1,0 +1,1 @@
+//! docker cp / diff / export over a container's root filesystem.

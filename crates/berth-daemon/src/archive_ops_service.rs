@@ -1,0 +1,1 @@
+//! berth-api's `ContainerFsService` over [`crate::archive_ops`].

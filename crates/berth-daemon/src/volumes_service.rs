@@ -1,0 +1,156 @@
+//! berth-api's `VolumeService` over the engine's [`VolumeStore`], volume events, and the
+//! volume part of `/system/df`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use berth_api::filters::Filters;
+use berth_api::models::{EventMessageTypeEnum, VolumePruneResponse, VolumeUsageData};
+use berth_api::volume_service::prune_selects;
+use berth_api::{ApiResult, VolumeCreateBody, VolumeInfo, VolumeService};
+
+use crate::engine::Engine;
+use crate::error::DaemonError;
+use crate::volumes::{CreateVolume, VolumeRecord, VolumeStore};
+
+/// Open `<root>/volumes`; a failure leaves an empty in-memory store and a warning, so the
+/// daemon still serves images.
+pub(crate) fn open_volumes(root: &Path) -> VolumeStore {
+    let dir = root.join("volumes");
+    VolumeStore::open(&dir).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot open the volume store; volumes are unavailable");
+        let fallback = std::env::temp_dir().join(format!("berth-volumes-{}", std::process::id()));
+        VolumeStore::open(&fallback).expect("temp volume store")
+    })
+}
+
+/// Render a record as Docker's volume JSON.
+pub(crate) fn render(
+    store: &VolumeStore,
+    v: &VolumeRecord,
+    usage: Option<VolumeUsageData>,
+) -> VolumeInfo {
+    VolumeInfo {
+        name: v.name.clone(),
+        driver: v.driver.clone(),
+        mountpoint: store.mountpoint(&v.name).to_string_lossy().into_owned(),
+        created_at: v.created_at.clone(),
+        labels: v.labels.clone().into_iter().collect(),
+        scope: "local".into(),
+        options: v.options.clone().into_iter().collect(),
+        usage_data: usage,
+    }
+}
+
+impl Engine {
+    /// The volume store (the containers code acquires/releases through it).
+    pub fn volumes(&self) -> &std::sync::Arc<VolumeStore> {
+        &self.inner.volumes
+    }
+
+    fn volume_event(&self, action: &str, name: &str, driver: &str) {
+        let attrs: HashMap<String, String> = [("driver".to_string(), driver.to_string())].into();
+        self.inner
+            .events
+            .emit(EventMessageTypeEnum::VOLUME, action, name, attrs);
+    }
+
+    /// `Volumes` of `/system/df`, with sizes and reference counts.
+    pub(crate) async fn volume_usage(&self) -> ApiResult<Vec<serde_json::Value>> {
+        let store = self.inner.volumes.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            store
+                .list()
+                .iter()
+                .map(|(v, users)| {
+                    let usage = VolumeUsageData {
+                        size: store.size(&v.name) as i64,
+                        ref_count: users.len() as i64,
+                    };
+                    serde_json::to_value(render(&store, v, Some(usage))).unwrap_or_default()
+                })
+                .collect()
+        })
+        .await
+        .map_err(DaemonError::from)?;
+        Ok(out)
+    }
+
+    async fn vol_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&VolumeStore) -> crate::error::Result<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let store = self.inner.volumes.clone();
+        let r = tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(DaemonError::from)?;
+        Ok(r?)
+    }
+}
+
+#[async_trait]
+impl VolumeService for Engine {
+    async fn create(&self, req: VolumeCreateBody) -> ApiResult<VolumeInfo> {
+        let c = CreateVolume {
+            name: Some(req.name).filter(|n| !n.is_empty()),
+            driver: Some(req.driver).filter(|d| !d.is_empty()),
+            labels: req.labels.unwrap_or_default().into_iter().collect(),
+            options: req.driver_opts.unwrap_or_default().into_iter().collect(),
+        };
+        let (v, created) = self.vol_blocking(move |s| s.create(c)).await?;
+        if created {
+            self.volume_event("create", &v.name, &v.driver);
+        }
+        Ok(render(&self.inner.volumes, &v, None))
+    }
+
+    async fn list(&self) -> ApiResult<Vec<VolumeInfo>> {
+        let s = &self.inner.volumes;
+        Ok(s.list()
+            .iter()
+            .map(|(v, users)| {
+                let usage = VolumeUsageData {
+                    size: -1,
+                    ref_count: users.len() as i64,
+                };
+                render(s, v, Some(usage))
+            })
+            .collect())
+    }
+
+    async fn inspect(&self, name: &str) -> ApiResult<VolumeInfo> {
+        let v = self.inner.volumes.get(name)?;
+        Ok(render(&self.inner.volumes, &v, None))
+    }
+
+    async fn remove(&self, name: &str, force: bool) -> ApiResult<()> {
+        let n = name.to_string();
+        let existed = self.inner.volumes.get(name).ok();
+        self.vol_blocking(move |s| s.remove(&n, force)).await?;
+        if let Some(v) = existed {
+            self.volume_event("destroy", &v.name, &v.driver);
+        }
+        Ok(())
+    }
+
+    async fn prune(&self, filters: &Filters, all: bool) -> ApiResult<VolumePruneResponse> {
+        let f = filters.clone();
+        let (gone, freed) = self
+            .vol_blocking(move |s| {
+                s.prune(|v| {
+                    let labels: HashMap<String, String> = v.labels.clone().into_iter().collect();
+                    prune_selects(&f, all, &labels)
+                })
+            })
+            .await?;
+        for n in &gone {
+            self.volume_event("destroy", n, "local");
+        }
+        self.volume_event("prune", "", "local");
+        Ok(VolumePruneResponse {
+            volumes_deleted: Some(gone),
+            space_reclaimed: Some(freed as i64),
+        })
+    }
+}
