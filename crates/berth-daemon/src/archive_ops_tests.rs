@@ -1,0 +1,216 @@
+//! Tests of archive_ops: hostile docker cp archives and symlinks must stay inside the root.
+
+use super::*;
+use std::fs;
+use std::os::unix::fs::symlink;
+
+/// A tar entry with a raw (unchecked) name, so hostile names can be built.
+fn raw_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    kind: tar::EntryType,
+    data: &[u8],
+    link: &str,
+) {
+    let mut h = tar::Header::new_old();
+    {
+        let old = h.as_old_mut();
+        old.name[..name.len()].copy_from_slice(name.as_bytes());
+        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    h.set_entry_type(kind);
+    h.set_mode(0o755);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+fn tar_of(entries: &[(&str, tar::EntryType, &[u8], &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (n, k, d, l) in entries {
+        raw_entry(&mut b, n, *k, d, l);
+    }
+    b.into_inner().unwrap()
+}
+
+fn names(tar_bytes: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let mut a = tar::Archive::new(tar_bytes);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let n = e.path().unwrap().to_string_lossy().into_owned();
+            let l = e
+                .link_name()
+                .unwrap()
+                .map(|l| l.to_string_lossy().into_owned());
+            let mut d = Vec::new();
+            e.read_to_end(&mut d).unwrap();
+            (n, l, d)
+        })
+        .collect()
+}
+
+struct Fixture {
+    _t: tempfile::TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("rootfs");
+    let outside = t.path().join("outside");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::create_dir_all(root.join("dst")).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(root.join("etc/shadow"), b"container-shadow").unwrap();
+    Fixture {
+        _t: t,
+        root,
+        outside,
+    }
+}
+
+fn outside_is_empty(f: &Fixture) -> bool {
+    fs::read_dir(&f.outside).unwrap().next().is_none()
+}
+
+#[test]
+fn hostile_put_archive_writes_nothing_outside() {
+    if !berth_testutil::require_root("hostile_put_archive_writes_nothing_outside") {
+        return;
+    }
+    let f = fixture();
+    let abs_out = f.outside.to_str().unwrap().to_string();
+    // 1. `..` climbing out: rejected.
+    let t = tar_of(&[("../../outside/x", tar::EntryType::Regular, b"pwned", "")]);
+    assert!(extract(&f.root, &[], "/dst", true, t.as_slice()).is_err());
+    // 2. An absolute symlink to the host dir, then a file through it.
+    let t = tar_of(&[
+        ("link", tar::EntryType::Symlink, b"", &abs_out),
+        ("link/pwned", tar::EntryType::Regular, b"pwned", ""),
+    ]);
+    let _ = extract(&f.root, &[], "/dst", false, t.as_slice());
+    // 3. The destination itself is a symlink to an absolute host path.
+    symlink(&f.outside, f.root.join("evil")).unwrap();
+    let t = tar_of(&[("y", tar::EntryType::Regular, b"pwned", "")]);
+    let r = extract(&f.root, &[], "/evil", false, t.as_slice());
+    assert_eq!(
+        r.unwrap_err().kind(),
+        crate::ErrorKind::NotFound,
+        "clamped to <root>{abs_out}"
+    );
+    // 4. A symlinked parent pointing up and out with `..`.
+    symlink("../../../../../../..", f.root.join("dst/up")).unwrap();
+    let t = tar_of(&[("z", tar::EntryType::Regular, b"pwned", "")]);
+    extract(
+        &f.root,
+        &[],
+        &format!("/dst/up{abs_out}/.."),
+        false,
+        t.as_slice(),
+    )
+    .ok();
+    assert!(
+        outside_is_empty(&f),
+        "nothing escaped to {}",
+        f.outside.display()
+    );
+    // A normal copy lands, owned by root unless copyUIDGID.
+    let t = tar_of(&[("ok.txt", tar::EntryType::Regular, b"hi", "")]);
+    extract(&f.root, &[], "/dst", false, t.as_slice()).unwrap();
+    assert_eq!(fs::read(f.root.join("dst/ok.txt")).unwrap(), b"hi");
+    // Not a directory → invalid.
+    let r = extract(&f.root, &[], "/etc/shadow", false, t.as_slice());
+    assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Invalid);
+}
+
+#[test]
+fn get_archive_of_symlink_to_shadow_is_the_containers_file() {
+    let f = fixture();
+    symlink("/etc/shadow", f.root.join("leak")).unwrap();
+    symlink("/etc", f.root.join("etcl")).unwrap();
+    // The symlink itself is archived, not followed.
+    let mut out = Vec::new();
+    let st = archive(&f.root, &[], "/leak", &mut out).unwrap();
+    assert_eq!(st.link_target, "/etc/shadow");
+    assert_eq!(st.mode & (1 << 27), 1 << 27, "symlink mode bit");
+    let e = names(&out);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].1.as_deref(), Some("/etc/shadow"));
+    // docker cp -L asks for the link target: resolved inside the root.
+    for p in [
+        "/etcl/shadow",
+        "/../../../etc/shadow",
+        "/etcl/../etcl/shadow",
+    ] {
+        let mut out = Vec::new();
+        archive(&f.root, &[], p, &mut out).unwrap();
+        let e = names(&out);
+        assert_eq!(e[0].0, "shadow");
+        assert_eq!(e[0].2, b"container-shadow", "{p}");
+    }
+    // A directory archive names entries `<base>/…` and stat says it is a directory.
+    let mut out = Vec::new();
+    let st = archive(&f.root, &[], "/etc", &mut out).unwrap();
+    assert_ne!(st.mode & (1 << 31), 0);
+    let e: Vec<String> = names(&out).into_iter().map(|x| x.0).collect();
+    assert_eq!(e, vec!["etc/", "etc/shadow"]);
+    assert_eq!(
+        stat(&f.root, &[], "/nope").unwrap_err().kind(),
+        crate::ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn mounts_redirect_paths() {
+    let f = fixture();
+    let vol = f.outside.join("vol");
+    fs::create_dir_all(&vol).unwrap();
+    fs::write(vol.join("data.txt"), b"in volume").unwrap();
+    let mounts = vec![FsMount {
+        destination: "/data".into(),
+        source: vol.clone(),
+        read_only: true,
+    }];
+    let mut out = Vec::new();
+    archive(&f.root, &mounts, "/data/data.txt", &mut out).unwrap();
+    assert_eq!(names(&out)[0].2, b"in volume");
+    let t = tar_of(&[("x", tar::EntryType::Regular, b"x", "")]);
+    let r = extract(&f.root, &mounts, "/data", false, t.as_slice());
+    assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Forbidden);
+}
+
+#[test]
+fn changes_and_export() {
+    if !berth_testutil::require_root("changes_and_export") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (lower, upper) = (t.path().join("lower"), t.path().join("upper"));
+    fs::create_dir_all(lower.join("etc")).unwrap();
+    fs::write(lower.join("etc/passwd"), b"x").unwrap();
+    fs::write(lower.join("gone"), b"x").unwrap();
+    fs::create_dir_all(upper.join("etc")).unwrap();
+    fs::write(upper.join("etc/passwd"), b"y").unwrap();
+    fs::write(upper.join("new"), b"n").unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &upper.join("gone"),
+        FileType::CharacterDevice,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let c = changes(&upper, std::slice::from_ref(&lower)).unwrap();
+    let got: Vec<(&str, u8)> = c.iter().map(|c| (c.path.as_str(), c.kind)).collect();
+    assert_eq!(
+        got,
+        vec![("/etc", 0), ("/etc/passwd", 0), ("/gone", 2), ("/new", 1)]
+    );
+    let mut out = Vec::new();
+    export(&lower, &mut out).unwrap();
+    let e: Vec<String> = names(&out).into_iter().map(|x| x.0).collect();
+    assert_eq!(e, vec!["etc/", "etc/passwd", "gone"]);
+}
