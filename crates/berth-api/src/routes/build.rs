@@ -1,0 +1,103 @@
+//! `POST /build`: the classic (non-BuildKit) build endpoint. Parses the query into
+//! [`BuildOptions`], hands the context tar to [`crate::ImageService::build`] and streams its
+//! Docker JSON messages back.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+
+use super::{body_stream, json_lines, QueryPairs};
+use crate::service::Services;
+use crate::{ApiError, ApiResult};
+
+/// Query of `POST /build`, as the docker CLI and docker-py send it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// `t` (repeatable): names to tag the result with.
+    pub tags: Vec<String>,
+    /// Path of the Dockerfile inside the context (default `Dockerfile`).
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// `q`: print only the image ID.
+    pub quiet: bool,
+    /// `networkmode`: default network of RUN steps.
+    pub network: String,
+    pub platform: String,
+}
+
+fn json_map(q: &QueryPairs, key: &str) -> ApiResult<BTreeMap<String, String>> {
+    let Some(raw) = q.get(key).filter(|s| !s.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let m: BTreeMap<String, Option<String>> = serde_json::from_str(raw).map_err(|e| {
+        ApiError::invalid(format!(
+            "invalid {key} (want a JSON object of strings): {e}"
+        ))
+    })?;
+    Ok(m.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect())
+}
+
+impl BuildOptions {
+    pub(crate) fn from_query(q: &QueryPairs) -> ApiResult<BuildOptions> {
+        Ok(BuildOptions {
+            tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
+            dockerfile: q
+                .get("dockerfile")
+                .filter(|d| !d.is_empty())
+                .unwrap_or("Dockerfile")
+                .to_string(),
+            build_args: json_map(q, "buildargs")?,
+            labels: json_map(q, "labels")?,
+            target: q
+                .get("target")
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+            no_cache: q.flag("nocache"),
+            pull: q.flag("pull"),
+            quiet: q.flag("q"),
+            network: q.get("networkmode").unwrap_or("").to_string(),
+            platform: q.get("platform").unwrap_or("").to_string(),
+        })
+    }
+}
+
+pub(super) async fn build(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let opts = BuildOptions::from_query(&q)?;
+    if q.get("version") == Some("2") {
+        return Err(ApiError::invalid(
+            "BuildKit (version=2) is not supported: set DOCKER_BUILDKIT=0 to use the classic builder",
+        ));
+    }
+    let stream = s.images.build(body_stream(req.into_body()), opts).await?;
+    Ok(json_lines(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_docker_cli_query() {
+        let uri: axum::http::Uri = "/build?t=a%3A1&t=b&dockerfile=sub%2FDf&buildargs=%7B%22X%22%3A%221%22%2C%22N%22%3Anull%7D&nocache=1&q=true&target=t&networkmode=host"
+            .parse()
+            .unwrap();
+        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        assert_eq!(o.tags, ["a:1", "b"]);
+        assert_eq!(o.dockerfile, "sub/Df");
+        assert_eq!(o.build_args.len(), 1);
+        assert_eq!(o.build_args["X"], "1");
+        assert!(o.no_cache && o.quiet && !o.pull);
+        assert_eq!(o.target.as_deref(), Some("t"));
+        assert_eq!(o.network, "host");
+        let uri: axum::http::Uri = "/build?buildargs=nope".parse().unwrap();
+        assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! `POST /build` in the engine: unpack the context tar (plain or gzip) through the store's
+//! confined applier, read the Dockerfile and `.dockerignore`, run berth-build over
+//! [`StoreBuildBackend`], and translate its events into Docker's classic JSON messages.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_api::{ApiError, ApiResult, BuildOptions, ByteStream, JsonStream};
+use berth_build::{BuildRequest, Event, Network, Sink};
+use berth_dockerfile::ignore::Matcher;
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::build_backend::{BuildBackendConfig, StoreBuildBackend};
+use crate::engine::Engine;
+
+/// The binary whose `shim` subcommand runs RUN containers: `BERTH_SHIM_EXE` or ourselves.
+fn shim_exe() -> PathBuf {
+    std::env::var_os("BERTH_SHIM_EXE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
+}
+
+/// One Docker JSON message for a build event (None: nothing to show).
+pub fn event_message(e: &Event) -> Option<serde_json::Value> {
+    let short = |d: &berth_oci::Digest| d.hex()[..12].to_string();
+    Some(match e {
+        Event::Step { index, total, text } => {
+            json!({ "stream": format!("Step {index}/{total} : {text}\n") })
+        }
+        Event::Cached => json!({ "stream": " ---> Using cache\n" }),
+        Event::Running { container } => {
+            json!({ "stream": format!(" ---> Running in {}\n", &container.trim_start_matches("build-")[..12.min(container.len())]) })
+        }
+        Event::Output { data, .. } => json!({ "stream": String::from_utf8_lossy(data) }),
+        Event::StepDone { id } => json!({ "stream": format!(" ---> {}\n", short(id)) }),
+        Event::Warning(w) => json!({ "stream": format!("{w}\n") }),
+    })
+}
+
+fn error_message(m: &str) -> serde_json::Value {
+    json!({ "errorDetail": { "message": m }, "error": m })
+}
+
+/// Removes the unpacked context when the build is done (or abandoned).
+struct ContextDir(PathBuf);
+
+impl Drop for ContextDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn unpack_context(body: ByteStream, dir: &Path) -> ApiResult<()> {
+    let tar = dir.with_extension("tar");
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| ApiError::internal(format!("create {}: {e}", parent.display())))?;
+    }
+    let mut f = std::fs::File::create(&tar)
+        .map_err(|e| ApiError::internal(format!("store build context: {e}")))?;
+    let mut body = body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid(format!("read build context: {e}")))?;
+        f.write_all(&chunk)
+            .map_err(|e| ApiError::internal(format!("store build context: {e}")))?;
+    }
+    drop(f);
+    let d = dir.to_path_buf();
+    let res = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&d)?;
+        let f = std::fs::File::open(&tar)?;
+        let r = berth_store::apply::decompressed(f)?;
+        let out = berth_store::apply::apply_layer(&d, "build context", r)
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        let _ = std::fs::remove_file(&tar);
+        out
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    res.map_err(|e| ApiError::invalid(format!("invalid build context (want a tar archive): {e}")))
+}
+
+impl Engine {
+    /// Build an image from a context tar; progress and errors arrive in the stream.
+    pub(crate) async fn build_image(
+        &self,
+        body: ByteStream,
+        opts: BuildOptions,
+    ) -> ApiResult<JsonStream> {
+        let store = self
+            .store()
+            .cloned()
+            .ok_or_else(|| ApiError::not_implemented("this engine's image store cannot build"))?;
+        if !opts.platform.is_empty() {
+            let host = berth_oci::Platform::host();
+            let want = berth_oci::Platform::parse(&opts.platform).map_err(ApiError::invalid)?;
+            if want.os != host.os || want.architecture != host.architecture {
+                return Err(ApiError::invalid(format!(
+                    "platform {} is not supported: this engine builds for {}/{} only",
+                    opts.platform, host.os, host.architecture
+                )));
+            }
+        }
+        let network = Network::parse(&opts.network).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "unsupported networkmode {:?}: use default, host or none",
+                opts.network
+            ))
+        })?;
+        let root = store.root().to_path_buf();
+        let dir = root.join("build-tmp").join(format!(
+            "ctx-{}",
+            &berth_oci::Digest::of(
+                format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes()
+            )
+            .hex()[..16]
+        ));
+        let guard = ContextDir(dir.clone());
+        unpack_context(body, &dir).await?;
+        let parts = berth_build::context::clean_source(&opts.dockerfile, true)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let df_path =
+            berth_build::context::resolve_in_root(&dir, &parts, true, true, "build context")
+                .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let dockerfile = std::fs::read_to_string(&df_path).map_err(|_| {
+            ApiError::invalid(format!(
+                "Cannot locate specified Dockerfile: {}: put it in the build context or pass -f",
+                opts.dockerfile
+            ))
+        })?;
+        let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
+            Ok(t) => {
+                Matcher::from_dockerignore(&t).map_err(|e| ApiError::invalid(e.to_string()))?
+            }
+            Err(_) => Matcher::default(),
+        };
+        let req = BuildRequest {
+            dockerfile,
+            context: dir.clone(),
+            ignore,
+            build_args: opts.build_args.clone(),
+            target: opts.target.clone(),
+            no_cache: opts.no_cache,
+            pull: opts.pull,
+            labels: opts.labels.clone(),
+            tags: opts.tags.clone(),
+            network,
+        };
+        let backend = Arc::new(StoreBuildBackend::new(
+            store,
+            BuildBackendConfig {
+                shim_exe: shim_exe(),
+                root,
+            },
+        ));
+        let (tx, rx) = mpsc::unbounded_channel::<serde_json::Value>();
+        let quiet = opts.quiet;
+        let etx = tx.clone();
+        let sink: Sink = Arc::new(move |e: Event| {
+            if quiet {
+                return;
+            }
+            if let Some(m) = event_message(&e) {
+                let _ = etx.send(m);
+            }
+        });
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            match berth_build::build(backend, req, sink).await {
+                Ok(out) => {
+                    let id = out.image_id.to_string();
+                    let _ = tx.send(json!({ "aux": { "ID": id } }));
+                    if quiet {
+                        let _ = tx.send(json!({ "stream": format!("{id}\n") }));
+                    } else {
+                        let _ = tx.send(json!({ "stream": format!("Successfully built {}\n", &out.image_id.hex()[..12]) }));
+                    }
+                    for t in &opts.tags {
+                        let name = berth_oci::Reference::parse(t)
+                            .map(|r| r.with_default_tag().familiar())
+                            .unwrap_or_else(|_| t.clone());
+                        engine
+                            .events()
+                            .image("tag", &id, &name, &Default::default());
+                        if !quiet {
+                            let _ = tx
+                                .send(json!({ "stream": format!("Successfully tagged {name}\n") }));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "build failed");
+                    let _ = tx.send(error_message(&e.to_string()));
+                }
+            }
+        });
+        Ok(Box::pin(tokio_stream_from(rx)))
+    }
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::UnboundedReceiver<serde_json::Value>,
+) -> impl futures::Stream<Item = serde_json::Value> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
