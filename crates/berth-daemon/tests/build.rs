@@ -107,6 +107,9 @@ impl BuildBackend for Counting {
     }
 }
 
+/// (content, mode, uid, gid, inode) of a file in an image.
+type FileInfo = (String, u32, u32, u32, u64);
+
 struct Env {
     tmp: tempfile::TempDir,
     store: Arc<Store>,
@@ -205,7 +208,7 @@ impl Env {
     }
 
     /// Read files from an image's filesystem.
-    fn read(&self, image: &Digest, paths: &[&str]) -> Vec<Option<(String, u32, u32, u32, u64)>> {
+    fn read(&self, image: &Digest, paths: &[&str]) -> Vec<Option<FileInfo>> {
         use std::os::unix::fs::MetadataExt;
         let id = format!(
             "t{}",
