@@ -176,6 +176,15 @@ pub fn register_state(
     Ok(rec.id)
 }
 
+/// Record `parent` as the image's parent unless it is the image itself (best effort).
+fn set_parent(store: &Store, id: &Digest, parent: Option<&Digest>) {
+    if let Some(p) = parent.filter(|p| *p != id) {
+        if let Err(e) = store.set_image_parent(id, Some(p)) {
+            tracing::debug!(image = %id, error = %e, "cannot record parent image");
+        }
+    }
+}
+
 /// `docker commit`: the container's rw changes become a layer on top of its image, with
 /// `config` (the image's config with the caller's changes applied) and a history entry.
 pub fn commit_container(
@@ -609,7 +618,14 @@ impl BuildBackend for StoreBuildBackend {
     async fn register(&self, state: &State) -> Result<Digest, BuildError> {
         let store = self.store.clone();
         let st = state.clone();
-        blocking(move || register_state(&store, &st.config, &st.layers, &[])).await
+        // `state.rootfs` is still the parent's image here: record it as Docker's `Parent`,
+        // which lets image listings hide intermediate build images.
+        blocking(move || {
+            let id = register_state(&store, &st.config, &st.layers, &[])?;
+            set_parent(&store, &id, st.rootfs.as_ref());
+            Ok(id)
+        })
+        .await
     }
 
     async fn commit(&self, state: &State, tags: &[String]) -> Result<Digest, BuildError> {
@@ -622,7 +638,12 @@ impl BuildBackend for StoreBuildBackend {
             .collect::<Result<Vec<_>, _>>()?;
         let store = self.store.clone();
         let st = state.clone();
-        blocking(move || register_state(&store, &st.config, &st.layers, &refs)).await
+        blocking(move || {
+            let id = register_state(&store, &st.config, &st.layers, &refs)?;
+            set_parent(&store, &id, st.rootfs.as_ref());
+            Ok(id)
+        })
+        .await
     }
 
     async fn cache_get(&self, key: &str) -> Result<Option<State>, BuildError> {

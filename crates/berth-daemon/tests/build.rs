@@ -339,6 +339,11 @@ LABEL stage=final
         ["home", "home/app", "home/app/work", "home/app/work/me.txt"]
     );
     assert_eq!(env.store.image("built:test").unwrap().id, out.image_id);
+    // The parent chain reaches the intermediate image of the last RUN (Docker's `Parent`).
+    let parent = rec.parent.clone().expect("built image has a parent");
+    let p = env.store.image(&parent.to_string()).unwrap();
+    assert_eq!(p.layers, rec.layers);
+    assert!(p.repo_tags.is_empty());
     drop(env.tmp);
 }
 
