@@ -306,32 +306,12 @@ impl<W: Write> TarWriter<W> {
             }
             let key = OsStr::from_bytes(key);
             if let Ok(vn) = rfs::fgetxattr(fd, key, &mut vbuf[..]) {
-                let v = &vbuf[..vn];
-                let mut body = b"SCHILY.xattr.".to_vec();
-                body.extend_from_slice(key.as_bytes());
-                body.push(b'=');
-                body.extend_from_slice(v);
-                body.push(b'\n');
-                // "<len> <body>" where len counts itself.
-                let mut len = body.len() + 2;
-                while format!("{len} ").len() + body.len() != len {
-                    len += 1;
-                }
-                recs.extend_from_slice(format!("{len} ").as_bytes());
-                recs.extend_from_slice(&body);
+                let mut k = b"SCHILY.xattr.".to_vec();
+                k.extend_from_slice(key.as_bytes());
+                pax_record(&mut recs, &k, &vbuf[..vn]);
             }
         }
-        if recs.is_empty() {
-            return Ok(());
-        }
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::XHeader);
-        h.set_size(recs.len() as u64);
-        h.set_mode(0o644);
-        let short: String = format!("PaxHeaders/{name}").chars().take(99).collect();
-        h.set_path(short)?;
-        h.set_cksum();
-        self.b.append(&h, recs.as_slice())
+        append_pax(&mut self.b, name, &recs)
     }
 
     /// Archive `name` in `parent` (None: `parent` itself) as tar path `tar_name`.
@@ -414,8 +394,7 @@ impl<W: Write> TarWriter<W> {
 
     fn children(&mut self, dir: &OwnedFd, prefix: &str) -> io::Result<()> {
         let mut names: Vec<OsString> = Vec::new();
-        let mut d = rfs::Dir::read_from(dir)?;
-        while let Some(e) = d.next() {
+        for e in rfs::Dir::read_from(dir)? {
             let e = e?;
             let n = e.file_name().to_bytes();
             if n != b"." && n != b".." {
@@ -429,6 +408,35 @@ impl<W: Write> TarWriter<W> {
         }
         Ok(())
     }
+}
+
+/// Append one PAX record `"<len> <key>=<value>\n"` (len counts itself).
+fn pax_record(recs: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    let mut body = key.to_vec();
+    body.push(b'=');
+    body.extend_from_slice(value);
+    body.push(b'\n');
+    let mut len = body.len() + 2;
+    while format!("{len} ").len() + body.len() != len {
+        len += 1;
+    }
+    recs.extend_from_slice(format!("{len} ").as_bytes());
+    recs.extend_from_slice(&body);
+}
+
+/// Write PAX extended-header records (if any) for the entry that follows.
+fn append_pax<W: Write>(b: &mut tar::Builder<W>, name: &str, recs: &[u8]) -> io::Result<()> {
+    if recs.is_empty() {
+        return Ok(());
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_size(recs.len() as u64);
+    h.set_mode(0o644);
+    let short: String = format!("PaxHeaders/{name}").chars().take(99).collect();
+    h.set_path(short)?;
+    h.set_cksum();
+    b.append(&h, recs)
 }
 
 /// Reads exactly `n` bytes: the file's data, zero-padded if it shrank meanwhile.
@@ -504,15 +512,20 @@ pub fn extract(
     res.map(|_| ()).map_err(DaemonError::from)
 }
 
-/// Rewrite a tar with every owner set to 0:0 (spooled to an anonymous temp file).
-fn rootify(r: impl Read) -> io::Result<File> {
+/// An anonymous temp file (O_TMPFILE: gone when closed, also on crash).
+pub(crate) fn spool_file() -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut out = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .mode(0o600)
         .custom_flags(libc::O_TMPFILE)
-        .open(std::env::temp_dir())?;
+        .open(std::env::temp_dir())
+}
+
+/// Rewrite a tar with every owner set to 0:0 (spooled to an anonymous temp file).
+fn rootify(r: impl Read) -> io::Result<File> {
+    let mut out = spool_file()?;
     {
         let mut b = tar::Builder::new(&mut out);
         let mut a = tar::Archive::new(r);
@@ -530,26 +543,11 @@ fn rootify(r: impl Read) -> io::Result<File> {
                     .collect(),
                 None => Vec::new(),
             };
-            if !xattrs.is_empty() {
-                let mut recs = Vec::new();
-                for (k, v) in xattrs {
-                    let mut body = format!("{k}=").into_bytes();
-                    body.extend_from_slice(&v);
-                    body.push(b'\n');
-                    let mut len = body.len() + 2;
-                    while format!("{len} ").len() + body.len() != len {
-                        len += 1;
-                    }
-                    recs.extend_from_slice(format!("{len} ").as_bytes());
-                    recs.extend_from_slice(&body);
-                }
-                let mut x = tar::Header::new_ustar();
-                x.set_entry_type(tar::EntryType::XHeader);
-                x.set_size(recs.len() as u64);
-                x.set_path("PaxHeaders/x")?;
-                x.set_cksum();
-                b.append(&x, recs.as_slice())?;
+            let mut recs = Vec::new();
+            for (k, v) in xattrs {
+                pax_record(&mut recs, k.as_bytes(), &v);
             }
+            append_pax(&mut b, &path.to_string_lossy(), &recs)?;
             match h.entry_type() {
                 tar::EntryType::Symlink | tar::EntryType::Link => {
                     let target = e.link_name()?.unwrap_or_default().into_owned();

@@ -197,7 +197,7 @@ fn changes_and_export() {
     fs::write(upper.join("new"), b"n").unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &upper.join("gone"),
+        upper.join("gone"),
         FileType::CharacterDevice,
         Mode::from_raw_mode(0o600),
         0,
