@@ -203,6 +203,76 @@ fn container_commands() {
     assert_eq!(ok(d.berth().args(["start", "-a", cid.trim()])), "created\n");
     ok(d.berth().args(["rm", cid.trim()]));
 
+    // -it through a real pty (script(1)): raw mode, tty output, the shell's exit status
+    if berth_testutil::require_cmds("container_commands", &["script"]) {
+        let bin = assert_cmd::cargo::cargo_bin!("berth").display().to_string();
+        let run = |input: &str, args: &str| {
+            let mut c = std::process::Command::new("script");
+            c.args(["-qec", &format!("{bin} {args}"), "/dev/null"])
+                .env("BERTH_HOST", &d.host)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped());
+            let mut ch = c.spawn().unwrap();
+            {
+                use std::io::Write;
+                ch.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+            }
+            ch.wait_with_output().unwrap()
+        };
+        let o = run(
+            "echo $((6*7))\nexit 5\n",
+            "run -it --rm --network none busybox sh",
+        );
+        assert_eq!(o.status.code(), Some(5));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("\r\n42\r\n"));
+        // ctrl-p ctrl-q detaches: exit 0, container still running. The keys are sent only
+        // after the shell answered, i.e. once berth has the terminal in raw mode (in cooked
+        // mode the pty would eat ctrl-q as XON).
+        let tname = format!("bcli-tty-{}", std::process::id());
+        let mut ch = std::process::Command::new("script")
+            .args([
+                "-qec",
+                &format!("{bin} run -it --name {tname} --network none busybox sh"),
+                "/dev/null",
+            ])
+            .env("BERTH_HOST", &d.host)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = ch.stdin.take().unwrap();
+        let mut stdout = ch.stdout.take().unwrap();
+        {
+            use std::io::{Read, Write};
+            stdin.write_all(b"echo $((1+1))rdy\n").unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !String::from_utf8_lossy(&seen).contains("2rdy") {
+                let n = stdout.read(&mut buf).unwrap();
+                assert!(
+                    n > 0,
+                    "session ended early: {}",
+                    String::from_utf8_lossy(&seen)
+                );
+                seen.extend_from_slice(&buf[..n]);
+            }
+            stdin.write_all(b"\x10\x11").unwrap();
+            let mut rest = Vec::new();
+            let _ = stdout.read_to_end(&mut rest);
+        }
+        drop(stdin);
+        assert_eq!(ch.wait().unwrap().code(), Some(0));
+        let st = ok(d
+            .berth()
+            .args(["inspect", "-f", "{{.State.Running}}", &tname]));
+        assert_eq!(st, "true\n");
+        ok(d.berth().args(["rm", "-f", &tname]));
+    }
+
     // usage errors exit 125 like docker
     let o = d
         .berth()
