@@ -18,13 +18,19 @@ use berth_store::Store;
 
 use crate::build_copy::{is_archive, Owner, RootWriter};
 
+/// Fetches an image into the store (the engine's registry pull); `Err` carries the message.
+pub type Puller =
+    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
 /// Where the backend keeps its files and how it runs containers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BuildBackendConfig {
     /// The executable whose `shim <dir>` subcommand runs berth-runtime's shim.
     pub shim_exe: PathBuf,
     /// Scratch and cache dirs live here (normally the store root).
     pub root: PathBuf,
+    /// Pulls base images that are missing (or all of them with `--pull`); None: local only.
+    pub puller: Option<Puller>,
 }
 
 /// The daemon's build backend.
@@ -423,11 +429,24 @@ fn do_copy(store: &Arc<Store>, merged: &Path, req: &CopyRequest) -> Result<(), B
 
 #[async_trait::async_trait]
 impl BuildBackend for StoreBuildBackend {
-    async fn resolve_image(&self, name: &str, _pull: bool) -> Result<State, BuildError> {
-        let store = self.store.clone();
-        let name = name.to_string();
-        let me = StoreBuildBackend::new(store, self.cfg.clone());
-        blocking(move || me.state_of(&name)).await
+    async fn resolve_image(&self, name: &str, pull: bool) -> Result<State, BuildError> {
+        let lookup = || {
+            let me = StoreBuildBackend::new(self.store.clone(), self.cfg.clone());
+            let name = name.to_string();
+            blocking(move || me.state_of(&name))
+        };
+        if !pull {
+            match lookup().await {
+                Err(e) if e.kind() == ErrorKind::NotFound && self.cfg.puller.is_some() => {}
+                other => return other,
+            }
+        }
+        if let Some(puller) = &self.cfg.puller {
+            puller(name.to_string())
+                .await
+                .map_err(|m| be_err(ErrorKind::NotFound, m))?;
+        }
+        lookup().await
     }
 
     async fn run(

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::build_backend::{BuildBackendConfig, StoreBuildBackend};
+use crate::build_backend::{BuildBackendConfig, Puller, StoreBuildBackend};
 use crate::engine::Engine;
 
 /// The binary whose `shim` subcommand runs RUN containers: `BERTH_SHIM_EXE` or ourselves.
@@ -86,6 +86,31 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> ApiResult<()> {
 }
 
 impl Engine {
+    /// Base-image pulls for the builder through the engine's registry client; the first
+    /// in-stream error becomes the failure message.
+    fn puller(&self) -> Puller {
+        let engine = self.clone();
+        Arc::new(move |name: String| {
+            let engine = engine.clone();
+            Box::pin(async move {
+                let opts = berth_api::PullOptions {
+                    from_image: name,
+                    ..Default::default()
+                };
+                let mut s = engine
+                    .registry_pull(opts)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                while let Some(m) = s.next().await {
+                    if let Some(err) = m.get("error").and_then(|e| e.as_str()) {
+                        return Err(err.to_string());
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+
     /// Build an image from a context tar; progress and errors arrive in the stream.
     pub(crate) async fn build_image(
         &self,
@@ -156,6 +181,7 @@ impl Engine {
             BuildBackendConfig {
                 shim_exe: shim_exe(),
                 root,
+                puller: Some(self.puller()),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<serde_json::Value>();

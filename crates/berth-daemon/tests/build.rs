@@ -141,6 +141,7 @@ impl Env {
                 BuildBackendConfig {
                     shim_exe: std::env::current_exe().unwrap(),
                     root: store.root().to_path_buf(),
+                    puller: None,
                 },
             ),
             runs: AtomicUsize::new(0),
@@ -650,6 +651,19 @@ fn docker_cli_build() {
         "cli-built:1",
     ]);
     assert_eq!(cfg.trim(), "[\"cat\",\"/v\"]");
+    // A missing base is pulled; from a registry that is not there the build fails cleanly.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM 127.0.0.1:1/nope:1\nRUN true\n",
+    )
+    .unwrap();
+    let o = docker_build(&[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("dockerfile:1: ") && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN exit 3\n").unwrap();
     let o = docker_build(&[]);
     assert!(!o.status.success());
