@@ -78,7 +78,7 @@ impl Engine {
             images: Arc::new(self.clone()),
             system: Arc::new(self.clone()),
             volumes: Arc::new(self.clone()),
-            container_fs: Arc::new(berth_api::NoContainerFs),
+            container_fs: crate::archive_ops_service::service_for(self),
         }
     }
 
