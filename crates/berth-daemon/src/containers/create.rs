@@ -1,0 +1,400 @@
+//! `POST /containers/create`: merge the image config into the request as Docker does,
+//! validate limits and names, create the rw layer and the record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use berth_api::models::{ContainerConfig, ContainerCreateBody, EventMessageTypeEnum, HostConfig};
+use berth_api::{ApiError, ApiResult};
+use berth_oci::ImageRuntimeConfig;
+
+use super::names::{generate_name, valid_name};
+use super::{lock, new_id, now_rfc3339, Ctr, CtrState, Record, ZERO_TIME};
+use crate::engine::Engine;
+
+/// Docker's minimum memory limit.
+pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+/// `busybox` → `busybox:latest` (what Docker prints in "No such image").
+pub fn with_latest(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if name.contains('@') || last.contains(':') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
+}
+
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
+}
+
+/// Merge the image's runtime config under the request's, Docker's rules: an explicit
+/// entrypoint drops the image's Cmd; env is merged by key; the rest fall back to the image.
+pub fn merge_config(req: &mut ContainerConfig, img: &ImageRuntimeConfig) {
+    let user_ep = req.entrypoint.clone();
+    match user_ep {
+        Some(ep) => {
+            let ep: Vec<String> = if ep.len() == 1 && ep[0].is_empty() {
+                Vec::new()
+            } else {
+                ep
+            };
+            req.entrypoint = Some(ep);
+        }
+        None => {
+            req.entrypoint = img.entrypoint.clone();
+            if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+                req.cmd = img.cmd.clone();
+            }
+        }
+    }
+    let mut env: Vec<String> = img.env.clone().unwrap_or_default();
+    for e in req.env.clone().unwrap_or_default() {
+        let k = env_key(&e).to_string();
+        env.retain(|x| env_key(x) != k);
+        env.push(e);
+    }
+    if !env.iter().any(|e| env_key(e) == "PATH") {
+        env.insert(0, format!("PATH={}", berth_runtime::spec::DEFAULT_PATH));
+    }
+    req.env = Some(env);
+    if req.working_dir.as_deref().unwrap_or("").is_empty() {
+        req.working_dir = img.working_dir.clone().filter(|w| !w.is_empty());
+    }
+    if req.user.as_deref().unwrap_or("").is_empty() {
+        req.user = img.user.clone().filter(|u| !u.is_empty());
+    }
+    let mut ports: Vec<String> = img
+        .exposed_ports
+        .as_ref()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for p in req.exposed_ports.clone().unwrap_or_default() {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    req.exposed_ports = (!ports.is_empty()).then_some(ports);
+    let mut vols: Vec<String> = img
+        .volumes
+        .as_ref()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for v in req.volumes.clone().unwrap_or_default() {
+        if !vols.contains(&v) {
+            vols.push(v);
+        }
+    }
+    req.volumes = (!vols.is_empty()).then_some(vols);
+    let mut labels: HashMap<String, String> = img
+        .labels
+        .clone()
+        .map(|l| l.into_iter().collect())
+        .unwrap_or_default();
+    labels.extend(req.labels.clone().unwrap_or_default());
+    req.labels = Some(labels);
+    if req.stop_signal.as_deref().unwrap_or("").is_empty() {
+        req.stop_signal = img.stop_signal.clone();
+    }
+    if req.healthcheck.is_none() {
+        if let Some(h) = &img.healthcheck {
+            req.healthcheck = Some(berth_api::models::HealthConfig {
+                test: h.test.clone(),
+                interval: h.interval,
+                timeout: h.timeout,
+                retries: h.retries,
+                start_period: h.start_period,
+                start_interval: h.start_interval,
+            });
+        }
+    }
+    if req.on_build.is_none() {
+        req.on_build = img.on_build.clone();
+    }
+}
+
+/// Validate the host config the way dockerd does (before anything is created).
+pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
+    let mem = h.memory.unwrap_or(0);
+    if mem != 0 && mem < MIN_MEMORY {
+        return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if mem < 0 {
+        return Err(ApiError::invalid(
+            "invalid memory limit: must not be negative",
+        ));
+    }
+    let swap = h.memory_swap.unwrap_or(0);
+    if mem > 0 && swap > 0 && swap < mem {
+        return Err(ApiError::invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ));
+    }
+    if h.nano_cpus.unwrap_or(0) > 0 && h.cpu_quota.unwrap_or(0) > 0 {
+        return Err(ApiError::invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
+    if h.nano_cpus.unwrap_or(0) > ncpu * 1_000_000_000 {
+        return Err(ApiError::invalid(format!(
+            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
+    }
+    if h.nano_cpus.unwrap_or(0) < 0 {
+        return Err(ApiError::invalid("invalid CPU value: must not be negative"));
+    }
+    if let Some(rp) = &h.restart_policy {
+        use berth_api::models::RestartPolicyNameEnum as R;
+        let name = rp.name.unwrap_or(R::EMPTY);
+        if h.auto_remove.unwrap_or(false) && !matches!(name, R::EMPTY | R::NO) {
+            return Err(ApiError::invalid(
+                "can't create 'AutoRemove' container with restart policy",
+            ));
+        }
+        if rp.maximum_retry_count.unwrap_or(0) != 0 && name != R::ON_FAILURE {
+            return Err(ApiError::invalid(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+            ));
+        }
+        if rp.maximum_retry_count.unwrap_or(0) < 0 {
+            return Err(ApiError::invalid(
+                "invalid restart policy: maximum retry count cannot be negative",
+            ));
+        }
+    }
+    if let Some(lc) = &h.log_config {
+        let t = lc.typ.as_deref().unwrap_or("");
+        if !matches!(t, "" | "json-file" | "none" | "local") {
+            return Err(ApiError::invalid(format!(
+                "logging driver {t:?} is not supported by berth: use json-file or none"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub(crate) async fn ctr_create(
+        &self,
+        name: Option<String>,
+        body: serde_json::Value,
+    ) -> ApiResult<serde_json::Value> {
+        let body: ContainerCreateBody = serde_json::from_value(body)
+            .map_err(|e| ApiError::invalid(format!("invalid container config: {e}")))?;
+        let image = body.image.clone().unwrap_or_default();
+        if image.is_empty() {
+            return Err(ApiError::invalid("no image specified: pass an image name"));
+        }
+        if let Some(n) = &name {
+            let n = n.trim_start_matches('/');
+            if !valid_name(n) {
+                return Err(ApiError::invalid(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        let mut host_config = body.host_config.clone().unwrap_or_default();
+        if matches!(
+            host_config.network_mode.as_deref(),
+            None | Some("") | Some("default")
+        ) {
+            host_config.network_mode = Some("bridge".into());
+        }
+        validate_host_config(&host_config)?;
+        let img_name = image.clone();
+        let stored = self
+            .blocking(move |s| s.image(&img_name))
+            .await
+            .map_err(|e| {
+                if e.kind() == berth_api::ErrorKind::NotFound {
+                    ApiError::not_found(format!("No such image: {}", with_latest(&image)))
+                } else {
+                    ApiError::from(e)
+                }
+            })?;
+        let mut config = ContainerConfig {
+            hostname: body.hostname.clone(),
+            domainname: body.domainname.clone(),
+            user: body.user.clone(),
+            attach_stdin: body.attach_stdin,
+            attach_stdout: body.attach_stdout,
+            attach_stderr: body.attach_stderr,
+            exposed_ports: body.exposed_ports.clone(),
+            tty: body.tty,
+            open_stdin: body.open_stdin,
+            stdin_once: body.stdin_once,
+            env: body.env.clone(),
+            cmd: body.cmd.clone(),
+            healthcheck: body.healthcheck.clone(),
+            args_escaped: body.args_escaped,
+            image: Some(image.clone()),
+            volumes: body.volumes.clone(),
+            working_dir: body.working_dir.clone(),
+            entrypoint: body.entrypoint.clone(),
+            network_disabled: body.network_disabled,
+            on_build: None,
+            labels: body.labels.clone(),
+            stop_signal: body.stop_signal.clone(),
+            stop_timeout: body.stop_timeout,
+            shell: body.shell.clone(),
+        };
+        merge_config(&mut config, &stored.config.config);
+        let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+        argv.extend(config.cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(ApiError::invalid("no command specified"));
+        }
+        if let Some(s) = &config.stop_signal {
+            if !s.is_empty() {
+                super::run::parse_signal(s)?;
+            }
+        }
+        let id = new_id();
+        if config.hostname.as_deref().unwrap_or("").is_empty() {
+            config.hostname = Some(id[..12].to_string());
+        }
+        let cs = &self.inner.containers;
+        let rec = Record {
+            id: id.clone(),
+            name: String::new(),
+            created: now_rfc3339(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            image: image.clone(),
+            image_id: stored.id.to_string(),
+            config,
+            host_config,
+            networking: body.networking_config.clone(),
+            state: CtrState {
+                status: "created".into(),
+                started_at: ZERO_TIME.into(),
+                finished_at: ZERO_TIME.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        // Reserve the name and insert under one lock.
+        let ctr = {
+            let mut m = lock(&cs.map);
+            let taken = |n: &str| m.values().any(|c| lock(&c.rec).name == n);
+            let name = match &name {
+                Some(n) => {
+                    let n = n.trim_start_matches('/').to_string();
+                    if let Some(other) = m.values().find(|c| lock(&c.rec).name == n) {
+                        return Err(ApiError::conflict(format!(
+                            "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                            other.id()
+                        )));
+                    }
+                    n
+                }
+                None => generate_name(taken),
+            };
+            let mut rec = rec;
+            rec.name = name;
+            let c = Ctr::new(rec);
+            m.insert(id.clone(), c.clone());
+            c
+        };
+        if let Err(e) = self.ctr_create_fs(&ctr, &stored.id).await {
+            lock(&cs.map).remove(&id);
+            let _ = std::fs::remove_dir_all(cs.ctr_dir(&id));
+            return Err(e);
+        }
+        let r = ctr.snapshot();
+        self.ctr_event("create", &r, HashMap::new());
+        Ok(serde_json::json!({ "Id": id, "Warnings": [] }))
+    }
+
+    async fn ctr_create_fs(&self, ctr: &Arc<Ctr>, image_id: &berth_oci::Digest) -> ApiResult<()> {
+        let id = ctr.id();
+        let store = self.inner.raw_store.clone().ok_or_else(|| {
+            ApiError::unavailable("this engine has no layer store for containers")
+        })?;
+        let img = image_id.clone();
+        let id2 = id.clone();
+        tokio::task::spawn_blocking(move || store.create_rw_layer(&id2, Some(&img)))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(format!("create rw layer for {id}: {e}")))?;
+        let cs = &self.inner.containers;
+        let rec = ctr.snapshot();
+        if let Err(e) = cs.persist(&rec) {
+            let store = self.inner.raw_store.clone();
+            let id2 = id.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || store.map(|s| s.remove_rw_layer(&id2))).await;
+            return Err(ApiError::internal(format!("persist container {id}: {e}")));
+        }
+        Ok(())
+    }
+
+    /// Emit a container event with Docker's attributes (name, image, labels, extras).
+    pub(crate) fn ctr_event(&self, action: &str, r: &Record, extra: HashMap<String, String>) {
+        let mut attrs: HashMap<String, String> = r.config.labels.clone().unwrap_or_default();
+        attrs.insert("name".into(), r.name.clone());
+        attrs.insert("image".into(), r.image.clone());
+        attrs.extend(extra);
+        self.inner
+            .events
+            .emit(EventMessageTypeEnum::CONTAINER, action, &r.id, attrs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_follows_docker_rules() {
+        let img = ImageRuntimeConfig {
+            entrypoint: Some(vec!["/ep".into()]),
+            cmd: Some(vec!["img-cmd".into()]),
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            working_dir: Some("/w".into()),
+            ..Default::default()
+        };
+        let mut c = ContainerConfig {
+            env: Some(vec!["A=2".into(), "B=3".into()]),
+            ..Default::default()
+        };
+        merge_config(&mut c, &img);
+        assert_eq!(c.entrypoint.as_deref(), Some(&["/ep".to_string()][..]));
+        assert_eq!(c.cmd.as_deref(), Some(&["img-cmd".to_string()][..]));
+        assert_eq!(c.env.unwrap(), vec!["PATH=/bin", "A=2", "B=3"]);
+        assert_eq!(c.working_dir.as_deref(), Some("/w"));
+        // An explicit entrypoint drops the image's cmd; [""] clears it.
+        let mut c = ContainerConfig {
+            entrypoint: Some(vec!["".into()]),
+            cmd: None,
+            ..Default::default()
+        };
+        merge_config(&mut c, &img);
+        assert_eq!(c.entrypoint.as_deref(), Some(&[][..]));
+        assert_eq!(c.cmd, None);
+        assert_eq!(with_latest("busybox"), "busybox:latest");
+        assert_eq!(with_latest("localhost:5000/a"), "localhost:5000/a:latest");
+        assert_eq!(with_latest("a:1"), "a:1");
+    }
+
+    #[test]
+    fn limits_validated_like_dockerd() {
+        let h = HostConfig {
+            memory: Some(1024 * 1024),
+            ..Default::default()
+        };
+        assert!(validate_host_config(&h)
+            .unwrap_err()
+            .to_string()
+            .contains("Minimum memory limit allowed is 6MB"));
+        let h = HostConfig {
+            memory: Some(MIN_MEMORY),
+            ..Default::default()
+        };
+        assert!(validate_host_config(&h).is_ok());
+    }
+}

@@ -1,0 +1,659 @@
+//! Container stdio: logs (json-file, follow), attach and exec sessions over hijacked
+//! connections (raw with a tty, multiplexed frames without), and `top`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::{ApiError, ApiResult, AttachOptions, Hijacked, LogsOptions, StreamSession};
+use berth_runtime::{ExecConfig, Shim, StdioEvent, StdioStream};
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{lock, new_id, Ctr, ExecRec};
+use crate::engine::Engine;
+
+/// One Docker multiplexed frame.
+pub fn mux(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + data.len());
+    v.extend_from_slice(&[stream, 0, 0, 0]);
+    v.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    log: String,
+    stream: String,
+    time: String,
+}
+
+fn rotated(p: &Path, i: u32) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(format!(".{i}"));
+    PathBuf::from(s)
+}
+
+fn render(e: &Entry, opts: &LogsOptions, tty: bool) -> Option<Vec<u8>> {
+    let st = if e.stream == "stderr" { 2 } else { 1 };
+    if (st == 1 && !opts.stdout) || (st == 2 && !opts.stderr) {
+        return None;
+    }
+    if opts.since > 0.0 || opts.until > 0.0 {
+        let t = chrono::DateTime::parse_from_rfc3339(&e.time).ok()?;
+        let secs = t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) / 1e9;
+        if (opts.since > 0.0 && secs < opts.since) || (opts.until > 0.0 && secs > opts.until) {
+            return None;
+        }
+    }
+    let mut line = Vec::new();
+    if opts.timestamps {
+        line.extend_from_slice(e.time.as_bytes());
+        line.push(b' ');
+    }
+    line.extend_from_slice(e.log.as_bytes());
+    Some(if tty { line } else { mux(st, &line) })
+}
+
+/// Read all rotated files and the live one; returns frames and the live file's offset.
+fn read_all(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Vec<u8>>, u64) {
+    let mut files: Vec<PathBuf> = (1..100)
+        .rev()
+        .map(|i| rotated(path, i))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(path.to_path_buf());
+    let mut out = Vec::new();
+    let mut off = 0;
+    for f in &files {
+        let Ok(file) = std::fs::File::open(f) else {
+            continue;
+        };
+        let mut r = std::io::BufReader::new(file);
+        let mut pos = 0u64;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !line.ends_with('\n') {
+                        break;
+                    }
+                    pos += n as u64;
+                    if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+                        if let Some(b) = render(&e, opts, tty) {
+                            out.push(b);
+                        }
+                    }
+                }
+            }
+        }
+        if f == path {
+            off = pos;
+        }
+    }
+    if let Some(n) = opts.tail {
+        let skip = out.len().saturating_sub(n);
+        out.drain(..skip);
+    }
+    (out, off)
+}
+
+/// New complete lines of the live file after `off` (restarting at 0 after a rotation).
+fn read_from(path: &Path, off: &mut u64, opts: &LogsOptions, tty: bool) -> Vec<Vec<u8>> {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return vec![];
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len < *off {
+        *off = 0;
+    }
+    if f.seek(std::io::SeekFrom::Start(*off)).is_err() {
+        return vec![];
+    }
+    let mut r = std::io::BufReader::new(f);
+    let mut out = vec![];
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if !line.ends_with('\n') {
+                    break;
+                }
+                *off += n as u64;
+                if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+                    if let Some(b) = render(&e, opts, tty) {
+                        out.push(b);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Engine {
+    pub(crate) fn ctr_logs(
+        &self,
+        ctr: &Arc<Ctr>,
+        opts: LogsOptions,
+    ) -> ApiResult<berth_api::LogsStream> {
+        let r = ctr.snapshot();
+        let tty = r.config.tty.unwrap_or(false);
+        if let Some(lc) = &r.host_config.log_config {
+            if lc.typ.as_deref() == Some("none") {
+                return Err(ApiError::invalid(
+                    "configured logging driver does not support reading",
+                ));
+            }
+        }
+        let path = self.inner.containers.log_path(&r.id);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+        let follow = opts.follow && r.running();
+        let mut life = ctr.life.subscribe();
+        tokio::spawn(async move {
+            let (p2, o2) = (path.clone(), opts.clone());
+            let Ok((first, mut off)) =
+                tokio::task::spawn_blocking(move || read_all(&p2, &o2, tty)).await
+            else {
+                return;
+            };
+            for b in first {
+                if tx.send(Ok(Bytes::from(b))).await.is_err() {
+                    return;
+                }
+            }
+            if !follow {
+                return;
+            }
+            let start = *life.borrow();
+            loop {
+                let done = {
+                    let l = *life.borrow();
+                    l.exits > start.exits || l.removed
+                };
+                let (p2, o2) = (path.clone(), opts.clone());
+                let Ok((more, o)) = tokio::task::spawn_blocking(move || {
+                    let mut o = off;
+                    (read_from(&p2, &mut o, &o2, tty), o)
+                })
+                .await
+                else {
+                    return;
+                };
+                off = o;
+                for b in more {
+                    if tx.send(Ok(Bytes::from(b))).await.is_err() {
+                        return;
+                    }
+                }
+                if done {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = life.changed() => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
+        Ok(berth_api::LogsStream {
+            tty,
+            body: Box::pin(stream),
+        })
+    }
+
+    pub(crate) async fn ctr_attach(
+        &self,
+        ctr: &Arc<Ctr>,
+        opts: AttachOptions,
+    ) -> ApiResult<StreamSession> {
+        let r = ctr.snapshot();
+        let tty = r.config.tty.unwrap_or(false);
+        let dir = self.inner.containers.ctr_dir(&r.id);
+        // Not running: wait for the next start (docker run attaches before starting).
+        let pending = if r.running() {
+            None
+        } else {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            lock(&ctr.attach_waiters).push(tx);
+            Some(rx)
+        };
+        let stdin = opts.stdin && r.config.open_stdin.unwrap_or(false);
+        let stdin_once = r.config.stdin_once.unwrap_or(false);
+        let eng = self.clone();
+        let logs = if opts.logs {
+            let lo = LogsOptions {
+                stdout: opts.stdout,
+                stderr: opts.stderr,
+                ..Default::default()
+            };
+            let p = self.inner.containers.log_path(&r.id);
+            Some(read_all(&p, &lo, tty).0)
+        } else {
+            None
+        };
+        let stream_live = opts.stream || !opts.logs;
+        let detach_keys = parse_detach_keys(opts.detach_keys.as_deref());
+        self.ctr_event("attach", &r, HashMap::new());
+        let run = move |mut io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async move {
+                for b in logs.unwrap_or_default() {
+                    if io.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+                if !stream_live {
+                    let _ = io.shutdown().await;
+                    return;
+                }
+                let (shim, ready) = match pending {
+                    None => (Shim::new(dir), None),
+                    Some(rx) => match rx.await {
+                        Ok((s, ready)) => (s, Some(ready)),
+                        Err(_) => return,
+                    },
+                };
+                let ss = match shim.attach(stdin, opts.stdout, opts.stderr).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "attach to shim");
+                        let _ = io.shutdown().await;
+                        return;
+                    }
+                };
+                if let Some(r) = ready {
+                    let _ = r.send(());
+                }
+                let _ = eng;
+                pump(ss, io, tty, stdin, stdin_once, detach_keys, |_| {}).await;
+            })
+        };
+        Ok(StreamSession {
+            tty,
+            run: Box::new(run),
+        })
+    }
+
+    pub(crate) async fn exec_create(
+        &self,
+        ctr: &Arc<Ctr>,
+        body: serde_json::Value,
+    ) -> ApiResult<String> {
+        let r = ctr.snapshot();
+        if r.state.status == "paused" {
+            return Err(ApiError::conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                r.id
+            )));
+        }
+        if !r.running() {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
+        let cfg: berth_api::models::ExecConfig = serde_json::from_value(body)
+            .map_err(|e| ApiError::invalid(format!("invalid exec config: {e}")))?;
+        let cmd = cfg.cmd.clone().unwrap_or_default();
+        if cmd.is_empty() {
+            return Err(ApiError::invalid("No exec command specified"));
+        }
+        let id = new_id();
+        let e = ExecRec {
+            id: id.clone(),
+            container_id: r.id.clone(),
+            cmd: cmd.clone(),
+            env: cfg.env.clone().unwrap_or_default(),
+            user: cfg.user.clone().unwrap_or_default(),
+            working_dir: cfg.working_dir.clone().unwrap_or_default(),
+            tty: cfg.tty.unwrap_or(false),
+            attach_stdin: cfg.attach_stdin.unwrap_or(false),
+            attach_stdout: cfg.attach_stdout.unwrap_or(false),
+            attach_stderr: cfg.attach_stderr.unwrap_or(false),
+            privileged: cfg.privileged.unwrap_or(false),
+            ..Default::default()
+        };
+        lock(&self.inner.containers.execs).insert(id.clone(), Arc::new(std::sync::Mutex::new(e)));
+        let mut attrs = HashMap::new();
+        attrs.insert("execID".into(), id.clone());
+        attrs.insert("exec_id".into(), id.clone());
+        self.ctr_event(&format!("exec_create: {}", cmd.join(" ")), &r, attrs);
+        Ok(id)
+    }
+
+    fn exec_get(&self, id: &str) -> ApiResult<Arc<std::sync::Mutex<ExecRec>>> {
+        lock(&self.inner.containers.execs)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+    }
+
+    pub(crate) async fn exec_start(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        tty_q: bool,
+    ) -> ApiResult<Option<StreamSession>> {
+        let ex = self.exec_get(exec_id)?;
+        let e = {
+            let mut g = lock(&ex);
+            if g.started {
+                return Err(ApiError::conflict(format!(
+                    "Error: Exec command {exec_id} has already run"
+                )));
+            }
+            g.started = true;
+            g.running = true;
+            g.clone()
+        };
+        let ctr = self.inner.containers.get(&e.container_id)?;
+        let r = ctr.snapshot();
+        if !r.running() {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
+        let user = if e.user.is_empty() {
+            None
+        } else {
+            let rootfs = self
+                .inner
+                .raw_store
+                .as_ref()
+                .and_then(|s| s.rw_layer(&r.id).ok())
+                .map(|l| l.merged)
+                .unwrap_or_default();
+            Some(
+                berth_runtime::user::resolve_in_rootfs(&rootfs, &e.user, &[])
+                    .map_err(|err| ApiError::invalid(err.to_string()))?,
+            )
+        };
+        let tty = e.tty || tty_q;
+        let cfg = ExecConfig {
+            args: e.cmd.clone(),
+            env: e.env.clone(),
+            cwd: e.working_dir.clone(),
+            user,
+            tty,
+            stdin: e.attach_stdin && !detach,
+            privileged: e.privileged,
+        };
+        let shim = Shim::new(self.inner.containers.ctr_dir(&r.id));
+        let (pid, ss) = shim.exec(&cfg).await.map_err(|err| {
+            lock(&ex).running = false;
+            let code = match &err {
+                berth_runtime::Error::Exec { exit_code, .. } => *exit_code as i64,
+                _ => 126,
+            };
+            lock(&ex).exit_code = Some(code);
+            ApiError::new(
+                if code == 126 || code == 127 {
+                    berth_api::ErrorKind::Invalid
+                } else {
+                    berth_api::ErrorKind::Internal
+                },
+                format!("OCI runtime exec failed: exec failed: {err}: unknown"),
+            )
+        })?;
+        lock(&ex).pid = pid;
+        let mut attrs = HashMap::new();
+        attrs.insert("execID".into(), e.id.clone());
+        self.ctr_event(
+            &format!("exec_start: {}", e.cmd.join(" ")),
+            &r,
+            attrs.clone(),
+        );
+        let eng = self.clone();
+        let ex2 = ex.clone();
+        let finish = move |code: i64| {
+            {
+                let mut g = lock(&ex2);
+                g.running = false;
+                g.exit_code = Some(code);
+            }
+            let mut a = attrs.clone();
+            a.insert("exitCode".into(), code.to_string());
+            eng.ctr_event("exec_die", &r, a);
+        };
+        if detach {
+            tokio::spawn(async move {
+                let (_, _, code) = ss.collect().await.unwrap_or_default();
+                finish(code.unwrap_or(-1) as i64);
+            });
+            return Ok(None);
+        }
+        let stdin = cfg.stdin;
+        let run = move |io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
+            Box::pin(async move {
+                pump(ss, io, tty, stdin, true, None, finish).await;
+            })
+        };
+        Ok(Some(StreamSession {
+            tty,
+            run: Box::new(run),
+        }))
+    }
+
+    pub(crate) fn exec_inspect(&self, exec_id: &str) -> ApiResult<serde_json::Value> {
+        let ex = self.exec_get(exec_id)?;
+        let e = lock(&ex).clone();
+        let (ep, args) = e
+            .cmd
+            .split_first()
+            .map(|(a, b)| (a.clone(), b.to_vec()))
+            .unwrap_or_default();
+        Ok(serde_json::json!({
+            "ID": e.id,
+            "Running": e.running,
+            "ExitCode": e.exit_code,
+            "ProcessConfig": {
+                "tty": e.tty, "entrypoint": ep, "arguments": args,
+                "privileged": e.privileged, "user": e.user,
+            },
+            "OpenStdin": e.attach_stdin,
+            "OpenStderr": e.attach_stderr,
+            "OpenStdout": e.attach_stdout,
+            "CanRemove": false,
+            "ContainerID": e.container_id,
+            "DetachKeys": "",
+            "Pid": e.pid,
+        }))
+    }
+
+    pub(crate) async fn exec_resize(&self, exec_id: &str, h: u16, w: u16) -> ApiResult<()> {
+        let ex = self.exec_get(exec_id)?;
+        let e = lock(&ex).clone();
+        Shim::new(self.inner.containers.ctr_dir(&e.container_id))
+            .resize(h, w, Some(e.pid))
+            .await
+            .map_err(|err| ApiError::internal(format!("resize exec {exec_id}: {err}")))
+    }
+
+    pub(crate) async fn ctr_top(
+        &self,
+        ctr: &Arc<Ctr>,
+        ps_args: &str,
+    ) -> ApiResult<serde_json::Value> {
+        let r = ctr.snapshot();
+        if !r.running() {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
+        let pids = container_pids(&r.id, r.host_config.cgroup_parent.as_deref());
+        let args: Vec<String> = if ps_args.is_empty() {
+            vec!["-ef".into()]
+        } else {
+            ps_args.split_whitespace().map(String::from).collect()
+        };
+        let out = tokio::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| ApiError::internal(format!("run ps: {e}")))?;
+        if !out.status.success() {
+            return Err(ApiError::internal(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let pid_col = header
+            .iter()
+            .position(|h| h == "PID")
+            .ok_or_else(|| ApiError::invalid("Couldn't find PID field in ps output"))?;
+        let ncol = header.len();
+        let mut procs = vec![];
+        for l in lines {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < ncol {
+                continue;
+            }
+            let Ok(pid) = f[pid_col].parse::<i32>() else {
+                continue;
+            };
+            if !pids.contains(&pid) {
+                continue;
+            }
+            let mut row: Vec<String> = f[..ncol - 1].iter().map(|s| s.to_string()).collect();
+            row.push(f[ncol - 1..].join(" "));
+            procs.push(row);
+        }
+        Ok(serde_json::json!({ "Titles": header, "Processes": procs }))
+    }
+}
+
+/// PIDs in the container's cgroup (any v1 controller, or v2).
+pub fn container_pids(id: &str, parent: Option<&str>) -> Vec<i32> {
+    let parent = parent.filter(|p| !p.is_empty()).unwrap_or("berth");
+    let rel = format!("{}/{id}", parent.trim_matches('/'));
+    let root = Path::new(berth_runtime::cgroups::CGROUP_ROOT);
+    for c in ["pids", "memory", "cpu,cpuacct", "unified", ""] {
+        let p = root.join(c).join(&rel).join("cgroup.procs");
+        if let Ok(t) = std::fs::read_to_string(&p) {
+            return t.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        }
+    }
+    vec![]
+}
+
+/// `ctrl-p,ctrl-q` → bytes.
+fn parse_detach_keys(s: Option<&str>) -> Option<Vec<u8>> {
+    let s = s.unwrap_or("ctrl-p,ctrl-q");
+    if s.is_empty() {
+        return None;
+    }
+    let mut out = vec![];
+    for k in s.split(',') {
+        if let Some(c) = k.strip_prefix("ctrl-") {
+            let b = c.as_bytes().first()?.to_ascii_lowercase();
+            out.push(match b {
+                b'a'..=b'z' => b - b'a' + 1,
+                b'@' => 0,
+                b'[' => 27,
+                b'\\' => 28,
+                b']' => 29,
+                b'^' => 30,
+                b'_' => 31,
+                _ => return None,
+            });
+        } else if k.len() == 1 {
+            out.push(k.as_bytes()[0]);
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Copy between the shim's stdio stream and the client until the process exits or the
+/// client detaches; `on_exit` gets the exit code (exec) before the connection is closed.
+async fn pump(
+    mut ss: StdioStream,
+    io: Hijacked,
+    tty: bool,
+    stdin: bool,
+    stdin_once: bool,
+    detach_keys: Option<Vec<u8>>,
+    on_exit: impl FnOnce(i64) + Send,
+) {
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let mut stdin_open = stdin;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut matched = 0usize;
+    let mut on_exit = Some(on_exit);
+    loop {
+        tokio::select! {
+            ev = ss.next() => match ev {
+                Ok(StdioEvent::Stdout(d)) => {
+                    let b = if tty { d } else { mux(1, &d) };
+                    if wr.write_all(&b).await.is_err() { break; }
+                    let _ = wr.flush().await;
+                }
+                Ok(StdioEvent::Stderr(d)) => {
+                    let b = if tty { d } else { mux(2, &d) };
+                    if wr.write_all(&b).await.is_err() { break; }
+                    let _ = wr.flush().await;
+                }
+                Ok(StdioEvent::Exit(c)) => {
+                    if let Some(f) = on_exit.take() { f(c as i64); }
+                    break;
+                }
+                Ok(StdioEvent::Closed) | Err(_) => break,
+            },
+            n = rd.read(&mut buf), if stdin_open => match n {
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    if stdin_once || !tty {
+                        let _ = ss.close_stdin().await;
+                    }
+                }
+                Ok(n) => {
+                    let mut data = &buf[..n];
+                    let mut detached = false;
+                    if let Some(keys) = &detach_keys {
+                        for (i, b) in data.iter().enumerate() {
+                            if *b == keys[matched] {
+                                matched += 1;
+                                if matched == keys.len() {
+                                    data = &buf[..i.saturating_sub(keys.len() - 1)];
+                                    detached = true;
+                                    break;
+                                }
+                            } else {
+                                matched = usize::from(*b == keys[0]);
+                            }
+                        }
+                    }
+                    if !data.is_empty() && ss.write_stdin(data).await.is_err() {
+                        break;
+                    }
+                    if detached { break; }
+                }
+            },
+        }
+    }
+    if let Some(f) = on_exit.take() {
+        // Stream closed without an exit frame (the shim went away).
+        f(-1);
+    }
+    let _ = wr.shutdown().await;
+}

@@ -1,0 +1,280 @@
+//! Container records and their in-memory registry: ids, names, crash-safe persistence
+//! (`<root>/containers/<id>/config.v2.json`, tmp+fsync+rename), lookups and lifecycle
+//! notifications. Lifecycle lives in `run.rs`, stdio in `io.rs`, API glue in `service.rs`.
+
+mod create;
+mod io;
+mod names;
+mod render;
+mod run;
+mod service;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_api::models::{ContainerConfig, HostConfig, NetworkingConfig};
+use berth_api::ApiError;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+
+pub use names::generate_name;
+
+/// Persisted state of one container (Docker's `State`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CtrState {
+    /// created, running, paused, restarting, removing, exited, dead
+    pub status: String,
+    pub pid: i32,
+    pub shim_pid: i32,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub oom_killed: bool,
+}
+
+/// Everything berth keeps about a container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    /// The image as the user named it.
+    pub image: String,
+    /// `sha256:…`
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    #[serde(default)]
+    pub networking: Option<NetworkingConfig>,
+    pub state: CtrState,
+    #[serde(default)]
+    pub restart_count: i64,
+    /// Stopped by the user (unless-stopped must not bring it back).
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// Endpoints the container had when it last started (berth-network's type).
+    #[serde(default)]
+    pub endpoints: Vec<berth_network::Endpoint>,
+    /// Ports actually published (host port filled in).
+    #[serde(default)]
+    pub ports: Vec<berth_network::PortMapping>,
+    /// Netns we created for it, if any.
+    #[serde(default)]
+    pub netns: Option<PathBuf>,
+    #[serde(default)]
+    pub health: Option<serde_json::Value>,
+}
+
+impl Record {
+    pub fn running(&self) -> bool {
+        matches!(
+            self.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        )
+    }
+}
+
+/// What waiters watch: counters bumped on every exit and on removal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Life {
+    pub exits: u64,
+    pub exit_code: i64,
+    pub starts: u64,
+    pub removed: bool,
+}
+
+/// An attach waiting for the next start: gets the shim, attaches, then says ready.
+pub(crate) type AttachWaiter = oneshot::Sender<(berth_runtime::Shim, oneshot::Sender<()>)>;
+
+/// One container in memory.
+pub struct Ctr {
+    pub(crate) rec: Mutex<Record>,
+    pub(crate) life: watch::Sender<Life>,
+    pub(crate) attach_waiters: Mutex<Vec<AttachWaiter>>,
+    /// Serialises start/stop/remove of this container.
+    pub(crate) op: tokio::sync::Mutex<()>,
+}
+
+impl Ctr {
+    fn new(rec: Record) -> Arc<Ctr> {
+        Arc::new(Ctr {
+            rec: Mutex::new(rec),
+            life: watch::channel(Life::default()).0,
+            attach_waiters: Mutex::new(Vec::new()),
+            op: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn snapshot(&self) -> Record {
+        lock(&self.rec).clone()
+    }
+
+    pub fn id(&self) -> String {
+        lock(&self.rec).id.clone()
+    }
+}
+
+/// One exec instance.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRec {
+    pub id: String,
+    pub container_id: String,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: String,
+    pub working_dir: String,
+    pub tty: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub privileged: bool,
+    pub running: bool,
+    pub started: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i32,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// All containers of the engine.
+pub struct Containers {
+    pub(crate) dir: PathBuf,
+    pub(crate) map: Mutex<HashMap<String, Arc<Ctr>>>,
+    pub(crate) execs: Mutex<HashMap<String, Arc<Mutex<ExecRec>>>>,
+    pub(crate) net: tokio::sync::OnceCell<Arc<berth_network::NetworkManager>>,
+}
+
+impl Containers {
+    /// Load every record under `<root>/containers` (state is reconciled by `recover`).
+    pub fn open(root: &Path) -> Containers {
+        let dir = root.join("containers");
+        let _ = std::fs::create_dir_all(&dir);
+        let mut map = HashMap::new();
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let p = e.path().join("config.v2.json");
+                match std::fs::read(&p).map(|b| serde_json::from_slice::<Record>(&b)) {
+                    Ok(Ok(r)) => {
+                        map.insert(r.id.clone(), Ctr::new(r));
+                    }
+                    Ok(Err(err)) => {
+                        tracing::warn!(path = %p.display(), error = %err, "skipping unreadable container record")
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        Containers {
+            dir,
+            map: Mutex::new(map),
+            execs: Mutex::new(HashMap::new()),
+            net: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn ctr_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.ctr_dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// Find by full id, unique id prefix, or name (`/name` or `name`).
+    pub fn get(&self, key: &str) -> Result<Arc<Ctr>, ApiError> {
+        let key = key.trim_start_matches('/');
+        let m = lock(&self.map);
+        if let Some(c) = m.get(key) {
+            return Ok(c.clone());
+        }
+        if let Some(c) = m.values().find(|c| lock(&c.rec).name == key) {
+            return Ok(c.clone());
+        }
+        if !key.is_empty() {
+            let hits: Vec<&Arc<Ctr>> = m
+                .iter()
+                .filter(|(id, _)| id.starts_with(key))
+                .map(|(_, c)| c)
+                .collect();
+            if hits.len() == 1 {
+                return Ok(hits[0].clone());
+            }
+            if hits.len() > 1 {
+                return Err(ApiError::invalid(format!(
+                    "multiple IDs found with provided prefix: {key}"
+                )));
+            }
+        }
+        Err(ApiError::not_found(format!("No such container: {key}")))
+    }
+
+    pub fn all(&self) -> Vec<Arc<Ctr>> {
+        lock(&self.map).values().cloned().collect()
+    }
+
+    /// The container whose name is `name`, if any.
+    pub fn by_name(&self, name: &str) -> Option<String> {
+        lock(&self.map)
+            .values()
+            .map(|c| lock(&c.rec))
+            .find(|r| r.name == name)
+            .map(|r| r.id.clone())
+    }
+
+    /// Write the record crash-safely (tmp, fsync, rename, fsync dir).
+    pub fn persist(&self, rec: &Record) -> std::io::Result<()> {
+        use std::io::Write;
+        let d = self.ctr_dir(&rec.id);
+        std::fs::create_dir_all(&d)?;
+        let tmp = d.join("config.v2.json.tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(rec).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, d.join("config.v2.json"))?;
+        std::fs::File::open(&d)?.sync_all()
+    }
+
+    /// Persist, logging (not failing) on error: the in-memory state stays authoritative.
+    pub fn save(&self, c: &Ctr) {
+        let r = c.snapshot();
+        if let Err(e) = self.persist(&r) {
+            tracing::error!(container_id = %r.id, error = %e, "cannot persist container record");
+        }
+    }
+
+    /// Containers using image `image_id` (`sha256:…`).
+    pub fn using_image(&self, image_id: &str) -> Option<String> {
+        lock(&self.map)
+            .values()
+            .map(|c| lock(&c.rec))
+            .find(|r| r.image_id == image_id)
+            .map(|r| r.id.clone())
+    }
+}
+
+/// 64 random hex characters.
+pub fn new_id() -> String {
+    let mut b = [0u8; 32];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        return berth_oci::Digest::of(seed.as_bytes()).hex().to_string();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Go's zero time, as Docker prints unset timestamps.
+pub(crate) const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

@@ -1,0 +1,479 @@
+//! berth-api's `ContainerService` over the engine: lookups, then the lifecycle/io methods.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_api::models::ContainerUpdateBody;
+use berth_api::{
+    ApiError, ApiResult, AttachOptions, ContainerListOptions, ContainerService, Filters,
+    JsonStream, LogsOptions, LogsStream, StreamSession,
+};
+use berth_runtime::Shim;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{lock, render};
+use crate::engine::Engine;
+
+#[async_trait]
+impl ContainerService for Engine {
+    async fn create(
+        &self,
+        name: Option<String>,
+        _platform: Option<String>,
+        body: Value,
+    ) -> ApiResult<Value> {
+        self.ctr_create(name, body).await
+    }
+
+    async fn start(&self, id: &str) -> ApiResult<bool> {
+        let c = self.inner.containers.get(id)?;
+        self.ctr_start(&c).await
+    }
+
+    async fn stop(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<bool> {
+        if let Some(s) = &signal {
+            super::run::parse_signal(s)?;
+        }
+        let c = self.inner.containers.get(id)?;
+        self.ctr_stop(&c, signal, timeout).await
+    }
+
+    async fn restart(
+        &self,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> ApiResult<()> {
+        let c = self.inner.containers.get(id)?;
+        self.ctr_stop(&c, signal, timeout).await?;
+        self.ctr_start(&c).await?;
+        self.ctr_event("restart", &c.snapshot(), HashMap::new());
+        Ok(())
+    }
+
+    async fn kill(&self, id: &str, signal: Option<String>) -> ApiResult<()> {
+        let c = self.inner.containers.get(id)?;
+        self.ctr_kill(&c, signal).await
+    }
+
+    async fn wait(&self, id: &str, condition: &str) -> ApiResult<BoxFuture<'static, Value>> {
+        let c = self.inner.containers.get(id)?;
+        self.ctr_wait(&c, condition)
+    }
+
+    async fn remove(&self, id: &str, force: bool, volumes: bool, link: bool) -> ApiResult<()> {
+        if link {
+            return Err(ApiError::invalid("legacy links are not supported by berth"));
+        }
+        let c = self.inner.containers.get(id)?;
+        self.ctr_remove(&c, force, volumes).await
+    }
+
+    async fn inspect(&self, id: &str, size: bool) -> ApiResult<Value> {
+        let c = self.inner.containers.get(id)?;
+        let r = c.snapshot();
+        let mut v = render::inspect(&self.inner.containers, &r);
+        let execs: Vec<String> = lock(&self.inner.containers.execs)
+            .values()
+            .map(|e| lock(e).clone())
+            .filter(|e| e.container_id == r.id && e.running)
+            .map(|e| e.id)
+            .collect();
+        if !execs.is_empty() {
+            v["ExecIDs"] = json!(execs);
+        }
+        if size {
+            v["SizeRw"] = json!(self.rw_size(&r.id).await);
+        }
+        Ok(v)
+    }
+
+    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<Value>> {
+        let mut all: Vec<super::Record> = self
+            .inner
+            .containers
+            .all()
+            .iter()
+            .map(|c| c.snapshot())
+            .collect();
+        all.sort_by(|a, b| b.created.cmp(&a.created));
+        let mut out = vec![];
+        let explicit_all = opts.all || opts.limit.is_some() || !opts.filters.0.is_empty();
+        for r in &all {
+            if !explicit_all && !r.running() {
+                continue;
+            }
+            if !render::matches(&opts.filters, r, &all)? {
+                continue;
+            }
+            if !opts.all
+                && opts.filters.get("status").is_empty()
+                && !r.running()
+                && opts.limit.is_none()
+            {
+                continue;
+            }
+            let mut v = render::summary(r);
+            if opts.size {
+                v["SizeRw"] = json!(self.rw_size(&r.id).await);
+            }
+            out.push(v);
+            if opts.limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn logs(&self, id: &str, opts: LogsOptions) -> ApiResult<LogsStream> {
+        let c = self.inner.containers.get(id)?;
+        self.ctr_logs(&c, opts)
+    }
+
+    async fn attach(&self, id: &str, opts: AttachOptions) -> ApiResult<StreamSession> {
+        let c = self.inner.containers.get(id)?;
+        self.ctr_attach(&c, opts).await
+    }
+
+    async fn resize(&self, id: &str, height: u16, width: u16) -> ApiResult<()> {
+        let c = self.inner.containers.get(id)?;
+        let r = c.snapshot();
+        if !r.running() {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
+        Shim::new(self.inner.containers.ctr_dir(&r.id))
+            .resize(height, width, None)
+            .await
+            .map_err(|e| ApiError::internal(format!("resize {}: {e}", r.id)))
+    }
+
+    async fn pause(&self, id: &str) -> ApiResult<()> {
+        let c = self.inner.containers.get(id)?;
+        let r = c.snapshot();
+        if r.state.status == "paused" {
+            return Err(ApiError::conflict(format!(
+                "Container {} is already paused",
+                r.id
+            )));
+        }
+        if r.state.status != "running" {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
+        Shim::new(self.inner.containers.ctr_dir(&r.id))
+            .pause()
+            .await
+            .map_err(|e| ApiError::internal(format!("pause {}: {e}", r.id)))?;
+        lock(&c.rec).state.status = "paused".into();
+        self.inner.containers.save(&c);
+        self.ctr_event("pause", &r, HashMap::new());
+        Ok(())
+    }
+
+    async fn unpause(&self, id: &str) -> ApiResult<()> {
+        let c = self.inner.containers.get(id)?;
+        let r = c.snapshot();
+        if r.state.status != "paused" {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not paused",
+                r.id
+            )));
+        }
+        Shim::new(self.inner.containers.ctr_dir(&r.id))
+            .resume()
+            .await
+            .map_err(|e| ApiError::internal(format!("unpause {}: {e}", r.id)))?;
+        lock(&c.rec).state.status = "running".into();
+        self.inner.containers.save(&c);
+        self.ctr_event("unpause", &r, HashMap::new());
+        Ok(())
+    }
+
+    async fn rename(&self, id: &str, new_name: &str) -> ApiResult<()> {
+        let new = new_name.trim_start_matches('/');
+        if !super::names::valid_name(new) {
+            return Err(ApiError::invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let c = self.inner.containers.get(id)?;
+        let old = {
+            let m = lock(&self.inner.containers.map);
+            if let Some(o) = m.values().find(|o| lock(&o.rec).name == new) {
+                return Err(ApiError::conflict(format!(
+                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    o.id()
+                )));
+            }
+            let mut g = lock(&c.rec);
+            std::mem::replace(&mut g.name, new.to_string())
+        };
+        self.inner.containers.save(&c);
+        let mut attrs = HashMap::new();
+        attrs.insert("oldName".to_string(), format!("/{old}"));
+        self.ctr_event("rename", &c.snapshot(), attrs);
+        Ok(())
+    }
+
+    async fn update(&self, id: &str, body: Value) -> ApiResult<Value> {
+        let c = self.inner.containers.get(id)?;
+        let u: ContainerUpdateBody = serde_json::from_value(body)
+            .map_err(|e| ApiError::invalid(format!("invalid update body: {e}")))?;
+        let mut hc = c.snapshot().host_config;
+        macro_rules! set {
+            ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone(); } )* };
+        }
+        set!(
+            cpu_shares,
+            memory,
+            cpu_period,
+            cpu_quota,
+            cpuset_cpus,
+            cpuset_mems,
+            memory_reservation,
+            memory_swap,
+            nano_cpus,
+            pids_limit,
+            blkio_weight,
+            restart_policy
+        );
+        super::create::validate_host_config(&hc)?;
+        let r = {
+            let mut g = lock(&c.rec);
+            g.host_config = hc.clone();
+            g.clone()
+        };
+        self.inner.containers.save(&c);
+        if r.state.status == "running" || r.state.status == "paused" {
+            Shim::new(self.inner.containers.ctr_dir(&r.id))
+                .update(super::run::resources_of(&hc))
+                .await
+                .map_err(|e| ApiError::internal(format!("update {}: {e}", r.id)))?;
+        }
+        self.ctr_event("update", &r, HashMap::new());
+        Ok(json!({ "Warnings": [] }))
+    }
+
+    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<Value> {
+        let c = self.inner.containers.get(id)?;
+        self.ctr_top(&c, ps_args).await
+    }
+
+    async fn stats(&self, id: &str, stream: bool) -> ApiResult<JsonStream> {
+        let c = self.inner.containers.get(id)?;
+        let eng = self.clone();
+        let first = stats_of(&eng, &c.snapshot(), None);
+        if !stream {
+            let mut second = first.clone();
+            second["precpu_stats"] = first["cpu_stats"].clone();
+            return Ok(Box::pin(futures::stream::iter(vec![second])));
+        }
+        let s = futures::stream::unfold((eng, c, first), |(eng, c, prev)| async move {
+            if !c.snapshot().running() && prev.get("_sent").is_some() {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let mut cur = stats_of(&eng, &c.snapshot(), Some(&prev));
+            let out = cur.clone();
+            cur["_sent"] = json!(true);
+            Some((out, (eng, c, cur)))
+        });
+        Ok(Box::pin(s))
+    }
+
+    async fn prune(&self, filters: Filters) -> ApiResult<Value> {
+        filters.validate(&["until", "label", "label!"])?;
+        let mut deleted = vec![];
+        let mut reclaimed = 0u64;
+        for c in self.inner.containers.all() {
+            let r = c.snapshot();
+            if r.running() || r.state.status == "removing" {
+                continue;
+            }
+            let labels = r.config.labels.clone().unwrap_or_default();
+            if !filters.labels_match("label", &labels) {
+                continue;
+            }
+            if let Some(u) = filters.get("until").first() {
+                if let Some(cut) = parse_until(u) {
+                    let created = chrono::DateTime::parse_from_rfc3339(&r.created)
+                        .map(|d| d.timestamp())
+                        .unwrap_or(0);
+                    if created >= cut {
+                        continue;
+                    }
+                }
+            }
+            reclaimed += self.rw_size(&r.id).await.max(0) as u64;
+            if self.ctr_remove(&c, false, false).await.is_ok() {
+                deleted.push(r.id);
+            }
+        }
+        self.inner.events.emit(
+            berth_api::models::EventMessageTypeEnum::CONTAINER,
+            "prune",
+            "",
+            HashMap::from([("reclaimed".to_string(), reclaimed.to_string())]),
+        );
+        Ok(json!({ "ContainersDeleted": deleted, "SpaceReclaimed": reclaimed }))
+    }
+
+    async fn exec_create(&self, id: &str, body: Value) -> ApiResult<String> {
+        let c = self.inner.containers.get(id)?;
+        Engine::exec_create(self, &c, body).await
+    }
+
+    async fn exec_start(
+        &self,
+        exec_id: &str,
+        detach: bool,
+        tty: bool,
+    ) -> ApiResult<Option<StreamSession>> {
+        Engine::exec_start(self, exec_id, detach, tty).await
+    }
+
+    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<Value> {
+        Engine::exec_inspect(self, exec_id)
+    }
+
+    async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> ApiResult<()> {
+        Engine::exec_resize(self, exec_id, height, width).await
+    }
+}
+
+fn parse_until(u: &str) -> Option<i64> {
+    if let Ok(n) = u.parse::<f64>() {
+        return Some(n as i64);
+    }
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(u) {
+        return Some(d.timestamp());
+    }
+    let (n, unit) = u.split_at(u.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok()?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    Some(chrono::Utc::now().timestamp() - n * mul)
+}
+
+fn read_u64(p: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// One stats sample from cgroup files (v1 first, then v2).
+fn stats_of(eng: &Engine, r: &super::Record, prev: Option<&Value>) -> Value {
+    let root = std::path::Path::new(berth_runtime::cgroups::CGROUP_ROOT);
+    let parent = r
+        .host_config
+        .cgroup_parent
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("berth".into());
+    let rel = format!("{}/{}", parent.trim_matches('/'), r.id);
+    let running = r.running();
+    let mem = if running {
+        berth_runtime::cgroups::memory_usage(root, &rel).unwrap_or(0)
+    } else {
+        0
+    };
+    let limit = read_u64(&root.join("memory").join(&rel).join("memory.limit_in_bytes"))
+        .or_else(|| read_u64(&root.join(&rel).join("memory.max")))
+        .unwrap_or(0);
+    let cpu = read_u64(&root.join("cpu,cpuacct").join(&rel).join("cpuacct.usage"))
+        .or_else(|| read_u64(&root.join("cpuacct").join(&rel).join("cpuacct.usage")))
+        .unwrap_or(0);
+    let pids = read_u64(&root.join("pids").join(&rel).join("pids.current")).unwrap_or(0);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let system = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().next()?.to_string();
+            Some(
+                l.split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse::<u64>().ok())
+                    .sum::<u64>()
+                    * 10_000_000,
+            )
+        })
+        .unwrap_or(0);
+    let mut nets = serde_json::Map::new();
+    if let Some(ns) = &r.netns {
+        let _ = (ns, eng);
+        for e in &r.endpoints {
+            nets.insert(
+                e.ifname.clone(),
+                json!({"rx_bytes": 0, "rx_packets": 0, "rx_errors": 0,
+                "rx_dropped": 0, "tx_bytes": 0, "tx_packets": 0, "tx_errors": 0, "tx_dropped": 0}),
+            );
+        }
+    }
+    let cpu_stats = json!({
+        "cpu_usage": {"total_usage": cpu, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "system_cpu_usage": system, "online_cpus": ncpu,
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    });
+    let now = super::now_rfc3339();
+    json!({
+        "id": r.id,
+        "name": format!("/{}", r.name),
+        "read": now,
+        "preread": prev.and_then(|p| p.get("read").cloned()).unwrap_or(json!(super::ZERO_TIME)),
+        "pids_stats": {"current": pids},
+        "blkio_stats": {"io_service_bytes_recursive": null},
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu_stats,
+        "precpu_stats": prev.and_then(|p| p.get("cpu_stats").cloned()).unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}})),
+        "memory_stats": {"usage": mem, "limit": limit, "stats": {}},
+        "networks": nets,
+    })
+}
+
+impl Engine {
+    /// Bytes in the container's upper dir.
+    pub(crate) async fn rw_size(&self, id: &str) -> i64 {
+        let Some(store) = self.inner.raw_store.clone() else {
+            return 0;
+        };
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let Ok(l) = store.rw_layer(&id) else { return 0 };
+            fn walk(p: &std::path::Path) -> i64 {
+                let mut n = 0;
+                if let Ok(rd) = std::fs::read_dir(p) {
+                    for e in rd.flatten() {
+                        if let Ok(m) = e.metadata() {
+                            if m.is_dir() {
+                                n += walk(&e.path());
+                            } else {
+                                n += m.len() as i64;
+                            }
+                        }
+                    }
+                }
+                n
+            }
+            walk(&l.upper)
+        })
+        .await
+        .unwrap_or(0)
+    }
+}
