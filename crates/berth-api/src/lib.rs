@@ -2,6 +2,7 @@
 //! call a [`Services`] bundle and render Docker's JSON; errors carry an [`ErrorKind`] that only
 //! [`error`] turns into an HTTP status.
 
+pub mod containers;
 pub mod error;
 pub mod filters;
 mod routes;
@@ -9,6 +10,10 @@ pub mod service;
 pub mod version;
 pub mod volume_service;
 
+pub use containers::{
+    AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
+    LogsStream, NoContainers, StreamSession,
+};
 pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
 pub use routes::app;

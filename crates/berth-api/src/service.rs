@@ -209,4 +209,5 @@ pub struct Services {
     pub system: Arc<dyn SystemService>,
     pub volumes: Arc<dyn crate::volume_service::VolumeService>,
     pub container_fs: Arc<dyn crate::volume_service::ContainerFsService>,
+    pub containers: Arc<dyn crate::containers::ContainerService>,
 }

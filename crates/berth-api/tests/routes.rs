@@ -145,6 +145,7 @@ fn setup() -> (Arc<Fake>, axum::Router) {
         system: fake.clone(),
         volumes: Arc::new(berth_api::NoVolumes),
         container_fs: Arc::new(berth_api::NoContainerFs),
+        containers: Arc::new(berth_api::NoContainers),
     };
     (fake, app(s))
 }

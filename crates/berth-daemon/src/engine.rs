@@ -18,6 +18,8 @@ pub struct Engine {
 }
 
 pub(crate) struct Inner {
+    /// Containers (records, shims, exec instances).
+    pub containers: crate::containers::Containers,
     pub store: Arc<dyn ImageStore>,
     /// The concrete store, when the engine runs over berth-store (builder, rw layers).
     pub raw_store: Option<Arc<berth_store::Store>>,
@@ -58,8 +60,10 @@ impl Engine {
         let id = engine_id(&cfg.root);
         let volumes = Arc::new(crate::volumes_service::open_volumes(&cfg.root));
         let registry = crate::registry::RegistryState::new(&cfg, &file);
+        let containers = crate::containers::Containers::open(&cfg.root);
         Engine {
             inner: Arc::new(Inner {
+                containers,
                 store,
                 raw_store,
                 events: EventBus::new(),
@@ -77,6 +81,7 @@ impl Engine {
         Services {
             images: Arc::new(self.clone()),
             system: Arc::new(self.clone()),
+            containers: Arc::new(self.clone()),
             volumes: Arc::new(self.clone()),
             container_fs: crate::archive_ops_service::service_for(self),
         }
@@ -106,8 +111,8 @@ impl Engine {
     }
 
     /// The container using an image, if any (no containers yet: always None).
-    pub(crate) fn container_using(&self, _image_id: &berth_oci::Digest) -> Option<String> {
-        None
+    pub(crate) fn container_using(&self, image_id: &berth_oci::Digest) -> Option<String> {
+        self.inner.containers.using_image(&image_id.to_string())
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod config;
+pub mod containers;
 pub mod engine;
 pub mod error;
 pub mod events;

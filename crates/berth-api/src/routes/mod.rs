@@ -1,6 +1,7 @@
 //! The router: every Engine API route berth serves, with and without the `/v1.NN` prefix, and
 //! small helpers shared by the per-resource route modules.
 
+mod containers;
 mod images;
 mod registry;
 mod system;
@@ -50,6 +51,20 @@ pub fn app(services: Services) -> Router {
             get(images::get_dispatch)
                 .post(images::post_dispatch)
                 .delete(images::delete),
+        )
+        .route(
+            "/containers/{id}",
+            get(containers::get_one)
+                .post(containers::post_one)
+                .delete(containers::delete),
+        )
+        .route(
+            "/containers/{id}/{op}",
+            get(containers::get_op).post(containers::post_op),
+        )
+        .route(
+            "/exec/{*rest}",
+            get(containers::exec_get).post(containers::exec_post),
         )
         .fallback(not_found)
         .with_state(services);
