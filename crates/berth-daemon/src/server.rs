@@ -44,7 +44,6 @@ pub async fn run_until(
     let pid = PidFile::create(&cfg.pid_file())?;
     let engine = open_engine(&cfg, file)?;
     engine.recover_containers().await;
-    engine.recover_containers().await;
     tracing::info!(socket = %cfg.socket.display(), root = %cfg.root.display(), "berth daemon listening");
     let tcp = match cfg.tcp {
         Some(addr) => Some(
@@ -94,7 +93,6 @@ pub async fn serve(
     let file = cfg.load_file()?;
     std::fs::create_dir_all(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
     let engine = open_engine(&cfg, file)?;
-    engine.recover_containers().await;
     engine.recover_containers().await;
     berth_api::serve_unix(listener, engine.services(), shutdown)
         .await
