@@ -173,6 +173,25 @@ pub fn prune_selects(f: &Filters, all: bool, labels: &HashMap<String, String>) -
     !excluded && f.labels_match("label", labels)
 }
 
+/// `VolumeUsage` of `/system/df` from the rendered volumes (`UsageData` filled in): active =
+/// in use; reclaimable = the size of unused volumes.
+pub fn volumes_usage(vols: &[serde_json::Value]) -> serde_json::Value {
+    let usage = |v: &serde_json::Value, k: &str| v["UsageData"][k].as_i64().unwrap_or(0).max(0);
+    let active = vols.iter().filter(|v| usage(v, "RefCount") > 0).count();
+    let total: i64 = vols.iter().map(|v| usage(v, "Size")).sum();
+    let reclaimable: i64 = vols
+        .iter()
+        .filter(|v| usage(v, "RefCount") == 0)
+        .map(|v| usage(v, "Size"))
+        .sum();
+    serde_json::json!({
+        "ActiveCount": active,
+        "TotalCount": vols.len(),
+        "Reclaimable": reclaimable,
+        "TotalSize": total,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +226,16 @@ mod tests {
         assert!(!volume_matches(&f(r#"{"label":["env"]}"#), &free).unwrap());
         assert!(!volume_matches(&f(r#"{"driver":["nfs"]}"#), &free).unwrap());
         assert!(volume_matches(&f(r#"{"dangling":["maybe"]}"#), &free).is_err());
+    }
+
+    #[test]
+    fn df_volume_usage() {
+        let v = |refs: i64, size: i64| serde_json::json!({"Name": "x", "UsageData": {"RefCount": refs, "Size": size}});
+        let u = volumes_usage(&[v(1, 100), v(0, 40), v(0, 2)]);
+        assert_eq!(u["ActiveCount"], 1);
+        assert_eq!(u["TotalCount"], 3);
+        assert_eq!(u["TotalSize"], 142);
+        assert_eq!(u["Reclaimable"], 42);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub(super) async fn df(
     let mut body = serde_json::json!({
         "ImageUsage": usage,
         "ContainerUsage": {"ActiveCount": 0, "TotalCount": du.containers.len(), "Reclaimable": 0, "TotalSize": 0},
-        "VolumeUsage": {"ActiveCount": 0, "TotalCount": du.volumes.len(), "Reclaimable": 0, "TotalSize": 0},
+        "VolumeUsage": crate::volume_service::volumes_usage(&du.volumes),
         "BuildCacheUsage": {"ActiveCount": 0, "TotalCount": du.build_cache.len(), "Reclaimable": 0, "TotalSize": 0},
     });
     if ver.before("1.52") || verbose {

@@ -34,8 +34,10 @@ pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<R
     let f = q.filters()?;
     f.validate(LIST_FILTERS)?;
     let mut out = Vec::new();
-    for v in s.volumes.list().await? {
+    for mut v in s.volumes.list().await? {
         if volume_matches(&f, &v)? {
+            // RefCount was only for `dangling`; Docker's list has no UsageData.
+            v.usage_data = None;
             out.push(v);
         }
     }
