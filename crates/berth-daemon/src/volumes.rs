@@ -2,6 +2,9 @@
 //! name rules, anonymous volumes, and reference counting by container ID.
 //!
 //! # How the containers code must use volumes
+//! The engine wraps steps 1, 2 and 4 as `Engine::create_mounts`, `Engine::seed_mounts` and
+//! `Engine::release_mounts` (in `volumes_service.rs`); the containers code only calls those.
+//!
 //! 1. **create**: call [`crate::volumes_mounts::plan_mounts`] (pure: parses `-v`, `--mount`,
 //!    `--tmpfs`, image `VOLUME`s, `--volumes-from`) and store the resulting plan with the
 //!    container; then [`crate::volumes_mounts::apply_mounts`] with the container ID, which

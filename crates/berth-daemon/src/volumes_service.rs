@@ -49,6 +49,67 @@ impl Engine {
         &self.inner.volumes
     }
 
+    /// Containers, at create: plan the mounts of `hc` (`Binds`, `Mounts`, `Tmpfs`) plus the
+    /// image's `VOLUME`s and `--volumes-from`, create/acquire the volumes for `container_id`.
+    /// Store the result's `planned` with the container; `spec`s go to the runtime and `point`s
+    /// to inspect's `Mounts`.
+    pub async fn create_mounts(
+        &self,
+        container_id: &str,
+        hc: &berth_api::models::HostConfig,
+        image_volumes: &[String],
+        volumes_from: &[crate::volumes_mounts::VolumesFrom],
+    ) -> ApiResult<Vec<crate::volumes_mounts::AppliedMount>> {
+        let plan = crate::volumes_mounts::plan_mounts(
+            &hc.binds.clone().unwrap_or_default(),
+            &hc.mounts.clone().unwrap_or_default(),
+            &hc.tmpfs.clone().unwrap_or_default(),
+            image_volumes,
+            volumes_from,
+        )?;
+        let id = container_id.to_string();
+        let applied = self
+            .vol_blocking(move |s| crate::volumes_mounts::apply_mounts(s, &id, &plan))
+            .await?;
+        for m in &applied {
+            if let (true, Some(n)) = (m.new_volume, m.point.name.as_deref()) {
+                self.volume_event("create", n, "local");
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Containers, at first start: seed empty volumes from the merged rootfs.
+    pub async fn seed_mounts(
+        &self,
+        rootfs: &Path,
+        mounts: Vec<crate::volumes_mounts::AppliedMount>,
+    ) -> ApiResult<()> {
+        let rootfs = rootfs.to_path_buf();
+        self.vol_blocking(move |s| crate::volumes_mounts::seed_volumes(s, &rootfs, &mounts))
+            .await
+    }
+
+    /// Containers, at rm: drop the container's references; with `remove_anonymous`
+    /// (`rm -v`, `run --rm`) also remove the anonymous volumes nobody else uses.
+    pub async fn release_mounts(&self, container_id: &str, remove_anonymous: bool) {
+        let store = self.inner.volumes.clone();
+        let released = store.release(container_id);
+        if !remove_anonymous {
+            return;
+        }
+        for name in released {
+            let anon = store.get(&name).map(|v| v.anonymous()).unwrap_or(false);
+            if anon && store.in_use(&name).is_empty() {
+                let n = name.clone();
+                match self.vol_blocking(move |s| s.remove(&n, true)).await {
+                    Ok(()) => self.volume_event("destroy", &name, "local"),
+                    Err(e) => tracing::warn!(volume = %name, error = %e, "cannot remove volume"),
+                }
+            }
+        }
+    }
+
     fn volume_event(&self, action: &str, name: &str, driver: &str) {
         let attrs: HashMap<String, String> = [("driver".to_string(), driver.to_string())].into();
         self.inner
