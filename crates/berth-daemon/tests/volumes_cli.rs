@@ -123,6 +123,25 @@ fn docker_cp_both_ways_stays_inside_the_container() {
         std::fs::read(l.upper.join("etc/in.txt")).unwrap(),
         b"from host"
     );
+    // Directories both ways.
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("tree/sub/f"), b"deep").unwrap();
+    d.docker_ok(&[
+        "cp",
+        host.join("tree").to_str().unwrap(),
+        &format!("{id}:/"),
+    ]);
+    assert_eq!(std::fs::read(l.upper.join("tree/sub/f")).unwrap(), b"deep");
+    let back = host.join("back");
+    d.docker_ok(&["cp", &format!("{id}:/etc"), back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(back.join("in.txt")).unwrap(), b"from host");
+    assert_eq!(
+        std::fs::read(back.join("shadow")).unwrap(),
+        b"container-shadow"
+    );
+    // A missing path: docker's 404 text.
+    let o = d.docker(&["cp", &format!("{id}:/nope"), back.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Could not find the file /nope"));
     // diff sees both.
     let diff = d.docker_ok(&["diff", &id]);
     assert!(diff.contains("A /etc/in.txt"), "{diff}");
