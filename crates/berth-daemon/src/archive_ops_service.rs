@@ -189,13 +189,47 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     }
 }
 
+/// Containers by ID, prefix or name, with their `-v` binds and volumes as mounts; an ID the
+/// containers module does not know but the store has an rw layer for is served without mounts.
+impl ContainerFs for crate::Engine {
+    fn resolve(&self, key: &str) -> ApiResult<(String, Vec<FsMount>)> {
+        let ctr = match self.inner.containers.get(key) {
+            Ok(c) => c,
+            Err(e) => {
+                return match self.store() {
+                    Some(s) => RwLayerLookup(s.clone()).resolve(key).map_err(|_| e),
+                    None => Err(e),
+                }
+            }
+        };
+        let rec = ctr.snapshot();
+        let mut mounts = Vec::new();
+        for b in rec.host_config.binds.clone().unwrap_or_default() {
+            let Ok(p) = crate::volumes_mounts::parse_bind(&b) else {
+                continue;
+            };
+            let source = match &p.kind {
+                crate::volumes_mounts::MountKind::Bind { source, .. } => PathBuf::from(source),
+                crate::volumes_mounts::MountKind::Volume { name: Some(n), .. } => {
+                    self.inner.volumes.mountpoint(n)
+                }
+                _ => continue,
+            };
+            mounts.push(FsMount {
+                destination: p.destination,
+                source,
+                read_only: p.read_only,
+            });
+        }
+        Ok((rec.id, mounts))
+    }
+}
+
 /// The engine's filesystem service: over the store's rw layers when it runs on berth-store.
-/// (The containers code swaps [`RwLayerLookup`] for its own [`ContainerFs`] with names and
-/// mounts.)
 pub(crate) fn service_for(engine: &crate::Engine) -> Arc<dyn ContainerFsService> {
     match engine.store() {
         Some(store) => Arc::new(ContainerFsOver {
-            lookup: RwLayerLookup(store.clone()),
+            lookup: engine.clone(),
             store: store.clone(),
         }),
         None => Arc::new(berth_api::NoContainerFs),
