@@ -205,6 +205,22 @@ impl Engine {
             host_config.network_mode = Some("bridge".into());
         }
         validate_host_config(&host_config)?;
+        // The CLI keys the endpoint of the default network as "default": it is "bridge".
+        let mut networking = body.networking_config.clone();
+        if let Some(eps) = networking
+            .as_mut()
+            .and_then(|n| n.endpoints_config.as_mut())
+        {
+            if let Some(e) = eps.remove("default") {
+                eps.insert(
+                    host_config
+                        .network_mode
+                        .clone()
+                        .unwrap_or_else(|| "bridge".into()),
+                    e,
+                );
+            }
+        }
         let img_name = image.clone();
         let stored = self
             .blocking(move |s| s.image(&img_name))
@@ -268,7 +284,7 @@ impl Engine {
             image_id: stored.id.to_string(),
             config,
             host_config,
-            networking: body.networking_config.clone(),
+            networking,
             state: CtrState {
                 status: "created".into(),
                 started_at: ZERO_TIME.into(),

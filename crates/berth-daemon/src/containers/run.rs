@@ -192,6 +192,12 @@ impl Engine {
                 if let Ok(b) = std::env::var("BERTH_DEFAULT_BRIDGE") {
                     opts.default_bridge = Some(b);
                 }
+                if let Ok(n) = std::env::var("BERTH_DEFAULT_BRIDGE_SUBNET") {
+                    let net = n.parse().map_err(|e| {
+                        ApiError::invalid(format!("BERTH_DEFAULT_BRIDGE_SUBNET {n:?}: {e}"))
+                    })?;
+                    opts.default_bridge_candidates = vec![net];
+                }
                 if let Ok(t) = std::env::var("BERTH_NFT_TABLE") {
                     opts.nft_table = t;
                 }

@@ -1,0 +1,578 @@
+//! Containers end to end: the real docker CLI against a berth daemon (the `berth` binary,
+//! built by `cargo build -p berth-cli`) on a temp root, socket, bridge and nft table.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const DOCKER: &str = "/usr/local/bin/docker";
+
+fn berth_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_BIN") {
+        return Some(p.into());
+    }
+    // target/debug/deps/<test> → target/debug/berth
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("berth");
+    p.exists().then_some(p)
+}
+
+fn rand_tag() -> String {
+    let mut b = [0u8; 3];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    pid: u32,
+    bin: PathBuf,
+    bridge: String,
+    table: String,
+    subnet: String,
+}
+
+impl Daemon {
+    /// None when the test must be skipped (not root / no binary outside CI).
+    fn start(test: &str) -> Option<Daemon> {
+        if !berth_testutil::require_root(test)
+            || !berth_testutil::require_cmds(test, &["docker", "tmux"])
+        {
+            return None;
+        }
+        let Some(bin) = berth_bin() else {
+            assert!(
+                !berth_testutil::in_ci(),
+                "{test}: berth binary not built (cargo build -p berth-cli)"
+            );
+            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
+            return None;
+        };
+        let tag = rand_tag();
+        let mut d = Daemon {
+            dir: tempfile::Builder::new()
+                .prefix("berth-ctr-")
+                .tempdir()
+                .unwrap(),
+            pid: 0,
+            bin,
+            bridge: format!("bc{tag}"),
+            table: format!("berthc{tag}"),
+            subnet: {
+                let b = u32::from_str_radix(&tag, 16).unwrap();
+                format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
+            },
+        };
+        d.spawn();
+        let img = berth_testutil::image(test, "busybox")?;
+        let o = d.docker(&["load", "-i", img.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "load: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Some(d)
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("d.sock")
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.sock());
+        let _ = std::fs::remove_file(self.dir.path().join("run/berth.pid"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let child = Command::new(&self.bin)
+            .args(["daemon", "--root"])
+            .arg(self.dir.path().join("root"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"))
+            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
+            .env("BERTH_NFT_TABLE", &self.table)
+            .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.pid = child.id();
+        // Reaped by the test process's exit; we wait on the socket instead.
+        std::mem::forget(child);
+        for _ in 0..200 {
+            if self.sock().exists() && self.docker(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("daemon did not come up: {}", self.log());
+    }
+
+    fn kill9(&mut self) {
+        // SAFETY: plain kill(2) on the daemon pid we spawned.
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        let mut st = 0;
+        // SAFETY: reap our own child.
+        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
+    }
+
+    fn code(&self, args: &[&str]) -> i32 {
+        self.docker(args).status.code().unwrap_or(-1)
+    }
+
+    fn inspect(&self, name: &str, fmt: &str) -> String {
+        self.ok(&["inspect", "-f", fmt, name])
+    }
+
+    fn mounts_under_root(&self) -> Vec<String> {
+        let root = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&root))
+            .collect()
+    }
+
+    fn veths(&self) -> usize {
+        let o = Command::new("ip")
+            .args(["-o", "link", "show", "master", &self.bridge])
+            .output();
+        o.map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Nothing of a removed container is left: mounts, cgroups, veths.
+    fn assert_clean(&self, id: &str) {
+        assert!(
+            self.mounts_under_root().iter().all(|m| !m.contains(id)),
+            "mount leak"
+        );
+        for c in ["memory", "pids", "cpu"] {
+            let p = Path::new("/sys/fs/cgroup").join(c).join("berth").join(id);
+            assert!(!p.exists(), "cgroup leak {}", p.display());
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        self.kill9();
+        for m in self.mounts_under_root().iter().rev() {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn run_rm_output_and_exit_codes() {
+    let Some(d) = Daemon::start("run_rm_output_and_exit_codes") else {
+        return;
+    };
+    let o = d.docker(&["run", "--rm", "busybox", "echo", "hi"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "hi\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(d.code(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]), 3);
+    assert_eq!(d.code(&["run", "--rm", "busybox", "nosuchcmd"]), 127);
+    assert_eq!(d.code(&["run", "--rm", "busybox", "/etc/passwd"]), 126);
+    let o = d.docker(&["run", "--rm", "--memory", "1m", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Minimum memory limit allowed is 6MB"));
+    let o = d.docker(&["run", "--rm", "-u", "nobody2", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no matching entries in passwd file"));
+    // --rm removed everything, also after failed starts.
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert_eq!(d.veths(), 0);
+}
+
+#[test]
+fn detached_logs_stop_rm_ps_and_names() {
+    let Some(d) = Daemon::start("detached_logs_stop_rm_ps_and_names") else {
+        return;
+    };
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--label",
+        "tier=front",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(id.len(), 64);
+    // Name conflict, Docker's words.
+    let o = d.docker(&["create", "--name", "web", "busybox"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!(
+        "The container name \"/web\" is already in use by container \"{id}\""
+    )));
+    d.ok(&["create", "--name", "idle", "busybox", "true"]);
+    assert_eq!(d.ok(&["ps", "--format", "{{.Names}}"]), "web");
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=created",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "idle"
+    );
+    assert_eq!(
+        d.ok(&["ps", "--filter", "label=tier=front", "-q"]),
+        &id[..12]
+    );
+    assert_eq!(
+        d.ok(&["ps", "-a", "--filter", "name=idl", "--format", "{{.Names}}"]),
+        "idle"
+    );
+    assert_eq!(d.veths(), 1);
+    // Logs: both streams, demultiplexed by the CLI.
+    for _ in 0..200 {
+        if d.docker(&["logs", "web"]).stderr.starts_with(b"err") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = d.docker(&["logs", "web"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    assert_eq!(d.ok(&["exec", "web", "cat", "/etc/hostname"]), &id[..12]);
+    assert_eq!(d.code(&["exec", "web", "sh", "-c", "exit 4"]), 4);
+    // Stop: TERM is trapped, exit 0; stopping again is a no-op.
+    d.ok(&["stop", "web"]);
+    assert_eq!(
+        d.inspect("web", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    d.ok(&["stop", "web"]);
+    assert_eq!(
+        d.ok(&["ps", "-a", "--filter", "exited=0", "--format", "{{.Names}}"]),
+        "web"
+    );
+    assert_eq!(d.veths(), 0);
+    d.ok(&["rename", "web", "web2"]);
+    d.ok(&["rm", "web2", "idle"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    d.assert_clean(&id);
+    // Running containers refuse rm without -f.
+    d.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "100"]);
+    assert_ne!(d.code(&["rm", "busy"]), 0);
+    d.ok(&["rm", "-f", "busy"]);
+}
+
+#[test]
+fn run_options_apply() {
+    let Some(d) = Daemon::start("run_options_apply") else {
+        return;
+    };
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "1234:5",
+        "--hostname",
+        "hh",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $(pwd) $(id -u) $(hostname)",
+    ]);
+    assert_eq!(out, "1 /tmp 1234 hh");
+    assert_eq!(
+        d.ok(&["run", "--rm", "--entrypoint", "echo", "busybox", "x"]),
+        "x"
+    );
+    assert_ne!(
+        d.code(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]),
+        0
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status"
+        ]),
+        "CapEff:\t0000000000000000"
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /sys/class/net"
+        ]),
+        "lo"
+    );
+    // Limits land in the container's cgroup.
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--pids-limit",
+        "20",
+        "--cpus",
+        "0.5",
+        "--memory",
+        "64m",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let cg = |c: &str, f: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{c}/berth/{id}/{f}"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(cg("pids", "pids.max"), "20");
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    d.ok(&["rm", "-f", &id]);
+    d.assert_clean(&id);
+}
+
+#[test]
+fn oom_killed_is_reported() {
+    let Some(d) = Daemon::start("oom_killed_is_reported") else {
+        return;
+    };
+    let code = d.code(&[
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "8m",
+        "--memory-swap",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "tail /dev/zero",
+    ]);
+    assert_eq!(code, 137);
+    assert_eq!(
+        d.inspect("oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+        "true 137"
+    );
+}
+
+#[test]
+fn restart_on_failure_counts() {
+    let Some(d) = Daemon::start("restart_on_failure_counts") else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rr",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 5",
+    ]);
+    let mut last = String::new();
+    for _ in 0..300 {
+        last = d.inspect(
+            "rr",
+            "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
+        );
+        if last == "exited 2 5" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(last, "exited 2 5");
+}
+
+#[test]
+fn daemon_kill9_then_recovery_and_shim_kill9() {
+    let Some(mut d) = Daemon::start("daemon_kill9_then_recovery_and_shim_kill9") else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        "-i",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; read x; echo got $x; exit 9",
+    ]);
+    d.ok(&[
+        "run", "-d", "--name", "victim", "-i", "busybox", "sleep", "1000",
+    ]);
+    let ip = d.inspect("keep", "{{.NetworkSettings.IPAddress}}");
+    d.kill9();
+    d.spawn();
+    assert_eq!(
+        d.inspect("keep", "{{.State.Status}} {{.NetworkSettings.IPAddress}}"),
+        format!("running {ip}")
+    );
+    // Kill the victim's shim: the container is reported exited, not hung.
+    let shim_pid = std::fs::read_to_string(
+        d.dir
+            .path()
+            .join("root/containers")
+            .join(d.inspect("victim", "{{.Id}}"))
+            .join("shim.pid"),
+    )
+    .unwrap_or_default();
+    let shim_pid: i32 = shim_pid.trim().parse().expect("shim.pid");
+    // SAFETY: kill(2) on the shim pid berth recorded for this test's container.
+    unsafe { libc::kill(shim_pid, libc::SIGKILL) };
+    assert_eq!(d.ok(&["wait", "victim"]), "137");
+    // The recovered container still takes stdin via attach and reports its exit code.
+    let o = Command::new(DOCKER)
+        .args(["attach", "keep"])
+        .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = o.unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(9), "{}", d.log());
+    assert_eq!(d.ok(&["logs", "keep"]), "before\ngot yes");
+}
+
+#[test]
+fn interactive_tty_under_tmux() {
+    let Some(d) = Daemon::start("interactive_tty_under_tmux") else {
+        return;
+    };
+    let sess = format!("bct{}", rand_tag());
+    let rc = d.dir.path().join("rc");
+    let cmd = format!(
+        "DOCKER_HOST=unix://{} {DOCKER} run -it --rm busybox sh; echo $? > {}; sleep 60",
+        d.sock().display(),
+        rc.display()
+    );
+    let st = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &sess,
+            "-x",
+            "100",
+            "-y",
+            "20",
+            &cmd,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .status();
+        }
+    }
+    let _k = Kill(sess.clone());
+    let pane = || {
+        String::from_utf8_lossy(
+            &Command::new("tmux")
+                .args(["capture-pane", "-p", "-t", &sess])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .to_string()
+    };
+    for _ in 0..200 {
+        if pane().contains("# ") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Command::new("tmux")
+        .args(["send-keys", "-t", &sess, "echo hi$((1+1)); exit 7", "Enter"])
+        .status()
+        .unwrap();
+    for _ in 0..400 {
+        if rc.exists() && !std::fs::read_to_string(&rc).unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(pane().contains("hi2"), "{}", pane());
+    assert_eq!(std::fs::read_to_string(&rc).unwrap().trim(), "7");
+}
