@@ -12,7 +12,7 @@
 //! destination directory: entries climbing out with `..` are rejected, symlinks inside the tar
 //! resolve inside the destination.
 //!
-//! Not done: `noOverwriteDirNonDir` is accepted but not enforced; a file named `.wh.*` in a
+//! Not done: a file named `.wh.*` in a
 //! copied tar becomes an overlay whiteout (as in a layer); archiving `/` does not descend into
 //! other mounts.
 
@@ -468,12 +468,15 @@ impl<R: Read> Read for ExactReader<R> {
 }
 
 /// `PUT /containers/{id}/archive`: extract an (optionally compressed) tar into the directory
-/// `path` of the container. Without `copy_uid_gid` entries are owned by root, as docker cp.
+/// `path` of the container. Without `copy_uid_gid` entries are owned by root, as docker cp;
+/// with `no_overwrite_dir_non_dir` replacing a directory by a non-directory (or the reverse)
+/// is refused before anything is written.
 pub fn extract(
     rootfs: &Path,
     mounts: &[FsMount],
     path: &str,
     copy_uid_gid: bool,
+    no_overwrite_dir_non_dir: bool,
     r: impl Read,
 ) -> Result<()> {
     let (root, comps, ro) = locate(rootfs, mounts, path);
@@ -503,10 +506,17 @@ pub fn extract(
         .map_err(|e| DaemonError::io(format!("copy to {path}"), e))?;
     let proc_path = PathBuf::from(format!("/proc/self/fd/{}", dest.as_fd().as_raw_fd()));
     let label = format!("copy to {path}");
-    let res = if copy_uid_gid {
+    let res = if copy_uid_gid && !no_overwrite_dir_non_dir {
         berth_store::apply::apply_layer(&proc_path, &label, input)
     } else {
-        let spooled = rootify(input).map_err(|e| DaemonError::io(label.clone(), e))?;
+        let check = no_overwrite_dir_non_dir.then_some(&dest);
+        let spooled = match rewrite(input, !copy_uid_gid, check) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(DaemonError::Invalid(e.to_string()))
+            }
+            Err(e) => return Err(DaemonError::io(label, e)),
+        };
         berth_store::apply::apply_layer(&proc_path, &label, spooled)
     };
     res.map(|_| ()).map_err(DaemonError::from)
@@ -523,8 +533,27 @@ pub(crate) fn spool_file() -> io::Result<File> {
         .open(std::env::temp_dir())
 }
 
-/// Rewrite a tar with every owner set to 0:0 (spooled to an anonymous temp file).
-fn rootify(r: impl Read) -> io::Result<File> {
+/// Is an existing `name` (inside `dest`) a directory? None: absent.
+fn existing_is_dir(dest: &OwnedFd, name: &Path) -> Option<bool> {
+    let s = name.to_string_lossy();
+    let comps = components(&s);
+    let (last, dirs) = comps.split_last()?;
+    let parent = rfs::openat2(
+        dest,
+        join(dirs),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        in_root(),
+    )
+    .ok()?;
+    let st = rfs::statat(&parent, last.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    Some(FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+}
+
+/// Spool a tar to an anonymous temp file, optionally with every owner set to 0:0 and
+/// refusing (`AlreadyExists`) entries that would swap a directory and a non-directory in
+/// `check`.
+fn rewrite(r: impl Read, chown_root: bool, check: Option<&OwnedFd>) -> io::Result<File> {
     let mut out = spool_file()?;
     {
         let mut b = tar::Builder::new(&mut out);
@@ -532,9 +561,37 @@ fn rootify(r: impl Read) -> io::Result<File> {
         for e in a.entries()? {
             let mut e = e?;
             let mut h = e.header().clone();
-            h.set_uid(0);
-            h.set_gid(0);
+            if chown_root {
+                h.set_uid(0);
+                h.set_gid(0);
+            }
             let path = e.path()?.into_owned();
+            if let Some(dest) = check {
+                let is_dir = h.entry_type() == tar::EntryType::Directory;
+                match existing_is_dir(dest, &path) {
+                    Some(true) if !is_dir => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!(
+                                "cannot overwrite directory {:?} with non-directory {:?}",
+                                path.display().to_string(),
+                                path.display().to_string()
+                            ),
+                        ))
+                    }
+                    Some(false) if is_dir => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!(
+                                "cannot overwrite non-directory {:?} with directory {:?}",
+                                path.display().to_string(),
+                                path.display().to_string()
+                            ),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
             let xattrs: Vec<(String, Vec<u8>)> = match e.pax_extensions()? {
                 Some(exts) => exts
                     .flatten()

@@ -161,6 +161,7 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
                 &v.mounts,
                 &opts.path,
                 opts.copy_uid_gid,
+                opts.no_overwrite_dir_non_dir,
                 r,
             )?)
         })

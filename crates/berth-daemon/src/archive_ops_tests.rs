@@ -85,17 +85,17 @@ fn hostile_put_archive_writes_nothing_outside() {
     let abs_out = f.outside.to_str().unwrap().to_string();
     // 1. `..` climbing out: rejected.
     let t = tar_of(&[("../../outside/x", tar::EntryType::Regular, b"pwned", "")]);
-    assert!(extract(&f.root, &[], "/dst", true, t.as_slice()).is_err());
+    assert!(extract(&f.root, &[], "/dst", true, false, t.as_slice()).is_err());
     // 2. An absolute symlink to the host dir, then a file through it.
     let t = tar_of(&[
         ("link", tar::EntryType::Symlink, b"", &abs_out),
         ("link/pwned", tar::EntryType::Regular, b"pwned", ""),
     ]);
-    let _ = extract(&f.root, &[], "/dst", false, t.as_slice());
+    let _ = extract(&f.root, &[], "/dst", false, false, t.as_slice());
     // 3. The destination itself is a symlink to an absolute host path.
     symlink(&f.outside, f.root.join("evil")).unwrap();
     let t = tar_of(&[("y", tar::EntryType::Regular, b"pwned", "")]);
-    let r = extract(&f.root, &[], "/evil", false, t.as_slice());
+    let r = extract(&f.root, &[], "/evil", false, false, t.as_slice());
     assert_eq!(
         r.unwrap_err().kind(),
         crate::ErrorKind::NotFound,
@@ -109,6 +109,7 @@ fn hostile_put_archive_writes_nothing_outside() {
         &[],
         &format!("/dst/up{abs_out}/.."),
         false,
+        false,
         t.as_slice(),
     )
     .ok();
@@ -119,10 +120,21 @@ fn hostile_put_archive_writes_nothing_outside() {
     );
     // A normal copy lands, owned by root unless copyUIDGID.
     let t = tar_of(&[("ok.txt", tar::EntryType::Regular, b"hi", "")]);
-    extract(&f.root, &[], "/dst", false, t.as_slice()).unwrap();
+    extract(&f.root, &[], "/dst", false, false, t.as_slice()).unwrap();
     assert_eq!(fs::read(f.root.join("dst/ok.txt")).unwrap(), b"hi");
+    // noOverwriteDirNonDir: a file over a directory is refused, nothing written.
+    let t = tar_of(&[
+        ("fresh.txt", tar::EntryType::Regular, b"x", ""),
+        ("sub", tar::EntryType::Regular, b"x", ""),
+    ]);
+    fs::create_dir_all(f.root.join("dst/sub")).unwrap();
+    let e = extract(&f.root, &[], "/dst", false, true, t.as_slice()).unwrap_err();
+    assert_eq!(e.kind(), crate::ErrorKind::Invalid);
+    assert!(e.to_string().contains("cannot overwrite directory"), "{e}");
+    assert!(!f.root.join("dst/fresh.txt").exists());
+    assert!(f.root.join("dst/sub").is_dir());
     // Not a directory → invalid.
-    let r = extract(&f.root, &[], "/etc/shadow", false, t.as_slice());
+    let r = extract(&f.root, &[], "/etc/shadow", false, false, t.as_slice());
     assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Invalid);
 }
 
@@ -178,7 +190,7 @@ fn mounts_redirect_paths() {
     archive(&f.root, &mounts, "/data/data.txt", &mut out).unwrap();
     assert_eq!(names(&out)[0].2, b"in volume");
     let t = tar_of(&[("x", tar::EntryType::Regular, b"x", "")]);
-    let r = extract(&f.root, &mounts, "/data", false, t.as_slice());
+    let r = extract(&f.root, &mounts, "/data", false, false, t.as_slice());
     assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Forbidden);
 }
 
