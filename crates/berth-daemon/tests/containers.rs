@@ -371,6 +371,41 @@ fn run_options_apply() {
         ]),
         "lo"
     );
+    // Named volumes persist across containers; host binds see the host dir.
+    d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "cvol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /data/f",
+    ]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "cvol:/data",
+            "busybox",
+            "cat",
+            "/data/f"
+        ]),
+        "x"
+    );
+    let host = d.dir.path().join("bind");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("h"), "from-host").unwrap();
+    let spec = format!("{}:/b:ro", host.display());
+    assert_eq!(
+        d.ok(&["run", "--rm", "-v", &spec, "busybox", "cat", "/b/h"]),
+        "from-host"
+    );
+    assert_ne!(
+        d.code(&["run", "--rm", "-v", &spec, "busybox", "touch", "/b/x"]),
+        0
+    );
     // Limits land in the container's cgroup.
     let id = d.ok(&[
         "run",

@@ -316,7 +316,41 @@ impl Engine {
             m.insert(id.clone(), c.clone());
             c
         };
+        let image_volumes: Vec<String> = stored
+            .config
+            .config
+            .volumes
+            .as_ref()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut from = Vec::new();
+        for spec in ctr.snapshot().host_config.volumes_from.unwrap_or_default() {
+            let name = spec.split(':').next().unwrap_or("");
+            let other = cs.get(name).inspect_err(|_| {
+                lock(&cs.map).remove(&id);
+            })?;
+            from.push(crate::volumes_mounts::VolumesFrom {
+                spec: spec.clone(),
+                mounts: other.snapshot().planned_mounts,
+            });
+        }
+        let hc = ctr.snapshot().host_config;
+        let applied = match self.create_mounts(&id, &hc, &image_volumes, &from).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.release_mounts(&id, true).await;
+                lock(&cs.map).remove(&id);
+                return Err(e);
+            }
+        };
+        {
+            let mut g = lock(&ctr.rec);
+            g.planned_mounts = applied.iter().map(|m| m.planned.clone()).collect();
+            g.mount_specs = applied.iter().map(|m| m.spec.clone()).collect();
+            g.mount_points = applied.iter().map(|m| m.point.clone()).collect();
+        }
         if let Err(e) = self.ctr_create_fs(&ctr, &stored.id).await {
+            self.release_mounts(&id, true).await;
             lock(&cs.map).remove(&id);
             let _ = std::fs::remove_dir_all(cs.ctr_dir(&id));
             return Err(e);

@@ -68,6 +68,16 @@ pub struct Record {
     pub netns: Option<PathBuf>,
     #[serde(default)]
     pub health: Option<serde_json::Value>,
+    /// Mounts planned and applied at create (volumes, binds, tmpfs), see `volumes_mounts`.
+    #[serde(default)]
+    pub planned_mounts: Vec<crate::volumes_mounts::PlannedMount>,
+    #[serde(default)]
+    pub mount_specs: Vec<berth_runtime::MountSpec>,
+    #[serde(default)]
+    pub mount_points: Vec<berth_api::models::MountPoint>,
+    /// Volumes were seeded from the image at the first start.
+    #[serde(default)]
+    pub seeded: bool,
 }
 
 impl Record {

@@ -108,6 +108,9 @@ fn networks_json(r: &Record) -> Value {
 }
 
 fn mounts_json(r: &Record) -> Value {
+    if !r.mount_points.is_empty() {
+        return serde_json::to_value(&r.mount_points).unwrap_or(Value::Array(vec![]));
+    }
     let mut v = vec![];
     for b in r.host_config.binds.clone().unwrap_or_default() {
         let parts: Vec<&str> = b.split(':').collect();

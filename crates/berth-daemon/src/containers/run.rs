@@ -259,7 +259,7 @@ impl Engine {
                 });
                 if r.host_config.auto_remove.unwrap_or(false) {
                     drop(_op);
-                    let _ = self.ctr_remove(ctr, true, false).await;
+                    let _ = self.ctr_remove(ctr, true, true).await;
                 }
                 Err(e)
             }
@@ -474,36 +474,22 @@ impl Engine {
                 options: vec!["rbind".into(), "rprivate".into()],
             });
         }
-        for b in hc.binds.clone().unwrap_or_default() {
-            let parts: Vec<&str> = b.split(':').collect();
-            if parts.len() < 2 || !parts[0].starts_with('/') {
-                return Err(err128(ApiError::invalid(format!(
-                    "invalid bind {b:?}: berth supports host-path binds /src:/dst[:ro]"
-                ))));
-            }
-            let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
-            if parts
-                .get(2)
-                .is_some_and(|o| o.split(',').any(|x| x == "ro"))
-            {
-                opts.push("ro".into());
-            }
-            mounts.push(MountSpec {
-                destination: parts[1].into(),
-                kind: "bind".into(),
-                source: parts[0].into(),
-                options: opts,
-            });
-        }
-        for (dst, o) in hc.tmpfs.clone().unwrap_or_default() {
-            let mut opts = vec!["nosuid".to_string(), "nodev".to_string()];
-            opts.extend(o.split(',').filter(|x| !x.is_empty()).map(String::from));
-            mounts.push(MountSpec {
-                destination: dst,
-                kind: "tmpfs".into(),
-                source: "tmpfs".into(),
-                options: opts,
-            });
+        mounts.extend(r.mount_specs.iter().cloned());
+        if !r.seeded && !r.mount_specs.is_empty() {
+            let applied: Vec<crate::volumes_mounts::AppliedMount> = r
+                .planned_mounts
+                .iter()
+                .zip(r.mount_specs.iter())
+                .zip(r.mount_points.iter())
+                .map(|((p, s), pt)| crate::volumes_mounts::AppliedMount {
+                    planned: p.clone(),
+                    spec: s.clone(),
+                    point: pt.clone(),
+                    new_volume: false,
+                })
+                .collect();
+            self.seed_mounts(&rootfs, applied).await.map_err(err128)?;
+            lock(&ctr.rec).seeded = true;
         }
         // User.
         let uspec = r.config.user.clone().unwrap_or_default();
@@ -847,7 +833,7 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         force: bool,
-        _volumes: bool,
+        volumes: bool,
     ) -> ApiResult<()> {
         let r = ctr.snapshot();
         if r.state.status == "removing" {
@@ -902,6 +888,7 @@ impl Engine {
                 tracing::warn!(path = %dir.display(), error = %e, "remove container dir");
             }
         }
+        self.release_mounts(&id, volumes).await;
         lock(&self.inner.containers.map).remove(&id);
         lock(&self.inner.containers.execs).retain(|_, e| lock(e).container_id != id);
         self.ctr_event("destroy", &r, HashMap::new());
