@@ -266,7 +266,7 @@ impl Engine {
         }
         if let Some(s) = &config.stop_signal {
             if !s.is_empty() {
-                super::run::parse_signal(s)?;
+                super::plan::parse_signal(s)?;
             }
         }
         let id = new_id();

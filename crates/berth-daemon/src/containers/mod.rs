@@ -5,9 +5,11 @@
 mod create;
 mod io;
 mod names;
+mod plan;
 mod render;
 mod run;
 mod service;
+mod stop;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

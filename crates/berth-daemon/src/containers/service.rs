@@ -39,7 +39,7 @@ impl ContainerService for Engine {
         timeout: Option<i64>,
     ) -> ApiResult<bool> {
         if let Some(s) = &signal {
-            super::run::parse_signal(s)?;
+            super::plan::parse_signal(s)?;
         }
         let c = self.inner.containers.get(id)?;
         self.ctr_stop(&c, signal, timeout).await
@@ -258,7 +258,7 @@ impl ContainerService for Engine {
         self.inner.containers.save(&c);
         if r.state.status == "running" || r.state.status == "paused" {
             Shim::new(self.inner.containers.ctr_dir(&r.id))
-                .update(super::run::resources_of(&hc))
+                .update(super::plan::resources_of(&hc))
                 .await
                 .map_err(|e| ApiError::internal(format!("update {}: {e}", r.id)))?;
         }
