@@ -170,7 +170,7 @@ pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
         let t = lc.typ.as_deref().unwrap_or("");
         if !matches!(t, "" | "json-file" | "none" | "local") {
             return Err(ApiError::invalid(format!(
-                "logging driver {t:?} is not supported by berth: use json-file or none"
+                "logger: no log driver named '{t}' is registered"
             )));
         }
     }
@@ -198,6 +198,9 @@ impl Engine {
             }
         }
         let mut host_config = body.host_config.clone().unwrap_or_default();
+        if host_config.runtime.as_deref().unwrap_or("").is_empty() {
+            host_config.runtime = Some("runc".into());
+        }
         if matches!(
             host_config.network_mode.as_deref(),
             None | Some("") | Some("default")
@@ -205,6 +208,13 @@ impl Engine {
             host_config.network_mode = Some("bridge".into());
         }
         validate_host_config(&host_config)?;
+        let lc = host_config.log_config.get_or_insert_with(Default::default);
+        if lc.typ.as_deref().unwrap_or("").is_empty() {
+            lc.typ = Some("json-file".into());
+        }
+        if lc.config.is_none() {
+            lc.config = Some(Default::default());
+        }
         // The CLI keys the endpoint of the default network as "default": it is "bridge".
         let mut networking = body.networking_config.clone();
         if let Some(eps) = networking

@@ -213,10 +213,12 @@ impl Engine {
                 undo.netns = Some(ns.clone());
                 let mut aliases = vec![];
                 let mut static_ip = None;
+                let mut mac = None;
                 if let Some(nc) = &r.networking {
                     if let Some(eps) = &nc.endpoints_config {
                         if let Some(es) = eps.get(net_name) {
                             aliases.extend(es.aliases.clone().unwrap_or_default());
+                            mac = es.mac_address.clone().filter(|m| !m.is_empty());
                             static_ip = es
                                 .ipam_config
                                 .as_ref()
@@ -237,6 +239,7 @@ impl Engine {
                             name: r.name.clone(),
                             aliases,
                             ip: static_ip,
+                            mac,
                             ..Default::default()
                         },
                     )

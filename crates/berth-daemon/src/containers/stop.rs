@@ -35,6 +35,7 @@ impl Engine {
         if sig == libc::SIGKILL {
             lock(&ctr.rec).manually_stopped = true;
         }
+        let from = ctr.life.borrow().exits;
         let shim = Shim::new(self.inner.containers.ctr_dir(&r.id));
         shim.kill(sig)
             .await
@@ -42,6 +43,13 @@ impl Engine {
         let mut attrs = HashMap::new();
         attrs.insert("signal".to_string(), sig.to_string());
         self.ctr_event("kill", &r, attrs);
+        if sig == libc::SIGKILL {
+            // Like dockerd: a SIGKILL returns once the container is gone.
+            if lock(&ctr.rec).running() {
+                self.await_exit(ctr, from, Some(Duration::from_secs(10)))
+                    .await;
+            }
+        }
         Ok(())
     }
 
