@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod error;
 pub mod filters;
+pub mod network_service;
 mod routes;
 pub mod service;
 pub mod version;
@@ -16,6 +17,7 @@ pub use containers::{
 };
 pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
+pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
 pub use routes::app;
 pub use service::{
     AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect, ImageListOptions,

@@ -210,4 +210,5 @@ pub struct Services {
     pub volumes: Arc<dyn crate::volume_service::VolumeService>,
     pub container_fs: Arc<dyn crate::volume_service::ContainerFsService>,
     pub containers: Arc<dyn crate::containers::ContainerService>,
+    pub networks: Arc<dyn crate::network_service::NetworkService>,
 }

@@ -146,6 +146,7 @@ fn setup() -> (Arc<Fake>, axum::Router) {
         volumes: Arc::new(berth_api::NoVolumes),
         container_fs: Arc::new(berth_api::NoContainerFs),
         containers: Arc::new(berth_api::NoContainers),
+        networks: Arc::new(berth_api::NoNetworks),
     };
     (fake, app(s))
 }

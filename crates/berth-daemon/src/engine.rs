@@ -82,6 +82,7 @@ impl Engine {
             images: Arc::new(self.clone()),
             system: Arc::new(self.clone()),
             containers: Arc::new(self.clone()),
+            networks: Arc::new(self.clone()),
             volumes: Arc::new(self.clone()),
             container_fs: crate::archive_ops_service::service_for(self),
         }

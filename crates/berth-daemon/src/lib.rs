@@ -11,6 +11,7 @@ pub mod events;
 pub mod image_plan;
 pub mod image_store;
 mod images;
+mod networks;
 pub mod registry;
 pub mod registry_store;
 pub mod server;

@@ -3,6 +3,7 @@
 
 mod containers;
 mod images;
+mod networks;
 mod registry;
 mod system;
 mod volumes;
@@ -44,6 +45,14 @@ pub fn app(services: Services) -> Router {
         )
         .route("/containers/{id}/changes", get(volumes::changes))
         .route("/containers/{id}/export", get(volumes::export))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", axum::routing::post(networks::create))
+        .route("/networks/prune", axum::routing::post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/{op}", axum::routing::post(networks::op))
         .route("/auth", axum::routing::post(registry::auth))
         .route("/distribution/{*rest}", get(registry::distribution))
         .route(

@@ -280,6 +280,12 @@ impl Engine {
                 };
                 let resolv = net.resolv_conf(net_name, &ov).await.unwrap_or_default();
                 endpoints.push(ep);
+                let extra = self
+                    .connect_extra_networks(r, &ns, net_name)
+                    .await
+                    .map_err(err128)?;
+                ips.extend(extra.iter().map(|e| e.ip));
+                endpoints.extend(extra);
                 (NetworkMode::Path(ns), resolv)
             }
         };

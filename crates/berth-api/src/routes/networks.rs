@@ -1,0 +1,90 @@
+//! Network routes: `/networks`, `/networks/create`, `/networks/prune`, `/networks/{id}` and
+//! `/networks/{id}/connect|disconnect`.
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+use super::QueryPairs;
+use crate::error::{ApiError, ApiResult};
+use crate::network_service::{network_matches, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS};
+use crate::service::Services;
+
+fn body<T: DeserializeOwned>(b: &[u8], what: &str) -> ApiResult<T> {
+    serde_json::from_slice(b)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON body for network {what}: {e}")))
+}
+
+pub(super) async fn create(State(s): State<Services>, b: axum::body::Bytes) -> ApiResult<Response> {
+    let req: bollard_stubs::models::NetworkCreateRequest = body(&b, "create")?;
+    let r = s.networks.network_create(req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"Id": r.id, "Warning": r.warning})),
+    )
+        .into_response())
+}
+
+pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let f = q.filters()?;
+    f.validate(NETWORK_LIST_FILTERS)?;
+    let mut out = Vec::new();
+    for n in s.networks.network_list().await? {
+        if network_matches(&f, &n)? {
+            out.push(n);
+        }
+    }
+    Ok(Json(out).into_response())
+}
+
+pub(super) async fn inspect(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.networks.network_inspect(&id).await?).into_response())
+}
+
+pub(super) async fn remove(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    s.networks.network_remove(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn prune(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    let f = q.filters()?;
+    f.validate(NETWORK_PRUNE_FILTERS)?;
+    let names = s.networks.network_prune(&f).await?;
+    Ok(Json(serde_json::json!({ "NetworksDeleted": names })).into_response())
+}
+
+/// `POST /networks/{id}/connect` and `/disconnect`.
+pub(super) async fn op(
+    State(s): State<Services>,
+    Path((id, op)): Path<(String, String)>,
+    b: axum::body::Bytes,
+) -> ApiResult<Response> {
+    match op.as_str() {
+        "connect" => {
+            s.networks
+                .network_connect(&id, body(&b, "connect")?)
+                .await?
+        }
+        "disconnect" => {
+            s.networks
+                .network_disconnect(&id, body(&b, "disconnect")?)
+                .await?
+        }
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "page not found: /networks/{id}/{op}"
+            )))
+        }
+    }
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,515 @@
+//! Networks in the engine: berth-api's `NetworkService` over berth-network's manager (create,
+//! list, inspect, remove, prune, hot-plug connect/disconnect of containers) and the hook that
+//! connects a starting container to the extra networks its config names.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use berth_api::models::{
+    EndpointSettings, EventMessageTypeEnum, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest,
+};
+use berth_api::network_service::prune_labels_match;
+use berth_api::{ApiError, ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
+use berth_network::{Endpoint, EndpointConfig, NetworkConfig, NetworkInfo, NetworkManager};
+use serde_json::{json, Value};
+
+use crate::containers::{lock, Ctr, Record};
+use crate::engine::Engine;
+
+/// berth-network's error as the API error Docker's clients expect (texts match moby's where
+/// scripts grep for them).
+pub(crate) fn net_err(e: berth_network::Error) -> ApiError {
+    use berth_network::Error as E;
+    match &e {
+        E::NetworkNotFound(n) => ApiError::not_found(format!("network {n} not found")),
+        E::NetworkExists(n) => ApiError::conflict(format!("network with name {n} already exists")),
+        _ => {
+            let kind = match e.kind() {
+                berth_network::ErrorKind::NotFound => ErrorKind::NotFound,
+                berth_network::ErrorKind::Conflict => ErrorKind::Conflict,
+                berth_network::ErrorKind::Invalid => ErrorKind::Invalid,
+                berth_network::ErrorKind::Unavailable => ErrorKind::Unavailable,
+                berth_network::ErrorKind::Internal => ErrorKind::Internal,
+            };
+            ApiError::new(kind, e.to_string())
+        }
+    }
+}
+
+fn rfc3339(secs: u64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(secs as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Docker's network inspect JSON for `info`.
+pub(crate) fn network_json(info: &NetworkInfo) -> Value {
+    let n = &info.network;
+    let mut config = vec![];
+    if let Some(i) = &n.ipam {
+        config.push(json!({"Subnet": i.subnet.to_string(), "Gateway": i.gateway.to_string()}));
+        if let (Some(s), Some(g)) = (i.subnet6, i.gateway6) {
+            config.push(json!({"Subnet": s.to_string(), "Gateway": g.to_string()}));
+        }
+    }
+    let mut containers = serde_json::Map::new();
+    for e in &info.endpoints {
+        containers.insert(
+            e.container_id.clone(),
+            json!({
+                "Name": e.name.trim_start_matches('/'),
+                "EndpointID": e.veth_host,
+                "MacAddress": e.mac,
+                "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                "IPv6Address": match (e.ipv6, e.prefix6) {
+                    (Some(ip), Some(p)) => format!("{ip}/{p}"),
+                    _ => String::new(),
+                },
+            }),
+        );
+    }
+    let mut options = n.options.clone();
+    if let (Some(b), true) = (&n.bridge, n.is_default_bridge()) {
+        options.insert("com.docker.network.bridge.name".to_string(), b.clone());
+    }
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": rfc3339(n.created),
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv4": n.ipam.is_some() || n.driver == "bridge",
+        "EnableIPv6": n.ipam.as_ref().is_some_and(|i| i.subnet6.is_some()),
+        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "Internal": n.internal,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": options,
+        "Labels": n.labels,
+    })
+}
+
+/// The create request as berth-network's config (first IPv4 and first IPv6 IPAM entry).
+pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkConfig> {
+    if req.name.trim().is_empty() {
+        return Err(ApiError::invalid("network name must not be empty"));
+    }
+    let driver = req.driver.clone().unwrap_or_default();
+    let driver = if driver.is_empty() {
+        "bridge".to_string()
+    } else {
+        driver
+    };
+    if driver != "bridge" {
+        return Err(ApiError::not_found(format!(
+            "plugin \"{driver}\" not found: berth supports the bridge driver"
+        )));
+    }
+    let mut cfg = NetworkConfig {
+        name: req.name.clone(),
+        driver,
+        internal: req.internal.unwrap_or(false),
+        labels: req.labels.clone().unwrap_or_default().into_iter().collect(),
+        options: req
+            .options
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    for c in req
+        .ipam
+        .as_ref()
+        .and_then(|i| i.config.clone())
+        .unwrap_or_default()
+    {
+        let Some(subnet) = c.subnet.filter(|s| !s.is_empty()) else {
+            if c.gateway.is_some() {
+                return Err(ApiError::invalid(
+                    "invalid pool request: gateway given without a subnet",
+                ));
+            }
+            continue;
+        };
+        if subnet.contains(':') {
+            if cfg.ipv6_subnet.is_none() {
+                cfg.ipv6_subnet = Some(subnet);
+                cfg.ipv6_gateway = c.gateway;
+            }
+        } else if cfg.subnet.is_none() {
+            cfg.subnet = Some(subnet);
+            cfg.gateway = c.gateway;
+        }
+    }
+    if cfg.ipv6_subnet.is_some() && req.enable_ipv6 != Some(true) {
+        return Err(ApiError::invalid(
+            "an IPv6 subnet was given but IPv6 is not enabled: pass --ipv6",
+        ));
+    }
+    Ok(cfg)
+}
+
+/// Aliases and static address an endpoint config asks for.
+fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> ApiResult<EndpointConfig> {
+    let mut aliases: Vec<String> = es.and_then(|e| e.aliases.clone()).unwrap_or_default();
+    let hostname = r.config.hostname.clone().unwrap_or_default();
+    if !hostname.is_empty() && !aliases.contains(&hostname) {
+        aliases.push(hostname);
+    }
+    let ipam = es.and_then(|e| e.ipam_config.as_ref());
+    let parse = |s: Option<&String>| -> ApiResult<Option<IpAddr>> {
+        match s.filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::invalid(format!("invalid IP address {s:?}"))),
+        }
+    };
+    Ok(EndpointConfig {
+        container_id: r.id.clone(),
+        name: r.name.clone(),
+        aliases,
+        ip: parse(ipam.and_then(|i| i.ipv4_address.as_ref()))?,
+        ipv6: parse(ipam.and_then(|i| i.ipv6_address.as_ref()))?,
+        mac: es
+            .and_then(|e| e.mac_address.clone())
+            .filter(|m| !m.is_empty()),
+    })
+}
+
+impl Engine {
+    async fn net(&self) -> ApiResult<Arc<NetworkManager>> {
+        self.network().await
+    }
+
+    /// Connect a starting container (netns `ns`, already on `primary`) to every other network
+    /// named in its `NetworkingConfig.EndpointsConfig`, as `docker network connect` on a
+    /// stopped container asks. Returns the new endpoints; the caller's unwind disconnects them.
+    pub(crate) async fn connect_extra_networks(
+        &self,
+        r: &Record,
+        ns: &Path,
+        primary: &str,
+    ) -> ApiResult<Vec<Endpoint>> {
+        let Some(eps) = r
+            .networking
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref())
+        else {
+            return Ok(vec![]);
+        };
+        let net = self.net().await?;
+        let primary_id = net.inspect(primary).await.map(|i| i.network.id).ok();
+        let mut names: Vec<&String> = eps.keys().collect();
+        names.sort();
+        let mut out = vec![];
+        for name in names {
+            let info = net.inspect(name).await.map_err(net_err)?;
+            if Some(&info.network.id) == primary_id.as_ref() || info.network.ipam.is_none() {
+                continue;
+            }
+            let cfg = endpoint_config(r, eps.get(name))?;
+            out.push(net.connect(ns, name, cfg).await.map_err(net_err)?);
+        }
+        Ok(out)
+    }
+
+    fn remember_endpoint(ctr: &Ctr, network: &str, es: Option<EndpointSettings>) {
+        let mut g = lock(&ctr.rec);
+        let nc = g.networking.get_or_insert_with(Default::default);
+        nc.endpoints_config
+            .get_or_insert_with(HashMap::new)
+            .insert(network.to_string(), es.unwrap_or_default());
+    }
+
+    fn forget_endpoint(ctr: &Ctr, network: &str) -> bool {
+        let mut g = lock(&ctr.rec);
+        g.networking
+            .as_mut()
+            .and_then(|n| n.endpoints_config.as_mut())
+            .is_some_and(|m| m.remove(network).is_some())
+    }
+
+    fn network_event(&self, action: &str, id: &str, name: &str, container: Option<&str>) {
+        let mut attrs = HashMap::new();
+        attrs.insert("name".to_string(), name.to_string());
+        attrs.insert("type".to_string(), "bridge".to_string());
+        if let Some(c) = container {
+            attrs.insert("container".to_string(), c.to_string());
+        }
+        self.inner
+            .events
+            .emit(EventMessageTypeEnum::NETWORK, action, id, attrs);
+    }
+}
+
+#[async_trait]
+impl NetworkService for Engine {
+    #[tracing::instrument(skip_all, fields(network = %req.name))]
+    async fn network_create(&self, req: NetworkCreateRequest) -> ApiResult<NetworkCreated> {
+        let cfg = network_config(&req)?;
+        let net = self.net().await?;
+        let n = net.create_network(cfg).await.map_err(net_err)?;
+        self.network_event("create", &n.id, &n.name, None);
+        Ok(NetworkCreated {
+            id: n.id,
+            warning: String::new(),
+        })
+    }
+
+    async fn network_list(&self) -> ApiResult<Vec<Value>> {
+        let net = self.net().await?;
+        let mut out = vec![];
+        for n in net.list().await {
+            if let Ok(info) = net.inspect(&n.id).await {
+                out.push(network_json(&info));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn network_inspect(&self, id: &str) -> ApiResult<Value> {
+        let net = self.net().await?;
+        Ok(network_json(&net.inspect(id).await.map_err(net_err)?))
+    }
+
+    async fn network_remove(&self, id: &str) -> ApiResult<()> {
+        let net = self.net().await?;
+        let info = net.inspect(id).await.map_err(net_err)?;
+        let n = &info.network;
+        if n.predefined {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!("{} is a pre-defined network and cannot be removed", n.name),
+            ));
+        }
+        match net.remove_network(&n.id).await {
+            Err(berth_network::Error::NetworkInUse { .. }) => Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "error while removing network: network {} id {} has active endpoints",
+                    n.name, n.id
+                ),
+            )),
+            Err(e) => Err(net_err(e)),
+            Ok(()) => {
+                self.network_event("destroy", &n.id, &n.name, None);
+                Ok(())
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(network = %id, container_id = %req.container))]
+    async fn network_connect(&self, id: &str, req: NetworkConnectRequest) -> ApiResult<()> {
+        let net = self.net().await?;
+        let info = net.inspect(id).await.map_err(net_err)?;
+        let n = info.network;
+        let ctr = self.inner.containers.get(&req.container)?;
+        let _op = ctr.op.lock().await;
+        let r = ctr.snapshot();
+        if n.ipam.is_none() {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "container cannot be disconnected from host network or connected to {} network",
+                    n.name
+                ),
+            ));
+        }
+        let mode = r.host_config.network_mode.clone().unwrap_or_default();
+        if mode == "host" || mode == "none" || mode.starts_with("container:") {
+            return Err(ApiError::invalid(format!(
+                "container sharing network namespace with another container or host cannot be connected to any other network (network mode {mode})"
+            )));
+        }
+        if info.endpoints.iter().any(|e| e.container_id == r.id)
+            || (!r.running()
+                && r.networking
+                    .as_ref()
+                    .and_then(|x| x.endpoints_config.as_ref())
+                    .is_some_and(|m| m.contains_key(&n.name) || m.contains_key(&n.id)))
+        {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "endpoint with name {} already exists in network {}",
+                    r.name, n.name
+                ),
+            ));
+        }
+        let es = req.endpoint_config.clone();
+        if r.running() {
+            let Some(ns) = r.netns.clone() else {
+                return Err(ApiError::conflict(format!(
+                    "container {} has no network namespace of its own",
+                    r.id
+                )));
+            };
+            let cfg = endpoint_config(&r, es.as_ref())?;
+            let ep = net.connect(&ns, &n.name, cfg).await.map_err(net_err)?;
+            lock(&ctr.rec).endpoints.push(ep);
+        } else {
+            // Validate the address now, as Docker does, rather than at start.
+            endpoint_config(&r, es.as_ref())?;
+        }
+        Self::remember_endpoint(&ctr, &n.name, es);
+        self.inner.containers.save(&ctr);
+        self.network_event("connect", &n.id, &n.name, Some(&r.id));
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(network = %id, container_id = %req.container))]
+    async fn network_disconnect(&self, id: &str, req: NetworkDisconnectRequest) -> ApiResult<()> {
+        let net = self.net().await?;
+        let info = net.inspect(id).await.map_err(net_err)?;
+        let n = info.network;
+        let ctr = match self.inner.containers.get(&req.container) {
+            Ok(c) => c,
+            Err(e) if req.force == Some(true) && e.kind == ErrorKind::NotFound => {
+                // Force: drop a stale endpoint of a container that no longer exists.
+                return net.disconnect(&req.container, &n.id).await.map_err(net_err);
+            }
+            Err(e) => return Err(e),
+        };
+        let _op = ctr.op.lock().await;
+        let r = ctr.snapshot();
+        let live = info.endpoints.iter().any(|e| e.container_id == r.id);
+        let stored = Self::forget_endpoint(&ctr, &n.name) | Self::forget_endpoint(&ctr, &n.id);
+        if live {
+            net.disconnect(&r.id, &n.id).await.map_err(net_err)?;
+            let mut g = lock(&ctr.rec);
+            g.endpoints.retain(|e| e.network_id != n.id);
+        } else if !stored {
+            let mode = r.host_config.network_mode.clone().unwrap_or_default();
+            let default_mode = mode.is_empty() || mode == "default";
+            if !(mode == n.name || (default_mode && n.is_default_bridge())) {
+                return Err(ApiError::new(
+                    ErrorKind::Forbidden,
+                    format!("container {} is not connected to network {}", r.id, n.name),
+                ));
+            }
+        }
+        self.inner.containers.save(&ctr);
+        self.network_event("disconnect", &n.id, &n.name, Some(&r.id));
+        Ok(())
+    }
+
+    async fn network_prune(&self, filters: &Filters) -> ApiResult<Vec<String>> {
+        let net = self.net().await?;
+        let until = match filters.get("until").first() {
+            Some(u) => Some(parse_until(u)?),
+            None => None,
+        };
+        let mut deleted = vec![];
+        for n in net.list().await {
+            if n.predefined {
+                continue;
+            }
+            let labels: HashMap<String, String> = n.labels.clone().into_iter().collect();
+            if !prune_labels_match(filters, &labels) || until.is_some_and(|u| n.created >= u) {
+                continue;
+            }
+            let Ok(info) = net.inspect(&n.id).await else {
+                continue;
+            };
+            if !info.endpoints.is_empty() {
+                continue;
+            }
+            match net.remove_network(&n.id).await {
+                Ok(()) => {
+                    self.network_event("destroy", &n.id, &n.name, None);
+                    deleted.push(n.name);
+                }
+                Err(e) => tracing::warn!(network = %n.name, error = %e, "prune network"),
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// `until` as Docker takes it: unix seconds, RFC 3339, or a duration like `24h` before now.
+fn parse_until(s: &str) -> ApiResult<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let Ok(n) = s.parse::<f64>() {
+        return Ok(n as u64);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp().max(0) as u64);
+    }
+    let (num, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let n: u64 = num
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("invalid filter 'until={s}'")))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(ApiError::invalid(format!("invalid filter 'until={s}'"))),
+    };
+    Ok(now.saturating_sub(n * mult))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api::models::{Ipam, IpamConfig};
+
+    fn req(name: &str, subnets: &[(&str, Option<&str>)]) -> NetworkCreateRequest {
+        NetworkCreateRequest {
+            name: name.into(),
+            ipam: Some(Ipam {
+                config: Some(
+                    subnets
+                        .iter()
+                        .map(|(s, g)| IpamConfig {
+                            subnet: Some(s.to_string()),
+                            gateway: g.map(str::to_string),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn create_request_to_config() {
+        let c = network_config(&req("n1", &[("10.9.0.0/24", Some("10.9.0.254"))])).unwrap();
+        assert_eq!(c.driver, "bridge");
+        assert_eq!(c.subnet.as_deref(), Some("10.9.0.0/24"));
+        assert_eq!(c.gateway.as_deref(), Some("10.9.0.254"));
+        let e = network_config(&req("n1", &[("fd00::/64", None)])).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        let mut r6 = req("n1", &[("fd00::/64", None), ("10.9.0.0/24", None)]);
+        r6.enable_ipv6 = Some(true);
+        let c = network_config(&r6).unwrap();
+        assert_eq!(c.ipv6_subnet.as_deref(), Some("fd00::/64"));
+        assert_eq!(c.subnet.as_deref(), Some("10.9.0.0/24"));
+        let mut bad = req("n1", &[]);
+        bad.driver = Some("overlay".into());
+        assert_eq!(network_config(&bad).unwrap_err().kind, ErrorKind::NotFound);
+        assert!(network_config(&req(" ", &[])).is_err());
+    }
+
+    #[test]
+    fn until_forms() {
+        assert_eq!(parse_until("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(parse_until("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
+        assert!(parse_until("5h").unwrap() > 0);
+        assert!(parse_until("5 weeks").is_err());
+    }
+}

@@ -1,0 +1,639 @@
+//! Networks end to end with the REAL docker CLI against the `berth` binary (built by
+//! `cargo build -p berth-cli`): published ports, user networks with container-name DNS,
+//! network create/ls/inspect/connect/disconnect/rm/prune, outbound NAT to a namespace the
+//! test owns, and daemon kill -9 recovery. Each test uses its own bridge, nft table and
+//! subnets and checks that nothing of them is left afterwards.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const DOCKER: &str = "/usr/local/bin/docker";
+
+fn berth_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_BIN") {
+        return Some(p.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("berth");
+    p.exists().then_some(p)
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
+    u32::from_le_bytes(b)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd).args(args).output().unwrap()
+}
+
+fn link_exists(name: &str) -> bool {
+    sh("ip", &["link", "show", name]).status.success()
+}
+
+fn table_exists(t: &str) -> bool {
+    sh("nft", &["list", "table", "inet", t]).status.success()
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET / from 127.0.0.1:port; the body, or None while nothing answers.
+fn http_get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// Poll until `f` yields (bounded by attempts, not by wall-clock assertions).
+fn until<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    for _ in 0..200 {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    pid: u32,
+    bin: PathBuf,
+    tag: String,
+    bridge: String,
+    table: String,
+    /// Bridges of user networks the test creates (removed on drop if still there).
+    user_bridges: Vec<String>,
+    /// Network namespaces the test created with `ip netns add`.
+    netns: Vec<String>,
+    /// Host links the test created.
+    links: Vec<String>,
+}
+
+impl Daemon {
+    fn start(test: &str) -> Option<Daemon> {
+        if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, &["docker"]) {
+            return None;
+        }
+        let Some(bin) = berth_bin() else {
+            assert!(
+                !berth_testutil::in_ci(),
+                "{test}: berth binary not built (cargo build -p berth-cli)"
+            );
+            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
+            return None;
+        };
+        let tag = format!("{:06x}", rand_u32() & 0xff_ffff);
+        let mut d = Daemon {
+            dir: tempfile::Builder::new()
+                .prefix("berth-net-")
+                .tempdir()
+                .unwrap(),
+            pid: 0,
+            bin,
+            bridge: format!("bn{tag}"),
+            table: format!("berthn{tag}"),
+            tag,
+            user_bridges: vec![],
+            netns: vec![],
+            links: vec![],
+        };
+        d.spawn();
+        let img = berth_testutil::image(test, "busybox")?;
+        d.ok(&["load", "-i", img.to_str().unwrap()]);
+        Some(d)
+    }
+
+    /// A /24 unlikely to collide with other tests (`n` picks one of several per test).
+    fn subnet(&self, n: u32) -> String {
+        let b = u32::from_str_radix(&self.tag, 16).unwrap();
+        format!(
+            "10.{}.{}.0/24",
+            100 + ((b >> 8) + n * 37) % 100,
+            (b + n) & 0xff
+        )
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("d.sock")
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.sock());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let child = Command::new(&self.bin)
+            .args(["daemon", "--root"])
+            .arg(self.dir.path().join("root"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"))
+            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
+            .env("BERTH_NFT_TABLE", &self.table)
+            .env("BERTH_DEFAULT_BRIDGE_SUBNET", self.subnet(0))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.pid = child.id();
+        std::mem::forget(child);
+        let up = until(|| {
+            (self.sock().exists() && self.docker(&["version"]).status.success()).then_some(())
+        });
+        assert!(up.is_some(), "daemon did not come up: {}", self.log());
+    }
+
+    fn kill9(&mut self) {
+        // SAFETY: kill(2) on the daemon pid this test spawned.
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        let mut st = 0;
+        // SAFETY: reap our own child.
+        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
+    }
+
+    /// Run docker expecting failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            !o.status.success(),
+            "docker {args:?} unexpectedly succeeded"
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// Create a user network with a bridge name the test knows.
+    fn network(&mut self, name: &str, subnet: &str) -> String {
+        let br = format!("bu{}{}", self.tag, self.user_bridges.len());
+        self.user_bridges.push(br.clone());
+        let opt = format!("com.docker.network.bridge.name={br}");
+        self.ok(&["network", "create", "--subnet", subnet, "-o", &opt, name]);
+        br
+    }
+
+    /// veths attached to a bridge.
+    fn veths(br: &str) -> usize {
+        let o = sh("ip", &["-o", "link", "show", "master", br]);
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    }
+
+    fn rules(&self) -> String {
+        String::from_utf8_lossy(&sh("nft", &["list", "table", "inet", &self.table]).stdout)
+            .into_owned()
+    }
+
+    fn mounts_under_root(&self) -> Vec<String> {
+        let root = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&root))
+            .collect()
+    }
+
+    /// Tear down and check that no bridge, veth, nft table or netns of this test is left.
+    fn finish(mut self) {
+        self.cleanup();
+        for b in [&self.bridge]
+            .into_iter()
+            .chain(self.user_bridges.iter())
+            .chain(self.links.iter())
+        {
+            assert!(!link_exists(b), "leftover link {b}");
+        }
+        assert!(!table_exists(&self.table), "leftover nft table");
+        for n in &self.netns {
+            assert!(
+                !std::path::Path::new("/run/netns").join(n).exists(),
+                "leftover netns {n}"
+            );
+        }
+        assert!(self.mounts_under_root().is_empty(), "leftover mounts");
+    }
+
+    fn cleanup(&mut self) {
+        if self.pid != 0 {
+            let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.docker(&["rm", "-f", id]);
+            }
+            self.kill9();
+            self.pid = 0;
+        }
+        for m in self.mounts_under_root().iter().rev() {
+            let _ = sh("umount", &["-l", m]);
+        }
+        for b in [&self.bridge]
+            .into_iter()
+            .chain(self.user_bridges.iter())
+            .chain(self.links.iter())
+        {
+            if link_exists(b) {
+                let _ = sh("ip", &["link", "del", b]);
+            }
+        }
+        for n in &self.netns {
+            let _ = sh("ip", &["netns", "del", n]);
+        }
+        if table_exists(&self.table) {
+            let _ = sh("nft", &["delete", "table", "inet", &self.table]);
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+#[test]
+fn published_ports_serve_and_conflicts_leave_nothing() {
+    let Some(d) = Daemon::start("published_ports_serve_and_conflicts_leave_nothing") else {
+        return;
+    };
+    let port = free_port();
+    let pub80 = format!("{port}:80");
+    d.ok(&[
+        "run", "-d", "--name", "web", "-p", &pub80, "-p", "127.0.0.1::81", "-p",
+        "127.0.0.1::5353/udp", "--expose", "90", "-P", "busybox", "sh", "-c",
+        "mkdir -p /www && echo hello-berth > /www/index.html && httpd -p 90 -h /www && httpd -f -p 80 -h /www",
+    ]);
+    let body = until(|| http_get(port).filter(|b| !b.is_empty()));
+    assert_eq!(body.as_deref(), Some("hello-berth\n"), "{}", d.log());
+    // docker port: every mapping, random host ports for -P and 127.0.0.1::81.
+    let ports = d.ok(&["port", "web"]);
+    assert!(
+        ports.contains(&format!("80/tcp -> 0.0.0.0:{port}")),
+        "{ports}"
+    );
+    assert!(ports.contains("81/tcp -> 127.0.0.1:"), "{ports}");
+    assert!(ports.contains("5353/udp -> 127.0.0.1:"), "{ports}");
+    let p90 = d.ok(&["port", "web", "90/tcp"]);
+    let p90: u16 = p90
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(p90, 0);
+    assert_eq!(until(|| http_get(p90)).as_deref(), Some("hello-berth\n"));
+    let udp: u16 = d
+        .ok(&["port", "web", "5353/udp"])
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rules = d.rules();
+    assert!(rules.contains(&format!("udp dport {udp}")), "{rules}");
+    // The same host port again: Docker's error, and the failed start leaves no veth or rule.
+    let veths = Daemon::veths(&d.bridge);
+    let err = d.fails(&[
+        "run", "-d", "--name", "web2", "-p", &pub80, "busybox", "sleep", "60",
+    ]);
+    assert!(
+        err.contains("driver failed programming external connectivity"),
+        "{err}"
+    );
+    assert!(err.contains("already in use"), "{err}");
+    assert_eq!(Daemon::veths(&d.bridge), veths);
+    let ip2 = d.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web2"]);
+    assert!(
+        ip2.is_empty() || !d.rules().contains(&ip2),
+        "rules of web2 remain"
+    );
+    // Removing the container drops its rules and veth.
+    d.ok(&["rm", "-f", "web", "web2"]);
+    assert_eq!(Daemon::veths(&d.bridge), 0);
+    assert!(
+        !d.rules().contains(&format!("dport {port}")),
+        "{}",
+        d.rules()
+    );
+    d.finish();
+}
+
+#[test]
+fn user_networks_dns_and_cli_crud() {
+    let Some(mut d) = Daemon::start("user_networks_dns_and_cli_crud") else {
+        return;
+    };
+    let (s1, s2) = (d.subnet(1), d.subnet(2));
+    let br1 = d.network("front", &s1);
+    d.ok(&[
+        "network",
+        "create",
+        "--label",
+        "tier=back",
+        "-o",
+        &format!("com.docker.network.bridge.name=bu{}x", d.tag),
+        "--subnet",
+        &s2,
+        "back",
+    ]);
+    d.user_bridges.push(format!("bu{}x", d.tag));
+    // Errors: duplicate name, overlapping subnet, bad CIDR, missing network.
+    assert!(d
+        .fails(&["network", "create", "front"])
+        .contains("network with name front already exists"));
+    let overlap = s1.replace("/24", "/25");
+    assert!(d
+        .fails(&["network", "create", "--subnet", &overlap, "x1"])
+        .contains("overlaps"));
+    assert!(d
+        .fails(&["network", "create", "--subnet", "10.1.2.3/99", "x2"])
+        .contains("invalid"));
+    assert!(d
+        .fails(&["network", "inspect", "nosuch"])
+        .contains("network nosuch not found"));
+    // ls with filters.
+    let ls = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    for n in ["bridge", "host", "none", "front", "back"] {
+        assert!(ls.lines().any(|l| l == n), "{ls}");
+    }
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            "label=tier=back",
+            "--format",
+            "{{.Name}}"
+        ]),
+        "back"
+    );
+    assert_eq!(
+        d.ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "type=custom",
+            "--format",
+            "{{.Name}}"
+        ])
+        .lines()
+        .count(),
+        2
+    );
+    // Two containers reach each other by name and alias through the embedded DNS.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "front",
+        "--network-alias",
+        "api",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo from-srv > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
+    let out = d.ok(&["run", "--rm", "--network", "front", "busybox", "sh", "-c",
+        "cat /etc/resolv.conf; ping -c1 -W5 srv >/dev/null && echo PING-OK; nslookup api; wget -qO- http://srv/; wget -qO- http://api/"]);
+    let gw = s1.replace(".0/24", ".1");
+    assert!(out.contains(&format!("nameserver {gw}")), "{out}");
+    assert!(out.contains("PING-OK"), "{out}");
+    assert_eq!(out.matches("from-srv").count(), 2, "{out}");
+    let ip = d.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        "srv",
+    ]);
+    assert!(out.contains(&format!("Address: {ip}")), "{out}");
+    // Inspect shows the endpoint; rm while in use is refused with Docker's text.
+    let c = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range $k, $v := .Containers}}{{$v.Name}} {{$v.IPv4Address}}{{end}}",
+        "front",
+    ]);
+    assert_eq!(c, format!("srv {ip}/24"));
+    let err = d.fails(&["network", "rm", "front"]);
+    assert!(
+        err.contains("error while removing network: network front id"),
+        "{err}"
+    );
+    assert!(err.contains("has active endpoints"), "{err}");
+    assert!(d
+        .fails(&["network", "rm", "bridge"])
+        .contains("pre-defined network"));
+    // Hot-plug connect/disconnect of a running container.
+    let v = Daemon::veths(&br1);
+    d.ok(&["run", "-d", "--name", "roam", "busybox", "sleep", "300"]);
+    d.ok(&["network", "connect", "--alias", "wanderer", "front", "roam"]);
+    assert_eq!(Daemon::veths(&br1), v + 1);
+    let addrs = d.ok(&["exec", "roam", "ip", "-o", "-4", "addr"]);
+    assert_eq!(addrs.lines().count(), 3, "{addrs}");
+    let got = d.ok(&["exec", "srv", "nslookup", "wanderer"]);
+    assert!(got.contains("Name:"), "{got}");
+    assert!(d
+        .fails(&["network", "connect", "nosuch", "roam"])
+        .contains("network nosuch not found"));
+    d.ok(&["network", "disconnect", "front", "roam"]);
+    assert_eq!(Daemon::veths(&br1), v);
+    assert_eq!(
+        d.ok(&["exec", "roam", "ip", "-o", "-4", "addr"])
+            .lines()
+            .count(),
+        2
+    );
+    // Stored config for a stopped container: joins at start.
+    d.ok(&["create", "--name", "late", "busybox", "sleep", "300"]);
+    d.ok(&["network", "connect", "back", "late"]);
+    d.ok(&["start", "late"]);
+    let nets = d.ok(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "late",
+    ]);
+    assert!(nets.contains("back") && nets.contains("bridge"), "{nets}");
+    // Prune keeps networks in use.
+    d.ok(&["rm", "-f", "late"]);
+    let pruned = d.ok(&["network", "prune", "-f"]);
+    assert!(
+        pruned.contains("back") && !pruned.contains("front"),
+        "{pruned}"
+    );
+    d.ok(&["rm", "-f", "srv", "roam"]);
+    d.ok(&["network", "rm", "front"]);
+    assert!(!link_exists(&br1), "bridge of removed network left");
+    d.finish();
+}
+
+#[test]
+fn outbound_nat_masquerades_to_a_foreign_namespace() {
+    let Some(mut d) = Daemon::start("outbound_nat_masquerades_to_a_foreign_namespace") else {
+        return;
+    };
+    if !berth_testutil::require_cmds("outbound_nat", &["python3"]) {
+        return;
+    }
+    // An "outside" host: a netns reached from the host over a veth on its own /30.
+    let ns = format!("bnat{}", d.tag);
+    let (hv, nv) = (format!("bo{}h", d.tag), format!("bo{}n", d.tag));
+    d.netns.push(ns.clone());
+    d.links.push(hv.clone());
+    let b = u32::from_str_radix(&d.tag, 16).unwrap();
+    let net = format!("10.{}.{}", 200 + (b % 50), (b >> 8) & 0xff);
+    let (hip, nip) = (format!("{net}.1"), format!("{net}.2"));
+    for a in [
+        vec!["netns", "add", &ns],
+        vec!["link", "add", &hv, "type", "veth", "peer", "name", &nv],
+        vec!["link", "set", &nv, "netns", &ns],
+        vec!["addr", "add", &format!("{hip}/30"), "dev", &hv],
+        vec!["link", "set", &hv, "up"],
+        vec!["-n", &ns, "addr", "add", &format!("{nip}/30"), "dev", &nv],
+        vec!["-n", &ns, "link", "set", &nv, "up"],
+        vec!["-n", &ns, "link", "set", "lo", "up"],
+    ] {
+        let o = sh("ip", &a);
+        assert!(
+            o.status.success(),
+            "ip {a:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The server replies with the peer address it sees. The namespace has no route back to
+    // the container subnet, so only masqueraded traffic can be answered.
+    let srv = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',9000))\ns.listen(1)\nc,a=s.accept()\nc.sendall(a[0].encode()+b'\\n')\nc.close()\n";
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns, "python3", "-c", srv])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let script =
+        format!("for i in $(seq 1 50); do nc {nip} 9000 && exit 0; sleep 0.2; done; exit 1");
+    let out = d.docker(&["run", "--rm", "busybox", "sh", "-c", &script]);
+    let seen = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let _ = server.try_wait();
+    drop(Reap(server));
+    assert_eq!(
+        seen,
+        hip,
+        "server saw {seen:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.finish();
+}
+
+#[test]
+fn daemon_kill9_keeps_ports_and_drops_dead_containers_rules() {
+    let Some(mut d) = Daemon::start("daemon_kill9_keeps_ports_and_drops_dead_containers_rules")
+    else {
+        return;
+    };
+    let (p1, p2) = (free_port(), free_port());
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        "-p",
+        &format!("127.0.0.1:{p1}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo kept > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dies",
+        "-p",
+        &format!("127.0.0.1:{p2}:80"),
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(until(|| http_get(p1)).as_deref(), Some("kept\n"));
+    assert!(d.rules().contains(&format!("dport {p2}")));
+    let pid: i32 = d
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "dies"])
+        .parse()
+        .unwrap();
+    assert_eq!(Daemon::veths(&d.bridge), 2);
+    d.kill9();
+    // The container dies while the daemon is down.
+    // SAFETY: kill(2) on the container's init pid, which this test's daemon started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    d.spawn();
+    assert_eq!(
+        until(|| http_get(p1)).as_deref(),
+        Some("kept\n"),
+        "{}",
+        d.log()
+    );
+    let state = d.ok(&["inspect", "-f", "{{.State.Running}}", "dies"]);
+    assert_eq!(state, "false");
+    let rules = d.rules();
+    assert!(rules.contains(&format!("dport {p1}")), "{rules}");
+    assert!(!rules.contains(&format!("dport {p2}")), "{rules}");
+    assert_eq!(Daemon::veths(&d.bridge), 1);
+    d.finish();
+}
