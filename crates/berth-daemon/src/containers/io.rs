@@ -435,6 +435,10 @@ impl Engine {
         let stdin = cfg.stdin;
         let run = move |io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
+                // Clients that read the 101 answer through a buffered reader and then switch
+                // to the raw socket (docker-py) lose bytes that arrive in the same segment;
+                // dockerd starts the process only after the hijack. Let the answer go first.
+                tokio::time::sleep(Duration::from_millis(30)).await;
                 pump(ss, io, tty, stdin, true, None, finish).await;
             })
         };
