@@ -40,6 +40,11 @@ pub(crate) fn net_err(e: berth_network::Error) -> ApiError {
     }
 }
 
+/// Network options berth keeps for IPAM settings it records but does not act on.
+const OPT_IPAM_PREFIX: &str = "berth.ipam.";
+const OPT_IP_RANGE: &str = "berth.ipam.iprange";
+const OPT_AUX: &str = "berth.ipam.aux.";
+
 fn rfc3339(secs: u64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp(secs as i64, 0)
         .unwrap_or_default()
@@ -51,7 +56,19 @@ pub(crate) fn network_json(info: &NetworkInfo) -> Value {
     let n = &info.network;
     let mut config = vec![];
     if let Some(i) = &n.ipam {
-        config.push(json!({"Subnet": i.subnet.to_string(), "Gateway": i.gateway.to_string()}));
+        let mut c = json!({"Subnet": i.subnet.to_string(), "Gateway": i.gateway.to_string()});
+        if let Some(r) = n.options.get(OPT_IP_RANGE) {
+            c["IPRange"] = json!(r);
+        }
+        let aux: serde_json::Map<String, Value> = n
+            .options
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(OPT_AUX)?.to_string(), json!(v))))
+            .collect();
+        if !aux.is_empty() {
+            c["AuxiliaryAddresses"] = Value::Object(aux);
+        }
+        config.push(c);
         if let (Some(s), Some(g)) = (i.subnet6, i.gateway6) {
             config.push(json!({"Subnet": s.to_string(), "Gateway": g.to_string()}));
         }
@@ -73,6 +90,7 @@ pub(crate) fn network_json(info: &NetworkInfo) -> Value {
         );
     }
     let mut options = n.options.clone();
+    options.retain(|k, _| !k.starts_with(OPT_IPAM_PREFIX));
     if let (Some(b), true) = (&n.bridge, n.is_default_bridge()) {
         options.insert("com.docker.network.bridge.name".to_string(), b.clone());
     }
@@ -84,7 +102,7 @@ pub(crate) fn network_json(info: &NetworkInfo) -> Value {
         "Driver": n.driver,
         "EnableIPv4": n.ipam.is_some() || n.driver == "bridge",
         "EnableIPv6": n.ipam.as_ref().is_some_and(|i| i.subnet6.is_some()),
-        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "IPAM": {"Driver": "default", "Options": null, "Config": config},
         "Internal": n.internal,
         "Attachable": false,
         "Ingress": false,
@@ -94,6 +112,62 @@ pub(crate) fn network_json(info: &NetworkInfo) -> Value {
         "Options": options,
         "Labels": n.labels,
     })
+}
+
+/// `IPAMConfig`, `Links` and `DriverOpts` of a container's endpoint on `network`, as the
+/// container's stored `EndpointsConfig` asked for them (container inspect echoes them).
+pub(crate) fn endpoint_settings_json(r: &Record, network: &str) -> (Value, Value, Value) {
+    let es = r
+        .networking
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref())
+        .and_then(|m| m.get(network));
+    let Some(es) = es else {
+        return (Value::Null, Value::Null, Value::Null);
+    };
+    let ipam = es.ipam_config.as_ref().map_or(Value::Null, |i| {
+        let mut m = serde_json::Map::new();
+        if let Some(v) = i.ipv4_address.as_ref().filter(|v| !v.is_empty()) {
+            m.insert("IPv4Address".into(), json!(v));
+        }
+        if let Some(v) = i.ipv6_address.as_ref().filter(|v| !v.is_empty()) {
+            m.insert("IPv6Address".into(), json!(v));
+        }
+        if let Some(v) = i.link_local_ips.as_ref().filter(|v| !v.is_empty()) {
+            m.insert("LinkLocalIPs".into(), json!(v));
+        }
+        Value::Object(m)
+    });
+    let links = es.links.as_ref().map_or(Value::Null, |l| json!(l));
+    let opts = es.driver_opts.as_ref().map_or(Value::Null, |o| json!(o));
+    (ipam, links, opts)
+}
+
+/// A container that is not running shows the networks its stored `EndpointsConfig` names
+/// (set by create or by `network connect` while stopped), with what they asked for.
+pub(crate) fn add_configured_networks(r: &Record, m: &mut serde_json::Map<String, Value>) {
+    let Some(eps) = r
+        .networking
+        .as_ref()
+        .and_then(|n| n.endpoints_config.as_ref())
+    else {
+        return;
+    };
+    for (name, es) in eps {
+        let (ipam, links, opts) = endpoint_settings_json(r, name);
+        let entry = m.entry(name.clone()).or_insert_with(|| {
+            json!({
+            "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+            "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null})
+        });
+        entry["IPAMConfig"] = ipam;
+        entry["Links"] = links;
+        entry["DriverOpts"] = opts;
+        entry["Aliases"] = es.aliases.as_ref().map_or(Value::Null, |a| json!(a));
+        entry["MacAddress"] = json!(es.mac_address.clone().unwrap_or_default());
+    }
 }
 
 /// The create request as berth-network's config (first IPv4 and first IPv6 IPAM entry).
@@ -147,6 +221,13 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkCon
         } else if cfg.subnet.is_none() {
             cfg.subnet = Some(subnet);
             cfg.gateway = c.gateway;
+            // Echoed by inspect; berth allocates from the whole subnet.
+            if let Some(r) = c.ip_range.filter(|r| !r.is_empty()) {
+                cfg.options.insert(OPT_IP_RANGE.into(), r);
+            }
+            for (k, v) in c.auxiliary_addresses.unwrap_or_default() {
+                cfg.options.insert(format!("{OPT_AUX}{k}"), v);
+            }
         }
     }
     if cfg.ipv6_subnet.is_some() && req.enable_ipv6 != Some(true) {

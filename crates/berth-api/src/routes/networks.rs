@@ -88,3 +88,14 @@ pub(super) async fn op(
     }
     Ok(StatusCode::OK.into_response())
 }
+
+/// `/swarm*`: berth is never a swarm node; Docker answers a non-swarm node's requests with
+/// 503 (clients such as docker-py's `leave_swarm(force=True)` rely on that).
+pub(super) async fn not_swarm(req: Request) -> ApiResult<Response> {
+    let msg = if req.uri().path().ends_with("/leave") {
+        "This node is not part of a swarm"
+    } else {
+        "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
+    };
+    Err(ApiError::unavailable(msg))
+}

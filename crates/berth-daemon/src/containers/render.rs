@@ -75,15 +75,16 @@ fn ports_json(r: &Record) -> Value {
 fn networks_json(r: &Record) -> Value {
     let mut m = serde_json::Map::new();
     for e in &r.endpoints {
+        let (ipam, links, opts) = crate::networks::endpoint_settings_json(r, &e.network);
         m.insert(
             e.network.clone(),
             json!({
-                "IPAMConfig": null, "Links": null, "Aliases": e.aliases,
+                "IPAMConfig": ipam, "Links": links, "Aliases": e.aliases,
                 "MacAddress": e.mac, "NetworkID": e.network_id, "EndpointID": e.veth_host,
                 "Gateway": e.gateway.to_string(), "IPAddress": e.ip.to_string(),
                 "IPPrefixLen": e.prefix, "IPv6Gateway": e.gateway6.map(|g| g.to_string()).unwrap_or_default(),
                 "GlobalIPv6Address": e.ipv6.map(|g| g.to_string()).unwrap_or_default(),
-                "GlobalIPv6PrefixLen": e.prefix6.unwrap_or(0), "DriverOpts": null, "DNSNames": null,
+                "GlobalIPv6PrefixLen": e.prefix6.unwrap_or(0), "DriverOpts": opts, "DNSNames": null,
             }),
         );
     }
@@ -103,6 +104,7 @@ fn networks_json(r: &Record) -> Value {
                        "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null}),
             );
         }
+        crate::networks::add_configured_networks(r, &mut m);
     }
     Value::Object(m)
 }
