@@ -19,6 +19,7 @@ pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
 pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
 pub use routes::app;
+pub use routes::build::BuildOptions;
 pub use service::{
     AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect, ImageListOptions,
     ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions, PushOptions, Services,

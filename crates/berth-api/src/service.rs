@@ -163,6 +163,17 @@ pub trait ImageService: Send + Sync + 'static {
             opts.from_image
         )))
     }
+    /// `POST /build`: build from a context tar; Docker's classic JSON messages in-stream.
+    async fn build(
+        &self,
+        body: ByteStream,
+        opts: crate::routes::build::BuildOptions,
+    ) -> ApiResult<JsonStream> {
+        let _ = (body, opts);
+        Err(ApiError::not_implemented(
+            "building images is not available in this engine",
+        ))
+    }
     /// Push to a registry; progress and errors in-stream, final `aux` `{Tag,Digest,Size}`.
     async fn push(&self, opts: PushOptions) -> ApiResult<JsonStream> {
         Err(ApiError::not_implemented(format!(

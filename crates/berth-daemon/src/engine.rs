@@ -81,10 +81,10 @@ impl Engine {
         Services {
             images: Arc::new(self.clone()),
             system: Arc::new(self.clone()),
-            containers: Arc::new(self.clone()),
-            networks: Arc::new(self.clone()),
             volumes: Arc::new(self.clone()),
             container_fs: crate::archive_ops_service::service_for(self),
+            containers: Arc::new(self.clone()),
+            networks: Arc::new(self.clone()),
         }
     }
 

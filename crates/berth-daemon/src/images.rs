@@ -398,6 +398,14 @@ impl ImageService for Engine {
         self.registry_push(opts).await
     }
 
+    async fn build(
+        &self,
+        body: berth_api::ByteStream,
+        opts: berth_api::BuildOptions,
+    ) -> ApiResult<berth_api::JsonStream> {
+        self.build_image(body, opts).await
+    }
+
     async fn login(&self, req: berth_api::AuthRequest) -> ApiResult<String> {
         self.registry_login(req).await
     }

@@ -2,6 +2,11 @@
 //! containers via shims, networks, volumes, registry) behind berth-api's service traits, and
 //! owns the daemon process lifecycle ([`run`], [`serve`]).
 
+pub mod archive_ops;
+mod archive_ops_service;
+pub mod build_backend;
+pub mod build_copy;
+mod build_service;
 pub mod changes;
 pub mod config;
 pub mod containers;
@@ -17,8 +22,6 @@ pub mod registry_store;
 pub mod server;
 pub mod store_adapter;
 mod system;
-pub mod archive_ops;
-mod archive_ops_service;
 pub mod volumes;
 pub mod volumes_mounts;
 mod volumes_service;

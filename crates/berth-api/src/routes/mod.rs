@@ -1,6 +1,7 @@
 //! The router: every Engine API route berth serves, with and without the `/v1.NN` prefix, and
 //! small helpers shared by the per-resource route modules.
 
+pub(crate) mod build;
 mod containers;
 mod images;
 mod networks;
@@ -25,6 +26,7 @@ use crate::version::version_middleware;
 /// the routed API sits behind a router whose only job is that middleware.
 pub fn app(services: Services) -> Router {
     let router = Router::new()
+        .route("/build", axum::routing::post(build::build))
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
