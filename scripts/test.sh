@@ -9,3 +9,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast -- --test-threads=2
+# The benchmark harness's own logic (statistics, tables, target checks); benchmarks never gate CI.
+python3 -m pytest -q bench/test_bench.py
