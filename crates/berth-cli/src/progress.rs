@@ -32,10 +32,19 @@ pub enum Mode {
     Quiet,
 }
 
-/// Plain-text rendering of one message (docker's non-terminal output).
+/// The classic builder's marker for a reused step, and how berth shows it.
+const USING_CACHE: &str = " ---> Using cache\n";
+const CACHED: &str = " ---> CACHED\n";
+
+/// Plain-text rendering of one message (docker's non-terminal output; a reused build step
+/// reads `CACHED`, so a rebuild shows at a glance which steps did work).
 pub fn plain_line(m: &JsonMessage) -> Option<String> {
     if let Some(s) = &m.stream {
-        return Some(s.clone());
+        return Some(if s == USING_CACHE {
+            CACHED.into()
+        } else {
+            s.clone()
+        });
     }
     let status = m.status.as_deref()?;
     Some(match &m.id {
@@ -140,5 +149,7 @@ mod tests {
         assert_eq!(plain_line(&m).unwrap(), "Step 1/2\n");
         let m: JsonMessage = serde_json::from_str(r#"{"aux":{"ID":"x"}}"#).unwrap();
         assert_eq!(plain_line(&m), None);
+        let m: JsonMessage = serde_json::from_str(r#"{"stream":" ---> Using cache\n"}"#).unwrap();
+        assert_eq!(plain_line(&m).unwrap(), " ---> CACHED\n");
     }
 }
