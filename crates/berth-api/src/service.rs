@@ -174,6 +174,11 @@ pub trait ImageService: Send + Sync + 'static {
             "building images is not available in this engine",
         ))
     }
+    /// `POST /build/prune`: drop the builder's step cache and cache mounts; returns the ids of
+    /// the entries removed and the bytes freed.
+    async fn build_prune(&self) -> ApiResult<(Vec<String>, u64)> {
+        Ok((Vec::new(), 0))
+    }
     /// Push to a registry; progress and errors in-stream, final `aux` `{Tag,Digest,Size}`.
     async fn push(&self, opts: PushOptions) -> ApiResult<JsonStream> {
         Err(ApiError::not_implemented(format!(

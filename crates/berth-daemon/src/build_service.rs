@@ -235,3 +235,64 @@ fn tokio_stream_from(
 ) -> impl futures::Stream<Item = serde_json::Value> + Send {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// Remove the builder's step-cache index (`<root>/build-cache`) and `RUN --mount=type=cache`
+/// directories (`<root>/build-cache-mounts`). Intermediate step images stay: they are ordinary
+/// untagged images, freed by `image prune`. Returns the removed entries and the bytes freed.
+pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<String>, u64)> {
+    let mut deleted = Vec::new();
+    let mut freed = 0;
+    for sub in ["build-cache", "build-cache-mounts"] {
+        let dir = root.join(sub);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                freed += crate::images::dir_size(&path);
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                freed += path.symlink_metadata().map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(&path)?;
+            }
+            if let Some(name) = path.file_stem().and_then(|n| n.to_str()) {
+                deleted.push(name.to_string());
+            }
+        }
+    }
+    Ok((deleted, freed))
+}
+
+#[cfg(test)]
+mod prune_tests {
+    #[test]
+    fn prune_removes_cache_entries_and_mounts_and_counts_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("build-cache")).unwrap();
+        std::fs::write(d.path().join("build-cache/abc.json"), b"{\"image\":\"x\"}").unwrap();
+        std::fs::create_dir_all(d.path().join("build-cache-mounts/m1")).unwrap();
+        std::fs::write(d.path().join("build-cache-mounts/m1/f"), vec![0u8; 4096]).unwrap();
+        let (deleted, freed) = super::prune_build_cache(d.path()).unwrap();
+        assert_eq!(deleted.len(), 2, "{deleted:?}");
+        assert!(deleted.contains(&"abc".to_string()));
+        assert!(freed >= 4096 + 13, "{freed}");
+        assert_eq!(
+            std::fs::read_dir(d.path().join("build-cache"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert_eq!(
+            std::fs::read_dir(d.path().join("build-cache-mounts"))
+                .unwrap()
+                .count(),
+            0
+        );
+        // Nothing to prune is not an error.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(super::prune_build_cache(empty.path()).unwrap(), (vec![], 0));
+    }
+}

@@ -406,6 +406,19 @@ impl ImageService for Engine {
         self.build_image(body, opts).await
     }
 
+    async fn build_prune(&self) -> ApiResult<(Vec<String>, u64)> {
+        let Some(store) = self.store() else {
+            return Ok((Vec::new(), 0));
+        };
+        let root = store.root().to_path_buf();
+        tokio::task::spawn_blocking(move || crate::build_service::prune_build_cache(&root))
+            .await
+            .map_err(|e| {
+                berth_api::ApiError::internal(format!("build cache prune task failed: {e}"))
+            })?
+            .map_err(|e| berth_api::ApiError::internal(format!("prune the build cache: {e}")))
+    }
+
     async fn login(&self, req: berth_api::AuthRequest) -> ApiResult<String> {
         self.registry_login(req).await
     }

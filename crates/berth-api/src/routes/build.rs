@@ -80,6 +80,15 @@ pub(super) async fn build(State(s): State<Services>, req: Request) -> ApiResult<
     Ok(json_lines(stream))
 }
 
+/// `POST /build/prune`: what `docker builder prune` and `docker system prune` call.
+pub(super) async fn prune(State(s): State<Services>) -> ApiResult<axum::Json<serde_json::Value>> {
+    let (deleted, bytes) = s.images.build_prune().await?;
+    Ok(axum::Json(serde_json::json!({
+        "CachesDeleted": deleted,
+        "SpaceReclaimed": bytes,
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

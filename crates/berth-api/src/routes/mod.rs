@@ -27,6 +27,7 @@ use crate::version::version_middleware;
 pub fn app(services: Services) -> Router {
     let router = Router::new()
         .route("/build", axum::routing::post(build::build))
+        .route("/build/prune", axum::routing::post(build::prune))
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
