@@ -611,3 +611,65 @@ fn interactive_tty_under_tmux() {
     assert!(pane().contains("hi2"), "{}", pane());
     assert_eq!(std::fs::read_to_string(&rc).unwrap().trim(), "7");
 }
+
+/// Poll `State.Health.Status` until it is `want` (bounded, not a timing assertion).
+fn await_health(d: &Daemon, name: &str, want: &str) {
+    let mut last = String::new();
+    for _ in 0..80 {
+        last = d.inspect(name, "{{if .State.Health}}{{.State.Health.Status}}{{end}}");
+        if last == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!(
+        "{name}: health stayed {last:?}, wanted {want}: {}",
+        d.inspect(name, "{{json .State.Health}}")
+    );
+}
+
+#[test]
+fn health_checks_turn_healthy_and_unhealthy() {
+    let Some(d) = Daemon::start("health_checks_turn_healthy_and_unhealthy") else {
+        return;
+    };
+    let tag = rand_tag();
+    let (good, bad) = (format!("hgood{tag}"), format!("hbad{tag}"));
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &good,
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &bad,
+        "--health-cmd",
+        "false",
+        "--health-retries",
+        "1",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    await_health(&d, &good, "healthy");
+    await_health(&d, &bad, "unhealthy");
+    let streak = d.inspect(&bad, "{{.State.Health.FailingStreak}}");
+    assert!(streak.parse::<i64>().unwrap() >= 1, "streak {streak}");
+    assert_eq!(
+        d.inspect(&good, "{{(index .State.Health.Log 0).ExitCode}}"),
+        "0"
+    );
+    d.ok(&["rm", "-f", &good, &bad]);
+}

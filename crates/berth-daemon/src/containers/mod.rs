@@ -3,6 +3,7 @@
 //! notifications. Lifecycle lives in `run.rs`, stdio in `io.rs`, API glue in `service.rs`.
 
 mod create;
+mod health;
 mod io;
 mod names;
 mod plan;

@@ -479,6 +479,7 @@ impl Engine {
         let rec = ctr.snapshot();
         self.ctr_event("start", &rec, HashMap::new());
         self.spawn_monitor(ctr.clone(), shim);
+        self.spawn_health(ctr.clone());
         Ok(())
     }
 

@@ -257,6 +257,7 @@ impl Engine {
                         container_id: r.id.clone(),
                     });
                     self.spawn_monitor(ctr.clone(), shim);
+                    self.spawn_health(ctr.clone());
                 }
                 Err(_) => {
                     // Exit recorded, or the shim died: Shim::wait reads exit.json or cleans up.

@@ -1,0 +1,307 @@
+//! Container health checks (Docker's HEALTHCHECK): the pure probe plan and state transitions,
+//! and the per-start task that runs the probe through the shim's exec and records `State.Health`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_api::models::HealthConfig;
+use berth_runtime::{ExecConfig, Shim};
+use serde_json::{json, Value};
+
+use super::{lock, now_rfc3339, Ctr};
+use crate::engine::Engine;
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_RETRIES: i64 = 3;
+/// Docker keeps the last five probe results.
+const MAX_LOG: usize = 5;
+/// Probe output kept per result.
+const MAX_OUTPUT: usize = 4096;
+
+/// A health check resolved from the container config: what to run and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub args: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: i64,
+    pub start_period: Duration,
+}
+
+/// Health status as Docker spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Starting => "starting",
+            Status::Healthy => "healthy",
+            Status::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// In-memory health of one container between probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Health {
+    pub status: Status,
+    pub failing_streak: i64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            status: Status::Starting,
+            failing_streak: 0,
+        }
+    }
+}
+
+fn dur(ns: Option<i64>, default: Duration) -> Duration {
+    match ns {
+        Some(n) if n > 0 => Duration::from_nanos(n as u64),
+        _ => default,
+    }
+}
+
+/// The probe to run, or None when there is no check (absent, empty, `["NONE"]`).
+pub(crate) fn probe_of(h: Option<&HealthConfig>) -> Option<Probe> {
+    let h = h?;
+    let test = h.test.as_ref()?;
+    let args = match test.first().map(String::as_str)? {
+        "CMD" => test[1..].to_vec(),
+        "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), test[1..].join(" ")],
+        _ => return None,
+    };
+    if args.is_empty() || args.iter().all(|a| a.is_empty()) {
+        return None;
+    }
+    Some(Probe {
+        args,
+        interval: dur(h.interval, DEFAULT_INTERVAL),
+        timeout: dur(h.timeout, DEFAULT_TIMEOUT),
+        retries: match h.retries {
+            Some(r) if r > 0 => r,
+            _ => DEFAULT_RETRIES,
+        },
+        start_period: dur(h.start_period, Duration::ZERO),
+    })
+}
+
+/// The health after one probe result (`exit_code` None = timed out or could not run).
+/// Success always makes it healthy; failures in the start period do not count.
+pub(crate) fn apply_result(
+    health: Health,
+    exit_code: Option<i64>,
+    in_start_period: bool,
+    retries: i64,
+) -> Health {
+    if exit_code == Some(0) {
+        return Health {
+            status: Status::Healthy,
+            failing_streak: 0,
+        };
+    }
+    if in_start_period {
+        return health;
+    }
+    let failing_streak = health.failing_streak + 1;
+    let status = if failing_streak >= retries.max(1) {
+        Status::Unhealthy
+    } else {
+        health.status
+    };
+    Health {
+        status,
+        failing_streak,
+    }
+}
+
+/// `State.Health` as Docker renders it, appending `entry` and keeping the last five.
+pub(crate) fn render(h: Health, prev: Option<&Value>, entry: Option<Value>) -> Value {
+    let mut log: Vec<Value> = prev
+        .and_then(|p| p.get("Log"))
+        .and_then(|l| l.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if let Some(e) = entry {
+        log.push(e);
+    }
+    let skip = log.len().saturating_sub(MAX_LOG);
+    let log: Vec<Value> = log.into_iter().skip(skip).collect();
+    json!({ "Status": h.status.as_str(), "FailingStreak": h.failing_streak, "Log": log })
+}
+
+/// Probe output: stdout then stderr, cut to 4096 bytes.
+pub(crate) fn output_of(out: &[u8], err: &[u8]) -> String {
+    let mut b = out.to_vec();
+    b.extend_from_slice(err);
+    b.truncate(MAX_OUTPUT);
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+impl Engine {
+    /// Start the health task for a container that just started (no-op without a check).
+    /// It ends by itself when the container exits or is removed.
+    pub(crate) fn spawn_health(&self, ctr: Arc<Ctr>) {
+        let rec = ctr.snapshot();
+        let Some(probe) = probe_of(rec.config.healthcheck.as_ref()) else {
+            return;
+        };
+        let mut life = ctr.life.subscribe();
+        let exits = life.borrow().exits;
+        lock(&ctr.rec).health = Some(render(Health::default(), None, None));
+        self.inner.containers.save(&ctr);
+        let eng = self.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut health = Health::default();
+            loop {
+                let stopped = tokio::select! {
+                    _ = tokio::time::sleep(probe.interval) => false,
+                    r = life.changed() => r.is_err(),
+                };
+                let gone = stopped || {
+                    let l = *life.borrow();
+                    l.exits != exits || l.removed
+                };
+                if gone || lock(&ctr.rec).state.status != "running" {
+                    if gone {
+                        return;
+                    }
+                    continue;
+                }
+                let in_start = started.elapsed() < probe.start_period;
+                let (entry, code) = eng.run_probe(&ctr, &probe).await;
+                let l = *life.borrow();
+                if l.exits != exits || l.removed {
+                    return;
+                }
+                let before = health.status;
+                health = apply_result(health, code, in_start, probe.retries);
+                let rec = {
+                    let mut g = lock(&ctr.rec);
+                    g.health = Some(render(health, g.health.as_ref(), Some(entry)));
+                    g.clone()
+                };
+                eng.inner.containers.save(&ctr);
+                if before != health.status {
+                    let action = format!("health_status: {}", health.status.as_str());
+                    eng.ctr_event(&action, &rec, HashMap::new());
+                }
+            }
+        });
+    }
+
+    /// Run the probe once: its log entry and exit code (None when it could not run or timed out).
+    async fn run_probe(&self, ctr: &Ctr, probe: &Probe) -> (Value, Option<i64>) {
+        let start = now_rfc3339();
+        let cfg = ExecConfig {
+            args: probe.args.clone(),
+            env: vec![],
+            cwd: String::new(),
+            user: None,
+            tty: false,
+            stdin: false,
+            privileged: false,
+        };
+        let shim = Shim::new(self.inner.containers.ctr_dir(&ctr.id()));
+        let run = async {
+            let (_pid, ss) = shim.exec(&cfg).await.map_err(|e| e.to_string())?;
+            ss.collect().await.map_err(|e| e.to_string())
+        };
+        let (code, output) = match tokio::time::timeout(probe.timeout, run).await {
+            Ok(Ok((out, err, code))) => (code.map(i64::from), output_of(&out, &err)),
+            Ok(Err(e)) => (None, format!("health check could not run: {e}")),
+            Err(_) => (
+                None,
+                format!(
+                    "Health check exceeded timeout ({}s)",
+                    probe.timeout.as_secs_f64()
+                ),
+            ),
+        };
+        let entry = json!({
+            "Start": start,
+            "End": now_rfc3339(),
+            "ExitCode": code.unwrap_or(-1),
+            "Output": output,
+        });
+        (entry, code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hc(test: &[&str]) -> HealthConfig {
+        HealthConfig {
+            test: Some(test.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn probe_forms_and_defaults() {
+        let p = probe_of(Some(&hc(&["CMD", "true", "x"]))).unwrap();
+        assert_eq!(p.args, ["true", "x"]);
+        assert_eq!(p.interval, Duration::from_secs(30));
+        assert_eq!(p.timeout, Duration::from_secs(30));
+        assert_eq!(p.retries, 3);
+        assert_eq!(p.start_period, Duration::ZERO);
+        let p = probe_of(Some(&hc(&["CMD-SHELL", "exit 1"]))).unwrap();
+        assert_eq!(p.args, ["/bin/sh", "-c", "exit 1"]);
+        assert_eq!(probe_of(Some(&hc(&["NONE"]))), None);
+        assert_eq!(probe_of(Some(&hc(&[]))), None);
+        assert_eq!(probe_of(None), None);
+        let mut h = hc(&["CMD", "true"]);
+        h.interval = Some(1_000_000_000);
+        h.retries = Some(1);
+        h.start_period = Some(5_000_000_000);
+        let p = probe_of(Some(&h)).unwrap();
+        assert_eq!(p.interval, Duration::from_secs(1));
+        assert_eq!(p.retries, 1);
+        assert_eq!(p.start_period, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn transitions() {
+        let s = Health::default();
+        let ok = apply_result(s, Some(0), false, 3);
+        assert_eq!(ok.status, Status::Healthy);
+        assert_eq!(ok.failing_streak, 0);
+        // Failures in the start period do not count.
+        assert_eq!(apply_result(s, Some(1), true, 1), s);
+        // Success in the start period still counts.
+        assert_eq!(apply_result(s, Some(0), true, 3).status, Status::Healthy);
+        let f1 = apply_result(ok, Some(1), false, 2);
+        assert_eq!((f1.status, f1.failing_streak), (Status::Healthy, 1));
+        let f2 = apply_result(f1, None, false, 2);
+        assert_eq!((f2.status, f2.failing_streak), (Status::Unhealthy, 2));
+        assert_eq!(apply_result(f2, Some(0), false, 2), ok);
+        let once = apply_result(s, Some(1), false, 1);
+        assert_eq!(once.status, Status::Unhealthy);
+    }
+
+    #[test]
+    fn log_keeps_last_five_and_truncates() {
+        let mut v = render(Health::default(), None, None);
+        for i in 0..7 {
+            v = render(Health::default(), Some(&v), Some(json!({ "ExitCode": i })));
+        }
+        let log = v["Log"].as_array().unwrap();
+        assert_eq!(log.len(), 5);
+        assert_eq!(log[0]["ExitCode"], 2);
+        assert_eq!(v["Status"], "starting");
+        assert_eq!(output_of(&[b'a'; 5000], b"e").len(), 4096);
+        assert_eq!(output_of(b"o", b"e"), "oe");
+    }
+}
