@@ -238,7 +238,8 @@ fn tokio_stream_from(
 
 /// Remove the builder's step-cache index (`<root>/build-cache`) and `RUN --mount=type=cache`
 /// directories (`<root>/build-cache-mounts`). Intermediate step images stay: they are ordinary
-/// untagged images, freed by `image prune`. Returns the removed entries and the bytes freed.
+/// untagged images, freed by `image prune`. Returns the removed entries and the bytes freed
+/// (allocated blocks, as the volume code counts them).
 pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<String>, u64)> {
     let mut deleted = Vec::new();
     let mut freed = 0;
@@ -251,11 +252,10 @@ pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<
         };
         for entry in entries {
             let path = entry?.path();
+            freed += crate::volumes::du(&path);
             if path.is_dir() {
-                freed += crate::images::dir_size(&path);
                 std::fs::remove_dir_all(&path)?;
             } else {
-                freed += path.symlink_metadata().map(|m| m.len()).unwrap_or(0);
                 std::fs::remove_file(&path)?;
             }
             if let Some(name) = path.file_stem().and_then(|n| n.to_str()) {
