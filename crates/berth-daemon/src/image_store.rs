@@ -4,36 +4,15 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use berth_oci::{Descriptor, Digest, ImageConfig, ImageRuntimeConfig, Reference};
+use berth_oci::{Digest, ImageRuntimeConfig, Reference};
 
 use crate::error::Result;
 
-/// An image as the engine sees it (mirrors berth-store's `ImageRecord`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredImage {
-    /// Config digest = Docker's image ID.
-    pub id: Digest,
-    pub manifest_digest: Digest,
-    /// Familiar `name:tag`.
-    pub repo_tags: Vec<String>,
-    /// Familiar `name@sha256:…`.
-    pub repo_digests: Vec<String>,
-    pub config: ImageConfig,
-    pub created: Option<String>,
-    /// Uncompressed size of all layers.
-    pub size: u64,
-    pub layers: Vec<Descriptor>,
-    pub parent: Option<Digest>,
-}
+/// An image as the engine sees it: the store's own record, so the port adds no copy of it.
+pub use berth_store::ImageRecord as StoredImage;
 
-/// What removing one image did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Removed {
-    pub untagged: Vec<String>,
-    /// The image ID, then the layers (chain ids) deleted with it.
-    pub deleted: Vec<Digest>,
-    pub bytes_freed: u64,
-}
+/// What removing one image did (untagged names, deleted ids, bytes freed).
+pub use berth_store::RemoveReport as Removed;
 
 /// Disk usage of the image store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_oci::{Digest, Platform, Reference};
-use berth_store::{ErrorKind as StoreKind, ImageRecord, Store, StoreError};
+use berth_store::{ErrorKind as StoreKind, Store, StoreError};
 
 use crate::error::{DaemonError, ErrorKind, Result};
 use crate::image_store::{ImageStore, ImportRequest, Removed, StoreUsage, StoredImage};
@@ -44,40 +44,12 @@ impl From<StoreError> for DaemonError {
     }
 }
 
-fn conv(r: ImageRecord) -> StoredImage {
-    StoredImage {
-        id: r.id,
-        manifest_digest: r.manifest_digest,
-        repo_tags: r.repo_tags,
-        repo_digests: r.repo_digests,
-        config: r.config,
-        created: r.created,
-        size: r.size,
-        layers: r.layers,
-        parent: r.parent,
-    }
-}
-
-fn back(s: &StoredImage) -> ImageRecord {
-    ImageRecord {
-        id: s.id.clone(),
-        manifest_digest: s.manifest_digest.clone(),
-        repo_tags: s.repo_tags.clone(),
-        repo_digests: s.repo_digests.clone(),
-        config: s.config.clone(),
-        created: s.created.clone(),
-        size: s.size,
-        layers: s.layers.clone(),
-        parent: s.parent.clone(),
-    }
-}
-
 impl ImageStore for StoreAdapter {
     fn images(&self) -> Result<Vec<StoredImage>> {
-        Ok(self.0.images()?.into_iter().map(conv).collect())
+        Ok(self.0.images()?)
     }
     fn image(&self, name: &str) -> Result<StoredImage> {
-        Ok(conv(self.0.image(name)?))
+        Ok(self.0.image(name)?)
     }
     fn tag(&self, id: &Digest, r: &Reference) -> Result<()> {
         Ok(self.0.tag(id, r)?)
@@ -86,12 +58,7 @@ impl ImageStore for StoreAdapter {
         Ok(self.0.untag(r)?)
     }
     fn remove_image(&self, id: &Digest) -> Result<Removed> {
-        let r = self.0.remove_image(id)?;
-        Ok(Removed {
-            untagged: r.untagged,
-            deleted: r.deleted,
-            bytes_freed: r.bytes_freed,
-        })
+        Ok(self.0.remove_image(id)?)
     }
     fn gc(&self) -> Result<u64> {
         Ok(self.0.gc()?.bytes_freed)
@@ -111,15 +78,10 @@ impl ImageStore for StoreAdapter {
         Ok(self.0.image_layers(id)?)
     }
     fn load(&self, r: &mut dyn Read) -> Result<Vec<StoredImage>> {
-        Ok(berth_store::load_archive(&self.0, r)?
-            .into_iter()
-            .map(conv)
-            .collect())
+        Ok(berth_store::load_archive(&self.0, r)?)
     }
     fn save(&self, images: &[(StoredImage, Vec<Reference>)], w: &mut dyn Write) -> Result<()> {
-        let recs: Vec<(ImageRecord, Vec<Reference>)> =
-            images.iter().map(|(i, r)| (back(i), r.clone())).collect();
-        Ok(berth_store::save_archive(&self.0, &recs, w)?)
+        Ok(berth_store::save_archive(&self.0, images, w)?)
     }
     fn import(&self, r: &mut dyn Read, req: ImportRequest) -> Result<StoredImage> {
         let mut platform = Platform::host();
@@ -131,6 +93,6 @@ impl ImageStore for StoreAdapter {
             comment: (!req.comment.is_empty()).then_some(req.comment),
             platform: Some(platform),
         };
-        Ok(conv(berth_store::import_rootfs(&self.0, r, opts)?))
+        Ok(berth_store::import_rootfs(&self.0, r, opts)?)
     }
 }
