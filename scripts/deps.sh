@@ -11,5 +11,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # docker-py for the API conformance tests (the Python docker SDK is the reference client).
-python3 -c 'import docker, pytest' 2>/dev/null || pip install -q docker pytest >/dev/null
+python3 -c 'import docker, pytest, websocket' 2>/dev/null || pip install -q docker pytest websocket-client >/dev/null
 command -v cargo >/dev/null || { echo "deps: cargo not found: install Rust (rustup) first" >&2; exit 1; }
