@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use berth_api::models::{
@@ -23,28 +23,6 @@ use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
 use crate::image_plan::{self, DeleteStep};
 use crate::image_store::{ImportRequest, StoredImage};
-
-/// Bytes of regular-file content under `dir` (symlinks not followed).
-pub(crate) fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if m.is_file() {
-                total += m.len();
-            }
-        }
-    }
-    total
-}
 
 /// A `Write` that forwards chunks to an async channel (for streaming `docker save`).
 struct ChannelWriter {
@@ -182,7 +160,9 @@ impl ImageService for Engine {
                 let sizes: Vec<u64> = if dirs.len() == 1 {
                     vec![img.size]
                 } else {
-                    dirs.iter().map(|d| dir_size(d)).collect()
+                    dirs.iter()
+                        .map(|d| berth_store::tree_size(d, berth_store::Measure::Content))
+                        .collect()
                 };
                 Ok(image_plan::history(&img, &sizes))
             })

@@ -27,7 +27,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -136,28 +135,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Disk usage of a tree in bytes (allocated blocks, each inode once; mounts not crossed).
 pub fn du(p: &Path) -> u64 {
-    let mut seen = BTreeSet::new();
-    let Ok(m) = fs::symlink_metadata(p) else {
-        return 0;
-    };
-    let dev = m.dev();
-    let mut total = 0;
-    let mut stack = vec![p.to_path_buf()];
-    while let Some(x) = stack.pop() {
-        let Ok(m) = fs::symlink_metadata(&x) else {
-            continue;
-        };
-        if m.dev() != dev || !seen.insert(m.ino()) {
-            continue;
-        }
-        total += m.blocks() * 512;
-        if m.is_dir() {
-            if let Ok(rd) = fs::read_dir(&x) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
-        }
-    }
-    total
+    berth_store::tree_size(p, berth_store::Measure::Allocated)
 }
 
 impl VolumeStore {

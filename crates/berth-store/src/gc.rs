@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use berth_oci::Digest;
@@ -51,28 +50,9 @@ impl DiskUsage {
     }
 }
 
-/// Allocated bytes under `p` (like `du -s`), not following symlinks, hardlinks counted once.
-pub fn du(p: &Path) -> u64 {
-    let mut seen = HashSet::new();
-    du_inner(p, &mut seen)
-}
-
-fn du_inner(p: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
-    let Ok(m) = fs::symlink_metadata(p) else {
-        return 0;
-    };
-    let mut total = 0;
-    if seen.insert((m.dev(), m.ino())) {
-        total += m.blocks() * 512;
-    }
-    if m.is_dir() {
-        if let Ok(rd) = fs::read_dir(p) {
-            for e in rd.flatten() {
-                total += du_inner(&e.path(), seen);
-            }
-        }
-    }
-    total
+/// Allocated bytes under `p` (like `du -s`); see [`crate::usage::tree_size`].
+pub(crate) fn du(p: &Path) -> u64 {
+    crate::usage::tree_size(p, crate::usage::Measure::Allocated)
 }
 
 impl Store {

@@ -20,6 +20,7 @@ mod gc;
 mod images;
 mod rw;
 mod snapshots;
+pub mod usage;
 
 use std::collections::HashSet;
 use std::fs;
@@ -36,6 +37,7 @@ pub use gc::{DiskUsage, GcReport, ImageUsage};
 pub use images::{chain_ids, ImageRecord, RemoveReport};
 pub use rw::{apply_overlay, diff_tar, OverlayPlan, RwLayer};
 pub use snapshots::CommittedLayer;
+pub use usage::{tree_size, Measure};
 
 use error::{DbCtx, IoCtx};
 
