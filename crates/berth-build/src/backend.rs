@@ -8,7 +8,8 @@ use berth_oci::{Descriptor, Digest, ImageConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Source;
-use crate::error::Result;
+use crate::error::{BuildError, ErrorKind, Result};
+use crate::fetch::Download;
 
 /// What a step produces: an image config plus its layers. Cached by step key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,7 +151,7 @@ pub struct CopyRequest {
     pub chown: Option<String>,
     /// `--chmod` as octal bits.
     pub chmod: Option<u32>,
-    /// ADD: local tar archives are extracted.
+    /// ADD: local tar archives are extracted (downloads never are, see `Source::url`).
     pub extract_archives: bool,
     pub excludes: Vec<String>,
 }
@@ -174,4 +175,13 @@ pub trait BuildBackend: Send + Sync + 'static {
     /// A cached step result, if present and still usable.
     async fn cache_get(&self, key: &str) -> Result<Option<State>>;
     async fn cache_put(&self, key: &str, state: &State) -> Result<()>;
+    /// `ADD <url>`: download `url` into the backend's scratch space (the file goes away when
+    /// the [`Download`] drops). Called for every build that reaches the step, since the cache
+    /// key is the content's digest. The default refuses: a backend without network access.
+    async fn fetch(&self, url: &str) -> Result<Download> {
+        Err(BuildError::backend(
+            ErrorKind::Unavailable,
+            format!("ADD {url}: this build backend cannot download URLs; use COPY with a file from the context"),
+        ))
+    }
 }

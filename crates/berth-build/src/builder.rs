@@ -23,6 +23,7 @@ use crate::backend::{
 use crate::config::{self, apply_metadata, env_pairs, join_workdir, push_history, shell_of};
 use crate::context::{collect, content_hash, SourceOptions};
 use crate::error::{BuildError, ErrorKind, Result};
+use crate::fetch::{is_git_url, is_http_url, parse_checksum, verify, Download};
 
 /// Everything a build needs besides the backend.
 #[derive(Debug, Clone, Default)]
@@ -354,7 +355,7 @@ async fn run_stage(
             emit(ctx, Event::StepDone { id: state.id() });
             continue;
         }
-        let (step_text, extra) = step_identity(ctx, &kind, &state, deps, &stage_args)
+        let (step_text, extra, downloads) = step_identity(ctx, &kind, &state, deps, &stage_args)
             .await
             .map_err(|e| e.at_line(line))?;
         let step_key = key_of(&[&key, &step_text, &extra]);
@@ -372,9 +373,15 @@ async fn run_stage(
             }
         }
         ctx.run.fetch_add(1, Ordering::Relaxed);
-        let next = execute(ctx, &kind, line, &state, deps, &stage_args, &mut cmd_set)
+        let step = Step {
+            kind: &kind,
+            line,
+            downloads: &downloads,
+        };
+        let next = execute(ctx, step, &state, deps, &stage_args, &mut cmd_set)
             .await
             .map_err(|e| e.at_line(line))?;
+        drop(downloads);
         ctx.backend.cache_put(&step_key, &next).await?;
         state = next;
         key = step_key;
@@ -426,14 +433,16 @@ fn run_argv(kind: &InstructionKind, cfg: &ImageConfig) -> Vec<String> {
 }
 
 /// The canonical text of a step and the identity of what it reads (content hashes), which
-/// together with the parent's key make the step's cache key.
+/// together with the parent's key make the step's cache key; plus the `ADD <url>` downloads
+/// hashed for it (verified against `--checksum`), which the step copies if it runs.
 async fn step_identity(
     ctx: &Ctx,
     kind: &InstructionKind,
     state: &State,
     deps: &HashMap<usize, StageResult>,
     stage_args: &[(String, String)],
-) -> Result<(String, String)> {
+) -> Result<(String, String, Vec<Download>)> {
+    let mut downloads = Vec::new();
     let text = format!("{kind:?}");
     let extra = match kind {
         InstructionKind::Run(r) => {
@@ -457,16 +466,38 @@ async fn step_identity(
         InstructionKind::Copy(c) | InstructionKind::Add(c) => match &c.from {
             Some(f) => from_state(ctx, f, deps).await?.1,
             None => {
+                let is_add = matches!(kind, InstructionKind::Add(_));
+                let checksum = c.checksum.as_deref().map(parse_checksum).transpose()?;
+                if checksum.is_some() && !c.sources.iter().all(|s| is_http_url(s)) {
+                    return Err(BuildError::Request(
+                        "--checksum can only be used when every source is an http(s) URL".into(),
+                    ));
+                }
                 let mut hashes = Vec::new();
                 for s in &c.sources {
                     if let Some(doc) = c.heredoc_for(s) {
                         hashes.push(format!("heredoc:{}", doc.content));
                         continue;
                     }
-                    if is_url(s) {
+                    if is_git_url(s) {
                         return Err(BuildError::Request(format!(
-                            "ADD {s}: downloading URLs is not supported yet: use RUN with wget or curl"
+                            "{} {s}: git sources are not supported yet: clone with RUN git clone",
+                            kind.name()
                         )));
+                    }
+                    if is_http_url(s) {
+                        if !is_add {
+                            return Err(BuildError::Request(format!(
+                                "COPY {s}: a source can't be a URL for COPY; use ADD"
+                            )));
+                        }
+                        let d = ctx.backend.fetch(s).await?;
+                        if let Some(want) = &checksum {
+                            verify(&d, want)?;
+                        }
+                        hashes.push(format!("url:{}\0{}", d.name, d.digest));
+                        downloads.push(d);
+                        continue;
                     }
                     let srcs = collect(&ctx.req.context, s, &context_opts(ctx, &c.excludes))?;
                     hashes.push(content_hash(&srcs)?);
@@ -476,11 +507,14 @@ async fn step_identity(
         },
         _ => String::new(),
     };
-    Ok((text, extra))
+    Ok((text, extra, downloads))
 }
 
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+/// One step to execute: the expanded instruction, its line and what was downloaded for it.
+struct Step<'a> {
+    kind: &'a InstructionKind,
+    line: usize,
+    downloads: &'a [Download],
 }
 
 fn context_opts<'a>(ctx: &'a Ctx, excludes: &'a [String]) -> SourceOptions<'a> {
@@ -516,13 +550,13 @@ fn parse_chmod(s: &str, line: usize) -> Result<u32> {
 
 async fn execute(
     ctx: &Ctx,
-    kind: &InstructionKind,
-    line: usize,
+    step: Step<'_>,
     state: &State,
     deps: &HashMap<usize, StageResult>,
     stage_args: &[(String, String)],
     cmd_set: &mut bool,
 ) -> Result<State> {
+    let (kind, line) = (step.kind, step.line);
     let be = &ctx.backend;
     match kind {
         InstructionKind::Run(r) => {
@@ -624,7 +658,17 @@ async fn execute(
                 }
             } else {
                 let mut all = Vec::new();
+                let mut downloads = step.downloads.iter();
                 for s in &c.sources {
+                    if is_http_url(s) {
+                        let d = downloads.next().ok_or_else(|| BuildError::Step {
+                            line,
+                            kind: ErrorKind::Internal,
+                            message: format!("ADD {s}: the download is missing"),
+                        })?;
+                        all.push(d.source());
+                        continue;
+                    }
                     all.extend(collect(
                         &ctx.req.context,
                         s,

@@ -36,6 +36,8 @@ pub struct SourceEntry {
     pub size: u64,
     /// `(dev, ino)` for files with more than one link, to keep hardlinks.
     pub link_id: Option<(u64, u64)>,
+    /// Modification time to set (seconds since the epoch); None keeps the time of writing.
+    pub mtime: Option<i64>,
 }
 
 /// One matched source (`COPY a b/ c* /dst/` has at least three).
@@ -45,6 +47,8 @@ pub struct Source {
     pub name: String,
     /// The top first (a file, or the directory whose *contents* are copied), then children.
     pub entries: Vec<SourceEntry>,
+    /// `ADD <url>`: where it was downloaded from (never extracted, even if it is a tar).
+    pub url: Option<String>,
 }
 
 impl Source {
@@ -181,6 +185,7 @@ fn entry(host: PathBuf, rel: String, md: &fs::Metadata) -> Result<SourceEntry> {
         uid: md.uid(),
         gid: md.gid(),
         size: md.len(),
+        mtime: None,
     })
 }
 
@@ -305,7 +310,11 @@ pub fn collect(root: &Path, src: &str, opts: &SourceOptions) -> Result<Vec<Sourc
         } else if !ctx_rel.is_empty() && excluded(opts, &ctx_rel, &excludes) {
             continue;
         }
-        out.push(Source { name, entries });
+        out.push(Source {
+            name,
+            entries,
+            url: None,
+        });
     }
     if out.is_empty() {
         return Err(not_found());

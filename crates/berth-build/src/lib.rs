@@ -8,6 +8,7 @@ pub mod builder;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod fetch;
 
 pub use backend::{
     BuildBackend, CopyFrom, CopyRequest, Event, Layer, MountSource, Network, RunMount, RunRequest,
@@ -16,3 +17,4 @@ pub use backend::{
 pub use builder::{auto_platform_args, build, BuildOutput, BuildRequest};
 pub use context::{collect, content_hash, EntryKind, Source, SourceEntry, SourceOptions};
 pub use error::{BuildError, ErrorKind, Result};
+pub use fetch::{Download, Fetcher};

@@ -1,13 +1,17 @@
 //! The executor against an in-memory backend (no root): stage concurrency and selection,
-//! cache keys reacting to build args and context bytes, ONBUILD triggers.
+//! cache keys reacting to build args and context bytes, ONBUILD triggers, `ADD <url>` from a
+//! server on 127.0.0.1 (naming, checksums, errors, content-keyed cache).
+
+#[path = "support/http.rs"]
+mod http;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_build::{
-    build, BuildBackend, BuildError, BuildRequest, CopyRequest, Layer, RunRequest, RunResult, Sink,
-    State,
+    build, BuildBackend, BuildError, BuildRequest, CopyFrom, CopyRequest, Download, ErrorKind,
+    Fetcher, Layer, RunRequest, RunResult, Sink, State,
 };
 use berth_oci::{media_type, Descriptor, Digest, ImageConfig};
 
@@ -18,7 +22,13 @@ struct Fake {
     active: AtomicUsize,
     max_active: AtomicUsize,
     base_onbuild: Vec<String>,
+    /// Where `ADD <url>` downloads go (None: the trait's default refusal).
+    downloads: Option<std::path::PathBuf>,
+    /// What COPY/ADD was given: (name, url, mode, mtime, bytes) per source file.
+    copied: Mutex<Vec<Copied>>,
 }
+
+type Copied = (String, Option<String>, u32, Option<i64>, Vec<u8>);
 
 fn layer(seed: &str) -> Layer {
     let d = Digest::of(seed.as_bytes());
@@ -55,7 +65,24 @@ impl BuildBackend for Fake {
         })
     }
     async fn copy(&self, p: &State, r: CopyRequest) -> Result<Option<Layer>, BuildError> {
+        if let CopyFrom::Context(sources) = &r.from {
+            for s in sources {
+                let e = &s.entries[0];
+                let bytes = std::fs::read(&e.host).unwrap_or_default();
+                self.copied.lock().unwrap().push((
+                    s.name.clone(),
+                    s.url.clone(),
+                    e.mode,
+                    e.mtime,
+                    bytes,
+                ));
+            }
+        }
         Ok(Some(layer(&format!("{}{r:?}", p.id()))))
+    }
+    async fn fetch(&self, url: &str) -> Result<Download, BuildError> {
+        let dir = self.downloads.as_ref().expect("downloads dir");
+        Fetcher::new()?.download(url, dir).await
     }
     async fn mkdir(&self, _p: &State, _d: String, _u: String) -> Result<Option<Layer>, BuildError> {
         Ok(None)
@@ -180,4 +207,100 @@ async fn onbuild_triggers_of_the_base_run_first() {
     .await
     .unwrap_err();
     assert!(e.to_string().contains("dockerfile:2"), "{e}");
+}
+
+#[tokio::test]
+async fn add_url_downloads_names_checks_and_keys_the_cache_by_content() {
+    let ctx = tempfile::tempdir().unwrap();
+    let dl = tempfile::tempdir().unwrap();
+    let srv = http::Server::start();
+    let lm = "Tue, 15 Nov 1994 08:12:31 GMT";
+    srv.file("/pkg/tool.tar", b"v1 bytes", Some(lm));
+    let fake = Arc::new(Fake {
+        downloads: Some(dl.path().to_path_buf()),
+        ..Default::default()
+    });
+    let url = srv.url("/pkg/tool.tar");
+    let df = format!("FROM base\nADD {url} /opt/\nRUN after\n");
+    let o1 = build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap();
+    assert_eq!((o1.steps_run, o1.steps_cached), (2, 0));
+    {
+        let c = fake.copied.lock().unwrap();
+        assert_eq!(c.len(), 1);
+        let (name, from, mode, mtime, bytes) = &c[0];
+        assert_eq!(name, "tool.tar", "named after the URL path");
+        assert_eq!(from.as_deref(), Some(url.as_str()));
+        assert_eq!((*mode, *mtime), (0o600, Some(784887151)));
+        assert_eq!(bytes, b"v1 bytes");
+    }
+    // The step re-downloads to compare content: same bytes, cache hit, nothing copied.
+    let o2 = build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap();
+    assert_eq!(
+        (o2.steps_run, o2.image_id.clone()),
+        (0, o1.image_id.clone())
+    );
+    assert_eq!(srv.hits("/pkg/tool.tar"), 2);
+    assert_eq!(fake.copied.lock().unwrap().len(), 1);
+    // New bytes behind the same URL: the ADD and what follows run again.
+    srv.file("/pkg/tool.tar", b"v2 bytes", None);
+    let o3 = build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap();
+    assert_eq!((o3.steps_run, o3.steps_cached), (2, 0));
+    assert_eq!(fake.copied.lock().unwrap()[1].4, b"v2 bytes");
+    assert_eq!(
+        std::fs::read_dir(dl.path()).unwrap().count(),
+        0,
+        "downloads are removed after their step"
+    );
+
+    // --checksum: a match builds; a mismatch names the URL and both digests, copies nothing.
+    let good = Digest::of(b"v2 bytes");
+    let df = format!("FROM base\nADD --checksum={good} {url} /opt/x\n");
+    build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap();
+    let bad = Digest::of(b"something else");
+    let df = format!("FROM base\nADD --checksum={bad} {url} /opt/x\n");
+    let before = fake.copied.lock().unwrap().len();
+    let e = build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap_err();
+    let m = e.to_string();
+    assert!(m.starts_with("dockerfile:2: "), "{m}");
+    assert!(
+        m.contains(&url) && m.contains(&bad.to_string()) && m.contains(&good.to_string()),
+        "{m}"
+    );
+    assert_eq!(fake.copied.lock().unwrap().len(), before, "nothing added");
+
+    // HTTP errors name the URL and the status, at the ADD line.
+    let missing = srv.url("/nope.txt");
+    let df = format!("FROM base\nENV A=1\nADD {missing} /x\n");
+    let e = build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap_err();
+    let m = e.to_string();
+    assert!(m.starts_with("dockerfile:3: "), "{m}");
+    assert!(m.contains(&missing) && m.contains("404 Not Found"), "{m}");
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+
+    // COPY never downloads, and --checksum needs a URL source.
+    std::fs::write(ctx.path().join("f"), "x").unwrap();
+    let df = format!("FROM base\nCOPY {url} /x\n");
+    let m = build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("use ADD"), "{m}");
+    let df = format!("FROM base\nADD --checksum={good} f /x\n");
+    let m = build(fake.clone(), req(&df, ctx.path(), &[]), sink())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("--checksum"), "{m}");
 }
