@@ -29,6 +29,10 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Sta
 
 use crate::error::{DaemonError, Result};
 
+#[path = "archive_paths.rs"]
+mod paths;
+use paths::{components, MountTable, Route};
+
 /// A mount inside the container that file operations must honour (volumes, binds).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FsMount {
@@ -39,43 +43,70 @@ pub struct FsMount {
     pub read_only: bool,
 }
 
-/// Clean a container path lexically into components (`..` stops at `/`).
-fn components(path: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c.to_string()),
-        }
-    }
-    out
-}
-
-/// The host root and relative components for a container path (longest mount prefix wins).
-fn locate<'a>(
+/// The roots a container path can live in: the rootfs and each mount's source.
+struct Roots<'a> {
     rootfs: &'a Path,
     mounts: &'a [FsMount],
-    path: &str,
-) -> (&'a Path, Vec<String>, bool) {
-    let comps = components(path);
-    let mut best: Option<(&FsMount, usize)> = None;
-    for m in mounts {
-        let mc = components(&m.destination);
-        if !mc.is_empty()
-            && comps.len() >= mc.len()
-            && comps[..mc.len()] == mc[..]
-            && best.is_none_or(|(_, l)| mc.len() > l)
-        {
-            best = Some((m, mc.len()));
+    table: MountTable,
+}
+
+impl<'a> Roots<'a> {
+    fn new(rootfs: &'a Path, mounts: &'a [FsMount]) -> Self {
+        Roots {
+            rootfs,
+            mounts,
+            table: MountTable::new(mounts.iter().map(|m| m.destination.as_str())),
         }
     }
-    match best {
-        Some((m, l)) => (&m.source, comps[l..].to_vec(), m.read_only),
-        None => (rootfs, comps, false),
+
+    /// The root directory `m` (None: the rootfs) and, for a mounted *file*, its name in it.
+    fn handle(&self, m: Option<usize>) -> Result<(OwnedFd, Option<OsString>)> {
+        let Some(i) = m else {
+            return Ok((open_root(self.rootfs)?, None));
+        };
+        let src = &self.mounts[i].source;
+        if src.is_dir() {
+            return Ok((open_root(src)?, None));
+        }
+        match (src.parent(), src.file_name()) {
+            (Some(dir), Some(name)) => Ok((open_root(dir)?, Some(name.to_os_string()))),
+            _ => Err(not_found(&self.mounts[i].destination)),
+        }
     }
+
+    fn read_only(&self, m: Option<usize>) -> bool {
+        m.is_some_and(|i| self.mounts[i].read_only)
+    }
+
+    /// The target of `rel` in root `m` if it is a symlink (the resolver's callback).
+    fn readlink(&self, m: Option<usize>, rel: &[String]) -> Option<String> {
+        let (root, file) = self.handle(m).ok()?;
+        if file.is_some() {
+            return None;
+        }
+        let (last, dirs) = rel.split_last()?;
+        let parent = open_dir_in(&root, dirs).ok()?;
+        let t = rfs::readlinkat(&parent, last.as_str(), Vec::new()).ok()?;
+        Some(t.to_string_lossy().into_owned())
+    }
+
+    /// `path` with its symlinks resolved as the container sees them (see [`MountTable::resolve`]).
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<Vec<String>> {
+        self.table
+            .resolve(path, follow_last, |m, rel| self.readlink(m, rel))
+            .map_err(|e| DaemonError::Invalid(format!("container path {path}: {e}")))
+    }
+}
+
+/// Open directory `dirs` below `root` (an `O_PATH` fd), resolved inside it.
+fn open_dir_in(root: &OwnedFd, dirs: &[String]) -> io::Result<OwnedFd> {
+    Ok(rfs::openat2(
+        root,
+        join(dirs),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        in_root(),
+    )?)
 }
 
 fn in_root() -> ResolveFlags {
@@ -114,46 +145,40 @@ fn join(comps: &[String]) -> String {
     }
 }
 
-/// Resolved location of a path: its parent directory (in root) and final name, or the root.
+/// Resolved location of a path: its parent directory (in its root) and final name, or a root.
 struct Resolved {
     parent: OwnedFd,
-    /// None: the path is the root itself.
+    /// None: the path is a root itself (the rootfs or a mounted directory).
     name: Option<OsString>,
     /// Container path of the parent (for symlink targets).
     parent_path: String,
+    /// The resolved container path, as components.
+    comps: Vec<String>,
 }
 
-fn resolve(rootfs: &Path, mounts: &[FsMount], path: &str) -> Result<(Resolved, bool)> {
-    let (root, comps, ro) = locate(rootfs, mounts, path);
-    let root_fd = open_root(root)?;
-    let Some((last, dirs)) = comps.split_last() else {
-        return Ok((
-            Resolved {
-                parent: root_fd,
-                name: None,
-                parent_path: "/".into(),
-            },
-            ro,
-        ));
-    };
-    let parent = rfs::openat2(
-        &root_fd,
-        join(dirs),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        in_root(),
-    )
-    .map_err(|e| io_at(path, e))?;
-    let full = components(path);
-    let parent_path = format!("/{}", full[..full.len() - 1].join("/"));
-    Ok((
-        Resolved {
-            parent,
-            name: Some(OsString::from(last)),
+fn resolve(roots: &Roots<'_>, path: &str, follow_last: bool) -> Result<Resolved> {
+    let comps = roots.resolve(path, follow_last)?;
+    let loc = roots.table.locate(&comps);
+    let parent_path = format!("/{}", comps[..comps.len().saturating_sub(1)].join("/"));
+    let (root_fd, file) = roots.handle(loc.mount)?;
+    let Some((last, dirs)) = loc.rel.split_last() else {
+        return Ok(Resolved {
+            parent: root_fd,
+            name: file,
             parent_path,
-        },
-        ro,
-    ))
+            comps,
+        });
+    };
+    if file.is_some() {
+        return Err(not_found(path));
+    }
+    let parent = open_dir_in(&root_fd, dirs).map_err(|e| io_at(path, e))?;
+    Ok(Resolved {
+        parent,
+        name: Some(OsString::from(last)),
+        parent_path,
+        comps,
+    })
 }
 
 fn lstat(r: &Resolved) -> io::Result<Stat> {
@@ -231,34 +256,38 @@ fn stat_of(r: &Resolved, st: &Stat, path: &str) -> PathStat {
 
 /// `HEAD /containers/{id}/archive`: stat a path (a final symlink is not followed).
 pub fn stat(rootfs: &Path, mounts: &[FsMount], path: &str) -> Result<PathStat> {
-    let (r, _) = resolve(rootfs, mounts, path)?;
+    let r = resolve(&Roots::new(rootfs, mounts), path, false)?;
     let st = lstat(&r).map_err(|e| io_at(path, e))?;
     Ok(stat_of(&r, &st, path))
 }
 
-/// `GET /containers/{id}/archive`: write a tar of `path` (entries named `<base>/…`).
+/// `GET /containers/{id}/archive`: write a tar of `path` (entries named `<base>/…`),
+/// descending into the mounts below it.
 pub fn archive(rootfs: &Path, mounts: &[FsMount], path: &str, w: impl Write) -> Result<PathStat> {
-    let (r, _) = resolve(rootfs, mounts, path)?;
+    let roots = Roots::new(rootfs, mounts);
+    let r = resolve(&roots, path, false)?;
     let st = lstat(&r).map_err(|e| io_at(path, e))?;
     let ps = stat_of(&r, &st, path);
-    let mut tw = TarWriter::new(w);
-    let name = match &r.name {
-        Some(_) => ps.name.clone(),
-        None => ".".into(),
+    let mut tw = TarWriter::new(w, Some(&roots));
+    let name = if r.comps.is_empty() {
+        ".".to_string()
+    } else {
+        ps.name.clone()
     };
-    tw.entry(&r.parent, r.name.as_deref(), &name)
+    tw.entry(&r.parent, r.name.as_deref(), &name, &r.comps)
         .and_then(|_| tw.finish())
         .map_err(|e| DaemonError::io(format!("archive {path}"), e))?;
     Ok(ps)
 }
 
 /// `GET /containers/{id}/export`: the whole root filesystem as a tar (entries `./…` stripped
-/// to relative names as docker export does).
+/// to relative names as docker export does). Like Docker, volumes and binds are not included:
+/// export is the container's own filesystem.
 pub fn export(rootfs: &Path, w: impl Write) -> Result<()> {
     let root = open_root(rootfs)?;
-    let mut tw = TarWriter::new(w);
+    let mut tw = TarWriter::new(w, None);
     let dir = reopen_dir(&root, None).map_err(|e| DaemonError::io("export rootfs", e))?;
-    tw.children(&dir, "")
+    tw.children(&dir, "", &[])
         .and_then(|_| tw.finish())
         .map_err(|e| DaemonError::io("export rootfs", e))
 }
@@ -271,20 +300,23 @@ fn reopen_dir(parent: &OwnedFd, name: Option<&OsStr>) -> io::Result<OwnedFd> {
     })
 }
 
-/// Tar writer walking directories by file descriptor.
-struct TarWriter<W: Write> {
+/// Tar writer walking directories by file descriptor; with `roots`, a directory that is a
+/// mount point is read from the mount's source instead (what the container sees there).
+struct TarWriter<'r, W: Write> {
     b: tar::Builder<W>,
     /// (dev, ino) → first name, for hard links.
     links: HashMap<(u64, u64), String>,
+    roots: Option<&'r Roots<'r>>,
 }
 
-impl<W: Write> TarWriter<W> {
-    fn new(w: W) -> Self {
+impl<'r, W: Write> TarWriter<'r, W> {
+    fn new(w: W, roots: Option<&'r Roots<'r>>) -> Self {
         let mut b = tar::Builder::new(w);
         b.mode(tar::HeaderMode::Complete);
         TarWriter {
             b,
             links: HashMap::new(),
+            roots,
         }
     }
 
@@ -314,8 +346,15 @@ impl<W: Write> TarWriter<W> {
         append_pax(&mut self.b, name, &recs)
     }
 
-    /// Archive `name` in `parent` (None: `parent` itself) as tar path `tar_name`.
-    fn entry(&mut self, parent: &OwnedFd, name: Option<&OsStr>, tar_name: &str) -> io::Result<()> {
+    /// Archive `name` in `parent` (None: `parent` itself) as tar path `tar_name`; `cpath` is
+    /// its container path.
+    fn entry(
+        &mut self,
+        parent: &OwnedFd,
+        name: Option<&OsStr>,
+        tar_name: &str,
+        cpath: &[String],
+    ) -> io::Result<()> {
         let st = match name {
             Some(n) => rfs::statat(parent, n, AtFlags::SYMLINK_NOFOLLOW)?,
             None => rfs::fstat(parent)?,
@@ -352,7 +391,7 @@ impl<W: Write> TarWriter<W> {
                 } else {
                     format!("{tar_name}/")
                 };
-                self.children(&dir, &prefix)
+                self.children(&dir, &prefix, cpath)
             }
             FileType::RegularFile => {
                 let n = name.unwrap_or(OsStr::new("."));
@@ -392,7 +431,7 @@ impl<W: Write> TarWriter<W> {
         }
     }
 
-    fn children(&mut self, dir: &OwnedFd, prefix: &str) -> io::Result<()> {
+    fn children(&mut self, dir: &OwnedFd, prefix: &str, cpath: &[String]) -> io::Result<()> {
         let mut names: Vec<OsString> = Vec::new();
         for e in rfs::Dir::read_from(dir)? {
             let e = e?;
@@ -401,10 +440,31 @@ impl<W: Write> TarWriter<W> {
                 names.push(OsStr::from_bytes(n).to_os_string());
             }
         }
+        // Mount points show even where the rootfs has no directory for them yet (a created
+        // container: the runtime makes them at start).
+        if let Some(roots) = self.roots {
+            for m in roots.table.children_of(cpath) {
+                let m = OsString::from(m);
+                if !names.contains(&m) {
+                    names.push(m);
+                }
+            }
+        }
         names.sort();
         for n in names {
             let tar_name = format!("{prefix}{}", n.to_string_lossy());
-            self.entry(dir, Some(&n), &tar_name)?;
+            let mut child = cpath.to_vec();
+            child.push(n.to_string_lossy().into_owned());
+            match self
+                .roots
+                .and_then(|r| Some((r, r.table.mount_at(&child)?)))
+            {
+                Some((roots, i)) => {
+                    let (fd, file) = roots.handle(Some(i)).map_err(io::Error::other)?;
+                    self.entry(&fd, file.as_deref(), &tar_name, &child)?;
+                }
+                None => self.entry(dir, Some(&n), &tar_name, &child)?,
+            }
         }
         Ok(())
     }
@@ -467,59 +527,104 @@ impl<R: Read> Read for ExactReader<R> {
     }
 }
 
+/// How `PUT /containers/{id}/archive` extracts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExtractOpts {
+    /// Keep the tar's owners (else everything is owned by root, as docker cp).
+    pub copy_uid_gid: bool,
+    /// Refuse to replace a directory by a non-directory (or the reverse).
+    pub no_overwrite_dir_non_dir: bool,
+    /// The container was created with `--read-only`: only its mounts are writable.
+    pub rootfs_read_only: bool,
+}
+
+fn forbidden(message: &str) -> DaemonError {
+    DaemonError::Store {
+        kind: crate::ErrorKind::Forbidden,
+        message: message.to_string(),
+    }
+}
+
+/// Docker's refusal to write into a read-only root (a mount, or the rootfs with --read-only).
+fn read_only_error(mount: Option<usize>) -> DaemonError {
+    match mount {
+        Some(_) => forbidden("mounted volume is marked read-only"),
+        None => forbidden("container rootfs is marked read-only"),
+    }
+}
+
 /// `PUT /containers/{id}/archive`: extract an (optionally compressed) tar into the directory
-/// `path` of the container. Without `copy_uid_gid` entries are owned by root, as docker cp;
-/// with `no_overwrite_dir_non_dir` replacing a directory by a non-directory (or the reverse)
-/// is refused before anything is written.
+/// `path` of the container (a final symlink is followed). Entries reaching into a mount below
+/// `path` land in that mount; anything destined for a read-only mount (or a `--read-only`
+/// rootfs) is refused with Docker's 403 before anything is written. With
+/// `no_overwrite_dir_non_dir`, replacing a directory by a non-directory (or the reverse) is
+/// refused before anything is written too.
 pub fn extract(
     rootfs: &Path,
     mounts: &[FsMount],
     path: &str,
-    copy_uid_gid: bool,
-    no_overwrite_dir_non_dir: bool,
+    opts: ExtractOpts,
     r: impl Read,
 ) -> Result<()> {
-    let (root, comps, ro) = locate(rootfs, mounts, path);
-    if ro {
-        return Err(DaemonError::Store {
-            kind: crate::ErrorKind::Forbidden,
-            message: format!("copy to {path}: the destination is on a read-only volume"),
-        });
+    let roots = Roots::new(rootfs, mounts);
+    let dest = roots.resolve(path, true)?;
+    let loc = roots.table.locate(&dest);
+    let ro = |m: Option<usize>| roots.read_only(m) || (m.is_none() && opts.rootfs_read_only);
+    if ro(loc.mount) {
+        return Err(read_only_error(loc.mount));
     }
-    let root_fd = open_root(root)?;
-    // The destination directory itself may be a symlink: follow it, inside the root.
-    let dest = rfs::openat2(
+    let (root_fd, file) = roots.handle(loc.mount)?;
+    if file.is_some() {
+        return Err(DaemonError::Invalid(format!(
+            "extraction point is not a directory: {path}"
+        )));
+    }
+    let dest_fd = rfs::openat2(
         &root_fd,
-        join(&comps),
+        join(&loc.rel),
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
         in_root(),
     )
     .map_err(|e| io_at(path, e))?;
-    let st = rfs::fstat(&dest).map_err(|e| io_at(path, e))?;
+    let st = rfs::fstat(&dest_fd).map_err(|e| io_at(path, e))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return Err(DaemonError::Invalid(format!(
             "extraction point is not a directory: {path}"
         )));
     }
-    let input = berth_store::apply::decompressed(r)
-        .map_err(|e| DaemonError::io(format!("copy to {path}"), e))?;
-    let proc_path = PathBuf::from(format!("/proc/self/fd/{}", dest.as_fd().as_raw_fd()));
     let label = format!("copy to {path}");
-    let res = if copy_uid_gid && !no_overwrite_dir_non_dir {
-        berth_store::apply::apply_layer(&proc_path, &label, input)
-    } else {
-        let check = no_overwrite_dir_non_dir.then_some(&dest);
-        let spooled = match rewrite(input, !copy_uid_gid, check) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(DaemonError::Invalid(e.to_string()))
-            }
-            Err(e) => return Err(DaemonError::io(label, e)),
-        };
-        berth_store::apply::apply_layer(&proc_path, &label, spooled)
+    let input = berth_store::apply::decompressed(r).map_err(|e| DaemonError::io(&label, e))?;
+    if opts.copy_uid_gid && !opts.no_overwrite_dir_non_dir && !roots.table.any_below(&dest) {
+        return berth_store::apply::apply_layer(&fd_path(&dest_fd), &label, input)
+            .map(|_| ())
+            .map_err(DaemonError::from);
+    }
+    // Split the tar by the root each entry lands in (checking everything first), then apply.
+    let split = Split {
+        roots: &roots,
+        dest: &dest,
+        dest_mount: loc.mount,
+        dest_rel: &loc.rel,
+        dest_fd: &dest_fd,
+        opts,
     };
-    res.map(|_| ()).map_err(DaemonError::from)
+    let parts = split.spool(input, &label)?;
+    for (m, file) in parts {
+        if m == loc.mount {
+            berth_store::apply::apply_layer(&fd_path(&dest_fd), &label, file)?;
+        } else {
+            let (fd, _) = roots.handle(m)?;
+            let dir = reopen_dir(&fd, None).map_err(|e| DaemonError::io(&label, e))?;
+            berth_store::apply::apply_layer(&fd_path(&dir), &label, file)?;
+        }
+    }
+    Ok(())
+}
+
+/// A directory fd as a path the applier can open (`/proc/self/fd/N`).
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
 }
 
 /// An anonymous temp file (O_TMPFILE: gone when closed, also on crash).
@@ -534,65 +639,115 @@ pub(crate) fn spool_file() -> io::Result<File> {
 }
 
 /// Is an existing `name` (inside `dest`) a directory? None: absent.
-fn existing_is_dir(dest: &OwnedFd, name: &Path) -> Option<bool> {
-    let s = name.to_string_lossy();
-    let comps = components(&s);
+fn existing_is_dir(dest: &OwnedFd, name: &str) -> Option<bool> {
+    let comps = components(name);
     let (last, dirs) = comps.split_last()?;
-    let parent = rfs::openat2(
-        dest,
-        join(dirs),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        in_root(),
-    )
-    .ok()?;
+    let parent = open_dir_in(dest, dirs).ok()?;
     let st = rfs::statat(&parent, last.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok()?;
     Some(FileType::from_raw_mode(st.st_mode) == FileType::Directory)
 }
 
-/// Spool a tar to an anonymous temp file, optionally with every owner set to 0:0 and
-/// refusing (`AlreadyExists`) entries that would swap a directory and a non-directory in
-/// `check`.
-fn rewrite(r: impl Read, chown_root: bool, check: Option<&OwnedFd>) -> io::Result<File> {
-    let mut out = spool_file()?;
-    {
-        let mut b = tar::Builder::new(&mut out);
+/// The spooling pass of an extraction: routes each entry to its root, checks it, rewrites it.
+struct Split<'a> {
+    roots: &'a Roots<'a>,
+    /// The destination directory (resolved container path), its root and path in that root.
+    dest: &'a [String],
+    dest_mount: Option<usize>,
+    dest_rel: &'a [String],
+    dest_fd: &'a OwnedFd,
+    opts: ExtractOpts,
+}
+
+impl Split<'_> {
+    /// Where entry `name` goes: its root and its name relative to where that root's part is
+    /// applied (the destination directory for the destination's own root, else the mount's
+    /// root). None: a directory entry for a mount point (skipped).
+    fn route(&self, name: &str, is_dir: bool) -> Result<Option<(Option<usize>, String)>> {
+        match self.roots.table.route(self.dest, name) {
+            Route::MountPoint(_) if is_dir => Ok(None),
+            Route::MountPoint(i) => Err(DaemonError::Invalid(format!(
+                "cannot overwrite mount point {} with non-directory {name:?}",
+                self.roots.mounts[i].destination
+            ))),
+            Route::To { mount, rel } if mount == self.dest_mount => {
+                // Relative to the destination directory (which lies in this root).
+                let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+                let n = self.dest_rel.len();
+                let below =
+                    comps.len() >= n && comps[..n].iter().zip(self.dest_rel).all(|(a, b)| *a == b);
+                let rel = if below {
+                    comps[n..].join("/")
+                } else {
+                    // A `..` name: hand it on as given, the applier refuses it.
+                    name.to_string()
+                };
+                Ok(Some((mount, if rel.is_empty() { ".".into() } else { rel })))
+            }
+            Route::To { mount, rel } => {
+                let ro =
+                    self.roots.read_only(mount) || (mount.is_none() && self.opts.rootfs_read_only);
+                if ro {
+                    return Err(read_only_error(mount));
+                }
+                Ok(Some((mount, if rel.is_empty() { ".".into() } else { rel })))
+            }
+        }
+    }
+
+    fn target_fd(&self, m: Option<usize>) -> Result<OwnedFd> {
+        if m == self.dest_mount {
+            return rustix::io::fcntl_dupfd_cloexec(self.dest_fd, 0)
+                .map_err(|e| DaemonError::io("copy destination", e.into()));
+        }
+        Ok(self.roots.handle(m)?.0)
+    }
+
+    /// Spool the tar into one anonymous temp file per root, optionally with every owner set
+    /// to 0:0; everything is checked before the caller writes anything.
+    fn spool(&self, r: impl Read, label: &str) -> Result<Vec<(Option<usize>, File)>> {
+        let io_err = |e: io::Error| DaemonError::io(label, e);
+        let mut outs: Vec<(Option<usize>, tar::Builder<File>, OwnedFd)> = Vec::new();
         let mut a = tar::Archive::new(r);
-        for e in a.entries()? {
-            let mut e = e?;
+        for e in a.entries().map_err(io_err)? {
+            let mut e = e.map_err(io_err)?;
             let mut h = e.header().clone();
-            if chown_root {
+            if matches!(
+                h.entry_type(),
+                tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
+            ) {
+                continue;
+            }
+            if !self.opts.copy_uid_gid {
                 h.set_uid(0);
                 h.set_gid(0);
             }
-            let path = e.path()?.into_owned();
-            if let Some(dest) = check {
-                let is_dir = h.entry_type() == tar::EntryType::Directory;
-                match existing_is_dir(dest, &path) {
-                    Some(true) if !is_dir => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            format!(
-                                "cannot overwrite directory {:?} with non-directory {:?}",
-                                path.display().to_string(),
-                                path.display().to_string()
-                            ),
-                        ))
-                    }
-                    Some(false) if is_dir => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            format!(
-                                "cannot overwrite non-directory {:?} with directory {:?}",
-                                path.display().to_string(),
-                                path.display().to_string()
-                            ),
-                        ))
-                    }
-                    _ => {}
+            let raw = e.path().map_err(io_err)?.to_string_lossy().into_owned();
+            let is_dir = h.entry_type() == tar::EntryType::Directory;
+            let Some((m, name)) = self.route(&raw, is_dir)? else {
+                continue;
+            };
+            let idx = match outs.iter().position(|(om, _, _)| *om == m) {
+                Some(i) => i,
+                None => {
+                    let f = spool_file().map_err(io_err)?;
+                    outs.push((m, tar::Builder::new(f), self.target_fd(m)?));
+                    outs.len() - 1
+                }
+            };
+            if self.opts.no_overwrite_dir_non_dir {
+                let fd = &outs[idx].2;
+                let clash = match existing_is_dir(fd, &name) {
+                    Some(true) if !is_dir => Some(("directory", "non-directory")),
+                    Some(false) if is_dir => Some(("non-directory", "directory")),
+                    _ => None,
+                };
+                if let Some((was, new)) = clash {
+                    return Err(DaemonError::Invalid(format!(
+                        "cannot overwrite {was} {raw:?} with {new} {raw:?}"
+                    )));
                 }
             }
-            let xattrs: Vec<(String, Vec<u8>)> = match e.pax_extensions()? {
+            let xattrs: Vec<(String, Vec<u8>)> = match e.pax_extensions().map_err(io_err)? {
                 Some(exts) => exts
                     .flatten()
                     .filter_map(|x| Some((x.key().ok()?.to_string(), x.value_bytes().to_vec())))
@@ -604,19 +759,43 @@ fn rewrite(r: impl Read, chown_root: bool, check: Option<&OwnedFd>) -> io::Resul
             for (k, v) in xattrs {
                 pax_record(&mut recs, k.as_bytes(), &v);
             }
-            append_pax(&mut b, &path.to_string_lossy(), &recs)?;
-            match h.entry_type() {
-                tar::EntryType::Symlink | tar::EntryType::Link => {
-                    let target = e.link_name()?.unwrap_or_default().into_owned();
-                    b.append_link(&mut h, &path, target)?;
+            let link = match h.entry_type() {
+                tar::EntryType::Symlink => Some(
+                    e.link_name()
+                        .map_err(io_err)?
+                        .unwrap_or_default()
+                        .into_owned(),
+                ),
+                tar::EntryType::Link => {
+                    let t = e.link_name().map_err(io_err)?.unwrap_or_default();
+                    let t = t.to_string_lossy().into_owned();
+                    match self.route(&t, false)? {
+                        Some((tm, tn)) if tm == m => Some(PathBuf::from(tn)),
+                        _ => {
+                            return Err(DaemonError::Invalid(format!(
+                                "hard link {raw:?} to {t:?} crosses a mount point"
+                            )))
+                        }
+                    }
                 }
-                _ => b.append_data(&mut h, &path, &mut e)?,
+                _ => None,
+            };
+            let b = &mut outs[idx].1;
+            append_pax(b, &name, &recs).map_err(io_err)?;
+            match link {
+                Some(target) => b.append_link(&mut h, &name, target),
+                None => b.append_data(&mut h, &name, &mut e),
             }
+            .map_err(io_err)?;
         }
-        b.finish()?;
+        let mut parts = Vec::new();
+        for (m, b, _) in outs {
+            let mut f = b.into_inner().map_err(io_err)?;
+            f.rewind().map_err(io_err)?;
+            parts.push((m, f));
+        }
+        Ok(parts)
     }
-    out.rewind()?;
-    Ok(out)
 }
 
 /// One entry of `GET /containers/{id}/changes`: kind 0 modified, 1 added, 2 deleted.

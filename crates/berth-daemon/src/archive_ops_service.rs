@@ -13,23 +13,36 @@ use berth_api::models::{ChangeType, FilesystemChange};
 use berth_api::{ApiError, ApiResult, ByteStream, ContainerFsService, ExtractOptions, PathStat};
 use futures::StreamExt;
 
-use crate::archive_ops::{self, FsMount};
+use crate::archive_ops::{self, ExtractOpts, FsMount};
 use crate::error::DaemonError;
+
+/// What file operations need to know about a container besides its rootfs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FsTarget {
+    /// The full container ID.
+    pub id: String,
+    /// Its volume and bind mounts (tmpfs mounts are not visible from outside the container).
+    pub mounts: Vec<FsMount>,
+    /// Created with `--read-only`.
+    pub rootfs_read_only: bool,
+}
 
 /// Container lookup for filesystem operations.
 pub trait ContainerFs: Send + Sync + 'static {
-    /// The full container ID for `id_or_name` and the mounts file operations must honour.
-    fn resolve(&self, id_or_name: &str) -> ApiResult<(String, Vec<FsMount>)>;
+    /// The container `id_or_name` and the mounts file operations must honour.
+    fn resolve(&self, id_or_name: &str) -> ApiResult<FsTarget>;
 }
 
-/// Lookup by full container ID only (no mounts): what the engine can do before the
-/// containers module implements [`ContainerFs`] itself.
+/// Lookup by full container ID only (no mounts): for containers only the store knows.
 pub struct RwLayerLookup(pub Arc<berth_store::Store>);
 
 impl ContainerFs for RwLayerLookup {
-    fn resolve(&self, id: &str) -> ApiResult<(String, Vec<FsMount>)> {
+    fn resolve(&self, id: &str) -> ApiResult<FsTarget> {
         match self.0.rw_layer(id) {
-            Ok(l) => Ok((l.container_id, Vec::new())),
+            Ok(l) => Ok(FsTarget {
+                id: l.container_id,
+                ..FsTarget::default()
+            }),
             Err(_) => Err(ApiError::not_found(format!("No such container: {id}"))),
         }
     }
@@ -43,15 +56,17 @@ pub struct ContainerFsOver<L: ContainerFs> {
 
 struct View {
     rootfs: PathBuf,
-    mounts: Vec<FsMount>,
-    id: String,
+    target: FsTarget,
 }
 
 impl<L: ContainerFs> ContainerFsOver<L> {
     fn view(&self, id: &str) -> ApiResult<View> {
-        let (id, mounts) = self.lookup.resolve(id)?;
-        let rootfs = self.store.mount_rw_layer(&id).map_err(DaemonError::from)?;
-        Ok(View { rootfs, mounts, id })
+        let target = self.lookup.resolve(id)?;
+        let rootfs = self
+            .store
+            .mount_rw_layer(&target.id)
+            .map_err(DaemonError::from)?;
+        Ok(View { rootfs, target })
     }
 }
 
@@ -140,15 +155,16 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     async fn stat_path(&self, id: &str, path: &str) -> ApiResult<PathStat> {
         let v = self.view(id)?;
         let p = path.to_string();
-        blocking(move || Ok(archive_ops::stat(&v.rootfs, &v.mounts, &p)?)).await
+        blocking(move || Ok(archive_ops::stat(&v.rootfs, &v.target.mounts, &p)?)).await
     }
 
     async fn get_archive(&self, id: &str, path: &str) -> ApiResult<(PathStat, ByteStream)> {
         let v = self.view(id)?;
-        let st = self.stat_path(&v.id, path).await?;
+        let st = self.stat_path(&v.target.id, path).await?;
         let p = path.to_string();
-        let body =
-            tar_stream(move |w| archive_ops::archive(&v.rootfs, &v.mounts, &p, w).map(|_| ()));
+        let body = tar_stream(move |w| {
+            archive_ops::archive(&v.rootfs, &v.target.mounts, &p, w).map(|_| ())
+        });
         Ok((st, body))
     }
 
@@ -156,12 +172,16 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
         let v = self.view(id)?;
         let r = body_reader(body);
         blocking(move || {
+            let x = ExtractOpts {
+                copy_uid_gid: opts.copy_uid_gid,
+                no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+                rootfs_read_only: v.target.rootfs_read_only,
+            };
             Ok(archive_ops::extract(
                 &v.rootfs,
-                &v.mounts,
+                &v.target.mounts,
                 &opts.path,
-                opts.copy_uid_gid,
-                opts.no_overwrite_dir_non_dir,
+                x,
                 r,
             )?)
         })
@@ -169,7 +189,7 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     }
 
     async fn changes(&self, id: &str) -> ApiResult<Vec<FilesystemChange>> {
-        let (id, _) = self.lookup.resolve(id)?;
+        let id = self.lookup.resolve(id)?.id;
         let plan = self.store.plan_rw_mount(&id).map_err(DaemonError::from)?;
         let c = blocking(move || Ok(archive_ops::changes(&plan.upper, &plan.lower)?)).await?;
         Ok(c.into_iter()
@@ -190,10 +210,12 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     }
 }
 
-/// Containers by ID, prefix or name, with their `-v` binds and volumes as mounts; an ID the
-/// containers module does not know but the store has an rw layer for is served without mounts.
+/// Containers by ID, prefix or name, with the volume and bind mounts recorded at create
+/// (`-v`, `--mount`, image `VOLUME`s, `--volumes-from`; anonymous volumes by their name); an ID
+/// the containers module does not know but the store has an rw layer for is served without
+/// mounts.
 impl ContainerFs for crate::Engine {
-    fn resolve(&self, key: &str) -> ApiResult<(String, Vec<FsMount>)> {
+    fn resolve(&self, key: &str) -> ApiResult<FsTarget> {
         let ctr = match self.inner.containers.get(key) {
             Ok(c) => c,
             Err(e) => {
@@ -204,26 +226,26 @@ impl ContainerFs for crate::Engine {
             }
         };
         let rec = ctr.snapshot();
-        let mut mounts = Vec::new();
-        for b in rec.host_config.binds.clone().unwrap_or_default() {
-            let Ok(p) = crate::volumes_mounts::parse_bind(&b) else {
-                continue;
-            };
-            let source = match &p.kind {
-                crate::volumes_mounts::MountKind::Bind { source, .. } => PathBuf::from(source),
-                crate::volumes_mounts::MountKind::Volume { name: Some(n), .. } => {
-                    self.inner.volumes.mountpoint(n)
-                }
-                _ => continue,
-            };
-            mounts.push(FsMount {
-                destination: p.destination,
-                source,
-                read_only: p.read_only,
-            });
-        }
-        Ok((rec.id, mounts))
+        Ok(FsTarget {
+            mounts: fs_mounts(&rec.mount_specs),
+            rootfs_read_only: rec.host_config.readonly_rootfs.unwrap_or(false),
+            id: rec.id,
+        })
     }
+}
+
+/// The runtime mounts that file operations see: binds (volumes are binds of their data
+/// directory), read-only when mounted `ro`; tmpfs and other kernel mounts are skipped.
+pub(crate) fn fs_mounts(specs: &[berth_runtime::MountSpec]) -> Vec<FsMount> {
+    specs
+        .iter()
+        .filter(|m| m.kind == "bind" && m.source.starts_with('/'))
+        .map(|m| FsMount {
+            destination: m.destination.clone(),
+            source: PathBuf::from(&m.source),
+            read_only: m.options.iter().any(|o| o == "ro"),
+        })
+        .collect()
 }
 
 /// The engine's filesystem service: over the store's rw layers when it runs on berth-store.

@@ -51,6 +51,24 @@ fn names(tar_bytes: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
         .collect()
 }
 
+fn keep() -> ExtractOpts {
+    ExtractOpts {
+        copy_uid_gid: true,
+        ..Default::default()
+    }
+}
+
+fn root0() -> ExtractOpts {
+    ExtractOpts::default()
+}
+
+fn no_clobber() -> ExtractOpts {
+    ExtractOpts {
+        no_overwrite_dir_non_dir: true,
+        ..Default::default()
+    }
+}
+
 struct Fixture {
     _t: tempfile::TempDir,
     root: PathBuf,
@@ -85,17 +103,17 @@ fn hostile_put_archive_writes_nothing_outside() {
     let abs_out = f.outside.to_str().unwrap().to_string();
     // 1. `..` climbing out: rejected.
     let t = tar_of(&[("../../outside/x", tar::EntryType::Regular, b"pwned", "")]);
-    assert!(extract(&f.root, &[], "/dst", true, false, t.as_slice()).is_err());
+    assert!(extract(&f.root, &[], "/dst", keep(), t.as_slice()).is_err());
     // 2. An absolute symlink to the host dir, then a file through it.
     let t = tar_of(&[
         ("link", tar::EntryType::Symlink, b"", &abs_out),
         ("link/pwned", tar::EntryType::Regular, b"pwned", ""),
     ]);
-    let _ = extract(&f.root, &[], "/dst", false, false, t.as_slice());
+    let _ = extract(&f.root, &[], "/dst", root0(), t.as_slice());
     // 3. The destination itself is a symlink to an absolute host path.
     symlink(&f.outside, f.root.join("evil")).unwrap();
     let t = tar_of(&[("y", tar::EntryType::Regular, b"pwned", "")]);
-    let r = extract(&f.root, &[], "/evil", false, false, t.as_slice());
+    let r = extract(&f.root, &[], "/evil", root0(), t.as_slice());
     assert_eq!(
         r.unwrap_err().kind(),
         crate::ErrorKind::NotFound,
@@ -108,8 +126,7 @@ fn hostile_put_archive_writes_nothing_outside() {
         &f.root,
         &[],
         &format!("/dst/up{abs_out}/.."),
-        false,
-        false,
+        root0(),
         t.as_slice(),
     )
     .ok();
@@ -120,7 +137,7 @@ fn hostile_put_archive_writes_nothing_outside() {
     );
     // A normal copy lands, owned by root unless copyUIDGID.
     let t = tar_of(&[("ok.txt", tar::EntryType::Regular, b"hi", "")]);
-    extract(&f.root, &[], "/dst", false, false, t.as_slice()).unwrap();
+    extract(&f.root, &[], "/dst", root0(), t.as_slice()).unwrap();
     assert_eq!(fs::read(f.root.join("dst/ok.txt")).unwrap(), b"hi");
     // noOverwriteDirNonDir: a file over a directory is refused, nothing written.
     let t = tar_of(&[
@@ -128,13 +145,13 @@ fn hostile_put_archive_writes_nothing_outside() {
         ("sub", tar::EntryType::Regular, b"x", ""),
     ]);
     fs::create_dir_all(f.root.join("dst/sub")).unwrap();
-    let e = extract(&f.root, &[], "/dst", false, true, t.as_slice()).unwrap_err();
+    let e = extract(&f.root, &[], "/dst", no_clobber(), t.as_slice()).unwrap_err();
     assert_eq!(e.kind(), crate::ErrorKind::Invalid);
     assert!(e.to_string().contains("cannot overwrite directory"), "{e}");
     assert!(!f.root.join("dst/fresh.txt").exists());
     assert!(f.root.join("dst/sub").is_dir());
     // Not a directory → invalid.
-    let r = extract(&f.root, &[], "/etc/shadow", false, false, t.as_slice());
+    let r = extract(&f.root, &[], "/etc/shadow", root0(), t.as_slice());
     assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Invalid);
 }
 
@@ -181,17 +198,139 @@ fn mounts_redirect_paths() {
     let vol = f.outside.join("vol");
     fs::create_dir_all(&vol).unwrap();
     fs::write(vol.join("data.txt"), b"in volume").unwrap();
+    // The rootfs has its own (hidden) file under the mount point.
+    fs::create_dir_all(f.root.join("data")).unwrap();
+    fs::write(f.root.join("data/data.txt"), b"under the mount").unwrap();
+    symlink("/data", f.root.join("dlink")).unwrap();
     let mounts = vec![FsMount {
         destination: "/data".into(),
         source: vol.clone(),
         read_only: true,
     }];
-    let mut out = Vec::new();
-    archive(&f.root, &mounts, "/data/data.txt", &mut out).unwrap();
-    assert_eq!(names(&out)[0].2, b"in volume");
+    for p in [
+        "/data/data.txt",
+        "/dlink/data.txt",
+        "/etc/../data/./data.txt",
+    ] {
+        let mut out = Vec::new();
+        archive(&f.root, &mounts, p, &mut out).unwrap();
+        assert_eq!(names(&out)[0].2, b"in volume", "{p}");
+        assert_eq!(stat(&f.root, &mounts, p).unwrap().size, 9, "{p}");
+    }
+    // The mount point itself stats as the volume's root, named after the destination.
+    let st = stat(&f.root, &mounts, "/data").unwrap();
+    assert_eq!(st.name, "data");
+    assert_ne!(st.mode & (1 << 31), 0);
     let t = tar_of(&[("x", tar::EntryType::Regular, b"x", "")]);
-    let r = extract(&f.root, &mounts, "/data", false, false, t.as_slice());
-    assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Forbidden);
+    for p in ["/data", "/dlink", "/data/"] {
+        let e = extract(&f.root, &mounts, p, root0(), t.as_slice()).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Forbidden, "{p}");
+        assert_eq!(e.to_string(), "mounted volume is marked read-only");
+    }
+    // A tar extracted into `/` that reaches into the read-only mount is refused whole.
+    let t = tar_of(&[
+        ("etc/new", tar::EntryType::Regular, b"x", ""),
+        ("data/x", tar::EntryType::Regular, b"x", ""),
+    ]);
+    let e = extract(&f.root, &mounts, "/", root0(), t.as_slice()).unwrap_err();
+    assert_eq!(e.kind(), crate::ErrorKind::Forbidden);
+    assert!(!f.root.join("etc/new").exists(), "nothing written");
+    // --read-only: the rootfs refuses, a writable mount still takes files.
+    let rw = vec![FsMount {
+        destination: "/data".into(),
+        source: vol.clone(),
+        read_only: false,
+    }];
+    let ro_root = ExtractOpts {
+        rootfs_read_only: true,
+        ..Default::default()
+    };
+    let t = tar_of(&[("x", tar::EntryType::Regular, b"x", "")]);
+    let e = extract(&f.root, &rw, "/etc", ro_root, t.as_slice()).unwrap_err();
+    assert_eq!(e.kind(), crate::ErrorKind::Forbidden);
+    assert_eq!(e.to_string(), "container rootfs is marked read-only");
+    if berth_testutil::require_root("mounts_redirect_paths") {
+        extract(&f.root, &rw, "/data", ro_root, t.as_slice()).unwrap();
+        assert_eq!(fs::read(vol.join("x")).unwrap(), b"x");
+    }
+}
+
+#[test]
+fn archive_descends_into_mounts_and_extract_routes_into_them() {
+    if !berth_testutil::require_root("archive_descends_into_mounts") {
+        return;
+    }
+    let f = fixture();
+    let (vol, bind) = (f.outside.join("vol"), f.outside.join("bind"));
+    fs::create_dir_all(vol.join("sub")).unwrap();
+    fs::write(vol.join("sub/v.txt"), b"volume").unwrap();
+    fs::create_dir_all(&bind).unwrap();
+    fs::write(f.outside.join("one-file"), b"file bind").unwrap();
+    fs::create_dir_all(f.root.join("srv")).unwrap();
+    fs::write(f.root.join("srv/own"), b"rootfs").unwrap();
+    let mounts = vec![
+        // /srv/vol has no directory in the rootfs (a created container).
+        FsMount {
+            destination: "/srv/vol".into(),
+            source: vol.clone(),
+            read_only: false,
+        },
+        FsMount {
+            destination: "/srv/bind".into(),
+            source: bind.clone(),
+            read_only: false,
+        },
+        FsMount {
+            destination: "/srv/file".into(),
+            source: f.outside.join("one-file"),
+            read_only: true,
+        },
+    ];
+    let mut out = Vec::new();
+    archive(&f.root, &mounts, "/srv", &mut out).unwrap();
+    let got: Vec<(String, Vec<u8>)> = names(&out).into_iter().map(|x| (x.0, x.2)).collect();
+    let want: Vec<(String, Vec<u8>)> = [
+        ("srv/", ""),
+        ("srv/bind/", ""),
+        ("srv/file", "file bind"),
+        ("srv/own", "rootfs"),
+        ("srv/vol/", ""),
+        ("srv/vol/sub/", ""),
+        ("srv/vol/sub/v.txt", "volume"),
+    ]
+    .iter()
+    .map(|(n, d)| (n.to_string(), d.as_bytes().to_vec()))
+    .collect();
+    assert_eq!(got, want);
+    // A stat of the file bind is the host file's.
+    assert_eq!(stat(&f.root, &mounts, "/srv/file").unwrap().size, 9);
+    // Extracting a tree into /srv: entries under a mount land in that mount.
+    let t = tar_of(&[
+        ("vol", tar::EntryType::Directory, b"", ""),
+        ("vol/new.txt", tar::EntryType::Regular, b"new", ""),
+        ("bind/deep/b.txt", tar::EntryType::Regular, b"b", ""),
+        ("top.txt", tar::EntryType::Regular, b"t", ""),
+    ]);
+    extract(&f.root, &mounts, "/srv", root0(), t.as_slice()).unwrap();
+    assert_eq!(fs::read(vol.join("new.txt")).unwrap(), b"new");
+    assert_eq!(fs::read(bind.join("deep/b.txt")).unwrap(), b"b");
+    assert_eq!(fs::read(f.root.join("srv/top.txt")).unwrap(), b"t");
+    assert!(
+        !f.root.join("srv/vol").exists(),
+        "nothing under the mount point"
+    );
+    // A hard link across two roots is refused before anything is written.
+    let t = tar_of(&[
+        ("vol/h1", tar::EntryType::Regular, b"h", ""),
+        ("h2", tar::EntryType::Link, b"", "vol/h1"),
+    ]);
+    let e = extract(&f.root, &mounts, "/srv", root0(), t.as_slice()).unwrap_err();
+    assert_eq!(e.kind(), crate::ErrorKind::Invalid, "{e}");
+    assert!(!vol.join("h1").exists());
+    // Writing over a read-only file mount is refused.
+    let t = tar_of(&[("file", tar::EntryType::Regular, b"x", "")]);
+    assert!(extract(&f.root, &mounts, "/srv", root0(), t.as_slice()).is_err());
+    assert_eq!(fs::read(f.outside.join("one-file")).unwrap(), b"file bind");
 }
 
 #[test]
