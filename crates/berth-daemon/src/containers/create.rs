@@ -326,13 +326,9 @@ impl Engine {
             m.insert(id.clone(), c.clone());
             c
         };
-        let image_volumes: Vec<String> = stored
-            .config
-            .config
-            .volumes
-            .as_ref()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
+        // Config.Volumes: the image's VOLUMEs merged with the request's (`-v /data`,
+        // docker-py `volumes=[..]`), each an anonymous volume unless a user mount covers it.
+        let image_volumes: Vec<String> = ctr.snapshot().config.volumes.unwrap_or_default();
         let mut from = Vec::new();
         for spec in ctr.snapshot().host_config.volumes_from.unwrap_or_default() {
             let name = spec.split(':').next().unwrap_or("");
