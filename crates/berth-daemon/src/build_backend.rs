@@ -37,6 +37,8 @@ pub struct BuildBackendConfig {
 pub struct StoreBuildBackend {
     store: Arc<Store>,
     cfg: BuildBackendConfig,
+    /// `ADD <url>` downloads (created on first use).
+    fetcher: std::sync::OnceLock<berth_build::Fetcher>,
 }
 
 fn be_err(kind: ErrorKind, what: impl std::fmt::Display) -> BuildError {
@@ -327,7 +329,11 @@ impl StoreBuildBackend {
     }
 
     pub fn new(store: Arc<Store>, cfg: BuildBackendConfig) -> StoreBuildBackend {
-        StoreBuildBackend { store, cfg }
+        StoreBuildBackend {
+            store,
+            cfg,
+            fetcher: std::sync::OnceLock::new(),
+        }
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -395,7 +401,8 @@ fn do_copy(store: &Arc<Store>, merged: &Path, req: &CopyRequest) -> Result<(), B
         }
         CopyFrom::Context(sources) => {
             for s in sources {
-                if req.extract_archives && !s.is_dir() && is_archive(&s.entries[0].host) {
+                let local_file = !s.is_dir() && s.url.is_none();
+                if req.extract_archives && local_file && is_archive(&s.entries[0].host) {
                     let to = if dest_dir || w.is_dir(&dest) || !w.exists(&dest) {
                         dest.trim_end_matches('/').to_string()
                     } else {
@@ -688,6 +695,21 @@ impl BuildBackend for StoreBuildBackend {
             Ok(Some(s))
         })
         .await
+    }
+
+    /// Downloads go to `<root>/build-tmp/downloads/` and are re-fetched on every build: the
+    /// cache key is the content digest (Docker's classic builder does the same).
+    async fn fetch(&self, url: &str) -> Result<berth_build::Download, BuildError> {
+        let fetcher = match self.fetcher.get() {
+            Some(f) => f,
+            None => {
+                let f = berth_build::Fetcher::new()?;
+                self.fetcher.get_or_init(|| f)
+            }
+        };
+        fetcher
+            .download(url, &self.tmp_dir().join("downloads"))
+            .await
     }
 
     async fn cache_put(&self, key: &str, state: &State) -> Result<(), BuildError> {

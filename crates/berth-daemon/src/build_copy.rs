@@ -180,6 +180,24 @@ impl RootWriter {
         Ok(())
     }
 
+    /// Set the access and modification time of `rel` (not following a final symlink).
+    pub fn set_mtime(&self, rel: &str, secs: i64) -> io::Result<()> {
+        let (dir, name) = split(rel);
+        let d = self
+            .open_in(dir, OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|e| io_ctx("open", dir, e))?;
+        let t = rustix::fs::Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        rustix::fs::utimensat(&d, name, &times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| io_ctx("set mtime of", rel, e))
+    }
+
     pub fn symlink(&self, rel: &str, target: &str, owner: Owner) -> io::Result<()> {
         let (dir, name) = split(rel);
         let d = self.mkdir_all(dir, 0o755, Owner::default())?;
@@ -253,6 +271,9 @@ impl RootWriter {
                     let mut f =
                         File::open(&e.host).map_err(|err| io_ctx("read source for", &rel, err))?;
                     self.write_file(&rel, &mut f, mode, owner)?;
+                    if let Some(t) = e.mtime {
+                        self.set_mtime(&rel, t)?;
+                    }
                 }
             }
             n += 1;

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_build::{
-    build, BuildBackend, BuildError, BuildOutput, BuildRequest, CopyRequest, Event, Layer,
-    RunRequest, RunResult, Sink, State,
+    build, BuildBackend, BuildError, BuildOutput, BuildRequest, CopyRequest, Download, Event,
+    Layer, RunRequest, RunResult, Sink, State,
 };
 use berth_daemon::build_backend::{BuildBackendConfig, StoreBuildBackend};
 use berth_dockerfile::ignore::Matcher;
@@ -22,6 +22,11 @@ use berth_oci::{Digest, Reference};
 use berth_store::Store;
 
 mod common;
+
+#[path = "build/add_url.rs"]
+mod add_url;
+#[path = "../../berth-build/tests/support/http.rs"]
+mod http;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -48,6 +53,7 @@ fn main() {
         ("context_escapes_are_refused", context_escapes),
         ("saved_image_is_read_by_skopeo_and_umoci", saved_image_tools),
         ("docker_cli_build_against_the_daemon", docker_cli_build),
+        ("add_url_from_a_loopback_server", add_url::add_url),
     ];
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _g = rt.enter();
@@ -105,10 +111,13 @@ impl BuildBackend for Counting {
     async fn cache_put(&self, k: &str, s: &State) -> Result<(), BuildError> {
         self.inner.cache_put(k, s).await
     }
+    async fn fetch(&self, url: &str) -> Result<Download, BuildError> {
+        self.inner.fetch(url).await
+    }
 }
 
-/// (content, mode, uid, gid, inode) of a file in an image.
-type FileInfo = (String, u32, u32, u32, u64);
+/// (content, mode, uid, gid, inode, mtime) of a file in an image.
+type FileInfo = (String, u32, u32, u32, u64, i64);
 
 struct Env {
     tmp: tempfile::TempDir,
@@ -235,7 +244,14 @@ impl Env {
                 } else {
                     String::new()
                 };
-                Some((content, md.mode() & 0o7777, md.uid(), md.gid(), md.ino()))
+                Some((
+                    content,
+                    md.mode() & 0o7777,
+                    md.uid(),
+                    md.gid(),
+                    md.ino(),
+                    md.mtime(),
+                ))
             })
             .collect()
     }
