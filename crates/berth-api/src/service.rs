@@ -44,6 +44,25 @@ pub struct ImportOptions {
     pub platform: String,
 }
 
+/// `POST /commit` (docker commit).
+#[derive(Clone, Debug, Default)]
+pub struct CommitOptions {
+    /// Container ID, ID prefix or name.
+    pub container: String,
+    /// Repository to tag the new image with, may be empty (no tag).
+    pub repo: String,
+    pub tag: String,
+    /// Commit message (the history entry's comment).
+    pub comment: String,
+    pub author: String,
+    /// Freeze a running container while its changes are read (Docker's default: true).
+    pub pause: bool,
+    /// Dockerfile instructions (`CMD ["sh"]`, `ENV A=b`, ...) applied to the config.
+    pub changes: Vec<String>,
+    /// The request body (Docker's container `Config`), None when absent or empty.
+    pub config: Option<serde_json::Value>,
+}
+
 /// `POST /images/create?fromImage=…` (docker pull).
 #[derive(Clone, Debug, Default)]
 pub struct PullOptions {
@@ -155,6 +174,14 @@ pub trait ImageService: Send + Sync + 'static {
     async fn save(&self, names: Vec<String>) -> ApiResult<ByteStream>;
     /// Import a root filesystem tarball; returns the new image ID.
     async fn import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<String>;
+    /// `POST /commit`: a container's changes as a new image (tagged `repo:tag` when a repo is
+    /// given); returns the image ID (`sha256:…`).
+    async fn commit(&self, opts: CommitOptions) -> ApiResult<String> {
+        Err(ApiError::not_implemented(format!(
+            "committing container {} is not implemented in this engine",
+            opts.container
+        )))
+    }
     /// Pull from a registry. Fails before streaming when the image can't be resolved (as
     /// dockerd does); later failures arrive in-stream as `{"errorDetail":…,"error":…}`.
     async fn pull(&self, opts: PullOptions) -> ApiResult<JsonStream> {

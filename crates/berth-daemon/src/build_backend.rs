@@ -1,7 +1,7 @@
 //! [`StoreBuildBackend`]: berth-build's side effects over berth-store (rw layers, diffs,
 //! layer commit, image registration) and berth-runtime (RUN in a shim-run container), plus the
-//! step cache as one JSON file per key under `<root>/build-cache/`. Also
-//! [`commit_container`], the `docker commit` path, which shares the diff → layer → image code.
+//! step cache as one JSON file per key under `<root>/build-cache/`. `docker commit`
+//! (`crate::commit`) shares its diff → layer → image code ([`diff_layer`], [`register_state`]).
 
 use std::fs;
 use std::io::{BufReader, BufWriter, Seek, Write};
@@ -185,48 +185,12 @@ pub fn register_state(
 }
 
 /// Record `parent` as the image's parent unless it is the image itself (best effort).
-fn set_parent(store: &Store, id: &Digest, parent: Option<&Digest>) {
+pub(crate) fn set_parent(store: &Store, id: &Digest, parent: Option<&Digest>) {
     if let Some(p) = parent.filter(|p| *p != id) {
         if let Err(e) = store.set_image_parent(id, Some(p)) {
             tracing::debug!(image = %id, error = %e, "cannot record parent image");
         }
     }
-}
-
-/// `docker commit`: the container's rw changes become a layer on top of its image, with
-/// `config` (the image's config with the caller's changes applied) and a history entry.
-pub fn commit_container(
-    store: &Store,
-    container_id: &str,
-    mut config: ImageConfig,
-    layers: Vec<Descriptor>,
-    comment: Option<String>,
-    author: Option<String>,
-    tags: &[Reference],
-) -> Result<Digest, BuildError> {
-    let mut layers = layers;
-    let layer = diff_layer(
-        store,
-        container_id,
-        &config.rootfs.diff_ids,
-        &store.root().join("build-tmp"),
-    )?;
-    let empty = layer.is_none();
-    if let Some(l) = layer {
-        config.rootfs.diff_ids.push(l.diff_id);
-        layers.push(l.descriptor);
-    }
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    config.created = Some(now.clone());
-    config.author = author.clone().or(config.author);
-    config.history.push(berth_oci::History {
-        created: Some(now),
-        created_by: None,
-        author,
-        comment,
-        empty_layer: empty,
-    });
-    register_state(store, &config, &layers, tags)
 }
 
 /// Remove from an upper dir a mount target the runtime created, and the parent dirs that were

@@ -328,6 +328,10 @@ impl ImageService for Engine {
         Ok(Box::pin(stream))
     }
 
+    async fn commit(&self, opts: berth_api::service::CommitOptions) -> ApiResult<String> {
+        self.commit_container(opts).await
+    }
+
     async fn import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<String> {
         let mut config = ImageRuntimeConfig::default();
         apply_changes(&mut config, &opts.changes)?;

@@ -25,6 +25,9 @@ pub struct RwLayer {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// The engine's init layer (mount points it needs, see berth-daemon's `init_layer`): a
+    /// lower between the image and `upper` once it exists, so they never show as changes.
+    pub init: PathBuf,
 }
 
 /// An overlay mount to perform (the plan; [`apply_overlay`] performs it).
@@ -120,6 +123,7 @@ impl Store {
             upper: d.join("upper"),
             work: d.join("work"),
             merged: d.join("merged"),
+            init: d.join("init"),
         }
     }
 
@@ -168,6 +172,9 @@ impl Store {
             None => Vec::new(),
         };
         lower.reverse();
+        if l.init.is_dir() {
+            lower.insert(0, l.init.clone());
+        }
         if lower.is_empty() {
             // overlayfs needs a lower dir: an empty one for an image without layers.
             let empty = self.rw_dir(container_id).join("empty");

@@ -106,7 +106,7 @@ fn split_op(rest: &str) -> ApiResult<(&str, &str)> {
 }
 
 /// Docker's checks on `POST /images/{name}/tag?repo=&tag=`.
-fn validate_tag_target(repo: &str, tag: &str) -> ApiResult<()> {
+pub(super) fn validate_tag_target(repo: &str, tag: &str) -> ApiResult<()> {
     if repo.is_empty() {
         return Err(ApiError::invalid(
             "repository name must have at least one component",

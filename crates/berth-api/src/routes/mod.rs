@@ -2,6 +2,7 @@
 //! small helpers shared by the per-resource route modules.
 
 pub(crate) mod build;
+mod commit;
 mod containers;
 mod images;
 mod networks;
@@ -28,6 +29,7 @@ pub fn app(services: Services) -> Router {
     let router = Router::new()
         .route("/build", axum::routing::post(build::build))
         .route("/build/prune", axum::routing::post(build::prune))
+        .route("/commit", axum::routing::post(commit::commit))
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))

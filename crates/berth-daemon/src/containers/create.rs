@@ -373,10 +373,19 @@ impl Engine {
         })?;
         let img = image_id.clone();
         let id2 = id.clone();
-        tokio::task::spawn_blocking(move || store.create_rw_layer(&id2, Some(&img)))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::internal(format!("create rw layer for {id}: {e}")))?;
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            store
+                .create_rw_layer(&id2, Some(&img))
+                .map_err(|e| e.to_string())?;
+            // Engine-made mount points go below the upper dir, out of diff/commit.
+            crate::init_layer::set_up(&store, &id2).map_err(|e| {
+                let _ = store.remove_rw_layer(&id2);
+                e.to_string()
+            })
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("create rw layer for {id}: {e}")))?;
         let cs = &self.inner.containers;
         let rec = ctr.snapshot();
         if let Err(e) = cs.persist(&rec) {
