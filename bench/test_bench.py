@@ -117,5 +117,43 @@ class Commands(unittest.TestCase):
         self.assertEqual(c.exception.rc, 127)
 
 
+class PyApp(unittest.TestCase):
+    def test_context_copies_the_example_and_changes_only_app_py(self):
+        from lib.pyapp import EXAMPLE, pyapp_context
+        with tempfile.TemporaryDirectory() as d:
+            ctx = os.path.join(d, "ctx")
+            pyapp_context(ctx, None)
+            for name in ("Dockerfile", "app.py", "requirements.txt"):
+                self.assertTrue(os.path.isfile(os.path.join(ctx, name)), name)
+            with open(os.path.join(EXAMPLE, "app.py")) as f:
+                orig = f.read()
+            pyapp_context(ctx, 3)
+            with open(os.path.join(ctx, "app.py")) as f:
+                self.assertEqual(f.read(), orig + "\n# changed for bench round 3\n")
+            pyapp_context(ctx, None)
+            with open(os.path.join(ctx, "app.py")) as f:
+                self.assertEqual(f.read(), orig)
+
+    def test_pyapp_is_opt_in(self):
+        import importlib.machinery
+        import importlib.util
+        here = os.path.dirname(os.path.realpath(__file__))
+        loader = importlib.machinery.SourceFileLoader("bench_run", os.path.join(here, "run"))
+        spec = importlib.util.spec_from_loader("bench_run", loader)
+        run = importlib.util.module_from_spec(spec)
+        loader.exec_module(run)
+        self.assertNotIn("pyapp", run.SCENARIOS)
+        self.assertIn("pyapp", run.OPTIONAL)
+        old = sys.argv
+        try:
+            sys.argv = ["run"]
+            self.assertNotIn("pyapp", run.parse().scenarios)
+            sys.argv = ["run", "--only", "pyapp"]
+            a = run.parse()
+            self.assertEqual((a.scenarios, a.pyapp_rounds), (["pyapp"], 2))
+        finally:
+            sys.argv = old
+
+
 if __name__ == "__main__":
     unittest.main()
