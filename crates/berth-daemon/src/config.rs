@@ -127,6 +127,12 @@ pub struct FileConfig {
     pub dns: Vec<String>,
     #[serde(default)]
     pub data_root: Option<PathBuf>,
+    /// Run every container with an init (`docker run --init` by default), as dockerd's `init`.
+    #[serde(default)]
+    pub init: Option<bool>,
+    /// The init binary bind-mounted at /sbin/docker-init (default: the host's static tini).
+    #[serde(default)]
+    pub init_path: Option<PathBuf>,
 }
 
 impl FileConfig {

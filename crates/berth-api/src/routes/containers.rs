@@ -259,6 +259,23 @@ pub(super) async fn delete(
     Ok(no_content())
 }
 
+/// `DELETE /containers/{parent}/{alias}?link=1`: remove a legacy link (the only use of a
+/// two-segment container path in DELETE).
+pub(super) async fn delete_op(
+    State(s): State<Services>,
+    Path((id, op)): Path<(String, String)>,
+    req: Request,
+) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    if !q.flag("link") {
+        return Err(ApiError::not_found(format!("No such container: {id}/{op}")));
+    }
+    s.containers
+        .remove(&format!("{id}/{op}"), false, false, true)
+        .await?;
+    Ok(no_content())
+}
+
 pub(super) async fn exec_get(
     State(s): State<Services>,
     Path(rest): Path<String>,

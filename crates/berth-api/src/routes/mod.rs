@@ -76,7 +76,9 @@ pub fn app(services: Services) -> Router {
         )
         .route(
             "/containers/{id}/{op}",
-            get(containers::get_op).post(containers::post_op),
+            get(containers::get_op)
+                .post(containers::post_op)
+                .delete(containers::delete_op),
         )
         .route(
             "/exec/{*rest}",

@@ -1,10 +1,13 @@
 //! `POST /containers/create`: merge the image config into the request as Docker does,
-//! validate limits and names, create the rw layer and the record.
+//! validate limits, names, health checks, init, links and MAC addresses, create the rw layer
+//! and the record.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use berth_api::models::{ContainerConfig, ContainerCreateBody, EventMessageTypeEnum, HostConfig};
+use berth_api::models::{
+    ContainerConfig, ContainerCreateBody, EventMessageTypeEnum, HostConfig, NetworkingConfig,
+};
 use berth_api::{ApiError, ApiResult};
 use berth_oci::ImageRuntimeConfig;
 
@@ -177,12 +180,94 @@ pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
     Ok(())
 }
 
+/// Docker's warning when the container-wide `MacAddress` is used.
+const MAC_DEPRECATED: &str = "The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.";
+
+fn check_mac(mac: &str) -> ApiResult<()> {
+    berth_network::ipam::parse_mac(mac)
+        .map(|_| ())
+        .map_err(|_| ApiError::invalid(format!("invalid MAC address {mac}")))
+}
+
+/// Move the container-wide `MacAddress` (the create field of APIs before 1.44, still sent by
+/// docker-py) to the endpoint of the container's network `mode`, as moby's
+/// `handleMACAddressBC`; checks every endpoint MAC. Returns Docker's deprecation warning.
+pub fn migrate_mac(
+    mac: &str,
+    mode: &str,
+    networking: &mut Option<NetworkingConfig>,
+) -> ApiResult<Option<String>> {
+    for es in networking
+        .iter()
+        .flat_map(|n| n.endpoints_config.iter())
+        .flat_map(|m| m.values())
+    {
+        if let Some(m) = es.mac_address.as_deref().filter(|m| !m.is_empty()) {
+            check_mac(m)?;
+        }
+    }
+    if mac.is_empty() {
+        return Ok(None);
+    }
+    check_mac(mac)?;
+    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        // Nothing to put it on; dockerd (API >= 1.44) only warns.
+        return Ok(Some(MAC_DEPRECATED.into()));
+    }
+    let eps = networking
+        .get_or_insert_with(Default::default)
+        .endpoints_config
+        .get_or_insert_with(HashMap::new);
+    if !eps.is_empty() && !eps.contains_key(mode) {
+        return Err(ApiError::invalid("unable to migrate container-wide MAC address to a specific network: if a container-wide MAC address is supplied, HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks"));
+    }
+    let ep = eps.entry(mode.to_string()).or_default();
+    match ep.mac_address.as_deref().unwrap_or("") {
+        "" => ep.mac_address = Some(mac.to_string()),
+        m if m.eq_ignore_ascii_case(mac) => {}
+        _ => {
+            return Err(ApiError::invalid("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty"));
+        }
+    }
+    Ok(Some(MAC_DEPRECATED.into()))
+}
+
 impl Engine {
+    /// The init binary a container with host config `hc` runs (None without `--init`).
+    pub(crate) fn init_path_for(&self, hc: &HostConfig) -> ApiResult<Option<std::path::PathBuf>> {
+        let f = &self.inner.file;
+        super::plan::init_binary(
+            hc.init,
+            f.init.unwrap_or(false),
+            f.init_path.as_deref(),
+            |p| p.is_file(),
+        )
+    }
+
+    /// Init binary and link env/hosts for a container starting on network `mode`.
+    pub(crate) fn start_extras(
+        &self,
+        r: &Record,
+        mode: &str,
+    ) -> ApiResult<super::plan::StartExtras> {
+        let links = self.link_plan(r, mode)?;
+        Ok(super::plan::StartExtras {
+            env: links.env,
+            hosts: links.hosts,
+            init: self.init_path_for(&r.host_config)?,
+        })
+    }
+
     pub(crate) async fn ctr_create(
         &self,
         name: Option<String>,
         body: serde_json::Value,
     ) -> ApiResult<serde_json::Value> {
+        let top_mac = body
+            .get("MacAddress")
+            .and_then(|m| m.as_str())
+            .unwrap_or("")
+            .to_string();
         let body: ContainerCreateBody = serde_json::from_value(body)
             .map_err(|e| ApiError::invalid(format!("invalid container config: {e}")))?;
         let image = body.image.clone().unwrap_or_default();
@@ -208,6 +293,13 @@ impl Engine {
             host_config.network_mode = Some("bridge".into());
         }
         validate_host_config(&host_config)?;
+        if let Some(h) = &body.healthcheck {
+            super::health::validate(h).map_err(ApiError::invalid)?;
+        }
+        self.init_path_for(&host_config)?;
+        let mode = host_config.network_mode.clone().unwrap_or_default();
+        let links = self.resolve_links(&host_config.links.clone().unwrap_or_default(), &mode)?;
+        host_config.links = (!links.is_empty()).then_some(links);
         let lc = host_config.log_config.get_or_insert_with(Default::default);
         if lc.typ.as_deref().unwrap_or("").is_empty() {
             lc.typ = Some("json-file".into());
@@ -231,6 +323,8 @@ impl Engine {
                 );
             }
         }
+        let mut warnings: Vec<String> = Vec::new();
+        warnings.extend(migrate_mac(&top_mac, &mode, &mut networking)?);
         let img_name = image.clone();
         let stored = self
             .blocking(move |s| s.image(&img_name))
@@ -363,7 +457,7 @@ impl Engine {
         }
         let r = ctr.snapshot();
         self.ctr_event("create", &r, HashMap::new());
-        Ok(serde_json::json!({ "Id": id, "Warnings": [] }))
+        Ok(serde_json::json!({ "Id": id, "Warnings": warnings }))
     }
 
     async fn ctr_create_fs(&self, ctr: &Arc<Ctr>, image_id: &berth_oci::Digest) -> ApiResult<()> {
@@ -461,5 +555,29 @@ mod tests {
             ..Default::default()
         };
         assert!(validate_host_config(&h).is_ok());
+    }
+
+    #[test]
+    fn container_wide_mac_moves_to_the_endpoint() {
+        let mut n = None;
+        let w = migrate_mac("02:42:ac:11:00:0a", "bridge", &mut n).unwrap();
+        assert!(w.unwrap().contains("deprecated"));
+        let eps = n.as_ref().unwrap().endpoints_config.as_ref().unwrap();
+        assert_eq!(
+            eps["bridge"].mac_address.as_deref(),
+            Some("02:42:ac:11:00:0a")
+        );
+        // Same address again is fine; a different one conflicts.
+        assert!(migrate_mac("02:42:AC:11:00:0A", "bridge", &mut n).is_ok());
+        assert!(migrate_mac("02:42:ac:11:00:0b", "bridge", &mut n).is_err());
+        // Endpoints for another network only: no way to place it.
+        assert!(migrate_mac("02:42:ac:11:00:0a", "other", &mut n).is_err());
+        assert!(migrate_mac("zz", "bridge", &mut None).is_err());
+        assert_eq!(migrate_mac("", "bridge", &mut None).unwrap(), None);
+        let mut n = None;
+        assert!(migrate_mac("02:42:ac:11:00:0a", "none", &mut n)
+            .unwrap()
+            .is_some());
+        assert!(n.is_none());
     }
 }

@@ -15,6 +15,10 @@ use crate::engine::Engine;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_RETRIES: i64 = 3;
+/// Probe interval during the start period while still `starting` (moby's default).
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
+/// The smallest non-zero duration a health config may ask for (as dockerd validates).
+const MIN_DURATION_NS: i64 = 1_000_000;
 /// Docker keeps the last five probe results.
 const MAX_LOG: usize = 5;
 /// Probe output kept per result.
@@ -28,6 +32,41 @@ pub(crate) struct Probe {
     pub timeout: Duration,
     pub retries: i64,
     pub start_period: Duration,
+    /// Interval between probes in the start period while the status is `starting`.
+    pub start_interval: Duration,
+}
+
+impl Probe {
+    /// How long to wait before the next probe, `since_start` after the container started:
+    /// during the start period a still-starting container is probed every `start_interval`
+    /// (API 1.44's StartInterval), otherwise every `interval`, as moby's monitor does.
+    pub fn next_delay(&self, since_start: Duration, status: Status) -> Duration {
+        if since_start < self.start_period && status == Status::Starting {
+            self.start_interval
+        } else {
+            self.interval
+        }
+    }
+}
+
+/// Dockerd's checks of a health config at create: durations are 0 or at least 1ms, retries
+/// not negative. Returns the message to report as an invalid request.
+pub(crate) fn validate(h: &HealthConfig) -> Result<(), String> {
+    for (name, v) in [
+        ("Interval", h.interval),
+        ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period),
+        ("StartInterval", h.start_interval),
+    ] {
+        let v = v.unwrap_or(0);
+        if v != 0 && v < MIN_DURATION_NS {
+            return Err(format!("{name} in Healthcheck cannot be less than 1ms"));
+        }
+    }
+    if h.retries.unwrap_or(0) < 0 {
+        return Err("Retries in Healthcheck cannot be negative".into());
+    }
+    Ok(())
 }
 
 /// Health status as Docker spells it.
@@ -92,6 +131,7 @@ pub(crate) fn probe_of(h: Option<&HealthConfig>) -> Option<Probe> {
             _ => DEFAULT_RETRIES,
         },
         start_period: dur(h.start_period, Duration::ZERO),
+        start_interval: dur(h.start_interval, DEFAULT_START_INTERVAL),
     })
 }
 
@@ -164,8 +204,9 @@ impl Engine {
             let started = Instant::now();
             let mut health = Health::default();
             loop {
+                let delay = probe.next_delay(started.elapsed(), health.status);
                 let stopped = tokio::select! {
-                    _ = tokio::time::sleep(probe.interval) => false,
+                    _ = tokio::time::sleep(delay) => false,
                     r = life.changed() => r.is_err(),
                 };
                 let gone = stopped || {
@@ -270,6 +311,46 @@ mod tests {
         assert_eq!(p.interval, Duration::from_secs(1));
         assert_eq!(p.retries, 1);
         assert_eq!(p.start_period, Duration::from_secs(5));
+        assert_eq!(p.start_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn start_interval_applies_only_while_starting_in_the_start_period() {
+        let mut h = hc(&["CMD", "true"]);
+        h.interval = Some(3_600_000_000_000);
+        h.start_period = Some(60_000_000_000);
+        h.start_interval = Some(100_000_000);
+        let p = probe_of(Some(&h)).unwrap();
+        let fast = Duration::from_millis(100);
+        let slow = Duration::from_secs(3600);
+        assert_eq!(p.next_delay(Duration::ZERO, Status::Starting), fast);
+        assert_eq!(
+            p.next_delay(Duration::from_secs(59), Status::Starting),
+            fast
+        );
+        assert_eq!(
+            p.next_delay(Duration::from_secs(60), Status::Starting),
+            slow
+        );
+        assert_eq!(p.next_delay(Duration::ZERO, Status::Healthy), slow);
+        // No start period: the start interval never applies.
+        h.start_period = None;
+        let p = probe_of(Some(&h)).unwrap();
+        assert_eq!(p.next_delay(Duration::ZERO, Status::Starting), slow);
+    }
+
+    #[test]
+    fn durations_validated_like_dockerd() {
+        let mut h = hc(&["CMD", "true"]);
+        assert!(validate(&h).is_ok());
+        h.start_interval = Some(999_999);
+        assert_eq!(
+            validate(&h).unwrap_err(),
+            "StartInterval in Healthcheck cannot be less than 1ms"
+        );
+        h.start_interval = Some(1_000_000);
+        h.retries = Some(-1);
+        assert!(validate(&h).unwrap_err().contains("Retries"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Pure decisions for starting a container: signals, port mappings, cgroup resources and
-//! log rotation options from Docker's request types.
+//! Pure decisions for starting a container: signals, port mappings, cgroup resources, log
+//! rotation options and the init binary from Docker's request types.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use berth_api::{ApiError, ApiResult};
 use berth_network::{PortMapping, Proto};
@@ -163,6 +164,67 @@ pub(crate) fn ns_mode(v: &Option<String>) -> NsMode {
     }
 }
 
+/// What `--init` and legacy links add to a starting container's spec and /etc/hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartExtras {
+    /// Link variables; the container's own env is applied over them.
+    pub env: Vec<String>,
+    /// /etc/hosts entries (`names`, address) of linked containers.
+    pub hosts: Vec<(String, IpAddr)>,
+    /// Host path of the init binary to run as PID 1.
+    pub init: Option<PathBuf>,
+}
+
+impl StartExtras {
+    /// The process env: link variables overridden by the container's `own` env.
+    pub fn env_with(&self, own: &[String]) -> Vec<String> {
+        super::names::merge_env(&self.env, own)
+    }
+}
+
+/// Where berth looks for an init binary when daemon.json names none: Debian's static tini
+/// (package `tini`; static because it runs inside any image), then Docker's own names.
+pub const INIT_CANDIDATES: &[&str] = &[
+    "/usr/bin/tini-static",
+    "/usr/libexec/docker/docker-init",
+    "/usr/local/bin/docker-init",
+    "/usr/bin/docker-init",
+];
+
+/// The init binary to bind at /sbin/docker-init, if the container runs one: `HostConfig.Init`
+/// when set, else the daemon's `init` default; the daemon's `init-path`, else the first of
+/// [`INIT_CANDIDATES`] that `exists`. A wanted but missing binary is an error saying what to do.
+pub fn init_binary(
+    requested: Option<bool>,
+    daemon_default: bool,
+    configured: Option<&Path>,
+    exists: impl Fn(&Path) -> bool,
+) -> ApiResult<Option<PathBuf>> {
+    if !requested.unwrap_or(daemon_default) {
+        return Ok(None);
+    }
+    if let Some(p) = configured {
+        if exists(p) {
+            return Ok(Some(p.to_path_buf()));
+        }
+        return Err(ApiError::invalid(format!(
+            "--init: the init binary {} (daemon.json \"init-path\") does not exist: install it or fix the setting",
+            p.display()
+        )));
+    }
+    INIT_CANDIDATES
+        .iter()
+        .map(Path::new)
+        .find(|p| exists(p))
+        .map(|p| Some(p.to_path_buf()))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "--init: no init binary found (looked for {}): install tini (Debian: apt-get install tini) or set \"init-path\" in daemon.json",
+                INIT_CANDIDATES.join(", ")
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +237,27 @@ mod tests {
         assert!(parse_signal("NOPE").is_err());
         assert_eq!(parse_size("10m"), Some(10 << 20));
         assert_eq!(parse_size("512"), Some(512));
+    }
+
+    #[test]
+    fn init_binary_choice() {
+        let none = |_: &Path| false;
+        let tini = |p: &Path| p == Path::new("/usr/bin/tini-static");
+        assert_eq!(init_binary(None, false, None, none).unwrap(), None);
+        assert_eq!(init_binary(Some(false), true, None, tini).unwrap(), None);
+        assert_eq!(
+            init_binary(Some(true), false, None, tini).unwrap(),
+            Some(PathBuf::from("/usr/bin/tini-static"))
+        );
+        // The daemon default applies when the request says nothing.
+        assert!(init_binary(None, true, None, tini).unwrap().is_some());
+        let e = init_binary(Some(true), false, None, none).unwrap_err();
+        assert!(e.to_string().contains("install tini"), "{e}");
+        let custom = Path::new("/opt/my-init");
+        let e = init_binary(Some(true), false, Some(custom), tini).unwrap_err();
+        assert!(e.to_string().contains("/opt/my-init"), "{e}");
+        let ok = init_binary(Some(true), false, Some(custom), |p: &Path| p == custom).unwrap();
+        assert_eq!(ok, Some(custom.to_path_buf()));
     }
 
     #[test]

@@ -156,6 +156,14 @@ pub fn inspect(cs: &Containers, r: &Record) -> Value {
         if m.get("NetworkMode").and_then(|v| v.as_str()) == Some("") {
             m.insert("NetworkMode".into(), json!("bridge"));
         }
+        if r.host_config.links.is_some() {
+            let links = if r.host_config.network_mode.as_deref() == Some("bridge") {
+                super::names::render_links(r, |id| cs.get(id).ok().map(|c| c.snapshot().name))
+            } else {
+                r.host_config.links.clone()
+            };
+            m.insert("Links".into(), json!(links));
+        }
     }
     json!({
         "Id": r.id,

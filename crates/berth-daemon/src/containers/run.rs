@@ -290,6 +290,7 @@ impl Engine {
             }
         };
         // /etc files.
+        let extras = self.start_extras(r, &mode).map_err(err128)?;
         let extra: Vec<(String, IpAddr)> = hc
             .extra_hosts
             .clone()
@@ -300,6 +301,7 @@ impl Engine {
                 Some((n.to_string(), ip.parse().ok()?))
             })
             .collect();
+        let extra = [extras.hosts.clone(), extra].concat();
         let hosts = if mode == "host" {
             std::fs::read_to_string("/etc/hosts").unwrap_or_default()
         } else {
@@ -373,7 +375,7 @@ impl Engine {
             id: id.clone(),
             rootfs: rootfs.clone(),
             args,
-            env: r.config.env.clone().unwrap_or_default(),
+            env: extras.env_with(&r.config.env.clone().unwrap_or_default()),
             cwd: r.config.working_dir.clone().unwrap_or_default(),
             user,
             tty: r.config.tty.unwrap_or(false),
@@ -407,7 +409,7 @@ impl Engine {
             ipc: ns_mode(&hc.ipc_mode),
             pid: ns_mode(&hc.pid_mode),
             uts: ns_mode(&hc.uts_mode),
-            init: None,
+            init: extras.init.clone(),
             stop_signal: r.config.stop_signal.clone(),
             cgroup_parent: hc.cgroup_parent.clone().filter(|c| !c.is_empty()),
             labels: r

@@ -70,7 +70,7 @@ impl ContainerService for Engine {
 
     async fn remove(&self, id: &str, force: bool, volumes: bool, link: bool) -> ApiResult<()> {
         if link {
-            return Err(ApiError::invalid("legacy links are not supported by berth"));
+            return self.ctr_remove_link(id);
         }
         let c = self.inner.containers.get(id)?;
         self.ctr_remove(&c, force, volumes).await
