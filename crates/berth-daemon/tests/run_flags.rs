@@ -1,0 +1,470 @@
+//! Run flags end to end with the real docker CLI (and raw API calls through curl) against a
+//! berth daemon on a temp root, socket, bridge and nft table: `--init`, legacy `--link`,
+//! MAC addresses (endpoint and the old container-wide field), health start interval.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const DOCKER: &str = "/usr/local/bin/docker";
+
+fn berth_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_BIN") {
+        return Some(p.into());
+    }
+    // target/debug/deps/<test> → target/debug/berth
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("berth");
+    p.exists().then_some(p)
+}
+
+fn rand_tag() -> String {
+    let mut b = [0u8; 3];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A berth daemon of our own; everything it made is removed on drop (also on panic).
+struct Daemon {
+    dir: tempfile::TempDir,
+    pid: u32,
+    bin: PathBuf,
+    bridge: String,
+    table: String,
+    subnet: String,
+}
+
+impl Daemon {
+    /// None when the test must be skipped (not root / no binary outside CI). `daemon_json`
+    /// is written as the daemon's config file.
+    fn start(test: &str, daemon_json: Option<&str>) -> Option<Daemon> {
+        if !berth_testutil::require_root(test)
+            || !berth_testutil::require_cmds(test, &["docker", "curl"])
+        {
+            return None;
+        }
+        let Some(bin) = berth_bin() else {
+            assert!(
+                !berth_testutil::in_ci(),
+                "{test}: berth binary not built (cargo build -p berth-cli)"
+            );
+            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
+            return None;
+        };
+        let tag = rand_tag();
+        let mut d = Daemon {
+            dir: tempfile::Builder::new()
+                .prefix("berth-rf-")
+                .tempdir()
+                .unwrap(),
+            pid: 0,
+            bin,
+            bridge: format!("bf{tag}"),
+            table: format!("berthf{tag}"),
+            subnet: {
+                let b = u32::from_str_radix(&tag, 16).unwrap();
+                format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
+            },
+        };
+        if let Some(j) = daemon_json {
+            std::fs::write(d.dir.path().join("daemon.json"), j).unwrap();
+        }
+        d.spawn(daemon_json.is_some());
+        let img = berth_testutil::image(test, "busybox")?;
+        d.ok(&["load", "-i", img.to_str().unwrap()]);
+        Some(d)
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("d.sock")
+    }
+
+    fn spawn(&mut self, with_config: bool) {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["daemon", "--root"])
+            .arg(self.dir.path().join("root"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"));
+        if with_config {
+            cmd.arg("--config-file")
+                .arg(self.dir.path().join("daemon.json"));
+        }
+        let child = cmd
+            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
+            .env("BERTH_NFT_TABLE", &self.table)
+            .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.pid = child.id();
+        // Reaped in drop; we wait on the socket instead.
+        std::mem::forget(child);
+        for _ in 0..200 {
+            if self.sock().exists() && self.docker(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("daemon did not come up: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
+    }
+
+    fn inspect(&self, name: &str, fmt: &str) -> String {
+        self.ok(&["inspect", "-f", fmt, name])
+    }
+
+    /// A raw API call: (HTTP status, body).
+    fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .arg("--unix-socket")
+            .arg(self.sock())
+            .arg(format!("http://localhost{path}"));
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "-d", b]);
+        }
+        let o = c.output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        // SAFETY: plain kill(2) on the daemon pid we spawned.
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        let mut st = 0;
+        // SAFETY: reap our own child.
+        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
+        let root = self.dir.path().display().to_string();
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        for m in mounts.iter().rev() {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        for fam in ["inet", "ip"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", fam, &self.table])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn init_runs_docker_init_as_pid1_and_forwards_signals() {
+    let Some(d) = Daemon::start("init_runs_docker_init_as_pid1_and_forwards_signals", None) else {
+        return;
+    };
+    let ps = d.ok(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
+    let rows: Vec<(String, String)> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect();
+    assert!(
+        rows.contains(&("1".into(), "docker-init".into())),
+        "PID 1 is not docker-init:\n{ps}"
+    );
+    assert!(
+        rows.iter().any(|(pid, comm)| comm == "ps" && pid != "1"),
+        "the command is not init's child:\n{ps}"
+    );
+    // busybox sleep as PID 1 ignores SIGTERM; under init the signal reaches it and it dies of
+    // it, so the container exits 128+15.
+    let name = format!("init{}", rand_tag());
+    d.ok(&[
+        "run", "-d", "--init", "--name", &name, "busybox", "sleep", "600",
+    ]);
+    assert_eq!(d.inspect(&name, "{{.HostConfig.Init}}"), "true");
+    assert_eq!(d.inspect(&name, "{{.Path}}"), "sleep");
+    d.ok(&["kill", "-s", "TERM", &name]);
+    assert_eq!(d.ok(&["wait", &name]), "143");
+    d.ok(&["rm", &name]);
+}
+
+#[test]
+fn init_daemon_default_and_missing_binary() {
+    let Some(d) = Daemon::start(
+        "init_daemon_default_and_missing_binary",
+        Some(r#"{"init": true}"#),
+    ) else {
+        return;
+    };
+    assert_eq!(
+        d.ok(&["run", "--rm", "busybox", "cat", "/proc/1/comm"]),
+        "docker-init"
+    );
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--init=false",
+            "busybox",
+            "cat",
+            "/proc/1/comm"
+        ]),
+        "cat"
+    );
+    drop(d);
+    let Some(d) = Daemon::start(
+        "init_daemon_default_and_missing_binary",
+        Some(r#"{"init-path": "/nonexistent/berth-init"}"#),
+    ) else {
+        return;
+    };
+    let o = d.docker(&["run", "--rm", "--init", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent/berth-init") && err.contains("init-path"),
+        "{err}"
+    );
+    // Without --init the setting does not matter.
+    d.ok(&["run", "--rm", "busybox", "true"]);
+}
+
+#[test]
+fn legacy_links_env_hosts_inspect_and_removal() {
+    let Some(d) = Daemon::start("legacy_links_env_hosts_inspect_and_removal", None) else {
+        return;
+    };
+    let tag = rand_tag();
+    let (tgt, child, other) = (format!("tgt{tag}"), format!("ch{tag}"), format!("ot{tag}"));
+    d.ok(&[
+        "run", "-d", "--name", &tgt, "-e", "FOO=1", "--expose", "80", "busybox", "sleep", "600",
+    ]);
+    let ip = d.inspect(&tgt, "{{.NetworkSettings.IPAddress}}");
+    let hostname = d.inspect(&tgt, "{{.Config.Hostname}}");
+    assert!(!ip.is_empty());
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        &child,
+        "--link",
+        &format!("{tgt}:db"),
+        "-e",
+        "DB_ENV_FOO=mine",
+        "busybox",
+        "sh",
+        "-c",
+        "env; cat /etc/hosts",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        format!("DB_NAME=/{child}/db"),
+        format!("DB_PORT=tcp://{ip}:80"),
+        format!("DB_PORT_80_TCP=tcp://{ip}:80"),
+        format!("DB_PORT_80_TCP_ADDR={ip}"),
+        "DB_PORT_80_TCP_PORT=80".to_string(),
+        "DB_PORT_80_TCP_PROTO=tcp".to_string(),
+        // The container's own env wins over a link variable.
+        "DB_ENV_FOO=mine".to_string(),
+        format!("{ip}\tdb {hostname} {tgt}"),
+    ] {
+        assert!(
+            lines.contains(&want.as_str()),
+            "{want:?} missing in:\n{out}"
+        );
+    }
+    // Inspect shows Docker's form; removing the link leaves both containers.
+    d.ok(&[
+        "create",
+        "--name",
+        &other,
+        "--link",
+        &format!("{tgt}:db"),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        d.inspect(&other, "{{json .HostConfig.Links}}"),
+        format!("[\"/{tgt}:/{other}/db\"]")
+    );
+    let link = format!("{other}/db");
+    d.ok(&["rm", "--link", &link]);
+    assert_eq!(d.inspect(&other, "{{json .HostConfig.Links}}"), "null");
+    let o = d.docker(&["rm", "--link", &link]);
+    assert!(!o.status.success(), "removing a removed link succeeded");
+    assert_eq!(d.inspect(&tgt, "{{.State.Running}}"), "true");
+    // A link to an unknown container is a bad request at create (not a 404: the CLI would
+    // read that as a missing image and try to pull).
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--link",
+        &format!("nope{tag}:x"),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains(&format!("could not get container for nope{tag}")),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (code, _) = d.api(
+        "POST",
+        "/v1.50/containers/create",
+        Some(&format!(
+            r#"{{"Image":"busybox","HostConfig":{{"Links":["nope{tag}:x"]}}}}"#
+        )),
+    );
+    assert_eq!(code, 400);
+}
+
+#[test]
+fn mac_address_from_endpoint_and_container_wide_field() {
+    let Some(d) = Daemon::start("mac_address_from_endpoint_and_container_wide_field", None) else {
+        return;
+    };
+    // The CLI puts --mac-address in the endpoint settings.
+    let mac = "02:42:ac:11:00:0a";
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            "--mac-address",
+            mac,
+            "busybox",
+            "cat",
+            "/sys/class/net/eth0/address"
+        ]),
+        mac
+    );
+    // docker-py still sends the container-wide field of APIs before 1.44.
+    let mac = "02:42:ac:11:00:0b";
+    let (code, body) = d.api(
+        "POST",
+        "/v1.53/containers/create",
+        Some(&format!(
+            r#"{{"Image":"busybox","Cmd":["sleep","600"],"MacAddress":"{mac}"}}"#
+        )),
+    );
+    assert_eq!(code, 201, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = v["Id"].as_str().unwrap().to_string();
+    assert!(v["Warnings"][0].as_str().unwrap().contains("deprecated"));
+    d.ok(&["start", &id]);
+    assert_eq!(d.inspect(&id, "{{.NetworkSettings.MacAddress}}"), mac);
+    assert_eq!(
+        d.inspect(&id, "{{.NetworkSettings.Networks.bridge.MacAddress}}"),
+        mac
+    );
+    assert_eq!(
+        d.ok(&["exec", &id, "cat", "/sys/class/net/eth0/address"]),
+        mac
+    );
+    d.ok(&["rm", "-f", &id]);
+    let (code, body) = d.api(
+        "POST",
+        "/v1.53/containers/create",
+        Some(r#"{"Image":"busybox","MacAddress":"01:00:00:00:00:01"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+}
+
+#[test]
+fn health_start_interval_probes_fast_during_start_period() {
+    let Some(d) = Daemon::start(
+        "health_start_interval_probes_fast_during_start_period",
+        None,
+    ) else {
+        return;
+    };
+    let name = format!("hsi{}", rand_tag());
+    // With only the 1h interval the first probe would come after an hour.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1h",
+        "--health-start-period",
+        "1h",
+        "--health-start-interval",
+        "100ms",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(
+        d.inspect(&name, "{{.Config.Healthcheck.StartInterval}}"),
+        "100ms"
+    );
+    let mut last = String::new();
+    for _ in 0..120 {
+        last = d.inspect(&name, "{{.State.Health.Status}}");
+        if last == "healthy" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        last,
+        "healthy",
+        "{}",
+        d.inspect(&name, "{{json .State.Health}}")
+    );
+    // A start interval under 1ms is refused as dockerd does.
+    let (code, body) = d.api(
+        "POST",
+        "/v1.53/containers/create",
+        Some(r#"{"Image":"busybox","Healthcheck":{"Test":["CMD","true"],"StartInterval":1000}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("StartInterval in Healthcheck cannot be less than 1ms"),
+        "{body}"
+    );
+}
