@@ -54,6 +54,22 @@ pub fn exec_process(base: &Spec, ec: &ExecConfig) -> Result<serde_json::Value> {
     Ok(p)
 }
 
+/// The exec's working directory must exist inside the container: say which one is missing
+/// (runc's wording) instead of failing in the runtime's chdir without a name.
+fn check_cwd(root: &std::path::Path, cwd: &str) -> Result<()> {
+    let host = crate::pathutil::resolve_in_root(root, cwd);
+    let why = match host.as_deref().map(std::fs::metadata) {
+        Some(Ok(m)) if m.is_dir() => return Ok(()),
+        Some(Ok(_)) => "not a directory",
+        None => "too many levels of symbolic links",
+        Some(Err(_)) => "no such file or directory",
+    };
+    Err(Error::Exec {
+        message: format!("chdir to cwd (\"{cwd}\") set in config.json failed: {why}"),
+        exit_code: 126,
+    })
+}
+
 type StdioPending = (crate::stdio::PendingStdio, Option<UnixListener>);
 
 /// Start the exec; returns its host pid and its stdio (to be finished by the shim).
@@ -64,7 +80,17 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
     }
     let base = Spec::load("bundle/config.json").map_err(|e| rt(id, e))?;
     let path_env = spec::path_of(&base);
-    crate::pathutil::find_executable(&cfg.spec.rootfs, &ec.args[0], &path_env)?;
+    // Look through the container's own root so its volumes and tmpfs mounts count too.
+    let root = libcontainer::container::Container::load(cfg.state_root.join(id))
+        .ok()
+        .and_then(|c| c.pid())
+        .map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/root")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| cfg.spec.rootfs.clone());
+    crate::pathutil::find_executable(&root, &ec.args[0], &path_env)?;
+    if !ec.cwd.is_empty() {
+        check_cwd(&root, &ec.cwd)?;
+    }
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let proc_path = format!("exec-{n}.json");
     let p = exec_process(&base, ec)?;

@@ -15,6 +15,51 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{lock, new_id, Ctr, ExecRec};
 use crate::engine::Engine;
 
+mod escape;
+
+use escape::{parse_detach_keys, EscapeProxy, DEFAULT_DETACH_KEYS};
+
+/// Clients that read the 101 answer through a buffered reader and then switch to the raw
+/// socket (docker-py) lose bytes that arrive in the same segment; dockerd's first bytes come
+/// later than its answer. Let the answer go out first.
+const FIRST_BYTES_DELAY: Duration = Duration::from_millis(30);
+
+/// moby's text when an exec's stdin read the detach sequence (written to the stream).
+const EXEC_DETACHED: &str = "exec attach failed: error on attach stdin: read escape sequence";
+
+/// Detach keys given at exec create, until the exec starts (the exec record has no field
+/// for them). Keyed by exec ID; an entry holds the raw `DetachKeys` text.
+static EXEC_DETACH_KEYS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The detach sequence for a `DetachKeys` value: the default when empty.
+fn detach_keys_of(s: Option<&str>) -> ApiResult<Vec<u8>> {
+    let s = s.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_DETACH_KEYS);
+    parse_detach_keys(s).map_err(ApiError::invalid)
+}
+
+/// A session that writes one error line (as stdout) and ends: moby's answer when an exec
+/// could not be started after the client asked to attach.
+fn message_session(raw: bool, msg: String) -> StreamSession {
+    let run = move |mut io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            tokio::time::sleep(FIRST_BYTES_DELAY).await;
+            let line = format!("{msg}\r\n");
+            let b = if raw {
+                line.into_bytes()
+            } else {
+                mux(1, line.as_bytes())
+            };
+            let _ = io.write_all(&b).await;
+            let _ = io.shutdown().await;
+        })
+    };
+    StreamSession {
+        tty: raw,
+        run: Box::new(run),
+    }
+}
+
 /// One Docker multiplexed frame.
 pub fn mux(stream: u8, data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + data.len());
@@ -138,6 +183,65 @@ fn read_from(path: &Path, off: &mut u64, opts: &LogsOptions, tty: bool) -> Vec<V
     out
 }
 
+/// Read a container's log (rendered frames) into a channel: everything there is, then, with
+/// `follow`, new lines until the container's current run ends or the reader goes away.
+fn spawn_log_reader(
+    path: PathBuf,
+    opts: LogsOptions,
+    tty: bool,
+    follow: bool,
+    mut life: tokio::sync::watch::Receiver<super::Life>,
+) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    tokio::spawn(async move {
+        let start = *life.borrow();
+        let (p2, o2) = (path.clone(), opts.clone());
+        let Ok((first, mut off)) =
+            tokio::task::spawn_blocking(move || read_all(&p2, &o2, tty)).await
+        else {
+            return;
+        };
+        for b in first {
+            if tx.send(b).await.is_err() {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        loop {
+            let done = {
+                let l = *life.borrow();
+                l.exits > start.exits || l.removed
+            };
+            let (p2, o2) = (path.clone(), opts.clone());
+            let Ok((more, o)) = tokio::task::spawn_blocking(move || {
+                let mut o = off;
+                (read_from(&p2, &mut o, &o2, tty), o)
+            })
+            .await
+            else {
+                return;
+            };
+            off = o;
+            for b in more {
+                if tx.send(b).await.is_err() {
+                    return;
+                }
+            }
+            if done {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = life.changed() => {}
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    rx
+}
+
 impl Engine {
     pub(crate) fn ctr_logs(
         &self,
@@ -154,57 +258,11 @@ impl Engine {
             }
         }
         let path = self.inner.containers.log_path(&r.id);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
         let follow = opts.follow && r.running();
-        let mut life = ctr.life.subscribe();
-        tokio::spawn(async move {
-            let (p2, o2) = (path.clone(), opts.clone());
-            let Ok((first, mut off)) =
-                tokio::task::spawn_blocking(move || read_all(&p2, &o2, tty)).await
-            else {
-                return;
-            };
-            for b in first {
-                if tx.send(Ok(Bytes::from(b))).await.is_err() {
-                    return;
-                }
-            }
-            if !follow {
-                return;
-            }
-            let start = *life.borrow();
-            loop {
-                let done = {
-                    let l = *life.borrow();
-                    l.exits > start.exits || l.removed
-                };
-                let (p2, o2) = (path.clone(), opts.clone());
-                let Ok((more, o)) = tokio::task::spawn_blocking(move || {
-                    let mut o = off;
-                    (read_from(&p2, &mut o, &o2, tty), o)
-                })
-                .await
-                else {
-                    return;
-                };
-                off = o;
-                for b in more {
-                    if tx.send(Ok(Bytes::from(b))).await.is_err() {
-                        return;
-                    }
-                }
-                if done {
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    _ = life.changed() => {}
-                    _ = tx.closed() => return,
-                }
-            }
+        let rx = spawn_log_reader(path, opts, tty, follow, ctr.life.subscribe());
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|v| (Ok(Bytes::from(v)), rx))
         });
-        let stream =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
         Ok(berth_api::LogsStream {
             tty,
             body: Box::pin(stream),
@@ -219,37 +277,78 @@ impl Engine {
         let r = ctr.snapshot();
         let tty = r.config.tty.unwrap_or(false);
         let dir = self.inner.containers.ctr_dir(&r.id);
+        let stdin = opts.stdin && r.config.open_stdin.unwrap_or(false);
+        let stdin_once = r.config.stdin_once.unwrap_or(false);
+        // Detach keys apply to a tty's stdin only (moby's copyEscapable).
+        let detach_keys = if stdin && tty {
+            Some(detach_keys_of(opts.detach_keys.as_deref())?)
+        } else {
+            None
+        };
+        let stream_live = opts.stream || !opts.logs;
+        let lo = LogsOptions {
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            ..Default::default()
+        };
+        let log_path = self.inner.containers.log_path(&r.id);
+        let readable = r
+            .host_config
+            .log_config
+            .as_ref()
+            .is_none_or(|lc| lc.typ.as_deref() != Some("none"));
+        // Logs then live output of a running container both come from its log file, so no
+        // line falls between the replay and the attach or arrives twice.
+        let follow_log = opts.logs && stream_live && r.running() && readable;
+        let logs = if follow_log {
+            Some(spawn_log_reader(
+                log_path,
+                lo,
+                tty,
+                true,
+                ctr.life.subscribe(),
+            ))
+        } else if opts.logs && readable {
+            Some(spawn_log_reader(
+                log_path,
+                lo,
+                tty,
+                false,
+                ctr.life.subscribe(),
+            ))
+        } else {
+            None
+        };
         // Not running: wait for the next start (docker run attaches before starting).
-        let pending = if r.running() {
+        let pending = if !stream_live || r.running() {
             None
         } else {
             let (tx, rx) = tokio::sync::oneshot::channel();
             lock(&ctr.attach_waiters).push(tx);
             Some(rx)
         };
-        let stdin = opts.stdin && r.config.open_stdin.unwrap_or(false);
-        let stdin_once = r.config.stdin_once.unwrap_or(false);
-        let eng = self.clone();
-        let logs = if opts.logs {
-            let lo = LogsOptions {
-                stdout: opts.stdout,
-                stderr: opts.stderr,
-                ..Default::default()
-            };
-            let p = self.inner.containers.log_path(&r.id);
-            Some(read_all(&p, &lo, tty).0)
-        } else {
-            None
-        };
-        let stream_live = opts.stream || !opts.logs;
-        let detach_keys = parse_detach_keys(opts.detach_keys.as_deref());
         self.ctr_event("attach", &r, HashMap::new());
+        let p = Pump {
+            raw: tty,
+            stdin,
+            close_stdin_on_eof: stdin_once || !tty,
+            detach_keys,
+            detach_message: None,
+        };
         let run = move |mut io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
-                for b in logs.unwrap_or_default() {
-                    if io.write_all(&b).await.is_err() {
-                        return;
+                let mut logs = logs;
+                if let (Some(rx), false) = (&mut logs, follow_log) {
+                    let mut first = true;
+                    while let Some(b) = rx.recv().await {
+                        if std::mem::take(&mut first) {
+                            tokio::time::sleep(FIRST_BYTES_DELAY).await;
+                        }
+                        if io.write_all(&b).await.is_err() {
+                            return;
+                        }
                     }
+                    logs = None;
                 }
                 if !stream_live {
                     let _ = io.shutdown().await;
@@ -262,7 +361,12 @@ impl Engine {
                         Err(_) => return,
                     },
                 };
-                let ss = match shim.attach(stdin, opts.stdout, opts.stderr).await {
+                let (out, err) = if follow_log {
+                    (false, false)
+                } else {
+                    (opts.stdout, opts.stderr)
+                };
+                let ss = match shim.attach(stdin, out, err).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::debug!(error = %e, "attach to shim");
@@ -273,8 +377,10 @@ impl Engine {
                 if let Some(r) = ready {
                     let _ = r.send(());
                 }
-                let _ = eng;
-                pump(ss, io, tty, stdin, stdin_once, detach_keys, |_| {}).await;
+                if logs.is_some() {
+                    tokio::time::sleep(FIRST_BYTES_DELAY).await;
+                }
+                pump(ss, io, p, logs, None::<fn(i64)>).await;
             })
         };
         Ok(StreamSession {
@@ -301,6 +407,13 @@ impl Engine {
                 r.id
             )));
         }
+        // Go decodes JSON keys case-insensitively; docker-py sends `detachKeys`.
+        let detach_keys = body.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("DetachKeys"))
+                .and_then(|(_, v)| v.as_str().map(String::from))
+        });
+        detach_keys_of(detach_keys.as_deref())?;
         let cfg: berth_api::models::ExecConfig = serde_json::from_value(body)
             .map_err(|e| ApiError::invalid(format!("invalid exec config: {e}")))?;
         let cmd = cfg.cmd.clone().unwrap_or_default();
@@ -323,6 +436,9 @@ impl Engine {
             ..Default::default()
         };
         lock(&self.inner.containers.execs).insert(id.clone(), Arc::new(std::sync::Mutex::new(e)));
+        if let Some(k) = detach_keys.filter(|k| !k.is_empty()) {
+            lock(&EXEC_DETACH_KEYS).insert(id.clone(), k);
+        }
         let mut attrs = HashMap::new();
         attrs.insert("execID".into(), id.clone());
         attrs.insert("exec_id".into(), id.clone());
@@ -363,48 +479,40 @@ impl Engine {
                 r.id
             )));
         }
-        let user = if e.user.is_empty() {
-            None
+        let keys = lock(&EXEC_DETACH_KEYS).remove(exec_id);
+        // moby: the process gets the exec's own tty; the *start* request's Tty decides
+        // whether the stream is raw or multiplexed.
+        let raw = tty_q;
+        let stdin = e.attach_stdin && !detach;
+        // Detach keys apply to a tty's stdin only (moby's copyEscapable).
+        let detach_keys = if stdin && e.tty {
+            Some(detach_keys_of(keys.as_deref())?)
         } else {
-            let rootfs = self
-                .inner
-                .raw_store
-                .as_ref()
-                .and_then(|s| s.rw_layer(&r.id).ok())
-                .map(|l| l.merged)
-                .unwrap_or_default();
-            Some(
-                berth_runtime::user::resolve_in_rootfs(&rootfs, &e.user, &[])
-                    .map_err(|err| ApiError::invalid(err.to_string()))?,
-            )
+            None
         };
-        let tty = e.tty || tty_q;
-        let cfg = ExecConfig {
-            args: e.cmd.clone(),
-            env: e.env.clone(),
-            cwd: e.working_dir.clone(),
-            user,
-            tty,
-            stdin: e.attach_stdin && !detach,
-            privileged: e.privileged,
+        let started = self.exec_spawn(&r, &e, stdin).await;
+        let (pid, ss) = match started {
+            Ok(v) => v,
+            Err((code, msg)) => {
+                {
+                    let mut g = lock(&ex);
+                    g.running = false;
+                    g.exit_code = Some(code);
+                }
+                let msg = format!(
+                    "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+                );
+                if detach {
+                    let kind = if code == 126 || code == 127 {
+                        berth_api::ErrorKind::Invalid
+                    } else {
+                        berth_api::ErrorKind::Internal
+                    };
+                    return Err(ApiError::new(kind, msg));
+                }
+                return Ok(Some(message_session(raw, msg)));
+            }
         };
-        let shim = Shim::new(self.inner.containers.ctr_dir(&r.id));
-        let (pid, ss) = shim.exec(&cfg).await.map_err(|err| {
-            lock(&ex).running = false;
-            let code = match &err {
-                berth_runtime::Error::Exec { exit_code, .. } => *exit_code as i64,
-                _ => 126,
-            };
-            lock(&ex).exit_code = Some(code);
-            ApiError::new(
-                if code == 126 || code == 127 {
-                    berth_api::ErrorKind::Invalid
-                } else {
-                    berth_api::ErrorKind::Internal
-                },
-                format!("OCI runtime exec failed: exec failed: {err}: unknown"),
-            )
-        })?;
         lock(&ex).pid = pid;
         let mut attrs = HashMap::new();
         attrs.insert("execID".into(), e.id.clone());
@@ -432,20 +540,62 @@ impl Engine {
             });
             return Ok(None);
         }
-        let stdin = cfg.stdin;
+        let p = Pump {
+            raw,
+            stdin,
+            close_stdin_on_eof: true,
+            detach_keys,
+            detach_message: Some(EXEC_DETACHED),
+        };
         let run = move |io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
-                // Clients that read the 101 answer through a buffered reader and then switch
-                // to the raw socket (docker-py) lose bytes that arrive in the same segment;
-                // dockerd starts the process only after the hijack. Let the answer go first.
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                pump(ss, io, tty, stdin, true, None, finish).await;
+                tokio::time::sleep(FIRST_BYTES_DELAY).await;
+                pump(ss, io, p, None, Some(finish)).await;
             })
         };
         Ok(Some(StreamSession {
-            tty,
+            tty: raw,
             run: Box::new(run),
         }))
+    }
+
+    /// Resolve the exec's user and start it in the shim; on failure the exit code
+    /// (126 cannot invoke, 127 not found) and the runtime's message.
+    async fn exec_spawn(
+        &self,
+        r: &super::Record,
+        e: &ExecRec,
+        stdin: bool,
+    ) -> Result<(i32, StdioStream), (i64, String)> {
+        let user = if e.user.is_empty() {
+            None
+        } else {
+            let rootfs = self
+                .inner
+                .raw_store
+                .as_ref()
+                .and_then(|s| s.rw_layer(&r.id).ok())
+                .map(|l| l.merged)
+                .unwrap_or_default();
+            Some(
+                berth_runtime::user::resolve_in_rootfs(&rootfs, &e.user, &[])
+                    .map_err(|err| (126, err.to_string()))?,
+            )
+        };
+        let cfg = ExecConfig {
+            args: e.cmd.clone(),
+            env: e.env.clone(),
+            cwd: e.working_dir.clone(),
+            user,
+            tty: e.tty,
+            stdin,
+            privileged: e.privileged,
+        };
+        let shim = Shim::new(self.inner.containers.ctr_dir(&r.id));
+        shim.exec(&cfg).await.map_err(|err| match &err {
+            berth_runtime::Error::Exec { exit_code, .. } => (*exit_code as i64, err.to_string()),
+            _ => (126, err.to_string()),
+        })
     }
 
     pub(crate) fn exec_inspect(&self, exec_id: &str) -> ApiResult<serde_json::Value> {
@@ -559,105 +709,127 @@ pub fn container_pids(id: &str, parent: Option<&str>) -> Vec<i32> {
     vec![]
 }
 
-/// `ctrl-p,ctrl-q` → bytes.
-fn parse_detach_keys(s: Option<&str>) -> Option<Vec<u8>> {
-    let s = s.unwrap_or("ctrl-p,ctrl-q");
-    if s.is_empty() {
-        return None;
+/// How [`pump`] copies one session.
+struct Pump {
+    /// Raw bytes (a tty stream) rather than multiplexed frames.
+    raw: bool,
+    /// Forward the client's input to the process.
+    stdin: bool,
+    /// Close the process's stdin when the client's input ends.
+    close_stdin_on_eof: bool,
+    /// Detach on this input sequence.
+    detach_keys: Option<Vec<u8>>,
+    /// Written (as stdout) to the client when it detaches.
+    detach_message: Option<&'static str>,
+}
+
+fn frame(raw: bool, stream: u8, d: &[u8]) -> Vec<u8> {
+    if raw {
+        d.to_vec()
+    } else {
+        mux(stream, d)
     }
-    let mut out = vec![];
-    for k in s.split(',') {
-        if let Some(c) = k.strip_prefix("ctrl-") {
-            let b = c.as_bytes().first()?.to_ascii_lowercase();
-            out.push(match b {
-                b'a'..=b'z' => b - b'a' + 1,
-                b'@' => 0,
-                b'[' => 27,
-                b'\\' => 28,
-                b']' => 29,
-                b'^' => 30,
-                b'_' => 31,
-                _ => return None,
-            });
-        } else if k.len() == 1 {
-            out.push(k.as_bytes()[0]);
-        } else {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 /// Copy between the shim's stdio stream and the client until the process exits or the
-/// client detaches; `on_exit` gets the exit code (exec) before the connection is closed.
-async fn pump(
+/// client detaches; `on_exit` gets the exit code (exec) before the connection is closed,
+/// or, after a detach, when the process ends later.
+async fn pump<F: FnOnce(i64) + Send + 'static>(
     mut ss: StdioStream,
     io: Hijacked,
-    tty: bool,
-    stdin: bool,
-    stdin_once: bool,
-    detach_keys: Option<Vec<u8>>,
-    on_exit: impl FnOnce(i64) + Send,
+    p: Pump,
+    mut logs: Option<tokio::sync::mpsc::Receiver<Vec<u8>>>,
+    mut on_exit: Option<F>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(io);
-    let mut stdin_open = stdin;
+    let mut stdin_open = p.stdin;
     let mut buf = vec![0u8; 32 * 1024];
-    let mut matched = 0usize;
-    let mut on_exit = Some(on_exit);
+    let mut escape = p.detach_keys.map(EscapeProxy::new);
+    let mut detached = false;
+    let mut ended = false;
+    let from_log = logs.is_some();
+    let mut ss_open = true;
     loop {
         tokio::select! {
-            ev = ss.next() => match ev {
-                Ok(StdioEvent::Stdout(d)) => {
-                    let b = if tty { d } else { mux(1, &d) };
+            // Output followed from the log file (already framed); ends after the exit.
+            b = async { logs.as_mut().expect("guarded").recv().await }, if logs.is_some() => match b {
+                Some(b) => {
                     if wr.write_all(&b).await.is_err() { break; }
                     let _ = wr.flush().await;
                 }
+                None => { ended = true; break; }
+            },
+            ev = ss.next(), if ss_open => match ev {
+                Ok(StdioEvent::Stdout(d)) => {
+                    if wr.write_all(&frame(p.raw, 1, &d)).await.is_err() { break; }
+                    let _ = wr.flush().await;
+                }
                 Ok(StdioEvent::Stderr(d)) => {
-                    let b = if tty { d } else { mux(2, &d) };
-                    if wr.write_all(&b).await.is_err() { break; }
+                    if wr.write_all(&frame(p.raw, 2, &d)).await.is_err() { break; }
                     let _ = wr.flush().await;
                 }
                 Ok(StdioEvent::Exit(c)) => {
                     if let Some(f) = on_exit.take() { f(c as i64); }
+                    if from_log { ss_open = false; stdin_open = false; continue; }
                     break;
                 }
-                Ok(StdioEvent::Closed) | Err(_) => break,
+                Ok(StdioEvent::Closed) | Err(_) => {
+                    if from_log { ss_open = false; stdin_open = false; continue; }
+                    ended = true;
+                    break;
+                }
             },
             n = rd.read(&mut buf), if stdin_open => match n {
                 Ok(0) | Err(_) => {
                     stdin_open = false;
-                    if stdin_once || !tty {
+                    if p.close_stdin_on_eof {
                         let _ = ss.close_stdin().await;
                     }
                 }
                 Ok(n) => {
-                    let mut data = &buf[..n];
-                    let mut detached = false;
-                    if let Some(keys) = &detach_keys {
-                        for (i, b) in data.iter().enumerate() {
-                            if *b == keys[matched] {
-                                matched += 1;
-                                if matched == keys.len() {
-                                    data = &buf[..i.saturating_sub(keys.len() - 1)];
-                                    detached = true;
-                                    break;
-                                }
-                            } else {
-                                matched = usize::from(*b == keys[0]);
-                            }
+                    let (data, detach) = match &mut escape {
+                        Some(e) => {
+                            let f = e.feed(&buf[..n]);
+                            (f.forward, f.detach)
                         }
-                    }
-                    if !data.is_empty() && ss.write_stdin(data).await.is_err() {
+                        None => (buf[..n].to_vec(), false),
+                    };
+                    if !data.is_empty() && ss.write_stdin(&data).await.is_err() {
                         break;
                     }
-                    if detached { break; }
+                    if detach {
+                        detached = true;
+                        break;
+                    }
                 }
             },
         }
     }
+    if detached {
+        if let Some(m) = p.detach_message {
+            let _ = wr
+                .write_all(&frame(p.raw, 1, format!("{m}\r\n").as_bytes()))
+                .await;
+        }
+    }
     if let Some(f) = on_exit.take() {
-        // Stream closed without an exit frame (the shim went away).
-        f(-1);
+        if ended {
+            // Stream closed without an exit frame (the shim went away).
+            f(-1);
+        } else {
+            // Detached, or the client went away: the process runs on and its exit is
+            // still recorded.
+            tokio::spawn(async move {
+                let code = loop {
+                    match ss.next().await {
+                        Ok(StdioEvent::Exit(c)) => break c as i64,
+                        Ok(StdioEvent::Closed) | Err(_) => break -1,
+                        Ok(_) => {}
+                    }
+                };
+                f(code);
+            });
+        }
     }
     let _ = wr.shutdown().await;
 }
