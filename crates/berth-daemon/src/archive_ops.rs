@@ -254,6 +254,51 @@ fn stat_of(r: &Resolved, st: &Stat, path: &str) -> PathStat {
     }
 }
 
+/// Make every mount's destination exist in the rootfs (directories, or an empty file for a
+/// mounted file), as the runtime does at start and Docker does before copying into a created
+/// container: a mount below a directory the image lacks (`/srv/vol` without `/srv`) is then
+/// reachable by path. Everything is created inside the rootfs (`RESOLVE_IN_ROOT`).
+pub fn ensure_mount_points(rootfs: &Path, mounts: &[FsMount]) -> Result<()> {
+    let root = open_root(rootfs)?;
+    for m in mounts {
+        let comps = components(&m.destination);
+        let Some((last, dirs)) = comps.split_last() else {
+            continue;
+        };
+        let what = || format!("create mount point {}", m.destination);
+        for i in 0..dirs.len() {
+            let parent = open_dir_in(&root, &dirs[..i]).map_err(|e| DaemonError::io(what(), e))?;
+            mkdir_if_missing(&parent, &dirs[i]).map_err(|e| DaemonError::io(what(), e))?;
+        }
+        let parent = open_dir_in(&root, dirs).map_err(|e| DaemonError::io(what(), e))?;
+        let r = if m.source.is_dir() {
+            mkdir_if_missing(&parent, last)
+        } else {
+            match rfs::statat(&parent, last.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(_) => Ok(()),
+                Err(_) => rfs::mknodat(
+                    &parent,
+                    last.as_str(),
+                    FileType::RegularFile,
+                    Mode::from_raw_mode(0o644),
+                    0,
+                )
+                .map_err(io::Error::from),
+            }
+        };
+        r.map_err(|e| DaemonError::io(what(), e))?;
+    }
+    Ok(())
+}
+
+/// `mkdirat` unless something (of any type) is already there.
+fn mkdir_if_missing(parent: &OwnedFd, name: &str) -> io::Result<()> {
+    match rfs::mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `HEAD /containers/{id}/archive`: stat a path (a final symlink is not followed).
 pub fn stat(rootfs: &Path, mounts: &[FsMount], path: &str) -> Result<PathStat> {
     let r = resolve(&Roots::new(rootfs, mounts), path, false)?;

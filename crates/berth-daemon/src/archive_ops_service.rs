@@ -66,6 +66,7 @@ impl<L: ContainerFs> ContainerFsOver<L> {
             .store
             .mount_rw_layer(&target.id)
             .map_err(DaemonError::from)?;
+        archive_ops::ensure_mount_points(&rootfs, &target.mounts)?;
         Ok(View { rootfs, target })
     }
 }

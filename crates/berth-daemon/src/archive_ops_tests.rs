@@ -365,3 +365,46 @@ fn changes_and_export() {
     let e: Vec<String> = names(&out).into_iter().map(|x| x.0).collect();
     assert_eq!(e, vec!["etc/", "etc/passwd", "gone"]);
 }
+
+#[test]
+fn mount_points_are_created_inside_the_rootfs() {
+    let f = fixture();
+    let dir = f.outside.join("d");
+    fs::create_dir_all(&dir).unwrap();
+    let file = f.outside.join("file");
+    fs::write(&file, b"x").unwrap();
+    symlink("../../../..", f.root.join("esc")).unwrap();
+    let m = |dest: &str, source: &Path| FsMount {
+        destination: dest.into(),
+        source: source.to_path_buf(),
+        read_only: false,
+    };
+    let mounts = vec![
+        m("/a/b/c", &dir),
+        m("/etc/x.conf", &file),
+        m("/esc/m", &dir),
+        m("/etc", &dir),
+    ];
+    ensure_mount_points(&f.root, &mounts).unwrap();
+    ensure_mount_points(&f.root, &mounts).unwrap();
+    assert!(f.root.join("a/b/c").is_dir());
+    assert!(f.root.join("etc/x.conf").is_file());
+    assert!(
+        f.root.join("m").is_dir(),
+        "the symlinked parent resolved inside the root"
+    );
+    assert!(outside_is_empty_but(&f, &["d", "file"]));
+    // Now the nested mount is reachable by path, and `/a` archives down into it.
+    fs::write(dir.join("in-d"), b"d").unwrap();
+    let mut out = Vec::new();
+    archive(&f.root, &mounts[..1], "/a", &mut out).unwrap();
+    let e: Vec<String> = names(&out).into_iter().map(|x| x.0).collect();
+    assert_eq!(e, ["a/", "a/b/", "a/b/c/", "a/b/c/in-d"]);
+}
+
+fn outside_is_empty_but(f: &Fixture, keep: &[&str]) -> bool {
+    fs::read_dir(&f.outside)
+        .unwrap()
+        .flatten()
+        .all(|e| keep.contains(&e.file_name().to_str().unwrap()))
+}
