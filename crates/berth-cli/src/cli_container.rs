@@ -110,6 +110,8 @@ pub struct RunArgs {
     pub health_retries: Option<i64>,
     #[arg(long = "health-start-period")]
     pub health_start_period: Option<String>,
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
     #[arg(long)]
@@ -150,6 +152,11 @@ pub struct RunArgs {
     pub network_alias: Vec<String>,
     #[arg(long)]
     pub ip: Option<String>,
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Legacy link to another container (`name[:alias]`)
+    #[arg(long)]
+    pub link: Vec<String>,
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
     #[arg(long)]

@@ -171,7 +171,7 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
             timeout: nanos(&a.health_timeout, "--health-timeout")?,
             retries: a.health_retries,
             start_period: nanos(&a.health_start_period, "--health-start-period")?,
-            ..Default::default()
+            start_interval: nanos(&a.health_start_interval, "--health-start-interval")?,
         };
         (hc != HealthConfig::default()).then_some(hc)
     };
@@ -202,12 +202,22 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
                         ipv4_address: Some(ip.clone()),
                         ..Default::default()
                     }),
+                    mac_address: a.mac_address.clone(),
                     ..Default::default()
                 },
             )])),
         }),
         (None, false) => return Err("--network-alias and --ip need --network".into()),
-        _ => None,
+        // --mac-address alone: the endpoint of the default network, as docker's CLI keys it.
+        _ => a.mac_address.as_ref().map(|m| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network_mode.clone().unwrap_or_else(|| "default".into()),
+                EndpointSettings {
+                    mac_address: Some(m.clone()),
+                    ..Default::default()
+                },
+            )])),
+        }),
     };
 
     let host_config = HostConfig {
@@ -235,6 +245,7 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
         cap_drop: non_empty(a.cap_drop.clone()),
         security_opt: non_empty(a.security_opt.clone()),
         init: a.init.then_some(true),
+        links: non_empty(a.link.clone()),
         network_mode,
         dns: non_empty(a.dns.clone()),
         dns_search: non_empty(a.dns_search.clone()),
@@ -413,5 +424,30 @@ mod tests {
         let p = parse(&["busybox", "ls", "-la", "--rm"]).unwrap();
         assert_eq!(p.body.cmd.as_ref().unwrap(), &["ls", "-la", "--rm"]);
         assert_eq!(p.body.host_config.as_ref().unwrap().auto_remove, None);
+    }
+
+    #[test]
+    fn init_link_mac_and_start_interval() {
+        let p = parse(&[
+            "--init",
+            "--link",
+            "db:sql",
+            "--mac-address",
+            "02:42:ac:11:00:0a",
+            "--health-cmd",
+            "true",
+            "--health-start-interval",
+            "2s",
+            "busybox",
+        ])
+        .unwrap();
+        let h = p.body.host_config.as_ref().unwrap();
+        assert_eq!(h.init, Some(true));
+        assert_eq!(h.links.as_deref(), Some(&["db:sql".to_string()][..]));
+        let eps = p.body.networking_config.as_ref().unwrap();
+        let ep = &eps.endpoints_config.as_ref().unwrap()["default"];
+        assert_eq!(ep.mac_address.as_deref(), Some("02:42:ac:11:00:0a"));
+        let hc = p.body.healthcheck.as_ref().unwrap();
+        assert_eq!(hc.start_interval, Some(2_000_000_000));
     }
 }

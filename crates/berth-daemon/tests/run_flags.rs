@@ -468,3 +468,60 @@ fn health_start_interval_probes_fast_during_start_period() {
         "{body}"
     );
 }
+
+#[test]
+fn berth_cli_sends_init_links_mac_and_start_interval() {
+    let Some(d) = Daemon::start("berth_cli_sends_init_links_mac_and_start_interval", None) else {
+        return;
+    };
+    let berth = |args: &[&str]| -> String {
+        let o = Command::new(&d.bin)
+            .arg("-H")
+            .arg(format!("unix://{}", d.sock().display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
+    };
+    let tgt = format!("bt{}", rand_tag());
+    d.ok(&["run", "-d", "--name", &tgt, "busybox", "sleep", "600"]);
+    let out = berth(&[
+        "run",
+        "--rm",
+        "--init",
+        "--link",
+        &format!("{tgt}:db"),
+        "--mac-address",
+        "02:42:ac:11:00:0c",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/1/comm /sys/class/net/eth0/address; echo $DB_NAME",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "docker-init");
+    assert_eq!(lines[1], "02:42:ac:11:00:0c");
+    assert!(lines[2].ends_with("/db"), "{out}");
+    let name = format!("bh{}", rand_tag());
+    berth(&[
+        "create",
+        "--name",
+        &name,
+        "--health-cmd",
+        "true",
+        "--health-start-interval",
+        "2s",
+        "busybox",
+    ]);
+    assert_eq!(
+        d.inspect(&name, "{{.Config.Healthcheck.StartInterval}}"),
+        "2s"
+    );
+}
