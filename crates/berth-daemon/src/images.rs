@@ -382,6 +382,14 @@ impl ImageService for Engine {
         self.registry_push(opts).await
     }
 
+    async fn distribution(
+        &self,
+        name: &str,
+        registry_auth: Option<String>,
+    ) -> ApiResult<serde_json::Value> {
+        self.registry_distribution(name, registry_auth).await
+    }
+
     async fn build(
         &self,
         body: berth_api::ByteStream,

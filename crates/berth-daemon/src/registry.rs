@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{DaemonConfig, FileConfig};
 use crate::engine::Engine;
-use crate::registry_store::{BlobSources, StoreBlobs};
+use crate::registry_store::{BlobSources, InspectOnly, StoreBlobs};
 
 /// Where per-registry CA certificates and client certificates live (Docker's certs.d layout).
 pub const CERTS_DIR: &str = "/etc/berth/certs.d";
@@ -125,6 +125,73 @@ pub fn api_error(e: &RegistryError) -> ApiError {
         K::Internal => ErrorKind::Internal,
     };
     ApiError::new(kind, e.to_string())
+}
+
+/// moby's `DistributionInspect` for a resolved pull: the top descriptor (the index when the
+/// reference named one) and its platforms (every index entry's, else the config's).
+pub fn distribution_inspect(p: &berth_registry::PulledImage) -> Result<Value, String> {
+    use berth_api::models::{DistributionInspect, OciDescriptor, OciPlatform};
+    let platform = |p: &Platform| OciPlatform {
+        architecture: Some(p.architecture.clone()),
+        os: Some(p.os.clone()),
+        os_version: p.os_version.clone(),
+        os_features: None,
+        variant: p.variant.clone(),
+    };
+    let (descriptor, platforms) = match &p.index {
+        Some(bytes) => {
+            let idx = berth_oci::Index::from_slice(bytes).map_err(|e| e.to_string())?;
+            let mt = idx
+                .media_type
+                .clone()
+                .unwrap_or_else(|| berth_oci::media_type::OCI_INDEX.to_string());
+            let plats = idx
+                .manifests
+                .iter()
+                .filter_map(|m| m.platform.as_ref().map(platform))
+                .collect();
+            (
+                OciDescriptor {
+                    media_type: Some(mt),
+                    digest: Some(p.digest.to_string()),
+                    size: Some(bytes.len() as i64),
+                    ..Default::default()
+                },
+                plats,
+            )
+        }
+        None => {
+            let cfg: Value = serde_json::from_slice(&p.config).map_err(|e| e.to_string())?;
+            let text = |k: &str| cfg.get(k).and_then(Value::as_str).map(str::to_string);
+            let plat = OciPlatform {
+                architecture: text("architecture"),
+                os: text("os"),
+                os_version: text("os.version"),
+                os_features: cfg.get("os.features").and_then(|f| {
+                    f.as_array().map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                }),
+                variant: text("variant"),
+            };
+            (
+                OciDescriptor {
+                    media_type: Some(p.manifest_media_type.clone()),
+                    digest: Some(p.manifest_digest.to_string()),
+                    size: Some(p.manifest.len() as i64),
+                    ..Default::default()
+                },
+                vec![plat],
+            )
+        }
+    };
+    serde_json::to_value(DistributionInspect {
+        descriptor,
+        platforms,
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Docker's in-stream error object.
@@ -461,6 +528,35 @@ impl Engine {
         self.events()
             .image("push", &name, &name, &Default::default());
         Ok(())
+    }
+
+    /// `GET /distribution/{name}/json`: the registry's descriptor of `name` (an index, or the
+    /// image manifest) and the platforms it offers, as moby's `DistributionInspect`. Fetches
+    /// the manifest(s) and the config (for a single-platform image's platform), never layers;
+    /// nothing is stored.
+    pub(crate) async fn registry_distribution(
+        &self,
+        name: &str,
+        registry_auth: Option<String>,
+    ) -> ApiResult<Value> {
+        let reference = Reference::parse(name)
+            .map_err(|e| ApiError::invalid(e.to_string()))?
+            .with_default_tag();
+        let popts = berth_registry::PullOptions {
+            platform: None,
+            credentials: credentials(&registry_auth)?,
+            progress: ProgressSink::none(),
+        };
+        let target = InspectOnly::default();
+        let pulled = self
+            .inner
+            .registry
+            .client
+            .pull(&reference, &target, &popts)
+            .await
+            .map_err(|e| api_error(&e))?;
+        distribution_inspect(&pulled)
+            .map_err(|e| ApiError::internal(format!("distribution inspect of {}: {e}", reference)))
     }
 
     /// `POST /auth`.

@@ -90,6 +90,98 @@ impl BlobSource for StoreBlobs {
     }
 }
 
+/// A pull target that fetches only what `GET /distribution/{name}/json` needs: the manifest(s)
+/// and the image config, kept in memory; layers are reported present so they are never
+/// downloaded and nothing reaches the store. berth-registry asks `has_blob` for the config
+/// first (before any layer), so the first digest asked about is fetched and every later one
+/// is declared present.
+#[derive(Default)]
+pub struct InspectOnly {
+    state: Mutex<InspectState>,
+}
+
+#[derive(Default)]
+struct InspectState {
+    asked_first: bool,
+    blobs: HashMap<Digest, Vec<u8>>,
+}
+
+impl InspectOnly {
+    fn state(&self) -> std::sync::MutexGuard<'_, InspectState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl BlobTarget for InspectOnly {
+    fn has_blob(&self, digest: &Digest) -> io::Result<bool> {
+        let mut s = self.state();
+        if s.blobs.contains_key(digest) {
+            return Ok(true);
+        }
+        Ok(std::mem::replace(&mut s.asked_first, true))
+    }
+
+    fn begin<'a>(&'a self, digest: &Digest) -> io::Result<Box<dyn BlobWriter + 'a>> {
+        Ok(Box::new(MemWriter {
+            target: self,
+            digest: digest.clone(),
+            buf: Vec::new(),
+        }))
+    }
+
+    fn read_blob(&self, digest: &Digest) -> io::Result<Vec<u8>> {
+        self.state().blobs.get(digest).cloned().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("blob {digest} is not fetched when inspecting"),
+            )
+        })
+    }
+}
+
+/// Collects one (small) blob in memory for [`InspectOnly`].
+struct MemWriter<'a> {
+    target: &'a InspectOnly,
+    digest: Digest,
+    buf: Vec<u8>,
+}
+
+impl Write for MemWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobWriter for MemWriter<'_> {
+    fn offset(&self) -> u64 {
+        0
+    }
+
+    fn commit(self: Box<Self>) -> io::Result<()> {
+        if Digest::of(&self.buf) != self.digest {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("blob {} does not match its digest", self.digest),
+            ));
+        }
+        let MemWriter {
+            target,
+            digest,
+            buf,
+        } = *self;
+        target.state().blobs.insert(digest, buf);
+        Ok(())
+    }
+
+    fn abort(self: Box<Self>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Dropped unfinished, it keeps a non-empty partial (the next pull resumes it) but removes an
 /// empty one, so a pull that failed before receiving a byte leaves nothing behind.
 struct IngestWriter<'a> {
