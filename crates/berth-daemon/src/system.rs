@@ -1,15 +1,21 @@
-//! The engine's [`SystemService`]: version, info (host facts read from /proc and uname),
-//! disk usage and the event subscription.
+//! The engine's [`SystemService`]: version, info (host facts read from /proc and uname,
+//! container counts), disk usage (images, containers with their rw sizes, volumes, build
+//! cache) and the event subscription.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use async_trait::async_trait;
 use berth_api::models::{
     EventMessage, IndexInfo, PluginsInfo, RegistryServiceConfig, SwarmInfo, SystemInfo,
     SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionPlatform,
 };
-use berth_api::{ApiResult, DiskUsage, EventStream, SystemService};
+use berth_api::{
+    ApiResult, ContainerListOptions, ContainerService, DiskUsage, EventStream, SystemService,
+};
 use berth_oci::{Digest, Platform};
+
+use serde_json::{json, Value};
 
 use crate::engine::Engine;
 use crate::image_plan;
@@ -81,6 +87,74 @@ fn index_configs(file: &crate::config::FileConfig) -> HashMap<String, IndexInfo>
     m
 }
 
+/// Containers per image ID (`ImageID` of each container summary).
+fn image_users(containers: &[Value]) -> HashMap<String, i64> {
+    let mut m = HashMap::new();
+    for c in containers {
+        if let Some(id) = c.get("ImageID").and_then(Value::as_str) {
+            *m.entry(id.to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// `(total, running, paused, stopped)` for `/info`.
+fn container_counts(states: impl Iterator<Item = String>) -> (i64, i64, i64, i64) {
+    let (mut total, mut running, mut paused) = (0, 0, 0);
+    for s in states {
+        total += 1;
+        match s.as_str() {
+            "running" | "restarting" => running += 1,
+            "paused" => paused += 1,
+            _ => {}
+        }
+    }
+    (total, running, paused, total - running - paused)
+}
+
+/// The builder's cache as `/system/df` `BuildCache` items: one per step-cache entry
+/// (`<root>/build-cache/<key>.json`, type `regular`) and per cache mount
+/// (`<root>/build-cache-mounts/<id>`, type `exec.cachemount`); none is in use between builds,
+/// so all of it is reclaimable by `docker builder prune`.
+pub fn build_cache_usage(root: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (sub, typ) in [
+        ("build-cache", "regular"),
+        ("build-cache-mounts", "exec.cachemount"),
+    ] {
+        let Ok(rd) = std::fs::read_dir(root.join(sub)) else {
+            continue;
+        };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            let Some(id) = path.file_stem().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let time = |t: std::io::Result<std::time::SystemTime>| {
+                t.ok()
+                    .map(chrono::DateTime::<chrono::Utc>::from)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+            };
+            let md = e.metadata().ok();
+            out.push(json!({
+                "ID": id,
+                "Parents": null,
+                "Type": typ,
+                "Description": if typ == "regular" { "build step" } else { "cache mount" },
+                "InUse": false,
+                "Shared": false,
+                "Size": crate::volumes::du(&path),
+                "CreatedAt": md.as_ref().and_then(|m| time(m.created().or_else(|_| m.modified()))),
+                "LastUsedAt": md.as_ref().and_then(|m| time(m.accessed())),
+                "UsageCount": 1,
+            }));
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl SystemService for Engine {
     async fn version(&self) -> ApiResult<SystemVersion> {
@@ -105,12 +179,19 @@ impl SystemService for Engine {
         let images = self.blocking(|s| s.images()).await?;
         let (kernel, host) = uname();
         let inner = &self.inner;
+        let (total, running, paused, stopped) = container_counts(
+            inner
+                .containers
+                .all()
+                .iter()
+                .map(|c| c.snapshot().state.status),
+        );
         Ok(SystemInfo {
             id: Some(inner.id.clone()),
-            containers: Some(0),
-            containers_running: Some(0),
-            containers_paused: Some(0),
-            containers_stopped: Some(0),
+            containers: Some(total),
+            containers_running: Some(running),
+            containers_paused: Some(paused),
+            containers_stopped: Some(stopped),
             images: Some(images.len() as i64),
             driver: Some("overlay2".into()),
             driver_status: Some(vec![
@@ -190,15 +271,37 @@ impl SystemService for Engine {
     async fn disk_usage(&self) -> ApiResult<DiskUsage> {
         let (images, usage) = self.blocking(|s| Ok((s.images()?, s.usage()?))).await?;
         let shared: HashMap<Digest, u64> = usage.shared.into_iter().collect();
+        let containers = ContainerService::list(
+            self,
+            ContainerListOptions {
+                all: true,
+                size: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let users = image_users(&containers);
+        let build_cache = match self.store() {
+            Some(store) => {
+                let root = store.root().to_path_buf();
+                tokio::task::spawn_blocking(move || build_cache_usage(&root))
+                    .await
+                    .unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
         Ok(DiskUsage {
             layers_size: usage.layers_size as i64,
             images: images
                 .iter()
-                .map(|i| image_plan::summary(i, Some(shared.get(&i.id).copied().unwrap_or(0)), 0))
+                .map(|i| {
+                    let n = users.get(&i.id.to_string()).copied().unwrap_or(0);
+                    image_plan::summary(i, Some(shared.get(&i.id).copied().unwrap_or(0)), n)
+                })
                 .collect(),
-            containers: vec![],
+            containers,
             volumes: self.volume_usage().await?,
-            build_cache: vec![],
+            build_cache,
         })
     }
 
@@ -210,6 +313,40 @@ impl SystemService for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_counts_and_image_users() {
+        let states = ["running", "exited", "paused", "created", "restarting"];
+        assert_eq!(
+            container_counts(states.iter().map(|s| s.to_string())),
+            (5, 2, 1, 2)
+        );
+        let cs = vec![
+            json!({"ImageID": "sha256:a"}),
+            json!({"ImageID": "sha256:a"}),
+            json!({"ImageID": "sha256:b"}),
+        ];
+        let u = image_users(&cs);
+        assert_eq!((u["sha256:a"], u["sha256:b"]), (2, 1));
+    }
+
+    #[test]
+    fn build_cache_entries_and_mounts_are_listed_with_sizes() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("build-cache")).unwrap();
+        std::fs::write(d.path().join("build-cache/k1.json"), b"{}").unwrap();
+        std::fs::create_dir_all(d.path().join("build-cache-mounts/m1")).unwrap();
+        std::fs::write(d.path().join("build-cache-mounts/m1/f"), vec![1u8; 8192]).unwrap();
+        let items = build_cache_usage(d.path());
+        let ids: Vec<(&str, &str)> = items
+            .iter()
+            .map(|i| (i["ID"].as_str().unwrap(), i["Type"].as_str().unwrap()))
+            .collect();
+        assert_eq!(ids, [("k1", "regular"), ("m1", "exec.cachemount")]);
+        assert!(items[1]["Size"].as_u64().unwrap() >= 8192);
+        assert!(items[0]["CreatedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(build_cache_usage(&d.path().join("none")).is_empty());
+    }
 
     #[test]
     fn insecure_registries_and_mirrors_show_in_index_configs() {

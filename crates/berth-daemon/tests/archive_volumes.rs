@@ -1,0 +1,555 @@
+//! docker cp through volumes and binds, `GET /distribution/{name}/json` against a real
+//! `docker-registry`, and `docker system prune`: the real docker CLI (and curl for the raw
+//! endpoint) against a berth daemon (the `berth` binary, built by `cargo build -p berth-cli`)
+//! on a temp root, socket, bridge and nft table.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const DOCKER: &str = "/usr/local/bin/docker";
+
+fn berth_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_BIN") {
+        return Some(p.into());
+    }
+    // target/debug/deps/<test> → target/debug/berth
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("berth");
+    p.exists().then_some(p)
+}
+
+fn rand_tag() -> String {
+    let mut b = [0u8; 3];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    pid: u32,
+    bin: PathBuf,
+    bridge: String,
+    table: String,
+    subnet: String,
+}
+
+impl Daemon {
+    /// None when the test must be skipped (not root / no binary outside CI).
+    fn start(test: &str, cmds: &[&str]) -> Option<Daemon> {
+        if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, cmds) {
+            return None;
+        }
+        let Some(bin) = berth_bin() else {
+            assert!(
+                !berth_testutil::in_ci(),
+                "{test}: berth binary not built (cargo build -p berth-cli)"
+            );
+            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
+            return None;
+        };
+        let tag = rand_tag();
+        let mut d = Daemon {
+            dir: tempfile::Builder::new()
+                .prefix("berth-arv-")
+                .tempdir()
+                .unwrap(),
+            pid: 0,
+            bin,
+            bridge: format!("bav{tag}"),
+            table: format!("berthav{tag}"),
+            subnet: {
+                let b = u32::from_str_radix(&tag, 16).unwrap();
+                format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
+            },
+        };
+        d.spawn();
+        let img = berth_testutil::image(test, "busybox")?;
+        d.ok(&["load", "-i", img.to_str().unwrap()]);
+        Some(d)
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("d.sock")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(&self.bin)
+            .args(["daemon", "--root"])
+            .arg(self.dir.path().join("root"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"))
+            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
+            .env("BERTH_NFT_TABLE", &self.table)
+            .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.pid = child.id();
+        // Reaped in drop (waitpid on this PID); we wait on the socket instead.
+        std::mem::forget(child);
+        for _ in 0..200 {
+            if self.sock().exists() && self.docker(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("daemon did not come up: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
+    }
+
+    /// A failing docker command's stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(!o.status.success(), "docker {args:?} succeeded");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// `GET <path>` on the daemon's socket: (status, body).
+    fn get(&self, path: &str) -> (u16, String) {
+        let o = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
+            .arg(self.sock())
+            .arg(format!("http://berth{path}"))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let (body, code) = out.rsplit_once('\n').unwrap();
+        (code.parse().unwrap(), body.to_string())
+    }
+
+    fn mounts_under_root(&self) -> Vec<String> {
+        let root = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&root))
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        // SAFETY: plain kill(2) and waitpid(2) on the daemon PID we spawned.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGKILL);
+            let mut st = 0;
+            libc::waitpid(self.pid as i32, &mut st, 0);
+        }
+        for m in self.mounts_under_root().iter().rev() {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        for fam in ["inet", "ip"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", fam, &self.table])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Entry names and contents of a tar on stdout.
+fn tar_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut a = tar::Archive::new(bytes);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let n = e.path().unwrap().to_string_lossy().into_owned();
+            let mut d = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut d).unwrap();
+            (n, d)
+        })
+        .collect()
+}
+
+fn cp_out(d: &Daemon, src: &str) -> Vec<(String, Vec<u8>)> {
+    let o = d.docker(&["cp", src, "-"]);
+    assert!(
+        o.status.success(),
+        "docker cp {src} -: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    tar_entries(&o.stdout)
+}
+
+fn file_of<'a>(entries: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+    &entries
+        .iter()
+        .find(|e| e.0 == name)
+        .unwrap_or_else(|| panic!("{name} not in {:?}", names(entries)))
+        .1
+}
+
+fn names(entries: &[(String, Vec<u8>)]) -> Vec<&str> {
+    entries.iter().map(|e| e.0.as_str()).collect()
+}
+
+#[test]
+fn docker_cp_sees_volumes_and_binds_of_created_and_stopped_containers() {
+    let t = "docker_cp_sees_volumes_and_binds";
+    let Some(d) = Daemon::start(t, &["docker"]) else {
+        return;
+    };
+    let host = d.dir.path().join("host");
+    std::fs::create_dir_all(host.join("in")).unwrap();
+    std::fs::write(host.join("in/hostfile"), b"from the host\n").unwrap();
+    std::fs::write(host.join("local.txt"), b"copied in\n").unwrap();
+    let local = host.join("local.txt");
+    let local = local.to_str().unwrap();
+    let vol = format!("arv{}", rand_tag());
+    let bind = format!("{}:/ro:ro", host.join("in").display());
+    // Created, never started: the volume, the anonymous volume and the bind are visible.
+    let c = d.ok(&[
+        "create",
+        "-v",
+        &format!("{vol}:/srv/vol"),
+        "-v",
+        "/anon",
+        "-v",
+        &bind,
+        "busybox",
+        "cat",
+        "/srv/vol/local.txt",
+        "/anon/local.txt",
+    ]);
+    d.ok(&["cp", local, &format!("{c}:/srv/vol/")]);
+    d.ok(&["cp", local, &format!("{c}:/anon/")]);
+    let e = cp_out(&d, &format!("{c}:/ro/hostfile"));
+    assert_eq!(file_of(&e, "hostfile"), b"from the host\n");
+    // Writing under a read-only bind: Docker's error, nothing written.
+    let err = d.fails(&["cp", local, &format!("{c}:/ro/")]);
+    assert!(err.contains("mounted volume is marked read-only"), "{err}");
+    assert!(!host.join("in/local.txt").exists());
+    // Archiving a directory that holds a mount point descends into the mount.
+    let e = cp_out(&d, &format!("{c}:/srv"));
+    assert_eq!(file_of(&e, "srv/vol/local.txt"), b"copied in\n");
+    // The container itself sees what docker cp put into its volumes.
+    let out = d.ok(&["start", "-a", &c]);
+    assert_eq!(out, "copied in\ncopied in");
+    // Stopped: still visible; the named volume holds the file outside the container too.
+    let e = cp_out(&d, &format!("{c}:/srv/vol/local.txt"));
+    assert_eq!(file_of(&e, "local.txt"), b"copied in\n");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/v"),
+        "busybox",
+        "cat",
+        "/v/local.txt",
+    ]);
+    assert_eq!(out, "copied in");
+    // docker-py's ArchiveTest shape: a file written by the container into an anonymous volume.
+    let c2 = d.ok(&[
+        "run",
+        "-d",
+        "-v",
+        "/vol1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo -n data > /vol1/data.txt",
+    ]);
+    d.ok(&["wait", &c2]);
+    let e = cp_out(&d, &format!("{c2}:/vol1/data.txt"));
+    assert_eq!(file_of(&e, "data.txt"), b"data");
+    d.ok(&["rm", "-v", &c, &c2]);
+    d.ok(&["volume", "rm", &vol]);
+}
+
+/// A `docker-registry serve` on a free loopback port, storage in a temp dir; killed by PID on drop.
+struct Registry {
+    addr: String,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-arv-reg-")
+            .tempdir()
+            .unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let cfg = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let reg = Registry {
+            addr,
+            _dir: dir,
+            child,
+        };
+        for _ in 0..400 {
+            if TcpStream::connect(&reg.addr).is_ok() {
+                return reg;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("docker-registry did not listen on {}", reg.addr);
+    }
+
+    /// Put an OCI archive into the registry; returns `skopeo inspect`'s manifest digest.
+    fn put(&self, archive: &Path, repo_tag: &str) -> String {
+        let dst = format!("docker://{}/{repo_tag}", self.addr);
+        let src = format!("oci-archive:{}", archive.display());
+        let o = Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false", &src, &dst])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false", &dst])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        format!("sha256:{}", sha256_hex(&o.stdout))
+    }
+
+    /// PUT a raw manifest or index; returns its digest.
+    fn put_raw(&self, repo: &str, tag: &str, media_type: &str, body: &[u8]) -> String {
+        let o = Command::new("curl")
+            .args(["-sf", "-X", "PUT", "-H"])
+            .arg(format!("Content-Type: {media_type}"))
+            .arg("--data-binary")
+            .arg("@-")
+            .arg(format!("http://{}/v2/{repo}/manifests/{tag}", self.addr))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(body)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(o.status.success(), "PUT manifest {repo}:{tag}");
+        format!("sha256:{}", sha256_hex(body))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    berth_oci::Digest::of(b).to_string()[7..].to_string()
+}
+
+#[test]
+fn distribution_inspect_against_local_registry() {
+    let t = "distribution_inspect_against_local_registry";
+    let Some(d) = Daemon::start(t, &["docker", "docker-registry", "skopeo", "curl"]) else {
+        return;
+    };
+    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let reg = Registry::start();
+    let a = reg.addr.clone();
+    let digest = reg.put(&busybox, "arv/bb:1");
+    let (code, body) = d.get(&format!("/v1.47/distribution/{a}/arv/bb:1/json"));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], digest.as_str(), "{v}");
+    let mt = v["Descriptor"]["mediaType"].as_str().unwrap();
+    assert!(
+        mt.ends_with("manifest.v1+json") || mt.ends_with("manifest.v2+json"),
+        "{mt}"
+    );
+    assert!(v["Descriptor"]["size"].as_i64().unwrap() > 100, "{v}");
+    assert_eq!(v["Platforms"][0]["os"], "linux", "{v}");
+    assert_eq!(v["Platforms"][0]["architecture"], "amd64", "{v}");
+    // Nothing was pulled into the engine.
+    assert_eq!(d.ok(&["images", "-q", &format!("{a}/arv/bb")]), "");
+    // An index: its own descriptor and every platform it lists.
+    let (size, mt) = (v["Descriptor"]["size"].as_i64().unwrap(), mt.to_string());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": mt, "digest": digest, "size": size,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": mt, "digest": digest, "size": size,
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+        ]
+    });
+    let body = serde_json::to_vec(&index).unwrap();
+    let idx_digest = reg.put_raw(
+        "arv/bb",
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        &body,
+    );
+    let (code, body) = d.get(&format!("/distribution/{a}/arv/bb:multi/json"));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], idx_digest.as_str(), "{v}");
+    assert_eq!(
+        v["Descriptor"]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let plats: Vec<String> = v["Platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}{}",
+                p["os"].as_str().unwrap(),
+                p["architecture"].as_str().unwrap(),
+                p["variant"]
+                    .as_str()
+                    .map(|v| format!("/{v}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(plats, ["linux/amd64", "linux/arm64/v8"]);
+    // By digest, and an unknown tag: the registry's 404.
+    let (code, _) = d.get(&format!("/distribution/{a}/arv/bb@{digest}/json"));
+    assert_eq!(code, 200);
+    let (code, body) = d.get(&format!("/distribution/{a}/arv/bb:nosuch/json"));
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("nosuch"), "{body}");
+}
+
+#[test]
+fn docker_system_prune_removes_what_is_unused() {
+    let t = "docker_system_prune_removes_what_is_unused";
+    let Some(d) = Daemon::start(t, &["docker"]) else {
+        return;
+    };
+    let tag = rand_tag();
+    let keep = format!("arvkeep{tag}");
+    let (net, named) = (format!("arvnet{tag}"), format!("arvvol{tag}"));
+    // Unused: a stopped container, a network, an anonymous volume (its container removed
+    // without -v), a dangling image and its build cache. In use: a running container.
+    d.ok(&["run", "--name", "stopped", "busybox", "true"]);
+    d.ok(&["network", "create", &net]);
+    d.ok(&["volume", "create", &named]);
+    let anon = d.ok(&["create", "-v", "/anon", "busybox", "true"]);
+    let anon_vol = d.ok(&["inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", &anon]);
+    d.ok(&["rm", &anon]);
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let build = |step: &str| {
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM busybox\nRUN {step}\n"),
+        )
+        .unwrap();
+        d.ok(&["build", "-q", "-t", "arvimg", ctx.to_str().unwrap()])
+    };
+    let dangling = build("echo one > /f");
+    build("echo two > /f"); // arvimg moves on: the first build's image is dangling
+    d.ok(&["run", "-d", "--name", &keep, "busybox", "sleep", "600"]);
+    // df counts what prune will look at: containers (one running), images in use, build cache.
+    let df = |d: &Daemon| {
+        d.ok(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}}",
+        ])
+    };
+    let before = df(&d);
+    assert!(before.contains("Containers 2 1"), "{before}");
+    assert!(before.contains("Images 3 1"), "{before}");
+    let cache_line = before
+        .lines()
+        .find(|l| l.starts_with("Build Cache"))
+        .unwrap();
+    assert_ne!(cache_line, "Build Cache 0 0", "{before}");
+    let info = d.ok(&["info", "--format", "{{.Containers}} {{.ContainersRunning}}"]);
+    assert_eq!(info, "2 1");
+    let out = d.ok(&["system", "prune", "-f", "--volumes"]);
+    for want in [
+        "Deleted Containers:",
+        "Deleted Networks:",
+        "Deleted Volumes:",
+        "Deleted Images:",
+        "Deleted build cache objects:",
+        &net,
+        &anon_vol,
+        dangling.trim_start_matches("sha256:"),
+    ] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+    assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), keep);
+    let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains(&net), "{nets}");
+    // Like Docker ≥ 23, named volumes stay unless `--all` (`docker volume prune -a`).
+    let vols = d.ok(&["volume", "ls", "-q"]);
+    assert!(vols.contains(&named) && !vols.contains(&anon_vol), "{vols}");
+    let after = df(&d);
+    assert!(after.contains("Build Cache 0 0"), "{after}");
+    assert!(after.contains("Containers 1 1"), "{after}");
+    assert!(after.contains("Images 2 1"), "{after}");
+    // -a: every image no container uses goes.
+    d.ok(&["rm", "-f", &keep]);
+    let out = d.ok(&["system", "prune", "-af"]);
+    assert!(out.contains("Deleted Images:"), "{out}");
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    d.ok(&["volume", "rm", &named]);
+}
