@@ -545,3 +545,47 @@ fn attach_with_logs_replays_then_streams() {
         "lines out of order"
     );
 }
+
+#[test]
+fn attach_with_logs_to_a_tty_shows_partial_lines() {
+    let Some(d) = Daemon::start("attach_with_logs_to_a_tty_shows_partial_lines") else {
+        return;
+    };
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "-t",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; read x; printf 'ready> '; read y; echo got $y",
+    ]);
+    // The first line is in the log before we attach.
+    let mut seen = false;
+    for _ in 0..400 {
+        if d.ok(&["logs", &id]).contains("before") {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(seen, "no output yet");
+    let mut s = Conn::open(
+        &d,
+        "POST",
+        &format!("/containers/{id}/attach?logs=1&stream=1&stdin=1&stdout=1&stderr=1"),
+        None,
+        true,
+    );
+    assert_eq!(s.status, 101, "{}", s.head);
+    assert!(s.head.contains("raw-stream"), "{}", s.head);
+    s.read_until(|b| String::from_utf8_lossy(b).contains("before"));
+    s.send(b"go\r");
+    // A prompt without a newline is not in the log yet; it still comes through live.
+    let out = s.read_until(|b| String::from_utf8_lossy(b).contains("ready> "));
+    assert!(String::from_utf8_lossy(&out).contains("ready> "));
+    s.send(b"hi\r");
+    let out = String::from_utf8_lossy(&s.read_to_end()).into_owned();
+    assert!(out.contains("got hi"), "{out:?}");
+}

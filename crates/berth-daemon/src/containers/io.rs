@@ -242,6 +242,21 @@ fn spawn_log_reader(
     rx
 }
 
+/// Write a log replay to the client, after [`FIRST_BYTES_DELAY`] when there is any.
+async fn copy_logs(
+    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    io: &mut Hijacked,
+) -> std::io::Result<()> {
+    let mut first = true;
+    while let Some(b) = rx.recv().await {
+        if std::mem::take(&mut first) {
+            tokio::time::sleep(FIRST_BYTES_DELAY).await;
+        }
+        io.write_all(&b).await?;
+    }
+    Ok(())
+}
+
 impl Engine {
     pub(crate) fn ctr_logs(
         &self,
@@ -297,28 +312,13 @@ impl Engine {
             .log_config
             .as_ref()
             .is_none_or(|lc| lc.typ.as_deref() != Some("none"));
-        // Logs then live output of a running container both come from its log file, so no
-        // line falls between the replay and the attach or arrives twice.
-        let follow_log = opts.logs && stream_live && r.running() && readable;
-        let logs = if follow_log {
-            Some(spawn_log_reader(
-                log_path,
-                lo,
-                tty,
-                true,
-                ctr.life.subscribe(),
-            ))
-        } else if opts.logs && readable {
-            Some(spawn_log_reader(
-                log_path,
-                lo,
-                tty,
-                false,
-                ctr.life.subscribe(),
-            ))
-        } else {
-            None
-        };
+        // Without a tty, logs then live output of a running container both come from its log
+        // file, so no line falls between the replay and the attach or arrives twice. A tty's
+        // output is not line-based (prompts), so there the attach comes first and the replay
+        // second: nothing is lost, a line written in between may show twice.
+        let follow_log = opts.logs && stream_live && r.running() && readable && !tty;
+        let life = ctr.life.subscribe();
+        let replay = opts.logs && readable;
         // Not running: wait for the next start (docker run attaches before starting).
         let pending = if !stream_live || r.running() {
             None
@@ -337,20 +337,11 @@ impl Engine {
         };
         let run = move |mut io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
-                let mut logs = logs;
-                if let (Some(rx), false) = (&mut logs, follow_log) {
-                    let mut first = true;
-                    while let Some(b) = rx.recv().await {
-                        if std::mem::take(&mut first) {
-                            tokio::time::sleep(FIRST_BYTES_DELAY).await;
-                        }
-                        if io.write_all(&b).await.is_err() {
-                            return;
-                        }
-                    }
-                    logs = None;
-                }
+                let logs = |follow: bool| spawn_log_reader(log_path, lo, tty, follow, life);
                 if !stream_live {
+                    if replay {
+                        let _ = copy_logs(logs(false), &mut io).await;
+                    }
                     let _ = io.shutdown().await;
                     return;
                 }
@@ -374,13 +365,18 @@ impl Engine {
                         return;
                     }
                 };
+                if follow_log {
+                    tokio::time::sleep(FIRST_BYTES_DELAY).await;
+                    pump(ss, io, p, Some(logs(true)), None::<fn(i64)>).await;
+                    return;
+                }
+                if replay && copy_logs(logs(false), &mut io).await.is_err() {
+                    return;
+                }
                 if let Some(r) = ready {
                     let _ = r.send(());
                 }
-                if logs.is_some() {
-                    tokio::time::sleep(FIRST_BYTES_DELAY).await;
-                }
-                pump(ss, io, p, logs, None::<fn(i64)>).await;
+                pump(ss, io, p, None, None::<fn(i64)>).await;
             })
         };
         Ok(StreamSession {
