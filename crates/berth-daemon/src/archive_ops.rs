@@ -12,9 +12,14 @@
 //! destination directory: entries climbing out with `..` are rejected, symlinks inside the tar
 //! resolve inside the destination.
 //!
-//! Not done: a file named `.wh.*` in a
-//! copied tar becomes an overlay whiteout (as in a layer); archiving `/` does not descend into
-//! other mounts.
+//! Paths under a mount (volume or bind, from the container's recorded runtime mounts) resolve
+//! in the mount's source, symlinks are followed across mounts as the container would (pure
+//! plan in `archive_paths.rs`), archives descend into mount points, and a copied-in tar is
+//! split by the root each entry lands in, refusing read-only mounts (Docker's 403).
+//!
+//! Not done: tmpfs mounts are invisible (the rootfs under them is shown); a tar entry that
+//! reaches a mount through a symlink the same tar created lands in the rootfs; copied names
+//! starting with `.wh.` are refused (Docker creates them literally).
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -640,12 +645,8 @@ pub fn extract(
     }
     let label = format!("copy to {path}");
     let input = berth_store::apply::decompressed(r).map_err(|e| DaemonError::io(&label, e))?;
-    if opts.copy_uid_gid && !opts.no_overwrite_dir_non_dir && !roots.table.any_below(&dest) {
-        return berth_store::apply::apply_layer(&fd_path(&dest_fd), &label, input)
-            .map(|_| ())
-            .map_err(DaemonError::from);
-    }
     // Split the tar by the root each entry lands in (checking everything first), then apply.
+    // Always spooled: the check pass also keeps layer semantics (`.wh.*` whiteouts) out.
     let split = Split {
         roots: &roots,
         dest: &dest,
@@ -708,6 +709,13 @@ impl Split<'_> {
     /// applied (the destination directory for the destination's own root, else the mount's
     /// root). None: a directory entry for a mount point (skipped).
     fn route(&self, name: &str, is_dir: bool) -> Result<Option<(Option<usize>, String)>> {
+        // The layer applier reads `.wh.<name>` as "delete <name>": a copied file must never
+        // delete anything, so such names are refused rather than taken literally.
+        if name.split('/').any(|c| c.starts_with(".wh.")) {
+            return Err(DaemonError::Invalid(format!(
+                "cannot copy {name:?}: names starting with .wh. are reserved for layer whiteouts"
+            )));
+        }
         match self.roots.table.route(self.dest, name) {
             Route::MountPoint(_) if is_dir => Ok(None),
             Route::MountPoint(i) => Err(DaemonError::Invalid(format!(

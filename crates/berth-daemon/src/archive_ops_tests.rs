@@ -150,6 +150,16 @@ fn hostile_put_archive_writes_nothing_outside() {
     assert!(e.to_string().contains("cannot overwrite directory"), "{e}");
     assert!(!f.root.join("dst/fresh.txt").exists());
     assert!(f.root.join("dst/sub").is_dir());
+    // A `.wh.` name never deletes anything (the layer applier would read it as a whiteout).
+    for opts in [root0(), keep()] {
+        let t = tar_of(&[(".wh.shadow", tar::EntryType::Regular, b"", "")]);
+        let e = extract(&f.root, &[], "/etc", opts, t.as_slice()).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Invalid);
+        assert_eq!(
+            fs::read(f.root.join("etc/shadow")).unwrap(),
+            b"container-shadow"
+        );
+    }
     // Not a directory → invalid.
     let r = extract(&f.root, &[], "/etc/shadow", root0(), t.as_slice());
     assert_eq!(r.unwrap_err().kind(), crate::ErrorKind::Invalid);
