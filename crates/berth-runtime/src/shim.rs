@@ -67,6 +67,7 @@ pub enum StartReport {
 
 /// Entry point of the shim process. Never returns.
 pub fn shim_main(args: ShimArgs) -> ! {
+    let t0 = std::time::Instant::now();
     let report_fd: Option<RawFd> = std::env::var(REPORT_FD_ENV)
         .ok()
         .and_then(|v| v.parse().ok());
@@ -75,7 +76,8 @@ pub fn shim_main(args: ShimArgs) -> ! {
     // Detach: new session, then fork so the daemon's direct child exits at once and the shim
     // is reparented away from the daemon.
     sys::detach(&args.dir);
-    let code = match prepare(&args.dir) {
+    init_log(&args.dir);
+    let code = match prepare(&args.dir, t0) {
         Ok(mut shim) => {
             let r = StartReport::Started {
                 shim_pid: std::process::id() as i32,
@@ -99,6 +101,32 @@ pub fn shim_main(args: ShimArgs) -> ! {
         }
     };
     std::process::exit(code)
+}
+
+/// Log to `<dir>/shim.log` when the daemon passed `BERTH_SHIM_LOG` (an `EnvFilter`, e.g.
+/// `debug` for the start-path timings). An explicit file, not stderr: the container's init
+/// inherits this subscriber, and its fd 2 is the container's own stderr.
+fn init_log(dir: &Path) {
+    let Ok(f) = tracing_subscriber::EnvFilter::try_from_env("BERTH_SHIM_LOG") else {
+        return;
+    };
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("shim.log"))
+    else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(f)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Milliseconds since `t0`, for the start-path timing events.
+fn ms(t0: std::time::Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1e3
 }
 
 fn send_report(report: &mut Option<std::fs::File>, r: &StartReport) {
@@ -170,10 +198,12 @@ pub(crate) fn load_config(dir: &Path) -> Result<ShimConfig> {
 }
 
 /// Create and start the container; on failure clean up what was made.
-fn prepare(dir: &Path) -> Result<Shim> {
+fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
+    tracing::debug!(ms = ms(t0), "shim: detached");
     let cfg = load_config(dir)?;
     let c = &cfg.spec;
     let oci = spec::build_spec(c, &HostInfo::detect())?;
+    tracing::debug!(ms = ms(t0), "shim: spec built");
     // Check the command inside the rootfs first: Docker's 126/127 errors, no container made.
     let path_env = spec::path_of(&oci);
     if c.init.is_none() {
@@ -187,6 +217,7 @@ fn prepare(dir: &Path) -> Result<Shim> {
         .map_err(|e| Error::io("create runtime state root", &cfg.state_root, e))?;
     let log = LogWriter::open(cfg.log.clone())?;
     let _ = std::fs::remove_file(dir.join(SOCKET));
+    tracing::debug!(ms = ms(t0), "shim: bundle written");
     let listener =
         UnixListener::bind(SOCKET).map_err(|e| Error::io("listen on", dir.join(SOCKET), e))?;
     listener
@@ -210,6 +241,7 @@ fn prepare(dir: &Path) -> Result<Shim> {
             return Err(rt_err(&c.id, e));
         }
     };
+    tracing::debug!(ms = ms(t0), "shim: libcontainer create done");
     let stdio = match finish_stdio(stdio, console) {
         Ok(s) => s,
         Err(e) => {
@@ -233,6 +265,7 @@ fn prepare(dir: &Path) -> Result<Shim> {
         return Err(rt_err(&c.id, e));
     }
     let _ = std::fs::write(PID_FILE, std::process::id().to_string());
+    tracing::debug!(ms = ms(t0), "shim: ready");
     let close_stdin_after = c.open_stdin;
     Ok(Shim {
         dir: dir.to_path_buf(),
@@ -565,7 +598,7 @@ impl Shim {
         let id = self.cfg.spec.id.clone();
         let resp = match req {
             Request::Start => match self.pending.take() {
-                Some(mut ct) => match ct.start() {
+                Some(mut ct) => match timed("shim: libcontainer start", || ct.start()) {
                     Ok(()) => {
                         self.started_at =
                             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
@@ -780,10 +813,12 @@ impl Shim {
     /// Container exited: persist exit.json, clean up, tell waiters and attached clients.
     fn finish(&mut self) {
         let info = self.exit.clone().expect("finish after exit");
-        if let Err(e) = write_exit(&self.dir, &info) {
+        if let Err(e) = timed("shim: exit.json written", || write_exit(&self.dir, &info)) {
             tracing::error!("{e}");
         }
-        cleanup_state(&self.cfg);
+        timed("shim: state and cgroups removed", || {
+            cleanup_state(&self.cfg)
+        });
         let _ = std::fs::remove_file(self.dir.join(SOCKET));
         let resp = Response::Exited(info.clone());
         let exit_frame = protocol::frame(protocol::EXIT, info.exit_code.to_string().as_bytes());
@@ -803,6 +838,14 @@ impl Shim {
             let _ = c.sock.write_all(&c.wbuf);
         }
     }
+}
+
+/// Run `f`, logging how long it took at debug level.
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let t0 = std::time::Instant::now();
+    let r = f();
+    tracing::debug!(ms = ms(t0), "{what}");
+    r
 }
 
 fn push_bounded(c: &mut Client, f: &[u8]) {
