@@ -319,7 +319,6 @@ fn attach_opts(q: &QueryPairs) -> AttachOptions {
 
 /// `GET /containers/{id}/attach/ws` for the router (three segments: `/containers/{id}/{op}`
 /// does not reach it).
-#[allow(dead_code)] // until routes/mod.rs registers it
 pub(super) async fn get_attach_ws(
     State(s): State<Services>,
     Path(id): Path<String>,

@@ -75,6 +75,10 @@ pub fn app(services: Services) -> Router {
                 .delete(containers::delete),
         )
         .route(
+            "/containers/{id}/attach/ws",
+            get(containers::get_attach_ws),
+        )
+        .route(
             "/containers/{id}/{op}",
             get(containers::get_op)
                 .post(containers::post_op)
