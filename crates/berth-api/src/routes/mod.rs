@@ -74,10 +74,7 @@ pub fn app(services: Services) -> Router {
                 .post(containers::post_one)
                 .delete(containers::delete),
         )
-        .route(
-            "/containers/{id}/attach/ws",
-            get(containers::get_attach_ws),
-        )
+        .route("/containers/{id}/attach/ws", get(containers::get_attach_ws))
         .route(
             "/containers/{id}/{op}",
             get(containers::get_op)
