@@ -100,13 +100,6 @@ impl MountTable {
         out
     }
 
-    /// Does any mount lie strictly below `dir`?
-    pub fn any_below(&self, dir: &[String]) -> bool {
-        self.dests
-            .iter()
-            .any(|d| d.len() > dir.len() && d[..dir.len()] == dir[..])
-    }
-
     /// Resolve the symlinks of container path `path` the way the container sees it: each
     /// component is looked up in the root that holds it (`readlink(mount, rel)` returns the
     /// target of a symlink, `None` for anything else or a missing file), absolute targets
@@ -232,15 +225,11 @@ mod tests {
     }
 
     #[test]
-    fn children_and_below() {
+    fn children_of_a_directory() {
         let t = table();
         assert_eq!(t.children_of(&[]), s(&["data", "vol1"]));
         assert_eq!(t.children_of(&s(&["a"])), s(&["b"]));
         assert_eq!(t.children_of(&s(&["data"])), Vec::<String>::new());
-        assert!(t.any_below(&s(&["data"])));
-        assert!(t.any_below(&s(&["data", "sub"])));
-        assert!(!t.any_below(&s(&["vol1"])));
-        assert!(t.any_below(&[]));
     }
 
     /// A fake filesystem: symlinks per (root, rel path).
