@@ -148,11 +148,14 @@ pub struct CommitInfo {
     pub comment: String,
     /// The container's command, joined by spaces (moby's `created_by`).
     pub created_by: String,
+    /// Recorded as the config's `container` (moby's V1 field); empty: none.
+    pub container_id: String,
 }
 
 /// moby's `NewChildImage`: the parent's config with `runtime` as its config, the new layer's
 /// diff id appended (None: nothing changed, an empty-layer history entry) and one history
-/// entry; `author` replaces the parent's.
+/// entry; `author` replaces the parent's, and so does the V1 `container` field (the parent's
+/// `container_config` is dropped rather than passed on as this image's).
 pub fn child_config(
     parent: &ImageConfig,
     runtime: ImageRuntimeConfig,
@@ -168,6 +171,11 @@ pub fn child_config(
     }
     cfg.created = Some(now.to_string());
     cfg.author = non_empty(&info.author);
+    cfg.extra.remove("container_config");
+    match non_empty(&info.container_id) {
+        Some(id) => cfg.extra.insert("container".into(), serde_json::json!(id)),
+        None => cfg.extra.remove("container"),
+    };
     cfg.history.push(History {
         created: Some(now.to_string()),
         created_by: Some(info.created_by.clone()),
@@ -278,6 +286,7 @@ impl Engine {
             author: opts.author.clone(),
             comment: opts.comment.clone(),
             created_by: rec.config.cmd.clone().unwrap_or_default().join(" "),
+            container_id: rec.id.clone(),
         };
         let parent_id = rec.image_id.clone();
 
@@ -394,6 +403,11 @@ mod tests {
         let parent = ImageConfig {
             author: Some("old".into()),
             history: vec![History::default()],
+            extra: [
+                ("container".to_string(), serde_json::json!("parentctr")),
+                ("container_config".to_string(), serde_json::json!({})),
+            ]
+            .into(),
             ..Default::default()
         };
         let d = Digest::of(b"layer");
@@ -401,6 +415,7 @@ mod tests {
             author: "me".into(),
             comment: "why".into(),
             created_by: "sh -c echo".into(),
+            container_id: "abc".into(),
         };
         let c = child_config(
             &parent,
@@ -416,8 +431,11 @@ mod tests {
         assert_eq!(h.comment.as_deref(), Some("why"));
         assert_eq!(h.created_by.as_deref(), Some("sh -c echo"));
         assert!(!h.empty_layer);
+        assert_eq!(c.extra["container"], "abc");
+        assert!(!c.extra.contains_key("container_config"));
         let e = child_config(&parent, ctr(), None, &CommitInfo::default(), "t");
         assert!(e.history[1].empty_layer && e.author.is_none());
+        assert!(e.extra.is_empty());
         assert!(e.rootfs.diff_ids.is_empty());
     }
 
