@@ -119,6 +119,15 @@ pub struct DaemonArgs {
     /// Daemon configuration file
     #[arg(long = "config-file")]
     pub config_file: Option<String>,
+    /// Device of the default bridge network ("none": no default bridge)
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
+    /// Address and prefix of the default bridge (e.g. 10.10.0.1/24)
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// Name of berth's nftables table
+    #[arg(long = "nft-table")]
+    pub nft_table: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -68,6 +68,9 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
     if let Some(f) = &d.config_file {
         cfg.config_file = Some(PathBuf::from(f));
     }
+    cfg.network.bridge = d.bridge.clone();
+    cfg.network.bip = d.bip.clone();
+    cfg.network.nft_table = d.nft_table.clone();
     Ok(cfg)
 }
 
@@ -112,6 +115,25 @@ mod tests {
 
     fn cfg(args: &[&str]) -> berth_daemon::DaemonConfig {
         daemon_config(&Cli::try_parse_from(args).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn daemon_network_flags() {
+        let c = cfg(&["berth", "daemon"]);
+        assert_eq!(c.network, Default::default());
+        let c = cfg(&[
+            "berth",
+            "daemon",
+            "--bridge",
+            "br7",
+            "--bip",
+            "10.7.0.1/24",
+            "--nft-table",
+            "t7",
+        ]);
+        assert_eq!(c.network.bridge.as_deref(), Some("br7"));
+        assert_eq!(c.network.bip.as_deref(), Some("10.7.0.1/24"));
+        assert_eq!(c.network.nft_table.as_deref(), Some("t7"));
     }
 
     #[test]

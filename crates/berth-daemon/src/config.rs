@@ -20,6 +20,22 @@ pub struct DaemonConfig {
     pub debug: bool,
     /// `daemon.json`; default `/etc/berth/daemon.json` (a missing default file is fine).
     pub config_file: Option<PathBuf>,
+    /// Default bridge and nft table from the command line (`--bridge`, `--bip`, `--nft-table`);
+    /// they win over daemon.json.
+    pub network: NetworkOptions,
+}
+
+/// Where the default bridge network and berth's nft table live. Unset fields fall back to
+/// daemon.json, then to the `BERTH_DEFAULT_BRIDGE`, `BERTH_DEFAULT_BRIDGE_SUBNET` and
+/// `BERTH_NFT_TABLE` environment (kept for test scripts), then to berth's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkOptions {
+    /// Device name of the default bridge (`none`: no default bridge), Docker's `--bridge`.
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix (`10.10.0.1/24`), Docker's `--bip`.
+    pub bip: Option<String>,
+    /// Name of berth's nftables table.
+    pub nft_table: Option<String>,
 }
 
 impl Default for DaemonConfig {
@@ -31,6 +47,7 @@ impl Default for DaemonConfig {
             tcp: None,
             debug: false,
             config_file: Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
+            network: NetworkOptions::default(),
         }
     }
 }
@@ -47,6 +64,7 @@ impl DaemonConfig {
             tcp: None,
             debug: false,
             config_file: None,
+            network: NetworkOptions::default(),
         }
     }
 
@@ -133,6 +151,26 @@ pub struct FileConfig {
     /// The init binary bind-mounted at /sbin/docker-init (default: the host's static tini).
     #[serde(default)]
     pub init_path: Option<PathBuf>,
+    /// Default bridge device (`none` for no default bridge), as dockerd's `bridge`.
+    #[serde(default)]
+    pub bridge: Option<String>,
+    /// Default bridge address/prefix, as dockerd's `bip`.
+    #[serde(default)]
+    pub bip: Option<String>,
+    /// berth's nftables table.
+    #[serde(default)]
+    pub nft_table: Option<String>,
+}
+
+impl FileConfig {
+    /// The network settings daemon.json gives.
+    pub fn network(&self) -> NetworkOptions {
+        NetworkOptions {
+            bridge: self.bridge.clone(),
+            bip: self.bip.clone(),
+            nft_table: self.nft_table.clone(),
+        }
+    }
 }
 
 impl FileConfig {

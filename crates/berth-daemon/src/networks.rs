@@ -1,6 +1,7 @@
 //! Networks in the engine: berth-api's `NetworkService` over berth-network's manager (create,
 //! list, inspect, remove, prune, hot-plug connect/disconnect of containers) and the hook that
-//! connects a starting container to the extra networks its config names.
+//! connects a starting container to the extra networks its config names; the manager's
+//! options (default bridge, its subnet, the nft table) from flags, daemon.json and env.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,6 +39,62 @@ pub(crate) fn net_err(e: berth_network::Error) -> ApiError {
             ApiError::new(kind, e.to_string())
         }
     }
+}
+
+/// `10.10.0.1/24` (Docker's `bip`: the bridge address and prefix) → the subnet `10.10.0.0/24`.
+fn bip_subnet(bip: &str) -> ApiResult<String> {
+    let bad = || {
+        ApiError::invalid(format!(
+            "invalid bip {bip:?}: expected an IPv4 address with prefix like 10.10.0.1/24"
+        ))
+    };
+    let (ip, prefix) = bip.split_once('/').ok_or_else(bad)?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let prefix: u32 = prefix.parse().map_err(|_| bad())?;
+    if !(1..=30).contains(&prefix) {
+        return Err(bad());
+    }
+    let mask = u32::MAX << (32 - prefix);
+    Ok(format!(
+        "{}/{prefix}",
+        std::net::Ipv4Addr::from(u32::from(ip) & mask)
+    ))
+}
+
+/// berth-network's manager options: for each of the default bridge, its subnet and the nft
+/// table the first of the daemon's flags, daemon.json, then the environment `env`
+/// (`BERTH_DEFAULT_BRIDGE`, `BERTH_DEFAULT_BRIDGE_SUBNET`, `BERTH_NFT_TABLE`), else berth's
+/// defaults. A bridge named `none` means no default bridge, as in Docker.
+pub(crate) fn manager_options(
+    run_dir: std::path::PathBuf,
+    flags: &crate::config::NetworkOptions,
+    file: &crate::config::NetworkOptions,
+    env: impl Fn(&str) -> Option<String>,
+) -> ApiResult<berth_network::ManagerOptions> {
+    let mut opts = berth_network::ManagerOptions::new(run_dir);
+    let pick = |a: &Option<String>, b: &Option<String>, var: &str| {
+        a.clone()
+            .or_else(|| b.clone())
+            .or_else(|| env(var))
+            .filter(|s| !s.is_empty())
+    };
+    if let Some(b) = pick(&flags.bridge, &file.bridge, "BERTH_DEFAULT_BRIDGE") {
+        opts.default_bridge = (b != "none").then_some(b);
+    }
+    let subnet = match flags.bip.as_ref().or(file.bip.as_ref()) {
+        Some(bip) => Some(bip_subnet(bip)?),
+        None => env("BERTH_DEFAULT_BRIDGE_SUBNET").filter(|s| !s.is_empty()),
+    };
+    if let Some(n) = subnet {
+        let net = n
+            .parse()
+            .map_err(|e| ApiError::invalid(format!("default bridge subnet {n:?}: {e}")))?;
+        opts.default_bridge_candidates = vec![net];
+    }
+    if let Some(t) = pick(&flags.nft_table, &file.nft_table, "BERTH_NFT_TABLE") {
+        opts.nft_table = t;
+    }
+    Ok(opts)
 }
 
 /// Network options berth keeps for IPAM settings it records but does not act on.
@@ -584,6 +641,51 @@ mod tests {
         bad.driver = Some("overlay".into());
         assert_eq!(network_config(&bad).unwrap_err().kind, ErrorKind::NotFound);
         assert!(network_config(&req(" ", &[])).is_err());
+    }
+
+    #[test]
+    fn manager_options_precedence() {
+        use crate::config::NetworkOptions;
+        let run = std::path::PathBuf::from("/run/x");
+        let none = NetworkOptions::default();
+        let env = |k: &str| match k {
+            "BERTH_DEFAULT_BRIDGE" => Some("envbr".to_string()),
+            "BERTH_DEFAULT_BRIDGE_SUBNET" => Some("10.9.0.0/24".to_string()),
+            "BERTH_NFT_TABLE" => Some("envtab".to_string()),
+            _ => None,
+        };
+        let o = manager_options(run.clone(), &none, &none, |_| None).unwrap();
+        assert_eq!(o.default_bridge.as_deref(), Some("berth0"));
+        assert_eq!(o.nft_table, "berth");
+        let o = manager_options(run.clone(), &none, &none, env).unwrap();
+        assert_eq!(o.default_bridge.as_deref(), Some("envbr"));
+        assert_eq!(o.default_bridge_candidates[0].to_string(), "10.9.0.0/24");
+        assert_eq!(o.nft_table, "envtab");
+        let file = NetworkOptions {
+            bridge: Some("filebr".into()),
+            bip: Some("10.20.30.1/24".into()),
+            nft_table: None,
+        };
+        let o = manager_options(run.clone(), &none, &file, env).unwrap();
+        assert_eq!(o.default_bridge.as_deref(), Some("filebr"));
+        assert_eq!(o.default_bridge_candidates[0].to_string(), "10.20.30.0/24");
+        assert_eq!(o.nft_table, "envtab");
+        let flags = NetworkOptions {
+            bridge: Some("none".into()),
+            bip: None,
+            nft_table: Some("flagtab".into()),
+        };
+        let o = manager_options(run.clone(), &flags, &file, env).unwrap();
+        assert_eq!(o.default_bridge, None);
+        assert_eq!(o.nft_table, "flagtab");
+        let bad = NetworkOptions {
+            bip: Some("10.0.0.1".into()),
+            ..Default::default()
+        };
+        assert!(manager_options(run, &bad, &none, |_| None)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid bip"));
     }
 
     #[test]

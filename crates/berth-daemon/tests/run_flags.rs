@@ -32,12 +32,18 @@ struct Daemon {
     bridge: String,
     table: String,
     subnet: String,
+    /// Bridge, subnet and table given as `berth daemon` flags instead of the environment.
+    via_flags: bool,
 }
 
 impl Daemon {
     /// None when the test must be skipped (not root / no binary outside CI). `daemon_json`
     /// is written as the daemon's config file.
     fn start(test: &str, daemon_json: Option<&str>) -> Option<Daemon> {
+        Daemon::start_with(test, daemon_json, false)
+    }
+
+    fn start_with(test: &str, daemon_json: Option<&str>, via_flags: bool) -> Option<Daemon> {
         if !berth_testutil::require_root(test)
             || !berth_testutil::require_cmds(test, &["docker", "curl"])
         {
@@ -65,6 +71,7 @@ impl Daemon {
                 let b = u32::from_str_radix(&tag, 16).unwrap();
                 format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
             },
+            via_flags,
         };
         if let Some(j) = daemon_json {
             std::fs::write(d.dir.path().join("daemon.json"), j).unwrap();
@@ -92,10 +99,19 @@ impl Daemon {
             cmd.arg("--config-file")
                 .arg(self.dir.path().join("daemon.json"));
         }
+        if self.via_flags {
+            let bip = self.subnet.replace(".0/24", ".1/24");
+            cmd.args(["--bridge", &self.bridge, "--bip", &bip])
+                .args(["--nft-table", &self.table])
+                .env_remove("BERTH_DEFAULT_BRIDGE")
+                .env_remove("BERTH_NFT_TABLE")
+                .env_remove("BERTH_DEFAULT_BRIDGE_SUBNET");
+        } else {
+            cmd.env("BERTH_DEFAULT_BRIDGE", &self.bridge)
+                .env("BERTH_NFT_TABLE", &self.table)
+                .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet);
+        }
         let child = cmd
-            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
-            .env("BERTH_NFT_TABLE", &self.table)
-            .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -523,5 +539,54 @@ fn berth_cli_sends_init_links_mac_and_start_interval() {
     assert_eq!(
         d.inspect(&name, "{{.Config.Healthcheck.StartInterval}}"),
         "2s"
+    );
+}
+
+#[test]
+fn default_bridge_subnet_and_table_from_daemon_flags() {
+    let Some(d) = Daemon::start_with(
+        "default_bridge_subnet_and_table_from_daemon_flags",
+        None,
+        true,
+    ) else {
+        return;
+    };
+    let name = format!("fl{}", rand_tag());
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::80",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let ip = d.inspect(&name, "{{.NetworkSettings.IPAddress}}");
+    let prefix = d.subnet.trim_end_matches(".0/24");
+    assert!(
+        ip.starts_with(&format!("{prefix}.")),
+        "{ip} not in {}",
+        d.subnet
+    );
+    assert_eq!(
+        d.inspect(&name, "{{.NetworkSettings.Gateway}}"),
+        format!("{prefix}.1")
+    );
+    let link = Command::new("ip")
+        .args(["-o", "link", "show", "master", &d.bridge])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&link.stdout).lines().count(), 1);
+    let nft = Command::new("nft")
+        .args(["list", "table", "inet", &d.table])
+        .output()
+        .unwrap();
+    assert!(
+        nft.status.success(),
+        "no nft table {}: {}",
+        d.table,
+        String::from_utf8_lossy(&nft.stderr)
     );
 }

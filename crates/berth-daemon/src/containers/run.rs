@@ -32,19 +32,12 @@ impl Engine {
         let run = self.inner.cfg.exec_root.clone();
         cs.net
             .get_or_try_init(|| async move {
-                let mut opts = berth_network::ManagerOptions::new(run);
-                if let Ok(b) = std::env::var("BERTH_DEFAULT_BRIDGE") {
-                    opts.default_bridge = Some(b);
-                }
-                if let Ok(n) = std::env::var("BERTH_DEFAULT_BRIDGE_SUBNET") {
-                    let net = n.parse().map_err(|e| {
-                        ApiError::invalid(format!("BERTH_DEFAULT_BRIDGE_SUBNET {n:?}: {e}"))
-                    })?;
-                    opts.default_bridge_candidates = vec![net];
-                }
-                if let Ok(t) = std::env::var("BERTH_NFT_TABLE") {
-                    opts.nft_table = t;
-                }
+                let opts = crate::networks::manager_options(
+                    run,
+                    &self.inner.cfg.network,
+                    &self.inner.file.network(),
+                    |k| std::env::var(k).ok(),
+                )?;
                 berth_network::NetworkManager::open(&root, opts)
                     .await
                     .map(Arc::new)
