@@ -270,6 +270,9 @@ pub fn ensure_mount_points(rootfs: &Path, mounts: &[FsMount]) -> Result<()> {
         let Some((last, dirs)) = comps.split_last() else {
             continue;
         };
+        if !m.source.exists() {
+            continue; // a bind source removed on the host: nothing to make a point for
+        }
         let what = || format!("create mount point {}", m.destination);
         for i in 0..dirs.len() {
             let parent = open_dir_in(&root, &dirs[..i]).map_err(|e| DaemonError::io(what(), e))?;
