@@ -10,6 +10,7 @@ use berth_api::{ApiError, ApiResult};
 use berth_runtime::Shim;
 
 use super::plan::parse_signal;
+use super::run::phase;
 use super::{lock, Ctr};
 use crate::engine::Engine;
 
@@ -147,6 +148,10 @@ impl Engine {
         let _op = ctr.op.lock().await;
         lock(&ctr.rec).state.status = "removing".into();
         let id = r.id.clone();
+        let t0 = std::time::Instant::now();
+        let ms = |what: &str| phase(&id, t0, "remove", what);
+        // The rw layer goes first and the container dir (its record) last: after a crash in
+        // between, the container is still listed and a second `rm` finishes the job.
         if let Some(store) = self.inner.raw_store.clone() {
             let id2 = id.clone();
             let res = tokio::task::spawn_blocking(move || store.remove_rw_layer(&id2)).await;
@@ -156,6 +161,7 @@ impl Engine {
                 }
             }
         }
+        ms("rw layer removed");
         let dir = self.inner.containers.ctr_dir(&id);
         berth_runtime::cgroups::remove_dirs(
             std::path::Path::new(berth_runtime::cgroups::CGROUP_ROOT),
@@ -166,11 +172,13 @@ impl Engine {
                 tracing::warn!(path = %dir.display(), error = %e, "remove container dir");
             }
         }
+        ms("cgroups and container dir removed");
         self.release_mounts(&id, volumes).await;
         lock(&self.inner.containers.map).remove(&id);
         lock(&self.inner.containers.execs).retain(|_, e| lock(e).container_id != id);
         self.ctr_event("destroy", &r, HashMap::new());
         ctr.life.send_modify(|l| l.removed = true);
+        ms("removed");
         Ok(())
     }
 
