@@ -121,6 +121,12 @@ async fn finish_wait(w: berth_client::ResponseStream) -> anyhow::Result<i32> {
 }
 
 pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    // Round-trip timings for `BERTH_LOG=berth_cli=debug`.
+    let ms = |what: &str| {
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(ms, "run: {what}");
+    };
     let plan = plan_from(&a, "run")?;
     let detach_keys = a
         .detach_keys
@@ -128,6 +134,7 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| DEFAULT_DETACH.into());
     let keys = parse_detach_keys(&detach_keys).map_err(|e| usage("run", e))?;
     let id = create(c, &plan, &a.pull).await?;
+    ms("created");
     if let Some(f) = &a.cidfile {
         std::fs::write(f, &id)?;
     }
@@ -152,7 +159,9 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
     let h = c
         .hijack(&q.on(&format!("/containers/{id}/attach")), None::<&()>)
         .await?;
+    ms("attached");
     let wait = begin_wait(c, &id, if a.rm { "removed" } else { "next-exit" }).await?;
+    ms("waiting");
     let _raw = (a.tty && stdin).then(RawMode::stdin).flatten();
     if let Err(e) = c
         .post(&format!("/containers/{id}/start"), None::<&()>)
@@ -164,17 +173,20 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
         }
         return Err(Exit::msg(125, describe(&e.into())));
     }
+    ms("started");
     if a.tty {
         stream::forward_resize(c, format!("/containers/{id}"));
     } else if a.sig_proxy {
         stream::proxy_signals(c, id.clone());
     }
     let detached = stream::pump(h, stdin, a.tty, keys).await?;
+    ms("output ended");
     if detached {
         drop(_raw);
         return Ok(());
     }
     let code = finish_wait(wait).await?;
+    ms("wait answered");
     drop(_raw);
     if code != 0 {
         return Err(Exit::code(code));
