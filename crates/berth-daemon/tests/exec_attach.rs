@@ -219,14 +219,46 @@ struct Conn {
 
 impl Conn {
     fn open(d: &Daemon, method: &str, path: &str, body: Option<&str>, upgrade: bool) -> Conn {
-        let mut s = UnixStream::connect(d.sock()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let body = body.unwrap_or("");
         let conn = if upgrade {
             "Connection: Upgrade\r\nUpgrade: tcp\r\n"
         } else {
             "Connection: close\r\n"
         };
+        Conn::open_with(d, method, path, body, conn)
+    }
+
+    /// A websocket handshake (`GET`, RFC 6455 headers).
+    fn websocket(d: &Daemon, path: &str) -> Conn {
+        let h = "Connection: Upgrade\r\nUpgrade: websocket\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+        Conn::open_with(d, "GET", path, None, h)
+    }
+
+    /// One websocket message from the server (unmasked): (opcode, payload).
+    fn ws_message(&mut self) -> (u8, Vec<u8>) {
+        let h = self.take(2);
+        let len = match h[1] & 0x7f {
+            126 => u16::from_be_bytes(self.take(2).try_into().unwrap()) as usize,
+            127 => u64::from_be_bytes(self.take(8).try_into().unwrap()) as usize,
+            n => n as usize,
+        };
+        (h[0] & 0x0f, self.take(len))
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let mut chunk = [0u8; 4096];
+        while self.buf.len() < n {
+            let k = self.s.read(&mut chunk).unwrap();
+            assert!(k > 0, "connection closed mid-message");
+            self.buf.extend_from_slice(&chunk[..k]);
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    fn open_with(d: &Daemon, method: &str, path: &str, body: Option<&str>, conn: &str) -> Conn {
+        let mut s = UnixStream::connect(d.sock()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let body = body.unwrap_or("");
         let req = format!(
             "{method} /v1.45{path} HTTP/1.1\r\nHost: berth\r\n{conn}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -588,4 +620,23 @@ fn attach_with_logs_to_a_tty_shows_partial_lines() {
     s.send(b"hi\r");
     let out = String::from_utf8_lossy(&s.read_to_end()).into_owned();
     assert!(out.contains("got hi"), "{out:?}");
+}
+
+#[test]
+fn websocket_attach_streams_raw_binary_messages() {
+    let Some(d) = Daemon::start("websocket_attach_streams_raw_binary_messages") else {
+        return;
+    };
+    // docker-py's test_run_container_reading_socket_ws: attach before start, no tty.
+    let line = "hi there and stuff and things, words!";
+    let id = d.ok(&["create", "busybox", "printf", line]);
+    let mut ws = Conn::websocket(
+        &d,
+        &format!("/containers/{id}/attach/ws?stdout=1&stream=1&logs=1"),
+    );
+    assert_eq!(ws.status, 101, "{}", ws.head);
+    d.ok(&["start", &id]);
+    // Raw payload (no multiplexing header) in a binary message, then a close.
+    assert_eq!(ws.ws_message(), (2, line.as_bytes().to_vec()));
+    assert_eq!(ws.ws_message().0, 8);
 }
