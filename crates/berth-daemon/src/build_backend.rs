@@ -22,6 +22,16 @@ use crate::build_copy::{is_archive, Owner, RootWriter};
 pub type Puller =
     Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// Puts a RUN step on the engine's default bridge network (Docker's build default: its own
+/// netns, an address, outbound NAT) and takes it off again.
+#[async_trait::async_trait]
+pub trait BuildNetwork: Send + Sync {
+    /// Create and connect a namespace for step `id`: its path and the resolv.conf to use.
+    async fn attach(&self, id: &str) -> Result<(PathBuf, String), String>;
+    /// Disconnect and remove what [`BuildNetwork::attach`] made (best effort, logged).
+    async fn detach(&self, id: &str);
+}
+
 /// Where the backend keeps its files and how it runs containers.
 #[derive(Clone)]
 pub struct BuildBackendConfig {
@@ -31,6 +41,8 @@ pub struct BuildBackendConfig {
     pub root: PathBuf,
     /// Pulls base images that are missing (or all of them with `--pull`); None: local only.
     pub puller: Option<Puller>,
+    /// The default network for RUN; None: RUN shares the host's network.
+    pub network: Option<Arc<dyn BuildNetwork>>,
 }
 
 /// The daemon's build backend.
@@ -503,25 +515,49 @@ impl BuildBackend for StoreBuildBackend {
                 options,
             });
         }
+        // RUN on the bridge (the default when the engine has one) or the host's network.
+        let dir = self.tmp_dir().join(format!("{}-shim", scratch.id));
+        let bridge = match (req.network, &self.cfg.network) {
+            (Network::Default, Some(n)) => Some(n.clone()),
+            _ => None,
+        };
+        let mut resolv_file = None;
+        let network = match (&bridge, req.network) {
+            (Some(n), _) => {
+                let (ns, resolv) = n.attach(&scratch.id).await.map_err(|m| {
+                    be_err(
+                        ErrorKind::Unavailable,
+                        format!("RUN network: {m}; RUN --network=host avoids the bridge"),
+                    )
+                })?;
+                let f = self.tmp_dir().join(format!("{}-resolv.conf", scratch.id));
+                if let Err(e) = fs::write(&f, resolv) {
+                    n.detach(&scratch.id).await;
+                    return Err(io_err("write RUN resolv.conf", e));
+                }
+                resolv_file = Some(f);
+                berth_runtime::NetworkMode::Path(ns)
+            }
+            (None, Network::None) => berth_runtime::NetworkMode::None,
+            (None, _) => berth_runtime::NetworkMode::Host,
+        };
         for f in ["/etc/resolv.conf", "/etc/hosts"] {
-            if Path::new(f).exists() {
+            let source = match (&resolv_file, f) {
+                (Some(r), "/etc/resolv.conf") => r.display().to_string(),
+                _ => f.to_string(),
+            };
+            if Path::new(&source).exists() {
                 if !writer.exists(f) {
                     created_targets.push(f.to_string());
                 }
                 mounts.push(berth_runtime::MountSpec {
                     destination: f.into(),
                     kind: "bind".into(),
-                    source: f.into(),
+                    source,
                     options: vec!["bind".into(), "ro".into()],
                 });
             }
         }
-        let network = match req.network {
-            // Builds use the host's network until bridge networking is wired into the daemon.
-            Network::Default | Network::Host => berth_runtime::NetworkMode::Host,
-            Network::None => berth_runtime::NetworkMode::None,
-        };
-        let dir = self.tmp_dir().join(format!("{}-shim", scratch.id));
         let spec = berth_runtime::ContainerSpec {
             id: scratch.id.clone(),
             rootfs: merged.clone(),
@@ -543,14 +579,15 @@ impl BuildBackend for StoreBuildBackend {
         sink(Event::Running {
             container: scratch.id.clone(),
         });
-        let exit_code = match run_streaming(&self.cfg.shim_exe, &dir, &shim_cfg, &sink).await {
-            Ok(code) => code,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
+        let ran = run_streaming(&self.cfg.shim_exe, &dir, &shim_cfg, &sink).await;
         let _ = fs::remove_dir_all(&dir);
+        if let Some(n) = &bridge {
+            n.detach(&scratch.id).await;
+        }
+        if let Some(f) = &resolv_file {
+            let _ = fs::remove_file(f);
+        }
+        let exit_code = ran?;
         drop(extra_scratch);
         let diff_ids = parent.config.rootfs.diff_ids.clone();
         let tmp = self.tmp_dir();

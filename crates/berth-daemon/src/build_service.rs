@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::build_backend::{BuildBackendConfig, Puller, StoreBuildBackend};
+use crate::build_backend::{BuildBackendConfig, BuildNetwork, Puller, StoreBuildBackend};
 use crate::engine::Engine;
 
 /// The binary whose `shim` subcommand runs RUN containers: `BERTH_SHIM_EXE` or ourselves.
@@ -83,6 +83,45 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> ApiResult<()> {
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
     res.map_err(|e| ApiError::invalid(format!("invalid build context (want a tar archive): {e}")))
+}
+
+/// RUN steps on the engine's default network, as Docker's builder does.
+struct BridgeForBuilds(Engine);
+
+const BUILD_NETWORK: &str = "bridge";
+
+#[async_trait::async_trait]
+impl BuildNetwork for BridgeForBuilds {
+    async fn attach(&self, id: &str) -> Result<(PathBuf, String), String> {
+        let net = self.0.network().await.map_err(|e| e.to_string())?;
+        let ns = net.create_netns(id).await.map_err(|e| e.to_string())?;
+        let cfg = berth_network::EndpointConfig {
+            container_id: id.to_string(),
+            name: id.to_string(),
+            ..Default::default()
+        };
+        if let Err(e) = net.connect(&ns, BUILD_NETWORK, cfg).await {
+            let _ = net.remove_netns(id).await;
+            return Err(format!("connect to the {BUILD_NETWORK} network: {e}"));
+        }
+        let resolv = net
+            .resolv_conf(BUILD_NETWORK, &Default::default())
+            .await
+            .unwrap_or_default();
+        Ok((ns, resolv))
+    }
+
+    async fn detach(&self, id: &str) {
+        let Ok(net) = self.0.network().await else {
+            return;
+        };
+        if let Err(e) = net.disconnect(id, BUILD_NETWORK).await {
+            tracing::warn!(id, error = %e, "cannot disconnect build step from the bridge");
+        }
+        if let Err(e) = net.remove_netns(id).await {
+            tracing::warn!(id, error = %e, "cannot remove build step netns");
+        }
+    }
 }
 
 impl Engine {
@@ -182,6 +221,7 @@ impl Engine {
                 shim_exe: shim_exe(),
                 root,
                 puller: Some(self.puller()),
+                network: Some(Arc::new(BridgeForBuilds(self.clone()))),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<serde_json::Value>();

@@ -27,6 +27,8 @@ mod common;
 mod add_url;
 #[path = "../../berth-build/tests/support/http.rs"]
 mod http;
+#[path = "build/network.rs"]
+mod network;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -54,7 +56,13 @@ fn main() {
         ("saved_image_is_read_by_skopeo_and_umoci", saved_image_tools),
         ("docker_cli_build_against_the_daemon", docker_cli_build),
         ("add_url_from_a_loopback_server", add_url::add_url),
+        (
+            "run_steps_get_the_bridge_or_the_host_network",
+            network::run_network,
+        ),
     ];
+    // Before any thread: the in-process daemons use a bridge of their own.
+    let bridge = network::BridgeEnv::set();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _g = rt.enter();
     let mut failed = Vec::new();
@@ -70,6 +78,7 @@ fn main() {
             eprintln!("test {name} ... ok");
         }
     }
+    drop(bridge);
     if !failed.is_empty() {
         eprintln!("failed: {failed:?}");
         std::process::exit(101);
@@ -151,6 +160,7 @@ impl Env {
                     shim_exe: std::env::current_exe().unwrap(),
                     root: store.root().to_path_buf(),
                     puller: None,
+                    network: None,
                 },
             ),
             runs: AtomicUsize::new(0),
