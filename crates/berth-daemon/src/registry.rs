@@ -127,6 +127,18 @@ pub fn api_error(e: &RegistryError) -> ApiError {
     ApiError::new(kind, e.to_string())
 }
 
+/// Platforms tried, after the host's, to resolve an index for `GET /distribution`.
+const OTHER_PLATFORMS: &[&str] = &[
+    "linux/amd64",
+    "linux/arm64",
+    "linux/arm",
+    "linux/386",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/riscv64",
+    "windows/amd64",
+];
+
 /// moby's `DistributionInspect` for a resolved pull: the top descriptor (the index when the
 /// reference named one) and its platforms (every index entry's, else the config's).
 pub fn distribution_inspect(p: &berth_registry::PulledImage) -> Result<Value, String> {
@@ -542,19 +554,35 @@ impl Engine {
         let reference = Reference::parse(name)
             .map_err(|e| ApiError::invalid(e.to_string()))?
             .with_default_tag();
-        let popts = berth_registry::PullOptions {
-            platform: None,
-            credentials: credentials(&registry_auth)?,
-            progress: ProgressSink::none(),
+        let creds = credentials(&registry_auth)?;
+        let client = &self.inner.registry.client;
+        // The client resolves an index to one platform (the host's first). An index without
+        // it is still inspectable: try the other common platforms until one resolves.
+        let mut first_err = None;
+        let mut pulled = None;
+        for want in std::iter::once(None).chain(OTHER_PLATFORMS.iter().map(Some)) {
+            let popts = berth_registry::PullOptions {
+                platform: want.map(|p| Platform::parse(p).expect("valid platform")),
+                credentials: creds.clone(),
+                progress: ProgressSink::none(),
+            };
+            match client
+                .pull(&reference, &InspectOnly::default(), &popts)
+                .await
+            {
+                Ok(p) => {
+                    pulled = Some(p);
+                    break;
+                }
+                Err(e @ RegistryError::NoMatchingPlatform { .. }) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => return Err(api_error(&e)),
+            }
+        }
+        let Some(pulled) = pulled else {
+            return Err(api_error(&first_err.expect("an attempt failed")));
         };
-        let target = InspectOnly::default();
-        let pulled = self
-            .inner
-            .registry
-            .client
-            .pull(&reference, &target, &popts)
-            .await
-            .map_err(|e| api_error(&e))?;
         distribution_inspect(&pulled)
             .map_err(|e| ApiError::internal(format!("distribution inspect of {}: {e}", reference)))
     }

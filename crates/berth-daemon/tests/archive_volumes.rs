@@ -466,6 +466,27 @@ fn distribution_inspect_against_local_registry() {
         })
         .collect();
     assert_eq!(plats, ["linux/amd64", "linux/arm64/v8"]);
+    // An index without the host's platform is inspectable too.
+    let foreign = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": mt, "digest": digest, "size": size,
+             "platform": {"architecture": "s390x", "os": "linux"}},
+        ]
+    });
+    let body = serde_json::to_vec(&foreign).unwrap();
+    let foreign_digest = reg.put_raw(
+        "arv/bb",
+        "foreign",
+        "application/vnd.oci.image.index.v1+json",
+        &body,
+    );
+    let (code, body) = d.get(&format!("/distribution/{a}/arv/bb:foreign/json"));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], foreign_digest.as_str(), "{v}");
+    assert_eq!(v["Platforms"][0]["architecture"], "s390x", "{v}");
     // By digest, and an unknown tag: the registry's 404.
     let (code, _) = d.get(&format!("/distribution/{a}/arv/bb@{digest}/json"));
     assert_eq!(code, 200);
