@@ -698,3 +698,62 @@ pub fn shim_exe() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount_options(target: &std::path::Path) -> Option<String> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        let t = target.to_str().unwrap();
+        mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(1) == Some(&t)).then(|| f[3].to_string())
+        })
+    }
+
+    /// Unmounts (lazily) on drop, so a failing assertion leaves no mount behind.
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            while is_mountpoint(&self.0) {
+                if rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn auto_remove_rootfs_is_volatile_and_the_layer_mounts_again() {
+        if !berth_testutil::require_root(
+            "auto_remove_rootfs_is_volatile_and_the_layer_mounts_again",
+        ) {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let store = berth_store::Store::open(d.path()).unwrap();
+        let id = "perf-auto-rm";
+        store.create_rw_layer(id, None).unwrap();
+        let target = mount_rootfs(&store, id, true).unwrap();
+        let guard = Unmount(target.clone());
+        let opts = mount_options(&target).expect("rootfs is mounted");
+        assert!(
+            opts.contains(",volatile") || opts.contains("fsync=volatile"),
+            "{opts}"
+        );
+        // Idempotent while mounted.
+        assert_eq!(mount_rootfs(&store, id, true).unwrap(), target);
+        store.unmount_rw_layer(id).unwrap();
+        assert!(mount_options(&target).is_none());
+        // The volatile marker overlayfs left would refuse this mount; it is cleared first.
+        let target = mount_rootfs(&store, id, false).unwrap();
+        let opts = mount_options(&target).expect("rootfs is mounted again");
+        assert!(
+            !opts.contains(",volatile") && !opts.contains("fsync=volatile"),
+            "{opts}"
+        );
+        drop(guard);
+        store.remove_rw_layer(id).unwrap();
+    }
+}
