@@ -483,6 +483,16 @@ fn health_start_interval_probes_fast_during_start_period() {
         body.contains("StartInterval in Healthcheck cannot be less than 1ms"),
         "{body}"
     );
+    // Clients of API 1.43 and older could not send it: dropped, as dockerd does.
+    let (code, body) = d.api(
+        "POST",
+        "/v1.43/containers/create",
+        Some(r#"{"Image":"busybox","Healthcheck":{"Test":["CMD","true"],"StartInterval":1000}}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = v["Id"].as_str().unwrap();
+    assert_eq!(d.inspect(id, "{{.Config.Healthcheck.StartInterval}}"), "0s");
 }
 
 #[test]

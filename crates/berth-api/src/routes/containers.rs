@@ -45,6 +45,32 @@ fn size_q(q: &QueryPairs, k: &str) -> ApiResult<u16> {
     }
 }
 
+/// Drop create-body fields a client's API version did not have yet, as dockerd's router does:
+/// before 1.44 `Healthcheck.StartInterval`, and endpoint `MacAddress`es unless the old
+/// container-wide `MacAddress` is set (the engine moves that one to the endpoint).
+pub(crate) fn compat_create_body(v: crate::version::ApiVersion, body: &mut serde_json::Value) {
+    if !v.before("1.44") {
+        return;
+    }
+    if let Some(h) = body.get_mut("Healthcheck").and_then(|h| h.as_object_mut()) {
+        h.remove("StartInterval");
+    }
+    let wide = body
+        .get("MacAddress")
+        .and_then(|m| m.as_str())
+        .unwrap_or("");
+    if wide.is_empty() {
+        if let Some(eps) = body
+            .pointer_mut("/NetworkingConfig/EndpointsConfig")
+            .and_then(|e| e.as_object_mut())
+        {
+            for ep in eps.values_mut().filter_map(|e| e.as_object_mut()) {
+                ep.remove("MacAddress");
+            }
+        }
+    }
+}
+
 async fn json_body(body: Body) -> ApiResult<serde_json::Value> {
     let bytes = axum::body::to_bytes(body, 16 << 20)
         .await
@@ -150,7 +176,14 @@ async fn post_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Res
                 .get("platform")
                 .filter(|n| !n.is_empty())
                 .map(String::from);
-            let body = json_body(req.into_body()).await?;
+            let ver = req
+                .extensions()
+                .get::<crate::version::ApiVersion>()
+                .copied();
+            let mut body = json_body(req.into_body()).await?;
+            if let Some(v) = ver {
+                compat_create_body(v, &mut body);
+            }
             let r = c.create(name, platform, body).await?;
             return Ok((StatusCode::CREATED, Json(r)).into_response());
         }
