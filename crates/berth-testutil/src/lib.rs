@@ -58,8 +58,17 @@ pub fn images_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_TEST_IMAGES") {
         return PathBuf::from(p);
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.join("../../../shared/images")
+    repo_dir().join("../shared/images")
+}
+
+/// The repository root. `cargo test` sets CARGO_MANIFEST_DIR for the running test (the package
+/// directory, two levels below the root); that is preferred over the compile-time value, which a
+/// target dir shared between two checkouts can leave pointing at the other checkout.
+fn repo_dir() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.join("../..")
 }
 
 /// Path of one shared image archive, e.g. `image("busybox")` → `.../busybox.oci.tar`.
@@ -76,5 +85,5 @@ pub fn image(test: &str, name: &str) -> Option<PathBuf> {
 
 /// The shared corpora directory (`../shared/corpora` beside the repo).
 pub fn corpora_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+    repo_dir().join("../shared/corpora")
 }
