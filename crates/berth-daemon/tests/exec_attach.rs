@@ -421,6 +421,13 @@ fn exec_framing_follows_the_start_requests_tty() {
     let out = String::from_utf8(s.read_to_end()).unwrap();
     assert!(out.contains("out\n") && out.contains("err\n"), "{out:?}");
     assert_eq!(wait_exec_done(&d, &id)["ExitCode"], 0);
+    // Only the streams the exec attached.
+    let id = d.exec_create(
+        &c,
+        serde_json::json!({"Cmd": ["sh", "-c", "echo out; echo err >&2"], "AttachStderr": true}),
+    );
+    let mut s = d.exec_start(&id, false);
+    assert_eq!(frames(&s.read_to_end()), vec![(2, b"err\n".to_vec())]);
 }
 
 #[test]

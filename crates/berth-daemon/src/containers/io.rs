@@ -331,6 +331,9 @@ impl Engine {
         let p = Pump {
             raw: tty,
             stdin,
+            // The shim sends only the streams asked for.
+            stdout: true,
+            stderr: true,
             close_stdin_on_eof: stdin_once || !tty,
             detach_keys,
             detach_message: None,
@@ -539,6 +542,8 @@ impl Engine {
         let p = Pump {
             raw,
             stdin,
+            stdout: e.attach_stdout,
+            stderr: e.attach_stderr,
             close_stdin_on_eof: true,
             detach_keys,
             detach_message: Some(EXEC_DETACHED),
@@ -711,6 +716,9 @@ struct Pump {
     raw: bool,
     /// Forward the client's input to the process.
     stdin: bool,
+    /// Forward the process's stdout / stderr (an exec's AttachStdout / AttachStderr).
+    stdout: bool,
+    stderr: bool,
     /// Close the process's stdin when the client's input ends.
     close_stdin_on_eof: bool,
     /// Detach on this input sequence.
@@ -756,14 +764,15 @@ async fn pump<F: FnOnce(i64) + Send + 'static>(
                 None => { ended = true; break; }
             },
             ev = ss.next(), if ss_open => match ev {
-                Ok(StdioEvent::Stdout(d)) => {
+                Ok(StdioEvent::Stdout(d)) if p.stdout => {
                     if wr.write_all(&frame(p.raw, 1, &d)).await.is_err() { break; }
                     let _ = wr.flush().await;
                 }
-                Ok(StdioEvent::Stderr(d)) => {
+                Ok(StdioEvent::Stderr(d)) if p.stderr => {
                     if wr.write_all(&frame(p.raw, 2, &d)).await.is_err() { break; }
                     let _ = wr.flush().await;
                 }
+                Ok(StdioEvent::Stdout(_) | StdioEvent::Stderr(_)) => {}
                 Ok(StdioEvent::Exit(c)) => {
                     if let Some(f) = on_exit.take() { f(c as i64); }
                     if from_log { ss_open = false; stdin_open = false; continue; }
