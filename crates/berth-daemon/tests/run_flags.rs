@@ -344,7 +344,21 @@ fn legacy_links_env_hosts_inspect_and_removal() {
         format!("[\"/{tgt}:/{other}/db\"]")
     );
     let link = format!("{other}/db");
+    let tgt_id = d.inspect(&tgt, "{{.Id}}");
+    let names = || {
+        d.ok(&[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            &format!("id={tgt_id}"),
+            "--format",
+            "{{.Names}}",
+        ])
+    };
+    assert_eq!(names(), format!("{tgt},{link}"));
     d.ok(&["rm", "--link", &link]);
+    assert_eq!(names(), tgt);
     assert_eq!(d.inspect(&other, "{{json .HostConfig.Links}}"), "null");
     let o = d.docker(&["rm", "--link", &link]);
     assert!(!o.status.success(), "removing a removed link succeeded");

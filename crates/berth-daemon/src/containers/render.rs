@@ -269,6 +269,32 @@ pub fn summary(r: &Record) -> Value {
     })
 }
 
+/// Add the legacy link names (`/parent/alias`) other containers gave `r` to a summary's
+/// `Names`, after its own name, as dockerd lists them.
+pub fn add_link_names(v: &mut Value, r: &Record, all: &[Record]) {
+    let mut names: Vec<String> = all
+        .iter()
+        .filter(|p| p.host_config.network_mode.as_deref() == Some("bridge"))
+        .flat_map(|p| {
+            p.host_config
+                .links
+                .iter()
+                .flatten()
+                .filter_map(|l| super::names::split_stored(l))
+                .filter(|(t, _)| *t == r.id)
+                .map(|(_, a)| format!("/{}/{a}", p.name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    names.sort();
+    if let Some(arr) = v.get_mut("Names").and_then(|n| n.as_array_mut()) {
+        arr.extend(names.into_iter().map(Value::String));
+    }
+}
+
 /// Docker's `/containers/json` filters.
 pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
     f.validate(&[
@@ -420,6 +446,25 @@ pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_names_follow_the_own_name() {
+        let t = Record {
+            id: "t1".into(),
+            name: "db".into(),
+            ..Default::default()
+        };
+        let mut p = Record {
+            id: "p1".into(),
+            name: "web".into(),
+            ..Default::default()
+        };
+        p.host_config.network_mode = Some("bridge".into());
+        p.host_config.links = Some(vec![super::super::names::stored_link("t1", "sql")]);
+        let mut v = summary(&t);
+        add_link_names(&mut v, &t, &[t.clone(), p]);
+        assert_eq!(v["Names"], json!(["/db", "/web/sql"]));
+    }
 
     #[test]
     fn human_durations_like_docker() {

@@ -121,6 +121,7 @@ impl ContainerService for Engine {
                 continue;
             }
             let mut v = render::summary(r);
+            render::add_link_names(&mut v, r, &all);
             if opts.size {
                 v["SizeRw"] = json!(self.rw_size(&r.id).await);
             }
