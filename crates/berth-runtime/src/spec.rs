@@ -221,6 +221,8 @@ pub struct HostInfo {
     pub kernel: (u32, u32),
     /// Default RLIMIT_NOFILE (soft, hard) when the container sets none.
     pub nofile: (u64, u64),
+    /// The kernel runs x32 programs (CONFIG_X86_X32_ABI, not disabled at boot).
+    pub x32_abi: bool,
 }
 
 impl HostInfo {
@@ -243,8 +245,24 @@ impl HostInfo {
             arch: Target::host_arch().to_string(),
             kernel: Target::parse_kernel(release.trim()),
             nofile: (DEFAULT_NOFILE.0.min(n), n),
+            x32_abi: x32_abi(),
         }
     }
+}
+
+/// Whether x32 system calls work: an x32 `getpid` (the syscall number with bit 30 set) fails
+/// with ENOSYS on a kernel without the x32 ABI.
+#[cfg(target_arch = "x86_64")]
+fn x32_abi() -> bool {
+    const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+    // SAFETY: getpid takes no arguments and touches no memory; with the x32 bit it is the same
+    // call through the x32 table, or ENOSYS.
+    unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) >= 0 }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x32_abi() -> bool {
+    false
 }
 
 /// Normalize a Docker capability name ("net_admin", "CAP_NET_ADMIN") to "CAP_NET_ADMIN".
@@ -626,6 +644,7 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
             arch: &host.arch,
             caps: &caps,
             kernel: host.kernel,
+            x32_abi: host.x32_abi,
         };
         linux["seccomp"] = seccomp::to_oci(&p, &target);
     }

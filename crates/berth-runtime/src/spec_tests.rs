@@ -17,6 +17,7 @@ fn host() -> HostInfo {
         arch: "amd64".into(),
         kernel: (6, 1),
         nofile: DEFAULT_NOFILE,
+        x32_abi: true,
     }
 }
 
@@ -135,6 +136,16 @@ fn seccomp_depends_on_caps() {
     assert_eq!(
         v["linux"]["seccomp"]["architectures"],
         json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    );
+    // Without the x32 ABI in the kernel the filter leaves out its (costly) x32 section.
+    let no_x32 = HostInfo {
+        x32_abi: false,
+        ..host()
+    };
+    let v = serde_json::to_value(build_spec(&c, &no_x32).unwrap()).unwrap();
+    assert_eq!(
+        v["linux"]["seccomp"]["architectures"],
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
     );
     c.seccomp = SeccompMode::Unconfined;
     let v = serde_json::to_value(build_spec(&c, &host()).unwrap()).unwrap();
