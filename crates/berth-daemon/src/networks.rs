@@ -295,7 +295,17 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkCon
     Ok(cfg)
 }
 
-/// Aliases and static address an endpoint config asks for.
+/// The legacy links of an endpoint config (`name:alias`) as berth-network's
+/// `(container name, alias)`; unparsable entries are left out.
+pub(crate) fn endpoint_links(es: Option<&EndpointSettings>) -> Vec<(String, String)> {
+    es.and_then(|e| e.links.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|l| crate::containers::parse_link(l).ok())
+        .collect()
+}
+
+/// Aliases, links and static address an endpoint config asks for.
 fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> ApiResult<EndpointConfig> {
     let mut aliases: Vec<String> = es.and_then(|e| e.aliases.clone()).unwrap_or_default();
     let hostname = r.config.hostname.clone().unwrap_or_default();
@@ -321,6 +331,7 @@ fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> ApiResult<Endpo
         mac: es
             .and_then(|e| e.mac_address.clone())
             .filter(|m| !m.is_empty()),
+        links: endpoint_links(es),
     })
 }
 

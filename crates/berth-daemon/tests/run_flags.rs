@@ -614,3 +614,78 @@ fn default_bridge_subnet_and_table_from_daemon_flags() {
         String::from_utf8_lossy(&nft.stderr)
     );
 }
+
+#[test]
+fn endpoint_links_resolve_only_for_the_linking_container() {
+    let Some(d) = Daemon::start(
+        "endpoint_links_resolve_only_for_the_linking_container",
+        None,
+    ) else {
+        return;
+    };
+    let tag = rand_tag();
+    let (net, c1, c2, up) = (
+        format!("rfn{tag}"),
+        format!("l1{tag}"),
+        format!("l2{tag}"),
+        format!("up{tag}"),
+    );
+    d.ok(&["network", "create", &net]);
+    // On a user network the CLI sends --link as the endpoint's Links; the target may come later.
+    let link = format!("{up}:bar");
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        &c1,
+        "--link",
+        &link,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        &c2,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--name",
+        &up,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let fmt = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+    let up_ip = d.inspect(&up, &fmt);
+    assert_eq!(
+        d.inspect(
+            &c1,
+            &format!("{{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}}")
+        ),
+        format!("[\"{link}\"]")
+    );
+    let out = d.ok(&["exec", &c1, "nslookup", "bar"]);
+    assert!(out.contains(&up_ip), "{out}");
+    let o = d.docker(&["exec", &c2, "nslookup", "bar"]);
+    assert!(
+        !o.status.success(),
+        "bar resolved for a container without the link"
+    );
+    for c in [&c1, &c2, &up] {
+        d.ok(&["rm", "-f", c]);
+    }
+    d.ok(&["network", "rm", &net]);
+}

@@ -85,11 +85,24 @@ fn header(id: u16, query_flags: u16, rcode: u16, an: u16) -> Vec<u8> {
     v
 }
 
+/// Key of a record that only queries from `client` see (legacy endpoint links). A NUL
+/// separates client and name: resolvers do not put one in a host name.
+pub fn client_key(client: IpAddr, name: &str) -> String {
+    format!("{client}\0{name}")
+}
+
 /// Answer `query` from `records` when the name is known (possibly with no record of the asked
 /// type: NOERROR, empty). `None` means "not ours, forward it".
 pub fn answer(query: &[u8], records: &Records) -> Option<Vec<u8>> {
+    answer_for(query, records, None)
+}
+
+/// [`answer`] for a query from `client`: its own link aliases first, then the network's names.
+pub fn answer_for(query: &[u8], records: &Records, client: Option<IpAddr>) -> Option<Vec<u8>> {
     let q = parse_query(query)?;
-    let ips = records.get(&q.name)?;
+    let ips = client
+        .and_then(|c| records.get(&client_key(c, &q.name)))
+        .or_else(|| records.get(&q.name))?;
     let matching: Vec<&IpAddr> = ips
         .iter()
         .filter(|ip| match q.qtype {
@@ -217,7 +230,7 @@ impl DnsServer {
                 let query = buf[..n].to_vec();
                 let local = {
                     let r = records.read().unwrap_or_else(|p| p.into_inner());
-                    answer(&query, &r)
+                    answer_for(&query, &r, Some(peer.ip()))
                 };
                 if let Some(resp) = local {
                     let _ = sock.send_to(&resp, peer).await;
@@ -306,6 +319,19 @@ mod tests {
         assert_eq!(parse_response(&mx).unwrap(), (0, vec![]));
         assert!(answer(&build_query(9, "example.com", TYPE_A), &r).is_none());
         assert_eq!(parse_response(&servfail(&q).unwrap()).unwrap().0, 2);
+    }
+
+    #[test]
+    fn link_aliases_answer_only_their_client() {
+        let mut r = Records::new();
+        let me: IpAddr = "10.1.0.3".parse().unwrap();
+        let up: IpAddr = "10.1.0.9".parse().unwrap();
+        r.insert(client_key(me, "bar"), vec![up]);
+        let q = build_query(3, "bar", TYPE_A);
+        let resp = answer_for(&q, &r, Some(me)).unwrap();
+        assert_eq!(parse_response(&resp).unwrap(), (0, vec![up]));
+        assert!(answer_for(&q, &r, Some("10.1.0.4".parse().unwrap())).is_none());
+        assert!(answer(&q, &r).is_none());
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub struct EndpointConfig {
     pub ipv6: Option<IpAddr>,
     /// MAC "aa:bb:..."; derived from the IP when absent.
     pub mac: Option<String>,
+    /// Legacy endpoint links `(container name, alias)`: this container alone resolves the
+    /// alias to that container on this network (Docker's `EndpointSettings.Links`).
+    pub links: Vec<(String, String)>,
 }
 
 /// A container's attachment to a network, as returned by `connect` and persisted.
@@ -104,6 +107,9 @@ pub struct Endpoint {
     /// Interface name inside the container (eth0, eth1, ...).
     pub ifname: String,
     pub netns: PathBuf,
+    /// Legacy endpoint links `(container name, alias)`, see [`EndpointConfig::links`].
+    #[serde(default)]
+    pub links: Vec<(String, String)>,
 }
 
 /// Transport protocol of a published port.

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
 pub use names::generate_name;
+pub(crate) use names::parse_link;
 
 /// Persisted state of one container (Docker's `State`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -218,9 +218,11 @@ impl Engine {
                 let mut aliases = vec![];
                 let mut static_ip = None;
                 let mut mac = None;
+                let mut links = vec![];
                 if let Some(nc) = &r.networking {
                     if let Some(eps) = &nc.endpoints_config {
                         if let Some(es) = eps.get(net_name) {
+                            links = crate::networks::endpoint_links(Some(es));
                             aliases.extend(es.aliases.clone().unwrap_or_default());
                             mac = es.mac_address.clone().filter(|m| !m.is_empty());
                             static_ip = es
@@ -244,6 +246,7 @@ impl Engine {
                             aliases,
                             ip: static_ip,
                             mac,
+                            links,
                             ..Default::default()
                         },
                     )

@@ -61,6 +61,24 @@ pub(super) fn records_for(st: &State, network_id: &str) -> Records {
             ips.extend(e.ipv6);
         }
     }
+    // Legacy endpoint links: an alias only the linking container resolves.
+    for e in st.endpoints.iter().filter(|e| e.network_id == network_id) {
+        for (target, alias) in &e.links {
+            let ips: Vec<IpAddr> = st
+                .endpoints
+                .iter()
+                .filter(|t| t.network_id == network_id && t.name.trim_start_matches('/') == target)
+                .flat_map(|t| std::iter::once(t.ip).chain(t.ipv6))
+                .collect();
+            if ips.is_empty() {
+                continue;
+            }
+            let alias = alias.trim_end_matches('.').to_ascii_lowercase();
+            for client in std::iter::once(e.ip).chain(e.ipv6) {
+                r.insert(crate::dns::client_key(client, &alias), ips.clone());
+            }
+        }
+    }
     r
 }
 

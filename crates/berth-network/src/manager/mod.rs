@@ -610,6 +610,7 @@ impl NetworkManager {
             veth_host: host.clone(),
             ifname,
             netns: netns.to_path_buf(),
+            links: cfg.links,
         };
         g.state.endpoints.push(ep.clone());
         let prev_last = g.state.last_ip.insert(net.id.clone(), ip);
