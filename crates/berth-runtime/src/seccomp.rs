@@ -178,7 +178,8 @@ pub fn to_oci(p: &Profile, t: &Target) -> Value {
         if let Some(m) = p.arch_map.iter().find(|m| m.architecture == native) {
             arches.push(m.architecture.clone());
             // On a kernel without the x32 ABI no x32 program can run, so the filter needs no
-            // x32 section: its syscalls then get the bad-arch action instead of ENOSYS. Each
+            // x32 section. The one difference: a raw x32 syscall (bit 30 set) then hits
+            // libseccomp's bad-arch action (SIGSYS) where the kernel would say ENOSYS. Each
             // sub-architecture costs libseccomp a full extra compile (x32: 6-12 ms per start).
             arches.extend(
                 m.sub_architectures
