@@ -689,3 +689,37 @@ fn endpoint_links_resolve_only_for_the_linking_container() {
     }
     d.ok(&["network", "rm", &net]);
 }
+
+#[test]
+fn link_target_restart_updates_the_linking_hosts_file() {
+    let Some(d) = Daemon::start("link_target_restart_updates_the_linking_hosts_file", None) else {
+        return;
+    };
+    let tag = rand_tag();
+    let (tgt, par, filler) = (format!("rt{tag}"), format!("rp{tag}"), format!("rf{tag}"));
+    d.ok(&["run", "-d", "--name", &tgt, "busybox", "sleep", "600"]);
+    let old_ip = d.inspect(&tgt, "{{.NetworkSettings.IPAddress}}");
+    let link = format!("{tgt}:db");
+    d.ok(&[
+        "run", "-d", "--name", &par, "--link", &link, "busybox", "sleep", "600",
+    ]);
+    d.ok(&["stop", "-t", "0", &tgt]);
+    // Take the old address so the target comes back on another one.
+    d.ok(&["run", "-d", "--name", &filler, "busybox", "sleep", "600"]);
+    d.ok(&["start", &tgt]);
+    let new_ip = d.inspect(&tgt, "{{.NetworkSettings.IPAddress}}");
+    assert_ne!(old_ip, new_ip, "precondition: the target moved");
+    let hosts = d.ok(&["exec", &par, "cat", "/etc/hosts"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{new_ip}\tdb "))),
+        "{hosts}"
+    );
+    assert!(
+        !hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{old_ip}\tdb "))),
+        "{hosts}"
+    );
+}

@@ -396,6 +396,26 @@ pub(crate) fn link_hosts_names(alias: &str, hostname: &str, name: &str) -> Strin
     names.join(" ")
 }
 
+/// `hosts` with the line naming exactly `names` pointed at `ip` (added when missing).
+pub(crate) fn repoint_hosts(hosts: &str, names: &str, ip: IpAddr) -> String {
+    let line = format!("{ip}\t{names}");
+    let mut found = false;
+    let mut out: Vec<String> = hosts
+        .lines()
+        .map(|l| match l.split_once('\t') {
+            Some((_, n)) if n == names => {
+                found = true;
+                line.clone()
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    if !found {
+        out.push(line);
+    }
+    out.join("\n") + "\n"
+}
+
 /// `base` with `over` applied by key (later wins, order of first appearance kept).
 pub(crate) fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     let key = |e: &str| e.split_once('=').map(|(k, _)| k).unwrap_or(e).to_string();
@@ -524,6 +544,47 @@ impl Engine {
         Ok(plan)
     }
 
+    /// After link target `r` started (with perhaps a new address), point the /etc/hosts entries
+    /// of running containers linking to it at its address, as moby's parent updates do. The
+    /// file is rewritten in place: it is bind-mounted, so its inode must stay.
+    pub(crate) fn update_link_parents(&self, r: &Record) {
+        let Some(ep) = r.endpoints.iter().find(|e| e.network == DEFAULT_BRIDGE) else {
+            return;
+        };
+        let cs = &self.inner.containers;
+        for p in cs.all().iter().map(|c| c.snapshot()) {
+            if !p.running() || p.host_config.network_mode.as_deref() != Some(DEFAULT_BRIDGE) {
+                continue;
+            }
+            let aliases: Vec<&str> = p
+                .host_config
+                .links
+                .iter()
+                .flatten()
+                .filter_map(|l| split_stored(l))
+                .filter(|(t, _)| *t == r.id)
+                .map(|(_, a)| a)
+                .collect();
+            if aliases.is_empty() {
+                continue;
+            }
+            let path = cs.ctr_dir(&p.id).join("hosts");
+            let Ok(old) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let hostname = r.config.hostname.clone().unwrap_or_default();
+            let mut text = old.clone();
+            for a in aliases {
+                text = repoint_hosts(&text, &link_hosts_names(a, &hostname, &r.name), ep.ip);
+            }
+            if text != old {
+                if let Err(e) = std::fs::write(&path, text) {
+                    tracing::warn!(container_id = %p.id, error = %e, "update link entry in hosts");
+                }
+            }
+        }
+    }
+
     /// `DELETE /containers/{parent}/{alias}?link=1`: drop the link `alias` of `parent`.
     pub(crate) fn ctr_remove_link(&self, link_name: &str) -> ApiResult<()> {
         let name = link_name.trim_start_matches('/');
@@ -641,6 +702,13 @@ mod tests {
     fn link_hosts_and_env_merge() {
         assert_eq!(link_hosts_names("db", "abc123", "pg"), "db abc123 pg");
         assert_eq!(link_hosts_names("pg", "abc123", "pg"), "pg abc123");
+        let h = "127.0.0.1\tlocalhost\n10.0.0.2\tdb abc pg\n10.0.0.3\tme\n";
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        assert_eq!(
+            repoint_hosts(h, "db abc pg", ip),
+            "127.0.0.1\tlocalhost\n10.0.0.9\tdb abc pg\n10.0.0.3\tme\n"
+        );
+        assert!(repoint_hosts(h, "x", ip).ends_with("10.0.0.9\tx\n"));
         let m = merge_env(&["A=1".into(), "B=2".into()], &["B=3".into(), "C=4".into()]);
         assert_eq!(m, ["A=1", "B=3", "C=4"]);
         let mut r = Record {

@@ -495,6 +495,7 @@ impl Engine {
         self.ctr_event("start", &rec, HashMap::new());
         self.spawn_monitor(ctr.clone(), shim);
         self.spawn_health(ctr.clone());
+        self.update_link_parents(&rec);
         ms("recorded");
         Ok(())
     }
