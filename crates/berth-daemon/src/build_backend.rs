@@ -4,7 +4,7 @@
 //! (`crate::commit`) shares its diff → layer → image code ([`diff_layer`], [`register_state`]).
 
 use std::fs;
-use std::io::{BufReader, BufWriter, Seek, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -123,13 +123,17 @@ impl Scratch {
 }
 
 /// Commit the rw changes of `rw_id` (container or build step) as a layer over
-/// `parent_diff_ids`; None when its upper dir is empty.
+/// `parent_diff_ids`; None when its upper dir is empty. The diff tar streams through a pipe
+/// from a writer thread into the store's commit (compress + unpack), so the two overlap and
+/// the uncompressed tar never touches the disk (`tmp_dir` is no longer needed; kept so callers
+/// such as `docker commit` keep their signature).
 pub fn diff_layer(
     store: &Store,
     rw_id: &str,
     parent_diff_ids: &[Digest],
     tmp_dir: &Path,
 ) -> Result<Option<Layer>, BuildError> {
+    let _ = tmp_dir;
     let rw = store.rw_layer(rw_id).map_err(store_err)?;
     let empty = fs::read_dir(&rw.upper)
         .map_err(|e| io_err("read upper dir", e))?
@@ -138,32 +142,29 @@ pub fn diff_layer(
     if empty {
         return Ok(None);
     }
-    fs::create_dir_all(tmp_dir).map_err(|e| io_err("create build tmp", e))?;
-    let p = tmp_dir.join(unique("diff-"));
-    let res = (|| {
-        let f = fs::File::options()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(&p)
-            .map_err(|e| io_err("create diff file", e))?;
-        let mut w = BufWriter::new(f);
-        store.rw_diff_tar(rw_id, &mut w).map_err(store_err)?;
-        let mut f = w
-            .into_inner()
-            .map_err(|e| io_err("write diff", e.into_error()))?;
-        f.rewind().map_err(|e| io_err("rewind diff", e))?;
-        let chain = berth_store::chain_ids(parent_diff_ids).pop();
-        let c = store
-            .commit_layer(chain.as_ref(), BufReader::new(f))
-            .map_err(store_err)?;
-        Ok(Some(Layer {
-            descriptor: c.descriptor,
-            diff_id: c.diff_id,
-        }))
-    })();
-    let _ = fs::remove_file(&p);
-    res
+    let (reader, writer) = std::io::pipe().map_err(|e| io_err("create diff pipe", e))?;
+    let chain = berth_store::chain_ids(parent_diff_ids).pop();
+    let upper = rw.upper.clone();
+    let (written, committed) = std::thread::scope(|sc| {
+        let w = sc.spawn(move || {
+            // Dropping the writer (also on error) ends the reader's stream.
+            berth_store::diff_tar(&upper, BufWriter::with_capacity(1 << 20, writer))
+                .map_err(store_err)
+        });
+        let c = store.commit_layer(chain.as_ref(), BufReader::with_capacity(1 << 20, reader));
+        let w = w
+            .join()
+            .unwrap_or_else(|_| Err(be_err(ErrorKind::Internal, "layer diff writer panicked")));
+        (w, c)
+    });
+    // A writer failure means a truncated tar: whatever was committed from it is not used
+    // (unreferenced, GC removes it).
+    written?;
+    let c = committed.map_err(store_err)?;
+    Ok(Some(Layer {
+        descriptor: c.descriptor,
+        diff_id: c.diff_id,
+    }))
 }
 
 impl Drop for Scratch {
