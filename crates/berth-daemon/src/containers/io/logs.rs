@@ -43,84 +43,111 @@ fn render(e: &Entry, opts: &LogsOptions, tty: bool) -> Option<Vec<u8>> {
     Some(if tty { line } else { mux(st, &line) })
 }
 
-/// Read all rotated files and the live one; returns frames and the live file's offset.
-fn read_all(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Vec<u8>>, u64) {
-    let mut files: Vec<PathBuf> = (1..100)
-        .rev()
-        .map(|i| rotated(path, i))
-        .filter(|p| p.exists())
+/// Read all rotated files and the live one; returns frames and a [`Tail`] at the live
+/// file's end. Files are opened before they are read, and the live one first, so a rotation
+/// meanwhile neither hides a file nor shows one twice.
+fn read_all(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Vec<u8>>, Tail) {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |f: &std::fs::File| f.metadata().map(|m| m.ino()).unwrap_or(0);
+    let live = std::fs::File::open(path).ok();
+    let live_ino = live.as_ref().map(ino);
+    let mut older: Vec<std::fs::File> = (1..100)
+        .map_while(|i| std::fs::File::open(rotated(path, i)).ok())
         .collect();
-    files.push(path.to_path_buf());
+    // Rotated since we opened the live file: it and the newer ones come later via the tail.
+    if let Some(k) = older.iter().position(|f| Some(ino(f)) == live_ino) {
+        older.drain(..=k);
+    }
     let mut out = Vec::new();
-    let mut off = 0;
-    for f in &files {
-        let Ok(file) = std::fs::File::open(f) else {
-            continue;
-        };
-        let mut r = std::io::BufReader::new(file);
-        let mut pos = 0u64;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if !line.ends_with('\n') {
-                        break;
-                    }
-                    pos += n as u64;
-                    if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-                        if let Some(b) = render(&e, opts, tty) {
-                            out.push(b);
-                        }
-                    }
-                }
-            }
-        }
-        if f == path {
-            off = pos;
-        }
+    for f in older.iter().rev() {
+        read_lines(std::io::BufReader::new(f), opts, tty, &mut out);
+    }
+    let mut tail = Tail {
+        path: path.to_path_buf(),
+        file: None,
+        off: 0,
+    };
+    if let Some(f) = live {
+        tail.off = read_lines(std::io::BufReader::new(&f), opts, tty, &mut out);
+        tail.file = Some(f);
     }
     if let Some(n) = opts.tail {
         let skip = out.len().saturating_sub(n);
         out.drain(..skip);
     }
-    (out, off)
+    (out, tail)
 }
 
-/// New complete lines of the live file after `off` (restarting at 0 after a rotation).
-fn read_from(path: &Path, off: &mut u64, opts: &LogsOptions, tty: bool) -> Vec<Vec<u8>> {
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return vec![];
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if len < *off {
-        *off = 0;
+/// Follows the live log file across rotations: the file it has open is read to its end
+/// before the new one at `path` is taken up, so no line is skipped.
+struct Tail {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    off: u64,
+}
+
+impl Tail {
+    /// New complete lines since the last call.
+    fn read(&mut self, opts: &LogsOptions, tty: bool) -> Vec<Vec<u8>> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = vec![];
+        loop {
+            if self.file.is_none() {
+                self.file = std::fs::File::open(&self.path).ok();
+                self.off = 0;
+            }
+            let Some(f) = self.file.as_mut() else {
+                return out;
+            };
+            let ino = f.metadata().map(|m| m.ino()).unwrap_or(0);
+            let moved = std::fs::metadata(&self.path).map(|m| m.ino()).ok() != Some(ino);
+            // A file truncated in place (max-file 1) starts over.
+            if f.metadata().map(|m| m.len()).unwrap_or(0) < self.off {
+                self.off = 0;
+            }
+            if f.seek(std::io::SeekFrom::Start(self.off)).is_err() {
+                return out;
+            }
+            self.off += read_lines(std::io::BufReader::new(&*f), opts, tty, &mut out);
+            if !moved {
+                return out;
+            }
+            // Renamed away before this read: it was complete. Files rotated after it (a fast
+            // writer can fill more than one between two reads) come next, then the live one.
+            self.file = None;
+            let newer: Vec<PathBuf> = (1..100)
+                .map(|i| rotated(&self.path, i))
+                .take_while(|p| p.exists())
+                .take_while(|p| std::fs::metadata(p).map(|m| m.ino()).ok() != Some(ino))
+                .collect();
+            for p in newer.iter().rev() {
+                if let Ok(f) = std::fs::File::open(p) {
+                    read_lines(std::io::BufReader::new(&f), opts, tty, &mut out);
+                }
+            }
+        }
     }
-    if f.seek(std::io::SeekFrom::Start(*off)).is_err() {
-        return vec![];
-    }
-    let mut r = std::io::BufReader::new(f);
-    let mut out = vec![];
+}
+
+/// Render the complete lines `r` yields into `out`; returns the bytes they took (a trailing
+/// partial line is left for the next read).
+fn read_lines(mut r: impl BufRead, opts: &LogsOptions, tty: bool, out: &mut Vec<Vec<u8>>) -> u64 {
+    let mut pos = 0u64;
     let mut line = String::new();
     loop {
         line.clear();
         match r.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if !line.ends_with('\n') {
-                    break;
-                }
-                *off += n as u64;
+            Ok(n) if n > 0 && line.ends_with('\n') => {
+                pos += n as u64;
                 if let Ok(e) = serde_json::from_str::<Entry>(&line) {
                     if let Some(b) = render(&e, opts, tty) {
                         out.push(b);
                     }
                 }
             }
+            _ => return pos,
         }
     }
-    out
 }
 
 /// Read a container's log (rendered frames) into a channel: everything there is, then, with
@@ -135,8 +162,8 @@ pub(super) fn spawn_log_reader(
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     tokio::spawn(async move {
         let start = *life.borrow();
-        let (p2, o2) = (path.clone(), opts.clone());
-        let Ok((first, mut off)) =
+        let (p2, o2) = (path, opts.clone());
+        let Ok((first, mut tail)) =
             tokio::task::spawn_blocking(move || read_all(&p2, &o2, tty)).await
         else {
             return;
@@ -154,16 +181,17 @@ pub(super) fn spawn_log_reader(
                 let l = *life.borrow();
                 l.exits > start.exits || l.removed
             };
-            let (p2, o2) = (path.clone(), opts.clone());
-            let Ok((more, o)) = tokio::task::spawn_blocking(move || {
-                let mut o = off;
-                (read_from(&p2, &mut o, &o2, tty), o)
+            let o2 = opts.clone();
+            let Ok((more, t)) = tokio::task::spawn_blocking(move || {
+                let more = tail.read(&o2, tty);
+                (more, tail)
             })
             .await
             else {
                 return;
             };
-            off = o;
+            tail = t;
+            let busy = !more.is_empty();
             for b in more {
                 if tx.send(b).await.is_err() {
                     return;
@@ -171,6 +199,10 @@ pub(super) fn spawn_log_reader(
             }
             if done {
                 return;
+            }
+            if busy {
+                // More may be waiting: read again at once (a fast writer rotates quickly).
+                continue;
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
