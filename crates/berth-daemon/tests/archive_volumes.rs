@@ -3,189 +3,23 @@
 //! endpoint) against a berth daemon (the `berth` binary, built by `cargo build -p berth-cli`)
 //! on a temp root, socket, bridge and nft table.
 
+mod common;
+
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const DOCKER: &str = "/usr/local/bin/docker";
+use common::cli::{rand_tag, Daemon, Opts};
 
-fn berth_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_BIN") {
-        return Some(p.into());
-    }
-    // target/debug/deps/<test> → target/debug/berth
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth");
-    p.exists().then_some(p)
-}
-
-fn rand_tag() -> String {
-    let mut b = [0u8; 3];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-struct Daemon {
-    dir: tempfile::TempDir,
-    pid: u32,
-    bin: PathBuf,
-    bridge: String,
-    table: String,
-    subnet: String,
-}
-
-impl Daemon {
-    /// None when the test must be skipped (not root / no binary outside CI).
-    fn start(test: &str, cmds: &[&str]) -> Option<Daemon> {
-        if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, cmds) {
-            return None;
-        }
-        let Some(bin) = berth_bin() else {
-            assert!(
-                !berth_testutil::in_ci(),
-                "{test}: berth binary not built (cargo build -p berth-cli)"
-            );
-            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
-            return None;
-        };
-        let tag = rand_tag();
-        let mut d = Daemon {
-            dir: tempfile::Builder::new()
-                .prefix("berth-arv-")
-                .tempdir()
-                .unwrap(),
-            pid: 0,
-            bin,
-            bridge: format!("bav{tag}"),
-            table: format!("berthav{tag}"),
-            subnet: {
-                let b = u32::from_str_radix(&tag, 16).unwrap();
-                format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
-            },
-        };
-        d.spawn();
-        let img = berth_testutil::image(test, "busybox")?;
-        d.ok(&["load", "-i", img.to_str().unwrap()]);
-        Some(d)
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("d.sock")
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(&self.bin)
-            .args(["daemon", "--root"])
-            .arg(self.dir.path().join("root"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.sock().display()))
-            .arg("--exec-root")
-            .arg(self.dir.path().join("run"))
-            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
-            .env("BERTH_NFT_TABLE", &self.table)
-            .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.pid = child.id();
-        // Reaped in drop (waitpid on this PID); we wait on the socket instead.
-        std::mem::forget(child);
-        for _ in 0..200 {
-            if self.sock().exists() && self.docker(&["version"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("daemon did not come up: {}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
-            .env("DOCKER_BUILDKIT", "0")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?}: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
-    }
-
-    /// A failing docker command's stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(!o.status.success(), "docker {args:?} succeeded");
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    }
-
-    /// `GET <path>` on the daemon's socket: (status, body).
-    fn get(&self, path: &str) -> (u16, String) {
-        let o = Command::new("curl")
-            .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
-            .arg(self.sock())
-            .arg(format!("http://berth{path}"))
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (body, code) = out.rsplit_once('\n').unwrap();
-        (code.parse().unwrap(), body.to_string())
-    }
-
-    fn mounts_under_root(&self) -> Vec<String> {
-        let root = self.dir.path().display().to_string();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&root))
-            .collect()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        // SAFETY: plain kill(2) and waitpid(2) on the daemon PID we spawned.
-        unsafe {
-            libc::kill(self.pid as i32, libc::SIGKILL);
-            let mut st = 0;
-            libc::waitpid(self.pid as i32, &mut st, 0);
-        }
-        for m in self.mounts_under_root().iter().rev() {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .stderr(Stdio::null())
-            .status();
-        for fam in ["inet", "ip"] {
-            let _ = Command::new("nft")
-                .args(["delete", "table", fam, &self.table])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
+fn start(test: &str, cmds: &[&str]) -> Option<Daemon> {
+    Daemon::start_opts(
+        test,
+        Opts {
+            cmds,
+            ..Default::default()
+        },
+    )
 }
 
 /// Entry names and contents of a tar on stdout.
@@ -228,7 +62,7 @@ fn names(entries: &[(String, Vec<u8>)]) -> Vec<&str> {
 #[test]
 fn docker_cp_sees_volumes_and_binds_of_created_and_stopped_containers() {
     let t = "docker_cp_sees_volumes_and_binds";
-    let Some(d) = Daemon::start(t, &["docker"]) else {
+    let Some(d) = start(t, &["docker"]) else {
         return;
     };
     let host = d.dir.path().join("host");
@@ -399,7 +233,7 @@ fn sha256_hex(b: &[u8]) -> String {
 #[test]
 fn distribution_inspect_against_local_registry() {
     let t = "distribution_inspect_against_local_registry";
-    let Some(d) = Daemon::start(t, &["docker", "docker-registry", "skopeo", "curl"]) else {
+    let Some(d) = start(t, &["docker", "docker-registry", "skopeo", "curl"]) else {
         return;
     };
     let Some(busybox) = berth_testutil::image(t, "busybox") else {
@@ -408,7 +242,11 @@ fn distribution_inspect_against_local_registry() {
     let reg = Registry::start();
     let a = reg.addr.clone();
     let digest = reg.put(&busybox, "arv/bb:1");
-    let (code, body) = d.get(&format!("/v1.47/distribution/{a}/arv/bb:1/json"));
+    let (code, body) = d.api(
+        "GET",
+        &format!("/v1.47/distribution/{a}/arv/bb:1/json"),
+        None,
+    );
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["Descriptor"]["digest"], digest.as_str(), "{v}");
@@ -441,7 +279,7 @@ fn distribution_inspect_against_local_registry() {
         "application/vnd.oci.image.index.v1+json",
         &body,
     );
-    let (code, body) = d.get(&format!("/distribution/{a}/arv/bb:multi/json"));
+    let (code, body) = d.api("GET", &format!("/distribution/{a}/arv/bb:multi/json"), None);
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["Descriptor"]["digest"], idx_digest.as_str(), "{v}");
@@ -482,15 +320,27 @@ fn distribution_inspect_against_local_registry() {
         "application/vnd.oci.image.index.v1+json",
         &body,
     );
-    let (code, body) = d.get(&format!("/distribution/{a}/arv/bb:foreign/json"));
+    let (code, body) = d.api(
+        "GET",
+        &format!("/distribution/{a}/arv/bb:foreign/json"),
+        None,
+    );
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["Descriptor"]["digest"], foreign_digest.as_str(), "{v}");
     assert_eq!(v["Platforms"][0]["architecture"], "s390x", "{v}");
     // By digest, and an unknown tag: the registry's 404.
-    let (code, _) = d.get(&format!("/distribution/{a}/arv/bb@{digest}/json"));
+    let (code, _) = d.api(
+        "GET",
+        &format!("/distribution/{a}/arv/bb@{digest}/json"),
+        None,
+    );
     assert_eq!(code, 200);
-    let (code, body) = d.get(&format!("/distribution/{a}/arv/bb:nosuch/json"));
+    let (code, body) = d.api(
+        "GET",
+        &format!("/distribution/{a}/arv/bb:nosuch/json"),
+        None,
+    );
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("nosuch"), "{body}");
 }
@@ -498,7 +348,7 @@ fn distribution_inspect_against_local_registry() {
 #[test]
 fn docker_system_prune_removes_what_is_unused() {
     let t = "docker_system_prune_removes_what_is_unused";
-    let Some(d) = Daemon::start(t, &["docker"]) else {
+    let Some(d) = start(t, &["docker"]) else {
         return;
     };
     let tag = rand_tag();

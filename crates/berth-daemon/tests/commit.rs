@@ -4,139 +4,18 @@
 //! that engine-made mount points (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv …)
 //! stay out of diff and of the committed layer (the init layer).
 
+mod common;
+
 use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const DOCKER: &str = "/usr/local/bin/docker";
+use common::cli::Daemon;
 
-fn berth_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_BIN") {
-        return Some(p.into());
-    }
-    // target/debug/deps/<test> → target/debug/berth
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth");
-    p.exists().then_some(p)
+trait CommitExt {
+    fn top_layer_entries(&self, image: &str) -> Vec<String>;
 }
 
-fn rand_tag() -> String {
-    let mut b = [0u8; 3];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut b)
-        .unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-struct Daemon {
-    dir: tempfile::TempDir,
-    pid: u32,
-    bridge: String,
-    table: String,
-}
-
-impl Daemon {
-    /// None when the test must be skipped (not root / no binary outside CI).
-    fn start(test: &str) -> Option<Daemon> {
-        if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, &["docker"]) {
-            return None;
-        }
-        let Some(bin) = berth_bin() else {
-            assert!(
-                !berth_testutil::in_ci(),
-                "{test}: berth binary not built (cargo build -p berth-cli)"
-            );
-            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
-            return None;
-        };
-        let img = berth_testutil::image(test, "busybox")?;
-        let tag = rand_tag();
-        let b = u32::from_str_radix(&tag, 16).unwrap();
-        let mut d = Daemon {
-            dir: tempfile::Builder::new()
-                .prefix("berth-commit-")
-                .tempdir()
-                .unwrap(),
-            pid: 0,
-            bridge: format!("bm{tag}"),
-            table: format!("berthm{tag}"),
-        };
-        let subnet = format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff);
-        d.spawn(&bin, &subnet);
-        d.ok(&["load", "-i", img.to_str().unwrap()]);
-        Some(d)
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("d.sock")
-    }
-
-    fn spawn(&mut self, bin: &PathBuf, subnet: &str) {
-        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(bin)
-            .args(["daemon", "--root"])
-            .arg(self.dir.path().join("root"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.sock().display()))
-            .arg("--exec-root")
-            .arg(self.dir.path().join("run"))
-            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
-            .env("BERTH_NFT_TABLE", &self.table)
-            .env("BERTH_DEFAULT_BRIDGE_SUBNET", subnet)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.pid = child.id();
-        // Reaped in Drop (waitpid); we wait on the socket instead.
-        std::mem::forget(child);
-        for _ in 0..400 {
-            if self.sock().exists() && self.docker(&["version"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("daemon did not come up: {}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?}: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
-    }
-
-    fn mounts_under_root(&self) -> Vec<String> {
-        let root = self.dir.path().display().to_string();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&root))
-            .collect()
-    }
-
+impl CommitExt for Daemon {
     /// Entry names of the top layer of `image` (from `docker save`).
     fn top_layer_entries(&self, image: &str) -> Vec<String> {
         let out = self.dir.path().join("save.tar");
@@ -176,33 +55,6 @@ impl Daemon {
         names.sort();
         let _ = std::fs::remove_file(&out);
         names
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        // SAFETY: plain kill(2) on the daemon pid we spawned.
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        let mut st = 0;
-        // SAFETY: reap our own child.
-        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
-        for m in self.mounts_under_root().iter().rev() {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .stderr(Stdio::null())
-            .status();
-        for fam in ["inet", "ip"] {
-            let _ = Command::new("nft")
-                .args(["delete", "table", fam, &self.table])
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 

@@ -1,213 +1,12 @@
 //! Containers end to end: the real docker CLI against a berth daemon (the `berth` binary,
 //! built by `cargo build -p berth-cli`) on a temp root, socket, bridge and nft table.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const DOCKER: &str = "/usr/local/bin/docker";
-
-fn berth_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_BIN") {
-        return Some(p.into());
-    }
-    // target/debug/deps/<test> → target/debug/berth
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth");
-    p.exists().then_some(p)
-}
-
-fn rand_tag() -> String {
-    let mut b = [0u8; 3];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-struct Daemon {
-    dir: tempfile::TempDir,
-    pid: u32,
-    bin: PathBuf,
-    bridge: String,
-    table: String,
-    subnet: String,
-}
-
-impl Daemon {
-    /// None when the test must be skipped (not root / no binary outside CI).
-    fn start(test: &str) -> Option<Daemon> {
-        if !berth_testutil::require_root(test)
-            || !berth_testutil::require_cmds(test, &["docker", "tmux"])
-        {
-            return None;
-        }
-        let Some(bin) = berth_bin() else {
-            assert!(
-                !berth_testutil::in_ci(),
-                "{test}: berth binary not built (cargo build -p berth-cli)"
-            );
-            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
-            return None;
-        };
-        let tag = rand_tag();
-        let mut d = Daemon {
-            dir: tempfile::Builder::new()
-                .prefix("berth-ctr-")
-                .tempdir()
-                .unwrap(),
-            pid: 0,
-            bin,
-            bridge: format!("bc{tag}"),
-            table: format!("berthc{tag}"),
-            subnet: {
-                let b = u32::from_str_radix(&tag, 16).unwrap();
-                format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
-            },
-        };
-        d.spawn();
-        let img = berth_testutil::image(test, "busybox")?;
-        let o = d.docker(&["load", "-i", img.to_str().unwrap()]);
-        assert!(
-            o.status.success(),
-            "load: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Some(d)
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("d.sock")
-    }
-
-    fn spawn(&mut self) {
-        let _ = std::fs::remove_file(self.sock());
-        let _ = std::fs::remove_file(self.dir.path().join("run/berth.pid"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("daemon.log"))
-            .unwrap();
-        let child = Command::new(&self.bin)
-            .args(["daemon", "--root"])
-            .arg(self.dir.path().join("root"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.sock().display()))
-            .arg("--exec-root")
-            .arg(self.dir.path().join("run"))
-            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
-            .env("BERTH_NFT_TABLE", &self.table)
-            .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.pid = child.id();
-        // Reaped by the test process's exit; we wait on the socket instead.
-        std::mem::forget(child);
-        for _ in 0..200 {
-            if self.sock().exists() && self.docker(&["version"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("daemon did not come up: {}", self.log());
-    }
-
-    fn kill9(&mut self) {
-        // SAFETY: plain kill(2) on the daemon pid we spawned.
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        let mut st = 0;
-        // SAFETY: reap our own child.
-        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?}: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
-    }
-
-    fn code(&self, args: &[&str]) -> i32 {
-        self.docker(args).status.code().unwrap_or(-1)
-    }
-
-    fn inspect(&self, name: &str, fmt: &str) -> String {
-        self.ok(&["inspect", "-f", fmt, name])
-    }
-
-    fn mounts_under_root(&self) -> Vec<String> {
-        let root = self.dir.path().display().to_string();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&root))
-            .collect()
-    }
-
-    fn veths(&self) -> usize {
-        let o = Command::new("ip")
-            .args(["-o", "link", "show", "master", &self.bridge])
-            .output();
-        o.map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
-            .unwrap_or(0)
-    }
-
-    /// Nothing of a removed container is left: mounts, cgroups, veths.
-    fn assert_clean(&self, id: &str) {
-        assert!(
-            self.mounts_under_root().iter().all(|m| !m.contains(id)),
-            "mount leak"
-        );
-        for c in ["memory", "pids", "cpu"] {
-            let p = Path::new("/sys/fs/cgroup").join(c).join("berth").join(id);
-            assert!(!p.exists(), "cgroup leak {}", p.display());
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        self.kill9();
-        for m in self.mounts_under_root().iter().rev() {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .status();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "inet", &self.table])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.table])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
+use common::cli::{rand_tag, Daemon, DOCKER};
 
 #[test]
 fn run_rm_output_and_exit_codes() {
@@ -548,7 +347,11 @@ fn daemon_kill9_then_recovery_and_shim_kill9() {
 
 #[test]
 fn interactive_tty_under_tmux() {
-    let Some(d) = Daemon::start("interactive_tty_under_tmux") else {
+    let opts = common::cli::Opts {
+        cmds: &["tmux"],
+        ..Default::default()
+    };
+    let Some(d) = Daemon::start_opts("interactive_tty_under_tmux", opts) else {
         return;
     };
     let sess = format!("bct{}", rand_tag());

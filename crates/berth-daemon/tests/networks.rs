@@ -4,43 +4,14 @@
 //! test owns, and daemon kill -9 recovery. Each test uses its own bridge, nft table and
 //! subnets and checks that nothing of them is left afterwards.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const DOCKER: &str = "/usr/local/bin/docker";
-
-fn berth_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_BIN") {
-        return Some(p.into());
-    }
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth");
-    p.exists().then_some(p)
-}
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut b)
-        .unwrap();
-    u32::from_le_bytes(b)
-}
-
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd).args(args).output().unwrap()
-}
-
-fn link_exists(name: &str) -> bool {
-    sh("ip", &["link", "show", name]).status.success()
-}
-
-fn table_exists(t: &str) -> bool {
-    sh("nft", &["list", "table", "inet", t]).status.success()
-}
+use common::cli::{link_exists, sh, Daemon};
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 fn free_port() -> u16 {
@@ -72,143 +43,13 @@ fn until<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     None
 }
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    pid: u32,
-    bin: PathBuf,
-    tag: String,
-    bridge: String,
-    table: String,
-    /// Bridges of user networks the test creates (removed on drop if still there).
-    user_bridges: Vec<String>,
-    /// Network namespaces the test created with `ip netns add`.
-    netns: Vec<String>,
-    /// Host links the test created.
-    links: Vec<String>,
+/// What only the network tests need of the shared harness.
+trait NetExt {
+    fn network(&mut self, name: &str, subnet: &str) -> String;
+    fn rules(&self) -> String;
 }
 
-impl Daemon {
-    fn start(test: &str) -> Option<Daemon> {
-        if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, &["docker"]) {
-            return None;
-        }
-        let Some(bin) = berth_bin() else {
-            assert!(
-                !berth_testutil::in_ci(),
-                "{test}: berth binary not built (cargo build -p berth-cli)"
-            );
-            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
-            return None;
-        };
-        let tag = format!("{:06x}", rand_u32() & 0xff_ffff);
-        let mut d = Daemon {
-            dir: tempfile::Builder::new()
-                .prefix("berth-net-")
-                .tempdir()
-                .unwrap(),
-            pid: 0,
-            bin,
-            bridge: format!("bn{tag}"),
-            table: format!("berthn{tag}"),
-            tag,
-            user_bridges: vec![],
-            netns: vec![],
-            links: vec![],
-        };
-        d.spawn();
-        let img = berth_testutil::image(test, "busybox")?;
-        d.ok(&["load", "-i", img.to_str().unwrap()]);
-        Some(d)
-    }
-
-    /// A /24 unlikely to collide with other tests (`n` picks one of several per test).
-    fn subnet(&self, n: u32) -> String {
-        let b = u32::from_str_radix(&self.tag, 16).unwrap();
-        format!(
-            "10.{}.{}.0/24",
-            100 + ((b >> 8) + n * 37) % 100,
-            (b + n) & 0xff
-        )
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("d.sock")
-    }
-
-    fn spawn(&mut self) {
-        let _ = std::fs::remove_file(self.sock());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("daemon.log"))
-            .unwrap();
-        let child = Command::new(&self.bin)
-            .args(["daemon", "--root"])
-            .arg(self.dir.path().join("root"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.sock().display()))
-            .arg("--exec-root")
-            .arg(self.dir.path().join("run"))
-            .env("BERTH_DEFAULT_BRIDGE", &self.bridge)
-            .env("BERTH_NFT_TABLE", &self.table)
-            .env("BERTH_DEFAULT_BRIDGE_SUBNET", self.subnet(0))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.pid = child.id();
-        std::mem::forget(child);
-        let up = until(|| {
-            (self.sock().exists() && self.docker(&["version"]).status.success()).then_some(())
-        });
-        assert!(up.is_some(), "daemon did not come up: {}", self.log());
-    }
-
-    fn kill9(&mut self) {
-        // SAFETY: kill(2) on the daemon pid this test spawned.
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        let mut st = 0;
-        // SAFETY: reap our own child.
-        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
-            .env_remove("DOCKER_API_VERSION")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?}: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
-    }
-
-    /// Run docker expecting failure; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            !o.status.success(),
-            "docker {args:?} unexpectedly succeeded"
-        );
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    }
-
+impl NetExt for Daemon {
     /// Create a user network with a bridge name the test knows.
     fn network(&mut self, name: &str, subnet: &str) -> String {
         let br = format!("bu{}{}", self.tag, self.user_bridges.len());
@@ -218,80 +59,9 @@ impl Daemon {
         br
     }
 
-    /// veths attached to a bridge.
-    fn veths(br: &str) -> usize {
-        let o = sh("ip", &["-o", "link", "show", "master", br]);
-        String::from_utf8_lossy(&o.stdout).lines().count()
-    }
-
     fn rules(&self) -> String {
         String::from_utf8_lossy(&sh("nft", &["list", "table", "inet", &self.table]).stdout)
             .into_owned()
-    }
-
-    fn mounts_under_root(&self) -> Vec<String> {
-        let root = self.dir.path().display().to_string();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&root))
-            .collect()
-    }
-
-    /// Tear down and check that no bridge, veth, nft table or netns of this test is left.
-    fn finish(mut self) {
-        self.cleanup();
-        for b in [&self.bridge]
-            .into_iter()
-            .chain(self.user_bridges.iter())
-            .chain(self.links.iter())
-        {
-            assert!(!link_exists(b), "leftover link {b}");
-        }
-        assert!(!table_exists(&self.table), "leftover nft table");
-        for n in &self.netns {
-            assert!(
-                !std::path::Path::new("/run/netns").join(n).exists(),
-                "leftover netns {n}"
-            );
-        }
-        assert!(self.mounts_under_root().is_empty(), "leftover mounts");
-    }
-
-    fn cleanup(&mut self) {
-        if self.pid != 0 {
-            let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
-            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                let _ = self.docker(&["rm", "-f", id]);
-            }
-            self.kill9();
-            self.pid = 0;
-        }
-        for m in self.mounts_under_root().iter().rev() {
-            let _ = sh("umount", &["-l", m]);
-        }
-        for b in [&self.bridge]
-            .into_iter()
-            .chain(self.user_bridges.iter())
-            .chain(self.links.iter())
-        {
-            if link_exists(b) {
-                let _ = sh("ip", &["link", "del", b]);
-            }
-        }
-        for n in &self.netns {
-            let _ = sh("ip", &["netns", "del", n]);
-        }
-        if table_exists(&self.table) {
-            let _ = sh("nft", &["delete", "table", "inet", &self.table]);
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.cleanup();
     }
 }
 
@@ -339,7 +109,7 @@ fn published_ports_serve_and_conflicts_leave_nothing() {
     let rules = d.rules();
     assert!(rules.contains(&format!("udp dport {udp}")), "{rules}");
     // The same host port again: Docker's error, and the failed start leaves no veth or rule.
-    let veths = Daemon::veths(&d.bridge);
+    let veths = Daemon::veths_on(&d.bridge);
     let err = d.fails(&[
         "run", "-d", "--name", "web2", "-p", &pub80, "busybox", "sleep", "60",
     ]);
@@ -348,7 +118,7 @@ fn published_ports_serve_and_conflicts_leave_nothing() {
         "{err}"
     );
     assert!(err.contains("already in use"), "{err}");
-    assert_eq!(Daemon::veths(&d.bridge), veths);
+    assert_eq!(Daemon::veths_on(&d.bridge), veths);
     let ip2 = d.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web2"]);
     assert!(
         ip2.is_empty() || !d.rules().contains(&ip2),
@@ -356,7 +126,7 @@ fn published_ports_serve_and_conflicts_leave_nothing() {
     );
     // Removing the container drops its rules and veth.
     d.ok(&["rm", "-f", "web", "web2"]);
-    assert_eq!(Daemon::veths(&d.bridge), 0);
+    assert_eq!(Daemon::veths_on(&d.bridge), 0);
     assert!(
         !d.rules().contains(&format!("dport {port}")),
         "{}",
@@ -370,7 +140,7 @@ fn user_networks_dns_and_cli_crud() {
     let Some(mut d) = Daemon::start("user_networks_dns_and_cli_crud") else {
         return;
     };
-    let (s1, s2) = (d.subnet(1), d.subnet(2));
+    let (s1, s2) = (d.subnet_n(1), d.subnet_n(2));
     let br1 = d.network("front", &s1);
     d.ok(&[
         "network",
@@ -475,10 +245,10 @@ fn user_networks_dns_and_cli_crud() {
         .fails(&["network", "rm", "bridge"])
         .contains("pre-defined network"));
     // Hot-plug connect/disconnect of a running container.
-    let v = Daemon::veths(&br1);
+    let v = Daemon::veths_on(&br1);
     d.ok(&["run", "-d", "--name", "roam", "busybox", "sleep", "300"]);
     d.ok(&["network", "connect", "--alias", "wanderer", "front", "roam"]);
-    assert_eq!(Daemon::veths(&br1), v + 1);
+    assert_eq!(Daemon::veths_on(&br1), v + 1);
     let addrs = d.ok(&["exec", "roam", "ip", "-o", "-4", "addr"]);
     assert_eq!(addrs.lines().count(), 3, "{addrs}");
     let got = d.ok(&["exec", "srv", "nslookup", "wanderer"]);
@@ -487,7 +257,7 @@ fn user_networks_dns_and_cli_crud() {
         .fails(&["network", "connect", "nosuch", "roam"])
         .contains("network nosuch not found"));
     d.ok(&["network", "disconnect", "front", "roam"]);
-    assert_eq!(Daemon::veths(&br1), v);
+    assert_eq!(Daemon::veths_on(&br1), v);
     assert_eq!(
         d.ok(&["exec", "roam", "ip", "-o", "-4", "addr"])
             .lines()
@@ -617,7 +387,7 @@ fn daemon_kill9_keeps_ports_and_drops_dead_containers_rules() {
         .ok(&["inspect", "-f", "{{.State.Pid}}", "dies"])
         .parse()
         .unwrap();
-    assert_eq!(Daemon::veths(&d.bridge), 2);
+    assert_eq!(Daemon::veths_on(&d.bridge), 2);
     d.kill9();
     // The container dies while the daemon is down.
     // SAFETY: kill(2) on the container's init pid, which this test's daemon started.
@@ -634,6 +404,6 @@ fn daemon_kill9_keeps_ports_and_drops_dead_containers_rules() {
     let rules = d.rules();
     assert!(rules.contains(&format!("dport {p1}")), "{rules}");
     assert!(!rules.contains(&format!("dport {p2}")), "{rules}");
-    assert_eq!(Daemon::veths(&d.bridge), 1);
+    assert_eq!(Daemon::veths_on(&d.bridge), 1);
     d.finish();
 }

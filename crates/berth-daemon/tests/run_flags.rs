@@ -2,216 +2,33 @@
 //! berth daemon on a temp root, socket, bridge and nft table: `--init`, legacy `--link`,
 //! MAC addresses (endpoint and the old container-wide field), health start interval.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const DOCKER: &str = "/usr/local/bin/docker";
+use common::cli::{rand_tag, Daemon, Opts};
 
-fn berth_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_BIN") {
-        return Some(p.into());
-    }
-    // target/debug/deps/<test> → target/debug/berth
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth");
-    p.exists().then_some(p)
+/// A daemon (with `daemon_json` as its config file), bridge options in the environment.
+fn start(test: &str, daemon_json: Option<&str>) -> Option<Daemon> {
+    start_with(test, daemon_json, false)
 }
 
-fn rand_tag() -> String {
-    let mut b = [0u8; 3];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A berth daemon of our own; everything it made is removed on drop (also on panic).
-struct Daemon {
-    dir: tempfile::TempDir,
-    pid: u32,
-    bin: PathBuf,
-    bridge: String,
-    table: String,
-    subnet: String,
-    /// Bridge, subnet and table given as `berth daemon` flags instead of the environment.
-    via_flags: bool,
-}
-
-impl Daemon {
-    /// None when the test must be skipped (not root / no binary outside CI). `daemon_json`
-    /// is written as the daemon's config file.
-    fn start(test: &str, daemon_json: Option<&str>) -> Option<Daemon> {
-        Daemon::start_with(test, daemon_json, false)
-    }
-
-    fn start_with(test: &str, daemon_json: Option<&str>, via_flags: bool) -> Option<Daemon> {
-        if !berth_testutil::require_root(test)
-            || !berth_testutil::require_cmds(test, &["docker", "curl"])
-        {
-            return None;
-        }
-        let Some(bin) = berth_bin() else {
-            assert!(
-                !berth_testutil::in_ci(),
-                "{test}: berth binary not built (cargo build -p berth-cli)"
-            );
-            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
-            return None;
-        };
-        let tag = rand_tag();
-        let mut d = Daemon {
-            dir: tempfile::Builder::new()
-                .prefix("berth-rf-")
-                .tempdir()
-                .unwrap(),
-            pid: 0,
-            bin,
-            bridge: format!("bf{tag}"),
-            table: format!("berthf{tag}"),
-            subnet: {
-                let b = u32::from_str_radix(&tag, 16).unwrap();
-                format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
-            },
+fn start_with(test: &str, daemon_json: Option<&str>, via_flags: bool) -> Option<Daemon> {
+    Daemon::start_opts(
+        test,
+        Opts {
+            cmds: &["curl"],
+            daemon_json,
             via_flags,
-        };
-        if let Some(j) = daemon_json {
-            std::fs::write(d.dir.path().join("daemon.json"), j).unwrap();
-        }
-        d.spawn(daemon_json.is_some());
-        let img = berth_testutil::image(test, "busybox")?;
-        d.ok(&["load", "-i", img.to_str().unwrap()]);
-        Some(d)
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("d.sock")
-    }
-
-    fn spawn(&mut self, with_config: bool) {
-        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(["daemon", "--root"])
-            .arg(self.dir.path().join("root"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.sock().display()))
-            .arg("--exec-root")
-            .arg(self.dir.path().join("run"));
-        if with_config {
-            cmd.arg("--config-file")
-                .arg(self.dir.path().join("daemon.json"));
-        }
-        if self.via_flags {
-            let bip = self.subnet.replace(".0/24", ".1/24");
-            cmd.args(["--bridge", &self.bridge, "--bip", &bip])
-                .args(["--nft-table", &self.table])
-                .env_remove("BERTH_DEFAULT_BRIDGE")
-                .env_remove("BERTH_NFT_TABLE")
-                .env_remove("BERTH_DEFAULT_BRIDGE_SUBNET");
-        } else {
-            cmd.env("BERTH_DEFAULT_BRIDGE", &self.bridge)
-                .env("BERTH_NFT_TABLE", &self.table)
-                .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet);
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.pid = child.id();
-        // Reaped in drop; we wait on the socket instead.
-        std::mem::forget(child);
-        for _ in 0..200 {
-            if self.sock().exists() && self.docker(&["version"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("daemon did not come up: {}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?}: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
-    }
-
-    fn inspect(&self, name: &str, fmt: &str) -> String {
-        self.ok(&["inspect", "-f", fmt, name])
-    }
-
-    /// A raw API call: (HTTP status, body).
-    fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let mut c = Command::new("curl");
-        c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
-            .arg("--unix-socket")
-            .arg(self.sock())
-            .arg(format!("http://localhost{path}"));
-        if let Some(b) = body {
-            c.args(["-H", "Content-Type: application/json", "-d", b]);
-        }
-        let o = c.output().unwrap();
-        let out = String::from_utf8_lossy(&o.stdout).to_string();
-        let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), body.to_string())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        // SAFETY: plain kill(2) on the daemon pid we spawned.
-        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
-        let mut st = 0;
-        // SAFETY: reap our own child.
-        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
-        let root = self.dir.path().display().to_string();
-        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&root))
-            .collect();
-        for m in mounts.iter().rev() {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .stderr(Stdio::null())
-            .status();
-        for fam in ["inet", "ip"] {
-            let _ = Command::new("nft")
-                .args(["delete", "table", fam, &self.table])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
+            busybox: true,
+        },
+    )
 }
 
 #[test]
 fn init_runs_docker_init_as_pid1_and_forwards_signals() {
-    let Some(d) = Daemon::start("init_runs_docker_init_as_pid1_and_forwards_signals", None) else {
+    let Some(d) = start("init_runs_docker_init_as_pid1_and_forwards_signals", None) else {
         return;
     };
     let ps = d.ok(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
@@ -246,7 +63,7 @@ fn init_runs_docker_init_as_pid1_and_forwards_signals() {
 
 #[test]
 fn init_daemon_default_and_missing_binary() {
-    let Some(d) = Daemon::start(
+    let Some(d) = start(
         "init_daemon_default_and_missing_binary",
         Some(r#"{"init": true}"#),
     ) else {
@@ -268,7 +85,7 @@ fn init_daemon_default_and_missing_binary() {
         "cat"
     );
     drop(d);
-    let Some(d) = Daemon::start(
+    let Some(d) = start(
         "init_daemon_default_and_missing_binary",
         Some(r#"{"init-path": "/nonexistent/berth-init"}"#),
     ) else {
@@ -287,7 +104,7 @@ fn init_daemon_default_and_missing_binary() {
 
 #[test]
 fn legacy_links_env_hosts_inspect_and_removal() {
-    let Some(d) = Daemon::start("legacy_links_env_hosts_inspect_and_removal", None) else {
+    let Some(d) = start("legacy_links_env_hosts_inspect_and_removal", None) else {
         return;
     };
     let tag = rand_tag();
@@ -392,7 +209,7 @@ fn legacy_links_env_hosts_inspect_and_removal() {
 
 #[test]
 fn mac_address_from_endpoint_and_container_wide_field() {
-    let Some(d) = Daemon::start("mac_address_from_endpoint_and_container_wide_field", None) else {
+    let Some(d) = start("mac_address_from_endpoint_and_container_wide_field", None) else {
         return;
     };
     // The CLI puts --mac-address in the endpoint settings.
@@ -443,7 +260,7 @@ fn mac_address_from_endpoint_and_container_wide_field() {
 
 #[test]
 fn health_start_interval_probes_fast_during_start_period() {
-    let Some(d) = Daemon::start(
+    let Some(d) = start(
         "health_start_interval_probes_fast_during_start_period",
         None,
     ) else {
@@ -511,7 +328,7 @@ fn health_start_interval_probes_fast_during_start_period() {
 
 #[test]
 fn berth_cli_sends_init_links_mac_and_start_interval() {
-    let Some(d) = Daemon::start("berth_cli_sends_init_links_mac_and_start_interval", None) else {
+    let Some(d) = start("berth_cli_sends_init_links_mac_and_start_interval", None) else {
         return;
     };
     let berth = |args: &[&str]| -> String {
@@ -568,7 +385,7 @@ fn berth_cli_sends_init_links_mac_and_start_interval() {
 
 #[test]
 fn default_bridge_subnet_and_table_from_daemon_flags() {
-    let Some(d) = Daemon::start_with(
+    let Some(d) = start_with(
         "default_bridge_subnet_and_table_from_daemon_flags",
         None,
         true,
@@ -617,7 +434,7 @@ fn default_bridge_subnet_and_table_from_daemon_flags() {
 
 #[test]
 fn endpoint_links_resolve_only_for_the_linking_container() {
-    let Some(d) = Daemon::start(
+    let Some(d) = start(
         "endpoint_links_resolve_only_for_the_linking_container",
         None,
     ) else {
@@ -692,7 +509,7 @@ fn endpoint_links_resolve_only_for_the_linking_container() {
 
 #[test]
 fn link_target_restart_updates_the_linking_hosts_file() {
-    let Some(d) = Daemon::start("link_target_restart_updates_the_linking_hosts_file", None) else {
+    let Some(d) = start("link_target_restart_updates_the_linking_hosts_file", None) else {
         return;
     };
     let tag = rand_tag();

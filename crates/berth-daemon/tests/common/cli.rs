@@ -1,0 +1,367 @@
+//! Out-of-process harness: the `berth` binary (built by `cargo build -p berth-cli`) as a daemon on
+//! a temp root and socket with its own bridge, subnet and nft table, driven by the real docker CLI
+//! or raw API calls. Dropping it removes everything it made (containers, mounts, bridges, nft
+//! tables, netns and links the test registered), also on panic; `finish` additionally asserts
+//! that nothing is left.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+pub const DOCKER: &str = "/usr/local/bin/docker";
+
+/// The berth binary beside the test executable (or BERTH_BIN).
+pub fn berth_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BERTH_BIN") {
+        return Some(p.into());
+    }
+    // target/debug/deps/<test> → target/debug/berth
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("berth");
+    p.exists().then_some(p)
+}
+
+/// Six random hex digits, to keep names of parallel tests apart.
+pub fn rand_tag() -> String {
+    let mut b = [0u8; 3];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn sh(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+pub fn link_exists(name: &str) -> bool {
+    sh("ip", &["link", "show", name]).status.success()
+}
+
+pub fn table_exists(t: &str) -> bool {
+    sh("nft", &["list", "table", "inet", t]).status.success()
+}
+
+/// How to start a daemon; `Opts::default()` is what most tests want.
+pub struct Opts<'a> {
+    /// Commands the test needs besides docker (skipped locally, a failure in CI when missing).
+    pub cmds: &'a [&'a str],
+    /// Written to `<dir>/daemon.json` and passed as `--config-file`.
+    pub daemon_json: Option<&'a str>,
+    /// Give bridge, subnet and nft table as `berth daemon` flags rather than the environment.
+    pub via_flags: bool,
+    /// Load the busybox test image after start.
+    pub busybox: bool,
+}
+
+impl Default for Opts<'_> {
+    fn default() -> Self {
+        Opts {
+            cmds: &[],
+            daemon_json: None,
+            via_flags: false,
+            busybox: true,
+        }
+    }
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub pid: u32,
+    pub bin: PathBuf,
+    pub tag: String,
+    pub bridge: String,
+    pub table: String,
+    pub subnet: String,
+    via_flags: bool,
+    with_config: bool,
+    /// Bridges of user networks the test creates (removed on drop if still there).
+    pub user_bridges: Vec<String>,
+    /// Network namespaces the test created with `ip netns add`.
+    pub netns: Vec<String>,
+    /// Host links the test created.
+    pub links: Vec<String>,
+}
+
+impl Daemon {
+    /// A daemon with busybox loaded; None when the test must be skipped (not root, no docker, no
+    /// binary — outside CI only).
+    pub fn start(test: &str) -> Option<Daemon> {
+        Daemon::start_opts(test, Opts::default())
+    }
+
+    pub fn start_opts(test: &str, opts: Opts) -> Option<Daemon> {
+        if !berth_testutil::require_root(test)
+            || !berth_testutil::require_cmds(test, &["docker"])
+            || !berth_testutil::require_cmds(test, opts.cmds)
+        {
+            return None;
+        }
+        let Some(bin) = berth_bin() else {
+            assert!(
+                !berth_testutil::in_ci(),
+                "{test}: berth binary not built (cargo build -p berth-cli)"
+            );
+            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
+            return None;
+        };
+        let tag = rand_tag();
+        let mut d = Daemon {
+            dir: tempfile::Builder::new()
+                .prefix("berth-e2e-")
+                .tempdir()
+                .unwrap(),
+            pid: 0,
+            bin,
+            bridge: format!("bt{tag}"),
+            table: format!("bertht{tag}"),
+            subnet: String::new(),
+            tag,
+            via_flags: opts.via_flags,
+            with_config: opts.daemon_json.is_some(),
+            user_bridges: vec![],
+            netns: vec![],
+            links: vec![],
+        };
+        d.subnet = d.subnet_n(0);
+        if let Some(j) = opts.daemon_json {
+            std::fs::write(d.dir.path().join("daemon.json"), j).unwrap();
+        }
+        d.spawn();
+        if opts.busybox {
+            let img = berth_testutil::image(test, "busybox")?;
+            d.ok(&["load", "-i", img.to_str().unwrap()]);
+        }
+        Some(d)
+    }
+
+    /// A /24 unlikely to collide with other tests; `n` picks one of several per test, 0 is the
+    /// default bridge's.
+    pub fn subnet_n(&self, n: u32) -> String {
+        let b = u32::from_str_radix(&self.tag, 16).unwrap();
+        format!(
+            "10.{}.{}.0/24",
+            100 + ((b >> 8) + n * 37) % 100,
+            (b + n) & 0xff
+        )
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.dir.path().join("d.sock")
+    }
+
+    /// Start (or restart after `kill9`) the daemon process and wait until it answers.
+    pub fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.sock());
+        let _ = std::fs::remove_file(self.dir.path().join("run/berth.pid"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["daemon", "--root"])
+            .arg(self.dir.path().join("root"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"));
+        if self.with_config {
+            cmd.arg("--config-file")
+                .arg(self.dir.path().join("daemon.json"));
+        }
+        if self.via_flags {
+            let bip = self.subnet.replace(".0/24", ".1/24");
+            cmd.args(["--bridge", &self.bridge, "--bip", &bip])
+                .args(["--nft-table", &self.table])
+                .env_remove("BERTH_DEFAULT_BRIDGE")
+                .env_remove("BERTH_NFT_TABLE")
+                .env_remove("BERTH_DEFAULT_BRIDGE_SUBNET");
+        } else {
+            cmd.env("BERTH_DEFAULT_BRIDGE", &self.bridge)
+                .env("BERTH_NFT_TABLE", &self.table)
+                .env("BERTH_DEFAULT_BRIDGE_SUBNET", &self.subnet);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.pid = child.id();
+        // Reaped by kill9 (waitpid on this PID); we wait on the socket instead.
+        std::mem::forget(child);
+        for _ in 0..400 {
+            if self.sock().exists() && self.docker(&["version"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("daemon did not come up: {}", self.log());
+    }
+
+    pub fn kill9(&mut self) {
+        if self.pid == 0 {
+            return;
+        }
+        // SAFETY: plain kill(2) on the daemon pid we spawned.
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        let mut st = 0;
+        // SAFETY: reap our own child.
+        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
+        self.pid = 0;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Run the real docker CLI against this daemon (own config dir, classic builder).
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// docker's trimmed stdout; fails the test with stderr when the command fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
+    }
+
+    /// A docker command expected to fail: its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            !o.status.success(),
+            "docker {args:?} unexpectedly succeeded"
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    pub fn code(&self, args: &[&str]) -> i32 {
+        self.docker(args).status.code().unwrap_or(-1)
+    }
+
+    pub fn inspect(&self, name: &str, fmt: &str) -> String {
+        self.ok(&["inspect", "-f", fmt, name])
+    }
+
+    /// A raw API call through curl: (HTTP status, body).
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .arg("--unix-socket")
+            .arg(self.sock())
+            .arg(format!("http://localhost{path}"));
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "-d", b]);
+        }
+        let o = c.output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    pub fn mounts_under_root(&self) -> Vec<String> {
+        let root = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&root))
+            .collect()
+    }
+
+    /// veths attached to the default bridge.
+    pub fn veths(&self) -> usize {
+        Daemon::veths_on(&self.bridge)
+    }
+
+    /// veths attached to a bridge.
+    pub fn veths_on(br: &str) -> usize {
+        let o = sh("ip", &["-o", "link", "show", "master", br]);
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    }
+
+    /// Nothing of a removed container is left: mounts, cgroups.
+    pub fn assert_clean(&self, id: &str) {
+        assert!(
+            self.mounts_under_root().iter().all(|m| !m.contains(id)),
+            "mount leak"
+        );
+        for c in ["memory", "pids", "cpu"] {
+            let p = Path::new("/sys/fs/cgroup").join(c).join("berth").join(id);
+            assert!(!p.exists(), "cgroup leak {}", p.display());
+        }
+    }
+
+    /// Tear down and check that no bridge, veth, nft table, netns or mount of this test is left.
+    pub fn finish(mut self) {
+        self.cleanup();
+        for b in [&self.bridge]
+            .into_iter()
+            .chain(self.user_bridges.iter())
+            .chain(self.links.iter())
+        {
+            assert!(!link_exists(b), "leftover link {b}");
+        }
+        assert!(!table_exists(&self.table), "leftover nft table");
+        for n in &self.netns {
+            assert!(
+                !Path::new("/run/netns").join(n).exists(),
+                "leftover netns {n}"
+            );
+        }
+        assert!(self.mounts_under_root().is_empty(), "leftover mounts");
+    }
+
+    fn cleanup(&mut self) {
+        if self.pid != 0 {
+            let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.docker(&["rm", "-f", id]);
+            }
+            self.kill9();
+        }
+        for m in self.mounts_under_root().iter().rev() {
+            let _ = sh("umount", &["-l", m]);
+        }
+        for b in [&self.bridge]
+            .into_iter()
+            .chain(self.user_bridges.iter())
+            .chain(self.links.iter())
+        {
+            if link_exists(b) {
+                let _ = sh("ip", &["link", "del", b]);
+            }
+        }
+        for n in &self.netns {
+            let _ = sh("ip", &["netns", "del", n]);
+        }
+        for fam in ["inet", "ip"] {
+            let _ = sh("nft", &["delete", "table", fam, &self.table]);
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
