@@ -510,6 +510,24 @@ fn failed_exec_reports_on_the_stream_and_in_inspect() {
         d.docker(&["exec", "failing", "/etc/passwd"]).status.code(),
         Some(126)
     );
+    // A paused container refuses the start and leaves the exec startable.
+    let id = d.exec_create(&c, serde_json::json!({"Cmd": ["true"]}));
+    d.ok(&["pause", "failing"]);
+    let (st, v) = d.call(
+        "POST",
+        &format!("/exec/{id}/start"),
+        Some(r#"{"Detach":true}"#),
+    );
+    d.ok(&["unpause", "failing"]);
+    assert_eq!(st, 409, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("is paused"), "{v}");
+    let (st, v) = d.call(
+        "POST",
+        &format!("/exec/{id}/start"),
+        Some(r#"{"Detach":true}"#),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(wait_exec_done(&d, &id)["ExitCode"], 0);
     // Detached, the failure is the HTTP answer.
     let id = d.exec_create(&c, serde_json::json!({"Cmd": ["nosuchcmd"]}));
     let (st, v) = d.call(

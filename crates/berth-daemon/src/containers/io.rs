@@ -287,6 +287,22 @@ impl Engine {
         tty_q: bool,
     ) -> ApiResult<Option<StreamSession>> {
         let ex = self.exec_get(exec_id)?;
+        let ctr_id = lock(&ex).container_id.clone();
+        let ctr = self.inner.containers.get(&ctr_id)?;
+        let r = ctr.snapshot();
+        // moby's getExecConfig: the container must be running and not paused.
+        if r.state.status == "paused" {
+            return Err(ApiError::conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                r.id
+            )));
+        }
+        if !r.running() {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
+        }
         let e = {
             let mut g = lock(&ex);
             if g.started {
@@ -298,14 +314,6 @@ impl Engine {
             g.running = true;
             g.clone()
         };
-        let ctr = self.inner.containers.get(&e.container_id)?;
-        let r = ctr.snapshot();
-        if !r.running() {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                r.id
-            )));
-        }
         let keys = lock(&EXEC_DETACH_KEYS).remove(exec_id);
         // moby: the process gets the exec's own tty; the *start* request's Tty decides
         // whether the stream is raw or multiplexed.
