@@ -59,8 +59,11 @@ pub fn existing_dirs(root: &Path, cg_path: &str) -> Vec<PathBuf> {
 /// Remove leftover (empty) cgroup dirs of `cg_path`, deepest first. Best effort.
 pub fn remove_dirs(root: &Path, cg_path: &str) {
     for d in existing_dirs(root, cg_path) {
-        if let Err(e) = std::fs::remove_dir(&d) {
-            tracing::warn!(dir = %d.display(), "could not remove cgroup dir: {e}");
+        match std::fs::remove_dir(&d) {
+            // Someone else (the shim, the daemon) removed it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(dir = %d.display(), "could not remove cgroup dir: {e}"),
+            Ok(()) => {}
         }
     }
 }

@@ -27,11 +27,17 @@ pub(crate) fn cleanup_state(cfg: &ShimConfig) {
 
 /// Write `<dir>/exit.json` atomically (tmp + fsync + rename).
 pub fn write_exit(dir: &Path, info: &ExitInfo) -> Result<()> {
+    write_exit_with(dir, info, true)
+}
+
+/// [`write_exit`], with the fsync only when `durable`: an auto-removed container's record is
+/// deleted moments later, and after a power loss it is removed whatever its exit code was.
+pub(crate) fn write_exit_with(dir: &Path, info: &ExitInfo, durable: bool) -> Result<()> {
     let tmp = dir.join(".exit.json.tmp");
     let dst = dir.join(EXIT_FILE);
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("write exit status", &tmp, e))?;
     f.write_all(&serde_json::to_vec(info).expect("exit info serializes"))
-        .and_then(|_| f.sync_all())
+        .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
         .map_err(|e| Error::io("write exit status", &tmp, e))?;
     std::fs::rename(&tmp, &dst).map_err(|e| Error::io("write exit status", &dst, e))
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::cgroups;
 use crate::error::{Error, Result};
 use crate::logs::{LogConfig, LogWriter};
-use crate::orphan::{cleanup_state, write_exit};
+use crate::orphan::{cleanup_state, write_exit_with};
 use crate::protocol::{self, ExitInfo, Request, Response, StateInfo};
 use crate::spec::{self, ContainerSpec, HostInfo};
 use crate::stdio::{close_out, close_stdin, finish_stdio, out_fds, stdin_fd, stdio_for, Stdio};
@@ -813,12 +813,21 @@ impl Shim {
     /// Container exited: persist exit.json, clean up, tell waiters and attached clients.
     fn finish(&mut self) {
         let info = self.exit.clone().expect("finish after exit");
-        if let Err(e) = timed("shim: exit.json written", || write_exit(&self.dir, &info)) {
+        // A container that is started again (restart policy, `docker start` right after
+        // `docker wait`) must find the old runtime state gone, so report only after removing
+        // it; an auto-removed one never is, and its removal can overlap this cleanup.
+        let early = self.cfg.spec.auto_remove;
+        let written = timed("shim: exit.json written", || {
+            write_exit_with(&self.dir, &info, !early)
+        });
+        if let Err(e) = written {
             tracing::error!("{e}");
         }
-        timed("shim: state and cgroups removed", || {
-            cleanup_state(&self.cfg)
-        });
+        if !early {
+            timed("shim: state and cgroups removed", || {
+                cleanup_state(&self.cfg)
+            });
+        }
         let _ = std::fs::remove_file(self.dir.join(SOCKET));
         let resp = Response::Exited(info.clone());
         let exit_frame = protocol::frame(protocol::EXIT, info.exit_code.to_string().as_bytes());
@@ -836,6 +845,12 @@ impl Shim {
                 .sock
                 .set_write_timeout(Some(std::time::Duration::from_secs(2)));
             let _ = c.sock.write_all(&c.wbuf);
+        }
+        if early {
+            self.clients.clear();
+            timed("shim: state and cgroups removed", || {
+                cleanup_state(&self.cfg)
+            });
         }
     }
 }

@@ -212,6 +212,10 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// /dev/shm size in bytes; None = 64 MiB.
     pub shm_size: Option<u64>,
+    /// Removed at exit and never started again (`--rm`): the shim reports the exit before it
+    /// removes the runtime state, so the removal overlaps that cleanup.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// Host facts [`build_spec`] needs (kept out of the function so it stays pure).

@@ -331,6 +331,42 @@ async fn no_leaked_processes_after_exit() {
 }
 
 #[tokio::test]
+async fn auto_removed_container_reports_exit_before_cleanup_and_still_cleans_up() {
+    let f = fixture!("auto_removed_container_reports_exit_before_cleanup_and_still_cleans_up");
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_berth-runtime-shim"));
+    let mut spec = f.spec(&["sh", "-c", "echo hi; exit 3"]);
+    spec.auto_remove = true;
+    let (s, started) = berth_runtime::Shim::spawn(exe, &f.dir, &f.config(spec))
+        .await
+        .unwrap();
+    let exit = s.wait().await.unwrap();
+    assert_eq!(exit.exit_code, 3);
+    assert!(!exit.shim_died);
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dir.join("exit.json")).unwrap()).unwrap();
+    assert_eq!(recorded["exit_code"], 3);
+    assert_eq!(f.stdout(), "hi\n");
+    // The report came first; the shim still removes the runtime state, then exits.
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|st| !st.contains(") Z "))
+            .unwrap_or(false)
+    };
+    for _ in 0..500 {
+        if !alive(started.shim_pid) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!alive(started.shim_pid), "shim still running");
+    assert!(f.cgroup_dirs().is_empty());
+    assert!(
+        !f.state_root.join(&f.id).exists(),
+        "libcontainer state left behind"
+    );
+}
+
+#[tokio::test]
 async fn pause_resume_update_and_exec_tty() {
     let f = fixture!("pause_resume_update_and_exec_tty");
     let s = f.start(f.spec(&["sleep", "1000"])).await.unwrap();
