@@ -429,6 +429,7 @@ impl Engine {
                 .into_iter()
                 .collect(),
             shm_size: hc.shm_size.filter(|s| *s > 0).map(|s| s as u64),
+            auto_remove: hc.auto_remove.unwrap_or(false),
         };
         let log = self.log_config(r);
         let cfg = berth_runtime::ShimConfig {
