@@ -2,129 +2,23 @@
 //! `cargo build -p berth-cli`) and real busybox containers, over raw HTTP on the daemon's
 //! socket: stream framing, detach keys, failed execs, attach with logs.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const DOCKER: &str = "/usr/local/bin/docker";
+use common::cli::Daemon;
 
-fn berth_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BERTH_BIN") {
-        return Some(p.into());
-    }
-    // target/debug/deps/<test> → target/debug/berth
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("berth");
-    p.exists().then_some(p)
+/// Raw API calls this file makes on the shared harness's daemon.
+trait Api {
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value);
+    fn exec_create(&self, ctr: &str, body: serde_json::Value) -> String;
+    fn exec_inspect(&self, id: &str) -> serde_json::Value;
+    fn exec_start(&self, id: &str, tty: bool) -> Conn;
 }
 
-fn rand_tag() -> String {
-    let mut b = [0u8; 3];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A berth daemon on a temp root, socket, bridge and nft table; removed on drop.
-struct Daemon {
-    dir: tempfile::TempDir,
-    pid: u32,
-    bridge: String,
-    table: String,
-}
-
-impl Daemon {
-    /// None when the test must be skipped (not root / no binary outside CI).
-    fn start(test: &str) -> Option<Daemon> {
-        if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, &["docker"]) {
-            return None;
-        }
-        let Some(bin) = berth_bin() else {
-            assert!(
-                !berth_testutil::in_ci(),
-                "{test}: berth binary not built (cargo build -p berth-cli)"
-            );
-            eprintln!("skipped {test}: build berth-cli first or set BERTH_BIN");
-            return None;
-        };
-        let img = berth_testutil::image(test, "busybox")?;
-        let tag = rand_tag();
-        let dir = tempfile::Builder::new()
-            .prefix("berth-exec-")
-            .tempdir()
-            .unwrap();
-        let subnet = {
-            let b = u32::from_str_radix(&tag, 16).unwrap();
-            format!("10.{}.{}.0/24", 100 + (b >> 8) % 100, b & 0xff)
-        };
-        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let mut d = Daemon {
-            pid: 0,
-            bridge: format!("be{tag}"),
-            table: format!("berthe{tag}"),
-            dir,
-        };
-        let child = Command::new(&bin)
-            .args(["daemon", "--root"])
-            .arg(d.dir.path().join("root"))
-            .arg("-H")
-            .arg(format!("unix://{}", d.sock().display()))
-            .arg("--exec-root")
-            .arg(d.dir.path().join("run"))
-            .env("BERTH_DEFAULT_BRIDGE", &d.bridge)
-            .env("BERTH_NFT_TABLE", &d.table)
-            .env("BERTH_DEFAULT_BRIDGE_SUBNET", &subnet)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        d.pid = child.id();
-        // Reaped in drop (waitpid); we wait on the socket instead.
-        std::mem::forget(child);
-        let mut up = false;
-        for _ in 0..400 {
-            if d.sock().exists() && d.docker(&["version"]).status.success() {
-                up = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        assert!(up, "daemon did not come up: {}", d.log());
-        d.ok(&["load", "-i", img.to_str().unwrap()]);
-        Some(d)
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("d.sock")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?}: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stdout).trim_end().to_string()
-    }
-
+impl Api for Daemon {
     /// A plain JSON call; returns (status, body).
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         let mut c = Conn::open(self, method, path, body, false);
@@ -170,41 +64,6 @@ impl Daemon {
         );
         assert_eq!(c.status, 101, "exec start: {}", c.head);
         c
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        // SAFETY: plain kill(2)/waitpid(2) on the daemon pid we spawned.
-        unsafe {
-            libc::kill(self.pid as i32, libc::SIGKILL);
-            let mut st = 0;
-            libc::waitpid(self.pid as i32, &mut st, 0);
-        }
-        let root = self.dir.path().display().to_string();
-        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&root))
-            .collect();
-        for m in mounts.iter().rev() {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .stderr(Stdio::null())
-            .status();
-        for fam in ["inet", "ip"] {
-            let _ = Command::new("nft")
-                .args(["delete", "table", fam, &self.table])
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 
