@@ -296,6 +296,24 @@ async fn attach_before_start_misses_nothing() {
     assert_eq!(s.wait().await.unwrap().exit_code, 5);
 }
 
+/// Whether `pid` is running (not a zombie).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|st| !st.contains(") Z "))
+        .unwrap_or(false)
+}
+
+/// Wait (up to 5 s) for a process that is not our child to go away.
+async fn gone(pid: i32) -> bool {
+    for _ in 0..500 {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    !alive(pid)
+}
+
 #[tokio::test]
 async fn no_leaked_processes_after_exit() {
     let f = fixture!("no_leaked_processes_after_exit");
@@ -309,19 +327,8 @@ async fn no_leaked_processes_after_exit() {
     .await
     .unwrap();
     assert_eq!(s.wait().await.unwrap().exit_code, 0);
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|st| !st.contains(") Z "))
-            .unwrap_or(false)
-    };
     // The shim exits right after answering waiters; reap-less check: it must go away.
-    for _ in 0..500 {
-        if !alive(started.shim_pid) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(!alive(started.shim_pid), "shim still running");
+    assert!(gone(started.shim_pid).await, "shim still running");
     assert!(!alive(started.container_pid));
     assert!(f.cgroup_dirs().is_empty());
     assert!(
@@ -347,18 +354,7 @@ async fn auto_removed_container_reports_exit_before_cleanup_and_still_cleans_up(
     assert_eq!(recorded["exit_code"], 3);
     assert_eq!(f.stdout(), "hi\n");
     // The report came first; the shim still removes the runtime state, then exits.
-    let alive = |pid: i32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|st| !st.contains(") Z "))
-            .unwrap_or(false)
-    };
-    for _ in 0..500 {
-        if !alive(started.shim_pid) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(!alive(started.shim_pid), "shim still running");
+    assert!(gone(started.shim_pid).await, "shim still running");
     assert!(f.cgroup_dirs().is_empty());
     assert!(
         !f.state_root.join(&f.id).exists(),
