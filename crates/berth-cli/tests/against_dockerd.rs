@@ -4,6 +4,7 @@ mod common;
 
 use std::process::Stdio;
 
+use berth_testutil::registry::Registry;
 use common::{ok, Dockerd};
 
 fn prereqs(test: &str) -> Option<std::path::PathBuf> {
@@ -284,61 +285,6 @@ fn container_commands() {
         String::from_utf8_lossy(&o.stderr),
         "invalid argument \"10q\" for \"-m, --memory\" flag: invalid size: '10q'\nSee 'berth run --help'.\n"
     );
-}
-
-/// A loopback docker-registry (distribution) with its own storage, killed by PID on drop.
-struct Registry {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = std::process::Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // owned by the guard from here on, so a panic below still kills it
-        let reg = Registry {
-            child,
-            _dir: dir,
-            addr,
-        };
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(&reg.addr).is_ok() {
-                return reg;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("registry did not listen on {}", reg.addr);
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

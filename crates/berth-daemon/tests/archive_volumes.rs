@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use berth_testutil::registry::Registry;
 use common::cli::{rand_tag, Daemon, Opts};
 
 fn start(test: &str, cmds: &[&str]) -> Option<Daemon> {
@@ -132,98 +131,31 @@ fn docker_cp_sees_volumes_and_binds_of_created_and_stopped_containers() {
     d.ok(&["volume", "rm", &vol]);
 }
 
-/// A `docker-registry serve` on a free loopback port, storage in a temp dir; killed by PID on drop.
-struct Registry {
-    addr: String,
-    _dir: tempfile::TempDir,
-    child: Child,
+/// Put an OCI archive into the registry; returns its manifest digest.
+fn put(reg: &Registry, archive: &Path, repo_tag: &str) -> String {
+    reg.put_archive(archive, repo_tag);
+    reg.inspect(repo_tag).0
 }
 
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-arv-reg-")
-            .tempdir()
-            .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        );
-        let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let reg = Registry {
-            addr,
-            _dir: dir,
-            child,
-        };
-        for _ in 0..400 {
-            if TcpStream::connect(&reg.addr).is_ok() {
-                return reg;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("docker-registry did not listen on {}", reg.addr);
-    }
-
-    /// Put an OCI archive into the registry; returns `skopeo inspect`'s manifest digest.
-    fn put(&self, archive: &Path, repo_tag: &str) -> String {
-        let dst = format!("docker://{}/{repo_tag}", self.addr);
-        let src = format!("oci-archive:{}", archive.display());
-        let o = Command::new("skopeo")
-            .args(["copy", "--quiet", "--dest-tls-verify=false", &src, &dst])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let o = Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false", &dst])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        format!("sha256:{}", sha256_hex(&o.stdout))
-    }
-
-    /// PUT a raw manifest or index; returns its digest.
-    fn put_raw(&self, repo: &str, tag: &str, media_type: &str, body: &[u8]) -> String {
-        let o = Command::new("curl")
-            .args(["-sf", "-X", "PUT", "-H"])
-            .arg(format!("Content-Type: {media_type}"))
-            .arg("--data-binary")
-            .arg("@-")
-            .arg(format!("http://{}/v2/{repo}/manifests/{tag}", self.addr))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(body)?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        assert!(o.status.success(), "PUT manifest {repo}:{tag}");
-        format!("sha256:{}", sha256_hex(body))
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// PUT a raw manifest or index; returns its digest.
+fn put_raw(reg: &Registry, repo: &str, tag: &str, media_type: &str, body: &[u8]) -> String {
+    let o = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {media_type}"))
+        .arg("--data-binary")
+        .arg("@-")
+        .arg(format!("http://{}/v2/{repo}/manifests/{tag}", reg.addr))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(body)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "PUT manifest {repo}:{tag}");
+    format!("sha256:{}", sha256_hex(body))
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -241,7 +173,7 @@ fn distribution_inspect_against_local_registry() {
     };
     let reg = Registry::start();
     let a = reg.addr.clone();
-    let digest = reg.put(&busybox, "arv/bb:1");
+    let digest = put(&reg, &busybox, "arv/bb:1");
     let (code, body) = d.api(
         "GET",
         &format!("/v1.47/distribution/{a}/arv/bb:1/json"),
@@ -273,7 +205,8 @@ fn distribution_inspect_against_local_registry() {
         ]
     });
     let body = serde_json::to_vec(&index).unwrap();
-    let idx_digest = reg.put_raw(
+    let idx_digest = put_raw(
+        &reg,
         "arv/bb",
         "multi",
         "application/vnd.oci.image.index.v1+json",
@@ -314,7 +247,8 @@ fn distribution_inspect_against_local_registry() {
         ]
     });
     let body = serde_json::to_vec(&foreign).unwrap();
-    let foreign_digest = reg.put_raw(
+    let foreign_digest = put_raw(
+        &reg,
         "arv/bb",
         "foreign",
         "application/vnd.oci.image.index.v1+json",

@@ -3,130 +3,11 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
+use berth_testutil::registry::Registry;
 use common::TestDaemon;
-
-/// A `docker-registry serve` on a free loopback port, storage in a temp dir; killed by PID on drop.
-struct Registry {
-    addr: String,
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Registry {
-    fn start(creds: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-reg-")
-            .tempdir()
-            .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut auth = String::new();
-        if let Some((u, p)) = creds {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", u, p])
-                .output()
-                .unwrap();
-            assert!(out.status.success());
-            let hp = dir.path().join("htpasswd");
-            std::fs::write(&hp, &out.stdout).unwrap();
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                hp.display()
-            );
-        }
-        let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
-            dir.path().join("data").display()
-        );
-        let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let reg = Registry { addr, dir, child };
-        for _ in 0..400 {
-            if TcpStream::connect(&reg.addr).is_ok() {
-                return reg;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("docker-registry did not listen on {}", reg.addr);
-    }
-
-    fn skopeo(&self, args: &[&str], creds: Option<&str>) -> String {
-        let mut cmd = Command::new("skopeo");
-        cmd.args(args);
-        if let Some(c) = creds {
-            cmd.arg(if args[0] == "copy" {
-                format!("--dest-creds={c}")
-            } else {
-                format!("--creds={c}")
-            });
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn put(&self, archive: &Path, repo_tag: &str, creds: Option<&str>) {
-        let src = format!("oci-archive:{}", archive.display());
-        let dst = format!("docker://{}/{repo_tag}", self.addr);
-        self.skopeo(
-            &["copy", "--quiet", "--dest-tls-verify=false", &src, &dst],
-            creds,
-        );
-    }
-
-    /// `skopeo inspect` → (manifest digest, layer digests).
-    fn inspect(&self, repo_tag: &str, creds: Option<&str>) -> (String, Vec<String>) {
-        let dst = format!("docker://{}/{repo_tag}", self.addr);
-        let out = self.skopeo(&["inspect", "--tls-verify=false", &dst], creds);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let layers = v["Layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap().to_string())
-            .collect();
-        (v["Digest"].as_str().unwrap().to_string(), layers)
-    }
-
-    fn blob_data(&self, digest: &str) -> PathBuf {
-        let hex = digest.trim_start_matches("sha256:");
-        self.dir
-            .path()
-            .join("data/docker/registry/v2/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .join("data")
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn ready(test: &str) -> bool {
     berth_testutil::require_root(test)
@@ -158,16 +39,16 @@ fn docker_cli_pull_push_against_local_registry() {
     ) else {
         return;
     };
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let a = reg.addr.clone();
-    reg.put(&debian, "library/debian:bookworm-minbase", None);
-    reg.put(&busybox, "broken/bb:1", None);
-    let (deb_digest, _) = reg.inspect("library/debian:bookworm-minbase", None);
-    let (bb_digest, bb_layers) = reg.inspect("broken/bb:1", None);
+    reg.put_archive(&debian, "library/debian:bookworm-minbase");
+    reg.put_archive(&busybox, "broken/bb:1");
+    let (deb_digest, _) = reg.inspect("library/debian:bookworm-minbase");
+    let (bb_digest, bb_layers) = reg.inspect("broken/bb:1");
     let d = TestDaemon::start();
 
     // A pull that fails half way (layer data gone from the registry) leaves nothing behind.
-    std::fs::remove_file(reg.blob_data(&bb_layers[0])).unwrap();
+    std::fs::remove_file(reg.blob_data_path(bb_layers[0].trim_start_matches("sha256:"))).unwrap();
     let before = store_files(&d);
     let o = d.docker(&["pull", &format!("{a}/broken/bb:1")]);
     assert!(!o.status.success(), "pull of a broken image succeeded");
@@ -247,7 +128,7 @@ fn docker_cli_pull_push_against_local_registry() {
         out.contains(&format!("v1: digest: {deb_digest} size:")),
         "{out}"
     );
-    let (pushed, _) = reg.inspect("copy/debian:v1", None);
+    let (pushed, _) = reg.inspect("copy/debian:v1");
     assert_eq!(pushed, deb_digest);
     // Pushing again: every layer already exists.
     let out = d.docker_ok(&["push", &copy]);
@@ -259,7 +140,7 @@ fn docker_cli_pull_push_against_local_registry() {
     d.docker_ok(&["tag", "busybox:latest", &fresh]);
     let out = d.docker_ok(&["push", &fresh]);
     assert!(out.contains("Pushed"), "{out}");
-    let (fresh_digest, fresh_layers) = reg.inspect("fresh/busybox:latest", None);
+    let (fresh_digest, fresh_layers) = reg.inspect("fresh/busybox:latest");
     assert_eq!(fresh_layers, bb_layers);
     assert_eq!(fresh_digest, bb_digest, "manifest pushed byte for byte");
 
@@ -282,9 +163,9 @@ fn docker_cli_login_and_authenticated_pull() {
     let Some(busybox) = berth_testutil::image(t, "busybox") else {
         return;
     };
-    let reg = Registry::start(Some(("alice", "s3cret")));
+    let reg = Registry::start_with(Some(("alice", "s3cret")));
     let a = reg.addr.clone();
-    reg.put(&busybox, "library/busybox:latest", Some("alice:s3cret"));
+    reg.put_archive(&busybox, "library/busybox:latest");
     let d = TestDaemon::start();
     let image = format!("{a}/library/busybox:latest");
 
@@ -328,6 +209,6 @@ fn docker_cli_login_and_authenticated_pull() {
     d.docker_ok(&["tag", &image, &other]);
     let out = d.docker_ok(&["push", &other]);
     assert!(out.contains("v2: digest: sha256:"), "{out}");
-    let (digest, _) = reg.inspect("team/busybox:v2", Some("alice:s3cret"));
+    let (digest, _) = reg.inspect("team/busybox:v2");
     assert!(out.contains(&digest), "{out}");
 }

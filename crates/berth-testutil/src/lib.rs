@@ -1,6 +1,8 @@
 //! berth-testutil: gates for tests that need root or a host tool. A developer without the
 //! prerequisite sees "skipped: …"; under `CI=true` a missing prerequisite fails the test.
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 
 /// True when running under CI, where every prerequisite must be present.
