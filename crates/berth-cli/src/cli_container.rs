@@ -56,6 +56,25 @@ pub enum ContainerCmd {
     Prune(PruneArgsC),
 }
 
+/// Resource limits, shared by `run`/`create` and `update` (parsed by `runopts::resources`).
+#[derive(Args, Debug, Default, Clone)]
+pub struct ResourceFlags {
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    #[arg(long)]
+    pub cpus: Option<String>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+}
+
 /// Flags of `run` and `create` (docker's names; `-h` is --hostname, so help is `--help`).
 #[derive(Args, Debug, Default, Clone)]
 #[command(disable_help_flag = true)]
@@ -124,20 +143,8 @@ pub struct RunArgs {
     pub label: Vec<String>,
     #[arg(long = "label-file")]
     pub label_file: Vec<String>,
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    #[arg(long)]
-    pub cpus: Option<String>,
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceFlags,
     #[arg(long)]
     pub privileged: bool,
     #[arg(short = 'p', long = "publish")]
@@ -366,20 +373,8 @@ pub struct RenameArgs {
 
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
-    #[arg(short = 'm', long)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    #[arg(long)]
-    pub cpus: Option<String>,
-    #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceFlags,
     #[arg(long)]
     pub restart: Option<String>,
     #[arg(required = true)]

@@ -8,7 +8,7 @@ use berth_client::models::{
     HostConfigLogConfig, NetworkingConfig,
 };
 
-use crate::cli::RunArgs;
+use crate::cli::{ResourceFlags, RunArgs};
 use crate::opts::{self, VolumeSpec};
 use crate::units::{parse_go_duration, ram_in_bytes};
 
@@ -56,12 +56,20 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
-/// Convert parsed flags into a create plan.
-pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
-    let memory = size(&a.memory, "-m, --memory")?;
-    let memory_swap = size(&a.memory_swap, "--memory-swap")?;
-    let memory_reservation = size(&a.memory_reservation, "--memory-reservation")?;
-    let shm_size = size(&a.shm_size, "--shm-size")?;
+/// Resource flags parsed into the API's HostConfig values, with Docker's flag errors.
+#[derive(Debug, Default, PartialEq)]
+pub struct Resources {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+}
+
+/// Parse `run`/`create`/`update`'s resource flags.
+pub fn resources(a: &ResourceFlags) -> Result<Resources, String> {
     let nano_cpus = a
         .cpus
         .as_deref()
@@ -79,6 +87,21 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
                 })
         })
         .transpose()?;
+    Ok(Resources {
+        memory: size(&a.memory, "-m, --memory")?,
+        memory_swap: size(&a.memory_swap, "--memory-swap")?,
+        memory_reservation: size(&a.memory_reservation, "--memory-reservation")?,
+        nano_cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+    })
+}
+
+/// Convert parsed flags into a create plan.
+pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
+    let res = resources(&a.resources)?;
+    let shm_size = size(&a.shm_size, "--shm-size")?;
 
     let mut env_list = Vec::new();
     for f in &a.env_file {
@@ -228,13 +251,13 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
         publish_all_ports: a.publish_all.then_some(true),
         auto_remove: a.rm.then_some(true),
         restart_policy: restart,
-        memory,
-        memory_swap,
-        memory_reservation,
-        nano_cpus,
-        cpu_shares: a.cpu_shares,
-        cpuset_cpus: a.cpuset_cpus.clone(),
-        pids_limit: a.pids_limit,
+        memory: res.memory,
+        memory_swap: res.memory_swap,
+        memory_reservation: res.memory_reservation,
+        nano_cpus: res.nano_cpus,
+        cpu_shares: res.cpu_shares,
+        cpuset_cpus: res.cpuset_cpus,
+        pids_limit: res.pids_limit,
         oom_kill_disable: a.oom_kill_disable.then_some(true),
         shm_size,
         ulimits: non_empty(ulimits),

@@ -17,7 +17,7 @@ use crate::cmd::image::ellipsis;
 use crate::exit::{describe, Exit};
 use crate::format::{short_id, tabulate, Lister};
 use crate::opts::filters_query;
-use crate::units::{ago, bytes_size, human_size_prec, now_unix, ram_in_bytes};
+use crate::units::{ago, bytes_size, human_size_prec, now_unix};
 
 pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
     match cmd {
@@ -421,49 +421,20 @@ async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<()> {
 }
 
 async fn update(c: &Client, a: UpdateArgs) -> anyhow::Result<()> {
-    let size = |v: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
-        v.as_deref()
-            .map(|s| {
-                if s == "-1" {
-                    return Ok(-1);
-                }
-                ram_in_bytes(s).map_err(|e| {
-                    crate::exit::usage(
-                        "update",
-                        format!("invalid argument \"{s}\" for \"{flag}\" flag: {e}"),
-                    )
-                })
-            })
-            .transpose()
-    };
+    let r = crate::runopts::resources(&a.resources).map_err(|e| crate::exit::usage("update", e))?;
     let mut body = serde_json::Map::new();
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
             body.insert(k.into(), v);
         }
     };
-    put("Memory", size(&a.memory, "-m, --memory")?.map(Value::from));
-    put(
-        "MemorySwap",
-        size(&a.memory_swap, "--memory-swap")?.map(Value::from),
-    );
-    put(
-        "MemoryReservation",
-        size(&a.memory_reservation, "--memory-reservation")?.map(Value::from),
-    );
-    let cpus = match a.cpus.as_deref() {
-        Some(s) => Some(s.parse::<f64>().map(|f| (f * 1e9) as i64).map_err(|_| {
-            crate::exit::usage(
-                "update",
-                format!("invalid argument \"{s}\" for \"--cpus\" flag"),
-            )
-        })?),
-        None => None,
-    };
-    put("NanoCpus", cpus.map(Value::from));
-    put("CpuShares", a.cpu_shares.map(Value::from));
-    put("CpusetCpus", a.cpuset_cpus.clone().map(Value::from));
-    put("PidsLimit", a.pids_limit.map(Value::from));
+    put("Memory", r.memory.map(Value::from));
+    put("MemorySwap", r.memory_swap.map(Value::from));
+    put("MemoryReservation", r.memory_reservation.map(Value::from));
+    put("NanoCpus", r.nano_cpus.map(Value::from));
+    put("CpuShares", r.cpu_shares.map(Value::from));
+    put("CpusetCpus", r.cpuset_cpus.map(Value::from));
+    put("PidsLimit", r.pids_limit.map(Value::from));
     if let Some(r) = &a.restart {
         let p = crate::opts::parse_restart(r).map_err(|e| crate::exit::usage("update", e))?;
         put("RestartPolicy", Some(serde_json::to_value(p)?));
