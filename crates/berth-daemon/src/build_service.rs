@@ -35,6 +35,10 @@ pub fn event_message(e: &Event) -> Option<serde_json::Value> {
         Event::Running { container } => {
             json!({ "stream": format!(" ---> Running in {}\n", &container.trim_start_matches("build-")[..12.min(container.len())]) })
         }
+        // dockerd's classic builder shows a RUN's stderr in red (docker-py relies on it).
+        Event::Output { stream: 2, data } => json!({
+            "stream": format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(data))
+        }),
         Event::Output { data, .. } => json!({ "stream": String::from_utf8_lossy(data) }),
         Event::StepDone { id } => json!({ "stream": format!(" ---> {}\n", short(id)) }),
         Event::Warning(w) => json!({ "stream": format!("{w}\n") }),
@@ -43,6 +47,17 @@ pub fn event_message(e: &Event) -> Option<serde_json::Value> {
 
 fn error_message(m: &str) -> serde_json::Value {
     json!({ "errorDetail": { "message": m }, "error": m })
+}
+
+/// A failed build's final message; a RUN that exited non-zero carries its code, as dockerd's.
+fn build_error_message(e: &berth_build::BuildError) -> serde_json::Value {
+    let m = e.to_string();
+    match e {
+        berth_build::BuildError::RunFailed { code, .. } => {
+            json!({ "errorDetail": { "code": code, "message": m }, "error": m })
+        }
+        _ => error_message(&m),
+    }
 }
 
 /// Removes the unpacked context when the build is done (or abandoned).
@@ -85,8 +100,9 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> ApiResult<()> {
     res.map_err(|e| ApiError::invalid(format!("invalid build context (want a tar archive): {e}")))
 }
 
-/// RUN steps on the engine's default network, as Docker's builder does.
-struct BridgeForBuilds(Engine);
+/// RUN steps on the engine's default network, as Docker's builder does (or the network the
+/// build's `networkmode` names).
+struct BridgeForBuilds(Engine, String);
 
 const BUILD_NETWORK: &str = "bridge";
 
@@ -100,12 +116,12 @@ impl BuildNetwork for BridgeForBuilds {
             name: id.to_string(),
             ..Default::default()
         };
-        if let Err(e) = net.connect(&ns, BUILD_NETWORK, cfg).await {
+        if let Err(e) = net.connect(&ns, &self.1, cfg).await {
             let _ = net.remove_netns(id).await;
-            return Err(format!("connect to the {BUILD_NETWORK} network: {e}"));
+            return Err(format!("connect to the {} network: {e}", self.1));
         }
         let resolv = net
-            .resolv_conf(BUILD_NETWORK, &Default::default())
+            .resolv_conf(&self.1, &Default::default())
             .await
             .unwrap_or_default();
         Ok((ns, resolv))
@@ -115,7 +131,7 @@ impl BuildNetwork for BridgeForBuilds {
         let Ok(net) = self.0.network().await else {
             return;
         };
-        if let Err(e) = net.disconnect(id, BUILD_NETWORK).await {
+        if let Err(e) = net.disconnect(id, &self.1).await {
             tracing::warn!(id, error = %e, "cannot disconnect build step from the bridge");
         }
         if let Err(e) = net.remove_netns(id).await {
@@ -170,12 +186,20 @@ impl Engine {
                 )));
             }
         }
-        let network = Network::parse(&opts.network).ok_or_else(|| {
-            ApiError::invalid(format!(
-                "unsupported networkmode {:?}: use default, host or none",
-                opts.network
-            ))
-        })?;
+        // default/bridge, host, none, or a network's name or ID (RUN joins that network).
+        let (network, run_net) = match Network::parse(&opts.network) {
+            Some(n) => (n, BUILD_NETWORK.to_string()),
+            None => {
+                let net = self.network().await?;
+                let info = net.inspect(&opts.network).await.map_err(|_| {
+                    ApiError::not_found(format!(
+                        "network {} not found: create it first or pass default, host or none",
+                        opts.network
+                    ))
+                })?;
+                (Network::Default, info.network.name)
+            }
+        };
         let root = store.root().to_path_buf();
         let dir = root.join("build-tmp").join(format!(
             "ctx-{}",
@@ -221,7 +245,7 @@ impl Engine {
                 shim_exe: shim_exe(),
                 root,
                 puller: Some(self.puller()),
-                network: Some(Arc::new(BridgeForBuilds(self.clone()))),
+                network: Some(Arc::new(BridgeForBuilds(self.clone(), run_net))),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<serde_json::Value>();
@@ -262,7 +286,7 @@ impl Engine {
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "build failed");
-                    let _ = tx.send(error_message(&e.to_string()));
+                    let _ = tx.send(build_error_message(&e));
                 }
             }
         });

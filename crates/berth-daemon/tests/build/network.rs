@@ -124,6 +124,45 @@ pub fn run_network() {
         host_ns,
         "RUN --network=host shares the host's"
     );
+    // networkmode=<a user network>: RUN joins it; an unknown one is refused.
+    let (a, b) = (
+        200 + (std::process::id() >> 8) % 50,
+        (std::process::id() + 1) & 0xff,
+    );
+    let user_net = format!("bnet{}", std::process::id());
+    d.docker_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.{a}.{b}.0/24"),
+        &user_net,
+    ]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN ip -4 -o addr show eth0\n",
+    )
+    .unwrap();
+    let build_on = |net: &str| {
+        Command::new("docker")
+            .args(["build", "--no-cache", "--network", net, "-t", "net-built:2"])
+            .arg(&ctx)
+            .env("DOCKER_BUILDKIT", "0")
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .output()
+            .unwrap()
+    };
+    let o = build_on(&user_net);
+    let out2 = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out2}");
+    assert!(out2.contains(&format!("inet 10.{a}.{b}.")), "{out2}");
+    let o = build_on("no-such-net");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("network no-such-net not found"),
+        "{err}"
+    );
+    d.docker_ok(&["network", "rm", &user_net]);
     let netns_dir = d.dir.path().join("run/netns");
     let left: Vec<_> = std::fs::read_dir(&netns_dir)
         .map(|r| r.flatten().map(|e| e.file_name()).collect())
