@@ -38,6 +38,11 @@ pub enum Error {
     Predefined(String),
     #[error("no free address left in network {0:?}: use a larger subnet")]
     PoolExhausted(String),
+    #[error("no subnet for the default bridge {bridge}: {} all overlap routes of other interfaces; give one with `berth daemon --bip CIDR` or daemon.json \"bip\"", fmt_nets(candidates))]
+    NoDefaultSubnet {
+        bridge: String,
+        candidates: Vec<ipnet::IpNet>,
+    },
     #[error("address {ip} is already in use in network {network:?}: pick another address")]
     AddressInUse { network: String, ip: IpAddr },
     #[error("container {container} is already connected to network {network:?}")]
@@ -97,7 +102,7 @@ impl Error {
             | Error::AlreadyConnected { .. }
             | Error::PortInUse { .. } => ErrorKind::Conflict,
             Error::Invalid { .. } | Error::Predefined(_) => ErrorKind::Invalid,
-            Error::PoolExhausted(_) => ErrorKind::Unavailable,
+            Error::PoolExhausted(_) | Error::NoDefaultSubnet { .. } => ErrorKind::Unavailable,
             Error::Netlink { .. }
             | Error::Nft { .. }
             | Error::Io { .. }
@@ -131,3 +136,10 @@ impl Error {
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn fmt_nets(nets: &[ipnet::IpNet]) -> String {
+    nets.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -245,7 +245,7 @@ pub async fn configure_container_if(
 }
 
 /// Destination prefixes of the IPv4 and IPv6 routes in the main table (for subnet overlap checks).
-pub async fn route_prefixes(h: &Handle) -> Result<Vec<IpNet>> {
+pub async fn route_prefixes(h: &Handle, skip_oif: Option<u32>) -> Result<Vec<IpNet>> {
     let mut out = vec![];
     let reqs = [
         RouteMessageBuilder::<std::net::Ipv4Addr>::new().build(),
@@ -263,6 +263,13 @@ pub async fn route_prefixes(h: &Handle) -> Result<Vec<IpNet>> {
             let len = r.header.destination_prefix_length;
             if len == 0 {
                 continue; // default route covers everything; it is not a conflict
+            }
+            let oif = r.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Oif(i) => Some(*i),
+                _ => None,
+            });
+            if skip_oif.is_some() && oif == skip_oif {
+                continue; // a route of the device being (re)configured is not a conflict
             }
             for a in &r.attributes {
                 if let RouteAttribute::Destination(d) = a {

@@ -271,6 +271,39 @@ fn ipam_never_hands_out_an_address_twice_across_reopen() {
 }
 
 #[test]
+fn a_fresh_root_adopts_the_default_bridge_an_earlier_daemon_left() {
+    isolated(
+        "a_fresh_root_adopts_the_default_bridge_an_earlier_daemon_left",
+        || async {
+            let env = Env::new();
+            let m = env.open().await;
+            let first = m.inspect("bridge").await.unwrap().network.ipam.unwrap();
+            drop(m);
+            // A new state dir (a fresh --root) with the bridge still up: its own route must not
+            // count as taken, or every candidate looks used once a few daemons have run.
+            std::fs::remove_dir_all(env.state_dir()).unwrap();
+            let m = env.open().await;
+            let again = m.inspect("bridge").await.unwrap().network.ipam.unwrap();
+            assert_eq!(again.subnet, first.subnet);
+            // With every candidate routed through another interface the error says what to do.
+            std::fs::remove_dir_all(env.state_dir()).unwrap();
+            drop(m);
+            sh("ip link add vy0 type veth peer name vy1 && ip link set vy0 up");
+            let mut o = env.opts();
+            o.default_bridge = Some(format!("{}x", env.bridge));
+            o.default_bridge_candidates = vec![first.subnet];
+            let prefix = first.subnet.prefix_len();
+            sh(&format!("ip addr add {}/{prefix} dev vy0", first.gateway));
+            let err = NetworkManager::open(&env.state_dir(), o)
+                .await
+                .err()
+                .expect("no candidate is free");
+            assert!(err.to_string().contains("--bip"), "{err}");
+        },
+    );
+}
+
+#[test]
 fn invalid_and_overlapping_networks_are_rejected() {
     isolated("invalid_and_overlapping_networks_are_rejected", || async {
         let env = Env::new();

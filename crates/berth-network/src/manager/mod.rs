@@ -141,13 +141,19 @@ impl NetworkManager {
         let nl = netlink::connect().await?;
         if let Some(dev) = &opts.default_bridge {
             if state.network("bridge").is_none() {
-                let taken: Vec<IpNet> = netlink::route_prefixes(&nl)
+                // The bridge may survive from an earlier daemon (or be shared with another
+                // root): its own routes are what we are about to adopt, not a conflict.
+                let own = netlink::link_index(&nl, dev).await?;
+                let taken: Vec<IpNet> = netlink::route_prefixes(&nl, own)
                     .await?
                     .into_iter()
                     .chain(state.networks.iter().flat_map(subnets))
                     .collect();
                 let subnet = ipam::pick_free_subnet(&opts.default_bridge_candidates, &taken)
-                    .ok_or_else(|| Error::PoolExhausted("bridge".into()))?;
+                    .ok_or_else(|| Error::NoDefaultSubnet {
+                        bridge: dev.clone(),
+                        candidates: opts.default_bridge_candidates.clone(),
+                    })?;
                 let ipam = Ipam {
                     subnet,
                     gateway: ipam::default_gateway(&subnet),
@@ -285,7 +291,7 @@ impl NetworkManager {
             .iter()
             .flat_map(|n| subnets(n).into_iter().map(move |s| (n.name.clone(), s)))
             .collect();
-        let host: Vec<IpNet> = netlink::route_prefixes(&self.nl)
+        let host: Vec<IpNet> = netlink::route_prefixes(&self.nl, None)
             .await?
             .into_iter()
             .filter(|r| !ours.iter().any(|(_, s)| s == r))
