@@ -61,6 +61,77 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Bytes handed to the compressor thread at a time.
+const COMPRESS_CHUNK: usize = 256 * 1024;
+
+/// A gzip compressor on its own thread writing (and hashing) a blob file; fed through a bounded
+/// channel so a slow disk or CPU applies back-pressure instead of buffering the layer in memory.
+/// Dropped unfinished (an error upstream), it closes the input and waits for the thread, so the
+/// caller's cleanup of the blob file cannot race with it.
+struct Compressor {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<Result<(Digest, File)>>>,
+}
+
+/// The sending side of a [`Compressor`], as a `Write`.
+struct CompressorInput(std::sync::mpsc::SyncSender<Vec<u8>>);
+
+impl Write for CompressorInput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(buf.to_vec())
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "layer compressor stopped"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Compressor {
+    fn spawn(path: PathBuf) -> Compressor {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let thread = std::thread::spawn(move || {
+            let f = File::create(&path).at(&path)?;
+            let mut gz = flate2::write::GzEncoder::new(
+                Sha256Writer::new(io::BufWriter::new(f)),
+                flate2::Compression::default(),
+            );
+            for chunk in rx {
+                gz.write_all(&chunk).at(&path)?;
+            }
+            let (blob, bw) = gz.finish().at(&path)?.finish();
+            let f = bw.into_inner().map_err(|e| e.into_error()).at(&path)?;
+            f.sync_all().at(&path)?;
+            Ok((blob, f))
+        });
+        Compressor {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn input(&self) -> CompressorInput {
+        CompressorInput(self.tx.clone().expect("input taken before finish"))
+    }
+
+    /// Close the input and wait for the blob: its digest and the synced file.
+    fn finish(mut self) -> Result<(Digest, File)> {
+        self.tx = None;
+        let t = self.thread.take().expect("finished once");
+        t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+}
+
+impl Drop for Compressor {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A reader that copies what passes through it into a writer.
 struct TeeReader<R, W> {
     inner: R,
@@ -316,20 +387,19 @@ impl Store {
         let res = (|| {
             let fsdir = self.snapshot_dir(n).join("fs");
             fs::create_dir_all(&fsdir).at(&fsdir)?;
-            let f = File::create(&tmp).at(&tmp)?;
-            let gz = flate2::write::GzEncoder::new(
-                Sha256Writer::new(io::BufWriter::new(f)),
-                flate2::Compression::default(),
-            );
-            let mut hr = HashingReader::new(TeeReader { inner: r, out: gz });
+            // Compression runs on its own thread, overlapping the unpack (I/O) with gzip (CPU):
+            // on a 120 MB apt layer that is most of a build step's commit time.
+            let compressor = Compressor::spawn(tmp.clone());
+            let out = io::BufWriter::with_capacity(COMPRESS_CHUNK, compressor.input());
+            let mut hr = HashingReader::new(TeeReader { inner: r, out });
             let stats = apply_layer(&fsdir, "commit", &mut hr)?;
             io::copy(&mut hr, &mut io::sink()).at(&tmp)?;
             let diff_id =
                 Digest::from_hex(&hex::encode(hr.hasher.clone().finalize())).expect("hex");
-            let gz = hr.inner.out;
-            let (blob, bw) = gz.finish().at(&tmp)?.finish();
-            let f = bw.into_inner().map_err(|e| e.into_error()).at(&tmp)?;
-            f.sync_all().at(&tmp)?;
+            let mut out = hr.inner.out;
+            out.flush().at(&tmp)?;
+            drop(out);
+            let (blob, f) = compressor.finish()?;
             let blob_size = f.metadata().at(&tmp)?.len();
             let chain = match parent_chain {
                 Some(p) => chain_next(p, &diff_id),
