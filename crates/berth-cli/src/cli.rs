@@ -360,6 +360,9 @@ pub struct BuildArgs {
     pub quiet: bool,
     #[arg(long)]
     pub network: Option<String>,
+    /// `name:ip` added to RUN steps' /etc/hosts (repeatable).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     #[arg(long)]
     pub iidfile: Option<String>,
     #[arg(long)]

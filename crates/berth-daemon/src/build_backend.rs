@@ -43,6 +43,8 @@ pub struct BuildBackendConfig {
     pub puller: Option<Puller>,
     /// The default network for RUN; None: RUN shares the host's network.
     pub network: Option<Arc<dyn BuildNetwork>>,
+    /// `--add-host` entries (name, ip) appended to RUN steps' /etc/hosts.
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 /// The daemon's build backend.
@@ -542,9 +544,26 @@ impl BuildBackend for StoreBuildBackend {
             (None, Network::None) => berth_runtime::NetworkMode::None,
             (None, _) => berth_runtime::NetworkMode::Host,
         };
+        let hosts_file = if self.cfg.extra_hosts.is_empty() {
+            None
+        } else {
+            let f = self.tmp_dir().join(format!("{}-hosts", scratch.id));
+            let text = hosts_with(
+                &fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                &self.cfg.extra_hosts,
+            );
+            if let Err(e) = fs::create_dir_all(self.tmp_dir()).and_then(|_| fs::write(&f, text)) {
+                if let Some(n) = &bridge {
+                    n.detach(&scratch.id).await;
+                }
+                return Err(io_err("write RUN hosts file", e));
+            }
+            Some(f)
+        };
         for f in ["/etc/resolv.conf", "/etc/hosts"] {
-            let source = match (&resolv_file, f) {
-                (Some(r), "/etc/resolv.conf") => r.display().to_string(),
+            let source = match (&resolv_file, &hosts_file, f) {
+                (Some(r), _, "/etc/resolv.conf") => r.display().to_string(),
+                (_, Some(h), "/etc/hosts") => h.display().to_string(),
                 _ => f.to_string(),
             };
             if Path::new(&source).exists() {
@@ -585,7 +604,7 @@ impl BuildBackend for StoreBuildBackend {
         if let Some(n) = &bridge {
             n.detach(&scratch.id).await;
         }
-        if let Some(f) = &resolv_file {
+        for f in resolv_file.iter().chain(hosts_file.iter()) {
             let _ = fs::remove_file(f);
         }
         let exit_code = ran?;
@@ -732,4 +751,16 @@ impl BuildBackend for StoreBuildBackend {
         })
         .await
     }
+}
+
+/// The host's hosts file with `--add-host` entries appended (the classic builder's RUN view).
+fn hosts_with(base: &str, extra: &[(String, String)]) -> String {
+    let mut out = base.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for (name, ip) in extra {
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
 }

@@ -246,6 +246,7 @@ impl Engine {
                 root,
                 puller: Some(self.puller()),
                 network: Some(Arc::new(BridgeForBuilds(self.clone(), run_net))),
+                extra_hosts: opts.extra_hosts.clone(),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<serde_json::Value>();

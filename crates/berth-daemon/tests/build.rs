@@ -161,6 +161,7 @@ impl Env {
                     root: store.root().to_path_buf(),
                     puller: None,
                     network: None,
+                    extra_hosts: vec![("extra.berth.test".into(), "127.0.0.2".into())],
                 },
             ),
             runs: AtomicUsize::new(0),
@@ -278,6 +279,7 @@ ENV GREETING=hello
 WORKDIR /src
 RUN echo "$GREETING $WHO" > shell.txt && pwd > pwd.txt
 RUN ["sh", "-c", "echo exec > exec.txt"]
+RUN grep extra.berth.test /etc/hosts > hosts.txt
 RUN <<EOF
 echo heredoc > heredoc.txt
 id -u > uid.txt
@@ -311,6 +313,7 @@ LABEL stage=final
             "/out/uid.txt",
             "/home/app/work/me.txt",
             "/home/app/work",
+            "/out/hosts.txt",
         ],
     );
     let text = |i: usize| files[i].as_ref().map(|f| f.0.clone()).unwrap_or_default();
@@ -320,6 +323,11 @@ LABEL stage=final
     assert_eq!(text(3), "heredoc\n");
     assert_eq!(text(4), "0\n");
     assert_eq!(text(5), "1234\n");
+    assert_eq!(
+        text(7),
+        "127.0.0.2\textra.berth.test\n",
+        "--add-host reaches RUN"
+    );
     let wd = files[6].as_ref().unwrap();
     assert_eq!((wd.2, wd.1), (1234, 0o755), "WORKDIR is created for USER");
     let rec = env.store.image(&out.image_id.to_string()).unwrap();

@@ -28,6 +28,8 @@ pub struct BuildOptions {
     /// `networkmode`: default network of RUN steps.
     pub network: String,
     pub platform: String,
+    /// `extrahosts` (repeatable, `name:ip`): added to RUN steps' /etc/hosts.
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 fn json_map(q: &QueryPairs, key: &str) -> ApiResult<BTreeMap<String, String>> {
@@ -42,6 +44,31 @@ fn json_map(q: &QueryPairs, key: &str) -> ApiResult<BTreeMap<String, String>> {
     Ok(m.into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect())
+}
+
+/// `extrahosts=name:ip` pairs (repeated, or comma-separated as older clients send them).
+fn extra_hosts(q: &QueryPairs) -> ApiResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for v in q.all("extrahosts") {
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, ip) = item
+                .split_once(':')
+                .or_else(|| item.split_once('='))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "invalid extra host {item:?}: want name:ip, e.g. db:10.0.0.5"
+                    ))
+                })?;
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(ApiError::invalid(format!(
+                    "invalid extra host {item:?}: {ip:?} is not an IP address (host-gateway is not supported in builds)"
+                )));
+            }
+            out.push((name.to_string(), ip.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 impl BuildOptions {
@@ -64,6 +91,7 @@ impl BuildOptions {
             quiet: q.flag("q"),
             network: q.get("networkmode").unwrap_or("").to_string(),
             platform: q.get("platform").unwrap_or("").to_string(),
+            extra_hosts: extra_hosts(q)?,
         })
     }
 }
@@ -92,6 +120,25 @@ pub(super) async fn prune(State(s): State<Services>) -> ApiResult<axum::Json<ser
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_dockerfile_wins_and_extra_hosts_parse() {
+        let uri: axum::http::Uri =
+            "/build?dockerfile=.dockerfile.1&dockerfile=FROM&extrahosts=a:1.2.3.4&extrahosts=b:%3A%3A1"
+                .parse()
+                .unwrap();
+        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        assert_eq!(
+            o.dockerfile, ".dockerfile.1",
+            "the first value wins, as in Go"
+        );
+        assert_eq!(
+            o.extra_hosts,
+            [("a".into(), "1.2.3.4".into()), ("b".into(), "::1".into())]
+        );
+        let uri: axum::http::Uri = "/build?extrahosts=nohost".parse().unwrap();
+        assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
+    }
 
     #[test]
     fn parses_docker_cli_query() {

@@ -109,12 +109,10 @@ impl QueryPairs {
         let pairs: Vec<(String, String)> = serde_urlencoded_pairs(q)?;
         Ok(QueryPairs(pairs))
     }
+    /// The first value of `k`, as Go's `r.FormValue` (docker-py sends `dockerfile` twice when
+    /// the Dockerfile lives outside the context; the first names it).
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(a, _)| a == k)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
     }
     pub fn all(&self, k: &str) -> Vec<String> {
         self.0

@@ -148,6 +148,9 @@ pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<()> {
         .opt("networkmode", a.network.as_deref())
         .opt("platform", a.platform.as_deref())
         .add("rm", if a.rm.unwrap_or(true) { "1" } else { "0" });
+    for h in &a.add_host {
+        q = q.add("extrahosts", h);
+    }
     let s = c
         .stream(
             Method::POST,
