@@ -476,3 +476,55 @@ fn health_checks_turn_healthy_and_unhealthy() {
     );
     d.ok(&["rm", "-f", &good, &bad]);
 }
+
+#[test]
+fn debian_container_users_exec_diff_and_limits() {
+    let t = "debian_container_users_exec_diff_and_limits";
+    let Some(d) = Daemon::start(t) else {
+        return;
+    };
+    let Some(img) = berth_testutil::image(t, "debian-bookworm-minbase") else {
+        return;
+    };
+    let loaded = d.ok(&["load", "-i", img.to_str().unwrap()]);
+    let name = loaded
+        .lines()
+        .find_map(|l| l.strip_prefix("Loaded image: "))
+        .unwrap_or_else(|| panic!("no image name in {loaded:?}"))
+        .to_string();
+    // The image's own CMD (bash) with stdin closed exits 0; its users resolve from its passwd.
+    assert_eq!(d.code(&["run", "--rm", &name]), 0);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "nobody",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        &name,
+        "sh",
+        "-c",
+        "id -un; cat /etc/debian_version; cat /proc/self/status | grep -E '^(NoNewPrivs|CapEff)'",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "nobody", "{out}");
+    assert!(lines[1].starts_with("12."), "bookworm: {out}");
+    assert!(
+        out.contains("CapEff:\t0000000000000000"),
+        "a non-root user has no effective caps: {out}"
+    );
+    // A long-running Debian container: exec as another user and workdir, then a clean diff.
+    let c = d.ok(&["run", "-d", &name, "sleep", "300"]);
+    assert_eq!(
+        d.ok(&["exec", "-u", "daemon", "-w", "/tmp", &c, "sh", "-c", "id -un; pwd"]),
+        "daemon\n/tmp"
+    );
+    d.ok(&["exec", &c, "touch", "/root/made"]);
+    let diff = d.ok(&["diff", &c]);
+    assert_eq!(diff, "C /root\nA /root/made", "only the container's own changes");
+    assert_eq!(d.code(&["exec", &c, "nosuchcmd"]), 127);
+    d.ok(&["rm", "-f", &c]);
+    d.assert_clean(&c);
+}
