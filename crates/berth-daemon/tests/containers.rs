@@ -518,12 +518,25 @@ fn debian_container_users_exec_diff_and_limits() {
     // A long-running Debian container: exec as another user and workdir, then a clean diff.
     let c = d.ok(&["run", "-d", &name, "sleep", "300"]);
     assert_eq!(
-        d.ok(&["exec", "-u", "daemon", "-w", "/tmp", &c, "sh", "-c", "id -un; pwd"]),
+        d.ok(&[
+            "exec",
+            "-u",
+            "daemon",
+            "-w",
+            "/tmp",
+            &c,
+            "sh",
+            "-c",
+            "id -un; pwd"
+        ]),
         "daemon\n/tmp"
     );
     d.ok(&["exec", &c, "touch", "/root/made"]);
     let diff = d.ok(&["diff", &c]);
-    assert_eq!(diff, "C /root\nA /root/made", "only the container's own changes");
+    assert_eq!(
+        diff, "C /root\nA /root/made",
+        "only the container's own changes"
+    );
     assert_eq!(d.code(&["exec", &c, "nosuchcmd"]), 127);
     d.ok(&["rm", "-f", &c]);
     d.assert_clean(&c);
