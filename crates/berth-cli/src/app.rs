@@ -164,7 +164,24 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
     Ok(c)
 }
 
+/// Flag errors that need no daemon are reported before connecting, so a typo neither waits on
+/// nor auto-starts a daemon (docker validates flags before dialing too).
+fn precheck(cmd: &Command) -> anyhow::Result<()> {
+    if let Command::C(cc) | Command::Container { cmd: cc } = cmd {
+        match cc {
+            ContainerCmd::Run(a) => drop(cmd::run::plan_from(a, "run")?),
+            ContainerCmd::Create(a) => drop(cmd::run::plan_from(a, "create")?),
+            ContainerCmd::Update(a) => {
+                crate::runopts::resources(&a.resources).map_err(|e| exit::usage("update", e))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    precheck(&cli.cmd)?;
     let c = connect(&cli).await?;
     match cli.cmd {
         Command::Daemon(_) | Command::Shim(_) => unreachable!("handled before the runtime"),

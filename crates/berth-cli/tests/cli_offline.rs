@@ -64,3 +64,37 @@ fn autostart_reports_a_daemon_that_dies() {
     );
     assert!(root.join("daemon.log").exists());
 }
+
+#[test]
+fn flag_value_errors_come_before_any_daemon() {
+    // Autostart is allowed here: a bad value must still not start (or wait for) a daemon.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("auto.sock");
+    let root = dir.path().join("root");
+    for (args, want) in [
+        (
+            vec!["run", "--cpus", "abc", "busybox"],
+            "invalid argument \"abc\" for \"--cpus\" flag: failed to parse abc as a rational number\nSee 'berth run --help'.\n",
+        ),
+        (
+            vec!["create", "-m", "10q", "busybox"],
+            "invalid argument \"10q\" for \"-m, --memory\" flag: invalid size: '10q'\nSee 'berth create --help'.\n",
+        ),
+        (
+            vec!["update", "--memory-swap", "x", "c1"],
+            "invalid argument \"x\" for \"--memory-swap\" flag: invalid size: 'x'\nSee 'berth update --help'.\n",
+        ),
+    ] {
+        let o = berth()
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--root")
+            .arg(&root)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stderr), want, "{args:?}");
+        assert!(!sock.exists() && !root.exists(), "{args:?} started a daemon");
+    }
+}

@@ -66,7 +66,7 @@ fn is_missing_image(e: &berth_client::Error) -> bool {
     e.kind() == ErrorKind::NotFound && e.to_string().to_ascii_lowercase().contains("image")
 }
 
-fn plan_from(a: &RunArgs, cmd: &str) -> anyhow::Result<CreatePlan> {
+pub(crate) fn plan_from(a: &RunArgs, cmd: &str) -> anyhow::Result<CreatePlan> {
     if !matches!(a.pull.as_str(), "missing" | "always" | "never") {
         return Err(usage(
             cmd,
