@@ -2,6 +2,7 @@
 //! containers via shims, networks, volumes, registry) behind berth-api's service traits, and
 //! owns the daemon process lifecycle ([`run`], [`serve`]).
 
+pub mod archive_diff;
 pub mod archive_ops;
 mod archive_ops_service;
 pub mod build_backend;

@@ -1,0 +1,241 @@
+//! The read side of docker cp / export: a tar writer that walks directories by file descriptor
+//! (`*at` calls with `O_NOFOLLOW`), hard links once, xattrs as PAX records, and mount points
+//! read from the mount's source.
+
+use super::*;
+
+/// Tar writer walking directories by file descriptor; with `roots`, a directory that is a
+/// mount point is read from the mount's source instead (what the container sees there).
+pub(super) struct TarWriter<'r, W: Write> {
+    b: tar::Builder<W>,
+    /// (dev, ino) → first name, for hard links.
+    links: HashMap<(u64, u64), String>,
+    roots: Option<&'r Roots<'r>>,
+}
+
+impl<'r, W: Write> TarWriter<'r, W> {
+    pub(super) fn new(w: W, roots: Option<&'r Roots<'r>>) -> Self {
+        let mut b = tar::Builder::new(w);
+        b.mode(tar::HeaderMode::Complete);
+        TarWriter {
+            b,
+            links: HashMap::new(),
+            roots,
+        }
+    }
+
+    pub(super) fn finish(&mut self) -> io::Result<()> {
+        self.b.finish()
+    }
+
+    fn xattrs(&mut self, fd: &OwnedFd, name: &str) -> io::Result<()> {
+        let mut lbuf = vec![0u8; 64 * 1024];
+        let Ok(n) = rfs::flistxattr(fd, &mut lbuf[..]) else {
+            return Ok(());
+        };
+        let list = &lbuf[..n];
+        let mut vbuf = vec![0u8; 64 * 1024];
+        let mut recs = Vec::new();
+        for key in list.split(|b| *b == 0).filter(|k| !k.is_empty()) {
+            if key.starts_with(b"trusted.overlay.") {
+                continue;
+            }
+            let key = OsStr::from_bytes(key);
+            if let Ok(vn) = rfs::fgetxattr(fd, key, &mut vbuf[..]) {
+                let mut k = b"SCHILY.xattr.".to_vec();
+                k.extend_from_slice(key.as_bytes());
+                pax_record(&mut recs, &k, &vbuf[..vn]);
+            }
+        }
+        append_pax(&mut self.b, name, &recs)
+    }
+
+    /// Archive `name` in `parent` (None: `parent` itself) as tar path `tar_name`; `cpath` is
+    /// its container path.
+    pub(super) fn entry(
+        &mut self,
+        parent: &OwnedFd,
+        name: Option<&OsStr>,
+        tar_name: &str,
+        cpath: &[String],
+    ) -> io::Result<()> {
+        let st = match name {
+            Some(n) => rfs::statat(parent, n, AtFlags::SYMLINK_NOFOLLOW)?,
+            None => rfs::fstat(parent)?,
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(st.st_mode & 0o7777);
+        h.set_uid(st.st_uid as u64);
+        h.set_gid(st.st_gid as u64);
+        h.set_mtime(st.st_mtime.max(0) as u64);
+        h.set_size(0);
+        let ft = FileType::from_raw_mode(st.st_mode);
+        if ft != FileType::Directory && st.st_nlink > 1 {
+            let key = (st.st_dev, st.st_ino);
+            if let Some(first) = self.links.get(&key) {
+                h.set_entry_type(tar::EntryType::Link);
+                let first = first.clone();
+                return self.b.append_link(&mut h, tar_name, first);
+            }
+            self.links.insert(key, tar_name.to_string());
+        }
+        match ft {
+            FileType::Directory => {
+                let dir = reopen_dir(parent, name)?;
+                self.xattrs(&dir, tar_name)?;
+                h.set_entry_type(tar::EntryType::Directory);
+                let dname = if tar_name == "." {
+                    "./".to_string()
+                } else {
+                    format!("{tar_name}/")
+                };
+                self.b.append_data(&mut h, dname, io::empty())?;
+                let prefix = if tar_name == "." {
+                    String::new()
+                } else {
+                    format!("{tar_name}/")
+                };
+                self.children(&dir, &prefix, cpath)
+            }
+            FileType::RegularFile => {
+                let n = name.unwrap_or(OsStr::new("."));
+                let fd = rfs::openat(
+                    parent,
+                    n,
+                    OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )?;
+                self.xattrs(&fd, tar_name)?;
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(st.st_size as u64);
+                let f = File::from(fd);
+                // A file that shrank while we read it is padded by the builder's size check
+                // failing; take exactly the size we announced.
+                self.b
+                    .append_data(&mut h, tar_name, ExactReader::new(f, st.st_size as u64))
+            }
+            FileType::Symlink => {
+                let n = name.unwrap_or(OsStr::new("."));
+                let target = rfs::readlinkat(parent, n, Vec::new())?;
+                h.set_entry_type(tar::EntryType::Symlink);
+                let t = OsStr::from_bytes(target.as_bytes()).to_os_string();
+                self.b.append_link(&mut h, tar_name, t)
+            }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                h.set_entry_type(match ft {
+                    FileType::CharacterDevice => tar::EntryType::Char,
+                    FileType::BlockDevice => tar::EntryType::Block,
+                    _ => tar::EntryType::Fifo,
+                });
+                h.set_device_major(rfs::major(st.st_rdev))?;
+                h.set_device_minor(rfs::minor(st.st_rdev))?;
+                self.b.append_data(&mut h, tar_name, io::empty())
+            }
+            _ => Ok(()), // sockets are not archived
+        }
+    }
+
+    pub(super) fn children(
+        &mut self,
+        dir: &OwnedFd,
+        prefix: &str,
+        cpath: &[String],
+    ) -> io::Result<()> {
+        let mut names: Vec<OsString> = Vec::new();
+        for e in rfs::Dir::read_from(dir)? {
+            let e = e?;
+            let n = e.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(OsStr::from_bytes(n).to_os_string());
+            }
+        }
+        // Mount points show even where the rootfs has no directory for them yet (a created
+        // container: the runtime makes them at start).
+        if let Some(roots) = self.roots {
+            for m in roots.table.children_of(cpath) {
+                let m = OsString::from(m);
+                if !names.contains(&m) {
+                    names.push(m);
+                }
+            }
+        }
+        names.sort();
+        for n in names {
+            let tar_name = format!("{prefix}{}", n.to_string_lossy());
+            let mut child = cpath.to_vec();
+            child.push(n.to_string_lossy().into_owned());
+            match self
+                .roots
+                .and_then(|r| Some((r, r.table.mount_at(&child)?)))
+            {
+                Some((roots, i)) => {
+                    let (fd, file) = roots.handle(Some(i)).map_err(io::Error::other)?;
+                    self.entry(&fd, file.as_deref(), &tar_name, &child)?;
+                }
+                None => self.entry(dir, Some(&n), &tar_name, &child)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Append one PAX record `"<len> <key>=<value>\n"` (len counts itself).
+pub(super) fn pax_record(recs: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    let mut body = key.to_vec();
+    body.push(b'=');
+    body.extend_from_slice(value);
+    body.push(b'\n');
+    let mut len = body.len() + 2;
+    while format!("{len} ").len() + body.len() != len {
+        len += 1;
+    }
+    recs.extend_from_slice(format!("{len} ").as_bytes());
+    recs.extend_from_slice(&body);
+}
+
+/// Write PAX extended-header records (if any) for the entry that follows.
+pub(super) fn append_pax<W: Write>(
+    b: &mut tar::Builder<W>,
+    name: &str,
+    recs: &[u8],
+) -> io::Result<()> {
+    if recs.is_empty() {
+        return Ok(());
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_size(recs.len() as u64);
+    h.set_mode(0o644);
+    let short: String = format!("PaxHeaders/{name}").chars().take(99).collect();
+    h.set_path(short)?;
+    h.set_cksum();
+    b.append(&h, recs)
+}
+
+/// Reads exactly `n` bytes: the file's data, zero-padded if it shrank meanwhile.
+struct ExactReader<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> ExactReader<R> {
+    fn new(inner: R, n: u64) -> Self {
+        ExactReader { inner, left: n }
+    }
+}
+
+impl<R: Read> Read for ExactReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(self.left as usize);
+        let mut got = self.inner.read(&mut buf[..want])?;
+        if got == 0 {
+            buf[..want].fill(0);
+            got = want;
+        }
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
