@@ -47,8 +47,9 @@ pub trait ImageStore: Send + Sync + 'static {
     fn usage(&self) -> Result<StoreUsage>;
     /// Unpacked layer directories, bottom first.
     fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>>;
-    /// Load an OCI or `docker save` archive; all-or-nothing.
-    fn load(&self, r: &mut dyn Read) -> Result<Vec<StoredImage>>;
+    /// Load an OCI or `docker save` archive; all-or-nothing. Each image with the names the
+    /// archive gave it.
+    fn load(&self, r: &mut dyn Read) -> Result<Vec<(StoredImage, Vec<Reference>)>>;
     /// Write one archive holding `images`, each under the given references.
     fn save(&self, images: &[(StoredImage, Vec<Reference>)], w: &mut dyn Write) -> Result<()>;
     /// Create a one-layer image from a root filesystem tarball.

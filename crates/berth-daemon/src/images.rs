@@ -256,15 +256,17 @@ impl ImageService for Engine {
             .blocking(move |s| {
                 let imgs = s.load(&mut reader)?;
                 let mut lines = Vec::new();
-                for img in &imgs {
+                // As docker: the names the archive gave (not every tag the image has here),
+                // or the ID for an image saved by ID.
+                for (img, names) in &imgs {
                     let id = img.id.to_string();
                     this.events()
                         .image("load", &id, &id, &image_plan::labels(img));
-                    if img.repo_tags.is_empty() {
+                    if names.is_empty() {
                         lines.push(format!("Loaded image ID: {id}"));
                     }
-                    for t in &img.repo_tags {
-                        lines.push(format!("Loaded image: {t}"));
+                    for t in names {
+                        lines.push(format!("Loaded image: {}", t.familiar()));
                     }
                 }
                 Ok(lines)

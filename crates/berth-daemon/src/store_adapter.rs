@@ -77,8 +77,8 @@ impl ImageStore for StoreAdapter {
     fn layer_dirs(&self, id: &Digest) -> Result<Vec<PathBuf>> {
         Ok(self.0.image_layers(id)?)
     }
-    fn load(&self, r: &mut dyn Read) -> Result<Vec<StoredImage>> {
-        Ok(berth_store::load_archive(&self.0, r)?)
+    fn load(&self, r: &mut dyn Read) -> Result<Vec<(StoredImage, Vec<Reference>)>> {
+        Ok(berth_store::load_archive_named(&self.0, r)?)
     }
     fn save(&self, images: &[(StoredImage, Vec<Reference>)], w: &mut dyn Write) -> Result<()> {
         Ok(berth_store::save_archive(&self.0, images, w)?)

@@ -184,6 +184,28 @@ fn docker_image_lifecycle() {
     let out = d.docker_ok(&["images", "-q", "--no-trunc", "busybox"]);
     assert_eq!(out.trim(), BUSYBOX_ID);
 
+    // load reports what the archive names, not every tag the image has here; by ID: the ID.
+    d.docker_ok(&["tag", "busybox", "other:tag"]);
+    let by_id = d.dir.path().join("by-id.tar");
+    d.docker_ok(&["save", "-o", path_str(&by_id), BUSYBOX_ID]);
+    let out = d.docker_ok(&["load", "-i", path_str(&by_id)]);
+    assert_eq!(out.trim(), format!("Loaded image ID: {BUSYBOX_ID}"));
+    let out = d.docker_ok(&["load", "-i", path_str(&saved)]);
+    assert_eq!(out.trim(), "Loaded image: busybox:latest");
+    d.docker_ok(&["rmi", "other:tag"]);
+    // A file that is no archive: the error comes in the stream (as moby), exit 1, nothing added.
+    let junk = d.dir.path().join("junk.tar");
+    std::fs::write(&junk, b"not a tar").unwrap();
+    let o = d.docker(&["load", "-i", path_str(&junk)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("invalid archive"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(out.trim(), "imported:1\nbusybox:latest");
+
     let out = d.docker_ok(&["image", "prune", "-af"]);
     assert!(out.contains("Total reclaimed space"), "{out}");
     assert!(out.contains(&format!("deleted: {BUSYBOX_ID}")), "{out}");

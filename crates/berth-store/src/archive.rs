@@ -301,6 +301,18 @@ fn wanted_from_docker(store: &Store, l: &Loaded, mj: &[u8]) -> Result<Wanted> {
 /// Load an image archive (OCI layout tar, `docker save` tar, optionally gzip/zstd compressed).
 /// All-or-nothing: on any failure the store holds exactly what it held before.
 pub fn load_archive(store: &Store, r: impl Read) -> Result<Vec<ImageRecord>> {
+    Ok(load_archive_named(store, r)?
+        .into_iter()
+        .map(|(img, _)| img)
+        .collect())
+}
+
+/// [`load_archive`], also returning the names the archive gave each image (empty for an image
+/// saved by ID): what `docker load` reports, whatever other tags the image already had here.
+pub fn load_archive_named(
+    store: &Store,
+    r: impl Read,
+) -> Result<Vec<(ImageRecord, Vec<Reference>)>> {
     let _g = store.gc_lock.read().unwrap_or_else(|p| p.into_inner());
     let l = stream_in(store, r)?;
     let wanted = if let Some(idx) = l.files.get("index.json") {
@@ -345,15 +357,16 @@ pub fn load_archive(store: &Store, r: impl Read) -> Result<Vec<ImageRecord>> {
         Ok(prepared
             .iter()
             .map(|p| p.row.id.clone())
+            .zip(wanted.iter().map(|(_, _, names)| names.clone()))
             .collect::<Vec<_>>())
     })();
     match res {
         Ok(ids) => {
-            let mut out = Vec::new();
-            let mut seen = HashSet::new();
-            for id in ids {
-                if seen.insert(id.clone()) {
-                    out.push(store.image_by_id(&id)?);
+            let mut out: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
+            for (id, names) in ids {
+                match out.iter_mut().find(|(img, _)| img.id == id) {
+                    Some((_, n)) => n.extend(names),
+                    None => out.push((store.image_by_id(&id)?, names)),
                 }
             }
             Ok(out)

@@ -30,7 +30,7 @@ use std::sync::{Mutex, RwLock};
 use berth_oci::Digest;
 use rusqlite::Connection;
 
-pub use archive::{import_rootfs, load_archive, save_archive, ImportOptions};
+pub use archive::{import_rootfs, load_archive, load_archive_named, save_archive, ImportOptions};
 pub use blobs::Ingest;
 pub use error::{ErrorKind, Result, StoreError};
 pub use gc::{DiskUsage, GcReport, ImageUsage};

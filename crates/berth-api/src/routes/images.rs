@@ -44,11 +44,20 @@ pub(super) async fn post_dispatch(
     match rest.as_str() {
         "load" => {
             let quiet = q.flag("quiet");
-            let lines = s.images.load(body_stream(req.into_body()), quiet).await?;
-            let msgs = lines
-                .into_iter()
-                .map(|l| serde_json::json!({ "stream": format!("{l}\n") }));
-            return Ok(json_lines(futures::stream::iter(msgs.collect::<Vec<_>>())));
+            // As moby: a load that fails answers 200 with the error in the JSON stream
+            // (docker-py raises ImageLoadError from it, the docker CLI prints it, exit 1).
+            let msgs: Vec<serde_json::Value> =
+                match s.images.load(body_stream(req.into_body()), quiet).await {
+                    Ok(lines) => lines
+                        .into_iter()
+                        .map(|l| serde_json::json!({ "stream": format!("{l}\n") }))
+                        .collect(),
+                    Err(e) => vec![serde_json::json!({
+                        "errorDetail": { "message": e.message },
+                        "error": e.message,
+                    })],
+                };
+            return Ok(json_lines(futures::stream::iter(msgs)));
         }
         "create" => {
             if let Some(from) = q.get("fromImage") {
