@@ -318,7 +318,7 @@ fn invalid_and_overlapping_networks_are_rejected() {
             (user_net("one", "10.78.0.0/16"), ErrorKind::Conflict),
             (user_net("four", "10.79.0.1/16"), ErrorKind::Invalid),
             (user_net("five", "300.1.0.0/16"), ErrorKind::Invalid),
-            (user_net("bad name!", "10.80.0.0/16"), ErrorKind::Invalid),
+            (user_net("bad/name", "10.80.0.0/16"), ErrorKind::Invalid),
         ];
         for (cfg, kind) in cases {
             let name = cfg.name.clone();

@@ -110,10 +110,14 @@ fn new_id() -> String {
     (0..4).map(|_| format!("{:016x}", random_u64())).collect()
 }
 
+/// Docker accepts nearly any network name (docker-py creates "test 01"); berth keeps names that
+/// start with a letter or digit, and refuses control characters and the two that would make a
+/// name ambiguous in an API path or a `--network container:x` value.
 fn valid_name(name: &str) -> bool {
     let mut c = name.chars();
     matches!(c.next(), Some(f) if f.is_ascii_alphanumeric())
-        && c.all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+        && name.len() <= 128
+        && c.all(|ch| !ch.is_control() && ch != '/' && ch != ':')
 }
 
 fn predefined(name: &str, driver: &str, bridge: Option<String>, ipam: Option<Ipam>) -> Network {
@@ -271,7 +275,7 @@ impl NetworkManager {
             return Err(Error::invalid(
                 "network name",
                 &cfg.name,
-                "use letters, digits, '_', '.', '-'",
+                "start with a letter or digit; no '/', ':' or control characters (at most 128 bytes)",
             ));
         }
         if !matches!(cfg.driver.as_str(), "" | "bridge") {
@@ -755,5 +759,28 @@ impl NetworkManager {
             .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_name;
+
+    #[test]
+    fn network_names_as_permissive_as_docker_but_unambiguous() {
+        for ok in ["test 01", "front", "a.b_c-d", "x!"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            " lead",
+            "-x",
+            "a/b",
+            "container:x",
+            "tab\there",
+            &"n".repeat(129),
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
     }
 }
