@@ -21,9 +21,9 @@ pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
 pub use routes::app;
 pub use routes::build::BuildOptions;
 pub use service::{
-    AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect, ImageListOptions,
-    ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions, PushOptions, Services,
-    SystemService,
+    drain, AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect,
+    ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions,
+    PushOptions, Services, SystemService,
 };
 pub use version::{API_VERSION, MIN_API_VERSION};
 pub use volume_service::{

@@ -18,6 +18,17 @@ use crate::filters::Filters;
 
 /// A streamed request or response body (tar archives).
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// Read a request body to its end, dropping it: an error answered while a client is still
+/// uploading (a build context) reaches it as a broken pipe instead of the error.
+pub async fn drain(mut body: ByteStream) {
+    use futures::StreamExt;
+    while let Some(chunk) = body.next().await {
+        if chunk.is_err() {
+            break;
+        }
+    }
+}
 /// A stream of Docker JSON progress messages (pull, push).
 pub type JsonStream = Pin<Box<dyn Stream<Item = serde_json::Value> + Send>>;
 /// A live stream of engine events.

@@ -25,6 +25,15 @@ use crate::context::{collect, content_hash, SourceOptions};
 use crate::error::{BuildError, ErrorKind, Result};
 use crate::fetch::{is_git_url, is_http_url, parse_checksum, verify, Download};
 
+/// Whether `--cache-from` (when given) vouches for a cached step's result.
+fn cache_source_allows(sources: &Option<Vec<Vec<Digest>>>, hit: &State) -> bool {
+    let Some(sources) = sources else {
+        return true;
+    };
+    let ids = &hit.config.rootfs.diff_ids;
+    sources.iter().any(|chain| chain.starts_with(ids))
+}
+
 /// Everything a build needs besides the backend.
 #[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
@@ -43,6 +52,10 @@ pub struct BuildRequest {
     pub tags: Vec<String>,
     /// Default network for RUN (`networkmode`).
     pub network: Network,
+    /// `--cache-from`: the layer chains (diff ids) of the named images that exist. When set, a
+    /// cached step is reused only if its filesystem is a prefix of one of them, as the classic
+    /// builder only trusts the given images then (no images: nothing is reused).
+    pub cache_from: Option<Vec<Vec<Digest>>>,
 }
 
 /// What a finished build made.
@@ -360,7 +373,8 @@ async fn run_stage(
             .map_err(|e| e.at_line(line))?;
         let step_key = key_of(&[&key, &step_text, &extra]);
         if !ctx.req.no_cache {
-            if let Some(hit) = ctx.backend.cache_get(&step_key).await? {
+            let hit = ctx.backend.cache_get(&step_key).await?;
+            if let Some(hit) = hit.filter(|h| cache_source_allows(&ctx.req.cache_from, h)) {
                 ctx.cached.fetch_add(1, Ordering::Relaxed);
                 emit(ctx, Event::Cached);
                 state = hit;

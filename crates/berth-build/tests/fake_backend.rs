@@ -304,3 +304,36 @@ async fn add_url_downloads_names_checks_and_keys_the_cache_by_content() {
         .to_string();
     assert!(m.contains("--checksum"), "{m}");
 }
+
+#[tokio::test]
+async fn cache_from_limits_reuse_to_the_named_images() {
+    let ctx = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::default());
+    let df = "FROM base\nENV A=1\nRUN one\nRUN two\n";
+    let o1 = build(fake.clone(), req(df, ctx.path(), &[]), sink())
+        .await
+        .unwrap();
+    assert_eq!(o1.steps_cached, 0);
+    let mut r = req(df, ctx.path(), &[]);
+    r.cache_from = Some(vec![]);
+    let o2 = build(fake.clone(), r, sink()).await.unwrap();
+    assert_eq!(
+        (o2.steps_cached, o2.steps_run),
+        (0, 3),
+        "--cache-from naming no existing image trusts nothing"
+    );
+    // The image o2 built, as a cache source: its layer chain is the longest cached one.
+    let chain = fake
+        .cache
+        .lock()
+        .unwrap()
+        .values()
+        .map(|s| s.config.rootfs.diff_ids.clone())
+        .max_by_key(|c| c.len())
+        .unwrap();
+    let mut r = req(df, ctx.path(), &[]);
+    r.cache_from = Some(vec![chain]);
+    let o3 = build(fake.clone(), r, sink()).await.unwrap();
+    assert_eq!((o3.steps_cached, o3.steps_run), (3, 0));
+    assert_eq!(o3.image_id, o2.image_id);
+}

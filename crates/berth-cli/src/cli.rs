@@ -363,6 +363,9 @@ pub struct BuildArgs {
     /// `name:ip` added to RUN steps' /etc/hosts (repeatable).
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Images to trust as cache sources (then only those are).
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
     #[arg(long)]
     pub iidfile: Option<String>,
     #[arg(long)]

@@ -167,15 +167,8 @@ impl Engine {
     }
 
     /// Build an image from a context tar; progress and errors arrive in the stream.
-    pub(crate) async fn build_image(
-        &self,
-        body: ByteStream,
-        opts: BuildOptions,
-    ) -> ApiResult<JsonStream> {
-        let store = self
-            .store()
-            .cloned()
-            .ok_or_else(|| ApiError::not_implemented("this engine's image store cannot build"))?;
+    /// What `/build` can refuse before reading the context: the platform and the network.
+    async fn build_preflight(&self, opts: &BuildOptions) -> ApiResult<(Network, String)> {
         if !opts.platform.is_empty() {
             let host = berth_oci::Platform::host();
             let want = berth_oci::Platform::parse(&opts.platform).map_err(ApiError::invalid)?;
@@ -187,7 +180,7 @@ impl Engine {
             }
         }
         // default/bridge, host, none, or a network's name or ID (RUN joins that network).
-        let (network, run_net) = match Network::parse(&opts.network) {
+        Ok(match Network::parse(&opts.network) {
             Some(n) => (n, BUILD_NETWORK.to_string()),
             None => {
                 let net = self.network().await?;
@@ -198,6 +191,27 @@ impl Engine {
                     ))
                 })?;
                 (Network::Default, info.network.name)
+            }
+        })
+    }
+
+    pub(crate) async fn build_image(
+        &self,
+        body: ByteStream,
+        opts: BuildOptions,
+    ) -> ApiResult<JsonStream> {
+        let store = self
+            .store()
+            .cloned()
+            .ok_or_else(|| ApiError::not_implemented("this engine's image store cannot build"))?;
+        // Refusing before the context is read would close the connection under a client
+        // still uploading it (the docker CLI then reports a broken pipe, not our error): read
+        // the body to its end first, as an answer after the upload.
+        let (network, run_net) = match self.build_preflight(&opts).await {
+            Ok(v) => v,
+            Err(e) => {
+                berth_api::drain(body).await;
+                return Err(e);
             }
         };
         let root = store.root().to_path_buf();
@@ -227,6 +241,14 @@ impl Engine {
             }
             Err(_) => Matcher::default(),
         };
+        // --cache-from: the named images that exist here (moby skips missing ones).
+        let cache_from = opts.cache_from.as_ref().map(|names| {
+            names
+                .iter()
+                .filter_map(|n| store.image(n).ok())
+                .map(|img| img.config.rootfs.diff_ids.clone())
+                .collect::<Vec<_>>()
+        });
         let req = BuildRequest {
             dockerfile,
             context: dir.clone(),
@@ -238,6 +260,7 @@ impl Engine {
             labels: opts.labels.clone(),
             tags: opts.tags.clone(),
             network,
+            cache_from,
         };
         let backend = Arc::new(StoreBuildBackend::new(
             store,

@@ -30,6 +30,8 @@ pub struct BuildOptions {
     pub platform: String,
     /// `extrahosts` (repeatable, `name:ip`): added to RUN steps' /etc/hosts.
     pub extra_hosts: Vec<(String, String)>,
+    /// `cachefrom` (a JSON array of image names): None when not given.
+    pub cache_from: Option<Vec<String>>,
 }
 
 fn json_map(q: &QueryPairs, key: &str) -> ApiResult<BTreeMap<String, String>> {
@@ -92,19 +94,37 @@ impl BuildOptions {
             network: q.get("networkmode").unwrap_or("").to_string(),
             platform: q.get("platform").unwrap_or("").to_string(),
             extra_hosts: extra_hosts(q)?,
+            cache_from: match q.get("cachefrom").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(raw) => Some(serde_json::from_str(raw).map_err(|e| {
+                    ApiError::invalid(format!(
+                        "invalid cachefrom (want a JSON array of image names): {e}"
+                    ))
+                })?),
+            },
         })
     }
 }
 
 pub(super) async fn build(State(s): State<Services>, req: Request) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let opts = BuildOptions::from_query(&q)?;
-    if q.get("version") == Some("2") {
-        return Err(ApiError::invalid(
-            "BuildKit (version=2) is not supported: set DOCKER_BUILDKIT=0 to use the classic builder",
-        ));
-    }
-    let stream = s.images.build(body_stream(req.into_body()), opts).await?;
+    let checked = QueryPairs::from_uri(req.uri()).and_then(|q| {
+        if q.get("version") == Some("2") {
+            return Err(ApiError::invalid(
+                "BuildKit (version=2) is not supported: set DOCKER_BUILDKIT=0 to use the classic builder",
+            ));
+        }
+        BuildOptions::from_query(&q)
+    });
+    let body = body_stream(req.into_body());
+    let opts = match checked {
+        Ok(o) => o,
+        Err(e) => {
+            // Answer after the upload: refusing mid-upload makes the client see a broken pipe.
+            crate::drain(body).await;
+            return Err(e);
+        }
+    };
+    let stream = s.images.build(body, opts).await?;
     Ok(json_lines(stream))
 }
 
@@ -136,6 +156,10 @@ mod tests {
             o.extra_hosts,
             [("a".into(), "1.2.3.4".into()), ("b".into(), "::1".into())]
         );
+        assert_eq!(o.cache_from, None);
+        let uri: axum::http::Uri = "/build?cachefrom=%5B%22a%3A1%22%5D".parse().unwrap();
+        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        assert_eq!(o.cache_from, Some(vec!["a:1".to_string()]));
         let uri: axum::http::Uri = "/build?extrahosts=nohost".parse().unwrap();
         assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
     }

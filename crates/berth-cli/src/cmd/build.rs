@@ -151,6 +151,9 @@ pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<()> {
     for h in &a.add_host {
         q = q.add("extrahosts", h);
     }
+    if !a.cache_from.is_empty() {
+        q = q.add("cachefrom", serde_json::to_string(&a.cache_from)?);
+    }
     let s = c
         .stream(
             Method::POST,
