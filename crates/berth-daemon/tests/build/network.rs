@@ -62,6 +62,18 @@ impl Drop for BridgeEnv {
     }
 }
 
+/// Deletes a host link on drop (also when the test panics).
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 fn netns_of_this_process() -> String {
     std::fs::read_link("/proc/self/ns/net")
         .unwrap()
@@ -130,11 +142,16 @@ pub fn run_network() {
         (std::process::id() + 1) & 0xff,
     );
     let user_net = format!("bnet{}", std::process::id());
+    // A bridge name we know, deleted on drop: an in-process daemon leaves user networks' bridges
+    // behind when an assertion below fails before `network rm`.
+    let user_br = LinkGuard(format!("bnb{:x}", std::process::id() & 0xfffff));
     d.docker_ok(&[
         "network",
         "create",
         "--subnet",
         &format!("10.{a}.{b}.0/24"),
+        "-o",
+        &format!("com.docker.network.bridge.name={}", user_br.0),
         &user_net,
     ]);
     std::fs::write(

@@ -337,6 +337,8 @@ impl Daemon {
             for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
                 let _ = self.docker(&["rm", "-f", id]);
             }
+            // User networks a failed test did not remove (their bridges outlive the daemon).
+            let _ = self.docker(&["network", "prune", "-f"]);
             self.kill9();
         }
         for m in self.mounts_under_root().iter().rev() {
