@@ -28,10 +28,22 @@ const FIRST_BYTES_DELAY: Duration = Duration::from_millis(30);
 /// moby's text when an exec's stdin read the detach sequence (written to the stream).
 const EXEC_DETACHED: &str = "exec attach failed: error on attach stdin: read escape sequence";
 
-/// Detach keys given at exec create, until the exec starts (the exec record has no field
-/// for them). Keyed by exec ID; an entry holds the raw `DetachKeys` text.
-static EXEC_DETACH_KEYS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, String>>> =
-    std::sync::LazyLock::new(Default::default);
+/// moby's getExecConfig: an exec is created and started only in a running, unpaused container.
+fn exec_allowed(r: &super::Record) -> ApiResult<()> {
+    if r.state.status == "paused" {
+        return Err(ApiError::conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            r.id
+        )));
+    }
+    if !r.running() {
+        return Err(ApiError::conflict(format!(
+            "Container {} is not running",
+            r.id
+        )));
+    }
+    Ok(())
+}
 
 /// The detach sequence for a `DetachKeys` value: the default when empty.
 fn detach_keys_of(s: Option<&str>) -> ApiResult<Vec<u8>> {
@@ -222,18 +234,7 @@ impl Engine {
         body: serde_json::Value,
     ) -> ApiResult<String> {
         let r = ctr.snapshot();
-        if r.state.status == "paused" {
-            return Err(ApiError::conflict(format!(
-                "Container {} is paused, unpause the container before exec",
-                r.id
-            )));
-        }
-        if !r.running() {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                r.id
-            )));
-        }
+        exec_allowed(&r)?;
         // Go decodes JSON keys case-insensitively; docker-py sends `detachKeys`.
         let detach_keys = body.as_object().and_then(|o| {
             o.iter()
@@ -260,12 +261,10 @@ impl Engine {
             attach_stdout: cfg.attach_stdout.unwrap_or(false),
             attach_stderr: cfg.attach_stderr.unwrap_or(false),
             privileged: cfg.privileged.unwrap_or(false),
+            detach_keys: detach_keys.unwrap_or_default(),
             ..Default::default()
         };
         lock(&self.inner.containers.execs).insert(id.clone(), Arc::new(std::sync::Mutex::new(e)));
-        if let Some(k) = detach_keys.filter(|k| !k.is_empty()) {
-            lock(&EXEC_DETACH_KEYS).insert(id.clone(), k);
-        }
         let mut attrs = HashMap::new();
         attrs.insert("execID".into(), id.clone());
         attrs.insert("exec_id".into(), id.clone());
@@ -290,19 +289,7 @@ impl Engine {
         let ctr_id = lock(&ex).container_id.clone();
         let ctr = self.inner.containers.get(&ctr_id)?;
         let r = ctr.snapshot();
-        // moby's getExecConfig: the container must be running and not paused.
-        if r.state.status == "paused" {
-            return Err(ApiError::conflict(format!(
-                "Container {} is paused, unpause the container before exec",
-                r.id
-            )));
-        }
-        if !r.running() {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                r.id
-            )));
-        }
+        exec_allowed(&r)?;
         let e = {
             let mut g = lock(&ex);
             if g.started {
@@ -314,14 +301,13 @@ impl Engine {
             g.running = true;
             g.clone()
         };
-        let keys = lock(&EXEC_DETACH_KEYS).remove(exec_id);
         // moby: the process gets the exec's own tty; the *start* request's Tty decides
         // whether the stream is raw or multiplexed.
         let raw = tty_q;
         let stdin = e.attach_stdin && !detach;
         // Detach keys apply to a tty's stdin only (moby's copyEscapable).
         let detach_keys = if stdin && e.tty {
-            Some(detach_keys_of(keys.as_deref())?)
+            Some(detach_keys_of(Some(&e.detach_keys))?)
         } else {
             None
         };

@@ -147,6 +147,8 @@ pub struct ExecRec {
     pub attach_stdout: bool,
     pub attach_stderr: bool,
     pub privileged: bool,
+    /// `DetachKeys` given at create (raw text; empty: the default).
+    pub detach_keys: String,
     pub running: bool,
     pub started: bool,
     pub exit_code: Option<i64>,
