@@ -55,6 +55,18 @@ pub fn summary(img: &StoredImage, shared_size: Option<u64>, containers: i64) -> 
 }
 
 /// The image's runtime config in the API's shape.
+/// An image's HEALTHCHECK in the API's shape.
+pub fn health_config(h: &berth_oci::HealthConfig) -> HealthConfig {
+    HealthConfig {
+        test: h.test.clone(),
+        interval: h.interval,
+        timeout: h.timeout,
+        retries: h.retries,
+        start_period: h.start_period,
+        start_interval: h.start_interval,
+    }
+}
+
 pub fn api_config(c: &ImageRuntimeConfig) -> ImageConfig {
     ImageConfig {
         user: c.user.clone(),
@@ -64,14 +76,7 @@ pub fn api_config(c: &ImageRuntimeConfig) -> ImageConfig {
             .map(|m| m.keys().cloned().collect()),
         env: c.env.clone(),
         cmd: c.cmd.clone(),
-        healthcheck: c.healthcheck.as_ref().map(|h| HealthConfig {
-            test: h.test.clone(),
-            interval: h.interval,
-            timeout: h.timeout,
-            retries: h.retries,
-            start_period: h.start_period,
-            start_interval: h.start_interval,
-        }),
+        healthcheck: c.healthcheck.as_ref().map(health_config),
         args_escaped: c.args_escaped,
         volumes: c.volumes.as_ref().map(|m| m.keys().cloned().collect()),
         working_dir: c.working_dir.clone(),

@@ -101,16 +101,10 @@ pub fn merge_config(req: &mut ContainerConfig, img: &ImageRuntimeConfig) {
         req.stop_signal = img.stop_signal.clone();
     }
     if req.healthcheck.is_none() {
-        if let Some(h) = &img.healthcheck {
-            req.healthcheck = Some(berth_api::models::HealthConfig {
-                test: h.test.clone(),
-                interval: h.interval,
-                timeout: h.timeout,
-                retries: h.retries,
-                start_period: h.start_period,
-                start_interval: h.start_interval,
-            });
-        }
+        req.healthcheck = img
+            .healthcheck
+            .as_ref()
+            .map(crate::image_plan::health_config);
     }
     if req.on_build.is_none() {
         req.on_build = img.on_build.clone();
