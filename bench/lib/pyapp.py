@@ -10,7 +10,7 @@ import shutil
 
 from .engines import DEBIAN_TAR, LIB, Engine, Lab, log
 from .report import Results
-from .scenarios import attempt, faster, rotate, usable
+from .scenarios import build_metrics, rebuild_round, rotate, usable
 from .util import CmdError
 
 HERE = os.path.dirname(os.path.realpath(__file__))
@@ -53,11 +53,7 @@ def load_base(lab: Lab, e: Engine) -> None:
 def scn_pyapp(lab: Lab, res: Results, rounds: int):
     S = "pyapp"
     res.rounds[S] = rounds
-    M_COLD, M_NOCH, M_CH = "cold (--no-cache)", "no-change rebuild", "app.py-changed rebuild"
-    res.metric(S, M_COLD, "s", target=">= 1.5x faster than docker", check=faster, main=True)
-    res.metric(S, M_NOCH, "s", target="< 100 ms", check=lambda m: m["berth"] < 0.1, main=True)
-    res.metric(S, M_CH, "s", target=">= 1.5x faster than docker", check=faster, main=True)
-    metrics = [M_COLD, M_NOCH, M_CH]
+    metrics = list(build_metrics(res, S, "app.py-changed rebuild"))
     engines = []
     for e in usable(lab, res, S, metrics):
         if e.name not in PEERS:
@@ -84,13 +80,8 @@ def scn_pyapp(lab: Lab, res: Results, rounds: int):
                               ctx, env=e.build_env, timeout=1800)[0]
 
             log(f"pyapp: round {r + 1}/{rounds}, {e.name} cold build")
-            if attempt(res, S, M_COLD, e.name, lambda: build("--no-cache")) is None:
-                for m in (M_NOCH, M_CH):
-                    res.fail(S, m, e.name, "the cold build failed")
-                continue
-            attempt(res, S, M_NOCH, e.name, lambda: build())
-            pyapp_context(ctx, r)
-            attempt(res, S, M_CH, e.name, lambda: build())
+            rebuild_round(res, S, e.name, metrics, lambda build=build: build("--no-cache"),
+                          build, lambda ctx=ctx, r=r: pyapp_context(ctx, r))
             pyapp_context(ctx, None)
     for e in engines:
         e.sh("rmi", "-f", "bbench/pyapp:latest", timeout=120, check=False)
