@@ -192,3 +192,44 @@ fn rw_layer_without_image_mounts_an_empty_writable_root() {
         berth_store::ErrorKind::Invalid
     );
 }
+
+fn mount_options(target: &std::path::Path) -> Option<String> {
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let t = target.to_str().unwrap();
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f.get(1) == Some(&t)).then(|| f[3].to_string())
+    })
+}
+
+#[test]
+fn volatile_rw_layer_mounts_volatile_and_mounts_again_afterwards() {
+    if !berth_testutil::require_root("volatile_rw_layer_mounts_volatile_and_mounts_again") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let store = Store::open(d.path()).unwrap();
+    let id = "perf-auto-rm";
+    store.create_rw_layer(id, None).unwrap();
+    let _g = RwGuard {
+        store: &store,
+        id: id.into(),
+    };
+    let target = store.mount_rw_layer_volatile(id).unwrap();
+    let opts = mount_options(&target).expect("rootfs is mounted");
+    assert!(
+        opts.contains(",volatile") || opts.contains("fsync=volatile"),
+        "{opts}"
+    );
+    // Idempotent while mounted.
+    assert_eq!(store.mount_rw_layer_volatile(id).unwrap(), target);
+    store.unmount_rw_layer(id).unwrap();
+    assert!(mount_options(&target).is_none());
+    // The volatile marker overlayfs left would refuse this mount; it is cleared first.
+    let target = store.mount_rw_layer(id).unwrap();
+    let opts = mount_options(&target).expect("rootfs is mounted again");
+    assert!(
+        !opts.contains(",volatile") && !opts.contains("fsync=volatile"),
+        "{opts}"
+    );
+}

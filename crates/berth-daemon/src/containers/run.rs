@@ -167,10 +167,17 @@ impl Engine {
             .ok_or_else(|| err128(ApiError::unavailable("no layer store")))?;
         let id2 = id.clone();
         let volatile = r.host_config.auto_remove.unwrap_or(false);
-        let rootfs = tokio::task::spawn_blocking(move || mount_rootfs(&store, &id2, volatile))
-            .await
-            .map_err(|e| err128(ApiError::internal(e.to_string())))?
-            .map_err(|e| err128(ApiError::internal(format!("mount rootfs of {id}: {e}"))))?;
+        let rootfs = tokio::task::spawn_blocking(move || {
+            // An auto-removed container's writes are thrown away at exit: no sync on unmount.
+            if volatile {
+                store.mount_rw_layer_volatile(&id2)
+            } else {
+                store.mount_rw_layer(&id2)
+            }
+        })
+        .await
+        .map_err(|e| err128(ApiError::internal(e.to_string())))?
+        .map_err(|e| err128(ApiError::internal(format!("mount rootfs of {id}: {e}"))))?;
         undo.mounted = true;
         ms("rootfs mounted");
         let hc = &r.host_config;
@@ -645,120 +652,10 @@ pub(super) fn phase(id: &str, t0: std::time::Instant, op: &str, what: &str) {
     tracing::debug!(container_id = %id, ms, "{op}: {what}");
 }
 
-/// Mount the container's rw layer. An auto-removed container's layer is mounted with overlayfs'
-/// `volatile` option (as podman does for `--rm`): its writes are thrown away at exit, so the
-/// unmount need not sync the whole upper filesystem — that sync flushes every dirty page of
-/// the host filesystem holding the store and took 0.3–0.8 s here under a parallel build.
-/// Kernels without `volatile` (before 5.10) get the ordinary mount.
-fn mount_rootfs(
-    store: &berth_store::Store,
-    id: &str,
-    volatile: bool,
-) -> berth_store::Result<PathBuf> {
-    let plan = store.plan_rw_mount(id)?;
-    if is_mountpoint(&plan.target) {
-        return Ok(plan.target);
-    }
-    // A volatile mount leaves `work/incompat/volatile` behind, and overlayfs refuses to mount
-    // that workdir again until it is gone; the layer is not mounted now, so drop the marker.
-    let marker = plan.work.join("work/incompat/volatile");
-    if marker.exists() {
-        let _ = std::fs::remove_dir_all(&marker);
-    }
-    if volatile {
-        let data = format!("{},volatile", plan.options());
-        let mounted = std::ffi::CString::new(data).ok().and_then(|d| {
-            rustix::mount::mount(
-                "overlay",
-                &plan.target,
-                "overlay",
-                rustix::mount::MountFlags::empty(),
-                d.as_c_str(),
-            )
-            .map_err(|e| tracing::debug!(container_id = %id, error = %e, "volatile overlay mount"))
-            .ok()
-        });
-        if mounted.is_some() {
-            return Ok(plan.target);
-        }
-    }
-    store.mount_rw_layer(id)
-}
-
-/// Whether `p` is a mount point (its device differs from its parent's, or it is `/`).
-fn is_mountpoint(p: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let (Ok(m), Some(parent)) = (std::fs::symlink_metadata(p), p.parent()) else {
-        return false;
-    };
-    std::fs::symlink_metadata(parent)
-        .map(|pm| m.dev() != pm.dev() || m.ino() == pm.ino())
-        .unwrap_or(false)
-}
-
 /// The binary whose `shim` subcommand runs containers: `BERTH_SHIM_EXE`, else ourselves.
 pub fn shim_exe() -> PathBuf {
     // /proc/self/exe keeps working after the binary on disk is replaced (upgrades).
     std::env::var_os("BERTH_SHIM_EXE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mount_options(target: &std::path::Path) -> Option<String> {
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-        let t = target.to_str().unwrap();
-        mounts.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            (f.get(1) == Some(&t)).then(|| f[3].to_string())
-        })
-    }
-
-    /// Unmounts (lazily) on drop, so a failing assertion leaves no mount behind.
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            while is_mountpoint(&self.0) {
-                if rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn auto_remove_rootfs_is_volatile_and_the_layer_mounts_again() {
-        if !berth_testutil::require_root(
-            "auto_remove_rootfs_is_volatile_and_the_layer_mounts_again",
-        ) {
-            return;
-        }
-        let d = tempfile::tempdir().unwrap();
-        let store = berth_store::Store::open(d.path()).unwrap();
-        let id = "perf-auto-rm";
-        store.create_rw_layer(id, None).unwrap();
-        let target = mount_rootfs(&store, id, true).unwrap();
-        let guard = Unmount(target.clone());
-        let opts = mount_options(&target).expect("rootfs is mounted");
-        assert!(
-            opts.contains(",volatile") || opts.contains("fsync=volatile"),
-            "{opts}"
-        );
-        // Idempotent while mounted.
-        assert_eq!(mount_rootfs(&store, id, true).unwrap(), target);
-        store.unmount_rw_layer(id).unwrap();
-        assert!(mount_options(&target).is_none());
-        // The volatile marker overlayfs left would refuse this mount; it is cleared first.
-        let target = mount_rootfs(&store, id, false).unwrap();
-        let opts = mount_options(&target).expect("rootfs is mounted again");
-        assert!(
-            !opts.contains(",volatile") && !opts.contains("fsync=volatile"),
-            "{opts}"
-        );
-        drop(guard);
-        store.remove_rw_layer(id).unwrap();
-    }
 }
