@@ -2,6 +2,7 @@
 # The main job: set up, build berth, load busybox, build a small Dockerfile, run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/as-root.sh
 shared=${BERTH_SHARED:-$(cd .. && pwd)/shared}
 bash scripts/deps.sh
 cargo build --release --bin berth

@@ -3,6 +3,7 @@
 # real; under CI=true a missing prerequisite fails instead of skipping).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/as-root.sh
 bash scripts/deps.sh
 export BERTH_TEST_IMAGES=${BERTH_TEST_IMAGES:-$(cd .. && pwd)/shared/images}
 cargo fmt --all -- --check

@@ -419,3 +419,65 @@ async fn events_backlog_respects_since_until_and_filters() {
     let (st, _, _) = call(&app, "GET", "/events?since=300&until=200", Body::empty()).await;
     assert_eq!(st, 400);
 }
+
+/// Request bodies a client controls: near-miss JSON for every route that reads a JSON body.
+fn hostile_body() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("[".to_string()),
+        Just("\"Name\":".to_string()),
+        Just("\"Driver\":".to_string()),
+        Just("\"HostConfig\":{\"Memory\":".to_string()),
+        Just("\"Cmd\":".to_string()),
+        Just("\"Labels\":{\"a\":".to_string()),
+        Just("\"IPAM\":{\"Config\":[{\"Subnet\":".to_string()),
+        Just("null".to_string()),
+        Just("-1e999".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("\"\\ud800\"".to_string()),
+        Just(",".to_string()),
+        "[ -~]{0,8}",
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|v| v.concat().into_bytes())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// No body makes a route panic or answer 500: JSON that does not parse, or does not fit the
+    /// route's type, is a 400 with a message; a body that fits reaches the (fake) service, which
+    /// answers 501 here.
+    #[test]
+    fn json_bodies_are_refused_with_400_never_500(body in hostile_body()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (_, app) = setup();
+        let routes = [
+            "/containers/create",
+            "/containers/abc/update",
+            "/containers/abc/exec",
+            "/networks/create",
+            "/networks/abc/connect",
+            "/volumes/create",
+            "/auth",
+            "/commit?container=abc",
+        ];
+        for uri in routes {
+            let (status, _, out) = rt.block_on(call(&app, "POST", uri, Body::from(body.clone())));
+            proptest::prop_assert!(
+                status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_IMPLEMENTED
+                    || status == StatusCode::NOT_FOUND,
+                "POST {} with {:?}: {}", uri, String::from_utf8_lossy(&body), status
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let msg = v["message"].as_str().unwrap_or("");
+            proptest::prop_assert!(!msg.is_empty(), "POST {uri}: no message");
+            if serde_json::from_slice::<serde_json::Value>(&body).is_err()
+                && !body.iter().all(u8::is_ascii_whitespace)
+            {
+                proptest::prop_assert_eq!(status, StatusCode::BAD_REQUEST, "POST {}: {}", uri, msg);
+            }
+        }
+    }
+}

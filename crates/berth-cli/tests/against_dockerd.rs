@@ -26,13 +26,23 @@ fn image_commands() {
 
     let out = ok(d.berth().arg("images"));
     let mut lines = out.lines();
-    assert_eq!(
-        lines.next().unwrap(),
-        "REPOSITORY   TAG       IMAGE ID       CREATED        SIZE"
-    );
+    let header = lines.next().unwrap();
     let row = lines.next().unwrap();
-    assert!(row.starts_with("busybox      latest    "), "{row}");
-    assert!(row.ends_with("MB"), "{row}");
+    // Column widths follow the data (CREATED grows with the image's age), so compare the
+    // layout, not fixed strings: the same columns, and each cell starts under its header.
+    let cols = table_columns(header);
+    let names: Vec<&str> = cols.iter().map(|(_, n)| *n).collect();
+    assert_eq!(
+        names,
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"],
+        "{header}"
+    );
+    let cells = cells_under(row, &cols);
+    assert_eq!(cells[0], "busybox", "{row}");
+    assert_eq!(cells[1], "latest", "{row}");
+    assert_eq!(cells[2].len(), 12, "{row}");
+    assert!(cells[3].ends_with(" ago"), "{row}");
+    assert!(cells[4].ends_with("MB"), "{row}");
 
     let id = ok(d.berth().args(["images", "-q"])).trim().to_string();
     assert_eq!(id.len(), 12);
@@ -329,4 +339,66 @@ fn push_and_pull_through_a_loopback_registry() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
+}
+
+/// The columns of a docker-style table header: (start offset, name). Columns are separated by
+/// at least two spaces (Go's tabwriter padding); a single space stays inside a name ("IMAGE ID").
+fn table_columns(header: &str) -> Vec<(usize, &str)> {
+    let mut cols = Vec::new();
+    let mut start = None;
+    let b = header.as_bytes();
+    for i in 0..=b.len() {
+        let gap = i == b.len() || (b[i] == b' ' && b.get(i + 1).is_none_or(|c| *c == b' '));
+        match (start, gap) {
+            (None, false) if b[i] != b' ' => start = Some(i),
+            (Some(s), true) => {
+                cols.push((s, header[s..i].trim_end()));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    cols
+}
+
+/// The cells of `row` under `cols`: each cell starts exactly at its column's offset.
+fn cells_under<'a>(row: &'a str, cols: &[(usize, &str)]) -> Vec<&'a str> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, (s, name))| {
+            assert!(
+                *s == 0 || row.as_bytes()[s - 1] == b' ',
+                "cell {name} does not start at column {s}: {row:?}"
+            );
+            let end = cols.get(i + 1).map_or(row.len(), |(e, _)| *e);
+            row[*s..end].trim_end()
+        })
+        .collect()
+}
+
+#[test]
+fn table_columns_follow_tabwriter_layout() {
+    let h = "REPOSITORY   TAG       IMAGE ID       CREATED          SIZE";
+    let cols = table_columns(h);
+    assert_eq!(
+        cols,
+        [
+            (0, "REPOSITORY"),
+            (13, "TAG"),
+            (23, "IMAGE ID"),
+            (38, "CREATED"),
+            (55, "SIZE")
+        ]
+    );
+    let row = "busybox      latest    0123456789ab   10 months ago    4.3MB";
+    assert_eq!(
+        cells_under(row, &cols),
+        [
+            "busybox",
+            "latest",
+            "0123456789ab",
+            "10 months ago",
+            "4.3MB"
+        ]
+    );
 }
