@@ -17,10 +17,12 @@ pub(crate) type BoxedLayer =
 /// The tracing layer that appends error events (message and fields, one line each) to the
 /// file in `dir`; None when the file cannot be opened.
 pub(crate) fn layer(dir: &Path) -> Option<BoxedLayer> {
+    use std::os::unix::fs::OpenOptionsExt;
     use tracing_subscriber::Layer;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(dir.join(FILE))
         .ok()?;
     Some(
@@ -136,6 +138,16 @@ mod layer_tests {
             tracing::error!(err = "EPERM", "failed to drop capabilities");
         });
         let text = std::fs::read_to_string(d.path().join(super::FILE)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.path().join(super::FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the log may name paths and ids: owner only"
+        );
         assert_eq!(text.trim(), "failed to drop capabilities err=\"EPERM\"");
     }
 }
