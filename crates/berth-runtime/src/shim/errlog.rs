@@ -15,7 +15,8 @@ pub(crate) type BoxedLayer =
     Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
 
 /// The tracing layer that appends error events (message and fields, one line each) to the
-/// file in `dir`; None when the file cannot be opened.
+/// file in `dir`, emptied first (one shim per start: the file never outgrows one run); None
+/// when the file cannot be opened.
 pub(crate) fn layer(dir: &Path) -> Option<BoxedLayer> {
     use std::os::unix::fs::OpenOptionsExt;
     use tracing_subscriber::Layer;
@@ -25,6 +26,7 @@ pub(crate) fn layer(dir: &Path) -> Option<BoxedLayer> {
         .mode(0o600)
         .open(dir.join(FILE))
         .ok()?;
+    let _ = file.set_len(0);
     Some(
         tracing_subscriber::fmt::layer()
             .with_writer(std::sync::Mutex::new(file))
