@@ -171,12 +171,7 @@ async fn owner_only_entrypoint_runs_for_its_users_only() {
     let s = f.start(f.spec(&["sleep", "1000"])).await.unwrap();
     let ec = berth_runtime::ExecConfig {
         args: vec!["/entry.sh".into()],
-        env: vec![],
-        cwd: String::new(),
-        user: None,
-        tty: false,
-        stdin: false,
-        privileged: false,
+        ..Default::default()
     };
     let (_pid, st) = s.exec(&ec).await.unwrap();
     let (out, _err, code) = st.collect().await.unwrap();
