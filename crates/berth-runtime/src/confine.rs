@@ -88,6 +88,11 @@ pub fn devices_from_path(host: &str, container: &str, access: &str) -> Result<Ve
     } else {
         container
     };
+    if !container.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "invalid device mapping {host}:{container}: {container} is not an absolute path"
+        )));
+    }
     let resolved = std::fs::canonicalize(host).map_err(|e| gather_err(host, io_why(&e)))?;
     let meta = std::fs::metadata(&resolved).map_err(|e| gather_err(host, io_why(&e)))?;
     if let Some(d) = device_of(&meta, container, access) {
@@ -269,6 +274,19 @@ mod tests {
         let e = devices_from_path("/proc/self/status", "", "r").unwrap_err();
         assert!(e.to_string().ends_with("not a device node"), "{e}");
         assert!(devices_from_path("/dev/null", "", "rx").is_err());
+        assert!(devices_from_path("/dev/null", "nil", "")
+            .unwrap_err()
+            .to_string()
+            .ends_with("nil is not an absolute path"));
+        // A directory brings every device below it, at the same relative path.
+        if std::path::Path::new("/dev/net/tun").exists() {
+            let d = devices_from_path("/dev/net", "/dev/mynet", "r").unwrap();
+            assert!(
+                d.iter()
+                    .any(|d| d.path == "/dev/mynet/tun" && (d.major, d.minor) == (10, 200)),
+                "{d:?}"
+            );
+        }
         let (nodes, allow) = devices_json(&d, &[parse_device_rule("c 10:* r").unwrap()]);
         assert_eq!(nodes[0]["path"], "/dev/nil");
         assert_eq!(allow[0]["minor"], 3);
