@@ -194,6 +194,8 @@ pub struct RunArgs {
     pub sysctl: Vec<String>,
     #[arg(long)]
     pub device: Vec<String>,
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
     #[arg(short = 'a', long)]

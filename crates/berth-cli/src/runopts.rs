@@ -98,6 +98,26 @@ pub fn resources(a: &ResourceFlags) -> Result<Resources, String> {
     })
 }
 
+/// `--security-opt` as the docker CLI sends it: `seccomp=<file>` carries the file's JSON
+/// (compacted), not its path, which the daemon cannot read; the built-in names stay.
+fn security_opts(opts: &[String], env: &Env) -> Result<Vec<String>, String> {
+    opts.iter()
+        .map(|o| {
+            let Some(path) = o.strip_prefix("seccomp=").or(o.strip_prefix("seccomp:")) else {
+                return Ok(o.clone());
+            };
+            if matches!(path, "unconfined" | "builtin") {
+                return Ok(o.clone());
+            }
+            let text = (env.read_file)(path)
+                .map_err(|e| format!("opening seccomp profile ({path}) failed: {e}"))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("compacting json for seccomp profile ({path}) failed: {e}"))?;
+            Ok(format!("seccomp={json}"))
+        })
+        .collect()
+}
+
 /// Convert parsed flags into a create plan.
 pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
     let res = resources(&a.resources)?;
@@ -266,7 +286,8 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
         readonly_rootfs: a.read_only.then_some(true),
         cap_add: non_empty(a.cap_add.clone()),
         cap_drop: non_empty(a.cap_drop.clone()),
-        security_opt: non_empty(a.security_opt.clone()),
+        security_opt: non_empty(security_opts(&a.security_opt, env)?),
+        device_cgroup_rules: non_empty(a.device_cgroup_rule.clone()),
         init: a.init.then_some(true),
         links: non_empty(a.link.clone()),
         network_mode,
@@ -335,6 +356,8 @@ mod tests {
             lookup: &|k| (k == "FOO").then(|| "bar".to_string()),
             read_file: &|f| match f {
                 "envf" => Ok("A=1\n#x\nFOO\n".into()),
+                "prof.json" => Ok("{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n".into()),
+                "bad.json" => Ok("{nope".into()),
                 _ => Err("no such file or directory".into()),
             },
             cwd: std::path::Path::new("/w"),
@@ -414,6 +437,42 @@ mod tests {
         assert_eq!(
             j["NetworkingConfig"]["EndpointsConfig"]["n1"]["Aliases"][0],
             "web1"
+        );
+    }
+
+    #[test]
+    fn seccomp_profile_content_and_device_rules_are_sent() {
+        let p = parse(&[
+            "--security-opt",
+            "seccomp=prof.json",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "no-new-privileges",
+            "--device-cgroup-rule",
+            "c 1:5 rwm",
+            "busybox",
+        ])
+        .unwrap();
+        let h = p.body.host_config.unwrap();
+        assert_eq!(
+            h.security_opt.unwrap(),
+            [
+                r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+                "seccomp=unconfined",
+                "no-new-privileges"
+            ]
+        );
+        assert_eq!(h.device_cgroup_rules.unwrap(), ["c 1:5 rwm"]);
+        let e = parse(&["--security-opt", "seccomp=bad.json", "busybox"]).unwrap_err();
+        assert!(
+            e.starts_with("compacting json for seccomp profile (bad.json) failed"),
+            "{e}"
+        );
+        let e = parse(&["--security-opt", "seccomp=none.json", "busybox"]).unwrap_err();
+        assert!(
+            e.starts_with("opening seccomp profile (none.json) failed"),
+            "{e}"
         );
     }
 

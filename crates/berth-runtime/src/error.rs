@@ -22,6 +22,9 @@ pub enum Error {
     GroupNotFound { group: String },
     #[error("invalid seccomp profile: {0}")]
     InvalidSeccomp(String),
+    /// Invalid input, already worded for the user (Docker's text where it has one).
+    #[error("{0}")]
+    Invalid(String),
     /// The container's command could not be started (exit code 126 or 127, Docker's text).
     #[error("{message}")]
     Exec { message: String, exit_code: i32 },
@@ -55,7 +58,8 @@ impl Error {
             Error::InvalidConfig(_)
             | Error::UserNotFound { .. }
             | Error::GroupNotFound { .. }
-            | Error::InvalidSeccomp(_) => ErrorKind::Invalid,
+            | Error::InvalidSeccomp(_)
+            | Error::Invalid(_) => ErrorKind::Invalid,
             Error::Exec { .. } => ErrorKind::Invalid,
             Error::NotRunning { .. } => ErrorKind::Conflict,
             Error::ShimGone { .. } => ErrorKind::NotFound,

@@ -45,7 +45,9 @@ pub fn exec_process(base: &Spec, ec: &ExecConfig) -> Result<serde_json::Value> {
         p["user"] = json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
     }
     if ec.privileged {
-        let all = spec::ALL_CAPS;
+        // Only what this runtime holds: one capability outside its bounding set fails the exec.
+        let all: Vec<String> = spec::ALL_CAPS.iter().map(|c| c.to_string()).collect();
+        let (all, _) = crate::confine::split_held(&all, crate::confine::bounding_set());
         p["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
     }
     if let Some(o) = p.as_object_mut() {
@@ -87,7 +89,11 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
         .map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/root")))
         .filter(|p| p.exists())
         .unwrap_or_else(|| cfg.spec.rootfs.clone());
-    crate::pathutil::find_executable(&root, &ec.args[0], &path_env)?;
+    let user = match &ec.user {
+        Some(u) => u.clone(),
+        None => crate::executor::spec_user(&base),
+    };
+    crate::pathutil::find_executable(&root, &ec.args[0], &path_env, &user)?;
     if !ec.cwd.is_empty() {
         check_cwd(&root, &ec.cwd)?;
     }
@@ -96,6 +102,9 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
     let p = exec_process(&base, ec)?;
     std::fs::write(&proc_path, serde_json::to_vec(&p).expect("json"))
         .map_err(|e| Error::io("write exec process", &proc_path, e))?;
+    // The shim runs in the container's directory, where its error log is.
+    let here = std::path::Path::new(".");
+    let since = crate::shim::errlog::mark(here);
     let b = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(crate::executor::BerthExecutor)
         .with_root_path(&cfg.state_root)
@@ -109,6 +118,11 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
         .with_detach(true)
         .build();
     let _ = std::fs::remove_file(&proc_path);
-    let pid = r.map_err(|e| rt(id, format!("exec failed: {e}")))?;
+    let pid = r.map_err(|e| {
+        rt(
+            id,
+            crate::shim::errlog::explain(&format!("exec failed: {e}"), here, since),
+        )
+    })?;
     Ok((pid.as_raw(), (stdio, listener)))
 }

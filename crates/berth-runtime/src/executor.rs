@@ -1,10 +1,14 @@
-//! The workload executor: libcontainer's default exec, after restoring default signal
-//! dispositions (the shim, like every Rust binary, ignores SIGPIPE, and ignored signals
-//! survive execve — a container must start with none ignored, as under Docker).
+//! The workload executor: checks that the container's user may run its command (libcontainer's
+//! default validation looks only at the "other" x bit, refusing 0750 root-owned entrypoints
+//! even to root), then libcontainer's default exec after restoring default signal dispositions
+//! (the shim, like every Rust binary, ignores SIGPIPE, and ignored signals survive execve — a
+//! container must start with none ignored, as under Docker).
 
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use oci_spec::runtime::Spec;
+
+use crate::user::User;
 
 #[derive(Clone)]
 pub(crate) struct BerthExecutor;
@@ -15,8 +19,36 @@ impl Executor for BerthExecutor {
         DefaultExecutor {}.exec(spec)
     }
 
+    /// Runs inside the container (after pivot_root, as its user): the command must resolve
+    /// through the process's PATH to a file the process's uid/gids may execute.
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        let Some(args) = spec.process().as_ref().and_then(|p| p.args().as_ref()) else {
+            return Err(ExecutorValidationError::ArgValidationError(
+                "the container has no command".into(),
+            ));
+        };
+        let Some(cmd) = args.first() else {
+            return Err(ExecutorValidationError::ArgValidationError(
+                "the container has no command".into(),
+            ));
+        };
+        let path = crate::spec::path_of(spec);
+        crate::pathutil::find_executable(std::path::Path::new("/"), cmd, &path, &spec_user(spec))
+            .map(|_| ())
+            .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_string()))
+    }
+}
+
+/// The identity the spec's process runs as.
+pub(crate) fn spec_user(spec: &Spec) -> User {
+    let Some(u) = spec.process().as_ref().map(|p| p.user()) else {
+        return User::default();
+    };
+    User {
+        uid: u.uid(),
+        gid: u.gid(),
+        additional_gids: u.additional_gids().clone().unwrap_or_default(),
+        home: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod cgroups;
 pub mod client;
+pub mod confine;
 pub mod error;
 mod exec;
 mod executor;

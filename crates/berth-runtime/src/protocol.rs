@@ -41,7 +41,7 @@ pub fn take_frame(buf: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
     Some((stream, payload))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecConfig {
     pub args: Vec<String>,
     /// Extra environment, `K=V`, on top of the container's.

@@ -89,6 +89,26 @@ pub fn parse_profile(json: &str) -> Result<Profile> {
     Ok(p)
 }
 
+/// Check a custom profile completely before a container is created with it: it parses, and
+/// its resolution for this host is a valid OCI seccomp object (known actions, operators and
+/// architectures), so a container with it cannot fail later at start for its profile.
+pub fn validate_profile(json: &str) -> Result<()> {
+    let p = parse_profile(json)?;
+    let all: Vec<String> = crate::spec::ALL_CAPS
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let target = Target {
+        arch: Target::host_arch(),
+        caps: &all,
+        kernel: (u32::MAX, u32::MAX),
+        x32_abi: true,
+    };
+    serde_json::from_value::<oci_spec::runtime::LinuxSeccomp>(to_oci(&p, &target))
+        .map(|_| ())
+        .map_err(|e| Error::InvalidSeccomp(e.to_string()))
+}
+
 /// What a profile's conditions are evaluated against.
 #[derive(Debug, Clone)]
 pub struct Target<'a> {

@@ -7,6 +7,7 @@ use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::confine::{self, Device, DeviceRule};
 use crate::error::{Error, Result};
 use crate::seccomp::{self, Target};
 use crate::seccomp_default;
@@ -216,6 +217,15 @@ pub struct ContainerSpec {
     /// removes the runtime state, so the removal overlaps that cleanup.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Host device nodes made in the container (`--device`), each with its cgroup allow rule.
+    #[serde(default)]
+    pub devices: Vec<Device>,
+    /// Extra device cgroup allow rules (`--device-cgroup-rule`).
+    #[serde(default)]
+    pub device_rules: Vec<DeviceRule>,
+    /// AppArmor profile for the process (only on hosts with AppArmor enabled).
+    #[serde(default)]
+    pub apparmor_profile: Option<String>,
 }
 
 /// Host facts [`build_spec`] needs (kept out of the function so it stays pure).
@@ -227,6 +237,9 @@ pub struct HostInfo {
     pub nofile: (u64, u64),
     /// The kernel runs x32 programs (CONFIG_X86_X32_ABI, not disabled at boot).
     pub x32_abi: bool,
+    /// This runtime's capability bounding set (bit n = capability n): no container gets a
+    /// capability outside it (the kernel would refuse the whole start).
+    pub bounding: u64,
 }
 
 impl HostInfo {
@@ -250,6 +263,7 @@ impl HostInfo {
             kernel: Target::parse_kernel(release.trim()),
             nofile: (DEFAULT_NOFILE.0.min(n), n),
             x32_abi: x32_abi(),
+            bounding: confine::bounding_set(),
         }
     }
 }
@@ -421,6 +435,14 @@ pub fn plan_mounts(c: &ContainerSpec) -> Vec<MountSpec> {
         defaults.push(mnt("/dev/shm", "bind", "/dev/shm", &["rbind", "rprivate"]));
     }
     defaults.retain(|d| !c.mounts.iter().any(|u| u.destination == d.destination));
+    if !c.privileged {
+        if let Some(i) = defaults
+            .iter()
+            .position(|m| m.destination == "/sys/fs/cgroup")
+        {
+            defaults.insert(i + 1, confine::cgroup_cover(&c.rootfs));
+        }
+    }
     let mut out = defaults;
     if let Some(init) = &c.init {
         out.push(MountSpec {
@@ -536,7 +558,10 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
             "no command specified; give the container a command or an image with CMD".into(),
         ));
     }
-    let caps = effective_caps(c.privileged, &c.cap_add, &c.cap_drop)?;
+    let (caps, _) = confine::split_held(
+        &effective_caps(c.privileged, &c.cap_add, &c.cap_drop)?,
+        host.bounding,
+    );
 
     let mut env = c.env.clone();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -592,6 +617,9 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
     if let Some(adj) = c.oom_score_adj {
         process["oomScoreAdj"] = json!(adj);
     }
+    if let Some(p) = &c.apparmor_profile {
+        process["apparmorProfile"] = json!(p);
+    }
 
     let mounts: Vec<Value> = plan_mounts(c)
         .into_iter()
@@ -637,6 +665,15 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
                     .collect()));
     } else {
         linux["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    }
+    let (nodes, allow) = confine::devices_json(&c.devices, &c.device_rules);
+    if !nodes.is_empty() {
+        linux["devices"] = json!(nodes);
+    }
+    if !c.privileged {
+        if let Some(rules) = linux["resources"]["devices"].as_array_mut() {
+            rules.extend(allow);
+        }
     }
     let profile = match (&c.seccomp, c.privileged) {
         (SeccompMode::Unconfined, _) | (SeccompMode::Default, true) => None,

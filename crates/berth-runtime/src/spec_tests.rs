@@ -18,6 +18,7 @@ fn host() -> HostInfo {
         kernel: (6, 1),
         nofile: DEFAULT_NOFILE,
         x32_abi: true,
+        bounding: u64::MAX,
     }
 }
 
@@ -64,6 +65,7 @@ fn defaults_match_docker() {
             "/dev",
             "/dev/pts",
             "/sys",
+            "/sys/fs/cgroup",
             "/sys/fs/cgroup",
             "/dev/mqueue",
             "/dev/shm"
@@ -248,4 +250,85 @@ fn privileged_drops_confinement() {
         caps_of(&build_spec(&c, &host()).unwrap()).len(),
         ALL_CAPS.len()
     );
+}
+
+#[test]
+fn cgroup_tree_is_covered_read_only_unless_privileged() {
+    let cover = |c: &ContainerSpec| -> Vec<MountSpec> {
+        plan_mounts(c)
+            .into_iter()
+            .filter(|m| m.destination == "/sys/fs/cgroup")
+            .collect()
+    };
+    let m = cover(&base());
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert_eq!(m[0].kind, "cgroup");
+    assert!(m[0].options.contains(&"ro".to_string()));
+    // libcontainer ignores "ro" for v1 hierarchies: the second mount re-binds the container's
+    // own tree onto itself, recursively read-only.
+    assert_eq!(m[1].kind, "bind");
+    assert_eq!(m[1].source, "/tmp/rootfs/sys/fs/cgroup");
+    assert!(m[1].options.contains(&"rbind".to_string()));
+    assert!(m[1].options.contains(&"rro".to_string()));
+    let mut c = base();
+    c.privileged = true;
+    let m = cover(&c);
+    assert_eq!(m.len(), 1);
+    assert!(m[0].options.contains(&"rw".to_string()));
+    // A user mount on /sys/fs/cgroup replaces both.
+    let mut c = base();
+    c.mounts.push(MountSpec {
+        destination: "/sys/fs/cgroup".into(),
+        kind: "bind".into(),
+        source: "/sys/fs/cgroup".into(),
+        options: vec!["rbind".into(), "ro".into()],
+    });
+    let m = cover(&c);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].source, "/sys/fs/cgroup");
+}
+
+#[test]
+fn caps_never_exceed_the_runtime_bounding_set() {
+    let mut c = base();
+    c.privileged = true;
+    let lacking = HostInfo {
+        bounding: !(1u64 << 24),
+        ..host()
+    };
+    let caps = caps_of(&build_spec(&c, &lacking).unwrap());
+    assert_eq!(caps.len(), ALL_CAPS.len() - 1);
+    assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
+    let mut c = base();
+    c.cap_add = vec!["ALL".into()];
+    let caps = caps_of(&build_spec(&c, &lacking).unwrap());
+    assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
+    assert!(caps.contains(&"CAP_SYS_ADMIN".to_string()));
+}
+
+#[test]
+fn devices_and_rules_reach_the_spec() {
+    let mut c = base();
+    c.devices = vec![crate::confine::Device {
+        path: "/dev/nulo".into(),
+        kind: "c".into(),
+        major: 1,
+        minor: 5,
+        file_mode: 0o666,
+        uid: 0,
+        gid: 0,
+        access: "rwm".into(),
+    }];
+    c.device_rules = vec![crate::confine::parse_device_rule("c 42:* r").unwrap()];
+    let v = serde_json::to_value(build_spec(&c, &host()).unwrap()).unwrap();
+    assert_eq!(v["linux"]["devices"][0]["path"], "/dev/nulo");
+    assert_eq!(v["linux"]["devices"][0]["major"], 1);
+    let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+    assert_eq!(rules[0]["allow"], false, "deny-all comes first");
+    assert!(rules
+        .iter()
+        .any(|r| r["allow"] == true && r["major"] == 1 && r["minor"] == 5 && r["access"] == "rwm"));
+    assert!(rules
+        .iter()
+        .any(|r| r["major"] == 42 && r.get("minor").is_none() && r["access"] == "r"));
 }

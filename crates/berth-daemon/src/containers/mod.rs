@@ -9,6 +9,7 @@ mod names;
 mod plan;
 mod render;
 mod run;
+mod security;
 mod service;
 mod stop;
 

@@ -374,19 +374,7 @@ impl Engine {
         .map_err(|e| err128(ApiError::invalid(e.to_string())))?;
         let mut args = vec![r.path.clone()];
         args.extend(r.args.clone());
-        let mut seccomp = berth_runtime::SeccompMode::Default;
-        let mut nnp = false;
-        for s in hc.security_opt.clone().unwrap_or_default() {
-            match s.as_str() {
-                "seccomp=unconfined" | "seccomp:unconfined" => {
-                    seccomp = berth_runtime::SeccompMode::Unconfined
-                }
-                "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
-                    nnp = true
-                }
-                _ => {}
-            }
-        }
+        let sec = super::security::confinement(hc).map_err(err128)?;
         let spec = ContainerSpec {
             id: id.clone(),
             rootfs: rootfs.clone(),
@@ -403,10 +391,10 @@ impl Engine {
             cap_add: hc.cap_add.clone().unwrap_or_default(),
             cap_drop: hc.cap_drop.clone().unwrap_or_default(),
             privileged: hc.privileged.unwrap_or(false),
-            no_new_privileges: nnp,
-            seccomp,
-            masked_paths: hc.masked_paths.clone(),
-            readonly_paths: hc.readonly_paths.clone(),
+            no_new_privileges: sec.opts.no_new_privileges,
+            seccomp: sec.opts.seccomp,
+            masked_paths: sec.masked_paths,
+            readonly_paths: sec.readonly_paths,
             resources: resources_of(hc),
             ulimits: hc
                 .ulimits
@@ -437,6 +425,9 @@ impl Engine {
                 .collect(),
             shm_size: hc.shm_size.filter(|s| *s > 0).map(|s| s as u64),
             auto_remove: hc.auto_remove.unwrap_or(false),
+            devices: sec.devices,
+            device_rules: sec.device_rules,
+            apparmor_profile: sec.opts.apparmor_profile,
         };
         let log = self.log_config(r);
         let cfg = berth_runtime::ShimConfig {

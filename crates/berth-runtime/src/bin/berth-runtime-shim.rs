@@ -1,11 +1,8 @@
 //! Test/bench driver: `berth-runtime-shim shim <dir>` runs the shim like `berth shim <dir>`.
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("BERTH_SHIM_LOG"))
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    // No subscriber here: the shim installs its own (`BERTH_SHIM_LOG` to shim.log, and the
+    // error log it explains libcontainer failures with), as under `berth shim`.
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("shim") => match berth_runtime::ShimArgs::from_args(args) {

@@ -6,15 +6,23 @@ use super::*;
 impl Shim {
     pub(super) fn request(&mut self, i: usize, req: Request) {
         let id = self.cfg.spec.id.clone();
+        let mut since = 0;
         let resp = match req {
             Request::Start => match self.pending.take() {
-                Some(mut ct) => match timed("shim: libcontainer start", || ct.start()) {
+                Some(mut ct) => match timed("shim: libcontainer start", || {
+                    since = errlog::mark(&self.dir);
+                    ct.start()
+                }) {
                     Ok(()) => {
                         self.started_at =
                             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
                         Response::Ok
                     }
-                    Err(e) => err_resp(format!("start {id}: {e}")),
+                    Err(e) => err_resp(errlog::explain(
+                        &format!("start {id}: {e}"),
+                        &self.dir,
+                        since,
+                    )),
                 },
                 None => err_resp(format!("container {id} is already started")),
             },

@@ -24,6 +24,7 @@ use crate::stdio::{close_out, close_stdin, finish_stdio, out_fds, stdin_fd, stdi
 use crate::sys;
 
 mod control;
+pub(crate) mod errlog;
 
 /// What the daemon hands the shim (written to `<dir>/shim-config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,24 +107,32 @@ pub fn shim_main(args: ShimArgs) -> ! {
 }
 
 /// Log to `<dir>/shim.log` when the daemon passed `BERTH_SHIM_LOG` (an `EnvFilter`, e.g.
-/// `debug` for the start-path timings). An explicit file, not stderr: the container's init
-/// inherits this subscriber, and its fd 2 is the container's own stderr.
+/// `debug` for the start-path timings), and always keep error events for [`errlog`]. Explicit
+/// files, not stderr: the container's init inherits this subscriber, and its fd 2 is the
+/// container's own stderr.
 fn init_log(dir: &Path) {
-    let Ok(f) = tracing_subscriber::EnvFilter::try_from_env("BERTH_SHIM_LOG") else {
-        return;
-    };
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("shim.log"))
-    else {
-        return;
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(f)
-        .with_writer(std::sync::Mutex::new(file))
-        .with_ansi(false)
-        .try_init();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    // A list rather than `Option` layers: a `None` layer's "off" level hint would switch the
+    // others off too.
+    let mut layers = errlog::layer(dir).into_iter().collect::<Vec<_>>();
+    if let Ok(f) = tracing_subscriber::EnvFilter::try_from_env("BERTH_SHIM_LOG") {
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("shim.log"))
+        {
+            layers.push(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .with_filter(f)
+                    .boxed(),
+            );
+        }
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
 }
 
 /// Milliseconds since `t0`, for the start-path timing events.
@@ -186,6 +195,11 @@ struct Shim {
     pending: Option<Container>,
 }
 
+/// A libcontainer failure of `id`, with the steps its processes logged since `since`.
+fn rt_err_since(id: &str, e: impl std::fmt::Display, dir: &Path, since: u64) -> Error {
+    rt_err(id, errlog::explain(&e.to_string(), dir, since))
+}
+
 fn rt_err(id: &str, e: impl std::fmt::Display) -> Error {
     Error::Runtime {
         id: id.to_string(),
@@ -209,7 +223,7 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
     // Check the command inside the rootfs first: Docker's 126/127 errors, no container made.
     let path_env = spec::path_of(&oci);
     if c.init.is_none() {
-        crate::pathutil::find_executable(&c.rootfs, &c.args[0], &path_env)?;
+        crate::pathutil::find_executable(&c.rootfs, &c.args[0], &path_env, &c.user)?;
     }
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle).map_err(|e| Error::io("create bundle dir", &bundle, e))?;
@@ -226,6 +240,7 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
         .set_nonblocking(true)
         .map_err(|e| Error::io("listen on", dir.join(SOCKET), e))?;
 
+    let since = errlog::mark(dir);
     let builder = ContainerBuilder::new(c.id.clone(), SyscallType::default())
         .with_executor(crate::executor::BerthExecutor)
         .with_root_path(&cfg.state_root)
@@ -240,7 +255,7 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
         Ok(ct) => ct,
         Err(e) => {
             cleanup_state(&cfg);
-            return Err(rt_err(&c.id, e));
+            return Err(rt_err_since(&c.id, e, dir, since));
         }
     };
     tracing::debug!(ms = ms(t0), "shim: libcontainer create done");
@@ -264,7 +279,7 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
         pending = Some(container);
     } else if let Err(e) = container.start() {
         let _ = container.delete(true);
-        return Err(rt_err(&c.id, e));
+        return Err(rt_err_since(&c.id, e, dir, since));
     }
     let _ = std::fs::write(PID_FILE, std::process::id().to_string());
     tracing::debug!(ms = ms(t0), "shim: ready");
