@@ -123,6 +123,8 @@ pub const STATE_DIRS: &[&str] = &[
     "volumes",
     "network",
     "build-cache",
+    "build-cache-mounts",
+    "build-tmp",
 ];
 
 /// What berth keeps in the exec root: named network namespaces and the runtime's state.
