@@ -168,7 +168,6 @@ fn tlsverify_admits_only_clients_with_a_certificate() {
     let Some(d) = Daemon::start_opts(
         test,
         Opts {
-            busybox: false,
             extra_args: &extra,
             ..Default::default()
         },
@@ -224,6 +223,18 @@ fn tlsverify_admits_only_clients_with_a_certificate() {
     let berth = d.bin.clone();
     let o = version(&berth, true);
     assert!(o.status.success(), "berth over TLS: {o:?}");
+    // Attach (an upgraded connection) works through TLS for both CLIs.
+    for bin in [Path::new(DOCKER), &berth] {
+        let mut a = tls_flags(true);
+        a.extend(["run", "--rm", "busybox", "echo", "over-tls"].map(String::from));
+        let o = client(bin, &cfg, &a, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "over-tls",
+            "{}: {o:?}",
+            bin.display()
+        );
+    }
     let o = version(&berth, false);
     assert!(!o.status.success(), "berth without a client cert got in");
     let env_dir = d.dir.path().join("docker-cert-path");
