@@ -114,3 +114,30 @@ async fn shutdown_stops_accepting() {
     }
     panic!("listener still open after shutdown");
 }
+
+#[test]
+fn socket_group_opens_the_exec_root_it_lives_in() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let exec_root = t.path().join("run");
+    std::fs::create_dir(&exec_root).unwrap();
+    std::fs::set_permissions(&exec_root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let sock = exec_root.join("berth.sock");
+    let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+    // Without a group: 0660, and the exec root stays closed.
+    restrict_socket(&sock, None, &exec_root).unwrap();
+    assert_eq!((mode(&sock), mode(&exec_root)), (0o660, 0o700));
+    // With a group (our own, so this runs unprivileged): the group may traverse, not list.
+    let gid = rustix::process::getegid().as_raw();
+    restrict_socket(&sock, Some(gid), &exec_root).unwrap();
+    assert_eq!((mode(&sock), mode(&exec_root)), (0o660, 0o710));
+    let m = std::fs::metadata(&sock).unwrap();
+    assert_eq!(m.gid(), gid);
+    // A socket elsewhere leaves the exec root alone.
+    let other = t.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o700)).unwrap();
+    restrict_socket(&sock, Some(gid), &other).unwrap();
+    assert_eq!(mode(&other), 0o700);
+}

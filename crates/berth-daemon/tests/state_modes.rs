@@ -265,3 +265,32 @@ fn missing_socket_group_is_an_error() {
     );
     assert!(!dir.path().join("d.sock").exists());
 }
+
+#[test]
+fn an_existing_exec_root_the_user_named_keeps_its_modes() {
+    // `berth daemon -H unix:///tmp/x.sock` makes /tmp the exec root: berth must close only
+    // its own dirs in there, never the directory or its other files.
+    let t = tempfile::tempdir().unwrap();
+    let shared = t.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(shared.join("someone-elses"), b"x").unwrap();
+    std::fs::set_permissions(
+        shared.join("someone-elses"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let mut cfg = berth_daemon::DaemonConfig::under(t.path());
+    cfg.exec_root = shared.clone();
+    berth_daemon::server::secure_state(&cfg).unwrap();
+    assert_eq!(mode(&shared), 0o1777);
+    assert_eq!(mode(&shared.join("someone-elses")), 0o644);
+    for d in ["netns", "runtime"] {
+        assert_eq!(mode(&shared.join(d)), 0o700, "{d}");
+    }
+    assert_eq!(mode(&cfg.root), 0o700);
+    // An exec root berth creates is private.
+    cfg.exec_root = t.path().join("fresh/run");
+    berth_daemon::server::secure_state(&cfg).unwrap();
+    assert_eq!(mode(&cfg.exec_root), 0o700);
+}
