@@ -116,17 +116,18 @@ pub struct TlsArgs {
     /// Trust certs signed only by this CA (default: $DOCKER_CERT_PATH or ~/.docker, ca.pem)
     #[arg(long = "tlscacert")]
     pub tlscacert: Option<String>,
-    /// Path to TLS certificate file (default: cert.pem beside the CA)
+    /// Path to TLS certificate file (default: $DOCKER_CERT_PATH or ~/.docker, cert.pem)
     #[arg(long = "tlscert")]
     pub tlscert: Option<String>,
-    /// Path to TLS key file (default: key.pem beside the CA)
+    /// Path to TLS key file (default: $DOCKER_CERT_PATH or ~/.docker, key.pem)
     #[arg(long = "tlskey")]
     pub tlskey: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
-    /// Socket to listen on (unix:///path or tcp://host:port)
+    /// Socket to listen on: one unix:///path and/or one tcp://host:port (only those given are
+    /// served)
     #[arg(short = 'H', long = "host")]
     pub host: Vec<String>,
     /// Root of persisted state

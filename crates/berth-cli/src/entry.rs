@@ -45,19 +45,27 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
     }
     // Only the hosts given: `-H tcp://…` alone does not also bind the default socket.
     cfg.listen_unix = hosts.is_empty();
+    let (mut unix, mut tcp) = (0, 0);
     for h in &hosts {
         match berth_client::Host::parse(h)? {
             berth_client::Host::Unix(p) => {
+                unix += 1;
                 cfg.socket = p;
                 cfg.listen_unix = true;
             }
             berth_client::Host::Tcp(a) => {
+                tcp += 1;
                 cfg.tcp = Some(
                     a.parse()
                         .map_err(|e| anyhow::anyhow!("tcp host {a:?} must be ip:port: {e}"))?,
                 )
             }
         }
+    }
+    if unix > 1 || tcp > 1 {
+        anyhow::bail!(
+            "berth daemon serves one unix socket and one tcp address: give -H at most once for each"
+        );
     }
     cfg.exec_root = match &d.exec_root {
         Some(e) => PathBuf::from(e),
@@ -157,6 +165,16 @@ mod tests {
         let c = cfg(&["berth", "daemon", "-H", "tcp://127.0.0.1:2376"]);
         assert!(!c.listen_unix);
         assert_eq!(c.tcp, Some("127.0.0.1:2376".parse().unwrap()));
+        // Two of a kind would silently drop one.
+        let two = [
+            "berth",
+            "daemon",
+            "-H",
+            "tcp://127.0.0.1:1",
+            "-H",
+            "tcp://127.0.0.1:2",
+        ];
+        assert!(daemon_config(&Cli::try_parse_from(two).unwrap()).is_err());
     }
 
     #[test]
