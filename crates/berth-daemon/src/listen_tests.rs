@@ -141,3 +141,89 @@ fn socket_group_opens_the_exec_root_it_lives_in() {
     restrict_socket(&sock, Some(gid), &other).unwrap();
     assert_eq!(mode(&other), 0o700);
 }
+
+/// A self-signed certificate and key made with openssl in `dir`; None when openssl is missing
+/// (outside CI).
+fn self_signed(dir: &Path) -> Option<TlsConfig> {
+    if !berth_testutil::require_cmds("listen tls tests", &["openssl"]) {
+        return None;
+    }
+    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{st:?}");
+    Some(TlsConfig {
+        cert,
+        key,
+        client_ca: None,
+    })
+}
+
+#[test]
+fn tls_files_that_cannot_be_used_name_their_flag() {
+    let t = tempfile::tempdir().unwrap();
+    let Some(good) = self_signed(t.path()) else {
+        return;
+    };
+    assert!(tls_acceptor(&good).is_ok());
+    let missing = TlsConfig {
+        cert: t.path().join("nope.pem"),
+        ..good.clone()
+    };
+    let e = tls_acceptor(&missing).err().unwrap().to_string();
+    assert!(e.contains("nope.pem") && e.contains("--tlscert"), "{e}");
+    let bad_ca = TlsConfig {
+        client_ca: Some(good.key.clone()),
+        ..good.clone()
+    };
+    let e = tls_acceptor(&bad_ca).err().unwrap().to_string();
+    assert!(e.contains("--tlscacert"), "{e}");
+    let swapped = TlsConfig {
+        key: good.cert.clone(),
+        ..good
+    };
+    let e = tls_acceptor(&swapped).err().unwrap().to_string();
+    assert!(e.contains("--tlskey"), "{e}");
+}
+
+#[tokio::test]
+async fn a_silent_tls_client_is_cut_off() {
+    let t = tempfile::tempdir().unwrap();
+    let Some(files) = self_signed(t.path()) else {
+        return;
+    };
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let limits = Limits {
+        tls_handshake: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let tls = Some(tls_acceptor(&files).unwrap());
+    tokio::spawn(serve(Listener::Tcp(l, tls), ping_app(), limits, async {
+        let _ = rx.await;
+    }));
+    // Connects and never starts the handshake.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    read_to_eof(&mut s).await;
+}
