@@ -16,7 +16,10 @@ pub fn command_path(args: &[String]) -> String {
     let mut words = Vec::new();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
-        if matches!(a.as_str(), "-H" | "--host" | "--root") {
+        if matches!(
+            a.as_str(),
+            "-H" | "--host" | "--root" | "--tlscacert" | "--tlscert" | "--tlskey"
+        ) {
             it.next();
             continue;
         }
@@ -156,6 +159,17 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
         }
     }
     let mut c = Client::new(host);
+    let t = &cli.tls;
+    let verify = t.tlsverify || berth_client::tls::env_tls_verify();
+    if verify || t.tls {
+        let opts = berth_client::TlsOptions {
+            verify,
+            ca: t.tlscacert.as_ref().map(Into::into),
+            cert: t.tlscert.as_ref().map(Into::into),
+            key: t.tlskey.as_ref().map(Into::into),
+        };
+        c = c.with_tls(&opts, &berth_client::tls::cert_dir())?;
+    }
     if let Ok(v) = std::env::var("BERTH_API_VERSION") {
         c.set_api_version(Some(v));
     } else {

@@ -10,17 +10,24 @@ use crate::exit::Exit;
 
 /// Start a daemon listening on `sock` and wait up to ~10s for it to answer.
 pub async fn start_daemon(sock: &Path, root: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     use std::os::unix::process::CommandExt;
-    std::fs::create_dir_all(root).map_err(|e| {
-        Exit::msg(
-            125,
-            format!("cannot create daemon root {}: {e}", root.display()),
-        )
-    })?;
+    // The root (0700) and its log (0600) are root's alone; the daemon repairs older modes.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|e| {
+            Exit::msg(
+                125,
+                format!("cannot create daemon root {}: {e}", root.display()),
+            )
+        })?;
     let log_path = root.join("daemon.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(|e| Exit::msg(125, format!("cannot open {}: {e}", log_path.display())))?;
     let exe = std::env::current_exe()?;

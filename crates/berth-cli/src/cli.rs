@@ -27,6 +27,8 @@ pub struct Cli {
     /// Never start a daemon automatically (env BERTH_NO_AUTOSTART=1)
     #[arg(long = "no-autostart")]
     pub no_autostart: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Print version information and quit
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
@@ -102,9 +104,30 @@ pub enum Command {
     C(ContainerCmd),
 }
 
+/// docker's TLS flags, for the client (global) and for `berth daemon`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct TlsArgs {
+    /// Use TLS; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and verify the remote (client: env DOCKER_TLS_VERIFY)
+    #[arg(long = "tlsverify")]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default: $DOCKER_CERT_PATH or ~/.docker, ca.pem)
+    #[arg(long = "tlscacert")]
+    pub tlscacert: Option<String>,
+    /// Path to TLS certificate file (default: $DOCKER_CERT_PATH or ~/.docker, cert.pem)
+    #[arg(long = "tlscert")]
+    pub tlscert: Option<String>,
+    /// Path to TLS key file (default: $DOCKER_CERT_PATH or ~/.docker, key.pem)
+    #[arg(long = "tlskey")]
+    pub tlskey: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
-    /// Socket to listen on (unix:///path or tcp://host:port)
+    /// Socket to listen on: one unix:///path and/or one tcp://host:port (only those given are
+    /// served)
     #[arg(short = 'H', long = "host")]
     pub host: Vec<String>,
     /// Root of persisted state
@@ -128,6 +151,15 @@ pub struct DaemonArgs {
     /// Name of berth's nftables table
     #[arg(long = "nft-table")]
     pub nft_table: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Serve a non-loopback tcp:// host without --tlsverify (anyone who reaches it controls
+    /// this host)
+    #[arg(long = "insecure-tcp")]
+    pub insecure_tcp: bool,
+    /// Group owning the unix socket (default: none, root only)
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
 }
 
 #[derive(Args, Debug)]

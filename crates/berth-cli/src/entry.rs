@@ -43,16 +43,29 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
     if hosts.is_empty() {
         hosts.extend(cli.host.clone().filter(|h| !h.is_empty()));
     }
+    // Only the hosts given: `-H tcp://…` alone does not also bind the default socket.
+    cfg.listen_unix = hosts.is_empty();
+    let (mut unix, mut tcp) = (0, 0);
     for h in &hosts {
         match berth_client::Host::parse(h)? {
-            berth_client::Host::Unix(p) => cfg.socket = p,
+            berth_client::Host::Unix(p) => {
+                unix += 1;
+                cfg.socket = p;
+                cfg.listen_unix = true;
+            }
             berth_client::Host::Tcp(a) => {
+                tcp += 1;
                 cfg.tcp = Some(
                     a.parse()
                         .map_err(|e| anyhow::anyhow!("tcp host {a:?} must be ip:port: {e}"))?,
                 )
             }
         }
+    }
+    if unix > 1 || tcp > 1 {
+        anyhow::bail!(
+            "berth daemon serves one unix socket and one tcp address: give -H at most once for each"
+        );
     }
     cfg.exec_root = match &d.exec_root {
         Some(e) => PathBuf::from(e),
@@ -68,10 +81,39 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
     if let Some(f) = &d.config_file {
         cfg.config_file = Some(PathBuf::from(f));
     }
+    cfg.tls = daemon_tls(&d.tls, &cli.tls, &berth_client::tls::cert_dir());
+    cfg.insecure_tcp = d.insecure_tcp;
+    cfg.group = d.group.clone();
     cfg.network.bridge = d.bridge.clone();
     cfg.network.bip = d.bip.clone();
     cfg.network.nft_table = d.nft_table.clone();
     Ok(cfg)
+}
+
+/// The daemon's TLS files from `berth daemon --tls…` (else the same flags before `daemon`), as
+/// dockerd: `--tlsverify` implies `--tls` and adds client verification against the CA; files
+/// default to ca.pem, cert.pem and key.pem in `dir`.
+#[cfg(feature = "daemon")]
+fn daemon_tls(
+    d: &crate::cli::TlsArgs,
+    global: &crate::cli::TlsArgs,
+    dir: &std::path::Path,
+) -> Option<berth_daemon::config::TlsConfig> {
+    let verify = d.tlsverify || global.tlsverify;
+    if !(verify || d.tls || global.tls) {
+        return None;
+    }
+    let file = |a: &Option<String>, b: &Option<String>, name: &str| {
+        a.as_ref()
+            .or(b.as_ref())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| dir.join(name))
+    };
+    Some(berth_daemon::config::TlsConfig {
+        cert: file(&d.tlscert, &global.tlscert, "cert.pem"),
+        key: file(&d.tlskey, &global.tlskey, "key.pem"),
+        client_ca: verify.then(|| file(&d.tlscacert, &global.tlscacert, "ca.pem")),
+    })
 }
 
 /// `berth daemon`: returns the exit status.
@@ -118,6 +160,62 @@ mod tests {
     }
 
     #[test]
+    fn tcp_alone_binds_no_unix_socket() {
+        assert!(cfg(&["berth", "daemon"]).listen_unix);
+        let c = cfg(&["berth", "daemon", "-H", "tcp://127.0.0.1:2376"]);
+        assert!(!c.listen_unix);
+        assert_eq!(c.tcp, Some("127.0.0.1:2376".parse().unwrap()));
+        // Two of a kind would silently drop one.
+        let two = [
+            "berth",
+            "daemon",
+            "-H",
+            "tcp://127.0.0.1:1",
+            "-H",
+            "tcp://127.0.0.1:2",
+        ];
+        assert!(daemon_config(&Cli::try_parse_from(two).unwrap()).is_err());
+    }
+
+    #[test]
+    fn daemon_tls_flags() {
+        let c = cfg(&["berth", "daemon", "-G", "berthg", "--insecure-tcp"]);
+        assert_eq!(
+            (c.tls, c.group.as_deref(), c.insecure_tcp),
+            (None, Some("berthg"), true)
+        );
+        let c = cfg(&[
+            "berth",
+            "daemon",
+            "--tlsverify",
+            "--tlscacert",
+            "/c/ca.pem",
+            "--tlscert",
+            "/c/s.pem",
+            "--tlskey",
+            "/c/s.key",
+        ]);
+        let t = c.tls.unwrap();
+        assert_eq!(
+            t.client_ca.as_deref(),
+            Some(std::path::Path::new("/c/ca.pem"))
+        );
+        assert_eq!(
+            (t.cert.to_str(), t.key.to_str()),
+            (Some("/c/s.pem"), Some("/c/s.key"))
+        );
+        // --tls alone: no client verification; files default to the cert dir.
+        let cli = Cli::try_parse_from(["berth", "daemon", "--tls"]).unwrap();
+        let crate::cli::Command::Daemon(d) = &cli.cmd else {
+            unreachable!()
+        };
+        let t = daemon_tls(&d.tls, &cli.tls, std::path::Path::new("/certs")).unwrap();
+        assert_eq!(t.client_ca, None);
+        assert_eq!(t.cert, std::path::Path::new("/certs/cert.pem"));
+        assert_eq!(t.key, std::path::Path::new("/certs/key.pem"));
+    }
+
+    #[test]
     fn daemon_network_flags() {
         let c = cfg(&["berth", "daemon"]);
         assert_eq!(c.network, Default::default());
@@ -157,6 +255,7 @@ mod tests {
         assert_eq!(c.socket, std::path::Path::new("/x/run/b.sock"));
         assert_eq!(c.exec_root, std::path::Path::new("/x/run"));
         assert_eq!(c.tcp, Some("127.0.0.1:2375".parse().unwrap()));
+        assert!(c.listen_unix);
         assert!(c.debug);
         // global flags before `daemon` (what autostart and BERTH_HOST users pass) apply too
         let c = cfg(&[

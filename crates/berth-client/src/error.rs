@@ -49,6 +49,9 @@ pub enum Error {
     /// The daemon refused to upgrade an attach/exec connection.
     #[error("{path}: daemon did not upgrade the connection (status {status})")]
     NoUpgrade { path: String, status: u16 },
+    /// TLS settings that cannot be used (missing or bad PEM files, a bad server name).
+    #[error("tls: cannot use {what}: {why}")]
+    Tls { what: String, why: String },
     /// Local I/O while streaming.
     #[error("i/o error while {what}: {source}")]
     Io {
@@ -63,7 +66,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Connect { .. } => ErrorKind::Unavailable,
-            Error::InvalidHost { .. } => ErrorKind::Invalid,
+            Error::InvalidHost { .. } | Error::Tls { .. } => ErrorKind::Invalid,
             Error::Api { status, .. } => match status {
                 404 => ErrorKind::NotFound,
                 409 => ErrorKind::Conflict,

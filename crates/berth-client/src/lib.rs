@@ -5,11 +5,13 @@ pub mod demux;
 mod error;
 mod host;
 pub mod jsonstream;
+pub mod tls;
 mod transport;
 
 pub use bollard_stubs::models;
 pub use error::{Error, ErrorKind};
 pub use host::{Host, DEFAULT_SOCKET};
+pub use tls::TlsOptions;
 pub use transport::{version_lt, Body, Client, Hijacked, Ping, ResponseStream, MAX_API_VERSION};
 
 /// Result type of this crate.

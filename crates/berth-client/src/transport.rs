@@ -34,6 +34,17 @@ pub struct Ping {
 pub struct Client {
     host: Host,
     version: Option<String>,
+    tls: Option<Tls>,
+}
+
+/// The TLS connector of a `tcp://` client.
+#[derive(Clone)]
+struct Tls(tokio_rustls::TlsConnector);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
 }
 
 /// An upgraded connection: raw duplex stream after `101 Switching Protocols`.
@@ -47,6 +58,7 @@ pub struct Hijacked {
 enum Conn {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl AsyncRead for Conn {
@@ -58,6 +70,7 @@ impl AsyncRead for Conn {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -71,18 +84,21 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_flush(cx),
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -154,7 +170,22 @@ impl Client {
         Client {
             host,
             version: None,
+            tls: None,
         }
+    }
+
+    /// Speak TLS to a `tcp://` host (ignored for unix sockets); default files come from
+    /// `cert_dir` (see [`crate::tls::cert_dir`]).
+    pub fn with_tls(
+        mut self,
+        opts: &crate::TlsOptions,
+        cert_dir: &std::path::Path,
+    ) -> Result<Self> {
+        if let Host::Tcp(a) = &self.host {
+            crate::tls::server_name(a)?;
+            self.tls = Some(Tls(opts.connector(cert_dir)?));
+        }
+        Ok(self)
     }
 
     /// The daemon address.
@@ -179,7 +210,17 @@ impl Client {
         };
         match &self.host {
             Host::Unix(p) => UnixStream::connect(p).await.map(Conn::Unix).map_err(err),
-            Host::Tcp(a) => TcpStream::connect(a).await.map(Conn::Tcp).map_err(err),
+            Host::Tcp(a) => {
+                let s = TcpStream::connect(a).await.map_err(err)?;
+                match &self.tls {
+                    None => Ok(Conn::Tcp(s)),
+                    Some(Tls(c)) => {
+                        let name = crate::tls::server_name(a)?;
+                        let s = c.connect(name, s).await.map_err(err)?;
+                        Ok(Conn::Tls(Box::new(s)))
+                    }
+                }
+            }
         }
     }
 
@@ -384,6 +425,10 @@ impl Client {
             }
             Conn::Tcp(s) => {
                 let (r, w) = s.into_split();
+                (Box::new(pending.chain(r)), Box::new(w))
+            }
+            Conn::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
                 (Box::new(pending.chain(r)), Box::new(w))
             }
         };

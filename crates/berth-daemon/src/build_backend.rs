@@ -740,7 +740,8 @@ impl BuildBackend for StoreBuildBackend {
         let b = serde_json::to_vec(state).map_err(|e| be_err(ErrorKind::Internal, e))?;
         blocking(move || {
             let dir = p.parent().expect("cache file has a dir").to_path_buf();
-            fs::create_dir_all(&dir).map_err(|e| io_err("create build cache dir", e))?;
+            berth_store::fsmode::private_dir(&dir)
+                .map_err(|e| io_err("create build cache dir", e))?;
             let tmp = dir.join(unique(".tmp-"));
             let mut f = fs::File::create(&tmp).map_err(|e| io_err("write build cache", e))?;
             f.write_all(&b)

@@ -15,14 +15,35 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
     /// Runtime state (pid file, shim sockets): default `/run/berth`.
     pub exec_root: PathBuf,
-    /// Optional TCP address (`127.0.0.1:2375`); unauthenticated, so loopback is advised.
+    /// Serve on the unix `socket` (false when only `-H tcp://…` was given).
+    pub listen_unix: bool,
+    /// Optional TCP address (`127.0.0.1:2375`). Without [`DaemonConfig::tls`] a non-loopback
+    /// address is refused unless `insecure_tcp` is set.
     pub tcp: Option<std::net::SocketAddr>,
+    /// TLS for the TCP listener (`--tls`, `--tlsverify`, `--tlscacert`, `--tlscert`, `--tlskey`).
+    pub tls: Option<TlsConfig>,
+    /// `--insecure-tcp`: serve a non-loopback TCP address without client certificates.
+    pub insecure_tcp: bool,
+    /// `--group`: the group given access to the unix socket (none: root only); wins over
+    /// daemon.json's `group`.
+    pub group: Option<String>,
     pub debug: bool,
     /// `daemon.json`; default `/etc/berth/daemon.json` (a missing default file is fine).
     pub config_file: Option<PathBuf>,
     /// Default bridge and nft table from the command line (`--bridge`, `--bip`, `--nft-table`);
     /// they win over daemon.json.
     pub network: NetworkOptions,
+}
+
+/// The daemon's TLS material (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Server certificate chain (`--tlscert`).
+    pub cert: PathBuf,
+    /// Server private key (`--tlskey`).
+    pub key: PathBuf,
+    /// `--tlsverify`: clients must present a certificate signed by this CA (`--tlscacert`).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Where the default bridge network and berth's nft table live. Unset fields fall back to
@@ -44,7 +65,11 @@ impl Default for DaemonConfig {
             root: PathBuf::from("/var/lib/berth"),
             socket: PathBuf::from("/run/berth/berth.sock"),
             exec_root: PathBuf::from("/run/berth"),
+            listen_unix: true,
             tcp: None,
+            tls: None,
+            insecure_tcp: false,
+            group: None,
             debug: false,
             config_file: Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
             network: NetworkOptions::default(),
@@ -61,7 +86,11 @@ impl DaemonConfig {
             root: dir.join("root"),
             socket: dir.join("run/berth.sock"),
             exec_root: dir.join("run"),
+            listen_unix: true,
             tcp: None,
+            tls: None,
+            insecure_tcp: false,
+            group: None,
             debug: false,
             config_file: None,
             network: NetworkOptions::default(),
@@ -70,6 +99,14 @@ impl DaemonConfig {
 
     pub fn pid_file(&self) -> PathBuf {
         self.exec_root.join("berth.pid")
+    }
+
+    /// The socket's group: `--group`, else daemon.json's `group`; an empty name means none.
+    pub fn socket_group(&self, file: &FileConfig) -> Option<String> {
+        self.group
+            .clone()
+            .or_else(|| file.group.clone())
+            .filter(|g| !g.is_empty())
     }
 
     /// Read `daemon.json` if configured. The default path may be absent; an explicit one may not.
@@ -160,6 +197,9 @@ pub struct FileConfig {
     /// berth's nftables table.
     #[serde(default)]
     pub nft_table: Option<String>,
+    /// The group given access to the API socket, as dockerd's `group` (default: none).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl FileConfig {

@@ -19,6 +19,7 @@ pub mod image_plan;
 pub mod image_store;
 mod images;
 pub mod init_layer;
+pub mod listen;
 mod networks;
 pub mod registry;
 pub mod registry_store;

@@ -1,17 +1,21 @@
-//! Process-level lifecycle: directories, the unix socket (stale-socket removal, mode 0660),
-//! the pid file, SIGTERM/SIGINT graceful shutdown, and serving the API over an [`Engine`].
+//! Process-level lifecycle: private state directories (modes repaired at start), the unix
+//! socket (stale-socket removal, mode 0660, optional group), TCP with the checks and TLS of
+//! [`crate::listen`], the pid file, SIGTERM/SIGINT graceful shutdown, and serving the API over
+//! an [`Engine`].
 
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use tokio::net::UnixListener;
 
+use berth_store::fsmode;
+
 use crate::config::DaemonConfig;
 use crate::engine::Engine;
 use crate::image_store::ImageStore;
+use crate::listen::{self, Limits, Listener};
 
 /// Open (and thereby repair) the image store under `root`.
 pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
@@ -35,53 +39,129 @@ pub async fn run_until(
     cfg: DaemonConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Refuse an unsafe listener and unusable TLS files before touching any state.
+    let tcp_tls = match cfg.tcp {
+        Some(addr) => {
+            let warning = listen::tcp_policy(addr, cfg.tls.as_ref(), cfg.insecure_tcp)?;
+            let tls = cfg.tls.as_ref().map(listen::tls_acceptor).transpose()?;
+            Some((addr, tls, warning))
+        }
+        None => None,
+    };
     let file = cfg.load_file()?;
-    for d in [&cfg.root, &cfg.exec_root] {
-        std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
-    }
+    let gid = cfg
+        .socket_group(&file)
+        .map(|g| listen::resolve_group(&g))
+        .transpose()?;
+    secure_state(&cfg)?;
     // Bind first: it refuses when a live daemon answers, before we touch its pid file.
-    let listener = bind_socket(&cfg.socket).await?;
+    let unix = match cfg.listen_unix {
+        true => {
+            let l = bind_socket(&cfg.socket).await?;
+            listen::restrict_socket(&cfg.socket, gid, &cfg.exec_root)?;
+            Some(l)
+        }
+        false => None,
+    };
     let pid = PidFile::create(&cfg.pid_file())?;
     let engine = open_engine(&cfg, file)?;
     engine.recover_containers().await;
-    tracing::info!(socket = %cfg.socket.display(), root = %cfg.root.display(), "berth daemon listening");
-    let tcp = match cfg.tcp {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("bind tcp {addr}"))?,
-        ),
-        None => None,
-    };
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut tcp_task = None;
-    if let Some(l) = tcp {
-        tracing::warn!(
-            "serving the API on TCP without TLS: anyone who can connect controls the engine"
-        );
-        let mut rx = stop_tx.subscribe();
-        let services = engine.services();
-        tcp_task = Some(tokio::spawn(async move {
-            berth_api::serve_tcp(l, services, async move {
-                let _ = rx.recv().await;
-            })
+    let mut listeners = Vec::new();
+    if let Some(l) = unix {
+        tracing::info!(socket = %cfg.socket.display(), root = %cfg.root.display(), "berth daemon listening");
+        listeners.push(Listener::Unix(l));
+    }
+    if let Some((addr, tls, warning)) = tcp_tls {
+        let l = tokio::net::TcpListener::bind(addr)
             .await
-        }));
+            .with_context(|| format!("bind tcp {addr}"))?;
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
+        tracing::info!(%addr, tls = tls.is_some(), root = %cfg.root.display(), "berth daemon listening");
+        listeners.push(Listener::Tcp(l, tls));
     }
-    let stop = stop_tx.clone();
-    let res = berth_api::serve_unix(listener, engine.services(), async move {
-        shutdown.await;
-        let _ = stop.send(());
-    })
-    .await;
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let mut rx = stop_tx.subscribe();
+        let app = berth_api::app(engine.services());
+        tasks.push(tokio::spawn(listen::serve(
+            l,
+            app,
+            Limits::default(),
+            async move {
+                let _ = rx.recv().await;
+            },
+        )));
+    }
+    shutdown.await;
     let _ = stop_tx.send(());
-    if let Some(t) = tcp_task {
-        let _ = t.await;
+    let mut res = Ok(());
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => res = Err(e),
+            Err(e) => res = Err(std::io::Error::other(e)),
+        }
     }
-    let _ = std::fs::remove_file(&cfg.socket);
+    if cfg.listen_unix {
+        let _ = std::fs::remove_file(&cfg.socket);
+    }
     drop(pid);
     tracing::info!("berth daemon stopped");
     res.context("serve API")
+}
+
+/// The state directories created 0700 before anything writes into them (the store and the
+/// engine create theirs with modes too; this also covers roots made by older versions).
+pub const STATE_DIRS: &[&str] = &[
+    "containers",
+    "containers-rw",
+    "snapshots",
+    "blobs",
+    "volumes",
+    "network",
+    "build-cache",
+    "build-cache-mounts",
+    "build-tmp",
+];
+
+/// What berth keeps in the exec root: named network namespaces and the runtime's state.
+const EXEC_DIRS: &[&str] = &["netns", "runtime"];
+
+/// Make the root, its state directories, records and logs private (0700 / 0600), repairing the
+/// modes of an existing root; nothing below the top level is walked. The exec root is made
+/// private when berth creates it or it is the default; an existing directory the user named
+/// (a custom socket's directory, say /tmp) keeps its mode and only berth's dirs in it close.
+pub fn secure_state(cfg: &DaemonConfig) -> anyhow::Result<()> {
+    let own_exec_root =
+        !cfg.exec_root.exists() || cfg.exec_root == DaemonConfig::default().exec_root;
+    let mut dirs = vec![cfg.root.clone()];
+    dirs.extend(STATE_DIRS.iter().map(|d| cfg.root.join(d)));
+    if own_exec_root {
+        dirs.push(cfg.exec_root.clone());
+    }
+    dirs.extend(EXEC_DIRS.iter().map(|d| cfg.exec_root.join(d)));
+    for d in dirs {
+        fsmode::private_dir(&d).with_context(|| format!("create {} (mode 0700)", d.display()))?;
+    }
+    let mut roots = vec![&cfg.root];
+    if own_exec_root {
+        roots.push(&cfg.exec_root);
+    }
+    for root in roots {
+        let fixed = fsmode::repair_top(root)
+            .with_context(|| format!("repair the modes under {}", root.display()))?;
+        if !fixed.is_empty() {
+            tracing::warn!(
+                root = %root.display(),
+                paths = fixed.len(),
+                "made state only root can read (0700 directories, 0600 files)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Serve the API for `cfg` on an already-bound listener until `shutdown` resolves (tests).
@@ -91,15 +171,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let file = cfg.load_file()?;
-    std::fs::create_dir_all(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
+    fsmode::private_dir(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
     let engine = open_engine(&cfg, file)?;
     engine.recover_containers().await;
-    berth_api::serve_unix(listener, engine.services(), shutdown)
+    let app = berth_api::app(engine.services());
+    listen::serve(Listener::Unix(listener), app, Limits::default(), shutdown)
         .await
         .context("serve API")
 }
 
 /// Bind `path`, replacing a stale socket but refusing to steal one a live daemon answers on.
+/// The socket is 0660 (see [`listen::restrict_socket`] for its group).
 pub async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -115,8 +197,7 @@ pub async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
             .with_context(|| format!("remove stale socket {}", path.display()))?;
     }
     let l = UnixListener::bind(path).with_context(|| format!("bind {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .with_context(|| format!("chmod 0660 {}", path.display()))?;
+    listen::restrict_socket(path, None, Path::new(""))?;
     Ok(l)
 }
 

@@ -141,7 +141,7 @@ pub fn du(p: &Path) -> u64 {
 impl VolumeStore {
     /// Open (creating) the store at `dir` (`<root>/volumes`), dropping half-created volumes.
     pub fn open(dir: &Path) -> Result<VolumeStore> {
-        fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
+        berth_store::fsmode::private_dir(dir).map_err(|e| io_err("create", dir, e))?;
         let mut st = State::default();
         for e in fs::read_dir(dir)
             .map_err(|e| io_err("read", dir, e))?

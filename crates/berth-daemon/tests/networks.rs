@@ -11,16 +11,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cli::{link_exists, sh, Daemon};
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::cli::{free_port, link_exists, sh, Daemon};
 
 /// GET / from 127.0.0.1:port; the body, or None while nothing answers.
 fn http_get(port: u16) -> Option<String> {

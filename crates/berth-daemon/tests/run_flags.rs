@@ -22,6 +22,7 @@ fn start_with(test: &str, daemon_json: Option<&str>, via_flags: bool) -> Option<
             daemon_json,
             via_flags,
             busybox: true,
+            ..Default::default()
         },
     )
 }

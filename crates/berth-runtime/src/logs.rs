@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -56,6 +57,7 @@ impl LogWriter {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&cfg.path)
             .map_err(|e| Error::io("open log file", &cfg.path, e))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -134,6 +136,7 @@ impl LogWriter {
         self.file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(p)
             .map_err(|e| Error::io("open log file", p, e))?;
         self.size = 0;

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod archive;
 mod blobs;
 mod error;
+pub mod fsmode;
 mod gc;
 mod images;
 mod rw;
@@ -24,6 +25,7 @@ pub mod usage;
 
 use std::collections::HashSet;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
@@ -107,7 +109,9 @@ impl Store {
                 ),
             });
         }
+        fsmode::private_dir(root).at(root)?;
         for d in [
+            "blobs",
             "blobs/sha256",
             "ingest",
             "snapshots",
@@ -115,14 +119,16 @@ impl Store {
             "tmp",
         ] {
             let p = root.join(d);
-            fs::create_dir_all(&p).at(&p)?;
+            fsmode::private_dir(&p).at(&p)?;
         }
         let root = fs::canonicalize(root).at(root)?;
         let tmp = root.join("tmp");
         fs::remove_dir_all(&tmp).at(&tmp)?;
-        fs::create_dir_all(&tmp).at(&tmp)?;
+        fsmode::private_dir(&tmp).at(&tmp)?;
         let dbp = root.join("meta.db");
         let conn = Connection::open(&dbp).db("open meta.db")?;
+        // Before WAL mode: SQLite gives the -wal and -shm files the database's mode.
+        fs::set_permissions(&dbp, fs::Permissions::from_mode(fsmode::PRIVATE_FILE)).at(&dbp)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .db("set WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")

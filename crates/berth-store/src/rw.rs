@@ -147,6 +147,8 @@ impl Store {
         if dir.exists() {
             return Err(StoreError::RwLayerExists(container_id.to_string()));
         }
+        // The layer's dir is private; `upper` keeps 0755: it gives the container's `/` its mode.
+        crate::fsmode::private_dir(&dir).at(&dir)?;
         for d in [&l.upper, &l.work, &l.merged] {
             fs::create_dir_all(d).at(d)?;
         }

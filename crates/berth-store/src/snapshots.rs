@@ -237,6 +237,8 @@ impl Store {
         let n = self.new_snapshot_row(&chain.to_string(), diff_id)?;
         let res = (|| {
             let fsdir = self.snapshot_dir(n).join("fs");
+            let sdir = self.snapshot_dir(n);
+            crate::fsmode::private_dir(&sdir).at(&sdir)?;
             fs::create_dir_all(&fsdir).at(&fsdir)?;
             let f = File::open(blob).at(blob)?;
             let dec = decompressed(BufReader::with_capacity(256 * 1024, f)).at(blob)?;
@@ -386,6 +388,8 @@ impl Store {
         let tmp = self.tmp_dir().join(unique_name("layer"));
         let res = (|| {
             let fsdir = self.snapshot_dir(n).join("fs");
+            let sdir = self.snapshot_dir(n);
+            crate::fsmode::private_dir(&sdir).at(&sdir)?;
             fs::create_dir_all(&fsdir).at(&fsdir)?;
             // Compression runs on its own thread, overlapping the unpack (I/O) with gzip (CPU):
             // on a 120 MB apt layer that is most of a build step's commit time.

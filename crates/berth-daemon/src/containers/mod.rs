@@ -172,7 +172,7 @@ impl Containers {
     /// Load every record under `<root>/containers` (state is reconciled by `recover`).
     pub fn open(root: &Path) -> Containers {
         let dir = root.join("containers");
-        let _ = std::fs::create_dir_all(&dir);
+        let _ = berth_store::fsmode::private_dir(&dir);
         let mut map = HashMap::new();
         if let Ok(rd) = std::fs::read_dir(&dir) {
             for e in rd.flatten() {
@@ -249,9 +249,9 @@ impl Containers {
     pub fn persist(&self, rec: &Record) -> std::io::Result<()> {
         use std::io::Write;
         let d = self.ctr_dir(&rec.id);
-        std::fs::create_dir_all(&d)?;
+        berth_store::fsmode::private_dir(&d)?;
         let tmp = d.join("config.v2.json.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = berth_store::fsmode::private_file(&tmp)?;
         f.write_all(&serde_json::to_vec(rec).map_err(std::io::Error::other)?)?;
         f.sync_all()?;
         std::fs::rename(&tmp, d.join("config.v2.json"))?;

@@ -28,6 +28,15 @@ pub fn rand_tag() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn sh(cmd: &str, args: &[&str]) -> Output {
     Command::new(cmd)
         .args(args)
@@ -54,6 +63,8 @@ pub struct Opts<'a> {
     pub via_flags: bool,
     /// Load the busybox test image after start.
     pub busybox: bool,
+    /// More `berth daemon` flags (another -H, TLS files, --group).
+    pub extra_args: &'a [&'a str],
 }
 
 impl Default for Opts<'_> {
@@ -63,6 +74,7 @@ impl Default for Opts<'_> {
             daemon_json: None,
             via_flags: false,
             busybox: true,
+            extra_args: &[],
         }
     }
 }
@@ -77,6 +89,7 @@ pub struct Daemon {
     pub subnet: String,
     via_flags: bool,
     with_config: bool,
+    extra_args: Vec<String>,
     /// Bridges of user networks the test creates (removed on drop if still there).
     pub user_bridges: Vec<String>,
     /// Network namespaces the test created with `ip netns add`.
@@ -121,6 +134,7 @@ impl Daemon {
             tag,
             via_flags: opts.via_flags,
             with_config: opts.daemon_json.is_some(),
+            extra_args: opts.extra_args.iter().map(|a| a.to_string()).collect(),
             user_bridges: vec![],
             netns: vec![],
             links: vec![],
@@ -168,6 +182,7 @@ impl Daemon {
             .arg(format!("unix://{}", self.sock().display()))
             .arg("--exec-root")
             .arg(self.dir.path().join("run"));
+        cmd.args(&self.extra_args);
         if self.with_config {
             cmd.arg("--config-file")
                 .arg(self.dir.path().join("daemon.json"));

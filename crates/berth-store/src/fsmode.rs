@@ -1,0 +1,162 @@
+//! Modes of berth's state. Everything under the root is the engine's alone: directories are
+//! 0700 and records, logs and databases 0600, so a local user can neither run a setuid binary
+//! from an image layer or a container's upper dir nor read containers' environment and logs (the
+//! class of CVE-2021-41091). Paths a container sees (a rw layer's `upper`, a volume's `_data`,
+//! bind-mounted `hosts`) keep their own modes; only their parents are closed. Nothing here
+//! needs 0710: overlay layers are opened with the mounter's credentials and bind mounts are
+//! reached without walking their host parents.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Mode of every state directory.
+pub const PRIVATE_DIR: u32 = 0o700;
+/// Mode of every record, log and database file.
+pub const PRIVATE_FILE: u32 = 0o600;
+
+/// Create `dir` (and missing parents; only `dir` itself gets the mode) and make it 0700, also
+/// when it already existed with another mode.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::DirBuilder::new().mode(PRIVATE_DIR).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) => return Err(e),
+    }
+    set_mode(dir, PRIVATE_DIR)
+}
+
+/// Create (or truncate) `path` for writing with mode 0600; an existing file is also chmodded.
+pub fn private_file(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE))?;
+    Ok(f)
+}
+
+/// Open `path` for appending (creating it 0600): logs.
+pub fn private_append(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(PRIVATE_FILE)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE))?;
+    Ok(f)
+}
+
+/// Repair the modes of an existing root: `root` and every directory directly in it become
+/// 0700, every regular file directly in it 0600. Symlinks and anything deeper (image contents,
+/// containers' files) are left alone. Returns the paths whose mode changed.
+pub fn repair_top(root: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut changed = Vec::new();
+    if fix(root, PRIVATE_DIR)? {
+        changed.push(root.to_path_buf());
+    }
+    for e in fs::read_dir(root)? {
+        let e = e?;
+        let ft = e.file_type()?;
+        let want = if ft.is_dir() {
+            PRIVATE_DIR
+        } else if ft.is_file() {
+            PRIVATE_FILE
+        } else {
+            continue;
+        };
+        if fix(&e.path(), want)? {
+            changed.push(e.path());
+        }
+    }
+    Ok(changed)
+}
+
+/// Set `p`'s permission bits to `mode` unless they already are; true when changed.
+fn fix(p: &Path, mode: u32) -> io::Result<bool> {
+    let m = fs::symlink_metadata(p)?;
+    if m.file_type().is_symlink() || m.permissions().mode() & 0o7777 == mode {
+        return Ok(false);
+    }
+    set_mode(p, mode)?;
+    Ok(true)
+}
+
+fn set_mode(p: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn private_dir_creates_and_tightens() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("a/b");
+        private_dir(&d).unwrap();
+        assert_eq!(mode(&d), 0o700);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&d).unwrap();
+        assert_eq!(mode(&d), 0o700);
+        fs::write(t.path().join("f"), b"x").unwrap();
+        assert!(private_dir(&t.path().join("f")).is_err());
+    }
+
+    #[test]
+    fn private_files_are_0600_even_when_they_existed() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("rec.json");
+        fs::write(&p, b"old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        drop(private_file(&p).unwrap());
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(fs::read(&p).unwrap(), b"");
+        let l = t.path().join("log");
+        drop(private_append(&l).unwrap());
+        assert_eq!(mode(&l), 0o600);
+    }
+
+    #[test]
+    fn repair_top_fixes_one_level_only() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        fs::create_dir_all(root.join("containers/abc")).unwrap();
+        fs::write(root.join("meta.db"), b"").unwrap();
+        std::os::unix::fs::symlink("/", root.join("link")).unwrap();
+        for p in [
+            &root,
+            &root.join("containers"),
+            &root.join("containers/abc"),
+        ] {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(root.join("meta.db"), fs::Permissions::from_mode(0o644)).unwrap();
+        let changed = repair_top(&root).unwrap();
+        assert_eq!(changed.len(), 3, "{changed:?}");
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("containers")), 0o700);
+        assert_eq!(mode(&root.join("meta.db")), 0o600);
+        assert_eq!(
+            mode(&root.join("containers/abc")),
+            0o755,
+            "deeper dirs untouched"
+        );
+        assert_eq!(
+            mode(Path::new("/")) & 0o777,
+            0o755,
+            "symlink target untouched"
+        );
+        assert!(repair_top(&root).unwrap().is_empty());
+    }
+}
