@@ -20,6 +20,7 @@ pub mod image_store;
 mod images;
 pub mod init_layer;
 mod networks;
+pub mod orphans;
 pub mod registry;
 pub mod registry_store;
 pub mod server;

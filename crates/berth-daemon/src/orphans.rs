@@ -1,0 +1,862 @@
+//! Orphan discovery shared by start-up reconciliation and `system check`: what exists on the
+//! host for containers and build steps (shims, cgroups and their processes, mounts, netns
+//! files, endpoints, veths, rw layers, runtime and state dirs), observed into [`Facts`], and
+//! [`plan`], a pure function from container records and facts to the [`Action`]s that undo
+//! every half-done step. Applying the actions lives in `containers/reconcile.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Where a daemon keeps things: its root, its exec root and the cgroup mount.
+#[derive(Debug, Clone)]
+pub struct Roots {
+    pub root: PathBuf,
+    pub exec_root: PathBuf,
+    pub cgroup_root: PathBuf,
+}
+
+impl Roots {
+    pub fn containers(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+    pub fn rw(&self) -> PathBuf {
+        self.root.join("containers-rw")
+    }
+    pub fn build_tmp(&self) -> PathBuf {
+        self.root.join("build-tmp")
+    }
+    pub fn netns(&self) -> PathBuf {
+        self.exec_root.join("netns")
+    }
+    /// Runtime (libcontainer) state roots: containers', then build steps'.
+    pub fn runtime_roots(&self) -> [PathBuf; 2] {
+        [
+            self.exec_root.join("runtime"),
+            self.build_tmp().join("runtime"),
+        ]
+    }
+}
+
+/// A container's cgroup as found: its directories in every hierarchy and the processes in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupFacts {
+    pub path: String,
+    pub dirs: Vec<PathBuf>,
+    pub pids: Vec<i32>,
+}
+
+/// What exists on the host for the ids of one daemon.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// `<root>/containers/<id>` directories.
+    pub ctr_dirs: BTreeSet<String>,
+    /// Those of them holding a `config.v2.json` (a record, readable or not).
+    pub record_files: BTreeSet<String>,
+    /// `<root>/containers-rw/<id>` directories.
+    pub rw_layers: BTreeSet<String>,
+    /// `<exec-root>/netns/<id>` files.
+    pub netns: BTreeSet<String>,
+    /// Runtime state dirs (`<exec-root>/runtime/<id>`, `<root>/build-tmp/runtime/<id>`).
+    pub runtime_state: BTreeMap<String, Vec<PathBuf>>,
+    /// Live shim processes by id (from `shim.pid`, checked against `/proc`).
+    pub shims: BTreeMap<String, i32>,
+    /// Cgroups by id.
+    pub cgroups: BTreeMap<String, CgroupFacts>,
+    /// Mount points under the root or exec root, with the id they belong to.
+    pub mounts: Vec<(Option<String>, PathBuf)>,
+    /// Ids with endpoints in the network state.
+    pub endpoints: BTreeSet<String>,
+    /// Host veths on this daemon's bridges that no endpoint owns: (veth, bridge).
+    pub stray_veths: Vec<(String, String)>,
+    /// `<root>/build-tmp` entries by build step id (context dirs under their own name).
+    pub build_files: BTreeMap<String, Vec<PathBuf>>,
+    /// A build is running (an unpacked context exists): build steps are not orphans then.
+    pub builds_active: bool,
+}
+
+/// What the plan needs of a container record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordView {
+    pub id: String,
+    pub status: String,
+    /// An operation (start, stop, remove) holds the container now: leave it alone.
+    pub busy: bool,
+}
+
+impl RecordView {
+    fn live(&self) -> bool {
+        matches!(self.status.as_str(), "running" | "paused" | "restarting")
+    }
+}
+
+/// When the plan is made: at daemon start nothing runs but what the recovery reconnected;
+/// a check runs beside live operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Startup,
+    Check,
+}
+
+/// One repair step. Variants are listed in the order they are applied: processes die before
+/// their mounts and cgroups go, state dirs go last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    KillProcesses {
+        id: String,
+        cgroup: String,
+        pids: Vec<i32>,
+    },
+    KillShim {
+        id: String,
+        pid: i32,
+    },
+    ReleaseEndpoints {
+        id: String,
+    },
+    RemoveNetns {
+        id: String,
+        path: PathBuf,
+    },
+    DeleteVeth {
+        name: String,
+        bridge: String,
+    },
+    Unmount {
+        id: Option<String>,
+        path: PathBuf,
+    },
+    RemoveCgroup {
+        id: String,
+        dirs: Vec<PathBuf>,
+    },
+    RemoveRuntimeState {
+        id: String,
+        dir: PathBuf,
+    },
+    RemoveBuildFile {
+        id: String,
+        path: PathBuf,
+    },
+    RemoveRwLayer {
+        id: String,
+        dir: PathBuf,
+    },
+    /// A record that can never start again (its rw layer is gone) or whose removal was cut
+    /// short: finish removing the container.
+    RemoveContainer {
+        id: String,
+        why: String,
+    },
+    RemoveStateDir {
+        id: String,
+        dir: PathBuf,
+    },
+    /// A record file the daemon could not read: never deleted, only reported.
+    UnreadableRecord {
+        id: String,
+        path: PathBuf,
+    },
+}
+
+impl Action {
+    fn rank(&self) -> u8 {
+        match self {
+            Action::KillProcesses { .. } => 0,
+            Action::KillShim { .. } => 1,
+            Action::ReleaseEndpoints { .. } => 2,
+            Action::RemoveNetns { .. } => 3,
+            Action::DeleteVeth { .. } => 4,
+            Action::Unmount { .. } => 5,
+            Action::RemoveCgroup { .. } => 6,
+            Action::RemoveRuntimeState { .. } => 7,
+            Action::RemoveBuildFile { .. } => 8,
+            Action::RemoveRwLayer { .. } => 9,
+            Action::RemoveContainer { .. } => 10,
+            Action::RemoveStateDir { .. } => 11,
+            Action::UnreadableRecord { .. } => 12,
+        }
+    }
+
+    /// The finding this action repairs: (kind, what, where).
+    pub fn finding(&self) -> (&'static str, String, String) {
+        let p = |p: &Path| p.display().to_string();
+        match self {
+            Action::KillProcesses { cgroup, pids, .. } => (
+                "process",
+                pids.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                format!("cgroup {cgroup}"),
+            ),
+            Action::KillShim { id, pid } => {
+                ("shim", format!("pid {pid}"), format!("container {id}"))
+            }
+            Action::ReleaseEndpoints { id } => {
+                ("endpoint", id.clone(), "network state".to_string())
+            }
+            Action::RemoveNetns { id, path } => ("netns", id.clone(), p(path)),
+            Action::DeleteVeth { name, bridge } => {
+                ("veth", name.clone(), format!("bridge {bridge}"))
+            }
+            Action::Unmount { id, path } => (
+                "mount",
+                p(path),
+                id.as_deref()
+                    .map(|i| format!("container {i}"))
+                    .unwrap_or_else(|| "no owner".into()),
+            ),
+            Action::RemoveCgroup { id, dirs } => (
+                "cgroup",
+                id.clone(),
+                dirs.iter().map(|d| p(d)).collect::<Vec<_>>().join(","),
+            ),
+            Action::RemoveRuntimeState { id, dir } => ("runtime-state", id.clone(), p(dir)),
+            Action::RemoveBuildFile { id, path } => ("build-step", id.clone(), p(path)),
+            Action::RemoveRwLayer { id, dir } => ("rw-layer", id.clone(), p(dir)),
+            Action::RemoveContainer { id, why } => ("record", id.clone(), why.clone()),
+            Action::RemoveStateDir { id, dir } => ("state-dir", id.clone(), p(dir)),
+            Action::UnreadableRecord { id, path } => ("unreadable-record", id.clone(), p(path)),
+        }
+    }
+}
+
+/// Build step ids (`build-<hex>`) are not container records.
+pub fn is_build_step(id: &str) -> bool {
+    id.starts_with("build-")
+}
+
+/// Every id some fact mentions.
+fn ids_of(f: &Facts) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    ids.extend(f.ctr_dirs.iter().cloned());
+    ids.extend(f.rw_layers.iter().cloned());
+    ids.extend(f.netns.iter().cloned());
+    ids.extend(f.runtime_state.keys().cloned());
+    ids.extend(f.shims.keys().cloned());
+    ids.extend(f.cgroups.keys().cloned());
+    ids.extend(f.endpoints.iter().cloned());
+    // Context dirs are no id: they go with the unowned leftovers.
+    ids.extend(f.build_files.keys().filter(|k| is_build_step(k)).cloned());
+    ids.extend(f.mounts.iter().filter_map(|(i, _)| i.clone()));
+    ids
+}
+
+/// The repairs that make every record startable or removable and leave nothing of ids no
+/// record owns. Pure: records and facts in, actions out, in the order to apply them.
+pub fn plan(roots: &Roots, records: &[RecordView], f: &Facts, mode: Mode) -> Vec<Action> {
+    let recs: BTreeMap<&str, &RecordView> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut out = Vec::new();
+    let mut ids = ids_of(f);
+    ids.extend(records.iter().map(|r| r.id.clone()));
+    for id in ids {
+        let rec = recs.get(id.as_str()).copied();
+        if rec.is_some_and(|r| r.busy || r.live()) {
+            // Live ones were reconnected (or finished) by the recovery; busy ones are in
+            // the middle of an operation that owns their state.
+            continue;
+        }
+        if rec.is_none() && mode == Mode::Check && f.builds_active && is_build_step(&id) {
+            continue;
+        }
+        out.extend(undo_all(roots, &id, f));
+        match rec {
+            None => {
+                if f.rw_layers.contains(&id) {
+                    out.push(Action::RemoveRwLayer {
+                        id: id.clone(),
+                        dir: roots.rw().join(&id),
+                    });
+                }
+                if f.record_files.contains(&id) {
+                    out.push(Action::UnreadableRecord {
+                        id: id.clone(),
+                        path: roots.containers().join(&id).join("config.v2.json"),
+                    });
+                } else if f.ctr_dirs.contains(&id) {
+                    out.push(Action::RemoveStateDir {
+                        id: id.clone(),
+                        dir: roots.containers().join(&id),
+                    });
+                }
+            }
+            Some(r) if r.status == "removing" => out.push(Action::RemoveContainer {
+                id: id.clone(),
+                why: "its removal was interrupted".into(),
+            }),
+            Some(_) if !f.rw_layers.contains(&id) => out.push(Action::RemoveContainer {
+                id: id.clone(),
+                why: "its rw layer is gone, it can never start".into(),
+            }),
+            Some(_) => {}
+        }
+    }
+    if !(mode == Mode::Check && f.builds_active) {
+        for (name, bridge) in &f.stray_veths {
+            out.push(Action::DeleteVeth {
+                name: name.clone(),
+                bridge: bridge.clone(),
+            });
+        }
+        for (id, path) in &f.mounts {
+            if id.is_none() {
+                out.push(Action::Unmount {
+                    id: None,
+                    path: path.clone(),
+                });
+            }
+        }
+        for (key, paths) in &f.build_files {
+            if !is_build_step(key) {
+                out.extend(paths.iter().map(|p| Action::RemoveBuildFile {
+                    id: key.clone(),
+                    path: p.clone(),
+                }));
+            }
+        }
+    }
+    // Deeper mounts first within the unmounts; otherwise apply order.
+    out.sort_by(|a, b| {
+        a.rank().cmp(&b.rank()).then_with(|| match (a, b) {
+            (Action::Unmount { path: x, .. }, Action::Unmount { path: y, .. }) => {
+                y.components().count().cmp(&x.components().count())
+            }
+            _ => std::cmp::Ordering::Equal,
+        })
+    });
+    out
+}
+
+/// Everything that may exist for a container that does not run: processes, shim, network,
+/// mounts, cgroups, runtime state and build files.
+fn undo_all(roots: &Roots, id: &str, f: &Facts) -> Vec<Action> {
+    let mut out = Vec::new();
+    let id_s = id.to_string();
+    if let Some(cg) = f.cgroups.get(id) {
+        if !cg.pids.is_empty() {
+            out.push(Action::KillProcesses {
+                id: id_s.clone(),
+                cgroup: cg.path.clone(),
+                pids: cg.pids.clone(),
+            });
+        }
+        if !cg.dirs.is_empty() {
+            out.push(Action::RemoveCgroup {
+                id: id_s.clone(),
+                dirs: cg.dirs.clone(),
+            });
+        }
+    }
+    if let Some(&pid) = f.shims.get(id) {
+        out.push(Action::KillShim {
+            id: id_s.clone(),
+            pid,
+        });
+    }
+    if f.endpoints.contains(id) {
+        out.push(Action::ReleaseEndpoints { id: id_s.clone() });
+    }
+    if f.netns.contains(id) {
+        out.push(Action::RemoveNetns {
+            id: id_s.clone(),
+            path: roots.netns().join(id),
+        });
+    }
+    for (owner, path) in &f.mounts {
+        if owner.as_deref() == Some(id) && !is_netns_mount(path, id) {
+            out.push(Action::Unmount {
+                id: Some(id_s.clone()),
+                path: path.clone(),
+            });
+        }
+    }
+    for dir in f.runtime_state.get(id).into_iter().flatten() {
+        out.push(Action::RemoveRuntimeState {
+            id: id_s.clone(),
+            dir: dir.clone(),
+        });
+    }
+    for path in f.build_files.get(id).into_iter().flatten() {
+        out.push(Action::RemoveBuildFile {
+            id: id_s.clone(),
+            path: path.clone(),
+        });
+    }
+    out
+}
+
+/// The netns bind mount itself is undone by [`Action::RemoveNetns`].
+fn is_netns_mount(path: &Path, id: &str) -> bool {
+    path.file_name().is_some_and(|n| n == id)
+        && path
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|n| n == "netns")
+}
+
+/// Names of the entries of `dir` (none when it is missing).
+fn names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The pid in `<dir>/shim.pid` if that process is still a shim serving `dir`.
+fn live_shim(dir: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(dir.join("shim.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let serves = args.iter().any(|a| *a == b"shim")
+        && args
+            .iter()
+            .any(|a| Path::new(std::ffi::OsStr::new(&*String::from_utf8_lossy(a))) == dir);
+    serves.then_some(pid)
+}
+
+/// Pids listed in `cgroup.procs` of any of `dirs`.
+fn cgroup_pids(dirs: &[PathBuf]) -> Vec<i32> {
+    let mut pids: BTreeSet<i32> = BTreeSet::new();
+    for d in dirs {
+        if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
+            pids.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+    }
+    pids.into_iter().collect()
+}
+
+/// Mount points from `/proc/self/mountinfo` text (field 5, octal escapes undone).
+pub fn mount_points(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(unescape(m)))
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Which id a mount point under this daemon's areas belongs to: `Some(None)` for one in an
+/// area of ours that names no id, `None` for one outside them (volumes, other daemons).
+pub fn mount_owner(roots: &Roots, m: &Path) -> Option<Option<String>> {
+    let first = |base: &Path| -> Option<Option<String>> {
+        let rest = m.strip_prefix(base).ok()?;
+        Some(
+            rest.components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        )
+    };
+    if let Some(id) = first(&roots.rw()) {
+        return Some(id);
+    }
+    if let Some(id) = first(&roots.containers()) {
+        return Some(id);
+    }
+    if let Some(id) = first(&roots.netns()) {
+        return Some(id);
+    }
+    if let Some(name) = first(&roots.build_tmp()) {
+        return Some(name.map(|n| build_key(&n).unwrap_or(n)));
+    }
+    None
+}
+
+/// The build step a `<root>/build-tmp` entry belongs to: `build-<hex>-shim`, `-resolv.conf`,
+/// `-hosts` give `build-<hex>`; context dirs keep their own name.
+fn build_key(name: &str) -> Option<String> {
+    for suffix in ["-shim", "-resolv.conf", "-hosts"] {
+        if let Some(id) = name.strip_suffix(suffix) {
+            if is_build_step(id) {
+                return Some(id.to_string());
+            }
+        }
+    }
+    name.starts_with("ctx-").then(|| name.to_string())
+}
+
+/// Look at the host: everything under this daemon's roots, and the cgroups under `berth/`
+/// (plus those at `record_cgroups`, the cgroup paths of records with another parent) that
+/// belong to ids found here. Blocking; endpoints and veths are added by the caller.
+pub fn observe(roots: &Roots, record_cgroups: &BTreeMap<String, String>) -> Facts {
+    let mut f = Facts::default();
+    for id in names(&roots.containers()) {
+        if roots.containers().join(&id).is_dir() {
+            if let Some(pid) = live_shim(&roots.containers().join(&id)) {
+                f.shims.insert(id.clone(), pid);
+            }
+            if roots.containers().join(&id).join("config.v2.json").exists() {
+                f.record_files.insert(id.clone());
+            }
+            f.ctr_dirs.insert(id);
+        }
+    }
+    f.rw_layers.extend(names(&roots.rw()));
+    f.netns.extend(names(&roots.netns()));
+    for r in roots.runtime_roots() {
+        for id in names(&r) {
+            f.runtime_state
+                .entry(id.clone())
+                .or_default()
+                .push(r.join(id));
+        }
+    }
+    for name in names(&roots.build_tmp()) {
+        let Some(key) = build_key(&name) else {
+            continue;
+        };
+        let path = roots.build_tmp().join(&name);
+        if name.ends_with("-shim") {
+            if let Some(pid) = live_shim(&path) {
+                f.shims.insert(key.clone(), pid);
+            }
+        }
+        if key.starts_with("ctx-") {
+            f.builds_active = true;
+        }
+        f.build_files.entry(key).or_default().push(path);
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for m in mount_points(&mountinfo) {
+        if let Some(owner) = mount_owner(roots, &m) {
+            f.mounts.push((owner, m));
+        }
+    }
+    // Cgroups: ids known from the facts above or a record, under berth/ or the record's path.
+    let mut known = ids_of(&f);
+    known.extend(record_cgroups.keys().cloned());
+    let mut by_id: BTreeMap<String, String> = BTreeMap::new();
+    let mut parents = vec![roots.cgroup_root.join("berth")];
+    parents.extend(
+        names(&roots.cgroup_root)
+            .into_iter()
+            .map(|c| roots.cgroup_root.join(c).join("berth")),
+    );
+    for p in parents {
+        for id in names(&p) {
+            if known.contains(&id) && p.join(&id).is_dir() {
+                by_id.insert(id.clone(), format!("/berth/{id}"));
+            }
+        }
+    }
+    by_id.extend(record_cgroups.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (id, path) in by_id {
+        let dirs = berth_runtime::cgroups::existing_dirs(&roots.cgroup_root, &path);
+        if dirs.is_empty() {
+            continue;
+        }
+        let pids = cgroup_pids(&dirs);
+        f.cgroups.insert(id, CgroupFacts { path, dirs, pids });
+    }
+    f
+}
+
+/// [`observe`] for one container id only, looking at its own paths (cheap: for `rm`).
+pub fn observe_one(roots: &Roots, id: &str, cg_path: &str) -> Facts {
+    let mut f = Facts::default();
+    let one = |s: &mut BTreeSet<String>, p: PathBuf| {
+        if p.symlink_metadata().is_ok() {
+            s.insert(id.to_string());
+        }
+    };
+    one(&mut f.ctr_dirs, roots.containers().join(id));
+    one(&mut f.rw_layers, roots.rw().join(id));
+    one(&mut f.netns, roots.netns().join(id));
+    if let Some(pid) = live_shim(&roots.containers().join(id)) {
+        f.shims.insert(id.to_string(), pid);
+    }
+    for r in roots.runtime_roots() {
+        if r.join(id).exists() {
+            f.runtime_state
+                .entry(id.to_string())
+                .or_default()
+                .push(r.join(id));
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for m in mount_points(&mountinfo) {
+        if let Some(Some(owner)) = mount_owner(roots, &m) {
+            if owner == id {
+                f.mounts.push((Some(owner), m));
+            }
+        }
+    }
+    let dirs = berth_runtime::cgroups::existing_dirs(&roots.cgroup_root, cg_path);
+    if !dirs.is_empty() {
+        let pids = cgroup_pids(&dirs);
+        f.cgroups.insert(
+            id.to_string(),
+            CgroupFacts {
+                path: cg_path.to_string(),
+                dirs,
+                pids,
+            },
+        );
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roots() -> Roots {
+        Roots {
+            root: "/r".into(),
+            exec_root: "/x".into(),
+            cgroup_root: "/cg".into(),
+        }
+    }
+
+    fn rec(id: &str, status: &str) -> RecordView {
+        RecordView {
+            id: id.into(),
+            status: status.into(),
+            busy: false,
+        }
+    }
+
+    /// What a `run -d` killed between shim create and start leaves: everything.
+    fn half_started(id: &str) -> Facts {
+        let mut f = Facts::default();
+        f.ctr_dirs.insert(id.into());
+        f.rw_layers.insert(id.into());
+        f.netns.insert(id.into());
+        f.endpoints.insert(id.into());
+        f.shims.insert(id.into(), 41);
+        f.runtime_state
+            .insert(id.into(), vec![PathBuf::from(format!("/x/runtime/{id}"))]);
+        f.cgroups.insert(
+            id.into(),
+            CgroupFacts {
+                path: format!("/berth/{id}"),
+                dirs: vec![PathBuf::from(format!("/cg/pids/berth/{id}"))],
+                pids: vec![42, 43],
+            },
+        );
+        f.mounts.push((
+            Some(id.into()),
+            PathBuf::from(format!("/r/containers-rw/{id}/merged")),
+        ));
+        f.mounts
+            .push((Some(id.into()), PathBuf::from(format!("/x/netns/{id}"))));
+        f
+    }
+
+    fn kinds(a: &[Action]) -> Vec<&'static str> {
+        a.iter().map(|a| a.finding().0).collect()
+    }
+
+    #[test]
+    fn a_created_container_with_leftovers_is_undone_in_order_and_kept() {
+        let f = half_started("c1");
+        let a = plan(&roots(), &[rec("c1", "created")], &f, Mode::Startup);
+        assert_eq!(
+            kinds(&a),
+            [
+                "process",
+                "shim",
+                "endpoint",
+                "netns",
+                "mount",
+                "cgroup",
+                "runtime-state"
+            ]
+        );
+        // The netns bind mount goes with RemoveNetns, not as a second unmount.
+        assert!(a.contains(&Action::Unmount {
+            id: Some("c1".into()),
+            path: "/r/containers-rw/c1/merged".into()
+        }));
+        assert!(a.contains(&Action::RemoveNetns {
+            id: "c1".into(),
+            path: "/x/netns/c1".into()
+        }));
+    }
+
+    #[test]
+    fn running_and_busy_records_are_left_alone() {
+        let f = half_started("c1");
+        for status in ["running", "paused", "restarting"] {
+            assert_eq!(plan(&roots(), &[rec("c1", status)], &f, Mode::Check), []);
+        }
+        let mut busy = rec("c1", "created");
+        busy.busy = true;
+        assert_eq!(plan(&roots(), &[busy], &f, Mode::Check), []);
+    }
+
+    #[test]
+    fn state_without_a_record_is_removed_whole() {
+        let f = half_started("gone");
+        let a = plan(&roots(), &[], &f, Mode::Startup);
+        let k = kinds(&a);
+        assert_eq!(k[k.len() - 2..], ["rw-layer", "state-dir"]);
+        assert!(a.contains(&Action::RemoveStateDir {
+            id: "gone".into(),
+            dir: "/r/containers/gone".into()
+        }));
+    }
+
+    #[test]
+    fn an_unreadable_record_is_reported_never_deleted() {
+        let mut f = half_started("bad");
+        f.record_files.insert("bad".into());
+        let a = plan(&roots(), &[], &f, Mode::Startup);
+        assert_eq!(kinds(&a).last(), Some(&"unreadable-record"));
+        assert!(!a.iter().any(|a| matches!(a, Action::RemoveStateDir { .. })));
+    }
+
+    #[test]
+    fn records_that_cannot_start_or_were_being_removed_are_removed() {
+        let mut f = Facts::default();
+        f.ctr_dirs.insert("a".into());
+        f.ctr_dirs.insert("b".into());
+        f.rw_layers.insert("b".into());
+        let a = plan(
+            &roots(),
+            &[
+                rec("a", "created"),
+                rec("b", "removing"),
+                rec("c", "exited"),
+            ],
+            &f,
+            Mode::Startup,
+        );
+        let ids: Vec<String> = a
+            .iter()
+            .filter_map(|a| match a {
+                Action::RemoveContainer { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn build_steps_are_orphans_unless_a_build_runs_during_a_check() {
+        let id = "build-0123456789abcdef01234567";
+        let mut f = Facts::default();
+        f.rw_layers.insert(id.into());
+        f.build_files.insert(
+            id.into(),
+            vec![PathBuf::from(format!("/r/build-tmp/{id}-shim"))],
+        );
+        f.shims.insert(id.into(), 7);
+        f.stray_veths.push(("vb01".into(), "br0".into()));
+        let a = plan(&roots(), &[], &f, Mode::Startup);
+        assert_eq!(kinds(&a), ["shim", "veth", "build-step", "rw-layer"]);
+        assert_eq!(plan(&roots(), &[], &f, Mode::Check), a);
+        f.builds_active = true;
+        f.build_files
+            .insert("ctx-1".into(), vec![PathBuf::from("/r/build-tmp/ctx-1")]);
+        assert_eq!(plan(&roots(), &[], &f, Mode::Check), []);
+        // At start no build runs: the context dir goes too.
+        assert_eq!(
+            kinds(&plan(&roots(), &[], &f, Mode::Startup)),
+            ["shim", "veth", "build-step", "build-step", "rw-layer"]
+        );
+    }
+
+    #[test]
+    fn unowned_mounts_go_deepest_first() {
+        let mut f = Facts::default();
+        f.mounts.push((None, "/r/build-tmp".into()));
+        f.mounts.push((None, "/r/build-tmp/a/b".into()));
+        let a = plan(&roots(), &[], &f, Mode::Startup);
+        assert_eq!(
+            a,
+            [
+                Action::Unmount {
+                    id: None,
+                    path: "/r/build-tmp/a/b".into()
+                },
+                Action::Unmount {
+                    id: None,
+                    path: "/r/build-tmp".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn mounts_are_attributed_to_ids_and_areas() {
+        let r = roots();
+        let own = |p: &str| mount_owner(&r, Path::new(p));
+        assert_eq!(own("/r/containers-rw/c1/merged"), Some(Some("c1".into())));
+        assert_eq!(own("/x/netns/c2"), Some(Some("c2".into())));
+        assert_eq!(
+            own("/r/build-tmp/build-ab-shim/x"),
+            Some(Some("build-ab".into()))
+        );
+        assert_eq!(own("/r/containers-rw"), Some(None));
+        assert_eq!(own("/r/volumes/v/_data"), None);
+        assert_eq!(own("/elsewhere"), None);
+        let mi = "36 35 98:0 / /r/containers-rw/a\\040b/merged rw - overlay overlay rw\n";
+        assert_eq!(
+            mount_points(mi),
+            [PathBuf::from("/r/containers-rw/a b/merged")]
+        );
+    }
+
+    #[test]
+    fn observe_finds_state_dirs_layers_and_build_files() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Roots {
+            root: d.path().join("root"),
+            exec_root: d.path().join("run"),
+            cgroup_root: d.path().join("cg"),
+        };
+        for p in [
+            "root/containers/c1",
+            "root/containers-rw/c1/merged",
+            "root/containers-rw/c2",
+            "root/build-tmp/build-aa-shim",
+            "root/build-tmp/runtime/build-aa",
+            "root/build-tmp/downloads",
+            "run/runtime/c1",
+            "run/netns",
+            "cg/pids/berth/c1",
+            "cg/pids/berth/foreign",
+        ] {
+            std::fs::create_dir_all(d.path().join(p)).unwrap();
+        }
+        std::fs::write(d.path().join("run/netns/c2"), "").unwrap();
+        std::fs::write(d.path().join("cg/pids/berth/c1/cgroup.procs"), "12\n13\n").unwrap();
+        // A stale pid file naming a process that is no shim.
+        std::fs::write(d.path().join("root/containers/c1/shim.pid"), "1").unwrap();
+        let f = observe(&r, &BTreeMap::new());
+        assert_eq!(f.ctr_dirs, BTreeSet::from(["c1".to_string()]));
+        assert_eq!(f.rw_layers.len(), 2);
+        assert_eq!(f.netns, BTreeSet::from(["c2".to_string()]));
+        assert!(f.shims.is_empty());
+        assert_eq!(f.cgroups.len(), 1, "only cgroups of ids found here");
+        assert_eq!(f.cgroups["c1"].pids, [12, 13]);
+        assert_eq!(f.runtime_state.len(), 2);
+        assert_eq!(f.build_files.len(), 1);
+        assert!(!f.builds_active);
+    }
+}
