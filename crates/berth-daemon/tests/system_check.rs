@@ -37,6 +37,10 @@ fn system_check_lists_and_repairs_orphans() {
         "run", "-d", "-p", "80", "--name", "live", "busybox", "sleep", "1000",
     ]);
     let live_pid: i32 = d.inspect("live", "{{.State.Pid}}").parse().unwrap();
+    // `cp` from a stopped container leaves its rootfs mounted: in use, not an orphan.
+    d.ok(&["create", "--name", "stopped", "busybox"]);
+    let copy = d.dir.path().join("copied-passwd");
+    d.ok(&["cp", "stopped:/etc/passwd", copy.to_str().unwrap()]);
     let (code, out) = check(&d, false);
     assert_eq!((code, out.trim()), (0, "clean"), "a fresh daemon is clean");
     // Orphans: state of an id no record owns, a process in its cgroup, a netns file, a
@@ -97,6 +101,6 @@ fn system_check_lists_and_repairs_orphans() {
     // The container in use was left alone.
     assert!(alive(live_pid));
     assert_eq!(d.inspect("live", "{{.State.Status}}"), "running");
-    d.ok(&["rm", "-f", "live"]);
+    d.ok(&["rm", "-f", "live", "stopped"]);
     d.finish();
 }

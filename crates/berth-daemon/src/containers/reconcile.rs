@@ -59,26 +59,32 @@ impl Engine {
             .unwrap_or_default();
         if self.inner.cfg.root.join("network").exists() {
             if let Ok(net) = self.network().await {
+                // Bridge ports first, endpoints second: a veth seen on a bridge belongs to a
+                // connect that holds the manager's lock until its endpoint is saved, so the
+                // endpoints read after it include its owner.
+                let mut ports = Vec::new();
+                let networks = net.list().await;
+                for br in networks.iter().filter_map(|n| n.bridge.clone()) {
+                    let brif = Path::new("/sys/class/net").join(&br).join("brif");
+                    for port in std::fs::read_dir(brif).into_iter().flatten().flatten() {
+                        ports.push((port.file_name().to_string_lossy().into_owned(), br.clone()));
+                    }
+                }
                 let mut owned = std::collections::BTreeSet::new();
-                let mut bridges = Vec::new();
-                for n in net.list().await {
+                for n in &networks {
                     if let Ok(info) = net.inspect(&n.id).await {
                         for ep in info.endpoints {
                             f.endpoints.insert(ep.container_id);
                             owned.insert(ep.veth_host);
                         }
                     }
-                    bridges.extend(n.bridge);
                 }
-                for br in bridges {
-                    let brif = Path::new("/sys/class/net").join(&br).join("brif");
-                    for port in std::fs::read_dir(brif).into_iter().flatten().flatten() {
-                        let name = port.file_name().to_string_lossy().into_owned();
-                        if !owned.contains(&name) {
-                            f.stray_veths.push((name, br.clone()));
-                        }
-                    }
-                }
+                f.stray_veths = ports
+                    .into_iter()
+                    .filter(|(name, _)| !owned.contains(name))
+                    // A disconnect between the two reads deleted it.
+                    .filter(|(name, _)| Path::new("/sys/class/net").join(name).exists())
+                    .collect();
             }
         }
         f

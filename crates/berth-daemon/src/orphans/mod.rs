@@ -264,7 +264,10 @@ pub fn plan(roots: &Roots, records: &[RecordView], f: &Facts, mode: Mode) -> Vec
         if rec.is_none() && mode == Mode::Check && f.builds_active && is_build_step(&id) {
             continue;
         }
-        out.extend(undo_all(roots, &id, f));
+        // `docker cp`/export/diff mount a stopped container's rw layer and leave it mounted:
+        // not an orphan while the daemon runs (the start-up pass unmounts it).
+        let keep_rootfs = mode == Mode::Check && rec.is_some();
+        out.extend(undo_all(roots, &id, f, keep_rootfs));
         match rec {
             None => {
                 if f.rw_layers.contains(&id) {
@@ -333,8 +336,8 @@ pub fn plan(roots: &Roots, records: &[RecordView], f: &Facts, mode: Mode) -> Vec
 }
 
 /// Everything that may exist for a container that does not run: processes, shim, network,
-/// mounts, cgroups, runtime state and build files.
-fn undo_all(roots: &Roots, id: &str, f: &Facts) -> Vec<Action> {
+/// mounts (but its rootfs with `keep_rootfs`), cgroups, runtime state and build files.
+fn undo_all(roots: &Roots, id: &str, f: &Facts, keep_rootfs: bool) -> Vec<Action> {
     let mut out = Vec::new();
     let id_s = id.to_string();
     if let Some(cg) = f.cgroups.get(id) {
@@ -368,7 +371,8 @@ fn undo_all(roots: &Roots, id: &str, f: &Facts) -> Vec<Action> {
         });
     }
     for (owner, path) in &f.mounts {
-        if owner.as_deref() == Some(id) && !is_netns_mount(path, id) {
+        let rootfs = *path == roots.rw().join(id).join("merged");
+        if owner.as_deref() == Some(id) && !is_netns_mount(path, id) && !(keep_rootfs && rootfs) {
             out.push(Action::Unmount {
                 id: Some(id_s.clone()),
                 path: path.clone(),
@@ -475,6 +479,19 @@ mod tests {
             id: "c1".into(),
             path: "/x/netns/c1".into()
         }));
+    }
+
+    #[test]
+    fn a_check_leaves_the_rootfs_mount_of_a_stopped_container() {
+        let mut f = Facts::default();
+        f.rw_layers.insert("c1".into());
+        f.mounts
+            .push((Some("c1".into()), "/r/containers-rw/c1/merged".into()));
+        assert_eq!(plan(&roots(), &[rec("c1", "exited")], &f, Mode::Check), []);
+        assert_eq!(
+            kinds(&plan(&roots(), &[rec("c1", "exited")], &f, Mode::Startup)),
+            ["mount"]
+        );
     }
 
     #[test]
