@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cli::{Daemon, DOCKER};
-use common::leftovers::{alive, build_step_ids, cgroup_dirs, names, StrayProcess};
+use common::leftovers::{alive, build_step_ids, cgroup_dirs, names, BuildStepsGuard, StrayProcess};
 
 /// xorshift64*: enough randomness to pick operations and moments, replayable from the seed.
 struct Rng(u64);
@@ -204,6 +204,7 @@ fn crash_trials_leave_nothing_behind() {
         .unwrap_or(12);
     eprintln!("crash trials: {trials}, BERTH_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
+    let _steps = BuildStepsGuard(d.dir.path().join("root"));
     let mut failed = Vec::new();
     for n in 0..trials {
         let op = OPS[rng.below(OPS.len() as u64) as usize];
@@ -373,6 +374,7 @@ fn a_build_step_cut_short_by_a_crash_is_undone() {
         .spawn()
         .unwrap();
     let root = d.dir.path().join("root");
+    let _steps = BuildStepsGuard(root.clone());
     // Wait (bounded) until the step's workload runs in its cgroup.
     let mut step = None;
     for _ in 0..3000 {

@@ -86,3 +86,33 @@ impl Drop for StrayProcess {
         let _ = std::fs::remove_dir(&self.cgroup);
     }
 }
+
+/// On drop (also on panic), kill what build steps under `root` still run and remove their
+/// cgroups: the daemon's cleanup removes containers, not build steps.
+pub struct BuildStepsGuard(pub PathBuf);
+
+impl Drop for BuildStepsGuard {
+    fn drop(&mut self) {
+        for id in build_step_ids(&self.0) {
+            for _ in 0..100 {
+                let dirs = cgroup_dirs(&id);
+                let mut any = false;
+                for d in &dirs {
+                    let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+                    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                        any = true;
+                        // SAFETY: kill(2) on a process in a cgroup of this test's build step.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+                if !any {
+                    for d in dirs {
+                        let _ = std::fs::remove_dir(d);
+                    }
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
