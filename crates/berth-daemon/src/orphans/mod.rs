@@ -264,6 +264,10 @@ pub fn plan(roots: &Roots, records: &[RecordView], f: &Facts, mode: Mode) -> Vec
         if rec.is_none() && mode == Mode::Check && f.builds_active && is_build_step(&id) {
             continue;
         }
+        if rec.is_some() && mode == Mode::Check && !f.record_files.contains(&id) {
+            // Listed but not yet on disk: a create in progress (its rw layer comes first).
+            continue;
+        }
         // `docker cp`/export/diff mount a stopped container's rw layer and leave it mounted:
         // not an orphan while the daemon runs (the start-up pass unmounts it).
         let keep_rootfs = mode == Mode::Check && rec.is_some();
@@ -485,12 +489,29 @@ mod tests {
     fn a_check_leaves_the_rootfs_mount_of_a_stopped_container() {
         let mut f = Facts::default();
         f.rw_layers.insert("c1".into());
+        f.record_files.insert("c1".into());
         f.mounts
             .push((Some("c1".into()), "/r/containers-rw/c1/merged".into()));
         assert_eq!(plan(&roots(), &[rec("c1", "exited")], &f, Mode::Check), []);
         assert_eq!(
             kinds(&plan(&roots(), &[rec("c1", "exited")], &f, Mode::Startup)),
             ["mount"]
+        );
+    }
+
+    #[test]
+    fn a_check_leaves_a_container_being_created_alone() {
+        // In the daemon's list, no record file yet, no rw layer yet.
+        let mut f = Facts::default();
+        f.ctr_dirs.insert("new".into());
+        assert_eq!(
+            plan(&roots(), &[rec("new", "created")], &f, Mode::Check),
+            []
+        );
+        f.record_files.insert("new".into());
+        assert_eq!(
+            kinds(&plan(&roots(), &[rec("new", "created")], &f, Mode::Check)),
+            ["record"]
         );
     }
 
