@@ -88,14 +88,14 @@ pub(super) async fn info(State(s): State<Services>) -> ApiResult<Response> {
     Ok(Json(s.system.info().await?).into_response())
 }
 
-/// `GET /system/df`: the legacy fields (`LayersSize`, `Images`, ...) that API ≤ 1.51 clients
-/// read, plus the 1.52+ `ImageUsage` summary.
 /// `POST /berth/system/check[?repair=1]` (a berth extension; Docker has no such endpoint).
 pub(super) async fn check(State(s): State<Services>, req: Request) -> ApiResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     Ok(Json(s.system.check(q.flag("repair")).await?).into_response())
 }
 
+/// `GET /system/df`: the legacy fields (`LayersSize`, `Images`, ...) that API ≤ 1.51 clients
+/// read, plus the 1.52+ `ImageUsage` summary.
 pub(super) async fn df(
     State(s): State<Services>,
     Extension(ver): Extension<ApiVersion>,

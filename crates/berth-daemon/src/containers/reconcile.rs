@@ -32,16 +32,7 @@ impl Engine {
         let mut cgroups = BTreeMap::new();
         for c in self.inner.containers.all() {
             let r = c.snapshot();
-            cgroups.insert(
-                r.id.clone(),
-                berth_runtime::spec::cgroup_path(
-                    r.host_config
-                        .cgroup_parent
-                        .as_deref()
-                        .filter(|p| !p.is_empty()),
-                    &r.id,
-                ),
-            );
+            cgroups.insert(r.id.clone(), cgroup_of(&r));
             views.push(RecordView {
                 busy: busy && c.op.try_lock().is_err(),
                 id: r.id,
@@ -284,6 +275,12 @@ impl Engine {
             }
         }
     }
+}
+
+/// The cgroup path of a container (its `--cgroup-parent`, else `berth`).
+pub(super) fn cgroup_of(r: &super::Record) -> String {
+    let parent = r.host_config.cgroup_parent.as_deref();
+    berth_runtime::spec::cgroup_path(parent.filter(|p| !p.is_empty()), &r.id)
 }
 
 async fn blocking(f: impl FnOnce() -> Outcome + Send + 'static) -> Outcome {

@@ -152,14 +152,7 @@ impl Engine {
         let ms = |what: &str| phase(&id, t0, "remove", what);
         // Whatever the record says (a start cut short by a crash leaves a "created" container
         // with a shim, processes, netns and mounts): everything that exists for the id goes.
-        let cg = berth_runtime::spec::cgroup_path(
-            r.host_config
-                .cgroup_parent
-                .as_deref()
-                .filter(|p| !p.is_empty()),
-            &id,
-        );
-        self.purge(&id, cg).await;
+        self.purge(&id, super::reconcile::cgroup_of(&r)).await;
         ms("processes, network and mounts gone");
         // The rw layer goes first and the container dir (its record) last: after a crash in
         // between, the container is still listed and a second `rm` finishes the job.
