@@ -28,6 +28,16 @@ fn check(d: &Daemon, repair: bool) -> (i32, String) {
     )
 }
 
+/// A process that looks like a shim to the daemon; killed on drop.
+struct ShimLookalike(std::process::Child);
+
+impl Drop for ShimLookalike {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn system_check_lists_and_repairs_orphans() {
     let Some(mut d) = Daemon::start("system_check_lists_and_repairs_orphans") else {
@@ -59,6 +69,16 @@ fn system_check_lists_and_repairs_orphans() {
     std::fs::create_dir_all(run.join("netns")).unwrap();
     std::fs::write(run.join("netns").join(&ghost), "").unwrap();
     let mut stray = StrayProcess::start(&ghost);
+    // A shim whose directory is gone (as the old `rm` left them): `<exe> shim <dir>`.
+    let gone_dir = root.join("containers").join(format!("{:0>64}", rand_tag()));
+    let mut shim = ShimLookalike(
+        Command::new("sh")
+            .args(["-c", "read x", "shim"])
+            .arg(&gone_dir)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let tag = rand_tag();
     let (vb, vp) = (format!("vb{tag}c"), format!("vp{tag}c"));
     d.links.push(vb.clone());
@@ -75,6 +95,7 @@ fn system_check_lists_and_repairs_orphans() {
     assert_eq!(code, 1, "{out}");
     for kind in [
         "process",
+        "shim",
         "cgroup",
         "netns",
         "mount",
@@ -92,6 +113,11 @@ fn system_check_lists_and_repairs_orphans() {
     assert_eq!(code, 0, "{out}");
     assert!(out.lines().all(|l| l.ends_with("\trepaired")), "{out}");
     assert!(stray.gone(), "the orphan process survived the repair");
+    let shim_gone = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        matches!(shim.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(shim_gone, "the orphan shim survived the repair");
     assert!(!stray.cgroup.exists());
     assert!(!link_exists(&vb));
     assert!(!root.join("containers").join(&ghost).exists());

@@ -17,6 +17,25 @@ fn names(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The directory a shim serves, from its `/proc/<pid>/cmdline` (`<exe> shim <dir>`).
+fn shim_dir_of(cmdline: &[u8]) -> Option<PathBuf> {
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let i = args.iter().position(|a| *a == b"shim")?;
+    let dir = args.get(i + 1).filter(|a| !a.is_empty())?;
+    Some(PathBuf::from(String::from_utf8_lossy(dir).into_owned()))
+}
+
+/// The id whose shim serves `dir`: `<root>/containers/<id>` or `<root>/build-tmp/<id>-shim`.
+fn shim_owner(roots: &Roots, dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let parent = dir.parent()?;
+    if parent == roots.containers() {
+        return Some(name);
+    }
+    let id = name.strip_suffix("-shim")?;
+    (parent == roots.build_tmp() && is_build_step(id)).then(|| id.to_string())
+}
+
 /// The pid in `<dir>/shim.pid` if that process is still a shim serving `dir`.
 fn live_shim(dir: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(dir.join("shim.pid"))
@@ -25,12 +44,25 @@ fn live_shim(dir: &Path) -> Option<i32> {
         .parse()
         .ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let serves = args.iter().any(|a| *a == b"shim")
-        && args
-            .iter()
-            .any(|a| Path::new(std::ffi::OsStr::new(&*String::from_utf8_lossy(a))) == dir);
-    serves.then_some(pid)
+    (shim_dir_of(&cmdline)? == dir).then_some(pid)
+}
+
+/// Every live shim serving a directory of this daemon, by id, from `/proc`: also those whose
+/// directory is gone (an older `rm` removed it under a live shim).
+fn live_shims(roots: &Roots) -> BTreeMap<String, i32> {
+    let mut out = BTreeMap::new();
+    for name in names(Path::new("/proc")) {
+        let Ok(pid) = name.parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if let Some(id) = shim_dir_of(&cmdline).and_then(|d| shim_owner(roots, &d)) {
+            out.insert(id, pid);
+        }
+    }
+    out
 }
 
 /// Pids listed in `cgroup.procs` of any of `dirs`.
@@ -115,12 +147,12 @@ fn build_key(name: &str) -> Option<String> {
 /// (plus those at `record_cgroups`, the cgroup paths of records with another parent) that
 /// belong to ids found here. Blocking; endpoints and veths are added by the caller.
 pub fn observe(roots: &Roots, record_cgroups: &BTreeMap<String, String>) -> Facts {
-    let mut f = Facts::default();
+    let mut f = Facts {
+        shims: live_shims(roots),
+        ..Facts::default()
+    };
     for id in names(&roots.containers()) {
         if roots.containers().join(&id).is_dir() {
-            if let Some(pid) = live_shim(&roots.containers().join(&id)) {
-                f.shims.insert(id.clone(), pid);
-            }
             if roots.containers().join(&id).join("config.v2.json").exists() {
                 f.record_files.insert(id.clone());
             }
@@ -142,11 +174,6 @@ pub fn observe(roots: &Roots, record_cgroups: &BTreeMap<String, String>) -> Fact
             continue;
         };
         let path = roots.build_tmp().join(&name);
-        if name.ends_with("-shim") {
-            if let Some(pid) = live_shim(&path) {
-                f.shims.insert(key.clone(), pid);
-            }
-        }
         if key.starts_with("ctx-") {
             f.builds_active = true;
         }
@@ -242,6 +269,25 @@ mod tests {
             exec_root: "/x".into(),
             cgroup_root: "/cg".into(),
         }
+    }
+
+    #[test]
+    fn shims_are_found_by_the_directory_they_serve() {
+        let r = roots();
+        let of = |c: &[u8]| shim_dir_of(c).and_then(|d| shim_owner(&r, &d));
+        assert_eq!(
+            of(b"/proc/self/exe\0shim\0/r/containers/c1\0"),
+            Some("c1".into())
+        );
+        assert_eq!(
+            of(b"/usr/bin/berth\0shim\0/r/build-tmp/build-ab-shim\0"),
+            Some("build-ab".into())
+        );
+        // Another daemon's shim, a build dir that is no step, no shim at all.
+        assert_eq!(of(b"berth\0shim\0/other/containers/c1\0"), None);
+        assert_eq!(of(b"berth\0shim\0/r/build-tmp/ctx-1-shim\0"), None);
+        assert_eq!(of(b"sleep\0shim\0"), None);
+        assert_eq!(of(b""), None);
     }
 
     #[test]
