@@ -413,3 +413,30 @@ fn a_build_step_cut_short_by_a_crash_is_undone() {
     );
     d.finish();
 }
+
+/// A blob written by an operation the crash cut short before its image was registered (load,
+/// pull, build, commit) is collected when the daemon starts; the image's own blobs stay.
+#[test]
+fn blobs_of_a_cut_short_operation_are_collected_at_start() {
+    let Some(mut d) = Daemon::start("blobs_of_a_cut_short_operation_are_collected_at_start") else {
+        return;
+    };
+    d.kill9();
+    let content = format!("layer of a load cut short {}", common::cli::rand_tag());
+    let blob = d
+        .dir
+        .path()
+        .join("root/blobs/sha256")
+        .join(berth_oci::Digest::of(content.as_bytes()).hex());
+    std::fs::write(&blob, &content).unwrap();
+    d.spawn();
+    assert!(!blob.exists(), "the unused blob survived the restart");
+    let check = berth(&d, &["system", "check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    d.ok(&["run", "--rm", "busybox", "true"]);
+    d.finish();
+}

@@ -127,6 +127,17 @@ impl Store {
     /// Delete blobs, snapshots and partial downloads that no image references. Images still
     /// used by containers stay referenced because the caller never removes such images.
     pub fn gc(&self) -> Result<GcReport> {
+        self.collect(true)
+    }
+
+    /// [`Store::gc`] without touching partial downloads, which stay for a resumed pull: what
+    /// the daemon runs at start to drop what an interrupted load, pull, build or commit wrote
+    /// before its image was registered.
+    pub fn gc_keep_partials(&self) -> Result<GcReport> {
+        self.collect(false)
+    }
+
+    fn collect(&self, partials: bool) -> Result<GcReport> {
         let _g = self.gc_lock.write().unwrap_or_else(|p| p.into_inner());
         let mut report = GcReport::default();
         for (path, digest) in self.blob_garbage()? {
@@ -154,7 +165,7 @@ impl Store {
             .collect();
         for ent in fs::read_dir(&ingest).at(&ingest)? {
             let ent = ent.at(&ingest)?;
-            if !active.contains(&*ent.file_name().to_string_lossy()) {
+            if partials && !active.contains(&*ent.file_name().to_string_lossy()) {
                 report.bytes_freed += du(&ent.path());
                 fs::remove_file(ent.path()).at(ent.path())?;
                 report.partials_removed += 1;

@@ -94,6 +94,27 @@ impl Engine {
                 Err(e) => tracing::warn!(kind, what, place, error = %e, "cannot reconcile"),
             }
         }
+        // Blobs and snapshots a load, pull, build or commit cut short wrote before its image
+        // was registered: nothing is in flight now, so what no image needs is garbage. Partial
+        // downloads stay: a pull resumes from them.
+        if let Some(store) = self.inner.raw_store.clone() {
+            let gc = tokio::task::spawn_blocking(move || -> berth_store::Result<_> {
+                if store.garbage()?.is_empty() {
+                    return Ok(None);
+                }
+                store.gc_keep_partials().map(Some)
+            })
+            .await;
+            match gc {
+                Ok(Ok(Some(r))) => tracing::info!(
+                    blobs = r.blobs_removed.len(),
+                    snapshots = r.snapshots_removed,
+                    "reconciled after a crash: unused blobs and snapshots removed"
+                ),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot collect unused blobs"),
+                _ => {}
+            }
+        }
     }
 
     /// `rm -f`: whatever exists for `id` goes (processes, shim, network, mounts, cgroups,
