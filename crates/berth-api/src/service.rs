@@ -254,6 +254,13 @@ pub trait SystemService: Send + Sync + 'static {
     /// Recent events (the engine keeps a bounded backlog for `since`) and the live stream
     /// that continues exactly after them.
     fn subscribe_events(&self) -> (Vec<EventMessage>, EventStream);
+    /// berth extension, `POST /berth/system/check[?repair=1]`: what a crash or a failed
+    /// operation left behind (`{"Findings": [{Kind, What, Where, Repaired, Error}], "Clean"}`),
+    /// repaired with `repair`.
+    async fn check(&self, repair: bool) -> ApiResult<serde_json::Value> {
+        let _ = repair;
+        Err(ApiError::not_implemented("this engine has no system check"))
+    }
 }
 
 /// The set of services the router serves.

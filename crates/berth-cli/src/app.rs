@@ -234,6 +234,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             SystemCmd::Prune(a) => cmd::system::prune(&c, a).await,
             SystemCmd::Info(a) => cmd::system::info(&c, a).await,
             SystemCmd::Events(a) => cmd::system::events(&c, a).await,
+            SystemCmd::Check(a) => cmd::system::check(&c, a).await,
         },
         Command::Network { cmd: nc } => match nc {
             NetworkCmd::Create(a) => cmd::netvol::network_create(&c, a).await,

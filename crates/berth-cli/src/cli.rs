@@ -415,6 +415,16 @@ pub enum SystemCmd {
     Prune(SystemPruneArgs),
     Info(FormatArgs),
     Events(EventsArgs),
+    /// List what crashes left behind (processes, mounts, cgroups, netns, veths, unused blobs
+    /// and snapshots, records without state, state without records); exit 1 while any remain
+    Check(SystemCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SystemCheckArgs {
+    /// Repair what is found (exit 0 when everything was repaired)
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Args, Debug)]

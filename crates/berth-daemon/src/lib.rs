@@ -21,6 +21,7 @@ mod images;
 pub mod init_layer;
 pub mod listen;
 mod networks;
+pub mod orphans;
 pub mod registry;
 pub mod registry_store;
 pub mod server;

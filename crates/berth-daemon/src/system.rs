@@ -157,6 +157,10 @@ pub fn build_cache_usage(root: &Path) -> Vec<Value> {
 
 #[async_trait]
 impl SystemService for Engine {
+    async fn check(&self, repair: bool) -> ApiResult<Value> {
+        self.system_check(repair).await
+    }
+
     async fn version(&self) -> ApiResult<SystemVersion> {
         let (kernel, _) = uname();
         Ok(SystemVersion {

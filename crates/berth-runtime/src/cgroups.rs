@@ -56,6 +56,12 @@ pub fn existing_dirs(root: &Path, cg_path: &str) -> Vec<PathBuf> {
     out
 }
 
+/// SIGKILL every process in the cgroup at `cg_path` in any hierarchy (thawing a frozen one)
+/// until it is empty (bounded): for removing a container whatever its shim did.
+pub fn kill_all(root: &Path, cg_path: &str) {
+    crate::sys::kill_cgroup(root, cg_path)
+}
+
 /// Remove leftover (empty) cgroup dirs of `cg_path`, deepest first. Best effort.
 pub fn remove_dirs(root: &Path, cg_path: &str) {
     for d in existing_dirs(root, cg_path) {

@@ -20,6 +20,20 @@ pub struct GcReport {
     pub bytes_freed: u64,
 }
 
+/// What a GC would remove: blob files and snapshots (chain id, empty for a dir without a
+/// row; and its dir) no image needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Garbage {
+    pub blobs: Vec<std::path::PathBuf>,
+    pub snapshots: Vec<(String, std::path::PathBuf)>,
+}
+
+impl Garbage {
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty() && self.snapshots.is_empty()
+    }
+}
+
 /// Per-image usage for `docker system df`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageUsage {
@@ -79,25 +93,62 @@ impl Store {
         }
     }
 
-    /// Delete blobs, snapshots and partial downloads that no image references. Images still
-    /// used by containers stay referenced because the caller never removes such images.
-    pub fn gc(&self) -> Result<GcReport> {
-        let _g = self.gc_lock.write().unwrap_or_else(|p| p.into_inner());
+    /// Files under `blobs/sha256/` no image references: (path, digest when the name is one).
+    fn blob_garbage(&self) -> Result<Vec<(std::path::PathBuf, Option<Digest>)>> {
         let (blobs, _) = self.referenced()?;
-        let mut report = GcReport::default();
         let dir = self.blobs_dir();
+        let mut out = Vec::new();
         for ent in fs::read_dir(&dir).at(&dir)? {
             let ent = ent.at(&dir)?;
             let name = ent.file_name().to_string_lossy().into_owned();
             match Digest::from_hex(&name) {
                 Ok(d) if blobs.contains(&d) => {}
-                Ok(d) => {
+                Ok(d) => out.push((ent.path(), Some(d))),
+                Err(_) => out.push((ent.path(), None)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// What [`Store::gc`] would remove now, without removing anything (`system check`).
+    pub fn garbage(&self) -> Result<Garbage> {
+        // As gc does: no blob write (pull, load) is between writing and registering.
+        let _g = self.gc_lock.write().unwrap_or_else(|p| p.into_inner());
+        let blobs = self.blob_garbage()?.into_iter().map(|(p, _)| p).collect();
+        let crate::snapshots::SnapshotGarbage { rows, dirs } = self.snapshot_garbage(true)?;
+        let mut snapshots: Vec<(String, std::path::PathBuf)> = rows
+            .into_iter()
+            .map(|(n, chain)| (chain, self.snapshot_dir(n)))
+            .collect();
+        snapshots.extend(dirs.into_iter().map(|d| (String::new(), d)));
+        Ok(Garbage { blobs, snapshots })
+    }
+
+    /// Delete blobs, snapshots and partial downloads that no image references. Images still
+    /// used by containers stay referenced because the caller never removes such images.
+    pub fn gc(&self) -> Result<GcReport> {
+        self.collect(true)
+    }
+
+    /// [`Store::gc`] without touching partial downloads, which stay for a resumed pull: what
+    /// the daemon runs at start to drop what an interrupted load, pull, build or commit wrote
+    /// before its image was registered.
+    pub fn gc_keep_partials(&self) -> Result<GcReport> {
+        self.collect(false)
+    }
+
+    fn collect(&self, partials: bool) -> Result<GcReport> {
+        let _g = self.gc_lock.write().unwrap_or_else(|p| p.into_inner());
+        let mut report = GcReport::default();
+        for (path, digest) in self.blob_garbage()? {
+            match digest {
+                Some(d) => {
                     report.bytes_freed += self.remove_blob(&d)?;
                     report.blobs_removed.push(d);
                 }
-                Err(_) => {
-                    report.bytes_freed += du(&ent.path());
-                    fs::remove_file(ent.path()).at(ent.path())?;
+                None => {
+                    report.bytes_freed += du(&path);
+                    fs::remove_file(&path).at(&path)?;
                 }
             }
         }
@@ -114,7 +165,7 @@ impl Store {
             .collect();
         for ent in fs::read_dir(&ingest).at(&ingest)? {
             let ent = ent.at(&ingest)?;
-            if !active.contains(&*ent.file_name().to_string_lossy()) {
+            if partials && !active.contains(&*ent.file_name().to_string_lossy()) {
                 report.bytes_freed += du(&ent.path());
                 fs::remove_file(ent.path()).at(ent.path())?;
                 report.partials_removed += 1;

@@ -35,7 +35,7 @@ use rusqlite::Connection;
 pub use archive::{import_rootfs, load_archive, load_archive_named, save_archive, ImportOptions};
 pub use blobs::Ingest;
 pub use error::{ErrorKind, Result, StoreError};
-pub use gc::{DiskUsage, GcReport, ImageUsage};
+pub use gc::{DiskUsage, Garbage, GcReport, ImageUsage};
 pub use images::{chain_ids, ImageRecord, RemoveReport};
 pub use rw::{apply_overlay, diff_tar, OverlayPlan, RwLayer};
 pub use snapshots::CommittedLayer;

@@ -154,6 +154,12 @@ fn syncfs(dir: &Path) -> Result<()> {
     })
 }
 
+/// What a snapshot sweep would remove: rows (id, chain id) and dirs without a kept row.
+pub(crate) struct SnapshotGarbage {
+    pub rows: Vec<(i64, String)>,
+    pub dirs: Vec<PathBuf>,
+}
+
 impl Store {
     pub(crate) fn snapshot_dir(&self, n: i64) -> PathBuf {
         self.root.join("snapshots").join(n.to_string())
@@ -322,10 +328,9 @@ impl Store {
         }
     }
 
-    /// Remove incomplete snapshots, dirs without rows and (with `unreferenced`) snapshots no
-    /// image or container uses. Returns (count, bytes).
-    pub(crate) fn sweep_snapshots(&self, unreferenced: bool) -> Result<(u64, u64)> {
-        let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
+    /// Snapshots a sweep would remove: rows (id, chain id) that are incomplete or (with
+    /// `unreferenced`) that no image uses, and dirs under `snapshots/` that no kept row owns.
+    pub(crate) fn snapshot_garbage(&self, unreferenced: bool) -> Result<SnapshotGarbage> {
         let (_, used) = self.referenced()?;
         let rows: Vec<(i64, String, i64)> = {
             let c = self.conn();
@@ -337,7 +342,7 @@ impl Store {
                 .db("list snapshots")?;
             rows.collect::<rusqlite::Result<_>>().db("list snapshots")?
         };
-        let (mut count, mut bytes) = (0u64, 0u64);
+        let mut drop = Vec::new();
         let mut keep = std::collections::HashSet::new();
         for (n, chain, complete) in rows {
             let is_used = chain
@@ -345,19 +350,38 @@ impl Store {
                 .map(|d| used.contains(&d))
                 .unwrap_or(false);
             if complete != 1 || (unreferenced && !is_used) {
-                tracing::info!(snapshot = n, %chain, complete, "removing snapshot");
-                bytes += self.drop_snapshot_row(n)?;
-                count += 1;
+                drop.push((n, chain));
             } else {
                 keep.insert(n.to_string());
             }
         }
         let sdir = self.root.join("snapshots");
+        let mut dirs = Vec::new();
         for ent in fs::read_dir(&sdir).at(&sdir)? {
             let ent = ent.at(&sdir)?;
-            if !keep.contains(&*ent.file_name().to_string_lossy()) {
-                bytes += crate::gc::du(&ent.path());
-                fs::remove_dir_all(ent.path()).at(ent.path())?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) && !drop.iter().any(|(n, _)| n.to_string() == name) {
+                dirs.push(ent.path());
+            }
+        }
+        Ok(SnapshotGarbage { rows: drop, dirs })
+    }
+
+    /// Remove incomplete snapshots, dirs without rows and (with `unreferenced`) snapshots no
+    /// image or container uses. Returns (count, bytes).
+    pub(crate) fn sweep_snapshots(&self, unreferenced: bool) -> Result<(u64, u64)> {
+        let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
+        let SnapshotGarbage { rows, dirs } = self.snapshot_garbage(unreferenced)?;
+        let (mut count, mut bytes) = (0u64, 0u64);
+        for (n, chain) in rows {
+            tracing::info!(snapshot = n, %chain, "removing snapshot");
+            bytes += self.drop_snapshot_row(n)?;
+            count += 1;
+        }
+        for d in dirs {
+            if d.exists() {
+                bytes += crate::gc::du(&d);
+                fs::remove_dir_all(&d).at(&d)?;
                 count += 1;
             }
         }

@@ -388,8 +388,19 @@ fn tags_untag_remove_and_gc() {
         let mut ing = s.ingest(&Digest::of(b"partial")).unwrap();
         ing.write_all(b"par").unwrap();
     }
+    // `garbage` (system check) lists what gc removes, and removes nothing itself.
+    let g = s.garbage().unwrap();
+    assert_eq!(g.blobs, vec![s.blob_path(&orphan)]);
+    assert!(g.snapshots.is_empty());
+    assert!(s.blob_path(&orphan).exists());
+    // At daemon start: the orphan goes, the partial stays for a resumed pull.
+    let kept = s.gc_keep_partials().unwrap();
+    assert_eq!(kept.blobs_removed, vec![orphan.clone()]);
+    assert_eq!(kept.partials_removed, 0);
+    let orphan = s.put_blob(b"orphan").unwrap();
     let gc = s.gc().unwrap();
     assert_eq!(gc.blobs_removed, vec![orphan]);
+    assert!(s.garbage().unwrap().is_empty());
     assert_eq!(gc.partials_removed, 1);
     assert_eq!(gc.snapshots_removed, 0);
     assert!(s.image_layers(&img.id).unwrap()[0]

@@ -35,6 +35,7 @@ pub fn app(services: Services) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        .route("/berth/system/check", axum::routing::post(system::check))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", axum::routing::post(volumes::create))
         .route("/volumes/prune", axum::routing::post(volumes::prune))

@@ -1,4 +1,5 @@
-//! System routes: `/_ping`, `/version`, `/info`, `/events`, `/system/df`.
+//! System routes: `/_ping`, `/version`, `/info`, `/events`, `/system/df`, and berth's
+//! `/berth/system/check`.
 
 use std::time::Duration;
 
@@ -85,6 +86,12 @@ pub(super) async fn version(State(s): State<Services>) -> ApiResult<Response> {
 
 pub(super) async fn info(State(s): State<Services>) -> ApiResult<Response> {
     Ok(Json(s.system.info().await?).into_response())
+}
+
+/// `POST /berth/system/check[?repair=1]` (a berth extension; Docker has no such endpoint).
+pub(super) async fn check(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    Ok(Json(s.system.check(q.flag("repair")).await?).into_response())
 }
 
 /// `GET /system/df`: the legacy fields (`LayersSize`, `Images`, ...) that API ≤ 1.51 clients

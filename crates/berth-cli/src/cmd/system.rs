@@ -1,4 +1,4 @@
-//! System commands: version, info, events, system df, system prune.
+//! System commands: version, info, events, system df, system prune, system check.
 
 use std::io::Write;
 
@@ -7,7 +7,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::Query;
-use crate::cli::{DfArgs, EventsArgs, FormatArgs, SystemPruneArgs};
+use crate::cli::{DfArgs, EventsArgs, FormatArgs, SystemCheckArgs, SystemPruneArgs};
 use crate::exit::Exit;
 use crate::format::{short_id, tabulate, Lister};
 use crate::opts::filters_query;
@@ -364,6 +364,40 @@ pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<()> {
     s.push('\n');
     print!("{}", tabulate(&s));
     Ok(())
+}
+
+/// `berth system check [--repair]`: one line per finding (kind, what, where; `repaired` or
+/// the error after `--repair`); exit 0 when clean, 1 while findings remain.
+pub async fn check(c: &Client, a: SystemCheckArgs) -> anyhow::Result<()> {
+    let r: Value = c
+        .post_json(
+            &Query::new()
+                .flag("repair", a.repair)
+                .on("/berth/system/check"),
+            None::<&()>,
+        )
+        .await?;
+    let findings = r["Findings"].as_array().cloned().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    for f in &findings {
+        let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+        let mut line = format!("{}\t{}\t{}", s("Kind"), s("What"), s("Where"));
+        if a.repair {
+            match f["Error"].as_str() {
+                _ if f["Repaired"].as_bool() == Some(true) => line.push_str("\trepaired"),
+                Some(e) => line.push_str(&format!("\tnot repaired: {e}")),
+                None => line.push_str("\tnot repaired"),
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    if r["Clean"].as_bool() == Some(true) {
+        if findings.is_empty() {
+            writeln!(out, "clean")?;
+        }
+        return Ok(());
+    }
+    Err(Exit::code(1))
 }
 
 pub async fn prune(c: &Client, a: SystemPruneArgs) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ mod health;
 mod io;
 mod names;
 mod plan;
+mod reconcile;
 mod render;
 mod run;
 mod security;

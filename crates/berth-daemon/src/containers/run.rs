@@ -127,7 +127,7 @@ impl Engine {
     }
 
     /// Drop the container's endpoints, ports and netns.
-    async fn ctr_release(&self, id: &str, netns: Option<&PathBuf>) {
+    pub(super) async fn ctr_release(&self, id: &str, netns: Option<&PathBuf>) {
         if let Some(net) = self.inner.containers.net.get() {
             for ep in net.endpoints(id).await {
                 let _ = net.unpublish(ep.ip).await;

@@ -150,6 +150,10 @@ impl Engine {
         let id = r.id.clone();
         let t0 = std::time::Instant::now();
         let ms = |what: &str| phase(&id, t0, "remove", what);
+        // Whatever the record says (a start cut short by a crash leaves a "created" container
+        // with a shim, processes, netns and mounts): everything that exists for the id goes.
+        self.purge(&id, super::reconcile::cgroup_of(&r)).await;
+        ms("processes, network and mounts gone");
         // The rw layer goes first and the container dir (its record) last: after a crash in
         // between, the container is still listed and a second `rm` finishes the job.
         if let Some(store) = self.inner.raw_store.clone() {
@@ -231,7 +235,10 @@ impl Engine {
         let cs = &self.inner.containers;
         let mut active = Vec::new();
         let mut to_restart = Vec::new();
-        let had_net = cs.all().iter().any(|c| lock(&c.rec).netns.is_some());
+        // Endpoints may exist for containers whose record never learnt of them (a start cut
+        // short): the network state, not the records, says whether to open networking.
+        let had_net = cs.all().iter().any(|c| lock(&c.rec).netns.is_some())
+            || self.inner.cfg.root.join("network").exists();
         if had_net {
             // Open networks first so cleanup of dead containers can release endpoints.
             if let Err(e) = self.network().await {
@@ -291,6 +298,7 @@ impl Engine {
                 }
             }
         }
+        self.reconcile_on_start().await;
         for ctr in to_restart {
             lock(&ctr.rec).manually_stopped = false;
             if !ctr.snapshot().running() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod leftovers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
