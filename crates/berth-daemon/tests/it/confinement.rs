@@ -3,7 +3,7 @@
 //! refusals at create), `--device`/`--device-cgroup-rule`, `--privileged`/`--cap-add ALL`
 //! within the daemon's bounding set, and owner/group-only entrypoints.
 
-mod common;
+use crate::common;
 
 use common::cli::{rand_tag, Daemon, Opts};
 
@@ -36,7 +36,7 @@ fn assert_no_containers(d: &Daemon) {
 }
 
 /// Tries to raise the memory and pids limits from inside, prints what happened.
-const RAISE_LIMITS: &str = include_str!("../../berth-runtime/tests/data/raise_limits.sh");
+const RAISE_LIMITS: &str = include_str!("../../../berth-runtime/tests/data/raise_limits.sh");
 
 #[test]
 fn container_root_cannot_raise_its_memory_or_pids_limit() {

@@ -4,7 +4,7 @@
 //! test owns, and daemon kill -9 recovery. Each test uses its own bridge, nft table and
 //! subnets and checks that nothing of them is left afterwards.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

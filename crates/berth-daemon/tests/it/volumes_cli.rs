@@ -1,6 +1,6 @@
 //! Volumes and docker cp end to end with the REAL docker CLI against an in-process daemon.
 
-mod common;
+use crate::common;
 
 use common::TestDaemon;
 

@@ -4,7 +4,7 @@
 //! that engine-made mount points (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv …)
 //! stay out of diff and of the committed layer (the init layer).
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::Duration;

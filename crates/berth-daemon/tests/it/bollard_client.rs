@@ -1,6 +1,6 @@
 //! bollard 0.21 as a typed Engine API client against an in-process berth daemon.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

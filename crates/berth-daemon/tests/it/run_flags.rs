@@ -2,7 +2,7 @@
 //! berth daemon on a temp root, socket, bridge and nft table: `--init`, legacy `--link`,
 //! MAC addresses (endpoint and the old container-wide field), health start interval.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

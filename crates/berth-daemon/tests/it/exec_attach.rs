@@ -2,7 +2,7 @@
 //! `cargo build -p berth-cli`) and real busybox containers, over raw HTTP on the daemon's
 //! socket: stream framing, detach keys, failed execs, attach with logs.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

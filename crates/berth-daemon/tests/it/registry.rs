@@ -1,7 +1,7 @@
 //! Pull, push and login end to end: the REAL docker CLI against an in-process berth daemon and
 //! a real `docker-registry` on 127.0.0.1 (images put in with skopeo from the shared archives).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! HTTP are refused; a non-loopback TCP listener without TLS is refused at start. Certificates
 //! are made with openssl in a temp dir.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,7 +1,7 @@
 //! `berth system check [--repair]` end to end: orphans made behind a live daemon's back are
 //! listed (exit 1), repaired (exit 0), and what is in use is left alone.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

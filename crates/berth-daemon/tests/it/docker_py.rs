@@ -1,6 +1,6 @@
 //! End to end with the Python docker SDK (docker-py) against an in-process berth daemon.
 
-mod common;
+use crate::common;
 
 use common::{busybox, TestDaemon};
 

@@ -7,7 +7,7 @@
 //! Bounded: `BERTH_CRASH_TRIALS` trials (default 12), delays below 700 ms. The seed is printed;
 //! `BERTH_CRASH_SEED=<n>` replays a run. Nothing asserts on timing: delays only pick moments.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! End to end with the REAL docker CLI against an in-process berth daemon.
 
-mod common;
+use crate::common;
 
 use common::{busybox, path_str, TestDaemon};
 

@@ -4,7 +4,7 @@
 //! repairs the modes of an older root; the API socket is 0660 root:root, or its configured group.
 //! Containers running as nobody and volumes keep working.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Containers end to end: the real docker CLI against a berth daemon (the `berth` binary,
 //! built by `cargo build -p berth-cli`) on a temp root, socket, bridge and nft table.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

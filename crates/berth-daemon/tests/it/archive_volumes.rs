@@ -3,7 +3,7 @@
 //! endpoint) against a berth daemon (the `berth` binary, built by `cargo build -p berth-cli`)
 //! on a temp root, socket, bridge and nft table.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,0 +1,24 @@
+//! The daemon's end-to-end tests as one binary (one link instead of one per file; linking the
+//! test binaries dominated CI). Each module is one area; `common` is the shared harness.
+//! `tests/build.rs` stays its own binary: it doubles as the RUN shim and has its own main.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod archive_volumes;
+mod bollard_client;
+mod commit;
+mod confinement;
+mod containers;
+mod crash;
+mod docker_cli;
+mod docker_py;
+mod exec_attach;
+mod lifecycle;
+mod networks;
+mod registry;
+mod run_flags;
+mod state_modes;
+mod system_check;
+mod tls;
+mod volumes_cli;
