@@ -35,18 +35,13 @@ pub(crate) struct Inner {
 }
 
 impl Engine {
-    /// Build an engine over an opened store (any [`ImageStore`]; fakes in tests).
-    pub fn new(store: Arc<dyn ImageStore>, cfg: DaemonConfig, file: FileConfig) -> Engine {
-        Engine::build(store, None, cfg, file)
-    }
-
     /// Build an engine over berth-store, keeping the concrete handle for the builder and
     /// container rw layers.
     pub fn with_store(
         store: Arc<berth_store::Store>,
         cfg: DaemonConfig,
         file: FileConfig,
-    ) -> Engine {
+    ) -> crate::error::Result<Engine> {
         let port: Arc<dyn ImageStore> = Arc::new(crate::store_adapter::StoreAdapter(store.clone()));
         Engine::build(port, Some(store), cfg, file)
     }
@@ -56,12 +51,12 @@ impl Engine {
         raw_store: Option<Arc<berth_store::Store>>,
         cfg: DaemonConfig,
         file: FileConfig,
-    ) -> Engine {
+    ) -> crate::error::Result<Engine> {
         let id = engine_id(&cfg.root);
-        let volumes = Arc::new(crate::volumes_service::open_volumes(&cfg.root));
+        let volumes = Arc::new(crate::volumes_service::open_volumes(&cfg.root)?);
         let registry = crate::registry::RegistryState::new(&cfg, &file);
         let containers = crate::containers::Containers::open(&cfg.root);
-        Engine {
+        Ok(Engine {
             inner: Arc::new(Inner {
                 containers,
                 store,
@@ -73,7 +68,7 @@ impl Engine {
                 volumes,
                 registry,
             }),
-        }
+        })
     }
 
     /// The API services backed by this engine.

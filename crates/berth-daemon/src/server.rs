@@ -25,7 +25,7 @@ pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
 /// Open (and repair) the store under `cfg.root` and build the engine over it.
 pub fn open_engine(cfg: &DaemonConfig, file: crate::config::FileConfig) -> anyhow::Result<Engine> {
     let (store, _) = crate::store_adapter::open_shared(&cfg.root)?;
-    Ok(Engine::with_store(store, cfg.clone(), file))
+    Ok(Engine::with_store(store, cfg.clone(), file)?)
 }
 
 /// Run the daemon until SIGTERM/SIGINT: open the store, bind the socket, write the pid file,

@@ -14,14 +14,16 @@ use crate::engine::Engine;
 use crate::error::DaemonError;
 use crate::volumes::{CreateVolume, VolumeRecord, VolumeStore};
 
-/// Open `<root>/volumes`; a failure leaves an empty in-memory store and a warning, so the
-/// daemon still serves images.
-pub(crate) fn open_volumes(root: &Path) -> VolumeStore {
+/// Open `<root>/volumes`. A failure stops the daemon: serving on without the volume store (or
+/// with a temporary one) would lose every named volume's data from the user's view.
+pub(crate) fn open_volumes(root: &Path) -> crate::error::Result<VolumeStore> {
     let dir = root.join("volumes");
-    VolumeStore::open(&dir).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot open the volume store; volumes are unavailable");
-        let fallback = std::env::temp_dir().join(format!("berth-volumes-{}", std::process::id()));
-        VolumeStore::open(&fallback).expect("temp volume store")
+    VolumeStore::open(&dir).map_err(|e| crate::error::DaemonError::Io {
+        what: format!(
+            "cannot open the volume store {}: {e}; check that the directory is readable and writable by root",
+            dir.display()
+        ),
+        source: std::io::Error::other(e.to_string()),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Container stdio for the shim: pipes or a pty (via libcontainer's console socket), and the
 //! helpers the poll loop uses to find and close those fds.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
@@ -117,6 +117,27 @@ pub(crate) fn stdin_fd(stdio: &Stdio) -> Option<RawFd> {
     match stdio {
         Stdio::Pipes { stdin, .. } => stdin.as_ref().map(|f| f.as_raw_fd()),
         Stdio::Pty { master } => master.as_ref().map(|m| m.as_raw_fd()),
+    }
+}
+
+/// The stdin end (or the pty master), borrowed for as long as `stdio` holds it.
+pub(crate) fn stdin_borrowed(stdio: &Stdio) -> Option<BorrowedFd<'_>> {
+    match stdio {
+        Stdio::Pipes { stdin, .. } => stdin.as_ref().map(|f| f.as_fd()),
+        Stdio::Pty { master } => master.as_ref().map(|m| m.as_fd()),
+    }
+}
+
+/// The read end of output `stream` (1 stdout, 2 stderr; the pty master is stream 1), borrowed.
+pub(crate) fn out_borrowed(stdio: &Stdio, stream: u8) -> Option<BorrowedFd<'_>> {
+    match stdio {
+        Stdio::Pipes { stdout, stderr, .. } => match stream {
+            1 => stdout.as_ref().map(|f| f.as_fd()),
+            2 => stderr.as_ref().map(|f| f.as_fd()),
+            _ => None,
+        },
+        Stdio::Pty { master } if stream == 1 => master.as_ref().map(|m| m.as_fd()),
+        Stdio::Pty { .. } => None,
     }
 }
 

@@ -20,7 +20,10 @@ use crate::logs::{LogConfig, LogWriter};
 use crate::orphan::{cleanup_state, write_exit_with};
 use crate::protocol::{self, ExitInfo, Request, Response, StateInfo};
 use crate::spec::{self, ContainerSpec, HostInfo};
-use crate::stdio::{close_out, close_stdin, finish_stdio, out_fds, stdin_fd, stdio_for, Stdio};
+use crate::stdio::{
+    close_out, close_stdin, finish_stdio, out_borrowed, out_fds, stdin_borrowed, stdin_fd,
+    stdio_for, Stdio,
+};
 use crate::sys;
 
 mod control;
@@ -421,16 +424,14 @@ impl Shim {
                         None => return,
                     },
                 };
-                if let Some(fd) = stdin_fd(stdio) {
-                    match nix::unistd::write(unsafe_borrow(fd), buf) {
-                        Ok(n) => {
-                            buf.drain(..n);
-                        }
-                        Err(nix::errno::Errno::EAGAIN) => {}
-                        Err(_) => {
-                            buf.clear();
-                            close_stdin(stdio);
-                        }
+                match stdin_borrowed(stdio).map(|fd| nix::unistd::write(fd, buf)) {
+                    Some(Ok(n)) => {
+                        buf.drain(..n);
+                    }
+                    Some(Err(nix::errno::Errno::EAGAIN)) | None => {}
+                    Some(Err(_)) => {
+                        buf.clear();
+                        close_stdin(stdio);
                     }
                 }
             }
@@ -495,24 +496,34 @@ impl Shim {
         }
     }
 
+    /// The stdio of the init process (`None`) or of exec `pid`.
+    fn stdio_of(&self, exec: Option<i32>) -> Option<&Stdio> {
+        match exec {
+            None => Some(&self.stdio),
+            Some(pid) => self.execs.get(&pid).map(|e| &e.stdio),
+        }
+    }
+
     fn drain_outputs(&mut self, exec: Option<i32>) {
         // Non-blocking: read what is buffered; never wait for writers that linger.
         for _ in 0..4096 {
-            let fds = match exec {
-                None => out_fds(&self.stdio),
-                Some(pid) => self
-                    .execs
-                    .get(&pid)
-                    .map(|e| out_fds(&e.stdio))
-                    .unwrap_or_default(),
-            };
-            if fds.is_empty() {
+            let streams: Vec<u8> = self
+                .stdio_of(exec)
+                .map(|s| out_fds(s).into_iter().map(|(stream, _)| stream).collect())
+                .unwrap_or_default();
+            if streams.is_empty() {
                 return;
             }
             let mut any = false;
-            for (stream, fd) in fds {
-                let mut pfd = [PollFd::new(unsafe_borrow(fd), PollFlags::POLLIN)];
-                if poll(&mut pfd, PollTimeout::ZERO).unwrap_or(0) > 0 {
+            for stream in streams {
+                let ready = self
+                    .stdio_of(exec)
+                    .and_then(|s| out_borrowed(s, stream))
+                    .is_some_and(|fd| {
+                        let mut pfd = [PollFd::new(fd, PollFlags::POLLIN)];
+                        poll(&mut pfd, PollTimeout::ZERO).unwrap_or(0) > 0
+                    });
+                if ready {
                     any = true;
                     self.read_output(exec, stream);
                 }
@@ -587,10 +598,10 @@ impl Shim {
                 protocol::STDIN => sbuf.extend_from_slice(&payload),
                 protocol::STDIN_EOF => {
                     // Flush what is buffered synchronously, then close.
-                    if let Some(fd) = stdin_fd(stdio) {
-                        sys::set_blocking(fd);
-                        let _ = nix::unistd::write(unsafe_borrow(fd), sbuf);
-                        sys::set_nonblocking(fd);
+                    if let Some(fd) = stdin_borrowed(stdio) {
+                        sys::set_blocking(fd.as_raw_fd());
+                        let _ = nix::unistd::write(fd, sbuf);
+                        sys::set_nonblocking(fd.as_raw_fd());
                     }
                     sbuf.clear();
                     close_stdin(stdio);
@@ -712,11 +723,6 @@ fn push_bounded(c: &mut Client, f: &[u8]) {
     if c.wbuf.len() < 8 << 20 {
         c.wbuf.extend_from_slice(f);
     }
-}
-
-fn unsafe_borrow<'a>(fd: RawFd) -> std::os::fd::BorrowedFd<'a> {
-    // SAFETY: callers only pass fds owned by the shim that stay open for the borrow's use.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
 
 fn err_resp(message: String) -> Response {
