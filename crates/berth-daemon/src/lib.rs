@@ -21,6 +21,7 @@ pub mod image_store;
 mod images;
 pub mod init_layer;
 mod networks;
+mod pid_file;
 pub mod registry;
 pub mod registry_store;
 pub mod server;
