@@ -11,6 +11,7 @@ mod render;
 mod run;
 mod service;
 mod stop;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
