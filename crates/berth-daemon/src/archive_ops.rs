@@ -425,7 +425,7 @@ pub fn extract(
         )));
     }
     let label = format!("copy to {path}");
-    let input = berth_store::apply::decompressed(r).map_err(|e| DaemonError::io(&label, e))?;
+    let input = berth_store::apply::decompressed(r).map_err(|e| tar_error(&label, e))?;
     // Split the tar by the root each entry lands in (checking everything first), then apply.
     // Always spooled: the check pass also keeps layer semantics (`.wh.*` whiteouts) out.
     let split = Split {
@@ -474,6 +474,19 @@ fn existing_is_dir(dest: &OwnedFd, name: &str) -> Option<bool> {
     Some(FileType::from_raw_mode(st.st_mode) == FileType::Directory)
 }
 
+/// A failure reading the client's archive: what the archive's bytes cause (not a tar, cut
+/// short, a bad header or compressed stream) is the client's error (400); anything else, such
+/// as the spool file's disk filling up, is ours.
+fn tar_error(label: &str, e: io::Error) -> DaemonError {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::UnexpectedEof | K::InvalidData | K::InvalidInput | K::Other => DaemonError::Invalid(
+            format!("{label}: the request body is not a valid tar archive (plain, gzip, bzip2 or xz): {e}"),
+        ),
+        _ => DaemonError::io(label, e),
+    }
+}
+
 /// The spooling pass of an extraction: routes each entry to its root, checks it, rewrites it.
 struct Split<'a> {
     roots: &'a Roots<'a>,
@@ -509,12 +522,14 @@ impl Split<'_> {
                 let n = self.dest_rel.len();
                 let below =
                     comps.len() >= n && comps[..n].iter().zip(self.dest_rel).all(|(a, b)| *a == b);
-                let rel = if below {
-                    comps[n..].join("/")
-                } else {
-                    // A `..` name: hand it on as given, the applier refuses it.
-                    name.to_string()
-                };
+                if !below || comps.contains(&"..") {
+                    // A `..` name (or hard link target) climbing out of the destination:
+                    // the client's error, refused before anything is written.
+                    return Err(DaemonError::Invalid(format!(
+                        "cannot copy {name:?}: it leads out of the destination directory"
+                    )));
+                }
+                let rel = comps[n..].join("/");
                 Ok(Some((mount, if rel.is_empty() { ".".into() } else { rel })))
             }
             Route::To { mount, rel } => {
@@ -540,10 +555,11 @@ impl Split<'_> {
     /// to 0:0; everything is checked before the caller writes anything.
     fn spool(&self, r: impl Read, label: &str) -> Result<Vec<(Option<usize>, File)>> {
         let io_err = |e: io::Error| DaemonError::io(label, e);
+        let bad = |e: io::Error| tar_error(label, e);
         let mut outs: Vec<(Option<usize>, tar::Builder<File>, OwnedFd)> = Vec::new();
         let mut a = tar::Archive::new(r);
-        for e in a.entries().map_err(io_err)? {
-            let mut e = e.map_err(io_err)?;
+        for e in a.entries().map_err(bad)? {
+            let mut e = e.map_err(bad)?;
             let mut h = e.header().clone();
             if matches!(
                 h.entry_type(),
@@ -555,7 +571,7 @@ impl Split<'_> {
                 h.set_uid(0);
                 h.set_gid(0);
             }
-            let raw = e.path().map_err(io_err)?.to_string_lossy().into_owned();
+            let raw = e.path().map_err(bad)?.to_string_lossy().into_owned();
             let is_dir = h.entry_type() == tar::EntryType::Directory;
             let Some((m, name)) = self.route(&raw, is_dir)? else {
                 continue;
@@ -581,7 +597,7 @@ impl Split<'_> {
                     )));
                 }
             }
-            let xattrs: Vec<(String, Vec<u8>)> = match e.pax_extensions().map_err(io_err)? {
+            let xattrs: Vec<(String, Vec<u8>)> = match e.pax_extensions().map_err(bad)? {
                 Some(exts) => exts
                     .flatten()
                     .filter_map(|x| Some((x.key().ok()?.to_string(), x.value_bytes().to_vec())))
@@ -594,14 +610,11 @@ impl Split<'_> {
                 pax_record(&mut recs, k.as_bytes(), &v);
             }
             let link = match h.entry_type() {
-                tar::EntryType::Symlink => Some(
-                    e.link_name()
-                        .map_err(io_err)?
-                        .unwrap_or_default()
-                        .into_owned(),
-                ),
+                tar::EntryType::Symlink => {
+                    Some(e.link_name().map_err(bad)?.unwrap_or_default().into_owned())
+                }
                 tar::EntryType::Link => {
-                    let t = e.link_name().map_err(io_err)?.unwrap_or_default();
+                    let t = e.link_name().map_err(bad)?.unwrap_or_default();
                     let t = t.to_string_lossy().into_owned();
                     match self.route(&t, false)? {
                         Some((tm, tn)) if tm == m => Some(PathBuf::from(tn)),
@@ -617,10 +630,10 @@ impl Split<'_> {
             let b = &mut outs[idx].1;
             append_pax(b, &name, &recs).map_err(io_err)?;
             match link {
-                Some(target) => b.append_link(&mut h, &name, target),
-                None => b.append_data(&mut h, &name, &mut e),
-            }
-            .map_err(io_err)?;
+                Some(target) => b.append_link(&mut h, &name, target).map_err(io_err),
+                // Copying the entry's data reads the client's archive (cut short: its error).
+                None => b.append_data(&mut h, &name, &mut e).map_err(bad),
+            }?;
         }
         let mut parts = Vec::new();
         for (m, b, _) in outs {

@@ -418,3 +418,56 @@ fn outside_is_empty_but(f: &Fixture, keep: &[&str]) -> bool {
         .flatten()
         .all(|e| keep.contains(&e.file_name().to_str().unwrap()))
 }
+
+/// Hostile or broken archives are the client's error (400, kind Invalid), never a 500, and
+/// leave the container and the host as they were. Before, a body that is not a tar, a
+/// truncated tar and corrupt compression all answered 500.
+#[test]
+fn broken_or_hostile_archives_are_invalid_not_internal() {
+    if !berth_testutil::require_root("broken_or_hostile_archives_are_invalid_not_internal") {
+        return;
+    }
+    let f = fixture();
+    let abs_out = f.outside.to_str().unwrap().to_string();
+    let big = vec![b'x'; 4096];
+    let whole = tar_of(&[("big.bin", tar::EntryType::Regular, &big, "")]);
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    gz.extend_from_slice(b"this is no deflate stream at all, just bytes");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("text body", b"hello, this is not a tar archive\n".to_vec()),
+        ("512 bytes of junk", vec![b'j'; 512]),
+        ("truncated in a header", whole[..300].to_vec()),
+        ("truncated in the data", whole[..512 + 1000].to_vec()),
+        ("corrupt gzip", gz),
+        (
+            "dot-dot escape",
+            tar_of(&[("../../outside/x", tar::EntryType::Regular, b"pwned", "")]),
+        ),
+        (
+            "hard link out",
+            tar_of(&[("h", tar::EntryType::Link, b"", "../../outside/h")]),
+        ),
+    ];
+    for (what, body) in cases {
+        let e = extract(&f.root, &[], "/dst", root0(), body.as_slice()).expect_err(what);
+        assert_eq!(e.kind(), crate::ErrorKind::Invalid, "{what}: {e}");
+        assert!(!e.to_string().is_empty());
+    }
+    // An absolute symlink, then a file written through it: confined to the rootfs.
+    let t = tar_of(&[
+        ("link", tar::EntryType::Symlink, b"", &abs_out),
+        ("link/pwned", tar::EntryType::Regular, b"pwned", ""),
+    ]);
+    if let Err(e) = extract(&f.root, &[], "/dst", root0(), t.as_slice()) {
+        assert_ne!(e.kind(), crate::ErrorKind::Internal, "{e}");
+    }
+    assert!(outside_is_empty(&f), "nothing escaped to {abs_out}");
+    assert!(
+        !f.root.join("dst/big.bin").exists(),
+        "a truncated archive wrote"
+    );
+    assert_eq!(
+        fs::read(f.root.join("etc/shadow")).unwrap(),
+        b"container-shadow"
+    );
+}

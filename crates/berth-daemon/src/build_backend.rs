@@ -4,7 +4,7 @@
 //! (`crate::commit`) shares its diff → layer → image code ([`diff_layer`], [`register_state`]).
 
 use std::fs;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -230,6 +230,109 @@ fn remove_mount_target(upper: &Path, target: &str) {
     }
 }
 
+/// What one RUN step holds while it runs: its rw layer (and those of `--mount=from` sources),
+/// its shim dir, its bridge endpoint and scratch files. [`RunStep::finish`] releases them in
+/// order after the container exited. Dropped unfinished (the build was cancelled: its client
+/// went away and the build future was dropped mid-step, or the step failed early), it kills
+/// the container, waits for the shim to clean up its cgroups, detaches the network and only
+/// then unmounts and removes the layers, from a task, since the drop cannot wait.
+struct RunStep {
+    scratch: Option<Scratch>,
+    extra: Vec<Scratch>,
+    shim_dir: PathBuf,
+    /// A shim may exist for `shim_dir` (set just before it is spawned).
+    spawned: bool,
+    bridge: Option<Arc<dyn BuildNetwork>>,
+    files: Vec<PathBuf>,
+}
+
+impl RunStep {
+    fn new(scratch: Scratch, shim_dir: PathBuf) -> RunStep {
+        RunStep {
+            scratch: Some(scratch),
+            extra: Vec::new(),
+            shim_dir,
+            spawned: false,
+            bridge: None,
+            files: Vec::new(),
+        }
+    }
+
+    fn scratch(&self) -> &Scratch {
+        self.scratch.as_ref().expect("RUN step is not finished")
+    }
+
+    /// Kill what may still run for the step and release everything but the main rw layer.
+    async fn release(
+        id: String,
+        shim_dir: PathBuf,
+        spawned: bool,
+        bridge: Option<Arc<dyn BuildNetwork>>,
+        files: Vec<PathBuf>,
+    ) {
+        if spawned {
+            let shim = berth_runtime::Shim::new(&shim_dir);
+            let _ = shim.kill(9).await;
+            // Wait returns once the shim recorded the exit and removed the cgroups (or, when
+            // the shim is gone, after cleaning up for it).
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_secs(30), shim.wait()).await;
+            if !matches!(waited, Ok(Ok(_))) {
+                tracing::warn!(id, "RUN container did not report its exit after SIGKILL");
+            }
+        }
+        let _ = tokio::fs::remove_dir_all(&shim_dir).await;
+        if let Some(n) = bridge {
+            n.detach(&id).await;
+        }
+        for f in files {
+            let _ = tokio::fs::remove_file(&f).await;
+        }
+    }
+
+    /// The container exited: release the step's resources, keep the main layer for the diff.
+    async fn finish(mut self) -> Scratch {
+        let scratch = self.scratch.take().expect("RUN step finished once");
+        let (dir, bridge, files) = (
+            std::mem::take(&mut self.shim_dir),
+            self.bridge.take(),
+            std::mem::take(&mut self.files),
+        );
+        RunStep::release(scratch.id.clone(), dir, self.spawned, bridge, files).await;
+        scratch
+    }
+}
+
+impl Drop for RunStep {
+    fn drop(&mut self) {
+        let Some(scratch) = self.scratch.take() else {
+            return; // finished
+        };
+        let extra = std::mem::take(&mut self.extra);
+        let (id, dir, spawned, bridge, files) = (
+            scratch.id.clone(),
+            std::mem::take(&mut self.shim_dir),
+            self.spawned,
+            self.bridge.take(),
+            std::mem::take(&mut self.files),
+        );
+        let cleanup = async move {
+            if spawned {
+                tracing::info!(id, "RUN step abandoned: killing its container");
+            }
+            RunStep::release(id, dir, spawned, bridge, files).await;
+            // Unmount and remove the layers only once nothing runs on them.
+            let _ = tokio::task::spawn_blocking(move || drop((scratch, extra))).await;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(cleanup);
+            }
+            Err(_) => tracing::error!("no runtime to clean up an abandoned RUN step"),
+        }
+    }
+}
+
 /// Start a RUN container attached before its process starts (no output is missed), stream
 /// its output to `sink`, and return its exit code (126/127 when the command cannot run).
 async fn run_streaming(
@@ -444,7 +547,10 @@ impl BuildBackend for StoreBuildBackend {
         let store = self.store.clone();
         let image = parent.rootfs.clone();
         let scratch = blocking(move || Scratch::new(&store, image.as_ref())).await?;
-        let merged = scratch.merged.clone();
+        let dir = self.tmp_dir().join(format!("{}-shim", scratch.id));
+        let mut step = RunStep::new(scratch, dir.clone());
+        let id = step.scratch().id.clone();
+        let merged = step.scratch().merged.clone();
         let user_spec = req.user.clone();
         let user = berth_runtime::user::resolve_in_rootfs(&merged, &user_spec, &[])
             .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user_spec}: {e}")))?;
@@ -452,7 +558,6 @@ impl BuildBackend for StoreBuildBackend {
         let writer = RootWriter::open(&merged).map_err(|e| io_err("open rootfs", e))?;
         let mut mounts = Vec::new();
         let mut created_targets = Vec::new();
-        let mut extra_scratch = Vec::new();
         let mut plan: Vec<(String, String, String, Vec<String>)> = Vec::new();
         for m in &req.mounts {
             match &m.source {
@@ -485,7 +590,7 @@ impl BuildBackend for StoreBuildBackend {
                             let img = st.rootfs.clone();
                             let s = blocking(move || Scratch::new(&store, img.as_ref())).await?;
                             let r = s.merged.clone();
-                            extra_scratch.push(s);
+                            step.extra.push(s);
                             (r, false)
                         }
                     };
@@ -519,7 +624,6 @@ impl BuildBackend for StoreBuildBackend {
             });
         }
         // RUN on the bridge (the default when the engine has one) or the host's network.
-        let dir = self.tmp_dir().join(format!("{}-shim", scratch.id));
         let bridge = match (req.network, &self.cfg.network) {
             (Network::Default, Some(n)) => Some(n.clone()),
             _ => None,
@@ -527,17 +631,16 @@ impl BuildBackend for StoreBuildBackend {
         let mut resolv_file = None;
         let network = match (&bridge, req.network) {
             (Some(n), _) => {
-                let (ns, resolv) = n.attach(&scratch.id).await.map_err(|m| {
+                let (ns, resolv) = n.attach(&id).await.map_err(|m| {
                     be_err(
                         ErrorKind::Unavailable,
                         format!("RUN network: {m}; RUN --network=host avoids the bridge"),
                     )
                 })?;
-                let f = self.tmp_dir().join(format!("{}-resolv.conf", scratch.id));
-                if let Err(e) = fs::write(&f, resolv) {
-                    n.detach(&scratch.id).await;
-                    return Err(io_err("write RUN resolv.conf", e));
-                }
+                step.bridge = Some(n.clone());
+                let f = self.tmp_dir().join(format!("{id}-resolv.conf"));
+                step.files.push(f.clone());
+                fs::write(&f, resolv).map_err(|e| io_err("write RUN resolv.conf", e))?;
                 resolv_file = Some(f);
                 berth_runtime::NetworkMode::Path(ns)
             }
@@ -547,17 +650,15 @@ impl BuildBackend for StoreBuildBackend {
         let hosts_file = if self.cfg.extra_hosts.is_empty() {
             None
         } else {
-            let f = self.tmp_dir().join(format!("{}-hosts", scratch.id));
+            let f = self.tmp_dir().join(format!("{id}-hosts"));
             let text = hosts_with(
                 &fs::read_to_string("/etc/hosts").unwrap_or_default(),
                 &self.cfg.extra_hosts,
             );
-            if let Err(e) = fs::create_dir_all(self.tmp_dir()).and_then(|_| fs::write(&f, text)) {
-                if let Some(n) = &bridge {
-                    n.detach(&scratch.id).await;
-                }
-                return Err(io_err("write RUN hosts file", e));
-            }
+            step.files.push(f.clone());
+            fs::create_dir_all(self.tmp_dir())
+                .and_then(|_| fs::write(&f, text))
+                .map_err(|e| io_err("write RUN hosts file", e))?;
             Some(f)
         };
         for f in ["/etc/resolv.conf", "/etc/hosts"] {
@@ -579,7 +680,7 @@ impl BuildBackend for StoreBuildBackend {
             }
         }
         let spec = berth_runtime::ContainerSpec {
-            id: scratch.id.clone(),
+            id: id.clone(),
             rootfs: merged.clone(),
             args: req.args.clone(),
             env: req.env.clone(),
@@ -597,16 +698,12 @@ impl BuildBackend for StoreBuildBackend {
             start_on_request: true,
         };
         sink(Event::Running {
-            container: scratch.id.clone(),
+            container: id.clone(),
         });
+        step.spawned = true;
         let ran = run_streaming(&self.cfg.shim_exe, &dir, &shim_cfg, &sink).await;
-        let _ = fs::remove_dir_all(&dir);
-        if let Some(n) = &bridge {
-            n.detach(&scratch.id).await;
-        }
-        for f in resolv_file.iter().chain(hosts_file.iter()) {
-            let _ = fs::remove_file(f);
-        }
+        let extra_scratch = std::mem::take(&mut step.extra);
+        let scratch = step.finish().await;
         let exit_code = ran?;
         drop(extra_scratch);
         let diff_ids = parent.config.rootfs.diff_ids.clone();
@@ -739,16 +836,7 @@ impl BuildBackend for StoreBuildBackend {
         };
         let b = serde_json::to_vec(state).map_err(|e| be_err(ErrorKind::Internal, e))?;
         blocking(move || {
-            let dir = p.parent().expect("cache file has a dir").to_path_buf();
-            berth_store::fsmode::private_dir(&dir)
-                .map_err(|e| io_err("create build cache dir", e))?;
-            let tmp = dir.join(unique(".tmp-"));
-            let mut f = fs::File::create(&tmp).map_err(|e| io_err("write build cache", e))?;
-            f.write_all(&b)
-                .map_err(|e| io_err("write build cache", e))?;
-            f.sync_all().map_err(|e| io_err("sync build cache", e))?;
-            fs::rename(&tmp, &p).map_err(|e| io_err("write build cache", e))?;
-            Ok(())
+            crate::atomic_file::write_atomic(&p, &b).map_err(|e| io_err("write build cache", e))
         })
         .await
     }

@@ -286,7 +286,17 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            match berth_build::build(backend, req, sink).await {
+            // A client that goes away (docker build killed, connection closed) drops the
+            // response stream: cancel the build, which drops the running step's future and
+            // with it kills that step's container and releases its network and layers.
+            let built = tokio::select! {
+                r = berth_build::build(backend, req, sink) => r,
+                _ = tx.closed() => {
+                    tracing::info!("build cancelled: its client went away");
+                    return;
+                }
+            };
+            match built {
                 Ok(out) => {
                     let id = out.image_id.to_string();
                     let _ = tx.send(json!({ "aux": { "ID": id } }));

@@ -244,6 +244,53 @@ fn tag_of(repo: &str, tag: &str) -> ApiResult<Vec<Reference>> {
     Ok(vec![r.with_default_tag()])
 }
 
+/// Unpauses a container paused for a commit on every exit path: in line when the commit ends
+/// ([`Unpause::now`]), or from a task when the request is dropped mid-commit (the client
+/// disconnected and the server dropped the handler's future at an await).
+struct Unpause {
+    engine: Option<Engine>,
+    id: String,
+}
+
+impl Unpause {
+    fn new(engine: &Engine, id: &str) -> Unpause {
+        Unpause {
+            engine: Some(engine.clone()),
+            id: id.to_string(),
+        }
+    }
+
+    async fn run(engine: Engine, id: String) {
+        if let Err(e) = ContainerService::unpause(&engine, &id).await {
+            tracing::warn!(container_id = %id, error = %e, "cannot unpause after commit");
+        }
+    }
+
+    async fn now(mut self) {
+        if let Some(e) = self.engine.take() {
+            Unpause::run(e, std::mem::take(&mut self.id)).await;
+        }
+    }
+}
+
+impl Drop for Unpause {
+    fn drop(&mut self) {
+        let Some(engine) = self.engine.take() else {
+            return;
+        };
+        let id = std::mem::take(&mut self.id);
+        tracing::info!(container_id = %id, "commit abandoned: unpausing the container");
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(Unpause::run(engine, id));
+            }
+            Err(_) => {
+                tracing::error!(container_id = %id, "no runtime to unpause the container after an abandoned commit")
+            }
+        }
+    }
+}
+
 impl Engine {
     /// `POST /commit`: see the module docs. A running container is paused while its changes
     /// are read when `opts.pause` (and unpaused afterwards, also on failure).
@@ -291,9 +338,10 @@ impl Engine {
         let parent_id = rec.image_id.clone();
 
         // moby ignores pause failures (e.g. the container stopped meanwhile).
-        let paused = opts.pause
+        let paused = (opts.pause
             && rec.state.status == "running"
-            && ContainerService::pause(self, &rec.id).await.is_ok();
+            && ContainerService::pause(self, &rec.id).await.is_ok())
+        .then(|| Unpause::new(self, &rec.id));
         let (id2, tags2) = (rec.id.clone(), tags.clone());
         let res = tokio::task::spawn_blocking(move || {
             let parent = store
@@ -302,10 +350,8 @@ impl Engine {
             commit_rw_layer(&store, &id2, &parent, runtime, &info, &tags2).map_err(build_err)
         })
         .await;
-        if paused {
-            if let Err(e) = ContainerService::unpause(self, &rec.id).await {
-                tracing::warn!(container_id = %rec.id, error = %e, "cannot unpause after commit");
-            }
+        if let Some(p) = paused {
+            p.now().await;
         }
         let id = res.map_err(|e| ApiError::internal(format!("commit task failed: {e}")))??;
 

@@ -5,6 +5,7 @@
 pub mod archive_diff;
 pub mod archive_ops;
 mod archive_ops_service;
+pub mod atomic_file;
 pub mod build_backend;
 pub mod build_copy;
 mod build_service;
@@ -22,6 +23,7 @@ pub mod init_layer;
 pub mod listen;
 mod networks;
 pub mod orphans;
+mod pid_file;
 pub mod registry;
 pub mod registry_store;
 pub mod server;

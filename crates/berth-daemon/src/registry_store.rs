@@ -270,7 +270,7 @@ impl BlobSources {
             }
             serde_json::to_vec(&*m).expect("json")
         };
-        if let Err(e) = write_atomic(&self.path, &snapshot) {
+        if let Err(e) = crate::atomic_file::write_atomic(&self.path, &snapshot) {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot persist blob sources");
         }
     }
@@ -299,19 +299,6 @@ impl BlobSources {
         }
         out
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

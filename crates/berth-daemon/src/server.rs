@@ -217,14 +217,15 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The pid file; removed on drop. Refuses to start when it names a live process.
-struct PidFile(PathBuf);
+/// The pid file; removed on drop. Refuses to start when it names a live berth daemon (not a
+/// zombie, not a recycled pid: [`crate::pid_file::is_live_daemon`]).
+pub(crate) struct PidFile(PathBuf);
 
 impl PidFile {
-    fn create(path: &Path) -> anyhow::Result<PidFile> {
+    pub(crate) fn create(path: &Path) -> anyhow::Result<PidFile> {
         if let Ok(s) = std::fs::read_to_string(path) {
             if let Ok(pid) = s.trim().parse::<i32>() {
-                if pid != std::process::id() as i32 && Path::new(&format!("/proc/{pid}")).exists() {
+                if pid != std::process::id() as i32 && crate::pid_file::is_live_daemon(pid) {
                     bail!(
                         "pid file {} names running process {pid}: is another berth daemon running?",
                         path.display()

@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -117,20 +117,9 @@ fn io_err(what: &str, p: &Path, e: io::Error) -> DaemonError {
     DaemonError::io(format!("{what} {}", p.display()), e)
 }
 
-/// Write `bytes` to `path` crash-safely: temp file, fsync, rename, fsync the directory.
+/// Write `bytes` to `path` crash-safely ([`crate::atomic_file`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut f = fs::File::create(&tmp).map_err(|e| io_err("write", &tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| io_err("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))?;
-    if let Some(parent) = path.parent() {
-        if let Ok(d) = fs::File::open(parent) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    crate::atomic_file::write_atomic(path, bytes).map_err(|e| io_err("write", path, e))
 }
 
 /// Disk usage of a tree in bytes (allocated blocks, each inode once; mounts not crossed).

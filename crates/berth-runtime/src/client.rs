@@ -1,7 +1,7 @@
 //! Async (tokio) side for the daemon: spawn a shim, talk to it over `<dir>/shim.sock`, read its
 //! exit status when it is gone.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -16,6 +16,56 @@ use crate::spec::Resources;
 pub struct ShimStarted {
     pub shim_pid: i32,
     pub container_pid: i32,
+}
+
+/// In the forked child before exec: `fd` becomes `target` (inheritable) and every other fd
+/// above stdio is marked close-on-exec, so the shim (and the container it starts) inherits
+/// none of the daemon's sockets, database or log files, whoever opened them without
+/// O_CLOEXEC. Only async-signal-safe syscalls (dup2, fcntl, close_range, getrlimit).
+fn only_stdio_and(fd: RawFd, target: RawFd) -> std::io::Result<()> {
+    let os_err = std::io::Error::last_os_error;
+    // SAFETY: dup2/fcntl on fds this process owns; no memory is passed.
+    unsafe {
+        if fd == target {
+            // dup2(x, x) keeps FD_CLOEXEC: clear it by hand.
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(os_err());
+            }
+        } else if libc::dup2(fd, target) < 0 {
+            return Err(os_err());
+        }
+    }
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let first = (target + 1) as libc::c_uint;
+    // SAFETY: close_range only changes fd flags of this (child) process.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11: mark each possible fd up to the fd limit.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 20) as RawFd
+    } else {
+        1024
+    };
+    for f in first as RawFd..max {
+        // SAFETY: F_SETFD on a closed fd fails with EBADF, which is fine.
+        unsafe { libc::fcntl(f, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
 }
 
 /// Handle on one container's shim directory.
@@ -57,14 +107,9 @@ impl Shim {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        // SAFETY: the closure only calls async-signal-safe dup2 between fork and exec.
+        // SAFETY: the closure only makes async-signal-safe syscalls between fork and exec.
         unsafe {
-            cmd.pre_exec(move || {
-                if libc::dup2(wfd, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            cmd.pre_exec(move || only_stdio_and(wfd, 3));
         }
         let mut child = cmd.spawn().map_err(|e| Error::io("start shim", exe, e))?;
         drop(w);

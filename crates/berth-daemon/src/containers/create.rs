@@ -113,6 +113,7 @@ pub fn merge_config(req: &mut ContainerConfig, img: &ImageRuntimeConfig) {
 
 /// Validate the host config the way dockerd does (before anything is created).
 pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
+    super::validate::check_host_config(h)?;
     let mem = h.memory.unwrap_or(0);
     if mem != 0 && mem < MIN_MEMORY {
         return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
@@ -262,6 +263,7 @@ impl Engine {
             .and_then(|m| m.as_str())
             .unwrap_or("")
             .to_string();
+        super::validate::check_restart_name(body.pointer("/HostConfig/RestartPolicy/Name"))?;
         let body: ContainerCreateBody = serde_json::from_value(body)
             .map_err(|e| ApiError::invalid(format!("invalid container config: {e}")))?;
         let image = body.image.clone().unwrap_or_default();
@@ -287,6 +289,7 @@ impl Engine {
             host_config.network_mode = Some("bridge".into());
         }
         validate_host_config(&host_config)?;
+        super::validate::check_create_body(&body)?;
         if let Some(h) = &body.healthcheck {
             super::health::validate(h).map_err(ApiError::invalid)?;
         }

@@ -13,6 +13,7 @@ mod run;
 mod security;
 mod service;
 mod stop;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -246,17 +247,11 @@ impl Containers {
             .map(|r| r.id.clone())
     }
 
-    /// Write the record crash-safely (tmp, fsync, rename, fsync dir).
+    /// Write the record crash-safely; concurrent saves of one record each use their own temp
+    /// file ([`crate::atomic_file`]), so the last rename wins whole.
     pub fn persist(&self, rec: &Record) -> std::io::Result<()> {
-        use std::io::Write;
-        let d = self.ctr_dir(&rec.id);
-        berth_store::fsmode::private_dir(&d)?;
-        let tmp = d.join("config.v2.json.tmp");
-        let mut f = berth_store::fsmode::private_file(&tmp)?;
-        f.write_all(&serde_json::to_vec(rec).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, d.join("config.v2.json"))?;
-        std::fs::File::open(&d)?.sync_all()
+        let bytes = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
+        crate::atomic_file::write_atomic(&self.ctr_dir(&rec.id).join("config.v2.json"), &bytes)
     }
 
     /// Persist, logging (not failing) on error: the in-memory state stays authoritative.

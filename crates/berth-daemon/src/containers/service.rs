@@ -230,6 +230,7 @@ impl ContainerService for Engine {
 
     async fn update(&self, id: &str, body: Value) -> ApiResult<Value> {
         let c = self.inner.containers.get(id)?;
+        super::validate::check_restart_name(body.pointer("/RestartPolicy/Name"))?;
         let u: ContainerUpdateBody = serde_json::from_value(body)
             .map_err(|e| ApiError::invalid(format!("invalid update body: {e}")))?;
         let mut hc = c.snapshot().host_config;

@@ -7,6 +7,7 @@ mod common;
 
 mod archive_volumes;
 mod bollard_client;
+mod cancel;
 mod commit;
 mod confinement;
 mod containers;
@@ -21,4 +22,5 @@ mod run_flags;
 mod state_modes;
 mod system_check;
 mod tls;
+mod validation;
 mod volumes_cli;
