@@ -105,6 +105,7 @@ pub async fn run_until(
             Err(e) => res = Err(std::io::Error::other(e)),
         }
     }
+    engine.undo_build_steps().await;
     if cfg.listen_unix {
         let _ = std::fs::remove_file(&cfg.socket);
     }

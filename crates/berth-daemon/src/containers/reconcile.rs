@@ -117,6 +117,25 @@ impl Engine {
         }
     }
 
+    /// At shutdown: a build cannot outlive the daemon (its client's connection is gone), so
+    /// every build step's processes, network, mounts, cgroups and layers go now instead of
+    /// waiting for the next start. Containers are left running: they outlive the daemon.
+    pub async fn undo_build_steps(&self) {
+        let (views, cgroups) = self.record_views(false);
+        let facts = self.observe(cgroups).await;
+        let actions: Vec<Action> = orphans::plan(&self.roots(), &views, &facts, Mode::Startup)
+            .into_iter()
+            .filter(|a| a.id().is_some_and(orphans::is_build_step))
+            .collect();
+        for (a, res) in actions.iter().zip(self.apply(&actions).await) {
+            let (kind, what, place) = a.finding();
+            match res {
+                Ok(()) => tracing::info!(kind, what, place, "build step removed at shutdown"),
+                Err(e) => tracing::warn!(kind, what, place, error = %e, "cannot remove build step"),
+            }
+        }
+    }
+
     /// `rm -f`: whatever exists for `id` goes (processes, shim, network, mounts, cgroups,
     /// runtime state, rw layer), whatever the record says. The record dir is the caller's.
     pub(crate) async fn purge(&self, id: &str, cg_path: String) {

@@ -182,6 +182,25 @@ impl Action {
         }
     }
 
+    /// The container or build step the action belongs to (a veth names none).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Action::KillProcesses { id, .. }
+            | Action::KillShim { id, .. }
+            | Action::ReleaseEndpoints { id }
+            | Action::RemoveNetns { id, .. }
+            | Action::RemoveCgroup { id, .. }
+            | Action::RemoveRuntimeState { id, .. }
+            | Action::RemoveBuildFile { id, .. }
+            | Action::RemoveRwLayer { id, .. }
+            | Action::RemoveContainer { id, .. }
+            | Action::RemoveStateDir { id, .. }
+            | Action::UnreadableRecord { id, .. } => Some(id),
+            Action::Unmount { id, .. } => id.as_deref(),
+            Action::DeleteVeth { .. } => None,
+        }
+    }
+
     /// The finding this action repairs: (kind, what, where).
     pub fn finding(&self) -> (&'static str, String, String) {
         let p = |p: &Path| p.display().to_string();

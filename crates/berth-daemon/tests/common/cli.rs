@@ -229,6 +229,24 @@ impl Daemon {
         self.pid = 0;
     }
 
+    /// Whether the daemon process this harness spawned is still ours to stop.
+    pub fn running(&self) -> bool {
+        self.pid != 0
+    }
+
+    /// Stop the daemon as a service manager would (SIGTERM) and reap it.
+    pub fn term(&mut self) {
+        if self.pid == 0 {
+            return;
+        }
+        // SAFETY: plain kill(2) on the daemon pid we spawned.
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+        let mut st = 0;
+        // SAFETY: reap our own child.
+        unsafe { libc::waitpid(self.pid as i32, &mut st, 0) };
+        self.pid = 0;
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }

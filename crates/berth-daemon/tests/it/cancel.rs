@@ -84,6 +84,27 @@ fn cancelled_build_removes_its_run_container() {
     let Some(d) = Daemon::start("cancelled_build_removes_its_run_container") else {
         return;
     };
+    build_step_is_removed_when(d, |_d, client| drop(client));
+}
+
+/// Before, a daemon stopped (SIGTERM) during a RUN step dropped the build task without its
+/// cleanup: shim, workload, netns, veth and cgroups outlived the daemon.
+#[test]
+fn daemon_stop_removes_a_running_build_step() {
+    let Some(d) = Daemon::start("daemon_stop_removes_a_running_build_step") else {
+        return;
+    };
+    // Checked while the daemon is down: the next start's reconciliation must not be what
+    // cleans up.
+    build_step_is_removed_when(d, |d, client| {
+        d.term();
+        drop(client);
+    });
+}
+
+/// Run a build whose RUN step sleeps, `cancel` it once the step runs, and check that nothing
+/// of the step is left and that the engine still builds.
+fn build_step_is_removed_when(mut d: Daemon, cancel: impl FnOnce(&mut Daemon, Client)) {
     let tag = rand_tag();
     let ctx = d.dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
@@ -111,7 +132,8 @@ fn cancelled_build_removes_its_run_container() {
     let marker = format!("step-running-{tag}");
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains(&marker) {
+            // The step's own output, not the "Step 2/2 : RUN echo …" line that names it.
+            if line.trim() == marker {
                 let _ = tx.send(());
             }
         }
@@ -154,8 +176,7 @@ fn cancelled_build_removes_its_run_container() {
     assert!(!workload.is_empty(), "no workload in {cgroups:?}");
     assert!(d.veths() > 0, "the RUN step has no veth");
 
-    // The client goes away.
-    drop(client);
+    cancel(&mut d, client);
 
     let leftovers = || {
         let mut left = Vec::new();
@@ -190,6 +211,9 @@ fn cancelled_build_removes_its_run_container() {
         leftovers(),
         d.log()
     );
+    if !d.running() {
+        d.spawn();
+    }
     // The engine still builds.
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN true\n").unwrap();
     d.ok(&[
