@@ -4,7 +4,7 @@
 //! and cgroup dirs of its containers and build steps, mounts under the root, netns files,
 //! veths, port rules, runtime state) and that `berth system check` is clean.
 //!
-//! Bounded: `BERTH_CRASH_TRIALS` trials (default 12), delays below 700 ms. The seed is printed;
+//! Bounded: `BERTH_CRASH_TRIALS` trials (default 20), delays below 700 ms. The seed is printed;
 //! `BERTH_CRASH_SEED=<n>` replays a run. Nothing asserts on timing: delays only pick moments.
 
 use crate::common;
@@ -201,7 +201,7 @@ fn crash_trials_leave_nothing_behind() {
     let trials: usize = std::env::var("BERTH_CRASH_TRIALS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(20);
     eprintln!("crash trials: {trials}, BERTH_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
     let _steps = BuildStepsGuard(d.dir.path().join("root"));
