@@ -326,26 +326,28 @@ pub fn effective_caps(privileged: bool, add: &[String], drop: &[String]) -> Resu
     Ok(caps)
 }
 
+/// The ulimit names (Docker's, lowercase) that map to an `RLIMIT_*` the runtime can set.
+pub const ULIMIT_NAMES: &[&str] = &[
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
 fn rlimit_name(docker: &str) -> Result<String> {
-    let known = [
-        "as",
-        "core",
-        "cpu",
-        "data",
-        "fsize",
-        "locks",
-        "memlock",
-        "msgqueue",
-        "nice",
-        "nofile",
-        "nproc",
-        "rss",
-        "rtprio",
-        "rttime",
-        "sigpending",
-        "stack",
-    ];
-    if known.contains(&docker) {
+    if ULIMIT_NAMES.contains(&docker) {
         Ok(format!("RLIMIT_{}", docker.to_ascii_uppercase()))
     } else {
         Err(Error::InvalidConfig(format!(

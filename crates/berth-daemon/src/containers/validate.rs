@@ -270,29 +270,10 @@ fn cpuset(requested: Option<&str>, available: &str, what: &str, label: &str) -> 
     Ok(())
 }
 
-/// `RLIMIT_*` names Docker accepts (go-units).
-const ULIMITS: &[&str] = &[
-    "core",
-    "cpu",
-    "data",
-    "fsize",
-    "locks",
-    "memlock",
-    "msgqueue",
-    "nice",
-    "nofile",
-    "nproc",
-    "rss",
-    "rtprio",
-    "rttime",
-    "sigpending",
-    "stack",
-];
-
 fn ulimits(h: &HostConfig) -> Result<(), String> {
     for u in h.ulimits.iter().flatten() {
         let name = u.name.as_deref().unwrap_or("");
-        if !ULIMITS.contains(&name) {
+        if !berth_runtime::spec::ULIMIT_NAMES.contains(&name) {
             return Err(format!("invalid ulimit type: {name}"));
         }
         let (soft, hard) = (u.soft.unwrap_or(0), u.hard.unwrap_or(0));
