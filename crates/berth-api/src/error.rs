@@ -4,41 +4,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-/// Coarse kind of a failure. Services map their own errors onto these; only this module knows
-/// the HTTP codes (as moby's `httpstatus` does).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// 404: the named thing does not exist.
-    NotFound,
-    /// 409: the request conflicts with the current state (in use, name taken).
-    Conflict,
-    /// 400: the request itself is malformed or has bad parameters.
-    Invalid,
-    /// 401: credentials were missing or refused (registry login).
-    Unauthorized,
-    /// 403: the operation is refused by policy.
-    Forbidden,
-    /// 501: the endpoint or mode exists in Docker but not (yet) in berth.
-    NotImplemented,
-    /// 503: a dependency (registry, store) is temporarily unavailable.
-    Unavailable,
-    /// 500: anything else.
-    Internal,
-}
+pub use berth_errors::ErrorKind;
 
-impl ErrorKind {
-    /// The HTTP status for this kind.
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+/// The HTTP status for a kind (as moby's `httpstatus`): the one place kinds become codes.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Failed | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -79,7 +57,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.kind.status();
+        let status = status_of(self.kind);
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), message = %self.message, "request failed");
         } else {
@@ -98,11 +76,11 @@ mod tests {
 
     #[test]
     fn kinds_map_to_moby_codes() {
-        assert_eq!(ErrorKind::NotFound.status(), 404);
-        assert_eq!(ErrorKind::Conflict.status(), 409);
-        assert_eq!(ErrorKind::Invalid.status(), 400);
-        assert_eq!(ErrorKind::Internal.status(), 500);
-        assert_eq!(ErrorKind::Unavailable.status(), 503);
-        assert_eq!(ErrorKind::NotImplemented.status(), 501);
+        assert_eq!(status_of(ErrorKind::NotFound), 404);
+        assert_eq!(status_of(ErrorKind::Conflict), 409);
+        assert_eq!(status_of(ErrorKind::Invalid), 400);
+        assert_eq!(status_of(ErrorKind::Internal), 500);
+        assert_eq!(status_of(ErrorKind::Unavailable), 503);
+        assert_eq!(status_of(ErrorKind::NotImplemented), 501);
     }
 }

@@ -15,7 +15,7 @@ pub use containers::{
     AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
     LogsStream, NoContainers, StreamSession,
 };
-pub use error::{ApiError, ApiResult, ErrorKind};
+pub use error::{status_of, ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
 pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
 pub use routes::app;

@@ -1,19 +1,6 @@
 //! The crate's single error type and its coarse kind.
 
-/// Coarse classification of a [`BuildError`]; only the API layer maps kinds to HTTP codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The Dockerfile, a build argument or the context is malformed.
-    Invalid,
-    /// An image, stage or context file does not exist.
-    NotFound,
-    /// A step ran and failed (non-zero exit).
-    Failed,
-    /// A needed service (runtime, store, registry) is not available.
-    Unavailable,
-    /// A bug or an unexpected system error.
-    Internal,
-}
+pub use berth_errors::ErrorKind;
 
 /// Every error berth-build returns. Step errors name the Dockerfile line (`dockerfile:3: ...`).
 /// Cloneable (messages, not sources) so one failure can be reported to every stage waiting on it.

@@ -1,19 +1,6 @@
 //! The client's error type and its coarse kinds.
 
-/// Coarse classification of an [`Error`], used by the CLI to pick exit codes and messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The daemon answered 404.
-    NotFound,
-    /// The daemon answered 409.
-    Conflict,
-    /// The daemon answered 400 or the request was malformed.
-    Invalid,
-    /// The daemon could not be reached.
-    Unavailable,
-    /// Anything else.
-    Internal,
-}
+pub use berth_errors::ErrorKind;
 
 /// Errors talking to the engine API.
 #[derive(Debug, thiserror::Error)]

@@ -60,11 +60,10 @@ fn be_err(kind: ErrorKind, what: impl std::fmt::Display) -> BuildError {
 }
 
 fn store_err(e: berth_store::StoreError) -> BuildError {
+    // A store conflict (an image in use) is, for a build step, bad input like any other.
     let kind = match e.kind() {
-        berth_store::ErrorKind::NotFound => ErrorKind::NotFound,
-        berth_store::ErrorKind::Invalid | berth_store::ErrorKind::Conflict => ErrorKind::Invalid,
-        berth_store::ErrorKind::Unavailable => ErrorKind::Unavailable,
-        berth_store::ErrorKind::Internal => ErrorKind::Internal,
+        ErrorKind::Conflict => ErrorKind::Invalid,
+        k => k,
     };
     be_err(kind, e)
 }

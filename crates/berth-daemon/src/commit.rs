@@ -218,11 +218,10 @@ pub fn commit_rw_layer(
 }
 
 fn build_err(e: BuildError) -> ApiError {
+    // A `--change` that fails to apply is the request's fault (400), as dockerd answers.
     let kind = match e.kind() {
-        berth_build::ErrorKind::Invalid | berth_build::ErrorKind::Failed => ErrorKind::Invalid,
-        berth_build::ErrorKind::NotFound => ErrorKind::NotFound,
-        berth_build::ErrorKind::Unavailable => ErrorKind::Unavailable,
-        berth_build::ErrorKind::Internal => ErrorKind::Internal,
+        ErrorKind::Failed => ErrorKind::Invalid,
+        k => k,
     };
     ApiError::new(kind, e.to_string())
 }

@@ -28,16 +28,7 @@ pub(crate) fn net_err(e: berth_network::Error) -> ApiError {
     match &e {
         E::NetworkNotFound(n) => ApiError::not_found(format!("network {n} not found")),
         E::NetworkExists(n) => ApiError::conflict(format!("network with name {n} already exists")),
-        _ => {
-            let kind = match e.kind() {
-                berth_network::ErrorKind::NotFound => ErrorKind::NotFound,
-                berth_network::ErrorKind::Conflict => ErrorKind::Conflict,
-                berth_network::ErrorKind::Invalid => ErrorKind::Invalid,
-                berth_network::ErrorKind::Unavailable => ErrorKind::Unavailable,
-                berth_network::ErrorKind::Internal => ErrorKind::Internal,
-            };
-            ApiError::new(kind, e.to_string())
-        }
+        _ => ApiError::new(e.kind(), e.to_string()),
     }
 }
 

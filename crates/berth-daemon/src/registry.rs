@@ -116,15 +116,7 @@ impl RegistryState {
 
 /// A registry failure as the API reports it.
 pub fn api_error(e: &RegistryError) -> ApiError {
-    use berth_registry::ErrorKind as K;
-    let kind = match e.kind() {
-        K::NotFound => ErrorKind::NotFound,
-        K::Unauthorized => ErrorKind::Unauthorized,
-        K::Invalid => ErrorKind::Invalid,
-        K::Unavailable => ErrorKind::Unavailable,
-        K::Internal => ErrorKind::Internal,
-    };
-    ApiError::new(kind, e.to_string())
+    ApiError::new(e.kind(), e.to_string())
 }
 
 /// Platforms tried, after the host's, to resolve an index for `GET /distribution`.

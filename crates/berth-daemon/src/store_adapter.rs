@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_oci::{Digest, Platform, Reference};
-use berth_store::{ErrorKind as StoreKind, Store, StoreError};
+use berth_store::{Store, StoreError};
 
-use crate::error::{DaemonError, ErrorKind, Result};
+use crate::error::{DaemonError, Result};
 use crate::image_store::{ImageStore, ImportRequest, Removed, StoreUsage, StoredImage};
 
 /// Open (and repair) the store under `root`.
@@ -29,13 +29,7 @@ pub struct StoreAdapter(pub Arc<Store>);
 
 impl From<StoreError> for DaemonError {
     fn from(e: StoreError) -> Self {
-        let kind = match e.kind() {
-            StoreKind::NotFound => ErrorKind::NotFound,
-            StoreKind::Conflict => ErrorKind::Conflict,
-            StoreKind::Invalid => ErrorKind::Invalid,
-            StoreKind::Unavailable => ErrorKind::Unavailable,
-            StoreKind::Internal => ErrorKind::Internal,
-        };
+        let kind = e.kind();
         let message = match &e {
             StoreError::ImageNotFound(name) => format!("No such image: {name}"),
             _ => e.to_string(),

@@ -1,13 +1,6 @@
 //! The crate's single error type and its coarse kind.
 
-/// Coarse classification of an [`Error`]; only the API layer maps kinds to HTTP codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The input (Dockerfile, word, pattern, argument) is malformed.
-    Invalid,
-    /// A named thing (stage, target) does not exist.
-    NotFound,
-}
+pub use berth_errors::ErrorKind;
 
 /// Every error berth-dockerfile returns. Messages name the Dockerfile line where one exists.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -3,15 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-/// Coarse classification of an [`Error`]; only the API layer turns it into a status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    Conflict,
-    Invalid,
-    Unavailable,
-    Internal,
-}
+pub use berth_errors::ErrorKind;
 
 /// Everything that can go wrong while planning or applying container networking.
 #[derive(Debug, thiserror::Error)]

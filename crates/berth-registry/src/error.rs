@@ -4,20 +4,7 @@ use std::path::PathBuf;
 
 use berth_oci::Digest;
 
-/// What sort of failure an error is; only the API turns kinds into HTTP status codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Unknown repository, tag, manifest or blob.
-    NotFound,
-    /// Missing or wrong credentials.
-    Unauthorized,
-    /// Malformed input or a malformed / mismatching document from the registry.
-    Invalid,
-    /// The registry could not be reached, timed out, or failed transiently.
-    Unavailable,
-    /// A local failure (blob target, credential helper, bug).
-    Internal,
-}
+pub use berth_errors::ErrorKind;
 
 /// Errors of the distribution client. Every message names the image or registry involved.
 #[derive(Debug, thiserror::Error)]

@@ -2,15 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Coarse classification of an [`Error`]; only the API turns these into HTTP codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    Conflict,
-    Invalid,
-    Unavailable,
-    Internal,
-}
+pub use berth_errors::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -4,15 +4,7 @@ use std::path::PathBuf;
 
 use berth_oci::Digest;
 
-/// What sort of failure an error is, for callers that must map it (e.g. to an HTTP status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    Conflict,
-    Invalid,
-    Unavailable,
-    Internal,
-}
+pub use berth_errors::ErrorKind;
 
 /// Every failure of the store.
 #[derive(Debug, thiserror::Error)]

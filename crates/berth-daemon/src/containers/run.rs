@@ -258,15 +258,7 @@ impl Engine {
                         },
                     )
                     .await
-                    .map_err(|e| {
-                        let kind = match e.kind() {
-                            berth_network::ErrorKind::NotFound => berth_api::ErrorKind::NotFound,
-                            berth_network::ErrorKind::Conflict => berth_api::ErrorKind::Conflict,
-                            berth_network::ErrorKind::Invalid => berth_api::ErrorKind::Invalid,
-                            _ => berth_api::ErrorKind::Internal,
-                        };
-                        err128(ApiError::new(kind, e.to_string()))
-                    })?;
+                    .map_err(|e| err128(ApiError::new(e.kind(), e.to_string())))?;
                 ips.push(ep.ip);
                 let maps = port_mappings(r).map_err(err128)?;
                 if !maps.is_empty() {
