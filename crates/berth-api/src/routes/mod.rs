@@ -35,6 +35,8 @@ pub fn app(services: Services) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        .route("/plugins", get(system::plugins))
+        .route("/plugins/{name}/json", get(system::plugin_inspect))
         .route("/berth/system/check", axum::routing::post(system::check))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", axum::routing::post(volumes::create))

@@ -1,0 +1,39 @@
+//! Docker fidelity at the edges (issue 14), through the real docker CLI and raw API calls:
+//! routes moby's own harness needs (`/plugins`), loopback up without a network, missing
+//! working directories created, the JSON shapes Go and old clients send (`buildargs=null`,
+//! `Cmd` as a string), resize of a non-tty container, stats as dockerd reports them, and the
+//! default `ShmSize` in inspect.
+
+use crate::common;
+
+use common::cli::Daemon;
+use serde_json::Value;
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[test]
+fn plugins_list_is_empty_and_inspect_is_404() {
+    let Some(d) = Daemon::start_opts(
+        "plugins_list_is_empty_and_inspect_is_404",
+        common::cli::Opts {
+            busybox: false,
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    // Before: 404 "page not found: /plugins" (moby's integration harness stops there).
+    let (code, body) = d.api("GET", "/plugins", None);
+    assert_eq!((code, json(&body)), (200, serde_json::json!([])), "{body}");
+    let (code, body) = d.api("GET", "/v1.41/plugins?filters=%7B%7D", None);
+    assert_eq!((code, json(&body)), (200, serde_json::json!([])), "{body}");
+    let (code, body) = d.api("GET", "/plugins/nosuch/json", None);
+    assert_eq!(code, 404, "{body}");
+    assert_eq!(json(&body)["message"], "plugin \"nosuch\" not found");
+    // The docker CLI's own listing works (it printed the 404 before).
+    let out = d.ok(&["plugin", "ls", "-q"]);
+    assert_eq!(out, "");
+    d.finish();
+}
