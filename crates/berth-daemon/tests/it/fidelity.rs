@@ -37,3 +37,39 @@ fn plugins_list_is_empty_and_inspect_is_404() {
     assert_eq!(out, "");
     d.finish();
 }
+
+#[test]
+fn loopback_is_up_without_a_network_and_on_a_bridge() {
+    let Some(d) = Daemon::start("loopback_is_up_without_a_network_and_on_a_bridge") else {
+        return;
+    };
+    let probe = "ip link show lo; ping -c1 -W5 127.0.0.1";
+    // Before: lo DOWN, ping "Network is unreachable".
+    for net in ["none", "bridge"] {
+        let out = d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "sh",
+            "-c",
+            probe,
+        ]);
+        assert!(out.contains("LOOPBACK,UP"), "{net}: {out}");
+        assert!(out.contains("1 packets received"), "{net}: {out}");
+    }
+    // The `none` sandbox is the container's own and goes with it, stopped or removed.
+    let id = d.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "60"]);
+    let netns = d.dir.path().join("run/netns").join(&id);
+    assert!(netns.exists(), "no netns at {}", netns.display());
+    assert!(d.mounts_under_root().iter().any(|m| m.contains(&id)));
+    d.ok(&["stop", "-t", "0", &id]);
+    assert!(!netns.exists(), "netns left after stop");
+    d.ok(&["start", &id]);
+    assert!(netns.exists());
+    d.ok(&["rm", "-f", &id]);
+    assert!(!netns.exists(), "netns left after rm -f");
+    d.assert_clean(&id);
+    d.finish();
+}
