@@ -387,6 +387,13 @@ impl Engine {
         .await
         .map_err(|e| err128(ApiError::internal(e.to_string())))?
         .map_err(|e| err128(ApiError::invalid(e.to_string())))?;
+        let (rootfs2, wd) = (rootfs.clone(), r.config.working_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            super::workdir::ensure(&rootfs2, wd.as_deref().unwrap_or(""))
+        })
+        .await
+        .map_err(|e| err128(ApiError::internal(e.to_string())))?
+        .map_err(err128)?;
         let mut args = vec![r.path.clone()];
         args.extend(r.args.clone());
         let sec = super::security::confinement(hc).map_err(err128)?;

@@ -73,3 +73,37 @@ fn loopback_is_up_without_a_network_and_on_a_bridge() {
     d.assert_clean(&id);
     d.finish();
 }
+
+#[test]
+fn missing_working_directory_is_created_root_owned() {
+    let Some(d) = Daemon::start("missing_working_directory_is_created_root_owned") else {
+        return;
+    };
+    // Before: "failed to unix syscall: unknown" (exit 128).
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "1000:1000",
+        "-w",
+        "/missing/deep",
+        "busybox",
+        "sh",
+        "-c",
+        "pwd; stat -c '%u:%g %a' /missing /missing/deep",
+    ]);
+    assert_eq!(out, "/missing/deep\n0:0 755\n0:0 755");
+    // An image WORKDIR that does not exist in its rootfs.
+    let src = d.ok(&["create", "busybox", "true"]);
+    d.ok(&["commit", "--change", "WORKDIR /nowhere", &src, "fid-wd:1"]);
+    assert_eq!(d.ok(&["run", "--rm", "fid-wd:1", "pwd"]), "/nowhere");
+    // A file in the way is refused with dockerd's words, not run elsewhere.
+    let err = d.fails(&["run", "--rm", "-w", "/etc/passwd", "busybox", "pwd"]);
+    assert!(
+        err.contains("Cannot mkdir: /etc/passwd is not a directory"),
+        "{err}"
+    );
+    d.ok(&["rm", &src]);
+    d.ok(&["rmi", "fid-wd:1"]);
+    d.finish();
+}
