@@ -45,6 +45,18 @@ fn size_q(q: &QueryPairs, k: &str) -> ApiResult<u16> {
     }
 }
 
+/// moby's strslice: `Cmd`, `Entrypoint` and `Shell` may be sent as one JSON string (old
+/// clients do), meaning a one-element list.
+pub(crate) fn strslice_fields(body: &mut serde_json::Value) {
+    for k in ["Cmd", "Entrypoint", "Shell"] {
+        if let Some(v) = body.get_mut(k) {
+            if let serde_json::Value::String(s) = v {
+                *v = serde_json::Value::Array(vec![serde_json::Value::String(std::mem::take(s))]);
+            }
+        }
+    }
+}
+
 /// Drop create-body fields a client's API version did not have yet, as dockerd's router does:
 /// before 1.44 `Healthcheck.StartInterval`, and endpoint `MacAddress`es unless the old
 /// container-wide `MacAddress` is set (the engine moves that one to the endpoint).
@@ -181,6 +193,7 @@ async fn post_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Res
                 .get::<crate::version::ApiVersion>()
                 .copied();
             let mut body = json_body(req.into_body()).await?;
+            strslice_fields(&mut body);
             if let Some(v) = ver {
                 compat_create_body(v, &mut body);
             }

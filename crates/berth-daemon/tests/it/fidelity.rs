@@ -161,3 +161,29 @@ fn build_accepts_null_json_query_params() {
     d.ok(&["rmi", "fid-null:1"]);
     d.finish();
 }
+
+#[test]
+fn cmd_entrypoint_and_shell_as_strings() {
+    let Some(d) = Daemon::start("cmd_entrypoint_and_shell_as_strings") else {
+        return;
+    };
+    // Old clients send strslice fields as one string. Before: 400 "invalid type: string".
+    let (code, body) = d.api(
+        "POST",
+        "/v1.24/containers/create?name=fid-str",
+        Some(
+            r#"{"Image":"busybox","Entrypoint":"/bin/echo","Cmd":"hello world","Shell":"/bin/sh"}"#,
+        ),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(
+        d.inspect(
+            "fid-str",
+            "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Shell}}"
+        ),
+        r#"["/bin/echo"] ["hello world"] ["/bin/sh"]"#
+    );
+    assert_eq!(d.ok(&["start", "-a", "fid-str"]), "hello world");
+    d.ok(&["rm", "fid-str"]);
+    d.finish();
+}
