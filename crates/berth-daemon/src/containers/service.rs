@@ -152,6 +152,10 @@ impl ContainerService for Engine {
                 r.id
             )));
         }
+        if !r.config.tty.unwrap_or(false) {
+            // No terminal to size: dockerd (containerd's shim) ignores it and answers 200.
+            return Ok(());
+        }
         Shim::new(self.inner.containers.ctr_dir(&r.id))
             .resize(height, width, None)
             .await

@@ -187,3 +187,50 @@ fn cmd_entrypoint_and_shell_as_strings() {
     d.ok(&["rm", "fid-str"]);
     d.finish();
 }
+
+#[test]
+fn resize_of_a_non_tty_container_is_ignored() {
+    let Some(d) = Daemon::start("resize_of_a_non_tty_container_is_ignored") else {
+        return;
+    };
+    let plain = d.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let tty = d.ok(&["run", "-d", "-t", "busybox", "sleep", "60"]);
+    // Before: 500 for the non-tty container.
+    let (code, body) = d.api(
+        "POST",
+        &format!("/containers/{plain}/resize?h=30&w=100"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    // A tty container is still sized.
+    let (code, body) = d.api(
+        "POST",
+        &format!("/containers/{tty}/resize?h=30&w=101"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let size = d.ok(&["exec", "-t", &tty, "stty", "size"]);
+    assert!(!size.is_empty());
+    // An exec without a tty, as for containers.
+    let (code, body) = d.api(
+        "POST",
+        &format!("/containers/{plain}/exec"),
+        Some(r#"{"Cmd":["sleep","30"]}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let exec = json(&body)["Id"].as_str().unwrap().to_string();
+    let (code, body) = d.api(
+        "POST",
+        &format!("/exec/{exec}/start"),
+        Some(r#"{"Detach":true}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = d.api("POST", &format!("/exec/{exec}/resize?h=30&w=100"), None);
+    assert_eq!(code, 200, "{body}");
+    // A stopped container still says so (409), as dockerd.
+    d.ok(&["stop", "-t", "0", &plain]);
+    let (code, body) = d.api("POST", &format!("/containers/{plain}/resize?h=3&w=3"), None);
+    assert_eq!(code, 409, "{body}");
+    d.ok(&["rm", "-f", &plain, &tty]);
+    d.finish();
+}
