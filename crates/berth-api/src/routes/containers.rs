@@ -168,8 +168,12 @@ async fn get_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Resp
         "stats" => {
             let stream = q
                 .get("stream")
-                .is_none_or(|v| crate::filters::query_bool(Some(v)))
-                && !q.flag("one-shot");
+                .is_none_or(|v| crate::filters::query_bool(Some(v)));
+            if !stream && !q.flag("one-shot") {
+                // dockerd primes the CPU reading with one sample and sends the next, so
+                // `precpu_stats` is filled and CPU% is not 0: the stream's first frame is that.
+                return Ok(json_lines(c.stats(id, true).await?.take(1)));
+            }
             Ok(json_lines(c.stats(id, stream).await?))
         }
         _ => Err(ApiError::not_found(format!(

@@ -234,3 +234,64 @@ fn resize_of_a_non_tty_container_is_ignored() {
     d.ok(&["rm", "-f", &plain, &tty]);
     d.finish();
 }
+
+/// The host's memory, as /proc/meminfo says.
+fn host_mem() -> u64 {
+    let m = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kb: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn stats_report_host_memory_and_two_cpu_samples() {
+    let Some(d) = Daemon::start("stats_report_host_memory_and_two_cpu_samples") else {
+        return;
+    };
+    let busy = d.ok(&["run", "-d", "busybox", "sh", "-c", "while :; do :; done"]);
+    let capped = d.ok(&["run", "-d", "-m", "64m", "busybox", "sleep", "60"]);
+    // stream=false: two samples, so the CPU delta is the busy loop's. Before: precpu_stats was
+    // a copy of cpu_stats (0.00%) and the limit cgroup v1's 9223372036854771712.
+    let (code, body) = d.api(
+        "GET",
+        &format!("/containers/{busy}/stats?stream=false"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let s = json(&body);
+    assert_eq!(s["memory_stats"]["limit"].as_u64(), Some(host_mem()), "{s}");
+    let cpu = s["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap();
+    let pre = s["precpu_stats"]["cpu_usage"]["total_usage"]
+        .as_u64()
+        .unwrap();
+    assert!(pre > 0 && cpu > pre, "cpu {cpu} precpu {pre}");
+    let sys = s["cpu_stats"]["system_cpu_usage"].as_u64().unwrap();
+    let presys = s["precpu_stats"]["system_cpu_usage"].as_u64().unwrap();
+    assert!(sys > presys, "system {sys} presystem {presys}");
+    // one-shot: a single sample, no previous reading (dockerd's `one-shot=true`).
+    let (code, body) = d.api(
+        "GET",
+        &format!("/containers/{busy}/stats?stream=false&one-shot=true"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let s = json(&body);
+    assert_eq!(s["precpu_stats"]["cpu_usage"]["total_usage"], 0, "{s}");
+    assert!(s["cpu_stats"]["cpu_usage"]["total_usage"].as_u64().unwrap() > 0);
+    // A set limit is reported as is.
+    let (_, body) = d.api(
+        "GET",
+        &format!("/containers/{capped}/stats?stream=false"),
+        None,
+    );
+    assert_eq!(json(&body)["memory_stats"]["limit"], 64 << 20, "{body}");
+    // The docker CLI's --no-stream shows the busy loop's CPU (it showed 0.00%).
+    let pct = d.ok(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", &busy]);
+    let pct: f64 = pct.trim_end_matches('%').parse().unwrap();
+    assert!(pct > 1.0, "busy loop at {pct}%");
+    d.ok(&["rm", "-f", &busy, &capped]);
+    d.finish();
+}
