@@ -295,3 +295,19 @@ fn stats_report_host_memory_and_two_cpu_samples() {
     d.ok(&["rm", "-f", &busy, &capped]);
     d.finish();
 }
+
+#[test]
+fn default_shm_size_is_in_inspect() {
+    let Some(d) = Daemon::start("default_shm_size_is_in_inspect") else {
+        return;
+    };
+    // Before: 0 (unset) in inspect, though /dev/shm was 64 MiB.
+    let plain = d.ok(&["create", "busybox", "true"]);
+    assert_eq!(d.inspect(&plain, "{{.HostConfig.ShmSize}}"), "67108864");
+    let sized = d.ok(&["create", "--shm-size", "128m", "busybox", "true"]);
+    assert_eq!(d.inspect(&sized, "{{.HostConfig.ShmSize}}"), "134217728");
+    let out = d.ok(&["run", "--rm", "busybox", "df", "-k", "/dev/shm"]);
+    assert!(out.contains(" 65536 "), "{out}");
+    d.ok(&["rm", &plain, &sized]);
+    d.finish();
+}
