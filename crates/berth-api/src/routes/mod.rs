@@ -90,12 +90,21 @@ pub fn app(services: Services) -> Router {
         )
         .fallback(not_found)
         .with_state(services);
+    let router = axum::middleware::from_fn(options_ok).layer(router);
     let versioned = axum::middleware::from_fn(version_middleware).layer(router);
     Router::new()
         .fallback_service(versioned)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("api", method = %req.method(), path = %req.uri().path())
         }))
+}
+
+/// dockerd answers `OPTIONS` on any path with an empty 200 (its CORS preflight route).
+async fn options_ok(req: Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::OPTIONS {
+        return StatusCode::OK.into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found(req: Request) -> Response {

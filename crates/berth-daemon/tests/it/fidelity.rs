@@ -311,3 +311,24 @@ fn default_shm_size_is_in_inspect() {
     d.ok(&["rm", &plain, &sized]);
     d.finish();
 }
+
+#[test]
+fn options_on_any_path_answers_200() {
+    let Some(d) = Daemon::start_opts(
+        "options_on_any_path_answers_200",
+        common::cli::Opts {
+            busybox: false,
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    // moby's TestApiOptionsRoute. Before: 404 page not found (/), 405 (/version).
+    for path in ["/", "/version", "/v1.41/containers/json", "/no/such/route"] {
+        let (code, body) = d.api("OPTIONS", path, None);
+        assert_eq!((code, body.as_str()), (200, ""), "OPTIONS {path}");
+    }
+    // Other methods still route as before.
+    assert_eq!(d.api("GET", "/no/such/route", None).0, 404);
+    d.finish();
+}
