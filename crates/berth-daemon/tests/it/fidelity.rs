@@ -332,3 +332,35 @@ fn options_on_any_path_answers_200() {
     assert_eq!(d.api("GET", "/no/such/route", None).0, 404);
     d.finish();
 }
+
+#[test]
+fn events_keep_legacy_fields_at_every_api_version() {
+    let Some(d) = Daemon::start("events_keep_legacy_fields_at_every_api_version") else {
+        return;
+    };
+    let id = d.ok(&["create", "--name", "fid-ev", "busybox", "true"]);
+    // Every event so far: `until` is now, so the answer is the backlog and the stream ends.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+    for ver in ["v1.41", "v1.52", "v1.53"] {
+        let (code, body) = d.api(
+            "GET",
+            &format!("/{ver}/events?since=0&until={until}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D"),
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+        let create = body
+            .lines()
+            .map(json)
+            .find(|e| e["Action"] == "create" && e["Actor"]["ID"] == id.as_str())
+            .unwrap_or_else(|| panic!("{ver}: no create event in {body}"));
+        // Before, at 1.52 and later: no status/id/from (compose 1.29 reads them).
+        assert_eq!(create["status"], "create", "{ver}: {create}");
+        assert_eq!(create["id"], id.as_str(), "{ver}: {create}");
+        assert_eq!(create["from"], "busybox", "{ver}: {create}");
+    }
+    d.ok(&["rm", &id]);
+    d.finish();
+}
