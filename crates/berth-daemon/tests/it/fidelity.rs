@@ -184,7 +184,19 @@ fn cmd_entrypoint_and_shell_as_strings() {
         r#"["/bin/echo"] ["hello world"] ["/bin/sh"]"#
     );
     assert_eq!(d.ok(&["start", "-a", "fid-str"]), "hello world");
+    // The same in a commit's config.
+    let (code, body) = d.api(
+        "POST",
+        "/v1.24/commit?container=fid-str&repo=fid-str-img&tag=1",
+        Some(r#"{"Cmd":"bye"}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(
+        d.inspect("fid-str-img:1", "{{json .Config.Cmd}}"),
+        r#"["bye"]"#
+    );
     d.ok(&["rm", "fid-str"]);
+    d.ok(&["rmi", "fid-str-img:1"]);
     d.finish();
 }
 
