@@ -89,6 +89,8 @@ pub fn app(services: Services) -> Router {
             get(containers::exec_get).post(containers::exec_post),
         )
         .fallback(not_found)
+        // dockerd's MethodNotAllowedHandler is its not-found handler: 404, not 405.
+        .method_not_allowed_fallback(not_found)
         .with_state(services);
     let router = axum::middleware::from_fn(options_ok).layer(router);
     let versioned = axum::middleware::from_fn(version_middleware).layer(router);

@@ -342,6 +342,24 @@ fn options_on_any_path_answers_200() {
     }
     // Other methods still route as before.
     assert_eq!(d.api("GET", "/no/such/route", None).0, 404);
+    // A known path with a method it does not serve, or a trailing slash, is dockerd's 404
+    // "page not found" (gorilla/mux without StrictSlash; its MethodNotAllowedHandler is the
+    // not-found one). Before: 405 with an empty body for PUT /info.
+    for (method, path) in [
+        ("PUT", "/info"),
+        ("DELETE", "/v1.41/version"),
+        ("GET", "/containers/json/"),
+        ("GET", "/v1.41/images/json/"),
+    ] {
+        let (code, body) = d.api(method, path, None);
+        assert_eq!(code, 404, "{method} {path}: {body}");
+        assert!(
+            json(&body)["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("page not found")),
+            "{method} {path}: {body}"
+        );
+    }
     d.finish();
 }
 
