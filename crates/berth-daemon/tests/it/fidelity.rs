@@ -63,13 +63,23 @@ fn loopback_is_up_without_a_network_and_on_a_bridge() {
     let id = d.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "60"]);
     let netns = d.dir.path().join("run/netns").join(&id);
     assert!(netns.exists(), "no netns at {}", netns.display());
-    assert!(d.mounts_under_root().iter().any(|m| m.contains(&id)));
+    let ns_mount = netns.display().to_string();
+    assert!(
+        d.mounts_under_root().contains(&ns_mount),
+        "netns not mounted"
+    );
     d.ok(&["stop", "-t", "0", &id]);
     assert!(!netns.exists(), "netns left after stop");
     d.ok(&["start", &id]);
     assert!(netns.exists());
     d.ok(&["rm", "-f", &id]);
     assert!(!netns.exists(), "netns left after rm -f");
+    assert!(!d.mounts_under_root().contains(&ns_mount));
+    // Nor did the --rm runs above leave one.
+    let left: Vec<_> = std::fs::read_dir(d.dir.path().join("run/netns"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "netns left: {left:?}");
     d.assert_clean(&id);
     d.finish();
 }
