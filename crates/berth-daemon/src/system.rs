@@ -39,7 +39,8 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn mem_total() -> i64 {
+/// The host's memory in bytes (0 when /proc/meminfo cannot be read).
+pub(crate) fn mem_total() -> i64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

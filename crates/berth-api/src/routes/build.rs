@@ -38,12 +38,14 @@ fn json_map(q: &QueryPairs, key: &str) -> ApiResult<BTreeMap<String, String>> {
     let Some(raw) = q.get(key).filter(|s| !s.is_empty()) else {
         return Ok(BTreeMap::new());
     };
-    let m: BTreeMap<String, Option<String>> = serde_json::from_str(raw).map_err(|e| {
+    // `null` is what Go's client sends for a nil map (no build args, no labels).
+    let m: Option<BTreeMap<String, Option<String>>> = serde_json::from_str(raw).map_err(|e| {
         ApiError::invalid(format!(
             "invalid {key} (want a JSON object of strings): {e}"
         ))
     })?;
-    Ok(m.into_iter()
+    Ok(m.unwrap_or_default()
+        .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect())
 }
@@ -96,11 +98,12 @@ impl BuildOptions {
             extra_hosts: extra_hosts(q)?,
             cache_from: match q.get("cachefrom").filter(|v| !v.is_empty()) {
                 None => None,
-                Some(raw) => Some(serde_json::from_str(raw).map_err(|e| {
+                // `null` (Go's nil slice) is as good as absent.
+                Some(raw) => serde_json::from_str(raw).map_err(|e| {
                     ApiError::invalid(format!(
                         "invalid cachefrom (want a JSON array of image names): {e}"
                     ))
-                })?),
+                })?,
             },
         })
     }
@@ -178,6 +181,20 @@ mod tests {
         assert_eq!(o.target.as_deref(), Some("t"));
         assert_eq!(o.network, "host");
         let uri: axum::http::Uri = "/build?buildargs=nope".parse().unwrap();
+        assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
+    }
+
+    #[test]
+    fn null_json_params_are_absent_as_go_sends_them() {
+        let uri: axum::http::Uri =
+            "/build?buildargs=null&labels=null&cachefrom=null&ulimits=null&t=x"
+                .parse()
+                .unwrap();
+        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        assert!(o.build_args.is_empty() && o.labels.is_empty());
+        assert_eq!(o.cache_from, None);
+        assert_eq!(o.tags, ["x"]);
+        let uri: axum::http::Uri = "/build?labels=%5B%5D".parse().unwrap();
         assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
     }
 }

@@ -27,8 +27,10 @@ fn body_config(body: &[u8]) -> ApiResult<Option<serde_json::Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let v: serde_json::Value = serde_json::from_slice(body)
+    let mut v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("invalid JSON in the commit config: {e}")))?;
+    // Cmd/Entrypoint/Shell as one string, as for create (moby's strslice).
+    super::containers::strslice_fields(&mut v);
     match &v {
         serde_json::Value::Null => Ok(None),
         serde_json::Value::Object(m) if m.is_empty() => Ok(None),
@@ -76,6 +78,10 @@ mod tests {
         assert_eq!(body_config(b" null ").unwrap(), None);
         assert_eq!(body_config(b"{}").unwrap(), None);
         assert!(body_config(br#"{"Cmd":["sh"]}"#).unwrap().is_some());
+        assert_eq!(
+            body_config(br#"{"Cmd":"echo hi","Entrypoint":["sh","-c"]}"#).unwrap(),
+            Some(serde_json::json!({"Cmd":["echo hi"],"Entrypoint":["sh","-c"]}))
+        );
         assert!(body_config(b"[1]").is_err());
         assert!(body_config(b"{").is_err());
     }

@@ -45,6 +45,18 @@ fn size_q(q: &QueryPairs, k: &str) -> ApiResult<u16> {
     }
 }
 
+/// moby's strslice: `Cmd`, `Entrypoint` and `Shell` may be sent as one JSON string (old
+/// clients do), meaning a one-element list.
+pub(crate) fn strslice_fields(body: &mut serde_json::Value) {
+    for k in ["Cmd", "Entrypoint", "Shell"] {
+        if let Some(v) = body.get_mut(k) {
+            if let serde_json::Value::String(s) = v {
+                *v = serde_json::Value::Array(vec![serde_json::Value::String(std::mem::take(s))]);
+            }
+        }
+    }
+}
+
 /// Drop create-body fields a client's API version did not have yet, as dockerd's router does:
 /// before 1.44 `Healthcheck.StartInterval`, and endpoint `MacAddress`es unless the old
 /// container-wide `MacAddress` is set (the engine moves that one to the endpoint).
@@ -156,8 +168,12 @@ async fn get_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Resp
         "stats" => {
             let stream = q
                 .get("stream")
-                .is_none_or(|v| crate::filters::query_bool(Some(v)))
-                && !q.flag("one-shot");
+                .is_none_or(|v| crate::filters::query_bool(Some(v)));
+            if !stream && !q.flag("one-shot") {
+                // dockerd primes the CPU reading with one sample and sends the next, so
+                // `precpu_stats` is filled and CPU% is not 0: the stream's first frame is that.
+                return Ok(json_lines(c.stats(id, true).await?.take(1)));
+            }
             Ok(json_lines(c.stats(id, stream).await?))
         }
         _ => Err(ApiError::not_found(format!(
@@ -181,6 +197,7 @@ async fn post_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Res
                 .get::<crate::version::ApiVersion>()
                 .copied();
             let mut body = json_body(req.into_body()).await?;
+            strslice_fields(&mut body);
             if let Some(v) = ver {
                 compat_create_body(v, &mut body);
             }

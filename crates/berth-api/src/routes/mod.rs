@@ -35,6 +35,8 @@ pub fn app(services: Services) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
+        .route("/plugins", get(system::plugins))
+        .route("/plugins/{name}/json", get(system::plugin_inspect))
         .route("/berth/system/check", axum::routing::post(system::check))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", axum::routing::post(volumes::create))
@@ -87,13 +89,24 @@ pub fn app(services: Services) -> Router {
             get(containers::exec_get).post(containers::exec_post),
         )
         .fallback(not_found)
+        // dockerd's MethodNotAllowedHandler is its not-found handler: 404, not 405.
+        .method_not_allowed_fallback(not_found)
         .with_state(services);
+    let router = axum::middleware::from_fn(options_ok).layer(router);
     let versioned = axum::middleware::from_fn(version_middleware).layer(router);
     Router::new()
         .fallback_service(versioned)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("api", method = %req.method(), path = %req.uri().path())
         }))
+}
+
+/// dockerd answers `OPTIONS` on any path with an empty 200 (its CORS preflight route).
+async fn options_ok(req: Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::OPTIONS {
+        return StatusCode::OK.into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found(req: Request) -> Response {

@@ -48,6 +48,19 @@ pub(super) async fn ping_head() -> Response {
     h.into_response()
 }
 
+/// `GET /plugins`: berth has no managed plugins, so the list is empty (moby's integration
+/// harness lists plugins before every test and fails on a 404).
+pub(super) async fn plugins() -> Response {
+    Json(Vec::<serde_json::Value>::new()).into_response()
+}
+
+/// `GET /plugins/{name}/json`: no plugin exists, with dockerd's 404 text.
+pub(super) async fn plugin_inspect(
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> ApiError {
+    ApiError::not_found(format!("plugin {name:?} not found"))
+}
+
 pub(super) async fn version(State(s): State<Services>) -> ApiResult<Response> {
     let mut v = s.system.version().await?;
     v.api_version = Some(API_VERSION.to_string());
@@ -195,9 +208,17 @@ pub fn event_matches(f: &Filters, e: &EventMessage) -> bool {
         && f.labels_match("label", &attrs)
 }
 
-fn render_event(e: &EventMessage, legacy: bool) -> serde_json::Value {
+/// An event as JSON with dockerd's deprecated `status`/`id`/`from` fields on container and
+/// image events (`from` on container events only), at every API version: compose 1.29 and
+/// older clients read them, and extra fields harm nobody.
+fn render_event(e: &EventMessage) -> serde_json::Value {
     let mut v = serde_json::to_value(e).unwrap_or_default();
-    if legacy {
+    let typ = v
+        .get("Type")
+        .and_then(|t| t.as_str())
+        .unwrap_or("")
+        .to_string();
+    if typ == "container" || typ == "image" {
         if let Some(m) = v.as_object_mut() {
             if let Some(a) = &e.action {
                 m.insert("status".into(), a.clone().into());
@@ -210,6 +231,7 @@ fn render_event(e: &EventMessage, legacy: bool) -> serde_json::Value {
                 .as_ref()
                 .and_then(|a| a.attributes.as_ref())
                 .and_then(|a| a.get("image"))
+                .filter(|_| typ == "container")
             {
                 m.insert("from".into(), img.clone().into());
             }
@@ -226,11 +248,7 @@ fn now_nanos() -> i64 {
 }
 
 /// `GET /events`: backlog since `since`, then live events until `until` (if given).
-pub(super) async fn events(
-    State(s): State<Services>,
-    Extension(ver): Extension<ApiVersion>,
-    req: Request,
-) -> ApiResult<Response> {
+pub(super) async fn events(State(s): State<Services>, req: Request) -> ApiResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let filters = q.filters()?;
     filters.validate(&[
@@ -266,7 +284,6 @@ pub(super) async fn events(
             ));
         }
     }
-    let legacy = ver.before("1.52");
     let (backlog, live) = s.system.subscribe_events();
     let in_window = move |e: &EventMessage| {
         let t = e.time_nano.unwrap_or(0);
@@ -277,7 +294,7 @@ pub(super) async fn events(
         backlog
             .iter()
             .filter(|e| in_window(e) && event_matches(&filters, e))
-            .map(|e| render_event(e, legacy))
+            .map(render_event)
             .collect()
     } else {
         Vec::new()
@@ -290,7 +307,7 @@ pub(super) async fn events(
             let ok = in_window(e) && event_matches(&f2, e);
             async move { ok }
         })
-        .map(move |e| render_event(&e, legacy));
+        .map(move |e| render_event(&e));
     let live = match remaining {
         Some(d) => live.take_until(Box::pin(tokio::time::sleep(d))).boxed(),
         None => live.boxed(),
@@ -313,6 +330,28 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn events_keep_the_deprecated_fields_on_containers_and_images() {
+        let mut c = ev(EventMessageTypeEnum::CONTAINER, "start", "abc", "web");
+        if let Some(a) = c.actor.as_mut().and_then(|a| a.attributes.as_mut()) {
+            a.insert("image".into(), "busybox".into());
+        }
+        let v = render_event(&c);
+        assert_eq!(
+            (&v["status"], &v["id"], &v["from"]),
+            (&"start".into(), &"abc".into(), &"busybox".into())
+        );
+        let v = render_event(&ev(EventMessageTypeEnum::IMAGE, "tag", "sha256:1", "x"));
+        assert_eq!(
+            (&v["status"], &v["id"]),
+            (&"tag".into(), &"sha256:1".into())
+        );
+        assert!(v.get("from").is_none());
+        // dockerd sets them on container and image events only.
+        let v = render_event(&ev(EventMessageTypeEnum::NETWORK, "create", "n1", "x"));
+        assert!(v.get("status").is_none() && v.get("id").is_none(), "{v}");
     }
 
     #[test]

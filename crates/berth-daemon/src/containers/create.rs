@@ -18,6 +18,9 @@ use crate::engine::Engine;
 /// Docker's minimum memory limit.
 pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
+/// /dev/shm size of a container that sets none: dockerd's `DefaultShmSize`.
+const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
 /// `busybox` → `busybox:latest` (what Docker prints in "No such image").
 pub fn with_latest(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
@@ -281,6 +284,10 @@ impl Engine {
         let mut host_config = body.host_config.clone().unwrap_or_default();
         if host_config.runtime.as_deref().unwrap_or("").is_empty() {
             host_config.runtime = Some("runc".into());
+        }
+        if host_config.shm_size.unwrap_or(0) == 0 {
+            // dockerd records its default (64 MiB) at create; inspect shows it.
+            host_config.shm_size = Some(DEFAULT_SHM_SIZE);
         }
         if matches!(
             host_config.network_mode.as_deref(),

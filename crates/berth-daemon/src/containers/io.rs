@@ -450,6 +450,10 @@ impl Engine {
     pub(crate) async fn exec_resize(&self, exec_id: &str, h: u16, w: u16) -> ApiResult<()> {
         let ex = self.exec_get(exec_id)?;
         let e = lock(&ex).clone();
+        if !e.tty {
+            // As for containers: no terminal, nothing to size, 200.
+            return Ok(());
+        }
         Shim::new(self.inner.containers.ctr_dir(&e.container_id))
             .resize(h, w, Some(e.pid))
             .await

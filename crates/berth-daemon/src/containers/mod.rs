@@ -14,6 +14,7 @@ mod security;
 mod service;
 mod stop;
 pub mod validate;
+mod workdir;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

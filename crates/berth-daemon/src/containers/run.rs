@@ -138,6 +138,11 @@ impl Engine {
             if netns.is_some() {
                 let _ = net.remove_netns(id).await;
             }
+        } else if let Some(ns) = netns {
+            // A `--network none` sandbox, made without the network manager.
+            if let Err(e) = berth_network::netlink::remove_netns(ns) {
+                tracing::warn!(container_id = %id, error = %e, "remove netns");
+            }
         }
     }
 
@@ -197,7 +202,17 @@ impl Engine {
                 NetworkMode::Host,
                 std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             ),
-            "none" => (NetworkMode::None, String::new()),
+            "none" => {
+                // Docker's "none" sandbox: a namespace of the container's own with only the
+                // loopback interface, up (a bare unshared netns leaves lo down). Made without
+                // the network manager: `none` needs no bridge or firewall.
+                let ns = self.inner.cfg.exec_root.join("netns").join(&id);
+                berth_network::netlink::create_netns(&ns)
+                    .await
+                    .map_err(|e| err128(ApiError::internal(format!("create netns: {e}"))))?;
+                undo.netns = Some(ns.clone());
+                (NetworkMode::Path(ns), String::new())
+            }
             m if m.starts_with("container:") => {
                 let other = cs.get(&m["container:".len()..]).map_err(err128)?;
                 let o = other.snapshot();
@@ -364,6 +379,13 @@ impl Engine {
         .await
         .map_err(|e| err128(ApiError::internal(e.to_string())))?
         .map_err(|e| err128(ApiError::invalid(e.to_string())))?;
+        let (rootfs2, wd) = (rootfs.clone(), r.config.working_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            super::workdir::ensure(&rootfs2, wd.as_deref().unwrap_or(""))
+        })
+        .await
+        .map_err(|e| err128(ApiError::internal(e.to_string())))?
+        .map_err(err128)?;
         let mut args = vec![r.path.clone()];
         args.extend(r.args.clone());
         let sec = super::security::confinement(hc).map_err(err128)?;

@@ -152,6 +152,10 @@ impl ContainerService for Engine {
                 r.id
             )));
         }
+        if !r.config.tty.unwrap_or(false) {
+            // No terminal to size: dockerd (containerd's shim) ignores it and answers 200.
+            return Ok(());
+        }
         Shim::new(self.inner.containers.ctr_dir(&r.id))
             .resize(height, width, None)
             .await
@@ -278,9 +282,9 @@ impl ContainerService for Engine {
         let eng = self.clone();
         let first = stats_of(&eng, &c.snapshot(), None);
         if !stream {
-            let mut second = first.clone();
-            second["precpu_stats"] = first["cpu_stats"].clone();
-            return Ok(Box::pin(futures::stream::iter(vec![second])));
+            // One sample, as dockerd's `one-shot=true`: no previous CPU reading. (`stream=false`
+            // alone takes the streaming path's first frame: two samples, so CPU% is real.)
+            return Ok(Box::pin(futures::stream::iter(vec![first])));
         }
         let s = futures::stream::unfold((eng, c, first), |(eng, c, prev)| async move {
             if !c.snapshot().running() && prev.get("_sent").is_some() {
@@ -378,6 +382,16 @@ fn read_u64(p: &std::path::Path) -> Option<u64> {
 }
 
 /// One stats sample from cgroup files (v1 first, then v2).
+/// The memory limit stats report, as dockerd: the host's memory when the cgroup has none
+/// (v2 `max`, unreadable) or one above it (v1's "unlimited" is about 8 EiB).
+fn mem_limit(cgroup: Option<u64>, host: u64) -> u64 {
+    match cgroup {
+        Some(l) if l > 0 && (host == 0 || l < host) => l,
+        Some(l) if host == 0 => l,
+        _ => host,
+    }
+}
+
 fn stats_of(eng: &Engine, r: &super::Record, prev: Option<&Value>) -> Value {
     let root = std::path::Path::new(berth_runtime::cgroups::CGROUP_ROOT);
     let parent = r
@@ -393,9 +407,11 @@ fn stats_of(eng: &Engine, r: &super::Record, prev: Option<&Value>) -> Value {
     } else {
         0
     };
-    let limit = read_u64(&root.join("memory").join(&rel).join("memory.limit_in_bytes"))
-        .or_else(|| read_u64(&root.join(&rel).join("memory.max")))
-        .unwrap_or(0);
+    let limit = mem_limit(
+        read_u64(&root.join("memory").join(&rel).join("memory.limit_in_bytes"))
+            .or_else(|| read_u64(&root.join(&rel).join("memory.max"))),
+        crate::system::mem_total().max(0) as u64,
+    );
     let cpu = read_u64(&root.join("cpu,cpuacct").join(&rel).join("cpuacct.usage"))
         .or_else(|| read_u64(&root.join("cpuacct").join(&rel).join("cpuacct.usage")))
         .unwrap_or(0);
@@ -477,5 +493,20 @@ impl Engine {
         })
         .await
         .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mem_limit;
+
+    #[test]
+    fn unlimited_memory_reports_the_hosts() {
+        let host = 8 << 30;
+        // cgroup v1's "unlimited" (about 8 EiB), v2's "max" (unreadable as a number).
+        assert_eq!(mem_limit(Some(9_223_372_036_854_771_712), host), host);
+        assert_eq!(mem_limit(None, host), host);
+        assert_eq!(mem_limit(Some(64 << 20), host), 64 << 20);
+        assert_eq!(mem_limit(Some(64 << 20), 0), 64 << 20);
     }
 }

@@ -15,6 +15,7 @@ mod crash;
 mod docker_cli;
 mod docker_py;
 mod exec_attach;
+mod fidelity;
 mod lifecycle;
 mod networks;
 mod registry;
