@@ -20,13 +20,18 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
-/// Replace `path` with `bytes` crash-safely (creating its directory 0700); the file is 0600.
+/// Replace `path` with `bytes` crash-safely (creating a missing directory 0700); the file is
+/// 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    berth_store::fsmode::private_dir(dir)?;
+    // A missing directory is created private; an existing one keeps its mode (the pid file's
+    // directory may be one the user named, such as /tmp).
+    if !dir.is_dir() {
+        berth_store::fsmode::private_dir(dir)?;
+    }
     let tmp = temp_path(path);
     let written = (|| {
         let mut f = fs::OpenOptions::new()

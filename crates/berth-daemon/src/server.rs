@@ -234,7 +234,8 @@ impl PidFile {
                 }
             }
         }
-        std::fs::write(path, format!("{}\n", std::process::id()))
+        // Whole or absent, never empty: a reader (a second daemon, a script) may look at any time.
+        crate::atomic_file::write_atomic(path, format!("{}\n", std::process::id()).as_bytes())
             .with_context(|| format!("write pid file {}", path.display()))?;
         Ok(PidFile(path.to_path_buf()))
     }

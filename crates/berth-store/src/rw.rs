@@ -213,6 +213,13 @@ impl Store {
         if is_mountpoint(&plan.target) {
             return Ok(plan.target);
         }
+        // `work/` and `merged/` hold nothing of the container's: recreate them when a removal
+        // cut short by a crash took them (the container's changes live in `upper/`).
+        for d in [&plan.work, &plan.target] {
+            if !d.is_dir() {
+                fs::create_dir_all(d).at(d)?;
+            }
+        }
         // A volatile mount leaves `work/incompat/volatile` behind, and overlayfs refuses that
         // workdir until it is gone; the layer is not mounted now, so the marker can go.
         let marker = plan.work.join("work/incompat/volatile");

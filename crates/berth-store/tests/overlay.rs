@@ -180,6 +180,15 @@ fn rw_layer_without_image_mounts_an_empty_writable_root() {
         fs::read(s.rw_layer(&cid).unwrap().upper.join("f")).unwrap(),
         b"1"
     );
+    // A removal cut short by a crash can take the scratch dirs: the next mount makes them
+    // again and the container's changes are still there.
+    s.unmount_rw_layer(&cid).unwrap();
+    let l = s.rw_layer(&cid).unwrap();
+    fs::remove_dir_all(&l.work).unwrap();
+    fs::remove_dir_all(&l.merged).unwrap();
+    let merged = s.mount_rw_layer(&cid).unwrap();
+    assert_eq!(fs::read(merged.join("f")).unwrap(), b"1");
+    s.unmount_rw_layer(&cid).unwrap();
     let du = s.disk_usage().unwrap();
     assert_eq!(du.containers.len(), 1);
     s.remove_rw_layer(&cid).unwrap();

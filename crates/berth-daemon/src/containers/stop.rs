@@ -147,6 +147,13 @@ impl Engine {
         }
         let _op = ctr.op.lock().await;
         lock(&ctr.rec).state.status = "removing".into();
+        // On disk before anything is destroyed (as moby checkpoints Dead first): a crash
+        // part-way leaves a record the next start finishes removing, never a "created"
+        // container whose rw layer is half gone. An auto-removed container skips the fsync:
+        // its record still says running, and recovery removes it when it finds the shim gone.
+        if !r.host_config.auto_remove.unwrap_or(false) {
+            self.inner.containers.save(ctr);
+        }
         let id = r.id.clone();
         let t0 = std::time::Instant::now();
         let ms = |what: &str| phase(&id, t0, "remove", what);

@@ -47,7 +47,15 @@ fn run_until_owns_socket_and_pid_file() {
     wait_for_socket(&cfg.socket);
     let mode = std::fs::metadata(&cfg.socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660);
-    let pid = std::fs::read_to_string(cfg.pid_file()).unwrap();
+    // The pid file follows the socket (bind first refuses a live daemon's socket); it is
+    // written whole, so poll (bounded) until it appears.
+    let pid = (0..500)
+        .find_map(|_| {
+            std::fs::read_to_string(cfg.pid_file())
+                .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(10)))
+                .ok()
+        })
+        .expect("pid file written");
     assert_eq!(pid.trim(), std::process::id().to_string());
 
     // The TCP listener is bound after the unix socket (once the store is open).
