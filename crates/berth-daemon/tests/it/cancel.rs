@@ -6,11 +6,11 @@
 use crate::common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::cli::{rand_tag, Daemon, DOCKER};
+use common::leftovers::{alive, cgroup_dirs};
 
 /// Kills and reaps a client process on every exit path.
 struct Client(Child);
@@ -49,32 +49,6 @@ fn pids_with(needles: &[&str]) -> Vec<i32> {
         }
     }
     out
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s
-                .rsplit_once(')')
-                .map(|(_, r)| r.trim_start())
-                .unwrap_or("");
-            !state.starts_with('Z') && !state.starts_with('X')
-        })
-        .unwrap_or(false)
-}
-
-/// Cgroup dirs named `id` under any controller's `berth/`.
-fn cgroups_of(id: &str) -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(root)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path().join("berth").join(id))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.push(root.join("berth").join(id));
-    out.into_iter().filter(|p| p.exists()).collect()
 }
 
 /// Before, the build went on after its client was killed: the RUN step's shim and `sleep`,
@@ -160,7 +134,7 @@ fn build_step_is_removed_when(mut d: Daemon, cancel: impl FnOnce(&mut Daemon, Cl
         (!p.is_empty()).then_some(p)
     })
     .expect("no shim for the RUN step");
-    let cgroups = cgroups_of(&id);
+    let cgroups = cgroup_dirs(&id);
     assert!(!cgroups.is_empty(), "no cgroup for the RUN step {id}");
     let mut workload: Vec<i32> = cgroups
         .iter()
@@ -189,7 +163,7 @@ fn build_step_is_removed_when(mut d: Daemon, cancel: impl FnOnce(&mut Daemon, Cl
         );
         left.extend(step_ids().into_iter().map(|n| format!("netns {n}")));
         left.extend(
-            cgroups_of(&id)
+            cgroup_dirs(&id)
                 .iter()
                 .map(|c| format!("cgroup {}", c.display())),
         );
