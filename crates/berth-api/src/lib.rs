@@ -33,27 +33,3 @@ pub use volume_service::{
 
 /// Re-exported so implementors use the exact pinned models.
 pub use bollard_stubs::models;
-
-use std::future::Future;
-
-/// Serve the API on a unix socket until `shutdown` resolves, then finish in-flight requests.
-pub async fn serve_unix(
-    listener: tokio::net::UnixListener,
-    services: Services,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(services))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// Serve the API on TCP (optional `-H tcp://…`), same as [`serve_unix`].
-pub async fn serve_tcp(
-    listener: tokio::net::TcpListener,
-    services: Services,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(services))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
