@@ -343,3 +343,49 @@ pub fn shim_exe() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
 }
+
+#[cfg(test)]
+mod tests {
+    use berth_api::ErrorKind;
+
+    use super::*;
+
+    /// The CLI's exit codes come from these: 126/127 when the command cannot run (400, so
+    /// `docker run` exits with the code), 128 otherwise, in dockerd's words.
+    #[test]
+    fn start_failures_keep_dockers_codes_and_words() {
+        let exec = berth_runtime::Error::Exec {
+            message: "exec: \"nope\": executable file not found in $PATH".into(),
+            exit_code: 127,
+        };
+        let (e, code) = start_failure("c1", StartError::Spawn(exec));
+        assert_eq!(code, 127);
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(
+            e.message,
+            "failed to create task for container: OCI runtime create failed: exec: \"nope\": executable file not found in $PATH: unknown"
+        );
+        let (e, code) = start_failure(
+            "c1",
+            StartError::Spawn(berth_runtime::Error::Shim("cgroup busy".into())),
+        );
+        assert_eq!((code, e.kind), (128, ErrorKind::Internal));
+        assert!(
+            e.message.contains("OCI runtime create failed: cgroup busy"),
+            "{e}"
+        );
+        let (e, code) = start_failure(
+            "c1",
+            StartError::Start(berth_runtime::Error::Shim("gone".into())),
+        );
+        assert_eq!((code, e.kind), (128, ErrorKind::Internal));
+        assert_eq!(e.message, "start container c1: gone");
+        // A step's own failure passes through untouched.
+        let own = (
+            ApiError::conflict("cannot join network of a non running container: c2"),
+            128,
+        );
+        let (e, code) = start_failure("c1", StartError::Effect(own));
+        assert_eq!((code, e.kind), (128, ErrorKind::Conflict));
+    }
+}
