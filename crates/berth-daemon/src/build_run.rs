@@ -258,90 +258,31 @@ impl Prepare<StepEffects> for RunPrep<'_> {
         let user = berth_runtime::user::resolve_in_rootfs(rootfs, &user_spec, &[])
             .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user_spec}: {e}")))?;
         let writer = RootWriter::open(rootfs).map_err(|e| io_err("open rootfs", e))?;
-        let mut mounts = Vec::new();
-        for (target, kind, source, options) in self.mounts().await? {
-            if !writer.exists(&target) {
-                self.created_targets.push(target.clone());
-            }
-            mounts.push(berth_runtime::MountSpec {
-                destination: target,
-                kind,
-                source,
-                options,
-            });
-        }
-        // /etc/resolv.conf and /etc/hosts: the bridge's resolv.conf and the host's hosts with
-        // `--add-host` entries when there are such, else the host's own files.
-        let tmp = self.be.tmp_dir();
-        let mut files = Vec::new();
-        let mut etc = vec![("/etc/resolv.conf", None), ("/etc/hosts", None)];
-        if self.on_bridge {
-            let path = tmp.join(format!("{}-resolv.conf", self.id));
-            etc[0].1 = Some(path.clone());
-            files.push(PlannedFile {
-                path,
-                text: net.resolv.clone(),
-                what: "RUN resolv.conf".into(),
-                remove_on_unwind: true,
-            });
-        }
+        let mounts = self.mounts().await?;
         let extra_hosts = &self.be.cfg.extra_hosts;
-        if !extra_hosts.is_empty() {
-            let path = tmp.join(format!("{}-hosts", self.id));
-            etc[1].1 = Some(path.clone());
-            files.push(PlannedFile {
-                path,
-                text: hosts_with(
-                    &fs::read_to_string("/etc/hosts").unwrap_or_default(),
-                    extra_hosts,
-                ),
-                what: "RUN hosts file".into(),
-                remove_on_unwind: true,
-            });
-        }
-        for (f, planned) in etc {
-            let source = match planned {
-                Some(p) => p.display().to_string(),
-                None if Path::new(f).exists() => f.to_string(),
-                None => continue,
-            };
-            if !writer.exists(f) {
-                self.created_targets.push(f.to_string());
-            }
-            mounts.push(berth_runtime::MountSpec {
-                destination: f.into(),
-                kind: "bind".into(),
-                source,
-                options: vec!["bind".into(), "ro".into()],
-            });
-        }
-        let spec = berth_runtime::ContainerSpec {
-            id: self.id.clone(),
-            rootfs: rootfs.to_path_buf(),
-            args: self.req.args.clone(),
-            env: self.req.env.clone(),
-            cwd: self.req.workdir.clone(),
+        let host_hosts =
+            (!extra_hosts.is_empty()).then(|| fs::read_to_string("/etc/hosts").unwrap_or_default());
+        let (plan, created) = step_plan(StepInputs {
+            id: &self.id,
+            rootfs,
+            req: self.req,
             user,
-            hostname: HOSTNAME.into(),
+            net,
             mounts,
-            network: net.mode.clone(),
-            ..Default::default()
-        };
+            tmp: &self.be.tmp_dir(),
+            shim_dir: &self.shim_dir,
+            state_root: self.be.cfg.root.join("build-tmp").join("runtime"),
+            on_bridge: self.on_bridge,
+            extra_hosts,
+            host_hosts,
+            in_rootfs: &|p| writer.exists(p),
+            on_host: &|p| Path::new(p).exists(),
+        });
+        self.created_targets.extend(created);
         (self.sink)(Event::Running {
             container: self.id.clone(),
         });
-        Ok(StartPlan {
-            files,
-            shim_dir: self.shim_dir.clone(),
-            config: ShimConfig {
-                spec,
-                state_root: self.be.cfg.root.join("build-tmp").join("runtime"),
-                log: berth_runtime::LogConfig::with_defaults(self.shim_dir.join("container.log")),
-                start_on_request: true,
-            },
-            // The shim dir goes with the step: reap whatever a failed spawn left.
-            reap_failed_spawn: true,
-        })
+        Ok(plan)
     }
 
     /// Attach before the process starts, so no output is missed.
@@ -349,6 +290,113 @@ impl Prepare<StepEffects> for RunPrep<'_> {
         self.stream = Some(shim.attach(false, true, true).await.map_err(rt)?);
         Ok(())
     }
+}
+
+/// What a RUN step's plan is made of, as values.
+struct StepInputs<'a> {
+    id: &'a str,
+    rootfs: &'a Path,
+    req: &'a RunRequest,
+    user: berth_runtime::User,
+    net: &'a Attached<()>,
+    /// The RUN mounts: (target, kind, source, options).
+    mounts: Vec<(String, String, String, Vec<String>)>,
+    /// Where the step's scratch files go.
+    tmp: &'a Path,
+    shim_dir: &'a Path,
+    state_root: PathBuf,
+    on_bridge: bool,
+    /// `--add-host` entries (name, ip).
+    extra_hosts: &'a [(String, String)],
+    /// The host's /etc/hosts, read when there are `--add-host` entries.
+    host_hosts: Option<String>,
+    /// Does a path exist in the step's rootfs?
+    in_rootfs: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Does a path exist on the host?
+    on_host: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+/// The RUN step's start plan (pure), and the mount targets that did not exist in its rootfs
+/// (removed again before the diff). /etc/resolv.conf and /etc/hosts: the bridge's
+/// resolv.conf and the host's hosts with `--add-host` entries when there are such, else the
+/// host's own files, read-only.
+fn step_plan(i: StepInputs<'_>) -> (StartPlan, Vec<String>) {
+    let mut created = Vec::new();
+    let mut mounts = Vec::new();
+    for (target, kind, source, options) in i.mounts {
+        if !(i.in_rootfs)(&target) {
+            created.push(target.clone());
+        }
+        mounts.push(berth_runtime::MountSpec {
+            destination: target,
+            kind,
+            source,
+            options,
+        });
+    }
+    let mut files = Vec::new();
+    let mut etc = [("/etc/resolv.conf", None), ("/etc/hosts", None)];
+    if i.on_bridge {
+        let path = i.tmp.join(format!("{}-resolv.conf", i.id));
+        etc[0].1 = Some(path.clone());
+        files.push(PlannedFile {
+            path,
+            text: i.net.resolv.clone(),
+            what: "RUN resolv.conf".into(),
+            remove_on_unwind: true,
+        });
+    }
+    if !i.extra_hosts.is_empty() {
+        let path = i.tmp.join(format!("{}-hosts", i.id));
+        etc[1].1 = Some(path.clone());
+        files.push(PlannedFile {
+            path,
+            text: hosts_with(i.host_hosts.as_deref().unwrap_or(""), i.extra_hosts),
+            what: "RUN hosts file".into(),
+            remove_on_unwind: true,
+        });
+    }
+    for (f, planned) in etc {
+        let source = match planned {
+            Some(p) => p.display().to_string(),
+            None if (i.on_host)(f) => f.to_string(),
+            None => continue,
+        };
+        if !(i.in_rootfs)(f) {
+            created.push(f.to_string());
+        }
+        mounts.push(berth_runtime::MountSpec {
+            destination: f.into(),
+            kind: "bind".into(),
+            source,
+            options: vec!["bind".into(), "ro".into()],
+        });
+    }
+    let spec = berth_runtime::ContainerSpec {
+        id: i.id.to_string(),
+        rootfs: i.rootfs.to_path_buf(),
+        args: i.req.args.clone(),
+        env: i.req.env.clone(),
+        cwd: i.req.workdir.clone(),
+        user: i.user,
+        hostname: HOSTNAME.into(),
+        mounts,
+        network: i.net.mode.clone(),
+        ..Default::default()
+    };
+    let plan = StartPlan {
+        files,
+        shim_dir: i.shim_dir.to_path_buf(),
+        config: ShimConfig {
+            spec,
+            state_root: i.state_root,
+            log: berth_runtime::LogConfig::with_defaults(i.shim_dir.join("container.log")),
+            start_on_request: true,
+        },
+        // The shim dir goes with the step: reap whatever a failed spawn left.
+        reap_failed_spawn: true,
+    };
+    (plan, created)
 }
 
 /// Stream a started RUN container's output to `sink` until it exits: its exit code.
@@ -499,4 +547,160 @@ fn hosts_with(base: &str, extra: &[(String, String)]) -> String {
         out.push_str(&format!("{ip}\t{name}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> RunRequest {
+        RunRequest {
+            args: vec!["/bin/sh".into(), "-c".into(), "make".into()],
+            env: vec!["PATH=/usr/bin".into()],
+            user: "builder".into(),
+            workdir: "/src".into(),
+            network: Network::Default,
+            mounts: vec![],
+            context: "/ctx".into(),
+        }
+    }
+
+    fn inputs<'a>(
+        req: &'a RunRequest,
+        net: &'a Attached<()>,
+        on_bridge: bool,
+        extra_hosts: &'a [(String, String)],
+        in_rootfs: &'a (dyn Fn(&str) -> bool + Sync),
+        on_host: &'a (dyn Fn(&str) -> bool + Sync),
+    ) -> StepInputs<'a> {
+        StepInputs {
+            id: "build-abc",
+            rootfs: Path::new("/rw/build-abc/merged"),
+            req,
+            user: berth_runtime::User {
+                uid: 1000,
+                ..Default::default()
+            },
+            net,
+            mounts: vec![(
+                "/root/.cache".into(),
+                "bind".into(),
+                "/cache/k".into(),
+                vec!["rbind".into(), "rw".into()],
+            )],
+            tmp: Path::new("/var/lib/berth/build-tmp"),
+            shim_dir: Path::new("/var/lib/berth/build-tmp/build-abc-shim"),
+            state_root: "/var/lib/berth/build-tmp/runtime".into(),
+            on_bridge,
+            extra_hosts,
+            host_hosts: (!extra_hosts.is_empty()).then(|| "127.0.0.1\tlocalhost".into()),
+            in_rootfs,
+            on_host,
+        }
+    }
+
+    #[test]
+    fn bridge_step_with_added_hosts() {
+        let req = req();
+        let net = Attached {
+            mode: NetworkMode::Path("/run/netns/build-abc".into()),
+            netns: Some("/run/netns/build-abc".into()),
+            resolv: "nameserver 172.17.0.1\n".into(),
+            ..Default::default()
+        };
+        let hosts = [("db".to_string(), "10.0.0.5".to_string())];
+        // The image has /etc/hosts but neither /etc/resolv.conf nor the cache dir.
+        let in_rootfs = |p: &str| p == "/etc/hosts";
+        let (plan, created) = step_plan(inputs(&req, &net, true, &hosts, &in_rootfs, &|_| true));
+        let tmp = Path::new("/var/lib/berth/build-tmp");
+        let files: Vec<_> = plan
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.text.as_str(), f.remove_on_unwind))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (
+                    tmp.join("build-abc-resolv.conf"),
+                    "nameserver 172.17.0.1\n",
+                    true
+                ),
+                (
+                    tmp.join("build-abc-hosts"),
+                    "127.0.0.1\tlocalhost\n10.0.0.5\tdb\n",
+                    true
+                ),
+            ]
+        );
+        let s = &plan.config.spec;
+        let mounts: Vec<_> = s
+            .mounts
+            .iter()
+            .map(|m| {
+                (
+                    m.destination.as_str(),
+                    m.source.as_str(),
+                    m.options.join(","),
+                )
+            })
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                ("/root/.cache", "/cache/k", "rbind,rw".to_string()),
+                (
+                    "/etc/resolv.conf",
+                    "/var/lib/berth/build-tmp/build-abc-resolv.conf",
+                    "bind,ro".to_string()
+                ),
+                (
+                    "/etc/hosts",
+                    "/var/lib/berth/build-tmp/build-abc-hosts",
+                    "bind,ro".to_string()
+                ),
+            ]
+        );
+        assert_eq!(created, ["/root/.cache", "/etc/resolv.conf"]);
+        assert_eq!(s.hostname, "buildkitsandbox");
+        assert_eq!(s.args, ["/bin/sh", "-c", "make"]);
+        assert_eq!(s.cwd, "/src");
+        assert_eq!(s.user.uid, 1000);
+        assert_eq!(s.network, NetworkMode::Path("/run/netns/build-abc".into()));
+        assert!(plan.reap_failed_spawn);
+        assert!(plan.config.start_on_request);
+        assert_eq!(
+            plan.config.log.path,
+            Path::new("/var/lib/berth/build-tmp/build-abc-shim/container.log")
+        );
+    }
+
+    #[test]
+    fn host_step_binds_the_hosts_files_that_exist() {
+        let req = req();
+        let net = Attached {
+            mode: NetworkMode::Host,
+            ..Default::default()
+        };
+        // A host without /etc/hosts: only its resolv.conf is bound; no scratch files.
+        let on_host = |p: &str| p == "/etc/resolv.conf";
+        let (plan, created) = step_plan(inputs(&req, &net, false, &[], &|_| true, &on_host));
+        assert!(plan.files.is_empty());
+        let dests: Vec<_> = plan
+            .config
+            .spec
+            .mounts
+            .iter()
+            .map(|m| (m.destination.as_str(), m.source.as_str()))
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                ("/root/.cache", "/cache/k"),
+                ("/etc/resolv.conf", "/etc/resolv.conf")
+            ]
+        );
+        assert!(created.is_empty());
+        assert_eq!(plan.config.spec.network, NetworkMode::Host);
+    }
 }
