@@ -1,5 +1,5 @@
 //! [`StoreBuildBackend`]: berth-build's side effects over berth-store (rw layers, diffs,
-//! layer commit, image registration) and berth-runtime (RUN in a shim-run container), plus the
+//! layer commit, image registration) and berth-task (RUN, in `build_run`), plus the
 //! step cache as one JSON file per key under `<root>/build-cache/`. `docker commit`
 //! (`crate::commit`) shares its diff → layer → image code ([`diff_layer`], [`register_state`]).
 
@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use berth_build::{
-    BuildBackend, BuildError, CopyFrom, CopyRequest, ErrorKind, Event, Layer, MountSource, Network,
-    RunRequest, RunResult, Sink, SourceOptions, State,
+    BuildBackend, BuildError, CopyFrom, CopyRequest, ErrorKind, Layer, RunRequest, RunResult, Sink,
+    SourceOptions, State,
 };
 use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, Reference};
 use berth_store::Store;
@@ -49,17 +49,17 @@ pub struct BuildBackendConfig {
 
 /// The daemon's build backend.
 pub struct StoreBuildBackend {
-    store: Arc<Store>,
-    cfg: BuildBackendConfig,
+    pub(crate) store: Arc<Store>,
+    pub(crate) cfg: BuildBackendConfig,
     /// `ADD <url>` downloads (created on first use).
     fetcher: std::sync::OnceLock<berth_build::Fetcher>,
 }
 
-fn be_err(kind: ErrorKind, what: impl std::fmt::Display) -> BuildError {
+pub(crate) fn be_err(kind: ErrorKind, what: impl std::fmt::Display) -> BuildError {
     BuildError::backend(kind, what.to_string())
 }
 
-fn store_err(e: berth_store::StoreError) -> BuildError {
+pub(crate) fn store_err(e: berth_store::StoreError) -> BuildError {
     // A store conflict (an image in use) is, for a build step, bad input like any other.
     let kind = match e.kind() {
         ErrorKind::Conflict => ErrorKind::Invalid,
@@ -68,7 +68,7 @@ fn store_err(e: berth_store::StoreError) -> BuildError {
     be_err(kind, e)
 }
 
-fn io_err(what: &str, e: std::io::Error) -> BuildError {
+pub(crate) fn io_err(what: &str, e: std::io::Error) -> BuildError {
     be_err(ErrorKind::Internal, format!("{what}: {e}"))
 }
 
@@ -83,7 +83,7 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &h.hex()[..24])
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BuildError> + Send + 'static,
 ) -> Result<T, BuildError> {
     tokio::task::spawn_blocking(f)
@@ -100,17 +100,23 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// A new rw layer over `image`, mounted.
     pub fn new(store: &Arc<Store>, image: Option<&Digest>) -> Result<Scratch, BuildError> {
+        let s = Scratch::unmounted(store, image)?;
+        store.mount_rw_layer(&s.id).map_err(store_err)?;
+        Ok(s)
+    }
+
+    /// A new rw layer over `image`, not yet mounted (a RUN step's task mounts it).
+    pub fn unmounted(store: &Arc<Store>, image: Option<&Digest>) -> Result<Scratch, BuildError> {
         let id = unique("build-");
         let rw = store.create_rw_layer(&id, image).map_err(store_err)?;
-        let s = Scratch {
+        Ok(Scratch {
             store: store.clone(),
-            id: id.clone(),
+            id,
             merged: rw.merged.clone(),
             upper: rw.upper.clone(),
-        };
-        store.mount_rw_layer(&id).map_err(store_err)?;
-        Ok(s)
+        })
     }
 
     /// The changes as a committed layer on top of `parent_diff_ids`; None when nothing changed.
@@ -207,187 +213,6 @@ pub(crate) fn set_parent(store: &Store, id: &Digest, parent: Option<&Digest>) {
     }
 }
 
-/// Remove from an upper dir a mount target the runtime created, and the parent dirs that were
-/// only copied up to hold it (empty afterwards), so mounts leave no trace in the layer.
-fn remove_mount_target(upper: &Path, target: &str) {
-    let rel = target.trim_matches('/');
-    let p = upper.join(rel);
-    if let Ok(md) = fs::symlink_metadata(&p) {
-        let _ = if md.is_dir() {
-            fs::remove_dir(&p)
-        } else {
-            fs::remove_file(&p)
-        };
-    }
-    let mut parent = Path::new(rel).parent();
-    while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
-        // remove_dir fails on a non-empty dir, which then stays (a real change).
-        if fs::remove_dir(upper.join(dir)).is_err() {
-            break;
-        }
-        parent = dir.parent();
-    }
-}
-
-/// What one RUN step holds while it runs: its rw layer (and those of `--mount=from` sources),
-/// its shim dir, its bridge endpoint and scratch files. [`RunStep::finish`] releases them in
-/// order after the container exited. Dropped unfinished (the build was cancelled: its client
-/// went away and the build future was dropped mid-step, or the step failed early), it kills
-/// the container, waits for the shim to clean up its cgroups, detaches the network and only
-/// then unmounts and removes the layers, from a task, since the drop cannot wait.
-struct RunStep {
-    scratch: Option<Scratch>,
-    extra: Vec<Scratch>,
-    shim_dir: PathBuf,
-    /// A shim may exist for `shim_dir` (set just before it is spawned).
-    spawned: bool,
-    bridge: Option<Arc<dyn BuildNetwork>>,
-    files: Vec<PathBuf>,
-}
-
-impl RunStep {
-    fn new(scratch: Scratch, shim_dir: PathBuf) -> RunStep {
-        RunStep {
-            scratch: Some(scratch),
-            extra: Vec::new(),
-            shim_dir,
-            spawned: false,
-            bridge: None,
-            files: Vec::new(),
-        }
-    }
-
-    fn scratch(&self) -> &Scratch {
-        self.scratch.as_ref().expect("RUN step is not finished")
-    }
-
-    /// Kill what may still run for the step and release everything but the main rw layer.
-    async fn release(
-        id: String,
-        shim_dir: PathBuf,
-        spawned: bool,
-        bridge: Option<Arc<dyn BuildNetwork>>,
-        files: Vec<PathBuf>,
-    ) {
-        if spawned {
-            let shim = berth_runtime::Shim::new(&shim_dir);
-            let _ = shim.kill(9).await;
-            // Wait returns once the shim recorded the exit and removed the cgroups (or, when
-            // the shim is gone, after cleaning up for it).
-            let waited =
-                tokio::time::timeout(std::time::Duration::from_secs(30), shim.wait()).await;
-            if !matches!(waited, Ok(Ok(_))) {
-                tracing::warn!(id, "RUN container did not report its exit after SIGKILL");
-            }
-        }
-        let _ = tokio::fs::remove_dir_all(&shim_dir).await;
-        if let Some(n) = bridge {
-            n.detach(&id).await;
-        }
-        for f in files {
-            let _ = tokio::fs::remove_file(&f).await;
-        }
-    }
-
-    /// The container exited: release the step's resources, keep the main layer for the diff.
-    async fn finish(mut self) -> Scratch {
-        let scratch = self.scratch.take().expect("RUN step finished once");
-        let (dir, bridge, files) = (
-            std::mem::take(&mut self.shim_dir),
-            self.bridge.take(),
-            std::mem::take(&mut self.files),
-        );
-        RunStep::release(scratch.id.clone(), dir, self.spawned, bridge, files).await;
-        scratch
-    }
-}
-
-impl Drop for RunStep {
-    fn drop(&mut self) {
-        let Some(scratch) = self.scratch.take() else {
-            return; // finished
-        };
-        let extra = std::mem::take(&mut self.extra);
-        let (id, dir, spawned, bridge, files) = (
-            scratch.id.clone(),
-            std::mem::take(&mut self.shim_dir),
-            self.spawned,
-            self.bridge.take(),
-            std::mem::take(&mut self.files),
-        );
-        let cleanup = async move {
-            if spawned {
-                tracing::info!(id, "RUN step abandoned: killing its container");
-            }
-            RunStep::release(id, dir, spawned, bridge, files).await;
-            // Unmount and remove the layers only once nothing runs on them.
-            let _ = tokio::task::spawn_blocking(move || drop((scratch, extra))).await;
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
-                h.spawn(cleanup);
-            }
-            Err(_) => tracing::error!("no runtime to clean up an abandoned RUN step"),
-        }
-    }
-}
-
-/// Start a RUN container attached before its process starts (no output is missed), stream
-/// its output to `sink`, and return its exit code (126/127 when the command cannot run).
-async fn run_streaming(
-    exe: &Path,
-    dir: &Path,
-    cfg: &berth_runtime::ShimConfig,
-    sink: &Sink,
-) -> Result<i32, BuildError> {
-    use berth_runtime::{Error as RtError, StdioEvent};
-    let exec_failed = |message: String, code: i32| {
-        sink(Event::Output {
-            stream: 2,
-            data: format!("{message}\n").into_bytes(),
-        });
-        Ok(code)
-    };
-    let shim = match berth_runtime::Shim::spawn(exe, dir, cfg).await {
-        Ok((shim, _)) => shim,
-        Err(RtError::Exec { message, exit_code }) => return exec_failed(message, exit_code),
-        Err(e) => {
-            return Err(be_err(
-                ErrorKind::Unavailable,
-                format!("start RUN container: {e}"),
-            ))
-        }
-    };
-    let rt = |e: RtError| be_err(ErrorKind::Unavailable, format!("RUN container: {e}"));
-    let mut stream = shim.attach(false, true, true).await.map_err(rt)?;
-    match shim.start().await {
-        Ok(()) => {}
-        Err(RtError::Exec { message, exit_code }) => {
-            let _ = shim.wait().await;
-            return exec_failed(message, exit_code);
-        }
-        Err(e) => {
-            let _ = shim.kill(9).await;
-            let _ = shim.wait().await;
-            return Err(rt(e));
-        }
-    }
-    let mut code = None;
-    loop {
-        match stream.next().await {
-            Ok(StdioEvent::Stdout(data)) => sink(Event::Output { stream: 1, data }),
-            Ok(StdioEvent::Stderr(data)) => sink(Event::Output { stream: 2, data }),
-            Ok(StdioEvent::Exit(c)) => {
-                code = Some(c);
-                break;
-            }
-            Ok(StdioEvent::Closed) | Err(_) => break,
-        }
-    }
-    let x = shim.wait().await.map_err(rt)?;
-    Ok(code.unwrap_or(x.exit_code))
-}
-
 impl StoreBuildBackend {
     /// Mount a scratch rw layer over `parent`, let `f` change it, and return the change as a
     /// layer (None when nothing changed).
@@ -417,7 +242,7 @@ impl StoreBuildBackend {
         }
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.cfg.root.join("build-tmp")
     }
 
@@ -543,186 +368,7 @@ impl BuildBackend for StoreBuildBackend {
         req: RunRequest,
         sink: Sink,
     ) -> Result<RunResult, BuildError> {
-        let store = self.store.clone();
-        let image = parent.rootfs.clone();
-        let scratch = blocking(move || Scratch::new(&store, image.as_ref())).await?;
-        let dir = self.tmp_dir().join(format!("{}-shim", scratch.id));
-        let mut step = RunStep::new(scratch, dir.clone());
-        let id = step.scratch().id.clone();
-        let merged = step.scratch().merged.clone();
-        let user_spec = req.user.clone();
-        let user = berth_runtime::user::resolve_in_rootfs(&merged, &user_spec, &[])
-            .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user_spec}: {e}")))?;
-        // Mounts, and which of their targets did not exist (removed again before the diff).
-        let writer = RootWriter::open(&merged).map_err(|e| io_err("open rootfs", e))?;
-        let mut mounts = Vec::new();
-        let mut created_targets = Vec::new();
-        let mut plan: Vec<(String, String, String, Vec<String>)> = Vec::new();
-        for m in &req.mounts {
-            match &m.source {
-                MountSource::Cache { id } => {
-                    let dir = self
-                        .cfg
-                        .root
-                        .join("build-cache-mounts")
-                        .join(Digest::of(id.as_bytes()).hex());
-                    fs::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
-                    plan.push((
-                        m.target.clone(),
-                        "bind".into(),
-                        dir.display().to_string(),
-                        vec!["rbind".into(), "rw".into()],
-                    ));
-                }
-                MountSource::Tmpfs { size } => {
-                    let mut o = vec!["nosuid".to_string(), "nodev".into()];
-                    if let Some(s) = size {
-                        o.push(format!("size={s}"));
-                    }
-                    plan.push((m.target.clone(), "tmpfs".into(), "tmpfs".into(), o));
-                }
-                MountSource::Bind { from, source } => {
-                    let (root, strict) = match from {
-                        None => (req.context.clone(), true),
-                        Some(st) => {
-                            let store = self.store.clone();
-                            let img = st.rootfs.clone();
-                            let s = blocking(move || Scratch::new(&store, img.as_ref())).await?;
-                            let r = s.merged.clone();
-                            step.extra.push(s);
-                            (r, false)
-                        }
-                    };
-                    let parts = berth_build::context::clean_source(source, strict)?;
-                    let host = berth_build::context::resolve_in_root(
-                        &root,
-                        &parts,
-                        true,
-                        strict,
-                        "build context",
-                    )?;
-                    let ro = if m.readonly { "ro" } else { "rw" };
-                    plan.push((
-                        m.target.clone(),
-                        "bind".into(),
-                        host.display().to_string(),
-                        vec!["rbind".into(), ro.into()],
-                    ));
-                }
-            }
-        }
-        for (target, kind, source, options) in plan {
-            if !writer.exists(&target) {
-                created_targets.push(target.clone());
-            }
-            mounts.push(berth_runtime::MountSpec {
-                destination: target,
-                kind,
-                source,
-                options,
-            });
-        }
-        // RUN on the bridge (the default when the engine has one) or the host's network.
-        let bridge = match (req.network, &self.cfg.network) {
-            (Network::Default, Some(n)) => Some(n.clone()),
-            _ => None,
-        };
-        let mut resolv_file = None;
-        let network = match (&bridge, req.network) {
-            (Some(n), _) => {
-                let (ns, resolv) = n.attach(&id).await.map_err(|m| {
-                    be_err(
-                        ErrorKind::Unavailable,
-                        format!("RUN network: {m}; RUN --network=host avoids the bridge"),
-                    )
-                })?;
-                step.bridge = Some(n.clone());
-                let f = self.tmp_dir().join(format!("{id}-resolv.conf"));
-                step.files.push(f.clone());
-                fs::write(&f, resolv).map_err(|e| io_err("write RUN resolv.conf", e))?;
-                resolv_file = Some(f);
-                berth_runtime::NetworkMode::Path(ns)
-            }
-            (None, Network::None) => berth_runtime::NetworkMode::None,
-            (None, _) => berth_runtime::NetworkMode::Host,
-        };
-        let hosts_file = if self.cfg.extra_hosts.is_empty() {
-            None
-        } else {
-            let f = self.tmp_dir().join(format!("{id}-hosts"));
-            let text = hosts_with(
-                &fs::read_to_string("/etc/hosts").unwrap_or_default(),
-                &self.cfg.extra_hosts,
-            );
-            step.files.push(f.clone());
-            fs::create_dir_all(self.tmp_dir())
-                .and_then(|_| fs::write(&f, text))
-                .map_err(|e| io_err("write RUN hosts file", e))?;
-            Some(f)
-        };
-        for f in ["/etc/resolv.conf", "/etc/hosts"] {
-            let source = match (&resolv_file, &hosts_file, f) {
-                (Some(r), _, "/etc/resolv.conf") => r.display().to_string(),
-                (_, Some(h), "/etc/hosts") => h.display().to_string(),
-                _ => f.to_string(),
-            };
-            if Path::new(&source).exists() {
-                if !writer.exists(f) {
-                    created_targets.push(f.to_string());
-                }
-                mounts.push(berth_runtime::MountSpec {
-                    destination: f.into(),
-                    kind: "bind".into(),
-                    source,
-                    options: vec!["bind".into(), "ro".into()],
-                });
-            }
-        }
-        let spec = berth_runtime::ContainerSpec {
-            id: id.clone(),
-            rootfs: merged.clone(),
-            args: req.args.clone(),
-            env: req.env.clone(),
-            cwd: req.workdir.clone(),
-            user,
-            hostname: "buildkitsandbox".into(),
-            mounts,
-            network,
-            ..Default::default()
-        };
-        let shim_cfg = berth_runtime::ShimConfig {
-            spec,
-            state_root: self.cfg.root.join("build-tmp").join("runtime"),
-            log: berth_runtime::LogConfig::with_defaults(dir.join("container.log")),
-            start_on_request: true,
-        };
-        sink(Event::Running {
-            container: id.clone(),
-        });
-        step.spawned = true;
-        let ran = run_streaming(&self.cfg.shim_exe, &dir, &shim_cfg, &sink).await;
-        let extra_scratch = std::mem::take(&mut step.extra);
-        let scratch = step.finish().await;
-        let exit_code = ran?;
-        drop(extra_scratch);
-        let diff_ids = parent.config.rootfs.diff_ids.clone();
-        let tmp = self.tmp_dir();
-        blocking(move || {
-            let store = scratch.store.clone();
-            store.unmount_rw_layer(&scratch.id).map_err(store_err)?;
-            for t in created_targets {
-                remove_mount_target(&scratch.upper, &t);
-            }
-            if exit_code != 0 {
-                return Ok(RunResult {
-                    exit_code,
-                    layer: None,
-                });
-            }
-            let layer = scratch.diff(&diff_ids, &tmp)?;
-            Ok(RunResult { exit_code, layer })
-        })
-        .await
+        crate::build_run::run(self, parent, req, sink).await
     }
 
     async fn copy(&self, parent: &State, req: CopyRequest) -> Result<Option<Layer>, BuildError> {
@@ -839,16 +485,4 @@ impl BuildBackend for StoreBuildBackend {
         })
         .await
     }
-}
-
-/// The host's hosts file with `--add-host` entries appended (the classic builder's RUN view).
-fn hosts_with(base: &str, extra: &[(String, String)]) -> String {
-    let mut out = base.to_string();
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
-    for (name, ip) in extra {
-        out.push_str(&format!("{ip}\t{name}\n"));
-    }
-    out
 }

@@ -8,6 +8,7 @@ mod archive_ops_service;
 pub mod atomic_file;
 pub mod build_backend;
 pub mod build_copy;
+mod build_run;
 mod build_service;
 pub mod changes;
 pub mod commit;

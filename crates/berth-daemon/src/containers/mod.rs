@@ -12,7 +12,9 @@ mod render;
 mod run;
 mod security;
 mod service;
+mod start_plan;
 mod stop;
+mod task;
 pub mod validate;
 mod workdir;
 

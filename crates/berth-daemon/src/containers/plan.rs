@@ -1,9 +1,12 @@
 //! Pure decisions for starting a container: signals, port mappings, cgroup resources, log
-//! rotation options and the init binary from Docker's request types.
+//! rotation options and the init binary from Docker's request types; and what follows its
+//! exit (restart policy, auto-remove).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use berth_api::models::RestartPolicyNameEnum as R;
 use berth_api::{ApiError, ApiResult};
 use berth_network::{PortMapping, Proto};
 use berth_runtime::{NsMode, Resources};
@@ -225,9 +228,90 @@ pub fn init_binary(
         })
 }
 
+/// What follows a container's exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterExit {
+    /// Its restart policy restarts it after `delay` (100 ms doubling per restart, to 51.2 s).
+    Restart { delay: Duration },
+    /// `--rm`: remove it.
+    Remove,
+    /// It stays exited.
+    Keep,
+}
+
+/// The restart policy's decision for `r` exiting with `code` (never restart and auto-remove
+/// together: create refuses that pair). A manual stop never restarts.
+pub fn after_exit(r: &Record, code: i64) -> AfterExit {
+    let policy = r.host_config.restart_policy.clone().unwrap_or_default();
+    let name = policy.name.unwrap_or(R::EMPTY);
+    let max = policy.maximum_retry_count.unwrap_or(0);
+    let restart = !r.manually_stopped
+        && match name {
+            R::ALWAYS | R::UNLESS_STOPPED => true,
+            R::ON_FAILURE => code != 0 && (max == 0 || r.restart_count < max),
+            _ => false,
+        };
+    if restart {
+        let n = r.restart_count;
+        AfterExit::Restart {
+            delay: Duration::from_millis(100u64 << n.clamp(0, 9)),
+        }
+    } else if r.host_config.auto_remove.unwrap_or(false) {
+        AfterExit::Remove
+    } else {
+        AfterExit::Keep
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_policy(name: R, max: i64, restarts: i64) -> Record {
+        let mut r = Record::default();
+        r.host_config.restart_policy = Some(berth_api::models::RestartPolicy {
+            name: Some(name),
+            maximum_retry_count: Some(max),
+        });
+        r.restart_count = restarts;
+        r
+    }
+
+    #[test]
+    fn restart_policy_decisions() {
+        let ms = |n| AfterExit::Restart {
+            delay: Duration::from_millis(n),
+        };
+        assert_eq!(after_exit(&Record::default(), 1), AfterExit::Keep);
+        assert_eq!(after_exit(&with_policy(R::NO, 0, 0), 1), AfterExit::Keep);
+        assert_eq!(after_exit(&with_policy(R::ALWAYS, 0, 0), 0), ms(100));
+        assert_eq!(
+            after_exit(&with_policy(R::UNLESS_STOPPED, 0, 3), 0),
+            ms(800)
+        );
+        // The back-off stops doubling after nine restarts.
+        assert_eq!(after_exit(&with_policy(R::ALWAYS, 0, 40), 0), ms(51_200));
+        // on-failure: only non-zero exits, and at most `max` times (0: no limit).
+        assert_eq!(
+            after_exit(&with_policy(R::ON_FAILURE, 0, 0), 0),
+            AfterExit::Keep
+        );
+        assert_eq!(after_exit(&with_policy(R::ON_FAILURE, 0, 7), 2), ms(12_800));
+        assert_eq!(after_exit(&with_policy(R::ON_FAILURE, 2, 1), 2), ms(200));
+        assert_eq!(
+            after_exit(&with_policy(R::ON_FAILURE, 2, 2), 2),
+            AfterExit::Keep
+        );
+        // A manual stop never restarts.
+        let mut stopped = with_policy(R::ALWAYS, 0, 0);
+        stopped.manually_stopped = true;
+        assert_eq!(after_exit(&stopped, 137), AfterExit::Keep);
+        // --rm removes whatever the exit code.
+        let mut rm = Record::default();
+        rm.host_config.auto_remove = Some(true);
+        assert_eq!(after_exit(&rm, 0), AfterExit::Remove);
+        assert_eq!(after_exit(&rm, 3), AfterExit::Remove);
+    }
 
     #[test]
     fn signals_and_sizes() {
