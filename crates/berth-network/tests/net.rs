@@ -614,3 +614,111 @@ fn internal_network_has_no_way_out_and_ipv6_works() {
         }
     });
 }
+
+/// An apply hook that holds the first `connect` apply step until released: it reports that the
+/// step began on the returned receiver and waits for the returned sender.
+fn hold_first_connect() -> (
+    berth_network::ApplyHook,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (entered_tx, entered_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = std::sync::Arc::new(std::sync::Mutex::new(Some((entered_tx, release_rx))));
+    let hook = berth_network::ApplyHook(std::sync::Arc::new(move |step| {
+        let held = if step == "connect" {
+            gate.lock().unwrap().take()
+        } else {
+            None
+        };
+        Box::pin(async move {
+            if let Some((entered, release)) = held {
+                entered.send(()).unwrap();
+                let _ = release.await;
+            }
+        })
+    }));
+    (hook, entered_rx, release_tx)
+}
+
+#[test]
+fn a_connect_in_progress_does_not_hold_the_manager() {
+    isolated(
+        "a_connect_in_progress_does_not_hold_the_manager",
+        || async {
+            use futures::FutureExt;
+            let env = Env::new();
+            let (hook, mut entered, release) = hold_first_connect();
+            let mut opts = env.opts();
+            opts.apply_hook = Some(hook);
+            let m =
+                std::sync::Arc::new(NetworkManager::open(&env.state_dir(), opts).await.unwrap());
+            m.create_network(user_net("busynet", "10.93.0.0/24"))
+                .await
+                .unwrap();
+            let a = m.create_netns("ba").await.unwrap();
+            let b = m.create_netns("bb").await.unwrap();
+            let slow = tokio::spawn({
+                let (m, a) = (m.clone(), a.clone());
+                async move { m.connect(&a, "busynet", ep("ba", "alpha")).await }
+            });
+            entered
+                .recv()
+                .await
+                .expect("the first connect reaches its apply step");
+
+            // While ba's veth is being set up the manager answers at once (no lock held)...
+            let nets = m
+                .list()
+                .now_or_never()
+                .expect("list waited for a connect in progress");
+            assert!(nets.iter().any(|n| n.name == "busynet"));
+            let info = m
+                .inspect("busynet")
+                .now_or_never()
+                .expect("inspect waited for a connect in progress")
+                .unwrap();
+            assert!(info.endpoints.is_empty(), "a pending endpoint is not shown");
+            // ...refuses to connect or disconnect the same container twice meanwhile...
+            let e = m
+                .connect(&a, "busynet", ep("ba", "alpha"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            let e = m.disconnect("ba", "busynet").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            let e = m.remove_network("busynet").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            // ...and allocates the next address to another container, which completes first.
+            let eb = m.connect(&b, "busynet", ep("bb", "beta")).await.unwrap();
+            assert_eq!(eb.ip.to_string(), "10.93.0.3");
+
+            release.send(()).unwrap();
+            let ea = slow.await.unwrap().unwrap();
+            assert_eq!(ea.ip.to_string(), "10.93.0.2");
+            assert_eq!(m.inspect("busynet").await.unwrap().endpoints.len(), 2);
+
+            // A failed apply gives its address back: no veth, no endpoint, and the next connect
+            // gets the address the failed one had (.4: the cursor rolls on from .3).
+            let gone = env.dir.path().join("run/netns/missing");
+            m.disconnect("ba", "busynet").await.unwrap();
+            let before = links();
+            m.connect(&gone, "busynet", ep("bc", "gamma"))
+                .await
+                .unwrap_err();
+            assert_eq!(links(), before, "a failed connect leaves no veth");
+            let ea = m.connect(&a, "busynet", ep("ba", "alpha")).await.unwrap();
+            assert_eq!(ea.ip.to_string(), "10.93.0.4");
+            let eps = m.inspect("busynet").await.unwrap().endpoints;
+            assert_eq!(eps.len(), 2, "{eps:?}");
+
+            for id in ["ba", "bb"] {
+                m.disconnect(id, "busynet").await.unwrap();
+                m.remove_netns(id).await.unwrap();
+            }
+            m.remove_network("busynet").await.unwrap();
+            m.teardown().await.unwrap();
+            assert_eq!(links(), vec!["lo".to_string()], "only loopback must remain");
+        },
+    );
+}

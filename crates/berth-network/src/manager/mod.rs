@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use ipnet::IpNet;
 use rtnetlink::Handle;
 use tokio::sync::Mutex;
@@ -54,6 +55,20 @@ pub struct ManagerOptions {
     pub dns_port: u16,
     /// Set net.ipv4.ip_forward (and IPv6 forwarding) when a non-internal network exists.
     pub enable_ip_forward: bool,
+    /// Test seam: awaited when an apply step (netlink work) begins, with the step's name.
+    #[doc(hidden)]
+    pub apply_hook: Option<ApplyHook>,
+}
+
+/// An async callback run at the start of each apply step ("create_network", "connect",
+/// "disconnect"); tests hold a step in progress with it to observe the manager meanwhile.
+#[derive(Clone)]
+pub struct ApplyHook(pub Arc<dyn Fn(&'static str) -> BoxFuture<'static, ()> + Send + Sync>);
+
+impl std::fmt::Debug for ApplyHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApplyHook")
+    }
 }
 
 impl ManagerOptions {
@@ -69,6 +84,7 @@ impl ManagerOptions {
             dns_upstreams: None,
             dns_port: 53,
             enable_ip_forward: true,
+            apply_hook: None,
         }
     }
 }
@@ -205,6 +221,13 @@ impl NetworkManager {
             mgr.apply_rules(&g.state).await?;
         }
         Ok(mgr)
+    }
+
+    /// Run the test hook, if any, as the apply step `step` begins.
+    async fn hook(&self, step: &'static str) {
+        if let Some(h) = &self.opts.apply_hook {
+            (h.0)(step).await;
+        }
     }
 
     async fn ensure_bridge(&self, n: &Network) -> Result<()> {
@@ -570,6 +593,7 @@ impl NetworkManager {
             Some(m) => ipam::parse_mac(m)?,
             None => ipam::mac_for(ip),
         };
+        self.hook("connect").await;
         let bidx = netlink::ensure_bridge(&self.nl, &bridge, &bridge_addrs(&ip_cfg)).await?;
         let (host, peer) = loop {
             let tag = format!("{:08x}", random_u64() as u32);
