@@ -615,9 +615,11 @@ fn internal_network_has_no_way_out_and_ipv6_works() {
     });
 }
 
-/// An apply hook that holds the first `connect` apply step until released: it reports that the
-/// step began on the returned receiver and waits for the returned sender.
-fn hold_first_connect() -> (
+/// An apply hook that holds the first apply step named `held` until released: it reports that
+/// the step began on the returned receiver and waits for the returned sender.
+fn hold_first(
+    held: &'static str,
+) -> (
     berth_network::ApplyHook,
     tokio::sync::mpsc::UnboundedReceiver<()>,
     tokio::sync::oneshot::Sender<()>,
@@ -626,7 +628,7 @@ fn hold_first_connect() -> (
     let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
     let gate = std::sync::Arc::new(std::sync::Mutex::new(Some((entered_tx, release_rx))));
     let hook = berth_network::ApplyHook(std::sync::Arc::new(move |step| {
-        let held = if step == "connect" {
+        let held = if step == held {
             gate.lock().unwrap().take()
         } else {
             None
@@ -648,7 +650,8 @@ fn a_connect_in_progress_does_not_hold_the_manager() {
         || async {
             use futures::FutureExt;
             let env = Env::new();
-            let (hook, mut entered, release) = hold_first_connect();
+            // held once ba's veth exists on the bridge, before it is configured
+            let (hook, mut entered, release) = hold_first("veth");
             let mut opts = env.opts();
             opts.apply_hook = Some(hook);
             let m =
@@ -658,6 +661,7 @@ fn a_connect_in_progress_does_not_hold_the_manager() {
                 .unwrap();
             let a = m.create_netns("ba").await.unwrap();
             let b = m.create_netns("bb").await.unwrap();
+            let before = links();
             let slow = tokio::spawn({
                 let (m, a) = (m.clone(), a.clone());
                 async move { m.connect(&a, "busynet", ep("ba", "alpha")).await }
@@ -679,6 +683,14 @@ fn a_connect_in_progress_does_not_hold_the_manager() {
                 .expect("inspect waited for a connect in progress")
                 .unwrap();
             assert!(info.endpoints.is_empty(), "a pending endpoint is not shown");
+            // The pending veth is on the bridge and the manager owns up to it (so a stray-veth
+            // sweep running now leaves it alone).
+            let new: Vec<String> = links()
+                .into_iter()
+                .filter(|l| !before.contains(l))
+                .collect();
+            assert_eq!(new.len(), 1, "{new:?}");
+            assert!(m.veths().await.contains(&new[0]), "{new:?}");
             // ...refuses to connect or disconnect the same container twice meanwhile...
             let e = m
                 .connect(&a, "busynet", ep("ba", "alpha"))

@@ -50,9 +50,9 @@ impl Engine {
             .unwrap_or_default();
         if self.inner.cfg.root.join("network").exists() {
             if let Ok(net) = self.network().await {
-                // Bridge ports first, endpoints second: a veth seen on a bridge belongs to a
-                // connect that holds the manager's lock until its endpoint is saved, so the
-                // endpoints read after it include its owner.
+                // Bridge ports first, the manager's veths second: the manager names a veth
+                // from just before it is created until it is deleted (also while a connect
+                // is still setting it up), so the names read after include its owner.
                 let mut ports = Vec::new();
                 let networks = net.list().await;
                 for br in networks.iter().filter_map(|n| n.bridge.clone()) {
@@ -61,15 +61,13 @@ impl Engine {
                         ports.push((port.file_name().to_string_lossy().into_owned(), br.clone()));
                     }
                 }
-                let mut owned = std::collections::BTreeSet::new();
                 for n in &networks {
                     if let Ok(info) = net.inspect(&n.id).await {
-                        for ep in info.endpoints {
-                            f.endpoints.insert(ep.container_id);
-                            owned.insert(ep.veth_host);
-                        }
+                        f.endpoints
+                            .extend(info.endpoints.into_iter().map(|ep| ep.container_id));
                     }
                 }
+                let owned = net.veths().await;
                 f.stray_veths = ports
                     .into_iter()
                     .filter(|(name, _)| !owned.contains(name))

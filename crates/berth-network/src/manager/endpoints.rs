@@ -17,6 +17,7 @@ use crate::ports;
 
 /// What the apply step of a connect sets up: addresses picked under the lock.
 struct Plumbing<'a> {
+    container_id: &'a str,
     netns: &'a Path,
     net: &'a Network,
     bridge: &'a str,
@@ -103,6 +104,7 @@ impl NetworkManager {
                 container_id: cfg.container_id.clone(),
                 network_id: net.id.clone(),
                 ips: std::iter::once(ip).chain(ipv6).collect(),
+                veth: None,
                 phase: Phase::Connecting,
             });
             (net, bridge, ip_cfg, ip, ipv6, mac, prev_last)
@@ -129,6 +131,7 @@ impl NetworkManager {
         self.hook("connect").await;
         let plumbed = self
             .plumb(Plumbing {
+                container_id: &cfg.container_id,
                 netns,
                 net: &net,
                 bridge: &bridge,
@@ -193,7 +196,19 @@ impl NetworkManager {
                 break (h, p);
             }
         };
+        // Named before it exists, so `veths` never misses a veth on the bridge.
+        if let Some(h) = self
+            .inner
+            .lock()
+            .await
+            .held
+            .iter_mut()
+            .find(|h| h.container_id == p.container_id && h.network_id == p.net.id)
+        {
+            h.veth = Some(host.clone());
+        }
         netlink::create_veth(&self.nl, &host, &peer, bidx, p.netns).await?;
+        self.hook("veth").await;
         let mut addrs = vec![(p.ip, p.ipam.subnet.prefix_len())];
         let mut gws = vec![];
         if !p.net.internal {
@@ -256,6 +271,7 @@ impl NetworkManager {
                 container_id: container_id.into(),
                 network_id: net.id.clone(),
                 ips: std::iter::once(ep.ip).chain(ep.ipv6).collect(),
+                veth: Some(ep.veth_host.clone()),
                 phase: Phase::Releasing,
             });
             Self::refresh_dns(&g, &net.id);

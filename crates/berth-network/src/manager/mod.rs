@@ -67,8 +67,9 @@ pub struct ManagerOptions {
     pub apply_hook: Option<ApplyHook>,
 }
 
-/// An async callback run at the start of each apply step ("create_network", "connect",
-/// "disconnect"); tests hold a step in progress with it to observe the manager meanwhile.
+/// An async callback run at the start of each apply step ("create_network", "connect", "veth"
+/// (a connect's veth exists, not yet configured), "disconnect"); tests hold a step in progress
+/// with it to observe the manager meanwhile.
 #[derive(Clone)]
 pub struct ApplyHook(pub Arc<dyn Fn(&'static str) -> BoxFuture<'static, ()> + Send + Sync>);
 
@@ -123,6 +124,8 @@ struct Held {
     container_id: String,
     network_id: String,
     ips: Vec<IpAddr>,
+    /// Host end of its veth, set before the veth is created and kept until it is deleted.
+    veth: Option<String>,
     phase: Phase,
 }
 
@@ -423,6 +426,20 @@ impl NetworkManager {
             .cloned()
             .collect();
         Ok(NetworkInfo { network, endpoints })
+    }
+
+    /// Host veths the manager owns: those of committed endpoints and of connects and
+    /// disconnects in progress. A veth on one of berth's bridges is named here from just
+    /// before it is created until it is deleted, so a veth seen on a bridge *before* calling
+    /// this and missing from the answer belongs to nobody.
+    pub async fn veths(&self) -> BTreeSet<String> {
+        let g = self.inner.lock().await;
+        g.state
+            .endpoints
+            .iter()
+            .map(|e| e.veth_host.clone())
+            .chain(g.held.iter().filter_map(|h| h.veth.clone()))
+            .collect()
     }
 
     /// Path of the named netns of a container.
