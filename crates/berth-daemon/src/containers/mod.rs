@@ -168,7 +168,6 @@ pub struct Containers {
     pub(crate) dir: PathBuf,
     pub(crate) map: Mutex<HashMap<String, Arc<Ctr>>>,
     pub(crate) execs: Mutex<HashMap<String, Arc<Mutex<ExecRec>>>>,
-    pub(crate) net: tokio::sync::OnceCell<Arc<berth_network::NetworkManager>>,
 }
 
 impl Containers {
@@ -195,7 +194,6 @@ impl Containers {
             dir,
             map: Mutex::new(map),
             execs: Mutex::new(HashMap::new()),
-            net: tokio::sync::OnceCell::new(),
         }
     }
 

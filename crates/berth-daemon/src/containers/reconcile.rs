@@ -143,7 +143,7 @@ impl Engine {
             tokio::task::spawn_blocking(move || orphans::observe_one(&roots, &id2, &cg_path))
                 .await
                 .unwrap_or_default();
-        if let Some(net) = self.inner.containers.net.get() {
+        if let Some(net) = self.network_if_open() {
             if !net.endpoints(id).await.is_empty() {
                 facts.endpoints.insert(id.to_string());
             }
@@ -246,7 +246,7 @@ impl Engine {
             Action::KillShim { pid, .. } => blocking(move || stop_pid(pid)).await,
             Action::ReleaseEndpoints { id } => {
                 self.ctr_release(&id, None).await;
-                match self.inner.containers.net.get() {
+                match self.network_if_open() {
                     Some(net) if !net.endpoints(&id).await.is_empty() => {
                         Err("endpoints are still connected".into())
                     }
