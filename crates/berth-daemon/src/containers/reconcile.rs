@@ -254,7 +254,10 @@ impl Engine {
                 }
             }
             Action::RemoveNetns { path, .. } => {
-                berth_network::netlink::remove_netns(&path).map_err(|e| e.to_string())
+                blocking(move || {
+                    berth_network::netlink::remove_netns(&path).map_err(|e| e.to_string())
+                })
+                .await
             }
             Action::DeleteVeth { name, .. } => {
                 let h = berth_network::netlink::connect()
@@ -265,17 +268,20 @@ impl Engine {
                     .map_err(|e| e.to_string())
             }
             Action::Unmount { path, .. } => {
-                match rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH) {
-                    Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {
-                        Ok(())
+                blocking(move || {
+                    match rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH) {
+                        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {
+                            Ok(())
+                        }
+                        Err(e) => Err(format!("unmount {}: {e}", path.display())),
                     }
-                    Err(e) => Err(format!("unmount {}: {e}", path.display())),
-                }
+                })
+                .await
             }
             Action::RemoveCgroup { dirs, .. } => blocking(move || remove_cgroup_dirs(&dirs)).await,
             Action::RemoveRuntimeState { dir, .. }
             | Action::RemoveBuildFile { path: dir, .. }
-            | Action::RemoveStateDir { dir, .. } => remove_path(&dir),
+            | Action::RemoveStateDir { dir, .. } => blocking(move || remove_path(&dir)).await,
             Action::RemoveRwLayer { id, dir } => {
                 let store = self.inner.raw_store.clone();
                 blocking(move || {
