@@ -734,3 +734,66 @@ fn a_connect_in_progress_does_not_hold_the_manager() {
         },
     );
 }
+
+#[test]
+fn a_disconnect_in_progress_keeps_its_address_until_the_veth_is_gone() {
+    isolated(
+        "a_disconnect_in_progress_keeps_its_address_until_the_veth_is_gone",
+        || async {
+            let env = Env::new();
+            // held after the endpoint left the state, before its veth is deleted
+            let (hook, mut entered, release) = hold_first("disconnect");
+            let mut opts = env.opts();
+            opts.apply_hook = Some(hook);
+            let m =
+                std::sync::Arc::new(NetworkManager::open(&env.state_dir(), opts).await.unwrap());
+            m.create_network(user_net("relnet", "10.94.0.0/24"))
+                .await
+                .unwrap();
+            let a = m.create_netns("ra").await.unwrap();
+            let b = m.create_netns("rb").await.unwrap();
+            let ea = m.connect(&a, "relnet", ep("ra", "alpha")).await.unwrap();
+            assert_eq!(ea.ip.to_string(), "10.94.0.2");
+            let slow = tokio::spawn({
+                let m = m.clone();
+                async move { m.disconnect("ra", "relnet").await }
+            });
+            entered
+                .recv()
+                .await
+                .expect("the disconnect reaches its veth deletion");
+
+            assert!(m.inspect("relnet").await.unwrap().endpoints.is_empty());
+            assert!(links().contains(&ea.veth_host), "veth not deleted yet");
+            assert!(m.veths().await.contains(&ea.veth_host), "still owned");
+            // Its address stays taken while its veth exists...
+            let want = EndpointConfig {
+                ip: Some(ea.ip),
+                ..ep("rb", "beta")
+            };
+            let e = m.connect(&b, "relnet", want.clone()).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            // ...and the releasing container cannot come back until it is done.
+            let e = m
+                .connect(&a, "relnet", ep("ra", "alpha"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+
+            release.send(()).unwrap();
+            slow.await.unwrap().unwrap();
+            assert!(!links().contains(&ea.veth_host));
+            assert!(!m.veths().await.contains(&ea.veth_host));
+            let eb = m.connect(&b, "relnet", want).await.unwrap();
+            assert_eq!(eb.ip, ea.ip, "the address is free once the veth is gone");
+
+            m.disconnect("rb", "relnet").await.unwrap();
+            for id in ["ra", "rb"] {
+                m.remove_netns(id).await.unwrap();
+            }
+            m.remove_network("relnet").await.unwrap();
+            m.teardown().await.unwrap();
+            assert_eq!(links(), vec!["lo".to_string()], "only loopback must remain");
+        },
+    );
+}
