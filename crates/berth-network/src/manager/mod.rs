@@ -361,12 +361,19 @@ impl NetworkManager {
         .await
     }
 
-    fn upstreams(&self) -> Vec<SocketAddr> {
-        self.opts.dns_upstreams.clone().unwrap_or_else(|| {
-            std::fs::read_to_string(&self.opts.host_resolv_conf)
-                .map(|t| crate::dns::upstreams_from_resolv_conf(&t))
-                .unwrap_or_default()
-        })
+    /// The host's resolv.conf, read on the blocking pool; empty when unreadable.
+    async fn host_resolv_conf(&self) -> String {
+        let path = self.opts.host_resolv_conf.clone();
+        blocking(move || Ok(std::fs::read_to_string(path).unwrap_or_default()))
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn upstreams(&self) -> Vec<SocketAddr> {
+        match &self.opts.dns_upstreams {
+            Some(u) => u.clone(),
+            None => crate::dns::upstreams_from_resolv_conf(&self.host_resolv_conf().await),
+        }
     }
 
     /// Start the embedded DNS of a user network. Its records are registered first (so
@@ -381,10 +388,11 @@ impl NetworkManager {
             g.dns.insert(n.id.clone(), (records.clone(), vec![]));
             records
         };
+        let upstreams = self.upstreams().await;
         let mut servers = vec![];
         for gw in std::iter::once(ipam.gateway).chain(ipam.gateway6) {
             let bind = SocketAddr::new(gw, self.opts.dns_port);
-            match DnsServer::start(bind, records.clone(), self.upstreams()).await {
+            match DnsServer::start(bind, records.clone(), upstreams.clone()).await {
                 Ok(s) => servers.push(s),
                 Err(e) => {
                     tracing::warn!(network = %n.name, %bind, error = %e, "embedded dns not started; containers fall back to the host's resolvers");
@@ -516,7 +524,7 @@ impl NetworkManager {
                 .is_some_and(|(_, s)| s.iter().any(|s| Some(s.local_addr().ip()) == gw4));
             (net, dns_up)
         };
-        let host = std::fs::read_to_string(&self.opts.host_resolv_conf).unwrap_or_default();
+        let host = self.host_resolv_conf().await;
         let mode = match (&net.ipam, dns_up) {
             (Some(i), true) => ResolvMode::Embedded(i.gateway),
             (i, _) => ResolvMode::HostCopy {
