@@ -797,3 +797,40 @@ fn a_disconnect_in_progress_keeps_its_address_until_the_veth_is_gone() {
         },
     );
 }
+
+#[test]
+fn a_port_published_on_a_gateway_address_is_reserved_again_on_reopen() {
+    isolated(
+        "a_port_published_on_a_gateway_address_is_reserved_again_on_reopen",
+        || async {
+            let env = Env::new();
+            let m = env.open().await;
+            m.create_network(user_net("gwpub", "10.95.0.0/24"))
+                .await
+                .unwrap();
+            let ns = m.create_netns("gp").await.unwrap();
+            let e = m.connect(&ns, "gwpub", ep("gp", "gp")).await.unwrap();
+            let got = m
+                .publish(e.ip, vec![tcp("10.95.0.1", 0, 80)])
+                .await
+                .unwrap();
+            let port = got[0].host_port;
+            assert!(std::net::TcpListener::bind(("10.95.0.1", port)).is_err());
+            // Bridges gone (as after a reboot), state kept: reopening makes them again and
+            // must hold the port again, which binds only once the bridge has its address.
+            m.teardown().await.unwrap();
+            drop(m);
+            let m = env.open().await;
+            assert!(
+                std::net::TcpListener::bind(("10.95.0.1", port)).is_err(),
+                "port {port} on the gateway was not reserved again"
+            );
+            m.unpublish(e.ip).await.unwrap();
+            m.disconnect("gp", "gwpub").await.unwrap();
+            m.remove_netns("gp").await.unwrap();
+            m.remove_network("gwpub").await.unwrap();
+            m.teardown().await.unwrap();
+            assert_eq!(links(), vec!["lo".to_string()], "only loopback must remain");
+        },
+    );
+}

@@ -273,22 +273,13 @@ impl NetworkManager {
         let (dir, b) = (state_dir.to_path_buf(), bytes.clone());
         blocking(move || State::write(&dir, &b)).await?;
         let nets = state.networks.clone();
-        let mut reservations = HashMap::new();
-        for p in &state.ports {
-            match ports::reserve(&p.mapping, p.container_ip, &[]) {
-                Ok((_, k, r)) => {
-                    reservations.insert(k, r);
-                }
-                Err(e) => tracing::warn!(error = %e, "could not re-reserve published port"),
-            }
-        }
         let mgr = NetworkManager {
             state_dir: state_dir.to_path_buf(),
             opts,
             nl,
             inner: Mutex::new(Inner {
                 state,
-                reservations,
+                reservations: HashMap::new(),
                 dns: HashMap::new(),
                 held: vec![],
                 held_nets: vec![],
@@ -301,6 +292,20 @@ impl NetworkManager {
         for n in &nets {
             mgr.ensure_bridge(n).await?;
             mgr.start_dns(n).await;
+        }
+        // After the bridges: a port published on a gateway address binds only once the
+        // bridge has that address.
+        {
+            let mut g = mgr.inner.lock().await;
+            let pubs = g.state.ports.clone();
+            for p in &pubs {
+                match ports::reserve(&p.mapping, p.container_ip, &[]) {
+                    Ok((_, k, r)) => {
+                        g.reservations.insert(k, r);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not re-reserve published port"),
+                }
+            }
         }
         mgr.sync(true).await?;
         Ok(mgr)
