@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub volumes: Arc<crate::volumes::VolumeStore>,
     /// Registry client and blob-source table (pull, push, login).
     pub registry: crate::registry::RegistryState,
+    /// The network service's state (berth-network's manager).
+    pub networks: crate::networks::NetworkState,
 }
 
 impl Engine {
@@ -67,6 +69,7 @@ impl Engine {
                 id,
                 volumes,
                 registry,
+                networks: Default::default(),
             }),
         })
     }

@@ -23,6 +23,7 @@ mod images;
 pub mod init_layer;
 pub mod listen;
 mod networks;
+mod off_worker;
 pub mod orphans;
 mod pid_file;
 pub mod registry;

@@ -1,7 +1,8 @@
-//! Networks in the engine: berth-api's `NetworkService` over berth-network's manager (create,
-//! list, inspect, remove, prune, hot-plug connect/disconnect of containers) and the hook that
-//! connects a starting container to the extra networks its config names; the manager's
-//! options (default bridge, its subnet, the nft table) from flags, daemon.json and env.
+//! Networks in the engine: the network service's state ([`NetworkState`], which owns
+//! berth-network's manager), berth-api's `NetworkService` over it (create, list, inspect,
+//! remove, prune, hot-plug connect/disconnect of containers) and the hook that connects a
+//! starting container to the extra networks its config names; the manager's options (default
+//! bridge, its subnet, the nft table) from flags, daemon.json and env.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +21,13 @@ use serde_json::{json, Value};
 
 use crate::containers::{lock, Ctr, Record};
 use crate::engine::Engine;
+
+/// The network service's state: berth-network's manager, opened on first use (opening makes
+/// the default bridge and berth's nft table, which a daemon that never networks should not).
+#[derive(Default)]
+pub(crate) struct NetworkState {
+    manager: tokio::sync::OnceCell<Arc<NetworkManager>>,
+}
 
 /// berth-network's error as the API error Docker's clients expect (texts match moby's where
 /// scripts grep for them).
@@ -327,6 +335,35 @@ fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> ApiResult<Endpo
 }
 
 impl Engine {
+    /// The network manager, opened on first use.
+    pub(crate) async fn network(&self) -> ApiResult<Arc<NetworkManager>> {
+        let root = self.inner.cfg.root.join("network");
+        let run = self.inner.cfg.exec_root.clone();
+        self.inner
+            .networks
+            .manager
+            .get_or_try_init(|| async move {
+                let opts = manager_options(
+                    run,
+                    &self.inner.cfg.network,
+                    &self.inner.file.network(),
+                    |k| std::env::var(k).ok(),
+                )?;
+                NetworkManager::open(&root, opts)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| ApiError::internal(format!("open networks: {e}")))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The network manager if it was opened already: teardown paths use it without opening
+    /// networking only to find nothing to undo.
+    pub(crate) fn network_if_open(&self) -> Option<Arc<NetworkManager>> {
+        self.inner.networks.manager.get().cloned()
+    }
+
     async fn net(&self) -> ApiResult<Arc<NetworkManager>> {
         self.network().await
     }

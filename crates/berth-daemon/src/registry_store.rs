@@ -270,7 +270,10 @@ impl BlobSources {
             }
             serde_json::to_vec(&*m).expect("json")
         };
-        if let Err(e) = crate::atomic_file::write_atomic(&self.path, &snapshot) {
+        let written = crate::off_worker::off_worker(|| {
+            crate::atomic_file::write_atomic(&self.path, &snapshot)
+        });
+        if let Err(e) = written {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot persist blob sources");
         }
     }

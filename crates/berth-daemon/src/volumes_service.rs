@@ -96,7 +96,12 @@ impl Engine {
     /// (`rm -v`, `run --rm`) also remove the anonymous volumes nobody else uses.
     pub async fn release_mounts(&self, container_id: &str, remove_anonymous: bool) {
         let store = self.inner.volumes.clone();
-        let released = store.release(container_id);
+        // Releasing may unmount a driver-option volume: a syscall for the blocking pool.
+        let id = container_id.to_string();
+        let released = self
+            .vol_blocking(move |s| Ok(s.release(&id)))
+            .await
+            .unwrap_or_default();
         if !remove_anonymous {
             return;
         }

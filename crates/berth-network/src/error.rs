@@ -39,6 +39,8 @@ pub enum Error {
     AddressInUse { network: String, ip: IpAddr },
     #[error("container {container} is already connected to network {network:?}")]
     AlreadyConnected { container: String, network: String },
+    #[error("container {container} is being connected to or disconnected from network {network:?}: try again when that finishes")]
+    EndpointBusy { container: String, network: String },
     #[error("container {container} is not connected to network {network:?}")]
     EndpointNotFound { container: String, network: String },
     #[error(
@@ -92,6 +94,7 @@ impl Error {
             | Error::NetworkInUse { .. }
             | Error::AddressInUse { .. }
             | Error::AlreadyConnected { .. }
+            | Error::EndpointBusy { .. }
             | Error::PortInUse { .. } => ErrorKind::Conflict,
             Error::Invalid { .. } | Error::Predefined(_) => ErrorKind::Invalid,
             Error::PoolExhausted(_) | Error::NoDefaultSubnet { .. } => ErrorKind::Unavailable,

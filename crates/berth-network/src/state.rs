@@ -37,17 +37,23 @@ impl State {
         }
     }
 
-    /// Write atomically: a crash leaves either the old or the new file.
-    pub fn save(&self, state_dir: &Path) -> Result<()> {
+    /// The file's bytes for this state.
+    pub fn to_bytes(&self, state_dir: &Path) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|source| Error::State {
+            path: Self::file(state_dir),
+            source,
+        })
+    }
+
+    /// Write `data` (from [`to_bytes`](Self::to_bytes)) atomically as the state file: a crash
+    /// leaves either the old or the new file. Blocks on fsync: async callers run it on the
+    /// blocking pool.
+    pub fn write(state_dir: &Path, data: &[u8]) -> Result<()> {
         std::fs::create_dir_all(state_dir).map_err(Error::io("creating", state_dir))?;
         let path = Self::file(state_dir);
         let tmp = state_dir.join(".networks.json.tmp");
-        let data = serde_json::to_vec_pretty(self).map_err(|source| Error::State {
-            path: path.clone(),
-            source,
-        })?;
         let mut f = std::fs::File::create(&tmp).map_err(Error::io("creating", &tmp))?;
-        f.write_all(&data).map_err(Error::io("writing", &tmp))?;
+        f.write_all(data).map_err(Error::io("writing", &tmp))?;
         f.sync_all().map_err(Error::io("syncing", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("renaming into", &path))?;
         if let Ok(d) = std::fs::File::open(state_dir) {

@@ -614,3 +614,223 @@ fn internal_network_has_no_way_out_and_ipv6_works() {
         }
     });
 }
+
+/// An apply hook that holds the first apply step named `held` until released: it reports that
+/// the step began on the returned receiver and waits for the returned sender.
+fn hold_first(
+    held: &'static str,
+) -> (
+    berth_network::ApplyHook,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (entered_tx, entered_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = std::sync::Arc::new(std::sync::Mutex::new(Some((entered_tx, release_rx))));
+    let hook = berth_network::ApplyHook(std::sync::Arc::new(move |step| {
+        let held = if step == held {
+            gate.lock().unwrap().take()
+        } else {
+            None
+        };
+        Box::pin(async move {
+            if let Some((entered, release)) = held {
+                entered.send(()).unwrap();
+                let _ = release.await;
+            }
+        })
+    }));
+    (hook, entered_rx, release_tx)
+}
+
+#[test]
+fn a_connect_in_progress_does_not_hold_the_manager() {
+    isolated(
+        "a_connect_in_progress_does_not_hold_the_manager",
+        || async {
+            use futures::FutureExt;
+            let env = Env::new();
+            // held once ba's veth exists on the bridge, before it is configured
+            let (hook, mut entered, release) = hold_first("veth");
+            let mut opts = env.opts();
+            opts.apply_hook = Some(hook);
+            let m =
+                std::sync::Arc::new(NetworkManager::open(&env.state_dir(), opts).await.unwrap());
+            m.create_network(user_net("busynet", "10.93.0.0/24"))
+                .await
+                .unwrap();
+            let a = m.create_netns("ba").await.unwrap();
+            let b = m.create_netns("bb").await.unwrap();
+            let before = links();
+            let slow = tokio::spawn({
+                let (m, a) = (m.clone(), a.clone());
+                async move { m.connect(&a, "busynet", ep("ba", "alpha")).await }
+            });
+            entered
+                .recv()
+                .await
+                .expect("the first connect reaches its apply step");
+
+            // While ba's veth is being set up the manager answers at once (no lock held)...
+            let nets = m
+                .list()
+                .now_or_never()
+                .expect("list waited for a connect in progress");
+            assert!(nets.iter().any(|n| n.name == "busynet"));
+            let info = m
+                .inspect("busynet")
+                .now_or_never()
+                .expect("inspect waited for a connect in progress")
+                .unwrap();
+            assert!(info.endpoints.is_empty(), "a pending endpoint is not shown");
+            // The pending veth is on the bridge and the manager owns up to it (so a stray-veth
+            // sweep running now leaves it alone).
+            let new: Vec<String> = links()
+                .into_iter()
+                .filter(|l| !before.contains(l))
+                .collect();
+            assert_eq!(new.len(), 1, "{new:?}");
+            assert!(m.veths().await.contains(&new[0]), "{new:?}");
+            // ...refuses to connect or disconnect the same container twice meanwhile...
+            let e = m
+                .connect(&a, "busynet", ep("ba", "alpha"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            let e = m.disconnect("ba", "busynet").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            let e = m.remove_network("busynet").await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            // ...and allocates the next address to another container, which completes first.
+            let eb = m.connect(&b, "busynet", ep("bb", "beta")).await.unwrap();
+            assert_eq!(eb.ip.to_string(), "10.93.0.3");
+
+            release.send(()).unwrap();
+            let ea = slow.await.unwrap().unwrap();
+            assert_eq!(ea.ip.to_string(), "10.93.0.2");
+            assert_eq!(m.inspect("busynet").await.unwrap().endpoints.len(), 2);
+
+            // A failed apply gives its address back: no veth, no endpoint, and the next connect
+            // gets the address the failed one had (.4: the cursor rolls on from .3).
+            let gone = env.dir.path().join("run/netns/missing");
+            m.disconnect("ba", "busynet").await.unwrap();
+            let before = links();
+            m.connect(&gone, "busynet", ep("bc", "gamma"))
+                .await
+                .unwrap_err();
+            assert_eq!(links(), before, "a failed connect leaves no veth");
+            let ea = m.connect(&a, "busynet", ep("ba", "alpha")).await.unwrap();
+            assert_eq!(ea.ip.to_string(), "10.93.0.4");
+            let eps = m.inspect("busynet").await.unwrap().endpoints;
+            assert_eq!(eps.len(), 2, "{eps:?}");
+
+            for id in ["ba", "bb"] {
+                m.disconnect(id, "busynet").await.unwrap();
+                m.remove_netns(id).await.unwrap();
+            }
+            m.remove_network("busynet").await.unwrap();
+            m.teardown().await.unwrap();
+            assert_eq!(links(), vec!["lo".to_string()], "only loopback must remain");
+        },
+    );
+}
+
+#[test]
+fn a_disconnect_in_progress_keeps_its_address_until_the_veth_is_gone() {
+    isolated(
+        "a_disconnect_in_progress_keeps_its_address_until_the_veth_is_gone",
+        || async {
+            let env = Env::new();
+            // held after the endpoint left the state, before its veth is deleted
+            let (hook, mut entered, release) = hold_first("disconnect");
+            let mut opts = env.opts();
+            opts.apply_hook = Some(hook);
+            let m =
+                std::sync::Arc::new(NetworkManager::open(&env.state_dir(), opts).await.unwrap());
+            m.create_network(user_net("relnet", "10.94.0.0/24"))
+                .await
+                .unwrap();
+            let a = m.create_netns("ra").await.unwrap();
+            let b = m.create_netns("rb").await.unwrap();
+            let ea = m.connect(&a, "relnet", ep("ra", "alpha")).await.unwrap();
+            assert_eq!(ea.ip.to_string(), "10.94.0.2");
+            let slow = tokio::spawn({
+                let m = m.clone();
+                async move { m.disconnect("ra", "relnet").await }
+            });
+            entered
+                .recv()
+                .await
+                .expect("the disconnect reaches its veth deletion");
+
+            assert!(m.inspect("relnet").await.unwrap().endpoints.is_empty());
+            assert!(links().contains(&ea.veth_host), "veth not deleted yet");
+            assert!(m.veths().await.contains(&ea.veth_host), "still owned");
+            // Its address stays taken while its veth exists...
+            let want = EndpointConfig {
+                ip: Some(ea.ip),
+                ..ep("rb", "beta")
+            };
+            let e = m.connect(&b, "relnet", want.clone()).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+            // ...and the releasing container cannot come back until it is done.
+            let e = m
+                .connect(&a, "relnet", ep("ra", "alpha"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+
+            release.send(()).unwrap();
+            slow.await.unwrap().unwrap();
+            assert!(!links().contains(&ea.veth_host));
+            assert!(!m.veths().await.contains(&ea.veth_host));
+            let eb = m.connect(&b, "relnet", want).await.unwrap();
+            assert_eq!(eb.ip, ea.ip, "the address is free once the veth is gone");
+
+            m.disconnect("rb", "relnet").await.unwrap();
+            for id in ["ra", "rb"] {
+                m.remove_netns(id).await.unwrap();
+            }
+            m.remove_network("relnet").await.unwrap();
+            m.teardown().await.unwrap();
+            assert_eq!(links(), vec!["lo".to_string()], "only loopback must remain");
+        },
+    );
+}
+
+#[test]
+fn a_port_published_on_a_gateway_address_is_reserved_again_on_reopen() {
+    isolated(
+        "a_port_published_on_a_gateway_address_is_reserved_again_on_reopen",
+        || async {
+            let env = Env::new();
+            let m = env.open().await;
+            m.create_network(user_net("gwpub", "10.95.0.0/24"))
+                .await
+                .unwrap();
+            let ns = m.create_netns("gp").await.unwrap();
+            let e = m.connect(&ns, "gwpub", ep("gp", "gp")).await.unwrap();
+            let got = m
+                .publish(e.ip, vec![tcp("10.95.0.1", 0, 80)])
+                .await
+                .unwrap();
+            let port = got[0].host_port;
+            assert!(std::net::TcpListener::bind(("10.95.0.1", port)).is_err());
+            // Bridges gone (as after a reboot), state kept: reopening makes them again and
+            // must hold the port again, which binds only once the bridge has its address.
+            m.teardown().await.unwrap();
+            drop(m);
+            let m = env.open().await;
+            assert!(
+                std::net::TcpListener::bind(("10.95.0.1", port)).is_err(),
+                "port {port} on the gateway was not reserved again"
+            );
+            m.unpublish(e.ip).await.unwrap();
+            m.disconnect("gp", "gwpub").await.unwrap();
+            m.remove_netns("gp").await.unwrap();
+            m.remove_network("gwpub").await.unwrap();
+            m.teardown().await.unwrap();
+            assert_eq!(links(), vec!["lo".to_string()], "only loopback must remain");
+        },
+    );
+}

@@ -170,7 +170,6 @@ pub struct Containers {
     pub(crate) dir: PathBuf,
     pub(crate) map: Mutex<HashMap<String, Arc<Ctr>>>,
     pub(crate) execs: Mutex<HashMap<String, Arc<Mutex<ExecRec>>>>,
-    pub(crate) net: tokio::sync::OnceCell<Arc<berth_network::NetworkManager>>,
 }
 
 impl Containers {
@@ -197,7 +196,6 @@ impl Containers {
             dir,
             map: Mutex::new(map),
             execs: Mutex::new(HashMap::new()),
-            net: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -251,10 +249,12 @@ impl Containers {
     }
 
     /// Write the record crash-safely; concurrent saves of one record each use their own temp
-    /// file ([`crate::atomic_file`]), so the last rename wins whole.
+    /// file ([`crate::atomic_file`]), so the last rename wins whole. Durable on return; the
+    /// fsyncs do not stall the async worker calling it ([`crate::off_worker`]).
     pub fn persist(&self, rec: &Record) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
-        crate::atomic_file::write_atomic(&self.ctr_dir(&rec.id).join("config.v2.json"), &bytes)
+        let path = self.ctr_dir(&rec.id).join("config.v2.json");
+        crate::off_worker::off_worker(|| crate::atomic_file::write_atomic(&path, &bytes))
     }
 
     /// Persist, logging (not failing) on error: the in-memory state stays authoritative.

@@ -50,9 +50,9 @@ impl Engine {
             .unwrap_or_default();
         if self.inner.cfg.root.join("network").exists() {
             if let Ok(net) = self.network().await {
-                // Bridge ports first, endpoints second: a veth seen on a bridge belongs to a
-                // connect that holds the manager's lock until its endpoint is saved, so the
-                // endpoints read after it include its owner.
+                // Bridge ports first, the manager's veths second: the manager names a veth
+                // from just before it is created until it is deleted (also while a connect
+                // is still setting it up), so the names read after include its owner.
                 let mut ports = Vec::new();
                 let networks = net.list().await;
                 for br in networks.iter().filter_map(|n| n.bridge.clone()) {
@@ -61,15 +61,13 @@ impl Engine {
                         ports.push((port.file_name().to_string_lossy().into_owned(), br.clone()));
                     }
                 }
-                let mut owned = std::collections::BTreeSet::new();
                 for n in &networks {
                     if let Ok(info) = net.inspect(&n.id).await {
-                        for ep in info.endpoints {
-                            f.endpoints.insert(ep.container_id);
-                            owned.insert(ep.veth_host);
-                        }
+                        f.endpoints
+                            .extend(info.endpoints.into_iter().map(|ep| ep.container_id));
                     }
                 }
+                let owned = net.veths().await;
                 f.stray_veths = ports
                     .into_iter()
                     .filter(|(name, _)| !owned.contains(name))
@@ -145,7 +143,7 @@ impl Engine {
             tokio::task::spawn_blocking(move || orphans::observe_one(&roots, &id2, &cg_path))
                 .await
                 .unwrap_or_default();
-        if let Some(net) = self.inner.containers.net.get() {
+        if let Some(net) = self.network_if_open() {
             if !net.endpoints(id).await.is_empty() {
                 facts.endpoints.insert(id.to_string());
             }
@@ -248,7 +246,7 @@ impl Engine {
             Action::KillShim { pid, .. } => blocking(move || stop_pid(pid)).await,
             Action::ReleaseEndpoints { id } => {
                 self.ctr_release(&id, None).await;
-                match self.inner.containers.net.get() {
+                match self.network_if_open() {
                     Some(net) if !net.endpoints(&id).await.is_empty() => {
                         Err("endpoints are still connected".into())
                     }
@@ -256,7 +254,10 @@ impl Engine {
                 }
             }
             Action::RemoveNetns { path, .. } => {
-                berth_network::netlink::remove_netns(&path).map_err(|e| e.to_string())
+                blocking(move || {
+                    berth_network::netlink::remove_netns(&path).map_err(|e| e.to_string())
+                })
+                .await
             }
             Action::DeleteVeth { name, .. } => {
                 let h = berth_network::netlink::connect()
@@ -267,17 +268,20 @@ impl Engine {
                     .map_err(|e| e.to_string())
             }
             Action::Unmount { path, .. } => {
-                match rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH) {
-                    Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {
-                        Ok(())
+                blocking(move || {
+                    match rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH) {
+                        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {
+                            Ok(())
+                        }
+                        Err(e) => Err(format!("unmount {}: {e}", path.display())),
                     }
-                    Err(e) => Err(format!("unmount {}: {e}", path.display())),
-                }
+                })
+                .await
             }
             Action::RemoveCgroup { dirs, .. } => blocking(move || remove_cgroup_dirs(&dirs)).await,
             Action::RemoveRuntimeState { dir, .. }
             | Action::RemoveBuildFile { path: dir, .. }
-            | Action::RemoveStateDir { dir, .. } => remove_path(&dir),
+            | Action::RemoveStateDir { dir, .. } => blocking(move || remove_path(&dir)).await,
             Action::RemoveRwLayer { id, dir } => {
                 let store = self.inner.raw_store.clone();
                 blocking(move || {

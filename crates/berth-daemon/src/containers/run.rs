@@ -16,27 +16,6 @@ use super::{lock, now_rfc3339, Ctr, Record};
 use crate::engine::Engine;
 
 impl Engine {
-    pub(crate) async fn network(&self) -> ApiResult<Arc<berth_network::NetworkManager>> {
-        let cs = &self.inner.containers;
-        let root = self.inner.cfg.root.join("network");
-        let run = self.inner.cfg.exec_root.clone();
-        cs.net
-            .get_or_try_init(|| async move {
-                let opts = crate::networks::manager_options(
-                    run,
-                    &self.inner.cfg.network,
-                    &self.inner.file.network(),
-                    |k| std::env::var(k).ok(),
-                )?;
-                berth_network::NetworkManager::open(&root, opts)
-                    .await
-                    .map(Arc::new)
-                    .map_err(|e| ApiError::internal(format!("open networks: {e}")))
-            })
-            .await
-            .cloned()
-    }
-
     /// Start a created or exited container. Ok(false) when already running.
     pub(crate) async fn ctr_start(&self, ctr: &Arc<Ctr>) -> ApiResult<bool> {
         let _op = ctr.op.lock().await;
@@ -105,7 +84,7 @@ impl Engine {
 
     /// Drop the container's endpoints, ports and netns.
     pub(super) async fn ctr_release(&self, id: &str, netns: Option<&PathBuf>) {
-        if let Some(net) = self.inner.containers.net.get() {
+        if let Some(net) = self.network_if_open() {
             for ep in net.endpoints(id).await {
                 let _ = net.unpublish(ep.ip).await;
                 if let Err(e) = net.disconnect(id, &ep.network).await {

@@ -1,15 +1,21 @@
 //! The network manager the daemon drives: persistent networks and address allocations, bridge
 //! and veth plumbing, published ports and the embedded DNS servers, each change planned from
 //! state and then applied.
+//!
+//! Every change runs in three steps: allocate under the state lock (the address, name or port
+//! is held, so a concurrent change cannot take it), apply without the lock (netlink, nft,
+//! fsync), then commit under the lock — or give the allocation back when the apply failed.
+//! Reads (`list`, `inspect`, `endpoints`) never wait for netlink or nft work.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use ipnet::IpNet;
 use rtnetlink::Handle;
 use tokio::sync::Mutex;
@@ -26,9 +32,11 @@ use crate::rules;
 use crate::state::State;
 
 mod derive;
+mod endpoints;
+mod networks;
 mod publish;
 
-use derive::{bridge_addrs, plan, records_for, subnets};
+use derive::{bridge_addrs, plan, records_for};
 
 /// Bridge-name option Docker uses.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
@@ -54,6 +62,21 @@ pub struct ManagerOptions {
     pub dns_port: u16,
     /// Set net.ipv4.ip_forward (and IPv6 forwarding) when a non-internal network exists.
     pub enable_ip_forward: bool,
+    /// Test seam: awaited when an apply step (netlink work) begins, with the step's name.
+    #[doc(hidden)]
+    pub apply_hook: Option<ApplyHook>,
+}
+
+/// An async callback run at the start of each apply step ("create_network", "connect", "veth"
+/// (a connect's veth exists, not yet configured), "disconnect"); tests hold a step in progress
+/// with it to observe the manager meanwhile.
+#[derive(Clone)]
+pub struct ApplyHook(pub Arc<dyn Fn(&'static str) -> BoxFuture<'static, ()> + Send + Sync>);
+
+impl std::fmt::Debug for ApplyHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApplyHook")
+    }
 }
 
 impl ManagerOptions {
@@ -69,15 +92,75 @@ impl ManagerOptions {
             dns_upstreams: None,
             dns_port: 53,
             enable_ip_forward: true,
+            apply_hook: None,
         }
     }
 }
 
 struct Inner {
+    /// What is committed (and, once `sync` ran, persisted and in force).
     state: State,
     reservations: HashMap<ResKey, Reservation>,
     /// Network id → its records and servers (IPv4 gateway first, then IPv6 gateway).
     dns: HashMap<String, (SharedRecords, Vec<DnsServer>)>,
+    /// Endpoints being connected or released: their addresses stay taken meanwhile.
+    held: Vec<Held>,
+    /// Networks being created or removed: their names, subnets and bridges stay taken.
+    held_nets: Vec<Network>,
+}
+
+/// Where an endpoint that is not (or no longer) in the committed state stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Address allocated; veth being set up.
+    Connecting,
+    /// Removed from the state; veth being deleted.
+    Releasing,
+}
+
+/// An endpoint between allocation and commit, or between removal and its veth's deletion.
+#[derive(Debug, Clone)]
+struct Held {
+    container_id: String,
+    network_id: String,
+    ips: Vec<IpAddr>,
+    /// Host end of its veth, set before the veth is created and kept until it is deleted.
+    veth: Option<String>,
+    phase: Phase,
+}
+
+impl Inner {
+    /// Addresses taken on a network: committed endpoints and held ones.
+    fn used_ips(&self, network_id: &str) -> BTreeSet<IpAddr> {
+        let mut used = self.state.used_ips(network_id);
+        used.extend(
+            self.held
+                .iter()
+                .filter(|h| h.network_id == network_id)
+                .flat_map(|h| h.ips.iter().copied()),
+        );
+        used
+    }
+
+    /// The phase of a held endpoint of `container_id` on `network_id`.
+    fn held_phase(&self, container_id: &str, network_id: &str) -> Option<Phase> {
+        self.held
+            .iter()
+            .find(|h| h.container_id == container_id && h.network_id == network_id)
+            .map(|h| h.phase)
+    }
+
+    fn unhold(&mut self, container_id: &str, network_id: &str) {
+        self.held
+            .retain(|h| !(h.container_id == container_id && h.network_id == network_id));
+    }
+}
+
+/// What the last successful [`NetworkManager::sync`] put in force and on disk.
+#[derive(Default)]
+struct Written {
+    script: Option<String>,
+    saved: Option<Vec<u8>>,
 }
 
 /// Owns berth's networks. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -85,7 +168,17 @@ pub struct NetworkManager {
     state_dir: PathBuf,
     opts: ManagerOptions,
     nl: Handle,
+    /// Held only for short, pure sections: never across netlink, nft or file I/O.
     inner: Mutex<Inner>,
+    /// Serialises syncs (nft apply and state file writes), apart from the state lock.
+    written: Mutex<Written>,
+}
+
+/// Run blocking work (fsync, mount calls) on tokio's blocking pool, off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("blocking network task failed: {e}")))?
 }
 
 fn now() -> u64 {
@@ -141,7 +234,8 @@ impl NetworkManager {
     /// the stored state. Call [`rebuild_rules`](Self::rebuild_rules) next with the containers
     /// that still run.
     pub async fn open(state_dir: &Path, opts: ManagerOptions) -> Result<Self> {
-        let mut state = State::load(state_dir)?;
+        let dir = state_dir.to_path_buf();
+        let mut state = blocking(move || State::load(&dir)).await?;
         let nl = netlink::connect().await?;
         if let Some(dev) = &opts.default_bridge {
             if state.network("bridge").is_none() {
@@ -151,7 +245,7 @@ impl NetworkManager {
                 let taken: Vec<IpNet> = netlink::route_prefixes(&nl, own)
                     .await?
                     .into_iter()
-                    .chain(state.networks.iter().flat_map(subnets))
+                    .chain(state.networks.iter().flat_map(derive::subnets))
                     .collect();
                 let subnet = ipam::pick_free_subnet(&opts.default_bridge_candidates, &taken)
                     .ok_or_else(|| Error::NoDefaultSubnet {
@@ -175,7 +269,10 @@ impl NetworkManager {
                 state.networks.push(predefined(name, driver, None, None));
             }
         }
-        state.save(state_dir)?;
+        let bytes = state.to_bytes(state_dir)?;
+        let (dir, b) = (state_dir.to_path_buf(), bytes.clone());
+        blocking(move || State::write(&dir, &b)).await?;
+        let nets = state.networks.clone();
         let mgr = NetworkManager {
             state_dir: state_dir.to_path_buf(),
             opts,
@@ -184,15 +281,22 @@ impl NetworkManager {
                 state,
                 reservations: HashMap::new(),
                 dns: HashMap::new(),
+                held: vec![],
+                held_nets: vec![],
+            }),
+            written: Mutex::new(Written {
+                script: None,
+                saved: Some(bytes),
             }),
         };
+        for n in &nets {
+            mgr.ensure_bridge(n).await?;
+            mgr.start_dns(n).await;
+        }
+        // After the bridges: a port published on a gateway address binds only once the
+        // bridge has that address.
         {
             let mut g = mgr.inner.lock().await;
-            let nets = g.state.networks.clone();
-            for n in &nets {
-                mgr.ensure_bridge(n).await?;
-                mgr.start_dns(&mut g, n).await;
-            }
             let pubs = g.state.ports.clone();
             for p in &pubs {
                 match ports::reserve(&p.mapping, p.container_ip, &[]) {
@@ -202,9 +306,42 @@ impl NetworkManager {
                     Err(e) => tracing::warn!(error = %e, "could not re-reserve published port"),
                 }
             }
-            mgr.apply_rules(&g.state).await?;
         }
+        mgr.sync(true).await?;
         Ok(mgr)
+    }
+
+    /// Run the test hook, if any, as the apply step `step` begins.
+    async fn hook(&self, step: &'static str) {
+        if let Some(h) = &self.opts.apply_hook {
+            (h.0)(step).await;
+        }
+    }
+
+    /// Bring berth's nft table and the state file in line with the in-memory state, without
+    /// holding the state lock. Syncs run one at a time and each renders the newest state, so
+    /// whatever order callers arrive in, the last one leaves the newest rules and file; a sync
+    /// finding its work already done (same script, same bytes) does nothing. `force_rules`
+    /// re-applies the table even when the script did not change.
+    async fn sync(&self, force_rules: bool) -> Result<()> {
+        let mut w = self.written.lock().await;
+        let (script, bytes) = {
+            let g = self.inner.lock().await;
+            (
+                rules::render(&plan(&self.opts.nft_table, &g.state)),
+                g.state.to_bytes(&self.state_dir)?,
+            )
+        };
+        if force_rules || w.script.as_deref() != Some(script.as_str()) {
+            nft::apply(&self.opts.nft_table, &script).await?;
+            w.script = Some(script);
+        }
+        if w.saved.as_deref() != Some(bytes.as_slice()) {
+            let (dir, b) = (self.state_dir.clone(), bytes.clone());
+            blocking(move || State::write(&dir, &b)).await?;
+            w.saved = Some(bytes);
+        }
+        Ok(())
     }
 
     async fn ensure_bridge(&self, n: &Network) -> Result<()> {
@@ -212,40 +349,65 @@ impl NetworkManager {
             return Ok(());
         };
         netlink::ensure_bridge(&self.nl, dev, &bridge_addrs(ipam)).await?;
-        netlink::write_sysctl(&format!("net/ipv4/conf/{dev}/route_localnet"), "1");
+        let mut knobs = vec![format!("net/ipv4/conf/{dev}/route_localnet")];
         if self.opts.enable_ip_forward && !n.internal {
-            netlink::write_sysctl("net/ipv4/ip_forward", "1");
+            knobs.push("net/ipv4/ip_forward".into());
             if ipam.subnet6.is_some() {
-                netlink::write_sysctl("net/ipv6/conf/all/forwarding", "1");
+                knobs.push("net/ipv6/conf/all/forwarding".into());
             }
         }
-        Ok(())
-    }
-
-    fn upstreams(&self) -> Vec<SocketAddr> {
-        self.opts.dns_upstreams.clone().unwrap_or_else(|| {
-            std::fs::read_to_string(&self.opts.host_resolv_conf)
-                .map(|t| crate::dns::upstreams_from_resolv_conf(&t))
-                .unwrap_or_default()
+        // Blocking /proc writes, on a pool thread that shares the host netns like the workers.
+        blocking(move || {
+            for k in &knobs {
+                netlink::write_sysctl(k, "1");
+            }
+            Ok(())
         })
+        .await
     }
 
-    async fn start_dns(&self, g: &mut Inner, n: &Network) {
+    /// The host's resolv.conf, read on the blocking pool; empty when unreadable.
+    async fn host_resolv_conf(&self) -> String {
+        let path = self.opts.host_resolv_conf.clone();
+        blocking(move || Ok(std::fs::read_to_string(path).unwrap_or_default()))
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn upstreams(&self) -> Vec<SocketAddr> {
+        match &self.opts.dns_upstreams {
+            Some(u) => u.clone(),
+            None => crate::dns::upstreams_from_resolv_conf(&self.host_resolv_conf().await),
+        }
+    }
+
+    /// Start the embedded DNS of a user network. Its records are registered first (so
+    /// connects meanwhile update them), the servers bound after, outside the lock.
+    async fn start_dns(&self, n: &Network) {
         let (true, Some(ipam)) = (n.has_dns(), &n.ipam) else {
             return;
         };
-        let records: SharedRecords = Arc::new(RwLock::new(records_for(&g.state, &n.id)));
+        let records: SharedRecords = {
+            let mut g = self.inner.lock().await;
+            let records = Arc::new(RwLock::new(records_for(&g.state, &n.id)));
+            g.dns.insert(n.id.clone(), (records.clone(), vec![]));
+            records
+        };
+        let upstreams = self.upstreams().await;
         let mut servers = vec![];
         for gw in std::iter::once(ipam.gateway).chain(ipam.gateway6) {
             let bind = SocketAddr::new(gw, self.opts.dns_port);
-            match DnsServer::start(bind, records.clone(), self.upstreams()).await {
+            match DnsServer::start(bind, records.clone(), upstreams.clone()).await {
                 Ok(s) => servers.push(s),
                 Err(e) => {
                     tracing::warn!(network = %n.name, %bind, error = %e, "embedded dns not started; containers fall back to the host's resolvers");
                 }
             }
         }
-        g.dns.insert(n.id.clone(), (records, servers));
+        // A network removed meanwhile has no entry: its servers are dropped (stopped) here.
+        if let Some((_, s)) = self.inner.lock().await.dns.get_mut(&n.id) {
+            *s = servers;
+        }
     }
 
     fn refresh_dns(g: &Inner, network_id: &str) {
@@ -254,199 +416,10 @@ impl NetworkManager {
         }
     }
 
-    async fn apply_rules(&self, st: &State) -> Result<()> {
-        nft::apply(
-            &self.opts.nft_table,
-            &rules::render(&plan(&self.opts.nft_table, st)),
-        )
-        .await
-    }
-
     /// The nft script berth's table currently should hold (for diagnostics and tests).
     pub async fn planned_rules(&self) -> String {
         let g = self.inner.lock().await;
         rules::render(&plan(&self.opts.nft_table, &g.state))
-    }
-
-    /// Create a bridge network (its device is created at once).
-    #[tracing::instrument(skip_all, fields(network = %cfg.name))]
-    pub async fn create_network(&self, cfg: NetworkConfig) -> Result<Network> {
-        if !valid_name(&cfg.name) {
-            return Err(Error::invalid(
-                "network name",
-                &cfg.name,
-                "start with a letter or digit; no '/', ':' or control characters (at most 128 bytes)",
-            ));
-        }
-        if !matches!(cfg.driver.as_str(), "" | "bridge") {
-            return Err(Error::invalid(
-                "driver",
-                &cfg.driver,
-                "only the bridge driver can create networks",
-            ));
-        }
-        let mut g = self.inner.lock().await;
-        if g.state.networks.iter().any(|n| n.name == cfg.name) {
-            return Err(Error::NetworkExists(cfg.name));
-        }
-        let ours: Vec<(String, IpNet)> = g
-            .state
-            .networks
-            .iter()
-            .flat_map(|n| subnets(n).into_iter().map(move |s| (n.name.clone(), s)))
-            .collect();
-        let host: Vec<IpNet> = netlink::route_prefixes(&self.nl, None)
-            .await?
-            .into_iter()
-            .filter(|r| !ours.iter().any(|(_, s)| s == r))
-            .collect();
-        let check = |subnet: &IpNet| -> Result<()> {
-            if let Some((n, s)) = ours.iter().find(|(_, s)| ipam::overlaps(s, subnet)) {
-                return Err(Error::SubnetOverlap {
-                    name: cfg.name.clone(),
-                    subnet: subnet.to_string(),
-                    other: format!("{s} of network {n:?}"),
-                });
-            }
-            if let Some(r) = host.iter().find(|r| ipam::overlaps(r, subnet)) {
-                return Err(Error::SubnetOverlap {
-                    name: cfg.name.clone(),
-                    subnet: subnet.to_string(),
-                    other: format!("host route {r}"),
-                });
-            }
-            Ok(())
-        };
-        let subnet = match &cfg.subnet {
-            Some(s) => {
-                let net = ipam::parse_subnet(s)?;
-                if !net.network().is_ipv4() {
-                    return Err(Error::invalid("subnet", s, "use ipv6_subnet for IPv6"));
-                }
-                check(&net)?;
-                net
-            }
-            None => {
-                let taken: Vec<IpNet> = ours
-                    .iter()
-                    .map(|(_, s)| *s)
-                    .chain(host.iter().copied())
-                    .collect();
-                ipam::pick_free_subnet(&self.opts.pool, &taken)
-                    .ok_or_else(|| Error::PoolExhausted(cfg.name.clone()))?
-            }
-        };
-        let gateway = match &cfg.gateway {
-            Some(g) => g.parse().map_err(|e| Error::invalid("gateway", g, e))?,
-            None => ipam::default_gateway(&subnet),
-        };
-        ipam::check_gateway(&subnet, gateway)?;
-        let (subnet6, gateway6) = match &cfg.ipv6_subnet {
-            Some(s) => {
-                let net = ipam::parse_subnet(s)?;
-                if net.network().is_ipv4() {
-                    return Err(Error::invalid("ipv6 subnet", s, "not an IPv6 CIDR"));
-                }
-                check(&net)?;
-                let gw = match &cfg.ipv6_gateway {
-                    Some(g) => g
-                        .parse()
-                        .map_err(|e| Error::invalid("ipv6 gateway", g, e))?,
-                    None => ipam::default_gateway(&net),
-                };
-                ipam::check_gateway(&net, gw)?;
-                (Some(net), Some(gw))
-            }
-            None => (None, None),
-        };
-        let id = new_id();
-        let bridge = cfg
-            .options
-            .get(OPT_BRIDGE_NAME)
-            .cloned()
-            .unwrap_or_else(|| format!("br-{}", &id[..12]));
-        if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ']) {
-            return Err(Error::invalid(
-                "bridge name",
-                &bridge,
-                "must be 1-15 characters, no '/' or spaces",
-            ));
-        }
-        if g.state
-            .networks
-            .iter()
-            .any(|n| n.bridge.as_deref() == Some(&bridge))
-            || netlink::link_index(&self.nl, &bridge).await?.is_some()
-        {
-            return Err(Error::invalid(
-                "bridge name",
-                &bridge,
-                "a device with that name already exists",
-            ));
-        }
-        let net = Network {
-            id,
-            name: cfg.name,
-            driver: "bridge".into(),
-            bridge: Some(bridge.clone()),
-            ipam: Some(Ipam {
-                subnet,
-                gateway,
-                subnet6,
-                gateway6,
-            }),
-            internal: cfg.internal,
-            labels: cfg.labels,
-            options: cfg.options,
-            created: now(),
-            predefined: false,
-        };
-        self.ensure_bridge(&net).await?;
-        g.state.networks.push(net.clone());
-        let r = async {
-            self.apply_rules(&g.state).await?;
-            g.state.save(&self.state_dir)
-        }
-        .await;
-        if let Err(e) = r {
-            g.state.networks.pop();
-            let _ = netlink::delete_link(&self.nl, &bridge).await;
-            let _ = self.apply_rules(&g.state).await;
-            return Err(e);
-        }
-        self.start_dns(&mut g, &net).await;
-        tracing::info!(bridge = %bridge, %subnet, "network created");
-        Ok(net)
-    }
-
-    /// Remove a user network; refused while containers are connected.
-    pub async fn remove_network(&self, name_or_id: &str) -> Result<()> {
-        let mut g = self.inner.lock().await;
-        let net = g.state.get(name_or_id)?.clone();
-        if net.predefined {
-            return Err(Error::Predefined(net.name));
-        }
-        let count = g
-            .state
-            .endpoints
-            .iter()
-            .filter(|e| e.network_id == net.id)
-            .count();
-        if count > 0 {
-            return Err(Error::NetworkInUse {
-                name: net.name,
-                count,
-            });
-        }
-        g.dns.remove(&net.id);
-        g.state.networks.retain(|n| n.id != net.id);
-        g.state.last_ip.remove(&net.id);
-        self.apply_rules(&g.state).await?;
-        g.state.save(&self.state_dir)?;
-        if let Some(dev) = &net.bridge {
-            netlink::delete_link(&self.nl, dev).await?;
-        }
-        Ok(())
     }
 
     /// All networks, predefined first.
@@ -468,23 +441,18 @@ impl NetworkManager {
         Ok(NetworkInfo { network, endpoints })
     }
 
-    /// Remove every user network without endpoints; returns the removed names.
-    pub async fn prune(&self) -> Result<Vec<String>> {
-        let names: Vec<String> = {
-            let g = self.inner.lock().await;
-            g.state
-                .networks
-                .iter()
-                .filter(|n| {
-                    !n.predefined && !g.state.endpoints.iter().any(|e| e.network_id == n.id)
-                })
-                .map(|n| n.name.clone())
-                .collect()
-        };
-        for n in &names {
-            self.remove_network(n).await?;
-        }
-        Ok(names)
+    /// Host veths the manager owns: those of committed endpoints and of connects and
+    /// disconnects in progress. A veth on one of berth's bridges is named here from just
+    /// before it is created until it is deleted, so a veth seen on a bridge *before* calling
+    /// this and missing from the answer belongs to nobody.
+    pub async fn veths(&self) -> BTreeSet<String> {
+        let g = self.inner.lock().await;
+        g.state
+            .endpoints
+            .iter()
+            .map(|e| e.veth_host.clone())
+            .chain(g.held.iter().filter_map(|h| h.veth.clone()))
+            .collect()
     }
 
     /// Path of the named netns of a container.
@@ -508,229 +476,60 @@ impl NetworkManager {
 
     /// Unmount and delete the container's netns (its veth ends vanish with it).
     pub async fn remove_netns(&self, container_id: &str) -> Result<()> {
-        netlink::remove_netns(&self.netns_path(container_id))
-    }
-
-    /// Attach the namespace at `netns` to `network`: veth pair, address, default route (unless
-    /// the network is internal), DNS name.
-    #[tracing::instrument(skip_all, fields(container_id = %cfg.container_id, network))]
-    pub async fn connect(
-        &self,
-        netns: &Path,
-        network: &str,
-        cfg: EndpointConfig,
-    ) -> Result<Endpoint> {
-        let mut g = self.inner.lock().await;
-        let net = g.state.get(network)?.clone();
-        let (Some(bridge), Some(ip_cfg)) = (net.bridge.clone(), net.ipam.clone()) else {
-            return Err(Error::Predefined(net.name));
-        };
-        if g.state
-            .endpoints
-            .iter()
-            .any(|e| e.network_id == net.id && e.container_id == cfg.container_id)
-        {
-            return Err(Error::AlreadyConnected {
-                container: cfg.container_id,
-                network: net.name,
-            });
-        }
-        let used = g.state.used_ips(&net.id);
-        let pick = |want: Option<IpAddr>,
-                    subnet: IpNet,
-                    gw: IpAddr,
-                    last: Option<IpAddr>|
-         -> Result<IpAddr> {
-            match want {
-                Some(ip) if !ipam::assignable(&subnet, gw, ip) => Err(Error::invalid(
-                    "ip address",
-                    ip,
-                    format!("not a free host address of {subnet}"),
-                )),
-                Some(ip) if used.contains(&ip) => Err(Error::AddressInUse {
-                    network: net.name.clone(),
-                    ip,
-                }),
-                Some(ip) => Ok(ip),
-                None => ipam::allocate(&subnet, gw, &used, last)
-                    .ok_or_else(|| Error::PoolExhausted(net.name.clone())),
-            }
-        };
-        let ip = pick(
-            cfg.ip,
-            ip_cfg.subnet,
-            ip_cfg.gateway,
-            g.state.last_ip.get(&net.id).copied(),
-        )?;
-        let ipv6 = match (ip_cfg.subnet6, ip_cfg.gateway6) {
-            (Some(s), Some(gw)) => Some(pick(cfg.ipv6, s, gw, None)?),
-            _ => None,
-        };
-        let mac = match &cfg.mac {
-            Some(m) => ipam::parse_mac(m)?,
-            None => ipam::mac_for(ip),
-        };
-        let bidx = netlink::ensure_bridge(&self.nl, &bridge, &bridge_addrs(&ip_cfg)).await?;
-        let (host, peer) = loop {
-            let tag = format!("{:08x}", random_u64() as u32);
-            let (h, p) = (format!("vb{tag}"), format!("vp{tag}"));
-            if netlink::link_index(&self.nl, &h).await?.is_none()
-                && netlink::link_index(&self.nl, &p).await?.is_none()
-            {
-                break (h, p);
-            }
-        };
-        netlink::create_veth(&self.nl, &host, &peer, bidx, netns).await?;
-        let mut addrs = vec![(ip, ip_cfg.subnet.prefix_len())];
-        let mut gws = vec![];
-        if !net.internal {
-            gws.push(ip_cfg.gateway);
-        }
-        if let (Some(v6), Some(s6)) = (ipv6, ip_cfg.subnet6) {
-            addrs.push((v6, s6.prefix_len()));
-            if !net.internal {
-                gws.extend(ip_cfg.gateway6);
-            }
-        }
-        let peer2 = peer.clone();
-        let ifname = match netlink::in_netns(netns, move |h| async move {
-            netlink::configure_container_if(&h, &peer2, mac, &addrs, &gws).await
-        })
-        .await
-        {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = netlink::delete_link(&self.nl, &host).await;
-                return Err(e);
-            }
-        };
-        let ep = Endpoint {
-            container_id: cfg.container_id,
-            network_id: net.id.clone(),
-            network: net.name.clone(),
-            name: cfg.name,
-            aliases: cfg.aliases,
-            ip,
-            prefix: ip_cfg.subnet.prefix_len(),
-            gateway: ip_cfg.gateway,
-            ipv6,
-            prefix6: ip_cfg.subnet6.map(|s| s.prefix_len()),
-            gateway6: ip_cfg.gateway6,
-            mac: ipam::format_mac(&mac),
-            veth_host: host.clone(),
-            ifname,
-            netns: netns.to_path_buf(),
-            links: cfg.links,
-        };
-        g.state.endpoints.push(ep.clone());
-        let prev_last = g.state.last_ip.insert(net.id.clone(), ip);
-        if let Err(e) = g.state.save(&self.state_dir) {
-            g.state.endpoints.pop();
-            match prev_last {
-                Some(l) => g.state.last_ip.insert(net.id.clone(), l),
-                None => g.state.last_ip.remove(&net.id),
-            };
-            let _ = netlink::delete_link(&self.nl, &host).await;
-            return Err(e);
-        }
-        Self::refresh_dns(&g, &net.id);
-        tracing::info!(%ip, veth = %host, "connected");
-        Ok(ep)
-    }
-
-    /// Detach a container from a network: its veth, DNS names and published ports on that
-    /// address go away and the address is released.
-    pub async fn disconnect(&self, container_id: &str, network: &str) -> Result<()> {
-        let mut g = self.inner.lock().await;
-        let net = g.state.get(network)?.clone();
-        let pos = g
-            .state
-            .endpoints
-            .iter()
-            .position(|e| e.network_id == net.id && e.container_id == container_id)
-            .ok_or_else(|| Error::EndpointNotFound {
-                container: container_id.into(),
-                network: net.name.clone(),
-            })?;
-        let ep = g.state.endpoints.remove(pos);
-        let before = g.state.ports.len();
-        let gone: Vec<Publication> = g
-            .state
-            .ports
-            .iter()
-            .filter(|p| p.container_ip == ep.ip || Some(p.container_ip) == ep.ipv6)
-            .cloned()
-            .collect();
-        g.state.ports.retain(|p| !gone.contains(p));
-        for p in &gone {
-            g.reservations.remove(&ports::key(p));
-        }
-        if g.state.ports.len() != before {
-            self.apply_rules(&g.state).await?;
-        }
-        g.state.save(&self.state_dir)?;
-        netlink::delete_link(&self.nl, &ep.veth_host).await?;
-        Self::refresh_dns(&g, &net.id);
-        Ok(())
-    }
-
-    /// Endpoints of one container, in connection order.
-    pub async fn endpoints(&self, container_id: &str) -> Vec<Endpoint> {
-        let g = self.inner.lock().await;
-        g.state
-            .endpoints
-            .iter()
-            .filter(|e| e.container_id == container_id)
-            .cloned()
-            .collect()
+        let path = self.netns_path(container_id);
+        blocking(move || netlink::remove_netns(&path)).await
     }
 
     /// On daemon start: forget endpoints and ports of containers not in `active` (their
     /// addresses are released, their veths deleted if still present) and re-create berth's
     /// table from what remains. `berth-user` keeps its rules.
     pub async fn rebuild_rules(&self, active: &[ActiveEndpoint]) -> Result<()> {
-        let mut g = self.inner.lock().await;
-        let alive = |id: &str| active.iter().any(|a| a.container_id == id);
-        let (dead, live): (Vec<Endpoint>, Vec<Endpoint>) = g
-            .state
-            .endpoints
-            .drain(..)
-            .partition(|e| !alive(&e.container_id));
-        g.state.endpoints = live;
-        let (gone, keep): (Vec<Publication>, Vec<Publication>) = g
-            .state
-            .ports
-            .drain(..)
-            .partition(|p| !alive(&p.container_id));
-        g.state.ports = keep;
-        for p in &gone {
-            g.reservations.remove(&ports::key(p));
-        }
+        let dead = {
+            let mut g = self.inner.lock().await;
+            let alive = |id: &str| active.iter().any(|a| a.container_id == id);
+            let (dead, live): (Vec<Endpoint>, Vec<Endpoint>) = g
+                .state
+                .endpoints
+                .drain(..)
+                .partition(|e| !alive(&e.container_id));
+            g.state.endpoints = live;
+            let (gone, keep): (Vec<Publication>, Vec<Publication>) = g
+                .state
+                .ports
+                .drain(..)
+                .partition(|p| !alive(&p.container_id));
+            g.state.ports = keep;
+            for p in &gone {
+                g.reservations.remove(&ports::key(p));
+            }
+            for id in g.dns.keys() {
+                Self::refresh_dns(&g, id);
+            }
+            dead
+        };
         for e in &dead {
             let _ = netlink::delete_link(&self.nl, &e.veth_host).await;
         }
-        self.apply_rules(&g.state).await?;
-        g.state.save(&self.state_dir)?;
-        let ids: Vec<String> = g.dns.keys().cloned().collect();
-        for id in ids {
-            Self::refresh_dns(&g, &id);
-        }
-        Ok(())
+        self.sync(true).await
     }
 
     /// The resolv.conf a container on `network` should get (Docker's rules, see [`files`]).
     pub async fn resolv_conf(&self, network: &str, ov: &DnsOverrides) -> Result<String> {
-        let g = self.inner.lock().await;
-        let net = g
-            .state
-            .network(network)
-            .ok_or_else(|| Error::NetworkNotFound(network.into()))?;
-        let host = std::fs::read_to_string(&self.opts.host_resolv_conf).unwrap_or_default();
-        let gw4 = net.ipam.as_ref().map(|i| i.gateway);
-        let dns_up = g
-            .dns
-            .get(&net.id)
-            .is_some_and(|(_, s)| s.iter().any(|s| Some(s.local_addr().ip()) == gw4));
+        let (net, dns_up) = {
+            let g = self.inner.lock().await;
+            let net = g
+                .state
+                .network(network)
+                .ok_or_else(|| Error::NetworkNotFound(network.into()))?
+                .clone();
+            let gw4 = net.ipam.as_ref().map(|i| i.gateway);
+            let dns_up = g
+                .dns
+                .get(&net.id)
+                .is_some_and(|(_, s)| s.iter().any(|s| Some(s.local_addr().ip()) == gw4));
+            (net, dns_up)
+        };
+        let host = self.host_resolv_conf().await;
         let mode = match (&net.ipam, dns_up) {
             (Some(i), true) => ResolvMode::Embedded(i.gateway),
             (i, _) => ResolvMode::HostCopy {
@@ -743,14 +542,19 @@ impl NetworkManager {
     /// Remove everything berth created in the host namespace: all bridges and berth's nft table
     /// (including `berth-user`), and stop the DNS servers. State and netns files are kept.
     pub async fn teardown(&self) -> Result<()> {
-        let mut g = self.inner.lock().await;
-        g.dns.clear();
-        g.reservations.clear();
-        for n in g.state.networks.clone() {
+        let mut w = self.written.lock().await;
+        let nets = {
+            let mut g = self.inner.lock().await;
+            g.dns.clear();
+            g.reservations.clear();
+            g.state.networks.clone()
+        };
+        for n in nets {
             if let Some(dev) = &n.bridge {
                 netlink::delete_link(&self.nl, dev).await?;
             }
         }
+        w.script = None;
         if nft::table_exists(&self.opts.nft_table).await? {
             nft::apply(
                 &self.opts.nft_table,

@@ -1,4 +1,5 @@
 //! Published ports: reserving host ports and (un)publishing DNAT mappings, all or nothing.
+//! Ports are reserved under the state lock; the nft table and state file follow in `sync`.
 
 use std::net::IpAddr;
 
@@ -15,46 +16,53 @@ impl NetworkManager {
         container_ip: IpAddr,
         mappings: Vec<PortMapping>,
     ) -> Result<Vec<PortMapping>> {
-        let mut g = self.inner.lock().await;
-        let ep = g
-            .state
-            .endpoints
-            .iter()
-            .find(|e| e.ip == container_ip || e.ipv6 == Some(container_ip))
-            .cloned()
-            .ok_or_else(|| {
-                Error::invalid(
-                    "container ip",
+        let (actual, added) = {
+            let mut g = self.inner.lock().await;
+            let ep = g
+                .state
+                .endpoints
+                .iter()
+                .find(|e| e.ip == container_ip || e.ipv6 == Some(container_ip))
+                .cloned()
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "container ip",
+                        container_ip,
+                        "no connected container has this address",
+                    )
+                })?;
+            let mut pending: Vec<Publication> = g.state.ports.clone();
+            let mut new_res = vec![];
+            let mut actual = vec![];
+            let mut added = vec![];
+            for m in &mappings {
+                let (a, k, r) = ports::reserve(m, container_ip, &pending)?; // dropping new_res releases ports
+                let p = Publication {
+                    container_id: ep.container_id.clone(),
                     container_ip,
-                    "no connected container has this address",
-                )
-            })?;
-        let mut pending: Vec<Publication> = g.state.ports.clone();
-        let mut new_res = vec![];
-        let mut actual = vec![];
-        for m in &mappings {
-            let (a, k, r) = ports::reserve(m, container_ip, &pending)?; // dropping new_res releases ports
-            pending.push(Publication {
-                container_id: ep.container_id.clone(),
-                container_ip,
-                mapping: a,
-            });
-            new_res.push((k, r));
-            actual.push(a);
-        }
-        let old = std::mem::replace(&mut g.state.ports, pending);
-        let r = async {
-            self.apply_rules(&g.state).await?;
-            g.state.save(&self.state_dir)
-        }
-        .await;
-        if let Err(e) = r {
-            g.state.ports = old;
-            let _ = self.apply_rules(&g.state).await;
+                    mapping: a,
+                };
+                pending.push(p.clone());
+                added.push(p);
+                new_res.push((k, r));
+                actual.push(a);
+            }
+            // Held from here: a concurrent publish sees these ports taken.
+            g.state.ports.extend(added.iter().cloned());
+            g.reservations.extend(new_res);
+            (actual, added)
+        };
+        if let Err(e) = self.sync(false).await {
+            {
+                let mut g = self.inner.lock().await;
+                g.state.ports.retain(|p| !added.contains(p));
+                for p in &added {
+                    g.reservations.remove(&ports::key(p));
+                }
+            }
+            let _ = self.sync(false).await;
             return Err(e);
         }
-        g.reservations.extend(new_res);
-        drop(g);
         for w in self.firewall_warnings(&actual).await {
             tracing::warn!(container_ip = %container_ip, "{w}");
         }
@@ -76,19 +84,19 @@ impl NetworkManager {
 
     /// Remove every published port forwarding to `container_ip`.
     pub async fn unpublish(&self, container_ip: IpAddr) -> Result<()> {
-        let mut g = self.inner.lock().await;
-        let (gone, keep): (Vec<Publication>, Vec<Publication>) = g
-            .state
-            .ports
-            .drain(..)
-            .partition(|p| p.container_ip == container_ip);
-        g.state.ports = keep;
-        self.apply_rules(&g.state).await?;
-        g.state.save(&self.state_dir)?;
-        for p in &gone {
-            g.reservations.remove(&ports::key(p));
+        {
+            let mut g = self.inner.lock().await;
+            let (gone, keep): (Vec<Publication>, Vec<Publication>) = g
+                .state
+                .ports
+                .drain(..)
+                .partition(|p| p.container_ip == container_ip);
+            g.state.ports = keep;
+            for p in &gone {
+                g.reservations.remove(&ports::key(p));
+            }
         }
-        Ok(())
+        self.sync(false).await
     }
 
     /// Published ports of a container.
