@@ -11,8 +11,8 @@ use hyper_util::rt::TokioIo;
 
 use super::{json_lines, QueryPairs};
 use crate::containers::{AttachOptions, ContainerListOptions, LogsOptions, StreamSession};
-use crate::error::{ApiError, ApiResult};
 use crate::service::Services;
+use crate::{ApiError, ApiResult, HttpResult};
 
 const RAW: &str = "application/vnd.docker.raw-stream";
 const MUX: &str = "application/vnd.docker.multiplexed-stream";
@@ -97,32 +97,32 @@ pub(super) async fn get_one(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
-    get_dispatch(s, rest, req).await
+) -> HttpResult<Response> {
+    Ok(get_dispatch(s, rest, req).await?)
 }
 
 pub(super) async fn get_op(
     State(s): State<Services>,
     Path((id, op)): Path<(String, String)>,
     req: Request,
-) -> ApiResult<Response> {
-    get_dispatch(s, format!("{id}/{op}"), req).await
+) -> HttpResult<Response> {
+    Ok(get_dispatch(s, format!("{id}/{op}"), req).await?)
 }
 
 pub(super) async fn post_one(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
-    post_dispatch(s, rest, req).await
+) -> HttpResult<Response> {
+    Ok(post_dispatch(s, rest, req).await?)
 }
 
 pub(super) async fn post_op(
     State(s): State<Services>,
     Path((id, op)): Path<(String, String)>,
     req: Request,
-) -> ApiResult<Response> {
-    post_dispatch(s, format!("{id}/{op}"), req).await
+) -> HttpResult<Response> {
+    Ok(post_dispatch(s, format!("{id}/{op}"), req).await?)
 }
 
 async fn get_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Response> {
@@ -285,12 +285,10 @@ pub(super) async fn delete(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     if rest.contains('/') {
-        return Err(ApiError::not_found(format!(
-            "page not found: /containers/{rest}"
-        )));
+        return Err(ApiError::not_found(format!("page not found: /containers/{rest}")).into());
     }
     s.containers
         .remove(&rest, q.flag("force"), q.flag("v"), q.flag("link"))
@@ -304,10 +302,10 @@ pub(super) async fn delete_op(
     State(s): State<Services>,
     Path((id, op)): Path<(String, String)>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     if !q.flag("link") {
-        return Err(ApiError::not_found(format!("No such container: {id}/{op}")));
+        return Err(ApiError::not_found(format!("No such container: {id}/{op}")).into());
     }
     s.containers
         .remove(&format!("{id}/{op}"), false, false, true)
@@ -318,10 +316,10 @@ pub(super) async fn delete_op(
 pub(super) async fn exec_get(
     State(s): State<Services>,
     Path(rest): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     match rest.rsplit_once('/') {
         Some((id, "json")) => Ok(Json(s.containers.exec_inspect(id).await?).into_response()),
-        _ => Err(ApiError::not_found(format!("page not found: /exec/{rest}"))),
+        _ => Err(ApiError::not_found(format!("page not found: /exec/{rest}")).into()),
     }
 }
 
@@ -329,10 +327,10 @@ pub(super) async fn exec_post(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let Some((id, op)) = rest.rsplit_once('/') else {
-        return Err(ApiError::not_found(format!("page not found: /exec/{rest}")));
+        return Err(ApiError::not_found(format!("page not found: /exec/{rest}")).into());
     };
     let id = id.to_string();
     match op {
@@ -352,7 +350,7 @@ pub(super) async fn exec_post(
                 Some(session) => Ok(hijack(Request::from_parts(parts, Body::empty()), session)),
             }
         }
-        _ => Err(ApiError::not_found(format!("page not found: /exec/{rest}"))),
+        _ => Err(ApiError::not_found(format!("page not found: /exec/{rest}")).into()),
     }
 }
 
@@ -373,9 +371,9 @@ pub(super) async fn get_attach_ws(
     State(s): State<Services>,
     Path(id): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
-    attach_ws(&s.containers, &id, &q, req).await
+    Ok(attach_ws(&s.containers, &id, &q, req).await?)
 }
 
 /// `GET /containers/{id}/attach/ws`: the attach session over a websocket. Like dockerd,
@@ -524,7 +522,7 @@ mod ws_tests {
 
     use super::{attach_ws, mux_frame, QueryPairs};
     use crate::containers::{AttachOptions, ContainerService, StreamSession};
-    use crate::error::ApiResult;
+    use crate::ApiResult;
 
     /// A non-tty session: two frames out, then echoes one stdin line as `pong:<line>`.
     struct Echo;
@@ -581,7 +579,7 @@ mod ws_tests {
             "/containers/{id}/attach/ws",
             axum::routing::get(move |req: Request| async move {
                 let q = QueryPairs::from_uri(req.uri())?;
-                attach_ws(&svc, "c1", &q, req).await
+                Ok::<_, crate::HttpError>(attach_ws(&svc, "c1", &q, req).await?)
             }),
         );
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

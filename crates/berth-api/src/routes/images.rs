@@ -9,29 +9,27 @@ use axum::Json;
 use berth_oci::Reference;
 
 use super::{body_stream, json_lines, QueryPairs};
-use crate::error::{ApiError, ApiResult};
 use crate::filters::filter_images;
 use crate::service::{ImageListOptions, ImportOptions, Services};
+use crate::{ApiError, ApiResult, HttpResult};
 
 pub(super) async fn get_dispatch(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     match rest.as_str() {
-        "json" => return list(&s, &q).await,
-        "get" => return save(&s, q.all("names")).await,
+        "json" => return Ok(list(&s, &q).await?),
+        "get" => return Ok(save(&s, q.all("names")).await?),
         _ => {}
     }
     let (name, op) = split_op(&rest)?;
     match op {
         "json" => Ok(Json(s.images.inspect(name).await?).into_response()),
         "history" => Ok(Json(s.images.history(name).await?).into_response()),
-        "get" => save(&s, vec![name.to_string()]).await,
-        _ => Err(ApiError::not_found(format!(
-            "page not found: /images/{rest}"
-        ))),
+        "get" => Ok(save(&s, vec![name.to_string()]).await?),
+        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}")).into()),
     }
 }
 
@@ -39,7 +37,7 @@ pub(super) async fn post_dispatch(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     match rest.as_str() {
         "load" => {
@@ -64,7 +62,7 @@ pub(super) async fn post_dispatch(
                 let auth = super::registry::registry_auth(req.headers());
                 return super::registry::pull(&s, from, &q, auth).await;
             }
-            return create(&s, q, req.into_body()).await;
+            return Ok(create(&s, q, req.into_body()).await?);
         }
         "prune" => {
             let f = q.filters()?;
@@ -85,9 +83,7 @@ pub(super) async fn post_dispatch(
             let auth = super::registry::registry_auth(req.headers());
             super::registry::push(&s, name, &q, auth).await
         }
-        _ => Err(ApiError::not_found(format!(
-            "page not found: /images/{rest}"
-        ))),
+        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}")).into()),
     }
 }
 
@@ -95,7 +91,7 @@ pub(super) async fn delete(
     State(s): State<Services>,
     Path(name): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let items = s
         .images

@@ -110,7 +110,11 @@ async fn options_ok(req: Request, next: axum::middleware::Next) -> Response {
 }
 
 async fn not_found(req: Request) -> Response {
-    crate::ApiError::not_found(format!("page not found: {}", req.uri().path())).into_response()
+    crate::HttpError::from(crate::ApiError::not_found(format!(
+        "page not found: {}",
+        req.uri().path()
+    )))
+    .into_response()
 }
 
 /// Query string as ordered pairs (repeated keys allowed: `names=a&names=b`).

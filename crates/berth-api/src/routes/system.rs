@@ -11,10 +11,10 @@ use bollard_stubs::models::{EventMessage, ImagesDiskUsage, SystemVersionComponen
 use futures::StreamExt;
 
 use super::{json_lines, QueryPairs};
-use crate::error::{ApiError, ApiResult};
 use crate::filters::Filters;
 use crate::service::Services;
 use crate::version::{ApiVersion, API_VERSION, MIN_API_VERSION};
+use crate::{ApiError, HttpResult};
 
 fn ping_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -57,11 +57,11 @@ pub(super) async fn plugins() -> Response {
 /// `GET /plugins/{name}/json`: no plugin exists, with dockerd's 404 text.
 pub(super) async fn plugin_inspect(
     axum::extract::Path(name): axum::extract::Path<String>,
-) -> ApiError {
-    ApiError::not_found(format!("plugin {name:?} not found"))
+) -> crate::HttpError {
+    ApiError::not_found(format!("plugin {name:?} not found")).into()
 }
 
-pub(super) async fn version(State(s): State<Services>) -> ApiResult<Response> {
+pub(super) async fn version(State(s): State<Services>) -> HttpResult<Response> {
     let mut v = s.system.version().await?;
     v.api_version = Some(API_VERSION.to_string());
     v.min_api_version = Some(MIN_API_VERSION.to_string());
@@ -97,12 +97,12 @@ pub(super) async fn version(State(s): State<Services>) -> ApiResult<Response> {
     Ok(Json(v).into_response())
 }
 
-pub(super) async fn info(State(s): State<Services>) -> ApiResult<Response> {
+pub(super) async fn info(State(s): State<Services>) -> HttpResult<Response> {
     Ok(Json(s.system.info().await?).into_response())
 }
 
 /// `POST /berth/system/check[?repair=1]` (a berth extension; Docker has no such endpoint).
-pub(super) async fn check(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+pub(super) async fn check(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     Ok(Json(s.system.check(q.flag("repair")).await?).into_response())
 }
@@ -113,7 +113,7 @@ pub(super) async fn df(
     State(s): State<Services>,
     Extension(ver): Extension<ApiVersion>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let verbose = q.flag("verbose");
     let du = s.system.disk_usage().await?;
@@ -248,7 +248,7 @@ fn now_nanos() -> i64 {
 }
 
 /// `GET /events`: backlog since `since`, then live events until `until` (if given).
-pub(super) async fn events(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+pub(super) async fn events(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let filters = q.filters()?;
     filters.validate(&[
@@ -279,9 +279,7 @@ pub(super) async fn events(State(s): State<Services>, req: Request) -> ApiResult
         .transpose()?;
     if let (Some(a), Some(b)) = (since, until) {
         if a > b {
-            return Err(ApiError::invalid(
-                "`since` time must be before `until` time",
-            ));
+            return Err(ApiError::invalid("`since` time must be before `until` time").into());
         }
     }
     let (backlog, live) = s.system.subscribe_events();

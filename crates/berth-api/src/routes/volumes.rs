@@ -8,17 +8,17 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::{body_stream, QueryPairs};
-use crate::error::{ApiError, ApiResult};
 use crate::service::Services;
 use crate::version::ApiVersion;
 use crate::volume_service::{
     volume_matches, ExtractOptions, PathStat, VolumeCreateBody, LIST_FILTERS, PRUNE_FILTERS,
 };
+use crate::{ApiError, ApiResult, HttpResult};
 
 pub(super) async fn create(
     State(s): State<Services>,
     body: axum::body::Bytes,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let req: VolumeCreateBody = if body.iter().all(u8::is_ascii_whitespace) {
         VolumeCreateBody::default()
     } else {
@@ -29,7 +29,7 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+pub(super) async fn list(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let f = q.filters()?;
     f.validate(LIST_FILTERS)?;
@@ -48,7 +48,7 @@ pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<R
 pub(super) async fn inspect(
     State(s): State<Services>,
     Path(name): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     Ok(Json(s.volumes.inspect(&name).await?).into_response())
 }
 
@@ -56,7 +56,7 @@ pub(super) async fn remove(
     State(s): State<Services>,
     Path(name): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     s.volumes.remove(&name, q.flag("force")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -68,7 +68,7 @@ pub(super) async fn prune(
     State(s): State<Services>,
     Extension(ver): Extension<ApiVersion>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let f = q.filters()?;
     f.validate(PRUNE_FILTERS)?;
@@ -120,7 +120,7 @@ pub(super) async fn archive(
     State(s): State<Services>,
     Path(id): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let path = path_param(&q)?;
     match *req.method() {
@@ -154,21 +154,21 @@ pub(super) async fn archive(
             s.container_fs.put_archive(&id, opts, body).await?;
             Ok(StatusCode::OK.into_response())
         }
-        _ => Err(ApiError::not_found("page not found")),
+        _ => Err(ApiError::not_found("page not found").into()),
     }
 }
 
 pub(super) async fn changes(
     State(s): State<Services>,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     Ok(Json(s.container_fs.changes(&id).await?).into_response())
 }
 
 pub(super) async fn export(
     State(s): State<Services>,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let body = s.container_fs.export(&id).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/x-tar")],
