@@ -9,6 +9,7 @@ pub mod error;
 pub mod filters;
 pub mod network_service;
 pub mod service;
+pub mod tls;
 pub mod version;
 pub mod volume_service;
 
@@ -25,6 +26,7 @@ pub use service::{
     ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions,
     PushOptions, Services, SystemService,
 };
+pub use tls::TlsConfig;
 pub use version::{API_VERSION, ENGINE_VERSION, MIN_API_VERSION};
 pub use volume_service::{
     ContainerFsService, ExtractOptions, NoContainerFs, NoVolumes, PathStat, VolumeCreateBody,

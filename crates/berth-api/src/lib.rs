@@ -1,8 +1,10 @@
 //! berth-api: the Docker Engine API over HTTP. axum routes parse requests, call the
 //! [`Services`] bundle of berth-api-types' traits and render Docker's JSON; [`error`] is the one
-//! place an [`ErrorKind`] becomes an HTTP status.
+//! place an [`ErrorKind`] becomes an HTTP status. [`listen`] serves the app: who may connect
+//! (unix socket mode and group, TCP only with TLS off loopback) and for how long.
 
 pub mod error;
+pub mod listen;
 mod routes;
 pub mod version;
 

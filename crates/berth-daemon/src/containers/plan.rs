@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use berth_api::{ApiError, ApiResult};
+use berth_api_types::{ApiError, ApiResult};
 use berth_network::{PortMapping, Proto};
 use berth_runtime::{NsMode, Resources};
 
@@ -135,7 +135,7 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Resources from a host config (Docker's units).
-pub fn resources_of(h: &berth_api::models::HostConfig) -> Resources {
+pub fn resources_of(h: &berth_api_types::models::HostConfig) -> Resources {
     let nano = h.nano_cpus.unwrap_or(0);
     let (quota, period) = if nano > 0 {
         (nano * 100_000 / 1_000_000_000, 100_000u64)
@@ -266,7 +266,7 @@ mod tests {
         let mut pb = std::collections::HashMap::new();
         pb.insert(
             "80/tcp".to_string(),
-            Some(vec![berth_api::models::PortBinding {
+            Some(vec![berth_api_types::models::PortBinding {
                 host_ip: Some("127.0.0.1".into()),
                 host_port: Some("8080".into()),
             }]),

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::models::RestartPolicyNameEnum as R;
-use berth_api::{ApiError, ApiResult};
+use berth_api_types::models::RestartPolicyNameEnum as R;
+use berth_api_types::{ApiError, ApiResult};
 use berth_network::EndpointConfig;
 use berth_runtime::{ContainerSpec, LogConfig, MountSpec, NetworkMode, Shim};
 
@@ -280,9 +280,9 @@ impl Engine {
                     published = net.publish(ep.ip, maps).await.map_err(|e| {
                         err128(ApiError::new(
                             if e.kind() == berth_network::ErrorKind::Conflict {
-                                berth_api::ErrorKind::Conflict
+                                berth_api_types::ErrorKind::Conflict
                             } else {
-                                berth_api::ErrorKind::Internal
+                                berth_api_types::ErrorKind::Internal
                             },
                             format!("driver failed programming external connectivity on endpoint {} ({id}): {e}", r.name),
                         ))
@@ -460,8 +460,8 @@ impl Engine {
                     _ => 128,
                 };
                 let kind = match e.kind() {
-                    berth_runtime::ErrorKind::Invalid => berth_api::ErrorKind::Invalid,
-                    _ => berth_api::ErrorKind::Internal,
+                    berth_runtime::ErrorKind::Invalid => berth_api_types::ErrorKind::Invalid,
+                    _ => berth_api_types::ErrorKind::Internal,
                 };
                 let msg = format!(
                     "failed to create task for container: OCI runtime create failed: {e}: unknown"
