@@ -15,6 +15,11 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+#[path = "routes/containers.rs"]
+mod containers;
+#[path = "routes/networks.rs"]
+mod networks;
+
 #[derive(Default)]
 struct Fake {
     images: Mutex<Vec<ImageSummary>>,

@@ -1,5 +1,5 @@
-//! Container and exec routes: `/containers/{*rest}` and `/exec/{*rest}` dispatched by their
-//! last segment, with HTTP upgrade (hijack) for attach and exec start.
+//! Container and exec handlers, one per route with typed `Path`/`Query` extractors, with HTTP
+//! upgrade (hijack) for attach and exec start.
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -9,40 +9,21 @@ use axum::Json;
 use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 
-use super::{json_lines, QueryPairs};
+use serde::Deserialize;
+
+use super::json_lines;
+use super::query::{flag, non_empty, present, Q};
+#[cfg(test)]
+use super::QueryPairs;
 use crate::containers::{AttachOptions, ContainerListOptions, LogsOptions, StreamSession};
 use crate::service::Services;
-use crate::{ApiError, ApiResult, HttpResult};
+use crate::{ApiError, ApiResult, Filters, HttpResult};
 
 const RAW: &str = "application/vnd.docker.raw-stream";
 const MUX: &str = "application/vnd.docker.multiplexed-stream";
 
-fn split(rest: &str) -> ApiResult<(&str, &str)> {
-    rest.rsplit_once('/')
-        .filter(|(id, op)| !id.is_empty() && !op.is_empty())
-        .ok_or_else(|| ApiError::not_found(format!("page not found: /containers/{rest}")))
-}
-
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
-}
-
-fn timeout_q(q: &QueryPairs) -> ApiResult<Option<i64>> {
-    match q.get("t").or_else(|| q.get("timeout")) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| {
-            ApiError::invalid(format!("invalid stop timeout {v:?}: expected seconds"))
-        }),
-    }
-}
-
-fn size_q(q: &QueryPairs, k: &str) -> ApiResult<u16> {
-    match q.get(k) {
-        None | Some("") => Ok(0),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ApiError::invalid(format!("invalid {k} {v:?}: expected a number"))),
-    }
 }
 
 /// moby's strslice: `Cmd`, `Entrypoint` and `Shell` may be sent as one JSON string (old
@@ -93,287 +74,477 @@ async fn json_body(body: Body) -> ApiResult<serde_json::Value> {
     serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }
 
-pub(super) async fn get_one(
-    State(s): State<Services>,
-    Path(rest): Path<String>,
-    req: Request,
-) -> HttpResult<Response> {
-    Ok(get_dispatch(s, rest, req).await?)
+/// `GET /containers/json`.
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default, deserialize_with = "flag")]
+    all: bool,
+    #[serde(default)]
+    limit: String,
+    #[serde(default, deserialize_with = "flag")]
+    size: bool,
+    #[serde(default)]
+    filters: String,
 }
 
-pub(super) async fn get_op(
-    State(s): State<Services>,
-    Path((id, op)): Path<(String, String)>,
-    req: Request,
-) -> HttpResult<Response> {
-    Ok(get_dispatch(s, format!("{id}/{op}"), req).await?)
+pub(super) async fn list(State(s): State<Services>, Q(q): Q<ListQuery>) -> HttpResult<Response> {
+    let opts = ContainerListOptions {
+        all: q.all,
+        limit: q
+            .limit
+            .parse::<i64>()
+            .ok()
+            .and_then(|l| (l > 0).then_some(l as usize)),
+        size: q.size,
+        filters: Filters::parse(&q.filters)?,
+    };
+    Ok(Json(s.containers.list(opts).await?).into_response())
 }
 
-pub(super) async fn post_one(
-    State(s): State<Services>,
-    Path(rest): Path<String>,
-    req: Request,
-) -> HttpResult<Response> {
-    Ok(post_dispatch(s, rest, req).await?)
+/// `GET /containers/{id}/json`.
+#[derive(Deserialize)]
+pub(super) struct InspectQuery {
+    #[serde(default, deserialize_with = "flag")]
+    size: bool,
 }
 
-pub(super) async fn post_op(
+pub(super) async fn inspect(
     State(s): State<Services>,
-    Path((id, op)): Path<(String, String)>,
-    req: Request,
+    Path(id): Path<String>,
+    Q(q): Q<InspectQuery>,
 ) -> HttpResult<Response> {
-    Ok(post_dispatch(s, format!("{id}/{op}"), req).await?)
+    Ok(Json(s.containers.inspect(&id, q.size).await?).into_response())
 }
 
-async fn get_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
+/// `GET /containers/{id}/logs`.
+#[derive(Deserialize)]
+pub(super) struct LogsQuery {
+    #[serde(default, deserialize_with = "flag")]
+    follow: bool,
+    #[serde(default, deserialize_with = "flag")]
+    stdout: bool,
+    #[serde(default, deserialize_with = "flag")]
+    stderr: bool,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default, deserialize_with = "flag")]
+    timestamps: bool,
+    #[serde(default)]
+    tail: String,
+}
+
+pub(super) async fn logs(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<LogsQuery>,
+) -> HttpResult<Response> {
+    let opts = LogsOptions {
+        follow: q.follow,
+        stdout: q.stdout,
+        stderr: q.stderr,
+        since: q.since.parse().unwrap_or(0.0),
+        until: q.until.parse().unwrap_or(0.0),
+        timestamps: q.timestamps,
+        tail: q.tail.parse().ok(),
+    };
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::invalid("you must choose at least one stream").into());
+    }
+    let l = s.containers.logs(&id, opts).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, if l.tty { RAW } else { MUX })],
+        Body::from_stream(l.body),
+    )
+        .into_response())
+}
+
+/// `GET /containers/{id}/top`.
+#[derive(Deserialize)]
+pub(super) struct TopQuery {
+    #[serde(default)]
+    ps_args: String,
+}
+
+pub(super) async fn top(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<TopQuery>,
+) -> HttpResult<Response> {
+    Ok(Json(s.containers.top(&id, &q.ps_args).await?).into_response())
+}
+
+/// `GET /containers/{id}/stats`: streams unless `stream` is given and false.
+#[derive(Deserialize)]
+pub(super) struct StatsQuery {
+    #[serde(default = "yes", deserialize_with = "flag")]
+    stream: bool,
+    #[serde(default, rename = "one-shot", deserialize_with = "flag")]
+    one_shot: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(super) async fn stats(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<StatsQuery>,
+) -> HttpResult<Response> {
     let c = &s.containers;
-    if rest == "json" {
-        let opts = ContainerListOptions {
-            all: q.flag("all"),
-            limit: q
-                .get("limit")
-                .and_then(|l| l.parse::<i64>().ok())
-                .and_then(|l| (l > 0).then_some(l as usize)),
-            size: q.flag("size"),
-            filters: q.filters()?,
-        };
-        return Ok(Json(c.list(opts).await?).into_response());
+    if !q.stream && !q.one_shot {
+        // dockerd primes the CPU reading with one sample and sends the next, so
+        // `precpu_stats` is filled and CPU% is not 0: the stream's first frame is that.
+        return Ok(json_lines(c.stats(&id, true).await?.take(1)));
     }
-    let (id, op) = split(&rest)?;
-    match op {
-        "json" => Ok(Json(c.inspect(id, q.flag("size")).await?).into_response()),
-        "logs" => {
-            let opts = LogsOptions {
-                follow: q.flag("follow"),
-                stdout: q.flag("stdout"),
-                stderr: q.flag("stderr"),
-                since: q.get("since").and_then(|v| v.parse().ok()).unwrap_or(0.0),
-                until: q.get("until").and_then(|v| v.parse().ok()).unwrap_or(0.0),
-                timestamps: q.flag("timestamps"),
-                tail: q.get("tail").and_then(|t| t.parse().ok()),
-            };
-            if !opts.stdout && !opts.stderr {
-                return Err(ApiError::invalid("you must choose at least one stream"));
-            }
-            let l = c.logs(id, opts).await?;
-            Ok((
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, if l.tty { RAW } else { MUX })],
-                Body::from_stream(l.body),
-            )
-                .into_response())
-        }
-        "top" => Ok(Json(c.top(id, q.get("ps_args").unwrap_or("")).await?).into_response()),
-        "stats" => {
-            let stream = q
-                .get("stream")
-                .is_none_or(|v| crate::filters::query_bool(Some(v)));
-            if !stream && !q.flag("one-shot") {
-                // dockerd primes the CPU reading with one sample and sends the next, so
-                // `precpu_stats` is filled and CPU% is not 0: the stream's first frame is that.
-                return Ok(json_lines(c.stats(id, true).await?.take(1)));
-            }
-            Ok(json_lines(c.stats(id, stream).await?))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "page not found: /containers/{rest}"
-        ))),
-    }
+    Ok(json_lines(c.stats(&id, q.stream).await?))
 }
 
-async fn post_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let c = s.containers.clone();
-    match rest.as_str() {
-        "create" => {
-            let name = q.get("name").filter(|n| !n.is_empty()).map(String::from);
-            let platform = q
-                .get("platform")
-                .filter(|n| !n.is_empty())
-                .map(String::from);
-            let ver = req
-                .extensions()
-                .get::<crate::version::ApiVersion>()
-                .copied();
-            let mut body = json_body(req.into_body()).await?;
-            strslice_fields(&mut body);
-            if let Some(v) = ver {
-                compat_create_body(v, &mut body);
-            }
-            let r = c.create(name, platform, body).await?;
-            return Ok((StatusCode::CREATED, Json(r)).into_response());
-        }
-        "prune" => return Ok(Json(c.prune(q.filters()?).await?).into_response()),
-        _ => {}
-    }
-    let (id, op) = split(&rest)?;
-    let id = id.to_string();
-    match op {
-        "start" => Ok(if c.start(&id).await? {
-            no_content()
-        } else {
-            StatusCode::NOT_MODIFIED.into_response()
-        }),
-        "stop" => {
-            let sig = q.get("signal").filter(|s| !s.is_empty()).map(String::from);
-            Ok(if c.stop(&id, sig, timeout_q(&q)?).await? {
-                no_content()
-            } else {
-                StatusCode::NOT_MODIFIED.into_response()
-            })
-        }
-        "restart" => {
-            let sig = q.get("signal").filter(|s| !s.is_empty()).map(String::from);
-            c.restart(&id, sig, timeout_q(&q)?).await?;
-            Ok(no_content())
-        }
-        "kill" => {
-            let sig = q.get("signal").filter(|s| !s.is_empty()).map(String::from);
-            c.kill(&id, sig).await?;
-            Ok(no_content())
-        }
-        "wait" => {
-            let cond = q.get("condition").unwrap_or("");
-            let fut = c.wait(&id, cond).await?;
-            let body = futures::stream::once(async move {
-                let mut v = serde_json::to_vec(&fut.await).unwrap_or_default();
-                v.push(b'\n');
-                Ok::<_, std::io::Error>(bytes::Bytes::from(v))
-            });
-            Ok((
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                Body::from_stream(body),
-            )
-                .into_response())
-        }
-        "pause" => c.pause(&id).await.map(|_| no_content()),
-        "unpause" => c.unpause(&id).await.map(|_| no_content()),
-        "resize" => {
-            c.resize(&id, size_q(&q, "h")?, size_q(&q, "w")?).await?;
-            Ok(StatusCode::OK.into_response())
-        }
-        "rename" => {
-            let name = q.get("name").unwrap_or("");
-            c.rename(&id, name).await.map(|_| no_content())
-        }
-        "update" => {
-            let body = json_body(req.into_body()).await?;
-            Ok(Json(c.update(&id, body).await?).into_response())
-        }
-        "attach" => {
-            let session = c.attach(&id, attach_opts(&q)).await?;
-            Ok(hijack(req, session))
-        }
-        "exec" => {
-            let body = json_body(req.into_body()).await?;
-            let exec_id = c.exec_create(&id, body).await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(serde_json::json!({ "Id": exec_id })),
-            )
-                .into_response())
-        }
-        _ => Err(ApiError::not_found(format!(
-            "page not found: /containers/{rest}"
-        ))),
-    }
+/// `POST /containers/create`.
+#[derive(Deserialize)]
+pub(super) struct CreateQuery {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    platform: String,
 }
 
-pub(super) async fn delete(
+pub(super) async fn create(
     State(s): State<Services>,
-    Path(rest): Path<String>,
+    Q(q): Q<CreateQuery>,
     req: Request,
 ) -> HttpResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    if rest.contains('/') {
-        return Err(ApiError::not_found(format!("page not found: /containers/{rest}")).into());
+    let ver = req
+        .extensions()
+        .get::<crate::version::ApiVersion>()
+        .copied();
+    let mut body = json_body(req.into_body()).await?;
+    strslice_fields(&mut body);
+    if let Some(v) = ver {
+        compat_create_body(v, &mut body);
     }
-    s.containers
-        .remove(&rest, q.flag("force"), q.flag("v"), q.flag("link"))
+    let r = s
+        .containers
+        .create(non_empty(&q.name), non_empty(&q.platform), body)
         .await?;
+    Ok((StatusCode::CREATED, Json(r)).into_response())
+}
+
+/// `filters` alone: `POST /containers/prune`.
+#[derive(Deserialize)]
+pub(super) struct FiltersQuery {
+    #[serde(default)]
+    filters: String,
+}
+
+pub(super) async fn prune(
+    State(s): State<Services>,
+    Q(q): Q<FiltersQuery>,
+) -> HttpResult<Response> {
+    Ok(Json(s.containers.prune(Filters::parse(&q.filters)?).await?).into_response())
+}
+
+pub(super) async fn start(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+) -> HttpResult<Response> {
+    Ok(if s.containers.start(&id).await? {
+        no_content()
+    } else {
+        StatusCode::NOT_MODIFIED.into_response()
+    })
+}
+
+/// `stop`, `restart` and `kill`: a signal and (not for kill) a timeout, `t` or `timeout`.
+#[derive(Deserialize)]
+pub(super) struct SignalQuery {
+    #[serde(default)]
+    signal: String,
+    #[serde(default, deserialize_with = "present")]
+    t: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    timeout: Option<String>,
+}
+
+impl SignalQuery {
+    fn timeout(&self) -> ApiResult<Option<i64>> {
+        match self.t.as_deref().or(self.timeout.as_deref()) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::invalid(format!("invalid stop timeout {v:?}: expected seconds"))
+            }),
+        }
+    }
+}
+
+pub(super) async fn stop(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<SignalQuery>,
+) -> HttpResult<Response> {
+    let stopped = s
+        .containers
+        .stop(&id, non_empty(&q.signal), q.timeout()?)
+        .await?;
+    Ok(if stopped {
+        no_content()
+    } else {
+        StatusCode::NOT_MODIFIED.into_response()
+    })
+}
+
+pub(super) async fn restart(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<SignalQuery>,
+) -> HttpResult<Response> {
+    s.containers
+        .restart(&id, non_empty(&q.signal), q.timeout()?)
+        .await?;
+    Ok(no_content())
+}
+
+pub(super) async fn kill(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<SignalQuery>,
+) -> HttpResult<Response> {
+    s.containers.kill(&id, non_empty(&q.signal)).await?;
+    Ok(no_content())
+}
+
+/// `POST /containers/{id}/wait`.
+#[derive(Deserialize)]
+pub(super) struct WaitQuery {
+    #[serde(default)]
+    condition: String,
+}
+
+pub(super) async fn wait(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<WaitQuery>,
+) -> HttpResult<Response> {
+    let fut = s.containers.wait(&id, &q.condition).await?;
+    let body = futures::stream::once(async move {
+        let mut v = serde_json::to_vec(&fut.await).unwrap_or_default();
+        v.push(b'\n');
+        Ok::<_, std::io::Error>(bytes::Bytes::from(v))
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+pub(super) async fn pause(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+) -> HttpResult<Response> {
+    s.containers.pause(&id).await?;
+    Ok(no_content())
+}
+
+pub(super) async fn unpause(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+) -> HttpResult<Response> {
+    s.containers.unpause(&id).await?;
+    Ok(no_content())
+}
+
+/// `POST /containers/{id}/resize` and `/exec/{id}/resize`: the tty's height and width.
+#[derive(Deserialize)]
+pub(super) struct ResizeQuery {
+    #[serde(default)]
+    h: String,
+    #[serde(default)]
+    w: String,
+}
+
+impl ResizeQuery {
+    fn size(&self) -> ApiResult<(u16, u16)> {
+        let n = |k: &str, v: &str| match v {
+            "" => Ok(0),
+            v => v
+                .parse()
+                .map_err(|_| ApiError::invalid(format!("invalid {k} {v:?}: expected a number"))),
+        };
+        Ok((n("h", &self.h)?, n("w", &self.w)?))
+    }
+}
+
+pub(super) async fn resize(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<ResizeQuery>,
+) -> HttpResult<Response> {
+    let (h, w) = q.size()?;
+    s.containers.resize(&id, h, w).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /containers/{id}/rename`.
+#[derive(Deserialize)]
+pub(super) struct RenameQuery {
+    #[serde(default)]
+    name: String,
+}
+
+pub(super) async fn rename(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<RenameQuery>,
+) -> HttpResult<Response> {
+    s.containers.rename(&id, &q.name).await?;
+    Ok(no_content())
+}
+
+pub(super) async fn update(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    body: Body,
+) -> HttpResult<Response> {
+    let body = json_body(body).await?;
+    Ok(Json(s.containers.update(&id, body).await?).into_response())
+}
+
+pub(super) async fn attach(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<AttachQuery>,
+    req: Request,
+) -> HttpResult<Response> {
+    let session = s.containers.attach(&id, q.options()).await?;
+    Ok(hijack(req, session))
+}
+
+pub(super) async fn exec_create(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    body: Body,
+) -> HttpResult<Response> {
+    let body = json_body(body).await?;
+    let exec_id = s.containers.exec_create(&id, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "Id": exec_id })),
+    )
+        .into_response())
+}
+
+/// `DELETE /containers/{id}`.
+#[derive(Deserialize)]
+pub(super) struct RemoveQuery {
+    #[serde(default, deserialize_with = "flag")]
+    force: bool,
+    #[serde(default, deserialize_with = "flag")]
+    v: bool,
+    #[serde(default, deserialize_with = "flag")]
+    link: bool,
+}
+
+pub(super) async fn remove(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<RemoveQuery>,
+) -> HttpResult<Response> {
+    s.containers.remove(&id, q.force, q.v, q.link).await?;
     Ok(no_content())
 }
 
 /// `DELETE /containers/{parent}/{alias}?link=1`: remove a legacy link (the only use of a
 /// two-segment container path in DELETE).
-pub(super) async fn delete_op(
+pub(super) async fn remove_link(
     State(s): State<Services>,
-    Path((id, op)): Path<(String, String)>,
-    req: Request,
+    Path((id, alias)): Path<(String, String)>,
+    Q(q): Q<RemoveQuery>,
 ) -> HttpResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    if !q.flag("link") {
-        return Err(ApiError::not_found(format!("No such container: {id}/{op}")).into());
+    if !q.link {
+        return Err(ApiError::not_found(format!("No such container: {id}/{alias}")).into());
     }
     s.containers
-        .remove(&format!("{id}/{op}"), false, false, true)
+        .remove(&format!("{id}/{alias}"), false, false, true)
         .await?;
     Ok(no_content())
 }
 
-pub(super) async fn exec_get(
+pub(super) async fn exec_inspect(
     State(s): State<Services>,
-    Path(rest): Path<String>,
+    Path(id): Path<String>,
 ) -> HttpResult<Response> {
-    match rest.rsplit_once('/') {
-        Some((id, "json")) => Ok(Json(s.containers.exec_inspect(id).await?).into_response()),
-        _ => Err(ApiError::not_found(format!("page not found: /exec/{rest}")).into()),
-    }
+    Ok(Json(s.containers.exec_inspect(&id).await?).into_response())
 }
 
-pub(super) async fn exec_post(
+pub(super) async fn exec_resize(
     State(s): State<Services>,
-    Path(rest): Path<String>,
+    Path(id): Path<String>,
+    Q(q): Q<ResizeQuery>,
+) -> HttpResult<Response> {
+    let (h, w) = q.size()?;
+    s.containers.exec_resize(&id, h, w).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub(super) async fn exec_start(
+    State(s): State<Services>,
+    Path(id): Path<String>,
     req: Request,
 ) -> HttpResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let Some((id, op)) = rest.rsplit_once('/') else {
-        return Err(ApiError::not_found(format!("page not found: /exec/{rest}")).into());
-    };
-    let id = id.to_string();
-    match op {
-        "resize" => {
-            s.containers
-                .exec_resize(&id, size_q(&q, "h")?, size_q(&q, "w")?)
-                .await?;
-            Ok(StatusCode::OK.into_response())
-        }
-        "start" => {
-            let (parts, body) = req.into_parts();
-            let v = json_body(body).await?;
-            let detach = v.get("Detach").and_then(|d| d.as_bool()).unwrap_or(false);
-            let tty = v.get("Tty").and_then(|d| d.as_bool()).unwrap_or(false);
-            match s.containers.exec_start(&id, detach, tty).await? {
-                None => Ok(StatusCode::OK.into_response()),
-                Some(session) => Ok(hijack(Request::from_parts(parts, Body::empty()), session)),
-            }
-        }
-        _ => Err(ApiError::not_found(format!("page not found: /exec/{rest}")).into()),
+    let (parts, body) = req.into_parts();
+    let v = json_body(body).await?;
+    let detach = v.get("Detach").and_then(|d| d.as_bool()).unwrap_or(false);
+    let tty = v.get("Tty").and_then(|d| d.as_bool()).unwrap_or(false);
+    match s.containers.exec_start(&id, detach, tty).await? {
+        None => Ok(StatusCode::OK.into_response()),
+        Some(session) => Ok(hijack(Request::from_parts(parts, Body::empty()), session)),
     }
 }
 
-fn attach_opts(q: &QueryPairs) -> AttachOptions {
-    AttachOptions {
-        stdin: q.flag("stdin"),
-        stdout: q.flag("stdout"),
-        stderr: q.flag("stderr"),
-        stream: q.flag("stream"),
-        logs: q.flag("logs"),
-        detach_keys: q.get("detachKeys").map(String::from),
+/// `attach` and `attach/ws`.
+#[derive(Deserialize)]
+pub(super) struct AttachQuery {
+    #[serde(default, deserialize_with = "flag")]
+    stdin: bool,
+    #[serde(default, deserialize_with = "flag")]
+    stdout: bool,
+    #[serde(default, deserialize_with = "flag")]
+    stderr: bool,
+    #[serde(default, deserialize_with = "flag")]
+    stream: bool,
+    #[serde(default, deserialize_with = "flag")]
+    logs: bool,
+    #[serde(default, rename = "detachKeys", deserialize_with = "present")]
+    detach_keys: Option<String>,
+}
+
+impl AttachQuery {
+    fn options(self) -> AttachOptions {
+        AttachOptions {
+            stdin: self.stdin,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            stream: self.stream,
+            logs: self.logs,
+            detach_keys: self.detach_keys,
+        }
     }
 }
 
 /// `GET /containers/{id}/attach/ws` for the router (three segments: `/containers/{id}/{op}`
 /// does not reach it).
-pub(super) async fn get_attach_ws(
+pub(super) async fn attach_ws_route(
     State(s): State<Services>,
     Path(id): Path<String>,
+    Q(q): Q<AttachQuery>,
     req: Request,
 ) -> HttpResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    Ok(attach_ws(&s.containers, &id, &q, req).await?)
+    Ok(attach_ws(&s.containers, &id, q, req).await?)
 }
 
 /// `GET /containers/{id}/attach/ws`: the attach session over a websocket. Like dockerd,
@@ -382,7 +553,7 @@ pub(super) async fn get_attach_ws(
 async fn attach_ws(
     c: &std::sync::Arc<dyn crate::containers::ContainerService>,
     id: &str,
-    q: &QueryPairs,
+    q: AttachQuery,
     req: Request,
 ) -> ApiResult<Response> {
     use axum::extract::ws::{Message, WebSocketUpgrade};
@@ -394,7 +565,7 @@ async fn attach_ws(
         .map_err(|e| {
             ApiError::invalid(format!("websocket attach needs a websocket upgrade: {e}"))
         })?;
-    let session = c.attach(id, attach_opts(q)).await?;
+    let session = c.attach(id, q.options()).await?;
     Ok(ws.on_upgrade(move |socket| async move {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let mux = !session.tty;
@@ -578,8 +749,8 @@ mod ws_tests {
         let app = axum::Router::new().route(
             "/containers/{id}/attach/ws",
             axum::routing::get(move |req: Request| async move {
-                let q = QueryPairs::from_uri(req.uri())?;
-                Ok::<_, crate::HttpError>(attach_ws(&svc, "c1", &q, req).await?)
+                let q = crate::routes::query::parse(&QueryPairs::from_uri(req.uri())?)?;
+                Ok::<_, crate::HttpError>(attach_ws(&svc, "c1", q, req).await?)
             }),
         );
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,6 +6,7 @@ mod commit;
 mod containers;
 mod images;
 mod networks;
+mod query;
 mod registry;
 mod system;
 mod volumes;
@@ -14,7 +15,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tower::Layer;
@@ -60,7 +61,8 @@ pub fn app(services: Services) -> Router {
             "/networks/{id}",
             get(networks::inspect).delete(networks::remove),
         )
-        .route("/networks/{id}/{op}", axum::routing::post(networks::op))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/swarm", axum::routing::any(networks::not_swarm))
         .route("/swarm/{*rest}", axum::routing::any(networks::not_swarm))
         .route("/auth", axum::routing::post(registry::auth))
@@ -71,23 +73,35 @@ pub fn app(services: Services) -> Router {
                 .post(images::post_dispatch)
                 .delete(images::delete),
         )
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/stats", get(containers::stats))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/attach", post(containers::attach))
         .route(
-            "/containers/{id}",
-            get(containers::get_one)
-                .post(containers::post_one)
-                .delete(containers::delete),
+            "/containers/{id}/attach/ws",
+            get(containers::attach_ws_route),
         )
-        .route("/containers/{id}/attach/ws", get(containers::get_attach_ws))
-        .route(
-            "/containers/{id}/{op}",
-            get(containers::get_op)
-                .post(containers::post_op)
-                .delete(containers::delete_op),
-        )
-        .route(
-            "/exec/{*rest}",
-            get(containers::exec_get).post(containers::exec_post),
-        )
+        .route("/containers/{id}/exec", post(containers::exec_create))
+        // A legacy link: `DELETE /containers/{parent}/{alias}?link=1`.
+        .route("/containers/{id}/{alias}", delete(containers::remove_link))
+        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/exec/{id}/start", post(containers::exec_start))
+        .route("/exec/{id}/resize", post(containers::exec_resize))
         .fallback(not_found)
         // dockerd's MethodNotAllowedHandler is its not-found handler: 404, not 405.
         .method_not_allowed_fallback(not_found)

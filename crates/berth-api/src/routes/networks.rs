@@ -66,27 +66,27 @@ pub(super) async fn prune(State(s): State<Services>, req: Request) -> HttpResult
     Ok(Json(serde_json::json!({ "NetworksDeleted": names })).into_response())
 }
 
-/// `POST /networks/{id}/connect` and `/disconnect`.
-pub(super) async fn op(
+/// `POST /networks/{id}/connect`.
+pub(super) async fn connect(
     State(s): State<Services>,
-    Path((id, op)): Path<(String, String)>,
+    Path(id): Path<String>,
     b: axum::body::Bytes,
 ) -> HttpResult<Response> {
-    match op.as_str() {
-        "connect" => {
-            s.networks
-                .network_connect(&id, body(&b, "connect")?)
-                .await?
-        }
-        "disconnect" => {
-            s.networks
-                .network_disconnect(&id, body(&b, "disconnect")?)
-                .await?
-        }
-        _ => {
-            return Err(ApiError::not_found(format!("page not found: /networks/{id}/{op}")).into())
-        }
-    }
+    s.networks
+        .network_connect(&id, body(&b, "connect")?)
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /networks/{id}/disconnect`.
+pub(super) async fn disconnect(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    b: axum::body::Bytes,
+) -> HttpResult<Response> {
+    s.networks
+        .network_disconnect(&id, body(&b, "disconnect")?)
+        .await?;
     Ok(StatusCode::OK.into_response())
 }
 
