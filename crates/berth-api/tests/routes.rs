@@ -17,6 +17,8 @@ use tower::ServiceExt;
 
 #[path = "routes/containers.rs"]
 mod containers;
+#[path = "routes/images.rs"]
+mod images;
 #[path = "routes/networks.rs"]
 mod networks;
 
@@ -26,6 +28,7 @@ struct Fake {
     loaded: Mutex<Vec<u8>>,
     tagged: Mutex<Vec<(String, String, String)>>,
     events: Mutex<Vec<EventMessage>>,
+    removed: Mutex<Vec<(String, bool, bool)>>,
 }
 
 fn summary(hexchar: char, tags: &[&str], created: i64) -> ImageSummary {
@@ -69,9 +72,13 @@ impl ImageService for Fake {
     async fn remove(
         &self,
         name: &str,
-        _force: bool,
-        _noprune: bool,
+        force: bool,
+        noprune: bool,
     ) -> ApiResult<Vec<ImageDeleteResponseItem>> {
+        self.removed
+            .lock()
+            .unwrap()
+            .push((name.to_string(), force, noprune));
         if name == "inuse" {
             return Err(ApiError::conflict(
                 "conflict: unable to remove repository reference",

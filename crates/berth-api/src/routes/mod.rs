@@ -12,7 +12,7 @@ mod system;
 mod volumes;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -23,6 +23,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::service::{ByteStream, Services};
 use crate::version::version_middleware;
+
+/// `DELETE /images/<name>` for an image named like a fixed image route.
+macro_rules! delete_image {
+    ($name:literal) => {
+        |State(s): State<Services>, query::Q(q): query::Q<images::RemoveQuery>| async move {
+            images::remove(&s, $name, q).await
+        }
+    };
+}
 
 /// Build the full service: version negotiation runs *before* routing (it strips `/v1.NN`), so
 /// the routed API sits behind a router whose only job is that middleware.
@@ -68,9 +77,29 @@ pub fn app(services: Services) -> Router {
         .route("/auth", axum::routing::post(registry::auth))
         .route("/distribution/{*rest}", get(registry::distribution))
         .route(
+            "/images/json",
+            get(images::list).delete(delete_image!("json")),
+        )
+        .route(
+            "/images/get",
+            get(images::save_many).delete(delete_image!("get")),
+        )
+        .route(
+            "/images/load",
+            post(images::load).delete(delete_image!("load")),
+        )
+        .route(
+            "/images/create",
+            post(images::create).delete(delete_image!("create")),
+        )
+        .route(
+            "/images/prune",
+            post(images::prune).delete(delete_image!("prune")),
+        )
+        .route(
             "/images/{*rest}",
-            get(images::get_dispatch)
-                .post(images::post_dispatch)
+            get(images::get_named)
+                .post(images::post_named)
                 .delete(images::delete),
         )
         .route("/containers/json", get(containers::list))
