@@ -21,6 +21,8 @@ mod containers;
 mod images;
 #[path = "routes/networks.rs"]
 mod networks;
+#[path = "routes/volumes.rs"]
+mod volumes;
 
 #[derive(Default)]
 struct Fake {

@@ -57,9 +57,10 @@ pub fn app(services: Services) -> Router {
         )
         .route(
             "/containers/{id}/archive",
-            get(volumes::archive)
-                .head(volumes::archive)
-                .put(volumes::archive),
+            // HEAD after GET: `get` would also answer HEAD otherwise.
+            get(volumes::archive_get)
+                .head(volumes::archive_head)
+                .put(volumes::archive_put),
         )
         .route("/containers/{id}/changes", get(volumes::changes))
         .route("/containers/{id}/export", get(volumes::export))
