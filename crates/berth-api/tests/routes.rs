@@ -21,6 +21,8 @@ mod containers;
 mod images;
 #[path = "routes/networks.rs"]
 mod networks;
+#[path = "routes/system.rs"]
+mod system;
 #[path = "routes/volumes.rs"]
 mod volumes;
 
@@ -31,6 +33,7 @@ struct Fake {
     tagged: Mutex<Vec<(String, String, String)>>,
     events: Mutex<Vec<EventMessage>>,
     removed: Mutex<Vec<(String, bool, bool)>>,
+    checks: Mutex<Vec<bool>>,
 }
 
 fn summary(hexchar: char, tags: &[&str], created: i64) -> ImageSummary {
@@ -139,6 +142,10 @@ impl SystemService for Fake {
             images: self.images.lock().unwrap().clone(),
             ..Default::default()
         })
+    }
+    async fn check(&self, repair: bool) -> ApiResult<serde_json::Value> {
+        self.checks.lock().unwrap().push(repair);
+        Ok(serde_json::json!({ "Repaired": repair }))
     }
     fn subscribe_events(&self) -> (Vec<EventMessage>, EventStream) {
         (
