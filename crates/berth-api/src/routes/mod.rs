@@ -4,6 +4,7 @@
 pub(crate) mod build;
 mod commit;
 mod containers;
+mod hijack;
 mod images;
 mod networks;
 mod query;
@@ -122,10 +123,7 @@ pub fn app(services: Services) -> Router {
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/attach", post(containers::attach))
-        .route(
-            "/containers/{id}/attach/ws",
-            get(containers::attach_ws_route),
-        )
+        .route("/containers/{id}/attach/ws", get(hijack::attach_ws_route))
         .route("/containers/{id}/exec", post(containers::exec_create))
         // A legacy link: `DELETE /containers/{parent}/{alias}?link=1`.
         .route("/containers/{id}/{alias}", delete(containers::remove_link))
