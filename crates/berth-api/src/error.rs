@@ -1,10 +1,11 @@
-//! The API's error type and the one place that turns error kinds into HTTP status codes.
+//! The one place that turns service errors into HTTP answers: [`status_of`] maps an
+//! [`ErrorKind`] to a status code and [`HttpError`] renders an [`ApiError`] as moby does.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-pub use berth_errors::ErrorKind;
+use berth_api_types::{ApiError, ErrorKind};
 
 /// The HTTP status for a kind (as moby's `httpstatus`): the one place kinds become codes.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
@@ -20,55 +21,33 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-/// An error returned by a service, rendered as `{"message": "..."}` like moby.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{message}")]
-pub struct ApiError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
+/// A service error on its way out as an HTTP answer: `{"message": "..."}` with the kind's
+/// status, like moby. (A local type because `IntoResponse` cannot be implemented here for
+/// berth-api-types' [`ApiError`].)
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
 
-impl ApiError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
-        ApiError {
-            kind,
-            message: message.into(),
-        }
-    }
-    pub fn not_found(m: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorKind::NotFound, m)
-    }
-    pub fn conflict(m: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorKind::Conflict, m)
-    }
-    pub fn invalid(m: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorKind::Invalid, m)
-    }
-    pub fn not_implemented(m: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorKind::NotImplemented, m)
-    }
-    pub fn internal(m: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorKind::Internal, m)
-    }
-    pub fn unavailable(m: impl Into<String>) -> ApiError {
-        ApiError::new(ErrorKind::Unavailable, m)
+impl From<ApiError> for HttpError {
+    fn from(e: ApiError) -> HttpError {
+        HttpError(e)
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let status = status_of(self.kind);
+        let HttpError(e) = self;
+        let status = status_of(e.kind);
         if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), message = %self.message, "request failed");
+            tracing::error!(status = status.as_u16(), message = %e.message, "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), message = %self.message, "request rejected");
+            tracing::debug!(status = status.as_u16(), message = %e.message, "request rejected");
         }
-        (status, Json(serde_json::json!({ "message": self.message }))).into_response()
+        (status, Json(serde_json::json!({ "message": e.message }))).into_response()
     }
 }
 
-/// Result alias used by every service method.
-pub type ApiResult<T> = Result<T, ApiError>;
+/// What a route handler returns: its answer, or a service error rendered by [`HttpError`].
+pub type HttpResult<T> = Result<T, HttpError>;
 
 #[cfg(test)]
 mod tests {
@@ -82,5 +61,11 @@ mod tests {
         assert_eq!(status_of(ErrorKind::Internal), 500);
         assert_eq!(status_of(ErrorKind::Unavailable), 503);
         assert_eq!(status_of(ErrorKind::NotImplemented), 501);
+    }
+
+    #[test]
+    fn an_error_answers_with_its_status_and_message() {
+        let r = HttpError::from(ApiError::conflict("name in use")).into_response();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
     }
 }

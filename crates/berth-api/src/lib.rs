@@ -1,35 +1,23 @@
-//! berth-api: the Docker Engine API (axum) over narrow service traits. Routes parse requests,
-//! call a [`Services`] bundle and render Docker's JSON; errors carry an [`ErrorKind`] that only
-//! [`error`] turns into an HTTP status.
+//! berth-api: the Docker Engine API over HTTP. axum routes parse requests, call the
+//! [`Services`] bundle of berth-api-types' traits and render Docker's JSON; [`error`] is the one
+//! place an [`ErrorKind`] becomes an HTTP status. [`listen`] serves the app: who may connect
+//! (unix socket mode and group, TCP only with TLS off loopback) and for how long.
 
-pub mod containers;
 pub mod error;
-pub mod filters;
-pub mod network_service;
+pub mod listen;
 mod routes;
-pub mod service;
 pub mod version;
-pub mod volume_service;
 
-pub use containers::{
-    AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
-    LogsStream, NoContainers, StreamSession,
+pub use berth_api_types::{
+    build, containers, drain, filters, models, network_service, service, volume_service, ApiError,
+    ApiResult, AttachOptions, AuthRequest, BuildOptions, ByteStream, ContainerFsService,
+    ContainerListOptions, ContainerService, DiskUsage, ErrorKind, EventStream, ExtractOptions,
+    Filters, GraphDriver, HijackIo, Hijacked, ImageInspect, ImageListOptions, ImageMetadata,
+    ImageService, ImportOptions, JsonStream, LogsOptions, LogsStream, NetworkCreated,
+    NetworkService, NoContainerFs, NoContainers, NoNetworks, NoVolumes, PathStat, PullOptions,
+    PushOptions, Services, StreamSession, SystemService, VolumeCreateBody, VolumeInfo,
+    VolumeService,
 };
-pub use error::{status_of, ApiError, ApiResult, ErrorKind};
-pub use filters::Filters;
-pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
+pub use error::{status_of, HttpError, HttpResult};
 pub use routes::app;
-pub use routes::build::BuildOptions;
-pub use service::{
-    drain, AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect,
-    ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions,
-    PushOptions, Services, SystemService,
-};
 pub use version::{API_VERSION, MIN_API_VERSION};
-pub use volume_service::{
-    ContainerFsService, ExtractOptions, NoContainerFs, NoVolumes, PathStat, VolumeCreateBody,
-    VolumeInfo, VolumeService,
-};
-
-/// Re-exported so implementors use the exact pinned models.
-pub use bollard_stubs::models;

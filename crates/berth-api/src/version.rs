@@ -8,15 +8,9 @@ use axum::http::{HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::ApiError;
 
-/// The newest Engine API version berth serves: the version the pinned `bollard-stubs`
-/// (=1.53.1) models describe. Older clients (docker 28's CLI speaks 1.50) negotiate down.
-pub const API_VERSION: &str = "1.53";
-/// The oldest version accepted, as dockerd's default minimum.
-pub const MIN_API_VERSION: &str = "1.24";
-/// Reported as the engine's `Server` version string.
-pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use berth_api_types::version::{API_VERSION, ENGINE_VERSION, MIN_API_VERSION};
 
 /// A parsed `major.minor` API version, ordered numerically (1.9 < 1.24).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,7 +83,7 @@ pub async fn version_middleware(mut req: Request, next: Next) -> Response {
     if let Some((ver, tail)) = split_version_prefix(&path) {
         match check_version(ver) {
             Ok(v) => version = v,
-            Err(e) => return with_headers(e.into_response()),
+            Err(e) => return with_headers(crate::HttpError::from(e).into_response()),
         }
         let pq = match req.uri().query() {
             Some(q) => format!("{tail}?{q}"),

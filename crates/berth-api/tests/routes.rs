@@ -15,12 +15,25 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+#[path = "routes/containers.rs"]
+mod containers;
+#[path = "routes/images.rs"]
+mod images;
+#[path = "routes/networks.rs"]
+mod networks;
+#[path = "routes/system.rs"]
+mod system;
+#[path = "routes/volumes.rs"]
+mod volumes;
+
 #[derive(Default)]
 struct Fake {
     images: Mutex<Vec<ImageSummary>>,
     loaded: Mutex<Vec<u8>>,
     tagged: Mutex<Vec<(String, String, String)>>,
     events: Mutex<Vec<EventMessage>>,
+    removed: Mutex<Vec<(String, bool, bool)>>,
+    checks: Mutex<Vec<bool>>,
 }
 
 fn summary(hexchar: char, tags: &[&str], created: i64) -> ImageSummary {
@@ -64,9 +77,13 @@ impl ImageService for Fake {
     async fn remove(
         &self,
         name: &str,
-        _force: bool,
-        _noprune: bool,
+        force: bool,
+        noprune: bool,
     ) -> ApiResult<Vec<ImageDeleteResponseItem>> {
+        self.removed
+            .lock()
+            .unwrap()
+            .push((name.to_string(), force, noprune));
         if name == "inuse" {
             return Err(ApiError::conflict(
                 "conflict: unable to remove repository reference",
@@ -125,6 +142,10 @@ impl SystemService for Fake {
             images: self.images.lock().unwrap().clone(),
             ..Default::default()
         })
+    }
+    async fn check(&self, repair: bool) -> ApiResult<serde_json::Value> {
+        self.checks.lock().unwrap().push(repair);
+        Ok(serde_json::json!({ "Repaired": repair }))
     }
     fn subscribe_events(&self) -> (Vec<EventMessage>, EventStream) {
         (

@@ -1,5 +1,5 @@
-//! Entry points wired to other crates: `berth daemon` (berth-daemon) and the hidden
-//! `berth shim` (berth-runtime, run before any tokio runtime exists).
+//! Entry points wired to other crates: `berth daemon` (its flags; served by [`crate::serve`])
+//! and the hidden `berth shim` (berth-runtime, run before any tokio runtime exists).
 
 use crate::cli::Cli;
 
@@ -131,7 +131,7 @@ pub fn daemon(cli: &Cli) -> i32 {
         let Some(rt) = crate::app::runtime(None) else {
             return 125;
         };
-        match rt.block_on(berth_daemon::run(cfg)) {
+        match rt.block_on(crate::serve::run(cfg)) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("berth daemon: {e:#}");

@@ -12,6 +12,8 @@ pub mod format;
 pub mod opts;
 pub mod progress;
 pub mod runopts;
+#[cfg(feature = "daemon")]
+pub mod serve;
 pub mod template;
 pub mod tty;
 pub mod units;

@@ -1,5 +1,6 @@
 //! A development daemon without the CLI: `cargo run -p berth-daemon --example devd -- <dir>`
-//! serves on `<dir>/run/berth.sock` with state under `<dir>/root` until Ctrl-C.
+//! serves on `<dir>/run/berth.sock` with state under `<dir>/root` until Ctrl-C (no pid file,
+//! no TCP: the `berth daemon` binary composes the full lifecycle).
 
 fn main() -> anyhow::Result<()> {
     let dir = std::env::args()
@@ -11,5 +12,15 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let cfg = berth_daemon::DaemonConfig::under(std::path::Path::new(&dir));
-    tokio::runtime::Runtime::new()?.block_on(berth_daemon::run(cfg))
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let l = berth_api::listen::bind_socket(&cfg.socket).await?;
+        let engine = berth_daemon::start_engine(&cfg).await?;
+        berth_api::listen::serve_all(
+            vec![berth_api::listen::Listener::Unix(l)],
+            berth_api::app(engine.services()),
+            berth_daemon::shutdown_signal(),
+        )
+        .await?;
+        Ok(())
+    })
 }

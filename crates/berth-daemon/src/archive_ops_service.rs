@@ -1,4 +1,4 @@
-//! berth-api's `ContainerFsService` (docker cp, diff, export) over [`crate::archive_ops`] and
+//! berth-api-types' `ContainerFsService` (docker cp, diff, export) over [`crate::archive_ops`] and
 //! the store's rw layers. Container lookup is the [`ContainerFs`] trait: the containers code
 //! implements `resolve` (name/prefix → ID plus its volume/bind mounts); the rootfs is the
 //! store's rw layer, mounted (idempotently) so stopped containers work too. The overlay is
@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use berth_api::models::{ChangeType, FilesystemChange};
-use berth_api::{ApiError, ApiResult, ByteStream, ContainerFsService, ExtractOptions, PathStat};
+use berth_api_types::models::{ChangeType, FilesystemChange};
+use berth_api_types::{
+    ApiError, ApiResult, ByteStream, ContainerFsService, ExtractOptions, PathStat,
+};
 use futures::StreamExt;
 
 use crate::archive_ops::{self, ExtractOpts, FsMount};
@@ -256,6 +258,6 @@ pub(crate) fn service_for(engine: &crate::Engine) -> Arc<dyn ContainerFsService>
             lookup: engine.clone(),
             store: store.clone(),
         }),
-        None => Arc::new(berth_api::NoContainerFs),
+        None => Arc::new(berth_api_types::NoContainerFs),
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_api::{ApiError, ApiResult, BuildOptions, ByteStream, JsonStream};
+use berth_api_types::{ApiError, ApiResult, BuildOptions, ByteStream, JsonStream};
 use berth_build::{BuildRequest, Event, Network, Sink};
 use berth_dockerfile::ignore::Matcher;
 use futures::StreamExt;
@@ -148,7 +148,7 @@ impl Engine {
         Arc::new(move |name: String| {
             let engine = engine.clone();
             Box::pin(async move {
-                let opts = berth_api::PullOptions {
+                let opts = berth_api_types::PullOptions {
                     from_image: name,
                     ..Default::default()
                 };
@@ -210,7 +210,7 @@ impl Engine {
         let (network, run_net) = match self.build_preflight(&opts).await {
             Ok(v) => v,
             Err(e) => {
-                berth_api::drain(body).await;
+                berth_api_types::drain(body).await;
                 return Err(e);
             }
         };

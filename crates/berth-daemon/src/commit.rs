@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
-use berth_api::models::ContainerConfig;
-use berth_api::service::CommitOptions;
-use berth_api::{ApiError, ApiResult, ContainerService, ErrorKind};
+use berth_api_types::models::ContainerConfig;
+use berth_api_types::service::CommitOptions;
+use berth_api_types::{ApiError, ApiResult, ContainerService, ErrorKind};
 use berth_build::BuildError;
 use berth_oci::config::{HealthConfig, History};
 use berth_oci::{Digest, ImageConfig, ImageRuntimeConfig, Reference};

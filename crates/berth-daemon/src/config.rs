@@ -35,16 +35,7 @@ pub struct DaemonConfig {
     pub network: NetworkOptions,
 }
 
-/// The daemon's TLS material (PEM files).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsConfig {
-    /// Server certificate chain (`--tlscert`).
-    pub cert: PathBuf,
-    /// Server private key (`--tlskey`).
-    pub key: PathBuf,
-    /// `--tlsverify`: clients must present a certificate signed by this CA (`--tlscacert`).
-    pub client_ca: Option<PathBuf>,
-}
+pub use berth_api_types::TlsConfig;
 
 /// Where the default bridge network and berth's nft table live. Unset fields fall back to
 /// daemon.json, then to the `BERTH_DEFAULT_BRIDGE`, `BERTH_DEFAULT_BRIDGE_SUBNET` and

@@ -1,10 +1,10 @@
 //! The Engine: composes the image store, the event bus and the daemon config, and implements
-//! berth-api's service traits (images in `images.rs`, system in `system.rs`). Containers,
+//! berth-api-types' service traits (images in `images.rs`, system in `system.rs`). Containers,
 //! networks and volumes will slot in as further modules holding their own state here.
 
 use std::sync::Arc;
 
-use berth_api::Services;
+use berth_api_types::Services;
 
 use crate::config::{DaemonConfig, FileConfig};
 use crate::error::Result;

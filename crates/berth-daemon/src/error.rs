@@ -1,7 +1,7 @@
 //! The daemon's error type: failures of the engine and of the crates it composes, each with a
 //! coarse [`ErrorKind`] that the API turns into an HTTP status.
 
-pub use berth_api::ErrorKind;
+pub use berth_api_types::ErrorKind;
 
 /// Every failure of the engine.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +47,9 @@ impl DaemonError {
     }
 }
 
-impl From<DaemonError> for berth_api::ApiError {
+impl From<DaemonError> for berth_api_types::ApiError {
     fn from(e: DaemonError) -> Self {
-        berth_api::ApiError::new(e.kind(), e.to_string())
+        berth_api_types::ApiError::new(e.kind(), e.to_string())
     }
 }
 

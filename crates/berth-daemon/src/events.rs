@@ -4,8 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use berth_api::models::{EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum};
-use berth_api::EventStream;
+use berth_api_types::models::{
+    EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum,
+};
+use berth_api_types::EventStream;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use berth_api::models::{
+use berth_api_types::models::{
     HealthConfig, ImageConfig, ImageHistoryResponseItem, ImageInspectRootFs, ImageSummary,
 };
-use berth_api::{Filters, GraphDriver, ImageInspect, ImageMetadata};
+use berth_api_types::{Filters, GraphDriver, ImageInspect, ImageMetadata};
 use berth_oci::{Digest, ImageRuntimeConfig, Reference};
 
 use crate::error::{DaemonError, Result};

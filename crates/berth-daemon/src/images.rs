@@ -7,10 +7,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use berth_api::models::{
+use berth_api_types::models::{
     ImageDeleteResponseItem, ImageHistoryResponseItem, ImagePruneResponse, ImageSummary,
 };
-use berth_api::{
+use berth_api_types::{
     ApiResult, ByteStream, Filters, ImageInspect, ImageListOptions, ImageService, ImportOptions,
 };
 use berth_oci::{Digest, ImageRuntimeConfig, Platform, Reference};
@@ -236,7 +236,7 @@ impl ImageService for Engine {
                 freed += s.gc()?;
                 let attrs = HashMap::from([("reclaimed".to_string(), freed.to_string())]);
                 this.events().emit(
-                    berth_api::models::EventMessageTypeEnum::IMAGE,
+                    berth_api_types::models::EventMessageTypeEnum::IMAGE,
                     "prune",
                     "",
                     attrs,
@@ -330,7 +330,7 @@ impl ImageService for Engine {
         Ok(Box::pin(stream))
     }
 
-    async fn commit(&self, opts: berth_api::service::CommitOptions) -> ApiResult<String> {
+    async fn commit(&self, opts: berth_api_types::service::CommitOptions) -> ApiResult<String> {
         self.commit_container(opts).await
     }
 
@@ -376,11 +376,17 @@ impl ImageService for Engine {
             .await?)
     }
 
-    async fn pull(&self, opts: berth_api::PullOptions) -> ApiResult<berth_api::JsonStream> {
+    async fn pull(
+        &self,
+        opts: berth_api_types::PullOptions,
+    ) -> ApiResult<berth_api_types::JsonStream> {
         self.registry_pull(opts).await
     }
 
-    async fn push(&self, opts: berth_api::PushOptions) -> ApiResult<berth_api::JsonStream> {
+    async fn push(
+        &self,
+        opts: berth_api_types::PushOptions,
+    ) -> ApiResult<berth_api_types::JsonStream> {
         self.registry_push(opts).await
     }
 
@@ -394,9 +400,9 @@ impl ImageService for Engine {
 
     async fn build(
         &self,
-        body: berth_api::ByteStream,
-        opts: berth_api::BuildOptions,
-    ) -> ApiResult<berth_api::JsonStream> {
+        body: berth_api_types::ByteStream,
+        opts: berth_api_types::BuildOptions,
+    ) -> ApiResult<berth_api_types::JsonStream> {
         self.build_image(body, opts).await
     }
 
@@ -408,12 +414,12 @@ impl ImageService for Engine {
         tokio::task::spawn_blocking(move || crate::build_service::prune_build_cache(&root))
             .await
             .map_err(|e| {
-                berth_api::ApiError::internal(format!("build cache prune task failed: {e}"))
+                berth_api_types::ApiError::internal(format!("build cache prune task failed: {e}"))
             })?
-            .map_err(|e| berth_api::ApiError::internal(format!("prune the build cache: {e}")))
+            .map_err(|e| berth_api_types::ApiError::internal(format!("prune the build cache: {e}")))
     }
 
-    async fn login(&self, req: berth_api::AuthRequest) -> ApiResult<String> {
+    async fn login(&self, req: berth_api_types::AuthRequest) -> ApiResult<String> {
         self.registry_login(req).await
     }
 }

@@ -1,6 +1,7 @@
-//! berth-daemon: the engine. It composes the side-effect crates (today the image store; next
-//! containers via shims, networks, volumes, registry) behind berth-api's service traits, and
-//! owns the daemon process lifecycle ([`run`], [`serve`]).
+//! berth-daemon: the engine. It composes the side-effect crates (image store, containers via
+//! shims, networks, volumes, registry, builds) behind berth-api-types' service traits, and owns
+//! the daemon process lifecycle without HTTP ([`Daemon`], [`secure_state`]); the binary serves
+//! [`Engine::services`] with berth-api.
 
 pub mod archive_diff;
 pub mod archive_ops;
@@ -21,7 +22,6 @@ pub mod image_plan;
 pub mod image_store;
 mod images;
 pub mod init_layer;
-pub mod listen;
 mod networks;
 mod off_worker;
 pub mod orphans;
@@ -38,4 +38,4 @@ mod volumes_service;
 pub use config::{DaemonConfig, FileConfig};
 pub use engine::Engine;
 pub use error::{DaemonError, ErrorKind};
-pub use server::{bind_socket, open_engine, open_store, run, run_until, serve};
+pub use server::{open_engine, open_store, secure_state, shutdown_signal, start_engine, Daemon};

@@ -1,5 +1,5 @@
 //! Networks in the engine: the network service's state ([`NetworkState`], which owns
-//! berth-network's manager), berth-api's `NetworkService` over it (create, list, inspect,
+//! berth-network's manager), berth-api-types' `NetworkService` over it (create, list, inspect,
 //! remove, prune, hot-plug connect/disconnect of containers) and the hook that connects a
 //! starting container to the extra networks its config names; the manager's options (default
 //! bridge, its subnet, the nft table) from flags, daemon.json and env.
@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use berth_api::models::{
+use berth_api_types::models::{
     EndpointSettings, EventMessageTypeEnum, NetworkConnectRequest, NetworkCreateRequest,
     NetworkDisconnectRequest,
 };
-use berth_api::network_service::prune_labels_match;
-use berth_api::{ApiError, ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
+use berth_api_types::network_service::prune_labels_match;
+use berth_api_types::{ApiError, ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
 use berth_network::{Endpoint, EndpointConfig, NetworkConfig, NetworkInfo, NetworkManager};
 use serde_json::{json, Value};
 
@@ -641,7 +641,7 @@ fn parse_until(s: &str) -> ApiResult<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_api::models::{Ipam, IpamConfig};
+    use berth_api_types::models::{Ipam, IpamConfig};
 
     fn req(name: &str, subnets: &[(&str, Option<&str>)]) -> NetworkCreateRequest {
         NetworkCreateRequest {

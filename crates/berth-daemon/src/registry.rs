@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_api::{
+use berth_api_types::{
     ApiError, ApiResult, AuthRequest, ErrorKind, JsonStream, PullOptions, PushOptions,
 };
 use berth_oci::{Digest, Platform, Reference};
@@ -134,7 +134,7 @@ const OTHER_PLATFORMS: &[&str] = &[
 /// moby's `DistributionInspect` for a resolved pull: the top descriptor (the index when the
 /// reference named one) and its platforms (every index entry's, else the config's).
 pub fn distribution_inspect(p: &berth_registry::PulledImage) -> Result<Value, String> {
-    use berth_api::models::{DistributionInspect, OciDescriptor, OciPlatform};
+    use berth_api_types::models::{DistributionInspect, OciDescriptor, OciPlatform};
     let platform = |p: &Platform| OciPlatform {
         architecture: Some(p.architecture.clone()),
         os: Some(p.os.clone()),
@@ -289,7 +289,7 @@ impl Engine {
         })
     }
 
-    /// `POST /images/create?fromImage=` (see [`berth_api::ImageService::pull`]).
+    /// `POST /images/create?fromImage=` (see [`berth_api_types::ImageService::pull`]).
     pub(crate) async fn registry_pull(&self, opts: PullOptions) -> ApiResult<JsonStream> {
         let store = self.registry_store("pulling")?;
         let (reference, all) = pull_reference(&opts.from_image, &opts.tag)?;

@@ -1,21 +1,18 @@
-//! Process-level lifecycle: private state directories (modes repaired at start), the unix
-//! socket (stale-socket removal, mode 0660, optional group), TCP with the checks and TLS of
-//! [`crate::listen`], the pid file, SIGTERM/SIGINT graceful shutdown, and serving the API over
-//! an [`Engine`].
+//! Process-level lifecycle without HTTP: private state directories (modes repaired at start),
+//! the pid file, opening the engine and recovering its containers, SIGTERM/SIGINT, and the
+//! shutdown steps. The binary serves the engine's services over berth-api's listeners between
+//! [`Daemon::start`] and [`Daemon::stop`].
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use tokio::net::UnixListener;
 
 use berth_store::fsmode;
 
-use crate::config::DaemonConfig;
+use crate::config::{DaemonConfig, FileConfig};
 use crate::engine::Engine;
 use crate::image_store::ImageStore;
-use crate::listen::{self, Limits, Listener};
 
 /// Open (and thereby repair) the image store under `root`.
 pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
@@ -23,95 +20,59 @@ pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
 }
 
 /// Open (and repair) the store under `cfg.root` and build the engine over it.
-pub fn open_engine(cfg: &DaemonConfig, file: crate::config::FileConfig) -> anyhow::Result<Engine> {
+pub fn open_engine(cfg: &DaemonConfig, file: FileConfig) -> anyhow::Result<Engine> {
     let (store, _) = crate::store_adapter::open_shared(&cfg.root)?;
     Ok(Engine::with_store(store, cfg.clone(), file)?)
 }
 
-/// Run the daemon until SIGTERM/SIGINT: open the store, bind the socket, write the pid file,
-/// serve, then remove the socket and pid file.
-pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
-    run_until(cfg, shutdown_signal()).await
+/// A started daemon: its pid file held, the engine open and its containers recovered.
+pub struct Daemon {
+    engine: Engine,
+    pid: PidFile,
+    /// The unix socket to remove at [`Daemon::stop`], when the daemon serves one.
+    socket: Option<PathBuf>,
 }
 
-/// [`run`] with the shutdown trigger passed in (tests, embedding).
-pub async fn run_until(
-    cfg: DaemonConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    // Refuse an unsafe listener and unusable TLS files before touching any state.
-    let tcp_tls = match cfg.tcp {
-        Some(addr) => {
-            let warning = listen::tcp_policy(addr, cfg.tls.as_ref(), cfg.insecure_tcp)?;
-            let tls = cfg.tls.as_ref().map(listen::tls_acceptor).transpose()?;
-            Some((addr, tls, warning))
+impl Daemon {
+    /// Write the pid file (refusing one that names a live daemon), open the engine over `cfg`
+    /// and reconnect to the containers that outlived the last daemon. Call after
+    /// [`secure_state`] and after binding the socket (binding refuses a live daemon's socket
+    /// before its pid file is touched).
+    pub async fn start(cfg: &DaemonConfig, file: FileConfig) -> anyhow::Result<Daemon> {
+        let pid = PidFile::create(&cfg.pid_file())?;
+        let engine = open_engine(cfg, file)?;
+        engine.recover_containers().await;
+        Ok(Daemon {
+            engine,
+            pid,
+            socket: cfg.listen_unix.then(|| cfg.socket.clone()),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// After the API stopped serving: undo build steps left running, remove the socket, then
+    /// the pid file.
+    pub async fn stop(self) {
+        self.engine.undo_build_steps().await;
+        if let Some(socket) = &self.socket {
+            let _ = std::fs::remove_file(socket);
         }
-        None => None,
-    };
+        drop(self.pid);
+        tracing::info!("berth daemon stopped");
+    }
+}
+
+/// Open the engine for `cfg` in a root made private and recover its containers, for an API
+/// served without the process lifecycle (in-process tests, embedding).
+pub async fn start_engine(cfg: &DaemonConfig) -> anyhow::Result<Engine> {
     let file = cfg.load_file()?;
-    let gid = cfg
-        .socket_group(&file)
-        .map(|g| listen::resolve_group(&g))
-        .transpose()?;
-    secure_state(&cfg)?;
-    // Bind first: it refuses when a live daemon answers, before we touch its pid file.
-    let unix = match cfg.listen_unix {
-        true => {
-            let l = bind_socket(&cfg.socket).await?;
-            listen::restrict_socket(&cfg.socket, gid, &cfg.exec_root)?;
-            Some(l)
-        }
-        false => None,
-    };
-    let pid = PidFile::create(&cfg.pid_file())?;
-    let engine = open_engine(&cfg, file)?;
+    fsmode::private_dir(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
+    let engine = open_engine(cfg, file)?;
     engine.recover_containers().await;
-    let mut listeners = Vec::new();
-    if let Some(l) = unix {
-        tracing::info!(socket = %cfg.socket.display(), root = %cfg.root.display(), "berth daemon listening");
-        listeners.push(Listener::Unix(l));
-    }
-    if let Some((addr, tls, warning)) = tcp_tls {
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("bind tcp {addr}"))?;
-        if let Some(w) = warning {
-            tracing::warn!("{w}");
-        }
-        tracing::info!(%addr, tls = tls.is_some(), root = %cfg.root.display(), "berth daemon listening");
-        listeners.push(Listener::Tcp(l, tls));
-    }
-    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut tasks = Vec::new();
-    for l in listeners {
-        let mut rx = stop_tx.subscribe();
-        let app = berth_api::app(engine.services());
-        tasks.push(tokio::spawn(listen::serve(
-            l,
-            app,
-            Limits::default(),
-            async move {
-                let _ = rx.recv().await;
-            },
-        )));
-    }
-    shutdown.await;
-    let _ = stop_tx.send(());
-    let mut res = Ok(());
-    for t in tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => res = Err(e),
-            Err(e) => res = Err(std::io::Error::other(e)),
-        }
-    }
-    engine.undo_build_steps().await;
-    if cfg.listen_unix {
-        let _ = std::fs::remove_file(&cfg.socket);
-    }
-    drop(pid);
-    tracing::info!("berth daemon stopped");
-    res.context("serve API")
+    Ok(engine)
 }
 
 /// The state directories created 0700 before anything writes into them (the store and the
@@ -163,43 +124,6 @@ pub fn secure_state(cfg: &DaemonConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Serve the API for `cfg` on an already-bound listener until `shutdown` resolves (tests).
-pub async fn serve(
-    cfg: DaemonConfig,
-    listener: UnixListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let file = cfg.load_file()?;
-    fsmode::private_dir(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
-    let engine = open_engine(&cfg, file)?;
-    engine.recover_containers().await;
-    let app = berth_api::app(engine.services());
-    listen::serve(Listener::Unix(listener), app, Limits::default(), shutdown)
-        .await
-        .context("serve API")
-}
-
-/// Bind `path`, replacing a stale socket but refusing to steal one a live daemon answers on.
-/// The socket is 0660 (see [`listen::restrict_socket`] for its group).
-pub async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    if path.exists() {
-        if tokio::net::UnixStream::connect(path).await.is_ok() {
-            bail!(
-                "another daemon is listening on {}: stop it or pass another --host",
-                path.display()
-            );
-        }
-        std::fs::remove_file(path)
-            .with_context(|| format!("remove stale socket {}", path.display()))?;
-    }
-    let l = UnixListener::bind(path).with_context(|| format!("bind {}", path.display()))?;
-    listen::restrict_socket(path, None, Path::new(""))?;
-    Ok(l)
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use berth_api::models::{
+use berth_api_types::models::{
     EventMessage, IndexInfo, PluginsInfo, RegistryServiceConfig, SwarmInfo, SystemInfo,
     SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionPlatform,
 };
-use berth_api::{
+use berth_api_types::{
     ApiResult, ContainerListOptions, ContainerService, DiskUsage, EventStream, SystemService,
 };
 use berth_oci::{Digest, Platform};
@@ -168,7 +168,7 @@ impl SystemService for Engine {
             platform: Some(SystemVersionPlatform {
                 name: "berth".into(),
             }),
-            version: Some(berth_api::version::ENGINE_VERSION.into()),
+            version: Some(berth_api_types::version::ENGINE_VERSION.into()),
             git_commit: Some("berth".into()),
             go_version: Some("n/a (rust)".into()),
             os: Some("linux".into()),
@@ -257,10 +257,10 @@ impl SystemService for Engine {
             name: Some(host),
             labels: Some(inner.file.labels.clone()),
             experimental_build: Some(false),
-            server_version: Some(berth_api::version::ENGINE_VERSION.into()),
+            server_version: Some(berth_api_types::version::ENGINE_VERSION.into()),
             default_runtime: Some("berth".into()),
             swarm: Some(SwarmInfo {
-                local_node_state: Some(berth_api::models::LocalNodeState::INACTIVE),
+                local_node_state: Some(berth_api_types::models::LocalNodeState::INACTIVE),
                 node_id: Some(String::new()),
                 node_addr: Some(String::new()),
                 control_available: Some(false),

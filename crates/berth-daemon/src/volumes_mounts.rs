@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use berth_api::models::{Mount, MountBindOptionsPropagationEnum, MountPoint, MountType};
+use berth_api_types::models::{Mount, MountBindOptionsPropagationEnum, MountPoint, MountType};
 use berth_runtime::MountSpec;
 use serde::{Deserialize, Serialize};
 

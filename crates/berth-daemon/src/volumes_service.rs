@@ -1,14 +1,14 @@
-//! berth-api's `VolumeService` over the engine's [`VolumeStore`], volume events, and the
+//! berth-api-types' `VolumeService` over the engine's [`VolumeStore`], volume events, and the
 //! volume part of `/system/df`.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use berth_api::filters::Filters;
-use berth_api::models::{EventMessageTypeEnum, VolumePruneResponse, VolumeUsageData};
-use berth_api::volume_service::prune_selects;
-use berth_api::{ApiResult, VolumeCreateBody, VolumeInfo, VolumeService};
+use berth_api_types::filters::Filters;
+use berth_api_types::models::{EventMessageTypeEnum, VolumePruneResponse, VolumeUsageData};
+use berth_api_types::volume_service::prune_selects;
+use berth_api_types::{ApiResult, VolumeCreateBody, VolumeInfo, VolumeService};
 
 use crate::engine::Engine;
 use crate::error::DaemonError;
@@ -58,7 +58,7 @@ impl Engine {
     pub async fn create_mounts(
         &self,
         container_id: &str,
-        hc: &berth_api::models::HostConfig,
+        hc: &berth_api_types::models::HostConfig,
         image_volumes: &[String],
         volumes_from: &[crate::volumes_mounts::VolumesFrom],
     ) -> ApiResult<Vec<crate::volumes_mounts::AppliedMount>> {

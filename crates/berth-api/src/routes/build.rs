@@ -8,31 +8,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 
 use super::{body_stream, json_lines, QueryPairs};
-use crate::service::Services;
-use crate::{ApiError, ApiResult};
-
-/// Query of `POST /build`, as the docker CLI and docker-py send it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BuildOptions {
-    /// `t` (repeatable): names to tag the result with.
-    pub tags: Vec<String>,
-    /// Path of the Dockerfile inside the context (default `Dockerfile`).
-    pub dockerfile: String,
-    pub build_args: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-    pub target: Option<String>,
-    pub no_cache: bool,
-    pub pull: bool,
-    /// `q`: print only the image ID.
-    pub quiet: bool,
-    /// `networkmode`: default network of RUN steps.
-    pub network: String,
-    pub platform: String,
-    /// `extrahosts` (repeatable, `name:ip`): added to RUN steps' /etc/hosts.
-    pub extra_hosts: Vec<(String, String)>,
-    /// `cachefrom` (a JSON array of image names): None when not given.
-    pub cache_from: Option<Vec<String>>,
-}
+use crate::{ApiError, ApiResult, BuildOptions, HttpResult, Services};
 
 fn json_map(q: &QueryPairs, key: &str) -> ApiResult<BTreeMap<String, String>> {
     let Some(raw) = q.get(key).filter(|s| !s.is_empty()) else {
@@ -75,48 +51,47 @@ fn extra_hosts(q: &QueryPairs) -> ApiResult<Vec<(String, String)>> {
     Ok(out)
 }
 
-impl BuildOptions {
-    pub(crate) fn from_query(q: &QueryPairs) -> ApiResult<BuildOptions> {
-        Ok(BuildOptions {
-            tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
-            dockerfile: q
-                .get("dockerfile")
-                .filter(|d| !d.is_empty())
-                .unwrap_or("Dockerfile")
-                .to_string(),
-            build_args: json_map(q, "buildargs")?,
-            labels: json_map(q, "labels")?,
-            target: q
-                .get("target")
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
-            no_cache: q.flag("nocache"),
-            pull: q.flag("pull"),
-            quiet: q.flag("q"),
-            network: q.get("networkmode").unwrap_or("").to_string(),
-            platform: q.get("platform").unwrap_or("").to_string(),
-            extra_hosts: extra_hosts(q)?,
-            cache_from: match q.get("cachefrom").filter(|v| !v.is_empty()) {
-                None => None,
-                // `null` (Go's nil slice) is as good as absent.
-                Some(raw) => serde_json::from_str(raw).map_err(|e| {
-                    ApiError::invalid(format!(
-                        "invalid cachefrom (want a JSON array of image names): {e}"
-                    ))
-                })?,
-            },
-        })
-    }
+/// The [`BuildOptions`] a `POST /build` query asks for.
+pub(crate) fn build_options(q: &QueryPairs) -> ApiResult<BuildOptions> {
+    Ok(BuildOptions {
+        tags: q.all("t").into_iter().filter(|t| !t.is_empty()).collect(),
+        dockerfile: q
+            .get("dockerfile")
+            .filter(|d| !d.is_empty())
+            .unwrap_or("Dockerfile")
+            .to_string(),
+        build_args: json_map(q, "buildargs")?,
+        labels: json_map(q, "labels")?,
+        target: q
+            .get("target")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        no_cache: q.flag("nocache"),
+        pull: q.flag("pull"),
+        quiet: q.flag("q"),
+        network: q.get("networkmode").unwrap_or("").to_string(),
+        platform: q.get("platform").unwrap_or("").to_string(),
+        extra_hosts: extra_hosts(q)?,
+        cache_from: match q.get("cachefrom").filter(|v| !v.is_empty()) {
+            None => None,
+            // `null` (Go's nil slice) is as good as absent.
+            Some(raw) => serde_json::from_str(raw).map_err(|e| {
+                ApiError::invalid(format!(
+                    "invalid cachefrom (want a JSON array of image names): {e}"
+                ))
+            })?,
+        },
+    })
 }
 
-pub(super) async fn build(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+pub(super) async fn build(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let checked = QueryPairs::from_uri(req.uri()).and_then(|q| {
         if q.get("version") == Some("2") {
             return Err(ApiError::invalid(
                 "BuildKit (version=2) is not supported: set DOCKER_BUILDKIT=0 to use the classic builder",
             ));
         }
-        BuildOptions::from_query(&q)
+        build_options(&q)
     });
     let body = body_stream(req.into_body());
     let opts = match checked {
@@ -124,7 +99,7 @@ pub(super) async fn build(State(s): State<Services>, req: Request) -> ApiResult<
         Err(e) => {
             // Answer after the upload: refusing mid-upload makes the client see a broken pipe.
             crate::drain(body).await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let stream = s.images.build(body, opts).await?;
@@ -132,7 +107,7 @@ pub(super) async fn build(State(s): State<Services>, req: Request) -> ApiResult<
 }
 
 /// `POST /build/prune`: what `docker builder prune` and `docker system prune` call.
-pub(super) async fn prune(State(s): State<Services>) -> ApiResult<axum::Json<serde_json::Value>> {
+pub(super) async fn prune(State(s): State<Services>) -> HttpResult<axum::Json<serde_json::Value>> {
     let (deleted, bytes) = s.images.build_prune().await?;
     Ok(axum::Json(serde_json::json!({
         "CachesDeleted": deleted,
@@ -150,7 +125,7 @@ mod tests {
             "/build?dockerfile=.dockerfile.1&dockerfile=FROM&extrahosts=a:1.2.3.4&extrahosts=b:%3A%3A1"
                 .parse()
                 .unwrap();
-        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        let o = build_options(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
         assert_eq!(
             o.dockerfile, ".dockerfile.1",
             "the first value wins, as in Go"
@@ -161,10 +136,10 @@ mod tests {
         );
         assert_eq!(o.cache_from, None);
         let uri: axum::http::Uri = "/build?cachefrom=%5B%22a%3A1%22%5D".parse().unwrap();
-        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        let o = build_options(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
         assert_eq!(o.cache_from, Some(vec!["a:1".to_string()]));
         let uri: axum::http::Uri = "/build?extrahosts=nohost".parse().unwrap();
-        assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
+        assert!(build_options(&QueryPairs::from_uri(&uri).unwrap()).is_err());
     }
 
     #[test]
@@ -172,7 +147,7 @@ mod tests {
         let uri: axum::http::Uri = "/build?t=a%3A1&t=b&dockerfile=sub%2FDf&buildargs=%7B%22X%22%3A%221%22%2C%22N%22%3Anull%7D&nocache=1&q=true&target=t&networkmode=host"
             .parse()
             .unwrap();
-        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        let o = build_options(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
         assert_eq!(o.tags, ["a:1", "b"]);
         assert_eq!(o.dockerfile, "sub/Df");
         assert_eq!(o.build_args.len(), 1);
@@ -181,7 +156,7 @@ mod tests {
         assert_eq!(o.target.as_deref(), Some("t"));
         assert_eq!(o.network, "host");
         let uri: axum::http::Uri = "/build?buildargs=nope".parse().unwrap();
-        assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
+        assert!(build_options(&QueryPairs::from_uri(&uri).unwrap()).is_err());
     }
 
     #[test]
@@ -190,11 +165,11 @@ mod tests {
             "/build?buildargs=null&labels=null&cachefrom=null&ulimits=null&t=x"
                 .parse()
                 .unwrap();
-        let o = BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
+        let o = build_options(&QueryPairs::from_uri(&uri).unwrap()).unwrap();
         assert!(o.build_args.is_empty() && o.labels.is_empty());
         assert_eq!(o.cache_from, None);
         assert_eq!(o.tags, ["x"]);
         let uri: axum::http::Uri = "/build?labels=%5B%5D".parse().unwrap();
-        assert!(BuildOptions::from_query(&QueryPairs::from_uri(&uri).unwrap()).is_err());
+        assert!(build_options(&QueryPairs::from_uri(&uri).unwrap()).is_err());
     }
 }

@@ -9,7 +9,7 @@ use axum::Json;
 
 use super::QueryPairs;
 use crate::service::{CommitOptions, Services};
-use crate::{ApiError, ApiResult};
+use crate::{ApiError, ApiResult, HttpResult};
 
 /// Largest config body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -41,7 +41,7 @@ fn body_config(body: &[u8]) -> ApiResult<Option<serde_json::Value>> {
     }
 }
 
-pub(super) async fn commit(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+pub(super) async fn commit(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await

@@ -1,106 +1,178 @@
-//! Image routes. Image names may contain `/` and `:`, so `/images/{*rest}` is dispatched here by
-//! its last segment (`json`, `history`, `get`, `tag`, `push`).
+//! Image routes. The fixed ones (`json`, `get`, `load`, `create`, `prune`) are routes of their
+//! own; image names may contain `/` and `:`, so `/images/{*rest}` is split here at its last
+//! segment (`json`, `history`, `get`, `tag`, `push`).
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_oci::Reference;
 
+use serde::Deserialize;
+
+use super::query::{flag, Q};
 use super::{body_stream, json_lines, QueryPairs};
-use crate::error::{ApiError, ApiResult};
 use crate::filters::filter_images;
 use crate::service::{ImageListOptions, ImportOptions, Services};
+use crate::{ApiError, ApiResult, Filters, HttpResult};
 
-pub(super) async fn get_dispatch(
+/// `GET /images/json`.
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default, deserialize_with = "flag")]
+    all: bool,
+    #[serde(default, deserialize_with = "flag")]
+    digests: bool,
+    #[serde(default, rename = "shared-size", deserialize_with = "flag")]
+    shared_size: bool,
+    #[serde(default)]
+    filters: String,
+}
+
+pub(super) async fn list(State(s): State<Services>, Q(q): Q<ListQuery>) -> HttpResult<Response> {
+    let filters = Filters::parse(&q.filters)?;
+    let opts = ImageListOptions {
+        all: q.all,
+        digests: q.digests,
+        shared_size: q.shared_size,
+    };
+    let mut images = filter_images(s.images.list(opts).await?, &filters)?;
+    if !q.shared_size {
+        for i in &mut images {
+            i.shared_size = -1;
+        }
+    }
+    images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    Ok(Json(images).into_response())
+}
+
+/// `GET /images/get?names=a&names=b` (repeated, so read as pairs).
+pub(super) async fn save_many(State(s): State<Services>, uri: Uri) -> HttpResult<Response> {
+    Ok(save(&s, QueryPairs::from_uri(&uri)?.all("names")).await?)
+}
+
+/// `POST /images/load`.
+#[derive(Deserialize)]
+pub(super) struct LoadQuery {
+    #[serde(default, deserialize_with = "flag")]
+    quiet: bool,
+}
+
+pub(super) async fn load(
+    State(s): State<Services>,
+    Q(q): Q<LoadQuery>,
+    body: Body,
+) -> HttpResult<Response> {
+    // As moby: a load that fails answers 200 with the error in the JSON stream
+    // (docker-py raises ImageLoadError from it, the docker CLI prints it, exit 1).
+    let msgs: Vec<serde_json::Value> = match s.images.load(body_stream(body), q.quiet).await {
+        Ok(lines) => lines
+            .into_iter()
+            .map(|l| serde_json::json!({ "stream": format!("{l}\n") }))
+            .collect(),
+        Err(e) => vec![serde_json::json!({
+            "errorDetail": { "message": e.message },
+            "error": e.message,
+        })],
+    };
+    Ok(json_lines(futures::stream::iter(msgs)))
+}
+
+/// `POST /images/create`: pull (`fromImage`) or import (`fromSrc=-`); `changes` repeats, so
+/// the query is read as pairs.
+pub(super) async fn create(State(s): State<Services>, req: Request) -> HttpResult<Response> {
+    let q = QueryPairs::from_uri(req.uri())?;
+    if let Some(from) = q.get("fromImage") {
+        let auth = super::registry::registry_auth(req.headers());
+        return super::registry::pull(&s, from, &q, auth).await;
+    }
+    Ok(import(&s, q, req.into_body()).await?)
+}
+
+/// `filters` alone: `POST /images/prune`.
+#[derive(Deserialize)]
+pub(super) struct FiltersQuery {
+    #[serde(default)]
+    filters: String,
+}
+
+pub(super) async fn prune(
+    State(s): State<Services>,
+    Q(q): Q<FiltersQuery>,
+) -> HttpResult<Response> {
+    let f = Filters::parse(&q.filters)?;
+    Ok(Json(s.images.prune(&f).await?).into_response())
+}
+
+/// `GET /images/{name}/json|history|get`: names hold slashes, so one catch-all split at its
+/// last segment.
+pub(super) async fn get_named(
     State(s): State<Services>,
     Path(rest): Path<String>,
-    req: Request,
-) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    match rest.as_str() {
-        "json" => return list(&s, &q).await,
-        "get" => return save(&s, q.all("names")).await,
-        _ => {}
-    }
+) -> HttpResult<Response> {
     let (name, op) = split_op(&rest)?;
     match op {
         "json" => Ok(Json(s.images.inspect(name).await?).into_response()),
         "history" => Ok(Json(s.images.history(name).await?).into_response()),
-        "get" => save(&s, vec![name.to_string()]).await,
-        _ => Err(ApiError::not_found(format!(
-            "page not found: /images/{rest}"
-        ))),
+        "get" => Ok(save(&s, vec![name.to_string()]).await?),
+        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}")).into()),
     }
 }
 
-pub(super) async fn post_dispatch(
+/// `POST /images/{name}/tag?repo=&tag=`.
+#[derive(Deserialize)]
+pub(super) struct TagQuery {
+    #[serde(default)]
+    repo: String,
+    #[serde(default)]
+    tag: String,
+}
+
+/// `POST /images/{name}/tag|push`.
+pub(super) async fn post_named(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    match rest.as_str() {
-        "load" => {
-            let quiet = q.flag("quiet");
-            // As moby: a load that fails answers 200 with the error in the JSON stream
-            // (docker-py raises ImageLoadError from it, the docker CLI prints it, exit 1).
-            let msgs: Vec<serde_json::Value> =
-                match s.images.load(body_stream(req.into_body()), quiet).await {
-                    Ok(lines) => lines
-                        .into_iter()
-                        .map(|l| serde_json::json!({ "stream": format!("{l}\n") }))
-                        .collect(),
-                    Err(e) => vec![serde_json::json!({
-                        "errorDetail": { "message": e.message },
-                        "error": e.message,
-                    })],
-                };
-            return Ok(json_lines(futures::stream::iter(msgs)));
-        }
-        "create" => {
-            if let Some(from) = q.get("fromImage") {
-                let auth = super::registry::registry_auth(req.headers());
-                return super::registry::pull(&s, from, &q, auth).await;
-            }
-            return create(&s, q, req.into_body()).await;
-        }
-        "prune" => {
-            let f = q.filters()?;
-            return Ok(Json(s.images.prune(&f).await?).into_response());
-        }
-        _ => {}
-    }
+) -> HttpResult<Response> {
     let (name, op) = split_op(&rest)?;
+    let pairs = QueryPairs::from_uri(req.uri())?;
     match op {
         "tag" => {
-            let repo = q.get("repo").unwrap_or("");
-            let tag = q.get("tag").unwrap_or("");
-            validate_tag_target(repo, tag)?;
-            s.images.tag(name, repo, tag).await?;
+            let q: TagQuery = super::query::parse(&pairs)?;
+            validate_tag_target(&q.repo, &q.tag)?;
+            s.images.tag(name, &q.repo, &q.tag).await?;
             Ok(StatusCode::CREATED.into_response())
         }
         "push" => {
             let auth = super::registry::registry_auth(req.headers());
-            super::registry::push(&s, name, &q, auth).await
+            super::registry::push(&s, name, &pairs, auth).await
         }
-        _ => Err(ApiError::not_found(format!(
-            "page not found: /images/{rest}"
-        ))),
+        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}")).into()),
     }
+}
+
+/// `DELETE /images/{name}`.
+#[derive(Deserialize)]
+pub(super) struct RemoveQuery {
+    #[serde(default, deserialize_with = "flag")]
+    force: bool,
+    #[serde(default, deserialize_with = "flag")]
+    noprune: bool,
 }
 
 pub(super) async fn delete(
     State(s): State<Services>,
     Path(name): Path<String>,
-    req: Request,
-) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let items = s
-        .images
-        .remove(&name, q.flag("force"), q.flag("noprune"))
-        .await?;
+    Q(q): Q<RemoveQuery>,
+) -> HttpResult<Response> {
+    remove(&s, &name, q).await
+}
+
+/// `DELETE` of an image whose name is also a fixed route (`json`, `get`, `load`, `create`,
+/// `prune`).
+pub(super) async fn remove(s: &Services, name: &str, q: RemoveQuery) -> HttpResult<Response> {
+    let items = s.images.remove(name, q.force, q.noprune).await?;
     Ok(Json(items).into_response())
 }
 
@@ -140,24 +212,6 @@ pub(super) fn validate_tag_target(repo: &str, tag: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn list(s: &Services, q: &QueryPairs) -> ApiResult<Response> {
-    let filters = q.filters()?;
-    let opts = ImageListOptions {
-        all: q.flag("all"),
-        digests: q.flag("digests"),
-        shared_size: q.flag("shared-size"),
-    };
-    let shared = opts.shared_size;
-    let mut images = filter_images(s.images.list(opts).await?, &filters)?;
-    if !shared {
-        for i in &mut images {
-            i.shared_size = -1;
-        }
-    }
-    images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
-    Ok(Json(images).into_response())
-}
-
 async fn save(s: &Services, names: Vec<String>) -> ApiResult<Response> {
     if names.is_empty() {
         return Err(ApiError::invalid(
@@ -173,7 +227,7 @@ async fn save(s: &Services, names: Vec<String>) -> ApiResult<Response> {
         .into_response())
 }
 
-async fn create(s: &Services, q: QueryPairs, body: Body) -> ApiResult<Response> {
+async fn import(s: &Services, q: QueryPairs, body: Body) -> ApiResult<Response> {
     if let Some(src) = q.get("fromSrc") {
         if src != "-" {
             return Err(ApiError::not_implemented(

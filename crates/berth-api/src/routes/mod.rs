@@ -4,17 +4,19 @@
 pub(crate) mod build;
 mod commit;
 mod containers;
+mod hijack;
 mod images;
 mod networks;
+mod query;
 mod registry;
 mod system;
 mod volumes;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tower::Layer;
@@ -22,6 +24,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::service::{ByteStream, Services};
 use crate::version::version_middleware;
+
+/// `DELETE /images/<name>` for an image named like a fixed image route.
+macro_rules! delete_image {
+    ($name:literal) => {
+        |State(s): State<Services>, query::Q(q): query::Q<images::RemoveQuery>| async move {
+            images::remove(&s, $name, q).await
+        }
+    };
+}
 
 /// Build the full service: version negotiation runs *before* routing (it strips `/v1.NN`), so
 /// the routed API sits behind a router whose only job is that middleware.
@@ -47,9 +58,10 @@ pub fn app(services: Services) -> Router {
         )
         .route(
             "/containers/{id}/archive",
-            get(volumes::archive)
-                .head(volumes::archive)
-                .put(volumes::archive),
+            // HEAD after GET: `get` would also answer HEAD otherwise.
+            get(volumes::archive_get)
+                .head(volumes::archive_head)
+                .put(volumes::archive_put),
         )
         .route("/containers/{id}/changes", get(volumes::changes))
         .route("/containers/{id}/export", get(volumes::export))
@@ -60,34 +72,64 @@ pub fn app(services: Services) -> Router {
             "/networks/{id}",
             get(networks::inspect).delete(networks::remove),
         )
-        .route("/networks/{id}/{op}", axum::routing::post(networks::op))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/swarm", axum::routing::any(networks::not_swarm))
         .route("/swarm/{*rest}", axum::routing::any(networks::not_swarm))
         .route("/auth", axum::routing::post(registry::auth))
         .route("/distribution/{*rest}", get(registry::distribution))
         .route(
+            "/images/json",
+            get(images::list).delete(delete_image!("json")),
+        )
+        .route(
+            "/images/get",
+            get(images::save_many).delete(delete_image!("get")),
+        )
+        .route(
+            "/images/load",
+            post(images::load).delete(delete_image!("load")),
+        )
+        .route(
+            "/images/create",
+            post(images::create).delete(delete_image!("create")),
+        )
+        .route(
+            "/images/prune",
+            post(images::prune).delete(delete_image!("prune")),
+        )
+        .route(
             "/images/{*rest}",
-            get(images::get_dispatch)
-                .post(images::post_dispatch)
+            get(images::get_named)
+                .post(images::post_named)
                 .delete(images::delete),
         )
-        .route(
-            "/containers/{id}",
-            get(containers::get_one)
-                .post(containers::post_one)
-                .delete(containers::delete),
-        )
-        .route("/containers/{id}/attach/ws", get(containers::get_attach_ws))
-        .route(
-            "/containers/{id}/{op}",
-            get(containers::get_op)
-                .post(containers::post_op)
-                .delete(containers::delete_op),
-        )
-        .route(
-            "/exec/{*rest}",
-            get(containers::exec_get).post(containers::exec_post),
-        )
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}", delete(containers::remove))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/stats", get(containers::stats))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/attach/ws", get(hijack::attach_ws_route))
+        .route("/containers/{id}/exec", post(containers::exec_create))
+        // A legacy link: `DELETE /containers/{parent}/{alias}?link=1`.
+        .route("/containers/{id}/{alias}", delete(containers::remove_link))
+        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/exec/{id}/start", post(containers::exec_start))
+        .route("/exec/{id}/resize", post(containers::exec_resize))
         .fallback(not_found)
         // dockerd's MethodNotAllowedHandler is its not-found handler: 404, not 405.
         .method_not_allowed_fallback(not_found)
@@ -110,7 +152,11 @@ async fn options_ok(req: Request, next: axum::middleware::Next) -> Response {
 }
 
 async fn not_found(req: Request) -> Response {
-    crate::ApiError::not_found(format!("page not found: {}", req.uri().path())).into_response()
+    crate::HttpError::from(crate::ApiError::not_found(format!(
+        "page not found: {}",
+        req.uri().path()
+    )))
+    .into_response()
 }
 
 /// Query string as ordered pairs (repeated keys allowed: `names=a&names=b`).

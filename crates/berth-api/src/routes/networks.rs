@@ -8,16 +8,19 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 
 use super::QueryPairs;
-use crate::error::{ApiError, ApiResult};
 use crate::network_service::{network_matches, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS};
 use crate::service::Services;
+use crate::{ApiError, ApiResult, HttpResult};
 
 fn body<T: DeserializeOwned>(b: &[u8], what: &str) -> ApiResult<T> {
     serde_json::from_slice(b)
         .map_err(|e| ApiError::invalid(format!("invalid JSON body for network {what}: {e}")))
 }
 
-pub(super) async fn create(State(s): State<Services>, b: axum::body::Bytes) -> ApiResult<Response> {
+pub(super) async fn create(
+    State(s): State<Services>,
+    b: axum::body::Bytes,
+) -> HttpResult<Response> {
     let req: bollard_stubs::models::NetworkCreateRequest = body(&b, "create")?;
     let r = s.networks.network_create(req).await?;
     Ok((
@@ -27,7 +30,7 @@ pub(super) async fn create(State(s): State<Services>, b: axum::body::Bytes) -> A
         .into_response())
 }
 
-pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+pub(super) async fn list(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let f = q.filters()?;
     f.validate(NETWORK_LIST_FILTERS)?;
@@ -43,19 +46,19 @@ pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<R
 pub(super) async fn inspect(
     State(s): State<Services>,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     Ok(Json(s.networks.network_inspect(&id).await?).into_response())
 }
 
 pub(super) async fn remove(
     State(s): State<Services>,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     s.networks.network_remove(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(super) async fn prune(State(s): State<Services>, req: Request) -> ApiResult<Response> {
+pub(super) async fn prune(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
     let f = q.filters()?;
     f.validate(NETWORK_PRUNE_FILTERS)?;
@@ -63,39 +66,37 @@ pub(super) async fn prune(State(s): State<Services>, req: Request) -> ApiResult<
     Ok(Json(serde_json::json!({ "NetworksDeleted": names })).into_response())
 }
 
-/// `POST /networks/{id}/connect` and `/disconnect`.
-pub(super) async fn op(
+/// `POST /networks/{id}/connect`.
+pub(super) async fn connect(
     State(s): State<Services>,
-    Path((id, op)): Path<(String, String)>,
+    Path(id): Path<String>,
     b: axum::body::Bytes,
-) -> ApiResult<Response> {
-    match op.as_str() {
-        "connect" => {
-            s.networks
-                .network_connect(&id, body(&b, "connect")?)
-                .await?
-        }
-        "disconnect" => {
-            s.networks
-                .network_disconnect(&id, body(&b, "disconnect")?)
-                .await?
-        }
-        _ => {
-            return Err(ApiError::not_found(format!(
-                "page not found: /networks/{id}/{op}"
-            )))
-        }
-    }
+) -> HttpResult<Response> {
+    s.networks
+        .network_connect(&id, body(&b, "connect")?)
+        .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /networks/{id}/disconnect`.
+pub(super) async fn disconnect(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    b: axum::body::Bytes,
+) -> HttpResult<Response> {
+    s.networks
+        .network_disconnect(&id, body(&b, "disconnect")?)
+        .await?;
     Ok(StatusCode::OK.into_response())
 }
 
 /// `/swarm*`: berth is never a swarm node; Docker answers a non-swarm node's requests with
 /// 503 (clients such as docker-py's `leave_swarm(force=True)` rely on that).
-pub(super) async fn not_swarm(req: Request) -> ApiResult<Response> {
+pub(super) async fn not_swarm(req: Request) -> HttpResult<Response> {
     let msg = if req.uri().path().ends_with("/leave") {
         "This node is not part of a swarm"
     } else {
         "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again."
     };
-    Err(ApiError::unavailable(msg))
+    Err(ApiError::unavailable(msg).into())
 }

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::{json_lines, QueryPairs};
-use crate::error::{ApiError, ApiResult};
 use crate::service::{AuthRequest, PullOptions, PushOptions, Services};
+use crate::{ApiError, HttpResult};
 
 /// The raw `X-Registry-Auth` header, when present and not empty.
 pub(super) fn registry_auth(h: &HeaderMap) -> Option<String> {
@@ -26,7 +26,7 @@ pub(super) async fn pull(
     from: &str,
     q: &QueryPairs,
     auth: Option<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let opts = PullOptions {
         from_image: from.to_string(),
         tag: q.get("tag").unwrap_or("").to_string(),
@@ -41,7 +41,7 @@ pub(super) async fn push(
     name: &str,
     q: &QueryPairs,
     auth: Option<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let opts = PushOptions {
         name: name.to_string(),
         tag: q.get("tag").unwrap_or("").to_string(),
@@ -51,7 +51,7 @@ pub(super) async fn push(
 }
 
 /// `POST /auth`: `{"Status":"Login Succeeded","IdentityToken":""}`.
-pub(super) async fn auth(State(s): State<Services>, body: Bytes) -> ApiResult<Response> {
+pub(super) async fn auth(State(s): State<Services>, body: Bytes) -> HttpResult<Response> {
     let req: AuthRequest = if body.is_empty() {
         AuthRequest::default()
     } else {
@@ -67,11 +67,9 @@ pub(super) async fn distribution(
     State(s): State<Services>,
     Path(rest): Path<String>,
     req: Request,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) else {
-        return Err(ApiError::not_found(format!(
-            "page not found: /distribution/{rest}"
-        )));
+        return Err(ApiError::not_found(format!("page not found: /distribution/{rest}")).into());
     };
     let auth = registry_auth(req.headers());
     Ok(Json(s.images.distribution(name, auth).await?).into_response())

@@ -3,18 +3,21 @@
 
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bollard_stubs::models::{EventMessage, ImagesDiskUsage, SystemVersionComponents};
 use futures::StreamExt;
 
-use super::{json_lines, QueryPairs};
-use crate::error::{ApiError, ApiResult};
+use serde::Deserialize;
+
+use super::json_lines;
+use super::query::{flag, non_empty, Q};
 use crate::filters::Filters;
 use crate::service::Services;
 use crate::version::{ApiVersion, API_VERSION, MIN_API_VERSION};
+use crate::{ApiError, HttpResult};
 
 fn ping_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -57,11 +60,11 @@ pub(super) async fn plugins() -> Response {
 /// `GET /plugins/{name}/json`: no plugin exists, with dockerd's 404 text.
 pub(super) async fn plugin_inspect(
     axum::extract::Path(name): axum::extract::Path<String>,
-) -> ApiError {
-    ApiError::not_found(format!("plugin {name:?} not found"))
+) -> crate::HttpError {
+    ApiError::not_found(format!("plugin {name:?} not found")).into()
 }
 
-pub(super) async fn version(State(s): State<Services>) -> ApiResult<Response> {
+pub(super) async fn version(State(s): State<Services>) -> HttpResult<Response> {
     let mut v = s.system.version().await?;
     v.api_version = Some(API_VERSION.to_string());
     v.min_api_version = Some(MIN_API_VERSION.to_string());
@@ -97,14 +100,27 @@ pub(super) async fn version(State(s): State<Services>) -> ApiResult<Response> {
     Ok(Json(v).into_response())
 }
 
-pub(super) async fn info(State(s): State<Services>) -> ApiResult<Response> {
+pub(super) async fn info(State(s): State<Services>) -> HttpResult<Response> {
     Ok(Json(s.system.info().await?).into_response())
 }
 
 /// `POST /berth/system/check[?repair=1]` (a berth extension; Docker has no such endpoint).
-pub(super) async fn check(State(s): State<Services>, req: Request) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    Ok(Json(s.system.check(q.flag("repair")).await?).into_response())
+pub(super) async fn check(State(s): State<Services>, Q(q): Q<CheckQuery>) -> HttpResult<Response> {
+    Ok(Json(s.system.check(q.repair).await?).into_response())
+}
+
+/// `POST /berth/system/check`.
+#[derive(Deserialize)]
+pub(super) struct CheckQuery {
+    #[serde(default, deserialize_with = "flag")]
+    repair: bool,
+}
+
+/// `GET /system/df`.
+#[derive(Deserialize)]
+pub(super) struct DfQuery {
+    #[serde(default, deserialize_with = "flag")]
+    verbose: bool,
 }
 
 /// `GET /system/df`: the legacy fields (`LayersSize`, `Images`, ...) that API ≤ 1.51 clients
@@ -112,10 +128,8 @@ pub(super) async fn check(State(s): State<Services>, req: Request) -> ApiResult<
 pub(super) async fn df(
     State(s): State<Services>,
     Extension(ver): Extension<ApiVersion>,
-    req: Request,
-) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let verbose = q.flag("verbose");
+    Q(DfQuery { verbose }): Q<DfQuery>,
+) -> HttpResult<Response> {
     let du = s.system.disk_usage().await?;
     let active = du.images.iter().filter(|i| i.containers > 0).count() as i64;
     let total: i64 = du.images.iter().map(|i| i.size).sum();
@@ -247,10 +261,23 @@ fn now_nanos() -> i64 {
         .unwrap_or(0)
 }
 
+/// `GET /events`.
+#[derive(Deserialize)]
+pub(super) struct EventsQuery {
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    filters: String,
+}
+
 /// `GET /events`: backlog since `since`, then live events until `until` (if given).
-pub(super) async fn events(State(s): State<Services>, req: Request) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let filters = q.filters()?;
+pub(super) async fn events(
+    State(s): State<Services>,
+    Q(q): Q<EventsQuery>,
+) -> HttpResult<Response> {
+    let filters = Filters::parse(&q.filters)?;
     filters.validate(&[
         "config",
         "container",
@@ -267,21 +294,17 @@ pub(super) async fn events(State(s): State<Services>, req: Request) -> ApiResult
         "type",
         "volume",
     ])?;
-    let since = q
-        .get("since")
-        .filter(|s| !s.is_empty())
+    let since = non_empty(&q.since)
+        .as_deref()
         .map(parse_timestamp)
         .transpose()?;
-    let until = q
-        .get("until")
-        .filter(|s| !s.is_empty())
+    let until = non_empty(&q.until)
+        .as_deref()
         .map(parse_timestamp)
         .transpose()?;
     if let (Some(a), Some(b)) = (since, until) {
         if a > b {
-            return Err(ApiError::invalid(
-                "`since` time must be before `until` time",
-            ));
+            return Err(ApiError::invalid("`since` time must be before `until` time").into());
         }
     }
     let (backlog, live) = s.system.subscribe_events();

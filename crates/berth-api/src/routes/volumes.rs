@@ -2,23 +2,25 @@
 //! container filesystem routes (`/containers/{id}/archive|changes|export`).
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::Deserialize;
 
-use super::{body_stream, QueryPairs};
-use crate::error::{ApiError, ApiResult};
+use super::body_stream;
+use super::query::{flag, Q};
 use crate::service::Services;
 use crate::version::ApiVersion;
 use crate::volume_service::{
     volume_matches, ExtractOptions, PathStat, VolumeCreateBody, LIST_FILTERS, PRUNE_FILTERS,
 };
+use crate::{ApiError, ApiResult, Filters, HttpResult};
 
 pub(super) async fn create(
     State(s): State<Services>,
     body: axum::body::Bytes,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let req: VolumeCreateBody = if body.iter().all(u8::is_ascii_whitespace) {
         VolumeCreateBody::default()
     } else {
@@ -29,9 +31,15 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let f = q.filters()?;
+/// `filters` alone: `GET /volumes`, `POST /volumes/prune`.
+#[derive(Deserialize)]
+pub(super) struct FiltersQuery {
+    #[serde(default)]
+    filters: String,
+}
+
+pub(super) async fn list(State(s): State<Services>, Q(q): Q<FiltersQuery>) -> HttpResult<Response> {
+    let f = Filters::parse(&q.filters)?;
     f.validate(LIST_FILTERS)?;
     let mut out = Vec::new();
     for mut v in s.volumes.list().await? {
@@ -48,17 +56,23 @@ pub(super) async fn list(State(s): State<Services>, req: Request) -> ApiResult<R
 pub(super) async fn inspect(
     State(s): State<Services>,
     Path(name): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     Ok(Json(s.volumes.inspect(&name).await?).into_response())
+}
+
+/// `DELETE /volumes/{name}`.
+#[derive(Deserialize)]
+pub(super) struct RemoveQuery {
+    #[serde(default, deserialize_with = "flag")]
+    force: bool,
 }
 
 pub(super) async fn remove(
     State(s): State<Services>,
     Path(name): Path<String>,
-    req: Request,
-) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    s.volumes.remove(&name, q.flag("force")).await?;
+    Q(q): Q<RemoveQuery>,
+) -> HttpResult<Response> {
+    s.volumes.remove(&name, q.force).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -67,10 +81,9 @@ pub(super) async fn remove(
 pub(super) async fn prune(
     State(s): State<Services>,
     Extension(ver): Extension<ApiVersion>,
-    req: Request,
-) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let f = q.filters()?;
+    Q(q): Q<FiltersQuery>,
+) -> HttpResult<Response> {
+    let f = Filters::parse(&q.filters)?;
     f.validate(PRUNE_FILTERS)?;
     let all = f.bool_value("all")?.unwrap_or(false) || ver.before("1.42");
     let r = s.volumes.prune(&f, all).await?;
@@ -106,69 +119,89 @@ fn stat_header(st: &PathStat) -> (HeaderName, HeaderValue) {
     (HeaderName::from_static("x-docker-container-path-stat"), v)
 }
 
-fn path_param(q: &QueryPairs) -> ApiResult<String> {
-    match q.get("path") {
-        Some(p) if !p.is_empty() => Ok(p.to_string()),
-        _ => Err(ApiError::invalid(
-            "path query parameter is required: ?path=<container path>",
-        )),
+/// `/containers/{id}/archive`: the container path and, for PUT, how to extract.
+#[derive(Deserialize)]
+pub(super) struct ArchiveQuery {
+    #[serde(default)]
+    path: String,
+    #[serde(default, rename = "noOverwriteDirNonDir", deserialize_with = "flag")]
+    no_overwrite_dir_non_dir: bool,
+    #[serde(default, rename = "copyUIDGID", deserialize_with = "flag")]
+    copy_uid_gid: bool,
+}
+
+impl ArchiveQuery {
+    fn path(&self) -> ApiResult<String> {
+        match self.path.as_str() {
+            "" => Err(ApiError::invalid(
+                "path query parameter is required: ?path=<container path>",
+            )),
+            p => Ok(p.to_string()),
+        }
     }
 }
 
-/// `/containers/{id}/archive` (GET, HEAD, PUT), `/changes`, `/export`.
-pub(super) async fn archive(
+/// `HEAD /containers/{id}/archive`: the path's stat, in a header.
+pub(super) async fn archive_head(
     State(s): State<Services>,
     Path(id): Path<String>,
-    req: Request,
-) -> ApiResult<Response> {
-    let q = QueryPairs::from_uri(req.uri())?;
-    let path = path_param(&q)?;
-    match *req.method() {
-        Method::HEAD => {
-            let st = s.container_fs.stat_path(&id, &path).await?;
-            let (k, v) = stat_header(&st);
-            Ok(([(k, v)], StatusCode::OK).into_response())
-        }
-        Method::GET => {
-            let (st, body) = s.container_fs.get_archive(&id, &path).await?;
-            let (k, v) = stat_header(&st);
-            Ok((
-                [
-                    (k, v),
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/x-tar"),
-                    ),
-                ],
-                Body::from_stream(body),
-            )
-                .into_response())
-        }
-        Method::PUT => {
-            let opts = ExtractOptions {
-                path,
-                no_overwrite_dir_non_dir: q.flag("noOverwriteDirNonDir"),
-                copy_uid_gid: q.flag("copyUIDGID"),
-            };
-            let body = body_stream(req.into_body());
-            s.container_fs.put_archive(&id, opts, body).await?;
-            Ok(StatusCode::OK.into_response())
-        }
-        _ => Err(ApiError::not_found("page not found")),
-    }
+    Q(q): Q<ArchiveQuery>,
+) -> HttpResult<Response> {
+    let st = s.container_fs.stat_path(&id, &q.path()?).await?;
+    let (k, v) = stat_header(&st);
+    Ok(([(k, v)], StatusCode::OK).into_response())
+}
+
+/// `GET /containers/{id}/archive`: the path as a tar stream, its stat in a header.
+pub(super) async fn archive_get(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<ArchiveQuery>,
+) -> HttpResult<Response> {
+    let (st, body) = s.container_fs.get_archive(&id, &q.path()?).await?;
+    let (k, v) = stat_header(&st);
+    Ok((
+        [
+            (k, v),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-tar"),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// `PUT /containers/{id}/archive`: extract the tar body at the path.
+pub(super) async fn archive_put(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<ArchiveQuery>,
+    body: Body,
+) -> HttpResult<Response> {
+    let opts = ExtractOptions {
+        path: q.path()?,
+        no_overwrite_dir_non_dir: q.no_overwrite_dir_non_dir,
+        copy_uid_gid: q.copy_uid_gid,
+    };
+    s.container_fs
+        .put_archive(&id, opts, body_stream(body))
+        .await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn changes(
     State(s): State<Services>,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     Ok(Json(s.container_fs.changes(&id).await?).into_response())
 }
 
 pub(super) async fn export(
     State(s): State<Services>,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> HttpResult<Response> {
     let body = s.container_fs.export(&id).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/x-tar")],

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use berth_api::models::{
+use berth_api_types::models::{
     ContainerConfig, ContainerCreateBody, EventMessageTypeEnum, HostConfig, NetworkingConfig,
 };
-use berth_api::{ApiError, ApiResult};
+use berth_api_types::{ApiError, ApiResult};
 use berth_oci::ImageRuntimeConfig;
 
 use super::names::{generate_name, valid_name};
@@ -149,7 +149,7 @@ pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
         return Err(ApiError::invalid("invalid CPU value: must not be negative"));
     }
     if let Some(rp) = &h.restart_policy {
-        use berth_api::models::RestartPolicyNameEnum as R;
+        use berth_api_types::models::RestartPolicyNameEnum as R;
         let name = rp.name.unwrap_or(R::EMPTY);
         if h.auto_remove.unwrap_or(false) && !matches!(name, R::EMPTY | R::NO) {
             return Err(ApiError::invalid(
@@ -335,7 +335,7 @@ impl Engine {
             .blocking(move |s| s.image(&img_name))
             .await
             .map_err(|e| {
-                if e.kind() == berth_api::ErrorKind::NotFound {
+                if e.kind() == berth_api_types::ErrorKind::NotFound {
                     ApiError::not_found(format!("No such image: {}", with_latest(&image)))
                 } else {
                     ApiError::from(e)

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::{ApiError, ApiResult, AttachOptions, Hijacked, LogsOptions, StreamSession};
+use berth_api_types::{ApiError, ApiResult, AttachOptions, Hijacked, LogsOptions, StreamSession};
 use berth_runtime::{ExecConfig, Shim, StdioEvent, StdioStream};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -102,7 +102,7 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         opts: LogsOptions,
-    ) -> ApiResult<berth_api::LogsStream> {
+    ) -> ApiResult<berth_api_types::LogsStream> {
         let r = ctr.snapshot();
         let tty = r.config.tty.unwrap_or(false);
         if let Some(lc) = &r.host_config.log_config {
@@ -118,7 +118,7 @@ impl Engine {
         let stream = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|v| (Ok(Bytes::from(v)), rx))
         });
-        Ok(berth_api::LogsStream {
+        Ok(berth_api_types::LogsStream {
             tty,
             body: Box::pin(stream),
         })
@@ -242,7 +242,7 @@ impl Engine {
                 .and_then(|(_, v)| v.as_str().map(String::from))
         });
         detach_keys_of(detach_keys.as_deref())?;
-        let cfg: berth_api::models::ExecConfig = serde_json::from_value(body)
+        let cfg: berth_api_types::models::ExecConfig = serde_json::from_value(body)
             .map_err(|e| ApiError::invalid(format!("invalid exec config: {e}")))?;
         let cmd = cfg.cmd.clone().unwrap_or_default();
         if cmd.is_empty() {
@@ -325,9 +325,9 @@ impl Engine {
                 );
                 if detach {
                     let kind = if code == 126 || code == 127 {
-                        berth_api::ErrorKind::Invalid
+                        berth_api_types::ErrorKind::Invalid
                     } else {
-                        berth_api::ErrorKind::Internal
+                        berth_api_types::ErrorKind::Internal
                     };
                     return Err(ApiError::new(kind, msg));
                 }

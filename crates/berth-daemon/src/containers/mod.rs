@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use berth_api::models::{ContainerConfig, HostConfig, NetworkingConfig};
-use berth_api::ApiError;
+use berth_api_types::models::{ContainerConfig, HostConfig, NetworkingConfig};
+use berth_api_types::ApiError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
@@ -84,7 +84,7 @@ pub struct Record {
     #[serde(default)]
     pub mount_specs: Vec<berth_runtime::MountSpec>,
     #[serde(default)]
-    pub mount_points: Vec<berth_api::models::MountPoint>,
+    pub mount_points: Vec<berth_api_types::models::MountPoint>,
     /// Volumes were seeded from the image at the first start.
     #[serde(default)]
     pub seeded: bool,

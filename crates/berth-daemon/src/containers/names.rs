@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use berth_api::{ApiError, ApiResult};
+use berth_api_types::{ApiError, ApiResult};
 
 use super::{lock, Record};
 use crate::engine::Engine;

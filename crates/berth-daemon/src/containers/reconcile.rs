@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use berth_api::ApiResult;
+use berth_api_types::ApiResult;
 use serde_json::{json, Value};
 
 use super::lock;
@@ -201,8 +201,10 @@ impl Engine {
                 Ok((g, false))
             })
             .await
-            .map_err(|e| berth_api::ApiError::internal(e.to_string()))?
-            .map_err(|e| berth_api::ApiError::internal(format!("check the image store: {e}")))?;
+            .map_err(|e| berth_api_types::ApiError::internal(e.to_string()))?
+            .map_err(|e| {
+                berth_api_types::ApiError::internal(format!("check the image store: {e}"))
+            })?;
             let (g, repaired) = garbage;
             let blobs = g.blobs.iter().map(|p| ("blob", p, String::new()));
             let snaps = g.snapshots.iter().map(|(c, p)| ("snapshot", p, c.clone()));

@@ -1,7 +1,7 @@
 //! Docker's JSON shapes for containers: inspect, the `/containers/json` summary (with
 //! filters), and `Up 3 seconds` / `Exited (0) 2 minutes ago` status strings.
 
-use berth_api::{ApiError, ApiResult, Filters};
+use berth_api_types::{ApiError, ApiResult, Filters};
 use serde_json::{json, Value};
 
 use super::{Containers, Record, ZERO_TIME};

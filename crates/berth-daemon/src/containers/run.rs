@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_api::{ApiError, ApiResult};
+use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::{LogConfig, Shim};
 use berth_task::{StartError, Task};
 
@@ -293,8 +293,8 @@ fn start_failure(id: &str, e: StartError<StartFailure>) -> StartFailure {
                 _ => 128,
             };
             let kind = match e.kind() {
-                berth_runtime::ErrorKind::Invalid => berth_api::ErrorKind::Invalid,
-                _ => berth_api::ErrorKind::Internal,
+                berth_runtime::ErrorKind::Invalid => berth_api_types::ErrorKind::Invalid,
+                _ => berth_api_types::ErrorKind::Internal,
             };
             let msg = format!(
                 "failed to create task for container: OCI runtime create failed: {e}: unknown"
@@ -325,7 +325,7 @@ pub fn shim_exe() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use berth_api::ErrorKind;
+    use berth_api_types::ErrorKind;
 
     use super::*;
 

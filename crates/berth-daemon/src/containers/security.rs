@@ -5,8 +5,8 @@
 
 use std::sync::OnceLock;
 
-use berth_api::models::HostConfig;
-use berth_api::{ApiError, ApiResult};
+use berth_api_types::models::HostConfig;
+use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::confine::{self, Device, DeviceRule};
 use berth_runtime::SeccompMode;
 
@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn devices_are_checked_at_create() {
         let hc = |host: &str| HostConfig {
-            devices: Some(vec![berth_api::models::DeviceMapping {
+            devices: Some(vec![berth_api_types::models::DeviceMapping {
                 path_on_host: Some(host.into()),
                 path_in_container: Some("/dev/nulo".into()),
                 cgroup_permissions: Some("rwm".into()),

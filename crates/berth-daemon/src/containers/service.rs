@@ -1,11 +1,11 @@
-//! berth-api's `ContainerService` over the engine: lookups, then the lifecycle/io methods.
+//! berth-api-types' `ContainerService` over the engine: lookups, then the lifecycle/io methods.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_api::models::ContainerUpdateBody;
-use berth_api::{
+use berth_api_types::models::ContainerUpdateBody;
+use berth_api_types::{
     ApiError, ApiResult, AttachOptions, ContainerListOptions, ContainerService, Filters,
     JsonStream, LogsOptions, LogsStream, StreamSession,
 };
@@ -328,7 +328,7 @@ impl ContainerService for Engine {
             }
         }
         self.inner.events.emit(
-            berth_api::models::EventMessageTypeEnum::CONTAINER,
+            berth_api_types::models::EventMessageTypeEnum::CONTAINER,
             "prune",
             "",
             HashMap::from([("reclaimed".to_string(), reclaimed.to_string())]),

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::models::RestartPolicyNameEnum as R;
-use berth_api::{ApiError, ApiResult};
+use berth_api_types::models::RestartPolicyNameEnum as R;
+use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::Shim;
 
 use super::plan::parse_signal;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_api::ApiError;
+use berth_api_types::ApiError;
 use berth_network::EndpointConfig;
 use berth_runtime::{NetworkMode, Shim, ShimConfig, ShimStarted};
 use berth_task::{Attached, Effects, Prepare, StartPlan};
@@ -301,9 +301,9 @@ impl Engine {
                     published = net.publish(ep.ip, maps).await.map_err(|e| {
                         err128(ApiError::new(
                             if e.kind() == berth_network::ErrorKind::Conflict {
-                                berth_api::ErrorKind::Conflict
+                                berth_api_types::ErrorKind::Conflict
                             } else {
-                                berth_api::ErrorKind::Internal
+                                berth_api_types::ErrorKind::Internal
                             },
                             format!("driver failed programming external connectivity on endpoint {} ({id}): {e}", r.name),
                         ))

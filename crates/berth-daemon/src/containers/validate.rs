@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use berth_api::models::{ContainerCreateBody, HostConfig};
-use berth_api::ApiError;
+use berth_api_types::models::{ContainerCreateBody, HostConfig};
+use berth_api_types::ApiError;
 
 /// What the checks need to know about the host.
 #[derive(Debug, Clone)]
@@ -119,7 +119,7 @@ pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
 }
 
 fn restart_policy(h: &HostConfig) -> Result<(), String> {
-    use berth_api::models::RestartPolicyNameEnum as R;
+    use berth_api_types::models::RestartPolicyNameEnum as R;
     let Some(rp) = &h.restart_policy else {
         return Ok(());
     };
@@ -147,7 +147,12 @@ fn restart_policy(h: &HostConfig) -> Result<(), String> {
 
 /// `<port>[/<proto>]` keys (1..=65535; tcp, udp or sctp) and their host ports (a port or range).
 fn ports<'a>(
-    bindings: impl Iterator<Item = (&'a String, Option<&'a [berth_api::models::PortBinding]>)>,
+    bindings: impl Iterator<
+        Item = (
+            &'a String,
+            Option<&'a [berth_api_types::models::PortBinding]>,
+        ),
+    >,
 ) -> Result<(), String> {
     for (key, binds) in bindings {
         let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));

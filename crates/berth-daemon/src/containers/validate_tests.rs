@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use berth_api::models::{
+use berth_api_types::models::{
     ContainerCreateBody as ContainerConfig, HostConfig, HostConfigLogConfig, PortBinding,
     ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum as R,
 };

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use berth_api::ApiError;
+use berth_api_types::ApiError;
 
 /// Create `workdir` (a container path) below `rootfs` where it is missing. An empty or `/`
 /// working directory needs nothing.

@@ -400,3 +400,72 @@ impl Drop for Daemon {
         self.cleanup();
     }
 }
+
+/// `berth daemon` run bare on `<dir>/root` and `<dir>/run` (no bridge, its own nft table name)
+/// with extra `args`, for tests of the process itself; killed and reaped on drop if still running.
+pub struct Bare {
+    child: std::process::Child,
+    table: String,
+}
+
+impl Bare {
+    pub fn spawn(bin: &Path, dir: &Path, args: &[&str]) -> Bare {
+        let table = format!("berthbare{}", rand_tag());
+        let child = Command::new(bin)
+            .args(["daemon", "--root"])
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("run"))
+            .args(["--bridge", "none", "--nft-table", &table])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Bare { child, table }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait (at most 30s) for the process to exit by itself; its status and stderr.
+    pub fn exits(mut self) -> (std::process::ExitStatus, String) {
+        let start = std::time::Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "berth daemon kept running"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+        }
+        (status, err)
+    }
+
+    /// Stop it as a service manager would (SIGTERM) and wait for it to exit.
+    pub fn term(self) -> (std::process::ExitStatus, String) {
+        // SAFETY: plain kill(2) on the pid of the child this value owns (not yet reaped).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.exits()
+    }
+}
+
+impl Drop for Bare {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for fam in ["inet", "ip"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", fam, &self.table])
+                .stderr(Stdio::null())
+                .output();
+        }
+    }
+}

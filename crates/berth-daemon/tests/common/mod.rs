@@ -35,11 +35,17 @@ impl TestDaemon {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let l = berth_daemon::bind_socket(&cfg.socket).await.unwrap();
+                let l = berth_api::listen::bind_socket(&cfg.socket).await.unwrap();
                 ready_tx.send(()).unwrap();
-                berth_daemon::serve(cfg, l, async move {
-                    let _ = rx.await;
-                })
+                let engine = berth_daemon::start_engine(&cfg).await.unwrap();
+                berth_api::listen::serve(
+                    berth_api::listen::Listener::Unix(l),
+                    berth_api::app(engine.services()),
+                    berth_api::listen::Limits::default(),
+                    async move {
+                        let _ = rx.await;
+                    },
+                )
                 .await
                 .unwrap();
             });

@@ -1,11 +1,13 @@
-//! `run_until`: stale socket replaced, socket mode 0660, pid file, optional TCP listener,
-//! refusal to start twice,
-//! clean removal of socket and pid file on shutdown. No root needed.
+//! `berth daemon` as a process: stale socket replaced, socket mode 0660, pid file, optional TCP
+//! listener, refusal to start twice, clean removal of socket and pid file on SIGTERM. No root
+//! needed (the binary must be built: `cargo build -p berth-cli --bin berth`).
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 
 use berth_daemon::DaemonConfig;
+
+use crate::common::cli::{berth_bin, free_port, Bare};
 
 fn wait_for_socket(p: &std::path::Path) {
     for _ in 0..1000 {
@@ -18,32 +20,28 @@ fn wait_for_socket(p: &std::path::Path) {
 }
 
 #[test]
-fn run_until_owns_socket_and_pid_file() {
+fn daemon_owns_socket_and_pid_file() {
+    let test = "daemon_owns_socket_and_pid_file";
+    let Some(bin) = berth_bin() else {
+        assert!(!berth_testutil::in_ci(), "{test}: build berth-cli first");
+        return;
+    };
     let dir = tempfile::Builder::new()
         .prefix("berth-life-")
         .tempdir()
         .unwrap();
-    let mut cfg = DaemonConfig::under(dir.path());
+    let cfg = DaemonConfig::under(dir.path());
     // Optional TCP listener on a loopback port picked by the kernel.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    cfg.tcp = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let tcp_addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     std::fs::create_dir_all(cfg.socket.parent().unwrap()).unwrap();
     // A stale socket: bound, then its listener dropped.
     drop(std::os::unix::net::UnixListener::bind(&cfg.socket).unwrap());
     assert!(cfg.socket.exists());
 
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let c2 = cfg.clone();
-    let daemon = std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(berth_daemon::run_until(c2, async move {
-            let _ = rx.await;
-        }))
-    });
+    let unix = format!("unix://{}", cfg.socket.display());
+    let tcp = format!("tcp://{tcp_addr}");
+    let args = ["-H", unix.as_str(), "-H", tcp.as_str()];
+    let daemon = Bare::spawn(&bin, dir.path(), &args);
     wait_for_socket(&cfg.socket);
     let mode = std::fs::metadata(&cfg.socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o660);
@@ -56,12 +54,12 @@ fn run_until_owns_socket_and_pid_file() {
                 .ok()
         })
         .expect("pid file written");
-    assert_eq!(pid.trim(), std::process::id().to_string());
+    assert_eq!(pid.trim(), daemon.pid().to_string());
 
     // The TCP listener is bound after the unix socket (once the store is open).
     let mut tcp = (0..1000)
         .find_map(|_| {
-            std::net::TcpStream::connect(cfg.tcp.unwrap())
+            std::net::TcpStream::connect(tcp_addr)
                 .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(10)))
                 .ok()
         })
@@ -78,19 +76,14 @@ fn run_until_owns_socket_and_pid_file() {
     assert!(resp.ends_with("OK"), "{resp}");
 
     // A second daemon on the same socket is refused and leaves the first one's files alone.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let err = rt
-        .block_on(berth_daemon::run_until(cfg.clone(), async {}))
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("another daemon is listening"),
-        "{err}"
-    );
+    let (status, err) = Bare::spawn(&bin, dir.path(), &args).exits();
+    assert!(!status.success());
+    assert!(err.contains("another daemon is listening"), "{err}");
     assert!(cfg.pid_file().exists());
     wait_for_socket(&cfg.socket);
 
-    tx.send(()).unwrap();
-    daemon.join().unwrap().unwrap();
+    let (status, err) = daemon.term();
+    assert!(status.success(), "{err}");
     assert!(!cfg.socket.exists(), "socket removed on shutdown");
     assert!(!cfg.pid_file().exists(), "pid file removed on shutdown");
 }

@@ -193,7 +193,7 @@ impl TestGroup {
     }
     fn gid(&self) -> u32 {
         let etc = std::fs::read_to_string("/etc/group").unwrap();
-        berth_daemon::listen::group_gid(&self.0, &etc).unwrap()
+        berth_api::listen::group_gid(&self.0, &etc).unwrap()
     }
 }
 

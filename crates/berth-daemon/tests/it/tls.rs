@@ -314,20 +314,15 @@ fn non_loopback_tcp_without_tls_is_refused() {
 
 #[test]
 fn tcp_host_alone_binds_no_unix_socket() {
+    let test = "tcp_host_alone_binds_no_unix_socket";
+    let Some(bin) = berth_bin() else {
+        assert!(!berth_testutil::in_ci(), "{test}: build berth-cli first");
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = berth_daemon::DaemonConfig::under(dir.path());
-    cfg.listen_unix = false;
+    let cfg = berth_daemon::DaemonConfig::under(dir.path());
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-    cfg.tcp = Some(addr);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let c2 = cfg.clone();
-    let daemon = std::thread::spawn(move || {
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(berth_daemon::run_until(c2, async move {
-                let _ = rx.await;
-            }))
-    });
+    let daemon = common::cli::Bare::spawn(&bin, dir.path(), &["-H", &format!("tcp://{addr}")]);
     let up = (0..1000).any(|_| {
         std::net::TcpStream::connect(addr).is_ok() || {
             std::thread::sleep(Duration::from_millis(10));
@@ -336,6 +331,6 @@ fn tcp_host_alone_binds_no_unix_socket() {
     });
     assert!(up, "tcp listener never came up");
     assert!(!cfg.socket.exists(), "a unix socket was bound too");
-    tx.send(()).unwrap();
-    daemon.join().unwrap().unwrap();
+    let (status, err) = daemon.term();
+    assert!(status.success(), "{err}");
 }

@@ -5,7 +5,7 @@ use std::io::{BufRead, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use berth_api::LogsOptions;
+use berth_api_types::LogsOptions;
 
 use super::mux;
 

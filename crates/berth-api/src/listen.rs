@@ -2,12 +2,14 @@
 //! client certificates (`--tlsverify`) or an explicit `--insecure-tcp`; TLS is rustls (ring);
 //! every connection gets a TLS handshake timeout and a header-read timeout, which hyper also
 //! applies while a keep-alive connection waits idle for its next request (slowloris); the unix
-//! socket is 0660 and reachable by root and the configured `--group` only.
+//! socket is 0660 and reachable by root and the configured `--group` only. [`serve_all`] serves
+//! one app on every bound listener and stops them together.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +19,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::TlsConfig;
+use berth_api_types::TlsConfig;
 
 /// Per-connection time limits.
 #[derive(Debug, Clone)]
@@ -185,6 +188,60 @@ pub fn restrict_socket(socket: &Path, gid: Option<u32>, exec_root: &Path) -> any
             .with_context(|| format!("chmod 0710 {}", exec_root.display()))?;
     }
     Ok(())
+}
+
+/// Bind `path`, replacing a stale socket but refusing to steal one a live daemon answers on.
+/// The socket is 0660 (see [`restrict_socket`] for its group).
+pub async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            bail!(
+                "another daemon is listening on {}: stop it or pass another --host",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("remove stale socket {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("bind {}", path.display()))?;
+    restrict_socket(path, None, Path::new(""))?;
+    Ok(l)
+}
+
+/// Serve `app` on every listener (default [`Limits`]) until `shutdown` resolves, then stop
+/// them all and wait for each to drain; the last serving error, if any, is returned.
+pub async fn serve_all(
+    listeners: Vec<Listener>,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let mut rx = stop_tx.subscribe();
+        tasks.push(tokio::spawn(serve(
+            l,
+            app.clone(),
+            Limits::default(),
+            async move {
+                let _ = rx.recv().await;
+            },
+        )));
+    }
+    shutdown.await;
+    let _ = stop_tx.send(());
+    let mut res = Ok(());
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => res = Err(e),
+            Err(e) => res = Err(std::io::Error::other(e)),
+        }
+    }
+    res
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves; then stop accepting, let in-flight

@@ -205,7 +205,7 @@ pub trait ImageService: Send + Sync + 'static {
     async fn build(
         &self,
         body: ByteStream,
-        opts: crate::routes::build::BuildOptions,
+        opts: crate::build::BuildOptions,
     ) -> ApiResult<JsonStream> {
         let _ = (body, opts);
         Err(ApiError::not_implemented(

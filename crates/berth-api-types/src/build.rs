@@ -1,0 +1,26 @@
+//! What a classic `POST /build` asks for, as the image service receives it.
+
+use std::collections::BTreeMap;
+
+/// Query of `POST /build`, as the docker CLI and docker-py send it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// `t` (repeatable): names to tag the result with.
+    pub tags: Vec<String>,
+    /// Path of the Dockerfile inside the context (default `Dockerfile`).
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    pub pull: bool,
+    /// `q`: print only the image ID.
+    pub quiet: bool,
+    /// `networkmode`: default network of RUN steps.
+    pub network: String,
+    pub platform: String,
+    /// `extrahosts` (repeatable, `name:ip`): added to RUN steps' /etc/hosts.
+    pub extra_hosts: Vec<(String, String)>,
+    /// `cachefrom` (a JSON array of image names): None when not given.
+    pub cache_from: Option<Vec<String>>,
+}

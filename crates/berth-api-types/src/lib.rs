@@ -1,0 +1,37 @@
+//! berth-api-types: the Engine API's service boundary without HTTP. The narrow service traits
+//! (containers, images, networks, volumes, system), their request and response types, and
+//! [`ApiError`] (an [`ErrorKind`] and a message). berth-daemon implements the traits; berth-api's
+//! axum routes call them and alone turn errors into HTTP answers.
+
+pub mod build;
+pub mod containers;
+pub mod error;
+pub mod filters;
+pub mod network_service;
+pub mod service;
+pub mod tls;
+pub mod version;
+pub mod volume_service;
+
+pub use build::BuildOptions;
+pub use containers::{
+    AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
+    LogsStream, NoContainers, StreamSession,
+};
+pub use error::{ApiError, ApiResult, ErrorKind};
+pub use filters::Filters;
+pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
+pub use service::{
+    drain, AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect,
+    ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions,
+    PushOptions, Services, SystemService,
+};
+pub use tls::TlsConfig;
+pub use version::{API_VERSION, ENGINE_VERSION, MIN_API_VERSION};
+pub use volume_service::{
+    ContainerFsService, ExtractOptions, NoContainerFs, NoVolumes, PathStat, VolumeCreateBody,
+    VolumeInfo, VolumeService,
+};
+
+/// Re-exported so implementors use the exact pinned models.
+pub use bollard_stubs::models;

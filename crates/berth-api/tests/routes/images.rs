@@ -1,0 +1,66 @@
+//! Image routes with fixed names and with slash-holding image names: which service call each
+//! request reaches, with its typed arguments.
+
+use axum::body::Body;
+use axum::http::StatusCode;
+
+use super::{call, json, setup};
+
+#[tokio::test]
+async fn delete_reads_booleans_and_takes_fixed_route_names_as_images() {
+    let (fake, app) = setup();
+    for (uri, want) in [
+        (
+            "/images/busybox?force=1&noprune=true",
+            ("busybox", true, true),
+        ),
+        ("/v1.41/images/a/b:1?force=0", ("a/b:1", false, false)),
+        ("/images/json?noprune=True", ("json", false, true)),
+        ("/images/get", ("get", false, false)),
+        ("/images/load", ("load", false, false)),
+        ("/images/create", ("create", false, false)),
+        ("/images/prune?force=yes", ("prune", true, false)),
+    ] {
+        fake.removed.lock().unwrap().clear();
+        let (s, _, body) = call(&app, "DELETE", uri, Body::empty()).await;
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "{uri}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let got = fake.removed.lock().unwrap().clone();
+        assert_eq!(got, vec![(want.0.to_string(), want.1, want.2)], "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn fixed_routes_answer_only_their_methods() {
+    let (fake, app) = setup();
+    for (method, uri) in [
+        ("POST", "/images/json"),
+        ("GET", "/images/load"),
+        ("GET", "/images/prune"),
+        ("GET", "/images/busybox/tag"),
+        ("POST", "/images/busybox/json"),
+        ("GET", "/images/busybox"),
+    ] {
+        let (s, _, body) = call(&app, method, uri, Body::empty()).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {uri}");
+        assert!(json(&body)["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("page not found")));
+    }
+    assert!(fake.removed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn list_reads_typed_flags() {
+    let (_, app) = setup();
+    let (s, _, body) = call(&app, "GET", "/images/json?shared-size=1&x=y", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    let v = json(&body);
+    assert!(v[0]["SharedSize"].as_i64().unwrap() >= 0, "{v}");
+    let (_, _, body) = call(&app, "GET", "/images/json", Body::empty()).await;
+    assert_eq!(json(&body)[0]["SharedSize"], -1);
+}
