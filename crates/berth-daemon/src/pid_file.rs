@@ -105,11 +105,13 @@ mod tests {
 
     #[test]
     fn a_running_berth_daemon_is_live_and_other_programs_are_not() {
-        // `; true` keeps sh from exec'ing sleep (its argv stays "berth -c … daemon").
+        // sh blocks in its `read` builtin (argv stays "berth -c … daemon"); no grandchild
+        // that would outlive the test when the Child guard kills sh.
         let d = Child(
             Command::new("sh")
                 .arg0("berth")
-                .args(["-c", "sleep 1000; true", "daemon"])
+                .args(["-c", "read x", "daemon"])
+                .stdin(std::process::Stdio::piped())
                 .spawn()
                 .unwrap(),
         );
