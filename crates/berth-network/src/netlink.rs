@@ -126,8 +126,10 @@ pub async fn delete_link(h: &Handle, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Create veth `host`/`peer`, attach `host` to bridge `bridge_idx` and bring it up, then move
-/// `peer` into the namespace at `netns`.
+/// Create a veth pair in one netlink request: `host` up and on the bridge, `peer` already inside
+/// `netns`. One request, so a daemon killed mid-way leaves either nothing or a pair the
+/// stray-veth sweep finds on its bridge (and the namespace's removal deletes) — never a detached
+/// pair in the host namespace that nothing owns, as the create-then-move sequence could.
 pub async fn create_veth(
     h: &Handle,
     host: &str,
@@ -135,49 +137,28 @@ pub async fn create_veth(
     bridge_idx: u32,
     netns: &Path,
 ) -> Result<()> {
+    use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+    use rtnetlink::LinkMessageBuilder;
+    use std::os::fd::AsRawFd;
+    let ns = File::open(netns).map_err(Error::io("opening netns", netns))?;
+    let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.to_string())
+        .setns_by_fd(ns.as_raw_fd())
+        .build();
+    let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(host.to_string())
+        .controller(bridge_idx)
+        .up()
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+        .build();
     h.link()
-        .add(LinkVeth::new(host, peer).build())
+        .add(msg)
         .execute()
         .await
-        .map_err(Error::netlink(format!("create veth {host}")))?;
-    let r = async {
-        let hidx = link_index(h, host)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("veth {host} vanished")))?;
-        let pidx = link_index(h, peer)
-            .await?
-            .ok_or_else(|| Error::Internal(format!("veth {peer} vanished")))?;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(hidx)
-                    .controller(bridge_idx)
-                    .up()
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(Error::netlink(format!("attach {host} to bridge")))?;
-        let ns = File::open(netns).map_err(Error::io("opening netns", netns))?;
-        use std::os::fd::AsRawFd;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(pidx)
-                    .setns_by_fd(ns.as_raw_fd())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(Error::netlink(format!(
-                "move {peer} into {}",
-                netns.display()
-            )))?;
-        Ok(())
-    }
-    .await;
-    if r.is_err() {
-        let _ = delete_link(h, host).await;
-    }
-    r
+        .map_err(Error::netlink(format!(
+            "create veth {host} on the bridge with {peer} in {}",
+            netns.display()
+        )))
 }
 
 /// Inside a container namespace: rename `peer` to the first free `ethN`, set its MAC, bring it

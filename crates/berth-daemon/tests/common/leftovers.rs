@@ -116,3 +116,15 @@ impl Drop for BuildStepsGuard {
         }
     }
 }
+
+/// Container ends of berth veth pairs (`vp` + 8 hex digits) in the host's namespace. berth
+/// creates each pair with its container end already inside the container's namespace, so one
+/// here is a pair a crash left half made — whichever daemon made it.
+pub fn host_veth_peers() -> Vec<String> {
+    names(Path::new("/sys/class/net"))
+        .into_iter()
+        .filter(|n| {
+            n.len() == 10 && n.starts_with("vp") && n[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .collect()
+}

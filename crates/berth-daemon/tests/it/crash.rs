@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::cli::{Daemon, DOCKER};
-use common::leftovers::{alive, build_step_ids, cgroup_dirs, names, BuildStepsGuard, StrayProcess};
+use common::leftovers::{
+    alive, build_step_ids, cgroup_dirs, host_veth_peers, names, BuildStepsGuard, StrayProcess,
+};
 
 /// xorshift64*: enough randomness to pick operations and moments, replayable from the seed.
 struct Rng(u64);
@@ -116,6 +118,12 @@ impl Trial<'_> {
     /// After the restart: every container starts, every image runs, `rm -f` leaves nothing,
     /// `system check` is clean.
     fn verify(&mut self, build_steps: &[String]) {
+        let half_made = host_veth_peers();
+        if !half_made.is_empty() {
+            self.fail(format!(
+                "half-made veth pairs in the host namespace: {half_made:?}"
+            ));
+        }
         let ids = self
             .docker_ok(&["ps", "-aq", "--no-trunc"])
             .unwrap_or_default();
