@@ -16,7 +16,8 @@ pub mod apply;
 pub mod archive;
 mod blobs;
 mod error;
-pub mod fsmode;
+/// The modes of berth's state (moved to berth-rootfs; re-exported so its users stay put).
+pub use berth_rootfs::fsmode;
 mod gc;
 mod images;
 mod rw;
