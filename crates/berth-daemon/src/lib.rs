@@ -2,8 +2,6 @@
 //! containers via shims, networks, volumes, registry) behind berth-api's service traits, and
 //! owns the daemon process lifecycle ([`run`], [`serve`]).
 
-pub mod archive_diff;
-pub mod archive_ops;
 mod archive_ops_service;
 pub mod atomic_file;
 pub mod build_backend;

@@ -7,11 +7,19 @@
 //! A leaf crate (no berth crate but `berth-errors` below it), so the store, runtime, network,
 //! daemon and CLI can all use its writes without a cycle.
 
+pub mod apply;
+pub mod archive;
 pub mod atomic;
+pub mod diff;
 mod error;
 pub mod fsmode;
+pub mod init_layer;
 mod root;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+pub mod writer;
 
+pub use apply::{apply_layer, apply_layer_in, decompressed, ApplyStats};
 pub use atomic::write_atomic;
 pub use berth_errors::ErrorKind;
 pub use error::{Result, RootfsError};

@@ -12,7 +12,8 @@
 //! ```
 //! Synchronous by design: the async daemon calls it through `spawn_blocking`.
 
-pub mod apply;
+/// The layer applier (moved to berth-rootfs with the other confined filesystem code).
+pub use berth_rootfs::apply;
 pub mod archive;
 mod blobs;
 mod error;
