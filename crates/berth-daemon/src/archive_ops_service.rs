@@ -1,4 +1,4 @@
-//! berth-api-types' `ContainerFsService` (docker cp, diff, export) over [`crate::archive_ops`] and
+//! berth-api-types' `ContainerFsService` (docker cp, diff, export) over [`berth_rootfs::archive`] and
 //! the store's rw layers. Container lookup is the [`ContainerFs`] trait: the containers code
 //! implements `resolve` (name/prefix → ID plus its volume/bind mounts); the rootfs is the
 //! store's rw layer, mounted (idempotently) so stopped containers work too. The overlay is
@@ -15,8 +15,8 @@ use berth_api_types::{
 };
 use futures::StreamExt;
 
-use crate::archive_ops::{self, ExtractOpts, FsMount};
 use crate::error::DaemonError;
+use berth_rootfs::archive::{self as archive_ops, ExtractOpts, FsMount};
 
 /// What file operations need to know about a container besides its rootfs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl<L: ContainerFs> ContainerFsOver<L> {
             .store
             .mount_rw_layer(&target.id)
             .map_err(DaemonError::from)?;
-        archive_ops::ensure_mount_points(&rootfs, &target.mounts)?;
+        archive_ops::ensure_mount_points(&rootfs, &target.mounts).map_err(DaemonError::from)?;
         Ok(View { rootfs, target })
     }
 }
@@ -79,6 +79,17 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+/// berth-rootfs's stat of a container path as the API reports it.
+fn api_stat(s: archive_ops::PathStat) -> PathStat {
+    PathStat {
+        name: s.name,
+        size: s.size,
+        mode: s.mode,
+        mtime: s.mtime,
+        link_target: s.link_target,
+    }
 }
 
 /// Run a tar writer on the blocking pool, streaming its output.
@@ -158,7 +169,12 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     async fn stat_path(&self, id: &str, path: &str) -> ApiResult<PathStat> {
         let v = self.view(id)?;
         let p = path.to_string();
-        blocking(move || Ok(archive_ops::stat(&v.rootfs, &v.target.mounts, &p)?)).await
+        blocking(move || {
+            let st =
+                archive_ops::stat(&v.rootfs, &v.target.mounts, &p).map_err(DaemonError::from)?;
+            Ok(api_stat(st))
+        })
+        .await
     }
 
     async fn get_archive(&self, id: &str, path: &str) -> ApiResult<(PathStat, ByteStream)> {
@@ -166,7 +182,9 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
         let st = self.stat_path(&v.target.id, path).await?;
         let p = path.to_string();
         let body = tar_stream(move |w| {
-            archive_ops::archive(&v.rootfs, &v.target.mounts, &p, w).map(|_| ())
+            archive_ops::archive(&v.rootfs, &v.target.mounts, &p, w)
+                .map(|_| ())
+                .map_err(DaemonError::from)
         });
         Ok((st, body))
     }
@@ -180,13 +198,8 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 rootfs_read_only: v.target.rootfs_read_only,
             };
-            Ok(archive_ops::extract(
-                &v.rootfs,
-                &v.target.mounts,
-                &opts.path,
-                x,
-                r,
-            )?)
+            archive_ops::extract(&v.rootfs, &v.target.mounts, &opts.path, x, r)
+                .map_err(|e| DaemonError::from(e).into())
         })
         .await
     }
@@ -194,7 +207,10 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     async fn changes(&self, id: &str) -> ApiResult<Vec<FilesystemChange>> {
         let id = self.lookup.resolve(id)?.id;
         let plan = self.store.plan_rw_mount(&id).map_err(DaemonError::from)?;
-        let c = blocking(move || Ok(archive_ops::changes(&plan.upper, &plan.lower)?)).await?;
+        let c = blocking(move || {
+            archive_ops::changes(&plan.upper, &plan.lower).map_err(|e| DaemonError::from(e).into())
+        })
+        .await?;
         Ok(c.into_iter()
             .map(|c| FilesystemChange {
                 path: c.path,
@@ -209,7 +225,9 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
 
     async fn export(&self, id: &str) -> ApiResult<ByteStream> {
         let v = self.view(id)?;
-        Ok(tar_stream(move |w| archive_ops::export(&v.rootfs, w)))
+        Ok(tar_stream(move |w| {
+            archive_ops::export(&v.rootfs, w).map_err(DaemonError::from)
+        }))
     }
 }
 

@@ -1,237 +1,44 @@
-//! Writes into a build step's mounted rootfs for COPY/ADD/WORKDIR: every path is resolved with
-//! `openat2(RESOLVE_IN_ROOT)` so symlinks in the image can never lead a write outside it;
-//! files, dirs and links keep their modes and hardlinks; ADD extracts local archives through
-//! berth-store's safe applier.
+//! COPY/ADD of build sources into a step's rootfs: walks berth-build's [`Source`] entries and
+//! writes each through berth-rootfs's confined [`berth_rootfs::writer::RootWriter`], keeping
+//! hard links between copied files.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 
 use berth_build::{EntryKind, Source};
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-use rustix::io::Errno;
+use berth_rootfs::writer::io_ctx;
 
-/// Owner applied to what a step writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Owner {
-    pub uid: u32,
-    pub gid: u32,
-}
+pub use berth_rootfs::writer::{is_archive, Owner};
 
-/// A rootfs opened for confined writes.
+/// A rootfs opened for confined writes, remembering hard-linked sources already copied.
 pub struct RootWriter {
-    root: OwnedFd,
+    w: berth_rootfs::writer::RootWriter,
     /// First destination written for each hardlinked source inode.
     links: HashMap<(u64, u64), String>,
 }
 
-fn uid(u: u32) -> rustix::fs::Uid {
-    rustix::fs::Uid::from_raw(u)
-}
-fn gid(g: u32) -> rustix::fs::Gid {
-    rustix::fs::Gid::from_raw(g)
-}
-
-fn split(rel: &str) -> (&str, &str) {
-    let rel = rel.trim_matches('/');
-    match rel.rfind('/') {
-        Some(i) => (&rel[..i], &rel[i + 1..]),
-        None => ("", rel),
+impl Deref for RootWriter {
+    type Target = berth_rootfs::writer::RootWriter;
+    fn deref(&self) -> &Self::Target {
+        &self.w
     }
 }
 
-fn io_ctx(what: &str, rel: &str, e: impl Into<io::Error>) -> io::Error {
-    let e: io::Error = e.into();
-    io::Error::new(
-        e.kind(),
-        format!("{what} /{}: {e}", rel.trim_start_matches('/')),
-    )
+impl DerefMut for RootWriter {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.w
+    }
 }
 
 impl RootWriter {
     pub fn open(root: &Path) -> io::Result<RootWriter> {
-        let fd = rustix::fs::open(
-            root,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
         Ok(RootWriter {
-            root: fd,
+            w: berth_rootfs::writer::RootWriter::open(root)?,
             links: HashMap::new(),
         })
-    }
-
-    fn open_in(&self, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
-        let rel = rel.trim_matches('/');
-        let rel = if rel.is_empty() { "." } else { rel };
-        rustix::fs::openat2(
-            &self.root,
-            rel,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-    }
-
-    /// Whether `rel` (symlinks followed inside the root) is a directory.
-    pub fn is_dir(&self, rel: &str) -> bool {
-        self.open_in(rel, OFlags::PATH | OFlags::DIRECTORY).is_ok()
-    }
-
-    /// Whether something exists at `rel` (the last component not followed).
-    pub fn exists(&self, rel: &str) -> bool {
-        let (dir, name) = split(rel);
-        if name.is_empty() {
-            return true;
-        }
-        match self.open_in(dir, OFlags::PATH | OFlags::DIRECTORY) {
-            Ok(d) => rustix::fs::statat(&d, name, AtFlags::SYMLINK_NOFOLLOW).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    /// `mkdir -p` inside the root; new dirs get `mode` and `owner`. Returns an O_PATH fd.
-    pub fn mkdir_all(&self, rel: &str, mode: u32, owner: Owner) -> io::Result<OwnedFd> {
-        let rel = rel.trim_matches('/');
-        if let Ok(fd) = self.open_in(rel, OFlags::PATH | OFlags::DIRECTORY) {
-            return Ok(fd);
-        }
-        let mut cur = String::new();
-        for c in rel.split('/').filter(|c| !c.is_empty()) {
-            let parent = self
-                .open_in(&cur, OFlags::PATH | OFlags::DIRECTORY)
-                .map_err(|e| io_ctx("open", &cur, e))?;
-            let next = if cur.is_empty() {
-                c.to_string()
-            } else {
-                format!("{cur}/{c}")
-            };
-            match self.open_in(&next, OFlags::PATH | OFlags::DIRECTORY) {
-                Ok(_) => {}
-                Err(Errno::NOENT) => {
-                    // A dangling symlink is not a dir: replace nothing, report it.
-                    if rustix::fs::statat(&parent, c, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                        return Err(io_ctx("mkdir", &next, io::Error::from(Errno::EXIST)));
-                    }
-                    rustix::fs::mkdirat(&parent, c, Mode::from_raw_mode(mode))
-                        .map_err(|e| io_ctx("mkdir", &next, e))?;
-                    rustix::fs::chownat(
-                        &parent,
-                        c,
-                        Some(uid(owner.uid)),
-                        Some(gid(owner.gid)),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| io_ctx("chown", &next, e))?;
-                    let d = self
-                        .open_in(&next, OFlags::RDONLY | OFlags::DIRECTORY)
-                        .map_err(|e| io_ctx("open", &next, e))?;
-                    rustix::fs::fchmod(&d, Mode::from_raw_mode(mode))
-                        .map_err(|e| io_ctx("chmod", &next, e))?;
-                }
-                Err(e) => return Err(io_ctx("open", &next, e)),
-            }
-            cur = next;
-        }
-        self.open_in(rel, OFlags::PATH | OFlags::DIRECTORY)
-            .map_err(|e| io_ctx("open", rel, e))
-    }
-
-    /// Remove a non-directory at `name` in `dir` so something else can take its place.
-    fn clear(&self, dir: &OwnedFd, name: &str, rel: &str) -> io::Result<()> {
-        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) if (st.st_mode & 0o170000) == 0o040000 => Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("cannot overwrite directory /{rel} with a non-directory"),
-            )),
-            Ok(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty())
-                .map_err(|e| io_ctx("remove", rel, e)),
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// Write a regular file from `src` (or `data`).
-    pub fn write_file(
-        &mut self,
-        rel: &str,
-        content: &mut dyn Read,
-        mode: u32,
-        owner: Owner,
-    ) -> io::Result<()> {
-        let (dir, name) = split(rel);
-        let d = self.mkdir_all(dir, 0o755, Owner::default())?;
-        self.clear(&d, name, rel)?;
-        let fd = rustix::fs::openat(
-            &d,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| io_ctx("create", rel, e))?;
-        let mut f = File::from(fd);
-        io::copy(content, &mut f).map_err(|e| io_ctx("write", rel, e))?;
-        f.flush()?;
-        rustix::fs::fchown(f.as_fd(), Some(uid(owner.uid)), Some(gid(owner.gid)))
-            .map_err(|e| io_ctx("chown", rel, e))?;
-        rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(mode))
-            .map_err(|e| io_ctx("chmod", rel, e))?;
-        Ok(())
-    }
-
-    /// Set the access and modification time of `rel` (not following a final symlink).
-    pub fn set_mtime(&self, rel: &str, secs: i64) -> io::Result<()> {
-        let (dir, name) = split(rel);
-        let d = self
-            .open_in(dir, OFlags::PATH | OFlags::DIRECTORY)
-            .map_err(|e| io_ctx("open", dir, e))?;
-        let t = rustix::fs::Timespec {
-            tv_sec: secs,
-            tv_nsec: 0,
-        };
-        let times = rustix::fs::Timestamps {
-            last_access: t,
-            last_modification: t,
-        };
-        rustix::fs::utimensat(&d, name, &times, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| io_ctx("set mtime of", rel, e))
-    }
-
-    pub fn symlink(&self, rel: &str, target: &str, owner: Owner) -> io::Result<()> {
-        let (dir, name) = split(rel);
-        let d = self.mkdir_all(dir, 0o755, Owner::default())?;
-        self.clear(&d, name, rel)?;
-        rustix::fs::symlinkat(target, &d, name).map_err(|e| io_ctx("symlink", rel, e))?;
-        rustix::fs::chownat(
-            &d,
-            name,
-            Some(uid(owner.uid)),
-            Some(gid(owner.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| io_ctx("chown", rel, e))
-    }
-
-    /// Make `rel` a directory (creating parents), then set its mode and owner.
-    pub fn dir(&self, rel: &str, mode: u32, owner: Owner) -> io::Result<()> {
-        self.mkdir_all(rel, mode, owner)?;
-        let d = self
-            .open_in(rel, OFlags::RDONLY | OFlags::DIRECTORY)
-            .map_err(|e| io_ctx("open", rel, e))?;
-        rustix::fs::fchown(&d, Some(uid(owner.uid)), Some(gid(owner.gid)))
-            .map_err(|e| io_ctx("chown", rel, e))?;
-        rustix::fs::fchmod(&d, Mode::from_raw_mode(mode)).map_err(|e| io_ctx("chmod", rel, e))
-    }
-
-    fn hardlink(&self, rel: &str, first: &str) -> io::Result<()> {
-        let (dir, name) = split(rel);
-        let (fdir, fname) = split(first);
-        let d = self.mkdir_all(dir, 0o755, Owner::default())?;
-        let fd = self.mkdir_all(fdir, 0o755, Owner::default())?;
-        self.clear(&d, name, rel)?;
-        rustix::fs::linkat(&fd, fname, &d, name, AtFlags::empty())
-            .map_err(|e| io_ctx("link", rel, e))
     }
 
     /// Copy one source to `dest` (a path relative to the root). Directory sources copy their
@@ -280,41 +87,4 @@ impl RootWriter {
         }
         Ok(n)
     }
-
-    /// Extract an archive (tar, optionally gzip/zstd) into directory `dest` through the store's
-    /// confined applier.
-    pub fn extract(&self, dest: &str, archive: &Path) -> io::Result<()> {
-        let d = self.mkdir_all(dest, 0o755, Owner::default())?;
-        let dfd = self
-            .open_in(dest, OFlags::RDONLY | OFlags::DIRECTORY)
-            .map_err(|e| io_ctx("open", dest, e))?;
-        drop(d);
-        let proc_path = format!("/proc/self/fd/{}", dfd.as_raw_fd());
-        let f = File::open(archive)?;
-        let r = berth_store::apply::decompressed(f)?;
-        berth_store::apply::apply_layer(Path::new(&proc_path), "ADD archive", r)
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(())
-    }
-}
-
-/// Whether `path` holds a tar archive (plain, gzip, bzip2, xz or zstd by magic bytes; plain
-/// tar by the `ustar` marker), as ADD decides whether to extract.
-pub fn is_archive(path: &Path) -> bool {
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    let mut head = [0u8; 512];
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return false,
-        }
-    }
-    let h = &head[..n];
-    h.starts_with(&[0x1f, 0x8b])
-        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || (n >= 262 && &h[257..262] == b"ustar")
 }

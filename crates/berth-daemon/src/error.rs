@@ -59,4 +59,20 @@ impl From<tokio::task::JoinError> for DaemonError {
     }
 }
 
+/// Confined filesystem errors keep their texts and kinds (a read-only mount stays a 403).
+impl From<berth_rootfs::RootfsError> for DaemonError {
+    fn from(e: berth_rootfs::RootfsError) -> Self {
+        use berth_rootfs::RootfsError as R;
+        match e {
+            R::NotFound(m) => DaemonError::NotFound(m),
+            R::Invalid(m) => DaemonError::Invalid(m),
+            R::Op { what, source } => DaemonError::Io { what, source },
+            other => DaemonError::Store {
+                kind: other.kind(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 pub type Result<T, E = DaemonError> = std::result::Result<T, E>;

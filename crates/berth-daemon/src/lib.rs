@@ -3,8 +3,6 @@
 //! the daemon process lifecycle without HTTP ([`Daemon`], [`secure_state`]); the binary serves
 //! [`Engine::services`] with berth-api.
 
-pub mod archive_diff;
-pub mod archive_ops;
 mod archive_ops_service;
 pub mod atomic_file;
 pub mod build_backend;

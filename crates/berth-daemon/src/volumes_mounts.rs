@@ -513,16 +513,16 @@ pub fn seed_volumes(store: &VolumeStore, rootfs: &Path, mounts: &[AppliedMount])
             continue;
         }
         let dest = format!("{}/.", m.planned.destination);
-        let mut buf = crate::archive_ops::spool_file()
+        let mut buf = berth_rootfs::archive::spool_file()
             .map_err(|e| DaemonError::io(format!("seed volume {name}"), e))?;
-        match crate::archive_ops::archive(rootfs, &[], &dest, &mut buf) {
+        match berth_rootfs::archive::archive(rootfs, &[], &dest, &mut buf) {
             Ok(_) => {}
             Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         let label = format!("seed volume {name}");
         std::io::Seek::rewind(&mut buf).map_err(|e| DaemonError::io(label.clone(), e))?;
-        berth_store::apply::apply_layer(&data, &label, buf)?;
+        berth_rootfs::apply_layer(&data, &label, buf)?;
         tracing::info!(volume = %name, destination = %m.planned.destination, "volume seeded");
     }
     Ok(())

@@ -2,7 +2,6 @@
 //! file written atomically (temp file, fsync, rename, fsync dir).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -45,21 +44,13 @@ impl State {
         })
     }
 
-    /// Write `data` (from [`to_bytes`](Self::to_bytes)) atomically as the state file: a crash
-    /// leaves either the old or the new file. Blocks on fsync: async callers run it on the
-    /// blocking pool.
+    /// Write `data` (from [`to_bytes`](Self::to_bytes)) as the state file with berth-rootfs's
+    /// one crash-safe write (unique temp, fsync, rename, fsync dir): a crash leaves either the
+    /// old or the new file. Blocks on fsync: async callers run it on the blocking pool.
     pub fn write(state_dir: &Path, data: &[u8]) -> Result<()> {
         std::fs::create_dir_all(state_dir).map_err(Error::io("creating", state_dir))?;
         let path = Self::file(state_dir);
-        let tmp = state_dir.join(".networks.json.tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(Error::io("creating", &tmp))?;
-        f.write_all(data).map_err(Error::io("writing", &tmp))?;
-        f.sync_all().map_err(Error::io("syncing", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(Error::io("renaming into", &path))?;
-        if let Ok(d) = std::fs::File::open(state_dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        berth_rootfs::write_atomic(&path, data).map_err(Error::io("writing", &path))
     }
 
     pub fn network(&self, name_or_id: &str) -> Option<&Network> {

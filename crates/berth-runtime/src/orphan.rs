@@ -1,7 +1,6 @@
 //! After the container: the atomic exit record, state/cgroup cleanup, and recovery of a
 //! container whose shim died.
 
-use std::io::Write;
 use std::path::Path;
 
 use libcontainer::container::Container;
@@ -25,7 +24,8 @@ pub(crate) fn cleanup_state(cfg: &ShimConfig) {
     );
 }
 
-/// Write `<dir>/exit.json` atomically (tmp + fsync + rename).
+/// Write `<dir>/exit.json` atomically (berth-rootfs's crash-safe write: unique temp, fsync,
+/// rename, fsync dir).
 pub fn write_exit(dir: &Path, info: &ExitInfo) -> Result<()> {
     write_exit_with(dir, info, true)
 }
@@ -33,13 +33,14 @@ pub fn write_exit(dir: &Path, info: &ExitInfo) -> Result<()> {
 /// [`write_exit`], with the fsync only when `durable`: an auto-removed container's record is
 /// deleted moments later, and after a power loss it is removed whatever its exit code was.
 pub(crate) fn write_exit_with(dir: &Path, info: &ExitInfo, durable: bool) -> Result<()> {
-    let tmp = dir.join(".exit.json.tmp");
     let dst = dir.join(EXIT_FILE);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("write exit status", &tmp, e))?;
-    f.write_all(&serde_json::to_vec(info).expect("exit info serializes"))
-        .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
-        .map_err(|e| Error::io("write exit status", &tmp, e))?;
-    std::fs::rename(&tmp, &dst).map_err(|e| Error::io("write exit status", &dst, e))
+    let opts = berth_rootfs::atomic::Options {
+        durable,
+        ..Default::default()
+    };
+    let bytes = serde_json::to_vec(info).expect("exit info serializes");
+    berth_rootfs::atomic::write_atomic_with(&dst, &bytes, opts)
+        .map_err(|e| Error::io("write exit status", &dst, e))
 }
 
 /// Kill and delete a container whose shim died; records a "shim died" exit (137) if none was

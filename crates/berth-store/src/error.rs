@@ -37,25 +37,9 @@ pub enum StoreError {
     Ambiguous { reference: String, count: usize },
     #[error("invalid image {what}: {why}")]
     InvalidImage { what: String, why: String },
-    #[error("layer {layer}: entry {entry:?}: {why}")]
-    UnsafeEntry {
-        layer: String,
-        entry: String,
-        why: String,
-    },
-    #[error("layer {layer}: malformed tar stream: {source}")]
-    Tar {
-        layer: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("layer {layer}: applying entry {entry:?} failed: {source}")]
-    Apply {
-        layer: String,
-        entry: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The layer applier's refusals and failures (unsafe entry, malformed tar, apply).
+    #[error(transparent)]
+    Rootfs(#[from] berth_rootfs::RootfsError),
     #[error("invalid archive: {0}")]
     Archive(String),
     #[error("no read-write layer for container {0}")]
@@ -86,13 +70,10 @@ impl StoreError {
             | StoreError::IngestBusy(_) => ErrorKind::Conflict,
             StoreError::DigestMismatch { .. }
             | StoreError::InvalidImage { .. }
-            | StoreError::UnsafeEntry { .. }
-            | StoreError::Tar { .. }
             | StoreError::Archive(_)
             | StoreError::InvalidContainerId(_) => ErrorKind::Invalid,
-            StoreError::Io { .. } | StoreError::Apply { .. } | StoreError::Mount { .. } => {
-                ErrorKind::Unavailable
-            }
+            StoreError::Rootfs(e) => e.kind(),
+            StoreError::Io { .. } | StoreError::Mount { .. } => ErrorKind::Unavailable,
             StoreError::Db { .. } => ErrorKind::Internal,
         }
     }

@@ -12,11 +12,13 @@
 //! ```
 //! Synchronous by design: the async daemon calls it through `spawn_blocking`.
 
-pub mod apply;
+/// The layer applier (moved to berth-rootfs with the other confined filesystem code).
+pub use berth_rootfs::apply;
 pub mod archive;
 mod blobs;
 mod error;
-pub mod fsmode;
+/// The modes of berth's state (moved to berth-rootfs; re-exported so its users stay put).
+pub use berth_rootfs::fsmode;
 mod gc;
 mod images;
 mod rw;

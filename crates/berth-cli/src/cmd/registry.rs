@@ -32,16 +32,11 @@ fn load_config() -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
+/// Credentials: written crash-safely (berth-rootfs's one atomic write), 0600, in a directory
+/// created 0700 when missing.
 fn save_config(v: &Value) -> anyhow::Result<()> {
     let p = config_path();
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    let tmp = p.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(v)?)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::rename(&tmp, &p)?;
+    berth_rootfs::write_atomic(&p, &serde_json::to_vec_pretty(v)?)?;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! The layer applier: unpacks an OCI layer tar into a directory without ever touching anything
-//! outside it. Security-critical.
+//! outside it. Security-critical. Image layers (the store), `docker cp` into a container, ADD of
+//! a local archive and the build context all go through it.
 //!
-//! Every path is resolved with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` from a file
-//! descriptor of the root, so absolute symlinks, `..` inside symlink targets and symlinked parents
+//! Every path is resolved with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` from the
+//! [`Root`] handle, so absolute symlinks, `..` inside symlink targets and symlinked parents
 //! are all clamped inside the root the way the container itself will see them. The final
 //! component of each entry is then operated on with an `*at` call relative to its (already
 //! resolved) parent directory, never following a symlink (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`).
@@ -29,11 +30,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec};
 use rustix::fs::{Timestamps, XattrFlags};
 use rustix::io::Errno;
 
-use crate::error::{Result, StoreError};
+use crate::error::{Result, RootfsError};
+use crate::root::{join, Root};
 
 /// Longest entry name we accept (Linux PATH_MAX).
 const MAX_NAME: usize = 4096;
@@ -86,36 +88,11 @@ pub fn clean_components(name: &[u8]) -> Option<Vec<&OsStr>> {
     Some(out)
 }
 
-fn join(comps: &[&OsStr]) -> OsString {
-    let mut s = Vec::new();
-    for (i, c) in comps.iter().enumerate() {
-        if i > 0 {
-            s.push(b'/');
-        }
-        s.extend_from_slice(c.as_bytes());
-    }
-    if s.is_empty() {
-        s.push(b'.');
-    }
-    OsString::from_vec(s)
-}
-
-fn in_root() -> ResolveFlags {
-    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
-}
-
 /// Open `comps` (a directory) beneath `root`, clamped inside it; symlinks along the way are
 /// followed *inside* the root. `flags` adds to `O_DIRECTORY | O_CLOEXEC` (`O_PATH`/`O_RDONLY`,
 /// plus `O_NOFOLLOW` to refuse a symlink as the last component).
-fn open_dir_in(root: &OwnedFd, comps: &[&OsStr], flags: OFlags) -> io::Result<OwnedFd> {
-    let path = join(comps);
-    Ok(rfs::openat2(
-        root,
-        path.as_os_str(),
-        flags | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        in_root(),
-    )?)
+fn open_dir_in(root: &Root, comps: &[&OsStr], flags: OFlags) -> io::Result<OwnedFd> {
+    root.open_dir(comps, flags)
 }
 
 /// Like [`open_dir_in`] but creating missing directories (mode 0755) along the way. When a
@@ -123,7 +100,7 @@ fn open_dir_in(root: &OwnedFd, comps: &[&OsStr], flags: OFlags) -> io::Result<Ow
 /// target, as containerd does. The slow path never hands `..` or a multi-component path to the
 /// kernel: every step is one component relative to a held directory fd, with `O_NOFOLLOW`,
 /// and `..` pops our own stack (clamped at the root).
-fn open_or_create_dir(root: &OwnedFd, comps: &[&OsStr]) -> io::Result<OwnedFd> {
+pub fn open_or_create_dir(root: &Root, comps: &[&OsStr]) -> io::Result<OwnedFd> {
     match open_dir_in(root, comps, OFlags::PATH) {
         Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
         other => return other,
@@ -178,7 +155,7 @@ fn open_or_create_dir(root: &OwnedFd, comps: &[&OsStr]) -> io::Result<OwnedFd> {
 }
 
 /// Remove `name` in `dir` (recursively if it is a directory), never following symlinks.
-pub(crate) fn remove_all_at(dir: impl AsFd, name: &OsStr) -> io::Result<()> {
+pub fn remove_all_at(dir: impl AsFd, name: &OsStr) -> io::Result<()> {
     let st = match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::NOENT) => return Ok(()),
@@ -247,17 +224,19 @@ struct Meta {
 /// Apply an UNCOMPRESSED layer tar stream into `root` (which must exist). `layer` names the
 /// layer in errors. Wrap compressed input with [`decompressed`] first.
 pub fn apply_layer(root: &Path, layer: &str, r: impl Read) -> Result<ApplyStats> {
-    let root_fd = rfs::open(
-        root,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| StoreError::Io {
+    let root = Root::open_readable(root).map_err(|source| RootfsError::Io {
         path: root.to_path_buf(),
-        source: e.into(),
+        source,
     })?;
+    apply_layer_in(&root, layer, r)
+}
+
+/// [`apply_layer`] into an already open root (a directory resolved inside another root, so
+/// nothing is looked up by host path again). The root must be open readable
+/// ([`Root::open_readable`], [`Root::sub`]) for a `./` entry to set its metadata.
+pub fn apply_layer_in(root: &Root, layer: &str, r: impl Read) -> Result<ApplyStats> {
     let mut a = Applier {
-        root: root_fd,
+        root,
         layer: layer.to_string(),
         dir_times: Vec::new(),
         stats: ApplyStats::default(),
@@ -273,8 +252,8 @@ pub fn apply_layer(root: &Path, layer: &str, r: impl Read) -> Result<ApplyStats>
     Ok(a.stats)
 }
 
-struct Applier {
-    root: OwnedFd,
+struct Applier<'r> {
+    root: &'r Root,
     layer: String,
     /// Directory mtimes, set last (creating children changes them).
     dir_times: Vec<(OsString, u64)>,
@@ -283,24 +262,24 @@ struct Applier {
     buf: Vec<u8>,
 }
 
-impl Applier {
-    fn tar_err(&self, source: io::Error) -> StoreError {
-        StoreError::Tar {
+impl Applier<'_> {
+    fn tar_err(&self, source: io::Error) -> RootfsError {
+        RootfsError::Tar {
             layer: self.layer.clone(),
             source,
         }
     }
 
-    fn unsafe_entry(&self, entry: &[u8], why: &str) -> StoreError {
-        StoreError::UnsafeEntry {
+    fn unsafe_entry(&self, entry: &[u8], why: &str) -> RootfsError {
+        RootfsError::UnsafeEntry {
             layer: self.layer.clone(),
             entry: String::from_utf8_lossy(entry).into_owned(),
             why: why.to_string(),
         }
     }
 
-    fn apply_err(&self, entry: &[u8], source: io::Error) -> StoreError {
-        StoreError::Apply {
+    fn apply_err(&self, entry: &[u8], source: io::Error) -> RootfsError {
+        RootfsError::Apply {
             layer: self.layer.clone(),
             entry: String::from_utf8_lossy(entry).into_owned(),
             source,
@@ -367,7 +346,11 @@ impl Applier {
         let Some((name, parent)) = comps.split_last() else {
             // The root directory itself: take its owner and mode.
             if kind == tar::EntryType::Directory {
-                let r = self.root.try_clone().map_err(|s| self.apply_err(&raw, s))?;
+                let r = self
+                    .root
+                    .fd()
+                    .try_clone()
+                    .map_err(|s| self.apply_err(&raw, s))?;
                 self.set_owner_mode(&r, OsStr::new(""), &meta, true)
                     .map_err(|s| self.apply_err(&raw, s))?;
                 self.dir_times.push((OsString::from("."), meta.mtime));
@@ -390,8 +373,8 @@ impl Applier {
     fn whiteout(&mut self, raw: &[u8], parent: &[&OsStr], hidden: &[u8]) -> Result<()> {
         if hidden == b".wh..opq" {
             let res = (|| {
-                open_or_create_dir(&self.root, parent)?;
-                let dir = open_dir_in(&self.root, parent, OFlags::RDONLY)?;
+                open_or_create_dir(self.root, parent)?;
+                let dir = open_dir_in(self.root, parent, OFlags::RDONLY)?;
                 rfs::fsetxattr(&dir, "trusted.overlay.opaque", b"y", XattrFlags::empty())?;
                 Ok(())
             })();
@@ -405,7 +388,7 @@ impl Applier {
             return Err(self.unsafe_entry(raw, "whiteout of an invalid name"));
         }
         let res = (|| {
-            let dir = open_or_create_dir(&self.root, parent)?;
+            let dir = open_or_create_dir(self.root, parent)?;
             let target = OsStr::from_bytes(hidden);
             remove_all_at(&dir, target)?;
             rfs::mknodat(
@@ -430,7 +413,7 @@ impl Applier {
         raw: &[u8],
     ) -> io::Result<()> {
         use tar::EntryType as T;
-        let dir = open_or_create_dir(&self.root, parent)?;
+        let dir = open_or_create_dir(self.root, parent)?;
         match kind {
             T::Directory => {
                 let existing = rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
@@ -522,7 +505,7 @@ impl Applier {
                         "hardlink to the root directory",
                     ));
                 };
-                let tdir = open_dir_in(&self.root, tparent, OFlags::PATH)?;
+                let tdir = open_dir_in(self.root, tparent, OFlags::PATH)?;
                 let st = rfs::statat(&tdir, *tname, AtFlags::SYMLINK_NOFOLLOW)?;
                 if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
                     return Err(io::Error::new(
@@ -612,7 +595,7 @@ impl Applier {
         // Deepest first is not needed: setting a dir's mtime does not touch its parent.
         for (path, mtime) in std::mem::take(&mut self.dir_times) {
             let comps: Vec<&OsStr> = clean_components(path.as_bytes()).unwrap_or_default();
-            let fd = match open_dir_in(&self.root, &comps, OFlags::RDONLY | OFlags::NOFOLLOW) {
+            let fd = match open_dir_in(self.root, &comps, OFlags::RDONLY | OFlags::NOFOLLOW) {
                 Ok(fd) => fd,
                 // Replaced by a later entry (a file, or removed by a whiteout): nothing to do.
                 Err(_) => continue,

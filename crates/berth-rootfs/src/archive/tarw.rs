@@ -169,8 +169,8 @@ impl<'r, W: Write> TarWriter<'r, W> {
                 .and_then(|r| Some((r, r.table.mount_at(&child)?)))
             {
                 Some((roots, i)) => {
-                    let (fd, file) = roots.handle(Some(i)).map_err(io::Error::other)?;
-                    self.entry(&fd, file.as_deref(), &tar_name, &child)?;
+                    let (root, file) = roots.handle(Some(i)).map_err(io::Error::other)?;
+                    self.entry(root.fd(), file.as_deref(), &tar_name, &child)?;
                 }
                 None => self.entry(dir, Some(&n), &tar_name, &child)?,
             }

@@ -8,13 +8,14 @@
 //! CVE-2019-14271). The last component is never followed when reading (a symlink is archived
 //! as a symlink), and every further step of a tree walk is an `*at` call with `O_NOFOLLOW` on
 //! an already-open directory, so a concurrent swap of a directory for a symlink cannot
-//! redirect it. Extraction goes through berth-store's layer applier rooted at the resolved
-//! destination directory: entries climbing out with `..` are rejected, symlinks inside the tar
+//! redirect it. Extraction goes through the layer applier ([`crate::apply`]) rooted at the
+//! resolved destination directory (a [`Root`] made from the resolved fd, never reopened by
+//! path): entries climbing out with `..` are rejected, symlinks inside the tar
 //! resolve inside the destination.
 //!
 //! Paths under a mount (volume or bind, from the container's recorded runtime mounts) resolve
 //! in the mount's source, symlinks are followed across mounts as the container would (pure
-//! plan in `archive_paths.rs`), archives descend into mount points, and a copied-in tar is
+//! plan in `paths.rs`), archives descend into mount points, and a copied-in tar is
 //! split by the root each entry lands in, refusing read-only mounts (Docker's 403).
 //!
 //! Not done: tmpfs mounts are invisible (the rootfs under them is shown); a tar entry that
@@ -25,23 +26,34 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use berth_api_types::PathStat;
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 
-use crate::error::{DaemonError, Result};
+use crate::apply::{apply_layer_in, decompressed};
+use crate::error::{Result, RootfsError};
+use crate::root::Root;
 
-#[path = "archive_paths.rs"]
 mod paths;
 use paths::{components, MountTable, Route};
-#[path = "archive_tar.rs"]
 mod tarw;
 use tarw::{append_pax, pax_record, TarWriter};
 
-pub use crate::archive_diff::{changes, Change};
+pub use crate::diff::{changes, Change};
+
+/// What `HEAD /containers/{id}/archive` reports of a path (the API's `PathStat` fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    /// Go's `os.FileMode` bits (type bits in the high bits, as docker cp expects).
+    pub mode: u32,
+    /// RFC 3339.
+    pub mtime: String,
+    pub link_target: String,
+}
 
 /// A mount inside the container that file operations must honour (volumes, binds).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +82,7 @@ impl<'a> Roots<'a> {
     }
 
     /// The root directory `m` (None: the rootfs) and, for a mounted *file*, its name in it.
-    fn handle(&self, m: Option<usize>) -> Result<(OwnedFd, Option<OsString>)> {
+    fn handle(&self, m: Option<usize>) -> Result<(Root, Option<OsString>)> {
         let Some(i) = m else {
             return Ok((open_root(self.rootfs)?, None));
         };
@@ -104,55 +116,33 @@ impl<'a> Roots<'a> {
     fn resolve(&self, path: &str, follow_last: bool) -> Result<Vec<String>> {
         self.table
             .resolve(path, follow_last, |m, rel| self.readlink(m, rel))
-            .map_err(|e| DaemonError::Invalid(format!("container path {path}: {e}")))
+            .map_err(|e| RootfsError::Invalid(format!("container path {path}: {e}")))
     }
 }
 
 /// Open directory `dirs` below `root` (an `O_PATH` fd), resolved inside it.
-fn open_dir_in(root: &OwnedFd, dirs: &[String]) -> io::Result<OwnedFd> {
-    Ok(rfs::openat2(
-        root,
-        join(dirs),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        in_root(),
-    )?)
+fn open_dir_in(root: &Root, dirs: &[String]) -> io::Result<OwnedFd> {
+    root.open_dir(dirs, OFlags::PATH)
 }
 
-fn in_root() -> ResolveFlags {
-    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
-}
-
-fn not_found(path: &str) -> DaemonError {
-    DaemonError::NotFound(format!(
+fn not_found(path: &str) -> RootfsError {
+    RootfsError::NotFound(format!(
         "Could not find the file {path} in container: no such file or directory"
     ))
 }
 
-fn io_at(path: &str, e: impl Into<io::Error>) -> DaemonError {
+fn io_at(path: &str, e: impl Into<io::Error>) -> RootfsError {
     let e: io::Error = e.into();
     if e.kind() == io::ErrorKind::NotFound {
         not_found(path)
     } else {
-        DaemonError::io(format!("container path {path}"), e)
+        RootfsError::op(format!("container path {path}"), e)
     }
 }
 
-fn open_root(root: &Path) -> Result<OwnedFd> {
-    rfs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| DaemonError::io(format!("open container root {}", root.display()), e.into()))
-}
-
-fn join(comps: &[String]) -> String {
-    if comps.is_empty() {
-        ".".into()
-    } else {
-        comps.join("/")
-    }
+fn open_root(root: &Path) -> Result<Root> {
+    Root::open(root)
+        .map_err(|e| RootfsError::op(format!("open container root {}", root.display()), e))
 }
 
 /// Resolved location of a path: its parent directory (in its root) and final name, or a root.
@@ -170,10 +160,10 @@ fn resolve(roots: &Roots<'_>, path: &str, follow_last: bool) -> Result<Resolved>
     let comps = roots.resolve(path, follow_last)?;
     let loc = roots.table.locate(&comps);
     let parent_path = format!("/{}", comps[..comps.len().saturating_sub(1)].join("/"));
-    let (root_fd, file) = roots.handle(loc.mount)?;
+    let (root, file) = roots.handle(loc.mount)?;
     let Some((last, dirs)) = loc.rel.split_last() else {
         return Ok(Resolved {
-            parent: root_fd,
+            parent: root.into_fd(),
             name: file,
             parent_path,
             comps,
@@ -182,7 +172,7 @@ fn resolve(roots: &Roots<'_>, path: &str, follow_last: bool) -> Result<Resolved>
     if file.is_some() {
         return Err(not_found(path));
     }
-    let parent = open_dir_in(&root_fd, dirs).map_err(|e| io_at(path, e))?;
+    let parent = open_dir_in(&root, dirs).map_err(|e| io_at(path, e))?;
     Ok(Resolved {
         parent,
         name: Some(OsString::from(last)),
@@ -280,10 +270,10 @@ pub fn ensure_mount_points(rootfs: &Path, mounts: &[FsMount]) -> Result<()> {
         }
         let what = || format!("create mount point {}", m.destination);
         for i in 0..dirs.len() {
-            let parent = open_dir_in(&root, &dirs[..i]).map_err(|e| DaemonError::io(what(), e))?;
-            mkdir_if_missing(&parent, &dirs[i]).map_err(|e| DaemonError::io(what(), e))?;
+            let parent = open_dir_in(&root, &dirs[..i]).map_err(|e| RootfsError::op(what(), e))?;
+            mkdir_if_missing(&parent, &dirs[i]).map_err(|e| RootfsError::op(what(), e))?;
         }
-        let parent = open_dir_in(&root, dirs).map_err(|e| DaemonError::io(what(), e))?;
+        let parent = open_dir_in(&root, dirs).map_err(|e| RootfsError::op(what(), e))?;
         let r = if m.source.is_dir() {
             mkdir_if_missing(&parent, last)
         } else {
@@ -299,7 +289,7 @@ pub fn ensure_mount_points(rootfs: &Path, mounts: &[FsMount]) -> Result<()> {
                 .map_err(io::Error::from),
             }
         };
-        r.map_err(|e| DaemonError::io(what(), e))?;
+        r.map_err(|e| RootfsError::op(what(), e))?;
     }
     Ok(())
 }
@@ -334,7 +324,7 @@ pub fn archive(rootfs: &Path, mounts: &[FsMount], path: &str, w: impl Write) -> 
     };
     tw.entry(&r.parent, r.name.as_deref(), &name, &r.comps)
         .and_then(|_| tw.finish())
-        .map_err(|e| DaemonError::io(format!("archive {path}"), e))?;
+        .map_err(|e| RootfsError::op(format!("archive {path}"), e))?;
     Ok(ps)
 }
 
@@ -344,10 +334,10 @@ pub fn archive(rootfs: &Path, mounts: &[FsMount], path: &str, w: impl Write) -> 
 pub fn export(rootfs: &Path, w: impl Write) -> Result<()> {
     let root = open_root(rootfs)?;
     let mut tw = TarWriter::new(w, None);
-    let dir = reopen_dir(&root, None).map_err(|e| DaemonError::io("export rootfs", e))?;
+    let dir = reopen_dir(root.fd(), None).map_err(|e| RootfsError::op("export rootfs", e))?;
     tw.children(&dir, "", &[])
         .and_then(|_| tw.finish())
-        .map_err(|e| DaemonError::io("export rootfs", e))
+        .map_err(|e| RootfsError::op("export rootfs", e))
 }
 
 fn reopen_dir(parent: &OwnedFd, name: Option<&OsStr>) -> io::Result<OwnedFd> {
@@ -369,15 +359,12 @@ pub struct ExtractOpts {
     pub rootfs_read_only: bool,
 }
 
-fn forbidden(message: &str) -> DaemonError {
-    DaemonError::Store {
-        kind: crate::ErrorKind::Forbidden,
-        message: message.to_string(),
-    }
+fn forbidden(message: &str) -> RootfsError {
+    RootfsError::Forbidden(message.to_string())
 }
 
 /// Docker's refusal to write into a read-only root (a mount, or the rootfs with --read-only).
-fn read_only_error(mount: Option<usize>) -> DaemonError {
+fn read_only_error(mount: Option<usize>) -> RootfsError {
     match mount {
         Some(_) => forbidden("mounted volume is marked read-only"),
         None => forbidden("container rootfs is marked read-only"),
@@ -404,28 +391,23 @@ pub fn extract(
     if ro(loc.mount) {
         return Err(read_only_error(loc.mount));
     }
-    let (root_fd, file) = roots.handle(loc.mount)?;
+    let (root, file) = roots.handle(loc.mount)?;
     if file.is_some() {
-        return Err(DaemonError::Invalid(format!(
+        return Err(RootfsError::Invalid(format!(
             "extraction point is not a directory: {path}"
         )));
     }
-    let dest_fd = rfs::openat2(
-        &root_fd,
-        join(&loc.rel),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        in_root(),
-    )
-    .map_err(|e| io_at(path, e))?;
+    let dest_fd = root
+        .open_at(loc.rel.join("/"), OFlags::RDONLY)
+        .map_err(|e| io_at(path, e))?;
     let st = rfs::fstat(&dest_fd).map_err(|e| io_at(path, e))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-        return Err(DaemonError::Invalid(format!(
+        return Err(RootfsError::Invalid(format!(
             "extraction point is not a directory: {path}"
         )));
     }
     let label = format!("copy to {path}");
-    let input = berth_store::apply::decompressed(r).map_err(|e| tar_error(&label, e))?;
+    let input = decompressed(r).map_err(|e| tar_error(&label, e))?;
     // Split the tar by the root each entry lands in (checking everything first), then apply.
     // Always spooled: the check pass also keeps layer semantics (`.wh.*` whiteouts) out.
     let split = Split {
@@ -434,28 +416,25 @@ pub fn extract(
         dest_mount: loc.mount,
         dest_rel: &loc.rel,
         dest_fd: &dest_fd,
+        dest_path: rootfs.join(loc.rel.join("/")),
         opts,
     };
     let parts = split.spool(input, &label)?;
+    let dest_root = Root::from_fd(dest_fd, rootfs.join(loc.rel.join("/")));
     for (m, file) in parts {
         if m == loc.mount {
-            berth_store::apply::apply_layer(&fd_path(&dest_fd), &label, file)?;
+            apply_layer_in(&dest_root, &label, file)?;
         } else {
-            let (fd, _) = roots.handle(m)?;
-            let dir = reopen_dir(&fd, None).map_err(|e| DaemonError::io(&label, e))?;
-            berth_store::apply::apply_layer(&fd_path(&dir), &label, file)?;
+            let (root, _) = roots.handle(m)?;
+            let dir = reopen_dir(root.fd(), None).map_err(|e| RootfsError::op(&label, e))?;
+            apply_layer_in(&Root::from_fd(dir, root.path().into()), &label, file)?;
         }
     }
     Ok(())
 }
 
-/// A directory fd as a path the applier can open (`/proc/self/fd/N`).
-fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
-}
-
 /// An anonymous temp file (O_TMPFILE: gone when closed, also on crash).
-pub(crate) fn spool_file() -> io::Result<File> {
+pub fn spool_file() -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
@@ -466,7 +445,7 @@ pub(crate) fn spool_file() -> io::Result<File> {
 }
 
 /// Is an existing `name` (inside `dest`) a directory? None: absent.
-fn existing_is_dir(dest: &OwnedFd, name: &str) -> Option<bool> {
+fn existing_is_dir(dest: &Root, name: &str) -> Option<bool> {
     let comps = components(name);
     let (last, dirs) = comps.split_last()?;
     let parent = open_dir_in(dest, dirs).ok()?;
@@ -477,13 +456,13 @@ fn existing_is_dir(dest: &OwnedFd, name: &str) -> Option<bool> {
 /// A failure reading the client's archive: what the archive's bytes cause (not a tar, cut
 /// short, a bad header or compressed stream) is the client's error (400); anything else, such
 /// as the spool file's disk filling up, is ours.
-fn tar_error(label: &str, e: io::Error) -> DaemonError {
+fn tar_error(label: &str, e: io::Error) -> RootfsError {
     use io::ErrorKind as K;
     match e.kind() {
-        K::UnexpectedEof | K::InvalidData | K::InvalidInput | K::Other => DaemonError::Invalid(
+        K::UnexpectedEof | K::InvalidData | K::InvalidInput | K::Other => RootfsError::Invalid(
             format!("{label}: the request body is not a valid tar archive (plain, gzip, bzip2 or xz): {e}"),
         ),
-        _ => DaemonError::io(label, e),
+        _ => RootfsError::op(label, e),
     }
 }
 
@@ -495,6 +474,8 @@ struct Split<'a> {
     dest_mount: Option<usize>,
     dest_rel: &'a [String],
     dest_fd: &'a OwnedFd,
+    /// Where the destination lies on the host (messages only).
+    dest_path: PathBuf,
     opts: ExtractOpts,
 }
 
@@ -506,13 +487,13 @@ impl Split<'_> {
         // The layer applier reads `.wh.<name>` as "delete <name>": a copied file must never
         // delete anything, so such names are refused rather than taken literally.
         if name.split('/').any(|c| c.starts_with(".wh.")) {
-            return Err(DaemonError::Invalid(format!(
+            return Err(RootfsError::Invalid(format!(
                 "cannot copy {name:?}: names starting with .wh. are reserved for layer whiteouts"
             )));
         }
         match self.roots.table.route(self.dest, name) {
             Route::MountPoint(_) if is_dir => Ok(None),
-            Route::MountPoint(i) => Err(DaemonError::Invalid(format!(
+            Route::MountPoint(i) => Err(RootfsError::Invalid(format!(
                 "cannot overwrite mount point {} with non-directory {name:?}",
                 self.roots.mounts[i].destination
             ))),
@@ -525,7 +506,7 @@ impl Split<'_> {
                 if !below || comps.contains(&"..") {
                     // A `..` name (or hard link target) climbing out of the destination:
                     // the client's error, refused before anything is written.
-                    return Err(DaemonError::Invalid(format!(
+                    return Err(RootfsError::Invalid(format!(
                         "cannot copy {name:?}: it leads out of the destination directory"
                     )));
                 }
@@ -543,10 +524,11 @@ impl Split<'_> {
         }
     }
 
-    fn target_fd(&self, m: Option<usize>) -> Result<OwnedFd> {
+    fn target_fd(&self, m: Option<usize>) -> Result<Root> {
         if m == self.dest_mount {
-            return rustix::io::fcntl_dupfd_cloexec(self.dest_fd, 0)
-                .map_err(|e| DaemonError::io("copy destination", e.into()));
+            let fd = rustix::io::fcntl_dupfd_cloexec(self.dest_fd, 0)
+                .map_err(|e| RootfsError::op("copy destination", e.into()))?;
+            return Ok(Root::from_fd(fd, self.dest_path.clone()));
         }
         Ok(self.roots.handle(m)?.0)
     }
@@ -554,9 +536,9 @@ impl Split<'_> {
     /// Spool the tar into one anonymous temp file per root, optionally with every owner set
     /// to 0:0; everything is checked before the caller writes anything.
     fn spool(&self, r: impl Read, label: &str) -> Result<Vec<(Option<usize>, File)>> {
-        let io_err = |e: io::Error| DaemonError::io(label, e);
+        let io_err = |e: io::Error| RootfsError::op(label, e);
         let bad = |e: io::Error| tar_error(label, e);
-        let mut outs: Vec<(Option<usize>, tar::Builder<File>, OwnedFd)> = Vec::new();
+        let mut outs: Vec<(Option<usize>, tar::Builder<File>, Root)> = Vec::new();
         let mut a = tar::Archive::new(r);
         for e in a.entries().map_err(bad)? {
             let mut e = e.map_err(bad)?;
@@ -592,7 +574,7 @@ impl Split<'_> {
                     _ => None,
                 };
                 if let Some((was, new)) = clash {
-                    return Err(DaemonError::Invalid(format!(
+                    return Err(RootfsError::Invalid(format!(
                         "cannot overwrite {was} {raw:?} with {new} {raw:?}"
                     )));
                 }
@@ -619,7 +601,7 @@ impl Split<'_> {
                     match self.route(&t, false)? {
                         Some((tm, tn)) if tm == m => Some(PathBuf::from(tn)),
                         _ => {
-                            return Err(DaemonError::Invalid(format!(
+                            return Err(RootfsError::Invalid(format!(
                                 "hard link {raw:?} to {t:?} crosses a mount point"
                             )))
                         }
@@ -646,5 +628,4 @@ impl Split<'_> {
 }
 
 #[cfg(test)]
-#[path = "archive_ops_tests.rs"]
 mod tests;
