@@ -5,6 +5,7 @@
 //! [`merge`], [`child_config`]); [`commit_rw_layer`] does the store I/O with the builder's
 //! diff → layer → image code.
 
+use crate::containers::Status;
 use std::collections::HashMap;
 
 use berth_api_types::models::ContainerConfig;
@@ -300,14 +301,14 @@ impl Engine {
             .ok_or_else(|| ApiError::unavailable("this engine has no layer store to commit to"))?;
         let ctr = self.inner.containers.get(&opts.container)?;
         let rec = ctr.snapshot();
-        match rec.state.status.as_str() {
-            "dead" => {
+        match rec.state.status {
+            Status::Dead => {
                 return Err(ApiError::conflict(format!(
                     "You cannot commit container {} which is Dead",
                     rec.id
                 )))
             }
-            "removing" => {
+            Status::Removing => {
                 return Err(ApiError::conflict(format!(
                     "You cannot commit container {} which is being removed",
                     rec.id
@@ -338,7 +339,7 @@ impl Engine {
 
         // moby ignores pause failures (e.g. the container stopped meanwhile).
         let paused = (opts.pause
-            && rec.state.status == "running"
+            && rec.state.status == Status::Running
             && ContainerService::pause(self, &rec.id).await.is_ok())
         .then(|| Unpause::new(self, &rec.id));
         let (id2, tags2) = (rec.id.clone(), tags.clone());

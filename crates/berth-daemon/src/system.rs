@@ -2,6 +2,7 @@
 //! container counts), disk usage (images, containers with their rw sizes, volumes, build
 //! cache) and the event subscription.
 
+use crate::containers::Status;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -100,13 +101,13 @@ fn image_users(containers: &[Value]) -> HashMap<String, i64> {
 }
 
 /// `(total, running, paused, stopped)` for `/info`.
-fn container_counts(states: impl Iterator<Item = String>) -> (i64, i64, i64, i64) {
+fn container_counts(states: impl Iterator<Item = Status>) -> (i64, i64, i64, i64) {
     let (mut total, mut running, mut paused) = (0, 0, 0);
     for s in states {
         total += 1;
-        match s.as_str() {
-            "running" | "restarting" => running += 1,
-            "paused" => paused += 1,
+        match s {
+            Status::Running | Status::Restarting => running += 1,
+            Status::Paused => paused += 1,
             _ => {}
         }
     }
@@ -321,11 +322,14 @@ mod tests {
 
     #[test]
     fn container_counts_and_image_users() {
-        let states = ["running", "exited", "paused", "created", "restarting"];
-        assert_eq!(
-            container_counts(states.iter().map(|s| s.to_string())),
-            (5, 2, 1, 2)
-        );
+        let states = [
+            Status::Running,
+            Status::Exited,
+            Status::Paused,
+            Status::Created,
+            Status::Restarting,
+        ];
+        assert_eq!(container_counts(states.into_iter()), (5, 2, 1, 2));
         let cs = vec![
             json!({"ImageID": "sha256:a"}),
             json!({"ImageID": "sha256:a"}),

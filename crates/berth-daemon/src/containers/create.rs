@@ -2,6 +2,7 @@
 //! validate limits, names, health checks, init, links and MAC addresses, create the rw layer
 //! and the record.
 
+use super::Status;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -395,7 +396,7 @@ impl Engine {
             host_config,
             networking,
             state: CtrState {
-                status: "created".into(),
+                status: Status::Created,
                 started_at: ZERO_TIME.into(),
                 finished_at: ZERO_TIME.into(),
                 ..Default::default()

@@ -213,7 +213,7 @@ impl Engine {
                     let l = *life.borrow();
                     l.exits != exits || l.removed
                 };
-                if gone || lock(&ctr.rec).state.status != "running" {
+                if gone || lock(&ctr.rec).state.status != super::Status::Running {
                     if gone {
                         return;
                     }

@@ -1,6 +1,7 @@
 //! Container stdio: logs (json-file, follow), attach and exec sessions over hijacked
 //! connections (raw with a tty, multiplexed frames without), and `top`.
 
+use super::Status;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ const EXEC_DETACHED: &str = "exec attach failed: error on attach stdin: read esc
 
 /// moby's getExecConfig: an exec is created and started only in a running, unpaused container.
 fn exec_allowed(r: &super::Record) -> ApiResult<()> {
-    if r.state.status == "paused" {
+    if r.state.status == Status::Paused {
         return Err(ApiError::conflict(format!(
             "Container {} is paused, unpause the container before exec",
             r.id

@@ -13,6 +13,7 @@ mod run;
 mod security;
 mod service;
 mod start_plan;
+mod status;
 mod stop;
 mod task;
 pub mod validate;
@@ -29,12 +30,12 @@ use tokio::sync::{oneshot, watch};
 
 pub use names::generate_name;
 pub(crate) use names::parse_link;
+pub use status::Status;
 
 /// Persisted state of one container (Docker's `State`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CtrState {
-    /// created, running, paused, restarting, removing, exited, dead
-    pub status: String,
+    pub status: Status,
     pub pid: i32,
     pub shim_pid: i32,
     pub exit_code: i64,
@@ -92,10 +93,7 @@ pub struct Record {
 
 impl Record {
     pub fn running(&self) -> bool {
-        matches!(
-            self.state.status.as_str(),
-            "running" | "paused" | "restarting"
-        )
+        self.state.status.is_running()
     }
 }
 

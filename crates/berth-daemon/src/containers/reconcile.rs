@@ -2,6 +2,7 @@
 //! of `orphans.rs`): at daemon start after the recovery reconnected live shims, for `rm -f` of
 //! one id whatever its record says, and for `system check [--repair]`.
 
+use super::Status;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -311,8 +312,8 @@ impl Engine {
                 let ctr = self.inner.containers.get(&id).map_err(|e| e.to_string())?;
                 {
                     let mut g = lock(&ctr.rec);
-                    if g.state.status == "removing" {
-                        g.state.status = "dead".into();
+                    if g.state.status == Status::Removing {
+                        g.state.status = Status::Dead;
                     }
                 }
                 Box::pin(self.ctr_remove(&ctr, true, true))

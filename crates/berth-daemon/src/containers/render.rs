@@ -1,6 +1,7 @@
 //! Docker's JSON shapes for containers: inspect, the `/containers/json` summary (with
 //! filters), and `Up 3 seconds` / `Exited (0) 2 minutes ago` status strings.
 
+use super::Status;
 use berth_api_types::{ApiError, ApiResult, Filters};
 use serde_json::{json, Value};
 
@@ -31,20 +32,20 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 pub fn status_text(r: &Record) -> String {
-    match r.state.status.as_str() {
-        "running" => format!("Up {}", human_duration(secs_since(&r.state.started_at))),
-        "paused" => format!(
+    match r.state.status {
+        Status::Running => format!("Up {}", human_duration(secs_since(&r.state.started_at))),
+        Status::Paused => format!(
             "Up {} (Paused)",
             human_duration(secs_since(&r.state.started_at))
         ),
-        "restarting" => format!(
+        Status::Restarting => format!(
             "Restarting ({}) {} ago",
             r.state.exit_code,
             human_duration(secs_since(&r.state.finished_at))
         ),
-        "created" => "Created".into(),
-        "removing" => "Removal In Progress".into(),
-        "dead" => "Dead".into(),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
         _ if r.state.finished_at == ZERO_TIME => "Created".into(),
         _ => format!(
             "Exited ({}) {} ago",
@@ -172,11 +173,11 @@ pub fn inspect(cs: &Containers, r: &Record) -> Value {
         "Args": r.args,
         "State": {
             "Status": st.status,
-            "Running": matches!(st.status.as_str(), "running" | "paused" | "restarting"),
-            "Paused": st.status == "paused",
-            "Restarting": st.status == "restarting",
+            "Running": st.status.is_running(),
+            "Paused": st.status == Status::Paused,
+            "Restarting": st.status == Status::Restarting,
             "OOMKilled": st.oom_killed,
-            "Dead": st.status == "dead",
+            "Dead": st.status == Status::Dead,
             "Pid": st.pid,
             "ExitCode": st.exit_code,
             "Error": st.error,
@@ -342,7 +343,7 @@ pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
             return Err(ApiError::invalid(format!("invalid filter 'status={s}'")));
         }
     }
-    if !any("status", &|x| x == r.state.status) {
+    if !any("status", &|x| x == r.state.status.as_str()) {
         return Ok(false);
     }
     let labels = r.config.labels.clone().unwrap_or_default();
@@ -360,7 +361,7 @@ pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
         return Ok(false);
     }
     if !f.get("exited").is_empty() {
-        if r.state.status != "exited" {
+        if r.state.status != Status::Exited {
             return Ok(false);
         }
         if !any("exited", &|x| {
@@ -482,7 +483,7 @@ mod tests {
             name: "web".into(),
             ..Default::default()
         };
-        r.state.status = "exited".into();
+        r.state.status = Status::Exited;
         r.state.exit_code = 3;
         let mut l = std::collections::HashMap::new();
         l.insert("a".to_string(), "1".to_string());

@@ -1,6 +1,7 @@
 //! Container lifecycle: start (rw mount, network, /etc files, spec, shim), the exit monitor
 //! (cleanup, restart policies, auto-remove), stop/kill/wait/remove, and recovery on daemon start.
 
+use super::Status;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ impl Engine {
     pub(crate) async fn ctr_start(&self, ctr: &Arc<Ctr>) -> ApiResult<bool> {
         let _op = ctr.op.lock().await;
         let r = ctr.snapshot();
-        if r.state.status == "paused" {
+        if r.state.status == Status::Paused {
             return Err(ApiError::conflict(
                 "cannot start a paused container, try unpause instead",
             ));
@@ -28,7 +29,7 @@ impl Engine {
         if r.running() {
             return Ok(false);
         }
-        if r.state.status == "removing" || r.state.status == "dead" {
+        if r.state.status == Status::Removing || r.state.status == Status::Dead {
             return Err(ApiError::conflict(format!(
                 "container {} is marked for removal and cannot be started",
                 r.id
@@ -41,12 +42,11 @@ impl Engine {
                     let mut g = lock(&ctr.rec);
                     g.state.error = e.to_string();
                     g.state.exit_code = code;
-                    g.state.status = if g.state.status == "created" {
-                        "created"
+                    g.state.status = if g.state.status == Status::Created {
+                        Status::Created
                     } else {
-                        "exited"
-                    }
-                    .into();
+                        Status::Exited
+                    };
                     g.endpoints.clear();
                     g.ports.clear();
                     g.netns = None;
@@ -133,7 +133,7 @@ impl Engine {
         task.keep();
         {
             let mut g = lock(&ctr.rec);
-            g.state.status = "running".into();
+            g.state.status = Status::Running;
             g.state.pid = running.started.container_pid;
             g.state.shim_pid = running.started.shim_pid;
             g.state.error.clear();
@@ -218,7 +218,7 @@ impl Engine {
         ms("rootfs unmounted");
         let rec = {
             let mut g = lock(&ctr.rec);
-            g.state.status = "exited".into();
+            g.state.status = Status::Exited;
             g.state.exit_code = code;
             g.state.oom_killed = oom;
             g.state.finished_at = finished;
@@ -253,7 +253,7 @@ impl Engine {
             {
                 let mut g = lock(&ctr.rec);
                 g.restart_count += 1;
-                g.state.status = "restarting".into();
+                g.state.status = Status::Restarting;
             }
             self.inner.containers.save(&ctr);
             let eng = self.clone();
@@ -261,10 +261,10 @@ impl Engine {
                 tokio::time::sleep(delay).await;
                 let still = {
                     let g = lock(&ctr.rec);
-                    g.state.status == "restarting" && !g.manually_stopped
+                    g.state.status == Status::Restarting && !g.manually_stopped
                 };
                 if still {
-                    lock(&ctr.rec).state.status = "exited".into();
+                    lock(&ctr.rec).state.status = Status::Exited;
                     if let Err(e) = eng.ctr_start(&ctr).await {
                         tracing::warn!(container_id = %ctr.id(), error = %e, "restart failed");
                     }

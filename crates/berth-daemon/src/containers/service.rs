@@ -1,5 +1,6 @@
 //! berth-api-types' `ContainerService` over the engine: lookups, then the lifecycle/io methods.
 
+use super::Status;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -165,13 +166,13 @@ impl ContainerService for Engine {
     async fn pause(&self, id: &str) -> ApiResult<()> {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
-        if r.state.status == "paused" {
+        if r.state.status == Status::Paused {
             return Err(ApiError::conflict(format!(
                 "Container {} is already paused",
                 r.id
             )));
         }
-        if r.state.status != "running" {
+        if r.state.status != Status::Running {
             return Err(ApiError::conflict(format!(
                 "Container {} is not running",
                 r.id
@@ -181,7 +182,7 @@ impl ContainerService for Engine {
             .pause()
             .await
             .map_err(|e| ApiError::internal(format!("pause {}: {e}", r.id)))?;
-        lock(&c.rec).state.status = "paused".into();
+        lock(&c.rec).state.status = Status::Paused;
         self.inner.containers.save(&c);
         self.ctr_event("pause", &r, HashMap::new());
         Ok(())
@@ -190,7 +191,7 @@ impl ContainerService for Engine {
     async fn unpause(&self, id: &str) -> ApiResult<()> {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
-        if r.state.status != "paused" {
+        if r.state.status != Status::Paused {
             return Err(ApiError::conflict(format!(
                 "Container {} is not paused",
                 r.id
@@ -200,7 +201,7 @@ impl ContainerService for Engine {
             .resume()
             .await
             .map_err(|e| ApiError::internal(format!("unpause {}: {e}", r.id)))?;
-        lock(&c.rec).state.status = "running".into();
+        lock(&c.rec).state.status = Status::Running;
         self.inner.containers.save(&c);
         self.ctr_event("unpause", &r, HashMap::new());
         Ok(())
@@ -262,7 +263,7 @@ impl ContainerService for Engine {
             g.clone()
         };
         self.inner.containers.save(&c);
-        if r.state.status == "running" || r.state.status == "paused" {
+        if r.state.status == Status::Running || r.state.status == Status::Paused {
             Shim::new(self.inner.containers.ctr_dir(&r.id))
                 .update(super::plan::resources_of(&hc))
                 .await
@@ -305,7 +306,7 @@ impl ContainerService for Engine {
         let mut reclaimed = 0u64;
         for c in self.inner.containers.all() {
             let r = c.snapshot();
-            if r.running() || r.state.status == "removing" {
+            if r.running() || r.state.status == Status::Removing {
                 continue;
             }
             let labels = r.config.labels.clone().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! Stopping and removing containers: kill (signals), stop (StopSignal, timeout, SIGKILL),
 //! remove (force, volumes), wait conditions, and recovery of containers on daemon start.
 
+use super::Status;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,8 @@ impl Engine {
             Some(s) => parse_signal(s)?,
         };
         let r = ctr.snapshot();
-        if !r.running() || r.state.status == "restarting" {
-            if r.state.status == "restarting" {
+        if !r.running() || r.state.status == Status::Restarting {
+            if r.state.status == Status::Restarting {
                 lock(&ctr.rec).manually_stopped = true;
                 return Ok(());
             }
@@ -72,9 +73,9 @@ impl Engine {
         timeout: Option<i64>,
     ) -> ApiResult<bool> {
         let r = ctr.snapshot();
-        if r.state.status == "restarting" {
+        if r.state.status == Status::Restarting {
             lock(&ctr.rec).manually_stopped = true;
-            lock(&ctr.rec).state.status = "exited".into();
+            lock(&ctr.rec).state.status = Status::Exited;
             self.inner.containers.save(ctr);
             return Ok(true);
         }
@@ -83,7 +84,7 @@ impl Engine {
         }
         lock(&ctr.rec).manually_stopped = true;
         self.inner.containers.save(ctr);
-        if r.state.status == "paused" {
+        if r.state.status == Status::Paused {
             let _ = Shim::new(self.inner.containers.ctr_dir(&r.id))
                 .resume()
                 .await;
@@ -115,7 +116,7 @@ impl Engine {
         volumes: bool,
     ) -> ApiResult<()> {
         let r = ctr.snapshot();
-        if r.state.status == "removing" {
+        if r.state.status == Status::Removing {
             return Err(ApiError::conflict(format!(
                 "removal of container {} is already in progress",
                 r.id
@@ -123,7 +124,7 @@ impl Engine {
         }
         if r.running() {
             if !force {
-                let what = if r.state.status == "paused" {
+                let what = if r.state.status == Status::Paused {
                     "paused"
                 } else {
                     "running"
@@ -135,7 +136,7 @@ impl Engine {
             }
             lock(&ctr.rec).manually_stopped = true;
             let from = ctr.life.borrow().exits;
-            if r.state.status == "paused" {
+            if r.state.status == Status::Paused {
                 let _ = Shim::new(self.inner.containers.ctr_dir(&r.id))
                     .resume()
                     .await;
@@ -146,7 +147,7 @@ impl Engine {
             }
         }
         let _op = ctr.op.lock().await;
-        lock(&ctr.rec).state.status = "removing".into();
+        lock(&ctr.rec).state.status = Status::Removing;
         // On disk before anything is destroyed (as moby checkpoints Dead first): a crash
         // part-way leaves a record the next start finishes removing, never a "created"
         // container whose rw layer is half gone. An auto-removed container skips the fsync:
@@ -269,11 +270,10 @@ impl Engine {
                         g.state.pid = st.pid;
                         g.state.shim_pid = st.shim_pid;
                         g.state.status = if st.status == "paused" {
-                            "paused"
+                            Status::Paused
                         } else {
-                            "running"
-                        }
-                        .into();
+                            Status::Running
+                        };
                     }
                     active.push(berth_network::ActiveEndpoint {
                         container_id: r.id.clone(),

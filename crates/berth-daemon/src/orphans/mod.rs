@@ -83,14 +83,14 @@ pub struct Facts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordView {
     pub id: String,
-    pub status: String,
+    pub status: crate::containers::Status,
     /// An operation (start, stop, remove) holds the container now: leave it alone.
     pub busy: bool,
 }
 
 impl RecordView {
     fn live(&self) -> bool {
-        matches!(self.status.as_str(), "running" | "paused" | "restarting")
+        self.status.is_running()
     }
 }
 
@@ -311,10 +311,12 @@ pub fn plan(roots: &Roots, records: &[RecordView], f: &Facts, mode: Mode) -> Vec
                     });
                 }
             }
-            Some(r) if r.status == "removing" => out.push(Action::RemoveContainer {
-                id: id.clone(),
-                why: "its removal was interrupted".into(),
-            }),
+            Some(r) if r.status == crate::containers::Status::Removing => {
+                out.push(Action::RemoveContainer {
+                    id: id.clone(),
+                    why: "its removal was interrupted".into(),
+                })
+            }
             Some(_) if !f.rw_layers.contains(&id) => out.push(Action::RemoveContainer {
                 id: id.clone(),
                 why: "its rw layer is gone, it can never start".into(),
@@ -441,7 +443,7 @@ mod tests {
     fn rec(id: &str, status: &str) -> RecordView {
         RecordView {
             id: id.into(),
-            status: status.into(),
+            status: serde_json::from_str(&format!("\"{status}\"")).unwrap(),
             busy: false,
         }
     }
