@@ -1,6 +1,7 @@
-//! The Engine: composes the image store, the event bus and the daemon config, and implements
-//! berth-api-types' service traits (images in `images.rs`, system in `system.rs`). Containers,
-//! networks and volumes will slot in as further modules holding their own state here.
+//! The Engine, the daemon's composition root: it holds each service's state (containers,
+//! images, networks, volumes, registry, events, config) and hands them to berth-api-types'
+//! service traits, which each concern implements in its own folder (`containers/`, `images/`,
+//! `networks.rs`, `volumes/`, `build/`, `registry/`, `system.rs`).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use berth_api_types::Services;
 use crate::config::{DaemonConfig, FileConfig};
 use crate::error::Result;
 use crate::events::EventBus;
-use crate::image_store::ImageStore;
+use crate::images::store::ImageStore;
 
 /// The engine behind the API. Cheap to clone (shared state behind `Arc`).
 #[derive(Clone)]
@@ -44,7 +45,8 @@ impl Engine {
         cfg: DaemonConfig,
         file: FileConfig,
     ) -> crate::error::Result<Engine> {
-        let port: Arc<dyn ImageStore> = Arc::new(crate::store_adapter::StoreAdapter(store.clone()));
+        let port: Arc<dyn ImageStore> =
+            Arc::new(crate::images::store_adapter::StoreAdapter(store.clone()));
         Engine::build(port, Some(store), cfg, file)
     }
 
@@ -55,7 +57,7 @@ impl Engine {
         file: FileConfig,
     ) -> crate::error::Result<Engine> {
         let id = engine_id(&cfg.root);
-        let volumes = Arc::new(crate::volumes_service::open_volumes(&cfg.root)?);
+        let volumes = Arc::new(crate::volumes::service::open_volumes(&cfg.root)?);
         let registry = crate::registry::RegistryState::new(&cfg, &file);
         let containers = crate::containers::Containers::open(&cfg.root);
         Ok(Engine {
@@ -80,7 +82,7 @@ impl Engine {
             images: Arc::new(self.clone()),
             system: Arc::new(self.clone()),
             volumes: Arc::new(self.clone()),
-            container_fs: crate::archive_ops_service::service_for(self),
+            container_fs: crate::containers::archive::service_for(self),
             containers: Arc::new(self.clone()),
             networks: Arc::new(self.clone()),
         }

@@ -3,35 +3,22 @@
 //! the daemon process lifecycle without HTTP ([`Daemon`], [`secure_state`]); the binary serves
 //! [`Engine::services`] with berth-api.
 
-mod archive_ops_service;
 pub mod atomic_file;
-pub mod build_backend;
-pub mod build_copy;
-mod build_run;
-mod build_service;
-pub mod changes;
-pub mod commit;
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod engine;
 pub mod error;
 pub mod events;
-pub mod image_plan;
-pub mod image_store;
-mod images;
-pub mod init_layer;
+pub mod images;
 mod networks;
 mod off_worker;
 pub mod orphans;
 mod pid_file;
 pub mod registry;
-pub mod registry_store;
 pub mod server;
-pub mod store_adapter;
 mod system;
 pub mod volumes;
-pub mod volumes_mounts;
-mod volumes_service;
 
 pub use config::{DaemonConfig, FileConfig};
 pub use engine::Engine;

@@ -12,16 +12,16 @@ use berth_store::fsmode;
 
 use crate::config::{DaemonConfig, FileConfig};
 use crate::engine::Engine;
-use crate::image_store::ImageStore;
+use crate::images::store::ImageStore;
 
 /// Open (and thereby repair) the image store under `root`.
 pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
-    crate::store_adapter::open(root)
+    crate::images::store_adapter::open(root)
 }
 
 /// Open (and repair) the store under `cfg.root` and build the engine over it.
 pub fn open_engine(cfg: &DaemonConfig, file: FileConfig) -> anyhow::Result<Engine> {
-    let (store, _) = crate::store_adapter::open_shared(&cfg.root)?;
+    let (store, _) = crate::images::store_adapter::open_shared(&cfg.root)?;
     Ok(Engine::with_store(store, cfg.clone(), file)?)
 }
 

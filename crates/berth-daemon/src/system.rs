@@ -19,7 +19,7 @@ use berth_oci::{Digest, Platform};
 use serde_json::{json, Value};
 
 use crate::engine::Engine;
-use crate::image_plan;
+use crate::images::plan;
 
 /// `uname -r` and the hostname.
 fn uname() -> (String, String) {
@@ -302,7 +302,7 @@ impl SystemService for Engine {
                 .iter()
                 .map(|i| {
                     let n = users.get(&i.id.to_string()).copied().unwrap_or(0);
-                    image_plan::summary(i, Some(shared.get(&i.id).copied().unwrap_or(0)), n)
+                    plan::summary(i, Some(shared.get(&i.id).copied().unwrap_or(0)), n)
                 })
                 .collect(),
             containers,

@@ -16,7 +16,7 @@ use berth_build::{
     build, BuildBackend, BuildError, BuildOutput, BuildRequest, CopyRequest, Download, Event,
     Layer, RunRequest, RunResult, Sink, State,
 };
-use berth_daemon::build_backend::{BuildBackendConfig, StoreBuildBackend};
+use berth_daemon::build::backend::{BuildBackendConfig, StoreBuildBackend};
 use berth_dockerfile::ignore::Matcher;
 use berth_oci::{Digest, Reference};
 use berth_store::Store;

@@ -108,7 +108,7 @@ pub fn merge_config(req: &mut ContainerConfig, img: &ImageRuntimeConfig) {
         req.healthcheck = img
             .healthcheck
             .as_ref()
-            .map(crate::image_plan::health_config);
+            .map(crate::images::plan::health_config);
     }
     if req.on_build.is_none() {
         req.on_build = img.on_build.clone();
@@ -435,7 +435,7 @@ impl Engine {
             let other = cs.get(name).inspect_err(|_| {
                 lock(&cs.map).remove(&id);
             })?;
-            from.push(crate::volumes_mounts::VolumesFrom {
+            from.push(crate::volumes::mounts::VolumesFrom {
                 spec: spec.clone(),
                 mounts: other.snapshot().planned_mounts,
             });
@@ -478,7 +478,7 @@ impl Engine {
                 .create_rw_layer(&id2, Some(&img))
                 .map_err(|e| e.to_string())?;
             // Engine-made mount points go below the upper dir, out of diff/commit.
-            crate::init_layer::set_up(&store, &id2).map_err(|e| {
+            crate::containers::init_layer::set_up(&store, &id2).map_err(|e| {
                 let _ = store.remove_rw_layer(&id2);
                 e.to_string()
             })

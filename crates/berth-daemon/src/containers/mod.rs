@@ -2,8 +2,10 @@
 //! (`<root>/containers/<id>/config.v2.json`, tmp+fsync+rename), lookups and lifecycle
 //! notifications. Lifecycle lives in `run.rs`, stdio in `io.rs`, API glue in `service.rs`.
 
+pub(crate) mod archive;
 mod create;
 mod health;
+pub mod init_layer;
 mod io;
 mod names;
 mod plan;
@@ -79,9 +81,9 @@ pub struct Record {
     pub netns: Option<PathBuf>,
     #[serde(default)]
     pub health: Option<serde_json::Value>,
-    /// Mounts planned and applied at create (volumes, binds, tmpfs), see `volumes_mounts`.
+    /// Mounts planned and applied at create (volumes, binds, tmpfs), see `volumes::mounts`.
     #[serde(default)]
-    pub planned_mounts: Vec<crate::volumes_mounts::PlannedMount>,
+    pub planned_mounts: Vec<crate::volumes::mounts::PlannedMount>,
     #[serde(default)]
     pub mount_specs: Vec<berth_runtime::MountSpec>,
     #[serde(default)]

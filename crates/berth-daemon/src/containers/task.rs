@@ -134,12 +134,12 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         let mode = network_mode(r);
         let extras = eng.start_extras(r, &mode).map_err(err128)?;
         if !r.seeded && !r.mount_specs.is_empty() {
-            let applied: Vec<crate::volumes_mounts::AppliedMount> = r
+            let applied: Vec<crate::volumes::mounts::AppliedMount> = r
                 .planned_mounts
                 .iter()
                 .zip(r.mount_specs.iter())
                 .zip(r.mount_points.iter())
-                .map(|((p, s), pt)| crate::volumes_mounts::AppliedMount {
+                .map(|((p, s), pt)| crate::volumes::mounts::AppliedMount {
                     planned: p.clone(),
                     spec: s.clone(),
                     point: pt.clone(),

@@ -1,7 +1,7 @@
 //! [`StoreBuildBackend`]: berth-build's side effects over berth-store (rw layers, diffs,
-//! layer commit, image registration) and berth-task (RUN, in `build_run`), plus the
+//! layer commit, image registration) and berth-task (RUN, in `build::run`), plus the
 //! step cache as one JSON file per key under `<root>/build-cache/`. `docker commit`
-//! (`crate::commit`) shares its diff → layer → image code ([`diff_layer`], [`register_state`]).
+//! (`crate::images::commit`) shares its diff → layer → image code ([`diff_layer`], [`register_state`]).
 
 use std::fs;
 use std::io::{BufReader, BufWriter};
@@ -16,7 +16,7 @@ use berth_build::{
 use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, Reference};
 use berth_store::Store;
 
-use crate::build_copy::{is_archive, Owner, RootWriter};
+use crate::build::copy::{is_archive, Owner, RootWriter};
 
 /// Fetches an image into the store (the engine's registry pull); `Err` carries the message.
 pub type Puller =
@@ -368,7 +368,7 @@ impl BuildBackend for StoreBuildBackend {
         req: RunRequest,
         sink: Sink,
     ) -> Result<RunResult, BuildError> {
-        crate::build_run::run(self, parent, req, sink).await
+        crate::build::run::run(self, parent, req, sink).await
     }
 
     async fn copy(&self, parent: &State, req: CopyRequest) -> Result<Option<Layer>, BuildError> {

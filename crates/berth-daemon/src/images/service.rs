@@ -1,4 +1,4 @@
-//! The engine's [`ImageService`]: applies the plans of `image_plan` against the store (on the
+//! The engine's [`ImageService`]: applies the plans of `images::plan` against the store (on the
 //! blocking pool), bridges request/response bodies to the store's sync readers/writers, and
 //! emits Docker's image events (load, tag, untag, delete, import, save, prune).
 
@@ -18,11 +18,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::changes::apply_changes;
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
-use crate::image_plan::{self, DeleteStep};
-use crate::image_store::{ImportRequest, StoredImage};
+use crate::images::changes::apply_changes;
+use crate::images::plan::{self, DeleteStep};
+use crate::images::store::{ImportRequest, StoredImage};
 
 /// A `Write` that forwards chunks to an async channel (for streaming `docker save`).
 struct ChannelWriter {
@@ -69,13 +69,13 @@ impl Engine {
     /// Apply an rmi plan; returns Docker's response items.
     fn apply_delete(
         &self,
-        store: &dyn crate::image_store::ImageStore,
+        store: &dyn crate::images::store::ImageStore,
         img: &StoredImage,
         steps: &[DeleteStep],
     ) -> Result<(Vec<ImageDeleteResponseItem>, u64)> {
         let mut out = Vec::new();
         let mut freed = 0;
-        let labels = image_plan::labels(img);
+        let labels = plan::labels(img);
         for s in steps {
             match s {
                 DeleteStep::Untag(r) => {
@@ -127,7 +127,7 @@ impl ImageService for Engine {
                 Ok(imgs
                     .iter()
                     .map(|i| {
-                        image_plan::summary(
+                        plan::summary(
                             i,
                             sizes.get(&i.id).copied().or(Some(0)).filter(|_| shared),
                             0,
@@ -145,7 +145,7 @@ impl ImageService for Engine {
             .blocking(move |s| {
                 let img = s.image(&name)?;
                 let dirs = s.layer_dirs(&img.id).unwrap_or_default();
-                Ok(image_plan::inspect(&img, &dirs))
+                Ok(plan::inspect(&img, &dirs))
             })
             .await?)
     }
@@ -164,7 +164,7 @@ impl ImageService for Engine {
                         .map(|d| berth_store::tree_size(d, berth_store::Measure::Content))
                         .collect()
                 };
-                Ok(image_plan::history(&img, &sizes))
+                Ok(plan::history(&img, &sizes))
             })
             .await?)
     }
@@ -186,7 +186,7 @@ impl ImageService for Engine {
                 "tag",
                 &img.id.to_string(),
                 &r.familiar(),
-                &image_plan::labels(&img),
+                &plan::labels(&img),
             );
             Ok(())
         })
@@ -205,7 +205,7 @@ impl ImageService for Engine {
             .blocking(move |s| {
                 let img = s.image(&name)?;
                 let used = this.used_by(&img.id);
-                let steps = image_plan::plan_delete(&name, &img, force, used.as_deref())?;
+                let steps = plan::plan_delete(&name, &img, force, used.as_deref())?;
                 Ok(this.apply_delete(s, &img, &steps)?.0)
             })
             .await?)
@@ -217,7 +217,7 @@ impl ImageService for Engine {
             .blocking(move |s| {
                 let all = s.images()?;
                 let in_use = |d: &Digest| this.used_by(d).is_some();
-                let cands = image_plan::prune_candidates(&all, &f, &in_use, now_secs())?;
+                let cands = plan::prune_candidates(&all, &f, &in_use, now_secs())?;
                 let mut items = Vec::new();
                 let mut freed = 0;
                 for img in cands {
@@ -260,8 +260,7 @@ impl ImageService for Engine {
                 // or the ID for an image saved by ID.
                 for (img, names) in &imgs {
                     let id = img.id.to_string();
-                    this.events()
-                        .image("load", &id, &id, &image_plan::labels(img));
+                    this.events().image("load", &id, &id, &plan::labels(img));
                     if names.is_empty() {
                         lines.push(format!("Loaded image ID: {id}"));
                     }
@@ -282,7 +281,7 @@ impl ImageService for Engine {
                 let mut out: Vec<(StoredImage, Vec<Reference>)> = Vec::new();
                 for n in &names {
                     let img = s.image(n)?;
-                    let refs: Vec<Reference> = if image_plan::is_id_reference(n, &img.id) {
+                    let refs: Vec<Reference> = if plan::is_id_reference(n, &img.id) {
                         vec![]
                     } else {
                         let r =
@@ -316,8 +315,7 @@ impl ImageService for Engine {
                 Ok(()) => {
                     for (img, _) in &plan {
                         let id = img.id.to_string();
-                        this.events()
-                            .image("save", &id, &id, &image_plan::labels(img));
+                        this.events().image("save", &id, &id, &plan::labels(img));
                     }
                 }
                 Err(e) => {
@@ -369,8 +367,7 @@ impl ImageService for Engine {
             .blocking(move |s| {
                 let img = s.import(&mut reader, req)?;
                 let id = img.id.to_string();
-                this.events()
-                    .image("import", &id, &id, &image_plan::labels(&img));
+                this.events().image("import", &id, &id, &plan::labels(&img));
                 Ok(id)
             })
             .await?)
@@ -411,7 +408,7 @@ impl ImageService for Engine {
             return Ok((Vec::new(), 0));
         };
         let root = store.root().to_path_buf();
-        tokio::task::spawn_blocking(move || crate::build_service::prune_build_cache(&root))
+        tokio::task::spawn_blocking(move || crate::build::service::prune_build_cache(&root))
             .await
             .map_err(|e| {
                 berth_api_types::ApiError::internal(format!("build cache prune task failed: {e}"))

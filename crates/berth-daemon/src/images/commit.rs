@@ -16,7 +16,7 @@ use berth_oci::config::{HealthConfig, History};
 use berth_oci::{Digest, ImageConfig, ImageRuntimeConfig, Reference};
 use berth_store::{ImageRecord, Store};
 
-use crate::build_backend::{diff_layer, register_state, set_parent};
+use crate::build::backend::{diff_layer, register_state, set_parent};
 use crate::engine::Engine;
 
 fn blank(s: &Option<String>) -> bool {
@@ -326,7 +326,7 @@ impl Engine {
             config: runtime_config(&user_cfg),
             ..Default::default()
         };
-        crate::changes::apply_to_image(&mut img, &opts.changes)?;
+        crate::images::changes::apply_to_image(&mut img, &opts.changes)?;
         let mut runtime = img.config;
         merge(&mut runtime, &runtime_config(&rec.config));
         let info = CommitInfo {
@@ -436,8 +436,11 @@ mod tests {
             config: ctr(),
             ..Default::default()
         };
-        crate::changes::apply_to_image(&mut img, &s(&[r#"CMD ["cat","/hi"]"#, "EXPOSE 8000"]))
-            .unwrap();
+        crate::images::changes::apply_to_image(
+            &mut img,
+            &s(&[r#"CMD ["cat","/hi"]"#, "EXPOSE 8000"]),
+        )
+        .unwrap();
         let mut rt = img.config;
         merge(&mut rt, &ctr());
         assert_eq!(rt.cmd.unwrap(), s(&["cat", "/hi"]));

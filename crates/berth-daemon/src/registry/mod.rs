@@ -2,6 +2,8 @@
 //! `insecure-registries` / `registry-mirrors`, certs.d, the daemon user's docker config.json),
 //! and the bridge from berth-registry's progress events to Docker's JSON progress stream.
 
+pub mod store;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{DaemonConfig, FileConfig};
 use crate::engine::Engine;
-use crate::registry_store::{BlobSources, InspectOnly, StoreBlobs};
+use crate::registry::store::{BlobSources, InspectOnly, StoreBlobs};
 
 /// Where per-registry CA certificates and client certificates live (Docker's certs.d layout).
 pub const CERTS_DIR: &str = "/etc/berth/certs.d";

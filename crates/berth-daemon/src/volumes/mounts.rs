@@ -529,5 +529,5 @@ pub fn seed_volumes(store: &VolumeStore, rootfs: &Path, mounts: &[AppliedMount])
 }
 
 #[cfg(test)]
-#[path = "volumes_mounts_tests.rs"]
+#[path = "mounts_tests.rs"]
 mod tests;

@@ -16,10 +16,10 @@ use berth_runtime::{Error as RtError, NetworkMode, Shim, ShimConfig, ShimStarted
 use berth_store::Store;
 use berth_task::{Attached, Effects, PlannedFile, Prepare, StartError, StartPlan, Task};
 
-use crate::build_backend::{
+use crate::build::backend::{
     be_err, blocking, io_err, store_err, BuildNetwork, Scratch, StoreBuildBackend,
 };
-use crate::build_copy::RootWriter;
+use crate::build::copy::RootWriter;
 
 /// Hostname of every RUN container (BuildKit's).
 const HOSTNAME: &str = "buildkitsandbox";

@@ -3,16 +3,16 @@
 //!
 //! # How the containers code must use volumes
 //! The engine wraps steps 1, 2 and 4 as `Engine::create_mounts`, `Engine::seed_mounts` and
-//! `Engine::release_mounts` (in `volumes_service.rs`); the containers code only calls those.
+//! `Engine::release_mounts` (in `volumes/service.rs`); the containers code only calls those.
 //!
-//! 1. **create**: call [`crate::volumes_mounts::plan_mounts`] (pure: parses `-v`, `--mount`,
+//! 1. **create**: call [`crate::volumes::mounts::plan_mounts`] (pure: parses `-v`, `--mount`,
 //!    `--tmpfs`, image `VOLUME`s, `--volumes-from`) and store the resulting plan with the
-//!    container; then [`crate::volumes_mounts::apply_mounts`] with the container ID, which
+//!    container; then [`crate::volumes::mounts::apply_mounts`] with the container ID, which
 //!    creates missing named/anonymous volumes and calls [`VolumeStore::acquire`] for each, so
 //!    `docker volume rm` refuses them (409) from then on. Keep the returned
-//!    [`crate::volumes_mounts::AppliedMount`]s: they give the runtime `MountSpec`s and the
+//!    [`crate::volumes::mounts::AppliedMount`]s: they give the runtime `MountSpec`s and the
 //!    inspect `Mounts` entries.
-//! 2. **first start**: call [`crate::volumes_mounts::seed_volumes`] with the container's merged
+//! 2. **first start**: call [`crate::volumes::mounts::seed_volumes`] with the container's merged
 //!    rootfs, once (it copies the image content at each destination into volumes that are new
 //!    and empty, unless `nocopy`), then pass the `MountSpec`s to the runtime.
 //! 3. **daemon restart**: call [`VolumeStore::acquire`] again for every existing container's
@@ -23,6 +23,9 @@
 //! Driver options `type`/`device`/`o` (e.g. `--opt type=tmpfs --opt device=tmpfs --opt
 //! o=size=10m`, or `o=bind`) are mounted on `_data` when the first container acquires the volume
 //! and unmounted when the last one releases it, as Docker's local driver does.
+
+pub mod mounts;
+pub(crate) mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

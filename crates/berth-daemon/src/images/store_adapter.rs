@@ -8,7 +8,7 @@ use berth_oci::{Digest, Platform, Reference};
 use berth_store::{Store, StoreError};
 
 use crate::error::{DaemonError, Result};
-use crate::image_store::{ImageStore, ImportRequest, Removed, StoreUsage, StoredImage};
+use crate::images::store::{ImageStore, ImportRequest, Removed, StoreUsage, StoredImage};
 
 /// Open (and repair) the store under `root`.
 pub fn open(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {

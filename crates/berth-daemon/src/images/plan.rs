@@ -1,6 +1,6 @@
 //! Pure image logic: stored images → Engine API views (summary, inspect, history), Docker's
 //! `rmi` decision (which references to untag, whether to delete, which conflict to report) and
-//! prune candidate selection. No I/O: `images.rs` applies the plans.
+//! prune candidate selection. No I/O: `images/service.rs` applies the plans.
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ use berth_api_types::{Filters, GraphDriver, ImageInspect, ImageMetadata};
 use berth_oci::{Digest, ImageRuntimeConfig, Reference};
 
 use crate::error::{DaemonError, Result};
-use crate::image_store::StoredImage;
+use crate::images::store::StoredImage;
 
 /// Go's zero time, which Docker prints for unset times.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

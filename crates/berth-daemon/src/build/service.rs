@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::build_backend::{BuildBackendConfig, BuildNetwork, Puller, StoreBuildBackend};
+use crate::build::backend::{BuildBackendConfig, BuildNetwork, Puller, StoreBuildBackend};
 use crate::engine::Engine;
 
 /// The binary whose `shim` subcommand runs RUN containers: `BERTH_SHIM_EXE` or ourselves.

@@ -60,9 +60,9 @@ impl Engine {
         container_id: &str,
         hc: &berth_api_types::models::HostConfig,
         image_volumes: &[String],
-        volumes_from: &[crate::volumes_mounts::VolumesFrom],
-    ) -> ApiResult<Vec<crate::volumes_mounts::AppliedMount>> {
-        let plan = crate::volumes_mounts::plan_mounts(
+        volumes_from: &[crate::volumes::mounts::VolumesFrom],
+    ) -> ApiResult<Vec<crate::volumes::mounts::AppliedMount>> {
+        let plan = crate::volumes::mounts::plan_mounts(
             &hc.binds.clone().unwrap_or_default(),
             &hc.mounts.clone().unwrap_or_default(),
             &hc.tmpfs.clone().unwrap_or_default(),
@@ -71,7 +71,7 @@ impl Engine {
         )?;
         let id = container_id.to_string();
         let applied = self
-            .vol_blocking(move |s| crate::volumes_mounts::apply_mounts(s, &id, &plan))
+            .vol_blocking(move |s| crate::volumes::mounts::apply_mounts(s, &id, &plan))
             .await?;
         for m in &applied {
             if let (true, Some(n)) = (m.new_volume, m.point.name.as_deref()) {
@@ -85,10 +85,10 @@ impl Engine {
     pub async fn seed_mounts(
         &self,
         rootfs: &Path,
-        mounts: Vec<crate::volumes_mounts::AppliedMount>,
+        mounts: Vec<crate::volumes::mounts::AppliedMount>,
     ) -> ApiResult<()> {
         let rootfs = rootfs.to_path_buf();
-        self.vol_blocking(move |s| crate::volumes_mounts::seed_volumes(s, &rootfs, &mounts))
+        self.vol_blocking(move |s| crate::volumes::mounts::seed_volumes(s, &rootfs, &mounts))
             .await
     }
 
