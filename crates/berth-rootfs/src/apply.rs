@@ -262,6 +262,16 @@ struct Applier<'r> {
     buf: Vec<u8>,
 }
 
+/// A numeric header field as Go's `archive/tar` (so Docker) reads it: blank (all NUL or spaces,
+/// as some tar writers leave uid/gid/mode) is 0; anything else must parse.
+fn blank_is_zero(raw: &[u8], parse: impl FnOnce() -> io::Result<u64>) -> io::Result<u64> {
+    if raw.iter().all(|b| *b == 0 || *b == b' ') {
+        Ok(0)
+    } else {
+        parse()
+    }
+}
+
 impl Applier<'_> {
     fn tar_err(&self, source: io::Error) -> RootfsError {
         RootfsError::Tar {
@@ -289,10 +299,14 @@ impl Applier<'_> {
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>) -> Result<Meta> {
         let h = e.header();
         let name = e.path_bytes().into_owned();
+        let raw = h.as_old();
+        let mode = blank_is_zero(&raw.mode, || h.mode().map(u64::from));
+        let uid = blank_is_zero(&raw.uid, || h.uid());
+        let gid = blank_is_zero(&raw.gid, || h.gid());
         let mut m = Meta {
-            mode: h.mode().map_err(|s| self.tar_err(s))? & 0o7777,
-            uid: h.uid().map_err(|s| self.tar_err(s))?.min(u32::MAX as u64) as u32,
-            gid: h.gid().map_err(|s| self.tar_err(s))?.min(u32::MAX as u64) as u32,
+            mode: mode.map_err(|s| self.tar_err(s))? as u32 & 0o7777,
+            uid: uid.map_err(|s| self.tar_err(s))?.min(u32::MAX as u64) as u32,
+            gid: gid.map_err(|s| self.tar_err(s))?.min(u32::MAX as u64) as u32,
             mtime: h.mtime().unwrap_or(0),
             xattrs: Vec::new(),
         };

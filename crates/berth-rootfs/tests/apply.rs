@@ -353,3 +353,23 @@ mod hostile {
         }
     }
 }
+
+/// Go's archive/tar reads blank numeric fields as 0, so Docker accepts a build context or a
+/// `docker cp` archive whose writer left uid, gid, mode and mtime empty. Before, berth refused
+/// it ("numeric field was not a number").
+#[test]
+fn blank_numeric_fields_read_as_zero_like_go() {
+    if !berth_testutil::require_root("blank_numeric_fields_read_as_zero_like_go") {
+        return;
+    }
+    let sb = Sandbox::new();
+    apply(&sb, &tar_of(&[E::Blank("blank", b"data")])).unwrap();
+    let p = sb.root.join("blank");
+    assert_eq!(fs::read(&p).unwrap(), b"data");
+    let md = fs::symlink_metadata(&p).unwrap();
+    assert_eq!(
+        (md.uid(), md.gid(), md.mode() & 0o7777, md.mtime()),
+        (0, 0, 0, 0)
+    );
+    sb.assert_outside_untouched();
+}
