@@ -23,12 +23,14 @@
 //! The applier is meant for a fresh, empty snapshot directory (a layer diff); applying into an
 //! existing tree works too (entries replace what is there).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+use std::rc::Rc;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec};
 use rustix::fs::{Timestamps, XattrFlags};
@@ -242,14 +244,47 @@ pub fn apply_layer_in(root: &Root, layer: &str, r: impl Read) -> Result<ApplySta
         stats: ApplyStats::default(),
         buf: vec![0u8; 256 * 1024],
     };
-    let mut archive = tar::Archive::new(r);
+    let read = Rc::new(Cell::new(0u64));
+    let mut archive = tar::Archive::new(Counted {
+        inner: r,
+        read: read.clone(),
+    });
     let entries = archive.entries().map_err(|source| a.tar_err(source))?;
+    // Where the last entry's data ends in the stream.
+    let mut data_end = None;
     for entry in entries {
-        let entry = entry.map_err(|source| a.tar_err(source))?;
+        let entry = match entry {
+            Ok(e) => e,
+            Err(_) if ends_in_final_padding(data_end, read.get()) => break,
+            Err(source) => return Err(a.tar_err(source)),
+        };
+        data_end = Some(entry.raw_file_position() + entry.size());
         a.entry(entry)?;
     }
     a.finish()?;
     Ok(a.stats)
+}
+
+/// The stream ended inside the zero padding after the last entry's (complete) data. Go's
+/// `archive/tar` reads such a stream as ended, and the docker CLI sends one (`build -f - DIR`
+/// rewrites the context without padding or end-of-archive blocks). Data cut short is still an
+/// error: each file's length is checked against its header when it is written.
+fn ends_in_final_padding(data_end: Option<u64>, read: u64) -> bool {
+    data_end.is_some_and(|end| read >= end && read < end.next_multiple_of(512))
+}
+
+/// A reader that counts the bytes it delivered (the tar stream's position).
+struct Counted<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
 }
 
 struct Applier<'r> {

@@ -373,3 +373,46 @@ fn blank_numeric_fields_read_as_zero_like_go() {
     );
     sb.assert_outside_untouched();
 }
+
+/// The docker CLI rewrites the build context for `build -f - DIR` and leaves off the
+/// end-of-archive blocks; Go's archive/tar reads such a stream to its end, and so must we.
+#[test]
+fn a_tar_without_end_of_archive_blocks_applies() {
+    if !berth_testutil::require_root("a_tar_without_end_of_archive_blocks_applies") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut tar = tar_of(&[E::Dir("d"), E::File("d/Dockerfile", b"FROM scratch\n")]);
+    while tar.len() >= 512 && tar[tar.len() - 512..].iter().all(|b| *b == 0) {
+        tar.truncate(tar.len() - 512);
+    }
+    apply(&sb, &tar).unwrap();
+    assert_eq!(
+        fs::read(sb.root.join("d/Dockerfile")).unwrap(),
+        b"FROM scratch\n"
+    );
+}
+
+/// What the docker CLI really sends for `build -f - DIR`: the last entry's data is not padded
+/// to a block either. Go reads that as the end; a stream cut inside the data stays an error.
+#[test]
+fn a_tar_ending_inside_the_last_padding_applies_but_cut_data_does_not() {
+    if !berth_testutil::require_root("a_tar_ending_inside_the_last_padding_applies") {
+        return;
+    }
+    let body = b"FROM scratch\n";
+    let full = tar_of(&[E::Dir("d"), E::File("d/Dockerfile", body)]);
+    // Two headers and a directory with no data: the file's data starts at 1024.
+    let data_end = 1024 + body.len();
+    let sb = Sandbox::new();
+    apply(&sb, &full[..data_end]).unwrap();
+    assert_eq!(fs::read(sb.root.join("d/Dockerfile")).unwrap(), body);
+    let sb = Sandbox::new();
+    let err = apply(&sb, &full[..data_end - 3]).unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+    // A header cut short after the last entry is refused too.
+    let mut cut_header = full[..data_end.next_multiple_of(512)].to_vec();
+    cut_header.extend_from_slice(&full[512..612]);
+    let sb = Sandbox::new();
+    assert!(apply(&sb, &cut_header).is_err());
+}

@@ -251,18 +251,37 @@ impl Daemon {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 
-    /// Run the real docker CLI against this daemon (own config dir, classic builder).
-    pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
+    /// The real docker CLI aimed at this daemon (own config dir, classic builder).
+    fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(DOCKER);
+        c.args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
             .env("DOCKER_CONFIG", self.dir.path().join("dockercfg"))
             .env("DOCKER_BUILDKIT", "0")
             .env_remove("DOCKER_API_VERSION")
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .env_remove("DOCKER_CONTEXT");
+        c
+    }
+
+    /// Run the real docker CLI against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Run the real docker CLI against this daemon with `input` on its stdin.
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .docker_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
     }
 
     /// docker's trimmed stdout; fails the test with stderr when the command fails.

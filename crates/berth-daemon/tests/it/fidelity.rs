@@ -404,3 +404,36 @@ fn events_keep_legacy_fields_at_every_api_version() {
     d.ok(&["rm", &id]);
     d.finish();
 }
+
+/// `docker build -f - DIR` (the CLI rewrites the context tar to hold the piped Dockerfile) and
+/// `docker build - < Dockerfile` (no context at all) both build, as with dockerd.
+#[test]
+fn build_with_the_dockerfile_on_stdin() {
+    let Some(d) = Daemon::start("build_with_the_dockerfile_on_stdin") else {
+        return;
+    };
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("greeting"), "from-the-context\n").unwrap();
+    let df = b"FROM busybox\nCOPY greeting /greeting\nCMD [\"cat\", \"/greeting\"]\n";
+    let o = d.docker_stdin(
+        &[
+            "build",
+            "-q",
+            "-t",
+            "fid-stdin-ctx",
+            "-f",
+            "-",
+            ctx.path().to_str().unwrap(),
+        ],
+        df,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(d.ok(&["run", "--rm", "fid-stdin-ctx"]), "from-the-context");
+    let o = d.docker_stdin(
+        &["build", "-q", "-t", "fid-stdin-only", "-"],
+        b"FROM busybox\nRUN echo built-from-stdin > /m\nCMD [\"cat\", \"/m\"]\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(d.ok(&["run", "--rm", "fid-stdin-only"]), "built-from-stdin");
+    d.finish();
+}
