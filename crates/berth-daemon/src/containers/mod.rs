@@ -9,6 +9,8 @@ mod names;
 mod plan;
 mod reconcile;
 mod render;
+#[cfg(test)]
+mod render_snapshots;
 mod run;
 mod security;
 mod service;
