@@ -7,6 +7,15 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use bollard_stubs::models::{
+    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
+    ContainerUpdateResponse,
+};
+
+use crate::container_types::{
+    ContainerCreateRequest, ContainerInspect, ContainerSummaryView, ContainerWaitResult,
+    ExecCreateRequest, ExecInspect,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::filters::Filters;
 use crate::service::{ByteStream, JsonStream};
@@ -76,13 +85,13 @@ fn ni<T>(what: &str) -> ApiResult<T> {
 /// implement what they test.
 #[async_trait]
 pub trait ContainerService: Send + Sync + 'static {
-    /// Body is Docker's `ContainerCreateBody` JSON; returns `{"Id","Warnings"}`.
+    /// Body is Docker's `ContainerCreateBody` (+ the legacy container-wide `MacAddress`).
     async fn create(
         &self,
         name: Option<String>,
         platform: Option<String>,
-        body: serde_json::Value,
-    ) -> ApiResult<serde_json::Value> {
+        body: ContainerCreateRequest,
+    ) -> ApiResult<ContainerCreateResponse> {
         let _ = (name, platform, body);
         ni("creating containers")
     }
@@ -120,7 +129,7 @@ pub trait ContainerService: Send + Sync + 'static {
         &self,
         id: &str,
         condition: &str,
-    ) -> ApiResult<BoxFuture<'static, serde_json::Value>> {
+    ) -> ApiResult<BoxFuture<'static, ContainerWaitResult>> {
         let _ = (id, condition);
         ni("waiting for containers")
     }
@@ -128,11 +137,11 @@ pub trait ContainerService: Send + Sync + 'static {
         let _ = (id, force, volumes, link);
         ni("removing containers")
     }
-    async fn inspect(&self, id: &str, size: bool) -> ApiResult<serde_json::Value> {
+    async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspect> {
         let _ = (id, size);
         ni("inspecting containers")
     }
-    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<serde_json::Value>> {
+    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<ContainerSummaryView>> {
         let _ = opts;
         ni("listing containers")
     }
@@ -161,11 +170,15 @@ pub trait ContainerService: Send + Sync + 'static {
         ni("renaming containers")
     }
     /// Body is Docker's `ContainerUpdateBody`; returns `{"Warnings":[]}`.
-    async fn update(&self, id: &str, body: serde_json::Value) -> ApiResult<serde_json::Value> {
+    async fn update(
+        &self,
+        id: &str,
+        body: ContainerUpdateBody,
+    ) -> ApiResult<ContainerUpdateResponse> {
         let _ = (id, body);
         ni("updating containers")
     }
-    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<serde_json::Value> {
+    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<ContainerTopResponse> {
         let _ = (id, ps_args);
         ni("listing container processes")
     }
@@ -173,12 +186,12 @@ pub trait ContainerService: Send + Sync + 'static {
         let _ = (id, stream);
         ni("container stats")
     }
-    async fn prune(&self, filters: Filters) -> ApiResult<serde_json::Value> {
+    async fn prune(&self, filters: Filters) -> ApiResult<ContainerPruneResponse> {
         let _ = filters;
         ni("pruning containers")
     }
     /// Body is Docker's `ExecConfig`; returns the exec ID.
-    async fn exec_create(&self, id: &str, body: serde_json::Value) -> ApiResult<String> {
+    async fn exec_create(&self, id: &str, body: ExecCreateRequest) -> ApiResult<String> {
         let _ = (id, body);
         ni("exec")
     }
@@ -192,7 +205,7 @@ pub trait ContainerService: Send + Sync + 'static {
         let _ = (exec_id, detach, tty);
         ni("exec")
     }
-    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<serde_json::Value> {
+    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<ExecInspect> {
         let _ = exec_id;
         ni("exec")
     }

@@ -2,6 +2,7 @@
 //! call a [`Services`] bundle and render Docker's JSON; errors carry an [`ErrorKind`] that only
 //! [`error`] turns into an HTTP status.
 
+pub mod container_types;
 pub mod containers;
 pub mod error;
 pub mod filters;
@@ -11,19 +12,23 @@ pub mod service;
 pub mod version;
 pub mod volume_service;
 
+pub use container_types::{
+    ContainerCreateRequest, ContainerInspect, ContainerSummaryView, ContainerWaitResult,
+    ExecCreateRequest, ExecInspect,
+};
 pub use containers::{
     AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
     LogsStream, NoContainers, StreamSession,
 };
 pub use error::{status_of, ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
-pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
+pub use network_service::{NetworkCreated, NetworkService, NetworkView, NoNetworks};
 pub use routes::app;
 pub use routes::build::BuildOptions;
 pub use service::{
-    drain, AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect,
-    ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions,
-    PushOptions, Services, SystemService,
+    drain, AuthRequest, BuildCacheItem, ByteStream, CheckFinding, CheckReport, DiskUsage,
+    EventStream, GraphDriver, ImageInspect, ImageListOptions, ImageMetadata, ImageService,
+    ImportOptions, JsonStream, PullOptions, PushOptions, Services, SystemService,
 };
 pub use version::{API_VERSION, MIN_API_VERSION};
 pub use volume_service::{

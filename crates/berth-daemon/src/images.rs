@@ -388,7 +388,7 @@ impl ImageService for Engine {
         &self,
         name: &str,
         registry_auth: Option<String>,
-    ) -> ApiResult<serde_json::Value> {
+    ) -> ApiResult<berth_api::models::DistributionInspect> {
         self.registry_distribution(name, registry_auth).await
     }
 

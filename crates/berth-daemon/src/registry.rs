@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use berth_api::models::DistributionInspect;
 use berth_api::{
     ApiError, ApiResult, AuthRequest, ErrorKind, JsonStream, PullOptions, PushOptions,
 };
@@ -133,8 +134,10 @@ const OTHER_PLATFORMS: &[&str] = &[
 
 /// moby's `DistributionInspect` for a resolved pull: the top descriptor (the index when the
 /// reference named one) and its platforms (every index entry's, else the config's).
-pub fn distribution_inspect(p: &berth_registry::PulledImage) -> Result<Value, String> {
-    use berth_api::models::{DistributionInspect, OciDescriptor, OciPlatform};
+pub fn distribution_inspect(
+    p: &berth_registry::PulledImage,
+) -> Result<DistributionInspect, String> {
+    use berth_api::models::{OciDescriptor, OciPlatform};
     let platform = |p: &Platform| OciPlatform {
         architecture: Some(p.architecture.clone()),
         os: Some(p.os.clone()),
@@ -191,11 +194,10 @@ pub fn distribution_inspect(p: &berth_registry::PulledImage) -> Result<Value, St
             )
         }
     };
-    serde_json::to_value(DistributionInspect {
+    Ok(DistributionInspect {
         descriptor,
         platforms,
     })
-    .map_err(|e| e.to_string())
 }
 
 /// Docker's in-stream error object.
@@ -542,7 +544,7 @@ impl Engine {
         &self,
         name: &str,
         registry_auth: Option<String>,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<DistributionInspect> {
         let reference = Reference::parse(name)
             .map_err(|e| ApiError::invalid(e.to_string()))?
             .with_default_tag();

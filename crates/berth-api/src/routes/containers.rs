@@ -201,6 +201,7 @@ async fn post_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Res
             if let Some(v) = ver {
                 compat_create_body(v, &mut body);
             }
+            let body = crate::container_types::ContainerCreateRequest::from_json(body)?;
             let r = c.create(name, platform, body).await?;
             return Ok((StatusCode::CREATED, Json(r)).into_response());
         }
@@ -259,7 +260,8 @@ async fn post_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Res
             c.rename(&id, name).await.map(|_| no_content())
         }
         "update" => {
-            let body = json_body(req.into_body()).await?;
+            let body =
+                crate::container_types::update_body_from_json(json_body(req.into_body()).await?)?;
             Ok(Json(c.update(&id, body).await?).into_response())
         }
         "attach" => {
@@ -267,7 +269,9 @@ async fn post_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Res
             Ok(hijack(req, session))
         }
         "exec" => {
-            let body = json_body(req.into_body()).await?;
+            let body = crate::container_types::ExecCreateRequest::from_json(
+                json_body(req.into_body()).await?,
+            )?;
             let exec_id = c.exec_create(&id, body).await?;
             Ok((
                 StatusCode::CREATED,

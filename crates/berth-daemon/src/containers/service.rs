@@ -4,10 +4,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_api::models::ContainerUpdateBody;
+use berth_api::models::{
+    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
+    ContainerUpdateResponse,
+};
 use berth_api::{
-    ApiError, ApiResult, AttachOptions, ContainerListOptions, ContainerService, Filters,
-    JsonStream, LogsOptions, LogsStream, StreamSession,
+    ApiError, ApiResult, AttachOptions, ContainerCreateRequest, ContainerInspect,
+    ContainerListOptions, ContainerService, ContainerSummaryView, ContainerWaitResult,
+    ExecCreateRequest, ExecInspect, Filters, JsonStream, LogsOptions, LogsStream, StreamSession,
 };
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
@@ -22,8 +26,8 @@ impl ContainerService for Engine {
         &self,
         name: Option<String>,
         _platform: Option<String>,
-        body: Value,
-    ) -> ApiResult<Value> {
+        body: ContainerCreateRequest,
+    ) -> ApiResult<ContainerCreateResponse> {
         self.ctr_create(name, body).await
     }
 
@@ -63,7 +67,11 @@ impl ContainerService for Engine {
         self.ctr_kill(&c, signal).await
     }
 
-    async fn wait(&self, id: &str, condition: &str) -> ApiResult<BoxFuture<'static, Value>> {
+    async fn wait(
+        &self,
+        id: &str,
+        condition: &str,
+    ) -> ApiResult<BoxFuture<'static, ContainerWaitResult>> {
         let c = self.inner.containers.get(id)?;
         self.ctr_wait(&c, condition)
     }
@@ -76,7 +84,7 @@ impl ContainerService for Engine {
         self.ctr_remove(&c, force, volumes).await
     }
 
-    async fn inspect(&self, id: &str, size: bool) -> ApiResult<Value> {
+    async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspect> {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
         let mut v = render::inspect(&self.inner.containers, &r);
@@ -87,15 +95,15 @@ impl ContainerService for Engine {
             .map(|e| e.id)
             .collect();
         if !execs.is_empty() {
-            v["ExecIDs"] = json!(execs);
+            v.exec_ids = Some(execs);
         }
         if size {
-            v["SizeRw"] = json!(self.rw_size(&r.id).await);
+            v.size_rw = Some(self.rw_size(&r.id).await);
         }
         Ok(v)
     }
 
-    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<Value>> {
+    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<ContainerSummaryView>> {
         let mut all: Vec<super::Record> = self
             .inner
             .containers
@@ -123,7 +131,7 @@ impl ContainerService for Engine {
             let mut v = render::summary(r);
             render::add_link_names(&mut v, r, &all);
             if opts.size {
-                v["SizeRw"] = json!(self.rw_size(&r.id).await);
+                v.size_rw = Some(self.rw_size(&r.id).await);
             }
             out.push(v);
             if opts.limit.is_some_and(|l| out.len() >= l) {
@@ -232,11 +240,8 @@ impl ContainerService for Engine {
         Ok(())
     }
 
-    async fn update(&self, id: &str, body: Value) -> ApiResult<Value> {
+    async fn update(&self, id: &str, u: ContainerUpdateBody) -> ApiResult<ContainerUpdateResponse> {
         let c = self.inner.containers.get(id)?;
-        super::validate::check_restart_name(body.pointer("/RestartPolicy/Name"))?;
-        let u: ContainerUpdateBody = serde_json::from_value(body)
-            .map_err(|e| ApiError::invalid(format!("invalid update body: {e}")))?;
         let mut hc = c.snapshot().host_config;
         macro_rules! set {
             ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone(); } )* };
@@ -269,10 +274,12 @@ impl ContainerService for Engine {
                 .map_err(|e| ApiError::internal(format!("update {}: {e}", r.id)))?;
         }
         self.ctr_event("update", &r, HashMap::new());
-        Ok(json!({ "Warnings": [] }))
+        Ok(ContainerUpdateResponse {
+            warnings: Some(vec![]),
+        })
     }
 
-    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<Value> {
+    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<ContainerTopResponse> {
         let c = self.inner.containers.get(id)?;
         self.ctr_top(&c, ps_args).await
     }
@@ -299,7 +306,7 @@ impl ContainerService for Engine {
         Ok(Box::pin(s))
     }
 
-    async fn prune(&self, filters: Filters) -> ApiResult<Value> {
+    async fn prune(&self, filters: Filters) -> ApiResult<ContainerPruneResponse> {
         filters.validate(&["until", "label", "label!"])?;
         let mut deleted = vec![];
         let mut reclaimed = 0u64;
@@ -333,10 +340,13 @@ impl ContainerService for Engine {
             "",
             HashMap::from([("reclaimed".to_string(), reclaimed.to_string())]),
         );
-        Ok(json!({ "ContainersDeleted": deleted, "SpaceReclaimed": reclaimed }))
+        Ok(ContainerPruneResponse {
+            containers_deleted: Some(deleted),
+            space_reclaimed: Some(reclaimed as i64),
+        })
     }
 
-    async fn exec_create(&self, id: &str, body: Value) -> ApiResult<String> {
+    async fn exec_create(&self, id: &str, body: ExecCreateRequest) -> ApiResult<String> {
         let c = self.inner.containers.get(id)?;
         Engine::exec_create(self, &c, body).await
     }
@@ -350,7 +360,7 @@ impl ContainerService for Engine {
         Engine::exec_start(self, exec_id, detach, tty).await
     }
 
-    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<Value> {
+    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<ExecInspect> {
         Engine::exec_inspect(self, exec_id)
     }
 
