@@ -14,6 +14,7 @@ mod render_snapshots;
 mod run;
 mod security;
 mod service;
+mod stats;
 mod stop;
 pub mod validate;
 mod workdir;

@@ -250,3 +250,28 @@ fn network_json_matches_the_snapshots() {
         check(&format!("network_{name}"), v);
     }
 }
+
+/// Stats of the full record (two interfaces) from a fixed reading: the first frame (no
+/// previous sample) and the next one (`preread`, `precpu_stats` from the first).
+#[test]
+fn stats_json_matches_the_snapshots() {
+    let r: Record = serde_json::from_value(full()).unwrap();
+    let sample = |read: &str, cpu: u64| super::stats::Sample {
+        read: read.into(),
+        mem: 1 << 20,
+        limit: 64 << 20,
+        cpu,
+        pids: 3,
+        ncpu: 2,
+        system: 123_450_000_000,
+    };
+    let first = super::stats::render(&r, &sample("2026-01-02T03:04:10.5Z", 1000), None);
+    let first = serde_json::to_value(first).unwrap();
+    check("stats_first", first.clone());
+    let next = super::stats::render(&r, &sample("2026-01-02T03:04:11.5Z", 5000), Some(&first));
+    check("stats_next", serde_json::to_value(next).unwrap());
+    let mut plain: Record = serde_json::from_value(minimal()).unwrap();
+    plain.netns = None;
+    let v = super::stats::render(&plain, &sample("2026-01-02T03:04:10.5Z", 0), None);
+    check("stats_no_netns", serde_json::to_value(v).unwrap());
+}

@@ -15,7 +15,7 @@ use berth_api::{
 };
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{lock, render};
 use crate::engine::Engine;
@@ -286,22 +286,21 @@ impl ContainerService for Engine {
 
     async fn stats(&self, id: &str, stream: bool) -> ApiResult<JsonStream> {
         let c = self.inner.containers.get(id)?;
-        let eng = self.clone();
-        let first = stats_of(&eng, &c.snapshot(), None);
+        let first = super::stats::stats_of(&c.snapshot(), None);
         if !stream {
             // One sample, as dockerd's `one-shot=true`: no previous CPU reading. (`stream=false`
             // alone takes the streaming path's first frame: two samples, so CPU% is real.)
             return Ok(Box::pin(futures::stream::iter(vec![first])));
         }
-        let s = futures::stream::unfold((eng, c, first), |(eng, c, prev)| async move {
+        let s = futures::stream::unfold((c, first), |(c, prev)| async move {
             if !c.snapshot().running() && prev.get("_sent").is_some() {
                 return None;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut cur = stats_of(&eng, &c.snapshot(), Some(&prev));
+            let mut cur = super::stats::stats_of(&c.snapshot(), Some(&prev));
             let out = cur.clone();
             cur["_sent"] = json!(true);
-            Some((out, (eng, c, cur)))
+            Some((out, (c, cur)))
         });
         Ok(Box::pin(s))
     }
@@ -387,94 +386,6 @@ fn parse_until(u: &str) -> Option<i64> {
     Some(chrono::Utc::now().timestamp() - n * mul)
 }
 
-fn read_u64(p: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
-}
-
-/// One stats sample from cgroup files (v1 first, then v2).
-/// The memory limit stats report, as dockerd: the host's memory when the cgroup has none
-/// (v2 `max`, unreadable) or one above it (v1's "unlimited" is about 8 EiB).
-fn mem_limit(cgroup: Option<u64>, host: u64) -> u64 {
-    match cgroup {
-        Some(l) if l > 0 && (host == 0 || l < host) => l,
-        Some(l) if host == 0 => l,
-        _ => host,
-    }
-}
-
-fn stats_of(eng: &Engine, r: &super::Record, prev: Option<&Value>) -> Value {
-    let root = std::path::Path::new(berth_runtime::cgroups::CGROUP_ROOT);
-    let parent = r
-        .host_config
-        .cgroup_parent
-        .clone()
-        .filter(|p| !p.is_empty())
-        .unwrap_or("berth".into());
-    let rel = format!("{}/{}", parent.trim_matches('/'), r.id);
-    let running = r.running();
-    let mem = if running {
-        berth_runtime::cgroups::memory_usage(root, &rel).unwrap_or(0)
-    } else {
-        0
-    };
-    let limit = mem_limit(
-        read_u64(&root.join("memory").join(&rel).join("memory.limit_in_bytes"))
-            .or_else(|| read_u64(&root.join(&rel).join("memory.max"))),
-        crate::system::mem_total().max(0) as u64,
-    );
-    let cpu = read_u64(&root.join("cpu,cpuacct").join(&rel).join("cpuacct.usage"))
-        .or_else(|| read_u64(&root.join("cpuacct").join(&rel).join("cpuacct.usage")))
-        .unwrap_or(0);
-    let pids = read_u64(&root.join("pids").join(&rel).join("pids.current")).unwrap_or(0);
-    let ncpu = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let system = std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            let l = s.lines().next()?.to_string();
-            Some(
-                l.split_whitespace()
-                    .skip(1)
-                    .filter_map(|x| x.parse::<u64>().ok())
-                    .sum::<u64>()
-                    * 10_000_000,
-            )
-        })
-        .unwrap_or(0);
-    let mut nets = serde_json::Map::new();
-    if let Some(ns) = &r.netns {
-        let _ = (ns, eng);
-        for e in &r.endpoints {
-            nets.insert(
-                e.ifname.clone(),
-                json!({"rx_bytes": 0, "rx_packets": 0, "rx_errors": 0,
-                "rx_dropped": 0, "tx_bytes": 0, "tx_packets": 0, "tx_errors": 0, "tx_dropped": 0}),
-            );
-        }
-    }
-    let cpu_stats = json!({
-        "cpu_usage": {"total_usage": cpu, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-        "system_cpu_usage": system, "online_cpus": ncpu,
-        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-    });
-    let now = super::now_rfc3339();
-    json!({
-        "id": r.id,
-        "name": format!("/{}", r.name),
-        "read": now,
-        "preread": prev.and_then(|p| p.get("read").cloned()).unwrap_or(json!(super::ZERO_TIME)),
-        "pids_stats": {"current": pids},
-        "blkio_stats": {"io_service_bytes_recursive": null},
-        "num_procs": 0,
-        "storage_stats": {},
-        "cpu_stats": cpu_stats,
-        "precpu_stats": prev.and_then(|p| p.get("cpu_stats").cloned()).unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}})),
-        "memory_stats": {"usage": mem, "limit": limit, "stats": {}},
-        "networks": nets,
-    })
-}
-
 impl Engine {
     /// Bytes in the container's upper dir.
     pub(crate) async fn rw_size(&self, id: &str) -> i64 {
@@ -503,20 +414,5 @@ impl Engine {
         })
         .await
         .unwrap_or(0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mem_limit;
-
-    #[test]
-    fn unlimited_memory_reports_the_hosts() {
-        let host = 8 << 30;
-        // cgroup v1's "unlimited" (about 8 EiB), v2's "max" (unreadable as a number).
-        assert_eq!(mem_limit(Some(9_223_372_036_854_771_712), host), host);
-        assert_eq!(mem_limit(None, host), host);
-        assert_eq!(mem_limit(Some(64 << 20), host), 64 << 20);
-        assert_eq!(mem_limit(Some(64 << 20), 0), 64 << 20);
     }
 }
