@@ -449,6 +449,106 @@ pub struct ContainerSummaryView {
     pub size_rw: Option<i64>,
 }
 
+/// One frame of `GET /containers/{id}/stats`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ContainerStats {
+    pub id: String,
+    /// `/name`.
+    pub name: String,
+    /// RFC 3339 time of this reading and of the previous one (Go's zero time for none).
+    pub read: String,
+    pub preread: String,
+    pub pids_stats: PidsStats,
+    pub blkio_stats: BlkioStats,
+    pub num_procs: u32,
+    pub storage_stats: StorageStats,
+    pub cpu_stats: CpuStats,
+    /// The previous reading's `cpu_stats` (clients compute CPU% from the difference).
+    pub precpu_stats: CpuStats,
+    pub memory_stats: MemoryStats,
+    /// By interface name inside the container.
+    pub networks: BTreeMap<String, InterfaceStats>,
+}
+
+/// `pids_stats` of a stats frame.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PidsStats {
+    pub current: u64,
+}
+
+/// `blkio_stats` of a stats frame (not measured: `null` lists, as dockerd on cgroup v2).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BlkioStats {
+    pub io_service_bytes_recursive: Option<Vec<BlkioStatEntry>>,
+}
+
+/// One entry of a blkio list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BlkioStatEntry {
+    pub major: u64,
+    pub minor: u64,
+    pub op: String,
+    pub value: u64,
+}
+
+/// `storage_stats` (Windows only: always `{}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StorageStats {}
+
+/// `cpu_stats` / `precpu_stats`; before the first reading only `cpu_usage.total_usage` and an
+/// empty `throttling_data` are sent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CpuStats {
+    pub cpu_usage: CpuUsage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_cpu_usage: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_cpus: Option<u64>,
+    pub throttling_data: ThrottlingData,
+}
+
+/// `cpu_usage` of a CPU reading, nanoseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CpuUsage {
+    pub total_usage: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_in_kernelmode: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_in_usermode: Option<u64>,
+}
+
+/// `throttling_data` of a CPU reading.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ThrottlingData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub periods: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled_periods: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled_time: Option<u64>,
+}
+
+/// `memory_stats` of a stats frame, bytes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MemoryStats {
+    pub usage: u64,
+    pub limit: u64,
+    pub stats: BTreeMap<String, u64>,
+}
+
+/// Counters of one network interface.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct InterfaceStats {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

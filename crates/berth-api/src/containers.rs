@@ -13,12 +13,12 @@ use bollard_stubs::models::{
 };
 
 use crate::container_types::{
-    ContainerCreateRequest, ContainerInspect, ContainerSummaryView, ContainerWaitResult,
-    ExecCreateRequest, ExecInspect,
+    ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
+    ContainerWaitResult, ExecCreateRequest, ExecInspect,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::filters::Filters;
-use crate::service::{ByteStream, JsonStream};
+use crate::service::ByteStream;
 
 /// The client connection after `101 UPGRADED` (or a pipe feeding a plain response body).
 pub trait HijackIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -68,6 +68,9 @@ pub struct ContainerListOptions {
     pub size: bool,
     pub filters: Filters,
 }
+
+/// Frames of `GET /containers/{id}/stats`.
+pub type StatsStream = Pin<Box<dyn futures::Stream<Item = ContainerStats> + Send>>;
 
 /// Logs: whether the container has a tty (raw output) and the framed byte stream.
 pub struct LogsStream {
@@ -182,7 +185,7 @@ pub trait ContainerService: Send + Sync + 'static {
         let _ = (id, ps_args);
         ni("listing container processes")
     }
-    async fn stats(&self, id: &str, stream: bool) -> ApiResult<JsonStream> {
+    async fn stats(&self, id: &str, stream: bool) -> ApiResult<StatsStream> {
         let _ = (id, stream);
         ni("container stats")
     }

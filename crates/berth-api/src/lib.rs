@@ -13,12 +13,12 @@ pub mod version;
 pub mod volume_service;
 
 pub use container_types::{
-    ContainerCreateRequest, ContainerInspect, ContainerSummaryView, ContainerWaitResult,
-    ExecCreateRequest, ExecInspect,
+    ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
+    ContainerWaitResult, ExecCreateRequest, ExecInspect,
 };
 pub use containers::{
     AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
-    LogsStream, NoContainers, StreamSession,
+    LogsStream, NoContainers, StatsStream, StreamSession,
 };
 pub use error::{status_of, ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;

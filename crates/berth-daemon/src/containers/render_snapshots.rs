@@ -266,8 +266,7 @@ fn stats_json_matches_the_snapshots() {
         system: 123_450_000_000,
     };
     let first = super::stats::render(&r, &sample("2026-01-02T03:04:10.5Z", 1000), None);
-    let first = serde_json::to_value(first).unwrap();
-    check("stats_first", first.clone());
+    check("stats_first", serde_json::to_value(&first).unwrap());
     let next = super::stats::render(&r, &sample("2026-01-02T03:04:11.5Z", 5000), Some(&first));
     check("stats_next", serde_json::to_value(next).unwrap());
     let mut plain: Record = serde_json::from_value(minimal()).unwrap();

@@ -11,11 +11,10 @@ use berth_api::models::{
 use berth_api::{
     ApiError, ApiResult, AttachOptions, ContainerCreateRequest, ContainerInspect,
     ContainerListOptions, ContainerService, ContainerSummaryView, ContainerWaitResult,
-    ExecCreateRequest, ExecInspect, Filters, JsonStream, LogsOptions, LogsStream, StreamSession,
+    ExecCreateRequest, ExecInspect, Filters, LogsOptions, LogsStream, StatsStream, StreamSession,
 };
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
-use serde_json::json;
 
 use super::{lock, render};
 use crate::engine::Engine;
@@ -284,7 +283,7 @@ impl ContainerService for Engine {
         self.ctr_top(&c, ps_args).await
     }
 
-    async fn stats(&self, id: &str, stream: bool) -> ApiResult<JsonStream> {
+    async fn stats(&self, id: &str, stream: bool) -> ApiResult<StatsStream> {
         let c = self.inner.containers.get(id)?;
         let first = super::stats::stats_of(&c.snapshot(), None);
         if !stream {
@@ -292,15 +291,14 @@ impl ContainerService for Engine {
             // alone takes the streaming path's first frame: two samples, so CPU% is real.)
             return Ok(Box::pin(futures::stream::iter(vec![first])));
         }
-        let s = futures::stream::unfold((c, first), |(c, prev)| async move {
-            if !c.snapshot().running() && prev.get("_sent").is_some() {
+        // The first reading only primes `precpu_stats`; stop after a frame once not running.
+        let s = futures::stream::unfold((c, first, false), |(c, prev, sent)| async move {
+            if !c.snapshot().running() && sent {
                 return None;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut cur = super::stats::stats_of(&c.snapshot(), Some(&prev));
-            let out = cur.clone();
-            cur["_sent"] = json!(true);
-            Some((out, (c, cur)))
+            let cur = super::stats::stats_of(&c.snapshot(), Some(&prev));
+            Some((cur.clone(), (c, cur, true)))
         });
         Ok(Box::pin(s))
     }

@@ -1,7 +1,10 @@
 //! `GET /containers/{id}/stats`: one reading of a container's cgroup files (v1 first, then
 //! v2) and `/proc/stat`, and Docker's stats JSON rendered from it (pure, snapshot-tested).
 
-use serde_json::{json, Value};
+use berth_api::container_types::{
+    BlkioStats, ContainerStats, CpuStats, CpuUsage, InterfaceStats, MemoryStats, PidsStats,
+    StorageStats, ThrottlingData,
+};
 
 use super::Record;
 
@@ -86,41 +89,52 @@ pub(crate) fn read_sample(r: &Record) -> Sample {
 }
 
 /// One stats sample of `r` (with the previous one, for `precpu_stats`).
-pub(crate) fn stats_of(r: &Record, prev: Option<&Value>) -> Value {
+pub(crate) fn stats_of(r: &Record, prev: Option<&ContainerStats>) -> ContainerStats {
     render(r, &read_sample(r), prev)
 }
 
 /// Docker's stats JSON for sample `s`; `prev` fills `preread` and `precpu_stats`.
-pub(crate) fn render(r: &Record, s: &Sample, prev: Option<&Value>) -> Value {
-    let mut nets = serde_json::Map::new();
-    if r.netns.is_some() {
-        for e in &r.endpoints {
-            nets.insert(
-                e.ifname.clone(),
-                json!({"rx_bytes": 0, "rx_packets": 0, "rx_errors": 0,
-                "rx_dropped": 0, "tx_bytes": 0, "tx_packets": 0, "tx_errors": 0, "tx_dropped": 0}),
-            );
-        }
+pub(crate) fn render(r: &Record, s: &Sample, prev: Option<&ContainerStats>) -> ContainerStats {
+    let networks = match r.netns {
+        Some(_) => r
+            .endpoints
+            .iter()
+            .map(|e| (e.ifname.clone(), InterfaceStats::default()))
+            .collect(),
+        None => Default::default(),
+    };
+    let cpu_stats = CpuStats {
+        cpu_usage: CpuUsage {
+            total_usage: s.cpu,
+            usage_in_kernelmode: Some(0),
+            usage_in_usermode: Some(0),
+        },
+        system_cpu_usage: Some(s.system),
+        online_cpus: Some(s.ncpu as u64),
+        throttling_data: ThrottlingData {
+            periods: Some(0),
+            throttled_periods: Some(0),
+            throttled_time: Some(0),
+        },
+    };
+    ContainerStats {
+        id: r.id.clone(),
+        name: format!("/{}", r.name),
+        read: s.read.clone(),
+        preread: prev.map_or(super::ZERO_TIME.to_string(), |p| p.read.clone()),
+        pids_stats: PidsStats { current: s.pids },
+        blkio_stats: BlkioStats::default(),
+        num_procs: 0,
+        storage_stats: StorageStats {},
+        cpu_stats,
+        precpu_stats: prev.map(|p| p.cpu_stats.clone()).unwrap_or_default(),
+        memory_stats: MemoryStats {
+            usage: s.mem,
+            limit: s.limit,
+            stats: Default::default(),
+        },
+        networks,
     }
-    let cpu_stats = json!({
-        "cpu_usage": {"total_usage": s.cpu, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-        "system_cpu_usage": s.system, "online_cpus": s.ncpu,
-        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-    });
-    json!({
-        "id": r.id,
-        "name": format!("/{}", r.name),
-        "read": s.read,
-        "preread": prev.and_then(|p| p.get("read").cloned()).unwrap_or(json!(super::ZERO_TIME)),
-        "pids_stats": {"current": s.pids},
-        "blkio_stats": {"io_service_bytes_recursive": null},
-        "num_procs": 0,
-        "storage_stats": {},
-        "cpu_stats": cpu_stats,
-        "precpu_stats": prev.and_then(|p| p.get("cpu_stats").cloned()).unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}})),
-        "memory_stats": {"usage": s.mem, "limit": s.limit, "stats": {}},
-        "networks": nets,
-    })
 }
 
 #[cfg(test)]
