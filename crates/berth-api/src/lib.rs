@@ -27,8 +27,9 @@ pub use routes::app;
 pub use routes::build::BuildOptions;
 pub use service::{
     drain, AuthRequest, BuildCacheItem, ByteStream, CheckFinding, CheckReport, DiskUsage,
-    EventStream, GraphDriver, ImageInspect, ImageListOptions, ImageMetadata, ImageService,
-    ImportOptions, JsonStream, PullOptions, PushOptions, Services, SystemService,
+    ErrorDetail, EventStream, GraphDriver, ImageInspect, ImageListOptions, ImageMetadata,
+    ImageService, ImportOptions, JsonAux, JsonMessage, JsonStream, ProgressDetail, PullOptions,
+    PushOptions, Services, SystemService,
 };
 pub use version::{API_VERSION, MIN_API_VERSION};
 pub use volume_service::{

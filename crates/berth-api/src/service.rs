@@ -29,8 +29,95 @@ pub async fn drain(mut body: ByteStream) {
         }
     }
 }
-/// A stream of Docker JSON progress messages (pull, push).
-pub type JsonStream = Pin<Box<dyn Stream<Item = serde_json::Value> + Send>>;
+/// A stream of Docker JSON messages (pull, push, build).
+pub type JsonStream = Pin<Box<dyn Stream<Item = JsonMessage> + Send>>;
+
+/// One line of Docker's JSON message streams (moby's `jsonmessage.JSONMessage`): only the
+/// fields set are sent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct JsonMessage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(rename = "progressDetail", skip_serializing_if = "Option::is_none")]
+    pub progress_detail: Option<ProgressDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aux: Option<JsonAux>,
+    #[serde(rename = "errorDetail", skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<ErrorDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl JsonMessage {
+    /// `{"stream": text}` (build output).
+    pub fn stream(text: impl Into<String>) -> Self {
+        Self {
+            stream: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    /// `{"id": id, "status": status}` (`id` left out when None).
+    pub fn status(id: Option<&str>, status: impl Into<String>) -> Self {
+        Self {
+            id: id.map(str::to_string),
+            status: Some(status.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Docker's in-stream error: `{"errorDetail": {"message": m}, "error": m}`.
+    pub fn error(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            error_detail: Some(ErrorDetail {
+                code: None,
+                message: message.clone(),
+            }),
+            error: Some(message),
+            ..Default::default()
+        }
+    }
+}
+
+/// `progressDetail` of a progress line (`{}` when there is nothing to count).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProgressDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// `errorDetail` of an in-stream error (a failed RUN carries its exit code).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ErrorDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    pub message: String,
+}
+
+/// `aux` of a JSON message: the pushed tag's digest, or the built image's ID.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum JsonAux {
+    Pushed {
+        #[serde(rename = "Tag")]
+        tag: String,
+        #[serde(rename = "Digest")]
+        digest: String,
+        #[serde(rename = "Size")]
+        size: u64,
+    },
+    Built {
+        #[serde(rename = "ID")]
+        id: String,
+    },
+}
 /// A live stream of engine events.
 pub type EventStream = Pin<Box<dyn Stream<Item = EventMessage> + Send>>;
 

@@ -83,10 +83,6 @@ pub(crate) fn compat_create_body(v: crate::version::ApiVersion, body: &mut serde
     }
 }
 
-fn stats_json(s: crate::container_types::ContainerStats) -> serde_json::Value {
-    serde_json::to_value(s).unwrap_or_default()
-}
-
 async fn json_body(body: Body) -> ApiResult<serde_json::Value> {
     let bytes = axum::body::to_bytes(body, 16 << 20)
         .await
@@ -176,9 +172,9 @@ async fn get_dispatch(s: Services, rest: String, req: Request) -> ApiResult<Resp
             if !stream && !q.flag("one-shot") {
                 // dockerd primes the CPU reading with one sample and sends the next, so
                 // `precpu_stats` is filled and CPU% is not 0: the stream's first frame is that.
-                return Ok(json_lines(c.stats(id, true).await?.take(1).map(stats_json)));
+                return Ok(json_lines(c.stats(id, true).await?.take(1)));
             }
-            Ok(json_lines(c.stats(id, stream).await?.map(stats_json)))
+            Ok(json_lines(c.stats(id, stream).await?))
         }
         _ => Err(ApiError::not_found(format!(
             "page not found: /containers/{rest}"

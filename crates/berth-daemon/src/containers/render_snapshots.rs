@@ -152,16 +152,26 @@ fn normalize(mut v: Value, root: &std::path::Path) -> Value {
     v
 }
 
-fn check(name: &str, got: Value) {
+/// Exposed ports come from a hash map (bollard decodes `ExposedPorts` into a list in hash
+/// order): a summary's `Ports` are compared in sorted order.
+fn sort_ports(v: &mut Value) {
+    if let Some(Value::Array(ports)) = v.get_mut("Ports") {
+        ports.sort_by_key(|p| p.to_string());
+    }
+}
+
+fn check(name: &str, mut got: Value) {
+    sort_ports(&mut got);
     let path = snapshot_path(name);
     if std::env::var_os("BERTH_UPDATE_SNAPSHOTS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
     }
-    let want: Value = serde_json::from_slice(
+    let mut want: Value = serde_json::from_slice(
         &std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
     )
     .unwrap();
+    sort_ports(&mut want);
     assert_eq!(
         got,
         want,
