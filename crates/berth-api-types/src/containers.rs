@@ -7,9 +7,18 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use bollard_stubs::models::{
+    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
+    ContainerUpdateResponse,
+};
+
+use crate::container_types::{
+    ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
+    ContainerWaitResult, ExecCreateRequest, ExecInspect,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::filters::Filters;
-use crate::service::{ByteStream, JsonStream};
+use crate::service::ByteStream;
 
 /// The client connection after `101 UPGRADED` (or a pipe feeding a plain response body).
 pub trait HijackIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -60,6 +69,9 @@ pub struct ContainerListOptions {
     pub filters: Filters,
 }
 
+/// Frames of `GET /containers/{id}/stats`.
+pub type StatsStream = Pin<Box<dyn futures::Stream<Item = ContainerStats> + Send>>;
+
 /// Logs: whether the container has a tty (raw output) and the framed byte stream.
 pub struct LogsStream {
     pub tty: bool,
@@ -76,13 +88,13 @@ fn ni<T>(what: &str) -> ApiResult<T> {
 /// implement what they test.
 #[async_trait]
 pub trait ContainerService: Send + Sync + 'static {
-    /// Body is Docker's `ContainerCreateBody` JSON; returns `{"Id","Warnings"}`.
+    /// Body is Docker's `ContainerCreateBody` (+ the legacy container-wide `MacAddress`).
     async fn create(
         &self,
         name: Option<String>,
         platform: Option<String>,
-        body: serde_json::Value,
-    ) -> ApiResult<serde_json::Value> {
+        body: ContainerCreateRequest,
+    ) -> ApiResult<ContainerCreateResponse> {
         let _ = (name, platform, body);
         ni("creating containers")
     }
@@ -120,7 +132,7 @@ pub trait ContainerService: Send + Sync + 'static {
         &self,
         id: &str,
         condition: &str,
-    ) -> ApiResult<BoxFuture<'static, serde_json::Value>> {
+    ) -> ApiResult<BoxFuture<'static, ContainerWaitResult>> {
         let _ = (id, condition);
         ni("waiting for containers")
     }
@@ -128,11 +140,11 @@ pub trait ContainerService: Send + Sync + 'static {
         let _ = (id, force, volumes, link);
         ni("removing containers")
     }
-    async fn inspect(&self, id: &str, size: bool) -> ApiResult<serde_json::Value> {
+    async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspect> {
         let _ = (id, size);
         ni("inspecting containers")
     }
-    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<serde_json::Value>> {
+    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<ContainerSummaryView>> {
         let _ = opts;
         ni("listing containers")
     }
@@ -161,24 +173,28 @@ pub trait ContainerService: Send + Sync + 'static {
         ni("renaming containers")
     }
     /// Body is Docker's `ContainerUpdateBody`; returns `{"Warnings":[]}`.
-    async fn update(&self, id: &str, body: serde_json::Value) -> ApiResult<serde_json::Value> {
+    async fn update(
+        &self,
+        id: &str,
+        body: ContainerUpdateBody,
+    ) -> ApiResult<ContainerUpdateResponse> {
         let _ = (id, body);
         ni("updating containers")
     }
-    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<serde_json::Value> {
+    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<ContainerTopResponse> {
         let _ = (id, ps_args);
         ni("listing container processes")
     }
-    async fn stats(&self, id: &str, stream: bool) -> ApiResult<JsonStream> {
+    async fn stats(&self, id: &str, stream: bool) -> ApiResult<StatsStream> {
         let _ = (id, stream);
         ni("container stats")
     }
-    async fn prune(&self, filters: Filters) -> ApiResult<serde_json::Value> {
+    async fn prune(&self, filters: Filters) -> ApiResult<ContainerPruneResponse> {
         let _ = filters;
         ni("pruning containers")
     }
     /// Body is Docker's `ExecConfig`; returns the exec ID.
-    async fn exec_create(&self, id: &str, body: serde_json::Value) -> ApiResult<String> {
+    async fn exec_create(&self, id: &str, body: ExecCreateRequest) -> ApiResult<String> {
         let _ = (id, body);
         ni("exec")
     }
@@ -192,7 +208,7 @@ pub trait ContainerService: Send + Sync + 'static {
         let _ = (exec_id, detach, tty);
         ni("exec")
     }
-    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<serde_json::Value> {
+    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<ExecInspect> {
         let _ = exec_id;
         ni("exec")
     }

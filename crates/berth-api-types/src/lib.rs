@@ -4,6 +4,7 @@
 //! axum routes call them and alone turn errors into HTTP answers.
 
 pub mod build;
+pub mod container_types;
 pub mod containers;
 pub mod error;
 pub mod filters;
@@ -14,16 +15,21 @@ pub mod version;
 pub mod volume_service;
 
 pub use build::BuildOptions;
+pub use container_types::{
+    ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
+    ContainerWaitResult, ExecCreateRequest, ExecInspect,
+};
 pub use containers::{
     AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
-    LogsStream, NoContainers, StreamSession,
+    LogsStream, NoContainers, StatsStream, StreamSession,
 };
 pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
-pub use network_service::{NetworkCreated, NetworkService, NoNetworks};
+pub use network_service::{NetworkCreated, NetworkService, NetworkView, NoNetworks};
 pub use service::{
-    drain, AuthRequest, ByteStream, DiskUsage, EventStream, GraphDriver, ImageInspect,
-    ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonStream, PullOptions,
+    drain, AuthRequest, BuildCacheItem, ByteStream, CheckFinding, CheckReport, DiskUsage,
+    ErrorDetail, EventStream, GraphDriver, ImageInspect, ImageListOptions, ImageMetadata,
+    ImageService, ImportOptions, JsonAux, JsonMessage, JsonStream, ProgressDetail, PullOptions,
     PushOptions, Services, SystemService,
 };
 pub use tls::TlsConfig;

@@ -1,13 +1,13 @@
 //! The network service trait (`/networks/*`) and the pure filter logic `GET /networks` and
 //! `POST /networks/prune` apply to Docker's network JSON.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use bollard_stubs::models::{
     NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
 };
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::filters::{glob_match, Filters};
@@ -28,15 +28,102 @@ pub struct NetworkCreated {
     pub warning: String,
 }
 
+/// `GET /networks/{id}` (and each item of `GET /networks`): Docker's network inspect JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NetworkView {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Id")]
+    pub id: String,
+    /// RFC 3339 with nanoseconds.
+    #[serde(rename = "Created")]
+    pub created: String,
+    #[serde(rename = "Scope")]
+    pub scope: String,
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "EnableIPv4")]
+    pub enable_ipv4: bool,
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    #[serde(rename = "IPAM")]
+    pub ipam: NetworkIpam,
+    #[serde(rename = "Internal")]
+    pub internal: bool,
+    #[serde(rename = "Attachable")]
+    pub attachable: bool,
+    #[serde(rename = "Ingress")]
+    pub ingress: bool,
+    #[serde(rename = "ConfigFrom")]
+    pub config_from: ConfigFrom,
+    #[serde(rename = "ConfigOnly")]
+    pub config_only: bool,
+    /// Attached containers by container ID.
+    #[serde(rename = "Containers")]
+    pub containers: BTreeMap<String, NetworkContainer>,
+    #[serde(rename = "Options")]
+    pub options: BTreeMap<String, String>,
+    #[serde(rename = "Labels")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `IPAM` of a network inspect.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NetworkIpam {
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "Options")]
+    pub options: Option<BTreeMap<String, String>>,
+    #[serde(rename = "Config")]
+    pub config: Vec<NetworkIpamConfig>,
+}
+
+/// One subnet of a network's `IPAM.Config`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NetworkIpamConfig {
+    #[serde(rename = "Subnet")]
+    pub subnet: String,
+    #[serde(rename = "Gateway")]
+    pub gateway: String,
+    #[serde(rename = "IPRange", skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
+    #[serde(rename = "AuxiliaryAddresses", skip_serializing_if = "Option::is_none")]
+    pub auxiliary_addresses: Option<BTreeMap<String, String>>,
+}
+
+/// `ConfigFrom` of a network inspect.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ConfigFrom {
+    #[serde(rename = "Network")]
+    pub network: String,
+}
+
+/// A container attached to a network, as the network's `Containers` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NetworkContainer {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+    /// `10.0.0.2/24`.
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+    /// Empty without IPv6.
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: String,
+}
+
 /// Networks as the engine exposes them. Networks are rendered as Docker's inspect JSON
 /// (`Name`, `Id`, `Driver`, `Labels`, `Containers`, ...), the shape `ls` and `inspect` share.
 #[async_trait]
 pub trait NetworkService: Send + Sync + 'static {
     async fn network_create(&self, req: NetworkCreateRequest) -> ApiResult<NetworkCreated>;
     /// Every network, as inspect JSON.
-    async fn network_list(&self) -> ApiResult<Vec<Value>>;
+    async fn network_list(&self) -> ApiResult<Vec<NetworkView>>;
     /// One network by name, ID or unique ID prefix.
-    async fn network_inspect(&self, id: &str) -> ApiResult<Value>;
+    async fn network_inspect(&self, id: &str) -> ApiResult<NetworkView>;
     async fn network_remove(&self, id: &str) -> ApiResult<()>;
     async fn network_connect(&self, id: &str, req: NetworkConnectRequest) -> ApiResult<()>;
     async fn network_disconnect(&self, id: &str, req: NetworkDisconnectRequest) -> ApiResult<()>;
@@ -59,10 +146,10 @@ impl NetworkService for NoNetworks {
     async fn network_create(&self, _: NetworkCreateRequest) -> ApiResult<NetworkCreated> {
         none()
     }
-    async fn network_list(&self) -> ApiResult<Vec<Value>> {
+    async fn network_list(&self) -> ApiResult<Vec<NetworkView>> {
         Ok(vec![])
     }
-    async fn network_inspect(&self, id: &str) -> ApiResult<Value> {
+    async fn network_inspect(&self, id: &str) -> ApiResult<NetworkView> {
         Err(ApiError::not_found(format!("network {id} not found")))
     }
     async fn network_remove(&self, id: &str) -> ApiResult<()> {
@@ -79,26 +166,11 @@ impl NetworkService for NoNetworks {
     }
 }
 
-fn labels_of(n: &Value) -> HashMap<String, String> {
-    n.get("Labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn str_of<'a>(n: &'a Value, k: &str) -> &'a str {
-    n.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Does the network JSON `n` pass the `GET /networks` filters? (name: substring, id: prefix,
+/// Does the network `n` pass the `GET /networks` filters? (name: substring, id: prefix,
 /// as Docker; type: custom/builtin; dangling: no containers attached.)
-pub fn network_matches(f: &Filters, n: &Value) -> ApiResult<bool> {
-    let name = str_of(n, "Name");
-    let id = str_of(n, "Id");
+pub fn network_matches(f: &Filters, n: &NetworkView) -> ApiResult<bool> {
+    let name = n.name.as_str();
+    let id = n.id.as_str();
     let builtin = BUILTIN_NETWORKS.contains(&name);
     let names = f.get("name");
     if !names.is_empty()
@@ -113,7 +185,7 @@ pub fn network_matches(f: &Filters, n: &Value) -> ApiResult<bool> {
         return Ok(false);
     }
     let drivers = f.get("driver");
-    if !drivers.is_empty() && !drivers.contains(&str_of(n, "Driver")) {
+    if !drivers.is_empty() && !drivers.contains(&n.driver.as_str()) {
         return Ok(false);
     }
     for t in f.get("type") {
@@ -128,14 +200,12 @@ pub fn network_matches(f: &Filters, n: &Value) -> ApiResult<bool> {
     if !scopes.is_empty() && !scopes.contains(&"local") {
         return Ok(false);
     }
-    if !f.labels_match("label", &labels_of(n)) {
+    let labels: HashMap<String, String> = n.labels.clone().into_iter().collect();
+    if !f.labels_match("label", &labels) {
         return Ok(false);
     }
     if let Some(d) = f.bool_value("dangling")? {
-        let used = builtin
-            || n.get("Containers")
-                .and_then(Value::as_object)
-                .is_some_and(|m| !m.is_empty());
+        let used = builtin || !n.containers.is_empty();
         if d == used {
             return Ok(false);
         }
@@ -155,7 +225,6 @@ pub fn prune_labels_match(f: &Filters, labels: &HashMap<String, String>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn f(s: &str) -> Filters {
         Filters::parse(s).unwrap()
@@ -163,10 +232,18 @@ mod tests {
 
     #[test]
     fn list_filters() {
-        let user = json!({"Name": "front-net", "Id": "abc123", "Driver": "bridge",
-            "Labels": {"env": "prod"}, "Containers": {}});
-        let bridge = json!({"Name": "bridge", "Id": "fff", "Driver": "bridge",
-            "Labels": {}, "Containers": {}});
+        let net = |name: &str, id: &str, labels: &[(&str, &str)]| NetworkView {
+            name: name.into(),
+            id: id.into(),
+            driver: "bridge".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let user = net("front-net", "abc123", &[("env", "prod")]);
+        let bridge = net("bridge", "fff", &[]);
         assert!(network_matches(&f(r#"{"name":["front"]}"#), &user).unwrap());
         assert!(!network_matches(&f(r#"{"name":["back"]}"#), &user).unwrap());
         assert!(network_matches(&f(r#"{"id":["abc"]}"#), &user).unwrap());
@@ -180,6 +257,11 @@ mod tests {
         assert!(!network_matches(&f(r#"{"dangling":["true"]}"#), &bridge).unwrap());
         assert!(network_matches(&f(r#"{"driver":["bridge"]}"#), &user).unwrap());
         assert!(network_matches(&f(r#"{"type":["nope"]}"#), &user).is_err());
+        let mut used = user.clone();
+        used.containers
+            .insert("c1".into(), NetworkContainer::default());
+        assert!(!network_matches(&f(r#"{"dangling":["true"]}"#), &used).unwrap());
+        assert!(network_matches(&f(r#"{"dangling":["false"]}"#), &used).unwrap());
     }
 
     #[test]

@@ -29,8 +29,95 @@ pub async fn drain(mut body: ByteStream) {
         }
     }
 }
-/// A stream of Docker JSON progress messages (pull, push).
-pub type JsonStream = Pin<Box<dyn Stream<Item = serde_json::Value> + Send>>;
+/// A stream of Docker JSON messages (pull, push, build).
+pub type JsonStream = Pin<Box<dyn Stream<Item = JsonMessage> + Send>>;
+
+/// One line of Docker's JSON message streams (moby's `jsonmessage.JSONMessage`): only the
+/// fields set are sent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct JsonMessage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(rename = "progressDetail", skip_serializing_if = "Option::is_none")]
+    pub progress_detail: Option<ProgressDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aux: Option<JsonAux>,
+    #[serde(rename = "errorDetail", skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<ErrorDetail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl JsonMessage {
+    /// `{"stream": text}` (build output).
+    pub fn stream(text: impl Into<String>) -> Self {
+        Self {
+            stream: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    /// `{"id": id, "status": status}` (`id` left out when None).
+    pub fn status(id: Option<&str>, status: impl Into<String>) -> Self {
+        Self {
+            id: id.map(str::to_string),
+            status: Some(status.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Docker's in-stream error: `{"errorDetail": {"message": m}, "error": m}`.
+    pub fn error(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            error_detail: Some(ErrorDetail {
+                code: None,
+                message: message.clone(),
+            }),
+            error: Some(message),
+            ..Default::default()
+        }
+    }
+}
+
+/// `progressDetail` of a progress line (`{}` when there is nothing to count).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProgressDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// `errorDetail` of an in-stream error (a failed RUN carries its exit code).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ErrorDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    pub message: String,
+}
+
+/// `aux` of a JSON message: the pushed tag's digest, or the built image's ID.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum JsonAux {
+    Pushed {
+        #[serde(rename = "Tag")]
+        tag: String,
+        #[serde(rename = "Digest")]
+        digest: String,
+        #[serde(rename = "Size")]
+        size: u64,
+    },
+    Built {
+        #[serde(rename = "ID")]
+        id: String,
+    },
+}
 /// A live stream of engine events.
 pub type EventStream = Pin<Box<dyn Stream<Item = EventMessage> + Send>>;
 
@@ -71,7 +158,7 @@ pub struct CommitOptions {
     /// Dockerfile instructions (`CMD ["sh"]`, `ENV A=b`, ...) applied to the config.
     pub changes: Vec<String>,
     /// The request body (Docker's container `Config`), None when absent or empty.
-    pub config: Option<serde_json::Value>,
+    pub config: Option<bollard_stubs::models::ContainerConfig>,
 }
 
 /// `POST /images/create?fromImage=…` (docker pull).
@@ -156,9 +243,53 @@ pub struct DiskUsage {
     pub layers_size: i64,
     /// Images with `SharedSize` and `Containers` filled in.
     pub images: Vec<ImageSummary>,
-    pub containers: Vec<serde_json::Value>,
-    pub volumes: Vec<serde_json::Value>,
-    pub build_cache: Vec<serde_json::Value>,
+    /// Container summaries with `SizeRw`.
+    pub containers: Vec<crate::container_types::ContainerSummaryView>,
+    /// Volumes with `UsageData` (size and reference count).
+    pub volumes: Vec<crate::volume_service::VolumeInfo>,
+    pub build_cache: Vec<BuildCacheItem>,
+}
+
+/// One `BuildCache` item of `/system/df`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BuildCacheItem {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub parents: Option<Vec<String>>,
+    #[serde(rename = "Type")]
+    pub typ: String,
+    pub description: String,
+    pub in_use: bool,
+    pub shared: bool,
+    pub size: u64,
+    /// RFC 3339; `null` when the file system cannot say.
+    pub created_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub usage_count: i64,
+}
+
+/// `POST /berth/system/check` answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CheckReport {
+    pub findings: Vec<CheckFinding>,
+    /// Nothing found, or everything found was repaired.
+    pub clean: bool,
+}
+
+/// One thing a crash or failed operation left behind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CheckFinding {
+    /// `process`, `mount`, `blob`, `snapshot`, ...
+    pub kind: String,
+    pub what: String,
+    #[serde(rename = "Where")]
+    pub place: String,
+    pub repaired: bool,
+    /// Why the repair failed (`null` when it did not or was not tried).
+    pub error: Option<String>,
 }
 
 /// Images: list, inspect, history, tag, remove, prune, load, save, import, pull.
@@ -236,7 +367,7 @@ pub trait ImageService: Send + Sync + 'static {
         &self,
         name: &str,
         registry_auth: Option<String>,
-    ) -> ApiResult<serde_json::Value> {
+    ) -> ApiResult<bollard_stubs::models::DistributionInspect> {
         let _ = registry_auth;
         Err(ApiError::not_implemented(format!(
             "distribution inspect of {name} is not implemented in this engine"
@@ -257,7 +388,7 @@ pub trait SystemService: Send + Sync + 'static {
     /// berth extension, `POST /berth/system/check[?repair=1]`: what a crash or a failed
     /// operation left behind (`{"Findings": [{Kind, What, Where, Repaired, Error}], "Clean"}`),
     /// repaired with `repair`.
-    async fn check(&self, repair: bool) -> ApiResult<serde_json::Value> {
+    async fn check(&self, repair: bool) -> ApiResult<CheckReport> {
         let _ = repair;
         Err(ApiError::not_implemented("this engine has no system check"))
     }

@@ -175,15 +175,12 @@ pub fn prune_selects(f: &Filters, all: bool, labels: &HashMap<String, String>) -
 
 /// `VolumeUsage` of `/system/df` from the rendered volumes (`UsageData` filled in): active =
 /// in use; reclaimable = the size of unused volumes.
-pub fn volumes_usage(vols: &[serde_json::Value]) -> serde_json::Value {
-    let usage = |v: &serde_json::Value, k: &str| v["UsageData"][k].as_i64().unwrap_or(0).max(0);
-    let active = vols.iter().filter(|v| usage(v, "RefCount") > 0).count();
-    let total: i64 = vols.iter().map(|v| usage(v, "Size")).sum();
-    let reclaimable: i64 = vols
-        .iter()
-        .filter(|v| usage(v, "RefCount") == 0)
-        .map(|v| usage(v, "Size"))
-        .sum();
+pub fn volumes_usage(vols: &[VolumeInfo]) -> serde_json::Value {
+    let refs = |v: &VolumeInfo| v.usage_data.as_ref().map_or(0, |u| u.ref_count.max(0));
+    let size = |v: &VolumeInfo| v.usage_data.as_ref().map_or(0, |u| u.size.max(0));
+    let active = vols.iter().filter(|v| refs(v) > 0).count();
+    let total: i64 = vols.iter().map(size).sum();
+    let reclaimable: i64 = vols.iter().filter(|v| refs(v) == 0).map(size).sum();
     serde_json::json!({
         "ActiveCount": active,
         "TotalCount": vols.len(),
@@ -230,7 +227,13 @@ mod tests {
 
     #[test]
     fn df_volume_usage() {
-        let v = |refs: i64, size: i64| serde_json::json!({"Name": "x", "UsageData": {"RefCount": refs, "Size": size}});
+        let v = |refs: i64, size: i64| VolumeInfo {
+            usage_data: Some(VolumeUsageData {
+                size,
+                ref_count: refs,
+            }),
+            ..vol("x", refs, &[])
+        };
         let u = volumes_usage(&[v(1, 100), v(0, 40), v(0, 2)]);
         assert_eq!(u["ActiveCount"], 1);
         assert_eq!(u["TotalCount"], 3);

@@ -9,13 +9,16 @@ mod routes;
 pub mod version;
 
 pub use berth_api_types::{
-    build, containers, drain, filters, models, network_service, service, volume_service, ApiError,
-    ApiResult, AttachOptions, AuthRequest, BuildOptions, ByteStream, ContainerFsService,
-    ContainerListOptions, ContainerService, DiskUsage, ErrorKind, EventStream, ExtractOptions,
-    Filters, GraphDriver, HijackIo, Hijacked, ImageInspect, ImageListOptions, ImageMetadata,
-    ImageService, ImportOptions, JsonStream, LogsOptions, LogsStream, NetworkCreated,
-    NetworkService, NoContainerFs, NoContainers, NoNetworks, NoVolumes, PathStat, PullOptions,
-    PushOptions, Services, StreamSession, SystemService, VolumeCreateBody, VolumeInfo,
+    build, container_types, containers, drain, filters, models, network_service, service,
+    volume_service, ApiError, ApiResult, AttachOptions, AuthRequest, BuildCacheItem, BuildOptions,
+    ByteStream, CheckFinding, CheckReport, ContainerCreateRequest, ContainerFsService,
+    ContainerInspect, ContainerListOptions, ContainerService, ContainerStats, ContainerSummaryView,
+    ContainerWaitResult, DiskUsage, ErrorDetail, ErrorKind, EventStream, ExecCreateRequest,
+    ExecInspect, ExtractOptions, Filters, GraphDriver, HijackIo, Hijacked, ImageInspect,
+    ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonAux, JsonMessage, JsonStream,
+    LogsOptions, LogsStream, NetworkCreated, NetworkService, NetworkView, NoContainerFs,
+    NoContainers, NoNetworks, NoVolumes, PathStat, ProgressDetail, PullOptions, PushOptions,
+    Services, StatsStream, StreamSession, SystemService, VolumeCreateBody, VolumeInfo,
     VolumeService,
 };
 pub use error::{status_of, HttpError, HttpResult};

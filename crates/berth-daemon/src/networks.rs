@@ -4,20 +4,22 @@
 //! starting container to the extra networks its config names; the manager's options (default
 //! bridge, its subnet, the nft table) from flags, daemon.json and env.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use berth_api_types::container_types::{EndpointIpam, EndpointMap};
 use berth_api_types::models::{
     EndpointSettings, EventMessageTypeEnum, NetworkConnectRequest, NetworkCreateRequest,
     NetworkDisconnectRequest,
 };
-use berth_api_types::network_service::prune_labels_match;
+use berth_api_types::network_service::{
+    prune_labels_match, ConfigFrom, NetworkContainer, NetworkIpam, NetworkIpamConfig, NetworkView,
+};
 use berth_api_types::{ApiError, ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
 use berth_network::{Endpoint, EndpointConfig, NetworkConfig, NetworkInfo, NetworkManager};
-use serde_json::{json, Value};
 
 use crate::containers::{lock, Ctr, Record};
 use crate::engine::Engine;
@@ -108,100 +110,105 @@ fn rfc3339(secs: u64) -> String {
 }
 
 /// Docker's network inspect JSON for `info`.
-pub(crate) fn network_json(info: &NetworkInfo) -> Value {
+pub(crate) fn network_json(info: &NetworkInfo) -> NetworkView {
     let n = &info.network;
     let mut config = vec![];
     if let Some(i) = &n.ipam {
-        let mut c = json!({"Subnet": i.subnet.to_string(), "Gateway": i.gateway.to_string()});
-        if let Some(r) = n.options.get(OPT_IP_RANGE) {
-            c["IPRange"] = json!(r);
-        }
-        let aux: serde_json::Map<String, Value> = n
+        let aux: BTreeMap<String, String> = n
             .options
             .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(OPT_AUX)?.to_string(), json!(v))))
+            .filter_map(|(k, v)| Some((k.strip_prefix(OPT_AUX)?.to_string(), v.clone())))
             .collect();
-        if !aux.is_empty() {
-            c["AuxiliaryAddresses"] = Value::Object(aux);
-        }
-        config.push(c);
+        config.push(NetworkIpamConfig {
+            subnet: i.subnet.to_string(),
+            gateway: i.gateway.to_string(),
+            ip_range: n.options.get(OPT_IP_RANGE).cloned(),
+            auxiliary_addresses: (!aux.is_empty()).then_some(aux),
+        });
         if let (Some(s), Some(g)) = (i.subnet6, i.gateway6) {
-            config.push(json!({"Subnet": s.to_string(), "Gateway": g.to_string()}));
+            config.push(NetworkIpamConfig {
+                subnet: s.to_string(),
+                gateway: g.to_string(),
+                ..Default::default()
+            });
         }
     }
-    let mut containers = serde_json::Map::new();
-    for e in &info.endpoints {
-        containers.insert(
-            e.container_id.clone(),
-            json!({
-                "Name": e.name.trim_start_matches('/'),
-                "EndpointID": e.veth_host,
-                "MacAddress": e.mac,
-                "IPv4Address": format!("{}/{}", e.ip, e.prefix),
-                "IPv6Address": match (e.ipv6, e.prefix6) {
+    let containers = info
+        .endpoints
+        .iter()
+        .map(|e| {
+            let c = NetworkContainer {
+                name: e.name.trim_start_matches('/').to_string(),
+                endpoint_id: e.veth_host.clone(),
+                mac_address: e.mac.clone(),
+                ipv4_address: format!("{}/{}", e.ip, e.prefix),
+                ipv6_address: match (e.ipv6, e.prefix6) {
                     (Some(ip), Some(p)) => format!("{ip}/{p}"),
                     _ => String::new(),
                 },
-            }),
-        );
-    }
+            };
+            (e.container_id.clone(), c)
+        })
+        .collect();
     let mut options = n.options.clone();
     options.retain(|k, _| !k.starts_with(OPT_IPAM_PREFIX));
     if let (Some(b), true) = (&n.bridge, n.is_default_bridge()) {
         options.insert("com.docker.network.bridge.name".to_string(), b.clone());
     }
-    json!({
-        "Name": n.name,
-        "Id": n.id,
-        "Created": rfc3339(n.created),
-        "Scope": "local",
-        "Driver": n.driver,
-        "EnableIPv4": n.ipam.is_some() || n.driver == "bridge",
-        "EnableIPv6": n.ipam.as_ref().is_some_and(|i| i.subnet6.is_some()),
-        "IPAM": {"Driver": "default", "Options": null, "Config": config},
-        "Internal": n.internal,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": containers,
-        "Options": options,
-        "Labels": n.labels,
-    })
+    NetworkView {
+        name: n.name.clone(),
+        id: n.id.clone(),
+        created: rfc3339(n.created),
+        scope: "local".into(),
+        driver: n.driver.clone(),
+        enable_ipv4: n.ipam.is_some() || n.driver == "bridge",
+        enable_ipv6: n.ipam.as_ref().is_some_and(|i| i.subnet6.is_some()),
+        ipam: NetworkIpam {
+            driver: "default".into(),
+            options: None,
+            config,
+        },
+        internal: n.internal,
+        attachable: false,
+        ingress: false,
+        config_from: ConfigFrom::default(),
+        config_only: false,
+        containers,
+        options,
+        labels: n.labels.clone(),
+    }
 }
 
 /// `IPAMConfig`, `Links` and `DriverOpts` of a container's endpoint on `network`, as the
 /// container's stored `EndpointsConfig` asked for them (container inspect echoes them).
-pub(crate) fn endpoint_settings_json(r: &Record, network: &str) -> (Value, Value, Value) {
+pub(crate) fn endpoint_settings(r: &Record, network: &str) -> EndpointAsked {
     let es = r
         .networking
         .as_ref()
         .and_then(|n| n.endpoints_config.as_ref())
         .and_then(|m| m.get(network));
     let Some(es) = es else {
-        return (Value::Null, Value::Null, Value::Null);
+        return (None, None, None);
     };
-    let ipam = es.ipam_config.as_ref().map_or(Value::Null, |i| {
-        let mut m = serde_json::Map::new();
-        if let Some(v) = i.ipv4_address.as_ref().filter(|v| !v.is_empty()) {
-            m.insert("IPv4Address".into(), json!(v));
-        }
-        if let Some(v) = i.ipv6_address.as_ref().filter(|v| !v.is_empty()) {
-            m.insert("IPv6Address".into(), json!(v));
-        }
-        if let Some(v) = i.link_local_ips.as_ref().filter(|v| !v.is_empty()) {
-            m.insert("LinkLocalIPs".into(), json!(v));
-        }
-        Value::Object(m)
+    let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let ipam = es.ipam_config.as_ref().map(|i| EndpointIpam {
+        ipv4_address: given(&i.ipv4_address),
+        ipv6_address: given(&i.ipv6_address),
+        link_local_ips: i.link_local_ips.clone().filter(|v| !v.is_empty()),
     });
-    let links = es.links.as_ref().map_or(Value::Null, |l| json!(l));
-    let opts = es.driver_opts.as_ref().map_or(Value::Null, |o| json!(o));
-    (ipam, links, opts)
+    (ipam, es.links.clone(), es.driver_opts.clone())
 }
+
+/// What a stored endpoint config asked for: `IPAMConfig`, `Links`, `DriverOpts`.
+pub(crate) type EndpointAsked = (
+    Option<EndpointIpam>,
+    Option<Vec<String>>,
+    Option<HashMap<String, String>>,
+);
 
 /// A container that is not running shows the networks its stored `EndpointsConfig` names
 /// (set by create or by `network connect` while stopped), with what they asked for.
-pub(crate) fn add_configured_networks(r: &Record, m: &mut serde_json::Map<String, Value>) {
+pub(crate) fn add_configured_networks(r: &Record, m: &mut EndpointMap) {
     let Some(eps) = r
         .networking
         .as_ref()
@@ -210,19 +217,13 @@ pub(crate) fn add_configured_networks(r: &Record, m: &mut serde_json::Map<String
         return;
     };
     for (name, es) in eps {
-        let (ipam, links, opts) = endpoint_settings_json(r, name);
-        let entry = m.entry(name.clone()).or_insert_with(|| {
-            json!({
-            "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-            "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null})
-        });
-        entry["IPAMConfig"] = ipam;
-        entry["Links"] = links;
-        entry["DriverOpts"] = opts;
-        entry["Aliases"] = es.aliases.as_ref().map_or(Value::Null, |a| json!(a));
-        entry["MacAddress"] = json!(es.mac_address.clone().unwrap_or_default());
+        let (ipam, links, opts) = endpoint_settings(r, name);
+        let entry = m.entry(name.clone()).or_default();
+        entry.ipam_config = ipam;
+        entry.links = links;
+        entry.driver_opts = opts;
+        entry.aliases = es.aliases.clone();
+        entry.mac_address = es.mac_address.clone().unwrap_or_default();
     }
 }
 
@@ -443,7 +444,7 @@ impl NetworkService for Engine {
         })
     }
 
-    async fn network_list(&self) -> ApiResult<Vec<Value>> {
+    async fn network_list(&self) -> ApiResult<Vec<NetworkView>> {
         let net = self.net().await?;
         let mut out = vec![];
         for n in net.list().await {
@@ -454,7 +455,7 @@ impl NetworkService for Engine {
         Ok(out)
     }
 
-    async fn network_inspect(&self, id: &str) -> ApiResult<Value> {
+    async fn network_inspect(&self, id: &str) -> ApiResult<NetworkView> {
         let net = self.net().await?;
         Ok(network_json(&net.inspect(id).await.map_err(net_err)?))
     }

@@ -12,11 +12,10 @@ use berth_api_types::models::{
     SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion, SystemVersionPlatform,
 };
 use berth_api_types::{
-    ApiResult, ContainerListOptions, ContainerService, DiskUsage, EventStream, SystemService,
+    ApiResult, BuildCacheItem, CheckReport, ContainerListOptions, ContainerService,
+    ContainerSummaryView, DiskUsage, EventStream, SystemService,
 };
 use berth_oci::{Digest, Platform};
-
-use serde_json::{json, Value};
 
 use crate::engine::Engine;
 use crate::images::plan;
@@ -90,12 +89,10 @@ fn index_configs(file: &crate::config::FileConfig) -> HashMap<String, IndexInfo>
 }
 
 /// Containers per image ID (`ImageID` of each container summary).
-fn image_users(containers: &[Value]) -> HashMap<String, i64> {
+fn image_users(containers: &[ContainerSummaryView]) -> HashMap<String, i64> {
     let mut m = HashMap::new();
     for c in containers {
-        if let Some(id) = c.get("ImageID").and_then(Value::as_str) {
-            *m.entry(id.to_string()).or_insert(0) += 1;
-        }
+        *m.entry(c.image_id.clone()).or_insert(0) += 1;
     }
     m
 }
@@ -118,7 +115,7 @@ fn container_counts(states: impl Iterator<Item = Status>) -> (i64, i64, i64, i64
 /// (`<root>/build-cache/<key>.json`, type `regular`) and per cache mount
 /// (`<root>/build-cache-mounts/<id>`, type `exec.cachemount`); none is in use between builds,
 /// so all of it is reclaimable by `docker builder prune`.
-pub fn build_cache_usage(root: &Path) -> Vec<Value> {
+pub fn build_cache_usage(root: &Path) -> Vec<BuildCacheItem> {
     let mut out = Vec::new();
     for (sub, typ) in [
         ("build-cache", "regular"),
@@ -140,18 +137,25 @@ pub fn build_cache_usage(root: &Path) -> Vec<Value> {
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
             };
             let md = e.metadata().ok();
-            out.push(json!({
-                "ID": id,
-                "Parents": null,
-                "Type": typ,
-                "Description": if typ == "regular" { "build step" } else { "cache mount" },
-                "InUse": false,
-                "Shared": false,
-                "Size": crate::volumes::du(&path),
-                "CreatedAt": md.as_ref().and_then(|m| time(m.created().or_else(|_| m.modified()))),
-                "LastUsedAt": md.as_ref().and_then(|m| time(m.accessed())),
-                "UsageCount": 1,
-            }));
+            out.push(BuildCacheItem {
+                id: id.to_string(),
+                parents: None,
+                typ: typ.to_string(),
+                description: if typ == "regular" {
+                    "build step"
+                } else {
+                    "cache mount"
+                }
+                .to_string(),
+                in_use: false,
+                shared: false,
+                size: crate::volumes::du(&path),
+                created_at: md
+                    .as_ref()
+                    .and_then(|m| time(m.created().or_else(|_| m.modified()))),
+                last_used_at: md.as_ref().and_then(|m| time(m.accessed())),
+                usage_count: 1,
+            });
         }
     }
     out
@@ -159,7 +163,7 @@ pub fn build_cache_usage(root: &Path) -> Vec<Value> {
 
 #[async_trait]
 impl SystemService for Engine {
-    async fn check(&self, repair: bool) -> ApiResult<Value> {
+    async fn check(&self, repair: bool) -> ApiResult<CheckReport> {
         self.system_check(repair).await
     }
 
@@ -330,11 +334,11 @@ mod tests {
             Status::Restarting,
         ];
         assert_eq!(container_counts(states.into_iter()), (5, 2, 1, 2));
-        let cs = vec![
-            json!({"ImageID": "sha256:a"}),
-            json!({"ImageID": "sha256:a"}),
-            json!({"ImageID": "sha256:b"}),
-        ];
+        let c = |id: &str| ContainerSummaryView {
+            image_id: id.into(),
+            ..Default::default()
+        };
+        let cs = vec![c("sha256:a"), c("sha256:a"), c("sha256:b")];
         let u = image_users(&cs);
         assert_eq!((u["sha256:a"], u["sha256:b"]), (2, 1));
     }
@@ -349,11 +353,11 @@ mod tests {
         let items = build_cache_usage(d.path());
         let ids: Vec<(&str, &str)> = items
             .iter()
-            .map(|i| (i["ID"].as_str().unwrap(), i["Type"].as_str().unwrap()))
+            .map(|i| (i.id.as_str(), i.typ.as_str()))
             .collect();
         assert_eq!(ids, [("k1", "regular"), ("m1", "exec.cachemount")]);
-        assert!(items[1]["Size"].as_u64().unwrap() >= 8192);
-        assert!(items[0]["CreatedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(items[1].size >= 8192);
+        assert!(items[0].created_at.as_deref().unwrap().ends_with('Z'));
         assert!(build_cache_usage(&d.path().join("none")).is_empty());
     }
 

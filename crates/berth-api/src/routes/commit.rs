@@ -7,6 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use bollard_stubs::models::ContainerConfig;
+
 use super::QueryPairs;
 use crate::service::{CommitOptions, Services};
 use crate::{ApiError, ApiResult, HttpResult};
@@ -23,7 +25,7 @@ fn go_bool(v: &str) -> bool {
 }
 
 /// The body as a config: None when empty, `null` or `{}` (moby then uses the container's).
-fn body_config(body: &[u8]) -> ApiResult<Option<serde_json::Value>> {
+fn body_config(body: &[u8]) -> ApiResult<Option<ContainerConfig>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -34,7 +36,9 @@ fn body_config(body: &[u8]) -> ApiResult<Option<serde_json::Value>> {
     match &v {
         serde_json::Value::Null => Ok(None),
         serde_json::Value::Object(m) if m.is_empty() => Ok(None),
-        serde_json::Value::Object(_) => Ok(Some(v)),
+        serde_json::Value::Object(_) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| ApiError::invalid(format!("invalid commit config: {e}"))),
         _ => Err(ApiError::invalid(
             "the commit body must be a JSON object (a container Config)",
         )),
@@ -80,8 +84,14 @@ mod tests {
         assert!(body_config(br#"{"Cmd":["sh"]}"#).unwrap().is_some());
         assert_eq!(
             body_config(br#"{"Cmd":"echo hi","Entrypoint":["sh","-c"]}"#).unwrap(),
-            Some(serde_json::json!({"Cmd":["echo hi"],"Entrypoint":["sh","-c"]}))
+            Some(ContainerConfig {
+                cmd: Some(vec!["echo hi".into()]),
+                entrypoint: Some(vec!["sh".into(), "-c".into()]),
+                ..Default::default()
+            })
         );
+        let e = body_config(br#"{"Cmd":3}"#).unwrap_err();
+        assert!(e.to_string().starts_with("invalid commit config: "), "{e}");
         assert!(body_config(b"[1]").is_err());
         assert!(body_config(b"{").is_err());
     }

@@ -221,6 +221,7 @@ pub(super) async fn create(
     if let Some(v) = ver {
         compat_create_body(v, &mut body);
     }
+    let body = crate::container_types::ContainerCreateRequest::from_json(body)?;
     let r = s
         .containers
         .create(non_empty(&q.name), non_empty(&q.platform), body)
@@ -405,7 +406,7 @@ pub(super) async fn update(
     Path(id): Path<String>,
     body: Body,
 ) -> HttpResult<Response> {
-    let body = json_body(body).await?;
+    let body = crate::container_types::update_body_from_json(json_body(body).await?)?;
     Ok(Json(s.containers.update(&id, body).await?).into_response())
 }
 
@@ -424,7 +425,7 @@ pub(super) async fn exec_create(
     Path(id): Path<String>,
     body: Body,
 ) -> HttpResult<Response> {
-    let body = json_body(body).await?;
+    let body = crate::container_types::ExecCreateRequest::from_json(json_body(body).await?)?;
     let exec_id = s.containers.exec_create(&id, body).await?;
     Ok((
         StatusCode::CREATED,

@@ -205,9 +205,10 @@ pub(crate) fn body_stream(body: Body) -> ByteStream {
 }
 
 /// A `200` response streaming newline-separated JSON objects.
-pub(crate) fn json_lines<S>(stream: S) -> Response
+pub(crate) fn json_lines<S, T>(stream: S) -> Response
 where
-    S: Stream<Item = serde_json::Value> + Send + 'static,
+    S: Stream<Item = T> + Send + 'static,
+    T: serde::Serialize,
 {
     let body = stream.map(|v| {
         let mut line = serde_json::to_vec(&v).unwrap_or_default();

@@ -164,9 +164,16 @@ pub(super) async fn df(
             "Images".into(),
             serde_json::to_value(&du.images).unwrap_or_default(),
         );
-        m.insert("Containers".into(), du.containers.into());
-        m.insert("Volumes".into(), du.volumes.into());
-        m.insert("BuildCache".into(), du.build_cache.into());
+        let value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
+        m.insert(
+            "Containers".into(),
+            value(serde_json::to_value(&du.containers)),
+        );
+        m.insert("Volumes".into(), value(serde_json::to_value(&du.volumes)));
+        m.insert(
+            "BuildCache".into(),
+            value(serde_json::to_value(&du.build_cache)),
+        );
     }
     Ok(Json(body).into_response())
 }

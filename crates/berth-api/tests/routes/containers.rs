@@ -44,10 +44,14 @@ impl ContainerService for Recorder {
         &self,
         name: Option<String>,
         platform: Option<String>,
-        body: serde_json::Value,
-    ) -> ApiResult<serde_json::Value> {
+        body: ContainerCreateRequest,
+    ) -> ApiResult<models::ContainerCreateResponse> {
+        let body = serde_json::to_value(&body.body).unwrap();
         self.rec(format!("create({name:?}, {platform:?}, {body})"));
-        Ok(serde_json::json!({"Id": "c1", "Warnings": []}))
+        Ok(models::ContainerCreateResponse {
+            id: "c1".into(),
+            warnings: vec![],
+        })
     }
     async fn start(&self, id: &str) -> ApiResult<bool> {
         self.rec(format!("start({id})"));
@@ -69,9 +73,15 @@ impl ContainerService for Recorder {
         &self,
         id: &str,
         condition: &str,
-    ) -> ApiResult<BoxFuture<'static, serde_json::Value>> {
+    ) -> ApiResult<BoxFuture<'static, ContainerWaitResult>> {
         self.rec(format!("wait({id}, {condition:?})"));
-        Ok(async { serde_json::json!({"StatusCode": 3}) }.boxed())
+        Ok(async {
+            ContainerWaitResult {
+                status_code: 3,
+                error: None,
+            }
+        }
+        .boxed())
     }
     async fn remove(&self, id: &str, force: bool, volumes: bool, link: bool) -> ApiResult<()> {
         self.rec(format!(
@@ -82,17 +92,23 @@ impl ContainerService for Recorder {
             _ => Ok(()),
         }
     }
-    async fn inspect(&self, id: &str, size: bool) -> ApiResult<serde_json::Value> {
+    async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspect> {
         self.rec(format!("inspect({id}, size={size})"));
-        Ok(serde_json::json!({"Id": id}))
+        Ok(ContainerInspect {
+            id: id.into(),
+            ..Default::default()
+        })
     }
-    async fn list(&self, o: ContainerListOptions) -> ApiResult<Vec<serde_json::Value>> {
+    async fn list(&self, o: ContainerListOptions) -> ApiResult<Vec<ContainerSummaryView>> {
         let status = o.filters.get("status");
         self.rec(format!(
             "list(all={}, limit={:?}, size={}, status={status:?})",
             o.all, o.limit, o.size
         ));
-        Ok(vec![serde_json::json!({"Id": "c1"})])
+        Ok(vec![ContainerSummaryView {
+            id: "c1".into(),
+            ..Default::default()
+        }])
     }
     async fn logs(&self, id: &str, o: LogsOptions) -> ApiResult<LogsStream> {
         self.rec(format!(
@@ -125,24 +141,36 @@ impl ContainerService for Recorder {
         self.rec(format!("rename({id}, {new_name})"));
         Ok(())
     }
-    async fn update(&self, id: &str, body: serde_json::Value) -> ApiResult<serde_json::Value> {
+    async fn update(
+        &self,
+        id: &str,
+        body: models::ContainerUpdateBody,
+    ) -> ApiResult<models::ContainerUpdateResponse> {
+        let body = serde_json::to_value(&body).unwrap();
         self.rec(format!("update({id}, {body})"));
-        Ok(serde_json::json!({"Warnings": []}))
+        Ok(models::ContainerUpdateResponse { warnings: None })
     }
-    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<serde_json::Value> {
+    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<models::ContainerTopResponse> {
         self.rec(format!("top({id}, {ps_args:?})"));
-        Ok(serde_json::json!({"Titles": ["PID"]}))
+        Ok(models::ContainerTopResponse {
+            titles: Some(vec!["PID".into()]),
+            processes: None,
+        })
     }
-    async fn stats(&self, id: &str, stream: bool) -> ApiResult<JsonStream> {
+    async fn stats(&self, id: &str, stream: bool) -> ApiResult<StatsStream> {
         self.rec(format!("stats({id}, stream={stream})"));
-        let frames = (0..3).map(|i| serde_json::json!({ "n": i }));
+        let frames = (0..3).map(|i| ContainerStats {
+            id: format!("frame{i}"),
+            ..Default::default()
+        });
         Ok(Box::pin(futures::stream::iter(frames)))
     }
-    async fn prune(&self, f: Filters) -> ApiResult<serde_json::Value> {
+    async fn prune(&self, f: Filters) -> ApiResult<models::ContainerPruneResponse> {
         self.rec(format!("prune(until={:?})", f.get("until")));
-        Ok(serde_json::json!({"ContainersDeleted": [], "SpaceReclaimed": 0}))
+        Ok(models::ContainerPruneResponse::default())
     }
-    async fn exec_create(&self, id: &str, body: serde_json::Value) -> ApiResult<String> {
+    async fn exec_create(&self, id: &str, body: ExecCreateRequest) -> ApiResult<String> {
+        let body = serde_json::to_value(&body.config).unwrap();
         self.rec(format!("exec_create({id}, {body})"));
         Ok("e1".into())
     }
@@ -155,9 +183,12 @@ impl ContainerService for Recorder {
         self.rec(format!("exec_start({id}, detach={detach}, tty={tty})"));
         Ok((!detach).then(session))
     }
-    async fn exec_inspect(&self, id: &str) -> ApiResult<serde_json::Value> {
+    async fn exec_inspect(&self, id: &str) -> ApiResult<ExecInspect> {
         self.rec(format!("exec_inspect({id})"));
-        Ok(serde_json::json!({"ID": id}))
+        Ok(ExecInspect {
+            id: id.into(),
+            ..Default::default()
+        })
     }
     async fn exec_resize(&self, id: &str, h: u16, w: u16) -> ApiResult<()> {
         self.rec(format!("exec_resize({id}, {h}, {w})"));
@@ -455,7 +486,10 @@ async fn stats_without_stream_sends_one_frame() {
     )
     .await;
     assert_eq!(s, OK);
-    assert_eq!(String::from_utf8(body).unwrap(), "{\"n\":0}\n");
+    let body = String::from_utf8(body).unwrap();
+    assert_eq!(body.lines().count(), 1, "{body}");
+    let frame: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(frame["id"], "frame0", "{body}");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ async fn check_reads_repair_as_a_docker_boolean() {
     ] {
         let (s, _, body) = call(&app, "POST", uri, Body::empty()).await;
         assert_eq!(s, StatusCode::OK, "{uri}");
-        assert_eq!(json(&body)["Repaired"], want, "{uri}");
+        assert_eq!(json(&body)["Clean"], want, "{uri}");
         assert_eq!(fake.checks.lock().unwrap().pop(), Some(want), "{uri}");
     }
     let (s, _, _) = call(&app, "GET", "/berth/system/check", Body::empty()).await;

@@ -6,11 +6,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_api_types::{ApiError, ApiResult, BuildOptions, ByteStream, JsonStream};
+use berth_api_types::{
+    ApiError, ApiResult, BuildOptions, ByteStream, JsonAux, JsonMessage, JsonStream,
+};
 use berth_build::{BuildRequest, Event, Network, Sink};
 use berth_dockerfile::ignore::Matcher;
 use futures::StreamExt;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::build::backend::{BuildBackendConfig, BuildNetwork, Puller, StoreBuildBackend};
@@ -25,39 +26,32 @@ fn shim_exe() -> PathBuf {
 }
 
 /// One Docker JSON message for a build event (None: nothing to show).
-pub fn event_message(e: &Event) -> Option<serde_json::Value> {
+pub fn event_message(e: &Event) -> Option<JsonMessage> {
     let short = |d: &berth_oci::Digest| d.hex()[..12].to_string();
-    Some(match e {
-        Event::Step { index, total, text } => {
-            json!({ "stream": format!("Step {index}/{total} : {text}\n") })
-        }
-        Event::Cached => json!({ "stream": " ---> Using cache\n" }),
-        Event::Running { container } => {
-            json!({ "stream": format!(" ---> Running in {}\n", &container.trim_start_matches("build-")[..12.min(container.len())]) })
-        }
+    Some(JsonMessage::stream(match e {
+        Event::Step { index, total, text } => format!("Step {index}/{total} : {text}\n"),
+        Event::Cached => " ---> Using cache\n".to_string(),
+        Event::Running { container } => format!(
+            " ---> Running in {}\n",
+            &container.trim_start_matches("build-")[..12.min(container.len())]
+        ),
         // dockerd's classic builder shows a RUN's stderr in red (docker-py relies on it).
-        Event::Output { stream: 2, data } => json!({
-            "stream": format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(data))
-        }),
-        Event::Output { data, .. } => json!({ "stream": String::from_utf8_lossy(data) }),
-        Event::StepDone { id } => json!({ "stream": format!(" ---> {}\n", short(id)) }),
-        Event::Warning(w) => json!({ "stream": format!("{w}\n") }),
-    })
-}
-
-fn error_message(m: &str) -> serde_json::Value {
-    json!({ "errorDetail": { "message": m }, "error": m })
+        Event::Output { stream: 2, data } => {
+            format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(data))
+        }
+        Event::Output { data, .. } => String::from_utf8_lossy(data).into_owned(),
+        Event::StepDone { id } => format!(" ---> {}\n", short(id)),
+        Event::Warning(w) => format!("{w}\n"),
+    }))
 }
 
 /// A failed build's final message; a RUN that exited non-zero carries its code, as dockerd's.
-fn build_error_message(e: &berth_build::BuildError) -> serde_json::Value {
-    let m = e.to_string();
-    match e {
-        berth_build::BuildError::RunFailed { code, .. } => {
-            json!({ "errorDetail": { "code": code, "message": m }, "error": m })
-        }
-        _ => error_message(&m),
+fn build_error_message(e: &berth_build::BuildError) -> JsonMessage {
+    let mut m = JsonMessage::error(e.to_string());
+    if let (berth_build::BuildError::RunFailed { code, .. }, Some(d)) = (e, &mut m.error_detail) {
+        d.code = Some(i64::from(*code));
     }
+    m
 }
 
 /// Removes the unpacked context when the build is done (or abandoned).
@@ -157,8 +151,8 @@ impl Engine {
                     .await
                     .map_err(|e| e.to_string())?;
                 while let Some(m) = s.next().await {
-                    if let Some(err) = m.get("error").and_then(|e| e.as_str()) {
-                        return Err(err.to_string());
+                    if let Some(err) = m.error {
+                        return Err(err);
                     }
                 }
                 Ok(())
@@ -272,7 +266,7 @@ impl Engine {
                 extra_hosts: opts.extra_hosts.clone(),
             },
         ));
-        let (tx, rx) = mpsc::unbounded_channel::<serde_json::Value>();
+        let (tx, rx) = mpsc::unbounded_channel::<JsonMessage>();
         let quiet = opts.quiet;
         let etx = tx.clone();
         let sink: Sink = Arc::new(move |e: Event| {
@@ -299,12 +293,15 @@ impl Engine {
             match built {
                 Ok(out) => {
                     let id = out.image_id.to_string();
-                    let _ = tx.send(json!({ "aux": { "ID": id } }));
-                    if quiet {
-                        let _ = tx.send(json!({ "stream": format!("{id}\n") }));
+                    let _ = tx.send(JsonMessage {
+                        aux: Some(JsonAux::Built { id: id.clone() }),
+                        ..Default::default()
+                    });
+                    let _ = tx.send(JsonMessage::stream(if quiet {
+                        format!("{id}\n")
                     } else {
-                        let _ = tx.send(json!({ "stream": format!("Successfully built {}\n", &out.image_id.hex()[..12]) }));
-                    }
+                        format!("Successfully built {}\n", &out.image_id.hex()[..12])
+                    }));
                     for t in &opts.tags {
                         let name = berth_oci::Reference::parse(t)
                             .map(|r| r.with_default_tag().familiar())
@@ -314,7 +311,7 @@ impl Engine {
                             .image("tag", &id, &name, &Default::default());
                         if !quiet {
                             let _ = tx
-                                .send(json!({ "stream": format!("Successfully tagged {name}\n") }));
+                                .send(JsonMessage::stream(format!("Successfully tagged {name}\n")));
                         }
                     }
                 }
@@ -329,8 +326,8 @@ impl Engine {
 }
 
 fn tokio_stream_from(
-    mut rx: mpsc::UnboundedReceiver<serde_json::Value>,
-) -> impl futures::Stream<Item = serde_json::Value> + Send {
+    mut rx: mpsc::UnboundedReceiver<JsonMessage>,
+) -> impl futures::Stream<Item = JsonMessage> + Send {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -392,5 +389,45 @@ mod prune_tests {
         // Nothing to prune is not an error.
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(super::prune_build_cache(empty.path()).unwrap(), (vec![], 0));
+    }
+
+    #[test]
+    fn build_messages_are_dockers_shape() {
+        use super::{Event, JsonAux, JsonMessage};
+        use serde_json::json;
+        let v = |m: JsonMessage| serde_json::to_value(m).unwrap();
+        let failed = berth_build::BuildError::RunFailed {
+            line: 3,
+            command: "false".into(),
+            code: 2,
+        };
+        let m = failed.to_string();
+        assert_eq!(
+            v(super::build_error_message(&failed)),
+            json!({"errorDetail": {"code": 2, "message": m}, "error": m})
+        );
+        let other = berth_build::BuildError::Context {
+            path: "x".into(),
+            message: "no x".into(),
+        };
+        assert_eq!(
+            v(super::build_error_message(&other)),
+            json!({"errorDetail": {"message": "no x"}, "error": "no x"})
+        );
+        let out = super::event_message(&Event::Output {
+            stream: 2,
+            data: b"oops".to_vec(),
+        });
+        assert_eq!(
+            v(out.unwrap()),
+            json!({"stream": "\u{1b}[91moops\u{1b}[0m"})
+        );
+        let built = JsonMessage {
+            aux: Some(JsonAux::Built {
+                id: "sha256:i".into(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(v(built), json!({"aux": {"ID": "sha256:i"}}));
     }
 }

@@ -260,16 +260,10 @@ impl Engine {
     pub(crate) async fn ctr_create(
         &self,
         name: Option<String>,
-        body: serde_json::Value,
-    ) -> ApiResult<serde_json::Value> {
-        let top_mac = body
-            .get("MacAddress")
-            .and_then(|m| m.as_str())
-            .unwrap_or("")
-            .to_string();
-        super::validate::check_restart_name(body.pointer("/HostConfig/RestartPolicy/Name"))?;
-        let body: ContainerCreateBody = serde_json::from_value(body)
-            .map_err(|e| ApiError::invalid(format!("invalid container config: {e}")))?;
+        req: berth_api_types::ContainerCreateRequest,
+    ) -> ApiResult<berth_api_types::models::ContainerCreateResponse> {
+        let top_mac = req.mac_address;
+        let body: ContainerCreateBody = req.body;
         let image = body.image.clone().unwrap_or_default();
         if image.is_empty() {
             return Err(ApiError::invalid("no image specified: pass an image name"));
@@ -463,7 +457,7 @@ impl Engine {
         }
         let r = ctr.snapshot();
         self.ctr_event("create", &r, HashMap::new());
-        Ok(serde_json::json!({ "Id": id, "Warnings": warnings }))
+        Ok(berth_api_types::models::ContainerCreateResponse { id, warnings })
     }
 
     async fn ctr_create_fs(&self, ctr: &Arc<Ctr>, image_id: &berth_oci::Digest) -> ApiResult<()> {

@@ -232,19 +232,13 @@ impl Engine {
     pub(crate) async fn exec_create(
         &self,
         ctr: &Arc<Ctr>,
-        body: serde_json::Value,
+        body: berth_api_types::ExecCreateRequest,
     ) -> ApiResult<String> {
         let r = ctr.snapshot();
         exec_allowed(&r)?;
-        // Go decodes JSON keys case-insensitively; docker-py sends `detachKeys`.
-        let detach_keys = body.as_object().and_then(|o| {
-            o.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("DetachKeys"))
-                .and_then(|(_, v)| v.as_str().map(String::from))
-        });
+        let detach_keys = body.detach_keys;
         detach_keys_of(detach_keys.as_deref())?;
-        let cfg: berth_api_types::models::ExecConfig = serde_json::from_value(body)
-            .map_err(|e| ApiError::invalid(format!("invalid exec config: {e}")))?;
+        let cfg = body.config;
         let cmd = cfg.cmd.clone().unwrap_or_default();
         if cmd.is_empty() {
             return Err(ApiError::invalid("No exec command specified"));
@@ -422,7 +416,7 @@ impl Engine {
         })
     }
 
-    pub(crate) fn exec_inspect(&self, exec_id: &str) -> ApiResult<serde_json::Value> {
+    pub(crate) fn exec_inspect(&self, exec_id: &str) -> ApiResult<berth_api_types::ExecInspect> {
         let ex = self.exec_get(exec_id)?;
         let e = lock(&ex).clone();
         let (ep, args) = e
@@ -430,22 +424,25 @@ impl Engine {
             .split_first()
             .map(|(a, b)| (a.clone(), b.to_vec()))
             .unwrap_or_default();
-        Ok(serde_json::json!({
-            "ID": e.id,
-            "Running": e.running,
-            "ExitCode": e.exit_code,
-            "ProcessConfig": {
-                "tty": e.tty, "entrypoint": ep, "arguments": args,
-                "privileged": e.privileged, "user": e.user,
+        Ok(berth_api_types::ExecInspect {
+            id: e.id,
+            running: e.running,
+            exit_code: e.exit_code,
+            process_config: berth_api_types::container_types::ExecProcessConfig {
+                tty: e.tty,
+                entrypoint: ep,
+                arguments: args,
+                privileged: e.privileged,
+                user: e.user,
             },
-            "OpenStdin": e.attach_stdin,
-            "OpenStderr": e.attach_stderr,
-            "OpenStdout": e.attach_stdout,
-            "CanRemove": false,
-            "ContainerID": e.container_id,
-            "DetachKeys": "",
-            "Pid": e.pid,
-        }))
+            open_stdin: e.attach_stdin,
+            open_stderr: e.attach_stderr,
+            open_stdout: e.attach_stdout,
+            can_remove: false,
+            container_id: e.container_id,
+            detach_keys: String::new(),
+            pid: e.pid,
+        })
     }
 
     pub(crate) async fn exec_resize(&self, exec_id: &str, h: u16, w: u16) -> ApiResult<()> {
@@ -465,7 +462,7 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         ps_args: &str,
-    ) -> ApiResult<serde_json::Value> {
+    ) -> ApiResult<berth_api_types::models::ContainerTopResponse> {
         let r = ctr.snapshot();
         if !r.running() {
             return Err(ApiError::conflict(format!(
@@ -519,7 +516,10 @@ impl Engine {
             row.push(f[ncol - 1..].join(" "));
             procs.push(row);
         }
-        Ok(serde_json::json!({ "Titles": header, "Processes": procs }))
+        Ok(berth_api_types::models::ContainerTopResponse {
+            titles: Some(header),
+            processes: Some(procs),
+        })
     }
 }
 

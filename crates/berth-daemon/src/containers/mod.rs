@@ -11,10 +11,13 @@ mod names;
 mod plan;
 mod reconcile;
 mod render;
+#[cfg(test)]
+mod render_snapshots;
 mod run;
 mod security;
 mod service;
 mod start_plan;
+mod stats;
 mod status;
 mod stop;
 mod task;

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use berth_api_types::ApiResult;
-use serde_json::{json, Value};
+use berth_api_types::{ApiResult, CheckFinding, CheckReport};
 
 use super::lock;
 use crate::engine::Engine;
@@ -163,7 +162,7 @@ impl Engine {
 
     /// `POST /berth/system/check`: findings (kind, what, where) and, with `repair`, whether
     /// each was repaired. Blobs and snapshots no image needs come from the store's GC.
-    pub async fn system_check(&self, repair: bool) -> ApiResult<Value> {
+    pub async fn system_check(&self, repair: bool) -> ApiResult<CheckReport> {
         let (mut views, cgroups) = self.record_views(true);
         let facts = self.observe(cgroups).await;
         // Containers created while we looked own what we saw of them.
@@ -179,16 +178,18 @@ impl Engine {
         } else {
             actions.iter().map(|_| Err(String::new())).collect()
         };
-        let mut findings: Vec<Value> = actions
+        let mut findings: Vec<CheckFinding> = actions
             .iter()
             .zip(results)
             .map(|(a, r)| {
                 let (kind, what, place) = a.finding();
-                json!({
-                    "Kind": kind, "What": what, "Where": place,
-                    "Repaired": r.is_ok(),
-                    "Error": r.err().filter(|e| !e.is_empty()),
-                })
+                CheckFinding {
+                    kind: kind.to_string(),
+                    what,
+                    place,
+                    repaired: r.is_ok(),
+                    error: r.err().filter(|e| !e.is_empty()),
+                }
             })
             .collect();
         if let Some(store) = self.inner.raw_store.clone() {
@@ -215,16 +216,20 @@ impl Engine {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let what = if chain.is_empty() { what } else { chain };
-                findings.push(json!({
-                    "Kind": kind, "What": what, "Where": path.display().to_string(),
-                    "Repaired": repaired, "Error": null,
-                }));
+                findings.push(CheckFinding {
+                    kind: kind.to_string(),
+                    what,
+                    place: path.display().to_string(),
+                    repaired,
+                    error: None,
+                });
             }
         }
-        let clean = findings
-            .iter()
-            .all(|f| repair && f["Repaired"].as_bool() == Some(true));
-        Ok(json!({ "Findings": findings, "Clean": clean || findings.is_empty() }))
+        let clean = findings.iter().all(|f| repair && f.repaired);
+        Ok(CheckReport {
+            clean: clean || findings.is_empty(),
+            findings,
+        })
     }
 
     /// Apply actions in order; one outcome per action.

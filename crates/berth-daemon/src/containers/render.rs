@@ -2,8 +2,13 @@
 //! filters), and `Up 3 seconds` / `Exited (0) 2 minutes ago` status strings.
 
 use super::Status;
+use berth_api_types::container_types::{
+    ContainerGraphDriver, ContainerHealth, ContainerInspect, ContainerStateView,
+    ContainerSummaryView, EndpointMap, EndpointView, InspectHostConfig, InspectNetworkSettings,
+    SummaryHostConfig, SummaryNetworkSettings, SummaryPort,
+};
+use berth_api_types::models::{MountPoint, PortBinding, PortMap};
 use berth_api_types::{ApiError, ApiResult, Filters};
-use serde_json::{json, Value};
 
 use super::{Containers, Record, ZERO_TIME};
 
@@ -55,38 +60,51 @@ pub fn status_text(r: &Record) -> String {
     }
 }
 
-fn ports_json(r: &Record) -> Value {
-    let mut m = serde_json::Map::new();
+fn ports_of(r: &Record) -> PortMap {
+    let mut m = PortMap::new();
     for p in r.config.exposed_ports.clone().unwrap_or_default() {
-        m.insert(p, Value::Null);
+        m.insert(p, None);
     }
     for p in &r.ports {
         let k = format!("{}/{}", p.container_port, p.proto);
-        let entry = m.entry(k).or_insert(Value::Array(vec![]));
-        if !entry.is_array() {
-            *entry = Value::Array(vec![]);
-        }
-        if let Value::Array(a) = entry {
-            a.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
-        }
+        m.entry(k)
+            .or_insert(None)
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(p.host_ip.to_string()),
+                host_port: Some(p.host_port.to_string()),
+            });
     }
-    Value::Object(m)
+    m
 }
 
-fn networks_json(r: &Record) -> Value {
-    let mut m = serde_json::Map::new();
+/// An endpoint entry with nothing attached (Docker's shape for a network not joined yet).
+fn empty_endpoint() -> EndpointView {
+    EndpointView::default()
+}
+
+fn networks_of(r: &Record) -> EndpointMap {
+    let mut m = EndpointMap::new();
     for e in &r.endpoints {
-        let (ipam, links, opts) = crate::networks::endpoint_settings_json(r, &e.network);
+        let (ipam, links, opts) = crate::networks::endpoint_settings(r, &e.network);
         m.insert(
             e.network.clone(),
-            json!({
-                "IPAMConfig": ipam, "Links": links, "Aliases": e.aliases,
-                "MacAddress": e.mac, "NetworkID": e.network_id, "EndpointID": e.veth_host,
-                "Gateway": e.gateway.to_string(), "IPAddress": e.ip.to_string(),
-                "IPPrefixLen": e.prefix, "IPv6Gateway": e.gateway6.map(|g| g.to_string()).unwrap_or_default(),
-                "GlobalIPv6Address": e.ipv6.map(|g| g.to_string()).unwrap_or_default(),
-                "GlobalIPv6PrefixLen": e.prefix6.unwrap_or(0), "DriverOpts": opts, "DNSNames": null,
-            }),
+            EndpointView {
+                ipam_config: ipam,
+                links,
+                aliases: Some(e.aliases.clone()),
+                mac_address: e.mac.clone(),
+                network_id: e.network_id.clone(),
+                endpoint_id: e.veth_host.clone(),
+                gateway: e.gateway.to_string(),
+                ip_address: e.ip.to_string(),
+                ip_prefix_len: e.prefix.into(),
+                ipv6_gateway: e.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                global_ipv6_address: e.ipv6.map(|g| g.to_string()).unwrap_or_default(),
+                global_ipv6_prefix_len: e.prefix6.unwrap_or(0).into(),
+                driver_opts: opts,
+                dns_names: None,
+            },
         );
     }
     if m.is_empty() {
@@ -97,135 +115,129 @@ fn networks_json(r: &Record) -> Value {
             mode
         };
         if !mode.starts_with("container:") {
-            m.insert(
-                mode,
-                json!({"IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-                       "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                       "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                       "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null}),
-            );
+            m.insert(mode, empty_endpoint());
         }
         crate::networks::add_configured_networks(r, &mut m);
     }
-    Value::Object(m)
+    m
 }
 
-fn mounts_json(r: &Record) -> Value {
+fn mounts_of(r: &Record) -> Vec<MountPoint> {
     if !r.mount_points.is_empty() {
-        return serde_json::to_value(&r.mount_points).unwrap_or(Value::Array(vec![]));
+        return r.mount_points.clone();
     }
     let mut v = vec![];
     for b in r.host_config.binds.clone().unwrap_or_default() {
         let parts: Vec<&str> = b.split(':').collect();
         if parts.len() >= 2 {
             let mode = parts.get(2).copied().unwrap_or("");
-            v.push(json!({"Type": "bind", "Source": parts[0], "Destination": parts[1],
-                "Mode": mode, "RW": !mode.split(',').any(|m| m == "ro"), "Propagation": "rprivate"}));
+            v.push(MountPoint {
+                typ: Some("bind".into()),
+                source: Some(parts[0].into()),
+                destination: Some(parts[1].into()),
+                mode: Some(mode.into()),
+                rw: Some(!mode.split(',').any(|m| m == "ro")),
+                propagation: Some("rprivate".into()),
+                ..Default::default()
+            });
         }
     }
-    Value::Array(v)
+    v
 }
 
-pub fn inspect(cs: &Containers, r: &Record) -> Value {
+fn health_of(r: &Record) -> Option<ContainerHealth> {
+    let h = r.health.as_ref()?;
+    match serde_json::from_value(h.clone()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(container = %r.id, error = %e, "unreadable stored health state");
+            None
+        }
+    }
+}
+
+pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
     let dir = cs.ctr_dir(&r.id);
     let st = &r.state;
     let first_ep = r.endpoints.first();
-    let mut hc = serde_json::to_value(&r.host_config).unwrap_or(json!({}));
-    if let Value::Object(m) = &mut hc {
-        for (k, d) in [
-            ("NetworkMode", json!("bridge")),
-            ("Memory", json!(0)),
-            ("MemorySwap", json!(0)),
-            ("NanoCpus", json!(0)),
-            ("CpuShares", json!(0)),
-            ("PidsLimit", Value::Null),
-            ("Privileged", json!(false)),
-            ("ReadonlyRootfs", json!(false)),
-            ("AutoRemove", json!(false)),
-            (
-                "RestartPolicy",
-                json!({"Name": "no", "MaximumRetryCount": 0}),
-            ),
-            ("LogConfig", json!({"Type": "json-file", "Config": {}})),
-            ("Binds", Value::Null),
-            ("PortBindings", json!({})),
-            ("CapAdd", Value::Null),
-            ("CapDrop", Value::Null),
-        ] {
-            m.entry(k).or_insert(d);
-        }
-        if m.get("NetworkMode").and_then(|v| v.as_str()) == Some("") {
-            m.insert("NetworkMode".into(), json!("bridge"));
-        }
-        if r.host_config.links.is_some() {
-            let links = if r.host_config.network_mode.as_deref() == Some("bridge") {
-                super::names::render_links(r, |id| cs.get(id).ok().map(|c| c.snapshot().name))
-            } else {
-                r.host_config.links.clone()
-            };
-            m.insert("Links".into(), json!(links));
-        }
+    let mut hc = InspectHostConfig::with_defaults(r.host_config.clone());
+    if r.host_config.links.is_some() {
+        let links = if r.host_config.network_mode.as_deref() == Some("bridge") {
+            super::names::render_links(r, |id| cs.get(id).ok().map(|c| c.snapshot().name))
+        } else {
+            r.host_config.links.clone()
+        };
+        hc.set_links(links);
     }
-    json!({
-        "Id": r.id,
-        "Created": r.created,
-        "Path": r.path,
-        "Args": r.args,
-        "State": {
-            "Status": st.status,
-            "Running": st.status.is_running(),
-            "Paused": st.status == Status::Paused,
-            "Restarting": st.status == Status::Restarting,
-            "OOMKilled": st.oom_killed,
-            "Dead": st.status == Status::Dead,
-            "Pid": st.pid,
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": st.started_at,
-            "FinishedAt": st.finished_at,
-            "Health": r.health,
+    let path = |p: std::path::PathBuf| p.display().to_string();
+    ContainerInspect {
+        id: r.id.clone(),
+        created: r.created.clone(),
+        path: r.path.clone(),
+        args: r.args.clone(),
+        state: ContainerStateView {
+            status: st.status.as_str().to_string(),
+            running: st.status.is_running(),
+            paused: st.status == Status::Paused,
+            restarting: st.status == Status::Restarting,
+            oom_killed: st.oom_killed,
+            dead: st.status == Status::Dead,
+            pid: st.pid,
+            exit_code: st.exit_code,
+            error: st.error.clone(),
+            started_at: st.started_at.clone(),
+            finished_at: st.finished_at.clone(),
+            health: health_of(r),
         },
-        "Image": r.image_id,
-        "ResolvConfPath": dir.join("resolv.conf"),
-        "HostnamePath": dir.join("hostname"),
-        "HostsPath": dir.join("hosts"),
-        "LogPath": cs.log_path(&r.id),
-        "Name": format!("/{}", r.name),
-        "RestartCount": r.restart_count,
-        "Driver": "overlay2",
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "ExecIDs": null,
-        "HostConfig": hc,
-        "GraphDriver": {"Name": "overlay2", "Data": null},
-        "Mounts": mounts_json(r),
-        "Config": r.config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": r.id,
-            "SandboxKey": r.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            "HairpinMode": false,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": ports_json(r),
-            "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null,
-            "EndpointID": first_ep.map(|e| e.veth_host.clone()).unwrap_or_default(),
-            "Gateway": first_ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": first_ep.map(|e| e.ip.to_string()).unwrap_or_default(),
-            "IPPrefixLen": first_ep.map(|e| e.prefix).unwrap_or(0),
-            "IPv6Gateway": "",
-            "MacAddress": first_ep.map(|e| e.mac.clone()).unwrap_or_default(),
-            "Networks": networks_json(r),
+        image: r.image_id.clone(),
+        resolv_conf_path: path(dir.join("resolv.conf")),
+        hostname_path: path(dir.join("hostname")),
+        hosts_path: path(dir.join("hosts")),
+        log_path: path(cs.log_path(&r.id)),
+        name: format!("/{}", r.name),
+        restart_count: r.restart_count,
+        driver: "overlay2".into(),
+        platform: "linux".into(),
+        mount_label: String::new(),
+        process_label: String::new(),
+        app_armor_profile: String::new(),
+        exec_ids: None,
+        host_config: hc,
+        graph_driver: ContainerGraphDriver {
+            name: "overlay2".into(),
+            data: None,
         },
-    })
+        mounts: mounts_of(r),
+        config: r.config.clone(),
+        network_settings: InspectNetworkSettings {
+            bridge: String::new(),
+            sandbox_id: r.id.clone(),
+            sandbox_key: r
+                .netns
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            hairpin_mode: false,
+            link_local_ipv6_address: String::new(),
+            link_local_ipv6_prefix_len: 0,
+            ports: ports_of(r),
+            secondary_ip_addresses: None,
+            secondary_ipv6_addresses: None,
+            endpoint_id: first_ep.map(|e| e.veth_host.clone()).unwrap_or_default(),
+            gateway: first_ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+            global_ipv6_address: String::new(),
+            global_ipv6_prefix_len: 0,
+            ip_address: first_ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+            ip_prefix_len: first_ep.map(|e| e.prefix.into()).unwrap_or(0),
+            ipv6_gateway: String::new(),
+            mac_address: first_ep.map(|e| e.mac.clone()).unwrap_or_default(),
+            networks: networks_of(r),
+        },
+        size_rw: None,
+    }
 }
 
-pub fn summary(r: &Record) -> Value {
+pub fn summary(r: &Record) -> ContainerSummaryView {
     let created = chrono::DateTime::parse_from_rfc3339(&r.created)
         .map(|d| d.timestamp())
         .unwrap_or(0);
@@ -237,42 +249,58 @@ pub fn summary(r: &Record) -> Value {
             a.clone()
         }
     }));
-    let mut ports: Vec<Value> = r
+    let mut ports: Vec<SummaryPort> = r
         .ports
         .iter()
-        .map(|p| {
-            json!({"IP": p.host_ip.to_string(), "PrivatePort": p.container_port,
-                   "PublicPort": p.host_port, "Type": p.proto.to_string()})
+        .map(|p| SummaryPort {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            typ: p.proto.to_string(),
         })
         .collect();
     for e in r.config.exposed_ports.clone().unwrap_or_default() {
         let (p, proto) = e.split_once('/').unwrap_or((&e, "tcp"));
         let Ok(p) = p.parse::<u16>() else { continue };
         if !r.ports.iter().any(|x| x.container_port == p) {
-            ports.push(json!({"PrivatePort": p, "Type": proto}));
+            ports.push(SummaryPort {
+                ip: None,
+                private_port: p,
+                public_port: None,
+                typ: proto.to_string(),
+            });
         }
     }
     let mode = r.host_config.network_mode.clone().unwrap_or_default();
-    json!({
-        "Id": r.id,
-        "Names": [format!("/{}", r.name)],
-        "Image": r.image,
-        "ImageID": r.image_id,
-        "Command": cmd.join(" "),
-        "Created": created,
-        "Ports": ports,
-        "Labels": r.config.labels.clone().unwrap_or_default(),
-        "State": r.state.status,
-        "Status": status_text(r),
-        "HostConfig": {"NetworkMode": if mode.is_empty() { "bridge".to_string() } else { mode }},
-        "NetworkSettings": {"Networks": networks_json(r)},
-        "Mounts": mounts_json(r),
-    })
+    ContainerSummaryView {
+        id: r.id.clone(),
+        names: vec![format!("/{}", r.name)],
+        image: r.image.clone(),
+        image_id: r.image_id.clone(),
+        command: cmd.join(" "),
+        created,
+        ports,
+        labels: r.config.labels.clone().unwrap_or_default(),
+        state: r.state.status.as_str().to_string(),
+        status: status_text(r),
+        host_config: SummaryHostConfig {
+            network_mode: if mode.is_empty() {
+                "bridge".to_string()
+            } else {
+                mode
+            },
+        },
+        network_settings: SummaryNetworkSettings {
+            networks: networks_of(r),
+        },
+        mounts: mounts_of(r),
+        size_rw: None,
+    }
 }
 
 /// Add the legacy link names (`/parent/alias`) other containers gave `r` to a summary's
 /// `Names`, after its own name, as dockerd lists them.
-pub fn add_link_names(v: &mut Value, r: &Record, all: &[Record]) {
+pub fn add_link_names(v: &mut ContainerSummaryView, r: &Record, all: &[Record]) {
     let mut names: Vec<String> = all
         .iter()
         .filter(|p| p.host_config.network_mode.as_deref() == Some("bridge"))
@@ -287,13 +315,8 @@ pub fn add_link_names(v: &mut Value, r: &Record, all: &[Record]) {
                 .collect::<Vec<_>>()
         })
         .collect();
-    if names.is_empty() {
-        return;
-    }
     names.sort();
-    if let Some(arr) = v.get_mut("Names").and_then(|n| n.as_array_mut()) {
-        arr.extend(names.into_iter().map(Value::String));
-    }
+    v.names.extend(names);
 }
 
 /// Docker's `/containers/json` filters.
@@ -464,7 +487,7 @@ mod tests {
         p.host_config.links = Some(vec![super::super::names::stored_link("t1", "sql")]);
         let mut v = summary(&t);
         add_link_names(&mut v, &t, &[t.clone(), p]);
-        assert_eq!(v["Names"], json!(["/db", "/web/sql"]));
+        assert_eq!(v.names, ["/db", "/web/sql"]);
     }
 
     #[test]

@@ -5,14 +5,17 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_api_types::models::ContainerUpdateBody;
+use berth_api_types::models::{
+    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
+    ContainerUpdateResponse,
+};
 use berth_api_types::{
-    ApiError, ApiResult, AttachOptions, ContainerListOptions, ContainerService, Filters,
-    JsonStream, LogsOptions, LogsStream, StreamSession,
+    ApiError, ApiResult, AttachOptions, ContainerCreateRequest, ContainerInspect,
+    ContainerListOptions, ContainerService, ContainerSummaryView, ContainerWaitResult,
+    ExecCreateRequest, ExecInspect, Filters, LogsOptions, LogsStream, StatsStream, StreamSession,
 };
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
-use serde_json::{json, Value};
 
 use super::{lock, render};
 use crate::engine::Engine;
@@ -23,8 +26,8 @@ impl ContainerService for Engine {
         &self,
         name: Option<String>,
         _platform: Option<String>,
-        body: Value,
-    ) -> ApiResult<Value> {
+        body: ContainerCreateRequest,
+    ) -> ApiResult<ContainerCreateResponse> {
         self.ctr_create(name, body).await
     }
 
@@ -64,7 +67,11 @@ impl ContainerService for Engine {
         self.ctr_kill(&c, signal).await
     }
 
-    async fn wait(&self, id: &str, condition: &str) -> ApiResult<BoxFuture<'static, Value>> {
+    async fn wait(
+        &self,
+        id: &str,
+        condition: &str,
+    ) -> ApiResult<BoxFuture<'static, ContainerWaitResult>> {
         let c = self.inner.containers.get(id)?;
         self.ctr_wait(&c, condition)
     }
@@ -77,7 +84,7 @@ impl ContainerService for Engine {
         self.ctr_remove(&c, force, volumes).await
     }
 
-    async fn inspect(&self, id: &str, size: bool) -> ApiResult<Value> {
+    async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspect> {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
         let mut v = render::inspect(&self.inner.containers, &r);
@@ -88,15 +95,15 @@ impl ContainerService for Engine {
             .map(|e| e.id)
             .collect();
         if !execs.is_empty() {
-            v["ExecIDs"] = json!(execs);
+            v.exec_ids = Some(execs);
         }
         if size {
-            v["SizeRw"] = json!(self.rw_size(&r.id).await);
+            v.size_rw = Some(self.rw_size(&r.id).await);
         }
         Ok(v)
     }
 
-    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<Value>> {
+    async fn list(&self, opts: ContainerListOptions) -> ApiResult<Vec<ContainerSummaryView>> {
         let mut all: Vec<super::Record> = self
             .inner
             .containers
@@ -124,7 +131,7 @@ impl ContainerService for Engine {
             let mut v = render::summary(r);
             render::add_link_names(&mut v, r, &all);
             if opts.size {
-                v["SizeRw"] = json!(self.rw_size(&r.id).await);
+                v.size_rw = Some(self.rw_size(&r.id).await);
             }
             out.push(v);
             if opts.limit.is_some_and(|l| out.len() >= l) {
@@ -233,11 +240,8 @@ impl ContainerService for Engine {
         Ok(())
     }
 
-    async fn update(&self, id: &str, body: Value) -> ApiResult<Value> {
+    async fn update(&self, id: &str, u: ContainerUpdateBody) -> ApiResult<ContainerUpdateResponse> {
         let c = self.inner.containers.get(id)?;
-        super::validate::check_restart_name(body.pointer("/RestartPolicy/Name"))?;
-        let u: ContainerUpdateBody = serde_json::from_value(body)
-            .map_err(|e| ApiError::invalid(format!("invalid update body: {e}")))?;
         let mut hc = c.snapshot().host_config;
         macro_rules! set {
             ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone(); } )* };
@@ -270,37 +274,37 @@ impl ContainerService for Engine {
                 .map_err(|e| ApiError::internal(format!("update {}: {e}", r.id)))?;
         }
         self.ctr_event("update", &r, HashMap::new());
-        Ok(json!({ "Warnings": [] }))
+        Ok(ContainerUpdateResponse {
+            warnings: Some(vec![]),
+        })
     }
 
-    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<Value> {
+    async fn top(&self, id: &str, ps_args: &str) -> ApiResult<ContainerTopResponse> {
         let c = self.inner.containers.get(id)?;
         self.ctr_top(&c, ps_args).await
     }
 
-    async fn stats(&self, id: &str, stream: bool) -> ApiResult<JsonStream> {
+    async fn stats(&self, id: &str, stream: bool) -> ApiResult<StatsStream> {
         let c = self.inner.containers.get(id)?;
-        let eng = self.clone();
-        let first = stats_of(&eng, &c.snapshot(), None);
+        let first = super::stats::stats_of(&c.snapshot(), None);
         if !stream {
             // One sample, as dockerd's `one-shot=true`: no previous CPU reading. (`stream=false`
             // alone takes the streaming path's first frame: two samples, so CPU% is real.)
             return Ok(Box::pin(futures::stream::iter(vec![first])));
         }
-        let s = futures::stream::unfold((eng, c, first), |(eng, c, prev)| async move {
-            if !c.snapshot().running() && prev.get("_sent").is_some() {
+        // The first reading only primes `precpu_stats`; stop after a frame once not running.
+        let s = futures::stream::unfold((c, first, false), |(c, prev, sent)| async move {
+            if !c.snapshot().running() && sent {
                 return None;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut cur = stats_of(&eng, &c.snapshot(), Some(&prev));
-            let out = cur.clone();
-            cur["_sent"] = json!(true);
-            Some((out, (eng, c, cur)))
+            let cur = super::stats::stats_of(&c.snapshot(), Some(&prev));
+            Some((cur.clone(), (c, cur, true)))
         });
         Ok(Box::pin(s))
     }
 
-    async fn prune(&self, filters: Filters) -> ApiResult<Value> {
+    async fn prune(&self, filters: Filters) -> ApiResult<ContainerPruneResponse> {
         filters.validate(&["until", "label", "label!"])?;
         let mut deleted = vec![];
         let mut reclaimed = 0u64;
@@ -334,10 +338,13 @@ impl ContainerService for Engine {
             "",
             HashMap::from([("reclaimed".to_string(), reclaimed.to_string())]),
         );
-        Ok(json!({ "ContainersDeleted": deleted, "SpaceReclaimed": reclaimed }))
+        Ok(ContainerPruneResponse {
+            containers_deleted: Some(deleted),
+            space_reclaimed: Some(reclaimed as i64),
+        })
     }
 
-    async fn exec_create(&self, id: &str, body: Value) -> ApiResult<String> {
+    async fn exec_create(&self, id: &str, body: ExecCreateRequest) -> ApiResult<String> {
         let c = self.inner.containers.get(id)?;
         Engine::exec_create(self, &c, body).await
     }
@@ -351,7 +358,7 @@ impl ContainerService for Engine {
         Engine::exec_start(self, exec_id, detach, tty).await
     }
 
-    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<Value> {
+    async fn exec_inspect(&self, exec_id: &str) -> ApiResult<ExecInspect> {
         Engine::exec_inspect(self, exec_id)
     }
 
@@ -376,94 +383,6 @@ fn parse_until(u: &str) -> Option<i64> {
         _ => return None,
     };
     Some(chrono::Utc::now().timestamp() - n * mul)
-}
-
-fn read_u64(p: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
-}
-
-/// One stats sample from cgroup files (v1 first, then v2).
-/// The memory limit stats report, as dockerd: the host's memory when the cgroup has none
-/// (v2 `max`, unreadable) or one above it (v1's "unlimited" is about 8 EiB).
-fn mem_limit(cgroup: Option<u64>, host: u64) -> u64 {
-    match cgroup {
-        Some(l) if l > 0 && (host == 0 || l < host) => l,
-        Some(l) if host == 0 => l,
-        _ => host,
-    }
-}
-
-fn stats_of(eng: &Engine, r: &super::Record, prev: Option<&Value>) -> Value {
-    let root = std::path::Path::new(berth_runtime::cgroups::CGROUP_ROOT);
-    let parent = r
-        .host_config
-        .cgroup_parent
-        .clone()
-        .filter(|p| !p.is_empty())
-        .unwrap_or("berth".into());
-    let rel = format!("{}/{}", parent.trim_matches('/'), r.id);
-    let running = r.running();
-    let mem = if running {
-        berth_runtime::cgroups::memory_usage(root, &rel).unwrap_or(0)
-    } else {
-        0
-    };
-    let limit = mem_limit(
-        read_u64(&root.join("memory").join(&rel).join("memory.limit_in_bytes"))
-            .or_else(|| read_u64(&root.join(&rel).join("memory.max"))),
-        crate::system::mem_total().max(0) as u64,
-    );
-    let cpu = read_u64(&root.join("cpu,cpuacct").join(&rel).join("cpuacct.usage"))
-        .or_else(|| read_u64(&root.join("cpuacct").join(&rel).join("cpuacct.usage")))
-        .unwrap_or(0);
-    let pids = read_u64(&root.join("pids").join(&rel).join("pids.current")).unwrap_or(0);
-    let ncpu = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let system = std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            let l = s.lines().next()?.to_string();
-            Some(
-                l.split_whitespace()
-                    .skip(1)
-                    .filter_map(|x| x.parse::<u64>().ok())
-                    .sum::<u64>()
-                    * 10_000_000,
-            )
-        })
-        .unwrap_or(0);
-    let mut nets = serde_json::Map::new();
-    if let Some(ns) = &r.netns {
-        let _ = (ns, eng);
-        for e in &r.endpoints {
-            nets.insert(
-                e.ifname.clone(),
-                json!({"rx_bytes": 0, "rx_packets": 0, "rx_errors": 0,
-                "rx_dropped": 0, "tx_bytes": 0, "tx_packets": 0, "tx_errors": 0, "tx_dropped": 0}),
-            );
-        }
-    }
-    let cpu_stats = json!({
-        "cpu_usage": {"total_usage": cpu, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-        "system_cpu_usage": system, "online_cpus": ncpu,
-        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-    });
-    let now = super::now_rfc3339();
-    json!({
-        "id": r.id,
-        "name": format!("/{}", r.name),
-        "read": now,
-        "preread": prev.and_then(|p| p.get("read").cloned()).unwrap_or(json!(super::ZERO_TIME)),
-        "pids_stats": {"current": pids},
-        "blkio_stats": {"io_service_bytes_recursive": null},
-        "num_procs": 0,
-        "storage_stats": {},
-        "cpu_stats": cpu_stats,
-        "precpu_stats": prev.and_then(|p| p.get("cpu_stats").cloned()).unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}})),
-        "memory_stats": {"usage": mem, "limit": limit, "stats": {}},
-        "networks": nets,
-    })
 }
 
 impl Engine {
@@ -494,20 +413,5 @@ impl Engine {
         })
         .await
         .unwrap_or(0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mem_limit;
-
-    #[test]
-    fn unlimited_memory_reports_the_hosts() {
-        let host = 8 << 30;
-        // cgroup v1's "unlimited" (about 8 EiB), v2's "max" (unreadable as a number).
-        assert_eq!(mem_limit(Some(9_223_372_036_854_771_712), host), host);
-        assert_eq!(mem_limit(None, host), host);
-        assert_eq!(mem_limit(Some(64 << 20), host), 64 << 20);
-        assert_eq!(mem_limit(Some(64 << 20), 0), 64 << 20);
     }
 }

@@ -199,11 +199,14 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         condition: &str,
-    ) -> ApiResult<futures::future::BoxFuture<'static, serde_json::Value>> {
+    ) -> ApiResult<futures::future::BoxFuture<'static, berth_api_types::ContainerWaitResult>> {
         let mut rx = ctr.life.subscribe();
         let cur = *rx.borrow();
         let r = ctr.snapshot();
-        let result = |code: i64| serde_json::json!({ "StatusCode": code, "Error": null });
+        let result = |code: i64| berth_api_types::ContainerWaitResult {
+            status_code: code,
+            error: None,
+        };
         match condition {
             "" | "not-running" => {
                 if !r.running() {

@@ -66,17 +66,6 @@ pub fn check_create_body(c: &ContainerCreateBody) -> Result<(), ApiError> {
     config(c).map_err(ApiError::invalid)
 }
 
-/// Check the restart policy name of a raw request body before it is parsed into the API's
-/// closed enum (whose parse error would not say what the valid names are).
-pub fn check_restart_name(name: Option<&serde_json::Value>) -> Result<(), ApiError> {
-    match name.and_then(|n| n.as_str()) {
-        None | Some("" | "no" | "always" | "unless-stopped" | "on-failure") => Ok(()),
-        Some(other) => Err(ApiError::invalid(format!(
-            "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-        ))),
-    }
-}
-
 /// The pure host-config checks (first failure wins, in dockerd's order).
 pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
     restart_policy(h)?;

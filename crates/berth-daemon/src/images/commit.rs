@@ -317,11 +317,7 @@ impl Engine {
             _ => {}
         }
         let tags = tag_of(&opts.repo, &opts.tag)?;
-        let user_cfg = match &opts.config {
-            Some(v) => serde_json::from_value::<ContainerConfig>(v.clone())
-                .map_err(|e| ApiError::invalid(format!("invalid commit config: {e}")))?,
-            None => rec.config.clone(),
-        };
+        let user_cfg = opts.config.clone().unwrap_or_else(|| rec.config.clone());
         let mut img = ImageConfig {
             config: runtime_config(&user_cfg),
             ..Default::default()

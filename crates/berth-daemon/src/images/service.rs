@@ -391,7 +391,7 @@ impl ImageService for Engine {
         &self,
         name: &str,
         registry_auth: Option<String>,
-    ) -> ApiResult<serde_json::Value> {
+    ) -> ApiResult<berth_api_types::models::DistributionInspect> {
         self.registry_distribution(name, registry_auth).await
     }
 

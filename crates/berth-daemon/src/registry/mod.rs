@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use berth_api_types::models::DistributionInspect;
 use berth_api_types::{
-    ApiError, ApiResult, AuthRequest, ErrorKind, JsonStream, PullOptions, PushOptions,
+    ApiError, ApiResult, AuthRequest, ErrorKind, JsonAux, JsonMessage, JsonStream, ProgressDetail,
+    PullOptions, PushOptions,
 };
 use berth_oci::{Digest, Platform, Reference};
 use berth_registry::{Client, Credentials, Progress, ProgressSink, RegistryConfig, RegistryError};
@@ -135,8 +137,10 @@ const OTHER_PLATFORMS: &[&str] = &[
 
 /// moby's `DistributionInspect` for a resolved pull: the top descriptor (the index when the
 /// reference named one) and its platforms (every index entry's, else the config's).
-pub fn distribution_inspect(p: &berth_registry::PulledImage) -> Result<Value, String> {
-    use berth_api_types::models::{DistributionInspect, OciDescriptor, OciPlatform};
+pub fn distribution_inspect(
+    p: &berth_registry::PulledImage,
+) -> Result<DistributionInspect, String> {
+    use berth_api_types::models::{OciDescriptor, OciPlatform};
     let platform = |p: &Platform| OciPlatform {
         architecture: Some(p.architecture.clone()),
         os: Some(p.os.clone()),
@@ -193,20 +197,30 @@ pub fn distribution_inspect(p: &berth_registry::PulledImage) -> Result<Value, St
             )
         }
     };
-    serde_json::to_value(DistributionInspect {
+    Ok(DistributionInspect {
         descriptor,
         platforms,
     })
-    .map_err(|e| e.to_string())
 }
 
 /// Docker's in-stream error object.
-pub fn error_line(message: &str) -> Value {
-    json!({ "errorDetail": { "message": message }, "error": message })
+pub fn error_line(message: &str) -> JsonMessage {
+    JsonMessage::error(message)
 }
 
-fn status(id: Option<&str>, s: impl Into<String>) -> Value {
-    serde_json::to_value(Progress::new(id, s)).expect("progress json")
+fn status(id: Option<&str>, s: impl Into<String>) -> JsonMessage {
+    JsonMessage::status(id, s)
+}
+
+/// A registry client progress report as a JSON message line.
+fn progress_line(p: Progress) -> JsonMessage {
+    JsonMessage {
+        progress_detail: p.progress_detail.map(|d| ProgressDetail {
+            current: Some(d.current),
+            total: Some(d.total),
+        }),
+        ..JsonMessage::status(p.id.as_deref(), p.status)
+    }
 }
 
 fn credentials(h: &Option<String>) -> ApiResult<Option<Credentials>> {
@@ -218,7 +232,7 @@ fn credentials(h: &Option<String>) -> ApiResult<Option<Credentials>> {
 
 /// What the background task says to the response.
 enum Msg {
-    Line(Value),
+    Line(JsonMessage),
     /// A failure; before the first real progress line it becomes the HTTP error itself.
     Fail(ApiError),
 }
@@ -230,7 +244,7 @@ fn pull_sink(tx: mpsc::UnboundedSender<Msg>) -> ProgressSink {
         if p.status == "Pull complete" || p.status.starts_with("Digest: ") {
             return;
         }
-        let _ = tx.send(Msg::Line(serde_json::to_value(&p).expect("progress json")));
+        let _ = tx.send(Msg::Line(progress_line(p)));
     })
 }
 
@@ -242,7 +256,7 @@ async fn commit_stream(mut rx: mpsc::UnboundedReceiver<Msg>) -> ApiResult<JsonSt
         match rx.recv().await {
             Some(Msg::Fail(e)) => return Err(e),
             Some(Msg::Line(v)) => {
-                let s = v.get("status").and_then(Value::as_str).unwrap_or("");
+                let s = v.status.as_deref().unwrap_or("");
                 let waiting = s.starts_with("Pulling from ") || s.starts_with("The push refers to");
                 head.push(v);
                 if !waiting {
@@ -500,7 +514,7 @@ impl Engine {
         let popts = berth_registry::PushOptions {
             credentials,
             progress: ProgressSink::callback(move |p: Progress| {
-                let _ = sink_tx.send(Msg::Line(serde_json::to_value(&p).expect("json")));
+                let _ = sink_tx.send(Msg::Line(progress_line(p)));
             }),
             mount_from,
         };
@@ -512,10 +526,15 @@ impl Engine {
             .map_err(|e| api_error(&e))?;
         reg.sources.record(&r.registry, &r.repository, &blobs);
         let tag = r.tag.clone().unwrap_or_default();
-        let _ = tx.send(Msg::Line(json!({
-            "progressDetail": {},
-            "aux": { "Tag": tag, "Digest": pushed.digest.to_string(), "Size": pushed.size },
-        })));
+        let _ = tx.send(Msg::Line(JsonMessage {
+            progress_detail: Some(ProgressDetail::default()),
+            aux: Some(JsonAux::Pushed {
+                tag,
+                digest: pushed.digest.to_string(),
+                size: pushed.size as u64,
+            }),
+            ..Default::default()
+        }));
         // Record the repo digest, as dockerd does after a push.
         let mut with_digest = r.clone();
         with_digest.digest = Some(pushed.digest.clone());
@@ -544,7 +563,7 @@ impl Engine {
         &self,
         name: &str,
         registry_auth: Option<String>,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<DistributionInspect> {
         let reference = Reference::parse(name)
             .map_err(|e| ApiError::invalid(e.to_string()))?
             .with_default_tag();
@@ -712,8 +731,31 @@ mod tests {
     #[test]
     fn error_lines_are_dockers_shape() {
         assert_eq!(
-            error_line("boom"),
+            serde_json::to_value(error_line("boom")).unwrap(),
             json!({"errorDetail":{"message":"boom"},"error":"boom"})
+        );
+        let p = progress_line(Progress::new(Some("abc"), "Downloading").with_detail(5, 9));
+        assert_eq!(
+            serde_json::to_value(p).unwrap(),
+            json!({"id": "abc", "status": "Downloading",
+                   "progressDetail": {"current": 5, "total": 9}})
+        );
+        assert_eq!(
+            serde_json::to_value(status(None, "Digest: x")).unwrap(),
+            json!({"status": "Digest: x"})
+        );
+        let pushed = JsonMessage {
+            progress_detail: Some(ProgressDetail::default()),
+            aux: Some(JsonAux::Pushed {
+                tag: "1".into(),
+                digest: "sha256:d".into(),
+                size: 7,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(pushed).unwrap(),
+            json!({"progressDetail": {}, "aux": {"Tag": "1", "Digest": "sha256:d", "Size": 7}})
         );
     }
 
@@ -737,7 +779,7 @@ mod tests {
             .unwrap();
         tx.send(Msg::Fail(ApiError::unavailable("gone"))).unwrap();
         drop(tx);
-        let lines: Vec<Value> = commit_stream(rx).await.unwrap().collect().await;
+        let lines: Vec<JsonMessage> = commit_stream(rx).await.unwrap().collect().await;
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[2], error_line("gone"));
     }

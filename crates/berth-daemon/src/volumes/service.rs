@@ -125,7 +125,7 @@ impl Engine {
     }
 
     /// `Volumes` of `/system/df`, with sizes and reference counts.
-    pub(crate) async fn volume_usage(&self) -> ApiResult<Vec<serde_json::Value>> {
+    pub(crate) async fn volume_usage(&self) -> ApiResult<Vec<VolumeInfo>> {
         let store = self.inner.volumes.clone();
         let out = tokio::task::spawn_blocking(move || {
             store
@@ -136,7 +136,7 @@ impl Engine {
                         size: store.size(&v.name) as i64,
                         ref_count: users.len() as i64,
                     };
-                    serde_json::to_value(render(&store, v, Some(usage))).unwrap_or_default()
+                    render(&store, v, Some(usage))
                 })
                 .collect()
         })
