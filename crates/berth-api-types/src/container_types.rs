@@ -192,21 +192,62 @@ impl InspectHostConfig {
         if h.network_mode.as_deref().is_none_or(str::is_empty) {
             h.network_mode = Some("bridge".into());
         }
+        // dockerd's HostConfig is a Go struct: every field below is always present, so a
+        // template such as `{{.HostConfig.CpuQuota}}` prints its zero value.
         for f in [
             &mut h.memory,
             &mut h.memory_swap,
+            &mut h.memory_reservation,
             &mut h.nano_cpus,
             &mut h.cpu_shares,
+            &mut h.cpu_period,
+            &mut h.cpu_quota,
+            &mut h.cpu_realtime_period,
+            &mut h.cpu_realtime_runtime,
+            &mut h.cpu_count,
+            &mut h.cpu_percent,
+            &mut h.io_maximum_iops,
+            &mut h.io_maximum_bandwidth,
+            &mut h.oom_score_adj,
         ] {
             f.get_or_insert(0);
         }
+        h.blkio_weight.get_or_insert(0);
         for f in [
             &mut h.privileged,
             &mut h.readonly_rootfs,
             &mut h.auto_remove,
+            &mut h.publish_all_ports,
         ] {
             f.get_or_insert(false);
         }
+        for f in [
+            &mut h.cgroup_parent,
+            &mut h.cpuset_cpus,
+            &mut h.cpuset_mems,
+            &mut h.container_id_file,
+            &mut h.volume_driver,
+            &mut h.cgroup,
+            &mut h.pid_mode,
+            &mut h.uts_mode,
+            &mut h.userns_mode,
+        ] {
+            f.get_or_insert_with(String::new);
+        }
+        for f in [
+            &mut h.blkio_device_read_bps,
+            &mut h.blkio_device_write_bps,
+            &mut h.blkio_device_read_iops,
+            &mut h.blkio_device_write_iops,
+        ] {
+            f.get_or_insert_with(Vec::new);
+        }
+        h.blkio_weight_device.get_or_insert_with(Vec::new);
+        h.devices.get_or_insert_with(Vec::new);
+        for f in [&mut h.dns, &mut h.dns_options, &mut h.dns_search] {
+            f.get_or_insert_with(Vec::new);
+        }
+        h.console_size.get_or_insert_with(|| vec![0, 0]);
         h.restart_policy.get_or_insert(RestartPolicy {
             name: Some(RestartPolicyNameEnum::NO),
             maximum_retry_count: Some(0),

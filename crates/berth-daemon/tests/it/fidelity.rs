@@ -437,3 +437,67 @@ fn build_with_the_dockerfile_on_stdin() {
     assert_eq!(d.ok(&["run", "--rm", "fid-stdin-only"]), "built-from-stdin");
     d.finish();
 }
+
+/// dockerd's inspect shows every HostConfig and Config field of a container created with a
+/// minimal body (Go structs), so templates print zero values, never `<no value>`.
+#[test]
+fn inspect_keeps_zero_values_for_a_minimal_create() {
+    let Some(d) = Daemon::start("inspect_keeps_zero_values_for_a_minimal_create") else {
+        return;
+    };
+    let (code, body) = d.api(
+        "POST",
+        "/containers/create?name=fid-zero",
+        Some(r#"{"Image":"busybox"}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let host = [
+        ("CpuQuota", "0"),
+        ("CpuPeriod", "0"),
+        ("CpuRealtimePeriod", "0"),
+        ("CpuRealtimeRuntime", "0"),
+        ("MemoryReservation", "0"),
+        ("BlkioWeight", "0"),
+        ("CpuCount", "0"),
+        ("CpuPercent", "0"),
+        ("IOMaximumIOps", "0"),
+        ("IOMaximumBandwidth", "0"),
+        ("OomScoreAdj", "0"),
+        ("CpusetCpus", ""),
+        ("CpusetMems", ""),
+        ("CgroupParent", ""),
+        ("ContainerIDFile", ""),
+        ("VolumeDriver", ""),
+        ("PublishAllPorts", "false"),
+        ("Devices", "[]"),
+        ("BlkioDeviceReadBps", "[]"),
+        ("Dns", "[]"),
+        ("DnsSearch", "[]"),
+        ("ConsoleSize", "[0 0]"),
+    ];
+    for (field, want) in host {
+        assert_eq!(
+            d.inspect("fid-zero", &format!("{{{{.HostConfig.{field}}}}}")),
+            want,
+            "HostConfig.{field}"
+        );
+    }
+    let config = [
+        ("User", ""),
+        ("WorkingDir", ""),
+        ("Domainname", ""),
+        ("AttachStdin", "false"),
+        ("StdinOnce", "false"),
+        ("Tty", "false"),
+        ("OpenStdin", "false"),
+    ];
+    for (field, want) in config {
+        assert_eq!(
+            d.inspect("fid-zero", &format!("{{{{.Config.{field}}}}}")),
+            want,
+            "Config.{field}"
+        );
+    }
+    d.ok(&["rm", "fid-zero"]);
+    d.finish();
+}
