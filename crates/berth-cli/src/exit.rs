@@ -64,7 +64,62 @@ pub fn report(e: &anyhow::Error, engine_code: i32) -> (Option<String>, i32) {
     (Some(describe(e)), engine_code)
 }
 
+/// A `run` whose start failed, as the docker CLI reports it: 127 when the command was not
+/// found, 126 when it could not be invoked, 125 for anything else the engine refused.
+pub fn start_failure(e: anyhow::Error) -> anyhow::Error {
+    let msg = describe(&e);
+    let code = start_failure_code(&msg);
+    Exit::msg(code, msg)
+}
+
+fn start_failure_code(msg: &str) -> i32 {
+    if ["executable file not found", "no such file or directory"]
+        .iter()
+        .any(|s| msg.contains(s))
+    {
+        127
+    } else if ["permission denied", "is a directory"]
+        .iter()
+        .any(|s| msg.contains(s))
+    {
+        126
+    } else {
+        125
+    }
+}
+
 /// Turn a flag conversion error into docker's usage error with the help hint.
 pub fn usage(cmd: &str, msg: impl std::fmt::Display) -> anyhow::Error {
     Exit::msg(125, format!("{msg}\nSee 'berth {cmd} --help'."))
+}
+
+#[cfg(test)]
+mod start_failure_tests {
+    use super::start_failure_code;
+
+    #[test]
+    fn start_failures_map_to_dockers_exit_codes() {
+        let oci = |e: &str| {
+            format!("Error response from daemon: failed to create task for container: OCI runtime create failed: {e}: unknown")
+        };
+        assert_eq!(
+            start_failure_code(&oci("exec: \"nosuch\": executable file not found in $PATH")),
+            127
+        );
+        assert_eq!(
+            start_failure_code(&oci("exec /x: no such file or directory")),
+            127
+        );
+        assert_eq!(
+            start_failure_code(&oci("exec /etc: permission denied")),
+            126
+        );
+        assert_eq!(start_failure_code(&oci("exec /etc: is a directory")), 126);
+        assert_eq!(
+            start_failure_code(
+                "Error response from daemon: driver failed programming external connectivity"
+            ),
+            125
+        );
+    }
 }

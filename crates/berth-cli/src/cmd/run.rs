@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::stream::{self, parse_detach_keys};
 use super::{path_name, Query};
 use crate::cli::{AttachArgs, ExecArgs, LogsArgs, RunArgs, StartArgs};
-use crate::exit::{describe, usage, Exit};
+use crate::exit::{describe, start_failure, usage, Exit};
 use crate::opts::split_tag;
 use crate::runopts::{self, CreatePlan, Env};
 use crate::tty::RawMode;
@@ -140,7 +140,8 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
     }
     if a.detach {
         c.post(&format!("/containers/{id}/start"), None::<&()>)
-            .await?;
+            .await
+            .map_err(|e| start_failure(e.into()))?;
         println!("{id}");
         return Ok(());
     }
@@ -171,7 +172,7 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<()> {
         if a.rm {
             let _ = c.delete(&format!("/containers/{id}?force=1")).await;
         }
-        return Err(Exit::msg(125, describe(&e.into())));
+        return Err(start_failure(e.into()));
     }
     ms("started");
     if a.tty {

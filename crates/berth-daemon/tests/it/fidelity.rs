@@ -501,3 +501,36 @@ fn inspect_keeps_zero_values_for_a_minimal_create() {
     d.ok(&["rm", "fid-zero"]);
     d.finish();
 }
+
+/// `berth run` reports a command that cannot start as the docker CLI does: 127 when it is not
+/// found, 126 when it cannot be invoked (before: 125 for both), detached or attached.
+#[test]
+fn berth_run_exits_127_and_126_like_docker() {
+    let Some(d) = Daemon::start("berth_run_exits_127_and_126_like_docker") else {
+        return;
+    };
+    let berth = |args: &[&str]| {
+        std::process::Command::new(&d.bin)
+            .args(["-H", &format!("unix://{}", d.sock().display())])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, want) in [
+        (&["run", "--rm", "busybox", "nosuchcmd"][..], 127),
+        (&["run", "--rm", "busybox", "/etc"][..], 126),
+        (&["run", "-d", "busybox", "nosuchcmd"][..], 127),
+        (&["run", "--rm", "busybox", "sh", "-c", "exit 3"][..], 3),
+    ] {
+        let o = berth(args);
+        assert_eq!(
+            o.status.code(),
+            Some(want),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // The docker CLI agrees on the same daemon.
+        assert_eq!(d.code(args), want, "docker {args:?}");
+    }
+    d.finish();
+}
