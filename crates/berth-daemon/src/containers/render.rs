@@ -36,6 +36,17 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+/// moby's `filters.Match` for a container name: the value is a regular expression (RE2, which
+/// the `regex` crate follows) tried against the name with and without its leading `/`; an
+/// exact match counts too, and a value that is not a valid expression matches nothing.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let slashed = format!("/{name}");
+    if pattern == name || pattern == slashed {
+        return true;
+    }
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name) || re.is_match(&slashed))
+}
+
 pub fn status_text(r: &Record) -> String {
     match r.state.status {
         Status::Running => format!("Up {}", human_duration(secs_since(&r.state.started_at))),
@@ -345,10 +356,7 @@ pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
     if !any("id", &|x| r.id.starts_with(x)) {
         return Ok(false);
     }
-    if !any("name", &|x| {
-        let x = x.trim_start_matches('/');
-        r.name.contains(x)
-    }) {
+    if !any("name", &|x| name_matches(x, &r.name)) {
         return Ok(false);
     }
     for s in f.get("status") {
@@ -519,6 +527,18 @@ mod tests {
         assert!(!matches(&f(r#"{"exited":{"0":true}}"#), &r, &all).unwrap());
         assert!(matches(&f(r#"{"label":{"a=1":true}}"#), &r, &all).unwrap());
         assert!(matches(&f(r#"{"name":{"we":true}}"#), &r, &all).unwrap());
+        // Regular expressions, with and without the leading slash, as moby matches them.
+        for (pattern, want) in [
+            ("^web", true),
+            ("^/web", true),
+            ("b$", true),
+            ("^eb", false),
+            ("w.b", true),
+            ("[", false),
+        ] {
+            let q = serde_json::json!({ "name": { pattern: true } }).to_string();
+            assert_eq!(matches(&f(&q), &r, &all).unwrap(), want, "{pattern}");
+        }
         assert!(matches(&f(r#"{"status":{"bogus":true}}"#), &r, &all).is_err());
     }
 }

@@ -534,3 +534,27 @@ fn berth_run_exits_127_and_126_like_docker() {
     }
     d.finish();
 }
+
+/// `ps --filter name=` takes a regular expression, matched with and without the leading `/`
+/// (before: a plain substring, so anchored filters as scripts write them matched nothing).
+#[test]
+fn ps_name_filter_is_a_regular_expression() {
+    let Some(d) = Daemon::start("ps_name_filter_is_a_regular_expression") else {
+        return;
+    };
+    d.ok(&["create", "--name", "fid-rx", "busybox", "true"]);
+    d.ok(&["create", "--name", "fid-rx-2", "busybox", "true"]);
+    for (filter, want) in [
+        ("name=^fid-rx$", "fid-rx"),
+        ("name=^/fid-rx$", "fid-rx"),
+        ("name=rx-[0-9]", "fid-rx-2"),
+        ("name=fid-rx", "fid-rx\nfid-rx-2"),
+    ] {
+        let out = d.ok(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"]);
+        let mut names: Vec<&str> = out.lines().collect();
+        names.sort();
+        assert_eq!(names.join("\n"), want, "{filter}");
+    }
+    d.ok(&["rm", "fid-rx", "fid-rx-2"]);
+    d.finish();
+}
