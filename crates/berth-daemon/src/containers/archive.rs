@@ -33,6 +33,10 @@ pub struct FsTarget {
 pub trait ContainerFs: Send + Sync + 'static {
     /// The container `id_or_name` and the mounts file operations must honour.
     fn resolve(&self, id_or_name: &str) -> ApiResult<FsTarget>;
+
+    /// Report a container event (`archive-path`, `extract-to-dir`, `export`), as dockerd does
+    /// for each of these operations. Lookups that know no containers report nothing.
+    fn event(&self, _id: &str, _action: &str) {}
 }
 
 /// Lookup by full container ID only (no mounts): for containers only the store knows.
@@ -180,6 +184,7 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     async fn get_archive(&self, id: &str, path: &str) -> ApiResult<(PathStat, ByteStream)> {
         let v = self.view(id)?;
         let st = self.stat_path(&v.target.id, path).await?;
+        self.lookup.event(&v.target.id, "archive-path");
         let p = path.to_string();
         let body = tar_stream(move |w| {
             archive_ops::archive(&v.rootfs, &v.target.mounts, &p, w)
@@ -191,6 +196,7 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
 
     async fn put_archive(&self, id: &str, opts: ExtractOptions, body: ByteStream) -> ApiResult<()> {
         let v = self.view(id)?;
+        let id = v.target.id.clone();
         let r = body_reader(body);
         blocking(move || {
             let x = ExtractOpts {
@@ -201,7 +207,9 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
             archive_ops::extract(&v.rootfs, &v.target.mounts, &opts.path, x, r)
                 .map_err(|e| DaemonError::from(e).into())
         })
-        .await
+        .await?;
+        self.lookup.event(&id, "extract-to-dir");
+        Ok(())
     }
 
     async fn changes(&self, id: &str) -> ApiResult<Vec<FilesystemChange>> {
@@ -225,6 +233,7 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
 
     async fn export(&self, id: &str) -> ApiResult<ByteStream> {
         let v = self.view(id)?;
+        self.lookup.event(&v.target.id, "export");
         Ok(tar_stream(move |w| {
             archive_ops::export(&v.rootfs, w).map_err(DaemonError::from)
         }))
@@ -252,6 +261,12 @@ impl ContainerFs for crate::Engine {
             rootfs_read_only: rec.host_config.readonly_rootfs.unwrap_or(false),
             id: rec.id,
         })
+    }
+
+    fn event(&self, id: &str, action: &str) {
+        if let Ok(c) = self.inner.containers.get(id) {
+            self.ctr_event(action, &c.snapshot(), Default::default());
+        }
     }
 }
 

@@ -160,14 +160,19 @@ impl ContainerService for Engine {
                 r.id
             )));
         }
-        if !r.config.tty.unwrap_or(false) {
-            // No terminal to size: dockerd (containerd's shim) ignores it and answers 200.
-            return Ok(());
+        // No terminal to size: dockerd (containerd's shim) ignores it and answers 200.
+        if r.config.tty.unwrap_or(false) {
+            Shim::new(self.inner.containers.ctr_dir(&r.id))
+                .resize(height, width, None)
+                .await
+                .map_err(|e| ApiError::internal(format!("resize {}: {e}", r.id)))?;
         }
-        Shim::new(self.inner.containers.ctr_dir(&r.id))
-            .resize(height, width, None)
-            .await
-            .map_err(|e| ApiError::internal(format!("resize {}: {e}", r.id)))
+        let attrs = HashMap::from([
+            ("height".to_string(), height.to_string()),
+            ("width".to_string(), width.to_string()),
+        ]);
+        self.ctr_event("resize", &r, attrs);
+        Ok(())
     }
 
     async fn pause(&self, id: &str) -> ApiResult<()> {
@@ -281,7 +286,9 @@ impl ContainerService for Engine {
 
     async fn top(&self, id: &str, ps_args: &str) -> ApiResult<ContainerTopResponse> {
         let c = self.inner.containers.get(id)?;
-        self.ctr_top(&c, ps_args).await
+        let top = self.ctr_top(&c, ps_args).await?;
+        self.ctr_event("top", &c.snapshot(), HashMap::new());
+        Ok(top)
     }
 
     async fn stats(&self, id: &str, stream: bool) -> ApiResult<StatsStream> {

@@ -558,3 +558,58 @@ fn ps_name_filter_is_a_regular_expression() {
     d.ok(&["rm", "fid-rx", "fid-rx-2"]);
     d.finish();
 }
+
+/// dockerd reports `top`, `resize`, `archive-path` (cp out), `extract-to-dir` (cp in) and
+/// `export` as container events; berth reported none of them.
+#[test]
+fn events_for_top_resize_copy_and_export() {
+    let Some(d) = Daemon::start("events_for_top_resize_copy_and_export") else {
+        return;
+    };
+    let id = d.ok(&["run", "-d", "--name", "fid-ev2", "busybox", "sleep", "60"]);
+    d.ok(&["top", "fid-ev2"]);
+    let (code, body) = d.api("POST", "/containers/fid-ev2/resize?h=30&w=100", None);
+    assert_eq!(code, 200, "{body}");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("in.txt");
+    std::fs::write(&src, "x").unwrap();
+    d.ok(&["cp", src.to_str().unwrap(), "fid-ev2:/tmp/in.txt"]);
+    d.ok(&[
+        "cp",
+        "fid-ev2:/tmp/in.txt",
+        tmp.path().join("out.txt").to_str().unwrap(),
+    ]);
+    d.ok(&[
+        "export",
+        "-o",
+        tmp.path().join("fs.tar").to_str().unwrap(),
+        "fid-ev2",
+    ]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+    let out = d.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={id}"),
+        "--format",
+        "{{.Action}} {{index .Actor.Attributes \"height\"}}",
+    ]);
+    let actions: Vec<&str> = out.lines().map(str::trim_end).collect();
+    for want in [
+        "top",
+        "resize 30",
+        "extract-to-dir",
+        "archive-path",
+        "export",
+    ] {
+        assert!(actions.contains(&want), "no {want:?} in {actions:?}");
+    }
+    d.ok(&["rm", "-f", "fid-ev2"]);
+    d.finish();
+}
