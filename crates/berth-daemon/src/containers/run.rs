@@ -148,6 +148,7 @@ impl Engine {
         self.inner.containers.save(ctr);
         ctr.life.send_modify(|l| l.starts += 1);
         let rec = ctr.snapshot();
+        self.volume_mount_events("mount", &rec);
         self.ctr_event("start", &rec, HashMap::new());
         self.spawn_monitor(ctr.clone(), running.shim);
         self.spawn_health(ctr.clone());
@@ -215,6 +216,7 @@ impl Engine {
         self.ctr_release(&id, netns.as_ref()).await;
         ms("network released");
         self.unmount_rw(&id).await;
+        self.volume_mount_events("unmount", &ctr.snapshot());
         ms("rootfs unmounted");
         let rec = {
             let mut g = lock(&ctr.rec);

@@ -124,6 +124,41 @@ impl Engine {
             .emit(EventMessageTypeEnum::VOLUME, action, name, attrs);
     }
 
+    /// dockerd's `mount` (at start) and `unmount` (at exit) volume events, one per volume the
+    /// container mounts, naming the container and (for `mount`) where and how.
+    pub(crate) fn volume_mount_events(&self, action: &str, r: &crate::containers::Record) {
+        for m in &r.mount_points {
+            if m.typ.as_deref() != Some("volume") {
+                continue;
+            }
+            let Some(name) = m.name.as_deref() else {
+                continue;
+            };
+            let mut attrs: HashMap<String, String> = [
+                (
+                    "driver".to_string(),
+                    m.driver.clone().unwrap_or_else(|| "local".into()),
+                ),
+                ("container".to_string(), r.id.clone()),
+            ]
+            .into();
+            if action == "mount" {
+                attrs.insert(
+                    "destination".into(),
+                    m.destination.clone().unwrap_or_default(),
+                );
+                attrs.insert("read/write".into(), m.rw.unwrap_or(true).to_string());
+                attrs.insert(
+                    "propagation".into(),
+                    m.propagation.clone().unwrap_or_default(),
+                );
+            }
+            self.inner
+                .events
+                .emit(EventMessageTypeEnum::VOLUME, action, name, attrs);
+        }
+    }
+
     /// `Volumes` of `/system/df`, with sizes and reference counts.
     pub(crate) async fn volume_usage(&self) -> ApiResult<Vec<VolumeInfo>> {
         let store = self.inner.volumes.clone();

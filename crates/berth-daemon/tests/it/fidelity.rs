@@ -613,3 +613,48 @@ fn events_for_top_resize_copy_and_export() {
     d.ok(&["rm", "-f", "fid-ev2"]);
     d.finish();
 }
+
+/// dockerd reports a volume `mount` when a container using it starts and `unmount` when it
+/// stops, naming the container (compose and monitoring tools watch these).
+#[test]
+fn volume_mount_and_unmount_events() {
+    let Some(d) = Daemon::start("volume_mount_and_unmount_events") else {
+        return;
+    };
+    d.ok(&["volume", "create", "fid-vol-ev"]);
+    let id = d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "fid-vol-ev:/data:ro",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(id, "");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+    let out = d.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "volume=fid-vol-ev",
+        "--format",
+        "{{.Action}} {{index .Actor.Attributes \"destination\"}} {{index .Actor.Attributes \"read/write\"}}",
+    ]);
+    let actions: Vec<&str> = out.lines().map(str::trim_end).collect();
+    assert!(actions.contains(&"mount /data false"), "{actions:?}");
+    assert!(actions.contains(&"unmount"), "{actions:?}");
+    let mount = actions
+        .iter()
+        .position(|a| a.starts_with("mount "))
+        .unwrap();
+    let unmount = actions.iter().position(|a| *a == "unmount").unwrap();
+    assert!(mount < unmount, "{actions:?}");
+    d.ok(&["volume", "rm", "fid-vol-ev"]);
+    d.finish();
+}
