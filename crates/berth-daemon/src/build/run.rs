@@ -87,9 +87,13 @@ impl Effects for StepEffects {
 
     async fn write_file(&self, path: &Path, text: &str, what: &str) -> Result<(), BuildError> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| io_err(&format!("write {what}"), e))?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| io_err(&format!("write {what}"), e))?;
         }
-        fs::write(path, text).map_err(|e| io_err(&format!("write {what}"), e))
+        tokio::fs::write(path, text)
+            .await
+            .map_err(|e| io_err(&format!("write {what}"), e))
     }
 
     async fn remove_file(&self, path: &Path) {

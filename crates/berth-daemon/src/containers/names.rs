@@ -569,7 +569,7 @@ impl Engine {
                 continue;
             }
             let path = cs.ctr_dir(&p.id).join("hosts");
-            let Ok(old) = std::fs::read_to_string(&path) else {
+            let Ok(old) = crate::off_worker::off_worker(|| std::fs::read_to_string(&path)) else {
                 continue;
             };
             let hostname = r.config.hostname.clone().unwrap_or_default();
@@ -578,7 +578,7 @@ impl Engine {
                 text = repoint_hosts(&text, &link_hosts_names(a, &hostname, &r.name), ep.ip);
             }
             if text != old {
-                if let Err(e) = std::fs::write(&path, text) {
+                if let Err(e) = crate::off_worker::off_worker(|| std::fs::write(&path, text)) {
                     tracing::warn!(container_id = %p.id, error = %e, "update link entry in hosts");
                 }
             }

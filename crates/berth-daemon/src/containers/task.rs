@@ -81,7 +81,8 @@ impl Effects for CtrEffects {
     }
 
     async fn write_file(&self, path: &Path, text: &str, what: &str) -> Result<(), StartFailure> {
-        std::fs::write(path, text)
+        tokio::fs::write(path, text)
+            .await
             .map_err(|e| err128(ApiError::internal(format!("write {what}: {e}"))))
     }
 
