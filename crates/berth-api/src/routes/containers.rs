@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::hijack::{hijack, MUX, RAW};
 use super::json_lines;
-use super::query::{flag, non_empty, present, Q};
+use super::query::{flag, non_empty, present, FiltersQuery, Q};
 use crate::containers::{AttachOptions, ContainerListOptions, LogsOptions};
 use crate::service::Services;
 use crate::{ApiError, ApiResult, Filters, HttpResult};
@@ -229,18 +229,11 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(r)).into_response())
 }
 
-/// `filters` alone: `POST /containers/prune`.
-#[derive(Deserialize)]
-pub(super) struct FiltersQuery {
-    #[serde(default)]
-    filters: String,
-}
-
 pub(super) async fn prune(
     State(s): State<Services>,
     Q(q): Q<FiltersQuery>,
 ) -> HttpResult<Response> {
-    Ok(Json(s.containers.prune(Filters::parse(&q.filters)?).await?).into_response())
+    Ok(Json(s.containers.prune(q.parse()?).await?).into_response())
 }
 
 pub(super) async fn start(

@@ -11,7 +11,7 @@ use berth_oci::Reference;
 
 use serde::Deserialize;
 
-use super::query::{flag, Q};
+use super::query::{flag, FiltersQuery, Q};
 use super::{body_stream, json_lines, QueryPairs};
 use crate::filters::filter_images;
 use crate::service::{ImageListOptions, ImportOptions, Services};
@@ -90,18 +90,11 @@ pub(super) async fn create(State(s): State<Services>, req: Request) -> HttpResul
     Ok(import(&s, q, req.into_body()).await?)
 }
 
-/// `filters` alone: `POST /images/prune`.
-#[derive(Deserialize)]
-pub(super) struct FiltersQuery {
-    #[serde(default)]
-    filters: String,
-}
-
 pub(super) async fn prune(
     State(s): State<Services>,
     Q(q): Q<FiltersQuery>,
 ) -> HttpResult<Response> {
-    let f = Filters::parse(&q.filters)?;
+    let f = q.parse()?;
     Ok(Json(s.images.prune(&f).await?).into_response())
 }
 

@@ -90,3 +90,17 @@ mod tests {
         assert_eq!(q("name=%2Fx").unwrap().name, "/x");
     }
 }
+
+/// `filters` alone (the prune routes, `GET /volumes`): Docker's JSON filter map.
+#[derive(Deserialize)]
+pub(crate) struct FiltersQuery {
+    #[serde(default)]
+    filters: String,
+}
+
+impl FiltersQuery {
+    /// The parsed filters; a malformed map is a 400 naming it.
+    pub(crate) fn parse(&self) -> ApiResult<crate::Filters> {
+        crate::Filters::parse(&self.filters)
+    }
+}

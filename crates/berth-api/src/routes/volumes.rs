@@ -9,13 +9,13 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::body_stream;
-use super::query::{flag, Q};
+use super::query::{flag, FiltersQuery, Q};
 use crate::service::Services;
 use crate::version::ApiVersion;
 use crate::volume_service::{
     volume_matches, ExtractOptions, PathStat, VolumeCreateBody, LIST_FILTERS, PRUNE_FILTERS,
 };
-use crate::{ApiError, ApiResult, Filters, HttpResult};
+use crate::{ApiError, ApiResult, HttpResult};
 
 pub(super) async fn create(
     State(s): State<Services>,
@@ -31,15 +31,8 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-/// `filters` alone: `GET /volumes`, `POST /volumes/prune`.
-#[derive(Deserialize)]
-pub(super) struct FiltersQuery {
-    #[serde(default)]
-    filters: String,
-}
-
 pub(super) async fn list(State(s): State<Services>, Q(q): Q<FiltersQuery>) -> HttpResult<Response> {
-    let f = Filters::parse(&q.filters)?;
+    let f = q.parse()?;
     f.validate(LIST_FILTERS)?;
     let mut out = Vec::new();
     for mut v in s.volumes.list().await? {
@@ -83,7 +76,7 @@ pub(super) async fn prune(
     Extension(ver): Extension<ApiVersion>,
     Q(q): Q<FiltersQuery>,
 ) -> HttpResult<Response> {
-    let f = Filters::parse(&q.filters)?;
+    let f = q.parse()?;
     f.validate(PRUNE_FILTERS)?;
     let all = f.bool_value("all")?.unwrap_or(false) || ver.before("1.42");
     let r = s.volumes.prune(&f, all).await?;
