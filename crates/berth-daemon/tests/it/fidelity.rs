@@ -9,6 +9,23 @@ use crate::common;
 use common::cli::Daemon;
 use serde_json::Value;
 
+/// Now, as the `until` of an events query: the answer is the backlog and the stream ends.
+fn until_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+/// Every event so far matching `filter`, one `format`ted line each (trailing blanks trimmed).
+fn events_so_far(d: &Daemon, filter: &str, format: &str) -> Vec<String> {
+    let until = until_now();
+    let out = d.ok(&[
+        "events", "--since", "0", "--until", &until, "--filter", filter, "--format", format,
+    ]);
+    out.lines().map(|l| l.trim_end().to_string()).collect()
+}
+
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
@@ -380,10 +397,7 @@ fn events_keep_legacy_fields_at_every_api_version() {
     };
     let id = d.ok(&["create", "--name", "fid-ev", "busybox", "true"]);
     // Every event so far: `until` is now, so the answer is the backlog and the stream ends.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+    let until = until_now();
     for ver in ["v1.41", "v1.52", "v1.53"] {
         let (code, body) = d.api(
             "GET",
@@ -585,22 +599,12 @@ fn events_for_top_resize_copy_and_export() {
         tmp.path().join("fs.tar").to_str().unwrap(),
         "fid-ev2",
     ]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
-    let out = d.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until,
-        "--filter",
+    let actions = events_so_far(
+        &d,
         &format!("container={id}"),
-        "--format",
         "{{.Action}} {{index .Actor.Attributes \"height\"}}",
-    ]);
-    let actions: Vec<&str> = out.lines().map(str::trim_end).collect();
+    );
+    let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
     for want in [
         "top",
         "resize 30",
@@ -631,22 +635,12 @@ fn volume_mount_and_unmount_events() {
         "true",
     ]);
     assert_eq!(id, "");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
-    let out = d.ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until,
-        "--filter",
+    let actions = events_so_far(
+        &d,
         "volume=fid-vol-ev",
-        "--format",
         "{{.Action}} {{index .Actor.Attributes \"destination\"}} {{index .Actor.Attributes \"read/write\"}}",
-    ]);
-    let actions: Vec<&str> = out.lines().map(str::trim_end).collect();
+    );
+    let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
     assert!(actions.contains(&"mount /data false"), "{actions:?}");
     assert!(actions.contains(&"unmount"), "{actions:?}");
     let mount = actions
