@@ -26,6 +26,19 @@ mod system;
 #[path = "routes/volumes.rs"]
 mod volumes;
 
+/// Records each call as `method(args…)` with its typed arguments (the route modules implement
+/// their service traits on it).
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn rec(&self, s: String) {
+        self.calls.lock().unwrap().push(s);
+    }
+}
+
 #[derive(Default)]
 struct Fake {
     images: Mutex<Vec<ImageSummary>>,

@@ -2,7 +2,7 @@
 //! reaches the service with (lenient booleans, unknown keys ignored, `create` never taken for
 //! a container id), and the status each answers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -11,19 +11,7 @@ use berth_api::*;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::call;
-
-/// Records each call as `method(args…)` with its typed arguments.
-#[derive(Default)]
-struct Recorder {
-    calls: Mutex<Vec<String>>,
-}
-
-impl Recorder {
-    fn rec(&self, s: String) {
-        self.calls.lock().unwrap().push(s);
-    }
-}
+use super::{call, Recorder};
 
 fn session() -> StreamSession {
     StreamSession {

@@ -1,7 +1,7 @@
 //! Volume and container-filesystem routes against a recording fake: the typed arguments each
 //! request reaches the service with.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -9,18 +9,7 @@ use axum::http::StatusCode;
 use berth_api::models::{FilesystemChange, VolumePruneResponse};
 use berth_api::*;
 
-use super::call;
-
-#[derive(Default)]
-struct Recorder {
-    calls: Mutex<Vec<String>>,
-}
-
-impl Recorder {
-    fn rec(&self, s: String) {
-        self.calls.lock().unwrap().push(s);
-    }
-}
+use super::{call, Recorder};
 
 fn stat(name: &str) -> PathStat {
     PathStat {
