@@ -137,8 +137,9 @@ mod tests {
             e.message,
             "client version 1.99 is too new. Maximum supported API version is 1.53"
         );
-        let e = check_version("1.12").unwrap_err();
-        assert!(e.message.starts_with("client version 1.12 is too old."));
+        let e = check_version("1.11").unwrap_err();
+        assert!(e.message.starts_with("client version 1.11 is too old."));
+        assert!(check_version("1.12").is_ok());
         assert!(check_version("1.50").is_ok());
     }
 }

@@ -247,14 +247,14 @@ async fn version_negotiation_rejects_out_of_range() {
         json(&body)["message"],
         "client version 1.99 is too new. Maximum supported API version is 1.53"
     );
-    let (st, _, body) = call(&app, "GET", "/v1.12/version", Body::empty()).await;
+    let (st, _, body) = call(&app, "GET", "/v1.11/version", Body::empty()).await;
     assert_eq!(st, 400);
     assert!(json(&body)["message"].as_str().unwrap().contains("too old"));
     let (st, _, body) = call(&app, "GET", "/v1.47/version", Body::empty()).await;
     assert_eq!(st, 200);
     let v = json(&body);
     assert_eq!(v["ApiVersion"], API_VERSION);
-    assert_eq!(v["MinAPIVersion"], "1.24");
+    assert_eq!(v["MinAPIVersion"], "1.12");
     assert_eq!(v["Components"][0]["Name"], "Engine");
     assert_eq!(v["Components"][0]["Details"]["ApiVersion"], API_VERSION);
 }

@@ -139,11 +139,13 @@ pub enum NetworkMode {
     None,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NsMode {
     #[default]
     Private,
     Host,
+    /// Join another container's namespace (`/proc/<pid>/ns/<type>`), as `--ipc container:x`.
+    Path(PathBuf),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -631,14 +633,12 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
         .collect();
 
     let mut namespaces = vec![json!({"type": "mount"})];
-    if c.pid == NsMode::Private {
-        namespaces.push(json!({"type": "pid"}));
-    }
-    if c.ipc == NsMode::Private {
-        namespaces.push(json!({"type": "ipc"}));
-    }
-    if c.uts == NsMode::Private {
-        namespaces.push(json!({"type": "uts"}));
+    for (kind, mode) in [("pid", &c.pid), ("ipc", &c.ipc), ("uts", &c.uts)] {
+        match mode {
+            NsMode::Private => namespaces.push(json!({"type": kind})),
+            NsMode::Path(p) => namespaces.push(json!({"type": kind, "path": p})),
+            NsMode::Host => {}
+        }
     }
     match &c.network {
         NetworkMode::Host => {}

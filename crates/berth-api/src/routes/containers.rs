@@ -5,17 +5,19 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures::StreamExt;
 
 use serde::Deserialize;
 
+use super::compat;
 use super::hijack::{hijack, MUX, RAW};
 use super::json_lines;
 use super::query::{flag, non_empty, present, FiltersQuery, Q};
 use crate::containers::{AttachOptions, ContainerListOptions, LogsOptions};
 use crate::service::Services;
-use crate::{ApiError, ApiResult, Filters, HttpResult};
+use crate::version::ApiVersion;
+use crate::{ApiError, ApiResult, ErrorKind, Filters, HttpResult};
 
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
@@ -28,32 +30,6 @@ pub(crate) fn strslice_fields(body: &mut serde_json::Value) {
         if let Some(v) = body.get_mut(k) {
             if let serde_json::Value::String(s) = v {
                 *v = serde_json::Value::Array(vec![serde_json::Value::String(std::mem::take(s))]);
-            }
-        }
-    }
-}
-
-/// Drop create-body fields a client's API version did not have yet, as dockerd's router does:
-/// before 1.44 `Healthcheck.StartInterval`, and endpoint `MacAddress`es unless the old
-/// container-wide `MacAddress` is set (the engine moves that one to the endpoint).
-pub(crate) fn compat_create_body(v: crate::version::ApiVersion, body: &mut serde_json::Value) {
-    if !v.before("1.44") {
-        return;
-    }
-    if let Some(h) = body.get_mut("Healthcheck").and_then(|h| h.as_object_mut()) {
-        h.remove("StartInterval");
-    }
-    let wide = body
-        .get("MacAddress")
-        .and_then(|m| m.as_str())
-        .unwrap_or("");
-    if wide.is_empty() {
-        if let Some(eps) = body
-            .pointer_mut("/NetworkingConfig/EndpointsConfig")
-            .and_then(|e| e.as_object_mut())
-        {
-            for ep in eps.values_mut().filter_map(|e| e.as_object_mut()) {
-                ep.remove("MacAddress");
             }
         }
     }
@@ -107,8 +83,15 @@ pub(super) async fn inspect(
     State(s): State<Services>,
     Path(id): Path<String>,
     Q(q): Q<InspectQuery>,
+    Extension(ver): Extension<ApiVersion>,
 ) -> HttpResult<Response> {
-    Ok(Json(s.containers.inspect(&id, q.size).await?).into_response())
+    let c = s.containers.inspect(&id, q.size).await?;
+    if !ver.before("1.20") {
+        return Ok(Json(c).into_response());
+    }
+    let mut v = serde_json::to_value(c).map_err(|e| ApiError::internal(e.to_string()))?;
+    super::compat::inspect(ver, &mut v);
+    Ok(Json(v).into_response())
 }
 
 /// `GET /containers/{id}/logs`.
@@ -219,7 +202,7 @@ pub(super) async fn create(
     let mut body = json_body(req.into_body()).await?;
     strslice_fields(&mut body);
     if let Some(v) = ver {
-        compat_create_body(v, &mut body);
+        compat::create_body(v, &mut body);
     }
     let body = crate::container_types::ContainerCreateRequest::from_json(body)?;
     let r = s
@@ -300,8 +283,12 @@ pub(super) async fn kill(
     State(s): State<Services>,
     Path(id): Path<String>,
     Q(q): Q<SignalQuery>,
+    Extension(ver): Extension<ApiVersion>,
 ) -> HttpResult<Response> {
-    s.containers.kill(&id, non_empty(&q.signal)).await?;
+    match s.containers.kill(&id, non_empty(&q.signal)).await {
+        Err(e) if e.kind == ErrorKind::Conflict && compat::kill_of_stopped_is_ok(ver) => {}
+        r => r?,
+    }
     Ok(no_content())
 }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod build;
 mod commit;
+mod compat;
 mod containers;
 mod hijack;
 mod images;

@@ -100,8 +100,17 @@ pub(super) async fn version(State(s): State<Services>) -> HttpResult<Response> {
     Ok(Json(v).into_response())
 }
 
-pub(super) async fn info(State(s): State<Services>) -> HttpResult<Response> {
-    Ok(Json(s.system.info().await?).into_response())
+pub(super) async fn info(
+    State(s): State<Services>,
+    Extension(ver): Extension<ApiVersion>,
+) -> HttpResult<Response> {
+    let info = s.system.info().await?;
+    if !ver.before("1.39") {
+        return Ok(Json(info).into_response());
+    }
+    let mut v = serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?;
+    super::compat::info(ver, &mut v);
+    Ok(Json(v).into_response())
 }
 
 /// `POST /berth/system/check[?repair=1]` (a berth extension; Docker has no such endpoint).

@@ -250,10 +250,13 @@ impl Engine {
         mode: &str,
     ) -> ApiResult<super::plan::StartExtras> {
         let links = self.link_plan(r, mode)?;
+        let (ipc_ns, pid_ns) = self.joined_namespaces(r)?;
         Ok(super::plan::StartExtras {
             env: links.env,
             hosts: links.hosts,
             init: self.init_path_for(&r.host_config)?,
+            ipc_ns,
+            pid_ns,
         })
     }
 
@@ -290,7 +293,16 @@ impl Engine {
         ) {
             host_config.network_mode = Some("bridge".into());
         }
+        if host_config.ipc_mode.as_deref().unwrap_or("").is_empty() {
+            // dockerd's default IPC mode (old clients asked for "shareable", see berth-api).
+            host_config.ipc_mode = Some("private".into());
+        }
         validate_host_config(&host_config)?;
+        super::ns_join::check_modes(
+            host_config.ipc_mode.as_deref(),
+            host_config.pid_mode.as_deref(),
+        )
+        .map_err(ApiError::invalid)?;
         super::validate::check_create_body(&body)?;
         if let Some(h) = &body.healthcheck {
             super::health::validate(h).map_err(ApiError::invalid)?;

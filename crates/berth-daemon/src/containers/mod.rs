@@ -8,6 +8,7 @@ mod health;
 pub mod init_layer;
 mod io;
 mod names;
+mod ns_join;
 mod plan;
 mod reconcile;
 mod render;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use berth_api_types::models::RestartPolicyNameEnum as R;
 use berth_api_types::{ApiError, ApiResult};
 use berth_network::{PortMapping, Proto};
-use berth_runtime::{NsMode, Resources};
+use berth_runtime::Resources;
 
 use super::Record;
 
@@ -159,14 +159,6 @@ pub fn resources_of(h: &berth_api_types::models::HostConfig) -> Resources {
     }
 }
 
-pub(crate) fn ns_mode(v: &Option<String>) -> NsMode {
-    if v.as_deref() == Some("host") {
-        NsMode::Host
-    } else {
-        NsMode::Private
-    }
-}
-
 /// What `--init` and legacy links add to a starting container's spec and /etc/hosts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StartExtras {
@@ -176,6 +168,10 @@ pub struct StartExtras {
     pub hosts: Vec<(String, IpAddr)>,
     /// Host path of the init binary to run as PID 1.
     pub init: Option<PathBuf>,
+    /// The donor's IPC namespace file for `--ipc container:<x>`.
+    pub ipc_ns: Option<PathBuf>,
+    /// The donor's PID namespace file for `--pid container:<x>`.
+    pub pid_ns: Option<PathBuf>,
 }
 
 impl StartExtras {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use berth_runtime::{ContainerSpec, LogConfig, MountSpec, ShimConfig, User};
 use berth_task::{Attached, PlannedFile, StartPlan};
 
-use super::plan::{ns_mode, resources_of, StartExtras};
+use super::plan::{resources_of, StartExtras};
 use super::security::Confinement;
 use super::Record;
 
@@ -150,9 +150,9 @@ pub fn start_plan(
         oom_score_adj: hc.oom_score_adj.map(|v| v as i32),
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
         network: net.mode.clone(),
-        ipc: ns_mode(&hc.ipc_mode),
-        pid: ns_mode(&hc.pid_mode),
-        uts: ns_mode(&hc.uts_mode),
+        ipc: super::ns_join::mode(hc.ipc_mode.as_deref(), extras.ipc_ns.as_ref()),
+        pid: super::ns_join::mode(hc.pid_mode.as_deref(), extras.pid_ns.as_ref()),
+        uts: super::ns_join::mode(hc.uts_mode.as_deref(), None),
         init: extras.init.clone(),
         stop_signal: r.config.stop_signal.clone(),
         cgroup_parent: hc.cgroup_parent.clone().filter(|c| !c.is_empty()),
@@ -256,6 +256,7 @@ mod tests {
             env: vec!["A=link".into(), "DB_PORT=tcp://172.17.0.3:5432".into()],
             hosts: vec![("db-link".into(), [172, 17, 0, 3].into())],
             init: Some("/usr/bin/tini-static".into()),
+            ..Default::default()
         }
     }
 

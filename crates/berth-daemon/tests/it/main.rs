@@ -18,6 +18,7 @@ mod exec_attach;
 mod fidelity;
 mod lifecycle;
 mod networks;
+mod old_clients_and_joins;
 mod registry;
 mod run_flags;
 mod state_modes;

@@ -1,0 +1,140 @@
+//! `--ipc container:<x>` and `--pid container:<x>`: the donor's namespace file, resolved when
+//! the joiner starts (the donor must be running then), with dockerd's refusals.
+
+use std::path::PathBuf;
+
+use berth_api_types::{ApiError, ApiResult};
+use berth_runtime::NsMode;
+
+use super::status::Status;
+use super::Record;
+use crate::engine::Engine;
+
+/// The IPC modes moby accepts (`container:<x>` aside).
+const IPC_MODES: &[&str] = &["", "private", "shareable", "none", "host"];
+
+/// Refuse at create an IPC or PID mode dockerd refuses (`invalid IPC mode: x`).
+pub(crate) fn check_modes(ipc: Option<&str>, pid: Option<&str>) -> Result<(), String> {
+    let ipc = ipc.unwrap_or("");
+    let donor = |m: &str| m.strip_prefix("container:").map(|d| !d.is_empty());
+    if !IPC_MODES.contains(&ipc) && donor(ipc) != Some(true) {
+        return Err(format!("invalid IPC mode: {ipc}"));
+    }
+    let pid = pid.unwrap_or("");
+    if !["", "host"].contains(&pid) && donor(pid) != Some(true) {
+        return Err(format!("invalid PID mode: {pid}"));
+    }
+    Ok(())
+}
+
+/// The namespace mode for `kind` (`ipc`, `pid`, `uts`) given the stored mode and, for
+/// `container:<x>`, the donor's namespace file.
+pub(crate) fn mode(stored: Option<&str>, joined: Option<&PathBuf>) -> NsMode {
+    match (stored, joined) {
+        (_, Some(p)) => NsMode::Path(p.clone()),
+        (Some("host"), None) => NsMode::Host,
+        _ => NsMode::Private,
+    }
+}
+
+impl Engine {
+    /// The donors' namespace files for a starting container: (ipc, pid).
+    pub(crate) fn joined_namespaces(
+        &self,
+        r: &Record,
+    ) -> ApiResult<(Option<PathBuf>, Option<PathBuf>)> {
+        let hc = &r.host_config;
+        let ipc = match hc
+            .ipc_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            Some(d) => Some(self.ipc_donor(d)?),
+            None => None,
+        };
+        let pid = match hc
+            .pid_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            Some(d) => Some(self.pid_donor(d)?),
+            None => None,
+        };
+        Ok((ipc, pid))
+    }
+
+    fn ipc_donor(&self, donor: &str) -> ApiResult<PathBuf> {
+        let what = format!("can't join IPC of container {donor}");
+        let d = self
+            .inner
+            .containers
+            .get(donor)
+            .map_err(|e| ApiError::new(e.kind, format!("{what}: {}", e.message)))?
+            .snapshot();
+        running(&d).map_err(|e| ApiError::conflict(format!("{what}: {e}")))?;
+        let mode = d.host_config.ipc_mode.as_deref().unwrap_or("");
+        if !matches!(mode, "shareable" | "host") {
+            return Err(ApiError::conflict(format!(
+                "{what}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+            )));
+        }
+        Ok(PathBuf::from(format!("/proc/{}/ns/ipc", d.state.pid)))
+    }
+
+    fn pid_donor(&self, donor: &str) -> ApiResult<PathBuf> {
+        let what = format!("cannot join PID of a non running container: {donor}");
+        let d = self
+            .inner
+            .containers
+            .get(donor)
+            .map_err(|e| ApiError::new(e.kind, format!("{what}: {}", e.message)))?
+            .snapshot();
+        running(&d).map_err(ApiError::conflict)?;
+        Ok(PathBuf::from(format!("/proc/{}/ns/pid", d.state.pid)))
+    }
+}
+
+/// moby's `containerIsRunning` and `containerIsNotRestarting`.
+fn running(d: &Record) -> Result<(), String> {
+    match d.state.status {
+        Status::Restarting => Err(format!(
+            "Container {} is restarting, wait until the container is running",
+            d.id
+        )),
+        _ if d.running() && d.state.pid > 0 => Ok(()),
+        _ => Err(format!("container {} is not running", d.id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_dockerd_refuses_are_refused() {
+        assert!(check_modes(Some("shareable"), Some("host")).is_ok());
+        assert!(check_modes(Some("container:db"), Some("container:db")).is_ok());
+        assert!(check_modes(None, None).is_ok());
+        assert_eq!(
+            check_modes(Some("bogus"), None).unwrap_err(),
+            "invalid IPC mode: bogus"
+        );
+        assert_eq!(
+            check_modes(Some("container:"), None).unwrap_err(),
+            "invalid IPC mode: container:"
+        );
+        assert_eq!(
+            check_modes(None, Some("private")).unwrap_err(),
+            "invalid PID mode: private"
+        );
+    }
+
+    #[test]
+    fn a_donor_namespace_wins_over_the_stored_mode() {
+        let p = PathBuf::from("/proc/7/ns/ipc");
+        assert_eq!(mode(Some("container:x"), Some(&p)), NsMode::Path(p.clone()));
+        assert_eq!(mode(Some("host"), None), NsMode::Host);
+        assert_eq!(mode(Some("shareable"), None), NsMode::Private);
+        assert_eq!(mode(None, None), NsMode::Private);
+    }
+}

@@ -1,0 +1,155 @@
+//! Found by moby 20.10's own integration suite (issue 14): clients speaking API versions down
+//! to 1.12 get what those versions meant, the default IPC mode is dockerd's, and
+//! `--ipc/--pid container:<x>` join the donor's namespace instead of being ignored.
+
+use crate::common;
+
+use common::cli::Daemon;
+use serde_json::Value;
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[test]
+fn old_api_versions_get_what_those_versions_meant() {
+    let Some(d) = Daemon::start("old_api_versions_get_what_those_versions_meant") else {
+        return;
+    };
+    // Before: 400 "client version 1.19 is too old. Minimum supported API version is 1.24".
+    let (code, body) = d.api("GET", "/v1.20/info", None);
+    assert_eq!(code, 200, "{body}");
+    let info = json(&body);
+    assert_eq!(info["ExecutionDriver"], "<not supported>");
+    assert!(
+        info["SecurityOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| !o.as_str().unwrap().contains("name=")),
+        "1.20 security options are names only: {body}"
+    );
+    let (code, body) = d.api("GET", "/v1.11/version", None);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("Minimum supported API version is 1.12"),
+        "{body}"
+    );
+
+    // Inspect at 1.19 repeats the cpuset inside Config.
+    d.ok(&[
+        "create",
+        "--name",
+        "old-cpuset",
+        "--cpuset-cpus",
+        "0",
+        "busybox",
+        "true",
+    ]);
+    let (code, body) = d.api("GET", "/v1.19/containers/old-cpuset/json", None);
+    assert_eq!(code, 200, "{body}");
+    let c = json(&body);
+    assert_eq!(c["Config"]["Cpuset"], "0", "{body}");
+    assert!(c["Volumes"].is_object(), "{body}");
+    // Killing a container that is not running was not an error before 1.20 …
+    let (code, body) = d.api("POST", "/v1.19/containers/old-cpuset/kill", None);
+    assert_eq!(code, 204, "{body}");
+    // … and is one since.
+    let (code, _) = d.api("POST", "/v1.41/containers/old-cpuset/kill", None);
+    assert_eq!(code, 409);
+
+    // The IPC namespace is private by default; a client older than 1.40 asked for shareable.
+    d.ok(&["create", "--name", "ipc-now", "busybox", "true"]);
+    assert_eq!(d.inspect("ipc-now", "{{.HostConfig.IpcMode}}"), "private");
+    let (code, body) = d.api(
+        "POST",
+        "/v1.39/containers/create?name=ipc-old",
+        Some(r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{}}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(d.inspect("ipc-old", "{{.HostConfig.IpcMode}}"), "shareable");
+    d.finish();
+}
+
+#[test]
+fn ipc_and_pid_container_modes_join_the_donor() {
+    let Some(d) = Daemon::start("ipc_and_pid_container_modes_join_the_donor") else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ns-donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let donor_ipc = d.ok(&["exec", "ns-donor", "readlink", "/proc/self/ns/ipc"]);
+    // Before: the option was accepted and ignored (a fresh namespace each).
+    let joined = d.ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:ns-donor",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/ipc",
+    ]);
+    assert_eq!(joined.trim(), donor_ipc.trim());
+    let ps = d.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "container:ns-donor",
+        "busybox",
+        "ps",
+        "-o",
+        "args",
+    ]);
+    assert!(
+        ps.contains("sleep 300"),
+        "the donor's processes are visible: {ps}"
+    );
+
+    // A private donor is refused with dockerd's hint, a stopped one as not running.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ns-private",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let err = d.fails(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:ns-private",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        err.contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)"),
+        "{err}"
+    );
+    d.ok(&["create", "--name", "ns-stopped", "busybox", "true"]);
+    let err = d.fails(&[
+        "run",
+        "--rm",
+        "--pid",
+        "container:ns-stopped",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        err.contains("is not running"),
+        "{err}"
+    );
+    let err = d.fails(&["create", "--ipc", "bogus", "busybox", "true"]);
+    assert!(err.contains("invalid IPC mode: bogus"), "{err}");
+    d.finish();
+}
