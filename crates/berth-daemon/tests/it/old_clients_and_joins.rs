@@ -145,10 +145,7 @@ fn ipc_and_pid_container_modes_join_the_donor() {
         "busybox",
         "true",
     ]);
-    assert!(
-        err.contains("is not running"),
-        "{err}"
-    );
+    assert!(err.contains("is not running"), "{err}");
     let err = d.fails(&["create", "--ipc", "bogus", "busybox", "true"]);
     assert!(err.contains("invalid IPC mode: bogus"), "{err}");
     d.finish();

@@ -306,7 +306,20 @@ fn mkdir_if_missing(parent: &OwnedFd, name: &str) -> io::Result<()> {
 pub fn stat(rootfs: &Path, mounts: &[FsMount], path: &str) -> Result<PathStat> {
     let r = resolve(&Roots::new(rootfs, mounts), path, false)?;
     let st = lstat(&r).map_err(|e| io_at(path, e))?;
+    dir_if_slashed(path, &st)?;
     Ok(stat_of(&r, &st, path))
+}
+
+/// A path ending in `/` or `/.` names a directory: anything else there is an error, as the
+/// kernel (and dockerd, which lstats the path as given) says.
+fn dir_if_slashed(path: &str, st: &Stat) -> Result<()> {
+    let slashed = path.ends_with('/') || path.ends_with("/.");
+    if slashed && FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Err(RootfsError::Invalid(format!(
+            "container path {path}: not a directory"
+        )));
+    }
+    Ok(())
 }
 
 /// `GET /containers/{id}/archive`: write a tar of `path` (entries named `<base>/…`),
@@ -315,14 +328,12 @@ pub fn archive(rootfs: &Path, mounts: &[FsMount], path: &str, w: impl Write) -> 
     let roots = Roots::new(rootfs, mounts);
     let r = resolve(&roots, path, false)?;
     let st = lstat(&r).map_err(|e| io_at(path, e))?;
+    dir_if_slashed(path, &st)?;
     let ps = stat_of(&r, &st, path);
     let mut tw = TarWriter::new(w, Some(&roots));
-    let name = if r.comps.is_empty() {
-        ".".to_string()
-    } else {
-        ps.name.clone()
-    };
-    tw.entry(&r.parent, r.name.as_deref(), &name, &r.comps)
+    // Entries are named after the path as asked (moby's rebase): `/` gives `/`, `/foo`;
+    // `/bar/root/` (a link to `/`) gives `root/`, `root/foo`; `/.` gives `./`, `foo`.
+    tw.entry(&r.parent, r.name.as_deref(), &ps.name, &r.comps)
         .and_then(|_| tw.finish())
         .map_err(|e| RootfsError::op(format!("archive {path}"), e))?;
     Ok(ps)

@@ -28,14 +28,15 @@ impl<'r, W: Write> TarWriter<'r, W> {
         self.b.finish()
     }
 
-    fn xattrs(&mut self, fd: &OwnedFd, name: &str) -> io::Result<()> {
+    /// The entry's extended attributes as PAX records.
+    fn xattrs(&mut self, fd: &OwnedFd) -> Vec<u8> {
+        let mut recs = Vec::new();
         let mut lbuf = vec![0u8; 64 * 1024];
         let Ok(n) = rfs::flistxattr(fd, &mut lbuf[..]) else {
-            return Ok(());
+            return recs;
         };
         let list = &lbuf[..n];
         let mut vbuf = vec![0u8; 64 * 1024];
-        let mut recs = Vec::new();
         for key in list.split(|b| *b == 0).filter(|k| !k.is_empty()) {
             if key.starts_with(b"trusted.overlay.") {
                 continue;
@@ -47,7 +48,19 @@ impl<'r, W: Write> TarWriter<'r, W> {
                 pax_record(&mut recs, &k, &vbuf[..vn]);
             }
         }
-        append_pax(&mut self.b, name, &recs)
+        recs
+    }
+
+    /// Write the PAX header of the entry named `tar_name` (its xattrs `recs`, and its name when
+    /// it is absolute: the tar crate refuses those in a header, Go and GNU tar read the PAX
+    /// `path`); returns the name to give the header itself.
+    fn pax<'n>(&mut self, tar_name: &'n str, mut recs: Vec<u8>) -> io::Result<&'n str> {
+        let rel = tar_name.trim_start_matches('/');
+        if rel.len() != tar_name.len() {
+            pax_record(&mut recs, b"path", tar_name.as_bytes());
+        }
+        append_pax(&mut self.b, tar_name, &recs)?;
+        Ok(if rel.is_empty() { "./" } else { rel })
     }
 
     /// Archive `name` in `parent` (None: `parent` itself) as tar path `tar_name`; `cpath` is
@@ -75,25 +88,27 @@ impl<'r, W: Write> TarWriter<'r, W> {
             if let Some(first) = self.links.get(&key) {
                 h.set_entry_type(tar::EntryType::Link);
                 let first = first.clone();
-                return self.b.append_link(&mut h, tar_name, first);
+                let n = self.pax(tar_name, Vec::new())?;
+                return self.b.append_link(&mut h, n, first);
             }
             self.links.insert(key, tar_name.to_string());
         }
         match ft {
             FileType::Directory => {
                 let dir = reopen_dir(parent, name)?;
-                self.xattrs(&dir, tar_name)?;
+                let recs = self.xattrs(&dir);
                 h.set_entry_type(tar::EntryType::Directory);
-                let dname = if tar_name == "." {
-                    "./".to_string()
-                } else {
-                    format!("{tar_name}/")
+                let dname = match tar_name {
+                    "." => "./".to_string(),
+                    "/" => "/".to_string(),
+                    n => format!("{n}/"),
                 };
-                self.b.append_data(&mut h, dname, io::empty())?;
-                let prefix = if tar_name == "." {
-                    String::new()
-                } else {
-                    format!("{tar_name}/")
+                let n = self.pax(&dname, recs)?;
+                self.b.append_data(&mut h, n, io::empty())?;
+                let prefix = match tar_name {
+                    "." => String::new(),
+                    "/" => "/".to_string(),
+                    n => format!("{n}/"),
                 };
                 self.children(&dir, &prefix, cpath)
             }
@@ -105,21 +120,23 @@ impl<'r, W: Write> TarWriter<'r, W> {
                     OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                     Mode::empty(),
                 )?;
-                self.xattrs(&fd, tar_name)?;
+                let recs = self.xattrs(&fd);
+                let n = self.pax(tar_name, recs)?;
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(st.st_size as u64);
                 let f = File::from(fd);
                 // A file that shrank while we read it is padded by the builder's size check
                 // failing; take exactly the size we announced.
                 self.b
-                    .append_data(&mut h, tar_name, ExactReader::new(f, st.st_size as u64))
+                    .append_data(&mut h, n, ExactReader::new(f, st.st_size as u64))
             }
             FileType::Symlink => {
                 let n = name.unwrap_or(OsStr::new("."));
                 let target = rfs::readlinkat(parent, n, Vec::new())?;
                 h.set_entry_type(tar::EntryType::Symlink);
                 let t = OsStr::from_bytes(target.as_bytes()).to_os_string();
-                self.b.append_link(&mut h, tar_name, t)
+                let n = self.pax(tar_name, Vec::new())?;
+                self.b.append_link(&mut h, n, t)
             }
             FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
                 h.set_entry_type(match ft {
@@ -129,7 +146,8 @@ impl<'r, W: Write> TarWriter<'r, W> {
                 });
                 h.set_device_major(rfs::major(st.st_rdev))?;
                 h.set_device_minor(rfs::minor(st.st_rdev))?;
-                self.b.append_data(&mut h, tar_name, io::empty())
+                let n = self.pax(tar_name, Vec::new())?;
+                self.b.append_data(&mut h, n, io::empty())
             }
             _ => Ok(()), // sockets are not archived
         }

@@ -471,3 +471,37 @@ fn broken_or_hostile_archives_are_invalid_not_internal() {
         b"container-shadow"
     );
 }
+
+/// Raw entry names, as a Go client reads them (no normalising of a leading `/`).
+fn raw_names(tar_bytes: &[u8]) -> Vec<String> {
+    let mut a = tar::Archive::new(tar_bytes);
+    a.entries()
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+        .collect()
+}
+
+#[test]
+fn archive_names_follow_the_path_as_asked() {
+    let f = fixture();
+    symlink("/", f.root.join("etc/root")).unwrap();
+    let tar_of_path = |p: &str| {
+        let mut out = Vec::new();
+        archive(&f.root, &[], p, &mut out).unwrap();
+        raw_names(&out)
+    };
+    // moby's TestCopyFromContainer: `/` is named `/`, its entries `/etc/…` (was `./`, `etc/`).
+    let all = tar_of_path("/");
+    assert_eq!(all[0], "/");
+    assert!(all.contains(&"/etc/shadow".to_string()), "{all:?}");
+    // A link to `/` followed by a trailing slash is named after the link (was `./`).
+    let via = tar_of_path("/etc/root/");
+    assert_eq!(via[0], "root/");
+    assert!(via.contains(&"root/etc/shadow".to_string()), "{via:?}");
+    // `/.` copies the contents.
+    assert!(tar_of_path("/.").contains(&"etc/shadow".to_string()));
+    // A trailing slash on a file is an error naming the path (was the file).
+    let e = archive(&f.root, &[], "/etc/shadow/", &mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("not a directory"), "{e}");
+    assert!(stat(&f.root, &[], "/etc/shadow/").is_err());
+}
