@@ -60,9 +60,8 @@ impl<'a> Project<'a> {
 
     /// The compose file with `GREETING` set to `greeting` in db's environment.
     fn write(&self, greeting: &str) {
-        let yml = format!(
-            r#"version: "3.7"
-services:
+        self.write_file(&format!(
+            r#"services:
   db:
     image: busybox
     command: ["sh", "-c", "trap 'exit 0' TERM; echo db up $$GREETING; httpd -f -p 8080 -h /data & wait"]
@@ -77,7 +76,15 @@ services:
       - db
 volumes:
   data: {{}}
-networks:
+"#
+        ));
+    }
+
+    /// A compose file of `body` (services, volumes) on the project network the harness knows.
+    fn write_file(&self, body: &str) {
+        let yml = format!(
+            r#"version: "3.7"
+{body}networks:
   default:
     driver_opts:
       com.docker.network.bridge.name: {bridge}
@@ -357,4 +364,49 @@ fn compose_v1_recreate_events_scale_down() {
 #[test]
 fn compose_v2_recreate_events_scale_down() {
     scenario("compose_v2_recreate_events_scale_down", Client::V2);
+}
+
+/// docker-compose 1.29 carries the anonymous volume of an image's VOLUME over to the recreated
+/// container; it finds such volumes in the image's `ContainerConfig`, which for an image berth
+/// built is the config of the container its last step ran in.
+#[test]
+fn compose_v1_keeps_a_built_images_volume_across_recreate() {
+    let t = "compose_v1_keeps_a_built_images_volume_across_recreate";
+    let Some(mut d) = start(t, Client::V1) else {
+        return;
+    };
+    {
+        let p = Project::new(&mut d, Client::V1);
+        let dir = p.file.parent().unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM busybox\nVOLUME /vol\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n",
+        )
+        .unwrap();
+        let app = |v: &str| {
+            format!("services:\n  app:\n    build: .\n    image: {}-app\n    environment:\n      V: {v}\n", p.name)
+        };
+        p.write_file(&app("one"));
+        p.ok(&["build"]);
+        let vols = p.d.inspect(
+            &format!("{}-app", p.name),
+            "{{json .ContainerConfig.Volumes}}",
+        );
+        assert_eq!(vols, r#"{"/vol":{}}"#);
+        p.ok(&["up", "-d"]);
+        let old = p.running("app");
+        p.ok(&["exec", "-T", "app", "sh", "-c", "echo anon > /vol/f"]);
+        p.write_file(&app("two"));
+        p.ok(&["up", "-d"]);
+        let new = p.running("app");
+        assert_ne!(old, new, "app was not recreated");
+        assert_eq!(p.ok(&["exec", "-T", "app", "cat", "/vol/f"]).trim(), "anon");
+        p.ok(&["down", "-v"]);
+        assert_eq!(
+            p.d.ok(&["volume", "ls", "-q"]),
+            "",
+            "volumes left by down -v"
+        );
+    }
+    d.finish();
 }
