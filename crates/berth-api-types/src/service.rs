@@ -206,8 +206,8 @@ pub struct ImageInspect {
     pub comment: String,
     /// RFC 3339 with nanoseconds, as Docker prints it.
     pub created: String,
-    /// The container the image was committed from (moby's V1 `container`).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    /// The container the image was committed from (moby's V1 `container`), `""` when none
+    /// (printed even then, as dockerd 20.10 does, so `{{.Container}}` formats).
     pub container: String,
     /// The config of that container, zero-valued when the image has none (dockerd 20.10's
     /// shape; kept at every API version, see the image inspect route).

@@ -494,6 +494,11 @@ mod tests {
             (zero.container.as_str(), zero.docker_version.as_str()),
             ("", "")
         );
+        let json = serde_json::to_value(&zero).unwrap();
+        assert_eq!(
+            (&json["Container"], &json["DockerVersion"]),
+            (&"".into(), &"".into())
+        );
         i.config.extra.insert(
             "container_config".into(),
             serde_json::json!({"Cmd": ["/bin/sh", "-c", "#(nop) ", "VOLUME [/data]"],
