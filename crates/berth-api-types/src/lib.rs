@@ -8,6 +8,7 @@ pub mod container_types;
 pub mod containers;
 pub mod error;
 pub mod filters;
+pub mod legacy_config;
 pub mod network_service;
 pub mod service;
 pub mod tls;
@@ -25,6 +26,7 @@ pub use containers::{
 };
 pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
+pub use legacy_config::LegacyContainerConfig;
 pub use network_service::{NetworkCreated, NetworkService, NetworkView, NoNetworks};
 pub use service::{
     drain, AuthRequest, BuildCacheItem, ByteStream, CheckFinding, CheckReport, DiskUsage,

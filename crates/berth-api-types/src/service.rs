@@ -206,6 +206,14 @@ pub struct ImageInspect {
     pub comment: String,
     /// RFC 3339 with nanoseconds, as Docker prints it.
     pub created: String,
+    /// The container the image was committed from (moby's V1 `container`), `""` when none
+    /// (printed even then, as dockerd 20.10 does, so `{{.Container}}` formats).
+    pub container: String,
+    /// The config of that container, zero-valued when the image has none (dockerd 20.10's
+    /// shape; kept at every API version, see the image inspect route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_config: Option<crate::legacy_config::LegacyContainerConfig>,
+    pub docker_version: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub author: String,
     pub config: ImageConfig,
@@ -214,6 +222,9 @@ pub struct ImageInspect {
     pub variant: String,
     pub os: String,
     pub size: i64,
+    /// Equal to `size`; API < 1.44 only (set by the route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_size: Option<i64>,
     pub graph_driver: GraphDriver,
     #[serde(rename = "RootFS")]
     pub root_fs: ImageInspectRootFs,

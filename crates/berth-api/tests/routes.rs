@@ -74,6 +74,9 @@ impl ImageService for Fake {
         Ok(ImageInspect {
             id: i.id.clone(),
             repo_tags: i.repo_tags.clone(),
+            size: i.size,
+            container: "c0ffee".into(),
+            container_config: Some(Default::default()),
             ..Default::default()
         })
     }

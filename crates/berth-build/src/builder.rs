@@ -644,6 +644,7 @@ async fn execute(
                 res.layer,
                 format!("RUN {} # buildkit", args.join(" ")),
             );
+            config::record_container_config(&mut s.config, Some(&args));
             if has {
                 s.rootfs = Some(be.register(&s).await?);
             }

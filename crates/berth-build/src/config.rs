@@ -246,7 +246,8 @@ pub fn apply_metadata(
     })
 }
 
-/// Append a history entry (and bump `created`).
+/// Append a history entry (and bump `created`); the step's container config is recorded as
+/// one that ran nothing (a RUN replaces it with [`record_container_config`]).
 pub fn push_history(cfg: &mut ImageConfig, created_by: String, empty_layer: bool, now: &str) {
     cfg.created = Some(now.to_string());
     cfg.history.push(History {
@@ -256,6 +257,31 @@ pub fn push_history(cfg: &mut ImageConfig, created_by: String, empty_layer: bool
         comment: Some("buildkit.dockerfile.v0".into()),
         empty_layer,
     });
+    record_container_config(cfg, None);
+}
+
+/// Record the config of the container the step ran in as the image config's V1
+/// `container_config` (dockerd shows it as the image's `ContainerConfig`, whose `Volumes`
+/// docker-compose 1.29 reads on every recreate): the image's config with the step's command,
+/// `run`'s argv for a RUN (which overrides the entrypoint), else moby's
+/// `<shell> "#(nop) " <instruction>` for a step that ran nothing.
+pub fn record_container_config(cfg: &mut ImageConfig, run: Option<&[String]>) {
+    let mut c = cfg.config.clone();
+    match run {
+        Some(argv) => {
+            c.cmd = Some(argv.to_vec());
+            c.entrypoint = None;
+        }
+        None => {
+            let text = cfg.history.last().and_then(|h| h.created_by.clone());
+            let mut cmd = shell_of(cfg);
+            cmd.push("#(nop) ".into());
+            cmd.extend(text);
+            c.cmd = Some(cmd);
+        }
+    }
+    let v = serde_json::to_value(&c).expect("runtime config serialises");
+    cfg.extra.insert("container_config".into(), v);
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ struct Fake {
     downloads: Option<std::path::PathBuf>,
     /// What COPY/ADD was given: (name, url, mode, mtime, bytes) per source file.
     copied: Mutex<Vec<Copied>>,
+    /// The state the last `commit` was given (the built image).
+    committed: Mutex<Option<State>>,
 }
 
 type Copied = (String, Option<String>, u32, Option<i64>, Vec<u8>);
@@ -91,6 +93,7 @@ impl BuildBackend for Fake {
         Ok(s.id())
     }
     async fn commit(&self, s: &State, _t: &[String]) -> Result<Digest, BuildError> {
+        *self.committed.lock().unwrap() = Some(s.clone());
         Ok(s.id())
     }
     async fn cache_get(&self, k: &str) -> Result<Option<State>, BuildError> {
@@ -336,4 +339,32 @@ async fn cache_from_limits_reuse_to_the_named_images() {
     let o3 = build(fake.clone(), r, sink()).await.unwrap();
     assert_eq!((o3.steps_cached, o3.steps_run), (3, 0));
     assert_eq!(o3.image_id, o2.image_id);
+}
+
+/// The built image keeps the config of the container its last step ran in (dockerd's
+/// `ContainerConfig`, whose `Volumes` docker-compose 1.29 reads): a RUN's argv, or moby's
+/// `#(nop) ` command for a step that ran nothing.
+#[tokio::test]
+async fn the_image_records_its_last_steps_container_config() {
+    let ctx = tempfile::tempdir().unwrap();
+    for (df, cmd) in [
+        (
+            "FROM a\nRUN echo hi\nVOLUME /data\n",
+            vec!["/bin/sh", "-c", "#(nop) ", "VOLUME [\"/data\"]"],
+        ),
+        (
+            "FROM a\nVOLUME /data\nENTRYPOINT [\"e\"]\nRUN touch /x\n",
+            vec!["/bin/sh", "-c", "touch /x"],
+        ),
+    ] {
+        let fake = Arc::new(Fake::default());
+        build(fake.clone(), req(df, ctx.path(), &[]), sink())
+            .await
+            .unwrap();
+        let s = fake.committed.lock().unwrap().clone().unwrap();
+        let cc = &s.config.extra["container_config"];
+        assert_eq!(cc["Cmd"], serde_json::json!(cmd), "{df}");
+        assert_eq!(cc["Volumes"], serde_json::json!({"/data": {}}), "{df}");
+        assert!(cc.get("Entrypoint").is_none(), "{df}: {cc}");
+    }
 }

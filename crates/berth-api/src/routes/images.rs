@@ -3,7 +3,7 @@
 //! segment (`json`, `history`, `get`, `tag`, `push`).
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,7 +15,8 @@ use super::query::{flag, FiltersQuery, Q};
 use super::{body_stream, json_lines, QueryPairs};
 use crate::filters::filter_images;
 use crate::service::{ImageListOptions, ImportOptions, Services};
-use crate::{ApiError, ApiResult, Filters, HttpResult};
+use crate::version::ApiVersion;
+use crate::{ApiError, ApiResult, Filters, HttpResult, ImageInspect};
 
 /// `GET /images/json`.
 #[derive(Deserialize)]
@@ -102,15 +103,29 @@ pub(super) async fn prune(
 /// last segment.
 pub(super) async fn get_named(
     State(s): State<Services>,
+    Extension(ver): Extension<ApiVersion>,
     Path(rest): Path<String>,
 ) -> HttpResult<Response> {
     let (name, op) = split_op(&rest)?;
     match op {
-        "json" => Ok(Json(s.images.inspect(name).await?).into_response()),
+        "json" => Ok(Json(inspect_for(s.images.inspect(name).await?, ver)).into_response()),
         "history" => Ok(Json(s.images.history(name).await?).into_response()),
         "get" => Ok(save(&s, vec![name.to_string()]).await?),
         _ => Err(ApiError::not_found(format!("page not found: /images/{rest}")).into()),
     }
+}
+
+/// An image inspect as API version `ver` shows it: `VirtualSize` before 1.44, as moby's
+/// `getImagesByName`. Unlike dockerd ≥ 25, the legacy `Container`/`ContainerConfig` stay at
+/// every version (as the legacy event fields do): docker-compose 1.29 negotiates the server's
+/// newest version and reads `ContainerConfig` on every recreate, so dropping it at 1.45
+/// crashes compose mid-recreate with the old container stopped and renamed. Extra fields harm
+/// no client.
+fn inspect_for(mut img: ImageInspect, ver: ApiVersion) -> ImageInspect {
+    if ver.before("1.44") {
+        img.virtual_size = Some(img.size);
+    }
+    img
 }
 
 /// `POST /images/{name}/tag?repo=&tag=`.

@@ -64,3 +64,41 @@ async fn list_reads_typed_flags() {
     let (_, _, body) = call(&app, "GET", "/images/json", Body::empty()).await;
     assert_eq!(json(&body)[0]["SharedSize"], -1);
 }
+
+#[tokio::test]
+async fn inspect_shows_legacy_fields_by_api_version() {
+    let (_, app) = setup();
+    let get = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            let (s, _, body) = call(&app, "GET", uri, Body::empty()).await;
+            assert_eq!(s, StatusCode::OK, "{uri}");
+            json(&body)
+        }
+    };
+    // docker-compose 1.29 negotiates the newest version and reads ContainerConfig.Volumes on
+    // every recreate: the legacy fields stay at every version (dockerd ≥ 25 drops them at 1.45
+    // and compose 1.29 crashes against it).
+    for uri in [
+        "/v1.38/images/busybox:latest/json",
+        "/v1.45/images/busybox:latest/json",
+        "/images/busybox:latest/json",
+    ] {
+        let v = get(uri).await;
+        assert_eq!(
+            v["ContainerConfig"]["Volumes"],
+            serde_json::Value::Null,
+            "{uri}"
+        );
+        assert_eq!(v["ContainerConfig"]["Hostname"], "", "{uri}");
+        assert_eq!(v["Container"], "c0ffee", "{uri}");
+        assert_eq!(v["DockerVersion"], "", "{uri}");
+        assert_eq!(v["Size"], 100);
+    }
+    assert_eq!(
+        get("/v1.43/images/busybox:latest/json").await["VirtualSize"],
+        100
+    );
+    let v144 = get("/v1.44/images/busybox:latest/json").await;
+    assert!(v144.get("VirtualSize").is_none(), "{v144}");
+}

@@ -151,12 +151,15 @@ pub struct CommitInfo {
     pub created_by: String,
     /// Recorded as the config's `container` (moby's V1 field); empty: none.
     pub container_id: String,
+    /// The committed container's config, recorded as the config's `container_config` (moby's
+    /// V1 field, shown as the image's `ContainerConfig`); None: none.
+    pub container_config: Option<serde_json::Value>,
 }
 
 /// moby's `NewChildImage`: the parent's config with `runtime` as its config, the new layer's
 /// diff id appended (None: nothing changed, an empty-layer history entry) and one history
-/// entry; `author` replaces the parent's, and so does the V1 `container` field (the parent's
-/// `container_config` is dropped rather than passed on as this image's).
+/// entry; `author` replaces the parent's, and so do the V1 `container` and `container_config`
+/// fields (the parent's are dropped rather than passed on as this image's).
 pub fn child_config(
     parent: &ImageConfig,
     runtime: ImageRuntimeConfig,
@@ -172,7 +175,10 @@ pub fn child_config(
     }
     cfg.created = Some(now.to_string());
     cfg.author = non_empty(&info.author);
-    cfg.extra.remove("container_config");
+    match &info.container_config {
+        Some(c) => cfg.extra.insert("container_config".into(), c.clone()),
+        None => cfg.extra.remove("container_config"),
+    };
     match non_empty(&info.container_id) {
         Some(id) => cfg.extra.insert("container".into(), serde_json::json!(id)),
         None => cfg.extra.remove("container"),
@@ -330,6 +336,7 @@ impl Engine {
             comment: opts.comment.clone(),
             created_by: rec.config.cmd.clone().unwrap_or_default().join(" "),
             container_id: rec.id.clone(),
+            container_config: serde_json::to_value(&rec.config).ok(),
         };
         let parent_id = rec.image_id.clone();
 
@@ -461,6 +468,7 @@ mod tests {
             comment: "why".into(),
             created_by: "sh -c echo".into(),
             container_id: "abc".into(),
+            container_config: Some(serde_json::json!({"Cmd": ["sh", "-c", "echo"]})),
         };
         let c = child_config(
             &parent,
@@ -477,7 +485,7 @@ mod tests {
         assert_eq!(h.created_by.as_deref(), Some("sh -c echo"));
         assert!(!h.empty_layer);
         assert_eq!(c.extra["container"], "abc");
-        assert!(!c.extra.contains_key("container_config"));
+        assert_eq!(c.extra["container_config"]["Cmd"][2], "echo");
         let e = child_config(&parent, ctr(), None, &CommitInfo::default(), "t");
         assert!(e.history[1].empty_layer && e.author.is_none());
         assert!(e.extra.is_empty());

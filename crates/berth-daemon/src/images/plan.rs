@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use berth_api_types::models::{
     HealthConfig, ImageConfig, ImageHistoryResponseItem, ImageInspectRootFs, ImageSummary,
 };
-use berth_api_types::{Filters, GraphDriver, ImageInspect, ImageMetadata};
+use berth_api_types::{Filters, GraphDriver, ImageInspect, ImageMetadata, LegacyContainerConfig};
 use berth_oci::{Digest, ImageRuntimeConfig, Reference};
 
 use crate::error::{DaemonError, Result};
@@ -88,7 +88,18 @@ pub fn api_config(c: &ImageRuntimeConfig) -> ImageConfig {
     }
 }
 
-/// `GET /images/{name}/json`. `layer_dirs` are the unpacked layers, bottom first.
+/// A string field of the image config beyond the OCI ones (moby's V1 fields); empty if absent.
+fn extra_str(img: &StoredImage, key: &str) -> String {
+    img.config
+        .extra
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `GET /images/{name}/json`. `layer_dirs` are the unpacked layers, bottom first. The legacy
+/// `Container`/`ContainerConfig`/`DockerVersion` come from the config's V1 fields.
 pub fn inspect(img: &StoredImage, layer_dirs: &[std::path::PathBuf]) -> ImageInspect {
     let mut data = std::collections::BTreeMap::new();
     if let Some((top, lower)) = layer_dirs.split_last() {
@@ -124,12 +135,18 @@ pub fn inspect(img: &StoredImage, layer_dirs: &[std::path::PathBuf]) -> ImageIns
             .clone()
             .or_else(|| img.created.clone())
             .unwrap_or_else(|| ZERO_TIME.into()),
+        container: extra_str(img, "container"),
+        container_config: Some(LegacyContainerConfig::from_stored(
+            img.config.extra.get("container_config"),
+        )),
+        docker_version: extra_str(img, "docker_version"),
         author: img.config.author.clone().unwrap_or_default(),
         config: api_config(&img.config.config),
         architecture: img.config.architecture.clone(),
         variant: img.config.variant.clone().unwrap_or_default(),
         os: img.config.os.clone(),
         size: img.size as i64,
+        virtual_size: None,
         graph_driver: GraphDriver {
             name: "overlay2".into(),
             data,
@@ -463,6 +480,42 @@ mod tests {
         assert_eq!(v.graph_driver.data["UpperDir"], "/s/3");
         assert_eq!(v.graph_driver.data["LowerDir"], "/s/2:/s/1");
         assert_eq!(v.created, "2024-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn inspect_carries_the_legacy_container_fields() {
+        let mut i = img(&["busybox:latest"], &[]);
+        let zero = inspect(&i, &[]);
+        assert_eq!(
+            zero.container_config,
+            Some(LegacyContainerConfig::default())
+        );
+        assert_eq!(
+            (zero.container.as_str(), zero.docker_version.as_str()),
+            ("", "")
+        );
+        let json = serde_json::to_value(&zero).unwrap();
+        assert_eq!(
+            (&json["Container"], &json["DockerVersion"]),
+            (&"".into(), &"".into())
+        );
+        i.config.extra.insert(
+            "container_config".into(),
+            serde_json::json!({"Cmd": ["/bin/sh", "-c", "#(nop) ", "VOLUME [/data]"],
+                               "Volumes": {"/data": {}}}),
+        );
+        i.config
+            .extra
+            .insert("container".into(), serde_json::json!("c0ffee"));
+        i.config
+            .extra
+            .insert("docker_version".into(), serde_json::json!("20.10.24"));
+        let v = inspect(&i, &[]);
+        let cc = v.container_config.unwrap();
+        assert!(cc.volumes.unwrap().contains_key("/data"));
+        assert_eq!(cc.cmd.unwrap()[2], "#(nop) ");
+        assert_eq!(v.container, "c0ffee");
+        assert_eq!(v.docker_version, "20.10.24");
     }
 
     #[test]

@@ -18,7 +18,7 @@ fn until_now() -> String {
 }
 
 /// Every event so far matching `filter`, one `format`ted line each (trailing blanks trimmed).
-fn events_so_far(d: &Daemon, filter: &str, format: &str) -> Vec<String> {
+pub(crate) fn events_so_far(d: &Daemon, filter: &str, format: &str) -> Vec<String> {
     let until = until_now();
     let out = d.ok(&[
         "events", "--since", "0", "--until", &until, "--filter", filter, "--format", format,

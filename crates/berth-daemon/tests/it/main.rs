@@ -9,6 +9,7 @@ mod archive_volumes;
 mod bollard_client;
 mod cancel;
 mod commit;
+mod compose_clients;
 mod confinement;
 mod containers;
 mod crash;
