@@ -42,28 +42,36 @@ impl Platform {
         }
     }
 
-    /// Parse `os/arch[/variant]` as given to `--platform`.
+    /// Parse a platform as containerd's `platforms.Parse` (what dockerd uses): `os/arch`,
+    /// `os/arch/variant`, or one word naming a known OS or architecture (the other part is the
+    /// host's). Errors read as containerd's, e.g. `"foobar": unknown operating system or
+    /// architecture: invalid argument`.
     pub fn parse(s: &str) -> Result<Platform, String> {
         let parts: Vec<&str> = s.split('/').collect();
-        let bad =
-            || format!("invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64");
+        let bad = |why: &str| format!("{s:?}: {why}: invalid argument");
         if parts.iter().any(|p| p.is_empty()) {
-            return Err(bad());
+            return Err(bad("invalid platform, expected os/arch[/variant]"));
         }
+        let host = Platform::host();
+        let platform = |os: &str, arch: &str, variant: Option<&str>| Platform {
+            os: os.to_lowercase(),
+            architecture: normalize_arch(&arch.to_lowercase()),
+            variant: variant.map(str::to_string),
+            os_version: None,
+        };
         match parts.as_slice() {
-            [os, arch] => Ok(Platform {
-                os: os.to_string(),
-                architecture: normalize_arch(arch),
-                variant: None,
-                os_version: None,
-            }),
-            [os, arch, variant] => Ok(Platform {
-                os: os.to_string(),
-                architecture: normalize_arch(arch),
-                variant: Some(variant.to_string()),
-                os_version: None,
-            }),
-            _ => Err(bad()),
+            [one] if KNOWN_OS.contains(&one.to_lowercase().as_str()) => {
+                let mut p = host.clone();
+                p.os = one.to_lowercase();
+                Ok(p)
+            }
+            [one] if KNOWN_ARCH.contains(&normalize_arch(&one.to_lowercase()).as_str()) => {
+                Ok(platform(&host.os, one, None))
+            }
+            [_] => Err(bad("unknown operating system or architecture")),
+            [os, arch] => Ok(platform(os, arch, None)),
+            [os, arch, variant] => Ok(platform(os, arch, Some(variant))),
+            _ => Err(bad("invalid platform, expected os/arch[/variant]")),
         }
     }
 
@@ -77,6 +85,55 @@ impl Platform {
             }
     }
 }
+
+/// Go's GOOS values, as containerd's `isKnownOS`.
+const KNOWN_OS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "windows",
+    "zos",
+];
+
+/// Go's GOARCH values, as containerd's `isKnownArch`.
+const KNOWN_ARCH: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "ppc64",
+    "ppc64le",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+];
 
 fn normalize_arch(a: &str) -> String {
     match a {
@@ -106,8 +163,15 @@ mod tests {
         assert_eq!(p.architecture, "amd64");
         assert!(p.matches(&Platform::parse("linux/amd64").unwrap()));
         assert!(!p.matches(&Platform::parse("linux/arm64").unwrap()));
-        assert!(Platform::parse("linux").is_err());
+        assert_eq!(Platform::parse("linux").unwrap(), Platform::host());
+        assert_eq!(Platform::parse("arm64").unwrap().architecture, "arm64");
+        assert_eq!(
+            Platform::parse("foobar").unwrap_err(),
+            "\"foobar\": unknown operating system or architecture: invalid argument"
+        );
         assert!(Platform::parse("linux//x").is_err());
+        // An OS nobody knows still parses with an arch: the image then matches no platform.
+        assert_eq!(Platform::parse("plan10/amd64").unwrap().os, "plan10");
         assert_eq!(
             Platform::parse("linux/arm/v7").unwrap().to_string(),
             "linux/arm/v7"

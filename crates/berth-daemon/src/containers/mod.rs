@@ -10,6 +10,7 @@ mod io;
 mod names;
 mod ns_join;
 mod plan;
+mod platform;
 mod reconcile;
 mod render;
 #[cfg(test)]

@@ -25,9 +25,11 @@ impl ContainerService for Engine {
     async fn create(
         &self,
         name: Option<String>,
-        _platform: Option<String>,
+        platform: Option<String>,
         body: ContainerCreateRequest,
     ) -> ApiResult<ContainerCreateResponse> {
+        self.check_create_platform(body.body.image.as_deref(), platform.as_deref())
+            .await?;
         self.ctr_create(name, body).await
     }
 

@@ -1,6 +1,7 @@
 //! Found by moby 20.10's own integration suite (issue 14): clients speaking API versions down
 //! to 1.12 get what those versions meant, the default IPC mode is dockerd's, and
-//! `--ipc/--pid container:<x>` join the donor's namespace instead of being ignored.
+//! `--ipc/--pid container:<x>` join the donor's namespace and `create --platform` is checked,
+//! instead of both being ignored.
 
 use crate::common;
 
@@ -148,5 +149,50 @@ fn ipc_and_pid_container_modes_join_the_donor() {
     assert!(err.contains("is not running"), "{err}");
     let err = d.fails(&["create", "--ipc", "bogus", "busybox", "true"]);
     assert!(err.contains("invalid IPC mode: bogus"), "{err}");
+    d.finish();
+}
+
+#[test]
+fn create_checks_the_platform_asked_and_pull_names_a_bad_one() {
+    let Some(d) = Daemon::start("create_checks_the_platform_asked_and_pull_names_a_bad_one") else {
+        return;
+    };
+    let arch = d.inspect("busybox", "{{.Architecture}}");
+    // Before: the platform was ignored and the container created. (The docker CLI answers a
+    // 404 from create by pulling, so this goes to the API directly.)
+    let (code, body) = d.api(
+        "POST",
+        "/v1.41/containers/create?platform=linux%2Fs390x",
+        Some(r#"{"Image":"busybox"}"#),
+    );
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body.contains("was found but does not match the specified platform: wanted linux/s390x"),
+        "{body}"
+    );
+    let (code, body) = d.api(
+        "POST",
+        "/v1.41/containers/create?platform=plan10%2Famd64",
+        Some(r#"{"Image":"busybox"}"#),
+    );
+    assert_eq!(code, 404, "{body}");
+    d.ok(&[
+        "create",
+        "--platform",
+        &format!("linux/{arch}"),
+        "busybox",
+        "true",
+    ]);
+    // containerd's words for a platform that is neither an OS nor an architecture.
+    let (code, body) = d.api(
+        "POST",
+        "/images/create?fromImage=busybox&platform=foobar",
+        None,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("unknown operating system or architecture"),
+        "{body}"
+    );
     d.finish();
 }
