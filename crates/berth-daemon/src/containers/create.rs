@@ -292,6 +292,11 @@ impl Engine {
         }
         validate_host_config(&host_config)?;
         super::validate::check_create_body(&body)?;
+        super::validate_net::check_create(&body, &host_config, &top_mac, name.as_deref(), |c| {
+            self.inner.containers.get(c).is_ok()
+        })?;
+        self.check_static_ips(body.networking_config.as_ref())
+            .await?;
         if let Some(h) = &body.healthcheck {
             super::health::validate(h).map_err(ApiError::invalid)?;
         }

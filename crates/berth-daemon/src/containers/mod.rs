@@ -22,6 +22,7 @@ mod status;
 mod stop;
 mod task;
 pub mod validate;
+pub(crate) mod validate_net;
 mod workdir;
 
 use std::collections::HashMap;
