@@ -6,6 +6,7 @@ mod commit;
 mod containers;
 mod hijack;
 mod images;
+mod json_body;
 mod networks;
 mod query;
 mod registry;
