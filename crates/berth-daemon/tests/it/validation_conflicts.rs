@@ -266,8 +266,28 @@ fn impossible_create_bodies_are_refused() {
         "No such container: gone",
         &mut failures,
     );
+    // Bad references for tag and commit (the docker CLI checks them itself).
+    api_refused(
+        &d,
+        "/images/busybox/tag?repo=BAD&tag=ref",
+        None,
+        400,
+        "invalid reference format: repository name (library/BAD) must be lowercase",
+        &mut failures,
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(all_ids(&d).is_empty(), "a refused create left a container");
+    let id = d.ok(&["create", "busybox", "true"]);
+    api_refused(
+        &d,
+        &format!("/commit?container={id}&repo=bad:ref:x"),
+        None,
+        400,
+        "invalid reference format",
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    d.ok(&["rm", &id]);
     d.ok(&["create", "--name", "refused", "busybox", "true"]);
     d.ok(&["rm", "refused"]);
     d.finish();
