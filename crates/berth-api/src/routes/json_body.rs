@@ -1,8 +1,8 @@
 //! Request bodies decoded as dockerd decodes them (Go's `json.NewDecoder(body).Decode`): a
 //! missing body is "got EOF while reading request body", a syntax error carries Go's scanner
 //! text ("invalid character 'i' looking for beginning of object key string", "unexpected
-//! EOF"), and content after the value is refused as newer dockerds do. Clients and moby's own suite match
-//! these texts; each is a 400.
+//! EOF"), and content after the value is refused as newer dockerds refuse it. Clients and
+//! moby's own suite match these texts; each is a 400.
 
 use serde::de::DeserializeOwned;
 

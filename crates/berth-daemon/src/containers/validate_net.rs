@@ -237,9 +237,13 @@ pub fn connect(mode: &str, driver: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A static address needs a subnet the user chose (`auto_subnet`: berth picked it).
+/// A static IPv4 address needs a subnet the user chose (`auto_subnet`: berth picked the
+/// IPv4 subnet; an IPv6 subnet is always the user's).
 pub fn static_ip(auto_subnet: bool, es: Option<&EndpointSettings>) -> Result<(), String> {
-    if auto_subnet && wants_static_ip(es) {
+    let v4 = es
+        .and_then(|e| e.ipam_config.as_ref())
+        .and_then(|i| i.ipv4_address.as_deref());
+    if auto_subnet && v4.is_some_and(|a| !a.is_empty()) {
         return Err(UNSUPPORTED_IP_NO_SUBNET.into());
     }
     Ok(())

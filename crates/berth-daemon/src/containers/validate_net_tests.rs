@@ -300,6 +300,14 @@ fn static_addresses_need_a_configured_subnet() {
     );
     assert_eq!(static_ip(false, Some(&with_ip)), Ok(()));
     assert_eq!(static_ip(true, Some(&ep(None, &["a"]))), Ok(()));
+    let v6_only = EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig {
+            ipv6_address: Some("fd00::9".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(static_ip(true, Some(&v6_only)), Ok(()));
     // The create request marks the networks whose subnet berth picks, and only those.
     let req = |subnet: Option<&str>| berth_api_types::models::NetworkCreateRequest {
         name: "n".into(),
