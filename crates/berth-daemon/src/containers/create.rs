@@ -330,6 +330,7 @@ impl Engine {
         let mut warnings: Vec<String> = Vec::new();
         warnings.extend(migrate_mac(&top_mac, &mode, &mut networking)?);
         warnings.extend(super::security::validate(&host_config)?);
+        warnings.extend(super::validate_net::warnings(&host_config));
         let img_name = image.clone();
         let stored = self
             .blocking(move |s| s.image(&img_name))

@@ -127,6 +127,15 @@ pub fn net_mode(c: &ContainerCreateBody, h: &HostConfig, mac: &str) -> Result<()
     Ok(())
 }
 
+/// dockerd's create warnings about network settings it will not apply.
+pub fn warnings(h: &HostConfig) -> Vec<String> {
+    let published = h.port_bindings.as_ref().is_some_and(|p| !p.is_empty());
+    if h.network_mode.as_deref() == Some("host") && published {
+        return vec!["Published ports are discarded when using host network mode".into()];
+    }
+    vec![]
+}
+
 /// The MAC address a create asks for on its network mode's own endpoint.
 pub fn mode_mac<'a>(mode: &str, networking: Option<&'a NetworkingConfig>) -> &'a str {
     networking

@@ -341,3 +341,17 @@ fn static_addresses_need_a_configured_subnet() {
     assert!(check_disconnect("host", "host", false).is_ok());
     assert!(check_disconnect("bridge", "bridge", true).is_ok());
 }
+
+#[test]
+fn published_ports_on_the_host_network_are_a_warning() {
+    let ports = |mode: &str| HostConfig {
+        port_bindings: Some(HashMap::from([("80/tcp".to_string(), None)])),
+        ..hc(mode)
+    };
+    assert_eq!(
+        warnings(&ports("host")),
+        ["Published ports are discarded when using host network mode"]
+    );
+    assert!(warnings(&ports("bridge")).is_empty());
+    assert!(warnings(&hc("host")).is_empty());
+}

@@ -266,6 +266,16 @@ fn impossible_create_bodies_are_refused() {
         "No such container: gone",
         &mut failures,
     );
+    // Published ports on the host network are dropped with dockerd's warning.
+    let body = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}"#;
+    let (code, text) = d.api("POST", "/containers/create", Some(body));
+    assert_eq!(code, 201, "{text}");
+    assert!(
+        text.contains("Published ports are discarded when using host network mode"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    d.ok(&["rm", v["Id"].as_str().unwrap()]);
     // Bad references for tag and commit (the docker CLI checks them itself).
     api_refused(
         &d,
