@@ -21,6 +21,7 @@ use berth_api_types::network_service::{
 use berth_api_types::{ApiError, ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
 use berth_network::{Endpoint, EndpointConfig, NetworkConfig, NetworkInfo, NetworkManager};
 
+use crate::containers::validate_net::{check_connect, check_disconnect, OPT_AUTO_SUBNET};
 use crate::containers::{lock, Ctr, Record};
 use crate::engine::Engine;
 
@@ -287,6 +288,9 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkCon
             }
         }
     }
+    if cfg.subnet.is_none() {
+        cfg.options.insert(OPT_AUTO_SUBNET.into(), "true".into());
+    }
     if cfg.ipv6_subnet.is_some() && req.enable_ipv6 != Some(true) {
         return Err(ApiError::invalid(
             "an IPv6 subnet was given but IPv6 is not enabled: pass --ipv6",
@@ -494,6 +498,13 @@ impl NetworkService for Engine {
         let ctr = self.inner.containers.get(&req.container)?;
         let _op = ctr.op.lock().await;
         let r = ctr.snapshot();
+        check_connect(
+            r.host_config.network_mode.as_deref().unwrap_or(""),
+            &n.driver,
+            &n.name,
+            n.options.contains_key(OPT_AUTO_SUBNET),
+            req.endpoint_config.as_ref(),
+        )?;
         if n.ipam.is_none() {
             return Err(ApiError::new(
                 ErrorKind::Forbidden,
@@ -560,6 +571,11 @@ impl NetworkService for Engine {
         };
         let _op = ctr.op.lock().await;
         let r = ctr.snapshot();
+        check_disconnect(
+            r.host_config.network_mode.as_deref().unwrap_or(""),
+            &n.driver,
+            r.running(),
+        )?;
         let live = info.endpoints.iter().any(|e| e.container_id == r.id);
         let stored = Self::forget_endpoint(&ctr, &n.name) | Self::forget_endpoint(&ctr, &n.id);
         if live {

@@ -42,7 +42,15 @@ async fn json_body(body: Body) -> ApiResult<serde_json::Value> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+    super::json_body::decode(&bytes)
+}
+
+/// A body dockerd requires (exec create and start): empty is its "got EOF" 400.
+async fn required_json_body(body: Body) -> ApiResult<serde_json::Value> {
+    let bytes = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .map_err(|e| ApiError::invalid(format!("cannot read request body: {e}")))?;
+    super::json_body::decode(&bytes)
 }
 
 /// `GET /containers/json`.
@@ -405,7 +413,8 @@ pub(super) async fn exec_create(
     Path(id): Path<String>,
     body: Body,
 ) -> HttpResult<Response> {
-    let body = crate::container_types::ExecCreateRequest::from_json(json_body(body).await?)?;
+    let body =
+        crate::container_types::ExecCreateRequest::from_json(required_json_body(body).await?)?;
     let exec_id = s.containers.exec_create(&id, body).await?;
     Ok((
         StatusCode::CREATED,
@@ -473,7 +482,7 @@ pub(super) async fn exec_start(
     req: Request,
 ) -> HttpResult<Response> {
     let (parts, body) = req.into_parts();
-    let v = json_body(body).await?;
+    let v = required_json_body(body).await?;
     let detach = v.get("Detach").and_then(|d| d.as_bool()).unwrap_or(false);
     let tty = v.get("Tty").and_then(|d| d.as_bool()).unwrap_or(false);
     match s.containers.exec_start(&id, detach, tty).await? {

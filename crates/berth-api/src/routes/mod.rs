@@ -7,6 +7,7 @@ mod compat;
 mod containers;
 mod hijack;
 mod images;
+mod json_body;
 mod networks;
 mod query;
 mod registry;

@@ -12,16 +12,15 @@ use crate::network_service::{network_matches, NETWORK_LIST_FILTERS, NETWORK_PRUN
 use crate::service::Services;
 use crate::{ApiError, ApiResult, HttpResult};
 
-fn body<T: DeserializeOwned>(b: &[u8], what: &str) -> ApiResult<T> {
-    serde_json::from_slice(b)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON body for network {what}: {e}")))
+fn body<T: DeserializeOwned>(b: &[u8]) -> ApiResult<T> {
+    super::json_body::decode(b)
 }
 
 pub(super) async fn create(
     State(s): State<Services>,
     b: axum::body::Bytes,
 ) -> HttpResult<Response> {
-    let req: bollard_stubs::models::NetworkCreateRequest = body(&b, "create")?;
+    let req: bollard_stubs::models::NetworkCreateRequest = body(&b)?;
     let r = s.networks.network_create(req).await?;
     Ok((
         StatusCode::CREATED,
@@ -72,9 +71,7 @@ pub(super) async fn connect(
     Path(id): Path<String>,
     b: axum::body::Bytes,
 ) -> HttpResult<Response> {
-    s.networks
-        .network_connect(&id, body(&b, "connect")?)
-        .await?;
+    s.networks.network_connect(&id, body(&b)?).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -84,9 +81,7 @@ pub(super) async fn disconnect(
     Path(id): Path<String>,
     b: axum::body::Bytes,
 ) -> HttpResult<Response> {
-    s.networks
-        .network_disconnect(&id, body(&b, "disconnect")?)
-        .await?;
+    s.networks.network_disconnect(&id, body(&b)?).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -21,12 +21,7 @@ pub(super) async fn create(
     State(s): State<Services>,
     body: axum::body::Bytes,
 ) -> HttpResult<Response> {
-    let req: VolumeCreateBody = if body.iter().all(u8::is_ascii_whitespace) {
-        VolumeCreateBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body for volume create: {e}")))?
-    };
+    let req: VolumeCreateBody = super::json_body::decode(&body)?;
     let v = s.volumes.create(req).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }

@@ -99,11 +99,12 @@ async fn volume_and_archive_routes_pass_typed_arguments() {
             Some("inspect(v1)"),
         ),
         ("GET", "/volumes?x=1".into(), StatusCode::OK, Some("list")),
+        // dockerd 20.10 requires a body: "got EOF while reading request body".
         (
             "POST",
             "/volumes/create".into(),
-            StatusCode::CREATED,
-            Some(r#"create("")"#),
+            StatusCode::BAD_REQUEST,
+            None,
         ),
         // Before 1.42 prune takes named volumes too.
         (

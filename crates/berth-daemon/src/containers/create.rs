@@ -304,6 +304,11 @@ impl Engine {
         )
         .map_err(ApiError::invalid)?;
         super::validate::check_create_body(&body)?;
+        super::validate_net::check_create(&body, &host_config, &top_mac, name.as_deref(), |c| {
+            self.inner.containers.get(c).is_ok()
+        })?;
+        self.check_static_ips(body.networking_config.as_ref())
+            .await?;
         if let Some(h) = &body.healthcheck {
             super::health::validate(h).map_err(ApiError::invalid)?;
         }
@@ -337,6 +342,7 @@ impl Engine {
         let mut warnings: Vec<String> = Vec::new();
         warnings.extend(migrate_mac(&top_mac, &mode, &mut networking)?);
         warnings.extend(super::security::validate(&host_config)?);
+        warnings.extend(super::validate_net::warnings(&host_config));
         let img_name = image.clone();
         let stored = self
             .blocking(move |s| s.image(&img_name))

@@ -24,6 +24,7 @@ mod status;
 mod stop;
 mod task;
 pub mod validate;
+pub(crate) mod validate_net;
 mod workdir;
 
 use std::collections::HashMap;

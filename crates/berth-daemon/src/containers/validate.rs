@@ -104,7 +104,66 @@ pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
     }
     ulimits(h)?;
     sysctls(h)?;
-    log_config(h)
+    log_config(h)?;
+    extra_hosts(h)?;
+    runtime(h)?;
+    tmpfs(h)
+}
+
+/// The OCI runtimes a container may name: berth's own, under the names clients use for it.
+pub const RUNTIMES: &[&str] = &["runc", "berth", "io.containerd.runc.v2"];
+
+fn runtime(h: &HostConfig) -> Result<(), String> {
+    match h.runtime.as_deref().unwrap_or("") {
+        "" => Ok(()),
+        r if RUNTIMES.contains(&r) => Ok(()),
+        r => Err(format!("Unknown runtime specified {r}")),
+    }
+}
+
+/// `--tmpfs` targets: absolute and not `/` (moby `ValidateTmpfsMountDestination`).
+fn tmpfs(h: &HostConfig) -> Result<(), String> {
+    let mut dests: Vec<&String> = h.tmpfs.iter().flatten().map(|(d, _)| d).collect();
+    dests.sort();
+    for d in dests {
+        if is_root(d) {
+            return Err("invalid specification: destination can't be '/'".into());
+        }
+        if !d.starts_with('/') {
+            return Err(format!(
+                "invalid mount path: '{d}' mount path must be absolute"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an absolute path names `/` once cleaned (`/`, `/.`, `/a/..`).
+fn is_root(p: &str) -> bool {
+    let depth = p.split('/').fold(0usize, |depth, c| match c {
+        "" | "." => depth,
+        ".." => depth.saturating_sub(1),
+        _ => depth + 1,
+    });
+    p.starts_with('/') && depth == 0
+}
+
+/// `--add-host` entries: `name:ip` (or `name=ip`), the address an IP or `host-gateway`
+/// (moby `ValidateExtraHost`).
+fn extra_hosts(h: &HostConfig) -> Result<(), String> {
+    for e in h.extra_hosts.iter().flatten() {
+        let Some((name, ip)) = e.split_once(':').or_else(|| e.split_once('=')) else {
+            return Err(format!("bad format for add-host: {e:?}"));
+        };
+        if name.is_empty() {
+            return Err(format!("bad format for add-host: {e:?}"));
+        }
+        let bare = ip.trim_start_matches('[').trim_end_matches(']');
+        if ip != "host-gateway" && bare.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("invalid IP address in add-host: {ip:?}"));
+        }
+    }
+    Ok(())
 }
 
 fn restart_policy(h: &HostConfig) -> Result<(), String> {
@@ -398,7 +457,21 @@ pub fn config(c: &ContainerCreateBody) -> Result<(), String> {
             ));
         }
     }
+    env(c)?;
     ports(c.exposed_ports.iter().flatten().map(|k| (k, None)))
+}
+
+/// Every `Env` entry names a variable (moby `ValidateEnv`: `=x` and `` are refused).
+fn env(c: &ContainerCreateBody) -> Result<(), String> {
+    match c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.split('=').next() == Some(""))
+    {
+        Some(e) => Err(format!("invalid environment variable: {e}")),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,20 @@ fn sysctl(key: &str, network: &str) -> HostConfig {
     }
 }
 
+fn tmpfs(dest: &str) -> HostConfig {
+    HostConfig {
+        tmpfs: Some(HashMap::from([(dest.to_string(), String::new())])),
+        ..Default::default()
+    }
+}
+
+fn hosts(entry: &str) -> HostConfig {
+    HostConfig {
+        extra_hosts: Some(vec![entry.to_string()]),
+        ..Default::default()
+    }
+}
+
 /// Each row: a config and the message it must be refused with (None: accepted).
 fn rows() -> Vec<(&'static str, HostConfig, Option<&'static str>)> {
     let mb = 1024 * 1024;
@@ -142,6 +156,20 @@ fn rows() -> Vec<(&'static str, HostConfig, Option<&'static str>)> {
         ("sysctl host net", sysctl("net.ipv4.ip_forward", "host"), Some("sysctl \"net.ipv4.ip_forward\" not allowed in host network namespace")),
         ("sysctl net", sysctl("net.ipv4.ip_forward", "bridge"), None),
         ("sysctl ipc", sysctl("kernel.shmmax", "bridge"), None),
+        ("runtime unknown", HostConfig { runtime: Some("kata".into()), ..hc() }, Some("Unknown runtime specified kata")),
+        ("runtime runc", HostConfig { runtime: Some("runc".into()), ..hc() }, None),
+        ("runtime containerd", HostConfig { runtime: Some("io.containerd.runc.v2".into()), ..hc() }, None),
+        ("tmpfs relative", tmpfs("data"), Some("invalid mount path: 'data' mount path must be absolute")),
+        ("tmpfs root", tmpfs("/"), Some("invalid specification: destination can't be '/'")),
+        ("tmpfs root dotted", tmpfs("/a/../."), Some("invalid specification: destination can't be '/'")),
+        ("tmpfs ok", tmpfs("/run/x"), None),
+        ("add-host no ip", hosts("db"), Some("bad format for add-host: \"db\"")),
+        ("add-host no name", hosts(":1.2.3.4"), Some("bad format for add-host: \":1.2.3.4\"")),
+        ("add-host bad ip", hosts("db:1.2.3"), Some("invalid IP address in add-host: \"1.2.3\"")),
+        ("add-host ok", hosts("db:1.2.3.4"), None),
+        ("add-host =", hosts("db=1.2.3.4"), None),
+        ("add-host v6", hosts("db:::1"), None),
+        ("add-host gateway", hosts("db:host-gateway"), None),
     ]
 }
 
@@ -194,10 +222,27 @@ fn container_config_table() {
             Some("invalid port specification: \"70000/tcp\""),
         ),
         (
+            "env without a name",
+            ContainerConfig {
+                env: Some(vec!["A=1".into(), "=x".into()]),
+                ..cc()
+            },
+            Some("invalid environment variable: =x"),
+        ),
+        (
+            "empty env entry",
+            ContainerConfig {
+                env: Some(vec!["".into()]),
+                ..cc()
+            },
+            Some("invalid environment variable: "),
+        ),
+        (
             "exposed ok",
             ContainerConfig {
                 exposed_ports: Some(vec!["53/udp".into(), "80".into()]),
                 working_dir: Some("/app".into()),
+                env: Some(vec!["A=".into(), "B".into(), "C=x=y".into()]),
                 ..cc()
             },
             None,

@@ -26,4 +26,5 @@ mod state_modes;
 mod system_check;
 mod tls;
 mod validation;
+mod validation_conflicts;
 mod volumes_cli;

@@ -203,12 +203,13 @@ fn new_id() -> String {
     (0..4).map(|_| format!("{:016x}", random_u64())).collect()
 }
 
-/// Docker accepts nearly any network name (docker-py creates "test 01"); berth keeps names that
-/// start with a letter or digit, and refuses control characters and the two that would make a
-/// name ambiguous in an API path or a `--network container:x` value.
+/// Docker accepts nearly any network name (docker-py creates "test 01", Compose projects
+/// `_default`); berth keeps names that start with a letter, a digit or `_` (not a space or
+/// a `-` a CLI would read as a flag), and refuses control characters and the two that would
+/// make a name ambiguous in an API path or a `--network container:x` value.
 fn valid_name(name: &str) -> bool {
     let mut c = name.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphanumeric())
+    matches!(c.next(), Some(f) if f.is_ascii_alphanumeric() || f == '_')
         && name.len() <= 128
         && c.all(|ch| !ch.is_control() && ch != '/' && ch != ':')
 }
@@ -572,7 +573,7 @@ mod tests {
 
     #[test]
     fn network_names_as_permissive_as_docker_but_unambiguous() {
-        for ok in ["test 01", "front", "a.b_c-d", "x!"] {
+        for ok in ["test 01", "front", "a.b_c-d", "x!", "_x", "__"] {
             assert!(valid_name(ok), "{ok}");
         }
         for bad in [
