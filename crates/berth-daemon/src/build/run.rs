@@ -542,6 +542,9 @@ pub(crate) async fn run(
         event("die", Some(("exitCode", code.to_string())));
     }
     event("destroy", None);
+    sink(Event::Removed {
+        container: id.clone(),
+    });
     let exit_code = ran?;
     drop(extra_scratch);
     let diff_ids = parent.config.rootfs.diff_ids.clone();

@@ -25,16 +25,22 @@ fn shim_exe() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
 }
 
+/// A RUN container's ID as the classic builder prints it (12 characters).
+fn short_ctr(container: &str) -> &str {
+    let id = container.trim_start_matches("build-");
+    &id[..12.min(id.len())]
+}
+
 /// One Docker JSON message for a build event (None: nothing to show).
 pub fn event_message(e: &Event) -> Option<JsonMessage> {
     let short = |d: &berth_oci::Digest| d.hex()[..12].to_string();
     Some(JsonMessage::stream(match e {
         Event::Step { index, total, text } => format!("Step {index}/{total} : {text}\n"),
         Event::Cached => " ---> Using cache\n".to_string(),
-        Event::Running { container } => format!(
-            " ---> Running in {}\n",
-            &container.trim_start_matches("build-")[..12.min(container.len())]
-        ),
+        Event::Running { container } => format!(" ---> Running in {}\n", short_ctr(container)),
+        Event::Removed { container } => {
+            format!("Removing intermediate container {}\n", short_ctr(container))
+        }
         // dockerd's classic builder shows a RUN's stderr in red (docker-py relies on it).
         Event::Output { stream: 2, data } => {
             format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(data))

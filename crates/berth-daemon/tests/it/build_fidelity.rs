@@ -81,6 +81,13 @@ fn rmi_of_a_build_takes_its_steps_out_of_the_cache() {
     let rebuilt = build_ok(&d, df, &[], &["-t", "bf-chain"]);
     assert!(!rebuilt.contains("Using cache"), "{rebuilt}");
     assert!(rebuilt.contains("Running in"), "{rebuilt}");
+    // As dockerd (rm=true): the RUN container goes before the step's image is printed.
+    let run = rebuilt
+        .lines()
+        .find_map(|l| l.strip_prefix(" ---> Running in "))
+        .unwrap();
+    let removed = format!("Removing intermediate container {run}\n ---> ");
+    assert!(rebuilt.contains(&removed), "{rebuilt}");
     assert_eq!(d.ok(&["run", "--rm", "bf-chain"]), "ran");
 
     // `image prune` removes dangling images only: the chain under a tagged image stays
