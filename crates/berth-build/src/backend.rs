@@ -47,6 +47,8 @@ pub enum Event {
     Cached,
     /// A RUN container started.
     Running { container: String },
+    /// A RUN container is gone (dockerd: `Removing intermediate container <id>`).
+    Removed { container: String },
     /// Output of a RUN (stream 1 stdout, 2 stderr).
     Output { stream: u8, data: Vec<u8> },
     /// The step finished with this state ID.

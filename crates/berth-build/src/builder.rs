@@ -2,7 +2,7 @@
 //! concurrently), each step is looked up in the cache by a chained key before anything runs,
 //! and results are cached as they complete so a failed build resumes where it stopped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -83,6 +83,8 @@ struct Ctx {
     run: AtomicUsize,
     cached: AtomicUsize,
     platform: Platform,
+    /// ARG names declared (before FROM or in a stage that ran): the build args they consume.
+    consumed: std::sync::Mutex<BTreeSet<String>>,
 }
 
 fn key_of(parts: &[&str]) -> String {
@@ -153,7 +155,9 @@ pub async fn build(
             .collect();
         deps_of.insert(*i, deps);
     }
+    let consumed = df.meta_args.iter().map(|a| a.name.clone()).collect();
     let ctx = Arc::new(Ctx {
+        consumed: std::sync::Mutex::new(consumed),
         df,
         req,
         backend,
@@ -184,6 +188,9 @@ pub async fn build(
         futs.insert(i, fut);
     }
     let result = futs[&target].clone().await?;
+    if let Some(w) = unconsumed_warning(&ctx.req.build_args, &ctx.consumed) {
+        emit(&ctx, Event::Warning(w));
+    }
     let mut state = result.state;
     if !ctx.req.labels.is_empty() {
         let labels = state
@@ -200,6 +207,38 @@ pub async fn build(
         image_id,
         steps_run: ctx.run.load(Ordering::Relaxed),
         steps_cached: ctx.cached.load(Ordering::Relaxed),
+    })
+}
+
+/// Build args dockerd accepts without an ARG (proxies).
+const BUILTIN_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// dockerd's warning for `--build-arg`s no ARG declared (names sorted; Go prints a list as
+/// `[a b]`).
+fn unconsumed_warning(
+    given: &BTreeMap<String, String>,
+    consumed: &std::sync::Mutex<BTreeSet<String>>,
+) -> Option<String> {
+    let consumed = consumed.lock().unwrap_or_else(|p| p.into_inner());
+    let left: Vec<&str> = given
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !consumed.contains(*k) && !BUILTIN_ARGS.contains(k))
+        .collect();
+    (!left.is_empty()).then(|| {
+        format!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            left.join(" ")
+        )
     })
 }
 
@@ -277,14 +316,15 @@ async fn run_stage(
             });
         }
     }
-    let (mut state, mut key, from_image) = match df.base_of(i, &args)? {
+    let (mut state, mut key, has_triggers) = match df.base_of(i, &args)? {
         Dependency::Stage(j) => {
             let r = deps.get(&j).cloned().ok_or_else(|| BuildError::Step {
                 line,
                 kind: ErrorKind::Internal,
                 message: format!("stage {j} was not built before stage {i}"),
             })?;
-            (r.state, r.key, false)
+            // dockerd runs a stage's ONBUILD triggers in the stage built FROM it too.
+            (r.state, r.key, true)
         }
         Dependency::Image(name) if name.eq_ignore_ascii_case("scratch") => {
             (scratch(&ctx.platform), key_of(&["scratch"]), false)
@@ -301,9 +341,9 @@ async fn run_stage(
     };
     emit(ctx, Event::StepDone { id: state.id() });
 
-    // ONBUILD triggers of a base image run first, then are cleared.
+    // ONBUILD triggers of the base (image or stage) run first, then are cleared.
     let mut instructions: Vec<Instruction> = Vec::new();
-    if from_image {
+    if has_triggers {
         for t in state.config.config.on_build.take().unwrap_or_default() {
             let mut ins =
                 parse_instruction(&t, escape).map_err(|e| BuildError::from(e).at_line(line))?;
@@ -312,12 +352,11 @@ async fn run_stage(
             instructions.push(ins);
         }
         if !instructions.is_empty() {
+            let n = instructions.len();
+            let plural = if n > 1 { "s" } else { "" };
             emit(
                 ctx,
-                Event::Warning(format!(
-                    "# Executing {} build trigger(s)",
-                    instructions.len()
-                )),
+                Event::Warning(format!("# Executing {n} build trigger{plural}")),
             );
         }
     }
@@ -344,7 +383,10 @@ async fn run_stage(
             .expand(&Layered(&env, &stage_args), escape)
             .map_err(|e| BuildError::from(e).at_line(line))?;
         if let InstructionKind::Arg(decls) = &kind {
-            let mut parts = vec!["ARG".to_string()];
+            ctx.consumed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(decls.iter().map(|d| d.name.clone()));
             for d in decls {
                 let value = build_args
                     .iter()
@@ -357,16 +399,10 @@ async fn run_stage(
                             .map(|(_, v)| v.clone())
                     });
                 if let Some(v) = value {
-                    parts.push(format!("{}={v}", d.name));
                     stage_args.retain(|(k, _)| *k != d.name);
                     stage_args.push((d.name.clone(), v));
-                } else {
-                    parts.push(d.name.clone());
                 }
             }
-            key = key_of(&[&key, &parts.join(" ")]);
-            emit(ctx, Event::StepDone { id: state.id() });
-            continue;
         }
         let (step_text, extra, downloads) = step_identity(ctx, &kind, &state, deps, &stage_args)
             .await
@@ -396,6 +432,11 @@ async fn run_stage(
             .await
             .map_err(|e| e.at_line(line))?;
         drop(downloads);
+        // Every step is an image (as the classic builder commits one per step): its ID is
+        // what the step prints, its parent the step before, and the cache trusts a step
+        // only while that image exists (`rmi` of the build removes the untagged chain).
+        let mut next = next;
+        next.rootfs = Some(ctx.backend.register(&next).await?);
         ctx.backend.cache_put(&step_key, &next).await?;
         state = next;
         key = step_key;
@@ -440,6 +481,14 @@ fn run_argv(kind: &InstructionKind, cfg: &ImageConfig) -> Vec<String> {
             }
             let mut v = shell;
             v.push(script);
+            v
+        }
+        // `RUN []`: the container runs what the image would (ENTRYPOINT + CMD), as dockerd
+        // fills an empty command from the image's.
+        (berth_dockerfile::Command::Exec(v), _) if v.is_empty() => {
+            let c = &cfg.config;
+            let mut v = c.entrypoint.clone().unwrap_or_default();
+            v.extend(c.cmd.clone().unwrap_or_default());
             v
         }
         (cmd, _) => config::argv(cmd, &shell),
@@ -519,6 +568,13 @@ async fn step_identity(
                 hashes.join("\0")
             }
         },
+        // The values in effect (build args or defaults), so another `--build-arg` value
+        // is another step.
+        InstructionKind::Arg(_) => stage_args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => String::new(),
     };
     Ok((text, extra, downloads))
@@ -540,7 +596,7 @@ fn context_opts<'a>(ctx: &'a Ctx, excludes: &'a [String]) -> SourceOptions<'a> {
     }
 }
 
-fn with_layer(parent: &State, layer: Option<Layer>, created_by: String) -> (State, bool) {
+fn with_layer(parent: &State, layer: Option<Layer>, created_by: String) -> State {
     let mut s = parent.clone();
     let has = layer.is_some();
     if let Some(l) = layer {
@@ -548,7 +604,7 @@ fn with_layer(parent: &State, layer: Option<Layer>, created_by: String) -> (Stat
         s.layers.push(l.descriptor);
     }
     push_history(&mut s.config, created_by, !has, &now());
-    (s, has)
+    s
 }
 
 fn parse_chmod(s: &str, line: usize) -> Result<u32> {
@@ -631,6 +687,13 @@ async fn execute(
                 mounts,
                 context: ctx.req.context.clone(),
             };
+            if req.args.is_empty() {
+                return Err(BuildError::Step {
+                    line,
+                    kind: ErrorKind::Invalid,
+                    message: "No command specified: RUN [] runs the image's ENTRYPOINT and CMD, and it has neither".into(),
+                });
+            }
             let res = be.run(state, req, ctx.sink.clone()).await?;
             if res.exit_code != 0 {
                 return Err(BuildError::RunFailed {
@@ -639,15 +702,12 @@ async fn execute(
                     code: res.exit_code,
                 });
             }
-            let (mut s, has) = with_layer(
+            let mut s = with_layer(
                 state,
                 res.layer,
                 format!("RUN {} # buildkit", args.join(" ")),
             );
             config::record_container_config(&mut s.config, Some(&args));
-            if has {
-                s.rootfs = Some(be.register(&s).await?);
-            }
             Ok(s)
         }
         InstructionKind::Copy(c) | InstructionKind::Add(c) => {
@@ -726,10 +786,7 @@ async fn execute(
                 text.push_str(&format!("--from={f} "));
             }
             text.push_str(&format!("{} {} # buildkit", c.sources.join(" "), c.dest));
-            let (mut s, has) = with_layer(state, layer, text);
-            if has {
-                s.rootfs = Some(be.register(&s).await?);
-            }
+            let s = with_layer(state, layer, text);
             Ok(s)
         }
         InstructionKind::Workdir(_) => {
@@ -749,9 +806,6 @@ async fn execute(
                 s.layers.push(l.descriptor);
             }
             push_history(&mut s.config, text, !has, &now());
-            if has {
-                s.rootfs = Some(be.register(&s).await?);
-            }
             Ok(s)
         }
         _ => {

@@ -165,6 +165,14 @@ pub fn apply_metadata(
             format!("EXPOSE {}", all.join(" "))
         }
         InstructionKind::Volume(vols) => {
+            // dockerd checks after expansion (`VOLUME ""`, `VOLUME $UNSET`).
+            if vols.iter().any(|v| v.trim().is_empty()) {
+                return Err(BuildError::Step {
+                    line,
+                    kind: ErrorKind::Invalid,
+                    message: "VOLUME specified can not be an empty string".into(),
+                });
+            }
             let set = c.volumes.get_or_insert_with(Default::default);
             for v in vols {
                 set.insert(v.clone(), serde_json::json!({}));
@@ -231,6 +239,17 @@ pub fn apply_metadata(
             let text = format!("HEALTHCHECK {}", json(new.test.as_ref().expect("set")));
             c.healthcheck = Some(new);
             text
+        }
+        // The classic builder records each ARG as written (defaults, not build args).
+        InstructionKind::Arg(decls) => {
+            let parts: Vec<String> = decls
+                .iter()
+                .map(|d| match &d.default {
+                    Some(v) => format!("{}={v}", d.name),
+                    None => d.name.clone(),
+                })
+                .collect();
+            format!("ARG {}", parts.join(" "))
         }
         InstructionKind::Onbuild(t) => {
             c.on_build.get_or_insert_with(Vec::new).push(t.clone());
@@ -335,6 +354,19 @@ mod tests {
         assert_eq!(cfg.config.cmd, None);
         let (cfg, _) = apply_all("FROM x\nCMD [\"c\"]\nENTRYPOINT [\"a\"]\n");
         assert_eq!(cfg.config.cmd.unwrap(), ["c"]);
+    }
+
+    #[test]
+    fn volume_empty_after_expansion_is_refused() {
+        let df = parse("FROM x\nVOLUME \"\"\n").unwrap();
+        let ins = &df.stages[0].instructions[0];
+        let k = ins.kind.expand(&NoEnv, '\\').unwrap();
+        let e = apply_metadata(&mut ImageConfig::default(), &k, ins.line, &mut false);
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.ends_with("VOLUME specified can not be an empty string"),
+            "{e}"
+        );
     }
 
     #[test]

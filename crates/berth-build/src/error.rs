@@ -16,8 +16,8 @@ pub enum BuildError {
         kind: ErrorKind,
         message: String,
     },
-    /// A RUN returned non-zero; the text after the line is Docker's.
-    #[error("dockerfile:{line}: The command '{command}' returned a non-zero code: {code}")]
+    /// A RUN returned non-zero; dockerd's exact text (scripts grep it), no line prefix.
+    #[error("The command '{command}' returned a non-zero code: {code}")]
     RunFailed {
         line: usize,
         command: String,

@@ -1,5 +1,6 @@
 //! Display of the daemon's JSON message streams (pull, push, load, import, build): progress
-//! bars on a terminal, plain `id: status` lines otherwise; `errorDetail` ends with exit 1.
+//! bars on a terminal, plain `id: status` lines otherwise; `errorDetail` ends with its code as the exit status
+//! (1 when it has none).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -74,7 +75,16 @@ pub async fn show(mut stream: ResponseStream, mode: Mode) -> anyhow::Result<Outc
                 for b in bars.values() {
                     b.abandon();
                 }
-                return Err(Exit::msg(1, err));
+                // The code dockerd puts in errorDetail (a failed RUN's exit status) is the
+                // exit status, as the docker CLI's; 1 when there is none.
+                let code = m
+                    .error_detail
+                    .as_ref()
+                    .and_then(|d| d.code)
+                    .and_then(|c| i32::try_from(c).ok())
+                    .filter(|c| *c != 0)
+                    .unwrap_or(1);
+                return Err(Exit::msg(code, err));
             }
             if let Some(a) = &m.aux {
                 out.aux.push(a.clone());

@@ -11,18 +11,18 @@ pub enum Error {
     /// The Dockerfile contains only comments, directives and blank lines.
     #[error("dockerfile:{line}: file with no instructions: add a FROM line")]
     NoInstructions { line: usize },
-    /// A malformed instruction or directive.
-    #[error("dockerfile:{line}: {message}")]
+    /// A malformed instruction or directive (dockerd's words: `dockerfile parse error line N:`).
+    #[error("dockerfile parse error line {line}: {message}")]
     Syntax { line: usize, message: String },
     /// An instruction name Docker does not know.
-    #[error("dockerfile:{line}: unknown instruction: {name}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    #[error("dockerfile parse error line {line}: unknown instruction: {name}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
     UnknownInstruction {
         line: usize,
         name: String,
         suggestion: Option<String>,
     },
     /// A heredoc whose terminator line never came.
-    #[error("dockerfile:{line}: unterminated heredoc {name:?}: end it with a line containing only {name}")]
+    #[error("dockerfile parse error line {line}: unterminated heredoc {name:?}: end it with a line containing only {name}")]
     UnterminatedHeredoc { line: usize, name: String },
     /// Variable expansion of a word failed (bad substitution, unmatched quote, `${x:?}` ...).
     #[error("failed to process {word:?}: {message}")]

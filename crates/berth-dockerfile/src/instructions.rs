@@ -426,7 +426,8 @@ impl InstructionKind {
             }
             "run" => {
                 let flags = Flags::new(node, &["mount", "network", "security"])?;
-                if node.args.is_empty() && node.heredocs.is_empty() {
+                // `RUN []` parses (dockerd runs the image's own command for it).
+                if node.args.is_empty() && node.heredocs.is_empty() && !node.json {
                     return Err(err("RUN requires at least one argument".into()));
                 }
                 let mounts = flags

@@ -724,9 +724,10 @@ mod tests {
     #[test]
     fn unterminated_heredoc_names_line() {
         let e = parse_ast("FROM a\n\nCOPY <<EOF /dst\nhello\n").unwrap_err();
-        assert_eq!(
-            e.to_string().split(':').take(2).collect::<Vec<_>>(),
-            ["dockerfile", "3"]
+        assert!(
+            e.to_string()
+                .starts_with("dockerfile parse error line 3: unterminated heredoc"),
+            "{e}"
         );
         assert!(matches!(e, Error::UnterminatedHeredoc { line: 3, ref name } if name == "EOF"));
     }

@@ -148,58 +148,64 @@ fn errors_name_the_line() {
     let cases = [
         (
             "FROM a\n\nFORM b\n",
-            "dockerfile:3: unknown instruction: FORM (did you mean FROM?)",
+            "dockerfile parse error line 3: unknown instruction: FORM (did you mean FROM?)",
         ),
         (
             "FROM a\nRUN <<EOF\nhi\n",
-            "dockerfile:2: unterminated heredoc \"EOF\"",
+            "dockerfile parse error line 2: unterminated heredoc \"EOF\"",
         ),
         ("", "the Dockerfile (Dockerfile) cannot be empty"),
         (
             "FROM a\nENV X\n",
-            "dockerfile:2: ENV must have two arguments",
+            "dockerfile parse error line 2: ENV must have two arguments",
         ),
-        ("RUN x\n", "dockerfile:1: no build stage in current context"),
+        (
+            "RUN x\n",
+            "dockerfile parse error line 1: no build stage in current context",
+        ),
         (
             "FROM a\nSHELL /bin/bash\n",
-            "dockerfile:2: SHELL requires the arguments to be in JSON form",
+            "dockerfile parse error line 2: SHELL requires the arguments to be in JSON form",
         ),
         (
             "FROM a\nCOPY --frm=b x y\n",
-            "dockerfile:2: unknown flag: frm",
+            "dockerfile parse error line 2: unknown flag: frm",
         ),
         (
             "FROM a AS x\nFROM b AS X\n",
-            "dockerfile:2: duplicate stage name \"x\"",
+            "dockerfile parse error line 2: duplicate stage name \"x\"",
         ),
         (
             "FROM a AS 1x\n",
-            "dockerfile:1: invalid name for build stage",
+            "dockerfile parse error line 1: invalid name for build stage",
         ),
         (
             "FROM a\nCOPY x\n",
-            "dockerfile:2: COPY requires at least two arguments",
+            "dockerfile parse error line 2: COPY requires at least two arguments",
         ),
         (
             "FROM a\nHEALTHCHECK CONNECT x\n",
-            "dockerfile:2: unknown type \"CONNECT\"",
+            "dockerfile parse error line 2: unknown type \"CONNECT\"",
         ),
         (
             "FROM a\nHEALTHCHECK NONE x\n",
-            "dockerfile:2: HEALTHCHECK NONE takes no arguments",
+            "dockerfile parse error line 2: HEALTHCHECK NONE takes no arguments",
         ),
         (
             "FROM a\nONBUILD ONBUILD RUN x\n",
-            "dockerfile:2: chaining ONBUILD",
+            "dockerfile parse error line 2: chaining ONBUILD",
         ),
         (
             "FROM a\nRUN --mount=type=weird,target=/x y\n",
-            "dockerfile:2: unsupported mount type",
+            "dockerfile parse error line 2: unsupported mount type",
         ),
-        ("# escape=x\nFROM a\n", "dockerfile:1: invalid escape token"),
+        (
+            "# escape=x\nFROM a\n",
+            "dockerfile parse error line 1: invalid escape token",
+        ),
         (
             "FROM a\nADD --from=b x y\n",
-            "dockerfile:2: unknown flag: from",
+            "dockerfile parse error line 2: unknown flag: from",
         ),
     ];
     for (text, want) in cases {
@@ -363,4 +369,20 @@ fn env_overrides_arg_in_stage_defaults() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     assert_eq!(got, want);
+}
+
+/// `RUN []` parses as an empty exec form (dockerd runs the image's command for it); a bare
+/// `RUN` is still an error.
+#[test]
+fn run_with_an_empty_json_array_parses() {
+    let df = parse("FROM a\nRUN []\n").unwrap();
+    match &df.stages[0].instructions[0].kind {
+        InstructionKind::Run(r) => assert_eq!(r.command, Command::Exec(vec![])),
+        k => panic!("{k:?}"),
+    }
+    let e = parse("FROM a\nRUN\n").unwrap_err();
+    assert!(
+        e.to_string().contains("RUN requires at least one argument"),
+        "{e}"
+    );
 }

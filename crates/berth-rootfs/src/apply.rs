@@ -52,9 +52,10 @@ pub struct ApplyStats {
     pub bytes: u64,
 }
 
-/// Wrap a layer stream so gzip or zstd compression (detected by magic bytes) is undone.
+/// Wrap a layer stream so gzip, bzip2, xz or zstd compression (detected by magic bytes, as
+/// dockerd's `DecompressStream`; zstd as Docker 23+) is undone.
 pub fn decompressed<'a>(mut r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
-    let mut head = [0u8; 4];
+    let mut head = [0u8; 6];
     let mut n = 0;
     while n < head.len() {
         match r.read(&mut head[n..]) {
@@ -64,14 +65,44 @@ pub fn decompressed<'a>(mut r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>>
             Err(e) => return Err(e),
         }
     }
-    let chained = io::Cursor::new(head[..n].to_vec()).chain(r);
-    if n >= 2 && head[..2] == [0x1f, 0x8b] {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(chained)))
-    } else if n >= 4 && head == [0x28, 0xb5, 0x2f, 0xfd] {
-        Ok(Box::new(zstd::stream::read::Decoder::new(chained)?))
+    let h = &head[..n];
+    let chained = io::Cursor::new(h.to_vec()).chain(r);
+    Ok(if h.starts_with(&[0x1f, 0x8b, 0x08]) {
+        Box::new(flate2::read::MultiGzDecoder::new(chained))
+    } else if h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::new(chained)?)
+    } else if h.starts_with(b"BZh") {
+        Box::new(bzip2::read::MultiBzDecoder::new(chained))
+    } else if h.starts_with(&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) {
+        Box::new(xz2::read::XzDecoder::new_multi_decoder(chained))
     } else {
-        Ok(Box::new(chained))
+        Box::new(chained)
+    })
+}
+
+/// Whether `block` (the first 512 bytes of a stream) is a tar header Go's `archive/tar`
+/// accepts: not all zeros, and its checksum (unsigned or signed sum, the checksum field
+/// counted as spaces) matches.
+pub fn is_tar_header(block: &[u8]) -> bool {
+    if block.len() < 512 || block.iter().all(|b| *b == 0) {
+        return false;
     }
+    let field = &block[148..156];
+    let digits: String = field
+        .iter()
+        .map(|b| *b as char)
+        .take_while(|c| *c != '\0')
+        .collect();
+    let Ok(want) = i64::from_str_radix(digits.trim(), 8) else {
+        return false;
+    };
+    let (mut unsigned, mut signed) = (0i64, 0i64);
+    for (i, b) in block[..512].iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { *b };
+        unsigned += i64::from(b);
+        signed += i64::from(b as i8);
+    }
+    want == unsigned || want == signed
 }
 
 /// Clean an entry name lexically into components. `Ok(None)` means the name climbs out of the
@@ -692,6 +723,22 @@ mod tests {
         let z = zstd::encode_all(&b"hello"[..], 1).unwrap();
         out.clear();
         decompressed(&z[..])
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "hello");
+        out.clear();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(b"hello").unwrap();
+        decompressed(&bz.finish().unwrap()[..])
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "hello");
+        out.clear();
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(b"hello").unwrap();
+        decompressed(&xz.finish().unwrap()[..])
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();

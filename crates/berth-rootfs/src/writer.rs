@@ -249,23 +249,70 @@ impl RootWriter {
     }
 }
 
-/// Whether `path` holds a tar archive (plain, gzip, bzip2, xz or zstd by magic bytes; plain
-/// tar by the `ustar` marker), as ADD decides whether to extract.
+/// Whether `path` holds a tar archive, plain or compressed, as ADD decides whether to
+/// extract: dockerd's test, the (decompressed) stream starts with a valid tar header. A
+/// compressed file that is not a tar inside, or text that merely looks like one, is copied.
 pub fn is_archive(path: &Path) -> bool {
-    let Ok(mut f) = File::open(path) else {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let Ok(mut r) = crate::apply::decompressed(f) else {
         return false;
     };
     let mut head = [0u8; 512];
     let mut n = 0;
     while n < head.len() {
-        match f.read(&mut head[n..]) {
+        match r.read(&mut head[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(_) => return false,
         }
     }
-    let h = &head[..n];
-    h.starts_with(&[0x1f, 0x8b])
-        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || (n >= 262 && &h[257..262] == b"ustar")
+    crate::apply::is_tar_header(&head[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::is_archive;
+
+    fn tar_of(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn archives_are_tars_behind_any_compression_dockerd_reads() {
+        let d = tempfile::tempdir().unwrap();
+        let tar = tar_of("f", b"x");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&tar).unwrap();
+        let mut gz_text = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz_text.write_all(b"just text, not a tar\n").unwrap();
+        let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+            ("a.tar", tar.clone(), true),
+            ("a.tar.gz", gz.finish().unwrap(), true),
+            ("a.tar.bz2", bz.finish().unwrap(), true),
+            ("a.tar.xz", xz.finish().unwrap(), true),
+            ("a.tar.zst", zstd::encode_all(&tar[..], 1).unwrap(), true),
+            ("text.gz", gz_text.finish().unwrap(), false),
+            ("text", b"hello\n".to_vec(), false),
+            ("zeros", vec![0; 1024], false),
+        ];
+        for (name, bytes, want) in cases {
+            let p = d.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            assert_eq!(is_archive(&p), want, "{name}");
+        }
+    }
 }

@@ -76,9 +76,40 @@ fn tar_context(
     Ok(b.into_inner()?)
 }
 
+/// Whether `head` (the first bytes of stdin) starts an archive, as docker's CLI decides for
+/// `build -`: compressed (gzip, bzip2, xz, zstd) or a valid tar header.
+fn is_archive(head: &[u8]) -> bool {
+    let magic: [&[u8]; 4] = [
+        &[0x1f, 0x8b, 0x08],
+        b"BZh",
+        &[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
+        &[0x28, 0xb5, 0x2f, 0xfd],
+    ];
+    magic.iter().any(|m| head.starts_with(m))
+        || berth_rootfs::apply::is_tar_header(&head[..head.len().min(512)])
+}
+
+/// `build -`: stdin is the context archive, or (docker's CLI too) a Dockerfile alone, sent
+/// as a context holding just `Dockerfile`.
+fn stdin_context(
+    input: Vec<u8>,
+    file: Option<String>,
+) -> anyhow::Result<(berth_client::Body, Option<String>)> {
+    if is_archive(&input) {
+        return Ok((body::bytes(input), file));
+    }
+    if file.as_deref() == Some("-") {
+        return Err(Exit::msg(1, "build context is not an archive"));
+    }
+    let tarball = tar_context(Path::new("/"), &[], Some(("Dockerfile", input)))?;
+    Ok((body::bytes(tarball), Some("Dockerfile".into())))
+}
+
 pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<()> {
     let (body, dockerfile) = if a.context == "-" {
-        (body::reader(tokio::io::stdin()), a.file.clone())
+        let mut input = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut input).await?;
+        stdin_context(input, a.file.clone())?
     } else {
         let root = PathBuf::from(&a.context);
         if !root.is_dir() {
@@ -216,6 +247,11 @@ mod tests {
             vec![".dockerignore", "Dockerfile", "app.txt", "secret/keep"]
         );
         let t = tar_context(r, &files, None).unwrap();
+        assert!(is_archive(&t), "a context tar is an archive");
+        assert!(
+            !is_archive(b"FROM busybox\nRUN true\n"),
+            "a Dockerfile is not"
+        );
         let names: Vec<String> = tar::Archive::new(t.as_slice())
             .entries()
             .unwrap()

@@ -3,6 +3,7 @@
 //! step cache as one JSON file per key under `<root>/build-cache/`. `docker commit`
 //! (`crate::images::commit`) shares its diff → layer → image code ([`diff_layer`], [`register_state`]).
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,10 @@ pub trait BuildNetwork: Send + Sync {
     async fn detach(&self, id: &str);
 }
 
+/// Reports a RUN container's lifecycle as dockerd's container events: `(action, id,
+/// attributes)` for create, start, die (with `exitCode`) and destroy.
+pub type StepEvents = Arc<dyn Fn(&str, &str, HashMap<String, String>) + Send + Sync>;
+
 /// Where the backend keeps its files and how it runs containers.
 #[derive(Clone)]
 pub struct BuildBackendConfig {
@@ -45,6 +50,11 @@ pub struct BuildBackendConfig {
     pub network: Option<Arc<dyn BuildNetwork>>,
     /// `--add-host` entries (name, ip) appended to RUN steps' /etc/hosts.
     pub extra_hosts: Vec<(String, String)>,
+    /// Where RUN containers' events go; None: nowhere.
+    pub events: Option<StepEvents>,
+    /// Where a `--network none` step's own namespace (loopback up, as dockerd's) is named;
+    /// None: the runtime's bare namespace (loopback down).
+    pub netns_dir: Option<PathBuf>,
 }
 
 /// The daemon's build backend.
@@ -448,12 +458,13 @@ impl BuildBackend for StoreBuildBackend {
                 let _ = fs::remove_file(&p);
                 return Ok(None);
             };
-            // Usable only while the filesystem it stands on is still in the store.
-            if let Some(id) = &s.rootfs {
-                if store.image(&id.to_string()).is_err() {
-                    let _ = fs::remove_file(&p);
-                    return Ok(None);
-                }
+            // Usable only while the step's own image is still in the store: an image `rmi`
+            // deleted is never a cache hit (entries from before every step was an image
+            // name their parent's image instead, and are dropped the same way).
+            let own = s.rootfs.as_ref().filter(|id| **id == s.id());
+            if own.is_none_or(|id| store.image(&id.to_string()).is_err()) {
+                let _ = fs::remove_file(&p);
+                return Ok(None);
             }
             Ok(Some(s))
         })

@@ -3,6 +3,7 @@
 //! /etc files planned as data, the shim attached before start, and [`RunStep`], the guard that
 //! undoes a step whose build was cancelled mid-step.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +32,8 @@ struct StepEffects {
     bridge: Option<Arc<dyn BuildNetwork>>,
     network: Network,
     exe: PathBuf,
+    /// Where `--network none` namespaces go (see [`crate::build::backend::BuildBackendConfig`]).
+    netns_dir: Option<PathBuf>,
 }
 
 #[async_trait::async_trait]
@@ -56,6 +59,18 @@ impl Effects for StepEffects {
 
     async fn attach_network(&self, id: &str) -> Result<Attached<()>, BuildError> {
         let Some(n) = &self.bridge else {
+            if let (Network::None, Some(dir)) = (self.network, &self.netns_dir) {
+                // A namespace of its own with loopback up, as `docker run --network none`.
+                let ns = dir.join(id);
+                berth_network::netlink::create_netns(&ns)
+                    .await
+                    .map_err(|e| be_err(ErrorKind::Unavailable, format!("RUN netns: {e}")))?;
+                return Ok(Attached {
+                    mode: NetworkMode::Path(ns.clone()),
+                    netns: Some(ns),
+                    ..Default::default()
+                });
+            }
             let mode = match self.network {
                 Network::None => NetworkMode::None,
                 _ => NetworkMode::Host,
@@ -79,9 +94,17 @@ impl Effects for StepEffects {
         })
     }
 
-    async fn detach_network(&self, id: &str, _netns: Option<&Path>) {
+    async fn detach_network(&self, id: &str, netns: Option<&Path>) {
         if let Some(n) = &self.bridge {
             n.detach(id).await;
+        } else if let Some(ns) = netns {
+            let ns = ns.to_path_buf();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = berth_network::netlink::remove_netns(&ns) {
+                    tracing::warn!(netns = %ns.display(), error = %e, "cannot remove RUN netns");
+                }
+            })
+            .await;
         }
     }
 
@@ -441,6 +464,20 @@ pub(crate) async fn run(
     let scratch = blocking(move || Scratch::unmounted(&store, image.as_ref())).await?;
     let id = scratch.id.clone();
     let shim_dir = be.tmp_dir().join(format!("{id}-shim"));
+    // dockerd's build containers show in `docker events`: create, start, die, destroy.
+    let event = |action: &str, extra: Option<(&str, String)>| {
+        if let Some(ev) = &be.cfg.events {
+            let mut attrs = HashMap::from([("name".to_string(), id.clone())]);
+            if let Some(img) = &parent.rootfs {
+                attrs.insert("image".into(), img.to_string());
+            }
+            if let Some((k, v)) = extra {
+                attrs.insert(k.into(), v);
+            }
+            ev(action, id.trim_start_matches("build-"), attrs);
+        }
+    };
+    event("create", None);
     // RUN on the bridge (the default when the engine has one) or the host's network.
     let bridge = match (req.network, &be.cfg.network) {
         (Network::Default, Some(n)) => Some(n.clone()),
@@ -451,6 +488,7 @@ pub(crate) async fn run(
         bridge: bridge.clone(),
         network: req.network,
         exe: be.cfg.shim_exe.clone(),
+        netns_dir: be.cfg.netns_dir.clone(),
     });
     let mut step = RunStep {
         task: Task::new(fx, id.clone()),
@@ -482,7 +520,10 @@ pub(crate) async fn run(
         Ok(code)
     };
     let ran = match started {
-        Ok(running) => stream_output(stream, &running.shim, &sink).await,
+        Ok(running) => {
+            event("start", None);
+            stream_output(stream, &running.shim, &sink).await
+        }
         Err(StartError::Spawn(RtError::Exec { message, exit_code }))
         | Err(StartError::Start(RtError::Exec { message, exit_code })) => {
             exec_failed(message, exit_code)
@@ -497,6 +538,13 @@ pub(crate) async fn run(
     };
     let extra_scratch = std::mem::take(&mut step.extra);
     let scratch = step.finish().await;
+    if let Ok(code) = &ran {
+        event("die", Some(("exitCode", code.to_string())));
+    }
+    event("destroy", None);
+    sink(Event::Removed {
+        container: id.clone(),
+    });
     let exit_code = ran?;
     drop(extra_scratch);
     let diff_ids = parent.config.rootfs.diff_ids.clone();

@@ -25,16 +25,22 @@ fn shim_exe() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
 }
 
+/// A RUN container's ID as the classic builder prints it (12 characters).
+fn short_ctr(container: &str) -> &str {
+    let id = container.trim_start_matches("build-");
+    &id[..12.min(id.len())]
+}
+
 /// One Docker JSON message for a build event (None: nothing to show).
 pub fn event_message(e: &Event) -> Option<JsonMessage> {
     let short = |d: &berth_oci::Digest| d.hex()[..12].to_string();
     Some(JsonMessage::stream(match e {
         Event::Step { index, total, text } => format!("Step {index}/{total} : {text}\n"),
         Event::Cached => " ---> Using cache\n".to_string(),
-        Event::Running { container } => format!(
-            " ---> Running in {}\n",
-            &container.trim_start_matches("build-")[..12.min(container.len())]
-        ),
+        Event::Running { container } => format!(" ---> Running in {}\n", short_ctr(container)),
+        Event::Removed { container } => {
+            format!("Removing intermediate container {}\n", short_ctr(container))
+        }
         // dockerd's classic builder shows a RUN's stderr in red (docker-py relies on it).
         Event::Output { stream: 2, data } => {
             format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(data))
@@ -134,7 +140,47 @@ impl BuildNetwork for BridgeForBuilds {
     }
 }
 
+/// RUN steps in the network namespace of a running container (`--network=container:X`), as
+/// dockerd creates the build's containers with that network mode. Nothing to undo.
+struct ContainerForBuilds(Engine, String);
+
+#[async_trait::async_trait]
+impl BuildNetwork for ContainerForBuilds {
+    async fn attach(&self, _id: &str) -> Result<(PathBuf, String), String> {
+        let cs = &self.0.inner.containers;
+        let c = cs.get(&self.1).map_err(|e| e.message.clone())?.snapshot();
+        if !c.running() {
+            return Err(format!(
+                "cannot join network of a non running container: {}",
+                self.1
+            ));
+        }
+        let ns = c
+            .netns
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/proc/{}/ns/net", c.state.pid)));
+        let resolv =
+            std::fs::read_to_string(cs.ctr_dir(&c.id).join("resolv.conf")).unwrap_or_default();
+        Ok((ns, resolv))
+    }
+
+    async fn detach(&self, _id: &str) {}
+}
+
 impl Engine {
+    /// RUN containers' events on the engine's bus, as container events.
+    fn step_events(&self) -> crate::build::backend::StepEvents {
+        let engine = self.clone();
+        Arc::new(move |action, id, attrs| {
+            engine.events().emit(
+                berth_api_types::models::EventMessageTypeEnum::CONTAINER,
+                action,
+                id,
+                attrs,
+            )
+        })
+    }
+
     /// Base-image pulls for the builder through the engine's registry client; the first
     /// in-stream error becomes the failure message.
     fn puller(&self) -> Puller {
@@ -162,7 +208,10 @@ impl Engine {
 
     /// Build an image from a context tar; progress and errors arrive in the stream.
     /// What `/build` can refuse before reading the context: the platform and the network.
-    async fn build_preflight(&self, opts: &BuildOptions) -> ApiResult<(Network, String)> {
+    async fn build_preflight(
+        &self,
+        opts: &BuildOptions,
+    ) -> ApiResult<(Network, Arc<dyn BuildNetwork>)> {
         if !opts.platform.is_empty() {
             let host = berth_oci::Platform::host();
             let want = berth_oci::Platform::parse(&opts.platform).map_err(ApiError::invalid)?;
@@ -173,9 +222,17 @@ impl Engine {
                 )));
             }
         }
-        // default/bridge, host, none, or a network's name or ID (RUN joins that network).
+        // default/bridge, host, none, container:X, or a network's name or ID (RUN joins it).
+        if let Some(name) = opts.network.strip_prefix("container:") {
+            self.inner.containers.get(name)?;
+            let on: Arc<dyn BuildNetwork> = Arc::new(ContainerForBuilds(self.clone(), name.into()));
+            return Ok((Network::Default, on));
+        }
+        let bridge = |name: String| -> Arc<dyn BuildNetwork> {
+            Arc::new(BridgeForBuilds(self.clone(), name))
+        };
         Ok(match Network::parse(&opts.network) {
-            Some(n) => (n, BUILD_NETWORK.to_string()),
+            Some(n) => (n, bridge(BUILD_NETWORK.to_string())),
             None => {
                 let net = self.network().await?;
                 let info = net.inspect(&opts.network).await.map_err(|_| {
@@ -184,7 +241,7 @@ impl Engine {
                         opts.network
                     ))
                 })?;
-                (Network::Default, info.network.name)
+                (Network::Default, bridge(info.network.name))
             }
         })
     }
@@ -262,8 +319,10 @@ impl Engine {
                 shim_exe: shim_exe(),
                 root,
                 puller: Some(self.puller()),
-                network: Some(Arc::new(BridgeForBuilds(self.clone(), run_net))),
+                network: Some(run_net),
                 extra_hosts: opts.extra_hosts.clone(),
+                events: Some(self.step_events()),
+                netns_dir: Some(self.config().exec_root.join("netns")),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<JsonMessage>();

@@ -2,7 +2,7 @@
 //! `rmi` decision (which references to untag, whether to delete, which conflict to report) and
 //! prune candidate selection. No I/O: `images/service.rs` applies the plans.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use berth_api_types::models::{
     HealthConfig, ImageConfig, ImageHistoryResponseItem, ImageInspectRootFs, ImageSummary,
@@ -52,6 +52,37 @@ pub fn summary(img: &StoredImage, shared_size: Option<u64>, containers: i64) -> 
         manifests: None,
         descriptor: None,
     }
+}
+
+/// Images that are some image's parent (Docker's "has children").
+pub fn parents(images: &[StoredImage]) -> HashSet<Digest> {
+    images.iter().filter_map(|i| i.parent.clone()).collect()
+}
+
+fn untagged(img: &StoredImage) -> bool {
+    img.repo_tags.is_empty() && img.repo_digests.is_empty()
+}
+
+/// Whether `images` (without `-a`) lists `img`: dockerd hides untagged images that have a
+/// child, the intermediate images of a build; `all` shows them.
+pub fn listed(img: &StoredImage, parents: &HashSet<Digest>, all: bool) -> bool {
+    all || !untagged(img) || !parents.contains(&img.id)
+}
+
+/// The parent that deleting `deleted` leaves prunable, as dockerd's rmi and prune remove it
+/// too: untagged, and no other image's parent. (Whether a container uses it is the caller's
+/// to check.)
+pub fn prunable_parent<'a>(
+    images: &'a [StoredImage],
+    deleted: &StoredImage,
+) -> Option<&'a StoredImage> {
+    let p = images
+        .iter()
+        .find(|i| Some(&i.id) == deleted.parent.as_ref())?;
+    let other_child = images
+        .iter()
+        .any(|i| i.id != deleted.id && i.parent.as_ref() == Some(&p.id));
+    (untagged(p) && !other_child).then_some(p)
 }
 
 /// The image's runtime config in the API's shape.
@@ -348,9 +379,13 @@ pub fn prune_candidates<'a>(
         .into_iter()
         .map(|u| parse_until(u, now))
         .collect::<Result<Vec<_>>>()?;
+    let parents = parents(images);
     Ok(images
         .iter()
         .filter(|i| !dangling_only || i.repo_tags.is_empty())
+        // An untagged image with a child is an intermediate image: its child's deletion
+        // prunes it (dockerd's prune skips it the same way).
+        .filter(|i| !(untagged(i) && parents.contains(&i.id)))
         .filter(|i| !in_use(&i.id))
         .filter(|i| {
             let c = unix_created(i.created.as_deref().or(i.config.created.as_deref()));
@@ -400,6 +435,49 @@ mod tests {
             layers: vec![],
             parent: None,
         }
+    }
+
+    fn child_of(parent: &StoredImage, seed: &[u8], tags: &[&str]) -> StoredImage {
+        let mut c = img(tags, &[]);
+        c.id = Digest::of(seed);
+        c.parent = Some(parent.id.clone());
+        c
+    }
+
+    #[test]
+    fn intermediate_images_are_hidden_without_all_and_pruned_with_their_child() {
+        let base = img(&["busybox:latest"], &[]);
+        let step = child_of(&base, b"step", &[]);
+        let top = child_of(&step, b"top", &["app:latest"]);
+        let dangling = child_of(&base, b"dangling", &[]);
+        let all = vec![base.clone(), step.clone(), top.clone(), dangling.clone()];
+        let p = parents(&all);
+        let shown: Vec<bool> = all.iter().map(|i| listed(i, &p, false)).collect();
+        assert_eq!(
+            shown,
+            [true, false, true, true],
+            "only the intermediate is hidden"
+        );
+        assert!(
+            all.iter().all(|i| listed(i, &p, true)),
+            "-a shows every image"
+        );
+        // Deleting the top image makes its untagged parent prunable, but never a tagged one
+        // or one with another child.
+        assert_eq!(prunable_parent(&all, &top).map(|i| &i.id), Some(&step.id));
+        assert!(prunable_parent(&all, &step).is_none(), "busybox is tagged");
+        let sibling = child_of(&step, b"sibling", &["other:1"]);
+        let mut two = all.clone();
+        two.push(sibling);
+        assert!(
+            prunable_parent(&two, &top).is_none(),
+            "step has another child"
+        );
+        // prune: the dangling head goes, the intermediate waits for its child.
+        let none = |_: &Digest| false;
+        let c = prune_candidates(&all, &Filters::default(), &none, 0).unwrap();
+        let ids: Vec<&Digest> = c.iter().map(|i| &i.id).collect();
+        assert_eq!(ids, [&dangling.id]);
     }
 
     fn r(s: &str) -> Reference {

@@ -112,13 +112,42 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// After `deleted` is gone, delete its parent chain while each parent is untagged, has no
+    /// other child and no container uses it: dockerd's rmi (without `noprune`) and prune,
+    /// which take a build's intermediate images with its result.
+    fn prune_parents(
+        &self,
+        store: &dyn crate::images::store::ImageStore,
+        deleted: StoredImage,
+    ) -> Result<(Vec<ImageDeleteResponseItem>, u64)> {
+        let (mut out, mut freed, mut deleted) = (Vec::new(), 0, deleted);
+        loop {
+            let all = store.images()?;
+            let Some(p) = plan::prunable_parent(&all, &deleted).cloned() else {
+                break;
+            };
+            if self.used_by(&p.id).is_some() {
+                break;
+            }
+            let (i, b) = self.apply_delete(store, &p, &[DeleteStep::Remove])?;
+            out.extend(i);
+            freed += b;
+            deleted = p;
+        }
+        Ok((out, freed))
+    }
+}
+
 #[async_trait]
 impl ImageService for Engine {
     async fn list(&self, opts: ImageListOptions) -> ApiResult<Vec<ImageSummary>> {
-        let shared = opts.shared_size;
+        let (shared, all) = (opts.shared_size, opts.all);
         let out = self
             .blocking(move |s| {
-                let imgs = s.images()?;
+                let mut imgs = s.images()?;
+                let parents = plan::parents(&imgs);
+                imgs.retain(|i| plan::listed(i, &parents, all));
                 let sizes: HashMap<Digest, u64> = if shared {
                     s.usage()?.shared.into_iter().collect()
                 } else {
@@ -198,7 +227,7 @@ impl ImageService for Engine {
         &self,
         name: &str,
         force: bool,
-        _noprune: bool,
+        noprune: bool,
     ) -> ApiResult<Vec<ImageDeleteResponseItem>> {
         let (name, this) = (name.to_string(), self.clone());
         Ok(self
@@ -206,7 +235,11 @@ impl ImageService for Engine {
                 let img = s.image(&name)?;
                 let used = this.used_by(&img.id);
                 let steps = plan::plan_delete(&name, &img, force, used.as_deref())?;
-                Ok(this.apply_delete(s, &img, &steps)?.0)
+                let mut out = this.apply_delete(s, &img, &steps)?.0;
+                if !noprune && steps.contains(&DeleteStep::Remove) {
+                    out.extend(this.prune_parents(s, img)?.0);
+                }
+                Ok(out)
             })
             .await?)
     }
@@ -230,6 +263,9 @@ impl ImageService for Engine {
                         .collect();
                     steps.push(DeleteStep::Remove);
                     let (i, b) = this.apply_delete(s, img, &steps)?;
+                    items.extend(i);
+                    freed += b;
+                    let (i, b) = this.prune_parents(s, img.clone())?;
                     items.extend(i);
                     freed += b;
                 }

@@ -7,6 +7,7 @@ mod common;
 
 mod archive_volumes;
 mod bollard_client;
+mod build_fidelity;
 mod cancel;
 mod commit;
 mod compose_clients;
