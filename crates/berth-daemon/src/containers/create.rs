@@ -325,6 +325,7 @@ impl Engine {
         let mut warnings: Vec<String> = Vec::new();
         warnings.extend(migrate_mac(&top_mac, &mode, &mut networking)?);
         warnings.extend(super::security::validate(&host_config)?);
+        super::security::record_system_paths(&mut host_config);
         let img_name = image.clone();
         let stored = self
             .blocking(move |s| s.image(&img_name))
