@@ -98,6 +98,28 @@ pub const DEFAULT_READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// What dockerd sets in a container with a network namespace of its own: ICMP echo sockets
+/// for every group (ping without CAP_NET_RAW) and any port bindable without
+/// CAP_NET_BIND_SERVICE; with the first kernel that has each sysctl.
+pub const NETNS_DEFAULT_SYSCTLS: &[(&str, &str, (u32, u32))] = &[
+    ("net.ipv4.ping_group_range", "0 2147483647", (3, 0)),
+    ("net.ipv4.ip_unprivileged_port_start", "0", (4, 11)),
+];
+
+/// The container's sysctls: its own, over Docker's netns defaults when it has its own netns.
+fn sysctls_of(c: &ContainerSpec, host: &HostInfo) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if c.own_netns {
+        for (k, v, since) in NETNS_DEFAULT_SYSCTLS {
+            if host.kernel >= *since {
+                out.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    out.extend(c.sysctls.clone());
+    out
+}
+
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Docker's default RLIMIT_NOFILE (soft, hard) as seen inside containers of a stock dockerd;
@@ -201,6 +223,10 @@ pub struct ContainerSpec {
     pub ulimits: Vec<Ulimit>,
     pub oom_score_adj: Option<i32>,
     pub sysctls: BTreeMap<String, String>,
+    /// The container has a network namespace of its own (not `host`, not `container:`): it
+    /// gets Docker's [`NETNS_DEFAULT_SYSCTLS`] unless `sysctls` sets them.
+    #[serde(default)]
+    pub own_netns: bool,
     pub network: NetworkMode,
     pub ipc: NsMode,
     pub pid: NsMode,
@@ -650,7 +676,7 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
         "namespaces": namespaces,
         "resources": resources_json(&c.resources),
         "cgroupsPath": cgroup_path(c.cgroup_parent.as_deref(), &c.id),
-        "sysctl": c.sysctls,
+        "sysctl": sysctls_of(c, host),
     });
     if !c.privileged {
         linux["maskedPaths"] = json!(c

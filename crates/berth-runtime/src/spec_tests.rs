@@ -332,3 +332,37 @@ fn devices_and_rules_reach_the_spec() {
         .iter()
         .any(|r| r["major"] == 42 && r.get("minor").is_none() && r["access"] == "r"));
 }
+
+#[test]
+fn own_netns_gets_dockers_network_sysctls_unless_set() {
+    let sysctl = |c: &ContainerSpec, h: &HostInfo| {
+        let v = serde_json::to_value(build_spec(c, h).unwrap()).unwrap();
+        v["linux"]["sysctl"].clone()
+    };
+    let mut c = base();
+    assert_eq!(sysctl(&c, &host()), serde_json::json!({}));
+    c.own_netns = true;
+    assert_eq!(
+        sysctl(&c, &host()),
+        serde_json::json!({
+            "net.ipv4.ping_group_range": "0 2147483647",
+            "net.ipv4.ip_unprivileged_port_start": "0",
+        })
+    );
+    c.sysctls
+        .insert("net.ipv4.ip_unprivileged_port_start".into(), "1024".into());
+    assert_eq!(
+        sysctl(&c, &host())["net.ipv4.ip_unprivileged_port_start"],
+        "1024"
+    );
+    // A kernel before 4.11 has no ip_unprivileged_port_start: not set there.
+    let old = HostInfo {
+        kernel: (4, 9),
+        ..host()
+    };
+    c.sysctls.clear();
+    assert_eq!(
+        sysctl(&c, &old),
+        serde_json::json!({"net.ipv4.ping_group_range": "0 2147483647"})
+    );
+}
