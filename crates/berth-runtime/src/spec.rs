@@ -512,8 +512,9 @@ fn resources_json(r: &Resources) -> Value {
     if r.cpu_shares > 0 {
         cpu.insert("shares".into(), json!(r.cpu_shares));
     }
-    if r.cpu_quota > 0 {
-        cpu.insert("quota".into(), json!(r.cpu_quota));
+    // A negative quota (-1) is "no quota": written too, so an update can lift an earlier one.
+    if r.cpu_quota != 0 {
+        cpu.insert("quota".into(), json!(r.cpu_quota.max(-1)));
         cpu.insert(
             "period".into(),
             json!(if r.cpu_period > 0 {
@@ -543,11 +544,16 @@ fn resources_json(r: &Resources) -> Value {
     out
 }
 
-/// The OCI `linux.resources` object for an update of a running container.
+/// The OCI `linux.resources` object for an update of a running container. The PIDs limit is
+/// always written (-1 = "max", as dockerd asks runc), so an update to 0/-1 lifts a limit.
 pub fn resources_to_oci(r: &Resources) -> Result<oci_spec::runtime::LinuxResources> {
     let mut v = resources_to_value(r);
     if let Some(o) = v.as_object_mut() {
         o.remove("devices");
+        o.insert(
+            "pids".into(),
+            json!({ "limit": if r.pids_limit > 0 { r.pids_limit } else { -1 } }),
+        );
     }
     serde_json::from_value(v).map_err(|e| Error::InvalidConfig(format!("resources: {e}")))
 }

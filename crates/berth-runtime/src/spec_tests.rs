@@ -366,3 +366,24 @@ fn own_netns_gets_dockers_network_sysctls_unless_set() {
         serde_json::json!({"net.ipv4.ping_group_range": "0 2147483647"})
     );
 }
+
+#[test]
+fn updates_lift_limits_as_dockerd_asks_runc() {
+    let v = |r: &Resources| serde_json::to_value(resources_to_oci(r).unwrap()).unwrap();
+    let none = v(&Resources::default());
+    assert_eq!(none["pids"]["limit"], -1, "{none}");
+    assert!(none.get("cpu").is_none(), "{none}");
+    let set = v(&Resources {
+        pids_limit: 16,
+        cpu_quota: 10_000,
+        ..Default::default()
+    });
+    assert_eq!(set["pids"]["limit"], 16);
+    assert_eq!(set["cpu"]["quota"], 10_000);
+    assert_eq!(set["cpu"]["period"], 100_000);
+    let unset = v(&Resources {
+        cpu_quota: -1,
+        ..Default::default()
+    });
+    assert_eq!(unset["cpu"]["quota"], -1, "{unset}");
+}

@@ -280,6 +280,8 @@ impl Engine {
         if host_config.runtime.as_deref().unwrap_or("").is_empty() {
             host_config.runtime = Some("runc".into());
         }
+        // dockerd: no PIDs limit at create when it is 0 or negative (all mean "unlimited").
+        host_config.pids_limit = host_config.pids_limit.filter(|p| *p > 0);
         if host_config.shm_size.unwrap_or(0) == 0 {
             // dockerd records its default (64 MiB) at create; inspect shows it.
             host_config.shm_size = Some(DEFAULT_SHM_SIZE);
