@@ -20,6 +20,7 @@ mod lifecycle;
 mod networks;
 mod registry;
 mod run_flags;
+mod runtime_fidelity;
 mod state_modes;
 mod system_check;
 mod tls;
