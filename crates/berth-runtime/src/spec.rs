@@ -111,7 +111,8 @@ fn sysctls_of(c: &ContainerSpec, host: &HostInfo) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     if c.own_netns {
         for (k, v, since) in NETNS_DEFAULT_SYSCTLS {
-            if host.kernel >= *since {
+            let unmappable = host.in_userns && *k == "net.ipv4.ping_group_range";
+            if host.kernel >= *since && !unmappable {
                 out.insert(k.to_string(), v.to_string());
             }
         }
@@ -266,6 +267,9 @@ pub struct HostInfo {
     /// This runtime's capability bounding set (bit n = capability n): no container gets a
     /// capability outside it (the kernel would refuse the whole start).
     pub bounding: u64,
+    /// This runtime runs in a user namespace (rootless, a sandbox): groups outside its map
+    /// cannot be named, so `ping_group_range` is not set (dockerd's `RunningInUserNS`).
+    pub in_userns: bool,
 }
 
 impl HostInfo {
@@ -290,8 +294,18 @@ impl HostInfo {
             nofile: (DEFAULT_NOFILE.0.min(n), n),
             x32_abi: x32_abi(),
             bounding: confine::bounding_set(),
+            in_userns: in_userns(
+                &std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default(),
+            ),
         }
     }
+}
+
+/// Whether a `/proc/self/uid_map` is a user namespace's: anything but the initial
+/// namespace's identity map of all 2^32 ids (as dockerd's `userns.RunningInUserNS`).
+pub fn in_userns(uid_map: &str) -> bool {
+    let f: Vec<&str> = uid_map.split_whitespace().collect();
+    !(f.is_empty() || f == ["0", "0", "4294967295"])
 }
 
 /// Whether x32 system calls work: an x32 `getpid` (the syscall number with bit 30 set) fails

@@ -19,6 +19,7 @@ fn host() -> HostInfo {
         nofile: DEFAULT_NOFILE,
         x32_abi: true,
         bounding: u64::MAX,
+        in_userns: false,
     }
 }
 
@@ -365,6 +366,18 @@ fn own_netns_gets_dockers_network_sysctls_unless_set() {
         sysctl(&c, &old),
         serde_json::json!({"net.ipv4.ping_group_range": "0 2147483647"})
     );
+    // In a user namespace the whole gid range cannot be named: only the port sysctl.
+    let userns = HostInfo {
+        in_userns: true,
+        ..host()
+    };
+    assert_eq!(
+        sysctl(&c, &userns),
+        serde_json::json!({"net.ipv4.ip_unprivileged_port_start": "0"})
+    );
+    assert!(!in_userns("         0          0 4294967295\n"));
+    assert!(in_userns("         0       1000          1\n"));
+    assert!(!in_userns(""));
 }
 
 #[test]
