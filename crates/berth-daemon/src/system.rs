@@ -216,7 +216,10 @@ impl SystemService for Engine {
                 log: Some(vec!["json-file".into(), "local".into()]),
             }),
             memory_limit: Some(true),
-            swap_limit: Some(false),
+            swap_limit: Some(berth_runtime::cgroups::swap_limit(
+                std::path::Path::new(berth_runtime::cgroups::CGROUP_ROOT),
+                &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+            )),
             cpu_cfs_period: Some(true),
             cpu_cfs_quota: Some(true),
             cpu_shares: Some(true),

@@ -38,6 +38,24 @@ pub fn memory_usage(root: &Path, cg_path: &str) -> Option<u64> {
     .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
 }
 
+/// Whether containers' swap can be limited (Info `SwapLimit`), as dockerd decides it: v1 has
+/// `memory/memory.memsw.limit_in_bytes` (kernel built with swap accounting, `swapaccount=1`);
+/// v2 has `memory.swap.max` in this process's own cgroup (`proc_self_cgroup`'s `0::` line).
+pub fn swap_limit(root: &Path, proc_self_cgroup: &str) -> bool {
+    if root.join("cgroup.controllers").exists() {
+        proc_self_cgroup
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .is_some_and(|g| {
+                root.join(g.trim_start_matches('/'))
+                    .join("memory.swap.max")
+                    .exists()
+            })
+    } else {
+        root.join("memory/memory.memsw.limit_in_bytes").exists()
+    }
+}
+
 /// Every directory for `cg_path` that still exists under `root` (any v1 controller or v2).
 pub fn existing_dirs(root: &Path, cg_path: &str) -> Vec<PathBuf> {
     let rel = cg_path.trim_start_matches('/');
@@ -120,6 +138,24 @@ pub fn prewarm_migration(root: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swap_limit_as_dockerd_detects_it() {
+        let v1 = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(v1.path().join("memory")).unwrap();
+        assert!(!swap_limit(v1.path(), ""));
+        std::fs::write(v1.path().join("memory/memory.memsw.limit_in_bytes"), "").unwrap();
+        assert!(swap_limit(v1.path(), ""));
+
+        let v2 = tempfile::tempdir().unwrap();
+        std::fs::write(v2.path().join("cgroup.controllers"), "memory pids").unwrap();
+        std::fs::create_dir_all(v2.path().join("sys/berth")).unwrap();
+        let own = "0::/sys/berth\n";
+        assert!(!swap_limit(v2.path(), own));
+        std::fs::write(v2.path().join("sys/berth/memory.swap.max"), "max").unwrap();
+        assert!(swap_limit(v2.path(), own));
+        assert!(!swap_limit(v2.path(), "1:name=systemd:/\n"));
+    }
 
     #[test]
     fn own_procs_file_prefers_a_v1_controller() {

@@ -98,6 +98,29 @@ pub const DEFAULT_READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// What dockerd sets in a container with a network namespace of its own: ICMP echo sockets
+/// for every group (ping without CAP_NET_RAW) and any port bindable without
+/// CAP_NET_BIND_SERVICE; with the first kernel that has each sysctl.
+pub const NETNS_DEFAULT_SYSCTLS: &[(&str, &str, (u32, u32))] = &[
+    ("net.ipv4.ping_group_range", "0 2147483647", (3, 0)),
+    ("net.ipv4.ip_unprivileged_port_start", "0", (4, 11)),
+];
+
+/// The container's sysctls: its own, over Docker's netns defaults when it has its own netns.
+fn sysctls_of(c: &ContainerSpec, host: &HostInfo) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if c.own_netns {
+        for (k, v, since) in NETNS_DEFAULT_SYSCTLS {
+            let unmappable = host.in_userns && *k == "net.ipv4.ping_group_range";
+            if host.kernel >= *since && !unmappable {
+                out.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    out.extend(c.sysctls.clone());
+    out
+}
+
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Docker's default RLIMIT_NOFILE (soft, hard) as seen inside containers of a stock dockerd;
@@ -203,6 +226,10 @@ pub struct ContainerSpec {
     pub ulimits: Vec<Ulimit>,
     pub oom_score_adj: Option<i32>,
     pub sysctls: BTreeMap<String, String>,
+    /// The container has a network namespace of its own (not `host`, not `container:`): it
+    /// gets Docker's [`NETNS_DEFAULT_SYSCTLS`] unless `sysctls` sets them.
+    #[serde(default)]
+    pub own_netns: bool,
     pub network: NetworkMode,
     pub ipc: NsMode,
     pub pid: NsMode,
@@ -242,6 +269,9 @@ pub struct HostInfo {
     /// This runtime's capability bounding set (bit n = capability n): no container gets a
     /// capability outside it (the kernel would refuse the whole start).
     pub bounding: u64,
+    /// This runtime runs in a user namespace (rootless, a sandbox): groups outside its map
+    /// cannot be named, so `ping_group_range` is not set (dockerd's `RunningInUserNS`).
+    pub in_userns: bool,
 }
 
 impl HostInfo {
@@ -266,8 +296,18 @@ impl HostInfo {
             nofile: (DEFAULT_NOFILE.0.min(n), n),
             x32_abi: x32_abi(),
             bounding: confine::bounding_set(),
+            in_userns: in_userns(
+                &std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default(),
+            ),
         }
     }
+}
+
+/// Whether a `/proc/self/uid_map` is a user namespace's: anything but the initial
+/// namespace's identity map of all 2^32 ids (as dockerd's `userns.RunningInUserNS`).
+pub fn in_userns(uid_map: &str) -> bool {
+    let f: Vec<&str> = uid_map.split_whitespace().collect();
+    !(f.is_empty() || f == ["0", "0", "4294967295"])
 }
 
 /// Whether x32 system calls work: an x32 `getpid` (the syscall number with bit 30 set) fails
@@ -488,8 +528,9 @@ fn resources_json(r: &Resources) -> Value {
     if r.cpu_shares > 0 {
         cpu.insert("shares".into(), json!(r.cpu_shares));
     }
-    if r.cpu_quota > 0 {
-        cpu.insert("quota".into(), json!(r.cpu_quota));
+    // A negative quota (-1) is "no quota": written too, so an update can lift an earlier one.
+    if r.cpu_quota != 0 {
+        cpu.insert("quota".into(), json!(r.cpu_quota.max(-1)));
         cpu.insert(
             "period".into(),
             json!(if r.cpu_period > 0 {
@@ -519,11 +560,16 @@ fn resources_json(r: &Resources) -> Value {
     out
 }
 
-/// The OCI `linux.resources` object for an update of a running container.
+/// The OCI `linux.resources` object for an update of a running container. The PIDs limit is
+/// always written (-1 = "max", as dockerd asks runc), so an update to 0/-1 lifts a limit.
 pub fn resources_to_oci(r: &Resources) -> Result<oci_spec::runtime::LinuxResources> {
     let mut v = resources_to_value(r);
     if let Some(o) = v.as_object_mut() {
         o.remove("devices");
+        o.insert(
+            "pids".into(),
+            json!({ "limit": if r.pids_limit > 0 { r.pids_limit } else { -1 } }),
+        );
     }
     serde_json::from_value(v).map_err(|e| Error::InvalidConfig(format!("resources: {e}")))
 }
@@ -650,7 +696,7 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
         "namespaces": namespaces,
         "resources": resources_json(&c.resources),
         "cgroupsPath": cgroup_path(c.cgroup_parent.as_deref(), &c.id),
-        "sysctl": c.sysctls,
+        "sysctl": sysctls_of(c, host),
     });
     if !c.privileged {
         linux["maskedPaths"] = json!(c

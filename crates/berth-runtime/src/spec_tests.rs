@@ -19,6 +19,7 @@ fn host() -> HostInfo {
         nofile: DEFAULT_NOFILE,
         x32_abi: true,
         bounding: u64::MAX,
+        in_userns: false,
     }
 }
 
@@ -331,4 +332,71 @@ fn devices_and_rules_reach_the_spec() {
     assert!(rules
         .iter()
         .any(|r| r["major"] == 42 && r.get("minor").is_none() && r["access"] == "r"));
+}
+
+#[test]
+fn own_netns_gets_dockers_network_sysctls_unless_set() {
+    let sysctl = |c: &ContainerSpec, h: &HostInfo| {
+        let v = serde_json::to_value(build_spec(c, h).unwrap()).unwrap();
+        v["linux"]["sysctl"].clone()
+    };
+    let mut c = base();
+    assert_eq!(sysctl(&c, &host()), serde_json::json!({}));
+    c.own_netns = true;
+    assert_eq!(
+        sysctl(&c, &host()),
+        serde_json::json!({
+            "net.ipv4.ping_group_range": "0 2147483647",
+            "net.ipv4.ip_unprivileged_port_start": "0",
+        })
+    );
+    c.sysctls
+        .insert("net.ipv4.ip_unprivileged_port_start".into(), "1024".into());
+    assert_eq!(
+        sysctl(&c, &host())["net.ipv4.ip_unprivileged_port_start"],
+        "1024"
+    );
+    // A kernel before 4.11 has no ip_unprivileged_port_start: not set there.
+    let old = HostInfo {
+        kernel: (4, 9),
+        ..host()
+    };
+    c.sysctls.clear();
+    assert_eq!(
+        sysctl(&c, &old),
+        serde_json::json!({"net.ipv4.ping_group_range": "0 2147483647"})
+    );
+    // In a user namespace the whole gid range cannot be named: only the port sysctl.
+    let userns = HostInfo {
+        in_userns: true,
+        ..host()
+    };
+    assert_eq!(
+        sysctl(&c, &userns),
+        serde_json::json!({"net.ipv4.ip_unprivileged_port_start": "0"})
+    );
+    assert!(!in_userns("         0          0 4294967295\n"));
+    assert!(in_userns("         0       1000          1\n"));
+    assert!(!in_userns(""));
+}
+
+#[test]
+fn updates_lift_limits_as_dockerd_asks_runc() {
+    let v = |r: &Resources| serde_json::to_value(resources_to_oci(r).unwrap()).unwrap();
+    let none = v(&Resources::default());
+    assert_eq!(none["pids"]["limit"], -1, "{none}");
+    assert!(none.get("cpu").is_none(), "{none}");
+    let set = v(&Resources {
+        pids_limit: 16,
+        cpu_quota: 10_000,
+        ..Default::default()
+    });
+    assert_eq!(set["pids"]["limit"], 16);
+    assert_eq!(set["cpu"]["quota"], 10_000);
+    assert_eq!(set["cpu"]["period"], 100_000);
+    let unset = v(&Resources {
+        cpu_quota: -1,
+        ..Default::default()
+    });
+    assert_eq!(unset["cpu"]["quota"], -1, "{unset}");
 }

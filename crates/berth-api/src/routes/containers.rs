@@ -392,9 +392,20 @@ pub(super) async fn rename(
 pub(super) async fn update(
     State(s): State<Services>,
     Path(id): Path<String>,
-    body: Body,
+    req: Request,
 ) -> HttpResult<Response> {
-    let body = crate::container_types::update_body_from_json(json_body(body).await?)?;
+    let ver = req
+        .extensions()
+        .get::<crate::version::ApiVersion>()
+        .copied();
+    let mut body = json_body(req.into_body()).await?;
+    // As dockerd's router: a client before API 1.40 cannot update the PIDs limit.
+    if ver.is_some_and(|v| v.before("1.40")) {
+        if let Some(o) = body.as_object_mut() {
+            o.remove("PidsLimit");
+        }
+    }
+    let body = crate::container_types::update_body_from_json(body)?;
     Ok(Json(s.containers.update(&id, body).await?).into_response())
 }
 

@@ -331,6 +331,21 @@ async fn lifecycle_routes_pass_typed_arguments() {
             OK,
             Some(r#"update(c1, {"Memory":1})"#),
         ),
+        // Before API 1.40 the PIDs limit is not updatable (dockerd's router drops it).
+        (
+            "POST",
+            "/v1.39/containers/c1/update",
+            r#"{"Memory":1,"PidsLimit":16}"#,
+            OK,
+            Some(r#"update(c1, {"Memory":1})"#),
+        ),
+        (
+            "POST",
+            "/v1.40/containers/c1/update",
+            r#"{"PidsLimit":16}"#,
+            OK,
+            Some(r#"update(c1, {"PidsLimit":16})"#),
+        ),
         (
             "POST",
             "/containers/c1/wait?condition=next-exit",

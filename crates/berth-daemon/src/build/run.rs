@@ -408,6 +408,8 @@ fn step_plan(i: StepInputs<'_>) -> (StartPlan, Vec<String>) {
         user: i.user,
         hostname: HOSTNAME.into(),
         mounts,
+        // dockerd's RUN containers are created like any other: own netns unless host.
+        own_netns: i.net.mode != berth_runtime::NetworkMode::Host,
         network: i.net.mode.clone(),
         ..Default::default()
     };

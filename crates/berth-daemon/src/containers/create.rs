@@ -283,6 +283,8 @@ impl Engine {
         if host_config.runtime.as_deref().unwrap_or("").is_empty() {
             host_config.runtime = Some("runc".into());
         }
+        // dockerd: no PIDs limit at create when it is 0 or negative (all mean "unlimited").
+        host_config.pids_limit = host_config.pids_limit.filter(|p| *p > 0);
         if host_config.shm_size.unwrap_or(0) == 0 {
             // dockerd records its default (64 MiB) at create; inspect shows it.
             host_config.shm_size = Some(DEFAULT_SHM_SIZE);
@@ -343,6 +345,7 @@ impl Engine {
         warnings.extend(migrate_mac(&top_mac, &mode, &mut networking)?);
         warnings.extend(super::security::validate(&host_config)?);
         warnings.extend(super::validate_net::warnings(&host_config));
+        super::security::record_system_paths(&mut host_config);
         let img_name = image.clone();
         let stored = self
             .blocking(move |s| s.image(&img_name))

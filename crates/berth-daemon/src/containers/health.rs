@@ -264,8 +264,8 @@ impl Engine {
             Err(_) => (
                 None,
                 format!(
-                    "Health check exceeded timeout ({}s)",
-                    probe.timeout.as_secs_f64()
+                    "Health check exceeded timeout ({})",
+                    berth_oci::go_duration(probe.timeout)
                 ),
             ),
         };

@@ -133,9 +133,23 @@ fn networks_of(r: &Record) -> EndpointMap {
     m
 }
 
+/// Inspect's and list's `Mounts`: every mount but `--tmpfs` (`HostConfig.Tmpfs`) ones, which
+/// dockerd does not list (a `--mount type=tmpfs` it does).
 fn mounts_of(r: &Record) -> Vec<MountPoint> {
     if !r.mount_points.is_empty() {
-        return r.mount_points.clone();
+        let tmpfs = r.host_config.tmpfs.clone().unwrap_or_default();
+        let from_tmpfs_flag = |m: &MountPoint| {
+            m.typ.as_deref() == Some("tmpfs")
+                && tmpfs.keys().any(|k| {
+                    m.destination.as_deref() == Some(&crate::volumes::mounts::clean_dest(k))
+                })
+        };
+        return r
+            .mount_points
+            .iter()
+            .filter(|m| !from_tmpfs_flag(m))
+            .cloned()
+            .collect();
     }
     let mut v = vec![];
     for b in r.host_config.binds.clone().unwrap_or_default() {

@@ -199,6 +199,30 @@ pub fn validate(hc: &HostConfig) -> ApiResult<Vec<String>> {
     cap_warnings(hc, host.bounding)
 }
 
+/// Record the masked and read-only paths a container gets, as dockerd does at create: the
+/// client's lists replace the defaults, `systempaths=unconfined` empties them, a privileged
+/// container has none (null) and an unset list gets the defaults, so inspect shows them.
+pub fn record_system_paths(hc: &mut HostConfig) {
+    let unconfined = hc
+        .security_opt
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o == "systempaths=unconfined" || o == "systempaths:unconfined");
+    let defaults = |d: &[&str]| Some(d.iter().map(|s| s.to_string()).collect());
+    if unconfined {
+        hc.masked_paths = Some(Vec::new());
+        hc.readonly_paths = Some(Vec::new());
+    } else if !hc.privileged.unwrap_or(false) {
+        if hc.masked_paths.is_none() {
+            hc.masked_paths = defaults(berth_runtime::spec::DEFAULT_MASKED_PATHS);
+        }
+        if hc.readonly_paths.is_none() {
+            hc.readonly_paths = defaults(berth_runtime::spec::DEFAULT_READONLY_PATHS);
+        }
+    }
+}
+
 /// The runtime's confinement inputs at start.
 pub fn confinement(hc: &HostConfig) -> ApiResult<Confinement> {
     let host = HostSecurity::get();
@@ -355,5 +379,36 @@ mod tests {
             devices(&bad_rule).unwrap_err().to_string(),
             "invalid device cgroup format 'c 1:5'"
         );
+    }
+
+    #[test]
+    fn system_paths_recorded_as_dockerd_does() {
+        let rec = |hc: HostConfig| {
+            let mut hc = hc;
+            record_system_paths(&mut hc);
+            (hc.masked_paths, hc.readonly_paths)
+        };
+        let (m, r) = rec(HostConfig::default());
+        assert_eq!(
+            m.unwrap().len(),
+            berth_runtime::spec::DEFAULT_MASKED_PATHS.len()
+        );
+        assert_eq!(r.unwrap()[0], "/proc/bus");
+        let own = HostConfig {
+            masked_paths: Some(vec!["/proc/kcore".into()]),
+            readonly_paths: Some(vec![]),
+            ..Default::default()
+        };
+        assert_eq!(rec(own), (Some(vec!["/proc/kcore".into()]), Some(vec![])));
+        let unconfined = HostConfig {
+            security_opt: Some(vec!["systempaths=unconfined".into()]),
+            ..Default::default()
+        };
+        assert_eq!(rec(unconfined), (Some(vec![]), Some(vec![])));
+        let privileged = HostConfig {
+            privileged: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(rec(privileged), (None, None));
     }
 }

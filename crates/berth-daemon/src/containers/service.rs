@@ -250,6 +250,9 @@ impl ContainerService for Engine {
     async fn update(&self, id: &str, u: ContainerUpdateBody) -> ApiResult<ContainerUpdateResponse> {
         let c = self.inner.containers.get(id)?;
         let mut hc = c.snapshot().host_config;
+        let mut u = u;
+        // dockerd: 0 and any negative PIDs limit in an update mean "unlimited", recorded as 0.
+        u.pids_limit = u.pids_limit.map(|p| p.max(0));
         macro_rules! set {
             ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone(); } )* };
         }

@@ -149,6 +149,10 @@ pub fn start_plan(
             .collect(),
         oom_score_adj: hc.oom_score_adj.map(|v| v as i32),
         sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
+        own_netns: {
+            let mode = network_mode(r);
+            mode != "host" && !mode.starts_with("container:")
+        },
         network: net.mode.clone(),
         ipc: super::ns_join::mode(hc.ipc_mode.as_deref(), extras.ipc_ns.as_ref()),
         pid: super::ns_join::mode(hc.pid_mode.as_deref(), extras.pid_ns.as_ref()),
@@ -353,17 +357,24 @@ mod tests {
             resolv: "nameserver 192.168.1.1\n".into(),
             ..Default::default()
         };
-        let p = start_plan(
-            &r,
-            &net,
-            user(),
-            &StartExtras::default(),
-            no_confinement(),
-            cx(Some("127.0.0.1 localhost myhost\n")),
-        );
+        let plan = |r: &Record| {
+            start_plan(
+                r,
+                &net,
+                user(),
+                &StartExtras::default(),
+                no_confinement(),
+                cx(Some("127.0.0.1 localhost myhost\n")),
+            )
+        };
+        let p = plan(&r);
         assert_eq!(p.files[1].text, "127.0.0.1 localhost myhost\n");
         assert_eq!(p.files[2].text, "nameserver 192.168.1.1\n");
         assert_eq!(p.config.spec.network, NetworkMode::Host);
+        // No namespace of its own: dockerd's network sysctls stay off (as for container:).
+        assert!(!p.config.spec.own_netns);
+        r.host_config.network_mode = Some("container:abc".into());
+        assert!(!plan(&r).config.spec.own_netns);
     }
 
     #[test]
@@ -451,6 +462,7 @@ mod tests {
           "no_new_privileges": false,
           "oom_score_adj": null,
           "open_stdin": false,
+          "own_netns": true,
           "pid": "Private",
           "privileged": false,
           "readonly_paths": null,

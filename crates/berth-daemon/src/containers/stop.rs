@@ -19,6 +19,15 @@ fn not_running(id: &str) -> ApiError {
     ApiError::conflict(format!("Container {id} is not running"))
 }
 
+/// Whether a kill with `sig` is a manual stop the restart policy must not undo (dockerd's
+/// `ExitOnNext`): SIGKILL, the container's StopSignal, or any signal when it has none.
+fn stops_for_good(stop_signal: Option<&str>, sig: i32) -> ApiResult<bool> {
+    Ok(match stop_signal.filter(|s| !s.is_empty()) {
+        Some(s) if sig != libc::SIGKILL => parse_signal(s)? == sig,
+        _ => true,
+    })
+}
+
 impl Engine {
     /// Send a signal (validated) to a running container.
     pub(crate) async fn ctr_kill(&self, ctr: &Arc<Ctr>, signal: Option<String>) -> ApiResult<()> {
@@ -27,14 +36,17 @@ impl Engine {
             Some(s) => parse_signal(s)?,
         };
         let r = ctr.snapshot();
+        let stops = stops_for_good(r.config.stop_signal.as_deref(), sig)?;
         if !r.running() || r.state.status == Status::Restarting {
             if r.state.status == Status::Restarting {
-                lock(&ctr.rec).manually_stopped = true;
+                if stops {
+                    lock(&ctr.rec).manually_stopped = true;
+                }
                 return Ok(());
             }
             return Err(not_running(&r.id));
         }
-        if sig == libc::SIGKILL {
+        if stops {
             lock(&ctr.rec).manually_stopped = true;
         }
         let from = ctr.life.borrow().exits;
@@ -317,5 +329,20 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stops_for_good;
+
+    #[test]
+    fn kill_stops_for_good_like_dockerd() {
+        assert!(stops_for_good(None, libc::SIGTERM).unwrap());
+        assert!(stops_for_good(Some(""), libc::SIGHUP).unwrap());
+        assert!(stops_for_good(Some("TERM"), libc::SIGTERM).unwrap());
+        assert!(stops_for_good(Some("SIGUSR1"), libc::SIGUSR1).unwrap());
+        assert!(stops_for_good(Some("CONT"), libc::SIGKILL).unwrap());
+        assert!(!stops_for_good(Some("CONT"), libc::SIGTERM).unwrap());
     }
 }

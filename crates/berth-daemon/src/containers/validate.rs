@@ -88,11 +88,6 @@ pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
                 .into(),
         );
     }
-    if let Some(p) = h.pids_limit.filter(|p| *p < -1) {
-        return Err(format!(
-            "invalid PIDs limit {p}: use a positive number, or 0 or -1 for no limit"
-        ));
-    }
     if h.shm_size.unwrap_or(0) < 0 {
         return Err("SHM size can not be less than 0".into());
     }

@@ -56,7 +56,7 @@ fn invalid(m: String) -> DaemonError {
     DaemonError::Invalid(m)
 }
 
-fn clean_dest(d: &str) -> String {
+pub(crate) fn clean_dest(d: &str) -> String {
     let comps: Vec<&str> = d
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")

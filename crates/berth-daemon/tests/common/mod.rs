@@ -114,6 +114,17 @@ pub fn busybox(test: &str) -> Option<PathBuf> {
     berth_testutil::image(test, "busybox")
 }
 
+/// Poll `f` every 100ms until it returns Some, for at most `secs` seconds.
+pub fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    for _ in 0..secs * 10 {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::cli::{rand_tag, Daemon, DOCKER};
 use common::leftovers::{alive, cgroup_dirs};
+use common::poll;
 
 /// Kills and reaps a client process on every exit path.
 struct Client(Child);
@@ -20,17 +21,6 @@ impl Drop for Client {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Poll `f` every 100ms until it returns Some, for at most `secs` seconds.
-fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    for _ in 0..secs * 10 {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
 }
 
 /// Pids (not zombies) whose command line contains every one of `needles`.

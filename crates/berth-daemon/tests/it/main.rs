@@ -23,6 +23,7 @@ mod networks;
 mod old_clients_and_joins;
 mod registry;
 mod run_flags;
+mod runtime_fidelity;
 mod state_modes;
 mod system_check;
 mod tls;
