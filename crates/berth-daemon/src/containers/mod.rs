@@ -20,6 +20,7 @@ mod start_plan;
 mod stats;
 mod status;
 mod stop;
+pub mod stored;
 mod task;
 pub mod validate;
 mod workdir;
@@ -28,7 +29,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use berth_api_types::models::{ContainerConfig, HostConfig, NetworkingConfig};
 use berth_api_types::ApiError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
@@ -36,6 +36,7 @@ use tokio::sync::{oneshot, watch};
 pub use names::generate_name;
 pub(crate) use names::parse_link;
 pub use status::Status;
+use stored::{ContainerConfig, HostConfig, NetworkingConfig};
 
 /// Persisted state of one container (Docker's `State`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -90,7 +91,7 @@ pub struct Record {
     #[serde(default)]
     pub mount_specs: Vec<berth_runtime::MountSpec>,
     #[serde(default)]
-    pub mount_points: Vec<berth_api_types::models::MountPoint>,
+    pub mount_points: Vec<stored::MountPoint>,
     /// Volumes were seeded from the image at the first start.
     #[serde(default)]
     pub seeded: bool,

@@ -135,7 +135,7 @@ fn networks_of(r: &Record) -> EndpointMap {
 
 fn mounts_of(r: &Record) -> Vec<MountPoint> {
     if !r.mount_points.is_empty() {
-        return r.mount_points.clone();
+        return r.mount_points.iter().cloned().map(Into::into).collect();
     }
     let mut v = vec![];
     for b in r.host_config.binds.clone().unwrap_or_default() {
@@ -171,7 +171,7 @@ pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
     let dir = cs.ctr_dir(&r.id);
     let st = &r.state;
     let first_ep = r.endpoints.first();
-    let mut hc = InspectHostConfig::with_defaults(r.host_config.clone());
+    let mut hc = InspectHostConfig::with_defaults(r.host_config.clone().into());
     if r.host_config.links.is_some() {
         let links = if r.host_config.network_mode.as_deref() == Some("bridge") {
             super::names::render_links(r, |id| cs.get(id).ok().map(|c| c.snapshot().name))
@@ -219,7 +219,7 @@ pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
             data: None,
         },
         mounts: mounts_of(r),
-        config: r.config.clone(),
+        config: r.config.clone().into(),
         network_settings: InspectNetworkSettings {
             bridge: String::new(),
             sandbox_id: r.id.clone(),

@@ -17,6 +17,7 @@ use berth_api_types::{
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
 
+use super::stored::Mirror;
 use super::{lock, render};
 use crate::engine::Engine;
 
@@ -249,7 +250,7 @@ impl ContainerService for Engine {
         let c = self.inner.containers.get(id)?;
         let mut hc = c.snapshot().host_config;
         macro_rules! set {
-            ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone(); } )* };
+            ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone().mirror(); } )* };
         }
         set!(
             cpu_shares,
