@@ -7,6 +7,7 @@ mod create;
 mod health;
 pub mod init_layer;
 mod io;
+mod list_filter;
 mod names;
 mod plan;
 mod reconcile;

@@ -113,20 +113,17 @@ impl ContainerService for Engine {
             .map(|c| c.snapshot())
             .collect();
         all.sort_by(|a, b| b.created.cmp(&a.created));
+        let filter = super::list_filter::ContainerFilter::compile(&opts.filters, &all)?;
         let mut out = vec![];
         let explicit_all = opts.all || opts.limit.is_some() || !opts.filters.0.is_empty();
         for r in &all {
             if !explicit_all && !r.running() {
                 continue;
             }
-            if !render::matches(&opts.filters, r, &all)? {
+            if !filter.matches(r) {
                 continue;
             }
-            if !opts.all
-                && opts.filters.get("status").is_empty()
-                && !r.running()
-                && opts.limit.is_none()
-            {
+            if !opts.all && !filter.has_status && !r.running() && opts.limit.is_none() {
                 continue;
             }
             let mut v = render::summary(r);

@@ -17,6 +17,7 @@ mod docker_py;
 mod exec_attach;
 mod fidelity;
 mod lifecycle;
+mod list_filters;
 mod networks;
 mod registry;
 mod run_flags;
