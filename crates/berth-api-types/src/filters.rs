@@ -108,6 +108,11 @@ impl LabelFilter {
         )
     }
 
+    /// No values given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn matches(&self, labels: &HashMap<String, String>) -> bool {
         self.0.iter().all(|(k, v)| match v {
             Some(v) => labels.get(k).is_some_and(|x| x == v),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_api_types::filters::LabelFilter;
 use berth_api_types::models::{
     ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
     ContainerUpdateResponse,
@@ -311,6 +312,11 @@ impl ContainerService for Engine {
 
     async fn prune(&self, filters: Filters) -> ApiResult<ContainerPruneResponse> {
         filters.validate(&["until", "label", "label!"])?;
+        // Parsed once; `label!` excludes a container its values all match (moby's
+        // `matchLabels`).
+        let keep = LabelFilter::new(&filters, "label");
+        let not = LabelFilter::new(&filters, "label!");
+        let until = filters.get("until").first().and_then(|u| parse_until(u));
         let mut deleted = vec![];
         let mut reclaimed = 0u64;
         for c in self.inner.containers.all() {
@@ -319,17 +325,15 @@ impl ContainerService for Engine {
                 continue;
             }
             let labels = r.config.labels.clone().unwrap_or_default();
-            if !filters.labels_match("label", &labels) {
+            if !keep.matches(&labels) || (!not.is_empty() && not.matches(&labels)) {
                 continue;
             }
-            if let Some(u) = filters.get("until").first() {
-                if let Some(cut) = parse_until(u) {
-                    let created = chrono::DateTime::parse_from_rfc3339(&r.created)
-                        .map(|d| d.timestamp())
-                        .unwrap_or(0);
-                    if created >= cut {
-                        continue;
-                    }
+            if let Some(cut) = until {
+                let created = chrono::DateTime::parse_from_rfc3339(&r.created)
+                    .map(|d| d.timestamp())
+                    .unwrap_or(0);
+                if created >= cut {
+                    continue;
                 }
             }
             reclaimed += self.rw_size(&r.id).await.max(0) as u64;

@@ -64,3 +64,30 @@ fn bad_list_filters_are_refused_with_nothing_to_list() {
     );
     d.finish();
 }
+
+#[test]
+fn container_prune_keeps_what_label_not_names() {
+    let Some(d) = Daemon::start_opts(
+        "container_prune_keeps_what_label_not_names",
+        common::cli::Opts {
+            busybox: true,
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    d.ok(&[
+        "create", "--name", "lf-keep", "--label", "keep=1", "busybox", "true",
+    ]);
+    d.ok(&[
+        "create", "--name", "lf-drop", "--label", "keep=2", "busybox", "true",
+    ]);
+    d.ok(&["create", "--name", "lf-plain", "busybox", "true"]);
+    // Before, `label!` was accepted and ignored: all three were removed.
+    d.ok(&["container", "prune", "-f", "--filter", "label!=keep=1"]);
+    let left = d.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(left.trim(), "lf-keep", "{left}");
+    d.ok(&["container", "prune", "-f", "--filter", "label=keep"]);
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+    d.finish();
+}
