@@ -5,7 +5,7 @@
 //! Types and fields are named as the API models they mirror, so code reads the same on both
 //! sides of the edge; the edges convert with `From` (create and update take the API's types
 //! in; inspect, list and commit hand the API's types out). Each stored type is declared once
-//! with [`stored_struct!`] / [`stored_enum!`], which also write both conversions: the one
+//! with `stored_struct!` / `stored_enum!`, which also write both conversions: the one
 //! towards the API model names every field, so a field bollard adds or renames is a compile
 //! error here, to be decided on, never a silent change of the stored format.
 
