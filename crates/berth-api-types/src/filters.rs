@@ -52,11 +52,11 @@ impl Filters {
         self.0.get(key).is_some_and(|s| !s.is_empty())
     }
 
-    /// Reject keys outside `allowed`, with Docker's message.
+    /// Reject keys outside `allowed`, with Docker's message (moby `filters.Validate`).
     pub fn validate(&self, allowed: &[&str]) -> Result<(), ApiError> {
         for k in self.0.keys() {
             if !allowed.contains(&k.as_str()) {
-                return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+                return Err(ApiError::invalid(format!("Invalid filter '{k}'")));
             }
         }
         Ok(())
@@ -85,9 +85,38 @@ impl Filters {
 
     /// Every `label` filter (`key` or `key=value`) matches `labels`.
     pub fn labels_match(&self, key: &str, labels: &HashMap<String, String>) -> bool {
-        self.get(key).iter().all(|f| match f.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-            None => labels.contains_key(*f),
+        LabelFilter::new(self, key).matches(labels)
+    }
+}
+
+/// The values of a `label` filter parsed once: `key` (the label is set) or `key=value`; a
+/// set of labels passes when every one matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelFilter(Vec<(String, Option<String>)>);
+
+impl LabelFilter {
+    /// The values of filter `key` (`label`, or prune's `label!`) of `f`.
+    pub fn new(f: &Filters, key: &str) -> LabelFilter {
+        LabelFilter(
+            f.get(key)
+                .into_iter()
+                .map(|l| match l.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (l.to_string(), None),
+                })
+                .collect(),
+        )
+    }
+
+    /// No values given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn matches(&self, labels: &HashMap<String, String>) -> bool {
+        self.0.iter().all(|(k, v)| match v {
+            Some(v) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(k),
         })
     }
 }
@@ -165,6 +194,7 @@ pub fn filter_images(
         since = Some(img.created);
     }
     let refs = filters.get("reference");
+    let labels = LabelFilter::new(filters, "label");
     let out = list
         .into_iter()
         .filter(|i| match dangling {
@@ -172,7 +202,7 @@ pub fn filter_images(
             Some(false) => !i.repo_tags.is_empty(),
             None => true,
         })
-        .filter(|i| filters.labels_match("label", &i.labels))
+        .filter(|i| labels.matches(&i.labels))
         .filter(|i| before.is_none_or(|b| i.created < b))
         .filter(|i| since.is_none_or(|s| i.created > s))
         .filter_map(|mut i| {
@@ -276,7 +306,7 @@ mod tests {
         );
         assert_eq!(
             f(r#"{"bogus":["1"]}"#).unwrap_err().message,
-            "invalid filter 'bogus'"
+            "Invalid filter 'bogus'"
         );
         assert!(f(r#"{"dangling":["maybe"]}"#).is_err());
     }

@@ -10,7 +10,7 @@ use bollard_stubs::models::{
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::filters::{glob_match, Filters};
+use crate::filters::{glob_match, Filters, LabelFilter};
 
 /// Filters `GET /networks` accepts (Docker's set).
 pub const NETWORK_LIST_FILTERS: &[&str] =
@@ -166,51 +166,62 @@ impl NetworkService for NoNetworks {
     }
 }
 
-/// Does the network `n` pass the `GET /networks` filters? (name: substring, id: prefix,
-/// as Docker; type: custom/builtin; dangling: no containers attached.)
-pub fn network_matches(f: &Filters, n: &NetworkView) -> ApiResult<bool> {
-    let name = n.name.as_str();
-    let id = n.id.as_str();
-    let builtin = BUILTIN_NETWORKS.contains(&name);
-    let names = f.get("name");
-    if !names.is_empty()
-        && !names
-            .iter()
-            .any(|p| name.contains(p) || glob_match(p, name))
-    {
-        return Ok(false);
+/// `GET /networks` filters, checked and parsed once per list. (name: substring or glob, id:
+/// prefix, as Docker; type: custom/builtin; dangling: no containers attached.)
+#[derive(Debug, Default)]
+pub struct NetworkFilter {
+    names: Vec<String>,
+    ids: Vec<String>,
+    drivers: Vec<String>,
+    /// `type=builtin` (true) / `type=custom` (false); both given: every network fails one.
+    types: Vec<bool>,
+    scopes: Vec<String>,
+    labels: LabelFilter,
+    dangling: Option<bool>,
+}
+
+impl NetworkFilter {
+    pub fn compile(f: &Filters) -> ApiResult<NetworkFilter> {
+        f.validate(NETWORK_LIST_FILTERS)?;
+        let owned = |k: &str| f.get(k).into_iter().map(str::to_string).collect();
+        let types = f
+            .get("type")
+            .into_iter()
+            .map(|t| match t {
+                "builtin" => Ok(true),
+                "custom" => Ok(false),
+                _ => Err(ApiError::invalid(format!("invalid filter: 'type'='{t}'"))),
+            })
+            .collect::<ApiResult<_>>()?;
+        Ok(NetworkFilter {
+            names: owned("name"),
+            ids: owned("id"),
+            drivers: owned("driver"),
+            types,
+            scopes: owned("scope"),
+            labels: LabelFilter::new(f, "label"),
+            dangling: f.bool_value("dangling")?,
+        })
     }
-    let ids = f.get("id");
-    if !ids.is_empty() && !ids.iter().any(|p| id.starts_with(p)) {
-        return Ok(false);
+
+    pub fn matches(&self, n: &NetworkView) -> bool {
+        let name = n.name.as_str();
+        let builtin = BUILTIN_NETWORKS.contains(&name);
+        let labels: HashMap<String, String> = n.labels.clone().into_iter().collect();
+        (self.names.is_empty()
+            || self
+                .names
+                .iter()
+                .any(|p| name.contains(p.as_str()) || glob_match(p, name)))
+            && (self.ids.is_empty() || self.ids.iter().any(|p| n.id.starts_with(p.as_str())))
+            && (self.drivers.is_empty() || self.drivers.contains(&n.driver))
+            && self.types.iter().all(|t| *t == builtin)
+            && (self.scopes.is_empty() || self.scopes.iter().any(|s| s == "local"))
+            && self.labels.matches(&labels)
+            && self
+                .dangling
+                .is_none_or(|d| d != (builtin || !n.containers.is_empty()))
     }
-    let drivers = f.get("driver");
-    if !drivers.is_empty() && !drivers.contains(&n.driver.as_str()) {
-        return Ok(false);
-    }
-    for t in f.get("type") {
-        match t {
-            "custom" if builtin => return Ok(false),
-            "builtin" if !builtin => return Ok(false),
-            "custom" | "builtin" => {}
-            _ => return Err(ApiError::invalid(format!("invalid filter: 'type'='{t}'"))),
-        }
-    }
-    let scopes = f.get("scope");
-    if !scopes.is_empty() && !scopes.contains(&"local") {
-        return Ok(false);
-    }
-    let labels: HashMap<String, String> = n.labels.clone().into_iter().collect();
-    if !f.labels_match("label", &labels) {
-        return Ok(false);
-    }
-    if let Some(d) = f.bool_value("dangling")? {
-        let used = builtin || !n.containers.is_empty();
-        if d == used {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// Do a network's labels pass prune's `label` / `label!` filters?
@@ -232,6 +243,7 @@ mod tests {
 
     #[test]
     fn list_filters() {
+        let nf = |q: &str| NetworkFilter::compile(&f(q)).unwrap();
         let net = |name: &str, id: &str, labels: &[(&str, &str)]| NetworkView {
             name: name.into(),
             id: id.into(),
@@ -244,24 +256,39 @@ mod tests {
         };
         let user = net("front-net", "abc123", &[("env", "prod")]);
         let bridge = net("bridge", "fff", &[]);
-        assert!(network_matches(&f(r#"{"name":["front"]}"#), &user).unwrap());
-        assert!(!network_matches(&f(r#"{"name":["back"]}"#), &user).unwrap());
-        assert!(network_matches(&f(r#"{"id":["abc"]}"#), &user).unwrap());
-        assert!(!network_matches(&f(r#"{"id":["bc"]}"#), &user).unwrap());
-        assert!(network_matches(&f(r#"{"type":["custom"]}"#), &user).unwrap());
-        assert!(!network_matches(&f(r#"{"type":["custom"]}"#), &bridge).unwrap());
-        assert!(network_matches(&f(r#"{"type":["builtin"]}"#), &bridge).unwrap());
-        assert!(network_matches(&f(r#"{"label":["env=prod"]}"#), &user).unwrap());
-        assert!(!network_matches(&f(r#"{"label":["env=dev"]}"#), &user).unwrap());
-        assert!(network_matches(&f(r#"{"dangling":["true"]}"#), &user).unwrap());
-        assert!(!network_matches(&f(r#"{"dangling":["true"]}"#), &bridge).unwrap());
-        assert!(network_matches(&f(r#"{"driver":["bridge"]}"#), &user).unwrap());
-        assert!(network_matches(&f(r#"{"type":["nope"]}"#), &user).is_err());
+        assert!(nf(r#"{"name":["front"]}"#).matches(&user));
+        assert!(!nf(r#"{"name":["back"]}"#).matches(&user));
+        assert!(nf(r#"{"id":["abc"]}"#).matches(&user));
+        assert!(!nf(r#"{"id":["bc"]}"#).matches(&user));
+        assert!(nf(r#"{"type":["custom"]}"#).matches(&user));
+        assert!(!nf(r#"{"type":["custom"]}"#).matches(&bridge));
+        assert!(nf(r#"{"type":["builtin"]}"#).matches(&bridge));
+        assert!(nf(r#"{"label":["env=prod"]}"#).matches(&user));
+        assert!(!nf(r#"{"label":["env=dev"]}"#).matches(&user));
+        assert!(nf(r#"{"dangling":["true"]}"#).matches(&user));
+        assert!(!nf(r#"{"dangling":["true"]}"#).matches(&bridge));
+        assert!(nf(r#"{"driver":["bridge"]}"#).matches(&user));
         let mut used = user.clone();
         used.containers
             .insert("c1".into(), NetworkContainer::default());
-        assert!(!network_matches(&f(r#"{"dangling":["true"]}"#), &used).unwrap());
-        assert!(network_matches(&f(r#"{"dangling":["false"]}"#), &used).unwrap());
+        assert!(!nf(r#"{"dangling":["true"]}"#).matches(&used));
+        assert!(nf(r#"{"dangling":["false"]}"#).matches(&used));
+    }
+
+    /// A bad key or value fails when the filter is compiled, before any network is looked at.
+    #[test]
+    fn bad_list_filters_fail_when_compiled() {
+        for (q, want) in [
+            (r#"{"type":["nope"]}"#, "invalid filter: 'type'='nope'"),
+            (
+                r#"{"dangling":["maybe"]}"#,
+                "invalid filter 'dangling=maybe': must be true or false",
+            ),
+            (r#"{"bogus":["1"]}"#, "Invalid filter 'bogus'"),
+        ] {
+            let e = NetworkFilter::compile(&f(q)).unwrap_err();
+            assert_eq!(e.to_string(), want, "{q}");
+        }
     }
 
     #[test]

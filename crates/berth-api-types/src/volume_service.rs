@@ -8,7 +8,7 @@ use bollard_stubs::models::{FilesystemChange, VolumePruneResponse, VolumeUsageDa
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
-use crate::filters::Filters;
+use crate::filters::{Filters, LabelFilter};
 use crate::service::ByteStream;
 
 /// Label Docker sets on anonymous volumes.
@@ -140,23 +140,36 @@ pub const LIST_FILTERS: &[&str] = &["dangling", "driver", "label", "name"];
 /// Filter keys `POST /volumes/prune` accepts.
 pub const PRUNE_FILTERS: &[&str] = &["label", "label!", "all"];
 
-/// Does a volume pass `GET /volumes` filters? (`dangling` reads `UsageData.RefCount`.)
-pub fn volume_matches(f: &Filters, v: &VolumeInfo) -> ApiResult<bool> {
-    if let Some(d) = f.bool_value("dangling")? {
+/// `GET /volumes` filters, checked and parsed once per list (a bad key or `dangling` value is
+/// a 400 even when there is no volume to filter).
+#[derive(Debug, Default)]
+pub struct VolumeFilter {
+    dangling: Option<bool>,
+    names: Vec<String>,
+    drivers: Vec<String>,
+    labels: LabelFilter,
+}
+
+impl VolumeFilter {
+    pub fn compile(f: &Filters) -> ApiResult<VolumeFilter> {
+        f.validate(LIST_FILTERS)?;
+        let owned = |k: &str| f.get(k).into_iter().map(str::to_string).collect();
+        Ok(VolumeFilter {
+            dangling: f.bool_value("dangling")?,
+            names: owned("name"),
+            drivers: owned("driver"),
+            labels: LabelFilter::new(f, "label"),
+        })
+    }
+
+    /// Does `v` pass? (`dangling` reads `UsageData.RefCount`.)
+    pub fn matches(&self, v: &VolumeInfo) -> bool {
         let refs = v.usage_data.as_ref().map(|u| u.ref_count).unwrap_or(0);
-        if d != (refs == 0) {
-            return Ok(false);
-        }
+        self.dangling.is_none_or(|d| d == (refs == 0))
+            && (self.names.is_empty() || self.names.iter().any(|n| v.name.contains(n.as_str())))
+            && (self.drivers.is_empty() || self.drivers.contains(&v.driver))
+            && self.labels.matches(&v.labels)
     }
-    let names = f.get("name");
-    if !names.is_empty() && !names.iter().any(|n| v.name.contains(n)) {
-        return Ok(false);
-    }
-    let drivers = f.get("driver");
-    if !drivers.is_empty() && !drivers.contains(&v.driver.as_str()) {
-        return Ok(false);
-    }
-    Ok(f.labels_match("label", &v.labels))
 }
 
 /// Does prune remove this (unused) volume? Named volumes only with `all`; `label` must match
@@ -211,18 +224,33 @@ mod tests {
 
     #[test]
     fn list_filters() {
-        let f = |j: &str| Filters::parse(j).unwrap();
+        let f = |j: &str| VolumeFilter::compile(&Filters::parse(j).unwrap()).unwrap();
         let used = vol("web-data", 1, &[("env", "prod")]);
         let free = vol("cache", 0, &[]);
-        assert!(volume_matches(&f(r#"{"dangling":["true"]}"#), &free).unwrap());
-        assert!(!volume_matches(&f(r#"{"dangling":["true"]}"#), &used).unwrap());
-        assert!(volume_matches(&f(r#"{"dangling":["false"]}"#), &used).unwrap());
-        assert!(volume_matches(&f(r#"{"name":["data"]}"#), &used).unwrap());
-        assert!(!volume_matches(&f(r#"{"name":["data"]}"#), &free).unwrap());
-        assert!(volume_matches(&f(r#"{"label":["env=prod"]}"#), &used).unwrap());
-        assert!(!volume_matches(&f(r#"{"label":["env"]}"#), &free).unwrap());
-        assert!(!volume_matches(&f(r#"{"driver":["nfs"]}"#), &free).unwrap());
-        assert!(volume_matches(&f(r#"{"dangling":["maybe"]}"#), &free).is_err());
+        assert!(f(r#"{"dangling":["true"]}"#).matches(&free));
+        assert!(!f(r#"{"dangling":["true"]}"#).matches(&used));
+        assert!(f(r#"{"dangling":["false"]}"#).matches(&used));
+        assert!(f(r#"{"name":["data"]}"#).matches(&used));
+        assert!(!f(r#"{"name":["data"]}"#).matches(&free));
+        assert!(f(r#"{"label":["env=prod"]}"#).matches(&used));
+        assert!(!f(r#"{"label":["env"]}"#).matches(&free));
+        assert!(!f(r#"{"driver":["nfs"]}"#).matches(&free));
+        assert!(f(r#"{"driver":["nfs","local"]}"#).matches(&free));
+    }
+
+    /// A bad key or value fails when the filter is compiled, before any volume is looked at.
+    #[test]
+    fn bad_list_filters_fail_when_compiled() {
+        for (q, want) in [
+            (
+                r#"{"dangling":["maybe"]}"#,
+                "invalid filter 'dangling=maybe': must be true or false",
+            ),
+            (r#"{"bogus":["1"]}"#, "Invalid filter 'bogus'"),
+        ] {
+            let e = VolumeFilter::compile(&Filters::parse(q).unwrap()).unwrap_err();
+            assert_eq!(e.to_string(), want, "{q}");
+        }
     }
 
     #[test]

@@ -291,7 +291,7 @@ async fn image_list_filters_and_shared_size() {
     )
     .await;
     assert_eq!(st, 400);
-    assert_eq!(json(&body)["message"], "invalid filter 'x'");
+    assert_eq!(json(&body)["message"], "Invalid filter 'x'");
 }
 
 #[tokio::test]

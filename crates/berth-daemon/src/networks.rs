@@ -12,8 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use berth_api_types::container_types::{EndpointIpam, EndpointMap};
 use berth_api_types::models::{
-    EndpointSettings, EventMessageTypeEnum, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest,
+    EventMessageTypeEnum, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
 };
 use berth_api_types::network_service::{
     prune_labels_match, ConfigFrom, NetworkContainer, NetworkIpam, NetworkIpamConfig, NetworkView,
@@ -21,6 +20,7 @@ use berth_api_types::network_service::{
 use berth_api_types::{ApiError, ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
 use berth_network::{Endpoint, EndpointConfig, NetworkConfig, NetworkInfo, NetworkManager};
 
+use crate::containers::stored::EndpointSettings;
 use crate::containers::validate_net::{check_connect, check_disconnect, OPT_AUTO_SUBNET};
 use crate::containers::{lock, Ctr, Record};
 use crate::engine::Engine;
@@ -535,7 +535,7 @@ impl NetworkService for Engine {
                 ),
             ));
         }
-        let es = req.endpoint_config.clone();
+        let es: Option<EndpointSettings> = req.endpoint_config.clone().map(Into::into);
         if r.running() {
             let Some(ns) = r.netns.clone() else {
                 return Err(ApiError::conflict(format!(

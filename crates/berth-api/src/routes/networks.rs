@@ -8,7 +8,7 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 
 use super::QueryPairs;
-use crate::network_service::{network_matches, NETWORK_LIST_FILTERS, NETWORK_PRUNE_FILTERS};
+use crate::network_service::{NetworkFilter, NETWORK_PRUNE_FILTERS};
 use crate::service::Services;
 use crate::{ApiError, ApiResult, HttpResult};
 
@@ -31,11 +31,10 @@ pub(super) async fn create(
 
 pub(super) async fn list(State(s): State<Services>, req: Request) -> HttpResult<Response> {
     let q = QueryPairs::from_uri(req.uri())?;
-    let f = q.filters()?;
-    f.validate(NETWORK_LIST_FILTERS)?;
+    let f = NetworkFilter::compile(&q.filters()?)?;
     let mut out = Vec::new();
     for n in s.networks.network_list().await? {
-        if network_matches(&f, &n)? {
+        if f.matches(&n) {
             out.push(n);
         }
     }

@@ -13,7 +13,7 @@ use super::query::{flag, FiltersQuery, Q};
 use crate::service::Services;
 use crate::version::ApiVersion;
 use crate::volume_service::{
-    volume_matches, ExtractOptions, PathStat, VolumeCreateBody, LIST_FILTERS, PRUNE_FILTERS,
+    ExtractOptions, PathStat, VolumeCreateBody, VolumeFilter, PRUNE_FILTERS,
 };
 use crate::{ApiError, ApiResult, HttpResult};
 
@@ -27,11 +27,10 @@ pub(super) async fn create(
 }
 
 pub(super) async fn list(State(s): State<Services>, Q(q): Q<FiltersQuery>) -> HttpResult<Response> {
-    let f = q.parse()?;
-    f.validate(LIST_FILTERS)?;
+    let f = VolumeFilter::compile(&q.parse()?)?;
     let mut out = Vec::new();
     for mut v in s.volumes.list().await? {
-        if volume_matches(&f, &v)? {
+        if f.matches(&v) {
             // RefCount was only for `dangling`; Docker's list has no UsageData.
             v.usage_data = None;
             out.push(v);

@@ -6,13 +6,12 @@ use super::Status;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use berth_api_types::models::{
-    ContainerConfig, ContainerCreateBody, EventMessageTypeEnum, HostConfig, NetworkingConfig,
-};
+use berth_api_types::models::{ContainerCreateBody, EventMessageTypeEnum};
 use berth_api_types::{ApiError, ApiResult};
 use berth_oci::ImageRuntimeConfig;
 
 use super::names::{generate_name, valid_name};
+use super::stored::{ContainerConfig, HealthConfig, HostConfig, NetworkingConfig};
 use super::{lock, new_id, now_rfc3339, Ctr, CtrState, Record, ZERO_TIME};
 use crate::engine::Engine;
 
@@ -108,7 +107,7 @@ pub fn merge_config(req: &mut ContainerConfig, img: &ImageRuntimeConfig) {
         req.healthcheck = img
             .healthcheck
             .as_ref()
-            .map(crate::images::plan::health_config);
+            .map(|h| crate::images::plan::health_config(h).into());
     }
     if req.on_build.is_none() {
         req.on_build = img.on_build.clone();
@@ -150,7 +149,7 @@ pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
         return Err(ApiError::invalid("invalid CPU value: must not be negative"));
     }
     if let Some(rp) = &h.restart_policy {
-        use berth_api_types::models::RestartPolicyNameEnum as R;
+        use super::stored::RestartPolicyNameEnum as R;
         let name = rp.name.unwrap_or(R::EMPTY);
         if h.auto_remove.unwrap_or(false) && !matches!(name, R::EMPTY | R::NO) {
             return Err(ApiError::invalid(
@@ -279,7 +278,8 @@ impl Engine {
                 )));
             }
         }
-        let mut host_config = body.host_config.clone().unwrap_or_default();
+        let mut host_config: HostConfig =
+            body.host_config.clone().map(Into::into).unwrap_or_default();
         if host_config.runtime.as_deref().unwrap_or("").is_empty() {
             host_config.runtime = Some("runc".into());
         }
@@ -312,7 +312,7 @@ impl Engine {
         self.check_static_ips(body.networking_config.as_ref())
             .await?;
         if let Some(h) = &body.healthcheck {
-            super::health::validate(h).map_err(ApiError::invalid)?;
+            super::health::validate(&HealthConfig::from(h.clone())).map_err(ApiError::invalid)?;
         }
         self.init_path_for(&host_config)?;
         let mode = host_config.network_mode.clone().unwrap_or_default();
@@ -326,7 +326,8 @@ impl Engine {
             lc.config = Some(Default::default());
         }
         // The CLI keys the endpoint of the default network as "default": it is "bridge".
-        let mut networking = body.networking_config.clone();
+        let mut networking: Option<NetworkingConfig> =
+            body.networking_config.clone().map(Into::into);
         if let Some(eps) = networking
             .as_mut()
             .and_then(|n| n.endpoints_config.as_mut())
@@ -370,7 +371,7 @@ impl Engine {
             stdin_once: body.stdin_once,
             env: body.env.clone(),
             cmd: body.cmd.clone(),
-            healthcheck: body.healthcheck.clone(),
+            healthcheck: body.healthcheck.clone().map(Into::into),
             args_escaped: body.args_escaped,
             image: Some(image.clone()),
             volumes: body.volumes.clone(),

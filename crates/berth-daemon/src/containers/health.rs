@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_api_types::models::HealthConfig;
+use super::stored::HealthConfig;
 use berth_runtime::{ExecConfig, Shim};
 use serde_json::{json, Value};
 

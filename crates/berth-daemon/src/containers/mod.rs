@@ -7,6 +7,7 @@ mod create;
 mod health;
 pub mod init_layer;
 mod io;
+mod list_filter;
 mod names;
 mod ns_join;
 mod plan;
@@ -22,6 +23,7 @@ mod start_plan;
 mod stats;
 mod status;
 mod stop;
+pub mod stored;
 mod task;
 pub mod validate;
 pub(crate) mod validate_net;
@@ -31,7 +33,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use berth_api_types::models::{ContainerConfig, HostConfig, NetworkingConfig};
 use berth_api_types::ApiError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
@@ -39,6 +40,7 @@ use tokio::sync::{oneshot, watch};
 pub use names::generate_name;
 pub(crate) use names::parse_link;
 pub use status::Status;
+use stored::{ContainerConfig, HostConfig, NetworkingConfig};
 
 /// Persisted state of one container (Docker's `State`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -93,7 +95,7 @@ pub struct Record {
     #[serde(default)]
     pub mount_specs: Vec<berth_runtime::MountSpec>,
     #[serde(default)]
-    pub mount_points: Vec<berth_api_types::models::MountPoint>,
+    pub mount_points: Vec<stored::MountPoint>,
     /// Volumes were seeded from the image at the first start.
     #[serde(default)]
     pub seeded: bool,
@@ -179,23 +181,26 @@ pub struct Containers {
 }
 
 impl Containers {
-    /// Load every record under `<root>/containers` (state is reconciled by `recover`).
+    /// Load every record under `<root>/containers` (state is reconciled by `recover`). A
+    /// record that cannot be read or parsed is skipped with a warning naming its path (a
+    /// directory without one, left by a crash during create, is skipped quietly).
     pub fn open(root: &Path) -> Containers {
         let dir = root.join("containers");
         let _ = berth_store::fsmode::private_dir(&dir);
         let mut map = HashMap::new();
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            for e in rd.flatten() {
-                let p = e.path().join("config.v2.json");
-                match std::fs::read(&p).map(|b| serde_json::from_slice::<Record>(&b)) {
-                    Ok(Ok(r)) => {
-                        map.insert(r.id.clone(), Ctr::new(r));
-                    }
-                    Ok(Err(err)) => {
-                        tracing::warn!(path = %p.display(), error = %err, "skipping unreadable container record")
-                    }
-                    Err(_) => {}
+        let entries = fs_err::read_dir(&dir)
+            .inspect_err(|e| tracing::warn!(error = %e, "no container records loaded"));
+        for e in entries.into_iter().flatten().flatten() {
+            let p = e.path().join("config.v2.json");
+            match fs_err::read(&p).map(|b| serde_json::from_slice::<Record>(&b)) {
+                Ok(Ok(r)) => {
+                    map.insert(r.id.clone(), Ctr::new(r));
                 }
+                Ok(Err(err)) => {
+                    tracing::warn!(path = %p.display(), error = %err, "skipping unreadable container record")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable container record"),
             }
         }
         Containers {
@@ -300,3 +305,46 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// Go's zero time, as Docker prints unset timestamps.
 pub(crate) const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[cfg(test)]
+mod open_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::Containers;
+
+    /// A `tracing` writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            super::lock(&self.0).extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A record the daemon cannot read is reported with its path, not dropped silently.
+    #[test]
+    fn an_unreadable_record_is_reported_with_its_path() {
+        let root = tempfile::tempdir().unwrap();
+        let rec = root.path().join("containers/c1/config.v2.json");
+        std::fs::create_dir_all(&rec).unwrap(); // a directory: reading it fails (EISDIR)
+        std::fs::create_dir_all(root.path().join("containers/c2")).unwrap(); // no record
+        let logs = Logs::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer({
+                let l = logs.clone();
+                move || l.clone()
+            })
+            .with_ansi(false)
+            .finish();
+        let cs = tracing::subscriber::with_default(sub, || Containers::open(root.path()));
+        assert!(super::lock(&cs.map).is_empty());
+        let text = String::from_utf8(super::lock(&logs.0).clone()).unwrap();
+        assert!(text.contains(&rec.display().to_string()), "{text}");
+        assert!(!text.contains("c2"), "{text}");
+    }
+}

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use berth_api_types::models::RestartPolicyNameEnum as R;
+use super::stored::RestartPolicyNameEnum as R;
 use berth_api_types::{ApiError, ApiResult};
 use berth_network::{PortMapping, Proto};
 use berth_runtime::Resources;
@@ -138,7 +138,7 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Resources from a host config (Docker's units).
-pub fn resources_of(h: &berth_api_types::models::HostConfig) -> Resources {
+pub fn resources_of(h: &super::stored::HostConfig) -> Resources {
     let nano = h.nano_cpus.unwrap_or(0);
     let (quota, period) = if nano > 0 {
         (nano * 100_000 / 1_000_000_000, 100_000u64)
@@ -265,7 +265,7 @@ mod tests {
 
     fn with_policy(name: R, max: i64, restarts: i64) -> Record {
         let mut r = Record::default();
-        r.host_config.restart_policy = Some(berth_api_types::models::RestartPolicy {
+        r.host_config.restart_policy = Some(crate::containers::stored::RestartPolicy {
             name: Some(name),
             maximum_retry_count: Some(max),
         });
@@ -346,7 +346,7 @@ mod tests {
         let mut pb = std::collections::HashMap::new();
         pb.insert(
             "80/tcp".to_string(),
-            Some(vec![berth_api_types::models::PortBinding {
+            Some(vec![crate::containers::stored::PortBinding {
                 host_ip: Some("127.0.0.1".into()),
                 host_port: Some("8080".into()),
             }]),

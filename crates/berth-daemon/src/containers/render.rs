@@ -8,7 +8,6 @@ use berth_api_types::container_types::{
     SummaryHostConfig, SummaryNetworkSettings, SummaryPort,
 };
 use berth_api_types::models::{MountPoint, PortBinding, PortMap};
-use berth_api_types::{ApiError, ApiResult, Filters};
 
 use super::{Containers, Record, ZERO_TIME};
 
@@ -34,17 +33,6 @@ pub fn human_duration(secs: i64) -> String {
         _ if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
         _ => format!("{} years", s / (365 * 86400)),
     }
-}
-
-/// moby's `filters.Match` for a container name: the value is a regular expression (RE2, which
-/// the `regex` crate follows) tried against the name with and without its leading `/`; an
-/// exact match counts too, and a value that is not a valid expression matches nothing.
-fn name_matches(pattern: &str, name: &str) -> bool {
-    let slashed = format!("/{name}");
-    if pattern == name || pattern == slashed {
-        return true;
-    }
-    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(name) || re.is_match(&slashed))
 }
 
 pub fn status_text(r: &Record) -> String {
@@ -138,7 +126,7 @@ fn networks_of(r: &Record) -> EndpointMap {
 fn mounts_of(r: &Record) -> Vec<MountPoint> {
     if !r.mount_points.is_empty() {
         let tmpfs = r.host_config.tmpfs.clone().unwrap_or_default();
-        let from_tmpfs_flag = |m: &MountPoint| {
+        let from_tmpfs_flag = |m: &&crate::containers::stored::MountPoint| {
             m.typ.as_deref() == Some("tmpfs")
                 && tmpfs.keys().any(|k| {
                     m.destination.as_deref() == Some(&crate::volumes::mounts::clean_dest(k))
@@ -149,6 +137,7 @@ fn mounts_of(r: &Record) -> Vec<MountPoint> {
             .iter()
             .filter(|m| !from_tmpfs_flag(m))
             .cloned()
+            .map(Into::into)
             .collect();
     }
     let mut v = vec![];
@@ -185,7 +174,7 @@ pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
     let dir = cs.ctr_dir(&r.id);
     let st = &r.state;
     let first_ep = r.endpoints.first();
-    let mut hc = InspectHostConfig::with_defaults(r.host_config.clone());
+    let mut hc = InspectHostConfig::with_defaults(r.host_config.clone().into());
     if r.host_config.links.is_some() {
         let links = if r.host_config.network_mode.as_deref() == Some("bridge") {
             super::names::render_links(r, |id| cs.get(id).ok().map(|c| c.snapshot().name))
@@ -233,7 +222,7 @@ pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
             data: None,
         },
         mounts: mounts_of(r),
-        config: r.config.clone(),
+        config: r.config.clone().into(),
         network_settings: InspectNetworkSettings {
             bridge: String::new(),
             sandbox_id: r.id.clone(),
@@ -344,151 +333,6 @@ pub fn add_link_names(v: &mut ContainerSummaryView, r: &Record, all: &[Record]) 
     v.names.extend(names);
 }
 
-/// Docker's `/containers/json` filters.
-pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
-    f.validate(&[
-        "id",
-        "name",
-        "label",
-        "status",
-        "ancestor",
-        "exited",
-        "before",
-        "since",
-        "network",
-        "volume",
-        "health",
-        "is-task",
-        "expose",
-        "publish",
-        "isolation",
-    ])?;
-    let any = |k: &str, pred: &dyn Fn(&str) -> bool| {
-        let v = f.get(k);
-        v.is_empty() || v.iter().any(|x| pred(x))
-    };
-    if !any("id", &|x| r.id.starts_with(x)) {
-        return Ok(false);
-    }
-    if !any("name", &|x| name_matches(x, &r.name)) {
-        return Ok(false);
-    }
-    for s in f.get("status") {
-        if ![
-            "created",
-            "restarting",
-            "running",
-            "removing",
-            "paused",
-            "exited",
-            "dead",
-        ]
-        .contains(&s)
-        {
-            return Err(ApiError::invalid(format!("invalid filter 'status={s}'")));
-        }
-    }
-    if !any("status", &|x| x == r.state.status.as_str()) {
-        return Ok(false);
-    }
-    let labels = r.config.labels.clone().unwrap_or_default();
-    if !f.labels_match("label", &labels) {
-        return Ok(false);
-    }
-    if !any("ancestor", &|x| {
-        r.image == x
-            || r.image_id == x
-            || r.image_id
-                .trim_start_matches("sha256:")
-                .starts_with(x.trim_start_matches("sha256:"))
-            || super::create::with_latest(&r.image) == super::create::with_latest(x)
-    }) {
-        return Ok(false);
-    }
-    if !f.get("exited").is_empty() {
-        if r.state.status != Status::Exited {
-            return Ok(false);
-        }
-        if !any("exited", &|x| {
-            x.parse::<i64>().ok() == Some(r.state.exit_code)
-        }) {
-            return Ok(false);
-        }
-    }
-    let created_of = |key: &str| -> Option<String> {
-        all.iter()
-            .find(|o| o.id.starts_with(key) || o.name == key.trim_start_matches('/'))
-            .map(|o| o.created.clone())
-    };
-    for b in f.get("before") {
-        let c =
-            created_of(b).ok_or_else(|| ApiError::not_found(format!("No such container: {b}")))?;
-        if r.created >= c {
-            return Ok(false);
-        }
-    }
-    for s in f.get("since") {
-        let c =
-            created_of(s).ok_or_else(|| ApiError::not_found(format!("No such container: {s}")))?;
-        if r.created <= c {
-            return Ok(false);
-        }
-    }
-    if !any("network", &|x| {
-        let mode = r.host_config.network_mode.clone().unwrap_or_default();
-        let mode = if mode.is_empty() || mode == "default" {
-            "bridge".to_string()
-        } else {
-            mode
-        };
-        mode == x
-            || r.endpoints
-                .iter()
-                .any(|e| e.network == x || e.network_id.starts_with(x))
-    }) {
-        return Ok(false);
-    }
-    if !any("volume", &|x| {
-        r.host_config
-            .binds
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .any(|b| b.split(':').take(2).any(|p| p == x))
-    }) {
-        return Ok(false);
-    }
-    if !any("health", &|x| {
-        let h = r
-            .health
-            .as_ref()
-            .and_then(|h| h.get("Status"))
-            .and_then(|s| s.as_str())
-            .unwrap_or("none");
-        h == x
-    }) {
-        return Ok(false);
-    }
-    if !any("expose", &|x| {
-        r.config
-            .exposed_ports
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .any(|p| p == x || p.split('/').next() == Some(x))
-    }) {
-        return Ok(false);
-    }
-    if !any("publish", &|x| {
-        r.ports
-            .iter()
-            .any(|p| x == p.host_port.to_string() || x == format!("{}/{}", p.host_port, p.proto))
-    }) {
-        return Ok(false);
-    }
-    Ok(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,40 +363,5 @@ mod tests {
         assert_eq!(human_duration(65), "About a minute");
         assert_eq!(human_duration(600), "10 minutes");
         assert_eq!(human_duration(3 * 3600), "3 hours");
-    }
-
-    #[test]
-    fn filters_by_status_label_exited() {
-        let mut r = Record {
-            id: "abc".into(),
-            name: "web".into(),
-            ..Default::default()
-        };
-        r.state.status = Status::Exited;
-        r.state.exit_code = 3;
-        let mut l = std::collections::HashMap::new();
-        l.insert("a".to_string(), "1".to_string());
-        r.config.labels = Some(l);
-        let all = vec![r.clone()];
-        let f = |s: &str| Filters::parse(s).unwrap();
-        assert!(matches(&f(r#"{"status":{"exited":true}}"#), &r, &all).unwrap());
-        assert!(!matches(&f(r#"{"status":{"running":true}}"#), &r, &all).unwrap());
-        assert!(matches(&f(r#"{"exited":{"3":true}}"#), &r, &all).unwrap());
-        assert!(!matches(&f(r#"{"exited":{"0":true}}"#), &r, &all).unwrap());
-        assert!(matches(&f(r#"{"label":{"a=1":true}}"#), &r, &all).unwrap());
-        assert!(matches(&f(r#"{"name":{"we":true}}"#), &r, &all).unwrap());
-        // Regular expressions, with and without the leading slash, as moby matches them.
-        for (pattern, want) in [
-            ("^web", true),
-            ("^/web", true),
-            ("b$", true),
-            ("^eb", false),
-            ("w.b", true),
-            ("[", false),
-        ] {
-            let q = serde_json::json!({ "name": { pattern: true } }).to_string();
-            assert_eq!(matches(&f(&q), &r, &all).unwrap(), want, "{pattern}");
-        }
-        assert!(matches(&f(r#"{"status":{"bogus":true}}"#), &r, &all).is_err());
     }
 }

@@ -5,10 +5,11 @@
 
 use std::sync::OnceLock;
 
-use berth_api_types::models::HostConfig;
 use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::confine::{self, Device, DeviceRule};
 use berth_runtime::SeccompMode;
+
+use super::stored::HostConfig;
 
 /// What the host offers for confinement (read once per daemon).
 #[derive(Debug, Clone, Copy)]
@@ -355,7 +356,7 @@ mod tests {
     #[test]
     fn devices_are_checked_at_create() {
         let hc = |host: &str| HostConfig {
-            devices: Some(vec![berth_api_types::models::DeviceMapping {
+            devices: Some(vec![crate::containers::stored::DeviceMapping {
                 path_on_host: Some(host.into()),
                 path_in_container: Some("/dev/nulo".into()),
                 cgroup_permissions: Some("rwm".into()),

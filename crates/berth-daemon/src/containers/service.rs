@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_api_types::filters::LabelFilter;
 use berth_api_types::models::{
     ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
     ContainerUpdateResponse,
@@ -17,6 +18,7 @@ use berth_api_types::{
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
 
+use super::stored::Mirror;
 use super::{lock, render};
 use crate::engine::Engine;
 
@@ -114,20 +116,17 @@ impl ContainerService for Engine {
             .map(|c| c.snapshot())
             .collect();
         all.sort_by(|a, b| b.created.cmp(&a.created));
+        let filter = super::list_filter::ContainerFilter::compile(&opts.filters, &all)?;
         let mut out = vec![];
         let explicit_all = opts.all || opts.limit.is_some() || !opts.filters.0.is_empty();
         for r in &all {
             if !explicit_all && !r.running() {
                 continue;
             }
-            if !render::matches(&opts.filters, r, &all)? {
+            if !filter.matches(r) {
                 continue;
             }
-            if !opts.all
-                && opts.filters.get("status").is_empty()
-                && !r.running()
-                && opts.limit.is_none()
-            {
+            if !opts.all && !filter.has_status && !r.running() && opts.limit.is_none() {
                 continue;
             }
             let mut v = render::summary(r);
@@ -254,7 +253,7 @@ impl ContainerService for Engine {
         // dockerd: 0 and any negative PIDs limit in an update mean "unlimited", recorded as 0.
         u.pids_limit = u.pids_limit.map(|p| p.max(0));
         macro_rules! set {
-            ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone(); } )* };
+            ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone().mirror(); } )* };
         }
         set!(
             cpu_shares,
@@ -318,6 +317,11 @@ impl ContainerService for Engine {
 
     async fn prune(&self, filters: Filters) -> ApiResult<ContainerPruneResponse> {
         filters.validate(&["until", "label", "label!"])?;
+        // Parsed once; `label!` excludes a container its values all match (moby's
+        // `matchLabels`).
+        let keep = LabelFilter::new(&filters, "label");
+        let not = LabelFilter::new(&filters, "label!");
+        let until = filters.get("until").first().and_then(|u| parse_until(u));
         let mut deleted = vec![];
         let mut reclaimed = 0u64;
         for c in self.inner.containers.all() {
@@ -326,17 +330,15 @@ impl ContainerService for Engine {
                 continue;
             }
             let labels = r.config.labels.clone().unwrap_or_default();
-            if !filters.labels_match("label", &labels) {
+            if !keep.matches(&labels) || (!not.is_empty() && not.matches(&labels)) {
                 continue;
             }
-            if let Some(u) = filters.get("until").first() {
-                if let Some(cut) = parse_until(u) {
-                    let created = chrono::DateTime::parse_from_rfc3339(&r.created)
-                        .map(|d| d.timestamp())
-                        .unwrap_or(0);
-                    if created >= cut {
-                        continue;
-                    }
+            if let Some(cut) = until {
+                let created = chrono::DateTime::parse_from_rfc3339(&r.created)
+                    .map(|d| d.timestamp())
+                    .unwrap_or(0);
+                if created >= cut {
+                    continue;
                 }
             }
             reclaimed += self.rw_size(&r.id).await.max(0) as u64;

@@ -31,6 +31,21 @@ impl Status {
         }
     }
 
+    /// The status Docker's word names (moby's `IsValidStateString`), if any.
+    pub fn from_docker(word: &str) -> Option<Status> {
+        [
+            Status::Created,
+            Status::Running,
+            Status::Paused,
+            Status::Restarting,
+            Status::Removing,
+            Status::Exited,
+            Status::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
+
     /// A process exists for the container (Docker's `State.Running`: running, paused or
     /// restarting).
     pub fn is_running(self) -> bool {

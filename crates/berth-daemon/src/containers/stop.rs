@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api_types::models::RestartPolicyNameEnum as R;
+use super::stored::RestartPolicyNameEnum as R;
 use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::Shim;
 

@@ -7,8 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use berth_api_types::models::{ContainerCreateBody, HostConfig};
+use berth_api_types::models::ContainerCreateBody;
 use berth_api_types::ApiError;
+
+use super::stored::HostConfig;
 
 /// What the checks need to know about the host.
 #[derive(Debug, Clone)]
@@ -162,7 +164,7 @@ fn extra_hosts(h: &HostConfig) -> Result<(), String> {
 }
 
 fn restart_policy(h: &HostConfig) -> Result<(), String> {
-    use berth_api_types::models::RestartPolicyNameEnum as R;
+    use super::stored::RestartPolicyNameEnum as R;
     let Some(rp) = &h.restart_policy else {
         return Ok(());
     };
@@ -190,12 +192,7 @@ fn restart_policy(h: &HostConfig) -> Result<(), String> {
 
 /// `<port>[/<proto>]` keys (1..=65535; tcp, udp or sctp) and their host ports (a port or range).
 fn ports<'a>(
-    bindings: impl Iterator<
-        Item = (
-            &'a String,
-            Option<&'a [berth_api_types::models::PortBinding]>,
-        ),
-    >,
+    bindings: impl Iterator<Item = (&'a String, Option<&'a [super::stored::PortBinding]>)>,
 ) -> Result<(), String> {
     for (key, binds) in bindings {
         let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));

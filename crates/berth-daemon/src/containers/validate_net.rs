@@ -5,11 +5,10 @@
 //! addresses on the predefined networks, and namespaces of containers that do not exist. The
 //! checks are pure; which containers exist comes in as a lookup.
 
-use berth_api_types::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig,
-};
+use berth_api_types::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
 use berth_api_types::{ApiError, ApiResult};
 
+use super::stored::HostConfig;
 use crate::engine::Engine;
 
 /// The network option marking a network whose subnet berth picked (hidden from inspect with

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use berth_api_types::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig,
-    PortBinding,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig,
 };
+use super::super::stored::{HostConfig, PortBinding};
 use berth_api_types::ErrorKind;
 
 use super::*;

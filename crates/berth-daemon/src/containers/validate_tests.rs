@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
-use berth_api_types::models::{
-    ContainerCreateBody as ContainerConfig, HostConfig, HostConfigLogConfig, PortBinding,
-    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum as R,
+use berth_api_types::models::ContainerCreateBody as ContainerConfig;
+
+use crate::containers::stored::{
+    HostConfig, HostConfigLogConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum as R,
 };
 
 use super::*;

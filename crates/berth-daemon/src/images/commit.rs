@@ -8,7 +8,6 @@
 use crate::containers::Status;
 use std::collections::HashMap;
 
-use berth_api_types::models::ContainerConfig;
 use berth_api_types::service::CommitOptions;
 use berth_api_types::{ApiError, ApiResult, ContainerService, ErrorKind};
 use berth_build::BuildError;
@@ -17,6 +16,7 @@ use berth_oci::{Digest, ImageConfig, ImageRuntimeConfig, Reference};
 use berth_store::{ImageRecord, Store};
 
 use crate::build::backend::{diff_layer, register_state, set_parent};
+use crate::containers::stored::ContainerConfig;
 use crate::engine::Engine;
 
 fn blank(s: &Option<String>) -> bool {
@@ -323,7 +323,11 @@ impl Engine {
             _ => {}
         }
         let tags = tag_of(&opts.repo, &opts.tag)?;
-        let user_cfg = opts.config.clone().unwrap_or_else(|| rec.config.clone());
+        let user_cfg = opts
+            .config
+            .clone()
+            .map(Into::into)
+            .unwrap_or_else(|| rec.config.clone());
         let mut img = ImageConfig {
             config: runtime_config(&user_cfg),
             ..Default::default()

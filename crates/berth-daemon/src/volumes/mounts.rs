@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use berth_api_types::models::{Mount, MountBindOptionsPropagationEnum, MountPoint, MountType};
 use berth_runtime::MountSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::containers::stored::{Mount, MountBindOptionsPropagationEnum, MountPoint, MountType};
 use crate::error::{DaemonError, Result};
 use crate::volumes::{CreateVolume, VolumeStore};
 

@@ -1,7 +1,7 @@
 //! plan_mounts: Docker's parsing and errors; apply/seed against a temp volume store.
 
 use super::*;
-use berth_api_types::models::{MountBindOptions, MountTmpfsOptions, MountVolumeOptions};
+use crate::containers::stored::{MountBindOptions, MountTmpfsOptions, MountVolumeOptions};
 
 fn err(binds: &[&str], mounts: &[Mount]) -> String {
     let b: Vec<String> = binds.iter().map(|s| s.to_string()).collect();

@@ -58,7 +58,7 @@ impl Engine {
     pub async fn create_mounts(
         &self,
         container_id: &str,
-        hc: &berth_api_types::models::HostConfig,
+        hc: &crate::containers::stored::HostConfig,
         image_volumes: &[String],
         volumes_from: &[crate::volumes::mounts::VolumesFrom],
     ) -> ApiResult<Vec<crate::volumes::mounts::AppliedMount>> {

@@ -19,6 +19,7 @@ mod docker_py;
 mod exec_attach;
 mod fidelity;
 mod lifecycle;
+mod list_filters;
 mod networks;
 mod old_clients_and_joins;
 mod registry;
