@@ -488,6 +488,13 @@ impl Store {
                 format!("{} contains a digest; tag with name:tag", r.familiar()),
             ));
         }
+        if r.familiar_name() == "sha256" {
+            // `sha256:<x>` would read as an image ID (moby's reference store refuses it too).
+            return Err(invalid(
+                "tag",
+                "refusing to create an ambiguous tag using digest algorithm as name",
+            ));
+        }
         self.image_row(image_id)?;
         let r = r.clone().with_default_tag();
         self.conn()

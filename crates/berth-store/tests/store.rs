@@ -375,6 +375,14 @@ fn tags_untag_remove_and_gc() {
     let mut tags = s.image("busybox").unwrap().repo_tags;
     tags.sort();
     assert_eq!(tags, ["busybox:latest", "example.com/team/bb:v1"]);
+    // `sha256:x` would read as an image ID (was tagged; moby's TestTagInvalidReference).
+    let e = s
+        .tag(&img.id, &Reference::parse("sha256:sometag").unwrap())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e
+        .to_string()
+        .contains("ambiguous tag using digest algorithm"));
     s.untag(&r).unwrap();
     assert_eq!(s.untag(&r).unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(

@@ -448,9 +448,14 @@ impl Engine {
         let mut from = Vec::new();
         for spec in ctr.snapshot().host_config.volumes_from.unwrap_or_default() {
             let name = spec.split(':').next().unwrap_or("");
-            let other = cs.get(name).inspect_err(|_| {
-                lock(&cs.map).remove(&id);
-            })?;
+            // A missing source is the request's fault: 400 as dockerd (a 404 from create
+            // makes the docker CLI pull the image).
+            let other = cs
+                .get(name)
+                .inspect_err(|_| {
+                    lock(&cs.map).remove(&id);
+                })
+                .map_err(|e| ApiError::invalid(e.message))?;
             from.push(crate::volumes::mounts::VolumesFrom {
                 spec: spec.clone(),
                 mounts: other.snapshot().planned_mounts,

@@ -19,7 +19,7 @@ use crate::engine::Engine;
 impl Engine {
     /// Start a created or exited container. Ok(false) when already running.
     pub(crate) async fn ctr_start(&self, ctr: &Arc<Ctr>) -> ApiResult<bool> {
-        let _op = ctr.op.lock().await;
+        let op = ctr.op.lock().await;
         let r = ctr.snapshot();
         if r.state.status == Status::Paused {
             return Err(ApiError::conflict(
@@ -35,7 +35,29 @@ impl Engine {
                 r.id
             )));
         }
-        match self.ctr_start_inner(ctr, &r).await {
+        self.ctr_start_locked(ctr, &r, op).await
+    }
+
+    /// The restart policy's start after the back-off: only while the container still waits in
+    /// `restarting` (a stop, kill or rm meanwhile wins, under the same operation lock); the
+    /// status stays `restarting` until it runs, as dockerd shows it.
+    pub(crate) async fn ctr_start_restarting(&self, ctr: &Arc<Ctr>) -> ApiResult<bool> {
+        let op = ctr.op.lock().await;
+        let r = ctr.snapshot();
+        if r.state.status != Status::Restarting || r.manually_stopped {
+            return Ok(false);
+        }
+        self.ctr_start_locked(ctr, &r, op).await
+    }
+
+    /// Start `ctr` (snapshot `r`) holding its operation lock `op`; a failure is recorded.
+    async fn ctr_start_locked(
+        &self,
+        ctr: &Arc<Ctr>,
+        r: &Record,
+        op: tokio::sync::MutexGuard<'_, ()>,
+    ) -> ApiResult<bool> {
+        match self.ctr_start_inner(ctr, r).await {
             Ok(()) => Ok(true),
             Err((e, code)) => {
                 {
@@ -62,7 +84,7 @@ impl Engine {
                     l.exit_code = code;
                 });
                 if r.host_config.auto_remove.unwrap_or(false) {
-                    drop(_op);
+                    drop(op);
                     let _ = self.ctr_remove(ctr, true, true).await;
                 }
                 Err(e)
@@ -218,7 +240,7 @@ impl Engine {
         self.unmount_rw(&id).await;
         self.volume_mount_events("unmount", &ctr.snapshot());
         ms("rootfs unmounted");
-        let rec = {
+        let (rec, next) = {
             let mut g = lock(&ctr.rec);
             g.state.status = Status::Exited;
             g.state.exit_code = code;
@@ -230,9 +252,15 @@ impl Engine {
             g.netns = None;
             g.endpoints.clear();
             g.ports.clear();
-            g.clone()
+            let next = after_exit(&g, code);
+            if let AfterExit::Restart { .. } = next {
+                // `restarting` from the exit on, never a transient `exited` a poller could
+                // take for the end (moby's TestUpdateRestartPolicy saw one).
+                g.restart_count += 1;
+                g.state.status = Status::Restarting;
+            }
+            (g.clone(), next)
         };
-        let next = after_exit(&rec, code);
         let auto_remove = next == AfterExit::Remove;
         // A container about to be removed skips persisting "exited" (two fsyncs on the `--rm`
         // exit path): if the daemon dies before the removal, recovery finds its shim gone,
@@ -252,24 +280,11 @@ impl Engine {
             l.exit_code = code;
         });
         if let AfterExit::Restart { delay } = next {
-            {
-                let mut g = lock(&ctr.rec);
-                g.restart_count += 1;
-                g.state.status = Status::Restarting;
-            }
-            self.inner.containers.save(&ctr);
             let eng = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                let still = {
-                    let g = lock(&ctr.rec);
-                    g.state.status == Status::Restarting && !g.manually_stopped
-                };
-                if still {
-                    lock(&ctr.rec).state.status = Status::Exited;
-                    if let Err(e) = eng.ctr_start(&ctr).await {
-                        tracing::warn!(container_id = %ctr.id(), error = %e, "restart failed");
-                    }
+                if let Err(e) = eng.ctr_start_restarting(&ctr).await {
+                    tracing::warn!(container_id = %ctr.id(), error = %e, "restart failed");
                 }
             });
             return;

@@ -269,6 +269,16 @@ impl ContainerService for Engine {
             blkio_weight,
             restart_policy
         );
+        let restarts = |p: &super::stored::RestartPolicy| {
+            use super::stored::RestartPolicyNameEnum as R;
+            !matches!(p.name, None | Some(R::EMPTY) | Some(R::NO))
+        };
+        if hc.auto_remove.unwrap_or(false) && hc.restart_policy.as_ref().is_some_and(restarts) {
+            // moby's update wording (create says "can't create 'AutoRemove' container …").
+            return Err(ApiError::invalid(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container",
+            ));
+        }
         super::create::validate_host_config(&hc)?;
         let r = {
             let mut g = lock(&c.rec);

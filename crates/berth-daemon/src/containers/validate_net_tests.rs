@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
+use super::super::stored::{HostConfig, PortBinding};
 use berth_api_types::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig,
 };
-use super::super::stored::{HostConfig, PortBinding};
 use berth_api_types::ErrorKind;
 
 use super::*;

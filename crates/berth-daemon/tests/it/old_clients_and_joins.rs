@@ -196,3 +196,37 @@ fn create_checks_the_platform_asked_and_pull_names_a_bad_one() {
     );
     d.finish();
 }
+
+#[test]
+fn update_and_volumes_from_refusals_read_as_dockerd() {
+    let Some(d) = Daemon::start("update_and_volumes_from_refusals_read_as_dockerd") else {
+        return;
+    };
+    d.ok(&[
+        "run", "-d", "--rm", "--name", "upd-rm", "busybox", "sleep", "300",
+    ]);
+    // Before: create's words ("can't create 'AutoRemove' container with restart policy").
+    let err = d.fails(&["update", "--restart", "always", "upd-rm"]);
+    assert!(
+        err.contains(
+            "Restart policy cannot be updated because AutoRemove is enabled for the container"
+        ),
+        "{err}"
+    );
+    // Before: a 404, which makes the docker CLI try to pull the image.
+    let (code, body) = d.api(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image":"busybox","HostConfig":{"VolumesFrom":["nosuchcontainer"]}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("No such container: nosuchcontainer"),
+        "{body}"
+    );
+    // Before: tagged, and then `sha256:sometag` read as an image ID.
+    let err = d.fails(&["tag", "busybox", "sha256:sometag"]);
+    assert!(err.contains("refusing to create an ambiguous tag"), "{err}");
+    d.ok(&["rm", "-f", "upd-rm"]);
+    d.finish();
+}

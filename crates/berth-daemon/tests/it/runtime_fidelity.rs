@@ -379,3 +379,42 @@ fn health_timeout_is_printed_as_a_go_duration() {
     d.ok(&["rm", "-f", &name]);
     d.finish();
 }
+
+/// Between the restarts of an on-failure policy the container is `restarting`, never a
+/// transient `exited` a waiting client takes for the end (moby's TestUpdateRestartPolicy
+/// stopped at RestartCount 4 of 5 on one). Polled through the raw API as fast as it answers.
+#[test]
+fn restarts_never_show_a_transient_exited() {
+    let Some(d) = Daemon::start("restarts_never_show_a_transient_exited") else {
+        return;
+    };
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rs-flap",
+        "--restart",
+        "on-failure:4",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    let mut early = vec![];
+    let done = poll(120, || {
+        let (_, body) = d.api("GET", "/containers/rs-flap/json", None);
+        let c = json(&body);
+        let (status, count) = (c["State"]["Status"].clone(), c["RestartCount"].as_i64()?);
+        if status == "exited" {
+            if count < 4 {
+                early.push(count);
+            } else {
+                return Some(count);
+            }
+        }
+        None
+    });
+    assert_eq!(done, Some(4), "the policy ran out");
+    assert!(early.is_empty(), "seen exited at restart counts {early:?}");
+    d.finish();
+}
