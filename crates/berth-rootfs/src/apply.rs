@@ -121,6 +121,22 @@ pub fn clean_components(name: &[u8]) -> Option<Vec<&OsStr>> {
     Some(out)
 }
 
+/// Clean an entry name as a path under `/` (Go's `filepath.Clean("/" + name)`): `..` at the
+/// root stays at the root. For build contexts only, where dockerd reads `../foo` as `foo`.
+pub fn clean_components_rooted(name: &[u8]) -> Vec<&OsStr> {
+    let mut out: Vec<&OsStr> = Vec::new();
+    for c in name.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            c => out.push(OsStr::from_bytes(c)),
+        }
+    }
+    out
+}
+
 /// Open `comps` (a directory) beneath `root`, clamped inside it; symlinks along the way are
 /// followed *inside* the root. `flags` adds to `O_DIRECTORY | O_CLOEXEC` (`O_PATH`/`O_RDONLY`,
 /// plus `O_NOFOLLOW` to refuse a symlink as the last component).
@@ -268,8 +284,24 @@ pub fn apply_layer(root: &Path, layer: &str, r: impl Read) -> Result<ApplyStats>
 /// nothing is looked up by host path again). The root must be open readable
 /// ([`Root::open_readable`], [`Root::sub`]) for a `./` entry to set its metadata.
 pub fn apply_layer_in(root: &Root, layer: &str, r: impl Read) -> Result<ApplyStats> {
+    apply_in(root, layer, r, false)
+}
+
+/// Unpack a build context: as [`apply_layer`], except that entry names are read as paths
+/// under `/` ([`clean_components_rooted`]: `../foo` is `foo`, `/bar` is `bar`), as dockerd
+/// reads a context. Nothing can land outside `root` either way.
+pub fn apply_build_context(root: &Path, r: impl Read) -> Result<ApplyStats> {
+    let root = Root::open_readable(root).map_err(|source| RootfsError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    apply_in(&root, "build context", r, true)
+}
+
+fn apply_in(root: &Root, layer: &str, r: impl Read, rooted: bool) -> Result<ApplyStats> {
     let mut a = Applier {
         root,
+        rooted,
         layer: layer.to_string(),
         dir_times: Vec::new(),
         stats: ApplyStats::default(),
@@ -320,6 +352,8 @@ impl<R: Read> Read for Counted<R> {
 
 struct Applier<'r> {
     root: &'r Root,
+    /// Entry names are paths under `/` (a build context), not relative to the layer root.
+    rooted: bool,
     layer: String,
     /// Directory mtimes, set last (creating children changes them).
     dir_times: Vec<(OsString, u64)>,
@@ -419,8 +453,12 @@ impl Applier<'_> {
         ) {
             return Ok(());
         }
-        let comps = clean_components(&raw)
-            .ok_or_else(|| self.unsafe_entry(&raw, "name climbs out of the layer root"))?;
+        let comps = if self.rooted {
+            clean_components_rooted(&raw)
+        } else {
+            clean_components(&raw)
+                .ok_or_else(|| self.unsafe_entry(&raw, "name climbs out of the layer root"))?
+        };
         let meta = self.meta(&mut e)?;
         self.stats.entries += 1;
         let Some((name, parent)) = comps.split_last() else {

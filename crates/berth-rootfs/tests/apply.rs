@@ -26,6 +26,26 @@ fn dotdot_names_are_rejected_with_entry_and_layer() {
 }
 
 #[test]
+fn a_build_context_reads_dotdot_names_as_rooted_paths() {
+    if !berth_testutil::require_root("a_build_context_reads_dotdot_names_as_rooted_paths") {
+        return;
+    }
+    // dockerd reads a context's `../foo` as `foo` (moby's TestBuildUncleanTarFilenames); a
+    // layer keeps refusing it (above). Either way nothing lands outside.
+    let sb = Sandbox::new();
+    let tar = tar_of(&[
+        E::File("../foo", b"foo"),
+        E::File("a/../../../bar", b"bar"),
+        E::File("/baz", b"baz"),
+    ]);
+    berth_rootfs::apply::apply_build_context(&sb.root, &tar[..]).unwrap();
+    sb.assert_outside_untouched();
+    for n in ["foo", "bar", "baz"] {
+        assert_eq!(fs::read(sb.root.join(n)).unwrap(), n.as_bytes());
+    }
+}
+
+#[test]
 fn absolute_names_land_inside_root() {
     if !berth_testutil::require_root("absolute_names_land_inside_root") {
         return;

@@ -89,7 +89,7 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> ApiResult<()> {
         std::fs::create_dir_all(&d)?;
         let f = std::fs::File::open(&tar)?;
         let r = berth_store::apply::decompressed(f)?;
-        let out = berth_store::apply::apply_layer(&d, "build context", r)
+        let out = berth_store::apply::apply_build_context(&d, r)
             .map(|_| ())
             .map_err(|e| std::io::Error::other(e.to_string()));
         let _ = std::fs::remove_file(&tar);
@@ -286,6 +286,10 @@ impl Engine {
                 opts.dockerfile
             ))
         })?;
+        // A Dockerfile that does not parse is the request's fault, answered as a 400 before
+        // the progress stream starts, as dockerd (whose errors before the first output are
+        // HTTP errors): the Go client then returns it from ImageBuild itself.
+        berth_dockerfile::parse(&dockerfile).map_err(|e| ApiError::invalid(e.to_string()))?;
         let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
             Ok(t) => {
                 Matcher::from_dockerignore(&t).map_err(|e| ApiError::invalid(e.to_string()))?

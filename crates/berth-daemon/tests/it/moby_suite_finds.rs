@@ -230,3 +230,53 @@ fn update_and_volumes_from_refusals_read_as_dockerd() {
     d.ok(&["rm", "-f", "upd-rm"]);
     d.finish();
 }
+
+/// POST /build with a one-file context tar; (status, body).
+fn build_raw(d: &Daemon, files: &[(&str, &[u8])]) -> (u16, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ctx.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // Raw names: a context may carry `../x` (the tar crate's set_path refuses it).
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.finish().unwrap();
+    let o = std::process::Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .arg("--unix-socket")
+        .arg(d.sock())
+        .args(["-H", "Content-Type: application/x-tar", "--data-binary"])
+        .arg(format!("@{}", path.display()))
+        .arg("http://localhost/v1.41/build?rm=1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn build_context_and_dockerfile_edges_as_dockerd() {
+    let Some(d) = Daemon::start("build_context_and_dockerfile_edges_as_dockerd") else {
+        return;
+    };
+    // A Dockerfile that does not parse is a 400 before the stream (was a 200 with the error
+    // inside it, so Go's ImageBuild returned no error and moby's test crashed).
+    let (code, body) = build_raw(&d, &[("Dockerfile", b"# this is a comment")]);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("file with no instructions"), "{body}");
+    // `../foo` and `/bar` in a context are `foo` and `bar` (was: "name climbs out").
+    let df = b"FROM scratch\nCOPY foo /\nCOPY bar /\n";
+    let (code, body) = build_raw(
+        &d,
+        &[("Dockerfile", df), ("../foo", b"foo0"), ("/bar", b"bar0")],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Successfully built"), "{body}");
+    d.finish();
+}
