@@ -132,11 +132,12 @@ pub(super) struct DfQuery {
     verbose: bool,
 }
 
-/// `GET /system/df`: the legacy fields (`LayersSize`, `Images`, ...) that API ≤ 1.51 clients
-/// read, plus the 1.52+ `ImageUsage` summary.
+/// `GET /system/df`: the 1.52+ usage summaries plus, at every version, the legacy fields
+/// (`LayersSize`, `Images`, ...) that dockerd 29 drops from 1.52 on: clients that negotiate the
+/// newest version still read them (docker-py 7.2's `df()` test does), and extra fields harm
+/// nobody.
 pub(super) async fn df(
     State(s): State<Services>,
-    Extension(ver): Extension<ApiVersion>,
     Q(DfQuery { verbose }): Q<DfQuery>,
 ) -> HttpResult<Response> {
     let du = s.system.disk_usage().await?;
@@ -166,7 +167,7 @@ pub(super) async fn df(
         "VolumeUsage": crate::volume_service::volumes_usage(&du.volumes),
         "BuildCacheUsage": {"ActiveCount": 0, "TotalCount": du.build_cache.len(), "Reclaimable": 0, "TotalSize": 0},
     });
-    if ver.before("1.52") || verbose {
+    {
         let m = body.as_object_mut().expect("object");
         m.insert("LayersSize".into(), du.layers_size.into());
         m.insert(
