@@ -250,6 +250,7 @@ impl Engine {
     ) -> ApiResult<super::plan::StartExtras> {
         let links = self.link_plan(r, mode)?;
         let (ipc_ns, pid_ns) = self.joined_namespaces(r)?;
+        crate::volumes::mounts::check_subpaths(&r.planned_mounts, &r.mount_specs)?;
         Ok(super::plan::StartExtras {
             env: links.env,
             hosts: links.hosts,

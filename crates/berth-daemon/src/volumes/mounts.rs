@@ -22,6 +22,10 @@ pub enum MountKind {
         nocopy: bool,
         labels: BTreeMap<String, String>,
         driver_opts: BTreeMap<String, String>,
+        /// `--mount …,volume-subpath=x`: mount only this path inside the volume (relative,
+        /// checked at start to exist with no symlink on the way: [`check_subpaths`]).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        subpath: String,
     },
     /// A host path; `create` = make it if missing (`-v`), else it must exist (`--mount`).
     Bind {
@@ -54,6 +58,73 @@ pub struct VolumesFrom {
 
 fn invalid(m: String) -> DaemonError {
     DaemonError::Invalid(m)
+}
+
+/// Go's `filepath.IsLocal`: relative, not empty, and never above where it starts.
+fn is_local(p: &str) -> bool {
+    if p.is_empty() || p.starts_with('/') {
+        return false;
+    }
+    let mut depth = 0i32;
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+/// At start: every volume subpath must exist inside its volume with no symlink on the way
+/// (the runtime bind-mounts it by host path, and a symlink planted by another container
+/// could point anywhere on the host). moby resolves it at start too.
+pub fn check_subpaths(planned: &[PlannedMount], specs: &[MountSpec]) -> Result<()> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+    for p in planned {
+        let MountKind::Volume { subpath, .. } = &p.kind else {
+            continue;
+        };
+        if subpath.is_empty() {
+            continue;
+        }
+        let Some(spec) = specs.iter().find(|s| s.destination == p.destination) else {
+            continue;
+        };
+        let full = Path::new(&spec.source);
+        let depth = Path::new(subpath).components().count();
+        let Some(base) = full.ancestors().nth(depth) else {
+            continue;
+        };
+        let err = |e: std::io::Error| {
+            DaemonError::Invalid(format!(
+                "cannot access path {}: {e}: the volume subpath must exist and contain no symlinks",
+                full.display()
+            ))
+        };
+        let dir = openat2(
+            CWD,
+            base,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::empty(),
+        )
+        .map_err(|e| err(e.into()))?;
+        openat2(
+            &dir,
+            subpath.as_str(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        )
+        .map_err(|e| err(e.into()))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn clean_dest(d: &str) -> String {
@@ -127,6 +198,7 @@ pub fn parse_bind(spec: &str) -> Result<PlannedMount> {
             nocopy,
             labels: BTreeMap::new(),
             driver_opts: BTreeMap::new(),
+            subpath: String::new(),
         }
     };
     Ok(PlannedMount {
@@ -198,11 +270,18 @@ pub fn parse_mount(m: &Mount) -> Result<PlannedMount> {
             }
             let vo = m.volume_options.clone().unwrap_or_default();
             let dc = vo.driver_config.unwrap_or_default();
+            let subpath = vo.subpath.unwrap_or_default();
+            if !subpath.is_empty() && !is_local(&subpath) {
+                return Err(bad(
+                    "subpath must be a relative path within the volume".into()
+                ));
+            }
             MountKind::Volume {
                 name: Some(source).filter(|s| !s.is_empty()),
                 nocopy: vo.no_copy.unwrap_or(false),
                 labels: vo.labels.unwrap_or_default().into_iter().collect(),
                 driver_opts: dc.options.unwrap_or_default().into_iter().collect(),
+                subpath,
             }
         }
         MountType::TMPFS => {
@@ -303,6 +382,7 @@ pub fn plan_mounts(
                     nocopy: false,
                     labels: BTreeMap::new(),
                     driver_opts: BTreeMap::new(),
+                    subpath: String::new(),
                 },
                 read_only: false,
                 mode: String::new(),
@@ -387,6 +467,7 @@ fn apply_inner(
                 name,
                 labels,
                 driver_opts,
+                subpath,
                 ..
             } => {
                 let (rec, created) = store.create(CreateVolume {
@@ -396,7 +477,10 @@ fn apply_inner(
                     options: driver_opts.clone(),
                 })?;
                 *name = Some(rec.name.clone());
-                let src = store.acquire(&rec.name, container_id)?;
+                let mut src = store.acquire(&rec.name, container_id)?;
+                if !subpath.is_empty() {
+                    src = src.join(&*subpath);
+                }
                 let source = src.to_string_lossy().into_owned();
                 (
                     MountSpec {

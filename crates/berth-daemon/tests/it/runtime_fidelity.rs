@@ -418,3 +418,57 @@ fn restarts_never_show_a_transient_exited() {
     assert!(early.is_empty(), "seen exited at restart counts {early:?}");
     d.finish();
 }
+
+/// `--mount type=volume,volume-subpath=x` mounts only that path of the volume (it was ignored:
+/// the whole volume was mounted; docker-py 7.2's test_create_with_subpath_volume_mount); a
+/// path leaving the volume is refused at create, a missing one or a symlink at start.
+#[test]
+fn volume_subpath_mounts_only_that_path() {
+    let Some(d) = Daemon::start("volume_subpath_mounts_only_that_path") else {
+        return;
+    };
+    let vol = format!("subp-{}", rand_tag());
+    d.ok(&["volume", "create", &vol]);
+    d.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/v"),
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /v/sub && echo inside > /v/sub/f && echo top > /v/top && ln -s / /v/escape",
+    ]);
+    let m = |sub: &str| format!("type=volume,source={vol},target=/m,volume-subpath={sub}");
+    let out = d.ok(&["run", "--rm", "--mount", &m("sub"), "busybox", "ls", "/m"]);
+    assert_eq!(out.trim(), "f", "only the subpath is mounted");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        &m("sub/f"),
+        "busybox",
+        "cat",
+        "/m",
+    ]);
+    assert_eq!(out.trim(), "inside");
+    let err = d.fails(&["create", "--mount", &m("../x"), "busybox", "true"]);
+    assert!(
+        err.contains("subpath must be a relative path within the volume"),
+        "{err}"
+    );
+    let err = d.fails(&["run", "--rm", "--mount", &m("missing"), "busybox", "true"]);
+    assert!(err.contains("cannot access path"), "{err}");
+    let err = d.fails(&[
+        "run",
+        "--rm",
+        "--mount",
+        &m("escape"),
+        "busybox",
+        "ls",
+        "/m",
+    ]);
+    assert!(err.contains("contain no symlinks"), "{err}");
+    d.ok(&["volume", "rm", &vol]);
+    d.finish();
+}
