@@ -8,7 +8,9 @@ use berth_api_types::container_types::{
     SummaryHostConfig, SummaryNetworkSettings, SummaryPort,
 };
 use berth_api_types::models::{MountPoint, PortBinding, PortMap};
-use berth_api_types::{ApiError, ApiResult, Filters};
+use berth_api_types::Filters;
+
+use crate::error::{DaemonError, Result};
 
 use super::{Containers, Record, ZERO_TIME};
 
@@ -331,7 +333,7 @@ pub fn add_link_names(v: &mut ContainerSummaryView, r: &Record, all: &[Record]) 
 }
 
 /// Docker's `/containers/json` filters.
-pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
+pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> Result<bool> {
     f.validate(&[
         "id",
         "name",
@@ -371,7 +373,7 @@ pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
         ]
         .contains(&s)
         {
-            return Err(ApiError::invalid(format!("invalid filter 'status={s}'")));
+            return Err(DaemonError::InvalidFilter(format!("status={s}")));
         }
     }
     if !any("status", &|x| x == r.state.status.as_str()) {
@@ -407,15 +409,13 @@ pub fn matches(f: &Filters, r: &Record, all: &[Record]) -> ApiResult<bool> {
             .map(|o| o.created.clone())
     };
     for b in f.get("before") {
-        let c =
-            created_of(b).ok_or_else(|| ApiError::not_found(format!("No such container: {b}")))?;
+        let c = created_of(b).ok_or_else(|| DaemonError::NoSuchContainer(b.to_string()))?;
         if r.created >= c {
             return Ok(false);
         }
     }
     for s in f.get("since") {
-        let c =
-            created_of(s).ok_or_else(|| ApiError::not_found(format!("No such container: {s}")))?;
+        let c = created_of(s).ok_or_else(|| DaemonError::NoSuchContainer(s.to_string()))?;
         if r.created <= c {
             return Ok(false);
         }

@@ -7,21 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api_types::models::RestartPolicyNameEnum as R;
-use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::Shim;
 
 use super::plan::parse_signal;
 use super::run::phase;
 use super::{lock, Ctr};
 use crate::engine::Engine;
-
-fn not_running(id: &str) -> ApiError {
-    ApiError::conflict(format!("Container {id} is not running"))
-}
+use crate::error::{DaemonError, Result};
 
 impl Engine {
     /// Send a signal (validated) to a running container.
-    pub(crate) async fn ctr_kill(&self, ctr: &Arc<Ctr>, signal: Option<String>) -> ApiResult<()> {
+    pub(crate) async fn ctr_kill(&self, ctr: &Arc<Ctr>, signal: Option<String>) -> Result<()> {
         let sig = match signal.as_deref() {
             None | Some("") => libc::SIGKILL,
             Some(s) => parse_signal(s)?,
@@ -32,7 +28,7 @@ impl Engine {
                 lock(&ctr.rec).manually_stopped = true;
                 return Ok(());
             }
-            return Err(not_running(&r.id));
+            return Err(DaemonError::ContainerNotRunning(r.id));
         }
         if sig == libc::SIGKILL {
             lock(&ctr.rec).manually_stopped = true;
@@ -41,7 +37,7 @@ impl Engine {
         let shim = Shim::new(self.inner.containers.ctr_dir(&r.id));
         shim.kill(sig)
             .await
-            .map_err(|e| ApiError::internal(format!("kill {}: {e}", r.id)))?;
+            .map_err(|e| DaemonError::runtime(format!("kill {}", r.id), e))?;
         let mut attrs = HashMap::new();
         attrs.insert("signal".to_string(), sig.to_string());
         self.ctr_event("kill", &r, attrs);
@@ -71,7 +67,7 @@ impl Engine {
         ctr: &Arc<Ctr>,
         signal: Option<String>,
         timeout: Option<i64>,
-    ) -> ApiResult<bool> {
+    ) -> Result<bool> {
         let r = ctr.snapshot();
         if r.state.status == Status::Restarting {
             lock(&ctr.rec).manually_stopped = true;
@@ -114,25 +110,19 @@ impl Engine {
         ctr: &Arc<Ctr>,
         force: bool,
         volumes: bool,
-    ) -> ApiResult<()> {
+    ) -> Result<()> {
         let r = ctr.snapshot();
         if r.state.status == Status::Removing {
-            return Err(ApiError::conflict(format!(
-                "removal of container {} is already in progress",
-                r.id
-            )));
+            return Err(DaemonError::RemovalInProgress(r.id));
         }
         if r.running() {
             if !force {
-                let what = if r.state.status == Status::Paused {
+                let state = if r.state.status == Status::Paused {
                     "paused"
                 } else {
                     "running"
                 };
-                return Err(ApiError::conflict(format!(
-                    "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
-                    r.name
-                )));
+                return Err(DaemonError::RemoveRunning { id: r.id, state });
             }
             lock(&ctr.rec).manually_stopped = true;
             let from = ctr.life.borrow().exits;
@@ -199,7 +189,7 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         condition: &str,
-    ) -> ApiResult<futures::future::BoxFuture<'static, berth_api_types::ContainerWaitResult>> {
+    ) -> Result<futures::future::BoxFuture<'static, berth_api_types::ContainerWaitResult>> {
         let mut rx = ctr.life.subscribe();
         let cur = *rx.borrow();
         let r = ctr.snapshot();
@@ -234,7 +224,7 @@ impl Engine {
                 let code = l.map(|l| l.exit_code).unwrap_or(cur.exit_code);
                 result(code)
             })),
-            other => Err(ApiError::invalid(format!(
+            other => Err(DaemonError::Invalid(format!(
                 "invalid condition: {other:?}: use not-running, next-exit or removed"
             ))),
         }
