@@ -56,7 +56,7 @@ impl Filters {
     pub fn validate(&self, allowed: &[&str]) -> Result<(), ApiError> {
         for k in self.0.keys() {
             if !allowed.contains(&k.as_str()) {
-                return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+                return Err(ApiError::invalid(format!("Invalid filter '{k}'")));
             }
         }
         Ok(())
@@ -69,13 +69,15 @@ impl Filters {
             return Ok(None);
         }
         let mut any_true = false;
-        for v in vals {
+        for v in &vals {
             match v.to_ascii_lowercase().as_str() {
                 "true" | "1" => any_true = true,
                 "false" | "0" => {}
+                // moby's invalidFilter{key, values}: Go prints the values as `[a b]`.
                 _ => {
                     return Err(ApiError::invalid(format!(
-                        "invalid filter '{key}={v}': must be true or false"
+                        "Invalid filter '{key}=[{}]'",
+                        vals.join(" ")
                     )))
                 }
             }
@@ -276,7 +278,7 @@ mod tests {
         );
         assert_eq!(
             f(r#"{"bogus":["1"]}"#).unwrap_err().message,
-            "invalid filter 'bogus'"
+            "Invalid filter 'bogus'"
         );
         assert!(f(r#"{"dangling":["maybe"]}"#).is_err());
     }
