@@ -251,7 +251,8 @@ fn errors_have_dockerds_texts_and_codes() {
     });
     cases.push(case(
         "POST",
-        &format!("/containers/{paused}/attach?stream=1&stdout=1"),
+        // logs only, no stream: an engine that wrongly attaches answers and ends (no hang).
+        &format!("/containers/{paused}/attach?logs=1&stdout=1"),
         409,
         &format!("container {paused} is paused, unpause the container before attach"),
     ));
