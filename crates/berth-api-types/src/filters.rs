@@ -69,13 +69,15 @@ impl Filters {
             return Ok(None);
         }
         let mut any_true = false;
-        for v in vals {
+        for v in &vals {
             match v.to_ascii_lowercase().as_str() {
                 "true" | "1" => any_true = true,
                 "false" | "0" => {}
+                // moby's invalidFilter{key, values}: Go prints the values as `[a b]`.
                 _ => {
                     return Err(ApiError::invalid(format!(
-                        "invalid filter '{key}={v}': must be true or false"
+                        "Invalid filter '{key}=[{}]'",
+                        vals.join(" ")
                     )))
                 }
             }

@@ -17,7 +17,9 @@ use berth_api_types::models::{
 use berth_api_types::network_service::{
     prune_labels_match, ConfigFrom, NetworkContainer, NetworkIpam, NetworkIpamConfig, NetworkView,
 };
-use berth_api_types::{ApiError, ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
+use berth_api_types::{ApiResult, ErrorKind, Filters, NetworkCreated, NetworkService};
+
+use crate::error::{DaemonError, Result};
 use berth_network::{Endpoint, EndpointConfig, NetworkConfig, NetworkInfo, NetworkManager};
 
 use crate::containers::stored::EndpointSettings;
@@ -32,21 +34,10 @@ pub(crate) struct NetworkState {
     manager: tokio::sync::OnceCell<Arc<NetworkManager>>,
 }
 
-/// berth-network's error as the API error Docker's clients expect (texts match moby's where
-/// scripts grep for them).
-pub(crate) fn net_err(e: berth_network::Error) -> ApiError {
-    use berth_network::Error as E;
-    match &e {
-        E::NetworkNotFound(n) => ApiError::not_found(format!("network {n} not found")),
-        E::NetworkExists(n) => ApiError::conflict(format!("network with name {n} already exists")),
-        _ => ApiError::new(e.kind(), e.to_string()),
-    }
-}
-
 /// `10.10.0.1/24` (Docker's `bip`: the bridge address and prefix) → the subnet `10.10.0.0/24`.
-fn bip_subnet(bip: &str) -> ApiResult<String> {
+fn bip_subnet(bip: &str) -> Result<String> {
     let bad = || {
-        ApiError::invalid(format!(
+        DaemonError::Invalid(format!(
             "invalid bip {bip:?}: expected an IPv4 address with prefix like 10.10.0.1/24"
         ))
     };
@@ -72,7 +63,7 @@ pub(crate) fn manager_options(
     flags: &crate::config::NetworkOptions,
     file: &crate::config::NetworkOptions,
     env: impl Fn(&str) -> Option<String>,
-) -> ApiResult<berth_network::ManagerOptions> {
+) -> Result<berth_network::ManagerOptions> {
     let mut opts = berth_network::ManagerOptions::new(run_dir);
     let pick = |a: &Option<String>, b: &Option<String>, var: &str| {
         a.clone()
@@ -90,7 +81,7 @@ pub(crate) fn manager_options(
     if let Some(n) = subnet {
         let net = n
             .parse()
-            .map_err(|e| ApiError::invalid(format!("default bridge subnet {n:?}: {e}")))?;
+            .map_err(|e| DaemonError::Invalid(format!("default bridge subnet {n:?}: {e}")))?;
         opts.default_bridge_candidates = vec![net];
     }
     if let Some(t) = pick(&flags.nft_table, &file.nft_table, "BERTH_NFT_TABLE") {
@@ -229,9 +220,9 @@ pub(crate) fn add_configured_networks(r: &Record, m: &mut EndpointMap) {
 }
 
 /// The create request as berth-network's config (first IPv4 and first IPv6 IPAM entry).
-pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkConfig> {
+pub(crate) fn network_config(req: &NetworkCreateRequest) -> Result<NetworkConfig> {
     if req.name.trim().is_empty() {
-        return Err(ApiError::invalid("network name must not be empty"));
+        return Err(DaemonError::invalid("network name must not be empty"));
     }
     let driver = req.driver.clone().unwrap_or_default();
     let driver = if driver.is_empty() {
@@ -240,7 +231,7 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkCon
         driver
     };
     if driver != "bridge" {
-        return Err(ApiError::not_found(format!(
+        return Err(DaemonError::NotFound(format!(
             "plugin \"{driver}\" not found: berth supports the bridge driver"
         )));
     }
@@ -265,7 +256,7 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkCon
     {
         let Some(subnet) = c.subnet.filter(|s| !s.is_empty()) else {
             if c.gateway.is_some() {
-                return Err(ApiError::invalid(
+                return Err(DaemonError::invalid(
                     "invalid pool request: gateway given without a subnet",
                 ));
             }
@@ -292,7 +283,7 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> ApiResult<NetworkCon
         cfg.options.insert(OPT_AUTO_SUBNET.into(), "true".into());
     }
     if cfg.ipv6_subnet.is_some() && req.enable_ipv6 != Some(true) {
-        return Err(ApiError::invalid(
+        return Err(DaemonError::invalid(
             "an IPv6 subnet was given but IPv6 is not enabled: pass --ipv6",
         ));
     }
@@ -310,20 +301,20 @@ pub(crate) fn endpoint_links(es: Option<&EndpointSettings>) -> Vec<(String, Stri
 }
 
 /// Aliases, links and static address an endpoint config asks for.
-fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> ApiResult<EndpointConfig> {
+fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> Result<EndpointConfig> {
     let mut aliases: Vec<String> = es.and_then(|e| e.aliases.clone()).unwrap_or_default();
     let hostname = r.config.hostname.clone().unwrap_or_default();
     if !hostname.is_empty() && !aliases.contains(&hostname) {
         aliases.push(hostname);
     }
     let ipam = es.and_then(|e| e.ipam_config.as_ref());
-    let parse = |s: Option<&String>| -> ApiResult<Option<IpAddr>> {
+    let parse = |s: Option<&String>| -> Result<Option<IpAddr>> {
         match s.filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => s
                 .parse()
                 .map(Some)
-                .map_err(|_| ApiError::invalid(format!("invalid IP address {s:?}"))),
+                .map_err(|_| DaemonError::Invalid(format!("invalid IP address {s:?}"))),
         }
     };
     Ok(EndpointConfig {
@@ -341,7 +332,7 @@ fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> ApiResult<Endpo
 
 impl Engine {
     /// The network manager, opened on first use.
-    pub(crate) async fn network(&self) -> ApiResult<Arc<NetworkManager>> {
+    pub(crate) async fn network(&self) -> Result<Arc<NetworkManager>> {
         let root = self.inner.cfg.root.join("network");
         let run = self.inner.cfg.exec_root.clone();
         self.inner
@@ -357,7 +348,7 @@ impl Engine {
                 NetworkManager::open(&root, opts)
                     .await
                     .map(Arc::new)
-                    .map_err(|e| ApiError::internal(format!("open networks: {e}")))
+                    .map_err(|e| DaemonError::Internal(format!("open networks: {e}")))
             })
             .await
             .cloned()
@@ -369,7 +360,7 @@ impl Engine {
         self.inner.networks.manager.get().cloned()
     }
 
-    async fn net(&self) -> ApiResult<Arc<NetworkManager>> {
+    async fn net(&self) -> Result<Arc<NetworkManager>> {
         self.network().await
     }
 
@@ -381,7 +372,7 @@ impl Engine {
         r: &Record,
         ns: &Path,
         primary: &str,
-    ) -> ApiResult<Vec<Endpoint>> {
+    ) -> Result<Vec<Endpoint>> {
         let Some(eps) = r
             .networking
             .as_ref()
@@ -395,12 +386,16 @@ impl Engine {
         names.sort();
         let mut out = vec![];
         for name in names {
-            let info = net.inspect(name).await.map_err(net_err)?;
+            let info = net.inspect(name).await.map_err(DaemonError::from)?;
             if Some(&info.network.id) == primary_id.as_ref() || info.network.ipam.is_none() {
                 continue;
             }
             let cfg = endpoint_config(r, eps.get(name))?;
-            out.push(net.connect(ns, name, cfg).await.map_err(net_err)?);
+            out.push(
+                net.connect(ns, name, cfg)
+                    .await
+                    .map_err(DaemonError::from)?,
+            );
         }
         Ok(out)
     }
@@ -440,7 +435,7 @@ impl NetworkService for Engine {
     async fn network_create(&self, req: NetworkCreateRequest) -> ApiResult<NetworkCreated> {
         let cfg = network_config(&req)?;
         let net = self.net().await?;
-        let n = net.create_network(cfg).await.map_err(net_err)?;
+        let n = net.create_network(cfg).await.map_err(DaemonError::from)?;
         self.network_event("create", &n.id, &n.name, None);
         Ok(NetworkCreated {
             id: n.id,
@@ -461,28 +456,29 @@ impl NetworkService for Engine {
 
     async fn network_inspect(&self, id: &str) -> ApiResult<NetworkView> {
         let net = self.net().await?;
-        Ok(network_json(&net.inspect(id).await.map_err(net_err)?))
+        Ok(network_json(
+            &net.inspect(id).await.map_err(DaemonError::from)?,
+        ))
     }
 
     async fn network_remove(&self, id: &str) -> ApiResult<()> {
         let net = self.net().await?;
-        let info = net.inspect(id).await.map_err(net_err)?;
+        let info = net.inspect(id).await.map_err(DaemonError::from)?;
         let n = &info.network;
         if n.predefined {
-            return Err(ApiError::new(
-                ErrorKind::Forbidden,
-                format!("{} is a pre-defined network and cannot be removed", n.name),
-            ));
+            return Err(DaemonError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            ))
+            .into());
         }
         match net.remove_network(&n.id).await {
-            Err(berth_network::Error::NetworkInUse { .. }) => Err(ApiError::new(
-                ErrorKind::Forbidden,
-                format!(
-                    "error while removing network: network {} id {} has active endpoints",
-                    n.name, n.id
-                ),
-            )),
-            Err(e) => Err(net_err(e)),
+            Err(berth_network::Error::NetworkInUse { .. }) => Err(DaemonError::Forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n.name, n.id
+            ))
+            .into()),
+            Err(e) => Err(DaemonError::from(e).into()),
             Ok(()) => {
                 self.network_event("destroy", &n.id, &n.name, None);
                 Ok(())
@@ -493,7 +489,7 @@ impl NetworkService for Engine {
     #[tracing::instrument(skip_all, fields(network = %id, container_id = %req.container))]
     async fn network_connect(&self, id: &str, req: NetworkConnectRequest) -> ApiResult<()> {
         let net = self.net().await?;
-        let info = net.inspect(id).await.map_err(net_err)?;
+        let info = net.inspect(id).await.map_err(DaemonError::from)?;
         let n = info.network;
         let ctr = self.inner.containers.get(&req.container)?;
         let _op = ctr.op.lock().await;
@@ -506,19 +502,17 @@ impl NetworkService for Engine {
             req.endpoint_config.as_ref(),
         )?;
         if n.ipam.is_none() {
-            return Err(ApiError::new(
-                ErrorKind::Forbidden,
-                format!(
-                    "container cannot be disconnected from host network or connected to {} network",
-                    n.name
-                ),
-            ));
+            return Err(DaemonError::Forbidden(format!(
+                "container cannot be disconnected from host network or connected to {} network",
+                n.name
+            ))
+            .into());
         }
         let mode = r.host_config.network_mode.clone().unwrap_or_default();
         if mode == "host" || mode == "none" || mode.starts_with("container:") {
-            return Err(ApiError::invalid(format!(
+            return Err(DaemonError::Invalid(format!(
                 "container sharing network namespace with another container or host cannot be connected to any other network (network mode {mode})"
-            )));
+            )).into());
         }
         if info.endpoints.iter().any(|e| e.container_id == r.id)
             || (!r.running()
@@ -527,24 +521,26 @@ impl NetworkService for Engine {
                     .and_then(|x| x.endpoints_config.as_ref())
                     .is_some_and(|m| m.contains_key(&n.name) || m.contains_key(&n.id)))
         {
-            return Err(ApiError::new(
-                ErrorKind::Forbidden,
-                format!(
-                    "endpoint with name {} already exists in network {}",
-                    r.name, n.name
-                ),
-            ));
+            return Err(DaemonError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                r.name, n.name
+            ))
+            .into());
         }
         let es: Option<EndpointSettings> = req.endpoint_config.clone().map(Into::into);
         if r.running() {
             let Some(ns) = r.netns.clone() else {
-                return Err(ApiError::conflict(format!(
+                return Err(DaemonError::Conflict(format!(
                     "container {} has no network namespace of its own",
                     r.id
-                )));
+                ))
+                .into());
             };
             let cfg = endpoint_config(&r, es.as_ref())?;
-            let ep = net.connect(&ns, &n.name, cfg).await.map_err(net_err)?;
+            let ep = net
+                .connect(&ns, &n.name, cfg)
+                .await
+                .map_err(DaemonError::from)?;
             lock(&ctr.rec).endpoints.push(ep);
         } else {
             // Validate the address now, as Docker does, rather than at start.
@@ -559,15 +555,18 @@ impl NetworkService for Engine {
     #[tracing::instrument(skip_all, fields(network = %id, container_id = %req.container))]
     async fn network_disconnect(&self, id: &str, req: NetworkDisconnectRequest) -> ApiResult<()> {
         let net = self.net().await?;
-        let info = net.inspect(id).await.map_err(net_err)?;
+        let info = net.inspect(id).await.map_err(DaemonError::from)?;
         let n = info.network;
         let ctr = match self.inner.containers.get(&req.container) {
             Ok(c) => c,
-            Err(e) if req.force == Some(true) && e.kind == ErrorKind::NotFound => {
+            Err(e) if req.force == Some(true) && e.kind() == ErrorKind::NotFound => {
                 // Force: drop a stale endpoint of a container that no longer exists.
-                return net.disconnect(&req.container, &n.id).await.map_err(net_err);
+                return Ok(net
+                    .disconnect(&req.container, &n.id)
+                    .await
+                    .map_err(DaemonError::from)?);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let _op = ctr.op.lock().await;
         let r = ctr.snapshot();
@@ -579,17 +578,20 @@ impl NetworkService for Engine {
         let live = info.endpoints.iter().any(|e| e.container_id == r.id);
         let stored = Self::forget_endpoint(&ctr, &n.name) | Self::forget_endpoint(&ctr, &n.id);
         if live {
-            net.disconnect(&r.id, &n.id).await.map_err(net_err)?;
+            net.disconnect(&r.id, &n.id)
+                .await
+                .map_err(DaemonError::from)?;
             let mut g = lock(&ctr.rec);
             g.endpoints.retain(|e| e.network_id != n.id);
         } else if !stored {
             let mode = r.host_config.network_mode.clone().unwrap_or_default();
             let default_mode = mode.is_empty() || mode == "default";
             if !(mode == n.name || (default_mode && n.is_default_bridge())) {
-                return Err(ApiError::new(
-                    ErrorKind::Forbidden,
-                    format!("container {} is not connected to network {}", r.id, n.name),
-                ));
+                return Err(DaemonError::Forbidden(format!(
+                    "container {} is not connected to network {}",
+                    r.id, n.name
+                ))
+                .into());
             }
         }
         self.inner.containers.save(&ctr);
@@ -631,7 +633,7 @@ impl NetworkService for Engine {
 }
 
 /// `until` as Docker takes it: unix seconds, RFC 3339, or a duration like `24h` before now.
-fn parse_until(s: &str) -> ApiResult<u64> {
+fn parse_until(s: &str) -> Result<u64> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -645,12 +647,12 @@ fn parse_until(s: &str) -> ApiResult<u64> {
     let (num, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
     let n: u64 = num
         .parse()
-        .map_err(|_| ApiError::invalid(format!("invalid filter 'until={s}'")))?;
+        .map_err(|_| DaemonError::InvalidFilter(format!("until={s}")))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => return Err(ApiError::invalid(format!("invalid filter 'until={s}'"))),
+        _ => return Err(DaemonError::InvalidFilter(format!("until={s}"))),
     };
     Ok(now.saturating_sub(n * mult))
 }
@@ -687,7 +689,7 @@ mod tests {
         assert_eq!(c.subnet.as_deref(), Some("10.9.0.0/24"));
         assert_eq!(c.gateway.as_deref(), Some("10.9.0.254"));
         let e = network_config(&req("n1", &[("fd00::/64", None)])).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(e.kind(), ErrorKind::Invalid);
         let mut r6 = req("n1", &[("fd00::/64", None), ("10.9.0.0/24", None)]);
         r6.enable_ipv6 = Some(true);
         let c = network_config(&r6).unwrap();
@@ -695,7 +697,10 @@ mod tests {
         assert_eq!(c.subnet.as_deref(), Some("10.9.0.0/24"));
         let mut bad = req("n1", &[]);
         bad.driver = Some("overlay".into());
-        assert_eq!(network_config(&bad).unwrap_err().kind, ErrorKind::NotFound);
+        assert_eq!(
+            network_config(&bad).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         assert!(network_config(&req(" ", &[])).is_err());
     }
 

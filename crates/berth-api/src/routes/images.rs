@@ -12,7 +12,7 @@ use berth_oci::Reference;
 use serde::Deserialize;
 
 use super::query::{flag, FiltersQuery, Q};
-use super::{body_stream, json_lines, QueryPairs};
+use super::{body_stream, json_lines, QueryPairs, PAGE_NOT_FOUND};
 use crate::filters::filter_images;
 use crate::service::{ImageListOptions, ImportOptions, Services};
 use crate::version::ApiVersion;
@@ -111,7 +111,7 @@ pub(super) async fn get_named(
         "json" => Ok(Json(inspect_for(s.images.inspect(name).await?, ver)).into_response()),
         "history" => Ok(Json(s.images.history(name).await?).into_response()),
         "get" => Ok(save(&s, vec![name.to_string()]).await?),
-        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}")).into()),
+        _ => Err(ApiError::not_found(PAGE_NOT_FOUND).into()),
     }
 }
 
@@ -156,7 +156,7 @@ pub(super) async fn post_named(
             let auth = super::registry::registry_auth(req.headers());
             super::registry::push(&s, name, &pairs, auth).await
         }
-        _ => Err(ApiError::not_found(format!("page not found: /images/{rest}")).into()),
+        _ => Err(ApiError::not_found(PAGE_NOT_FOUND).into()),
     }
 }
 
@@ -188,9 +188,7 @@ pub(super) async fn remove(s: &Services, name: &str, q: RemoveQuery) -> HttpResu
 fn split_op(rest: &str) -> ApiResult<(&str, &str)> {
     match rest.rsplit_once('/') {
         Some((name, op)) if !name.is_empty() => Ok((name, op)),
-        _ => Err(ApiError::not_found(format!(
-            "page not found: /images/{rest}"
-        ))),
+        _ => Err(ApiError::not_found(PAGE_NOT_FOUND)),
     }
 }
 

@@ -68,6 +68,8 @@ pub fn app(services: Services) -> Router {
         .route("/containers/{id}/changes", get(volumes::changes))
         .route("/containers/{id}/export", get(volumes::export))
         .route("/networks", get(networks::list))
+        // moby registers the list under `/networks/` too (its one trailing-slash route).
+        .route("/networks/", get(networks::list))
         .route("/networks/create", axum::routing::post(networks::create))
         .route("/networks/prune", axum::routing::post(networks::prune))
         .route(
@@ -153,12 +155,13 @@ async fn options_ok(req: Request, next: axum::middleware::Next) -> Response {
     next.run(req).await
 }
 
-async fn not_found(req: Request) -> Response {
-    crate::HttpError::from(crate::ApiError::not_found(format!(
-        "page not found: {}",
-        req.uri().path()
-    )))
-    .into_response()
+/// moby's text for a path no route matches (`pageNotFoundError`): the path is not repeated.
+pub(crate) const PAGE_NOT_FOUND: &str = "page not found";
+
+/// gorilla/mux without StrictSlash, as dockerd: a path no route matches (`/containers/json/`
+/// included) and a wrong method on a known path are 404 "page not found".
+async fn not_found() -> Response {
+    crate::HttpError::from(crate::ApiError::not_found(PAGE_NOT_FOUND)).into_response()
 }
 
 /// Query string as ordered pairs (repeated keys allowed: `names=a&names=b`).

@@ -69,7 +69,7 @@ pub(super) async fn distribution(
     req: Request,
 ) -> HttpResult<Response> {
     let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) else {
-        return Err(ApiError::not_found(format!("page not found: /distribution/{rest}")).into());
+        return Err(ApiError::not_found(super::PAGE_NOT_FOUND).into());
     };
     let auth = registry_auth(req.headers());
     Ok(Json(s.images.distribution(name, auth).await?).into_response())

@@ -6,9 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_api_types::{
-    ApiError, ApiResult, BuildOptions, ByteStream, JsonAux, JsonMessage, JsonStream,
-};
+use berth_api_types::{BuildOptions, ByteStream, JsonAux, JsonMessage, JsonStream};
 use berth_build::{BuildRequest, Event, Network, Sink};
 use berth_dockerfile::ignore::Matcher;
 use futures::StreamExt;
@@ -16,6 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::build::backend::{BuildBackendConfig, BuildNetwork, Puller, StoreBuildBackend};
 use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
 
 /// The binary whose `shim` subcommand runs RUN containers: `BERTH_SHIM_EXE` or ourselves.
 fn shim_exe() -> PathBuf {
@@ -69,19 +68,19 @@ impl Drop for ContextDir {
     }
 }
 
-async fn unpack_context(body: ByteStream, dir: &Path) -> ApiResult<()> {
+async fn unpack_context(body: ByteStream, dir: &Path) -> Result<()> {
     let tar = dir.with_extension("tar");
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent)
-            .map_err(|e| ApiError::internal(format!("create {}: {e}", parent.display())))?;
+            .map_err(|e| DaemonError::io(format!("create {}", parent.display()), e))?;
     }
-    let mut f = std::fs::File::create(&tar)
-        .map_err(|e| ApiError::internal(format!("store build context: {e}")))?;
+    let mut f =
+        std::fs::File::create(&tar).map_err(|e| DaemonError::io("store build context", e))?;
     let mut body = body;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::invalid(format!("read build context: {e}")))?;
+        let chunk = chunk.map_err(|e| DaemonError::Invalid(format!("read build context: {e}")))?;
         f.write_all(&chunk)
-            .map_err(|e| ApiError::internal(format!("store build context: {e}")))?;
+            .map_err(|e| DaemonError::io("store build context", e))?;
     }
     drop(f);
     let d = dir.to_path_buf();
@@ -95,9 +94,10 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> ApiResult<()> {
         let _ = std::fs::remove_file(&tar);
         out
     })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    res.map_err(|e| ApiError::invalid(format!("invalid build context (want a tar archive): {e}")))
+    .await?;
+    res.map_err(|e| {
+        DaemonError::Invalid(format!("invalid build context (want a tar archive): {e}"))
+    })
 }
 
 /// RUN steps on the engine's default network, as Docker's builder does (or the network the
@@ -148,7 +148,7 @@ struct ContainerForBuilds(Engine, String);
 impl BuildNetwork for ContainerForBuilds {
     async fn attach(&self, _id: &str) -> Result<(PathBuf, String), String> {
         let cs = &self.0.inner.containers;
-        let c = cs.get(&self.1).map_err(|e| e.message.clone())?.snapshot();
+        let c = cs.get(&self.1).map_err(|e| e.to_string())?.snapshot();
         if !c.running() {
             return Err(format!(
                 "cannot join network of a non running container: {}",
@@ -211,12 +211,12 @@ impl Engine {
     async fn build_preflight(
         &self,
         opts: &BuildOptions,
-    ) -> ApiResult<(Network, Arc<dyn BuildNetwork>)> {
+    ) -> Result<(Network, Arc<dyn BuildNetwork>)> {
         if !opts.platform.is_empty() {
             let host = berth_oci::Platform::host();
-            let want = berth_oci::Platform::parse(&opts.platform).map_err(ApiError::invalid)?;
+            let want = berth_oci::Platform::parse(&opts.platform).map_err(DaemonError::invalid)?;
             if want.os != host.os || want.architecture != host.architecture {
-                return Err(ApiError::invalid(format!(
+                return Err(DaemonError::Invalid(format!(
                     "platform {} is not supported: this engine builds for {}/{} only",
                     opts.platform, host.os, host.architecture
                 )));
@@ -236,7 +236,7 @@ impl Engine {
             None => {
                 let net = self.network().await?;
                 let info = net.inspect(&opts.network).await.map_err(|_| {
-                    ApiError::not_found(format!(
+                    DaemonError::NotFound(format!(
                         "network {} not found: create it first or pass default, host or none",
                         opts.network
                     ))
@@ -250,11 +250,10 @@ impl Engine {
         &self,
         body: ByteStream,
         opts: BuildOptions,
-    ) -> ApiResult<JsonStream> {
-        let store = self
-            .store()
-            .cloned()
-            .ok_or_else(|| ApiError::not_implemented("this engine's image store cannot build"))?;
+    ) -> Result<JsonStream> {
+        let store = self.store().cloned().ok_or_else(|| {
+            DaemonError::NotImplemented("this engine's image store cannot build".into())
+        })?;
         // Refusing before the context is read would close the connection under a client
         // still uploading it (the docker CLI then reports a broken pipe, not our error): read
         // the body to its end first, as an answer after the upload.
@@ -276,12 +275,12 @@ impl Engine {
         let guard = ContextDir(dir.clone());
         unpack_context(body, &dir).await?;
         let parts = berth_build::context::clean_source(&opts.dockerfile, true)
-            .map_err(|e| ApiError::invalid(e.to_string()))?;
+            .map_err(DaemonError::invalid)?;
         let df_path =
             berth_build::context::resolve_in_root(&dir, &parts, true, true, "build context")
-                .map_err(|e| ApiError::invalid(e.to_string()))?;
+                .map_err(DaemonError::invalid)?;
         let dockerfile = std::fs::read_to_string(&df_path).map_err(|_| {
-            ApiError::invalid(format!(
+            DaemonError::Invalid(format!(
                 "Cannot locate specified Dockerfile: {}: put it in the build context or pass -f",
                 opts.dockerfile
             ))
@@ -289,11 +288,9 @@ impl Engine {
         // A Dockerfile that does not parse is the request's fault, answered as a 400 before
         // the progress stream starts, as dockerd (whose errors before the first output are
         // HTTP errors): the Go client then returns it from ImageBuild itself.
-        berth_dockerfile::parse(&dockerfile).map_err(|e| ApiError::invalid(e.to_string()))?;
+        berth_dockerfile::parse(&dockerfile).map_err(DaemonError::invalid)?;
         let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
-            Ok(t) => {
-                Matcher::from_dockerignore(&t).map_err(|e| ApiError::invalid(e.to_string()))?
-            }
+            Ok(t) => Matcher::from_dockerignore(&t).map_err(DaemonError::invalid)?,
             Err(_) => Matcher::default(),
         };
         // --cache-from: the named images that exist here (moby skips missing ones).

@@ -10,12 +10,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use berth_api_types::models::{ChangeType, FilesystemChange};
-use berth_api_types::{
-    ApiError, ApiResult, ByteStream, ContainerFsService, ExtractOptions, PathStat,
-};
+use berth_api_types::{ApiResult, ByteStream, ContainerFsService, ExtractOptions, PathStat};
 use futures::StreamExt;
 
-use crate::error::DaemonError;
+use crate::error::{DaemonError, Result};
 use berth_rootfs::archive::{self as archive_ops, ExtractOpts, FsMount};
 
 /// What file operations need to know about a container besides its rootfs.
@@ -32,7 +30,7 @@ pub struct FsTarget {
 /// Container lookup for filesystem operations.
 pub trait ContainerFs: Send + Sync + 'static {
     /// The container `id_or_name` and the mounts file operations must honour.
-    fn resolve(&self, id_or_name: &str) -> ApiResult<FsTarget>;
+    fn resolve(&self, id_or_name: &str) -> Result<FsTarget>;
 
     /// Report a container event (`archive-path`, `extract-to-dir`, `export`), as dockerd does
     /// for each of these operations. Lookups that know no containers report nothing.
@@ -43,13 +41,13 @@ pub trait ContainerFs: Send + Sync + 'static {
 pub struct RwLayerLookup(pub Arc<berth_store::Store>);
 
 impl ContainerFs for RwLayerLookup {
-    fn resolve(&self, id: &str) -> ApiResult<FsTarget> {
+    fn resolve(&self, id: &str) -> Result<FsTarget> {
         match self.0.rw_layer(id) {
             Ok(l) => Ok(FsTarget {
                 id: l.container_id,
                 ..FsTarget::default()
             }),
-            Err(_) => Err(ApiError::not_found(format!("No such container: {id}"))),
+            Err(_) => Err(DaemonError::NoSuchContainer(id.to_string())),
         }
     }
 }
@@ -66,23 +64,16 @@ struct View {
 }
 
 impl<L: ContainerFs> ContainerFsOver<L> {
-    fn view(&self, id: &str) -> ApiResult<View> {
+    fn view(&self, id: &str) -> Result<View> {
         let target = self.lookup.resolve(id)?;
-        let rootfs = self
-            .store
-            .mount_rw_layer(&target.id)
-            .map_err(DaemonError::from)?;
-        archive_ops::ensure_mount_points(&rootfs, &target.mounts).map_err(DaemonError::from)?;
+        let rootfs = self.store.mount_rw_layer(&target.id)?;
+        archive_ops::ensure_mount_points(&rootfs, &target.mounts)?;
         Ok(View { rootfs, target })
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await?
 }
 
 /// berth-rootfs's stat of a container path as the API reports it.
@@ -173,12 +164,8 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     async fn stat_path(&self, id: &str, path: &str) -> ApiResult<PathStat> {
         let v = self.view(id)?;
         let p = path.to_string();
-        blocking(move || {
-            let st =
-                archive_ops::stat(&v.rootfs, &v.target.mounts, &p).map_err(DaemonError::from)?;
-            Ok(api_stat(st))
-        })
-        .await
+        let st = blocking(move || Ok(archive_ops::stat(&v.rootfs, &v.target.mounts, &p)?));
+        Ok(api_stat(st.await?))
     }
 
     async fn get_archive(&self, id: &str, path: &str) -> ApiResult<(PathStat, ByteStream)> {
@@ -204,8 +191,13 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 rootfs_read_only: v.target.rootfs_read_only,
             };
-            archive_ops::extract(&v.rootfs, &v.target.mounts, &opts.path, x, r)
-                .map_err(|e| DaemonError::from(e).into())
+            Ok(archive_ops::extract(
+                &v.rootfs,
+                &v.target.mounts,
+                &opts.path,
+                x,
+                r,
+            )?)
         })
         .await?;
         self.lookup.event(&id, "extract-to-dir");
@@ -215,10 +207,7 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     async fn changes(&self, id: &str) -> ApiResult<Vec<FilesystemChange>> {
         let id = self.lookup.resolve(id)?.id;
         let plan = self.store.plan_rw_mount(&id).map_err(DaemonError::from)?;
-        let c = blocking(move || {
-            archive_ops::changes(&plan.upper, &plan.lower).map_err(|e| DaemonError::from(e).into())
-        })
-        .await?;
+        let c = blocking(move || Ok(archive_ops::changes(&plan.upper, &plan.lower)?)).await?;
         Ok(c.into_iter()
             .map(|c| FilesystemChange {
                 path: c.path,
@@ -245,7 +234,7 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
 /// the containers module does not know but the store has an rw layer for is served without
 /// mounts.
 impl ContainerFs for crate::Engine {
-    fn resolve(&self, key: &str) -> ApiResult<FsTarget> {
+    fn resolve(&self, key: &str) -> Result<FsTarget> {
         let ctr = match self.inner.containers.get(key) {
             Ok(c) => c,
             Err(e) => {

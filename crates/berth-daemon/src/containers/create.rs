@@ -6,8 +6,8 @@ use super::Status;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::error::{DaemonError, Result};
 use berth_api_types::models::{ContainerCreateBody, EventMessageTypeEnum};
-use berth_api_types::{ApiError, ApiResult};
 use berth_oci::ImageRuntimeConfig;
 
 use super::names::{generate_name, valid_name};
@@ -21,15 +21,7 @@ pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 /// /dev/shm size of a container that sets none: dockerd's `DefaultShmSize`.
 const DEFAULT_SHM_SIZE: i64 = 64 << 20;
 
-/// `busybox` → `busybox:latest` (what Docker prints in "No such image").
-pub fn with_latest(name: &str) -> String {
-    let last = name.rsplit('/').next().unwrap_or(name);
-    if name.contains('@') || last.contains(':') {
-        name.to_string()
-    } else {
-        format!("{name}:latest")
-    }
-}
+pub use crate::error::with_latest;
 
 fn env_key(e: &str) -> &str {
     e.split_once('=').map(|(k, _)| k).unwrap_or(e)
@@ -115,25 +107,25 @@ pub fn merge_config(req: &mut ContainerConfig, img: &ImageRuntimeConfig) {
 }
 
 /// Validate the host config the way dockerd does (before anything is created).
-pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
+pub fn validate_host_config(h: &HostConfig) -> Result<()> {
     super::validate::check_host_config(h)?;
     let mem = h.memory.unwrap_or(0);
     if mem != 0 && mem < MIN_MEMORY {
-        return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
+        return Err(DaemonError::invalid("Minimum memory limit allowed is 6MB"));
     }
     if mem < 0 {
-        return Err(ApiError::invalid(
+        return Err(DaemonError::invalid(
             "invalid memory limit: must not be negative",
         ));
     }
     let swap = h.memory_swap.unwrap_or(0);
     if mem > 0 && swap > 0 && swap < mem {
-        return Err(ApiError::invalid(
+        return Err(DaemonError::invalid(
             "Minimum memoryswap limit should be larger than memory limit, see usage",
         ));
     }
     if h.nano_cpus.unwrap_or(0) > 0 && h.cpu_quota.unwrap_or(0) > 0 {
-        return Err(ApiError::invalid(
+        return Err(DaemonError::invalid(
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
         ));
     }
@@ -141,28 +133,30 @@ pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
         .map(|n| n.get() as i64)
         .unwrap_or(1);
     if h.nano_cpus.unwrap_or(0) > ncpu * 1_000_000_000 {
-        return Err(ApiError::invalid(format!(
+        return Err(DaemonError::Invalid(format!(
             "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
         )));
     }
     if h.nano_cpus.unwrap_or(0) < 0 {
-        return Err(ApiError::invalid("invalid CPU value: must not be negative"));
+        return Err(DaemonError::invalid(
+            "invalid CPU value: must not be negative",
+        ));
     }
     if let Some(rp) = &h.restart_policy {
         use super::stored::RestartPolicyNameEnum as R;
         let name = rp.name.unwrap_or(R::EMPTY);
         if h.auto_remove.unwrap_or(false) && !matches!(name, R::EMPTY | R::NO) {
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "can't create 'AutoRemove' container with restart policy",
             ));
         }
         if rp.maximum_retry_count.unwrap_or(0) != 0 && name != R::ON_FAILURE {
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'",
             ));
         }
         if rp.maximum_retry_count.unwrap_or(0) < 0 {
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "invalid restart policy: maximum retry count cannot be negative",
             ));
         }
@@ -170,7 +164,7 @@ pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
     if let Some(lc) = &h.log_config {
         let t = lc.typ.as_deref().unwrap_or("");
         if !matches!(t, "" | "json-file" | "none" | "local") {
-            return Err(ApiError::invalid(format!(
+            return Err(DaemonError::Invalid(format!(
                 "logger: no log driver named '{t}' is registered"
             )));
         }
@@ -181,10 +175,10 @@ pub fn validate_host_config(h: &HostConfig) -> ApiResult<()> {
 /// Docker's warning when the container-wide `MacAddress` is used.
 const MAC_DEPRECATED: &str = "The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.";
 
-fn check_mac(mac: &str) -> ApiResult<()> {
+fn check_mac(mac: &str) -> Result<()> {
     berth_network::ipam::parse_mac(mac)
         .map(|_| ())
-        .map_err(|_| ApiError::invalid(format!("invalid MAC address {mac}")))
+        .map_err(|_| DaemonError::Invalid(format!("invalid MAC address {mac}")))
 }
 
 /// Move the container-wide `MacAddress` (the create field of APIs before 1.44, still sent by
@@ -194,7 +188,7 @@ pub fn migrate_mac(
     mac: &str,
     mode: &str,
     networking: &mut Option<NetworkingConfig>,
-) -> ApiResult<Option<String>> {
+) -> Result<Option<String>> {
     for es in networking
         .iter()
         .flat_map(|n| n.endpoints_config.iter())
@@ -217,14 +211,14 @@ pub fn migrate_mac(
         .endpoints_config
         .get_or_insert_with(HashMap::new);
     if !eps.is_empty() && !eps.contains_key(mode) {
-        return Err(ApiError::invalid("unable to migrate container-wide MAC address to a specific network: if a container-wide MAC address is supplied, HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks"));
+        return Err(DaemonError::invalid("unable to migrate container-wide MAC address to a specific network: if a container-wide MAC address is supplied, HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks"));
     }
     let ep = eps.entry(mode.to_string()).or_default();
     match ep.mac_address.as_deref().unwrap_or("") {
         "" => ep.mac_address = Some(mac.to_string()),
         m if m.eq_ignore_ascii_case(mac) => {}
         _ => {
-            return Err(ApiError::invalid("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty"));
+            return Err(DaemonError::invalid("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty"));
         }
     }
     Ok(Some(MAC_DEPRECATED.into()))
@@ -232,7 +226,7 @@ pub fn migrate_mac(
 
 impl Engine {
     /// The init binary a container with host config `hc` runs (None without `--init`).
-    pub(crate) fn init_path_for(&self, hc: &HostConfig) -> ApiResult<Option<std::path::PathBuf>> {
+    pub(crate) fn init_path_for(&self, hc: &HostConfig) -> Result<Option<std::path::PathBuf>> {
         let f = &self.inner.file;
         super::plan::init_binary(
             hc.init,
@@ -243,11 +237,7 @@ impl Engine {
     }
 
     /// Init binary and link env/hosts for a container starting on network `mode`.
-    pub(crate) fn start_extras(
-        &self,
-        r: &Record,
-        mode: &str,
-    ) -> ApiResult<super::plan::StartExtras> {
+    pub(crate) fn start_extras(&self, r: &Record, mode: &str) -> Result<super::plan::StartExtras> {
         let links = self.link_plan(r, mode)?;
         let (ipc_ns, pid_ns) = self.joined_namespaces(r)?;
         crate::volumes::mounts::check_subpaths(&r.planned_mounts, &r.mount_specs)?;
@@ -264,17 +254,19 @@ impl Engine {
         &self,
         name: Option<String>,
         req: berth_api_types::ContainerCreateRequest,
-    ) -> ApiResult<berth_api_types::models::ContainerCreateResponse> {
+    ) -> Result<berth_api_types::models::ContainerCreateResponse> {
         let top_mac = req.mac_address;
         let body: ContainerCreateBody = req.body;
         let image = body.image.clone().unwrap_or_default();
         if image.is_empty() {
-            return Err(ApiError::invalid("no image specified: pass an image name"));
+            return Err(DaemonError::invalid(
+                "no image specified: pass an image name",
+            ));
         }
         if let Some(n) = &name {
             let n = n.trim_start_matches('/');
             if !valid_name(n) {
-                return Err(ApiError::invalid(format!(
+                return Err(DaemonError::Invalid(format!(
                     "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )));
             }
@@ -305,7 +297,7 @@ impl Engine {
             host_config.ipc_mode.as_deref(),
             host_config.pid_mode.as_deref(),
         )
-        .map_err(ApiError::invalid)?;
+        .map_err(DaemonError::invalid)?;
         super::validate::check_create_body(&body)?;
         super::validate_net::check_create(&body, &host_config, &top_mac, name.as_deref(), |c| {
             self.inner.containers.get(c).is_ok()
@@ -313,7 +305,8 @@ impl Engine {
         self.check_static_ips(body.networking_config.as_ref())
             .await?;
         if let Some(h) = &body.healthcheck {
-            super::health::validate(&HealthConfig::from(h.clone())).map_err(ApiError::invalid)?;
+            super::health::validate(&HealthConfig::from(h.clone()))
+                .map_err(DaemonError::invalid)?;
         }
         self.init_path_for(&host_config)?;
         let mode = host_config.network_mode.clone().unwrap_or_default();
@@ -354,9 +347,9 @@ impl Engine {
             .await
             .map_err(|e| {
                 if e.kind() == berth_api_types::ErrorKind::NotFound {
-                    ApiError::not_found(format!("No such image: {}", with_latest(&image)))
+                    DaemonError::NoSuchImage(image.clone())
                 } else {
-                    ApiError::from(e)
+                    e
                 }
             })?;
         let mut config = ContainerConfig {
@@ -389,7 +382,7 @@ impl Engine {
         let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
         argv.extend(config.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
-            return Err(ApiError::invalid("no command specified"));
+            return Err(DaemonError::invalid("no command specified"));
         }
         if let Some(s) = &config.stop_signal {
             if !s.is_empty() {
@@ -428,10 +421,10 @@ impl Engine {
                 Some(n) => {
                     let n = n.trim_start_matches('/').to_string();
                     if let Some(other) = m.values().find(|c| lock(&c.rec).name == n) {
-                        return Err(ApiError::conflict(format!(
-                            "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                            other.id()
-                        )));
+                        return Err(DaemonError::NameInUse {
+                            name: n,
+                            id: other.id(),
+                        });
                     }
                     n
                 }
@@ -456,7 +449,7 @@ impl Engine {
                 .inspect_err(|_| {
                     lock(&cs.map).remove(&id);
                 })
-                .map_err(|e| ApiError::invalid(e.message))?;
+                .map_err(DaemonError::invalid)?;
             from.push(crate::volumes::mounts::VolumesFrom {
                 spec: spec.clone(),
                 mounts: other.snapshot().planned_mounts,
@@ -488,10 +481,10 @@ impl Engine {
         Ok(berth_api_types::models::ContainerCreateResponse { id, warnings })
     }
 
-    async fn ctr_create_fs(&self, ctr: &Arc<Ctr>, image_id: &berth_oci::Digest) -> ApiResult<()> {
+    async fn ctr_create_fs(&self, ctr: &Arc<Ctr>, image_id: &berth_oci::Digest) -> Result<()> {
         let id = ctr.id();
         let store = self.inner.raw_store.clone().ok_or_else(|| {
-            ApiError::unavailable("this engine has no layer store for containers")
+            DaemonError::Unavailable("this engine has no layer store for containers".into())
         })?;
         let img = image_id.clone();
         let id2 = id.clone();
@@ -505,9 +498,8 @@ impl Engine {
                 e.to_string()
             })
         })
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("create rw layer for {id}: {e}")))?;
+        .await?
+        .map_err(|e| DaemonError::Internal(format!("create rw layer for {id}: {e}")))?;
         let cs = &self.inner.containers;
         let rec = ctr.snapshot();
         if let Err(e) = cs.persist(&rec) {
@@ -515,7 +507,7 @@ impl Engine {
             let id2 = id.clone();
             let _ =
                 tokio::task::spawn_blocking(move || store.map(|s| s.remove_rw_layer(&id2))).await;
-            return Err(ApiError::internal(format!("persist container {id}: {e}")));
+            return Err(DaemonError::io(format!("persist container {id}"), e));
         }
         Ok(())
     }

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api_types::{ApiError, ApiResult, AttachOptions, Hijacked, LogsOptions, StreamSession};
+use berth_api_types::{AttachOptions, Hijacked, LogsOptions, StreamSession};
+
+use crate::error::{DaemonError, Result};
 use berth_runtime::{ExecConfig, Shim, StdioEvent, StdioStream};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,27 +31,27 @@ const FIRST_BYTES_DELAY: Duration = Duration::from_millis(30);
 /// moby's text when an exec's stdin read the detach sequence (written to the stream).
 const EXEC_DETACHED: &str = "exec attach failed: error on attach stdin: read escape sequence";
 
-/// moby's getExecConfig: an exec is created and started only in a running, unpaused container.
-fn exec_allowed(r: &super::Record) -> ApiResult<()> {
-    if r.state.status == Status::Paused {
-        return Err(ApiError::conflict(format!(
-            "Container {} is paused, unpause the container before exec",
-            r.id
-        )));
-    }
+/// moby's getActiveContainer/getExecConfig: an exec is created and started only in a running
+/// container that is neither paused nor restarting. moby names a paused container as the
+/// request did (`asked`: the name or ID at create, the full ID at start).
+fn exec_allowed(r: &super::Record, asked: &str) -> Result<()> {
     if !r.running() {
-        return Err(ApiError::conflict(format!(
-            "Container {} is not running",
-            r.id
-        )));
+        return Err(DaemonError::ContainerNotRunning(r.id.clone()));
     }
-    Ok(())
+    match r.state.status {
+        Status::Paused => Err(DaemonError::ContainerPaused {
+            id: asked.to_string(),
+            then: "exec",
+        }),
+        Status::Restarting => Err(DaemonError::ContainerRestarting(r.id.clone())),
+        _ => Ok(()),
+    }
 }
 
 /// The detach sequence for a `DetachKeys` value: the default when empty.
-fn detach_keys_of(s: Option<&str>) -> ApiResult<Vec<u8>> {
+fn detach_keys_of(s: Option<&str>) -> Result<Vec<u8>> {
     let s = s.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_DETACH_KEYS);
-    parse_detach_keys(s).map_err(ApiError::invalid)
+    parse_detach_keys(s).map_err(DaemonError::invalid)
 }
 
 /// A session that writes one error line (as stdout) and ends: moby's answer when an exec
@@ -103,12 +105,12 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         opts: LogsOptions,
-    ) -> ApiResult<berth_api_types::LogsStream> {
+    ) -> Result<berth_api_types::LogsStream> {
         let r = ctr.snapshot();
         let tty = r.config.tty.unwrap_or(false);
         if let Some(lc) = &r.host_config.log_config {
             if lc.typ.as_deref() == Some("none") {
-                return Err(ApiError::invalid(
+                return Err(DaemonError::invalid(
                     "configured logging driver does not support reading",
                 ));
             }
@@ -129,7 +131,7 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         opts: AttachOptions,
-    ) -> ApiResult<StreamSession> {
+    ) -> Result<StreamSession> {
         let r = ctr.snapshot();
         let tty = r.config.tty.unwrap_or(false);
         let dir = self.inner.containers.ctr_dir(&r.id);
@@ -232,16 +234,17 @@ impl Engine {
     pub(crate) async fn exec_create(
         &self,
         ctr: &Arc<Ctr>,
+        asked: &str,
         body: berth_api_types::ExecCreateRequest,
-    ) -> ApiResult<String> {
+    ) -> Result<String> {
         let r = ctr.snapshot();
-        exec_allowed(&r)?;
+        exec_allowed(&r, asked)?;
         let detach_keys = body.detach_keys;
         detach_keys_of(detach_keys.as_deref())?;
         let cfg = body.config;
         let cmd = cfg.cmd.clone().unwrap_or_default();
         if cmd.is_empty() {
-            return Err(ApiError::invalid("No exec command specified"));
+            return Err(DaemonError::invalid("No exec command specified"));
         }
         let id = new_id();
         let e = ExecRec {
@@ -267,11 +270,11 @@ impl Engine {
         Ok(id)
     }
 
-    fn exec_get(&self, id: &str) -> ApiResult<Arc<std::sync::Mutex<ExecRec>>> {
+    fn exec_get(&self, id: &str) -> Result<Arc<std::sync::Mutex<ExecRec>>> {
         lock(&self.inner.containers.execs)
             .get(id)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+            .ok_or_else(|| DaemonError::NoSuchExec(id.to_string()))
     }
 
     pub(crate) async fn exec_start(
@@ -279,16 +282,16 @@ impl Engine {
         exec_id: &str,
         detach: bool,
         tty_q: bool,
-    ) -> ApiResult<Option<StreamSession>> {
+    ) -> Result<Option<StreamSession>> {
         let ex = self.exec_get(exec_id)?;
         let ctr_id = lock(&ex).container_id.clone();
         let ctr = self.inner.containers.get(&ctr_id)?;
         let r = ctr.snapshot();
-        exec_allowed(&r)?;
+        exec_allowed(&r, &r.id)?;
         let e = {
             let mut g = lock(&ex);
             if g.started {
-                return Err(ApiError::conflict(format!(
+                return Err(DaemonError::Conflict(format!(
                     "Error: Exec command {exec_id} has already run"
                 )));
             }
@@ -324,7 +327,7 @@ impl Engine {
                     } else {
                         berth_api_types::ErrorKind::Internal
                     };
-                    return Err(ApiError::new(kind, msg));
+                    return Err(DaemonError::OciRuntime { kind, message: msg });
                 }
                 return Ok(Some(message_session(raw, msg)));
             }
@@ -416,7 +419,7 @@ impl Engine {
         })
     }
 
-    pub(crate) fn exec_inspect(&self, exec_id: &str) -> ApiResult<berth_api_types::ExecInspect> {
+    pub(crate) fn exec_inspect(&self, exec_id: &str) -> Result<berth_api_types::ExecInspect> {
         let ex = self.exec_get(exec_id)?;
         let e = lock(&ex).clone();
         let (ep, args) = e
@@ -445,7 +448,7 @@ impl Engine {
         })
     }
 
-    pub(crate) async fn exec_resize(&self, exec_id: &str, h: u16, w: u16) -> ApiResult<()> {
+    pub(crate) async fn exec_resize(&self, exec_id: &str, h: u16, w: u16) -> Result<()> {
         let ex = self.exec_get(exec_id)?;
         let e = lock(&ex).clone();
         if !e.tty {
@@ -455,20 +458,17 @@ impl Engine {
         Shim::new(self.inner.containers.ctr_dir(&e.container_id))
             .resize(h, w, Some(e.pid))
             .await
-            .map_err(|err| ApiError::internal(format!("resize exec {exec_id}: {err}")))
+            .map_err(|err| DaemonError::runtime(format!("resize exec {exec_id}"), err))
     }
 
     pub(crate) async fn ctr_top(
         &self,
         ctr: &Arc<Ctr>,
         ps_args: &str,
-    ) -> ApiResult<berth_api_types::models::ContainerTopResponse> {
+    ) -> Result<berth_api_types::models::ContainerTopResponse> {
         let r = ctr.snapshot();
         if !r.running() {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                r.id
-            )));
+            return Err(DaemonError::ContainerNotRunning(r.id.clone()));
         }
         let pids = container_pids(&r.id, r.host_config.cgroup_parent.as_deref());
         let args: Vec<String> = if ps_args.is_empty() {
@@ -480,9 +480,9 @@ impl Engine {
             .args(&args)
             .output()
             .await
-            .map_err(|e| ApiError::internal(format!("run ps: {e}")))?;
+            .map_err(|e| DaemonError::io("run ps", e))?;
         if !out.status.success() {
-            return Err(ApiError::internal(format!(
+            return Err(DaemonError::Internal(format!(
                 "ps: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
@@ -498,7 +498,7 @@ impl Engine {
         let pid_col = header
             .iter()
             .position(|h| h == "PID")
-            .ok_or_else(|| ApiError::invalid("Couldn't find PID field in ps output"))?;
+            .ok_or_else(|| DaemonError::invalid("Couldn't find PID field in ps output"))?;
         let ncol = header.len();
         let mut procs = vec![];
         for l in lines {

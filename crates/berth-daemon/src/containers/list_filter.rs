@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use berth_api_types::{ApiError, ApiResult, Filters};
+use berth_api_types::Filters;
+
+use crate::error::DaemonError;
 use regex::Regex;
 
 use super::{Record, Status};
@@ -104,21 +106,21 @@ pub struct ContainerFilter {
 
 impl ContainerFilter {
     /// Check `f` and compile it; `all` are the containers `before`/`since` may name.
-    pub fn compile(f: &Filters, all: &[Record]) -> ApiResult<ContainerFilter> {
+    pub fn compile(f: &Filters, all: &[Record]) -> crate::error::Result<ContainerFilter> {
         f.validate(KEYS)?;
         let owned = |k: &str| f.get(k).into_iter().map(str::to_string).collect::<Vec<_>>();
         let mut statuses = Vec::new();
         for s in f.get("status") {
             statuses.push(
                 Status::from_docker(s)
-                    .ok_or_else(|| ApiError::invalid(format!("Invalid filter 'status={s}'")))?,
+                    .ok_or_else(|| DaemonError::invalid(format!("Invalid filter 'status={s}'")))?,
             );
         }
         let exited = if f.contains("exited") {
             let mut codes = Vec::new();
             for x in f.get("exited") {
                 codes.push(x.parse::<i64>().map_err(|_| {
-                    ApiError::invalid(format!("strconv.Atoi: parsing {x:?}: invalid syntax"))
+                    DaemonError::invalid(format!("strconv.Atoi: parsing {x:?}: invalid syntax"))
                 })?);
             }
             Some(codes)
@@ -127,7 +129,7 @@ impl ContainerFilter {
         };
         for h in f.get("health") {
             if !HEALTH.contains(&h) {
-                return Err(ApiError::invalid(format!(
+                return Err(DaemonError::invalid(format!(
                     "Unrecognised filter value for health: {h}"
                 )));
             }
@@ -136,7 +138,7 @@ impl ContainerFilter {
             [] | ["false"] => false,
             ["true"] => true,
             v => {
-                return Err(ApiError::invalid(format!(
+                return Err(DaemonError::invalid(format!(
                     "Invalid filter 'is-task={}'",
                     v.join(",")
                 )))
@@ -144,16 +146,16 @@ impl ContainerFilter {
         };
         for key in ["publish", "expose"] {
             if let Some(v) = f.get(key).into_iter().find(|v| v.contains(':')) {
-                return Err(ApiError::invalid(format!(
+                return Err(DaemonError::invalid(format!(
                     "filter for '{key}' should not contain ':': {v}"
                 )));
             }
         }
-        let created_of = |key: &str| -> ApiResult<String> {
+        let created_of = |key: &str| -> crate::error::Result<String> {
             all.iter()
                 .find(|o| o.id.starts_with(key) || o.name == key.trim_start_matches('/'))
                 .map(|o| o.created.clone())
-                .ok_or_else(|| ApiError::not_found(format!("No such container: {key}")))
+                .ok_or_else(|| DaemonError::NoSuchContainer(key.to_string()))
         };
         Ok(ContainerFilter {
             ids: owned("id"),
@@ -174,12 +176,12 @@ impl ContainerFilter {
                 .get("before")
                 .into_iter()
                 .map(created_of)
-                .collect::<ApiResult<_>>()?,
+                .collect::<crate::error::Result<_>>()?,
             since: f
                 .get("since")
                 .into_iter()
                 .map(created_of)
-                .collect::<ApiResult<_>>()?,
+                .collect::<crate::error::Result<_>>()?,
             networks: owned("network"),
             volumes: owned("volume"),
             health: owned("health"),
@@ -368,7 +370,7 @@ mod tests {
         ] {
             let e = ContainerFilter::compile(&f(q), &[]).unwrap_err();
             assert_eq!(e.to_string(), want, "{q}");
-            assert_eq!(e.kind, berth_api_types::ErrorKind::Invalid, "{q}");
+            assert_eq!(e.kind(), berth_api_types::ErrorKind::Invalid, "{q}");
         }
     }
 }

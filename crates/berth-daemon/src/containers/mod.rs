@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use berth_api_types::ApiError;
+use crate::error::DaemonError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 
@@ -219,7 +219,8 @@ impl Containers {
     }
 
     /// Find by full id, unique id prefix, or name (`/name` or `name`).
-    pub fn get(&self, key: &str) -> Result<Arc<Ctr>, ApiError> {
+    pub fn get(&self, key: &str) -> Result<Arc<Ctr>, DaemonError> {
+        let asked = key;
         let key = key.trim_start_matches('/');
         let m = lock(&self.map);
         if let Some(c) = m.get(key) {
@@ -238,12 +239,12 @@ impl Containers {
                 return Ok(hits[0].clone());
             }
             if hits.len() > 1 {
-                return Err(ApiError::invalid(format!(
+                return Err(DaemonError::Invalid(format!(
                     "multiple IDs found with provided prefix: {key}"
                 )));
             }
         }
-        Err(ApiError::not_found(format!("No such container: {key}")))
+        Err(DaemonError::NoSuchContainer(asked.to_string()))
     }
 
     pub fn all(&self) -> Vec<Arc<Ctr>> {

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use berth_api_types::{ApiError, ApiResult};
+use crate::error::{DaemonError, Result};
 
 use super::{lock, Record};
 use crate::engine::Engine;
@@ -445,12 +445,12 @@ impl Engine {
     /// Resolve the `HostConfig.Links` of a container being created (network `mode`) to their
     /// stored form; Docker's errors for unknown targets and host networking. Links only act on
     /// the default bridge; on other networks they are kept as given.
-    pub(crate) fn resolve_links(&self, links: &[String], mode: &str) -> ApiResult<Vec<String>> {
+    pub(crate) fn resolve_links(&self, links: &[String], mode: &str) -> Result<Vec<String>> {
         if links.is_empty() {
             return Ok(vec![]);
         }
         if mode == "host" {
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
             ));
         }
@@ -460,12 +460,12 @@ impl Engine {
         let cs = &self.inner.containers;
         let mut out: Vec<String> = Vec::new();
         for l in links {
-            let (name, alias) = parse_link(l).map_err(ApiError::invalid)?;
+            let (name, alias) = parse_link(l).map_err(DaemonError::Invalid)?;
             // A missing target is a bad parameter, not a 404 (which the CLI reads as "no
             // such image" and answers with a pull), as moby decided in moby/moby#39823.
             let lookup = |n: &str| {
                 cs.get(n).map_err(|e| {
-                    ApiError::invalid(format!("could not get container for {n}: {}", e.message))
+                    DaemonError::Invalid(format!("could not get container for {n}: {e}"))
                 })
             };
             let mut target = lookup(&name)?.snapshot();
@@ -483,7 +483,7 @@ impl Engine {
                 target = lookup(&other)?.snapshot();
             }
             if target.host_config.network_mode.as_deref() == Some("host") {
-                return Err(ApiError::invalid(
+                return Err(DaemonError::invalid(
                     "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
                 ));
             }
@@ -495,7 +495,7 @@ impl Engine {
 
     /// The env and /etc/hosts entries the links of `r` (starting on network `mode`) give it.
     /// Targets removed since are skipped; a stopped one is an error, as in Docker.
-    pub(crate) fn link_plan(&self, r: &Record, mode: &str) -> ApiResult<LinkPlan> {
+    pub(crate) fn link_plan(&self, r: &Record, mode: &str) -> Result<LinkPlan> {
         let mut plan = LinkPlan::default();
         if mode != DEFAULT_BRIDGE {
             return Ok(plan);
@@ -516,7 +516,7 @@ impl Engine {
             let t = t.snapshot();
             let link_name = format!("/{}/{alias}", r.name);
             if !t.running() {
-                return Err(ApiError::conflict(format!(
+                return Err(DaemonError::Conflict(format!(
                     "Cannot link to a non running container: /{} AS {link_name}",
                     t.name
                 )));
@@ -526,7 +526,7 @@ impl Engine {
                 .iter()
                 .find(|e| e.network == DEFAULT_BRIDGE)
                 .ok_or_else(|| {
-                    ApiError::conflict(format!(
+                    DaemonError::Conflict(format!(
                         "Cannot link to /{}, as it does not belong to the default network",
                         t.name
                     ))
@@ -586,14 +586,14 @@ impl Engine {
     }
 
     /// `DELETE /containers/{parent}/{alias}?link=1`: drop the link `alias` of `parent`.
-    pub(crate) fn ctr_remove_link(&self, link_name: &str) -> ApiResult<()> {
+    pub(crate) fn ctr_remove_link(&self, link_name: &str) -> Result<()> {
         let name = link_name.trim_start_matches('/');
         let Some((parent, alias)) = name.rsplit_once('/') else {
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "Conflict, cannot remove the default link name of the container",
             ));
         };
-        let no_such = || ApiError::not_found(format!("No such container: {name}"));
+        let no_such = || DaemonError::NoSuchContainer(name.to_string());
         let cs = &self.inner.containers;
         let ctr = cs.get(parent).map_err(|_| no_such())?;
         let removed = {

@@ -3,12 +3,21 @@
 
 use std::path::PathBuf;
 
-use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::NsMode;
 
 use super::status::Status;
 use super::Record;
 use crate::engine::Engine;
+use crate::error::{DaemonError, ErrorKind, Result};
+
+/// A donor lookup's failure, prefixed with what was being joined (moby's `errors.Wrap`).
+fn donor_error(what: &str, e: DaemonError) -> DaemonError {
+    let m = format!("{what}: {e}");
+    match e.kind() {
+        ErrorKind::NotFound => DaemonError::NotFound(m),
+        _ => DaemonError::Conflict(m),
+    }
+}
 
 /// The IPC modes moby accepts (`container:<x>` aside).
 const IPC_MODES: &[&str] = &["", "private", "shareable", "none", "host"];
@@ -42,7 +51,7 @@ impl Engine {
     pub(crate) fn joined_namespaces(
         &self,
         r: &Record,
-    ) -> ApiResult<(Option<PathBuf>, Option<PathBuf>)> {
+    ) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
         let hc = &r.host_config;
         let ipc = match hc
             .ipc_mode
@@ -63,39 +72,39 @@ impl Engine {
         Ok((ipc, pid))
     }
 
-    fn ipc_donor(&self, donor: &str) -> ApiResult<PathBuf> {
+    fn ipc_donor(&self, donor: &str) -> Result<PathBuf> {
         let what = format!("can't join IPC of container {donor}");
         let d = self
             .inner
             .containers
             .get(donor)
-            .map_err(|e| ApiError::new(e.kind, format!("{what}: {}", e.message)))?
+            .map_err(|e| donor_error(&what, e))?
             .snapshot();
-        running(&d).map_err(|e| ApiError::conflict(format!("{what}: {e}")))?;
+        running(&d).map_err(|e| DaemonError::Conflict(format!("{what}: {e}")))?;
         let mode = d.host_config.ipc_mode.as_deref().unwrap_or("");
         if !matches!(mode, "shareable" | "host") {
-            return Err(ApiError::conflict(format!(
+            return Err(DaemonError::Conflict(format!(
                 "{what}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
             )));
         }
         Ok(PathBuf::from(format!("/proc/{}/ns/ipc", d.state.pid)))
     }
 
-    fn pid_donor(&self, donor: &str) -> ApiResult<PathBuf> {
+    fn pid_donor(&self, donor: &str) -> Result<PathBuf> {
         let what = format!("cannot join PID of a non running container: {donor}");
         let d = self
             .inner
             .containers
             .get(donor)
-            .map_err(|e| ApiError::new(e.kind, format!("{what}: {}", e.message)))?
+            .map_err(|e| donor_error(&what, e))?
             .snapshot();
-        running(&d).map_err(ApiError::conflict)?;
+        running(&d).map_err(DaemonError::Conflict)?;
         Ok(PathBuf::from(format!("/proc/{}/ns/pid", d.state.pid)))
     }
 }
 
 /// moby's `containerIsRunning` and `containerIsNotRestarting`.
-fn running(d: &Record) -> Result<(), String> {
+fn running(d: &Record) -> std::result::Result<(), String> {
     match d.state.status {
         Status::Restarting => Err(format!(
             "Container {} is restarting, wait until the container is running",

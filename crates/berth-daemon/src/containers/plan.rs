@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::stored::RestartPolicyNameEnum as R;
-use berth_api_types::{ApiError, ApiResult};
+use crate::error::{DaemonError, Result};
 use berth_network::{PortMapping, Proto};
 use berth_runtime::Resources;
 
 use super::Record;
 
 /// Parse `SIGTERM`, `TERM`, `15`.
-pub fn parse_signal(s: &str) -> ApiResult<i32> {
+pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
         if (1..=64).contains(&n) {
             return Ok(n);
@@ -61,7 +61,7 @@ pub fn parse_signal(s: &str) -> ApiResult<i32> {
             {
                 return Ok(libc::SIGRTMIN() + off);
             }
-            return Err(ApiError::invalid(format!("Invalid signal: {s}")));
+            return Err(DaemonError::Invalid(format!("Invalid signal: {s}")));
         }
     };
     Ok(n)
@@ -74,19 +74,19 @@ fn parse_port_key(k: &str) -> Option<(u16, Proto)> {
 }
 
 /// The port mappings a container asks for (`-p`, `-P`).
-pub fn port_mappings(r: &Record) -> ApiResult<Vec<PortMapping>> {
+pub fn port_mappings(r: &Record) -> Result<Vec<PortMapping>> {
     let mut out = Vec::new();
     let pb = r.host_config.port_bindings.clone().unwrap_or_default();
     for (k, binds) in &pb {
         let (cport, proto) = parse_port_key(k)
-            .ok_or_else(|| ApiError::invalid(format!("invalid port specification: {k:?}")))?;
+            .ok_or_else(|| DaemonError::Invalid(format!("invalid port specification: {k:?}")))?;
         for b in binds.clone().unwrap_or_default() {
             let hip = b.host_ip.unwrap_or_default();
             let host_ip: IpAddr = if hip.is_empty() {
                 IpAddr::from([0, 0, 0, 0])
             } else {
                 hip.parse()
-                    .map_err(|_| ApiError::invalid(format!("invalid host IP {hip:?}")))?
+                    .map_err(|_| DaemonError::Invalid(format!("invalid host IP {hip:?}")))?
             };
             let hp = b.host_port.unwrap_or_default();
             let host_port: u16 = if hp.is_empty() {
@@ -96,7 +96,7 @@ pub fn port_mappings(r: &Record) -> ApiResult<Vec<PortMapping>> {
                     .next()
                     .unwrap_or("0")
                     .parse()
-                    .map_err(|_| ApiError::invalid(format!("invalid host port {hp:?}")))?
+                    .map_err(|_| DaemonError::Invalid(format!("invalid host port {hp:?}")))?
             };
             out.push(PortMapping {
                 host_ip,
@@ -198,7 +198,7 @@ pub fn init_binary(
     daemon_default: bool,
     configured: Option<&Path>,
     exists: impl Fn(&Path) -> bool,
-) -> ApiResult<Option<PathBuf>> {
+) -> Result<Option<PathBuf>> {
     if !requested.unwrap_or(daemon_default) {
         return Ok(None);
     }
@@ -206,7 +206,7 @@ pub fn init_binary(
         if exists(p) {
             return Ok(Some(p.to_path_buf()));
         }
-        return Err(ApiError::invalid(format!(
+        return Err(DaemonError::Invalid(format!(
             "--init: the init binary {} (daemon.json \"init-path\") does not exist: install it or fix the setting",
             p.display()
         )));
@@ -217,7 +217,7 @@ pub fn init_binary(
         .find(|p| exists(p))
         .map(|p| Some(p.to_path_buf()))
         .ok_or_else(|| {
-            ApiError::invalid(format!(
+            DaemonError::Invalid(format!(
                 "--init: no init binary found (looked for {}): install tini (Debian: apt-get install tini) or set \"init-path\" in daemon.json",
                 INIT_CANDIDATES.join(", ")
             ))

@@ -1,7 +1,7 @@
 //! `POST /containers/create?platform=`: the image must be for the platform asked, as dockerd
 //! checks (a 404 naming both platforms), instead of the parameter being ignored.
 
-use berth_api_types::{ApiError, ApiResult};
+use crate::error::DaemonError;
 use berth_oci::Platform;
 
 use super::create::with_latest;
@@ -25,11 +25,11 @@ impl Engine {
         &self,
         image: Option<&str>,
         platform: Option<&str>,
-    ) -> ApiResult<()> {
+    ) -> crate::error::Result<()> {
         let (Some(image), Some(platform)) = (image, platform.filter(|p| !p.is_empty())) else {
             return Ok(());
         };
-        let wanted = Platform::parse(platform).map_err(ApiError::invalid)?;
+        let wanted = Platform::parse(platform).map_err(DaemonError::invalid)?;
         let name = image.to_string();
         // A missing image is create's own 404, with its own words.
         let Ok(stored) = self.blocking(move |s| s.image(&name)).await else {
@@ -43,7 +43,7 @@ impl Engine {
             os_version: None,
         };
         match mismatch(image, &wanted, &actual) {
-            Some(m) => Err(ApiError::not_found(m)),
+            Some(m) => Err(DaemonError::NotFound(m)),
             None => Ok(()),
         }
     }

@@ -203,9 +203,9 @@ impl Engine {
                 Ok((g, false))
             })
             .await
-            .map_err(|e| berth_api_types::ApiError::internal(e.to_string()))?
+            .map_err(crate::error::DaemonError::from)?
             .map_err(|e| {
-                berth_api_types::ApiError::internal(format!("check the image store: {e}"))
+                crate::error::DaemonError::Internal(format!("check the image store: {e}"))
             })?;
             let (g, repaired) = garbage;
             let blobs = g.blobs.iter().map(|p| ("blob", p, String::new()));

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::{LogConfig, Shim};
 use berth_task::{StartError, Task};
 
@@ -15,22 +14,23 @@ use super::task::{CtrEffects, CtrPrepare, StartFailure};
 
 use super::{lock, now_rfc3339, Ctr, Record};
 use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
 
 impl Engine {
     /// Start a created or exited container. Ok(false) when already running.
-    pub(crate) async fn ctr_start(&self, ctr: &Arc<Ctr>) -> ApiResult<bool> {
+    pub(crate) async fn ctr_start(&self, ctr: &Arc<Ctr>) -> Result<bool> {
         let op = ctr.op.lock().await;
         let r = ctr.snapshot();
         if r.state.status == Status::Paused {
-            return Err(ApiError::conflict(
-                "cannot start a paused container, try unpause instead",
+            return Err(DaemonError::Conflict(
+                "cannot start a paused container, try unpause instead".into(),
             ));
         }
         if r.running() {
             return Ok(false);
         }
         if r.state.status == Status::Removing || r.state.status == Status::Dead {
-            return Err(ApiError::conflict(format!(
+            return Err(DaemonError::Conflict(format!(
                 "container {} is marked for removal and cannot be started",
                 r.id
             )));
@@ -41,7 +41,7 @@ impl Engine {
     /// The restart policy's start after the back-off: only while the container still waits in
     /// `restarting` (a stop, kill or rm meanwhile wins, under the same operation lock); the
     /// status stays `restarting` until it runs, as dockerd shows it.
-    pub(crate) async fn ctr_start_restarting(&self, ctr: &Arc<Ctr>) -> ApiResult<bool> {
+    pub(crate) async fn ctr_start_restarting(&self, ctr: &Arc<Ctr>) -> Result<bool> {
         let op = ctr.op.lock().await;
         let r = ctr.snapshot();
         if r.state.status != Status::Restarting || r.manually_stopped {
@@ -56,7 +56,7 @@ impl Engine {
         ctr: &Arc<Ctr>,
         r: &Record,
         op: tokio::sync::MutexGuard<'_, ()>,
-    ) -> ApiResult<bool> {
+    ) -> Result<bool> {
         match self.ctr_start_inner(ctr, r).await {
             Ok(()) => Ok(true),
             Err((e, code)) => {
@@ -316,10 +316,10 @@ fn start_failure(id: &str, e: StartError<StartFailure>) -> StartFailure {
             let msg = format!(
                 "failed to create task for container: OCI runtime create failed: {e}: unknown"
             );
-            (ApiError::new(kind, msg), code)
+            (DaemonError::OciRuntime { kind, message: msg }, code)
         }
         StartError::Start(e) => (
-            ApiError::internal(format!("start container {id}: {e}")),
+            DaemonError::runtime(format!("start container {id}"), e),
             128,
         ),
     }
@@ -356,32 +356,33 @@ mod tests {
         };
         let (e, code) = start_failure("c1", StartError::Spawn(exec));
         assert_eq!(code, 127);
-        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(e.kind(), ErrorKind::Invalid);
         assert_eq!(
-            e.message,
+            e.to_string(),
             "failed to create task for container: OCI runtime create failed: exec: \"nope\": executable file not found in $PATH: unknown"
         );
         let (e, code) = start_failure(
             "c1",
             StartError::Spawn(berth_runtime::Error::Shim("cgroup busy".into())),
         );
-        assert_eq!((code, e.kind), (128, ErrorKind::Internal));
+        assert_eq!((code, e.kind()), (128, ErrorKind::Internal));
         assert!(
-            e.message.contains("OCI runtime create failed: cgroup busy"),
+            e.to_string()
+                .contains("OCI runtime create failed: cgroup busy"),
             "{e}"
         );
         let (e, code) = start_failure(
             "c1",
             StartError::Start(berth_runtime::Error::Shim("gone".into())),
         );
-        assert_eq!((code, e.kind), (128, ErrorKind::Internal));
-        assert_eq!(e.message, "start container c1: gone");
+        assert_eq!((code, e.kind()), (128, ErrorKind::Internal));
+        assert_eq!(e.to_string(), "start container c1: gone");
         // A step's own failure passes through untouched.
         let own = (
-            ApiError::conflict("cannot join network of a non running container: c2"),
+            DaemonError::Conflict("cannot join network of a non running container: c2".into()),
             128,
         );
         let (e, code) = start_failure("c1", StartError::Effect(own));
-        assert_eq!((code, e.kind), (128, ErrorKind::Conflict));
+        assert_eq!((code, e.kind()), (128, ErrorKind::Conflict));
     }
 }

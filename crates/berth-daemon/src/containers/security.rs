@@ -5,11 +5,10 @@
 
 use std::sync::OnceLock;
 
-use berth_api_types::{ApiError, ApiResult};
+use super::stored::HostConfig;
+use crate::error::{DaemonError, Result};
 use berth_runtime::confine::{self, Device, DeviceRule};
 use berth_runtime::SeccompMode;
-
-use super::stored::HostConfig;
 
 /// What the host offers for confinement (read once per daemon).
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +51,8 @@ pub struct Confinement {
     pub readonly_paths: Option<Vec<String>>,
 }
 
-fn invalid_opt(opt: &str) -> ApiError {
-    ApiError::invalid(format!("invalid --security-opt: {opt:?}"))
+fn invalid_opt(opt: &str) -> DaemonError {
+    DaemonError::Invalid(format!("invalid --security-opt: {opt:?}"))
 }
 
 /// Go's strconv.ParseBool.
@@ -66,7 +65,7 @@ fn parse_bool(v: &str) -> Option<bool> {
 }
 
 /// Parse `--security-opt` values as dockerd does (`key=value`, or the deprecated `key:value`).
-pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> ApiResult<SecurityOpts> {
+pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> Result<SecurityOpts> {
     let mut out = SecurityOpts::default();
     for opt in opts {
         if opt == "no-new-privileges" {
@@ -87,7 +86,7 @@ pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> ApiResult<Se
                     "builtin" | "" => SeccompMode::Default,
                     profile => {
                         berth_runtime::seccomp::validate_profile(profile)
-                            .map_err(|e| ApiError::invalid(e.to_string()))?;
+                            .map_err(DaemonError::invalid)?;
                         SeccompMode::Custom(profile.to_string())
                     }
                 }
@@ -98,7 +97,7 @@ pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> ApiResult<Se
             "apparmor" => {
                 if !host.apparmor {
                     if v != "unconfined" {
-                        return Err(ApiError::invalid(format!(
+                        return Err(DaemonError::Invalid(format!(
                             "apparmor is not enabled on this host, cannot apply profile {v}"
                         )));
                     }
@@ -115,7 +114,7 @@ pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> ApiResult<Se
                     } else {
                         "SELinux is not enabled on this host"
                     };
-                    return Err(ApiError::invalid(format!(
+                    return Err(DaemonError::Invalid(format!(
                         "cannot apply --security-opt {opt:?}: {why}; only label=disable is accepted"
                     )));
                 }
@@ -133,12 +132,12 @@ pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> ApiResult<Se
 }
 
 /// Devices and device cgroup rules of `hc` (stats the host's device nodes).
-fn devices(hc: &HostConfig) -> ApiResult<(Vec<Device>, Vec<DeviceRule>)> {
+fn devices(hc: &HostConfig) -> Result<(Vec<Device>, Vec<DeviceRule>)> {
     let mut devs = Vec::new();
     for d in hc.devices.iter().flatten() {
         let host = d.path_on_host.as_deref().unwrap_or("");
         if host.is_empty() {
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "invalid device mapping: PathOnHost is empty",
             ));
         }
@@ -148,28 +147,28 @@ fn devices(hc: &HostConfig) -> ApiResult<(Vec<Device>, Vec<DeviceRule>)> {
                 d.path_in_container.as_deref().unwrap_or(""),
                 d.cgroup_permissions.as_deref().unwrap_or(""),
             )
-            .map_err(|e| ApiError::invalid(e.to_string()))?,
+            .map_err(DaemonError::invalid)?,
         );
     }
     let rules = hc
         .device_cgroup_rules
         .iter()
         .flatten()
-        .map(|r| confine::parse_device_rule(r).map_err(|e| ApiError::invalid(e.to_string())))
-        .collect::<ApiResult<Vec<_>>>()?;
+        .map(|r| confine::parse_device_rule(r).map_err(DaemonError::invalid))
+        .collect::<Result<Vec<_>>>()?;
     Ok((devs, rules))
 }
 
 /// Capabilities the daemon cannot grant: an error for one named in `--cap-add`, else (the
 /// defaults, `ALL`, `--privileged`) a warning naming what the container runs without.
-fn cap_warnings(hc: &HostConfig, bounding: u64) -> ApiResult<Vec<String>> {
+fn cap_warnings(hc: &HostConfig, bounding: u64) -> Result<Vec<String>> {
     let add = hc.cap_add.clone().unwrap_or_default();
     let caps = berth_runtime::spec::effective_caps(
         hc.privileged.unwrap_or(false),
         &add,
         &hc.cap_drop.clone().unwrap_or_default(),
     )
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    .map_err(DaemonError::invalid)?;
     let (_, lacking) = confine::split_held(&caps, bounding);
     if lacking.is_empty() {
         return Ok(Vec::new());
@@ -179,7 +178,7 @@ fn cap_warnings(hc: &HostConfig, bounding: u64) -> ApiResult<Vec<String>> {
         .map(|c| berth_runtime::spec::normalize_cap(c))
         .find(|c| lacking.contains(c));
     if let Some(c) = named {
-        return Err(ApiError::invalid(format!(
+        return Err(DaemonError::Invalid(format!(
             "cannot add capability {c}: the daemon's own capability bounding set lacks it, so no container it starts can hold it"
         )));
     }
@@ -193,7 +192,7 @@ fn cap_warnings(hc: &HostConfig, bounding: u64) -> ApiResult<Vec<String>> {
 }
 
 /// Check everything at create; the warnings go to the create response.
-pub fn validate(hc: &HostConfig) -> ApiResult<Vec<String>> {
+pub fn validate(hc: &HostConfig) -> Result<Vec<String>> {
     let host = HostSecurity::get();
     parse_security_opts(hc.security_opt.as_deref().unwrap_or_default(), &host)?;
     devices(hc)?;
@@ -225,7 +224,7 @@ pub fn record_system_paths(hc: &mut HostConfig) {
 }
 
 /// The runtime's confinement inputs at start.
-pub fn confinement(hc: &HostConfig) -> ApiResult<Confinement> {
+pub fn confinement(hc: &HostConfig) -> Result<Confinement> {
     let host = HostSecurity::get();
     let opts = parse_security_opts(hc.security_opt.as_deref().unwrap_or_default(), &host)?;
     let (devices, device_rules) = devices(hc)?;
@@ -253,12 +252,12 @@ mod tests {
         bounding: u64::MAX,
     };
 
-    fn parse(opts: &[&str]) -> ApiResult<SecurityOpts> {
+    fn parse(opts: &[&str]) -> Result<SecurityOpts> {
         let v: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
         parse_security_opts(&v, &NO_LSM)
     }
 
-    fn msg(r: ApiResult<SecurityOpts>) -> String {
+    fn msg(r: Result<SecurityOpts>) -> String {
         r.unwrap_err().to_string()
     }
 

@@ -11,9 +11,9 @@ use berth_api_types::models::{
     ContainerUpdateResponse,
 };
 use berth_api_types::{
-    ApiError, ApiResult, AttachOptions, ContainerCreateRequest, ContainerInspect,
-    ContainerListOptions, ContainerService, ContainerSummaryView, ContainerWaitResult,
-    ExecCreateRequest, ExecInspect, Filters, LogsOptions, LogsStream, StatsStream, StreamSession,
+    ApiResult, AttachOptions, ContainerCreateRequest, ContainerInspect, ContainerListOptions,
+    ContainerService, ContainerSummaryView, ContainerWaitResult, ExecCreateRequest, ExecInspect,
+    Filters, LogsOptions, LogsStream, StatsStream, StreamSession,
 };
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use super::stored::Mirror;
 use super::{lock, render};
 use crate::engine::Engine;
+use crate::error::DaemonError;
 
 #[async_trait]
 impl ContainerService for Engine {
@@ -32,12 +33,12 @@ impl ContainerService for Engine {
     ) -> ApiResult<ContainerCreateResponse> {
         self.check_create_platform(body.body.image.as_deref(), platform.as_deref())
             .await?;
-        self.ctr_create(name, body).await
+        Ok(self.ctr_create(name, body).await?)
     }
 
     async fn start(&self, id: &str) -> ApiResult<bool> {
         let c = self.inner.containers.get(id)?;
-        self.ctr_start(&c).await
+        Ok(self.ctr_start(&c).await?)
     }
 
     async fn stop(
@@ -50,7 +51,7 @@ impl ContainerService for Engine {
             super::plan::parse_signal(s)?;
         }
         let c = self.inner.containers.get(id)?;
-        self.ctr_stop(&c, signal, timeout).await
+        Ok(self.ctr_stop(&c, signal, timeout).await?)
     }
 
     async fn restart(
@@ -68,7 +69,7 @@ impl ContainerService for Engine {
 
     async fn kill(&self, id: &str, signal: Option<String>) -> ApiResult<()> {
         let c = self.inner.containers.get(id)?;
-        self.ctr_kill(&c, signal).await
+        Ok(self.ctr_kill(&c, signal).await?)
     }
 
     async fn wait(
@@ -77,15 +78,15 @@ impl ContainerService for Engine {
         condition: &str,
     ) -> ApiResult<BoxFuture<'static, ContainerWaitResult>> {
         let c = self.inner.containers.get(id)?;
-        self.ctr_wait(&c, condition)
+        Ok(self.ctr_wait(&c, condition)?)
     }
 
     async fn remove(&self, id: &str, force: bool, volumes: bool, link: bool) -> ApiResult<()> {
         if link {
-            return self.ctr_remove_link(id);
+            return Ok(self.ctr_remove_link(id)?);
         }
         let c = self.inner.containers.get(id)?;
-        self.ctr_remove(&c, force, volumes).await
+        Ok(self.ctr_remove(&c, force, volumes).await?)
     }
 
     async fn inspect(&self, id: &str, size: bool) -> ApiResult<ContainerInspect> {
@@ -144,29 +145,29 @@ impl ContainerService for Engine {
 
     async fn logs(&self, id: &str, opts: LogsOptions) -> ApiResult<LogsStream> {
         let c = self.inner.containers.get(id)?;
-        self.ctr_logs(&c, opts)
+        Ok(self.ctr_logs(&c, opts)?)
     }
 
     async fn attach(&self, id: &str, opts: AttachOptions) -> ApiResult<StreamSession> {
         let c = self.inner.containers.get(id)?;
-        self.ctr_attach(&c, opts).await
+        if c.snapshot().state.status == Status::Paused {
+            return Err(DaemonError::AttachPaused(id.to_string()).into());
+        }
+        Ok(self.ctr_attach(&c, opts).await?)
     }
 
     async fn resize(&self, id: &str, height: u16, width: u16) -> ApiResult<()> {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
         if !r.running() {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                r.id
-            )));
+            return Err(DaemonError::ContainerNotRunning(r.id.clone()).into());
         }
         // No terminal to size: dockerd (containerd's shim) ignores it and answers 200.
         if r.config.tty.unwrap_or(false) {
             Shim::new(self.inner.containers.ctr_dir(&r.id))
                 .resize(height, width, None)
                 .await
-                .map_err(|e| ApiError::internal(format!("resize {}: {e}", r.id)))?;
+                .map_err(|e| DaemonError::runtime(format!("resize {}", r.id), e))?;
         }
         let attrs = HashMap::from([
             ("height".to_string(), height.to_string()),
@@ -180,21 +181,15 @@ impl ContainerService for Engine {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
         if r.state.status == Status::Paused {
-            return Err(ApiError::conflict(format!(
-                "Container {} is already paused",
-                r.id
-            )));
+            return Err(DaemonError::ContainerAlreadyPaused(r.id.clone()).into());
         }
         if r.state.status != Status::Running {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not running",
-                r.id
-            )));
+            return Err(DaemonError::ContainerNotRunning(r.id.clone()).into());
         }
         Shim::new(self.inner.containers.ctr_dir(&r.id))
             .pause()
             .await
-            .map_err(|e| ApiError::internal(format!("pause {}: {e}", r.id)))?;
+            .map_err(|e| DaemonError::runtime(format!("pause {}", r.id), e))?;
         lock(&c.rec).state.status = Status::Paused;
         self.inner.containers.save(&c);
         self.ctr_event("pause", &r, HashMap::new());
@@ -205,15 +200,13 @@ impl ContainerService for Engine {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
         if r.state.status != Status::Paused {
-            return Err(ApiError::conflict(format!(
-                "Container {} is not paused",
-                r.id
-            )));
+            // moby answers a plain error here (500), not a conflict.
+            return Err(DaemonError::Internal(format!("Container {} is not paused", r.id)).into());
         }
         Shim::new(self.inner.containers.ctr_dir(&r.id))
             .resume()
             .await
-            .map_err(|e| ApiError::internal(format!("unpause {}: {e}", r.id)))?;
+            .map_err(|e| DaemonError::runtime(format!("unpause {}", r.id), e))?;
         lock(&c.rec).state.status = Status::Running;
         self.inner.containers.save(&c);
         self.ctr_event("unpause", &r, HashMap::new());
@@ -223,18 +216,20 @@ impl ContainerService for Engine {
     async fn rename(&self, id: &str, new_name: &str) -> ApiResult<()> {
         let new = new_name.trim_start_matches('/');
         if !super::names::valid_name(new) {
-            return Err(ApiError::invalid(format!(
+            return Err(DaemonError::Invalid(format!(
                 "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )));
+            ))
+            .into());
         }
         let c = self.inner.containers.get(id)?;
         let old = {
             let m = lock(&self.inner.containers.map);
             if let Some(o) = m.values().find(|o| lock(&o.rec).name == new) {
-                return Err(ApiError::conflict(format!(
-                    "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                    o.id()
-                )));
+                return Err(DaemonError::NameInUse {
+                    name: new.to_string(),
+                    id: o.id(),
+                }
+                .into());
             }
             let mut g = lock(&c.rec);
             std::mem::replace(&mut g.name, new.to_string())
@@ -275,9 +270,10 @@ impl ContainerService for Engine {
         };
         if hc.auto_remove.unwrap_or(false) && hc.restart_policy.as_ref().is_some_and(restarts) {
             // moby's update wording (create says "can't create 'AutoRemove' container …").
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "Restart policy cannot be updated because AutoRemove is enabled for the container",
-            ));
+            )
+            .into());
         }
         super::create::validate_host_config(&hc)?;
         let r = {
@@ -290,7 +286,7 @@ impl ContainerService for Engine {
             Shim::new(self.inner.containers.ctr_dir(&r.id))
                 .update(super::plan::resources_of(&hc))
                 .await
-                .map_err(|e| ApiError::internal(format!("update {}: {e}", r.id)))?;
+                .map_err(|e| DaemonError::runtime(format!("update {}", r.id), e))?;
         }
         self.ctr_event("update", &r, HashMap::new());
         Ok(ContainerUpdateResponse {
@@ -370,7 +366,7 @@ impl ContainerService for Engine {
 
     async fn exec_create(&self, id: &str, body: ExecCreateRequest) -> ApiResult<String> {
         let c = self.inner.containers.get(id)?;
-        Engine::exec_create(self, &c, body).await
+        Ok(Engine::exec_create(self, &c, id, body).await?)
     }
 
     async fn exec_start(
@@ -379,15 +375,15 @@ impl ContainerService for Engine {
         detach: bool,
         tty: bool,
     ) -> ApiResult<Option<StreamSession>> {
-        Engine::exec_start(self, exec_id, detach, tty).await
+        Ok(Engine::exec_start(self, exec_id, detach, tty).await?)
     }
 
     async fn exec_inspect(&self, exec_id: &str) -> ApiResult<ExecInspect> {
-        Engine::exec_inspect(self, exec_id)
+        Ok(Engine::exec_inspect(self, exec_id)?)
     }
 
     async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> ApiResult<()> {
-        Engine::exec_resize(self, exec_id, height, width).await
+        Ok(Engine::exec_resize(self, exec_id, height, width).await?)
     }
 }
 

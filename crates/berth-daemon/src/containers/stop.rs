@@ -7,21 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::stored::RestartPolicyNameEnum as R;
-use berth_api_types::{ApiError, ApiResult};
 use berth_runtime::Shim;
 
 use super::plan::parse_signal;
 use super::run::phase;
 use super::{lock, Ctr};
 use crate::engine::Engine;
-
-fn not_running(id: &str) -> ApiError {
-    ApiError::conflict(format!("Container {id} is not running"))
-}
+use crate::error::{DaemonError, Result};
 
 /// Whether a kill with `sig` is a manual stop the restart policy must not undo (dockerd's
 /// `ExitOnNext`): SIGKILL, the container's StopSignal, or any signal when it has none.
-fn stops_for_good(stop_signal: Option<&str>, sig: i32) -> ApiResult<bool> {
+fn stops_for_good(stop_signal: Option<&str>, sig: i32) -> crate::error::Result<bool> {
     Ok(match stop_signal.filter(|s| !s.is_empty()) {
         Some(s) if sig != libc::SIGKILL => parse_signal(s)? == sig,
         _ => true,
@@ -30,7 +26,7 @@ fn stops_for_good(stop_signal: Option<&str>, sig: i32) -> ApiResult<bool> {
 
 impl Engine {
     /// Send a signal (validated) to a running container.
-    pub(crate) async fn ctr_kill(&self, ctr: &Arc<Ctr>, signal: Option<String>) -> ApiResult<()> {
+    pub(crate) async fn ctr_kill(&self, ctr: &Arc<Ctr>, signal: Option<String>) -> Result<()> {
         let sig = match signal.as_deref() {
             None | Some("") => libc::SIGKILL,
             Some(s) => parse_signal(s)?,
@@ -44,7 +40,7 @@ impl Engine {
                 }
                 return Ok(());
             }
-            return Err(not_running(&r.id));
+            return Err(DaemonError::ContainerNotRunning(r.id));
         }
         if stops {
             lock(&ctr.rec).manually_stopped = true;
@@ -53,7 +49,7 @@ impl Engine {
         let shim = Shim::new(self.inner.containers.ctr_dir(&r.id));
         shim.kill(sig)
             .await
-            .map_err(|e| ApiError::internal(format!("kill {}: {e}", r.id)))?;
+            .map_err(|e| DaemonError::runtime(format!("kill {}", r.id), e))?;
         let mut attrs = HashMap::new();
         attrs.insert("signal".to_string(), sig.to_string());
         self.ctr_event("kill", &r, attrs);
@@ -83,7 +79,7 @@ impl Engine {
         ctr: &Arc<Ctr>,
         signal: Option<String>,
         timeout: Option<i64>,
-    ) -> ApiResult<bool> {
+    ) -> Result<bool> {
         let r = ctr.snapshot();
         if r.state.status == Status::Restarting {
             lock(&ctr.rec).manually_stopped = true;
@@ -126,25 +122,19 @@ impl Engine {
         ctr: &Arc<Ctr>,
         force: bool,
         volumes: bool,
-    ) -> ApiResult<()> {
+    ) -> Result<()> {
         let r = ctr.snapshot();
         if r.state.status == Status::Removing {
-            return Err(ApiError::conflict(format!(
-                "removal of container {} is already in progress",
-                r.id
-            )));
+            return Err(DaemonError::RemovalInProgress(r.id));
         }
         if r.running() {
             if !force {
-                let what = if r.state.status == Status::Paused {
+                let state = if r.state.status == Status::Paused {
                     "paused"
                 } else {
                     "running"
                 };
-                return Err(ApiError::conflict(format!(
-                    "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
-                    r.name
-                )));
+                return Err(DaemonError::RemoveRunning { id: r.id, state });
             }
             lock(&ctr.rec).manually_stopped = true;
             let from = ctr.life.borrow().exits;
@@ -211,7 +201,7 @@ impl Engine {
         &self,
         ctr: &Arc<Ctr>,
         condition: &str,
-    ) -> ApiResult<futures::future::BoxFuture<'static, berth_api_types::ContainerWaitResult>> {
+    ) -> Result<futures::future::BoxFuture<'static, berth_api_types::ContainerWaitResult>> {
         let mut rx = ctr.life.subscribe();
         let cur = *rx.borrow();
         let r = ctr.snapshot();
@@ -246,7 +236,7 @@ impl Engine {
                 let code = l.map(|l| l.exit_code).unwrap_or(cur.exit_code);
                 result(code)
             })),
-            other => Err(ApiError::invalid(format!(
+            other => Err(DaemonError::Invalid(format!(
                 "invalid condition: {other:?}: use not-running, next-exit or removed"
             ))),
         }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_api_types::ApiError;
 use berth_network::EndpointConfig;
 use berth_runtime::{NetworkMode, Shim, ShimConfig, ShimStarted};
 use berth_task::{Attached, Effects, Prepare, StartPlan};
@@ -16,12 +15,13 @@ use super::run::phase;
 use super::start_plan::{network_mode, start_plan, Endpoints, StartContext};
 use super::{lock, Ctr, Record};
 use crate::engine::Engine;
+use crate::error::DaemonError;
 
 /// A failed start's error and the exit code it records (128 unless the runtime says 126/127).
-pub(super) type StartFailure = (ApiError, i64);
+pub(super) type StartFailure = (DaemonError, i64);
 
-fn err128(e: ApiError) -> StartFailure {
-    (e, 128)
+fn err128(e: impl Into<DaemonError>) -> StartFailure {
+    (e.into(), 128)
 }
 
 /// The engine's effects for starting one container.
@@ -44,7 +44,7 @@ impl Effects for CtrEffects {
             .inner
             .raw_store
             .clone()
-            .ok_or_else(|| err128(ApiError::unavailable("no layer store")))?;
+            .ok_or_else(|| err128(DaemonError::Unavailable("no layer store".into())))?;
         let id2 = id.to_string();
         let volatile = self.record.host_config.auto_remove.unwrap_or(false);
         tokio::task::spawn_blocking(move || {
@@ -56,8 +56,8 @@ impl Effects for CtrEffects {
             }
         })
         .await
-        .map_err(|e| err128(ApiError::internal(e.to_string())))?
-        .map_err(|e| err128(ApiError::internal(format!("mount rootfs of {id}: {e}"))))
+        .map_err(err128)?
+        .map_err(|e| err128(DaemonError::Internal(format!("mount rootfs of {id}: {e}"))))
     }
 
     async fn unmount_rootfs(&self, id: &str) {
@@ -83,7 +83,7 @@ impl Effects for CtrEffects {
     async fn write_file(&self, path: &Path, text: &str, what: &str) -> Result<(), StartFailure> {
         tokio::fs::write(path, text)
             .await
-            .map_err(|e| err128(ApiError::internal(format!("write {what}: {e}"))))
+            .map_err(|e| err128(DaemonError::io(format!("write {what}"), e)))
     }
 
     async fn remove_file(&self, path: &Path) {
@@ -157,14 +157,14 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
             berth_runtime::user::resolve_in_rootfs(&rootfs2, &uspec, &groups)
         })
         .await
-        .map_err(|e| err128(ApiError::internal(e.to_string())))?
-        .map_err(|e| err128(ApiError::invalid(e.to_string())))?;
+        .map_err(err128)?
+        .map_err(|e| err128(DaemonError::invalid(e)))?;
         let (rootfs2, wd) = (rootfs.to_path_buf(), r.config.working_dir.clone());
         tokio::task::spawn_blocking(move || {
             super::workdir::ensure(&rootfs2, wd.as_deref().unwrap_or(""))
         })
         .await
-        .map_err(|e| err128(ApiError::internal(e.to_string())))?
+        .map_err(err128)?
         .map_err(err128)?;
         let sec = super::security::confinement(hc).map_err(err128)?;
         let cx = StartContext {
@@ -222,7 +222,7 @@ impl Engine {
                 let ns = self.inner.cfg.exec_root.join("netns").join(&id);
                 berth_network::netlink::create_netns(&ns)
                     .await
-                    .map_err(|e| err128(ApiError::internal(format!("create netns: {e}"))))?;
+                    .map_err(|e| err128(DaemonError::Internal(format!("create netns: {e}"))))?;
                 *netns = Some(ns.clone());
                 Ok(Attached {
                     mode: NetworkMode::Path(ns.clone()),
@@ -234,7 +234,7 @@ impl Engine {
                 let other = cs.get(&m["container:".len()..]).map_err(err128)?;
                 let o = other.snapshot();
                 if !o.running() {
-                    return Err(err128(ApiError::conflict(format!(
+                    return Err(err128(DaemonError::Conflict(format!(
                         "cannot join network of a non running container: {}",
                         o.id
                     ))));
@@ -256,7 +256,7 @@ impl Engine {
                 let ns = net
                     .create_netns(&id)
                     .await
-                    .map_err(|e| err128(ApiError::internal(format!("create netns: {e}"))))?;
+                    .map_err(|e| err128(DaemonError::Internal(format!("create netns: {e}"))))?;
                 *netns = Some(ns.clone());
                 let mut aliases = vec![];
                 let mut static_ip = None;
@@ -294,20 +294,17 @@ impl Engine {
                         },
                     )
                     .await
-                    .map_err(|e| err128(ApiError::new(e.kind(), e.to_string())))?;
+                    .map_err(err128)?;
                 let mut ips = vec![ep.ip];
                 let mut published = Vec::new();
                 let maps = port_mappings(r).map_err(err128)?;
                 if !maps.is_empty() {
-                    published = net.publish(ep.ip, maps).await.map_err(|e| {
-                        err128(ApiError::new(
-                            if e.kind() == berth_network::ErrorKind::Conflict {
-                                berth_api_types::ErrorKind::Conflict
-                            } else {
-                                berth_api_types::ErrorKind::Internal
-                            },
-                            format!("driver failed programming external connectivity on endpoint {} ({id}): {e}", r.name),
-                        ))
+                    published = net.publish(ep.ip, maps).await.map_err(|source| {
+                        err128(DaemonError::PortPublish {
+                            endpoint: r.name.clone(),
+                            id: id.clone(),
+                            source: Box::new(source),
+                        })
                     })?;
                 }
                 let ov = berth_network::files::DnsOverrides {

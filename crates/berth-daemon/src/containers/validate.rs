@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::DaemonError;
 use berth_api_types::models::ContainerCreateBody;
-use berth_api_types::ApiError;
 
 use super::stored::HostConfig;
 
@@ -58,14 +58,14 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 const MAX_CPUS: u32 = 8192;
 
 /// Check a create's (or an update's merged) host config against this host.
-pub fn check_host_config(h: &HostConfig) -> Result<(), ApiError> {
-    host_config(h, &HostFacts::detect()).map_err(ApiError::invalid)
+pub fn check_host_config(h: &HostConfig) -> Result<(), DaemonError> {
+    host_config(h, &HostFacts::detect()).map_err(DaemonError::Invalid)
 }
 
 /// Check the container config part of a create (as the client sent it, before the image's
 /// config is merged in).
-pub fn check_create_body(c: &ContainerCreateBody) -> Result<(), ApiError> {
-    config(c).map_err(ApiError::invalid)
+pub fn check_create_body(c: &ContainerCreateBody) -> Result<(), DaemonError> {
+    config(c).map_err(DaemonError::Invalid)
 }
 
 /// The pure host-config checks (first failure wins, in dockerd's order).

@@ -5,8 +5,8 @@
 //! addresses on the predefined networks, and namespaces of containers that do not exist. The
 //! checks are pure; which containers exist comes in as a lookup.
 
+use crate::error::DaemonError;
 use berth_api_types::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
-use berth_api_types::{ApiError, ApiResult};
 
 use super::stored::HostConfig;
 use crate::engine::Engine;
@@ -75,7 +75,7 @@ pub fn check_create(
     top_mac: &str,
     own_name: Option<&str>,
     exists: impl Fn(&str) -> bool,
-) -> Result<(), ApiError> {
+) -> Result<(), DaemonError> {
     let mode = h.network_mode.as_deref().unwrap_or("");
     let networking = c.networking_config.as_ref();
     let mac = if top_mac.is_empty() {
@@ -83,8 +83,8 @@ pub fn check_create(
     } else {
         top_mac
     };
-    net_mode(c, h, mac).map_err(ApiError::invalid)?;
-    endpoints(networking).map_err(ApiError::invalid)?;
+    net_mode(c, h, mac).map_err(DaemonError::invalid)?;
+    endpoints(networking).map_err(DaemonError::invalid)?;
     shared_namespaces(h, own_name, exists)
 }
 
@@ -195,11 +195,11 @@ pub fn shared_namespaces(
     h: &HostConfig,
     own_name: Option<&str>,
     exists: impl Fn(&str) -> bool,
-) -> Result<(), ApiError> {
+) -> Result<(), DaemonError> {
     let own = own_name.map(|n| n.trim_start_matches('/'));
     if let Some(c) = h.network_mode.as_deref().and_then(container_of) {
         if Some(c.trim_start_matches('/')) == own {
-            return Err(ApiError::invalid("cannot join own network"));
+            return Err(DaemonError::invalid("cannot join own network"));
         }
     }
     let no_such = |c: &str| format!("No such container: {c}");
@@ -221,7 +221,7 @@ pub fn shared_namespaces(
             } else {
                 format!("{prefix}{c}: {}", no_such(c))
             };
-            return Err(ApiError::invalid(m));
+            return Err(DaemonError::invalid(m));
         }
     }
     Ok(())
@@ -265,7 +265,7 @@ pub fn check_connect(
     name: &str,
     auto_subnet: bool,
     es: Option<&EndpointSettings>,
-) -> Result<(), ApiError> {
+) -> Result<(), DaemonError> {
     let checks = || {
         if container_of(mode).is_some() {
             return Err(CONFLICT_SHARED_NETWORK.to_string());
@@ -274,13 +274,13 @@ pub fn check_connect(
         static_ip(auto_subnet, es)?;
         connect(mode, driver, name)
     };
-    checks().map_err(ApiError::invalid)
+    checks().map_err(DaemonError::invalid)
 }
 
 /// A running container on the host's network namespace cannot leave it.
-pub fn check_disconnect(mode: &str, driver: &str, running: bool) -> Result<(), ApiError> {
+pub fn check_disconnect(mode: &str, driver: &str, running: bool) -> Result<(), DaemonError> {
     if running && mode == "host" && driver == "host" {
-        return Err(ApiError::invalid(CONFLICT_HOST_NETWORK));
+        return Err(DaemonError::invalid(CONFLICT_HOST_NETWORK));
     }
     Ok(())
 }
@@ -288,7 +288,10 @@ pub fn check_disconnect(mode: &str, driver: &str, running: bool) -> Result<(), A
 impl Engine {
     /// [`static_ip`] for each user network a create asks a static address on (networks that
     /// do not exist are left to start, which names them).
-    pub(crate) async fn check_static_ips(&self, nc: Option<&NetworkingConfig>) -> ApiResult<()> {
+    pub(crate) async fn check_static_ips(
+        &self,
+        nc: Option<&NetworkingConfig>,
+    ) -> crate::error::Result<()> {
         let mut eps: Vec<_> = nc
             .and_then(|n| n.endpoints_config.as_ref())
             .into_iter()
@@ -303,7 +306,7 @@ impl Engine {
         for (name, es) in eps {
             if let Ok(info) = net.inspect(name).await {
                 let auto = info.network.options.contains_key(OPT_AUTO_SUBNET);
-                static_ip(auto, Some(es)).map_err(ApiError::invalid)?;
+                static_ip(auto, Some(es)).map_err(DaemonError::invalid)?;
             }
         }
         Ok(())

@@ -246,7 +246,7 @@ fn joined_namespaces_must_exist() {
     assert!(shared_namespaces(&with("bridge", "private", "host"), own, exists).is_ok());
     let e = shared_namespaces(&with("container:me", "", ""), Some("/me"), exists).unwrap_err();
     assert_eq!(
-        (e.kind, e.message.as_str()),
+        (e.kind(), e.to_string().as_str()),
         (ErrorKind::Invalid, "cannot join own network")
     );
     let cases = [
@@ -262,7 +262,10 @@ fn joined_namespaces_must_exist() {
     ];
     for (h, want) in cases {
         let e = shared_namespaces(&h, own, exists).unwrap_err();
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Invalid, want));
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (ErrorKind::Invalid, want)
+        );
     }
 }
 
@@ -327,17 +330,17 @@ fn static_addresses_need_a_configured_subnet() {
     // Connect: shared namespaces first, then endpoint settings, then the subnet.
     let e = check_connect("container:web", "bridge", "bridge", true, Some(&with_ip)).unwrap_err();
     assert_eq!(
-        (e.kind, e.message.as_str()),
+        (e.kind(), e.to_string().as_str()),
         (ErrorKind::Invalid, CONFLICT_SHARED_NETWORK)
     );
     let e = check_connect("bridge", "bridge", "bridge", false, Some(&with_ip)).unwrap_err();
-    assert_eq!(e.message, UNSUPPORTED_IP);
+    assert_eq!(e.to_string(), UNSUPPORTED_IP);
     let e = check_connect("bridge", "bridge", "mynet", true, Some(&with_ip)).unwrap_err();
-    assert_eq!(e.message, UNSUPPORTED_IP_NO_SUBNET);
+    assert_eq!(e.to_string(), UNSUPPORTED_IP_NO_SUBNET);
     assert!(check_connect("bridge", "bridge", "mynet", false, Some(&with_ip)).is_ok());
     assert!(check_connect("bridge", "bridge", "mynet", true, None).is_ok());
     let e = check_disconnect("host", "host", true).unwrap_err();
-    assert_eq!(e.message, CONFLICT_HOST_NETWORK);
+    assert_eq!(e.to_string(), CONFLICT_HOST_NETWORK);
     assert!(check_disconnect("host", "host", false).is_ok());
     assert!(check_disconnect("bridge", "bridge", true).is_ok());
 }

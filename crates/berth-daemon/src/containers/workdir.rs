@@ -5,21 +5,21 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use berth_api_types::ApiError;
+use crate::error::DaemonError;
 
 /// Create `workdir` (a container path) below `rootfs` where it is missing. An empty or `/`
 /// working directory needs nothing.
-pub(super) fn ensure(rootfs: &Path, workdir: &str) -> Result<(), ApiError> {
+pub(super) fn ensure(rootfs: &Path, workdir: &str) -> Result<(), DaemonError> {
     if workdir.is_empty() || workdir == "/" {
         return Ok(());
     }
     let host = berth_runtime::pathutil::resolve_in_root(rootfs, workdir).ok_or_else(|| {
-        ApiError::invalid(format!(
+        DaemonError::Invalid(format!(
             "cannot create working directory {workdir}: too many levels of symbolic links"
         ))
     })?;
     let rel = host.strip_prefix(rootfs).map_err(|_| {
-        ApiError::invalid(format!(
+        DaemonError::Invalid(format!(
             "working directory {workdir} resolves outside the container"
         ))
     })?;
@@ -29,24 +29,24 @@ pub(super) fn ensure(rootfs: &Path, workdir: &str) -> Result<(), ApiError> {
         match std::fs::symlink_metadata(&at) {
             Ok(m) if m.is_dir() => continue,
             Ok(_) => {
-                return Err(ApiError::invalid(format!(
+                return Err(DaemonError::Invalid(format!(
                     "Cannot mkdir: {workdir} is not a directory"
                 )))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&at).map_err(|e| mkdir_err(workdir, &e))?;
+                std::fs::create_dir(&at).map_err(|e| mkdir_err(workdir, e))?;
                 // The daemon's umask must not decide the mode: Docker makes it 0755.
                 std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o755))
-                    .map_err(|e| mkdir_err(workdir, &e))?;
+                    .map_err(|e| mkdir_err(workdir, e))?;
             }
-            Err(e) => return Err(mkdir_err(workdir, &e)),
+            Err(e) => return Err(mkdir_err(workdir, e)),
         }
     }
     Ok(())
 }
 
-fn mkdir_err(workdir: &str, e: &std::io::Error) -> ApiError {
-    ApiError::internal(format!("cannot create working directory {workdir}: {e}"))
+fn mkdir_err(workdir: &str, e: std::io::Error) -> DaemonError {
+    DaemonError::io(format!("cannot create working directory {workdir}"), e)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::containers::Status;
 use std::collections::HashMap;
 
 use berth_api_types::service::CommitOptions;
-use berth_api_types::{ApiError, ApiResult, ContainerService, ErrorKind};
+use berth_api_types::ContainerService;
 use berth_build::BuildError;
 use berth_oci::config::{HealthConfig, History};
 use berth_oci::{Digest, ImageConfig, ImageRuntimeConfig, Reference};
@@ -18,6 +18,7 @@ use berth_store::{ImageRecord, Store};
 use crate::build::backend::{diff_layer, register_state, set_parent};
 use crate::containers::stored::ContainerConfig;
 use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
 
 fn blank(s: &Option<String>) -> bool {
     s.as_deref().unwrap_or("").is_empty()
@@ -224,17 +225,8 @@ pub fn commit_rw_layer(
     Ok(id)
 }
 
-fn build_err(e: BuildError) -> ApiError {
-    // A `--change` that fails to apply is the request's fault (400), as dockerd answers.
-    let kind = match e.kind() {
-        ErrorKind::Failed => ErrorKind::Invalid,
-        k => k,
-    };
-    ApiError::new(kind, e.to_string())
-}
-
 /// `repo[:tag]` as the tag to give the new image (none without a repo).
-fn tag_of(repo: &str, tag: &str) -> ApiResult<Vec<Reference>> {
+fn tag_of(repo: &str, tag: &str) -> Result<Vec<Reference>> {
     if repo.is_empty() {
         return Ok(Vec::new());
     }
@@ -243,9 +235,9 @@ fn tag_of(repo: &str, tag: &str) -> ApiResult<Vec<Reference>> {
     } else {
         format!("{repo}:{tag}")
     };
-    let r = Reference::parse(&full).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let r = Reference::parse(&full).map_err(DaemonError::invalid)?;
     if r.digest.is_some() {
-        return Err(ApiError::invalid("cannot import digest reference"));
+        return Err(DaemonError::invalid("cannot import digest reference"));
     }
     Ok(vec![r.with_default_tag()])
 }
@@ -300,22 +292,21 @@ impl Drop for Unpause {
 impl Engine {
     /// `POST /commit`: see the module docs. A running container is paused while its changes
     /// are read when `opts.pause` (and unpaused afterwards, also on failure).
-    pub(crate) async fn commit_container(&self, opts: CommitOptions) -> ApiResult<String> {
-        let store = self
-            .store()
-            .cloned()
-            .ok_or_else(|| ApiError::unavailable("this engine has no layer store to commit to"))?;
+    pub(crate) async fn commit_container(&self, opts: CommitOptions) -> Result<String> {
+        let store = self.store().cloned().ok_or_else(|| {
+            DaemonError::Unavailable("this engine has no layer store to commit to".into())
+        })?;
         let ctr = self.inner.containers.get(&opts.container)?;
         let rec = ctr.snapshot();
         match rec.state.status {
             Status::Dead => {
-                return Err(ApiError::conflict(format!(
+                return Err(DaemonError::Conflict(format!(
                     "You cannot commit container {} which is Dead",
                     rec.id
                 )))
             }
             Status::Removing => {
-                return Err(ApiError::conflict(format!(
+                return Err(DaemonError::Conflict(format!(
                     "You cannot commit container {} which is being removed",
                     rec.id
                 )))
@@ -353,14 +344,15 @@ impl Engine {
         let res = tokio::task::spawn_blocking(move || {
             let parent = store
                 .image(&parent_id)
-                .map_err(|e| ApiError::new(ErrorKind::NotFound, e.to_string()))?;
-            commit_rw_layer(&store, &id2, &parent, runtime, &info, &tags2).map_err(build_err)
+                .map_err(|e| DaemonError::NotFound(e.to_string()))?;
+            commit_rw_layer(&store, &id2, &parent, runtime, &info, &tags2)
+                .map_err(DaemonError::from)
         })
         .await;
         if let Some(p) = paused {
             p.now().await;
         }
-        let id = res.map_err(|e| ApiError::internal(format!("commit task failed: {e}")))??;
+        let id = res??;
 
         let image_ref = tags.first().map(|r| r.familiar()).unwrap_or_default();
         if !image_ref.is_empty() {

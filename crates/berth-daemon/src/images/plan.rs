@@ -368,12 +368,8 @@ pub fn prune_candidates<'a>(
     in_use: &dyn Fn(&Digest) -> bool,
     now: i64,
 ) -> Result<Vec<&'a StoredImage>> {
-    f.validate(&["dangling", "until", "label", "label!"])
-        .map_err(|e| DaemonError::Invalid(e.message))?;
-    let dangling_only = f
-        .bool_value("dangling")
-        .map_err(|e| DaemonError::Invalid(e.message))?
-        .unwrap_or(true);
+    f.validate(&["dangling", "until", "label", "label!"])?;
+    let dangling_only = f.bool_value("dangling")?.unwrap_or(true);
     let until = f
         .get("until")
         .into_iter()

@@ -365,7 +365,7 @@ impl ImageService for Engine {
     }
 
     async fn commit(&self, opts: berth_api_types::service::CommitOptions) -> ApiResult<String> {
-        self.commit_container(opts).await
+        Ok(self.commit_container(opts).await?)
     }
 
     async fn import(&self, body: ByteStream, opts: ImportOptions) -> ApiResult<String> {
@@ -413,14 +413,14 @@ impl ImageService for Engine {
         &self,
         opts: berth_api_types::PullOptions,
     ) -> ApiResult<berth_api_types::JsonStream> {
-        self.registry_pull(opts).await
+        Ok(self.registry_pull(opts).await?)
     }
 
     async fn push(
         &self,
         opts: berth_api_types::PushOptions,
     ) -> ApiResult<berth_api_types::JsonStream> {
-        self.registry_push(opts).await
+        Ok(self.registry_push(opts).await?)
     }
 
     async fn distribution(
@@ -428,7 +428,7 @@ impl ImageService for Engine {
         name: &str,
         registry_auth: Option<String>,
     ) -> ApiResult<berth_api_types::models::DistributionInspect> {
-        self.registry_distribution(name, registry_auth).await
+        Ok(self.registry_distribution(name, registry_auth).await?)
     }
 
     async fn build(
@@ -436,7 +436,7 @@ impl ImageService for Engine {
         body: berth_api_types::ByteStream,
         opts: berth_api_types::BuildOptions,
     ) -> ApiResult<berth_api_types::JsonStream> {
-        self.build_image(body, opts).await
+        Ok(self.build_image(body, opts).await?)
     }
 
     async fn build_prune(&self) -> ApiResult<(Vec<String>, u64)> {
@@ -444,15 +444,14 @@ impl ImageService for Engine {
             return Ok((Vec::new(), 0));
         };
         let root = store.root().to_path_buf();
-        tokio::task::spawn_blocking(move || crate::build::service::prune_build_cache(&root))
-            .await
-            .map_err(|e| {
-                berth_api_types::ApiError::internal(format!("build cache prune task failed: {e}"))
-            })?
-            .map_err(|e| berth_api_types::ApiError::internal(format!("prune the build cache: {e}")))
+        let pruned =
+            tokio::task::spawn_blocking(move || crate::build::service::prune_build_cache(&root))
+                .await
+                .map_err(DaemonError::from)?;
+        Ok(pruned.map_err(|e| DaemonError::io("prune the build cache", e))?)
     }
 
     async fn login(&self, req: berth_api_types::AuthRequest) -> ApiResult<String> {
-        self.registry_login(req).await
+        Ok(self.registry_login(req).await?)
     }
 }

@@ -29,12 +29,10 @@ pub struct StoreAdapter(pub Arc<Store>);
 
 impl From<StoreError> for DaemonError {
     fn from(e: StoreError) -> Self {
-        let kind = e.kind();
-        let message = match &e {
-            StoreError::ImageNotFound(name) => format!("No such image: {name}"),
-            _ => e.to_string(),
-        };
-        DaemonError::Store { kind, message }
+        match e {
+            StoreError::ImageNotFound(name) => DaemonError::NoSuchImage(name),
+            e => DaemonError::Store(Box::new(e)),
+        }
     }
 }
 

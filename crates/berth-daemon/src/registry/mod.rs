@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use berth_api_types::models::DistributionInspect;
 use berth_api_types::{
-    ApiError, ApiResult, AuthRequest, ErrorKind, JsonAux, JsonMessage, JsonStream, ProgressDetail,
-    PullOptions, PushOptions,
+    AuthRequest, JsonAux, JsonMessage, JsonStream, ProgressDetail, PullOptions, PushOptions,
 };
 use berth_oci::{Digest, Platform, Reference};
 use berth_registry::{Client, Credentials, Progress, ProgressSink, RegistryConfig, RegistryError};
@@ -22,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{DaemonConfig, FileConfig};
 use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
 use crate::registry::store::{BlobSources, InspectOnly, StoreBlobs};
 
 /// Where per-registry CA certificates and client certificates live (Docker's certs.d layout).
@@ -116,11 +116,6 @@ impl RegistryState {
             sources: BlobSources::open(&cfg.root.join("registry")),
         }
     }
-}
-
-/// A registry failure as the API reports it.
-pub fn api_error(e: &RegistryError) -> ApiError {
-    ApiError::new(e.kind(), e.to_string())
 }
 
 /// Platforms tried, after the host's, to resolve an index for `GET /distribution`.
@@ -223,10 +218,10 @@ fn progress_line(p: Progress) -> JsonMessage {
     }
 }
 
-fn credentials(h: &Option<String>) -> ApiResult<Option<Credentials>> {
+fn credentials(h: &Option<String>) -> Result<Option<Credentials>> {
     match h {
         None => Ok(None),
-        Some(h) => Credentials::from_x_registry_auth(h).map_err(|e| api_error(&e)),
+        Some(h) => Ok(Credentials::from_x_registry_auth(h)?),
     }
 }
 
@@ -234,7 +229,7 @@ fn credentials(h: &Option<String>) -> ApiResult<Option<Credentials>> {
 enum Msg {
     Line(JsonMessage),
     /// A failure; before the first real progress line it becomes the HTTP error itself.
-    Fail(ApiError),
+    Fail(DaemonError),
 }
 
 /// The progress sink for one pull: Docker's JSON lines, minus the client's "Pull complete" and
@@ -250,7 +245,7 @@ fn pull_sink(tx: mpsc::UnboundedSender<Msg>) -> ProgressSink {
 
 /// Wait until the task has either failed (→ an HTTP error, as dockerd does before it writes
 /// anything) or produced progress beyond "Pulling from …"; then stream everything.
-async fn commit_stream(mut rx: mpsc::UnboundedReceiver<Msg>) -> ApiResult<JsonStream> {
+async fn commit_stream(mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<JsonStream> {
     let mut head = Vec::new();
     loop {
         match rx.recv().await {
@@ -269,7 +264,7 @@ async fn commit_stream(mut rx: mpsc::UnboundedReceiver<Msg>) -> ApiResult<JsonSt
     let rest = futures::stream::unfold(rx, |mut rx| async move {
         let v = match rx.recv().await? {
             Msg::Line(v) => v,
-            Msg::Fail(e) => error_line(&e.message),
+            Msg::Fail(e) => error_line(&e.to_string()),
         };
         Some((v, rx))
     });
@@ -279,19 +274,19 @@ async fn commit_stream(mut rx: mpsc::UnboundedReceiver<Msg>) -> ApiResult<JsonSt
 
 /// `fromImage` + `tag` → the reference, and whether every tag is wanted (`docker pull -a`
 /// sends the repository without a tag).
-pub fn pull_reference(from: &str, tag: &str) -> ApiResult<(Reference, bool)> {
-    let mut r = Reference::parse(from).map_err(|e| ApiError::invalid(e.to_string()))?;
+pub fn pull_reference(from: &str, tag: &str) -> Result<(Reference, bool)> {
+    let mut r = Reference::parse(from).map_err(DaemonError::invalid)?;
     if !tag.is_empty() {
         if let Ok(d) = tag.parse::<Digest>() {
             r.digest = Some(d);
         } else if r.tag.is_some() || r.digest.is_some() {
-            return Err(ApiError::invalid(format!(
+            return Err(DaemonError::Invalid(format!(
                 "invalid reference format: {from}:{tag}"
             )));
         } else if berth_oci::reference::is_valid_tag(tag) {
             r.tag = Some(tag.to_string());
         } else {
-            return Err(ApiError::invalid(format!("invalid tag format: {tag:?}")));
+            return Err(DaemonError::Invalid(format!("invalid tag format: {tag:?}")));
         }
     }
     let all = r.tag.is_none() && r.digest.is_none();
@@ -299,20 +294,20 @@ pub fn pull_reference(from: &str, tag: &str) -> ApiResult<(Reference, bool)> {
 }
 
 impl Engine {
-    fn registry_store(&self, what: &str) -> ApiResult<Arc<Store>> {
+    fn registry_store(&self, what: &str) -> Result<Arc<Store>> {
         self.store().cloned().ok_or_else(|| {
-            ApiError::not_implemented(format!("{what} needs the berth-store image store"))
+            DaemonError::NotImplemented(format!("{what} needs the berth-store image store"))
         })
     }
 
     /// `POST /images/create?fromImage=` (see [`berth_api_types::ImageService::pull`]).
-    pub(crate) async fn registry_pull(&self, opts: PullOptions) -> ApiResult<JsonStream> {
+    pub(crate) async fn registry_pull(&self, opts: PullOptions) -> Result<JsonStream> {
         let store = self.registry_store("pulling")?;
         let (reference, all) = pull_reference(&opts.from_image, &opts.tag)?;
         let creds = credentials(&opts.registry_auth)?;
         let platform = match opts.platform.trim() {
             "" => None,
-            p => Some(Platform::parse(p).map_err(ApiError::invalid)?),
+            p => Some(Platform::parse(p).map_err(DaemonError::invalid)?),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
@@ -336,13 +331,13 @@ impl Engine {
         all: bool,
         popts: &berth_registry::PullOptions,
         tx: &mpsc::UnboundedSender<Msg>,
-    ) -> ApiResult<()> {
+    ) -> Result<()> {
         let client = &self.inner.registry.client;
         let refs = if all {
             let mut tags = client
                 .list_tags(&reference, popts.credentials.as_ref())
                 .await
-                .map_err(|e| api_error(&e))?;
+                .map_err(DaemonError::from)?;
             tags.sort();
             tags.into_iter()
                 .map(|t| {
@@ -379,7 +374,7 @@ impl Engine {
         r: &Reference,
         popts: &berth_registry::PullOptions,
         tx: &mpsc::UnboundedSender<Msg>,
-    ) -> ApiResult<bool> {
+    ) -> Result<bool> {
         let reg = &self.inner.registry;
         let before = store.resolve(&r.to_string()).ok();
         let target = StoreBlobs::new(store.clone());
@@ -388,7 +383,7 @@ impl Engine {
             Err(e) => {
                 let n = target.discard_committed(&|_| false);
                 tracing::info!(image = %r, removed = n, error = %e, "pull failed");
-                return Err(api_error(&e));
+                return Err(e.into());
             }
         };
         let fetched: Vec<Digest> = {
@@ -418,16 +413,15 @@ impl Engine {
             st.register_image(&manifest, &config, &[tag_ref])
         })
         .await
-        .map_err(|e| ApiError::internal(format!("pull of {r}: {e}")))?;
+        .map_err(DaemonError::from)?;
         let rec = match registered {
             Ok(rec) => rec,
             Err(e) => {
                 target.discard_committed(&|_| false);
-                let msg = format!("unpacking {}: {e}", r.familiar());
-                return Err(ApiError::new(
-                    crate::error::DaemonError::from(e).kind(),
-                    msg,
-                ));
+                return Err(DaemonError::Unpack {
+                    image: r.familiar(),
+                    source: Box::new(e),
+                });
             }
         };
         for d in &fetched {
@@ -454,7 +448,7 @@ impl Engine {
     }
 
     /// `POST /images/{name}/push?tag=`.
-    pub(crate) async fn registry_push(&self, opts: PushOptions) -> ApiResult<JsonStream> {
+    pub(crate) async fn registry_push(&self, opts: PushOptions) -> Result<JsonStream> {
         let store = self.registry_store("pushing")?;
         let (reference, _) = pull_reference(&opts.name, &opts.tag)?;
         let creds = credentials(&opts.registry_auth)?;
@@ -464,7 +458,7 @@ impl Engine {
             let full = reference.full_name();
             let mut v: Vec<Reference> = store
                 .images()
-                .map_err(|e| ApiError::from(crate::error::DaemonError::from(e)))?
+                .map_err(DaemonError::from)?
                 .iter()
                 .flat_map(|i| i.repo_tags.iter())
                 .filter_map(|t| Reference::parse(t).ok())
@@ -475,7 +469,7 @@ impl Engine {
         };
         let first = refs.first().cloned().unwrap_or(reference.clone());
         if refs.is_empty() || store.resolve(&first.to_string()).is_err() {
-            return Err(ApiError::not_found(format!(
+            return Err(DaemonError::NotFound(format!(
                 "An image does not exist locally with the tag: {}",
                 reference.familiar_name()
             )));
@@ -499,12 +493,11 @@ impl Engine {
         r: &Reference,
         credentials: Option<Credentials>,
         tx: &mpsc::UnboundedSender<Msg>,
-    ) -> ApiResult<()> {
+    ) -> Result<()> {
         let reg = &self.inner.registry;
-        let local = |e: berth_store::StoreError| ApiError::from(crate::error::DaemonError::from(e));
-        let rec = store.image(&r.to_string()).map_err(local)?;
-        let manifest = store.read_blob(&rec.manifest_digest).map_err(local)?;
-        let mt = store.manifest_media_type(&rec.id).map_err(local)?;
+        let rec = store.image(&r.to_string())?;
+        let manifest = store.read_blob(&rec.manifest_digest)?;
+        let mt = store.manifest_media_type(&rec.id)?;
         let mut blobs: Vec<Digest> = rec.layers.iter().map(|l| l.digest.clone()).collect();
         blobs.push(rec.id.clone());
         let mount_from = reg
@@ -523,7 +516,7 @@ impl Engine {
             .client
             .push(r, &manifest, &mt, &source, &popts)
             .await
-            .map_err(|e| api_error(&e))?;
+            .map_err(DaemonError::from)?;
         reg.sources.record(&r.registry, &r.repository, &blobs);
         let tag = r.tag.clone().unwrap_or_default();
         let _ = tx.send(Msg::Line(JsonMessage {
@@ -563,9 +556,9 @@ impl Engine {
         &self,
         name: &str,
         registry_auth: Option<String>,
-    ) -> ApiResult<DistributionInspect> {
+    ) -> Result<DistributionInspect> {
         let reference = Reference::parse(name)
-            .map_err(|e| ApiError::invalid(e.to_string()))?
+            .map_err(DaemonError::invalid)?
             .with_default_tag();
         let creds = credentials(&registry_auth)?;
         let client = &self.inner.registry.client;
@@ -590,18 +583,18 @@ impl Engine {
                 Err(e @ RegistryError::NoMatchingPlatform { .. }) => {
                     first_err.get_or_insert(e);
                 }
-                Err(e) => return Err(api_error(&e)),
+                Err(e) => return Err(e.into()),
             }
         }
         let Some(pulled) = pulled else {
-            return Err(api_error(&first_err.expect("an attempt failed")));
+            return Err(first_err.expect("an attempt failed").into());
         };
         distribution_inspect(&pulled)
-            .map_err(|e| ApiError::internal(format!("distribution inspect of {}: {e}", reference)))
+            .map_err(|e| DaemonError::Internal(format!("distribution inspect of {reference}: {e}")))
     }
 
     /// `POST /auth`.
-    pub(crate) async fn registry_login(&self, req: AuthRequest) -> ApiResult<String> {
+    pub(crate) async fn registry_login(&self, req: AuthRequest) -> Result<String> {
         let creds = if !req.identitytoken.is_empty() {
             Credentials::IdentityToken(req.identitytoken.clone())
         } else if !req.username.is_empty() || !req.password.is_empty() {
@@ -609,21 +602,23 @@ impl Engine {
         } else if !req.auth.is_empty() {
             let header = base64_json(&json!({ "auth": req.auth }));
             Credentials::from_x_registry_auth(&header)
-                .map_err(|e| api_error(&e))?
-                .ok_or_else(|| ApiError::invalid("empty auth"))?
+                .map_err(DaemonError::from)?
+                .ok_or_else(|| DaemonError::invalid("empty auth"))?
         } else {
-            return Err(ApiError::invalid(
+            return Err(DaemonError::invalid(
                 "login needs a username and password (or an identity token)",
             ));
         };
         let registry = login_registry(&req.serveraddress);
         match self.inner.registry.client.login(&registry, &creds).await {
             Ok(s) => Ok(s),
-            Err(e) if e.kind() == berth_registry::ErrorKind::Unauthorized => Err(ApiError::new(
-                ErrorKind::Unauthorized,
-                format!("login attempt to {registry} failed: {e}"),
-            )),
-            Err(e) => Err(api_error(&e)),
+            Err(source) if source.kind() == berth_registry::ErrorKind::Unauthorized => {
+                Err(DaemonError::LoginFailed {
+                    registry,
+                    source: Box::new(source),
+                })
+            }
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -765,19 +760,20 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel();
         tx.send(Msg::Line(status(Some("latest"), "Pulling from x")))
             .unwrap();
-        tx.send(Msg::Fail(ApiError::not_found(
-            "manifest for x:latest not found",
+        tx.send(Msg::Fail(DaemonError::NotFound(
+            "manifest for x:latest not found".into(),
         )))
         .unwrap();
         let e = commit_stream(rx).await.err().expect("http error");
-        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert_eq!(e.kind(), berth_api_types::ErrorKind::NotFound);
 
         let (tx, rx) = mpsc::unbounded_channel();
         tx.send(Msg::Line(status(Some("latest"), "Pulling from x")))
             .unwrap();
         tx.send(Msg::Line(status(Some("abc"), "Pulling fs layer")))
             .unwrap();
-        tx.send(Msg::Fail(ApiError::unavailable("gone"))).unwrap();
+        tx.send(Msg::Fail(DaemonError::Unavailable("gone".into())))
+            .unwrap();
         drop(tx);
         let lines: Vec<JsonMessage> = commit_stream(rx).await.unwrap().collect().await;
         assert_eq!(lines.len(), 3);

@@ -318,10 +318,10 @@ impl VolumeStore {
         }
         let u = users(&st, name);
         if !u.is_empty() {
-            return Err(DaemonError::Conflict(format!(
-                "remove {name}: volume is in use - [{}]",
-                u.join(" ")
-            )));
+            return Err(DaemonError::VolumeInUse {
+                name: name.to_string(),
+                users: u,
+            });
         }
         self.remove_dir(name)?;
         st.vols.remove(name);
@@ -374,7 +374,7 @@ fn users(st: &State, name: &str) -> Vec<String> {
 }
 
 fn no_such(name: &str) -> DaemonError {
-    DaemonError::NotFound(format!("get {name}: no such volume"))
+    DaemonError::NoSuchVolume(name.to_string())
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(s.acquire("data", "c1").unwrap(), s.mountpoint("data"));
         s.acquire("data", "c2").unwrap();
         let e = s.remove("data", true).unwrap_err();
-        assert_eq!(e.to_string(), "remove data: volume is in use - [c1 c2]");
+        assert_eq!(e.to_string(), "remove data: volume is in use - [c1, c2]");
         assert_eq!(e.kind(), crate::ErrorKind::Conflict);
         assert_eq!(s.release("c1"), vec!["data".to_string()]);
         assert_eq!(s.in_use("data"), vec!["c2".to_string()]);

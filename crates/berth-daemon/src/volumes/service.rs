@@ -11,14 +11,14 @@ use berth_api_types::volume_service::prune_selects;
 use berth_api_types::{ApiResult, VolumeCreateBody, VolumeInfo, VolumeService};
 
 use crate::engine::Engine;
-use crate::error::DaemonError;
+use crate::error::{DaemonError, Result};
 use crate::volumes::{CreateVolume, VolumeRecord, VolumeStore};
 
 /// Open `<root>/volumes`. A failure stops the daemon: serving on without the volume store (or
 /// with a temporary one) would lose every named volume's data from the user's view.
-pub(crate) fn open_volumes(root: &Path) -> crate::error::Result<VolumeStore> {
+pub(crate) fn open_volumes(root: &Path) -> Result<VolumeStore> {
     let dir = root.join("volumes");
-    VolumeStore::open(&dir).map_err(|e| crate::error::DaemonError::Io {
+    VolumeStore::open(&dir).map_err(|e| DaemonError::Io {
         what: format!(
             "cannot open the volume store {}: {e}; check that the directory is readable and writable by root",
             dir.display()
@@ -61,7 +61,7 @@ impl Engine {
         hc: &crate::containers::stored::HostConfig,
         image_volumes: &[String],
         volumes_from: &[crate::volumes::mounts::VolumesFrom],
-    ) -> ApiResult<Vec<crate::volumes::mounts::AppliedMount>> {
+    ) -> Result<Vec<crate::volumes::mounts::AppliedMount>> {
         let plan = crate::volumes::mounts::plan_mounts(
             &hc.binds.clone().unwrap_or_default(),
             &hc.mounts.clone().unwrap_or_default(),
@@ -86,7 +86,7 @@ impl Engine {
         &self,
         rootfs: &Path,
         mounts: Vec<crate::volumes::mounts::AppliedMount>,
-    ) -> ApiResult<()> {
+    ) -> Result<()> {
         let rootfs = rootfs.to_path_buf();
         self.vol_blocking(move |s| crate::volumes::mounts::seed_volumes(s, &rootfs, &mounts))
             .await
@@ -160,7 +160,7 @@ impl Engine {
     }
 
     /// `Volumes` of `/system/df`, with sizes and reference counts.
-    pub(crate) async fn volume_usage(&self) -> ApiResult<Vec<VolumeInfo>> {
+    pub(crate) async fn volume_usage(&self) -> Result<Vec<VolumeInfo>> {
         let store = self.inner.volumes.clone();
         let out = tokio::task::spawn_blocking(move || {
             store
@@ -175,20 +175,16 @@ impl Engine {
                 })
                 .collect()
         })
-        .await
-        .map_err(DaemonError::from)?;
+        .await?;
         Ok(out)
     }
 
     async fn vol_blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&VolumeStore) -> crate::error::Result<T> + Send + 'static,
-    ) -> ApiResult<T> {
+        f: impl FnOnce(&VolumeStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let store = self.inner.volumes.clone();
-        let r = tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(DaemonError::from)?;
-        Ok(r?)
+        tokio::task::spawn_blocking(move || f(&store)).await?
     }
 }
 

@@ -35,7 +35,7 @@ fn bad_list_filters_are_refused_with_nothing_to_list() {
         ),
         (
             &["volume", "ls", "--filter", "dangling=maybe"],
-            "invalid filter 'dangling=maybe'",
+            "Invalid filter 'dangling=[maybe]'",
         ),
         (
             &["volume", "ls", "--filter", "bogus=1"],

@@ -16,6 +16,7 @@ mod containers;
 mod crash;
 mod docker_cli;
 mod docker_py;
+mod error_texts;
 mod exec_attach;
 mod fidelity;
 mod lifecycle;

@@ -1,0 +1,78 @@
+//! Each variant's text and kind, as dockerd v20.10 words and classifies it.
+
+use super::{DaemonError as D, ErrorKind as K};
+use berth_api_types::ApiError;
+
+fn api(e: D) -> (K, String) {
+    let a = ApiError::from(e);
+    (a.kind, a.message)
+}
+
+#[test]
+fn texts_and_kinds_are_dockerds() {
+    let id = "0123abcd".to_string();
+    let cases: Vec<(D, K, &str)> = vec![
+        (D::NoSuchContainer("x".into()), K::NotFound, "No such container: x"),
+        (D::NoSuchImage("x:latest".into()), K::NotFound, "No such image: x:latest"),
+        (D::NoSuchImage("x".into()), K::NotFound, "No such image: x:latest"),
+        (D::NoSuchImage("sha256:ab".into()), K::NotFound, "No such image: sha256:ab"),
+        (D::NoSuchExec("e".into()), K::NotFound, "No such exec instance: e"),
+        (D::NoSuchNetwork("n".into()), K::NotFound, "network n not found"),
+        (D::NoSuchVolume("v".into()), K::NotFound, "get v: no such volume"),
+        (
+            D::NameInUse { name: "x".into(), id: id.clone() },
+            K::Conflict,
+            "Conflict. The container name \"/x\" is already in use by container \"0123abcd\". You have to remove (or rename) that container to be able to reuse that name.",
+        ),
+        (D::ContainerNotRunning(id.clone()), K::Conflict, "Container 0123abcd is not running"),
+        (
+            D::ContainerPaused { id: id.clone(), then: "exec" },
+            K::Conflict,
+            "Container 0123abcd is paused, unpause the container before exec",
+        ),
+        (D::ContainerAlreadyPaused(id.clone()), K::Conflict, "Container 0123abcd is already paused"),
+        (
+            D::RemoveRunning { id: id.clone(), state: "running" },
+            K::Conflict,
+            "You cannot remove a running container 0123abcd. Stop the container before attempting removal or force remove",
+        ),
+        (
+            D::RemoveRunning { id: id.clone(), state: "paused" },
+            K::Conflict,
+            "You cannot remove a paused container 0123abcd. Unpause and then stop the container before attempting removal or force remove",
+        ),
+        (
+            D::VolumeInUse { name: "v".into(), users: vec!["a".into(), "b".into()] },
+            K::Conflict,
+            "remove v: volume is in use - [a, b]",
+        ),
+        (D::InvalidFilter("status=x".into()), K::Invalid, "Invalid filter 'status=x'"),
+        (
+            berth_network::Error::NetworkNotFound("n".into()).into(),
+            K::NotFound,
+            "network n not found",
+        ),
+        (
+            berth_network::Error::NetworkExists("n".into()).into(),
+            K::Conflict,
+            "network with name n already exists",
+        ),
+    ];
+    for (e, kind, text) in cases {
+        assert_eq!(api(e), (kind, text.to_string()));
+    }
+}
+
+#[test]
+fn an_api_error_passes_through_unchanged() {
+    let a = ApiError::new(K::Forbidden, "read-only");
+    assert_eq!(ApiError::from(D::from(a.clone())), a);
+}
+
+#[test]
+fn lower_errors_stay_sources() {
+    let io = std::io::Error::other("disk gone");
+    let e = D::io("write /x", io);
+    assert_eq!(e.to_string(), "write /x: disk gone");
+    assert!(std::error::Error::source(&e).is_some());
+}
