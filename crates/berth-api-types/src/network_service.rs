@@ -200,7 +200,12 @@ impl NetworkFilter {
             types,
             scopes: owned("scope"),
             labels: LabelFilter::new(f, "label"),
-            dangling: f.bool_value("dangling")?,
+            // moby's network filter has its own words for a bad `dangling` value.
+            dangling: f.bool_value("dangling").map_err(|_| {
+                ApiError::invalid(
+                    r#"invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")"#,
+                )
+            })?,
         })
     }
 
@@ -282,7 +287,7 @@ mod tests {
             (r#"{"type":["nope"]}"#, "invalid filter: 'type'='nope'"),
             (
                 r#"{"dangling":["maybe"]}"#,
-                "invalid filter 'dangling=maybe': must be true or false",
+                r#"invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")"#,
             ),
             (r#"{"bogus":["1"]}"#, "Invalid filter 'bogus'"),
         ] {

@@ -72,15 +72,28 @@ impl Engine {
         Ok((ipc, pid))
     }
 
-    fn ipc_donor(&self, donor: &str) -> Result<PathBuf> {
-        let what = format!("can't join IPC of container {donor}");
+    /// The donor `name`, which must be running; `what` prefixes a lookup failure and, for IPC,
+    /// a not-running one (moby wraps those; its PID join does not).
+    fn running_donor(&self, name: &str, what: &str, wrap_state: bool) -> Result<Record> {
         let d = self
             .inner
             .containers
-            .get(donor)
-            .map_err(|e| donor_error(&what, e))?
+            .get(name)
+            .map_err(|e| donor_error(what, e))?
             .snapshot();
-        running(&d).map_err(|e| DaemonError::Conflict(format!("{what}: {e}")))?;
+        running(&d).map_err(|e| {
+            DaemonError::Conflict(if wrap_state {
+                format!("{what}: {e}")
+            } else {
+                e
+            })
+        })?;
+        Ok(d)
+    }
+
+    fn ipc_donor(&self, donor: &str) -> Result<PathBuf> {
+        let what = format!("can't join IPC of container {donor}");
+        let d = self.running_donor(donor, &what, true)?;
         let mode = d.host_config.ipc_mode.as_deref().unwrap_or("");
         if !matches!(mode, "shareable" | "host") {
             return Err(DaemonError::Conflict(format!(
@@ -92,13 +105,7 @@ impl Engine {
 
     fn pid_donor(&self, donor: &str) -> Result<PathBuf> {
         let what = format!("cannot join PID of a non running container: {donor}");
-        let d = self
-            .inner
-            .containers
-            .get(donor)
-            .map_err(|e| donor_error(&what, e))?
-            .snapshot();
-        running(&d).map_err(DaemonError::Conflict)?;
+        let d = self.running_donor(donor, &what, false)?;
         Ok(PathBuf::from(format!("/proc/{}/ns/pid", d.state.pid)))
     }
 }

@@ -22,6 +22,9 @@ pub fn berth_bin() -> Option<PathBuf> {
 }
 
 /// Six random hex digits, to keep names of parallel tests apart.
+/// Subnets reserved for each daemon of a test process (`Daemon::subnet_n`).
+const SUBNETS_PER_DAEMON: u32 = 4;
+
 pub fn rand_tag() -> String {
     let mut b = [0u8; 3];
     std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
@@ -87,6 +90,8 @@ pub struct Daemon {
     pub bridge: String,
     pub table: String,
     pub subnet: String,
+    /// The first of this daemon's [`SUBNETS_PER_DAEMON`] subnets (see [`Daemon::subnet_n`]).
+    subnet_base: u32,
     via_flags: bool,
     with_config: bool,
     extra_args: Vec<String>,
@@ -121,6 +126,11 @@ impl Daemon {
             return None;
         };
         let tag = rand_tag();
+        let subnet_base = {
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let slot = NEXT.fetch_add(SUBNETS_PER_DAEMON, std::sync::atomic::Ordering::Relaxed);
+            std::process::id().wrapping_mul(131) % 25_600 + slot
+        };
         let mut d = Daemon {
             dir: tempfile::Builder::new()
                 .prefix("berth-e2e-")
@@ -131,6 +141,7 @@ impl Daemon {
             bridge: format!("bt{tag}"),
             table: format!("bertht{tag}"),
             subnet: String::new(),
+            subnet_base,
             tag,
             via_flags: opts.via_flags,
             with_config: opts.daemon_json.is_some(),
@@ -151,15 +162,16 @@ impl Daemon {
         Some(d)
     }
 
-    /// A /24 unlikely to collide with other tests; `n` picks one of several per test, 0 is the
-    /// default bridge's.
+    /// A /24 no other daemon of this test process uses (a random pick collided once in CI:
+    /// two daemons, one subnet); `n` (0..4) picks one of this daemon's, 0 is its default
+    /// bridge's. Blocks are handed out in order from a per-process start in 10.100-199.x.
     pub fn subnet_n(&self, n: u32) -> String {
-        let b = u32::from_str_radix(&self.tag, 16).unwrap();
-        format!(
-            "10.{}.{}.0/24",
-            100 + ((b >> 8) + n * 37) % 100,
-            (b + n) & 0xff
-        )
+        assert!(
+            n < SUBNETS_PER_DAEMON,
+            "subnet_n({n}): at most {SUBNETS_PER_DAEMON}"
+        );
+        let idx = (self.subnet_base + n) % 25_600;
+        format!("10.{}.{}.0/24", 100 + idx / 256, idx % 256)
     }
 
     pub fn sock(&self) -> PathBuf {

@@ -11,7 +11,7 @@ client = docker.from_env()
 assert client.ping() is True
 v = client.version()
 assert v["ApiVersion"] == "1.53", v
-assert v["MinAPIVersion"] == "1.24", v
+assert v["MinAPIVersion"] == "1.12", v
 assert client.api.api_version == "1.53", client.api.api_version
 info = client.info()
 assert info["Driver"] == "overlay2", info
