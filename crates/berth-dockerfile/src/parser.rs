@@ -243,7 +243,9 @@ pub(crate) fn split_ws(s: &str, n: Option<usize>) -> Vec<String> {
 
 /// Parse Dockerfile text into directives and nodes.
 pub fn parse_ast(text: &str) -> Result<Ast> {
-    if text.trim().is_empty() {
+    // As moby: only a file of no bytes is "empty"; blank lines or comments alone are a file
+    // with no instructions (the parser's error below).
+    if text.is_empty() {
         return Err(Error::Empty {
             name: "Dockerfile".into(),
         });

@@ -218,6 +218,18 @@ fn errors_name_the_line() {
     }
 }
 
+/// Blank lines or comments alone are not "empty" (moby keeps that word for a file of no bytes).
+#[test]
+fn blank_or_comment_only_is_a_file_with_no_instructions() {
+    for text in ["\n\n  \n", "# a comment\n"] {
+        let err = parse(text).expect_err(text);
+        assert!(
+            err.to_string().contains("file with no instructions"),
+            "{text:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn malformed_json_is_shell_form() {
     let df = parse("FROM a\nCMD [\"echo\", \"unterminated]\nENTRYPOINT [\"/bin/sh\", \"-c\"]\n")

@@ -270,6 +270,10 @@ fn build_context_and_dockerfile_edges_as_dockerd() {
     let (code, body) = build_raw(&d, &[("Dockerfile", b"# this is a comment")]);
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("file with no instructions"), "{body}");
+    // Blank lines alone are the same (was "cannot be empty", which moby keeps for 0 bytes).
+    let (code, body) = build_raw(&d, &[("Dockerfile", b"\n\n   \n")]);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("file with no instructions"), "{body}");
     // `../foo` and `/bar` in a context are `foo` and `bar` (was: "name climbs out").
     let df = b"FROM scratch\nCOPY foo /\nCOPY bar /\n";
     let (code, body) = build_raw(
