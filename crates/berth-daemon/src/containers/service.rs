@@ -215,13 +215,25 @@ impl ContainerService for Engine {
 
     async fn rename(&self, id: &str, new_name: &str) -> ApiResult<()> {
         let new = new_name.trim_start_matches('/');
+        if new.is_empty() {
+            return Err(
+                DaemonError::Invalid("Neither old nor new names may be empty".into()).into(),
+            );
+        }
+        // dockerd's order: the container, then its own name, then the name's syntax and use.
+        let c = self.inner.containers.get(id)?;
+        if c.snapshot().name == new {
+            return Err(DaemonError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            )
+            .into());
+        }
         if !super::names::valid_name(new) {
             return Err(DaemonError::Invalid(format!(
                 "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             ))
             .into());
         }
-        let c = self.inner.containers.get(id)?;
         let old = {
             let m = lock(&self.inner.containers.map);
             if let Some(o) = m.values().find(|o| lock(&o.rec).name == new) {

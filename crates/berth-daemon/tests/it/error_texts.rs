@@ -178,6 +178,19 @@ fn errors_have_dockerds_texts_and_codes() {
             409,
             &name_in_use(&created, &created_id),
         ),
+        // Its own name, with or without the slash: 400 (was the 409 above, naming itself).
+        case(
+            "POST",
+            &format!("/containers/{run}/rename?name={run}"),
+            400,
+            "Renaming a container with the same name as its current name",
+        ),
+        case(
+            "POST",
+            &format!("/containers/{run_id}/rename?name=/{run}"),
+            400,
+            "Renaming a container with the same name as its current name",
+        ),
         case(
             "DELETE",
             &format!("/volumes/{vol}"),
