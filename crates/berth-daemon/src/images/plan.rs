@@ -263,11 +263,14 @@ fn all_refs(img: &StoredImage) -> Vec<Reference> {
 /// Docker's rmi decision. By reference: untag it (and same-repo digest refs when it was the
 /// repo's last tag); delete only when nothing references the image any more. By ID: untag
 /// everything and delete, unless the image is in several repositories (then `force` needed).
+/// An image other images are built on (`has_children`) is never deleted: by ID that is a
+/// conflict even with `force`; by reference only the reference goes, as dockerd does.
 pub fn plan_delete(
     name: &str,
     img: &StoredImage,
     force: bool,
     used_by: Option<&str>,
+    has_children: bool,
 ) -> Result<Vec<DeleteStep>> {
     let short = &img.id.hex()[..12];
     let mut refs = all_refs(img);
@@ -298,7 +301,16 @@ pub fn plan_delete(
                  container {c} is using its referenced image {short}"
             )));
         }
+        if has_children {
+            return Ok(steps);
+        }
     } else {
+        if has_children {
+            return Err(DaemonError::Conflict(format!(
+                "conflict: unable to delete {short} (cannot be forced) - image has dependent \
+                 child images"
+            )));
+        }
         if let (Some(c), false) = (used_by, force) {
             return Err(DaemonError::Conflict(format!(
                 "conflict: unable to delete {short} (must be forced) - image is being used by \
@@ -483,7 +495,7 @@ mod tests {
     #[test]
     fn rmi_by_tag_with_other_tags_only_untags() {
         let i = img(&["busybox:latest", "busybox:v1"], &[]);
-        let p = plan_delete("busybox", &i, false, None).unwrap();
+        let p = plan_delete("busybox", &i, false, None, false).unwrap();
         assert_eq!(p, vec![DeleteStep::Untag(r("busybox:latest"))]);
     }
 
@@ -491,7 +503,7 @@ mod tests {
     fn rmi_last_tag_untags_digests_of_same_repo_and_deletes() {
         let d = format!("busybox@sha256:{}", "e".repeat(64));
         let i = img(&["busybox:latest"], &[&d]);
-        let p = plan_delete("busybox:latest", &i, false, None).unwrap();
+        let p = plan_delete("busybox:latest", &i, false, None, false).unwrap();
         assert_eq!(
             p,
             vec![
@@ -506,28 +518,47 @@ mod tests {
     fn rmi_by_id_in_multiple_repos_needs_force() {
         let i = img(&["busybox:latest", "other:1"], &[]);
         let id = i.id.hex()[..12].to_string();
-        let e = plan_delete(&id, &i, false, None).unwrap_err();
+        let e = plan_delete(&id, &i, false, None, false).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories")
         );
-        let p = plan_delete(&id, &i, true, None).unwrap();
+        let p = plan_delete(&id, &i, true, None, false).unwrap();
         assert_eq!(p.len(), 3);
         assert_eq!(p[2], DeleteStep::Remove);
         // One repo, one tag: no force needed.
         let single = img(&["busybox:latest"], &[]);
-        assert_eq!(plan_delete(&id, &single, false, None).unwrap().len(), 2);
+        assert_eq!(
+            plan_delete(&id, &single, false, None, false).unwrap().len(),
+            2
+        );
+    }
+
+    #[test]
+    fn an_image_with_children_is_only_untagged_and_never_deleted_by_id() {
+        let i = img(&["base:latest"], &[]);
+        let p = plan_delete("base", &i, false, None, true).unwrap();
+        assert_eq!(p, vec![DeleteStep::Untag(r("base:latest"))]);
+        let id = i.id.hex()[..12].to_string();
+        for force in [false, true] {
+            let e = plan_delete(&id, &i, force, None, true).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("conflict: unable to delete {id} (cannot be forced) - image has dependent child images")
+            );
+            assert_eq!(e.kind(), crate::error::ErrorKind::Conflict);
+        }
     }
 
     #[test]
     fn rmi_of_image_in_use_is_a_conflict() {
         let i = img(&["busybox:latest"], &[]);
-        let e = plan_delete("busybox", &i, false, Some("abc123")).unwrap_err();
+        let e = plan_delete("busybox", &i, false, Some("abc123"), false).unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::Conflict);
         assert!(e
             .to_string()
             .contains("container abc123 is using its referenced image"));
-        assert!(plan_delete("busybox", &i, true, Some("abc123")).is_ok());
+        assert!(plan_delete("busybox", &i, true, Some("abc123"), false).is_ok());
     }
 
     #[test]

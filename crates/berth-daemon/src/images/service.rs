@@ -234,7 +234,8 @@ impl ImageService for Engine {
             .blocking(move |s| {
                 let img = s.image(&name)?;
                 let used = this.used_by(&img.id);
-                let steps = plan::plan_delete(&name, &img, force, used.as_deref())?;
+                let children = plan::parents(&s.images()?).contains(&img.id);
+                let steps = plan::plan_delete(&name, &img, force, used.as_deref(), children)?;
                 let mut out = this.apply_delete(s, &img, &steps)?.0;
                 if !noprune && steps.contains(&DeleteStep::Remove) {
                     out.extend(this.prune_parents(s, img)?.0);

@@ -439,3 +439,44 @@ fn build_network_modes_and_run_container_events() {
     );
     d.finish();
 }
+
+/// An image others are built on stays while they do (dockerd's "dependent child images"):
+/// `rmi` by name only untags it, by ID is a 409 even with `-f`; once the child is gone it goes.
+#[test]
+fn an_image_with_children_is_kept_while_they_exist() {
+    let Some(d) = Daemon::start("an_image_with_children_is_kept_while_they_exist") else {
+        return;
+    };
+    build_ok(
+        &d,
+        "FROM busybox\nLABEL layer=base\n",
+        &[],
+        &["-t", "base:1"],
+    );
+    build_ok(
+        &d,
+        "FROM base:1\nLABEL layer=child\n",
+        &[],
+        &["-t", "child:1"],
+    );
+    let base = d.inspect("base:1", "{{.Id}}");
+    assert_eq!(d.inspect("child:1", "{{.Parent}}"), base);
+    // By ID: refused, with or without force (before: deleted, leaving the child's Parent
+    // dangling).
+    for args in [vec!["rmi", &base[7..19]], vec!["rmi", "-f", &base[7..19]]] {
+        let err = d.fails(&args);
+        assert!(
+            err.contains("(cannot be forced) - image has dependent child images"),
+            "{args:?}: {err}"
+        );
+    }
+    // By name: untagged, the image itself stays (hidden as an intermediate image).
+    let out = d.ok(&["rmi", "base:1"]);
+    assert!(out.starts_with("Untagged: base:1"), "{out}");
+    assert!(!out.contains("Deleted"), "{out}");
+    assert_eq!(d.inspect(&base, "{{.Id}}"), base);
+    assert!(!d.ok(&["images", "-q", "--no-trunc"]).contains(&base));
+    // The child's removal takes the untagged parent chain with it.
+    let out = d.ok(&["rmi", "child:1"]);
+    assert!(out.contains(&format!("Deleted: {base}")), "{out}");
+}
