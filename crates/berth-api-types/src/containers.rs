@@ -58,6 +58,8 @@ pub struct LogsOptions {
     pub timestamps: bool,
     /// None = all.
     pub tail: Option<usize>,
+    /// Start each line with the container's log attributes (`docker logs --details`).
+    pub details: bool,
 }
 
 /// `GET /containers/json` query.

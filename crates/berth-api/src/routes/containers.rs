@@ -119,6 +119,8 @@ pub(super) struct LogsQuery {
     timestamps: bool,
     #[serde(default)]
     tail: String,
+    #[serde(default, deserialize_with = "flag")]
+    details: bool,
 }
 
 pub(super) async fn logs(
@@ -134,6 +136,7 @@ pub(super) async fn logs(
         until: q.until.parse().unwrap_or(0.0),
         timestamps: q.timestamps,
         tail: q.tail.parse().ok(),
+        details: q.details,
     };
     if !opts.stdout && !opts.stderr {
         return Err(ApiError::invalid("you must choose at least one stream").into());

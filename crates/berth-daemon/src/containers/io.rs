@@ -21,7 +21,7 @@ mod escape;
 mod logs;
 
 use escape::{parse_detach_keys, EscapeProxy, DEFAULT_DETACH_KEYS};
-use logs::spawn_log_reader;
+use logs::{details_prefix, spawn_log_reader, Shape};
 
 /// Clients that read the 101 answer through a buffered reader and then switch to the raw
 /// socket (docker-py) lose bytes that arrive in the same segment; dockerd's first bytes come
@@ -117,7 +117,21 @@ impl Engine {
         }
         let path = self.inner.containers.log_path(&r.id);
         let follow = opts.follow && r.running();
-        let rx = spawn_log_reader(path, opts, tty, follow, ctr.life.subscribe());
+        let details = opts.details.then(|| {
+            let none = HashMap::new();
+            let log_opts = r
+                .host_config
+                .log_config
+                .as_ref()
+                .and_then(|l| l.config.as_ref());
+            details_prefix(
+                log_opts.unwrap_or(&none),
+                r.config.labels.as_ref().unwrap_or(&none),
+                r.config.env.as_deref().unwrap_or(&[]),
+            )
+        });
+        let shape = Shape { tty, details };
+        let rx = spawn_log_reader(path, opts, shape, follow, ctr.life.subscribe());
         let stream = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|v| (Ok(Bytes::from(v)), rx))
         });
@@ -183,7 +197,8 @@ impl Engine {
         };
         let run = move |mut io: Hijacked| -> futures::future::BoxFuture<'static, ()> {
             Box::pin(async move {
-                let logs = |follow: bool| spawn_log_reader(log_path, lo, tty, follow, life);
+                let shape = Shape { tty, details: None };
+                let logs = |follow: bool| spawn_log_reader(log_path, lo, shape, follow, life);
                 if !stream_live {
                     if replay {
                         let _ = copy_logs(logs(false), &mut io).await;

@@ -21,6 +21,7 @@ mod exec_attach;
 mod fidelity;
 mod lifecycle;
 mod list_filters;
+mod logs_details;
 mod moby_suite_finds;
 mod networks;
 mod registry;

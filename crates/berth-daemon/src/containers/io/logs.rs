@@ -16,13 +16,84 @@ struct Entry {
     time: String,
 }
 
+/// How lines are framed for the reader: raw for a tty, multiplexed otherwise; with `--details`
+/// each line starts with the container's log attributes (moby's `k=v,k=v `).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Shape {
+    pub tty: bool,
+    pub details: Option<String>,
+}
+
+/// moby's log attributes of a container (`ExtraAttributes`): the labels named by the
+/// `labels` log option or matching `labels-regex`, the env variables named by `env` or
+/// matching `env-regex`; rendered as `attrsByteSlice` does (sorted, query-escaped `k=v`,
+/// comma-joined).
+pub(crate) fn details_prefix(
+    log_opts: &std::collections::HashMap<String, String>,
+    labels: &std::collections::HashMap<String, String>,
+    env: &[String],
+) -> String {
+    let mut extra = std::collections::BTreeMap::new();
+    let names = |k: &str| -> Vec<String> {
+        log_opts
+            .get(k)
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let regex = |k: &str| log_opts.get(k).and_then(|r| regex::Regex::new(r).ok());
+    for l in names("labels") {
+        if let Some(v) = labels.get(&l) {
+            extra.insert(l, v.clone());
+        }
+    }
+    if let Some(re) = regex("labels-regex") {
+        for (k, v) in labels {
+            if re.is_match(k) {
+                extra.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let env: std::collections::HashMap<&str, &str> =
+        env.iter().filter_map(|e| e.split_once('=')).collect();
+    for l in names("env") {
+        if let Some(v) = env.get(l.as_str()) {
+            extra.insert(l, v.to_string());
+        }
+    }
+    if let Some(re) = regex("env-regex") {
+        for (k, v) in &env {
+            if re.is_match(k) {
+                extra.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let esc = |s: &str| {
+        let mut o = String::new();
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    o.push(b as char)
+                }
+                b' ' => o.push('+'),
+                _ => o.push_str(&format!("%{b:02X}")),
+            }
+        }
+        o
+    };
+    extra
+        .iter()
+        .map(|(k, v)| format!("{}={}", esc(k), esc(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn rotated(p: &Path, i: u32) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(format!(".{i}"));
     PathBuf::from(s)
 }
 
-fn render(e: &Entry, opts: &LogsOptions, tty: bool) -> Option<Vec<u8>> {
+fn render(e: &Entry, opts: &LogsOptions, shape: &Shape) -> Option<Vec<u8>> {
     let st = if e.stream == "stderr" { 2 } else { 1 };
     if (st == 1 && !opts.stdout) || (st == 2 && !opts.stderr) {
         return None;
@@ -39,14 +110,18 @@ fn render(e: &Entry, opts: &LogsOptions, tty: bool) -> Option<Vec<u8>> {
         line.extend_from_slice(e.time.as_bytes());
         line.push(b' ');
     }
+    if let Some(attrs) = &shape.details {
+        line.extend_from_slice(attrs.as_bytes());
+        line.push(b' ');
+    }
     line.extend_from_slice(e.log.as_bytes());
-    Some(if tty { line } else { mux(st, &line) })
+    Some(if shape.tty { line } else { mux(st, &line) })
 }
 
 /// Read all rotated files and the live one; returns frames and a [`Tail`] at the live
 /// file's end. Files are opened before they are read, and the live one first, so a rotation
 /// meanwhile neither hides a file nor shows one twice.
-fn read_all(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Vec<u8>>, Tail) {
+fn read_all(path: &Path, opts: &LogsOptions, shape: &Shape) -> (Vec<Vec<u8>>, Tail) {
     use std::os::unix::fs::MetadataExt;
     let ino = |f: &std::fs::File| f.metadata().map(|m| m.ino()).unwrap_or(0);
     let live = std::fs::File::open(path).ok();
@@ -60,7 +135,7 @@ fn read_all(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Vec<u8>>, Tail) 
     }
     let mut out = Vec::new();
     for f in older.iter().rev() {
-        read_lines(std::io::BufReader::new(f), opts, tty, &mut out);
+        read_lines(std::io::BufReader::new(f), opts, shape, &mut out);
     }
     let mut tail = Tail {
         path: path.to_path_buf(),
@@ -68,7 +143,7 @@ fn read_all(path: &Path, opts: &LogsOptions, tty: bool) -> (Vec<Vec<u8>>, Tail) 
         off: 0,
     };
     if let Some(f) = live {
-        tail.off = read_lines(std::io::BufReader::new(&f), opts, tty, &mut out);
+        tail.off = read_lines(std::io::BufReader::new(&f), opts, shape, &mut out);
         tail.file = Some(f);
     }
     if let Some(n) = opts.tail {
@@ -88,7 +163,7 @@ struct Tail {
 
 impl Tail {
     /// New complete lines since the last call.
-    fn read(&mut self, opts: &LogsOptions, tty: bool) -> Vec<Vec<u8>> {
+    fn read(&mut self, opts: &LogsOptions, shape: &Shape) -> Vec<Vec<u8>> {
         use std::os::unix::fs::MetadataExt;
         let mut out = vec![];
         loop {
@@ -108,7 +183,7 @@ impl Tail {
             if f.seek(std::io::SeekFrom::Start(self.off)).is_err() {
                 return out;
             }
-            self.off += read_lines(std::io::BufReader::new(&*f), opts, tty, &mut out);
+            self.off += read_lines(std::io::BufReader::new(&*f), opts, shape, &mut out);
             if !moved {
                 return out;
             }
@@ -122,7 +197,7 @@ impl Tail {
                 .collect();
             for p in newer.iter().rev() {
                 if let Ok(f) = std::fs::File::open(p) {
-                    read_lines(std::io::BufReader::new(&f), opts, tty, &mut out);
+                    read_lines(std::io::BufReader::new(&f), opts, shape, &mut out);
                 }
             }
         }
@@ -131,7 +206,12 @@ impl Tail {
 
 /// Render the complete lines `r` yields into `out`; returns the bytes they took (a trailing
 /// partial line is left for the next read).
-fn read_lines(mut r: impl BufRead, opts: &LogsOptions, tty: bool, out: &mut Vec<Vec<u8>>) -> u64 {
+fn read_lines(
+    mut r: impl BufRead,
+    opts: &LogsOptions,
+    shape: &Shape,
+    out: &mut Vec<Vec<u8>>,
+) -> u64 {
     let mut pos = 0u64;
     let mut line = String::new();
     loop {
@@ -140,7 +220,7 @@ fn read_lines(mut r: impl BufRead, opts: &LogsOptions, tty: bool, out: &mut Vec<
             Ok(n) if n > 0 && line.ends_with('\n') => {
                 pos += n as u64;
                 if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-                    if let Some(b) = render(&e, opts, tty) {
+                    if let Some(b) = render(&e, opts, shape) {
                         out.push(b);
                     }
                 }
@@ -155,16 +235,16 @@ fn read_lines(mut r: impl BufRead, opts: &LogsOptions, tty: bool, out: &mut Vec<
 pub(super) fn spawn_log_reader(
     path: PathBuf,
     opts: LogsOptions,
-    tty: bool,
+    shape: Shape,
     follow: bool,
     mut life: tokio::sync::watch::Receiver<crate::containers::Life>,
 ) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     tokio::spawn(async move {
         let start = *life.borrow();
-        let (p2, o2) = (path, opts.clone());
+        let (p2, o2, s2) = (path, opts.clone(), shape.clone());
         let Ok((first, mut tail)) =
-            tokio::task::spawn_blocking(move || read_all(&p2, &o2, tty)).await
+            tokio::task::spawn_blocking(move || read_all(&p2, &o2, &s2)).await
         else {
             return;
         };
@@ -181,9 +261,9 @@ pub(super) fn spawn_log_reader(
                 let l = *life.borrow();
                 l.exits > start.exits || l.removed
             };
-            let o2 = opts.clone();
+            let (o2, s2) = (opts.clone(), shape.clone());
             let Ok((more, t)) = tokio::task::spawn_blocking(move || {
-                let more = tail.read(&o2, tty);
+                let more = tail.read(&o2, &s2);
                 (more, tail)
             })
             .await
