@@ -9,6 +9,7 @@ mod hijack;
 mod images;
 mod json_body;
 mod networks;
+mod plugins;
 mod query;
 mod registry;
 mod system;
@@ -48,8 +49,17 @@ pub fn app(services: Services) -> Router {
         .route("/info", get(system::info))
         .route("/events", get(system::events))
         .route("/system/df", get(system::df))
-        .route("/plugins", get(system::plugins))
-        .route("/plugins/{name}/json", get(system::plugin_inspect))
+        .route("/plugins", get(plugins::list))
+        .route("/plugins/privileges", get(plugins::install))
+        .route("/plugins/pull", post(plugins::install))
+        .route("/plugins/create", post(plugins::install))
+        .route("/plugins/{name}", delete(plugins::named))
+        .route("/plugins/{name}/json", get(plugins::named))
+        .route("/plugins/{name}/set", post(plugins::set))
+        .route("/plugins/{name}/enable", post(plugins::named))
+        .route("/plugins/{name}/disable", post(plugins::named))
+        .route("/plugins/{name}/push", post(plugins::named))
+        .route("/plugins/{name}/upgrade", post(plugins::install))
         .route("/berth/system/check", axum::routing::post(system::check))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", axum::routing::post(volumes::create))

@@ -51,19 +51,6 @@ pub(super) async fn ping_head() -> Response {
     h.into_response()
 }
 
-/// `GET /plugins`: berth has no managed plugins, so the list is empty (moby's integration
-/// harness lists plugins before every test and fails on a 404).
-pub(super) async fn plugins() -> Response {
-    Json(Vec::<serde_json::Value>::new()).into_response()
-}
-
-/// `GET /plugins/{name}/json`: no plugin exists, with dockerd's 404 text.
-pub(super) async fn plugin_inspect(
-    axum::extract::Path(name): axum::extract::Path<String>,
-) -> crate::HttpError {
-    ApiError::not_found(format!("plugin {name:?} not found")).into()
-}
-
 pub(super) async fn version(State(s): State<Services>) -> HttpResult<Response> {
     let mut v = s.system.version().await?;
     v.api_version = Some(API_VERSION.to_string());

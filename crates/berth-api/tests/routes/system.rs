@@ -33,3 +33,41 @@ async fn events_refuse_a_window_that_ends_before_it_starts() {
     let (s, _, _) = call(&app, "GET", "/system/df?verbose=1", Body::empty()).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn plugins_are_an_empty_list_and_their_bodies_are_checked_first() {
+    let (_, app) = setup();
+    let (s, _, body) = call(&app, "GET", "/plugins", Body::empty()).await;
+    assert_eq!((s, json(&body)), (StatusCode::OK, serde_json::json!([])));
+    // set: Go's JSON texts before the plugin lookup (was 404 for both), then 404.
+    for (body, want) in [
+        (
+            "{invalid json",
+            "invalid character 'i' looking for beginning of object key string",
+        ),
+        ("", "got EOF while reading request body"),
+    ] {
+        let (s, _, b) = call(&app, "POST", "/plugins/foobar/set", Body::from(body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body:?}");
+        assert_eq!(json(&b)["message"], want);
+    }
+    let (s, _, b) = call(&app, "POST", "/plugins/foobar/set", Body::from("[\"a=1\"]")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(json(&b)["message"], "plugin \"foobar\" not found");
+    for (m, uri) in [
+        ("GET", "/plugins/foobar/json"),
+        ("DELETE", "/plugins/foobar"),
+        ("POST", "/plugins/foobar/enable"),
+        ("POST", "/plugins/foobar/disable"),
+    ] {
+        let (s, _, _) = call(&app, m, uri, Body::empty()).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m} {uri}");
+    }
+    // Installing is refused plainly, not "page not found".
+    let (s, _, b) = call(&app, "POST", "/plugins/pull?remote=x", Body::empty()).await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert!(json(&b)["message"]
+        .as_str()
+        .unwrap()
+        .contains("managed plugins"));
+}
