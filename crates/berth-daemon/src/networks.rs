@@ -94,6 +94,19 @@ pub(crate) fn manager_options(
 const OPT_IPAM_PREFIX: &str = "berth.ipam.";
 const OPT_IP_RANGE: &str = "berth.ipam.iprange";
 const OPT_AUX: &str = "berth.ipam.aux.";
+/// IPAM driver options as given (`--ipam-opt`), echoed by inspect.
+const OPT_IPAM_OPT: &str = "berth.ipam.opt.";
+/// The driver option that asks for IPv6 as `EnableIPv6` does.
+const OPT_ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
+
+/// Go's `strconv.ParseBool`.
+fn go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
 
 fn rfc3339(secs: u64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp(secs as i64, 0)
@@ -143,6 +156,10 @@ pub(crate) fn network_json(info: &NetworkInfo) -> NetworkView {
         })
         .collect();
     let mut options = n.options.clone();
+    let ipam_options: BTreeMap<String, String> = options
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(OPT_IPAM_OPT)?.to_string(), v.clone())))
+        .collect();
     options.retain(|k, _| !k.starts_with(OPT_IPAM_PREFIX));
     if let (Some(b), true) = (&n.bridge, n.is_default_bridge()) {
         options.insert("com.docker.network.bridge.name".to_string(), b.clone());
@@ -157,7 +174,7 @@ pub(crate) fn network_json(info: &NetworkInfo) -> NetworkView {
         enable_ipv6: n.ipam.as_ref().is_some_and(|i| i.subnet6.is_some()),
         ipam: NetworkIpam {
             driver: "default".into(),
-            options: None,
+            options: (!ipam_options.is_empty()).then_some(ipam_options),
             config,
         },
         internal: n.internal,
@@ -282,9 +299,44 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> Result<NetworkConfig
     if cfg.subnet.is_none() {
         cfg.options.insert(OPT_AUTO_SUBNET.into(), "true".into());
     }
-    if cfg.ipv6_subnet.is_some() && req.enable_ipv6 != Some(true) {
+    for (k, v) in req
+        .ipam
+        .as_ref()
+        .and_then(|i| i.options.clone())
+        .unwrap_or_default()
+    {
+        cfg.options.insert(format!("{OPT_IPAM_OPT}{k}"), v);
+    }
+    // The driver option `com.docker.network.enable_ipv6` is the same request as EnableIPv6
+    // (Compose and older tools set it); a value that is not a boolean is refused.
+    let opt_ipv6 = match req
+        .options
+        .as_ref()
+        .and_then(|o| o.get(OPT_ENABLE_IPV6))
+        .map(|v| go_bool(v))
+    {
+        None => false,
+        Some(Some(b)) => b,
+        Some(None) => {
+            return Err(DaemonError::Invalid(format!(
+                "invalid value for {OPT_ENABLE_IPV6}: {:?} is not a boolean",
+                req.options
+                    .as_ref()
+                    .and_then(|o| o.get(OPT_ENABLE_IPV6))
+                    .unwrap()
+            )))
+        }
+    };
+    if cfg.ipv6_subnet.is_some() && req.enable_ipv6 != Some(true) && !opt_ipv6 {
         return Err(DaemonError::invalid(
             "an IPv6 subnet was given but IPv6 is not enabled: pass --ipv6",
+        ));
+    }
+    // Asked for IPv6 but given no prefix: refused rather than created IPv4-only.
+    if cfg.ipv6_subnet.is_none() && (req.enable_ipv6 == Some(true) || opt_ipv6) {
+        return Err(DaemonError::invalid(
+            "IPv6 is enabled but no IPv6 subnet was given, and berth has no default IPv6 pool: \
+             pass --subnet with an IPv6 prefix (e.g. fd00:1::/64)",
         ));
     }
     Ok(cfg)
@@ -301,7 +353,7 @@ pub(crate) fn endpoint_links(es: Option<&EndpointSettings>) -> Vec<(String, Stri
 }
 
 /// Aliases, links and static address an endpoint config asks for.
-fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> Result<EndpointConfig> {
+pub(crate) fn endpoint_config(r: &Record, es: Option<&EndpointSettings>) -> Result<EndpointConfig> {
     let mut aliases: Vec<String> = es.and_then(|e| e.aliases.clone()).unwrap_or_default();
     let hostname = r.config.hostname.clone().unwrap_or_default();
     if !hostname.is_empty() && !aliases.contains(&hostname) {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_network::EndpointConfig;
 use berth_runtime::{NetworkMode, Shim, ShimConfig, ShimStarted};
 use berth_task::{Attached, Effects, Prepare, StartPlan};
 
@@ -208,13 +207,28 @@ impl Engine {
         let cs = &self.inner.containers;
         let hc = &r.host_config;
         let mode = network_mode(r);
-        let hostname = r.config.hostname.clone().unwrap_or_default();
         match mode.as_str() {
-            "host" => Ok(Attached {
-                mode: NetworkMode::Host,
-                resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-                ..Default::default()
-            }),
+            "host" => {
+                // The host's file as it is, unless --dns/--dns-search/--dns-option ask for
+                // something else (dockerd honours them on the host network too).
+                let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+                let ov = dns_overrides(hc);
+                let resolv =
+                    if ov.servers.is_empty() && ov.search.is_empty() && ov.options.is_empty() {
+                        host
+                    } else {
+                        berth_network::files::resolv_conf(
+                            &host,
+                            &berth_network::files::ResolvMode::Host,
+                            &ov,
+                        )
+                    };
+                Ok(Attached {
+                    mode: NetworkMode::Host,
+                    resolv,
+                    ..Default::default()
+                })
+            }
             "none" => {
                 // Docker's "none" sandbox: a namespace of the container's own with only the
                 // loopback interface, up (a bare unshared netns leaves lo down). Made without
@@ -258,43 +272,15 @@ impl Engine {
                     .await
                     .map_err(|e| err128(DaemonError::Internal(format!("create netns: {e}"))))?;
                 *netns = Some(ns.clone());
-                let mut aliases = vec![];
-                let mut static_ip = None;
-                let mut mac = None;
-                let mut links = vec![];
-                if let Some(nc) = &r.networking {
-                    if let Some(eps) = &nc.endpoints_config {
-                        if let Some(es) = eps.get(net_name) {
-                            links = crate::networks::endpoint_links(Some(es));
-                            aliases.extend(es.aliases.clone().unwrap_or_default());
-                            mac = es.mac_address.clone().filter(|m| !m.is_empty());
-                            static_ip = es
-                                .ipam_config
-                                .as_ref()
-                                .and_then(|i| i.ipv4_address.clone())
-                                .and_then(|s| s.parse().ok());
-                        }
-                    }
-                }
-                if !hostname.is_empty() {
-                    aliases.push(hostname.clone());
-                }
-                let ep = net
-                    .connect(
-                        &ns,
-                        net_name,
-                        EndpointConfig {
-                            container_id: id.clone(),
-                            name: r.name.clone(),
-                            aliases,
-                            ip: static_ip,
-                            mac,
-                            links,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .map_err(err128)?;
+                // The first network's endpoint as `network connect` builds one: aliases,
+                // links, MAC and both static addresses (`--ip`, `--ip6`).
+                let es = r
+                    .networking
+                    .as_ref()
+                    .and_then(|nc| nc.endpoints_config.as_ref())
+                    .and_then(|eps| eps.get(net_name));
+                let cfg = crate::networks::endpoint_config(r, es).map_err(err128)?;
+                let ep = net.connect(&ns, net_name, cfg).await.map_err(err128)?;
                 let mut ips = vec![ep.ip];
                 let mut published = Vec::new();
                 let maps = port_mappings(r).map_err(err128)?;
@@ -307,17 +293,7 @@ impl Engine {
                         })
                     })?;
                 }
-                let ov = berth_network::files::DnsOverrides {
-                    servers: hc
-                        .dns
-                        .clone()
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|s| s.parse().ok())
-                        .collect(),
-                    search: hc.dns_search.clone().unwrap_or_default(),
-                    options: hc.dns_options.clone().unwrap_or_default(),
-                };
+                let ov = dns_overrides(hc);
                 let resolv = net.resolv_conf(net_name, &ov).await.unwrap_or_default();
                 let mut endpoints = vec![ep];
                 let extra = self
@@ -338,5 +314,20 @@ impl Engine {
                 })
             }
         }
+    }
+}
+
+/// The container's `--dns`, `--dns-search` and `--dns-option` (empty: keep the computed ones).
+fn dns_overrides(hc: &super::stored::HostConfig) -> berth_network::files::DnsOverrides {
+    berth_network::files::DnsOverrides {
+        servers: hc
+            .dns
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+        search: hc.dns_search.clone().unwrap_or_default(),
+        options: hc.dns_options.clone().unwrap_or_default(),
     }
 }

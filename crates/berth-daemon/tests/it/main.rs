@@ -23,6 +23,7 @@ mod lifecycle;
 mod list_filters;
 mod logs_details;
 mod moby_suite_finds;
+mod network_files;
 mod networks;
 mod registry;
 mod run_flags;

@@ -1,0 +1,128 @@
+//! Network fidelity (issue 14): /etc/hosts and resolv.conf as dockerd writes them (an FQDN
+//! hostname also answers to its first label; `--dns` on the host network), IPv6 asked for by
+//! the `com.docker.network.enable_ipv6` driver option, `--ip6` on the first network,
+//! `--ipam-opt` echoed, and IPv6 without a prefix refused instead of quietly left out.
+
+use crate::common;
+
+use common::cli::Daemon;
+
+#[test]
+fn hosts_and_resolv_conf_as_dockerd_writes_them() {
+    let Some(d) = Daemon::start("hosts_and_resolv_conf_as_dockerd_writes_them") else {
+        return;
+    };
+    // Before: only `web.example.com`.
+    let hosts = d.ok(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "web.example.com",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    let last = hosts.lines().last().unwrap();
+    assert!(last.ends_with("\tweb.example.com web"), "{hosts}");
+    // Before: the host's file, --dns ignored.
+    let resolv = d.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "host",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "corp.test",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    let servers: Vec<&str> = resolv
+        .lines()
+        .filter(|l| l.starts_with("nameserver"))
+        .collect();
+    assert_eq!(servers, ["nameserver 192.0.2.53"], "{resolv}");
+    assert!(resolv.contains("search corp.test"), "{resolv}");
+    // Without overrides the host network keeps the host's file as it is.
+    let same = d.ok(&[
+        "run",
+        "--rm",
+        "--net",
+        "host",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert_eq!(
+        same.trim(),
+        std::fs::read_to_string("/etc/resolv.conf").unwrap().trim()
+    );
+}
+
+#[test]
+fn ipv6_by_driver_option_static_ip6_and_ipam_options() {
+    let Some(mut d) = Daemon::start("ipv6_by_driver_option_static_ip6_and_ipam_options") else {
+        return;
+    };
+    let v4 = d.subnet_n(1);
+    let mut parts = v4.split('.');
+    let (a, b) = (
+        parts.nth(1).unwrap().to_string(),
+        parts.next().unwrap().to_string(),
+    );
+    let v6 = format!("fd00:{a}:{b}::/64");
+    let br = format!("bn6{}", d.tag);
+    d.user_bridges.push(br.clone());
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &v4,
+        "--subnet",
+        &v6,
+        "--ipam-opt",
+        "foo=bar",
+        "-o",
+        "com.docker.network.enable_ipv6=true",
+        "-o",
+        &format!("com.docker.network.bridge.name={br}"),
+        "n6",
+    ]);
+    // Before: refused ("IPv6 subnet given but IPv6 not enabled"), and IPAM.Options null.
+    assert_eq!(d.inspect("n6", "{{.EnableIPv6}}"), "true");
+    assert_eq!(
+        d.inspect("n6", "{{json .IPAM.Options}}"),
+        r#"{"foo":"bar"}"#
+    );
+    // --ip6 on the container's first network (before: ignored, the next free address).
+    let ip6 = format!("fd00:{a}:{b}::50");
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n6",
+        "--ip6",
+        &ip6,
+        "busybox",
+        "ip",
+        "-6",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(out.contains(&format!("inet6 {ip6}/64")), "{out}");
+    // IPv6 asked for without a prefix, or a driver option that is not a boolean: refused
+    // (before: created IPv4-only / the option ignored).
+    let err = d.fails(&["network", "create", "--ipv6", "n7"]);
+    assert!(err.contains("no IPv6 subnet was given"), "{err}");
+    let err = d.fails(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.enable_ipv6=maybe",
+        "n8",
+    ]);
+    assert!(err.contains("is not a boolean"), "{err}");
+    assert!(d.fails(&["network", "inspect", "n7"]).contains("not found"));
+}
