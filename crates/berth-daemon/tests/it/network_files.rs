@@ -126,3 +126,60 @@ fn ipv6_by_driver_option_static_ip6_and_ipam_options() {
     assert!(err.contains("is not a boolean"), "{err}");
     assert!(d.fails(&["network", "inspect", "n7"]).contains("not found"));
 }
+
+/// The embedded DNS answers `<name>.<network>` (and aliases so qualified), as libnetwork's
+/// resolver does; before, only bare names resolved.
+#[test]
+fn names_qualified_by_their_network_resolve() {
+    let Some(mut d) = Daemon::start("names_qualified_by_their_network_resolve") else {
+        return;
+    };
+    let br = format!("bq{}", d.tag);
+    d.user_bridges.push(br.clone());
+    let subnet = d.subnet_n(2);
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet,
+        "-o",
+        &format!("com.docker.network.bridge.name={br}"),
+        "backend",
+    ]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "backend",
+        "--network-alias",
+        "store",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let ip = d.inspect("db", "{{.NetworkSettings.Networks.backend.IPAddress}}");
+    for name in ["db", "db.backend", "store.backend"] {
+        let out = d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "backend",
+            "busybox",
+            "nslookup",
+            name,
+        ]);
+        assert!(out.contains(&format!("Address: {ip}")), "{name}: {out}");
+    }
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "backend",
+        "busybox",
+        "nslookup",
+        "db.elsewhere",
+    ]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(&ip));
+}

@@ -53,12 +53,17 @@ pub(super) fn records_for(st: &State, network_id: &str) -> Records {
         let names = std::iter::once(e.name.as_str())
             .chain(e.aliases.iter().map(String::as_str))
             .chain(std::iter::once(short));
+        // Each name also qualified by the network's (`db.backend`), as libnetwork's resolver
+        // answers for `<name>.<network>`.
+        let net = e.network.trim_end_matches('.').to_ascii_lowercase();
         for n in names.filter(|n| !n.is_empty()) {
-            let ips = r
-                .entry(n.trim_end_matches('.').to_ascii_lowercase())
-                .or_default();
-            ips.push(e.ip);
-            ips.extend(e.ipv6);
+            let n = n.trim_end_matches('.').to_ascii_lowercase();
+            let qualified = format!("{n}.{net}");
+            for key in [n, qualified] {
+                let ips = r.entry(key).or_default();
+                ips.push(e.ip);
+                ips.extend(e.ipv6);
+            }
         }
     }
     // Legacy endpoint links: an alias only the linking container resolves.
