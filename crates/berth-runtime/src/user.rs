@@ -89,12 +89,13 @@ pub fn resolve(spec: &str, passwd: &str, group: &str, extra_groups: &[String]) -
     if let Some(g) = group_part.filter(|g| !g.is_empty()) {
         gid = lookup_group(g, group)?;
     }
-    let mut additional_gids = Vec::new();
-    // Supplementary groups from /etc/group membership, only when no explicit group was given.
+    // moby's getUser: the primary gid first (so it stays after setgroups), then /etc/group
+    // membership, only when no explicit group was given, then --group-add.
+    let mut additional_gids = vec![gid];
     if group_part.is_none() {
         if let Some(n) = name {
             for g in group_entries(group).filter(|g| g.members.contains(&n)) {
-                if g.gid != gid && !additional_gids.contains(&g.gid) {
+                if !additional_gids.contains(&g.gid) {
                     additional_gids.push(g.gid);
                 }
             }
@@ -153,7 +154,7 @@ mod tests {
     fn default_is_root() {
         let u = resolve("", PASSWD, GROUP, &[]).unwrap();
         assert_eq!((u.uid, u.gid), (0, 0));
-        assert_eq!(u.additional_gids, vec![10]);
+        assert_eq!(u.additional_gids, vec![0, 10]);
         assert_eq!(u.home.as_deref(), Some("/root"));
     }
 
@@ -161,12 +162,15 @@ mod tests {
     fn names_and_groups() {
         let u = resolve("alice", PASSWD, GROUP, &[]).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 1000));
-        assert_eq!(u.additional_gids, vec![10, 50]);
+        assert_eq!(u.additional_gids, vec![1000, 10, 50]);
         let u = resolve("alice:staff", PASSWD, GROUP, &[]).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 50));
-        assert!(u.additional_gids.is_empty());
+        assert_eq!(u.additional_gids, vec![50]);
         let u = resolve("1234:4321", PASSWD, GROUP, &["wheel".into(), "7".into()]).unwrap();
-        assert_eq!((u.uid, u.gid, u.additional_gids), (1234, 4321, vec![10, 7]));
+        assert_eq!(
+            (u.uid, u.gid, u.additional_gids),
+            (1234, 4321, vec![4321, 10, 7])
+        );
         let u = resolve("65534", PASSWD, GROUP, &[]).unwrap();
         assert_eq!((u.uid, u.gid), (65534, 65534));
     }

@@ -472,3 +472,28 @@ fn volume_subpath_mounts_only_that_path() {
     d.ok(&["volume", "rm", &vol]);
     d.finish();
 }
+
+/// The primary group stays among the supplementary groups (moby's getUser puts it first), so
+/// `--user u:g --group-add x` keeps `g` after setgroups; before, only `x` was left.
+#[test]
+fn primary_gid_is_kept_among_the_supplementary_groups() {
+    let Some(d) = Daemon::start("primary_gid_is_kept_among_the_supplementary_groups") else {
+        return;
+    };
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "1000:1000",
+        "--group-add",
+        "5",
+        "busybox",
+        "id",
+        "-G",
+    ]);
+    let mut groups: Vec<&str> = out.split_whitespace().collect();
+    groups.sort();
+    assert_eq!(groups, ["1000", "5"], "{out}");
+    let out = d.ok(&["run", "--rm", "--user", "1000:1000", "busybox", "id", "-G"]);
+    assert_eq!(out, "1000");
+}
