@@ -90,12 +90,17 @@ pub fn unknown_command_message(args: &[String]) -> String {
     }
 }
 
-/// Log to stderr at `level` unless BERTH_LOG says otherwise.
+/// Log to stderr at `level` unless BERTH_LOG says otherwise; in colour only on a terminal
+/// (a log file or the journal gets plain text) and never with NO_COLOR set.
 pub fn init_tracing(level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .try_init();
 }
