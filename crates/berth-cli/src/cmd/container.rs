@@ -25,8 +25,8 @@ pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
         ContainerCmd::Create(a) => run::create_cmd(c, a).await,
         ContainerCmd::Ps(a) => ps(c, a).await,
         ContainerCmd::Start(a) => run::start(c, a).await,
-        ContainerCmd::Stop(a) => stop(c, a, "stop").await,
-        ContainerCmd::Restart(a) => stop(c, a, "restart").await,
+        ContainerCmd::Stop(a) => stop(c, a).await,
+        ContainerCmd::Restart(a) => restart(c, a).await,
         ContainerCmd::Kill(a) => kill(c, a).await,
         ContainerCmd::Rm(a) => rm(c, a).await,
         ContainerCmd::Logs(a) => run::logs(c, a).await,
@@ -216,20 +216,69 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<()> {
     l.print(a.format.as_deref(), &rows)
 }
 
+/// Run `op` on every container, at most 50 at once, as docker's CLI does for stop, kill, rm,
+/// pause and unpause: each name is printed as its operation completes, in argument order, and
+/// the failures (`on_err` may report and drop one) are returned together at the end (exit 1).
+async fn parallel<'a, F, Fut>(
+    ids: &'a [String],
+    op: F,
+    on_err: impl Fn(&str, anyhow::Error) -> Option<String>,
+) -> anyhow::Result<()>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use futures::StreamExt;
+    const PARALLEL: usize = 50;
+    let mut done = futures::stream::iter(ids.iter().map(|id| {
+        let f = op(id);
+        async move { (id, f.await) }
+    }))
+    .buffered(PARALLEL);
+    let mut errs = Vec::new();
+    while let Some((id, r)) = done.next().await {
+        match r {
+            Ok(()) => println!("{id}"),
+            Err(e) => errs.extend(on_err(id, e)),
+        }
+    }
+    super::all_ok(errs)
+}
+
+fn daemon_error(_id: &str, e: anyhow::Error) -> Option<String> {
+    Some(describe(&e))
+}
+
+/// `POST /containers/{id}/{action}` on every container, concurrently.
+async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::Result<()> {
+    let op = |id: &str| {
+        let path = q.on(&format!("/containers/{}/{action}", path_name(id)));
+        async move { Ok(c.post(&path, None::<&()>).await?) }
+    };
+    parallel(ids, op, daemon_error).await
+}
+
 async fn each(c: &Client, ids: &[String], action: &str) -> anyhow::Result<()> {
     each_q(c, ids, action, &Query::new()).await
 }
 
-async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::Result<()> {
+async fn stop(c: &Client, a: StopArgs) -> anyhow::Result<()> {
+    each_q(c, &a.containers, "stop", &stop_query(&a)).await
+}
+
+fn stop_query(a: &StopArgs) -> Query {
+    Query::new()
+        .opt("t", a.time.map(|t| t.to_string()))
+        .opt("signal", a.signal.as_deref())
+}
+
+/// `restart` goes one container after the other, as docker's CLI does.
+async fn restart(c: &Client, a: StopArgs) -> anyhow::Result<()> {
+    let q = stop_query(&a);
     let mut errs = Vec::new();
-    for id in ids {
-        match c
-            .post(
-                &q.on(&format!("/containers/{}/{action}", path_name(id))),
-                None::<&()>,
-            )
-            .await
-        {
+    for id in &a.containers {
+        let path = q.on(&format!("/containers/{}/restart", path_name(id)));
+        match c.post(&path, None::<&()>).await {
             Ok(()) => println!("{id}"),
             Err(e) => errs.push(describe(&e.into())),
         }
@@ -237,34 +286,44 @@ async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::
     super::all_ok(errs)
 }
 
-async fn stop(c: &Client, a: StopArgs, action: &str) -> anyhow::Result<()> {
-    let q = Query::new()
-        .opt("t", a.time.map(|t| t.to_string()))
-        .opt("signal", a.signal.as_deref());
-    each_q(c, &a.containers, action, &q).await
-}
-
 async fn kill(c: &Client, a: KillArgs) -> anyhow::Result<()> {
     let q = Query::new().opt("signal", a.signal.as_deref());
     each_q(c, &a.containers, "kill", &q).await
 }
 
+/// docker 20.10's client words a missing container as "Error: No such container: <name>";
+/// with `-f` that is printed but does not fail the command.
 async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<()> {
-    let mut errs = Vec::new();
-    for id in &a.containers {
-        let q = Query::new()
-            .flag("force", a.force)
-            .flag("v", a.volumes)
-            .flag("link", a.link);
-        match c
-            .delete(&q.on(&format!("/containers/{}", path_name(id))))
-            .await
-        {
-            Ok(_) => println!("{id}"),
-            Err(e) => errs.push(describe(&e.into())),
+    let q = Query::new()
+        .flag("force", a.force)
+        .flag("v", a.volumes)
+        .flag("link", a.link);
+    let op = |id: &str| {
+        let name = id.trim_matches('/').to_string();
+        let path = q.on(&format!("/containers/{}", path_name(&name)));
+        async move {
+            if name.is_empty() {
+                anyhow::bail!("Container name cannot be empty");
+            }
+            c.delete(&path).await?;
+            Ok(())
         }
-    }
-    super::all_ok(errs)
+    };
+    let on_err = |id: &str, e: anyhow::Error| {
+        let not_found = e
+            .downcast_ref::<berth_client::Error>()
+            .is_some_and(|e| e.status() == Some(404));
+        if !not_found {
+            return Some(describe(&e));
+        }
+        let msg = format!("Error: No such container: {}", id.trim_matches('/'));
+        if a.force {
+            eprintln!("{msg}");
+            return None;
+        }
+        Some(msg)
+    };
+    parallel(&a.containers, op, on_err).await
 }
 
 async fn wait(c: &Client, ids: Vec<String>) -> anyhow::Result<()> {
