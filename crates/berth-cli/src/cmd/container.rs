@@ -10,14 +10,13 @@ use tokio::io::AsyncWriteExt;
 
 use super::{path_name, run, Query};
 use crate::cli::{
-    CommitArgs, ContainerCmd, KillArgs, PortArgs, PsArgs, RmArgs, StatsArgs, StopArgs, TopArgs,
-    UpdateArgs,
+    CommitArgs, ContainerCmd, KillArgs, PortArgs, PsArgs, RmArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::cmd::image::ellipsis;
 use crate::exit::{describe, Exit};
 use crate::format::{short_id, tabulate, Lister};
 use crate::opts::filters_query;
-use crate::units::{ago, bytes_size, human_size_prec, now_unix};
+use crate::units::{ago, human_size_prec, now_unix};
 
 pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
     match cmd {
@@ -34,7 +33,7 @@ pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
         ContainerCmd::Attach(a) => run::attach(c, a).await,
         ContainerCmd::Wait(a) => wait(c, a.containers).await,
         ContainerCmd::Top(a) => top(c, a).await,
-        ContainerCmd::Stats(a) => stats(c, a).await,
+        ContainerCmd::Stats(a) => super::stats::stats(c, a).await,
         ContainerCmd::Pause(a) => each(c, &a.containers, "pause").await,
         ContainerCmd::Unpause(a) => each(c, &a.containers, "unpause").await,
         ContainerCmd::Rename(a) => {
@@ -371,114 +370,6 @@ async fn top(c: &Client, a: TopArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One `docker stats` row from a `/stats?stream=0` sample.
-pub fn stats_row(v: &Value, no_trunc: bool) -> Value {
-    let f = |p: &Value| p.as_f64().unwrap_or(0.0);
-    let cpu_delta = f(&v["cpu_stats"]["cpu_usage"]["total_usage"])
-        - f(&v["precpu_stats"]["cpu_usage"]["total_usage"]);
-    let sys_delta =
-        f(&v["cpu_stats"]["system_cpu_usage"]) - f(&v["precpu_stats"]["system_cpu_usage"]);
-    let cpus = v["cpu_stats"]["online_cpus"]
-        .as_f64()
-        .or_else(|| {
-            v["cpu_stats"]["cpu_usage"]["percpu_usage"]
-                .as_array()
-                .map(|a| a.len() as f64)
-        })
-        .unwrap_or(1.0);
-    let cpu = if sys_delta > 0.0 && cpu_delta > 0.0 {
-        cpu_delta / sys_delta * cpus * 100.0
-    } else {
-        0.0
-    };
-    let cache = v["memory_stats"]["stats"]["total_inactive_file"]
-        .as_f64()
-        .or(v["memory_stats"]["stats"]["inactive_file"].as_f64())
-        .unwrap_or(0.0);
-    let mem = (f(&v["memory_stats"]["usage"]) - cache).max(0.0);
-    let limit = f(&v["memory_stats"]["limit"]);
-    let mem_pct = if limit > 0.0 {
-        mem / limit * 100.0
-    } else {
-        0.0
-    };
-    let (mut rx, mut tx) = (0.0, 0.0);
-    for n in v["networks"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-    {
-        rx += f(&n["rx_bytes"]);
-        tx += f(&n["tx_bytes"]);
-    }
-    let (mut br, mut bw) = (0.0, 0.0);
-    for e in v["blkio_stats"]["io_service_bytes_recursive"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        match e["op"].as_str().map(str::to_ascii_lowercase).as_deref() {
-            Some("read") => br += f(&e["value"]),
-            Some("write") => bw += f(&e["value"]),
-            _ => {}
-        }
-    }
-    let id = v["id"].as_str().unwrap_or_default();
-    json!({
-        "Container": if no_trunc { id.to_string() } else { short_id(id) },
-        "ID": if no_trunc { id.to_string() } else { short_id(id) },
-        "Name": v["name"].as_str().unwrap_or_default().trim_start_matches('/'),
-        "CPUPerc": format!("{cpu:.2}%"),
-        "MemUsage": format!("{} / {}", bytes_size(mem), bytes_size(limit)),
-        "MemPerc": format!("{mem_pct:.2}%"),
-        "NetIO": format!("{} / {}", human_size_prec(rx, 3), human_size_prec(tx, 3)),
-        "BlockIO": format!("{} / {}", human_size_prec(br, 3), human_size_prec(bw, 3)),
-        "PIDs": v["pids_stats"]["current"].as_i64().unwrap_or(0).to_string(),
-    })
-}
-
-const STATS: Lister = Lister {
-    default_table: "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
-    headers: &[
-        ("ID", "CONTAINER ID"),
-        ("CPUPerc", "CPU %"),
-        ("MemUsage", "MEM USAGE / LIMIT"),
-        ("MemPerc", "MEM %"),
-        ("NetIO", "NET I/O"),
-        ("BlockIO", "BLOCK I/O"),
-        ("PIDs", "PIDS"),
-    ],
-};
-
-async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<()> {
-    let ids: Vec<String> = if a.containers.is_empty() {
-        let q = Query::new().flag("all", a.all);
-        let list: Vec<Value> = c.get_json(&q.on("/containers/json")).await?;
-        list.iter()
-            .filter_map(|c| c["Id"].as_str().map(String::from))
-            .collect()
-    } else {
-        a.containers.clone()
-    };
-    let tty = crate::tty::stdout_is_tty();
-    loop {
-        let mut rows = Vec::new();
-        for id in &ids {
-            let v: Value = c
-                .get_json(&format!("/containers/{}/stats?stream=0", path_name(id)))
-                .await?;
-            rows.push(stats_row(&v, a.no_trunc));
-        }
-        if !a.no_stream && tty {
-            print!("\x1b[2J\x1b[H");
-        }
-        STATS.print(a.format.as_deref(), &rows)?;
-        if a.no_stream {
-            return Ok(());
-        }
-    }
-}
-
 async fn update(c: &Client, a: UpdateArgs) -> anyhow::Result<()> {
     let r = crate::runopts::resources(&a.resources).map_err(|e| crate::exit::usage("update", e))?;
     let mut body = serde_json::Map::new();
@@ -644,20 +535,5 @@ mod tests {
         assert_eq!(r["RunningFor"], "3 minutes ago");
         let s = PS.render(None, &ps_rows(&list, false, 180)).unwrap();
         assert!(s.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{s}");
-    }
-
-    #[test]
-    fn stats_math() {
-        let v = json!({"id":"abcdef0123456789","name":"/x",
-            "cpu_stats":{"cpu_usage":{"total_usage":200},"system_cpu_usage":1000,"online_cpus":2},
-            "precpu_stats":{"cpu_usage":{"total_usage":100},"system_cpu_usage":500},
-            "memory_stats":{"usage":2048,"limit":4096,"stats":{"total_inactive_file":1024}},
-            "pids_stats":{"current":3}});
-        let r = stats_row(&v, false);
-        assert_eq!(r["CPUPerc"], "40.00%");
-        assert_eq!(r["MemUsage"], "1KiB / 4KiB");
-        assert_eq!(r["MemPerc"], "25.00%");
-        assert_eq!(r["PIDs"], "3");
-        assert_eq!(r["Name"], "x");
     }
 }

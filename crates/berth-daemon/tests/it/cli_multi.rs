@@ -1,9 +1,11 @@
-//! The berth CLI on several containers at once (`stop a b`, `kill`, `rm`, `pause`), against a
-//! berth daemon: docker's CLI runs these concurrently, prints each name as it completes in
-//! argument order, and reports the failures together at the end (exit 1).
+//! The berth CLI on several containers at once, against a berth daemon: `stop a b`, `kill`, `rm`,
+//! `pause` run concurrently as docker's CLI does, print each name as it completes in argument
+//! order and report the failures together at the end (exit 1); `stats` watches several
+//! containers, and without arguments follows the containers that start and die.
 
 use crate::common;
 
+use std::io::BufRead;
 use std::process::{Command, Output, Stdio};
 
 use common::cli::Daemon;
@@ -115,4 +117,98 @@ fn multi_container_commands_report_like_docker() {
     assert_eq!(text(&o.stdout), "two\nrun\n");
     assert_eq!(text(&o.stderr), "Error: No such container: nosuch\n");
     assert_eq!(d.ok(&["ps", "-a", "--format", "{{.Names}}"]), "six");
+}
+
+/// `stats` without arguments prints a table per frame and follows the daemon's events: a
+/// container started later joins the table, one that dies leaves it (docker's CLI; berth used
+/// to keep the list it had at the start). Bounded by frames read, not by time.
+#[test]
+fn stats_follows_started_and_dead_containers() {
+    let Some(d) = Daemon::start("stats_follows_started_and_dead_containers") else {
+        return;
+    };
+    d.ok(&["run", "-d", "--name", "st1", "busybox", "sleep", "600"]);
+    let mut child = Command::new(&d.bin)
+        .arg("-H")
+        .arg(format!("unix://{}", d.sock().display()))
+        .args(["stats", "--format", "table {{.Name}}"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Frames are "NAME" and one line per container; read until `want` holds for one, at most
+    // `max` frames (killing the child if it never does, so the read cannot hang).
+    let mut pending: Option<Vec<String>> = None;
+    let mut until = |want: &dyn Fn(&[String]) -> bool, max: usize| -> Option<Vec<String>> {
+        let mut seen = 0;
+        for line in lines.by_ref() {
+            let line = line.ok()?;
+            if line == "NAME" {
+                if let Some(f) = pending.take() {
+                    seen += 1;
+                    if want(&f) {
+                        pending = Some(vec![]);
+                        return Some(f);
+                    }
+                    if seen >= max {
+                        return None;
+                    }
+                }
+                pending = Some(vec![]);
+            } else if let Some(f) = pending.as_mut() {
+                f.push(line);
+            }
+        }
+        None
+    };
+    let first = until(&|f| f == ["st1"], 40);
+    d.ok(&["run", "-d", "--name", "st2", "busybox", "sleep", "600"]);
+    let both = until(&|f| f.len() == 2, 40);
+    d.ok(&["kill", "st1"]);
+    let after = until(&|f| f == ["st2"], 40);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(first, Some(vec!["st1".to_string()]));
+    let mut both = both.expect("st2 never joined the table");
+    both.sort();
+    assert_eq!(both, ["st1", "st2"]);
+    assert_eq!(
+        after,
+        Some(vec!["st2".to_string()]),
+        "st1 stayed after it died"
+    );
+}
+
+/// `--no-stream` prints one table, rows in argument order; a missing container fails the
+/// command before any table, with the daemon's error (docker 20.10's output).
+#[test]
+fn stats_no_stream_prints_one_table() {
+    let Some(d) = Daemon::start("stats_no_stream_prints_one_table") else {
+        return;
+    };
+    for n in ["sa", "sb"] {
+        d.ok(&["run", "-d", "--name", n, "busybox", "sleep", "600"]);
+    }
+    let o = berth(
+        &d,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "table {{.Name}}",
+            "sb",
+            "sa",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "NAME\nsb\nsa\n");
+    let o = berth(&d, &["stats", "--no-stream", "nosuch", "sa"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stdout), "");
+    assert_eq!(
+        text(&o.stderr),
+        "Error response from daemon: No such container: nosuch\n"
+    );
 }
