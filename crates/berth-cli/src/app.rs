@@ -38,7 +38,8 @@ pub fn command_path(args: &[String]) -> String {
     }
 }
 
-/// Docker's message for a clap error (without the trailing hint).
+/// Docker's message for a clap error (without the trailing hint); unknown commands are
+/// [`unknown_command_message`]'s.
 pub fn usage_message(e: &clap::Error) -> String {
     let ctx = |k| match e.get(k) {
         Some(ContextValue::String(s)) => Some(s.clone()),
@@ -58,10 +59,6 @@ pub fn usage_message(e: &clap::Error) -> String {
                 format!("unknown flag: {flag}")
             }
         }
-        ErrorKind::InvalidSubcommand => {
-            let s = ctx(ContextKind::InvalidSubcommand).unwrap_or_default();
-            format!("unknown command: \"{s}\"")
-        }
         _ => {
             let s = e.to_string();
             let first = s.lines().next().unwrap_or("").trim();
@@ -70,12 +67,40 @@ pub fn usage_message(e: &clap::Error) -> String {
     }
 }
 
-/// Log to stderr at `level` unless BERTH_LOG says otherwise.
+/// What docker 20.10 prints for an unknown command (stderr, exit 1): at the top level
+/// "docker: 'foo' is not a docker command.\nSee 'docker --help'"; under a management command
+/// (`docker image foo`) a blank line and that command's usage.
+pub fn unknown_command_message(args: &[String]) -> String {
+    let path = command_path(args);
+    let words: Vec<&str> = path.split(' ').skip(1).collect();
+    match words.as_slice() {
+        [group, _] if MGMT.contains(group) => {
+            use clap::CommandFactory;
+            let mut root = Cli::command();
+            root.build();
+            match root.find_subcommand_mut(group) {
+                Some(sub) => format!("\n{}", sub.render_help().to_string().trim_end()),
+                None => String::new(),
+            }
+        }
+        _ => {
+            let word = words.first().copied().unwrap_or_default();
+            format!("berth: '{word}' is not a berth command.\nSee 'berth --help'")
+        }
+    }
+}
+
+/// Log to stderr at `level` unless BERTH_LOG says otherwise; in colour only on a terminal
+/// (a log file or the journal gets plain text) and never with NO_COLOR set.
 pub fn init_tracing(level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -108,6 +133,10 @@ pub fn main(args: Vec<String>) -> i32 {
             ) {
                 let _ = e.print();
                 return 0;
+            }
+            if e.kind() == ErrorKind::InvalidSubcommand {
+                eprintln!("{}", unknown_command_message(&args));
+                return 1;
             }
             eprintln!("{}", usage_message(&e));
             eprintln!("See '{} --help'.", command_path(&args));
@@ -284,10 +313,23 @@ mod tests {
             err(&["berth", "ps", "-Z"]).0,
             "unknown shorthand flag: 'Z' in -Z"
         );
+    }
+
+    #[test]
+    fn unknown_commands_like_docker() {
+        let msg = |args: &[&str]| {
+            let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            let e = Cli::try_parse_from(&v).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidSubcommand, "{args:?}");
+            unknown_command_message(&v)
+        };
         assert_eq!(
-            err(&["berth", "frobnicate"]).0,
-            "unknown command: \"frobnicate\""
+            msg(&["berth", "-H", "unix:///x", "frobnicate", "x"]),
+            "berth: 'frobnicate' is not a berth command.\nSee 'berth --help'"
         );
+        let m = msg(&["berth", "volume", "lss"]);
+        assert!(m.starts_with("\nManage volumes\n"), "{m}");
+        assert!(m.contains("Usage: berth volume <COMMAND>"), "{m}");
     }
 
     #[test]

@@ -70,9 +70,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
-    /// Download an image from a registry
+    /// Pull an image or a repository from a registry
     Pull(PullArgs),
-    /// Upload an image to a registry
+    /// Push an image or a repository to a registry
     Push(PushArgs),
     /// Log in to a registry
     Login(LoginArgs),
@@ -177,31 +177,47 @@ pub struct FormatArgs {
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
+    /// Filter output based on conditions provided
     #[arg(short = 'f', long = "filter")]
     pub filter: Vec<String>,
+    /// Format the output using the given Go template
     #[arg(long)]
     pub format: Option<String>,
+    /// Show all events created since timestamp
     #[arg(long)]
     pub since: Option<String>,
+    /// Stream events until this timestamp
     #[arg(long)]
     pub until: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCmd {
+    /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),
+    /// Remove one or more images
     #[command(alias = "remove")]
     Rm(RmiArgs),
+    /// Display detailed information on one or more images
     Inspect(ImageInspectArgs),
+    /// Remove unused images
     Prune(ImagePruneArgs),
+    /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
+    /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
+    /// Show the history of an image
     History(HistoryArgs),
+    /// Pull an image or a repository from a registry
     Pull(PullArgs),
+    /// Push an image or a repository to a registry
     Push(PushArgs),
+    /// Build an image from a Dockerfile
     Build(BuildArgs),
 }
 
@@ -256,6 +272,7 @@ pub struct ImportArgs {
     /// Set commit message for imported image
     #[arg(short = 'm', long)]
     pub message: Option<String>,
+    /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
     /// file|URL|- [REPOSITORY[:TAG]]
@@ -298,6 +315,7 @@ pub struct InspectArgs {
 
 #[derive(Args, Debug)]
 pub struct ImageInspectArgs {
+    /// Format the output using the given Go template
     #[arg(short = 'f', long)]
     pub format: Option<String>,
     #[arg(required = true)]
@@ -315,6 +333,7 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Pretty-print images using a Go template
     #[arg(long)]
     pub format: Option<String>,
     pub image: String,
@@ -328,6 +347,7 @@ pub struct ImagePruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Provide filter values (e.g. 'until=<timestamp>')
     #[arg(long = "filter")]
     pub filter: Vec<String>,
 }
@@ -337,6 +357,7 @@ pub struct PullArgs {
     /// Download all tagged images in the repository
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
+    /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
     /// Suppress verbose output
@@ -347,8 +368,10 @@ pub struct PullArgs {
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
+    /// Push all tagged images in the repository
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
+    /// Suppress verbose output
     #[arg(short = 'q', long)]
     pub quiet: bool,
     pub image: String,
@@ -356,10 +379,13 @@ pub struct PushArgs {
 
 #[derive(Args, Debug)]
 pub struct LoginArgs {
+    /// Username
     #[arg(short = 'u', long)]
     pub username: Option<String>,
+    /// Password
     #[arg(short = 'p', long)]
     pub password: Option<String>,
+    /// Take the password from stdin
     #[arg(long = "password-stdin")]
     pub password_stdin: bool,
     pub server: Option<String>,
@@ -378,18 +404,25 @@ pub struct BuildArgs {
     /// Name of the Dockerfile (default: PATH/Dockerfile)
     #[arg(short = 'f', long = "file")]
     pub file: Option<String>,
+    /// Set build-time variables
     #[arg(long = "build-arg")]
     pub build_arg: Vec<String>,
+    /// Set the target build stage to build.
     #[arg(long)]
     pub target: Option<String>,
+    /// Do not use cache when building the image
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pub pull: bool,
+    /// Set metadata for an image
     #[arg(long = "label")]
     pub label: Vec<String>,
+    /// Suppress the build output and print image ID on success
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Set the networking mode for the RUN instructions during build
     #[arg(long)]
     pub network: Option<String>,
     /// `name:ip` added to RUN steps' /etc/hosts (repeatable).
@@ -398,10 +431,13 @@ pub struct BuildArgs {
     /// Images to trust as cache sources (then only those are).
     #[arg(long = "cache-from")]
     pub cache_from: Vec<String>,
+    /// Write the image ID to the file
     #[arg(long)]
     pub iidfile: Option<String>,
+    /// Set platform if server is multi-platform capable
     #[arg(long)]
     pub platform: Option<String>,
+    /// Remove intermediate containers after a successful build
     #[arg(long)]
     pub rm: Option<bool>,
     pub context: String,
@@ -413,7 +449,9 @@ pub enum SystemCmd {
     Df(DfArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
+    /// Display system-wide information
     Info(FormatArgs),
+    /// Get real time events from the server
     Events(EventsArgs),
     /// List what crashes left behind (processes, mounts, cgroups, netns, veths, unused blobs
     /// and snapshots, records without state, state without records); exit 1 while any remain
@@ -429,55 +467,84 @@ pub struct SystemCheckArgs {
 
 #[derive(Args, Debug)]
 pub struct DfArgs {
+    /// Show detailed information on space usage
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Pretty-print disk usage using a Go template
     #[arg(long)]
     pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Prune volumes
     #[arg(long)]
     pub volumes: bool,
+    /// Provide filter values (e.g. 'label=<key>=<value>')
     #[arg(long = "filter")]
     pub filter: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
+    /// Create a network
     Create(NetworkCreateArgs),
+    /// List networks
     #[command(alias = "list")]
     Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
     Inspect(ImageInspectArgs),
-    #[command(alias = "remove")]
+    /// Remove one or more networks
+    #[command(
+        alias = "remove",
+        mut_arg("force", |a| a.help("Has no effect on networks (shared with volume rm)"))
+    )]
     Rm(NamesArgs),
+    /// Remove all unused networks
+    #[command(
+        mut_arg("all", |a| a.help("Has no effect on networks (shared with volume prune)")),
+        mut_arg("filter", |a| a.help("Provide filter values (e.g. 'until=<timestamp>')"))
+    )]
     Prune(PruneArgs),
+    /// Connect a container to a network
     Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
     Disconnect(NetworkDisconnectArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct NetworkCreateArgs {
+    /// Driver to manage the Network
     #[arg(short = 'd', long, default_value = "bridge")]
     pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
     #[arg(long)]
     pub subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
     #[arg(long)]
     pub gateway: Vec<String>,
+    /// Allocate container ip from a sub-range
     #[arg(long = "ip-range")]
     pub ip_range: Vec<String>,
+    /// Restrict external access to the network
     #[arg(long)]
     pub internal: bool,
+    /// Enable IPv6 networking
     #[arg(long)]
     pub ipv6: bool,
+    /// Enable manual container attachment
     #[arg(long)]
     pub attachable: bool,
+    /// Set metadata on a network
     #[arg(long = "label")]
     pub label: Vec<String>,
+    /// Set driver specific options
     #[arg(short = 'o', long = "opt")]
     pub opt: Vec<String>,
     pub name: String,
@@ -485,18 +552,23 @@ pub struct NetworkCreateArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkLsArgs {
+    /// Only display network IDs
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Provide filter values (e.g. 'driver=bridge')
     #[arg(short = 'f', long = "filter")]
     pub filter: Vec<String>,
+    /// Pretty-print networks using a Go template
     #[arg(long)]
     pub format: Option<String>,
+    /// Do not truncate the output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct NamesArgs {
+    /// Force the removal of one or more volumes
     #[arg(short = 'f', long)]
     pub force: bool,
     #[arg(required = true)]
@@ -505,18 +577,23 @@ pub struct NamesArgs {
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
+    /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove all unused volumes, not just anonymous ones
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// Provide filter values (e.g. 'label=<label>')
     #[arg(long = "filter")]
     pub filter: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct NetworkConnectArgs {
+    /// Add network-scoped alias for the container
     #[arg(long)]
     pub alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
     pub network: String,
@@ -525,6 +602,7 @@ pub struct NetworkConnectArgs {
 
 #[derive(Args, Debug)]
 pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
     #[arg(short = 'f', long)]
     pub force: bool,
     pub network: String,
@@ -533,22 +611,73 @@ pub struct NetworkDisconnectArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum VolumeCmd {
+    /// Create a volume
     Create(VolumeCreateArgs),
-    #[command(alias = "list")]
+    /// List volumes
+    #[command(
+        alias = "list",
+        mut_arg("quiet", |a| a.help("Only display volume names")),
+        mut_arg("filter", |a| a.help("Provide filter values (e.g. 'dangling=true')")),
+        mut_arg("format", |a| a.help("Pretty-print volumes using a Go template"))
+    )]
     Ls(NetworkLsArgs),
+    /// Display detailed information on one or more volumes
     Inspect(ImageInspectArgs),
+    /// Remove one or more volumes
     #[command(alias = "remove")]
     Rm(NamesArgs),
+    /// Remove all unused local volumes
     Prune(PruneArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct VolumeCreateArgs {
+    /// Specify volume driver name
     #[arg(short = 'd', long, default_value = "local")]
     pub driver: String,
+    /// Set metadata for a volume
     #[arg(long = "label")]
     pub label: Vec<String>,
+    /// Set driver specific options
     #[arg(short = 'o', long = "opt")]
     pub opt: Vec<String>,
     pub name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command and every flag says in one line what it does (`berth run --help` is read
+    /// by people, not only by scripts).
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || arg.is_positional() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if !sub.is_hide_set() && sub.get_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "berth", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "{} without help:\n{}",
+            missing.len(),
+            missing.join("\n")
+        );
+    }
 }

@@ -188,6 +188,9 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
     {
         return Err("conflicting options: cannot specify both --restart and --rm".into());
     }
+    if a.log_driver.as_deref() == Some("none") && !a.log_opt.is_empty() {
+        return Err("invalid logging opts for driver none".into());
+    }
     let mut sysctls = HashMap::new();
     for s in &a.sysctl {
         let (k, v) = s
@@ -301,9 +304,12 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
         ipc_mode: a.ipc.clone(),
         pid_mode: a.pid.clone(),
         userns_mode: a.userns.clone(),
-        log_config: a.log_driver.as_ref().map(|d| HostConfigLogConfig {
-            typ: Some(d.clone()),
-            config: Some(opts::kv_map(&a.log_opt)),
+        // `--log-opt` alone configures the daemon's default driver (docker sends Type "").
+        log_config: (a.log_driver.is_some() || !a.log_opt.is_empty()).then(|| {
+            HostConfigLogConfig {
+                typ: a.log_driver.clone(),
+                config: Some(opts::kv_map(&a.log_opt)),
+            }
         }),
         ..Default::default()
     };
@@ -499,6 +505,23 @@ mod tests {
             .unwrap_err()
             .contains("open missing"));
         assert!(parse(&["--health-interval", "5", "busybox"]).is_err());
+        assert_eq!(
+            parse(&["--log-driver", "none", "--log-opt", "a=b", "busybox"]).unwrap_err(),
+            "invalid logging opts for driver none"
+        );
+    }
+
+    #[test]
+    fn log_opt_alone_is_for_the_default_driver() {
+        let p = parse(&["--log-opt", "max-size=1k", "busybox"]).unwrap();
+        let lc = p.body.host_config.unwrap().log_config.unwrap();
+        assert_eq!(lc.typ, None);
+        assert_eq!(
+            lc.config,
+            Some(HashMap::from([("max-size".into(), "1k".into())]))
+        );
+        let p = parse(&["busybox"]).unwrap();
+        assert_eq!(p.body.host_config.unwrap().log_config, None);
     }
 
     #[test]

@@ -98,3 +98,39 @@ fn flag_value_errors_come_before_any_daemon() {
         assert!(!sock.exists() && !root.exists(), "{args:?} started a daemon");
     }
 }
+
+#[test]
+fn unknown_command_is_docker_s_not_a_command() {
+    // docker 20.10: `docker foo` → "docker: 'foo' is not a docker command.\nSee 'docker --help'"
+    // on stderr, exit 1, also after global flags and with arguments after the word.
+    for args in [
+        vec!["foo"],
+        vec!["-D", "stp", "a", "--x"],
+        vec!["-H", "unix:///x", "imagee"],
+    ] {
+        let o = berth().args(&args).output().unwrap();
+        let word = args
+            .iter()
+            .find(|a| !a.starts_with('-') && !a.starts_with("unix:"))
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!("berth: '{word}' is not a berth command.\nSee 'berth --help'\n"),
+            "{args:?}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn unknown_subcommand_of_a_management_command_prints_its_usage() {
+    // docker 20.10: `docker image foo` prints "\n" and `docker image`'s usage on stderr, exit 1.
+    let o = berth().args(["image", "lss"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with('\n'), "{err}");
+    assert!(err.contains("Usage: berth image <COMMAND>"), "{err}");
+    assert!(err.contains("ls       List images"), "{err}");
+    assert!(o.stdout.is_empty());
+}

@@ -10,14 +10,13 @@ use tokio::io::AsyncWriteExt;
 
 use super::{path_name, run, Query};
 use crate::cli::{
-    CommitArgs, ContainerCmd, KillArgs, PortArgs, PsArgs, RmArgs, StatsArgs, StopArgs, TopArgs,
-    UpdateArgs,
+    CommitArgs, ContainerCmd, KillArgs, PortArgs, PsArgs, RmArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::cmd::image::ellipsis;
 use crate::exit::{describe, Exit};
 use crate::format::{short_id, tabulate, Lister};
 use crate::opts::filters_query;
-use crate::units::{ago, bytes_size, human_size_prec, now_unix};
+use crate::units::{ago, human_size_prec, now_unix};
 
 pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
     match cmd {
@@ -25,8 +24,8 @@ pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
         ContainerCmd::Create(a) => run::create_cmd(c, a).await,
         ContainerCmd::Ps(a) => ps(c, a).await,
         ContainerCmd::Start(a) => run::start(c, a).await,
-        ContainerCmd::Stop(a) => stop(c, a, "stop").await,
-        ContainerCmd::Restart(a) => stop(c, a, "restart").await,
+        ContainerCmd::Stop(a) => stop(c, a).await,
+        ContainerCmd::Restart(a) => restart(c, a).await,
         ContainerCmd::Kill(a) => kill(c, a).await,
         ContainerCmd::Rm(a) => rm(c, a).await,
         ContainerCmd::Logs(a) => run::logs(c, a).await,
@@ -34,7 +33,7 @@ pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
         ContainerCmd::Attach(a) => run::attach(c, a).await,
         ContainerCmd::Wait(a) => wait(c, a.containers).await,
         ContainerCmd::Top(a) => top(c, a).await,
-        ContainerCmd::Stats(a) => stats(c, a).await,
+        ContainerCmd::Stats(a) => super::stats::stats(c, a).await,
         ContainerCmd::Pause(a) => each(c, &a.containers, "pause").await,
         ContainerCmd::Unpause(a) => each(c, &a.containers, "unpause").await,
         ContainerCmd::Rename(a) => {
@@ -216,20 +215,69 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<()> {
     l.print(a.format.as_deref(), &rows)
 }
 
+/// Run `op` on every container, at most 50 at once, as docker's CLI does for stop, kill, rm,
+/// pause and unpause: each name is printed as its operation completes, in argument order, and
+/// the failures (`on_err` may report and drop one) are returned together at the end (exit 1).
+async fn parallel<'a, F, Fut>(
+    ids: &'a [String],
+    op: F,
+    on_err: impl Fn(&str, anyhow::Error) -> Option<String>,
+) -> anyhow::Result<()>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use futures::StreamExt;
+    const PARALLEL: usize = 50;
+    let mut done = futures::stream::iter(ids.iter().map(|id| {
+        let f = op(id);
+        async move { (id, f.await) }
+    }))
+    .buffered(PARALLEL);
+    let mut errs = Vec::new();
+    while let Some((id, r)) = done.next().await {
+        match r {
+            Ok(()) => println!("{id}"),
+            Err(e) => errs.extend(on_err(id, e)),
+        }
+    }
+    super::all_ok(errs)
+}
+
+fn daemon_error(_id: &str, e: anyhow::Error) -> Option<String> {
+    Some(describe(&e))
+}
+
+/// `POST /containers/{id}/{action}` on every container, concurrently.
+async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::Result<()> {
+    let op = |id: &str| {
+        let path = q.on(&format!("/containers/{}/{action}", path_name(id)));
+        async move { Ok(c.post(&path, None::<&()>).await?) }
+    };
+    parallel(ids, op, daemon_error).await
+}
+
 async fn each(c: &Client, ids: &[String], action: &str) -> anyhow::Result<()> {
     each_q(c, ids, action, &Query::new()).await
 }
 
-async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::Result<()> {
+async fn stop(c: &Client, a: StopArgs) -> anyhow::Result<()> {
+    each_q(c, &a.containers, "stop", &stop_query(&a)).await
+}
+
+fn stop_query(a: &StopArgs) -> Query {
+    Query::new()
+        .opt("t", a.time.map(|t| t.to_string()))
+        .opt("signal", a.signal.as_deref())
+}
+
+/// `restart` goes one container after the other, as docker's CLI does.
+async fn restart(c: &Client, a: StopArgs) -> anyhow::Result<()> {
+    let q = stop_query(&a);
     let mut errs = Vec::new();
-    for id in ids {
-        match c
-            .post(
-                &q.on(&format!("/containers/{}/{action}", path_name(id))),
-                None::<&()>,
-            )
-            .await
-        {
+    for id in &a.containers {
+        let path = q.on(&format!("/containers/{}/restart", path_name(id)));
+        match c.post(&path, None::<&()>).await {
             Ok(()) => println!("{id}"),
             Err(e) => errs.push(describe(&e.into())),
         }
@@ -237,34 +285,44 @@ async fn each_q(c: &Client, ids: &[String], action: &str, q: &Query) -> anyhow::
     super::all_ok(errs)
 }
 
-async fn stop(c: &Client, a: StopArgs, action: &str) -> anyhow::Result<()> {
-    let q = Query::new()
-        .opt("t", a.time.map(|t| t.to_string()))
-        .opt("signal", a.signal.as_deref());
-    each_q(c, &a.containers, action, &q).await
-}
-
 async fn kill(c: &Client, a: KillArgs) -> anyhow::Result<()> {
     let q = Query::new().opt("signal", a.signal.as_deref());
     each_q(c, &a.containers, "kill", &q).await
 }
 
+/// docker 20.10's client words a missing container as "Error: No such container: <name>";
+/// with `-f` that is printed but does not fail the command.
 async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<()> {
-    let mut errs = Vec::new();
-    for id in &a.containers {
-        let q = Query::new()
-            .flag("force", a.force)
-            .flag("v", a.volumes)
-            .flag("link", a.link);
-        match c
-            .delete(&q.on(&format!("/containers/{}", path_name(id))))
-            .await
-        {
-            Ok(_) => println!("{id}"),
-            Err(e) => errs.push(describe(&e.into())),
+    let q = Query::new()
+        .flag("force", a.force)
+        .flag("v", a.volumes)
+        .flag("link", a.link);
+    let op = |id: &str| {
+        let name = id.trim_matches('/').to_string();
+        let path = q.on(&format!("/containers/{}", path_name(&name)));
+        async move {
+            if name.is_empty() {
+                anyhow::bail!("Container name cannot be empty");
+            }
+            c.delete(&path).await?;
+            Ok(())
         }
-    }
-    super::all_ok(errs)
+    };
+    let on_err = |id: &str, e: anyhow::Error| {
+        let not_found = e
+            .downcast_ref::<berth_client::Error>()
+            .is_some_and(|e| e.status() == Some(404));
+        if !not_found {
+            return Some(describe(&e));
+        }
+        let msg = format!("Error: No such container: {}", id.trim_matches('/'));
+        if a.force {
+            eprintln!("{msg}");
+            return None;
+        }
+        Some(msg)
+    };
+    parallel(&a.containers, op, on_err).await
 }
 
 async fn wait(c: &Client, ids: Vec<String>) -> anyhow::Result<()> {
@@ -310,114 +368,6 @@ async fn top(c: &Client, a: TopArgs) -> anyhow::Result<()> {
     }
     print!("{}", tabulate(&s));
     Ok(())
-}
-
-/// One `docker stats` row from a `/stats?stream=0` sample.
-pub fn stats_row(v: &Value, no_trunc: bool) -> Value {
-    let f = |p: &Value| p.as_f64().unwrap_or(0.0);
-    let cpu_delta = f(&v["cpu_stats"]["cpu_usage"]["total_usage"])
-        - f(&v["precpu_stats"]["cpu_usage"]["total_usage"]);
-    let sys_delta =
-        f(&v["cpu_stats"]["system_cpu_usage"]) - f(&v["precpu_stats"]["system_cpu_usage"]);
-    let cpus = v["cpu_stats"]["online_cpus"]
-        .as_f64()
-        .or_else(|| {
-            v["cpu_stats"]["cpu_usage"]["percpu_usage"]
-                .as_array()
-                .map(|a| a.len() as f64)
-        })
-        .unwrap_or(1.0);
-    let cpu = if sys_delta > 0.0 && cpu_delta > 0.0 {
-        cpu_delta / sys_delta * cpus * 100.0
-    } else {
-        0.0
-    };
-    let cache = v["memory_stats"]["stats"]["total_inactive_file"]
-        .as_f64()
-        .or(v["memory_stats"]["stats"]["inactive_file"].as_f64())
-        .unwrap_or(0.0);
-    let mem = (f(&v["memory_stats"]["usage"]) - cache).max(0.0);
-    let limit = f(&v["memory_stats"]["limit"]);
-    let mem_pct = if limit > 0.0 {
-        mem / limit * 100.0
-    } else {
-        0.0
-    };
-    let (mut rx, mut tx) = (0.0, 0.0);
-    for n in v["networks"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-    {
-        rx += f(&n["rx_bytes"]);
-        tx += f(&n["tx_bytes"]);
-    }
-    let (mut br, mut bw) = (0.0, 0.0);
-    for e in v["blkio_stats"]["io_service_bytes_recursive"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        match e["op"].as_str().map(str::to_ascii_lowercase).as_deref() {
-            Some("read") => br += f(&e["value"]),
-            Some("write") => bw += f(&e["value"]),
-            _ => {}
-        }
-    }
-    let id = v["id"].as_str().unwrap_or_default();
-    json!({
-        "Container": if no_trunc { id.to_string() } else { short_id(id) },
-        "ID": if no_trunc { id.to_string() } else { short_id(id) },
-        "Name": v["name"].as_str().unwrap_or_default().trim_start_matches('/'),
-        "CPUPerc": format!("{cpu:.2}%"),
-        "MemUsage": format!("{} / {}", bytes_size(mem), bytes_size(limit)),
-        "MemPerc": format!("{mem_pct:.2}%"),
-        "NetIO": format!("{} / {}", human_size_prec(rx, 3), human_size_prec(tx, 3)),
-        "BlockIO": format!("{} / {}", human_size_prec(br, 3), human_size_prec(bw, 3)),
-        "PIDs": v["pids_stats"]["current"].as_i64().unwrap_or(0).to_string(),
-    })
-}
-
-const STATS: Lister = Lister {
-    default_table: "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
-    headers: &[
-        ("ID", "CONTAINER ID"),
-        ("CPUPerc", "CPU %"),
-        ("MemUsage", "MEM USAGE / LIMIT"),
-        ("MemPerc", "MEM %"),
-        ("NetIO", "NET I/O"),
-        ("BlockIO", "BLOCK I/O"),
-        ("PIDs", "PIDS"),
-    ],
-};
-
-async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<()> {
-    let ids: Vec<String> = if a.containers.is_empty() {
-        let q = Query::new().flag("all", a.all);
-        let list: Vec<Value> = c.get_json(&q.on("/containers/json")).await?;
-        list.iter()
-            .filter_map(|c| c["Id"].as_str().map(String::from))
-            .collect()
-    } else {
-        a.containers.clone()
-    };
-    let tty = crate::tty::stdout_is_tty();
-    loop {
-        let mut rows = Vec::new();
-        for id in &ids {
-            let v: Value = c
-                .get_json(&format!("/containers/{}/stats?stream=0", path_name(id)))
-                .await?;
-            rows.push(stats_row(&v, a.no_trunc));
-        }
-        if !a.no_stream && tty {
-            print!("\x1b[2J\x1b[H");
-        }
-        STATS.print(a.format.as_deref(), &rows)?;
-        if a.no_stream {
-            return Ok(());
-        }
-    }
 }
 
 async fn update(c: &Client, a: UpdateArgs) -> anyhow::Result<()> {
@@ -585,20 +535,5 @@ mod tests {
         assert_eq!(r["RunningFor"], "3 minutes ago");
         let s = PS.render(None, &ps_rows(&list, false, 180)).unwrap();
         assert!(s.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{s}");
-    }
-
-    #[test]
-    fn stats_math() {
-        let v = json!({"id":"abcdef0123456789","name":"/x",
-            "cpu_stats":{"cpu_usage":{"total_usage":200},"system_cpu_usage":1000,"online_cpus":2},
-            "precpu_stats":{"cpu_usage":{"total_usage":100},"system_cpu_usage":500},
-            "memory_stats":{"usage":2048,"limit":4096,"stats":{"total_inactive_file":1024}},
-            "pids_stats":{"current":3}});
-        let r = stats_row(&v, false);
-        assert_eq!(r["CPUPerc"], "40.00%");
-        assert_eq!(r["MemUsage"], "1KiB / 4KiB");
-        assert_eq!(r["MemPerc"], "25.00%");
-        assert_eq!(r["PIDs"], "3");
-        assert_eq!(r["Name"], "x");
     }
 }

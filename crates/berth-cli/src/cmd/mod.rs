@@ -7,6 +7,7 @@ pub mod image;
 pub mod netvol;
 pub mod registry;
 pub mod run;
+pub mod stats;
 pub mod stream;
 pub mod system;
 

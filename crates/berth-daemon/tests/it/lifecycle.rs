@@ -87,3 +87,28 @@ fn daemon_owns_socket_and_pid_file() {
     assert!(!cfg.socket.exists(), "socket removed on shutdown");
     assert!(!cfg.pid_file().exists(), "pid file removed on shutdown");
 }
+
+#[test]
+fn daemon_log_has_no_colour_codes_when_not_a_terminal() {
+    // A log file or journal gets plain text (dockerd's logrus colours only a terminal).
+    let test = "daemon_log_has_no_colour_codes_when_not_a_terminal";
+    let Some(bin) = berth_bin() else {
+        assert!(!berth_testutil::in_ci(), "{test}: build berth-cli first");
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("berth-life-")
+        .tempdir()
+        .unwrap();
+    let cfg = DaemonConfig::under(dir.path());
+    let unix = format!("unix://{}", cfg.socket.display());
+    let daemon = Bare::spawn(&bin, dir.path(), &["-H", &unix]);
+    wait_for_socket(&cfg.socket);
+    let (status, err) = daemon.term();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("berth daemon listening"), "{err}");
+    assert!(
+        !err.contains('\x1b'),
+        "colour codes in a non-terminal log: {err:?}"
+    );
+}

@@ -9,6 +9,7 @@ mod archive_volumes;
 mod bollard_client;
 mod build_fidelity;
 mod cancel;
+mod cli_multi;
 mod commit;
 mod compose_clients;
 mod confinement;

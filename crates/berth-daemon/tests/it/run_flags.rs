@@ -541,3 +541,46 @@ fn link_target_restart_updates_the_linking_hosts_file() {
         "{hosts}"
     );
 }
+
+#[test]
+fn berth_cli_log_opt_without_log_driver_applies_to_the_default_driver() {
+    // docker sends `--log-opt` alone as LogConfig {Type: "", Config}: the daemon's default
+    // driver (json-file) with those options, so the log rotates at max-size.
+    let Some(d) = start(
+        "berth_cli_log_opt_without_log_driver_applies_to_the_default_driver",
+        None,
+    ) else {
+        return;
+    };
+    let name = format!("lo{}", rand_tag());
+    let o = Command::new(&d.bin)
+        .arg("-H")
+        .arg(format!("unix://{}", d.sock().display()))
+        .args(["run", "--name", &name, "--log-opt", "max-size=1k"])
+        .args(["--log-opt", "max-file=2", "busybox", "sh", "-c"])
+        .arg(
+            "i=0; while [ $i -lt 100 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        d.inspect(&name, "{{json .HostConfig.LogConfig}}"),
+        r#"{"Type":"json-file","Config":{"max-file":"2","max-size":"1k"}}"#
+    );
+    let log = d.inspect(&name, "{{.LogPath}}");
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size <= 1024, "{log} has {size} bytes, over max-size");
+    assert!(
+        std::path::Path::new(&format!("{log}.1")).exists(),
+        "not rotated"
+    );
+    assert!(
+        !std::path::Path::new(&format!("{log}.2")).exists(),
+        "max-file=2 exceeded"
+    );
+    // The last lines are still there to read.
+    let logs = d.ok(&["logs", "--tail", "1", &name]);
+    assert_eq!(logs, "line-99-xxxxxxxxxxxxxxxxxxxxxxxx");
+}
