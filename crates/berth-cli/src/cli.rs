@@ -130,12 +130,43 @@ pub struct DaemonArgs {
     /// served)
     #[arg(short = 'H', long = "host")]
     pub host: Vec<String>,
-    /// Root of persisted state
-    #[arg(long)]
+    /// Root of persisted state (dockerd's --data-root)
+    #[arg(long, visible_alias = "data-root")]
     pub root: Option<String>,
     /// Enable debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Path to use for the daemon PID file (default: <exec-root>/berth.pid)
+    #[arg(short = 'p', long = "pidfile")]
+    pub pidfile: Option<String>,
+    /// Write firewall rules (NAT, published ports); false: none at all, as dockerd
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub iptables: Option<bool>,
+    /// Accepted for dockerd's command line: berth's IPv6 rules follow --iptables
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub ip6tables: Option<bool>,
+    /// Accepted for dockerd's command line: berth always keeps containers running across
+    /// daemon restarts (false is refused)
+    #[arg(long = "live-restore", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub live_restore: Option<bool>,
+    /// Accepted for dockerd's command line: berth publishes ports with nftables alone, no
+    /// proxy process
+    #[arg(long = "userland-proxy", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub userland_proxy: Option<bool>,
+    /// Accepted for dockerd's command line: berth runs containers itself, not through
+    /// containerd
+    #[arg(long)]
+    pub containerd: Option<String>,
+    /// Accepted for dockerd's command line (berth does not use containerd)
+    #[arg(long = "containerd-namespace")]
+    pub containerd_namespace: Option<String>,
+    /// Accepted for dockerd's command line (berth does not use containerd)
+    #[arg(long = "containerd-plugins-namespace")]
+    pub containerd_plugins_namespace: Option<String>,
     /// Runtime state: pid file, shim sockets (default: the socket's directory)
     #[arg(long = "exec-root")]
     pub exec_root: Option<String>,

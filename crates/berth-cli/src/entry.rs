@@ -87,6 +87,14 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
     cfg.network.bridge = d.bridge.clone();
     cfg.network.bip = d.bip.clone();
     cfg.network.nft_table = d.nft_table.clone();
+    cfg.network.iptables = d.iptables;
+    cfg.pid_file = d.pidfile.as_ref().map(PathBuf::from);
+    if d.live_restore == Some(false) {
+        anyhow::bail!(
+            "--live-restore=false is not supported: berth always keeps containers running \
+             across daemon restarts"
+        );
+    }
     Ok(cfg)
 }
 

@@ -2,7 +2,15 @@
 
 fn main() {
     // The shim must run in a single-threaded process: dispatch before tokio or anything else.
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    // Installed (linked) as `dockerd`: the daemon, taking dockerd's command line.
+    if args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        == Some("dockerd".as_ref())
+    {
+        args.insert(1, "daemon".into());
+    }
     if args.get(1).map(String::as_str) == Some("shim") {
         berth_cli::entry::shim(args.into_iter().skip(2));
     }

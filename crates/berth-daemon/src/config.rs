@@ -33,6 +33,8 @@ pub struct DaemonConfig {
     /// Default bridge and nft table from the command line (`--bridge`, `--bip`, `--nft-table`);
     /// they win over daemon.json.
     pub network: NetworkOptions,
+    /// `--pidfile`: where the pid file goes (default `<exec root>/berth.pid`).
+    pub pid_file: Option<PathBuf>,
 }
 
 pub use berth_api_types::TlsConfig;
@@ -48,6 +50,8 @@ pub struct NetworkOptions {
     pub bip: Option<String>,
     /// Name of berth's nftables table.
     pub nft_table: Option<String>,
+    /// dockerd's `--iptables`: `Some(false)` writes no firewall rules at all.
+    pub iptables: Option<bool>,
 }
 
 impl Default for DaemonConfig {
@@ -64,6 +68,7 @@ impl Default for DaemonConfig {
             debug: false,
             config_file: Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
             network: NetworkOptions::default(),
+            pid_file: None,
         }
     }
 }
@@ -85,11 +90,14 @@ impl DaemonConfig {
             debug: false,
             config_file: None,
             network: NetworkOptions::default(),
+            pid_file: None,
         }
     }
 
     pub fn pid_file(&self) -> PathBuf {
-        self.exec_root.join("berth.pid")
+        self.pid_file
+            .clone()
+            .unwrap_or_else(|| self.exec_root.join("berth.pid"))
     }
 
     /// The socket's group: `--group`, else daemon.json's `group`; an empty name means none.
@@ -191,6 +199,17 @@ pub struct FileConfig {
     /// The group given access to the API socket, as dockerd's `group` (default: none).
     #[serde(default)]
     pub group: Option<String>,
+    /// dockerd's `iptables`: `false` writes no firewall rules (no NAT, no published ports).
+    #[serde(default)]
+    pub iptables: Option<bool>,
+    /// A libtrust key file (dockerd's `deprecated-key-path`) whose key ID becomes the engine
+    /// ID, so a host keeps the ID its dockerd had.
+    #[serde(default)]
+    pub deprecated_key_path: Option<PathBuf>,
+    /// dockerd's `live-restore`: berth always keeps containers running across daemon
+    /// restarts, so only `true` is accepted.
+    #[serde(default)]
+    pub live_restore: Option<bool>,
 }
 
 impl FileConfig {
@@ -200,13 +219,21 @@ impl FileConfig {
             bridge: self.bridge.clone(),
             bip: self.bip.clone(),
             nft_table: self.nft_table.clone(),
+            iptables: self.iptables,
         }
     }
 }
 
 impl FileConfig {
     pub fn parse(b: &[u8]) -> Result<FileConfig, serde_json::Error> {
-        serde_json::from_slice(b)
+        let f: FileConfig = serde_json::from_slice(b)?;
+        if f.live_restore == Some(false) {
+            return Err(serde::de::Error::custom(
+                "\"live-restore\": false is not supported: berth always keeps containers \
+                 running across daemon restarts; remove the key",
+            ));
+        }
+        Ok(f)
     }
 }
 
@@ -225,6 +252,15 @@ mod tests {
         assert_eq!(f.log_opts["max-size"], "10m");
         assert_eq!(f.default_ulimits["nofile"].hard, 2048);
         assert!(FileConfig::parse(br#"{"bogus":1}"#).is_err());
+        // dockerd's keys berth acts on; live-restore off is refused, not ignored.
+        let f = FileConfig::parse(
+            br#"{"iptables":false,"live-restore":true,"deprecated-key-path":"/k.json"}"#,
+        )
+        .unwrap();
+        assert_eq!(f.network().iptables, Some(false));
+        assert_eq!(f.deprecated_key_path.as_deref(), Some(Path::new("/k.json")));
+        let e = FileConfig::parse(br#"{"live-restore":false}"#).unwrap_err();
+        assert!(e.to_string().contains("live-restore"), "{e}");
     }
 
     #[test]

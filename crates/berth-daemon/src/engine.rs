@@ -56,7 +56,10 @@ impl Engine {
         cfg: DaemonConfig,
         file: FileConfig,
     ) -> crate::error::Result<Engine> {
-        let id = engine_id(&cfg.root);
+        let id = match &file.deprecated_key_path {
+            Some(p) => libtrust_key_id(p)?,
+            None => engine_id(&cfg.root),
+        };
         let volumes = Arc::new(crate::volumes::service::open_volumes(&cfg.root)?);
         let registry = crate::registry::RegistryState::new(&cfg, &file);
         let containers = crate::containers::Containers::open(&cfg.root);
@@ -117,6 +120,25 @@ impl Engine {
     }
 }
 
+/// The key ID of a libtrust key file (dockerd's engine ID before 23.0): its JWK `kid`, which
+/// libtrust writes as twelve colon-separated groups of four base32 characters.
+fn libtrust_key_id(path: &std::path::Path) -> crate::error::Result<String> {
+    let bad = |why: String| {
+        crate::error::DaemonError::Invalid(format!("deprecated-key-path {}: {why}", path.display()))
+    };
+    let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let jwk: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("not a JSON web key: {e}")))?;
+    let kid = jwk["kid"].as_str().unwrap_or_default();
+    let groups: Vec<&str> = kid.split(':').collect();
+    let base32 =
+        |g: &&str| g.len() == 4 && g.bytes().all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7'));
+    if groups.len() != 12 || !groups.iter().all(base32) {
+        return Err(bad(format!("key ID {kid:?} is not a libtrust key ID")));
+    }
+    Ok(kid.to_string())
+}
+
 /// Read `<root>/engine-id`, creating it on first start. Falls back to an in-memory ID.
 fn engine_id(root: &std::path::Path) -> String {
     let p = root.join("engine-id");
@@ -137,4 +159,23 @@ fn engine_id(root: &std::path::Path) -> String {
         tracing::warn!(path = %p.display(), error = %e, "cannot persist engine id");
     }
     id
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_id_from_a_libtrust_key_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("key.json");
+        let kid = "WTJ3:YSIP:CE2E:G6KJ:PSBD:YX2Y:WEYD:M64G:NU2V:XPZV:H2CR:VLUB";
+        std::fs::write(&p, format!(r#"{{"crv":"P-256","kid":"{kid}","kty":"EC"}}"#)).unwrap();
+        assert_eq!(super::libtrust_key_id(&p).unwrap(), kid);
+        std::fs::write(&p, r#"{"kid":"nope"}"#).unwrap();
+        let e = super::libtrust_key_id(&p).unwrap_err().to_string();
+        assert!(e.contains("not a libtrust key ID"), "{e}");
+        let e = super::libtrust_key_id(&d.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("deprecated-key-path"), "{e}");
+    }
 }

@@ -87,6 +87,7 @@ pub(crate) fn manager_options(
     if let Some(t) = pick(&flags.nft_table, &file.nft_table, "BERTH_NFT_TABLE") {
         opts.nft_table = t;
     }
+    opts.firewall = flags.iptables.or(file.iptables).unwrap_or(true);
     Ok(opts)
 }
 
@@ -778,18 +779,22 @@ mod tests {
             bridge: Some("filebr".into()),
             bip: Some("10.20.30.1/24".into()),
             nft_table: None,
+            iptables: Some(false),
         };
         let o = manager_options(run.clone(), &none, &file, env).unwrap();
         assert_eq!(o.default_bridge.as_deref(), Some("filebr"));
+        assert!(!o.firewall, "daemon.json iptables:false");
         assert_eq!(o.default_bridge_candidates[0].to_string(), "10.20.30.0/24");
         assert_eq!(o.nft_table, "envtab");
         let flags = NetworkOptions {
             bridge: Some("none".into()),
             bip: None,
             nft_table: Some("flagtab".into()),
+            iptables: Some(true),
         };
         let o = manager_options(run.clone(), &flags, &file, env).unwrap();
         assert_eq!(o.default_bridge, None);
+        assert!(o.firewall, "the flag wins");
         assert_eq!(o.nft_table, "flagtab");
         let bad = NetworkOptions {
             bip: Some("10.0.0.1".into()),

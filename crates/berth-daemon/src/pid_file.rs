@@ -22,9 +22,15 @@ fn is_daemon_cmdline(cmdline: &[u8], exe: Option<&Path>, our_exe: Option<&Path>)
     let Some(argv0) = args.next() else {
         return false;
     };
-    let named_berth = Path::new(&argv0)
+    let name = Path::new(&argv0)
         .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("berth"));
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Linked as `dockerd`, berth is the daemon without a `daemon` argument.
+    if name == "dockerd" && matches!((exe, our_exe), (Some(a), Some(b)) if a == b) {
+        return true;
+    }
+    let named_berth = name.starts_with("berth");
     let same_exe = matches!((exe, our_exe), (Some(a), Some(b)) if a == b);
     (named_berth || same_exe) && args.any(|a| a == "daemon")
 }

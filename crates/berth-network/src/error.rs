@@ -28,6 +28,8 @@ pub enum Error {
     NetworkInUse { name: String, count: usize },
     #[error("network {0:?} is predefined and cannot be removed or connected to this way")]
     Predefined(String),
+    #[error("cannot publish ports: the daemon runs without firewall rules (--iptables=false); restart it without that flag to publish ports")]
+    FirewallDisabled,
     #[error("no free address left in network {0:?}: use a larger subnet")]
     PoolExhausted(String),
     #[error("no subnet for the default bridge {bridge}: {} all overlap routes of other interfaces; give one with `berth daemon --bip CIDR` or daemon.json \"bip\"", fmt_nets(candidates))]
@@ -96,7 +98,9 @@ impl Error {
             | Error::AlreadyConnected { .. }
             | Error::EndpointBusy { .. }
             | Error::PortInUse { .. } => ErrorKind::Conflict,
-            Error::Invalid { .. } | Error::Predefined(_) => ErrorKind::Invalid,
+            Error::Invalid { .. } | Error::Predefined(_) | Error::FirewallDisabled => {
+                ErrorKind::Invalid
+            }
             Error::PoolExhausted(_) | Error::NoDefaultSubnet { .. } => ErrorKind::Unavailable,
             Error::Netlink { .. }
             | Error::Nft { .. }

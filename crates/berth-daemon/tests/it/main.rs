@@ -6,6 +6,7 @@
 mod common;
 
 mod archive_volumes;
+mod as_dockerd;
 mod bollard_client;
 mod build_fidelity;
 mod cancel;

@@ -62,6 +62,10 @@ pub struct ManagerOptions {
     pub dns_port: u16,
     /// Set net.ipv4.ip_forward (and IPv6 forwarding) when a non-internal network exists.
     pub enable_ip_forward: bool,
+    /// Program berth's nft table (NAT, published ports, isolation). `false` is dockerd's
+    /// `--iptables=false`: no firewall rules at all, so no outbound NAT and no published
+    /// ports (publishing is refused with a clear error instead of silently not working).
+    pub firewall: bool,
     /// Test seam: awaited when an apply step (netlink work) begins, with the step's name.
     #[doc(hidden)]
     pub apply_hook: Option<ApplyHook>,
@@ -92,6 +96,7 @@ impl ManagerOptions {
             dns_upstreams: None,
             dns_port: 53,
             enable_ip_forward: true,
+            firewall: true,
             apply_hook: None,
         }
     }
@@ -333,7 +338,9 @@ impl NetworkManager {
                 g.state.to_bytes(&self.state_dir)?,
             )
         };
-        if force_rules || w.script.as_deref() != Some(script.as_str()) {
+        if !self.opts.firewall {
+            // --iptables=false: the table is never written.
+        } else if force_rules || w.script.as_deref() != Some(script.as_str()) {
             nft::apply(&self.opts.nft_table, &script).await?;
             w.script = Some(script);
         }

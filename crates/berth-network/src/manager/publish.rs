@@ -16,6 +16,9 @@ impl NetworkManager {
         container_ip: IpAddr,
         mappings: Vec<PortMapping>,
     ) -> Result<Vec<PortMapping>> {
+        if !self.opts.firewall && !mappings.is_empty() {
+            return Err(Error::FirewallDisabled);
+        }
         let (actual, added) = {
             let mut g = self.inner.lock().await;
             let ep = g
