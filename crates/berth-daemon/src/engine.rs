@@ -63,6 +63,16 @@ impl Engine {
         let volumes = Arc::new(crate::volumes::service::open_volumes(&cfg.root)?);
         let registry = crate::registry::RegistryState::new(&cfg, &file);
         let containers = crate::containers::Containers::open(&cfg.root);
+        // Volume references live in memory: every stored container holds its volumes again,
+        // so a restart never makes a used volume removable.
+        for c in crate::containers::lock(&containers.map).values() {
+            let r = c.snapshot();
+            for m in &r.mount_points {
+                if let (Some("volume"), Some(name)) = (m.typ.as_deref(), m.name.as_deref()) {
+                    volumes.restore(name, &r.id);
+                }
+            }
+        }
         Ok(Engine {
             inner: Arc::new(Inner {
                 containers,

@@ -284,6 +284,28 @@ impl VolumeStore {
         Ok(mp)
     }
 
+    /// After a daemon restart: the stored container `container_id` uses `name` again, so the
+    /// volume stays "in use" for it (references live in memory only). A driver-option volume
+    /// still mounted from before (its container kept running) is known as mounted.
+    pub fn restore(&self, name: &str, container_id: &str) {
+        let mut st = self.lock();
+        if !st.vols.contains_key(name) {
+            tracing::warn!(volume = %name, container = %container_id, "container uses a missing volume");
+            return;
+        }
+        let mp = self.mountpoint(name);
+        let dev = |p: &Path| fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::dev(&m));
+        if let (Ok(a), Some(Ok(b))) = (dev(&mp), mp.parent().map(dev)) {
+            if a != b {
+                st.mounted.insert(name.to_string());
+            }
+        }
+        st.refs
+            .entry(name.to_string())
+            .or_default()
+            .insert(container_id.to_string());
+    }
+
     /// Drop every reference `container_id` holds; returns the volumes it used. Driver-option
     /// mounts of volumes nobody uses any more are unmounted.
     pub fn release(&self, container_id: &str) -> Vec<String> {
@@ -462,6 +484,13 @@ mod tests {
         s.acquire("data", "c2").unwrap();
         let e = s.remove("data", true).unwrap_err();
         assert_eq!(e.to_string(), "remove data: volume is in use - [c1, c2]");
+        // A new service over the same directory (a daemon restart) knows the users once
+        // they are restored from the container records.
+        let again = VolumeStore::open(d.path()).unwrap();
+        again.restore("data", "c1");
+        again.restore("gone", "c1");
+        let e = again.remove("data", true).unwrap_err();
+        assert_eq!(e.to_string(), "remove data: volume is in use - [c1]");
         assert_eq!(e.kind(), crate::ErrorKind::Conflict);
         assert_eq!(s.release("c1"), vec!["data".to_string()]);
         assert_eq!(s.in_use("data"), vec!["c2".to_string()]);

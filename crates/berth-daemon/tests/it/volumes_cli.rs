@@ -158,3 +158,43 @@ fn docker_cp_both_ways_stays_inside_the_container() {
     drop(_g);
     store.remove_rw_layer(&id).unwrap();
 }
+
+/// Found by moby's TestLiveRestore: after a daemon restart the volumes of existing containers
+/// were no longer "in use", so `volume rm` deleted the data of a running container.
+#[test]
+fn volumes_stay_in_use_across_a_daemon_restart() {
+    let Some(mut d) = common::cli::Daemon::start("volumes_stay_in_use_across_a_daemon_restart")
+    else {
+        return;
+    };
+    d.ok(&["volume", "create", "keep"]);
+    let run = d.ok(&[
+        "run",
+        "-d",
+        "-v",
+        "keep:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /data/f; sleep 600",
+    ]);
+    let created = d.ok(&[
+        "create",
+        "--mount",
+        "type=volume,src=keep2,dst=/d",
+        "busybox",
+        "true",
+    ]);
+    d.term();
+    d.spawn();
+    for (vol, id) in [("keep", &run), ("keep2", &created)] {
+        let err = d.fails(&["volume", "rm", vol]);
+        assert!(
+            err.contains("volume is in use") && err.contains(&id[..12]),
+            "{vol}: {err}"
+        );
+    }
+    assert_eq!(d.ok(&["exec", &run, "cat", "/data/f"]), "x");
+    d.ok(&["rm", "-f", &run, &created]);
+    d.ok(&["volume", "rm", "keep", "keep2"]);
+}
