@@ -442,6 +442,13 @@ impl ImageService for Engine {
         Ok(self.registry_push(opts).await?)
     }
 
+    async fn search(
+        &self,
+        opts: berth_api_types::SearchOptions,
+    ) -> ApiResult<Vec<berth_api_types::models::ImageSearchResponseItem>> {
+        Ok(self.search_images(opts).await?)
+    }
+
     async fn distribution(
         &self,
         name: &str,
