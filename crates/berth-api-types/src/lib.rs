@@ -32,7 +32,7 @@ pub use service::{
     drain, AuthRequest, BuildCacheItem, ByteStream, CheckFinding, CheckReport, DiskUsage,
     ErrorDetail, EventStream, GraphDriver, ImageInspect, ImageListOptions, ImageMetadata,
     ImageService, ImportOptions, JsonAux, JsonMessage, JsonStream, ProgressDetail, PullOptions,
-    PushOptions, Services, SystemService,
+    PushOptions, SearchOptions, Services, SystemService,
 };
 pub use tls::TlsConfig;
 pub use version::{API_VERSION, ENGINE_VERSION, MIN_API_VERSION};

@@ -171,6 +171,19 @@ pub struct PullOptions {
     pub registry_auth: Option<String>,
 }
 
+/// `GET /images/search?term=&limit=&filters=` (docker search).
+#[derive(Clone, Debug, Default)]
+pub struct SearchOptions {
+    /// `name`, or `host[:port]/name` to search that registry instead of Docker Hub.
+    pub term: String,
+    /// None: the registry's default (25).
+    pub limit: Option<i64>,
+    /// `is-official`, `is-automated`, `stars` (validated by the service).
+    pub filters: crate::Filters,
+    /// The raw `X-Registry-Auth` header (base64 JSON), if sent.
+    pub registry_auth: Option<String>,
+}
+
 /// `POST /images/{name}/push?tag=` (docker push).
 #[derive(Clone, Debug, Default)]
 pub struct PushOptions {
@@ -371,6 +384,16 @@ pub trait ImageService: Send + Sync + 'static {
         Err(ApiError::not_implemented(format!(
             "login to {} is not implemented in this engine",
             req.serveraddress
+        )))
+    }
+    /// `GET /images/search`: the repositories a registry's search finds for a term, filtered.
+    async fn search(
+        &self,
+        opts: SearchOptions,
+    ) -> ApiResult<Vec<bollard_stubs::models::ImageSearchResponseItem>> {
+        Err(ApiError::not_implemented(format!(
+            "searching for {} is not implemented in this engine",
+            opts.term
         )))
     }
     /// `GET /distribution/{name}/json`: the registry's descriptor (and platforms) of `name`.

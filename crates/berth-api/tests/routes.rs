@@ -47,6 +47,7 @@ struct Fake {
     events: Mutex<Vec<EventMessage>>,
     removed: Mutex<Vec<(String, bool, bool)>>,
     checks: Mutex<Vec<bool>>,
+    searches: Mutex<Vec<String>>,
 }
 
 fn summary(hexchar: char, tags: &[&str], created: i64) -> ImageSummary {
@@ -129,6 +130,22 @@ impl ImageService for Fake {
     async fn save(&self, names: Vec<String>) -> ApiResult<ByteStream> {
         let data = bytes::Bytes::from(names.join(",").into_bytes());
         Ok(Box::pin(futures::stream::iter(vec![Ok(data)])))
+    }
+    async fn search(
+        &self,
+        o: SearchOptions,
+    ) -> ApiResult<Vec<berth_api::models::ImageSearchResponseItem>> {
+        self.searches.lock().unwrap().push(format!(
+            "search({}, {:?}, {:?}, {:?})",
+            o.term, o.limit, o.filters.0, o.registry_auth
+        ));
+        Ok(vec![berth_api::models::ImageSearchResponseItem {
+            name: Some(o.term),
+            description: Some(String::new()),
+            star_count: Some(3),
+            is_official: Some(false),
+            is_automated: Some(false),
+        }])
     }
     async fn import(&self, _body: ByteStream, opts: ImportOptions) -> ApiResult<String> {
         Ok(format!(

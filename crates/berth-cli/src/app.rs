@@ -243,6 +243,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Push(a) => cmd::registry::push(&c, a).await,
         Command::Login(a) => cmd::registry::login(&c, a).await,
         Command::Logout(a) => cmd::registry::logout(a).await,
+        Command::Search(a) => cmd::registry::search(&c, a).await,
         Command::Build(a) => cmd::build::build(&c, a).await,
         Command::Image { cmd: ic } => match ic {
             ImageCmd::Ls(a) => cmd::image::images(&c, a).await,

@@ -78,6 +78,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
+    /// Search Docker Hub (or the registry named in TERM) for images
+    Search(SearchArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
     /// Manage berth
@@ -425,6 +427,24 @@ pub struct LoginArgs {
 #[derive(Args, Debug)]
 pub struct LogoutArgs {
     pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided (is-official, is-automated, stars)
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Pretty-print search using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    pub limit: i64,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// TERM: a name, or REGISTRY/NAME to search that registry
+    pub term: String,
 }
 
 #[derive(Args, Debug)]

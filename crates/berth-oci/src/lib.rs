@@ -7,6 +7,7 @@ pub mod duration;
 pub mod manifest;
 pub mod platform;
 pub mod reference;
+pub mod v1;
 
 pub use config::{HealthConfig, History, ImageConfig, ImageRuntimeConfig, RootFs};
 pub use digest::{Digest, DigestError, Sha256Writer};

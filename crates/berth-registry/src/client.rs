@@ -126,7 +126,7 @@ impl Client {
 
     /// The reqwest client for `host` (`verify` = check certificates), built once with the
     /// host's certs.d CAs and client certificate.
-    fn http(&self, host: &str, verify: bool) -> Result<reqwest::Client> {
+    pub(crate) fn http(&self, host: &str, verify: bool) -> Result<reqwest::Client> {
         let key = (host.to_string(), verify);
         if let Some(c) = self.inner.http.lock().expect("http lock").get(&key) {
             return Ok(c.clone());

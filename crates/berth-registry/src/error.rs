@@ -79,6 +79,9 @@ pub enum RegistryError {
         status: u16,
         detail: String,
     },
+    /// The registry has no v1 search endpoint (distribution registries have none).
+    #[error("registry {registry} does not support search: GET /v1/search answered HTTP {status} (only registries with the v1 search API, such as Docker Hub, can be searched)")]
+    SearchUnsupported { registry: String, status: u16 },
     /// Writing to / reading from the local blob target failed.
     #[error("local blob {digest}: {source}")]
     Blob {
@@ -112,6 +115,7 @@ impl RegistryError {
             Timeout { .. } | Unavailable { .. } => ErrorKind::Unavailable,
             UnexpectedStatus { status, .. } if *status >= 500 => ErrorKind::Unavailable,
             UnexpectedStatus { .. } => ErrorKind::Internal,
+            SearchUnsupported { .. } => ErrorKind::NotImplemented,
             Blob { .. } | Certificate { .. } | Credentials { .. } => ErrorKind::Internal,
         }
     }

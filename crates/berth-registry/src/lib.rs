@@ -18,6 +18,8 @@
 //!                          &PushOptions { mount_from, .. }).await?;  // pushed.digest
 //! let tags = client.list_tags(&reference, creds.as_ref()).await?;   // --all-tags
 //! client.login(registry, &creds).await?;                             // "Login Succeeded"
+//! let (reg, term) = split_search_term("127.0.0.1:5000/app");        // docker search
+//! let found = client.search(&reg, &term, 25, creds.as_ref()).await?; // GET /v1/search
 //! ```
 
 pub mod auth;
@@ -28,6 +30,7 @@ pub mod error;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod search;
 
 pub use auth::{lookup_docker_config, parse_challenge, Challenge, Credentials};
 pub use blob::{BlobSource, BlobTarget, BlobWriter, DirBlobStore};
@@ -37,6 +40,7 @@ pub use error::{ErrorKind, RegistryError, Result};
 pub use progress::{Progress, ProgressDetail, ProgressSink};
 pub use pull::{PullOptions, PulledImage, MAX_MANIFEST_SIZE};
 pub use push::{BlobPush, PushOptions, PushedImage};
+pub use search::{split_search_term, SearchResult, SearchResults, DEFAULT_SEARCH_LIMIT};
 
 #[cfg(test)]
 mod tests {
@@ -58,5 +62,6 @@ mod tests {
         send(&c.push(r, b"", "", d, pu));
         send(&c.list_tags(r, None));
         send(&c.login("r", &Credentials::basic("u", "p")));
+        send(&c.search("r", "t", 25, None));
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::apply::{clean_components, decompressed};
 use crate::blobs::{put_into, unique_name};
 use crate::error::{IoCtx, Result, StoreError};
-use crate::images::{ImageRecord, Prepared};
+use crate::images::{chain_ids, ImageRecord, Prepared};
 use crate::Store;
 
 /// Largest non-blob metadata file (index.json, manifest.json, legacy configs) read into memory.
@@ -43,6 +43,9 @@ struct DockerManifestItem {
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
     layers: Vec<String>,
+    /// The image's parent when it is in the same archive (dockerd sets it again on load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
 }
 
 fn archive_err(why: impl Into<String>) -> StoreError {
@@ -210,8 +213,20 @@ fn stream_in(store: &Store, r: impl Read) -> Result<Loaded> {
     Ok(l)
 }
 
-/// (manifest bytes, config bytes, names) of every image the archive describes.
-type Wanted = Vec<(Vec<u8>, Vec<u8>, Vec<Reference>)>;
+/// An image the archive describes.
+struct WantedImage {
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    names: Vec<Reference>,
+    /// manifest.json's `Parent` (an image ID).
+    parent: Option<Digest>,
+}
+
+type Wanted = Vec<WantedImage>;
+
+fn parent_of(item: &DockerManifestItem) -> Option<Digest> {
+    item.parent.as_deref().and_then(|p| p.parse().ok())
+}
 
 fn wanted_from_index(store: &Store, l: &Loaded, idx: &[u8]) -> Result<Wanted> {
     let index = Index::from_slice(idx).map_err(|e| archive_err(format!("index.json: {e}")))?;
@@ -241,17 +256,24 @@ fn wanted_from_index(store: &Store, l: &Loaded, idx: &[u8]) -> Result<Wanted> {
         let m = Manifest::from_slice(&mb)
             .map_err(|e| archive_err(format!("manifest {}: {e}", d.digest)))?;
         let cb = l.read(store, &m.config.digest)?;
-        if names.is_empty() {
-            let cfg_path = format!("blobs/sha256/{}", m.config.digest.hex());
-            for item in &legacy {
-                if l.resolve_path(&item.config) == cfg_path {
+        let cfg_path = format!("blobs/sha256/{}", m.config.digest.hex());
+        let mut parent = None;
+        for item in &legacy {
+            if l.resolve_path(&item.config) == cfg_path {
+                parent = parent.or(parent_of(item));
+                if names.is_empty() {
                     for t in item.repo_tags.iter().flatten() {
                         names.push(Reference::parse(t).map_err(|e| archive_err(e.to_string()))?);
                     }
                 }
             }
         }
-        out.push((mb, cb, names));
+        out.push(WantedImage {
+            manifest: mb,
+            config: cb,
+            names,
+            parent,
+        });
     }
     Ok(out)
 }
@@ -293,9 +315,43 @@ fn wanted_from_docker(store: &Store, l: &Loaded, mj: &[u8]) -> Result<Wanted> {
         for t in item.repo_tags.iter().flatten() {
             names.push(Reference::parse(t).map_err(|e| archive_err(e.to_string()))?);
         }
-        out.push((m.to_vec(), cb, names));
+        out.push(WantedImage {
+            manifest: m.to_vec(),
+            config: cb,
+            names,
+            parent: parent_of(&item),
+        });
     }
     Ok(out)
+}
+
+/// dockerd's parents on load: an image's `Parent` is kept when that image is in the same
+/// archive and is a valid parent — its history is the image's but for one more entry (or
+/// neither has history). moby checks nothing else (`checkValidParent`); an invalid one is
+/// dropped here, where dockerd fails the load after the images are in.
+fn keep_parents(wanted: &[WantedImage], prepared: &mut [Prepared]) {
+    let history = |cb: &[u8]| ImageConfig::from_slice(cb).map(|c| c.history).ok();
+    for i in 0..wanted.len() {
+        let Some(p) = &wanted[i].parent else {
+            continue;
+        };
+        let Some(j) = prepared.iter().position(|x| x.row.id == *p) else {
+            continue;
+        };
+        if prepared[i].row.id == *p {
+            continue;
+        }
+        let (Some(h), Some(ph)) = (history(&wanted[i].config), history(&wanted[j].config)) else {
+            continue;
+        };
+        let valid =
+            (h.is_empty() && ph.is_empty()) || (h.len() == ph.len() + 1 && h[..ph.len()] == ph[..]);
+        if valid {
+            prepared[i].row.parent = Some(p.clone());
+        } else {
+            tracing::warn!(image = %prepared[i].row.id, parent = %p, "not a valid parent; dropped");
+        }
+    }
 }
 
 /// Load an image archive (OCI layout tar, `docker save` tar, optionally gzip/zstd compressed).
@@ -332,9 +388,16 @@ pub fn load_archive_named(
     let mut moved: Vec<Digest> = Vec::new();
     let res = (|| {
         let mut prepared: Vec<Prepared> = Vec::new();
-        for (mb, cb, names) in &wanted {
-            prepared.push(store.prepare_image(mb, cb, names, &locate, &mut created)?);
+        for w in &wanted {
+            prepared.push(store.prepare_image(
+                &w.manifest,
+                &w.config,
+                &w.names,
+                &locate,
+                &mut created,
+            )?);
         }
+        keep_parents(&wanted, &mut prepared);
         // Everything verified: move the blobs the images use into the store, then commit.
         let mut used: HashSet<Digest> = HashSet::new();
         for p in &prepared {
@@ -357,7 +420,7 @@ pub fn load_archive_named(
         Ok(prepared
             .iter()
             .map(|p| p.row.id.clone())
-            .zip(wanted.iter().map(|(_, _, names)| names.clone()))
+            .zip(wanted.iter().map(|w| w.names.clone()))
             .collect::<Vec<_>>())
     })();
     match res {
@@ -392,6 +455,15 @@ fn append_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> i
     b.append_data(&mut h, path, data)
 }
 
+fn append_symlink<W: Write>(b: &mut tar::Builder<W>, path: &str, target: &str) -> io::Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_mtime(0);
+    h.set_size(0);
+    b.append_link(&mut h, path, target)
+}
+
 fn append_dir<W: Write>(b: &mut tar::Builder<W>, path: &str) -> io::Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Directory);
@@ -403,8 +475,10 @@ fn append_dir<W: Write>(b: &mut tar::Builder<W>, path: &str) -> io::Result<()> {
 
 /// Write images as one tar holding an OCI layout (`oci-layout`, `index.json` with
 /// `io.containerd.image.name` / `org.opencontainers.image.ref.name` annotations, `blobs/sha256/*`)
-/// and docker's `manifest.json`, like docker 25+. Each image is saved under the given refs
-/// (none: saved untagged).
+/// and docker's `manifest.json` (with `Parent` when an image's parent is saved too), like
+/// docker 25+, plus what dockerd 20.10 writes for older tools: `repositories` (name → tag →
+/// top layer's v1 id) and per layer `<v1 id>/{VERSION,json,layer.tar}`, `layer.tar` a symlink
+/// to the layer's blob. Each image is saved under the given refs (none: saved untagged).
 pub fn save_archive(
     store: &Store,
     images: &[(ImageRecord, Vec<Reference>)],
@@ -423,6 +497,10 @@ pub fn save_archive(
         annotations: None,
     };
     let mut docker: Vec<DockerManifestItem> = Vec::new();
+    // name → tag → top layer's v1 id (dockerd's `repositories`)
+    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // v1 id → (json, layer blob), each written once
+    let mut legacy: BTreeMap<String, (Vec<u8>, Digest)> = BTreeMap::new();
     for (img, refs) in images {
         let mb = store.read_blob(&img.manifest_digest)?;
         let m = Manifest::from_slice(&mb)
@@ -448,6 +526,29 @@ pub fn save_archive(
             d.annotations = Some(a);
             index.manifests.push(d);
         }
+        let cb = store.read_blob(&m.config.digest)?;
+        let chains = chain_ids(&img.config.rootfs.diff_ids);
+        if chains.len() == m.layers.len() && !chains.is_empty() {
+            let v1 = berth_oci::v1::v1_layers(&cb, &chains)
+                .map_err(|e| archive_err(format!("config {}: {e}", m.config.digest)))?;
+            for (l, layer) in v1.iter().zip(&m.layers) {
+                legacy
+                    .entry(l.id.clone())
+                    .or_insert_with(|| (l.json.clone(), layer.digest.clone()));
+            }
+            let top = &v1[v1.len() - 1].id;
+            for t in &tags {
+                repositories
+                    .entry(t.familiar_name())
+                    .or_default()
+                    .insert(t.tag.clone().unwrap_or_default(), top.clone());
+            }
+        }
+        // As dockerd: the parent only when it is saved too.
+        let parent = img
+            .parent
+            .as_ref()
+            .filter(|p| **p != img.id && images.iter().any(|(i, _)| i.id == **p));
         docker.push(DockerManifestItem {
             config: format!("blobs/sha256/{}", m.config.digest.hex()),
             repo_tags: Some(tags.iter().map(|t| t.familiar()).collect()),
@@ -456,6 +557,7 @@ pub fn save_archive(
                 .iter()
                 .map(|l| format!("blobs/sha256/{}", l.digest.hex()))
                 .collect(),
+            parent: parent.map(|p| p.to_string()),
         });
         for d in std::iter::once(&img.manifest_digest)
             .chain(std::iter::once(&m.config.digest))
@@ -480,10 +582,27 @@ pub fn save_archive(
         b.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), &mut f)
             .map_err(out_err)?;
     }
+    for (id, (json, layer)) in &legacy {
+        append_dir(&mut b, &format!("{id}/")).map_err(out_err)?;
+        append_bytes(&mut b, &format!("{id}/VERSION"), b"1.0").map_err(out_err)?;
+        append_bytes(&mut b, &format!("{id}/json"), json).map_err(out_err)?;
+        append_symlink(
+            &mut b,
+            &format!("{id}/layer.tar"),
+            &format!("../blobs/sha256/{}", layer.hex()),
+        )
+        .map_err(out_err)?;
+    }
     append_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(out_err)?;
     append_bytes(&mut b, "index.json", &index.to_vec()).map_err(out_err)?;
-    let mj = serde_json::to_vec(&docker).expect("manifest.json serialises");
+    let mut mj = serde_json::to_vec(&docker).expect("manifest.json serialises");
+    mj.push(b'\n');
     append_bytes(&mut b, "manifest.json", &mj).map_err(out_err)?;
+    if !repositories.is_empty() {
+        let mut rj = serde_json::to_vec(&repositories).expect("repositories serialises");
+        rj.push(b'\n');
+        append_bytes(&mut b, "repositories", &rj).map_err(out_err)?;
+    }
     b.into_inner()
         .and_then(|mut w| w.flush())
         .map_err(out_err)?;

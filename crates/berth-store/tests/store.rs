@@ -271,6 +271,117 @@ fn loads_classic_docker_save_format() {
         .is_file());
 }
 
+/// Every entry of a tar: path → (type, bytes or link target).
+fn tar_entries(p: &Path) -> std::collections::BTreeMap<String, (tar::EntryType, Vec<u8>)> {
+    let mut ar = tar::Archive::new(fs::File::open(p).unwrap());
+    let mut out = std::collections::BTreeMap::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let n = e.path().unwrap().display().to_string();
+        let t = e.header().entry_type();
+        let mut b = Vec::new();
+        if t == tar::EntryType::Symlink {
+            b = e.link_name_bytes().unwrap().into_owned();
+        } else {
+            e.read_to_end(&mut b).unwrap();
+        }
+        out.insert(n, (t, b));
+    }
+    out
+}
+
+/// What dockerd 20.10 writes for old tools besides manifest.json: `repositories` naming the
+/// top layer's v1 id, and `<v1 id>/{VERSION,json,layer.tar}`. The id is moby's `v1.CreateID`
+/// (d12d09fa… computed by moby's own Go code for this config), `layer.tar` a link to the blob.
+/// The legacy reader of skopeo (`docker-archive:`) reads the archive.
+#[test]
+fn save_writes_dockerd_legacy_entries() {
+    let t = "save_writes_dockerd_legacy_entries";
+    if !berth_testutil::require_root(t) || !berth_testutil::require_cmds(t, &["skopeo"]) {
+        return;
+    }
+    let Some(bb) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let (d, s) = fresh();
+    let img = load_file(&s, &bb).remove(0);
+    let out = d.path().join("saved.tar");
+    let refs = vec![
+        Reference::parse("busybox:latest").unwrap(),
+        Reference::parse("example.com/bb:v1").unwrap(),
+    ];
+    save_archive(&s, &[(img.clone(), refs)], fs::File::create(&out).unwrap()).unwrap();
+    let e = tar_entries(&out);
+    let v1 = "d12d09fa53ecff2efd444187f7df62f160b52c7b22dbaae0c61efe6f31ef1ce0";
+    let repos: serde_json::Value = serde_json::from_slice(&e["repositories"].1).unwrap();
+    assert_eq!(
+        repos,
+        serde_json::json!({"busybox": {"latest": v1}, "example.com/bb": {"v1": v1}})
+    );
+    assert_eq!(e[&format!("{v1}/VERSION")].1, b"1.0");
+    let json: serde_json::Value = serde_json::from_slice(&e[&format!("{v1}/json")].1).unwrap();
+    assert_eq!(json["id"], v1);
+    assert_eq!(json["os"], "linux");
+    assert_eq!(json["config"]["Cmd"], serde_json::json!(["sh"]));
+    let (kind, target) = &e[&format!("{v1}/layer.tar")];
+    assert_eq!(*kind, tar::EntryType::Symlink);
+    let target = String::from_utf8_lossy(target).into_owned();
+    assert_eq!(
+        target,
+        format!("../blobs/sha256/{}", img.layers[0].digest.hex())
+    );
+    assert!(
+        e.contains_key(&target[3..]),
+        "{target} is not in the archive"
+    );
+
+    let o = Command::new("skopeo")
+        .args(["inspect", &format!("docker-archive:{}", out.display())])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 1);
+
+    // And berth loads its own archive again.
+    let s2 = Store::open(&d.path().join("store2")).unwrap();
+    let again = load_file(&s2, &out);
+    assert_eq!(again[0].id, img.id);
+}
+
+/// A `docker save` archive in the layout of dockerd 20.10 / Debian's docker.io, as skopeo's
+/// `docker-archive:` writes it (uncompressed `<digest>.tar` layers, `<config>.json`,
+/// `<v1 id>/layer.tar` symlinks, `repositories`), loads with its name.
+#[test]
+fn loads_a_skopeo_docker_archive() {
+    let t = "loads_a_skopeo_docker_archive";
+    if !berth_testutil::require_root(t) || !berth_testutil::require_cmds(t, &["skopeo"]) {
+        return;
+    }
+    let Some(bb) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let (d, s) = fresh();
+    let out = d.path().join("skopeo.tar");
+    let o = Command::new("skopeo")
+        .arg("copy")
+        .arg("-q")
+        .arg(format!("oci-archive:{}", bb.display()))
+        .arg(format!("docker-archive:{}:legacy/bb:2", out.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = tar_entries(&out);
+    assert!(e.contains_key("repositories"), "{:?}", e.keys());
+    let (_, cfg) = skopeo_digests(bb.to_str().unwrap());
+    let img = load_file(&s, &out).remove(0);
+    assert_eq!(img.id, cfg);
+    assert_eq!(img.repo_tags, ["legacy/bb:2"]);
+    assert!(s.image_layers(&cfg).unwrap()[0]
+        .join("bin/busybox")
+        .is_file());
+}
+
 /// Rewrite busybox's archive with a config whose diff_id is wrong (all digests consistent).
 fn lying_archive(bb: &Path, out: &Path) {
     let mut ar = tar::Archive::new(fs::File::open(bb).unwrap());

@@ -1,4 +1,4 @@
-//! Image routes. The fixed ones (`json`, `get`, `load`, `create`, `prune`) are routes of their
+//! Image routes. The fixed ones (`json`, `get`, `load`, `create`, `prune`, `search`) are routes of their
 //! own; image names may contain `/` and `:`, so `/images/{*rest}` is split here at its last
 //! segment (`json`, `history`, `get`, `tag`, `push`).
 
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::query::{flag, FiltersQuery, Q};
 use super::{body_stream, json_lines, QueryPairs, PAGE_NOT_FOUND};
 use crate::filters::filter_images;
-use crate::service::{ImageListOptions, ImportOptions, Services};
+use crate::service::{ImageListOptions, ImportOptions, SearchOptions, Services};
 use crate::version::ApiVersion;
 use crate::{ApiError, ApiResult, Filters, HttpResult, ImageInspect};
 
@@ -97,6 +97,38 @@ pub(super) async fn prune(
 ) -> HttpResult<Response> {
     let f = q.parse()?;
     Ok(Json(s.images.prune(&f).await?).into_response())
+}
+
+/// `GET /images/search?term=&limit=&filters=`.
+#[derive(Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    term: String,
+    #[serde(default)]
+    limit: String,
+    #[serde(default)]
+    filters: String,
+}
+
+pub(super) async fn search(
+    State(s): State<Services>,
+    headers: axum::http::HeaderMap,
+    Q(q): Q<SearchQuery>,
+) -> HttpResult<Response> {
+    // As moby: a limit that is not a number is refused with strconv's text.
+    let limit = match q.limit.trim() {
+        "" => None,
+        l => Some(l.parse::<i64>().map_err(|_| {
+            ApiError::invalid(format!("strconv.Atoi: parsing {l:?}: invalid syntax"))
+        })?),
+    };
+    let opts = SearchOptions {
+        term: q.term,
+        limit,
+        filters: Filters::parse(&q.filters)?,
+        registry_auth: super::registry::registry_auth(&headers),
+    };
+    Ok(Json(s.images.search(opts).await?).into_response())
 }
 
 /// `GET /images/{name}/json|history|get`: names hold slashes, so one catch-all split at its

@@ -113,6 +113,10 @@ pub fn app(services: Services) -> Router {
             post(images::prune).delete(delete_image!("prune")),
         )
         .route(
+            "/images/search",
+            get(images::search).delete(delete_image!("search")),
+        )
+        .route(
             "/images/{*rest}",
             get(images::get_named)
                 .post(images::post_named)

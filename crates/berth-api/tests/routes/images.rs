@@ -102,3 +102,65 @@ async fn inspect_shows_legacy_fields_by_api_version() {
     let v144 = get("/v1.44/images/busybox:latest/json").await;
     assert!(v144.get("VirtualSize").is_none(), "{v144}");
 }
+
+/// `GET /images/search` is a route of its own (it was taken for an image named `search` and
+/// answered 404): term, limit, filters and `X-Registry-Auth` reach the service typed; a
+/// limit that is not a number is moby's strconv error; `DELETE /images/search` still removes
+/// an image of that name.
+#[tokio::test]
+async fn search_reaches_the_service_with_typed_arguments() {
+    let (fake, app) = setup();
+    let req = axum::http::Request::builder()
+        .method("GET")
+        .uri("/v1.41/images/search?term=127.0.0.1:5000/app&limit=5&filters=%7B%22is-official%22%3A%5B%22true%22%5D%7D")
+        .header("X-Registry-Auth", "e30=")
+        .body(Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        json(&body),
+        serde_json::json!([{"name": "127.0.0.1:5000/app", "description": "", "star_count": 3,
+                            "is_official": false, "is_automated": false}])
+    );
+    let (s, _, _) = call(&app, "GET", "/images/search?term=busybox", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        *fake.searches.lock().unwrap(),
+        [
+            r#"search(127.0.0.1:5000/app, Some(5), {"is-official": {"true"}}, Some("e30="))"#,
+            "search(busybox, None, {}, None)",
+        ]
+    );
+    let (s, _, body) = call(
+        &app,
+        "GET",
+        "/images/search?term=x&limit=ten",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json(&body)["message"],
+        r#"strconv.Atoi: parsing "ten": invalid syntax"#
+    );
+    let (s, _, _) = call(
+        &app,
+        "GET",
+        "/images/search?term=x&filters=nope",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(fake.searches.lock().unwrap().len(), 2);
+    let (s, _, _) = call(&app, "DELETE", "/images/search", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        *fake.removed.lock().unwrap(),
+        [("search".to_string(), false, false)]
+    );
+}

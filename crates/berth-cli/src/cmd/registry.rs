@@ -1,4 +1,4 @@
-//! Registry commands: pull, push, login, logout, and the credential store they share
+//! Registry commands: pull, push, login, logout, search, and the credential store they share
 //! (`$BERTH_CONFIG/config.json`, default `~/.berth/config.json`, docker's `auths` format).
 
 use std::path::PathBuf;
@@ -10,8 +10,9 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::Query;
-use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, SearchArgs};
 use crate::exit::Exit;
+use crate::format::Lister;
 use crate::progress::{self, Mode};
 
 /// Docker Hub's credential key.
@@ -143,6 +144,76 @@ pub async fn push(c: &Client, a: PushArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// docker 20.10's search table.
+const SEARCH: Lister = Lister {
+    default_table: "{{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}",
+    headers: &[
+        ("StarCount", "STARS"),
+        ("IsOfficial", "OFFICIAL"),
+        ("IsAutomated", "AUTOMATED"),
+    ],
+};
+
+/// The rows `docker search` prints: most stars first; descriptions on one line, cut to 45
+/// characters unless `no_trunc`; `[OK]` for official / automated.
+fn search_rows(found: &[Value], no_trunc: bool) -> Vec<Value> {
+    let mut found: Vec<&Value> = found.iter().collect();
+    found.sort_by_key(|r| std::cmp::Reverse(r["star_count"].as_i64().unwrap_or(0)));
+    let ok = |b: &Value| {
+        if b.as_bool() == Some(true) {
+            "[OK]"
+        } else {
+            ""
+        }
+    };
+    found
+        .iter()
+        .map(|r| {
+            let desc = r["description"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(['\n', '\r'], " ");
+            let desc = if no_trunc {
+                desc
+            } else {
+                super::image::ellipsis(&desc, 45)
+            };
+            json!({
+                "Name": r["name"].as_str().unwrap_or_default(),
+                "Description": desc,
+                "StarCount": r["star_count"].as_i64().unwrap_or(0).to_string(),
+                "IsOfficial": ok(&r["is_official"]),
+                "IsAutomated": ok(&r["is_automated"]),
+            })
+        })
+        .collect()
+}
+
+pub async fn search(c: &Client, a: SearchArgs) -> anyhow::Result<()> {
+    let filters = crate::opts::filters_query(&a.filter).map_err(|e| Exit::msg(125, e))?;
+    let q = Query::new()
+        .add("term", &a.term)
+        .add("limit", a.limit.to_string())
+        .raw("filters", filters);
+    let auth = auth_header_for(&a.term);
+    let headers: Vec<(&str, &str)> = auth
+        .iter()
+        .map(|a| ("X-Registry-Auth", a.as_str()))
+        .collect();
+    let b = c
+        .stream(
+            Method::GET,
+            &q.on("/images/search"),
+            body::empty(),
+            &headers,
+        )
+        .await?
+        .collect()
+        .await?;
+    let found: Vec<Value> = serde_json::from_slice(&b)?;
+    SEARCH.print(a.format.as_deref(), &search_rows(&found, a.no_trunc))
+}
+
 pub async fn login(c: &Client, a: LoginArgs) -> anyhow::Result<()> {
     let server = a.server.clone().unwrap_or_else(|| DOCKER_HUB.to_string());
     let user = match a.username {
@@ -211,5 +282,41 @@ mod tests {
         let d = base64::engine::general_purpose::URL_SAFE.decode(h).unwrap();
         let v: Value = serde_json::from_slice(&d).unwrap();
         assert_eq!(v["username"], "u");
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    #[test]
+    fn search_table_as_docker() {
+        let found = vec![
+            json!({"name": "a/low", "description": "short", "star_count": 1,
+                   "is_official": false, "is_automated": true}),
+            json!({"name": "top", "description": "a description that is much longer than the forty-five characters\nshown",
+                   "star_count": 90, "is_official": true, "is_automated": false}),
+        ];
+        let out = SEARCH.render(None, &search_rows(&found, false)).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["NAME", "DESCRIPTION", "STARS", "OFFICIAL", "AUTOMATED"]
+        );
+        assert!(lines[1].starts_with("top "), "{out}");
+        assert!(
+            lines[1].contains("a description that is much longer than the f… "),
+            "{out}"
+        );
+        assert!(
+            lines[1].contains("90 ") && lines[1].contains("[OK]"),
+            "{out}"
+        );
+        assert!(lines[2].starts_with("a/low "), "{out}");
+        let full = search_rows(&found, true);
+        assert_eq!(
+            full[0]["Description"],
+            "a description that is much longer than the forty-five characters shown"
+        );
     }
 }

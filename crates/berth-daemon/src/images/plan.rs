@@ -252,6 +252,38 @@ pub fn is_id_reference(name: &str, id: &Digest) -> bool {
     !name.is_empty() && (id.to_string().starts_with(name) || id.hex().starts_with(name))
 }
 
+/// What `docker save NAME` saves when NAME is a repository without tag or digest: every image
+/// of that repository, each with its tags there (an image there only by digest is saved
+/// untagged), as dockerd's `parseNames`. None when NAME has a tag or digest, is a full ID, or
+/// no image is in that repository (then it is resolved as usual: an ID prefix).
+pub fn save_repository(
+    name: &str,
+    images: &[StoredImage],
+) -> Option<Vec<(Digest, Vec<Reference>)>> {
+    let full_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    let r = Reference::parse(name).ok()?;
+    if full_id || r.tag.is_some() || r.digest.is_some() || r.familiar_name() == "sha256" {
+        return None;
+    }
+    let repo = r.full_name();
+    let mut out: Vec<(Digest, Vec<Reference>)> = Vec::new();
+    for img in images {
+        let mut tags = Vec::new();
+        let mut here = false;
+        for t in all_refs(img).into_iter().filter(|t| t.full_name() == repo) {
+            here = true;
+            if t.tag.is_some() {
+                tags.push(t);
+            }
+        }
+        if here {
+            tags.sort_by_key(|t| t.familiar());
+            out.push((img.id.clone(), tags));
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 fn all_refs(img: &StoredImage) -> Vec<Reference> {
     img.repo_tags
         .iter()
@@ -450,6 +482,40 @@ mod tests {
         c.id = Digest::of(seed);
         c.parent = Some(parent.id.clone());
         c
+    }
+
+    #[test]
+    fn save_of_a_bare_repository_takes_all_its_tags() {
+        let a = img(&["app:1", "app:2", "other:1"], &[]);
+        let mut b = img(&["app:latest"], &[]);
+        b.id = Digest::of(b"b");
+        let mut c = img(
+            &[],
+            &["app@sha256:0123456789012345678901234567890123456789012345678901234567890123"],
+        );
+        c.id = Digest::of(b"c");
+        let all = vec![a.clone(), b.clone(), c.clone()];
+        let names = |v: Option<Vec<(Digest, Vec<Reference>)>>| -> Vec<(Digest, Vec<String>)> {
+            v.unwrap()
+                .into_iter()
+                .map(|(d, r)| (d, r.iter().map(|r| r.familiar()).collect()))
+                .collect()
+        };
+        assert_eq!(
+            names(save_repository("app", &all)),
+            [
+                (a.id.clone(), vec!["app:1".to_string(), "app:2".into()]),
+                (b.id.clone(), vec!["app:latest".to_string()]),
+                (c.id.clone(), vec![]),
+            ]
+        );
+        assert_eq!(
+            names(save_repository("docker.io/library/other", &all)),
+            [(a.id.clone(), vec!["other:1".to_string()])]
+        );
+        for n in ["app:1", "nosuch", "sha256", a.id.hex()] {
+            assert!(save_repository(n, &all).is_none(), "{n}");
+        }
     }
 
     #[test]

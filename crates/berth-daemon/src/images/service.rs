@@ -316,7 +316,29 @@ impl ImageService for Engine {
         let plan = self
             .blocking(move |s| {
                 let mut out: Vec<(StoredImage, Vec<Reference>)> = Vec::new();
+                let add = |out: &mut Vec<(StoredImage, Vec<Reference>)>,
+                           img: StoredImage,
+                           refs: Vec<Reference>| {
+                    match out.iter_mut().find(|(i, _)| i.id == img.id) {
+                        Some((_, rs)) => {
+                            for r in refs {
+                                if !rs.contains(&r) {
+                                    rs.push(r);
+                                }
+                            }
+                        }
+                        None => out.push((img, refs)),
+                    }
+                };
+                let all = s.images()?;
                 for n in &names {
+                    if let Some(repo) = plan::save_repository(n, &all) {
+                        for (id, refs) in repo {
+                            let img = all.iter().find(|i| i.id == id).cloned();
+                            add(&mut out, img.expect("listed image"), refs);
+                        }
+                        continue;
+                    }
                     let img = s.image(n)?;
                     let refs: Vec<Reference> = if plan::is_id_reference(n, &img.id) {
                         vec![]
@@ -329,10 +351,7 @@ impl ImageService for Engine {
                             vec![r.with_default_tag()]
                         }
                     };
-                    match out.iter_mut().find(|(i, _)| i.id == img.id) {
-                        Some((_, rs)) => rs.extend(refs),
-                        None => out.push((img, refs)),
-                    }
+                    add(&mut out, img, refs);
                 }
                 Ok(out)
             })
@@ -422,6 +441,13 @@ impl ImageService for Engine {
         opts: berth_api_types::PushOptions,
     ) -> ApiResult<berth_api_types::JsonStream> {
         Ok(self.registry_push(opts).await?)
+    }
+
+    async fn search(
+        &self,
+        opts: berth_api_types::SearchOptions,
+    ) -> ApiResult<Vec<berth_api_types::models::ImageSearchResponseItem>> {
+        Ok(self.search_images(opts).await?)
     }
 
     async fn distribution(

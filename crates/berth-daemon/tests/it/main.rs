@@ -21,6 +21,7 @@ mod docker_py;
 mod error_texts;
 mod exec_attach;
 mod fidelity;
+mod image_fidelity;
 mod lifecycle;
 mod list_filters;
 mod logs_details;

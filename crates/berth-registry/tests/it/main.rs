@@ -827,3 +827,70 @@ async fn concurrent_pulls_share_blobs() {
         assert_eq!(Digest::of(&st.read_blob(&l.digest).unwrap()), l.digest);
     }
 }
+
+/// A fake v1 search endpoint on plain-http loopback (insecure: https fails, http answers):
+/// the query and credentials arrive as dockerd sends them, the answer is decoded. A real
+/// distribution registry has no search: a clear, typed error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_v1_endpoint_and_registries_without_it() {
+    use axum::extract::Query;
+    use axum::http::HeaderMap;
+    use axum::routing::get;
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/search",
+        get(
+            move |Query(q): Query<HashMap<String, String>>, h: HeaderMap| async move {
+                let auth = h
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                s2.lock()
+                    .unwrap()
+                    .push(format!("q={} n={} auth={auth}", q["q"], q["n"]));
+                axum::Json(serde_json::json!({
+                    "query": q["q"], "num_results": 1,
+                    "results": [{"name": "team/app", "description": "an app", "star_count": 7,
+                                 "is_official": false, "is_automated": true}]
+                }))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let c = client();
+    let found = c
+        .search(&addr, "team/app", 10, Some(&Credentials::basic("u", "p")))
+        .await
+        .unwrap();
+    assert_eq!(found.results.len(), 1);
+    assert_eq!(found.results[0].name, "team/app");
+    assert_eq!(found.results[0].star_count, 7);
+    assert!(found.results[0].is_automated);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["q=team/app n=10 auth=Basic dTpw".to_string()]
+    );
+    task.abort();
+
+    let Some((reg, _)) = registry_with_busybox("search_v1_endpoint_and_registries_without_it")
+    else {
+        return;
+    };
+    let e = c.search(&reg.addr, "busybox", 25, None).await.unwrap_err();
+    assert!(
+        matches!(e, RegistryError::SearchUnsupported { status: 404, .. }),
+        "{e:?}"
+    );
+    assert_eq!(e.kind(), ErrorKind::NotImplemented);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("registry {} does not support search", reg.addr)),
+        "{e}"
+    );
+}
