@@ -3,7 +3,7 @@
 //! patterns become regular expressions once, `before`/`since` are resolved to creation times
 //! once; then [`ContainerFilter::matches`] tests each record without parsing anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use berth_api_types::Filters;
 
@@ -87,7 +87,9 @@ pub struct ContainerFilter {
     statuses: Vec<Status>,
     /// Every one must match.
     labels: Vec<LabelPattern>,
-    ancestors: Vec<String>,
+    /// `ancestor=`: the IDs of the named images and of every image built on them (None: no
+    /// such filter).
+    ancestors: Option<HashSet<String>>,
     /// Set: only exited containers, with one of these codes (none given: any code).
     exited: Option<Vec<i64>>,
     /// Creation times of the `before` / `since` containers.
@@ -106,7 +108,13 @@ pub struct ContainerFilter {
 
 impl ContainerFilter {
     /// Check `f` and compile it; `all` are the containers `before`/`since` may name.
-    pub fn compile(f: &Filters, all: &[Record]) -> crate::error::Result<ContainerFilter> {
+    /// `ancestry` is what `ancestor=` values resolve to: image IDs, each named image's and
+    /// its descendants' (moby's `populateImageFilterByParents`); the caller looks them up.
+    pub fn compile(
+        f: &Filters,
+        all: &[Record],
+        ancestry: Option<HashSet<String>>,
+    ) -> crate::error::Result<ContainerFilter> {
         f.validate(KEYS)?;
         let owned = |k: &str| f.get(k).into_iter().map(str::to_string).collect::<Vec<_>>();
         let mut statuses = Vec::new();
@@ -170,7 +178,7 @@ impl ContainerFilter {
                     None => LabelPattern::Has(l.into()),
                 })
                 .collect(),
-            ancestors: owned("ancestor"),
+            ancestors: ancestry,
             exited,
             before: f
                 .get("before")
@@ -202,7 +210,10 @@ impl ContainerFilter {
             && any(&self.names, |p| p.matches(&r.name))
             && any(&self.statuses, |s| *s == r.state.status)
             && self.labels.iter().all(|l| l.matches(&labels))
-            && any(&self.ancestors, |x| ancestor_matches(r, x))
+            && self
+                .ancestors
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&r.image_id))
             && self.exited.as_ref().is_none_or(|codes| {
                 r.state.status == Status::Exited && any(codes, |c| *c == r.state.exit_code)
             })
@@ -230,15 +241,6 @@ impl ContainerFilter {
                 })
             })
     }
-}
-
-fn ancestor_matches(r: &Record, x: &str) -> bool {
-    r.image == x
-        || r.image_id == x
-        || r.image_id
-            .trim_start_matches("sha256:")
-            .starts_with(x.trim_start_matches("sha256:"))
-        || super::create::with_latest(&r.image) == super::create::with_latest(x)
 }
 
 fn network_matches(r: &Record, x: &str) -> bool {
@@ -284,7 +286,9 @@ mod tests {
     }
 
     fn matches(q: &str, r: &Record, all: &[Record]) -> bool {
-        ContainerFilter::compile(&f(q), all).unwrap().matches(r)
+        ContainerFilter::compile(&f(q), all, None)
+            .unwrap()
+            .matches(r)
     }
 
     #[test]
@@ -333,7 +337,7 @@ mod tests {
         assert!(!matches(r#"{"since":{"old":true}}"#, &old, &all));
         assert!(matches(r#"{"before":{"/web":true}}"#, &old, &all));
         assert!(matches(r#"{"before":{"ab":true}}"#, &old, &all));
-        let e = ContainerFilter::compile(&f(r#"{"since":{"gone":true}}"#), &all).unwrap_err();
+        let e = ContainerFilter::compile(&f(r#"{"since":{"gone":true}}"#), &all, None).unwrap_err();
         assert_eq!(e.to_string(), "No such container: gone");
     }
 
@@ -368,7 +372,7 @@ mod tests {
                 "filter for 'expose' should not contain ':': 1:2",
             ),
         ] {
-            let e = ContainerFilter::compile(&f(q), &[]).unwrap_err();
+            let e = ContainerFilter::compile(&f(q), &[], None).unwrap_err();
             assert_eq!(e.to_string(), want, "{q}");
             assert_eq!(e.kind(), berth_api_types::ErrorKind::Invalid, "{q}");
         }

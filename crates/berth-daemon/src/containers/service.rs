@@ -117,7 +117,19 @@ impl ContainerService for Engine {
             .map(|c| c.snapshot())
             .collect();
         all.sort_by(|a, b| b.created.cmp(&a.created));
-        let filter = super::list_filter::ContainerFilter::compile(&opts.filters, &all)?;
+        let ancestry = match opts.filters.get("ancestor") {
+            v if v.is_empty() => None,
+            v => {
+                let names: Vec<String> = v.into_iter().map(str::to_string).collect();
+                let store = self.inner.store.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || ancestry(store.as_ref(), &names))
+                        .await
+                        .map_err(|e| DaemonError::Internal(format!("ancestor filter: {e}")))?,
+                )
+            }
+        };
+        let filter = super::list_filter::ContainerFilter::compile(&opts.filters, &all, ancestry)?;
         let mut out = vec![];
         let explicit_all = opts.all || opts.limit.is_some() || !opts.filters.0.is_empty();
         for r in &all {
@@ -445,5 +457,36 @@ impl Engine {
         })
         .await
         .unwrap_or(0)
+    }
+}
+
+/// What `ancestor=` values select: each named image and every image built on it, by ID
+/// (moby's `populateImageFilterByParents`). A name that resolves to no image selects nothing.
+fn ancestry(
+    store: &dyn crate::images::store::ImageStore,
+    names: &[String],
+) -> std::collections::HashSet<String> {
+    let images = store.images().unwrap_or_default();
+    let mut picked: std::collections::HashSet<String> = names
+        .iter()
+        .filter_map(|n| store.image(n).ok())
+        .map(|i| i.id.to_string())
+        .collect();
+    // Children until nothing new: a parent chain is short, the image list small.
+    loop {
+        let more: Vec<String> = images
+            .iter()
+            .filter(|i| {
+                i.parent
+                    .as_ref()
+                    .is_some_and(|p| picked.contains(&p.to_string()))
+            })
+            .map(|i| i.id.to_string())
+            .filter(|id| !picked.contains(id))
+            .collect();
+        if more.is_empty() {
+            return picked;
+        }
+        picked.extend(more);
     }
 }

@@ -91,3 +91,36 @@ fn container_prune_keeps_what_label_not_names() {
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
     d.finish();
 }
+
+/// `ancestor=` selects containers of the image and of every image built on it, as moby's
+/// `populateImageFilterByParents` (before: only containers of that very image).
+#[test]
+fn ancestor_matches_images_built_on_the_ancestor() {
+    let Some(d) = Daemon::start("ancestor_matches_images_built_on_the_ancestor") else {
+        return;
+    };
+    let o = d.docker_stdin(
+        &["build", "-q", "-t", "anc-child", "-"],
+        b"FROM busybox\nLABEL k=v\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["create", "--name", "of-child", "anc-child", "true"]);
+    d.ok(&["create", "--name", "of-base", "busybox", "true"]);
+    let names = |filter: &str| {
+        let mut v: Vec<String> = d
+            .ok(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("ancestor=busybox"), ["of-base", "of-child"]);
+    assert_eq!(names("ancestor=anc-child"), ["of-child"]);
+    let base_id = d.inspect("busybox", "{{.Id}}");
+    assert_eq!(
+        names(&format!("ancestor={}", &base_id[7..19])),
+        ["of-base", "of-child"]
+    );
+    assert!(names("ancestor=no-such-image").is_empty());
+}
