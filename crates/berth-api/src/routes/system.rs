@@ -193,6 +193,16 @@ pub fn parse_timestamp(s: &str) -> Result<i64, ApiError> {
     Ok(secs * 1_000_000_000 + nanos)
 }
 
+/// A reference without its tag or digest (moby's `stripTag`; `localhost:5000/app:v1` →
+/// `localhost:5000/app`).
+fn strip_tag(r: &str) -> &str {
+    let r = r.split('@').next().unwrap_or(r);
+    match r.rfind(':') {
+        Some(i) if !r[i..].contains('/') => &r[..i],
+        _ => r,
+    }
+}
+
 /// Does an event pass Docker's event filters?
 pub fn event_matches(f: &Filters, e: &EventMessage) -> bool {
     let typ = e.typ.as_ref().map(|t| t.to_string()).unwrap_or_default();
@@ -217,10 +227,18 @@ pub fn event_matches(f: &Filters, e: &EventMessage) -> bool {
     let name = attrs.get("name").map(String::as_str).unwrap_or("");
     let image_attr = attrs.get("image").map(String::as_str).unwrap_or("");
     let base_action = action.split(':').next().unwrap_or("");
+    // moby's matchImage: the reference as given and without its tag or digest, so
+    // `image=app` sees events of `app:v2` too.
+    let sid = if id.starts_with("sha256:") {
+        id.as_str()
+    } else {
+        strip_tag(&id)
+    };
+    let (sname, simage) = (strip_tag(name), strip_tag(image_attr));
     any("type", &[&typ])
         && any("event", &[&action, base_action])
-        && (typ != "image" || any("image", &[&id, name]))
-        && (typ != "container" || any("image", &[image_attr]))
+        && (typ != "image" || any("image", &[&id, name, sid, sname]))
+        && (typ != "container" || any("image", &[image_attr, simage]))
         && (!f.contains("image") || typ == "image" || typ == "container")
         && (!f.contains("container") || (typ == "container" && any("container", &[&id, name])))
         && f.labels_match("label", &attrs)
@@ -403,6 +421,12 @@ mod tests {
         assert!(event_matches(&f(r#"{"event":["tag","untag"]}"#), &e));
         assert!(!event_matches(&f(r#"{"event":["delete"]}"#), &e));
         assert!(event_matches(&f(r#"{"image":["busybox:latest"]}"#), &e));
+        // By name without the tag, as moby (before: no match).
+        assert!(event_matches(&f(r#"{"image":["busybox"]}"#), &e));
+        assert!(!event_matches(&f(r#"{"image":["busy"]}"#), &e));
         assert!(!event_matches(&f(r#"{"container":["x"]}"#), &e));
+        assert_eq!(strip_tag("localhost:5000/app:v1"), "localhost:5000/app");
+        assert_eq!(strip_tag("localhost:5000/app"), "localhost:5000/app");
+        assert_eq!(strip_tag("app@sha256:ab"), "app");
     }
 }
