@@ -240,6 +240,7 @@ impl Engine {
     pub(crate) fn start_extras(&self, r: &Record, mode: &str) -> Result<super::plan::StartExtras> {
         let links = self.link_plan(r, mode)?;
         let (ipc_ns, pid_ns) = self.joined_namespaces(r)?;
+        let shm = self.shared_shm(r)?;
         crate::volumes::mounts::check_subpaths(&r.planned_mounts, &r.mount_specs)?;
         Ok(super::plan::StartExtras {
             env: links.env,
@@ -247,6 +248,7 @@ impl Engine {
             init: self.init_path_for(&r.host_config)?,
             ipc_ns,
             pid_ns,
+            shm,
         })
     }
 

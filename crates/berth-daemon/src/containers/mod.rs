@@ -19,6 +19,7 @@ mod render_snapshots;
 mod run;
 mod security;
 mod service;
+mod shm;
 mod start_plan;
 mod stats;
 mod status;

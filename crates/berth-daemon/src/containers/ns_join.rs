@@ -103,6 +103,26 @@ impl Engine {
         Ok(PathBuf::from(format!("/proc/{}/ns/ipc", d.state.pid)))
     }
 
+    /// The host directory to bind at /dev/shm (see `StartExtras::shm`).
+    pub(crate) fn shared_shm(&self, r: &Record) -> Result<Option<PathBuf>> {
+        if r.mount_specs.iter().any(|m| m.destination == "/dev/shm") {
+            return Ok(None);
+        }
+        let mode = r.host_config.ipc_mode.as_deref().unwrap_or("");
+        if mode == "shareable" {
+            return Ok(Some(self.inner.containers.ctr_dir(&r.id).join("shm")));
+        }
+        let Some(donor) = mode.strip_prefix("container:") else {
+            return Ok(None);
+        };
+        let d = self.inner.containers.get(donor)?.snapshot();
+        Ok(match d.host_config.ipc_mode.as_deref() {
+            Some("shareable") => Some(self.inner.containers.ctr_dir(&d.id).join("shm")),
+            Some("host") => Some(PathBuf::from("/dev/shm")),
+            _ => None,
+        })
+    }
+
     fn pid_donor(&self, donor: &str) -> Result<PathBuf> {
         let what = format!("cannot join PID of a non running container: {donor}");
         let d = self.running_donor(donor, &what, false)?;

@@ -93,6 +93,8 @@ impl Engine {
     }
 
     pub(super) async fn unmount_rw(&self, id: &str) {
+        let shm = self.inner.containers.ctr_dir(id).join("shm");
+        let _ = tokio::task::spawn_blocking(move || super::shm::release(&shm)).await;
         if let Some(store) = self.inner.raw_store.clone() {
             let id = id.to_string();
             let _ = tokio::task::spawn_blocking(move || {

@@ -112,6 +112,14 @@ pub fn start_plan(
             remove_on_unwind: false,
         });
     }
+    if let Some(shm) = &extras.shm {
+        mounts.push(MountSpec {
+            destination: "/dev/shm".into(),
+            kind: "bind".into(),
+            source: shm.display().to_string(),
+            options: vec!["rbind".into(), "rprivate".into()],
+        });
+    }
     mounts.extend(r.mount_specs.iter().cloned());
     let mut args = vec![r.path.clone()];
     args.extend(r.args.clone());

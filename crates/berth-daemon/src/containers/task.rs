@@ -133,6 +133,16 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         let hc = &r.host_config;
         let mode = network_mode(r);
         let extras = eng.start_extras(r, &mode).map_err(err128)?;
+        // A shareable container's own shm is mounted now (released with its rootfs).
+        if hc.ipc_mode.as_deref() == Some("shareable") {
+            if let Some(dir) = extras.shm.clone() {
+                let size = hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20) as u64;
+                tokio::task::spawn_blocking(move || super::shm::ensure(&dir, size))
+                    .await
+                    .map_err(err128)?
+                    .map_err(|e| err128(DaemonError::io(format!("mount shm of {id}"), e)))?;
+            }
+        }
         if !r.seeded && !r.mount_specs.is_empty() {
             let applied: Vec<crate::volumes::mounts::AppliedMount> = r
                 .planned_mounts

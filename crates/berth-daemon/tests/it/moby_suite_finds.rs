@@ -100,6 +100,26 @@ fn ipc_and_pid_container_modes_join_the_donor() {
         "/proc/self/ns/ipc",
     ]);
     assert_eq!(joined.trim(), donor_ipc.trim());
+    // POSIX shared memory is shared too: the joiner's /dev/shm is the donor's (before: its
+    // own empty tmpfs); a private container's is not; the donor's size is its --shm-size.
+    d.ok(&["exec", "ns-donor", "sh", "-c", "echo shared > /dev/shm/seg"]);
+    let seen = d.ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:ns-donor",
+        "busybox",
+        "cat",
+        "/dev/shm/seg",
+    ]);
+    assert_eq!(seen, "shared");
+    let o = d.docker(&["run", "--rm", "busybox", "cat", "/dev/shm/seg"]);
+    assert!(
+        !o.status.success(),
+        "a private container sees the donor's shm"
+    );
+    let df = d.ok(&["exec", "ns-donor", "df", "-k", "/dev/shm"]);
+    assert!(df.contains("65536"), "64 MiB by default: {df}");
     let ps = d.ok(&[
         "run",
         "--rm",
@@ -149,6 +169,14 @@ fn ipc_and_pid_container_modes_join_the_donor() {
     assert!(err.contains("is not running"), "{err}");
     let err = d.fails(&["create", "--ipc", "bogus", "busybox", "true"]);
     assert!(err.contains("invalid IPC mode: bogus"), "{err}");
+    // The host-side shm goes with the donor: nothing of it stays mounted.
+    let id = d.inspect("ns-donor", "{{.Id}}");
+    d.ok(&["rm", "-f", "ns-donor"]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&id),
+        "a mount of the removed donor remains"
+    );
     d.finish();
 }
 
