@@ -158,7 +158,18 @@ pub async fn create_veth(
         .map_err(Error::netlink(format!(
             "create veth {host} on the bridge with {peer} in {}",
             netns.display()
-        )))
+        )))?;
+    // Hairpin: a container reaching its own published port through a host address is DNATed
+    // back to itself, so the bridge must send the frame out of the port it came in on.
+    // (dockerd does this when it runs without its userland proxy; berth has no proxy.)
+    let idx = link_index(h, host)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("veth {host} vanished after its creation")))?;
+    h.link()
+        .set_port(rtnetlink::LinkBridgePort::new(idx).hairpin(true).build())
+        .execute()
+        .await
+        .map_err(Error::netlink(format!("set hairpin mode on {host}")))
 }
 
 /// Inside a container namespace: rename `peer` to the first free `ethN`, set its MAC, bring it

@@ -154,11 +154,19 @@ pub fn render(plan: &RulesetPlan) -> String {
                 "add rule {t} postrouting ip saddr 127.0.0.0/8 oifname {dev} masquerade"
             );
         }
-        // hairpin: a container reaching a published port of its own network
-        let _ = writeln!(
-            w,
-            "add rule {t} postrouting iifname {dev} oifname {dev} ct status dnat masquerade"
-        );
+        // Hairpin: a container reaching a published port of its own network, itself included.
+        // Matched by address, not interface: with br_netfilter loaded a container's own
+        // connection is DNATed at the bridge and bridged straight back to its port, where
+        // `oifname` is the port, not the bridge; unmasqueraded it would arrive from the
+        // container's own address and be dropped as a martian (dockerd's rule is per address
+        // too).
+        for net in &b.subnets {
+            let fam = family(&net.network());
+            let _ = writeln!(
+                w,
+                "add rule {t} postrouting {fam} saddr {net} {fam} daddr {net} ct status dnat masquerade"
+            );
+        }
         if b.internal {
             let _ = writeln!(
                 w,

@@ -183,3 +183,33 @@ fn names_qualified_by_their_network_resolve() {
     ]);
     assert!(!String::from_utf8_lossy(&o.stdout).contains(&ip));
 }
+
+/// Hairpin: a container reaches its own published port through a host address (its
+/// gateway's), as with dockerd; before, the bridge dropped the frame coming back to its port.
+#[test]
+fn a_container_reaches_its_own_published_port() {
+    let Some(d) = Daemon::start("a_container_reaches_its_own_published_port") else {
+        return;
+    };
+    let port = common::cli::free_port().to_string();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pin",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let gw = d.inspect("pin", "{{.NetworkSettings.Gateway}}");
+    let req = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {gw} {port}");
+    let id = d.inspect("pin", "{{.Id}}");
+    let out = d.ok(&["exec", "pin", "sh", "-c", &req]);
+    assert!(out.contains(&id[..12]), "{out}");
+}
