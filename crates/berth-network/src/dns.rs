@@ -8,7 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
 /// Record type A.
@@ -198,16 +199,76 @@ pub fn parse_response(buf: &[u8]) -> Option<(u8, Vec<IpAddr>)> {
 pub struct DnsServer {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    tcp_task: JoinHandle<()>,
 }
 
 impl Drop for DnsServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.tcp_task.abort();
+    }
+}
+
+/// How long a TCP client may stay idle between queries.
+const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Local answer, else the upstreams' (over UDP), else SERVFAIL.
+async fn resolve(
+    query: Vec<u8>,
+    peer: IpAddr,
+    records: &SharedRecords,
+    upstreams: &[SocketAddr],
+) -> Option<Vec<u8>> {
+    let local = {
+        let r = records.read().unwrap_or_else(|p| p.into_inner());
+        answer_for(&query, &r, Some(peer))
+    };
+    if local.is_some() {
+        return local;
+    }
+    match forward(&query, upstreams).await {
+        Some(r) => Some(r),
+        None => servfail(&query),
+    }
+}
+
+/// One TCP client: length-prefixed queries (RFC 1035 4.2.2) until it closes or idles.
+async fn serve_tcp(
+    mut conn: TcpStream,
+    peer: IpAddr,
+    records: SharedRecords,
+    upstreams: Arc<Vec<SocketAddr>>,
+) {
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_IDLE, conn.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
+        if tokio::time::timeout(TCP_IDLE, conn.read_exact(&mut query))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return;
+        }
+        let Some(resp) = resolve(query, peer, &records, &upstreams).await else {
+            return;
+        };
+        let Ok(n) = u16::try_from(resp.len()) else {
+            return;
+        };
+        let mut out = n.to_be_bytes().to_vec();
+        out.extend_from_slice(&resp);
+        if conn.write_all(&out).await.is_err() {
+            return;
+        }
     }
 }
 
 impl DnsServer {
-    /// Bind UDP `bind` and serve `records`, forwarding other names to `upstreams` in order.
+    /// Bind UDP `bind` and TCP on the same address, serve `records`, forwarding other names to
+    /// `upstreams` in order (over UDP).
     pub async fn start(
         bind: SocketAddr,
         records: SharedRecords,
@@ -215,8 +276,28 @@ impl DnsServer {
     ) -> io::Result<Self> {
         let sock = Arc::new(UdpSocket::bind(bind).await?);
         let addr = sock.local_addr()?;
-        tracing::info!(%addr, "embedded dns listening");
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "embedded dns listening (udp and tcp)");
         let upstreams = Arc::new(upstreams);
+        let (tcp_records, tcp_upstreams) = (records.clone(), upstreams.clone());
+        let tcp_task = tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((conn, peer)) => {
+                        tokio::spawn(serve_tcp(
+                            conn,
+                            peer.ip(),
+                            tcp_records.clone(),
+                            tcp_upstreams.clone(),
+                        ));
+                    }
+                    Err(e) => {
+                        tracing::warn!(%addr, error = %e, "dns tcp accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             loop {
@@ -236,19 +317,19 @@ impl DnsServer {
                     let _ = sock.send_to(&resp, peer).await;
                     continue;
                 }
-                let (sock, upstreams) = (sock.clone(), upstreams.clone());
+                let (sock, upstreams, records) = (sock.clone(), upstreams.clone(), records.clone());
                 tokio::spawn(async move {
-                    let resp = match forward(&query, &upstreams).await {
-                        Some(r) => Some(r),
-                        None => servfail(&query),
-                    };
-                    if let Some(r) = resp {
+                    if let Some(r) = resolve(query, peer.ip(), &records, &upstreams).await {
                         let _ = sock.send_to(&r, peer).await;
                     }
                 });
             }
         });
-        Ok(DnsServer { addr, task })
+        Ok(DnsServer {
+            addr,
+            task,
+            tcp_task,
+        })
     }
 
     /// The address actually bound.

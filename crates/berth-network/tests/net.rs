@@ -377,6 +377,33 @@ fn query_in(
     })
 }
 
+/// The same question over TCP (length-prefixed, RFC 1035 4.2.2), as `dig +tcp` asks it.
+fn query_tcp_in(
+    ns: &std::path::Path,
+    server: std::net::IpAddr,
+    name: &'static str,
+    qtype: u16,
+) -> (u8, Vec<std::net::IpAddr>) {
+    in_ns(ns, move || {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect_timeout(
+            &SocketAddr::new(server, 53),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("no tcp dns at {server}: {e}"));
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let q = dns::build_query(43, name, qtype);
+        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+        msg.extend_from_slice(&q);
+        c.write_all(&msg).unwrap();
+        let mut len = [0u8; 2];
+        c.read_exact(&mut len).unwrap();
+        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+        c.read_exact(&mut buf).unwrap();
+        dns::parse_response(&buf).unwrap()
+    })
+}
+
 /// A fake upstream resolver on loopback: `example.test` → 203.0.113.7, anything else NXDOMAIN.
 fn fake_upstream(queries: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -433,6 +460,12 @@ fn embedded_dns_resolves_names_and_forwards_the_rest() {
             ));
             assert!(out.contains("10.93.0.2"), "{out}");
             assert_eq!(query_in(&cli, gw, "WEB", dns::TYPE_A), (0, vec![ew.ip]));
+            // Over TCP too (before: nothing listened), qualified by the network as well.
+            assert_eq!(query_tcp_in(&cli, gw, "web", dns::TYPE_A), (0, vec![ew.ip]));
+            assert_eq!(
+                query_tcp_in(&cli, gw, "www.dnsnet", dns::TYPE_A),
+                (0, vec![ew.ip])
+            );
             assert_eq!(
                 query_in(&cli, gw, "0123456789ab", dns::TYPE_A),
                 (0, vec![ew.ip])
