@@ -100,6 +100,7 @@ pub fn render(plan: &RulesetPlan) -> String {
     let _ = writeln!(w, "add table {t}");
     let _ = writeln!(w, "add chain {t} {USER_CHAIN}");
     let base = [
+        ("localnet_guard", "filter", "prerouting", -150),
         ("user_hook", "filter", "prerouting", -110),
         ("prerouting", "nat", "prerouting", -100),
         ("output", "nat", "output", -100),
@@ -116,6 +117,15 @@ pub fn render(plan: &RulesetPlan) -> String {
     let _ = writeln!(w, "add chain {t} ports");
     let _ = writeln!(w, "flush chain {t} ports");
 
+    // CVE-2020-8558: bridges have route_localnet (so the host's 127.0.0.1-published ports
+    // DNAT into containers), which would also accept a neighbour's packet to 127.0.0.0/8 sent
+    // to the host's MAC. Nothing legitimate arrives from outside with such a destination
+    // (replies to the host's own DNATed connections are still addressed to the gateway here,
+    // before NAT), so drop it before any DNAT or local delivery.
+    let _ = writeln!(
+        w,
+        "add rule {t} localnet_guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop"
+    );
     let _ = writeln!(w, "add rule {t} user_hook jump {USER_CHAIN}");
     let _ = writeln!(w, "add rule {t} prerouting fib daddr type local jump ports");
     let _ = writeln!(w, "add rule {t} output fib daddr type local jump ports");
@@ -237,6 +247,13 @@ mod tests {
         );
         assert!(s.contains("add rule inet bt forward iifname \"br-i\" oifname != \"br-i\" drop\n"));
         assert!(s.contains("add rule inet bt forward iifname \"br-a\" oifname \"br-i\" drop\n"));
+        // a neighbour's packet to 127.0.0.0/8 never reaches a loopback-published port
+        assert!(s.contains(
+            "add chain inet bt localnet_guard { type filter hook prerouting priority -150; policy accept; }\n"
+        ));
+        assert!(s.contains(
+            "add rule inet bt localnet_guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n"
+        ));
         // berth-user is created but never flushed
         assert!(s.contains("add chain inet bt berth-user\n"));
         assert!(!s.contains("flush chain inet bt berth-user"));

@@ -213,3 +213,81 @@ fn a_container_reaches_its_own_published_port() {
     let out = d.ok(&["exec", "pin", "sh", "-c", &req]);
     assert!(out.contains(&id[..12]), "{out}");
 }
+
+/// CVE-2020-8558: a neighbour on a bridge that routes 127.0.0.1 via the host reaches neither
+/// a port published on 127.0.0.1 nor a host service on loopback; the host itself still
+/// reaches the published port.
+#[test]
+fn loopback_stays_loopback_for_neighbours() {
+    let Some(d) = Daemon::start("loopback_stays_loopback_for_neighbours") else {
+        return;
+    };
+    let port = common::cli::free_port().to_string();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lo-web",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host.local_addr().unwrap().port();
+    host.set_nonblocking(true).unwrap();
+    let gw = d.inspect("lo-web", "{{.NetworkSettings.Gateway}}");
+    let id = d.inspect("lo-web", "{{.Id}}");
+    let fetch =
+        |p: &str| format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 {p}");
+    // The host: served.
+    let served = common::poll(10, || {
+        use std::io::{Read, Write};
+        let mut c =
+            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).ok()?;
+        c.write_all(b"GET /hostname HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        c.read_to_string(&mut body).ok()?;
+        body.contains(&id[..12]).then_some(())
+    });
+    assert!(
+        served.is_some(),
+        "the host does not reach its loopback-published port"
+    );
+    // A neighbour sending 127.0.0.1 to the host's MAC: nothing.
+    let script = format!(
+        "ip route del table local local 127.0.0.1 dev lo; \
+         ip route del table local local 127.0.0.0/8 dev lo; \
+         ip route add 127.0.0.1/32 via {gw} dev eth0; \
+         {} ; {} ; true",
+        fetch(&port),
+        fetch(&host_port.to_string())
+    );
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "NET_ADMIN",
+        "--sysctl",
+        "net.ipv4.conf.all.route_localnet=1",
+        "--sysctl",
+        "net.ipv4.conf.eth0.route_localnet=1",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(
+        !out.contains(&id[..12]),
+        "the loopback-published port answered: {out}"
+    );
+    assert!(
+        host.accept().is_err(),
+        "a host loopback service was reached"
+    );
+}
