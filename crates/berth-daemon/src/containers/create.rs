@@ -252,6 +252,22 @@ impl Engine {
         })
     }
 
+    /// Host input-hook filters that the container's published ports will bypass (DNAT skips
+    /// the input hook, as with Docker): said in the create response, which both CLIs print,
+    /// rather than only in the daemon's log.
+    async fn published_port_warnings(&self, r: &Record) -> Vec<String> {
+        let Ok(maps) = super::plan::port_mappings(r) else {
+            return vec![];
+        };
+        if maps.is_empty() {
+            return vec![];
+        }
+        match self.network().await {
+            Ok(net) => net.firewall_warnings(&maps).await,
+            Err(_) => vec![],
+        }
+    }
+
     pub(crate) async fn ctr_create(
         &self,
         name: Option<String>,
@@ -342,6 +358,17 @@ impl Engine {
         warnings.extend(migrate_mac(&top_mac, &mode, &mut networking)?);
         warnings.extend(super::security::validate(&host_config)?);
         warnings.extend(super::validate_net::warnings(&host_config));
+        let publishes = host_config.publish_all_ports.unwrap_or(false)
+            || host_config.port_bindings.as_ref().is_some_and(|p| {
+                p.values()
+                    .any(|b| b.as_ref().is_some_and(|v| !v.is_empty()))
+            });
+        if publishes && !self.network().await?.firewall() {
+            // Refused now rather than failing at start.
+            return Err(DaemonError::Network(Box::new(
+                berth_network::Error::FirewallDisabled,
+            )));
+        }
         super::security::record_system_paths(&mut host_config);
         let img_name = image.clone();
         let stored = self
@@ -479,6 +506,8 @@ impl Engine {
             return Err(e);
         }
         let r = ctr.snapshot();
+        let mut warnings = warnings;
+        warnings.extend(self.published_port_warnings(&r).await);
         self.ctr_event("create", &r, HashMap::new());
         Ok(berth_api_types::models::ContainerCreateResponse { id, warnings })
     }

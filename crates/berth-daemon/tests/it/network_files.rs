@@ -291,3 +291,63 @@ fn loopback_stays_loopback_for_neighbours() {
         "a host loopback service was reached"
     );
 }
+
+/// A host input-hook rule that DNAT bypasses is said where the user looks: the create
+/// response's Warnings, which `docker run -p` prints (before: only the daemon's log).
+#[test]
+fn bypassed_host_input_rules_are_warned_at_run() {
+    let Some(d) = Daemon::start("bypassed_host_input_rules_are_warned_at_run") else {
+        return;
+    };
+    let port = common::cli::free_port();
+    let table = format!("berthtestin{}", d.tag);
+    /// Deletes the host table the test made, also when it fails.
+    struct Table(String);
+    impl Drop for Table {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "inet", &self.0])
+                .status();
+        }
+    }
+    let script = format!(
+        "add table inet {table}\n\
+         add chain inet {table} input {{ type filter hook input priority 0; policy accept; }}\n\
+         add rule inet {table} input tcp dport {port} drop\n"
+    );
+    let mut nft = std::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _guard = Table(table.clone());
+    std::io::Write::write_all(nft.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    drop(nft.stdin.take());
+    assert!(nft.wait().unwrap().success());
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "warned",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("WARNING") && err.contains(&table), "{err}");
+    // Without a rule on the port: no warning.
+    let other = common::cli::free_port();
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("{other}:80"),
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("WARNING"));
+}

@@ -85,6 +85,12 @@ impl NetworkManager {
         }
     }
 
+    /// Whether berth writes firewall rules (false: `--iptables=false`, nothing can be
+    /// published).
+    pub fn firewall(&self) -> bool {
+        self.opts.firewall
+    }
+
     /// Remove every published port forwarding to `container_ip`.
     pub async fn unpublish(&self, container_ip: IpAddr) -> Result<()> {
         {
