@@ -506,7 +506,6 @@ impl Engine {
             return Err(e);
         }
         let r = ctr.snapshot();
-        let mut warnings = warnings;
         warnings.extend(self.published_port_warnings(&r).await);
         self.ctr_event("create", &r, HashMap::new());
         Ok(berth_api_types::models::ContainerCreateResponse { id, warnings })
