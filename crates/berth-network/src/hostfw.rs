@@ -119,8 +119,8 @@ pub fn bypassed_input_filters(
             for m in mappings {
                 if rule_blocks(expr, &m.proto.to_string(), m.host_port) {
                     out.push(format!(
-                        "host rule in {} {} {} blocks {}/{} on input, but the published port is forwarded and bypasses it: add the rule to berth's `berth-user` chain",
-                        key.0, key.1, key.2, m.proto, m.host_port
+                        "host rule in {} {} {} blocks {}/{} on input, but the published port is forwarded and bypasses it: add the rule to berth's `berth-user` chain, matching `meta l4proto {} ct original proto-dst {}`",
+                        key.0, key.1, key.2, m.proto, m.host_port, m.proto, m.host_port
                     ));
                 }
             }

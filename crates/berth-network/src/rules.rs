@@ -19,12 +19,18 @@
 //! * **Published ports are DNAT.** An inbound packet to a published host port is rewritten in
 //!   `prerouting` (priority -100) and then *forwarded* to the container; it never traverses the
 //!   host's `input` hook. So a host rule in an **input** chain (e.g. `tcp dport 8080 drop`) does
-//!   not see it — this is the same as Docker and podman. To filter published ports by the port
-//!   the client used, put rules in berth's **`berth-user`** chain (berth's DOCKER-USER): it is
-//!   jumped to from a filter chain at `prerouting` priority -110, *before* the translation, so
-//!   `tcp dport 8080 drop` there blocks host port 8080 for every container. berth creates the
-//!   chain empty and never flushes it, also not on `rebuild_rules`. Host rules in a forward chain
-//!   can match the container side, or the original port with `ct original proto-dst 8080`.
+//!   not see it — this is the same as Docker and podman. To filter published ports, put rules
+//!   in berth's **`berth-user`** chain (berth's DOCKER-USER): it is jumped to from a filter
+//!   chain at the `forward` hook (priority -10) for traffic forwarded *to* berth's bridges
+//!   only, so a rule there never touches the host's own services (its ssh, its DNS). It runs
+//!   after the translation: match the port the client used with
+//!   `meta l4proto tcp ct original proto-dst 8080` (nft needs the `meta l4proto` before it),
+//!   e.g. `nft add rule inet berth berth-user iifname "eth0" meta l4proto tcp ct original
+//!   proto-dst 8080 ip saddr != 192.0.2.0/24 drop`. A `drop` there is final; an `accept`
+//!   only ends `berth-user` (netfilter runs every base chain on a hook), so it cannot open what
+//!   a host table drops: open a published port in the host's own forward chain, e.g.
+//!   `oifname "berth0" ct status dnat accept`. berth creates the chain empty and never
+//!   flushes it, also not on `rebuild_rules`.
 //!   Bypassing is never silent: `NetworkManager::publish` reads the host ruleset and logs (and
 //!   `firewall_warnings` returns) every input-hook drop policy or drop/reject rule on the
 //!   published host port, naming the chain ([`crate::hostfw`]).
@@ -101,7 +107,7 @@ pub fn render(plan: &RulesetPlan) -> String {
     let _ = writeln!(w, "add chain {t} {USER_CHAIN}");
     let base = [
         ("localnet_guard", "filter", "prerouting", -150),
-        ("user_hook", "filter", "prerouting", -110),
+        ("user_forward", "filter", "forward", -10),
         ("prerouting", "nat", "prerouting", -100),
         ("output", "nat", "output", -100),
         ("postrouting", "nat", "postrouting", 100),
@@ -116,6 +122,15 @@ pub fn render(plan: &RulesetPlan) -> String {
     }
     let _ = writeln!(w, "add chain {t} ports");
     let _ = writeln!(w, "flush chain {t} ports");
+    // Before 12-07 berth-user was jumped to at prerouting (`user_hook`), where it also saw the
+    // host's own traffic; a table written then loses that chain (declared as it was, so the
+    // add is a no-op or a create, then emptied and deleted).
+    let _ = writeln!(
+        w,
+        "add chain {t} user_hook {{ type filter hook prerouting priority -110; policy accept; }}"
+    );
+    let _ = writeln!(w, "flush chain {t} user_hook");
+    let _ = writeln!(w, "delete chain {t} user_hook");
 
     // CVE-2020-8558: bridges have route_localnet (so the host's 127.0.0.1-published ports
     // DNAT into containers), which would also accept a neighbour's packet to 127.0.0.0/8 sent
@@ -126,7 +141,7 @@ pub fn render(plan: &RulesetPlan) -> String {
         w,
         "add rule {t} localnet_guard iifname != \"lo\" ip daddr 127.0.0.0/8 drop"
     );
-    let _ = writeln!(w, "add rule {t} user_hook jump {USER_CHAIN}");
+
     let _ = writeln!(w, "add rule {t} prerouting fib daddr type local jump ports");
     let _ = writeln!(w, "add rule {t} output fib daddr type local jump ports");
 
@@ -149,6 +164,11 @@ pub fn render(plan: &RulesetPlan) -> String {
 
     for b in &plan.bridges {
         let dev = quote(&b.device);
+        // berth-user sees traffic forwarded to containers, nothing else.
+        let _ = writeln!(
+            w,
+            "add rule {t} user_forward oifname {dev} jump {USER_CHAIN}"
+        );
         for net in &b.subnets {
             let fam = family(&net.network());
             if !b.internal {

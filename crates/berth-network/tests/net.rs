@@ -512,7 +512,7 @@ fn host_firewall_is_not_bypassed_and_berth_user_survives_rebuild() {
         ));
             let ns = m.create_netns("fw").await.unwrap();
             let e = m.connect(&ns, "bridge", ep("fw", "fw")).await.unwrap();
-            let server = serve_tcp(&ns, 80, "hi", 2);
+            let server = serve_tcp(&ns, 80, "hi", 3);
             m.publish(e.ip, vec![tcp("0.0.0.0", 18090, 80)])
                 .await
                 .unwrap();
@@ -553,9 +553,9 @@ fn host_firewall_is_not_bypassed_and_berth_user_survives_rebuild() {
                 .is_empty());
             sh(&format!("nft delete table inet hostin{t}"));
 
-            // 3. berth-user filters by the host port the client used, before translation
+            // 3. berth-user filters forwarded traffic by the host port the client used
             sh(&format!(
-                "nft add rule inet {t} berth-user tcp dport 18090 reject with tcp reset"
+                "nft add rule inet {t} berth-user meta l4proto tcp ct original proto-dst 18090 reject with tcp reset"
             ));
             assert!(
                 from_client(client.clone()).is_err(),
@@ -568,10 +568,51 @@ fn host_firewall_is_not_bypassed_and_berth_user_survives_rebuild() {
             .await
             .unwrap();
             let listing = sh(&format!("nft list chain inet {t} berth-user"));
-            assert!(listing.contains("tcp dport 18090 reject"), "{listing}");
+            assert!(
+                listing.contains("ct original proto-dst 18090 reject"),
+                "{listing}"
+            );
             assert!(from_client(client.clone()).is_err());
             sh(&format!("nft flush chain inet {t} berth-user"));
             assert_eq!(from_client(client.clone()).unwrap(), "hi");
+
+            // 3b. Docker's documented DOCKER-USER rule (only one source may reach containers)
+            //     in berth-user closes the published port but not a service of the host
+            //     itself (before: berth-user saw all incoming traffic, the host's too).
+            let host_svc = std::net::TcpListener::bind("192.0.2.1:18095").unwrap();
+            let host_thread = std::thread::spawn(move || {
+                use std::io::Write;
+                let (mut c, _) = host_svc.accept().unwrap();
+                c.write_all(b"host").unwrap();
+            });
+            sh(&format!(
+                "nft add rule inet {t} berth-user iifname \"vch\" ip saddr != 192.0.2.99 drop"
+            ));
+            assert!(
+                from_client(client.clone()).is_err(),
+                "DOCKER-USER style drop bypassed"
+            );
+            let svc = SocketAddr::from(([192, 0, 2, 1], 18095));
+            assert_eq!(in_ns(&client, move || tcp_get(svc)).unwrap(), "host");
+            host_thread.join().unwrap();
+            sh(&format!("nft flush chain inet {t} berth-user"));
+
+            // 3c. a host forward-drop policy closes published ports; the documented allow rule
+            //     in the host's own table opens them (an accept in berth-user could not)
+            sh(&format!(
+                "nft add table inet hostdrop{t} && nft 'add chain inet hostdrop{t} hostforward {{ type filter hook forward priority 0; policy drop; }}'"
+            ));
+            assert!(
+                from_client(client.clone()).is_err(),
+                "forward drop policy bypassed"
+            );
+            sh(&format!(
+                "nft add rule inet hostdrop{t} hostforward ct state established,related accept && \
+                 nft add rule inet hostdrop{t} hostforward oifname \"{}\" ct status dnat accept",
+                env.bridge
+            ));
+            assert_eq!(from_client(client.clone()).unwrap(), "hi");
+            sh(&format!("nft delete table inet hostdrop{t}"));
             server.join().unwrap();
 
             // 4. a dead container's rules and endpoint disappear on rebuild
