@@ -184,6 +184,14 @@ fn names_qualified_by_their_network_resolve() {
     assert!(!String::from_utf8_lossy(&o.stdout).contains(&ip));
 }
 
+/// A busybox httpd serving /etc, named `name`, publishing `publish` (`[ip:]hostport:80`).
+fn httpd(d: &Daemon, name: &str, publish: &str) {
+    d.ok(&[
+        "run", "-d", "--name", name, "-p", publish, "busybox", "httpd", "-f", "-p", "80", "-h",
+        "/etc",
+    ]);
+}
+
 /// Hairpin: a container reaches its own published port through a host address (its
 /// gateway's), as with dockerd; before, the bridge dropped the frame coming back to its port.
 #[test]
@@ -192,21 +200,7 @@ fn a_container_reaches_its_own_published_port() {
         return;
     };
     let port = common::cli::free_port().to_string();
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "pin",
-        "-p",
-        &format!("{port}:80"),
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    httpd(&d, "pin", &format!("{port}:80"));
     let gw = d.inspect("pin", "{{.NetworkSettings.Gateway}}");
     let req = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {gw} {port}");
     let id = d.inspect("pin", "{{.Id}}");
@@ -223,21 +217,7 @@ fn loopback_stays_loopback_for_neighbours() {
         return;
     };
     let port = common::cli::free_port().to_string();
-    d.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "lo-web",
-        "-p",
-        &format!("127.0.0.1:{port}:80"),
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    httpd(&d, "lo-web", &format!("127.0.0.1:{port}:80"));
     let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let host_port = host.local_addr().unwrap().port();
     host.set_nonblocking(true).unwrap();
