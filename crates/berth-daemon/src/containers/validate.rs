@@ -205,6 +205,20 @@ fn ports<'a>(
             if !hp.is_empty() && !valid_port_range(hp) {
                 return Err(format!("invalid port specification: {hp:?}"));
             }
+            // Refused here, not as a 500 when the container starts.
+            let hip = b.host_ip.as_deref().unwrap_or("");
+            match hip.parse::<std::net::IpAddr>() {
+                _ if hip.is_empty() => {}
+                Err(_) => return Err(format!("invalid host IP address {hip:?} for port {key}")),
+                Ok(ip) if ip.is_ipv6() && !ip.is_unspecified() => {
+                    return Err(format!(
+                        "cannot publish {key} on {hip}: berth publishes ports on IPv4 host \
+                         addresses only (IPv6 publishing is not implemented yet); use 0.0.0.0, \
+                         an IPv4 address of the host, or no address"
+                    ))
+                }
+                Ok(_) => {}
+            }
         }
     }
     Ok(())

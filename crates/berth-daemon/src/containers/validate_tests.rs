@@ -56,6 +56,21 @@ fn ports(key: &str, host_port: &str) -> HostConfig {
     }
 }
 
+fn ports_on(host_ip: &str) -> HostConfig {
+    let mut h = ports("80/tcp", "8080");
+    for b in h
+        .port_bindings
+        .as_mut()
+        .unwrap()
+        .values_mut()
+        .flatten()
+        .flatten()
+    {
+        b.host_ip = Some(host_ip.into());
+    }
+    h
+}
+
 fn ulimit(name: &str, soft: i64, hard: i64) -> HostConfig {
     HostConfig {
         ulimits: Some(vec![ResourcesUlimits {
@@ -136,6 +151,10 @@ fn rows() -> Vec<(&'static str, HostConfig, Option<&'static str>)> {
         ("host port range reversed", ports("80/tcp", "90-80"), Some("invalid port specification: \"90-80\"")),
         ("host port range", ports("80/udp", "8000-8010"), None),
         ("sctp", ports("80/sctp", "8080"), None),
+        ("host ip v4", ports_on("127.0.0.1"), None),
+        ("host ip any v6", ports_on("::"), None),
+        ("host ip v6", ports_on("::1"), Some("cannot publish 80/tcp on ::1: berth publishes ports on IPv4 host addresses only")),
+        ("host ip bad", ports_on("localhost"), Some("invalid host IP address \"localhost\" for port 80/tcp")),
         ("always with count", restart(R::ALWAYS, 3), Some("invalid restart policy: maximum retry count can only be used with 'on-failure'")),
         ("always with negative count", restart(R::ALWAYS, -1), Some("invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative")),
         ("on-failure negative", restart(R::ON_FAILURE, -1), Some("invalid restart policy: maximum retry count cannot be negative")),

@@ -125,6 +125,18 @@ fn ipv6_by_driver_option_static_ip6_and_ipam_options() {
     ]);
     assert!(err.contains("is not a boolean"), "{err}");
     assert!(d.fails(&["network", "inspect", "n7"]).contains("not found"));
+    // Publishing on an IPv6 host address is refused at create with a 400 (before: created,
+    // then a 500 "of the other family" at start); `::` (any) still publishes.
+    let err = d.fails(&[
+        "create",
+        "--name",
+        "v6pub",
+        "-p",
+        "[::1]:18085:80",
+        "busybox",
+    ]);
+    assert!(err.contains("IPv4 host addresses only"), "{err}");
+    assert!(d.fails(&["inspect", "v6pub"]).contains("No such"));
 }
 
 /// The embedded DNS answers `<name>.<network>` (and aliases so qualified), as libnetwork's
