@@ -27,8 +27,15 @@ impl Berthd {
             .arg(self.dir.join("root"))
             .env_remove("BERTH_HOST")
             .env_remove("BERTH_NO_AUTOSTART")
-            .env("BERTH_CONFIG", self.dir.join("cfg"));
+            .env("BERTH_CONFIG", self.dir.join("cfg"))
+            // The autostarted daemon inherits these: no default bridge, a table of its own
+            // (removed on drop), so the test leaves no berth0 or `inet berth` behind.
+            .env("BERTH_DEFAULT_BRIDGE", "none")
+            .env("BERTH_NFT_TABLE", self.table());
         c
+    }
+    fn table(&self) -> String {
+        format!("bcliauto{}", std::process::id())
     }
 }
 
@@ -65,6 +72,9 @@ impl Drop for Berthd {
         }
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table()])
+            .output();
     }
 }
 
