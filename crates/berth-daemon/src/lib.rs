@@ -10,6 +10,7 @@ pub mod containers;
 pub mod engine;
 pub mod error;
 pub mod events;
+mod go_parse;
 pub mod images;
 mod networks;
 mod off_worker;

@@ -100,15 +100,6 @@ const OPT_IPAM_OPT: &str = "berth.ipam.opt.";
 /// The driver option that asks for IPv6 as `EnableIPv6` does.
 const OPT_ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
 
-/// Go's `strconv.ParseBool`.
-fn go_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 fn rfc3339(secs: u64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp(secs as i64, 0)
         .unwrap_or_default()
@@ -310,23 +301,13 @@ pub(crate) fn network_config(req: &NetworkCreateRequest) -> Result<NetworkConfig
     }
     // The driver option `com.docker.network.enable_ipv6` is the same request as EnableIPv6
     // (Compose and older tools set it); a value that is not a boolean is refused.
-    let opt_ipv6 = match req
-        .options
-        .as_ref()
-        .and_then(|o| o.get(OPT_ENABLE_IPV6))
-        .map(|v| go_bool(v))
-    {
+    let opt_ipv6 = match req.options.as_ref().and_then(|o| o.get(OPT_ENABLE_IPV6)) {
         None => false,
-        Some(Some(b)) => b,
-        Some(None) => {
-            return Err(DaemonError::Invalid(format!(
-                "invalid value for {OPT_ENABLE_IPV6}: {:?} is not a boolean",
-                req.options
-                    .as_ref()
-                    .and_then(|o| o.get(OPT_ENABLE_IPV6))
-                    .unwrap()
-            )))
-        }
+        Some(v) => crate::go_parse::parse_bool(v).ok_or_else(|| {
+            DaemonError::Invalid(format!(
+                "invalid value for {OPT_ENABLE_IPV6}: {v:?} is not a boolean"
+            ))
+        })?,
     };
     if cfg.ipv6_subnet.is_some() && req.enable_ipv6 != Some(true) && !opt_ipv6 {
         return Err(DaemonError::invalid(

@@ -55,15 +55,6 @@ fn invalid_opt(opt: &str) -> DaemonError {
     DaemonError::Invalid(format!("invalid --security-opt: {opt:?}"))
 }
 
-/// Go's strconv.ParseBool.
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 /// Parse `--security-opt` values as dockerd does (`key=value`, or the deprecated `key:value`).
 pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> Result<SecurityOpts> {
     let mut out = SecurityOpts::default();
@@ -92,7 +83,8 @@ pub fn parse_security_opts(opts: &[String], host: &HostSecurity) -> Result<Secur
                 }
             }
             "no-new-privileges" => {
-                out.no_new_privileges = parse_bool(v).ok_or_else(|| invalid_opt(opt))?;
+                out.no_new_privileges =
+                    crate::go_parse::parse_bool(v).ok_or_else(|| invalid_opt(opt))?;
             }
             "apparmor" => {
                 if !host.apparmor {

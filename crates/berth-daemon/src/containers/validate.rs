@@ -436,10 +436,8 @@ fn log_config(h: &HostConfig) -> Result<(), String> {
         None => 1,
     };
     if let Some(c) = opts.get("compress") {
-        let on = match c.as_str() {
-            "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-            "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
-            _ => return Err(format!("invalid log opt compress: {c:?} is not a boolean")),
+        let Some(on) = crate::go_parse::parse_bool(c) else {
+            return Err(format!("invalid log opt compress: {c:?} is not a boolean"));
         };
         if on && (files == 1 || size.is_none()) {
             return Err(
