@@ -39,7 +39,7 @@ pub use blobs::Ingest;
 pub use error::{ErrorKind, Result, StoreError};
 pub use gc::{DiskUsage, Garbage, GcReport, ImageUsage};
 pub use images::{chain_ids, ImageRecord, RemoveReport};
-pub use rw::{apply_overlay, diff_tar, OverlayPlan, RwLayer};
+pub use rw::{apply_overlay, diff_tar, is_mountpoint, OverlayPlan, RwLayer};
 pub use snapshots::CommittedLayer;
 pub use usage::{tree_size, Measure};
 

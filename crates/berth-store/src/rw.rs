@@ -74,7 +74,7 @@ pub fn apply_overlay(plan: &OverlayPlan) -> io::Result<()> {
 }
 
 /// Whether `p` is a mount point (its device differs from its parent's).
-pub(crate) fn is_mountpoint(p: &Path) -> bool {
+pub fn is_mountpoint(p: &Path) -> bool {
     let (Ok(m), Some(parent)) = (fs::symlink_metadata(p), p.parent()) else {
         return false;
     };

@@ -19,7 +19,7 @@ use crate::engine::Engine;
 pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 /// /dev/shm size of a container that sets none: dockerd's `DefaultShmSize`.
-const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+pub(super) const DEFAULT_SHM_SIZE: i64 = 64 << 20;
 
 pub use crate::error::with_latest;
 

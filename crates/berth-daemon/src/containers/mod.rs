@@ -215,6 +215,11 @@ impl Containers {
         self.dir.join(id)
     }
 
+    /// Where a `shareable` container's host-side /dev/shm is mounted (see `shm.rs`).
+    pub fn shm_dir(&self, id: &str) -> PathBuf {
+        self.ctr_dir(id).join("shm")
+    }
+
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.ctr_dir(id).join(format!("{id}-json.log"))
     }

@@ -110,14 +110,14 @@ impl Engine {
         }
         let mode = r.host_config.ipc_mode.as_deref().unwrap_or("");
         if mode == "shareable" {
-            return Ok(Some(self.inner.containers.ctr_dir(&r.id).join("shm")));
+            return Ok(Some(self.inner.containers.shm_dir(&r.id)));
         }
         let Some(donor) = mode.strip_prefix("container:") else {
             return Ok(None);
         };
         let d = self.inner.containers.get(donor)?.snapshot();
         Ok(match d.host_config.ipc_mode.as_deref() {
-            Some("shareable") => Some(self.inner.containers.ctr_dir(&d.id).join("shm")),
+            Some("shareable") => Some(self.inner.containers.shm_dir(&d.id)),
             Some("host") => Some(PathBuf::from("/dev/shm")),
             _ => None,
         })

@@ -93,7 +93,7 @@ impl Engine {
     }
 
     pub(super) async fn unmount_rw(&self, id: &str) {
-        let shm = self.inner.containers.ctr_dir(id).join("shm");
+        let shm = self.inner.containers.shm_dir(id);
         let _ = tokio::task::spawn_blocking(move || super::shm::release(&shm)).await;
         if let Some(store) = self.inner.raw_store.clone() {
             let id = id.to_string();

@@ -4,17 +4,8 @@
 
 use std::path::Path;
 
+use berth_store::is_mountpoint as mounted;
 use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
-
-/// Whether `dir` is a mount point (a different device from its parent).
-fn mounted(dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev());
-    match (dev(dir), dir.parent().map(dev)) {
-        (Ok(a), Some(Ok(b))) => a != b,
-        _ => false,
-    }
-}
 
 /// Mount the tmpfs at `dir` (`size` bytes, mode 1777) unless it is there already (a restart
 /// of the same container keeps its shared memory, as dockerd does).

@@ -177,7 +177,7 @@ impl Engine {
         }
         ms("rw layer removed");
         let dir = self.inner.containers.ctr_dir(&id);
-        super::shm::release(&dir.join("shm"));
+        super::shm::release(&self.inner.containers.shm_dir(&id));
         berth_runtime::cgroups::remove_dirs(
             std::path::Path::new(berth_runtime::cgroups::CGROUP_ROOT),
             &format!("/berth/{id}"),

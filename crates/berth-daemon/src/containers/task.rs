@@ -136,7 +136,10 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         // A shareable container's own shm is mounted now (released with its rootfs).
         if hc.ipc_mode.as_deref() == Some("shareable") {
             if let Some(dir) = extras.shm.clone() {
-                let size = hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20) as u64;
+                let size = hc
+                    .shm_size
+                    .filter(|s| *s > 0)
+                    .unwrap_or(super::create::DEFAULT_SHM_SIZE) as u64;
                 tokio::task::spawn_blocking(move || super::shm::ensure(&dir, size))
                     .await
                     .map_err(err128)?

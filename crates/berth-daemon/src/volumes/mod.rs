@@ -293,12 +293,8 @@ impl VolumeStore {
             tracing::warn!(volume = %name, container = %container_id, "container uses a missing volume");
             return;
         }
-        let mp = self.mountpoint(name);
-        let dev = |p: &Path| fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::dev(&m));
-        if let (Ok(a), Some(Ok(b))) = (dev(&mp), mp.parent().map(dev)) {
-            if a != b {
-                st.mounted.insert(name.to_string());
-            }
+        if berth_store::is_mountpoint(&self.mountpoint(name)) {
+            st.mounted.insert(name.to_string());
         }
         st.refs
             .entry(name.to_string())
