@@ -460,33 +460,20 @@ impl Engine {
     }
 }
 
-/// What `ancestor=` values select: each named image and every image built on it, by ID
-/// (moby's `populateImageFilterByParents`). A name that resolves to no image selects nothing.
+/// What `ancestor=` values select: each named image and every image built on it, by ID.
+/// A name that resolves to no image selects nothing.
 fn ancestry(
     store: &dyn crate::images::store::ImageStore,
     names: &[String],
 ) -> std::collections::HashSet<String> {
-    let images = store.images().unwrap_or_default();
-    let mut picked: std::collections::HashSet<String> = names
+    let roots = names
         .iter()
         .filter_map(|n| store.image(n).ok())
-        .map(|i| i.id.to_string())
+        .map(|i| i.id)
         .collect();
-    // Children until nothing new: a parent chain is short, the image list small.
-    loop {
-        let more: Vec<String> = images
-            .iter()
-            .filter(|i| {
-                i.parent
-                    .as_ref()
-                    .is_some_and(|p| picked.contains(&p.to_string()))
-            })
-            .map(|i| i.id.to_string())
-            .filter(|id| !picked.contains(id))
-            .collect();
-        if more.is_empty() {
-            return picked;
-        }
-        picked.extend(more);
-    }
+    let images = store.images().unwrap_or_default();
+    crate::images::plan::with_descendants(&images, roots)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }

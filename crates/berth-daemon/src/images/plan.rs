@@ -59,6 +59,24 @@ pub fn parents(images: &[StoredImage]) -> HashSet<Digest> {
     images.iter().filter_map(|i| i.parent.clone()).collect()
 }
 
+/// `roots` and every image built on one of them, through any number of `parent` links
+/// (moby's `populateImageFilterByParents`, for `ps --filter ancestor=`).
+pub fn with_descendants(images: &[StoredImage], roots: HashSet<Digest>) -> HashSet<Digest> {
+    let mut picked = roots;
+    loop {
+        let more: Vec<Digest> = images
+            .iter()
+            .filter(|i| !picked.contains(&i.id))
+            .filter(|i| i.parent.as_ref().is_some_and(|p| picked.contains(p)))
+            .map(|i| i.id.clone())
+            .collect();
+        if more.is_empty() {
+            return picked;
+        }
+        picked.extend(more);
+    }
+}
+
 fn untagged(img: &StoredImage) -> bool {
     img.repo_tags.is_empty() && img.repo_digests.is_empty()
 }
@@ -259,14 +277,14 @@ pub fn is_id_reference(name: &str, id: &Digest) -> bool {
 pub fn save_repository(
     name: &str,
     images: &[StoredImage],
-) -> Option<Vec<(Digest, Vec<Reference>)>> {
+) -> Option<Vec<(StoredImage, Vec<Reference>)>> {
     let full_id = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
     let r = Reference::parse(name).ok()?;
     if full_id || r.tag.is_some() || r.digest.is_some() || r.familiar_name() == "sha256" {
         return None;
     }
     let repo = r.full_name();
-    let mut out: Vec<(Digest, Vec<Reference>)> = Vec::new();
+    let mut out: Vec<(StoredImage, Vec<Reference>)> = Vec::new();
     for img in images {
         let mut tags = Vec::new();
         let mut here = false;
@@ -278,7 +296,7 @@ pub fn save_repository(
         }
         if here {
             tags.sort_by_key(|t| t.familiar());
-            out.push((img.id.clone(), tags));
+            out.push((img.clone(), tags));
         }
     }
     (!out.is_empty()).then_some(out)
@@ -495,10 +513,10 @@ mod tests {
         );
         c.id = Digest::of(b"c");
         let all = vec![a.clone(), b.clone(), c.clone()];
-        let names = |v: Option<Vec<(Digest, Vec<Reference>)>>| -> Vec<(Digest, Vec<String>)> {
+        let names = |v: Option<Vec<(StoredImage, Vec<Reference>)>>| -> Vec<(Digest, Vec<String>)> {
             v.unwrap()
                 .into_iter()
-                .map(|(d, r)| (d, r.iter().map(|r| r.familiar()).collect()))
+                .map(|(i, r)| (i.id, r.iter().map(|r| r.familiar()).collect()))
                 .collect()
         };
         assert_eq!(
@@ -516,6 +534,24 @@ mod tests {
         for n in ["app:1", "nosuch", "sha256", a.id.hex()] {
             assert!(save_repository(n, &all).is_none(), "{n}");
         }
+    }
+
+    #[test]
+    fn descendants_follow_parent_links_at_any_depth() {
+        let base = img(&["busybox:latest"], &[]);
+        let step = child_of(&base, b"step", &[]);
+        let top = child_of(&step, b"top", &["app:latest"]);
+        let mut lone = img(&[], &[]);
+        lone.id = Digest::of(b"lone");
+        let other = child_of(&lone, b"other", &["x:1"]);
+        let all = vec![base.clone(), step.clone(), top.clone(), other];
+        let got = with_descendants(&all, HashSet::from([base.id.clone()]));
+        assert_eq!(
+            got,
+            HashSet::from([base.id, step.id.clone(), top.id.clone()])
+        );
+        let got = with_descendants(&all, HashSet::from([step.id.clone()]));
+        assert_eq!(got, HashSet::from([step.id, top.id]));
     }
 
     #[test]

@@ -333,9 +333,8 @@ impl ImageService for Engine {
                 let all = s.images()?;
                 for n in &names {
                     if let Some(repo) = plan::save_repository(n, &all) {
-                        for (id, refs) in repo {
-                            let img = all.iter().find(|i| i.id == id).cloned();
-                            add(&mut out, img.expect("listed image"), refs);
+                        for (img, refs) in repo {
+                            add(&mut out, img, refs);
                         }
                         continue;
                     }
