@@ -26,12 +26,12 @@ fn is_daemon_cmdline(cmdline: &[u8], exe: Option<&Path>, our_exe: Option<&Path>)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let same_exe = matches!((exe, our_exe), (Some(a), Some(b)) if a == b);
     // Linked as `dockerd`, berth is the daemon without a `daemon` argument.
-    if name == "dockerd" && matches!((exe, our_exe), (Some(a), Some(b)) if a == b) {
+    if name == "dockerd" && same_exe {
         return true;
     }
     let named_berth = name.starts_with("berth");
-    let same_exe = matches!((exe, our_exe), (Some(a), Some(b)) if a == b);
     (named_berth || same_exe) && args.any(|a| a == "daemon")
 }
 

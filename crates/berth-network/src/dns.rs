@@ -210,25 +210,19 @@ impl Drop for DnsServer {
 }
 
 /// How long a TCP client may stay idle between queries.
-const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+const TCP_IDLE: Duration = Duration::from_secs(10);
 
-/// Local answer, else the upstreams' (over UDP), else SERVFAIL.
-async fn resolve(
-    query: Vec<u8>,
-    peer: IpAddr,
-    records: &SharedRecords,
-    upstreams: &[SocketAddr],
-) -> Option<Vec<u8>> {
-    let local = {
-        let r = records.read().unwrap_or_else(|p| p.into_inner());
-        answer_for(&query, &r, Some(peer))
-    };
-    if local.is_some() {
-        return local;
-    }
-    match forward(&query, upstreams).await {
+/// The answer from berth's own records, if the name is one of them.
+fn local_answer(query: &[u8], peer: IpAddr, records: &SharedRecords) -> Option<Vec<u8>> {
+    let r = records.read().unwrap_or_else(|p| p.into_inner());
+    answer_for(query, &r, Some(peer))
+}
+
+/// The upstreams' answer (over UDP), else SERVFAIL.
+async fn upstream_answer(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    match forward(query, upstreams).await {
         Some(r) => Some(r),
-        None => servfail(&query),
+        None => servfail(query),
     }
 }
 
@@ -252,7 +246,11 @@ async fn serve_tcp(
         {
             return;
         }
-        let Some(resp) = resolve(query, peer, &records, &upstreams).await else {
+        let resp = match local_answer(&query, peer, &records) {
+            Some(r) => Some(r),
+            None => upstream_answer(&query, &upstreams).await,
+        };
+        let Some(resp) = resp else {
             return;
         };
         let Ok(n) = u16::try_from(resp.len()) else {
@@ -293,7 +291,7 @@ impl DnsServer {
                     }
                     Err(e) => {
                         tracing::warn!(%addr, error = %e, "dns tcp accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
             }
@@ -309,17 +307,13 @@ impl DnsServer {
                     }
                 };
                 let query = buf[..n].to_vec();
-                let local = {
-                    let r = records.read().unwrap_or_else(|p| p.into_inner());
-                    answer_for(&query, &r, Some(peer.ip()))
-                };
-                if let Some(resp) = local {
+                if let Some(resp) = local_answer(&query, peer.ip(), &records) {
                     let _ = sock.send_to(&resp, peer).await;
                     continue;
                 }
-                let (sock, upstreams, records) = (sock.clone(), upstreams.clone(), records.clone());
+                let (sock, upstreams) = (sock.clone(), upstreams.clone());
                 tokio::spawn(async move {
-                    if let Some(r) = resolve(query, peer.ip(), &records, &upstreams).await {
+                    if let Some(r) = upstream_answer(&query, &upstreams).await {
                         let _ = sock.send_to(&r, peer).await;
                     }
                 });

@@ -130,6 +130,8 @@ pub async fn delete_link(h: &Handle, name: &str) -> Result<()> {
 /// `netns`. One request, so a daemon killed mid-way leaves either nothing or a pair the
 /// stray-veth sweep finds on its bridge (and the namespace's removal deletes) — never a detached
 /// pair in the host namespace that nothing owns, as the create-then-move sequence could.
+/// Hairpin mode is a second request (the kernel takes bridge-port attributes only on an
+/// existing port); if it fails, the pair is undone with the namespace like any failed connect.
 pub async fn create_veth(
     h: &Handle,
     host: &str,

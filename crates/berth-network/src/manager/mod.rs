@@ -338,9 +338,9 @@ impl NetworkManager {
                 g.state.to_bytes(&self.state_dir)?,
             )
         };
-        if !self.opts.firewall {
-            // --iptables=false: the table is never written.
-        } else if force_rules || w.script.as_deref() != Some(script.as_str()) {
+        // With --iptables=false (`firewall` off) the table is never written.
+        let changed = force_rules || w.script.as_deref() != Some(script.as_str());
+        if self.opts.firewall && changed {
             nft::apply(&self.opts.nft_table, &script).await?;
             w.script = Some(script);
         }
