@@ -516,6 +516,33 @@ fn hostile_body() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
     prop::collection::vec(piece, 0..12).prop_map(|v| v.concat().into_bytes())
 }
 
+/// The case the random search once found: an out-of-range number in a field the route does
+/// not know is ignored (Go and serde skip it), in a known field it is a 400.
+#[tokio::test]
+async fn out_of_range_numbers_are_refused_only_where_they_are_read() {
+    let (_, app) = setup();
+    let (s, _, _) = call(
+        &app,
+        "POST",
+        "/volumes/create",
+        Body::from(r#"{"Cmd":-1e999}"#),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_IMPLEMENTED,
+        "unknown field: reaches the (fake) service"
+    );
+    let (s, _, _) = call(
+        &app,
+        "POST",
+        "/containers/create",
+        Body::from(r#"{"Cmd":-1e999}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "Cmd is read: refused");
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
 
@@ -546,7 +573,11 @@ proptest::proptest! {
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
             let msg = v["message"].as_str().unwrap_or("");
             proptest::prop_assert!(!msg.is_empty(), "POST {uri}: no message");
-            if serde_json::from_slice::<serde_json::Value>(&body).is_err()
+            // "Does not parse" is JSON syntax, as Go's decoder sees it: a number too large
+            // for f64 (`-1e999`) in a field the route does not know is skipped by Go and by
+            // serde alike, so such a body reaches the service (a `serde_json::Value` oracle
+            // refused it, and the random search found that case now and then).
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
                 && !body.iter().all(u8::is_ascii_whitespace)
             {
                 proptest::prop_assert_eq!(status, StatusCode::BAD_REQUEST, "POST {}: {}", uri, msg);
