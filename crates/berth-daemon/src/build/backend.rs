@@ -55,6 +55,8 @@ pub struct BuildBackendConfig {
     /// Where a `--network none` step's own namespace (loopback up, as dockerd's) is named;
     /// None: the runtime's bare namespace (loopback down).
     pub netns_dir: Option<PathBuf>,
+    /// The HTTP client port `ADD <url>` downloads through.
+    pub http: Arc<dyn berth_http::Connector>,
 }
 
 /// The daemon's build backend.
@@ -477,7 +479,7 @@ impl BuildBackend for StoreBuildBackend {
         let fetcher = match self.fetcher.get() {
             Some(f) => f,
             None => {
-                let f = berth_build::Fetcher::new()?;
+                let f = berth_build::Fetcher::new(self.cfg.http.as_ref())?;
                 self.fetcher.get_or_init(|| f)
             }
         };

@@ -324,6 +324,7 @@ impl Engine {
                 extra_hosts: opts.extra_hosts.clone(),
                 events: Some(self.step_events()),
                 netns_dir: Some(self.config().exec_root.join("netns")),
+                http: self.inner.http.clone(),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<JsonMessage>();

@@ -109,10 +109,14 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
-    pub fn new(cfg: &DaemonConfig, file: &FileConfig) -> RegistryState {
+    pub fn new(
+        cfg: &DaemonConfig,
+        file: &FileConfig,
+        http: std::sync::Arc<dyn berth_http::Connector>,
+    ) -> RegistryState {
         let rc = registry_config(file, &|k| std::env::var(k).ok());
         RegistryState {
-            client: Client::new(rc),
+            client: Client::new(rc, http),
             sources: BlobSources::open(&cfg.root.join("registry")),
         }
     }
