@@ -2,6 +2,7 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+pub use crate::cli_compose::*;
 pub use crate::cli_container::*;
 
 /// berth: a container engine that speaks Docker's Engine API.
@@ -102,6 +103,8 @@ pub enum Command {
         #[command(subcommand)]
         cmd: VolumeCmd,
     },
+    /// Define and run multi-container applications (Compose)
+    Compose(ComposeArgs),
     #[command(flatten)]
     C(ContainerCmd),
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod autostart;
 pub mod cli;
+pub mod cli_compose;
 pub mod cli_container;
 pub mod cmd;
 pub mod entry;

@@ -1,6 +1,7 @@
 //! Command implementations, one module per resource.
 
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod cp;
 pub mod image;

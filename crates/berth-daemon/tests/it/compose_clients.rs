@@ -3,6 +3,7 @@
 //! depends_on order, service DNS by name on the project network, a named volume, `ps`, `logs`,
 //! `events`, an edited service `up`'d again (recreated, running, the old container gone, the
 //! volume's data kept), `up --scale`, and `down` (containers and the project network removed).
+//! `berth compose` runs its own story with Compose v2 as the witness of what it made.
 //! scripts/deps.sh installs both clients; without one a developer's run skips, CI fails.
 
 use crate::common;
@@ -28,6 +29,8 @@ enum Client {
     V1,
     /// `docker compose` (the CLI plugin).
     V2,
+    /// `berth compose` (berth-compose, in the berth binary).
+    Berth,
 }
 
 /// One compose project of one client in a temp directory, on a daemon.
@@ -113,6 +116,13 @@ volumes:
             Client::V2 => {
                 c.args([DOCKER, "compose"]);
             }
+            Client::Berth => {
+                c.arg(common::cli::berth_bin().expect("the berth binary is built"))
+                    .arg("-H")
+                    .arg(format!("unix://{}", self.d.sock().display()))
+                    .arg("--no-autostart")
+                    .arg("compose");
+            }
         }
         c.args(["-p", &self.name, "-f"])
             .arg(&self.file)
@@ -125,6 +135,18 @@ volumes:
             .env_remove("COMPOSE_FILE")
             .stdin(Stdio::null());
         c
+    }
+
+    /// The same project driven by another client (a witness of what this one made).
+    fn clone_for_witness(&self) -> Project<'a> {
+        Project {
+            d: self.d,
+            client: self.client,
+            name: self.name.clone(),
+            file: self.file.clone(),
+            bridge: self.bridge.clone(),
+            subnet: self.subnet.clone(),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -252,7 +274,7 @@ fn start(test: &str, client: Client) -> Option<Daemon> {
                     .ok()
             })
             .flatten(),
-        Client::V2 => Command::new(DOCKER)
+        Client::V2 | Client::Berth => Command::new(DOCKER)
             .args(["compose", "version"])
             .env("DOCKER_CONFIG", d.dir.path().join("dockercfg"))
             .output()
@@ -261,7 +283,9 @@ fn start(test: &str, client: Client) -> Option<Daemon> {
     if !probe.as_ref().is_some_and(|o| o.status.success()) {
         let what = match client {
             Client::V1 => "docker-compose 1.29 (apt-get install docker-compose)",
-            Client::V2 => "the Compose v2 CLI plugin (scripts/deps.sh installs it)",
+            Client::V2 | Client::Berth => {
+                "the Compose v2 CLI plugin (scripts/deps.sh installs it)"
+            }
         };
         assert!(!berth_testutil::in_ci(), "{test}: needs {what}");
         eprintln!("skipped: {test}: needs {what}");
@@ -407,6 +431,100 @@ fn compose_v1_keeps_a_built_images_volume_across_recreate() {
             "",
             "volumes left by down -v"
         );
+    }
+    d.finish();
+}
+
+/// `berth compose` (issue 16), with Compose v2 on the same daemon as the witness: `up -d` in
+/// depends_on order behind a healthcheck, the project's containers, network and volume with
+/// Compose's labels (so `docker compose ps` lists them), service DNS by name, an unchanged
+/// `up -d` that touches nothing, an edit that recreates only the edited service, `down` that
+/// keeps the named volume and `down -v` that removes it.
+#[test]
+fn berth_compose_up_edit_down_seen_by_compose_v2() {
+    let t = "berth_compose_up_edit_down_seen_by_compose_v2";
+    let Some(mut d) = start(t, Client::Berth) else {
+        return;
+    };
+    {
+        let p = Project::new(&mut d, Client::Berth);
+        let file = |greeting: &str| {
+            format!(
+                r#"services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo db up $$GREETING; httpd -f -p 8080 -h /data & wait"]
+    environment:
+      GREETING: {greeting}
+    volumes:
+      - data:/data
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  web:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    depends_on:
+      db:
+        condition: service_healthy
+volumes:
+  data: {{}}
+"#
+            )
+        };
+        p.write_file(&file("one"));
+        let out = p.run(&["up", "-d"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let progress = String::from_utf8_lossy(&out.stderr).into_owned();
+        let db = p.running("db");
+        let web = p.running("web");
+        assert!(link_exists(&p.bridge), "project network's bridge missing");
+        // web waited for db to be healthy.
+        assert_eq!(p.d.inspect(&db, "{{.State.Health.Status}}"), "healthy");
+        let pos = |what: &str| progress.find(what).unwrap_or_else(|| panic!("{what}: {progress}"));
+        assert!(pos(&format!("Container {}-db-1  Started", p.name)) < pos(&format!("Container {}-web-1  Started", p.name)), "{progress}");
+        // Compose's labels: Compose v2 lists berth's project.
+        let v2 = Project { client: Client::V2, ..p.clone_for_witness() };
+        let ps = v2.ok(&["ps", "--format", "{{.Service}}"]);
+        let mut services: Vec<&str> = ps.lines().collect();
+        services.sort();
+        assert_eq!(services, vec!["db", "web"], "docker compose ps: {ps}");
+        let ours = p.ok(&["ps"]);
+        assert!(ours.contains(&format!("{}-db-1", p.name)) && ours.contains("web"), "{ours}");
+        p.d.ok(&["exec", &db, "sh", "-c", "echo kept > /data/index.html"]);
+        let fetch = || p.d.ok(&["exec", &web, "wget", "-qO-", "http://db:8080/"]);
+        assert_eq!(fetch().trim(), "kept");
+
+        // Unchanged: nothing is recreated.
+        p.ok(&["up", "-d"]);
+        assert_eq!(p.running("db"), db);
+        assert_eq!(p.running("web"), web);
+
+        // db edited: only db is recreated; the volume keeps its data.
+        p.write_file(&file("two"));
+        p.ok(&["up", "-d"]);
+        let db2 = p.running("db");
+        assert_ne!(db, db2, "db was not recreated");
+        assert_eq!(p.running("web"), web, "web was recreated though unchanged");
+        assert!(p.d.inspect(&db2, "{{json .Config.Env}}").contains("GREETING=two"));
+        assert_eq!(fetch().trim(), "kept", "volume data lost");
+
+        p.ok(&["down"]);
+        assert!(p.ids("db").is_empty() && p.ids("web").is_empty());
+        assert!(!link_exists(&p.bridge), "project bridge left after down");
+        let vol = format!("{}_data", p.name);
+        assert!(p.d.docker(&["volume", "inspect", &vol]).status.success(), "down removed the volume");
+        p.ok(&["up", "-d"]);
+        p.ok(&["down", "-v"]);
+        assert!(!p.d.docker(&["volume", "inspect", &vol]).status.success(), "down -v kept the volume");
+
+        // Bad input: one line, exit 1, nothing created.
+        std::fs::write(&p.file, "services:\n  web:\n    image: busybox\n    portz: [1]\n").unwrap();
+        let o = p.run(&["up", "-d"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.trim().ends_with("services.web additional properties 'portz' not allowed"), "{err}");
+        assert!(p.ids("web").is_empty());
     }
     d.finish();
 }

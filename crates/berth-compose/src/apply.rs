@@ -1,0 +1,596 @@
+//! Applying a project through the Engine API client (any daemon, local or `-H` remote): `up`
+//! creates what is missing and recreates only containers whose config hash changed, wave by
+//! wave in dependency order (the services of a wave in parallel), waiting for
+//! `service_healthy` / `service_completed_successfully` dependencies; `down` removes the
+//! project's containers and networks (and volumes with `-v`); `ps` lists its containers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use berth_client::{Client, ErrorKind};
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::plan::{self, labels, ProjectInfo};
+use crate::Project;
+
+/// Why `up`, `down` or `ps` failed; the text names the object.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: berth_client::Error,
+    },
+    #[error("network {0} declared as external, but could not be found")]
+    ExternalNetwork(String),
+    #[error("external volume \"{0}\" not found")]
+    ExternalVolume(String),
+    #[error("no such service: {0}")]
+    NoSuchService(String),
+    #[error("service {service:?} has a build section; berth compose does not build yet: run `berth build -t {image} {context}` first, or give the service an image that exists")]
+    BuildUnsupported {
+        service: String,
+        image: String,
+        context: String,
+    },
+    #[error("dependency failed to start: container {container} is unhealthy")]
+    Unhealthy { container: String },
+    #[error("service {service:?} didn't complete successfully: exit {code}")]
+    NotCompleted { service: String, code: i64 },
+    #[error("dependency failed to start: container {container} exited ({code})")]
+    Exited { container: String, code: i64 },
+}
+
+fn api(what: impl Into<String>) -> impl FnOnce(berth_client::Error) -> ApplyError {
+    let what = what.into();
+    move |source| ApplyError::Api { what, source }
+}
+
+/// Options of `up`.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub force_recreate: bool,
+    pub no_recreate: bool,
+    pub remove_orphans: bool,
+    /// Only these services (and what they depend on); empty: all.
+    pub services: Vec<String>,
+}
+
+/// Options of `down`.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    pub volumes: bool,
+    pub remove_orphans: bool,
+    pub timeout: Option<i64>,
+}
+
+/// A progress line sink (`Container app-web-1  Started`).
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn label_filter(kv: &str) -> String {
+    enc(&json!({"label": [kv]}).to_string())
+}
+
+/// The project's containers (all states), as `GET /containers/json` lists them.
+pub async fn containers(c: &Client, project: &str) -> Result<Vec<Value>, ApplyError> {
+    let path = format!(
+        "/containers/json?all=1&filters={}",
+        label_filter(&format!("{}={project}", labels::PROJECT))
+    );
+    c.get_json(&path).await.map_err(api("list containers"))
+}
+
+fn label<'a>(c: &'a Value, key: &str) -> Option<&'a str> {
+    c.pointer(&format!("/Labels/{}", key.replace('/', "~1")))
+        .and_then(Value::as_str)
+}
+
+fn cname(c: &Value) -> String {
+    c.pointer("/Names/0")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+fn id(c: &Value) -> String {
+    c.get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn services(p: &Project) -> serde_json::Map<String, Value> {
+    p.model
+        .get("services")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `up -d`.
+pub async fn up(
+    c: &Client,
+    p: &Project,
+    o: &UpOptions,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let all = services(p);
+    for s in &o.services {
+        if !all.contains_key(s) {
+            return Err(ApplyError::NoSuchService(s.clone()));
+        }
+    }
+    let selected = with_dependencies(&all, &o.services);
+    ensure_networks(c, p, out).await?;
+    ensure_volumes(c, p, out).await?;
+    let existing = containers(c, &p.name).await?;
+    let orphans: Vec<&Value> = existing
+        .iter()
+        .filter(|x| label(x, labels::SERVICE).is_some_and(|s| !all.contains_key(s)))
+        .collect();
+    if !orphans.is_empty() {
+        if o.remove_orphans {
+            for x in orphans {
+                remove_container(c, x, None, false, out).await?;
+            }
+        } else {
+            let names: Vec<String> = orphans.iter().map(|x| cname(x)).collect();
+            out(&format!(
+                "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                names.join(" ")
+            ));
+        }
+    }
+    let deps: BTreeMap<&str, Vec<&str>> = selected
+        .iter()
+        .map(|name| {
+            let d: Vec<&str> = all[name.as_str()]
+                .get("depends_on")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.keys()
+                        .map(String::as_str)
+                        .filter(|k| selected.iter().any(|s| s == k))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name.as_str(), d)
+        })
+        .collect();
+    let waves = crate::order::start_order(&deps).map_err(|cycle| {
+        ApplyError::NoSuchService(format!("dependency cycle: {}", cycle.join(" -> ")))
+    })?;
+    let info_files = p
+        .files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = p.dir.to_string_lossy().into_owned();
+    let info = ProjectInfo {
+        name: &p.name,
+        working_dir: &dir,
+        config_files: &info_files,
+    };
+    for wave in waves {
+        let jobs = wave.iter().map(|name| {
+            let svc = &all[*name];
+            let mine: Vec<Value> = existing
+                .iter()
+                .filter(|x| label(x, labels::SERVICE) == Some(*name))
+                .cloned()
+                .collect();
+            converge(c, p, &info, name, svc, mine, o, out)
+        });
+        for r in futures::future::join_all(jobs).await {
+            r?;
+        }
+    }
+    Ok(())
+}
+
+/// `services` and, transitively, what they depend on; all services when empty.
+fn with_dependencies(all: &serde_json::Map<String, Value>, services: &[String]) -> Vec<String> {
+    if services.is_empty() {
+        return all.keys().cloned().collect();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = services.to_vec();
+    while let Some(s) = todo.pop() {
+        if out.contains(&s) {
+            continue;
+        }
+        if let Some(d) = all
+            .get(&s)
+            .and_then(|v| v.get("depends_on"))
+            .and_then(Value::as_object)
+        {
+            todo.extend(d.keys().cloned());
+        }
+        out.push(s);
+    }
+    out.sort();
+    out
+}
+
+async fn ensure_networks(c: &Client, p: &Project, out: Progress<'_>) -> Result<(), ApplyError> {
+    let Some(nets) = p.model.get("networks").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, spec) in nets {
+        let name = plan::network_name(&p.model, key);
+        let exists = match c
+            .get_json::<Value>(&format!("/networks/{}", enc(&name)))
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(api(format!("network {name}"))(e)),
+        };
+        if exists {
+            continue;
+        }
+        if spec.get("external").and_then(Value::as_bool) == Some(true) {
+            return Err(ApplyError::ExternalNetwork(name));
+        }
+        let body = plan::network_body(&p.name, key, spec, &name);
+        c.post_json::<Value, _>("/networks/create", Some(&body))
+            .await
+            .map_err(api(format!("network {name}")))?;
+        out(&format!(" Network {name}  Created"));
+    }
+    Ok(())
+}
+
+async fn ensure_volumes(c: &Client, p: &Project, out: Progress<'_>) -> Result<(), ApplyError> {
+    let Some(vols) = p.model.get("volumes").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, spec) in vols {
+        let name = plan::volume_name(&p.model, key);
+        let exists = match c
+            .get_json::<Value>(&format!("/volumes/{}", enc(&name)))
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(api(format!("volume {name}"))(e)),
+        };
+        if exists {
+            continue;
+        }
+        if spec.get("external").and_then(Value::as_bool) == Some(true) {
+            return Err(ApplyError::ExternalVolume(name));
+        }
+        let body = plan::volume_body(&p.name, key, spec, &name);
+        c.post_json::<Value, _>("/volumes/create", Some(&body))
+            .await
+            .map_err(api(format!("volume {name}")))?;
+        out(&format!(" Volume {name}  Created"));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn converge(
+    c: &Client,
+    p: &Project,
+    info: &ProjectInfo<'_>,
+    name: &str,
+    svc: &Value,
+    mut mine: Vec<Value>,
+    o: &UpOptions,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    wait_for_dependencies(c, p, svc).await?;
+    ensure_image(c, &p.name, name, svc, out).await?;
+    let want = plan::replicas(svc);
+    let hash = plan::config_hash(svc);
+    mine.sort_by_key(|x| {
+        label(x, labels::NUMBER)
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(u32::MAX)
+    });
+    for x in &mine {
+        let n = label(x, labels::NUMBER)
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(u32::MAX);
+        if n > want {
+            remove_container(c, x, None, false, out).await?;
+        }
+    }
+    for n in 1..=want {
+        let current = mine
+            .iter()
+            .find(|x| label(x, labels::NUMBER) == Some(&n.to_string()));
+        match current {
+            Some(x)
+                if o.no_recreate
+                    || (!o.force_recreate && label(x, labels::CONFIG_HASH) == Some(&hash)) =>
+            {
+                let running = x.get("State").and_then(Value::as_str) == Some("running");
+                let cn = cname(x);
+                if running {
+                    out(&format!(" Container {cn}  Running"));
+                } else {
+                    start(c, &id(x), &cn, out).await?;
+                }
+            }
+            Some(x) => {
+                out(&format!(" Container {}  Recreate", cname(x)));
+                remove_container(c, x, None, false, out).await?;
+                create_and_start(c, p, info, name, svc, n, out).await?;
+            }
+            None => create_and_start(c, p, info, name, svc, n, out).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_image(
+    c: &Client,
+    project: &str,
+    service: &str,
+    svc: &Value,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let image = svc
+        .get("image")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| format!("{project}-{service}"));
+    match c
+        .get_json::<Value>(&format!("/images/{}/json", enc(&image)))
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(api(format!("image {image}"))(e)),
+    }
+    if let Some(b) = svc.get("build") {
+        return Err(ApplyError::BuildUnsupported {
+            service: service.to_string(),
+            image,
+            context: b
+                .get("context")
+                .and_then(Value::as_str)
+                .unwrap_or(".")
+                .to_string(),
+        });
+    }
+    out(&format!(" {service} Pulling"));
+    let path = format!("/images/create?fromImage={}", enc(&image));
+    let body = c
+        .send(Method::POST, &path, berth_client::body::empty())
+        .await
+        .map_err(api(format!("pull {image}")))?;
+    // The progress stream carries a failure as an `error` line.
+    for line in body.split(|b| *b == b'\n') {
+        if let Ok(v) = serde_json::from_slice::<Value>(line) {
+            if let Some(e) = v.get("error").and_then(Value::as_str) {
+                return Err(ApplyError::Api {
+                    what: format!("pull {image}"),
+                    source: berth_client::Error::Api {
+                        status: 500,
+                        message: e.to_string(),
+                    },
+                });
+            }
+        }
+    }
+    out(&format!(" {service} Pulled"));
+    Ok(())
+}
+
+async fn create_and_start(
+    c: &Client,
+    p: &Project,
+    info: &ProjectInfo<'_>,
+    service: &str,
+    svc: &Value,
+    number: u32,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let cn = plan::container_name(&p.name, service, svc, number);
+    let body = plan::create_body(info, &p.model, service, svc, number);
+    let created: Value = c
+        .post_json(
+            &format!("/containers/create?name={}", enc(&cn)),
+            Some(&body),
+        )
+        .await
+        .map_err(api(format!("container {cn}")))?;
+    let cid = created
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    out(&format!(" Container {cn}  Created"));
+    if svc.get("network_mode").is_none() {
+        for (key, settings) in plan::service_networks(svc).iter().skip(1) {
+            let net = plan::network_name(&p.model, key);
+            let body =
+                json!({"Container": cid, "EndpointConfig": plan::endpoint(service, &cn, settings)});
+            c.post(&format!("/networks/{}/connect", enc(&net)), Some(&body))
+                .await
+                .map_err(api(format!("connect {cn} to {net}")))?;
+        }
+    }
+    start(c, &cid, &cn, out).await
+}
+
+async fn start(c: &Client, cid: &str, cn: &str, out: Progress<'_>) -> Result<(), ApplyError> {
+    c.post::<Value>(&format!("/containers/{cid}/start"), None)
+        .await
+        .map_err(api(format!("container {cn}")))?;
+    out(&format!(" Container {cn}  Started"));
+    Ok(())
+}
+
+/// Wait until each dependency meets its condition (`service_started` needs nothing more:
+/// the waves already started it).
+async fn wait_for_dependencies(c: &Client, p: &Project, svc: &Value) -> Result<(), ApplyError> {
+    let Some(deps) = svc.get("depends_on").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (dep, spec) in deps {
+        let condition = spec
+            .get("condition")
+            .and_then(Value::as_str)
+            .unwrap_or("service_started");
+        if condition == "service_started" {
+            continue;
+        }
+        let ids: Vec<(String, String)> = containers(c, &p.name)
+            .await?
+            .iter()
+            .filter(|x| label(x, labels::SERVICE) == Some(dep.as_str()))
+            .map(|x| (id(x), cname(x)))
+            .collect();
+        for (cid, cn) in ids {
+            loop {
+                let info: Value = c
+                    .get_json(&format!("/containers/{cid}/json"))
+                    .await
+                    .map_err(api(format!("container {cn}")))?;
+                let status = info.pointer("/State/Status").and_then(Value::as_str);
+                let code = info
+                    .pointer("/State/ExitCode")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                match condition {
+                    "service_healthy" => {
+                        match info.pointer("/State/Health/Status").and_then(Value::as_str) {
+                            Some("healthy") => break,
+                            Some("unhealthy") => {
+                                return Err(ApplyError::Unhealthy { container: cn })
+                            }
+                            None => break,
+                            _ => {}
+                        }
+                        if status == Some("exited") {
+                            return Err(ApplyError::Exited {
+                                container: cn,
+                                code,
+                            });
+                        }
+                    }
+                    _ => {
+                        if status == Some("exited") {
+                            if code == 0 {
+                                break;
+                            }
+                            return Err(ApplyError::NotCompleted {
+                                service: dep.clone(),
+                                code,
+                            });
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn remove_container(
+    c: &Client,
+    x: &Value,
+    timeout: Option<i64>,
+    volumes: bool,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let cid = id(x);
+    let cn = cname(x);
+    if x.get("State").and_then(Value::as_str) == Some("running") {
+        let q = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+        match c
+            .post::<Value>(&format!("/containers/{cid}/stop{q}"), None)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.status() == Some(304) => {}
+            Err(e) => return Err(api(format!("container {cn}"))(e)),
+        }
+        out(&format!(" Container {cn}  Stopped"));
+    }
+    let v = if volumes { "1" } else { "0" };
+    match c.delete(&format!("/containers/{cid}?force=1&v={v}")).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(api(format!("container {cn}"))(e)),
+    }
+    out(&format!(" Container {cn}  Removed"));
+    Ok(())
+}
+
+/// `down`.
+pub async fn down(
+    c: &Client,
+    p: &Project,
+    o: &DownOptions,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let all = services(p);
+    for x in containers(c, &p.name).await? {
+        let orphan = label(&x, labels::SERVICE).is_some_and(|s| !all.contains_key(s));
+        if orphan && !o.remove_orphans {
+            continue;
+        }
+        remove_container(c, &x, o.timeout, o.volumes, out).await?;
+    }
+    let nets: Vec<Value> = c
+        .get_json(&format!(
+            "/networks?filters={}",
+            label_filter(&format!("{}={}", labels::PROJECT, p.name))
+        ))
+        .await
+        .map_err(api("list networks"))?;
+    for n in nets {
+        let name = n.get("Name").and_then(Value::as_str).unwrap_or_default();
+        match c.delete(&format!("/networks/{}", enc(name))).await {
+            Ok(_) => out(&format!(" Network {name}  Removed")),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(api(format!("network {name}"))(e)),
+        }
+    }
+    if o.volumes {
+        let vols: Value = c
+            .get_json(&format!(
+                "/volumes?filters={}",
+                label_filter(&format!("{}={}", labels::PROJECT, p.name))
+            ))
+            .await
+            .map_err(api("list volumes"))?;
+        for v in vols
+            .get("Volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = v.get("Name").and_then(Value::as_str).unwrap_or_default();
+            match c.delete(&format!("/volumes/{}", enc(name))).await {
+                Ok(_) => out(&format!(" Volume {name}  Removed")),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(api(format!("volume {name}"))(e)),
+            }
+        }
+    }
+    Ok(())
+}
