@@ -450,7 +450,7 @@ pub struct SearchArgs {
     pub term: String,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct BuildArgs {
     /// Name and optionally a tag in the "name:tag" format
     #[arg(short = 't', long = "tag")]

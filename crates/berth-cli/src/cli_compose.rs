@@ -34,6 +34,104 @@ pub enum ComposeCmd {
     Down(ComposeDownArgs),
     /// List containers
     Ps(ComposePsArgs),
+    /// Build or rebuild services
+    Build(ComposeBuildArgs),
+    /// View output from containers
+    Logs(ComposeLogsArgs),
+    /// Execute a command in a running container
+    Exec(ComposeExecArgs),
+    /// Start services
+    Start(ComposeServicesArgs),
+    /// Stop services
+    Stop(ComposeTimeoutArgs),
+    /// Restart service containers
+    Restart(ComposeTimeoutArgs),
+    /// Force stop service containers
+    Kill(ComposeServicesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeServicesArgs {
+    /// Services (default: all)
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeTimeoutArgs {
+    /// Specify a shutdown timeout in seconds
+    #[arg(short = 't', long)]
+    pub timeout: Option<i64>,
+    /// Services (default: all)
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeBuildArgs {
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Don't print anything to STDOUT
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Set build-time variables for services
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Services (default: all with a build section)
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeLogsArgs {
+    /// Follow log output
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs for each container
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Produce monochrome output
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Services (default: all)
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeExecArgs {
+    /// Detached mode: run the command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin is one)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Run the command as this user
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Path to workdir directory for this command
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Give extended privileges to the process
+    #[arg(long)]
+    pub privileged: bool,
+    /// Index of the container if the service has several replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: usize,
+    /// The service
+    pub service: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub cmd: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -69,6 +167,15 @@ pub struct ComposeUpArgs {
     /// Remove containers for services not defined in the compose file
     #[arg(long = "remove-orphans")]
     pub remove_orphans: bool,
+    /// Build images before starting containers
+    #[arg(long)]
+    pub build: bool,
+    /// Don't build an image, even if it's missing
+    #[arg(long = "no-build", conflicts_with = "build")]
+    pub no_build: bool,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides the file's replicas
+    #[arg(long)]
+    pub scale: Vec<String>,
     /// Services to start (default: all)
     pub services: Vec<String>,
 }

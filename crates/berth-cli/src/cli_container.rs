@@ -397,7 +397,7 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]

@@ -29,12 +29,10 @@ pub enum ApplyError {
     ExternalVolume(String),
     #[error("no such service: {0}")]
     NoSuchService(String),
-    #[error("service {service:?} has a build section; berth compose does not build yet: run `berth build -t {image} {context}` first, or give the service an image that exists")]
-    BuildUnsupported {
-        service: String,
-        image: String,
-        context: String,
-    },
+    #[error("service {service:?} has no image {image} and --no-build was given: build it first (berth compose build {service})")]
+    NotBuilt { service: String, image: String },
+    #[error("failed to build service {service:?}: {detail}")]
+    Build { service: String, detail: String },
     #[error("dependency failed to start: container {container} is unhealthy")]
     Unhealthy { container: String },
     #[error("service {service:?} didn't complete successfully: exit {code}")]
@@ -56,7 +54,25 @@ pub struct UpOptions {
     pub remove_orphans: bool,
     /// Only these services (and what they depend on); empty: all.
     pub services: Vec<String>,
+    /// `--build`: build images before starting, even when they exist.
+    pub build: bool,
+    /// `--no-build`: never build; a missing image is an error.
+    pub no_build: bool,
+    /// `--scale SERVICE=N`: replica counts that win over the file's.
+    pub scale: BTreeMap<String, u32>,
 }
+
+/// One image to build for a service: its normalized `build` section and the tag to give it.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub service: String,
+    pub image: String,
+    pub spec: Value,
+}
+
+/// Builds an image (the CLI's `build` over the same client); the error text is shown.
+pub type Builder<'b, 'f> =
+    &'b (dyn Fn(BuildRequest) -> futures::future::BoxFuture<'f, Result<(), String>> + Sync);
 
 /// Options of `down`.
 #[derive(Debug, Clone, Default)]
@@ -114,7 +130,7 @@ fn id(c: &Value) -> String {
         .to_string()
 }
 
-fn services(p: &Project) -> serde_json::Map<String, Value> {
+fn services_of(p: &Project) -> serde_json::Map<String, Value> {
     p.model
         .get("services")
         .and_then(Value::as_object)
@@ -122,14 +138,71 @@ fn services(p: &Project) -> serde_json::Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// The image a service runs: its `image`, else `<project>-<service>` (what `build` tags).
+pub fn image_of(project: &str, service: &str, svc: &Value) -> String {
+    svc.get("image")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| format!("{project}-{service}"))
+}
+
+/// `build [SERVICE...]`: every selected service with a `build` section.
+pub async fn build(
+    p: &Project,
+    services: &[String],
+    builder: Builder<'_, '_>,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let all = services_of(p);
+    for s in services {
+        if !all.contains_key(s) {
+            return Err(ApplyError::NoSuchService(s.clone()));
+        }
+    }
+    for (name, svc) in &all {
+        if !services.is_empty() && !services.contains(name) {
+            continue;
+        }
+        if let Some(spec) = svc.get("build") {
+            run_build(&p.name, name, svc, spec, builder, out).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_build(
+    project: &str,
+    name: &str,
+    svc: &Value,
+    spec: &Value,
+    builder: Builder<'_, '_>,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let image = image_of(project, name, svc);
+    out(&format!(" {name} Building"));
+    builder(BuildRequest {
+        service: name.to_string(),
+        image: image.clone(),
+        spec: spec.clone(),
+    })
+    .await
+    .map_err(|detail| ApplyError::Build {
+        service: name.to_string(),
+        detail,
+    })?;
+    out(&format!(" {name} Built"));
+    Ok(())
+}
+
 /// `up -d`.
 pub async fn up(
     c: &Client,
     p: &Project,
     o: &UpOptions,
+    builder: Builder<'_, '_>,
     out: Progress<'_>,
 ) -> Result<(), ApplyError> {
-    let all = services(p);
+    let all = services_of(p);
     for s in &o.services {
         if !all.contains_key(s) {
             return Err(ApplyError::NoSuchService(s.clone()));
@@ -195,7 +268,7 @@ pub async fn up(
                 .filter(|x| label(x, labels::SERVICE) == Some(*name))
                 .cloned()
                 .collect();
-            converge(c, p, &info, name, svc, mine, o, out)
+            converge(c, p, &info, name, svc, mine, o, builder, out)
         });
         for r in futures::future::join_all(jobs).await {
             r?;
@@ -295,11 +368,16 @@ async fn converge(
     svc: &Value,
     mut mine: Vec<Value>,
     o: &UpOptions,
+    builder: Builder<'_, '_>,
     out: Progress<'_>,
 ) -> Result<(), ApplyError> {
     wait_for_dependencies(c, p, svc).await?;
-    ensure_image(c, &p.name, name, svc, out).await?;
-    let want = plan::replicas(svc);
+    ensure_image(c, &p.name, name, svc, o, builder, out).await?;
+    let want = o
+        .scale
+        .get(name)
+        .copied()
+        .unwrap_or_else(|| plan::replicas(svc));
     let hash = plan::config_hash(svc);
     mine.sort_by_key(|x| {
         label(x, labels::NUMBER)
@@ -342,36 +420,42 @@ async fn converge(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn ensure_image(
     c: &Client,
     project: &str,
     service: &str,
     svc: &Value,
+    o: &UpOptions,
+    builder: Builder<'_, '_>,
     out: Progress<'_>,
 ) -> Result<(), ApplyError> {
-    let image = svc
-        .get("image")
-        .and_then(Value::as_str)
-        .map(String::from)
-        .unwrap_or_else(|| format!("{project}-{service}"));
-    match c
+    let image = image_of(project, service, svc);
+    let exists = match c
         .get_json::<Value>(&format!("/images/{}/json", enc(&image)))
         .await
     {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::NotFound => false,
         Err(e) => return Err(api(format!("image {image}"))(e)),
+    };
+    if let Some(spec) = svc.get("build") {
+        if o.no_build {
+            if exists {
+                return Ok(());
+            }
+            return Err(ApplyError::NotBuilt {
+                service: service.to_string(),
+                image,
+            });
+        }
+        if exists && !o.build {
+            return Ok(());
+        }
+        return run_build(project, service, svc, spec, builder, out).await;
     }
-    if let Some(b) = svc.get("build") {
-        return Err(ApplyError::BuildUnsupported {
-            service: service.to_string(),
-            image,
-            context: b
-                .get("context")
-                .and_then(Value::as_str)
-                .unwrap_or(".")
-                .to_string(),
-        });
+    if exists {
+        return Ok(());
     }
     out(&format!(" {service} Pulling"));
     let path = format!("/images/create?fromImage={}", enc(&image));
@@ -547,7 +631,7 @@ pub async fn down(
     o: &DownOptions,
     out: Progress<'_>,
 ) -> Result<(), ApplyError> {
-    let all = services(p);
+    let all = services_of(p);
     for x in containers(c, &p.name).await? {
         let orphan = label(&x, labels::SERVICE).is_some_and(|s| !all.contains_key(s));
         if orphan && !o.remove_orphans {
@@ -593,4 +677,106 @@ pub async fn down(
         }
     }
     Ok(())
+}
+
+/// `start`, `stop`, `restart`, `kill` on the project's containers of `services` (all: empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Kill,
+}
+
+/// Apply `action` to the selected services' containers; dependencies first for start and
+/// restart, dependents first for stop and kill.
+pub async fn lifecycle(
+    c: &Client,
+    p: &Project,
+    action: Action,
+    services: &[String],
+    timeout: Option<i64>,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let all = services_of(p);
+    for s in services {
+        if !all.contains_key(s) {
+            return Err(ApplyError::NoSuchService(s.clone()));
+        }
+    }
+    let deps: BTreeMap<&str, Vec<&str>> = all
+        .iter()
+        .map(|(name, svc)| {
+            let d: Vec<&str> = svc
+                .get("depends_on")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            (name.as_str(), d)
+        })
+        .collect();
+    let mut order: Vec<&str> = crate::order::start_order(&deps)
+        .map_err(|cycle| {
+            ApplyError::NoSuchService(format!("dependency cycle: {}", cycle.join(" -> ")))
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+    if matches!(action, Action::Stop | Action::Kill) {
+        order.reverse();
+    }
+    let existing = containers(c, &p.name).await?;
+    let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+    for name in order {
+        if !services.is_empty() && !services.iter().any(|s| s == name) {
+            continue;
+        }
+        let mut mine: Vec<&Value> = existing
+            .iter()
+            .filter(|x| label(x, labels::SERVICE) == Some(name))
+            .collect();
+        mine.sort_by_key(|x| cname(x));
+        for x in mine {
+            let (cid, cn) = (id(x), cname(x));
+            let (path, done) = match action {
+                Action::Start => (format!("/containers/{cid}/start"), "Started"),
+                Action::Stop => (format!("/containers/{cid}/stop{t}"), "Stopped"),
+                Action::Restart => (format!("/containers/{cid}/restart{t}"), "Started"),
+                Action::Kill => (format!("/containers/{cid}/kill"), "Killed"),
+            };
+            match c.post::<Value>(&path, None).await {
+                Ok(()) => {}
+                // Already in the asked state (start of a running one, stop of a stopped one).
+                Err(e) if e.status() == Some(304) => {}
+                Err(e) if action == Action::Kill && e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(api(format!("container {cn}"))(e)),
+            }
+            out(&format!(" Container {cn}  {done}"));
+        }
+    }
+    Ok(())
+}
+
+/// The project's containers of `service` sorted by number: (id, name).
+pub async fn service_containers(
+    c: &Client,
+    p: &Project,
+    service: &str,
+) -> Result<Vec<(String, String)>, ApplyError> {
+    if !services_of(p).contains_key(service) {
+        return Err(ApplyError::NoSuchService(service.to_string()));
+    }
+    let mut mine: Vec<(u32, String, String)> = containers(c, &p.name)
+        .await?
+        .iter()
+        .filter(|x| label(x, labels::SERVICE) == Some(service))
+        .map(|x| {
+            let n = label(x, labels::NUMBER)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u32::MAX);
+            (n, id(x), cname(x))
+        })
+        .collect();
+    mine.sort();
+    Ok(mine.into_iter().map(|(_, i, n)| (i, n)).collect())
 }

@@ -283,9 +283,7 @@ fn start(test: &str, client: Client) -> Option<Daemon> {
     if !probe.as_ref().is_some_and(|o| o.status.success()) {
         let what = match client {
             Client::V1 => "docker-compose 1.29 (apt-get install docker-compose)",
-            Client::V2 | Client::Berth => {
-                "the Compose v2 CLI plugin (scripts/deps.sh installs it)"
-            }
+            Client::V2 | Client::Berth => "the Compose v2 CLI plugin (scripts/deps.sh installs it)",
         };
         assert!(!berth_testutil::in_ci(), "{test}: needs {what}");
         eprintln!("skipped: {test}: needs {what}");
@@ -474,23 +472,41 @@ volumes:
         };
         p.write_file(&file("one"));
         let out = p.run(&["up", "-d"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let progress = String::from_utf8_lossy(&out.stderr).into_owned();
         let db = p.running("db");
         let web = p.running("web");
         assert!(link_exists(&p.bridge), "project network's bridge missing");
         // web waited for db to be healthy.
         assert_eq!(p.d.inspect(&db, "{{.State.Health.Status}}"), "healthy");
-        let pos = |what: &str| progress.find(what).unwrap_or_else(|| panic!("{what}: {progress}"));
-        assert!(pos(&format!("Container {}-db-1  Started", p.name)) < pos(&format!("Container {}-web-1  Started", p.name)), "{progress}");
+        let pos = |what: &str| {
+            progress
+                .find(what)
+                .unwrap_or_else(|| panic!("{what}: {progress}"))
+        };
+        assert!(
+            pos(&format!("Container {}-db-1  Started", p.name))
+                < pos(&format!("Container {}-web-1  Started", p.name)),
+            "{progress}"
+        );
         // Compose's labels: Compose v2 lists berth's project.
-        let v2 = Project { client: Client::V2, ..p.clone_for_witness() };
+        let v2 = Project {
+            client: Client::V2,
+            ..p.clone_for_witness()
+        };
         let ps = v2.ok(&["ps", "--format", "{{.Service}}"]);
         let mut services: Vec<&str> = ps.lines().collect();
         services.sort();
         assert_eq!(services, vec!["db", "web"], "docker compose ps: {ps}");
         let ours = p.ok(&["ps"]);
-        assert!(ours.contains(&format!("{}-db-1", p.name)) && ours.contains("web"), "{ours}");
+        assert!(
+            ours.contains(&format!("{}-db-1", p.name)) && ours.contains("web"),
+            "{ours}"
+        );
         p.d.ok(&["exec", &db, "sh", "-c", "echo kept > /data/index.html"]);
         let fetch = || p.d.ok(&["exec", &web, "wget", "-qO-", "http://db:8080/"]);
         assert_eq!(fetch().trim(), "kept");
@@ -506,25 +522,153 @@ volumes:
         let db2 = p.running("db");
         assert_ne!(db, db2, "db was not recreated");
         assert_eq!(p.running("web"), web, "web was recreated though unchanged");
-        assert!(p.d.inspect(&db2, "{{json .Config.Env}}").contains("GREETING=two"));
+        assert!(p
+            .d
+            .inspect(&db2, "{{json .Config.Env}}")
+            .contains("GREETING=two"));
         assert_eq!(fetch().trim(), "kept", "volume data lost");
 
         p.ok(&["down"]);
         assert!(p.ids("db").is_empty() && p.ids("web").is_empty());
         assert!(!link_exists(&p.bridge), "project bridge left after down");
         let vol = format!("{}_data", p.name);
-        assert!(p.d.docker(&["volume", "inspect", &vol]).status.success(), "down removed the volume");
+        assert!(
+            p.d.docker(&["volume", "inspect", &vol]).status.success(),
+            "down removed the volume"
+        );
         p.ok(&["up", "-d"]);
         p.ok(&["down", "-v"]);
-        assert!(!p.d.docker(&["volume", "inspect", &vol]).status.success(), "down -v kept the volume");
+        assert!(
+            !p.d.docker(&["volume", "inspect", &vol]).status.success(),
+            "down -v kept the volume"
+        );
 
         // Bad input: one line, exit 1, nothing created.
-        std::fs::write(&p.file, "services:\n  web:\n    image: busybox\n    portz: [1]\n").unwrap();
+        std::fs::write(
+            &p.file,
+            "services:\n  web:\n    image: busybox\n    portz: [1]\n",
+        )
+        .unwrap();
         let o = p.run(&["up", "-d"]);
         assert_eq!(o.status.code(), Some(1));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.trim().ends_with("services.web additional properties 'portz' not allowed"), "{err}");
+        assert!(
+            err.trim()
+                .ends_with("services.web additional properties 'portz' not allowed"),
+            "{err}"
+        );
         assert!(p.ids("web").is_empty());
+    }
+    d.finish();
+}
+
+/// The app of issue 16's done-when, with `berth compose`: a web server built from a local
+/// Dockerfile and published on a host port, a worker that reaches it by service name behind a
+/// healthcheck, a named volume they share, `.env` values; `up -d`, the port from the host,
+/// `logs`, `exec`, `--scale worker=3`, an edit of one service (only it recreated), `restart`,
+/// `down` (volume kept), `down -v` (volume gone).
+#[test]
+fn berth_compose_builds_publishes_scales_and_restarts() {
+    let t = "berth_compose_builds_publishes_scales_and_restarts";
+    let Some(mut d) = start(t, Client::Berth) else {
+        return;
+    };
+    {
+        let p = Project::new(&mut d, Client::Berth);
+        let dir = p.file.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(dir.join("web")).unwrap();
+        std::fs::write(
+            dir.join("web/Dockerfile"),
+            "FROM busybox\nCOPY index.html /www/\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("web/index.html"), "served by web\n").unwrap();
+        let port = common::cli::free_port();
+        let env = |greeting: &str| {
+            std::fs::write(
+                dir.join(".env"),
+                format!("WEB_PORT={port}\nGREETING={greeting}\n"),
+            )
+            .unwrap()
+        };
+        env("hello");
+        p.write_file(
+            r#"services:
+  web:
+    build: ./web
+    ports: ["127.0.0.1:${WEB_PORT}:80"]
+    volumes: [shared:/shared]
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://localhost/"]
+      interval: 1s
+  worker:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo worker up $$GREETING; while true; do wget -qO- http://web/ > /shared/last 2>/dev/null; sleep 1; done & wait"]
+    environment:
+      GREETING: ${GREETING}
+    volumes: [shared:/shared]
+    depends_on:
+      web:
+        condition: service_healthy
+volumes:
+  shared: {}
+"#,
+        );
+        p.ok(&["up", "-d"]);
+        let web = p.running("web");
+        let worker = p.running("worker");
+        let page = common::cli::sh("wget", &["-qO-", &format!("http://127.0.0.1:{port}/")]);
+        assert_eq!(
+            String::from_utf8_lossy(&page.stdout),
+            "served by web\n",
+            "{page:?}"
+        );
+        // The worker fetched the page by service name into the shared volume.
+        let mut last = String::new();
+        for _ in 0..60 {
+            last = p.ok(&["exec", "-T", "worker", "cat", "/shared/last"]);
+            if !last.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert_eq!(last, "served by web\n");
+        let logs = p.ok(&["logs", "worker"]);
+        assert!(
+            logs.contains(&format!("{}-worker-1  | worker up hello", p.name)),
+            "{logs}"
+        );
+
+        p.ok(&["up", "-d", "--scale", "worker=3"]);
+        assert_eq!(p.ids("worker").len(), 3);
+        assert_eq!(p.running("web"), web, "scaling the worker recreated web");
+        p.ok(&["up", "-d"]);
+        assert_eq!(p.ids("worker").len(), 1, "replicas went back to the file's");
+
+        // An edit of the worker (through .env) recreates it alone.
+        env("bye");
+        p.ok(&["up", "-d"]);
+        assert_ne!(p.running("worker"), worker);
+        assert_eq!(p.running("web"), web);
+        let logs = p.ok(&["logs", "--no-log-prefix", "worker"]);
+        assert!(logs.contains("worker up bye"), "{logs}");
+
+        let started = p.d.inspect(&web, "{{.State.StartedAt}}");
+        p.ok(&["restart", "web"]);
+        assert_ne!(
+            p.d.inspect(&web, "{{.State.StartedAt}}"),
+            started,
+            "web not restarted"
+        );
+        assert_eq!(p.d.inspect(&web, "{{.State.Running}}"), "true");
+
+        let vol = format!("{}_shared", p.name);
+        p.ok(&["down"]);
+        assert!(p.ids("web").is_empty() && p.ids("worker").is_empty());
+        assert!(p.d.docker(&["volume", "inspect", &vol]).status.success());
+        p.ok(&["down", "-v"]);
+        assert!(!p.d.docker(&["volume", "inspect", &vol]).status.success());
+        p.d.ok(&["rmi", &format!("{}-web", p.name)]);
     }
     d.finish();
 }
