@@ -48,6 +48,119 @@ pub enum ComposeCmd {
     Restart(ComposeTimeoutArgs),
     /// Force stop service containers
     Kill(ComposeServicesArgs),
+    /// Creates containers for a service
+    Create(ComposeUpArgs),
+    /// Run a one-off command on a service
+    Run(ComposeRunArgs),
+    /// Removes stopped service containers
+    Rm(ComposeRmArgs),
+    /// Pause services
+    Pause(ComposeServicesArgs),
+    /// Unpause services
+    Unpause(ComposeServicesArgs),
+    /// Pull service images
+    Pull(ComposeServicesArgs),
+    /// Push service images
+    Push(ComposeServicesArgs),
+    /// List images used by the created containers
+    Images(ComposeServicesArgs),
+    /// Display the running processes
+    Top(ComposeServicesArgs),
+    /// Print the public port for a port binding
+    Port(ComposePortArgs),
+    /// List running compose projects
+    Ls(ComposeLsArgs),
+    /// Show the Docker Compose version information
+    Version(ComposeVersionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeRunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Override the entrypoint of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Run as specified username or uid
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Run command with all service's ports enabled and mapped to the host
+    #[arg(long = "service-ports")]
+    pub service_ports: bool,
+    /// Disable pseudo-TTY allocation (default: auto-detected)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Don't start linked services
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// The service
+    pub service: String,
+    /// The command (default: the service's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeRmArgs {
+    /// Don't ask to confirm removal
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Stop the containers, if required, before removing
+    #[arg(short = 's', long)]
+    pub stop: bool,
+    /// Remove any anonymous volumes attached to containers
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Services (default: all)
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposePortArgs {
+    /// tcp or udp
+    #[arg(long, default_value = "tcp")]
+    pub protocol: String,
+    /// Index of the container if the service has several replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: usize,
+    pub service: String,
+    pub private_port: u16,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeLsArgs {
+    /// Show all stopped Compose projects
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display project names
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Format the output: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeVersionArgs {
+    /// Shows only Compose's version number
+    #[arg(long)]
+    pub short: bool,
+    /// Format the output: pretty or json
+    #[arg(short = 'f', long, default_value = "pretty")]
+    pub format: String,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +289,18 @@ pub struct ComposeUpArgs {
     /// Scale SERVICE to NUM instances (SERVICE=NUM); overrides the file's replicas
     #[arg(long)]
     pub scale: Vec<String>,
+    /// Stops all containers if any container was stopped (attached mode)
+    #[arg(long = "abort-on-container-exit")]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container (implies --abort-on-container-exit)
+    #[arg(long = "exit-code-from")]
+    pub exit_code_from: Option<String>,
+    /// Wait for services to be running|healthy (implies detached mode)
+    #[arg(long)]
+    pub wait: bool,
+    /// Maximum duration in seconds to wait for the project to be running|healthy
+    #[arg(long = "wait-timeout")]
+    pub wait_timeout: Option<u64>,
     /// Services to start (default: all)
     pub services: Vec<String>,
 }

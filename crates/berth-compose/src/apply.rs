@@ -39,6 +39,8 @@ pub enum ApplyError {
     NotCompleted { service: String, code: i64 },
     #[error("dependency failed to start: container {container} exited ({code})")]
     Exited { container: String, code: i64 },
+    #[error("timeout waiting for container {container} to be running (and healthy)")]
+    WaitTimeout { container: String },
 }
 
 fn api(what: impl Into<String>) -> impl FnOnce(berth_client::Error) -> ApplyError {
@@ -60,6 +62,8 @@ pub struct UpOptions {
     pub no_build: bool,
     /// `--scale SERVICE=N`: replica counts that win over the file's.
     pub scale: BTreeMap<String, u32>,
+    /// `create`: make the containers but do not start them.
+    pub no_start: bool,
 }
 
 /// One image to build for a service: its normalized `build` section and the tag to give it.
@@ -108,6 +112,11 @@ pub async fn containers(c: &Client, project: &str) -> Result<Vec<Value>, ApplyEr
         label_filter(&format!("{}={project}", labels::PROJECT))
     );
     c.get_json(&path).await.map_err(api("list containers"))
+}
+
+/// Whether a listed container is a service replica (not a `run` one-off).
+fn is_replica(c: &Value) -> bool {
+    label(c, labels::ONEOFF) != Some("True")
 }
 
 fn label<'a>(c: &'a Value, key: &str) -> Option<&'a str> {
@@ -211,7 +220,8 @@ pub async fn up(
     let selected = with_dependencies(&all, &o.services);
     ensure_networks(c, p, out).await?;
     ensure_volumes(c, p, out).await?;
-    let existing = containers(c, &p.name).await?;
+    let mut existing = containers(c, &p.name).await?;
+    existing.retain(is_replica);
     let orphans: Vec<&Value> = existing
         .iter()
         .filter(|x| label(x, labels::SERVICE).is_some_and(|s| !all.contains_key(s)))
@@ -405,16 +415,24 @@ async fn converge(
                 let cn = cname(x);
                 if running {
                     out(&format!(" Container {cn}  Running"));
-                } else {
+                } else if !o.no_start {
                     start(c, &id(x), &cn, out).await?;
                 }
             }
             Some(x) => {
                 out(&format!(" Container {}  Recreate", cname(x)));
                 remove_container(c, x, None, false, out).await?;
-                create_and_start(c, p, info, name, svc, n, out).await?;
+                let (cid, cn) = create(c, p, info, name, svc, n, out).await?;
+                if !o.no_start {
+                    start(c, &cid, &cn, out).await?;
+                }
             }
-            None => create_and_start(c, p, info, name, svc, n, out).await?,
+            None => {
+                let (cid, cn) = create(c, p, info, name, svc, n, out).await?;
+                if !o.no_start {
+                    start(c, &cid, &cn, out).await?;
+                }
+            }
         }
     }
     Ok(())
@@ -481,7 +499,8 @@ async fn ensure_image(
     Ok(())
 }
 
-async fn create_and_start(
+/// Create container `number` of `service` and connect its other networks: (id, name).
+async fn create(
     c: &Client,
     p: &Project,
     info: &ProjectInfo<'_>,
@@ -489,9 +508,21 @@ async fn create_and_start(
     svc: &Value,
     number: u32,
     out: Progress<'_>,
-) -> Result<(), ApplyError> {
+) -> Result<(String, String), ApplyError> {
     let cn = plan::container_name(&p.name, service, svc, number);
     let body = plan::create_body(info, &p.model, service, svc, number);
+    create_from(c, p, service, svc, cn, body, out).await
+}
+
+async fn create_from(
+    c: &Client,
+    p: &Project,
+    service: &str,
+    svc: &Value,
+    cn: String,
+    body: Value,
+    out: Progress<'_>,
+) -> Result<(String, String), ApplyError> {
     let created: Value = c
         .post_json(
             &format!("/containers/create?name={}", enc(&cn)),
@@ -515,7 +546,7 @@ async fn create_and_start(
                 .map_err(api(format!("connect {cn} to {net}")))?;
         }
     }
-    start(c, &cid, &cn, out).await
+    Ok((cid, cn))
 }
 
 async fn start(c: &Client, cid: &str, cn: &str, out: Progress<'_>) -> Result<(), ApplyError> {
@@ -725,7 +756,8 @@ pub async fn lifecycle(
     if matches!(action, Action::Stop | Action::Kill) {
         order.reverse();
     }
-    let existing = containers(c, &p.name).await?;
+    let mut existing = containers(c, &p.name).await?;
+    existing.retain(is_replica);
     let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
     for name in order {
         if !services.is_empty() && !services.iter().any(|s| s == name) {
@@ -769,7 +801,7 @@ pub async fn service_containers(
     let mut mine: Vec<(u32, String, String)> = containers(c, &p.name)
         .await?
         .iter()
-        .filter(|x| label(x, labels::SERVICE) == Some(service))
+        .filter(|x| is_replica(x) && label(x, labels::SERVICE) == Some(service))
         .map(|x| {
             let n = label(x, labels::NUMBER)
                 .and_then(|n| n.parse().ok())
@@ -779,4 +811,170 @@ pub async fn service_containers(
         .collect();
     mine.sort();
     Ok(mine.into_iter().map(|(_, i, n)| (i, n)).collect())
+}
+
+/// What `run` changes in a one-off container of a service.
+#[derive(Debug, Clone, Default)]
+pub struct OneOff {
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// `KEY=VALUE` entries added to (and overriding) the service's environment.
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    /// `--service-ports`: publish the service's ports (off by default, as in Compose).
+    pub service_ports: bool,
+    /// `--name`; default `<project>-<service>-run-<12 hex>`.
+    pub name: Option<String>,
+    pub tty: bool,
+    pub stdin_open: bool,
+}
+
+/// `run`: start what the service depends on, then create (not start) a one-off container of
+/// the service: (id, name). The caller starts and attaches to it.
+pub async fn create_oneoff(
+    c: &Client,
+    p: &Project,
+    service: &str,
+    one: &OneOff,
+    builder: Builder<'_, '_>,
+    out: Progress<'_>,
+) -> Result<(String, String), ApplyError> {
+    let all = services_of(p);
+    let Some(svc) = all.get(service) else {
+        return Err(ApplyError::NoSuchService(service.to_string()));
+    };
+    let deps: Vec<String> = svc
+        .get("depends_on")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    if deps.is_empty() {
+        ensure_networks(c, p, out).await?;
+        ensure_volumes(c, p, out).await?;
+    } else {
+        let o = UpOptions {
+            services: deps,
+            ..UpOptions::default()
+        };
+        up(c, p, &o, builder, out).await?;
+    }
+    wait_for_dependencies(c, p, svc).await?;
+    ensure_image(
+        c,
+        &p.name,
+        service,
+        svc,
+        &UpOptions::default(),
+        builder,
+        out,
+    )
+    .await?;
+    let mut svc = svc.clone();
+    if let Some(m) = svc.as_object_mut() {
+        if !one.service_ports {
+            m.remove("ports");
+        }
+        if let Some(cmd) = &one.command {
+            m.insert("command".into(), json!(cmd));
+        }
+        if let Some(ep) = &one.entrypoint {
+            m.insert("entrypoint".into(), json!(ep));
+        }
+        if let Some(u) = &one.user {
+            m.insert("user".into(), json!(u));
+        }
+        if let Some(w) = &one.workdir {
+            m.insert("working_dir".into(), json!(w));
+        }
+        m.insert("tty".into(), json!(one.tty));
+        m.insert("stdin_open".into(), json!(one.stdin_open));
+        m.remove("container_name");
+        m.remove("restart");
+        let env = m.entry("environment").or_insert_with(|| json!({}));
+        for e in &one.env {
+            let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+            env[k] = json!(v);
+        }
+    }
+    let files = p
+        .files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = p.dir.to_string_lossy().into_owned();
+    let info = ProjectInfo {
+        name: &p.name,
+        working_dir: &dir,
+        config_files: &files,
+    };
+    let mut body = plan::create_body(&info, &p.model, service, &svc, 1);
+    let cn = one.name.clone().unwrap_or_else(|| {
+        let mut b = [0u8; 6];
+        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+            let _ = std::io::Read::read_exact(&mut f, &mut b);
+        }
+        format!("{}-{service}-run-{}", p.name, hex::encode(b))
+    });
+    body["Labels"][labels::ONEOFF] = json!("True");
+    if let Some(l) = body["Labels"].as_object_mut() {
+        l.remove(labels::NUMBER);
+        l.remove(labels::CONFIG_HASH);
+    }
+    if let Some(eps) = body
+        .pointer_mut("/NetworkingConfig/EndpointsConfig")
+        .and_then(Value::as_object_mut)
+    {
+        for ep in eps.values_mut() {
+            ep["Aliases"] = json!([service, cn]);
+        }
+    }
+    create_from(c, p, service, &svc, cn, body, out).await
+}
+
+/// `up --wait`: until every replica of the selected services is running, and healthy when it
+/// has a healthcheck; a container that exits or turns unhealthy fails the wait.
+pub async fn wait_ready(
+    c: &Client,
+    p: &Project,
+    services: &[String],
+    timeout: Option<Duration>,
+) -> Result<(), ApplyError> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut ids: Vec<(String, String)> = Vec::new();
+    for name in services_of(p).keys() {
+        if services.is_empty() || services.contains(name) {
+            ids.extend(service_containers(c, p, name).await?);
+        }
+    }
+    for (cid, cn) in ids {
+        loop {
+            let info: Value = c
+                .get_json(&format!("/containers/{cid}/json"))
+                .await
+                .map_err(api(format!("container {cn}")))?;
+            let status = info.pointer("/State/Status").and_then(Value::as_str);
+            let health = info.pointer("/State/Health/Status").and_then(Value::as_str);
+            match (status, health) {
+                (Some("running"), None | Some("healthy")) => break,
+                (_, Some("unhealthy")) => return Err(ApplyError::Unhealthy { container: cn }),
+                (Some("exited") | Some("dead"), _) => {
+                    return Err(ApplyError::Exited {
+                        container: cn,
+                        code: info
+                            .pointer("/State/ExitCode")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0),
+                    })
+                }
+                _ => {}
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+                return Err(ApplyError::WaitTimeout { container: cn });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
 }

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::cli::{
     BuildArgs, ComposeArgs, ComposeCmd, ComposeConfigArgs, ComposeExecArgs, ComposeLogsArgs,
-    ComposePsArgs, ExecArgs,
+    ComposeLsArgs, ComposePsArgs, ComposeRunArgs, ComposeUpArgs, ComposeVersionArgs, ExecArgs,
+    PushArgs,
 };
 use crate::exit::Exit;
 
@@ -93,17 +94,21 @@ fn progress(line: &str) {
 
 /// The subcommands that talk to a daemon.
 pub async fn run(c: &berth_client::Client, a: &ComposeArgs) -> anyhow::Result<()> {
+    // These two need no project.
+    match &a.cmd {
+        ComposeCmd::Ls(l) => return ls(c, l).await,
+        ComposeCmd::Version(v) => {
+            version(v);
+            return Ok(());
+        }
+        _ => {}
+    }
     let p = load(a)?;
     let fail = |e: apply::ApplyError| -> anyhow::Error { Exit::msg(1, e.to_string()) };
     match &a.cmd {
         ComposeCmd::Config(_) => unreachable!("config needs no daemon"),
-        ComposeCmd::Up(u) => {
-            if !u.detach {
-                return Err(Exit::msg(
-                    1,
-                    "berth compose up runs detached only for now: add -d (then `berth logs` or `berth compose ps`)",
-                ));
-            }
+        ComposeCmd::Up(u) | ComposeCmd::Create(u) => {
+            let create_only = matches!(a.cmd, ComposeCmd::Create(_));
             let mut scale = std::collections::BTreeMap::new();
             for s in &u.scale {
                 let parsed = s
@@ -125,12 +130,67 @@ pub async fn run(c: &berth_client::Client, a: &ComposeArgs) -> anyhow::Result<()
                 build: u.build,
                 no_build: u.no_build,
                 scale,
+                no_start: create_only,
             };
             let builder = image_builder(c, false, false, &[]);
             apply::up(c, &p, &o, &builder, &progress)
                 .await
-                .map_err(fail)
+                .map_err(fail)?;
+            if create_only || (u.detach && !u.wait) {
+                return Ok(());
+            }
+            if u.wait {
+                let t = u.wait_timeout.map(std::time::Duration::from_secs);
+                return apply::wait_ready(c, &p, &u.services, t).await.map_err(fail);
+            }
+            attached(c, &p, u).await
         }
+        ComposeCmd::Run(r) => run_oneoff(c, &p, r).await,
+        ComposeCmd::Pause(s) => each_container(c, &p, &s.services, "pause", "Paused").await,
+        ComposeCmd::Unpause(s) => each_container(c, &p, &s.services, "unpause", "Unpaused").await,
+        ComposeCmd::Rm(r) => {
+            if r.stop {
+                apply::lifecycle(c, &p, Action::Stop, &r.services, None, &progress)
+                    .await
+                    .map_err(fail)?;
+            }
+            remove_stopped(c, &p, &r.services, r.volumes).await
+        }
+        ComposeCmd::Pull(s) => pull(c, &p, &s.services).await,
+        ComposeCmd::Push(s) => push(c, &p, &s.services).await,
+        ComposeCmd::Images(s) => images(c, &p, &s.services).await,
+        ComposeCmd::Top(s) => top(c, &p, &s.services).await,
+        ComposeCmd::Port(pa) => {
+            let list = apply::service_containers(c, &p, &pa.service)
+                .await
+                .map_err(fail)?;
+            let Some((id, _)) = list.get(pa.index.saturating_sub(1)) else {
+                return Err(Exit::msg(
+                    1,
+                    format!("service {:?} has no container #{}", pa.service, pa.index),
+                ));
+            };
+            let info: Value = c.get_json(&format!("/containers/{id}/json")).await?;
+            let key = format!("{}/{}", pa.private_port, pa.protocol);
+            match info
+                .pointer(&format!(
+                    "/NetworkSettings/Ports/{}",
+                    key.replace('/', "~1")
+                ))
+                .and_then(|b| b.get(0))
+            {
+                Some(b) => {
+                    println!(
+                        "{}:{}",
+                        b["HostIp"].as_str().unwrap_or("0.0.0.0"),
+                        b["HostPort"].as_str().unwrap_or_default()
+                    );
+                    Ok(())
+                }
+                None => Err(Exit::msg(1, format!("no port {key} for container {id}"))),
+            }
+        }
+        ComposeCmd::Ls(_) | ComposeCmd::Version(_) => unreachable!("handled before loading"),
         ComposeCmd::Build(b) => {
             let builder = image_builder(c, b.no_cache, b.pull, &b.build_arg);
             apply::build(&p, &b.services, &builder, &progress)
@@ -460,6 +520,385 @@ async fn log_stream(
     }
     if !pending.is_empty() {
         emit(&pending);
+    }
+    Ok(())
+}
+
+/// `version`.
+fn version(v: &ComposeVersionArgs) {
+    let ver = env!("CARGO_PKG_VERSION");
+    match (v.short, v.format.as_str()) {
+        (true, _) => println!("{ver}"),
+        (false, "json") => println!("{}", serde_json::json!({"version": ver})),
+        _ => println!("berth compose version {ver} (Compose Specification, Compose v2 commands)"),
+    }
+}
+
+/// `ls`: projects found through their containers' labels.
+async fn ls(c: &berth_client::Client, a: &ComposeLsArgs) -> anyhow::Result<()> {
+    let filters = serde_json::json!({"label": [berth_compose::plan::labels::PROJECT]}).to_string();
+    let q = super::Query::new().add("all", "1").add("filters", filters);
+    let rows: Vec<Value> = c.get_json(&q.on("/containers/json")).await?;
+    let mut projects: std::collections::BTreeMap<String, (Vec<String>, String)> =
+        Default::default();
+    for r in &rows {
+        let labels = &r["Labels"];
+        let Some(name) = labels[berth_compose::plan::labels::PROJECT].as_str() else {
+            continue;
+        };
+        let e = projects.entry(name.to_string()).or_default();
+        e.0.push(r["State"].as_str().unwrap_or("unknown").to_string());
+        if let Some(f) = labels[berth_compose::plan::labels::CONFIG_FILES].as_str() {
+            e.1 = f.to_string();
+        }
+    }
+    let mut out = Vec::new();
+    for (name, (states, files)) in projects {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for s in &states {
+            *counts.entry(s.as_str()).or_default() += 1;
+        }
+        if !a.all && !counts.contains_key("running") {
+            continue;
+        }
+        let status = counts
+            .iter()
+            .map(|(s, n)| format!("{s}({n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push((name, status, files));
+    }
+    if a.quiet {
+        out.iter().for_each(|(n, _, _)| println!("{n}"));
+    } else if a.format == "json" {
+        let v: Vec<Value> = out
+            .iter()
+            .map(|(n, s, f)| serde_json::json!({"Name": n, "Status": s, "ConfigFiles": f}))
+            .collect();
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        let mut t = String::from("NAME\tSTATUS\tCONFIG FILES\n");
+        for (n, s, f) in &out {
+            t.push_str(&format!("{n}\t{s}\t{f}\n"));
+        }
+        print!("{}", crate::format::tabulate(&t));
+    }
+    Ok(())
+}
+
+/// Every replica of the selected services, in service order: (id, name).
+async fn selected(
+    c: &berth_client::Client,
+    p: &Project,
+    services: &[String],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let names: Vec<String> = if services.is_empty() {
+        p.model
+            .get("services")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    } else {
+        services.to_vec()
+    };
+    let mut out = Vec::new();
+    for s in &names {
+        out.extend(
+            apply::service_containers(c, p, s)
+                .await
+                .map_err(|e| Exit::msg(1, e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+async fn each_container(
+    c: &berth_client::Client,
+    p: &Project,
+    services: &[String],
+    action: &str,
+    done: &str,
+) -> anyhow::Result<()> {
+    for (id, name) in selected(c, p, services).await? {
+        c.post::<Value>(&format!("/containers/{id}/{action}"), None)
+            .await
+            .map_err(|e| Exit::msg(1, format!("container {name}: {e}")))?;
+        progress(&format!(" Container {name}  {done}"));
+    }
+    Ok(())
+}
+
+/// `rm`: the selected services' stopped containers (a running one is left, as Compose does).
+async fn remove_stopped(
+    c: &berth_client::Client,
+    p: &Project,
+    services: &[String],
+    volumes: bool,
+) -> anyhow::Result<()> {
+    let mut any = false;
+    for (id, name) in selected(c, p, services).await? {
+        let info: Value = c.get_json(&format!("/containers/{id}/json")).await?;
+        if info.pointer("/State/Running") == Some(&Value::Bool(true)) {
+            continue;
+        }
+        any = true;
+        let v = if volumes { "1" } else { "0" };
+        c.delete(&format!("/containers/{id}?v={v}"))
+            .await
+            .map_err(|e| Exit::msg(1, format!("container {name}: {e}")))?;
+        progress(&format!(" Container {name}  Removed"));
+    }
+    if !any {
+        progress("No stopped containers");
+    }
+    Ok(())
+}
+
+fn service_names(p: &Project, services: &[String]) -> anyhow::Result<Vec<(String, Value)>> {
+    let all = p
+        .model
+        .get("services")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for s in services {
+        if !all.contains_key(s) {
+            return Err(Exit::msg(1, format!("no such service: {s}")));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|(n, _)| services.is_empty() || services.contains(n))
+        .collect())
+}
+
+/// `pull`: the images of services that name one (a service with only `build` is skipped).
+async fn pull(c: &berth_client::Client, p: &Project, services: &[String]) -> anyhow::Result<()> {
+    for (name, svc) in service_names(p, services)? {
+        let Some(image) = svc.get("image").and_then(Value::as_str) else {
+            continue;
+        };
+        if svc.get("build").is_some() && svc.get("pull_policy").is_none() {
+            // Compose pulls such an image too but does not fail when it is not published.
+            let r = crate::cmd::registry::pull(c, pull_args(image)).await;
+            if let Err(e) = r {
+                progress(&format!(" {name} Skipped - {e}"));
+            }
+            continue;
+        }
+        progress(&format!(" {name} Pulling"));
+        crate::cmd::registry::pull(c, pull_args(image)).await?;
+        progress(&format!(" {name} Pulled"));
+    }
+    Ok(())
+}
+
+fn pull_args(image: &str) -> crate::cli::PullArgs {
+    crate::cli::PullArgs {
+        image: image.to_string(),
+        quiet: true,
+        ..Default::default()
+    }
+}
+
+/// `push`: the images of services that have both `build` and `image`.
+async fn push(c: &berth_client::Client, p: &Project, services: &[String]) -> anyhow::Result<()> {
+    for (name, svc) in service_names(p, services)? {
+        let (Some(image), Some(_)) = (svc.get("image").and_then(Value::as_str), svc.get("build"))
+        else {
+            continue;
+        };
+        progress(&format!(" {name} Pushing"));
+        crate::cmd::registry::push(
+            c,
+            PushArgs {
+                image: image.to_string(),
+                quiet: true,
+                all_tags: false,
+            },
+        )
+        .await?;
+        progress(&format!(" {name} Pushed"));
+    }
+    Ok(())
+}
+
+/// `images`: the image of each container.
+async fn images(c: &berth_client::Client, p: &Project, services: &[String]) -> anyhow::Result<()> {
+    let mut t = String::from("CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE\n");
+    for (id, name) in selected(c, p, services).await? {
+        let info: Value = c.get_json(&format!("/containers/{id}/json")).await?;
+        let image_ref = info["Config"]["Image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let img: Value = c
+            .get_json(&format!("/images/{}/json", super::path_name(&image_ref)))
+            .await
+            .unwrap_or_default();
+        let (repo, tag) = match image_ref.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+            _ => (image_ref.clone(), "latest".to_string()),
+        };
+        let iid = img["Id"].as_str().unwrap_or_default();
+        t.push_str(&format!(
+            "{name}\t{repo}\t{tag}\t{}\t{}\n",
+            crate::format::short_id(iid.trim_start_matches("sha256:")),
+            crate::units::human_size(img["Size"].as_i64().unwrap_or(0)),
+        ));
+    }
+    print!("{}", crate::format::tabulate(&t));
+    Ok(())
+}
+
+/// `top`: each running container's processes, under its name.
+async fn top(c: &berth_client::Client, p: &Project, services: &[String]) -> anyhow::Result<()> {
+    for (id, name) in selected(c, p, services).await? {
+        let Ok(v) = c.get_json::<Value>(&format!("/containers/{id}/top")).await else {
+            continue;
+        };
+        println!("{name}");
+        let titles: Vec<&str> = v["Titles"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut t = titles.join("\t") + "\n";
+        for row in v["Processes"].as_array().into_iter().flatten() {
+            let cells: Vec<&str> = row
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            t.push_str(&(cells.join("\t") + "\n"));
+        }
+        println!("{}", crate::format::tabulate(&t));
+    }
+    Ok(())
+}
+
+/// `up` without `-d`: follow every container's output with name prefixes until they all
+/// exit; Ctrl-C stops the project's containers. `--abort-on-container-exit` (and
+/// `--exit-code-from`) stops everything when one container exits.
+async fn attached(c: &berth_client::Client, p: &Project, u: &ComposeUpArgs) -> anyhow::Result<()> {
+    let targets = selected(c, p, &u.services).await?;
+    let width = targets.iter().map(|(_, n)| n.len()).max().unwrap_or(0);
+    let args = ComposeLogsArgs {
+        follow: true,
+        tail: "all".into(),
+        timestamps: false,
+        no_color: true,
+        no_log_prefix: false,
+        services: vec![],
+    };
+    let abort = u.abort_on_container_exit || u.exit_code_from.is_some();
+    let streams: Vec<_> = targets
+        .iter()
+        .map(|(id, name)| Box::pin(log_stream(c, id, format!("{name:width$}  | "), &args)))
+        .collect();
+    let all_done = async {
+        if abort {
+            if !streams.is_empty() {
+                let _ = futures::future::select_all(streams).await;
+            }
+        } else {
+            futures::future::join_all(streams).await;
+        }
+    };
+    let interrupted = tokio::select! {
+        _ = all_done => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    if interrupted || abort {
+        progress(if interrupted {
+            "Gracefully stopping... (press Ctrl+C again to force)"
+        } else {
+            "Aborting on container exit..."
+        });
+        apply::lifecycle(c, p, Action::Stop, &u.services, None, &progress)
+            .await
+            .map_err(|e| Exit::msg(1, e.to_string()))?;
+    }
+    if let Some(svc) = &u.exit_code_from {
+        let list = apply::service_containers(c, p, svc)
+            .await
+            .map_err(|e| Exit::msg(1, e.to_string()))?;
+        if let Some((id, _)) = list.first() {
+            let info: Value = c.get_json(&format!("/containers/{id}/json")).await?;
+            let code = info["State"]["ExitCode"].as_i64().unwrap_or(0) as i32;
+            if code != 0 {
+                return Err(Exit::code(code));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `run`: a one-off container of the service (its dependencies started first); attached, its
+/// output is shown and its exit code is the command's.
+async fn run_oneoff(
+    c: &berth_client::Client,
+    p: &Project,
+    r: &ComposeRunArgs,
+) -> anyhow::Result<()> {
+    let tty = !r.no_tty && !r.detach && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let one = berth_compose::apply::OneOff {
+        command: (!r.cmd.is_empty()).then(|| r.cmd.clone()),
+        entrypoint: r
+            .entrypoint
+            .as_ref()
+            .map(|e| berth_compose::units::split_command(e).unwrap_or_else(|| vec![e.clone()])),
+        env: r.env.clone(),
+        user: r.user.clone(),
+        workdir: r.workdir.clone(),
+        service_ports: r.service_ports,
+        name: r.name.clone(),
+        tty,
+        stdin_open: !r.detach,
+    };
+    let mut p = p.clone();
+    if r.no_deps {
+        if let Some(svc) = p
+            .model
+            .pointer_mut(&format!("/services/{}", r.service))
+            .and_then(Value::as_object_mut)
+        {
+            svc.remove("depends_on");
+        }
+    }
+    let builder = image_builder(c, false, false, &[]);
+    let (id, name) = apply::create_oneoff(c, &p, &r.service, &one, &builder, &progress)
+        .await
+        .map_err(|e| Exit::msg(1, e.to_string()))?;
+    if r.detach {
+        c.post::<Value>(&format!("/containers/{id}/start"), None)
+            .await?;
+        println!("{name}");
+        return Ok(());
+    }
+    let h = c
+        .hijack(
+            &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"),
+            None::<&Value>,
+        )
+        .await?;
+    c.post::<Value>(&format!("/containers/{id}/start"), None)
+        .await?;
+    let raw = tty.then(crate::tty::RawMode::stdin).flatten();
+    let keys = super::stream::parse_detach_keys(super::run::DEFAULT_DETACH)
+        .map_err(|e| Exit::msg(1, e))?;
+    let detached = super::stream::pump(h, true, tty, keys).await?;
+    drop(raw);
+    if detached {
+        return Ok(());
+    }
+    let waited: Value = c
+        .post_json(&format!("/containers/{id}/wait"), None::<&Value>)
+        .await?;
+    let code = waited["StatusCode"].as_i64().unwrap_or(0) as i32;
+    if r.rm {
+        let _ = c.delete(&format!("/containers/{id}?v=1&force=1")).await;
+    }
+    if code != 0 {
+        return Err(Exit::code(code));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::opts::split_tag;
 use crate::runopts::{self, CreatePlan, Env};
 use crate::tty::RawMode;
 
-const DEFAULT_DETACH: &str = "ctrl-p,ctrl-q";
+pub const DEFAULT_DETACH: &str = "ctrl-p,ctrl-q";
 
 fn read_file(p: &str) -> Result<String, String> {
     std::fs::read_to_string(p).map_err(|e| e.to_string())

@@ -672,3 +672,91 @@ volumes:
     }
     d.finish();
 }
+
+/// `berth compose` run, wait, attached up and the small commands: `create` (nothing
+/// started), `up --wait` (healthy), `run` (one-off: its output and exit code, `--rm`, not
+/// counted as a replica), `port`, `ls`, `top`, `images`, `pause`/`unpause`, `stop` + `rm`,
+/// `up --abort-on-container-exit --exit-code-from` (the service's exit code), `version`.
+#[test]
+fn berth_compose_run_wait_attach_and_the_small_commands() {
+    let t = "berth_compose_run_wait_attach_and_the_small_commands";
+    let Some(mut d) = start(t, Client::Berth) else {
+        return;
+    };
+    {
+        let p = Project::new(&mut d, Client::Berth);
+        let port = common::cli::free_port();
+        p.write_file(&format!(
+            r#"services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 80 & wait"]
+    ports: ["127.0.0.1:{port}:80"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  job:
+    image: busybox
+    command: ["sh", "-c", "echo job ran; exit 7"]
+    profiles: [batch]
+"#
+        ));
+        p.ok(&["create"]);
+        let app = p.ids("app");
+        assert_eq!(app.len(), 1);
+        assert_eq!(p.d.inspect(&app[0], "{{.State.Status}}"), "created");
+        p.ok(&["up", "-d", "--wait"]);
+        assert_eq!(p.d.inspect(&app[0], "{{.State.Health.Status}}"), "healthy");
+
+        let out = p.ok(&["run", "--rm", "-T", "app", "echo", "one-off"]);
+        assert_eq!(out, "one-off\n");
+        let o = p.run(&[
+            "run", "--rm", "-T", "-e", "X=3", "app", "sh", "-c", "exit $X",
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{o:?}");
+        assert_eq!(
+            p.ids("app"),
+            app,
+            "one-offs left behind or counted as replicas"
+        );
+
+        assert_eq!(
+            p.ok(&["port", "app", "80"]).trim(),
+            format!("127.0.0.1:{port}")
+        );
+        assert!(p.ok(&["ls"]).contains(&p.name));
+        assert!(p.ok(&["top"]).contains("httpd"));
+        assert!(p.ok(&["images"]).contains("busybox"));
+        p.ok(&["pause"]);
+        assert_eq!(p.d.inspect(&app[0], "{{.State.Status}}"), "paused");
+        p.ok(&["unpause"]);
+        assert_eq!(p.d.inspect(&app[0], "{{.State.Status}}"), "running");
+        p.ok(&["stop"]);
+        p.ok(&["rm"]);
+        assert!(p.ids("app").is_empty());
+
+        // Attached: the job's output is shown and its exit code is the command's.
+        let o = p.run(&[
+            "--profile",
+            "batch",
+            "up",
+            "--abort-on-container-exit",
+            "--exit-code-from",
+            "job",
+            "job",
+        ]);
+        assert_eq!(o.status.code(), Some(7), "{o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("job ran"),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert!(p
+            .ok(&["version", "--short"])
+            .trim()
+            .starts_with(char::is_numeric));
+        p.ok(&["--profile", "batch", "down"]);
+        assert!(p.ids("app").is_empty() && p.ids("job").is_empty());
+    }
+    d.finish();
+}
