@@ -543,6 +543,17 @@ volumes:
             "down -v kept the volume"
         );
 
+        // The other way round: a project Compose v2 made, berth lists and takes down.
+        p.write_file(&file("three"));
+        v2.ok(&["up", "-d"]);
+        let theirs = p.ok(&["ps", "--services"]);
+        let mut theirs: Vec<&str> = theirs.lines().collect();
+        theirs.sort();
+        assert_eq!(theirs, vec!["db", "web"]);
+        p.ok(&["down", "-v"]);
+        assert!(p.ids("db").is_empty() && p.ids("web").is_empty());
+        assert!(!link_exists(&p.bridge), "Compose v2's project bridge left after berth's down");
+
         // Bad input: one line, exit 1, nothing created.
         std::fs::write(
             &p.file,
