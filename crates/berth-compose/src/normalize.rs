@@ -93,12 +93,12 @@ pub fn service(name: &str, svc: &mut Value, cx: &Context) -> Result<(), Normaliz
         if let Some(Value::Array(items)) = m.get_mut(key) {
             for it in items.iter_mut() {
                 if let Value::String(s) = it {
-                    let target = if key == "secrets" {
-                        format!("/run/secrets/{s}")
+                    // Compose writes a target for a secret only; a config's stays unset.
+                    *it = if key == "secrets" {
+                        json!({"source": s.clone(), "target": format!("/run/secrets/{s}")})
                     } else {
-                        format!("/{s}")
+                        json!({"source": s.clone()})
                     };
-                    *it = json!({"source": s.clone(), "target": target});
                 }
             }
         }
@@ -236,7 +236,7 @@ pub fn absolute(dir: &Path, rel: &str) -> PathBuf {
 }
 
 /// `["a=b", "c"]` / `{a: b}` as a map; `c` alone is `""` (labels) or null (`null_bare`).
-fn list_to_map(v: &Value, null_bare: bool) -> Value {
+pub fn list_to_map(v: &Value, null_bare: bool) -> Value {
     match v {
         Value::Array(items) => {
             let mut m = Map::new();

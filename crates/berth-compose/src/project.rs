@@ -97,6 +97,265 @@ pub enum LoadError {
     },
     #[error("services.{0} must be a mapping")]
     NotAService(String),
+    #[error("{}: {detail}", path.display())]
+    Include { path: PathBuf, detail: String },
+    #[error("cannot extend service {service:?} in {}: {detail}", file.display())]
+    Extends {
+        service: String,
+        file: PathBuf,
+        detail: String,
+    },
+}
+
+/// One file as a normalized document: parsed, interpolated, checked, its `include`s merged in
+/// and its `extends` resolved. Relative paths are resolved against `dir`; `stack` holds the
+/// files being included (a file that includes itself is refused).
+fn load_file(
+    f: &Path,
+    dir: &Path,
+    env: &Env,
+    warnings: &mut Vec<String>,
+    stack: &mut Vec<PathBuf>,
+) -> Result<Value, LoadError> {
+    let mut doc = read_checked(f, env, warnings)?;
+    if stack.iter().any(|s| s == f) {
+        return Err(LoadError::Include {
+            path: f.to_path_buf(),
+            detail: "include cycle".into(),
+        });
+    }
+    stack.push(f.to_path_buf());
+    let includes = doc
+        .as_object_mut()
+        .and_then(|m| m.remove("include"))
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    let mut imported = json!({});
+    for inc in includes {
+        let (paths, project_dir, env_files) = match &inc {
+            Value::String(p) => (vec![p.clone()], None, vec![]),
+            Value::Object(o) => {
+                let paths = match o.get("path") {
+                    Some(Value::String(p)) => vec![p.clone()],
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect(),
+                    _ => vec![],
+                };
+                let env_files = match o.get("env_file") {
+                    Some(Value::String(p)) => vec![p.clone()],
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect(),
+                    _ => vec![],
+                };
+                (
+                    paths,
+                    o.get("project_directory")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                    env_files,
+                )
+            }
+            _ => continue,
+        };
+        let Some(first) = paths.first() else {
+            return Err(LoadError::Include {
+                path: f.to_path_buf(),
+                detail: "an include entry needs a path".into(),
+            });
+        };
+        let first_abs = absolute(dir, first);
+        let inc_dir = match &project_dir {
+            Some(d) => absolute(dir, d),
+            None => first_abs
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.to_path_buf()),
+        };
+        // The included project sees its own .env (or env_file) beneath the including one's.
+        let mut inc_env = Env::new();
+        let env_paths: Vec<PathBuf> = if env_files.is_empty() {
+            vec![inc_dir.join(".env")]
+        } else {
+            env_files.iter().map(|e| absolute(dir, e)).collect()
+        };
+        for ep in env_paths {
+            if let Ok(text) = std::fs::read_to_string(&ep) {
+                let pairs = crate::dotenv::parse(&text, env).map_err(|e| LoadError::EnvFile {
+                    path: ep.clone(),
+                    detail: e.to_string(),
+                })?;
+                inc_env.extend(pairs);
+            }
+        }
+        inc_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut sub = json!({});
+        for p in &paths {
+            let pf = absolute(dir, p);
+            let d = load_file(&pf, &inc_dir, &inc_env, warnings, stack)?;
+            merge(&mut sub, d, "");
+        }
+        for section in ["services", "networks", "volumes", "secrets", "configs"] {
+            if let Some(Value::Object(items)) = sub.get(section) {
+                for (k, v) in items {
+                    let defined_here = doc.pointer(&format!("/{section}/{k}")).is_some();
+                    let defined_before = imported.pointer(&format!("/{section}/{k}")).is_some();
+                    if defined_here || defined_before {
+                        return Err(LoadError::Include {
+                            path: first_abs.clone(),
+                            detail: format!("{section}.{k} conflicts with imported resource"),
+                        });
+                    }
+                    imported[section][k] = v.clone();
+                }
+            }
+        }
+    }
+    normalize_services(&mut doc, dir, env)?;
+    resolve_extends(&mut doc, f, dir, env, warnings)?;
+    stack.pop();
+    if imported.as_object().is_some_and(|m| !m.is_empty()) {
+        merge(&mut imported, doc, "");
+        return Ok(imported);
+    }
+    Ok(doc)
+}
+
+/// Read, parse, interpolate and schema-check one file (the obsolete `version` dropped with a
+/// warning).
+fn read_checked(f: &Path, env: &Env, warnings: &mut Vec<String>) -> Result<Value, LoadError> {
+    let text = std::fs::read_to_string(f).map_err(|source| LoadError::Read {
+        path: f.to_path_buf(),
+        source,
+    })?;
+    let doc = parse_yaml(&text).map_err(|detail| LoadError::Yaml {
+        path: f.to_path_buf(),
+        detail,
+    })?;
+    let mut doc = match doc {
+        Value::Null => json!({}),
+        d => d,
+    };
+    interpolate_tree(&mut doc, "", env, warnings)?;
+    schema::validate(&doc).map_err(|source| LoadError::Schema {
+        path: f.to_path_buf(),
+        source,
+    })?;
+    if let Some(m) = doc.as_object_mut() {
+        if m.remove("version").is_some() {
+            let w = format!(
+                "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                f.display()
+            );
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+    }
+    Ok(doc)
+}
+
+/// Replace each service's `extends` by the service it names (in this file or in `file`,
+/// whose relative paths are its own), with this service merged over it.
+fn resolve_extends(
+    doc: &mut Value,
+    f: &Path,
+    dir: &Path,
+    env: &Env,
+    warnings: &mut Vec<String>,
+) -> Result<(), LoadError> {
+    let Some(Value::Object(services)) = doc.get("services").cloned() else {
+        return Ok(());
+    };
+    let mut resolved = serde_json::Map::new();
+    for name in services.keys() {
+        let svc = extended(&services, name, f, dir, env, warnings, &mut Vec::new())?;
+        resolved.insert(name.clone(), svc);
+    }
+    doc["services"] = Value::Object(resolved);
+    Ok(())
+}
+
+fn extended(
+    services: &Map<String, Value>,
+    name: &str,
+    f: &Path,
+    dir: &Path,
+    env: &Env,
+    warnings: &mut Vec<String>,
+    chain: &mut Vec<String>,
+) -> Result<Value, LoadError> {
+    let mut svc = services.get(name).cloned().unwrap_or(json!({}));
+    let Some(ext) = svc.as_object_mut().and_then(|m| m.remove("extends")) else {
+        return Ok(svc);
+    };
+    let (file, base_name) = match &ext {
+        Value::String(s) => (None, s.clone()),
+        Value::Object(o) => (
+            o.get("file").and_then(Value::as_str).map(String::from),
+            o.get("service")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        _ => (None, String::new()),
+    };
+    let key = format!("{}:{base_name}", file.as_deref().unwrap_or(""));
+    if chain.contains(&key) {
+        return Err(LoadError::Extends {
+            service: name.to_string(),
+            file: f.to_path_buf(),
+            detail: format!("circular reference with extends: {}", chain.join(" -> ")),
+        });
+    }
+    chain.push(key);
+    let mut base = match &file {
+        None => {
+            if !services.contains_key(&base_name) {
+                return Err(LoadError::Extends {
+                    service: name.to_string(),
+                    file: f.to_path_buf(),
+                    detail: format!("service {base_name:?} not found"),
+                });
+            }
+            extended(services, &base_name, f, dir, env, warnings, chain)?
+        }
+        Some(file) => {
+            let path = absolute(f.parent().unwrap_or(dir), file);
+            let base_dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.to_path_buf());
+            let mut other = read_checked(&path, env, warnings)?;
+            normalize_services(&mut other, &base_dir, env)?;
+            let other_services = other
+                .get("services")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if !other_services.contains_key(&base_name) {
+                return Err(LoadError::Extends {
+                    service: name.to_string(),
+                    file: path.clone(),
+                    detail: format!("service {base_name:?} not found"),
+                });
+            }
+            extended(
+                &other_services,
+                &base_name,
+                &path,
+                &base_dir,
+                env,
+                warnings,
+                chain,
+            )?
+        }
+    };
+    merge(&mut base, svc, "");
+    Ok(base)
 }
 
 /// Load a project.
@@ -113,35 +372,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
     let mut warnings = Vec::new();
     let mut merged = Value::Object(Map::new());
     for f in &files {
-        let text = std::fs::read_to_string(f).map_err(|source| LoadError::Read {
-            path: f.clone(),
-            source,
-        })?;
-        let doc = parse_yaml(&text).map_err(|detail| LoadError::Yaml {
-            path: f.clone(),
-            detail,
-        })?;
-        let mut doc = match doc {
-            Value::Null => json!({}),
-            d => d,
-        };
-        interpolate_tree(&mut doc, "", &env, &mut warnings)?;
-        schema::validate(&doc).map_err(|source| LoadError::Schema {
-            path: f.clone(),
-            source,
-        })?;
-        if let Some(m) = doc.as_object_mut() {
-            if m.remove("version").is_some() {
-                let w = format!(
-                    "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
-                    f.display()
-                );
-                if !warnings.contains(&w) {
-                    warnings.push(w);
-                }
-            }
-        }
-        normalize_services(&mut doc, &dir, &env)?;
+        let doc = load_file(f, &dir, &env, &mut warnings, &mut Vec::new())?;
         merge(&mut merged, doc, "");
     }
     let name = project_name(opts, &merged, &dir, &env)?;
@@ -612,6 +843,9 @@ fn refers(svc: &Value, key: &str, name: &str) -> bool {
 
 fn top_level_entry(kind: &str, key: &str, spec: Value, project: &str, dir: &Path) -> Value {
     let mut m = spec.as_object().cloned().unwrap_or_default();
+    if let Some(l) = m.get_mut("labels") {
+        *l = normalize::list_to_map(l, false);
+    }
     let external = match m.get("external") {
         Some(Value::Bool(b)) => *b,
         // The legacy `external: {name: x}` form.

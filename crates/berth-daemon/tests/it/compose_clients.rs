@@ -552,7 +552,10 @@ volumes:
         assert_eq!(theirs, vec!["db", "web"]);
         p.ok(&["down", "-v"]);
         assert!(p.ids("db").is_empty() && p.ids("web").is_empty());
-        assert!(!link_exists(&p.bridge), "Compose v2's project bridge left after berth's down");
+        assert!(
+            !link_exists(&p.bridge),
+            "Compose v2's project bridge left after berth's down"
+        );
 
         // Bad input: one line, exit 1, nothing created.
         std::fs::write(
