@@ -39,6 +39,8 @@ pub enum ApplyError {
     NotCompleted { service: String, code: i64 },
     #[error("dependency failed to start: container {container} exited ({code})")]
     Exited { container: String, code: i64 },
+    #[error("environment variable {variable} is not set: it is the source of {target}")]
+    MissingVariable { target: String, variable: String },
     #[error("timeout waiting for container {container} to be running (and healthy)")]
     WaitTimeout { container: String },
 }
@@ -546,7 +548,73 @@ async fn create_from(
                 .map_err(api(format!("connect {cn} to {net}")))?;
         }
     }
+    write_files(c, p, svc, &cid, &cn).await?;
     Ok((cid, cn))
+}
+
+/// Secrets and configs whose bytes are not a host file: written into the created container
+/// (as one tar through `PUT /containers/{id}/archive`) before it starts.
+async fn write_files(
+    c: &Client,
+    p: &Project,
+    svc: &Value,
+    cid: &str,
+    cn: &str,
+) -> Result<(), ApplyError> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut any = false;
+    for f in plan::secret_and_config_files(&p.model, svc) {
+        let data = match &f.source {
+            plan::FileSource::Host(_) => continue,
+            plan::FileSource::Content(s) => s.clone(),
+            plan::FileSource::Variable(v) => match p.env.get(v) {
+                Some(s) => s.clone(),
+                None => {
+                    return Err(ApplyError::MissingVariable {
+                        target: f.target.clone(),
+                        variable: v.clone(),
+                    })
+                }
+            },
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(f.mode);
+        h.set_mtime(0);
+        h.set_cksum();
+        let path = f.target.trim_start_matches('/').to_string();
+        tar.append_data(&mut h, path, data.as_bytes())
+            .map_err(|e| ApplyError::Api {
+                what: format!("container {cn}: {}", f.target),
+                source: berth_client::Error::Io {
+                    what: "writing a tar".into(),
+                    source: e,
+                },
+            })?;
+        any = true;
+    }
+    if !any {
+        return Ok(());
+    }
+    let bytes = tar.into_inner().map_err(|e| ApplyError::Api {
+        what: format!("container {cn}"),
+        source: berth_client::Error::Io {
+            what: "writing a tar".into(),
+            source: e,
+        },
+    })?;
+    c.stream(
+        hyper::Method::PUT,
+        &format!("/containers/{cid}/archive?path=/"),
+        berth_client::body::bytes(bytes),
+        &[("Content-Type", "application/x-tar")],
+    )
+    .await
+    .map_err(api(format!("container {cn}: secrets and configs")))?
+    .collect()
+    .await
+    .map_err(api(format!("container {cn}: secrets and configs")))?;
+    Ok(())
 }
 
 async fn start(c: &Client, cid: &str, cn: &str, out: Progress<'_>) -> Result<(), ApplyError> {

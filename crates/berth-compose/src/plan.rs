@@ -217,10 +217,16 @@ pub fn create_body(
         };
         exposed.entry(key).or_insert_with(|| json!({}));
     }
-    let mounts: Vec<Value> = str_list(svc.get("volumes"))
+    let mut mounts: Vec<Value> = str_list(svc.get("volumes"))
         .iter()
         .map(|v| mount(model, v))
         .collect();
+    for f in secret_and_config_files(model, svc) {
+        if let FileSource::Host(src) = &f.source {
+            mounts
+                .push(json!({"Type": "bind", "Source": src, "Target": f.target, "ReadOnly": true}));
+        }
+    }
     let networks = service_networks(svc);
     let network_mode = match svc.get("network_mode").and_then(Value::as_str) {
         Some(m) => m.to_string(),
@@ -365,6 +371,70 @@ pub fn create_body(
         }
     }
     body
+}
+
+/// Where a secret's or config's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// A host file, bind-mounted read-only.
+    Host(String),
+    /// Bytes written into the container before it starts (`content:`).
+    Content(String),
+    /// A variable of the project's environment (`environment:`).
+    Variable(String),
+}
+
+/// One secret or config file of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFile {
+    pub target: String,
+    pub source: FileSource,
+    /// Octal mode (Compose's default 0444).
+    pub mode: u32,
+}
+
+/// The service's secrets (at `/run/secrets/<name>` unless a target is given) and configs (at
+/// `/<name>`), with where their bytes come from. External and driver-backed ones (Swarm
+/// only) are left out.
+pub fn secret_and_config_files(model: &Value, svc: &Value) -> Vec<ServiceFile> {
+    let mut out = Vec::new();
+    for (section, default_dir) in [("secrets", "/run/secrets/"), ("configs", "/")] {
+        for r in str_list(svc.get(section)) {
+            let Some(name) = r.get("source").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(def) = model.pointer(&format!("/{section}/{name}")) else {
+                continue;
+            };
+            let source = if let Some(f) = def.get("file").and_then(Value::as_str) {
+                FileSource::Host(f.to_string())
+            } else if let Some(c) = def.get("content").and_then(Value::as_str) {
+                FileSource::Content(c.to_string())
+            } else if let Some(v) = def.get("environment").and_then(Value::as_str) {
+                FileSource::Variable(v.to_string())
+            } else {
+                continue;
+            };
+            let target = match r.get("target").and_then(Value::as_str) {
+                Some(t) if t.starts_with('/') => t.to_string(),
+                Some(t) => format!("{default_dir}{t}"),
+                None => format!("{default_dir}{name}"),
+            };
+            let mode = match r.get("mode") {
+                Some(Value::Number(n)) => n.as_u64().unwrap_or(0o444) as u32,
+                Some(Value::String(s)) => {
+                    u32::from_str_radix(s.trim_start_matches("0o"), 8).unwrap_or(0o444)
+                }
+                _ => 0o444,
+            };
+            out.push(ServiceFile {
+                target,
+                source,
+                mode,
+            });
+        }
+    }
+    out
 }
 
 fn depends_label(svc: &Value) -> String {
@@ -633,6 +703,54 @@ mod tests {
         assert_eq!(ep["Aliases"], json!(["web", "app-web-2", "w"]));
         assert_eq!(ep["IPAMConfig"]["IPv4Address"], "10.5.0.5");
         assert_eq!(replicas(svc), 2);
+    }
+
+    #[test]
+    fn secrets_and_configs_become_mounts_or_written_files() {
+        let model = json!({
+            "secrets": {"pw": {"file": "/p/pw.txt"}, "key": {"environment": "API_KEY"}},
+            "configs": {"conf": {"content": "a=1"}, "ext": {"external": true}},
+        });
+        let svc = json!({
+            "secrets": [{"source": "pw", "target": "/run/secrets/pw"}, {"source": "key", "target": "k"}],
+            "configs": [{"source": "conf"}, {"source": "ext"}, {"source": "conf", "target": "/etc/c", "mode": 288}],
+        });
+        let files = secret_and_config_files(&model, &svc);
+        assert_eq!(
+            files,
+            vec![
+                ServiceFile {
+                    target: "/run/secrets/pw".into(),
+                    source: FileSource::Host("/p/pw.txt".into()),
+                    mode: 0o444
+                },
+                ServiceFile {
+                    target: "/run/secrets/k".into(),
+                    source: FileSource::Variable("API_KEY".into()),
+                    mode: 0o444
+                },
+                ServiceFile {
+                    target: "/conf".into(),
+                    source: FileSource::Content("a=1".into()),
+                    mode: 0o444
+                },
+                ServiceFile {
+                    target: "/etc/c".into(),
+                    source: FileSource::Content("a=1".into()),
+                    mode: 0o440
+                },
+            ]
+        );
+        let info = ProjectInfo {
+            name: "p",
+            working_dir: "/p",
+            config_files: "",
+        };
+        let b = create_body(&info, &model, "s", &svc, 1);
+        assert_eq!(
+            b["HostConfig"]["Mounts"],
+            json!([{"Type": "bind", "Source": "/p/pw.txt", "Target": "/run/secrets/pw", "ReadOnly": true}])
+        );
     }
 
     #[test]

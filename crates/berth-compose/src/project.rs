@@ -47,6 +47,8 @@ pub struct Project {
     pub model: Value,
     /// Things Compose warns about (unset variables, the obsolete `version`).
     pub warnings: Vec<String>,
+    /// The variables interpolation saw (`environment:` secrets and configs read theirs here).
+    pub env: Env,
 }
 
 /// Why a project does not load. Texts follow Compose v2's.
@@ -397,6 +399,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project, LoadError> {
         files,
         model,
         warnings,
+        env,
     })
 }
 

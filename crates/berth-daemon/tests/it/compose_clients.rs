@@ -700,6 +700,9 @@ fn berth_compose_run_wait_attach_and_the_small_commands() {
     {
         let p = Project::new(&mut d, Client::Berth);
         let port = common::cli::free_port();
+        let dir = p.file.parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("pw.txt"), "file secret\n").unwrap();
+        std::fs::write(dir.join(".env"), "API_KEY=k123\n").unwrap();
         p.write_file(&format!(
             r#"services:
   app:
@@ -709,10 +712,20 @@ fn berth_compose_run_wait_attach_and_the_small_commands() {
     healthcheck:
       test: ["CMD", "true"]
       interval: 1s
+    secrets: [pw, {{source: api, target: api_key}}]
+    configs: [{{source: conf, target: /etc/app.conf}}]
   job:
     image: busybox
     command: ["sh", "-c", "echo job ran; exit 7"]
     profiles: [batch]
+secrets:
+  pw:
+    file: ./pw.txt
+  api:
+    environment: API_KEY
+configs:
+  conf:
+    content: "level=debug"
 "#
         ));
         p.ok(&["create"]);
@@ -724,6 +737,11 @@ fn berth_compose_run_wait_attach_and_the_small_commands() {
 
         let out = p.ok(&["run", "--rm", "-T", "app", "echo", "one-off"]);
         assert_eq!(out, "one-off\n");
+        // Secrets from a file and from the environment, a config from content.
+        let out = p.ok(&["exec", "-T", "app", "sh", "-c", "cat /run/secrets/pw /run/secrets/api_key; echo; cat /etc/app.conf"]);
+        assert_eq!(out, "file secret\nk123\nlevel=debug");
+        let mode = p.ok(&["exec", "-T", "app", "stat", "-c", "%a", "/run/secrets/api_key"]);
+        assert_eq!(mode.trim(), "444");
         let o = p.run(&[
             "run", "--rm", "-T", "-e", "X=3", "app", "sh", "-c", "exit $X",
         ]);
