@@ -72,6 +72,36 @@ pub enum ComposeCmd {
     Ls(ComposeLsArgs),
     /// Show the Docker Compose version information
     Version(ComposeVersionArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(ComposeCpArgs),
+    /// Receive real time events from containers
+    Events(ComposeEventsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeCpArgs {
+    /// Index of the container if the service has several replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: usize,
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// SERVICE:SRC_PATH or a local path
+    pub src: String,
+    /// SERVICE:DEST_PATH or a local path
+    pub dst: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ComposeEventsArgs {
+    /// Output events as a stream of json objects
+    #[arg(long)]
+    pub json: bool,
+    /// Services (default: all)
+    pub services: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -9,9 +9,9 @@ use berth_compose::{LoadOptions, Project};
 use serde_json::Value;
 
 use crate::cli::{
-    BuildArgs, ComposeArgs, ComposeCmd, ComposeConfigArgs, ComposeExecArgs, ComposeLogsArgs,
-    ComposeLsArgs, ComposePsArgs, ComposeRunArgs, ComposeUpArgs, ComposeVersionArgs, ExecArgs,
-    PushArgs,
+    BuildArgs, ComposeArgs, ComposeCmd, ComposeConfigArgs, ComposeCpArgs, ComposeEventsArgs,
+    ComposeExecArgs, ComposeLogsArgs, ComposeLsArgs, ComposePsArgs, ComposeRunArgs, ComposeUpArgs,
+    ComposeVersionArgs, ExecArgs, PushArgs,
 };
 use crate::exit::Exit;
 
@@ -191,6 +191,8 @@ pub async fn run(c: &berth_client::Client, a: &ComposeArgs) -> anyhow::Result<()
             }
         }
         ComposeCmd::Ls(_) | ComposeCmd::Version(_) => unreachable!("handled before loading"),
+        ComposeCmd::Cp(cp) => copy(c, &p, cp).await,
+        ComposeCmd::Events(e) => events(c, &p, e).await,
         ComposeCmd::Build(b) => {
             let builder = image_builder(c, b.no_cache, b.pull, &b.build_arg);
             apply::build(&p, &b.services, &builder, &progress)
@@ -899,6 +901,124 @@ async fn run_oneoff(
     }
     if code != 0 {
         return Err(Exit::code(code));
+    }
+    Ok(())
+}
+
+/// `cp`: `SERVICE:PATH` names the service's container at `--index`; `berth cp` does the copy.
+async fn copy(c: &berth_client::Client, p: &Project, a: &ComposeCpArgs) -> anyhow::Result<()> {
+    let side = |s: &str| -> Option<(String, String)> {
+        // A local path may hold a colon only after a slash (as `docker cp` reads it).
+        let (svc, path) = s.split_once(':')?;
+        (!svc.is_empty() && !svc.contains('/')).then(|| (svc.to_string(), path.to_string()))
+    };
+    let resolve = |svc: String, path: String| async move {
+        let list = apply::service_containers(c, p, &svc)
+            .await
+            .map_err(|e| Exit::msg(1, e.to_string()))?;
+        match list.get(a.index.saturating_sub(1)) {
+            Some((id, _)) => Ok(format!("{id}:{path}")),
+            None => Err(Exit::msg(
+                1,
+                format!("service {svc:?} has no container #{}", a.index),
+            )),
+        }
+    };
+    let (src, dst) = match (side(&a.src), side(&a.dst)) {
+        (Some((s, path)), None) => (resolve(s, path).await?, a.dst.clone()),
+        (None, Some((s, path))) => (a.src.clone(), resolve(s, path).await?),
+        _ => {
+            return Err(Exit::msg(
+                1,
+                "copy between a service container (SERVICE:PATH) and a local path",
+            ))
+        }
+    };
+    crate::cmd::cp::cp(
+        c,
+        crate::cli::CpArgs {
+            archive: a.archive,
+            follow_link: a.follow_link,
+            quiet: true,
+            src,
+            dst,
+        },
+    )
+    .await
+}
+
+/// `events`: the project's container events as Compose prints them (`--json`: one object per
+/// line with `time`, `type`, `action`, `id`, `service`, `attributes`).
+async fn events(
+    c: &berth_client::Client,
+    p: &Project,
+    a: &ComposeEventsArgs,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let labels = berth_compose::plan::labels::PROJECT;
+    let filters = serde_json::json!({
+        "label": [format!("{labels}={}", p.name)],
+        "type": ["container"],
+    })
+    .to_string();
+    let q = super::Query::new().add("filters", filters);
+    let mut s = c
+        .stream(
+            hyper::Method::GET,
+            &q.on("/events"),
+            berth_client::body::empty(),
+            &[],
+        )
+        .await?;
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = s.next_chunk().await? {
+        pending.extend_from_slice(&chunk);
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            let attrs = ev["Actor"]["Attributes"].clone();
+            let service = attrs[berth_compose::plan::labels::SERVICE]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !a.services.is_empty() && !a.services.contains(&service) {
+                continue;
+            }
+            let nanos = ev["timeNano"].as_i64().unwrap_or(0);
+            let time = chrono::DateTime::from_timestamp(
+                nanos / 1_000_000_000,
+                (nanos % 1_000_000_000) as u32,
+            )
+            .unwrap_or_default();
+            let action = ev["Action"].as_str().unwrap_or_default();
+            let id = ev["Actor"]["ID"].as_str().unwrap_or_default();
+            let mut o = std::io::stdout().lock();
+            if a.json {
+                let v = serde_json::json!({
+                    "time": time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    "type": "container",
+                    "action": action,
+                    "id": id,
+                    "service": service,
+                    "attributes": attrs,
+                });
+                writeln!(o, "{v}")?;
+            } else {
+                let shown: Vec<String> = ["image", "name"]
+                    .iter()
+                    .filter_map(|k| attrs[*k].as_str().map(|v| format!("{k}={v}")))
+                    .collect();
+                writeln!(
+                    o,
+                    "{} container {action} {id} ({})",
+                    time.format("%Y-%m-%d %H:%M:%S%.6f"),
+                    shown.join(", ")
+                )?;
+            }
+            o.flush()?;
+        }
     }
     Ok(())
 }

@@ -738,9 +738,24 @@ configs:
         let out = p.ok(&["run", "--rm", "-T", "app", "echo", "one-off"]);
         assert_eq!(out, "one-off\n");
         // Secrets from a file and from the environment, a config from content.
-        let out = p.ok(&["exec", "-T", "app", "sh", "-c", "cat /run/secrets/pw /run/secrets/api_key; echo; cat /etc/app.conf"]);
+        let out = p.ok(&[
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "cat /run/secrets/pw /run/secrets/api_key; echo; cat /etc/app.conf",
+        ]);
         assert_eq!(out, "file secret\nk123\nlevel=debug");
-        let mode = p.ok(&["exec", "-T", "app", "stat", "-c", "%a", "/run/secrets/api_key"]);
+        let mode = p.ok(&[
+            "exec",
+            "-T",
+            "app",
+            "stat",
+            "-c",
+            "%a",
+            "/run/secrets/api_key",
+        ]);
         assert_eq!(mode.trim(), "444");
         let o = p.run(&[
             "run", "--rm", "-T", "-e", "X=3", "app", "sh", "-c", "exit $X",
@@ -763,7 +778,36 @@ configs:
         assert_eq!(p.d.inspect(&app[0], "{{.State.Status}}"), "paused");
         p.ok(&["unpause"]);
         assert_eq!(p.d.inspect(&app[0], "{{.State.Status}}"), "running");
+        // cp both ways.
+        let local = dir.join("copied.conf");
+        p.ok(&["cp", "app:/etc/app.conf", local.to_str().unwrap()]);
+        assert_eq!(std::fs::read_to_string(&local).unwrap(), "level=debug");
+        p.ok(&["cp", local.to_str().unwrap(), "app:/tmp/back.conf"]);
+        assert_eq!(
+            p.ok(&["exec", "-T", "app", "cat", "/tmp/back.conf"]),
+            "level=debug"
+        );
+        let events = Events::start(&p);
+        // The stream is listening once it shows an event we cause (pause/unpause until one
+        // arrives), so the stop below cannot happen before it subscribed.
+        let mut listening = false;
+        for _ in 0..100 {
+            p.ok(&["pause"]);
+            p.ok(&["unpause"]);
+            if events
+                .lines
+                .recv_timeout(Duration::from_millis(300))
+                .is_ok()
+            {
+                listening = true;
+                break;
+            }
+        }
+        assert!(listening, "events --json showed nothing");
         p.ok(&["stop"]);
+        let seen = events.wait_for("stop", &app[0]);
+        assert!(seen.iter().all(|e| e["service"] == "app"), "{seen:?}");
+        drop(events);
         p.ok(&["rm"]);
         assert!(p.ids("app").is_empty());
 
