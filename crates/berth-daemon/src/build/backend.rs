@@ -28,7 +28,7 @@ pub type Puller =
 #[async_trait::async_trait]
 pub trait BuildNetwork: Send + Sync {
     /// Create and connect a namespace for step `id`: its path and the resolv.conf to use.
-    async fn attach(&self, id: &str) -> Result<(PathBuf, String), String>;
+    async fn attach(&self, id: &str) -> Result<(PathBuf, String), crate::error::DaemonError>;
     /// Disconnect and remove what [`BuildNetwork::attach`] made (best effort, logged).
     async fn detach(&self, id: &str);
 }

@@ -108,9 +108,12 @@ const BUILD_NETWORK: &str = "bridge";
 
 #[async_trait::async_trait]
 impl BuildNetwork for BridgeForBuilds {
-    async fn attach(&self, id: &str) -> Result<(PathBuf, String), String> {
-        let net = self.0.network().await.map_err(|e| e.to_string())?;
-        let ns = net.create_netns(id).await.map_err(|e| e.to_string())?;
+    async fn attach(&self, id: &str) -> Result<(PathBuf, String), DaemonError> {
+        let net = self.0.network().await?;
+        let ns = net
+            .create_netns(id)
+            .await
+            .map_err(|e| DaemonError::Network(Box::new(e)))?;
         let cfg = berth_network::EndpointConfig {
             container_id: id.to_string(),
             name: id.to_string(),
@@ -118,7 +121,10 @@ impl BuildNetwork for BridgeForBuilds {
         };
         if let Err(e) = net.connect(&ns, &self.1, cfg).await {
             let _ = net.remove_netns(id).await;
-            return Err(format!("connect to the {} network: {e}", self.1));
+            return Err(DaemonError::failed(
+                format!("connect to the {} network", self.1),
+                e,
+            ));
         }
         let resolv = net
             .resolv_conf(&self.1, &Default::default())
@@ -146,14 +152,14 @@ struct ContainerForBuilds(Engine, String);
 
 #[async_trait::async_trait]
 impl BuildNetwork for ContainerForBuilds {
-    async fn attach(&self, _id: &str) -> Result<(PathBuf, String), String> {
+    async fn attach(&self, _id: &str) -> Result<(PathBuf, String), DaemonError> {
         let cs = &self.0.inner.containers;
-        let c = cs.get(&self.1).map_err(|e| e.to_string())?.snapshot();
+        let c = cs.get(&self.1)?.snapshot();
         if !c.running() {
-            return Err(format!(
+            return Err(DaemonError::Conflict(format!(
                 "cannot join network of a non running container: {}",
                 self.1
-            ));
+            )));
         }
         let ns = c
             .netns

@@ -56,7 +56,7 @@ impl Effects for CtrEffects {
         })
         .await
         .map_err(err128)?
-        .map_err(|e| err128(DaemonError::Internal(format!("mount rootfs of {id}: {e}"))))
+        .map_err(|e| err128(DaemonError::failed(format!("mount rootfs of {id}"), e)))
     }
 
     async fn unmount_rootfs(&self, id: &str) {
@@ -249,7 +249,7 @@ impl Engine {
                 let ns = self.inner.cfg.exec_root.join("netns").join(&id);
                 berth_network::netlink::create_netns(&ns)
                     .await
-                    .map_err(|e| err128(DaemonError::Internal(format!("create netns: {e}"))))?;
+                    .map_err(|e| err128(DaemonError::failed("create netns", e)))?;
                 *netns = Some(ns.clone());
                 Ok(Attached {
                     mode: NetworkMode::Path(ns.clone()),
@@ -283,7 +283,7 @@ impl Engine {
                 let ns = net
                     .create_netns(&id)
                     .await
-                    .map_err(|e| err128(DaemonError::Internal(format!("create netns: {e}"))))?;
+                    .map_err(|e| err128(DaemonError::failed("create netns", e)))?;
                 *netns = Some(ns.clone());
                 // The first network's endpoint as `network connect` builds one: aliases,
                 // links, MAC and both static addresses (`--ip`, `--ip6`).
