@@ -152,7 +152,7 @@ pub fn diff_layer(
 ) -> Result<Option<Layer>, BuildError> {
     let _ = tmp_dir;
     let rw = store.rw_layer(rw_id).map_err(store_err)?;
-    let empty = fs::read_dir(&rw.upper)
+    let empty = fs_err::read_dir(&rw.upper)
         .map_err(|e| io_err("read upper dir", e))?
         .next()
         .is_none();

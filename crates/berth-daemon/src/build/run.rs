@@ -229,7 +229,7 @@ impl RunPrep<'_> {
                         .root
                         .join("build-cache-mounts")
                         .join(Digest::of(id.as_bytes()).hex());
-                    fs::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
+                    fs_err::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
                     plan.push((
                         m.target.clone(),
                         "bind".into(),

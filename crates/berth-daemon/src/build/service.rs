@@ -71,11 +71,9 @@ impl Drop for ContextDir {
 async fn unpack_context(body: ByteStream, dir: &Path) -> Result<()> {
     let tar = dir.with_extension("tar");
     if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| DaemonError::io(format!("create {}", parent.display()), e))?;
+        fs_err::create_dir_all(parent).map_err(|e| DaemonError::io("store build context", e))?;
     }
-    let mut f =
-        std::fs::File::create(&tar).map_err(|e| DaemonError::io("store build context", e))?;
+    let mut f = fs_err::File::create(&tar).map_err(|e| DaemonError::io("store build context", e))?;
     let mut body = body;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| DaemonError::Invalid(format!("read build context: {e}")))?;
@@ -85,8 +83,8 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> Result<()> {
     drop(f);
     let d = dir.to_path_buf();
     let res = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&d)?;
-        let f = std::fs::File::open(&tar)?;
+        fs_err::create_dir_all(&d)?;
+        let f = fs_err::File::open(&tar)?;
         let r = berth_store::apply::decompressed(f)?;
         let out = berth_store::apply::apply_build_context(&d, r)
             .map(|_| ())
@@ -406,7 +404,7 @@ pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<
     let mut freed = 0;
     for sub in ["build-cache", "build-cache-mounts"] {
         let dir = root.join(sub);
-        let entries = match std::fs::read_dir(&dir) {
+        let entries = match fs_err::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
@@ -415,9 +413,9 @@ pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<
             let path = entry?.path();
             freed += crate::volumes::du(&path);
             if path.is_dir() {
-                std::fs::remove_dir_all(&path)?;
+                fs_err::remove_dir_all(&path)?;
             } else {
-                std::fs::remove_file(&path)?;
+                fs_err::remove_file(&path)?;
             }
             if let Some(name) = path.file_stem().and_then(|n| n.to_str()) {
                 deleted.push(name.to_string());
