@@ -73,7 +73,8 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> Result<()> {
     if let Some(parent) = dir.parent() {
         fs_err::create_dir_all(parent).map_err(|e| DaemonError::io("store build context", e))?;
     }
-    let mut f = fs_err::File::create(&tar).map_err(|e| DaemonError::io("store build context", e))?;
+    let mut f =
+        fs_err::File::create(&tar).map_err(|e| DaemonError::io("store build context", e))?;
     let mut body = body;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| DaemonError::Invalid(format!("read build context: {e}")))?;

@@ -94,7 +94,10 @@ fn internal_failures_keep_their_source() {
 
     // The volume store's failure names the directory once and says what to do; the cause
     // is the source (the old text repeated it at the end).
-    let io = D::io("create /r/volumes", std::io::Error::from_raw_os_error(libc::EACCES));
+    let io = D::io(
+        "create /r/volumes",
+        std::io::Error::from_raw_os_error(libc::EACCES),
+    );
     let e = D::VolumeStoreOpen {
         dir: "/r/volumes".into(),
         source: Box::new(io),
