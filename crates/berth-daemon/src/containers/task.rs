@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_runtime::{NetworkMode, Shim, ShimConfig, ShimStarted};
-use berth_task::{Attached, Effects, Prepare, StartPlan};
+use berth_task::{Attached, Effects, MountedLayer, Prepare, StartPlan};
 
 use super::plan::port_mappings;
 use super::run::phase;
@@ -36,6 +36,8 @@ impl Effects for CtrEffects {
     type Shim = Shim;
     type Net = Endpoints;
     type Error = StartFailure;
+    /// A container mounts no layer besides its rootfs.
+    type Layer = std::convert::Infallible;
 
     async fn mount_rootfs(&self, id: &str) -> Result<PathBuf, StartFailure> {
         let store = self
@@ -62,6 +64,16 @@ impl Effects for CtrEffects {
     async fn unmount_rootfs(&self, id: &str) {
         self.eng.unmount_rw(id).await;
     }
+
+    async fn mount_layer(
+        &self,
+        layer: &std::convert::Infallible,
+    ) -> Result<MountedLayer, StartFailure> {
+        match *layer {}
+    }
+
+    /// Never called: [`Self::mount_layer`] cannot be.
+    async fn unmount_layer(&self, _: &MountedLayer) {}
 
     async fn attach_network(&self, id: &str) -> Result<Attached<Endpoints>, StartFailure> {
         let mut netns = None;
@@ -127,6 +139,7 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         &mut self,
         rootfs: &Path,
         net: &Attached<Endpoints>,
+        _layers: &[MountedLayer],
     ) -> Result<StartPlan, StartFailure> {
         let (eng, r) = (self.eng, self.record);
         let id = &r.id;
