@@ -18,8 +18,7 @@ use crate::engine::Engine;
 /// Docker's minimum memory limit.
 pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
-/// /dev/shm size of a container that sets none: dockerd's `DefaultShmSize`.
-pub(super) const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+pub(super) use berth_api_types::container_types::DEFAULT_SHM_SIZE;
 
 pub use crate::error::with_latest;
 
