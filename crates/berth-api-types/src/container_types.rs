@@ -277,11 +277,7 @@ impl InspectHostConfig {
             ("MaskedPaths", h.masked_paths.is_none()),
             ("ReadonlyPaths", h.readonly_paths.is_none()),
         ];
-        let mut unset: BTreeMap<&'static str, Value> = nil
-            .into_iter()
-            .filter(|(_, is_nil)| *is_nil)
-            .map(|(k, _)| (k, Value::Null))
-            .collect();
+        let mut unset = nulls(nil);
         // API 1.41's kernel-memory limits, which berth does not set (bollard dropped them).
         unset.insert("KernelMemory", 0.into());
         unset.insert("KernelMemoryTCP", 0.into());
@@ -317,6 +313,14 @@ impl InspectHostConfig {
         }
         *field(&mut self.config) = v;
     }
+}
+
+/// `null` for each key whose value is unset (Go's nil), for a struct's `unset` keys.
+fn nulls<const N: usize>(keys: [(&'static str, bool); N]) -> BTreeMap<&'static str, Value> {
+    keys.into_iter()
+        .filter(|(_, is_nil)| *is_nil)
+        .map(|(k, _)| (k, Value::Null))
+        .collect()
 }
 
 /// `Config` of a container inspect: the stored config with every key dockerd always sends
@@ -359,12 +363,10 @@ impl InspectConfig {
             ("Volumes", c.volumes.is_none()),
             ("Labels", c.labels.is_none()),
         ];
-        let unset = nil
-            .into_iter()
-            .filter(|(_, is_nil)| *is_nil)
-            .map(|(k, _)| (k, Value::Null))
-            .collect();
-        Self { config: c, unset }
+        Self {
+            config: c,
+            unset: nulls(nil),
+        }
     }
 }
 

@@ -26,6 +26,9 @@ use crate::build::backend::{
 use crate::build::copy::RootWriter;
 use crate::containers::lock;
 
+/// A RUN mount: (target, kind, source, options).
+type StepMount = (String, String, String, Vec<String>);
+
 /// Hostname of every RUN container (BuildKit's).
 const HOSTNAME: &str = "buildkitsandbox";
 
@@ -244,10 +247,7 @@ fn rt(e: RtError) -> BuildError {
 impl RunPrep<'_> {
     /// The step's mounts: (target, kind, source, options); `layers` are the `--mount=from`
     /// stages, mounted in the order of the request's mounts.
-    fn mounts(
-        &self,
-        layers: &[MountedLayer],
-    ) -> Result<Vec<(String, String, String, Vec<String>)>, BuildError> {
+    fn mounts(&self, layers: &[MountedLayer]) -> Result<Vec<StepMount>, BuildError> {
         let mut layers = layers.iter();
         let mut plan = Vec::new();
         for m in &self.req.mounts {
@@ -370,7 +370,7 @@ struct StepInputs<'a> {
     user: berth_runtime::User,
     net: &'a Attached<()>,
     /// The RUN mounts: (target, kind, source, options).
-    mounts: Vec<(String, String, String, Vec<String>)>,
+    mounts: Vec<StepMount>,
     /// Where the step's scratch files go.
     tmp: &'a Path,
     shim_dir: &'a Path,
