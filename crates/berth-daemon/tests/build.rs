@@ -1,7 +1,8 @@
 //! Real builds (root, busybox from the shared OCI archive) through berth-build and the daemon's
 //! store/runtime backend: stages, ARG/ENV/WORKDIR/USER, RUN forms, .dockerignore, COPY
 //! ownership/modes/hardlinks, ADD archives, the cache (no-change, one file changed, resume
-//! after failure), context escapes, and skopeo/umoci reading a saved result.
+//! after failure), context escapes, `RUN --mount=from` a stage, and skopeo/umoci reading a
+//! saved result.
 //!
 //! `harness = false`: this binary is also the shim executable (`build shim <dir>`), which must
 //! start before any thread exists.
