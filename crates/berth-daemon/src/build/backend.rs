@@ -28,7 +28,7 @@ pub type Puller =
 #[async_trait::async_trait]
 pub trait BuildNetwork: Send + Sync {
     /// Create and connect a namespace for step `id`: its path and the resolv.conf to use.
-    async fn attach(&self, id: &str) -> Result<(PathBuf, String), String>;
+    async fn attach(&self, id: &str) -> Result<(PathBuf, String), crate::error::DaemonError>;
     /// Disconnect and remove what [`BuildNetwork::attach`] made (best effort, logged).
     async fn detach(&self, id: &str);
 }
@@ -154,7 +154,7 @@ pub fn diff_layer(
 ) -> Result<Option<Layer>, BuildError> {
     let _ = tmp_dir;
     let rw = store.rw_layer(rw_id).map_err(store_err)?;
-    let empty = fs::read_dir(&rw.upper)
+    let empty = fs_err::read_dir(&rw.upper)
         .map_err(|e| io_err("read upper dir", e))?
         .next()
         .is_none();
