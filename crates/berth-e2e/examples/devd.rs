@@ -1,4 +1,4 @@
-//! A development daemon without the CLI: `cargo run -p berth-daemon --example devd -- <dir>`
+//! A development daemon without the CLI: `cargo run -p berth-e2e --example devd -- <dir>`
 //! serves on `<dir>/run/berth.sock` with state under `<dir>/root` until Ctrl-C (no pid file,
 //! no TCP: the `berth daemon` binary composes the full lifecycle).
 
