@@ -583,12 +583,27 @@ volumes:
 /// `down` (volume kept), `down -v` (volume gone).
 #[test]
 fn berth_compose_builds_publishes_scales_and_restarts() {
-    let t = "berth_compose_builds_publishes_scales_and_restarts";
-    let Some(mut d) = start(t, Client::Berth) else {
+    builds_publishes_scales_and_restarts(
+        "berth_compose_builds_publishes_scales_and_restarts",
+        Client::Berth,
+    );
+}
+
+/// The same steps with Compose v2 against berth give the same results.
+#[test]
+fn compose_v2_builds_publishes_scales_and_restarts() {
+    builds_publishes_scales_and_restarts(
+        "compose_v2_builds_publishes_scales_and_restarts",
+        Client::V2,
+    );
+}
+
+fn builds_publishes_scales_and_restarts(t: &str, client: Client) {
+    let Some(mut d) = start(t, client) else {
         return;
     };
     {
-        let p = Project::new(&mut d, Client::Berth);
+        let p = Project::new(&mut d, client);
         let dir = p.file.parent().unwrap().to_path_buf();
         std::fs::create_dir_all(dir.join("web")).unwrap();
         std::fs::write(
@@ -628,6 +643,16 @@ volumes:
   shared: {}
 "#,
         );
+        if client == Client::V2 {
+            // Until berth serves BuildKit (issue 15) Compose v2 builds through the classic
+            // builder only when told to; `up` then finds the image.
+            let o = p
+                .command(&["build"])
+                .env("DOCKER_BUILDKIT", "0")
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
         p.ok(&["up", "-d"]);
         let web = p.running("web");
         let worker = p.running("worker");
@@ -648,10 +673,7 @@ volumes:
         }
         assert_eq!(last, "served by web\n");
         let logs = p.ok(&["logs", "worker"]);
-        assert!(
-            logs.contains(&format!("{}-worker-1  | worker up hello", p.name)),
-            "{logs}"
-        );
+        assert!(logs.contains("worker-1  | worker up hello"), "{logs}");
 
         p.ok(&["up", "-d", "--scale", "worker=3"]);
         assert_eq!(p.ids("worker").len(), 3);
@@ -833,6 +855,89 @@ configs:
             .starts_with(char::is_numeric));
         p.ok(&["--profile", "batch", "down"]);
         assert!(p.ids("app").is_empty() && p.ids("job").is_empty());
+    }
+    d.finish();
+}
+
+/// Bad input to `berth compose`: one line naming the problem and exit code 1; what `up` had
+/// already made is reported in its progress, not hidden, and `down` removes it.
+#[test]
+fn berth_compose_bad_input_is_one_line_and_exit_1() {
+    let t = "berth_compose_bad_input_is_one_line_and_exit_1";
+    let Some(mut d) = start(t, Client::Berth) else {
+        return;
+    };
+    {
+        let p = Project::new(&mut d, Client::Berth);
+        let last_line = |o: &Output| {
+            String::from_utf8_lossy(&o.stderr)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string()
+        };
+        // A published port already taken on the host.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        p.write_file(&format!(
+            r#"services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
+  web:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 80 & wait"]
+    ports: ["127.0.0.1:{port}:80"]
+    depends_on: [db]
+"#
+        ));
+        let o = p.run(&["up", "-d"]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        let err = last_line(&o);
+        assert!(err.contains(&port.to_string()), "{err}");
+        let progress = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            progress.contains(&format!("Container {}-db-1  Started", p.name)),
+            "{progress}"
+        );
+        drop(taken);
+        p.ok(&["down"]);
+        assert!(p.ids("db").is_empty() && p.ids("web").is_empty());
+
+        // A build context that does not exist.
+        p.write_file("services:\n  app:\n    build: ./nope\n");
+        let o = p.run(&["up", "-d"]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert!(last_line(&o).contains("nope"), "{}", last_line(&o));
+
+        // An external network that does not exist.
+        std::fs::write(
+            &p.file,
+            "services:\n  app:\n    image: busybox\n    networks: [outside]\nnetworks:\n  outside:\n    external: true\n",
+        )
+        .unwrap();
+        let o = p.run(&["up", "-d"]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert_eq!(
+            last_line(&o),
+            "network outside declared as external, but could not be found"
+        );
+
+        // A required variable left unset.
+        std::fs::write(
+            &p.file,
+            "services:\n  app:\n    image: ${IMAGE:?set IMAGE}\n",
+        )
+        .unwrap();
+        let o = p.run(&["up", "-d"]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert_eq!(
+            last_line(&o),
+            "error while interpolating services.app.image: required variable IMAGE is missing a value: set IMAGE"
+        );
+        p.write_file("services:\n  app:\n    image: busybox\n");
+        p.ok(&["down"]);
     }
     d.finish();
 }
