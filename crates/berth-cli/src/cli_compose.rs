@@ -313,6 +313,9 @@ pub struct ComposeUpArgs {
     /// Build images before starting containers
     #[arg(long)]
     pub build: bool,
+    /// Don't start linked services
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
     /// Don't build an image, even if it's missing
     #[arg(long = "no-build", conflicts_with = "build")]
     pub no_build: bool,
@@ -337,6 +340,9 @@ pub struct ComposeUpArgs {
 
 #[derive(Args, Debug)]
 pub struct ComposeDownArgs {
+    /// Remove images used by services: "local" (built, without an image name) or "all"
+    #[arg(long, value_parser = ["local", "all"])]
+    pub rmi: Option<String>,
     /// Remove named volumes declared in the volumes section and anonymous volumes
     #[arg(short = 'v', long)]
     pub volumes: bool,

@@ -66,6 +66,8 @@ pub struct UpOptions {
     pub scale: BTreeMap<String, u32>,
     /// `create`: make the containers but do not start them.
     pub no_start: bool,
+    /// `--no-deps`: only the named services, not what they depend on.
+    pub no_deps: bool,
 }
 
 /// One image to build for a service: its normalized `build` section and the tag to give it.
@@ -83,9 +85,19 @@ pub type Builder<'b, 'f> =
 /// Options of `down`.
 #[derive(Debug, Clone, Default)]
 pub struct DownOptions {
+    /// `--rmi`: remove the services' images too — `all` of them, or only `local` ones (built
+    /// without an `image:` name).
+    pub rmi: Option<RmiMode>,
     pub volumes: bool,
     pub remove_orphans: bool,
     pub timeout: Option<i64>,
+}
+
+/// Which images `down --rmi` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RmiMode {
+    All,
+    Local,
 }
 
 /// A progress line sink (`Container app-web-1  Started`).
@@ -219,7 +231,13 @@ pub async fn up(
             return Err(ApplyError::NoSuchService(s.clone()));
         }
     }
-    let selected = with_dependencies(&all, &o.services);
+    let selected = if o.no_deps && !o.services.is_empty() {
+        let mut s = o.services.clone();
+        s.sort();
+        s
+    } else {
+        with_dependencies(&all, &o.services)
+    };
     ensure_networks(c, p, out).await?;
     ensure_volumes(c, p, out).await?;
     let mut existing = containers(c, &p.name).await?;
@@ -751,6 +769,24 @@ pub async fn down(
             Ok(_) => out(&format!(" Network {name}  Removed")),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(api(format!("network {name}"))(e)),
+        }
+    }
+    if let Some(mode) = o.rmi {
+        let mut seen = Vec::new();
+        for (name, svc) in &all {
+            if mode == RmiMode::Local && svc.get("image").is_some() {
+                continue;
+            }
+            let image = image_of(&p.name, name, svc);
+            if seen.contains(&image) {
+                continue;
+            }
+            seen.push(image.clone());
+            match c.delete(&format!("/images/{}", enc(&image))).await {
+                Ok(_) => out(&format!(" Image {image}  Removed")),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(api(format!("image {image}"))(e)),
+            }
         }
     }
     if o.volumes {

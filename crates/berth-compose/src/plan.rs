@@ -262,6 +262,22 @@ pub fn create_body(
     copy(h, "ipc", "IpcMode");
     copy(h, "cgroup_parent", "CgroupParent");
     copy(h, "oom_score_adj", "OomScoreAdj");
+    copy(h, "device_cgroup_rules", "DeviceCgroupRules");
+    if let Some(devs) = svc.get("devices").and_then(Value::as_array) {
+        // `host[:container[:permissions]]`, as `docker run --device` reads it.
+        let api: Vec<Value> = devs
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|d| {
+                let parts: Vec<&str> = d.split(':').collect();
+                let host = parts[0];
+                let ctr = parts.get(1).copied().unwrap_or(host);
+                let perms = parts.get(2).copied().unwrap_or("rwm");
+                json!({"PathOnHost": host, "PathInContainer": ctr, "CgroupPermissions": perms})
+            })
+            .collect();
+        h.insert("Devices".into(), json!(api));
+    }
     if let Some(hosts) = svc.get("extra_hosts").and_then(Value::as_array) {
         // The model writes `host=ip`; the API takes `host:ip`.
         let api: Vec<Value> = hosts
@@ -689,6 +705,14 @@ mod tests {
         );
         assert_eq!(h["ExtraHosts"], json!(["h:1.2.3.4"]));
         assert_eq!(h["Memory"], 52428800);
+        let mut with_dev = svc.clone();
+        with_dev["devices"] = json!(["/dev/fuse", "/dev/null:/dev/n0:r"]);
+        let b2 = create_body(&info, &m, "web", &with_dev, 1);
+        assert_eq!(
+            b2["HostConfig"]["Devices"],
+            json!([{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+                   {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n0", "CgroupPermissions": "r"}])
+        );
         assert_eq!(h["NanoCpus"], 500000000);
         assert_eq!(b["StopTimeout"], 60);
         assert_eq!(

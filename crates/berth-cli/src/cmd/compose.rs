@@ -131,6 +131,7 @@ pub async fn run(c: &berth_client::Client, a: &ComposeArgs) -> anyhow::Result<()
                 no_build: u.no_build,
                 scale,
                 no_start: create_only,
+                no_deps: u.no_deps,
             };
             let builder = image_builder(c, false, false, &[]);
             apply::up(c, &p, &o, &builder, &progress)
@@ -221,6 +222,11 @@ pub async fn run(c: &berth_client::Client, a: &ComposeArgs) -> anyhow::Result<()
         }
         ComposeCmd::Down(d) => {
             let o = DownOptions {
+                rmi: match d.rmi.as_deref() {
+                    Some("all") => Some(apply::RmiMode::All),
+                    Some(_) => Some(apply::RmiMode::Local),
+                    None => None,
+                },
                 volumes: d.volumes,
                 remove_orphans: d.remove_orphans,
                 timeout: d.timeout,
@@ -456,11 +462,12 @@ async fn logs(c: &berth_client::Client, p: &Project, l: &ComposeLogsArgs) -> any
         );
     }
     let width = targets.iter().map(|(_, n)| n.len()).max().unwrap_or(0);
-    let streams = targets.iter().map(|(id, name)| {
+    let colour = !l.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let streams = targets.iter().enumerate().map(|(i, (id, name))| {
         let prefix = if l.no_log_prefix {
             String::new()
         } else {
-            format!("{name:width$}  | ")
+            prefix_for(name, width, colour.then_some(i))
         };
         log_stream(c, id, prefix, l)
     });
@@ -792,9 +799,18 @@ async fn attached(c: &berth_client::Client, p: &Project, u: &ComposeUpArgs) -> a
         services: vec![],
     };
     let abort = u.abort_on_container_exit || u.exit_code_from.is_some();
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let streams: Vec<_> = targets
         .iter()
-        .map(|(id, name)| Box::pin(log_stream(c, id, format!("{name:width$}  | "), &args)))
+        .enumerate()
+        .map(|(i, (id, name))| {
+            Box::pin(log_stream(
+                c,
+                id,
+                prefix_for(name, width, colour.then_some(i)),
+                &args,
+            ))
+        })
         .collect();
     let all_done = async {
         if abort {
@@ -1021,4 +1037,18 @@ async fn events(
         }
     }
     Ok(())
+}
+
+/// `name  | ` padded to `width`, in the `i`th of Compose's prefix colours on a terminal.
+fn prefix_for(name: &str, width: usize, colour: Option<usize>) -> String {
+    const COLOURS: [&str; 12] = [
+        "36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91",
+    ];
+    match colour {
+        Some(i) => format!(
+            "\x1b[{}m{name:width$}  |\x1b[0m ",
+            COLOURS[i % COLOURS.len()]
+        ),
+        None => format!("{name:width$}  | "),
+    }
 }

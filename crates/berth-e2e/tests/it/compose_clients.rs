@@ -536,6 +536,11 @@ volumes:
             p.d.docker(&["volume", "inspect", &vol]).status.success(),
             "down removed the volume"
         );
+        // --no-deps: web alone, without the db it depends on.
+        p.ok(&["up", "-d", "--no-deps", "web"]);
+        assert!(p.ids("db").is_empty());
+        p.running("web");
+        p.ok(&["down"]);
         p.ok(&["up", "-d"]);
         p.ok(&["down", "-v"]);
         assert!(
@@ -702,9 +707,13 @@ volumes:
         p.ok(&["down"]);
         assert!(p.ids("web").is_empty() && p.ids("worker").is_empty());
         assert!(p.d.docker(&["volume", "inspect", &vol]).status.success());
-        p.ok(&["down", "-v"]);
+        p.ok(&["down", "-v", "--rmi", "local"]);
         assert!(!p.d.docker(&["volume", "inspect", &vol]).status.success());
-        p.d.ok(&["rmi", &format!("{}-web", p.name)]);
+        let image = format!("{}-web", p.name);
+        assert!(
+            !p.d.docker(&["image", "inspect", &image]).status.success(),
+            "down --rmi local kept {image}"
+        );
     }
     d.finish();
 }
