@@ -232,6 +232,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return cmd::compose::config(a, c);
         }
     }
+    if let Command::Kube(a) = &cli.cmd {
+        if cmd::kube::offline(a) {
+            return cmd::kube::generate_offline(a);
+        }
+    }
     let c = connect(&cli).await?;
     match cli.cmd {
         Command::Daemon(_) | Command::Shim(_) => unreachable!("handled before the runtime"),
@@ -285,6 +290,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             NetworkCmd::Disconnect(a) => cmd::netvol::disconnect(&c, a).await,
         },
         Command::Compose(a) => cmd::compose::run(&c, &a).await,
+        Command::Kube(a) => cmd::kube::run(&c, &a).await,
         Command::Volume { cmd: vc } => match vc {
             VolumeCmd::Create(a) => cmd::netvol::volume_create(&c, a).await,
             VolumeCmd::Ls(a) => cmd::netvol::volume_ls(&c, a).await,

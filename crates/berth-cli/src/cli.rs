@@ -4,6 +4,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 pub use crate::cli_compose::*;
 pub use crate::cli_container::*;
+pub use crate::cli_kube::*;
 
 /// berth: a container engine that speaks Docker's Engine API.
 #[derive(Parser, Debug)]
@@ -105,6 +106,8 @@ pub enum Command {
     },
     /// Define and run multi-container applications (Compose)
     Compose(ComposeArgs),
+    /// Kubernetes: generate YAML from containers or Compose projects, play YAML on berth
+    Kube(KubeArgs),
     #[command(flatten)]
     C(ContainerCmd),
 }

@@ -5,6 +5,7 @@ pub mod compose;
 pub mod container;
 pub mod cp;
 pub mod image;
+pub mod kube;
 pub mod netvol;
 pub mod registry;
 pub mod run;
