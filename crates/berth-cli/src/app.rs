@@ -291,6 +291,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Compose(a) => cmd::compose::run(&c, &a).await,
         Command::Kube(a) => cmd::kube::run(&c, &a).await,
+        Command::Pod { cmd: pc } => cmd::pod::run(&c, &pc).await,
         Command::Volume { cmd: vc } => match vc {
             VolumeCmd::Create(a) => cmd::netvol::volume_create(&c, a).await,
             VolumeCmd::Ls(a) => cmd::netvol::volume_ls(&c, a).await,

@@ -108,6 +108,11 @@ pub enum Command {
     Compose(ComposeArgs),
     /// Kubernetes: generate YAML from containers or Compose projects, play YAML on berth
     Kube(KubeArgs),
+    /// Manage pods: containers sharing one network and IPC namespace
+    Pod {
+        #[command(subcommand)]
+        cmd: PodCmd,
+    },
     #[command(flatten)]
     C(ContainerCmd),
 }

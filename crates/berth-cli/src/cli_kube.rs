@@ -42,3 +42,64 @@ pub struct KubePlayArgs {
     /// The Kubernetes YAML file
     pub file: String,
 }
+
+#[derive(Subcommand, Debug)]
+pub enum PodCmd {
+    /// Create a pod (its infra container holds the namespaces and the published ports)
+    Create(PodCreateArgs),
+    /// List pods
+    #[command(alias = "ps", alias = "list")]
+    Ls(PodLsArgs),
+    /// Display a pod's configuration and members as JSON
+    Inspect(PodNamesArgs),
+    /// Start pods (the infra container, then the members)
+    Start(PodNamesArgs),
+    /// Stop pods (the members, then the infra container)
+    Stop(PodNamesArgs),
+    /// Remove pods (`-f`: running ones too)
+    Rm(PodRmArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PodCreateArgs {
+    /// The pod's name
+    #[arg(long)]
+    pub name: String,
+    /// Publish a port of the pod to the host (as `run -p`)
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Set metadata on the pod
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// The network the pod joins (default: berth-kube)
+    #[arg(long)]
+    pub network: Option<String>,
+    /// The pod's hostname (default: its name)
+    #[arg(long)]
+    pub hostname: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodLsArgs {
+    /// Only display pod names
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Format the output: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PodNamesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PodRmArgs {
+    /// Stop running pods before removing them
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}

@@ -140,6 +140,15 @@ pub async fn play(
     play_id: &str,
     out: Progress<'_>,
 ) -> Result<(), ApplyError> {
+    ensure_infra(c, out).await?;
+    for pod in &plan.pods {
+        play_pod(c, pod, play_id, out).await?;
+    }
+    Ok(())
+}
+
+/// What every pod needs: the infra image and the pod network.
+pub async fn ensure_infra(c: &Client, out: Progress<'_>) -> Result<(), ApplyError> {
     ensure_infra_image(c, out).await?;
     if !exists(c, &format!("/networks/{NETWORK}"), "network").await? {
         let body = json!({"Name": NETWORK, "Driver": "bridge", "Labels": {labels::PLAY: "shared"}});
@@ -147,9 +156,6 @@ pub async fn play(
             .await
             .map_err(api(format!("network {NETWORK}")))?;
         out(&format!(" Network {NETWORK}  Created"));
-    }
-    for pod in &plan.pods {
-        play_pod(c, pod, play_id, out).await?;
     }
     Ok(())
 }

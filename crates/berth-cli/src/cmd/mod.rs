@@ -7,6 +7,7 @@ pub mod cp;
 pub mod image;
 pub mod kube;
 pub mod netvol;
+pub mod pod;
 pub mod registry;
 pub mod run;
 pub mod stats;

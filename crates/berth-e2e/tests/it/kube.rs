@@ -311,3 +311,103 @@ fn kube_generate_validates_and_plays_again() {
     d.ok(&["volume", "rm", "webdata"]);
     d.finish();
 }
+
+/// Pods by hand: `pod create` with a published port, two `run --pod` containers talking over
+/// localhost and reached from the host, `pod ls/inspect/stop/start/rm`, the pod's own options
+/// refused on `run --pod`, and `kube generate` of the pod.
+#[test]
+fn pods_by_hand() {
+    let t = "pods_by_hand";
+    let Some(mut d) = Daemon::start(t) else {
+        return;
+    };
+    kube_network(&mut d);
+    let port = free_port();
+    berth_ok(
+        &d,
+        &[
+            "pod",
+            "create",
+            "--name",
+            "duo",
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+        ],
+    );
+    berth_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--init",
+            "--pod",
+            "duo",
+            "--name",
+            "server",
+            "busybox",
+            "sh",
+            "-c",
+            "echo by hand > /tmp/i; exec httpd -f -p 8080 -h /tmp",
+        ],
+    );
+    berth_ok(
+        &d,
+        &[
+            "run", "-d", "--init", "--pod", "duo", "--name", "client", "busybox", "sleep", "300",
+        ],
+    );
+    // httpd serves /tmp, so the file is /i.
+    let mut page = String::new();
+    for _ in 0..50 {
+        let o = common::cli::sh("wget", &["-qO-", &format!("http://127.0.0.1:{port}/i")]);
+        page = String::from_utf8_lossy(&o.stdout).into_owned();
+        if !page.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(page, "by hand\n");
+    assert_eq!(
+        d.ok(&["exec", "client", "wget", "-qO-", "http://localhost:8080/i"]),
+        "by hand"
+    );
+    let ls = berth_ok(&d, &["pod", "ls"]);
+    assert!(
+        ls.contains("duo") && ls.contains("running") && ls.contains(" 2 "),
+        "{ls}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&berth_ok(&d, &["pod", "inspect", "duo"])).unwrap();
+    assert_eq!(inspect[0]["Containers"].as_array().unwrap().len(), 2);
+    let o = berth(
+        &d,
+        &[
+            "run",
+            "--pod",
+            "duo",
+            "--network",
+            "host",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--network cannot be used with --pod"));
+    let yaml = d.dir.path().join("duo.yaml");
+    std::fs::write(&yaml, berth_ok(&d, &["kube", "generate", "duo"])).unwrap();
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    assert!(
+        text.contains("name: server") && text.contains("name: client"),
+        "{text}"
+    );
+    berth_ok(&d, &["pod", "stop", "duo"]);
+    assert_eq!(d.inspect("server", "{{.State.Running}}"), "false");
+    berth_ok(&d, &["pod", "start", "duo"]);
+    assert_eq!(d.inspect("client", "{{.State.Running}}"), "true");
+    let o = berth(&d, &["pod", "rm", "duo"]);
+    assert!(!o.status.success(), "a running pod was removed without -f");
+    berth_ok(&d, &["pod", "rm", "-f", "duo"]);
+    assert!(ids(&d).is_empty());
+    d.ok(&["network", "rm", "berth-kube"]);
+    d.finish();
+}
