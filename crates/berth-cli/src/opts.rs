@@ -433,15 +433,7 @@ pub fn filters_query(items: &[String]) -> Result<Option<String>, String> {
 
 /// Percent-encode a query value.
 pub fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    berth_client::escape(s)
 }
 
 /// Split `name[:tag|@digest]` into (repo, tag) for `/images/create?fromImage=&tag=`.

@@ -103,17 +103,7 @@ pub enum RmiMode {
 /// A progress line sink (`Container app-web-1  Started`).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use berth_client::escape as enc;
 
 fn label_filter(kv: &str) -> String {
     enc(&json!({"label": [kv]}).to_string())
@@ -332,59 +322,62 @@ fn with_dependencies(all: &serde_json::Map<String, Value>, services: &[String]) 
 }
 
 async fn ensure_networks(c: &Client, p: &Project, out: Progress<'_>) -> Result<(), ApplyError> {
-    let Some(nets) = p.model.get("networks").and_then(Value::as_object) else {
-        return Ok(());
-    };
-    for (key, spec) in nets {
-        let name = plan::network_name(&p.model, key);
-        let exists = match c
-            .get_json::<Value>(&format!("/networks/{}", enc(&name)))
-            .await
-        {
-            Ok(_) => true,
-            Err(e) if e.kind() == ErrorKind::NotFound => false,
-            Err(e) => return Err(api(format!("network {name}"))(e)),
-        };
-        if exists {
-            continue;
-        }
-        if spec.get("external").and_then(Value::as_bool) == Some(true) {
-            return Err(ApplyError::ExternalNetwork(name));
-        }
-        let body = plan::network_body(&p.name, key, spec, &name);
-        c.post_json::<Value, _>("/networks/create", Some(&body))
-            .await
-            .map_err(api(format!("network {name}")))?;
-        out(&format!(" Network {name}  Created"));
-    }
-    Ok(())
+    ensure_resources(c, p, Resource::Network, out).await
 }
 
 async fn ensure_volumes(c: &Client, p: &Project, out: Progress<'_>) -> Result<(), ApplyError> {
-    let Some(vols) = p.model.get("volumes").and_then(Value::as_object) else {
+    ensure_resources(c, p, Resource::Volume, out).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Network,
+    Volume,
+}
+
+/// Create the project's networks or volumes that do not exist; an external one must.
+async fn ensure_resources(
+    c: &Client,
+    p: &Project,
+    kind: Resource,
+    out: Progress<'_>,
+) -> Result<(), ApplyError> {
+    let (section, path, word) = match kind {
+        Resource::Network => ("networks", "/networks", "Network"),
+        Resource::Volume => ("volumes", "/volumes", "Volume"),
+    };
+    let Some(items) = p.model.get(section).and_then(Value::as_object) else {
         return Ok(());
     };
-    for (key, spec) in vols {
-        let name = plan::volume_name(&p.model, key);
-        let exists = match c
-            .get_json::<Value>(&format!("/volumes/{}", enc(&name)))
-            .await
-        {
-            Ok(_) => true,
-            Err(e) if e.kind() == ErrorKind::NotFound => false,
-            Err(e) => return Err(api(format!("volume {name}"))(e)),
+    for (key, spec) in items {
+        let (name, body) = match kind {
+            Resource::Network => {
+                let n = plan::network_name(&p.model, key);
+                let b = plan::network_body(&p.name, key, spec, &n);
+                (n, b)
+            }
+            Resource::Volume => {
+                let n = plan::volume_name(&p.model, key);
+                let b = plan::volume_body(&p.name, key, spec, &n);
+                (n, b)
+            }
         };
-        if exists {
-            continue;
+        let what = format!("{} {name}", word.to_lowercase());
+        match c.get_json::<Value>(&format!("{path}/{}", enc(&name))).await {
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(api(what)(e)),
         }
         if spec.get("external").and_then(Value::as_bool) == Some(true) {
-            return Err(ApplyError::ExternalVolume(name));
+            return Err(match kind {
+                Resource::Network => ApplyError::ExternalNetwork(name),
+                Resource::Volume => ApplyError::ExternalVolume(name),
+            });
         }
-        let body = plan::volume_body(&p.name, key, spec, &name);
-        c.post_json::<Value, _>("/volumes/create", Some(&body))
+        c.post_json::<Value, _>(&format!("{path}/create"), Some(&body))
             .await
-            .map_err(api(format!("volume {name}")))?;
-        out(&format!(" Volume {name}  Created"));
+            .map_err(api(what))?;
+        out(&format!(" {word} {name}  Created"));
     }
     Ok(())
 }

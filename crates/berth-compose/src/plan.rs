@@ -87,35 +87,26 @@ fn bytes(v: Option<&Value>) -> Option<i64> {
 
 /// The engine-side name of network `key` of the project model.
 pub fn network_name(model: &Value, key: &str) -> String {
-    model
-        .pointer(&format!("/networks/{key}/name"))
-        .and_then(Value::as_str)
-        .map(String::from)
-        .unwrap_or_else(|| {
-            format!(
-                "{}_{key}",
-                model
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            )
-        })
+    engine_name(model, "networks", key)
 }
 
 /// The engine-side name of volume `key` of the project model.
 pub fn volume_name(model: &Value, key: &str) -> String {
+    engine_name(model, "volumes", key)
+}
+
+/// A top-level resource's `name`, else `<project>_<key>`.
+fn engine_name(model: &Value, section: &str, key: &str) -> String {
     model
-        .pointer(&format!("/volumes/{key}/name"))
+        .pointer(&format!("/{section}/{key}/name"))
         .and_then(Value::as_str)
         .map(String::from)
         .unwrap_or_else(|| {
-            format!(
-                "{}_{key}",
-                model
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            )
+            let project = model
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            format!("{project}_{key}")
         })
 }
 

@@ -137,22 +137,8 @@ fn load_file(
         let (paths, project_dir, env_files) = match &inc {
             Value::String(p) => (vec![p.clone()], None, vec![]),
             Value::Object(o) => {
-                let paths = match o.get("path") {
-                    Some(Value::String(p)) => vec![p.clone()],
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect(),
-                    _ => vec![],
-                };
-                let env_files = match o.get("env_file") {
-                    Some(Value::String(p)) => vec![p.clone()],
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect(),
-                    _ => vec![],
-                };
+                let paths = string_or_list(o.get("path"));
+                let env_files = string_or_list(o.get("env_file"));
                 (
                     paths,
                     o.get("project_directory")
@@ -224,6 +210,18 @@ fn load_file(
         return Ok(imported);
     }
     Ok(doc)
+}
+
+/// A string or a list of strings (`include`'s `path` and `env_file`).
+fn string_or_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(p)) => vec![p.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    }
 }
 
 /// Read, parse, interpolate and schema-check one file (the obsolete `version` dropped with a

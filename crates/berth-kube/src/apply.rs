@@ -35,17 +35,7 @@ fn api(what: impl Into<String>) -> impl FnOnce(berth_client::Error) -> ApplyErro
     move |source| ApplyError::Api { what, source }
 }
 
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use berth_client::escape as enc;
 
 /// Progress lines (`Pod web  Started`).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);

@@ -444,23 +444,7 @@ async fn exec(c: &berth_client::Client, p: &Project, e: &ComposeExecArgs) -> any
 /// `logs`: each container's output, line by line, prefixed with its name and `|` (names
 /// padded to one width, as Compose aligns them); `-f` follows all of them at once.
 async fn logs(c: &berth_client::Client, p: &Project, l: &ComposeLogsArgs) -> anyhow::Result<()> {
-    let mut targets = Vec::new();
-    let services: Vec<String> = if l.services.is_empty() {
-        p.model
-            .get("services")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    } else {
-        l.services.clone()
-    };
-    for s in &services {
-        targets.extend(
-            apply::service_containers(c, p, s)
-                .await
-                .map_err(|err| Exit::msg(1, err.to_string()))?,
-        );
-    }
+    let targets = selected(c, p, &l.services).await?;
     let width = targets.iter().map(|(_, n)| n.len()).max().unwrap_or(0);
     let colour = !l.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let streams = targets.iter().enumerate().map(|(i, (id, name))| {
