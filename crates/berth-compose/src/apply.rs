@@ -268,18 +268,7 @@ pub async fn up(
     let waves = crate::order::start_order(&deps).map_err(|cycle| {
         ApplyError::NoSuchService(format!("dependency cycle: {}", cycle.join(" -> ")))
     })?;
-    let info_files = p
-        .files
-        .iter()
-        .map(|f| f.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(",");
-    let dir = p.dir.to_string_lossy().into_owned();
-    let info = ProjectInfo {
-        name: &p.name,
-        working_dir: &dir,
-        config_files: &info_files,
-    };
+    let info = ProjectInfo::of(p);
     for wave in waves {
         let jobs = wave.iter().map(|name| {
             let svc = &all[*name];
@@ -994,18 +983,7 @@ pub async fn create_oneoff(
             env[k] = json!(v);
         }
     }
-    let files = p
-        .files
-        .iter()
-        .map(|f| f.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(",");
-    let dir = p.dir.to_string_lossy().into_owned();
-    let info = ProjectInfo {
-        name: &p.name,
-        working_dir: &dir,
-        config_files: &files,
-    };
+    let info = ProjectInfo::of(p);
     let mut body = plan::create_body(&info, &p.model, service, &svc, 1);
     let cn = one.name.clone().unwrap_or_else(|| {
         let mut b = [0u8; 6];

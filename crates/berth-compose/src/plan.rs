@@ -26,8 +26,24 @@ pub mod labels {
 #[derive(Debug, Clone)]
 pub struct ProjectInfo<'a> {
     pub name: &'a str,
-    pub working_dir: &'a str,
-    pub config_files: &'a str,
+    pub working_dir: String,
+    /// The compose files, comma-joined (Compose's label value).
+    pub config_files: String,
+}
+
+impl<'a> ProjectInfo<'a> {
+    pub fn of(p: &'a crate::Project) -> ProjectInfo<'a> {
+        ProjectInfo {
+            name: &p.name,
+            working_dir: p.dir.to_string_lossy().into_owned(),
+            config_files: p
+                .files
+                .iter()
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
 }
 
 /// `<project>-<service>-<n>`, or the service's `container_name`.
@@ -160,8 +176,8 @@ pub fn create_body(
         (labels::NUMBER, number.to_string()),
         (labels::ONEOFF, "False".to_string()),
         (labels::CONFIG_HASH, config_hash(svc)),
-        (labels::WORKING_DIR, project.working_dir.to_string()),
-        (labels::CONFIG_FILES, project.config_files.to_string()),
+        (labels::WORKING_DIR, project.working_dir.clone()),
+        (labels::CONFIG_FILES, project.config_files.clone()),
         (
             labels::VERSION,
             concat!("berth-", env!("CARGO_PKG_VERSION")).to_string(),
@@ -535,19 +551,25 @@ fn mount(model: &Value, v: &Value) -> Value {
     m
 }
 
-/// The `POST /networks/create` body of project network `key`.
-pub fn network_body(project: &str, key: &str, spec: &Value, name: &str) -> Value {
+/// A network's or volume's own labels with Compose's: project, `key_label`=key, version.
+fn resource_labels(spec: &Value, project: &str, key_label: &str, key: &str) -> Map<String, Value> {
     let mut labels: Map<String, Value> = spec
         .get("labels")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
     labels.insert(labels::PROJECT.into(), json!(project));
-    labels.insert(labels::NETWORK.into(), json!(key));
+    labels.insert(key_label.into(), json!(key));
     labels.insert(
         labels::VERSION.into(),
         json!(concat!("berth-", env!("CARGO_PKG_VERSION"))),
     );
+    labels
+}
+
+/// The `POST /networks/create` body of project network `key`.
+pub fn network_body(project: &str, key: &str, spec: &Value, name: &str) -> Value {
+    let labels = resource_labels(spec, project, labels::NETWORK, key);
     let mut body = json!({
         "Name": name,
         "Driver": spec.get("driver").cloned().unwrap_or(json!("bridge")),
@@ -597,17 +619,7 @@ pub fn network_body(project: &str, key: &str, spec: &Value, name: &str) -> Value
 
 /// The `POST /volumes/create` body of project volume `key`.
 pub fn volume_body(project: &str, key: &str, spec: &Value, name: &str) -> Value {
-    let mut labels: Map<String, Value> = spec
-        .get("labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    labels.insert(labels::PROJECT.into(), json!(project));
-    labels.insert(labels::VOLUME.into(), json!(key));
-    labels.insert(
-        labels::VERSION.into(),
-        json!(concat!("berth-", env!("CARGO_PKG_VERSION"))),
-    );
+    let labels = resource_labels(spec, project, labels::VOLUME, key);
     json!({
         "Name": name,
         "Driver": spec.get("driver").cloned().unwrap_or(json!("local")),
@@ -654,8 +666,8 @@ mod tests {
         let svc = &m["services"]["web"];
         let info = ProjectInfo {
             name: "app",
-            working_dir: "/p",
-            config_files: "/p/compose.yaml",
+            working_dir: "/p".into(),
+            config_files: "/p/compose.yaml".into(),
         };
         let b = create_body(&info, &m, "web", svc, 2);
         assert_eq!(b["Image"], "busybox");
@@ -758,8 +770,8 @@ mod tests {
         );
         let info = ProjectInfo {
             name: "p",
-            working_dir: "/p",
-            config_files: "",
+            working_dir: "/p".into(),
+            config_files: String::new(),
         };
         let b = create_body(&info, &model, "s", &svc, 1);
         assert_eq!(
