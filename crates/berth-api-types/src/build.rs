@@ -23,4 +23,10 @@ pub struct BuildOptions {
     pub extra_hosts: Vec<(String, String)>,
     /// `cachefrom` (a JSON array of image names): None when not given.
     pub cache_from: Option<Vec<String>>,
+    /// The Dockerfile itself, when it does not come inside the context (BuildKit's session
+    /// sends it apart); `dockerfile` then only names it.
+    pub dockerfile_inline: Option<String>,
+    /// The `.dockerignore` to apply instead of the context's own (BuildKit's session has
+    /// applied it on the client already, and it may be `<Dockerfile>.dockerignore`).
+    pub dockerignore_inline: Option<String>,
 }

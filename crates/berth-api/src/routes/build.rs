@@ -81,6 +81,8 @@ pub(crate) fn build_options(q: &QueryPairs) -> ApiResult<BuildOptions> {
                 ))
             })?,
         },
+        dockerfile_inline: None,
+        dockerignore_inline: None,
     })
 }
 

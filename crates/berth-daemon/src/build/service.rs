@@ -274,24 +274,39 @@ impl Engine {
         ));
         let guard = ContextDir(dir.clone());
         unpack_context(body, &dir).await?;
-        let parts = berth_build::context::clean_source(&opts.dockerfile, true)
-            .map_err(DaemonError::invalid)?;
-        let df_path =
-            berth_build::context::resolve_in_root(&dir, &parts, true, true, "build context")
+        // A BuildKit session sends the Dockerfile apart from the context.
+        let dockerfile = match &opts.dockerfile_inline {
+            Some(d) => d.clone(),
+            None => {
+                let parts = berth_build::context::clean_source(&opts.dockerfile, true)
+                    .map_err(DaemonError::invalid)?;
+                let df_path = berth_build::context::resolve_in_root(
+                    &dir,
+                    &parts,
+                    true,
+                    true,
+                    "build context",
+                )
                 .map_err(DaemonError::invalid)?;
-        let dockerfile = std::fs::read_to_string(&df_path).map_err(|_| {
-            DaemonError::Invalid(format!(
-                "Cannot locate specified Dockerfile: {}: put it in the build context or pass -f",
-                opts.dockerfile
-            ))
-        })?;
+                std::fs::read_to_string(&df_path).map_err(|_| {
+                    DaemonError::Invalid(format!(
+                        "Cannot locate specified Dockerfile: {}: put it in the build context or pass -f",
+                        opts.dockerfile
+                    ))
+                })?
+            }
+        };
         // A Dockerfile that does not parse is the request's fault, answered as a 400 before
         // the progress stream starts, as dockerd (whose errors before the first output are
         // HTTP errors): the Go client then returns it from ImageBuild itself.
         berth_dockerfile::parse(&dockerfile).map_err(DaemonError::invalid)?;
-        let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
-            Ok(t) => Matcher::from_dockerignore(&t).map_err(DaemonError::invalid)?,
-            Err(_) => Matcher::default(),
+        let ignore_text = match &opts.dockerignore_inline {
+            Some(t) => Some(t.clone()),
+            None => std::fs::read_to_string(dir.join(".dockerignore")).ok(),
+        };
+        let ignore = match ignore_text {
+            Some(t) => Matcher::from_dockerignore(&t).map_err(DaemonError::invalid)?,
+            None => Matcher::default(),
         };
         // --cache-from: the named images that exist here (moby skips missing ones).
         let cache_from = opts.cache_from.as_ref().map(|names| {
