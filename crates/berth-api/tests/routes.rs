@@ -15,6 +15,8 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+#[path = "routes/buildkit.rs"]
+mod buildkit;
 #[path = "routes/containers.rs"]
 mod containers;
 #[path = "routes/images.rs"]
