@@ -28,6 +28,10 @@ pub const BUILD_ID: &str = "buildkit-controlapi-buildid";
 /// How long a finished job stays for a late `Status` reader.
 const KEEP_FINISHED: Duration = Duration::from_secs(60);
 
+/// What a client's build function returns: the image its result stands for (None: no
+/// result), or its error.
+type Outcome = Result<Option<String>, Status>;
+
 /// One `Control.Solve` in progress.
 pub struct Job {
     pub r#ref: String,
@@ -35,7 +39,7 @@ pub struct Job {
     pub log: Log,
     /// Result refs handed to the client → the image each stands for.
     refs: Mutex<HashMap<String, String>>,
-    returned: Mutex<Option<oneshot::Sender<Result<Option<String>, Status>>>>,
+    returned: Mutex<Option<oneshot::Sender<Outcome>>>,
     solves: AtomicUsize,
 }
 
