@@ -29,4 +29,16 @@ pub struct BuildOptions {
     /// The `.dockerignore` to apply instead of the context's own (BuildKit's session has
     /// applied it on the client already, and it may be `<Dockerfile>.dockerignore`).
     pub dockerignore_inline: Option<String>,
+    /// Build secrets by ID for `RUN --mount=type=secret` (a BuildKit session's).
+    pub secrets: BTreeMap<String, SecretBytes>,
+}
+
+/// A build secret's bytes: `Debug` shows only their length, so options can be logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<secret, {} bytes>", self.0.len())
+    }
 }

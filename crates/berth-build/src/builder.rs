@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::backend::{
     BuildBackend, CopyFrom, CopyRequest, Event, Layer, MountSource, Network, RunMount, RunRequest,
-    Sink, State,
+    SecretValue, Sink, State,
 };
 use crate::config::{self, apply_metadata, env_pairs, join_workdir, push_history, shell_of};
 use crate::context::{collect, content_hash, SourceOptions};
@@ -56,6 +56,8 @@ pub struct BuildRequest {
     /// cached step is reused only if its filesystem is a prefix of one of them, as the classic
     /// builder only trusts the given images then (no images: nothing is reused).
     pub cache_from: Option<Vec<Vec<Digest>>>,
+    /// Build secrets by ID, for `RUN --mount=type=secret` (BuildKit's session supplies them).
+    pub secrets: BTreeMap<String, SecretValue>,
 }
 
 /// What a finished build made.
@@ -607,6 +609,60 @@ fn with_layer(parent: &State, layer: Option<Layer>, created_by: String) -> State
     s
 }
 
+/// A `RUN --mount=type=secret` as BuildKit reads it: the ID (`source=`/`id=`, else the
+/// target's base name) picks the secret; the file target defaults to `/run/secrets/<id>`
+/// (none when only `env=` is asked). None when the secret is missing and not `required`.
+fn secret_mount(
+    ctx: &Ctx,
+    m: &berth_dockerfile::Mount,
+    line: usize,
+) -> Result<Option<(Option<String>, MountSource)>> {
+    let id = m.secret_id().ok_or_else(|| BuildError::Step {
+        line,
+        kind: ErrorKind::Invalid,
+        message: "RUN --mount=type=secret needs an id or a target".into(),
+    })?;
+    let target = match (&m.target, &m.env) {
+        (Some(t), _) if !t.is_empty() => Some(t.clone()),
+        (_, Some(_)) => None,
+        _ => Some(format!(
+            "/run/secrets/{}",
+            id.rsplit('/').next().unwrap_or(&id)
+        )),
+    };
+    let Some(data) = ctx.req.secrets.get(&id) else {
+        if m.required {
+            return Err(BuildError::Step {
+                line,
+                kind: ErrorKind::Invalid,
+                message: format!(
+                    "secret {id}: not found: pass it with --secret id={id} (compose: build.secrets)"
+                ),
+            });
+        }
+        return Ok(None);
+    };
+    let num = |v: &Option<String>, what: &str, radix: u32, default: u32| -> Result<u32> {
+        match v {
+            None => Ok(default),
+            Some(s) => u32::from_str_radix(s, radix).map_err(|_| BuildError::Step {
+                line,
+                kind: ErrorKind::Invalid,
+                message: format!("invalid secret {what} {s:?}"),
+            }),
+        }
+    };
+    Ok(Some((
+        target,
+        MountSource::Secret {
+            data: data.clone(),
+            mode: num(&m.mode, "mode", 8, 0o400)?,
+            uid: num(&m.uid, "uid", 10, 0)?,
+            gid: num(&m.gid, "gid", 10, 0)?,
+        },
+    )))
+}
+
 fn parse_chmod(s: &str, line: usize) -> Result<u32> {
     u32::from_str_radix(s, 8)
         .ok()
@@ -656,7 +712,9 @@ async fn execute(
                     MountType::Cache => MountSource::Cache {
                         id: m.id.clone().unwrap_or_else(|| target.clone()),
                     },
-                    MountType::Tmpfs => MountSource::Tmpfs { size: m.size.as_ref().and_then(|s| s.parse().ok()) },
+                    MountType::Tmpfs => MountSource::Tmpfs {
+                        size: m.size.as_ref().and_then(|s| s.parse().ok()),
+                    },
                     MountType::Bind => MountSource::Bind {
                         from: match &m.from {
                             Some(f) => Some(Box::new(from_state(ctx, f, deps).await?.0)),
@@ -664,11 +722,29 @@ async fn execute(
                         },
                         source: m.source.clone().unwrap_or_default(),
                     },
-                    MountType::Secret | MountType::Ssh => {
+                    MountType::Secret => {
+                        let Some((target, source)) = secret_mount(ctx, m, line)? else {
+                            continue;
+                        };
+                        if let (Some(var), MountSource::Secret { data, .. }) = (&m.env, &source) {
+                            env.retain(|e| !e.starts_with(&format!("{var}=")));
+                            env.push(format!("{var}={}", String::from_utf8_lossy(&data.0)));
+                        }
+                        let Some(target) = target else {
+                            continue;
+                        };
+                        mounts.push(RunMount {
+                            source,
+                            target: join_workdir(&state.config, &target),
+                            readonly: true,
+                        });
+                        continue;
+                    }
+                    MountType::Ssh => {
                         return Err(BuildError::Step {
                             line,
                             kind: ErrorKind::Invalid,
-                            message: "RUN --mount=type=secret|ssh needs BuildKit sessions, which berth does not support yet".into(),
+                            message: "RUN --mount=type=ssh is not supported by berth yet".into(),
                         })
                     }
                 };

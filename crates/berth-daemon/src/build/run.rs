@@ -210,6 +210,41 @@ struct RunPrep<'a> {
     /// Mount targets that did not exist in the rootfs (removed again before the diff).
     created_targets: Vec<String>,
     stream: Option<berth_runtime::StdioStream>,
+    /// Files holding the step's secrets (removed when the step is over, or abandoned).
+    secrets: &'a mut Vec<SecretFile>,
+}
+
+/// A build secret written for one RUN step's bind mount; removed on drop.
+struct SecretFile(PathBuf);
+
+impl SecretFile {
+    /// Write `data` to `path` (0700 parent, the file created new, `mode`, owned by uid:gid).
+    fn write(path: PathBuf, data: &[u8], mode: u32, uid: u32, gid: u32) -> std::io::Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        if let Some(dir) = path.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let file = SecretFile(path);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file.0)?;
+        f.write_all(data)?;
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+        Ok(file)
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 fn rt(e: RtError) -> BuildError {
@@ -236,6 +271,32 @@ impl RunPrep<'_> {
                         dir.display().to_string(),
                         vec!["rbind".into(), "rw".into()],
                     ));
+                }
+                MountSource::Secret {
+                    data,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    // `<step>-secret-<n>`: a crash's leftovers are found by their step.
+                    let path = self.be.tmp_dir().join(format!(
+                        "{}-secret-{}",
+                        self.id,
+                        self.secrets.len()
+                    ));
+                    let (data, mode, uid, gid) = (data.0.clone(), *mode, *uid, *gid);
+                    let file = blocking(move || {
+                        SecretFile::write(path, &data, mode, uid, gid)
+                            .map_err(|e| io_err("write build secret", e))
+                    })
+                    .await?;
+                    plan.push((
+                        m.target.clone(),
+                        "bind".into(),
+                        file.0.display().to_string(),
+                        vec!["bind".into(), "ro".into()],
+                    ));
+                    self.secrets.push(file);
                 }
                 MountSource::Tmpfs { size } => {
                     let mut o = vec!["nosuid".to_string(), "nodev".into()];
@@ -497,6 +558,9 @@ pub(crate) async fn run(
         scratch: Some(scratch),
         extra: Vec::new(),
     };
+    // Removed when this step returns or is abandoned (its future dropped); a container still
+    // being killed keeps its bind mount of the file until it is gone.
+    let mut secrets = Vec::new();
     let mut prep = RunPrep {
         be,
         req: &req,
@@ -507,6 +571,7 @@ pub(crate) async fn run(
         extra: &mut step.extra,
         created_targets: Vec::new(),
         stream: None,
+        secrets: &mut secrets,
     };
     let started = berth_task::start(&mut step.task, &mut prep).await;
     let (stream, created_targets) = (

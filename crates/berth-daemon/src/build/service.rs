@@ -328,6 +328,11 @@ impl Engine {
             tags: opts.tags.clone(),
             network,
             cache_from,
+            secrets: opts
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), berth_build::SecretValue(v.0.clone())))
+                .collect(),
         };
         let backend = Arc::new(StoreBuildBackend::new(
             store,
