@@ -108,7 +108,10 @@ impl ImageService for FakeImages {
 /// The client's directories: `dockerfile` and `context`.
 fn tree(dir: &str) -> Vec<(&'static str, &'static [u8])> {
     match dir {
-        "dockerfile" => vec![("Dockerfile", b"FROM busybox\nRUN make\n")],
+        "dockerfile" => vec![(
+            "Dockerfile",
+            b"FROM busybox\nRUN --mount=type=secret,id=tok --mount=type=secret,id=gone make\n",
+        )],
         "context" => vec![
             (".dockerignore", b"# keep it out\nsecret.txt\n"),
             ("Dockerfile", b"FROM busybox\nRUN make\n"),
@@ -117,6 +120,20 @@ fn tree(dir: &str) -> Vec<(&'static str, &'static [u8])> {
         ],
         _ => vec![],
     }
+}
+
+/// The client's secrets provider: `tok` exists, anything else is NotFound.
+async fn serve_secret(req: hyper::Request<Incoming>) -> hyper::Response<crate::grpc::Body> {
+    use crate::proto::secrets::{GetSecretRequest, GetSecretResponse};
+    let r: GetSecretRequest = crate::grpc::read_unary(req.into_body()).await.unwrap();
+    crate::grpc::unary(match r.id.as_str() {
+        "tok" => Ok(GetSecretResponse {
+            data: b"s3cret".to_vec(),
+        }),
+        id => Err(crate::grpc::Status::not_found(format!(
+            "secret {id} not found"
+        ))),
+    })
 }
 
 /// fsutil's sender for one DiffCopy call, filtering as the client does (exact names here).
@@ -209,13 +226,20 @@ async fn rig(session_id: &str) -> Rig {
     let mut headers = hyper::HeaderMap::new();
     headers.insert(session::HEADER_UUID, session_id.parse().unwrap());
     headers.append(session::HEADER_METHOD, session::DIFF_COPY.parse().unwrap());
+    headers.append(session::HEADER_METHOD, session::GET_SECRET.parse().unwrap());
     tokio::spawn(kit.sessions.clone().serve(ours, headers));
     let asked: Arc<Mutex<Vec<String>>> = Arc::default();
     let a2 = asked.clone();
     tokio::spawn(async move {
         let svc = hyper::service::service_fn(move |req| {
             let a = a2.clone();
-            async move { Ok::<_, Infallible>(serve_diff_copy(req, a).await) }
+            async move {
+                Ok::<_, Infallible>(if req.uri().path() == session::GET_SECRET {
+                    serve_secret(req).await
+                } else {
+                    serve_diff_copy(req, a).await
+                })
+            }
         });
         let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .serve_connection(TokioIo::new(theirs), svc)
@@ -339,9 +363,20 @@ async fn a_buildx_style_build_runs_berths_builder_and_exports_an_image() {
     // ignored file never left the client.
     let builds = rig.images.builds.lock().unwrap().clone();
     let (opts, names) = &builds[0];
+    assert!(opts
+        .dockerfile_inline
+        .as_deref()
+        .unwrap()
+        .starts_with("FROM busybox\nRUN --mount=type=secret,id=tok"));
+    // The secrets the Dockerfile reads came from the session; the one the client lacks is
+    // left out (the builder fails only a step that requires it).
     assert_eq!(
-        opts.dockerfile_inline.as_deref(),
-        Some("FROM busybox\nRUN make\n")
+        opts.secrets,
+        [(
+            "tok".to_string(),
+            berth_api_types::SecretBytes(b"s3cret".to_vec())
+        )]
+        .into()
     );
     assert_eq!(
         opts.dockerignore_inline.as_deref(),

@@ -136,6 +136,29 @@ pub fn dockerignore_patterns(text: &str) -> Vec<String> {
     out
 }
 
+/// The IDs of the secrets a Dockerfile's `RUN --mount=type=secret` read (a Dockerfile that
+/// does not parse has none: the build reports why).
+pub fn secret_ids(dockerfile: &str) -> Vec<String> {
+    let Ok(df) = berth_dockerfile::parse(dockerfile) else {
+        return vec![];
+    };
+    let mut ids: Vec<String> = df
+        .stages
+        .iter()
+        .flat_map(|s| &s.instructions)
+        .filter_map(|i| match &i.kind {
+            berth_dockerfile::InstructionKind::Run(r) => Some(&r.mounts),
+            _ => None,
+        })
+        .flatten()
+        .filter(|m| m.kind == berth_dockerfile::MountType::Secret)
+        .filter_map(|m| m.secret_id())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// A small tar's regular files by path.
 fn tar_files(tar_bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, Status> {
     use std::io::Read;
@@ -205,6 +228,14 @@ impl BuildKit {
             ))
         })?;
         opts.dockerfile_inline = Some(String::from_utf8_lossy(dockerfile).into_owned());
+        // The secrets the Dockerfile reads, asked of the client up front (the builder mounts
+        // them; a missing one fails only the steps that require it).
+        let secrets_session = self.sessions.get(&job.session, RENDEZVOUS).await?;
+        for id in secret_ids(opts.dockerfile_inline.as_deref().unwrap_or_default()) {
+            if let Some(data) = secrets_session.get_secret(&id).await? {
+                opts.secrets.insert(id, berth_api_types::SecretBytes(data));
+            }
+        }
 
         job.log
             .push(progress.start("[internal] load .dockerignore".into()));
@@ -348,6 +379,15 @@ mod tests {
             assert_eq!(e.code, code, "{k}");
             assert!(e.message.contains(needle), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn the_secrets_a_dockerfile_reads() {
+        let df = "FROM a AS one\nRUN --mount=type=secret,id=tok --mount=type=cache,target=/c x\n\
+                  FROM b\nRUN --mount=type=secret,target=/etc/app.key y\n\
+                  RUN --mount=type=secret,id=tok,env=T z\n";
+        assert_eq!(secret_ids(df), ["app.key", "tok"]);
+        assert!(secret_ids("FROM a\nRUN --mount=type=bogus x\n").is_empty());
     }
 
     #[test]

