@@ -33,6 +33,17 @@ const IMAGE: &str = "sha256:feedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeed
 struct FakeImages {
     builds: Mutex<Vec<(BuildOptions, Vec<String>)>>,
     tags: Mutex<Vec<(String, String, String)>>,
+    /// Set when a build's message stream is dropped (the build cancelled).
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn nope<T>() -> ApiResult<T> {
@@ -84,6 +95,17 @@ impl ImageService for FakeImages {
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
         let fail = opts.build_args.contains_key("FAIL");
+        if opts.build_args.contains_key("HANG") {
+            self.builds.lock().unwrap().push((opts, vec![]));
+            let flag = DropFlag(self.dropped.clone());
+            let msgs = futures::stream::iter([JsonMessage::stream("Step 1/1 : RUN sleep\n")])
+                .chain(futures::stream::pending())
+                .map(move |m| {
+                    let _ = &flag;
+                    m
+                });
+            return Ok(Box::pin(msgs));
+        }
         self.builds.lock().unwrap().push((opts, names));
         let mut msgs = vec![
             JsonMessage::stream("Step 1/1 : RUN make\n"),
@@ -215,6 +237,8 @@ struct Rig {
     images: Arc<FakeImages>,
     grpc: SendRequest<crate::grpc::Body>,
     asked: Arc<Mutex<Vec<String>>>,
+    /// The client's end of the `/grpc` connection.
+    client_conn: tokio::task::JoinHandle<()>,
 }
 
 /// berth's side on two pipes; the client's session served on the other end of one.
@@ -254,12 +278,15 @@ async fn rig(session_id: &str) -> Rig {
     )
     .await
     .unwrap();
-    tokio::spawn(conn);
+    let client_conn = tokio::spawn(async move {
+        let _ = conn.await;
+    });
     Rig {
         kit,
         images,
         grpc,
         asked,
+        client_conn,
     }
 }
 
@@ -512,6 +539,38 @@ async fn unknown_frontends_exporters_and_methods_are_named() {
     .await
     .unwrap();
     assert_eq!(w.record[0].platforms[0].os, "linux");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_its_build() {
+    let rig = rig("s4").await;
+    let mut g = rig.grpc.clone();
+    let mut req = solve_req("r4", "s4", "moby");
+    req.frontend = "dockerfile.v0".into();
+    req.frontend_attrs = HashMap::from([("build-arg:HANG".to_string(), "1".to_string())]);
+    let solve = tokio::spawn(async move {
+        call_unary::<_, pb::SolveResponse>(&mut g, "/moby.buildkit.v1.Control/Solve", &[], &req)
+            .await
+    });
+    // The build is running (its stream never ends) when the client's connection drops.
+    for _ in 0..200 {
+        if !rig.images.builds.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(rig.images.builds.lock().unwrap().len(), 1);
+    assert!(!rig.images.dropped.load(std::sync::atomic::Ordering::SeqCst));
+    rig.client_conn.abort();
+    drop(rig.grpc);
+    solve.abort();
+    for _ in 0..200 {
+        if rig.images.dropped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the build went on after its client went away");
 }
 
 #[test]
