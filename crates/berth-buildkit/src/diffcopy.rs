@@ -217,6 +217,128 @@ async fn send(tx: &mpsc::Sender<Packet>, p: Packet) -> Result<(), SyncError> {
     })
 }
 
+/// Files asked for ahead of the one being written: at most this many…
+const WINDOW: usize = 64;
+/// …and this many bytes of them (the sender interleaves their chunks, which wait in memory).
+const AHEAD_BYTES: u64 = 32 << 20;
+
+/// Asks for files ahead of the one being written (one round trip per file is slow), within
+/// [`WINDOW`] and [`AHEAD_BYTES`], and keeps their chunks until their turn; each file is
+/// held to its stated size. `WINDOW` stays within the request channel's capacity, so asking
+/// never waits on a sender that waits on us.
+struct Pipeline {
+    /// Regular files in walk order: (id, size).
+    files: Vec<(u32, u64)>,
+    next: usize,
+    asked_bytes: u64,
+    /// Per asked file: chunks received before its turn, bytes so far, whether it ended.
+    pending: HashMap<u32, (Vec<Vec<u8>>, u64, bool)>,
+    sizes: HashMap<u32, u64>,
+}
+
+impl Pipeline {
+    fn new(files: Vec<(u32, u64)>) -> Self {
+        let sizes = files.iter().copied().collect();
+        Pipeline {
+            files,
+            next: 0,
+            asked_bytes: 0,
+            pending: HashMap::new(),
+            sizes,
+        }
+    }
+
+    async fn top_up(&mut self, tx: &mpsc::Sender<Packet>) -> Result<(), SyncError> {
+        while let Some(&(id, size)) = self.files.get(self.next) {
+            let room = self.pending.is_empty()
+                || (self.pending.len() < WINDOW && self.asked_bytes + size <= AHEAD_BYTES);
+            if !room {
+                break;
+            }
+            send(tx, Packet::req(id)).await?;
+            self.pending.insert(id, (Vec::new(), 0, false));
+            self.asked_bytes += size;
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// Record one DATA packet for an asked file; the chunk back when it is `current`'s.
+    fn accept(&mut self, p: Packet, current: u32) -> Result<Option<Vec<u8>>, SyncError> {
+        let size = self.sizes.get(&p.id).copied();
+        let Some((chunks, got, ended)) = self.pending.get_mut(&p.id) else {
+            return Err(SyncError::Protocol(format!(
+                "{:?} packet for entry {}, which was not asked for",
+                p.kind(),
+                p.id
+            )));
+        };
+        if p.kind() != Some(PacketType::Data) || *ended {
+            return Err(SyncError::Protocol(format!(
+                "{:?} packet for entry {} after its end or out of turn",
+                p.kind(),
+                p.id
+            )));
+        }
+        if p.data.is_empty() {
+            *ended = true;
+            return Ok(None);
+        }
+        *got += p.data.len() as u64;
+        if Some(*got) > size {
+            return Err(SyncError::Protocol(format!(
+                "entry {} grew past its size {} while being sent",
+                p.id,
+                size.unwrap_or(0)
+            )));
+        }
+        if p.id == current {
+            return Ok(Some(p.data));
+        }
+        chunks.push(p.data);
+        Ok(None)
+    }
+
+    /// Write file `id`'s contents to `out`: what came early, then what comes.
+    async fn take(
+        &mut self,
+        conn: &mut PacketConn,
+        id: u32,
+        path: &str,
+        out: &mpsc::Sender<Bytes>,
+    ) -> Result<(), SyncError> {
+        let early = self
+            .pending
+            .get_mut(&id)
+            .map(|(c, _, _)| std::mem::take(c))
+            .unwrap_or_default();
+        for c in early {
+            out.send(Bytes::from(c))
+                .await
+                .map_err(|_| SyncError::ReaderGone)?;
+        }
+        while !self.pending.get(&id).is_some_and(|(_, _, ended)| *ended) {
+            let p = next_packet(conn)
+                .await?
+                .ok_or_else(|| SyncError::Protocol(format!("the stream ended inside {path}")))?;
+            if let Some(chunk) = self.accept(p, id)? {
+                out.send(Bytes::from(chunk))
+                    .await
+                    .map_err(|_| SyncError::ReaderGone)?;
+            }
+        }
+        let (_, got, _) = self.pending.remove(&id).unwrap_or_default();
+        let size = self.sizes.get(&id).copied().unwrap_or(0);
+        self.asked_bytes -= size;
+        if got != size {
+            return Err(SyncError::Protocol(format!(
+                "{path} sent {got} of its {size} bytes"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Take one directory from the sender as a tar stream on `out`.
 pub async fn receive_tar(
     mut conn: PacketConn,
@@ -255,8 +377,30 @@ pub async fn receive_tar(
             }
         }
     }
+    let total: u64 = walk
+        .entries
+        .iter()
+        .filter(|(_, k, _)| *k == Kind::File)
+        .map(|(_, _, st)| st.size.max(0) as u64)
+        .sum();
+    if total > limits.max_bytes {
+        return Err(SyncError::TooLarge(format!(
+            "{total} bytes, over {}",
+            limits.max_bytes
+        )));
+    }
+    let files: Vec<(u32, u64)> = walk
+        .entries
+        .iter()
+        .filter(|(_, k, _)| *k == Kind::File)
+        .map(|(id, _, st)| (*id, st.size.max(0) as u64))
+        .collect();
+    let mut pipe = Pipeline::new(files);
     let mut tar = tar::Builder::new(Vec::new());
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        entries: 0,
+        bytes: total,
+    };
     let flush = |tar: &mut tar::Builder<Vec<u8>>| Bytes::from(std::mem::take(tar.get_mut()));
     for (fid, kind, st) in walk.entries {
         summary.entries += 1;
@@ -271,55 +415,15 @@ pub async fn receive_tar(
                 .append_link(&mut h, &st.path, &st.linkname)
                 .map_err(io)?,
             Kind::File => {
-                let size = u64::try_from(st.size)
-                    .map_err(|_| SyncError::Protocol(format!("{}: negative size", st.path)))?;
-                summary.bytes += size;
-                if summary.bytes > limits.max_bytes {
-                    return Err(SyncError::TooLarge(format!(
-                        "over {} bytes",
-                        limits.max_bytes
-                    )));
-                }
+                let size = st.size.max(0) as u64;
                 h.set_size(size);
                 tar.append_data(&mut h, &st.path, std::io::empty())
                     .map_err(io)?;
                 out.send(flush(&mut tar))
                     .await
                     .map_err(|_| SyncError::ReaderGone)?;
-                send(&conn.tx, Packet::req(fid)).await?;
-                let mut got: u64 = 0;
-                loop {
-                    let p = next_packet(&mut conn).await?.ok_or_else(|| {
-                        SyncError::Protocol(format!("the stream ended inside {}", st.path))
-                    })?;
-                    if p.kind() != Some(PacketType::Data) || p.id != fid {
-                        return Err(SyncError::Protocol(format!(
-                            "{:?} packet for entry {} while {} (entry {fid}) was asked for",
-                            p.kind(),
-                            p.id,
-                            st.path
-                        )));
-                    }
-                    if p.data.is_empty() {
-                        break;
-                    }
-                    got += p.data.len() as u64;
-                    if got > size {
-                        return Err(SyncError::Protocol(format!(
-                            "{} grew past its size {size} while being sent",
-                            st.path
-                        )));
-                    }
-                    out.send(Bytes::from(p.data))
-                        .await
-                        .map_err(|_| SyncError::ReaderGone)?;
-                }
-                if got != size {
-                    return Err(SyncError::Protocol(format!(
-                        "{} sent {got} of its {size} bytes",
-                        st.path
-                    )));
-                }
+                pipe.top_up(&conn.tx).await?;
+                pipe.take(&mut conn, fid, &st.path, &out).await?;
                 let pad = (512 - size % 512) % 512;
                 if pad > 0 {
                     out.send(Bytes::from(vec![0u8; pad as usize]))

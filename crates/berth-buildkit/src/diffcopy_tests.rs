@@ -283,3 +283,89 @@ async fn the_senders_error_and_limits_are_reported() {
         SyncError::TooLarge(_)
     ));
 }
+
+/// Like fsutil's 4 workers: chunks of the asked files interleaved (here in reverse order of
+/// asking, round-robin), each file ended by its empty chunk.
+#[tokio::test]
+async fn interleaved_chunks_of_files_asked_ahead_land_in_walk_order() {
+    let tree = vec![
+        file("a", b"aaaaaaaaa"),
+        dir("d"),
+        file("d/b", b"bbbbbbb"),
+        file("d/c", b"c"),
+        file("e", b""),
+    ];
+    let files: Vec<(u32, Vec<u8>)> = tree
+        .iter()
+        .enumerate()
+        .filter(|(_, (st, _))| st.mode & mode::DIR == 0)
+        .map(|(i, (_, d))| (i as u32, d.clone()))
+        .collect();
+    let (to_recv, from_send) = mpsc::channel::<Result<Packet, Status>>(256);
+    let (to_send, mut from_recv) = mpsc::channel::<Packet>(64);
+    let stats: Vec<Stat> = tree.iter().map(|(s, _)| s.clone()).collect();
+    tokio::spawn(async move {
+        for st in stats {
+            let p = Packet {
+                r#type: PacketType::Stat as i32,
+                stat: Some(st),
+                ..Default::default()
+            };
+            to_recv.send(Ok(p)).await.unwrap();
+        }
+        to_recv.send(Ok(Packet::default())).await.unwrap();
+        let mut asked = vec![];
+        while asked.len() < files.len() {
+            let p = from_recv.recv().await.unwrap();
+            assert_eq!(p.kind(), Some(PacketType::Req));
+            asked.push(p.id);
+        }
+        let data = |id: u32| files.iter().find(|(i, _)| *i == id).unwrap().1.clone();
+        let chunks: Vec<Vec<Vec<u8>>> = asked
+            .iter()
+            .rev()
+            .map(|id| data(*id).chunks(2).map(<[u8]>::to_vec).collect())
+            .collect();
+        let longest = chunks.iter().map(Vec::len).max().unwrap_or(0);
+        for n in 0..=longest {
+            for (k, id) in asked.iter().rev().enumerate() {
+                let d = match chunks[k].get(n) {
+                    Some(c) => c.clone(),
+                    None if n == chunks[k].len() => vec![],
+                    None => continue,
+                };
+                let p = Packet {
+                    r#type: PacketType::Data as i32,
+                    id: *id,
+                    data: d,
+                    ..Default::default()
+                };
+                to_recv.send(Ok(p)).await.unwrap();
+            }
+        }
+        if from_recv.recv().await.map(|p| p.kind()) == Some(Some(PacketType::Fin)) {
+            let _ = to_recv.send(Ok(Packet::fin())).await;
+        }
+    });
+    let rx = futures::stream::unfold(
+        from_send,
+        |mut r| async move { r.recv().await.map(|p| (p, r)) },
+    );
+    let conn = PacketConn {
+        tx: to_send,
+        rx: Box::pin(rx),
+    };
+    let tar = receive_to_vec(conn, Limits::default()).await.unwrap();
+    let e = entries(&tar);
+    let got: Vec<(&str, &[u8])> = e.iter().map(|x| (x.0.as_str(), x.4.as_slice())).collect();
+    assert_eq!(
+        got,
+        [
+            ("a", &b"aaaaaaaaa"[..]),
+            ("d", &b""[..]),
+            ("d/b", &b"bbbbbbb"[..]),
+            ("d/c", &b"c"[..]),
+            ("e", &b""[..])
+        ]
+    );
+}
