@@ -204,12 +204,14 @@ impl Sessions {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Status::invalid(format!("a session needs the {HEADER_UUID} header")))?
             .to_string();
-        let (send, conn) = hyper::client::conn::http2::handshake::<_, _, Body>(
-            TokioExecutor::new(),
-            TokioIo::new(io),
-        )
-        .await
-        .map_err(|e| Status::unavailable(format!("session {id}: HTTP/2 handshake: {e}")))?;
+        // File sync streams the whole context through this connection: wider flow-control
+        // windows than hyper's default 64 KiB, which stalls the client between updates.
+        let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(8 << 20)
+            .handshake::<_, Body>(TokioIo::new(io))
+            .await
+            .map_err(|e| Status::unavailable(format!("session {id}: HTTP/2 handshake: {e}")))?;
         let session = Session {
             id: id.clone(),
             name: grpc::metadata(&headers, HEADER_NAME)
