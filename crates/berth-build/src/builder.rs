@@ -609,60 +609,6 @@ fn with_layer(parent: &State, layer: Option<Layer>, created_by: String) -> State
     s
 }
 
-/// A `RUN --mount=type=secret` as BuildKit reads it: the ID (`source=`/`id=`, else the
-/// target's base name) picks the secret; the file target defaults to `/run/secrets/<id>`
-/// (none when only `env=` is asked). None when the secret is missing and not `required`.
-fn secret_mount(
-    ctx: &Ctx,
-    m: &berth_dockerfile::Mount,
-    line: usize,
-) -> Result<Option<(Option<String>, MountSource)>> {
-    let id = m.secret_id().ok_or_else(|| BuildError::Step {
-        line,
-        kind: ErrorKind::Invalid,
-        message: "RUN --mount=type=secret needs an id or a target".into(),
-    })?;
-    let target = match (&m.target, &m.env) {
-        (Some(t), _) if !t.is_empty() => Some(t.clone()),
-        (_, Some(_)) => None,
-        _ => Some(format!(
-            "/run/secrets/{}",
-            id.rsplit('/').next().unwrap_or(&id)
-        )),
-    };
-    let Some(data) = ctx.req.secrets.get(&id) else {
-        if m.required {
-            return Err(BuildError::Step {
-                line,
-                kind: ErrorKind::Invalid,
-                message: format!(
-                    "secret {id}: not found: pass it with --secret id={id} (compose: build.secrets)"
-                ),
-            });
-        }
-        return Ok(None);
-    };
-    let num = |v: &Option<String>, what: &str, radix: u32, default: u32| -> Result<u32> {
-        match v {
-            None => Ok(default),
-            Some(s) => u32::from_str_radix(s, radix).map_err(|_| BuildError::Step {
-                line,
-                kind: ErrorKind::Invalid,
-                message: format!("invalid secret {what} {s:?}"),
-            }),
-        }
-    };
-    Ok(Some((
-        target,
-        MountSource::Secret {
-            data: data.clone(),
-            mode: num(&m.mode, "mode", 8, 0o400)?,
-            uid: num(&m.uid, "uid", 10, 0)?,
-            gid: num(&m.gid, "gid", 10, 0)?,
-        },
-    )))
-}
-
 fn parse_chmod(s: &str, line: usize) -> Result<u32> {
     u32::from_str_radix(s, 8)
         .ok()
@@ -723,7 +669,9 @@ async fn execute(
                         source: m.source.clone().unwrap_or_default(),
                     },
                     MountType::Secret => {
-                        let Some((target, source)) = secret_mount(ctx, m, line)? else {
+                        let Some((target, source)) =
+                            crate::secrets::secret_mount(&ctx.req.secrets, m, line)?
+                        else {
                             continue;
                         };
                         if let (Some(var), MountSource::Secret { data, .. }) = (&m.env, &source) {

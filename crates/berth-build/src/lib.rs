@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod fetch;
+mod secrets;
 
 pub use backend::{
     BuildBackend, CopyFrom, CopyRequest, Event, Layer, MountSource, Network, RunMount, RunRequest,

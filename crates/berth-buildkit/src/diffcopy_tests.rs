@@ -288,7 +288,7 @@ async fn the_senders_error_and_limits_are_reported() {
 /// asking, round-robin), each file ended by its empty chunk.
 #[tokio::test]
 async fn interleaved_chunks_of_files_asked_ahead_land_in_walk_order() {
-    let tree = vec![
+    let tree = [
         file("a", b"aaaaaaaaa"),
         dir("d"),
         file("d/b", b"bbbbbbb"),

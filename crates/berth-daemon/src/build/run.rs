@@ -21,6 +21,7 @@ use crate::build::backend::{
     be_err, blocking, io_err, store_err, BuildNetwork, Scratch, StoreBuildBackend,
 };
 use crate::build::copy::RootWriter;
+use crate::build::secret_file::SecretFile;
 
 /// Hostname of every RUN container (BuildKit's).
 const HOSTNAME: &str = "buildkitsandbox";
@@ -212,39 +213,6 @@ struct RunPrep<'a> {
     stream: Option<berth_runtime::StdioStream>,
     /// Files holding the step's secrets (removed when the step is over, or abandoned).
     secrets: &'a mut Vec<SecretFile>,
-}
-
-/// A build secret written for one RUN step's bind mount; removed on drop.
-struct SecretFile(PathBuf);
-
-impl SecretFile {
-    /// Write `data` to `path` (0700 parent, the file created new, `mode`, owned by uid:gid).
-    fn write(path: PathBuf, data: &[u8], mode: u32, uid: u32, gid: u32) -> std::io::Result<Self> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-        if let Some(dir) = path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
-        }
-        let file = SecretFile(path);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&file.0)?;
-        f.write_all(data)?;
-        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
-        f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
-        Ok(file)
-    }
-}
-
-impl Drop for SecretFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
 }
 
 fn rt(e: RtError) -> BuildError {
