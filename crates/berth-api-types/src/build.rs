@@ -31,6 +31,9 @@ pub struct BuildOptions {
     pub dockerignore_inline: Option<String>,
     /// Build secrets by ID for `RUN --mount=type=secret` (a BuildKit session's).
     pub secrets: BTreeMap<String, SecretBytes>,
+    /// Credentials for pulling base images, by registry (`docker.io`, `host:port`), each as an
+    /// `X-Registry-Auth` value (a BuildKit session's, shared by the client for this build).
+    pub registry_auth: BTreeMap<String, SecretBytes>,
 }
 
 /// A build secret's bytes: `Debug` shows only their length, so options can be logged.

@@ -2,6 +2,7 @@
 //! confined applier, read the Dockerfile and `.dockerignore`, run berth-build over
 //! [`StoreBuildBackend`], and translate its events into Docker's classic JSON messages.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -183,13 +184,21 @@ impl Engine {
 
     /// Base-image pulls for the builder through the engine's registry client; the first
     /// in-stream error becomes the failure message.
-    fn puller(&self) -> Puller {
+    /// Pulls a build's base images, with the credentials the build was given for their
+    /// registry (`X-Registry-Auth` values by registry host), if any.
+    fn puller(&self, auth: BTreeMap<String, String>) -> Puller {
         let engine = self.clone();
+        let auth = Arc::new(auth);
         Arc::new(move |name: String| {
             let engine = engine.clone();
+            let auth = auth.clone();
             Box::pin(async move {
+                let registry_auth = berth_oci::Reference::parse(&name)
+                    .ok()
+                    .and_then(|r| auth.get(&r.registry).cloned());
                 let opts = berth_api_types::PullOptions {
                     from_image: name,
+                    registry_auth,
                     ..Default::default()
                 };
                 let mut s = engine
@@ -339,7 +348,14 @@ impl Engine {
             BuildBackendConfig {
                 shim_exe: shim_exe(),
                 root,
-                puller: Some(self.puller()),
+                puller: Some(
+                    self.puller(
+                        opts.registry_auth
+                            .iter()
+                            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect(),
+                    ),
+                ),
                 network: Some(run_net),
                 extra_hosts: opts.extra_hosts.clone(),
                 events: Some(self.step_events()),
