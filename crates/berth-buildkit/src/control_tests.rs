@@ -158,6 +158,19 @@ async fn serve_secret(req: hyper::Request<Incoming>) -> hyper::Response<crate::g
     })
 }
 
+/// The client's auth provider: a login for Docker Hub only.
+async fn serve_credentials(req: hyper::Request<Incoming>) -> hyper::Response<crate::grpc::Body> {
+    use crate::proto::secrets::{CredentialsRequest, CredentialsResponse};
+    let r: CredentialsRequest = crate::grpc::read_unary(req.into_body()).await.unwrap();
+    crate::grpc::unary(Ok(match r.host.as_str() {
+        "registry-1.docker.io" => CredentialsResponse {
+            username: "alice".into(),
+            secret: "pw".into(),
+        },
+        _ => CredentialsResponse::default(),
+    }))
+}
+
 /// fsutil's sender for one DiffCopy call, filtering as the client does (exact names here).
 async fn serve_diff_copy(
     req: hyper::Request<Incoming>,
@@ -251,6 +264,10 @@ async fn rig(session_id: &str) -> Rig {
     headers.insert(session::HEADER_UUID, session_id.parse().unwrap());
     headers.append(session::HEADER_METHOD, session::DIFF_COPY.parse().unwrap());
     headers.append(session::HEADER_METHOD, session::GET_SECRET.parse().unwrap());
+    headers.append(
+        session::HEADER_METHOD,
+        session::CREDENTIALS.parse().unwrap(),
+    );
     tokio::spawn(kit.sessions.clone().serve(ours, headers));
     let asked: Arc<Mutex<Vec<String>>> = Arc::default();
     let a2 = asked.clone();
@@ -260,6 +277,8 @@ async fn rig(session_id: &str) -> Rig {
             async move {
                 Ok::<_, Infallible>(if req.uri().path() == session::GET_SECRET {
                     serve_secret(req).await
+                } else if req.uri().path() == session::CREDENTIALS {
+                    serve_credentials(req).await
                 } else {
                     serve_diff_copy(req, a).await
                 })
@@ -410,6 +429,17 @@ async fn a_buildx_style_build_runs_berths_builder_and_exports_an_image() {
         Some("# keep it out\nsecret.txt\n")
     );
     assert_eq!(opts.build_args["A"], "b");
+    // The login for the base image's registry, as an X-Registry-Auth value.
+    let auth = {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE
+            .decode(&opts.registry_auth["docker.io"].0)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&raw).unwrap()
+    };
+    assert_eq!(auth["username"], "alice");
+    assert_eq!(auth["password"], "pw");
+    assert_eq!(opts.registry_auth.len(), 1);
     assert_eq!(names, &[".dockerignore", "Dockerfile", "app.txt"]);
     assert_eq!(
         *rig.asked.lock().unwrap(),

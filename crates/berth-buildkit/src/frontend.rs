@@ -159,6 +159,33 @@ pub fn secret_ids(dockerfile: &str) -> Vec<String> {
     ids
 }
 
+/// The registries of a Dockerfile's base images (`FROM`s that name an image, not a stage,
+/// `scratch` or a variable): registry as berth names it, host as BuildKit asks the client.
+pub fn base_registries(dockerfile: &str) -> Vec<(String, String)> {
+    let Ok(df) = berth_dockerfile::parse(dockerfile) else {
+        return vec![];
+    };
+    let stages: Vec<String> = df.stages.iter().filter_map(|s| s.name.clone()).collect();
+    let mut out: Vec<(String, String)> = df
+        .stages
+        .iter()
+        .map(|s| s.base.as_str())
+        .filter(|b| !b.contains('$') && *b != "scratch" && !stages.iter().any(|n| n == b))
+        .filter_map(|b| berth_oci::Reference::parse(b).ok())
+        .map(|r| {
+            let host = if r.registry == berth_oci::reference::DEFAULT_REGISTRY {
+                "registry-1.docker.io".to_string()
+            } else {
+                r.registry.clone()
+            };
+            (r.registry, host)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A small tar's regular files by path.
 fn tar_files(tar_bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, Status> {
     use std::io::Read;
@@ -231,9 +258,18 @@ impl BuildKit {
         // The secrets the Dockerfile reads, asked of the client up front (the builder mounts
         // them; a missing one fails only the steps that require it).
         let secrets_session = self.sessions.get(&job.session, RENDEZVOUS).await?;
-        for id in secret_ids(opts.dockerfile_inline.as_deref().unwrap_or_default()) {
+        let text = opts.dockerfile_inline.clone().unwrap_or_default();
+        for id in secret_ids(&text) {
             if let Some(data) = secrets_session.get_secret(&id).await? {
                 opts.secrets.insert(id, berth_api_types::SecretBytes(data));
+            }
+        }
+        // Logins for the base images' registries, shared by the client for this build (used
+        // only if the builder has to pull).
+        for (registry, host) in base_registries(&text) {
+            if let Some(auth) = secrets_session.registry_auth(&host).await? {
+                opts.registry_auth
+                    .insert(registry, berth_api_types::SecretBytes(auth.into_bytes()));
             }
         }
 
@@ -388,6 +424,19 @@ mod tests {
                   RUN --mount=type=secret,id=tok,env=T z\n";
         assert_eq!(secret_ids(df), ["app.key", "tok"]);
         assert!(secret_ids("FROM a\nRUN --mount=type=bogus x\n").is_empty());
+    }
+
+    #[test]
+    fn base_images_registries() {
+        let df = "FROM busybox AS a\nFROM a\nFROM 127.0.0.1:5000/x/y:1\nFROM ${BASE}\n\
+                  FROM scratch\nFROM docker.io/library/debian\n";
+        assert_eq!(
+            base_registries(df),
+            [
+                ("127.0.0.1:5000".to_string(), "127.0.0.1:5000".to_string()),
+                ("docker.io".into(), "registry-1.docker.io".into())
+            ]
+        );
     }
 
     #[test]

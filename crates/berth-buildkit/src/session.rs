@@ -24,6 +24,7 @@ pub const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 
 pub const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 pub const GET_SECRET: &str = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
+pub const CREDENTIALS: &str = "/moby.filesync.v1.Auth/Credentials";
 
 /// One live session.
 #[derive(Clone)]
@@ -66,6 +67,44 @@ impl Session {
                 format!("read secret {id} from the client: {}", s.message),
             )),
         }
+    }
+
+    /// The client's login for registry `host` (`moby.filesync.v1.Auth/Credentials`) as an
+    /// `X-Registry-Auth` value; None when it has none or serves no auth.
+    pub async fn registry_auth(&self, host: &str) -> Result<Option<String>, Status> {
+        use base64::Engine as _;
+        if !self.supports(CREDENTIALS) {
+            return Ok(None);
+        }
+        let req = crate::proto::secrets::CredentialsRequest {
+            host: host.to_string(),
+        };
+        let mut send = self.send.clone();
+        let r = grpc::call_unary::<_, crate::proto::secrets::CredentialsResponse>(
+            &mut send,
+            CREDENTIALS,
+            &[],
+            &req,
+        )
+        .await
+        .map_err(|s| {
+            Status::new(
+                s.code,
+                format!("read the login for {host} from the client: {}", s.message),
+            )
+        })?;
+        if r.secret.is_empty() {
+            return Ok(None);
+        }
+        // An empty username means the secret is an identity token (BuildKit's authprovider).
+        let json = if r.username.is_empty() {
+            serde_json::json!({ "identitytoken": r.secret, "serveraddress": host })
+        } else {
+            serde_json::json!({ "username": r.username, "password": r.secret, "serveraddress": host })
+        };
+        Ok(Some(
+            base64::engine::general_purpose::URL_SAFE.encode(json.to_string()),
+        ))
     }
 
     /// Open `moby.filesync.v1.FileSync/DiffCopy` for directory `dir` (`context`,

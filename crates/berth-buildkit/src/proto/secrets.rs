@@ -1,5 +1,6 @@
-//! `moby.buildkit.secrets.v1` (the Secrets service a client's session serves), from
-//! BuildKit's `session/secrets/secrets.proto`.
+//! `moby.buildkit.secrets.v1` (the Secrets service a client's session serves) and the
+//! `Credentials` call of `moby.filesync.v1.Auth`, from BuildKit's `session/secrets/secrets.proto`
+//! and `session/auth/auth.proto`.
 
 use std::collections::HashMap;
 
@@ -16,4 +17,19 @@ pub struct GetSecretRequest {
 pub struct GetSecretResponse {
     #[prost(bytes = "vec", tag = "1")]
     pub data: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CredentialsRequest {
+    #[prost(string, tag = "1")]
+    pub host: String,
+}
+
+/// A registry login (`Secret` is the password or identity token; never log this message).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CredentialsResponse {
+    #[prost(string, tag = "1")]
+    pub username: String,
+    #[prost(string, tag = "2")]
+    pub secret: String,
 }

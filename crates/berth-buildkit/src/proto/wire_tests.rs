@@ -239,3 +239,13 @@ fn secrets_messages() {
     let a = GetSecretResponse::decode(&[0x0a, 0x02, b'h', b'i'][..]).unwrap();
     assert_eq!(a.data, b"hi");
 }
+
+#[test]
+fn auth_messages() {
+    use super::secrets::*;
+    // CredentialsRequest {Host: h}; the answer: Username (1) u, Secret (2) p.
+    let r = CredentialsRequest { host: "h".into() };
+    assert_eq!(r.encode_to_vec(), [0x0a, 0x01, b'h']);
+    let a = CredentialsResponse::decode(&[0x0a, 0x01, b'u', 0x12, 0x01, b'p'][..]).unwrap();
+    assert_eq!((a.username.as_str(), a.secret.as_str()), ("u", "p"));
+}

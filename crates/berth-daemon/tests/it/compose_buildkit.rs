@@ -7,6 +7,7 @@
 
 use std::process::Output;
 
+use crate::common;
 use crate::compose_clients::{start, Client, Project};
 
 fn both(o: &Output) -> String {
@@ -141,6 +142,74 @@ secrets:
             "from the worker context"
         );
         p.ok(&["down"]);
+    }
+    d.finish();
+}
+
+/// A base image in a registry that needs a login: the build pulls it with the login the
+/// client shares through its session (compose reads it from the docker config), never with
+/// one of the daemon's own; without the login the pull is refused.
+#[test]
+fn compose_v2_pulls_a_private_base_image_with_the_clients_login() {
+    let t = "compose_v2_pulls_a_private_base_image_with_the_clients_login";
+    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    if !berth_testutil::require_cmds(t, &["htpasswd", "docker-registry"]) {
+        return;
+    }
+    let Some(mut d) = start(t, Client::V2) else {
+        return;
+    };
+    let reg = berth_testutil::registry::Registry::start_with(Some(("alice", "s3cret")));
+    reg.put_archive(&busybox, "private/base:1");
+    {
+        let p = Project::new(&mut d, Client::V2);
+        let dir = p.file.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(dir.join("app")).unwrap();
+        std::fs::write(
+            dir.join("app/Dockerfile"),
+            format!(
+                "FROM {}/private/base:1\nRUN echo built-on-the-private-base\n",
+                reg.addr
+            ),
+        )
+        .unwrap();
+        p.write_file(&format!(
+            "services:\n  app:\n    build: ./app\n    image: {}-priv\n",
+            p.name
+        ));
+        let o = p.run(&["--progress", "plain", "build"]);
+        let out = both(&o);
+        assert!(!o.status.success(), "pulled without a login:\n{out}");
+        assert!(
+            out.contains(&reg.addr),
+            "the refusal should name the registry:\n{out}"
+        );
+
+        let cfg = p.d.dir.path().join("dockercfg");
+        let mut login = std::process::Command::new(common::cli::DOCKER)
+            .args(["login", &reg.addr, "-u", "alice", "--password-stdin"])
+            .env("DOCKER_HOST", format!("unix://{}", p.d.sock().display()))
+            .env("DOCKER_CONFIG", &cfg)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            login.stdin.take().unwrap().write_all(b"s3cret").unwrap();
+        }
+        let lo = login.wait_with_output().unwrap();
+        assert!(
+            lo.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lo.stderr)
+        );
+
+        let out = build(&p);
+        assert!(out.contains("built-on-the-private-base"), "{out}");
     }
     d.finish();
 }
