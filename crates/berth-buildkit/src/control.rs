@@ -41,6 +41,8 @@ pub struct Job {
     refs: Mutex<HashMap<String, String>>,
     returned: Mutex<Option<oneshot::Sender<Outcome>>>,
     solves: AtomicUsize,
+    /// Frontend runs started (each names its vertices apart).
+    pub(crate) runs: AtomicUsize,
 }
 
 /// BuildKit's API over berth's image service.
@@ -339,6 +341,7 @@ impl BuildKit {
             refs: Mutex::new(HashMap::new()),
             returned: Mutex::new(Some(tx)),
             solves: AtomicUsize::new(0),
+            runs: AtomicUsize::new(0),
         });
         {
             let mut jobs = self

@@ -225,7 +225,8 @@ impl BuildKit {
                 .cloned()
                 .unwrap_or_else(|| job.session.clone())
         };
-        let mut progress = Translator::new(&format!("berth:{}", job.r#ref));
+        let run = job.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut progress = Translator::new(&format!("berth:{}:{run}", job.r#ref));
         let df_session = self
             .sessions
             .get(&session_of(&inputs.dockerfile_key), RENDEZVOUS)
@@ -257,17 +258,17 @@ impl BuildKit {
         opts.dockerfile_inline = Some(String::from_utf8_lossy(dockerfile).into_owned());
         // The secrets the Dockerfile reads, asked of the client up front (the builder mounts
         // them; a missing one fails only the steps that require it).
-        let secrets_session = self.sessions.get(&job.session, RENDEZVOUS).await?;
+        let session = self.sessions.get(&job.session, RENDEZVOUS).await?;
         let text = opts.dockerfile_inline.clone().unwrap_or_default();
         for id in secret_ids(&text) {
-            if let Some(data) = secrets_session.get_secret(&id).await? {
+            if let Some(data) = session.get_secret(&id).await? {
                 opts.secrets.insert(id, berth_api_types::SecretBytes(data));
             }
         }
         // Logins for the base images' registries, shared by the client for this build (used
         // only if the builder has to pull).
         for (registry, host) in base_registries(&text) {
-            if let Some(auth) = secrets_session.registry_auth(&host).await? {
+            if let Some(auth) = session.registry_auth(&host).await? {
                 opts.registry_auth
                     .insert(registry, berth_api_types::SecretBytes(auth.into_bytes()));
             }
