@@ -13,12 +13,13 @@ fi
 # docker-py for the API conformance tests (the Python docker SDK is the reference client).
 # Debian 12's own python3 refuses pip installs into the system ("externally managed"): fall back to
 # --break-system-packages there, after installing pip itself when it is missing.
-if ! python3 -c 'import docker, pytest, websocket' 2>/dev/null; then
+# kubernetes-validate checks `berth kube generate`'s YAML against the Kubernetes schemas.
+if ! python3 -c 'import docker, pytest, websocket, kubernetes_validate' 2>/dev/null; then
   python3 -m pip --version >/dev/null 2>&1 || {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
   }
-  py=(docker pytest websocket-client)
+  py=(docker pytest websocket-client kubernetes-validate)
   python3 -m pip install -q "${py[@]}" >/dev/null 2>&1 ||
     python3 -m pip install -q --break-system-packages "${py[@]}" >/dev/null
 fi

@@ -516,3 +516,54 @@ def curl(port: int, path: str) -> tuple[int, int, float]:
     if len(parts) != 3:
         return 0, 0, 0.0
     return int(parts[0]), int(parts[1]), float(parts[2])
+
+
+# ---------------------------------------------------------------- 7. compose up/down
+
+def write_project(path: str, services: int):
+    """A project of `services` busybox services on the project network; each ends on SIGTERM
+    so `down` measures the engines, not a stop timeout."""
+    lines = ["services:"]
+    for i in range(services):
+        lines += [f"  s{i}:",
+                  "    image: busybox:latest",
+                  "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 300 & wait\"]"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def scn_compose(lab: Lab, res: Results, rounds: int, services: int = 10):
+    """`compose up -d` then `compose down` of a project of `services` services: `berth
+    compose` beside Compose v2 (`docker compose`, the CLI plugin) on the private dockerd.
+    podman has no built-in compose: n/a."""
+    S = "compose"
+    res.rounds[S] = rounds
+    M_UP, M_DOWN = f"up -d ({services} services)", f"down ({services} services)"
+    res.metric(S, M_UP, "s", target=">= 3x faster than docker",
+               check=lambda m: m["berth"] * 3 <= m["docker"] if "docker" in m else None,
+               main=True)
+    res.metric(S, M_DOWN, "s")
+    engines = []
+    for e in usable(lab, res, S, [M_UP, M_DOWN]):
+        if e.name == "podman":
+            for m in (M_UP, M_DOWN):
+                res.fail(S, m, e.name, "no built-in compose")
+            continue
+        if e.name == "docker" and e.sh("compose", "version", timeout=30,
+                                       check=False).returncode != 0:
+            for m in (M_UP, M_DOWN):
+                res.fail(S, m, e.name, "the Compose v2 CLI plugin is not installed")
+            continue
+        engines.append(e)
+    path = f"{LIB}/compose/compose.yaml"
+    write_project(path, services)
+    project = ["compose", "-p", "bbench", "-f", path]
+    for r in range(rounds):
+        for e in rotate(engines, r):
+            attempt(res, S, M_UP, e.name,
+                    lambda e=e: e.time(*project, "up", "-d", timeout=600)[0])
+            attempt(res, S, M_DOWN, e.name,
+                    lambda e=e: e.time(*project, "down", "-t", "10", timeout=600)[0])
+    for e in engines:
+        e.sh(*project, "down", "-t", "0", timeout=600, check=False)

@@ -12,10 +12,6 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
-/// Serializes as JSON `null`: `Some(Null)` on a skipped-when-`None` field writes `"Key": null`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Null;
-
 /// dockerd's check of a restart policy name, made on the raw body so an unknown name gets its
 /// message rather than the decoder's.
 pub fn check_restart_name(name: Option<&Value>) -> ApiResult<()> {
@@ -165,23 +161,20 @@ pub struct ContainerStateView {
     pub health: Option<ContainerHealth>,
 }
 
+/// dockerd's default `ShmSize` (64 MiB), recorded at create and shown by inspect.
+pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
 /// `HostConfig` of a container inspect: the stored host config, with Docker's defaults filled
-/// in by [`InspectHostConfig::with_defaults`]; the keys Docker shows as `null` when unset
-/// (`PidsLimit`, `Binds`, `CapAdd`, `CapDrop`) are written as `null`.
+/// in by [`InspectHostConfig::with_defaults`]. Every key dockerd (a Go struct without
+/// `omitempty`) always sends is there: what the stored config leaves unset is `null` (Go's nil
+/// slice, map or pointer) or, for keys bollard's `HostConfig` lacks, Go's zero value.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct InspectHostConfig {
     #[serde(flatten)]
     pub config: HostConfig,
-    #[serde(rename = "PidsLimit", skip_serializing_if = "Option::is_none")]
-    pids_limit_null: Option<Null>,
-    #[serde(rename = "Binds", skip_serializing_if = "Option::is_none")]
-    binds_null: Option<Null>,
-    #[serde(rename = "CapAdd", skip_serializing_if = "Option::is_none")]
-    cap_add_null: Option<Null>,
-    #[serde(rename = "CapDrop", skip_serializing_if = "Option::is_none")]
-    cap_drop_null: Option<Null>,
-    #[serde(rename = "Links", skip_serializing_if = "Option::is_none")]
-    links_null: Option<Null>,
+    /// Keys `config` leaves out (bollard skips `None`), with what dockerd sends for them.
+    #[serde(flatten)]
+    unset: BTreeMap<&'static str, Value>,
 }
 
 impl InspectHostConfig {
@@ -257,21 +250,123 @@ impl InspectHostConfig {
             config: Some(HashMap::new()),
         });
         h.port_bindings.get_or_insert_with(HashMap::new);
-        let null = |unset: bool| unset.then_some(Null);
-        Self {
-            pids_limit_null: null(h.pids_limit.is_none()),
-            binds_null: null(h.binds.is_none()),
-            cap_add_null: null(h.cap_add.is_none()),
-            cap_drop_null: null(h.cap_drop.is_none()),
-            links_null: None,
-            config: h,
-        }
+        // What dockerd 20.10 records at create when the request leaves them out: berth's
+        // create records the same, these fill records made without it. berth makes no cgroup
+        // namespace (dockerd's "host" mode) and leaves the OOM killer on.
+        h.cgroupns_mode
+            .get_or_insert(bollard_stubs::models::HostConfigCgroupnsModeEnum::HOST);
+        h.ipc_mode.get_or_insert_with(|| "private".into());
+        h.isolation
+            .get_or_insert(bollard_stubs::models::HostConfigIsolationEnum::EMPTY);
+        h.shm_size.get_or_insert(DEFAULT_SHM_SIZE);
+        h.oom_kill_disable.get_or_insert(false);
+        let nil = [
+            ("PidsLimit", h.pids_limit.is_none()),
+            ("Binds", h.binds.is_none()),
+            ("CapAdd", h.cap_add.is_none()),
+            ("CapDrop", h.cap_drop.is_none()),
+            ("Links", h.links.is_none()),
+            ("VolumesFrom", h.volumes_from.is_none()),
+            ("GroupAdd", h.group_add.is_none()),
+            ("ExtraHosts", h.extra_hosts.is_none()),
+            ("SecurityOpt", h.security_opt.is_none()),
+            ("Ulimits", h.ulimits.is_none()),
+            ("DeviceRequests", h.device_requests.is_none()),
+            ("DeviceCgroupRules", h.device_cgroup_rules.is_none()),
+            ("MemorySwappiness", h.memory_swappiness.is_none()),
+            ("MaskedPaths", h.masked_paths.is_none()),
+            ("ReadonlyPaths", h.readonly_paths.is_none()),
+        ];
+        let mut unset = nulls(nil);
+        // API 1.41's kernel-memory limits, which berth does not set (bollard dropped them).
+        unset.insert("KernelMemory", 0.into());
+        unset.insert("KernelMemoryTCP", 0.into());
+        Self { config: h, unset }
     }
 
     /// Show `links` as `Links` (`null` when there are none to show).
     pub fn set_links(&mut self, links: Option<Vec<String>>) {
-        self.links_null = links.is_none().then_some(Null);
-        self.config.links = links;
+        self.set_nullable("Links", links, |h| &mut h.links);
+    }
+
+    /// Show the paths the runtime masks and makes read-only (dockerd records its defaults at
+    /// create for an unprivileged container); `null` when it applies none.
+    pub fn set_protected_paths(
+        &mut self,
+        masked: Option<Vec<String>>,
+        readonly: Option<Vec<String>>,
+    ) {
+        self.set_nullable("MaskedPaths", masked, |h| &mut h.masked_paths);
+        self.set_nullable("ReadonlyPaths", readonly, |h| &mut h.readonly_paths);
+    }
+
+    fn set_nullable<T>(
+        &mut self,
+        key: &'static str,
+        v: Option<T>,
+        field: impl FnOnce(&mut HostConfig) -> &mut Option<T>,
+    ) {
+        if v.is_none() {
+            self.unset.insert(key, Value::Null);
+        } else {
+            self.unset.remove(key);
+        }
+        *field(&mut self.config) = v;
+    }
+}
+
+/// `null` for each key whose value is unset (Go's nil), for a struct's `unset` keys.
+fn nulls<const N: usize>(keys: [(&'static str, bool); N]) -> BTreeMap<&'static str, Value> {
+    keys.into_iter()
+        .filter(|(_, is_nil)| *is_nil)
+        .map(|(k, _)| (k, Value::Null))
+        .collect()
+}
+
+/// `Config` of a container inspect: the stored config with every key dockerd always sends
+/// (`Config` is a Go struct without `omitempty` there): false, `""` or `null` when unset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct InspectConfig {
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    /// Keys `config` leaves out (bollard skips `None`) that dockerd sends as `null`.
+    #[serde(flatten)]
+    unset: BTreeMap<&'static str, Value>,
+}
+
+impl InspectConfig {
+    pub fn with_defaults(mut c: ContainerConfig) -> Self {
+        for f in [
+            &mut c.attach_stdin,
+            &mut c.attach_stdout,
+            &mut c.attach_stderr,
+            &mut c.tty,
+            &mut c.open_stdin,
+            &mut c.stdin_once,
+        ] {
+            f.get_or_insert(false);
+        }
+        for f in [
+            &mut c.hostname,
+            &mut c.domainname,
+            &mut c.user,
+            &mut c.working_dir,
+            &mut c.image,
+        ] {
+            f.get_or_insert_with(String::new);
+        }
+        let nil = [
+            ("Cmd", c.cmd.is_none()),
+            ("Entrypoint", c.entrypoint.is_none()),
+            ("Env", c.env.is_none()),
+            ("OnBuild", c.on_build.is_none()),
+            ("Volumes", c.volumes.is_none()),
+            ("Labels", c.labels.is_none()),
+        ];
+        Self {
+            config: c,
+            unset: nulls(nil),
+        }
     }
 }
 
@@ -419,7 +514,7 @@ pub struct ContainerInspect {
     #[serde(rename = "Mounts")]
     pub mounts: Vec<MountPoint>,
     #[serde(rename = "Config")]
-    pub config: ContainerConfig,
+    pub config: InspectConfig,
     #[serde(rename = "NetworkSettings")]
     pub network_settings: InspectNetworkSettings,
     /// Only with `?size=1`.
@@ -618,7 +713,16 @@ mod tests {
         assert_eq!(v["PidsLimit"], 7);
         assert_eq!(v["Binds"], json!(["/a:/b"]));
         assert_eq!(v["NetworkMode"], "bridge");
-        assert!(v.get("Links").is_none());
+        // dockerd 20.10 sends `Links: null` for a container without links (was left out).
+        assert_eq!(v.get("Links"), Some(&Value::Null));
+        assert_eq!(v["KernelMemory"], 0);
+        assert_eq!(v["IpcMode"], "private");
+        assert_eq!(v["CgroupnsMode"], "host");
+        let mut h = InspectHostConfig::with_defaults(HostConfig::default());
+        h.set_protected_paths(Some(vec!["/proc/kcore".into()]), None);
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["MaskedPaths"], json!(["/proc/kcore"]));
+        assert_eq!(v.get("ReadonlyPaths"), Some(&Value::Null));
         let mut h = InspectHostConfig::with_defaults(HostConfig::default());
         h.set_links(None);
         assert_eq!(serde_json::to_value(&h).unwrap()["Links"], Value::Null);

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod container_types;
 pub mod containers;
+pub mod df;
 pub mod error;
 pub mod filters;
 pub mod legacy_config;
@@ -24,6 +25,7 @@ pub use containers::{
     AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,
     LogsStream, NoContainers, StatsStream, StreamSession,
 };
+pub use df::SystemDf;
 pub use error::{ApiError, ApiResult, ErrorKind};
 pub use filters::Filters;
 pub use legacy_config::LegacyContainerConfig;
@@ -38,7 +40,7 @@ pub use tls::TlsConfig;
 pub use version::{API_VERSION, ENGINE_VERSION, MIN_API_VERSION};
 pub use volume_service::{
     ContainerFsService, ExtractOptions, NoContainerFs, NoVolumes, PathStat, VolumeCreateBody,
-    VolumeInfo, VolumeService,
+    VolumeInfo, VolumeList, VolumeService,
 };
 
 /// Re-exported so implementors use the exact pinned models.

@@ -21,8 +21,9 @@ pub const NETWORK_PRUNE_FILTERS: &[&str] = &["label", "label!", "until"];
 /// Names of Docker's predefined networks (`type=builtin`).
 pub const BUILTIN_NETWORKS: &[&str] = &["bridge", "host", "none"];
 
-/// What `POST /networks/create` returns.
-#[derive(Debug, Clone, Default)]
+/// What `POST /networks/create` returns (its body: `Warning` is sent even when empty).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct NetworkCreated {
     pub id: String,
     pub warning: String,

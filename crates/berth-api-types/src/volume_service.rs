@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use bollard_stubs::models::{FilesystemChange, VolumePruneResponse, VolumeUsageData};
+use bollard_stubs::models::{
+    FilesystemChange, VolumePruneResponse, VolumeUsageData, VolumesDiskUsage,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
@@ -188,18 +190,24 @@ pub fn prune_selects(f: &Filters, all: bool, labels: &HashMap<String, String>) -
 
 /// `VolumeUsage` of `/system/df` from the rendered volumes (`UsageData` filled in): active =
 /// in use; reclaimable = the size of unused volumes.
-pub fn volumes_usage(vols: &[VolumeInfo]) -> serde_json::Value {
+pub fn volumes_usage(vols: &[VolumeInfo]) -> VolumesDiskUsage {
     let refs = |v: &VolumeInfo| v.usage_data.as_ref().map_or(0, |u| u.ref_count.max(0));
     let size = |v: &VolumeInfo| v.usage_data.as_ref().map_or(0, |u| u.size.max(0));
-    let active = vols.iter().filter(|v| refs(v) > 0).count();
-    let total: i64 = vols.iter().map(size).sum();
-    let reclaimable: i64 = vols.iter().filter(|v| refs(v) == 0).map(size).sum();
-    serde_json::json!({
-        "ActiveCount": active,
-        "TotalCount": vols.len(),
-        "Reclaimable": reclaimable,
-        "TotalSize": total,
-    })
+    VolumesDiskUsage {
+        active_count: Some(vols.iter().filter(|v| refs(v) > 0).count() as i64),
+        total_count: Some(vols.len() as i64),
+        reclaimable: Some(vols.iter().filter(|v| refs(v) == 0).map(size).sum()),
+        total_size: Some(vols.iter().map(size).sum()),
+        items: None,
+    }
+}
+
+/// `GET /volumes`: the volumes and dockerd's `Warnings` (always `null`).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeList {
+    pub volumes: Vec<VolumeInfo>,
+    pub warnings: Option<Vec<String>>,
 }
 
 #[cfg(test)]
@@ -263,10 +271,10 @@ mod tests {
             ..vol("x", refs, &[])
         };
         let u = volumes_usage(&[v(1, 100), v(0, 40), v(0, 2)]);
-        assert_eq!(u["ActiveCount"], 1);
-        assert_eq!(u["TotalCount"], 3);
-        assert_eq!(u["TotalSize"], 142);
-        assert_eq!(u["Reclaimable"], 42);
+        assert_eq!(u.active_count, Some(1));
+        assert_eq!(u.total_count, Some(3));
+        assert_eq!(u.total_size, Some(142));
+        assert_eq!(u.reclaimable, Some(42));
     }
 
     #[test]

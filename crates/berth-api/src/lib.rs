@@ -18,8 +18,8 @@ pub use berth_api_types::{
     ImageListOptions, ImageMetadata, ImageService, ImportOptions, JsonAux, JsonMessage, JsonStream,
     LogsOptions, LogsStream, NetworkCreated, NetworkService, NetworkView, NoContainerFs,
     NoContainers, NoNetworks, NoVolumes, PathStat, ProgressDetail, PullOptions, PushOptions,
-    SearchOptions, Services, StatsStream, StreamSession, SystemService, VolumeCreateBody,
-    VolumeInfo, VolumeService,
+    SearchOptions, Services, StatsStream, StreamSession, SystemDf, SystemService, VolumeCreateBody,
+    VolumeInfo, VolumeList, VolumeService,
 };
 pub use error::{status_of, HttpError, HttpResult};
 pub use routes::app;

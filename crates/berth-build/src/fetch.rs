@@ -6,6 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use berth_http::{ClientOptions, Connector, Request, StatusCode, Transport};
 
 use berth_oci::Digest;
 use sha2::{Digest as _, Sha256};
@@ -96,7 +99,7 @@ fn percent_decode(s: &str) -> String {
 /// The file name a download gets in a directory destination: the last segment of the URL's
 /// path (percent-decoded, trailing slashes ignored), else [`UNNAMED`] as BuildKit does.
 pub fn file_name_of(url: &str) -> String {
-    let Ok(u) = reqwest::Url::parse(url) else {
+    let Ok(u) = url::Url::parse(url) else {
         return UNNAMED.into();
     };
     let path = percent_decode(u.path());
@@ -151,7 +154,7 @@ fn unique_name() -> String {
     format!("dl-{}-{t}-{n}", std::process::id())
 }
 
-fn status_kind(status: reqwest::StatusCode) -> ErrorKind {
+fn status_kind(status: StatusCode) -> ErrorKind {
     match status.as_u16() {
         404 | 410 => ErrorKind::NotFound,
         400..=499 => ErrorKind::Invalid,
@@ -160,18 +163,26 @@ fn status_kind(status: reqwest::StatusCode) -> ErrorKind {
 }
 
 /// Downloads ADD sources over HTTP(S) (one connection pool per build backend).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    client: Arc<dyn Transport>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").finish_non_exhaustive()
+    }
 }
 
 impl Fetcher {
-    /// A fetcher trusting the webpki roots and the system's CA store.
-    pub fn new() -> Result<Fetcher> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .build()
+    /// A fetcher over `connector`'s client with certificate checks on (the connector trusts
+    /// the webpki roots and the system's CA store).
+    pub fn new(connector: &dyn Connector) -> Result<Fetcher> {
+        let client = connector
+            .client(&ClientOptions {
+                connect_timeout: Some(std::time::Duration::from_secs(30)),
+                ..ClientOptions::default()
+            })
             .map_err(|e| {
                 BuildError::backend(ErrorKind::Internal, format!("http client for ADD: {e}"))
             })?;
@@ -190,17 +201,14 @@ impl Fetcher {
                 format!("create {}: {e}", dir.display()),
             )
         })?;
-        let mut resp = self.client.get(url).send().await.map_err(|e| {
-            let why = std::error::Error::source(&e)
-                .map(|s| format!("{e}: {s}"))
-                .unwrap_or_else(|| e.to_string());
+        let mut resp = self.client.send(Request::get(url)).await.map_err(|e| {
             fail(
-                if e.is_builder() {
+                if e.is_invalid_request() {
                     ErrorKind::Invalid
                 } else {
                     ErrorKind::Unavailable
                 },
-                why,
+                e.detail,
             )
         })?;
         let status = resp.status();
@@ -212,7 +220,7 @@ impl Fetcher {
         }
         let modified = resp
             .headers()
-            .get(reqwest::header::LAST_MODIFIED)
+            .get(berth_http::header::LAST_MODIFIED)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_http_date);
         let path = dir.join(unique_name());

@@ -87,7 +87,9 @@ impl BuildBackend for Fake {
     }
     async fn fetch(&self, url: &str) -> Result<Download, BuildError> {
         let dir = self.downloads.as_ref().expect("downloads dir");
-        Fetcher::new()?.download(url, dir).await
+        Fetcher::new(&berth_http_reqwest::ReqwestConnector)?
+            .download(url, dir)
+            .await
     }
     async fn mkdir(&self, _p: &State, _d: String, _u: String) -> Result<Option<Layer>, BuildError> {
         Ok(None)

@@ -5,7 +5,9 @@ use clap::Parser;
 
 use berth_client::{Client, Host};
 
-use crate::cli::{Cli, Command, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd};
+use crate::cli::{
+    Cli, Command, ComposeCmd, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd,
+};
 use crate::cmd;
 use crate::exit;
 
@@ -225,6 +227,16 @@ fn precheck(cmd: &Command) -> anyhow::Result<()> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     precheck(&cli.cmd)?;
+    if let Command::Compose(a) = &cli.cmd {
+        if let ComposeCmd::Config(c) = &a.cmd {
+            return cmd::compose::config(a, c);
+        }
+    }
+    if let Command::Kube(a) = &cli.cmd {
+        if cmd::kube::offline(a) {
+            return cmd::kube::generate_offline(a);
+        }
+    }
     let c = connect(&cli).await?;
     match cli.cmd {
         Command::Daemon(_) | Command::Shim(_) => unreachable!("handled before the runtime"),
@@ -277,6 +289,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             NetworkCmd::Connect(a) => cmd::netvol::connect(&c, a).await,
             NetworkCmd::Disconnect(a) => cmd::netvol::disconnect(&c, a).await,
         },
+        Command::Compose(a) => cmd::compose::run(&c, &a).await,
+        Command::Kube(a) => cmd::kube::run(&c, &a).await,
+        Command::Pod { cmd: pc } => cmd::pod::run(&c, &pc).await,
         Command::Volume { cmd: vc } => match vc {
             VolumeCmd::Create(a) => cmd::netvol::volume_create(&c, a).await,
             VolumeCmd::Ls(a) => cmd::netvol::volume_ls(&c, a).await,

@@ -2,7 +2,9 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
+pub use crate::cli_compose::*;
 pub use crate::cli_container::*;
+pub use crate::cli_kube::*;
 
 /// berth: a container engine that speaks Docker's Engine API.
 #[derive(Parser, Debug)]
@@ -101,6 +103,15 @@ pub enum Command {
     Volume {
         #[command(subcommand)]
         cmd: VolumeCmd,
+    },
+    /// Define and run multi-container applications (Compose)
+    Compose(ComposeArgs),
+    /// Kubernetes: generate YAML from containers or Compose projects, play YAML on berth
+    Kube(KubeArgs),
+    /// Manage pods: containers sharing one network and IPC namespace
+    Pod {
+        #[command(subcommand)]
+        cmd: PodCmd,
     },
     #[command(flatten)]
     C(ContainerCmd),
@@ -385,7 +396,7 @@ pub struct ImagePruneArgs {
     pub filter: Vec<String>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct PullArgs {
     /// Download all tagged images in the repository
     #[arg(short = 'a', long = "all-tags")]
@@ -447,7 +458,7 @@ pub struct SearchArgs {
     pub term: String,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct BuildArgs {
     /// Name and optionally a tag in the "name:tag" format
     #[arg(short = 't', long = "tag")]

@@ -201,6 +201,10 @@ pub struct RunArgs {
     /// Connect a container to a network
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// Run the container in a pod (`berth pod create`, or one `kube play` made): it joins the
+    /// pod's network and IPC namespaces
+    #[arg(long)]
+    pub pod: Option<String>,
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,
@@ -397,7 +401,7 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]

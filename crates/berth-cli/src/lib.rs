@@ -4,7 +4,9 @@
 pub mod app;
 pub mod autostart;
 pub mod cli;
+pub mod cli_compose;
 pub mod cli_container;
+pub mod cli_kube;
 pub mod cmd;
 pub mod entry;
 pub mod exit;

@@ -43,7 +43,7 @@ pub async fn run_until(
         }
         false => None,
     };
-    let daemon = Daemon::start(&cfg, file).await?;
+    let daemon = Daemon::start(&cfg, file, berth_http_reqwest::ReqwestConnector::shared()).await?;
     let mut listeners = Vec::new();
     if let Some(l) = unix {
         tracing::info!(socket = %cfg.socket.display(), root = %cfg.root.display(), "berth daemon listening");

@@ -35,19 +35,22 @@ pub(crate) struct Inner {
     pub registry: crate::registry::RegistryState,
     /// The network service's state (berth-network's manager).
     pub networks: crate::networks::NetworkState,
+    /// The HTTP client port (registry and `ADD <url>` traffic); the binary injects it.
+    pub http: Arc<dyn berth_http::Connector>,
 }
 
 impl Engine {
     /// Build an engine over berth-store, keeping the concrete handle for the builder and
-    /// container rw layers.
+    /// container rw layers; its HTTP traffic goes through `http`.
     pub fn with_store(
         store: Arc<berth_store::Store>,
         cfg: DaemonConfig,
         file: FileConfig,
+        http: Arc<dyn berth_http::Connector>,
     ) -> crate::error::Result<Engine> {
         let port: Arc<dyn ImageStore> =
             Arc::new(crate::images::store_adapter::StoreAdapter(store.clone()));
-        Engine::build(port, Some(store), cfg, file)
+        Engine::build(port, Some(store), cfg, file, http)
     }
 
     fn build(
@@ -55,13 +58,14 @@ impl Engine {
         raw_store: Option<Arc<berth_store::Store>>,
         cfg: DaemonConfig,
         file: FileConfig,
+        http: Arc<dyn berth_http::Connector>,
     ) -> crate::error::Result<Engine> {
         let id = match &file.deprecated_key_path {
             Some(p) => libtrust_key_id(p)?,
             None => engine_id(&cfg.root),
         };
         let volumes = Arc::new(crate::volumes::service::open_volumes(&cfg.root)?);
-        let registry = crate::registry::RegistryState::new(&cfg, &file);
+        let registry = crate::registry::RegistryState::new(&cfg, &file, http.clone());
         let containers = crate::containers::Containers::open(&cfg.root);
         // Volume references live in memory: every stored container holds its volumes again,
         // so a restart never makes a used volume removable.
@@ -85,6 +89,7 @@ impl Engine {
                 volumes,
                 registry,
                 networks: Default::default(),
+                http,
             }),
         })
     }

@@ -382,7 +382,7 @@ impl Engine {
                 NetworkManager::open(&root, opts)
                     .await
                     .map(Arc::new)
-                    .map_err(|e| DaemonError::Internal(format!("open networks: {e}")))
+                    .map_err(|e| DaemonError::failed("open networks", e))
             })
             .await
             .cloned()

@@ -19,10 +19,15 @@ pub fn open_store(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
     crate::images::store_adapter::open(root)
 }
 
-/// Open (and repair) the store under `cfg.root` and build the engine over it.
-pub fn open_engine(cfg: &DaemonConfig, file: FileConfig) -> anyhow::Result<Engine> {
+/// Open (and repair) the store under `cfg.root` and build the engine over it, its HTTP
+/// traffic going through `http`.
+pub fn open_engine(
+    cfg: &DaemonConfig,
+    file: FileConfig,
+    http: Arc<dyn berth_http::Connector>,
+) -> anyhow::Result<Engine> {
     let (store, _) = crate::images::store_adapter::open_shared(&cfg.root)?;
-    Ok(Engine::with_store(store, cfg.clone(), file)?)
+    Ok(Engine::with_store(store, cfg.clone(), file, http)?)
 }
 
 /// A started daemon: its pid file held, the engine open and its containers recovered.
@@ -38,9 +43,13 @@ impl Daemon {
     /// and reconnect to the containers that outlived the last daemon. Call after
     /// [`secure_state`] and after binding the socket (binding refuses a live daemon's socket
     /// before its pid file is touched).
-    pub async fn start(cfg: &DaemonConfig, file: FileConfig) -> anyhow::Result<Daemon> {
+    pub async fn start(
+        cfg: &DaemonConfig,
+        file: FileConfig,
+        http: Arc<dyn berth_http::Connector>,
+    ) -> anyhow::Result<Daemon> {
         let pid = PidFile::create(&cfg.pid_file())?;
-        let engine = open_engine(cfg, file)?;
+        let engine = open_engine(cfg, file, http)?;
         engine.recover_containers().await;
         Ok(Daemon {
             engine,
@@ -67,10 +76,13 @@ impl Daemon {
 
 /// Open the engine for `cfg` in a root made private and recover its containers, for an API
 /// served without the process lifecycle (in-process tests, embedding).
-pub async fn start_engine(cfg: &DaemonConfig) -> anyhow::Result<Engine> {
+pub async fn start_engine(
+    cfg: &DaemonConfig,
+    http: Arc<dyn berth_http::Connector>,
+) -> anyhow::Result<Engine> {
     let file = cfg.load_file()?;
     fsmode::private_dir(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
-    let engine = open_engine(cfg, file)?;
+    let engine = open_engine(cfg, file, http)?;
     engine.recover_containers().await;
     Ok(engine)
 }

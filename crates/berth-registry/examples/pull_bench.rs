@@ -78,7 +78,10 @@ async fn main() {
         // A fresh client per run: connection setup and the /v2/ ping are part of a pull.
         let out = dir.path().join(format!("berth-{i}"));
         let store = DirBlobStore::new(&out).unwrap();
-        let client = Client::new(RegistryConfig::default());
+        let client = Client::new(
+            RegistryConfig::default(),
+            berth_http_reqwest::ReqwestConnector::shared(),
+        );
         let t = Instant::now();
         let p = client
             .pull(&reference, &store, &PullOptions::default())

@@ -1,5 +1,5 @@
-//! The HTTP side: per-host reqwest clients (certs.d, insecure), endpoint pinging and scheme
-//! choice, the authenticated request loop (Basic / Bearer with per-scope token cache, refresh on
+//! The HTTP side: per-host clients from the injected [`Connector`] (certs.d, insecure),
+//! endpoint pinging and scheme choice, the authenticated request loop (Basic / Bearer with per-scope token cache, refresh on
 //! 401), retries, and `login`.
 
 use std::collections::HashMap;
@@ -7,10 +7,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_http::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use berth_http::{
+    ClientOptions, ConnectError, Connector, Method, Pem, Request, Response, StatusCode, Transport,
+};
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::{Method, Response, StatusCode};
 
 use crate::auth::{self, parse_challenge, Challenge, Credentials, TokenResponse};
 use crate::config::{Endpoint, RegistryConfig};
@@ -27,7 +29,8 @@ struct Inner {
     cfg: RegistryConfig,
     /// Path used to find `docker-credential-*` helpers (None = the process PATH).
     helper_path: Option<std::ffi::OsString>,
-    http: Mutex<HashMap<(String, bool), reqwest::Client>>,
+    connector: Arc<dyn Connector>,
+    http: Mutex<HashMap<(String, bool), Arc<dyn Transport>>>,
     resolved: Mutex<HashMap<String, Resolved>>,
     tokens: Mutex<HashMap<String, Token>>,
     /// One download per digest at a time across concurrent pulls sharing this client.
@@ -56,27 +59,37 @@ pub(crate) struct Session {
     /// `scheme://host[/prefix]`.
     pub base: String,
     pub mirror: bool,
-    http: reqwest::Client,
+    http: Arc<dyn Transport>,
     key: String,
     creds: Option<Credentials>,
     scopes: Vec<String>,
 }
 
 impl Client {
-    pub fn new(cfg: RegistryConfig) -> Client {
-        Client::build(cfg, None)
+    /// A client whose HTTP connections come from `connector`.
+    pub fn new(cfg: RegistryConfig, connector: Arc<dyn Connector>) -> Client {
+        Client::build(cfg, None, connector)
     }
 
     /// Like [`Client::new`], looking up credential helpers on `path` instead of `$PATH`.
-    pub fn with_helper_path(cfg: RegistryConfig, path: std::ffi::OsString) -> Client {
-        Client::build(cfg, Some(path))
+    pub fn with_helper_path(
+        cfg: RegistryConfig,
+        path: std::ffi::OsString,
+        connector: Arc<dyn Connector>,
+    ) -> Client {
+        Client::build(cfg, Some(path), connector)
     }
 
-    fn build(cfg: RegistryConfig, helper_path: Option<std::ffi::OsString>) -> Client {
+    fn build(
+        cfg: RegistryConfig,
+        helper_path: Option<std::ffi::OsString>,
+        connector: Arc<dyn Connector>,
+    ) -> Client {
         Client {
             inner: Arc::new(Inner {
                 cfg,
                 helper_path,
+                connector,
                 http: Mutex::default(),
                 resolved: Mutex::default(),
                 tokens: Mutex::default(),
@@ -124,26 +137,32 @@ impl Client {
         }
     }
 
-    /// The reqwest client for `host` (`verify` = check certificates), built once with the
+    /// The HTTP client for `host` (`verify` = check certificates), built once with the
     /// host's certs.d CAs and client certificate.
-    pub(crate) fn http(&self, host: &str, verify: bool) -> Result<reqwest::Client> {
+    pub(crate) fn http(&self, host: &str, verify: bool) -> Result<Arc<dyn Transport>> {
         let key = (host.to_string(), verify);
         if let Some(c) = self.inner.http.lock().expect("http lock").get(&key) {
             return Ok(c.clone());
         }
         let cfg = &self.inner.cfg;
-        let mut b = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.read_timeout)
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(!verify);
+        let mut opts = ClientOptions {
+            verify_tls: verify,
+            connect_timeout: Some(cfg.connect_timeout),
+            read_timeout: Some(cfg.read_timeout),
+            ..ClientOptions::default()
+        };
         if let Some(dir) = &cfg.certs_dir {
-            b = add_certs_d(b, &dir.join(host))?;
+            certs_d(&mut opts, &dir.join(host))?;
         }
-        let c = b.build().map_err(|e| RegistryError::Unavailable {
-            registry: host.to_string(),
-            what: "building the HTTP client".into(),
-            detail: error_chain(&e),
+        let c = self.inner.connector.client(&opts).map_err(|e| match e {
+            ConnectError::Certificate { path, detail } => {
+                RegistryError::Certificate { path, detail }
+            }
+            ConnectError::Other(detail) => RegistryError::Unavailable {
+                registry: host.to_string(),
+                what: "building the HTTP client".into(),
+                detail,
+            },
         })?;
         self.inner
             .http
@@ -164,7 +183,7 @@ impl Client {
         for cand in &ep.candidates {
             let http = self.http(&ep.host, cand.verify_tls)?;
             let url = format!("{}/v2/", cand.base);
-            match http.get(&url).send().await {
+            match http.send(Request::get(url)).await {
                 Ok(resp) => {
                     let challenge = if resp.status() == StatusCode::UNAUTHORIZED {
                         resp.headers()
@@ -188,7 +207,7 @@ impl Client {
                     return Ok(r);
                 }
                 Err(e) => {
-                    tracing::debug!(endpoint = %cand.base, error = %error_chain(&e), "ping failed");
+                    tracing::debug!(endpoint = %cand.base, error = %e, "ping failed");
                     last = Some(net_error(&ep.host, "GET /v2/", &e));
                 }
             }
@@ -371,7 +390,7 @@ impl Session {
         service: Option<&str>,
         scopes: &[String],
     ) -> Result<(String, u64)> {
-        let realm_url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Malformed {
+        let mut realm_url = url::Url::parse(realm).map_err(|e| RegistryError::Malformed {
             what: "auth challenge",
             image: self.repository.clone(),
             registry: self.registry.clone(),
@@ -386,36 +405,45 @@ impl Session {
         let what = "fetching a bearer token";
         let req = match &self.creds {
             Some(Credentials::IdentityToken(refresh)) => {
+                let joined = scopes.join(" ");
                 let mut form = vec![
-                    ("grant_type", "refresh_token".to_string()),
-                    ("refresh_token", refresh.clone()),
-                    ("client_id", "berth".to_string()),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                    ("client_id", "berth"),
                 ];
                 if let Some(s) = service {
-                    form.push(("service", s.to_string()));
+                    form.push(("service", s));
                 }
                 if !scopes.is_empty() {
-                    form.push(("scope", scopes.join(" ")));
+                    form.push(("scope", &joined));
                 }
-                http.post(realm_url).form(&form)
+                Request::new(Method::POST, realm_url.as_str()).form(&form)
             }
             other => {
-                let mut q: Vec<(&str, &str)> = Vec::new();
-                if let Some(s) = service {
-                    q.push(("service", s));
+                if service.is_some() || !scopes.is_empty() {
+                    let mut q = realm_url.query_pairs_mut();
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    for s in scopes {
+                        q.append_pair("scope", s);
+                    }
                 }
-                for s in scopes {
-                    q.push(("scope", s));
-                }
-                let mut rb = http.get(realm_url).query(&q);
+                let mut req = Request::get(realm_url.as_str());
                 if let Some(h) = other.as_ref().and_then(Credentials::basic_header) {
-                    rb = rb.header(AUTHORIZATION, h);
+                    let v = HeaderValue::from_str(&h).map_err(|_| RegistryError::Malformed {
+                        what: "credentials",
+                        image: self.repository.clone(),
+                        registry: self.registry.clone(),
+                        detail: "the basic credentials are not a valid header value".into(),
+                    })?;
+                    req = req.header(AUTHORIZATION, v);
                 }
-                rb
+                req
             }
         };
-        let resp = req
-            .send()
+        let resp = http
+            .send(req)
             .await
             .map_err(|e| net_error(&self.registry, what, &e))?;
         let status = resp.status();
@@ -488,10 +516,7 @@ impl Session {
         let mut fresh = false;
         loop {
             let auth = self.authorization(fresh).await?;
-            let mut rb = self
-                .http
-                .request(method.clone(), url)
-                .headers(headers.clone());
+            let mut rb = Request::new(method.clone(), url).headers(headers.clone());
             if let Some(a) = auth {
                 let mut v = HeaderValue::from_str(&a).map_err(|_| RegistryError::Malformed {
                     what: "token response",
@@ -505,8 +530,9 @@ impl Session {
             if let Some(b) = &body {
                 rb = rb.body(b.clone());
             }
-            let resp = rb
-                .send()
+            let resp = self
+                .http
+                .send(rb)
                 .await
                 .map_err(|e| net_error(&self.registry, what, &e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !fresh {
@@ -559,14 +585,12 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Add `*.crt` CAs and a `client.cert`/`client.key` pair from a certs.d host directory.
-fn add_certs_d(
-    mut b: reqwest::ClientBuilder,
-    dir: &std::path::Path,
-) -> Result<reqwest::ClientBuilder> {
+/// Add `*.crt` CAs and a `client.cert`/`client.key` pair from a certs.d host directory to
+/// `opts` (a missing directory adds nothing). Files are read here; the connector parses them.
+fn certs_d(opts: &mut ClientOptions, dir: &std::path::Path) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(_) => return Ok(b),
+        Err(_) => return Ok(()),
     };
     let cert_err = |path: &std::path::Path, detail: String| RegistryError::Certificate {
         path: path.to_path_buf(),
@@ -578,11 +602,10 @@ fn add_certs_d(
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if name.ends_with(".crt") {
             let pem = std::fs::read(p).map_err(|e| cert_err(p, e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| cert_err(p, error_chain(&e)))?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
+            opts.extra_roots.push(Pem {
+                path: p.clone(),
+                pem,
+            });
         } else if let Some(stem) = name.strip_suffix(".cert") {
             let key = dir.join(format!("{stem}.key"));
             let mut pem = std::fs::read(p).map_err(|e| cert_err(p, e.to_string()))?;
@@ -594,15 +617,17 @@ fn add_certs_d(
             })?;
             pem.extend_from_slice(b"\n");
             pem.extend_from_slice(&k);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| cert_err(p, error_chain(&e)))?;
-            b = b.identity(id);
+            opts.identity = Some(Pem {
+                path: p.clone(),
+                pem,
+            });
         }
     }
-    Ok(b)
+    Ok(())
 }
 
-/// A reqwest error as Timeout / Unavailable.
-pub(crate) fn net_error(registry: &str, what: &str, e: &reqwest::Error) -> RegistryError {
+/// A failed exchange as Timeout / Unavailable.
+pub(crate) fn net_error(registry: &str, what: &str, e: &berth_http::Error) -> RegistryError {
     if e.is_timeout() {
         RegistryError::Timeout {
             registry: registry.to_string(),
@@ -612,24 +637,9 @@ pub(crate) fn net_error(registry: &str, what: &str, e: &reqwest::Error) -> Regis
         RegistryError::Unavailable {
             registry: registry.to_string(),
             what: what.to_string(),
-            detail: error_chain(e),
+            detail: e.detail.clone(),
         }
     }
-}
-
-/// An error and its sources, joined with ": ".
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// Read a body; None when it exceeds `cap` bytes.
@@ -691,14 +701,41 @@ pub(crate) async fn body_errors(resp: Response) -> (Option<String>, String) {
 mod tests {
     use super::*;
 
+    /// URL tests never send: a transport that refuses everything.
+    struct NoNetwork;
+
+    impl Transport for NoNetwork {
+        fn send(
+            &self,
+            _: Request,
+        ) -> futures::future::BoxFuture<'static, std::result::Result<Response, berth_http::Error>>
+        {
+            Box::pin(async {
+                Err(berth_http::Error::new(
+                    berth_http::ErrorKind::Transport,
+                    "no network in unit tests",
+                ))
+            })
+        }
+    }
+
+    impl Connector for NoNetwork {
+        fn client(
+            &self,
+            _: &ClientOptions,
+        ) -> std::result::Result<Arc<dyn Transport>, ConnectError> {
+            Ok(Arc::new(NoNetwork))
+        }
+    }
+
     fn session(base: &str) -> Session {
         Session {
-            client: Client::new(RegistryConfig::default()),
+            client: Client::new(RegistryConfig::default(), Arc::new(NoNetwork)),
             registry: "r".into(),
             repository: "library/busybox".into(),
             base: base.into(),
             mirror: true,
-            http: reqwest::Client::new(),
+            http: Arc::new(NoNetwork),
             key: base.into(),
             creds: None,
             scopes: Vec::new(),

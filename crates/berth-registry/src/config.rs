@@ -142,7 +142,7 @@ impl RegistryConfig {
             what: "registry mirror",
             detail: format!("{url:?}: {detail}; expected scheme://host[:port][/prefix]"),
         };
-        let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
         if parsed.scheme() != "http" && parsed.scheme() != "https" {
             return Err(bad("scheme must be http or https"));
         }

@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! let client = Client::new(RegistryConfig { registry_mirrors, insecure_registries,
-//!                                           certs_dir: Some("/etc/berth/certs.d"), .. });
+//!                                           certs_dir: Some("/etc/berth/certs.d"), .. },
+//!                          connector);                              // berth-http port
 //! let creds = Credentials::from_x_registry_auth(header)?;           // API request header
 //! let (sink, rx) = ProgressSink::channel();                          // → Docker JSON stream
 //! let p = client.pull(&reference, &store_target, &PullOptions { platform, credentials: creds,

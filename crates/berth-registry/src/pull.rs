@@ -5,12 +5,12 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use berth_http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use berth_http::{Method, Response, StatusCode};
 use berth_oci::{
     media_type, Descriptor, Digest, ImageConfig, Index, Manifest, Platform, Reference,
 };
 use futures::{StreamExt, TryStreamExt};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE};
-use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::auth::Credentials;

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use berth_oci::{media_type, Descriptor, Digest, Index, Manifest, Reference};
-use bytes::Bytes;
-use reqwest::header::{
+use berth_http::header::{
     HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION,
 };
-use reqwest::{Method, Response, StatusCode};
+use berth_http::{Method, Response, StatusCode};
+use berth_oci::{media_type, Descriptor, Digest, Index, Manifest, Reference};
+use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
 use crate::auth::Credentials;

@@ -3,8 +3,8 @@
 //! Debian's docker-registry) do not have. Reached through the same per-host configuration as
 //! pulls: certs.d, insecure registries (https, then http), and credentials.
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use reqwest::StatusCode;
+use berth_http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use berth_http::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Credentials;
@@ -98,15 +98,12 @@ impl Client {
         let mut last = None;
         for cand in &ep.candidates {
             let http = self.http(&ep.host, cand.verify_tls)?;
-            let url = format!("{}/v1/search", cand.base);
-            let q = [("q", term.to_string()), ("n", limit.to_string())];
-            let resp = match http
-                .get(&url)
-                .query(&q)
-                .headers(headers.clone())
-                .send()
-                .await
-            {
+            let url = format!(
+                "{}/v1/search?{}",
+                cand.base,
+                berth_http::form_urlencoded(&[("q", term), ("n", &limit.to_string())])
+            );
+            let resp = match http.send(Request::get(url).headers(headers.clone())).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(endpoint = %cand.base, error = %e, "search endpoint failed");

@@ -22,6 +22,15 @@ pub struct Attached<N> {
     pub extra: N,
 }
 
+/// A layer a start mounted besides its rootfs ([`Effects::mount_layer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountedLayer {
+    /// What [`Effects::unmount_layer`] releases it by.
+    pub id: String,
+    /// Where it is mounted.
+    pub path: PathBuf,
+}
+
 /// The side effects of a start. Each call either succeeds or undoes its own partial work
 /// before it fails, so the task undoes only completed steps.
 #[async_trait::async_trait]
@@ -32,10 +41,18 @@ pub trait Effects: Send + Sync + 'static {
     type Net: Send + Sync + 'static;
     /// The caller's error (it names the thing and says what to do).
     type Error: Send + 'static;
+    /// What names a layer to mount besides the rootfs (a build step's `--mount=from` stage);
+    /// `Infallible` for callers that mount none.
+    type Layer: Send + Sync + 'static;
 
     /// Mount the rootfs of `id`: its path.
     async fn mount_rootfs(&self, id: &str) -> Result<PathBuf, Self::Error>;
     async fn unmount_rootfs(&self, id: &str);
+    /// Mount a fresh writable layer over `layer` for the start to bind from. A mount
+    /// abandoned in flight releases what it made itself (the task has no id to undo).
+    async fn mount_layer(&self, layer: &Self::Layer) -> Result<MountedLayer, Self::Error>;
+    /// Release what [`Effects::mount_layer`] made (best effort, logged).
+    async fn unmount_layer(&self, layer: &MountedLayer);
     /// Give `id` its network (a namespace, endpoints, ports, resolv.conf).
     async fn attach_network(&self, id: &str) -> Result<Attached<Self::Net>, Self::Error>;
     /// Take back what [`Effects::attach_network`] gave (best effort, logged).

@@ -6,13 +6,14 @@
 //! it over its store, network service and berth-runtime's shim; [`recording::Recording`]
 //! records the calls so the unwind order is tested without root. What to start is data: a
 //! [`StartPlan`] (the shim's config with its OCI-bound spec and mounts, and the files to write),
-//! computed by the caller's pure planner inside [`Prepare::plan`].
+//! computed by the caller's pure planner inside [`Prepare::plan`] over the layers the task
+//! mounted for it ([`Prepare::layers`]).
 
 mod effects;
 mod plan;
 pub mod recording;
 mod task;
 
-pub use effects::{reap, Attached, Effects};
+pub use effects::{reap, Attached, Effects, MountedLayer};
 pub use plan::{PlannedFile, StartPlan};
 pub use task::{start, Prepare, Running, StartError, Task};

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use berth_runtime::{NetworkMode, ShimConfig, ShimStarted};
 
-use crate::effects::{Attached, Effects};
+use crate::effects::{Attached, Effects, MountedLayer};
 
 /// One call made on the double (`Plan` and `Created` are logged by test [`crate::Prepare`]s).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub enum Call {
     UnmountRootfs,
     AttachNetwork,
     DetachNetwork(Option<PathBuf>),
+    /// A layer mounted by the name the caller gave; unmounted by the id it got back.
+    MountLayer(String),
+    UnmountLayer(String),
     Plan,
     WriteFile(PathBuf),
     RemoveFile(PathBuf),
@@ -82,6 +85,8 @@ impl Effects for Recording {
     type Shim = PathBuf;
     type Net = ();
     type Error = String;
+    /// A layer's name: mounted as `layer-<name>` at `/layers/<name>`.
+    type Layer = String;
 
     async fn mount_rootfs(&self, id: &str) -> Result<PathBuf, String> {
         self.record(Call::MountRootfs).await?;
@@ -90,6 +95,18 @@ impl Effects for Recording {
 
     async fn unmount_rootfs(&self, _id: &str) {
         let _ = self.record(Call::UnmountRootfs).await;
+    }
+
+    async fn mount_layer(&self, name: &String) -> Result<MountedLayer, String> {
+        self.record(Call::MountLayer(name.clone())).await?;
+        Ok(MountedLayer {
+            id: format!("layer-{name}"),
+            path: PathBuf::from("/layers").join(name),
+        })
+    }
+
+    async fn unmount_layer(&self, layer: &MountedLayer) {
+        let _ = self.record(Call::UnmountLayer(layer.id.clone())).await;
     }
 
     async fn attach_network(&self, _id: &str) -> Result<Attached<()>, String> {

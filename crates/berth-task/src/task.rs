@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use berth_runtime::ShimStarted;
 
-use crate::effects::{Attached, Effects};
+use crate::effects::{Attached, Effects, MountedLayer};
 use crate::plan::StartPlan;
 
 /// Why a start failed; what it had done is undone by then.
@@ -22,9 +22,21 @@ pub enum StartError<X> {
 /// The caller's part of the sequence.
 #[async_trait::async_trait]
 pub trait Prepare<E: Effects>: Send {
-    /// With the rootfs mounted and the network attached: what to start (reading the rootfs,
-    /// e.g. for the user; writing into it only what its own layer keeps).
-    async fn plan(&mut self, rootfs: &Path, net: &Attached<E::Net>) -> Result<StartPlan, E::Error>;
+    /// Layers to mount besides the rootfs before [`Prepare::plan`] (a build step's
+    /// `--mount=from` stages), in order; the task releases them when it unwinds. None unless
+    /// the caller says so.
+    fn layers(&self) -> Vec<E::Layer> {
+        Vec::new()
+    }
+    /// With the rootfs mounted, the network attached and [`Prepare::layers`] mounted (in
+    /// their order): what to start (reading the rootfs, e.g. for the user; writing into it
+    /// only what its own layer keeps).
+    async fn plan(
+        &mut self,
+        rootfs: &Path,
+        net: &Attached<E::Net>,
+        layers: &[MountedLayer],
+    ) -> Result<StartPlan, E::Error>;
     /// The shim created the container and waits to start its process: attach now.
     async fn created(&mut self, shim: &E::Shim) -> Result<(), E::Error>;
 }
@@ -41,6 +53,8 @@ pub struct Running<E: Effects> {
 enum Done<S> {
     Rootfs,
     Network(Option<PathBuf>),
+    /// None while the mount is in flight.
+    Layer(Option<MountedLayer>),
     File(PathBuf),
     Shim(S),
 }
@@ -97,6 +111,24 @@ impl<E: Effects> Task<E> {
         Ok(a)
     }
 
+    /// Mount `layers` in order: where each is.
+    pub async fn mount_layers(
+        &mut self,
+        layers: &[E::Layer],
+    ) -> Result<Vec<MountedLayer>, E::Error> {
+        let mut out = Vec::new();
+        for l in layers {
+            self.done.push(Done::Layer(None));
+            let r = self.fx.mount_layer(l).await;
+            let m = self.settle(r)?;
+            if let Some(Done::Layer(slot)) = self.done.last_mut() {
+                *slot = Some(m.clone());
+            }
+            out.push(m);
+        }
+        Ok(out)
+    }
+
     /// Write the plan's files in order (those marked so are removed on unwind).
     pub async fn write_files(&mut self, plan: &StartPlan) -> Result<(), E::Error> {
         for f in &plan.files {
@@ -136,6 +168,8 @@ impl<E: Effects> Task<E> {
             match d {
                 Done::Shim(s) => self.fx.reap_shim(&s).await,
                 Done::File(p) => self.fx.remove_file(&p).await,
+                Done::Layer(Some(l)) => self.fx.unmount_layer(&l).await,
+                Done::Layer(None) => {}
                 Done::Network(ns) => self.fx.detach_network(&self.id, ns.as_deref()).await,
                 Done::Rootfs => self.fx.unmount_rootfs(&self.id).await,
             }
@@ -156,8 +190,8 @@ impl<E: Effects> Task<E> {
     }
 }
 
-/// The start sequence: mount the rootfs, attach the network, plan, write the files, spawn the
-/// shim, let the caller attach, start the process. On failure everything done is undone (in
+/// The start sequence: mount the rootfs, attach the network, mount the caller's layers, plan,
+/// write the files, spawn the shim, let the caller attach, start the process. On failure everything done is undone (in
 /// reverse) before the error returns; on success the task holds the undo for the caller
 /// (build steps unwind it after the exit; containers [`Task::keep`] it).
 pub async fn start<E: Effects, P: Prepare<E>>(
@@ -181,7 +215,8 @@ async fn sequence<E: Effects, P: Prepare<E>>(
     fx.phase("rootfs mounted");
     let net = task.attach_network().await.map_err(Effect)?;
     fx.phase("network ready");
-    let plan = prep.plan(&rootfs, &net).await.map_err(Effect)?;
+    let layers = task.mount_layers(&prep.layers()).await.map_err(Effect)?;
+    let plan = prep.plan(&rootfs, &net, &layers).await.map_err(Effect)?;
     task.write_files(&plan).await.map_err(Effect)?;
     fx.phase("etc files written");
     fx.phase("spec planned");

@@ -6,13 +6,17 @@ use std::sync::Arc;
 
 use berth_runtime::{ContainerSpec, LogConfig, ShimConfig};
 use berth_task::recording::{Call, Recording, NETNS};
-use berth_task::{start, Attached, PlannedFile, Prepare, StartError, StartPlan, Task};
+use berth_task::{
+    start, Attached, MountedLayer, PlannedFile, Prepare, StartError, StartPlan, Task,
+};
 use futures::FutureExt;
 
 const DIR: &str = "/state/c1";
+const LAYERS: [&str; 2] = ["a", "b"];
 
-/// A caller: plans two files (a container's `hosts`, kept; a build step's scratch
-/// `resolv.conf`, removed on unwind), logs its own steps on the double.
+/// A caller: mounts two layers (a build step's `--mount=from` stages), plans two files (a
+/// container's `hosts`, kept; a build step's scratch `resolv.conf`, removed on unwind), logs
+/// its own steps on the double.
 struct TestPrep {
     fx: Arc<Recording>,
     reap_failed_spawn: bool,
@@ -28,7 +32,20 @@ fn scratch() -> PathBuf {
 
 #[async_trait::async_trait]
 impl Prepare<Recording> for TestPrep {
-    async fn plan(&mut self, rootfs: &Path, net: &Attached<()>) -> Result<StartPlan, String> {
+    fn layers(&self) -> Vec<String> {
+        LAYERS.iter().map(|l| l.to_string()).collect()
+    }
+
+    async fn plan(
+        &mut self,
+        rootfs: &Path,
+        net: &Attached<()>,
+        layers: &[MountedLayer],
+    ) -> Result<StartPlan, String> {
+        // The layers arrive mounted, in the order asked for.
+        let ids: Vec<&str> = layers.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(ids, ["layer-a", "layer-b"]);
+        assert_eq!(layers[1].path, Path::new("/layers/b"));
         self.fx.record(Call::Plan).await?;
         let file = |path: PathBuf, text: &str, remove_on_unwind| PlannedFile {
             path,
@@ -66,6 +83,8 @@ fn sequence() -> Vec<Call> {
     vec![
         Call::MountRootfs,
         Call::AttachNetwork,
+        Call::MountLayer("a".into()),
+        Call::MountLayer("b".into()),
         Call::Plan,
         Call::WriteFile(kept()),
         Call::WriteFile(scratch()),
@@ -83,6 +102,7 @@ fn undo_of(done: &[Call], failed_spawn_reaped: bool) -> Vec<Call> {
         match c {
             Call::MountRootfs => out.push(Call::UnmountRootfs),
             Call::AttachNetwork => out.push(Call::DetachNetwork(Some(NETNS.into()))),
+            Call::MountLayer(l) => out.push(Call::UnmountLayer(format!("layer-{l}"))),
             Call::WriteFile(p) if *p == scratch() => out.push(Call::RemoveFile(p.clone())),
             Call::SpawnShim => out.push(Call::ReapShim(DIR.into())),
             _ => {}
@@ -159,9 +179,14 @@ fn a_start_abandoned_mid_step_undoes_that_step_too() {
         assert!(start(&mut task, &mut prep).now_or_never().is_none());
         task.unwind().now_or_never().expect("undo never waits");
         // The step in flight may have half happened: it is undone like a finished one
-        // (the network's namespace was not reported yet, so none is named).
+        // (the network's namespace was not reported yet, so none is named); a layer mount in
+        // flight has no id yet, it releases what it made itself.
         let mut want = seq[..=i].to_vec();
-        let mut undo = undo_of(&seq[..=i], false);
+        let done = match hanging {
+            Call::MountLayer(_) => &seq[..i],
+            _ => &seq[..=i],
+        };
+        let mut undo = undo_of(done, false);
         if *hanging == Call::AttachNetwork {
             undo = undo
                 .into_iter()

@@ -55,6 +55,22 @@ pub fn require_cmds(test: &str, cmds: &[&str]) -> bool {
     true
 }
 
+/// Returns true when python3 can import `module`; otherwise skips (or fails in CI).
+pub fn require_python_module(test: &str, module: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        true
+    } else {
+        skip_or_fail(
+            test,
+            &format!("needs the Python module {module} (scripts/deps.sh installs it)"),
+        )
+    }
+}
+
 /// The shared test images directory (`../shared/images` beside the repo), or BERTH_TEST_IMAGES.
 pub fn images_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_TEST_IMAGES") {

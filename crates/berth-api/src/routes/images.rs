@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_oci::Reference;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::query::{flag, FiltersQuery, Q};
 use super::{body_stream, json_lines, QueryPairs, PAGE_NOT_FOUND};
@@ -31,7 +31,21 @@ pub(super) struct ListQuery {
     filters: String,
 }
 
-pub(super) async fn list(State(s): State<Services>, Q(q): Q<ListQuery>) -> HttpResult<Response> {
+/// A listed image as API version `ver` shows it: `VirtualSize` (= `Size`) before 1.44, as
+/// moby's `getImagesJSON` (bollard's current model has no such field).
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    image: crate::models::ImageSummary,
+    #[serde(rename = "VirtualSize", skip_serializing_if = "Option::is_none")]
+    virtual_size: Option<i64>,
+}
+
+pub(super) async fn list(
+    State(s): State<Services>,
+    Extension(ver): Extension<ApiVersion>,
+    Q(q): Q<ListQuery>,
+) -> HttpResult<Response> {
     let filters = Filters::parse(&q.filters)?;
     let opts = ImageListOptions {
         all: q.all,
@@ -45,7 +59,15 @@ pub(super) async fn list(State(s): State<Services>, Q(q): Q<ListQuery>) -> HttpR
         }
     }
     images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
-    Ok(Json(images).into_response())
+    let old = ver.before("1.44");
+    let listed: Vec<Listed> = images
+        .into_iter()
+        .map(|image| Listed {
+            virtual_size: old.then_some(image.size),
+            image,
+        })
+        .collect();
+    Ok(Json(listed).into_response())
 }
 
 /// `GET /images/get?names=a&names=b` (repeated, so read as pairs).

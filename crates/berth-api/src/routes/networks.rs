@@ -5,6 +5,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bollard_stubs::models::NetworkPruneResponse;
 use serde::de::DeserializeOwned;
 
 use super::QueryPairs;
@@ -22,11 +23,7 @@ pub(super) async fn create(
 ) -> HttpResult<Response> {
     let req: bollard_stubs::models::NetworkCreateRequest = body(&b)?;
     let r = s.networks.network_create(req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"Id": r.id, "Warning": r.warning})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(r)).into_response())
 }
 
 pub(super) async fn list(State(s): State<Services>, req: Request) -> HttpResult<Response> {
@@ -61,7 +58,10 @@ pub(super) async fn prune(State(s): State<Services>, req: Request) -> HttpResult
     let f = q.filters()?;
     f.validate(NETWORK_PRUNE_FILTERS)?;
     let names = s.networks.network_prune(&f).await?;
-    Ok(Json(serde_json::json!({ "NetworksDeleted": names })).into_response())
+    Ok(Json(NetworkPruneResponse {
+        networks_deleted: Some(names),
+    })
+    .into_response())
 }
 
 /// `POST /networks/{id}/connect`.

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use bollard_stubs::models::{EventMessage, ImagesDiskUsage, SystemVersionComponents};
+use bollard_stubs::models::{EventMessage, SystemVersionComponents};
 use futures::StreamExt;
 
 use serde::Deserialize;
@@ -121,60 +121,14 @@ pub(super) struct DfQuery {
     verbose: bool,
 }
 
-/// `GET /system/df`: the 1.52+ usage summaries plus, at every version, the legacy fields
-/// (`LayersSize`, `Images`, ...) that dockerd 29 drops from 1.52 on: clients that negotiate the
-/// newest version still read them (docker-py 7.2's `df()` test does), and extra fields harm
-/// nobody.
+/// `GET /system/df`: [`crate::SystemDf`] (the usage summaries and, at every version, the
+/// legacy fields).
 pub(super) async fn df(
     State(s): State<Services>,
     Q(DfQuery { verbose }): Q<DfQuery>,
 ) -> HttpResult<Response> {
     let du = s.system.disk_usage().await?;
-    let active = du.images.iter().filter(|i| i.containers > 0).count() as i64;
-    let total: i64 = du.images.iter().map(|i| i.size).sum();
-    let reclaimable: i64 = du
-        .images
-        .iter()
-        .filter(|i| i.containers <= 0)
-        .map(|i| i.size - i.shared_size.max(0))
-        .sum();
-    let usage = ImagesDiskUsage {
-        active_count: Some(active),
-        total_count: Some(du.images.len() as i64),
-        reclaimable: Some(reclaimable),
-        total_size: Some(total),
-        items: verbose.then(|| {
-            du.images
-                .iter()
-                .map(|i| serde_json::to_value(i).unwrap_or_default())
-                .collect()
-        }),
-    };
-    let mut body = serde_json::json!({
-        "ImageUsage": usage,
-        "ContainerUsage": {"ActiveCount": 0, "TotalCount": du.containers.len(), "Reclaimable": 0, "TotalSize": 0},
-        "VolumeUsage": crate::volume_service::volumes_usage(&du.volumes),
-        "BuildCacheUsage": {"ActiveCount": 0, "TotalCount": du.build_cache.len(), "Reclaimable": 0, "TotalSize": 0},
-    });
-    {
-        let m = body.as_object_mut().expect("object");
-        m.insert("LayersSize".into(), du.layers_size.into());
-        m.insert(
-            "Images".into(),
-            serde_json::to_value(&du.images).unwrap_or_default(),
-        );
-        let value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or_default();
-        m.insert(
-            "Containers".into(),
-            value(serde_json::to_value(&du.containers)),
-        );
-        m.insert("Volumes".into(), value(serde_json::to_value(&du.volumes)));
-        m.insert(
-            "BuildCache".into(),
-            value(serde_json::to_value(&du.build_cache)),
-        );
-    }
-    Ok(Json(body).into_response())
+    Ok(Json(crate::SystemDf::new(du, verbose)).into_response())
 }
 
 /// Parse Docker's `since`/`until` (`<secs>` or `<secs>.<nanos>`) into nanoseconds.

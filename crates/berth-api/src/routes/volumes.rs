@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use bollard_stubs::models::VolumePruneResponse;
 use serde::Deserialize;
 
 use super::body_stream;
@@ -15,7 +16,7 @@ use crate::version::ApiVersion;
 use crate::volume_service::{
     ExtractOptions, PathStat, VolumeCreateBody, VolumeFilter, PRUNE_FILTERS,
 };
-use crate::{ApiError, ApiResult, HttpResult};
+use crate::{ApiError, ApiResult, HttpResult, VolumeList};
 
 pub(super) async fn create(
     State(s): State<Services>,
@@ -37,7 +38,11 @@ pub(super) async fn list(State(s): State<Services>, Q(q): Q<FiltersQuery>) -> Ht
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(serde_json::json!({ "Volumes": out, "Warnings": null })).into_response())
+    Ok(Json(VolumeList {
+        volumes: out,
+        warnings: None,
+    })
+    .into_response())
 }
 
 pub(super) async fn inspect(
@@ -74,10 +79,11 @@ pub(super) async fn prune(
     f.validate(PRUNE_FILTERS)?;
     let all = f.bool_value("all")?.unwrap_or(false) || ver.before("1.42");
     let r = s.volumes.prune(&f, all).await?;
-    Ok(Json(serde_json::json!({
-        "VolumesDeleted": r.volumes_deleted.unwrap_or_default(),
-        "SpaceReclaimed": r.space_reclaimed.unwrap_or(0),
-    }))
+    // Both counts are sent even when nothing was pruned.
+    Ok(Json(VolumePruneResponse {
+        volumes_deleted: Some(r.volumes_deleted.unwrap_or_default()),
+        space_reclaimed: Some(r.space_reclaimed.unwrap_or(0)),
+    })
     .into_response())
 }
 

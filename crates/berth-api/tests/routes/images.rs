@@ -65,6 +65,19 @@ async fn list_reads_typed_flags() {
     assert_eq!(json(&body)[0]["SharedSize"], -1);
 }
 
+/// moby sends each listed image's `VirtualSize` (= `Size`) to clients before API 1.44, as it
+/// does for inspect.
+#[tokio::test]
+async fn list_shows_virtual_size_before_1_44() {
+    let (_, app) = setup();
+    let (_, _, body) = call(&app, "GET", "/v1.43/images/json", Body::empty()).await;
+    let v = json(&body);
+    assert_eq!(v[0]["VirtualSize"], v[0]["Size"], "{v}");
+    assert_eq!(v[0]["Size"], 100);
+    let (_, _, body) = call(&app, "GET", "/v1.44/images/json", Body::empty()).await;
+    assert!(json(&body)[0].get("VirtualSize").is_none());
+}
+
 #[tokio::test]
 async fn inspect_shows_legacy_fields_by_api_version() {
     let (_, app) = setup();

@@ -71,3 +71,33 @@ async fn plugins_are_an_empty_list_and_their_bodies_are_checked_first() {
         .unwrap()
         .contains("managed plugins"));
 }
+
+/// `/system/df`'s body, key by key: the 1.52 usage summaries (no `Items` unless verbose) and
+/// the legacy lists, all present even when empty.
+#[tokio::test]
+async fn df_has_the_usage_summaries_and_the_legacy_lists() {
+    let (_, app) = setup();
+    let (s, _, body) = call(&app, "GET", "/system/df", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut v = json(&body);
+    let images = v.as_object_mut().unwrap().remove("Images").unwrap();
+    assert_eq!(images.as_array().unwrap().len(), 2);
+    let zero = |total: usize| serde_json::json!({"ActiveCount": 0, "TotalCount": total, "Reclaimable": 0, "TotalSize": 0});
+    assert_eq!(
+        v,
+        serde_json::json!({
+            // Two images of 100 bytes, 40 shared, used by no container.
+            "ImageUsage": {"ActiveCount": 0, "TotalCount": 2, "Reclaimable": 120, "TotalSize": 200},
+            "ContainerUsage": zero(0),
+            "VolumeUsage": zero(0),
+            "BuildCacheUsage": zero(0),
+            "LayersSize": 100,
+            "Containers": [],
+            "Volumes": [],
+            "BuildCache": [],
+        })
+    );
+    let (_, _, body) = call(&app, "GET", "/system/df?verbose=1", Body::empty()).await;
+    let v = json(&body);
+    assert_eq!(v["ImageUsage"]["Items"], images);
+}

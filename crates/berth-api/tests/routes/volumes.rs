@@ -195,3 +195,27 @@ async fn volume_and_archive_routes_pass_typed_arguments() {
         }
     }
 }
+
+/// The list is `{Volumes, Warnings: null}`; prune's counts are present even when nothing went.
+#[tokio::test]
+async fn list_and_prune_bodies_are_dockers() {
+    let rec = Arc::new(Recorder::default());
+    let app = app(Services {
+        images: Arc::new(super::Fake::default()),
+        system: Arc::new(super::Fake::default()),
+        volumes: rec.clone(),
+        container_fs: rec,
+        containers: Arc::new(NoContainers),
+        networks: Arc::new(NoNetworks),
+    });
+    let (_, _, body) = call(&app, "GET", "/volumes", Body::empty()).await;
+    assert_eq!(
+        super::json(&body),
+        serde_json::json!({"Volumes": [], "Warnings": null})
+    );
+    let (_, _, body) = call(&app, "POST", "/volumes/prune", Body::empty()).await;
+    assert_eq!(
+        super::json(&body),
+        serde_json::json!({"VolumesDeleted": [], "SpaceReclaimed": 0})
+    );
+}

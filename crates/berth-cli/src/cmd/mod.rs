@@ -1,10 +1,13 @@
 //! Command implementations, one module per resource.
 
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod cp;
 pub mod image;
+pub mod kube;
 pub mod netvol;
+pub mod pod;
 pub mod registry;
 pub mod run;
 pub mod stats;

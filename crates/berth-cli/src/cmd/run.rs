@@ -13,7 +13,7 @@ use crate::opts::split_tag;
 use crate::runopts::{self, CreatePlan, Env};
 use crate::tty::RawMode;
 
-const DEFAULT_DETACH: &str = "ctrl-p,ctrl-q";
+pub const DEFAULT_DETACH: &str = "ctrl-p,ctrl-q";
 
 fn read_file(p: &str) -> Result<String, String> {
     std::fs::read_to_string(p).map_err(|e| e.to_string())
@@ -32,7 +32,7 @@ async fn pull_for_run(c: &Client, image: &str, platform: Option<&str>) -> anyhow
 }
 
 /// `POST /containers/create`, pulling the image when missing (per `--pull`).
-async fn create(c: &Client, plan: &CreatePlan, pull: &str) -> anyhow::Result<String> {
+pub(crate) async fn create(c: &Client, plan: &CreatePlan, pull: &str) -> anyhow::Result<String> {
     let image = plan.body.image.clone().unwrap_or_default();
     if pull == "always" {
         pull_for_run(c, &image, plan.platform.as_deref()).await?;
@@ -76,6 +76,14 @@ pub(crate) fn plan_from(a: &RunArgs, cmd: &str) -> anyhow::Result<CreatePlan> {
             ),
         ));
     }
+    let joined;
+    let a = match &a.pod {
+        Some(pod) => {
+            joined = crate::cmd::pod::join(a, pod).map_err(|e| usage(cmd, e))?;
+            &joined
+        }
+        None => a,
+    };
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let lookup = |k: &str| std::env::var(k).ok();
     let env = Env {

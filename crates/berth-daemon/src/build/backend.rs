@@ -28,7 +28,7 @@ pub type Puller =
 #[async_trait::async_trait]
 pub trait BuildNetwork: Send + Sync {
     /// Create and connect a namespace for step `id`: its path and the resolv.conf to use.
-    async fn attach(&self, id: &str) -> Result<(PathBuf, String), String>;
+    async fn attach(&self, id: &str) -> Result<(PathBuf, String), crate::error::DaemonError>;
     /// Disconnect and remove what [`BuildNetwork::attach`] made (best effort, logged).
     async fn detach(&self, id: &str);
 }
@@ -55,6 +55,8 @@ pub struct BuildBackendConfig {
     /// Where a `--network none` step's own namespace (loopback up, as dockerd's) is named;
     /// None: the runtime's bare namespace (loopback down).
     pub netns_dir: Option<PathBuf>,
+    /// The HTTP client port `ADD <url>` downloads through.
+    pub http: Arc<dyn berth_http::Connector>,
 }
 
 /// The daemon's build backend.
@@ -152,7 +154,7 @@ pub fn diff_layer(
 ) -> Result<Option<Layer>, BuildError> {
     let _ = tmp_dir;
     let rw = store.rw_layer(rw_id).map_err(store_err)?;
-    let empty = fs::read_dir(&rw.upper)
+    let empty = fs_err::read_dir(&rw.upper)
         .map_err(|e| io_err("read upper dir", e))?
         .next()
         .is_none();
@@ -477,7 +479,7 @@ impl BuildBackend for StoreBuildBackend {
         let fetcher = match self.fetcher.get() {
             Some(f) => f,
             None => {
-                let f = berth_build::Fetcher::new()?;
+                let f = berth_build::Fetcher::new(self.cfg.http.as_ref())?;
                 self.fetcher.get_or_init(|| f)
             }
         };

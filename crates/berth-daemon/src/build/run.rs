@@ -1,12 +1,13 @@
 //! Build `RUN` on berth-task, the start path `docker run` uses: the step's rw layer, its
-//! network (the engine's bridge through [`BuildNetwork`], the host's, or none), its mounts and
-//! /etc files planned as data, the shim attached before start, and [`RunStep`], the guard that
+//! network (the engine's bridge through [`BuildNetwork`], the host's, or none), its
+//! `--mount=from` layers (task steps, undone with the rest), its mounts and /etc files planned
+//! as data, the shim attached before start, and [`RunStep`], the guard that
 //! undoes a step whose build was cancelled mid-step.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_build::{
@@ -15,13 +16,19 @@ use berth_build::{
 use berth_oci::Digest;
 use berth_runtime::{Error as RtError, NetworkMode, Shim, ShimConfig, ShimStarted, StdioEvent};
 use berth_store::Store;
-use berth_task::{Attached, Effects, PlannedFile, Prepare, StartError, StartPlan, Task};
+use berth_task::{
+    Attached, Effects, MountedLayer, PlannedFile, Prepare, StartError, StartPlan, Task,
+};
 
 use crate::build::backend::{
     be_err, blocking, io_err, store_err, BuildNetwork, Scratch, StoreBuildBackend,
 };
 use crate::build::copy::RootWriter;
 use crate::build::secret_file::SecretFile;
+use crate::containers::lock;
+
+/// A RUN mount: (target, kind, source, options).
+type StepMount = (String, String, String, Vec<String>);
 
 /// Hostname of every RUN container (BuildKit's).
 const HOSTNAME: &str = "buildkitsandbox";
@@ -35,6 +42,8 @@ struct StepEffects {
     exe: PathBuf,
     /// Where `--network none` namespaces go (see [`crate::build::backend::BuildBackendConfig`]).
     netns_dir: Option<PathBuf>,
+    /// The rw layers of `--mount=from` stages the task mounted, by id.
+    layers: Mutex<HashMap<String, Scratch>>,
 }
 
 #[async_trait::async_trait]
@@ -42,6 +51,8 @@ impl Effects for StepEffects {
     type Shim = Shim;
     type Net = ();
     type Error = BuildError;
+    /// A `--mount=from` stage's image (None: `scratch`).
+    type Layer = Option<Digest>;
 
     async fn mount_rootfs(&self, id: &str) -> Result<PathBuf, BuildError> {
         let (store, id) = (self.store.clone(), id.to_string());
@@ -56,6 +67,27 @@ impl Effects for StepEffects {
             }
         })
         .await;
+    }
+
+    /// A new rw layer over the stage, mounted (a mount abandoned in flight drops its
+    /// [`Scratch`], which removes the layer).
+    async fn mount_layer(&self, image: &Option<Digest>) -> Result<MountedLayer, BuildError> {
+        let (store, image) = (self.store.clone(), image.clone());
+        let s = blocking(move || Scratch::new(&store, image.as_ref())).await?;
+        let m = MountedLayer {
+            id: s.id.clone(),
+            path: s.merged.clone(),
+        };
+        lock(&self.layers).insert(s.id.clone(), s);
+        Ok(m)
+    }
+
+    /// Unmount and remove the layer, off the async workers.
+    async fn unmount_layer(&self, layer: &MountedLayer) {
+        let made = lock(&self.layers).remove(&layer.id);
+        if let Some(s) = made {
+            let _ = tokio::task::spawn_blocking(move || drop(s)).await;
+        }
     }
 
     async fn attach_network(&self, id: &str) -> Result<Attached<()>, BuildError> {
@@ -153,16 +185,15 @@ impl Effects for StepEffects {
     }
 }
 
-/// What one RUN step holds while it runs: its task (shim, network, scratch files, the mount
-/// of its rw layer), its rw layer and those of `--mount=from` sources. Dropped unfinished
+/// What one RUN step holds while it runs: its task (shim, network, scratch files, the
+/// `--mount=from` layers, the mount of its rw layer) and its rw layer. Dropped unfinished
 /// (the build was cancelled: its client went away and the build future was dropped
 /// mid-step, or the step failed early), it unwinds the task — kills the container, waits for
-/// the shim to clean up its cgroups, detaches the network — and only then removes the
-/// layers, from a task, since the drop cannot wait.
+/// the shim to clean up its cgroups, releases the layers, detaches the network — and only
+/// then removes its rw layer, from a task, since the drop cannot wait.
 struct RunStep {
     task: Task<StepEffects>,
     scratch: Option<Scratch>,
-    extra: Vec<Scratch>,
 }
 
 impl RunStep {
@@ -178,7 +209,6 @@ impl Drop for RunStep {
         let Some(scratch) = self.scratch.take() else {
             return; // finished
         };
-        let extra = std::mem::take(&mut self.extra);
         let fx = self.task.effects().clone();
         let mut task = std::mem::replace(&mut self.task, Task::new(fx, ""));
         let cleanup = async move {
@@ -186,8 +216,8 @@ impl Drop for RunStep {
                 tracing::info!(id = task.id(), "RUN step abandoned: killing its container");
             }
             task.unwind().await;
-            // Unmount and remove the layers only once nothing runs on them.
-            let _ = tokio::task::spawn_blocking(move || drop((scratch, extra))).await;
+            // Remove the rw layer only once nothing runs on it.
+            let _ = tokio::task::spawn_blocking(move || drop(scratch)).await;
         };
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
@@ -206,8 +236,6 @@ struct RunPrep<'a> {
     id: String,
     shim_dir: PathBuf,
     on_bridge: bool,
-    /// Rw layers of `--mount=from` sources (the step's, removed after it).
-    extra: &'a mut Vec<Scratch>,
     /// Mount targets that did not exist in the rootfs (removed again before the diff).
     created_targets: Vec<String>,
     stream: Option<berth_runtime::StdioStream>,
@@ -220,8 +248,10 @@ fn rt(e: RtError) -> BuildError {
 }
 
 impl RunPrep<'_> {
-    /// The step's mounts: (target, kind, source, options).
-    async fn mounts(&mut self) -> Result<Vec<(String, String, String, Vec<String>)>, BuildError> {
+    /// The step's mounts: (target, kind, source, options); `layers` are the `--mount=from`
+    /// stages, mounted in the order of the request's mounts.
+    fn mounts(&mut self, layers: &[MountedLayer]) -> Result<Vec<StepMount>, BuildError> {
+        let mut layers = layers.iter();
         let mut plan = Vec::new();
         for m in &self.req.mounts {
             match &m.source {
@@ -232,7 +262,7 @@ impl RunPrep<'_> {
                         .root
                         .join("build-cache-mounts")
                         .join(Digest::of(id.as_bytes()).hex());
-                    fs::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
+                    fs_err::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
                     plan.push((
                         m.target.clone(),
                         "bind".into(),
@@ -252,12 +282,8 @@ impl RunPrep<'_> {
                         self.id,
                         self.secrets.len()
                     ));
-                    let (data, mode, uid, gid) = (data.0.clone(), *mode, *uid, *gid);
-                    let file = blocking(move || {
-                        SecretFile::write(path, &data, mode, uid, gid)
-                            .map_err(|e| io_err("write build secret", e))
-                    })
-                    .await?;
+                    let file = SecretFile::write(path, &data.0, *mode, *uid, *gid)
+                        .map_err(|e| io_err("write build secret", e))?;
                     plan.push((
                         m.target.clone(),
                         "bind".into(),
@@ -276,13 +302,9 @@ impl RunPrep<'_> {
                 MountSource::Bind { from, source } => {
                     let (root, strict) = match from {
                         None => (self.req.context.clone(), true),
-                        Some(st) => {
-                            let store = self.be.store.clone();
-                            let img = st.rootfs.clone();
-                            let s = blocking(move || Scratch::new(&store, img.as_ref())).await?;
-                            let r = s.merged.clone();
-                            self.extra.push(s);
-                            (r, false)
+                        Some(_) => {
+                            let l = layers.next().expect("a layer mounted per --mount=from");
+                            (l.path.clone(), false)
                         }
                     };
                     let parts = berth_build::context::clean_source(source, strict)?;
@@ -309,12 +331,29 @@ impl RunPrep<'_> {
 
 #[async_trait::async_trait]
 impl Prepare<StepEffects> for RunPrep<'_> {
-    async fn plan(&mut self, rootfs: &Path, net: &Attached<()>) -> Result<StartPlan, BuildError> {
+    /// The stages `--mount=from` binds from, in the order of the request's mounts.
+    fn layers(&self) -> Vec<Option<Digest>> {
+        self.req
+            .mounts
+            .iter()
+            .filter_map(|m| match &m.source {
+                MountSource::Bind { from: Some(st), .. } => Some(st.rootfs.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn plan(
+        &mut self,
+        rootfs: &Path,
+        net: &Attached<()>,
+        layers: &[MountedLayer],
+    ) -> Result<StartPlan, BuildError> {
         let user_spec = self.req.user.clone();
         let user = berth_runtime::user::resolve_in_rootfs(rootfs, &user_spec, &[])
             .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user_spec}: {e}")))?;
         let writer = RootWriter::open(rootfs).map_err(|e| io_err("open rootfs", e))?;
-        let mounts = self.mounts().await?;
+        let mounts = self.mounts(layers)?;
         let extra_hosts = &self.be.cfg.extra_hosts;
         let host_hosts =
             (!extra_hosts.is_empty()).then(|| fs::read_to_string("/etc/hosts").unwrap_or_default());
@@ -356,7 +395,7 @@ struct StepInputs<'a> {
     user: berth_runtime::User,
     net: &'a Attached<()>,
     /// The RUN mounts: (target, kind, source, options).
-    mounts: Vec<(String, String, String, Vec<String>)>,
+    mounts: Vec<StepMount>,
     /// Where the step's scratch files go.
     tmp: &'a Path,
     shim_dir: &'a Path,
@@ -520,11 +559,11 @@ pub(crate) async fn run(
         network: req.network,
         exe: be.cfg.shim_exe.clone(),
         netns_dir: be.cfg.netns_dir.clone(),
+        layers: Mutex::default(),
     });
     let mut step = RunStep {
         task: Task::new(fx, id.clone()),
         scratch: Some(scratch),
-        extra: Vec::new(),
     };
     // Removed when this step returns or is abandoned (its future dropped); a container still
     // being killed keeps its bind mount of the file until it is gone.
@@ -536,7 +575,6 @@ pub(crate) async fn run(
         id: id.clone(),
         shim_dir,
         on_bridge: bridge.is_some(),
-        extra: &mut step.extra,
         created_targets: Vec::new(),
         stream: None,
         secrets: &mut secrets,
@@ -571,7 +609,6 @@ pub(crate) async fn run(
         // Undone already; the guard removes the layers.
         Err(StartError::Effect(e)) => return Err(e),
     };
-    let extra_scratch = std::mem::take(&mut step.extra);
     let scratch = step.finish().await;
     if let Ok(code) = &ran {
         event("die", Some(("exitCode", code.to_string())));
@@ -581,7 +618,6 @@ pub(crate) async fn run(
         container: id.clone(),
     });
     let exit_code = ran?;
-    drop(extra_scratch);
     let diff_ids = parent.config.rootfs.diff_ids.clone();
     let tmp = be.tmp_dir();
     let store = be.store.clone();

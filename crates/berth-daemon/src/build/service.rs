@@ -72,11 +72,10 @@ impl Drop for ContextDir {
 async fn unpack_context(body: ByteStream, dir: &Path) -> Result<()> {
     let tar = dir.with_extension("tar");
     if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| DaemonError::io(format!("create {}", parent.display()), e))?;
+        fs_err::create_dir_all(parent).map_err(|e| DaemonError::io("store build context", e))?;
     }
     let mut f =
-        std::fs::File::create(&tar).map_err(|e| DaemonError::io("store build context", e))?;
+        fs_err::File::create(&tar).map_err(|e| DaemonError::io("store build context", e))?;
     let mut body = body;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| DaemonError::Invalid(format!("read build context: {e}")))?;
@@ -86,8 +85,8 @@ async fn unpack_context(body: ByteStream, dir: &Path) -> Result<()> {
     drop(f);
     let d = dir.to_path_buf();
     let res = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&d)?;
-        let f = std::fs::File::open(&tar)?;
+        fs_err::create_dir_all(&d)?;
+        let f = fs_err::File::open(&tar)?;
         let r = berth_store::apply::decompressed(f)?;
         let out = berth_store::apply::apply_build_context(&d, r)
             .map(|_| ())
@@ -109,9 +108,12 @@ const BUILD_NETWORK: &str = "bridge";
 
 #[async_trait::async_trait]
 impl BuildNetwork for BridgeForBuilds {
-    async fn attach(&self, id: &str) -> Result<(PathBuf, String), String> {
-        let net = self.0.network().await.map_err(|e| e.to_string())?;
-        let ns = net.create_netns(id).await.map_err(|e| e.to_string())?;
+    async fn attach(&self, id: &str) -> Result<(PathBuf, String), DaemonError> {
+        let net = self.0.network().await?;
+        let ns = net
+            .create_netns(id)
+            .await
+            .map_err(|e| DaemonError::Network(Box::new(e)))?;
         let cfg = berth_network::EndpointConfig {
             container_id: id.to_string(),
             name: id.to_string(),
@@ -119,7 +121,10 @@ impl BuildNetwork for BridgeForBuilds {
         };
         if let Err(e) = net.connect(&ns, &self.1, cfg).await {
             let _ = net.remove_netns(id).await;
-            return Err(format!("connect to the {} network: {e}", self.1));
+            return Err(DaemonError::failed(
+                format!("connect to the {} network", self.1),
+                e,
+            ));
         }
         let resolv = net
             .resolv_conf(&self.1, &Default::default())
@@ -147,14 +152,14 @@ struct ContainerForBuilds(Engine, String);
 
 #[async_trait::async_trait]
 impl BuildNetwork for ContainerForBuilds {
-    async fn attach(&self, _id: &str) -> Result<(PathBuf, String), String> {
+    async fn attach(&self, _id: &str) -> Result<(PathBuf, String), DaemonError> {
         let cs = &self.0.inner.containers;
-        let c = cs.get(&self.1).map_err(|e| e.to_string())?.snapshot();
+        let c = cs.get(&self.1)?.snapshot();
         if !c.running() {
-            return Err(format!(
+            return Err(DaemonError::Conflict(format!(
                 "cannot join network of a non running container: {}",
                 self.1
-            ));
+            )));
         }
         let ns = c
             .netns
@@ -360,6 +365,7 @@ impl Engine {
                 extra_hosts: opts.extra_hosts.clone(),
                 events: Some(self.step_events()),
                 netns_dir: Some(self.config().exec_root.join("netns")),
+                http: self.inner.http.clone(),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<JsonMessage>();
@@ -436,7 +442,7 @@ pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<
     let mut freed = 0;
     for sub in ["build-cache", "build-cache-mounts"] {
         let dir = root.join(sub);
-        let entries = match std::fs::read_dir(&dir) {
+        let entries = match fs_err::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
@@ -445,9 +451,9 @@ pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<
             let path = entry?.path();
             freed += crate::volumes::du(&path);
             if path.is_dir() {
-                std::fs::remove_dir_all(&path)?;
+                fs_err::remove_dir_all(&path)?;
             } else {
-                std::fs::remove_file(&path)?;
+                fs_err::remove_file(&path)?;
             }
             if let Some(name) = path.file_stem().and_then(|n| n.to_str()) {
                 deleted.push(name.to_string());

@@ -18,8 +18,7 @@ use crate::engine::Engine;
 /// Docker's minimum memory limit.
 pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
-/// /dev/shm size of a container that sets none: dockerd's `DefaultShmSize`.
-pub(super) const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+pub(super) use berth_api_types::container_types::DEFAULT_SHM_SIZE;
 
 pub use crate::error::with_latest;
 
@@ -518,18 +517,18 @@ impl Engine {
         })?;
         let img = image_id.clone();
         let id2 = id.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), String> {
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let what = || format!("create rw layer for {id2}");
             store
                 .create_rw_layer(&id2, Some(&img))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| DaemonError::failed(what(), e))?;
             // Engine-made mount points go below the upper dir, out of diff/commit.
             crate::containers::init_layer::set_up(&store, &id2).map_err(|e| {
                 let _ = store.remove_rw_layer(&id2);
-                e.to_string()
+                DaemonError::failed(what(), e)
             })
         })
-        .await?
-        .map_err(|e| DaemonError::Internal(format!("create rw layer for {id}: {e}")))?;
+        .await??;
         let cs = &self.inner.containers;
         let rec = ctr.snapshot();
         if let Err(e) = cs.persist(&rec) {

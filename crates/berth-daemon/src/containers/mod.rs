@@ -25,6 +25,8 @@ mod stats;
 mod status;
 mod stop;
 pub mod stored;
+#[cfg(test)]
+mod swagger_shapes;
 mod task;
 pub mod validate;
 pub(crate) mod validate_net;

@@ -194,18 +194,18 @@ impl Engine {
             .collect();
         if let Some(store) = self.inner.raw_store.clone() {
             let active = facts.builds_active;
-            let garbage = tokio::task::spawn_blocking(move || -> Result<_, String> {
-                let g = store.garbage().map_err(|e| e.to_string())?;
+            let garbage = tokio::task::spawn_blocking(move || {
+                let g = store.garbage()?;
                 if repair && !active && !g.is_empty() {
-                    store.gc().map_err(|e| e.to_string())?;
+                    store.gc()?;
                     return Ok((g, true));
                 }
                 Ok((g, false))
             })
             .await
             .map_err(crate::error::DaemonError::from)?
-            .map_err(|e| {
-                crate::error::DaemonError::Internal(format!("check the image store: {e}"))
+            .map_err(|e: berth_store::StoreError| {
+                crate::error::DaemonError::failed("check the image store", e)
             })?;
             let (g, repaired) = garbage;
             let blobs = g.blobs.iter().map(|p| ("blob", p, String::new()));

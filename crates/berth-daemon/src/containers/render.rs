@@ -4,8 +4,8 @@
 use super::Status;
 use berth_api_types::container_types::{
     ContainerGraphDriver, ContainerHealth, ContainerInspect, ContainerStateView,
-    ContainerSummaryView, EndpointMap, EndpointView, InspectHostConfig, InspectNetworkSettings,
-    SummaryHostConfig, SummaryNetworkSettings, SummaryPort,
+    ContainerSummaryView, EndpointMap, EndpointView, InspectConfig, InspectHostConfig,
+    InspectNetworkSettings, SummaryHostConfig, SummaryNetworkSettings, SummaryPort,
 };
 use berth_api_types::models::{MountPoint, PortBinding, PortMap};
 
@@ -183,6 +183,16 @@ pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
         };
         hc.set_links(links);
     }
+    // The paths berth-runtime masks and makes read-only unless privileged.
+    if !r.host_config.privileged.unwrap_or(false) {
+        let defaults = |d: &[&str]| Some(d.iter().map(|p| p.to_string()).collect());
+        let masked = r.host_config.masked_paths.clone();
+        let readonly = r.host_config.readonly_paths.clone();
+        hc.set_protected_paths(
+            masked.or_else(|| defaults(berth_runtime::spec::DEFAULT_MASKED_PATHS)),
+            readonly.or_else(|| defaults(berth_runtime::spec::DEFAULT_READONLY_PATHS)),
+        );
+    }
     let path = |p: std::path::PathBuf| p.display().to_string();
     ContainerInspect {
         id: r.id.clone(),
@@ -222,7 +232,7 @@ pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
             data: None,
         },
         mounts: mounts_of(r),
-        config: r.config.clone().into(),
+        config: InspectConfig::with_defaults(r.config.clone().into()),
         network_settings: InspectNetworkSettings {
             bridge: String::new(),
             sandbox_id: r.id.clone(),

@@ -125,7 +125,7 @@ impl ContainerService for Engine {
                 Some(
                     tokio::task::spawn_blocking(move || ancestry(store.as_ref(), &names))
                         .await
-                        .map_err(|e| DaemonError::Internal(format!("ancestor filter: {e}")))?,
+                        .map_err(|e| DaemonError::failed("ancestor filter", e))?,
                 )
             }
         };

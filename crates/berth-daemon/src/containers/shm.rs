@@ -10,7 +10,7 @@ use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 /// Mount the tmpfs at `dir` (`size` bytes, mode 1777) unless it is there already (a restart
 /// of the same container keeps its shared memory, as dockerd does).
 pub(crate) fn ensure(dir: &Path, size: u64) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    fs_err::create_dir_all(dir)?;
     if mounted(dir) {
         return Ok(());
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_runtime::{NetworkMode, Shim, ShimConfig, ShimStarted};
-use berth_task::{Attached, Effects, Prepare, StartPlan};
+use berth_task::{Attached, Effects, MountedLayer, Prepare, StartPlan};
 
 use super::plan::port_mappings;
 use super::run::phase;
@@ -36,6 +36,8 @@ impl Effects for CtrEffects {
     type Shim = Shim;
     type Net = Endpoints;
     type Error = StartFailure;
+    /// A container mounts no layer besides its rootfs.
+    type Layer = std::convert::Infallible;
 
     async fn mount_rootfs(&self, id: &str) -> Result<PathBuf, StartFailure> {
         let store = self
@@ -56,12 +58,22 @@ impl Effects for CtrEffects {
         })
         .await
         .map_err(err128)?
-        .map_err(|e| err128(DaemonError::Internal(format!("mount rootfs of {id}: {e}"))))
+        .map_err(|e| err128(DaemonError::failed(format!("mount rootfs of {id}"), e)))
     }
 
     async fn unmount_rootfs(&self, id: &str) {
         self.eng.unmount_rw(id).await;
     }
+
+    async fn mount_layer(
+        &self,
+        layer: &std::convert::Infallible,
+    ) -> Result<MountedLayer, StartFailure> {
+        match *layer {}
+    }
+
+    /// Never called: [`Self::mount_layer`] cannot be.
+    async fn unmount_layer(&self, _: &MountedLayer) {}
 
     async fn attach_network(&self, id: &str) -> Result<Attached<Endpoints>, StartFailure> {
         let mut netns = None;
@@ -127,6 +139,7 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         &mut self,
         rootfs: &Path,
         net: &Attached<Endpoints>,
+        _layers: &[MountedLayer],
     ) -> Result<StartPlan, StartFailure> {
         let (eng, r) = (self.eng, self.record);
         let id = &r.id;
@@ -249,7 +262,7 @@ impl Engine {
                 let ns = self.inner.cfg.exec_root.join("netns").join(&id);
                 berth_network::netlink::create_netns(&ns)
                     .await
-                    .map_err(|e| err128(DaemonError::Internal(format!("create netns: {e}"))))?;
+                    .map_err(|e| err128(DaemonError::failed("create netns", e)))?;
                 *netns = Some(ns.clone());
                 Ok(Attached {
                     mode: NetworkMode::Path(ns.clone()),
@@ -283,7 +296,7 @@ impl Engine {
                 let ns = net
                     .create_netns(&id)
                     .await
-                    .map_err(|e| err128(DaemonError::Internal(format!("create netns: {e}"))))?;
+                    .map_err(|e| err128(DaemonError::failed("create netns", e)))?;
                 *netns = Some(ns.clone());
                 // The first network's endpoint as `network connect` builds one: aliases,
                 // links, MAC and both static addresses (`--ip`, `--ip6`).

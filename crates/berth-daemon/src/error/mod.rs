@@ -98,6 +98,21 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// A step of the engine failed on a lower crate's error; `what` names the step and the
+    /// thing ("mount rootfs of ID", "create netns"). HTTP 500, as moby's plain errors.
+    #[error("{what}: {source}")]
+    Failed {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The volume store's directory cannot be opened: the daemon does not start.
+    #[error("cannot open the volume store {}: {source}; check that the directory is readable and writable by root", dir.display())]
+    VolumeStoreOpen {
+        dir: std::path::PathBuf,
+        #[source]
+        source: Box<DaemonError>,
+    },
     /// The runtime (shim) failed doing `what` ("kill ID", "pause ID").
     #[error("{what}: {source}")]
     Runtime {
@@ -202,7 +217,11 @@ impl DaemonError {
                 k => k,
             },
             D::Api(e) => e.kind,
-            D::Internal(_) | D::Io { .. } | D::Task(_) => ErrorKind::Internal,
+            D::Internal(_)
+            | D::Io { .. }
+            | D::Failed { .. }
+            | D::VolumeStoreOpen { .. }
+            | D::Task(_) => ErrorKind::Internal,
         }
     }
 
@@ -210,6 +229,17 @@ impl DaemonError {
         DaemonError::Io {
             what: what.into(),
             source,
+        }
+    }
+
+    /// `what` failed on a lower crate's error, kept as the source.
+    pub fn failed(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> DaemonError {
+        DaemonError::Failed {
+            what: what.into(),
+            source: source.into(),
         }
     }
 

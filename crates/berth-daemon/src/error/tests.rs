@@ -76,3 +76,36 @@ fn lower_errors_stay_sources() {
     assert_eq!(e.to_string(), "write /x: disk gone");
     assert!(std::error::Error::source(&e).is_some());
 }
+
+/// Internal failures keep the lower error as their source (for logs and `{:?}`) and show
+/// "<what>: <lower text>", as the formatted texts did.
+#[test]
+fn internal_failures_keep_their_source() {
+    use std::error::Error;
+    let e = D::failed(
+        "mount rootfs of c1",
+        berth_store::StoreError::RwLayerNotFound("c1".into()),
+    );
+    let lower = berth_store::StoreError::RwLayerNotFound("c1".into()).to_string();
+    assert_eq!(e.to_string(), format!("mount rootfs of c1: {lower}"));
+    assert_eq!(e.kind(), K::Internal);
+    let src = e.source().expect("a source");
+    assert!(src.downcast_ref::<berth_store::StoreError>().is_some());
+
+    // The volume store's failure names the directory once and says what to do; the cause
+    // is the source (the old text repeated it at the end).
+    let io = D::io(
+        "create /r/volumes",
+        std::io::Error::from_raw_os_error(libc::EACCES),
+    );
+    let e = D::VolumeStoreOpen {
+        dir: "/r/volumes".into(),
+        source: Box::new(io),
+    };
+    assert_eq!(
+        e.to_string(),
+        "cannot open the volume store /r/volumes: create /r/volumes: Permission denied (os error 13); \
+         check that the directory is readable and writable by root"
+    );
+    assert!(e.source().is_some());
+}

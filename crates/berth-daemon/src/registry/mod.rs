@@ -109,10 +109,14 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
-    pub fn new(cfg: &DaemonConfig, file: &FileConfig) -> RegistryState {
+    pub fn new(
+        cfg: &DaemonConfig,
+        file: &FileConfig,
+        http: std::sync::Arc<dyn berth_http::Connector>,
+    ) -> RegistryState {
         let rc = registry_config(file, &|k| std::env::var(k).ok());
         RegistryState {
-            client: Client::new(rc),
+            client: Client::new(rc, http),
             sources: BlobSources::open(&cfg.root.join("registry")),
         }
     }
@@ -134,7 +138,7 @@ const OTHER_PLATFORMS: &[&str] = &[
 /// reference named one) and its platforms (every index entry's, else the config's).
 pub fn distribution_inspect(
     p: &berth_registry::PulledImage,
-) -> Result<DistributionInspect, String> {
+) -> Result<DistributionInspect, Box<dyn std::error::Error + Send + Sync>> {
     use berth_api_types::models::{OciDescriptor, OciPlatform};
     let platform = |p: &Platform| OciPlatform {
         architecture: Some(p.architecture.clone()),
@@ -145,7 +149,7 @@ pub fn distribution_inspect(
     };
     let (descriptor, platforms) = match &p.index {
         Some(bytes) => {
-            let idx = berth_oci::Index::from_slice(bytes).map_err(|e| e.to_string())?;
+            let idx = berth_oci::Index::from_slice(bytes)?;
             let mt = idx
                 .media_type
                 .clone()
@@ -166,7 +170,7 @@ pub fn distribution_inspect(
             )
         }
         None => {
-            let cfg: Value = serde_json::from_slice(&p.config).map_err(|e| e.to_string())?;
+            let cfg: Value = serde_json::from_slice(&p.config)?;
             let text = |k: &str| cfg.get(k).and_then(Value::as_str).map(str::to_string);
             let plat = OciPlatform {
                 architecture: text("architecture"),
@@ -590,7 +594,7 @@ impl Engine {
             return Err(first_err.expect("an attempt failed").into());
         };
         distribution_inspect(&pulled)
-            .map_err(|e| DaemonError::Internal(format!("distribution inspect of {reference}: {e}")))
+            .map_err(|e| DaemonError::failed(format!("distribution inspect of {reference}"), e))
     }
 
     /// `POST /auth`.

@@ -85,7 +85,7 @@ impl BlobSource for StoreBlobs {
     }
 
     fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send>> {
-        let f = std::fs::File::open(self.store.blob_path(digest))?;
+        let f = fs_err::File::open(self.store.blob_path(digest))?;
         Ok(Box::new(io::BufReader::with_capacity(256 * 1024, f)))
     }
 }

@@ -18,12 +18,9 @@ use crate::volumes::{CreateVolume, VolumeRecord, VolumeStore};
 /// with a temporary one) would lose every named volume's data from the user's view.
 pub(crate) fn open_volumes(root: &Path) -> Result<VolumeStore> {
     let dir = root.join("volumes");
-    VolumeStore::open(&dir).map_err(|e| DaemonError::Io {
-        what: format!(
-            "cannot open the volume store {}: {e}; check that the directory is readable and writable by root",
-            dir.display()
-        ),
-        source: std::io::Error::other(e.to_string()),
+    VolumeStore::open(&dir).map_err(|e| DaemonError::VolumeStoreOpen {
+        dir,
+        source: Box::new(e),
     })
 }
 

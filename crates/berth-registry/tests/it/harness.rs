@@ -41,7 +41,10 @@ pub fn registry_with_busybox(test: &str) -> Option<(Registry, PathBuf)> {
 }
 
 pub fn client() -> Client {
-    Client::new(fast_config())
+    Client::new(
+        fast_config(),
+        berth_http_reqwest::ReqwestConnector::shared(),
+    )
 }
 
 /// Short timeouts so fault tests finish quickly; no retries unless a test asks.

@@ -219,10 +219,13 @@ async fn push_roundtrip_mount_and_chunked() {
     assert_eq!(reg.inspect("other/mounted:v1").0, sk_digest);
 
     // Chunked upload (PATCH with Content-Range) of the ~1 MiB layer in 256 KiB chunks.
-    let chunky = Client::new(RegistryConfig {
-        chunk_size: 256 << 10,
-        ..fast_config()
-    });
+    let chunky = Client::new(
+        RegistryConfig {
+            chunk_size: 256 << 10,
+            ..fast_config()
+        },
+        berth_http_reqwest::ReqwestConnector::shared(),
+    );
     let ch = push_ok(
         &chunky,
         &p,
@@ -373,10 +376,13 @@ async fn basic_auth_with_htpasswd() {
         ),
     )
     .unwrap();
-    let from_file = Client::new(RegistryConfig {
-        docker_config: Some(cfg),
-        ..fast_config()
-    });
+    let from_file = Client::new(
+        RegistryConfig {
+            docker_config: Some(cfg),
+            ..fast_config()
+        },
+        berth_http_reqwest::ReqwestConnector::shared(),
+    );
     let (_d3, st3) = store();
     from_file.pull(&image, &st3, &with(None)).await.unwrap();
 
@@ -541,10 +547,13 @@ async fn resume_after_connection_cut() {
     let image = r(&proxy.addr, "library/busybox:latest");
 
     // Without retries the cut fails the pull and leaves the partial blob.
-    let once = Client::new(RegistryConfig {
-        retries: 0,
-        ..fast_config()
-    });
+    let once = Client::new(
+        RegistryConfig {
+            retries: 0,
+            ..fast_config()
+        },
+        berth_http_reqwest::ReqwestConnector::shared(),
+    );
     let (_d, st) = store();
     let e = once
         .pull(&image, &st, &PullOptions::default())
@@ -695,12 +704,15 @@ async fn unknown_tag_and_repository_are_not_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_registry_times_out() {
     let hang = HangingServer::start();
-    let c = Client::new(RegistryConfig {
-        connect_timeout: Duration::from_secs(1),
-        read_timeout: Duration::from_secs(1),
-        retries: 0,
-        ..RegistryConfig::default()
-    });
+    let c = Client::new(
+        RegistryConfig {
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            retries: 0,
+            ..RegistryConfig::default()
+        },
+        berth_http_reqwest::ReqwestConnector::shared(),
+    );
     let (_d, st) = store();
     let e = c
         .pull(
@@ -755,11 +767,14 @@ async fn mirrors_for_any_registry() {
     );
     // `full` is mirrored by `empty`, which lacks the image: fall back to upstream.
     mirrors.insert(full.addr.clone(), vec![format!("http://{}", empty.addr)]);
-    let c = Client::new(RegistryConfig {
-        registry_mirrors: mirrors,
-        retries: 0,
-        ..fast_config()
-    });
+    let c = Client::new(
+        RegistryConfig {
+            registry_mirrors: mirrors,
+            retries: 0,
+            ..fast_config()
+        },
+        berth_http_reqwest::ReqwestConnector::shared(),
+    );
     let (_d, st) = store();
     let p = pull_ok(&c, &r(&empty.addr, "library/busybox:latest"), &st).await;
     assert!(p.from_mirror);
@@ -786,12 +801,15 @@ async fn https_with_certs_d_ca() {
     let image = r(&reg.addr, "library/busybox:latest");
     // Verify certificates even on loopback: only the certs.d CA makes the server trusted.
     let verifying = |certs_dir: Option<std::path::PathBuf>| {
-        Client::new(RegistryConfig {
-            loopback_insecure: false,
-            certs_dir,
-            retries: 0,
-            ..fast_config()
-        })
+        Client::new(
+            RegistryConfig {
+                loopback_insecure: false,
+                certs_dir,
+                retries: 0,
+                ..fast_config()
+            },
+            berth_http_reqwest::ReqwestConnector::shared(),
+        )
     };
     let (_d, st) = store();
     let e = verifying(None)

@@ -37,7 +37,12 @@ impl TestDaemon {
             rt.block_on(async move {
                 let l = berth_api::listen::bind_socket(&cfg.socket).await.unwrap();
                 ready_tx.send(()).unwrap();
-                let engine = berth_daemon::start_engine(&cfg).await.unwrap();
+                let engine = berth_daemon::start_engine(
+                    &cfg,
+                    berth_http_reqwest::ReqwestConnector::shared(),
+                )
+                .await
+                .unwrap();
                 berth_api::listen::serve(
                     berth_api::listen::Listener::Unix(l),
                     berth_api::app(engine.services()),

@@ -1,7 +1,8 @@
 //! Real builds (root, busybox from the shared OCI archive) through berth-build and the daemon's
 //! store/runtime backend: stages, ARG/ENV/WORKDIR/USER, RUN forms, .dockerignore, COPY
 //! ownership/modes/hardlinks, ADD archives, the cache (no-change, one file changed, resume
-//! after failure), context escapes, and skopeo/umoci reading a saved result.
+//! after failure), context escapes, `RUN --mount=from` a stage, and skopeo/umoci reading a
+//! saved result.
 //!
 //! `harness = false`: this binary is also the shim executable (`build shim <dir>`), which must
 //! start before any thread exists.
@@ -53,6 +54,7 @@ fn main() {
             cache_behaviour,
         ),
         ("context_escapes_are_refused", context_escapes),
+        ("run_mount_from_a_stage_leaves_no_layer", run_mount_from),
         ("saved_image_is_read_by_skopeo_and_umoci", saved_image_tools),
         ("docker_cli_build_against_the_daemon", docker_cli_build),
         ("add_url_from_a_loopback_server", add_url::add_url),
@@ -164,6 +166,7 @@ impl Env {
                     extra_hosts: vec![("extra.berth.test".into(), "127.0.0.2".into())],
                     events: None,
                     netns_dir: None,
+                    http: berth_http_reqwest::ReqwestConnector::shared(),
                 },
             ),
             runs: AtomicUsize::new(0),
@@ -268,6 +271,36 @@ impl Env {
             })
             .collect()
     }
+}
+
+/// `RUN --mount=type=bind,from=STAGE`: the step reads the stage's files through a layer the
+/// step's task mounts; the mount target leaves no trace in the image and, the build over, no
+/// rw layer is left in the store (nor after a step that fails).
+fn run_mount_from() {
+    let Some(env) = Env::new("run_mount_from_a_stage_leaves_no_layer") else {
+        return;
+    };
+    let df = "FROM busybox AS tools\nRUN mkdir -p /opt && echo from-stage > /opt/tool.txt\n\
+              FROM busybox\n\
+              RUN --mount=type=bind,from=tools,source=/opt,target=/mnt/tools \
+              cat /mnt/tools/tool.txt > /seen.txt && ! touch /mnt/tools/ro 2>/dev/null\n";
+    let out = env.build(df);
+    let got = env.read(&out.image_id, &["/seen.txt", "/mnt/tools"]);
+    assert_eq!(got[0].as_ref().map(|f| f.0.as_str()), Some("from-stage\n"));
+    assert!(got[1].is_none(), "the mount target stays out of the layer");
+    let rw = env.store.root().join("containers-rw");
+    let left = |what: &str| {
+        let names: Vec<_> = std::fs::read_dir(&rw)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(names.is_empty(), "{what}: rw layers left: {names:?}");
+    };
+    left("after the build");
+    let failing = "FROM busybox AS tools\nRUN echo x > /x\nFROM busybox\n\
+                   RUN --mount=type=bind,from=tools,source=/x,target=/x cat /x && false\n";
+    let (r, log) = env.build_with(failing, &[]);
+    assert!(r.is_err(), "{log}");
+    left("after a failed step");
 }
 
 fn multi_stage() {

@@ -23,6 +23,7 @@ mod error_texts;
 mod exec_attach;
 mod fidelity;
 mod image_fidelity;
+mod kube;
 mod lifecycle;
 mod list_filters;
 mod logs_details;

@@ -1,0 +1,413 @@
+//! `berth kube` (issue 17): a hand-written Pod + Deployment + Service + ConfigMap file played on
+//! berth (two containers talking over localhost in one pod, an init container, a Service port
+//! fetched from the host), `kube down` leaving nothing; YAML generated from a container, a
+//! played pod and a Compose project validates against the Kubernetes 1.30 schemas
+//! (`kubernetes-validate`) and plays again on berth (round trip).
+
+use crate::common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::cli::{free_port, Daemon};
+
+fn berth(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(common::cli::berth_bin().expect("the berth binary is built"))
+        .arg("-H")
+        .arg(format!("unix://{}", d.sock().display()))
+        .arg("--no-autostart")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn berth_ok(d: &Daemon, args: &[&str]) -> String {
+    let o = berth(d, args);
+    assert!(
+        o.status.success(),
+        "berth {args:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn get(port: u16) -> String {
+    let o = common::cli::sh(
+        "wget",
+        &["-qO-", "-T", "5", &format!("http://127.0.0.1:{port}/")],
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The project network `kube play` uses, made beforehand on the harness's own subnet and bridge
+/// (so parallel test daemons never pick the same addresses).
+fn kube_network(d: &mut Daemon) {
+    let bridge = format!("bk{}k", d.tag);
+    d.user_bridges.push(bridge.clone());
+    let subnet = d.subnet_n(2);
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet,
+        "-o",
+        &format!("com.docker.network.bridge.name={bridge}"),
+        "berth-kube",
+    ]);
+}
+
+fn validate(file: &Path) {
+    let o = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "-k", "1.30.0", "--strict"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "kubernetes-validate {}: {}{}\n{}",
+        file.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+        std::fs::read_to_string(file).unwrap()
+    );
+}
+
+fn ids(d: &Daemon) -> Vec<String> {
+    d.ok(&["ps", "-aq"])
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn kube_play_pod_deployment_service_then_down() {
+    let t = "kube_play_pod_deployment_service_then_down";
+    let Some(mut d) = Daemon::start(t) else {
+        return;
+    };
+    kube_network(&mut d);
+    let port = free_port();
+    let file = d.dir.path().join("app.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data: {{GREETING: hello from a configmap}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: duo
+  labels: {{app: duo}}
+spec:
+  initContainers:
+    - name: prep
+      image: busybox
+      command: [sh, -c, 'echo "$GREETING" > /www/index.html']
+      envFrom: [{{configMapRef: {{name: settings}}}}]
+      volumeMounts: [{{name: www, mountPath: /www}}]
+  containers:
+    - name: server
+      image: busybox
+      command: [httpd]
+      args: ["-f", "-p", "8080", "-h", "/www"]
+      ports: [{{containerPort: 8080, name: http}}]
+      volumeMounts: [{{name: www, mountPath: /www}}]
+    - name: client
+      image: busybox
+      command: [sh, -c]
+      args: ["until wget -qO /tmp/got http://localhost:8080/; do sleep 0.2; done; sleep 300"]
+  volumes:
+    - {{name: www, emptyDir: {{}}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: api}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: api}}}}
+  template:
+    metadata: {{labels: {{app: api}}}}
+    spec:
+      containers:
+        - name: c
+          image: busybox
+          args: [sleep, "300"]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: duo}}
+spec:
+  selector: {{app: duo}}
+  ports: [{{port: {port}, targetPort: http}}]
+"#
+        ),
+    )
+    .unwrap();
+    berth_ok(&d, &["kube", "play", file.to_str().unwrap()]);
+    // The Service's port, from the host.
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = get(port);
+        if !page.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(page, "hello from a configmap\n");
+    // Two containers of one pod talk over localhost.
+    let mut got = String::new();
+    for _ in 0..50 {
+        let o = d.docker(&["exec", "duo-client", "cat", "/tmp/got"]);
+        got = String::from_utf8_lossy(&o.stdout).into_owned();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(got, "hello from a configmap\n");
+    // The init container ran to completion first; the deployment has its replicas.
+    assert_eq!(
+        d.inspect("duo-prep", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    assert_eq!(d.inspect("api-1-c", "{{.State.Running}}"), "true");
+    assert_eq!(d.inspect("api-2-c", "{{.State.Running}}"), "true");
+    // Kubernetes' command/args: command replaced the entrypoint, args the cmd.
+    assert_eq!(
+        d.inspect("duo-server", "{{json .Config.Entrypoint}}"),
+        r#"["httpd"]"#
+    );
+
+    berth_ok(&d, &["kube", "down", file.to_str().unwrap()]);
+    assert!(ids(&d).is_empty(), "kube down left containers");
+    assert!(
+        d.ok(&["volume", "ls", "-q"]).is_empty(),
+        "kube down left the emptyDir"
+    );
+    assert!(
+        !d.docker(&["network", "inspect", "berth-kube"])
+            .status
+            .success(),
+        "kube down left the pod network"
+    );
+
+    // Bad input: an unsupported field is listed, nothing is made.
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: true\n  containers: [{name: c, image: busybox}]\n",
+    )
+    .unwrap();
+    let o = berth(&d, &["kube", "play", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "pod p: unsupported fields: spec.hostPID"
+    );
+    assert!(ids(&d).is_empty());
+    d.finish();
+}
+
+#[test]
+fn kube_generate_validates_and_plays_again() {
+    let t = "kube_generate_validates_and_plays_again";
+    if !berth_testutil::require_python_module(t, "kubernetes_validate") {
+        return;
+    }
+    let Some(mut d) = Daemon::start(t) else {
+        return;
+    };
+    kube_network(&mut d);
+    let port = free_port();
+    let dir = d.dir.path().to_path_buf();
+    // A container: published port, volume, healthcheck, limits, user, capabilities.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "-v",
+        "webdata:/data",
+        "--health-cmd",
+        "true",
+        "--memory",
+        "64m",
+        "--cap-drop",
+        "NET_RAW",
+        "-e",
+        "MODE=demo",
+        "busybox",
+        "sh",
+        "-c",
+        "echo generated > /data/index.html; exec httpd -f -p 80 -h /data",
+    ]);
+    let web = dir.join("web.yaml");
+    std::fs::write(&web, berth_ok(&d, &["kube", "generate", "web"])).unwrap();
+    validate(&web);
+    let text = std::fs::read_to_string(&web).unwrap();
+    assert!(
+        text.contains("kind: Pod") && text.contains("kind: Service"),
+        "{text}"
+    );
+    assert!(text.contains("kind: PersistentVolumeClaim"), "{text}");
+    let deploy = dir.join("web-deploy.yaml");
+    std::fs::write(
+        &deploy,
+        berth_ok(&d, &["kube", "generate", "--type", "deployment", "web"]),
+    )
+    .unwrap();
+    validate(&deploy);
+
+    // Round trip: the same app again, from its YAML.
+    d.ok(&["rm", "-f", "web"]);
+    assert_eq!(get(port), "");
+    berth_ok(&d, &["kube", "play", web.to_str().unwrap()]);
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = get(port);
+        if !page.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(page, "generated\n");
+    // A played pod generates too, and validates.
+    let pod = dir.join("pod.yaml");
+    std::fs::write(&pod, berth_ok(&d, &["kube", "generate", "web-pod"])).unwrap();
+    validate(&pod);
+    berth_ok(&d, &["kube", "down", web.to_str().unwrap()]);
+
+    // A Compose project.
+    let proj = dir.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("compose.yaml"),
+        "services:\n  app:\n    image: busybox\n    command: [sleep, \"300\"]\n    ports: [\"8080:80\"]\n    volumes: [data:/data]\n    deploy: {replicas: 2, resources: {limits: {cpus: \"0.5\", memory: 32M}}}\n    healthcheck: {test: [CMD, \"true\"], interval: 10s}\n  db:\n    image: busybox\n    environment: {A: \"1\"}\nvolumes:\n  data: {}\n",
+    )
+    .unwrap();
+    let o = Command::new(common::cli::berth_bin().unwrap())
+        .args([
+            "-H",
+            &format!("unix://{}", d.sock().display()),
+            "--no-autostart",
+        ])
+        .args(["kube", "generate", "--compose"])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let composed = dir.join("compose-k8s.yaml");
+    std::fs::write(&composed, &o.stdout).unwrap();
+    validate(&composed);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.matches("kind: Deployment").count(), 2, "{text}");
+    assert!(text.contains("replicas: 2"), "{text}");
+    d.ok(&["volume", "rm", "webdata"]);
+    d.finish();
+}
+
+/// Pods by hand: `pod create` with a published port, two `run --pod` containers talking over
+/// localhost and reached from the host, `pod ls/inspect/stop/start/rm`, the pod's own options
+/// refused on `run --pod`, and `kube generate` of the pod.
+#[test]
+fn pods_by_hand() {
+    let t = "pods_by_hand";
+    let Some(mut d) = Daemon::start(t) else {
+        return;
+    };
+    kube_network(&mut d);
+    let port = free_port();
+    berth_ok(
+        &d,
+        &[
+            "pod",
+            "create",
+            "--name",
+            "duo",
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+        ],
+    );
+    berth_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--init",
+            "--pod",
+            "duo",
+            "--name",
+            "server",
+            "busybox",
+            "sh",
+            "-c",
+            "echo by hand > /tmp/i; exec httpd -f -p 8080 -h /tmp",
+        ],
+    );
+    berth_ok(
+        &d,
+        &[
+            "run", "-d", "--init", "--pod", "duo", "--name", "client", "busybox", "sleep", "300",
+        ],
+    );
+    // httpd serves /tmp, so the file is /i.
+    let mut page = String::new();
+    for _ in 0..50 {
+        let o = common::cli::sh("wget", &["-qO-", &format!("http://127.0.0.1:{port}/i")]);
+        page = String::from_utf8_lossy(&o.stdout).into_owned();
+        if !page.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(page, "by hand\n");
+    assert_eq!(
+        d.ok(&["exec", "client", "wget", "-qO-", "http://localhost:8080/i"]),
+        "by hand"
+    );
+    let ls = berth_ok(&d, &["pod", "ls"]);
+    assert!(
+        ls.contains("duo") && ls.contains("running") && ls.contains(" 2 "),
+        "{ls}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&berth_ok(&d, &["pod", "inspect", "duo"])).unwrap();
+    assert_eq!(inspect[0]["Containers"].as_array().unwrap().len(), 2);
+    let o = berth(
+        &d,
+        &[
+            "run",
+            "--pod",
+            "duo",
+            "--network",
+            "host",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--network cannot be used with --pod"));
+    let yaml = d.dir.path().join("duo.yaml");
+    std::fs::write(&yaml, berth_ok(&d, &["kube", "generate", "duo"])).unwrap();
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    assert!(
+        text.contains("name: server") && text.contains("name: client"),
+        "{text}"
+    );
+    berth_ok(&d, &["pod", "stop", "duo"]);
+    assert_eq!(d.inspect("server", "{{.State.Running}}"), "false");
+    berth_ok(&d, &["pod", "start", "duo"]);
+    assert_eq!(d.inspect("client", "{{.State.Running}}"), "true");
+    let o = berth(&d, &["pod", "rm", "duo"]);
+    assert!(!o.status.success(), "a running pod was removed without -f");
+    berth_ok(&d, &["pod", "rm", "-f", "duo"]);
+    assert!(ids(&d).is_empty());
+    d.ok(&["network", "rm", "berth-kube"]);
+    d.finish();
+}

@@ -1,0 +1,385 @@
+//! The workload between berth and Kubernetes: a pod of containers with what both sides can
+//! express (image, command/args, env, ports, mounts, probes, limits, security), read from
+//! `docker inspect` JSON or a Compose service, and written as Kubernetes objects.
+
+use serde_json::Value;
+
+/// A port a container listens on, and where the host publishes it (if it does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub container: u16,
+    pub host: Option<u16>,
+    pub host_ip: Option<String>,
+    /// `TCP`, `UDP` or `SCTP` (Kubernetes spelling).
+    pub protocol: String,
+}
+
+/// A mount: a named volume (→ PersistentVolumeClaim) or a host path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    Volume {
+        name: String,
+        target: String,
+        read_only: bool,
+    },
+    Bind {
+        source: String,
+        target: String,
+        read_only: bool,
+    },
+    Tmpfs {
+        target: String,
+    },
+}
+
+/// A healthcheck as Kubernetes counts it (seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// The probe's exec command.
+    pub command: Vec<String>,
+    pub period: Option<i32>,
+    pub timeout: Option<i32>,
+    pub retries: Option<i32>,
+    pub start: Option<i32>,
+}
+
+/// One container of a pod.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerModel {
+    pub name: String,
+    pub image: String,
+    /// Docker's entrypoint: Kubernetes' `command`.
+    pub entrypoint: Option<Vec<String>>,
+    /// Docker's cmd: Kubernetes' `args`.
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub ports: Vec<Port>,
+    pub mounts: Vec<Mount>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub memory: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub check: Option<Check>,
+    pub tty: bool,
+    pub stdin: bool,
+}
+
+/// A pod: its name, labels and containers; `restart` is Docker's policy name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodModel {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub containers: Vec<ContainerModel>,
+    pub restart: Option<String>,
+    pub replicas: Option<i32>,
+}
+
+/// A name as Kubernetes accepts it (RFC 1123 label: lowercase letters, digits, `-`; at most 63).
+pub fn dns_name(s: &str) -> String {
+    let mut out: String = s
+        .trim_start_matches('/')
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while out.contains("--") {
+        out = out.replace("--", "-");
+    }
+    let out = out.trim_matches('-');
+    let mut out: String = out.chars().take(63).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        "unnamed".into()
+    } else {
+        out
+    }
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect()
+    })
+}
+
+fn secs(ns: Option<i64>) -> Option<i32> {
+    ns.filter(|n| *n > 0)
+        .map(|n| ((n + 999_999_999) / 1_000_000_000) as i32)
+}
+
+/// A Docker healthcheck (`Test`, durations in ns) as an exec probe; None when disabled.
+pub fn check_from_docker(h: &Value) -> Option<Check> {
+    let test = strings(h.get("Test")?)?;
+    let command = match test.split_first() {
+        Some((k, rest)) if k == "CMD" => rest.to_vec(),
+        Some((k, rest)) if k == "CMD-SHELL" => {
+            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+        }
+        _ => return None,
+    };
+    Some(Check {
+        command,
+        period: secs(h.get("Interval").and_then(Value::as_i64)),
+        timeout: secs(h.get("Timeout").and_then(Value::as_i64)),
+        retries: h
+            .get("Retries")
+            .and_then(Value::as_i64)
+            .filter(|r| *r > 0)
+            .map(|r| r as i32),
+        start: secs(h.get("StartPeriod").and_then(Value::as_i64)),
+    })
+}
+
+/// A container as `GET /containers/{id}/json` shows it.
+pub fn container_from_inspect(v: &Value) -> ContainerModel {
+    let cfg = &v["Config"];
+    let host = &v["HostConfig"];
+    let mut env = Vec::new();
+    for e in cfg["Env"].as_array().into_iter().flatten() {
+        if let Some((k, val)) = e.as_str().and_then(|s| s.split_once('=')) {
+            // The image's PATH comes back with the image; writing it would pin it.
+            if k != "PATH" {
+                env.push((k.to_string(), val.to_string()));
+            }
+        }
+    }
+    let mut ports = Vec::new();
+    if let Some(exposed) = cfg["ExposedPorts"].as_object() {
+        for key in exposed.keys() {
+            let (num, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            let Ok(container) = num.parse::<u16>() else {
+                continue;
+            };
+            let binding = host["PortBindings"][key.as_str()].get(0).cloned();
+            ports.push(Port {
+                container,
+                host: binding
+                    .as_ref()
+                    .and_then(|b| b["HostPort"].as_str())
+                    .and_then(|p| p.parse().ok()),
+                host_ip: binding
+                    .as_ref()
+                    .and_then(|b| b["HostIp"].as_str())
+                    .filter(|ip| !ip.is_empty() && *ip != "0.0.0.0")
+                    .map(String::from),
+                protocol: proto.to_uppercase(),
+            });
+        }
+    }
+    ports.sort_by_key(|p| (p.container, p.protocol.clone()));
+    let mut mounts = Vec::new();
+    for m in v["Mounts"].as_array().into_iter().flatten() {
+        let target = m["Destination"].as_str().unwrap_or_default().to_string();
+        let read_only = m["RW"] == Value::Bool(false);
+        match m["Type"].as_str() {
+            Some("volume") => mounts.push(Mount::Volume {
+                name: m["Name"].as_str().unwrap_or_default().to_string(),
+                target,
+                read_only,
+            }),
+            Some("bind") => mounts.push(Mount::Bind {
+                source: m["Source"].as_str().unwrap_or_default().to_string(),
+                target,
+                read_only,
+            }),
+            Some("tmpfs") => mounts.push(Mount::Tmpfs { target }),
+            _ => {}
+        }
+    }
+    let list = |v: &Value| strings(v).unwrap_or_default();
+    let nonempty = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+    ContainerModel {
+        name: dns_name(v["Name"].as_str().unwrap_or("container")),
+        image: cfg["Image"].as_str().unwrap_or_default().to_string(),
+        entrypoint: strings(&cfg["Entrypoint"]).filter(|e| !e.is_empty()),
+        cmd: strings(&cfg["Cmd"]).filter(|c| !c.is_empty()),
+        env,
+        ports,
+        mounts,
+        workdir: nonempty(&cfg["WorkingDir"]),
+        user: nonempty(&cfg["User"]),
+        cap_add: list(&host["CapAdd"]),
+        cap_drop: list(&host["CapDrop"]),
+        read_only: host["ReadonlyRootfs"] == Value::Bool(true),
+        privileged: host["Privileged"] == Value::Bool(true),
+        memory: host["Memory"].as_i64().filter(|m| *m > 0),
+        nano_cpus: host["NanoCpus"].as_i64().filter(|n| *n > 0),
+        check: cfg.get("Healthcheck").and_then(check_from_docker),
+        tty: cfg["Tty"] == Value::Bool(true),
+        stdin: cfg["OpenStdin"] == Value::Bool(true),
+    }
+}
+
+/// A Compose service of a loaded project (berth-compose's model) as one container.
+pub fn container_from_compose(project: &Value, name: &str, svc: &Value) -> ContainerModel {
+    let project_name = project["name"].as_str().unwrap_or_default();
+    let mut env: Vec<(String, String)> = svc["environment"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    env.sort();
+    let ports = svc["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| Port {
+            container: p["target"].as_u64().unwrap_or(0) as u16,
+            host: p["published"].as_str().and_then(|s| s.parse().ok()),
+            host_ip: p["host_ip"].as_str().map(String::from),
+            protocol: p["protocol"].as_str().unwrap_or("tcp").to_uppercase(),
+        })
+        .collect();
+    let mounts = svc["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let target = m["target"].as_str()?.to_string();
+            let read_only = m["read_only"] == Value::Bool(true);
+            match m["type"].as_str()? {
+                "volume" => Some(Mount::Volume {
+                    name: m["source"]
+                        .as_str()
+                        .map(|s| {
+                            project
+                                .pointer(&format!("/volumes/{s}/name"))
+                                .and_then(Value::as_str)
+                                .map(String::from)
+                                .unwrap_or_else(|| format!("{project_name}_{s}"))
+                        })
+                        .unwrap_or_else(|| format!("{project_name}-{name}-data")),
+                    target,
+                    read_only,
+                }),
+                "bind" => Some(Mount::Bind {
+                    source: m["source"].as_str()?.to_string(),
+                    target,
+                    read_only,
+                }),
+                "tmpfs" => Some(Mount::Tmpfs { target }),
+                _ => None,
+            }
+        })
+        .collect();
+    let check = svc.get("healthcheck").and_then(|h| {
+        let test = strings(&h["test"])?;
+        let dur = |k: &str| {
+            h[k].as_str()
+                .and_then(berth_compose::units::parse_duration)
+                .map(|n| n as i64)
+        };
+        check_from_docker(&serde_json::json!({
+            "Test": test,
+            "Interval": dur("interval"),
+            "Timeout": dur("timeout"),
+            "StartPeriod": dur("start_period"),
+            "Retries": h["retries"],
+        }))
+    });
+    let limits = svc.pointer("/deploy/resources/limits");
+    ContainerModel {
+        name: dns_name(name),
+        image: svc["image"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| format!("{project_name}-{name}")),
+        entrypoint: strings(&svc["entrypoint"]),
+        cmd: strings(&svc["command"]),
+        env,
+        ports,
+        mounts,
+        workdir: svc["working_dir"].as_str().map(String::from),
+        user: svc["user"].as_str().map(String::from),
+        cap_add: strings(&svc["cap_add"]).unwrap_or_default(),
+        cap_drop: strings(&svc["cap_drop"]).unwrap_or_default(),
+        read_only: svc["read_only"] == Value::Bool(true),
+        privileged: svc["privileged"] == Value::Bool(true),
+        memory: svc["mem_limit"]
+            .as_str()
+            .or_else(|| limits.and_then(|l| l["memory"].as_str()))
+            .and_then(|m| m.parse().ok()),
+        nano_cpus: limits
+            .and_then(|l| l["cpus"].as_f64())
+            .map(|c| (c * 1e9) as i64),
+        check,
+        tty: svc["tty"] == Value::Bool(true),
+        stdin: svc["stdin_open"] == Value::Bool(true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_become_dns_labels() {
+        assert_eq!(dns_name("/My_App.web-1"), "my-app-web-1");
+        assert_eq!(dns_name("__"), "unnamed");
+        assert_eq!(dns_name(&"a".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn an_inspected_container_reads_as_a_model() {
+        let v = json!({
+            "Name": "/web_1",
+            "Config": {
+                "Image": "busybox", "Entrypoint": null, "Cmd": ["httpd", "-f"],
+                "Env": ["PATH=/bin", "A=1"], "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+                "WorkingDir": "", "User": "1000",
+                "Healthcheck": {"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 5_000_000_000u64, "Retries": 3}
+            },
+            "HostConfig": {
+                "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+                "CapAdd": ["NET_ADMIN"], "ReadonlyRootfs": true, "Memory": 1048576
+            },
+            "Mounts": [{"Type": "volume", "Name": "data", "Destination": "/data", "RW": true},
+                       {"Type": "bind", "Source": "/h", "Destination": "/c", "RW": false}]
+        });
+        let c = container_from_inspect(&v);
+        assert_eq!(c.name, "web-1");
+        assert_eq!(c.cmd, Some(vec!["httpd".into(), "-f".into()]));
+        assert_eq!(c.env, vec![("A".to_string(), "1".to_string())]);
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(
+            c.ports[1],
+            Port {
+                container: 80,
+                host: Some(8080),
+                host_ip: Some("127.0.0.1".into()),
+                protocol: "TCP".into()
+            }
+        );
+        assert_eq!(
+            c.mounts[1],
+            Mount::Bind {
+                source: "/h".into(),
+                target: "/c".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(c.user.as_deref(), Some("1000"));
+        assert!(c.read_only);
+        let check = c.check.unwrap();
+        assert_eq!(check.command, vec!["/bin/sh", "-c", "wget -q localhost"]);
+        assert_eq!(check.period, Some(5));
+        assert_eq!(check.retries, Some(3));
+    }
+}
