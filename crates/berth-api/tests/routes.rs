@@ -15,6 +15,8 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+#[path = "routes/buildkit.rs"]
+mod buildkit;
 #[path = "routes/containers.rs"]
 mod containers;
 #[path = "routes/images.rs"]
@@ -244,7 +246,7 @@ async fn ping_has_docker_headers_for_get_and_head() {
         let (st, h, body) = call(&app, m, "/_ping", Body::empty()).await;
         assert_eq!(st, 200);
         assert_eq!(h["api-version"], API_VERSION);
-        assert_eq!(h["builder-version"], "1");
+        assert_eq!(h["builder-version"], "2");
         assert_eq!(h["docker-experimental"], "false");
         assert_eq!(h["ostype"], "linux");
         assert!(h["cache-control"].to_str().unwrap().contains("no-cache"));

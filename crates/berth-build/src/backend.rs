@@ -96,6 +96,24 @@ pub enum MountSource {
         from: Option<Box<State>>,
         source: String,
     },
+    /// A build secret as a read-only file (`RUN --mount=type=secret`).
+    Secret {
+        data: SecretValue,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+/// A build secret's bytes: never printed (`Debug` says only how long it is), never part of
+/// a cache key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretValue(pub Vec<u8>);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<secret, {} bytes>", self.0.len())
+    }
 }
 
 /// One `RUN --mount`.

@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::backend::{
     BuildBackend, CopyFrom, CopyRequest, Event, Layer, MountSource, Network, RunMount, RunRequest,
-    Sink, State,
+    SecretValue, Sink, State,
 };
 use crate::config::{self, apply_metadata, env_pairs, join_workdir, push_history, shell_of};
 use crate::context::{collect, content_hash, SourceOptions};
@@ -56,6 +56,8 @@ pub struct BuildRequest {
     /// cached step is reused only if its filesystem is a prefix of one of them, as the classic
     /// builder only trusts the given images then (no images: nothing is reused).
     pub cache_from: Option<Vec<Vec<Digest>>>,
+    /// Build secrets by ID, for `RUN --mount=type=secret` (BuildKit's session supplies them).
+    pub secrets: BTreeMap<String, SecretValue>,
 }
 
 /// What a finished build made.
@@ -656,7 +658,9 @@ async fn execute(
                     MountType::Cache => MountSource::Cache {
                         id: m.id.clone().unwrap_or_else(|| target.clone()),
                     },
-                    MountType::Tmpfs => MountSource::Tmpfs { size: m.size.as_ref().and_then(|s| s.parse().ok()) },
+                    MountType::Tmpfs => MountSource::Tmpfs {
+                        size: m.size.as_ref().and_then(|s| s.parse().ok()),
+                    },
                     MountType::Bind => MountSource::Bind {
                         from: match &m.from {
                             Some(f) => Some(Box::new(from_state(ctx, f, deps).await?.0)),
@@ -664,11 +668,31 @@ async fn execute(
                         },
                         source: m.source.clone().unwrap_or_default(),
                     },
-                    MountType::Secret | MountType::Ssh => {
+                    MountType::Secret => {
+                        let Some((target, source)) =
+                            crate::secrets::secret_mount(&ctx.req.secrets, m, line)?
+                        else {
+                            continue;
+                        };
+                        if let (Some(var), MountSource::Secret { data, .. }) = (&m.env, &source) {
+                            env.retain(|e| !e.starts_with(&format!("{var}=")));
+                            env.push(format!("{var}={}", String::from_utf8_lossy(&data.0)));
+                        }
+                        let Some(target) = target else {
+                            continue;
+                        };
+                        mounts.push(RunMount {
+                            source,
+                            target: join_workdir(&state.config, &target),
+                            readonly: true,
+                        });
+                        continue;
+                    }
+                    MountType::Ssh => {
                         return Err(BuildError::Step {
                             line,
                             kind: ErrorKind::Invalid,
-                            message: "RUN --mount=type=secret|ssh needs BuildKit sessions, which berth does not support yet".into(),
+                            message: "RUN --mount=type=ssh is not supported by berth yet".into(),
                         })
                     }
                 };

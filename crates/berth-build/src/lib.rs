@@ -9,10 +9,11 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod fetch;
+mod secrets;
 
 pub use backend::{
     BuildBackend, CopyFrom, CopyRequest, Event, Layer, MountSource, Network, RunMount, RunRequest,
-    RunResult, Sink, State,
+    RunResult, SecretValue, Sink, State,
 };
 pub use builder::{auto_platform_args, build, BuildOutput, BuildRequest};
 pub use context::{collect, content_hash, EntryKind, Source, SourceEntry, SourceOptions};

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use berth_build::{
     build, BuildBackend, BuildError, BuildRequest, CopyFrom, CopyRequest, Download, ErrorKind,
-    Fetcher, Layer, RunRequest, RunResult, Sink, State,
+    Fetcher, Layer, MountSource, RunRequest, RunResult, SecretValue, Sink, State,
 };
 use berth_oci::{media_type, Descriptor, Digest, ImageConfig};
 
@@ -28,6 +28,8 @@ struct Fake {
     copied: Mutex<Vec<Copied>>,
     /// The state the last `commit` was given (the built image).
     committed: Mutex<Option<State>>,
+    /// Every RUN request, in order.
+    requests: Mutex<Vec<RunRequest>>,
 }
 
 type Copied = (String, Option<String>, u32, Option<i64>, Vec<u8>);
@@ -61,6 +63,7 @@ impl BuildBackend for Fake {
         self.active.fetch_sub(1, Ordering::SeqCst);
         let cmd = r.args.last().cloned().unwrap_or_default();
         self.runs.lock().unwrap().push(cmd.clone());
+        self.requests.lock().unwrap().push(r.clone());
         Ok(RunResult {
             exit_code: 0,
             layer: Some(layer(&format!("{}{cmd}{:?}", p.id(), r.env))),
@@ -370,4 +373,68 @@ async fn the_image_records_its_last_steps_container_config() {
         assert_eq!(cc["Volumes"], serde_json::json!({"/data": {}}), "{df}");
         assert!(cc.get("Entrypoint").is_none(), "{df}: {cc}");
     }
+}
+
+#[tokio::test]
+async fn secret_mounts_as_buildkit_reads_them_never_in_the_cache_key_or_debug() {
+    let ctx = tempfile::tempdir().unwrap();
+    let df = "FROM base\n\
+        RUN --mount=type=secret,id=tok cat /run/secrets/tok\n\
+        RUN --mount=type=secret,id=api,env=API_KEY env\n\
+        RUN --mount=type=secret,target=/etc/app.key,mode=0440,uid=1 cat /etc/app.key\n\
+        RUN --mount=type=secret,id=absent,target=/x optional\n";
+    let with = |tok: &str| {
+        let mut r = req(df, ctx.path(), &[]);
+        r.secrets = [("tok", tok), ("api", "k3y"), ("app.key", "pem")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), SecretValue(v.as_bytes().to_vec())))
+            .collect();
+        r
+    };
+    let r = with("t0k");
+    let shown = format!("{r:?}");
+    assert!(
+        !shown.contains("t0k") && shown.contains("<secret, 3 bytes>"),
+        "{shown}"
+    );
+    let fake = Arc::new(Fake::default());
+    let o1 = build(fake.clone(), r, sink()).await.unwrap();
+    let runs = fake.requests.lock().unwrap().clone();
+    let secret = |r: &RunRequest| -> Vec<(String, Vec<u8>, u32, u32)> {
+        r.mounts
+            .iter()
+            .filter_map(|m| match &m.source {
+                MountSource::Secret {
+                    data, mode, uid, ..
+                } => {
+                    assert!(m.readonly);
+                    Some((m.target.clone(), data.0.clone(), *mode, *uid))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        secret(&runs[0]),
+        [("/run/secrets/tok".into(), b"t0k".to_vec(), 0o400, 0)]
+    );
+    // env= only: an environment variable of that RUN, no file.
+    assert!(secret(&runs[1]).is_empty());
+    assert!(runs[1].env.contains(&"API_KEY=k3y".to_string()));
+    assert!(!runs[0].env.iter().any(|e| e.starts_with("API_KEY")));
+    assert_eq!(
+        secret(&runs[2]),
+        [("/etc/app.key".into(), b"pem".to_vec(), 0o440, 1)]
+    );
+    // A missing optional secret: no mount, the step still runs.
+    assert!(secret(&runs[3]).is_empty());
+    // A secret's value is not part of the cache key (as BuildKit): a new value reuses steps.
+    let o2 = build(fake.clone(), with("other"), sink()).await.unwrap();
+    assert_eq!((o2.steps_run, o2.image_id), (0, o1.image_id));
+
+    let df = "FROM base\nRUN --mount=type=secret,id=nope,required cat /run/secrets/nope\n";
+    let e = build(fake.clone(), req(df, ctx.path(), &[]), sink())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("secret nope: not found"), "{e}");
 }

@@ -31,6 +31,23 @@ pub struct Mount {
     pub env: Option<String>,
 }
 
+impl Mount {
+    /// The secret a `type=secret` mount reads, as BuildKit picks it: `source=`, else `id=`,
+    /// else the target's base name (None: neither, which BuildKit refuses).
+    pub fn secret_id(&self) -> Option<String> {
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        set(&self.source).or_else(|| set(&self.id)).or_else(|| {
+            set(&self.target).and_then(|t| {
+                t.trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .filter(|b| !b.is_empty())
+                    .map(str::to_string)
+            })
+        })
+    }
+}
+
 /// Parse a `--mount` value (`type=cache,target=/x,sharing=locked`).
 pub fn parse_mount(spec: &str) -> std::result::Result<Mount, String> {
     let mut m = Mount {
@@ -113,4 +130,21 @@ pub fn parse_mount(spec: &str) -> std::result::Result<Mount, String> {
         return Err(format!("--mount={spec}: a target is required"));
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_mount_names_its_secret_as_buildkit_does() {
+        let id = |spec: &str| parse_mount(spec).unwrap().secret_id();
+        assert_eq!(id("type=secret,id=a,source=b"), Some("b".into()));
+        assert_eq!(id("type=secret,id=a,target=/x/y"), Some("a".into()));
+        assert_eq!(
+            id("type=secret,target=/etc/app.key"),
+            Some("app.key".into())
+        );
+        assert_eq!(id("type=secret,env=TOKEN"), None);
+    }
 }

@@ -81,6 +81,10 @@ pub(crate) fn build_options(q: &QueryPairs) -> ApiResult<BuildOptions> {
                 ))
             })?,
         },
+        dockerfile_inline: None,
+        dockerignore_inline: None,
+        secrets: Default::default(),
+        registry_auth: Default::default(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! small helpers shared by the per-resource route modules.
 
 pub(crate) mod build;
+mod buildkit;
 mod commit;
 mod compat;
 mod containers;
@@ -40,7 +41,17 @@ macro_rules! delete_image {
 /// Build the full service: version negotiation runs *before* routing (it strips `/v1.NN`), so
 /// the routed API sits behind a router whose only job is that middleware.
 pub fn app(services: Services) -> Router {
+    let kit = berth_buildkit::BuildKit::new(services.images.clone());
+    let (k1, k2) = (kit.clone(), kit);
     let router = Router::new()
+        .route(
+            "/grpc",
+            post(move |req: Request| buildkit::grpc(k1.clone(), req)),
+        )
+        .route(
+            "/session",
+            post(move |req: Request| buildkit::session(k2.clone(), req)),
+        )
         .route("/build", axum::routing::post(build::build))
         .route("/build/prune", axum::routing::post(build::prune))
         .route("/commit", axum::routing::post(commit::commit))

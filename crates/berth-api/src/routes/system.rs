@@ -21,7 +21,9 @@ use crate::{ApiError, HttpResult};
 
 fn ping_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert("Builder-Version", HeaderValue::from_static("1"));
+    // BuildKit (`/grpc` + `/session`, berth-buildkit) is the builder modern clients use; the
+    // classic `/build` stays for the docker CLI without buildx, docker-py and compose 1.29.
+    h.insert("Builder-Version", HeaderValue::from_static("2"));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Swarm", HeaderValue::from_static("inactive"));
     h.insert(

@@ -1,8 +1,10 @@
-//! Builds: the classic `POST /build` service (`service`), the builder's side effects over
-//! berth-store (`backend`), COPY/ADD (`copy`) and RUN steps on berth-task (`run`). BuildKit's
-//! `Solve` will feed berth-build's graph from here too.
+//! Builds: the classic `POST /build` service (`service`, which BuildKit's `Solve` reaches
+//! through the same `ImageService::build`), the builder's side effects over berth-store
+//! (`backend`), COPY/ADD (`copy`), RUN steps on berth-task (`run`) and their secret files
+//! (`secret_file`).
 
 pub mod backend;
 pub mod copy;
 mod run;
+mod secret_file;
 pub(crate) mod service;

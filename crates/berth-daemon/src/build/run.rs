@@ -24,6 +24,7 @@ use crate::build::backend::{
     be_err, blocking, io_err, store_err, BuildNetwork, Scratch, StoreBuildBackend,
 };
 use crate::build::copy::RootWriter;
+use crate::build::secret_file::SecretFile;
 use crate::containers::lock;
 
 /// A RUN mount: (target, kind, source, options).
@@ -238,6 +239,8 @@ struct RunPrep<'a> {
     /// Mount targets that did not exist in the rootfs (removed again before the diff).
     created_targets: Vec<String>,
     stream: Option<berth_runtime::StdioStream>,
+    /// Files holding the step's secrets (removed when the step is over, or abandoned).
+    secrets: &'a mut Vec<SecretFile>,
 }
 
 fn rt(e: RtError) -> BuildError {
@@ -247,7 +250,7 @@ fn rt(e: RtError) -> BuildError {
 impl RunPrep<'_> {
     /// The step's mounts: (target, kind, source, options); `layers` are the `--mount=from`
     /// stages, mounted in the order of the request's mounts.
-    fn mounts(&self, layers: &[MountedLayer]) -> Result<Vec<StepMount>, BuildError> {
+    fn mounts(&mut self, layers: &[MountedLayer]) -> Result<Vec<StepMount>, BuildError> {
         let mut layers = layers.iter();
         let mut plan = Vec::new();
         for m in &self.req.mounts {
@@ -266,6 +269,28 @@ impl RunPrep<'_> {
                         dir.display().to_string(),
                         vec!["rbind".into(), "rw".into()],
                     ));
+                }
+                MountSource::Secret {
+                    data,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    // `<step>-secret-<n>`: a crash's leftovers are found by their step.
+                    let path = self.be.tmp_dir().join(format!(
+                        "{}-secret-{}",
+                        self.id,
+                        self.secrets.len()
+                    ));
+                    let file = SecretFile::write(path, &data.0, *mode, *uid, *gid)
+                        .map_err(|e| io_err("write build secret", e))?;
+                    plan.push((
+                        m.target.clone(),
+                        "bind".into(),
+                        file.0.display().to_string(),
+                        vec!["bind".into(), "ro".into()],
+                    ));
+                    self.secrets.push(file);
                 }
                 MountSource::Tmpfs { size } => {
                     let mut o = vec!["nosuid".to_string(), "nodev".into()];
@@ -540,6 +565,9 @@ pub(crate) async fn run(
         task: Task::new(fx, id.clone()),
         scratch: Some(scratch),
     };
+    // Removed when this step returns or is abandoned (its future dropped); a container still
+    // being killed keeps its bind mount of the file until it is gone.
+    let mut secrets = Vec::new();
     let mut prep = RunPrep {
         be,
         req: &req,
@@ -549,6 +577,7 @@ pub(crate) async fn run(
         on_bridge: bridge.is_some(),
         created_targets: Vec::new(),
         stream: None,
+        secrets: &mut secrets,
     };
     let started = berth_task::start(&mut step.task, &mut prep).await;
     let (stream, created_targets) = (

@@ -2,6 +2,7 @@
 //! confined applier, read the Dockerfile and `.dockerignore`, run berth-build over
 //! [`StoreBuildBackend`], and translate its events into Docker's classic JSON messages.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -188,13 +189,21 @@ impl Engine {
 
     /// Base-image pulls for the builder through the engine's registry client; the first
     /// in-stream error becomes the failure message.
-    fn puller(&self) -> Puller {
+    /// Pulls a build's base images, with the credentials the build was given for their
+    /// registry (`X-Registry-Auth` values by registry host), if any.
+    fn puller(&self, auth: BTreeMap<String, String>) -> Puller {
         let engine = self.clone();
+        let auth = Arc::new(auth);
         Arc::new(move |name: String| {
             let engine = engine.clone();
+            let auth = auth.clone();
             Box::pin(async move {
+                let registry_auth = berth_oci::Reference::parse(&name)
+                    .ok()
+                    .and_then(|r| auth.get(&r.registry).cloned());
                 let opts = berth_api_types::PullOptions {
                     from_image: name,
+                    registry_auth,
                     ..Default::default()
                 };
                 let mut s = engine
@@ -279,24 +288,39 @@ impl Engine {
         ));
         let guard = ContextDir(dir.clone());
         unpack_context(body, &dir).await?;
-        let parts = berth_build::context::clean_source(&opts.dockerfile, true)
-            .map_err(DaemonError::invalid)?;
-        let df_path =
-            berth_build::context::resolve_in_root(&dir, &parts, true, true, "build context")
+        // A BuildKit session sends the Dockerfile apart from the context.
+        let dockerfile = match &opts.dockerfile_inline {
+            Some(d) => d.clone(),
+            None => {
+                let parts = berth_build::context::clean_source(&opts.dockerfile, true)
+                    .map_err(DaemonError::invalid)?;
+                let df_path = berth_build::context::resolve_in_root(
+                    &dir,
+                    &parts,
+                    true,
+                    true,
+                    "build context",
+                )
                 .map_err(DaemonError::invalid)?;
-        let dockerfile = std::fs::read_to_string(&df_path).map_err(|_| {
-            DaemonError::Invalid(format!(
-                "Cannot locate specified Dockerfile: {}: put it in the build context or pass -f",
-                opts.dockerfile
-            ))
-        })?;
+                std::fs::read_to_string(&df_path).map_err(|_| {
+                    DaemonError::Invalid(format!(
+                        "Cannot locate specified Dockerfile: {}: put it in the build context or pass -f",
+                        opts.dockerfile
+                    ))
+                })?
+            }
+        };
         // A Dockerfile that does not parse is the request's fault, answered as a 400 before
         // the progress stream starts, as dockerd (whose errors before the first output are
         // HTTP errors): the Go client then returns it from ImageBuild itself.
         berth_dockerfile::parse(&dockerfile).map_err(DaemonError::invalid)?;
-        let ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
-            Ok(t) => Matcher::from_dockerignore(&t).map_err(DaemonError::invalid)?,
-            Err(_) => Matcher::default(),
+        let ignore_text = match &opts.dockerignore_inline {
+            Some(t) => Some(t.clone()),
+            None => std::fs::read_to_string(dir.join(".dockerignore")).ok(),
+        };
+        let ignore = match ignore_text {
+            Some(t) => Matcher::from_dockerignore(&t).map_err(DaemonError::invalid)?,
+            None => Matcher::default(),
         };
         // --cache-from: the named images that exist here (moby skips missing ones).
         let cache_from = opts.cache_from.as_ref().map(|names| {
@@ -318,13 +342,25 @@ impl Engine {
             tags: opts.tags.clone(),
             network,
             cache_from,
+            secrets: opts
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), berth_build::SecretValue(v.0.clone())))
+                .collect(),
         };
         let backend = Arc::new(StoreBuildBackend::new(
             store,
             BuildBackendConfig {
                 shim_exe: shim_exe(),
                 root,
-                puller: Some(self.puller()),
+                puller: Some(
+                    self.puller(
+                        opts.registry_auth
+                            .iter()
+                            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect(),
+                    ),
+                ),
                 network: Some(run_net),
                 extra_hosts: opts.extra_hosts.clone(),
                 events: Some(self.step_events()),

@@ -131,13 +131,18 @@ pub fn mount_owner(roots: &Roots, m: &Path) -> Option<Option<String>> {
 }
 
 /// The build step a `<root>/build-tmp` entry belongs to: `build-<hex>-shim`, `-resolv.conf`,
-/// `-hosts` give `build-<hex>`; context dirs keep their own name.
+/// `-hosts`, `-secret-<n>` give `build-<hex>`; context dirs keep their own name.
 fn build_key(name: &str) -> Option<String> {
     for suffix in ["-shim", "-resolv.conf", "-hosts"] {
         if let Some(id) = name.strip_suffix(suffix) {
             if is_build_step(id) {
                 return Some(id.to_string());
             }
+        }
+    }
+    if let Some((id, n)) = name.rsplit_once("-secret-") {
+        if is_build_step(id) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(id.to_string());
         }
     }
     name.starts_with("ctx-").then(|| name.to_string())
@@ -288,6 +293,17 @@ mod tests {
         assert_eq!(of(b"berth\0shim\0/r/build-tmp/ctx-1-shim\0"), None);
         assert_eq!(of(b"sleep\0shim\0"), None);
         assert_eq!(of(b""), None);
+    }
+
+    #[test]
+    fn a_build_steps_files_are_keyed_by_the_step() {
+        for f in ["-shim", "-resolv.conf", "-hosts", "-secret-0", "-secret-12"] {
+            let name = format!("build-ab{f}");
+            assert_eq!(build_key(&name), Some("build-ab".into()), "{name}");
+        }
+        assert_eq!(build_key("build-ab-secret-"), None);
+        assert_eq!(build_key("build-ab-secret-x"), None);
+        assert_eq!(build_key("ctx-1"), Some("ctx-1".into()));
     }
 
     #[test]

@@ -24,7 +24,7 @@ const COMPOSE_V1: &str = "/usr/bin/docker-compose";
 const CLIENT_LIMIT: &str = "180";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Client {
+pub(crate) enum Client {
     /// `docker-compose` 1.29.
     V1,
     /// `docker compose` (the CLI plugin).
@@ -34,18 +34,18 @@ enum Client {
 }
 
 /// One compose project of one client in a temp directory, on a daemon.
-struct Project<'a> {
-    d: &'a Daemon,
+pub(crate) struct Project<'a> {
+    pub(crate) d: &'a Daemon,
     client: Client,
-    name: String,
-    file: PathBuf,
+    pub(crate) name: String,
+    pub(crate) file: PathBuf,
     /// The project network's bridge (named in the file so the harness can remove it).
     bridge: String,
     subnet: String,
 }
 
 impl<'a> Project<'a> {
-    fn new(d: &'a mut Daemon, client: Client) -> Project<'a> {
+    pub(crate) fn new(d: &'a mut Daemon, client: Client) -> Project<'a> {
         let dir = d.dir.path().join("project");
         std::fs::create_dir_all(&dir).unwrap();
         let bridge = format!("bu{}c", d.tag);
@@ -84,7 +84,7 @@ volumes:
     }
 
     /// A compose file of `body` (services, volumes) on the project network the harness knows.
-    fn write_file(&self, body: &str) {
+    pub(crate) fn write_file(&self, body: &str) {
         let yml = format!(
             r#"version: "3.7"
 {body}networks:
@@ -149,12 +149,12 @@ volumes:
         }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
 
     /// The client's stdout; fails the test with its output and the daemon log when it fails.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
         assert!(
             o.status.success(),
@@ -183,7 +183,7 @@ volumes:
     }
 
     /// The one container of `service`, which must be running.
-    fn running(&self, service: &str) -> String {
+    pub(crate) fn running(&self, service: &str) -> String {
         let ids = self.ids(service);
         assert_eq!(ids.len(), 1, "{:?}: {service}: {ids:?}", self.client);
         assert_eq!(
@@ -258,7 +258,7 @@ impl Drop for Events {
 }
 
 /// A daemon for `test` when `client` is installed; None to skip (outside CI only).
-fn start(test: &str, client: Client) -> Option<Daemon> {
+pub(crate) fn start(test: &str, client: Client) -> Option<Daemon> {
     if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, &["timeout"]) {
         return None;
     }
@@ -648,16 +648,8 @@ volumes:
   shared: {}
 "#,
         );
-        if client == Client::V2 {
-            // Until berth serves BuildKit (issue 15) Compose v2 builds through the classic
-            // builder only when told to; `up` then finds the image.
-            let o = p
-                .command(&["build"])
-                .env("DOCKER_BUILDKIT", "0")
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        }
+        // `up` builds web: compose 1.29 through the classic /build, Compose v2 through
+        // BuildKit's /grpc + /session (issue 15), both with default settings.
         p.ok(&["up", "-d"]);
         let web = p.running("web");
         let worker = p.running("worker");

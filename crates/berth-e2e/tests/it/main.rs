@@ -12,6 +12,7 @@ mod build_fidelity;
 mod cancel;
 mod cli_multi;
 mod commit;
+mod compose_buildkit;
 mod compose_clients;
 mod confinement;
 mod containers;
