@@ -6,7 +6,7 @@ use clap::Parser;
 use berth_client::{Client, Host};
 
 use crate::cli::{
-    Cli, Command, ComposeCmd, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd,
+    Cli, Command, ComposeCmd, ContainerCmd, ImageCmd, NetworkCmd, RegistryCmd, SystemCmd, VolumeCmd,
 };
 use crate::cmd;
 use crate::exit;
@@ -232,6 +232,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return cmd::compose::config(a, c);
         }
     }
+    if let Command::Registry {
+        cmd: RegistryCmd::Serve(a),
+    } = &cli.cmd
+    {
+        return cmd::registry_serve::serve(a).await;
+    }
     if let Command::Kube(a) = &cli.cmd {
         if cmd::kube::offline(a) {
             return cmd::kube::generate_offline(a);
@@ -292,6 +298,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compose(a) => cmd::compose::run(&c, &a).await,
         Command::Kube(a) => cmd::kube::run(&c, &a).await,
         Command::Pod { cmd: pc } => cmd::pod::run(&c, &pc).await,
+        Command::Registry { .. } => unreachable!("served before connecting"),
         Command::Volume { cmd: vc } => match vc {
             VolumeCmd::Create(a) => cmd::netvol::volume_create(&c, a).await,
             VolumeCmd::Ls(a) => cmd::netvol::volume_ls(&c, a).await,

@@ -108,6 +108,11 @@ pub enum Command {
     Compose(ComposeArgs),
     /// Kubernetes: generate YAML from containers or Compose projects, play YAML on berth
     Kube(KubeArgs),
+    /// Run a private registry (OCI Distribution / Docker Registry API V2)
+    Registry {
+        #[command(subcommand)]
+        cmd: RegistryCmd,
+    },
     /// Manage pods: containers sharing one network and IPC namespace
     Pod {
         #[command(subcommand)]
@@ -115,6 +120,25 @@ pub enum Command {
     },
     #[command(flatten)]
     C(ContainerCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCmd {
+    /// Serve a registry from a directory
+    Serve(RegistryServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegistryServeArgs {
+    /// Address to listen on (loopback only until TLS is supported)
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub addr: String,
+    /// Where blobs, manifests and uploads are stored
+    #[arg(long, default_value = "/var/lib/berth-registry")]
+    pub root: String,
+    /// Allow DELETE of manifests, tags and blobs
+    #[arg(long)]
+    pub delete: bool,
 }
 
 /// docker's TLS flags, for the client (global) and for `berth daemon`.

@@ -9,6 +9,7 @@ pub mod kube;
 pub mod netvol;
 pub mod pod;
 pub mod registry;
+pub mod registry_serve;
 pub mod run;
 pub mod stats;
 pub mod stream;

@@ -31,6 +31,7 @@ mod moby_suite_finds;
 mod network_files;
 mod networks;
 mod registry;
+mod registry_server;
 mod run_flags;
 mod runtime_fidelity;
 mod state_modes;

@@ -1,0 +1,231 @@
+//! `berth registry serve` (issue 18, first part): skopeo, the docker CLI (through a berth
+//! daemon) and berth's CLI push to and pull from it; chunked and cross-repository-mount
+//! uploads, tag pagination with `Link`, the referrers API, and the spec's errors for a digest
+//! mismatch, a manifest naming a missing blob and a hostile name.
+
+use crate::common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::cli::{free_port, Daemon};
+
+/// The registry process, stopped by its PID when dropped (also on panic).
+struct Registry {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the PID of the child this value spawned and has not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let o = Command::new("curl")
+        .args(["-s", "-D", "/dev/stderr", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        body.to_string(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn registry_serve_with_skopeo_docker_and_berth() {
+    let t = "registry_serve_with_skopeo_docker_and_berth";
+    if !berth_testutil::require_cmds(t, &["skopeo", "curl"]) {
+        return;
+    }
+    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let Some(d) = Daemon::start(t) else {
+        return;
+    };
+    let port = free_port();
+    let root = d.dir.path().join("registry");
+    let child = Command::new(common::cli::berth_bin().unwrap())
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+        ])
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Registry { child, port };
+    let base = format!("127.0.0.1:{}", reg.port);
+    for _ in 0..100 {
+        if curl(&[&format!("http://{base}/v2/")]).0 == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _, headers) = curl(&[&format!("http://{base}/v2/")]);
+    assert_eq!(code, 200);
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("docker-distribution-api-version: registry/2.0"),
+        "{headers}"
+    );
+
+    // skopeo pushes (chunked uploads), inspects and pulls.
+    let o = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci-archive:{}", busybox.display()))
+        .arg(format!("docker://{base}/library/busybox:latest"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{base}/library/busybox:latest"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The docker CLI through berth pulls it, tags and pushes it to another repository (the
+    // layers are mounted across repositories), and pulls that back after removing it.
+    d.ok(&["pull", &format!("{base}/library/busybox:latest")]);
+    d.ok(&[
+        "tag",
+        &format!("{base}/library/busybox:latest"),
+        &format!("{base}/team/app:v1"),
+    ]);
+    d.ok(&["push", &format!("{base}/team/app:v1")]);
+    d.ok(&["rmi", &format!("{base}/team/app:v1")]);
+    d.ok(&["pull", &format!("{base}/team/app:v1")]);
+    assert_eq!(
+        d.ok(&[
+            "run",
+            "--rm",
+            &format!("{base}/team/app:v1"),
+            "echo",
+            "pulled"
+        ]),
+        "pulled"
+    );
+
+    // Tags: pagination with a Link header.
+    for tag in ["v2", "v3"] {
+        d.ok(&[
+            "tag",
+            &format!("{base}/team/app:v1"),
+            &format!("{base}/team/app:{tag}"),
+        ]);
+        d.ok(&["push", &format!("{base}/team/app:{tag}")]);
+    }
+    let (code, body, headers) = curl(&[&format!("http://{base}/v2/team/app/tags/list?n=2")]);
+    assert_eq!(code, 200);
+    assert_eq!(body, r#"{"name":"team/app","tags":["v1","v2"]}"#);
+    assert!(
+        headers.contains("</v2/team/app/tags/list?n=2&last=v2>; rel=\"next\""),
+        "{headers}"
+    );
+    let (_, body, _) = curl(&[&format!("http://{base}/v2/_catalog")]);
+    assert_eq!(body, r#"{"repositories":["library/busybox","team/app"]}"#);
+
+    // Referrers: an artifact whose subject is the image.
+    let (_, _, h) = curl(&[
+        "-I",
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        "-H",
+        "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        &format!("http://{base}/v2/team/app/manifests/v1"),
+    ]);
+    let subject = h
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("docker-content-digest: ")
+                .or_else(|| l.strip_prefix("Docker-Content-Digest: "))
+        })
+        .unwrap()
+        .trim()
+        .to_string();
+    let (code, _, _) = curl(&["-X", "PUT", "-H", "Content-Type: application/vnd.oci.empty.v1+json", "--data-binary", "{}", &format!("http://{base}/v2/team/app/blobs/uploads/?digest=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")]);
+    // PUT on the uploads path is not an API call: the upload must be started with POST.
+    assert_eq!(code, 405);
+    let (code, _, h) = curl(&["-X", "POST", "-H", "Content-Type: application/octet-stream", "--data-binary", "{}", &format!("http://{base}/v2/team/app/blobs/uploads/?digest=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")]);
+    assert_eq!(code, 201, "{h}");
+    let size = std::fs::metadata(
+        root.join("blobs/sha256/44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"),
+    )
+    .unwrap()
+    .len();
+    assert_eq!(size, 2);
+    let artifact = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.sbom","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}},"layers":[],"subject":{{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"{subject}","size":1}}}}"#
+    );
+    let (code, _, h) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &artifact,
+        &format!("http://{base}/v2/team/app/manifests/sbom"),
+    ]);
+    assert_eq!(code, 201, "{h}");
+    assert!(
+        h.to_ascii_lowercase()
+            .contains(&format!("oci-subject: {subject}")),
+        "{h}"
+    );
+    let (code, body, h) = curl(&[&format!(
+        "http://{base}/v2/team/app/referrers/{subject}?artifactType=application/vnd.example.sbom"
+    )]);
+    assert_eq!(code, 200);
+    assert!(body.contains("application/vnd.example.sbom"), "{body}");
+    assert!(
+        h.to_ascii_lowercase()
+            .contains("oci-filters-applied: artifacttype"),
+        "{h}"
+    );
+
+    // Errors as the spec words them.
+    let (code, body, _) = curl(&["-X", "POST", "--data-binary", "abc", &format!("http://{base}/v2/team/app/blobs/uploads/?digest=sha256:0000000000000000000000000000000000000000000000000000000000000000")]);
+    assert_eq!(code, 400);
+    assert!(body.contains("DIGEST_INVALID"), "{body}");
+    let missing = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1},"layers":[]}"#;
+    let (code, body, _) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        missing,
+        &format!("http://{base}/v2/team/app/manifests/broken"),
+    ]);
+    assert_eq!(code, 400);
+    assert!(body.contains("MANIFEST_BLOB_UNKNOWN"), "{body}");
+    let (code, body, _) = curl(&[
+        "--path-as-is",
+        &format!("http://{base}/v2/../../etc/manifests/latest"),
+    ]);
+    assert!(code == 400 || code == 404, "{code} {body}");
+    let (code, body, _) = curl(&[&format!("http://{base}/v2/Team/App/tags/list")]);
+    assert_eq!(code, 400);
+    assert!(body.contains("NAME_INVALID"), "{body}");
+    // Nothing half-made: no upload left over, no blob of the failed uploads.
+    assert_eq!(std::fs::read_dir(root.join("uploads")).unwrap().count(), 0);
+    drop(reg);
+    d.finish();
+}

@@ -1,0 +1,12 @@
+//! berth-registry-server: a private registry in berth's binary (`berth registry serve`),
+//! speaking the OCI Distribution Specification v1.1 and Docker's Registry HTTP API V2 over a
+//! content-addressed filesystem store: pull and push (monolithic, chunked, single-request,
+//! cross-repository mount), tags and catalog with pagination, deletes when enabled, and the
+//! referrers API.
+
+pub mod route;
+pub mod server;
+pub mod store;
+
+pub use server::{router, Options};
+pub use store::Store;

@@ -1,0 +1,627 @@
+//! The HTTP side: one axum handler that parses the path into a [`Route`] and answers as the
+//! OCI Distribution Specification v1.1 (and Docker's Registry API V2) says — status codes,
+//! `Location`, `Range`, `Docker-Content-Digest`, `OCI-Subject`, `Link` pagination and the
+//! spec's JSON error bodies. Store work runs on the blocking pool.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_oci::Digest;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::route::{parse, Reference, Route, RouteError};
+use crate::store::{Store, StoreError};
+
+/// Largest manifest accepted (as distribution: 4 MiB).
+pub const MAX_MANIFEST: usize = 4 << 20;
+
+/// How the server behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Allow `DELETE` of manifests, tags and blobs.
+    pub delete: bool,
+}
+
+#[derive(Clone)]
+struct App {
+    store: Store,
+    opts: Options,
+}
+
+/// The router serving `store`.
+pub fn router(store: Store, opts: Options) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(App { store, opts }))
+}
+
+/// A distribution error: its code, HTTP status, message and detail.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    detail: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            detail: Value::Null,
+        }
+    }
+
+    fn detail(mut self, d: Value) -> ApiError {
+        self.detail = d;
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"errors": [{"code": self.code, "message": self.message, "detail": self.detail}]});
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::BlobUnknown => {
+                ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", e.to_string())
+            }
+            StoreError::ManifestUnknown => {
+                ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", e.to_string())
+            }
+            StoreError::UploadUnknown => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "BLOB_UPLOAD_UNKNOWN",
+                "blob upload unknown to registry",
+            ),
+            StoreError::DigestMismatch { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e.to_string())
+            }
+            StoreError::Io { .. } => {
+                tracing::error!(error = %e, "registry store");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string())
+            }
+        }
+    }
+}
+
+fn route_error(e: RouteError) -> ApiError {
+    match e {
+        RouteError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "not found"),
+        RouteError::NameInvalid(n) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+            "invalid repository name",
+        )
+        .detail(json!({"name": n})),
+        RouteError::TagInvalid(t) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "TAG_INVALID",
+            "manifest tag did not match URI",
+        )
+        .detail(json!({"tag": t})),
+        RouteError::DigestInvalid(d) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            "provided digest did not match uploaded content",
+        )
+        .detail(json!({"digest": d})),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+fn unsupported() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UNSUPPORTED",
+        "the operation is unsupported (deletes are off: serve with --delete)",
+    )
+}
+
+fn hv(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    Query(q): Query<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let headers = req.headers().clone();
+    let body = req.into_body();
+    let r = dispatch(&app, &method, &path, &q, &headers, body).await;
+    let mut resp = r.unwrap_or_else(IntoResponse::into_response);
+    resp.headers_mut().insert(
+        "Docker-Distribution-API-Version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    resp
+}
+
+async fn dispatch(
+    app: &Arc<App>,
+    method: &Method,
+    path: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let route = parse(path).map_err(route_error)?;
+    let store = app.store.clone();
+    match (route, method.clone()) {
+        (Route::Base, Method::GET | Method::HEAD) => Ok((StatusCode::OK, "{}").into_response()),
+        (Route::Catalog, Method::GET) => {
+            let all = blocking(move || Ok(store.catalog())).await?;
+            Ok(paginated(
+                all,
+                q,
+                "/v2/_catalog",
+                |page| json!({"repositories": page}),
+            ))
+        }
+        (Route::Tags { name }, Method::GET) => {
+            let n = name.clone();
+            let (exists, tags) =
+                blocking(move || Ok((store.repo_exists(&n), store.tags(&n)))).await?;
+            if !exists {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NAME_UNKNOWN",
+                    "repository name not known to registry",
+                )
+                .detail(json!({"name": name})));
+            }
+            let base = format!("/v2/{name}/tags/list");
+            Ok(paginated(
+                tags,
+                q,
+                &base,
+                |page| json!({"name": name, "tags": page}),
+            ))
+        }
+        (Route::Blob { name, digest }, m @ (Method::GET | Method::HEAD)) => {
+            get_blob(store, name, digest, m == Method::HEAD, headers).await
+        }
+        (Route::Blob { name, digest }, Method::DELETE) => {
+            if !app.opts.delete {
+                return Err(unsupported());
+            }
+            blocking(move || store.delete_blob(&name, &digest)).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        (Route::UploadStart { name }, Method::POST) => start_upload(store, name, q, body).await,
+        (Route::Upload { name, id }, Method::PATCH) => {
+            let (n, i) = (name.clone(), id.clone());
+            let size = blocking(move || store.upload_size(&n, &i)).await?;
+            if let Some(range) = headers
+                .get(header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+            {
+                let start = range
+                    .split('-')
+                    .next()
+                    .and_then(|s| s.trim().parse::<u64>().ok());
+                if start != Some(size) {
+                    return Err(ApiError::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        "BLOB_UPLOAD_INVALID",
+                        format!("chunk starts at {range}, the upload holds {size} bytes"),
+                    ));
+                }
+            }
+            let size = append_body(&app.store, &name, &id, body).await?;
+            Ok(upload_accepted(&name, &id, size))
+        }
+        (Route::Upload { name, id }, Method::PUT) => {
+            let Some(want) = q.get("digest") else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "DIGEST_INVALID",
+                    "the digest query parameter is required",
+                ));
+            };
+            let want: Digest = want
+                .parse()
+                .map_err(|_| route_error(RouteError::DigestInvalid(want.clone())))?;
+            append_body(&app.store, &name, &id, body).await?;
+            let (n, w) = (name.clone(), want.clone());
+            blocking(move || store.upload_finish(&n, &id, &w)).await?;
+            Ok(blob_created(&name, &want))
+        }
+        (Route::Upload { name, id }, Method::GET) => {
+            let (n, i) = (name.clone(), id.clone());
+            let size = blocking(move || store.upload_size(&n, &i)).await?;
+            let mut r = upload_accepted(&name, &id, size);
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            Ok(r)
+        }
+        (Route::Upload { name, id }, Method::DELETE) => {
+            blocking(move || store.upload_cancel(&name, &id)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (Route::Manifest { name, reference }, m @ (Method::GET | Method::HEAD)) => {
+            let (digest, bytes, media) = blocking(move || {
+                let d = match reference {
+                    Reference::Digest(d) => d,
+                    Reference::Tag(t) => store.resolve_tag(&name, &t)?,
+                };
+                let (b, m) = store.get_manifest(&name, &d)?;
+                Ok((d, b, m))
+            })
+            .await?;
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, hv(&media));
+            h.insert("Docker-Content-Digest", hv(&digest.to_string()));
+            h.insert(header::CONTENT_LENGTH, hv(&bytes.len().to_string()));
+            let body = if m == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::from(bytes)
+            };
+            Ok((StatusCode::OK, h, body).into_response())
+        }
+        (Route::Manifest { name, reference }, Method::PUT) => {
+            put_manifest(store, name, reference, headers, body).await
+        }
+        (Route::Manifest { name, reference }, Method::DELETE) => {
+            if !app.opts.delete {
+                return Err(unsupported());
+            }
+            blocking(move || match reference {
+                Reference::Digest(d) => store.delete_manifest(&name, &d),
+                Reference::Tag(t) => store.delete_tag(&name, &t),
+            })
+            .await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        (Route::Referrers { name, digest }, Method::GET) => referrers(store, name, digest, q).await,
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            format!("{method} is not allowed here"),
+        )),
+    }
+}
+
+/// `n`/`last` pagination with a `Link` header to the next page.
+fn paginated(
+    all: Vec<String>,
+    q: &HashMap<String, String>,
+    base: &str,
+    body: impl Fn(Vec<String>) -> Value,
+) -> Response {
+    let after: Vec<String> = match q.get("last") {
+        Some(last) => all.into_iter().filter(|x| x > last).collect(),
+        None => all,
+    };
+    let n = q.get("n").and_then(|n| n.parse::<usize>().ok());
+    let (page, more) = match n {
+        Some(n) if after.len() > n => (after[..n].to_vec(), true),
+        _ => (after, false),
+    };
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if more {
+        if let (Some(n), Some(last)) = (n, page.last()) {
+            h.insert(
+                header::LINK,
+                hv(&format!("<{base}?n={n}&last={last}>; rel=\"next\"")),
+            );
+        }
+    }
+    (StatusCode::OK, h, body(page).to_string()).into_response()
+}
+
+async fn get_blob(
+    store: Store,
+    name: String,
+    digest: Digest,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let d = digest.clone();
+    let (file, size) = blocking(move || store.blob_file(&name, &d)).await?;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| {
+            let start = a.parse::<u64>().ok()?;
+            let end = if b.is_empty() {
+                size.checked_sub(1)?
+            } else {
+                b.parse::<u64>().ok()?.min(size.saturating_sub(1))
+            };
+            (start <= end && end < size).then_some((start, end))
+        });
+    let mut h = HeaderMap::new();
+    h.insert("Docker-Content-Digest", hv(&digest.to_string()));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let (status, start, len) = match range {
+        Some((s, e)) => {
+            h.insert(header::CONTENT_RANGE, hv(&format!("bytes {s}-{e}/{size}")));
+            (StatusCode::PARTIAL_CONTENT, s, e - s + 1)
+        }
+        None => (StatusCode::OK, 0, size),
+    };
+    h.insert(header::CONTENT_LENGTH, hv(&len.to_string()));
+    if head {
+        return Ok((status, h, Body::empty()).into_response());
+    }
+    let mut f = tokio::fs::File::from_std(file);
+    use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+    f.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string()))?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 << 10);
+    Ok((status, h, Body::from_stream(stream)).into_response())
+}
+
+async fn append_body(store: &Store, name: &str, id: &str, body: Body) -> Result<u64, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut size = {
+        let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
+        blocking(move || s.upload_size(&n, &i)).await?
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BLOB_UPLOAD_INVALID",
+                format!("reading the body: {e}"),
+            )
+        })?;
+        if chunk.is_empty() {
+            continue;
+        }
+        let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
+        size = blocking(move || s.upload_append(&n, &i, &chunk)).await?;
+    }
+    Ok(size)
+}
+
+fn upload_accepted(name: &str, id: &str, size: u64) -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::LOCATION,
+        hv(&format!("/v2/{name}/blobs/uploads/{id}")),
+    );
+    h.insert(header::RANGE, hv(&format!("0-{}", size.saturating_sub(1))));
+    h.insert("Docker-Upload-UUID", hv(id));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    (StatusCode::ACCEPTED, h).into_response()
+}
+
+fn blob_created(name: &str, d: &Digest) -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(header::LOCATION, hv(&format!("/v2/{name}/blobs/{d}")));
+    h.insert("Docker-Content-Digest", hv(&d.to_string()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    (StatusCode::CREATED, h).into_response()
+}
+
+async fn start_upload(
+    store: Store,
+    name: String,
+    q: &HashMap<String, String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    // Cross-repository mount: link the blob when the source repository has it.
+    if let (Some(m), Some(from)) = (q.get("mount"), q.get("from")) {
+        if let Ok(d) = m.parse::<Digest>() {
+            let (s, n, f, dd) = (store.clone(), name.clone(), from.clone(), d.clone());
+            let mounted = blocking(move || {
+                if crate::route::name_ok(&f) && s.blob_size(&f, &dd).is_ok() {
+                    s.link_blob(&n, &dd)?;
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            })
+            .await?;
+            if mounted {
+                return Ok(blob_created(&name, &d));
+            }
+        }
+    }
+    let (s, n) = (store.clone(), name.clone());
+    let id = blocking(move || s.upload_start(&n)).await?;
+    // A single-request (monolithic) upload: `POST ?digest=` with the whole blob.
+    if let Some(want) = q.get("digest") {
+        let want: Digest = want
+            .parse()
+            .map_err(|_| route_error(RouteError::DigestInvalid(want.clone())))?;
+        append_body(&store, &name, &id, body).await?;
+        let (s, n, w) = (store.clone(), name.clone(), want.clone());
+        blocking(move || s.upload_finish(&n, &id, &w)).await?;
+        return Ok(blob_created(&name, &want));
+    }
+    Ok(upload_accepted(&name, &id, 0))
+}
+
+async fn put_manifest(
+    store: Store,
+    name: String,
+    reference: Reference,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let invalid = |why: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            "manifest invalid",
+        )
+        .detail(json!(why))
+    };
+    let bytes = axum::body::to_bytes(body, MAX_MANIFEST)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SIZE_INVALID",
+                format!("a manifest may be at most {MAX_MANIFEST} bytes"),
+            )
+        })?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .or_else(|| v["mediaType"].as_str().map(String::from))
+        .ok_or_else(|| invalid("no Content-Type and no mediaType".into()))?;
+    let digest = Digest::of(&bytes);
+    if let Reference::Digest(d) = &reference {
+        if d != &digest {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DIGEST_INVALID",
+                "provided digest did not match uploaded content",
+            )
+            .detail(json!({"expected": d.to_string(), "got": digest.to_string()})));
+        }
+    }
+    // What it references must be in the repository.
+    let mut needed: Vec<(Digest, bool)> = Vec::new();
+    let desc = |d: &Value| d["digest"].as_str().and_then(|s| s.parse::<Digest>().ok());
+    if let Some(list) = v["manifests"].as_array() {
+        for m in list {
+            needed.push((
+                desc(m)
+                    .ok_or_else(|| invalid("a manifests entry without a valid digest".into()))?,
+                true,
+            ));
+        }
+    } else {
+        if v.get("config").is_some() {
+            needed.push((
+                desc(&v["config"])
+                    .ok_or_else(|| invalid("config without a valid digest".into()))?,
+                false,
+            ));
+        }
+        for l in v["layers"].as_array().into_iter().flatten() {
+            needed.push((
+                desc(l).ok_or_else(|| invalid("a layer without a valid digest".into()))?,
+                false,
+            ));
+        }
+    }
+    let subject = v.get("subject").and_then(desc);
+    let tag = match &reference {
+        Reference::Tag(t) => Some(t.clone()),
+        Reference::Digest(_) => None,
+    };
+    let n = name.clone();
+    let sub = subject.clone();
+    let stored = blocking(move || {
+        for (d, manifest) in &needed {
+            let ok = if *manifest {
+                store.get_manifest(&n, d).is_ok()
+            } else {
+                store.blob_size(&n, d).is_ok()
+            };
+            if !ok {
+                return Ok(Err(d.clone()));
+            }
+        }
+        store
+            .put_manifest(&n, tag.as_deref(), &bytes, &media, sub.as_ref())
+            .map(Ok)
+    })
+    .await?;
+    let digest = stored.map_err(|missing| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_BLOB_UNKNOWN",
+            "blob unknown to registry",
+        )
+        .detail(json!({"digest": missing.to_string()}))
+    })?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::LOCATION,
+        hv(&format!("/v2/{name}/manifests/{digest}")),
+    );
+    h.insert("Docker-Content-Digest", hv(&digest.to_string()));
+    if let Some(s) = subject {
+        h.insert("OCI-Subject", hv(&s.to_string()));
+    }
+    Ok((StatusCode::CREATED, h).into_response())
+}
+
+async fn referrers(
+    store: Store,
+    name: String,
+    subject: Digest,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let filter = q.get("artifactType").cloned();
+    let f2 = filter.clone();
+    let manifests = blocking(move || {
+        let mut out = Vec::new();
+        for d in store.referrers(&name, &subject) {
+            let (bytes, media) = store.get_manifest(&name, &d)?;
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let artifact = v["artifactType"].as_str().or_else(|| v["config"]["mediaType"].as_str()).unwrap_or_default().to_string();
+            if f2.as_deref().is_some_and(|f| f != artifact) {
+                continue;
+            }
+            let mut desc = json!({"mediaType": media, "digest": d.to_string(), "size": bytes.len(), "artifactType": artifact});
+            if let Some(a) = v.get("annotations") {
+                desc["annotations"] = a.clone();
+            }
+            out.push(desc);
+        }
+        Ok(out)
+    })
+    .await?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+    );
+    if filter.is_some() {
+        h.insert(
+            "OCI-Filters-Applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    let body = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+    Ok((StatusCode::OK, h, body.to_string()).into_response())
+}

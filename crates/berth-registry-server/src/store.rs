@@ -1,0 +1,405 @@
+//! The registry's filesystem store: content-addressed blobs shared by every repository,
+//! per-repository links (which blobs and manifests a repository may serve), tags, and uploads
+//! in progress. Every visible write is atomic (temp file, fsync, rename, directory fsync) and a
+//! blob becomes visible only after its bytes hash to its digest; an upload that dies leaves
+//! nothing but its own upload directory. Blocking: call it off the async workers.
+//!
+//! ```text
+//! <root>/blobs/sha256/<hex>                     content
+//! <root>/uploads/<id>/{data,repo}               an upload in progress
+//! <root>/repos/<name>/_blobs/sha256/<hex>       link: the repository serves this blob
+//! <root>/repos/<name>/_manifests/sha256/<hex>   link to a manifest; holds its media type
+//! <root>/repos/<name>/_tags/<tag>               the digest the tag names
+//! <root>/repos/<name>/_referrers/<subject hex>/<hex>   a manifest whose subject is it
+//! ```
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use berth_oci::Digest;
+use sha2::{Digest as _, Sha256};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    #[error("upload unknown")]
+    UploadUnknown,
+    #[error("provided digest did not match uploaded content (got {got})")]
+    DigestMismatch { got: Digest },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Io { what, source }
+}
+
+/// A store rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Write `bytes` to `path` atomically, creating its directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().expect("store paths have a parent");
+    fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
+    berth_rootfs::atomic::write_atomic(path, bytes)
+        .map_err(io_err(format!("write {}", path.display())))
+}
+
+impl Store {
+    /// Open (creating) the store at `root`; uploads left by a killed server are removed.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for d in ["blobs/sha256", "uploads", "repos"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(io_err(format!("create {}", p.display())))?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+
+    fn repo(&self, name: &str) -> PathBuf {
+        self.root.join("repos").join(name)
+    }
+
+    fn upload_dir(&self, id: &str) -> PathBuf {
+        self.root.join("uploads").join(id)
+    }
+
+    /// The blob's size when `name` may serve it.
+    pub fn blob_size(&self, name: &str, d: &Digest) -> Result<u64, StoreError> {
+        let linked = self.repo(name).join("_blobs/sha256").join(d.hex()).exists()
+            || self
+                .repo(name)
+                .join("_manifests/sha256")
+                .join(d.hex())
+                .exists();
+        if !linked {
+            return Err(StoreError::BlobUnknown);
+        }
+        fs::metadata(self.blob_path(d))
+            .map(|m| m.len())
+            .map_err(|_| StoreError::BlobUnknown)
+    }
+
+    /// Open the blob for reading.
+    pub fn blob_file(&self, name: &str, d: &Digest) -> Result<(fs::File, u64), StoreError> {
+        let size = self.blob_size(name, d)?;
+        let f = fs::File::open(self.blob_path(d)).map_err(|_| StoreError::BlobUnknown)?;
+        Ok((f, size))
+    }
+
+    /// Whether the content exists at all (any repository): a mount source.
+    pub fn has_content(&self, d: &Digest) -> bool {
+        self.blob_path(d).exists()
+    }
+
+    /// Let `name` serve blob `d`.
+    pub fn link_blob(&self, name: &str, d: &Digest) -> Result<(), StoreError> {
+        write_atomic(&self.repo(name).join("_blobs/sha256").join(d.hex()), b"")
+    }
+
+    /// Start an upload for `name`: its id.
+    pub fn upload_start(&self, name: &str) -> Result<String, StoreError> {
+        let mut b = [0u8; 16];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut b);
+        let id = hex::encode(b);
+        let dir = self.upload_dir(&id);
+        fs::create_dir_all(&dir).map_err(io_err("create upload"))?;
+        fs::write(dir.join("repo"), name).map_err(io_err("create upload"))?;
+        fs::File::create(dir.join("data")).map_err(io_err("create upload"))?;
+        Ok(id)
+    }
+
+    /// The bytes received so far for upload `id` of `name`.
+    pub fn upload_size(&self, name: &str, id: &str) -> Result<u64, StoreError> {
+        let dir = self.upload_dir(id);
+        match fs::read_to_string(dir.join("repo")) {
+            Ok(r) if r == name => {}
+            _ => return Err(StoreError::UploadUnknown),
+        }
+        fs::metadata(dir.join("data"))
+            .map(|m| m.len())
+            .map_err(|_| StoreError::UploadUnknown)
+    }
+
+    /// Append `chunk` to upload `id` (the caller checked the offset); the new size.
+    pub fn upload_append(&self, name: &str, id: &str, chunk: &[u8]) -> Result<u64, StoreError> {
+        self.upload_size(name, id)?;
+        let p = self.upload_dir(id).join("data");
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .map_err(|_| StoreError::UploadUnknown)?;
+        f.write_all(chunk).map_err(io_err("write upload"))?;
+        f.metadata()
+            .map(|m| m.len())
+            .map_err(io_err("write upload"))
+    }
+
+    /// Finish upload `id`: its bytes must hash to `want`; then the blob is stored and linked.
+    pub fn upload_finish(&self, name: &str, id: &str, want: &Digest) -> Result<u64, StoreError> {
+        self.upload_size(name, id)?;
+        let dir = self.upload_dir(id);
+        let data = dir.join("data");
+        let mut f = fs::File::open(&data).map_err(|_| StoreError::UploadUnknown)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(io_err("read upload"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            size += n as u64;
+        }
+        let got = Digest::from_hex(&hex::encode(h.finalize())).expect("a sha256 is a digest");
+        if &got != want {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(StoreError::DigestMismatch { got });
+        }
+        f.sync_all().map_err(io_err("sync upload"))?;
+        let dest = self.blob_path(want);
+        fs::rename(&data, &dest).map_err(io_err(format!("store {}", dest.display())))?;
+        berth_rootfs::atomic::sync_dir(dest.parent().expect("blob dir"))
+            .map_err(io_err("sync blobs"))?;
+        let _ = fs::remove_dir_all(&dir);
+        self.link_blob(name, want)?;
+        Ok(size)
+    }
+
+    /// Cancel upload `id`.
+    pub fn upload_cancel(&self, name: &str, id: &str) -> Result<(), StoreError> {
+        self.upload_size(name, id)?;
+        fs::remove_dir_all(self.upload_dir(id)).map_err(io_err("remove upload"))
+    }
+
+    /// Store a manifest's bytes under `name` (and `tag`), recording its media type and, when it
+    /// has a subject, the referrer link.
+    pub fn put_manifest(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        bytes: &[u8],
+        media_type: &str,
+        subject: Option<&Digest>,
+    ) -> Result<Digest, StoreError> {
+        let d = Digest::of(bytes);
+        let blob = self.blob_path(&d);
+        if !blob.exists() {
+            write_atomic(&blob, bytes)?;
+        }
+        let repo = self.repo(name);
+        write_atomic(
+            &repo.join("_manifests/sha256").join(d.hex()),
+            media_type.as_bytes(),
+        )?;
+        if let Some(s) = subject {
+            write_atomic(&repo.join("_referrers").join(s.hex()).join(d.hex()), b"")?;
+        }
+        if let Some(t) = tag {
+            write_atomic(&repo.join("_tags").join(t), d.to_string().as_bytes())?;
+        }
+        Ok(d)
+    }
+
+    /// The digest a tag names.
+    pub fn resolve_tag(&self, name: &str, tag: &str) -> Result<Digest, StoreError> {
+        let p = self.repo(name).join("_tags").join(tag);
+        fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or(StoreError::ManifestUnknown)
+    }
+
+    /// A manifest of `name`: its bytes and media type.
+    pub fn get_manifest(&self, name: &str, d: &Digest) -> Result<(Vec<u8>, String), StoreError> {
+        let link = self.repo(name).join("_manifests/sha256").join(d.hex());
+        let media = fs::read_to_string(link).map_err(|_| StoreError::ManifestUnknown)?;
+        let bytes = fs::read(self.blob_path(d)).map_err(|_| StoreError::ManifestUnknown)?;
+        Ok((bytes, media))
+    }
+
+    /// Remove a manifest from `name` (and the tags naming it).
+    pub fn delete_manifest(&self, name: &str, d: &Digest) -> Result<(), StoreError> {
+        let link = self.repo(name).join("_manifests/sha256").join(d.hex());
+        fs::remove_file(link).map_err(|_| StoreError::ManifestUnknown)?;
+        for t in self.tags(name) {
+            if self.resolve_tag(name, &t).ok().as_ref() == Some(d) {
+                let _ = fs::remove_file(self.repo(name).join("_tags").join(&t));
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove a tag.
+    pub fn delete_tag(&self, name: &str, tag: &str) -> Result<(), StoreError> {
+        fs::remove_file(self.repo(name).join("_tags").join(tag))
+            .map_err(|_| StoreError::ManifestUnknown)
+    }
+
+    /// Unlink a blob from `name` (the content stays until gc).
+    pub fn delete_blob(&self, name: &str, d: &Digest) -> Result<(), StoreError> {
+        fs::remove_file(self.repo(name).join("_blobs/sha256").join(d.hex()))
+            .map_err(|_| StoreError::BlobUnknown)
+    }
+
+    /// The repository's tags, sorted.
+    pub fn tags(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = fs::read_dir(self.repo(name).join("_tags"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with(".tmp"))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether the repository exists (has anything stored).
+    pub fn repo_exists(&self, name: &str) -> bool {
+        self.repo(name).is_dir()
+    }
+
+    /// Every repository name, sorted.
+    pub fn catalog(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let base = self.root.join("repos");
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with('_') {
+                    if n == "_manifests" {
+                        if let Ok(rel) = dir.strip_prefix(&base) {
+                            out.push(rel.to_string_lossy().into_owned());
+                        }
+                    }
+                } else if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The manifests of `name` whose subject is `subject`.
+    pub fn referrers(&self, name: &str, subject: &Digest) -> Vec<Digest> {
+        let mut out: Vec<Digest> =
+            fs::read_dir(self.repo(name).join("_referrers").join(subject.hex()))
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
+                .filter(|d| {
+                    self.repo(name)
+                        .join("_manifests/sha256")
+                        .join(d.hex())
+                        .exists()
+                })
+                .collect();
+        out.sort_by(|a, b| a.hex().cmp(b.hex()));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_becomes_a_blob_only_when_its_digest_matches() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let id = s.upload_start("a/b").unwrap();
+        assert_eq!(s.upload_append("a/b", &id, b"hello ").unwrap(), 6);
+        assert_eq!(s.upload_append("a/b", &id, b"world").unwrap(), 11);
+        assert!(matches!(
+            s.upload_size("other", &id),
+            Err(StoreError::UploadUnknown)
+        ));
+        let wrong = Digest::of(b"nope");
+        assert!(matches!(
+            s.upload_finish("a/b", &id, &wrong),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        assert!(!s.has_content(&wrong) && !s.has_content(&Digest::of(b"hello world")));
+        let id = s.upload_start("a/b").unwrap();
+        s.upload_append("a/b", &id, b"hello world").unwrap();
+        let d = Digest::of(b"hello world");
+        assert_eq!(s.upload_finish("a/b", &id, &d).unwrap(), 11);
+        assert_eq!(s.blob_size("a/b", &d).unwrap(), 11);
+        // Another repository does not see it until it is mounted (linked).
+        assert!(matches!(s.blob_size("c", &d), Err(StoreError::BlobUnknown)));
+        s.link_blob("c", &d).unwrap();
+        assert_eq!(s.blob_size("c", &d).unwrap(), 11);
+        assert!(fs::read_dir(t.path().join("uploads"))
+            .unwrap()
+            .next()
+            .is_none());
+    }
+
+    #[test]
+    fn manifests_tags_catalog_and_referrers() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let m = br#"{"schemaVersion":2}"#;
+        let d = s
+            .put_manifest(
+                "x/y",
+                Some("v1"),
+                m,
+                "application/vnd.oci.image.manifest.v1+json",
+                None,
+            )
+            .unwrap();
+        assert_eq!(s.resolve_tag("x/y", "v1").unwrap(), d);
+        let (bytes, media) = s.get_manifest("x/y", &d).unwrap();
+        assert_eq!(bytes, m);
+        assert_eq!(media, "application/vnd.oci.image.manifest.v1+json");
+        let art = s
+            .put_manifest(
+                "x/y",
+                None,
+                b"{\"a\":1}",
+                "application/vnd.oci.image.manifest.v1+json",
+                Some(&d),
+            )
+            .unwrap();
+        assert_eq!(s.referrers("x/y", &d), vec![art]);
+        s.put_manifest("z", Some("b"), m, "t", None).unwrap();
+        s.put_manifest("z", Some("a"), m, "t", None).unwrap();
+        assert_eq!(s.tags("z"), vec!["a", "b"]);
+        assert_eq!(s.catalog(), vec!["x/y", "z"]);
+        s.delete_manifest("z", &d).unwrap();
+        assert!(s.tags("z").is_empty());
+        assert!(matches!(
+            s.get_manifest("z", &d),
+            Err(StoreError::ManifestUnknown)
+        ));
+    }
+}
