@@ -232,11 +232,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return cmd::compose::config(a, c);
         }
     }
-    if let Command::Registry {
-        cmd: RegistryCmd::Serve(a),
-    } = &cli.cmd
-    {
-        return cmd::registry_serve::serve(a).await;
+    if let Command::Registry { cmd } = &cli.cmd {
+        return match cmd {
+            RegistryCmd::Serve(a) => cmd::registry_serve::serve(a).await,
+            RegistryCmd::Gc(a) => cmd::registry_serve::gc(a),
+        };
     }
     if let Command::Kube(a) = &cli.cmd {
         if cmd::kube::offline(a) {

@@ -126,6 +126,21 @@ pub enum Command {
 pub enum RegistryCmd {
     /// Serve a registry from a directory
     Serve(RegistryServeArgs),
+    /// Remove blobs no manifest references (mark and sweep)
+    Gc(RegistryGcArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegistryGcArgs {
+    /// The registry's root directory
+    #[arg(long, default_value = "/var/lib/berth-registry")]
+    pub root: String,
+    /// Only list what would be removed
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Spare unreferenced blobs younger than this many seconds (a push may still be linking them)
+    #[arg(long, default_value_t = 3600)]
+    pub grace: u64,
 }
 
 #[derive(Args, Debug)]

@@ -403,3 +403,208 @@ mod tests {
         ));
     }
 }
+
+/// What `gc` found: the blobs it removed (or, in a dry run, would remove) and those it kept.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub removed: Vec<Digest>,
+    pub kept: usize,
+    /// Unreferenced but younger than the grace period (a push may still be linking them).
+    pub young: usize,
+}
+
+impl Store {
+    /// Every manifest linked in any repository, and the repositories' blob links.
+    fn all_links(&self) -> (Vec<Digest>, Vec<PathBuf>) {
+        let mut manifests = Vec::new();
+        let mut blob_links = Vec::new();
+        let base = self.root.join("repos");
+        let mut stack = vec![base];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                match e.file_name().to_string_lossy().as_ref() {
+                    "_manifests" => {
+                        for m in fs::read_dir(p.join("sha256"))
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                        {
+                            if let Ok(d) = Digest::from_hex(&m.file_name().to_string_lossy()) {
+                                manifests.push(d);
+                            }
+                        }
+                    }
+                    "_blobs" => {
+                        for b in fs::read_dir(p.join("sha256"))
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                        {
+                            blob_links.push(b.path());
+                        }
+                    }
+                    n if n.starts_with('_') => {}
+                    _ if p.is_dir() => stack.push(p),
+                    _ => {}
+                }
+            }
+        }
+        (manifests, blob_links)
+    }
+
+    /// Mark every blob a linked manifest reaches (config, layers, child manifests, subject
+    /// artifacts' blobs) and sweep the others older than `grace`; `dry_run` only reports.
+    pub fn gc(&self, grace: std::time::Duration, dry_run: bool) -> Result<GcReport, StoreError> {
+        let (manifests, _) = self.all_links();
+        let mut marked: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut todo = manifests;
+        while let Some(d) = todo.pop() {
+            if !marked.insert(d.hex().to_string()) {
+                continue;
+            }
+            let Ok(bytes) = fs::read(self.blob_path(&d)) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let digest_of =
+                |x: &serde_json::Value| x["digest"].as_str().and_then(|s| s.parse::<Digest>().ok());
+            if let Some(c) = digest_of(&v["config"]) {
+                marked.insert(c.hex().to_string());
+            }
+            for l in v["layers"].as_array().into_iter().flatten() {
+                if let Some(l) = digest_of(l) {
+                    marked.insert(l.hex().to_string());
+                }
+            }
+            for m in v["manifests"].as_array().into_iter().flatten() {
+                if let Some(m) = digest_of(m) {
+                    todo.push(m);
+                }
+            }
+        }
+        let now = std::time::SystemTime::now();
+        let mut report = GcReport::default();
+        let dir = self.root.join("blobs/sha256");
+        let mut entries: Vec<_> = fs::read_dir(&dir)
+            .map_err(io_err(format!("read {}", dir.display())))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(d) = Digest::from_hex(&name) else {
+                continue; // a temp file of a write in progress
+            };
+            if marked.contains(&name) {
+                report.kept += 1;
+                continue;
+            }
+            let age = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .unwrap_or_default();
+            if age < grace {
+                report.young += 1;
+                continue;
+            }
+            if !dry_run {
+                fs::remove_file(e.path())
+                    .map_err(io_err(format!("remove {}", e.path().display())))?;
+            }
+            report.removed.push(d);
+        }
+        if !dry_run {
+            // Links to content that is gone no longer serve anything.
+            let (_, links) = self.all_links();
+            for l in links {
+                let hex = l
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !dir.join(&hex).exists() {
+                    let _ = fs::remove_file(&l);
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod gc_tests {
+    use super::*;
+
+    fn blob(s: &Store, name: &str, data: &[u8]) -> Digest {
+        let id = s.upload_start(name).unwrap();
+        s.upload_append(name, &id, data).unwrap();
+        let d = Digest::of(data);
+        s.upload_finish(name, &id, &d).unwrap();
+        d
+    }
+
+    #[test]
+    fn gc_sweeps_exactly_the_unreferenced_blobs() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::open(t.path()).unwrap();
+        let config = blob(&s, "r", b"config");
+        let layer = blob(&s, "r", b"layer");
+        let orphan = blob(&s, "r", b"orphan");
+        let m = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{config}"}},"layers":[{{"digest":"{layer}"}}]}}"#
+        );
+        let md = s
+            .put_manifest(
+                "r",
+                Some("v1"),
+                m.as_bytes(),
+                "application/vnd.oci.image.manifest.v1+json",
+                None,
+            )
+            .unwrap();
+        let idx = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{md}"}}]}}"#);
+        let id = s
+            .put_manifest(
+                "other",
+                Some("i"),
+                idx.as_bytes(),
+                "application/vnd.oci.image.index.v1+json",
+                None,
+            )
+            .unwrap();
+        // Young blobs are spared.
+        let r = s.gc(std::time::Duration::from_secs(3600), false).unwrap();
+        assert!(r.removed.is_empty());
+        assert_eq!(r.young, 1);
+        let dry = s.gc(std::time::Duration::ZERO, true).unwrap();
+        assert_eq!(dry.removed, vec![orphan.clone()]);
+        assert!(s.has_content(&orphan), "a dry run removed something");
+        let r = s.gc(std::time::Duration::ZERO, false).unwrap();
+        assert_eq!(r.removed, vec![orphan.clone()]);
+        assert_eq!(r.kept, 4);
+        assert!(!s.has_content(&orphan));
+        for d in [&config, &layer, &md, &id] {
+            assert!(s.has_content(d), "{d} was swept");
+        }
+        assert!(matches!(
+            s.blob_size("r", &orphan),
+            Err(StoreError::BlobUnknown)
+        ));
+        // Deleting the manifest frees its blobs (the index in `other` still reaches them: kept).
+        s.delete_manifest("r", &md).unwrap();
+        let r = s.gc(std::time::Duration::ZERO, false).unwrap();
+        assert!(r.removed.is_empty(), "{r:?}");
+        s.delete_manifest("other", &id).unwrap();
+        let r = s.gc(std::time::Duration::ZERO, false).unwrap();
+        let mut want = vec![config, layer, md, id];
+        want.sort_by(|a, b| a.hex().cmp(b.hex()));
+        assert_eq!(r.removed, want);
+    }
+}

@@ -1,7 +1,8 @@
 //! `berth registry serve`: berth-registry-server's router on a TCP listener until SIGINT or
-//! SIGTERM. Without TLS (not supported yet) only loopback addresses are served.
+//! SIGTERM. Without TLS (not supported yet) only loopback addresses are served. `berth
+//! registry gc`: the store's mark and sweep.
 
-use crate::cli::RegistryServeArgs;
+use crate::cli::{RegistryGcArgs, RegistryServeArgs};
 use crate::exit::Exit;
 
 pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
@@ -40,5 +41,26 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
             }
         })
         .await?;
+    Ok(())
+}
+
+/// `registry gc`: one line per removed blob, then a summary.
+pub fn gc(a: &RegistryGcArgs) -> anyhow::Result<()> {
+    let store = berth_registry_server::Store::open(std::path::Path::new(&a.root))
+        .map_err(|e| Exit::msg(1, format!("registry root {}: {e}", a.root)))?;
+    let r = store
+        .gc(std::time::Duration::from_secs(a.grace), a.dry_run)
+        .map_err(|e| Exit::msg(1, e.to_string()))?;
+    let verb = if a.dry_run { "would remove" } else { "removed" };
+    for d in &r.removed {
+        println!("{verb} {d}");
+    }
+    println!(
+        "{} blobs {verb}, {} kept, {} unreferenced but younger than {} s",
+        r.removed.len(),
+        r.kept,
+        r.young,
+        a.grace
+    );
     Ok(())
 }

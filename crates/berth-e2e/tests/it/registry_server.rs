@@ -24,6 +24,24 @@ impl Drop for Registry {
     }
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    let o = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(data)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 fn curl(args: &[&str]) -> (u16, String, String) {
     let o = Command::new("curl")
         .args(["-s", "-D", "/dev/stderr", "-o", "-", "-w", "\n%{http_code}"])
@@ -226,6 +244,40 @@ fn registry_serve_with_skopeo_docker_and_berth() {
     assert!(body.contains("NAME_INVALID"), "{body}");
     // Nothing half-made: no upload left over, no blob of the failed uploads.
     assert_eq!(std::fs::read_dir(root.join("uploads")).unwrap().count(), 0);
+
+    // gc removes exactly the blob no manifest references.
+    let data = "an orphan blob";
+    let want = format!("sha256:{}", sha256_hex(data.as_bytes()));
+    let (code, _, _) = curl(&[
+        "-X",
+        "POST",
+        "--data-binary",
+        data,
+        &format!("http://{base}/v2/team/app/blobs/uploads/?digest={want}"),
+    ]);
+    assert_eq!(code, 201);
+    let gc = |extra: &[&str]| {
+        let o = Command::new(common::cli::berth_bin().unwrap())
+            .args(["registry", "gc", "--grace", "0", "--root"])
+            .arg(&root)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let dry = gc(&["--dry-run"]);
+    assert_eq!(
+        dry.lines().next().unwrap(),
+        format!("would remove {want}"),
+        "{dry}"
+    );
+    assert!(dry.contains("1 blobs would remove, 5 kept"), "{dry}");
+    let done = gc(&[]);
+    assert!(done.contains("1 blobs removed, 5 kept"), "{done}");
+    let (code, _, _) = curl(&["-I", &format!("http://{base}/v2/team/app/blobs/{want}")]);
+    assert_eq!(code, 404);
+    d.ok(&["pull", &format!("{base}/team/app:v1")]);
     drop(reg);
     d.finish();
 }
