@@ -233,10 +233,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
     }
     if let Command::Registry { cmd } = &cli.cmd {
+        #[cfg(feature = "daemon")]
         return match cmd {
             RegistryCmd::Serve(a) => cmd::registry_serve::serve(a).await,
             RegistryCmd::Gc(a) => cmd::registry_serve::gc(a),
         };
+        #[cfg(not(feature = "daemon"))]
+        {
+            let _: &RegistryCmd = cmd;
+            return Err(crate::exit::Exit::msg(
+                1,
+                "this berth was built without the daemon feature, which the registry needs",
+            ));
+        }
     }
     if let Command::Kube(a) = &cli.cmd {
         if cmd::kube::offline(a) {

@@ -145,9 +145,21 @@ pub struct RegistryGcArgs {
 
 #[derive(Args, Debug)]
 pub struct RegistryServeArgs {
-    /// Address to listen on (loopback only until TLS is supported)
+    /// Address to listen on (a non-loopback one needs --tls-cert/--tls-key or --insecure)
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub addr: String,
+    /// Serve HTTPS with this certificate chain (PEM)
+    #[arg(long = "tls-cert", requires = "tls_key")]
+    pub tls_cert: Option<String>,
+    /// The certificate's private key (PEM)
+    #[arg(long = "tls-key", requires = "tls_cert")]
+    pub tls_key: Option<String>,
+    /// Require Basic auth from the users of this htpasswd file (bcrypt: `htpasswd -B`)
+    #[arg(long)]
+    pub htpasswd: Option<String>,
+    /// Serve plain HTTP on a non-loopback address anyway
+    #[arg(long)]
+    pub insecure: bool,
     /// Where blobs, manifests and uploads are stored
     #[arg(long, default_value = "/var/lib/berth-registry")]
     pub root: String,

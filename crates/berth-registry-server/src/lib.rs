@@ -2,8 +2,9 @@
 //! speaking the OCI Distribution Specification v1.1 and Docker's Registry HTTP API V2 over a
 //! content-addressed filesystem store: pull and push (monolithic, chunked, single-request,
 //! cross-repository mount), tags and catalog with pagination, deletes when enabled, and the
-//! referrers API.
+//! referrers API; Basic auth from an htpasswd file.
 
+pub mod auth;
 pub mod route;
 pub mod server;
 pub mod store;

@@ -25,6 +25,8 @@ pub const MAX_MANIFEST: usize = 4 << 20;
 pub struct Options {
     /// Allow `DELETE` of manifests, tags and blobs.
     pub delete: bool,
+    /// Require Basic auth from these users.
+    pub htpasswd: Option<Arc<crate::auth::Htpasswd>>,
 }
 
 #[derive(Clone)]
@@ -156,6 +158,33 @@ async fn handle(
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
     let body = req.into_body();
+    if let Some(h) = &app.opts.htpasswd {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let h = h.clone();
+        let ok = tokio::task::spawn_blocking(move || h.allows(auth.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            let mut r = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "authentication required",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"berth-registry\""),
+            );
+            r.headers_mut().insert(
+                "Docker-Distribution-API-Version",
+                HeaderValue::from_static("registry/2.0"),
+            );
+            return r;
+        }
+    }
     let r = dispatch(&app, &method, &path, &q, &headers, body).await;
     let mut resp = r.unwrap_or_else(IntoResponse::into_response);
     resp.headers_mut().insert(

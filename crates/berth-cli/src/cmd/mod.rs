@@ -9,6 +9,7 @@ pub mod kube;
 pub mod netvol;
 pub mod pod;
 pub mod registry;
+#[cfg(feature = "daemon")]
 pub mod registry_serve;
 pub mod run;
 pub mod stats;

@@ -1,5 +1,6 @@
 //! `berth registry serve`: berth-registry-server's router on a TCP listener until SIGINT or
-//! SIGTERM. Without TLS (not supported yet) only loopback addresses are served. `berth
+//! SIGTERM (berth-api's listener: TLS with rustls, connection limits); plain HTTP only on
+//! loopback unless `--insecure`. `berth
 //! registry gc`: the store's mark and sweep.
 
 use crate::cli::{RegistryGcArgs, RegistryServeArgs};
@@ -10,28 +11,59 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
         .addr
         .parse()
         .map_err(|e| Exit::msg(1, format!("--addr {}: {e} (use HOST:PORT)", a.addr)))?;
-    if !addr.ip().is_loopback() {
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            berth_api::listen::tls_acceptor(&berth_api_types::TlsConfig {
+                cert: cert.into(),
+                key: key.into(),
+                client_ca: None,
+            })
+            .map_err(|e| Exit::msg(1, e.to_string()))?,
+        ),
+        _ => None,
+    };
+    if !addr.ip().is_loopback() && tls.is_none() && !a.insecure {
         return Err(Exit::msg(
             1,
             format!(
-                "refusing to serve {addr} without TLS: this registry serves loopback only until TLS is supported"
+                "refusing to serve {addr} over plain HTTP: pass --tls-cert and --tls-key, or --insecure to accept the risk"
             ),
         ));
     }
+    let htpasswd = match &a.htpasswd {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Exit::msg(1, format!("--htpasswd {p}: {e}")))?;
+            Some(std::sync::Arc::new(
+                berth_registry_server::auth::Htpasswd::parse(&text)
+                    .map_err(|e| Exit::msg(1, format!("--htpasswd {p}: {e}")))?,
+            ))
+        }
+        None => None,
+    };
     let store = berth_registry_server::Store::open(std::path::Path::new(&a.root))
         .map_err(|e| Exit::msg(1, format!("registry root {}: {e}", a.root)))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Exit::msg(1, format!("listen on {addr}: {e}")))?;
     eprintln!(
-        "berth registry serving {} from {}",
+        "berth registry serving {}://{} from {}",
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr()?,
         a.root
     );
-    let app =
-        berth_registry_server::router(store, berth_registry_server::Options { delete: a.delete });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
+    let app = berth_registry_server::router(
+        store,
+        berth_registry_server::Options {
+            delete: a.delete,
+            htpasswd,
+        },
+    );
+    berth_api::listen::serve(
+        berth_api::listen::Listener::Tcp(listener, tls),
+        app,
+        berth_api::listen::Limits::default(),
+        async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .expect("SIGTERM handler");
@@ -39,8 +71,9 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(())
 }
 

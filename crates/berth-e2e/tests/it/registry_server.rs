@@ -281,3 +281,230 @@ fn registry_serve_with_skopeo_docker_and_berth() {
     drop(reg);
     d.finish();
 }
+
+fn start_registry(d: &Daemon, extra: &[&str]) -> Registry {
+    let port = free_port();
+    let child = Command::new(common::cli::berth_bin().unwrap())
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+        ])
+        .arg(d.dir.path().join(format!("registry-{port}")))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Registry { child, port }
+}
+
+fn wait_up(url: &str, extra: &[&str]) {
+    for _ in 0..100 {
+        let mut args = extra.to_vec();
+        args.push(url);
+        if curl(&args).0 != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{url} did not come up");
+}
+
+/// Basic auth from an htpasswd file (docker login through berth, skopeo with creds) and TLS
+/// with a test CA (skopeo and curl verifying it); anonymous and wrong-password requests get
+/// 401 with the spec's `UNAUTHORIZED`.
+#[test]
+fn registry_serve_with_auth_and_tls() {
+    let t = "registry_serve_with_auth_and_tls";
+    if !berth_testutil::require_cmds(t, &["skopeo", "curl", "htpasswd", "openssl"]) {
+        return;
+    }
+    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let Some(d) = Daemon::start(t) else {
+        return;
+    };
+    let dir = d.dir.path().to_path_buf();
+    let run = |cmd: &str, args: &[&str]| {
+        let o = Command::new(cmd)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    let o = run("htpasswd", &["-Bbn", "alice", "s3cret"]);
+    std::fs::write(dir.join("htpasswd"), &o.stdout).unwrap();
+    // A test CA and a server certificate for 127.0.0.1.
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(dir.join("ca.crt"), certs.join("ca.crt")).unwrap();
+
+    // TLS + auth.
+    let htpasswd = dir.join("htpasswd");
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let secure = start_registry(
+        &d,
+        &[
+            "--htpasswd",
+            htpasswd.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let url = format!("https://127.0.0.1:{}/v2/", secure.port);
+    let ca = dir.join("ca.crt");
+    wait_up(&url, &["--cacert", ca.to_str().unwrap()]);
+    let (code, body, h) = curl(&["--cacert", ca.to_str().unwrap(), &url]);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("UNAUTHORIZED"), "{body}");
+    assert!(
+        h.to_ascii_lowercase().contains("www-authenticate: basic"),
+        "{h}"
+    );
+    assert_eq!(
+        curl(&["--cacert", ca.to_str().unwrap(), "-u", "alice:wrong", &url]).0,
+        401
+    );
+    assert_eq!(
+        curl(&["--cacert", ca.to_str().unwrap(), "-u", "alice:s3cret", &url]).0,
+        200
+    );
+    // Without the CA, the certificate is not trusted.
+    assert_ne!(curl(&[&url]).0, 200);
+    let dest = format!("docker://127.0.0.1:{}/secure/busybox:1", secure.port);
+    let o = Command::new("skopeo")
+        .args(["copy", "--dest-cert-dir", certs.to_str().unwrap()])
+        .arg(format!("oci-archive:{}", busybox.display()))
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "an anonymous push went through");
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--dest-cert-dir",
+            certs.to_str().unwrap(),
+            "--dest-creds",
+            "alice:s3cret",
+        ])
+        .arg(format!("oci-archive:{}", busybox.display()))
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--cert-dir",
+            certs.to_str().unwrap(),
+            "--creds",
+            "alice:s3cret",
+            &dest,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Auth on loopback HTTP: docker login, push and pull through berth.
+    let plain = start_registry(&d, &["--htpasswd", htpasswd.to_str().unwrap()]);
+    let host = format!("127.0.0.1:{}", plain.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "alice:s3cret",
+        ])
+        .arg(format!("oci-archive:{}", busybox.display()))
+        .arg(format!("docker://{host}/library/busybox:latest"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let image = format!("{host}/library/busybox:latest");
+    let o = d.docker(&["pull", &image]);
+    assert!(!o.status.success(), "an anonymous pull went through");
+    let o = d.docker_stdin(
+        &["login", &host, "-u", "alice", "--password-stdin"],
+        b"wrong",
+    );
+    assert!(!o.status.success());
+    let o = d.docker_stdin(
+        &["login", &host, "-u", "alice", "--password-stdin"],
+        b"s3cret",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["pull", &image]);
+    d.ok(&["tag", &image, &format!("{host}/team/app:v1")]);
+    d.ok(&["push", &format!("{host}/team/app:v1")]);
+    d.ok(&["logout", &host]);
+    drop(secure);
+    drop(plain);
+    d.finish();
+}
