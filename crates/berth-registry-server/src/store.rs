@@ -65,6 +65,24 @@ impl Store {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(format!("create {}", p.display())))?;
         }
+        // Uploads of a server that died: clients start them again.
+        let uploads = root.join("uploads");
+        for e in fs::read_dir(&uploads)
+            .map_err(io_err("read uploads"))?
+            .flatten()
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+        // A blob write cut short leaves a temp file beside the blobs: never a blob.
+        for e in fs::read_dir(root.join("blobs/sha256"))
+            .map_err(io_err("read blobs"))?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if Digest::from_hex(&name).is_err() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
         Ok(Store {
             root: root.to_path_buf(),
         })

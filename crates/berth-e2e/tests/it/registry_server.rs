@@ -508,3 +508,105 @@ fn registry_serve_with_auth_and_tls() {
     drop(plain);
     d.finish();
 }
+
+/// kill -9 of the server during a push: the restarted server's store holds only blobs whose
+/// bytes hash to their names, no upload, and the push then goes through.
+#[test]
+fn registry_serve_killed_mid_push_stays_consistent() {
+    let t = "registry_serve_killed_mid_push_stays_consistent";
+    if !berth_testutil::require_cmds(t, &["skopeo", "curl", "sha256sum"]) {
+        return;
+    }
+    let Some(debian) = berth_testutil::image(t, "debian-bookworm-minbase") else {
+        return;
+    };
+    let Some(d) = Daemon::start(t) else {
+        return;
+    };
+    let port = free_port();
+    let root = d.dir.path().join("registry");
+    let spawn = || {
+        Command::new(common::cli::berth_bin().unwrap())
+            .args([
+                "registry",
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--root",
+            ])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut reg = Registry {
+        child: spawn(),
+        port,
+    };
+    let url = format!("http://127.0.0.1:{port}/v2/");
+    wait_up(&url, &[]);
+    let mut push = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci-archive:{}", debian.display()))
+        .arg(format!("docker://127.0.0.1:{port}/debian:bookworm"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the server once an upload holds some bytes (or the push ended first).
+    let uploads = root.join("uploads");
+    for _ in 0..400 {
+        let busy = std::fs::read_dir(&uploads)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::metadata(e.path().join("data"))
+                    .map(|m| m.len() > 0)
+                    .unwrap_or(false)
+            });
+        if busy || push.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on the PID of the child this test spawned and has not reaped.
+    unsafe { libc::kill(reg.child.id() as i32, libc::SIGKILL) };
+    let _ = reg.child.wait();
+    let pushed = push.wait().unwrap();
+    assert!(
+        !pushed.success(),
+        "the push ended before the kill: nothing was cut short"
+    );
+    reg.child = spawn();
+    wait_up(&url, &[]);
+    assert_eq!(
+        std::fs::read_dir(&uploads).unwrap().count(),
+        0,
+        "uploads survived"
+    );
+    for e in std::fs::read_dir(root.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+    {
+        let o = Command::new("sha256sum").arg(e.path()).output().unwrap();
+        let sum = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            sum.split_whitespace().next().unwrap_or_default(),
+            e.file_name().to_string_lossy(),
+            "a blob whose bytes do not match its name"
+        );
+    }
+    // The push goes through now, and the image reads back.
+    let o = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci-archive:{}", debian.display()))
+        .arg(format!("docker://127.0.0.1:{port}/debian:bookworm"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["pull", &format!("127.0.0.1:{port}/debian:bookworm")]);
+    drop(reg);
+    d.finish();
+}
