@@ -29,17 +29,53 @@ pub struct Options {
     pub htpasswd: Option<Arc<crate::auth::Htpasswd>>,
 }
 
-#[derive(Clone)]
 struct App {
     store: Store,
     opts: Options,
+    metrics: Metrics,
 }
 
-/// The router serving `store`.
+/// Counters `/metrics` shows (Prometheus text format).
+#[derive(Default)]
+struct Metrics {
+    /// Requests by (method, status class).
+    requests: std::sync::Mutex<std::collections::BTreeMap<(String, u16), u64>>,
+    blobs_pushed: std::sync::atomic::AtomicU64,
+    manifests_pushed: std::sync::atomic::AtomicU64,
+}
+
+impl Metrics {
+    fn render(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = String::from(
+            "# HELP berth_registry_requests_total HTTP requests by method and status.\n# TYPE berth_registry_requests_total counter\n",
+        );
+        for ((m, st), n) in self.requests.lock().expect("metrics lock").iter() {
+            out.push_str(&format!(
+                "berth_registry_requests_total{{method=\"{m}\",status=\"{st}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP berth_registry_blobs_pushed_total Blob uploads completed.\n# TYPE berth_registry_blobs_pushed_total counter\nberth_registry_blobs_pushed_total {}\n",
+            self.blobs_pushed.load(Relaxed)
+        ));
+        out.push_str(&format!(
+            "# HELP berth_registry_manifests_pushed_total Manifests stored.\n# TYPE berth_registry_manifests_pushed_total counter\nberth_registry_manifests_pushed_total {}\n",
+            self.manifests_pushed.load(Relaxed)
+        ));
+        out
+    }
+}
+
+/// The router serving `store`: the distribution API under `/v2/`, `/healthz` and `/metrics`.
 pub fn router(store: Store, opts: Options) -> axum::Router {
     axum::Router::new()
         .fallback(handle)
-        .with_state(Arc::new(App { store, opts }))
+        .with_state(Arc::new(App {
+            store,
+            opts,
+            metrics: Metrics::default(),
+        }))
 }
 
 /// A distribution error: its code, HTTP status, message and detail.
@@ -154,10 +190,55 @@ async fn handle(
     Query(q): Query<HashMap<String, String>>,
     req: Request,
 ) -> Response {
+    let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
     let body = req.into_body();
+    let resp = answer(&app, &method, &path, &q, &headers, body).await;
+    let status = resp.status().as_u16();
+    *app.metrics
+        .requests
+        .lock()
+        .expect("metrics lock")
+        .entry((method.to_string(), status))
+        .or_default() += 1;
+    if method != Method::GET || path != "/metrics" {
+        // One structured access-log line per request.
+        eprintln!(
+            "{}",
+            json!({
+                "msg": "request",
+                "method": method.as_str(),
+                "path": path,
+                "status": status,
+                "ms": started.elapsed().as_millis() as u64,
+            })
+        );
+    }
+    resp
+}
+
+async fn answer(
+    app: &Arc<App>,
+    method: &Method,
+    path: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    match path {
+        "/healthz" => return (StatusCode::OK, "ok\n").into_response(),
+        "/metrics" => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                app.metrics.render(),
+            )
+                .into_response()
+        }
+        _ => {}
+    }
     if let Some(h) = &app.opts.htpasswd {
         let auth = headers
             .get(header::AUTHORIZATION)
@@ -185,7 +266,17 @@ async fn handle(
             return r;
         }
     }
-    let r = dispatch(&app, &method, &path, &q, &headers, body).await;
+    let r = dispatch(app, method, path, q, headers, body).await;
+    if let Ok(ok) = &r {
+        use std::sync::atomic::Ordering::Relaxed;
+        if ok.status() == StatusCode::CREATED {
+            if path.contains("/manifests/") {
+                app.metrics.manifests_pushed.fetch_add(1, Relaxed);
+            } else {
+                app.metrics.blobs_pushed.fetch_add(1, Relaxed);
+            }
+        }
+    }
     let mut resp = r.unwrap_or_else(IntoResponse::into_response);
     resp.headers_mut().insert(
         "Docker-Distribution-API-Version",

@@ -278,6 +278,22 @@ fn registry_serve_with_skopeo_docker_and_berth() {
     let (code, _, _) = curl(&["-I", &format!("http://{base}/v2/team/app/blobs/{want}")]);
     assert_eq!(code, 404);
     d.ok(&["pull", &format!("{base}/team/app:v1")]);
+
+    // Health and metrics.
+    let (code, body, _) = curl(&[&format!("http://{base}/healthz")]);
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    let (code, body, _) = curl(&[&format!("http://{base}/metrics")]);
+    assert_eq!(code, 200);
+    let pushed: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("berth_registry_manifests_pushed_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(pushed >= 4, "{body}");
+    assert!(
+        body.contains(r#"berth_registry_requests_total{method="GET",status="200"}"#),
+        "{body}"
+    );
     drop(reg);
     d.finish();
 }
