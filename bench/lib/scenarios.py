@@ -567,3 +567,66 @@ def scn_compose(lab: Lab, res: Results, rounds: int, services: int = 10):
                     lambda e=e: e.time(*project, "down", "-t", "10", timeout=600)[0])
     for e in engines:
         e.sh(*project, "down", "-t", "0", timeout=600, check=False)
+
+
+# ---------------------------------------------------------------- 8. registry server
+
+def scn_registry(lab: Lab, res: Results, rounds: int):
+    """`berth registry serve` beside Debian's `docker-registry` (distribution 2.8, under the
+    "docker" column), the same client (skopeo) for both: push the Debian image into an empty
+    registry, pull it back into a `dir:`, and each server's RSS after the round."""
+    from .engines import alive, stop_proc
+    from .util import free_port
+    import urllib.request
+    S = "registry"
+    res.rounds[S] = rounds
+    M_PUSH, M_PULL, M_RSS = "push debian (skopeo)", "pull debian (skopeo)", "server RSS after"
+    res.metric(S, M_PUSH, "s", target=">= 1.5x faster than docker-registry",
+               check=faster, main=True)
+    res.metric(S, M_PULL, "s", target=">= 1.5x faster than docker-registry", check=faster)
+    res.metric(S, M_RSS, "MiB", target="less than docker-registry",
+               check=lambda m: m["berth"] < m["docker"] if "docker" in m else None)
+    berth = lab.berth_bin
+    servers = []
+    if berth:
+        servers.append("berth")
+    else:
+        for m in (M_PUSH, M_PULL, M_RSS):
+            res.fail(S, m, "berth", "no berth binary")
+    servers.append("docker")
+    for r in range(rounds):
+        for who in rotate(servers, r):
+            store = f"{LIB}/regbench-{who}"
+            shutil.rmtree(store, ignore_errors=True)
+            os.makedirs(store, exist_ok=True)
+            port = free_port()
+            if who == "berth":
+                cmd = [berth, "registry", "serve", "--addr", f"127.0.0.1:{port}", "--root", store]
+            else:
+                cfg = f"{RUN}/regbench.yml"
+                with open(cfg, "w") as f:
+                    f.write("version: 0.1\nlog: {level: error}\n"
+                            f"storage:\n  filesystem:\n    rootdirectory: {store}\n"
+                            f"http:\n  addr: 127.0.0.1:{port}\n")
+                cmd = ["docker-registry", "serve", cfg]
+            p = lab.spawn(f"registry-{who}", cmd, f"{RUN}/regbench-{who}.log")
+            try:
+                wait_for(lambda p=p, port=port: alive(p, who) and urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/v2/", timeout=2).status == 200, 30, f"{who} registry")
+                dst = f"docker://127.0.0.1:{port}/bench/debian:latest"
+                attempt(res, S, M_PUSH, who, lambda dst=dst: timed(
+                    ["skopeo", "copy", "--dest-tls-verify=false", f"oci-archive:{DEBIAN_TAR}", dst],
+                    timeout=600)[0])
+                out = f"{LIB}/regbench-pull"
+                shutil.rmtree(out, ignore_errors=True)
+                attempt(res, S, M_PULL, who, lambda dst=dst, out=out: timed(
+                    ["skopeo", "copy", "--src-tls-verify=false", dst, f"dir:{out}"],
+                    timeout=600)[0])
+                attempt(res, S, M_RSS, who, lambda p=p: mem_kib(p.pid)[0] / 1024)
+            except (RuntimeError, CmdError) as e:
+                for m in (M_PUSH, M_PULL, M_RSS):
+                    res.fail(S, m, who, str(e)[:140])
+            finally:
+                stop_proc(p)
+                lab.procs = [(n, q) for n, q in lab.procs if q is not p]
+                shutil.rmtree(store, ignore_errors=True)
