@@ -160,6 +160,12 @@ pub struct RegistryServeArgs {
     /// Serve plain HTTP on a non-loopback address anyway
     #[arg(long)]
     pub insecure: bool,
+    /// Be a pull-through cache of this registry (`https://host[:port]`); pushes are refused
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// The upstream's user, for --proxy (its password in BERTH_PROXY_PASSWORD)
+    #[arg(long = "proxy-username", requires = "proxy")]
+    pub proxy_username: Option<String>,
     /// Where blobs, manifests and uploads are stored
     #[arg(long, default_value = "/var/lib/berth-registry")]
     pub root: String,

@@ -2,9 +2,10 @@
 //! speaking the OCI Distribution Specification v1.1 and Docker's Registry HTTP API V2 over a
 //! content-addressed filesystem store: pull and push (monolithic, chunked, single-request,
 //! cross-repository mount), tags and catalog with pagination, deletes when enabled, and the
-//! referrers API; Basic auth from an htpasswd file.
+//! referrers API; Basic auth from an htpasswd file; a pull-through cache mode.
 
 pub mod auth;
+pub mod proxy;
 pub mod route;
 pub mod server;
 pub mod store;

@@ -27,6 +27,8 @@ pub struct Options {
     pub delete: bool,
     /// Require Basic auth from these users.
     pub htpasswd: Option<Arc<crate::auth::Htpasswd>>,
+    /// Pull-through cache of this upstream (pushes refused).
+    pub proxy: Option<crate::proxy::Upstream>,
 }
 
 struct App {
@@ -327,7 +329,26 @@ async fn dispatch(
             ))
         }
         (Route::Blob { name, digest }, m @ (Method::GET | Method::HEAD)) => {
+            if let Some(up) = &app.opts.proxy {
+                let (s2, n2, d2) = (store.clone(), name.clone(), digest.clone());
+                if blocking(move || Ok(s2.blob_size(&n2, &d2).is_err())).await? {
+                    match up.blob(&store, &name, &digest).await {
+                        Ok(()) | Err(crate::proxy::ProxyError::NotFound) => {}
+                        Err(e) => tracing::warn!(error = %e, "pull-through cache: upstream"),
+                    }
+                }
+            }
             get_blob(store, name, digest, m == Method::HEAD, headers).await
+        }
+        (Route::UploadStart { .. } | Route::Upload { .. }, _)
+        | (Route::Manifest { .. }, Method::PUT | Method::DELETE)
+            if app.opts.proxy.is_some() =>
+        {
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UNSUPPORTED",
+                "this registry is a pull-through cache: push to its upstream",
+            ))
         }
         (Route::Blob { name, digest }, Method::DELETE) => {
             if !app.opts.delete {
@@ -387,6 +408,24 @@ async fn dispatch(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         (Route::Manifest { name, reference }, m @ (Method::GET | Method::HEAD)) => {
+            if let Some(up) = &app.opts.proxy {
+                let (s2, n2, r2) = (store.clone(), name.clone(), reference.clone());
+                let have = blocking(move || {
+                    Ok(match &r2 {
+                        Reference::Digest(d) => s2.get_manifest(&n2, d).is_ok(),
+                        // A tag is asked upstream each time (it may have moved); the
+                        // cached one answers when the upstream cannot.
+                        Reference::Tag(_) => false,
+                    })
+                })
+                .await?;
+                if !have {
+                    match up.manifest(&store, &name, &reference).await {
+                        Ok(_) | Err(crate::proxy::ProxyError::NotFound) => {}
+                        Err(e) => tracing::warn!(error = %e, "pull-through cache: upstream"),
+                    }
+                }
+            }
             let (digest, bytes, media) = blocking(move || {
                 let d = match reference {
                     Reference::Digest(d) => d,

@@ -41,6 +41,43 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let proxy = match &a.proxy {
+        Some(url) => {
+            let base = url.trim_end_matches('/').to_string();
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(Exit::msg(
+                    1,
+                    format!("--proxy {url}: give the upstream as https://host[:port]"),
+                ));
+            }
+            use berth_http::Connector as _;
+            let transport = berth_http_reqwest::ReqwestConnector
+                .client(&berth_http::ClientOptions::default())
+                .map_err(|e| Exit::msg(1, format!("--proxy {url}: {e}")))?;
+            let authorization = match &a.proxy_username {
+                Some(user) => {
+                    let pass = std::env::var("BERTH_PROXY_PASSWORD").map_err(|_| {
+                        Exit::msg(
+                            1,
+                            "--proxy-username needs the password in BERTH_PROXY_PASSWORD",
+                        )
+                    })?;
+                    use base64::Engine as _;
+                    Some(format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+                    ))
+                }
+                None => None,
+            };
+            Some(berth_registry_server::proxy::Upstream {
+                base,
+                transport,
+                authorization,
+            })
+        }
+        None => None,
+    };
     let store = berth_registry_server::Store::open(std::path::Path::new(&a.root))
         .map_err(|e| Exit::msg(1, format!("registry root {}: {e}", a.root)))?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -57,6 +94,7 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
         berth_registry_server::Options {
             delete: a.delete,
             htpasswd,
+            proxy,
         },
     );
     berth_api::listen::serve(

@@ -626,3 +626,44 @@ fn registry_serve_killed_mid_push_stays_consistent() {
     drop(reg);
     d.finish();
 }
+
+/// Pull-through cache: berth's registry in front of Debian's docker-registry; a pull through
+/// berth's daemon fills the cache, a push is refused, and once the upstream is gone the cached
+/// image still pulls.
+#[test]
+fn registry_serve_as_a_pull_through_cache() {
+    let t = "registry_serve_as_a_pull_through_cache";
+    if !berth_testutil::require_cmds(t, &["skopeo", "curl", "docker-registry"]) {
+        return;
+    }
+    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let Some(d) = Daemon::start(t) else {
+        return;
+    };
+    let upstream = berth_testutil::registry::Registry::start();
+    upstream.put_archive(&busybox, "library/busybox:latest");
+    let cache = start_registry(&d, &["--proxy", &format!("http://{}", upstream.addr)]);
+    let host = format!("127.0.0.1:{}", cache.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let image = format!("{host}/library/busybox:latest");
+    d.ok(&["pull", &image]);
+    assert_eq!(d.ok(&["run", "--rm", &image, "echo", "cached"]), "cached");
+    let o = d.docker(&["push", &image]);
+    assert!(
+        !o.status.success(),
+        "a push to a pull-through cache went through"
+    );
+    // The upstream goes away; the cache still serves what it holds.
+    drop(upstream);
+    d.ok(&["rmi", &image]);
+    d.ok(&["pull", &image]);
+    let (code, body, _) = curl(&[&format!(
+        "http://{host}/v2/library/nothere/manifests/latest"
+    )]);
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("MANIFEST_UNKNOWN"), "{body}");
+    drop(cache);
+    d.finish();
+}
