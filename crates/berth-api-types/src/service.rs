@@ -372,6 +372,10 @@ pub trait ImageService: Send + Sync + 'static {
     async fn build_prune(&self) -> ApiResult<(Vec<String>, u64)> {
         Ok((Vec::new(), 0))
     }
+    /// The builder's cache entries (`/system/df`'s `BuildCache`, BuildKit's `DiskUsage`).
+    async fn build_cache(&self) -> ApiResult<Vec<BuildCacheItem>> {
+        Ok(Vec::new())
+    }
     /// Push to a registry; progress and errors in-stream, final `aux` `{Tag,Digest,Size}`.
     async fn push(&self, opts: PushOptions) -> ApiResult<JsonStream> {
         Err(ApiError::not_implemented(format!(

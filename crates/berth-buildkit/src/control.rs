@@ -216,6 +216,30 @@ pub fn frontend_caps() -> Vec<gw::ApiCap> {
     .collect()
 }
 
+/// A `/system/df` build-cache item as BuildKit's usage record.
+fn usage_record(i: berth_api_types::BuildCacheItem) -> pb::UsageRecord {
+    let ts = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| pb::Timestamp {
+                seconds: t.timestamp(),
+                nanos: t.timestamp_subsec_nanos() as i32,
+            })
+    };
+    pb::UsageRecord {
+        created_at: ts(&i.created_at),
+        last_used_at: ts(&i.last_used_at),
+        id: i.id,
+        mutable: false,
+        in_use: i.in_use,
+        size: i.size as i64,
+        usage_count: i.usage_count,
+        description: i.description,
+        record_type: i.typ,
+        shared: i.shared,
+    }
+}
+
 impl BuildKit {
     pub fn new(images: Arc<dyn ImageService>) -> Arc<Self> {
         Arc::new(BuildKit {
@@ -269,9 +293,12 @@ impl BuildKit {
             "/moby.buildkit.v1.Control/Info" => grpc::unary(Ok(pb::InfoResponse {
                 buildkit_version: Some(version()),
             })),
-            "/moby.buildkit.v1.Control/DiskUsage" => {
-                grpc::unary(Ok(pb::DiskUsageResponse::default()))
-            }
+            "/moby.buildkit.v1.Control/DiskUsage" => match self.images.build_cache().await {
+                Err(e) => grpc::error_response(&Status::internal(e.to_string())),
+                Ok(items) => grpc::unary(Ok(pb::DiskUsageResponse {
+                    record: items.into_iter().map(usage_record).collect(),
+                })),
+            },
             "/moby.buildkit.v1.Control/Prune" => {
                 let r = self.images.build_prune().await;
                 match r {

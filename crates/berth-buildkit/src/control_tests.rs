@@ -83,6 +83,17 @@ impl ImageService for FakeImages {
     async fn import(&self, _: ByteStream, _: ImportOptions) -> ApiResult<String> {
         nope()
     }
+    async fn build_cache(&self) -> ApiResult<Vec<berth_api_types::BuildCacheItem>> {
+        Ok(vec![berth_api_types::BuildCacheItem {
+            id: "step-cache-1".into(),
+            typ: "regular".into(),
+            description: "RUN make".into(),
+            size: 4096,
+            created_at: Some("2026-01-02T03:04:05Z".into()),
+            usage_count: 2,
+            ..Default::default()
+        }])
+    }
     async fn build(&self, mut body: ByteStream, opts: BuildOptions) -> ApiResult<JsonStream> {
         let mut tar = vec![];
         while let Some(c) = body.next().await {
@@ -569,6 +580,23 @@ async fn unknown_frontends_exporters_and_methods_are_named() {
     .await
     .unwrap();
     assert_eq!(w.record[0].platforms[0].os, "linux");
+    // `docker buildx du`: the builder's cache entries as usage records.
+    let du: pb::DiskUsageResponse = call_unary(
+        &mut rig.grpc,
+        "/moby.buildkit.v1.Control/DiskUsage",
+        &[],
+        &pb::DiskUsageRequest::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(du.record.len(), 1);
+    let r = &du.record[0];
+    assert_eq!(
+        (r.id.as_str(), r.size, r.usage_count),
+        ("step-cache-1", 4096, 2)
+    );
+    assert_eq!(r.description, "RUN make");
+    assert_eq!(r.created_at.as_ref().map(|t| t.seconds), Some(1767323045));
 }
 
 #[tokio::test]

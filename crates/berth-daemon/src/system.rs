@@ -294,15 +294,9 @@ impl SystemService for Engine {
         )
         .await?;
         let users = image_users(&containers);
-        let build_cache = match self.store() {
-            Some(store) => {
-                let root = store.root().to_path_buf();
-                tokio::task::spawn_blocking(move || build_cache_usage(&root))
-                    .await
-                    .unwrap_or_default()
-            }
-            None => Vec::new(),
-        };
+        let build_cache = berth_api_types::ImageService::build_cache(self)
+            .await
+            .unwrap_or_default();
         Ok(DiskUsage {
             layers_size: usage.layers_size as i64,
             images: images

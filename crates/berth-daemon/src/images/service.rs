@@ -477,6 +477,18 @@ impl ImageService for Engine {
         Ok(pruned.map_err(|e| DaemonError::io("prune the build cache", e))?)
     }
 
+    async fn build_cache(&self) -> ApiResult<Vec<berth_api_types::BuildCacheItem>> {
+        let Some(store) = self.store() else {
+            return Ok(Vec::new());
+        };
+        let root = store.root().to_path_buf();
+        Ok(
+            tokio::task::spawn_blocking(move || crate::system::build_cache_usage(&root))
+                .await
+                .map_err(DaemonError::from)?,
+        )
+    }
+
     async fn login(&self, req: berth_api_types::AuthRequest) -> ApiResult<String> {
         Ok(self.registry_login(req).await?)
     }
