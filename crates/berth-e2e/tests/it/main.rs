@@ -14,6 +14,7 @@ mod cli_multi;
 mod commit;
 mod compose_clients;
 mod confinement;
+mod containerd;
 mod containers;
 mod crash;
 mod docker_cli;
