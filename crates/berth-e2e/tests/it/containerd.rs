@@ -1,7 +1,8 @@
 //! berth as containerd's OCI runtime (issue 17): Debian's containerd 1.6, started here with its
 //! own root, state and socket, runs busybox through `berth-runc` (a symlink to the berth binary)
-//! as the runc shim's runtime binary — output, exit codes, exec, pause/resume, a memory update,
-//! metrics, kill, checkpoint refused — and nothing is left afterwards. Also `berth-runc` alone
+//! as the runc shim's runtime binary — output, exit codes, exec, pause/resume, a memory update
+//! through containerd's Tasks/Update API, metrics, kill, checkpoint refused — and nothing is
+//! left afterwards. Also `berth-runc` alone
 //! on a bundle: its lifecycle and bad input (bad config.json, id in use, delete of a running
 //! container, unknown command or flag).
 
@@ -278,25 +279,11 @@ fn containerd_runs_busybox_through_berth_runc() {
     assert!(c.ctr(&["task", "resume", "s1"]).status.success());
     assert_eq!(c.task_status("s1"), "RUNNING");
 
-    // ctr 1.6 has no `task update`: send runc's update the way the runc shim does (go-runc's
-    // `update --resources -`, LinuxResources JSON on stdin) to the container containerd made,
-    // then read the limit back through containerd's metrics.
-    let root = c.runc_root().join(&c.ns);
-    let mut up = Command::new(&c.runc)
-        .arg("--root")
-        .arg(&root)
-        .args(["update", "--resources", "-", "s1"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        up.stdin.as_mut().unwrap(),
-        br#"{"memory":{"limit":67108864}}"#,
-    )
-    .unwrap();
-    let o = up.wait_with_output().unwrap();
-    assert!(o.status.success(), "update: {}", err(&o));
+    // ctr 1.6 has no `task update`: call containerd's Tasks/Update over gRPC as its Go client
+    // does (LinuxResources as JSON in an Any); the shim runs berth-runc's `update -r -`. Then
+    // read the limit back through containerd's metrics.
+    let (code, msg) = grpc_update_memory(&c.sock, &c.ns, "s1", 67108864);
+    assert_eq!(code, "0", "Tasks/Update: grpc-status {code} {msg}");
     let m = c.ctr(&["task", "metrics", "s1"]);
     assert!(m.status.success(), "metrics: {}", err(&m));
     let metrics = out(&m);
@@ -336,6 +323,7 @@ fn containerd_runs_busybox_through_berth_runc() {
     assert!(c.ctr(&["c", "rm", "s1"]).status.success());
 
     // Nothing left: tasks, containers, runtime state, cgroups, mounts of tasks.
+    let root = c.runc_root().join(&c.ns);
     assert_eq!(out(&c.ctr(&["task", "ls", "-q"])), "");
     assert_eq!(out(&c.ctr(&["c", "ls", "-q"])), "");
     let left: Vec<_> = std::fs::read_dir(&root)
@@ -365,6 +353,73 @@ fn containerd_runs_busybox_through_berth_runc() {
         "cgroups left: {:?}",
         cgroup_dirs(&ns)
     );
+}
+
+/// A protobuf length-delimited field.
+fn pb_field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    let mut n = bytes.len();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(bytes);
+}
+
+/// `containerd.services.tasks.v1.Tasks/Update` with a memory limit, over HTTP/2 on the unix
+/// socket: returns grpc-status and grpc-message.
+fn grpc_update_memory(sock: &Path, ns: &str, id: &str, limit: u64) -> (String, String) {
+    let resources = format!(r#"{{"memory":{{"limit":{limit}}}}}"#);
+    let mut any = Vec::new();
+    pb_field(
+        &mut any,
+        0x0a,
+        b"types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+    );
+    pb_field(&mut any, 0x12, resources.as_bytes());
+    let mut req = Vec::new();
+    pb_field(&mut req, 0x0a, id.as_bytes());
+    pb_field(&mut req, 0x12, &any);
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(req.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&req);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let io = tokio::net::UnixStream::connect(sock).await.unwrap();
+        let (client, conn) = h2::client::handshake(io).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut client = client.ready().await.unwrap();
+        let request =
+            http::Request::post("http://containerd/containerd.services.tasks.v1.Tasks/Update")
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("containerd-namespace", ns)
+                .body(())
+                .unwrap();
+        let (resp, mut send) = client.send_request(request, false).unwrap();
+        send.send_data(bytes::Bytes::from(frame), true).unwrap();
+        let resp = resp.await.unwrap();
+        let (head, mut body) = resp.into_parts();
+        while let Some(d) = body.data().await {
+            let _ = d.unwrap();
+        }
+        let trailers = body.trailers().await.unwrap().unwrap_or_default();
+        let get = |k: &str| {
+            trailers
+                .get(k)
+                .or_else(|| head.headers.get(k))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        (get("grpc-status"), get("grpc-message"))
+    })
 }
 
 /// `berth-runc` on a bundle of its own, with a temp `--root`.
