@@ -609,6 +609,74 @@ fn berth_runc_lifecycle_on_a_bundle() {
     assert!(b.ids().is_empty());
 }
 
+/// Receive one fd sent with SCM_RIGHTS on `conn` (runc's console-socket protocol).
+fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .expect("recvmsg on the console socket");
+    for c in msg.cmsgs().expect("control messages") {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel just installed this fd in our table for us to own.
+            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd on the console socket");
+}
+
+#[test]
+fn berth_runc_sends_the_pty_master_to_the_console_socket() {
+    let t = "berth_runc_sends_the_pty_master_to_the_console_socket";
+    if !berth_testutil::require_root(t) {
+        return;
+    }
+    let Some(b) = Bundle::new(t, &["sh", "-c", "[ -t 0 ] && echo is-a-tty; sleep 100"]) else {
+        return;
+    };
+    let cfg = b.bundle().join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    spec["process"]["terminal"] = true.into();
+    std::fs::write(&cfg, spec.to_string()).unwrap();
+    let sock = b.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let got = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let master = std::fs::File::from(recv_fd(&conn));
+        let mut text = String::new();
+        let mut r = std::io::BufReader::new(master);
+        let _ = std::io::BufRead::read_line(&mut r, &mut text);
+        text
+    });
+    let id = format!("tty-{}", rand_tag());
+    let bundle = b.bundle().to_string_lossy().into_owned();
+    let o = b.runc(&[
+        "run",
+        "--detach",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
+    assert!(
+        o.status.success(),
+        "run -d with a console socket: {}",
+        err(&o)
+    );
+    assert_eq!(got.join().unwrap().trim(), "is-a-tty");
+    assert!(b.runc(&["delete", "--force", &id]).status.success());
+    assert!(b.ids().is_empty());
+}
+
 #[test]
 fn berth_runc_refuses_a_bad_config_and_leaves_nothing() {
     let t = "berth_runc_refuses_a_bad_config_and_leaves_nothing";

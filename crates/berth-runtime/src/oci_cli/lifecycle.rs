@@ -11,8 +11,9 @@ use libcontainer::syscall::syscall::SyscallType;
 use super::args::{CreateOpts, Format, Kill, List, Run};
 use super::{bundle, dir, fail, lc, load, state, CliError, R};
 
-/// Create container `id` from `opts.bundle`; its init waits for `start`.
-pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> R<Container> {
+/// Create container `id` from `opts.bundle`; its init waits for `start`. `attached` (`run`
+/// without --detach): a terminal container without a console socket uses our own terminal.
+pub fn create(root: &Path, id: &str, opts: &CreateOpts, attached: bool) -> R<Container> {
     super::check_id(id)?;
     let bundle_dir = bundle::resolve(&opts.bundle)?;
     bundle::load(&bundle_dir)?;
@@ -33,7 +34,7 @@ pub fn create(root: &Path, id: &str, opts: &CreateOpts) -> R<Container> {
     let built = b
         .as_init(&bundle_dir)
         .with_systemd(false)
-        .with_detach(true)
+        .with_detach(!attached)
         .with_no_pivot(opts.no_pivot)
         .build();
     match built {
@@ -128,7 +129,7 @@ pub fn run(root: &Path, r: &Run) -> R<i32> {
     if !r.detach {
         become_subreaper();
     }
-    let mut c = create(root, &r.id, &r.opts)?;
+    let mut c = create(root, &r.id, &r.opts, !r.detach)?;
     if let Err(e) = c.start() {
         let _ = c.delete(true);
         return Err(lc(&format!("start container {}", r.id), e));

@@ -93,7 +93,7 @@ fn run(cli: &Cli) -> R<i32> {
     }
     let root = &cli.root;
     match &cli.cmd {
-        Cmd::Create(c) => lifecycle::create(root, &c.id, &c.opts).map(|_| 0),
+        Cmd::Create(c) => lifecycle::create(root, &c.id, &c.opts, false).map(|_| 0),
         Cmd::Start(i) => lifecycle::start(root, &i.id).map(|_| 0),
         Cmd::Run(r) => lifecycle::run(root, r),
         Cmd::State(i) => lifecycle::state(root, &i.id).map(|_| 0),
