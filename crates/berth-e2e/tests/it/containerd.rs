@@ -271,6 +271,14 @@ fn containerd_runs_busybox_through_berth_runc() {
         "{}",
         err(&o)
     );
+    // A runtime error reaches the ctr user: go-runc reads berth-runc's `--log` json line.
+    let o = c.ctr(&["task", "exec", "--exec-id", "e2", "s1", "/no/such/cmd"]);
+    assert!(!o.status.success());
+    assert!(
+        err(&o).contains("/no/such/cmd"),
+        "exec of a missing command: {}",
+        err(&o)
+    );
     let ps = out(&c.ctr(&["task", "ps", "s1"]));
     assert!(ps.lines().count() >= 2, "task ps: {ps}");
 
