@@ -2,7 +2,7 @@
 # Installs what building and testing berth needs on Debian 12 (root). Idempotent and quiet.
 set -euo pipefail
 pkgs=(libseccomp-dev pkg-config nftables iproute2 busybox-static tini docker-registry skopeo umoci
-      runc docker.io docker-compose apache2-utils tmux jq procps openssl curl)
+      runc containerd docker.io docker-compose apache2-utils tmux jq procps openssl curl)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

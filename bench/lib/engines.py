@@ -302,6 +302,10 @@ class Lab:
     def runc(self, *args: str) -> list[str]:
         return ["runc", "--root", self.runc_root, *args]
 
+    def berth_runc(self, *args: str) -> list[str]:
+        """berth's own OCI runtime (`berth runtime`, runc's CLI) on the same bundles as runc."""
+        return [self.berth_bin, "runtime", "--root", f"{RUN}/berth-runc", *args]
+
     def load(self, eng: Engine, archive: str, ref: str):
         """Load an OCI archive into an engine; docker 20.10 can't, so skopeo feeds it instead.
 
@@ -368,6 +372,13 @@ class Lab:
                     sh(self.runc("delete", "-f", c["id"]), check=False)
             except (CmdError, ValueError) as e:
                 log(f"runc cleanup: {e}")
+        if self.berth_bin and os.path.isdir(f"{RUN}/berth-runc"):
+            try:
+                out = sh(self.berth_runc("list", "-q"), check=False).stdout or ""
+                for cid in out.split():
+                    sh(self.berth_runc("delete", "-f", cid), check=False)
+            except CmdError as e:
+                log(f"berth-runc cleanup: {e}")
         for name, p in reversed(self.procs):
             stop_proc(p)
         self.procs.clear()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .util import fmt_value, summary
 
-ENGINE_ORDER = ["berth", "docker", "podman", "runc", "skopeo", "host"]
+ENGINE_ORDER = ["berth", "docker", "podman", "runc", "berth-runc", "skopeo", "host"]
 PEERS = ["docker", "podman"]
 REFS = {"runc": "runc (floor)", "skopeo": "skopeo (ref)", "host": "host (ceiling)"}
 
@@ -90,7 +90,8 @@ class Results:
                               for m in ms)]
             if not engines:
                 continue
-            ratio_to = [e for e in engines if e != "berth"]
+            # berth-runc (berth's OCI runtime) is berth's side of the runtime-only rows.
+            ratio_to = [e for e in engines if e not in ("berth", "berth-runc")]
             head = ["metric"] + [REFS.get(e, e) for e in engines] + \
                 [f"berth/{e}" for e in ratio_to] + ["target"]
             rows = []
@@ -98,14 +99,15 @@ class Results:
             for m in ms:
                 med = self.medians(scn, m.name)
                 row = [f"{m.name} ({m.unit})"] + [self.cell(m, e, foot) for e in engines]
+                ours = med.get("berth", med.get("berth-runc"))
                 for e in ratio_to:
-                    if "berth" in med and e in med and med[e] > 0:
-                        row.append(f"{med['berth'] / med[e]:.2f}x")
+                    if ours is not None and e in med and med[e] > 0:
+                        row.append(f"{ours / med[e]:.2f}x")
                     else:
                         row.append("—")
                 tgt = m.target
                 if tgt and m.check is not None:
-                    ok = m.check(med) if "berth" in med else None
+                    ok = m.check(med) if ours is not None else None
                     tgt += " " + ("?" if ok is None else ("MET" if ok else "MISSED"))
                 row.append(tgt)
                 rows.append(row)
@@ -180,7 +182,7 @@ class Results:
         rows = (len(ms) + cols - 1) // cols
         fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
         colors = {"berth": "#d62728", "docker": "#1f77b4", "podman": "#9467bd",
-                  "runc": "#7f7f7f", "skopeo": "#8c564b", "host": "#2ca02c"}
+                  "runc": "#7f7f7f", "berth-runc": "#9467bd", "skopeo": "#8c564b", "host": "#2ca02c"}
         for ax, m in zip(axes.flat, ms):
             names, meds, lo, hi = [], [], [], []
             missing = []

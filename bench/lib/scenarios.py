@@ -84,6 +84,11 @@ def scn_run(lab: Lab, res: Results, rounds: int):
     res.metric(S, M_D, "s", main=True)
     res.metric(S, M_DR, "s")
     res.metric(S, M_RMF, "s")
+    # Issue 17: berth's runc-compatible runtime on the same bundle as runc (the floor).
+    M_RT = "runtime run (bundle, true)"
+    res.metric(S, M_RT, "s", target="berth-runc < runc", main=True,
+               check=lambda m: m["berth-runc"] < m["runc"]
+               if "runc" in m and "berth-runc" in m else None)
     engines = usable(lab, res, S, [M_RM, M_D, M_DR, M_RMF])
     who = [e.name for e in engines]
     if not lab.runc_on:
@@ -94,7 +99,20 @@ def scn_run(lab: Lab, res: Results, rounds: int):
     else:
         who.append("runc")
     by = {e.name: e for e in engines}
+    rt_who = []
+    if "runc" in who:
+        rt_who.append("runc")
+        if lab.berth_bin:
+            rt_who.append("berth-runc")
+        else:
+            res.fail(S, M_RT, "berth-runc", "no berth binary")
     for r in range(rounds):
+        for name in rotate(rt_who, r):
+            run = lab.runc if name == "runc" else lab.berth_runc
+            cid = f"bbench-rt-{os.getpid()}-{r}"
+            if not res.failed(S, M_RT, name):
+                attempt(res, S, M_RT, name, lambda: timed(run(
+                    "run", "--bundle", f"{lab.runc_bundles}/true", cid), timeout=60)[0])
         for name in rotate(who, r):
             if name == "runc":
                 cid = f"bbench-{os.getpid()}-{r}"

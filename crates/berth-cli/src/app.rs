@@ -254,7 +254,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
     let c = connect(&cli).await?;
     match cli.cmd {
-        Command::Daemon(_) | Command::Shim(_) => unreachable!("handled before the runtime"),
+        Command::Daemon(_) | Command::Shim(_) | Command::Runtime(_) => {
+            unreachable!("handled before the runtime")
+        }
         Command::Version(a) => cmd::system::version(&c, a).await,
         Command::Info(a) => cmd::system::info(&c, a).await,
         Command::Events(a) => cmd::system::events(&c, a).await,

@@ -45,6 +45,9 @@ pub enum Command {
     /// Internal: per-container runtime shim
     #[command(hide = true)]
     Shim(ShimArgs),
+    /// OCI runtime with runc's command line (also when invoked as `berth-runc`)
+    #[command(disable_help_flag = true)]
+    Runtime(ShimArgs),
     /// Show the berth version information
     Version(FormatArgs),
     /// Display system-wide information

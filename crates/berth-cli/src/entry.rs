@@ -1,5 +1,6 @@
 //! Entry points wired to other crates: `berth daemon` (its flags; served by [`crate::serve`])
-//! and the hidden `berth shim` (berth-runtime, run before any tokio runtime exists).
+//! the hidden `berth shim` and `berth runtime` (berth-runtime, run before any tokio runtime
+//! exists).
 
 use crate::cli::Cli;
 
@@ -22,6 +23,20 @@ pub fn shim(args: impl Iterator<Item = String>) -> ! {
         // TODO(berth-runtime): build with `--features runtime` to link the shim.
         eprintln!("berth shim: this binary was built without the runtime (feature \"runtime\")");
         std::process::exit(125)
+    }
+}
+
+/// `berth runtime …` / `berth-runc …` (args[0] is the program name): never returns.
+pub fn runtime(args: Vec<String>) -> ! {
+    #[cfg(feature = "runtime")]
+    {
+        std::process::exit(berth_runtime::oci_cli::main(args))
+    }
+    #[cfg(not(feature = "runtime"))]
+    {
+        drop(args);
+        eprintln!("berth runtime: this binary was built without the runtime (feature \"runtime\")");
+        std::process::exit(1)
     }
 }
 

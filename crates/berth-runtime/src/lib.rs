@@ -8,6 +8,7 @@ pub mod error;
 mod exec;
 mod executor;
 pub mod logs;
+pub mod oci_cli;
 mod orphan;
 pub mod pathutil;
 pub mod protocol;

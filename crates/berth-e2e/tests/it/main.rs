@@ -15,6 +15,7 @@ mod commit;
 mod compose_buildkit;
 mod compose_clients;
 mod confinement;
+mod containerd;
 mod containers;
 mod crash;
 mod docker_cli;
