@@ -729,3 +729,66 @@ fn berth_runc_refuses_a_bad_config_and_leaves_nothing() {
     assert!(!b.root().join("bad").exists());
     assert!(cgroup_dirs("bad").is_empty());
 }
+
+/// containerd pulls from `berth registry serve` (issue 18): `ctr pull --plain-http` of an
+/// image skopeo pushed there, then runs it through berth-runc.
+#[test]
+fn containerd_pulls_from_berth_registry() {
+    let t = "containerd_pulls_from_berth_registry";
+    if !berth_testutil::require_root(t)
+        || !berth_testutil::require_cmds(t, &["containerd", "ctr", "skopeo", "curl"])
+    {
+        return;
+    }
+    let Some(archive) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let port = crate::common::cli::free_port();
+    let mut reg = Command::new(berth_bin().unwrap())
+        .args([
+            "registry",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--root",
+        ])
+        .arg(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = || {
+        Command::new("curl")
+            .args(["-sf", &format!("http://127.0.0.1:{port}/v2/")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let t0 = Instant::now();
+    while !up() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "registry did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let image = format!("127.0.0.1:{port}/library/busybox:latest");
+    let o = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo: {}", err(&o));
+    {
+        let c = Containerd::start();
+        let o = c.ctr(&["images", "pull", "--plain-http", &image]);
+        assert!(o.status.success(), "ctr pull: {}{}", out(&o), err(&o));
+        let o = c.run(&["--rm"], &image, "pulled", &["echo", "pulled from berth"]);
+        assert!(o.status.success(), "ctr run: {}", err(&o));
+        assert_eq!(out(&o), "pulled from berth\n");
+    }
+    // SAFETY: kill(2) on the PID of the registry this test spawned and has not reaped.
+    unsafe { libc::kill(reg.id() as i32, libc::SIGTERM) };
+    let _ = reg.wait();
+}
