@@ -352,6 +352,24 @@ impl Client {
         self.send(Method::DELETE, path, empty()).await
     }
 
+    /// Whether the object at `path` exists: GET answered, or 404.
+    pub async fn exists(&self, path: &str) -> Result<bool> {
+        match self.send(Method::GET, path, empty()).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// DELETE where an object already gone is no error: whether it was there.
+    pub async fn delete_if_exists(&self, path: &str) -> Result<bool> {
+        match self.delete(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// GET /_ping (unversioned).
     pub async fn ping(&self) -> Result<Ping> {
         let resp = self.request(Method::GET, "/_ping", empty(), &[]).await?;

@@ -352,10 +352,9 @@ async fn ensure_resources(
             }
         };
         let what = format!("{} {name}", word.to_lowercase());
-        match c.get_json::<Value>(&format!("{path}/{}", enc(&name))).await {
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(api(what)(e)),
+        let there = c.exists(&format!("{path}/{}", enc(&name))).await;
+        if there.map_err(api(what.clone()))? {
+            continue;
         }
         if spec.get("external").and_then(Value::as_bool) == Some(true) {
             return Err(match kind {
@@ -451,14 +450,10 @@ async fn ensure_image(
     out: Progress<'_>,
 ) -> Result<(), ApplyError> {
     let image = image_of(project, service, svc);
-    let exists = match c
-        .get_json::<Value>(&format!("/images/{}/json", enc(&image)))
+    let exists = c
+        .exists(&format!("/images/{}/json", enc(&image)))
         .await
-    {
-        Ok(_) => true,
-        Err(e) if e.kind() == ErrorKind::NotFound => false,
-        Err(e) => return Err(api(format!("image {image}"))(e)),
-    };
+        .map_err(api(format!("image {image}")))?;
     if let Some(spec) = svc.get("build") {
         if o.no_build {
             if exists {
@@ -714,11 +709,9 @@ async fn remove_container(
         out(&format!(" Container {cn}  Stopped"));
     }
     let v = if volumes { "1" } else { "0" };
-    match c.delete(&format!("/containers/{cid}?force=1&v={v}")).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(api(format!("container {cn}"))(e)),
-    }
+    c.delete_if_exists(&format!("/containers/{cid}?force=1&v={v}"))
+        .await
+        .map_err(api(format!("container {cn}")))?;
     out(&format!(" Container {cn}  Removed"));
     Ok(())
 }
@@ -747,10 +740,11 @@ pub async fn down(
         .map_err(api("list networks"))?;
     for n in nets {
         let name = n.get("Name").and_then(Value::as_str).unwrap_or_default();
-        match c.delete(&format!("/networks/{}", enc(name))).await {
-            Ok(_) => out(&format!(" Network {name}  Removed")),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(api(format!("network {name}"))(e)),
+        if c.delete_if_exists(&format!("/networks/{}", enc(name)))
+            .await
+            .map_err(api(format!("network {name}")))?
+        {
+            out(&format!(" Network {name}  Removed"));
         }
     }
     if let Some(mode) = o.rmi {
@@ -764,10 +758,11 @@ pub async fn down(
                 continue;
             }
             seen.push(image.clone());
-            match c.delete(&format!("/images/{}", enc(&image))).await {
-                Ok(_) => out(&format!(" Image {image}  Removed")),
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(api(format!("image {image}"))(e)),
+            if c.delete_if_exists(&format!("/images/{}", enc(&image)))
+                .await
+                .map_err(api(format!("image {image}")))?
+            {
+                out(&format!(" Image {image}  Removed"));
             }
         }
     }
@@ -786,10 +781,11 @@ pub async fn down(
             .flatten()
         {
             let name = v.get("Name").and_then(Value::as_str).unwrap_or_default();
-            match c.delete(&format!("/volumes/{}", enc(name))).await {
-                Ok(_) => out(&format!(" Volume {name}  Removed")),
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(api(format!("volume {name}"))(e)),
+            if c.delete_if_exists(&format!("/volumes/{}", enc(name)))
+                .await
+                .map_err(api(format!("volume {name}")))?
+            {
+                out(&format!(" Volume {name}  Removed"));
             }
         }
     }

@@ -2,7 +2,7 @@
 //! image made on first use, the pod network, volumes, each pod's infra container, its init
 //! containers run to completion in order, then its containers started.
 
-use berth_client::{Client, ErrorKind};
+use berth_client::Client;
 use serde_json::{json, Value};
 
 use crate::play::{labels, Plan, PlannedPod, INFRA_IMAGE, NETWORK};
@@ -62,13 +62,8 @@ fn is_static_elf(data: &[u8]) -> bool {
 
 /// The infra image: imported once from the client's static busybox.
 async fn ensure_infra_image(c: &Client, out: Progress<'_>) -> Result<(), ApplyError> {
-    match c
-        .get_json::<Value>(&format!("/images/{}/json", enc(INFRA_IMAGE)))
-        .await
-    {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(api(format!("image {INFRA_IMAGE}"))(e)),
+    if exists(c, &format!("/images/{}/json", enc(INFRA_IMAGE)), "image").await? {
+        return Ok(());
     }
     let mut found = None;
     for p in BUSYBOX {
@@ -116,11 +111,7 @@ async fn ensure_infra_image(c: &Client, out: Progress<'_>) -> Result<(), ApplyEr
 }
 
 async fn exists(c: &Client, path: &str, what: &str) -> Result<bool, ApplyError> {
-    match c.get_json::<Value>(path).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(api(what.to_string())(e)),
-    }
+    c.exists(path).await.map_err(api(what.to_string()))
 }
 
 /// `kube play`: create and start every pod of the plan.
@@ -223,19 +214,15 @@ pub async fn down(c: &Client, plan: &Plan, out: Progress<'_>) -> Result<(), Appl
         list.sort_by_key(|x| x["Labels"][labels::INFRA].as_str() == Some("true"));
         for x in list {
             let id = x["Id"].as_str().unwrap_or_default();
-            match c.delete(&format!("/containers/{id}?force=1&v=1")).await {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(api(format!("container {id}"))(e)),
-            }
+            c.delete_if_exists(&format!("/containers/{id}?force=1&v=1"))
+                .await
+                .map_err(api(format!("container {id}")))?;
         }
         for (v, temporary) in &pod.volumes {
             if *temporary {
-                match c.delete(&format!("/volumes/{}", enc(v))).await {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(e) => return Err(api(format!("volume {v}"))(e)),
-                }
+                c.delete_if_exists(&format!("/volumes/{}", enc(v)))
+                    .await
+                    .map_err(api(format!("volume {v}")))?;
             }
         }
         out(&format!(" Pod {}  Removed", pod.name));
@@ -246,12 +233,12 @@ pub async fn down(c: &Client, plan: &Plan, out: Progress<'_>) -> Result<(), Appl
         .get_json(&format!("/containers/json?all=1&filters={filters}"))
         .await
         .map_err(api("list containers"))?;
-    if left.is_empty() {
-        match c.delete(&format!("/networks/{NETWORK}")).await {
-            Ok(_) => out(&format!(" Network {NETWORK}  Removed")),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(api(format!("network {NETWORK}"))(e)),
-        }
+    if left.is_empty()
+        && c.delete_if_exists(&format!("/networks/{NETWORK}"))
+            .await
+            .map_err(api(format!("network {NETWORK}")))?
+    {
+        out(&format!(" Network {NETWORK}  Removed"));
     }
     Ok(())
 }
