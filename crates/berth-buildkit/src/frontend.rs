@@ -82,58 +82,10 @@ pub fn build_options(attrs: &HashMap<String, String>) -> Result<(BuildOptions, I
     Ok((o, inputs))
 }
 
-/// Go's `path.Clean`.
-fn clean(p: &str) -> String {
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = vec![];
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            c => parts.push(c),
-        }
-    }
-    let body = parts.join("/");
-    match (rooted, body.is_empty()) {
-        (true, _) => format!("/{body}"),
-        (false, true) => ".".into(),
-        (false, false) => body,
-    }
-}
-
 /// A `.dockerignore` as the exclude patterns BuildKit's frontend sends (moby's
 /// `ignorefile.ReadAll`): comments and blank lines dropped, paths cleaned, leading `/` removed.
 pub fn dockerignore_patterns(text: &str) -> Vec<String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out = vec![];
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut p = line.trim();
-        if p.is_empty() {
-            continue;
-        }
-        let invert = p.starts_with('!');
-        if invert {
-            p = p[1..].trim();
-        }
-        let mut c = String::new();
-        if !p.is_empty() {
-            c = clean(p);
-            if c.len() > 1 && c.starts_with('/') {
-                c.remove(0);
-            }
-        }
-        out.push(if invert { format!("!{c}") } else { c });
-    }
-    out
+    berth_dockerfile::ignore::read_patterns(text)
 }
 
 /// The IDs of the secrets a Dockerfile's `RUN --mount=type=secret` read (a Dockerfile that
@@ -454,6 +406,7 @@ mod tests {
                 "#not a comment"
             ]
         );
+        let clean = berth_dockerfile::ignore::clean_path;
         assert_eq!(clean("a//b/./c/.."), "a/b");
         assert_eq!(clean("../x"), "../x");
         assert_eq!(clean("/"), "/");
