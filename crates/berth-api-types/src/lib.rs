@@ -16,7 +16,7 @@ pub mod tls;
 pub mod version;
 pub mod volume_service;
 
-pub use build::{BuildOptions, SecretBytes};
+pub use build::{BuildOptions, NamedContext, SecretBytes, SshAgent, SshForward, StreamSlot};
 pub use container_types::{
     ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
     ContainerWaitResult, ExecCreateRequest, ExecInspect,

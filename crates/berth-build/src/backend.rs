@@ -96,6 +96,14 @@ pub enum MountSource {
         from: Option<Box<State>>,
         source: String,
     },
+    /// A socket reaching the SSH agent the client forwards under `id` (`RUN
+    /// --mount=type=ssh`); the backend serves it.
+    Ssh {
+        id: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
     /// A build secret as a read-only file (`RUN --mount=type=secret`).
     Secret {
         data: SecretValue,

@@ -24,6 +24,7 @@ use crate::config::{self, apply_metadata, env_pairs, join_workdir, push_history,
 use crate::context::{collect, content_hash, SourceOptions};
 use crate::error::{BuildError, ErrorKind, Result};
 use crate::fetch::{is_git_url, is_http_url, parse_checksum, verify, Download};
+use crate::named::{named_context_key, NamedContext};
 
 /// Whether `--cache-from` (when given) vouches for a cached step's result.
 fn cache_source_allows(sources: &Option<Vec<Vec<Digest>>>, hit: &State) -> bool {
@@ -58,6 +59,11 @@ pub struct BuildRequest {
     pub cache_from: Option<Vec<Vec<Digest>>>,
     /// Build secrets by ID, for `RUN --mount=type=secret` (BuildKit's session supplies them).
     pub secrets: BTreeMap<String, SecretValue>,
+    /// The IDs of the SSH agents the client forwards (`RUN --mount=type=ssh`); the backend
+    /// knows how to reach them.
+    pub ssh: BTreeSet<String>,
+    /// Named build contexts by the name `FROM`/`--from=` use (see [`crate::named`]).
+    pub named_contexts: BTreeMap<String, NamedContext>,
 }
 
 /// What a finished build made.
@@ -85,6 +91,8 @@ struct Ctx {
     run: AtomicUsize,
     cached: AtomicUsize,
     platform: Platform,
+    /// Named contexts by lookup key ([`crate::named::named_context_key`]).
+    named: BTreeMap<String, NamedContext>,
     /// ARG names declared (before FROM or in a stage that ran): the build args they consume.
     consumed: std::sync::Mutex<BTreeSet<String>>,
 }
@@ -121,7 +129,9 @@ pub async fn build(
     req: BuildRequest,
     sink: Sink,
 ) -> Result<BuildOutput> {
-    let df = parse(&req.dockerfile)?;
+    let mut df = parse(&req.dockerfile)?;
+    let named = crate::named::by_key(&req.named_contexts);
+    crate::named::override_stages(&mut df, &named);
     let platform = Platform::host();
     let mut args: Vec<(String, String)> = req
         .build_args
@@ -168,6 +178,7 @@ pub async fn build(
         run: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         platform,
+        named,
     });
     type StageFut = Shared<BoxFuture<'static, Result<StageResult>>>;
     let mut futs: HashMap<usize, StageFut> = HashMap::new();
@@ -331,6 +342,10 @@ async fn run_stage(
         Dependency::Image(name) if name.eq_ignore_ascii_case("scratch") => {
             (scratch(&ctx.platform), key_of(&["scratch"]), false)
         }
+        Dependency::Image(name) if ctx.named.contains_key(&named_context_key(&name)) => {
+            let (s, k) = named_state(ctx, &name).await.map_err(|e| e.at_line(line))?;
+            (s, k, true)
+        }
         Dependency::Image(name) => {
             let s = ctx
                 .backend
@@ -458,9 +473,59 @@ async fn from_state(
             return Ok((r.state.clone(), r.key.clone()));
         }
     }
+    if ctx.named.contains_key(&named_context_key(from)) {
+        return named_state(ctx, from).await;
+    }
     let s = ctx.backend.resolve_image(from, ctx.req.pull).await?;
     let id = s.id().to_string();
     Ok((s, id))
+}
+
+/// The state a named context stands for, and its identity: the image it names, or a
+/// filesystem holding a directory's files (one layer on scratch, cached by their content).
+async fn named_state(ctx: &Ctx, name: &str) -> Result<(State, String)> {
+    match ctx.named.get(&named_context_key(name)) {
+        Some(NamedContext::Image(r)) => {
+            let s = ctx.backend.resolve_image(r, ctx.req.pull).await?;
+            let k = key_of(&["image", &s.id().to_string()]);
+            Ok((s, k))
+        }
+        Some(NamedContext::Dir(dir)) => {
+            let opts = SourceOptions {
+                ignore: None,
+                strict: true,
+                what: "named build context",
+                excludes: &[],
+            };
+            let sources = collect(dir, ".", &opts)?;
+            let key = key_of(&["named-context", &content_hash(&sources)?]);
+            if let Some(hit) = ctx.backend.cache_get(&key).await? {
+                return Ok((hit, key));
+            }
+            let base = scratch(&ctx.platform);
+            let layer = ctx
+                .backend
+                .copy(
+                    &base,
+                    CopyRequest {
+                        from: CopyFrom::Context(sources),
+                        dest: "/".into(),
+                        chown: None,
+                        chmod: None,
+                        extract_archives: false,
+                        excludes: vec![],
+                    },
+                )
+                .await?;
+            let mut s = with_layer(&base, layer, format!("context {name}"));
+            s.rootfs = Some(ctx.backend.register(&s).await?);
+            ctx.backend.cache_put(&key, &s).await?;
+            Ok((s, key))
+        }
+        None => Err(BuildError::Request(format!(
+            "named build context {name:?} is not defined"
+        ))),
+    }
 }
 
 fn run_argv(kind: &InstructionKind, cfg: &ImageConfig) -> Vec<String> {
@@ -652,6 +717,7 @@ async fn execute(
                 })?,
             };
             let mut mounts = Vec::new();
+            let mut ssh_mounts = 0;
             for m in &r.mounts {
                 let target = join_workdir(&state.config, m.target.as_deref().unwrap_or(""));
                 let source = match m.kind {
@@ -689,11 +755,24 @@ async fn execute(
                         continue;
                     }
                     MountType::Ssh => {
-                        return Err(BuildError::Step {
-                            line,
-                            kind: ErrorKind::Invalid,
-                            message: "RUN --mount=type=ssh is not supported by berth yet".into(),
-                        })
+                        let Some((target, source)) =
+                            crate::secrets::ssh_mount(&ctx.req.ssh, m, ssh_mounts, line)?
+                        else {
+                            continue;
+                        };
+                        let target = join_workdir(&state.config, &target);
+                        // BuildKit points SSH_AUTH_SOCK at the first agent socket.
+                        if ssh_mounts == 0 {
+                            env.retain(|e| !e.starts_with("SSH_AUTH_SOCK="));
+                            env.push(format!("SSH_AUTH_SOCK={target}"));
+                        }
+                        ssh_mounts += 1;
+                        mounts.push(RunMount {
+                            source,
+                            target,
+                            readonly: true,
+                        });
+                        continue;
                     }
                 };
                 mounts.push(RunMount {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod fetch;
+pub mod named;
 mod secrets;
 
 pub use backend::{
@@ -19,3 +20,4 @@ pub use builder::{auto_platform_args, build, BuildOutput, BuildRequest};
 pub use context::{collect, content_hash, EntryKind, Source, SourceEntry, SourceOptions};
 pub use error::{BuildError, ErrorKind, Result};
 pub use fetch::{Download, Fetcher};
+pub use named::{named_context_key, NamedContext};

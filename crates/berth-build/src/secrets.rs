@@ -1,7 +1,8 @@
-//! `RUN --mount=type=secret`: which of the request's secrets a mount reads, where it goes and
-//! with what owner and mode — as BuildKit's Dockerfile frontend decides.
+//! `RUN --mount=type=secret` and `type=ssh`: which of the request's secrets or forwarded SSH
+//! agents a mount reads, where it goes and with what owner and mode — as BuildKit's Dockerfile
+//! frontend decides.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backend::{MountSource, SecretValue};
 use crate::error::{BuildError, ErrorKind, Result};
@@ -39,16 +40,7 @@ pub(crate) fn secret_mount(
         }
         return Ok(None);
     };
-    let num = |v: &Option<String>, what: &str, radix: u32, default: u32| -> Result<u32> {
-        match v {
-            None => Ok(default),
-            Some(s) => u32::from_str_radix(s, radix).map_err(|_| BuildError::Step {
-                line,
-                kind: ErrorKind::Invalid,
-                message: format!("invalid secret {what} {s:?}"),
-            }),
-        }
-    };
+    let num = numbers("secret", line);
     Ok(Some((
         target,
         MountSource::Secret {
@@ -58,4 +50,59 @@ pub(crate) fn secret_mount(
             gid: num(&m.gid, "gid", 10, 0)?,
         },
     )))
+}
+
+/// A `RUN --mount=type=ssh` as BuildKit reads it: the agent `id=` (default `default`), the
+/// socket at `target=` or `/run/buildkit/ssh_agent.<n>` (n counting the step's ssh mounts),
+/// mode 0600 by default. None when the client forwards no such agent and it is not
+/// `required`.
+pub(crate) fn ssh_mount(
+    agents: &BTreeSet<String>,
+    m: &berth_dockerfile::Mount,
+    n: usize,
+    line: usize,
+) -> Result<Option<(String, MountSource)>> {
+    let id = m.ssh_id();
+    if !agents.contains(&id) {
+        if m.required {
+            return Err(BuildError::Step {
+                line,
+                kind: ErrorKind::Invalid,
+                message: format!(
+                    "no SSH agent {id:?} forwarded by the client: pass --ssh {id} (compose: build.ssh)"
+                ),
+            });
+        }
+        return Ok(None);
+    }
+    let target = m
+        .target
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{n}"));
+    let num = numbers("ssh", line);
+    Ok(Some((
+        target,
+        MountSource::Ssh {
+            id,
+            mode: num(&m.mode, "mode", 8, 0o600)?,
+            uid: num(&m.uid, "uid", 10, 0)?,
+            gid: num(&m.gid, "gid", 10, 0)?,
+        },
+    )))
+}
+
+/// A mount option's number (`mode` octal, `uid`/`gid` decimal), or its default.
+fn numbers(
+    what: &'static str,
+    line: usize,
+) -> impl Fn(&Option<String>, &str, u32, u32) -> Result<u32> {
+    move |v, field, radix, default| match v {
+        None => Ok(default),
+        Some(s) => u32::from_str_radix(s, radix).map_err(|_| BuildError::Step {
+            line,
+            kind: ErrorKind::Invalid,
+            message: format!("invalid {what} {field} {s:?}"),
+        }),
+    }
 }

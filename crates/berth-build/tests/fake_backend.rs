@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use berth_build::{
     build, BuildBackend, BuildError, BuildRequest, CopyFrom, CopyRequest, Download, ErrorKind,
-    Fetcher, Layer, MountSource, RunRequest, RunResult, SecretValue, Sink, State,
+    Fetcher, Layer, MountSource, NamedContext, RunRequest, RunResult, SecretValue, Sink, State,
 };
 use berth_oci::{media_type, Descriptor, Digest, ImageConfig};
 
@@ -30,6 +30,8 @@ struct Fake {
     committed: Mutex<Option<State>>,
     /// Every RUN request, in order.
     requests: Mutex<Vec<RunRequest>>,
+    /// Every COPY/ADD request, in order.
+    copy_requests: Mutex<Vec<CopyRequest>>,
 }
 
 type Copied = (String, Option<String>, u32, Option<i64>, Vec<u8>);
@@ -70,6 +72,7 @@ impl BuildBackend for Fake {
         })
     }
     async fn copy(&self, p: &State, r: CopyRequest) -> Result<Option<Layer>, BuildError> {
+        self.copy_requests.lock().unwrap().push(r.clone());
         if let CopyFrom::Context(sources) = &r.from {
             for s in sources {
                 let e = &s.entries[0];
@@ -437,4 +440,112 @@ async fn secret_mounts_as_buildkit_reads_them_never_in_the_cache_key_or_debug() 
         .await
         .unwrap_err();
     assert!(e.to_string().contains("secret nope: not found"), "{e}");
+}
+
+#[tokio::test]
+async fn named_contexts_stand_for_images_dirs_and_stages() {
+    let ctx = tempfile::tempdir().unwrap();
+    let named_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        named_dir.path().join("hello.txt"),
+        b"from the named context",
+    )
+    .unwrap();
+    let df = "FROM busybox AS deps\nRUN never\n\
+              FROM docker.io/library/app:latest\nCOPY --from=src hello.txt /hello.txt\n\
+              COPY --from=deps /x /x\nRUN after\n";
+    let request = |dir: &std::path::Path| {
+        let mut r = req(df, ctx.path(), &[]);
+        r.named_contexts = [
+            ("app", NamedContext::Image("registry.test/app:2".into())),
+            ("src", NamedContext::Dir(dir.to_path_buf())),
+            ("deps", NamedContext::Image("pinned-deps:1".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        r
+    };
+    let fake = Arc::new(Fake::default());
+    let first = build(fake.clone(), request(named_dir.path()), sink())
+        .await
+        .unwrap();
+    // The stage `deps` was replaced: its RUN never ran.
+    assert_eq!(*fake.runs.lock().unwrap(), ["after"]);
+    // `FROM app` resolved the image the context names.
+    let built = fake.committed.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        built.config.rootfs.diff_ids[0],
+        Digest::of(b"registry.test/app:2")
+    );
+    // The directory's file was read for the named context's layer.
+    let read_named_file = fake.copy_requests.lock().unwrap().iter().any(|r| {
+        matches!(&r.from, CopyFrom::Context(sources) if sources.iter().flat_map(|s| &s.entries)
+            .any(|e| e.host == named_dir.path().join("hello.txt")))
+    });
+    assert!(read_named_file);
+    // The same files: every step cached; other files: a different image.
+    let again = build(fake.clone(), request(named_dir.path()), sink())
+        .await
+        .unwrap();
+    assert_eq!(again.image_id, first.image_id);
+    assert_eq!(again.steps_run, 0);
+    std::fs::write(named_dir.path().join("hello.txt"), b"changed").unwrap();
+    let changed = build(fake.clone(), request(named_dir.path()), sink())
+        .await
+        .unwrap();
+    assert_ne!(changed.image_id, first.image_id);
+    // Without the contexts, `--from=src` is an image the backend is asked for.
+    let plain = build(fake.clone(), req(df, ctx.path(), &[]), sink()).await;
+    assert!(plain.is_ok());
+    assert!(fake.runs.lock().unwrap().contains(&"never".to_string()));
+}
+
+#[tokio::test]
+async fn ssh_mounts_reach_the_forwarded_agents_as_buildkit_places_them() {
+    let ctx = tempfile::tempdir().unwrap();
+    let df = "FROM base\n\
+        RUN --mount=type=ssh --mount=type=ssh,id=deploy,target=/agent,mode=0660,uid=7 one\n\
+        RUN --mount=type=ssh,id=absent two\n";
+    let mut r = req(df, ctx.path(), &[]);
+    r.ssh = ["default".to_string(), "deploy".into()].into();
+    let fake = Arc::new(Fake::default());
+    build(fake.clone(), r, sink()).await.unwrap();
+    let runs = fake.requests.lock().unwrap().clone();
+    let ssh = |r: &RunRequest| -> Vec<(String, String, u32, u32)> {
+        r.mounts
+            .iter()
+            .filter_map(|m| match &m.source {
+                MountSource::Ssh { id, mode, uid, .. } => {
+                    Some((m.target.clone(), id.clone(), *mode, *uid))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        ssh(&runs[0]),
+        [
+            (
+                "/run/buildkit/ssh_agent.0".into(),
+                "default".into(),
+                0o600,
+                0
+            ),
+            ("/agent".into(), "deploy".into(), 0o660, 7)
+        ]
+    );
+    // SSH_AUTH_SOCK names the first agent socket.
+    assert!(runs[0]
+        .env
+        .contains(&"SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0".to_string()));
+    // An agent the client does not forward, not required: no mount, no variable.
+    assert!(ssh(&runs[1]).is_empty());
+    assert!(!runs[1].env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK")));
+
+    let df = "FROM base\nRUN --mount=type=ssh,required=true three\n";
+    let e = build(fake.clone(), req(df, ctx.path(), &[]), sink())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no SSH agent \"default\""), "{e}");
 }

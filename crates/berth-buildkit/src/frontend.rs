@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use berth_api_types::{BuildOptions, ByteStream};
+use berth_api_types::{BuildOptions, ByteStream, NamedContext, StreamSlot};
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -22,11 +22,14 @@ pub struct Inputs {
     pub filename: String,
     pub dockerfile_key: String,
     pub context_key: String,
+    /// Named contexts that are directories of the session: (name, the session's dir name).
+    pub named_locals: Vec<(String, String)>,
 }
 
 /// The build options the frontend attributes ask for.
 pub fn build_options(attrs: &HashMap<String, String>) -> Result<(BuildOptions, Inputs), Status> {
     let get = |k: &str| attrs.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let mut named_locals = Vec::new();
     let mut o = BuildOptions {
         dockerfile: get("filename").unwrap_or("Dockerfile").to_string(),
         ..Default::default()
@@ -37,11 +40,16 @@ pub fn build_options(attrs: &HashMap<String, String>) -> Result<(BuildOptions, I
         } else if let Some(name) = k.strip_prefix("label:") {
             o.labels.insert(name.to_string(), v.clone());
         } else if let Some(name) = k.strip_prefix("context:") {
-            return Err(Status::unimplemented(format!(
-                "named build context {name:?} (additional_contexts, --build-context) is not supported by berth yet"
-            )));
+            match NamedSource::parse(name, v)? {
+                NamedSource::Image(r) => {
+                    o.named_contexts
+                        .insert(name.to_string(), NamedContext::Image(r));
+                }
+                NamedSource::Local(dir) => named_locals.push((name.to_string(), dir)),
+            }
         }
     }
+    named_locals.sort();
     o.target = get("target").map(str::to_string);
     // `no-cache` with stage names disables the cache for all stages: berth's cache is per build.
     o.no_cache = attrs.contains_key("no-cache");
@@ -78,8 +86,41 @@ pub fn build_options(attrs: &HashMap<String, String>) -> Result<(BuildOptions, I
         filename: o.dockerfile.clone(),
         dockerfile_key: get("dockerfilekey").unwrap_or("dockerfile").to_string(),
         context_key: get("contextkey").unwrap_or("context").to_string(),
+        named_locals,
     };
     Ok((o, inputs))
+}
+
+/// What a `context:NAME` attribute points at.
+#[derive(Debug, PartialEq, Eq)]
+enum NamedSource {
+    /// `docker-image://REF`
+    Image(String),
+    /// `local:DIR`: a directory the session serves under that name.
+    Local(String),
+}
+
+impl NamedSource {
+    fn parse(name: &str, value: &str) -> Result<NamedSource, Status> {
+        if name.is_empty() {
+            return Err(Status::invalid("a named build context needs a name"));
+        }
+        if let Some(r) = value.strip_prefix("docker-image://") {
+            berth_oci::Reference::parse(r).map_err(|e| {
+                Status::invalid(format!(
+                    "named build context {name:?}: invalid image {r:?}: {e}"
+                ))
+            })?;
+            return Ok(NamedSource::Image(r.to_string()));
+        }
+        if let Some(dir) = value.strip_prefix("local:").filter(|d| !d.is_empty()) {
+            return Ok(NamedSource::Local(dir.to_string()));
+        }
+        let kind = value.split_once("://").map_or(value, |(k, _)| k);
+        Err(Status::unimplemented(format!(
+            "named build context {name:?} = {value:?}: berth takes docker-image:// and local directories, not {kind}"
+        )))
+    }
 }
 
 /// A `.dockerignore` as the exclude patterns BuildKit's frontend sends (moby's
@@ -91,6 +132,24 @@ pub fn dockerignore_patterns(text: &str) -> Vec<String> {
 /// The IDs of the secrets a Dockerfile's `RUN --mount=type=secret` read (a Dockerfile that
 /// does not parse has none: the build reports why).
 pub fn secret_ids(dockerfile: &str) -> Vec<String> {
+    mount_ids(dockerfile, berth_dockerfile::MountType::Secret, |m| {
+        m.secret_id()
+    })
+}
+
+/// The IDs of the SSH agents a Dockerfile's `RUN --mount=type=ssh` use.
+pub fn ssh_ids(dockerfile: &str) -> Vec<String> {
+    mount_ids(dockerfile, berth_dockerfile::MountType::Ssh, |m| {
+        Some(m.ssh_id())
+    })
+}
+
+/// The IDs `id_of` gives for a Dockerfile's RUN mounts of `kind`, sorted and unique.
+fn mount_ids(
+    dockerfile: &str,
+    kind: berth_dockerfile::MountType,
+    id_of: impl Fn(&berth_dockerfile::Mount) -> Option<String>,
+) -> Vec<String> {
     let Ok(df) = berth_dockerfile::parse(dockerfile) else {
         return vec![];
     };
@@ -103,8 +162,8 @@ pub fn secret_ids(dockerfile: &str) -> Vec<String> {
             _ => None,
         })
         .flatten()
-        .filter(|m| m.kind == berth_dockerfile::MountType::Secret)
-        .filter_map(|m| m.secret_id())
+        .filter(|m| m.kind == kind)
+        .filter_map(id_of)
         .collect();
     ids.sort();
     ids.dedup();
@@ -118,11 +177,19 @@ pub fn base_registries(dockerfile: &str) -> Vec<(String, String)> {
         return vec![];
     };
     let stages: Vec<String> = df.stages.iter().filter_map(|s| s.name.clone()).collect();
-    let mut out: Vec<(String, String)> = df
-        .stages
-        .iter()
-        .map(|s| s.base.as_str())
-        .filter(|b| !b.contains('$') && *b != "scratch" && !stages.iter().any(|n| n == b))
+    image_registries(
+        df.stages
+            .iter()
+            .map(|s| s.base.as_str())
+            .filter(|b| !b.contains('$') && *b != "scratch" && !stages.iter().any(|n| n == b)),
+    )
+}
+
+/// The registries of image references: registry as berth names it, host as BuildKit asks
+/// the client.
+pub fn image_registries<'a>(refs: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = refs
+        .into_iter()
         .filter_map(|b| berth_oci::Reference::parse(b).ok())
         .map(|r| {
             let host = if r.registry == berth_oci::reference::DEFAULT_REGISTRY {
@@ -155,6 +222,54 @@ fn tar_files(tar_bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, Status> {
         out.insert(path, data);
     }
     Ok(out)
+}
+
+/// A context's `.dockerignore` read through the session (None: it has none).
+async fn read_dockerignore(
+    session: &crate::session::Session,
+    dir: &str,
+) -> Result<Option<String>, Status> {
+    let conn = session
+        .diff_copy(dir, &[".dockerignore".into()], &[])
+        .await?;
+    Ok(tar_files(&receive_to_vec(conn, SMALL).await?)?
+        .remove(".dockerignore")
+        .map(|t| String::from_utf8_lossy(&t).into_owned()))
+}
+
+/// A directory being synced as a tar stream for the builder, and the sync driving it (its
+/// failure also ends the stream with an error, so the builder stops reading).
+fn synced_tar(
+    conn: crate::diffcopy::PacketConn,
+) -> (
+    ByteStream,
+    impl std::future::Future<Output = Result<crate::diffcopy::Summary, Status>>,
+) {
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let failed: Arc<Mutex<Option<String>>> = Arc::default();
+    let f2 = failed.clone();
+    let chunks =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
+        );
+    let end = futures::stream::once(async move { f2.lock().ok().and_then(|mut f| f.take()) })
+        .filter_map(|e| async move { e.map(|e| Err(std::io::Error::other(e))) });
+    let body: ByteStream = Box::pin(chunks.chain(end));
+    // `keep` holds the stream open until a failure is recorded, so the stream cannot end
+    // cleanly before its error is known.
+    let keep = tx.clone();
+    let sync = async move {
+        let r = receive_tar(conn, tx, Limits::default()).await;
+        if let Err(e) = &r {
+            if let Ok(mut f) = failed.lock() {
+                *f = Some(e.to_string());
+            }
+        }
+        drop(keep);
+        Ok(r?)
+    };
+    (body, sync)
 }
 
 /// Limits for the Dockerfile and `.dockerignore` reads (they are held in memory).
@@ -217,9 +332,30 @@ impl BuildKit {
                 opts.secrets.insert(id, berth_api_types::SecretBytes(data));
             }
         }
+        // The SSH agents the Dockerfile's mounts use that the client forwards (each RUN
+        // connection to one reaches the client's agent through the session).
+        for id in ssh_ids(&text) {
+            if session.has_agent(&id).await? {
+                let agent = crate::session::SessionAgent {
+                    session: session.clone(),
+                    id: id.clone(),
+                };
+                opts.ssh
+                    .insert(id, berth_api_types::SshForward(Arc::new(agent)));
+            }
+        }
         // Logins for the base images' registries, shared by the client for this build (used
         // only if the builder has to pull).
-        for (registry, host) in base_registries(&text) {
+        let mut registries = base_registries(&text);
+        registries.extend(image_registries(opts.named_contexts.values().filter_map(
+            |c| match c {
+                NamedContext::Image(r) => Some(r.as_str()),
+                NamedContext::Tar(_) => None,
+            },
+        )));
+        registries.sort();
+        registries.dedup();
+        for (registry, host) in registries {
             if let Some(auth) = session.registry_auth(&host).await? {
                 opts.registry_auth
                     .insert(registry, berth_api_types::SecretBytes(auth.into_bytes()));
@@ -229,50 +365,50 @@ impl BuildKit {
         job.log
             .push(progress.start("[internal] load .dockerignore".into()));
         let ignore = match files.get(&own_ignore) {
-            Some(t) => Some(t.clone()),
-            None => {
-                let conn = ctx_session
-                    .diff_copy(&inputs.context_key, &[".dockerignore".into()], &[])
-                    .await?;
-                tar_files(&receive_to_vec(conn, SMALL).await?)?.remove(".dockerignore")
-            }
+            Some(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            None => read_dockerignore(&ctx_session, &inputs.context_key).await?,
         };
-        let ignore = ignore.map(|t| String::from_utf8_lossy(&t).into_owned());
         let excludes = ignore
             .as_deref()
             .map(dockerignore_patterns)
             .unwrap_or_default();
         opts.dockerignore_inline = Some(ignore.unwrap_or_default());
 
+        // Named contexts that are the client's directories: each synced with its own
+        // `.dockerignore` applied, streamed to the builder beside the context.
+        let mut named_syncs = Vec::new();
+        for (name, dir) in &inputs.named_locals {
+            job.log
+                .push(progress.start(format!("[context {name}] load from client")));
+            let session = self.sessions.get(&session_of(dir), RENDEZVOUS).await?;
+            let excludes = read_dockerignore(&session, dir)
+                .await?
+                .as_deref()
+                .map(dockerignore_patterns)
+                .unwrap_or_default();
+            let conn = session.diff_copy(dir, &[], &excludes).await?;
+            let (stream, sync) = synced_tar(conn);
+            opts.named_contexts
+                .insert(name.clone(), NamedContext::Tar(StreamSlot::new(stream)));
+            named_syncs.push(sync);
+        }
+
         job.log
             .push(progress.start("[internal] load build context".into()));
         let conn = ctx_session
             .diff_copy(&inputs.context_key, &[], &excludes)
             .await?;
-        let (tx, rx) = mpsc::channel::<Bytes>(16);
-        let keep = tx.clone();
-        let failed: Arc<Mutex<Option<String>>> = Arc::default();
-        let f2 = failed.clone();
-        let chunks =
-            futures::stream::unfold(
-                rx,
-                |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
-            );
-        let end = futures::stream::once(async move { f2.lock().ok().and_then(|mut f| f.take()) })
-            .filter_map(|e| async move { e.map(|e| Err(std::io::Error::other(e))) });
-        let body: ByteStream = Box::pin(chunks.chain(end));
-        let sync = async {
-            let r = receive_tar(conn, tx, Limits::default()).await;
-            if let Err(e) = &r {
-                if let Ok(mut f) = failed.lock() {
-                    *f = Some(e.to_string());
-                }
+        let (body, sync) = synced_tar(conn);
+        let named_sync = async {
+            for r in futures::future::join_all(named_syncs).await {
+                r?;
             }
-            drop(keep);
-            r
+            Ok::<_, Status>(())
         };
-        let (synced, built) = tokio::join!(sync, self.images.build(body, opts));
+        let (synced, named_synced, built) =
+            tokio::join!(sync, named_sync, self.images.build(body, opts));
         let summary = synced?;
+        named_synced?;
         job.log.push(progress.start(format!(
             "[internal] context: {} entries, {} bytes",
             summary.entries, summary.bytes
@@ -332,7 +468,8 @@ mod tests {
             Inputs {
                 filename: "app.Dockerfile".into(),
                 dockerfile_key: "dockerfile".into(),
-                context_key: "context".into()
+                context_key: "context".into(),
+                named_locals: vec![],
             }
         );
         let (o, _) = build_options(&HashMap::new()).unwrap();
@@ -341,14 +478,46 @@ mod tests {
     }
 
     #[test]
+    fn named_contexts_are_images_or_session_dirs() {
+        let attrs: HashMap<String, String> = [
+            ("context:alpine", "docker-image://127.0.0.1:5000/alpine:3"),
+            ("context:assets", "local:assets"),
+            ("context:docs", "local:_docs"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (o, i) = build_options(&attrs).unwrap();
+        assert_eq!(
+            o.named_contexts["alpine"],
+            NamedContext::Image("127.0.0.1:5000/alpine:3".into())
+        );
+        assert_eq!(o.named_contexts.len(), 1);
+        assert_eq!(
+            i.named_locals,
+            [
+                ("assets".to_string(), "assets".to_string()),
+                ("docs".into(), "_docs".into())
+            ]
+        );
+    }
+
+    #[test]
     fn what_berth_cannot_do_is_named() {
         for (k, v, code, needle) in [
             (
                 "context:base",
-                "docker-image://x",
+                "git://example.com/x.git",
                 Code::Unimplemented,
                 "base",
             ),
+            (
+                "context:base",
+                "docker-image://Not A Ref",
+                Code::InvalidArgument,
+                "Not A Ref",
+            ),
+            ("context:base", "local:", Code::Unimplemented, "local:"),
             (
                 "platform",
                 "linux/amd64,linux/arm64",
@@ -377,6 +546,8 @@ mod tests {
                   RUN --mount=type=secret,id=tok,env=T z\n";
         assert_eq!(secret_ids(df), ["app.key", "tok"]);
         assert!(secret_ids("FROM a\nRUN --mount=type=bogus x\n").is_empty());
+        let df = "FROM a\nRUN --mount=type=ssh x\nRUN --mount=type=ssh,id=git --mount=type=ssh y\n";
+        assert_eq!(ssh_ids(df), ["default", "git"]);
     }
 
     #[test]

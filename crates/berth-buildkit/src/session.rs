@@ -25,6 +25,10 @@ pub const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 pub const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 pub const GET_SECRET: &str = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
 pub const CREDENTIALS: &str = "/moby.filesync.v1.Auth/Credentials";
+pub const CHECK_AGENT: &str = "/moby.sshforward.v1.SSH/CheckAgent";
+pub const FORWARD_AGENT: &str = "/moby.sshforward.v1.SSH/ForwardAgent";
+/// The metadata naming which forwarded agent a `ForwardAgent` stream is for.
+const SSH_ID: &str = "buildkit.ssh.id";
 
 /// One live session.
 #[derive(Clone)]
@@ -107,6 +111,89 @@ impl Session {
         ))
     }
 
+    /// Whether the client forwards the SSH agent `id` (`moby.sshforward.v1.SSH/CheckAgent`;
+    /// the client answers an error for an ID it does not know). False when it forwards none.
+    pub async fn has_agent(&self, id: &str) -> Result<bool, Status> {
+        if !self.supports(CHECK_AGENT) {
+            return Ok(false);
+        }
+        let req = crate::proto::sshforward::CheckAgentRequest { id: id.to_string() };
+        let mut send = self.send.clone();
+        match grpc::call_unary::<_, crate::proto::sshforward::CheckAgentResponse>(
+            &mut send,
+            CHECK_AGENT,
+            &[],
+            &req,
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(s) if s.code == Code::Unavailable => Err(Status::unavailable(format!(
+                "ask the client for SSH agent {id}: {}",
+                s.message
+            ))),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// A new connection to the client's SSH agent `id` (`ForwardAgent`, a stream of byte
+    /// chunks each way), as the near end of an in-memory pipe.
+    pub async fn forward_agent(&self, id: &str) -> Result<tokio::io::DuplexStream, Status> {
+        use crate::proto::sshforward::BytesMessage;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (tx, rx) = mpsc::channel::<BytesMessage>(16);
+        let frames = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|m| (grpc::frame(&m), rx))
+        });
+        let md = [(SSH_ID.to_string(), id.to_string())];
+        let req = grpc::request(FORWARD_AGENT, &md, frames);
+        let mut send = self.send.clone();
+        send.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("session {} is gone: {e}", self.id)))?;
+        // The client answers (headers included) only once the agent has something to say,
+        // which needs the request's bytes first: the answer is awaited by the pump, not here.
+        let answer = send.send_request(req);
+        let (near, far) = tokio::io::duplex(64 << 10);
+        let (mut rd, mut wr) = tokio::io::split(far);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 32 << 10];
+            while let Ok(n) = rd.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let chunk = BytesMessage {
+                    data: buf[..n].to_vec(),
+                };
+                if tx.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+            // Dropping `tx` ends the request stream: the client's CloseSend.
+        });
+        let session = self.id.clone();
+        tokio::spawn(async move {
+            let msgs = match answer.await {
+                Ok(r) => grpc::response_messages(r),
+                Err(e) => Err(Status::unavailable(e.to_string())),
+            };
+            let mut msgs = match msgs {
+                Ok(m) => m,
+                Err(s) => {
+                    tracing::warn!(session, "forward the SSH agent: {}", s.message);
+                    return;
+                }
+            };
+            while let Ok(Some(m)) = msgs.next::<BytesMessage>().await {
+                if wr.write_all(&m.data).await.is_err() {
+                    return;
+                }
+            }
+            let _ = wr.shutdown().await;
+        });
+        Ok(near)
+    }
+
     /// Open `moby.filesync.v1.FileSync/DiffCopy` for directory `dir` (`context`,
     /// `dockerfile`, …), with the client-side filters as metadata.
     pub async fn diff_copy(
@@ -156,6 +243,22 @@ impl Session {
         })
         .boxed();
         Ok(PacketConn { tx, rx })
+    }
+}
+
+/// A forwarded SSH agent of a session, as the builder reaches it.
+pub struct SessionAgent {
+    pub session: Session,
+    pub id: String,
+}
+
+#[async_trait::async_trait]
+impl berth_api_types::SshAgent for SessionAgent {
+    async fn connect(&self) -> std::io::Result<tokio::io::DuplexStream> {
+        self.session
+            .forward_agent(&self.id)
+            .await
+            .map_err(|s| std::io::Error::other(s.message))
     }
 }
 

@@ -46,6 +46,14 @@ impl Mount {
             })
         })
     }
+
+    /// The SSH agent a `type=ssh` mount forwards: `id=`, else `default`.
+    pub fn ssh_id(&self) -> String {
+        self.id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "default".to_string())
+    }
 }
 
 /// Parse a `--mount` value (`type=cache,target=/x,sharing=locked`).

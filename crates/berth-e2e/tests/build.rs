@@ -167,6 +167,7 @@ impl Env {
                     events: None,
                     netns_dir: None,
                     http: berth_http_reqwest::ReqwestConnector::shared(),
+                    ssh: Default::default(),
                 },
             ),
             runs: AtomicUsize::new(0),

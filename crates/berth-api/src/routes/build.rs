@@ -85,6 +85,8 @@ pub(crate) fn build_options(q: &QueryPairs) -> ApiResult<BuildOptions> {
         dockerignore_inline: None,
         secrets: Default::default(),
         registry_auth: Default::default(),
+        named_contexts: Default::default(),
+        ssh: Default::default(),
     })
 }
 

@@ -5,6 +5,7 @@ pub mod control;
 pub mod fsutil;
 pub mod gateway;
 pub mod secrets;
+pub mod sshforward;
 
 #[cfg(test)]
 mod wire_tests;

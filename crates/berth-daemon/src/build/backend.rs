@@ -57,6 +57,8 @@ pub struct BuildBackendConfig {
     pub netns_dir: Option<PathBuf>,
     /// The HTTP client port `ADD <url>` downloads through.
     pub http: Arc<dyn berth_http::Connector>,
+    /// The SSH agents the client forwards, by ID (`RUN --mount=type=ssh`).
+    pub ssh: std::collections::BTreeMap<String, berth_api_types::SshForward>,
 }
 
 /// The daemon's build backend.

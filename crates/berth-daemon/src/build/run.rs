@@ -25,6 +25,7 @@ use crate::build::backend::{
 };
 use crate::build::copy::RootWriter;
 use crate::build::secret_file::SecretFile;
+use crate::build::ssh_socket::SshSocket;
 use crate::containers::lock;
 
 /// A RUN mount: (target, kind, source, options).
@@ -241,6 +242,8 @@ struct RunPrep<'a> {
     stream: Option<berth_runtime::StdioStream>,
     /// Files holding the step's secrets (removed when the step is over, or abandoned).
     secrets: &'a mut Vec<SecretFile>,
+    /// Sockets forwarding the client's SSH agents (closed likewise).
+    ssh: &'a mut Vec<SshSocket>,
 }
 
 fn rt(e: RtError) -> BuildError {
@@ -291,6 +294,28 @@ impl RunPrep<'_> {
                         vec!["bind".into(), "ro".into()],
                     ));
                     self.secrets.push(file);
+                }
+                MountSource::Ssh { id, mode, uid, gid } => {
+                    let agent = self.be.cfg.ssh.get(id).cloned().ok_or_else(|| {
+                        be_err(
+                            ErrorKind::Invalid,
+                            format!("no SSH agent {id:?} forwarded by the client"),
+                        )
+                    })?;
+                    // `<step>-ssh-<n>`: a crash's leftovers are found by their step.
+                    let path =
+                        self.be
+                            .tmp_dir()
+                            .join(format!("{}-ssh-{}", self.id, self.ssh.len()));
+                    let socket = SshSocket::serve(path, agent, *mode, *uid, *gid)
+                        .map_err(|e| io_err("serve the forwarded SSH agent", e))?;
+                    plan.push((
+                        m.target.clone(),
+                        "bind".into(),
+                        socket.path.display().to_string(),
+                        vec!["bind".into(), "ro".into()],
+                    ));
+                    self.ssh.push(socket);
                 }
                 MountSource::Tmpfs { size } => {
                     let mut o = vec!["nosuid".to_string(), "nodev".into()];
@@ -568,6 +593,7 @@ pub(crate) async fn run(
     // Removed when this step returns or is abandoned (its future dropped); a container still
     // being killed keeps its bind mount of the file until it is gone.
     let mut secrets = Vec::new();
+    let mut ssh = Vec::new();
     let mut prep = RunPrep {
         be,
         req: &req,
@@ -578,6 +604,7 @@ pub(crate) async fn run(
         created_targets: Vec::new(),
         stream: None,
         secrets: &mut secrets,
+        ssh: &mut ssh,
     };
     let started = berth_task::start(&mut step.task, &mut prep).await;
     let (stream, created_targets) = (

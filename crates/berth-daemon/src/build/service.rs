@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_api_types::{BuildOptions, ByteStream, JsonAux, JsonMessage, JsonStream};
+use berth_api_types::{BuildOptions, ByteStream, JsonAux, JsonMessage, JsonStream, NamedContext};
 use berth_build::{BuildRequest, Event, Network, Sink};
 use berth_dockerfile::ignore::Matcher;
 use futures::StreamExt;
@@ -288,6 +288,30 @@ impl Engine {
         ));
         let guard = ContextDir(dir.clone());
         unpack_context(body, &dir).await?;
+        // Named contexts' files arrive as streams of their own, each unpacked beside the
+        // context and gone with it.
+        let mut named = BTreeMap::new();
+        let mut named_guards = Vec::new();
+        for (i, (name, c)) in opts.named_contexts.iter().enumerate() {
+            let c = match c {
+                NamedContext::Image(r) => berth_build::NamedContext::Image(r.clone()),
+                NamedContext::Tar(slot) => {
+                    let d = dir.with_file_name(format!(
+                        "{}-named-{i}",
+                        dir.file_name().unwrap_or_default().to_string_lossy()
+                    ));
+                    named_guards.push(ContextDir(d.clone()));
+                    let stream = slot.take().ok_or_else(|| {
+                        DaemonError::Invalid(format!(
+                            "named build context {name:?} was already read"
+                        ))
+                    })?;
+                    unpack_context(stream, &d).await?;
+                    berth_build::NamedContext::Dir(d)
+                }
+            };
+            named.insert(name.clone(), c);
+        }
         // A BuildKit session sends the Dockerfile apart from the context.
         let dockerfile = match &opts.dockerfile_inline {
             Some(d) => d.clone(),
@@ -347,6 +371,8 @@ impl Engine {
                 .iter()
                 .map(|(k, v)| (k.clone(), berth_build::SecretValue(v.0.clone())))
                 .collect(),
+            named_contexts: named,
+            ssh: opts.ssh.keys().cloned().collect(),
         };
         let backend = Arc::new(StoreBuildBackend::new(
             store,
@@ -366,6 +392,7 @@ impl Engine {
                 events: Some(self.step_events()),
                 netns_dir: Some(self.config().exec_root.join("netns")),
                 http: self.inner.http.clone(),
+                ssh: opts.ssh.clone(),
             },
         ));
         let (tx, rx) = mpsc::unbounded_channel::<JsonMessage>();
@@ -381,7 +408,7 @@ impl Engine {
         });
         let engine = self.clone();
         tokio::spawn(async move {
-            let _guard = guard;
+            let _guard = (guard, named_guards);
             // A client that goes away (docker build killed, connection closed) drops the
             // response stream: cancel the build, which drops the running step's future and
             // with it kills that step's container and releases its network and layers.

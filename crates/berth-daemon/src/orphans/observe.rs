@@ -131,7 +131,7 @@ pub fn mount_owner(roots: &Roots, m: &Path) -> Option<Option<String>> {
 }
 
 /// The build step a `<root>/build-tmp` entry belongs to: `build-<hex>-shim`, `-resolv.conf`,
-/// `-hosts`, `-secret-<n>` give `build-<hex>`; context dirs keep their own name.
+/// `-hosts`, `-secret-<n>`, `-ssh-<n>` give `build-<hex>`; context dirs keep their own name.
 fn build_key(name: &str) -> Option<String> {
     for suffix in ["-shim", "-resolv.conf", "-hosts"] {
         if let Some(id) = name.strip_suffix(suffix) {
@@ -140,9 +140,11 @@ fn build_key(name: &str) -> Option<String> {
             }
         }
     }
-    if let Some((id, n)) = name.rsplit_once("-secret-") {
-        if is_build_step(id) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
-            return Some(id.to_string());
+    for infix in ["-secret-", "-ssh-"] {
+        if let Some((id, n)) = name.rsplit_once(infix) {
+            if is_build_step(id) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+                return Some(id.to_string());
+            }
         }
     }
     name.starts_with("ctx-").then(|| name.to_string())
@@ -297,7 +299,14 @@ mod tests {
 
     #[test]
     fn a_build_steps_files_are_keyed_by_the_step() {
-        for f in ["-shim", "-resolv.conf", "-hosts", "-secret-0", "-secret-12"] {
+        for f in [
+            "-shim",
+            "-resolv.conf",
+            "-hosts",
+            "-secret-0",
+            "-secret-12",
+            "-ssh-0",
+        ] {
             let name = format!("build-ab{f}");
             assert_eq!(build_key(&name), Some("build-ab".into()), "{name}");
         }

@@ -308,6 +308,16 @@ impl Daemon {
         String::from_utf8_lossy(&o.stdout).trim_end().to_string()
     }
 
+    /// `load -i archive`: the name of the image it loaded.
+    pub fn load(&self, archive: &std::path::Path) -> String {
+        let loaded = self.ok(&["load", "-i", archive.to_str().unwrap()]);
+        loaded
+            .lines()
+            .find_map(|l| l.strip_prefix("Loaded image: "))
+            .unwrap_or_else(|| panic!("no image name in {loaded:?}"))
+            .to_string()
+    }
+
     /// A docker command expected to fail: its stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let o = self.docker(args);

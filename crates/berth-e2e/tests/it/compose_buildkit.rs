@@ -3,7 +3,8 @@
 //! three `build:` services, one with build args, a `target:` stage and a `.dockerignore`d file,
 //! one with its Dockerfile outside the context; `--progress plain` shows each step, a rebuild
 //! shows CACHED; a build secret (`secrets:` under `build:`) read by `RUN --mount=type=secret`
-//! reaches the step but not the image; the built images then run under `up`.
+//! reaches the step but not the image; the built images then run under `up`. Named contexts
+//! (`additional_contexts`) and SSH agent forwarding (`ssh:`) reach the build through the session.
 
 use std::process::Output;
 
@@ -19,7 +20,11 @@ fn both(o: &Output) -> String {
 }
 
 fn build(p: &Project) -> String {
-    let o = p.run(&["--progress", "plain", "build"]);
+    build_with_env(p, &[])
+}
+
+fn build_with_env(p: &Project, env: &[(&str, &std::path::Path)]) -> String {
+    let o = p.run_with_env(&["--progress", "plain", "build"], env);
     let out = both(&o);
     assert!(
         o.status.success(),
@@ -210,6 +215,148 @@ fn compose_v2_pulls_a_private_base_image_with_the_clients_login() {
 
         let out = build(&p);
         assert!(out.contains("built-on-the-private-base"), "{out}");
+    }
+    d.finish();
+}
+
+/// An SSH agent for one test: `ssh-agent -D` on its own socket holding one new key; the
+/// agent is stopped (by PID) when dropped.
+struct Agent {
+    child: std::process::Child,
+    sock: std::path::PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &std::path::Path, comment: &str) -> Agent {
+        let sock = dir.join("agent.sock");
+        let key = dir.join("id_ed25519");
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ssh-keygen failed");
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = Agent { child, sock };
+        for _ in 0..100 {
+            if agent.sock.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let st = std::process::Command::new("ssh-add")
+            .arg("-q")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ssh-add failed");
+        agent
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Named build contexts (`additional_contexts`: a directory, with its own `.dockerignore`,
+/// read by `COPY --from`; an image standing in for `FROM base`) and SSH agent forwarding
+/// (`ssh: [default]`, read by `RUN --mount=type=ssh`, which asks the client's agent for its
+/// keys over the session) through Compose v2.
+#[test]
+fn compose_v2_builds_with_named_contexts_and_ssh() {
+    let t = "compose_v2_builds_with_named_contexts_and_ssh";
+    if !berth_testutil::require_cmds(t, &["ssh-agent", "ssh-add", "ssh-keygen"]) {
+        return;
+    }
+    let Some(debian) = berth_testutil::image(t, "debian-bookworm-minbase") else {
+        return;
+    };
+    let Some(mut d) = start(t, Client::V2) else {
+        return;
+    };
+    let base = d.load(&debian);
+    {
+        let p = Project::new(&mut d, Client::V2);
+        let dir = p.file.parent().unwrap().to_path_buf();
+        let agent = Agent::start(p.d.dir.path(), "berth-ssh-e2e-key");
+        let w = |rel: &str, text: &str| {
+            let f = dir.join(rel);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, text).unwrap();
+        };
+        w("assets/hello.txt", "from a named context\n");
+        w("assets/.dockerignore", "ignored.txt\n");
+        w("assets/ignored.txt", "must not reach the builder\n");
+        // The agent protocol by hand: SSH2_AGENTC_REQUEST_IDENTITIES (11), then the answer.
+        w(
+            "app/agent.pl",
+            "use IO::Socket::UNIX;\n\
+             my $s = IO::Socket::UNIX->new(Peer => $ENV{SSH_AUTH_SOCK}) or die \"connect: $!\";\n\
+             print $s pack('NC', 1, 11);\n\
+             read($s, my $l, 4) == 4 or die 'short length';\n\
+             my $n = unpack('N', $l);\n\
+             read($s, my $b, $n) == $n or die 'short answer';\n\
+             print $b;\n",
+        );
+        w(
+            "app/Dockerfile",
+            "FROM base\n\
+             COPY --from=assets hello.txt /hello.txt\n\
+             COPY --from=assets . /assets/\n\
+             COPY agent.pl /agent.pl\n\
+             RUN --mount=type=ssh perl /agent.pl > /agent-reply && echo \"agent at $SSH_AUTH_SOCK\"\n\
+             RUN test -z \"$SSH_AUTH_SOCK\" && ! test -e /run/buildkit/ssh_agent.0\n",
+        );
+        p.write_file(&format!(
+            r#"services:
+  app:
+    build:
+      context: ./app
+      additional_contexts:
+        assets: {assets}
+        base: docker-image://{base}
+      ssh:
+        - default
+    image: {n}-named
+    command: ["true"]
+"#,
+            assets = dir.join("assets").display(),
+            n = p.name
+        ));
+        let out = build_with_env(&p, &[("SSH_AUTH_SOCK", &agent.sock)]);
+        assert!(out.contains("agent at /run/buildkit/ssh_agent.0"), "{out}");
+        let image = format!("{}-named", p.name);
+        // FROM base is the image the named context names (Debian, not busybox).
+        assert!(!p
+            .d
+            .ok(&["run", "--rm", &image, "cat", "/etc/debian_version"])
+            .is_empty());
+        assert_eq!(
+            p.d.ok(&["run", "--rm", &image, "cat", "/hello.txt"]),
+            "from a named context"
+        );
+        let listing = p.d.ok(&["run", "--rm", &image, "ls", "-a", "/assets"]);
+        assert!(listing.contains("hello.txt"), "{listing}");
+        assert!(
+            !listing.contains("ignored.txt"),
+            "the named context's .dockerignore was not applied: {listing}"
+        );
+        // The agent answered with the one key it holds (its comment is in the answer).
+        let reply = p.d.ok(&["run", "--rm", &image, "cat", "/agent-reply"]);
+        assert!(reply.contains("berth-ssh-e2e-key"), "{reply:?}");
+        // The socket is gone from the image.
+        p.d.fails(&["run", "--rm", &image, "ls", "/run/buildkit"]);
     }
     d.finish();
 }

@@ -153,6 +153,15 @@ volumes:
         self.command(args).output().unwrap()
     }
 
+    /// Like [`Project::run`], with `env` set for the client.
+    pub(crate) fn run_with_env(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
+        let mut c = self.command(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
     /// The client's stdout; fails the test with its output and the daemon log when it fails.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);

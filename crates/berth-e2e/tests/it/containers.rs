@@ -486,12 +486,7 @@ fn debian_container_users_exec_diff_and_limits() {
     let Some(img) = berth_testutil::image(t, "debian-bookworm-minbase") else {
         return;
     };
-    let loaded = d.ok(&["load", "-i", img.to_str().unwrap()]);
-    let name = loaded
-        .lines()
-        .find_map(|l| l.strip_prefix("Loaded image: "))
-        .unwrap_or_else(|| panic!("no image name in {loaded:?}"))
-        .to_string();
+    let name = d.load(&img);
     // The image's own CMD (bash) with stdin closed exits 0; its users resolve from its passwd.
     assert_eq!(d.code(&["run", "--rm", &name]), 0);
     let out = d.ok(&[
