@@ -367,6 +367,13 @@ pub trait ImageService: Send + Sync + 'static {
             "building images is not available in this engine",
         ))
     }
+    /// An image's filesystem (its layers applied in order) as one tar stream, as `docker
+    /// export` gives a container's (BuildKit's `tar` and `local` exporters).
+    async fn export_rootfs(&self, name: &str) -> ApiResult<ByteStream> {
+        Err(ApiError::not_implemented(format!(
+            "exporting the filesystem of image {name} is not available in this engine"
+        )))
+    }
     /// `POST /build/prune`: drop the builder's step cache and cache mounts; returns the ids of
     /// the entries removed and the bytes freed.
     async fn build_prune(&self) -> ApiResult<(Vec<String>, u64)> {

@@ -76,8 +76,16 @@ impl Drop for JobGuard {
 pub enum Export {
     /// No exporter (a probe build) or `cacheonly`.
     Nothing,
-    /// `moby`/`image`: an image in berth's store, tagged with these names.
-    Image { names: Vec<String> },
+    /// `moby`/`image`: an image in berth's store, tagged with these names (and pushed to
+    /// their registries with `push=true`).
+    Image { names: Vec<String>, push: bool },
+    /// `docker`/`oci`: the image as one archive sent to the client (an OCI layout with
+    /// docker's `manifest.json`, as `docker save` writes), tagged with these names.
+    Archive { names: Vec<String> },
+    /// `tar`: the image's filesystem as one tar sent to the client.
+    Tar,
+    /// `local`: the image's filesystem as files in the client's directory.
+    Local,
 }
 
 impl Export {
@@ -104,35 +112,51 @@ impl Export {
         let Some(e) = exporters.into_iter().next() else {
             return Ok(Export::Nothing);
         };
+        let names: Vec<String> = e
+            .attrs
+            .get("name")
+            .map(|n| {
+                n.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         match e.r#type.as_str() {
             "moby" | "image" => {
-                if e.attrs.get("push").map(String::as_str) == Some("true") {
-                    return Err(Status::unimplemented(
-                        "exporter image with push=true is not supported by berth yet: build, then docker push",
+                let push = e.attrs.get("push").map(String::as_str) == Some("true");
+                if push && names.is_empty() {
+                    return Err(Status::invalid(
+                        "exporter image with push=true needs a name to push to",
                     ));
                 }
-                let names = e
-                    .attrs
-                    .get("name")
-                    .map(|n| {
-                        n.split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Ok(Export::Image { names })
+                Ok(Export::Image { names, push })
             }
+            "docker" | "oci" => Ok(Export::Archive { names }),
+            "tar" => Ok(Export::Tar),
+            "local" => Ok(Export::Local),
             "cacheonly" => Ok(Export::Nothing),
-            t @ ("docker" | "oci" | "tar" | "local") => Err(Status::unimplemented(format!(
-                "exporter {t:?} is not supported by berth yet: load the image into berth (--load, the default) instead"
-            ))),
             t => Err(Status::invalid(format!(
                 "unknown exporter {t:?}: BuildKit's are image, moby, docker, oci, tar, local and cacheonly"
             ))),
         }
     }
+}
+
+/// Write a stream to a file.
+async fn copy_to_file(
+    mut s: berth_api_types::ByteStream,
+    path: &std::path::Path,
+) -> Result<(), Status> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let bad = |e: std::io::Error| Status::internal(format!("export: {e}"));
+    let mut f = tokio::fs::File::create(path).await.map_err(bad)?;
+    while let Some(c) = s.next().await {
+        f.write_all(&c.map_err(bad)?).await.map_err(bad)?;
+    }
+    f.flush().await.map_err(bad)
 }
 
 /// `name` as `(repository, tag)` (`latest` when untagged).
@@ -396,20 +420,24 @@ impl BuildKit {
         } else {
             Some(self.run_frontend(&job, &req.frontend_attrs).await?)
         };
-        self.export(export, image).await
+        self.export(export, image, &req.session).await
     }
 
     async fn export(
         &self,
         export: Export,
         image: Option<String>,
+        session: &str,
     ) -> Result<pb::SolveResponse, Status> {
         let mut out = HashMap::new();
-        let Export::Image { names } = export else {
+        if export == Export::Nothing {
             return Ok(pb::SolveResponse::default());
+        }
+        let id = image.ok_or_else(|| Status::invalid("the build returned no result to export"))?;
+        let names = match &export {
+            Export::Image { names, .. } | Export::Archive { names } => names.clone(),
+            _ => vec![],
         };
-        let id = image
-            .ok_or_else(|| Status::invalid("the build returned no result to export as an image"))?;
         for n in &names {
             let (repo, tag) = split_name(n)?;
             self.images
@@ -418,13 +446,90 @@ impl BuildKit {
                 .map_err(|e| Status::internal(format!("tag {id} as {n}: {e}")))?;
         }
         out.insert("containerimage.digest".to_string(), id.clone());
-        out.insert("containerimage.config.digest".to_string(), id);
+        out.insert("containerimage.config.digest".to_string(), id.clone());
         if !names.is_empty() {
             out.insert("image.name".to_string(), names.join(","));
+        }
+        let client = || self.sessions.get(session, RENDEZVOUS);
+        match export {
+            Export::Image { push: true, .. } => {
+                let client = client().await?;
+                for n in &names {
+                    self.push(&client, n).await?;
+                }
+            }
+            Export::Archive { .. } => {
+                let saved = if names.is_empty() {
+                    vec![id.clone()]
+                } else {
+                    names.clone()
+                };
+                let archive = self
+                    .images
+                    .save(saved)
+                    .await
+                    .map_err(|e| Status::internal(format!("export {id} as an archive: {e}")))?;
+                client().await?.file_send(0, archive).await?;
+            }
+            Export::Tar => {
+                let fs = self.rootfs(&id).await?;
+                client().await?.file_send(0, fs).await?;
+            }
+            Export::Local => {
+                let fs = self.rootfs(&id).await?;
+                let tmp = tempfile::NamedTempFile::new()
+                    .map_err(|e| Status::internal(format!("export: scratch file: {e}")))?;
+                copy_to_file(fs, tmp.path()).await?;
+                let path = tmp.path().to_path_buf();
+                let entries = tokio::task::spawn_blocking(move || crate::sender::index(&path))
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))??;
+                let conn = client().await?.file_send_dir(0).await?;
+                crate::sender::send(conn, tmp.path(), &entries).await?;
+            }
+            Export::Image { .. } | Export::Nothing => {}
         }
         Ok(pb::SolveResponse {
             exporter_response: out,
         })
+    }
+
+    /// Image `id`'s filesystem as a tar stream.
+    async fn rootfs(&self, id: &str) -> Result<berth_api_types::ByteStream, Status> {
+        self.images
+            .export_rootfs(id)
+            .await
+            .map_err(|e| Status::internal(format!("export the filesystem of {id}: {e}")))
+    }
+
+    /// Push `name` with the login the client shares for its registry.
+    async fn push(&self, client: &crate::session::Session, name: &str) -> Result<(), Status> {
+        use futures::StreamExt;
+        let (repo, tag) = split_name(name)?;
+        let registry = berth_oci::Reference::parse(name)
+            .map_err(|e| Status::invalid(format!("push {name}: {e}")))?
+            .registry;
+        let host = if registry == berth_oci::reference::DEFAULT_REGISTRY {
+            "registry-1.docker.io".to_string()
+        } else {
+            registry
+        };
+        let registry_auth = client.registry_auth(&host).await?;
+        let mut progress = self
+            .images
+            .push(berth_api_types::PushOptions {
+                name: repo,
+                tag,
+                registry_auth,
+            })
+            .await
+            .map_err(|e| Status::new(Code::Unknown, format!("push {name}: {e}")))?;
+        while let Some(m) = progress.next().await {
+            if let Some(e) = m.error {
+                return Err(Status::new(Code::Unknown, format!("push {name}: {e}")));
+            }
+        }
+        Ok(())
     }
 
     fn status(self: &Arc<Self>, req: pb::StatusRequest) -> Response<Body> {

@@ -33,6 +33,8 @@ const IMAGE: &str = "sha256:feedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeed
 struct FakeImages {
     builds: Mutex<Vec<(BuildOptions, Vec<String>)>>,
     tags: Mutex<Vec<(String, String, String)>>,
+    /// Pushes: (name, tag, registry auth).
+    pushes: Mutex<Vec<(String, String, Option<String>)>>,
     /// Set when a build's message stream is dropped (the build cancelled).
     dropped: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -77,8 +79,26 @@ impl ImageService for FakeImages {
     async fn load(&self, _: ByteStream, _: bool) -> ApiResult<Vec<String>> {
         nope()
     }
-    async fn save(&self, _: Vec<String>) -> ApiResult<ByteStream> {
-        nope()
+    async fn save(&self, names: Vec<String>) -> ApiResult<ByteStream> {
+        let b = Bytes::from(format!("ARCHIVE OF {}", names.join(",")));
+        Ok(Box::pin(futures::stream::iter([Ok(b)])))
+    }
+    async fn export_rootfs(&self, name: &str) -> ApiResult<ByteStream> {
+        assert_eq!(name, IMAGE);
+        Ok(Box::pin(futures::stream::iter([Ok(Bytes::from(
+            rootfs_tar(),
+        ))])))
+    }
+    async fn push(&self, o: berth_api_types::PushOptions) -> ApiResult<JsonStream> {
+        self.pushes
+            .lock()
+            .unwrap()
+            .push((o.name.clone(), o.tag.clone(), o.registry_auth.clone()));
+        let mut msgs = vec![JsonMessage::stream("pushed\n")];
+        if o.name.contains("denied") {
+            msgs.push(JsonMessage::error("denied: requested access is refused"));
+        }
+        Ok(Box::pin(futures::stream::iter(msgs)))
     }
     async fn import(&self, _: ByteStream, _: ImportOptions) -> ApiResult<String> {
         nope()
@@ -136,6 +156,87 @@ impl ImageService for FakeImages {
         }
         Ok(Box::pin(futures::stream::iter(msgs)))
     }
+}
+
+/// The built image's filesystem: a dir, a file in it, a symlink to it.
+fn rootfs_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(vec![]);
+    for (path, kind, data, link) in [
+        ("etc/", tar::EntryType::Directory, &b""[..], ""),
+        ("etc/hello", tar::EntryType::Regular, &b"hi there"[..], ""),
+        ("link", tar::EntryType::Symlink, &b""[..], "etc/hello"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        h.set_size(data.len() as u64);
+        if !link.is_empty() {
+            h.set_link_name(link).unwrap();
+        }
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// What the fake client received through `FileSend` (an export), by how it was sent.
+#[derive(Default)]
+struct Received {
+    /// Byte chunks (`tar`, `docker`, `oci`), concatenated.
+    bytes: Vec<u8>,
+    /// A directory (`local`), as the tar berth's own receiver makes of it.
+    dir: Vec<u8>,
+}
+
+/// The client's `FileSend/DiffCopy`: a file as byte chunks, or (`dir` set) a directory as
+/// fsutil's receiver.
+async fn serve_file_send(
+    req: hyper::Request<Incoming>,
+    dir: bool,
+    got: Arc<Mutex<Received>>,
+) -> hyper::Response<crate::grpc::Body> {
+    assert_eq!(
+        crate::grpc::metadata(req.headers(), "buildkit-attachable-exporter-id"),
+        Some("0")
+    );
+    let mut incoming = Messages::new(req.into_body());
+    if !dir {
+        while let Some(m) = incoming
+            .next::<crate::proto::sshforward::BytesMessage>()
+            .await
+            .unwrap()
+        {
+            got.lock().unwrap().bytes.extend_from_slice(&m.data);
+        }
+        return crate::grpc::unary(Ok(crate::proto::sshforward::BytesMessage::default()));
+    }
+    let (tx, answers) = mpsc::channel::<Packet>(64);
+    let packets = futures::stream::unfold(incoming, |mut m| async move {
+        match m.next::<Packet>().await {
+            Ok(Some(p)) => Some((Ok(p), m)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), m)),
+        }
+    })
+    .boxed();
+    let conn = crate::diffcopy::PacketConn { tx, rx: packets };
+    tokio::spawn(async move {
+        let tar = crate::diffcopy::receive_to_vec(conn, crate::diffcopy::Limits::default())
+            .await
+            .unwrap();
+        got.lock().unwrap().dir = tar;
+    });
+    let body = futures::stream::unfold(answers, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|p| (Ok::<_, Infallible>(Frame::data(frame(&p))), rx))
+    });
+    let mut r = hyper::Response::new(BodyExt::boxed_unsync(StreamBody::new(body)));
+    r.headers_mut()
+        .insert("content-type", "application/grpc".parse().unwrap());
+    r
 }
 
 /// The client's directories: `dockerfile` and `context`.
@@ -261,6 +362,9 @@ struct Rig {
     images: Arc<FakeImages>,
     grpc: SendRequest<crate::grpc::Body>,
     asked: Arc<Mutex<Vec<String>>>,
+    /// What the client received through `FileSend`, and whether it takes a directory.
+    received: Arc<Mutex<Received>>,
+    takes_dir: Arc<std::sync::atomic::AtomicBool>,
     /// The client's end of the `/grpc` connection.
     client_conn: tokio::task::JoinHandle<()>,
 }
@@ -279,17 +383,22 @@ async fn rig(session_id: &str) -> Rig {
         session::HEADER_METHOD,
         session::CREDENTIALS.parse().unwrap(),
     );
+    headers.append(session::HEADER_METHOD, session::FILE_SEND.parse().unwrap());
     tokio::spawn(kit.sessions.clone().serve(ours, headers));
     let asked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let a2 = asked.clone();
+    let received: Arc<Mutex<Received>> = Arc::default();
+    let takes_dir: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+    let (a2, r2, d2) = (asked.clone(), received.clone(), takes_dir.clone());
     tokio::spawn(async move {
         let svc = hyper::service::service_fn(move |req| {
-            let a = a2.clone();
+            let (a, r, d) = (a2.clone(), r2.clone(), d2.clone());
             async move {
                 Ok::<_, Infallible>(if req.uri().path() == session::GET_SECRET {
                     serve_secret(req).await
                 } else if req.uri().path() == session::CREDENTIALS {
                     serve_credentials(req).await
+                } else if req.uri().path() == session::FILE_SEND {
+                    serve_file_send(req, d.load(std::sync::atomic::Ordering::SeqCst), r).await
                 } else {
                     serve_diff_copy(req, a).await
                 })
@@ -316,6 +425,8 @@ async fn rig(session_id: &str) -> Rig {
         images,
         grpc,
         asked,
+        received,
+        takes_dir,
         client_conn,
     }
 }
@@ -536,9 +647,15 @@ async fn unknown_frontends_exporters_and_methods_are_named() {
     let e = call(solve_req("x1", "s3", "bogus")).await;
     assert_eq!(e.code, Code::InvalidArgument);
     assert!(e.message.contains("\"bogus\""), "{}", e.message);
-    let e = call(solve_req("x2", "s3", "tar")).await;
-    assert_eq!(e.code, Code::Unimplemented);
-    assert!(e.message.contains("\"tar\""), "{}", e.message);
+    let mut r = solve_req("x2", "s3", "image");
+    r.exporters[0].attrs = HashMap::from([("push".to_string(), "true".to_string())]);
+    let e = call(r).await;
+    assert_eq!(e.code, Code::InvalidArgument);
+    assert!(
+        e.message.contains("push=true needs a name"),
+        "{}",
+        e.message
+    );
     let mut r = solve_req("x3", "s3", "moby");
     r.frontend = "gateway.v0".into();
     let e = call(r).await;
@@ -644,4 +761,156 @@ fn names_split_into_repository_and_tag() {
     );
     assert!(split_name("app@sha256:abcd").is_err());
     let _ = mode::DIR;
+}
+
+/// A `Control.Solve` running the `dockerfile.v0` frontend itself, exporting with `exporter`.
+async fn solve_exporting(
+    rig: &Rig,
+    r: &str,
+    session: &str,
+    exporter: &str,
+    attrs: &[(&str, &str)],
+) -> Result<pb::SolveResponse, crate::grpc::Status> {
+    let mut req = solve_req(r, session, exporter);
+    req.frontend = "dockerfile.v0".into();
+    req.exporters[0].attrs = attrs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut g = rig.grpc.clone();
+    call_unary(&mut g, "/moby.buildkit.v1.Control/Solve", &[], &req).await
+}
+
+/// The regular files and symlinks of a tar: path → content or `-> target`.
+fn tar_listing(tar_bytes: &[u8]) -> Vec<(String, String)> {
+    use std::io::Read;
+    let mut out = vec![];
+    for e in tar::Archive::new(tar_bytes).entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
+        let what = match e.header().entry_type() {
+            tar::EntryType::Regular => {
+                let mut s = String::new();
+                e.read_to_string(&mut s).unwrap();
+                s
+            }
+            tar::EntryType::Symlink => {
+                format!("-> {}", e.link_name().unwrap().unwrap().display())
+            }
+            tar::EntryType::Directory => "dir".into(),
+            t => format!("{t:?}"),
+        };
+        out.push((path, what));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn exporters_send_the_image_or_its_filesystem_back_to_the_client() {
+    let rig = rig("sx").await;
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    // tar: the filesystem as one tar, byte for byte what the image service exported.
+    let resp = solve_exporting(&rig, "e1", "sx", "tar", &[]).await.unwrap();
+    assert_eq!(resp.exporter_response["containerimage.digest"], IMAGE);
+    assert_eq!(
+        std::mem::take(&mut rig.received.lock().unwrap().bytes),
+        rootfs_tar()
+    );
+
+    // docker / oci: the saved archive of the image under its names.
+    solve_exporting(&rig, "e2", "sx", "docker", &[("name", "out:1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        std::mem::take(&mut rig.received.lock().unwrap().bytes),
+        b"ARCHIVE OF out:1"
+    );
+    assert!(rig.images.tags.lock().unwrap().contains(&(
+        IMAGE.to_string(),
+        "out".to_string(),
+        "1".to_string()
+    )));
+    solve_exporting(&rig, "e3", "sx", "oci", &[]).await.unwrap();
+    assert_eq!(
+        std::mem::take(&mut rig.received.lock().unwrap().bytes),
+        format!("ARCHIVE OF {IMAGE}").as_bytes()
+    );
+
+    // local: the files themselves, through fsutil's protocol (berth's receiver on the
+    // client's side here), symlinks kept.
+    rig.takes_dir
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    solve_exporting(&rig, "e4", "sx", "local", &[])
+        .await
+        .unwrap();
+    let mut dir = vec![];
+    for _ in 0..100 {
+        dir = rig.received.lock().unwrap().dir.clone();
+        if !dir.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        tar_listing(&dir),
+        pairs(&[
+            ("etc", "dir"),
+            ("etc/hello", "hi there"),
+            ("link", "-> etc/hello")
+        ])
+    );
+}
+
+#[tokio::test]
+async fn push_true_pushes_each_name_with_the_clients_login() {
+    let rig = rig("sp").await;
+    solve_exporting(
+        &rig,
+        "p1",
+        "sp",
+        "image",
+        &[
+            ("name", "docker.io/team/app:2,127.0.0.1:5000/app"),
+            ("push", "true"),
+        ],
+    )
+    .await
+    .unwrap();
+    let pushes = rig.images.pushes.lock().unwrap().clone();
+    assert_eq!(pushes.len(), 2);
+    assert_eq!(
+        (pushes[0].0.as_str(), pushes[0].1.as_str()),
+        ("docker.io/team/app", "2")
+    );
+    // The client shares a login for Docker Hub only (see serve_credentials).
+    assert!(pushes[0].2.is_some());
+    assert_eq!(
+        (pushes[1].0.as_str(), pushes[1].1.as_str(), &pushes[1].2),
+        ("127.0.0.1:5000/app", "latest", &None)
+    );
+    // A refused push fails the solve with the registry's words.
+    let e = solve_exporting(
+        &rig,
+        "p2",
+        "sp",
+        "image",
+        &[("name", "denied/app"), ("push", "true")],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.message.contains("requested access is refused"),
+        "{}",
+        e.message
+    );
 }

@@ -2,7 +2,7 @@
 //! over berth's own builder. berth-api hands it the two hijacked connections dockerd serves:
 //! `/grpc`, where berth serves `moby.buildkit.v1.Control` and the gateway bridge over HTTP/2
 //! ([`serve_grpc`]), and `/session`, where the *client* serves file sync and berth calls it
-//! ([`session::Sessions::serve`]). Builds run through berth-api-types' image service — the
+//! ([`session::Sessions::serve`]); exports go back through it ([`sender`]). Builds run through berth-api-types' image service — the
 //! same builder and cache as the classic `POST /build`.
 
 pub mod control;
@@ -11,6 +11,7 @@ pub mod frontend;
 pub mod grpc;
 pub mod progress;
 pub mod proto;
+pub mod sender;
 pub mod session;
 
 use std::convert::Infallible;

@@ -13,6 +13,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, Notify};
 
+use berth_api_types::ByteStream;
+
 use crate::diffcopy::PacketConn;
 use crate::grpc::{self, Body, Code, Status};
 use crate::proto::fsutil::Packet;
@@ -25,6 +27,9 @@ pub const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 pub const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 pub const GET_SECRET: &str = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
 pub const CREDENTIALS: &str = "/moby.filesync.v1.Auth/Credentials";
+pub const FILE_SEND: &str = "/moby.filesync.v1.FileSend/DiffCopy";
+/// The metadata naming which of a solve's exporters a `FileSend` call is for.
+const EXPORTER_ID: &str = "buildkit-attachable-exporter-id";
 pub const CHECK_AGENT: &str = "/moby.sshforward.v1.SSH/CheckAgent";
 pub const FORWARD_AGENT: &str = "/moby.sshforward.v1.SSH/ForwardAgent";
 /// The metadata naming which forwarded agent a `ForwardAgent` stream is for.
@@ -147,10 +152,7 @@ impl Session {
         });
         let md = [(SSH_ID.to_string(), id.to_string())];
         let req = grpc::request(FORWARD_AGENT, &md, frames);
-        let mut send = self.send.clone();
-        send.ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("session {} is gone: {e}", self.id)))?;
+        let mut send = self.ready().await?;
         // The client answers (headers included) only once the agent has something to say,
         // which needs the request's bytes first: the answer is awaited by the pump, not here.
         let answer = send.send_request(req);
@@ -202,12 +204,7 @@ impl Session {
         follow_paths: &[String],
         exclude_patterns: &[String],
     ) -> Result<PacketConn, Status> {
-        if !self.supports(DIFF_COPY) {
-            return Err(Status::unimplemented(format!(
-                "the client's session {} does not serve file sync ({DIFF_COPY})",
-                self.id
-            )));
-        }
+        self.require(DIFF_COPY)?;
         let mut md = vec![("dir-name".to_string(), dir.to_string())];
         md.extend(
             follow_paths
@@ -219,16 +216,86 @@ impl Session {
                 .iter()
                 .map(|p| ("exclude-patterns".into(), p.clone())),
         );
-        let md = encode_metadata(md);
-        let (tx, rx) = mpsc::channel::<Packet>(64);
+        self.packets(DIFF_COPY, &encode_metadata(md)).await
+    }
+
+    /// Open `moby.filesync.v1.FileSend/DiffCopy` for the solve's exporter `exporter` (its
+    /// index): berth sends the client a directory as fsutil's sender.
+    pub async fn file_send_dir(&self, exporter: usize) -> Result<PacketConn, Status> {
+        self.require(FILE_SEND)?;
+        let md = [(EXPORTER_ID.to_string(), exporter.to_string())];
+        self.packets(FILE_SEND, &md).await
+    }
+
+    /// Send the client one file (`FileSend/DiffCopy` as a stream of byte chunks) for the
+    /// solve's exporter `exporter`; done when the client has taken it all.
+    pub async fn file_send(&self, exporter: usize, mut data: ByteStream) -> Result<u64, Status> {
+        use crate::proto::sshforward::BytesMessage;
+        self.require(FILE_SEND)?;
+        let md = [(EXPORTER_ID.to_string(), exporter.to_string())];
+        let (tx, rx) = mpsc::channel::<BytesMessage>(8);
         let frames = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|p| (grpc::frame(&p), rx))
+            rx.recv().await.map(|m| (grpc::frame(&m), rx))
         });
-        let req = grpc::request(DIFF_COPY, &md, frames);
+        let mut send = self.ready().await?;
+        let answer = send.send_request(grpc::request(FILE_SEND, &md, frames));
+        let feed = async move {
+            let mut sent = 0u64;
+            while let Some(chunk) = data.next().await {
+                let chunk = chunk.map_err(|e| Status::internal(format!("export: {e}")))?;
+                // BuildKit's writer keeps messages under 3 MiB.
+                for part in chunk.chunks(1 << 20) {
+                    sent += part.len() as u64;
+                    let m = BytesMessage {
+                        data: part.to_vec(),
+                    };
+                    if tx.send(m).await.is_err() {
+                        return Err(Status::unavailable("the client stopped taking the export"));
+                    }
+                }
+            }
+            Ok(sent)
+        };
+        let taken = async {
+            let resp = answer
+                .await
+                .map_err(|e| Status::unavailable(format!("session {}: {e}", self.id)))?;
+            let mut msgs = grpc::response_messages(resp)?;
+            while msgs.next::<BytesMessage>().await?.is_some() {}
+            Ok::<_, Status>(())
+        };
+        let (sent, taken) = tokio::join!(feed, taken);
+        taken?;
+        sent
+    }
+
+    fn require(&self, method: &str) -> Result<(), Status> {
+        if self.supports(method) {
+            return Ok(());
+        }
+        Err(Status::unimplemented(format!(
+            "the client's session {} does not serve {method}",
+            self.id
+        )))
+    }
+
+    /// The connection, ready for a new stream.
+    async fn ready(&self) -> Result<SendRequest<Body>, Status> {
         let mut send = self.send.clone();
         send.ready()
             .await
             .map_err(|e| Status::unavailable(format!("session {} is gone: {e}", self.id)))?;
+        Ok(send)
+    }
+
+    /// A stream of fsutil packets each way on `path`.
+    async fn packets(&self, path: &str, md: &[(String, String)]) -> Result<PacketConn, Status> {
+        let (tx, rx) = mpsc::channel::<Packet>(64);
+        let frames = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|p| (grpc::frame(&p), rx))
+        });
+        let req = grpc::request(path, md, frames);
+        let mut send = self.ready().await?;
         let resp = send
             .send_request(req)
             .await

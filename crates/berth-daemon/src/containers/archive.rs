@@ -88,7 +88,7 @@ fn api_stat(s: archive_ops::PathStat) -> PathStat {
 }
 
 /// Run a tar writer on the blocking pool, streaming its output.
-fn tar_stream(
+pub(crate) fn tar_stream(
     write: impl FnOnce(&mut dyn std::io::Write) -> crate::error::Result<()> + Send + 'static,
 ) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(8);

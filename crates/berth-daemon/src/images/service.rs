@@ -465,6 +465,29 @@ impl ImageService for Engine {
         Ok(self.build_image(body, opts).await?)
     }
 
+    async fn export_rootfs(&self, name: &str) -> ApiResult<berth_api_types::ByteStream> {
+        let store = self.store().cloned().ok_or_else(|| {
+            DaemonError::NotImplemented("this engine's image store cannot export images".into())
+        })?;
+        let image = store.image(name).map_err(DaemonError::from)?;
+        let id = image.id.clone();
+        // A throwaway rw layer over the image, mounted for the walk and removed after it.
+        let scratch = tokio::task::spawn_blocking(move || {
+            crate::build::backend::Scratch::new(&store, Some(&id))
+        })
+        .await
+        .map_err(DaemonError::from)?
+        .map_err(|e| DaemonError::Failed {
+            what: format!("mount image {name} to export its filesystem"),
+            source: Box::new(e),
+        })?;
+        Ok(crate::containers::archive::tar_stream(move |w| {
+            let r = berth_rootfs::archive::export(&scratch.merged, w);
+            drop(scratch);
+            r.map_err(DaemonError::from)
+        }))
+    }
+
     async fn build_prune(&self) -> ApiResult<(Vec<String>, u64)> {
         let Some(store) = self.store() else {
             return Ok((Vec::new(), 0));
