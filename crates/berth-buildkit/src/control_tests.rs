@@ -201,8 +201,8 @@ async fn serve_file_send(
         crate::grpc::metadata(req.headers(), "buildkit-attachable-exporter-id"),
         Some("0")
     );
-    let mut incoming = Messages::new(req.into_body());
     if !dir {
+        let mut incoming = Messages::new(req.into_body());
         while let Some(m) = incoming
             .next::<crate::proto::sshforward::BytesMessage>()
             .await
@@ -212,31 +212,14 @@ async fn serve_file_send(
         }
         return crate::grpc::unary(Ok(crate::proto::sshforward::BytesMessage::default()));
     }
-    let (tx, answers) = mpsc::channel::<Packet>(64);
-    let packets = futures::stream::unfold(incoming, |mut m| async move {
-        match m.next::<Packet>().await {
-            Ok(Some(p)) => Some((Ok(p), m)),
-            Ok(None) => None,
-            Err(e) => Some((Err(e), m)),
-        }
-    })
-    .boxed();
-    let conn = crate::diffcopy::PacketConn { tx, rx: packets };
+    let (conn, response) = crate::diffcopy::PacketConn::serve(req);
     tokio::spawn(async move {
         let tar = crate::diffcopy::receive_to_vec(conn, crate::diffcopy::Limits::default())
             .await
             .unwrap();
         got.lock().unwrap().dir = tar;
     });
-    let body = futures::stream::unfold(answers, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|p| (Ok::<_, Infallible>(Frame::data(frame(&p))), rx))
-    });
-    let mut r = hyper::Response::new(BodyExt::boxed_unsync(StreamBody::new(body)));
-    r.headers_mut()
-        .insert("content-type", "application/grpc".parse().unwrap());
-    r
+    response
 }
 
 /// The client's directories: `dockerfile` and `context`.

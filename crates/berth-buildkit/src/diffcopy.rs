@@ -21,6 +21,36 @@ pub struct PacketConn {
     pub rx: Pin<Box<dyn Stream<Item = Result<Packet, Status>> + Send>>,
 }
 
+impl PacketConn {
+    /// The serving end of a packet stream (what a client's session does for DiffCopy or
+    /// FileSend; for clients and tests written in Rust): the caller's packets, and the call's
+    /// response carrying the answers sent on `tx` (status OK once `tx` is dropped).
+    pub fn serve(
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> (PacketConn, hyper::Response<crate::grpc::Body>) {
+        let (tx, answers) = mpsc::channel::<Packet>(64);
+        let answers = futures::stream::unfold(answers, |mut rx| async move {
+            rx.recv().await.map(|p| (Ok(p), rx))
+        });
+        let rx = packets_of(crate::grpc::Messages::new(req.into_body()));
+        (PacketConn { tx, rx }, crate::grpc::streaming(answers))
+    }
+}
+
+/// A call's messages as fsutil packets.
+pub(crate) fn packets_of(
+    msgs: crate::grpc::Messages,
+) -> Pin<Box<dyn Stream<Item = Result<Packet, Status>> + Send>> {
+    futures::stream::unfold(msgs, |mut m| async move {
+        match m.next::<Packet>().await {
+            Ok(Some(p)) => Some((Ok(p), m)),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), m)),
+        }
+    })
+    .boxed()
+}
+
 /// Bounds on what one sync may bring.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {

@@ -110,7 +110,53 @@ pub fn index(tar_file: &Path) -> Result<Vec<Entry>, Status> {
     }
     let mut entries: Vec<Entry> = by_path.into_values().collect();
     entries.sort_by(|a, b| a.stat.path.split('/').cmp(b.stat.path.split('/')));
+    relink(&mut entries);
     Ok(entries)
+}
+
+/// Hard links after sorting: the receiver links only to a file it already has, so in each
+/// group (a file and the links to it) the member that now comes first carries the bytes and
+/// the others link to it.
+fn relink(entries: &mut [Entry]) {
+    let data_of: HashMap<String, Option<(u64, u64)>> = entries
+        .iter()
+        .filter(|e| e.data.is_some())
+        .map(|e| (e.stat.path.clone(), e.data))
+        .collect();
+    let size_of: HashMap<String, i64> = entries
+        .iter()
+        .map(|e| (e.stat.path.clone(), e.stat.size))
+        .collect();
+    // Group key: the path of the file holding the bytes in the tar.
+    let mut first: HashMap<String, String> = HashMap::new();
+    for e in entries.iter_mut() {
+        let is_link = !e.stat.linkname.is_empty() && e.stat.mode & mode::TYPE == 0;
+        let group = if is_link {
+            e.stat.linkname.clone()
+        } else if e.data.is_some() {
+            e.stat.path.clone()
+        } else {
+            continue;
+        };
+        match first.get(&group) {
+            None => {
+                first.insert(group.clone(), e.stat.path.clone());
+                if is_link {
+                    // The first of its group: it holds the bytes now.
+                    if let Some(d) = data_of.get(&group) {
+                        e.data = *d;
+                        e.stat.size = size_of.get(&group).copied().unwrap_or(0);
+                        e.stat.linkname.clear();
+                    }
+                }
+            }
+            Some(holder) => {
+                e.stat.linkname = holder.clone();
+                e.data = None;
+                e.stat.size = 0;
+            }
+        }
+    }
 }
 
 /// Send `entries` (from [`index`] of `tar_file`) to a receiver over `conn`: the walk, then
@@ -245,6 +291,32 @@ mod tests {
         let e = index(f.path()).unwrap();
         let paths: Vec<&str> = e.iter().map(|e| e.stat.path.as_str()).collect();
         assert_eq!(paths, ["a", "a/b", "a/c", "a.txt", "ab"]);
+        // A link that sorts before the file it links to carries the bytes instead.
+        let g = tar_of(&[
+            ("./z", T::Regular, b"ZZZ", ""),
+            ("./y", T::Link, b"", "z"),
+            ("./x", T::Link, b"", "z"),
+        ]);
+        let e2 = index(g.path()).unwrap();
+        let got: Vec<(&str, &str, i64, bool)> = e2
+            .iter()
+            .map(|e| {
+                (
+                    e.stat.path.as_str(),
+                    e.stat.linkname.as_str(),
+                    e.stat.size,
+                    e.data.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x", "", 3, true),
+                ("y", "x", 0, false),
+                ("z", "x", 0, false)
+            ]
+        );
         assert_eq!(e[0].stat.mode, mode::DIR | 0o755);
         assert_eq!(e[1].stat.mode, mode::SETUID | 0o644);
         assert_eq!((e[1].stat.size, e[1].stat.uid), (2, 7));

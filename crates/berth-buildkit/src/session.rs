@@ -300,15 +300,7 @@ impl Session {
             .send_request(req)
             .await
             .map_err(|e| Status::unavailable(format!("session {}: {e}", self.id)))?;
-        let msgs = grpc::response_messages(resp)?;
-        let rx = futures::stream::unfold(msgs, |mut m| async move {
-            match m.next::<Packet>().await {
-                Ok(Some(p)) => Some((Ok(p), m)),
-                Ok(None) => None,
-                Err(e) => Some((Err(e), m)),
-            }
-        })
-        .boxed();
+        let rx = crate::diffcopy::packets_of(grpc::response_messages(resp)?);
         Ok(PacketConn { tx, rx })
     }
 }

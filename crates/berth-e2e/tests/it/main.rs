@@ -9,6 +9,7 @@ mod archive_volumes;
 mod as_dockerd;
 mod bollard_client;
 mod build_fidelity;
+mod buildkit_client;
 mod cancel;
 mod cli_multi;
 mod commit;
