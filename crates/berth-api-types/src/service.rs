@@ -367,6 +367,12 @@ pub trait ImageService: Send + Sync + 'static {
             "building images is not available in this engine",
         ))
     }
+    /// A directory private to builds where a front end may keep state between them (what
+    /// BuildKit's file sync last brought, so rebuilds fetch only what changed); None: keep
+    /// nothing. The builder's prune empties it.
+    fn build_state_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// An image's filesystem (its layers applied in order) as one tar stream, as `docker
     /// export` gives a container's (BuildKit's `tar` and `local` exporters).
     async fn export_rootfs(&self, name: &str) -> ApiResult<ByteStream> {

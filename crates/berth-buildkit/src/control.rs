@@ -51,6 +51,8 @@ pub struct BuildKit {
     pub sessions: Arc<Sessions>,
     jobs: Mutex<HashMap<String, Arc<Job>>>,
     jobs_changed: Notify,
+    /// Context caches a sync is using (by shared key and directory).
+    pub(crate) syncing: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Removes a job from the table a while after its solve ends.
@@ -271,6 +273,7 @@ impl BuildKit {
             sessions: Arc::new(Sessions::default()),
             jobs: Mutex::new(HashMap::new()),
             jobs_changed: Notify::new(),
+            syncing: Arc::default(),
         })
     }
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::context_cache::ContextCache;
 use crate::grpc::{Code, Status};
 use crate::proto::fsutil::{mode, Packet, PacketType, Stat};
 
@@ -82,6 +83,8 @@ pub enum SyncError {
     Transport(Status),
     #[error("the build stopped reading the synced context")]
     ReaderGone,
+    #[error("berth's copy of the last synced context: {0}")]
+    Cache(String),
 }
 
 impl From<SyncError> for Status {
@@ -90,6 +93,7 @@ impl From<SyncError> for Status {
             SyncError::Transport(s) => s.code,
             SyncError::ReaderGone => Code::Cancelled,
             SyncError::TooLarge(_) => Code::ResourceExhausted,
+            SyncError::Cache(_) => Code::Internal,
             _ => Code::InvalidArgument,
         };
         Status::new(code, e.to_string())
@@ -101,6 +105,8 @@ impl From<SyncError> for Status {
 pub struct Summary {
     pub entries: usize,
     pub bytes: u64,
+    /// Bytes the client sent (the rest came from what berth kept of the last sync).
+    pub transferred: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -336,6 +342,7 @@ impl Pipeline {
         id: u32,
         path: &str,
         out: &mpsc::Sender<Bytes>,
+        mut tee: Option<&mut tokio::fs::File>,
     ) -> Result<(), SyncError> {
         let early = self
             .pending
@@ -343,18 +350,14 @@ impl Pipeline {
             .map(|(c, _, _)| std::mem::take(c))
             .unwrap_or_default();
         for c in early {
-            out.send(Bytes::from(c))
-                .await
-                .map_err(|_| SyncError::ReaderGone)?;
+            pass(Bytes::from(c), out, tee.as_deref_mut()).await?;
         }
         while !self.pending.get(&id).is_some_and(|(_, _, ended)| *ended) {
             let p = next_packet(conn)
                 .await?
                 .ok_or_else(|| SyncError::Protocol(format!("the stream ended inside {path}")))?;
             if let Some(chunk) = self.accept(p, id)? {
-                out.send(Bytes::from(chunk))
-                    .await
-                    .map_err(|_| SyncError::ReaderGone)?;
+                pass(Bytes::from(chunk), out, tee.as_deref_mut()).await?;
             }
         }
         let (_, got, _) = self.pending.remove(&id).unwrap_or_default();
@@ -369,11 +372,37 @@ impl Pipeline {
     }
 }
 
+/// A chunk of a file to the tar stream, and to the cache's copy when one is being made.
+async fn pass(
+    chunk: Bytes,
+    out: &mpsc::Sender<Bytes>,
+    tee: Option<&mut tokio::fs::File>,
+) -> Result<(), SyncError> {
+    use tokio::io::AsyncWriteExt;
+    if let Some(f) = tee {
+        f.write_all(&chunk)
+            .await
+            .map_err(|e| SyncError::Cache(e.to_string()))?;
+    }
+    out.send(chunk).await.map_err(|_| SyncError::ReaderGone)
+}
+
 /// Take one directory from the sender as a tar stream on `out`.
 pub async fn receive_tar(
+    conn: PacketConn,
+    out: mpsc::Sender<Bytes>,
+    limits: Limits,
+) -> Result<Summary, SyncError> {
+    receive_tar_cached(conn, out, limits, None).await
+}
+
+/// [`receive_tar`], asking only for the files whose stat differs from what `cache` kept of
+/// the last sync of this directory (the rest is read from it), and keeping this sync's.
+pub async fn receive_tar_cached(
     mut conn: PacketConn,
     out: mpsc::Sender<Bytes>,
     limits: Limits,
+    cache: Option<ContextCache>,
 ) -> Result<Summary, SyncError> {
     let mut walk = Walk {
         entries: Vec::new(),
@@ -419,17 +448,34 @@ pub async fn receive_tar(
             limits.max_bytes
         )));
     }
+    let kept: HashMap<u32, std::path::PathBuf> = match &cache {
+        None => HashMap::new(),
+        Some(c) => walk
+            .entries
+            .iter()
+            .filter(|(_, k, _)| *k == Kind::File)
+            .filter_map(|(id, _, st)| c.unchanged(st).map(|b| (*id, b)))
+            .collect(),
+    };
     let files: Vec<(u32, u64)> = walk
         .entries
         .iter()
-        .filter(|(_, k, _)| *k == Kind::File)
+        .filter(|(id, k, _)| *k == Kind::File && !kept.contains_key(id))
         .map(|(id, _, st)| (*id, st.size.max(0) as u64))
         .collect();
+    let synced_files: Vec<Stat> = walk
+        .entries
+        .iter()
+        .filter(|(_, k, _)| *k == Kind::File)
+        .map(|(_, _, st)| st.clone())
+        .collect();
+    let transferred = files.iter().map(|(_, size)| size).sum();
     let mut pipe = Pipeline::new(files);
     let mut tar = tar::Builder::new(Vec::new());
     let mut summary = Summary {
         entries: 0,
         bytes: total,
+        transferred,
     };
     let flush = |tar: &mut tar::Builder<Vec<u8>>| Bytes::from(std::mem::take(tar.get_mut()));
     for (fid, kind, st) in walk.entries {
@@ -452,8 +498,21 @@ pub async fn receive_tar(
                 out.send(flush(&mut tar))
                     .await
                     .map_err(|_| SyncError::ReaderGone)?;
-                pipe.top_up(&conn.tx).await?;
-                pipe.take(&mut conn, fid, &st.path, &out).await?;
+                if let Some(blob) = kept.get(&fid) {
+                    copy_kept(blob, size, &out).await?;
+                } else {
+                    pipe.top_up(&conn.tx).await?;
+                    let mut copy = match &cache {
+                        Some(c) => Some(
+                            tokio::fs::File::create(c.staging(&st.path))
+                                .await
+                                .map_err(|e| SyncError::Cache(e.to_string()))?,
+                        ),
+                        None => None,
+                    };
+                    pipe.take(&mut conn, fid, &st.path, &out, copy.as_mut())
+                        .await?;
+                }
                 let pad = (512 - size % 512) % 512;
                 if pad > 0 {
                     out.send(Bytes::from(vec![0u8; pad as usize]))
@@ -474,6 +533,12 @@ pub async fn receive_tar(
             break;
         }
     }
+    if let Some(c) = cache {
+        tokio::task::spawn_blocking(move || c.commit(&synced_files))
+            .await
+            .map_err(|e| SyncError::Cache(e.to_string()))?
+            .map_err(|e| SyncError::Cache(e.to_string()))?;
+    }
     let end = tar
         .into_inner()
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
@@ -481,6 +546,28 @@ pub async fn receive_tar(
         .await
         .map_err(|_| SyncError::ReaderGone)?;
     Ok(summary)
+}
+
+/// A kept file's bytes into the tar stream (exactly `size` of them: the cache held a whole
+/// copy when it was chosen).
+async fn copy_kept(
+    blob: &std::path::Path,
+    size: u64,
+    out: &mpsc::Sender<Bytes>,
+) -> Result<(), SyncError> {
+    use tokio::io::AsyncReadExt;
+    let cache_err = |e: std::io::Error| SyncError::Cache(format!("{}: {e}", blob.display()));
+    let mut f = tokio::fs::File::open(blob).await.map_err(cache_err)?;
+    let mut left = size;
+    while left > 0 {
+        let mut buf = vec![0u8; left.min(256 << 10) as usize];
+        f.read_exact(&mut buf).await.map_err(cache_err)?;
+        left -= buf.len() as u64;
+        out.send(Bytes::from(buf))
+            .await
+            .map_err(|_| SyncError::ReaderGone)?;
+    }
+    Ok(())
 }
 
 /// Take one (small) directory from the sender into memory, as a tar.

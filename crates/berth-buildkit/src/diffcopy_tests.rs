@@ -369,3 +369,63 @@ async fn interleaved_chunks_of_files_asked_ahead_land_in_walk_order() {
         ]
     );
 }
+
+/// Receive `tree` with the cache for `key` under `root`: the tar, and the IDs asked for.
+async fn run_cached(
+    root: &std::path::Path,
+    key: &str,
+    tree: Vec<(Stat, Vec<u8>)>,
+) -> (Vec<u8>, Vec<u32>) {
+    let (conn, task) = sender(tree, honest);
+    let cache = ContextCache::open(root, key, "context").unwrap();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+    let collect = async move {
+        let mut v = Vec::new();
+        while let Some(b) = rx.recv().await {
+            v.extend_from_slice(&b);
+        }
+        v
+    };
+    let (r, tar) = tokio::join!(
+        receive_tar_cached(conn, tx, Limits::default(), Some(cache)),
+        collect
+    );
+    r.unwrap();
+    (tar, task.await.unwrap())
+}
+
+#[tokio::test]
+async fn a_resync_asks_only_for_what_changed_and_the_tar_is_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let tree = |b: &[u8]| {
+        vec![
+            dir("d"),
+            file("d/same.txt", b"unchanged bytes"),
+            file("d/edit.txt", b),
+            file("top", &[7u8; 5000]),
+        ]
+    };
+    let (first, asked) = run_cached(root.path(), "k", tree(b"v1")).await;
+    assert_eq!(asked, [1, 2, 3]);
+    // Same stats: nothing asked, the same tar built from what was kept.
+    let (again, asked) = run_cached(root.path(), "k", tree(b"v1")).await;
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(entries(&again), entries(&first));
+    // A file whose size changed is asked for again, and only it.
+    let (edited, asked) = run_cached(root.path(), "k", tree(b"v2!")).await;
+    assert_eq!(asked, [2]);
+    let e = entries(&edited);
+    assert_eq!(e[2].4, b"v2!");
+    assert_eq!(e[1].4, b"unchanged bytes");
+    // Another shared key keeps its own copy; a file gone from the walk is forgotten.
+    let (_, asked) = run_cached(root.path(), "other", tree(b"v2!")).await;
+    assert_eq!(asked, [1, 2, 3]);
+    let (_, asked) = run_cached(root.path(), "k", vec![dir("d"), file("top", &[7u8; 5000])]).await;
+    assert!(asked.is_empty());
+    let (_, asked) = run_cached(root.path(), "k", tree(b"v2!")).await;
+    assert_eq!(
+        asked,
+        [1, 2],
+        "d/same.txt and d/edit.txt were dropped with the walk"
+    );
+}

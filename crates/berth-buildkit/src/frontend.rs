@@ -11,8 +11,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::context_cache::ContextCache;
 use crate::control::{BuildKit, Job, RENDEZVOUS};
-use crate::diffcopy::{receive_tar, receive_to_vec, Limits};
+use crate::diffcopy::{receive_tar_cached, receive_to_vec, Limits};
 use crate::grpc::{Code, Status};
 use crate::progress::Translator;
 
@@ -241,6 +242,7 @@ async fn read_dockerignore(
 /// failure also ends the stream with an error, so the builder stops reading).
 fn synced_tar(
     conn: crate::diffcopy::PacketConn,
+    cache: Option<CacheInUse>,
 ) -> (
     ByteStream,
     impl std::future::Future<Output = Result<crate::diffcopy::Summary, Status>>,
@@ -260,7 +262,11 @@ fn synced_tar(
     // cleanly before its error is known.
     let keep = tx.clone();
     let sync = async move {
-        let r = receive_tar(conn, tx, Limits::default()).await;
+        let (cache, _in_use) = match cache {
+            Some(c) => (Some(c.cache), Some(c.guard)),
+            None => (None, None),
+        };
+        let r = receive_tar_cached(conn, tx, Limits::default(), cache).await;
         if let Err(e) = &r {
             if let Ok(mut f) = failed.lock() {
                 *f = Some(e.to_string());
@@ -278,7 +284,45 @@ const SMALL: Limits = Limits {
     max_bytes: 16 << 20,
 };
 
+/// A directory's cache, held by one sync at a time.
+struct CacheInUse {
+    cache: ContextCache,
+    guard: InUse,
+}
+
+/// Marks a cache busy; a second sync of the same directory meanwhile goes without it.
+struct InUse(Arc<Mutex<std::collections::HashSet<String>>>, String);
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.0.lock() {
+            busy.remove(&self.1);
+        }
+    }
+}
+
 impl BuildKit {
+    /// What berth kept of the last sync of `dir` by sessions sharing `session`'s key; None
+    /// without a key, without a place to keep it, or while another sync uses it.
+    fn context_cache(&self, session: &crate::session::Session, dir: &str) -> Option<CacheInUse> {
+        if session.shared_key.is_empty() {
+            return None;
+        }
+        let root = self.images.build_state_dir()?;
+        let key = format!("{}\0{dir}", session.shared_key);
+        if !self.syncing.lock().ok()?.insert(key.clone()) {
+            return None;
+        }
+        let guard = InUse(self.syncing.clone(), key);
+        match ContextCache::open(&root, &session.shared_key, dir) {
+            Ok(cache) => Some(CacheInUse { cache, guard }),
+            Err(e) => {
+                tracing::warn!("build context cache {}: {e}", root.display());
+                None
+            }
+        }
+    }
+
     /// Run `dockerfile.v0` for `job`: the built image's ID.
     pub(crate) async fn run_frontend(
         &self,
@@ -387,7 +431,7 @@ impl BuildKit {
                 .map(dockerignore_patterns)
                 .unwrap_or_default();
             let conn = session.diff_copy(dir, &[], &excludes).await?;
-            let (stream, sync) = synced_tar(conn);
+            let (stream, sync) = synced_tar(conn, self.context_cache(&session, dir));
             opts.named_contexts
                 .insert(name.clone(), NamedContext::Tar(StreamSlot::new(stream)));
             named_syncs.push(sync);
@@ -398,7 +442,7 @@ impl BuildKit {
         let conn = ctx_session
             .diff_copy(&inputs.context_key, &[], &excludes)
             .await?;
-        let (body, sync) = synced_tar(conn);
+        let (body, sync) = synced_tar(conn, self.context_cache(&ctx_session, &inputs.context_key));
         let named_sync = async {
             for r in futures::future::join_all(named_syncs).await {
                 r?;
@@ -410,8 +454,8 @@ impl BuildKit {
         let summary = synced?;
         named_synced?;
         job.log.push(progress.start(format!(
-            "[internal] context: {} entries, {} bytes",
-            summary.entries, summary.bytes
+            "[internal] context: {} entries, {} bytes, {} transferred",
+            summary.entries, summary.bytes, summary.transferred
         )));
         job.log.push(progress.complete());
         let mut messages = built.map_err(|e| Status::new(Code::Unknown, e.to_string()))?;

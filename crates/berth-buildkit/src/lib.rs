@@ -5,6 +5,7 @@
 //! ([`session::Sessions::serve`]); exports go back through it ([`sender`]). Builds run through berth-api-types' image service — the
 //! same builder and cache as the classic `POST /build`.
 
+pub mod context_cache;
 pub mod control;
 pub mod diffcopy;
 pub mod frontend;

@@ -40,6 +40,9 @@ const SSH_ID: &str = "buildkit.ssh.id";
 pub struct Session {
     pub id: String,
     pub name: String,
+    /// What the client says sessions of the same directories share (BuildKit's shared key:
+    /// what berth kept of their last sync is reused).
+    pub shared_key: String,
     /// The gRPC methods the client serves (`/moby.filesync.v1.FileSync/DiffCopy`, …).
     pub methods: Vec<String>,
     send: SendRequest<Body>,
@@ -416,6 +419,9 @@ impl Sessions {
         let session = Session {
             id: id.clone(),
             name: grpc::metadata(&headers, HEADER_NAME)
+                .unwrap_or_default()
+                .to_string(),
+            shared_key: grpc::metadata(&headers, HEADER_SHARED_KEY)
                 .unwrap_or_default()
                 .to_string(),
             methods: headers

@@ -464,10 +464,14 @@ fn tokio_stream_from(
 /// directories (`<root>/build-cache-mounts`). Intermediate step images stay: they are ordinary
 /// untagged images, freed by `image prune`. Returns the removed entries and the bytes freed
 /// (allocated blocks, as the volume code counts them).
+/// Where BuildKit's front end keeps what the last syncs of each client directory brought
+/// (under the store root; pruned with the build cache).
+pub(crate) const BUILD_STATE_DIR: &str = "build-state";
+
 pub(crate) fn prune_build_cache(root: &std::path::Path) -> std::io::Result<(Vec<String>, u64)> {
     let mut deleted = Vec::new();
     let mut freed = 0;
-    for sub in ["build-cache", "build-cache-mounts"] {
+    for sub in ["build-cache", "build-cache-mounts", BUILD_STATE_DIR] {
         let dir = root.join(sub);
         let entries = match fs_err::read_dir(&dir) {
             Ok(e) => e,

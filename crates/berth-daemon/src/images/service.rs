@@ -465,6 +465,14 @@ impl ImageService for Engine {
         Ok(self.build_image(body, opts).await?)
     }
 
+    fn build_state_dir(&self) -> Option<std::path::PathBuf> {
+        Some(
+            self.store()?
+                .root()
+                .join(crate::build::service::BUILD_STATE_DIR),
+        )
+    }
+
     async fn export_rootfs(&self, name: &str) -> ApiResult<berth_api_types::ByteStream> {
         let store = self.store().cloned().ok_or_else(|| {
             DaemonError::NotImplemented("this engine's image store cannot export images".into())
