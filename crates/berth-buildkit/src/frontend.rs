@@ -171,18 +171,41 @@ fn mount_ids(
     ids
 }
 
-/// The registries of a Dockerfile's base images (`FROM`s that name an image, not a stage,
-/// `scratch` or a variable): registry as berth names it, host as BuildKit asks the client.
+/// The registries of the images a Dockerfile reads: `FROM`s, `COPY --from=` and `RUN
+/// --mount=from=` that name an image (not a stage, a stage index, `scratch` or a variable):
+/// registry as berth names it, host as BuildKit asks the client.
 pub fn base_registries(dockerfile: &str) -> Vec<(String, String)> {
     let Ok(df) = berth_dockerfile::parse(dockerfile) else {
         return vec![];
     };
     let stages: Vec<String> = df.stages.iter().filter_map(|s| s.name.clone()).collect();
+    let froms = df
+        .stages
+        .iter()
+        .flat_map(|s| &s.instructions)
+        .flat_map(|i| {
+            let mut v: Vec<&str> = vec![];
+            match &i.kind {
+                berth_dockerfile::InstructionKind::Copy(c)
+                | berth_dockerfile::InstructionKind::Add(c) => v.extend(c.from.as_deref()),
+                berth_dockerfile::InstructionKind::Run(r) => {
+                    v.extend(r.mounts.iter().filter_map(|m| m.from.as_deref()))
+                }
+                _ => {}
+            }
+            v
+        });
     image_registries(
         df.stages
             .iter()
             .map(|s| s.base.as_str())
-            .filter(|b| !b.contains('$') && *b != "scratch" && !stages.iter().any(|n| n == b)),
+            .chain(froms)
+            .filter(|b| {
+                !b.contains('$')
+                    && *b != "scratch"
+                    && b.parse::<usize>().is_err()
+                    && !stages.iter().any(|n| n.eq_ignore_ascii_case(b))
+            }),
     )
 }
 
@@ -597,12 +620,16 @@ mod tests {
     #[test]
     fn base_images_registries() {
         let df = "FROM busybox AS a\nFROM a\nFROM 127.0.0.1:5000/x/y:1\nFROM ${BASE}\n\
-                  FROM scratch\nFROM docker.io/library/debian\n";
+                  FROM scratch\nFROM docker.io/library/debian\n\
+                  COPY --from=a /x /x\nCOPY --from=0 /y /y\nCOPY --from=ghcr.io/o/tool:1 /t /t\n\
+                  RUN --mount=from=quay.io/q/data,target=/d true\n";
         assert_eq!(
             base_registries(df),
             [
                 ("127.0.0.1:5000".to_string(), "127.0.0.1:5000".to_string()),
-                ("docker.io".into(), "registry-1.docker.io".into())
+                ("docker.io".into(), "registry-1.docker.io".into()),
+                ("ghcr.io".into(), "ghcr.io".into()),
+                ("quay.io".into(), "quay.io".into())
             ]
         );
     }
