@@ -8,19 +8,29 @@ use berth_client::{Client, Hijacked, ResponseStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Copy container output from a raw (tty) or multiplexed stream to stdout/stderr until EOF.
+/// Output is buffered and flushed whenever the stream has nothing more ready (so a live
+/// stream shows each line at once, and a million-line log is not a million writes); a switch
+/// between stdout and stderr flushes the other first, keeping their order on one terminal.
 pub async fn copy_output(mut r: impl AsyncRead + Unpin, tty: bool) -> anyhow::Result<()> {
-    let mut out = tokio::io::stdout();
-    let mut err = tokio::io::stderr();
+    use futures::FutureExt;
+    let mut out = tokio::io::BufWriter::with_capacity(256 << 10, tokio::io::stdout());
+    let mut err = tokio::io::BufWriter::with_capacity(64 << 10, tokio::io::stderr());
     let mut dm = Demuxer::new();
-    let mut buf = vec![0u8; 32 * 1024];
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = r.read(&mut buf).await?;
+        let n = match r.read(&mut buf).now_or_never() {
+            Some(n) => n?,
+            None => {
+                out.flush().await?;
+                err.flush().await?;
+                r.read(&mut buf).await?
+            }
+        };
         if n == 0 {
             break;
         }
         if tty {
             out.write_all(&buf[..n]).await?;
-            out.flush().await?;
             continue;
         }
         let frames = dm
@@ -29,16 +39,22 @@ pub async fn copy_output(mut r: impl AsyncRead + Unpin, tty: bool) -> anyhow::Re
         for (k, data) in frames {
             match k {
                 StreamKind::Stderr | StreamKind::System => {
+                    if !out.buffer().is_empty() {
+                        out.flush().await?;
+                    }
                     err.write_all(&data).await?;
-                    err.flush().await?;
                 }
                 _ => {
+                    if !err.buffer().is_empty() {
+                        err.flush().await?;
+                    }
                     out.write_all(&data).await?;
-                    out.flush().await?;
                 }
             }
         }
     }
+    out.flush().await?;
+    err.flush().await?;
     Ok(())
 }
 

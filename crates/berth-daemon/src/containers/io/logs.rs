@@ -118,10 +118,17 @@ fn render(e: &Entry, opts: &LogsOptions, shape: &Shape) -> Option<Vec<u8>> {
     Some(if shape.tty { line } else { mux(st, &line) })
 }
 
-/// Read all rotated files and the live one; returns frames and a [`Tail`] at the live
-/// file's end. Files are opened before they are read, and the live one first, so a rotation
-/// meanwhile neither hides a file nor shows one twice.
-fn read_all(path: &Path, opts: &LogsOptions, shape: &Shape) -> (Vec<Vec<u8>>, Tail) {
+/// Send what the log holds — rotated files and the live one, or with `--tail N` only the
+/// last N lines shown, read from the end — to `send` as rendered frames (stops when it
+/// returns false); returns a [`Tail`] at the live file's last complete line. Files are
+/// opened before they are read, and the live one first, so a rotation meanwhile neither
+/// hides a file nor shows one twice. Memory stays bounded by N, not by the log's size.
+fn read_all(
+    path: &Path,
+    opts: &LogsOptions,
+    shape: &Shape,
+    send: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Tail {
     use std::os::unix::fs::MetadataExt;
     let ino = |f: &std::fs::File| f.metadata().map(|m| m.ino()).unwrap_or(0);
     let live = std::fs::File::open(path).ok();
@@ -133,24 +140,104 @@ fn read_all(path: &Path, opts: &LogsOptions, shape: &Shape) -> (Vec<Vec<u8>>, Ta
     if let Some(k) = older.iter().position(|f| Some(ino(f)) == live_ino) {
         older.drain(..=k);
     }
-    let mut out = Vec::new();
-    for f in older.iter().rev() {
-        read_lines(std::io::BufReader::new(f), opts, shape, &mut out);
-    }
     let mut tail = Tail {
         path: path.to_path_buf(),
         file: None,
         off: 0,
     };
+    if let Some(n) = opts.tail {
+        // Newest first: the live file, then .1, .2, … until N lines are shown.
+        let mut picked: Vec<Vec<u8>> = Vec::new();
+        let mut take = |line: &[u8]| {
+            if picked.len() >= n {
+                return false;
+            }
+            if let Some(b) = render_line(line, opts, shape) {
+                picked.push(b);
+            }
+            picked.len() < n
+        };
+        if let Some(f) = live {
+            tail.off = lines_backward(&f, &mut take).unwrap_or(0);
+            tail.file = Some(f);
+        }
+        // `take` answers false once N are picked: each older file then stops at once.
+        for f in &older {
+            if lines_backward(f, &mut take).is_err() {
+                break;
+            }
+        }
+        for b in picked.into_iter().rev() {
+            if !send(b) {
+                break;
+            }
+        }
+        return tail;
+    }
+    for f in older.iter().rev() {
+        read_lines_to(std::io::BufReader::new(f), opts, shape, send);
+    }
     if let Some(f) = live {
-        tail.off = read_lines(std::io::BufReader::new(&f), opts, shape, &mut out);
+        tail.off = read_lines_to(std::io::BufReader::new(&f), opts, shape, send);
         tail.file = Some(f);
     }
-    if let Some(n) = opts.tail {
-        let skip = out.len().saturating_sub(n);
-        out.drain(..skip);
+    tail
+}
+
+/// The complete lines of `f` (each with its `\n`; a partial last line is left out), newest
+/// first, to `each` until it returns false; returns the offset just past the last complete
+/// line. Reads 64 KiB at a time from the end, so the cost is that of the lines taken.
+fn lines_backward(f: &std::fs::File, each: &mut dyn FnMut(&[u8]) -> bool) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 64 << 10;
+    let mut pos = f.metadata()?.len();
+    // The start of a line whose end was read already (its `\n` included).
+    let mut carry: Vec<u8> = Vec::new();
+    let mut complete_end: Option<u64> = None;
+    while pos > 0 {
+        let start = pos.saturating_sub(CHUNK);
+        let mut buf = vec![0u8; (pos - start) as usize];
+        f.read_exact_at(&mut buf, start)?;
+        buf.extend_from_slice(&carry);
+        carry.clear();
+        pos = start;
+        let mut end = buf.len();
+        if complete_end.is_none() {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                // All of it is the partial last line.
+                None => continue,
+                Some(i) => {
+                    complete_end = Some(start + i as u64 + 1);
+                    end = i + 1;
+                }
+            }
+        }
+        loop {
+            match buf[..end - 1].iter().rposition(|&b| b == b'\n') {
+                Some(i) => {
+                    if !each(&buf[i + 1..end]) {
+                        return Ok(complete_end.unwrap_or(0));
+                    }
+                    end = i + 1;
+                }
+                None => {
+                    carry = buf[..end].to_vec();
+                    break;
+                }
+            }
+        }
     }
-    (out, tail)
+    if !carry.is_empty() {
+        each(&carry);
+    }
+    Ok(complete_end.unwrap_or(0))
+}
+
+/// One log line (a json-file entry) rendered as the reader asked; None when it is filtered
+/// out or not an entry.
+fn render_line(line: &[u8], opts: &LogsOptions, shape: &Shape) -> Option<Vec<u8>> {
+    let e: Entry = serde_json::from_slice(line).ok()?;
+    render(&e, opts, shape)
 }
 
 /// Follows the live log file across rotations: the file it has open is read to its end
@@ -206,22 +293,31 @@ impl Tail {
 
 /// Render the complete lines `r` yields into `out`; returns the bytes they took (a trailing
 /// partial line is left for the next read).
-fn read_lines(
+fn read_lines(r: impl BufRead, opts: &LogsOptions, shape: &Shape, out: &mut Vec<Vec<u8>>) -> u64 {
+    read_lines_to(r, opts, shape, &mut |b| {
+        out.push(b);
+        true
+    })
+}
+
+/// Render the complete lines `r` yields to `send` (until it returns false); returns the bytes
+/// they took (a trailing partial line is left for the next read).
+fn read_lines_to(
     mut r: impl BufRead,
     opts: &LogsOptions,
     shape: &Shape,
-    out: &mut Vec<Vec<u8>>,
+    send: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> u64 {
     let mut pos = 0u64;
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        match r.read_line(&mut line) {
-            Ok(n) if n > 0 && line.ends_with('\n') => {
+        match r.read_until(b'\n', &mut line) {
+            Ok(n) if n > 0 && line.ends_with(b"\n") => {
                 pos += n as u64;
-                if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-                    if let Some(b) = render(&e, opts, shape) {
-                        out.push(b);
+                if let Some(b) = render_line(&line, opts, shape) {
+                    if !send(b) {
+                        return pos;
                     }
                 }
             }
@@ -229,6 +325,9 @@ fn read_lines(
         }
     }
 }
+
+/// How many bytes of rendered frames go out together.
+const BATCH: usize = 64 << 10;
 
 /// Read a container's log (rendered frames) into a channel: everything there is, then, with
 /// `follow`, new lines until the container's current run ends or the reader goes away.
@@ -242,16 +341,29 @@ pub(super) fn spawn_log_reader(
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     tokio::spawn(async move {
         let start = *life.borrow();
-        let (p2, o2, s2) = (path, opts.clone(), shape.clone());
-        let Ok((first, mut tail)) =
-            tokio::task::spawn_blocking(move || read_all(&p2, &o2, &s2)).await
+        let (p2, o2, s2, tx2) = (path, opts.clone(), shape.clone(), tx.clone());
+        // Frames go out as they are read, a batch at a time (a million short lines are not a
+        // million body chunks); the channel bounds what waits in memory.
+        let Ok(mut tail) = tokio::task::spawn_blocking(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let tail = read_all(&p2, &o2, &s2, &mut |b| {
+                batch.extend_from_slice(&b);
+                batch.len() < BATCH
+                    || tx2
+                        .blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_ok()
+            });
+            if !batch.is_empty() {
+                let _ = tx2.blocking_send(batch);
+            }
+            tail
+        })
+        .await
         else {
             return;
         };
-        for b in first {
-            if tx.send(b).await.is_err() {
-                return;
-            }
+        if tx.is_closed() {
+            return;
         }
         if !follow {
             return;
@@ -272,10 +384,8 @@ pub(super) fn spawn_log_reader(
             };
             tail = t;
             let busy = !more.is_empty();
-            for b in more {
-                if tx.send(b).await.is_err() {
-                    return;
-                }
+            if busy && tx.send(more.concat()).await.is_err() {
+                return;
             }
             if done {
                 return;
@@ -292,4 +402,108 @@ pub(super) fn spawn_log_reader(
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: usize, pad: usize) -> String {
+        let line = format!("line {i} {}\n", "x".repeat(pad));
+        format!(
+            "{}\n",
+            serde_json::json!({"log": line, "stream": if i.is_multiple_of(3) { "stderr" } else { "stdout" }, "time": "2026-01-01T00:00:00Z"})
+        )
+    }
+
+    fn opts(tail: Option<usize>) -> LogsOptions {
+        LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail,
+            ..Default::default()
+        }
+    }
+
+    fn shown(path: &Path, o: &LogsOptions) -> (Vec<String>, u64) {
+        let shape = Shape {
+            tty: true,
+            details: None,
+        };
+        let mut out = vec![];
+        let t = read_all(path, o, &shape, &mut |b| {
+            out.push(String::from_utf8(b).unwrap());
+            true
+        });
+        (out, t.off)
+    }
+
+    #[test]
+    fn backward_lines_match_forward_ones_across_chunks_and_skip_a_partial_end() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        // Lines longer than a chunk, short ones, and a partial last line.
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&format!("{}\n", "y".repeat((i * 997) % 70_000)));
+        }
+        let complete = text.len() as u64;
+        text.push_str("partial, no newline");
+        std::fs::write(&p, &text).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let mut back = vec![];
+        let end = lines_backward(&f, &mut |l| {
+            back.push(l.to_vec());
+            true
+        })
+        .unwrap();
+        assert_eq!(end, complete);
+        back.reverse();
+        let fwd: Vec<Vec<u8>> = text.as_bytes()[..complete as usize]
+            .split_inclusive(|b| *b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        assert_eq!(back, fwd);
+        // Stopping early reads no further; an empty file has no lines.
+        let mut n = 0;
+        lines_backward(&f, &mut |_| {
+            n += 1;
+            n < 3
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        std::fs::write(&p, "").unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        assert_eq!(lines_backward(&f, &mut |_| panic!("no line")).unwrap(), 0);
+    }
+
+    #[test]
+    fn tail_reads_the_last_lines_across_rotated_files_and_filters_first() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c-json.log");
+        // Oldest in .2, then .1, then the live file (ending with a partial line).
+        let lines: Vec<String> = (0..90).map(|i| entry(i, i * 40)).collect();
+        std::fs::write(rotated(&p, 2), lines[..30].concat()).unwrap();
+        std::fs::write(rotated(&p, 1), lines[30..60].concat()).unwrap();
+        let live = lines[60..].concat();
+        std::fs::write(&p, format!("{live}{{\"log\":\"half")).unwrap();
+
+        let (all, off) = shown(&p, &opts(None));
+        assert_eq!(all.len(), 90);
+        assert_eq!(off, live.len() as u64);
+        for n in [0, 1, 10, 30, 31, 75, 90, 500] {
+            let (t, off) = shown(&p, &opts(Some(n)));
+            assert_eq!(t, all[all.len().saturating_sub(n)..], "tail {n}");
+            assert_eq!(off, live.len() as u64, "tail {n}");
+        }
+        // stderr only: the last 5 stderr lines, not stderr among the last 5 lines.
+        let mut o = opts(Some(5));
+        o.stdout = false;
+        let (t, _) = shown(&p, &o);
+        let want: Vec<String> = (0..90)
+            .filter(|i: &usize| i.is_multiple_of(3))
+            .map(|i| format!("line {i} {}\n", "x".repeat(i * 40)))
+            .collect();
+        assert_eq!(t, want[want.len() - 5..]);
+    }
 }
