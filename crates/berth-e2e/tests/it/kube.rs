@@ -58,6 +58,13 @@ fn kube_network(d: &mut Daemon) {
     ]);
 }
 
+/// A test daemon with the `kube play` network made (None: the test is skipped).
+fn kube_daemon(t: &str) -> Option<Daemon> {
+    let mut d = Daemon::start(t)?;
+    kube_network(&mut d);
+    Some(d)
+}
+
 fn validate(file: &Path) {
     let o = Command::new("python3")
         .args(["-m", "kubernetes_validate", "-k", "1.30.0", "--strict"])
@@ -84,10 +91,9 @@ fn ids(d: &Daemon) -> Vec<String> {
 #[test]
 fn kube_play_pod_deployment_service_then_down() {
     let t = "kube_play_pod_deployment_service_then_down";
-    let Some(mut d) = Daemon::start(t) else {
+    let Some(d) = kube_daemon(t) else {
         return;
     };
-    kube_network(&mut d);
     let port = free_port();
     let file = d.dir.path().join("app.yaml");
     std::fs::write(
@@ -218,10 +224,9 @@ fn kube_generate_validates_and_plays_again() {
     if !berth_testutil::require_python_module(t, "kubernetes_validate") {
         return;
     }
-    let Some(mut d) = Daemon::start(t) else {
+    let Some(d) = kube_daemon(t) else {
         return;
     };
-    kube_network(&mut d);
     let port = free_port();
     let dir = d.dir.path().to_path_buf();
     // A container: published port, volume, healthcheck, limits, user, capabilities.
@@ -312,16 +317,229 @@ fn kube_generate_validates_and_plays_again() {
     d.finish();
 }
 
+/// A pod's containers share its UTS namespace through the infra container: `hostname` in
+/// both is the pod's name (not the host's); `run --uts container:X` does the same by hand, and
+/// the daemon refuses `--hostname` with it, a missing donor (at create) and a stopped one (at
+/// start).
+#[test]
+fn pod_containers_share_the_pods_hostname() {
+    let t = "pod_containers_share_the_pods_hostname";
+    let Some(d) = kube_daemon(t) else {
+        return;
+    };
+    let file = d.dir.path().join("uts.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: named}\nspec:\n  containers:\n    - {name: a, image: busybox, args: [sleep, \"300\"]}\n    - {name: b, image: busybox, args: [sleep, \"300\"]}\n",
+    )
+    .unwrap();
+    berth_ok(&d, &["kube", "play", file.to_str().unwrap()]);
+    let host = String::from_utf8_lossy(&common::cli::sh("hostname", &[]).stdout)
+        .trim()
+        .to_string();
+    assert_ne!(host, "named");
+    for c in ["named-a", "named-b", "named-infra"] {
+        assert_eq!(d.ok(&["exec", c, "busybox", "hostname"]), "named", "{c}");
+        assert_eq!(
+            d.ok(&["exec", c, "busybox", "cat", "/etc/hostname"]),
+            "named",
+            "{c}"
+        );
+    }
+    assert_eq!(
+        d.inspect("named-a", "{{.HostConfig.UTSMode}} {{.Config.Hostname}}"),
+        "container:named-infra named"
+    );
+    // By hand, through berth's own `run --uts`.
+    berth_ok(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "joiner",
+            "--uts",
+            "container:named-infra",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(d.ok(&["exec", "joiner", "hostname"]), "named");
+    // A joiner's own hostname is refused: the UTS namespace is the donor's.
+    let (code, body) = d.api(
+        "POST",
+        "/containers/create?name=clash",
+        Some(r#"{"Image":"busybox","Hostname":"mine","HostConfig":{"UTSMode":"container:named-infra"}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("conflicting options: hostname and the UTS mode"),
+        "{body}"
+    );
+    let (code, body) = d.api(
+        "POST",
+        "/containers/create?name=orphan",
+        Some(r#"{"Image":"busybox","HostConfig":{"UTSMode":"container:nobody"}}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("can't join UTS of container nobody: No such container: nobody"),
+        "{body}"
+    );
+    // A stopped donor: the joiner is refused at start.
+    d.ok(&["create", "--name", "donor", "busybox", "sleep", "300"]);
+    let o = berth(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "late",
+            "--uts",
+            "container:donor",
+            "busybox",
+            "true",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("can't join UTS of container donor") && err.contains("is not running"),
+        "{err}"
+    );
+    for c in ["late", "donor", "joiner"] {
+        d.ok(&["rm", "-f", c]);
+    }
+    berth_ok(&d, &["kube", "down", file.to_str().unwrap()]);
+    assert!(ids(&d).is_empty(), "kube down left containers");
+    d.finish();
+}
+
+/// ConfigMap and Secret volumes: every key as a file with `defaultMode`, items with their own
+/// paths and modes, base64 `data` decoded, `subPath` mounting one key, read-only whatever
+/// `readOnly` says; a missing non-optional source refuses the play with one line and makes
+/// nothing, an optional one is an empty volume; `kube down` removes the volumes.
+#[test]
+fn kube_play_configmap_and_secret_volumes() {
+    let t = "kube_play_configmap_and_secret_volumes";
+    let Some(d) = kube_daemon(t) else {
+        return;
+    };
+    let file = d.dir.path().join("vols.yaml");
+    let doc = |extra: &str| {
+        format!(
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {{name: app-config}}
+data:
+  app.conf: "listen 8080\n"
+  level: debug
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: creds}}
+data: {{password: czNjcjN0}}
+stringData: {{user: admin}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: vols}}
+spec:
+  containers:
+    - name: app
+      image: busybox
+      args: [sleep, "300"]
+      volumeMounts:
+        - {{name: config, mountPath: /etc/app}}
+        - {{name: secret, mountPath: /run/secrets/app, readOnly: false}}
+        - {{name: config, mountPath: /opt/level, subPath: level}}
+        - {{name: maybe, mountPath: /maybe}}
+  volumes:
+    - name: config
+      configMap: {{name: app-config, defaultMode: 0440}}
+    - name: secret
+      secret:
+        secretName: creds
+        items: [{{key: password, path: db/pass, mode: 0400}}, {{key: user, path: user}}]
+    - name: maybe
+      {extra}
+"#
+        )
+    };
+    // A missing, non-optional ConfigMap: one line, nothing made.
+    std::fs::write(&file, doc("configMap: {name: absent}")).unwrap();
+    let o = berth(&d, &["kube", "play", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        r#"pod vols: volume "maybe": ConfigMap "absent", which the file does not define (and the volume is not optional)"#
+    );
+    assert!(ids(&d).is_empty());
+    assert!(d.ok(&["volume", "ls", "-q"]).is_empty());
+    // Invalid base64 names the key.
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: bad}\ndata: {token: '%%%'}\n",
+    )
+    .unwrap();
+    let o = berth(&d, &["kube", "play", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("document 1 (Secret bad): data.token: not valid base64"),
+        "{err}"
+    );
+
+    std::fs::write(&file, doc("secret: {secretName: absent, optional: true}")).unwrap();
+    berth_ok(&d, &["kube", "play", file.to_str().unwrap()]);
+    let sh = |cmd: &str| d.ok(&["exec", "vols-app", "sh", "-c", cmd]);
+    assert_eq!(sh("cat /etc/app/app.conf"), "listen 8080");
+    assert_eq!(sh("cat /etc/app/level"), "debug");
+    assert_eq!(sh("stat -c '%a %u' /etc/app/app.conf"), "440 0");
+    assert_eq!(sh("cat /run/secrets/app/db/pass"), "s3cr3t");
+    assert_eq!(sh("stat -c %a /run/secrets/app/db/pass"), "400");
+    assert_eq!(sh("cat /run/secrets/app/user"), "admin");
+    assert_eq!(sh("stat -c %a /run/secrets/app/user"), "644");
+    assert_eq!(sh("ls /run/secrets/app | tr '\\n' ' '"), "db user");
+    assert_eq!(sh("cat /opt/level"), "debug");
+    assert_eq!(sh("ls -A /maybe | wc -l"), "0");
+    // Read-only, even where the mount asked for readOnly: false.
+    let o = d.docker(&[
+        "exec",
+        "vols-app",
+        "sh",
+        "-c",
+        "echo x > /run/secrets/app/user",
+    ]);
+    assert!(!o.status.success(), "a secret volume was writable");
+    // No helper left.
+    assert_eq!(
+        d.ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .lines()
+            .filter(|n| n.contains("fill"))
+            .count(),
+        0
+    );
+
+    berth_ok(&d, &["kube", "down", file.to_str().unwrap()]);
+    assert!(ids(&d).is_empty(), "kube down left containers");
+    assert!(
+        d.ok(&["volume", "ls", "-q"]).is_empty(),
+        "kube down left the ConfigMap and Secret volumes"
+    );
+    d.finish();
+}
+
 /// Pods by hand: `pod create` with a published port, two `run --pod` containers talking over
 /// localhost and reached from the host, `pod ls/inspect/stop/start/rm`, the pod's own options
 /// refused on `run --pod`, and `kube generate` of the pod.
 #[test]
 fn pods_by_hand() {
     let t = "pods_by_hand";
-    let Some(mut d) = Daemon::start(t) else {
+    let Some(d) = kube_daemon(t) else {
         return;
     };
-    kube_network(&mut d);
     let port = free_port();
     berth_ok(
         &d,
