@@ -1,17 +1,18 @@
 //! `kube generate`: pods of the model as Kubernetes objects (k8s-openapi types, serialized as
 //! YAML documents) — a Pod or a Deployment, a Service for published ports, a
-//! PersistentVolumeClaim per named volume; probes from healthchecks, resources from limits, a
-//! securityContext from user, capabilities and read-only root.
+//! PersistentVolumeClaim per named volume, a ConfigMap per pod's env files (taken with
+//! `envFrom`); probes from healthchecks, resources from limits, a securityContext from user,
+//! capabilities and read-only root.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
-    HostPathVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, ExecAction, HostPathVolumeSource, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -33,6 +34,7 @@ pub enum Object {
     Deployment(Box<Deployment>),
     Service(Box<Service>),
     Claim(Box<PersistentVolumeClaim>),
+    ConfigMap(Box<ConfigMap>),
 }
 
 impl Object {
@@ -42,6 +44,7 @@ impl Object {
             Object::Deployment(o) => serde_json::to_value(o),
             Object::Service(o) => serde_json::to_value(o),
             Object::Claim(o) => serde_json::to_value(o),
+            Object::ConfigMap(o) => serde_json::to_value(o),
         }
         .expect("k8s-openapi objects serialize")
     }
@@ -156,6 +159,17 @@ pub fn objects(pod: &PodModel, kind: Kind) -> Vec<Object> {
         })));
     }
     out.extend(claims);
+    for (name, data) in &pod.config_maps {
+        out.push(Object::ConfigMap(Box::new(ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(labels_of(pod)),
+                ..ObjectMeta::default()
+            },
+            data: Some(data.clone()),
+            ..ConfigMap::default()
+        })));
+    }
     out
 }
 
@@ -275,6 +289,18 @@ fn container(c: &ContainerModel, volumes: &mut Vec<Volume>, claims: &mut Vec<Obj
                 })
                 .collect()
         }),
+        env_from: (!c.env_from.is_empty()).then(|| {
+            c.env_from
+                .iter()
+                .map(|name| EnvFromSource {
+                    config_map_ref: Some(ConfigMapEnvSource {
+                        name: name.clone(),
+                        optional: None,
+                    }),
+                    ..EnvFromSource::default()
+                })
+                .collect()
+        }),
         ports: (!c.ports.is_empty()).then(|| {
             c.ports
                 .iter()
@@ -369,6 +395,7 @@ mod tests {
             }],
             restart: Some("always".into()),
             replicas: Some(2),
+            config_maps: vec![],
         }
     }
 
@@ -403,6 +430,28 @@ mod tests {
             2,
             "{yaml}"
         );
+    }
+
+    #[test]
+    fn env_files_are_a_config_map_taken_with_env_from() {
+        let mut p = pod();
+        p.containers[0].env_from = vec!["web-env".into()];
+        p.config_maps = vec![(
+            "web-env".into(),
+            BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
+        )];
+        let objs = objects(&p, Kind::Pod);
+        let c = &objs[0].to_value()["spec"]["containers"][0];
+        assert_eq!(
+            c["envFrom"],
+            serde_json::json!([{"configMapRef": {"name": "web-env"}}])
+        );
+        assert_eq!(c["env"], serde_json::json!([{"name": "A", "value": "1"}]));
+        let cm = objs.last().unwrap().to_value();
+        assert_eq!(cm["apiVersion"], "v1");
+        assert_eq!(cm["kind"], "ConfigMap");
+        assert_eq!(cm["metadata"]["name"], "web-env");
+        assert_eq!(cm["data"], serde_json::json!({"GREETING": "hi"}));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub struct Source<'a> {
 }
 
 /// A key as Kubernetes allows it (`[-._a-zA-Z0-9]+`, not `.` or `..`): it is a file name.
-fn valid_key(k: &str) -> bool {
+pub(crate) fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k != "."
         && k != ".."
