@@ -12,18 +12,26 @@ use std::time::Duration;
 
 use common::cli::{free_port, Daemon};
 
-fn berth(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(common::cli::berth_bin().expect("the berth binary is built"))
-        .arg("-H")
+/// berth against the test daemon, in `dir` (a Compose project's) when given.
+fn berth_at(d: &Daemon, dir: Option<&Path>, args: &[&str]) -> Output {
+    let mut c = Command::new(common::cli::berth_bin().expect("the berth binary is built"));
+    c.arg("-H")
         .arg(format!("unix://{}", d.sock().display()))
         .arg("--no-autostart")
-        .args(args)
-        .output()
-        .unwrap()
+        .args(args);
+    if let Some(dir) = dir {
+        c.current_dir(dir);
+    }
+    c.output().unwrap()
 }
 
-fn berth_ok(d: &Daemon, args: &[&str]) -> String {
-    let o = berth(d, args);
+fn berth(d: &Daemon, args: &[&str]) -> Output {
+    berth_at(d, None, args)
+}
+
+/// berth's stdout; fails the test when berth fails.
+fn berth_in(d: &Daemon, dir: Option<&Path>, args: &[&str]) -> String {
+    let o = berth_at(d, dir, args);
     assert!(
         o.status.success(),
         "berth {args:?}: {}\n{}",
@@ -33,12 +41,38 @@ fn berth_ok(d: &Daemon, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+fn berth_ok(d: &Daemon, args: &[&str]) -> String {
+    berth_in(d, None, args)
+}
+
 fn get(port: u16) -> String {
+    get_path(port, "/")
+}
+
+fn get_path(port: u16, path: &str) -> String {
     let o = common::cli::sh(
         "wget",
-        &["-qO-", "-T", "5", &format!("http://127.0.0.1:{port}/")],
+        &["-qO-", "-T", "5", &format!("http://127.0.0.1:{port}{path}")],
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The page at `port` once it serves one (up to 5 s).
+fn page(port: u16) -> String {
+    page_at(port, "/")
+}
+
+/// The page at `port` and `path` once it serves one (up to 5 s).
+fn page_at(port: u16, path: &str) -> String {
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = get_path(port, path);
+        if !page.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    page
 }
 
 /// The project network `kube play` uses, made beforehand on the harness's own subnet and bridge
@@ -79,6 +113,20 @@ fn validate(file: &Path) {
         String::from_utf8_lossy(&o.stderr),
         std::fs::read_to_string(file).unwrap()
     );
+}
+
+/// A YAML stream's documents, read by PyYAML (which kubernetes-validate brings).
+fn yaml_docs(file: &Path) -> Vec<serde_json::Value> {
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn ids(d: &Daemon) -> Vec<String> {
@@ -156,15 +204,7 @@ spec:
     .unwrap();
     berth_ok(&d, &["kube", "play", file.to_str().unwrap()]);
     // The Service's port, from the host.
-    let mut page = String::new();
-    for _ in 0..50 {
-        page = get(port);
-        if !page.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(page, "hello from a configmap\n");
+    assert_eq!(page(port), "hello from a configmap\n");
     // Two containers of one pod talk over localhost.
     let mut got = String::new();
     for _ in 0..50 {
@@ -224,7 +264,7 @@ fn kube_generate_validates_and_plays_again() {
     if !berth_testutil::require_python_module(t, "kubernetes_validate") {
         return;
     }
-    let Some(d) = kube_daemon(t) else {
+    let Some(mut d) = kube_daemon(t) else {
         return;
     };
     let port = free_port();
@@ -273,47 +313,141 @@ fn kube_generate_validates_and_plays_again() {
     d.ok(&["rm", "-f", "web"]);
     assert_eq!(get(port), "");
     berth_ok(&d, &["kube", "play", web.to_str().unwrap()]);
-    let mut page = String::new();
-    for _ in 0..50 {
-        page = get(port);
-        if !page.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(page, "generated\n");
-    // A played pod generates too, and validates.
+    assert_eq!(page(port), "generated\n");
+    // A played pod generates too (its ports from the infra), validates and plays again.
     let pod = dir.join("pod.yaml");
     std::fs::write(&pod, berth_ok(&d, &["kube", "generate", "web-pod"])).unwrap();
     validate(&pod);
+    let text = std::fs::read_to_string(&pod).unwrap();
+    assert!(text.contains("kind: Service"), "{text}");
     berth_ok(&d, &["kube", "down", web.to_str().unwrap()]);
+    assert!(ids(&d).is_empty(), "kube down left containers");
+    assert_eq!(get(port), "");
+    berth_ok(&d, &["kube", "play", pod.to_str().unwrap()]);
+    assert_eq!(page(port), "generated\n");
+    assert!(d
+        .inspect("web-pod-web", "{{json .Config.Env}}")
+        .contains("MODE=demo"));
+    berth_ok(&d, &["kube", "down", pod.to_str().unwrap()]);
+    assert!(ids(&d).is_empty(), "kube down left containers");
 
-    // A Compose project.
+    // A Compose project: run by `berth compose`, written as YAML (its env_file a ConfigMap),
+    // and played again: the same page on the same port.
     let proj = dir.join("proj");
     std::fs::create_dir_all(&proj).unwrap();
+    let cport = free_port();
+    let bridge = format!("bk{}c", d.tag);
+    d.user_bridges.push(bridge.clone());
     std::fs::write(
-        proj.join("compose.yaml"),
-        "services:\n  app:\n    image: busybox\n    command: [sleep, \"300\"]\n    ports: [\"8080:80\"]\n    volumes: [data:/data]\n    deploy: {replicas: 2, resources: {limits: {cpus: \"0.5\", memory: 32M}}}\n    healthcheck: {test: [CMD, \"true\"], interval: 10s}\n  db:\n    image: busybox\n    environment: {A: \"1\"}\nvolumes:\n  data: {}\n",
+        proj.join("app.env"),
+        "GREETING=hello\nWHO=from-the-env-file\n",
     )
     .unwrap();
-    let o = Command::new(common::cli::berth_bin().unwrap())
-        .args([
-            "-H",
-            &format!("unix://{}", d.sock().display()),
-            "--no-autostart",
-        ])
-        .args(["kube", "generate", "--compose"])
-        .current_dir(&proj)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(
+        proj.join("compose.yaml"),
+        format!(
+            r#"services:
+  app:
+    image: busybox
+    command: [sh, -c, 'echo "$$GREETING $$WHO" > /tmp/index.html; exec httpd -f -p 80 -h /tmp']
+    env_file: [app.env]
+    environment: {{WHO: compose}}
+    ports: ["127.0.0.1:{cport}:80"]
+    volumes: [data:/data]
+    deploy: {{resources: {{limits: {{cpus: "0.5", memory: 32M}}}}}}
+    healthcheck: {{test: [CMD, "true"], interval: 10s}}
+  db:
+    image: busybox
+    command: [sleep, "300"]
+    environment: {{A: "1"}}
+    deploy: {{replicas: 2}}
+volumes:
+  data: {{}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: "{}"}}]}}
+    driver_opts: {{com.docker.network.bridge.name: {bridge}}}
+"#,
+            d.subnet_n(3)
+        ),
+    )
+    .unwrap();
+    berth_in(&d, Some(&proj), &["compose", "up", "-d"]);
+    let served = page(cport);
+    assert_eq!(served, "hello compose\n");
+    berth_in(&d, Some(&proj), &["compose", "down", "-v"]);
+    assert!(ids(&d).is_empty(), "compose down left containers");
     let composed = dir.join("compose-k8s.yaml");
-    std::fs::write(&composed, &o.stdout).unwrap();
+    std::fs::write(
+        &composed,
+        berth_in(&d, Some(&proj), &["kube", "generate", "--compose"]),
+    )
+    .unwrap();
     validate(&composed);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(text.matches("kind: Deployment").count(), 2, "{text}");
-    assert!(text.contains("replicas: 2"), "{text}");
-    d.ok(&["volume", "rm", "webdata"]);
+    let docs = yaml_docs(&composed);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "Deployment").count(),
+        2,
+        "{kinds:?}"
+    );
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("the env file as a ConfigMap");
+    assert_eq!(cm["metadata"]["name"], "proj-app-env");
+    assert_eq!(
+        cm["data"],
+        serde_json::json!({"GREETING": "hello", "WHO": "from-the-env-file"})
+    );
+    let app = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "proj-app")
+        .unwrap();
+    let c = &app["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["envFrom"],
+        serde_json::json!([{"configMapRef": {"name": "proj-app-env"}}])
+    );
+    assert_eq!(
+        c["env"],
+        serde_json::json!([{"name": "WHO", "value": "compose"}])
+    );
+    let db = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "proj-db")
+        .unwrap();
+    assert_eq!(db["spec"]["replicas"], 2);
+    // Round trip: the project's YAML runs the same app again.
+    berth_ok(&d, &["kube", "play", composed.to_str().unwrap()]);
+    assert_eq!(page(cport), served);
+    for c in ["proj-db-1-db", "proj-db-2-db", "proj-app-1-app"] {
+        assert_eq!(d.inspect(c, "{{.State.Running}}"), "true", "{c}");
+    }
+    assert_eq!(
+        d.inspect("proj-app-1-app", "{{.HostConfig.Memory}}"),
+        (32 << 20).to_string()
+    );
+    berth_ok(&d, &["kube", "down", composed.to_str().unwrap()]);
+    assert!(ids(&d).is_empty(), "kube down left containers");
+    assert_eq!(get(cport), "");
+    // Only the claims' volumes are kept (as a PersistentVolume's data is).
+    let mut left: Vec<String> = d
+        .ok(&["volume", "ls", "-q"])
+        .lines()
+        .map(String::from)
+        .collect();
+    left.sort();
+    assert_eq!(left, ["proj-data", "webdata"]);
+    for v in left {
+        d.ok(&["volume", "rm", &v]);
+    }
+    assert!(
+        !d.docker(&["network", "inspect", "berth-kube"])
+            .status
+            .success(),
+        "kube down left the pod network"
+    );
     d.finish();
 }
 
@@ -367,25 +501,22 @@ fn pod_containers_share_the_pods_hostname() {
     );
     assert_eq!(d.ok(&["exec", "joiner", "hostname"]), "named");
     // A joiner's own hostname is refused: the UTS namespace is the donor's.
-    let (code, body) = d.api(
-        "POST",
-        "/containers/create?name=clash",
-        Some(r#"{"Image":"busybox","Hostname":"mine","HostConfig":{"UTSMode":"container:named-infra"}}"#),
+    let refused = |body: &str, want: &str| {
+        let (code, got) = d.api("POST", "/containers/create?name=refused", Some(body));
+        assert_eq!(code, 400, "{got}");
+        assert!(got.contains(want), "{got}");
+    };
+    refused(
+        r#"{"Image":"busybox","Hostname":"mine","HostConfig":{"UTSMode":"container:named-infra"}}"#,
+        "conflicting options: hostname and the UTS mode",
     );
-    assert_eq!(code, 400, "{body}");
-    assert!(
-        body.contains("conflicting options: hostname and the UTS mode"),
-        "{body}"
+    refused(
+        r#"{"Image":"busybox","HostConfig":{"UTSMode":"container:nobody"}}"#,
+        "can't join UTS of container nobody: No such container: nobody",
     );
-    let (code, body) = d.api(
-        "POST",
-        "/containers/create?name=orphan",
-        Some(r#"{"Image":"busybox","HostConfig":{"UTSMode":"container:nobody"}}"#),
-    );
-    assert_eq!(code, 400, "{body}");
-    assert!(
-        body.contains("can't join UTS of container nobody: No such container: nobody"),
-        "{body}"
+    refused(
+        r#"{"Image":"busybox","HostConfig":{"UTSMode":"private"}}"#,
+        "invalid UTS mode: private",
     );
     // A stopped donor: the joiner is refused at start.
     d.ok(&["create", "--name", "donor", "busybox", "sleep", "300"]);
@@ -575,16 +706,10 @@ fn pods_by_hand() {
         ],
     );
     // httpd serves /tmp, so the file is /i.
-    let mut page = String::new();
-    for _ in 0..50 {
-        let o = common::cli::sh("wget", &["-qO-", &format!("http://127.0.0.1:{port}/i")]);
-        page = String::from_utf8_lossy(&o.stdout).into_owned();
-        if !page.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(page, "by hand\n");
+    assert_eq!(page_at(port, "/i"), "by hand\n");
+    // Both containers have the pod's hostname (its UTS namespace).
+    assert_eq!(d.ok(&["exec", "client", "hostname"]), "duo");
+    assert_eq!(d.ok(&["exec", "server", "hostname"]), "duo");
     assert_eq!(
         d.ok(&["exec", "client", "wget", "-qO-", "http://localhost:8080/i"]),
         "by hand"
