@@ -74,6 +74,16 @@ pub struct ContainerModel {
     /// ConfigMaps of the pod whose keys become environment variables (`envFrom`); `env` is
     /// applied over them.
     pub env_from: Vec<String>,
+    /// Keys of the pod's Secret mounted as files (Compose's `secrets:`).
+    pub secret_files: Vec<SecretFile>,
+}
+
+/// A key of the pod's Secret that a container reads as the file `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    pub key: String,
+    pub target: String,
+    pub mode: u32,
 }
 
 /// A pod: its name, labels and containers; `restart` is Docker's policy name.
@@ -86,6 +96,8 @@ pub struct PodModel {
     pub replicas: Option<i32>,
     /// ConfigMaps the pod's containers use: (name, data).
     pub config_maps: Vec<(String, BTreeMap<String, String>)>,
+    /// Secrets the pod's containers use: (name, data).
+    pub secrets: Vec<(String, crate::sources::Data)>,
 }
 
 /// A name as Kubernetes accepts it (RFC 1123 label: lowercase letters, digits, `-`; at most 63).
@@ -239,7 +251,7 @@ pub fn container_from_inspect(v: &Value) -> ContainerModel {
         check: cfg.get("Healthcheck").and_then(check_from_docker),
         tty: cfg["Tty"] == Value::Bool(true),
         stdin: cfg["OpenStdin"] == Value::Bool(true),
-        env_from: vec![],
+        ..ContainerModel::default()
     }
 }
 
@@ -341,7 +353,7 @@ pub fn container_from_compose(project: &Value, name: &str, svc: &Value) -> Conta
         check,
         tty: svc["tty"] == Value::Bool(true),
         stdin: svc["stdin_open"] == Value::Bool(true),
-        env_from: vec![],
+        ..ContainerModel::default()
     }
 }
 
@@ -394,6 +406,55 @@ pub fn compose_env_file_pairs(
         out.extend(pairs);
     }
     Ok(out)
+}
+
+/// A Compose service's `secrets:` as one Secret `<pod>-secrets`: a key per secret (its target's
+/// file name) holding its bytes (`file:` read through `read`, `content:`, or the project's
+/// variable for `environment:`), mounted file by file at the targets with their modes. None
+/// when the service uses no secrets (external ones, Swarm's, are left out as Compose does).
+pub fn compose_secrets(
+    p: &berth_compose::Project,
+    pod: &str,
+    c: &mut ContainerModel,
+    svc: &Value,
+    read: &dyn Fn(&Path) -> Result<Vec<u8>, String>,
+) -> Result<Option<(String, crate::sources::Data)>, String> {
+    use berth_compose::plan::FileSource;
+    let mut only_secrets = svc.clone();
+    if let Some(m) = only_secrets.as_object_mut() {
+        m.remove("configs");
+    }
+    let mut data = BTreeMap::new();
+    for f in berth_compose::plan::secret_and_config_files(&p.model, &only_secrets) {
+        let bytes = match &f.source {
+            FileSource::Host(path) => {
+                read(Path::new(path)).map_err(|e| format!("secret file {path}: {e}"))?
+            }
+            FileSource::Content(text) => text.clone().into_bytes(),
+            FileSource::Variable(v) => p.env.get(v).cloned().unwrap_or_default().into_bytes(),
+        };
+        let base: String = Path::new(&f.target)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| crate::sources::valid_key(n))
+            .unwrap_or_else(|| "secret".into());
+        let mut key = base.clone();
+        let mut n = 1;
+        while data.contains_key(&key) {
+            n += 1;
+            key = format!("{base}-{n}");
+        }
+        data.insert(key.clone(), bytes);
+        c.secret_files.push(SecretFile {
+            key,
+            target: f.target,
+            mode: f.mode,
+        });
+    }
+    if data.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((dns_name(&format!("{pod}-secrets")), data)))
 }
 
 /// Move what a container's env files gave (`from_files`, later pairs winning) into a ConfigMap
@@ -492,6 +553,51 @@ mod tests {
         };
         let e = compose_env_file_pairs(&p, "app", &read_missing).unwrap_err();
         assert!(e.contains("missing.env: no such file"), "{e}");
+    }
+
+    #[test]
+    fn compose_secrets_become_one_secret_mounted_file_by_file() {
+        let p = berth_compose::Project {
+            name: "proj".into(),
+            dir: "/p".into(),
+            files: vec![],
+            model: json!({"secrets": {
+                "token": {"file": "/p/token.txt"},
+                "inline": {"content": "abc"},
+                "fromenv": {"environment": "KEY"},
+            }}),
+            warnings: vec![],
+            env: [("KEY".to_string(), "k3y".to_string())].into(),
+        };
+        let svc = json!({"secrets": [
+            {"source": "token", "target": "/run/secrets/token"},
+            {"source": "inline", "target": "/etc/app/token", "mode": 256},
+            {"source": "fromenv", "target": "/run/secrets/fromenv"},
+        ], "configs": [{"source": "x"}]});
+        let read = |f: &Path| -> Result<Vec<u8>, String> {
+            assert_eq!(f, Path::new("/p/token.txt"));
+            Ok(b"s3cret".to_vec())
+        };
+        let mut c = ContainerModel::default();
+        let (name, data) = compose_secrets(&p, "proj-app", &mut c, &svc, &read)
+            .unwrap()
+            .unwrap();
+        assert_eq!(name, "proj-app-secrets");
+        assert_eq!(data["token"], b"s3cret");
+        assert_eq!(data["token-2"], b"abc");
+        assert_eq!(data["fromenv"], b"k3y");
+        assert_eq!(
+            c.secret_files[1],
+            SecretFile {
+                key: "token-2".into(),
+                target: "/etc/app/token".into(),
+                mode: 256
+            }
+        );
+        let mut none = ContainerModel::default();
+        assert!(compose_secrets(&p, "p", &mut none, &json!({}), &read)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use berth_kube::generate::{self, Kind};
 use berth_kube::model::{
-    compose_env_file_pairs, container_from_compose, container_from_inspect, dns_name,
-    env_files_to_config_map, ports_from_inspect, PodModel,
+    compose_env_file_pairs, compose_secrets, container_from_compose, container_from_inspect,
+    dns_name, env_files_to_config_map, ports_from_inspect, PodModel,
 };
 use berth_kube::play;
 use serde_json::Value;
@@ -63,11 +63,18 @@ fn compose_pods(g: &KubeGenerateArgs) -> anyhow::Result<Vec<PodModel>> {
             let config_maps = env_files_to_config_map(&pod, &mut container, &pairs)
                 .into_iter()
                 .collect();
+            // Its secrets: a Secret mounted file by file.
+            let read_bytes = |f: &std::path::Path| std::fs::read(f).map_err(|e| e.to_string());
+            let secrets = compose_secrets(&p, &pod, &mut container, svc, &read_bytes)
+                .map_err(|e| Exit::msg(1, e))?
+                .into_iter()
+                .collect();
             pods.push(PodModel {
                 name: pod,
                 labels: vec![("io.berth.compose.project".into(), dns_name(&p.name))],
                 containers: vec![container],
                 config_maps,
+                secrets,
                 restart: svc.get("restart").and_then(Value::as_str).map(String::from),
                 replicas: svc
                     .pointer("/deploy/replicas")
@@ -144,6 +151,7 @@ async fn generate(c: &berth_client::Client, g: &KubeGenerateArgs) -> anyhow::Res
             restart,
             replicas: None,
             config_maps: vec![],
+            secrets: vec![],
         });
     }
     write(&pods, g, false)

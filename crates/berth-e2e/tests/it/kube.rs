@@ -343,14 +343,16 @@ fn kube_generate_validates_and_plays_again() {
         "GREETING=hello\nWHO=from-the-env-file\n",
     )
     .unwrap();
+    std::fs::write(proj.join("token.txt"), "s3cret").unwrap();
     std::fs::write(
         proj.join("compose.yaml"),
         format!(
             r#"services:
   app:
     image: busybox
-    command: [sh, -c, 'echo "$$GREETING $$WHO" > /tmp/index.html; exec httpd -f -p 80 -h /tmp']
+    command: [sh, -c, 'echo "$$GREETING $$WHO $$(cat /run/secrets/token)" > /tmp/index.html; exec httpd -f -p 80 -h /tmp']
     env_file: [app.env]
+    secrets: [token]
     environment: {{WHO: compose}}
     ports: ["127.0.0.1:{cport}:80"]
     volumes: [data:/data]
@@ -363,6 +365,8 @@ fn kube_generate_validates_and_plays_again() {
     deploy: {{replicas: 2}}
 volumes:
   data: {{}}
+secrets:
+  token: {{file: ./token.txt}}
 networks:
   default:
     ipam: {{config: [{{subnet: "{}"}}]}}
@@ -374,7 +378,7 @@ networks:
     .unwrap();
     berth_in(&d, Some(&proj), &["compose", "up", "-d"]);
     let served = page(cport);
-    assert_eq!(served, "hello compose\n");
+    assert_eq!(served, "hello compose s3cret\n");
     berth_in(&d, Some(&proj), &["compose", "down", "-v"]);
     assert!(ids(&d).is_empty(), "compose down left containers");
     let composed = dir.join("compose-k8s.yaml");
@@ -412,6 +416,22 @@ networks:
     assert_eq!(
         c["env"],
         serde_json::json!([{"name": "WHO", "value": "compose"}])
+    );
+    // Its secret: a Secret, mounted by key where Compose put it.
+    let secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret")
+        .expect("the compose secret as a Secret");
+    assert_eq!(secret["metadata"]["name"], "proj-app-secrets");
+    assert_eq!(secret["data"]["token"], "czNjcmV0");
+    assert_eq!(
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["subPath"] == "token")
+            .map(|m| &m["mountPath"]),
+        Some(&serde_json::json!("/run/secrets/token"))
     );
     let db = docs
         .iter()
