@@ -202,7 +202,7 @@ pub struct RunArgs {
     #[arg(long, alias = "net")]
     pub network: Option<String>,
     /// Run the container in a pod (`berth pod create`, or one `kube play` made): it joins the
-    /// pod's network and IPC namespaces
+    /// pod's network, IPC and UTS namespaces
     #[arg(long)]
     pub pod: Option<String>,
     /// Add network-scoped alias for the container
@@ -283,6 +283,9 @@ pub struct RunArgs {
     /// PID namespace to use
     #[arg(long)]
     pub pid: Option<String>,
+    /// UTS namespace to use (host, or container:<name|id> to share another's hostname)
+    #[arg(long)]
+    pub uts: Option<String>,
     /// User namespace to use
     #[arg(long)]
     pub userns: Option<String>,

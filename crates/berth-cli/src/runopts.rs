@@ -303,6 +303,7 @@ pub fn plan(a: &RunArgs, env: &Env) -> Result<CreatePlan, String> {
         group_add: non_empty(a.group_add.clone()),
         ipc_mode: a.ipc.clone(),
         pid_mode: a.pid.clone(),
+        uts_mode: a.uts.clone(),
         userns_mode: a.userns.clone(),
         // `--log-opt` alone configures the daemon's default driver (docker sends Type "").
         log_config: (a.log_driver.is_some() || !a.log_opt.is_empty()).then(|| {

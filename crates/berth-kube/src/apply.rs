@@ -1,5 +1,6 @@
 //! Carrying out a `kube play` plan through the Engine API client, and `kube down`: the infra
-//! image made on first use, the pod network, volumes, each pod's infra container, its init
+//! image made on first use, the pod network, volumes (ConfigMap and Secret volumes filled
+//! through a helper container, see [`crate::sources`]), each pod's infra container, its init
 //! containers run to completion in order, then its containers started.
 
 use berth_client::Client;
@@ -173,6 +174,7 @@ async fn play_pod(
             out(&format!(" Volume {v}  Created"));
         }
     }
+    fill(c, pod, play_id).await?;
     let infra_name = format!("{}-infra", pod.name);
     let infra = create(c, &infra_name, &pod.infra).await?;
     start(c, &infra, &infra_name).await?;
@@ -198,6 +200,52 @@ async fn play_pod(
     }
     out(&format!(" Pod {}  Started", pod.name));
     Ok(())
+}
+
+/// Write the files of the pod's ConfigMap and Secret volumes: one helper container (created,
+/// never started; `<pod>--fill`, a name no pod container can have) mounting them all, one
+/// archive PUT, the helper removed whatever happened.
+async fn fill(c: &Client, pod: &PlannedPod, play_id: &str) -> Result<(), ApplyError> {
+    if pod.filled.is_empty() {
+        return Ok(());
+    }
+    let name = format!("{}--fill", pod.name);
+    let mounts: Vec<Value> = pod
+        .filled
+        .iter()
+        .map(|f| json!({"Type": "volume", "Source": f.volume, "Target": format!("/fill/{}", f.mount)}))
+        .collect();
+    let body = json!({
+        "Image": INFRA_IMAGE,
+        "Cmd": ["/bin/busybox", "true"],
+        "Labels": {labels::PLAY: play_id, labels::POD: pod.name},
+        "HostConfig": {"NetworkMode": "none", "Mounts": mounts},
+    });
+    let id = create(c, &name, &body).await?;
+    let written = async {
+        let tar = crate::sources::tar(&pod.filled).map_err(|e| ApplyError::Io {
+            path: format!("the files of pod {}", pod.name),
+            source: e,
+        })?;
+        c.stream(
+            hyper::Method::PUT,
+            &format!("/containers/{id}/archive?path=/fill"),
+            berth_client::body::bytes(tar),
+            &[("Content-Type", "application/x-tar")],
+        )
+        .await
+        .map_err(api(format!("volumes of pod {}", pod.name)))?
+        .collect()
+        .await
+        .map_err(api(format!("volumes of pod {}", pod.name)))?;
+        Ok(())
+    }
+    .await;
+    let removed = c
+        .delete_if_exists(&format!("/containers/{id}?force=1"))
+        .await
+        .map_err(api(format!("container {name}")));
+    written.and(removed.map(|_| ()))
 }
 
 /// `kube down`: remove the plan's pods (their containers, infra and emptyDir volumes);

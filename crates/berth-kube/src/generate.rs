@@ -1,21 +1,24 @@
 //! `kube generate`: pods of the model as Kubernetes objects (k8s-openapi types, serialized as
 //! YAML documents) — a Pod or a Deployment, a Service for published ports, a
-//! PersistentVolumeClaim per named volume; probes from healthchecks, resources from limits, a
-//! securityContext from user, capabilities and read-only root.
+//! PersistentVolumeClaim per named volume, a ConfigMap per pod's env files (taken with
+//! `envFrom`), a Secret of the pod's Compose secrets (a volume whose keys are mounted file by
+//! file with `subPath`); probes from healthchecks, resources from limits, a securityContext from user,
+//! capabilities and read-only root.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
-    HostPathVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, ExecAction, HostPathVolumeSource, KeyToPath, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, Secret, SecretVolumeSource, SecurityContext, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::ByteString;
 
 use crate::model::{dns_name, ContainerModel, Mount, PodModel};
 
@@ -33,6 +36,8 @@ pub enum Object {
     Deployment(Box<Deployment>),
     Service(Box<Service>),
     Claim(Box<PersistentVolumeClaim>),
+    ConfigMap(Box<ConfigMap>),
+    Secret(Box<Secret>),
 }
 
 impl Object {
@@ -42,6 +47,8 @@ impl Object {
             Object::Deployment(o) => serde_json::to_value(o),
             Object::Service(o) => serde_json::to_value(o),
             Object::Claim(o) => serde_json::to_value(o),
+            Object::ConfigMap(o) => serde_json::to_value(o),
+            Object::Secret(o) => serde_json::to_value(o),
         }
         .expect("k8s-openapi objects serialize")
     }
@@ -75,7 +82,7 @@ pub fn objects(pod: &PodModel, kind: Kind) -> Vec<Object> {
     let containers: Vec<Container> = pod
         .containers
         .iter()
-        .map(|c| container(c, &mut volumes, &mut claims))
+        .map(|c| container(c, &pod.name, &mut volumes, &mut claims))
         .collect();
     let restart = match pod.restart.as_deref() {
         Some("always") | Some("unless-stopped") => Some("Always"),
@@ -156,11 +163,76 @@ pub fn objects(pod: &PodModel, kind: Kind) -> Vec<Object> {
         })));
     }
     out.extend(claims);
+    let meta = |name: &String| ObjectMeta {
+        name: Some(name.clone()),
+        labels: Some(labels_of(pod)),
+        ..ObjectMeta::default()
+    };
+    for (name, data) in &pod.config_maps {
+        out.push(Object::ConfigMap(Box::new(ConfigMap {
+            metadata: meta(name),
+            data: Some(data.clone()),
+            ..ConfigMap::default()
+        })));
+    }
+    for (name, data) in &pod.secrets {
+        out.push(Object::Secret(Box::new(Secret {
+            metadata: meta(name),
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        })));
+    }
     out
 }
 
-fn container(c: &ContainerModel, volumes: &mut Vec<Volume>, claims: &mut Vec<Object>) -> Container {
+/// The pod volume holding its Compose secrets.
+const SECRETS_VOLUME: &str = "compose-secrets";
+
+fn container(
+    c: &ContainerModel,
+    pod: &str,
+    volumes: &mut Vec<Volume>,
+    claims: &mut Vec<Object>,
+) -> Container {
     let mut mounts = Vec::new();
+    for f in &c.secret_files {
+        if !volumes.iter().any(|v| v.name == SECRETS_VOLUME) {
+            volumes.push(Volume {
+                name: SECRETS_VOLUME.into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(dns_name(&format!("{pod}-secrets"))),
+                    items: Some(vec![]),
+                    ..SecretVolumeSource::default()
+                }),
+                ..Volume::default()
+            });
+        }
+        let items = volumes
+            .iter_mut()
+            .find(|v| v.name == SECRETS_VOLUME)
+            .and_then(|v| v.secret.as_mut())
+            .and_then(|s| s.items.as_mut());
+        if let Some(items) = items {
+            if !items.iter().any(|i| i.key == f.key) {
+                items.push(KeyToPath {
+                    key: f.key.clone(),
+                    path: f.key.clone(),
+                    mode: Some(f.mode as i32),
+                });
+            }
+        }
+        mounts.push(VolumeMount {
+            name: SECRETS_VOLUME.into(),
+            mount_path: f.target.clone(),
+            sub_path: Some(f.key.clone()),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     for m in &c.mounts {
         let (vol_name, target, read_only, volume) = match m {
             Mount::Volume {
@@ -275,6 +347,18 @@ fn container(c: &ContainerModel, volumes: &mut Vec<Volume>, claims: &mut Vec<Obj
                 })
                 .collect()
         }),
+        env_from: (!c.env_from.is_empty()).then(|| {
+            c.env_from
+                .iter()
+                .map(|name| EnvFromSource {
+                    config_map_ref: Some(ConfigMapEnvSource {
+                        name: name.clone(),
+                        optional: None,
+                    }),
+                    ..EnvFromSource::default()
+                })
+                .collect()
+        }),
         ports: (!c.ports.is_empty()).then(|| {
             c.ports
                 .iter()
@@ -369,6 +453,8 @@ mod tests {
             }],
             restart: Some("always".into()),
             replicas: Some(2),
+            config_maps: vec![],
+            secrets: vec![],
         }
     }
 
@@ -403,6 +489,55 @@ mod tests {
             2,
             "{yaml}"
         );
+    }
+
+    #[test]
+    fn env_files_are_a_config_map_taken_with_env_from() {
+        let mut p = pod();
+        p.containers[0].env_from = vec!["web-env".into()];
+        p.config_maps = vec![(
+            "web-env".into(),
+            BTreeMap::from([("GREETING".to_string(), "hi".to_string())]),
+        )];
+        let objs = objects(&p, Kind::Pod);
+        let c = &objs[0].to_value()["spec"]["containers"][0];
+        assert_eq!(
+            c["envFrom"],
+            serde_json::json!([{"configMapRef": {"name": "web-env"}}])
+        );
+        assert_eq!(c["env"], serde_json::json!([{"name": "A", "value": "1"}]));
+        let cm = objs.last().unwrap().to_value();
+        assert_eq!(cm["apiVersion"], "v1");
+        assert_eq!(cm["kind"], "ConfigMap");
+        assert_eq!(cm["metadata"]["name"], "web-env");
+        assert_eq!(cm["data"], serde_json::json!({"GREETING": "hi"}));
+    }
+
+    #[test]
+    fn compose_secrets_are_a_secret_volume_mounted_by_key() {
+        let mut p = pod();
+        p.containers[0].secret_files = vec![crate::model::SecretFile {
+            key: "token".into(),
+            target: "/run/secrets/token".into(),
+            mode: 0o400,
+        }];
+        p.secrets = vec![(
+            "web-secrets".into(),
+            BTreeMap::from([("token".to_string(), b"s3cret".to_vec())]),
+        )];
+        let objs = objects(&p, Kind::Pod);
+        let spec = &objs[0].to_value()["spec"];
+        assert_eq!(
+            spec["volumes"][0],
+            serde_json::json!({"name": "compose-secrets", "secret": {"secretName": "web-secrets", "items": [{"key": "token", "path": "token", "mode": 256}]}})
+        );
+        assert_eq!(
+            spec["containers"][0]["volumeMounts"][0],
+            serde_json::json!({"name": "compose-secrets", "mountPath": "/run/secrets/token", "subPath": "token", "readOnly": true})
+        );
+        let secret = objs.last().unwrap().to_value();
+        assert_eq!(secret["kind"], "Secret");
+        assert_eq!(secret["data"]["token"], "czNjcmV0");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The workload between berth and Kubernetes: a pod of containers with what both sides can
 //! express (image, command/args, env, ports, mounts, probes, limits, security), read from
-//! `docker inspect` JSON or a Compose service, and written as Kubernetes objects.
+//! `docker inspect` JSON or a Compose service, and written as Kubernetes objects. A Compose
+//! service's `env_file:` values become a ConfigMap of the pod (`compose_env_file_pairs`,
+//! `env_files_to_config_map`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -66,6 +71,19 @@ pub struct ContainerModel {
     pub check: Option<Check>,
     pub tty: bool,
     pub stdin: bool,
+    /// ConfigMaps of the pod whose keys become environment variables (`envFrom`); `env` is
+    /// applied over them.
+    pub env_from: Vec<String>,
+    /// Keys of the pod's Secret mounted as files (Compose's `secrets:`).
+    pub secret_files: Vec<SecretFile>,
+}
+
+/// A key of the pod's Secret that a container reads as the file `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    pub key: String,
+    pub target: String,
+    pub mode: u32,
 }
 
 /// A pod: its name, labels and containers; `restart` is Docker's policy name.
@@ -76,6 +94,10 @@ pub struct PodModel {
     pub containers: Vec<ContainerModel>,
     pub restart: Option<String>,
     pub replicas: Option<i32>,
+    /// ConfigMaps the pod's containers use: (name, data).
+    pub config_maps: Vec<(String, BTreeMap<String, String>)>,
+    /// Secrets the pod's containers use: (name, data).
+    pub secrets: Vec<(String, crate::sources::Data)>,
 }
 
 /// A name as Kubernetes accepts it (RFC 1123 label: lowercase letters, digits, `-`; at most 63).
@@ -143,19 +165,11 @@ pub fn check_from_docker(h: &Value) -> Option<Check> {
     })
 }
 
-/// A container as `GET /containers/{id}/json` shows it.
-pub fn container_from_inspect(v: &Value) -> ContainerModel {
+/// The ports a container (as `GET /containers/{id}/json` shows it) exposes, with their host
+/// bindings. A played pod's are on its infra container.
+pub fn ports_from_inspect(v: &Value) -> Vec<Port> {
     let cfg = &v["Config"];
     let host = &v["HostConfig"];
-    let mut env = Vec::new();
-    for e in cfg["Env"].as_array().into_iter().flatten() {
-        if let Some((k, val)) = e.as_str().and_then(|s| s.split_once('=')) {
-            // The image's PATH comes back with the image; writing it would pin it.
-            if k != "PATH" {
-                env.push((k.to_string(), val.to_string()));
-            }
-        }
-    }
     let mut ports = Vec::new();
     if let Some(exposed) = cfg["ExposedPorts"].as_object() {
         for key in exposed.keys() {
@@ -180,6 +194,23 @@ pub fn container_from_inspect(v: &Value) -> ContainerModel {
         }
     }
     ports.sort_by_key(|p| (p.container, p.protocol.clone()));
+    ports
+}
+
+/// A container as `GET /containers/{id}/json` shows it.
+pub fn container_from_inspect(v: &Value) -> ContainerModel {
+    let cfg = &v["Config"];
+    let host = &v["HostConfig"];
+    let mut env = Vec::new();
+    for e in cfg["Env"].as_array().into_iter().flatten() {
+        if let Some((k, val)) = e.as_str().and_then(|s| s.split_once('=')) {
+            // The image's PATH comes back with the image; writing it would pin it.
+            if k != "PATH" {
+                env.push((k.to_string(), val.to_string()));
+            }
+        }
+    }
+    let ports = ports_from_inspect(v);
     let mut mounts = Vec::new();
     for m in v["Mounts"].as_array().into_iter().flatten() {
         let target = m["Destination"].as_str().unwrap_or_default().to_string();
@@ -220,6 +251,7 @@ pub fn container_from_inspect(v: &Value) -> ContainerModel {
         check: cfg.get("Healthcheck").and_then(check_from_docker),
         tty: cfg["Tty"] == Value::Bool(true),
         stdin: cfg["OpenStdin"] == Value::Bool(true),
+        ..ContainerModel::default()
     }
 }
 
@@ -321,13 +353,252 @@ pub fn container_from_compose(project: &Value, name: &str, svc: &Value) -> Conta
         check,
         tty: svc["tty"] == Value::Bool(true),
         stdin: svc["stdin_open"] == Value::Bool(true),
+        ..ContainerModel::default()
     }
+}
+
+/// What service `service`'s `env_file:` entries hold. berth-compose's model merges them into
+/// `environment`, so the entries are read from the project's files as written (later files
+/// adding to earlier ones; a service an `include` brings in has none here), interpolated with
+/// the project's variables, resolved against its directory and parsed as Compose parses them
+/// (an optional file that is missing is skipped). `read` reads a file.
+pub fn compose_env_file_pairs(
+    p: &berth_compose::Project,
+    service: &str,
+    read: &dyn Fn(&Path) -> Result<String, String>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut entries = Vec::new();
+    for f in &p.files {
+        let text = read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let doc: Value =
+            serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+        let list = match &doc["services"][service]["env_file"] {
+            Value::Array(a) => a.clone(),
+            Value::Null => vec![],
+            one => vec![one.clone()],
+        };
+        for e in list {
+            entries.push(match &e {
+                Value::Object(o) => (
+                    o.get("path")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    o.get("required").and_then(Value::as_bool).unwrap_or(true),
+                ),
+                other => (other.as_str().unwrap_or_default().to_string(), true),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for (path, required) in entries {
+        let path = berth_compose::interpolate::interpolate(&path, &p.env)
+            .map_err(|e| format!("services.{service}.env_file: {e}"))?
+            .text;
+        let full = p.dir.join(path);
+        let text = match read(&full) {
+            Ok(t) => t,
+            Err(_) if !required => continue,
+            Err(e) => return Err(format!("env file {}: {e}", full.display())),
+        };
+        let pairs = berth_compose::dotenv::parse(&text, &p.env)
+            .map_err(|e| format!("{}: {e}", full.display()))?;
+        out.extend(pairs);
+    }
+    Ok(out)
+}
+
+/// A Compose service's `secrets:` as one Secret `<pod>-secrets`: a key per secret (its target's
+/// file name) holding its bytes (`file:` read through `read`, `content:`, or the project's
+/// variable for `environment:`), mounted file by file at the targets with their modes. None
+/// when the service uses no secrets (external ones, Swarm's, are left out as Compose does).
+pub fn compose_secrets(
+    p: &berth_compose::Project,
+    pod: &str,
+    c: &mut ContainerModel,
+    svc: &Value,
+    read: &dyn Fn(&Path) -> Result<Vec<u8>, String>,
+) -> Result<Option<(String, crate::sources::Data)>, String> {
+    use berth_compose::plan::FileSource;
+    let mut only_secrets = svc.clone();
+    if let Some(m) = only_secrets.as_object_mut() {
+        m.remove("configs");
+    }
+    let mut data = BTreeMap::new();
+    for f in berth_compose::plan::secret_and_config_files(&p.model, &only_secrets) {
+        let bytes = match &f.source {
+            FileSource::Host(path) => {
+                read(Path::new(path)).map_err(|e| format!("secret file {path}: {e}"))?
+            }
+            FileSource::Content(text) => text.clone().into_bytes(),
+            FileSource::Variable(v) => p.env.get(v).cloned().unwrap_or_default().into_bytes(),
+        };
+        let base: String = Path::new(&f.target)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| crate::sources::valid_key(n))
+            .unwrap_or_else(|| "secret".into());
+        let mut key = base.clone();
+        let mut n = 1;
+        while data.contains_key(&key) {
+            n += 1;
+            key = format!("{base}-{n}");
+        }
+        data.insert(key.clone(), bytes);
+        c.secret_files.push(SecretFile {
+            key,
+            target: f.target,
+            mode: f.mode,
+        });
+    }
+    if data.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((dns_name(&format!("{pod}-secrets")), data)))
+}
+
+/// Move what a container's env files gave (`from_files`, later pairs winning) into a ConfigMap
+/// `<pod>-env` that it takes with `envFrom`; its own `env` keeps a variable `environment:` set
+/// (the files lack it, or it differs from theirs: `env` wins over `envFrom`, as `environment`
+/// over `env_file`) and any name a ConfigMap key cannot be. None when the files gave nothing.
+pub fn env_files_to_config_map(
+    pod: &str,
+    c: &mut ContainerModel,
+    from_files: &[(String, String)],
+) -> Option<(String, BTreeMap<String, String>)> {
+    let files: BTreeMap<&str, &str> = from_files
+        .iter()
+        .filter(|(k, _)| crate::sources::valid_key(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    c.env
+        .retain(|(k, v)| files.get(k.as_str()) != Some(&v.as_str()));
+    let name = dns_name(&format!("{pod}-env"));
+    c.env_from.push(name.clone());
+    let data = files
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Some((name, data))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn env_files_become_a_config_map_and_environment_stays_inline() {
+        let dir = std::env::temp_dir();
+        let compose = dir.join("compose.yaml");
+        let p = berth_compose::Project {
+            name: "proj".into(),
+            dir: dir.clone(),
+            files: vec![compose.clone()],
+            model: json!({}),
+            warnings: vec![],
+            env: [("WHICH".to_string(), "app".to_string())].into(),
+        };
+        let read = |f: &Path| -> Result<String, String> {
+            match f.file_name().and_then(|n| n.to_str()) {
+                Some("compose.yaml") => Ok("services:\n  app:\n    env_file: [\"${WHICH}.env\", {path: gone.env, required: false}]\n".into()),
+                Some("app.env") => Ok("A=from-file\nB=kept\nC=${WHICH}\n".into()),
+                _ => Err("no such file".into()),
+            }
+        };
+        let pairs = compose_env_file_pairs(&p, "app", &read).unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("A".to_string(), "from-file".to_string()),
+                ("B".into(), "kept".into()),
+                ("C".into(), "app".into())
+            ]
+        );
+        assert_eq!(compose_env_file_pairs(&p, "db", &read).unwrap(), vec![]);
+        // The model's environment: the files' pairs under `environment:` (A overridden, D own).
+        let mut c = ContainerModel {
+            env: vec![
+                ("A".into(), "inline".into()),
+                ("B".into(), "kept".into()),
+                ("C".into(), "app".into()),
+                ("D".into(), "own".into()),
+            ],
+            ..ContainerModel::default()
+        };
+        let (name, data) = env_files_to_config_map("proj-app", &mut c, &pairs).unwrap();
+        assert_eq!(name, "proj-app-env");
+        assert_eq!(data["A"], "from-file");
+        assert_eq!(data.len(), 3);
+        assert_eq!(
+            c.env,
+            vec![
+                ("A".to_string(), "inline".to_string()),
+                ("D".into(), "own".into())
+            ]
+        );
+        assert_eq!(c.env_from, vec!["proj-app-env"]);
+        let mut none = ContainerModel::default();
+        assert!(env_files_to_config_map("p", &mut none, &[]).is_none());
+        // A required file that is missing is named.
+        let read_missing = |f: &Path| -> Result<String, String> {
+            if f.ends_with("compose.yaml") {
+                Ok("services:\n  app:\n    env_file: missing.env\n".into())
+            } else {
+                Err("no such file".into())
+            }
+        };
+        let e = compose_env_file_pairs(&p, "app", &read_missing).unwrap_err();
+        assert!(e.contains("missing.env: no such file"), "{e}");
+    }
+
+    #[test]
+    fn compose_secrets_become_one_secret_mounted_file_by_file() {
+        let p = berth_compose::Project {
+            name: "proj".into(),
+            dir: "/p".into(),
+            files: vec![],
+            model: json!({"secrets": {
+                "token": {"file": "/p/token.txt"},
+                "inline": {"content": "abc"},
+                "fromenv": {"environment": "KEY"},
+            }}),
+            warnings: vec![],
+            env: [("KEY".to_string(), "k3y".to_string())].into(),
+        };
+        let svc = json!({"secrets": [
+            {"source": "token", "target": "/run/secrets/token"},
+            {"source": "inline", "target": "/etc/app/token", "mode": 256},
+            {"source": "fromenv", "target": "/run/secrets/fromenv"},
+        ], "configs": [{"source": "x"}]});
+        let read = |f: &Path| -> Result<Vec<u8>, String> {
+            assert_eq!(f, Path::new("/p/token.txt"));
+            Ok(b"s3cret".to_vec())
+        };
+        let mut c = ContainerModel::default();
+        let (name, data) = compose_secrets(&p, "proj-app", &mut c, &svc, &read)
+            .unwrap()
+            .unwrap();
+        assert_eq!(name, "proj-app-secrets");
+        assert_eq!(data["token"], b"s3cret");
+        assert_eq!(data["token-2"], b"abc");
+        assert_eq!(data["fromenv"], b"k3y");
+        assert_eq!(
+            c.secret_files[1],
+            SecretFile {
+                key: "token-2".into(),
+                target: "/etc/app/token".into(),
+                mode: 256
+            }
+        );
+        let mut none = ContainerModel::default();
+        assert!(compose_secrets(&p, "p", &mut none, &json!({}), &read)
+            .unwrap()
+            .is_none());
+    }
 
     #[test]
     fn names_become_dns_labels() {

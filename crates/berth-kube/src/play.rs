@@ -1,8 +1,8 @@
 //! `kube play`: Kubernetes YAML run on berth. Each pod is an infra container (owning the pod's
-//! network and IPC namespaces, publishing the ports of the Services that select the pod) and
+//! network, IPC and UTS namespaces — its hostname is the pod's —, publishing the ports of the Services that select the pod) and
 //! its containers joined to it; init containers run to completion first. Kubernetes'
-//! `command`/`args` become the entrypoint/cmd, ConfigMaps and Secrets feed `env`/`envFrom`,
-//! PersistentVolumeClaims are named volumes, `emptyDir` a volume of the pod. `kube down`
+//! `command`/`args` become the entrypoint/cmd, ConfigMaps and Secrets feed `env`/`envFrom`
+//! and volumes (filled named volumes, see [`crate::sources`]), PersistentVolumeClaims are named volumes, `emptyDir` a volume of the pod. `kube down`
 //! removes what a file made. The plan (`plan_file`) is pure; `apply` talks to the engine.
 
 use std::collections::BTreeMap;
@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Map, Value};
 
 use crate::model::dns_name;
+use crate::sources::{self, Data, Filled};
 
 /// Labels on everything `play` makes.
 pub mod labels {
@@ -57,7 +58,7 @@ pub enum PlayError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedContainer {
     pub name: String,
-    /// The `POST /containers/create` body (its NetworkMode/IpcMode point at the infra).
+    /// The `POST /containers/create` body (its NetworkMode/IpcMode/UTSMode point at the infra).
     pub body: Value,
     /// An init container: run to completion, in order, before the others start.
     pub init: bool,
@@ -70,8 +71,11 @@ pub struct PlannedPod {
     /// The infra container's create body (ports published here).
     pub infra: Value,
     pub containers: Vec<PlannedContainer>,
-    /// Named volumes to create first (claims and emptyDirs): (name, remove on down).
+    /// Named volumes to create first (claims, emptyDirs, ConfigMap and Secret volumes):
+    /// (name, remove on down).
     pub volumes: Vec<(String, bool)>,
+    /// The ConfigMap and Secret volumes among them, with the files to write into them.
+    pub filled: Vec<Filled>,
 }
 
 /// What a file asks for.
@@ -82,12 +86,15 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// Parse a multi-document YAML file into JSON documents (empty ones dropped).
+/// Parse a multi-document YAML file into JSON documents (empty ones dropped). Numbers with a
+/// leading zero are octal, as in the YAML 1.1 kubectl reads (`defaultMode: 0440` is 288).
 pub fn documents(file: &str, text: &str) -> Result<Vec<Value>, PlayError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| PlayError::Yaml {
-        file: file.to_string(),
-        detail: e.to_string().lines().next().unwrap_or_default().to_string(),
-    })?;
+    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| PlayError::Yaml {
+            file: file.to_string(),
+            detail: e.to_string().lines().next().unwrap_or_default().to_string(),
+        })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
@@ -113,6 +120,7 @@ const POD_IGNORED: &[&str] = &[
     "nodeSelector",
     "tolerations",
     "affinity",
+    "subdomain",
 ];
 const CONTAINER_FIELDS: &[&str] = &[
     "name",
@@ -175,8 +183,8 @@ type PodDoc = (
 struct Objects {
     pods: Vec<PodDoc>,
     services: Vec<Service>,
-    config_maps: BTreeMap<String, BTreeMap<String, String>>,
-    secrets: BTreeMap<String, BTreeMap<String, String>>,
+    config_maps: BTreeMap<String, Data>,
+    secrets: BTreeMap<String, Data>,
     claims: Vec<String>,
 }
 
@@ -240,23 +248,18 @@ fn read(docs: &[Value], warnings: &mut Vec<String>) -> Result<Objects, PlayError
                     serde_json::from_value(doc.clone()).map_err(|e| invalid(e.to_string()))?;
                 o.services.push(s);
             }
-            "ConfigMap" => {
-                let c: ConfigMap =
-                    serde_json::from_value(doc.clone()).map_err(|e| invalid(e.to_string()))?;
-                o.config_maps
-                    .insert(name.clone(), c.data.unwrap_or_default());
-            }
-            "Secret" => {
-                let s: Secret =
-                    serde_json::from_value(doc.clone()).map_err(|e| invalid(e.to_string()))?;
-                let mut data: BTreeMap<String, String> = s
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                    .collect();
-                data.extend(s.string_data.unwrap_or_default());
-                o.secrets.insert(name.clone(), data);
+            "ConfigMap" | "Secret" => {
+                // Keys first: a bad base64 value is named, not left to serde's message.
+                let data = sources::read_data(doc, &kind).map_err(invalid)?;
+                if kind == "Secret" {
+                    let _: Secret =
+                        serde_json::from_value(doc.clone()).map_err(|e| invalid(e.to_string()))?;
+                    o.secrets.insert(name.clone(), data);
+                } else {
+                    let _: ConfigMap =
+                        serde_json::from_value(doc.clone()).map_err(|e| invalid(e.to_string()))?;
+                    o.config_maps.insert(name.clone(), data);
+                }
             }
             "PersistentVolumeClaim" => {
                 let _: PersistentVolumeClaim =
@@ -303,12 +306,34 @@ pub fn plan(docs: &[Value], play: &str) -> Result<Plan, PlayError> {
                     &mut bad,
                     &mut warnings,
                 );
+                for (j, m) in c["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    unsupported(
+                        m,
+                        &["name", "mountPath", "readOnly", "subPath"],
+                        &[],
+                        &format!("spec.{key}[{i}].volumeMounts[{j}]."),
+                        &mut bad,
+                        &mut warnings,
+                    );
+                }
             }
         }
         for (i, v) in raw["volumes"].as_array().into_iter().flatten().enumerate() {
             unsupported(
                 v,
-                &["name", "persistentVolumeClaim", "emptyDir", "hostPath"],
+                &[
+                    "name",
+                    "persistentVolumeClaim",
+                    "emptyDir",
+                    "hostPath",
+                    "configMap",
+                    "secret",
+                ],
                 &[],
                 &format!("spec.volumes[{i}]."),
                 &mut bad,
@@ -446,7 +471,54 @@ fn plan_pod(
     // Volumes of the pod.
     let mut vol_mounts: BTreeMap<String, Value> = BTreeMap::new();
     let mut volumes = Vec::new();
+    let mut filled = Vec::new();
     for v in spec.volumes.iter().flatten() {
+        let source = if let Some(c) = &v.config_map {
+            Some((
+                sources::Source {
+                    kind: "ConfigMap",
+                    name: &c.name,
+                    items: c.items.as_deref(),
+                    default_mode: c.default_mode,
+                    optional: c.optional == Some(true),
+                },
+                o.config_maps.get(&c.name),
+            ))
+        } else if let Some(s) = &v.secret {
+            let name = s
+                .secret_name
+                .as_deref()
+                .ok_or_else(|| refer(format!("volume {:?}: secret without secretName", v.name)))?;
+            Some((
+                sources::Source {
+                    kind: "Secret",
+                    name,
+                    items: s.items.as_deref(),
+                    default_mode: s.default_mode,
+                    optional: s.optional == Some(true),
+                },
+                o.secrets.get(name),
+            ))
+        } else {
+            None
+        };
+        if let Some((source, data)) = source {
+            let files = sources::files(&source, data)
+                .map_err(|e| refer(format!("volume {:?}: {e}", v.name)))?;
+            let name = format!("{pod}-{}", v.name);
+            volumes.push((name.clone(), true));
+            filled.push(Filled {
+                volume: name.clone(),
+                mount: v.name.clone(),
+                files,
+            });
+            // Read-only whatever the mount says, as the kubelet mounts them.
+            vol_mounts.insert(
+                v.name.clone(),
+                json!({"Type": "volume", "Source": name, "ReadOnly": true}),
+            );
+            continue;
+        }
         if let Some(c) = &v.persistent_volume_claim {
             if !o.claims.contains(&c.claim_name) {
                 return Err(refer(format!(
@@ -501,6 +573,7 @@ fn plan_pod(
         infra,
         containers,
         volumes,
+        filled,
     })
 }
 
@@ -555,7 +628,7 @@ fn container_body(
                     c.name, r.name
                 )
             })?;
-            env.extend(m.iter().map(|(k, v)| format!("{prefix}{k}={v}")));
+            env.extend(m.iter().map(|(k, v)| format!("{prefix}{k}={}", text(v))));
         }
         if let Some(r) = &from.secret_ref {
             let m = o.secrets.get(&r.name).ok_or_else(|| {
@@ -564,7 +637,7 @@ fn container_body(
                     c.name, r.name
                 )
             })?;
-            env.extend(m.iter().map(|(k, v)| format!("{prefix}{k}={v}")));
+            env.extend(m.iter().map(|(k, v)| format!("{prefix}{k}={}", text(v))));
         }
     }
     for e in c.env.iter().flatten() {
@@ -572,9 +645,9 @@ fn container_body(
             v.clone()
         } else if let Some(from) = &e.value_from {
             if let Some(r) = &from.config_map_key_ref {
-                o.config_maps.get(&r.name).and_then(|m| m.get(&r.key)).cloned().ok_or_else(|| format!("container {}: env {} wants key {:?} of ConfigMap {:?}, which the file does not define", c.name, e.name, r.key, r.name))?
+                o.config_maps.get(&r.name).and_then(|m| m.get(&r.key)).map(|v| text(v)).ok_or_else(|| format!("container {}: env {} wants key {:?} of ConfigMap {:?}, which the file does not define", c.name, e.name, r.key, r.name))?
             } else if let Some(r) = &from.secret_key_ref {
-                o.secrets.get(&r.name).and_then(|m| m.get(&r.key)).cloned().ok_or_else(|| format!("container {}: env {} wants key {:?} of Secret {:?}, which the file does not define", c.name, e.name, r.key, r.name))?
+                o.secrets.get(&r.name).and_then(|m| m.get(&r.key)).map(|v| text(v)).ok_or_else(|| format!("container {}: env {} wants key {:?} of Secret {:?}, which the file does not define", c.name, e.name, r.key, r.name))?
             } else if let Some(f) = &from.field_ref {
                 match f.field_path.as_str() {
                     "metadata.name" => pod.to_string(),
@@ -601,7 +674,21 @@ fn container_body(
         })?;
         let mut mount = base.clone();
         mount["Target"] = json!(m.mount_path);
-        mount["ReadOnly"] = json!(m.read_only.unwrap_or(false));
+        mount["ReadOnly"] = json!(base["ReadOnly"] == true || m.read_only == Some(true));
+        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            if sub.starts_with('/') || sub.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "container {}: volumeMount {:?}: subPath {sub:?} must be relative and must not contain '..'",
+                    c.name, m.name
+                ));
+            }
+            if base["Type"] == "bind" {
+                let src = base["Source"].as_str().unwrap_or_default();
+                mount["Source"] = json!(format!("{}/{sub}", src.trim_end_matches('/')));
+            } else {
+                mount["VolumeOptions"] = json!({"Subpath": sub});
+            }
+        }
         mounts.push(mount);
     }
     let mut labels = common_labels(play, pod);
@@ -609,6 +696,7 @@ fn container_body(
     let mut host = json!({
         "NetworkMode": format!("container:{infra}"),
         "IpcMode": format!("container:{infra}"),
+        "UTSMode": format!("container:{infra}"),
         "Mounts": mounts,
         "RestartPolicy": {"Name": restart},
     });
@@ -712,6 +800,11 @@ fn container_body(
         body["Healthcheck"] = hc;
     }
     Ok(body)
+}
+
+/// A ConfigMap's or Secret's value as an environment variable's text.
+fn text(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
 }
 
 /// A Kubernetes memory quantity (`64Mi`, `1G`, `128974848`, `129e6`) in bytes.
@@ -846,6 +939,10 @@ spec:
             json!(["TOKEN=t0k", "GREETING=hello", "POD=web"])
         );
         assert_eq!(server["HostConfig"]["NetworkMode"], "container:web-infra");
+        assert_eq!(server["HostConfig"]["UTSMode"], "container:web-infra");
+        assert_eq!(server["HostConfig"]["IpcMode"], "container:web-infra");
+        assert!(server.get("Hostname").is_none());
+        assert_eq!(pod.infra["Hostname"], "web");
         assert_eq!(server["HostConfig"]["Memory"], 64 << 20);
         assert_eq!(server["HostConfig"]["NanoCpus"], 500_000_000);
         assert_eq!(server["HostConfig"]["CapDrop"], json!(["NET_RAW"]));
@@ -905,6 +1002,12 @@ spec:
             p.warnings,
             vec!["spec.dnsPolicy has no effect on one machine; ignored"]
         );
+    }
+
+    #[test]
+    fn modes_with_a_leading_zero_are_octal() {
+        let d = documents("f", "a: 0440\nb: 420\nc: '0440'\n").unwrap();
+        assert_eq!(d[0], json!({"a": 0o440, "b": 420, "c": "0440"}));
     }
 
     #[test]

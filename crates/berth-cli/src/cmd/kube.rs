@@ -2,7 +2,10 @@
 //! as Kubernetes YAML) and play/down (berth-kube's plan carried out through the client).
 
 use berth_kube::generate::{self, Kind};
-use berth_kube::model::{container_from_compose, container_from_inspect, dns_name, PodModel};
+use berth_kube::model::{
+    compose_env_file_pairs, compose_secrets, container_from_compose, container_from_inspect,
+    dns_name, env_files_to_config_map, ports_from_inspect, PodModel,
+};
 use berth_kube::play;
 use serde_json::Value;
 
@@ -45,6 +48,7 @@ fn compose_pods(g: &KubeGenerateArgs) -> anyhow::Result<Vec<PodModel>> {
             ..Default::default()
         };
         let p = berth_compose::load(&opts).map_err(|e| Exit::msg(1, e.to_string()))?;
+        let read = |f: &std::path::Path| std::fs::read_to_string(f).map_err(|e| e.to_string());
         for (name, svc) in p
             .model
             .get("services")
@@ -52,10 +56,25 @@ fn compose_pods(g: &KubeGenerateArgs) -> anyhow::Result<Vec<PodModel>> {
             .into_iter()
             .flatten()
         {
+            let pod = dns_name(&format!("{}-{name}", p.name));
+            let mut container = container_from_compose(&p.model, name, svc);
+            // env_file values go to a ConfigMap; `environment:` stays inline.
+            let pairs = compose_env_file_pairs(&p, name, &read).map_err(|e| Exit::msg(1, e))?;
+            let config_maps = env_files_to_config_map(&pod, &mut container, &pairs)
+                .into_iter()
+                .collect();
+            // Its secrets: a Secret mounted file by file.
+            let read_bytes = |f: &std::path::Path| std::fs::read(f).map_err(|e| e.to_string());
+            let secrets = compose_secrets(&p, &pod, &mut container, svc, &read_bytes)
+                .map_err(|e| Exit::msg(1, e))?
+                .into_iter()
+                .collect();
             pods.push(PodModel {
-                name: dns_name(&format!("{}-{name}", p.name)),
+                name: pod,
                 labels: vec![("io.berth.compose.project".into(), dns_name(&p.name))],
-                containers: vec![container_from_compose(&p.model, name, svc)],
+                containers: vec![container],
+                config_maps,
+                secrets,
                 restart: svc.get("restart").and_then(Value::as_str).map(String::from),
                 replicas: svc
                     .pointer("/deploy/replicas")
@@ -91,7 +110,7 @@ async fn generate(c: &berth_client::Client, g: &KubeGenerateArgs) -> anyhow::Res
         } else {
             g.names.clone()
         };
-        let mut containers = Vec::new();
+        let mut containers: Vec<berth_kube::model::ContainerModel> = Vec::new();
         let mut restart = None;
         for id in &ids {
             let v: Value = c
@@ -107,6 +126,17 @@ async fn generate(c: &berth_client::Client, g: &KubeGenerateArgs) -> anyhow::Res
                 .map(String::from);
             containers.push(m);
         }
+        // A played pod publishes its ports on the infra: they go to its first container.
+        let infra = members
+            .iter()
+            .find(|m| m["Labels"][play::labels::INFRA].as_str() == Some("true"));
+        if let (Some(infra), Some(first)) =
+            (infra.filter(|_| g.names.len() == 1), containers.first_mut())
+        {
+            let id = infra["Id"].as_str().unwrap_or_default();
+            let v: Value = c.get_json(&format!("/containers/{id}/json")).await?;
+            first.ports.extend(ports_from_inspect(&v));
+        }
         let name = g.name.clone().unwrap_or_else(|| {
             if !members.is_empty() && g.names.len() == 1 {
                 g.names[0].clone()
@@ -120,6 +150,8 @@ async fn generate(c: &berth_client::Client, g: &KubeGenerateArgs) -> anyhow::Res
             containers,
             restart,
             replicas: None,
+            config_maps: vec![],
+            secrets: vec![],
         });
     }
     write(&pods, g, false)

@@ -1,5 +1,6 @@
 //! `berth pod`: pods made by hand, the same shape `kube play` gives a Kubernetes Pod — an infra
-//! container (network, IPC, published ports) that `run --pod NAME` containers join.
+//! container (network, IPC and UTS namespaces, published ports) that `run --pod NAME`
+//! containers join.
 
 use serde_json::{json, Value};
 
@@ -13,11 +14,12 @@ fn infra_of(pod: &str) -> String {
 }
 
 /// `run --pod NAME`: the flags that join the pod's infra container. Options the pod owns
-/// (network, IPC, published ports, hostname) are refused rather than ignored.
+/// (network, IPC, UTS, published ports, hostname) are refused rather than ignored.
 pub fn join(a: &RunArgs, pod: &str) -> Result<RunArgs, String> {
     let owned = [
         ("--network", a.network.is_some()),
         ("--ipc", a.ipc.is_some()),
+        ("--uts", a.uts.is_some()),
         ("--publish", !a.publish.is_empty() || a.publish_all),
         ("--hostname", a.hostname.is_some()),
     ];
@@ -29,6 +31,7 @@ pub fn join(a: &RunArgs, pod: &str) -> Result<RunArgs, String> {
     let mut j = a.clone();
     j.network = Some(format!("container:{}", infra_of(pod)));
     j.ipc = Some(format!("container:{}", infra_of(pod)));
+    j.uts = Some(format!("container:{}", infra_of(pod)));
     j.label.push(format!("{}={pod}", labels::POD));
     if let Some(n) = &a.name {
         j.label.push(format!("{}={n}", labels::CONTAINER));

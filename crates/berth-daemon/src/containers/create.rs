@@ -238,15 +238,16 @@ impl Engine {
     /// Init binary and link env/hosts for a container starting on network `mode`.
     pub(crate) fn start_extras(&self, r: &Record, mode: &str) -> Result<super::plan::StartExtras> {
         let links = self.link_plan(r, mode)?;
-        let (ipc_ns, pid_ns) = self.joined_namespaces(r)?;
+        let joined = self.joined_namespaces(r)?;
         let shm = self.shared_shm(r)?;
         crate::volumes::mounts::check_subpaths(&r.planned_mounts, &r.mount_specs)?;
         Ok(super::plan::StartExtras {
             env: links.env,
             hosts: links.hosts,
             init: self.init_path_for(&r.host_config)?,
-            ipc_ns,
-            pid_ns,
+            ipc_ns: joined.ipc,
+            pid_ns: joined.pid,
+            uts_ns: joined.uts,
             shm,
         })
     }
@@ -313,6 +314,7 @@ impl Engine {
         super::ns_join::check_modes(
             host_config.ipc_mode.as_deref(),
             host_config.pid_mode.as_deref(),
+            host_config.uts_mode.as_deref(),
         )
         .map_err(DaemonError::invalid)?;
         super::validate::check_create_body(&body)?;
@@ -419,7 +421,10 @@ impl Engine {
         }
         let id = new_id();
         if config.hostname.as_deref().unwrap_or("").is_empty() {
-            config.hostname = Some(id[..12].to_string());
+            // A `--uts container:<x>` joiner's kernel hostname is its donor's (`--hostname`
+            // with it was refused above); others get their id's, as with Docker.
+            let donor = self.uts_donor_hostname(host_config.uts_mode.as_deref());
+            config.hostname = Some(donor.unwrap_or_else(|| id[..12].to_string()));
         }
         let cs = &self.inner.containers;
         let rec = Record {

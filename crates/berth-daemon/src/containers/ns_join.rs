@@ -1,5 +1,6 @@
-//! `--ipc container:<x>` and `--pid container:<x>`: the donor's namespace file, resolved when
-//! the joiner starts (the donor must be running then), with dockerd's refusals.
+//! `--ipc container:<x>`, `--pid container:<x>` and `--uts container:<x>` (Podman's; dockerd
+//! knows only `host`): the donor's namespace file, resolved when the joiner starts (the donor
+//! must be running then), with dockerd's refusals.
 
 use std::path::PathBuf;
 
@@ -22,8 +23,13 @@ fn donor_error(what: &str, e: DaemonError) -> DaemonError {
 /// The IPC modes moby accepts (`container:<x>` aside).
 const IPC_MODES: &[&str] = &["", "private", "shareable", "none", "host"];
 
-/// Refuse at create an IPC or PID mode dockerd refuses (`invalid IPC mode: x`).
-pub(crate) fn check_modes(ipc: Option<&str>, pid: Option<&str>) -> Result<(), String> {
+/// Refuse at create an IPC, PID or UTS mode dockerd (or, for `container:` UTS, Podman)
+/// refuses (`invalid IPC mode: x`).
+pub(crate) fn check_modes(
+    ipc: Option<&str>,
+    pid: Option<&str>,
+    uts: Option<&str>,
+) -> Result<(), String> {
     let ipc = ipc.unwrap_or("");
     let donor = |m: &str| m.strip_prefix("container:").map(|d| !d.is_empty());
     if !IPC_MODES.contains(&ipc) && donor(ipc) != Some(true) {
@@ -32,6 +38,10 @@ pub(crate) fn check_modes(ipc: Option<&str>, pid: Option<&str>) -> Result<(), St
     let pid = pid.unwrap_or("");
     if !["", "host"].contains(&pid) && donor(pid) != Some(true) {
         return Err(format!("invalid PID mode: {pid}"));
+    }
+    let uts = uts.unwrap_or("");
+    if !["", "host"].contains(&uts) && donor(uts) != Some(true) {
+        return Err(format!("invalid UTS mode: {uts}"));
     }
     Ok(())
 }
@@ -46,30 +56,38 @@ pub(crate) fn mode(stored: Option<&str>, joined: Option<&PathBuf>) -> NsMode {
     }
 }
 
+/// The donor a `container:<x>` mode names.
+fn donor_of(mode: Option<&str>) -> Option<&str> {
+    mode.and_then(|m| m.strip_prefix("container:"))
+}
+
+/// The namespace files a starting container joins (`container:<x>` modes).
+#[derive(Debug, Default)]
+pub(crate) struct Joined {
+    pub ipc: Option<PathBuf>,
+    pub pid: Option<PathBuf>,
+    pub uts: Option<PathBuf>,
+}
+
 impl Engine {
-    /// The donors' namespace files for a starting container: (ipc, pid).
-    pub(crate) fn joined_namespaces(
-        &self,
-        r: &Record,
-    ) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
+    /// The donors' namespace files for a starting container.
+    pub(crate) fn joined_namespaces(&self, r: &Record) -> Result<Joined> {
         let hc = &r.host_config;
-        let ipc = match hc
-            .ipc_mode
-            .as_deref()
-            .and_then(|m| m.strip_prefix("container:"))
-        {
-            Some(d) => Some(self.ipc_donor(d)?),
-            None => None,
-        };
-        let pid = match hc
-            .pid_mode
-            .as_deref()
-            .and_then(|m| m.strip_prefix("container:"))
-        {
-            Some(d) => Some(self.pid_donor(d)?),
-            None => None,
-        };
-        Ok((ipc, pid))
+        let ipc = donor_of(hc.ipc_mode.as_deref());
+        let pid = donor_of(hc.pid_mode.as_deref());
+        let uts = donor_of(hc.uts_mode.as_deref());
+        Ok(Joined {
+            ipc: ipc.map(|d| self.ipc_donor(d)).transpose()?,
+            pid: pid.map(|d| self.pid_donor(d)).transpose()?,
+            uts: uts.map(|d| self.uts_donor(d)).transpose()?,
+        })
+    }
+
+    /// The hostname a `--uts container:<x>` joiner shows in /etc/hostname and inspect: its
+    /// donor's (None for other modes, or when the donor is gone).
+    pub(crate) fn uts_donor_hostname(&self, uts_mode: Option<&str>) -> Option<String> {
+        let d = self.inner.containers.get(donor_of(uts_mode)?).ok()?;
+        d.snapshot().config.hostname.clone()
     }
 
     /// The donor `name`, which must be running; `what` prefixes a lookup failure and, for IPC,
@@ -128,6 +146,12 @@ impl Engine {
         let d = self.running_donor(donor, &what, false)?;
         Ok(PathBuf::from(format!("/proc/{}/ns/pid", d.state.pid)))
     }
+
+    fn uts_donor(&self, donor: &str) -> Result<PathBuf> {
+        let what = format!("can't join UTS of container {donor}");
+        let d = self.running_donor(donor, &what, true)?;
+        Ok(PathBuf::from(format!("/proc/{}/ns/uts", d.state.pid)))
+    }
 }
 
 /// moby's `containerIsRunning` and `containerIsNotRestarting`.
@@ -148,20 +172,33 @@ mod tests {
 
     #[test]
     fn modes_dockerd_refuses_are_refused() {
-        assert!(check_modes(Some("shareable"), Some("host")).is_ok());
-        assert!(check_modes(Some("container:db"), Some("container:db")).is_ok());
-        assert!(check_modes(None, None).is_ok());
+        assert!(check_modes(Some("shareable"), Some("host"), Some("host")).is_ok());
+        assert!(check_modes(
+            Some("container:db"),
+            Some("container:db"),
+            Some("container:db")
+        )
+        .is_ok());
+        assert!(check_modes(None, None, None).is_ok());
         assert_eq!(
-            check_modes(Some("bogus"), None).unwrap_err(),
+            check_modes(Some("bogus"), None, None).unwrap_err(),
             "invalid IPC mode: bogus"
         );
         assert_eq!(
-            check_modes(Some("container:"), None).unwrap_err(),
+            check_modes(Some("container:"), None, None).unwrap_err(),
             "invalid IPC mode: container:"
         );
         assert_eq!(
-            check_modes(None, Some("private")).unwrap_err(),
+            check_modes(None, Some("private"), None).unwrap_err(),
             "invalid PID mode: private"
+        );
+        assert_eq!(
+            check_modes(None, None, Some("private")).unwrap_err(),
+            "invalid UTS mode: private"
+        );
+        assert_eq!(
+            check_modes(None, None, Some("container:")).unwrap_err(),
+            "invalid UTS mode: container:"
         );
     }
 

@@ -172,6 +172,8 @@ pub struct StartExtras {
     pub ipc_ns: Option<PathBuf>,
     /// The donor's PID namespace file for `--pid container:<x>`.
     pub pid_ns: Option<PathBuf>,
+    /// The donor's UTS namespace file for `--uts container:<x>`.
+    pub uts_ns: Option<PathBuf>,
     /// Host directory bound at /dev/shm: a `shareable` container's own host-side tmpfs, or
     /// its IPC donor's (the host's /dev/shm for a `host` donor), unless a mount of the
     /// container's own is at /dev/shm.

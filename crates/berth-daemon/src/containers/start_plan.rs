@@ -164,7 +164,7 @@ pub fn start_plan(
         network: net.mode.clone(),
         ipc: super::ns_join::mode(hc.ipc_mode.as_deref(), extras.ipc_ns.as_ref()),
         pid: super::ns_join::mode(hc.pid_mode.as_deref(), extras.pid_ns.as_ref()),
-        uts: super::ns_join::mode(hc.uts_mode.as_deref(), None),
+        uts: super::ns_join::mode(hc.uts_mode.as_deref(), extras.uts_ns.as_ref()),
         init: extras.init.clone(),
         stop_signal: r.config.stop_signal.clone(),
         cgroup_parent: hc.cgroup_parent.clone().filter(|c| !c.is_empty()),

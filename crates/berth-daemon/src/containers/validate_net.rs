@@ -34,7 +34,7 @@ pub const CONFLICT_PUBLISH: &str =
 /// `--expose` with `--network container:<id>`.
 pub const CONFLICT_EXPOSE: &str =
     "conflicting options: port exposing and the container type network mode";
-/// `--hostname` with `--uts host`.
+/// `--hostname` with `--uts host` or `--uts container:<x>`.
 pub const CONFLICT_UTS_HOSTNAME: &str = "conflicting options: hostname and the UTS mode";
 /// `--ip`/`--ip6` on bridge, host or none.
 pub const UNSUPPORTED_IP: &str =
@@ -117,7 +117,8 @@ pub fn net_mode(c: &ContainerCreateBody, h: &HostConfig, mac: &str) -> Result<()
     if mode == "host" && !mac.is_empty() {
         return Err(CONFLICT_MAC.into());
     }
-    if h.uts_mode.as_deref() == Some("host") && hostname {
+    let uts = h.uts_mode.as_deref().unwrap_or("");
+    if (uts == "host" || container_of(uts).is_some()) && hostname {
         return Err(CONFLICT_UTS_HOSTNAME.into());
     }
     if mode == "host" && non_empty(&h.links) {
@@ -186,7 +187,7 @@ pub fn wants_static_ip(es: Option<&EndpointSettings>) -> bool {
     .any(|a| a.is_some_and(|a| !a.is_empty()))
 }
 
-/// The network, IPC and PID namespaces a create joins (`container:<name|id>`) must belong
+/// The network, IPC, PID and UTS namespaces a create joins (`container:<name|id>`) must belong
 /// to other, existing containers: dockerd's texts ("cannot join own network", "No such
 /// container"), refused at create so nothing is left behind. A 400, not dockerd's 404 at
 /// start: the docker CLI reads a 404 from create as a missing image and pulls. `own_name`
@@ -210,6 +211,7 @@ pub fn shared_namespaces(
             h.pid_mode.as_deref(),
             "cannot join PID of a non running container: ",
         ),
+        (h.uts_mode.as_deref(), "can't join UTS of container "),
     ];
     for (mode, prefix) in modes {
         let Some(c) = mode.and_then(container_of).filter(|c| !c.is_empty()) else {

@@ -165,6 +165,24 @@ fn shared_namespace_modes_refuse_what_they_cannot_honour() {
             "",
             None,
         ),
+        (
+            hostname.clone(),
+            HostConfig {
+                uts_mode: Some("container:infra".into()),
+                ..hc("bridge")
+            },
+            "",
+            Some(CONFLICT_UTS_HOSTNAME),
+        ),
+        (
+            body(),
+            HostConfig {
+                uts_mode: Some("container:infra".into()),
+                ..hc("container:infra")
+            },
+            "",
+            None,
+        ),
     ];
     for (c, h, mac, want) in cases {
         let got = net_mode(&c, &h, mac).err();
@@ -258,6 +276,13 @@ fn joined_namespaces_must_exist() {
         (
             with("bridge", "shareable", "container:gone"),
             "cannot join PID of a non running container: gone: No such container: gone",
+        ),
+        (
+            HostConfig {
+                uts_mode: Some("container:gone".into()),
+                ..with("container:web", "container:web", "")
+            },
+            "can't join UTS of container gone: No such container: gone",
         ),
     ];
     for (h, want) in cases {
