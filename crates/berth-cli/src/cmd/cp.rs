@@ -52,17 +52,31 @@ async fn from_container(c: &Client, ct: &str, src: &str, dst: &str) -> anyhow::R
         out.flush().await?;
         return Ok(());
     }
-    let mut data = Vec::new();
-    while let Some(chunk) = s.next_chunk().await? {
-        data.extend_from_slice(&chunk);
-    }
+    // Streamed through a pipe into the extractor: memory stays bounded whatever the size.
+    let (mut tx, rx) = tokio::io::duplex(PIPE);
     let dst = PathBuf::from(dst);
-    tokio::task::spawn_blocking(move || extract_to(&data, &dst)).await?
+    let extract = tokio::task::spawn_blocking(move || {
+        extract_to(tokio_util::io::SyncIoBridge::new(rx), &dst)
+    });
+    let feed = async move {
+        while let Some(chunk) = s.next_chunk().await? {
+            if tx.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    };
+    let (fed, extracted) = tokio::join!(feed, extract);
+    extracted??;
+    fed
 }
+
+/// How much of a copy waits between the network and the filesystem.
+const PIPE: usize = 1 << 20;
 
 /// Unpack a tar whose single top-level entry is the copied item, at `dst` (into it when it is
 /// an existing directory, else renamed to it).
-pub fn extract_to(data: &[u8], dst: &Path) -> anyhow::Result<()> {
+pub fn extract_to(data: impl std::io::Read, dst: &Path) -> anyhow::Result<()> {
     if dst.is_dir() {
         tar::Archive::new(data)
             .unpack(dst)
@@ -162,19 +176,35 @@ async fn to_container(c: &Client, src: &str, ct: &str, dst: &str) -> anyhow::Res
             .unwrap_or_default();
         (parent, name)
     };
-    let data = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
-        let mut b = tar::Builder::new(Vec::new());
+    // The archive is made as it is sent, through a pipe: memory stays bounded.
+    let (tx, rx) = tokio::io::duplex(PIPE);
+    let archive = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut b = tar::Builder::new(tokio_util::io::SyncIoBridge::new(tx));
         b.follow_symlinks(false);
         if src_path.is_dir() {
             b.append_dir_all(&name, &src_path)?;
         } else {
             b.append_path_with_name(&src_path, &name)?;
         }
-        Ok(b.into_inner()?)
+        b.into_inner()?.shutdown()?;
+        Ok(())
+    });
+    let (archived, sent) = tokio::join!(archive, put(target_dir, body::reader(rx)));
+    match (archived?, sent) {
+        (Ok(()), Ok(_)) => Ok(()),
+        (Ok(()), Err(e)) => Err(e.into()),
+        // The daemon's refusal closes the pipe under the archiver: its answer says why.
+        (Err(a), Err(e)) if is_broken_pipe(&a) => Err(e.into()),
+        // A local read error explains a truncated upload better than the daemon's answer.
+        (Err(a), _) => Err(a),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-    .await??;
-    put(target_dir, body::bytes(data)).await?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -202,9 +232,9 @@ mod tests {
         b.append_data(&mut h, "hosts", &b"hi"[..]).unwrap();
         let data = b.into_inner().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        extract_to(&data, &dir.path().join("copy")).unwrap();
+        extract_to(&data[..], &dir.path().join("copy")).unwrap();
         assert_eq!(std::fs::read(dir.path().join("copy")).unwrap(), b"hi");
-        extract_to(&data, dir.path()).unwrap();
+        extract_to(&data[..], dir.path()).unwrap();
         assert_eq!(std::fs::read(dir.path().join("hosts")).unwrap(), b"hi");
     }
 }
