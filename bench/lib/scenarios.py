@@ -164,8 +164,12 @@ def shim_pids(lab: Lab, e: Engine, procs) -> list[int]:
             if p.comm == "conmon" and (f"{LIB}/podman" in args or f"{RUN}/" in args):
                 out.append(p.pid)
         elif e.name == "berth":
+            # The bench daemon's shims only: `berth shim <dir>` with <dir> under its root or
+            # exec root (another berth daemon on the machine runs the same binary).
             if lab.berth_bin and p.pid not in e.daemon_pids and \
-                    os.path.realpath(p.exe or "/") == lab.berth_bin and "shim" in p.argv[1:4]:
+                    os.path.realpath(p.exe or "/") == lab.berth_bin and "shim" in p.argv[1:4] \
+                    and any(a.startswith((f"{LIB}/berth/", f"{RUN}/berth-exec/"))
+                            for a in p.argv[p.argv.index("shim") + 1:]):
                 out.append(p.pid)
     return out
 
