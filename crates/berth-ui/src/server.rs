@@ -155,6 +155,8 @@ async fn handle(ui: &Ui, api: Router, req: Request) -> Response {
     }
     let file = match path.as_str() {
         "/" => "index.html",
+        // Browsers ask for it on every page they show (the login page and error answers too).
+        "/favicon.ico" => "favicon.svg",
         p => p.trim_start_matches('/'),
     };
     match crate::assets::get(file) {
@@ -337,7 +339,7 @@ fn login_page(status: StatusCode, note: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"color-scheme\" content=\"light dark\"><title>berth — log in</title></head>\
+         <meta name=\"color-scheme\" content=\"light dark\"><link rel=\"icon\" href=\"data:,\"><title>berth — log in</title></head>\
          <body><main><h1>berth dashboard</h1><p id=\"login-note\" role=\"alert\">{}</p>\
          <form method=\"post\" action=\"/login\"><label for=\"token\">Login token</label> \
          <input id=\"token\" name=\"token\" autocomplete=\"off\" required> \

@@ -15,3 +15,4 @@ await esbuild.build({
   logLevel: "warning",
 });
 copyFileSync("src/index.html", "dist/index.html");
+copyFileSync("src/favicon.svg", "dist/favicon.svg");

@@ -111,8 +111,8 @@ export function fillStats(cell, st) {
   const cpu = st.cpu[st.cpu.length - 1] || 0;
   const mem = st.mem[st.mem.length - 1] || 0;
   cell.replaceChildren(
-    h("span", { class: "metric", "data-metric": "cpu" }, sparkline(st.cpu, 100, "CPU history"), ` ${cpu.toFixed(1)}%`),
-    h("span", { class: "metric", "data-metric": "mem" }, sparkline(st.mem, st.limit || 0, "memory history"), ` ${bytes(mem)}`),
+    h("span", { class: "metric", "data-metric": "cpu" }, sparkline(st.cpu, 0, "CPU history"), ` ${cpu.toFixed(1)}%`),
+    h("span", { class: "metric", "data-metric": "mem" }, sparkline(st.mem, 0, "memory history"), ` ${bytes(mem)}`),
   );
   cell.dataset.samples = String(st.cpu.length);
 }

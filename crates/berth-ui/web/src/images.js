@@ -35,7 +35,7 @@ function pullSection(onDone) {
           failed = m.error || m.errorDetail.message;
           return;
         }
-        if (m.id && m.progressDetail !== undefined && /^[0-9a-f]{12}$/.test(m.id)) {
+        if (m.id && /^[0-9a-f]{12}$/.test(m.id)) {
           let row = rows.get(m.id);
           if (!row) {
             row = {
