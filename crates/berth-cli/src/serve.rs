@@ -32,7 +32,7 @@ pub async fn run_until(
     let file = cfg.load_file()?;
     // The dashboard: refused (not built, not loopback without TLS) and bound before any state.
     let ui = match cfg.ui_addr(&file)? {
-        Some(addr) => Some(bind_ui(addr, cfg.tls.as_ref()).await?),
+        Some(addr) => Some(bind_ui(addr, cfg.tls.as_ref(), &cfg.exec_root).await?),
         None => None,
     };
     let gid = cfg
@@ -81,10 +81,11 @@ pub async fn run_until(
 
 /// Check and bind the dashboard's address: loopback, or any address when the daemon has a
 /// TLS certificate (browsers log in with a token, not a client certificate, so the dashboard
-/// asks for none).
+/// asks for none). Sessions are kept in the runtime dir, so a restart keeps pages logged in.
 async fn bind_ui(
     addr: std::net::SocketAddr,
     tls: Option<&berth_daemon::config::TlsConfig>,
+    exec_root: &std::path::Path,
 ) -> anyhow::Result<(std::sync::Arc<berth_ui::Ui>, Listener)> {
     berth_ui::check_addr(addr, tls.is_some())?;
     let acceptor = tls
@@ -99,6 +100,7 @@ async fn bind_ui(
         .await
         .with_context(|| format!("bind the dashboard's address {addr} (--ui)"))?;
     let bound = l.local_addr().unwrap_or(addr);
-    let ui = berth_ui::Ui::new(bound, acceptor.is_some());
+    let ui = berth_ui::Ui::new(bound, acceptor.is_some())
+        .with_sessions_in(exec_root.join("ui-sessions.json"));
     Ok((std::sync::Arc::new(ui), Listener::Tcp(l, acceptor)))
 }

@@ -45,6 +45,12 @@ impl Ui {
         }
     }
 
+    /// Keep sessions in `file` across daemon restarts (see [`Auth::persisted`]).
+    pub fn with_sessions_in(mut self, file: std::path::PathBuf) -> Ui {
+        self.auth = self.auth.persisted(file);
+        self
+    }
+
     fn scheme(&self) -> &'static str {
         if self.tls {
             "https"

@@ -126,6 +126,12 @@ fn dashboard_routes_need_a_session_and_the_same_origin() {
     let (st, text) = http(&ui, "GET", "/api/version", &[c], "");
     assert_eq!(st, 200, "{text}");
     assert!(text.contains("\"ApiVersion\""), "{text}");
+    // The session outlives a daemon restart (kept in the runtime dir).
+    let mut d = d;
+    d.term();
+    d.spawn();
+    let (st, text) = http(&ui, "GET", "/api/_ping", &[c], "");
+    assert_eq!(st, 200, "the session did not survive a restart: {text}");
     // Forged writes: another origin, or no dashboard header, create nothing.
     let name = format!("forged{}", rand_tag());
     let create = format!("/api/containers/create?name={name}");
@@ -236,11 +242,14 @@ fn dashboard_in_a_real_browser() {
     let profile = d.dir.path().join("chromium-profile");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/dashboard_driver.py");
     let port = free_port().to_string();
+    // The driver asks for a daemon restart mid-run by creating `restart`; we answer `restarted`.
+    let signals = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(python);
     cmd.arg(&script)
         .args([login_url(&d).as_str(), &image_ref, &port, &name])
         .arg(&shots)
         .arg(&profile)
+        .arg(signals.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -249,9 +258,15 @@ fn dashboard_in_a_real_browser() {
     let mut child = cmd.spawn().unwrap();
     let pid = child.id() as i32;
     let started = Instant::now();
+    let mut d = d;
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break Some(st);
+        }
+        if signals.path().join("restart").exists() && !signals.path().join("restarted").exists() {
+            d.term();
+            d.spawn();
+            std::fs::write(signals.path().join("restarted"), "").unwrap();
         }
         if started.elapsed() > Duration::from_secs(300) {
             // SAFETY: kill(2) on the process group of the child this test spawned.
