@@ -155,6 +155,32 @@ try:
     wait(lambda d: int(css(f"{row} [data-stats]").get_attribute("data-samples") or 0) >= 2, "stats after the restart")
     print("daemon restart: the page reconnected by itself", flush=True)
 
+    # 9c. An engine error is a clear message, not a blank page: the name is taken.
+    css("#nav-images").click()
+    wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'#run-image option[value="{image_ref}"]'), "the run form")
+    Select(css("#run-image")).select_by_value(image_ref)
+    css("#run-name").send_keys(name)
+    css("#run-submit").click()
+    wait(lambda d: "already in use" in css("#banner").text, "the name-in-use error")
+    print(f"engine error shown: {css('#banner').text!r}", flush=True)
+    shot("run-error")
+
+    # 9d. Dark and light follow the system; a narrow window stacks the table.
+    def background():
+        return drv.execute_script("return getComputedStyle(document.body).backgroundColor")
+    css("#nav-containers").click()
+    wait(lambda d: css(row), "the containers page")
+    light = background()
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    wait(lambda d: background() != light, "the dark colours")
+    drv.set_window_size(420, 900)
+    wait(lambda d: css(row).size["width"] <= 420, "the narrow layout")
+    assert css(f'{row} button[data-action="stop"]').is_displayed(), "actions hidden on a narrow window"
+    shot("containers-dark-narrow")
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    drv.set_window_size(1280, 1000)
+
     # 10. A forged cross-site form from another local origin (same site: the Strict cookie is
     # sent along) must not create anything.
     class Forger(http.server.BaseHTTPRequestHandler):
@@ -200,10 +226,10 @@ try:
     # No script error and no CSP violation on any page.
     bad = [e["message"] for e in drv.get_log("browser")
            if e["level"] == "SEVERE"
-           # the login page (401) and the refused forgery (403) are expected answers, and so
-           # are the streams and pings the daemon restart cut
+           # the login page (401), the refused forgery (403) and the name in use (409) are
+           # expected answers, and so are the streams and pings the daemon restart cut
            and not any(x in e["message"] for x in (
-               "status of 401", "status of 403", "ERR_INCOMPLETE_CHUNKED_ENCODING",
+               "status of 401", "status of 403", "status of 409", "ERR_INCOMPLETE_CHUNKED_ENCODING",
                "ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET"))]
     assert not bad, f"browser console errors: {bad}"
     print("DASHBOARD OK", flush=True)
