@@ -264,6 +264,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ui_address_from_flag_or_file() {
+        let file = FileConfig::parse(br#"{"ui":"127.0.0.1:9000"}"#).unwrap();
+        let mut cfg = DaemonConfig::default();
+        assert_eq!(
+            cfg.ui_addr(&file).unwrap(),
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert_eq!(cfg.ui_addr(&FileConfig::default()).unwrap(), None);
+        cfg.ui = Some("[::1]:8080".into());
+        assert_eq!(
+            cfg.ui_addr(&file).unwrap(),
+            Some("[::1]:8080".parse().unwrap())
+        );
+        cfg.ui = Some(String::new());
+        assert_eq!(
+            cfg.ui_addr(&file).unwrap(),
+            None,
+            "an empty --ui turns it off"
+        );
+        cfg.ui = Some("localhost:8080".into());
+        let e = cfg.ui_addr(&file).unwrap_err().to_string();
+        assert!(
+            e.contains("\"localhost:8080\"") && e.contains("ip:port"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn parses_docker_daemon_json() {
         let f = FileConfig::parse(
             br#"{"insecure-registries":["127.0.0.1:5000"],"registry-mirrors":["https://m.example"],
