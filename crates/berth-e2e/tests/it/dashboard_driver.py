@@ -209,6 +209,12 @@ try:
     assert not drv.find_elements(By.CSS_SELECTOR, f'#containers tr[data-name="{name}-forged"]'), \
         "the forged post created a container"
 
+    # 10b. Pause and unpause from the list.
+    css(f'{row} button[data-action="pause"]').click()
+    wait(lambda d: css(row).get_attribute("data-state") == "paused", "the container paused")
+    css(f'{row} button[data-action="unpause"]').click()
+    wait(lambda d: css(row).get_attribute("data-state") == "running", "the container unpaused")
+
     # 11. Stop, then remove (with its confirmation), live from events.
     css(f'{row} button[data-action="stop"]').click()
     wait(lambda d: css(row).get_attribute("data-state") == "exited", "the container stopped")

@@ -34,6 +34,7 @@ export async function act(id, action) {
 
 function actions(c, refresh) {
   const running = c.State === "running";
+  const paused = c.State === "paused";
   const btn = (label, action, show) =>
     show &&
     h("button", {
@@ -49,9 +50,11 @@ function actions(c, refresh) {
       },
     }, label);
   return h("span", { class: "actions" },
-    btn("Start", "start", !running),
-    btn("Stop", "stop", running),
+    btn("Start", "start", !running && !paused),
+    btn("Stop", "stop", running || paused),
     btn("Restart", "restart", running),
+    btn("Pause", "pause", running),
+    btn("Unpause", "unpause", paused),
     btn("Remove", "remove", true));
 }
 
@@ -85,7 +88,7 @@ export const containersPage = {
         h("td", { "data-stats": c.Id }, c.State === "running" ? "…" : "–"),
         h("td", {}, actions(c, refresh)))));
       if (!list.length) tbody.append(h("tr", {}, h("td", { colspan: 6 }, "No containers yet.")));
-      const running = list.filter((c) => c.State === "running").map((c) => c.Id);
+      const running = list.filter((c) => c.State === "running" || c.State === "paused").map((c) => c.Id);
       stats.follow(running);
       for (const id of running) {
         const st = stats.get(id);

@@ -23,7 +23,8 @@ export const detailPage = {
     async function load() {
       info = await guarded(() => api("GET", `/containers/${encodeName(id)}/json`));
       if (!info) return;
-      const running = info.State.Running;
+      const running = info.State.Running && !info.State.Paused;
+      const paused = info.State.Paused;
       const nm = info.Name.replace(/^\//, "");
       const ports = Object.entries(info.NetworkSettings?.Ports || {}).flatMap(([k, v]) =>
         (v || []).map((b) => ({ PublicPort: +b.HostPort, PrivatePort: +k.split("/")[0], Type: k.split("/")[1], IP: b.HostIp })));
@@ -39,9 +40,10 @@ export const detailPage = {
         h("h1", {}, nm),
         h("p", {}, h("span", { id: "detail-state", class: `state state-${info.State.Status}` }, info.State.Status),
           " · ", info.Config.Image, " · ", portLinks(ports)),
-        h("p", { class: "actions" }, btn("Start", "start", !running), btn("Stop", "stop", running),
-          btn("Restart", "restart", running), btn("Remove", "remove", true)));
-      stats.follow(running ? [info.Id] : []);
+        h("p", { class: "actions" }, btn("Start", "start", !running && !paused),
+          btn("Stop", "stop", running || paused), btn("Restart", "restart", running),
+          btn("Pause", "pause", running), btn("Unpause", "unpause", paused), btn("Remove", "remove", true)));
+      stats.follow(running || paused ? [info.Id] : []);
     }
 
     const tabDefs = [["logs", "Logs", logsTab], ["shell", "Shell", shellTab], ["inspect", "Inspect", inspectTab]];
