@@ -304,7 +304,7 @@ fn dashboard_in_a_real_browser() {
     assert_eq!(st, 404, "the forged form created a container");
     let (st, body) = d.api("GET", &format!("/images/{image_ref}/json"), None);
     assert_eq!(st, 200, "{body}");
-    for n in 1..=10 {
+    for n in 1..=15 {
         let found = std::fs::read_dir(&shots).unwrap().flatten().any(|e| {
             e.file_name()
                 .to_string_lossy()

@@ -146,6 +146,16 @@ try:
     assert body.strip(), "the published port answered nothing"
     shot("containers-running")
 
+    # 9a. Networks and disk usage: the default bridge, the pulled image.
+    css("#nav-networks").click()
+    wait(lambda d: css('#networks tr[data-name="bridge"]'), "the bridge network")
+    shot("networks")
+    css("#nav-df").click()
+    wait(lambda d: int(css('#df tr[data-type="Images"] td:nth-child(2)').text) >= 1, "the image in disk usage")
+    shot("disk-usage")
+    css("#nav-containers").click()
+    wait(lambda d: css(row).get_attribute("data-state") == "running", "the containers page again")
+
     # 9b. A daemon restart: the page notices, reconnects by itself, and stays logged in.
     open(os.path.join(signals, "restart"), "w").close()
     wait(lambda d: css("#conn").get_attribute("data-state") == "reconnecting…", "the page to notice the restart")

@@ -7,12 +7,14 @@ import { banner } from "./dom.js";
 import { containersPage } from "./containers.js";
 import { detailPage } from "./detail.js";
 import { imagesPage } from "./images.js";
-import { eventsPage, volumesPage, pushEvent } from "./misc.js";
+import { dfPage, eventsPage, networksPage, volumesPage, pushEvent } from "./misc.js";
 
 const routes = [
   [/^#\/containers\/([^/]+)$/, detailPage],
   [/^#\/images$/, imagesPage],
   [/^#\/volumes$/, volumesPage],
+  [/^#\/networks$/, networksPage],
+  [/^#\/df$/, dfPage],
   [/^#\/events$/, eventsPage],
   [/^(#\/containers)?$/, containersPage],
 ];

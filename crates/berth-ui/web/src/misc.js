@@ -1,6 +1,6 @@
-// Smaller pages: volumes (list, create, remove) and the live events feed.
+// Smaller pages: volumes (list, create, remove), networks, disk usage and the live events feed.
 import { api, encodeName } from "./api.js";
-import { h, guarded } from "./dom.js";
+import { h, guarded, bytes } from "./dom.js";
 
 const recent = [];
 
@@ -59,6 +59,56 @@ export const volumesPage = {
     load();
     return () => {
       volumesPage.onEvent = null;
+    };
+  },
+  onEvent: null,
+};
+
+export const networksPage = {
+  render(view) {
+    const body = h("div");
+    async function load() {
+      const nets = await guarded(() => api("GET", "/networks"));
+      if (!nets) return;
+      body.replaceChildren(h("table", { id: "networks" },
+        h("thead", {}, h("tr", {}, ["Name", "Driver", "Subnet", "Containers"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, nets.map((n) => h("tr", { "data-name": n.Name },
+          h("td", {}, n.Name), h("td", {}, n.Driver),
+          h("td", {}, (n.IPAM?.Config || []).map((c) => c.Subnet).filter(Boolean).join(", ") || "–"),
+          h("td", {}, String(Object.keys(n.Containers || {}).length)))))));
+    }
+    view.append(h("h1", {}, "Networks"), body);
+    networksPage.onEvent = (ev) => ev.Type === "network" && load();
+    load();
+    return () => {
+      networksPage.onEvent = null;
+    };
+  },
+  onEvent: null,
+};
+
+export const dfPage = {
+  render(view) {
+    const body = h("div");
+    async function load() {
+      const df = await guarded(() => api("GET", "/system/df"));
+      if (!df) return;
+      const sum = (xs, f) => (xs || []).reduce((a, x) => a + (f(x) || 0), 0);
+      const rows = [
+        ["Images", (df.Images || []).length, sum(df.Images, (i) => i.Size)],
+        ["Containers", (df.Containers || []).length, sum(df.Containers, (c) => c.SizeRw)],
+        ["Volumes", (df.Volumes || []).length, sum(df.Volumes, (v) => v.UsageData?.Size)],
+        ["Build cache", (df.BuildCache || []).length, sum(df.BuildCache, (b) => b.Size)],
+      ];
+      body.replaceChildren(h("table", { id: "df" },
+        h("thead", {}, h("tr", {}, ["Type", "Count", "Size"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, rows.map(([t, n, size]) => h("tr", { "data-type": t }, h("td", {}, t), h("td", {}, String(n)), h("td", {}, bytes(size)))))));
+    }
+    view.append(h("h1", {}, "Disk usage"), body);
+    dfPage.onEvent = (ev) => ["image", "container", "volume"].includes(ev.Type) && load();
+    load();
+    return () => {
+      dfPage.onEvent = null;
     };
   },
   onEvent: null,
