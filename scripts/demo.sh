@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 source scripts/as-root.sh
 shared=${BERTH_SHARED:-$(cd .. && pwd)/shared}
 bash scripts/deps.sh
+# The dashboard's browser assets, embedded into berth at compile time.
+bash scripts/ui-build.sh
 cargo build --release --bin berth
 berth=target/release/berth
 $berth load -i "$shared/images/busybox.oci.tar"

@@ -2,9 +2,14 @@
 # Installs what building and testing berth needs on Debian 12 (root). Idempotent and quiet.
 set -euo pipefail
 pkgs=(libseccomp-dev pkg-config nftables iproute2 busybox-static tini docker-registry skopeo umoci
-      runc containerd docker.io docker-compose apache2-utils tmux jq procps openssl curl)
+      runc containerd docker.io docker-compose apache2-utils tmux jq procps openssl curl
+      chromium chromium-driver python3-selenium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# The dashboard's assets are built with npm (scripts/ui-build.sh). A node from elsewhere
+# (NodeSource ships npm inside its nodejs) is kept: Debian's npm would conflict with it.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   apt-get update -qq

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/as-root.sh
 bash scripts/deps.sh
 export BERTH_TEST_IMAGES=${BERTH_TEST_IMAGES:-$(cd .. && pwd)/shared/images}
+# The dashboard's browser assets, embedded into berth at compile time.
+bash scripts/ui-build.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins

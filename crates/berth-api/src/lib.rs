@@ -22,5 +22,5 @@ pub use berth_api_types::{
     VolumeInfo, VolumeList, VolumeService,
 };
 pub use error::{status_of, HttpError, HttpResult};
-pub use routes::app;
+pub use routes::{app, app_with};
 pub use version::{API_VERSION, MIN_API_VERSION};

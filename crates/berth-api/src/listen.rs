@@ -218,18 +218,23 @@ pub async fn serve_all(
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let each = listeners.into_iter().map(|l| (l, app.clone())).collect();
+    serve_each(each, shutdown).await
+}
+
+/// [`serve_all`] with an app per listener (the Engine API on its sockets, the dashboard on
+/// its own address), stopped together.
+pub async fn serve_each(
+    listeners: Vec<(Listener, axum::Router)>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = Vec::new();
-    for l in listeners {
+    for (l, app) in listeners {
         let mut rx = stop_tx.subscribe();
-        tasks.push(tokio::spawn(serve(
-            l,
-            app.clone(),
-            Limits::default(),
-            async move {
-                let _ = rx.recv().await;
-            },
-        )));
+        tasks.push(tokio::spawn(serve(l, app, Limits::default(), async move {
+            let _ = rx.recv().await;
+        })));
     }
     shutdown.await;
     let _ = stop_tx.send(());

@@ -288,6 +288,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ImageCmd::Push(a) => cmd::registry::push(&c, a).await,
             ImageCmd::Build(a) => cmd::build::build(&c, a).await,
         },
+        Command::Ui(a) => cmd::ui::ui(&c, a).await,
         Command::System { cmd: sc } => match sc {
             SystemCmd::Df(a) => cmd::system::df(&c, a).await,
             SystemCmd::Prune(a) => cmd::system::prune(&c, a).await,

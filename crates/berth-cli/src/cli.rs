@@ -87,6 +87,9 @@ pub enum Command {
     Search(SearchArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Print a one-time login link to the dashboard (and open it in a browser when there is
+    /// one); the daemon must serve it (`berth daemon --ui 127.0.0.1:PORT`)
+    Ui(UiArgs),
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -264,6 +267,17 @@ pub struct DaemonArgs {
     /// Group owning the unix socket (default: none, root only)
     #[arg(short = 'G', long)]
     pub group: Option<String>,
+    /// Serve the dashboard on this address (loopback ip:port, or any address with --tls);
+    /// `berth ui` prints its login link
+    #[arg(long)]
+    pub ui: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UiArgs {
+    /// Only print the link; do not open a browser
+    #[arg(long = "no-browser")]
+    pub no_browser: bool,
 }
 
 #[derive(Args, Debug)]

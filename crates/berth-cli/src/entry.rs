@@ -99,6 +99,7 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
     cfg.tls = daemon_tls(&d.tls, &cli.tls, &berth_client::tls::cert_dir());
     cfg.insecure_tcp = d.insecure_tcp;
     cfg.group = d.group.clone();
+    cfg.ui = d.ui.clone();
     cfg.network.bridge = d.bridge.clone();
     cfg.network.bip = d.bip.clone();
     cfg.network.nft_table = d.nft_table.clone();

@@ -35,6 +35,8 @@ pub struct DaemonConfig {
     pub network: NetworkOptions,
     /// `--pidfile`: where the pid file goes (default `<exec root>/berth.pid`).
     pub pid_file: Option<PathBuf>,
+    /// `--ui`: where the dashboard is served (`ip:port`); wins over daemon.json's `ui`.
+    pub ui: Option<String>,
 }
 
 pub use berth_api_types::TlsConfig;
@@ -69,6 +71,7 @@ impl Default for DaemonConfig {
             config_file: Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
             network: NetworkOptions::default(),
             pid_file: None,
+            ui: None,
         }
     }
 }
@@ -91,6 +94,7 @@ impl DaemonConfig {
             config_file: None,
             network: NetworkOptions::default(),
             pid_file: None,
+            ui: None,
         }
     }
 
@@ -106,6 +110,19 @@ impl DaemonConfig {
             .clone()
             .or_else(|| file.group.clone())
             .filter(|g| !g.is_empty())
+    }
+
+    /// The dashboard's address: `--ui`, else daemon.json's `ui`; an empty string means none.
+    pub fn ui_addr(&self, file: &FileConfig) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(a) = self.ui.clone().or_else(|| file.ui.clone()) else {
+            return Ok(None);
+        };
+        if a.is_empty() {
+            return Ok(None);
+        }
+        a.parse()
+            .map(Some)
+            .map_err(|_| ConfigError::UiAddr { addr: a })
     }
 
     /// Read `daemon.json` if configured. The default path may be absent; an explicit one may not.
@@ -141,6 +158,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("invalid dashboard address {addr:?} (--ui or daemon.json \"ui\"): give ip:port, such as 127.0.0.1:8080")]
+    UiAddr { addr: String },
     #[error("invalid daemon config {path}: {source} (fix the JSON or remove the file)")]
     Parse {
         path: PathBuf,
@@ -210,6 +229,9 @@ pub struct FileConfig {
     /// restarts, so only `true` is accepted.
     #[serde(default)]
     pub live_restore: Option<bool>,
+    /// Where the dashboard is served (`ip:port`), as `--ui` (a berth key).
+    #[serde(default)]
+    pub ui: Option<String>,
 }
 
 impl FileConfig {
@@ -240,6 +262,34 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ui_address_from_flag_or_file() {
+        let file = FileConfig::parse(br#"{"ui":"127.0.0.1:9000"}"#).unwrap();
+        let mut cfg = DaemonConfig::default();
+        assert_eq!(
+            cfg.ui_addr(&file).unwrap(),
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert_eq!(cfg.ui_addr(&FileConfig::default()).unwrap(), None);
+        cfg.ui = Some("[::1]:8080".into());
+        assert_eq!(
+            cfg.ui_addr(&file).unwrap(),
+            Some("[::1]:8080".parse().unwrap())
+        );
+        cfg.ui = Some(String::new());
+        assert_eq!(
+            cfg.ui_addr(&file).unwrap(),
+            None,
+            "an empty --ui turns it off"
+        );
+        cfg.ui = Some("localhost:8080".into());
+        let e = cfg.ui_addr(&file).unwrap_err().to_string();
+        assert!(
+            e.contains("\"localhost:8080\"") && e.contains("ip:port"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn parses_docker_daemon_json() {

@@ -71,6 +71,25 @@ pub fn require_python_module(test: &str, module: &str) -> bool {
     }
 }
 
+/// A Python interpreter that can import `module`: `python3` on PATH, else the system's
+/// `/usr/bin/python3` (Debian's `python3-*` packages live there when PATH has another Python);
+/// None skips (or fails in CI).
+pub fn python_with(test: &str, module: &str) -> Option<&'static str> {
+    let found = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        skip_or_fail(
+            test,
+            &format!("needs the Python module {module} (scripts/deps.sh installs it)"),
+        );
+    }
+    found
+}
+
 /// The shared test images directory (`../shared/images` beside the repo), or BERTH_TEST_IMAGES.
 pub fn images_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_TEST_IMAGES") {

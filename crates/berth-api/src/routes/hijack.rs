@@ -29,26 +29,57 @@ pub(super) async fn attach_ws_route(
     Ok(attach_ws(&s.containers, &id, q, req).await?)
 }
 
-/// `GET /containers/{id}/attach/ws`: the attach session over a websocket. Like dockerd,
-/// output goes out raw (not multiplexed) in binary messages; text or binary messages from
-/// the client are stdin.
+/// `GET /berth/exec/{id}/ws[?tty=1]` (a berth extension): start a created exec and carry its
+/// session over a websocket, as `attach/ws` does for a container; browsers cannot take over
+/// an HTTP connection the way `POST /exec/{id}/start` needs.
+pub(super) async fn exec_ws_route(
+    State(s): State<Services>,
+    Path(id): Path<String>,
+    Q(q): Q<ExecWsQuery>,
+    req: Request,
+) -> HttpResult<Response> {
+    // The upgrade is checked first: a plain GET must not use up the exec.
+    let ws = upgrade(req, "exec").await?;
+    let session = s
+        .containers
+        .exec_start(&id, false, q.tty)
+        .await?
+        .ok_or_else(|| ApiError::invalid(format!("exec {id} started detached")))?;
+    Ok(bridge(ws, session))
+}
+
+/// `exec/{id}/ws`'s query.
+#[derive(serde::Deserialize)]
+pub(super) struct ExecWsQuery {
+    #[serde(default, deserialize_with = "super::query::flag")]
+    tty: bool,
+}
+
+async fn upgrade(req: Request, what: &str) -> ApiResult<axum::extract::ws::WebSocketUpgrade> {
+    use axum::extract::FromRequest;
+    axum::extract::ws::WebSocketUpgrade::from_request(req, &())
+        .await
+        .map_err(|e| ApiError::invalid(format!("websocket {what} needs a websocket upgrade: {e}")))
+}
+
+/// `GET /containers/{id}/attach/ws`: the attach session over a websocket.
 async fn attach_ws(
     c: &std::sync::Arc<dyn crate::containers::ContainerService>,
     id: &str,
     q: AttachQuery,
     req: Request,
 ) -> ApiResult<Response> {
-    use axum::extract::ws::{Message, WebSocketUpgrade};
-    use axum::extract::FromRequest;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let ws = WebSocketUpgrade::from_request(req, &())
-        .await
-        .map_err(|e| {
-            ApiError::invalid(format!("websocket attach needs a websocket upgrade: {e}"))
-        })?;
+    let ws = upgrade(req, "attach").await?;
     let session = c.attach(id, q.options()).await?;
-    Ok(ws.on_upgrade(move |socket| async move {
+    Ok(bridge(ws, session))
+}
+
+/// Carry `session` over the websocket. Like dockerd's attach/ws, output goes out raw (not
+/// multiplexed) in binary messages; text or binary messages from the client are stdin.
+fn bridge(ws: axum::extract::ws::WebSocketUpgrade, session: StreamSession) -> Response {
+    use axum::extract::ws::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ws.on_upgrade(move |socket| async move {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let mux = !session.tty;
         let pumping = tokio::spawn((session.run)(Box::pin(ours)));
@@ -98,7 +129,7 @@ async fn attach_ws(
             _ = inp => {}
         }
         drop(pumping);
-    }))
+    })
 }
 
 #[cfg(test)]

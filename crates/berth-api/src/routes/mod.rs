@@ -41,6 +41,13 @@ macro_rules! delete_image {
 /// Build the full service: version negotiation runs *before* routing (it strips `/v1.NN`), so
 /// the routed API sits behind a router whose only job is that middleware.
 pub fn app(services: Services) -> Router {
+    app_with(services, Router::new())
+}
+
+/// [`app`] with `extra` routes served beside the Engine API's, behind the same version
+/// negotiation (the binary adds berth extensions owned by other crates, e.g. the dashboard's
+/// `/berth/ui/login`, to the listeners that should have them).
+pub fn app_with(services: Services, extra: Router) -> Router {
     let kit = berth_buildkit::BuildKit::new(services.images.clone());
     let (k1, k2) = (kit.clone(), kit);
     let router = Router::new()
@@ -159,10 +166,13 @@ pub fn app(services: Services) -> Router {
         .route("/exec/{id}/json", get(containers::exec_inspect))
         .route("/exec/{id}/start", post(containers::exec_start))
         .route("/exec/{id}/resize", post(containers::exec_resize))
+        // berth's extension: an exec session over a websocket (browsers cannot hijack HTTP).
+        .route("/berth/exec/{id}/ws", get(hijack::exec_ws_route))
         .fallback(not_found)
         // dockerd's MethodNotAllowedHandler is its not-found handler: 404, not 405.
         .method_not_allowed_fallback(not_found)
-        .with_state(services);
+        .with_state(services)
+        .merge(extra);
     let router = axum::middleware::from_fn(options_ok).layer(router);
     let versioned = axum::middleware::from_fn(version_middleware).layer(router);
     Router::new()

@@ -520,6 +520,14 @@ async fn attach_and_exec_routes_pass_typed_arguments() {
             Some(r#"exec_create(c1, {"Cmd":["ls"]})"#),
         ),
         ("GET", "/exec/e1/json", "", OK, Some("exec_inspect(e1)")),
+        // berth's exec websocket: without an upgrade it is refused before the exec is used up.
+        (
+            "GET",
+            "/berth/exec/e1/ws?tty=1",
+            "",
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
         (
             "POST",
             "/exec/e1/resize?h=10&w=20",

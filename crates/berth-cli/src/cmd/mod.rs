@@ -15,6 +15,7 @@ pub mod run;
 pub mod stats;
 pub mod stream;
 pub mod system;
+pub mod ui;
 
 use std::io::Write;
 

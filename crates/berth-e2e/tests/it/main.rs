@@ -19,6 +19,7 @@ mod confinement;
 mod containerd;
 mod containers;
 mod crash;
+mod dashboard;
 mod docker_cli;
 mod docker_py;
 mod error_texts;

@@ -1,0 +1,253 @@
+"""Drives berth's dashboard in headless Chromium (selenium + chromedriver) through the whole
+first-use path: log in with the one-time link, pull an image and watch its layers, run it with a
+published port from the form, see it running with live stats, read a log line as it is printed,
+type into the in-browser shell, stop and remove it; plus a forged cross-site form post from
+another local origin, which must be refused. Saves a screenshot per page into SHOTS.
+
+usage: dashboard_driver.py LOGIN_URL IMAGE_REF HOST_PORT NAME SHOTS PROFILE_DIR SIGNAL_DIR
+(creating SIGNAL_DIR/restart asks the test to restart the daemon; it answers SIGNAL_DIR/restarted)
+Run by crates/berth-e2e/tests/it/dashboard.rs; prints DASHBOARD OK at the end.
+"""
+import http.server
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+login_url, image_ref, host_port, name, shots, profile, signals = sys.argv[1:8]
+origin = re.match(r"(https?://[^/]+)", login_url).group(1)
+os.makedirs(shots, exist_ok=True)
+shot_no = [0]
+
+
+def shot(what):
+    shot_no[0] += 1
+    path = os.path.join(shots, f"{shot_no[0]:02d}-{what}.png")
+    drv.save_screenshot(path)
+    print(f"screenshot {path}", flush=True)
+
+
+def wait(cond, what, timeout=60):
+    """Poll cond(driver) until truthy; fail with `what` and a screenshot."""
+    def safe(d):
+        try:
+            return cond(d)
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+    try:
+        return WebDriverWait(drv, timeout, poll_frequency=0.2).until(safe)
+    except Exception:
+        shot("FAILED-" + re.sub(r"[^a-z0-9]+", "-", what.lower())[:40])
+        banner = drv.find_elements(By.ID, "banner")
+        raise AssertionError(
+            f"timed out waiting for {what}; banner: {banner[0].text if banner else ''!r}; "
+            f"url {drv.current_url}")
+
+
+def css(sel):
+    return drv.find_element(By.CSS_SELECTOR, sel)
+
+
+opts = webdriver.ChromeOptions()
+opts.binary_location = "/usr/bin/chromium"
+for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+          f"--user-data-dir={profile}", "--window-size=1280,1000", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync"]:
+    opts.add_argument(a)
+opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+try:
+    # 1. Without the link: the login page (answered 401), no dashboard.
+    drv.get(origin + "/")
+    wait(lambda d: css("#login-note").text, "the login page")
+    assert not drv.find_elements(By.ID, "view"), "dashboard shown without logging in"
+    shot("login")
+
+    # 2. The one-time link logs in and lands on the containers page.
+    drv.get(login_url)
+    wait(lambda d: css("#containers tbody tr"), "the containers table")
+    wait(lambda d: css("#conn").get_attribute("data-state") == "live", "the live events stream")
+    shot("containers-empty")
+
+    # 3. Pull from the local registry, with a row per layer.
+    css("#nav-images").click()
+    css("#pull-ref").send_keys(image_ref)
+    css("#pull-submit").click()
+    wait(lambda d: css("#pull-status").get_attribute("data-done") in ("1", "error"), "the pull to end", 120)
+    assert css("#pull-status").get_attribute("data-done") == "1", css("#banner").text
+    layers = drv.find_elements(By.CSS_SELECTOR, "#pull-layers li[data-layer]")
+    assert layers, "no per-layer progress shown"
+    statuses = [li.get_attribute("data-status") for li in layers]
+    assert all(s in ("Pull complete", "Already exists") for s in statuses), statuses
+    bars = [li.find_element(By.TAG_NAME, "progress") for li in layers]
+    assert all(b.get_attribute("value") == b.get_attribute("max") for b in bars), "a layer bar is not full"
+    print(f"pulled: {len(layers)} layer(s), final status {css('#pull-status').text!r}", flush=True)
+    shot("images-pulled")
+
+    # 4. Run it from the form: name, a published port, env, a command that serves and logs.
+    wait(lambda d: any(o.get_attribute("value") == image_ref
+                       for o in d.find_elements(By.CSS_SELECTOR, "#run-image option")), "the image in the run form")
+    Select(css("#run-image")).select_by_value(image_ref)
+    css("#run-name").send_keys(name)
+    css("#run-ports").send_keys(f"{host_port}:8080")
+    css("#run-env").send_keys("GREETING=hello-dash")
+    css("#run-cmd").send_keys(
+        'httpd -p 8080 -h /etc; i=0; while true; do echo "$GREETING tick $i"; i=$((i+1)); sleep 1; done')
+    shot("run-form")
+    css("#run-submit").click()
+    wait(lambda d: re.search(r"#/containers/[0-9a-f]{64}$", d.current_url), "the container's page")
+    cid = drv.current_url.rsplit("/", 1)[1]
+    wait(lambda d: css("#detail-state").text == "running", "the container running")
+
+    # 5. Logs follow: a line printed after the page opened appears by itself.
+    def ticks(d):
+        return [int(n) for n in re.findall(r"hello-dash tick (\d+)", css("#logs").text)]
+    wait(lambda d: ticks(d), "a first log line")
+    seen = max(ticks(drv))
+    wait(lambda d: max(ticks(d)) >= seen + 2, f"log line tick {seen + 2} to be followed")
+    print(f"logs: followed from tick {seen} to {max(ticks(drv))}", flush=True)
+
+    # 6. Live stats: samples keep arriving.
+    wait(lambda d: int(css("#detail-stats").get_attribute("data-samples") or 0) >= 2, "live stats")
+    assert "%" in css("#detail-stats").text, css("#detail-stats").text
+    shot("container-logs")
+
+    # 7. The shell: type a command, read its output in the terminal.
+    css("#tab-shell").click()
+    wait(lambda d: css("#terminal").get_attribute("data-connected") == "1", "the shell to connect")
+    area = css("#terminal .xterm-helper-textarea")
+    area.send_keys("echo dash-$((6*7)) $GREETING" + Keys.ENTER)
+    wait(lambda d: "dash-42 hello-dash" in css("#terminal .xterm-rows").text, "the shell's output")
+    shot("container-shell")
+
+    # 8. Inspect.
+    css("#tab-inspect").click()
+    wait(lambda d: json.loads(css("#inspect").text)["Id"] == cid, "the inspect JSON")
+    shot("container-inspect")
+
+    # 9. The list: running, live stats, the port as a link that reaches the app.
+    css("#nav-containers").click()
+    row = f'#containers tr[data-name="{name}"]'
+    wait(lambda d: css(row).get_attribute("data-state") == "running", "the container listed running")
+    wait(lambda d: int(css(f"{row} [data-stats]").get_attribute("data-samples") or 0) >= 2, "stats in the list")
+    link = css(f"{row} a.port").get_attribute("href")
+    assert link == f"http://127.0.0.1:{host_port}/", link
+    body = urllib.request.urlopen(f"http://127.0.0.1:{host_port}/hostname", timeout=10).read()
+    assert body.strip(), "the published port answered nothing"
+    shot("containers-running")
+
+    # 9a. Networks and disk usage: the default bridge, the pulled image.
+    css("#nav-networks").click()
+    wait(lambda d: css('#networks tr[data-name="bridge"]'), "the bridge network")
+    shot("networks")
+    css("#nav-df").click()
+    wait(lambda d: int(css('#df tr[data-type="Images"] td:nth-child(2)').text) >= 1, "the image in disk usage")
+    shot("disk-usage")
+    css("#nav-containers").click()
+    wait(lambda d: css(row).get_attribute("data-state") == "running", "the containers page again")
+
+    # 9b. A daemon restart: the page notices, reconnects by itself, and stays logged in.
+    open(os.path.join(signals, "restart"), "w").close()
+    wait(lambda d: css("#conn").get_attribute("data-state") == "reconnecting…", "the page to notice the restart")
+    wait(lambda d: os.path.exists(os.path.join(signals, "restarted")), "the daemon to restart", 90)
+    wait(lambda d: css("#conn").get_attribute("data-state") == "live", "the page to reconnect", 30)
+    wait(lambda d: css(row).get_attribute("data-state") == "running", "the container listed after the restart")
+    wait(lambda d: int(css(f"{row} [data-stats]").get_attribute("data-samples") or 0) >= 2, "stats after the restart")
+    print("daemon restart: the page reconnected by itself", flush=True)
+
+    # 9c. An engine error is a clear message, not a blank page: the name is taken.
+    css("#nav-images").click()
+    wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'#run-image option[value="{image_ref}"]'), "the run form")
+    Select(css("#run-image")).select_by_value(image_ref)
+    css("#run-name").send_keys(name)
+    css("#run-submit").click()
+    wait(lambda d: "already in use" in css("#banner").text, "the name-in-use error")
+    print(f"engine error shown: {css('#banner').text!r}", flush=True)
+    shot("run-error")
+
+    # 9d. Dark and light follow the system; a narrow window stacks the table.
+    def background():
+        return drv.execute_script("return getComputedStyle(document.body).backgroundColor")
+    css("#nav-containers").click()
+    wait(lambda d: css(row), "the containers page")
+    light = background()
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    wait(lambda d: background() != light, "the dark colours")
+    drv.set_window_size(420, 900)
+    wait(lambda d: css(row).size["width"] <= 420, "the narrow layout")
+    assert css(f'{row} button[data-action="stop"]').is_displayed(), "actions hidden on a narrow window"
+    shot("containers-dark-narrow")
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    drv.set_window_size(1280, 1000)
+
+    # 10. A forged cross-site form from another local origin (same site: the Strict cookie is
+    # sent along) must not create anything.
+    class Forger(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            page = (f'<!doctype html><form id="f" method="post" enctype="text/plain" '
+                    f'action="{origin}/api/containers/create?name={name}-forged">'
+                    f'<input name=\'{{"Image":"{image_ref}","x":"\' value=\'"}}\'>'
+                    f'<button id="go">go</button></form>').encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *a):
+            pass
+    forger = http.server.HTTPServer(("127.0.0.1", 0), Forger)
+    threading.Thread(target=forger.serve_forever, daemon=True).start()
+    drv.get(f"http://127.0.0.1:{forger.server_address[1]}/")
+    css("#go").click()
+    wait(lambda d: "cross-site request refused" in d.find_element(By.TAG_NAME, "body").text,
+         "the forged post to be refused")
+    print("forged cross-site post: " + drv.find_element(By.TAG_NAME, "body").text, flush=True)
+    forger.shutdown()
+    drv.get(origin + "/#/containers")
+    wait(lambda d: css(row).get_attribute("data-state") == "running", "the dashboard again")
+    assert not drv.find_elements(By.CSS_SELECTOR, f'#containers tr[data-name="{name}-forged"]'), \
+        "the forged post created a container"
+
+    # 10b. Pause and unpause from the list.
+    css(f'{row} button[data-action="pause"]').click()
+    wait(lambda d: css(row).get_attribute("data-state") == "paused", "the container paused")
+    css(f'{row} button[data-action="unpause"]').click()
+    wait(lambda d: css(row).get_attribute("data-state") == "running", "the container unpaused")
+
+    # 11. Stop, then remove (with its confirmation), live from events.
+    css(f'{row} button[data-action="stop"]').click()
+    wait(lambda d: css(row).get_attribute("data-state") == "exited", "the container stopped")
+    shot("containers-stopped")
+    css(f'{row} button[data-action="remove"]').click()
+    WebDriverWait(drv, 10).until(lambda d: d.switch_to.alert).accept()
+    wait(lambda d: not d.find_elements(By.CSS_SELECTOR, row), "the container removed")
+    shot("containers-removed")
+
+    # 12. The events feed saw it all.
+    css("#nav-events").click()
+    wait(lambda d: "destroy" in css("#events").text, "the destroy event in the feed")
+    shot("events")
+
+    # No script error and no CSP violation on any page.
+    bad = [e["message"] for e in drv.get_log("browser")
+           if e["level"] == "SEVERE"
+           # the login page (401), the refused forgery (403) and the name in use (409) are
+           # expected answers, and so are the streams and pings the daemon restart cut
+           and not any(x in e["message"] for x in (
+               "status of 401", "status of 403", "status of 409", "ERR_INCOMPLETE_CHUNKED_ENCODING",
+               "ERR_CONNECTION_REFUSED", "ERR_EMPTY_RESPONSE", "ERR_CONNECTION_RESET"))]
+    assert not bad, f"browser console errors: {bad}"
+    print("DASHBOARD OK", flush=True)
+finally:
+    drv.quit()
