@@ -25,8 +25,12 @@ pub const MAX_MANIFEST: usize = 4 << 20;
 pub struct Options {
     /// Allow `DELETE` of manifests, tags and blobs.
     pub delete: bool,
-    /// Require Basic auth from these users.
+    /// The users: Basic auth on every request, or (with `token`) the token realm's logins.
     pub htpasswd: Option<Arc<crate::auth::Htpasswd>>,
+    /// Bearer tokens from the built-in issuer (`/auth/token`), checked on every request.
+    pub token: Option<Arc<crate::token::TokenAuth>>,
+    /// Served over TLS (the scheme of the announced token realm).
+    pub https: bool,
     /// Pull-through cache of this upstream (pushes refused).
     pub proxy: Option<crate::proxy::Upstream>,
 }
@@ -195,9 +199,26 @@ async fn handle(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or_default().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_string());
     let headers = req.headers().clone();
     let body = req.into_body();
-    let resp = answer(&app, &method, &path, &q, &headers, body).await;
+    let resp = match &app.opts.token {
+        Some(t) if path == "/auth/token" => {
+            token_endpoint(&app, t, &method, &raw_query, &headers).await
+        }
+        Some(t) => match bearer_check(&app, t, &method, &path, q, &headers, &host) {
+            Ok(q) => answer(&app, &method, &path, &q, &headers, body).await,
+            Err(r) => with_api_version(*r),
+        },
+        None => answer(&app, &method, &path, &q, &headers, body).await,
+    };
     let status = resp.status().as_u16();
     *app.metrics
         .requests
@@ -241,31 +262,13 @@ async fn answer(
         }
         _ => {}
     }
-    if let Some(h) = &app.opts.htpasswd {
+    if let (Some(h), None) = (&app.opts.htpasswd, &app.opts.token) {
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        let h = h.clone();
-        let ok = tokio::task::spawn_blocking(move || h.allows(auth.as_deref()))
-            .await
-            .unwrap_or(false);
-        if !ok {
-            let mut r = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "authentication required",
-            )
-            .into_response();
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"berth-registry\""),
-            );
-            r.headers_mut().insert(
-                "Docker-Distribution-API-Version",
-                HeaderValue::from_static("registry/2.0"),
-            );
-            return r;
+        if basic_user(h, auth).await.is_none() {
+            return with_api_version(basic_challenge("authentication required"));
         }
     }
     let r = dispatch(app, method, path, q, headers, body).await;
@@ -279,12 +282,209 @@ async fn answer(
             }
         }
     }
-    let mut resp = r.unwrap_or_else(IntoResponse::into_response);
+    with_api_version(r.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// The htpasswd user an `Authorization` value proves (bcrypt runs on the blocking pool).
+async fn basic_user(
+    h: &Arc<crate::auth::Htpasswd>,
+    authorization: Option<String>,
+) -> Option<String> {
+    let h = h.clone();
+    tokio::task::spawn_blocking(move || h.user(authorization.as_deref()))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// 401 `UNAUTHORIZED` asking for Basic credentials.
+fn basic_challenge(message: &'static str) -> Response {
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"berth-registry\""),
+    );
+    r
+}
+
+fn with_api_version(mut resp: Response) -> Response {
     resp.headers_mut().insert(
         "Docker-Distribution-API-Version",
         HeaderValue::from_static("registry/2.0"),
     );
     resp
+}
+
+/// The access a request needs: `None` for `/v2/` and paths that are no route (any valid
+/// token; the route's own error follows).
+fn needed_access(path: &str, method: &Method) -> Option<crate::token::Access> {
+    let route = parse(path).ok()?;
+    let action = match *method {
+        Method::GET | Method::HEAD => "pull",
+        Method::DELETE => "delete",
+        _ => "push",
+    };
+    let (kind, name, action) = match route {
+        Route::Base => return None,
+        Route::Catalog => ("registry", "catalog".to_string(), "*"),
+        // Every step of an upload writes (a status GET or a cancel included).
+        Route::UploadStart { name } | Route::Upload { name, .. } => ("repository", name, "push"),
+        Route::Manifest { name, .. }
+        | Route::Blob { name, .. }
+        | Route::Tags { name }
+        | Route::Referrers { name, .. } => ("repository", name, action),
+    };
+    Some(crate::token::Access {
+        kind: kind.to_string(),
+        name,
+        actions: vec![action.to_string()],
+    })
+}
+
+/// Token auth of one request: the query to serve it with (a cross-repository mount is
+/// dropped, so the blob is uploaded instead, unless the token may pull the source), or the
+/// 401 to answer.
+fn bearer_check(
+    app: &App,
+    t: &crate::token::TokenAuth,
+    method: &Method,
+    path: &str,
+    mut q: HashMap<String, String>,
+    headers: &HeaderMap,
+    host: &str,
+) -> Result<HashMap<String, String>, Box<Response>> {
+    if path == "/healthz" || path == "/metrics" {
+        return Ok(q);
+    }
+    let needed = needed_access(path, method);
+    let realm = format!(
+        "{}://{host}/auth/token",
+        if app.opts.https { "https" } else { "http" }
+    );
+    let deny = |status: StatusCode, code: &'static str, msg: String, error: Option<&str>| {
+        let mut r = ApiError::new(status, code, msg)
+            .detail(match &needed {
+                Some(a) => json!([{"Type": a.kind, "Name": a.name, "Action": a.actions[0]}]),
+                None => Value::Null,
+            })
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            hv(&t.challenge(&realm, needed.as_ref(), error)),
+        );
+        Box::new(r)
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return Err(deny(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required".into(),
+            None,
+        ));
+    };
+    let claims = t.verify(token.trim()).map_err(|e| {
+        deny(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            format!("authentication required: {e}"),
+            Some("invalid_token"),
+        )
+    })?;
+    if let Some(a) = &needed {
+        if !claims.allows(&a.kind, &a.name, &a.actions[0]) {
+            let who = if claims.sub.is_empty() {
+                "anonymous".to_string()
+            } else {
+                claims.sub.clone()
+            };
+            return Err(deny(
+                StatusCode::UNAUTHORIZED,
+                "DENIED",
+                format!(
+                    "requested access to the resource is denied: {who} may not {} {}",
+                    a.actions[0], a.name
+                ),
+                Some("insufficient_scope"),
+            ));
+        }
+    }
+    if let Some(from) = q.get("from") {
+        if !claims.allows("repository", from, "pull") {
+            q.remove("mount");
+        }
+    }
+    Ok(q)
+}
+
+/// `GET /auth/token?service=…&scope=…`: Basic credentials (or none: anonymous) in, a token
+/// holding what the policy grants of the scopes out.
+async fn token_endpoint(
+    app: &Arc<App>,
+    t: &Arc<crate::token::TokenAuth>,
+    method: &Method,
+    raw_query: &str,
+    headers: &HeaderMap,
+) -> Response {
+    if *method != Method::GET {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the token realm answers GET (Basic credentials or none)",
+        )
+        .into_response();
+    }
+    let mut scopes = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw_query.as_bytes()) {
+        match &*k {
+            "service" if v != t.service => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "UNSUPPORTED",
+                    format!(
+                        "unknown service {v:?}: this realm issues tokens for {:?}",
+                        t.service
+                    ),
+                )
+                .into_response()
+            }
+            // One parameter per scope, or several separated by spaces.
+            "scope" => scopes.extend(v.split(' ').filter_map(crate::token::Access::parse_scope)),
+            _ => {}
+        }
+    }
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|a| a.starts_with("Basic "))
+        .map(String::from);
+    let user = match (auth, &app.opts.htpasswd) {
+        (None, _) => None,
+        (Some(a), Some(h)) => {
+            let user = basic_user(h, Some(a)).await;
+            if user.is_none() {
+                return basic_challenge("incorrect username or password");
+            }
+            user
+        }
+        (Some(_), None) => return basic_challenge("this registry has no users: log out"),
+    };
+    let (token, claims) = t.issue(user.as_deref(), &scopes);
+    let body = json!({
+        "token": token,
+        "access_token": token,
+        "expires_in": claims.exp - claims.iat,
+        "issued_at": crate::token::rfc3339(claims.iat),
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn dispatch(

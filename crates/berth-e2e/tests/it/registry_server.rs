@@ -358,8 +358,7 @@ fn registry_serve_with_auth_and_tls() {
         );
         o
     };
-    let o = run("htpasswd", &["-Bbn", "alice", "s3cret"]);
-    std::fs::write(dir.join("htpasswd"), &o.stdout).unwrap();
+    htpasswd_file(&dir, &[("alice", "s3cret")]);
     // A test CA and a server certificate for 127.0.0.1.
     run(
         "openssl",
@@ -491,17 +490,11 @@ fn registry_serve_with_auth_and_tls() {
     let plain = start_registry(&d, &["--htpasswd", htpasswd.to_str().unwrap()]);
     let host = format!("127.0.0.1:{}", plain.port);
     wait_up(&format!("http://{host}/v2/"), &[]);
-    let o = Command::new("skopeo")
-        .args([
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "alice:s3cret",
-        ])
-        .arg(format!("oci-archive:{}", busybox.display()))
-        .arg(format!("docker://{host}/library/busybox:latest"))
-        .output()
-        .unwrap();
+    let o = skopeo_push(
+        &busybox,
+        &format!("docker://{host}/library/busybox:latest"),
+        &["--dest-creds", "alice:s3cret"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let image = format!("{host}/library/busybox:latest");
     let o = d.docker(&["pull", &image]);
@@ -665,5 +658,276 @@ fn registry_serve_as_a_pull_through_cache() {
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("MANIFEST_UNKNOWN"), "{body}");
     drop(cache);
+    d.finish();
+}
+
+/// The test's daemon and image archive, when its commands and image are here.
+fn setup(t: &str, cmds: &[&str], image: &str) -> Option<(std::path::PathBuf, Daemon)> {
+    if !berth_testutil::require_cmds(t, cmds) {
+        return None;
+    }
+    let archive = berth_testutil::image(t, image)?;
+    Some((archive, Daemon::start(t)?))
+}
+
+/// `skopeo copy` of an OCI archive to `dest` (a plain-HTTP registry) with `extra` flags.
+fn skopeo_push(archive: &std::path::Path, dest: &str, extra: &[&str]) -> std::process::Output {
+    Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .args(extra)
+        .arg(format!("oci-archive:{}", archive.display()))
+        .arg(dest)
+        .output()
+        .unwrap()
+}
+
+/// An htpasswd file of bcrypt entries (`htpasswd -B`) for `users`, in `dir`.
+fn htpasswd_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut text = Vec::new();
+    for (u, p) in users {
+        let o = Command::new("htpasswd")
+            .args(["-Bbn", u, p])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "htpasswd -Bbn {u}");
+        text.extend(String::from_utf8_lossy(&o.stdout).trim().bytes());
+        text.push(b'\n');
+    }
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A token from `/auth/token` of the registry at `host` (Basic `creds` when given).
+fn fetch_token(host: &str, creds: Option<&str>, scope: &str) -> (u16, String) {
+    let url = format!("http://{host}/auth/token?service=berth-registry&scope={scope}");
+    let mut args = vec![url.as_str()];
+    if let Some(c) = creds {
+        args.extend(["-u", c]);
+    }
+    let (code, body, _) = curl(&args);
+    let token = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["token"].as_str().map(String::from))
+        .unwrap_or(body);
+    (code, token)
+}
+
+/// The built-in token issuer (settings from a `--config` file): a 401 names the realm, the
+/// service and the scope; alice (pull+push on `team/*`) pushes and pulls with skopeo and with
+/// docker through berth; bob (pull only) pulls but is denied a push; anonymous is refused;
+/// forged, foreign and expired tokens are refused.
+#[test]
+fn registry_serve_with_token_auth() {
+    let t = "registry_serve_with_token_auth";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "htpasswd"], "busybox") else {
+        return;
+    };
+    let dir = d.dir.path().to_path_buf();
+    htpasswd_file(&dir, &[("alice", "s3cret"), ("bob", "b0bpass")]);
+    std::fs::write(
+        dir.join("policy.yaml"),
+        "users:\n  alice:\n    \"team/*\": [pull, push]\n  bob:\n    \"team/*\": [pull]\n",
+    )
+    .unwrap();
+    // Relative paths in the config file are taken from its directory.
+    let config = dir.join("registry.yaml");
+    std::fs::write(&config, "htpasswd: htpasswd\ntoken-policy: policy.yaml\n").unwrap();
+    let reg = start_registry(&d, &["--config", config.to_str().unwrap()]);
+    let host = format!("127.0.0.1:{}", reg.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+
+    // Anonymous: the challenge names the realm, the service and the scope needed.
+    let (code, body, h) = curl(&[&format!("http://{host}/v2/")]);
+    assert_eq!(code, 401, "{body}");
+    let h = h.to_ascii_lowercase();
+    assert!(
+        h.contains(&format!(
+            "www-authenticate: bearer realm=\"http://{host}/auth/token\",service=\"berth-registry\""
+        )),
+        "{h}"
+    );
+    let (code, _, h) = curl(&[&format!("http://{host}/v2/team/app/manifests/v1")]);
+    assert_eq!(code, 401);
+    assert!(h.contains("scope=\"repository:team/app:pull\""), "{h}");
+
+    let skopeo = |args: &[&str]| Command::new("skopeo").args(args).output().unwrap();
+    let app = format!("docker://{host}/team/app:v1");
+    let o = skopeo_push(&busybox, &app, &["--dest-creds", "alice:s3cret"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let creds = ["inspect", "--tls-verify=false", "--creds"];
+    let o = skopeo(&[&creds[..], &["bob:b0bpass", &app]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bob = format!("docker://{host}/team/bob:v1");
+    let o = skopeo_push(&busybox, &bob, &["--dest-creds", "bob:b0bpass"]);
+    assert!(!o.status.success(), "bob pushed");
+    let err = String::from_utf8_lossy(&o.stderr).to_ascii_lowercase();
+    assert!(err.contains("denied"), "{err}");
+    let o = skopeo(&["inspect", "--tls-verify=false", &app]);
+    assert!(!o.status.success(), "an anonymous pull went through");
+    let o = skopeo(&[&creds[..], &["alice:wrong", &app]].concat());
+    assert!(!o.status.success(), "a wrong password went through");
+
+    // Tokens by hand: what they grant, and what is refused.
+    let tags = format!("http://{host}/v2/team/app/tags/list");
+    let (code, tok) = fetch_token(&host, Some("bob:b0bpass"), "repository:team/app:pull,push");
+    assert_eq!(code, 200, "{tok}");
+    let bearer = |tok: &str| format!("Authorization: Bearer {tok}");
+    let (code, body, _) = curl(&["-H", &bearer(&tok), &tags]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"v1\""), "{body}");
+    // bob's token holds no push: starting an upload is refused, naming the scope needed.
+    let (code, body, h) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &bearer(&tok),
+        &format!("http://{host}/v2/team/app/blobs/uploads/"),
+    ]);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("DENIED"), "{body}");
+    assert!(h.contains("error=\"insufficient_scope\""), "{h}");
+    assert!(h.contains("scope=\"repository:team/app:push\""), "{h}");
+    assert_eq!(
+        fetch_token(&host, Some("bob:nope"), "repository:team/app:pull").0,
+        401
+    );
+    // A signature changed by one character.
+    let mut forged = tok.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let (code, _, h) = curl(&["-H", &bearer(&forged), &tags]);
+    assert_eq!(code, 401);
+    assert!(h.contains("error=\"invalid_token\""), "{h}");
+
+    // A second server (same config, --token-ttl 1 over it): its own key, short tokens.
+    let other = start_registry(
+        &d,
+        &["--config", config.to_str().unwrap(), "--token-ttl", "1"],
+    );
+    let host2 = format!("127.0.0.1:{}", other.port);
+    wait_up(&format!("http://{host2}/v2/"), &[]);
+    let (code, tok2) = fetch_token(&host2, Some("alice:s3cret"), "repository:team/app:pull");
+    assert_eq!(code, 200, "{tok2}");
+    assert_eq!(
+        curl(&["-H", &bearer(&tok2), &tags]).0,
+        401,
+        "a foreign token"
+    );
+    // Valid at its own server (the repository is unknown there: 404, not 401)...
+    let tags2 = format!("http://{host2}/v2/team/app/tags/list");
+    assert_eq!(curl(&["-H", &bearer(&tok2), &tags2]).0, 404);
+    // ...until it expires.
+    std::thread::sleep(Duration::from_millis(2100));
+    let (code, _, h) = curl(&["-H", &bearer(&tok2), &tags2]);
+    assert_eq!(code, 401);
+    assert!(h.contains("error=\"invalid_token\""), "{h}");
+    drop(other);
+
+    // docker through berth: alice pushes to another repository, bob is denied.
+    let image = format!("{host}/team/app:v1");
+    assert!(
+        !d.docker(&["pull", &image]).status.success(),
+        "anonymous pull"
+    );
+    let login = |u: &str, p: &str| {
+        d.docker_stdin(&["login", &host, "-u", u, "--password-stdin"], p.as_bytes())
+    };
+    assert!(!login("alice", "wrong").status.success());
+    let o = login("alice", "s3cret");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["pull", &image]);
+    d.ok(&["tag", &image, &format!("{host}/team/web:v1")]);
+    d.ok(&["push", &format!("{host}/team/web:v1")]);
+    d.ok(&["logout", &host]);
+    let o = login("bob", "b0bpass");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["rmi", &format!("{host}/team/web:v1")]);
+    d.ok(&["pull", &format!("{host}/team/web:v1")]);
+    d.ok(&["tag", &image, &format!("{host}/team/bob:v2")]);
+    let o = d.docker(&["push", &format!("{host}/team/bob:v2")]);
+    assert!(!o.status.success(), "bob pushed through berth");
+    let err = String::from_utf8_lossy(&o.stderr).to_ascii_lowercase();
+    assert!(err.contains("denied"), "{err}");
+    d.ok(&["logout", &host]);
+    drop(reg);
+    d.finish();
+}
+
+/// Pull-through cache of an upstream that wants Bearer tokens (berth's own token issuer):
+/// anonymous tokens for the public repository, the proxy credentials' token for the private
+/// one; without credentials the private image is not served.
+#[test]
+fn registry_serve_caches_a_bearer_upstream() {
+    let t = "registry_serve_caches_a_bearer_upstream";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "htpasswd"], "busybox") else {
+        return;
+    };
+    let dir = d.dir.path().to_path_buf();
+    htpasswd_file(&dir, &[("alice", "s3cret")]);
+    std::fs::write(
+        dir.join("policy.yaml"),
+        "anonymous:\n  \"library/*\": [pull]\nusers:\n  alice:\n    \"*\": [\"*\"]\n",
+    )
+    .unwrap();
+    let upstream = start_registry(
+        &d,
+        &[
+            "--htpasswd",
+            dir.join("htpasswd").to_str().unwrap(),
+            "--token-policy",
+            dir.join("policy.yaml").to_str().unwrap(),
+        ],
+    );
+    let up = format!("127.0.0.1:{}", upstream.port);
+    wait_up(&format!("http://{up}/v2/"), &[]);
+    for repo in ["library/busybox", "private/busybox"] {
+        let o = skopeo_push(
+            &busybox,
+            &format!("docker://{up}/{repo}:latest"),
+            &["--dest-creds", "alice:s3cret"],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    // Anonymous cache: the public image through a token, the private one not at all.
+    let anon = start_registry(&d, &["--proxy", &format!("http://{up}")]);
+    let host = format!("127.0.0.1:{}", anon.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    d.ok(&["pull", &format!("{host}/library/busybox:latest")]);
+    let o = d.docker(&["pull", &format!("{host}/private/busybox:latest")]);
+    assert!(
+        !o.status.success(),
+        "the anonymous cache served a private image"
+    );
+    drop(anon);
+
+    // With the proxy credentials: the private image too.
+    let port = free_port();
+    let child = Command::new(common::cli::berth_bin().unwrap())
+        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args([
+            "--proxy",
+            &format!("http://{up}"),
+            "--proxy-username",
+            "alice",
+        ])
+        .arg("--root")
+        .arg(dir.join(format!("cache-{port}")))
+        .env("BERTH_PROXY_PASSWORD", "s3cret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let authed = Registry { child, port };
+    let host = format!("127.0.0.1:{port}");
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let image = format!("{host}/private/busybox:latest");
+    d.ok(&["pull", &image]);
+    // Cached: it pulls again once the upstream is gone.
+    drop(upstream);
+    d.ok(&["rmi", &image]);
+    d.ok(&["pull", &image]);
+    drop(authed);
     d.finish();
 }
