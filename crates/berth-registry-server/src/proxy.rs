@@ -233,14 +233,13 @@ impl Upstream {
         let id = tokio::task::spawn_blocking(move || s.upload_start(&n))
             .await
             .map_err(|e| self.fail(e.to_string()))??;
-        let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| self.fail(e.detail))?;
-            let (s, n, i) = (store.clone(), name.to_string(), id.clone());
-            tokio::task::spawn_blocking(move || s.upload_append(&n, &i, &chunk))
-                .await
-                .map_err(|e| self.fail(e.to_string()))??;
-        }
+        let body = resp.bytes_stream().map(|c| c.map_err(|e| e.detail));
+        crate::server::write_body(store, name, &id, body)
+            .await
+            .map_err(|e| match e {
+                crate::server::BodyError::Store(s) => ProxyError::Store(s),
+                read => self.fail(read.to_string()),
+            })?;
         let (s, n, d) = (store.clone(), name.to_string(), digest.clone());
         tokio::task::spawn_blocking(move || s.upload_finish(&n, &id, &d))
             .await

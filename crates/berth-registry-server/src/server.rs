@@ -138,6 +138,16 @@ impl From<StoreError> for ApiError {
             StoreError::DigestMismatch { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e.to_string())
             }
+            StoreError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                tracing::error!(error = %e, "registry store full");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "UNKNOWN",
+                    format!("the registry's storage is full ({e}); the upload was dropped"),
+                )
+            }
             StoreError::Io { .. } => {
                 tracing::error!(error = %e, "registry store");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string())
@@ -751,27 +761,85 @@ async fn get_blob(
     Ok((status, h, Body::from_stream(stream)).into_response())
 }
 
+/// Why a body could not be appended to an upload.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body itself broke off.
+    #[error("reading the body: {0}")]
+    Read(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Bytes gathered before one trip to the blocking pool writes them.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// Append a body (a stream of chunks) to upload `id` of `name`, hashing as it goes: the file
+/// is opened once and written in batches of about [`WRITE_BATCH`] on the blocking pool (not
+/// one pool trip and open per network chunk). The upload's new size.
+pub(crate) async fn write_body<S, E>(
+    store: &Store,
+    name: &str,
+    id: &str,
+    mut stream: S,
+) -> Result<u64, BodyError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let on_pool = |e: tokio::task::JoinError| BodyError::Read(e.to_string());
+    let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
+    let mut w = tokio::task::spawn_blocking(move || s.upload_writer(&n, &i))
+        .await
+        .map_err(on_pool)??;
+    let mut batch: Vec<bytes::Bytes> = Vec::new();
+    let mut held = 0;
+    loop {
+        let next = stream.next().await;
+        let done = match next {
+            Some(Ok(chunk)) => {
+                held += chunk.len();
+                batch.push(chunk);
+                false
+            }
+            Some(Err(e)) => {
+                // What arrived whole is kept: a client may resume from the size it asks for.
+                let _ = tokio::task::spawn_blocking(move || {
+                    batch.iter().try_for_each(|c| w.write(c))?;
+                    Ok::<_, StoreError>(w.finish())
+                })
+                .await;
+                return Err(BodyError::Read(e.to_string()));
+            }
+            None => true,
+        };
+        if held >= WRITE_BATCH || (done && held > 0) {
+            let chunks = std::mem::take(&mut batch);
+            held = 0;
+            w = tokio::task::spawn_blocking(move || {
+                chunks.iter().try_for_each(|c| w.write(c))?;
+                Ok::<_, StoreError>(w)
+            })
+            .await
+            .map_err(on_pool)??;
+        }
+        if done {
+            return Ok(w.finish());
+        }
+    }
+}
+
 async fn append_body(store: &Store, name: &str, id: &str, body: Body) -> Result<u64, ApiError> {
-    let mut stream = body.into_data_stream();
-    let mut size = {
-        let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
-        blocking(move || s.upload_size(&n, &i)).await?
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
+    write_body(store, name, id, body.into_data_stream())
+        .await
+        .map_err(|e| match e {
+            BodyError::Read(r) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "BLOB_UPLOAD_INVALID",
-                format!("reading the body: {e}"),
-            )
-        })?;
-        if chunk.is_empty() {
-            continue;
-        }
-        let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
-        size = blocking(move || s.upload_append(&n, &i, &chunk)).await?;
-    }
-    Ok(size)
+                format!("reading the body: {r}"),
+            ),
+            BodyError::Store(s) => s.into(),
+        })
 }
 
 fn upload_accepted(name: &str, id: &str, size: u64) -> Response {

@@ -590,23 +590,7 @@ fn registry_serve_killed_mid_push_stays_consistent() {
     );
     reg.child = spawn();
     wait_up(&url, &[]);
-    assert_eq!(
-        std::fs::read_dir(&uploads).unwrap().count(),
-        0,
-        "uploads survived"
-    );
-    for e in std::fs::read_dir(root.join("blobs/sha256"))
-        .unwrap()
-        .flatten()
-    {
-        let o = Command::new("sha256sum").arg(e.path()).output().unwrap();
-        let sum = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(
-            sum.split_whitespace().next().unwrap_or_default(),
-            e.file_name().to_string_lossy(),
-            "a blob whose bytes do not match its name"
-        );
-    }
+    assert_store_whole(&root);
     // The push goes through now, and the image reads back.
     let o = Command::new("skopeo")
         .args(["copy", "--dest-tls-verify=false"])
@@ -659,6 +643,27 @@ fn registry_serve_as_a_pull_through_cache() {
     assert!(body.contains("MANIFEST_UNKNOWN"), "{body}");
     drop(cache);
     d.finish();
+}
+
+/// A consistent store: no upload left, and every blob's bytes hash to its name.
+fn assert_store_whole(root: &std::path::Path) {
+    assert_eq!(
+        std::fs::read_dir(root.join("uploads")).unwrap().count(),
+        0,
+        "uploads left"
+    );
+    for e in std::fs::read_dir(root.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+    {
+        let o = Command::new("sha256sum").arg(e.path()).output().unwrap();
+        let sum = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            sum.split_whitespace().next().unwrap_or_default(),
+            e.file_name().to_string_lossy(),
+            "a blob whose bytes do not match its name"
+        );
+    }
 }
 
 /// The test's daemon and image archive, when its commands and image are here.
@@ -929,5 +934,279 @@ fn registry_serve_caches_a_bearer_upstream() {
     d.ok(&["rmi", &image]);
     d.ok(&["pull", &image]);
     drop(authed);
+    d.finish();
+}
+
+/// A multi-arch index built by hand from busybox (its own platform, and a second manifest
+/// whose config names another architecture): pushed manifest by manifest, an index naming
+/// a missing manifest refused, then `skopeo copy --all` reads the whole index back and pushes
+/// it to another repository, `skopeo inspect --raw` sees the same index, and berth pulls and
+/// runs its platform's image from it.
+#[test]
+fn registry_serve_multi_arch_index() {
+    let t = "registry_serve_multi_arch_index";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "sha256sum"], "busybox") else {
+        return;
+    };
+    let dir = d.dir.path().to_path_buf();
+    let reg = start_registry(&d, &[]);
+    let host = format!("127.0.0.1:{}", reg.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let o = skopeo_push(&busybox, &format!("docker://{host}/multi/app:native"), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    let (code, native, _) = curl(&[
+        "-H",
+        &format!("Accept: {OCI_MANIFEST}"),
+        &format!("http://{host}/v2/multi/app/manifests/native"),
+    ]);
+    assert_eq!(code, 200, "{native}");
+    let native_digest = format!("sha256:{}", sha256_hex(native.as_bytes()));
+    let mut m: serde_json::Value = serde_json::from_str(&native).unwrap();
+    let cfg_digest = m["config"]["digest"].as_str().unwrap().to_string();
+    let (code, cfg, _) = curl(&[&format!("http://{host}/v2/multi/app/blobs/{cfg_digest}")]);
+    assert_eq!(code, 200);
+    let mut cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    let arch = cfg["architecture"].as_str().unwrap().to_string();
+    let other_arch = if arch == "arm64" { "amd64" } else { "arm64" };
+    cfg["architecture"] = other_arch.into();
+    let other_cfg = serde_json::to_vec(&cfg).unwrap();
+    let other_cfg_digest = format!("sha256:{}", sha256_hex(&other_cfg));
+    std::fs::write(dir.join("other-config.json"), &other_cfg).unwrap();
+    let (code, body, _) = curl(&[
+        "-X",
+        "POST",
+        "--data-binary",
+        &format!("@{}", dir.join("other-config.json").display()),
+        &format!("http://{host}/v2/multi/app/blobs/uploads/?digest={other_cfg_digest}"),
+    ]);
+    assert_eq!(code, 201, "{body}");
+    m["config"]["digest"] = other_cfg_digest.as_str().into();
+    m["config"]["size"] = other_cfg.len().into();
+    let other = serde_json::to_vec(&m).unwrap();
+    let other_digest = format!("sha256:{}", sha256_hex(&other));
+    let put = |name: &str, reference: &str, media: &str, body: &[u8]| {
+        let f = dir.join(format!("put-{}", sha256_hex(body)));
+        std::fs::write(&f, body).unwrap();
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {media}"),
+            "--data-binary",
+            &format!("@{}", f.display()),
+            &format!("http://{host}/v2/{name}/manifests/{reference}"),
+        ])
+    };
+    let (code, body, _) = put("multi/app", &other_digest, OCI_MANIFEST, &other);
+    assert_eq!(code, 201, "{body}");
+    let entry = |digest: &str, size: usize, arch: &str| {
+        serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size,
+            "platform": {"os": "linux", "architecture": arch}})
+    };
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        entry(&native_digest, native.len(), &arch),
+        entry(&other_digest, other.len(), other_arch),
+    ]});
+    // An index naming a manifest the repository lacks is refused.
+    let mut broken = index.clone();
+    broken["manifests"][1]["digest"] = format!("sha256:{}", "0".repeat(64)).into();
+    let (code, body, _) = put(
+        "multi/app",
+        "broken",
+        OCI_INDEX,
+        &serde_json::to_vec(&broken).unwrap(),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("MANIFEST_BLOB_UNKNOWN"), "{body}");
+    let index = serde_json::to_vec(&index).unwrap();
+    let (code, body, _) = put("multi/app", "v1", OCI_INDEX, &index);
+    assert_eq!(code, 201, "{body}");
+
+    // skopeo reads the whole index (every platform) and pushes it elsewhere intact.
+    let layout = dir.join("multi-layout");
+    let o = Command::new("skopeo")
+        .args(["copy", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{host}/multi/app:v1"))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{host}/multi/copy:v1"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{host}/multi/copy:v1"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        sha256_hex(&o.stdout),
+        sha256_hex(&index),
+        "the index changed"
+    );
+    let (code, body, _) = curl(&[&format!(
+        "http://{host}/v2/multi/copy/manifests/{other_digest}"
+    )]);
+    assert_eq!(
+        code, 200,
+        "the other platform's manifest did not travel: {body}"
+    );
+
+    // berth picks its own platform out of the index and runs it.
+    let image = format!("{host}/multi/copy:v1");
+    d.ok(&["pull", &image]);
+    assert_eq!(d.ok(&["run", "--rm", &image, "echo", "multi"]), "multi");
+    drop(reg);
+    d.finish();
+}
+
+/// Four skopeo pushes of two different images to one tag at once: all succeed, the tag names
+/// one of the two whole manifests, every stored blob hashes to its name, no upload is left,
+/// and the image the tag names pulls.
+#[test]
+fn registry_serve_concurrent_pushes_of_one_tag() {
+    let t = "registry_serve_concurrent_pushes_of_one_tag";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "sha256sum"], "busybox") else {
+        return;
+    };
+    let Some(debian) = berth_testutil::image(t, "debian-bookworm-minbase") else {
+        return;
+    };
+    let reg = start_registry(&d, &[]);
+    let host = format!("127.0.0.1:{}", reg.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let dest = format!("docker://{host}/race/app:latest");
+    let pushes: Vec<_> = [&busybox, &debian, &busybox, &debian]
+        .into_iter()
+        .map(|archive| {
+            Command::new("skopeo")
+                .args(["copy", "--dest-tls-verify=false"])
+                .arg(format!("oci-archive:{}", archive.display()))
+                .arg(&dest)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for p in pushes {
+        let o = p.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // The manifests as the archives hold them (skopeo keeps OCI manifests as they are).
+    let manifest_of = |archive: &std::path::Path| {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci-archive:{}", archive.display()))
+            .output()
+            .unwrap();
+        format!("sha256:{}", sha256_hex(&o.stdout))
+    };
+    let candidates = [manifest_of(&busybox), manifest_of(&debian)];
+    let (code, _, h) = curl(&[
+        "-I",
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        &format!("http://{host}/v2/race/app/manifests/latest"),
+    ]);
+    assert_eq!(code, 200);
+    let tagged = h
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("docker-content-digest:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap();
+    assert!(
+        candidates.contains(&tagged),
+        "{tagged} is neither of {candidates:?}"
+    );
+    let root = d.dir.path().join(format!("registry-{}", reg.port));
+    assert_store_whole(&root);
+    d.ok(&["pull", &format!("{host}/race/app:latest")]);
+    drop(reg);
+    d.finish();
+}
+
+/// A small tmpfs mounted (and unmounted on drop, panics included) at a directory.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: std::path::PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&path).unwrap();
+        let o = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Tmpfs(path)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A registry whose root fills up (a 12 MiB tmpfs) during a push of the Debian image: the
+/// push fails with 507 Insufficient Storage, no upload is left holding space, nothing is tagged,
+/// every stored blob is whole, and the server still serves: busybox pushes and pulls.
+#[test]
+fn registry_serve_full_disk() {
+    let t = "registry_serve_full_disk";
+    let Some((debian, d)) = setup(
+        t,
+        &["skopeo", "curl", "sha256sum", "mount", "umount"],
+        "debian-bookworm-minbase",
+    ) else {
+        return;
+    };
+    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let root = d.dir.path().join("small-root");
+    let _fs = Tmpfs::mount(root.clone(), "12m");
+    let port = free_port();
+    let child = Command::new(common::cli::berth_bin().unwrap())
+        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--root")
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Registry { child, port };
+    let host = format!("127.0.0.1:{port}");
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let o = skopeo_push(&debian, &format!("docker://{host}/big/debian:v1"), &[]);
+    assert!(!o.status.success(), "the Debian image fit in 12 MiB");
+    let err = String::from_utf8_lossy(&o.stderr);
+    // 507 with the spec's error body (skopeo prints the status line of a 5xx only).
+    assert!(
+        err.contains("507 Insufficient Storage") || err.contains("storage is full"),
+        "{err}"
+    );
+    let (code, body, _) = curl(&[&format!("http://{host}/v2/big/debian/manifests/v1")]);
+    assert_eq!(code, 404, "{body}");
+    assert_store_whole(&root);
+    let o = skopeo_push(&busybox, &format!("docker://{host}/small/busybox:v1"), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["pull", &format!("{host}/small/busybox:v1")]);
+    drop(reg);
     d.finish();
 }
