@@ -774,9 +774,34 @@ pub enum BodyError {
 /// Bytes gathered before one trip to the blocking pool writes them.
 const WRITE_BATCH: usize = 1 << 20;
 
+/// The upload writer while it opens or writes a batch on the blocking pool.
+type Pending = tokio::task::JoinHandle<Result<crate::store::UploadWriter, StoreError>>;
+
+/// The writer back once its batch is written.
+async fn ready(p: Pending) -> Result<crate::store::UploadWriter, BodyError> {
+    Ok(p.await.map_err(|e| BodyError::Read(e.to_string()))??)
+}
+
+/// [`ready`]; when the write failed (a full disk), the rest of the body is read and dropped
+/// first, so the client gets the answer instead of a broken pipe.
+async fn ready_or_drain<S, E>(
+    p: Pending,
+    stream: &mut S,
+) -> Result<crate::store::UploadWriter, BodyError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    let r = ready(p).await;
+    if r.is_err() {
+        while let Some(Ok(_)) = stream.next().await {}
+    }
+    r
+}
+
 /// Append a body (a stream of chunks) to upload `id` of `name`, hashing as it goes: the file
-/// is opened once and written in batches of about [`WRITE_BATCH`] on the blocking pool (not
-/// one pool trip and open per network chunk). The upload's new size.
+/// is opened once and written in batches of about [`WRITE_BATCH`] on the blocking pool while
+/// the next batch arrives (not one pool trip and open per network chunk, and receiving never
+/// waits for the disk but by one batch). The upload's new size.
 pub(crate) async fn write_body<S, E>(
     store: &Store,
     name: &str,
@@ -787,45 +812,50 @@ where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let on_pool = |e: tokio::task::JoinError| BodyError::Read(e.to_string());
     let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
-    let mut w = tokio::task::spawn_blocking(move || s.upload_writer(&n, &i))
-        .await
-        .map_err(on_pool)??;
+    let mut pending: Pending = tokio::task::spawn_blocking(move || s.upload_writer(&n, &i));
     let mut batch: Vec<bytes::Bytes> = Vec::new();
     let mut held = 0;
     loop {
-        let next = stream.next().await;
-        let done = match next {
+        let failed = match stream.next().await {
             Some(Ok(chunk)) => {
                 held += chunk.len();
                 batch.push(chunk);
-                false
+                if held < WRITE_BATCH {
+                    continue;
+                }
+                None
             }
-            Some(Err(e)) => {
-                // What arrived whole is kept: a client may resume from the size it asks for.
-                let _ = tokio::task::spawn_blocking(move || {
+            Some(Err(e)) => Some(BodyError::Read(e.to_string())),
+            None => {
+                // The end: the last batch, then the size. (What arrived whole before a body
+                // broke off is kept the same way: a client may resume from the size.)
+                let mut w = ready_or_drain(pending, &mut stream).await?;
+                return tokio::task::spawn_blocking(move || {
                     batch.iter().try_for_each(|c| w.write(c))?;
                     Ok::<_, StoreError>(w.finish())
                 })
-                .await;
-                return Err(BodyError::Read(e.to_string()));
+                .await
+                .map_err(|e| BodyError::Read(e.to_string()))?
+                .map_err(BodyError::from);
             }
-            None => true,
         };
-        if held >= WRITE_BATCH || (done && held > 0) {
-            let chunks = std::mem::take(&mut batch);
-            held = 0;
-            w = tokio::task::spawn_blocking(move || {
+        let mut w = ready_or_drain(pending, &mut stream).await?;
+        let chunks = std::mem::take(&mut batch);
+        held = 0;
+        if let Some(e) = failed {
+            let _ = tokio::task::spawn_blocking(move || {
                 chunks.iter().try_for_each(|c| w.write(c))?;
-                Ok::<_, StoreError>(w)
+                Ok::<_, StoreError>(w.finish())
             })
-            .await
-            .map_err(on_pool)??;
+            .await;
+            return Err(e);
         }
-        if done {
-            return Ok(w.finish());
-        }
+        pending = tokio::task::spawn_blocking(move || {
+            chunks.iter().try_for_each(|c| w.write(c))?;
+            w.start_writeback();
+            Ok(w)
+        });
     }
 }
 

@@ -119,7 +119,23 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
             let policy = berth_registry_server::policy::Policy::parse(&text)
                 .map_err(|e| Exit::msg(1, format!("--token-policy {p}: {e}")))?;
             let key = match &c.token_key {
-                Some(k) => Some(read("token-key", k)?),
+                Some(k) => {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let mode = std::fs::metadata(k)
+                        .map_err(|e| Exit::msg(1, format!("--token-key {k}: {e}")))?
+                        .permissions()
+                        .mode();
+                    if mode & 0o077 != 0 {
+                        return Err(Exit::msg(
+                            1,
+                            format!(
+                                "--token-key {k}: readable by others (mode {:o}): chmod 600 it",
+                                mode & 0o777
+                            ),
+                        ));
+                    }
+                    Some(read("token-key", k)?)
+                }
                 None => None,
             };
             Some(std::sync::Arc::new(

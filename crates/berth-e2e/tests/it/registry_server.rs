@@ -805,10 +805,10 @@ fn registry_serve_with_token_auth() {
     assert_eq!(code, 401);
     assert!(h.contains("error=\"invalid_token\""), "{h}");
 
-    // A second server (same config, --token-ttl 1 over it): its own key, short tokens.
+    // A second server (same config, --token-ttl 2 over it): its own key, short tokens.
     let other = start_registry(
         &d,
-        &["--config", config.to_str().unwrap(), "--token-ttl", "1"],
+        &["--config", config.to_str().unwrap(), "--token-ttl", "2"],
     );
     let host2 = format!("127.0.0.1:{}", other.port);
     wait_up(&format!("http://{host2}/v2/"), &[]);
@@ -823,11 +823,69 @@ fn registry_serve_with_token_auth() {
     let tags2 = format!("http://{host2}/v2/team/app/tags/list");
     assert_eq!(curl(&["-H", &bearer(&tok2), &tags2]).0, 404);
     // ...until it expires.
-    std::thread::sleep(Duration::from_millis(2100));
+    // (Whole seconds: a 2 s token lives 1 to 2 s.)
+    std::thread::sleep(Duration::from_millis(3100));
     let (code, _, h) = curl(&["-H", &bearer(&tok2), &tags2]);
     assert_eq!(code, 401);
     assert!(h.contains("error=\"invalid_token\""), "{h}");
     drop(other);
+
+    // With a key file, tokens outlive a restart; a key others may read, or a config key
+    // that does not exist, is refused naming it.
+    let key = dir.join("token.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let serve = |extra: &[&str]| {
+        Command::new(common::cli::berth_bin().unwrap())
+            .args(["registry", "serve", "--addr", "127.0.0.1:1", "--root"])
+            .arg(dir.join("never"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key_arg = [
+        "--config",
+        config.to_str().unwrap(),
+        "--token-key",
+        key.to_str().unwrap(),
+    ];
+    let o = serve(&key_arg);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("chmod 600"),
+        "{o:?}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "root: x
+storage-driver: s3
+",
+    )
+    .unwrap();
+    let o = serve(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("storage-driver"),
+        "{o:?}"
+    );
+    let keyed = start_registry(&d, &key_arg);
+    let host3 = format!("127.0.0.1:{}", keyed.port);
+    wait_up(&format!("http://{host3}/v2/"), &[]);
+    let (_, tok3) = fetch_token(&host3, Some("alice:s3cret"), "repository:team/app:pull");
+    drop(keyed);
+    let keyed = start_registry(&d, &key_arg);
+    let host4 = format!("127.0.0.1:{}", keyed.port);
+    wait_up(&format!("http://{host4}/v2/"), &[]);
+    let tags4 = format!("http://{host4}/v2/team/app/tags/list");
+    assert_eq!(
+        curl(&["-H", &bearer(&tok3), &tags4]).0,
+        404,
+        "the token died"
+    );
+    drop(keyed);
 
     // docker through berth: alice pushes to another repository, bob is denied.
     let image = format!("{host}/team/app:v1");
