@@ -1082,3 +1082,152 @@ async fn referrers(
     let body = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
     Ok((StatusCode::OK, h, body.to_string()).into_response())
 }
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+    use crate::token::{Access, TokenAuth};
+    use tower::ServiceExt as _;
+
+    fn app(dir: &std::path::Path) -> (axum::Router, Arc<TokenAuth>) {
+        let policy = crate::policy::Policy::parse(
+            "users:\n  alice:\n    \"team/*\": [pull, push]\n    \"_catalog\": [\"*\"]\n  bob:\n    \"team/*\": [pull]\n",
+        )
+        .unwrap();
+        let t = Arc::new(
+            TokenAuth::new(
+                None,
+                "reg".into(),
+                std::time::Duration::from_secs(60),
+                policy,
+                None,
+            )
+            .unwrap(),
+        );
+        let opts = Options {
+            delete: true,
+            token: Some(t.clone()),
+            ..Options::default()
+        };
+        (router(Store::open(dir).unwrap(), opts), t)
+    }
+
+    async fn call(r: &axum::Router, method: &str, uri: &str, token: Option<&str>) -> Response {
+        let mut b = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "reg.test:5000");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r.clone()
+            .oneshot(b.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn challenge(r: &Response) -> String {
+        r.headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    fn scopes(s: &[&str]) -> Vec<Access> {
+        s.iter().map(|x| Access::parse_scope(x).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn routes_need_the_action_their_method_implies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, t) = app(dir.path());
+        let resp = call(&r, "GET", "/v2/", None).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&resp),
+            r#"Bearer realm="http://reg.test:5000/auth/token",service="reg""#
+        );
+        let (bob, _) = t.issue(
+            Some("bob"),
+            &scopes(&["repository:team/app:pull,push,delete"]),
+        );
+        // Pull: authorised (the repository is simply unknown).
+        let resp = call(&r, "GET", "/v2/team/app/tags/list", Some(&bob)).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        // Push and delete: not in bob's token; the challenge names what is needed.
+        for (m, uri, action) in [
+            ("POST", "/v2/team/app/blobs/uploads/", "push"),
+            ("PUT", "/v2/team/app/manifests/v1", "push"),
+            ("DELETE", "/v2/team/app/manifests/v1", "delete"),
+        ] {
+            let resp = call(&r, m, uri, Some(&bob)).await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{m} {uri}");
+            let c = challenge(&resp);
+            assert!(
+                c.contains(&format!("scope=\"repository:team/app:{action}\""))
+                    && c.contains("error=\"insufficient_scope\""),
+                "{c}"
+            );
+        }
+        // Another repository than the token's.
+        let resp = call(&r, "GET", "/v2/team/other/tags/list", Some(&bob)).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        // The catalog needs registry:catalog:*.
+        let resp = call(&r, "GET", "/v2/_catalog", Some(&bob)).await;
+        assert!(challenge(&resp).contains("scope=\"registry:catalog:*\""));
+        let (alice, _) = t.issue(Some("alice"), &scopes(&["registry:catalog:*"]));
+        assert_eq!(
+            call(&r, "GET", "/v2/_catalog", Some(&alice)).await.status(),
+            StatusCode::OK
+        );
+        // Health and metrics stay open.
+        assert_eq!(
+            call(&r, "GET", "/healthz", None).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mount_needs_pull_on_its_source_and_the_realm_issues_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, t) = app(dir.path());
+        let store = Store::open(dir.path()).unwrap();
+        let id = store.upload_start("team/src").unwrap();
+        store.upload_append("team/src", &id, b"layer").unwrap();
+        let d = Digest::of(b"layer");
+        store.upload_finish("team/src", &id, &d).unwrap();
+        let mount = format!("/v2/team/dst/blobs/uploads/?mount={d}&from=team/src");
+        // Without pull on the source: an upload starts instead (202), nothing is linked.
+        let (push_only, _) = t.issue(Some("alice"), &scopes(&["repository:team/dst:push"]));
+        let resp = call(&r, "POST", &mount, Some(&push_only)).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        assert!(store.blob_size("team/dst", &d).is_err());
+        let (both, _) = t.issue(
+            Some("alice"),
+            &scopes(&["repository:team/dst:push", "repository:team/src:pull"]),
+        );
+        let resp = call(&r, "POST", &mount, Some(&both)).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert_eq!(store.blob_size("team/dst", &d).unwrap(), 5);
+
+        // The realm: anonymous gets an empty grant; a foreign service is refused.
+        let resp = call(
+            &r,
+            "GET",
+            "/auth/token?service=reg&scope=repository:team/app:pull",
+            None,
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["token"], v["access_token"]);
+        assert_eq!(v["expires_in"], 60);
+        let claims = t.verify(v["token"].as_str().unwrap()).unwrap();
+        assert!(claims.access.is_empty() && claims.sub.is_empty());
+        let resp = call(&r, "GET", "/auth/token?service=other", None).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+}
