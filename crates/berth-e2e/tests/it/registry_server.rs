@@ -1238,7 +1238,7 @@ fn registry_serve_full_disk() {
         return;
     };
     let root = d.dir.path().join("small-root");
-    let _fs = Tmpfs::mount(root.clone(), "12m");
+    let small = Tmpfs::mount(root.clone(), "12m");
     let port = free_port();
     let child = Command::new(common::cli::berth_bin().unwrap())
         .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
@@ -1266,5 +1266,6 @@ fn registry_serve_full_disk() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     d.ok(&["pull", &format!("{host}/small/busybox:v1")]);
     drop(reg);
+    drop(small);
     d.finish();
 }
