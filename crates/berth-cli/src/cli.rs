@@ -131,7 +131,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum RegistryCmd {
     /// Serve a registry from a directory
-    Serve(RegistryServeArgs),
+    Serve(Box<RegistryServeArgs>),
     /// Remove blobs no manifest references (mark and sweep)
     Gc(RegistryGcArgs),
 }
@@ -151,18 +151,41 @@ pub struct RegistryGcArgs {
 
 #[derive(Args, Debug)]
 pub struct RegistryServeArgs {
+    /// Read settings from this YAML file (keys as these flags: addr, root, tls-cert, …);
+    /// flags given here win
+    #[arg(long)]
+    pub config: Option<String>,
     /// Address to listen on (a non-loopback one needs --tls-cert/--tls-key or --insecure)
-    #[arg(long, default_value = "127.0.0.1:5000")]
-    pub addr: String,
+    /// [default: 127.0.0.1:5000]
+    #[arg(long)]
+    pub addr: Option<String>,
     /// Serve HTTPS with this certificate chain (PEM)
-    #[arg(long = "tls-cert", requires = "tls_key")]
+    #[arg(long = "tls-cert")]
     pub tls_cert: Option<String>,
     /// The certificate's private key (PEM)
-    #[arg(long = "tls-key", requires = "tls_cert")]
+    #[arg(long = "tls-key")]
     pub tls_key: Option<String>,
-    /// Require Basic auth from the users of this htpasswd file (bcrypt: `htpasswd -B`)
+    /// The users (bcrypt: `htpasswd -B`): Basic auth on every request, or with --token-policy
+    /// the logins of the token realm
     #[arg(long)]
     pub htpasswd: Option<String>,
+    /// Require Bearer tokens from the built-in issuer (`/auth/token`), granting what this
+    /// YAML policy file allows each user (repository glob: [pull, push, delete])
+    #[arg(long = "token-policy")]
+    pub token_policy: Option<String>,
+    /// Sign tokens with the key in this file (at least 32 bytes), so they outlive a restart
+    /// [default: a random key made at start]
+    #[arg(long = "token-key")]
+    pub token_key: Option<String>,
+    /// Lifetime of the tokens issued, in seconds [default: 300]
+    #[arg(long = "token-ttl")]
+    pub token_ttl: Option<u64>,
+    /// The service name in challenges and tokens [default: berth-registry]
+    #[arg(long = "token-service")]
+    pub token_service: Option<String>,
+    /// The token realm to announce [default: <scheme>://<Host>/auth/token of the request]
+    #[arg(long = "token-realm")]
+    pub token_realm: Option<String>,
     /// Serve plain HTTP on a non-loopback address anyway
     #[arg(long)]
     pub insecure: bool,
@@ -170,11 +193,11 @@ pub struct RegistryServeArgs {
     #[arg(long)]
     pub proxy: Option<String>,
     /// The upstream's user, for --proxy (its password in BERTH_PROXY_PASSWORD)
-    #[arg(long = "proxy-username", requires = "proxy")]
+    #[arg(long = "proxy-username")]
     pub proxy_username: Option<String>,
-    /// Where blobs, manifests and uploads are stored
-    #[arg(long, default_value = "/var/lib/berth-registry")]
-    pub root: String,
+    /// Where blobs, manifests and uploads are stored [default: /var/lib/berth-registry]
+    #[arg(long)]
+    pub root: Option<String>,
     /// Allow DELETE of manifests, tags and blobs
     #[arg(long)]
     pub delete: bool,

@@ -54,30 +54,27 @@ impl Htpasswd {
 
     /// Whether an `Authorization` header value names a known user with the right password.
     pub fn allows(&self, authorization: Option<&str>) -> bool {
-        let Some(encoded) = authorization.and_then(|a| a.strip_prefix("Basic ")) else {
-            return false;
-        };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-            return false;
-        };
-        let Ok(text) = String::from_utf8(decoded) else {
-            return false;
-        };
-        let Some((user, pass)) = text.split_once(':') else {
-            return false;
-        };
-        let Some(hash) = self.users.get(user) else {
-            return false;
-        };
+        self.user(authorization).is_some()
+    }
+
+    /// The user a `Basic` `Authorization` header value proves to be, if it does.
+    pub fn user(&self, authorization: Option<&str>) -> Option<String> {
+        let encoded = authorization?.strip_prefix("Basic ")?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, pass) = text.split_once(':')?;
+        let hash = self.users.get(user)?;
         let key: [u8; 32] = Sha256::digest(format!("{user}\0{pass}\0{hash}").as_bytes()).into();
         if self.verified.lock().expect("verified lock").contains(&key) {
-            return true;
+            return Some(user.to_string());
         }
-        let ok = bcrypt::verify(pass, hash).unwrap_or(false);
-        if ok {
-            self.verified.lock().expect("verified lock").insert(key);
+        if !bcrypt::verify(pass, hash).unwrap_or(false) {
+            return None;
         }
-        ok
+        self.verified.lock().expect("verified lock").insert(key);
+        Some(user.to_string())
     }
 }
 
@@ -95,7 +92,10 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
             )
         };
-        assert!(h.allows(Some(&basic("alice", "s3cret"))));
+        assert_eq!(
+            h.user(Some(&basic("alice", "s3cret"))).as_deref(),
+            Some("alice")
+        );
         assert!(
             h.allows(Some(&basic("alice", "s3cret"))),
             "the remembered answer"

@@ -25,8 +25,12 @@ pub const MAX_MANIFEST: usize = 4 << 20;
 pub struct Options {
     /// Allow `DELETE` of manifests, tags and blobs.
     pub delete: bool,
-    /// Require Basic auth from these users.
+    /// The users: Basic auth on every request, or (with `token`) the token realm's logins.
     pub htpasswd: Option<Arc<crate::auth::Htpasswd>>,
+    /// Bearer tokens from the built-in issuer (`/auth/token`), checked on every request.
+    pub token: Option<Arc<crate::token::TokenAuth>>,
+    /// Served over TLS (the scheme of the announced token realm).
+    pub https: bool,
     /// Pull-through cache of this upstream (pushes refused).
     pub proxy: Option<crate::proxy::Upstream>,
 }
@@ -134,6 +138,16 @@ impl From<StoreError> for ApiError {
             StoreError::DigestMismatch { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e.to_string())
             }
+            StoreError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                tracing::error!(error = %e, "registry store full");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "UNKNOWN",
+                    format!("the registry's storage is full ({e}); the upload was dropped"),
+                )
+            }
             StoreError::Io { .. } => {
                 tracing::error!(error = %e, "registry store");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string())
@@ -195,9 +209,26 @@ async fn handle(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or_default().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_string());
     let headers = req.headers().clone();
     let body = req.into_body();
-    let resp = answer(&app, &method, &path, &q, &headers, body).await;
+    let resp = match &app.opts.token {
+        Some(t) if path == "/auth/token" => {
+            token_endpoint(&app, t, &method, &raw_query, &headers).await
+        }
+        Some(t) => match bearer_check(&app, t, &method, &path, q, &headers, &host) {
+            Ok(q) => answer(&app, &method, &path, &q, &headers, body).await,
+            Err(r) => with_api_version(*r),
+        },
+        None => answer(&app, &method, &path, &q, &headers, body).await,
+    };
     let status = resp.status().as_u16();
     *app.metrics
         .requests
@@ -241,31 +272,13 @@ async fn answer(
         }
         _ => {}
     }
-    if let Some(h) = &app.opts.htpasswd {
+    if let (Some(h), None) = (&app.opts.htpasswd, &app.opts.token) {
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        let h = h.clone();
-        let ok = tokio::task::spawn_blocking(move || h.allows(auth.as_deref()))
-            .await
-            .unwrap_or(false);
-        if !ok {
-            let mut r = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "authentication required",
-            )
-            .into_response();
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"berth-registry\""),
-            );
-            r.headers_mut().insert(
-                "Docker-Distribution-API-Version",
-                HeaderValue::from_static("registry/2.0"),
-            );
-            return r;
+        if basic_user(h, auth).await.is_none() {
+            return with_api_version(basic_challenge("authentication required"));
         }
     }
     let r = dispatch(app, method, path, q, headers, body).await;
@@ -279,12 +292,209 @@ async fn answer(
             }
         }
     }
-    let mut resp = r.unwrap_or_else(IntoResponse::into_response);
+    with_api_version(r.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// The htpasswd user an `Authorization` value proves (bcrypt runs on the blocking pool).
+async fn basic_user(
+    h: &Arc<crate::auth::Htpasswd>,
+    authorization: Option<String>,
+) -> Option<String> {
+    let h = h.clone();
+    tokio::task::spawn_blocking(move || h.user(authorization.as_deref()))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// 401 `UNAUTHORIZED` asking for Basic credentials.
+fn basic_challenge(message: &'static str) -> Response {
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"berth-registry\""),
+    );
+    r
+}
+
+fn with_api_version(mut resp: Response) -> Response {
     resp.headers_mut().insert(
         "Docker-Distribution-API-Version",
         HeaderValue::from_static("registry/2.0"),
     );
     resp
+}
+
+/// The access a request needs: `None` for `/v2/` and paths that are no route (any valid
+/// token; the route's own error follows).
+fn needed_access(path: &str, method: &Method) -> Option<crate::token::Access> {
+    let route = parse(path).ok()?;
+    let action = match *method {
+        Method::GET | Method::HEAD => "pull",
+        Method::DELETE => "delete",
+        _ => "push",
+    };
+    let (kind, name, action) = match route {
+        Route::Base => return None,
+        Route::Catalog => ("registry", "catalog".to_string(), "*"),
+        // Every step of an upload writes (a status GET or a cancel included).
+        Route::UploadStart { name } | Route::Upload { name, .. } => ("repository", name, "push"),
+        Route::Manifest { name, .. }
+        | Route::Blob { name, .. }
+        | Route::Tags { name }
+        | Route::Referrers { name, .. } => ("repository", name, action),
+    };
+    Some(crate::token::Access {
+        kind: kind.to_string(),
+        name,
+        actions: vec![action.to_string()],
+    })
+}
+
+/// Token auth of one request: the query to serve it with (a cross-repository mount is
+/// dropped, so the blob is uploaded instead, unless the token may pull the source), or the
+/// 401 to answer.
+fn bearer_check(
+    app: &App,
+    t: &crate::token::TokenAuth,
+    method: &Method,
+    path: &str,
+    mut q: HashMap<String, String>,
+    headers: &HeaderMap,
+    host: &str,
+) -> Result<HashMap<String, String>, Box<Response>> {
+    if path == "/healthz" || path == "/metrics" {
+        return Ok(q);
+    }
+    let needed = needed_access(path, method);
+    let realm = format!(
+        "{}://{host}/auth/token",
+        if app.opts.https { "https" } else { "http" }
+    );
+    let deny = |status: StatusCode, code: &'static str, msg: String, error: Option<&str>| {
+        let mut r = ApiError::new(status, code, msg)
+            .detail(match &needed {
+                Some(a) => json!([{"Type": a.kind, "Name": a.name, "Action": a.actions[0]}]),
+                None => Value::Null,
+            })
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            hv(&t.challenge(&realm, needed.as_ref(), error)),
+        );
+        Box::new(r)
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return Err(deny(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required".into(),
+            None,
+        ));
+    };
+    let claims = t.verify(token.trim()).map_err(|e| {
+        deny(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            format!("authentication required: {e}"),
+            Some("invalid_token"),
+        )
+    })?;
+    if let Some(a) = &needed {
+        if !claims.allows(&a.kind, &a.name, &a.actions[0]) {
+            let who = if claims.sub.is_empty() {
+                "anonymous".to_string()
+            } else {
+                claims.sub.clone()
+            };
+            return Err(deny(
+                StatusCode::UNAUTHORIZED,
+                "DENIED",
+                format!(
+                    "requested access to the resource is denied: {who} may not {} {}",
+                    a.actions[0], a.name
+                ),
+                Some("insufficient_scope"),
+            ));
+        }
+    }
+    if let Some(from) = q.get("from") {
+        if !claims.allows("repository", from, "pull") {
+            q.remove("mount");
+        }
+    }
+    Ok(q)
+}
+
+/// `GET /auth/token?service=…&scope=…`: Basic credentials (or none: anonymous) in, a token
+/// holding what the policy grants of the scopes out.
+async fn token_endpoint(
+    app: &Arc<App>,
+    t: &Arc<crate::token::TokenAuth>,
+    method: &Method,
+    raw_query: &str,
+    headers: &HeaderMap,
+) -> Response {
+    if *method != Method::GET {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the token realm answers GET (Basic credentials or none)",
+        )
+        .into_response();
+    }
+    let mut scopes = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw_query.as_bytes()) {
+        match &*k {
+            "service" if v != t.service => {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "UNSUPPORTED",
+                    format!(
+                        "unknown service {v:?}: this realm issues tokens for {:?}",
+                        t.service
+                    ),
+                )
+                .into_response()
+            }
+            // One parameter per scope, or several separated by spaces.
+            "scope" => scopes.extend(v.split(' ').filter_map(crate::token::Access::parse_scope)),
+            _ => {}
+        }
+    }
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|a| a.starts_with("Basic "))
+        .map(String::from);
+    let user = match (auth, &app.opts.htpasswd) {
+        (None, _) => None,
+        (Some(a), Some(h)) => {
+            let user = basic_user(h, Some(a)).await;
+            if user.is_none() {
+                return basic_challenge("incorrect username or password");
+            }
+            user
+        }
+        (Some(_), None) => return basic_challenge("this registry has no users: log out"),
+    };
+    let (token, claims) = t.issue(user.as_deref(), &scopes);
+    let body = json!({
+        "token": token,
+        "access_token": token,
+        "expires_in": claims.exp - claims.iat,
+        "issued_at": crate::token::rfc3339(claims.iat),
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn dispatch(
@@ -551,27 +761,115 @@ async fn get_blob(
     Ok((status, h, Body::from_stream(stream)).into_response())
 }
 
+/// Why a body could not be appended to an upload.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body itself broke off.
+    #[error("reading the body: {0}")]
+    Read(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Bytes gathered before one trip to the blocking pool writes them.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// The upload writer while it opens or writes a batch on the blocking pool.
+type Pending = tokio::task::JoinHandle<Result<crate::store::UploadWriter, StoreError>>;
+
+/// The writer back once its batch is written.
+async fn ready(p: Pending) -> Result<crate::store::UploadWriter, BodyError> {
+    Ok(p.await.map_err(|e| BodyError::Read(e.to_string()))??)
+}
+
+/// [`ready`]; when the write failed (a full disk), the rest of the body is read and dropped
+/// first, so the client gets the answer instead of a broken pipe.
+async fn ready_or_drain<S, E>(
+    p: Pending,
+    stream: &mut S,
+) -> Result<crate::store::UploadWriter, BodyError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    let r = ready(p).await;
+    if r.is_err() {
+        while let Some(Ok(_)) = stream.next().await {}
+    }
+    r
+}
+
+/// Append a body (a stream of chunks) to upload `id` of `name`, hashing as it goes: the file
+/// is opened once and written in batches of about [`WRITE_BATCH`] on the blocking pool while
+/// the next batch arrives (not one pool trip and open per network chunk, and receiving never
+/// waits for the disk but by one batch). The upload's new size.
+pub(crate) async fn write_body<S, E>(
+    store: &Store,
+    name: &str,
+    id: &str,
+    mut stream: S,
+) -> Result<u64, BodyError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
+    let mut pending: Pending = tokio::task::spawn_blocking(move || s.upload_writer(&n, &i));
+    let mut batch: Vec<bytes::Bytes> = Vec::new();
+    let mut held = 0;
+    loop {
+        let failed = match stream.next().await {
+            Some(Ok(chunk)) => {
+                held += chunk.len();
+                batch.push(chunk);
+                if held < WRITE_BATCH {
+                    continue;
+                }
+                None
+            }
+            Some(Err(e)) => Some(BodyError::Read(e.to_string())),
+            None => {
+                // The end: the last batch, then the size. (What arrived whole before a body
+                // broke off is kept the same way: a client may resume from the size.)
+                let mut w = ready_or_drain(pending, &mut stream).await?;
+                return tokio::task::spawn_blocking(move || {
+                    batch.iter().try_for_each(|c| w.write(c))?;
+                    Ok::<_, StoreError>(w.finish())
+                })
+                .await
+                .map_err(|e| BodyError::Read(e.to_string()))?
+                .map_err(BodyError::from);
+            }
+        };
+        let mut w = ready_or_drain(pending, &mut stream).await?;
+        let chunks = std::mem::take(&mut batch);
+        held = 0;
+        if let Some(e) = failed {
+            let _ = tokio::task::spawn_blocking(move || {
+                chunks.iter().try_for_each(|c| w.write(c))?;
+                Ok::<_, StoreError>(w.finish())
+            })
+            .await;
+            return Err(e);
+        }
+        pending = tokio::task::spawn_blocking(move || {
+            chunks.iter().try_for_each(|c| w.write(c))?;
+            w.start_writeback();
+            Ok(w)
+        });
+    }
+}
+
 async fn append_body(store: &Store, name: &str, id: &str, body: Body) -> Result<u64, ApiError> {
-    let mut stream = body.into_data_stream();
-    let mut size = {
-        let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
-        blocking(move || s.upload_size(&n, &i)).await?
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
+    write_body(store, name, id, body.into_data_stream())
+        .await
+        .map_err(|e| match e {
+            BodyError::Read(r) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "BLOB_UPLOAD_INVALID",
-                format!("reading the body: {e}"),
-            )
-        })?;
-        if chunk.is_empty() {
-            continue;
-        }
-        let (s, n, i) = (store.clone(), name.to_string(), id.to_string());
-        size = blocking(move || s.upload_append(&n, &i, &chunk)).await?;
-    }
-    Ok(size)
+                format!("reading the body: {r}"),
+            ),
+            BodyError::Store(s) => s.into(),
+        })
 }
 
 fn upload_accepted(name: &str, id: &str, size: u64) -> Response {
@@ -783,4 +1081,153 @@ async fn referrers(
     }
     let body = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
     Ok((StatusCode::OK, h, body.to_string()).into_response())
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+    use crate::token::{Access, TokenAuth};
+    use tower::ServiceExt as _;
+
+    fn app(dir: &std::path::Path) -> (axum::Router, Arc<TokenAuth>) {
+        let policy = crate::policy::Policy::parse(
+            "users:\n  alice:\n    \"team/*\": [pull, push]\n    \"_catalog\": [\"*\"]\n  bob:\n    \"team/*\": [pull]\n",
+        )
+        .unwrap();
+        let t = Arc::new(
+            TokenAuth::new(
+                None,
+                "reg".into(),
+                std::time::Duration::from_secs(60),
+                policy,
+                None,
+            )
+            .unwrap(),
+        );
+        let opts = Options {
+            delete: true,
+            token: Some(t.clone()),
+            ..Options::default()
+        };
+        (router(Store::open(dir).unwrap(), opts), t)
+    }
+
+    async fn call(r: &axum::Router, method: &str, uri: &str, token: Option<&str>) -> Response {
+        let mut b = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "reg.test:5000");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        r.clone()
+            .oneshot(b.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn challenge(r: &Response) -> String {
+        r.headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    fn scopes(s: &[&str]) -> Vec<Access> {
+        s.iter().map(|x| Access::parse_scope(x).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn routes_need_the_action_their_method_implies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, t) = app(dir.path());
+        let resp = call(&r, "GET", "/v2/", None).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenge(&resp),
+            r#"Bearer realm="http://reg.test:5000/auth/token",service="reg""#
+        );
+        let (bob, _) = t.issue(
+            Some("bob"),
+            &scopes(&["repository:team/app:pull,push,delete"]),
+        );
+        // Pull: authorised (the repository is simply unknown).
+        let resp = call(&r, "GET", "/v2/team/app/tags/list", Some(&bob)).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        // Push and delete: not in bob's token; the challenge names what is needed.
+        for (m, uri, action) in [
+            ("POST", "/v2/team/app/blobs/uploads/", "push"),
+            ("PUT", "/v2/team/app/manifests/v1", "push"),
+            ("DELETE", "/v2/team/app/manifests/v1", "delete"),
+        ] {
+            let resp = call(&r, m, uri, Some(&bob)).await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{m} {uri}");
+            let c = challenge(&resp);
+            assert!(
+                c.contains(&format!("scope=\"repository:team/app:{action}\""))
+                    && c.contains("error=\"insufficient_scope\""),
+                "{c}"
+            );
+        }
+        // Another repository than the token's.
+        let resp = call(&r, "GET", "/v2/team/other/tags/list", Some(&bob)).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        // The catalog needs registry:catalog:*.
+        let resp = call(&r, "GET", "/v2/_catalog", Some(&bob)).await;
+        assert!(challenge(&resp).contains("scope=\"registry:catalog:*\""));
+        let (alice, _) = t.issue(Some("alice"), &scopes(&["registry:catalog:*"]));
+        assert_eq!(
+            call(&r, "GET", "/v2/_catalog", Some(&alice)).await.status(),
+            StatusCode::OK
+        );
+        // Health and metrics stay open.
+        assert_eq!(
+            call(&r, "GET", "/healthz", None).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mount_needs_pull_on_its_source_and_the_realm_issues_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, t) = app(dir.path());
+        let store = Store::open(dir.path()).unwrap();
+        let id = store.upload_start("team/src").unwrap();
+        store.upload_append("team/src", &id, b"layer").unwrap();
+        let d = Digest::of(b"layer");
+        store.upload_finish("team/src", &id, &d).unwrap();
+        let mount = format!("/v2/team/dst/blobs/uploads/?mount={d}&from=team/src");
+        // Without pull on the source: an upload starts instead (202), nothing is linked.
+        let (push_only, _) = t.issue(Some("alice"), &scopes(&["repository:team/dst:push"]));
+        let resp = call(&r, "POST", &mount, Some(&push_only)).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        assert!(store.blob_size("team/dst", &d).is_err());
+        let (both, _) = t.issue(
+            Some("alice"),
+            &scopes(&["repository:team/dst:push", "repository:team/src:pull"]),
+        );
+        let resp = call(&r, "POST", &mount, Some(&both)).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert_eq!(store.blob_size("team/dst", &d).unwrap(), 5);
+
+        // The realm: anonymous gets an empty grant; a foreign service is refused.
+        let resp = call(
+            &r,
+            "GET",
+            "/auth/token?service=reg&scope=repository:team/app:pull",
+            None,
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["token"], v["access_token"]);
+        assert_eq!(v["expires_in"], 60);
+        let claims = t.verify(v["token"].as_str().unwrap()).unwrap();
+        assert!(claims.access.is_empty() && claims.sub.is_empty());
+        let resp = call(&r, "GET", "/auth/token?service=other", None).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
 }

@@ -1,17 +1,90 @@
 //! `berth registry serve`: berth-registry-server's router on a TCP listener until SIGINT or
 //! SIGTERM (berth-api's listener: TLS with rustls, connection limits); plain HTTP only on
-//! loopback unless `--insecure`. `berth
+//! loopback unless `--insecure`; settings from the flags over a `--config` YAML file. `berth
 //! registry gc`: the store's mark and sweep.
 
 use crate::cli::{RegistryGcArgs, RegistryServeArgs};
 use crate::exit::Exit;
+use berth_registry_server::config::ServeConfig;
+
+/// The flags as a config layer (`None`: not given, so the file or the default decides).
+fn flag_layer(a: &RegistryServeArgs) -> ServeConfig {
+    ServeConfig {
+        addr: a.addr.clone(),
+        root: a.root.clone(),
+        tls_cert: a.tls_cert.clone(),
+        tls_key: a.tls_key.clone(),
+        htpasswd: a.htpasswd.clone(),
+        insecure: a.insecure.then_some(true),
+        delete: a.delete.then_some(true),
+        proxy: a.proxy.clone(),
+        proxy_username: a.proxy_username.clone(),
+        token_policy: a.token_policy.clone(),
+        token_key: a.token_key.clone(),
+        token_ttl: a.token_ttl,
+        token_service: a.token_service.clone(),
+        token_realm: a.token_realm.clone(),
+    }
+}
+
+/// The settings in force: the flags over the config file.
+fn settings(a: &RegistryServeArgs) -> anyhow::Result<ServeConfig> {
+    let file = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Exit::msg(1, format!("--config {p}: {e}")))?;
+            let dir = std::path::Path::new(p)
+                .parent()
+                .unwrap_or(std::path::Path::new("."));
+            ServeConfig::parse(&text, dir)
+                .map_err(|e| Exit::msg(1, format!("--config {p}: {e}")))?
+        }
+        None => ServeConfig::default(),
+    };
+    let c = flag_layer(a).over(file);
+    let pairs = [
+        (
+            c.tls_cert.is_some() != c.tls_key.is_some(),
+            "tls-cert and tls-key go together",
+        ),
+        (
+            c.proxy_username.is_some() && c.proxy.is_none(),
+            "proxy-username needs proxy",
+        ),
+        (
+            c.token_policy.is_none()
+                && (c.token_key.is_some()
+                    || c.token_ttl.is_some()
+                    || c.token_service.is_some()
+                    || c.token_realm.is_some()),
+            "token-key, token-ttl, token-service and token-realm need token-policy",
+        ),
+        (
+            c.token_ttl == Some(0),
+            "token-ttl must be at least 1 second",
+        ),
+    ];
+    if let Some((_, why)) = pairs.iter().find(|(bad, _)| *bad) {
+        return Err(Exit::msg(1, format!("registry serve: {why}")));
+    }
+    Ok(c)
+}
+
+fn read(flag: &str, p: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| Exit::msg(1, format!("--{flag} {p}: {e}")))
+}
 
 pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
-    let addr: std::net::SocketAddr = a
-        .addr
+    let c = settings(a)?;
+    let addr_s = c.addr.clone().unwrap_or_else(|| "127.0.0.1:5000".into());
+    let root = c
+        .root
+        .clone()
+        .unwrap_or_else(|| "/var/lib/berth-registry".into());
+    let addr: std::net::SocketAddr = addr_s
         .parse()
-        .map_err(|e| Exit::msg(1, format!("--addr {}: {e} (use HOST:PORT)", a.addr)))?;
-    let tls = match (&a.tls_cert, &a.tls_key) {
+        .map_err(|e| Exit::msg(1, format!("--addr {addr_s}: {e} (use HOST:PORT)")))?;
+    let tls = match (&c.tls_cert, &c.tls_key) {
         (Some(cert), Some(key)) => Some(
             berth_api::listen::tls_acceptor(&berth_api_types::TlsConfig {
                 cert: cert.into(),
@@ -22,7 +95,7 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    if !addr.ip().is_loopback() && tls.is_none() && !a.insecure {
+    if !addr.ip().is_loopback() && tls.is_none() && !c.insecure.unwrap_or(false) {
         return Err(Exit::msg(
             1,
             format!(
@@ -30,10 +103,9 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
             ),
         ));
     }
-    let htpasswd = match &a.htpasswd {
+    let htpasswd = match &c.htpasswd {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| Exit::msg(1, format!("--htpasswd {p}: {e}")))?;
+            let text = String::from_utf8_lossy(&read("htpasswd", p)?).into_owned();
             Some(std::sync::Arc::new(
                 berth_registry_server::auth::Htpasswd::parse(&text)
                     .map_err(|e| Exit::msg(1, format!("--htpasswd {p}: {e}")))?,
@@ -41,7 +113,47 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let proxy = match &a.proxy {
+    let token = match &c.token_policy {
+        Some(p) => {
+            let text = String::from_utf8_lossy(&read("token-policy", p)?).into_owned();
+            let policy = berth_registry_server::policy::Policy::parse(&text)
+                .map_err(|e| Exit::msg(1, format!("--token-policy {p}: {e}")))?;
+            let key = match &c.token_key {
+                Some(k) => {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let mode = std::fs::metadata(k)
+                        .map_err(|e| Exit::msg(1, format!("--token-key {k}: {e}")))?
+                        .permissions()
+                        .mode();
+                    if mode & 0o077 != 0 {
+                        return Err(Exit::msg(
+                            1,
+                            format!(
+                                "--token-key {k}: readable by others (mode {:o}): chmod 600 it",
+                                mode & 0o777
+                            ),
+                        ));
+                    }
+                    Some(read("token-key", k)?)
+                }
+                None => None,
+            };
+            Some(std::sync::Arc::new(
+                berth_registry_server::token::TokenAuth::new(
+                    key,
+                    c.token_service
+                        .clone()
+                        .unwrap_or_else(|| "berth-registry".into()),
+                    std::time::Duration::from_secs(c.token_ttl.unwrap_or(300)),
+                    policy,
+                    c.token_realm.clone(),
+                )
+                .map_err(|e| Exit::msg(1, format!("--token-key: {e}")))?,
+            ))
+        }
+        None => None,
+    };
+    let proxy = match &c.proxy {
         Some(url) => {
             let base = url.trim_end_matches('/').to_string();
             if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -54,7 +166,7 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
             let transport = berth_http_reqwest::ReqwestConnector
                 .client(&berth_http::ClientOptions::default())
                 .map_err(|e| Exit::msg(1, format!("--proxy {url}: {e}")))?;
-            let authorization = match &a.proxy_username {
+            let authorization = match &c.proxy_username {
                 Some(user) => {
                     let pass = std::env::var("BERTH_PROXY_PASSWORD").map_err(|_| {
                         Exit::msg(
@@ -70,16 +182,16 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            Some(berth_registry_server::proxy::Upstream {
+            Some(berth_registry_server::proxy::Upstream::new(
                 base,
                 transport,
                 authorization,
-            })
+            ))
         }
         None => None,
     };
-    let store = berth_registry_server::Store::open(std::path::Path::new(&a.root))
-        .map_err(|e| Exit::msg(1, format!("registry root {}: {e}", a.root)))?;
+    let store = berth_registry_server::Store::open(std::path::Path::new(&root))
+        .map_err(|e| Exit::msg(1, format!("registry root {root}: {e}")))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Exit::msg(1, format!("listen on {addr}: {e}")))?;
@@ -87,13 +199,15 @@ pub async fn serve(a: &RegistryServeArgs) -> anyhow::Result<()> {
         "berth registry serving {}://{} from {}",
         if tls.is_some() { "https" } else { "http" },
         listener.local_addr()?,
-        a.root
+        root
     );
     let app = berth_registry_server::router(
         store,
         berth_registry_server::Options {
-            delete: a.delete,
+            delete: c.delete.unwrap_or(false),
             htpasswd,
+            token,
+            https: tls.is_some(),
             proxy,
         },
     );

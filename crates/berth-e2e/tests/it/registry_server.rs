@@ -358,8 +358,7 @@ fn registry_serve_with_auth_and_tls() {
         );
         o
     };
-    let o = run("htpasswd", &["-Bbn", "alice", "s3cret"]);
-    std::fs::write(dir.join("htpasswd"), &o.stdout).unwrap();
+    htpasswd_file(&dir, &[("alice", "s3cret")]);
     // A test CA and a server certificate for 127.0.0.1.
     run(
         "openssl",
@@ -491,17 +490,11 @@ fn registry_serve_with_auth_and_tls() {
     let plain = start_registry(&d, &["--htpasswd", htpasswd.to_str().unwrap()]);
     let host = format!("127.0.0.1:{}", plain.port);
     wait_up(&format!("http://{host}/v2/"), &[]);
-    let o = Command::new("skopeo")
-        .args([
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "alice:s3cret",
-        ])
-        .arg(format!("oci-archive:{}", busybox.display()))
-        .arg(format!("docker://{host}/library/busybox:latest"))
-        .output()
-        .unwrap();
+    let o = skopeo_push(
+        &busybox,
+        &format!("docker://{host}/library/busybox:latest"),
+        &["--dest-creds", "alice:s3cret"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let image = format!("{host}/library/busybox:latest");
     let o = d.docker(&["pull", &image]);
@@ -597,23 +590,7 @@ fn registry_serve_killed_mid_push_stays_consistent() {
     );
     reg.child = spawn();
     wait_up(&url, &[]);
-    assert_eq!(
-        std::fs::read_dir(&uploads).unwrap().count(),
-        0,
-        "uploads survived"
-    );
-    for e in std::fs::read_dir(root.join("blobs/sha256"))
-        .unwrap()
-        .flatten()
-    {
-        let o = Command::new("sha256sum").arg(e.path()).output().unwrap();
-        let sum = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(
-            sum.split_whitespace().next().unwrap_or_default(),
-            e.file_name().to_string_lossy(),
-            "a blob whose bytes do not match its name"
-        );
-    }
+    assert_store_whole(&root);
     // The push goes through now, and the image reads back.
     let o = Command::new("skopeo")
         .args(["copy", "--dest-tls-verify=false"])
@@ -665,5 +642,630 @@ fn registry_serve_as_a_pull_through_cache() {
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("MANIFEST_UNKNOWN"), "{body}");
     drop(cache);
+    d.finish();
+}
+
+/// A consistent store: no upload left, and every blob's bytes hash to its name.
+fn assert_store_whole(root: &std::path::Path) {
+    assert_eq!(
+        std::fs::read_dir(root.join("uploads")).unwrap().count(),
+        0,
+        "uploads left"
+    );
+    for e in std::fs::read_dir(root.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+    {
+        let o = Command::new("sha256sum").arg(e.path()).output().unwrap();
+        let sum = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            sum.split_whitespace().next().unwrap_or_default(),
+            e.file_name().to_string_lossy(),
+            "a blob whose bytes do not match its name"
+        );
+    }
+}
+
+/// The test's daemon and image archive, when its commands and image are here.
+fn setup(t: &str, cmds: &[&str], image: &str) -> Option<(std::path::PathBuf, Daemon)> {
+    if !berth_testutil::require_cmds(t, cmds) {
+        return None;
+    }
+    let archive = berth_testutil::image(t, image)?;
+    Some((archive, Daemon::start(t)?))
+}
+
+/// `skopeo copy` of an OCI archive to `dest` (a plain-HTTP registry) with `extra` flags.
+fn skopeo_push(archive: &std::path::Path, dest: &str, extra: &[&str]) -> std::process::Output {
+    Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .args(extra)
+        .arg(format!("oci-archive:{}", archive.display()))
+        .arg(dest)
+        .output()
+        .unwrap()
+}
+
+/// An htpasswd file of bcrypt entries (`htpasswd -B`) for `users`, in `dir`.
+fn htpasswd_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut text = Vec::new();
+    for (u, p) in users {
+        let o = Command::new("htpasswd")
+            .args(["-Bbn", u, p])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "htpasswd -Bbn {u}");
+        text.extend(String::from_utf8_lossy(&o.stdout).trim().bytes());
+        text.push(b'\n');
+    }
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A token from `/auth/token` of the registry at `host` (Basic `creds` when given).
+fn fetch_token(host: &str, creds: Option<&str>, scope: &str) -> (u16, String) {
+    let url = format!("http://{host}/auth/token?service=berth-registry&scope={scope}");
+    let mut args = vec![url.as_str()];
+    if let Some(c) = creds {
+        args.extend(["-u", c]);
+    }
+    let (code, body, _) = curl(&args);
+    let token = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["token"].as_str().map(String::from))
+        .unwrap_or(body);
+    (code, token)
+}
+
+/// The built-in token issuer (settings from a `--config` file): a 401 names the realm, the
+/// service and the scope; alice (pull+push on `team/*`) pushes and pulls with skopeo and with
+/// docker through berth; bob (pull only) pulls but is denied a push; anonymous is refused;
+/// forged, foreign and expired tokens are refused.
+#[test]
+fn registry_serve_with_token_auth() {
+    let t = "registry_serve_with_token_auth";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "htpasswd"], "busybox") else {
+        return;
+    };
+    let dir = d.dir.path().to_path_buf();
+    htpasswd_file(&dir, &[("alice", "s3cret"), ("bob", "b0bpass")]);
+    std::fs::write(
+        dir.join("policy.yaml"),
+        "users:\n  alice:\n    \"team/*\": [pull, push]\n  bob:\n    \"team/*\": [pull]\n",
+    )
+    .unwrap();
+    // Relative paths in the config file are taken from its directory.
+    let config = dir.join("registry.yaml");
+    std::fs::write(&config, "htpasswd: htpasswd\ntoken-policy: policy.yaml\n").unwrap();
+    let reg = start_registry(&d, &["--config", config.to_str().unwrap()]);
+    let host = format!("127.0.0.1:{}", reg.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+
+    // Anonymous: the challenge names the realm, the service and the scope needed.
+    let (code, body, h) = curl(&[&format!("http://{host}/v2/")]);
+    assert_eq!(code, 401, "{body}");
+    let h = h.to_ascii_lowercase();
+    assert!(
+        h.contains(&format!(
+            "www-authenticate: bearer realm=\"http://{host}/auth/token\",service=\"berth-registry\""
+        )),
+        "{h}"
+    );
+    let (code, _, h) = curl(&[&format!("http://{host}/v2/team/app/manifests/v1")]);
+    assert_eq!(code, 401);
+    assert!(h.contains("scope=\"repository:team/app:pull\""), "{h}");
+
+    let skopeo = |args: &[&str]| Command::new("skopeo").args(args).output().unwrap();
+    let app = format!("docker://{host}/team/app:v1");
+    let o = skopeo_push(&busybox, &app, &["--dest-creds", "alice:s3cret"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let creds = ["inspect", "--tls-verify=false", "--creds"];
+    let o = skopeo(&[&creds[..], &["bob:b0bpass", &app]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bob = format!("docker://{host}/team/bob:v1");
+    let o = skopeo_push(&busybox, &bob, &["--dest-creds", "bob:b0bpass"]);
+    assert!(!o.status.success(), "bob pushed");
+    let err = String::from_utf8_lossy(&o.stderr).to_ascii_lowercase();
+    assert!(err.contains("denied"), "{err}");
+    let o = skopeo(&["inspect", "--tls-verify=false", &app]);
+    assert!(!o.status.success(), "an anonymous pull went through");
+    let o = skopeo(&[&creds[..], &["alice:wrong", &app]].concat());
+    assert!(!o.status.success(), "a wrong password went through");
+
+    // Tokens by hand: what they grant, and what is refused.
+    let tags = format!("http://{host}/v2/team/app/tags/list");
+    let (code, tok) = fetch_token(&host, Some("bob:b0bpass"), "repository:team/app:pull,push");
+    assert_eq!(code, 200, "{tok}");
+    let bearer = |tok: &str| format!("Authorization: Bearer {tok}");
+    let (code, body, _) = curl(&["-H", &bearer(&tok), &tags]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"v1\""), "{body}");
+    // bob's token holds no push: starting an upload is refused, naming the scope needed.
+    let (code, body, h) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &bearer(&tok),
+        &format!("http://{host}/v2/team/app/blobs/uploads/"),
+    ]);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("DENIED"), "{body}");
+    assert!(h.contains("error=\"insufficient_scope\""), "{h}");
+    assert!(h.contains("scope=\"repository:team/app:push\""), "{h}");
+    assert_eq!(
+        fetch_token(&host, Some("bob:nope"), "repository:team/app:pull").0,
+        401
+    );
+    // A signature changed by one character.
+    let mut forged = tok.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let (code, _, h) = curl(&["-H", &bearer(&forged), &tags]);
+    assert_eq!(code, 401);
+    assert!(h.contains("error=\"invalid_token\""), "{h}");
+
+    // A second server (same config, --token-ttl 2 over it): its own key, short tokens.
+    let other = start_registry(
+        &d,
+        &["--config", config.to_str().unwrap(), "--token-ttl", "2"],
+    );
+    let host2 = format!("127.0.0.1:{}", other.port);
+    wait_up(&format!("http://{host2}/v2/"), &[]);
+    let (code, tok2) = fetch_token(&host2, Some("alice:s3cret"), "repository:team/app:pull");
+    assert_eq!(code, 200, "{tok2}");
+    assert_eq!(
+        curl(&["-H", &bearer(&tok2), &tags]).0,
+        401,
+        "a foreign token"
+    );
+    // Valid at its own server (the repository is unknown there: 404, not 401)...
+    let tags2 = format!("http://{host2}/v2/team/app/tags/list");
+    assert_eq!(curl(&["-H", &bearer(&tok2), &tags2]).0, 404);
+    // ...until it expires.
+    // (Whole seconds: a 2 s token lives 1 to 2 s.)
+    std::thread::sleep(Duration::from_millis(3100));
+    let (code, _, h) = curl(&["-H", &bearer(&tok2), &tags2]);
+    assert_eq!(code, 401);
+    assert!(h.contains("error=\"invalid_token\""), "{h}");
+    drop(other);
+
+    // With a key file, tokens outlive a restart; a key others may read, or a config key
+    // that does not exist, is refused naming it.
+    let key = dir.join("token.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let serve = |extra: &[&str]| {
+        Command::new(common::cli::berth_bin().unwrap())
+            .args(["registry", "serve", "--addr", "127.0.0.1:1", "--root"])
+            .arg(dir.join("never"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key_arg = [
+        "--config",
+        config.to_str().unwrap(),
+        "--token-key",
+        key.to_str().unwrap(),
+    ];
+    let o = serve(&key_arg);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("chmod 600"),
+        "{o:?}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "root: x
+storage-driver: s3
+",
+    )
+    .unwrap();
+    let o = serve(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("storage-driver"),
+        "{o:?}"
+    );
+    let keyed = start_registry(&d, &key_arg);
+    let host3 = format!("127.0.0.1:{}", keyed.port);
+    wait_up(&format!("http://{host3}/v2/"), &[]);
+    let (_, tok3) = fetch_token(&host3, Some("alice:s3cret"), "repository:team/app:pull");
+    drop(keyed);
+    let keyed = start_registry(&d, &key_arg);
+    let host4 = format!("127.0.0.1:{}", keyed.port);
+    wait_up(&format!("http://{host4}/v2/"), &[]);
+    let tags4 = format!("http://{host4}/v2/team/app/tags/list");
+    assert_eq!(
+        curl(&["-H", &bearer(&tok3), &tags4]).0,
+        404,
+        "the token died"
+    );
+    drop(keyed);
+
+    // docker through berth: alice pushes to another repository, bob is denied.
+    let image = format!("{host}/team/app:v1");
+    assert!(
+        !d.docker(&["pull", &image]).status.success(),
+        "anonymous pull"
+    );
+    let login = |u: &str, p: &str| {
+        d.docker_stdin(&["login", &host, "-u", u, "--password-stdin"], p.as_bytes())
+    };
+    assert!(!login("alice", "wrong").status.success());
+    let o = login("alice", "s3cret");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["pull", &image]);
+    d.ok(&["tag", &image, &format!("{host}/team/web:v1")]);
+    d.ok(&["push", &format!("{host}/team/web:v1")]);
+    d.ok(&["logout", &host]);
+    let o = login("bob", "b0bpass");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["rmi", &format!("{host}/team/web:v1")]);
+    d.ok(&["pull", &format!("{host}/team/web:v1")]);
+    d.ok(&["tag", &image, &format!("{host}/team/bob:v2")]);
+    let o = d.docker(&["push", &format!("{host}/team/bob:v2")]);
+    assert!(!o.status.success(), "bob pushed through berth");
+    let err = String::from_utf8_lossy(&o.stderr).to_ascii_lowercase();
+    assert!(err.contains("denied"), "{err}");
+    d.ok(&["logout", &host]);
+    drop(reg);
+    d.finish();
+}
+
+/// Pull-through cache of an upstream that wants Bearer tokens (berth's own token issuer):
+/// anonymous tokens for the public repository, the proxy credentials' token for the private
+/// one; without credentials the private image is not served.
+#[test]
+fn registry_serve_caches_a_bearer_upstream() {
+    let t = "registry_serve_caches_a_bearer_upstream";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "htpasswd"], "busybox") else {
+        return;
+    };
+    let dir = d.dir.path().to_path_buf();
+    htpasswd_file(&dir, &[("alice", "s3cret")]);
+    std::fs::write(
+        dir.join("policy.yaml"),
+        "anonymous:\n  \"library/*\": [pull]\nusers:\n  alice:\n    \"*\": [\"*\"]\n",
+    )
+    .unwrap();
+    let upstream = start_registry(
+        &d,
+        &[
+            "--htpasswd",
+            dir.join("htpasswd").to_str().unwrap(),
+            "--token-policy",
+            dir.join("policy.yaml").to_str().unwrap(),
+        ],
+    );
+    let up = format!("127.0.0.1:{}", upstream.port);
+    wait_up(&format!("http://{up}/v2/"), &[]);
+    for repo in ["library/busybox", "private/busybox"] {
+        let o = skopeo_push(
+            &busybox,
+            &format!("docker://{up}/{repo}:latest"),
+            &["--dest-creds", "alice:s3cret"],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    // Anonymous cache: the public image through a token, the private one not at all.
+    let anon = start_registry(&d, &["--proxy", &format!("http://{up}")]);
+    let host = format!("127.0.0.1:{}", anon.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    d.ok(&["pull", &format!("{host}/library/busybox:latest")]);
+    let o = d.docker(&["pull", &format!("{host}/private/busybox:latest")]);
+    assert!(
+        !o.status.success(),
+        "the anonymous cache served a private image"
+    );
+    drop(anon);
+
+    // With the proxy credentials: the private image too.
+    let port = free_port();
+    let child = Command::new(common::cli::berth_bin().unwrap())
+        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args([
+            "--proxy",
+            &format!("http://{up}"),
+            "--proxy-username",
+            "alice",
+        ])
+        .arg("--root")
+        .arg(dir.join(format!("cache-{port}")))
+        .env("BERTH_PROXY_PASSWORD", "s3cret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let authed = Registry { child, port };
+    let host = format!("127.0.0.1:{port}");
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let image = format!("{host}/private/busybox:latest");
+    d.ok(&["pull", &image]);
+    // Cached: it pulls again once the upstream is gone.
+    drop(upstream);
+    d.ok(&["rmi", &image]);
+    d.ok(&["pull", &image]);
+    drop(authed);
+    d.finish();
+}
+
+/// A multi-arch index built by hand from busybox (its own platform, and a second manifest
+/// whose config names another architecture): pushed manifest by manifest, an index naming
+/// a missing manifest refused, then `skopeo copy --all` reads the whole index back and pushes
+/// it to another repository, `skopeo inspect --raw` sees the same index, and berth pulls and
+/// runs its platform's image from it.
+#[test]
+fn registry_serve_multi_arch_index() {
+    let t = "registry_serve_multi_arch_index";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "sha256sum"], "busybox") else {
+        return;
+    };
+    let dir = d.dir.path().to_path_buf();
+    let reg = start_registry(&d, &[]);
+    let host = format!("127.0.0.1:{}", reg.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let o = skopeo_push(&busybox, &format!("docker://{host}/multi/app:native"), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    let (code, native, _) = curl(&[
+        "-H",
+        &format!("Accept: {OCI_MANIFEST}"),
+        &format!("http://{host}/v2/multi/app/manifests/native"),
+    ]);
+    assert_eq!(code, 200, "{native}");
+    let native_digest = format!("sha256:{}", sha256_hex(native.as_bytes()));
+    let mut m: serde_json::Value = serde_json::from_str(&native).unwrap();
+    let cfg_digest = m["config"]["digest"].as_str().unwrap().to_string();
+    let (code, cfg, _) = curl(&[&format!("http://{host}/v2/multi/app/blobs/{cfg_digest}")]);
+    assert_eq!(code, 200);
+    let mut cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    let arch = cfg["architecture"].as_str().unwrap().to_string();
+    let other_arch = if arch == "arm64" { "amd64" } else { "arm64" };
+    cfg["architecture"] = other_arch.into();
+    let other_cfg = serde_json::to_vec(&cfg).unwrap();
+    let other_cfg_digest = format!("sha256:{}", sha256_hex(&other_cfg));
+    std::fs::write(dir.join("other-config.json"), &other_cfg).unwrap();
+    let (code, body, _) = curl(&[
+        "-X",
+        "POST",
+        "--data-binary",
+        &format!("@{}", dir.join("other-config.json").display()),
+        &format!("http://{host}/v2/multi/app/blobs/uploads/?digest={other_cfg_digest}"),
+    ]);
+    assert_eq!(code, 201, "{body}");
+    m["config"]["digest"] = other_cfg_digest.as_str().into();
+    m["config"]["size"] = other_cfg.len().into();
+    let other = serde_json::to_vec(&m).unwrap();
+    let other_digest = format!("sha256:{}", sha256_hex(&other));
+    let put = |name: &str, reference: &str, media: &str, body: &[u8]| {
+        let f = dir.join(format!("put-{}", sha256_hex(body)));
+        std::fs::write(&f, body).unwrap();
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {media}"),
+            "--data-binary",
+            &format!("@{}", f.display()),
+            &format!("http://{host}/v2/{name}/manifests/{reference}"),
+        ])
+    };
+    let (code, body, _) = put("multi/app", &other_digest, OCI_MANIFEST, &other);
+    assert_eq!(code, 201, "{body}");
+    let entry = |digest: &str, size: usize, arch: &str| {
+        serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size,
+            "platform": {"os": "linux", "architecture": arch}})
+    };
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        entry(&native_digest, native.len(), &arch),
+        entry(&other_digest, other.len(), other_arch),
+    ]});
+    // An index naming a manifest the repository lacks is refused.
+    let mut broken = index.clone();
+    broken["manifests"][1]["digest"] = format!("sha256:{}", "0".repeat(64)).into();
+    let (code, body, _) = put(
+        "multi/app",
+        "broken",
+        OCI_INDEX,
+        &serde_json::to_vec(&broken).unwrap(),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("MANIFEST_BLOB_UNKNOWN"), "{body}");
+    let index = serde_json::to_vec(&index).unwrap();
+    let (code, body, _) = put("multi/app", "v1", OCI_INDEX, &index);
+    assert_eq!(code, 201, "{body}");
+
+    // skopeo reads the whole index (every platform) and pushes it elsewhere intact.
+    let layout = dir.join("multi-layout");
+    let o = Command::new("skopeo")
+        .args(["copy", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{host}/multi/app:v1"))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{host}/multi/copy:v1"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{host}/multi/copy:v1"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        sha256_hex(&o.stdout),
+        sha256_hex(&index),
+        "the index changed"
+    );
+    let (code, body, _) = curl(&[&format!(
+        "http://{host}/v2/multi/copy/manifests/{other_digest}"
+    )]);
+    assert_eq!(
+        code, 200,
+        "the other platform's manifest did not travel: {body}"
+    );
+
+    // berth picks its own platform out of the index and runs it.
+    let image = format!("{host}/multi/copy:v1");
+    d.ok(&["pull", &image]);
+    assert_eq!(d.ok(&["run", "--rm", &image, "echo", "multi"]), "multi");
+    drop(reg);
+    d.finish();
+}
+
+/// Four skopeo pushes of two different images to one tag at once: all succeed, the tag names
+/// one of the two whole manifests, every stored blob hashes to its name, no upload is left,
+/// and the image the tag names pulls.
+#[test]
+fn registry_serve_concurrent_pushes_of_one_tag() {
+    let t = "registry_serve_concurrent_pushes_of_one_tag";
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "sha256sum"], "busybox") else {
+        return;
+    };
+    let Some(debian) = berth_testutil::image(t, "debian-bookworm-minbase") else {
+        return;
+    };
+    let reg = start_registry(&d, &[]);
+    let host = format!("127.0.0.1:{}", reg.port);
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let dest = format!("docker://{host}/race/app:latest");
+    let pushes: Vec<_> = [&busybox, &debian, &busybox, &debian]
+        .into_iter()
+        .map(|archive| {
+            Command::new("skopeo")
+                .args(["copy", "--dest-tls-verify=false"])
+                .arg(format!("oci-archive:{}", archive.display()))
+                .arg(&dest)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for p in pushes {
+        let o = p.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // The manifests as the archives hold them (skopeo keeps OCI manifests as they are).
+    let manifest_of = |archive: &std::path::Path| {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci-archive:{}", archive.display()))
+            .output()
+            .unwrap();
+        format!("sha256:{}", sha256_hex(&o.stdout))
+    };
+    let candidates = [manifest_of(&busybox), manifest_of(&debian)];
+    let (code, _, h) = curl(&[
+        "-I",
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        &format!("http://{host}/v2/race/app/manifests/latest"),
+    ]);
+    assert_eq!(code, 200);
+    let tagged = h
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("docker-content-digest:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap();
+    assert!(
+        candidates.contains(&tagged),
+        "{tagged} is neither of {candidates:?}"
+    );
+    let root = d.dir.path().join(format!("registry-{}", reg.port));
+    assert_store_whole(&root);
+    d.ok(&["pull", &format!("{host}/race/app:latest")]);
+    drop(reg);
+    d.finish();
+}
+
+/// A small tmpfs mounted (and unmounted on drop, panics included) at a directory.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: std::path::PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&path).unwrap();
+        let o = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Tmpfs(path)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A registry whose root fills up (a 12 MiB tmpfs) during a push of the Debian image: the
+/// push fails with 507 Insufficient Storage, no upload is left holding space, nothing is tagged,
+/// every stored blob is whole, and the server still serves: busybox pushes and pulls.
+#[test]
+fn registry_serve_full_disk() {
+    let t = "registry_serve_full_disk";
+    let Some((debian, d)) = setup(
+        t,
+        &["skopeo", "curl", "sha256sum", "mount", "umount"],
+        "debian-bookworm-minbase",
+    ) else {
+        return;
+    };
+    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+        return;
+    };
+    let root = d.dir.path().join("small-root");
+    let small = Tmpfs::mount(root.clone(), "12m");
+    let port = free_port();
+    let child = Command::new(common::cli::berth_bin().unwrap())
+        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--root")
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Registry { child, port };
+    let host = format!("127.0.0.1:{port}");
+    wait_up(&format!("http://{host}/v2/"), &[]);
+    let o = skopeo_push(&debian, &format!("docker://{host}/big/debian:v1"), &[]);
+    assert!(!o.status.success(), "the Debian image fit in 12 MiB");
+    let err = String::from_utf8_lossy(&o.stderr);
+    // 507 with the spec's error body (skopeo prints the status line of a 5xx only).
+    assert!(
+        err.contains("507 Insufficient Storage") || err.contains("storage is full"),
+        "{err}"
+    );
+    let (code, body, _) = curl(&[&format!("http://{host}/v2/big/debian/manifests/v1")]);
+    assert_eq!(code, 404, "{body}");
+    assert_store_whole(&root);
+    let o = skopeo_push(&busybox, &format!("docker://{host}/small/busybox:v1"), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d.ok(&["pull", &format!("{host}/small/busybox:v1")]);
+    drop(reg);
+    drop(small);
     d.finish();
 }
