@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/as-root.sh
 bash scripts/deps.sh
 export BERTH_TEST_IMAGES=${BERTH_TEST_IMAGES:-$(cd .. && pwd)/shared/images}
+# One cold build of everything: incremental state would only cost time and ~14 GB of disk.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 # The dashboard's browser assets, embedded into berth at compile time.
 bash scripts/ui-build.sh
 cargo fmt --all -- --check
