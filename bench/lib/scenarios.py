@@ -652,3 +652,102 @@ def scn_registry(lab: Lab, res: Results, rounds: int):
                 stop_proc(p)
                 lab.procs = [(n, q) for n, q in lab.procs if q is not p]
                 shutil.rmtree(store, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- logs and cp (issue 20)
+
+def ratio_at_most(limit: float):
+    """A target check: berth's median at most `limit` times docker's."""
+    def check(m: dict[str, float]) -> bool | None:
+        if "berth" not in m or "docker" not in m or not m["docker"]:
+            return None
+        return m["berth"] / m["docker"] <= limit
+    return check
+
+
+def scn_logs(lab: Lab, res: Results, rounds: int, lines: int = 1_000_000):
+    """Each engine's own CLI reading a container's log of `lines` lines, all of it and the
+    last 10 (output to /dev/null: the CLI's and the daemon's work, not a terminal's)."""
+    S = "logs"
+    res.rounds[S] = rounds
+    M_ALL, M_TAIL = f"logs ({lines:,} lines)", "logs --tail 10"
+    res.metric(S, M_ALL, "s", main=True, target="<= 0.5x docker", check=ratio_at_most(0.5))
+    res.metric(S, M_TAIL, "s", target="<= 1x docker", check=ratio_at_most(1.0))
+    engines = usable(lab, res, S, [M_ALL, M_TAIL])
+    name = "bench-logs"
+    live = []
+    for e in engines:
+        e.remove_all_containers()
+        try:
+            e.sh("run", *e.run_flags, *e.net_none, "--name", name, e.image,
+                 "seq", "1", str(lines), timeout=600, capture=False)
+            live.append(e)
+        except CmdError as err:
+            for m in (M_ALL, M_TAIL):
+                res.fail(S, m, e.name, err.short())
+    for r in range(rounds):
+        for e in rotate(live, r):
+            attempt(res, S, M_ALL, e.name,
+                    lambda e=e: e.time("logs", name, timeout=600, capture=False)[0])
+            attempt(res, S, M_TAIL, e.name,
+                    lambda e=e: e.time("logs", "--tail", "10", name, timeout=120,
+                                       capture=False)[0])
+    for e in live:
+        e.remove_all_containers()
+
+
+def timed_peak_rss(cmd: list[str], env: dict, timeout: float) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of one command, by GNU time."""
+    t0 = time.perf_counter()
+    p = sh(["/usr/bin/time", "-f", "%M", *cmd], env=env, timeout=timeout)
+    secs = time.perf_counter() - t0
+    kib = int((p.stderr or "0").strip().splitlines()[-1])
+    return secs, kib / 1024
+
+
+def scn_cp(lab: Lab, res: Results, rounds: int, mib: int = 200):
+    """`cp` of a `mib` MiB file into a container and back out with each engine's CLI: time,
+    and the CLI's peak memory."""
+    S = "cp"
+    res.rounds[S] = rounds
+    M_IN, M_OUT = f"cp {mib} MiB in", f"cp {mib} MiB out"
+    M_RIN, M_ROUT = "cp in: CLI peak RSS", "cp out: CLI peak RSS"
+    res.metric(S, M_IN, "s", main=True, target="<= 0.8x docker", check=ratio_at_most(0.8))
+    res.metric(S, M_OUT, "s", target="<= 0.8x docker", check=ratio_at_most(0.8))
+    for m in (M_RIN, M_ROUT):
+        res.metric(S, m, "MiB", target="< 64 MiB")
+    if not os.path.exists("/usr/bin/time"):
+        res.notes.append("cp: GNU time (/usr/bin/time) is missing: no peak RSS")
+    engines = usable(lab, res, S, [M_IN, M_OUT, M_RIN, M_ROUT])
+    src = f"{LIB}/cp-src.bin"
+    os.makedirs(LIB, exist_ok=True)
+    with open(src, "wb") as f:
+        for _ in range(mib):
+            f.write(os.urandom(MIB))
+    name = "bench-cp"
+    for r in range(rounds):
+        for e in rotate(engines, r):
+            e.remove_all_containers()
+            back = f"{LIB}/cp-back-{e.name}.bin"
+            try:
+                e.sh("create", *e.run_flags, *e.net_none, "--name", name, e.image, "true",
+                     timeout=120)
+                env = dict(os.environ)
+                env.update(e.env)
+                secs, rss = timed_peak_rss(e.c("cp", src, f"{name}:/big.bin"), env, 600)
+                res.add(S, M_IN, e.name, secs)
+                res.add(S, M_RIN, e.name, rss)
+                if os.path.exists(back):
+                    os.remove(back)
+                secs, rss = timed_peak_rss(e.c("cp", f"{name}:/big.bin", back), env, 600)
+                res.add(S, M_OUT, e.name, secs)
+                res.add(S, M_ROUT, e.name, rss)
+            except (CmdError, ValueError, IndexError) as err:
+                why = err.short() if isinstance(err, CmdError) else f"no peak RSS: {err}"
+                for m in (M_IN, M_OUT, M_RIN, M_ROUT):
+                    res.fail(S, m, e.name, why)
+            finally:
+                if os.path.exists(back):
+                    os.remove(back)
+                e.remove_all_containers()
+    os.remove(src)
