@@ -78,6 +78,8 @@ pub type StatsStream = Pin<Box<dyn futures::Stream<Item = ContainerStats> + Send
 pub struct LogsStream {
     pub tty: bool,
     pub body: ByteStream,
+    /// Rotation has dropped older lines of this log (`X-Berth-Log-Rotated` on the answer).
+    pub rotated_away: bool,
 }
 
 fn ni<T>(what: &str) -> ApiResult<T> {

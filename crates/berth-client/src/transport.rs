@@ -128,9 +128,15 @@ pub fn reader(r: impl AsyncRead + Send + Sync + 'static) -> Body {
 /// A streamed response body.
 pub struct ResponseStream {
     inner: Incoming,
+    headers: hyper::HeaderMap,
 }
 
 impl ResponseStream {
+    /// The response's headers.
+    pub fn headers(&self) -> &hyper::HeaderMap {
+        &self.headers
+    }
+
     /// The next data chunk, or None at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
         loop {
@@ -291,6 +297,7 @@ impl Client {
         }
         let body = ResponseStream {
             inner: resp.into_body(),
+            headers: Default::default(),
         }
         .collect()
         .await
@@ -311,8 +318,10 @@ impl Client {
         headers: &[(&str, &str)],
     ) -> Result<ResponseStream> {
         let resp = self.request(method, path, body, headers).await?;
+        let (parts, inner) = resp.into_parts();
         Ok(ResponseStream {
-            inner: resp.into_body(),
+            inner,
+            headers: parts.headers,
         })
     }
 

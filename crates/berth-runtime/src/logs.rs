@@ -121,6 +121,14 @@ impl LogWriter {
     fn rotate(&mut self) -> Result<()> {
         let p = &self.cfg.path;
         let max = self.cfg.max_file.max(1);
+        // Lines are about to be dropped for good: leave a mark `logs` can tell the reader by.
+        if max == 1 || rotated(p, max - 1).exists() {
+            let _ = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(rotated_away_marker(p));
+        }
         if max == 1 {
             self.file
                 .set_len(0)
@@ -142,6 +150,13 @@ impl LogWriter {
         self.size = 0;
         Ok(())
     }
+}
+
+/// The file whose presence says that rotation has dropped some of `log`'s oldest lines.
+pub fn rotated_away_marker(log: &Path) -> PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(".rotated-away");
+    PathBuf::from(s)
 }
 
 fn rotated(p: &Path, i: u32) -> PathBuf {
@@ -269,6 +284,43 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mark_appears_only_once_rotation_drops_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("c.log");
+        let mut w = LogWriter::open(LogConfig {
+            path: path.clone(),
+            max_size: 300,
+            max_file: 3,
+        })
+        .unwrap();
+        let marker = rotated_away_marker(&path);
+        let mut i = 0;
+        // Fill the live file and both rotated slots: nothing dropped yet.
+        while !rotated(&path, 2).exists() {
+            w.write(1, format!("line {i}\n").as_bytes()).unwrap();
+            i += 1;
+            assert!(!marker.exists(), "marked before any line was dropped ({i})");
+        }
+        // The next rotation drops `.2`'s lines.
+        for _ in 0..40 {
+            w.write(1, format!("line {i}\n").as_bytes()).unwrap();
+            i += 1;
+        }
+        assert!(marker.exists());
+        assert!(!read_logs(
+            &path,
+            &ReadOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .iter()
+        .any(|e| e.log == "line 0\n"));
+    }
 
     #[test]
     fn follower_survives_rotation() {

@@ -142,12 +142,20 @@ pub(super) async fn logs(
         return Err(ApiError::invalid("you must choose at least one stream").into());
     }
     let l = s.containers.logs(&id, opts).await?;
-    Ok((
+    let mut r = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, if l.tty { RAW } else { MUX })],
         Body::from_stream(l.body),
     )
-        .into_response())
+        .into_response();
+    if l.rotated_away {
+        // A berth extension (docker's clients ignore it): `berth logs` says so on stderr.
+        r.headers_mut().insert(
+            "x-berth-log-rotated",
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(r)
 }
 
 /// `GET /containers/{id}/top`.

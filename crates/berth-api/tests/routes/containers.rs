@@ -104,7 +104,11 @@ impl ContainerService for Recorder {
             o.follow, o.stdout, o.stderr, o.since, o.until, o.timestamps, o.tail
         ));
         let body: ByteStream = Box::pin(futures::stream::iter([Ok(bytes::Bytes::from("log"))]));
-        Ok(LogsStream { tty: true, body })
+        Ok(LogsStream {
+            tty: true,
+            body,
+            rotated_away: false,
+        })
     }
     async fn attach(&self, id: &str, o: AttachOptions) -> ApiResult<StreamSession> {
         self.rec(format!(

@@ -389,6 +389,12 @@ pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<()> {
             &[],
         )
         .await?;
+    if s.headers().contains_key("x-berth-log-rotated") {
+        eprintln!(
+            "berth: older lines of {}'s log were rotated away (json-file keeps max-size x max-file; keep more with --log-opt max-size=... --log-opt max-file=...)",
+            a.container
+        );
+    }
     stream::copy_body(s, tty).await
 }
 

@@ -131,6 +131,7 @@ impl Engine {
             )
         });
         let shape = Shape { tty, details };
+        let rotated_away = berth_runtime::logs::rotated_away_marker(&path).exists();
         let rx = spawn_log_reader(path, opts, shape, follow, ctr.life.subscribe());
         let stream = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|v| (Ok(Bytes::from(v)), rx))
@@ -138,6 +139,7 @@ impl Engine {
         Ok(berth_api_types::LogsStream {
             tty,
             body: Box::pin(stream),
+            rotated_away,
         })
     }
 

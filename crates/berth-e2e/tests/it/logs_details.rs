@@ -1,5 +1,6 @@
 //! `docker logs --details` (issue 14): each line starts with the container's log attributes,
-//! the labels and env variables its `--log-opt labels=/env=/…-regex` name, as dockerd does.
+//! the labels and env variables its `--log-opt labels=/env=/…-regex` name, as dockerd does;
+//! and `berth logs` saying when rotation dropped older lines (issue 20).
 
 use crate::common;
 
@@ -56,4 +57,68 @@ fn logs_details_prefix_each_line_with_the_log_attributes() {
     let (ts, rest) = o.split_once(' ').unwrap();
     assert!(ts.ends_with('Z'), "{o}");
     assert_eq!(rest, " hi", "{o}");
+}
+
+/// Lines the json-file rotation dropped for good are announced by `berth logs` on stderr
+/// once (the answer's `X-Berth-Log-Rotated`); a log that lost nothing gets no such line, and
+/// docker's CLI (which ignores the header) prints only the lines.
+#[test]
+fn berth_logs_says_when_rotation_dropped_lines() {
+    let Some(d) = Daemon::start("berth_logs_says_when_rotation_dropped_lines") else {
+        return;
+    };
+    let bin = common::cli::berth_bin().expect("the berth binary is built");
+    let berth_logs = |name: &str| {
+        std::process::Command::new(&bin)
+            .arg("-H")
+            .arg(format!("unix://{}", d.sock().display()))
+            .args(["--no-autostart", "logs", name])
+            .output()
+            .unwrap()
+    };
+    d.ok(&[
+        "run",
+        "--name",
+        "small",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "seq",
+        "1",
+        "5",
+    ]);
+    d.ok(&[
+        "run",
+        "--name",
+        "spilled",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "seq",
+        "1",
+        "2000",
+    ]);
+    let o = berth_logs("small");
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n2\n3\n4\n5\n");
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let o = berth_logs("spilled");
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.ends_with("2000\n") && !out.starts_with("1\n"), "{out}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("rotated away").count(), 1, "{err}");
+    assert!(err.contains("max-file"), "{err}");
+    let o = d.docker(&["logs", "spilled"]);
+    assert!(o.status.success() && o.stderr.is_empty());
+    d.finish();
 }
