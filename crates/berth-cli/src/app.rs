@@ -178,6 +178,18 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// Build a client for the selected host, auto-starting the daemon when allowed.
 pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
+    let mut c = client(cli).await?;
+    if let Ok(v) = std::env::var("BERTH_API_VERSION") {
+        c.set_api_version(Some(v));
+    } else {
+        c.negotiate().await?;
+    }
+    Ok(c)
+}
+
+/// The client for the selected host (daemon auto-started when allowed), API version not yet
+/// negotiated.
+async fn client(cli: &Cli) -> anyhow::Result<Client> {
     let host = match &cli.host {
         Some(h) if !h.is_empty() => Host::parse(h)?,
         _ => Host::default(),
@@ -200,11 +212,6 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
             key: t.tlskey.as_ref().map(Into::into),
         };
         c = c.with_tls(&opts, &berth_client::tls::cert_dir())?;
-    }
-    if let Ok(v) = std::env::var("BERTH_API_VERSION") {
-        c.set_api_version(Some(v));
-    } else {
-        c.negotiate().await?;
     }
     Ok(c)
 }
@@ -252,6 +259,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return cmd::kube::generate_offline(a);
         }
     }
+    if let Command::System {
+        cmd: SystemCmd::DialStdio,
+    } = &cli.cmd
+    {
+        // bytes only: no ping, so an ssh client's own requests are the first the daemon sees
+        let c = client(&cli).await?;
+        return Ok(c
+            .dial_stdio(tokio::io::stdin(), tokio::io::stdout())
+            .await?);
+    }
     let c = connect(&cli).await?;
     match cli.cmd {
         Command::Daemon(_) | Command::Shim(_) | Command::Runtime(_) => {
@@ -295,6 +312,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             SystemCmd::Info(a) => cmd::system::info(&c, a).await,
             SystemCmd::Events(a) => cmd::system::events(&c, a).await,
             SystemCmd::Check(a) => cmd::system::check(&c, a).await,
+            SystemCmd::DialStdio => unreachable!("handled before connecting"),
         },
         Command::Network { cmd: nc } => match nc {
             NetworkCmd::Create(a) => cmd::netvol::network_create(&c, a).await,

@@ -17,7 +17,7 @@ pub use crate::cli_kube::*;
     arg_required_else_help = true
 )]
 pub struct Cli {
-    /// Daemon socket to connect to (unix:///path or tcp://host:port); env BERTH_HOST
+    /// Daemon to connect to (unix:///path, tcp://host:port or ssh://[user@]host[:port]); env BERTH_HOST
     #[arg(short = 'H', long = "host", env = "BERTH_HOST")]
     pub host: Option<String>,
     /// State directory of an auto-started daemon
@@ -592,6 +592,9 @@ pub enum SystemCmd {
     /// List what crashes left behind (processes, mounts, cgroups, netns, veths, unused blobs
     /// and snapshots, records without state, state without records); exit 1 while any remain
     Check(SystemCheckArgs),
+    /// Proxy the daemon's API over stdin/stdout (what `-H ssh://` clients run on the remote)
+    #[command(name = "dial-stdio")]
+    DialStdio,
 }
 
 #[derive(Args, Debug)]
