@@ -35,6 +35,7 @@ mod network_files;
 mod networks;
 mod registry;
 mod registry_server;
+mod remote_ssh;
 mod run_flags;
 mod runtime_fidelity;
 mod state_modes;
