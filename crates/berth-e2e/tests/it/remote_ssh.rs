@@ -2,7 +2,7 @@
 //! config and authorized key, throwaway client key, known_hosts pinned to that host key) whose
 //! sessions get `BERTH_HOST` = the test daemon's socket and a PATH where `berth` is the built
 //! binary and `docker` a shim running it. Then `berth -H ssh://…` (run, stdin attach, logs -f,
-//! cp, build) and the docker CLI with `DOCKER_HOST=ssh://…` reach the test daemon through
+//! cp, build, `run -it` under tmux) and the docker CLI with `DOCKER_HOST=ssh://…` reach the test daemon through
 //! `berth system dial-stdio`, and unreachable host, failed authentication and a missing remote
 //! berth each fail with one line and exit 1.
 
@@ -146,6 +146,15 @@ fn berth(d: &Daemon, s: &Sshd, user: &str, env: &[(&str, String)]) -> Command {
     c
 }
 
+/// A daemon without images, for tests that only talk to the API.
+fn bare_daemon(test: &str) -> Option<Daemon> {
+    let opts = common::cli::Opts {
+        busybox: false,
+        ..Default::default()
+    };
+    Daemon::start_opts(test, opts)
+}
+
 /// [`berth`] as root with its remote command replaced.
 fn with_remote(d: &Daemon, s: &Sshd, cmd: String) -> Command {
     berth(d, s, "root", &[("BERTH_SSH_REMOTE_CMD", cmd)])
@@ -169,7 +178,7 @@ fn ok(o: Output, what: &str, s: &Sshd) -> String {
 #[test]
 fn berth_and_docker_reach_berth_over_ssh() {
     let test = "berth_and_docker_reach_berth_over_ssh";
-    if !berth_testutil::require_cmds(test, &["ssh", "ssh-keygen", SSHD]) {
+    if !berth_testutil::require_cmds(test, &["ssh", "ssh-keygen", "tmux", SSHD]) {
         return;
     }
     let Some(d) = Daemon::start(test) else {
@@ -321,8 +330,71 @@ fn berth_and_docker_reach_berth_over_ssh() {
     assert_eq!(out, "via docker\n");
     let out = ok(docker(&["logs", &name]), "docker logs", &s);
     assert_eq!(out, "one\n");
+    run_it_under_tmux(&d, &s);
     drop(s);
     d.finish();
+}
+
+/// `run -it` through ssh in a real terminal: the prompt, typed input and the exit code.
+fn run_it_under_tmux(d: &Daemon, s: &Sshd) {
+    let sess = format!("rsh{}", rand_tag());
+    let rc = s.dir.join("rc");
+    let cmd = format!(
+        "BERTH_HOST=ssh://root@127.0.0.1:{port} BERTH_SSH_OPTS='-F {cfg}' {bin} run -it --rm \
+         busybox sh; echo $? > {rc}; sleep 60",
+        port = s.port,
+        cfg = s.client_config().display(),
+        bin = d.bin.display(),
+        rc = rc.display()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+    let o = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &sess,
+        "-x",
+        "100",
+        "-y",
+        "20",
+        &cmd,
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .status();
+        }
+    }
+    let _k = Kill(sess.clone());
+    let pane =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &sess]).stdout).into_owned();
+    let t0 = Instant::now();
+    while !pane().contains("# ") && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux(&[
+        "send-keys",
+        "-t",
+        &sess,
+        "echo hi$((40+2)); exit 7",
+        "Enter",
+    ]);
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&rc).unwrap_or_default().is_empty()
+        && t0.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(pane().contains("hi42"), "{}", pane());
+    assert_eq!(
+        std::fs::read_to_string(&rc).unwrap().trim(),
+        "7",
+        "{}",
+        pane()
+    );
 }
 
 #[test]
@@ -331,13 +403,7 @@ fn ssh_failures_say_which_in_one_line() {
     if !berth_testutil::require_cmds(test, &["ssh", "ssh-keygen", SSHD]) {
         return;
     }
-    let Some(d) = Daemon::start_opts(
-        test,
-        common::cli::Opts {
-            busybox: false,
-            ..Default::default()
-        },
-    ) else {
+    let Some(d) = bare_daemon(test) else {
         return;
     };
     let s = start_sshd(&d);
@@ -392,31 +458,61 @@ fn ssh_failures_say_which_in_one_line() {
     d.finish();
 }
 
+/// Whether `b` holds a whole HTTP response with a Content-Length body.
+fn whole_response(b: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(b);
+    let Some((head, body)) = s.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .expect("the daemon sends Content-Length for /version");
+    body.len() >= len
+}
+
 #[test]
 fn dial_stdio_relays_to_the_daemon_socket() {
     let test = "dial_stdio_relays_to_the_daemon_socket";
-    let Some(d) = Daemon::start_opts(
-        test,
-        common::cli::Opts {
-            busybox: false,
-            ..Default::default()
-        },
-    ) else {
+    let Some(d) = bare_daemon(test) else {
         return;
     };
-    // One keep-alive request, then EOF on stdin. The daemon keeps the connection open for the
-    // next request, so the relay ends only because it shut the socket's write side at stdin's
-    // EOF, and the answer still arrives because the read side was copied to its end.
-    let input = d.dir.path().join("request");
-    std::fs::write(&input, "GET /version HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    // One keep-alive request; once its whole answer is back, stdin ends. The daemon would keep
+    // the connection open for a next request, so the relay ends only because it shut the
+    // socket's write side at stdin's EOF.
     let mut child = Command::new(&d.bin)
         .args(["-H", &format!("unix://{}", d.sock().display())])
         .args(["system", "dial-stdio"])
-        .stdin(std::fs::File::open(&input).unwrap())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+            let _ = tx.send(buf[..n].to_vec());
+        }
+    });
+    std::io::Write::write_all(&mut stdin, b"GET /version HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    while !whole_response(&got) {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(c) => got.extend(c),
+            Err(e) => panic!("no whole answer ({e}): {}", String::from_utf8_lossy(&got)),
+        }
+    }
+    let out = String::from_utf8_lossy(&got).into_owned();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains("\"ApiVersion\""), "{out}");
+    drop(stdin);
     let t0 = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if t0.elapsed() > Duration::from_secs(30) {
@@ -426,10 +522,8 @@ fn dial_stdio_relays_to_the_daemon_socket() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    reader.join().unwrap();
     let o = child.wait_with_output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{o:?}");
-    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
-    assert!(out.contains("\"ApiVersion\""), "{out}");
     d.finish();
 }
