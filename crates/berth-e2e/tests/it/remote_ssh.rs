@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{free_port, rand_tag, Daemon, DOCKER};
+use common::cli::{free_port, rand_tag, Daemon, Tmux, DOCKER};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -337,7 +337,6 @@ fn berth_and_docker_reach_berth_over_ssh() {
 
 /// `run -it` through ssh in a real terminal: the prompt, typed input and the exit code.
 fn run_it_under_tmux(d: &Daemon, s: &Sshd) {
-    let sess = format!("rsh{}", rand_tag());
     let rc = s.dir.join("rc");
     let cmd = format!(
         "BERTH_HOST=ssh://root@127.0.0.1:{port} BERTH_SSH_OPTS='-F {cfg}' {bin} run -it --rm \
@@ -347,41 +346,14 @@ fn run_it_under_tmux(d: &Daemon, s: &Sshd) {
         bin = d.bin.display(),
         rc = rc.display()
     );
-    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
-    let o = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &sess,
-        "-x",
-        "100",
-        "-y",
-        "20",
-        &cmd,
-    ]);
-    assert!(o.status.success(), "{o:?}");
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["kill-session", "-t", &self.0])
-                .status();
-        }
-    }
-    let _k = Kill(sess.clone());
-    let pane =
-        || String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &sess]).stdout).into_owned();
+    let t = Tmux::start(&cmd);
+    let pane = || t.pane();
     let t0 = Instant::now();
-    while !pane().contains("# ") && t0.elapsed() < Duration::from_secs(30) {
+    // capture-pane drops trailing blanks: busybox's prompt shows as "/ #"
+    while !pane().contains("/ #") && t0.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    tmux(&[
-        "send-keys",
-        "-t",
-        &sess,
-        "echo hi$((40+2)); exit 7",
-        "Enter",
-    ]);
+    t.type_line("echo hi$((40+2)); exit 7");
     let t0 = Instant::now();
     while std::fs::read_to_string(&rc).unwrap_or_default().is_empty()
         && t0.elapsed() < Duration::from_secs(30)
