@@ -190,7 +190,9 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
 /// The client for the selected host (daemon auto-started when allowed), API version not yet
 /// negotiated.
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
-    let host = match &cli.host {
+    // -H / BERTH_HOST, else DOCKER_HOST (as the docker CLI reads it), else the default socket
+    let docker_host = std::env::var("DOCKER_HOST").ok();
+    let host = match cli.host.as_deref().or(docker_host.as_deref()) {
         Some(h) if !h.is_empty() => Host::parse(h)?,
         _ => Host::default(),
     };

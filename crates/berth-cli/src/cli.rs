@@ -17,7 +17,8 @@ pub use crate::cli_kube::*;
     arg_required_else_help = true
 )]
 pub struct Cli {
-    /// Daemon to connect to (unix:///path, tcp://host:port or ssh://[user@]host[:port]); env BERTH_HOST
+    /// Daemon to connect to (unix:///path, tcp://host:port or ssh://[user@]host[:port]); env
+    /// BERTH_HOST, else DOCKER_HOST
     #[arg(short = 'H', long = "host", env = "BERTH_HOST")]
     pub host: Option<String>,
     /// State directory of an auto-started daemon

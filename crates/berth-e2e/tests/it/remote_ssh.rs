@@ -2,9 +2,9 @@
 //! config and authorized key, throwaway client key, known_hosts pinned to that host key) whose
 //! sessions get `BERTH_HOST` = the test daemon's socket and a PATH where `berth` is the built
 //! binary and `docker` a shim running it. Then `berth -H ssh://…` (run, stdin attach, logs -f,
-//! cp, build, `run -it` under tmux) and the docker CLI with `DOCKER_HOST=ssh://…` reach the test daemon through
-//! `berth system dial-stdio`, and unreachable host, failed authentication and a missing remote
-//! berth each fail with one line and exit 1.
+//! cp, build, `run -it` under tmux) and the docker CLI with `DOCKER_HOST=ssh://…` reach the
+//! test daemon through `berth system dial-stdio`, and unreachable host, failed authentication,
+//! a changed host key and a missing remote berth each fail with one line and exit 1.
 
 use crate::common;
 
@@ -289,10 +289,11 @@ fn berth_and_docker_reach_berth_over_ssh() {
         d.bin.display(),
         d.sock().display()
     );
-    let o = run(
-        with_remote(&d, &s, remote),
-        &["ps", "-a", "--format", "{{.Names}}"],
-    );
+    // ... and DOCKER_HOST names the host when neither -H nor BERTH_HOST does
+    let mut c = with_remote(&d, &s, remote);
+    c.env_remove("BERTH_HOST")
+        .env("DOCKER_HOST", format!("ssh://root@127.0.0.1:{}", s.port));
+    let o = run(c, &["ps", "-a", "--format", "{{.Names}}"]);
     assert!(ok(o, "ps via override", &s).contains(&name));
 
     // the docker CLI: DOCKER_HOST=ssh://…, its `docker system dial-stdio` lands on berth
