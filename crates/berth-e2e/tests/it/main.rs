@@ -18,6 +18,7 @@ mod compose_clients;
 mod confinement;
 mod containerd;
 mod containers;
+mod contexts;
 mod crash;
 mod dashboard;
 mod docker_cli;
