@@ -6,7 +6,8 @@ use clap::Parser;
 use berth_client::{Client, Host};
 
 use crate::cli::{
-    Cli, Command, ComposeCmd, ContainerCmd, ImageCmd, NetworkCmd, RegistryCmd, SystemCmd, VolumeCmd,
+    Cli, Command, ComposeCmd, ContainerCmd, ContextCmd, ImageCmd, NetworkCmd, RegistryCmd,
+    SystemCmd, VolumeCmd,
 };
 use crate::cmd;
 use crate::exit;
@@ -20,7 +21,13 @@ pub fn command_path(args: &[String]) -> String {
     while let Some(a) = it.next() {
         if matches!(
             a.as_str(),
-            "-H" | "--host" | "--root" | "--tlscacert" | "--tlscert" | "--tlskey"
+            "-H" | "--host"
+                | "-c"
+                | "--context"
+                | "--root"
+                | "--tlscacert"
+                | "--tlscert"
+                | "--tlskey"
         ) {
             it.next();
             continue;
@@ -178,9 +185,22 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// Build a client for the selected host, auto-starting the daemon when allowed.
 pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
-    let host = match &cli.host {
-        Some(h) if !h.is_empty() => Host::parse(h)?,
-        _ => Host::default(),
+    let mut c = client(cli).await?;
+    if let Ok(v) = std::env::var("BERTH_API_VERSION") {
+        c.set_api_version(Some(v));
+    } else {
+        c.negotiate().await?;
+    }
+    Ok(c)
+}
+
+/// The client for the selected host (daemon auto-started when allowed), API version not yet
+/// negotiated.
+async fn client(cli: &Cli) -> anyhow::Result<Client> {
+    // -H / BERTH_HOST, DOCKER_HOST, the selected context, else the default socket
+    let host = match crate::context::resolve_host(cli.host.as_deref(), cli.context.as_deref())? {
+        Some(h) => Host::parse(&h)?,
+        None => Host::default(),
     };
     let no_auto = cli.no_autostart
         || std::env::var("BERTH_NO_AUTOSTART").is_ok_and(|v| v == "1" || v == "true");
@@ -201,12 +221,77 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
         };
         c = c.with_tls(&opts, &berth_client::tls::cert_dir())?;
     }
-    if let Ok(v) = std::env::var("BERTH_API_VERSION") {
-        c.set_api_version(Some(v));
-    } else {
-        c.negotiate().await?;
-    }
     Ok(c)
+}
+
+/// `berth context …`: the docker CLI's context store, no daemon involved.
+fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
+    use crate::context as ctx;
+    let cfg = ctx::config_dir();
+    match cmd {
+        ContextCmd::Ls(a) => {
+            let cur = ctx::selected(&cfg, flag)?;
+            let all = ctx::list(&cfg)?;
+            if a.quiet {
+                all.iter().for_each(|c| println!("{}", c.name));
+                return Ok(());
+            }
+            let rows: Vec<[String; 3]> = all
+                .into_iter()
+                .map(|c| {
+                    let star = if c.name == cur { " *" } else { "" };
+                    let host = c.host.unwrap_or_else(|| Host::default().to_string());
+                    [format!("{}{star}", c.name), c.description, host]
+                })
+                .collect();
+            let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(4);
+            let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(11);
+            println!("{:w0$}   {:w1$}   DOCKER ENDPOINT", "NAME", "DESCRIPTION");
+            for [n, d, h] in rows {
+                println!("{n:w0$}   {d:w1$}   {h}");
+            }
+            Ok(())
+        }
+        ContextCmd::Inspect(a) => {
+            let names = if a.names.is_empty() {
+                vec![ctx::selected(&cfg, flag)?]
+            } else {
+                a.names.clone()
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&ctx::inspect(&cfg, &names)?)?
+            );
+            Ok(())
+        }
+        ContextCmd::Use(a) => {
+            ctx::use_context(&cfg, &a.name)?;
+            println!("{}", a.name);
+            if std::env::var("DOCKER_HOST").is_ok_and(|h| !h.is_empty()) {
+                eprintln!("Warning: DOCKER_HOST environment variable overrides the active context. To use \"{}\", either set the global --context flag, or unset DOCKER_HOST environment variable.", a.name);
+            }
+            Ok(())
+        }
+        ContextCmd::Create(a) => {
+            let host = a.docker.strip_prefix("host=").ok_or_else(|| {
+                crate::exit::Exit::msg(
+                    1,
+                    format!("--docker {:?}: give host=unix:///path, host=tcp://h:p or host=ssh://[user@]host[:port]", a.docker),
+                )
+            })?;
+            ctx::create(&cfg, &a.name, host, &a.description)?;
+            println!("{}", a.name);
+            eprintln!("Successfully created context \"{}\"", a.name);
+            Ok(())
+        }
+        ContextCmd::Rm(a) => {
+            for n in &a.names {
+                ctx::remove(&cfg, n)?;
+                println!("{n}");
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Flag errors that need no daemon are reported before connecting, so a typo neither waits on
@@ -252,6 +337,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             return cmd::kube::generate_offline(a);
         }
     }
+    if let Command::Context { cmd } = &cli.cmd {
+        return context_cmd(cmd, cli.context.as_deref());
+    }
+    if let Command::System {
+        cmd: SystemCmd::DialStdio,
+    } = &cli.cmd
+    {
+        // bytes only: no ping, so an ssh client's own requests are the first the daemon sees
+        let c = client(&cli).await?;
+        return Ok(c
+            .dial_stdio(tokio::io::stdin(), tokio::io::stdout())
+            .await?);
+    }
     let c = connect(&cli).await?;
     match cli.cmd {
         Command::Daemon(_) | Command::Shim(_) | Command::Runtime(_) => {
@@ -289,12 +387,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ImageCmd::Build(a) => cmd::build::build(&c, a).await,
         },
         Command::Ui(a) => cmd::ui::ui(&c, a).await,
+        Command::Context { .. } => unreachable!("handled before connecting"),
         Command::System { cmd: sc } => match sc {
             SystemCmd::Df(a) => cmd::system::df(&c, a).await,
             SystemCmd::Prune(a) => cmd::system::prune(&c, a).await,
             SystemCmd::Info(a) => cmd::system::info(&c, a).await,
             SystemCmd::Events(a) => cmd::system::events(&c, a).await,
             SystemCmd::Check(a) => cmd::system::check(&c, a).await,
+            SystemCmd::DialStdio => unreachable!("handled before connecting"),
         },
         Command::Network { cmd: nc } => match nc {
             NetworkCmd::Create(a) => cmd::netvol::network_create(&c, a).await,

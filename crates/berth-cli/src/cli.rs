@@ -17,9 +17,14 @@ pub use crate::cli_kube::*;
     arg_required_else_help = true
 )]
 pub struct Cli {
-    /// Daemon socket to connect to (unix:///path or tcp://host:port); env BERTH_HOST
+    /// Daemon to connect to (unix:///path, tcp://host:port or ssh://[user@]host[:port]); env
+    /// BERTH_HOST, else DOCKER_HOST
     #[arg(short = 'H', long = "host", env = "BERTH_HOST")]
     pub host: Option<String>,
+    /// Context of the docker CLI's store to use (env BERTH_CONTEXT, else DOCKER_CONTEXT, else
+    /// currentContext); -H, BERTH_HOST and DOCKER_HOST win
+    #[arg(short = 'c', long = "context", env = "BERTH_CONTEXT")]
+    pub context: Option<String>,
     /// State directory of an auto-started daemon
     #[arg(long, default_value = "/var/lib/berth")]
     pub root: String,
@@ -94,6 +99,11 @@ pub enum Command {
     System {
         #[command(subcommand)]
         cmd: SystemCmd,
+    },
+    /// Manage contexts (shared with the docker CLI's store)
+    Context {
+        #[command(subcommand)]
+        cmd: ContextCmd,
     },
     /// Manage containers
     Container {
@@ -615,6 +625,60 @@ pub enum SystemCmd {
     /// List what crashes left behind (processes, mounts, cgroups, netns, veths, unused blobs
     /// and snapshots, records without state, state without records); exit 1 while any remain
     Check(SystemCheckArgs),
+    /// Proxy the daemon's API over stdin/stdout (what `-H ssh://` clients run on the remote)
+    #[command(name = "dial-stdio")]
+    DialStdio,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContextCmd {
+    /// List contexts
+    #[command(alias = "list")]
+    Ls(ContextLsArgs),
+    /// Display detailed information on one or more contexts
+    Inspect(ContextInspectArgs),
+    /// Set the current context (in config.json, as docker does)
+    Use(ContextNameArg),
+    /// Create a context
+    Create(ContextCreateArgs),
+    /// Remove one or more contexts
+    #[command(alias = "remove")]
+    Rm(ContextRmArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ContextLsArgs {
+    /// Only show context names
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextInspectArgs {
+    /// Contexts (default: the current one)
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextNameArg {
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextCreateArgs {
+    pub name: String,
+    /// Docker endpoint: host=unix:///path, tcp://h:p or ssh://[user@]host[:port]
+    #[arg(long)]
+    pub docker: String,
+    /// Description of the context
+    #[arg(long, default_value = "")]
+    pub description: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextRmArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
 }
 
 #[derive(Args, Debug)]

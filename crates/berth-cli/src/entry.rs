@@ -75,6 +75,9 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
                         .map_err(|e| anyhow::anyhow!("tcp host {a:?} must be ip:port: {e}"))?,
                 )
             }
+            berth_client::Host::Ssh(_) => anyhow::bail!(
+                "berth daemon cannot listen on {h}: ssh:// is for clients (serve unix:// there)"
+            ),
         }
     }
     if unix > 1 || tcp > 1 {

@@ -8,6 +8,7 @@ pub mod cli_compose;
 pub mod cli_container;
 pub mod cli_kube;
 pub mod cmd;
+pub mod context;
 pub mod entry;
 pub mod exit;
 pub mod format;

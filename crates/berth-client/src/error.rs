@@ -12,8 +12,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An `ssh://` connection failed; `why` names how (unreachable, auth, no berth there).
+    #[error("error during connect: {host}: {why}")]
+    Ssh { host: String, why: String },
     /// The host string could not be parsed.
-    #[error("invalid host {host:?}: {why} (use unix:///path/to.sock or tcp://host:port)")]
+    #[error("invalid host {host:?}: {why} (use unix:///path/to.sock, tcp://host:port or ssh://[user@]host[:port])")]
     InvalidHost { host: String, why: String },
     /// HTTP protocol failure.
     #[error("http request {method} {path} failed: {source}")]
@@ -52,7 +55,7 @@ impl Error {
     /// The coarse kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Connect { .. } => ErrorKind::Unavailable,
+            Error::Connect { .. } | Error::Ssh { .. } => ErrorKind::Unavailable,
             Error::InvalidHost { .. } | Error::Tls { .. } => ErrorKind::Invalid,
             Error::Api { status, .. } => match status {
                 404 => ErrorKind::NotFound,

@@ -1,16 +1,17 @@
-//! berth-client: Docker Engine API client over a unix socket (or tcp://), with hijacked
+//! berth-client: Docker Engine API client over a unix socket (or tcp://, ssh://), with hijacked
 //! attach streams, JSON progress streams and the stdout/stderr frame demuxer.
 
 pub mod demux;
 mod error;
 mod host;
 pub mod jsonstream;
+pub mod ssh;
 pub mod tls;
 mod transport;
 
 pub use bollard_stubs::models;
 pub use error::{Error, ErrorKind};
-pub use host::{Host, DEFAULT_SOCKET};
+pub use host::{Host, SshTarget, DEFAULT_SOCKET};
 pub use tls::TlsOptions;
 pub use transport::{version_lt, Body, Client, Hijacked, Ping, ResponseStream, MAX_API_VERSION};
 

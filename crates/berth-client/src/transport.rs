@@ -59,6 +59,7 @@ enum Conn {
     Unix(UnixStream),
     Tcp(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Ssh(crate::ssh::SshStream),
 }
 
 impl AsyncRead for Conn {
@@ -71,6 +72,7 @@ impl AsyncRead for Conn {
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Ssh(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -85,6 +87,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Ssh(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -92,6 +95,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_flush(cx),
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s).poll_flush(cx),
+            Conn::Ssh(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -99,6 +103,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Ssh(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -209,7 +214,15 @@ impl Client {
         self.version = v;
     }
 
-    async fn connect(&self) -> Result<Conn> {
+    async fn connect(&self) -> Result<(Conn, Option<crate::ssh::SshExit>)> {
+        if let Host::Ssh(t) = &self.host {
+            let (s, exit) = crate::ssh::spawn(t)?;
+            return Ok((Conn::Ssh(s), Some(exit)));
+        }
+        self.connect_socket().await.map(|c| (c, None))
+    }
+
+    async fn connect_socket(&self) -> Result<Conn> {
         let err = |source| Error::Connect {
             host: self.host.to_string(),
             source,
@@ -227,6 +240,7 @@ impl Client {
                     }
                 }
             }
+            Host::Ssh(_) => unreachable!("ssh hosts are dialed by connect()"),
         }
     }
 
@@ -245,7 +259,25 @@ impl Client {
         body: Body,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>> {
-        let conn = self.connect().await?;
+        let (conn, ssh_exit) = self.connect().await?;
+        match self.exchange(conn, method, path, body, headers).await {
+            Err(e @ Error::Http { .. }) => match (ssh_exit, &self.host) {
+                // ssh or the remote dial-stdio ended: say why rather than "connection closed"
+                (Some(exit), Host::Ssh(t)) => Err(exit.reason(t).await),
+                _ => Err(e),
+            },
+            r => r,
+        }
+    }
+
+    async fn exchange(
+        &self,
+        conn: Conn,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Response<Incoming>> {
         let http_err = |source| Error::Http {
             method: method.to_string(),
             path: path.to_string(),
@@ -261,7 +293,7 @@ impl Client {
         });
         let host = match &self.host {
             Host::Tcp(a) => a.clone(),
-            Host::Unix(_) => "berth".to_string(),
+            Host::Unix(_) | Host::Ssh(_) => "berth".to_string(),
         };
         let mut req = Request::builder()
             .method(method.clone())
@@ -406,6 +438,22 @@ impl Client {
         Ok(p)
     }
 
+    /// Connect and relay `input` to the daemon and the daemon to `output`, as
+    /// `system dial-stdio` does for ssh clients; see [`relay`].
+    pub async fn dial_stdio(
+        &self,
+        input: impl AsyncRead + Unpin,
+        output: impl AsyncWrite + Unpin,
+    ) -> Result<()> {
+        let (conn, _exit) = self.connect().await?;
+        relay(conn, input, output)
+            .await
+            .map_err(|source| Error::Io {
+                what: format!("relaying stdio to {}", self.host),
+                source,
+            })
+    }
+
     /// POST with `Connection: Upgrade, Upgrade: tcp` and take over the raw connection.
     pub async fn hijack<B: Serialize + ?Sized>(
         &self,
@@ -458,8 +506,40 @@ impl Client {
                 let (r, w) = tokio::io::split(*s);
                 (Box::new(pending.chain(r)), Box::new(w))
             }
+            Conn::Ssh(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(pending.chain(r)), Box::new(w))
+            }
         };
         Ok(Hijacked { reader, writer })
+    }
+}
+
+/// Copy `input` into `conn` and `conn` into `output`. When `input` ends the connection's write
+/// side is shut down (the daemon sees EOF, e.g. a hijacked stdin closing) while its answer is
+/// still copied; done when the connection's read side ends.
+pub async fn relay(
+    conn: impl AsyncRead + AsyncWrite,
+    mut input: impl AsyncRead + Unpin,
+    mut output: impl AsyncWrite + Unpin,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let (mut r, mut w) = tokio::io::split(conn);
+    let up = async {
+        tokio::io::copy(&mut input, &mut w).await?;
+        w.shutdown().await
+    };
+    let down = async {
+        tokio::io::copy(&mut r, &mut output).await?;
+        output.flush().await
+    };
+    tokio::pin!(up, down);
+    tokio::select! {
+        d = &mut down => d,
+        u = &mut up => {
+            u?;
+            down.await
+        }
     }
 }
 
@@ -485,6 +565,23 @@ mod tests {
         assert!(version_lt("1.9", "1.41"));
         assert!(version_lt("1.41", "1.47"));
         assert!(!version_lt("1.53", "1.47"));
+    }
+
+    #[tokio::test]
+    async fn relay_half_closes_and_keeps_reading() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        // The far end reads to EOF (only reached if relay half-closed), then answers.
+        let far = tokio::spawn(async move {
+            let mut got = Vec::new();
+            theirs.read_to_end(&mut got).await.unwrap();
+            theirs.write_all(b"got: ").await.unwrap();
+            theirs.write_all(&got).await.unwrap();
+        });
+        let mut out = Vec::new();
+        relay(ours, &b"ping"[..], &mut out).await.unwrap();
+        far.await.unwrap();
+        assert_eq!(out, b"got: ping");
     }
 
     #[tokio::test]

@@ -48,6 +48,47 @@ pub fn sh(cmd: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A detached 100x20 tmux session running `cmd` (a real terminal for `run -it`), killed when
+/// dropped.
+pub struct Tmux(String);
+
+impl Tmux {
+    pub fn start(cmd: &str) -> Tmux {
+        let name = format!("bt{}", rand_tag());
+        let o = Tmux::run(&[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "100",
+            "-y",
+            "20",
+            cmd,
+        ]);
+        assert!(o.status.success(), "tmux: {o:?}");
+        Tmux(name)
+    }
+    fn run(args: &[&str]) -> Output {
+        Command::new("tmux").args(args).output().unwrap()
+    }
+    /// What the terminal shows now.
+    pub fn pane(&self) -> String {
+        String::from_utf8_lossy(&Tmux::run(&["capture-pane", "-p", "-t", &self.0]).stdout)
+            .into_owned()
+    }
+    /// Type `keys` and Enter.
+    pub fn type_line(&self, keys: &str) {
+        Tmux::run(&["send-keys", "-t", &self.0, keys, "Enter"]);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Tmux::run(&["kill-session", "-t", &self.0]);
+    }
+}
+
 pub fn link_exists(name: &str) -> bool {
     sh("ip", &["link", "show", name]).status.success()
 }

@@ -6,7 +6,7 @@ use crate::common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cli::{rand_tag, Daemon, DOCKER};
+use common::cli::{rand_tag, Daemon, Tmux, DOCKER};
 
 #[test]
 fn run_rm_output_and_exit_codes() {
@@ -354,57 +354,21 @@ fn interactive_tty_under_tmux() {
     let Some(d) = Daemon::start_opts("interactive_tty_under_tmux", opts) else {
         return;
     };
-    let sess = format!("bct{}", rand_tag());
     let rc = d.dir.path().join("rc");
     let cmd = format!(
         "DOCKER_HOST=unix://{} {DOCKER} run -it --rm busybox sh; echo $? > {}; sleep 60",
         d.sock().display(),
         rc.display()
     );
-    let st = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &sess,
-            "-x",
-            "100",
-            "-y",
-            "20",
-            &cmd,
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["kill-session", "-t", &self.0])
-                .status();
-        }
-    }
-    let _k = Kill(sess.clone());
-    let pane = || {
-        String::from_utf8_lossy(
-            &Command::new("tmux")
-                .args(["capture-pane", "-p", "-t", &sess])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .to_string()
-    };
+    let t = Tmux::start(&cmd);
+    let pane = || t.pane();
     for _ in 0..200 {
         if pane().contains("# ") {
             break;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    Command::new("tmux")
-        .args(["send-keys", "-t", &sess, "echo hi$((1+1)); exit 7", "Enter"])
-        .status()
-        .unwrap();
+    t.type_line("echo hi$((1+1)); exit 7");
     for _ in 0..400 {
         if rc.exists() && !std::fs::read_to_string(&rc).unwrap().is_empty() {
             break;
