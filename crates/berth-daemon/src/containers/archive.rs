@@ -93,8 +93,13 @@ pub(crate) fn tar_stream(
 ) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(8);
     tokio::task::spawn_blocking(move || {
-        let mut w = ChanWriter(tx.clone());
-        if let Err(e) = write(&mut w) {
+        // Batched: the tar writer's small writes (headers, 8 KiB copies) go out 256 KiB at a
+        // time, not as one channel message and body chunk each.
+        let mut w = std::io::BufWriter::with_capacity(256 << 10, ChanWriter(tx.clone()));
+        let r = write(&mut w).and_then(|()| {
+            std::io::Write::flush(&mut w).map_err(|e| DaemonError::io("stream a tar", e))
+        });
+        if let Err(e) = r {
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
     });
@@ -123,11 +128,13 @@ impl std::io::Write for ChanWriter {
 
 /// A request body as a blocking reader (fed from the async stream).
 fn body_reader(body: ByteStream) -> impl std::io::Read + Send {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(8);
+    // An async channel: the feeding task waits without blocking a runtime worker thread (a
+    // std channel's send would, whenever the extractor falls behind).
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(8);
     tokio::spawn(async move {
         let mut body = body;
         while let Some(chunk) = body.next().await {
-            if tx.send(chunk).is_err() {
+            if tx.send(chunk).await.is_err() {
                 break;
             }
         }
@@ -139,17 +146,17 @@ fn body_reader(body: ByteStream) -> impl std::io::Read + Send {
 }
 
 struct ChanReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
     cur: bytes::Bytes,
 }
 
 impl std::io::Read for ChanReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => self.cur = b,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.cur.len());
