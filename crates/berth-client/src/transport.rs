@@ -125,7 +125,8 @@ pub fn json<T: Serialize + ?Sized>(v: &T) -> Body {
 
 /// A body streamed from a reader (tar archives for load/build/import/cp).
 pub fn reader(r: impl AsyncRead + Send + Sync + 'static) -> Body {
-    let s = tokio_util::io::ReaderStream::new(r);
+    // 256 KiB chunks: the 4 KiB default makes a 200 MiB upload 51,200 HTTP chunks.
+    let s = tokio_util::io::ReaderStream::with_capacity(r, 256 << 10);
     let s = futures::StreamExt::map(s, |r| r.map(Frame::data));
     BodyExt::boxed(StreamBody::new(s))
 }

@@ -56,7 +56,10 @@ async fn from_container(c: &Client, ct: &str, src: &str, dst: &str) -> anyhow::R
     let (mut tx, rx) = tokio::io::duplex(PIPE);
     let dst = PathBuf::from(dst);
     let extract = tokio::task::spawn_blocking(move || {
-        extract_to(tokio_util::io::SyncIoBridge::new(rx), &dst)
+        extract_to(
+            std::io::BufReader::with_capacity(256 << 10, tokio_util::io::SyncIoBridge::new(rx)),
+            &dst,
+        )
     });
     let feed = async move {
         while let Some(chunk) = s.next_chunk().await? {
@@ -179,14 +182,21 @@ async fn to_container(c: &Client, src: &str, ct: &str, dst: &str) -> anyhow::Res
     // The archive is made as it is sent, through a pipe: memory stays bounded.
     let (tx, rx) = tokio::io::duplex(PIPE);
     let archive = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut b = tar::Builder::new(tokio_util::io::SyncIoBridge::new(tx));
+        // Batched: each write through the bridge is a hop onto the runtime.
+        let mut b = tar::Builder::new(std::io::BufWriter::with_capacity(
+            256 << 10,
+            tokio_util::io::SyncIoBridge::new(tx),
+        ));
         b.follow_symlinks(false);
         if src_path.is_dir() {
             b.append_dir_all(&name, &src_path)?;
         } else {
             b.append_path_with_name(&src_path, &name)?;
         }
-        b.into_inner()?.shutdown()?;
+        b.into_inner()?
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .shutdown()?;
         Ok(())
     });
     let (archived, sent) = tokio::join!(archive, put(target_dir, body::reader(rx)));
