@@ -60,31 +60,11 @@ fn curl(args: &[&str]) -> (u16, String, String) {
 #[test]
 fn registry_serve_with_skopeo_docker_and_berth() {
     let t = "registry_serve_with_skopeo_docker_and_berth";
-    if !berth_testutil::require_cmds(t, &["skopeo", "curl"]) {
-        return;
-    }
-    let Some(busybox) = berth_testutil::image(t, "busybox") else {
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl"], "busybox") else {
         return;
     };
-    let Some(d) = Daemon::start(t) else {
-        return;
-    };
-    let port = free_port();
     let root = d.dir.path().join("registry");
-    let child = Command::new(common::cli::berth_bin().unwrap())
-        .args([
-            "registry",
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--root",
-        ])
-        .arg(&root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let reg = Registry { child, port };
+    let reg = serve_registry(&root, free_port(), &[], &[]);
     let base = format!("127.0.0.1:{}", reg.port);
     for _ in 0..100 {
         if curl(&[&format!("http://{base}/v2/")]).0 == 200 {
@@ -300,21 +280,44 @@ fn registry_serve_with_skopeo_docker_and_berth() {
 
 fn start_registry(d: &Daemon, extra: &[&str]) -> Registry {
     let port = free_port();
-    let child = Command::new(common::cli::berth_bin().unwrap())
-        .args([
-            "registry",
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--root",
-        ])
-        .arg(d.dir.path().join(format!("registry-{port}")))
+    serve_registry(
+        &d.dir.path().join(format!("registry-{port}")),
+        port,
+        extra,
+        &[],
+    )
+}
+
+/// `berth registry serve` on 127.0.0.1:`port` over `root`, with `extra` flags and `env`.
+fn serve_registry(
+    root: &std::path::Path,
+    port: u16,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Registry {
+    Registry {
+        child: spawn_registry(root, port, extra, env),
+        port,
+    }
+}
+
+/// The server process of [`serve_registry`] (for a test that kills and restarts it).
+fn spawn_registry(
+    root: &std::path::Path,
+    port: u16,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
+    Command::new(common::cli::berth_bin().unwrap())
+        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--root")
+        .arg(root)
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    Registry { child, port }
+        .unwrap()
 }
 
 fn wait_up(url: &str, extra: &[&str]) {
@@ -335,13 +338,7 @@ fn wait_up(url: &str, extra: &[&str]) {
 #[test]
 fn registry_serve_with_auth_and_tls() {
     let t = "registry_serve_with_auth_and_tls";
-    if !berth_testutil::require_cmds(t, &["skopeo", "curl", "htpasswd", "openssl"]) {
-        return;
-    }
-    let Some(busybox) = berth_testutil::image(t, "busybox") else {
-        return;
-    };
-    let Some(d) = Daemon::start(t) else {
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "htpasswd", "openssl"], "busybox") else {
         return;
     };
     let dir = d.dir.path().to_path_buf();
@@ -523,36 +520,16 @@ fn registry_serve_with_auth_and_tls() {
 #[test]
 fn registry_serve_killed_mid_push_stays_consistent() {
     let t = "registry_serve_killed_mid_push_stays_consistent";
-    if !berth_testutil::require_cmds(t, &["skopeo", "curl", "sha256sum"]) {
-        return;
-    }
-    let Some(debian) = berth_testutil::image(t, "debian-bookworm-minbase") else {
-        return;
-    };
-    let Some(d) = Daemon::start(t) else {
+    let Some((debian, d)) = setup(
+        t,
+        &["skopeo", "curl", "sha256sum"],
+        "debian-bookworm-minbase",
+    ) else {
         return;
     };
     let port = free_port();
     let root = d.dir.path().join("registry");
-    let spawn = || {
-        Command::new(common::cli::berth_bin().unwrap())
-            .args([
-                "registry",
-                "serve",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-                "--root",
-            ])
-            .arg(&root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut reg = Registry {
-        child: spawn(),
-        port,
-    };
+    let mut reg = serve_registry(&root, port, &[], &[]);
     let url = format!("http://127.0.0.1:{port}/v2/");
     wait_up(&url, &[]);
     let mut push = Command::new("skopeo")
@@ -588,7 +565,8 @@ fn registry_serve_killed_mid_push_stays_consistent() {
         !pushed.success(),
         "the push ended before the kill: nothing was cut short"
     );
-    reg.child = spawn();
+    // The same port and root again (only the process is replaced: the killed one is reaped).
+    reg.child = spawn_registry(&root, port, &[], &[]);
     wait_up(&url, &[]);
     assert_store_whole(&root);
     // The push goes through now, and the image reads back.
@@ -610,13 +588,7 @@ fn registry_serve_killed_mid_push_stays_consistent() {
 #[test]
 fn registry_serve_as_a_pull_through_cache() {
     let t = "registry_serve_as_a_pull_through_cache";
-    if !berth_testutil::require_cmds(t, &["skopeo", "curl", "docker-registry"]) {
-        return;
-    }
-    let Some(busybox) = berth_testutil::image(t, "busybox") else {
-        return;
-    };
-    let Some(d) = Daemon::start(t) else {
+    let Some((busybox, d)) = setup(t, &["skopeo", "curl", "docker-registry"], "busybox") else {
         return;
     };
     let upstream = berth_testutil::registry::Registry::start();
@@ -983,22 +955,13 @@ fn registry_serve_caches_a_bearer_upstream() {
 
     // With the proxy credentials: the private image too.
     let port = free_port();
-    let child = Command::new(common::cli::berth_bin().unwrap())
-        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
-        .args([
-            "--proxy",
-            &format!("http://{up}"),
-            "--proxy-username",
-            "alice",
-        ])
-        .arg("--root")
-        .arg(dir.join(format!("cache-{port}")))
-        .env("BERTH_PROXY_PASSWORD", "s3cret")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let authed = Registry { child, port };
+    let upstream_url = format!("http://{up}");
+    let authed = serve_registry(
+        &dir.join(format!("cache-{port}")),
+        port,
+        &["--proxy", &upstream_url, "--proxy-username", "alice"],
+        &[("BERTH_PROXY_PASSWORD", "s3cret")],
+    );
     let host = format!("127.0.0.1:{port}");
     wait_up(&format!("http://{host}/v2/"), &[]);
     let image = format!("{host}/private/busybox:latest");
@@ -1255,17 +1218,8 @@ fn registry_serve_full_disk() {
     };
     let root = d.dir.path().join("small-root");
     let small = Tmpfs::mount(root.clone(), "12m");
-    let port = free_port();
-    let child = Command::new(common::cli::berth_bin().unwrap())
-        .args(["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
-        .arg("--root")
-        .arg(&root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let reg = Registry { child, port };
-    let host = format!("127.0.0.1:{port}");
+    let reg = serve_registry(&root, free_port(), &[], &[]);
+    let host = format!("127.0.0.1:{}", reg.port);
     wait_up(&format!("http://{host}/v2/"), &[]);
     let o = skopeo_push(&debian, &format!("docker://{host}/big/debian:v1"), &[]);
     assert!(!o.status.success(), "the Debian image fit in 12 MiB");
