@@ -49,9 +49,13 @@ def wait(cond, what, timeout=60):
     except Exception:
         shot("FAILED-" + re.sub(r"[^a-z0-9]+", "-", what.lower())[:40])
         banner = drv.find_elements(By.ID, "banner")
+        panel = drv.find_elements(By.ID, "tab-panel")
+        console = [e["message"][:300] for e in drv.get_log("browser")][-10:]
         raise AssertionError(
             f"timed out waiting for {what}; banner: {banner[0].text if banner else ''!r}; "
-            f"url {drv.current_url}")
+            f"url {drv.current_url}; "
+            f"tab panel: {panel[0].get_attribute('outerHTML')[:400] if panel else None!r}; "
+            f"last console lines: {console}")
 
 
 def css(sel):

@@ -49,7 +49,13 @@ export const detailPage = {
     const tabDefs = [["logs", "Logs", logsTab], ["shell", "Shell", shellTab], ["inspect", "Inspect", inspectTab]];
     let tabCleanup = null;
     function show(key) {
-      if (tabCleanup) tabCleanup();
+      // A tab that fails to tear down (a terminal mid-render, a closed socket) must not keep
+      // the next tab from showing: report it and go on.
+      try {
+        if (tabCleanup) tabCleanup();
+      } catch (e) {
+        console.warn("closing the previous tab:", e);
+      }
       tabCleanup = null;
       panel.replaceChildren();
       for (const b of tabs.children) b.setAttribute("aria-selected", String(b.dataset.tab === key));
@@ -126,10 +132,16 @@ function shellTab(panel, id, info) {
   let term = null;
   let resizeObs = null;
   const close = () => {
-    if (ws) ws.close();
-    if (term) term.dispose();
-    if (resizeObs) resizeObs.disconnect();
+    // Observer first (its callback fits the terminal), then the socket (its messages write to
+    // the terminal), then the terminal itself.
+    const [o, s, t] = [resizeObs, ws, term];
     ws = term = resizeObs = null;
+    if (o) o.disconnect();
+    if (s) {
+      s.onopen = s.onmessage = s.onclose = s.onerror = null;
+      s.close();
+    }
+    if (t) t.dispose();
   };
   async function open() {
     close();
@@ -143,16 +155,17 @@ function shellTab(panel, id, info) {
     term.loadAddon(fit);
     term.open(box);
     fit.fit();
+    const t = term;
     const exec = await guarded(() => api("POST", `/containers/${encodeName(id)}/exec`, {
       AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true,
       Cmd: cmd.value.trim().split(/\s+/), Env: [`COLUMNS=${term.cols}`, `LINES=${term.rows}`],
     }));
-    if (!exec) return;
+    // The tab may have been left (or reopened) while the exec was being created.
+    if (!exec || term !== t) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const sock = new WebSocket(`${scheme}://${location.host}/api/berth/exec/${exec.Id}/ws?tty=1`);
     ws = sock;
     sock.binaryType = "arraybuffer";
-    const t = term;
     sock.onopen = () => {
       status.textContent = "connected";
       box.dataset.connected = "1";
