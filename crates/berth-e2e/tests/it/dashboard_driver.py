@@ -1,8 +1,10 @@
 """Drives berth's dashboard in headless Chromium (selenium + chromedriver) through the whole
 first-use path: log in with the one-time link, pull an image and watch its layers, run it with a
 published port from the form, see it running with live stats, read a log line as it is printed,
-type into the in-browser shell, stop and remove it; plus a forged cross-site form post from
-another local origin, which must be refused. Saves a screenshot per page into SHOTS.
+type into the in-browser shell, upload and download a file, stop and remove it; tag, push and
+read the history of an image; bulk start/stop, a compose project up and down, a network created
+and removed, stopped containers pruned; plus a forged cross-site form post from another local
+origin, which must be refused. Saves a screenshot per page into SHOTS.
 
 usage: dashboard_driver.py LOGIN_URL IMAGE_REF HOST_PORT NAME SHOTS PROFILE_DIR SIGNAL_DIR
 (creating SIGNAL_DIR/restart asks the test to restart the daemon; it answers SIGNAL_DIR/restarted)
@@ -69,7 +71,29 @@ for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disabl
           "--disable-background-networking", "--disable-component-update", "--disable-sync"]:
     opts.add_argument(a)
 opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+downloads = os.path.join(profile, "downloads")
+os.makedirs(downloads, exist_ok=True)
+opts.add_experimental_option("prefs", {"download.default_directory": downloads,
+                                       "download.prompt_for_download": False})
 drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+drv.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+registry = image_ref.split("/")[0]
+
+
+def engine(method, path, body=None):
+    """One Engine API call from the page itself (its session, its X-Berth-UI header)."""
+    return drv.execute_async_script("""
+        const [method, path, body, done] = arguments;
+        fetch('/api' + path, {method, credentials: 'same-origin',
+            headers: {'X-Berth-UI': '1', 'Content-Type': 'application/json'},
+            body: body === null ? undefined : JSON.stringify(body)})
+          .then(async (r) => done({status: r.status, text: await r.text()}),
+                (e) => done({status: 0, text: String(e)}));
+    """, method, path, body)
+
+
+def accept_confirm():
+    WebDriverWait(drv, 10).until(lambda d: d.switch_to.alert).accept()
 try:
     # 1. Without the link: the login page (answered 401), no dashboard.
     drv.get(origin + "/")
@@ -138,6 +162,27 @@ try:
     css("#tab-inspect").click()
     wait(lambda d: json.loads(css("#inspect").text)["Id"] == cid, "the inspect JSON")
     shot("container-inspect")
+
+    # 8b. Files: list /, upload a file into /tmp, see it listed with its size, download it back.
+    css("#tab-files").click()
+    wait(lambda d: css("#files-status").get_attribute("data-state") == "done", "the root listing")
+    wait(lambda d: css('#files tr[data-name="etc"]').get_attribute("data-type") == "dir", "etc/ in the listing")
+    path_box = css("#files-path")
+    path_box.clear()
+    path_box.send_keys("/tmp" + Keys.ENTER)
+    wait(lambda d: "in /tmp" in css("#files-status").text, "the /tmp listing")
+    payload = f"uploaded by the dashboard for {name}\n" * 100
+    local = os.path.join(profile, f"up-{name}.txt")
+    with open(local, "w") as f:
+        f.write(payload)
+    css("#files-upload").send_keys(local)
+    up_row = f'#files tr[data-name="up-{name}.txt"]'
+    wait(lambda d: css(up_row).get_attribute("data-size") == str(len(payload)), "the uploaded file listed")
+    shot("container-files")
+    css(f'{up_row} button[data-action="download"]').click()
+    fetched = os.path.join(downloads, f"up-{name}.txt")
+    wait(lambda d: os.path.exists(fetched) and open(fetched).read() == payload, "the downloaded file", 30)
+    print(f"files: uploaded and downloaded {len(payload)} bytes through /tmp", flush=True)
 
     # 9. The list: running, live stats, the port as a link that reaches the app.
     css("#nav-containers").click()
@@ -237,6 +282,82 @@ try:
     WebDriverWait(drv, 10).until(lambda d: d.switch_to.alert).accept()
     wait(lambda d: not d.find_elements(By.CSS_SELECTOR, row), "the container removed")
     shot("containers-removed")
+
+    # 11b. Images: history, a new tag, and a push of it to the registry.
+    css("#nav-images").click()
+    irow = f'#images tr[data-tags~="{image_ref}"]'
+    wait(lambda d: css(irow), "the image row")
+    css(f'{irow} button[data-action="more"]').click()
+    more = f'#images tr.image-more[data-for="{css(irow).get_attribute("data-id")}"]'
+    wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, f"{more} table.history tbody tr")) >= 1, "the image history")
+    pushed = f"{registry}/dash-tagged-{name}/busybox:v2"
+    css(f'{more} input[data-field="tag-ref"]').send_keys(pushed)
+    css(f'{more} button[data-action="tag"]').click()
+    wait(lambda d: pushed in css(irow).get_attribute("data-tags").split(), "the new tag")
+    wait(lambda d: d.find_elements(By.CSS_SELECTOR, f'{more} select[data-field="push-ref"] option[value="{pushed}"]'),
+         "the new tag in the push list")
+    Select(css(f'{more} select[data-field="push-ref"]')).select_by_value(pushed)
+    css(f'{more} button[data-action="push"]').click()
+    wait(lambda d: css(f'{more} [data-field="push-status"]').get_attribute("data-done") in ("1", "error"), "the push")
+    assert css(f'{more} [data-field="push-status"]').get_attribute("data-done") == "1", css("#banner").text
+    tags = json.loads(urllib.request.urlopen(
+        f"http://{registry}/v2/dash-tagged-{name}/busybox/tags/list", timeout=10).read())
+    assert tags["tags"] == ["v2"], tags
+    shot("image-tag-push-history")
+    print(f"images: tagged and pushed {pushed}", flush=True)
+
+    # 11c. Bulk actions and a compose project: created through the engine, driven from the page.
+    project = f"proj-{name}"
+    loop = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+    for cname, labels in ((f"{name}-solo", {}),
+                          (f"{name}-web", {"com.docker.compose.project": project}),
+                          (f"{name}-db", {"com.docker.compose.project": project})):
+        r = engine("POST", f"/containers/create?name={cname}", {"Image": image_ref, "Cmd": loop, "Labels": labels})
+        assert r["status"] == 201, r
+    r = engine("POST", "/networks/create", {"Name": f"{project}_default",
+                                            "Labels": {"com.docker.compose.project": project}})
+    assert r["status"] == 201, r
+    css("#nav-containers").click()
+    solo, web, db = (f'#containers tr[data-name="{name}-{x}"]' for x in ("solo", "web", "db"))
+    wait(lambda d: css(f'tbody[data-project="{project}"] tr.project'), "the project's group")
+    assert len(drv.find_elements(By.CSS_SELECTOR, f'tbody[data-project="{project}"] tr[data-id]')) == 2
+    for r_ in (solo, web):
+        css(f"{r_} input[data-select]").click()
+    wait(lambda d: css("#bulk-count").text == "2 selected", "two selected")
+    css('button[data-bulk="start"]').click()
+    wait(lambda d: all(css(x).get_attribute("data-state") == "running" for x in (solo, web)), "both started")
+    assert css(db).get_attribute("data-state") == "created"
+    css('button[data-bulk="stop"]').click()
+    wait(lambda d: all(css(x).get_attribute("data-state") == "exited" for x in (solo, web)), "both stopped")
+    shot("containers-bulk")
+    css(f'tr.project[data-project="{project}"] button[data-project-action="up"]').click()
+    wait(lambda d: all(css(x).get_attribute("data-state") == "running" for x in (web, db)), "the project up")
+    shot("containers-project-up")
+    css(f'tr.project[data-project="{project}"] button[data-project-action="down"]').click()
+    accept_confirm()
+    wait(lambda d: not d.find_elements(By.CSS_SELECTOR, f'tbody[data-project="{project}"]'), "the project down")
+    nets = json.loads(engine("GET", "/networks")["text"])
+    assert not [n for n in nets if n["Name"] == f"{project}_default"], "down left the project's network"
+    print("bulk start/stop and project up/down done", flush=True)
+
+    # 11d. Networks: create one from the form, then remove it.
+    css("#nav-networks").click()
+    css("#network-name").send_keys(f"net-{name}")
+    css("#network-create").click()
+    nrow = f'#networks tr[data-name="net-{name}"]'
+    wait(lambda d: css(nrow), "the new network")
+    css(f'{nrow} button[data-action="remove-network"]').click()
+    accept_confirm()
+    wait(lambda d: not d.find_elements(By.CSS_SELECTOR, nrow), "the network removed")
+
+    # 11e. Disk usage: prune stopped containers (the stopped solo one), counted in the note.
+    css("#nav-df").click()
+    wait(lambda d: css('#df tr[data-type="Containers"] td:nth-child(2)').text == "1", "one stopped container in df")
+    css('button[data-prune="Containers"]').click()
+    accept_confirm()
+    wait(lambda d: css("#prune-result").text.startswith("removed 1 stopped containers"), "the prune result")
+    wait(lambda d: css('#df tr[data-type="Containers"] td:nth-child(2)').text == "0", "df after the prune")
+    shot("disk-usage-pruned")
 
     # 12. The events feed saw it all.
     css("#nav-events").click()

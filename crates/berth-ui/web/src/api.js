@@ -25,8 +25,8 @@ async function failure(res) {
   return new ApiError(res.status, msg);
 }
 
-function init(method, body, signal) {
-  const headers = { "X-Berth-UI": "1" };
+function init(method, body, signal, extra = {}) {
+  const headers = { ...extra, "X-Berth-UI": "1" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   return {
     method,
@@ -46,8 +46,8 @@ export async function api(method, path, body) {
 }
 
 /** A streamed answer, as raw chunks: calls onChunk(Uint8Array) until the end or abort. */
-export async function streamBytes(method, path, onChunk, signal, body) {
-  const res = await fetch("/api" + path, init(method, body, signal));
+export async function streamBytes(method, path, onChunk, signal, body, headers) {
+  const res = await fetch("/api" + path, init(method, body, signal, headers));
   if (!res.ok) throw await failure(res);
   const reader = res.body.getReader();
   for (;;) {
@@ -58,7 +58,7 @@ export async function streamBytes(method, path, onChunk, signal, body) {
 }
 
 /** A streamed answer of JSON lines: calls onItem(object) for each. */
-export async function streamJson(method, path, onItem, signal, body) {
+export async function streamJson(method, path, onItem, signal, body, headers) {
   const dec = new TextDecoder();
   let buf = "";
   await streamBytes(
@@ -75,6 +75,7 @@ export async function streamJson(method, path, onItem, signal, body) {
     },
     signal,
     body,
+    headers,
   );
   if (buf.trim()) onItem(JSON.parse(buf));
 }
@@ -98,3 +99,30 @@ export function demuxer(onPayload) {
 }
 
 export const encodeName = (s) => encodeURIComponent(s);
+
+/**
+ * The archive API (`docker cp`): HEAD for the stat, GET for a tar stream, PUT to extract a tar
+ * into a directory. Returns `{res, stat}` (the stat from `X-Docker-Container-Path-Stat`).
+ */
+export async function archive(id, method, path, signal, tarBlob) {
+  const headers = { "X-Berth-UI": "1" };
+  if (tarBlob) headers["Content-Type"] = "application/x-tar";
+  const res = await fetch(`/api/containers/${encodeName(id)}/archive?path=${encodeURIComponent(path)}`, {
+    method, headers, body: tarBlob, signal, credentials: "same-origin",
+  });
+  if (!res.ok) {
+    if (method === "HEAD") {
+      // A HEAD answer has no body to carry the engine's message.
+      if (res.status === 401) onUnauthorized();
+      throw new ApiError(res.status, res.status === 404 ? `${path}: no such file or directory in the container` : `${path}: ${res.status} ${res.statusText}`);
+    }
+    throw await failure(res);
+  }
+  const raw = res.headers.get("X-Docker-Container-Path-Stat");
+  let stat = null;
+  if (raw) {
+    const bin = atob(raw);
+    stat = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+  }
+  return { res, stat };
+}

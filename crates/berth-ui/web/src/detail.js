@@ -1,9 +1,11 @@
 // One container: state and actions, live stats, logs (follow, search, timestamps), an
-// interactive shell (xterm.js over the exec websocket) and its inspect JSON.
+// interactive shell (xterm.js over the exec websocket), its files (browse, download, upload
+// through the archive API, as `docker cp`) and its inspect JSON.
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
-import { api, streamBytes, demuxer, encodeName } from "./api.js";
-import { h, guarded, banner } from "./dom.js";
+import { api, streamBytes, demuxer, encodeName, archive } from "./api.js";
+import { h, guarded, banner, bytes } from "./dom.js";
+import { readTar, tarFiles } from "./tar.js";
 import { StatsStreams } from "./stats.js";
 import { act, portLinks, fillStats } from "./containers.js";
 
@@ -46,7 +48,7 @@ export const detailPage = {
       stats.follow(running || paused ? [info.Id] : []);
     }
 
-    const tabDefs = [["logs", "Logs", logsTab], ["shell", "Shell", shellTab], ["inspect", "Inspect", inspectTab]];
+    const tabDefs = [["logs", "Logs", logsTab], ["shell", "Shell", shellTab], ["files", "Files", filesTab], ["inspect", "Inspect", inspectTab]];
     let tabCleanup = null;
     function show(key) {
       // A tab that fails to tear down (a terminal mid-render, a closed socket) must not keep
@@ -199,4 +201,141 @@ function inspectTab(panel, id) {
     if (j) pre.textContent = JSON.stringify(j, null, 2);
   });
   return null;
+}
+
+const GO_MODE_DIR = 2 ** 31;
+const GO_MODE_SYMLINK = 2 ** 27;
+/** At most this much of a directory's archive is read to list it. */
+const LIST_BYTES = 64 * 1024 * 1024;
+const LIST_ENTRIES = 5000;
+
+const joinPath = (dir, name) => (dir.endsWith("/") ? dir : `${dir}/`) + name;
+const parentOf = (p) => p.replace(/\/+$/, "").replace(/\/[^/]*$/, "") || "/";
+
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+function filesTab(panel, id) {
+  const path = h("input", { id: "files-path", value: "/", size: 40, "aria-label": "path in the container" });
+  const status = h("span", { id: "files-status", role: "status" });
+  const upload = h("input", { type: "file", id: "files-upload", multiple: true, "aria-label": "upload files into this directory" });
+  const tbody = h("tbody");
+  const table = h("table", { id: "files" },
+    h("thead", {}, h("tr", {}, ["Name", "Type", "Size", "Mode", "Modified", ""].map((t) => h("th", { scope: "col" }, t)))),
+    tbody);
+  let abort = null;
+  let dir = "/";
+
+  async function list(p) {
+    if (abort) abort.abort();
+    abort = new AbortController();
+    const signal = abort.signal;
+    status.textContent = `reading ${p}…`;
+    status.dataset.state = "loading";
+    const res = await guarded(() => archive(id, "HEAD", p, signal));
+    if (!res) {
+      status.textContent = "";
+      status.dataset.state = "error";
+      return;
+    }
+    if (res.stat.mode & GO_MODE_SYMLINK && res.stat.linkTarget) return list(res.stat.linkTarget);
+    if (!(res.stat.mode & GO_MODE_DIR)) {
+      // A file: list its directory and keep the name typed.
+      return list(parentOf(p));
+    }
+    dir = p;
+    path.value = p;
+    const rows = [];
+    let read = 0;
+    let truncated = false;
+    const ok = await guarded(async () => {
+      const body = await archive(id, "GET", p, signal);
+      const reader = body.res.body.getReader();
+      const root = res.stat.name;
+      try {
+        await readTar(reader, (e) => {
+          read += 512 + e.size;
+          const parts = e.name.split("/").filter((x) => x && x !== ".");
+          if (parts[0] === root || (root === "/" && parts[0] === "")) parts.shift();
+          if (parts.length === 1) rows.push({ ...e, base: parts[0] });
+          if (rows.length >= LIST_ENTRIES || read > LIST_BYTES) {
+            truncated = true;
+            return "stop";
+          }
+          return false;
+        });
+      } finally {
+        reader.cancel().catch(() => {});
+      }
+      return true;
+    });
+    if (!ok || signal.aborted) return;
+    rows.sort((a, b) => (a.type === "dir") !== (b.type === "dir") ? (a.type === "dir" ? -1 : 1) : a.base.localeCompare(b.base));
+    const up = p === "/" ? [] : [h("tr", { "data-name": ".." }, h("td", { colspan: 6 },
+      h("button", { type: "button", class: "link", onclick: () => list(parentOf(p)) }, "↑ ..")))];
+    tbody.replaceChildren(...up, ...rows.map((e) => {
+      const full = joinPath(p, e.base);
+      const nameCell = e.type === "dir" || e.type === "symlink"
+        ? h("button", { type: "button", class: "link", onclick: () => list(full) }, e.base + (e.type === "dir" ? "/" : ""))
+        : e.base;
+      return h("tr", { "data-name": e.base, "data-type": e.type, "data-size": String(e.size) },
+        h("td", {}, nameCell, e.type === "symlink" ? h("small", {}, ` → ${e.linkname}`) : ""),
+        h("td", {}, e.type),
+        h("td", {}, e.type === "file" ? bytes(e.size) : "–"),
+        h("td", {}, h("code", {}, (e.mode & 0o7777).toString(8).padStart(4, "0"))),
+        h("td", {}, e.mtime ? new Date(e.mtime * 1000).toLocaleString() : "–"),
+        h("td", {}, e.type === "file" || e.type === "dir"
+          ? h("button", { type: "button", "data-action": "download", "aria-label": `download ${e.base}`, onclick: () => download(full, e) }, "Download")
+          : ""));
+    }));
+    if (!rows.length) tbody.append(h("tr", {}, h("td", { colspan: 6 }, "Empty directory.")));
+    status.textContent = `${rows.length} entr${rows.length === 1 ? "y" : "ies"} in ${p}` +
+      (truncated ? ` (only the first ${rows.length}: the directory is too large to list whole)` : "");
+    status.dataset.state = "done";
+  }
+
+  async function download(full, e) {
+    await guarded(async () => {
+      const { res } = await archive(id, "GET", full);
+      if (e.type === "dir") {
+        saveBlob(await res.blob(), `${e.base}.tar`);
+        return;
+      }
+      let file = null;
+      await readTar(res.body.getReader(), (x) => (x.type === "file" && !file ? true : false), (x) => { file = x; });
+      if (!file) throw new Error(`${full}: the archive held no regular file`);
+      saveBlob(new Blob([file.data]), e.base);
+    });
+  }
+
+  upload.addEventListener("change", async () => {
+    if (!upload.files.length) return;
+    const names = [...upload.files].map((f) => f.name).join(", ");
+    const ok = await guarded(async () => {
+      await archive(id, "PUT", dir, undefined, await tarFiles(upload.files));
+      return true;
+    });
+    upload.value = "";
+    if (ok) {
+      await list(dir);
+      status.textContent = `uploaded ${names} to ${dir}`;
+    }
+  });
+
+  panel.append(h("form", {
+    class: "toolbar",
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      list(path.value.trim() || "/");
+    },
+  }, h("label", { for: "files-path" }, "Path "), path, h("button", { type: "submit", id: "files-go" }, "Open"),
+  h("label", { for: "files-upload" }, "Upload here "), upload, status), table);
+  list("/");
+  return () => abort && abort.abort();
 }

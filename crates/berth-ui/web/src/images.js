@@ -1,5 +1,5 @@
-// The images page: pull with live per-layer progress, the image list (remove, run), and the
-// "run" form (name, ports, env, volumes, command, restart policy, memory limit).
+// The images page: pull with live per-layer progress, the image list (tag, push, history,
+// remove), and the "run" form (name, ports, env, volumes, command, restart policy, memory limit).
 import { api, streamJson, encodeName } from "./api.js";
 import { h, guarded, banner, bytes } from "./dom.js";
 
@@ -145,28 +145,119 @@ export function parseMem(s) {
   return Math.round(parseFloat(m[1]) * { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]]);
 }
 
+/** `repo[:tag]` → [repo, tag] (the tag after the last colon past the last slash). */
+export function splitRef(ref) {
+  const slash = ref.lastIndexOf("/");
+  const colon = ref.lastIndexOf(":");
+  return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, "latest"];
+}
+
+/**
+ * One image's tag form, push (with live progress) and history. Kept across the list's
+ * refreshes (a push's own events refresh it); `setTags` updates the push list.
+ */
+function imageDetails(img) {
+  const tagsOf = (i) => (i.RepoTags || []).filter((t) => t !== "<none>:<none>");
+  const tags = tagsOf(img);
+  const ref = h("input", { id: `tag-ref-${img.Id.slice(7, 19)}`, "data-field": "tag-ref", placeholder: "registry:5000/name:tag", size: 36, required: true });
+  const tagForm = h("form", {
+    class: "toolbar",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const [repo, tag] = splitRef(ref.value.trim());
+      await guarded(() => api("POST", `/images/${encodeName(img.Id)}/tag?repo=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`));
+    },
+  }, h("label", { for: ref.id }, "New tag "), ref, h("button", { type: "submit", "data-action": "tag" }, "Tag"));
+
+  const which = h("select", { "data-field": "push-ref", "aria-label": "tag to push" }, tags.map((t) => h("option", { value: t }, t)));
+  const pushStatus = h("span", { "data-field": "push-status", role: "status" });
+  const pushForm = h("form", {
+    class: "toolbar",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const [repo, tag] = splitRef(which.value);
+      pushStatus.textContent = `pushing ${which.value}…`;
+      pushStatus.dataset.done = "0";
+      let failed = null;
+      let last = "";
+      const layers = new Map();
+      await guarded(() => streamJson("POST", `/images/${encodeName(repo)}/push?tag=${encodeURIComponent(tag)}`, (m) => {
+        if (m.error || m.errorDetail) failed = m.error || m.errorDetail.message;
+        else if (m.id && m.status) layers.set(m.id, m.status);
+        else if (m.status) last = m.status;
+        const doneN = [...layers.values()].filter((x) => /pushed|exists|mounted/i.test(x)).length;
+        pushStatus.textContent = failed || `${doneN}/${layers.size} layers · ${last}`;
+      }, undefined, undefined, { "X-Registry-Auth": btoa("{}") }));
+      if (failed) banner(`push ${which.value}: ${failed}`);
+      pushStatus.dataset.done = failed ? "error" : "1";
+    },
+  }, h("label", {}, "Push ", which), h("button", { type: "submit", "data-action": "push", disabled: !tags.length }, "Push"), pushStatus);
+
+  const hist = h("table", { class: "history", "data-field": "history" }, h("caption", {}, "History"),
+    h("thead", {}, h("tr", {}, ["Created", "Created by", "Size"].map((t) => h("th", { scope: "col" }, t)))));
+  guarded(() => api("GET", `/images/${encodeName(img.Id)}/history`)).then((rows) => {
+    if (!rows) return;
+    hist.append(h("tbody", {}, rows.map((r) => h("tr", {},
+      h("td", {}, r.Created ? new Date(r.Created * 1000).toLocaleString() : "–"),
+      h("td", {}, h("code", {}, r.CreatedBy || "")),
+      h("td", {}, bytes(r.Size || 0))))));
+  });
+  const el = h("div", { class: "image-details" }, tagForm, pushForm, hist);
+  const pushBtn = pushForm.querySelector("button");
+  el.setTags = (i) => {
+    const now = tagsOf(i);
+    const chosen = which.value;
+    which.replaceChildren(...now.map((t) => h("option", { value: t }, t)));
+    if (now.includes(chosen)) which.value = chosen;
+    pushBtn.disabled = !now.length;
+  };
+  return el;
+}
+
 export const imagesPage = {
   render(view) {
     const list = h("div", { id: "images-list" });
+    const details = new Map(); // image id → its open details (kept while the list refreshes)
     const runBox = h("div");
     async function load() {
       const imgs = await guarded(() => api("GET", "/images/json"));
       if (!imgs) return;
+      for (const id of [...details.keys()]) if (!imgs.some((i) => i.Id === id)) details.delete(id);
+      const detailsOf = (i) => {
+        let d = details.get(i.Id);
+        if (d) d.setTags(i);
+        else details.set(i.Id, (d = imageDetails(i)));
+        return d;
+      };
+      const open = new Set([...list.querySelectorAll("tr.image-more:not([hidden])")].map((r) => r.dataset.for));
       list.replaceChildren(h("table", { id: "images" },
         h("caption", {}, "Images"),
         h("thead", {}, h("tr", {}, ["Tags", "ID", "Size", ""].map((t) => h("th", { scope: "col" }, t)))),
-        h("tbody", {}, imgs.map((i) => h("tr", { "data-id": i.Id, "data-tags": (i.RepoTags || []).join(" ") },
-          h("td", {}, (i.RepoTags || ["<none>"]).join(", ")),
-          h("td", {}, h("code", {}, i.Id.replace("sha256:", "").slice(0, 12))),
-          h("td", {}, bytes(i.Size)),
-          h("td", {}, h("button", {
-            type: "button", "data-action": "remove-image",
-            onclick: async () => {
-              if (!confirm(`Remove image ${(i.RepoTags || [i.Id])[0]}?`)) return;
-              await guarded(() => api("DELETE", `/images/${encodeName(i.Id)}`));
-              load();
+        h("tbody", {}, imgs.flatMap((i) => {
+          const more = h("tr", { class: "image-more", "data-for": i.Id, hidden: !open.has(i.Id) },
+            h("td", { colspan: 4 }, open.has(i.Id) ? detailsOf(i) : ""));
+          const toggle = h("button", {
+            type: "button", "data-action": "more", "aria-expanded": String(open.has(i.Id)),
+            onclick: () => {
+              const show = more.hidden;
+              more.hidden = !show;
+              toggle.setAttribute("aria-expanded", String(show));
+              more.firstChild.replaceChildren(show ? detailsOf(i) : "");
             },
-          }, "Remove")))))));
+          }, "Tag, push, history");
+          return [h("tr", { "data-id": i.Id, "data-tags": (i.RepoTags || []).join(" ") },
+            h("td", {}, (i.RepoTags || ["<none>"]).join(", ")),
+            h("td", {}, h("code", {}, i.Id.replace("sha256:", "").slice(0, 12))),
+            h("td", {}, bytes(i.Size)),
+            h("td", {}, h("span", { class: "actions" }, toggle, h("button", {
+              type: "button", "data-action": "remove-image",
+              onclick: async () => {
+                if (!confirm(`Remove image ${(i.RepoTags || [i.Id])[0]}?`)) return;
+                await guarded(() => api("DELETE", `/images/${encodeName(i.Id)}`));
+                load();
+              },
+            }, "Remove")))), more];
+        }))));
       runBox.replaceChildren(runSection(imgs));
     }
     view.append(h("h1", {}, "Images"), pullSection(load), runBox, list);

@@ -1,4 +1,5 @@
-// Smaller pages: volumes (list, create, remove), networks, disk usage and the live events feed.
+// Smaller pages: volumes (list, create, remove), networks (list, create, remove), disk usage
+// with prune, and the live events feed.
 import { api, encodeName } from "./api.js";
 import { h, guarded, bytes } from "./dom.js";
 
@@ -71,13 +72,35 @@ export const networksPage = {
       const nets = await guarded(() => api("GET", "/networks"));
       if (!nets) return;
       body.replaceChildren(h("table", { id: "networks" },
-        h("thead", {}, h("tr", {}, ["Name", "Driver", "Subnet", "Containers"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ["Name", "Driver", "Subnet", "Containers", ""].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, nets.map((n) => h("tr", { "data-name": n.Name },
           h("td", {}, n.Name), h("td", {}, n.Driver),
           h("td", {}, (n.IPAM?.Config || []).map((c) => c.Subnet).filter(Boolean).join(", ") || "–"),
-          h("td", {}, String(Object.keys(n.Containers || {}).length)))))));
+          h("td", {}, String(Object.keys(n.Containers || {}).length)),
+          h("td", {}, ["bridge", "host", "none"].includes(n.Name) ? "" : h("button", {
+            type: "button", "data-action": "remove-network", "aria-label": `remove network ${n.Name}`,
+            onclick: async () => {
+              if (!confirm(`Remove network ${n.Name}?`)) return;
+              await guarded(() => api("DELETE", `/networks/${encodeName(n.Id)}`));
+              load();
+            },
+          }, "Remove")))))));
     }
-    view.append(h("h1", {}, "Networks"), body);
+    const netName = h("input", { id: "network-name", required: true, placeholder: "name" });
+    const subnet = h("input", { id: "network-subnet", placeholder: "subnet (optional), e.g. 10.9.0.0/24" });
+    const internal = h("input", { type: "checkbox", id: "network-internal" });
+    view.append(h("h1", {}, "Networks"), h("form", {
+      class: "toolbar",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const body = { Name: netName.value.trim(), Driver: "bridge", Internal: internal.checked, CheckDuplicate: true };
+        if (subnet.value.trim()) body.IPAM = { Config: [{ Subnet: subnet.value.trim() }] };
+        const r = await guarded(() => api("POST", "/networks/create", body));
+        if (r) netName.value = "";
+        load();
+      },
+    }, h("label", { for: "network-name" }, "New network "), netName, subnet,
+    h("label", { for: "network-internal" }, internal, " internal"), h("button", { type: "submit", id: "network-create" }, "Create")), body);
     networksPage.onEvent = (ev) => ev.Type === "network" && load();
     load();
     return () => {
@@ -101,10 +124,37 @@ export const dfPage = {
         ["Build cache", (df.BuildCache || []).length, sum(df.BuildCache, (b) => b.Size)],
       ];
       body.replaceChildren(h("table", { id: "df" },
-        h("thead", {}, h("tr", {}, ["Type", "Count", "Size"].map((t) => h("th", { scope: "col" }, t)))),
-        h("tbody", {}, rows.map(([t, n, size]) => h("tr", { "data-type": t }, h("td", {}, t), h("td", {}, String(n)), h("td", {}, bytes(size)))))));
+        h("thead", {}, h("tr", {}, ["Type", "Count", "Size", ""].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, rows.map(([t, n, size]) => h("tr", { "data-type": t }, h("td", {}, t), h("td", {}, String(n)), h("td", {}, bytes(size)),
+          h("td", {}, pruneButton(t)))))));
     }
-    view.append(h("h1", {}, "Disk usage"), body);
+    /** What `docker <type> prune` removes: stopped containers, dangling images, unused volumes
+     * (anonymous ones, as docker 23+), unused build cache. */
+    const PRUNE = {
+      Containers: ["/containers/prune", "stopped containers", (r) => (r.ContainersDeleted || []).length],
+      Images: ["/images/prune", "dangling images", (r) => (r.ImagesDeleted || []).length],
+      Volumes: ["/volumes/prune", "unused anonymous volumes", (r) => (r.VolumesDeleted || []).length],
+      "Build cache": ["/build/prune", "unused build cache", (r) => (r.CachesDeleted || []).length],
+    };
+    function pruneButton(type) {
+      const [path, what, countOf] = PRUNE[type];
+      return h("button", {
+        type: "button", "data-prune": type, "aria-label": `remove ${what}`,
+        onclick: async (e) => {
+          if (!confirm(`Remove all ${what}?`)) return;
+          e.target.disabled = true;
+          const r = await guarded(() => api("POST", path));
+          e.target.disabled = false;
+          if (r) {
+            note.textContent = `removed ${countOf(r)} ${what}, reclaimed ${bytes(r.SpaceReclaimed || 0)}`;
+            note.dataset.type = type;
+          }
+          load();
+        },
+      }, "Prune");
+    }
+    const note = h("p", { id: "prune-result", role: "status" });
+    view.append(h("h1", {}, "Disk usage"), note, body);
     dfPage.onEvent = (ev) => ["image", "container", "volume"].includes(ev.Type) && load();
     load();
     return () => {
