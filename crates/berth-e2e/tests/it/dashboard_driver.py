@@ -147,6 +147,9 @@ try:
 
     # 6. Live stats: samples keep arriving.
     wait(lambda d: int(css("#detail-stats").get_attribute("data-samples") or 0) >= 2, "live stats")
+    wait(lambda d: int(css("#detail-charts").get_attribute("data-samples") or 0) >= 2, "the stats charts")
+    labels = [c.get_attribute("aria-label") for c in drv.find_elements(By.CSS_SELECTOR, "#detail-charts svg.chart")]
+    assert len(labels) == 2 and labels[0].startswith("CPU: ") and labels[1].startswith("memory: "), labels
     assert "%" in css("#detail-stats").text, css("#detail-stats").text
     shot("container-logs")
 

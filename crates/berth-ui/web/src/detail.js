@@ -4,7 +4,7 @@
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { api, streamBytes, demuxer, encodeName, archive } from "./api.js";
-import { h, guarded, banner, bytes } from "./dom.js";
+import { h, guarded, banner, bytes, chart } from "./dom.js";
 import { readTar, tarFiles } from "./tar.js";
 import { StatsStreams } from "./stats.js";
 import { act, portLinks, fillStats } from "./containers.js";
@@ -14,11 +14,18 @@ export const detailPage = {
     const cleanups = [];
     const head = h("div", { class: "detail-head" });
     const statsCell = h("div", { id: "detail-stats", class: "stats" }, "–");
+    const charts = h("div", { id: "detail-charts", class: "charts" });
     const tabs = h("div", { role: "tablist", class: "tabs" });
     const panel = h("section", { id: "tab-panel", role: "tabpanel" });
-    view.append(h("p", {}, h("a", { href: "#/containers" }, "← Containers")), head, statsCell, tabs, panel);
+    view.append(h("p", {}, h("a", { href: "#/containers" }, "← Containers")), head, statsCell, charts, tabs, panel);
 
-    const stats = new StatsStreams((_, st) => fillStats(statsCell, st));
+    const stats = new StatsStreams((_, st) => {
+      fillStats(statsCell, st);
+      charts.replaceChildren(
+        chart(st.cpu, { label: "CPU", fmt: (v) => `${v.toFixed(1)}%` }),
+        chart(st.mem, { label: "memory", fmt: bytes, limit: info?.HostConfig?.Memory ? st.limit : 0 }));
+      charts.dataset.samples = String(st.cpu.length);
+    });
     cleanups.push(() => stats.stop());
     let info = null;
 

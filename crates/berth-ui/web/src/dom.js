@@ -83,3 +83,39 @@ export function sparkline(values, max, label) {
   svg.append(line);
   return svg;
 }
+
+/**
+ * A larger chart of `values` for the container page: filled line, the top of the scale and the
+ * latest value written out (`fmt` formats both), `limit` drawn as the scale's top when given.
+ */
+export function chart(values, { label, fmt, limit = 0 }) {
+  const w = 360;
+  const ht = 110;
+  const pad = 16;
+  const svg = document.createElementNS(SVG, "svg");
+  for (const [k, v] of Object.entries({ viewBox: `0 0 ${w} ${ht}`, width: w, height: ht, role: "img", class: "chart" })) {
+    svg.setAttribute(k, v);
+  }
+  const top = Math.max(limit, ...values, 1e-9);
+  const last = values.length ? values[values.length - 1] : 0;
+  svg.setAttribute("aria-label", `${label}: ${fmt(last)} now, scale up to ${fmt(top)}`);
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  const y = (v) => (ht - pad - (v / top) * (ht - 2 * pad)).toFixed(1);
+  const x = (i) => (values.length > 1 ? (i / (values.length - 1)) * w : w).toFixed(1);
+  el("line", { x1: 0, x2: w, y1: y(top), y2: y(top), class: "chart-grid" });
+  el("line", { x1: 0, x2: w, y1: y(0), y2: y(0), class: "chart-grid" });
+  if (values.length) {
+    const pts = values.map((v, i) => `${x(i)},${y(v)}`).join(" ");
+    el("polygon", { points: `${x(0)},${y(0)} ${pts} ${x(values.length - 1)},${y(0)}`, class: "chart-area" });
+    el("polyline", { points: pts, class: "chart-line" });
+  }
+  el("text", { x: 2, y: pad - 4, class: "chart-text" }, `${label} · max ${fmt(top)}`);
+  el("text", { x: w - 2, y: pad - 4, "text-anchor": "end", class: "chart-text" }, fmt(last));
+  return svg;
+}
