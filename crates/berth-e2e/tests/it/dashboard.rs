@@ -3,7 +3,8 @@
 //! a local registry, runs it from the form with a published port, follows its logs and stats,
 //! uses the shell, stops and removes it, and meets a forged cross-site form; screenshots go to
 //! `target/dashboard-shots/`. Without a browser: every UI and API route on the UI port is 401
-//! without a session, a cross-site write is 403, a non-loopback `--ui` without TLS is refused.
+//! without a session, a cross-site write is 403, a non-loopback `--ui` without TLS is refused,
+//! and with the daemon's certificate the dashboard is HTTPS with a `Secure` session cookie.
 
 use crate::common;
 
@@ -205,6 +206,98 @@ fn dashboard_refuses_a_non_loopback_address_without_tls() {
         !dir.path().join("root").exists(),
         "state was made before the refusal"
     );
+}
+
+/// `curl` over HTTPS trusting only the test CA: (status, headers and body).
+fn curl_https(ca: &std::path::Path, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20", "--cacert"])
+        .arg(ca)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn dashboard_serves_https_with_the_daemons_certificate() {
+    let test = "dashboard_serves_https_with_the_daemons_certificate";
+    let certs = tempfile::tempdir().unwrap();
+    if !berth_testutil::require_cmds(test, &["openssl", "curl"]) {
+        return;
+    }
+    crate::tls::make_certs(certs.path());
+    let path = |f: &str| certs.path().join(f).display().to_string();
+    let (cert, key, ca) = (
+        path("server-cert.pem"),
+        path("server-key.pem"),
+        path("ca.pem"),
+    );
+    let ui = format!("127.0.0.1:{}", free_port());
+    let extra = [
+        "--tls",
+        "--tlscert",
+        cert.as_str(),
+        "--tlskey",
+        key.as_str(),
+        "--ui",
+        ui.as_str(),
+    ];
+    let Some(d) = Daemon::start_opts(
+        test,
+        Opts {
+            busybox: false,
+            extra_args: &extra,
+            ..Opts::default()
+        },
+    ) else {
+        return;
+    };
+    let ca = std::path::Path::new(&ca);
+    let base = format!("https://{ui}");
+
+    // Without a session: the login page, over TLS with the daemon's certificate.
+    let (st, text) = curl_https(ca, &[&format!("{base}/")]);
+    assert_eq!(st, 401, "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'none'"),
+        "{text}"
+    );
+    // Plain HTTP on the same port gets no page.
+    let (st, text) = http(&ui, "GET", "/", &[], "");
+    assert!(
+        !(200..500).contains(&st),
+        "plain HTTP answered {st}: {text}"
+    );
+
+    // `berth ui` prints an https link; it logs in once and the cookie is Secure.
+    let link = login_url(&d);
+    assert!(link.starts_with(&format!("{base}/login?token=")), "{link}");
+    let jar = certs.path().join("cookies");
+    let jar_s = jar.display().to_string();
+    let (st, text) = curl_https(ca, &["-c", &jar_s, &link]);
+    assert!((300..400).contains(&st), "login: {text}");
+    let cookie = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no session cookie: {text}"));
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(cookie.contains(attr), "cookie without {attr}: {cookie}");
+    }
+    let (st, text) = curl_https(ca, &["-b", &jar_s, &format!("{base}/api/_ping")]);
+    assert_eq!(st, 200, "{text}");
+    assert!(text.trim_end().ends_with("OK"), "{text}");
+    // The link is used up.
+    let (st, text) = curl_https(ca, &[&link]);
+    assert_eq!(st, 401, "{text}");
+    d.finish();
 }
 
 /// Where screenshots go: `<target>/dashboard-shots/` (CI keeps it as an artifact).
