@@ -131,6 +131,7 @@ try:
     css("#run-env").send_keys("GREETING=hello-dash")
     css("#run-cmd").send_keys(
         'httpd -p 8080 -h /etc; i=0; while true; do echo "$GREETING tick $i"; i=$((i+1)); sleep 1; done')
+    css("#run-cpus").send_keys("0.5")
     shot("run-form")
     css("#run-submit").click()
     wait(lambda d: re.search(r"#/containers/[0-9a-f]{64}$", d.current_url), "the container's page")
@@ -164,6 +165,8 @@ try:
     # 8. Inspect.
     css("#tab-inspect").click()
     wait(lambda d: json.loads(css("#inspect").text)["Id"] == cid, "the inspect JSON")
+    limits = json.loads(css("#inspect").text)["HostConfig"]
+    assert limits["NanoCpus"] == 500_000_000, limits
     shot("container-inspect")
 
     # 8b. Files: list /, upload a file into /tmp, see it listed with its size, download it back.

@@ -1,5 +1,6 @@
 // The images page: pull with live per-layer progress, the image list (tag, push, history,
-// remove), and the "run" form (name, ports, env, volumes, command, restart policy, memory limit).
+// remove), and the "run" form (name, ports, env, volumes, command, restart policy, memory and
+// CPU limits).
 import { api, streamJson, encodeName } from "./api.js";
 import { h, guarded, banner, bytes } from "./dom.js";
 
@@ -100,6 +101,7 @@ function runSection(images) {
   const cmd = h("input", { id: "run-cmd", placeholder: "optional: run with sh -c" , size: 40 });
   const restart = h("select", { id: "run-restart" }, ["no", "on-failure", "unless-stopped", "always"].map((r) => h("option", { value: r }, r)));
   const mem = h("input", { id: "run-memory", placeholder: "e.g. 256m" });
+  const cpus = h("input", { id: "run-cpus", placeholder: "e.g. 0.5", inputmode: "decimal" });
   const form = h("form", {
     id: "run-form",
     onsubmit: async (e) => {
@@ -115,6 +117,7 @@ function runSection(images) {
             Binds: lines(vols.value),
             RestartPolicy: { Name: restart.value },
             Memory: parseMem(mem.value),
+            NanoCpus: parseCpus(cpus.value),
           },
         };
         if (cmd.value.trim()) body.Cmd = ["sh", "-c", cmd.value.trim()];
@@ -132,9 +135,17 @@ function runSection(images) {
   },
   f("run-image", "Image", image), f("run-name", "Name", name), f("run-ports", "Ports", ports),
   f("run-env", "Environment", env), f("run-volumes", "Volumes", vols), f("run-cmd", "Command", cmd),
-  f("run-restart", "Restart", restart), f("run-memory", "Memory limit", mem),
+  f("run-restart", "Restart", restart), f("run-memory", "Memory limit", mem), f("run-cpus", "CPUs", cpus),
   h("button", { type: "submit", id: "run-submit" }, "Run"));
   return h("section", { "aria-labelledby": "run-h" }, h("h2", { id: "run-h" }, "Run a container"), form);
+}
+
+/** `0.5` → NanoCpus as `docker run --cpus` sends it (0: no limit). */
+export function parseCpus(s) {
+  if (!s.trim()) return 0;
+  const n = Number(s.trim());
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`CPUs "${s}": write a positive number such as 0.5`);
+  return Math.round(n * 1e9);
 }
 
 /** `256m` → bytes (0: no limit). */
