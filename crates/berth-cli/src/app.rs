@@ -198,8 +198,9 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
 /// negotiated.
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
     // -H / BERTH_HOST, DOCKER_HOST, the selected context, else the default socket
-    let host = match crate::context::resolve_host(cli.host.as_deref(), cli.context.as_deref())? {
-        Some(h) => Host::parse(&h)?,
+    let target = crate::context::resolve_host(cli.host.as_deref(), cli.context.as_deref())?;
+    let host = match &target {
+        Some(t) => Host::parse(&t.host)?,
         None => Host::default(),
     };
     let no_auto = cli.no_autostart
@@ -220,6 +221,9 @@ async fn client(cli: &Cli) -> anyhow::Result<Client> {
             key: t.tlskey.as_ref().map(Into::into),
         };
         c = c.with_tls(&opts, &berth_client::tls::cert_dir())?;
+    } else if let Some(tls) = target.and_then(|t| t.tls) {
+        // The context's own TLS files (docker's contexts/tls store).
+        c = c.with_tls(&tls.options(), &berth_client::tls::cert_dir())?;
     }
     Ok(c)
 }
@@ -236,21 +240,24 @@ fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
                 all.iter().for_each(|c| println!("{}", c.name));
                 return Ok(());
             }
-            let rows: Vec<[String; 3]> = all
+            let rows: Vec<serde_json::Value> = all
                 .into_iter()
                 .map(|c| {
-                    let star = if c.name == cur { " *" } else { "" };
-                    let host = c.host.unwrap_or_else(|| Host::default().to_string());
-                    [format!("{}{star}", c.name), c.description, host]
+                    serde_json::json!({
+                        "Name": c.name,
+                        "Description": c.description,
+                        "DockerEndpoint": c.host.unwrap_or_else(|| Host::default().to_string()),
+                        "Current": c.name == cur,
+                        "Error": "",
+                    })
                 })
                 .collect();
-            let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(4);
-            let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(11);
-            println!("{:w0$}   {:w1$}   DOCKER ENDPOINT", "NAME", "DESCRIPTION");
-            for [n, d, h] in rows {
-                println!("{n:w0$}   {d:w1$}   {h}");
+            crate::format::Lister {
+                default_table: "{{.Name}}{{if .Current}} *{{end}}\t{{.Description}}\t{{.DockerEndpoint}}\t{{.Error}}",
+                headers: &[("DockerEndpoint", "DOCKER ENDPOINT")],
             }
-            Ok(())
+            .print(a.format.as_deref(), &rows)
+            .map_err(|e| crate::exit::Exit::msg(1, e.to_string()))
         }
         ContextCmd::Inspect(a) => {
             let names = if a.names.is_empty() {
@@ -258,10 +265,60 @@ fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
             } else {
                 a.names.clone()
             };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&ctx::inspect(&cfg, &names)?)?
-            );
+            let v = ctx::inspect(&cfg, &names)?;
+            crate::cmd::image::print_inspect(
+                v.as_array().map(Vec::as_slice).unwrap_or(&[]),
+                a.format.as_deref(),
+            )
+        }
+        ContextCmd::Show => {
+            println!("{}", ctx::selected(&cfg, flag)?);
+            Ok(())
+        }
+        ContextCmd::Update(a) => {
+            let ep = a
+                .docker
+                .as_deref()
+                .map(ctx::EndpointSpec::parse)
+                .transpose()?;
+            ctx::update(&cfg, &a.name, a.description.as_deref(), ep.as_ref())?;
+            println!("{}", a.name);
+            eprintln!("Successfully updated context \"{}\"", a.name);
+            Ok(())
+        }
+        ContextCmd::Export(a) => {
+            let file = a
+                .file
+                .clone()
+                .unwrap_or_else(|| format!("{}.dockercontext", a.name));
+            if file == "-" {
+                ctx::export(&cfg, &a.name, std::io::stdout().lock())
+            } else {
+                // Written beside, renamed when whole: a failed export leaves no partial file.
+                let tmp = format!("{file}.partial");
+                let f = std::fs::File::create(&tmp)
+                    .map_err(|e| crate::exit::Exit::msg(1, format!("cannot write {tmp}: {e}")))?;
+                let r = ctx::export(&cfg, &a.name, std::io::BufWriter::new(f));
+                if r.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                    return r;
+                }
+                std::fs::rename(&tmp, &file)?;
+                eprintln!("Written file \"{file}\"");
+                Ok(())
+            }
+        }
+        ContextCmd::Import(a) => {
+            if a.file == "-" {
+                ctx::import(&cfg, &a.name, std::io::stdin().lock())?;
+            } else {
+                let f = std::fs::File::open(&a.file).map_err(|e| {
+                    crate::exit::Exit::msg(1, format!("cannot read {}: {e}", a.file))
+                })?;
+                ctx::import(&cfg, &a.name, std::io::BufReader::new(f))?;
+            }
+            println!("{}", a.name);
+            eprintln!("Successfully imported context \"{}\"", a.name);
             Ok(())
         }
         ContextCmd::Use(a) => {
@@ -273,13 +330,8 @@ fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
             Ok(())
         }
         ContextCmd::Create(a) => {
-            let host = a.docker.strip_prefix("host=").ok_or_else(|| {
-                crate::exit::Exit::msg(
-                    1,
-                    format!("--docker {:?}: give host=unix:///path, host=tcp://h:p or host=ssh://[user@]host[:port]", a.docker),
-                )
-            })?;
-            ctx::create(&cfg, &a.name, host, &a.description)?;
+            let ep = ctx::EndpointSpec::parse(&a.docker)?;
+            ctx::create(&cfg, &a.name, &ep, &a.description)?;
             println!("{}", a.name);
             eprintln!("Successfully created context \"{}\"", a.name);
             Ok(())

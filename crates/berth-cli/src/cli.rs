@@ -644,6 +644,14 @@ pub enum ContextCmd {
     /// Remove one or more contexts
     #[command(alias = "remove")]
     Rm(ContextRmArgs),
+    /// Print the name of the current context
+    Show,
+    /// Update a context's description or docker endpoint
+    Update(ContextUpdateArgs),
+    /// Export a context to a tar file ("-" for stdout)
+    Export(ContextExportArgs),
+    /// Import a context from a tar file ("-" for stdin)
+    Import(ContextImportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -651,12 +659,43 @@ pub struct ContextLsArgs {
     /// Only show context names
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Format output using a custom template ("json", "table …" or a Go template)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct ContextInspectArgs {
     /// Contexts (default: the current one)
     pub names: Vec<String>,
+    /// Format output using a custom template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextUpdateArgs {
+    pub name: String,
+    /// Docker endpoint: host=URL,ca=FILE,cert=FILE,key=FILE,skip-tls-verify=BOOL
+    #[arg(long)]
+    pub docker: Option<String>,
+    /// Description of the context
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextExportArgs {
+    pub name: String,
+    /// Where to write it (default: NAME.dockercontext; "-" for stdout)
+    pub file: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextImportArgs {
+    pub name: String,
+    /// The exported context ("-" for stdin)
+    pub file: String,
 }
 
 #[derive(Args, Debug)]
@@ -667,7 +706,8 @@ pub struct ContextNameArg {
 #[derive(Args, Debug)]
 pub struct ContextCreateArgs {
     pub name: String,
-    /// Docker endpoint: host=unix:///path, tcp://h:p or ssh://[user@]host[:port]
+    /// Docker endpoint: host=unix:///path|tcp://h:p|ssh://[user@]host[:port], and for TLS
+    /// ca=FILE,cert=FILE,key=FILE,skip-tls-verify=BOOL
     #[arg(long)]
     pub docker: String,
     /// Description of the context

@@ -102,13 +102,13 @@ pub(crate) fn make_certs(dir: &Path) {
     }
 }
 
-fn s(p: &Path) -> String {
+pub(crate) fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
 /// Run a client command with a clean environment: no docker host, context or TLS variables,
 /// and an empty cert dir unless the test sets one.
-fn client(bin: &Path, cfg: &Path, args: &[String], env: &[(&str, String)]) -> Output {
+pub(crate) fn client(bin: &Path, cfg: &Path, args: &[String], env: &[(&str, String)]) -> Output {
     let mut c = Command::new(bin);
     c.args(args)
         .env("DOCKER_CONFIG", cfg)
@@ -134,13 +134,13 @@ fn curl(args: &[String]) -> Output {
         .unwrap()
 }
 
-#[test]
-fn tlsverify_admits_only_clients_with_a_certificate() {
-    let test = "tlsverify_admits_only_clients_with_a_certificate";
+/// A daemon on `tcp://127.0.0.1:<free port>` with `--tlsverify` and the test CA's certificates
+/// (in the returned temp dir: ca.pem, server-*.pem, client-cert.pem, client-key.pem).
+pub(crate) fn tlsverify_daemon(test: &str) -> Option<(Daemon, tempfile::TempDir, String)> {
     if !berth_testutil::require_root(test)
         || !berth_testutil::require_cmds(test, &["openssl", "curl", "docker"])
     {
-        return;
+        return None;
     }
     let certs = tempfile::tempdir().unwrap();
     let c = certs.path();
@@ -152,7 +152,6 @@ fn tlsverify_admits_only_clients_with_a_certificate() {
         c.join("server-cert.pem"),
         c.join("server-key.pem"),
     );
-    let (ccert, ckey) = (c.join("client-cert.pem"), c.join("client-key.pem"));
     let extra = [
         "-H".to_string(),
         host.clone(),
@@ -165,15 +164,26 @@ fn tlsverify_admits_only_clients_with_a_certificate() {
         s(&skey),
     ];
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let Some(d) = Daemon::start_opts(
+    let d = Daemon::start_opts(
         test,
         Opts {
             extra_args: &extra,
             ..Default::default()
         },
-    ) else {
+    )?;
+    Some((d, certs, host))
+}
+
+#[test]
+fn tlsverify_admits_only_clients_with_a_certificate() {
+    let test = "tlsverify_admits_only_clients_with_a_certificate";
+    let Some((d, certs, host)) = tlsverify_daemon(test) else {
         return;
     };
+    let c = certs.path();
+    let ca = c.join("ca.pem");
+    let (ccert, ckey) = (c.join("client-cert.pem"), c.join("client-key.pem"));
+    let port = host.rsplit(':').next().unwrap().to_string();
     let cfg = d.dir.path().join("tls-client");
     std::fs::create_dir_all(&cfg).unwrap();
     let tls_flags = |with_cert: bool| -> Vec<String> {
