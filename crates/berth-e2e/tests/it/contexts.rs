@@ -1,6 +1,7 @@
 //! Contexts shared with the docker CLI: one made by `docker context create` is listed and used
 //! by berth (`--context`, `DOCKER_CONTEXT`, `context use`), one made by `berth context create`
-//! is used by docker, `-H`/`BERTH_HOST` win over the context, and an unknown context is one
+//! is used by docker, compose and kube follow the current context, `-H`/`BERTH_HOST` win over
+//! the context, and an unknown context is one
 //! line, exit 1. TLS contexts (ca/cert/key) reach a `--tlsverify` daemon, and contexts move
 //! between the two CLIs through `export`/`import`. Everything lives in a `DOCKER_CONFIG` under
 //! the test's temp dir.
@@ -78,6 +79,35 @@ fn contexts_are_shared_with_the_docker_cli() {
         "dk\n"
     );
     ok(berth(&["ps"], &[]), "ps in the current context");
+    // compose and kube go through the same selection: the context's daemon runs the project
+    let proj = d.dir.path().join("ctxproj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let file = proj.join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  web:\n    image: busybox\n    command: sleep 300\n    init: true\n",
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    ok(
+        berth(&["compose", "-f", &f, "-p", "ctxproj", "up", "-d"], &[]),
+        "compose up in the current context",
+    );
+    let names = ok(
+        berth(&["ps", "--format", "{{.Names}}"], &[]),
+        "ps after compose up",
+    );
+    let web = names
+        .lines()
+        .find(|n| n.starts_with("ctxproj"))
+        .unwrap_or_else(|| panic!("compose made no container here: {names}"))
+        .to_string();
+    let yaml = ok(berth(&["kube", "generate", &web], &[]), "kube generate");
+    assert!(yaml.contains("kind: Pod"), "{yaml}");
+    ok(
+        berth(&["compose", "-f", &f, "-p", "ctxproj", "down"], &[]),
+        "compose down",
+    );
     // -H / BERTH_HOST win over the context
     let o = berth(&["ps"], &[("BERTH_HOST", "unix:///nonexistent/b.sock")]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");

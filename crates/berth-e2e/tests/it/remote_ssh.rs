@@ -1,6 +1,6 @@
 //! Remote hosts over ssh: an OpenSSH server started by the test on 127.0.0.1 (own host key,
-//! config and authorized key, throwaway client key, known_hosts pinned to that host key) whose
-//! sessions get `BERTH_HOST` = the test daemon's socket and a PATH where `berth` is the built
+//! config and authorized key, throwaway client key, known_hosts pinned to that host key, root
+//! logins refused) where an unprivileged user made by the test logs in; its sessions get `BERTH_HOST` = the test daemon's socket and a PATH where `berth` is the built
 //! binary and `docker` a shim running it. Then `berth -H ssh://…` (run, stdin attach, logs -f,
 //! cp, build, `run -it` under tmux) and the docker CLI with `DOCKER_HOST=ssh://…` reach the
 //! test daemon through `berth system dial-stdio`, and unreachable host, failed authentication,
@@ -22,6 +22,8 @@ struct Sshd {
     child: Child,
     port: u16,
     dir: PathBuf,
+    /// Who the sessions log in as.
+    user: TestUser,
 }
 
 impl Drop for Sshd {
@@ -41,6 +43,52 @@ impl Sshd {
     }
 }
 
+/// The unprivileged user the ssh sessions log in as (`ssh://<user>@…`), made by the test and
+/// removed with its group when dropped (also on panic). It reaches the daemon the way
+/// `berth daemon --group` lets a group in: the socket is `root:<its group>` 0660.
+struct TestUser {
+    name: String,
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).output();
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+impl TestUser {
+    fn create(d: &Daemon) -> TestUser {
+        let name = format!("bt{}", rand_tag());
+        let home = d.dir.path().join("ssh/home");
+        // `-p '*'`: no password, and not locked (sshd without PAM refuses a locked "!" account).
+        let o = Command::new("useradd")
+            .args(["-M", "-U", "-p", "*", "-s", "/bin/sh", "-d"])
+            .arg(&home)
+            .arg(&name)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "useradd {name}: {o:?}");
+        let u = TestUser { name };
+        std::fs::create_dir_all(&home).unwrap();
+        let chown = |p: &Path, owner: &str| {
+            let o = Command::new("chown").arg(owner).arg(p).output().unwrap();
+            assert!(o.status.success(), "chown {owner} {}: {o:?}", p.display());
+        };
+        chown(&home, &format!("{0}:{0}", u.name));
+        chown(&d.sock(), &format!("root:{}", u.name));
+        chmod(&d.sock(), 0o660);
+        // The test's temp dir is root's (0700): let the user through to the socket and to the
+        // sshd files it reads (its authorized keys, the remote PATH), without listing it.
+        chmod(d.dir.path(), 0o711);
+        u
+    }
+}
+
 fn keygen(path: &Path) {
     let o = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "berth-test", "-f"])
@@ -51,15 +99,17 @@ fn keygen(path: &Path) {
 }
 
 fn write_exec(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, body).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    chmod(path, 0o755);
 }
 
 /// Start sshd for `d`: sessions see `berth` (the built binary) and a `docker` shim first on
 /// PATH and `BERTH_HOST` naming `d`'s socket.
 fn start_sshd(d: &Daemon) -> Sshd {
     let dir = d.dir.path().join("ssh");
+    std::fs::create_dir_all(&dir).unwrap();
+    chmod(&dir, 0o755);
+    let user = TestUser::create(d);
     let rbin = dir.join("remote-bin");
     std::fs::create_dir_all(&rbin).unwrap();
     keygen(&dir.join("host_key"));
@@ -76,7 +126,7 @@ fn start_sshd(d: &Daemon) -> Sshd {
         &cfg,
         format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nPidFile none\n\
-             AuthorizedKeysFile {dir}/authorized_keys\nPermitRootLogin prohibit-password\n\
+             AuthorizedKeysFile {dir}/authorized_keys\nPermitRootLogin no\n\
              PubkeyAuthentication yes\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
              SetEnv PATH={rbin}:/usr/local/bin:/usr/bin:/bin BERTH_HOST=unix://{sock} \
@@ -115,7 +165,12 @@ fn start_sshd(d: &Daemon) -> Sshd {
         .stderr(log)
         .spawn()
         .unwrap();
-    let s = Sshd { child, port, dir };
+    let s = Sshd {
+        child,
+        port,
+        dir,
+        user,
+    };
     let t0 = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -130,6 +185,7 @@ fn start_sshd(d: &Daemon) -> Sshd {
 
 /// The berth CLI with `-H ssh://…` (via BERTH_HOST) and the test's ssh config (BERTH_SSH_OPTS).
 fn berth(d: &Daemon, s: &Sshd, user: &str, env: &[(&str, String)]) -> Command {
+    let user = if user.is_empty() { &s.user.name } else { user };
     let mut c = Command::new(&d.bin);
     c.env("BERTH_HOST", format!("ssh://{user}@127.0.0.1:{}", s.port))
         .env(
@@ -155,9 +211,9 @@ fn bare_daemon(test: &str) -> Option<Daemon> {
     Daemon::start_opts(test, opts)
 }
 
-/// [`berth`] as root with its remote command replaced.
+/// [`berth`] as the test user with its remote command replaced.
 fn with_remote(d: &Daemon, s: &Sshd, cmd: String) -> Command {
-    berth(d, s, "root", &[("BERTH_SSH_REMOTE_CMD", cmd)])
+    berth(d, s, "", &[("BERTH_SSH_REMOTE_CMD", cmd)])
 }
 
 fn run(mut c: Command, args: &[&str]) -> Output {
@@ -185,7 +241,23 @@ fn berth_and_docker_reach_berth_over_ssh() {
         return;
     };
     let s = start_sshd(&d);
-    let b = || berth(&d, &s, "root", &[]);
+    let b = || berth(&d, &s, "", &[]);
+    // The sessions are the unprivileged test user's, not root's.
+    let whoami = Command::new("ssh")
+        .arg("-F")
+        .arg(s.client_config())
+        .args([
+            "-p",
+            &s.port.to_string(),
+            "-l",
+            &s.user.name,
+            "127.0.0.1",
+            "id -un",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(ok(whoami, "ssh id -un", &s).trim(), s.user.name);
 
     // run: a fresh ssh child per request, the container's output back through dial-stdio
     let out = ok(
@@ -291,8 +363,10 @@ fn berth_and_docker_reach_berth_over_ssh() {
     );
     // ... and DOCKER_HOST names the host when neither -H nor BERTH_HOST does
     let mut c = with_remote(&d, &s, remote);
-    c.env_remove("BERTH_HOST")
-        .env("DOCKER_HOST", format!("ssh://root@127.0.0.1:{}", s.port));
+    c.env_remove("BERTH_HOST").env(
+        "DOCKER_HOST",
+        format!("ssh://{}@127.0.0.1:{}", s.user.name, s.port),
+    );
     let o = run(c, &["ps", "-a", "--format", "{{.Names}}"]);
     assert!(ok(o, "ps via override", &s).contains(&name));
 
@@ -314,7 +388,10 @@ fn berth_and_docker_reach_berth_over_ssh() {
     let docker = |args: &[&str]| {
         Command::new(DOCKER)
             .args(args)
-            .env("DOCKER_HOST", format!("ssh://root@127.0.0.1:{}", s.port))
+            .env(
+                "DOCKER_HOST",
+                format!("ssh://{}@127.0.0.1:{}", s.user.name, s.port),
+            )
             .env("DOCKER_CONFIG", s.dir.join("dockercfg"))
             .env("PATH", &path)
             .env_remove("DOCKER_CONTEXT")
@@ -340,8 +417,9 @@ fn berth_and_docker_reach_berth_over_ssh() {
 fn run_it_under_tmux(d: &Daemon, s: &Sshd) {
     let rc = s.dir.join("rc");
     let cmd = format!(
-        "BERTH_HOST=ssh://root@127.0.0.1:{port} BERTH_SSH_OPTS='-F {cfg}' {bin} run -it --rm \
+        "BERTH_HOST=ssh://{user}@127.0.0.1:{port} BERTH_SSH_OPTS='-F {cfg}' {bin} run -it --rm \
          busybox sh; echo $? > {rc}; sleep 60",
+        user = s.user.name,
         port = s.port,
         cfg = s.client_config().display(),
         bin = d.bin.display(),
@@ -399,7 +477,7 @@ fn ssh_failures_say_which_in_one_line() {
     // a user whose key is not authorized
     fails(berth(&d, &s, "berthnouser", &[]), "authentication failed");
     // nothing listening
-    let mut c = berth(&d, &s, "root", &[]);
+    let mut c = berth(&d, &s, "", &[]);
     c.env(
         "BERTH_HOST",
         format!("ssh://root@127.0.0.1:{}", free_port()),
@@ -416,7 +494,7 @@ fn ssh_failures_say_which_in_one_line() {
         format!("[127.0.0.1]:{} {} {}\n", s.port, other[0], other[1]),
     )
     .unwrap();
-    fails(berth(&d, &s, "root", &[]), "host key verification failed");
+    fails(berth(&d, &s, "", &[]), "host key verification failed");
     std::fs::write(&kh, good).unwrap();
     // the remote daemon down: dial-stdio's own line comes back
     let remote = "berth -H unix:///nonexistent.sock system dial-stdio";
