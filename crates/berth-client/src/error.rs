@@ -39,6 +39,9 @@ pub enum Error {
     /// The daemon refused to upgrade an attach/exec connection.
     #[error("{path}: daemon did not upgrade the connection (status {status})")]
     NoUpgrade { path: String, status: u16 },
+    /// The daemon's API is older than this client speaks.
+    #[error("the daemon at {host} speaks API {version}, older than berth's oldest ({min}): upgrade the engine there, or use a client of its age", min = crate::transport::MIN_API_VERSION)]
+    ApiVersion { host: String, version: String },
     /// TLS settings that cannot be used (missing or bad PEM files, a bad server name).
     #[error("tls: cannot use {what}: {why}")]
     Tls { what: String, why: String },
@@ -56,7 +59,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Connect { .. } | Error::Ssh { .. } => ErrorKind::Unavailable,
-            Error::InvalidHost { .. } | Error::Tls { .. } => ErrorKind::Invalid,
+            Error::InvalidHost { .. } | Error::Tls { .. } | Error::ApiVersion { .. } => {
+                ErrorKind::Invalid
+            }
             Error::Api { status, .. } => match status {
                 404 => ErrorKind::NotFound,
                 409 => ErrorKind::Conflict,

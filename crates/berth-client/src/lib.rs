@@ -13,7 +13,9 @@ pub use bollard_stubs::models;
 pub use error::{Error, ErrorKind};
 pub use host::{Host, SshTarget, DEFAULT_SOCKET};
 pub use tls::TlsOptions;
-pub use transport::{version_lt, Body, Client, Hijacked, Ping, ResponseStream, MAX_API_VERSION};
+pub use transport::{
+    version_lt, Body, Client, Hijacked, Ping, ResponseStream, MAX_API_VERSION, MIN_API_VERSION,
+};
 
 /// Percent-encode `s` for a URL path segment or query value: everything but RFC 3986's
 /// unreserved characters (`A-Z a-z 0-9 - _ . ~`).

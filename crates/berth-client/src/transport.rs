@@ -17,6 +17,9 @@ use crate::{Error, Host, Result};
 
 /// Highest API version this client speaks; lower versions are negotiated down via `/_ping`.
 pub const MAX_API_VERSION: &str = "1.47";
+/// Lowest API version this client speaks (the docker CLI's floor too): an older daemon is
+/// refused in one line rather than sent requests it would misread.
+pub const MIN_API_VERSION: &str = "1.24";
 
 /// A request body.
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -431,6 +434,16 @@ impl Client {
     /// Ping and pick `min(server, MAX_API_VERSION)` as the path prefix.
     pub async fn negotiate(&mut self) -> Result<Ping> {
         let p = self.ping().await?;
+        if let Some(v) = p
+            .api_version
+            .as_deref()
+            .filter(|v| version_lt(v, MIN_API_VERSION))
+        {
+            return Err(Error::ApiVersion {
+                host: self.host.to_string(),
+                version: v.to_string(),
+            });
+        }
         self.version = Some(match &p.api_version {
             Some(v) if version_lt(v, MAX_API_VERSION) => v.clone(),
             Some(_) => MAX_API_VERSION.to_string(),
@@ -583,6 +596,31 @@ mod tests {
         relay(ours, &b"ping"[..], &mut out).await.unwrap();
         far.await.unwrap();
         assert_eq!(out, b"got: ping");
+    }
+
+    #[tokio::test]
+    async fn a_daemon_below_the_api_floor_is_refused_in_one_line() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("old.sock");
+        let l = tokio::net::UnixListener::bind(&sock).unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nApi-Version: 1.12\r\nContent-Length: 2\r\n\r\nOK")
+                .await;
+        });
+        let mut c = Client::new(Host::Unix(sock));
+        let e = c.negotiate().await.unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Invalid);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("old.sock") && msg.contains("API 1.12") && msg.contains("1.24"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'), "{msg}");
     }
 
     #[tokio::test]
