@@ -365,9 +365,18 @@ fn stop_pid(pid: i32) -> Outcome {
         std::thread::sleep(Duration::from_millis(20));
     }
     match rustix::process::kill_process(p, rustix::process::Signal::KILL) {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-        Err(e) => Err(format!("kill shim {pid}: {e}")),
+        Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+        Err(e) => return Err(format!("kill shim {pid}: {e}")),
     }
+    // SIGKILL is delivered asynchronously: on a busy host the shim can still be running when
+    // kill(2) returns. Report it done only once it is gone (or a zombie for its reaper).
+    for _ in 0..500 {
+        if !alive() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!("shim {pid} still runs 5 s after SIGKILL"))
 }
 
 fn is_zombie(pid: i32) -> bool {

@@ -42,9 +42,12 @@ def shot(what):
 def wait(cond, what, timeout=60):
     """Poll cond(driver) until truthy; fail with `what` and a screenshot."""
     def safe(d):
+        # Not there yet, or not parseable yet (the inspect tab shows "…" until its answer
+        # comes): keep polling. An exception escaping here would end the wait at once.
         try:
             return cond(d)
-        except (NoSuchElementException, StaleElementReferenceException):
+        except (NoSuchElementException, StaleElementReferenceException, ValueError, KeyError,
+                IndexError, TypeError):
             return False
     try:
         return WebDriverWait(drv, timeout, poll_frequency=0.2).until(safe)
@@ -164,8 +167,11 @@ try:
 
     # 8. Inspect.
     css("#tab-inspect").click()
-    wait(lambda d: json.loads(css("#inspect").text)["Id"] == cid, "the inspect JSON")
-    limits = json.loads(css("#inspect").text)["HostConfig"]
+    # The element's own text, not WebDriver's idea of the visible text of a scrolled <pre>.
+    def inspected():
+        return json.loads(drv.execute_script("return document.getElementById('inspect').textContent"))
+    wait(lambda d: inspected()["Id"] == cid, "the inspect JSON")
+    limits = inspected()["HostConfig"]
     assert limits["NanoCpus"] == 500_000_000, limits
     shot("container-inspect")
 
