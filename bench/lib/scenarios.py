@@ -751,3 +751,30 @@ def scn_cp(lab: Lab, res: Results, rounds: int, mib: int = 200):
                     os.remove(back)
                 e.remove_all_containers()
     os.remove(src)
+
+
+# ---------------------------------------------------------------- commit (issue 20)
+
+def scn_commit(lab: Lab, res: Results, rounds: int, mib: int = 200):
+    """`commit` of a container that wrote `mib` MiB of new (random, incompressible) data, with
+    each engine's CLI; the image is removed after each round."""
+    S = "commit"
+    res.rounds[S] = rounds
+    M = f"commit of {mib} MiB"
+    res.metric(S, M, "s", main=True, target="<= 0.7x docker", check=ratio_at_most(0.7))
+    engines = usable(lab, res, S, [M])
+    name = "bench-commit"
+    for r in range(rounds):
+        for e in rotate(engines, r):
+            e.remove_all_containers()
+            tag = f"bench-commit:{e.name}-{r}"
+            try:
+                e.sh("run", *e.run_flags, *e.net_none, "--name", name, e.image, "sh", "-c",
+                     f"head -c {mib * MIB} /dev/urandom > /big.bin", timeout=300)
+                secs, _ = e.time("commit", name, tag, timeout=600)
+                res.add(S, M, e.name, secs)
+            except CmdError as err:
+                res.fail(S, M, e.name, err.short())
+            finally:
+                e.remove_all_containers()
+                e.sh("rmi", "-f", tag, timeout=300, check=False)

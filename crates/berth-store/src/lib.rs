@@ -16,6 +16,7 @@
 pub use berth_rootfs::apply;
 pub mod archive;
 mod blobs;
+mod compress;
 mod error;
 /// The modes of berth's state (moved to berth-rootfs; re-exported so its users stay put).
 pub use berth_rootfs::fsmode;
@@ -71,6 +72,11 @@ CREATE TABLE IF NOT EXISTS snapshots (
     diff_id TEXT NOT NULL,
     size INTEGER NOT NULL DEFAULT 0,
     complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS compressed_layers (
+    uncompressed TEXT PRIMARY KEY,
+    compressed TEXT NOT NULL,
+    size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rw_layers (
     container_id TEXT PRIMARY KEY,

@@ -1,13 +1,13 @@
 //! Snapshots: one unpacked layer diff per chain id under `snapshots/<n>/fs`, created once,
 //! verified against the layer's diff id, marked complete only after a `syncfs`; plus
-//! `commit_layer`, which turns an uncompressed diff tar into a gzip blob and a snapshot at once.
+//! `commit_layer`, which stores an uncompressed diff tar as a blob and a snapshot at once.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use berth_oci::{media_type, Descriptor, Digest, Sha256Writer};
+use berth_oci::{media_type, Descriptor, Digest};
 use rusqlite::{params, OptionalExtension};
 use sha2::Digest as _;
 
@@ -20,7 +20,8 @@ use crate::Store;
 /// A layer created by [`Store::commit_layer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedLayer {
-    /// The gzip blob (media type `application/vnd.oci.image.layer.v1.tar+gzip`).
+    /// The uncompressed blob (media type `application/vnd.oci.image.layer.v1.tar`); a push
+    /// compresses it ([`Store::distributable_manifest`]).
     pub descriptor: Descriptor,
     /// Digest of the uncompressed tar.
     pub diff_id: Digest,
@@ -58,77 +59,6 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
         Ok(n)
-    }
-}
-
-/// Bytes handed to the compressor thread at a time.
-const COMPRESS_CHUNK: usize = 256 * 1024;
-
-/// A gzip compressor on its own thread writing (and hashing) a blob file; fed through a bounded
-/// channel so a slow disk or CPU applies back-pressure instead of buffering the layer in memory.
-/// Dropped unfinished (an error upstream), it closes the input and waits for the thread, so the
-/// caller's cleanup of the blob file cannot race with it.
-struct Compressor {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    thread: Option<std::thread::JoinHandle<Result<(Digest, File)>>>,
-}
-
-/// The sending side of a [`Compressor`], as a `Write`.
-struct CompressorInput(std::sync::mpsc::SyncSender<Vec<u8>>);
-
-impl Write for CompressorInput {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .send(buf.to_vec())
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "layer compressor stopped"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Compressor {
-    fn spawn(path: PathBuf) -> Compressor {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        let thread = std::thread::spawn(move || {
-            let f = File::create(&path).at(&path)?;
-            let mut gz = flate2::write::GzEncoder::new(
-                Sha256Writer::new(io::BufWriter::new(f)),
-                flate2::Compression::default(),
-            );
-            for chunk in rx {
-                gz.write_all(&chunk).at(&path)?;
-            }
-            let (blob, bw) = gz.finish().at(&path)?.finish();
-            let f = bw.into_inner().map_err(|e| e.into_error()).at(&path)?;
-            f.sync_all().at(&path)?;
-            Ok((blob, f))
-        });
-        Compressor {
-            tx: Some(tx),
-            thread: Some(thread),
-        }
-    }
-
-    fn input(&self) -> CompressorInput {
-        CompressorInput(self.tx.clone().expect("input taken before finish"))
-    }
-
-    /// Close the input and wait for the blob: its digest and the synced file.
-    fn finish(mut self) -> Result<(Digest, File)> {
-        self.tx = None;
-        let t = self.thread.take().expect("finished once");
-        t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-    }
-}
-
-impl Drop for Compressor {
-    fn drop(&mut self) {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -389,7 +319,8 @@ impl Store {
     }
 
     /// Add an UNCOMPRESSED layer diff tar (e.g. from [`Store::rw_diff_tar`] or a build step) on
-    /// top of `parent_chain`: one pass stores it as a gzip blob and unpacks it into a snapshot.
+    /// top of `parent_chain`: one pass stores it as an (uncompressed) blob and unpacks it into a
+    /// snapshot.
     /// The result is unreferenced until an image using it is registered (GC may collect it).
     pub fn commit_layer(
         &self,
@@ -415,20 +346,25 @@ impl Store {
             let sdir = self.snapshot_dir(n);
             crate::fsmode::private_dir(&sdir).at(&sdir)?;
             fs::create_dir_all(&fsdir).at(&fsdir)?;
-            // Compression runs on its own thread, overlapping the unpack (I/O) with gzip (CPU):
-            // on a 120 MB apt layer that is most of a build step's commit time.
-            let compressor = Compressor::spawn(tmp.clone());
-            let out = io::BufWriter::with_capacity(COMPRESS_CHUNK, compressor.input());
+            // The blob is the diff tar itself (its digest is the diff id): compressing it here
+            // cost most of a big step's commit time; a push compresses it once, when needed
+            // (compress.rs).
+            let out = io::BufWriter::with_capacity(1 << 20, File::create(&tmp).at(&tmp)?);
             let mut hr = HashingReader::new(TeeReader { inner: r, out });
             let stats = apply_layer(&fsdir, "commit", &mut hr)?;
             io::copy(&mut hr, &mut io::sink()).at(&tmp)?;
             let diff_id =
                 Digest::from_hex(&hex::encode(hr.hasher.clone().finalize())).expect("hex");
-            let mut out = hr.inner.out;
-            out.flush().at(&tmp)?;
-            drop(out);
-            let (blob, f) = compressor.finish()?;
-            let blob_size = f.metadata().at(&tmp)?.len();
+            let blob_size = hr.len;
+            let f = hr
+                .inner
+                .out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .at(&tmp)?;
+            f.sync_all().at(&tmp)?;
+            drop(f);
+            let blob = diff_id.clone();
             let chain = match parent_chain {
                 Some(p) => chain_next(p, &diff_id),
                 None => diff_id.clone(),
@@ -458,7 +394,7 @@ impl Store {
                 sync_dir(&self.blobs_dir())?;
             }
             Ok(CommittedLayer {
-                descriptor: Descriptor::new(media_type::OCI_LAYER_GZIP, blob, blob_size as i64),
+                descriptor: Descriptor::new(media_type::OCI_LAYER, blob, blob_size as i64),
                 diff_id,
                 chain_id: chain,
                 size: stats.bytes,

@@ -569,12 +569,51 @@ fn import_rootfs_makes_a_one_layer_image() {
     );
     let layer = &s.image_layers(&img.id).unwrap()[0];
     assert_eq!(fs::read(layer.join("bin/sh")).unwrap(), b"#!fake");
-    // The layer blob is gzip and decompresses to exactly the input.
+    // The layer blob is the tar itself (compressed only when pushed): its digest is the diff id.
+    assert_eq!(img.layers[0].digest, Digest::of(&rootfs));
+    assert_eq!(img.layers[0].media_type, berth_oci::media_type::OCI_LAYER);
+    assert_eq!(
+        fs::read(s.blob_path(&img.layers[0].digest)).unwrap(),
+        rootfs
+    );
+    // What a push sends: the same manifest with a gzip layer that decompresses to the input,
+    // made once (a second call finds the same blob).
+    let manifest = s.read_blob(&img.manifest_digest).unwrap();
+    let mt = s.manifest_media_type(&img.id).unwrap();
+    let pushed = s
+        .distributable_manifest(&manifest, &mt)
+        .unwrap()
+        .expect("a manifest with compressed layers");
+    let m = berth_oci::Manifest::from_slice(&pushed).unwrap();
+    assert_eq!(
+        m.config,
+        berth_oci::Manifest::from_slice(&manifest).unwrap().config
+    );
+    assert_eq!(
+        m.layers[0].media_type,
+        berth_oci::media_type::OCI_LAYER_GZIP
+    );
+    assert_eq!(
+        m.layers[0].size as u64,
+        s.blob_size(&m.layers[0].digest).unwrap()
+    );
     let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(fs::File::open(s.blob_path(&img.layers[0].digest)).unwrap())
+    flate2::read::GzDecoder::new(fs::File::open(s.blob_path(&m.layers[0].digest)).unwrap())
         .read_to_end(&mut raw)
         .unwrap();
     assert_eq!(raw, rootfs);
+    assert_eq!(
+        s.distributable_manifest(&manifest, &mt).unwrap().unwrap(),
+        pushed
+    );
+    // A manifest whose layers are all compressed is pushed as it is.
+    assert_eq!(s.distributable_manifest(&pushed, &mt).unwrap(), None);
+    // Registering what was pushed (as a push records its repo digest) keeps the image usable.
+    let cfg = s.read_blob(&img.id).unwrap();
+    let again = s.register_image(&pushed, &cfg, &[]).unwrap();
+    assert_eq!(again.id, img.id);
+    let layer = &s.image_layers(&img.id).unwrap()[0];
+    assert_eq!(fs::read(layer.join("bin/sh")).unwrap(), b"#!fake");
 }
 
 #[test]

@@ -502,7 +502,22 @@ impl Engine {
         let rec = store.image(&r.to_string())?;
         let manifest = store.read_blob(&rec.manifest_digest)?;
         let mt = store.manifest_media_type(&rec.id)?;
-        let mut blobs: Vec<Digest> = rec.layers.iter().map(|l| l.digest.clone()).collect();
+        // Layers berth made are stored uncompressed; the registry gets gzip, made once here.
+        let (manifest, layers) = {
+            let st = store.clone();
+            let mt = mt.clone();
+            tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Vec<Digest>)> {
+                let out = st
+                    .distributable_manifest(&manifest, &mt)?
+                    .unwrap_or(manifest);
+                let m = berth_oci::Manifest::from_slice(&out)
+                    .map_err(|e| DaemonError::failed("the manifest to push".to_string(), e))?;
+                Ok((out, m.layers.into_iter().map(|l| l.digest).collect()))
+            })
+            .await
+            .map_err(|e| DaemonError::failed("compressing layers to push".to_string(), e))??
+        };
+        let mut blobs: Vec<Digest> = layers;
         blobs.push(rec.id.clone());
         let mount_from = reg
             .sources
