@@ -490,6 +490,10 @@ pub struct ContainerInspect {
     pub hosts_path: String,
     #[serde(rename = "LogPath")]
     pub log_path: String,
+    /// berth extension: the log rotation in force, also when defaulted (berth rotates by
+    /// default; `HostConfig.LogConfig.Config` stays what the user gave, as dockerd's does).
+    #[serde(rename = "LogRotation", skip_serializing_if = "Option::is_none")]
+    pub log_rotation: Option<LogRotation>,
     #[serde(rename = "Name")]
     pub name: String,
     #[serde(rename = "RestartCount")]
@@ -782,4 +786,14 @@ mod tests {
         }
         assert!(check_restart_name(None).is_ok());
     }
+}
+
+/// The json-file/local log rotation in force for a container (`max-size` bytes, `max-file`
+/// files kept including the live one; a `MaxSize` of 0 means no rotation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LogRotation {
+    #[serde(rename = "MaxSize")]
+    pub max_size: u64,
+    #[serde(rename = "MaxFile")]
+    pub max_file: u32,
 }

@@ -19,7 +19,7 @@ pub mod volume_service;
 pub use build::{BuildOptions, NamedContext, SecretBytes, SshAgent, SshForward, StreamSlot};
 pub use container_types::{
     ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
-    ContainerWaitResult, ExecCreateRequest, ExecInspect,
+    ContainerWaitResult, ExecCreateRequest, ExecInspect, LogRotation,
 };
 pub use containers::{
     AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,

@@ -218,6 +218,8 @@ pub fn inspect(cs: &Containers, r: &Record) -> ContainerInspect {
         hostname_path: path(dir.join("hostname")),
         hosts_path: path(dir.join("hosts")),
         log_path: path(cs.log_path(&r.id)),
+        // Filled by the service, which knows the daemon's log defaults.
+        log_rotation: None,
         name: format!("/{}", r.name),
         restart_count: r.restart_count,
         driver: "overlay2".into(),

@@ -93,6 +93,19 @@ impl ContainerService for Engine {
         let c = self.inner.containers.get(id)?;
         let r = c.snapshot();
         let mut v = render::inspect(&self.inner.containers, &r);
+        let driver = r
+            .host_config
+            .log_config
+            .as_ref()
+            .and_then(|c| c.typ.as_deref())
+            .unwrap_or("json-file");
+        if matches!(driver, "" | "json-file" | "local") {
+            let lc = self.log_config(&r);
+            v.log_rotation = Some(berth_api_types::LogRotation {
+                max_size: lc.max_size,
+                max_file: lc.max_file,
+            });
+        }
         let execs: Vec<String> = lock(&self.inner.containers.execs)
             .values()
             .map(|e| lock(e).clone())

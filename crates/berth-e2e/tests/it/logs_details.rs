@@ -120,5 +120,32 @@ fn berth_logs_says_when_rotation_dropped_lines() {
     assert!(err.contains("max-file"), "{err}");
     let o = d.docker(&["logs", "spilled"]);
     assert!(o.status.success() && o.stderr.is_empty());
+
+    // inspect shows the rotation in force: the options given, or berth's defaults while
+    // HostConfig.LogConfig.Config stays as the user left it (empty, as dockerd's).
+    let fmt = "{{json .LogRotation}} {{json .HostConfig.LogConfig.Config}}";
+    assert_eq!(
+        d.ok(&["inspect", "--format", fmt, "small"]).trim(),
+        r#"{"MaxFile":2,"MaxSize":1024} {"max-file":"2","max-size":"1k"}"#
+    );
+    d.ok(&["create", "--name", "plain", "busybox", "true"]);
+    assert_eq!(
+        d.ok(&["inspect", "--format", fmt, "plain"]).trim(),
+        r#"{"MaxFile":3,"MaxSize":10485760} {}"#
+    );
+    d.ok(&[
+        "create",
+        "--name",
+        "quiet",
+        "--log-driver",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&d.ok(&["inspect", "quiet"])).unwrap();
+    assert!(
+        v[0].get("LogRotation").is_none(),
+        "no log, no rotation: {v}"
+    );
     d.finish();
 }
