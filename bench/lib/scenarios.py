@@ -778,3 +778,32 @@ def scn_commit(lab: Lab, res: Results, rounds: int, mib: int = 200):
             finally:
                 e.remove_all_containers()
                 e.sh("rmi", "-f", tag, timeout=300, check=False)
+
+
+# ---------------------------------------------------------------- exec (issue 20)
+
+def scn_exec(lab: Lab, res: Results, rounds: int):
+    """`exec <running container> true` with each engine's CLI, `rounds` times each
+    (interleaved), against one `sleep` container per engine."""
+    S = "exec"
+    res.rounds[S] = rounds
+    M = "exec true"
+    res.metric(S, M, "s", main=True, target="<= 1x docker", check=ratio_at_most(1.0))
+    engines = usable(lab, res, S, [M])
+    name = "bench-exec"
+    live = []
+    for e in engines:
+        e.remove_all_containers()
+        try:
+            e.sh("run", "-d", *e.run_flags, *e.net_none, "--name", name, e.image, "sleep", "600",
+                 timeout=120)
+            live.append(e)
+        except CmdError as err:
+            res.fail(S, M, e.name, err.short())
+    try:
+        for r in range(rounds):
+            for e in rotate(live, r):
+                attempt(res, S, M, e.name, lambda e=e: e.time("exec", name, "true", timeout=60)[0])
+    finally:
+        for e in live:
+            e.remove_all_containers()
