@@ -28,6 +28,8 @@ pub mod stored;
 #[cfg(test)]
 mod swagger_shapes;
 mod task;
+mod update;
+mod update_plan;
 pub mod validate;
 pub(crate) mod validate_net;
 mod workdir;
@@ -129,6 +131,8 @@ pub struct Ctr {
     pub(crate) attach_waiters: Mutex<Vec<AttachWaiter>>,
     /// Serialises start/stop/remove of this container.
     pub(crate) op: tokio::sync::Mutex<()>,
+    /// Held for a whole `update` (which takes `op` for each step): one update at a time.
+    pub(crate) update: tokio::sync::Mutex<()>,
 }
 
 impl Ctr {
@@ -138,6 +142,7 @@ impl Ctr {
             life: watch::channel(Life::default()).0,
             attach_waiters: Mutex::new(Vec::new()),
             op: tokio::sync::Mutex::new(()),
+            update: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -66,6 +66,16 @@ impl Engine {
             image_volumes,
             volumes_from,
         )?;
+        self.apply_planned_mounts(container_id, plan).await
+    }
+
+    /// Apply a mount plan for `container_id` (create and `update`'s mount changes): volumes
+    /// created or acquired, `volume create` events for new ones.
+    pub async fn apply_planned_mounts(
+        &self,
+        container_id: &str,
+        plan: Vec<crate::volumes::mounts::PlannedMount>,
+    ) -> Result<Vec<crate::volumes::mounts::AppliedMount>> {
         let id = container_id.to_string();
         let applied = self
             .vol_blocking(move |s| crate::volumes::mounts::apply_mounts(s, &id, &plan))
