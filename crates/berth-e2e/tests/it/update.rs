@@ -1,0 +1,269 @@
+//! `berth update` end to end (issue 24), with the `berth` CLI and the real docker CLI against
+//! the `berth` binary: published ports added and removed on a running busybox httpd without
+//! touching its process; a port taken by a listener of the test leaves it as it was; env and a
+//! new named volume through a managed recreate that keeps the writable layer and the id;
+//! `--dry-run` and a missing bind source change nothing; a removed container answers 404.
+
+use crate::common;
+use crate::networks::{http_get, until};
+
+use std::net::{TcpListener, TcpStream};
+use std::process::Output;
+
+use common::cli::{free_port, Daemon};
+
+/// busybox httpd on port 80 serving "hello", stopping on SIGTERM.
+const HTTPD: &str = "mkdir -p /www && echo hello > /www/index.html && trap 'exit 0' TERM; \
+                     httpd -f -p 80 -h /www & wait";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `berth update …` that must succeed: its stdout.
+fn update_ok(d: &Daemon, args: &[&str]) -> String {
+    let mut a = vec!["update"];
+    a.extend(args);
+    let o = d.berth(&a);
+    assert!(
+        o.status.success(),
+        "berth {a:?}: {}\n{}",
+        text(&o.stderr),
+        d.log()
+    );
+    text(&o.stdout)
+}
+
+/// `berth update …` that must fail: its output.
+fn update_fails(d: &Daemon, args: &[&str]) -> Output {
+    let mut a = vec!["update"];
+    a.extend(args);
+    let o = d.berth(&a);
+    assert!(!o.status.success(), "berth {a:?} unexpectedly succeeded");
+    o
+}
+
+/// Two different free ports.
+fn two_ports() -> (u16, u16) {
+    let p1 = free_port();
+    loop {
+        let p2 = free_port();
+        if p2 != p1 {
+            return (p1, p2);
+        }
+    }
+}
+
+fn start_httpd(d: &Daemon, name: &str, port: u16) {
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    assert_eq!(
+        until(|| http_get(port)).as_deref(),
+        Some("hello\n"),
+        "httpd never answered on {port}: {}",
+        d.log()
+    );
+}
+
+#[test]
+fn update_publishes_ports_live() {
+    let Some(d) = Daemon::start("update_publishes_ports_live") else {
+        return;
+    };
+    let name = format!("upd{}", d.tag);
+    let (p1, p2) = two_ports();
+    start_httpd(&d, &name, p1);
+    let pid = d.inspect(&name, "{{.State.Pid}}");
+
+    // A second port, live: same process, both ports serve, inspect shows it.
+    update_ok(&d, &["--publish-add", &format!("{p2}:80"), &name]);
+    assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    assert_eq!(until(|| http_get(p2)).as_deref(), Some("hello\n"));
+    assert_eq!(http_get(p1).as_deref(), Some("hello\n"));
+    let ports = d.ok(&["port", &name]);
+    assert!(
+        ports.contains(&format!(":{p1}")) && ports.contains(&format!(":{p2}")),
+        "{ports}"
+    );
+    let bindings = d.inspect(&name, "{{json .HostConfig.PortBindings}}");
+    assert!(bindings.contains(&format!("\"{p2}\"")), "{bindings}");
+
+    // The first goes away: refused there, still served on the second, same process.
+    update_ok(&d, &["--publish-rm", &format!("{p1}:80"), &name]);
+    assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    assert!(
+        TcpStream::connect(("127.0.0.1", p1)).is_err(),
+        "{p1} still answers"
+    );
+    assert_eq!(http_get(p2).as_deref(), Some("hello\n"));
+    let ports = d.ok(&["port", &name]);
+    assert!(!ports.contains(&format!(":{p1}")), "{ports}");
+
+    // A host port another process holds: a clear error, the container as it was.
+    let taken = TcpListener::bind("0.0.0.0:0").unwrap();
+    let p3 = taken.local_addr().unwrap().port();
+    let before = d.inspect(
+        &name,
+        "{{json .HostConfig.PortBindings}} {{json .NetworkSettings.Ports}}",
+    );
+    let o = update_fails(&d, &["--publish-add", &format!("{p3}:81"), &name]);
+    let err = text(&o.stderr);
+    assert!(err.contains(&p3.to_string()), "{err}");
+    assert_eq!(
+        d.inspect(
+            &name,
+            "{{json .HostConfig.PortBindings}} {{json .NetworkSettings.Ports}}"
+        ),
+        before
+    );
+    assert_eq!(
+        d.inspect(&name, "{{.State.Pid}} {{.State.Status}}"),
+        format!("{pid} running")
+    );
+    assert_eq!(http_get(p2).as_deref(), Some("hello\n"));
+    drop(taken);
+
+    // Removing a port it does not publish: 400 with the reason, nothing changed.
+    let o = update_fails(&d, &["--publish-rm", "9/udp", &name]);
+    assert!(
+        text(&o.stderr).contains("does not publish"),
+        "{}",
+        text(&o.stderr)
+    );
+    let until_t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let events = d.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until_t.to_string(),
+        "--filter",
+        &format!("container={name}"),
+        "--filter",
+        "event=update",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(events.lines().count(), 2, "{events}");
+    d.ok(&["rm", "-f", &name]);
+    d.finish();
+}
+
+#[test]
+fn update_recreates_for_env_and_volume() {
+    let Some(d) = Daemon::start("update_recreates_for_env_and_volume") else {
+        return;
+    };
+    let name = format!("upr{}", d.tag);
+    let vol = format!("uprv{}", d.tag);
+    let (p1, _) = two_ports();
+    start_httpd(&d, &name, p1);
+    let id = d.inspect(&name, "{{.Id}}");
+    let pid = d.inspect(&name, "{{.State.Pid}}");
+    d.ok(&["exec", &name, "sh", "-c", "echo precious > /kept"]);
+    let env_before = d.inspect(&name, "{{json .Config.Env}}");
+
+    // A dry run says what would happen and changes nothing.
+    let out = update_ok(
+        &d,
+        &[
+            "--dry-run",
+            "--env-add",
+            "GREETING=hi",
+            "--volume-add",
+            &format!("{vol}:/data"),
+            &name,
+        ],
+    );
+    assert!(out.contains("recreate (restart: yes)"), "{out}");
+    assert!(
+        out.contains("Config.Env") && out.contains("GREETING=hi"),
+        "{out}"
+    );
+    assert_eq!(d.inspect(&name, "{{json .Config.Env}}"), env_before);
+    assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    assert!(!d.ok(&["volume", "ls", "-q"]).contains(&vol));
+
+    // A bind source that does not exist: refused before anything stops.
+    let missing = format!("/nonexistent-berth-{}", d.tag);
+    let o = update_fails(
+        &d,
+        &[
+            "--mount-add",
+            &format!("type=bind,source={missing},target=/m"),
+            &name,
+        ],
+    );
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("bind source path does not exist") && err.contains(&missing),
+        "{err}"
+    );
+    assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
+
+    // The managed recreate: new process, same id, the writable layer kept.
+    update_ok(
+        &d,
+        &[
+            "--env-add",
+            "GREETING=hi",
+            "--volume-add",
+            &format!("{vol}:/data"),
+            &name,
+        ],
+    );
+    assert_eq!(
+        d.inspect(&name, "{{.Id}} {{.State.Status}}"),
+        format!("{id} running")
+    );
+    assert_ne!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    assert_eq!(d.ok(&["exec", &name, "cat", "/kept"]), "precious");
+    assert_eq!(d.ok(&["exec", &name, "sh", "-c", "echo $GREETING"]), "hi");
+    d.ok(&["exec", &name, "sh", "-c", "echo v > /data/f"]);
+    let mounts = d.inspect(&name, "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}");
+    assert!(mounts.contains(&format!("{vol}:/data")), "{mounts}");
+    assert_eq!(d.inspect(&name, "{{.RestartCount}}"), "0");
+    assert_eq!(until(|| http_get(p1)).as_deref(), Some("hello\n"));
+    // The docker CLI sees the same container.
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("name={name}")
+        ]),
+        id
+    );
+
+    // Removing a container ends its updates: 404.
+    d.ok(&["rm", "-f", &name]);
+    let (code, body) = d.api(
+        "POST",
+        &format!("/containers/{name}/update"),
+        Some("{\"EnvAdd\":[\"A=1\"]}"),
+    );
+    assert_eq!(code, 404, "{body}");
+    let o = update_fails(&d, &["--env-add", "A=1", &name]);
+    assert!(
+        text(&o.stderr).contains("No such container"),
+        "{}",
+        text(&o.stderr)
+    );
+    d.ok(&["volume", "rm", &vol]);
+    d.finish();
+}
