@@ -34,8 +34,8 @@ pub(crate) fn until<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     None
 }
 
-/// What only the network tests need of the shared harness.
-trait NetExt {
+/// What only the network tests (and update's) need of the shared harness.
+pub(crate) trait NetExt {
     fn network(&mut self, name: &str, subnet: &str) -> String;
     fn rules(&self) -> String;
 }

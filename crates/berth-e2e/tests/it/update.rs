@@ -5,7 +5,7 @@
 //! `--dry-run` and a missing bind source change nothing; a removed container answers 404.
 
 use crate::common;
-use crate::networks::{http_get, until};
+use crate::networks::{http_get, until, NetExt};
 
 use std::net::{TcpListener, TcpStream};
 use std::process::Output;
@@ -77,7 +77,7 @@ fn start_httpd(d: &Daemon, name: &str, port: u16) {
 
 #[test]
 fn update_publishes_ports_live() {
-    let Some(d) = Daemon::start("update_publishes_ports_live") else {
+    let Some(mut d) = Daemon::start("update_publishes_ports_live") else {
         return;
     };
     let name = format!("upd{}", d.tag);
@@ -133,6 +133,31 @@ fn update_publishes_ports_live() {
     assert_eq!(http_get(p2).as_deref(), Some("hello\n"));
     drop(taken);
 
+    // Networks and labels, live too.
+    let net = format!("updn{}", d.tag);
+    let subnet = d.subnet_n(1);
+    d.network(&net, &subnet);
+    update_ok(
+        &d,
+        &["--network-add", &net, "--label-add", "tier=web", &name],
+    );
+    assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    let nets = d.inspect(
+        &name,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert!(nets.contains(&net), "{nets}");
+    assert_eq!(d.inspect(&name, "{{index .Config.Labels \"tier\"}}"), "web");
+    update_ok(&d, &["--network-rm", &net, "--label-rm", "tier", &name]);
+    let nets = d.inspect(
+        &name,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert!(!nets.contains(&net), "{nets}");
+    assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    assert_eq!(http_get(p2).as_deref(), Some("hello\n"));
+    d.ok(&["network", "rm", &net]);
+
     // Removing a port it does not publish: 400 with the reason, nothing changed.
     let o = update_fails(&d, &["--publish-rm", "9/udp", &name]);
     assert!(
@@ -158,7 +183,7 @@ fn update_publishes_ports_live() {
         "--format",
         "{{.Action}}",
     ]);
-    assert_eq!(events.lines().count(), 2, "{events}");
+    assert_eq!(events.lines().count(), 4, "{events}");
     d.ok(&["rm", "-f", &name]);
     d.finish();
 }
@@ -250,6 +275,37 @@ fn update_recreates_for_env_and_volume() {
         id
     );
 
+    // A new config that cannot start (an empty tmpfs hides the shell): the old one is put
+    // back and runs again, nothing of the attempt is left.
+    let o = update_fails(
+        &d,
+        &[
+            "--mount-add",
+            "type=tmpfs,target=/bin",
+            "--env-add",
+            "ROLL=1",
+            &name,
+        ],
+    );
+    let err = text(&o.stderr);
+    assert!(err.contains("runs again with its previous config"), "{err}");
+    assert_eq!(
+        d.inspect(&name, "{{.Id}} {{.State.Status}}"),
+        format!("{id} running")
+    );
+    let env = d.inspect(&name, "{{json .Config.Env}}");
+    assert!(
+        env.contains("GREETING=hi") && !env.contains("ROLL"),
+        "{env}"
+    );
+    let mounts = d.inspect(&name, "{{range .Mounts}}{{.Destination}} {{end}}");
+    assert_eq!(mounts.trim(), "/data");
+    assert_eq!(
+        d.ok(&["exec", &name, "cat", "/kept", "/data/f"]),
+        "precious\nv"
+    );
+    assert_eq!(until(|| http_get(p1)).as_deref(), Some("hello\n"));
+
     // Removing a container ends its updates: 404.
     d.ok(&["rm", "-f", &name]);
     let (code, body) = d.api(
@@ -265,5 +321,43 @@ fn update_recreates_for_env_and_volume() {
         text(&o.stderr)
     );
     d.ok(&["volume", "rm", &vol]);
+    d.finish();
+}
+
+#[test]
+fn update_refuses_a_second_update_while_one_runs() {
+    let Some(d) = Daemon::start("update_refuses_a_second_update_while_one_runs") else {
+        return;
+    };
+    let name = format!("upc{}", d.tag);
+    // `sleep` as PID 1 ignores SIGTERM: the recreate's stop waits the 3 s stop timeout.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--stop-timeout",
+        "3",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let id = d.inspect(&name, "{{.Id}}");
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| update_ok(&d, &["--env-add", "A=1", &name]));
+        // The first update is stopping the container (its status stays running meanwhile).
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let o = update_fails(&d, &["--label-add", "x=y", &name]);
+        let err = text(&o.stderr);
+        assert!(err.contains("being updated by another request"), "{err}");
+        slow.join().unwrap();
+    });
+    assert_eq!(
+        d.inspect(&name, "{{.Id}} {{.State.Status}}"),
+        format!("{id} running")
+    );
+    assert!(d.inspect(&name, "{{json .Config.Env}}").contains("A=1"));
+    assert_eq!(d.inspect(&name, "{{json .Config.Labels}}"), "{}");
+    d.ok(&["rm", "-f", &name]);
     d.finish();
 }
