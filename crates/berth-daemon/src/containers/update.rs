@@ -202,7 +202,13 @@ impl Engine {
             Ok(()) => self.ctr_start(c).await.map(|_| ()),
             Err(e) => Err(e),
         };
-        lock(&c.rec).restart_count = restarts;
+        {
+            let mut g = lock(&c.rec);
+            g.restart_count = restarts;
+            if let Some(h) = g.health.as_mut() {
+                super::health::carry_log(r.health.as_ref(), h);
+            }
+        }
         let Err(e) = started else {
             self.inner.containers.save(c);
             return Ok(());

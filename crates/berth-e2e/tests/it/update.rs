@@ -131,6 +131,10 @@ fn update_publishes_ports_live() {
         format!("{pid} running")
     );
     assert_eq!(http_get(p2).as_deref(), Some("hello\n"));
+    let body =
+        format!("{{\"PublishAdd\":[{{\"ContainerPort\":\"81/tcp\",\"HostPort\":\"{p3}\"}}]}}");
+    let (code, msg) = d.api("POST", &format!("/containers/{name}/update"), Some(&body));
+    assert_eq!(code, 409, "{msg}");
     drop(taken);
 
     // Networks and labels, live too.
@@ -238,6 +242,9 @@ fn update_recreates_for_env_and_volume() {
         err.contains("bind source path does not exist") && err.contains(&missing),
         "{err}"
     );
+    let body = format!("{{\"BindsAdd\":[\"{missing}:/m\"]}}");
+    let (code, msg) = d.api("POST", &format!("/containers/{name}/update"), Some(&body));
+    assert_eq!(code, 400, "{msg}");
     assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
 
     // The managed recreate: new process, same id, the writable layer kept.
