@@ -13,7 +13,8 @@ use std::process::Output;
 use common::cli::{free_port, Daemon};
 
 /// busybox httpd on port 80 serving "hello", stopping on SIGTERM.
-const HTTPD: &str = "mkdir -p /www && echo hello > /www/index.html && trap 'exit 0' TERM; \
+const HTTPD: &str =
+    "echo up $GREETING; mkdir -p /www && echo hello > /www/index.html && trap 'exit 0' TERM; \
                      httpd -f -p 80 -h /www & wait";
 
 fn text(b: &[u8]) -> String {
@@ -269,6 +270,8 @@ fn update_recreates_for_env_and_volume() {
     let mounts = d.inspect(&name, "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}");
     assert!(mounts.contains(&format!("{vol}:/data")), "{mounts}");
     assert_eq!(d.inspect(&name, "{{.RestartCount}}"), "0");
+    // One log across both processes.
+    assert_eq!(d.ok(&["logs", &name]), "up\nup hi");
     assert_eq!(until(|| http_get(p1)).as_deref(), Some("hello\n"));
     // The docker CLI sees the same container.
     assert_eq!(
