@@ -104,6 +104,9 @@ pub struct Record {
     /// Volumes were seeded from the image at the first start.
     #[serde(default)]
     pub seeded: bool,
+    /// Volumes an `update` added, to seed from the image at the next start (those only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed_volumes: Vec<String>,
 }
 
 impl Record {

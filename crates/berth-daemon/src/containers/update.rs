@@ -54,8 +54,14 @@ impl Engine {
         }
         let plan = plan_update(&r, &req.body, &req.ext)?;
         self.update_preflight(&plan).await?;
+        let mut warnings = vec![];
+        if !req.ext.publish_add.is_empty() {
+            let mut next = r.clone();
+            next.host_config = plan.host_config.clone();
+            warnings = self.published_port_warnings(&next).await;
+        }
         let result = ContainerUpdateResult {
-            warnings: vec![],
+            warnings,
             action: plan.action,
             restart: plan.restart(),
             changes: plan.changes.clone(),
@@ -99,7 +105,7 @@ impl Engine {
         if plan.mounts_changed {
             let old = c.snapshot().planned_mounts;
             if let Err(e) = self.swap_mounts(c, plan.planned_mounts.clone()).await {
-                self.restore_mounts(c, old).await;
+                self.restore_mounts(c, old, vec![]).await;
                 return Err(e);
             }
         }
@@ -197,9 +203,12 @@ impl Engine {
         };
         let restarts = r.restart_count;
         self.ctr_stop(c, None, None).await?;
-        let applied = self.reshape(c, &shape_of(plan), plan.mounts_changed).await;
-        let started = match applied {
-            Ok(()) => self.ctr_start(c).await.map(|_| ()),
+        let mut created = vec![];
+        let started = match self.reshape(c, &shape_of(plan), plan.mounts_changed).await {
+            Ok(new) => {
+                created = new;
+                self.ctr_start(c).await.map(|_| ())
+            }
             Err(e) => Err(e),
         };
         {
@@ -215,7 +224,8 @@ impl Engine {
         };
         tracing::warn!(container_id = %r.id, error = %e, "update: new config failed, restoring the old one");
         if plan.mounts_changed {
-            self.restore_mounts(c, old.planned_mounts.clone()).await;
+            self.restore_mounts(c, old.planned_mounts.clone(), created)
+                .await;
         }
         self.set_shape(c, &old);
         let back = self.ctr_start(c).await;
@@ -233,13 +243,15 @@ impl Engine {
         }
     }
 
-    /// Put a new shape on a stopped container (mounts first: they can fail).
-    async fn reshape(&self, c: &Arc<Ctr>, s: &Shape, mounts_changed: bool) -> Result<()> {
+    /// Put a new shape on a stopped container (mounts first: they can fail); the volumes
+    /// it created.
+    async fn reshape(&self, c: &Arc<Ctr>, s: &Shape, mounts_changed: bool) -> Result<Vec<String>> {
+        let mut created = vec![];
         if mounts_changed {
-            self.swap_mounts(c, s.planned_mounts.clone()).await?;
+            created = self.swap_mounts(c, s.planned_mounts.clone()).await?;
         }
         self.set_shape(c, s);
-        Ok(())
+        Ok(created)
     }
 
     fn set_shape(&self, c: &Arc<Ctr>, s: &Shape) {
@@ -252,8 +264,8 @@ impl Engine {
     }
 
     /// Replace the container's volume references and mounts by `planned`'s. A volume the
-    /// update creates is seeded from the image at the next start.
-    async fn swap_mounts(&self, c: &Arc<Ctr>, planned: Vec<PlannedMount>) -> Result<()> {
+    /// update creates is seeded from the image at the next start (`Record::seed_volumes`).
+    async fn swap_mounts(&self, c: &Arc<Ctr>, planned: Vec<PlannedMount>) -> Result<Vec<String>> {
         let id = c.id();
         self.release_mounts(&id, false).await;
         let applied = self.apply_planned_mounts(&id, planned).await?;
@@ -261,17 +273,22 @@ impl Engine {
         g.planned_mounts = applied.iter().map(|m| m.planned.clone()).collect();
         g.mount_specs = applied.iter().map(|m| m.spec.clone()).collect();
         g.mount_points = applied.iter().map(|m| m.point.clone()).collect();
-        if applied.iter().any(|m| m.new_volume) {
-            g.seeded = false;
-        }
-        Ok(())
+        // Volumes this update created fill from the image at the next start (as at create).
+        g.seed_volumes = applied
+            .iter()
+            .filter(|m| m.new_volume)
+            .filter_map(|m| m.point.name.clone())
+            .collect();
+        Ok(g.seed_volumes.clone())
     }
 
-    /// Re-acquire the mounts a container had (their volumes exist: they were in use).
-    async fn restore_mounts(&self, c: &Arc<Ctr>, planned: Vec<PlannedMount>) {
+    /// Re-acquire the mounts a container had (their volumes exist: they were in use) and
+    /// remove the volumes the failed update `created`.
+    async fn restore_mounts(&self, c: &Arc<Ctr>, planned: Vec<PlannedMount>, created: Vec<String>) {
         if let Err(e) = self.swap_mounts(c, planned).await {
             tracing::error!(container_id = %c.id(), error = %e, "cannot restore mounts");
         }
+        self.remove_unused_volumes(created).await;
     }
 
     /// Networks last, through the same path as `docker network connect/disconnect` (their

@@ -112,9 +112,19 @@ impl Engine {
         if !remove_anonymous {
             return;
         }
-        for name in released {
-            let anon = store.get(&name).map(|v| v.anonymous()).unwrap_or(false);
-            if anon && store.in_use(&name).is_empty() {
+        let anonymous = released
+            .into_iter()
+            .filter(|n| store.get(n).map(|v| v.anonymous()).unwrap_or(false))
+            .collect();
+        self.remove_unused_volumes(anonymous).await;
+    }
+
+    /// Remove these volumes where no container uses them (`rm -v`; an update that failed
+    /// takes back the volumes it created).
+    pub(crate) async fn remove_unused_volumes(&self, names: Vec<String>) {
+        let store = self.inner.volumes.clone();
+        for name in names {
+            if store.in_use(&name).is_empty() {
                 let n = name.clone();
                 match self.vol_blocking(move |s| s.remove(&n, true)).await {
                     Ok(()) => self.volume_event("destroy", &name, "local"),

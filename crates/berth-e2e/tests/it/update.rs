@@ -256,6 +256,8 @@ fn update_recreates_for_env_and_volume() {
             "GREETING=hi",
             "--volume-add",
             &format!("{vol}:/data"),
+            "--volume-add",
+            &format!("{vol}e:/etc"),
             &name,
         ],
     );
@@ -269,6 +271,9 @@ fn update_recreates_for_env_and_volume() {
     d.ok(&["exec", &name, "sh", "-c", "echo v > /data/f"]);
     let mounts = d.inspect(&name, "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}");
     assert!(mounts.contains(&format!("{vol}:/data")), "{mounts}");
+    // A volume the update created is filled from the image, as at create.
+    let passwd = d.ok(&["exec", &name, "cat", "/etc/passwd"]);
+    assert!(passwd.starts_with("root:"), "{passwd}");
     assert_eq!(d.inspect(&name, "{{.RestartCount}}"), "0");
     // One log across both processes.
     assert_eq!(d.ok(&["logs", &name]), "up\nup hi");
@@ -292,6 +297,8 @@ fn update_recreates_for_env_and_volume() {
         &[
             "--mount-add",
             "type=tmpfs,target=/bin",
+            "--volume-add",
+            &format!("{vol}r:/r"),
             "--env-add",
             "ROLL=1",
             &name,
@@ -308,8 +315,10 @@ fn update_recreates_for_env_and_volume() {
         env.contains("GREETING=hi") && !env.contains("ROLL"),
         "{env}"
     );
-    let mounts = d.inspect(&name, "{{range .Mounts}}{{.Destination}} {{end}}");
-    assert_eq!(mounts.trim(), "/data");
+    let after = d.inspect(&name, "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}");
+    assert_eq!(after, mounts);
+    let vols = d.ok(&["volume", "ls", "-q"]);
+    assert!(!vols.contains(&format!("{vol}r")), "{vols}");
     assert_eq!(
         d.ok(&["exec", &name, "cat", "/kept", "/data/f"]),
         "precious\nv"
@@ -330,7 +339,7 @@ fn update_recreates_for_env_and_volume() {
         "{}",
         text(&o.stderr)
     );
-    d.ok(&["volume", "rm", &vol]);
+    d.ok(&["volume", "rm", &vol, &format!("{vol}e")]);
     d.finish();
 }
 
