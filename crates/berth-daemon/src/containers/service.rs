@@ -85,6 +85,14 @@ impl ContainerService for Engine {
             return Ok(self.ctr_remove_link(id)?);
         }
         let c = self.inner.containers.get(id)?;
+        // Not under an update's feet: its recreate would start (or re-acquire the volumes of)
+        // a removed container.
+        let _no_update = c.update.try_lock().map_err(|_| {
+            DaemonError::Conflict(format!(
+                "container {} is being updated: remove it when the update finishes",
+                c.id()
+            ))
+        })?;
         Ok(self.ctr_remove(&c, force, volumes).await?)
     }
 

@@ -369,6 +369,8 @@ fn update_refuses_a_second_update_while_one_runs() {
         let o = update_fails(&d, &["--label-add", "x=y", &name]);
         let err = text(&o.stderr);
         assert!(err.contains("being updated by another request"), "{err}");
+        let err = d.fails(&["rm", "-f", &name]);
+        assert!(err.contains("is being updated"), "{err}");
         slow.join().unwrap();
     });
     assert_eq!(
