@@ -90,7 +90,18 @@ pub fn plan_update(
         || !ports_rm.is_empty()
         || !networks_add.is_empty()
         || !networks_rm.is_empty();
-    let running = r.running();
+    // Between an exit and its policy restart a container has no process, endpoints or
+    // ports to change; a change that needs them waits until it runs again.
+    if r.state.status == Status::Restarting
+        && (needs_process || !ports_add.is_empty() || !ports_rm.is_empty())
+    {
+        return Err(DaemonError::Conflict(format!(
+            "container {} is restarting: wait until it runs before changing its ports, env or \
+             mounts",
+            r.id
+        )));
+    }
+    let running = matches!(r.state.status, Status::Running | Status::Paused);
     let action = if changes.is_empty() {
         UpdateAction::None
     } else if !running {
@@ -106,12 +117,6 @@ pub fn plan_update(
         return Err(invalid(format!(
             "cannot change env or mounts of running container {}: it was started with --rm and \
              would be removed when stopped",
-            r.id
-        )));
-    }
-    if action == UpdateAction::Recreate && r.state.status == Status::Restarting {
-        return Err(DaemonError::Conflict(format!(
-            "container {} is restarting: wait until it runs before an update that restarts it",
             r.id
         )));
     }

@@ -171,6 +171,21 @@ fn recreate_refused_for_rm_paused_and_restarting() {
     assert!(plan(&r, &e).unwrap_err().kind() == crate::ErrorKind::Conflict);
     r.state.status = Status::Restarting;
     assert!(err(&r, &e).contains("restarting"));
+    let mut ports = ext();
+    ports.publish_add.push(pc("81", ""));
+    assert!(err(&r, &ports).contains("wait until it runs"));
+    // Limits and labels of a restarting container are recorded (the restart applies them).
+    let mut labels = ext();
+    labels.labels_add.insert("a".into(), "b".into());
+    assert_eq!(plan(&r, &labels).unwrap().action, UpdateAction::Config);
+    let body = ContainerUpdateBody {
+        memory: Some(64 << 20),
+        ..Default::default()
+    };
+    assert_eq!(
+        plan_update(&r, &body, &ext()).unwrap().action,
+        UpdateAction::Config
+    );
 }
 
 #[test]
