@@ -107,6 +107,9 @@ pub struct Record {
     /// Volumes an `update` added, to seed from the image at the next start (those only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seed_volumes: Vec<String>,
+    /// The config before a managed recreate, while one runs (see `update.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updating: Option<update::Shape>,
 }
 
 impl Record {

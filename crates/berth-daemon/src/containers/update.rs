@@ -23,9 +23,11 @@ use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
 use crate::volumes::mounts::PlannedMount;
 
-/// The parts of a record an update replaces (and a failed recreate puts back).
-#[derive(Clone)]
-struct Shape {
+/// The parts of a record an update replaces (and a failed recreate puts back). Kept in the
+/// record while a recreate runs (`Record::updating`), so a daemon that dies half-way puts the
+/// container back as it was at its next start ([`Engine::recover_updates`]).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Shape {
     config: ContainerConfig,
     host_config: HostConfig,
     planned_mounts: Vec<PlannedMount>,
@@ -202,6 +204,22 @@ impl Engine {
             planned_mounts: r.planned_mounts.clone(),
         };
         let restarts = r.restart_count;
+        lock(&c.rec).updating = Some(old.clone());
+        self.inner.containers.save(c);
+        let res = self.recreate_journalled(c, plan, &r, old, restarts).await;
+        lock(&c.rec).updating = None;
+        self.inner.containers.save(c);
+        res
+    }
+
+    async fn recreate_journalled(
+        &self,
+        c: &Arc<Ctr>,
+        plan: &UpdatePlan,
+        r: &super::Record,
+        old: Shape,
+        restarts: i64,
+    ) -> Result<()> {
         self.ctr_stop(c, None, None).await?;
         let mut created = vec![];
         let started = match self.reshape(c, &shape_of(plan), plan.mounts_changed).await {
@@ -289,6 +307,33 @@ impl Engine {
             tracing::error!(container_id = %c.id(), error = %e, "cannot restore mounts");
         }
         self.remove_unused_volumes(created).await;
+    }
+
+    /// At daemon start, after recovery: a recreate the daemon's death cut short. A container
+    /// that runs has the config its process was started with (the old one until the new is
+    /// saved before its start); one that does not is put back as it was and started, as it
+    /// was running when the update began.
+    pub(crate) async fn recover_updates(&self) {
+        for c in self.inner.containers.all() {
+            let Some(old) = lock(&c.rec).updating.take() else {
+                continue;
+            };
+            let r = c.snapshot();
+            tracing::warn!(container_id = %r.id, running = r.running(), "an update was cut short by the daemon's end");
+            if r.running() {
+                lock(&c.rec).manually_stopped = false;
+                self.inner.containers.save(&c);
+                continue;
+            }
+            if old.planned_mounts != r.planned_mounts {
+                self.restore_mounts(&c, old.planned_mounts.clone(), vec![])
+                    .await;
+            }
+            self.set_shape(&c, &old);
+            if let Err(e) = self.ctr_start(&c).await {
+                tracing::warn!(container_id = %r.id, error = %e, "cannot start the container again after a cut update");
+            }
+        }
     }
 
     /// Networks last, through the same path as `docker network connect/disconnect` (their

@@ -382,3 +382,52 @@ fn update_refuses_a_second_update_while_one_runs() {
     d.ok(&["rm", "-f", &name]);
     d.finish();
 }
+
+#[test]
+fn a_recreate_cut_by_a_daemon_crash_comes_back_as_it_was() {
+    let Some(mut d) = Daemon::start("a_recreate_cut_by_a_daemon_crash_comes_back_as_it_was") else {
+        return;
+    };
+    let name = format!("upk{}", d.tag);
+    // It ends 2 s after SIGTERM: the daemon dies while the recreate waits for that.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "V=old",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'sleep 2; exit 0' TERM; while :; do sleep 0.1; done",
+    ]);
+    let id = d.inspect(&name, "{{.Id}}");
+    let pid = d.inspect(&name, "{{.State.Pid}}");
+    let mut update = std::process::Command::new(&d.bin)
+        .arg("-H")
+        .arg(format!("unix://{}", d.sock().display()))
+        .args(["update", "--env-add", "V=new", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    d.kill9();
+    let _ = update.kill();
+    let _ = update.wait();
+    // The process ends while no daemon runs.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    d.spawn();
+    let back = until(|| {
+        let s = d.inspect(&name, "{{.Id}} {{.State.Status}}");
+        s.ends_with(" running").then_some(s)
+    });
+    assert_eq!(back, Some(format!("{id} running")), "{}", d.log());
+    assert_ne!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    let env = d.inspect(&name, "{{json .Config.Env}}");
+    assert!(env.contains("V=old") && !env.contains("V=new"), "{env}");
+    assert_eq!(d.ok(&["exec", &name, "sh", "-c", "echo $V"]), "old");
+    d.ok(&["rm", "-f", &name]);
+    d.finish();
+}
