@@ -16,7 +16,7 @@ use berth_api_types::{
 use berth_network::PortMapping;
 use berth_runtime::Shim;
 
-use super::stored::{ContainerConfig, HostConfig};
+use super::stored::{ContainerConfig, EndpointSettings, HostConfig, Mirror};
 use super::update_plan::{plan_update, UpdatePlan};
 use super::{lock, Ctr, Status};
 use crate::engine::Engine;
@@ -72,13 +72,17 @@ impl Engine {
         if req.dry_run || plan.action == UpdateAction::None {
             return Ok(result);
         }
-        match plan.action {
-            UpdateAction::Recreate => self.update_recreate(c, &plan).await?,
-            UpdateAction::Live => self.update_live(c, &plan).await?,
-            _ => self.update_config(c, &plan).await?,
+        let nets = self.update_networks(c, &plan).await?;
+        let applied = match plan.action {
+            UpdateAction::Recreate => self.update_recreate(c, &plan).await,
+            UpdateAction::Live => self.update_live(c, &plan).await,
+            _ => self.update_config(c, &plan).await,
+        };
+        if let Err(e) = applied {
+            self.undo_networks(c, nets).await;
+            return Err(e);
         }
         self.ctr_event("update", &c.snapshot(), HashMap::new());
-        self.update_networks(c, &plan).await?;
         Ok(result)
     }
 
@@ -336,26 +340,76 @@ impl Engine {
         }
     }
 
-    /// Networks last, through the same path as `docker network connect/disconnect` (their
-    /// events included); both were checked before anything changed.
-    async fn update_networks(&self, c: &Arc<Ctr>, plan: &UpdatePlan) -> Result<()> {
-        let id = c.id();
+    /// Networks first, through the same path as `docker network connect/disconnect` (their
+    /// events included). A failure undoes the steps already taken, so the update fails with
+    /// the container's networks as they were; the steps taken are returned so a later
+    /// failure can undo them too ([`Engine::undo_networks`]).
+    async fn update_networks(&self, c: &Arc<Ctr>, plan: &UpdatePlan) -> Result<Vec<NetStep>> {
+        let r = c.snapshot();
+        let mut done = Vec::new();
         for n in &plan.networks_rm {
+            let settings = r
+                .networking
+                .as_ref()
+                .and_then(|x| x.endpoints_config.as_ref())
+                .and_then(|m| m.get(n))
+                .cloned();
             let req = NetworkDisconnectRequest {
-                container: id.clone(),
+                container: r.id.clone(),
                 force: None,
             };
-            self.network_disconnect(n, req).await?;
+            if let Err(e) = self.network_disconnect(n, req).await {
+                self.undo_networks(c, done).await;
+                return Err(e.into());
+            }
+            done.push(NetStep::Disconnected(n.clone(), settings.map(Box::new)));
         }
         for n in &plan.networks_add {
             let req = NetworkConnectRequest {
-                container: id.clone(),
+                container: r.id.clone(),
                 endpoint_config: None,
             };
-            self.network_connect(n, req).await?;
+            if let Err(e) = self.network_connect(n, req).await {
+                self.undo_networks(c, done).await;
+                return Err(e.into());
+            }
+            done.push(NetStep::Connected(n.clone()));
         }
-        Ok(())
+        Ok(done)
     }
+
+    /// Undo network steps of an update that failed, newest first (best effort: logged).
+    async fn undo_networks(&self, c: &Arc<Ctr>, done: Vec<NetStep>) {
+        let id = c.id();
+        for step in done.into_iter().rev() {
+            let res = match step {
+                NetStep::Connected(n) => {
+                    let req = NetworkDisconnectRequest {
+                        container: id.clone(),
+                        force: None,
+                    };
+                    self.network_disconnect(&n, req).await
+                }
+                NetStep::Disconnected(n, settings) => {
+                    let req = NetworkConnectRequest {
+                        container: id.clone(),
+                        endpoint_config: settings.map(|s| (*s).mirror()),
+                    };
+                    self.network_connect(&n, req).await
+                }
+            };
+            if let Err(e) = res {
+                tracing::warn!(container_id = %id, error = %e.message, "cannot undo a network change of a failed update");
+            }
+        }
+    }
+}
+
+/// A network change an update made (and undoes if a later step fails).
+enum NetStep {
+    Connected(String),
+    /// With the endpoint settings it had, to connect it as before.
+    Disconnected(String, Option<Box<EndpointSettings>>),
 }
 
 fn shape_of(plan: &UpdatePlan) -> Shape {

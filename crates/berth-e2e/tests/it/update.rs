@@ -161,6 +161,26 @@ fn update_publishes_ports_live() {
     assert!(!nets.contains(&net), "{nets}");
     assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
     assert_eq!(http_get(p2).as_deref(), Some("hello\n"));
+    // A later step failing (a port another process holds) undoes the network it connected.
+    let held = TcpListener::bind("0.0.0.0:0").unwrap();
+    let p4 = held.local_addr().unwrap().port();
+    update_fails(
+        &d,
+        &[
+            "--network-add",
+            &net,
+            "--publish-add",
+            &format!("{p4}:82"),
+            &name,
+        ],
+    );
+    let nets = d.inspect(
+        &name,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert!(!nets.contains(&net), "{nets}");
+    assert_eq!(d.inspect(&name, "{{.State.Pid}}"), pid);
+    drop(held);
     d.ok(&["network", "rm", &net]);
 
     // Removing a port it does not publish: 400 with the reason, nothing changed.
