@@ -8,14 +8,14 @@ use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use bollard_stubs::models::{
-    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
-    ContainerUpdateResponse,
+    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse,
 };
 
 use crate::container_types::{
     ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
     ContainerWaitResult, ExecCreateRequest, ExecInspect,
 };
+use crate::container_update::{ContainerUpdateRequest, ContainerUpdateResult};
 use crate::error::{ApiError, ApiResult};
 use crate::filters::Filters;
 use crate::service::ByteStream;
@@ -176,12 +176,13 @@ pub trait ContainerService: Send + Sync + 'static {
         let _ = (id, new_name);
         ni("renaming containers")
     }
-    /// Body is Docker's `ContainerUpdateBody`; returns `{"Warnings":[]}`.
+    /// Docker's `ContainerUpdateBody` plus berth's extension; returns `{"Warnings":[]}` and
+    /// what was (or, on a dry run, would be) done.
     async fn update(
         &self,
         id: &str,
-        body: ContainerUpdateBody,
-    ) -> ApiResult<ContainerUpdateResponse> {
+        body: ContainerUpdateRequest,
+    ) -> ApiResult<ContainerUpdateResult> {
         let _ = (id, body);
         ni("updating containers")
     }

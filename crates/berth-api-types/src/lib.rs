@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod container_types;
+pub mod container_update;
 pub mod containers;
 pub mod df;
 pub mod error;
@@ -20,6 +21,10 @@ pub use build::{BuildOptions, NamedContext, SecretBytes, SshAgent, SshForward, S
 pub use container_types::{
     ContainerCreateRequest, ContainerInspect, ContainerStats, ContainerSummaryView,
     ContainerWaitResult, ExecCreateRequest, ExecInspect, LogRotation,
+};
+pub use container_update::{
+    ContainerUpdateRequest, ContainerUpdateResult, PortChange, UpdateAction, UpdateChange,
+    UpdateExtension,
 };
 pub use containers::{
     AttachOptions, ContainerListOptions, ContainerService, HijackIo, Hijacked, LogsOptions,

@@ -353,9 +353,7 @@ fn precheck(cmd: &Command) -> anyhow::Result<()> {
         match cc {
             ContainerCmd::Run(a) => drop(cmd::run::plan_from(a, "run")?),
             ContainerCmd::Create(a) => drop(cmd::run::plan_from(a, "create")?),
-            ContainerCmd::Update(a) => {
-                crate::runopts::resources(&a.resources).map_err(|e| exit::usage("update", e))?;
-            }
+            ContainerCmd::Update(a) => drop(cmd::update::update_body(a)?),
             _ => {}
         }
     }

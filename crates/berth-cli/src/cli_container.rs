@@ -500,6 +500,45 @@ pub struct UpdateArgs {
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
+    /// Publish a port of the running container, live (same -p syntax)
+    #[arg(long = "publish-add", value_name = "PORT")]
+    pub publish_add: Vec<String>,
+    /// Stop publishing a port (`80`, `80/udp`, `8080:80`), live
+    #[arg(long = "publish-rm", value_name = "PORT")]
+    pub publish_rm: Vec<String>,
+    /// Add a mount (--mount syntax); a running container is restarted
+    #[arg(long = "mount-add", value_name = "MOUNT")]
+    pub mount_add: Vec<String>,
+    /// Remove the mount at this container path; a running container is restarted
+    #[arg(long = "mount-rm", value_name = "PATH")]
+    pub mount_rm: Vec<String>,
+    /// Add a volume or bind (-v syntax); a running container is restarted
+    #[arg(long = "volume-add", value_name = "VOLUME")]
+    pub volume_add: Vec<String>,
+    /// Remove the volume or bind at this container path (`-v` destination)
+    #[arg(long = "volume-rm", value_name = "PATH")]
+    pub volume_rm: Vec<String>,
+    /// Set an environment variable (KEY=VALUE); a running container is restarted
+    #[arg(long = "env-add", value_name = "KEY=VALUE")]
+    pub env_add: Vec<String>,
+    /// Unset an environment variable; a running container is restarted
+    #[arg(long = "env-rm", value_name = "KEY")]
+    pub env_rm: Vec<String>,
+    /// Connect to a network, live
+    #[arg(long = "network-add", value_name = "NETWORK")]
+    pub network_add: Vec<String>,
+    /// Disconnect from a network, live
+    #[arg(long = "network-rm", value_name = "NETWORK")]
+    pub network_rm: Vec<String>,
+    /// Set a label (key=value)
+    #[arg(long = "label-add", value_name = "LABEL")]
+    pub label_add: Vec<String>,
+    /// Remove a label
+    #[arg(long = "label-rm", value_name = "KEY")]
+    pub label_rm: Vec<String>,
+    /// Print the changes (before/after) and whether a restart is needed; change nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -20,3 +20,4 @@ mod state;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{ApplyHook, ManagerOptions, NetworkManager};
 pub use model::*;
+pub use ports::clashes as ports_clash;

@@ -119,6 +119,7 @@ fn published_ports_reach_container_via_loopback() {
             )
             .await
             .unwrap();
+        let tcp_maps = got.clone();
         let picked = got[0].host_port;
         assert_ne!(picked, 0, "host port 0 must be replaced by the picked port");
         assert_eq!(got[1].host_port, 18080);
@@ -162,7 +163,14 @@ fn published_ports_reach_container_via_loopback() {
         assert_eq!(&buf[..n], b"echo:ping");
         udp.join().unwrap();
 
-        assert_eq!(m.published("web").await.len(), 3);
+        // One mapping taken off alone (a live `update --publish-rm`): the others stay.
+        let rules = dnat_rule_count(&m, &env.table).await;
+        m.unpublish_mappings(e.ip, &tcp_maps[1..]).await.unwrap();
+        assert_eq!(m.published("web").await.len(), 2);
+        let left = dnat_rule_count(&m, &env.table).await;
+        assert!(left < rules && left > 0, "{rules} -> {left}");
+        drop(std::net::TcpListener::bind("0.0.0.0:18080").expect("18080 must be free again"));
+        assert!(std::net::TcpListener::bind(("127.0.0.1", picked)).is_err());
         m.unpublish(e.ip).await.unwrap();
         assert_eq!(dnat_rule_count(&m, &env.table).await, 0);
         // after unpublish the host port is free again

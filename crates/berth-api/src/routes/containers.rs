@@ -400,9 +400,17 @@ pub(super) async fn rename(
     Ok(no_content())
 }
 
+/// `POST /containers/{id}/update`: `dryRun` is berth's (plan and answer, change nothing).
+#[derive(Deserialize)]
+pub(super) struct UpdateQuery {
+    #[serde(default, rename = "dryRun", deserialize_with = "flag")]
+    dry_run: bool,
+}
+
 pub(super) async fn update(
     State(s): State<Services>,
     Path(id): Path<String>,
+    Q(q): Q<UpdateQuery>,
     req: Request,
 ) -> HttpResult<Response> {
     let ver = req
@@ -416,8 +424,8 @@ pub(super) async fn update(
             o.remove("PidsLimit");
         }
     }
-    let body = crate::container_types::update_body_from_json(body)?;
-    Ok(Json(s.containers.update(&id, body).await?).into_response())
+    let req = berth_api_types::ContainerUpdateRequest::from_json(body, q.dry_run)?;
+    Ok(Json(s.containers.update(&id, req).await?).into_response())
 }
 
 pub(super) async fn attach(

@@ -136,11 +136,18 @@ impl ContainerService for Recorder {
     async fn update(
         &self,
         id: &str,
-        body: models::ContainerUpdateBody,
-    ) -> ApiResult<models::ContainerUpdateResponse> {
-        let body = serde_json::to_value(&body).unwrap();
-        self.rec(format!("update({id}, {body})"));
-        Ok(models::ContainerUpdateResponse { warnings: None })
+        req: berth_api_types::ContainerUpdateRequest,
+    ) -> ApiResult<berth_api_types::ContainerUpdateResult> {
+        let body = serde_json::to_value(&req.body).unwrap();
+        let mut line = format!("update({id}, {body}");
+        if !req.ext.is_empty() {
+            line.push_str(&format!(", env_add={:?}", req.ext.env_add));
+        }
+        if req.dry_run {
+            line.push_str(", dry run");
+        }
+        self.rec(format!("{line})"));
+        Ok(Default::default())
     }
     async fn top(&self, id: &str, ps_args: &str) -> ApiResult<models::ContainerTopResponse> {
         self.rec(format!("top({id}, {ps_args:?})"));
@@ -349,6 +356,21 @@ async fn lifecycle_routes_pass_typed_arguments() {
             r#"{"PidsLimit":16}"#,
             OK,
             Some(r#"update(c1, {"PidsLimit":16})"#),
+        ),
+        // berth's extension: its keys leave Docker's body, `dryRun` reaches the service.
+        (
+            "POST",
+            "/containers/c1/update?dryRun=1",
+            r#"{"Memory":1,"EnvAdd":["A=1"]}"#,
+            OK,
+            Some(r#"update(c1, {"Memory":1}, env_add=["A=1"], dry run)"#),
+        ),
+        (
+            "POST",
+            "/containers/c1/update",
+            r#"{"EnvAdd":"A=1"}"#,
+            StatusCode::BAD_REQUEST,
+            None,
         ),
         (
             "POST",

@@ -9,9 +9,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::{path_name, run, Query};
-use crate::cli::{
-    CommitArgs, ContainerCmd, KillArgs, PortArgs, PsArgs, RmArgs, StopArgs, TopArgs, UpdateArgs,
-};
+use crate::cli::{CommitArgs, ContainerCmd, KillArgs, PortArgs, PsArgs, RmArgs, StopArgs, TopArgs};
 use crate::cmd::image::ellipsis;
 use crate::exit::{describe, Exit};
 use crate::format::{short_id, tabulate, Lister};
@@ -45,7 +43,7 @@ pub async fn dispatch(c: &Client, cmd: ContainerCmd) -> anyhow::Result<()> {
             .await?;
             Ok(())
         }
-        ContainerCmd::Update(a) => update(c, a).await,
+        ContainerCmd::Update(a) => super::update::update(c, a).await,
         ContainerCmd::Port(a) => port(c, a).await,
         ContainerCmd::Cp(a) => super::cp::cp(c, a).await,
         ContainerCmd::Diff(a) => diff(c, &a.container).await,
@@ -368,41 +366,6 @@ async fn top(c: &Client, a: TopArgs) -> anyhow::Result<()> {
     }
     print!("{}", tabulate(&s));
     Ok(())
-}
-
-async fn update(c: &Client, a: UpdateArgs) -> anyhow::Result<()> {
-    let r = crate::runopts::resources(&a.resources).map_err(|e| crate::exit::usage("update", e))?;
-    let mut body = serde_json::Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            body.insert(k.into(), v);
-        }
-    };
-    put("Memory", r.memory.map(Value::from));
-    put("MemorySwap", r.memory_swap.map(Value::from));
-    put("MemoryReservation", r.memory_reservation.map(Value::from));
-    put("NanoCpus", r.nano_cpus.map(Value::from));
-    put("CpuShares", r.cpu_shares.map(Value::from));
-    put("CpusetCpus", r.cpuset_cpus.map(Value::from));
-    put("PidsLimit", r.pids_limit.map(Value::from));
-    if let Some(r) = &a.restart {
-        let p = crate::opts::parse_restart(r).map_err(|e| crate::exit::usage("update", e))?;
-        put("RestartPolicy", Some(serde_json::to_value(p)?));
-    }
-    let mut errs = Vec::new();
-    for id in &a.containers {
-        match c
-            .post_json::<Value, _>(
-                &format!("/containers/{}/update", path_name(id)),
-                Some(&body),
-            )
-            .await
-        {
-            Ok(_) => println!("{id}"),
-            Err(e) => errs.push(describe(&e.into())),
-        }
-    }
-    super::all_ok(errs)
 }
 
 async fn port(c: &Client, a: PortArgs) -> anyhow::Result<()> {

@@ -16,6 +16,7 @@ pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod ui;
+pub mod update;
 
 use std::io::Write;
 

@@ -255,7 +255,7 @@ impl Engine {
     /// Host input-hook filters that the container's published ports will bypass (DNAT skips
     /// the input hook, as with Docker): said in the create response, which both CLIs print,
     /// rather than only in the daemon's log.
-    async fn published_port_warnings(&self, r: &Record) -> Vec<String> {
+    pub(super) async fn published_port_warnings(&self, r: &Record) -> Vec<String> {
         let Ok(maps) = super::plan::port_mappings(r) else {
             return vec![];
         };

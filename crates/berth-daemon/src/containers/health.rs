@@ -179,6 +179,23 @@ pub(crate) fn render(h: Health, prev: Option<&Value>, entry: Option<Value>) -> V
     json!({ "Status": h.status.as_str(), "FailingStreak": h.failing_streak, "Log": log })
 }
 
+/// A managed recreate (`update`) keeps the health history: the probes of the process before
+/// (`prev`) go ahead of those of the new one already in `now`, the newest `MAX_LOG` kept.
+pub(crate) fn carry_log(prev: Option<&Value>, now: &mut Value) {
+    let old = prev
+        .and_then(|p| p.get("Log"))
+        .and_then(|l| l.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let Some(cur) = now.get_mut("Log").and_then(|l| l.as_array_mut()) else {
+        return;
+    };
+    let mut log = old;
+    log.append(cur);
+    let skip = log.len().saturating_sub(MAX_LOG);
+    *cur = log.into_iter().skip(skip).collect();
+}
+
 /// Probe output: stdout then stderr, cut to 4096 bytes.
 pub(crate) fn output_of(out: &[u8], err: &[u8]) -> String {
     let mut b = out.to_vec();
@@ -282,6 +299,20 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recreate_carries_the_log() {
+        let prev = json!({"Status": "healthy", "Log": [1, 2, 3, 4]});
+        let mut now = render(Health::default(), None, Some(json!(5)));
+        carry_log(Some(&prev), &mut now);
+        assert_eq!(now["Log"], json!([1, 2, 3, 4, 5]));
+        let mut now = render(Health::default(), Some(&json!({"Log": [5, 6]})), None);
+        carry_log(Some(&prev), &mut now);
+        assert_eq!(now["Log"], json!([2, 3, 4, 5, 6]));
+        assert_eq!(now["Status"], "starting");
+        carry_log(None, &mut now);
+        assert_eq!(now["Log"], json!([2, 3, 4, 5, 6]));
+    }
 
     fn hc(test: &[&str]) -> HealthConfig {
         HealthConfig {

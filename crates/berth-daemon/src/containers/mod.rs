@@ -28,6 +28,8 @@ pub mod stored;
 #[cfg(test)]
 mod swagger_shapes;
 mod task;
+mod update;
+mod update_plan;
 pub mod validate;
 pub(crate) mod validate_net;
 mod workdir;
@@ -102,6 +104,12 @@ pub struct Record {
     /// Volumes were seeded from the image at the first start.
     #[serde(default)]
     pub seeded: bool,
+    /// Volumes an `update` added, to seed from the image at the next start (those only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed_volumes: Vec<String>,
+    /// The config before a managed recreate, while one runs (see `update.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updating: Option<update::Shape>,
 }
 
 impl Record {
@@ -129,6 +137,8 @@ pub struct Ctr {
     pub(crate) attach_waiters: Mutex<Vec<AttachWaiter>>,
     /// Serialises start/stop/remove of this container.
     pub(crate) op: tokio::sync::Mutex<()>,
+    /// Held for a whole `update` (which takes `op` for each step): one update at a time.
+    pub(crate) update: tokio::sync::Mutex<()>,
 }
 
 impl Ctr {
@@ -138,6 +148,7 @@ impl Ctr {
             life: watch::channel(Life::default()).0,
             attach_waiters: Mutex::new(Vec::new()),
             op: tokio::sync::Mutex::new(()),
+            update: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -7,18 +7,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_api_types::filters::LabelFilter;
 use berth_api_types::models::{
-    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse, ContainerUpdateBody,
-    ContainerUpdateResponse,
+    ContainerCreateResponse, ContainerPruneResponse, ContainerTopResponse,
 };
 use berth_api_types::{
     ApiResult, AttachOptions, ContainerCreateRequest, ContainerInspect, ContainerListOptions,
-    ContainerService, ContainerSummaryView, ContainerWaitResult, ExecCreateRequest, ExecInspect,
-    Filters, LogsOptions, LogsStream, StatsStream, StreamSession,
+    ContainerService, ContainerSummaryView, ContainerUpdateRequest, ContainerUpdateResult,
+    ContainerWaitResult, ExecCreateRequest, ExecInspect, Filters, LogsOptions, LogsStream,
+    StatsStream, StreamSession,
 };
 use berth_runtime::Shim;
 use futures::future::BoxFuture;
 
-use super::stored::Mirror;
 use super::{lock, render};
 use crate::engine::Engine;
 use crate::error::DaemonError;
@@ -86,6 +85,14 @@ impl ContainerService for Engine {
             return Ok(self.ctr_remove_link(id)?);
         }
         let c = self.inner.containers.get(id)?;
+        // Not under an update's feet: its recreate would start (or re-acquire the volumes of)
+        // a removed container.
+        let _no_update = c.update.try_lock().map_err(|_| {
+            DaemonError::Conflict(format!(
+                "container {} is being updated: remove it when the update finishes",
+                c.id()
+            ))
+        })?;
         Ok(self.ctr_remove(&c, force, volumes).await?)
     }
 
@@ -278,57 +285,13 @@ impl ContainerService for Engine {
         Ok(())
     }
 
-    async fn update(&self, id: &str, u: ContainerUpdateBody) -> ApiResult<ContainerUpdateResponse> {
+    async fn update(
+        &self,
+        id: &str,
+        req: ContainerUpdateRequest,
+    ) -> ApiResult<ContainerUpdateResult> {
         let c = self.inner.containers.get(id)?;
-        let mut hc = c.snapshot().host_config;
-        let mut u = u;
-        // dockerd: 0 and any negative PIDs limit in an update mean "unlimited", recorded as 0.
-        u.pids_limit = u.pids_limit.map(|p| p.max(0));
-        macro_rules! set {
-            ($($f:ident),*) => { $( if u.$f.is_some() { hc.$f = u.$f.clone().mirror(); } )* };
-        }
-        set!(
-            cpu_shares,
-            memory,
-            cpu_period,
-            cpu_quota,
-            cpuset_cpus,
-            cpuset_mems,
-            memory_reservation,
-            memory_swap,
-            nano_cpus,
-            pids_limit,
-            blkio_weight,
-            restart_policy
-        );
-        let restarts = |p: &super::stored::RestartPolicy| {
-            use super::stored::RestartPolicyNameEnum as R;
-            !matches!(p.name, None | Some(R::EMPTY) | Some(R::NO))
-        };
-        if hc.auto_remove.unwrap_or(false) && hc.restart_policy.as_ref().is_some_and(restarts) {
-            // moby's update wording (create says "can't create 'AutoRemove' container …").
-            return Err(DaemonError::invalid(
-                "Restart policy cannot be updated because AutoRemove is enabled for the container",
-            )
-            .into());
-        }
-        super::create::validate_host_config(&hc)?;
-        let r = {
-            let mut g = lock(&c.rec);
-            g.host_config = hc.clone();
-            g.clone()
-        };
-        self.inner.containers.save(&c);
-        if r.state.status == Status::Running || r.state.status == Status::Paused {
-            Shim::new(self.inner.containers.ctr_dir(&r.id))
-                .update(super::plan::resources_of(&hc))
-                .await
-                .map_err(|e| DaemonError::runtime(format!("update {}", r.id), e))?;
-        }
-        self.ctr_event("update", &r, HashMap::new());
-        Ok(ContainerUpdateResponse {
-            warnings: Some(vec![]),
-        })
+        Ok(self.ctr_update(&c, req).await?)
     }
 
     async fn top(&self, id: &str, ps_args: &str) -> ApiResult<ContainerTopResponse> {

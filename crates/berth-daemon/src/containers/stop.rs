@@ -312,6 +312,7 @@ impl Engine {
             }
         }
         self.reconcile_on_start().await;
+        self.recover_updates().await;
         for ctr in to_restart {
             lock(&ctr.rec).manually_stopped = false;
             if !ctr.snapshot().running() {

@@ -159,12 +159,17 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
                     .map_err(|e| err128(DaemonError::io(format!("mount shm of {id}"), e)))?;
             }
         }
-        if !r.seeded && !r.mount_specs.is_empty() {
+        if (!r.seeded || !r.seed_volumes.is_empty()) && !r.mount_specs.is_empty() {
+            // The first start seeds every volume; later, only those an update added.
+            let wanted = |pt: &super::stored::MountPoint| {
+                !r.seeded || pt.name.as_ref().is_some_and(|n| r.seed_volumes.contains(n))
+            };
             let applied: Vec<crate::volumes::mounts::AppliedMount> = r
                 .planned_mounts
                 .iter()
                 .zip(r.mount_specs.iter())
                 .zip(r.mount_points.iter())
+                .filter(|((_, _), pt)| wanted(pt))
                 .map(|((p, s), pt)| crate::volumes::mounts::AppliedMount {
                     planned: p.clone(),
                     spec: s.clone(),
@@ -173,7 +178,9 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
                 })
                 .collect();
             eng.seed_mounts(rootfs, applied).await.map_err(err128)?;
-            lock(&self.ctr.rec).seeded = true;
+            let mut g = lock(&self.ctr.rec);
+            g.seeded = true;
+            g.seed_volumes.clear();
         }
         let uspec = r.config.user.clone().unwrap_or_default();
         let groups = hc.group_add.clone().unwrap_or_default();

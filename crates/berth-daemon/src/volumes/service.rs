@@ -66,6 +66,16 @@ impl Engine {
             image_volumes,
             volumes_from,
         )?;
+        self.apply_planned_mounts(container_id, plan).await
+    }
+
+    /// Apply a mount plan for `container_id` (create and `update`'s mount changes): volumes
+    /// created or acquired, `volume create` events for new ones.
+    pub async fn apply_planned_mounts(
+        &self,
+        container_id: &str,
+        plan: Vec<crate::volumes::mounts::PlannedMount>,
+    ) -> Result<Vec<crate::volumes::mounts::AppliedMount>> {
         let id = container_id.to_string();
         let applied = self
             .vol_blocking(move |s| crate::volumes::mounts::apply_mounts(s, &id, &plan))
@@ -102,9 +112,19 @@ impl Engine {
         if !remove_anonymous {
             return;
         }
-        for name in released {
-            let anon = store.get(&name).map(|v| v.anonymous()).unwrap_or(false);
-            if anon && store.in_use(&name).is_empty() {
+        let anonymous = released
+            .into_iter()
+            .filter(|n| store.get(n).map(|v| v.anonymous()).unwrap_or(false))
+            .collect();
+        self.remove_unused_volumes(anonymous).await;
+    }
+
+    /// Remove these volumes where no container uses them (`rm -v`; an update that failed
+    /// takes back the volumes it created).
+    pub(crate) async fn remove_unused_volumes(&self, names: Vec<String>) {
+        let store = self.inner.volumes.clone();
+        for name in names {
+            if store.in_use(&name).is_empty() {
                 let n = name.clone();
                 match self.vol_blocking(move |s| s.remove(&n, true)).await {
                     Ok(()) => self.volume_event("destroy", &name, "local"),

@@ -337,6 +337,17 @@ impl Daemon {
         child.wait_with_output().unwrap()
     }
 
+    /// The `berth` CLI itself against this daemon (for berth's own commands and flags).
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     /// docker's trimmed stdout; fails the test with stderr when the command fails.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.docker(args);

@@ -6,19 +6,9 @@
 use crate::common;
 
 use std::io::BufRead;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use common::cli::Daemon;
-
-fn berth(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(&d.bin)
-        .arg("-H")
-        .arg(format!("unix://{}", d.sock().display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -55,7 +45,7 @@ fn stop_signals_all_containers_concurrently() {
     });
     assert!(ready.is_some(), "containers did not come up");
     // The timeout only bounds the sequential case; the concurrent one never reaches it.
-    let o = berth(&d, &["stop", "-t", "60", "ha", "hb"]);
+    let o = d.berth(&["stop", "-t", "60", "ha", "hb"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "ha\nhb\n");
     assert_eq!(text(&o.stderr), "");
@@ -77,18 +67,18 @@ fn multi_container_commands_report_like_docker() {
     for n in ["one", "two", "six"] {
         d.ok(&["run", "-d", "--name", n, "busybox", "sleep", "600"]);
     }
-    let o = berth(&d, &["pause", "one", "nosuch", "two"]);
+    let o = d.berth(&["pause", "one", "nosuch", "two"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o.stdout), "one\ntwo\n");
     assert_eq!(
         text(&o.stderr),
         "Error response from daemon: No such container: nosuch\n"
     );
-    let o = berth(&d, &["unpause", "two", "one"]);
+    let o = d.berth(&["unpause", "two", "one"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "two\none\n");
 
-    let o = berth(&d, &["kill", "six", "x1", "x2"]);
+    let o = d.berth(&["kill", "six", "x1", "x2"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o.stdout), "six\n");
     assert_eq!(
@@ -97,7 +87,7 @@ fn multi_container_commands_report_like_docker() {
          Error response from daemon: No such container: x2\n"
     );
 
-    let o = berth(&d, &["stop", "-t", "1", "two", "gone", "one"]);
+    let o = d.berth(&["stop", "-t", "1", "two", "gone", "one"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o.stdout), "two\none\n");
     assert_eq!(
@@ -107,12 +97,12 @@ fn multi_container_commands_report_like_docker() {
 
     // rm: a missing container is the client's "Error: No such container" (docker 20.10); with
     // -f it is only reported and does not fail the command.
-    let o = berth(&d, &["rm", "one", "nosuch"]);
+    let o = d.berth(&["rm", "one", "nosuch"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o.stdout), "one\n");
     assert_eq!(text(&o.stderr), "Error: No such container: nosuch\n");
     d.ok(&["run", "-d", "--name", "run", "busybox", "sleep", "600"]);
-    let o = berth(&d, &["rm", "-f", "nosuch", "two", "run"]);
+    let o = d.berth(&["rm", "-f", "nosuch", "two", "run"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "two\nrun\n");
     assert_eq!(text(&o.stderr), "Error: No such container: nosuch\n");
@@ -191,20 +181,17 @@ fn stats_no_stream_prints_one_table() {
     for n in ["sa", "sb"] {
         d.ok(&["run", "-d", "--name", n, "busybox", "sleep", "600"]);
     }
-    let o = berth(
-        &d,
-        &[
-            "stats",
-            "--no-stream",
-            "--format",
-            "table {{.Name}}",
-            "sb",
-            "sa",
-        ],
-    );
+    let o = d.berth(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "table {{.Name}}",
+        "sb",
+        "sa",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "NAME\nsb\nsa\n");
-    let o = berth(&d, &["stats", "--no-stream", "nosuch", "sa"]);
+    let o = d.berth(&["stats", "--no-stream", "nosuch", "sa"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(text(&o.stdout), "");
     assert_eq!(

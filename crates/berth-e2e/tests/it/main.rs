@@ -42,6 +42,7 @@ mod runtime_fidelity;
 mod state_modes;
 mod system_check;
 mod tls;
+mod update;
 mod validation;
 mod validation_conflicts;
 mod volumes_cli;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::cli::{free_port, link_exists, sh, Daemon};
 
 /// GET / from 127.0.0.1:port; the body, or None while nothing answers.
-fn http_get(port: u16) -> Option<String> {
+pub(crate) fn http_get(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
@@ -24,7 +24,7 @@ fn http_get(port: u16) -> Option<String> {
 }
 
 /// Poll until `f` yields (bounded by attempts, not by wall-clock assertions).
-fn until<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn until<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     for _ in 0..200 {
         if let Some(v) = f() {
             return Some(v);
@@ -34,8 +34,8 @@ fn until<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     None
 }
 
-/// What only the network tests need of the shared harness.
-trait NetExt {
+/// What only the network tests (and update's) need of the shared harness.
+pub(crate) trait NetExt {
     fn network(&mut self, name: &str, subnet: &str) -> String;
     fn rules(&self) -> String;
 }

@@ -93,13 +93,26 @@ impl NetworkManager {
 
     /// Remove every published port forwarding to `container_ip`.
     pub async fn unpublish(&self, container_ip: IpAddr) -> Result<()> {
+        self.unpublish_where(|p| p.container_ip == container_ip)
+            .await
+    }
+
+    /// Remove these published ports (as `publish` returned them) of the container at
+    /// `container_ip`, leaving its others in place: a live port change.
+    pub async fn unpublish_mappings(
+        &self,
+        container_ip: IpAddr,
+        mappings: &[PortMapping],
+    ) -> Result<()> {
+        self.unpublish_where(|p| p.container_ip == container_ip && mappings.contains(&p.mapping))
+            .await
+    }
+
+    async fn unpublish_where(&self, gone: impl Fn(&Publication) -> bool) -> Result<()> {
         {
             let mut g = self.inner.lock().await;
-            let (gone, keep): (Vec<Publication>, Vec<Publication>) = g
-                .state
-                .ports
-                .drain(..)
-                .partition(|p| p.container_ip == container_ip);
+            let (gone, keep): (Vec<Publication>, Vec<Publication>) =
+                g.state.ports.drain(..).partition(|p| gone(p));
             g.state.ports = keep;
             for p in &gone {
                 g.reservations.remove(&ports::key(p));
