@@ -148,8 +148,14 @@ pub fn render(plan: &RulesetPlan) -> String {
     for d in &plan.dnat {
         let fam = family(&d.container_ip);
         let mut m = format!("meta nfproto {}", nfproto(&d.container_ip));
-        if let Some(h) = d.host_ip.filter(|h| !h.is_unspecified()) {
-            let _ = write!(m, " {} daddr {h}", family(&h));
+        match d.host_ip.filter(|h| !h.is_unspecified()) {
+            Some(h) => {
+                let _ = write!(m, " {} daddr {h}", family(&h));
+            }
+            // `::1` cannot be translated out of `lo` (no route_localnet for IPv6): the
+            // port's proxy answers it.
+            None if d.container_ip.is_ipv6() => m.push_str(" ip6 daddr != ::1"),
+            None => {}
         }
         let target = match d.container_ip {
             IpAddr::V4(a) => format!("{a}:{}", d.container_port),
@@ -294,8 +300,52 @@ mod tests {
                 container_port: 5353,
             }],
         };
-        assert!(
-            render(&plan).contains("meta nfproto ipv6 udp dport 53 dnat ip6 to [fd00::2]:5353\n")
+        assert!(render(&plan).contains(
+            "meta nfproto ipv6 ip6 daddr != ::1 udp dport 53 dnat ip6 to [fd00::2]:5353\n"
+        ));
+    }
+
+    #[test]
+    fn ipv6_dnat_on_a_host_address_and_beside_ipv4() {
+        let dnat = |host: &str, to: &str| Dnat {
+            host_ip: Some(host.parse().unwrap()),
+            host_port: 8080,
+            proto: Proto::Tcp,
+            container_ip: to.parse().unwrap(),
+            container_port: 80,
+        };
+        let plan = RulesetPlan {
+            table: "bt".into(),
+            bridges: vec![BridgeRules {
+                device: "br6".into(),
+                subnets: vec![
+                    "10.7.0.0/24".parse().unwrap(),
+                    "fd00:7::/64".parse().unwrap(),
+                ],
+                internal: false,
+            }],
+            dnat: vec![
+                dnat("0.0.0.0", "10.7.0.2"),
+                dnat("::", "fd00:7::2"),
+                dnat("fd42::1", "fd00:7::3"),
+            ],
+        };
+        let s = render(&plan);
+        let rules: Vec<&str> = s.lines().filter(|l| l.contains(" ports ")).collect();
+        assert_eq!(
+            rules,
+            [
+                "add rule inet bt ports meta nfproto ipv4 tcp dport 8080 dnat ip to 10.7.0.2:80",
+                "add rule inet bt ports meta nfproto ipv6 ip6 daddr != ::1 tcp dport 8080 dnat ip6 to [fd00:7::2]:80",
+                "add rule inet bt ports meta nfproto ipv6 ip6 daddr fd42::1 tcp dport 8080 dnat ip6 to [fd00:7::3]:80",
+            ]
         );
+        // Both families' ports chains are reached from prerouting and output (inet table),
+        // and IPv6 hairpin traffic is masqueraded like IPv4's.
+        assert!(s.contains("add rule inet bt prerouting fib daddr type local jump ports\n"));
+        assert!(s.contains("add rule inet bt output fib daddr type local jump ports\n"));
+        assert!(s.contains(
+            "add rule inet bt postrouting ip6 saddr fd00:7::/64 ip6 daddr fd00:7::/64 ct status dnat masquerade\n"
+        ));
     }
 }

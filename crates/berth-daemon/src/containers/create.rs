@@ -263,7 +263,10 @@ impl Engine {
             return vec![];
         }
         match self.network().await {
-            Ok(net) => net.firewall_warnings(&maps).await,
+            Ok(net) => {
+                let maps: Vec<_> = maps.iter().map(|m| m.mapping()).collect();
+                net.firewall_warnings(&maps).await
+            }
             Err(_) => vec![],
         }
     }
