@@ -38,6 +38,14 @@
 //!   plus `route_localnet=1` on berth's bridges and a masquerade of 127.0.0.0/8 sources leaving
 //!   through the bridge. Locally generated packets pass neither input nor forward, so only
 //!   `output` rules of the host apply to them.
+//! * **IPv6.** Ports on IPv6 host addresses of a container with an IPv6 address are DNAT too
+//!   (`dnat ip6`, same chains: the table is `inet`). IPv6 has no `route_localnet`, so `::1` is
+//!   never translated (`ip6 daddr != ::1` on `::` rules); `[::1]` ports, and IPv6 ports of a
+//!   container without IPv6, are served by berth's userland proxy instead (`proxy`), which
+//!   also holds every IPv6 host port. A proxied client's packets are delivered to the host
+//!   (its input rules apply, as for any local service) and the proxy's connection to the
+//!   container is the host's own (output rules apply; berth-user, a forward chain, does not
+//!   see it).
 //! * **Outbound NAT.** Traffic from a non-internal network's subnet leaving through any other
 //!   interface is masqueraded; internal networks get no NAT and no path out.
 

@@ -264,7 +264,12 @@ impl Engine {
         }
         match self.network().await {
             Ok(net) => {
-                let maps: Vec<_> = maps.iter().map(|m| m.mapping()).collect();
+                // `[::1]` is proxied, delivered to the host's input hook: nothing bypassed.
+                let maps: Vec<_> = maps
+                    .iter()
+                    .filter(|m| !m.host_ip.is_some_and(|h| h.is_ipv6() && h.is_loopback()))
+                    .map(|m| m.mapping())
+                    .collect();
                 net.firewall_warnings(&maps).await
             }
             Err(_) => vec![],

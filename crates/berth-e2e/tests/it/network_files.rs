@@ -304,7 +304,8 @@ fn ipv6_loopback_port_is_proxied_across_a_daemon_restart() {
 /// `0.0.0.0` and `::`; a neighbour namespace reaches the port over IPv6 and IPv4, both
 /// translated (the container sees the neighbour's own address, where a proxy would show the
 /// gateway's), the host over `[::1]` (the `::` port's proxy); `stop` closes it. Before: IPv4
-/// only.
+/// only. And `-p [::]:P:80` for a container without IPv6 is served over IPv6 by the proxy
+/// (before: it published IPv4).
 #[test]
 fn ipv6_network_publishes_both_families() {
     let Some(mut d) = Daemon::start("ipv6_network_publishes_both_families") else {
@@ -377,6 +378,18 @@ fn ipv6_network_publishes_both_families() {
     d.ok(&["stop", "-t", "1", "web6"]);
     assert!(closed(lo6), "[::1]:{port} still open after stop");
     assert_eq!(curl(&v6), None, "IPv6 port still served after stop");
+    // `[::]` for a container without IPv6 (the default bridge): proxied to its IPv4 address
+    // (it sees the bridge's gateway), and IPv4, not asked for, stays closed.
+    let p2 = common::cli::free_port();
+    let publish = format!("[::]:{p2}:80");
+    d.ok(&[
+        "run", "-d", "--name", "v4only", "-p", &publish, "busybox", "sh", "-c", serve,
+    ]);
+    let peer = format!("http://[{}]:{p2}/cgi-bin/peer", nb.host6);
+    let gw = d.inspect("v4only", "{{.NetworkSettings.Gateway}}");
+    let seen = common::poll(10, || curl(&peer));
+    assert_eq!(seen.as_deref().map(unbracket), Some(gw.as_str()));
+    assert_eq!(curl(&format!("http://{}:{p2}/hostname", nb.host4)), None);
     d.finish();
 }
 

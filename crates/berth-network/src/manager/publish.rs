@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::NetworkManager;
 use crate::error::{Error, Result};
 use crate::model::{PortMapping, PortRequest, Publication};
-use crate::ports::{self, ResKey, Reservation};
+use crate::ports::{self, Mechanism, ResKey, Reservation};
 
 impl NetworkManager {
     /// Publish ports of the container at `container_ip` (its endpoint's IPv4 address). A
@@ -99,7 +99,13 @@ impl NetworkManager {
             let _ = self.sync(false).await;
             return Err(e);
         }
-        for w in self.firewall_warnings(&actual).await {
+        // Proxied ports are delivered to the host: its input rules do apply to them.
+        let translated: Vec<PortMapping> = added
+            .iter()
+            .filter(|p| ports::mechanism(p.mapping.host_ip, p.container_ip) == Mechanism::Dnat)
+            .map(|p| p.mapping)
+            .collect();
+        for w in self.firewall_warnings(&translated).await {
             tracing::warn!(container_ip = %container_ip, "{w}");
         }
         Ok(actual)
