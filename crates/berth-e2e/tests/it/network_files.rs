@@ -303,7 +303,8 @@ fn ipv6_loopback_port_is_proxied_across_a_daemon_restart() {
 /// On an IPv6 network `-p Q:80` publishes both families, as dockerd does: inspect lists
 /// `0.0.0.0` and `::`; a neighbour namespace reaches the port over IPv6 and IPv4, both
 /// translated (the container sees the neighbour's own address, where a proxy would show the
-/// gateway's), the host over `[::1]` (the `::` port's proxy); `stop` closes it. Before: IPv4
+/// gateway's), the host over `[::1]` (the `::` port's proxy), the container itself through
+/// its IPv6 gateway (hairpin); `stop` closes it. Before: IPv4
 /// only. And `-p [::]:P:80` for a container without IPv6 is served over IPv6 by the proxy
 /// (before: it published IPv4).
 #[test]
@@ -375,6 +376,9 @@ fn ipv6_network_publishes_both_families() {
     let gw6 = d.inspect("web6", "{{.NetworkSettings.Networks.dual.IPv6Gateway}}");
     let peer = curl_in(None, &format!("http://[::1]:{port}/cgi-bin/peer")).unwrap_or_default();
     assert_eq!(unbracket(&peer), gw6);
+    // Hairpin over IPv6: the container reaches its own port through the host's address.
+    let own = own_port_through(&d, "web6", &gw6, port);
+    assert!(own.contains(&id[..12]), "{own}");
     d.ok(&["stop", "-t", "1", "web6"]);
     assert!(closed(lo6), "[::1]:{port} still open after stop");
     assert_eq!(curl(&v6), None, "IPv6 port still served after stop");
@@ -403,10 +407,16 @@ fn a_container_reaches_its_own_published_port() {
     let port = common::cli::free_port().to_string();
     httpd(&d, "pin", &format!("{port}:80"));
     let gw = d.inspect("pin", "{{.NetworkSettings.Gateway}}");
-    let req = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {gw} {port}");
     let id = d.inspect("pin", "{{.Id}}");
-    let out = d.ok(&["exec", "pin", "sh", "-c", &req]);
+    let out = own_port_through(&d, "pin", &gw, port.parse().unwrap());
     assert!(out.contains(&id[..12]), "{out}");
+}
+
+/// What container `name` gets for `GET /hostname` at `host:port` (busybox nc; its wget
+/// crashes here).
+fn own_port_through(d: &Daemon, name: &str, host: &str, port: u16) -> String {
+    let req = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port}");
+    d.ok(&["exec", name, "sh", "-c", &req])
 }
 
 /// CVE-2020-8558: a neighbour on a bridge that routes 127.0.0.1 via the host reaches neither
