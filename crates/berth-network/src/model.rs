@@ -173,7 +173,7 @@ impl From<PortMapping> for PortRequest {
 }
 
 impl PortRequest {
-    /// The mapping on one host address (`None` read as every IPv4 address).
+    /// The mapping on one host address.
     pub fn on(&self, host_ip: IpAddr) -> PortMapping {
         PortMapping {
             host_ip,
@@ -183,7 +183,8 @@ impl PortRequest {
         }
     }
 
-    /// The IPv4-or-given mapping, for checks that look at ports only (host firewall warnings).
+    /// The mapping on the given address, or every IPv4 one when none was given (for checks
+    /// that look at ports only, such as the host firewall warnings).
     pub fn mapping(&self) -> PortMapping {
         self.on(self.host_ip.unwrap_or(IpAddr::from([0, 0, 0, 0])))
     }
