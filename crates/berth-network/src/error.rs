@@ -46,7 +46,8 @@ pub enum Error {
     #[error("container {container} is not connected to network {network:?}")]
     EndpointNotFound { container: String, network: String },
     #[error(
-        "host port {proto}/{host_ip}:{port} is already in use{detail}: choose another host port"
+        "host port {proto}/{} is already in use{detail}: choose another host port",
+        std::net::SocketAddr::new(*host_ip, *port)
     )]
     PortInUse {
         proto: String,

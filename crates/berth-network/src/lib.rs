@@ -1,7 +1,8 @@
 //! berth-network: bridges, veths, IPAM, nftables NAT and port publishing, embedded DNS.
 //!
 //! Pure planning lives in [`ipam`], [`rules`], [`files`] and the DNS message code in [`dns`];
-//! the thin apply layers are [`netlink`] and [`nft`]; [`NetworkManager`] composes them with
+//! the thin apply layers are [`netlink`] and [`nft`], and `proxy` is the userland proxy for
+//! published ports DNAT cannot serve (IPv6 loopback); [`NetworkManager`] composes them with
 //! persistent state.
 
 pub mod dns;
@@ -14,6 +15,7 @@ pub mod model;
 pub mod netlink;
 pub mod nft;
 mod ports;
+mod proxy;
 pub mod rules;
 mod state;
 

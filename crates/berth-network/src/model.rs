@@ -150,6 +150,46 @@ pub struct PortMapping {
     pub proto: Proto,
 }
 
+/// A port to publish as the user asked for it. `host_ip` `None` is Docker's `-p 8080:80`:
+/// every host address of each family the container has (IPv4, plus IPv6 on an IPv6 network);
+/// `0.0.0.0` or `::` is every address of that one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRequest {
+    pub host_ip: Option<IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: Proto,
+}
+
+impl From<PortMapping> for PortRequest {
+    fn from(m: PortMapping) -> Self {
+        PortRequest {
+            host_ip: Some(m.host_ip),
+            host_port: m.host_port,
+            container_port: m.container_port,
+            proto: m.proto,
+        }
+    }
+}
+
+impl PortRequest {
+    /// The mapping on one host address.
+    pub fn on(&self, host_ip: IpAddr) -> PortMapping {
+        PortMapping {
+            host_ip,
+            host_port: self.host_port,
+            container_port: self.container_port,
+            proto: self.proto,
+        }
+    }
+
+    /// The mapping on the given address, or every IPv4 one when none was given (for checks
+    /// that look at ports only, such as the host firewall warnings).
+    pub fn mapping(&self) -> PortMapping {
+        self.on(self.host_ip.unwrap_or(IpAddr::from([0, 0, 0, 0])))
+    }
+}
+
 /// A published port bound to the container address it forwards to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publication {

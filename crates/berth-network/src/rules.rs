@@ -38,6 +38,14 @@
 //!   plus `route_localnet=1` on berth's bridges and a masquerade of 127.0.0.0/8 sources leaving
 //!   through the bridge. Locally generated packets pass neither input nor forward, so only
 //!   `output` rules of the host apply to them.
+//! * **IPv6.** Ports on IPv6 host addresses of a container with an IPv6 address are DNAT too
+//!   (`dnat ip6`, same chains: the table is `inet`). IPv6 has no `route_localnet`, so `::1` is
+//!   never translated (`ip6 daddr != ::1` on `::` rules); `[::1]` ports, and IPv6 ports of a
+//!   container without IPv6, are served by berth's userland proxy instead (`proxy`), which
+//!   also holds every IPv6 host port. A proxied client's packets are delivered to the host
+//!   (its input rules apply, as for any local service) and the proxy's connection to the
+//!   container is the host's own (output rules apply; berth-user, a forward chain, does not
+//!   see it).
 //! * **Outbound NAT.** Traffic from a non-internal network's subnet leaving through any other
 //!   interface is masqueraded; internal networks get no NAT and no path out.
 
@@ -148,8 +156,14 @@ pub fn render(plan: &RulesetPlan) -> String {
     for d in &plan.dnat {
         let fam = family(&d.container_ip);
         let mut m = format!("meta nfproto {}", nfproto(&d.container_ip));
-        if let Some(h) = d.host_ip.filter(|h| !h.is_unspecified()) {
-            let _ = write!(m, " {} daddr {h}", family(&h));
+        match d.host_ip.filter(|h| !h.is_unspecified()) {
+            Some(h) => {
+                let _ = write!(m, " {} daddr {h}", family(&h));
+            }
+            // `::1` cannot be translated out of `lo` (no route_localnet for IPv6): the
+            // port's proxy answers it.
+            None if d.container_ip.is_ipv6() => m.push_str(" ip6 daddr != ::1"),
+            None => {}
         }
         let target = match d.container_ip {
             IpAddr::V4(a) => format!("{a}:{}", d.container_port),
@@ -294,8 +308,52 @@ mod tests {
                 container_port: 5353,
             }],
         };
-        assert!(
-            render(&plan).contains("meta nfproto ipv6 udp dport 53 dnat ip6 to [fd00::2]:5353\n")
+        assert!(render(&plan).contains(
+            "meta nfproto ipv6 ip6 daddr != ::1 udp dport 53 dnat ip6 to [fd00::2]:5353\n"
+        ));
+    }
+
+    #[test]
+    fn ipv6_dnat_on_a_host_address_and_beside_ipv4() {
+        let dnat = |host: &str, to: &str| Dnat {
+            host_ip: Some(host.parse().unwrap()),
+            host_port: 8080,
+            proto: Proto::Tcp,
+            container_ip: to.parse().unwrap(),
+            container_port: 80,
+        };
+        let plan = RulesetPlan {
+            table: "bt".into(),
+            bridges: vec![BridgeRules {
+                device: "br6".into(),
+                subnets: vec![
+                    "10.7.0.0/24".parse().unwrap(),
+                    "fd00:7::/64".parse().unwrap(),
+                ],
+                internal: false,
+            }],
+            dnat: vec![
+                dnat("0.0.0.0", "10.7.0.2"),
+                dnat("::", "fd00:7::2"),
+                dnat("fd42::1", "fd00:7::3"),
+            ],
+        };
+        let s = render(&plan);
+        let rules: Vec<&str> = s.lines().filter(|l| l.contains(" ports ")).collect();
+        assert_eq!(
+            rules,
+            [
+                "add rule inet bt ports meta nfproto ipv4 tcp dport 8080 dnat ip to 10.7.0.2:80",
+                "add rule inet bt ports meta nfproto ipv6 ip6 daddr != ::1 tcp dport 8080 dnat ip6 to [fd00:7::2]:80",
+                "add rule inet bt ports meta nfproto ipv6 ip6 daddr fd42::1 tcp dport 8080 dnat ip6 to [fd00:7::3]:80",
+            ]
         );
+        // Both families' ports chains are reached from prerouting and output (inet table),
+        // and IPv6 hairpin traffic is masqueraded like IPv4's.
+        assert!(s.contains("add rule inet bt prerouting fib daddr type local jump ports\n"));
+        assert!(s.contains("add rule inet bt output fib daddr type local jump ports\n"));
+        assert!(s.contains(
+            "add rule inet bt postrouting ip6 saddr fd00:7::/64 ip6 daddr fd00:7::/64 ct status dnat masquerade\n"
+        ));
     }
 }

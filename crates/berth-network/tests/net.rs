@@ -129,19 +129,7 @@ fn published_ports_reach_container_via_loopback() {
         server.join().unwrap();
 
         // udp
-        let ns2 = ns.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let udp = std::thread::spawn(move || {
-            in_ns(&ns2, move || {
-                let s = UdpSocket::bind("0.0.0.0:5300").unwrap();
-                tx.send(()).unwrap();
-                let mut buf = [0u8; 64];
-                let (n, peer) = s.recv_from(&mut buf).unwrap();
-                s.send_to(&[&b"echo:"[..], &buf[..n]].concat(), peer)
-                    .unwrap();
-            })
-        });
-        rx.recv().unwrap();
+        let udp = serve_udp(&ns, 5300, 1);
         let got = m
             .publish(
                 e.ip,
@@ -155,12 +143,7 @@ fn published_ports_reach_container_via_loopback() {
             .await
             .unwrap();
         assert_eq!(got[0].host_port, 15300);
-        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.send_to(b"ping", "127.0.0.1:15300").unwrap();
-        let mut buf = [0u8; 64];
-        let n = c.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"echo:ping");
+        assert_eq!(udp_ask(loopback(15300), b"ping").unwrap(), b"echo:ping");
         udp.join().unwrap();
 
         // One mapping taken off alone (a live `update --publish-rm`): the others stay.
@@ -177,6 +160,55 @@ fn published_ports_reach_container_via_loopback() {
         std::net::TcpListener::bind("0.0.0.0:18080").unwrap();
         m.disconnect("web", "bridge").await.unwrap();
         m.remove_netns("web").await.unwrap();
+    });
+}
+
+/// IPv6 loopback cannot be translated out of `lo` (IPv6 has no route_localnet): `[::1]` ports
+/// are relayed by the port proxy, TCP and UDP, to the container's IPv4 address (it has no
+/// IPv6 one) without an nft rule; unpublishing frees the ports at once.
+#[test]
+fn ipv6_loopback_ports_are_relayed_by_the_proxy() {
+    isolated("ipv6_loopback_ports_are_relayed_by_the_proxy", || async {
+        let env = Env::new();
+        let m = env.open().await;
+        let ns = m.create_netns("px").await.unwrap();
+        let e = m.connect(&ns, "bridge", ep("px", "px")).await.unwrap();
+        assert!(e.ipv6.is_none());
+        let web = serve_tcp(&ns, 80, "hello over v6", 1);
+        let udp = serve_udp(&ns, 5300, 2);
+        let v6lo = |port, proto| PortMapping {
+            host_ip: ip("::1"),
+            host_port: port,
+            container_port: if proto == Proto::Tcp { 80 } else { 5300 },
+            proto,
+        };
+        let got = m
+            .publish(e.ip, vec![v6lo(0, Proto::Tcp), v6lo(0, Proto::Udp)])
+            .await
+            .unwrap();
+        let at = |i: usize| SocketAddr::new(ip("::1"), got[i].host_port);
+        assert_eq!(
+            dnat_rule_count(&m, &env.table).await,
+            0,
+            "proxied, not translated"
+        );
+        assert_eq!(tcp_get(at(0)).unwrap(), "hello over v6");
+        web.join().unwrap();
+        // Two clients (two flows), both answered.
+        assert_eq!(udp_ask(at(1), b"one").unwrap(), b"echo:one");
+        assert_eq!(udp_ask(at(1), b"two").unwrap(), b"echo:two");
+        udp.join().unwrap();
+        // The port is held: the same one again is a conflict.
+        let err = m
+            .publish(e.ip, vec![v6lo(got[0].host_port, Proto::Tcp)])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+        m.unpublish(e.ip).await.unwrap();
+        std::net::TcpListener::bind(at(0)).expect("TCP port held after unpublish");
+        UdpSocket::bind(at(1)).expect("UDP port held after unpublish");
+        m.disconnect("px", "bridge").await.unwrap();
+        m.remove_netns("px").await.unwrap();
     });
 }
 

@@ -263,7 +263,15 @@ impl Engine {
             return vec![];
         }
         match self.network().await {
-            Ok(net) => net.firewall_warnings(&maps).await,
+            Ok(net) => {
+                // `[::1]` is proxied, delivered to the host's input hook: nothing bypassed.
+                let maps: Vec<_> = maps
+                    .iter()
+                    .filter(|m| !m.host_ip.is_some_and(|h| h.is_ipv6() && h.is_loopback()))
+                    .map(|m| m.mapping())
+                    .collect();
+                net.firewall_warnings(&maps).await
+            }
             Err(_) => vec![],
         }
     }

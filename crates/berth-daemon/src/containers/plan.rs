@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::stored::RestartPolicyNameEnum as R;
 use crate::error::{DaemonError, Result};
-use berth_network::{PortMapping, Proto};
+use berth_network::{PortRequest, Proto};
 use berth_runtime::Resources;
 
 use super::Record;
@@ -73,8 +73,9 @@ fn parse_port_key(k: &str) -> Option<(u16, Proto)> {
     Some((p.parse().ok()?, proto.parse().ok()?))
 }
 
-/// The port mappings a container asks for (`-p`, `-P`).
-pub fn port_mappings(r: &Record) -> Result<Vec<PortMapping>> {
+/// The ports a container asks to publish (`-p`, `-P`); no host address (`-p 8080:80`, `-P`)
+/// is kept as none: the network manager publishes it on each family the container has.
+pub fn port_mappings(r: &Record) -> Result<Vec<PortRequest>> {
     let mut out = Vec::new();
     let pb = r.host_config.port_bindings.clone().unwrap_or_default();
     for (k, binds) in &pb {
@@ -82,11 +83,13 @@ pub fn port_mappings(r: &Record) -> Result<Vec<PortMapping>> {
             .ok_or_else(|| DaemonError::Invalid(format!("invalid port specification: {k:?}")))?;
         for b in binds.clone().unwrap_or_default() {
             let hip = b.host_ip.unwrap_or_default();
-            let host_ip: IpAddr = if hip.is_empty() {
-                IpAddr::from([0, 0, 0, 0])
+            let host_ip: Option<IpAddr> = if hip.is_empty() {
+                None
             } else {
-                hip.parse()
-                    .map_err(|_| DaemonError::Invalid(format!("invalid host IP {hip:?}")))?
+                Some(
+                    hip.parse()
+                        .map_err(|_| DaemonError::Invalid(format!("invalid host IP {hip:?}")))?,
+                )
             };
             let hp = b.host_port.unwrap_or_default();
             let host_port: u16 = if hp.is_empty() {
@@ -98,7 +101,7 @@ pub fn port_mappings(r: &Record) -> Result<Vec<PortMapping>> {
                     .parse()
                     .map_err(|_| DaemonError::Invalid(format!("invalid host port {hp:?}")))?
             };
-            out.push(PortMapping {
+            out.push(PortRequest {
                 host_ip,
                 host_port,
                 container_port: cport,
@@ -112,8 +115,8 @@ pub fn port_mappings(r: &Record) -> Result<Vec<PortMapping>> {
                 continue;
             }
             if let Some((cport, proto)) = parse_port_key(&k) {
-                out.push(PortMapping {
-                    host_ip: IpAddr::from([0, 0, 0, 0]),
+                out.push(PortRequest {
+                    host_ip: None,
                     host_port: 0,
                     container_port: cport,
                     proto,
@@ -365,6 +368,11 @@ mod tests {
         assert!(m
             .iter()
             .any(|p| p.host_port == 8080 && p.container_port == 80));
-        assert!(m.iter().any(|p| p.host_port == 0 && p.proto == Proto::Udp));
+        assert!(m
+            .iter()
+            .any(|p| p.host_port == 0 && p.proto == Proto::Udp && p.host_ip.is_none()));
+        assert!(m
+            .iter()
+            .any(|p| p.host_ip == Some(IpAddr::from([127, 0, 0, 1]))));
     }
 }

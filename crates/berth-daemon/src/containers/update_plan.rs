@@ -366,13 +366,22 @@ fn edit_ports(
             container_port: n,
             proto: pr,
         };
+        // The ports already bound (no host IP counts as 0.0.0.0 for the clash check).
         let all: Vec<PortMapping> = super::plan::port_mappings(&Record {
             host_config: HostConfig {
                 port_bindings: Some(pb.clone()),
                 ..Default::default()
             },
             ..Default::default()
-        })?;
+        })?
+        .into_iter()
+        .map(|r| PortMapping {
+            host_ip: r.host_ip.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            host_port: r.host_port,
+            container_port: r.container_port,
+            proto: r.proto,
+        })
+        .collect();
         if let Some(o) = all
             .iter()
             .chain(live_add.iter())

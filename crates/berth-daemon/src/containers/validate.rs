@@ -6,6 +6,7 @@
 //! memory nodes come in as [`HostFacts`].
 
 use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::error::DaemonError;
 use berth_api_types::models::ContainerCreateBody;
@@ -19,6 +20,9 @@ pub struct HostFacts {
     pub cpus: String,
     /// The memory nodes containers may use (`0`).
     pub mems: String,
+    /// The host's IPv6 addresses (`/proc/net/if_inet6`); `None` when IPv6 is disabled
+    /// (`net.ipv6.conf.all.disable_ipv6=1`) or absent (`ipv6.disable=1`).
+    pub ipv6: Option<Vec<Ipv6Addr>>,
 }
 
 impl HostFacts {
@@ -49,8 +53,27 @@ impl HostFacts {
                 ],
                 "0",
             ),
+            ipv6: host_ipv6(),
         }
     }
+}
+
+/// The addresses in `/proc/net/if_inet6` (32 hex digits first on each line), or `None` when
+/// the host has IPv6 off.
+fn host_ipv6() -> Option<Vec<Ipv6Addr>> {
+    let off = std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .map_or(true, |s| s.trim() == "1");
+    if off {
+        return None;
+    }
+    let table = std::fs::read_to_string("/proc/net/if_inet6").ok()?;
+    Some(
+        table
+            .lines()
+            .filter_map(|l| u128::from_str_radix(l.split_whitespace().next()?, 16).ok())
+            .map(Ipv6Addr::from)
+            .collect(),
+    )
 }
 
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
@@ -77,6 +100,7 @@ pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
             .flatten()
             .map(|(k, v)| (k, v.as_deref())),
     )?;
+    host_addresses(h, host)?;
     memory(h)?;
     cpu(h, host)?;
     if let Some(w) = h.blkio_weight.filter(|w| *w > 0) {
@@ -205,19 +229,37 @@ fn ports<'a>(
             if !hp.is_empty() && !valid_port_range(hp) {
                 return Err(format!("invalid port specification: {hp:?}"));
             }
-            // Refused here, not as a 500 when the container starts.
+        }
+    }
+    Ok(())
+}
+
+/// Host addresses of port bindings: an IP, and an IPv6 one needs IPv6 on the host and must be
+/// one of the host's own (refused here, not as a 500 when the container starts).
+fn host_addresses(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
+    for (key, binds) in h.port_bindings.iter().flatten() {
+        for b in binds.iter().flatten() {
             let hip = b.host_ip.as_deref().unwrap_or("");
-            match hip.parse::<std::net::IpAddr>() {
+            match hip.parse::<IpAddr>() {
                 _ if hip.is_empty() => {}
                 Err(_) => return Err(format!("invalid host IP address {hip:?} for port {key}")),
-                Ok(ip) if ip.is_ipv6() && !ip.is_unspecified() => {
-                    return Err(format!(
-                        "cannot publish {key} on {hip}: berth publishes ports on IPv4 host \
-                         addresses only (IPv6 publishing is not implemented yet); use 0.0.0.0, \
-                         an IPv4 address of the host, or no address"
-                    ))
+                Ok(IpAddr::V6(ip)) => {
+                    let why = match &host.ipv6 {
+                        None => Some("IPv6 is disabled on this host"),
+                        // A link-local address is only one with an interface scope.
+                        Some(_) if ip.segments()[0] & 0xffc0 == 0xfe80 => {
+                            Some("a link-local address needs an interface scope; use a global or unique local one")
+                        }
+                        Some(own) if !ip.is_unspecified() && !own.contains(&ip) => {
+                            Some("no interface of this host has that address")
+                        }
+                        Some(_) => None,
+                    };
+                    if let Some(why) = why {
+                        return Err(format!("cannot publish {key} on {hip}: {why}"));
+                    }
                 }
-                Ok(_) => {}
+                Ok(IpAddr::V4(_)) => {}
             }
         }
     }

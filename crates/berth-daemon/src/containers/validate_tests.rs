@@ -16,6 +16,12 @@ fn host() -> HostFacts {
     HostFacts {
         cpus: "0-1".into(),
         mems: "0".into(),
+        ipv6: Some(
+            ["::1", "fd00::2", "fe80::1"]
+                .iter()
+                .map(|a| a.parse().unwrap())
+                .collect(),
+        ),
     }
 }
 
@@ -153,7 +159,10 @@ fn rows() -> Vec<(&'static str, HostConfig, Option<&'static str>)> {
         ("sctp", ports("80/sctp", "8080"), None),
         ("host ip v4", ports_on("127.0.0.1"), None),
         ("host ip any v6", ports_on("::"), None),
-        ("host ip v6", ports_on("::1"), Some("cannot publish 80/tcp on ::1: berth publishes ports on IPv4 host addresses only")),
+        ("host ip v6 loopback", ports_on("::1"), None),
+        ("host ip v6 of the host", ports_on("fd00::2"), None),
+        ("host ip v6 elsewhere", ports_on("fd00::3"), Some("cannot publish 80/tcp on fd00::3: no interface of this host has that address")),
+        ("host ip v6 link-local", ports_on("fe80::1"), Some("cannot publish 80/tcp on fe80::1: a link-local address needs an interface scope")),
         ("host ip bad", ports_on("localhost"), Some("invalid host IP address \"localhost\" for port 80/tcp")),
         ("always with count", restart(R::ALWAYS, 3), Some("invalid restart policy: maximum retry count can only be used with 'on-failure'")),
         ("always with negative count", restart(R::ALWAYS, -1), Some("invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative")),
@@ -277,6 +286,22 @@ fn container_config_table() {
             _ => panic!("{name}: want {want:?}, got {got:?}"),
         }
     }
+}
+
+#[test]
+fn ipv6_host_addresses_need_ipv6_on_the_host() {
+    let off = HostFacts {
+        ipv6: None,
+        ..host()
+    };
+    for ip in ["::1", "::"] {
+        let err = host_config(&ports_on(ip), &off).unwrap_err();
+        assert_eq!(
+            err,
+            format!("cannot publish 80/tcp on {ip}: IPv6 is disabled on this host")
+        );
+    }
+    assert_eq!(host_config(&ports_on("127.0.0.1"), &off), Ok(()));
 }
 
 #[test]

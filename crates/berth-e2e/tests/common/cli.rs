@@ -488,6 +488,91 @@ impl Daemon {
     }
 }
 
+/// A network namespace standing for another machine on the host's link (see
+/// [`Daemon::neighbour`]).
+pub struct Neighbour {
+    /// `ip netns` name.
+    pub ns: String,
+    /// The host's end: an IPv4 address on a /30 and a unique local IPv6 address on a /64.
+    pub host4: String,
+    pub host6: String,
+    /// The namespace's end, on the same prefixes.
+    pub ns4: String,
+    pub ns6: String,
+}
+
+impl Daemon {
+    /// A neighbour: a namespace reached from the host over a veth, both ends addressed in
+    /// IPv4 and IPv6 (no DAD, usable at once). Its namespace and the host's veth end are
+    /// removed with this daemon's cleanup, also when the test panics.
+    pub fn neighbour(&mut self) -> Neighbour {
+        let n = self.netns.len();
+        let ns = format!("bnb{}{n}", self.tag);
+        let (hv, nv) = (format!("bv{}{n}h", self.tag), format!("bv{}{n}n", self.tag));
+        self.netns.push(ns.clone());
+        self.links.push(hv.clone());
+        let b = u32::from_str_radix(&self.tag, 16).unwrap();
+        let net4 = format!("10.{}.{}", 200 + (b % 50), (b >> 8) & 0xff);
+        let net6 = format!("fd42:{}:{}{n}::", &self.tag[..4], &self.tag[4..]);
+        let (host4, ns4) = (
+            format!("{net4}.{}", 4 * n + 1),
+            format!("{net4}.{}", 4 * n + 2),
+        );
+        // Written as Rust (and the kernel) print them, for comparisons with what others saw.
+        let v6 = |i: u8| {
+            format!("{net6}{i}")
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .to_string()
+        };
+        let (host6, ns6) = (v6(1), v6(2));
+        for a in [
+            vec!["netns", "add", &ns],
+            vec!["link", "add", &hv, "type", "veth", "peer", "name", &nv],
+            vec!["link", "set", &nv, "netns", &ns],
+            vec!["addr", "add", &format!("{host4}/30"), "dev", &hv],
+            vec![
+                "-6",
+                "addr",
+                "add",
+                &format!("{host6}/64"),
+                "dev",
+                &hv,
+                "nodad",
+            ],
+            vec!["link", "set", &hv, "up"],
+            vec!["-n", &ns, "addr", "add", &format!("{ns4}/30"), "dev", &nv],
+            vec![
+                "-n",
+                &ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{ns6}/64"),
+                "dev",
+                &nv,
+                "nodad",
+            ],
+            vec!["-n", &ns, "link", "set", &nv, "up"],
+            vec!["-n", &ns, "link", "set", "lo", "up"],
+        ] {
+            let o = sh("ip", &a);
+            assert!(
+                o.status.success(),
+                "ip {a:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        Neighbour {
+            ns,
+            host4,
+            host6,
+            ns4,
+            ns6,
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.cleanup();

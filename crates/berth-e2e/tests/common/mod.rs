@@ -130,6 +130,20 @@ pub fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     None
 }
 
+/// An HTTP/1.0 GET of `path` at `addr` (a published port, `[::1]` included): the body, or
+/// None while nothing answers (10 s read timeout).
+pub fn http_get(addr: impl std::net::ToSocketAddrs, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }

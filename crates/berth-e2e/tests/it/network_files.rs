@@ -1,7 +1,9 @@
 //! Network fidelity (issue 14): /etc/hosts and resolv.conf as dockerd writes them (an FQDN
 //! hostname also answers to its first label; `--dns` on the host network), IPv6 asked for by
 //! the `com.docker.network.enable_ipv6` driver option, `--ip6` on the first network,
-//! `--ipam-opt` echoed, and IPv6 without a prefix refused instead of quietly left out.
+//! `--ipam-opt` echoed, and IPv6 without a prefix refused instead of quietly left out; IPv6
+//! published ports (issue 23): `[::1]` through the port proxy, both families on an IPv6
+//! network.
 
 use crate::common;
 
@@ -66,12 +68,7 @@ fn ipv6_by_driver_option_static_ip6_and_ipam_options() {
         return;
     };
     let v4 = d.subnet_n(1);
-    let mut parts = v4.split('.');
-    let (a, b) = (
-        parts.nth(1).unwrap().to_string(),
-        parts.next().unwrap().to_string(),
-    );
-    let v6 = format!("fd00:{a}:{b}::/64");
+    let v6 = v6_subnet(&v4);
     let br = format!("bn6{}", d.tag);
     d.user_bridges.push(br.clone());
     d.ok(&[
@@ -96,7 +93,7 @@ fn ipv6_by_driver_option_static_ip6_and_ipam_options() {
         r#"{"foo":"bar"}"#
     );
     // --ip6 on the container's first network (before: ignored, the next free address).
-    let ip6 = format!("fd00:{a}:{b}::50");
+    let ip6 = v6.replace("::/64", "::50");
     let out = d.ok(&[
         "run",
         "--rm",
@@ -125,18 +122,29 @@ fn ipv6_by_driver_option_static_ip6_and_ipam_options() {
     ]);
     assert!(err.contains("is not a boolean"), "{err}");
     assert!(d.fails(&["network", "inspect", "n7"]).contains("not found"));
-    // Publishing on an IPv6 host address is refused at create with a 400 (before: created,
-    // then a 500 "of the other family" at start); `::` (any) still publishes.
+    // An IPv6 host address the host does not have is refused at create with a 400 (before:
+    // created, then a 500 "of the other family" at start), and nothing is left.
     let err = d.fails(&[
         "create",
         "--name",
         "v6pub",
         "-p",
-        "[::1]:18085:80",
+        "[fd00:dead:beef::1]:18085:80",
         "busybox",
     ]);
-    assert!(err.contains("IPv4 host addresses only"), "{err}");
+    assert!(
+        err.contains("cannot publish 80/tcp on fd00:dead:beef::1: no interface of this host"),
+        "{err}"
+    );
     assert!(d.fails(&["inspect", "v6pub"]).contains("No such"));
+}
+
+/// A unique local IPv6 /64 named after an IPv4 /24 of the test (`10.a.b.0/24` →
+/// `fd00:a:b::/64`).
+fn v6_subnet(v4: &str) -> String {
+    let mut parts = v4.split('.');
+    let (a, b) = (parts.nth(1).unwrap(), parts.next().unwrap());
+    format!("fd00:{a}:{b}::/64")
 }
 
 /// The embedded DNS answers `<name>.<network>` (and aliases so qualified), as libnetwork's
@@ -198,10 +206,195 @@ fn names_qualified_by_their_network_resolve() {
 
 /// A busybox httpd serving /etc, named `name`, publishing `publish` (`[ip:]hostport:80`).
 fn httpd(d: &Daemon, name: &str, publish: &str) {
-    d.ok(&[
-        "run", "-d", "--name", name, "-p", publish, "busybox", "httpd", "-f", "-p", "80", "-h",
-        "/etc",
+    httpd_with(d, name, &["-p", publish]);
+}
+
+/// A busybox httpd serving /etc, named `name`, with more `run` flags.
+fn httpd_with(d: &Daemon, name: &str, flags: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(flags);
+    args.extend(["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    d.ok(&args);
+}
+
+/// `GET /hostname` at `addr` answered by the container `id` (polled while it starts).
+fn serves(addr: impl std::net::ToSocketAddrs + Copy, id: &str) -> bool {
+    common::poll(10, || {
+        common::http_get(addr, "/hostname").filter(|b| b.contains(&id[..12]))
+    })
+    .is_some()
+}
+
+/// The body curl gets from `url`, on the host or in the network namespace `ns`; None when
+/// nothing answered within 5 s or the status was an error.
+fn curl_in(ns: Option<&str>, url: &str) -> Option<String> {
+    let curl = ["curl", "-gsf", "--max-time", "5", url];
+    let o = match ns {
+        Some(ns) => common::cli::sh("ip", &[&["netns", "exec", ns][..], &curl].concat()),
+        None => common::cli::sh(curl[0], &curl[1..]),
+    };
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// busybox httpd's REMOTE_ADDR as a plain address: without the brackets it puts around IPv6
+/// ones and the `::ffff:` of IPv4 clients of its dual-stack socket.
+fn unbracket(s: &str) -> &str {
+    let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+    s.strip_prefix("::ffff:").unwrap_or(s)
+}
+
+/// Nothing listens at `addr` any more (polled: the container's ports go as it stops).
+fn closed(addr: impl std::net::ToSocketAddrs + Copy) -> bool {
+    common::poll(10, || {
+        std::net::TcpStream::connect(addr).is_err().then_some(())
+    })
+    .is_some()
+}
+
+/// `-p [::1]:P:80`: IPv6 loopback, which no translation can leave (IPv6 has no
+/// route_localnet), is served by berth's port proxy, like docker-proxy: answered over
+/// `[::1]`, the port held against a second container, served again after the daemon is
+/// killed and restarted (the proxy is re-created with the port's reservation), closed by
+/// `stop`. Before: refused at create ("berth publishes IPv4 only").
+#[test]
+fn ipv6_loopback_port_is_proxied_across_a_daemon_restart() {
+    let Some(mut d) = Daemon::start("ipv6_loopback_port_is_proxied_across_a_daemon_restart") else {
+        return;
+    };
+    let port = common::cli::free_port();
+    let at = (std::net::Ipv6Addr::LOCALHOST, port);
+    httpd(&d, "lo6", &format!("[::1]:{port}:80"));
+    let id = d.inspect("lo6", "{{.Id}}");
+    assert!(serves(at, &id), "[::1]:{port} not served: {}", d.log());
+    assert_eq!(
+        d.inspect("lo6", "{{json .NetworkSettings.Ports}}"),
+        format!(r#"{{"80/tcp":[{{"HostIp":"::1","HostPort":"{port}"}}]}}"#)
+    );
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "lo6b",
+        "-p",
+        &format!("[::1]:{port}:80"),
+        "busybox",
+        "sleep",
+        "60",
     ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains(&format!("tcp/[::1]:{port} is already in use")),
+        "{err}"
+    );
+    d.kill9();
+    d.spawn();
+    assert!(
+        serves(at, &id),
+        "not served after a daemon restart: {}",
+        d.log()
+    );
+    d.ok(&["stop", "-t", "1", "lo6"]);
+    assert!(closed(at), "[::1]:{port} still open after stop");
+    d.finish();
+}
+
+/// On an IPv6 network `-p Q:80` publishes both families, as dockerd does: inspect lists
+/// `0.0.0.0` and `::`; a neighbour namespace reaches the port over IPv6 and IPv4, both
+/// translated (the container sees the neighbour's own address, where a proxy would show the
+/// gateway's), the host over `[::1]` (the `::` port's proxy), the container itself through
+/// its IPv6 gateway (hairpin); `stop` closes it. Before: IPv4
+/// only. And `-p [::]:P:80` for a container without IPv6 is served over IPv6 by the proxy
+/// (before: it published IPv4).
+#[test]
+fn ipv6_network_publishes_both_families() {
+    let Some(mut d) = Daemon::start("ipv6_network_publishes_both_families") else {
+        return;
+    };
+    if !berth_testutil::require_cmds("ipv6_network_publishes_both_families", &["curl"]) {
+        return;
+    }
+    let v4 = d.subnet_n(3);
+    let br = format!("bd6{}", d.tag);
+    d.user_bridges.push(br.clone());
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &v4,
+        "--subnet",
+        &v6_subnet(&v4),
+        "-o",
+        &format!("com.docker.network.bridge.name={br}"),
+        "dual",
+    ]);
+    let port = common::cli::free_port();
+    // /etc plus a CGI answering with the client address the container sees.
+    let serve = "mkdir -p /www/cgi-bin && cp /etc/hostname /www/ && \
+        printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' \
+        > /www/cgi-bin/peer && chmod +x /www/cgi-bin/peer && exec httpd -f -p 80 -h /www";
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web6",
+        "--network",
+        "dual",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let id = d.inspect("web6", "{{.Id}}");
+    assert_eq!(
+        d.inspect("web6", "{{json .NetworkSettings.Ports}}"),
+        format!(
+            r#"{{"80/tcp":[{{"HostIp":"0.0.0.0","HostPort":"{port}"}},{{"HostIp":"::","HostPort":"{port}"}}]}}"#
+        )
+    );
+    let nb = d.neighbour();
+    let curl = |url: &str| curl_in(Some(&nb.ns), url);
+    let v6 = format!("http://[{}]:{port}/hostname", nb.host6);
+    let v4 = format!("http://{}:{port}/hostname", nb.host4);
+    for (url, me) in [(&v6, &nb.ns6), (&v4, &nb.ns4)] {
+        let got = common::poll(10, || curl(url).filter(|b| b.contains(&id[..12])));
+        assert!(
+            got.is_some(),
+            "{url} not served to the neighbour: {}",
+            d.log()
+        );
+        let peer = curl(&url.replace("/hostname", "/cgi-bin/peer")).unwrap_or_default();
+        assert_eq!(unbracket(&peer), me.as_str(), "{url}: not translated");
+    }
+    let lo6 = (std::net::Ipv6Addr::LOCALHOST, port);
+    assert!(serves(lo6, &id), "[::1]:{port} not served");
+    // [::1] comes through the proxy, from the network's IPv6 gateway.
+    let gw6 = d.inspect("web6", "{{.NetworkSettings.Networks.dual.IPv6Gateway}}");
+    let peer = curl_in(None, &format!("http://[::1]:{port}/cgi-bin/peer")).unwrap_or_default();
+    assert_eq!(unbracket(&peer), gw6);
+    // Hairpin over IPv6: the container reaches its own port through the host's address.
+    let own = own_port_through(&d, "web6", &gw6, port);
+    assert!(own.contains(&id[..12]), "{own}");
+    d.ok(&["stop", "-t", "1", "web6"]);
+    assert!(closed(lo6), "[::1]:{port} still open after stop");
+    assert_eq!(curl(&v6), None, "IPv6 port still served after stop");
+    // `[::]` for a container without IPv6 (the default bridge): proxied to its IPv4 address
+    // (it sees the bridge's gateway), and IPv4, not asked for, stays closed.
+    let p2 = common::cli::free_port();
+    let publish = format!("[::]:{p2}:80");
+    d.ok(&[
+        "run", "-d", "--name", "v4only", "-p", &publish, "busybox", "sh", "-c", serve,
+    ]);
+    let peer = format!("http://[{}]:{p2}/cgi-bin/peer", nb.host6);
+    let gw = d.inspect("v4only", "{{.NetworkSettings.Gateway}}");
+    let seen = common::poll(10, || curl(&peer));
+    assert_eq!(seen.as_deref().map(unbracket), Some(gw.as_str()));
+    assert_eq!(curl(&format!("http://{}:{p2}/hostname", nb.host4)), None);
+    d.finish();
 }
 
 /// Hairpin: a container reaches its own published port through a host address (its
@@ -214,10 +407,16 @@ fn a_container_reaches_its_own_published_port() {
     let port = common::cli::free_port().to_string();
     httpd(&d, "pin", &format!("{port}:80"));
     let gw = d.inspect("pin", "{{.NetworkSettings.Gateway}}");
-    let req = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {gw} {port}");
     let id = d.inspect("pin", "{{.Id}}");
-    let out = d.ok(&["exec", "pin", "sh", "-c", &req]);
+    let out = own_port_through(&d, "pin", &gw, port.parse().unwrap());
     assert!(out.contains(&id[..12]), "{out}");
+}
+
+/// What container `name` gets for `GET /hostname` at `host:port` (busybox nc; its wget
+/// crashes here).
+fn own_port_through(d: &Daemon, name: &str, host: &str, port: u16) -> String {
+    let req = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port}");
+    d.ok(&["exec", name, "sh", "-c", &req])
 }
 
 /// CVE-2020-8558: a neighbour on a bridge that routes 127.0.0.1 via the host reaches neither
@@ -238,17 +437,8 @@ fn loopback_stays_loopback_for_neighbours() {
     let fetch =
         |p: &str| format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 {p}");
     // The host: served.
-    let served = common::poll(10, || {
-        use std::io::{Read, Write};
-        let mut c =
-            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).ok()?;
-        c.write_all(b"GET /hostname HTTP/1.0\r\n\r\n").ok()?;
-        let mut body = String::new();
-        c.read_to_string(&mut body).ok()?;
-        body.contains(&id[..12]).then_some(())
-    });
     assert!(
-        served.is_some(),
+        serves(("127.0.0.1", port.parse::<u16>().unwrap()), &id),
         "the host does not reach its loopback-published port"
     );
     // A neighbour sending 127.0.0.1 to the host's MAC: nothing.

@@ -6,8 +6,6 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -15,12 +13,7 @@ use common::cli::{free_port, link_exists, sh, Daemon};
 
 /// GET / from 127.0.0.1:port; the body, or None while nothing answers.
 pub(crate) fn http_get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    common::http_get(("127.0.0.1", port), "/")
 }
 
 /// Poll until `f` yields (bounded by attempts, not by wall-clock assertions).
@@ -288,30 +281,8 @@ fn outbound_nat_masquerades_to_a_foreign_namespace() {
         return;
     }
     // An "outside" host: a netns reached from the host over a veth on its own /30.
-    let ns = format!("bnat{}", d.tag);
-    let (hv, nv) = (format!("bo{}h", d.tag), format!("bo{}n", d.tag));
-    d.netns.push(ns.clone());
-    d.links.push(hv.clone());
-    let b = u32::from_str_radix(&d.tag, 16).unwrap();
-    let net = format!("10.{}.{}", 200 + (b % 50), (b >> 8) & 0xff);
-    let (hip, nip) = (format!("{net}.1"), format!("{net}.2"));
-    for a in [
-        vec!["netns", "add", &ns],
-        vec!["link", "add", &hv, "type", "veth", "peer", "name", &nv],
-        vec!["link", "set", &nv, "netns", &ns],
-        vec!["addr", "add", &format!("{hip}/30"), "dev", &hv],
-        vec!["link", "set", &hv, "up"],
-        vec!["-n", &ns, "addr", "add", &format!("{nip}/30"), "dev", &nv],
-        vec!["-n", &ns, "link", "set", &nv, "up"],
-        vec!["-n", &ns, "link", "set", "lo", "up"],
-    ] {
-        let o = sh("ip", &a);
-        assert!(
-            o.status.success(),
-            "ip {a:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    let nb = d.neighbour();
+    let (ns, hip, nip) = (nb.ns, nb.host4, nb.ns4);
     // The server replies with the peer address it sees. The namespace has no route back to
     // the container subnet, so only masqueraded traffic can be answered.
     let srv = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',9000))\ns.listen(1)\nc,a=s.accept()\nc.sendall(a[0].encode()+b'\\n')\nc.close()\n";

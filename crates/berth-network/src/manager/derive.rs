@@ -6,6 +6,7 @@ use ipnet::IpNet;
 
 use crate::dns::Records;
 use crate::model::{Ipam, Network};
+use crate::ports::{mechanism, Mechanism};
 use crate::rules::{BridgeRules, Dnat, RulesetPlan};
 use crate::state::State;
 
@@ -16,7 +17,8 @@ pub(super) fn subnets(n: &Network) -> Vec<IpNet> {
         .collect()
 }
 
-/// The nft plan for a state: every bridge network and every publication.
+/// The nft plan for a state: every bridge network and every publication DNAT serves (the
+/// others are proxied, see [`crate::ports::Mechanism`]).
 pub(super) fn plan(table: &str, st: &State) -> RulesetPlan {
     RulesetPlan {
         table: table.to_string(),
@@ -34,6 +36,7 @@ pub(super) fn plan(table: &str, st: &State) -> RulesetPlan {
         dnat: st
             .ports
             .iter()
+            .filter(|p| mechanism(p.mapping.host_ip, p.container_ip) == Mechanism::Dnat)
             .map(|p| Dnat {
                 host_ip: Some(p.mapping.host_ip),
                 host_port: p.mapping.host_port,

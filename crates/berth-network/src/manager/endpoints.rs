@@ -238,7 +238,7 @@ impl NetworkManager {
     /// Detach a container from a network: its veth, DNS names and published ports on that
     /// address go away and the address is released (once the veth is gone).
     pub async fn disconnect(&self, container_id: &str, network: &str) -> Result<()> {
-        let (net, ep) = {
+        let (net, ep, released) = {
             let mut g = self.inner.lock().await;
             let net = g.state.get(network)?.clone();
             let Some(pos) = g
@@ -264,9 +264,7 @@ impl NetworkManager {
                 .cloned()
                 .collect();
             g.state.ports.retain(|p| !gone.contains(p));
-            for p in &gone {
-                g.reservations.remove(&ports::key(p));
-            }
+            let released = g.take_reservations(&gone);
             g.held.push(Held {
                 container_id: container_id.into(),
                 network_id: net.id.clone(),
@@ -275,8 +273,9 @@ impl NetworkManager {
                 phase: Phase::Releasing,
             });
             Self::refresh_dns(&g, &net.id);
-            (net, ep)
+            (net, ep, released)
         };
+        ports::release_all(released).await;
         let synced = self.sync(false).await;
         self.hook("disconnect").await;
         let deleted = netlink::delete_link(&self.nl, &ep.veth_host).await;

@@ -155,6 +155,13 @@ impl Inner {
             .map(|h| h.phase)
     }
 
+    /// Take the reservations of `pubs` out of the map, to be released outside the lock.
+    fn take_reservations(&mut self, pubs: &[Publication]) -> Vec<Reservation> {
+        pubs.iter()
+            .filter_map(|p| self.reservations.remove(&ports::key(p)))
+            .collect()
+    }
+
     fn unhold(&mut self, container_id: &str, network_id: &str) {
         self.held
             .retain(|h| !(h.container_id == container_id && h.network_id == network_id));
@@ -305,8 +312,9 @@ impl NetworkManager {
             let mut g = mgr.inner.lock().await;
             let pubs = g.state.ports.clone();
             for p in &pubs {
-                match ports::reserve(&p.mapping, p.container_ip, &[]) {
-                    Ok((_, k, r)) => {
+                // IPv6 ports come back with their proxies.
+                match ports::restore(p) {
+                    Ok((k, r)) => {
                         g.reservations.insert(k, r);
                     }
                     Err(e) => tracing::warn!(error = %e, "could not re-reserve published port"),
@@ -492,7 +500,7 @@ impl NetworkManager {
     /// addresses are released, their veths deleted if still present) and re-create berth's
     /// table from what remains. `berth-user` keeps its rules.
     pub async fn rebuild_rules(&self, active: &[ActiveEndpoint]) -> Result<()> {
-        let dead = {
+        let (dead, released) = {
             let mut g = self.inner.lock().await;
             let alive = |id: &str| active.iter().any(|a| a.container_id == id);
             let (dead, live): (Vec<Endpoint>, Vec<Endpoint>) = g
@@ -507,14 +515,13 @@ impl NetworkManager {
                 .drain(..)
                 .partition(|p| !alive(&p.container_id));
             g.state.ports = keep;
-            for p in &gone {
-                g.reservations.remove(&ports::key(p));
-            }
+            let released = g.take_reservations(&gone);
             for id in g.dns.keys() {
                 Self::refresh_dns(&g, id);
             }
-            dead
+            (dead, released)
         };
+        ports::release_all(released).await;
         for e in &dead {
             let _ = netlink::delete_link(&self.nl, &e.veth_host).await;
         }
@@ -551,12 +558,13 @@ impl NetworkManager {
     /// (including `berth-user`), and stop the DNS servers. State and netns files are kept.
     pub async fn teardown(&self) -> Result<()> {
         let mut w = self.written.lock().await;
-        let nets = {
+        let (nets, res) = {
             let mut g = self.inner.lock().await;
             g.dns.clear();
-            g.reservations.clear();
-            g.state.networks.clone()
+            let res: Vec<Reservation> = g.reservations.drain().map(|(_, r)| r).collect();
+            (g.state.networks.clone(), res)
         };
+        ports::release_all(res).await;
         for n in nets {
             if let Some(dev) = &n.bridge {
                 netlink::delete_link(&self.nl, dev).await?;

@@ -1,22 +1,26 @@
-//! Published ports: reserving host ports and (un)publishing DNAT mappings, all or nothing.
-//! Ports are reserved under the state lock; the nft table and state file follow in `sync`.
+//! Published ports: reserving host ports and (un)publishing DNAT mappings and proxies, all or
+//! nothing. Ports are reserved under the state lock; the nft table and state file follow in
+//! `sync`; proxies start once every port of a publish is held.
 
 use std::net::IpAddr;
 
 use super::NetworkManager;
 use crate::error::{Error, Result};
-use crate::model::{PortMapping, Publication};
-use crate::ports;
+use crate::model::{PortMapping, PortRequest, Publication};
+use crate::ports::{self, Mechanism, ResKey, Reservation};
 
 impl NetworkManager {
-    /// Publish ports of the container at `container_ip`. All or nothing: a host port in use by
-    /// another mapping or process is a Conflict and leaves no rule and no reservation behind.
-    pub async fn publish(
+    /// Publish ports of the container at `container_ip` (its endpoint's IPv4 address). A
+    /// request without a host address becomes one mapping per family the container has
+    /// ([`ports::expand`]). All or nothing: a host port in use by another mapping or process
+    /// is a Conflict and leaves no rule, proxy or reservation behind.
+    pub async fn publish<R: Into<PortRequest>>(
         &self,
         container_ip: IpAddr,
-        mappings: Vec<PortMapping>,
+        requests: impl IntoIterator<Item = R>,
     ) -> Result<Vec<PortMapping>> {
-        if !self.opts.firewall && !mappings.is_empty() {
+        let requests: Vec<PortRequest> = requests.into_iter().map(Into::into).collect();
+        if !self.opts.firewall && !requests.is_empty() {
             return Err(Error::FirewallDisabled);
         }
         let (actual, added) = {
@@ -35,38 +39,73 @@ impl NetworkManager {
                     )
                 })?;
             let mut pending: Vec<Publication> = g.state.ports.clone();
-            let mut new_res = vec![];
+            let mut new_res: Vec<(ResKey, Reservation)> = vec![];
             let mut actual = vec![];
             let mut added = vec![];
-            for m in &mappings {
-                let (a, k, r) = ports::reserve(m, container_ip, &pending)?; // dropping new_res releases ports
-                let p = Publication {
-                    container_id: ep.container_id.clone(),
-                    container_ip,
-                    mapping: a,
-                };
-                pending.push(p.clone());
-                added.push(p);
-                new_res.push((k, r));
-                actual.push(a);
+            for req in &requests {
+                // Both families of one request share the port picked for the first.
+                let mut port = req.host_port;
+                for (m, to) in ports::expand(req, ep.ip, ep.ipv6) {
+                    let m = PortMapping {
+                        host_port: port,
+                        ..m
+                    };
+                    // Dropping new_res (bare sockets) releases the ports at once.
+                    let (a, k, r) = ports::reserve(&m, &pending)?;
+                    port = a.host_port;
+                    let p = Publication {
+                        container_id: ep.container_id.clone(),
+                        container_ip: to,
+                        mapping: a,
+                    };
+                    pending.push(p.clone());
+                    added.push(p);
+                    new_res.push((k, r));
+                    actual.push(a);
+                }
+            }
+            let mut started = Vec::with_capacity(new_res.len());
+            let mut failed = None;
+            for ((k, r), p) in new_res.into_iter().zip(&added) {
+                if !ports::proxied(k.1) {
+                    started.push((k, r));
+                    continue;
+                }
+                match r.serve(ports::target(p)) {
+                    Ok(r) => started.push((k, r)),
+                    Err(e) => {
+                        failed = Some(ports::proxy_failed(&k)(e));
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                drop(g);
+                ports::release_all(started.into_iter().map(|(_, r)| r)).await;
+                return Err(e);
             }
             // Held from here: a concurrent publish sees these ports taken.
             g.state.ports.extend(added.iter().cloned());
-            g.reservations.extend(new_res);
+            g.reservations.extend(started);
             (actual, added)
         };
         if let Err(e) = self.sync(false).await {
-            {
+            let res = {
                 let mut g = self.inner.lock().await;
                 g.state.ports.retain(|p| !added.contains(p));
-                for p in &added {
-                    g.reservations.remove(&ports::key(p));
-                }
-            }
+                g.take_reservations(&added)
+            };
+            ports::release_all(res).await;
             let _ = self.sync(false).await;
             return Err(e);
         }
-        for w in self.firewall_warnings(&actual).await {
+        // Proxied ports are delivered to the host: its input rules do apply to them.
+        let translated: Vec<PortMapping> = added
+            .iter()
+            .filter(|p| ports::mechanism(p.mapping.host_ip, p.container_ip) == Mechanism::Dnat)
+            .map(|p| p.mapping)
+            .collect();
+        for w in self.firewall_warnings(&translated).await {
             tracing::warn!(container_ip = %container_ip, "{w}");
         }
         Ok(actual)
@@ -91,10 +130,11 @@ impl NetworkManager {
         self.opts.firewall
     }
 
-    /// Remove every published port forwarding to `container_ip`.
+    /// Remove every published port forwarding to `container_ip` or to the other address of
+    /// its endpoint (IPv6 ports forward to the IPv6 one); proxies are stopped and their ports
+    /// free when this returns.
     pub async fn unpublish(&self, container_ip: IpAddr) -> Result<()> {
-        self.unpublish_where(|p| p.container_ip == container_ip)
-            .await
+        self.unpublish_where(container_ip, |_| true).await
     }
 
     /// Remove these published ports (as `publish` returned them) of the container at
@@ -104,20 +144,37 @@ impl NetworkManager {
         container_ip: IpAddr,
         mappings: &[PortMapping],
     ) -> Result<()> {
-        self.unpublish_where(|p| p.container_ip == container_ip && mappings.contains(&p.mapping))
+        self.unpublish_where(container_ip, |p| mappings.contains(&p.mapping))
             .await
     }
 
-    async fn unpublish_where(&self, gone: impl Fn(&Publication) -> bool) -> Result<()> {
-        {
+    /// Remove the published ports `which` selects among those forwarding to either address of
+    /// the endpoint at `container_ip`.
+    async fn unpublish_where(
+        &self,
+        container_ip: IpAddr,
+        which: impl Fn(&Publication) -> bool,
+    ) -> Result<()> {
+        let res = {
             let mut g = self.inner.lock().await;
-            let (gone, keep): (Vec<Publication>, Vec<Publication>) =
-                g.state.ports.drain(..).partition(|p| gone(p));
+            let ep = g
+                .state
+                .endpoints
+                .iter()
+                .find(|e| e.ip == container_ip || e.ipv6 == Some(container_ip));
+            let ips: Vec<IpAddr> = match ep {
+                Some(e) => std::iter::once(e.ip).chain(e.ipv6).collect(),
+                None => vec![container_ip],
+            };
+            let (gone, keep): (Vec<Publication>, Vec<Publication>) = g
+                .state
+                .ports
+                .drain(..)
+                .partition(|p| ips.contains(&p.container_ip) && which(p));
             g.state.ports = keep;
-            for p in &gone {
-                g.reservations.remove(&ports::key(p));
-            }
-        }
+            g.take_reservations(&gone)
+        };
+        ports::release_all(res).await;
         self.sync(false).await
     }
 

@@ -152,6 +152,41 @@ pub fn serve_tcp(
     h
 }
 
+/// Start a UDP server inside `ns` on `port` answering `n` datagrams with `echo:<datagram>`.
+pub fn serve_udp(ns: &Path, port: u16, n: usize) -> std::thread::JoinHandle<()> {
+    let ns = ns.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let fd = std::fs::File::open(&ns).unwrap();
+        nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let s = std::net::UdpSocket::bind(("0.0.0.0", port)).unwrap();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        for _ in 0..n {
+            let (got, peer) = s.recv_from(&mut buf).unwrap();
+            s.send_to(&[&b"echo:"[..], &buf[..got]].concat(), peer)
+                .unwrap();
+        }
+    });
+    rx.recv().unwrap();
+    h
+}
+
+/// Send `msg` to `addr` from a socket of the same family: the reply (10 s at most).
+pub fn udp_ask(addr: SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    let local: SocketAddr = if addr.is_ipv4() {
+        ([127, 0, 0, 1], 0).into()
+    } else {
+        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let c = std::net::UdpSocket::bind(local)?;
+    c.set_read_timeout(Some(Duration::from_secs(10)))?;
+    c.send_to(msg, addr)?;
+    let mut buf = [0u8; 64];
+    let n = c.recv(&mut buf)?;
+    Ok(buf[..n].to_vec())
+}
+
 /// Connect to `addr`, read everything. Errors are returned (refused/reset), never hang long.
 pub fn tcp_get(addr: SocketAddr) -> std::io::Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
