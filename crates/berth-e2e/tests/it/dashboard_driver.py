@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -195,6 +196,39 @@ try:
     fetched = os.path.join(downloads, f"up-{name}.txt")
     wait(lambda d: os.path.exists(fetched) and open(fetched).read() == payload, "the downloaded file", 30)
     print(f"files: uploaded and downloaded {len(payload)} bytes through /tmp", flush=True)
+
+    # 8c. Settings (berth update): a second port live — same process, served — and removed
+    # again; then an env var through a managed recreate (same id, a new process).
+    def inspect_now():
+        return json.loads(engine("GET", f"/containers/{cid}/json")["text"])
+    pid0 = inspect_now()["State"]["Pid"]
+    s_ = socket.socket()
+    s_.bind(("127.0.0.1", 0))
+    port2 = s_.getsockname()[1]
+    s_.close()
+    css("#tab-settings").click()
+    css("#settings-ports").send_keys(f"127.0.0.1:{port2}:8080")
+    css("#settings-preview").click()
+    wait(lambda d: css("#settings-result").get_attribute("data-state") == "previewed", "the preview")
+    assert css("#settings-result").get_attribute("data-restart") == "false", css("#settings-result").text
+    css("#settings-apply").click()
+    port_box = f'#settings-form input[data-port-rm*="{port2}"]'
+    wait(lambda d: css(port_box), "the added port listed")
+    assert css("#settings-result").get_attribute("data-action") == "live", css("#settings-result").text
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port2}/hostname", timeout=10).read()
+    assert body.strip(), "the added port answered nothing"
+    assert inspect_now()["State"]["Pid"] == pid0, "adding a port restarted the process"
+    shot("container-settings")
+    css(port_box).click()
+    css("#settings-apply").click()
+    wait(lambda d: not d.find_elements(By.CSS_SELECTOR, port_box), "the added port removed")
+    css("#settings-env").send_keys("EDITED=by-the-dashboard")
+    css("#settings-apply").click()
+    wait(lambda d: css("#settings-result").get_attribute("data-action") == "recreate", "the recreate")
+    after = inspect_now()
+    assert "EDITED=by-the-dashboard" in after["Config"]["Env"], after["Config"]["Env"]
+    assert after["Id"] == cid and after["State"]["Running"] and after["State"]["Pid"] != pid0, after["State"]
+    print(f"settings: port {port2} added live and removed, env added by a recreate", flush=True)
 
     # 9. The list: running, live stats, the port as a link that reaches the app.
     css("#nav-containers").click()

@@ -1,11 +1,13 @@
 // One container: state and actions, live stats, logs (follow, search, timestamps), an
 // interactive shell (xterm.js over the exec websocket), its files (browse, download, upload
-// through the archive API, as `docker cp`) and its inspect JSON.
+// through the archive API, as `docker cp`), its settings (ports, env, volumes, limits through
+// `berth update`) and its inspect JSON.
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { api, streamBytes, demuxer, encodeName, archive } from "./api.js";
 import { h, guarded, banner, bytes, chart } from "./dom.js";
 import { readTar, tarFiles } from "./tar.js";
+import { settingsTab } from "./settings.js";
 import { StatsStreams } from "./stats.js";
 import { act, portLinks, fillStats } from "./containers.js";
 
@@ -55,7 +57,7 @@ export const detailPage = {
       stats.follow(running || paused ? [info.Id] : []);
     }
 
-    const tabDefs = [["logs", "Logs", logsTab], ["shell", "Shell", shellTab], ["files", "Files", filesTab], ["inspect", "Inspect", inspectTab]];
+    const tabDefs = [["logs", "Logs", logsTab], ["shell", "Shell", shellTab], ["files", "Files", filesTab], ["settings", "Settings", settingsTab], ["inspect", "Inspect", inspectTab]];
     let tabCleanup = null;
     function show(key) {
       // A tab that fails to tear down (a terminal mid-render, a closed socket) must not keep
