@@ -197,16 +197,23 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
 /// The client for the selected host (daemon auto-started when allowed), API version not yet
 /// negotiated.
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
-    // -H / BERTH_HOST, DOCKER_HOST, the selected context, else the default socket
+    // -H / BERTH_HOST, DOCKER_HOST, the selected context, else the default socket (the
+    // rootless one for an ordinary user)
+    let env = &berth_rootless::paths::process_env;
+    let rootless = crate::defaults::rootless();
     let host = match crate::context::resolve_host(cli.host.as_deref(), cli.context.as_deref())? {
         Some(h) => Host::parse(&h)?,
-        None => Host::default(),
+        None => Host::Unix(crate::defaults::client_socket(rootless, env)),
     };
     let no_auto = cli.no_autostart
         || std::env::var("BERTH_NO_AUTOSTART").is_ok_and(|v| v == "1" || v == "true");
     if let Host::Unix(sock) = &host {
         if !sock.exists() && !no_auto {
-            crate::autostart::start_daemon(sock, std::path::Path::new(&cli.root)).await?;
+            let root = match &cli.root {
+                Some(r) => std::path::PathBuf::from(r),
+                None => crate::defaults::state_root(rootless, env)?,
+            };
+            crate::autostart::start_daemon(sock, &root).await?;
         }
     }
     let mut c = Client::new(host);
@@ -240,7 +247,11 @@ fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|c| {
                     let star = if c.name == cur { " *" } else { "" };
-                    let host = c.host.unwrap_or_else(|| Host::default().to_string());
+                    let host = c.host.unwrap_or_else(|| {
+                        let env = &berth_rootless::paths::process_env;
+                        let sock = crate::defaults::client_socket(crate::defaults::rootless(), env);
+                        Host::Unix(sock).to_string()
+                    });
                     [format!("{}{star}", c.name), c.description, host]
                 })
                 .collect();

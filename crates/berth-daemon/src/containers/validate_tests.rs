@@ -16,6 +16,7 @@ fn host() -> HostFacts {
     HostFacts {
         cpus: "0-1".into(),
         mems: "0".into(),
+        limits_refused: None,
     }
 }
 
@@ -284,4 +285,50 @@ fn host_facts_parse_as_lists() {
     let h = HostFacts::detect();
     assert!(parse_list(&h.cpus, u32::MAX).is_ok(), "{h:?}");
     assert!(parse_list(&h.mems, u32::MAX).is_ok(), "{h:?}");
+}
+
+#[test]
+fn a_daemon_without_cgroups_refuses_limits_by_flag() {
+    let rootless = HostFacts {
+        limits_refused: Some("resource limits need cgroup v2 delegation".into()),
+        ..host()
+    };
+    let cases = [
+        (
+            HostConfig {
+                memory: Some(64 << 20),
+                ..Default::default()
+            },
+            "--memory",
+        ),
+        (
+            HostConfig {
+                pids_limit: Some(10),
+                ..Default::default()
+            },
+            "--pids-limit",
+        ),
+        (
+            HostConfig {
+                nano_cpus: Some(500_000_000),
+                ..Default::default()
+            },
+            "--cpus",
+        ),
+    ];
+    for (h, flag) in cases {
+        assert_eq!(
+            host_config(&h, &rootless).unwrap_err(),
+            format!("{flag}: resource limits need cgroup v2 delegation")
+        );
+        assert_eq!(host_config(&h, &host()), Ok(()));
+    }
+    // "Unlimited" values and no limits at all pass.
+    let unlimited = HostConfig {
+        pids_limit: Some(-1),
+        memory_swap: Some(-1),
+        memory: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(host_config(&unlimited, &rootless), Ok(()));
 }
