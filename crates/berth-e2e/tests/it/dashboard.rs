@@ -294,7 +294,11 @@ fn dashboard_in_a_real_browser() {
     let status = status.unwrap_or_else(|| panic!("the browser run hung (5 min): {out}\n{err}"));
     // The driver's own verdict (the traceback's last line) comes first: long CI logs are cut
     // in the middle.
-    let verdict = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let verdict = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     assert!(
         status.success() && out.contains("DASHBOARD OK"),
         "driver failed: {verdict}\n{out}\n{err}\ndaemon log:\n{}",
