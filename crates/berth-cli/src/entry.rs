@@ -194,7 +194,12 @@ pub fn daemon(cli: &Cli) -> i32 {
             // An ordinary user: this process stays on the host and runs the daemon (this same
             // command line) in its own namespaces.
             berth_rootless::Stage::User => {
-                return match berth_rootless::run_parent(&mut berth_rootless::spawn::Nothing) {
+                let mut slirp = berth_rootless::slirp::Slirp::find(&cfg.exec_root);
+                let beside: &mut dyn berth_rootless::spawn::Beside = match &mut slirp {
+                    Some(s) => s,
+                    None => &mut berth_rootless::spawn::Nothing,
+                };
+                return match berth_rootless::run_parent(beside) {
                     Ok(code) => code,
                     Err(e) => {
                         eprintln!("berth daemon: {e}");

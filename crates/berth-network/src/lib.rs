@@ -18,5 +18,5 @@ pub mod rules;
 mod state;
 
 pub use error::{Error, ErrorKind, Result};
-pub use manager::{ApplyHook, ManagerOptions, NetworkManager};
+pub use manager::{ApplyHook, HostForward, ManagerOptions, NetworkManager};
 pub use model::*;

@@ -1,6 +1,7 @@
 //! The namespace side of rootless mode, run by the re-executed daemon (root of its user
 //! namespace) before anything else: die with the host-side parent, drop the user's
-//! supplementary groups, keep its mounts to itself, bring up loopback in its network namespace,
+//! supplementary groups, keep its mounts to itself, bring up loopback (and proxy ARP on
+//! slirp4netns's tap0) in its network namespace,
 //! and on a cgroup v1 host give the runtime a private cgroup tree ([`crate::cgroup`]).
 
 use nix::mount::{mount, MsFlags};
@@ -38,7 +39,16 @@ pub fn enter(single: bool) -> Result<(), RootlessError> {
     if !crate::cgroup::cgroup2_root() {
         crate::cgroup::private_tree()?;
     }
-    loopback_up().map_err(|e| RootlessError::io("bring up lo in the daemon's network namespace", e))
+    loopback_up()
+        .map_err(|e| RootlessError::io("bring up lo in the daemon's network namespace", e))?;
+    // slirp4netns delivers published ports to container addresses through tap0, asking for
+    // their link address there: the namespace answers for what it routes (bridges behind it).
+    let proxy_arp = std::path::Path::new("/proc/sys/net/ipv4/conf/tap0/proxy_arp");
+    if proxy_arp.exists() {
+        std::fs::write(proxy_arp, b"1")
+            .map_err(|e| RootlessError::io("enable proxy ARP on tap0", e))?;
+    }
+    Ok(())
 }
 
 /// `ip link set lo up` through SIOCSIFFLAGS.

@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod inner;
 pub mod paths;
 pub mod plan;
+pub mod slirp;
 pub mod spawn;
 pub mod subid;
 

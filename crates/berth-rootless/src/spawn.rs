@@ -20,6 +20,8 @@ const SYNC_ENV: &str = "_BERTH_ROOTLESS_SYNC_FD";
 pub const INNER_ENV: &str = "_BERTH_ROOTLESS";
 /// The pid of the host-side parent, for the inner daemon's parent-death check.
 const PARENT_ENV: &str = "_BERTH_ROOTLESS_PARENT";
+/// The host's `net.ipv4.ip_unprivileged_port_start` (the daemon's namespace has its own).
+const PORT_START_ENV: &str = "_BERTH_ROOTLESS_PORT_START";
 /// The fd number the sync pipe gets in the child.
 const SYNC_FD: i32 = 3;
 
@@ -229,7 +231,8 @@ pub fn run_parent(beside: &mut dyn Beside) -> Result<i32, RootlessError> {
         .args(&args[1..])
         .env_remove(INNER_ENV)
         .env(SYNC_ENV, SYNC_FD.to_string())
-        .env(PARENT_ENV, std::process::id().to_string());
+        .env(PARENT_ENV, std::process::id().to_string())
+        .env(PORT_START_ENV, host_port_start().to_string());
     let read_end = r.as_raw_fd();
     // SAFETY: child_setup only makes async-signal-safe syscalls.
     unsafe {
@@ -269,4 +272,21 @@ pub fn run_parent(beside: &mut dyn Beside) -> Result<i32, RootlessError> {
 /// The host-side parent's pid, as the inner daemon was told.
 pub fn parent_pid() -> Option<i32> {
     std::env::var(PARENT_ENV).ok()?.parse().ok()
+}
+
+/// The lowest host port an ordinary user may bind (`net.ipv4.ip_unprivileged_port_start`).
+fn host_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024)
+}
+
+/// In the rootless daemon: the lowest host port it can publish (the host's
+/// `net.ipv4.ip_unprivileged_port_start`, read by the parent before the namespaces existed).
+pub fn unprivileged_port_start() -> u16 {
+    std::env::var(PORT_START_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1024)
 }

@@ -1,9 +1,10 @@
 //! Rootless mode end to end: a test user (made here with `useradd`, a subordinate range in
 //! /etc/subuid and /etc/subgid) starts `berth daemon` itself and, with the same commands and no
 //! root anywhere, loads an image, runs containers (root inside, the user outside), uses a named
-//! volume, builds a Dockerfile with a RUN step, is reached by the docker CLI, and cannot read
-//! what the user cannot. The user, its ranges, its processes and its files are removed on drop,
-//! also on panic.
+//! volume, builds a Dockerfile with a RUN step, is reached by the docker CLI, publishes a port
+//! on the host's 127.0.0.1 (slirp4netns), resolves containers by name on a user network, and
+//! cannot read what the user cannot. The user, its ranges, its processes and its files are
+//! removed on drop, also on panic.
 
 use crate::common;
 
@@ -253,6 +254,43 @@ impl Drop for User {
     }
 }
 
+/// slirp4netns (the rootless network) opens /dev/net/tun as the user: most distributions' udev
+/// makes it 0666, a host without udev leaves the kernel's 0600. Opened for the test, the old
+/// mode restored on drop.
+struct TunOpen(Option<u32>);
+
+impl TunOpen {
+    const PATH: &'static str = "/dev/net/tun";
+
+    fn open() -> TunOpen {
+        let mode = std::fs::metadata(Self::PATH).unwrap().permissions().mode() & 0o7777;
+        if mode & 0o666 == 0o666 {
+            return TunOpen(None);
+        }
+        std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(0o666)).unwrap();
+        TunOpen(Some(mode))
+    }
+}
+
+impl Drop for TunOpen {
+    fn drop(&mut self) {
+        if let Some(mode) = self.0 {
+            let _ = std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(mode));
+        }
+    }
+}
+
+/// GET `path` from 127.0.0.1:`port`: the response body.
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -291,9 +329,13 @@ fn rootless_daemon_runs_as_an_ordinary_user() {
     let Some(img) = common::busybox(test) else {
         return;
     };
+    if !berth_testutil::require_cmds(test, &["slirp4netns"]) {
+        return;
+    }
     let Some(mut u) = User::create(test) else {
         return;
     };
+    let _tun = TunOpen::open();
     u.start_daemon();
     // The daemon itself runs as the user on the host, state in the XDG places.
     let pid = u.daemon.as_ref().unwrap().id() as i32;
@@ -405,6 +447,62 @@ fn rootless_daemon_runs_as_an_ordinary_user() {
         "{}",
         stderr(&o)
     );
+
+    // A published port is served on the host's 127.0.0.1 (slirp4netns forwards it into the
+    // daemon's namespace) and closed again when the container goes.
+    let port = common::cli::free_port();
+    let web = format!("rlw{}", rand_tag());
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = u.ok(&[
+        "run", "-d", "--name", &web, "-p", &publish, "busybox", "httpd", "-f", "-p", "80", "-h",
+        "/etc",
+    ]);
+    let body = common::poll(10, || http_get(port, "/hostname").ok()).expect("published port");
+    assert_eq!(body.trim(), &id[..12]);
+    u.ok(&["rm", "-f", &web]);
+    assert!(
+        http_get(port, "/hostname").is_err(),
+        "port still open after rm"
+    );
+    // Ports the host keeps for root are refused with the sysctl that opens them.
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if start > 80 {
+        let o = u.out(&["run", "--rm", "-p", "127.0.0.1:80:80", "busybox", "true"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(
+            stderr(&o).contains("sysctl net.ipv4.ip_unprivileged_port_start=80"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    // Two containers on a user network reach each other by name.
+    let net = format!("rln{}", rand_tag());
+    u.ok(&["network", "create", &net]);
+    let (a, b) = (format!("rla{}", rand_tag()), format!("rlb{}", rand_tag()));
+    let serve = |n: &str| {
+        let httpd = ["httpd", "-f", "-p", "80", "-h", "/etc"];
+        let mut args = vec!["run", "-d", "--name", n, "--network", &net, "busybox"];
+        args.extend(httpd);
+        u.ok(&args)
+    };
+    let a_id = serve(&a);
+    let b_id = serve(&b);
+    let url = |n: &str| format!("http://{n}/hostname");
+    assert_eq!(
+        u.ok(&["exec", &a, "wget", "-q", "-O-", &url(&b)]),
+        b_id[..12]
+    );
+    assert_eq!(
+        u.ok(&["exec", &b, "wget", "-q", "-O-", &url(&a)]),
+        a_id[..12]
+    );
+    u.ok(&["rm", "-f", &a, &b]);
+    u.ok(&["network", "rm", &net]);
 
     u.ok(&["rm", "-f", &name]);
     assert!(u.ok(&["ps", "-aq"]).is_empty());

@@ -37,6 +37,7 @@ mod networks;
 mod publish;
 
 use derive::{bridge_addrs, plan, records_for};
+pub use publish::HostForward;
 
 /// Bridge-name option Docker uses.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
@@ -69,6 +70,9 @@ pub struct ManagerOptions {
     /// Test seam: awaited when an apply step (netlink work) begins, with the step's name.
     #[doc(hidden)]
     pub apply_hook: Option<ApplyHook>,
+    /// Forwards published ports from the host into this namespace (a rootless daemon's
+    /// user-mode network); None: the daemon's namespace is the host's.
+    pub host_forward: Option<Arc<dyn HostForward>>,
 }
 
 /// An async callback run at the start of each apply step ("create_network", "connect", "veth"
@@ -98,6 +102,7 @@ impl ManagerOptions {
             enable_ip_forward: true,
             firewall: true,
             apply_hook: None,
+            host_forward: None,
         }
     }
 }
@@ -106,12 +111,27 @@ struct Inner {
     /// What is committed (and, once `sync` ran, persisted and in force).
     state: State,
     reservations: HashMap<ResKey, Reservation>,
+    /// Host forwards of published ports ([`HostForward`] handles).
+    forwards: HashMap<ResKey, u64>,
     /// Network id → its records and servers (IPv4 gateway first, then IPv6 gateway).
     dns: HashMap<String, (SharedRecords, Vec<DnsServer>)>,
     /// Endpoints being connected or released: their addresses stay taken meanwhile.
     held: Vec<Held>,
     /// Networks being created or removed: their names, subnets and bridges stay taken.
     held_nets: Vec<Network>,
+}
+
+impl Inner {
+    /// Release the reservations of `gone` ports; their host forwards' handles, to remove.
+    fn drop_ports(&mut self, gone: &[Publication]) -> Vec<u64> {
+        gone.iter()
+            .filter_map(|p| {
+                let k = ports::key(p);
+                self.reservations.remove(&k);
+                self.forwards.remove(&k)
+            })
+            .collect()
+    }
 }
 
 /// Where an endpoint that is not (or no longer) in the committed state stands.
@@ -286,6 +306,7 @@ impl NetworkManager {
             inner: Mutex::new(Inner {
                 state,
                 reservations: HashMap::new(),
+                forwards: HashMap::new(),
                 dns: HashMap::new(),
                 held: vec![],
                 held_nets: vec![],
@@ -507,9 +528,8 @@ impl NetworkManager {
                 .drain(..)
                 .partition(|p| !alive(&p.container_id));
             g.state.ports = keep;
-            for p in &gone {
-                g.reservations.remove(&ports::key(p));
-            }
+            let handles = g.drop_ports(&gone);
+            self.unforward(handles);
             for id in g.dns.keys() {
                 Self::refresh_dns(&g, id);
             }
@@ -555,6 +575,8 @@ impl NetworkManager {
             let mut g = self.inner.lock().await;
             g.dns.clear();
             g.reservations.clear();
+            let handles: Vec<u64> = g.forwards.drain().map(|(_, h)| h).collect();
+            self.unforward(handles);
             g.state.networks.clone()
         };
         for n in nets {

@@ -8,6 +8,17 @@ use crate::error::{Error, Result};
 use crate::model::{PortMapping, Publication};
 use crate::ports;
 
+/// Forwards published ports from outside the daemon's network namespace into it: a rootless
+/// daemon's user-mode network stack binds the host port and delivers connections to the
+/// container's address. Implemented by the daemon over berth-rootless's slirp4netns API.
+pub trait HostForward: Send + Sync + std::fmt::Debug {
+    /// Forward `m`'s host address and port to `container_ip` and `m.container_port`; the
+    /// returned handle goes to [`HostForward::remove`].
+    fn add(&self, m: &PortMapping, container_ip: IpAddr) -> Result<u64>;
+    /// Stop forwarding `handle`.
+    fn remove(&self, handle: u64);
+}
+
 impl NetworkManager {
     /// Publish ports of the container at `container_ip`. All or nothing: a host port in use by
     /// another mapping or process is a Conflict and leaves no rule and no reservation behind.
@@ -55,13 +66,16 @@ impl NetworkManager {
             g.reservations.extend(new_res);
             (actual, added)
         };
-        if let Err(e) = self.sync(false).await {
+        let applied = match self.sync(false).await {
+            Ok(()) => self.forward_from_host(&added).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
             {
                 let mut g = self.inner.lock().await;
                 g.state.ports.retain(|p| !added.contains(p));
-                for p in &added {
-                    g.reservations.remove(&ports::key(p));
-                }
+                let handles = g.drop_ports(&added);
+                self.unforward(handles);
             }
             let _ = self.sync(false).await;
             return Err(e);
@@ -101,11 +115,36 @@ impl NetworkManager {
                 .drain(..)
                 .partition(|p| p.container_ip == container_ip);
             g.state.ports = keep;
-            for p in &gone {
-                g.reservations.remove(&ports::key(p));
-            }
+            let handles = g.drop_ports(&gone);
+            self.unforward(handles);
         }
         self.sync(false).await
+    }
+
+    /// Forward `added` ports from the host (a rootless daemon's namespace), all or none.
+    async fn forward_from_host(&self, added: &[Publication]) -> Result<()> {
+        let Some(hf) = &self.opts.host_forward else {
+            return Ok(());
+        };
+        let mut done = Vec::new();
+        for p in added {
+            match hf.add(&p.mapping, p.container_ip) {
+                Ok(h) => done.push((ports::key(p), h)),
+                Err(e) => {
+                    self.unforward(done.into_iter().map(|(_, h)| h).collect());
+                    return Err(e);
+                }
+            }
+        }
+        self.inner.lock().await.forwards.extend(done);
+        Ok(())
+    }
+
+    /// Remove host forwards by handle (best effort: a gone forwarder has none left).
+    pub(super) fn unforward(&self, handles: Vec<u64>) {
+        if let Some(hf) = &self.opts.host_forward {
+            handles.into_iter().for_each(|h| hf.remove(h));
+        }
     }
 
     /// Published ports of a container.
