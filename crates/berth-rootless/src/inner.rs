@@ -24,6 +24,11 @@ pub fn enter(single: bool) -> Result<(), RootlessError> {
     if parent_pid().is_some_and(|p| nix::unistd::getppid().as_raw() != p) {
         std::process::exit(1);
     }
+    // Root's tools (nft, ip) live in sbin, which an ordinary user's PATH often lacks.
+    let path = std::env::var("PATH").unwrap_or_default();
+    if !path.split(':').any(|d| d == "/usr/sbin") {
+        std::env::set_var("PATH", format!("{path}:/usr/sbin:/sbin"));
+    }
     if !single {
         nix::unistd::setgroups(&[])
             .map_err(|e| RootlessError::io("drop supplementary groups", e.into()))?;

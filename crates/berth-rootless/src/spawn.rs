@@ -22,6 +22,8 @@ pub const INNER_ENV: &str = "_BERTH_ROOTLESS";
 const PARENT_ENV: &str = "_BERTH_ROOTLESS_PARENT";
 /// The host's `net.ipv4.ip_unprivileged_port_start` (the daemon's namespace has its own).
 const PORT_START_ENV: &str = "_BERTH_ROOTLESS_PORT_START";
+/// The host user's name (or uid), for hints the inner daemon gives.
+const USER_ENV: &str = "_BERTH_ROOTLESS_USER";
 /// The fd number the sync pipe gets in the child.
 const SYNC_FD: i32 = 3;
 
@@ -232,7 +234,8 @@ pub fn run_parent(beside: &mut dyn Beside) -> Result<i32, RootlessError> {
         .env_remove(INNER_ENV)
         .env(SYNC_ENV, SYNC_FD.to_string())
         .env(PARENT_ENV, std::process::id().to_string())
-        .env(PORT_START_ENV, host_port_start().to_string());
+        .env(PORT_START_ENV, host_port_start().to_string())
+        .env(USER_ENV, user.display());
     let read_end = r.as_raw_fd();
     // SAFETY: child_setup only makes async-signal-safe syscalls.
     unsafe {
@@ -289,4 +292,22 @@ pub fn unprivileged_port_start() -> u16 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1024)
+}
+
+/// In a rootless daemon that maps a single id: what to do about an owner it cannot map (the
+/// `usermod` command for the user who started it).
+pub fn single_id_hint() -> Option<String> {
+    if stage() != (Stage::Inner { single: true }) {
+        return None;
+    }
+    let user = User {
+        name: std::env::var(USER_ENV).unwrap_or_default(),
+        uid: 0,
+        gid: 0,
+    };
+    Some(format!(
+        "this rootless daemon maps only your own id (no subordinate ids): add a range with \
+         `{}` and restart it",
+        crate::plan::usermod_hint(&user)
+    ))
 }

@@ -68,7 +68,22 @@ pub fn check_host_config(h: &HostConfig) -> Result<(), DaemonError> {
 /// Check the container config part of a create (as the client sent it, before the image's
 /// config is merged in).
 pub fn check_create_body(c: &ContainerCreateBody) -> Result<(), DaemonError> {
-    config(c).map_err(DaemonError::Invalid)
+    config(c).map_err(DaemonError::Invalid)?;
+    // A rootless daemon without subordinate ids maps root alone: no other user can exist.
+    let user = c.user.as_deref().unwrap_or("");
+    if let (false, Some(hint)) = (is_root_user(user), berth_rootless::spawn::single_id_hint()) {
+        return Err(DaemonError::Invalid(format!(
+            "user {user:?} has no id here: {hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `--user` names root (or nothing: the image's user, root for most images).
+fn is_root_user(user: &str) -> bool {
+    let mut parts = user.splitn(2, ':');
+    let (u, g) = (parts.next().unwrap_or(""), parts.next());
+    matches!(u, "" | "0" | "root") && g.is_none_or(|g| matches!(g, "0" | "root"))
 }
 
 /// The pure host-config checks (first failure wins, in dockerd's order).

@@ -332,3 +332,13 @@ fn a_daemon_without_cgroups_refuses_limits_by_flag() {
     };
     assert_eq!(host_config(&unlimited, &rootless), Ok(()));
 }
+
+#[test]
+fn root_users_by_name_or_id() {
+    for u in ["", "0", "root", "0:0", "root:root", "root:0"] {
+        assert!(is_root_user(u), "{u}");
+    }
+    for u in ["1000", "nobody", "0:5", "root:tty"] {
+        assert!(!is_root_user(u), "{u}");
+    }
+}
