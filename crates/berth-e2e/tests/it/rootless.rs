@@ -8,7 +8,6 @@
 
 use crate::common;
 
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -30,8 +29,9 @@ struct User {
 }
 
 impl User {
-    /// Create the user; None when the test is skipped (not root, a tool missing, no binary).
-    fn create(test: &str) -> Option<User> {
+    /// Create the user, with a subordinate range when `range`; None when the test is skipped
+    /// (not root, a tool missing, no binary).
+    fn create(test: &str, range: bool) -> Option<User> {
         let tools = [
             "useradd",
             "userdel",
@@ -87,9 +87,15 @@ impl User {
             bin,
             daemon: None,
         };
-        for f in ["/etc/subuid", "/etc/subgid"] {
-            let mut file = std::fs::OpenOptions::new().append(true).open(f).unwrap();
-            writeln!(file, "{}:{}:{RANGE}", u.name, u.sub_start).unwrap();
+        if range {
+            // usermod locks the files as useradd does (another test may be adding a user);
+            // userdel removes the ranges again.
+            let ids = format!("{}-{}", u.sub_start, u.sub_start + RANGE - 1);
+            let o = Command::new("usermod")
+                .args(["--add-subuids", &ids, "--add-subgids", &ids, &u.name])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "usermod: {}", stderr(&o));
         }
         for d in [home.clone(), u.runtime_dir()] {
             std::fs::create_dir(&d).unwrap();
@@ -234,17 +240,7 @@ impl Drop for User {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        for f in ["/etc/subuid", "/etc/subgid"] {
-            let mine = format!("{}:", self.name);
-            if let Ok(text) = std::fs::read_to_string(f) {
-                let kept: String = text
-                    .lines()
-                    .filter(|l| !l.starts_with(&mine))
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                let _ = std::fs::write(f, kept);
-            }
-        }
+        // userdel removes the user's /etc/subuid and /etc/subgid ranges too.
         let _ = Command::new("userdel").arg(&self.name).output();
         // Layers and volumes hold files of subordinate ids, some read-only.
         let _ = Command::new("chmod")
@@ -282,7 +278,7 @@ impl Drop for TunOpen {
 
 /// GET `path` from 127.0.0.1:`port`: the response body.
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    use std::io::Read;
+    use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
@@ -307,7 +303,7 @@ fn host_uid(pid: i32) -> Option<u32> {
 }
 
 /// `berth load` as the user, the archive on stdin (the user need not read the shared dir).
-fn load(u: &User, archive: &Path) -> String {
+fn load_output(u: &User, archive: &Path) -> Output {
     let mut c = u
         .berth(&["load"])
         .stdin(Stdio::piped())
@@ -316,9 +312,15 @@ fn load(u: &User, archive: &Path) -> String {
         .spawn()
         .unwrap();
     let mut stdin = c.stdin.take().unwrap();
-    std::io::copy(&mut std::fs::File::open(archive).unwrap(), &mut stdin).unwrap();
+    // A refused archive may be closed early: the exit status tells.
+    let _ = std::io::copy(&mut std::fs::File::open(archive).unwrap(), &mut stdin);
     drop(stdin);
-    let o = c.wait_with_output().unwrap();
+    c.wait_with_output().unwrap()
+}
+
+/// [`load_output`], which must succeed: its stdout.
+fn load(u: &User, archive: &Path) -> String {
+    let o = load_output(u, archive);
     assert!(o.status.success(), "load: {}\n{}", stderr(&o), u.log());
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -332,7 +334,7 @@ fn rootless_daemon_runs_as_an_ordinary_user() {
     if !berth_testutil::require_cmds(test, &["slirp4netns"]) {
         return;
     }
-    let Some(mut u) = User::create(test) else {
+    let Some(mut u) = User::create(test, true) else {
         return;
     };
     let _tun = TunOpen::open();
@@ -510,4 +512,52 @@ fn rootless_daemon_runs_as_an_ordinary_user() {
     // The daemon and its shims are gone with it: no process of the user or its range is left.
     let left = common::poll(10, || u.processes().is_empty().then_some(()));
     assert!(left.is_some(), "left running: {:?}", u.processes());
+}
+
+#[test]
+fn rootless_without_subordinate_ids_maps_root_alone_and_says_how_to_add_a_range() {
+    let test = "rootless_without_subordinate_ids_maps_root_alone_and_says_how_to_add_a_range";
+    let (Some(busybox), Some(debian)) = (
+        common::busybox(test),
+        berth_testutil::image(test, "debian-bookworm-minbase"),
+    ) else {
+        return;
+    };
+    let Some(mut u) = User::create(test, false) else {
+        return;
+    };
+    u.start_daemon();
+    let usermod = format!(
+        "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}",
+        u.name
+    );
+    let log = u.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("no subordinate ids"))
+        .unwrap_or_default();
+    assert!(
+        warning.contains("single id") && warning.contains(&usermod),
+        "{log}"
+    );
+    // Root alone works: busybox's files all belong to root.
+    assert!(load(&u, &busybox).contains("Loaded image: busybox"));
+    assert_eq!(u.ok(&["run", "--rm", "busybox", "id", "-u"]), "0");
+    let pid = u.daemon.as_ref().unwrap().id() as i32;
+    assert_eq!(host_uid(pid), Some(u.uid));
+    // Another user, or an image with other owners' files, needs a range: one line says how.
+    let o = u.out(&["run", "--rm", "-u", "1000", "busybox", "id"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(&usermod), "{}", stderr(&o));
+    let o = load_output(&u, &debian);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("is not mapped in this user namespace") && err.contains(&usermod),
+        "{err}"
+    );
+    assert!(!u
+        .ok(&["images", "--format", "{{.Repository}}"])
+        .contains("debian"));
+    u.stop_daemon();
 }
