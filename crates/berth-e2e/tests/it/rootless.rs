@@ -450,6 +450,15 @@ fn rootless_daemon_runs_as_an_ordinary_user() {
         stderr(&o)
     );
 
+    // Nor can a container be frozen: said so, not a missing file.
+    let o = u.out(&["pause", &name]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("pause needs the container's freezer cgroup"),
+        "{}",
+        stderr(&o)
+    );
+
     // A published port is served on the host's 127.0.0.1 (slirp4netns forwards it into the
     // daemon's namespace) and closed again when the container goes.
     let port = common::cli::free_port();
