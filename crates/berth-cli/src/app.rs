@@ -203,7 +203,11 @@ async fn client(cli: &Cli) -> anyhow::Result<Client> {
     let rootless = crate::defaults::rootless();
     let host = match crate::context::resolve_host(cli.host.as_deref(), cli.context.as_deref())? {
         Some(h) => Host::parse(&h)?,
-        None => Host::Unix(crate::defaults::client_socket(rootless, env)),
+        None => Host::Unix(crate::defaults::client_socket(
+            rootless,
+            env,
+            &crate::defaults::socket_usable,
+        )),
     };
     let no_auto = cli.no_autostart
         || std::env::var("BERTH_NO_AUTOSTART").is_ok_and(|v| v == "1" || v == "true");
@@ -249,7 +253,11 @@ fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
                     let star = if c.name == cur { " *" } else { "" };
                     let host = c.host.unwrap_or_else(|| {
                         let env = &berth_rootless::paths::process_env;
-                        let sock = crate::defaults::client_socket(crate::defaults::rootless(), env);
+                        let sock = crate::defaults::client_socket(
+                            crate::defaults::rootless(),
+                            env,
+                            &crate::defaults::socket_usable,
+                        );
                         Host::Unix(sock).to_string()
                     });
                     [format!("{}{star}", c.name), c.description, host]

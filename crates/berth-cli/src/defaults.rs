@@ -2,7 +2,7 @@
 //! /run/berth/berth.sock; an ordinary user gets the rootless daemon's (berth-rootless's XDG
 //! paths), for the daemon it starts and for the socket the CLI looks for.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_rootless::paths;
 
@@ -20,14 +20,24 @@ pub fn state_root(rootless: bool, env: &dyn Fn(&str) -> Option<String>) -> anyho
     })
 }
 
-/// The socket the CLI uses when nothing selects one: the rootless socket for an ordinary user
-/// whose session has `XDG_RUNTIME_DIR`, else the system daemon's.
-pub fn client_socket(rootless: bool, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    match rootless {
-        true => paths::socket(env).ok(),
-        false => None,
+/// The socket the CLI uses when nothing selects one: for an ordinary user whose session has
+/// `XDG_RUNTIME_DIR`, the rootless daemon's socket, unless that is absent and the system
+/// daemon's socket is open to the user (`--group`): then the system daemon, as before.
+pub fn client_socket(
+    rootless: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+    usable: &dyn Fn(&Path) -> bool,
+) -> PathBuf {
+    let system = PathBuf::from(berth_client::DEFAULT_SOCKET);
+    match rootless.then(|| paths::socket(env).ok()).flatten() {
+        Some(own) if own.exists() || !usable(&system) => own,
+        _ => system,
     }
-    .unwrap_or_else(|| PathBuf::from(berth_client::DEFAULT_SOCKET))
+}
+
+/// Whether this process may connect to the unix socket at `p` (write permission).
+pub fn socket_usable(p: &Path) -> bool {
+    nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
 #[cfg(test)]
@@ -45,22 +55,21 @@ mod tests {
             state_root(true, &env).unwrap(),
             PathBuf::from("/home/a/.local/share/berth")
         );
+        let no = |_: &Path| false;
         assert_eq!(
-            client_socket(true, &env),
+            client_socket(true, &env, &no),
             PathBuf::from("/run/user/7/berth/berth.sock")
         );
         assert_eq!(
             state_root(false, &env).unwrap(),
             PathBuf::from("/var/lib/berth")
         );
-        assert_eq!(
-            client_socket(false, &env),
-            PathBuf::from(berth_client::DEFAULT_SOCKET)
-        );
-        // Without a runtime dir the CLI tries the system daemon (which may share its socket).
-        assert_eq!(
-            client_socket(true, &|k| (k == "HOME").then(|| "/h".into())),
-            PathBuf::from(berth_client::DEFAULT_SOCKET)
-        );
+        let system = PathBuf::from(berth_client::DEFAULT_SOCKET);
+        assert_eq!(client_socket(false, &env, &no), system);
+        // A system daemon shared with the user (no rootless one running) stays the default.
+        assert_eq!(client_socket(true, &env, &|_: &Path| true), system);
+        // Without a runtime dir the CLI tries the system daemon.
+        let home_only = |k: &str| (k == "HOME").then(|| "/h".to_string());
+        assert_eq!(client_socket(true, &home_only, &no), system);
     }
 }
