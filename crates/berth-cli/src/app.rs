@@ -194,20 +194,38 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
     Ok(c)
 }
 
+/// The daemon socket when no host or context names one: the system's, or for an ordinary user
+/// the rootless daemon's (unless the system socket is shared with them).
+fn default_host() -> Host {
+    Host::Unix(crate::defaults::client_socket(
+        crate::defaults::rootless(),
+        &berth_rootless::paths::process_env,
+        &crate::defaults::socket_usable,
+    ))
+}
+
 /// The client for the selected host (daemon auto-started when allowed), API version not yet
 /// negotiated.
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
-    // -H / BERTH_HOST, DOCKER_HOST, the selected context, else the default socket
+    // -H / BERTH_HOST, DOCKER_HOST, the selected context, else the default socket (the
+    // rootless one for an ordinary user)
     let target = crate::context::resolve_host(cli.host.as_deref(), cli.context.as_deref())?;
     let host = match &target {
         Some(t) => Host::parse(&t.host)?,
-        None => Host::default(),
+        None => default_host(),
     };
     let no_auto = cli.no_autostart
         || std::env::var("BERTH_NO_AUTOSTART").is_ok_and(|v| v == "1" || v == "true");
     if let Host::Unix(sock) = &host {
         if !sock.exists() && !no_auto {
-            crate::autostart::start_daemon(sock, std::path::Path::new(&cli.root)).await?;
+            let root = match &cli.root {
+                Some(r) => std::path::PathBuf::from(r),
+                None => crate::defaults::state_root(
+                    crate::defaults::rootless(),
+                    &berth_rootless::paths::process_env,
+                )?,
+            };
+            crate::autostart::start_daemon(sock, &root).await?;
         }
     }
     let mut c = Client::new(host);
@@ -246,7 +264,7 @@ fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
                     serde_json::json!({
                         "Name": c.name,
                         "Description": c.description,
-                        "DockerEndpoint": c.host.unwrap_or_else(|| Host::default().to_string()),
+                        "DockerEndpoint": c.host.unwrap_or_else(|| default_host().to_string()),
                         "Current": c.name == cur,
                         "Error": "",
                     })

@@ -25,9 +25,10 @@ pub struct Cli {
     /// currentContext); -H, BERTH_HOST and DOCKER_HOST win
     #[arg(short = 'c', long = "context", env = "BERTH_CONTEXT")]
     pub context: Option<String>,
-    /// State directory of an auto-started daemon
-    #[arg(long, default_value = "/var/lib/berth")]
-    pub root: String,
+    /// State directory of an auto-started daemon (default /var/lib/berth; for an ordinary user
+    /// $XDG_DATA_HOME/berth, else ~/.local/share/berth)
+    #[arg(long)]
+    pub root: Option<String>,
     /// Enable debug logging
     #[arg(short = 'D', long)]
     pub debug: bool,

@@ -43,17 +43,47 @@ pub fn runtime(args: Vec<String>) -> ! {
 /// The daemon configuration from `berth [-H ..] [--root ..] daemon [-H ..] [--root ..] ...`:
 /// flags after `daemon` win; the exec root defaults to the socket's directory (so a custom
 /// socket never touches /run/berth), `/run/berth` for the default socket.
+/// For an ordinary user (`rootless`) state, socket, exec root and daemon.json default to the
+/// XDG paths; without `XDG_RUNTIME_DIR`, `--exec-root` or `-H unix://…` must say where.
 #[cfg(feature = "daemon")]
 pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
+    daemon_config_as(
+        cli,
+        crate::defaults::rootless(),
+        &berth_rootless::paths::process_env,
+    )
+}
+
+#[cfg(feature = "daemon")]
+fn daemon_config_as(
+    cli: &Cli,
+    rootless: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<berth_daemon::DaemonConfig> {
     use std::path::PathBuf;
     let crate::cli::Command::Daemon(d) = &cli.cmd else {
         anyhow::bail!("not a daemon command");
     };
+    let root = match d.root.as_ref().or(cli.root.as_ref()) {
+        Some(r) => PathBuf::from(r),
+        None => crate::defaults::state_root(rootless, env)?,
+    };
     let mut cfg = berth_daemon::DaemonConfig {
-        root: PathBuf::from(d.root.as_deref().unwrap_or(&cli.root)),
+        root,
         debug: cli.debug || d.debug,
+        rootless,
         ..Default::default()
     };
+    if rootless {
+        cfg.socket = match &d.exec_root {
+            Some(e) => PathBuf::from(e).join("berth.sock"),
+            // Refused only when no -H names a socket (checked after the hosts below).
+            None => berth_rootless::paths::socket(env).unwrap_or_default(),
+        };
+        cfg.config_file = berth_rootless::paths::config_file(env)
+            .ok()
+            .filter(|f| f.exists());
+    }
     let mut hosts: Vec<String> = d.host.clone();
     if hosts.is_empty() {
         hosts.extend(cli.host.clone().filter(|h| !h.is_empty()));
@@ -85,10 +115,16 @@ pub fn daemon_config(cli: &Cli) -> anyhow::Result<berth_daemon::DaemonConfig> {
             "berth daemon serves one unix socket and one tcp address: give -H at most once for each"
         );
     }
+    if cfg.listen_unix && cfg.socket.as_os_str().is_empty() {
+        return Err(berth_rootless::RootlessError::NoRuntimeDir.into());
+    }
     cfg.exec_root = match &d.exec_root {
         Some(e) => PathBuf::from(e),
         None if cfg.socket == std::path::Path::new(berth_client::DEFAULT_SOCKET) => {
             PathBuf::from("/run/berth")
+        }
+        None if cfg.socket.as_os_str().is_empty() => {
+            return Err(berth_rootless::RootlessError::NoRuntimeDir.into())
         }
         None => cfg
             .socket
@@ -154,6 +190,31 @@ pub fn daemon(cli: &Cli) -> i32 {
                 return 125;
             }
         };
+        match berth_rootless::stage() {
+            // An ordinary user: this process stays on the host and runs the daemon (this same
+            // command line) in its own namespaces.
+            berth_rootless::Stage::User => {
+                let mut slirp = berth_rootless::slirp::Slirp::find(&cfg.exec_root);
+                let beside: &mut dyn berth_rootless::spawn::Beside = match &mut slirp {
+                    Some(s) => s,
+                    None => &mut berth_rootless::spawn::Nothing,
+                };
+                return match berth_rootless::run_parent(beside) {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("berth daemon: {e}");
+                        125
+                    }
+                };
+            }
+            berth_rootless::Stage::Inner { single } => {
+                if let Err(e) = berth_rootless::inner::enter(single) {
+                    eprintln!("berth daemon: rootless: {e}");
+                    return 125;
+                }
+            }
+            berth_rootless::Stage::Root => {}
+        }
         crate::app::init_tracing(if cfg.debug { "debug" } else { "info" });
         let Some(rt) = crate::app::runtime(None) else {
             return 125;
@@ -259,6 +320,39 @@ mod tests {
         assert_eq!(c.network.bridge.as_deref(), Some("br7"));
         assert_eq!(c.network.bip.as_deref(), Some("10.7.0.1/24"));
         assert_eq!(c.network.nft_table.as_deref(), Some("t7"));
+    }
+
+    #[test]
+    fn an_ordinary_users_daemon_uses_the_xdg_paths() {
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/a".to_string()),
+            "XDG_RUNTIME_DIR" => Some("/run/user/7".to_string()),
+            _ => None,
+        };
+        let cli = Cli::try_parse_from(["berth", "daemon"]).unwrap();
+        let c = daemon_config_as(&cli, true, &env).unwrap();
+        assert!(c.rootless);
+        assert_eq!(c.root, std::path::Path::new("/home/a/.local/share/berth"));
+        assert_eq!(
+            c.socket,
+            std::path::Path::new("/run/user/7/berth/berth.sock")
+        );
+        assert_eq!(c.exec_root, std::path::Path::new("/run/user/7/berth"));
+        // No runtime dir: refused by name, unless --exec-root or -H says where.
+        let no_run = |k: &str| (k == "HOME").then(|| "/home/a".to_string());
+        let e = daemon_config_as(&cli, true, &no_run)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("XDG_RUNTIME_DIR is not set"), "{e}");
+        let cli = Cli::try_parse_from(["berth", "daemon", "--exec-root", "/e"]).unwrap();
+        let c = daemon_config_as(&cli, true, &no_run).unwrap();
+        assert_eq!(
+            (c.socket.to_str(), c.exec_root.to_str()),
+            (Some("/e/berth.sock"), Some("/e"))
+        );
+        let cli = Cli::try_parse_from(["berth", "daemon", "-H", "unix:///s/b.sock"]).unwrap();
+        let c = daemon_config_as(&cli, true, &no_run).unwrap();
+        assert_eq!(c.exec_root, std::path::Path::new("/s"));
     }
 
     #[test]

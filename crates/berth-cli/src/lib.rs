@@ -9,6 +9,7 @@ pub mod cli_container;
 pub mod cli_kube;
 pub mod cmd;
 pub mod context;
+pub mod defaults;
 pub mod entry;
 pub mod exit;
 pub mod format;

@@ -2,6 +2,9 @@
 //! tokio.
 
 fn main() {
+    // The rootless daemon's first stage waits here for its id maps, then re-executes as root
+    // of its user namespace (berth-rootless); any other process returns at once.
+    berth_rootless::resume_child();
     // The shim must run in a single-threaded process: dispatch before tokio or anything else.
     let mut args: Vec<String> = std::env::args().collect();
     let prog = args

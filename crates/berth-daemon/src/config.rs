@@ -37,6 +37,9 @@ pub struct DaemonConfig {
     pub pid_file: Option<PathBuf>,
     /// `--ui`: where the dashboard is served (`ip:port`); wins over daemon.json's `ui`.
     pub ui: Option<String>,
+    /// Rootless mode: the daemon is root of a user namespace an ordinary user made
+    /// (berth-rootless); `/info` says so and what needs real root is refused.
+    pub rootless: bool,
 }
 
 pub use berth_api_types::TlsConfig;
@@ -72,6 +75,7 @@ impl Default for DaemonConfig {
             network: NetworkOptions::default(),
             pid_file: None,
             ui: None,
+            rootless: false,
         }
     }
 }
@@ -95,6 +99,7 @@ impl DaemonConfig {
             network: NetworkOptions::default(),
             pid_file: None,
             ui: None,
+            rootless: false,
         }
     }
 

@@ -17,6 +17,7 @@ mod off_worker;
 pub mod orphans;
 mod pid_file;
 pub mod registry;
+mod rootless_ports;
 pub mod server;
 mod system;
 pub mod volumes;

@@ -91,6 +91,20 @@ pub(crate) fn manager_options(
     Ok(opts)
 }
 
+/// A rootless daemon's host forwarder for published ports (refusing them all when its
+/// slirp4netns did not start).
+fn rootless_forward(
+    cfg: &crate::config::DaemonConfig,
+) -> Option<Arc<dyn berth_network::HostForward>> {
+    let api = cfg.exec_root.join(berth_rootless::slirp::API_SOCKET);
+    cfg.rootless.then(|| {
+        Arc::new(crate::rootless_ports::SlirpForward {
+            api: api.exists().then_some(api),
+            port_start: berth_rootless::spawn::unprivileged_port_start(),
+        }) as Arc<dyn berth_network::HostForward>
+    })
+}
+
 /// Network options berth keeps for IPAM settings it records but does not act on.
 const OPT_IPAM_PREFIX: &str = "berth.ipam.";
 const OPT_IP_RANGE: &str = "berth.ipam.iprange";
@@ -373,12 +387,13 @@ impl Engine {
             .networks
             .manager
             .get_or_try_init(|| async move {
-                let opts = manager_options(
+                let mut opts = manager_options(
                     run,
                     &self.inner.cfg.network,
                     &self.inner.file.network(),
                     |k| std::env::var(k).ok(),
                 )?;
+                opts.host_forward = rootless_forward(&self.inner.cfg);
                 NetworkManager::open(&root, opts)
                     .await
                     .map(Arc::new)

@@ -97,6 +97,16 @@ fn image_users(containers: &[ContainerSummaryView]) -> HashMap<String, i64> {
     m
 }
 
+/// `/info`'s SecurityOptions, as dockerd names them (`name=rootless` when the daemon runs in
+/// an ordinary user's namespace).
+fn security_options(rootless: bool) -> Vec<String> {
+    let mut o = vec!["name=seccomp,profile=builtin".to_string()];
+    if rootless {
+        o.push("name=rootless".into());
+    }
+    o
+}
+
 /// `(total, running, paused, stopped)` for `/info`.
 fn container_counts(states: impl Iterator<Item = Status>) -> (i64, i64, i64, i64) {
     let (mut total, mut running, mut paused) = (0, 0, 0);
@@ -275,7 +285,7 @@ impl SystemService for Engine {
                 ..Default::default()
             }),
             live_restore_enabled: Some(true),
-            security_options: Some(vec!["name=seccomp,profile=builtin".into()]),
+            security_options: Some(security_options(inner.cfg.rootless)),
             warnings: Some(vec![]),
             ..Default::default()
         })

@@ -20,6 +20,6 @@ pub mod rules;
 mod state;
 
 pub use error::{Error, ErrorKind, Result};
-pub use manager::{ApplyHook, ManagerOptions, NetworkManager};
+pub use manager::{ApplyHook, HostForward, ManagerOptions, NetworkManager};
 pub use model::*;
 pub use ports::clashes as ports_clash;

@@ -601,7 +601,8 @@ impl Applier<'_> {
                     Some(rfs::Uid::from_raw(meta.uid)),
                     Some(rfs::Gid::from_raw(meta.gid)),
                     AtFlags::SYMLINK_NOFOLLOW,
-                )?;
+                )
+                .map_err(owner_err(meta))?;
                 rfs::utimensat(&dir, name, &ts(meta.mtime), AtFlags::SYMLINK_NOFOLLOW)?;
             }
             T::Link => {
@@ -683,10 +684,10 @@ impl Applier<'_> {
         );
         let mode = Mode::from_raw_mode(meta.mode);
         if is_fd {
-            rfs::fchown(fd, u, g)?;
+            rfs::fchown(fd, u, g).map_err(owner_err(meta))?;
             rfs::fchmod(fd, mode)?;
         } else {
-            rfs::chownat(fd, name, u, g, AtFlags::SYMLINK_NOFOLLOW)?;
+            rfs::chownat(fd, name, u, g, AtFlags::SYMLINK_NOFOLLOW).map_err(owner_err(meta))?;
             let st = rfs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
             if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
                 rfs::chmodat(fd, name, mode, AtFlags::empty())?;
@@ -722,6 +723,19 @@ impl Applier<'_> {
                 .map_err(|s| self.apply_err(path.as_bytes(), s.into()))?;
         }
         Ok(())
+    }
+}
+
+/// chown's EINVAL means the owner has no id in this user namespace (a rootless daemon maps
+/// only its user's ranges): say so rather than "Invalid argument".
+fn owner_err(meta: &Meta) -> impl FnOnce(Errno) -> io::Error {
+    let (uid, gid) = (meta.uid, meta.gid);
+    move |e| match e {
+        Errno::INVAL => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("owner {uid}:{gid} is not mapped in this user namespace"),
+        ),
+        e => e.into(),
     }
 }
 

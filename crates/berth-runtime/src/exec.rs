@@ -42,7 +42,9 @@ pub fn exec_process(base: &Spec, ec: &ExecConfig) -> Result<serde_json::Value> {
         p["cwd"] = json!(ec.cwd);
     }
     if let Some(u) = &ec.user {
-        p["user"] = json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
+        let map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+        let gids = spec::groups(&u.additional_gids, spec::single_id(&map));
+        p["user"] = json!({"uid": u.uid, "gid": u.gid, "additionalGids": gids});
     }
     if ec.privileged {
         // Only what this runtime holds: one capability outside its bounding set fails the exec.

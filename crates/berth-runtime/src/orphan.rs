@@ -14,6 +14,12 @@ use crate::sys;
 
 pub(crate) fn cleanup_state(cfg: &ShimConfig) {
     let root = cfg.state_root.join(&cfg.spec.id);
+    // A rootless daemon's private cgroup goes first, so libcontainer finds nothing to remove.
+    let cg_root = Path::new(cgroups::CGROUP_ROOT);
+    if berth_rootless::cgroup::private_tree_active(cg_root) {
+        let cg = spec::cgroup_path(cfg.spec.cgroup_parent.as_deref(), &cfg.spec.id);
+        berth_rootless::cgroup::release(cg_root, &cg);
+    }
     if let Ok(mut ct) = Container::load(root.clone()) {
         let _ = ct.delete(true);
     }
@@ -22,6 +28,23 @@ pub(crate) fn cleanup_state(cfg: &ShimConfig) {
         Path::new(cgroups::CGROUP_ROOT),
         &spec::cgroup_path(cfg.spec.cgroup_parent.as_deref(), &cfg.spec.id),
     );
+}
+
+/// In a rootless daemon on a cgroup v1 host, the container's directories in the private
+/// cgroup tree (berth-rootless), made before libcontainer puts the container there.
+pub(crate) fn rootless_cgroup_prepare(cfg: &ShimConfig) -> Result<()> {
+    let cg_root = Path::new(cgroups::CGROUP_ROOT);
+    if !berth_rootless::cgroup::private_tree_active(cg_root) {
+        return Ok(());
+    }
+    let cg = spec::cgroup_path(cfg.spec.cgroup_parent.as_deref(), &cfg.spec.id);
+    berth_rootless::cgroup::prepare(cg_root, &cg).map_err(|e| {
+        Error::io(
+            "prepare the rootless cgroup",
+            cg_root.join(cg.trim_start_matches('/')),
+            e,
+        )
+    })
 }
 
 /// Write `<dir>/exit.json` atomically (berth-rootfs's crash-safe write: unique temp, fsync,

@@ -272,6 +272,10 @@ pub struct HostInfo {
     /// This runtime runs in a user namespace (rootless, a sandbox): groups outside its map
     /// cannot be named, so `ping_group_range` is not set (dockerd's `RunningInUserNS`).
     pub in_userns: bool,
+    /// This user namespace maps root alone (a rootless daemon without subordinate ids): no
+    /// group can be named, so devpts gets no `gid=5` and processes no supplementary groups
+    /// (`setgroups` is denied there).
+    pub single_id: bool,
 }
 
 impl HostInfo {
@@ -299,8 +303,36 @@ impl HostInfo {
             in_userns: in_userns(
                 &std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default(),
             ),
+            single_id: single_id(
+                &std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default(),
+            ),
         }
     }
+}
+
+/// Supplementary groups as the runtime can set them: none where only root is mapped.
+pub fn groups(gids: &[u32], single_id: bool) -> &[u32] {
+    if single_id {
+        &[]
+    } else {
+        gids
+    }
+}
+
+/// Whether `id` has a line in a `/proc/self/{uid,gid}_map` (`inside outside count` lines).
+pub fn id_mapped(map: &str, id: u32) -> bool {
+    map.lines().any(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        f.len() == 3 && (f[0]..f[0] + f[2]).contains(&u64::from(id))
+    })
+}
+
+/// Whether a `/proc/self/gid_map` maps root alone (see [`HostInfo::single_id`]).
+pub fn single_id(gid_map: &str) -> bool {
+    in_userns(gid_map) && !id_mapped(gid_map, 1)
 }
 
 /// Whether a `/proc/self/uid_map` is a user namespace's: anything but the initial
@@ -649,7 +681,7 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
         "user": {
             "uid": c.user.uid,
             "gid": c.user.gid,
-            "additionalGids": c.user.additional_gids,
+            "additionalGids": groups(&c.user.additional_gids, host.single_id),
         },
         "args": args,
         "env": env,
@@ -673,7 +705,10 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
 
     let mounts: Vec<Value> = plan_mounts(c)
         .into_iter()
-        .map(|m| {
+        .map(|mut m| {
+            if m.kind == "devpts" && host.single_id {
+                m.options.retain(|o| o != "gid=5");
+            }
             json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options})
         })
         .collect();

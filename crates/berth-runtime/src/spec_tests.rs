@@ -20,6 +20,7 @@ fn host() -> HostInfo {
         x32_abi: true,
         bounding: u64::MAX,
         in_userns: false,
+        single_id: false,
     }
 }
 
@@ -375,6 +376,41 @@ fn own_netns_gets_dockers_network_sysctls_unless_set() {
         sysctl(&c, &userns),
         serde_json::json!({"net.ipv4.ip_unprivileged_port_start": "0"})
     );
+    assert!(id_mapped("         0          0 4294967295\n", 5));
+    assert!(id_mapped("0 1000 1\n1 100000 65536\n", 5));
+    assert!(!id_mapped("         0       1000          1\n", 5));
+    assert!(single_id("0 1000 1\n"));
+    assert!(!single_id("0 1000 1\n1 100000 65536\n"));
+    let single = HostInfo {
+        single_id: true,
+        ..userns
+    };
+    let devpts = |h: &HostInfo| {
+        let v = serde_json::to_value(build_spec(&c, h).unwrap()).unwrap();
+        let m = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["type"] == "devpts")
+            .cloned();
+        m.unwrap()["options"].clone()
+    };
+    assert!(devpts(&host())
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("gid=5")));
+    assert!(!devpts(&single)
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("gid=5")));
+    let mut grouped = c.clone();
+    grouped.user.additional_gids = vec![0, 10];
+    let gids = |h: &HostInfo| {
+        let v = serde_json::to_value(build_spec(&grouped, h).unwrap()).unwrap();
+        v["process"]["user"]["additionalGids"].clone()
+    };
+    assert_eq!(gids(&host()), serde_json::json!([0, 10]));
+    assert_eq!(gids(&single), serde_json::json!([]));
     assert!(!in_userns("         0          0 4294967295\n"));
     assert!(in_userns("         0       1000          1\n"));
     assert!(!in_userns(""));

@@ -138,11 +138,26 @@ pub async fn info(c: &Client, a: FormatArgs) -> anyhow::Result<()> {
     s.push_str(&format!(" ID: {}\n", g("ID")));
     s.push_str(&format!(" Docker Root Dir: {}\n", g("DockerRootDir")));
     s.push_str(&format!(" Debug Mode: {}\n", g("Debug")));
+    s.push_str(&rootless_lines(&v, c.host()));
     print!("{s}");
     for w in v["Warnings"].as_array().into_iter().flatten() {
         eprintln!("{}", w.as_str().unwrap_or_default());
     }
     Ok(())
+}
+
+/// For a rootless daemon (`name=rootless` in SecurityOptions, as dockerd's): say so and give
+/// the `DOCKER_HOST` that points docker clients at it.
+fn rootless_lines(info: &Value, host: &berth_client::Host) -> String {
+    let rootless = info["SecurityOptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|o| o.as_str() == Some("name=rootless"));
+    match rootless {
+        true => format!(" Rootless: true\n  For docker clients: export DOCKER_HOST={host}\n"),
+        false => String::new(),
+    }
 }
 
 /// docker's default one-line event rendering.
@@ -516,5 +531,17 @@ mod tests {
             l.ends_with(" container start abc (image=busybox, name=x)"),
             "{l}"
         );
+    }
+
+    #[test]
+    fn a_rootless_daemon_gets_its_docker_host_line() {
+        let host = berth_client::Host::Unix("/run/user/7/berth/berth.sock".into());
+        let info = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless"]});
+        assert_eq!(
+            rootless_lines(&info, &host),
+            " Rootless: true\n  For docker clients: export DOCKER_HOST=unix:///run/user/7/berth/berth.sock\n"
+        );
+        let rootful = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=builtin"]});
+        assert_eq!(rootless_lines(&rootful, &host), "");
     }
 }

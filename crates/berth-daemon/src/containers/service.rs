@@ -218,6 +218,15 @@ impl ContainerService for Engine {
         if r.state.status != Status::Running {
             return Err(DaemonError::ContainerNotRunning(r.id.clone()).into());
         }
+        // Pausing freezes the container's cgroup, which a rootless daemon on v1 has not.
+        if berth_rootless::cgroup::private_tree_active(std::path::Path::new("/sys/fs/cgroup")) {
+            return Err(DaemonError::Unavailable(
+                "pause needs the container's freezer cgroup; a rootless daemon on a cgroup v1 \
+                 host runs containers without cgroups (run the rootful daemon to pause)"
+                    .into(),
+            )
+            .into());
+        }
         Shim::new(self.inner.containers.ctr_dir(&r.id))
             .pause()
             .await

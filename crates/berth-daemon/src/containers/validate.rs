@@ -23,6 +23,8 @@ pub struct HostFacts {
     /// The host's IPv6 addresses (`/proc/net/if_inet6`); `None` when IPv6 is disabled
     /// (`net.ipv6.conf.all.disable_ipv6=1`) or absent (`ipv6.disable=1`).
     pub ipv6: Option<Vec<Ipv6Addr>>,
+    /// Why this daemon cannot apply resource limits (rootless: berth-rootless says why).
+    pub limits_refused: Option<String>,
 }
 
 impl HostFacts {
@@ -54,6 +56,7 @@ impl HostFacts {
                 "0",
             ),
             ipv6: host_ipv6(),
+            limits_refused: berth_rootless::cgroup::limits_refused(),
         }
     }
 }
@@ -88,7 +91,22 @@ pub fn check_host_config(h: &HostConfig) -> Result<(), DaemonError> {
 /// Check the container config part of a create (as the client sent it, before the image's
 /// config is merged in).
 pub fn check_create_body(c: &ContainerCreateBody) -> Result<(), DaemonError> {
-    config(c).map_err(DaemonError::Invalid)
+    config(c).map_err(DaemonError::Invalid)?;
+    // A rootless daemon without subordinate ids maps root alone: no other user can exist.
+    let user = c.user.as_deref().unwrap_or("");
+    if let (false, Some(hint)) = (is_root_user(user), berth_rootless::spawn::single_id_hint()) {
+        return Err(DaemonError::Invalid(format!(
+            "user {user:?} has no id here: {hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `--user` names root (or nothing: the image's user, root for most images).
+fn is_root_user(user: &str) -> bool {
+    let mut parts = user.splitn(2, ':');
+    let (u, g) = (parts.next().unwrap_or(""), parts.next());
+    matches!(u, "" | "0" | "root") && g.is_none_or(|g| matches!(g, "0" | "root"))
 }
 
 /// The pure host-config checks (first failure wins, in dockerd's order).
@@ -103,6 +121,9 @@ pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
     host_addresses(h, host)?;
     memory(h)?;
     cpu(h, host)?;
+    if let (Some(why), Some(flag)) = (&host.limits_refused, first_limit(h)) {
+        return Err(format!("{flag}: {why}"));
+    }
     if let Some(w) = h.blkio_weight.filter(|w| *w > 0) {
         if !(10..=1000).contains(&w) {
             return Err("Range of blkio weight is from 10 to 1000".into());
@@ -129,6 +150,44 @@ pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
     extra_hosts(h)?;
     runtime(h)?;
     tmpfs(h)
+}
+
+/// The first resource limit `h` sets (as the docker flag naming it); unset, 0 and -1
+/// (unlimited) are no limit.
+fn first_limit(h: &HostConfig) -> Option<&'static str> {
+    fn set(v: Option<i64>) -> bool {
+        v.is_some_and(|v| v != 0 && v != -1)
+    }
+    fn listed<T>(v: &Option<Vec<T>>) -> bool {
+        v.as_ref().is_some_and(|v| !v.is_empty())
+    }
+    let text = |v: &Option<String>| v.as_ref().is_some_and(|s| !s.is_empty());
+    [
+        ("--memory", set(h.memory)),
+        ("--memory-swap", set(h.memory_swap)),
+        ("--memory-reservation", set(h.memory_reservation)),
+        (
+            "--memory-swappiness",
+            h.memory_swappiness.is_some_and(|v| v >= 0),
+        ),
+        ("--cpus", set(h.nano_cpus)),
+        ("--cpu-shares", set(h.cpu_shares)),
+        ("--cpu-period", set(h.cpu_period)),
+        ("--cpu-quota", set(h.cpu_quota)),
+        ("--cpu-rt-runtime", set(h.cpu_realtime_runtime)),
+        ("--cpuset-cpus", text(&h.cpuset_cpus)),
+        ("--cpuset-mems", text(&h.cpuset_mems)),
+        ("--pids-limit", h.pids_limit.is_some_and(|v| v > 0)),
+        ("--blkio-weight", h.blkio_weight.is_some_and(|v| v > 0)),
+        ("--blkio-weight-device", listed(&h.blkio_weight_device)),
+        ("--device-read-bps", listed(&h.blkio_device_read_bps)),
+        ("--device-write-bps", listed(&h.blkio_device_write_bps)),
+        ("--device-read-iops", listed(&h.blkio_device_read_iops)),
+        ("--device-write-iops", listed(&h.blkio_device_write_iops)),
+        ("--oom-kill-disable", h.oom_kill_disable == Some(true)),
+    ]
+    .into_iter()
+    .find_map(|(flag, on)| on.then_some(flag))
 }
 
 /// The OCI runtimes a container may name: berth's own, under the names clients use for it.

@@ -22,6 +22,7 @@ fn host() -> HostFacts {
                 .map(|a| a.parse().unwrap())
                 .collect(),
         ),
+        limits_refused: None,
     }
 }
 
@@ -309,4 +310,60 @@ fn host_facts_parse_as_lists() {
     let h = HostFacts::detect();
     assert!(parse_list(&h.cpus, u32::MAX).is_ok(), "{h:?}");
     assert!(parse_list(&h.mems, u32::MAX).is_ok(), "{h:?}");
+}
+
+#[test]
+fn a_daemon_without_cgroups_refuses_limits_by_flag() {
+    let rootless = HostFacts {
+        limits_refused: Some("resource limits need cgroup v2 delegation".into()),
+        ..host()
+    };
+    let cases = [
+        (
+            HostConfig {
+                memory: Some(64 << 20),
+                ..Default::default()
+            },
+            "--memory",
+        ),
+        (
+            HostConfig {
+                pids_limit: Some(10),
+                ..Default::default()
+            },
+            "--pids-limit",
+        ),
+        (
+            HostConfig {
+                nano_cpus: Some(500_000_000),
+                ..Default::default()
+            },
+            "--cpus",
+        ),
+    ];
+    for (h, flag) in cases {
+        assert_eq!(
+            host_config(&h, &rootless).unwrap_err(),
+            format!("{flag}: resource limits need cgroup v2 delegation")
+        );
+        assert_eq!(host_config(&h, &host()), Ok(()));
+    }
+    // "Unlimited" values and no limits at all pass.
+    let unlimited = HostConfig {
+        pids_limit: Some(-1),
+        memory_swap: Some(-1),
+        memory: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(host_config(&unlimited, &rootless), Ok(()));
+}
+
+#[test]
+fn root_users_by_name_or_id() {
+    for u in ["", "0", "root", "0:0", "root:root", "root:0"] {
+        assert!(is_root_user(u), "{u}");
+    }
+    for u in ["1000", "nobody", "0:5", "root:tty"] {
+        assert!(!is_root_user(u), "{u}");
+    }
 }

@@ -262,7 +262,16 @@ impl From<DaemonError> for berth_api_types::ApiError {
     fn from(e: DaemonError) -> Self {
         match e {
             DaemonError::Api(e) => e,
-            e => berth_api_types::ApiError::new(e.kind(), e.to_string()),
+            e => {
+                let mut text = e.to_string();
+                // A rootless daemon without subordinate ids cannot unpack other owners' files.
+                if text.contains("is not mapped in this user namespace") {
+                    if let Some(hint) = berth_rootless::spawn::single_id_hint() {
+                        text = format!("{text}; {hint}");
+                    }
+                }
+                berth_api_types::ApiError::new(e.kind(), text)
+            }
         }
     }
 }

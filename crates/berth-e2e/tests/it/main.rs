@@ -37,6 +37,7 @@ mod networks;
 mod registry;
 mod registry_server;
 mod remote_ssh;
+mod rootless;
 mod run_flags;
 mod runtime_fidelity;
 mod state_modes;

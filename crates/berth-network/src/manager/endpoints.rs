@@ -264,7 +264,8 @@ impl NetworkManager {
                 .cloned()
                 .collect();
             g.state.ports.retain(|p| !gone.contains(p));
-            let released = g.take_reservations(&gone);
+            let (released, handles) = g.take_ports(&gone);
+            self.unforward(handles);
             g.held.push(Held {
                 container_id: container_id.into(),
                 network_id: net.id.clone(),

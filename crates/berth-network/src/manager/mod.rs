@@ -37,6 +37,7 @@ mod networks;
 mod publish;
 
 use derive::{bridge_addrs, plan, records_for};
+pub use publish::HostForward;
 
 /// Bridge-name option Docker uses.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
@@ -69,6 +70,9 @@ pub struct ManagerOptions {
     /// Test seam: awaited when an apply step (netlink work) begins, with the step's name.
     #[doc(hidden)]
     pub apply_hook: Option<ApplyHook>,
+    /// Forwards published ports from the host into this namespace (a rootless daemon's
+    /// user-mode network); None: the daemon's namespace is the host's.
+    pub host_forward: Option<Arc<dyn HostForward>>,
 }
 
 /// An async callback run at the start of each apply step ("create_network", "connect", "veth"
@@ -98,6 +102,7 @@ impl ManagerOptions {
             enable_ip_forward: true,
             firewall: true,
             apply_hook: None,
+            host_forward: None,
         }
     }
 }
@@ -106,6 +111,8 @@ struct Inner {
     /// What is committed (and, once `sync` ran, persisted and in force).
     state: State,
     reservations: HashMap<ResKey, Reservation>,
+    /// Host forwards of published ports ([`HostForward`] handles).
+    forwards: HashMap<ResKey, u64>,
     /// Network id → its records and servers (IPv4 gateway first, then IPv6 gateway).
     dns: HashMap<String, (SharedRecords, Vec<DnsServer>)>,
     /// Endpoints being connected or released: their addresses stay taken meanwhile.
@@ -113,6 +120,8 @@ struct Inner {
     /// Networks being created or removed: their names, subnets and bridges stay taken.
     held_nets: Vec<Network>,
 }
+
+impl Inner {}
 
 /// Where an endpoint that is not (or no longer) in the committed state stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,11 +164,17 @@ impl Inner {
             .map(|h| h.phase)
     }
 
-    /// Take the reservations of `pubs` out of the map, to be released outside the lock.
-    fn take_reservations(&mut self, pubs: &[Publication]) -> Vec<Reservation> {
-        pubs.iter()
-            .filter_map(|p| self.reservations.remove(&ports::key(p)))
-            .collect()
+    /// Take `pubs`' reservations (released outside the lock: proxies stop there) and their
+    /// host forwards' handles (a rootless daemon's, to remove).
+    fn take_ports(&mut self, pubs: &[Publication]) -> (Vec<Reservation>, Vec<u64>) {
+        let mut res = Vec::new();
+        let mut handles = Vec::new();
+        for p in pubs {
+            let k = ports::key(p);
+            res.extend(self.reservations.remove(&k));
+            handles.extend(self.forwards.remove(&k));
+        }
+        (res, handles)
     }
 
     fn unhold(&mut self, container_id: &str, network_id: &str) {
@@ -293,6 +308,7 @@ impl NetworkManager {
             inner: Mutex::new(Inner {
                 state,
                 reservations: HashMap::new(),
+                forwards: HashMap::new(),
                 dns: HashMap::new(),
                 held: vec![],
                 held_nets: vec![],
@@ -515,7 +531,8 @@ impl NetworkManager {
                 .drain(..)
                 .partition(|p| !alive(&p.container_id));
             g.state.ports = keep;
-            let released = g.take_reservations(&gone);
+            let (released, handles) = g.take_ports(&gone);
+            self.unforward(handles);
             for id in g.dns.keys() {
                 Self::refresh_dns(&g, id);
             }
@@ -562,6 +579,8 @@ impl NetworkManager {
             let mut g = self.inner.lock().await;
             g.dns.clear();
             let res: Vec<Reservation> = g.reservations.drain().map(|(_, r)| r).collect();
+            let handles: Vec<u64> = g.forwards.drain().map(|(_, h)| h).collect();
+            self.unforward(handles);
             (g.state.networks.clone(), res)
         };
         ports::release_all(res).await;

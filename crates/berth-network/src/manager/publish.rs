@@ -9,6 +9,17 @@ use crate::error::{Error, Result};
 use crate::model::{PortMapping, PortRequest, Publication};
 use crate::ports::{self, Mechanism, ResKey, Reservation};
 
+/// Forwards published ports from outside the daemon's network namespace into it: a rootless
+/// daemon's user-mode network stack binds the host port and delivers connections to the
+/// container's address. Implemented by the daemon over berth-rootless's slirp4netns API.
+pub trait HostForward: Send + Sync + std::fmt::Debug {
+    /// Forward `m`'s host address and port to `container_ip` and `m.container_port`; the
+    /// returned handle goes to [`HostForward::remove`].
+    fn add(&self, m: &PortMapping, container_ip: IpAddr) -> Result<u64>;
+    /// Stop forwarding `handle`.
+    fn remove(&self, handle: u64);
+}
+
 impl NetworkManager {
     /// Publish ports of the container at `container_ip` (its endpoint's IPv4 address). A
     /// request without a host address becomes one mapping per family the container has
@@ -89,11 +100,17 @@ impl NetworkManager {
             g.reservations.extend(started);
             (actual, added)
         };
-        if let Err(e) = self.sync(false).await {
+        let applied = match self.sync(false).await {
+            Ok(()) => self.forward_from_host(&added).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
             let res = {
                 let mut g = self.inner.lock().await;
                 g.state.ports.retain(|p| !added.contains(p));
-                g.take_reservations(&added)
+                let (res, handles) = g.take_ports(&added);
+                self.unforward(handles);
+                res
             };
             ports::release_all(res).await;
             let _ = self.sync(false).await;
@@ -172,10 +189,38 @@ impl NetworkManager {
                 .drain(..)
                 .partition(|p| ips.contains(&p.container_ip) && which(p));
             g.state.ports = keep;
-            g.take_reservations(&gone)
+            let (res, handles) = g.take_ports(&gone);
+            self.unforward(handles);
+            res
         };
         ports::release_all(res).await;
         self.sync(false).await
+    }
+
+    /// Forward `added` ports from the host (a rootless daemon's namespace), all or none.
+    async fn forward_from_host(&self, added: &[Publication]) -> Result<()> {
+        let Some(hf) = &self.opts.host_forward else {
+            return Ok(());
+        };
+        let mut done = Vec::new();
+        for p in added {
+            match hf.add(&p.mapping, p.container_ip) {
+                Ok(h) => done.push((ports::key(p), h)),
+                Err(e) => {
+                    self.unforward(done.into_iter().map(|(_, h)| h).collect());
+                    return Err(e);
+                }
+            }
+        }
+        self.inner.lock().await.forwards.extend(done);
+        Ok(())
+    }
+
+    /// Remove host forwards by handle (best effort: a gone forwarder has none left).
+    pub(super) fn unforward(&self, handles: Vec<u64>) {
+        if let Some(hf) = &self.opts.host_forward {
+            handles.into_iter().for_each(|h| hf.remove(h));
+        }
     }
 
     /// Published ports of a container.

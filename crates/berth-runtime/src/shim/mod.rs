@@ -244,6 +244,7 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
         .map_err(|e| Error::io("listen on", dir.join(SOCKET), e))?;
 
     let since = errlog::mark(dir);
+    crate::orphan::rootless_cgroup_prepare(&cfg)?;
     let builder = ContainerBuilder::new(c.id.clone(), SyscallType::default())
         .with_executor(crate::executor::BerthExecutor)
         .with_root_path(&cfg.state_root)

@@ -1,0 +1,572 @@
+//! Rootless mode end to end: a test user (made here with `useradd`, a subordinate range in
+//! /etc/subuid and /etc/subgid) starts `berth daemon` itself and, with the same commands and no
+//! root anywhere, loads an image, runs containers (root inside, the user outside), uses a named
+//! volume, builds a Dockerfile with a RUN step, is reached by the docker CLI, publishes a port
+//! on the host's 127.0.0.1 (slirp4netns), resolves containers by name on a user network, and
+//! cannot read what the user cannot. The user, its ranges, its processes and its files are
+//! removed on drop, also on panic.
+
+use crate::common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use common::cli::{berth_bin, rand_tag, DOCKER};
+
+/// How many subordinate ids the test user gets (as `useradd` would).
+const RANGE: u32 = 65536;
+
+/// A throwaway user with its own subordinate range, home and runtime dir, and its daemon.
+struct User {
+    name: String,
+    uid: u32,
+    /// The first host id of its subordinate range (container uid 1 is this).
+    sub_start: u32,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl User {
+    /// Create the user, with a subordinate range when `range`; None when the test is skipped
+    /// (not root, a tool missing, no binary).
+    fn create(test: &str, range: bool) -> Option<User> {
+        let tools = [
+            "useradd",
+            "userdel",
+            "setpriv",
+            "newuidmap",
+            "newgidmap",
+            "docker",
+        ];
+        if !berth_testutil::require_root(test) || !berth_testutil::require_cmds(test, &tools) {
+            return None;
+        }
+        let Some(bin) = berth_bin() else {
+            assert!(!berth_testutil::in_ci(), "{test}: berth binary not built");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("berth-rootless-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tag = rand_tag();
+        let name = format!("bertht{tag}");
+        // No automatic range (useradd's SUB_UID_COUNT): the test appends its own below.
+        let home = dir.path().join("home");
+        let made = Command::new("useradd")
+            .args([
+                "-M",
+                "-s",
+                "/bin/sh",
+                "-K",
+                "SUB_UID_COUNT=0",
+                "-K",
+                "SUB_GID_COUNT=0",
+            ])
+            .arg("-d")
+            .arg(&home)
+            .arg(&name)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "useradd: {}", stderr(&made));
+        let uid = nix::unistd::User::from_name(&name)
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw();
+        // A range no other test user of this run shares: 1M + a random multiple of 64Ki.
+        let slot = u32::from_str_radix(&tag, 16).unwrap() % 60_000;
+        let mut u = User {
+            sub_start: 1_000_000 + slot * RANGE,
+            name,
+            uid,
+            dir,
+            bin,
+            daemon: None,
+        };
+        if range {
+            // usermod locks the files as useradd does (another test may be adding a user);
+            // userdel removes the ranges again.
+            let ids = format!("{}-{}", u.sub_start, u.sub_start + RANGE - 1);
+            let o = Command::new("usermod")
+                .args(["--add-subuids", &ids, "--add-subgids", &ids, &u.name])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "usermod: {}", stderr(&o));
+        }
+        for d in [home.clone(), u.runtime_dir()] {
+            std::fs::create_dir(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+            nix::unistd::chown(&d, Some(uid.into()), Some(uid.into())).unwrap();
+        }
+        // The binary must be executable by the user; a private checkout's is copied.
+        if !u
+            .cmd_raw(&["test", "-x"])
+            .arg(&u.bin)
+            .status()
+            .unwrap()
+            .success()
+        {
+            let copy = u.dir.path().join("berth");
+            std::fs::copy(&u.bin, &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+            u.bin = copy;
+        }
+        Some(u)
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.runtime_dir().join("berth/berth.sock")
+    }
+
+    /// `args` run as the user, with a login-like environment and nothing of root's.
+    fn cmd_raw(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.uid.to_string(),
+        ])
+        .args(["--init-groups", "env", "-i"])
+        .arg(format!("HOME={}", self.home().display()))
+        .arg(format!("XDG_RUNTIME_DIR={}", self.runtime_dir().display()))
+        .arg(format!("USER={}", self.name))
+        .arg("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .arg("BERTH_NO_AUTOSTART=1")
+        .args(args);
+        c
+    }
+
+    /// `berth args` as the user.
+    fn berth(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd_raw(&[self.bin.to_str().unwrap()]);
+        c.args(args);
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.berth(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// `berth args` as the user, which must succeed; its trimmed stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.out(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?}: {}\n{}",
+            stderr(&o),
+            self.log()
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// `berth daemon` as the user, with its defaults; waits for the socket.
+    fn start_daemon(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
+        let child = self
+            .berth(&["daemon"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.daemon = Some(child);
+        let up = common::poll(20, || {
+            (self.socket().exists() && self.out(&["version"]).status.success()).then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "rootless daemon did not come up:\n{}",
+            self.log()
+        );
+    }
+
+    /// Stop the daemon by its pid (SIGTERM, SIGKILL after 15 s).
+    fn stop_daemon(&mut self) {
+        let Some(mut c) = self.daemon.take() else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let gone = common::poll(15, || c.try_wait().ok().flatten());
+        if gone.is_none() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Host processes running as the user or one of its subordinate ids.
+    fn processes(&self) -> Vec<i32> {
+        let ids = self.sub_start..self.sub_start + RANGE;
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| host_uid(*pid).is_some_and(|u| u == self.uid || ids.contains(&u)))
+            .collect()
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        self.stop_daemon();
+        // Containers outlive their daemon (as rootful ones do): end them by pid.
+        for _ in 0..50 {
+            let left = self.processes();
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // userdel removes the user's /etc/subuid and /etc/subgid ranges too.
+        let _ = Command::new("userdel").arg(&self.name).output();
+        // Layers and volumes hold files of subordinate ids, some read-only.
+        let _ = Command::new("chmod")
+            .args(["-R", "u+w"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// slirp4netns (the rootless network) opens /dev/net/tun as the user: most distributions' udev
+/// makes it 0666, a host without udev leaves the kernel's 0600. Opened for the test, the old
+/// mode restored on drop.
+struct TunOpen(Option<u32>);
+
+impl TunOpen {
+    const PATH: &'static str = "/dev/net/tun";
+
+    fn open() -> TunOpen {
+        let mode = std::fs::metadata(Self::PATH).unwrap().permissions().mode() & 0o7777;
+        if mode & 0o666 == 0o666 {
+            return TunOpen(None);
+        }
+        std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(0o666)).unwrap();
+        TunOpen(Some(mode))
+    }
+}
+
+impl Drop for TunOpen {
+    fn drop(&mut self) {
+        if let Some(mode) = self.0 {
+            let _ = std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(mode));
+        }
+    }
+}
+
+/// GET `path` from 127.0.0.1:`port`: the response body.
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The real uid of host process `pid` (`Uid:` of /proc/PID/status).
+fn host_uid(pid: i32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `berth load` as the user, the archive on stdin (the user need not read the shared dir).
+fn load_output(u: &User, archive: &Path) -> Output {
+    let mut c = u
+        .berth(&["load"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    // A refused archive may be closed early: the exit status tells.
+    let _ = std::io::copy(&mut std::fs::File::open(archive).unwrap(), &mut stdin);
+    drop(stdin);
+    c.wait_with_output().unwrap()
+}
+
+/// [`load_output`], which must succeed: its stdout.
+fn load(u: &User, archive: &Path) -> String {
+    let o = load_output(u, archive);
+    assert!(o.status.success(), "load: {}\n{}", stderr(&o), u.log());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn rootless_daemon_runs_as_an_ordinary_user() {
+    let test = "rootless_daemon_runs_as_an_ordinary_user";
+    let Some(img) = common::busybox(test) else {
+        return;
+    };
+    if !berth_testutil::require_cmds(test, &["slirp4netns"]) {
+        return;
+    }
+    let Some(mut u) = User::create(test, true) else {
+        return;
+    };
+    let _tun = TunOpen::open();
+    u.start_daemon();
+    // The daemon itself runs as the user on the host, state in the XDG places.
+    let pid = u.daemon.as_ref().unwrap().id() as i32;
+    assert_eq!(host_uid(pid), Some(u.uid));
+    let root = u.home().join(".local/share/berth");
+    assert!(root.join("meta.db").exists(), "{}", root.display());
+    assert_eq!(std::fs::metadata(&root).unwrap().uid(), u.uid);
+
+    assert!(load(&u, &img).contains("Loaded image: busybox"));
+    let info = u.ok(&["info"]);
+    let docker_host = format!("unix://{}", u.socket().display());
+    assert!(info.contains("Rootless: true"), "{info}");
+    assert!(
+        info.contains(&format!("DOCKER_HOST={docker_host}")),
+        "{info}"
+    );
+
+    // Root inside, the user outside.
+    assert_eq!(u.ok(&["run", "--rm", "busybox", "id", "-u"]), "0");
+    let name = format!("rl{}", rand_tag());
+    u.ok(&["run", "-d", "--name", &name, "busybox", "sleep", "120"]);
+    let cpid: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", &name])
+        .parse()
+        .unwrap();
+    assert_eq!(host_uid(cpid), Some(u.uid), "container root on the host");
+    // uid 1000 inside is sub_start + 999 outside.
+    let other = format!("rl{}", rand_tag());
+    u.ok(&[
+        "run", "-d", "--name", &other, "-u", "1000", "busybox", "sleep", "120",
+    ]);
+    let opid: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", &other])
+        .parse()
+        .unwrap();
+    assert_eq!(host_uid(opid), Some(u.sub_start + 999));
+    u.ok(&["rm", "-f", &other]);
+
+    // A named volume: a file chowned to 1000 inside belongs to sub_start + 999 on the host.
+    let vol = format!("rlv{}", rand_tag());
+    u.ok(&["volume", "create", &vol]);
+    let mount = format!("{vol}:/data");
+    u.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f && chown 1000:1000 /data/f",
+    ]);
+    assert_eq!(
+        u.ok(&["run", "--rm", "-v", &mount, "busybox", "cat", "/data/f"]),
+        "kept"
+    );
+    let host_file = root.join("volumes").join(&vol).join("_data/f");
+    let meta = std::fs::metadata(&host_file).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (u.sub_start + 999, u.sub_start + 999)
+    );
+
+    // A build with a RUN step (a rootless container too), files owned inside the range.
+    let ctx = u.home().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo built > /b && mkdir /o && chown 2000:2000 /o\nCMD cat /b\n",
+    )
+    .unwrap();
+    let _ = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{0}:{0}", u.uid))
+        .arg(&ctx)
+        .status();
+    let tag = format!("rlb{}", rand_tag());
+    u.ok(&["build", "-t", &tag, ctx.to_str().unwrap()]);
+    assert_eq!(u.ok(&["run", "--rm", &tag]), "built");
+    assert_eq!(
+        u.ok(&["run", "--rm", &tag, "stat", "-c", "%u", "/o"]),
+        "2000"
+    );
+
+    // The docker CLI against the user's socket.
+    let ps = u
+        .cmd_raw(&[DOCKER, "-H", &docker_host, "ps", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    assert!(ps.status.success(), "docker ps: {}", stderr(&ps));
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), name);
+
+    // Nothing the user cannot reach: root's files stay closed to container root.
+    for (src, cmd) in [("/etc/shadow", "cat /m"), ("/root", "ls /m")] {
+        let mount = format!("{src}:/m");
+        let o = u.out(&["run", "--rm", "-v", &mount, "busybox", "sh", "-c", cmd]);
+        assert!(!o.status.success(), "{src} was readable");
+        assert!(
+            stderr(&o).contains("Permission denied"),
+            "{src}: {}",
+            stderr(&o)
+        );
+    }
+    // Limits cannot be applied without cgroups: refused by flag, nothing created.
+    let o = u.out(&["run", "--rm", "--memory", "64m", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("--memory: resource limits need cgroup v2 delegation"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Nor can a container be frozen: said so, not a missing file.
+    let o = u.out(&["pause", &name]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("pause needs the container's freezer cgroup"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A published port is served on the host's 127.0.0.1 (slirp4netns forwards it into the
+    // daemon's namespace) and closed again when the container goes.
+    let port = common::cli::free_port();
+    let web = format!("rlw{}", rand_tag());
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = u.ok(&[
+        "run", "-d", "--name", &web, "-p", &publish, "busybox", "httpd", "-f", "-p", "80", "-h",
+        "/etc",
+    ]);
+    let body = common::poll(10, || http_get(port, "/hostname").ok()).expect("published port");
+    assert_eq!(body.trim(), &id[..12]);
+    u.ok(&["rm", "-f", &web]);
+    assert!(
+        http_get(port, "/hostname").is_err(),
+        "port still open after rm"
+    );
+    // Ports the host keeps for root are refused with the sysctl that opens them.
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if start > 80 {
+        let o = u.out(&["run", "--rm", "-p", "127.0.0.1:80:80", "busybox", "true"]);
+        assert_eq!(o.status.code(), Some(125));
+        assert!(
+            stderr(&o).contains("sysctl net.ipv4.ip_unprivileged_port_start=80"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    // Two containers on a user network reach each other by name.
+    let net = format!("rln{}", rand_tag());
+    u.ok(&["network", "create", &net]);
+    let (a, b) = (format!("rla{}", rand_tag()), format!("rlb{}", rand_tag()));
+    let serve = |n: &str| {
+        let httpd = ["httpd", "-f", "-p", "80", "-h", "/etc"];
+        let mut args = vec!["run", "-d", "--name", n, "--network", &net, "busybox"];
+        args.extend(httpd);
+        u.ok(&args)
+    };
+    let a_id = serve(&a);
+    let b_id = serve(&b);
+    let url = |n: &str| format!("http://{n}/hostname");
+    assert_eq!(
+        u.ok(&["exec", &a, "wget", "-q", "-O-", &url(&b)]),
+        b_id[..12]
+    );
+    assert_eq!(
+        u.ok(&["exec", &b, "wget", "-q", "-O-", &url(&a)]),
+        a_id[..12]
+    );
+    u.ok(&["rm", "-f", &a, &b]);
+    u.ok(&["network", "rm", &net]);
+
+    u.ok(&["rm", "-f", &name]);
+    assert!(u.ok(&["ps", "-aq"]).is_empty());
+    u.stop_daemon();
+    // The daemon and its shims are gone with it: no process of the user or its range is left.
+    let left = common::poll(10, || u.processes().is_empty().then_some(()));
+    assert!(left.is_some(), "left running: {:?}", u.processes());
+}
+
+#[test]
+fn rootless_without_subordinate_ids_maps_root_alone_and_says_how_to_add_a_range() {
+    let test = "rootless_without_subordinate_ids_maps_root_alone_and_says_how_to_add_a_range";
+    let (Some(busybox), Some(debian)) = (
+        common::busybox(test),
+        berth_testutil::image(test, "debian-bookworm-minbase"),
+    ) else {
+        return;
+    };
+    let Some(mut u) = User::create(test, false) else {
+        return;
+    };
+    u.start_daemon();
+    let usermod = format!(
+        "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}",
+        u.name
+    );
+    let log = u.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("no subordinate ids"))
+        .unwrap_or_default();
+    assert!(
+        warning.contains("single id") && warning.contains(&usermod),
+        "{log}"
+    );
+    // Root alone works: busybox's files all belong to root.
+    assert!(load(&u, &busybox).contains("Loaded image: busybox"));
+    assert_eq!(u.ok(&["run", "--rm", "busybox", "id", "-u"]), "0");
+    let pid = u.daemon.as_ref().unwrap().id() as i32;
+    assert_eq!(host_uid(pid), Some(u.uid));
+    // Another user, or an image with other owners' files, needs a range: one line says how.
+    let o = u.out(&["run", "--rm", "-u", "1000", "busybox", "id"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains(&usermod), "{}", stderr(&o));
+    let o = load_output(&u, &debian);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("is not mapped in this user namespace") && err.contains(&usermod),
+        "{err}"
+    );
+    assert!(!u
+        .ok(&["images", "--format", "{{.Repository}}"])
+        .contains("debian"));
+    u.stop_daemon();
+}
