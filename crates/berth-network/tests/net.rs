@@ -506,6 +506,17 @@ fn embedded_dns_resolves_names_and_forwards_the_rest() {
                 query_tcp_in(&cli, gw, "www.dnsnet", dns::TYPE_A),
                 (0, vec![ew.ip])
             );
+            // And the real `dig +tcp` (bind9-dnsutils, in scripts/deps.sh) gets the answer.
+            if berth_testutil::require_cmds(
+                "embedded_dns_resolves_names_and_forwards_the_rest",
+                &["dig"],
+            ) {
+                let out = sh(&format!(
+                    "nsenter --net={} dig +tcp +short +tries=1 +time=5 @10.93.0.1 www.dnsnet A",
+                    cli.display()
+                ));
+                assert_eq!(out.trim(), ew.ip.to_string(), "dig +tcp: {out}");
+            }
             assert_eq!(
                 query_in(&cli, gw, "0123456789ab", dns::TYPE_A),
                 (0, vec![ew.ip])
