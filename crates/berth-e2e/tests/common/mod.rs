@@ -147,3 +147,47 @@ pub fn http_get(addr: impl std::net::ToSocketAddrs, path: &str) -> Option<String
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// The real uid a host process runs as (`/proc/PID/status`).
+pub fn host_uid(pid: i32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Host processes whose uid `owned` accepts (a user a test made, and its subordinate ids).
+pub fn processes_of(owned: impl Fn(u32) -> bool) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| host_uid(*pid).is_some_and(&owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Remove a user a test made: end its processes (and its subordinate ids') by PID — an ssh
+/// session or a container can outlive what the test stopped, and `userdel` refuses a user
+/// with running processes — then `userdel` it (which also drops its /etc/subuid and
+/// /etc/subgid ranges and, with `-U`, its group).
+pub fn remove_test_user(name: &str, owned: impl Fn(u32) -> bool) {
+    for _ in 0..50 {
+        let left = processes_of(&owned);
+        if left.is_empty() {
+            break;
+        }
+        for pid in left {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("userdel").arg(name).output();
+}

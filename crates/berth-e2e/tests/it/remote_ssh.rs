@@ -44,15 +44,18 @@ impl Sshd {
 }
 
 /// The unprivileged user the ssh sessions log in as (`ssh://<user>@…`), made by the test and
-/// removed with its group when dropped (also on panic). It reaches the daemon the way
-/// `berth daemon --group` lets a group in: the socket is `root:<its group>` 0660.
+/// removed with its group when dropped (also on panic), its leftover sessions ended first.
+/// It reaches the daemon the way `berth daemon --group` lets a group in: the socket is
+/// `root:<its group>` 0660.
 struct TestUser {
     name: String,
+    uid: u32,
 }
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).output();
+        let uid = self.uid;
+        common::remove_test_user(&self.name, move |u| u == uid);
     }
 }
 
@@ -73,7 +76,12 @@ impl TestUser {
             .output()
             .unwrap();
         assert!(o.status.success(), "useradd {name}: {o:?}");
-        let u = TestUser { name };
+        let id = Command::new("id").args(["-u", &name]).output().unwrap();
+        let uid = String::from_utf8_lossy(&id.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(u32::MAX);
+        let u = TestUser { name, uid };
         std::fs::create_dir_all(&home).unwrap();
         let chown = |p: &Path, owner: &str| {
             let o = Command::new("chown").arg(owner).arg(p).output().unwrap();

@@ -7,6 +7,7 @@
 //! removed on drop, also on panic.
 
 use crate::common;
+use common::host_uid;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -211,37 +212,23 @@ impl User {
         }
     }
 
+    /// Whether a host uid is the user's or one of its subordinate ids.
+    fn owns(&self) -> impl Fn(u32) -> bool {
+        let (uid, ids) = (self.uid, self.sub_start..self.sub_start + RANGE);
+        move |u| u == uid || ids.contains(&u)
+    }
+
     /// Host processes running as the user or one of its subordinate ids.
     fn processes(&self) -> Vec<i32> {
-        let ids = self.sub_start..self.sub_start + RANGE;
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| host_uid(*pid).is_some_and(|u| u == self.uid || ids.contains(&u)))
-            .collect()
+        common::processes_of(self.owns())
     }
 }
 
 impl Drop for User {
     fn drop(&mut self) {
         self.stop_daemon();
-        // Containers outlive their daemon (as rootful ones do): end them by pid.
-        for _ in 0..50 {
-            let left = self.processes();
-            if left.is_empty() {
-                break;
-            }
-            for pid in left {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        // userdel removes the user's /etc/subuid and /etc/subgid ranges too.
-        let _ = Command::new("userdel").arg(&self.name).output();
+        // Containers outlive their daemon (as rootful ones do): ended by pid, then the user.
+        common::remove_test_user(&self.name, self.owns());
         // Layers and volumes hold files of subordinate ids, some read-only.
         let _ = Command::new("chmod")
             .args(["-R", "u+w"])
@@ -289,17 +276,6 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The real uid of host process `pid` (`Uid:` of /proc/PID/status).
-fn host_uid(pid: i32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// `berth load` as the user, the archive on stdin (the user need not read the shared dir).
