@@ -194,16 +194,6 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
     Ok(c)
 }
 
-/// The daemon socket when no host or context names one: the system's, or for an ordinary user
-/// the rootless daemon's (unless the system socket is shared with them).
-fn default_host() -> Host {
-    Host::Unix(crate::defaults::client_socket(
-        crate::defaults::rootless(),
-        &berth_rootless::paths::process_env,
-        &crate::defaults::socket_usable,
-    ))
-}
-
 /// The client for the selected host (daemon auto-started when allowed), API version not yet
 /// negotiated.
 async fn client(cli: &Cli) -> anyhow::Result<Client> {
@@ -212,7 +202,7 @@ async fn client(cli: &Cli) -> anyhow::Result<Client> {
     let target = crate::context::resolve_host(cli.host.as_deref(), cli.context.as_deref())?;
     let host = match &target {
         Some(t) => Host::parse(&t.host)?,
-        None => default_host(),
+        None => crate::defaults::client_host(),
     };
     let no_auto = cli.no_autostart
         || std::env::var("BERTH_NO_AUTOSTART").is_ok_and(|v| v == "1" || v == "true");
@@ -264,7 +254,7 @@ fn context_cmd(cmd: &ContextCmd, flag: Option<&str>) -> anyhow::Result<()> {
                     serde_json::json!({
                         "Name": c.name,
                         "Description": c.description,
-                        "DockerEndpoint": c.host.unwrap_or_else(|| default_host().to_string()),
+                        "DockerEndpoint": c.host.unwrap_or_else(|| crate::defaults::client_host().to_string()),
                         "Current": c.name == cur,
                         "Error": "",
                     })

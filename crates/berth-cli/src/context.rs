@@ -268,6 +268,15 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A valid name no context has yet (what `create` and `import` may make).
+fn check_new(cfg: &Path, name: &str) -> anyhow::Result<()> {
+    check_name(name)?;
+    if meta_dir(cfg, name).join("meta.json").exists() {
+        return Err(Exit::msg(1, format!("context \"{name}\" already exists")));
+    }
+    Ok(())
+}
+
 /// Write `bytes` to `path` with `mode`, through a temporary file and a rename.
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::io::Write;
@@ -341,7 +350,7 @@ fn endpoint_json(host: &str, skip: bool) -> Value {
 
 /// Make context `name` with the docker endpoint `e` (its host checked as berth would dial it).
 pub fn create(cfg: &Path, name: &str, e: &EndpointSpec, description: &str) -> anyhow::Result<()> {
-    check_name(name)?;
+    check_new(cfg, name)?;
     let host = e.host.as_deref().ok_or_else(|| {
         Exit::msg(
             1,
@@ -350,9 +359,6 @@ pub fn create(cfg: &Path, name: &str, e: &EndpointSpec, description: &str) -> an
     })?;
     let files = read_tls_files(e)?;
     let dir = meta_dir(cfg, name);
-    if dir.join("meta.json").exists() {
-        return Err(Exit::msg(1, format!("context \"{name}\" already exists")));
-    }
     let meta = json!({
         "Name": name,
         "Metadata": {"Description": description},
@@ -431,10 +437,7 @@ const IMPORT_LIMIT: u64 = 1 << 20;
 /// `meta.json` and `tls/<endpoint>/<file>.pem` are taken; anything else is refused.
 pub fn import(cfg: &Path, name: &str, input: impl std::io::Read) -> anyhow::Result<()> {
     use std::io::Read;
-    check_name(name)?;
-    if meta_dir(cfg, name).join("meta.json").exists() {
-        return Err(Exit::msg(1, format!("context \"{name}\" already exists")));
-    }
+    check_new(cfg, name)?;
     let bad = |why: String| Exit::msg(1, format!("cannot import context {name:?}: {why}"));
     let mut meta_v: Option<Value> = None;
     let mut files: Vec<(&'static str, Vec<u8>)> = Vec::new();
@@ -560,7 +563,7 @@ pub fn inspect(cfg: &Path, names: &[String]) -> anyhow::Result<Value> {
         out.push(if n == DEFAULT {
             let c = load(cfg, DEFAULT)?;
             json!({"Name": c.name, "Metadata": {"Description": c.description},
-                   "Endpoints": {"docker": {"Host": berth_client::Host::default().to_string()}}})
+                   "Endpoints": {"docker": {"Host": crate::defaults::client_host().to_string()}}})
         } else {
             let mut v = meta(cfg, n)?;
             let c = from_meta(cfg, &v);

@@ -35,6 +35,16 @@ pub fn client_socket(
     }
 }
 
+/// The daemon the CLI talks to when no host or context names one ([`client_socket`] for this
+/// process): the CLI's connection and the `default` context's endpoint.
+pub fn client_host() -> berth_client::Host {
+    berth_client::Host::Unix(client_socket(
+        rootless(),
+        &paths::process_env,
+        &socket_usable,
+    ))
+}
+
 /// Whether this process may connect to the unix socket at `p` (write permission).
 pub fn socket_usable(p: &Path) -> bool {
     nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()

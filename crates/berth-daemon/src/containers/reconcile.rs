@@ -357,24 +357,27 @@ fn stop_pid(pid: i32) -> Outcome {
     let Some(p) = rustix::process::Pid::from_raw(pid) else {
         return Ok(());
     };
-    let alive = || Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid);
-    for _ in 0..100 {
-        if !alive() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    // Gone, or a zombie for its reaper, within `tries` × 10 ms?
+    let gone_within = |tries: u32| {
+        (0..tries).any(|_| {
+            let alive = Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid);
+            if alive {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !alive
+        })
+    };
+    if gone_within(200) {
+        return Ok(());
     }
     match rustix::process::kill_process(p, rustix::process::Signal::KILL) {
         Ok(()) | Err(rustix::io::Errno::SRCH) => {}
         Err(e) => return Err(format!("kill shim {pid}: {e}")),
     }
     // SIGKILL is delivered asynchronously: on a busy host the shim can still be running when
-    // kill(2) returns. Report it done only once it is gone (or a zombie for its reaper).
-    for _ in 0..500 {
-        if !alive() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    // kill(2) returns. Report it done only once it is gone.
+    if gone_within(500) {
+        return Ok(());
     }
     Err(format!("shim {pid} still runs 5 s after SIGKILL"))
 }

@@ -105,11 +105,9 @@ export const encodeName = (s) => encodeURIComponent(s);
  * into a directory. Returns `{res, stat}` (the stat from `X-Docker-Container-Path-Stat`).
  */
 export async function archive(id, method, path, signal, tarBlob) {
-  const headers = { "X-Berth-UI": "1" };
-  if (tarBlob) headers["Content-Type"] = "application/x-tar";
-  const res = await fetch(`/api/containers/${encodeName(id)}/archive?path=${encodeURIComponent(path)}`, {
-    method, headers, body: tarBlob, signal, credentials: "same-origin",
-  });
+  const opts = init(method, undefined, signal, tarBlob ? { "Content-Type": "application/x-tar" } : {});
+  opts.body = tarBlob;
+  const res = await fetch(`/api/containers/${encodeName(id)}/archive?path=${encodeURIComponent(path)}`, opts);
   if (!res.ok) {
     if (method === "HEAD") {
       // A HEAD answer has no body to carry the engine's message.

@@ -25,12 +25,16 @@ export function portLinks(ports) {
     });
 }
 
+/** The engine call for one action on one container (remove is forced, as the CLI's `rm -f`). */
+function request(id, action) {
+  return action === "remove"
+    ? api("DELETE", `/containers/${encodeName(id)}?force=1`)
+    : api("POST", `/containers/${encodeName(id)}/${action}`);
+}
+
 export async function act(id, action) {
-  if (action === "remove") {
-    if (!confirm(`Remove container ${id.slice(0, 12)}?`)) return;
-    return api("DELETE", `/containers/${encodeName(id)}?force=1`);
-  }
-  return api("POST", `/containers/${encodeName(id)}/${action}`);
+  if (action === "remove" && !confirm(`Remove container ${id.slice(0, 12)}?`)) return;
+  return request(id, action);
 }
 
 function actions(c, refresh) {
@@ -65,9 +69,7 @@ const PROJECT = "com.docker.compose.project";
 
 /** Run `action` on each id; one banner line naming every container that failed. */
 async function each(ids, action, names) {
-  const results = await Promise.allSettled(ids.map((id) => action === "remove"
-    ? api("DELETE", `/containers/${encodeName(id)}?force=1`)
-    : api("POST", `/containers/${encodeName(id)}/${action}`)));
+  const results = await Promise.allSettled(ids.map((id) => request(id, action)));
   const failed = results.map((r, i) => r.status === "rejected" && `${names.get(ids[i]) || ids[i].slice(0, 12)}: ${r.reason.message}`).filter(Boolean);
   if (failed.length) throw new Error(`${action} failed for ${failed.join("; ")}`);
 }

@@ -89,7 +89,8 @@ export function parsePorts(text) {
   return { exposed, bindings };
 }
 
-const lines = (t) => t.split("\n").map((s) => s.trim()).filter(Boolean);
+/** Non-empty trimmed lines of a textarea. */
+export const lines = (t) => t.split("\n").map((s) => s.trim()).filter(Boolean);
 
 function runSection(images) {
   const f = (id, label, el) => h("div", { class: "field" }, h("label", { for: id }, label), el);

@@ -4,9 +4,7 @@
 // same writable layer). "Preview" is the API's dry run: what changes and whether it restarts.
 import { api, encodeName } from "./api.js";
 import { h, guarded } from "./dom.js";
-import { parseMem, parseCpus, parsePorts } from "./images.js";
-
-const lines = (t) => t.split("\n").map((s) => s.trim()).filter(Boolean);
+import { lines, parseMem, parseCpus, parsePorts } from "./images.js";
 
 /** `8080:80`, `127.0.0.1:8080:80/udp` lines → PublishAdd entries. */
 export function portChanges(text) {
