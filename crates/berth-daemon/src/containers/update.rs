@@ -13,7 +13,7 @@ use berth_api_types::models::{NetworkConnectRequest, NetworkDisconnectRequest};
 use berth_api_types::{
     ContainerUpdateRequest, ContainerUpdateResult, NetworkService, UpdateAction,
 };
-use berth_network::PortMapping;
+use berth_network::{PortMapping, PortRequest};
 use berth_runtime::Shim;
 
 use super::stored::{ContainerConfig, EndpointSettings, HostConfig, Mirror};
@@ -158,7 +158,7 @@ impl Engine {
         &self,
         r: &super::Record,
         rm: &[PortMapping],
-        add: &[PortMapping],
+        add: &[PortRequest],
     ) -> Result<Vec<PortMapping>> {
         let net = self.network().await?;
         let ip: IpAddr = r.endpoints.first().map(|e| e.ip).ok_or_else(|| {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use berth_api_types::models::ContainerUpdateBody;
 use berth_api_types::{UpdateAction, UpdateChange, UpdateExtension};
-use berth_network::{PortMapping, Proto};
+use berth_network::{PortMapping, PortRequest, Proto};
 use serde_json::Value;
 
 use super::stored::{self, ContainerConfig, HostConfig, Mirror, PortBinding};
@@ -30,8 +30,9 @@ pub struct UpdatePlan {
     pub bind_sources: Vec<String>,
     /// Published ports to take away live (as published now, host port filled in).
     pub ports_rm: Vec<PortMapping>,
-    /// Ports to publish live.
-    pub ports_add: Vec<PortMapping>,
+    /// Ports to publish live: one without a host address becomes a mapping per family the
+    /// container has, as at start.
+    pub ports_add: Vec<PortRequest>,
     pub networks_add: Vec<String>,
     pub networks_rm: Vec<String>,
     /// Docker's resource fields changed (the running cgroup is updated).
@@ -301,7 +302,7 @@ fn edit_ports(
     hc: &mut HostConfig,
     cfg: &mut ContainerConfig,
     ext: &UpdateExtension,
-) -> Result<(Vec<PortMapping>, Vec<PortMapping>)> {
+) -> Result<(Vec<PortRequest>, Vec<PortMapping>)> {
     if ext.publish_add.is_empty() && ext.publish_rm.is_empty() {
         return Ok((vec![], vec![]));
     }
@@ -360,12 +361,13 @@ fn edit_ports(
         let (n, pr, key) = port_key(&c.container_port, "PublishAdd")?;
         let ip = host_ip(&c.host_ip, "PublishAdd")?;
         let hp = host_port(&c.host_port, "PublishAdd")?;
-        let m = PortMapping {
-            host_ip: ip.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        let req = PortRequest {
+            host_ip: ip,
             host_port: hp.unwrap_or(0),
             container_port: n,
             proto: pr,
         };
+        let m = req.mapping();
         // The ports already bound (no host IP counts as 0.0.0.0 for the clash check).
         let all: Vec<PortMapping> = super::plan::port_mappings(&Record {
             host_config: HostConfig {
@@ -383,8 +385,8 @@ fn edit_ports(
         })
         .collect();
         if let Some(o) = all
-            .iter()
-            .chain(live_add.iter())
+            .into_iter()
+            .chain(live_add.iter().map(PortRequest::mapping))
             .find(|o| berth_network::ports_clash(o, &m))
         {
             return Err(invalid(format!(
@@ -404,7 +406,7 @@ fn edit_ports(
             exposed.push(key);
             cfg.exposed_ports = Some(exposed);
         }
-        live_add.push(m);
+        live_add.push(req);
     }
     hc.port_bindings = Some(pb);
     Ok((live_add, live_rm))

@@ -68,6 +68,12 @@ fn added_port_is_live_and_recorded() {
         (p.ports_add[0].container_port, p.ports_add[0].host_port),
         (81, 0)
     );
+    // No host address: every address of each family the container has, as `-p 81` at start
+    // (an IPv4 0.0.0.0 here would leave an IPv6 network's port unpublished on `::`).
+    assert_eq!(p.ports_add[0].host_ip, None);
+    e.publish_add[0].host_ip = "::1".into();
+    let p6 = plan(&running(), &e).unwrap();
+    assert_eq!(p6.ports_add[0].host_ip, Some("::1".parse().unwrap()));
     let pb = p.host_config.port_bindings.unwrap();
     assert!(pb.contains_key("80/tcp") && pb.contains_key("81/tcp"));
     assert!(p

@@ -304,8 +304,8 @@ fn ipv6_loopback_port_is_proxied_across_a_daemon_restart() {
 /// `0.0.0.0` and `::`; a neighbour namespace reaches the port over IPv6 and IPv4, both
 /// translated (the container sees the neighbour's own address, where a proxy would show the
 /// gateway's), the host over `[::1]` (the `::` port's proxy), the container itself through
-/// its IPv6 gateway (hairpin); `stop` closes it. Before: IPv4
-/// only. And `-p [::]:P:80` for a container without IPv6 is served over IPv6 by the proxy
+/// its IPv6 gateway (hairpin); a port added by `berth update` gets both families too;
+/// `stop` closes it. Before: IPv4 only. And `-p [::]:P:80` for a container without IPv6 is served over IPv6 by the proxy
 /// (before: it published IPv4).
 #[test]
 fn ipv6_network_publishes_both_families() {
@@ -379,6 +379,39 @@ fn ipv6_network_publishes_both_families() {
     // Hairpin over IPv6: the container reaches its own port through the host's address.
     let own = own_port_through(&d, "web6", &gw6, port);
     assert!(own.contains(&id[..12]), "{own}");
+    // A port added live by `berth update` is published like one given at run: both families
+    // (before: IPv4 only), and taking it away closes both.
+    let p3 = common::cli::free_port();
+    let update = |flag: &str| {
+        let o = d.berth(&["update", flag, &format!("{p3}:80"), "web6"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "berth update {flag}: {err}");
+    };
+    update("--publish-add");
+    let ports = d.inspect("web6", "{{json .NetworkSettings.Ports}}");
+    assert!(
+        ports.contains(&format!(r#"{{"HostIp":"0.0.0.0","HostPort":"{p3}"}}"#))
+            && ports.contains(&format!(r#"{{"HostIp":"::","HostPort":"{p3}"}}"#)),
+        "{ports}"
+    );
+    let added6 = format!("http://[{}]:{p3}/hostname", nb.host6);
+    let got = common::poll(10, || curl(&added6).filter(|b| b.contains(&id[..12])));
+    assert!(
+        got.is_some(),
+        "{added6} not served after update: {}",
+        d.log()
+    );
+    update("--publish-rm");
+    assert_eq!(
+        curl(&added6),
+        None,
+        "IPv6 port still served after --publish-rm"
+    );
+    assert!(
+        closed((std::net::Ipv6Addr::LOCALHOST, p3)),
+        "[::1]:{p3} still open"
+    );
+    assert!(closed(("127.0.0.1", p3)), "127.0.0.1:{p3} still open");
     d.ok(&["stop", "-t", "1", "web6"]);
     assert!(closed(lo6), "[::1]:{port} still open after stop");
     assert_eq!(curl(&v6), None, "IPv6 port still served after stop");
