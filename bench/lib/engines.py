@@ -49,6 +49,8 @@ class Engine:
     image: str = "busybox:latest"
     daemon_pids: list[int] = field(default_factory=list)  # processes counted as "the daemon"
     cleanup_warned: bool = False
+    # How the bench started the daemon (for a timed restart): name, argv, log file, env, socket.
+    daemon: tuple[str, list[str], str, dict, str] | None = None
 
     def c(self, *args: str) -> list[str]:
         return self.base + list(args)
@@ -167,6 +169,7 @@ class Lab:
                "--exec-root", f"{RUN}/docker-exec", "--pidfile", f"{RUN}/docker.pid",
                "--iptables=false", "--ip-masq=false", "--bridge=none",
                "--exec-opt", "native.cgroupdriver=cgroupfs", "--log-level", "warn"]
+        eng.daemon = ("dockerd", cmd, f"{RUN}/dockerd.log", {}, sock)
         p = self.spawn("dockerd", cmd, f"{RUN}/dockerd.log")
         try:
             wait_for(lambda: alive(p, "dockerd") and eng.sh("version", timeout=10).returncode == 0,
@@ -257,8 +260,9 @@ class Lab:
         helptext = sh([bin_, "daemon", "--help"], timeout=30, check=False).stdout
         if "--exec-root" in helptext and "--exec-root" not in dargs:
             dargs += ["--exec-root", f"{RUN}/berth-exec"]
-        p = self.spawn("berth daemon", [bin_, "daemon", *dargs], f"{RUN}/berth-daemon.log",
-                       env={"BERTH_HOST": f"unix://{sock}"})
+        eng.daemon = ("berth daemon", [bin_, "daemon", *dargs], f"{RUN}/berth-daemon.log",
+                      {"BERTH_HOST": f"unix://{sock}"}, sock)
+        p = self.spawn(*eng.daemon[:4])
         try:
             wait_for(lambda: alive(p, "berth daemon") and os.path.exists(sock)
                      and eng.sh("version", timeout=10).returncode == 0, 30, "berth daemon")
@@ -275,6 +279,27 @@ class Lab:
                 (f": {tail}" if tail else "")
             return
         eng.daemon_pids = [p.pid]
+
+    def restart_daemon(self, eng: Engine, timeout: float = 300) -> float:
+        """Stop `eng`'s daemon (SIGTERM, by PID) and start it again; seconds from the spawn
+        until it answers `GET /containers/json?all=1` on its socket (polled every 5 ms over
+        the socket itself, so neither CLI's start-up is counted)."""
+        if eng.daemon is None or not eng.daemon_pids:
+            raise RuntimeError(f"{eng.name} has no daemon started by the bench")
+        name, cmd, logfile, env, sock = eng.daemon
+        old = next(q for n, q in self.procs if q.pid == eng.daemon_pids[0])
+        stop_proc(old)
+        self.procs = [(n, q) for n, q in self.procs if q is not old]
+        t0 = time.perf_counter()
+        p = self.spawn(name, cmd, logfile, env)
+        eng.daemon_pids = [p.pid]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive(p, name)
+            if unix_get(sock, "/containers/json?all=1") == 200:
+                return time.perf_counter() - t0
+            time.sleep(0.005)
+        raise RuntimeError(f"{name} did not answer within {timeout:.0f}s after a restart")
 
     def setup_runc(self):
         if not have("runc"):
@@ -389,6 +414,26 @@ class Lab:
             unmount_under(LIB)
             for d in (RUN, LIB):
                 shutil.rmtree(d, ignore_errors=True)
+
+
+def unix_get(sock: str, path: str) -> int | None:
+    """The status of `GET path` (HTTP/1.0, body read to the end) on the unix socket `sock`;
+    None when nothing answers there yet."""
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(60)
+            s.connect(sock)
+            s.sendall(f"GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    except OSError:
+        return None
+    try:
+        return int(data.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def alive(p: subprocess.Popen, what: str) -> bool:

@@ -412,8 +412,10 @@ def scn_list(lab: Lab, res: Results, rounds: int, count: int):
     res.rounds[S] = rounds
     M_CREATE, M_PS, M_IMG, M_INS, M_RM = f"create {count} (4 at a time)", \
         f"ps -a ({count} ctrs)", "images", "inspect 1 ctr", f"rm -f {count}"
+    M_START = f"daemon start ({count} ctrs)"
     for m in (M_CREATE, M_PS, M_IMG, M_INS, M_RM):
         res.metric(S, m, "s", main=m == M_PS)
+    res.metric(S, M_START, "s")
     engines = usable(lab, res, S, [M_CREATE, M_PS, M_IMG, M_INS, M_RM])
     ids: dict[str, list[str]] = {}
     for e in engines:
@@ -448,6 +450,14 @@ def scn_list(lab: Lab, res: Results, rounds: int, count: int):
             attempt(res, S, M_IMG, e.name, lambda e=e: e.time("images", timeout=120)[0])
             attempt(res, S, M_INS, e.name, lambda e=e: e.time(
                 "inspect", ids[e.name][len(ids[e.name]) // 2], timeout=120)[0])
+    # A daemon restart with that many containers: spawn until it lists them (podman has no
+    # daemon). Fewer rounds: each dockerd restart takes seconds.
+    for r in range(max(1, rounds // 3)):
+        for e in rotate(live, r):
+            if e.daemon is None:
+                res.fail(S, M_START, e.name, "no daemon")
+                continue
+            attempt(res, S, M_START, e.name, lambda e=e: lab.restart_daemon(e))
     for e in live:
         def rm(e=e):
             t0 = time.perf_counter()
@@ -596,7 +606,9 @@ def scn_compose(lab: Lab, res: Results, rounds: int, services: int = 10):
 def scn_registry(lab: Lab, res: Results, rounds: int):
     """`berth registry serve` beside Debian's `docker-registry` (distribution 2.8, under the
     "docker" column), the same client (skopeo) for both: push the Debian image into an empty
-    registry, pull it back into a `dir:`, and each server's RSS after the round."""
+    registry from an OCI layout (the archive is unpacked once, before the rounds: skopeo
+    extracting 50 MB to a temp dir on every push is client work that only dilutes the
+    servers' difference), pull it back into a `dir:`, and each server's RSS after the round."""
     from .engines import alive, stop_proc
     from .util import free_port
     import urllib.request
@@ -616,6 +628,10 @@ def scn_registry(lab: Lab, res: Results, rounds: int):
         for m in (M_PUSH, M_PULL, M_RSS):
             res.fail(S, m, "berth", "no berth binary")
     servers.append("docker")
+    layout = f"{LIB}/regbench-layout"
+    shutil.rmtree(layout, ignore_errors=True)
+    os.makedirs(layout)
+    sh(["tar", "-xf", DEBIAN_TAR, "-C", layout])
     for r in range(rounds):
         for who in rotate(servers, r):
             store = f"{LIB}/regbench-{who}"
@@ -637,7 +653,7 @@ def scn_registry(lab: Lab, res: Results, rounds: int):
                     f"http://127.0.0.1:{port}/v2/", timeout=2).status == 200, 30, f"{who} registry")
                 dst = f"docker://127.0.0.1:{port}/bench/debian:latest"
                 attempt(res, S, M_PUSH, who, lambda dst=dst: timed(
-                    ["skopeo", "copy", "--dest-tls-verify=false", f"oci-archive:{DEBIAN_TAR}", dst],
+                    ["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}", dst],
                     timeout=600)[0])
                 out = f"{LIB}/regbench-pull"
                 shutil.rmtree(out, ignore_errors=True)
@@ -652,6 +668,7 @@ def scn_registry(lab: Lab, res: Results, rounds: int):
                 stop_proc(p)
                 lab.procs = [(n, q) for n, q in lab.procs if q is not p]
                 shutil.rmtree(store, ignore_errors=True)
+    shutil.rmtree(layout, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- logs and cp (issue 20)
