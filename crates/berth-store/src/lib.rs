@@ -129,6 +129,14 @@ impl Store {
             let p = root.join(d);
             fsmode::private_dir(&p).at(&p)?;
         }
+        // Whole trees are unpacked into these: spread them over the filesystem (see
+        // `spread_subdirs`: after an rmi, ext4 without a journal made a pull 6-15x slower).
+        for d in ["snapshots", "containers-rw"] {
+            let p = root.join(d);
+            if let Err(e) = fsmode::spread_subdirs(&p) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot mark the directory to spread its subdirectories; unpacking may be slower after deletions");
+            }
+        }
         let root = fs::canonicalize(root).at(root)?;
         let tmp = root.join("tmp");
         fs::remove_dir_all(&tmp).at(&tmp)?;
