@@ -15,6 +15,11 @@ pub trait BlobTarget: Send + Sync {
     /// interrupted attempt, and the client asks the registry only for the rest. The writer may
     /// borrow the target (as the store's `Ingest<'_>` does).
     fn begin<'a>(&'a self, digest: &Digest) -> io::Result<Box<dyn BlobWriter + 'a>>;
+    /// [`BlobTarget::begin`] for an image layer: a target may start unpacking it while the
+    /// bytes arrive (the daemon's store does). The default is `begin`.
+    fn begin_layer<'a>(&'a self, digest: &Digest) -> io::Result<Box<dyn BlobWriter + 'a>> {
+        self.begin(digest)
+    }
     /// A complete blob's bytes (used for small blobs such as image configs).
     fn read_blob(&self, digest: &Digest) -> io::Result<Vec<u8>>;
 }

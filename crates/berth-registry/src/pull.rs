@@ -436,14 +436,14 @@ impl Client {
             digest: digest.clone(),
             source: e,
         };
-        let mut w = blocking(|| target.begin(digest)).map_err(blob_err)?;
+        let mut w = blocking(|| target.begin_layer(digest)).map_err(blob_err)?;
         if w.offset() > total || (w.offset() == total && total > 0) {
             // Complete or overlong partial: let commit judge a complete one, else start over.
             if w.offset() == total {
                 return self.finish(s, image, desc, w, None);
             }
             w.abort().map_err(blob_err)?;
-            w = blocking(|| target.begin(digest)).map_err(blob_err)?;
+            w = blocking(|| target.begin_layer(digest)).map_err(blob_err)?;
         }
         let mut offset = w.offset();
         let mut h = HeaderMap::new();
@@ -473,7 +473,7 @@ impl Client {
                 if offset > 0 {
                     tracing::info!(%digest, "registry ignored Range; downloading the whole blob");
                     w.abort().map_err(blob_err)?;
-                    w = blocking(|| target.begin(digest)).map_err(blob_err)?;
+                    w = blocking(|| target.begin_layer(digest)).map_err(blob_err)?;
                     offset = w.offset();
                     if offset != 0 {
                         return Err(blob_err(std::io::Error::other(

@@ -121,6 +121,14 @@ impl Store {
         put_into(&self.blobs_dir(), &self.tmp_dir(), &mut r, expected)
     }
 
+    /// [`Store::ingest`] for an image layer: it is unpacked as it arrives (the pull
+    /// pipeline, `staging`), and the snapshot made from it later adopts that unpack.
+    pub fn ingest_layer(&self, expected: &Digest) -> Result<Ingest<'_>> {
+        let mut ing = self.ingest(expected)?;
+        ing.stager = self.stage_layer(expected, &ing.path, ing.offset);
+        Ok(ing)
+    }
+
     /// Start or resume downloading the blob `expected`. Only one ingest per digest at a time:
     /// a second concurrent one fails with a conflict.
     pub fn ingest(&self, expected: &Digest) -> Result<Ingest<'_>> {
@@ -164,6 +172,7 @@ impl Store {
                 hasher,
                 offset,
                 written: 0,
+                stager: None,
             }),
             Err(e) => {
                 self.active_ingests
@@ -186,6 +195,8 @@ pub struct Ingest<'a> {
     hasher: sha2::Sha256,
     offset: u64,
     written: u64,
+    /// Unpacking it as it arrives; dropped (cancelled) unless the blob commits.
+    stager: Option<crate::Stager>,
 }
 
 impl Ingest<'_> {
@@ -222,6 +233,9 @@ impl Ingest<'_> {
         let dst = self.store.blob_path(&self.expected);
         fs::rename(&self.path, &dst).at(&dst)?;
         sync_dir(&self.store.blobs_dir())?;
+        if let Some(s) = self.stager.take() {
+            s.done();
+        }
         Ok(self.offset + self.written)
     }
 
@@ -245,6 +259,9 @@ impl Write for Ingest<'_> {
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.written += n as u64;
+        if let Some(s) = &self.stager {
+            s.advance(n as u64);
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {

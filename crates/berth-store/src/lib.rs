@@ -6,6 +6,8 @@
 //! blobs/sha256/<hex>            compressed blobs, manifests, configs (immutable)
 //! ingest/<hex>.partial          in-progress downloads (kept for resume)
 //! snapshots/<n>/fs              one unpacked layer diff per chain id, shared between images
+//! staging/<hex>/fs              a layer unpacked while it downloads, until its snapshot
+//!                               takes it (renamed to snapshots/<n>); emptied on open
 //! containers-rw/<id>/{upper,work,merged}
 //! tmp/                          scratch, emptied on open
 //! meta.db                       SQLite, WAL, synchronous=FULL
@@ -24,6 +26,7 @@ mod gc;
 mod images;
 mod rw;
 mod snapshots;
+mod staging;
 pub mod usage;
 
 use std::collections::HashSet;
@@ -42,6 +45,7 @@ pub use gc::{DiskUsage, Garbage, GcReport, ImageUsage};
 pub use images::{chain_ids, ImageRecord, RemoveReport};
 pub use rw::{apply_overlay, diff_tar, is_mountpoint, OverlayPlan, RwLayer};
 pub use snapshots::CommittedLayer;
+pub use staging::Stager;
 pub use usage::{tree_size, Measure};
 
 use error::{DbCtx, IoCtx};
@@ -94,6 +98,8 @@ pub struct Store {
     /// reading, so GC never deletes what they are about to reference.
     gc_lock: RwLock<()>,
     active_ingests: Mutex<HashSet<Digest>>,
+    /// Layers being unpacked while they download ([`staging`]).
+    staged: staging::StagedMap,
 }
 
 impl std::fmt::Debug for Store {
@@ -124,6 +130,7 @@ impl Store {
             "ingest",
             "snapshots",
             "containers-rw",
+            "staging",
             "tmp",
         ] {
             let p = root.join(d);
@@ -131,7 +138,7 @@ impl Store {
         }
         // Whole trees are unpacked into these: spread them over the filesystem (see
         // `spread_subdirs`: after an rmi, ext4 without a journal made a pull 6-15x slower).
-        for d in ["snapshots", "containers-rw"] {
+        for d in ["snapshots", "staging", "containers-rw"] {
             let p = root.join(d);
             if let Err(e) = fsmode::spread_subdirs(&p) {
                 tracing::warn!(path = %p.display(), error = %e, "cannot mark the directory to spread its subdirectories; unpacking may be slower after deletions");
@@ -141,6 +148,12 @@ impl Store {
         let tmp = root.join("tmp");
         fs::remove_dir_all(&tmp).at(&tmp)?;
         fsmode::private_dir(&tmp).at(&tmp)?;
+        // Unpacks of a daemon that stopped mid-pull: the blobs (kept) are unpacked again.
+        let staging = root.join("staging");
+        for ent in fs::read_dir(&staging).at(&staging)? {
+            let p = ent.at(&staging)?.path();
+            fs::remove_dir_all(&p).at(&p)?;
+        }
         let dbp = root.join("meta.db");
         let conn = Connection::open(&dbp).db("open meta.db")?;
         // Before WAL mode: SQLite gives the -wal and -shm files the database's mode.
@@ -158,6 +171,7 @@ impl Store {
             unpack: Mutex::new(()),
             gc_lock: RwLock::new(()),
             active_ingests: Mutex::new(HashSet::new()),
+            staged: Default::default(),
         };
         store.repair()?;
         Ok(store)

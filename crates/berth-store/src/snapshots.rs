@@ -62,6 +62,27 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// How a layer blob becomes a snapshot's `fs/`: the one unpack path, for a blob on disk and
+/// for one still downloading (`staging`).
+#[derive(Debug, Clone)]
+pub(crate) struct Unpacker {
+    /// The blob's digest, naming the layer in the applier's errors.
+    layer: String,
+}
+
+impl Unpacker {
+    /// Decompress `blob` (gzip, zstd or plain), apply it into `fsdir` and return the digest of
+    /// the uncompressed tar (the diff id) and the content bytes. `at` names the source in
+    /// errors.
+    pub(crate) fn apply(&self, fsdir: &Path, blob: impl Read, at: &Path) -> Result<(Digest, u64)> {
+        let dec = decompressed(blob).at(at)?;
+        let mut hr = HashingReader::new(dec);
+        let stats = apply_layer(fsdir, &self.layer, &mut hr)?;
+        let (diff_id, _) = hr.finish().at(at)?;
+        Ok((diff_id, stats.bytes))
+    }
+}
+
 /// A reader that copies what passes through it into a writer.
 struct TeeReader<R, W> {
     inner: R,
@@ -153,6 +174,8 @@ impl Store {
         blob: &Path,
         blob_digest: &Digest,
     ) -> Result<(bool, u64)> {
+        // A layer unpacked while it downloaded: waited for before the lock (it needs none).
+        let staged = self.take_staged(blob_digest);
         let _u = self.unpack.lock().unwrap_or_else(|p| p.into_inner());
         let existing: Option<(i64, i64, i64)> = self
             .conn()
@@ -163,8 +186,26 @@ impl Store {
             )
             .optional()
             .db("find snapshot")?;
+        let mut staged = match staged {
+            Some(Ok(st)) if st.diff_id == *diff_id => Some(st),
+            Some(Ok(st)) => {
+                tracing::warn!(blob = %blob_digest, staged = %st.diff_id, expected = %diff_id, "staged unpack has another diff id; unpacking the blob again");
+                crate::staging::discard(&st);
+                None
+            }
+            Some(Err(e)) => {
+                tracing::debug!(blob = %blob_digest, error = %e, "staged unpack failed; unpacking the blob");
+                None
+            }
+            None => None,
+        };
         match existing {
-            Some((_, size, 1)) => return Ok((false, size as u64)),
+            Some((_, size, 1)) => {
+                if let Some(st) = staged {
+                    crate::staging::discard(&st);
+                }
+                return Ok((false, size as u64));
+            }
             Some((n, _, _)) => {
                 self.drop_snapshot_row(n)?;
             }
@@ -174,13 +215,34 @@ impl Store {
         let res = (|| {
             let fsdir = self.snapshot_dir(n).join("fs");
             let sdir = self.snapshot_dir(n);
+            let adopted = match staged.take() {
+                Some(st) if !sdir.exists() => match fs::rename(&st.dir, &sdir) {
+                    Ok(()) => Some(st.bytes),
+                    Err(e) => {
+                        tracing::warn!(dir = %st.dir.display(), error = %e, "cannot adopt a staged unpack");
+                        crate::staging::discard(&st);
+                        None
+                    }
+                },
+                Some(st) => {
+                    crate::staging::discard(&st);
+                    None
+                }
+                None => None,
+            };
+            if let Some(bytes) = adopted {
+                syncfs(&fsdir)?;
+                self.mark_complete(n, bytes)?;
+                return Ok(bytes);
+            }
             crate::fsmode::private_dir(&sdir).at(&sdir)?;
             fs::create_dir_all(&fsdir).at(&fsdir)?;
             let f = File::open(blob).at(blob)?;
-            let dec = decompressed(BufReader::with_capacity(256 * 1024, f)).at(blob)?;
-            let mut hr = HashingReader::new(dec);
-            let stats = apply_layer(&fsdir, &blob_digest.to_string(), &mut hr)?;
-            let (actual, _) = hr.finish().at(blob)?;
+            let (actual, bytes) = self.unpacker(blob_digest.clone()).apply(
+                &fsdir,
+                BufReader::with_capacity(256 * 1024, f),
+                blob,
+            )?;
             if actual != *diff_id {
                 return Err(StoreError::DigestMismatch {
                     what: format!("uncompressed content of layer {blob_digest}"),
@@ -189,13 +251,8 @@ impl Store {
                 });
             }
             syncfs(&fsdir)?;
-            self.conn()
-                .execute(
-                    "UPDATE snapshots SET complete=1, size=?2 WHERE id=?1",
-                    params![n, stats.bytes as i64],
-                )
-                .db("complete snapshot")?;
-            Ok(stats.bytes)
+            self.mark_complete(n, bytes)?;
+            Ok(bytes)
         })();
         match res {
             Ok(size) => Ok((true, size)),
@@ -206,6 +263,23 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// The unpack path for the layer blob `blob`.
+    pub(crate) fn unpacker(&self, blob: Digest) -> Unpacker {
+        Unpacker {
+            layer: blob.to_string(),
+        }
+    }
+
+    fn mark_complete(&self, n: i64, bytes: u64) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE snapshots SET complete=1, size=?2 WHERE id=?1",
+                params![n, bytes as i64],
+            )
+            .db("complete snapshot")?;
+        Ok(())
     }
 
     fn new_snapshot_row(&self, chain: &str, diff_id: &Digest) -> Result<i64> {

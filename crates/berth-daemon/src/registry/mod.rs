@@ -386,6 +386,8 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 let n = target.discard_committed(&|_| false);
+                let (st, staged) = (store.clone(), target.staged());
+                let _ = tokio::task::spawn_blocking(move || st.discard_staged(&staged)).await;
                 tracing::info!(image = %r, removed = n, error = %e, "pull failed");
                 return Err(e.into());
             }
@@ -410,11 +412,18 @@ impl Engine {
             pulled.index.clone(),
         );
         let st = store.clone();
+        let layers: Vec<Digest> = pulled.layers.iter().map(|l| l.digest.clone()).collect();
         let registered = tokio::task::spawn_blocking(move || {
-            if let Some(ix) = &index {
-                st.put_blob(ix)?;
-            }
-            st.register_image(&manifest, &config, &[tag_ref])
+            let r = (|| {
+                if let Some(ix) = &index {
+                    st.put_blob(ix)?;
+                }
+                st.register_image(&manifest, &config, &[tag_ref])
+            })();
+            // Unpacks made while downloading that no snapshot adopted (the layer was there
+            // already, or the registration failed).
+            st.discard_staged(&layers);
+            r
         })
         .await
         .map_err(DaemonError::from)?;

@@ -25,6 +25,8 @@ fn io_err(e: StoreError) -> io::Error {
 pub struct StoreBlobs {
     store: Arc<Store>,
     committed: Mutex<Vec<Digest>>,
+    /// Layers begun with an unpack riding on the download.
+    staged: Mutex<Vec<Digest>>,
 }
 
 impl StoreBlobs {
@@ -32,7 +34,22 @@ impl StoreBlobs {
         StoreBlobs {
             store,
             committed: Mutex::new(Vec::new()),
+            staged: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Layers whose download also unpacked them (for [`Store::discard_staged`] after a
+    /// failed pull).
+    pub fn staged(&self) -> Vec<Digest> {
+        self.staged.lock().expect("staged lock").clone()
+    }
+
+    fn writer<'a>(&'a self, ingest: Ingest<'a>, digest: &Digest) -> Box<dyn BlobWriter + 'a> {
+        Box::new(IngestWriter {
+            ingest: Some(ingest),
+            digest: digest.clone(),
+            committed: &self.committed,
+        })
     }
 
     /// Blobs this target committed so far.
@@ -67,11 +84,16 @@ impl BlobTarget for StoreBlobs {
 
     fn begin<'a>(&'a self, digest: &Digest) -> io::Result<Box<dyn BlobWriter + 'a>> {
         let ingest = self.store.ingest(digest).map_err(io_err)?;
-        Ok(Box::new(IngestWriter {
-            ingest: Some(ingest),
-            digest: digest.clone(),
-            committed: &self.committed,
-        }))
+        Ok(self.writer(ingest, digest))
+    }
+
+    fn begin_layer<'a>(&'a self, digest: &Digest) -> io::Result<Box<dyn BlobWriter + 'a>> {
+        let ingest = self.store.ingest_layer(digest).map_err(io_err)?;
+        self.staged
+            .lock()
+            .expect("staged lock")
+            .push(digest.clone());
+        Ok(self.writer(ingest, digest))
     }
 
     fn read_blob(&self, digest: &Digest) -> io::Result<Vec<u8>> {
