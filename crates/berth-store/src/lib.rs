@@ -6,7 +6,7 @@
 //! blobs/sha256/<hex>            compressed blobs, manifests, configs (immutable)
 //! ingest/<hex>.partial          in-progress downloads (kept for resume)
 //! snapshots/<n>/fs              one unpacked layer diff per chain id, shared between images
-//! staging/<hex>/fs              a layer unpacked while it downloads, until its snapshot
+//! staging/<hex>-<pid>-<n>/fs    a layer unpacked while it downloads, until its snapshot
 //!                               takes it (renamed to snapshots/<n>); emptied on open
 //! containers-rw/<id>/{upper,work,merged}
 //! tmp/                          scratch, emptied on open

@@ -1,6 +1,6 @@
 //! The pull pipeline: a layer unpacked while its blob downloads. A [`Stager`] rides on the
 //! blob's [`Ingest`](crate::Ingest): a thread follows the partial file as the download appends
-//! to it, decompresses, hashes and applies it into `staging/<hex>/fs`. When the snapshot for
+//! to it, decompresses, hashes and applies it into `staging/<hex>-<pid>-<n>/fs`. When the snapshot for
 //! that blob is made, [`Store::take_staged`] hands over the result and the directory is renamed
 //! into `snapshots/<n>` if its diff id is the one the image config names; anything else
 //! (a failed, cancelled or mismatching unpack) is removed and the blob unpacked the usual way.
@@ -49,7 +49,7 @@ impl Feed {
 /// What a staged unpack produced.
 #[derive(Debug)]
 pub(crate) struct Staged {
-    /// `staging/<hex>`, holding `fs/`.
+    /// `staging/<hex>-<pid>-<n>`, holding `fs/`.
     pub dir: PathBuf,
     pub diff_id: Digest,
     pub bytes: u64,
@@ -178,7 +178,11 @@ impl Store {
             state: Mutex::new((present, End::Open)),
             cv: Condvar::new(),
         });
-        let dir = self.staging_dir().join(blob.hex());
+        // A new name each time: ext4 picks a spread directory's block group from a hash of
+        // its name, and the last unpack of this blob may have just been deleted there.
+        let dir = self
+            .staging_dir()
+            .join(crate::blobs::unique_name(&blob.hex()));
         let follow = Follow {
             file,
             pos: 0,
