@@ -182,7 +182,7 @@ impl Store {
         // its name, and the last unpack of this blob may have just been deleted there.
         let dir = self
             .staging_dir()
-            .join(crate::blobs::unique_name(&blob.hex()));
+            .join(crate::blobs::unique_name(blob.hex()));
         let follow = Follow {
             file,
             pos: 0,
