@@ -40,6 +40,10 @@ pub struct DaemonConfig {
     /// Rootless mode: the daemon is root of a user namespace an ordinary user made
     /// (berth-rootless); `/info` says so and what needs real root is refused.
     pub rootless: bool,
+    /// `--storage-driver` (`overlay2`, `fuse-overlayfs`); wins over daemon.json's
+    /// `storage-driver`. Neither: overlay2, or fuse-overlayfs where a rootless daemon's user
+    /// namespace cannot mount overlayfs.
+    pub storage_driver: Option<String>,
 }
 
 pub use berth_api_types::TlsConfig;
@@ -76,11 +80,17 @@ impl Default for DaemonConfig {
             pid_file: None,
             ui: None,
             rootless: false,
+            storage_driver: None,
         }
     }
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+/// Refuse an unknown `--storage-driver` name before anything starts (one line).
+pub fn check_storage_driver(name: &str) -> Result<(), berth_store::driver::DriverError> {
+    berth_store::driver::DriverRequest::parse(name).map(|_| ())
+}
 
 impl DaemonConfig {
     /// A config with every path under `dir` (tests, rootless experiments).
@@ -100,6 +110,7 @@ impl DaemonConfig {
             pid_file: None,
             ui: None,
             rootless: false,
+            storage_driver: None,
         }
     }
 
@@ -237,6 +248,9 @@ pub struct FileConfig {
     /// Where the dashboard is served (`ip:port`), as `--ui` (a berth key).
     #[serde(default)]
     pub ui: Option<String>,
+    /// dockerd's `storage-driver` (see [`DaemonConfig::storage_driver`]).
+    #[serde(default)]
+    pub storage_driver: Option<String>,
 }
 
 impl FileConfig {

@@ -166,10 +166,11 @@ pub fn diff_layer(
     let (reader, writer) = std::io::pipe().map_err(|e| io_err("create diff pipe", e))?;
     let chain = berth_store::chain_ids(parent_diff_ids).pop();
     let upper = rw.upper.clone();
+    let xattrs = store.overlay_xattrs();
     let (written, committed) = std::thread::scope(|sc| {
         let w = sc.spawn(move || {
             // Dropping the writer (also on error) ends the reader's stream.
-            berth_store::diff_tar(&upper, BufWriter::with_capacity(1 << 20, writer))
+            berth_store::diff_tar(&upper, xattrs, BufWriter::with_capacity(1 << 20, writer))
                 .map_err(store_err)
         });
         let c = store.commit_layer(chain.as_ref(), BufReader::with_capacity(1 << 20, reader));
