@@ -24,6 +24,11 @@ const TUN: &str = "/dev/net/tun";
 /// The API socket's name in the daemon's exec root.
 pub const API_SOCKET: &str = "slirp4netns.sock";
 
+/// slirp4netns's DNS forwarder (its default network 10.0.2.0/24): how the daemon's namespace,
+/// which `--disable-host-loopback` keeps from the host's 127.0.0.0/8, reaches the host's
+/// loopback resolvers (systemd-resolved's 127.0.0.53).
+pub const DNS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 2, 3));
+
 /// slirp4netns for the daemon's network namespace; `stop` ends it.
 pub struct Slirp {
     api: PathBuf,
