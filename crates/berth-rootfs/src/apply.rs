@@ -749,17 +749,8 @@ impl Applier<'_> {
     }
 }
 
-/// chown's EINVAL means the owner has no id in this user namespace (a rootless daemon maps
-/// only its user's ranges): say so rather than "Invalid argument".
 fn owner_err(meta: &Meta) -> impl FnOnce(Errno) -> io::Error {
-    let (uid, gid) = (meta.uid, meta.gid);
-    move |e| match e {
-        Errno::INVAL => io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("owner {uid}:{gid} is not mapped in this user namespace"),
-        ),
-        e => e.into(),
-    }
+    crate::error::unmapped_owner(meta.uid, meta.gid)
 }
 
 #[cfg(test)]

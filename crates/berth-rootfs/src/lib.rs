@@ -23,6 +23,6 @@ pub mod writer;
 pub use apply::{apply_layer, apply_layer_in, apply_overlay_layer, decompressed, ApplyStats};
 pub use atomic::write_atomic;
 pub use berth_errors::ErrorKind;
-pub use error::{Result, RootfsError};
+pub use error::{Result, RootfsError, UNMAPPED};
 pub use overlay::OverlayXattrs;
 pub use root::{in_root, Root};

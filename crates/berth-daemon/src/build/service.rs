@@ -53,7 +53,7 @@ pub fn event_message(e: &Event) -> Option<JsonMessage> {
 
 /// A failed build's final message; a RUN that exited non-zero carries its code, as dockerd's.
 fn build_error_message(e: &berth_build::BuildError) -> JsonMessage {
-    let mut m = JsonMessage::error(e.to_string());
+    let mut m = JsonMessage::error(crate::error::with_unmapped_hint(e.to_string()));
     if let (berth_build::BuildError::RunFailed { code, .. }, Some(d)) = (e, &mut m.error_detail) {
         d.code = Some(i64::from(*code));
     }

@@ -221,6 +221,13 @@ impl User {
 
     /// `berth build` as the user of a context `dir` (in its home) holding `dockerfile`: the tag.
     fn build(&self, dir: &str, dockerfile: &str) -> String {
+        let (tag, o) = self.build_output(dir, dockerfile);
+        assert!(o.status.success(), "build: {}\n{}", stderr(&o), self.log());
+        tag
+    }
+
+    /// [`User::build`] whatever its outcome: the tag asked for and the output.
+    fn build_output(&self, dir: &str, dockerfile: &str) -> (String, Output) {
         let ctx = self.home().join(dir);
         std::fs::create_dir(&ctx).unwrap();
         std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
@@ -230,8 +237,8 @@ impl User {
             .arg(&ctx)
             .status();
         let tag = format!("rlb{}", rand_tag());
-        self.ok(&["build", "-t", &tag, ctx.to_str().unwrap()]);
-        tag
+        let o = self.out(&["build", "-t", &tag, ctx.to_str().unwrap()]);
+        (tag, o)
     }
 
     /// Entry names of the top layer of `image`, from `berth save` to stdout.
@@ -630,6 +637,19 @@ fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
     assert_eq!(u.ok(&["run", "--rm", &committed, "ls", "/d"]), "c");
     let top = u.top_layer(&committed);
     assert!(top.contains(&opq) && top.contains(&"d/c".into()), "{top:?}");
+    // COPY --chown to an id the namespace does not map: one line saying which ids it does.
+    let (bad, o) = u.build_output(
+        "chown",
+        "FROM busybox\nCOPY --chown=70000:70000 Dockerfile /x\n",
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("owner 70000:70000 is not mapped in this user namespace")
+            && err.contains("maps container ids 0-65536 only"),
+        "{err}"
+    );
+    assert!(!u.out(&["image", "inspect", &bad]).status.success());
     u.stop_daemon();
 
     // The same store through fuse-overlayfs.
