@@ -274,6 +274,10 @@ impl FileConfig {
                  running across daemon restarts; remove the key",
             ));
         }
+        if let Some(name) = &f.storage_driver {
+            check_storage_driver(name)
+                .map_err(|e| serde::de::Error::custom(format!("\"storage-driver\": {e}")))?;
+        }
         Ok(f)
     }
 }
@@ -321,6 +325,15 @@ mod tests {
         assert_eq!(f.log_opts["max-size"], "10m");
         assert_eq!(f.default_ulimits["nofile"].hard, 2048);
         assert!(FileConfig::parse(br#"{"bogus":1}"#).is_err());
+        // The storage driver by dockerd's key; an unknown one refused when the file is read.
+        let f = FileConfig::parse(br#"{"storage-driver":"fuse-overlayfs"}"#).unwrap();
+        assert_eq!(f.storage_driver.as_deref(), Some("fuse-overlayfs"));
+        let e = FileConfig::parse(br#"{"storage-driver":"vfs"}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("\"storage-driver\": unknown storage driver \"vfs\""),
+            "{e}"
+        );
         // dockerd's keys berth acts on; live-restore off is refused, not ignored.
         let f = FileConfig::parse(
             br#"{"iptables":false,"live-restore":true,"deprecated-key-path":"/k.json"}"#,
