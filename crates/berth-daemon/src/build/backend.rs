@@ -50,6 +50,10 @@ pub struct BuildBackendConfig {
     pub network: Option<Arc<dyn BuildNetwork>>,
     /// `--add-host` entries (name, ip) appended to RUN steps' /etc/hosts.
     pub extra_hosts: Vec<(String, String)>,
+    /// The resolv.conf host-network RUN steps get; None: the host's own file, bound. A
+    /// rootless daemon's namespace reaches the host's loopback resolvers only through
+    /// slirp4netns: its copy names that.
+    pub host_resolv: Option<String>,
     /// Where RUN containers' events go; None: nowhere.
     pub events: Option<StepEvents>,
     /// Where a `--network none` step's own namespace (loopback up, as dockerd's) is named;

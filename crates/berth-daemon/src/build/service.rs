@@ -389,6 +389,10 @@ impl Engine {
                 ),
                 network: Some(run_net),
                 extra_hosts: opts.extra_hosts.clone(),
+                host_resolv: self
+                    .config()
+                    .rootless
+                    .then(|| crate::networks::host_resolv_conf(self.config())),
                 events: Some(self.step_events()),
                 netns_dir: Some(self.config().exec_root.join("netns")),
                 http: self.inner.http.clone(),
