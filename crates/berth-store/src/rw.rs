@@ -448,7 +448,9 @@ impl<W: Write> Walk<'_, W> {
             } else if ft.is_dir() {
                 h.set_entry_type(tar::EntryType::Directory);
                 self.b.append_data(&mut h, &relp, io::empty()).at(&path)?;
-                if self.xattrs.is_opaque(&path) || path.join(OPQ).is_file() {
+                if self.xattrs.is_opaque(&path)
+                    || fs::symlink_metadata(path.join(OPQ)).is_ok_and(|m| m.is_file())
+                {
                     let mut oh = header_for(&m);
                     oh.set_entry_type(tar::EntryType::Regular);
                     oh.set_mode(0o644);

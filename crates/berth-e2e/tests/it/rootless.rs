@@ -259,6 +259,29 @@ impl User {
             .collect()
     }
 
+    /// The daemon proper: the supervisor's child in the namespaces (beside slirp4netns).
+    fn inner_daemon(&self) -> i32 {
+        let sup = self
+            .daemon
+            .as_ref()
+            .expect("daemon started")
+            .id()
+            .to_string();
+        let field = |p: i32, f: &str| {
+            std::fs::read_to_string(format!("/proc/{p}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| Some(l.strip_prefix(f)?.trim().to_string()))
+        };
+        self.processes()
+            .into_iter()
+            .find(|p| {
+                field(*p, "PPid:").as_deref() == Some(&sup)
+                    && field(*p, "Name:").as_deref() != Some("slirp4netns")
+            })
+            .expect("the inner daemon")
+    }
+
     /// Whether a host uid is the user's or one of its subordinate ids.
     fn owns(&self) -> impl Fn(u32) -> bool {
         let (uid, ids) = (self.uid, self.sub_start..self.sub_start + RANGE);
@@ -598,7 +621,7 @@ fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
     let Some(img) = common::busybox(test) else {
         return;
     };
-    if !berth_testutil::require_cmds(test, &["fuse-overlayfs"]) {
+    if !berth_testutil::require_cmds(test, &["fuse-overlayfs", "nsenter"]) {
         return;
     }
     let Some(mut u) = User::create(test, true) else {
@@ -637,6 +660,35 @@ fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
     assert_eq!(u.ok(&["run", "--rm", &committed, "ls", "/d"]), "c");
     let top = u.top_layer(&committed);
     assert!(top.contains(&opq) && top.contains(&"d/c".into()), "{top:?}");
+    // A loopback resolver of the host (systemd-resolved's stub, here bound over the daemon's
+    // own view of /etc/resolv.conf; the bind goes with its mount namespace) is reached
+    // through slirp4netns's DNS: containers are told 10.0.2.3.
+    let fake = u.dir.path().join("resolv.conf");
+    std::fs::write(&fake, "nameserver 127.0.0.53\nsearch example.test\n").unwrap();
+    let bound = Command::new("nsenter")
+        .args(["-t", &u.inner_daemon().to_string(), "-m", "mount", "--bind"])
+        .arg(&fake)
+        .arg("/etc/resolv.conf")
+        .output()
+        .unwrap();
+    assert!(bound.status.success(), "nsenter mount: {}", stderr(&bound));
+    for net in ["bridge", "host"] {
+        let r = u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "cat",
+            "/etc/resolv.conf",
+        ]);
+        assert!(
+            r.contains("nameserver 10.0.2.3") && !r.contains("127.0.0.53"),
+            "{net}: {r}"
+        );
+        assert!(r.contains("search example.test"), "{net}: {r}");
+    }
+
     // COPY --chown to an id the namespace does not map: one line saying which ids it does.
     let (bad, o) = u.build_output(
         "chown",
