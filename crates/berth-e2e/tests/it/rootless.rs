@@ -753,14 +753,17 @@ fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
         "fuse-overlayfs left: {:?}",
         u.fuse_processes()
     );
-    // A stopped container's layer mounted by `cp` is unmounted when the daemon stops.
+    // A stopped container's layer mounted by `cp` is unmounted when the daemon stops: also
+    // when its supervisor is killed outright (the daemon gets its parent-death SIGTERM).
     let g = format!("rlg{}", rand_tag());
     u.ok(&["run", "--name", &g, &tag, "true"]);
     let o = u.out(&["cp", &format!("{g}:/d/b"), "-"]);
     assert!(o.status.success(), "cp: {}", stderr(&o));
     assert!(!u.fuse_processes().is_empty(), "cp mounted nothing");
-    u.stop_daemon();
-    let left = common::poll(10, || u.processes().is_empty().then_some(()));
+    let mut sup = u.daemon.take().unwrap();
+    sup.kill().unwrap();
+    sup.wait().unwrap();
+    let left = common::poll(15, || u.processes().is_empty().then_some(()));
     assert!(left.is_some(), "left running: {:?}", u.processes());
 
     // An unknown driver: one line, no daemon.
