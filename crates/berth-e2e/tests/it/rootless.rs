@@ -628,6 +628,7 @@ fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
         return;
     };
     let _fuse = DevOpen::open("/dev/fuse");
+    let _tun = DevOpen::open("/dev/net/tun");
     u.start_daemon();
     assert!(
         u.ok(&["info"]).contains("Storage Driver: overlay2"),
@@ -753,13 +754,17 @@ fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
         "fuse-overlayfs left: {:?}",
         u.fuse_processes()
     );
-    // A stopped container's layer mounted by `cp` is unmounted when the daemon stops.
+    // A stopped container's layer mounted by `cp` is unmounted when the daemon stops, also
+    // when its supervisor is killed outright (the daemon gets its parent-death SIGTERM;
+    // slirp4netns sees its exit fd close).
     let g = format!("rlg{}", rand_tag());
     u.ok(&["run", "--name", &g, &tag, "true"]);
     let o = u.out(&["cp", &format!("{g}:/d/b"), "-"]);
     assert!(o.status.success(), "cp: {}", stderr(&o));
     assert!(!u.fuse_processes().is_empty(), "cp mounted nothing");
-    u.stop_daemon();
+    let mut supervisor = u.daemon.take().unwrap();
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
     let left = common::poll(15, || u.processes().is_empty().then_some(()));
     let names: Vec<String> = u
         .processes()
