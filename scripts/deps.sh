@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(libseccomp-dev pkg-config nftables iproute2 busybox-static tini docker-registry skopeo umoci
       runc containerd docker.io docker-compose apache2-utils tmux jq procps openssl curl
-      chromium chromium-driver python3-selenium openssh-server uidmap slirp4netns bind9-dnsutils)
+      chromium chromium-driver python3-selenium openssh-server uidmap slirp4netns fuse-overlayfs
+      bind9-dnsutils)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # The dashboard's assets are built with npm (scripts/ui-build.sh). A node from elsewhere

@@ -292,6 +292,10 @@ pub struct DaemonArgs {
     /// Name of berth's nftables table
     #[arg(long = "nft-table")]
     pub nft_table: Option<String>,
+    /// Storage driver: overlay2, or fuse-overlayfs (rootless; default where the user
+    /// namespace cannot mount overlayfs)
+    #[arg(short = 's', long = "storage-driver")]
+    pub storage_driver: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
     /// Serve a non-loopback tcp:// host without --tlsverify (anyone who reaches it controls

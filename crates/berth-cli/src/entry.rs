@@ -143,6 +143,10 @@ fn daemon_config_as(
     cfg.network.bip = d.bip.clone();
     cfg.network.nft_table = d.nft_table.clone();
     cfg.network.iptables = d.iptables;
+    if let Some(name) = &d.storage_driver {
+        berth_daemon::config::check_storage_driver(name)?;
+    }
+    cfg.storage_driver = d.storage_driver.clone();
     cfg.pid_file = d.pidfile.as_ref().map(PathBuf::from);
     if d.live_restore == Some(false) {
         anyhow::bail!(

@@ -40,6 +40,10 @@ pub struct DaemonConfig {
     /// Rootless mode: the daemon is root of a user namespace an ordinary user made
     /// (berth-rootless); `/info` says so and what needs real root is refused.
     pub rootless: bool,
+    /// `--storage-driver` (`overlay2`, `fuse-overlayfs`); wins over daemon.json's
+    /// `storage-driver`. Neither: overlay2, or fuse-overlayfs where a rootless daemon's user
+    /// namespace cannot mount overlayfs.
+    pub storage_driver: Option<String>,
 }
 
 pub use berth_api_types::TlsConfig;
@@ -76,11 +80,17 @@ impl Default for DaemonConfig {
             pid_file: None,
             ui: None,
             rootless: false,
+            storage_driver: None,
         }
     }
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+/// Refuse an unknown `--storage-driver` name before anything starts (one line).
+pub fn check_storage_driver(name: &str) -> Result<(), berth_store::driver::DriverError> {
+    berth_store::driver::DriverRequest::parse(name).map(|_| ())
+}
 
 impl DaemonConfig {
     /// A config with every path under `dir` (tests, rootless experiments).
@@ -100,6 +110,7 @@ impl DaemonConfig {
             pid_file: None,
             ui: None,
             rootless: false,
+            storage_driver: None,
         }
     }
 
@@ -237,6 +248,9 @@ pub struct FileConfig {
     /// Where the dashboard is served (`ip:port`), as `--ui` (a berth key).
     #[serde(default)]
     pub ui: Option<String>,
+    /// dockerd's `storage-driver` (see [`DaemonConfig::storage_driver`]).
+    #[serde(default)]
+    pub storage_driver: Option<String>,
 }
 
 impl FileConfig {
@@ -259,6 +273,10 @@ impl FileConfig {
                 "\"live-restore\": false is not supported: berth always keeps containers \
                  running across daemon restarts; remove the key",
             ));
+        }
+        if let Some(name) = &f.storage_driver {
+            check_storage_driver(name)
+                .map_err(|e| serde::de::Error::custom(format!("\"storage-driver\": {e}")))?;
         }
         Ok(f)
     }
@@ -307,6 +325,15 @@ mod tests {
         assert_eq!(f.log_opts["max-size"], "10m");
         assert_eq!(f.default_ulimits["nofile"].hard, 2048);
         assert!(FileConfig::parse(br#"{"bogus":1}"#).is_err());
+        // The storage driver by dockerd's key; an unknown one refused when the file is read.
+        let f = FileConfig::parse(br#"{"storage-driver":"fuse-overlayfs"}"#).unwrap();
+        assert_eq!(f.storage_driver.as_deref(), Some("fuse-overlayfs"));
+        let e = FileConfig::parse(br#"{"storage-driver":"vfs"}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("\"storage-driver\": unknown storage driver \"vfs\""),
+            "{e}"
+        );
         // dockerd's keys berth acts on; live-restore off is refused, not ignored.
         let f = FileConfig::parse(
             br#"{"iptables":false,"live-restore":true,"deprecated-key-path":"/k.json"}"#,

@@ -105,6 +105,22 @@ fn rootless_forward(
     })
 }
 
+/// Where the daemon's network namespace reaches the host's loopback resolvers: through
+/// slirp4netns's DNS for a rootless daemon; None when its namespace is the host's.
+fn loopback_resolver(cfg: &crate::config::DaemonConfig) -> Option<std::net::IpAddr> {
+    cfg.rootless.then_some(berth_rootless::slirp::DNS)
+}
+
+/// The host's resolv.conf as the daemon's namespace can use it (`--network host` containers):
+/// a rootless daemon's loopback resolvers read as slirp4netns's DNS.
+pub(crate) fn host_resolv_conf(cfg: &crate::config::DaemonConfig) -> String {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    match loopback_resolver(cfg) {
+        Some(via) => berth_network::files::loopback_resolvers_via(&text, via),
+        None => text,
+    }
+}
+
 /// Network options berth keeps for IPAM settings it records but does not act on.
 const OPT_IPAM_PREFIX: &str = "berth.ipam.";
 const OPT_IP_RANGE: &str = "berth.ipam.iprange";
@@ -394,6 +410,7 @@ impl Engine {
                     |k| std::env::var(k).ok(),
                 )?;
                 opts.host_forward = rootless_forward(&self.inner.cfg);
+                opts.loopback_resolver = loopback_resolver(&self.inner.cfg);
                 NetworkManager::open(&root, opts)
                     .await
                     .map(Arc::new)

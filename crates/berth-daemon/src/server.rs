@@ -26,8 +26,41 @@ pub fn open_engine(
     file: FileConfig,
     http: Arc<dyn berth_http::Connector>,
 ) -> anyhow::Result<Engine> {
-    let (store, _) = crate::images::store_adapter::open_shared(&cfg.root)?;
+    let driver = storage_driver(cfg, &file)?;
+    let (store, _) = crate::images::store_adapter::open_shared(&cfg.root, driver)?;
     Ok(Engine::with_store(store, cfg.clone(), file, http)?)
+}
+
+/// The storage driver, chosen once: what `--storage-driver` (else daemon.json) names, and for
+/// a rootless daemon what its user namespace can mount (probed here; logged).
+pub fn storage_driver(
+    cfg: &DaemonConfig,
+    file: &FileConfig,
+) -> anyhow::Result<berth_store::StorageDriver> {
+    use berth_store::driver::{choose, probe, DriverRequest, HostStorage};
+    let name = cfg
+        .storage_driver
+        .as_deref()
+        .or(file.storage_driver.as_deref())
+        .unwrap_or_default();
+    let req = DriverRequest::parse(name)?;
+    let host = if cfg.rootless {
+        fsmode::private_dir(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
+        probe(&cfg.root, req == DriverRequest::FuseOverlayfs)
+    } else {
+        HostStorage {
+            kernel_overlay: Ok(()),
+            fuse_overlayfs: false,
+        }
+    };
+    let driver = choose(req, cfg.rootless, &host)?;
+    match (&host.kernel_overlay, req) {
+        (Err(why), DriverRequest::Auto) => tracing::warn!(
+            "overlayfs cannot be mounted in this user namespace ({why}): using fuse-overlayfs"
+        ),
+        _ => tracing::info!(driver = driver.name(), xattrs = ?driver.xattrs, "storage driver"),
+    }
+    Ok(driver)
 }
 
 /// A started daemon: its pid file held, the engine open and its containers recovered.
@@ -66,6 +99,20 @@ impl Daemon {
     /// the pid file.
     pub async fn stop(self) {
         self.engine.undo_build_steps().await;
+        // fuse-overlayfs serves each mount from a process of its own, which would keep this
+        // (rootless) daemon's mount namespace and itself alive: unmount them all.
+        if let Some(store) = self
+            .engine
+            .store()
+            .filter(|s| s.driver().mounter == berth_store::Mounter::Fuse)
+        {
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.unmount_all_rw_layers()).await {
+                Ok(Ok(n)) => tracing::info!(mounts = n, "fuse-overlayfs layers unmounted"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot unmount fuse-overlayfs layers"),
+                Err(e) => tracing::warn!(error = %e, "unmounting fuse-overlayfs layers panicked"),
+            }
+        }
         if let Some(socket) = &self.socket {
             let _ = std::fs::remove_file(socket);
         }

@@ -213,7 +213,13 @@ impl SystemService for Engine {
             containers_paused: Some(paused),
             containers_stopped: Some(stopped),
             images: Some(images.len() as i64),
-            driver: Some("overlay2".into()),
+            driver: Some(
+                inner
+                    .raw_store
+                    .as_ref()
+                    .map_or("overlay2", |s| s.driver().name())
+                    .into(),
+            ),
             driver_status: Some(vec![
                 vec!["Backing Filesystem".into(), "extfs".into()],
                 vec!["Supports d_type".into(), "true".into()],

@@ -164,6 +164,7 @@ impl Env {
                     puller: None,
                     network: None,
                     extra_hosts: vec![("extra.berth.test".into(), "127.0.0.2".into())],
+                    host_resolv: None,
                     events: None,
                     netns_dir: None,
                     http: berth_http_reqwest::ReqwestConnector::shared(),

@@ -14,10 +14,12 @@
 //!   error naming the entry and the layer — real images never contain them, and failing loudly
 //!   beats silently writing somewhere unexpected. The same applies to hardlink targets.
 //! - Symlink targets are stored verbatim (they are interpreted inside the container).
-//! - Whiteouts `.wh.<name>` become overlay whiteouts (char device 0/0); `.wh..wh..opq` sets
-//!   `trusted.overlay.opaque=y` on its directory; other `.wh..wh.*` (aufs metadata) are skipped.
-//! - PAX `SCHILY.xattr.*` are applied to files and directories, except `trusted.overlay.*`
-//!   (only the applier itself may mark overlay metadata).
+//! - Whiteouts `.wh.<name>` become overlay whiteouts (char device 0/0); `.wh..wh..opq` marks
+//!   its directory opaque in the store's [`OverlayXattrs`] namespace (`trusted.overlay.opaque=y`,
+//!   or `user.overlay.opaque=y` in a user namespace); other `.wh..wh.*` (aufs metadata) are
+//!   skipped.
+//! - PAX `SCHILY.xattr.*` are applied to files and directories, except overlay metadata of any
+//!   namespace (only the applier itself may mark it).
 //! - A regular file whose data ends before its header's size is a truncated layer: error.
 //!
 //! The applier is meant for a fresh, empty snapshot directory (a layer diff); applying into an
@@ -37,6 +39,7 @@ use rustix::fs::{Timestamps, XattrFlags};
 use rustix::io::Errno;
 
 use crate::error::{Result, RootfsError};
+use crate::overlay::{is_overlay_metadata, OverlayXattrs};
 use crate::root::{join, Root};
 
 /// Longest entry name we accept (Linux PATH_MAX).
@@ -273,18 +276,29 @@ struct Meta {
 /// Apply an UNCOMPRESSED layer tar stream into `root` (which must exist). `layer` names the
 /// layer in errors. Wrap compressed input with [`decompressed`] first.
 pub fn apply_layer(root: &Path, layer: &str, r: impl Read) -> Result<ApplyStats> {
+    apply_overlay_layer(root, layer, OverlayXattrs::Trusted, r)
+}
+
+/// [`apply_layer`] for a layer dir that overlayfs will use as a lower: opaque directories are
+/// marked in the `xattrs` namespace the overlay mounts read.
+pub fn apply_overlay_layer(
+    root: &Path,
+    layer: &str,
+    xattrs: OverlayXattrs,
+    r: impl Read,
+) -> Result<ApplyStats> {
     let root = Root::open_readable(root).map_err(|source| RootfsError::Io {
         path: root.to_path_buf(),
         source,
     })?;
-    apply_layer_in(&root, layer, r)
+    apply_in(&root, layer, r, false, xattrs)
 }
 
 /// [`apply_layer`] into an already open root (a directory resolved inside another root, so
 /// nothing is looked up by host path again). The root must be open readable
 /// ([`Root::open_readable`], [`Root::sub`]) for a `./` entry to set its metadata.
 pub fn apply_layer_in(root: &Root, layer: &str, r: impl Read) -> Result<ApplyStats> {
-    apply_in(root, layer, r, false)
+    apply_in(root, layer, r, false, OverlayXattrs::Trusted)
 }
 
 /// Unpack a build context: as [`apply_layer`], except that entry names are read as paths
@@ -295,13 +309,20 @@ pub fn apply_build_context(root: &Path, r: impl Read) -> Result<ApplyStats> {
         path: root.to_path_buf(),
         source,
     })?;
-    apply_in(&root, "build context", r, true)
+    apply_in(&root, "build context", r, true, OverlayXattrs::Trusted)
 }
 
-fn apply_in(root: &Root, layer: &str, r: impl Read, rooted: bool) -> Result<ApplyStats> {
+fn apply_in(
+    root: &Root,
+    layer: &str,
+    r: impl Read,
+    rooted: bool,
+    xattrs: OverlayXattrs,
+) -> Result<ApplyStats> {
     let mut a = Applier {
         root,
         rooted,
+        xattrs,
         layer: layer.to_string(),
         dir_times: Vec::new(),
         stats: ApplyStats::default(),
@@ -354,6 +375,8 @@ struct Applier<'r> {
     root: &'r Root,
     /// Entry names are paths under `/` (a build context), not relative to the layer root.
     rooted: bool,
+    /// Where opaque directories are marked.
+    xattrs: OverlayXattrs,
     layer: String,
     /// Directory mtimes, set last (creating children changes them).
     dir_times: Vec<(OsString, u64)>,
@@ -426,7 +449,7 @@ impl Applier<'_> {
                     "mtime" => m.mtime = num().unwrap_or(m.mtime),
                     k => {
                         if let Some(x) = k.strip_prefix("SCHILY.xattr.") {
-                            if x.starts_with("trusted.overlay.") {
+                            if is_overlay_metadata(x) {
                                 tracing::warn!(layer = %self.layer, entry = %String::from_utf8_lossy(&name), xattr = x, "ignoring overlay xattr from layer");
                             } else if value.len() > MAX_XATTR {
                                 return Err(self.unsafe_entry(&name, "xattr value too large"));
@@ -493,7 +516,7 @@ impl Applier<'_> {
             let res = (|| {
                 open_or_create_dir(self.root, parent)?;
                 let dir = open_dir_in(self.root, parent, OFlags::RDONLY)?;
-                rfs::fsetxattr(&dir, "trusted.overlay.opaque", b"y", XattrFlags::empty())?;
+                self.xattrs.set_opaque(&dir)?;
                 Ok(())
             })();
             return res.map_err(|s| self.apply_err(raw, s));
@@ -726,17 +749,8 @@ impl Applier<'_> {
     }
 }
 
-/// chown's EINVAL means the owner has no id in this user namespace (a rootless daemon maps
-/// only its user's ranges): say so rather than "Invalid argument".
 fn owner_err(meta: &Meta) -> impl FnOnce(Errno) -> io::Error {
-    let (uid, gid) = (meta.uid, meta.gid);
-    move |e| match e {
-        Errno::INVAL => io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("owner {uid}:{gid} is not mapped in this user namespace"),
-        ),
-        e => e.into(),
-    }
+    crate::error::unmapped_owner(meta.uid, meta.gid)
 }
 
 #[cfg(test)]

@@ -75,3 +75,21 @@ impl RootfsError {
 }
 
 pub type Result<T, E = RootfsError> = std::result::Result<T, E>;
+
+/// chown's EINVAL means the owner has no id in this user namespace (a rootless daemon maps
+/// only its user's ranges): say so rather than "Invalid argument". The daemon adds what to do.
+pub(crate) fn unmapped_owner(
+    uid: u32,
+    gid: u32,
+) -> impl FnOnce(rustix::io::Errno) -> std::io::Error {
+    move |e| match e {
+        rustix::io::Errno::INVAL => std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("owner {uid}:{gid} {UNMAPPED}"),
+        ),
+        e => e.into(),
+    }
+}
+
+/// The words every unmapped-owner error carries (the daemon looks for them to add its hint).
+pub const UNMAPPED: &str = "is not mapped in this user namespace";

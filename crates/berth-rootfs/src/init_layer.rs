@@ -10,6 +10,8 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::overlay::OverlayXattrs;
+
 /// What the engine needs at a path (Docker's `initlayer.Setup` table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Want {
@@ -112,18 +114,12 @@ fn op_path(op: &InitOp) -> &str {
 /// whiteouts (char 0/0) hide lower entries, opaque directories hide lower contents.
 pub struct LowerView<'a> {
     pub lowers: &'a [PathBuf],
+    /// The namespace the lowers' opaque markers are in (the store's).
+    pub xattrs: OverlayXattrs,
 }
 
 fn is_whiteout(m: &fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
-}
-
-fn is_opaque(p: &Path) -> bool {
-    let mut buf = [0u8; 4];
-    matches!(
-        rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf[..]),
-        Ok(1) if buf[0] == b'y'
-    )
 }
 
 impl LowerView<'_> {
@@ -160,7 +156,7 @@ impl LowerView<'_> {
                     }));
                 }
                 next.push(*l);
-                if is_opaque(&p) {
+                if self.xattrs.is_opaque(&p) {
                     break;
                 }
             }
@@ -283,6 +279,12 @@ mod tests {
 
     #[test]
     fn lower_view_honours_whiteouts_opaque_dirs_and_order() {
+        for xattrs in [OverlayXattrs::Trusted, OverlayXattrs::User] {
+            lower_view_case(xattrs);
+        }
+    }
+
+    fn lower_view_case(xattrs: OverlayXattrs) {
         let t = tempfile::tempdir().unwrap();
         let top = t.path().join("top");
         let bottom = t.path().join("bottom");
@@ -293,15 +295,19 @@ mod tests {
         fs::set_permissions(top.join("etc"), fs::Permissions::from_mode(0o711)).unwrap();
         std::os::unix::fs::symlink("/nowhere", top.join("file2")).unwrap();
         let lowers = vec![top.clone(), bottom.clone()];
-        let v = LowerView { lowers: &lowers };
+        let v = LowerView {
+            lowers: &lowers,
+            xattrs,
+        };
         assert!(matches!(v.lookup("etc"), Some(Seen::Dir(m)) if m.mode == 0o711));
         assert_eq!(v.lookup("etc/hosts"), Some(Seen::Other));
         assert!(matches!(v.lookup("etc/sub"), Some(Seen::Dir(_))));
         assert_eq!(v.lookup("file2"), Some(Seen::Other));
         assert_eq!(v.lookup("file/below"), None);
         assert_eq!(v.lookup("nothing"), None);
-        // Whiteouts need mknod (root); opaque dirs need trusted xattrs (root).
-        if rustix::process::geteuid().is_root() {
+        let root = rustix::process::geteuid().is_root();
+        // Whiteouts need mknod (root).
+        if root {
             rustix::fs::mknodat(
                 rustix::fs::CWD,
                 top.join("etc/hosts"),
@@ -311,14 +317,27 @@ mod tests {
             )
             .unwrap();
             assert_eq!(v.lookup("etc/hosts"), None);
-            rustix::fs::lsetxattr(
-                top.join("etc"),
-                "trusted.overlay.opaque",
-                b"y",
-                rustix::fs::XattrFlags::empty(),
-            )
-            .unwrap();
-            assert_eq!(v.lookup("etc/sub"), None);
+        }
+        // Opaque dirs: trusted xattrs need root, user ones only the owner; the other
+        // namespace's marker is not read.
+        if root || xattrs == OverlayXattrs::User {
+            let other = match xattrs {
+                OverlayXattrs::Trusted => OverlayXattrs::User,
+                OverlayXattrs::User => OverlayXattrs::Trusted,
+            };
+            if other == OverlayXattrs::User || root {
+                other
+                    .set_opaque(fs::File::open(top.join("etc")).unwrap())
+                    .unwrap();
+                assert!(
+                    matches!(v.lookup("etc/sub"), Some(Seen::Dir(_))),
+                    "{other:?}"
+                );
+            }
+            xattrs
+                .set_opaque(fs::File::open(top.join("etc")).unwrap())
+                .unwrap();
+            assert_eq!(v.lookup("etc/sub"), None, "{xattrs:?}");
         }
     }
 

@@ -14,13 +14,15 @@ pub mod diff;
 mod error;
 pub mod fsmode;
 pub mod init_layer;
+pub mod overlay;
 mod root;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod writer;
 
-pub use apply::{apply_layer, apply_layer_in, decompressed, ApplyStats};
+pub use apply::{apply_layer, apply_layer_in, apply_overlay_layer, decompressed, ApplyStats};
 pub use atomic::write_atomic;
 pub use berth_errors::ErrorKind;
-pub use error::{Result, RootfsError};
+pub use error::{Result, RootfsError, UNMAPPED};
+pub use overlay::OverlayXattrs;
 pub use root::{in_root, Root};

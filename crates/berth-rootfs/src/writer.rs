@@ -12,6 +12,7 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::error::unmapped_owner;
 use crate::root::Root;
 
 /// Owner applied to what a step writes.
@@ -116,7 +117,7 @@ impl RootWriter {
                         Some(gid(owner.gid)),
                         AtFlags::SYMLINK_NOFOLLOW,
                     )
-                    .map_err(|e| io_ctx("chown", &next, e))?;
+                    .map_err(|e| io_ctx("chown", &next, unmapped_owner(owner.uid, owner.gid)(e)))?;
                     let d = self
                         .open_in(&next, OFlags::RDONLY | OFlags::DIRECTORY)
                         .map_err(|e| io_ctx("open", &next, e))?;
@@ -166,7 +167,7 @@ impl RootWriter {
         io::copy(content, &mut f).map_err(|e| io_ctx("write", rel, e))?;
         f.flush()?;
         rustix::fs::fchown(f.as_fd(), Some(uid(owner.uid)), Some(gid(owner.gid)))
-            .map_err(|e| io_ctx("chown", rel, e))?;
+            .map_err(|e| io_ctx("chown", rel, unmapped_owner(owner.uid, owner.gid)(e)))?;
         rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(mode))
             .map_err(|e| io_ctx("chmod", rel, e))?;
         Ok(())
@@ -202,7 +203,7 @@ impl RootWriter {
             Some(gid(owner.gid)),
             AtFlags::SYMLINK_NOFOLLOW,
         )
-        .map_err(|e| io_ctx("chown", rel, e))
+        .map_err(|e| io_ctx("chown", rel, unmapped_owner(owner.uid, owner.gid)(e)))
     }
 
     /// Make `rel` a directory (creating parents), then set its mode and owner.
@@ -212,7 +213,7 @@ impl RootWriter {
             .open_in(rel, OFlags::RDONLY | OFlags::DIRECTORY)
             .map_err(|e| io_ctx("open", rel, e))?;
         rustix::fs::fchown(&d, Some(uid(owner.uid)), Some(gid(owner.gid)))
-            .map_err(|e| io_ctx("chown", rel, e))?;
+            .map_err(|e| io_ctx("chown", rel, unmapped_owner(owner.uid, owner.gid)(e)))?;
         rustix::fs::fchmod(&d, Mode::from_raw_mode(mode)).map_err(|e| io_ctx("chmod", rel, e))
     }
 

@@ -212,6 +212,49 @@ fn whiteouts_become_overlay_markers() {
     sb.assert_outside_untouched();
 }
 
+/// A rootless store marks opaque dirs in `user.overlay.*`; overlay metadata a layer brings in
+/// its PAX records (in any namespace) is never applied.
+#[test]
+fn user_namespace_opaque_markers_and_no_smuggled_overlay_xattrs() {
+    if !berth_testutil::require_root("user_namespace_opaque_markers") {
+        return;
+    }
+    use berth_rootfs::OverlayXattrs;
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([
+        ("SCHILY.xattr.user.overlay.opaque", &b"y"[..]),
+        ("SCHILY.xattr.user.fuseoverlayfs.opaque", &b"y"[..]),
+        ("SCHILY.xattr.trusted.overlay.opaque", &b"y"[..]),
+        ("SCHILY.xattr.user.kept", &b"1"[..]),
+    ])
+    .unwrap();
+    for (name, kind) in [
+        ("smuggled/", tar::EntryType::Directory),
+        ("d/.wh..wh..opq", tar::EntryType::Regular),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, name, std::io::empty()).unwrap();
+    }
+    let t = b.into_inner().unwrap();
+    let sb = Sandbox::new();
+    berth_rootfs::apply_overlay_layer(&sb.root, "userns", OverlayXattrs::User, &t[..]).unwrap();
+    assert!(OverlayXattrs::User.is_opaque(&sb.root.join("d")));
+    assert!(!OverlayXattrs::Trusted.is_opaque(&sb.root.join("d")));
+    let smuggled = sb.root.join("smuggled");
+    assert!(!OverlayXattrs::User.is_opaque(&smuggled));
+    assert!(!OverlayXattrs::Trusted.is_opaque(&smuggled));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        rustix::fs::lgetxattr(&smuggled, "user.kept", &mut buf[..]).unwrap(),
+        1,
+        "other xattrs are applied"
+    );
+    sb.assert_outside_untouched();
+}
+
 #[test]
 fn garbage_truncated_and_empty_streams() {
     if !berth_testutil::require_root("garbage_truncated_and_empty_streams") {

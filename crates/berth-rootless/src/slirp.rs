@@ -24,6 +24,11 @@ const TUN: &str = "/dev/net/tun";
 /// The API socket's name in the daemon's exec root.
 pub const API_SOCKET: &str = "slirp4netns.sock";
 
+/// slirp4netns's DNS forwarder (its default network 10.0.2.0/24): how the daemon's namespace,
+/// which `--disable-host-loopback` keeps from the host's 127.0.0.0/8, reaches the host's
+/// loopback resolvers (systemd-resolved's 127.0.0.53).
+pub const DNS: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 2, 3));
+
 /// slirp4netns for the daemon's network namespace; `stop` ends it.
 pub struct Slirp {
     api: PathBuf,
@@ -111,13 +116,12 @@ impl Beside for Slirp {
         cmd.args(args(pid, &self.api, EXIT_FD, READY_FD))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        // SAFETY: dup2 is async-signal-safe; the targets are the fds named in the arguments.
+        // SAFETY: place_fd only makes async-signal-safe calls; the targets are the fds named in
+        // the arguments.
         unsafe {
             cmd.pre_exec(move || {
                 for (from, to) in [(er, EXIT_FD), (rw, READY_FD)] {
-                    if libc::dup2(from, to) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    place_fd(from, to)?;
                 }
                 Ok(())
             });
@@ -229,9 +233,48 @@ pub fn remove_hostfwd(api: &Path, id: u64) -> Result<(), String> {
     .map(|_| ())
 }
 
+/// Put fd `from` at `to` for the program about to be exec'd (async-signal-safe): dup2, or,
+/// when it is there already (the pipe got fd 3 itself), clear its close-on-exec flag, which
+/// dup2 onto itself leaves set. Without that slirp4netns lost its exit fd and outlived a
+/// supervisor that was killed.
+fn place_fd(from: i32, to: i32) -> std::io::Result<()> {
+    // SAFETY: fcntl and dup2 on plain fd numbers; no memory is involved.
+    let r = unsafe {
+        if from == to {
+            libc::fcntl(to, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(from, to)
+        }
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pipe_end_already_at_its_number_stays_open_across_exec() {
+        use std::os::fd::AsRawFd;
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let cloexec = |fd: i32| {
+            // SAFETY: F_GETFD on an fd this test owns.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            flags & libc::FD_CLOEXEC != 0
+        };
+        assert!(cloexec(r.as_raw_fd()));
+        // Onto itself: the flag is cleared (dup2 would leave it).
+        place_fd(r.as_raw_fd(), r.as_raw_fd()).unwrap();
+        assert!(!cloexec(r.as_raw_fd()));
+        // Onto another number: a copy without the flag.
+        let spare = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap().0;
+        place_fd(w.as_raw_fd(), spare.as_raw_fd()).unwrap();
+        assert!(!cloexec(spare.as_raw_fd()));
+        assert!(place_fd(-1, 1000).is_err());
+    }
 
     #[test]
     fn requests_and_replies() {

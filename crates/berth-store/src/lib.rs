@@ -19,6 +19,7 @@ pub use berth_rootfs::apply;
 pub mod archive;
 mod blobs;
 mod compress;
+pub mod driver;
 mod error;
 /// The modes of berth's state (moved to berth-rootfs; re-exported so its users stay put).
 pub use berth_rootfs::fsmode;
@@ -40,6 +41,7 @@ use rusqlite::Connection;
 
 pub use archive::{import_rootfs, load_archive, load_archive_named, save_archive, ImportOptions};
 pub use blobs::Ingest;
+pub use driver::{Mounter, StorageDriver};
 pub use error::{ErrorKind, Result, StoreError};
 pub use gc::{DiskUsage, Garbage, GcReport, ImageUsage};
 pub use images::{chain_ids, ImageRecord, RemoveReport};
@@ -91,6 +93,8 @@ CREATE TABLE IF NOT EXISTS rw_layers (
 /// The image store. `Send + Sync`; every method is blocking.
 pub struct Store {
     root: PathBuf,
+    /// How overlays are mounted and opaque dirs marked (chosen by the daemon at start).
+    driver: StorageDriver,
     db: Mutex<Connection>,
     /// Serialises snapshot creation so one chain id is unpacked once.
     unpack: Mutex<()>,
@@ -113,6 +117,11 @@ impl Store {
     /// clears `tmp/`, removes snapshots not marked complete (or not referenced by any image or
     /// container), snapshot dirs without a row, images whose blobs or snapshots are missing.
     pub fn open(root: &Path) -> Result<Store> {
+        Store::open_with(root, StorageDriver::ROOTFUL)
+    }
+
+    /// [`Store::open`] with the storage driver the daemon chose ([`driver::choose`]).
+    pub fn open_with(root: &Path, driver: StorageDriver) -> Result<Store> {
         let root_s = root.to_string_lossy();
         if root_s.contains(',') || root_s.contains(':') {
             return Err(StoreError::Io {
@@ -167,6 +176,7 @@ impl Store {
         conn.execute_batch(SCHEMA).db("create schema")?;
         let store = Store {
             root,
+            driver,
             db: Mutex::new(conn),
             unpack: Mutex::new(()),
             gc_lock: RwLock::new(()),
@@ -179,6 +189,15 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    pub fn driver(&self) -> StorageDriver {
+        self.driver
+    }
+
+    /// Where this store's layers mark opaque directories.
+    pub fn overlay_xattrs(&self) -> berth_rootfs::OverlayXattrs {
+        self.driver.xattrs
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
@@ -204,16 +223,7 @@ impl Store {
             }
         }
         // Containers whose rw dir vanished.
-        let rw: Vec<String> = {
-            let c = self.conn();
-            let mut st = c
-                .prepare("SELECT container_id FROM rw_layers")
-                .db("list rw layers")?;
-            let rows = st
-                .query_map([], |r| r.get::<_, String>(0))
-                .db("list rw layers")?;
-            rows.collect::<rusqlite::Result<_>>().db("list rw layers")?
-        };
+        let rw = self.rw_layer_ids()?;
         for id in &rw {
             if !self.rw_dir(id).is_dir() {
                 self.conn()

@@ -1,6 +1,6 @@
 //! Container read-write layers: `containers-rw/<id>/{upper,work,merged}`, the overlay mount over
-//! the image's snapshots (planned as data, then applied), and the upper dir exported as an OCI
-//! diff tar (overlay whiteouts → `.wh.` entries).
+//! the image's snapshots (planned as data, then applied by the store's [`StorageDriver`]), and
+//! the upper dir exported as an OCI diff tar (overlay whiteouts → `.wh.` entries).
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -9,11 +9,14 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use berth_oci::Digest;
+use berth_rootfs::OverlayXattrs;
 use rusqlite::{params, OptionalExtension};
 use rustix::mount::{MountFlags, UnmountFlags};
 
+use crate::driver::{Mounter, StorageDriver, FUSE_OVERLAYFS};
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
 use crate::Store;
 
@@ -38,38 +41,88 @@ pub struct OverlayPlan {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub target: PathBuf,
-    /// Mount with overlayfs' `volatile` option (no sync on unmount; for throwaway layers).
+    /// Mount with overlayfs' `volatile` option (no sync on unmount; for throwaway layers;
+    /// kernel overlayfs only).
     pub volatile: bool,
+    /// Who mounts it, reading opaque dirs in which xattr namespace.
+    pub driver: StorageDriver,
 }
 
 impl OverlayPlan {
-    /// The `data` string for mount(2).
+    /// The `data` string for mount(2) (and fuse-overlayfs's `-o`).
     pub fn options(&self) -> String {
         let lower: Vec<String> = self
             .lower
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
-        format!(
-            "lowerdir={},upperdir={},workdir={}{}",
+        let mut o = format!(
+            "lowerdir={},upperdir={},workdir={}",
             lower.join(":"),
             self.upper.display(),
             self.work.display(),
-            if self.volatile { ",volatile" } else { "" }
-        )
+        );
+        if self.driver.mounter == Mounter::Kernel {
+            if let Some(x) = self.driver.xattrs.mount_option() {
+                o.push(',');
+                o.push_str(x);
+            }
+            if self.volatile {
+                o.push_str(",volatile");
+            }
+        } else {
+            // FUSE serves only the mounting uid without it (fuse-overlayfs 1.10 run as root
+            // adds it too); fuse-overlayfs always adds `default_permissions`, so the kernel
+            // still checks modes for every other user.
+            o.push_str(",allow_other");
+        }
+        o
     }
 }
 
-/// Perform an overlay mount plan.
+/// Perform an overlay mount plan: mount(2), or fuse-overlayfs (which returns once the mount
+/// is up and serves it from the background until it is unmounted).
 pub fn apply_overlay(plan: &OverlayPlan) -> io::Result<()> {
-    let data = CString::new(plan.options())?;
-    rustix::mount::mount(
-        "overlay",
-        &plan.target,
-        "overlay",
-        MountFlags::empty(),
-        data.as_c_str(),
-    )?;
+    match plan.driver.mounter {
+        Mounter::Kernel => {
+            let data = CString::new(plan.options())?;
+            rustix::mount::mount(
+                "overlay",
+                &plan.target,
+                "overlay",
+                MountFlags::empty(),
+                data.as_c_str(),
+            )?;
+        }
+        Mounter::Fuse => {
+            let out = Command::new(FUSE_OVERLAYFS)
+                .arg("-o")
+                .arg(plan.options())
+                .arg(&plan.target)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| io::Error::new(e.kind(), format!("run {FUSE_OVERLAYFS}: {e}")))?;
+            if !out.status.success() || !is_mountpoint(&plan.target) {
+                let msg = String::from_utf8_lossy(&out.stderr);
+                let msg = msg
+                    .lines()
+                    .filter(|l| !l.starts_with("unknown argument ignored"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(io::Error::other(format!(
+                    "{FUSE_OVERLAYFS} ({}): {}",
+                    out.status,
+                    if msg.is_empty() {
+                        "no mount made"
+                    } else {
+                        &msg
+                    }
+                )));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -192,6 +245,7 @@ impl Store {
             work: l.work,
             target: l.merged,
             volatile: false,
+            driver: self.driver,
         })
     }
 
@@ -226,7 +280,7 @@ impl Store {
         if marker.exists() {
             let _ = fs::remove_dir_all(&marker);
         }
-        if volatile {
+        if volatile && plan.driver.mounter == Mounter::Kernel {
             let mut v = plan.clone();
             v.volatile = true;
             match apply_overlay(&v) {
@@ -255,6 +309,33 @@ impl Store {
         unmount_if_mounted(container_id, &l.merged)
     }
 
+    /// The ids of every rw layer (container or build step) on record.
+    pub(crate) fn rw_layer_ids(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT container_id FROM rw_layers")
+            .db("list rw layers")?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .db("list rw layers")?;
+        rows.collect::<rusqlite::Result<_>>().db("list rw layers")
+    }
+
+    /// Unmount every rw layer's `merged/` (lazily where busy): at the stop of a daemon whose
+    /// mounts are fuse-overlayfs processes, which would otherwise outlive it. Returns how many
+    /// were mounted.
+    pub fn unmount_all_rw_layers(&self) -> Result<usize> {
+        let mut n = 0;
+        for id in self.rw_layer_ids()? {
+            let merged = self.rw_layer_of(&id, None).merged;
+            if is_mountpoint(&merged) {
+                unmount_if_mounted(&id, &merged)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Unmount and delete a container's rw layer.
     pub fn remove_rw_layer(&self, container_id: &str) -> Result<()> {
         let l = self.rw_layer(container_id)?;
@@ -274,7 +355,7 @@ impl Store {
     /// overlay whiteouts (char 0/0) become `.wh.<name>`, opaque dirs get `.wh..wh..opq`.
     pub fn rw_diff_tar(&self, container_id: &str, w: impl Write) -> Result<()> {
         let l = self.rw_layer(container_id)?;
-        diff_tar(&l.upper, w)
+        diff_tar(&l.upper, self.driver.xattrs, w)
     }
 }
 
@@ -296,20 +377,27 @@ fn unmount_if_mounted(id: &str, merged: &Path) -> Result<()> {
     Ok(())
 }
 
-fn is_opaque(p: &Path) -> bool {
-    let mut buf = [0u8; 8];
-    matches!(
-        rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf[..]),
-        Ok(1) if buf[0] == b'y'
-    )
+/// The opaque-directory marker of an OCI layer (and the file fuse-overlayfs leaves in an
+/// upper directory it made opaque, beside its xattr and a 0/0 device named `.wh..opq`).
+const OPQ: &str = ".wh..wh..opq";
+
+/// fuse-overlayfs's own markers of an opaque directory among its entries.
+fn is_fuse_opaque_marker(name: &std::ffi::OsStr, m: &fs::Metadata) -> bool {
+    let ft = m.file_type();
+    (name == OPQ && ft.is_file()) || (name == ".wh..opq" && ft.is_char_device() && m.rdev() == 0)
 }
 
-/// Export a directory holding an overlay upper (or snapshot) as an OCI layer tar.
-pub fn diff_tar(upper: &Path, w: impl Write) -> Result<()> {
+/// Export a directory holding an overlay upper (or snapshot) as an OCI layer tar; opaque
+/// directories are read in the `xattrs` namespace its overlay used.
+pub fn diff_tar(upper: &Path, xattrs: OverlayXattrs, w: impl Write) -> Result<()> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
-    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    walk(&mut b, upper, Path::new(""), &mut links)?;
+    let mut walk = Walk {
+        b: &mut b,
+        xattrs,
+        links: HashMap::new(),
+    };
+    walk.dir(upper, Path::new(""))?;
     b.into_inner().and_then(|mut w| w.flush()).at(upper)?;
     Ok(())
 }
@@ -324,74 +412,86 @@ fn header_for(m: &fs::Metadata) -> tar::Header {
     h
 }
 
-fn walk<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: &Path,
-    rel: &Path,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-) -> Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .at(dir)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()
-        .at(dir)?;
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let relp = rel.join(&name);
-        let m = fs::symlink_metadata(&path).at(&path)?;
-        let ft = m.file_type();
-        let mut h = header_for(&m);
-        if ft.is_char_device() && m.rdev() == 0 {
-            let mut wh = name.as_bytes().to_vec();
-            wh.splice(0..0, b".wh.".iter().copied());
-            let whp = rel.join(std::ffi::OsStr::from_bytes(&wh));
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            b.append_data(&mut h, &whp, io::empty()).at(&path)?;
-        } else if ft.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            b.append_data(&mut h, &relp, io::empty()).at(&path)?;
-            if is_opaque(&path) {
-                let mut oh = header_for(&m);
-                oh.set_entry_type(tar::EntryType::Regular);
-                oh.set_mode(0o644);
-                b.append_data(&mut oh, relp.join(".wh..wh..opq"), io::empty())
-                    .at(&path)?;
+/// One diff export's walk over an upper dir.
+struct Walk<'a, W: Write> {
+    b: &'a mut tar::Builder<W>,
+    xattrs: OverlayXattrs,
+    /// First path of each hard-linked inode.
+    links: HashMap<(u64, u64), PathBuf>,
+}
+
+impl<W: Write> Walk<'_, W> {
+    fn dir(&mut self, dir: &Path, rel: &Path) -> Result<()> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .at(dir)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()
+            .at(dir)?;
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            let relp = rel.join(&name);
+            let m = fs::symlink_metadata(&path).at(&path)?;
+            let ft = m.file_type();
+            // Written once, with its directory, when that directory is opaque.
+            if is_fuse_opaque_marker(&name, &m) {
+                continue;
             }
-            walk(b, &path, &relp, links)?;
-        } else if ft.is_symlink() {
-            let target = fs::read_link(&path).at(&path)?;
-            h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, &relp, &target).at(&path)?;
-        } else if ft.is_file() {
-            if m.nlink() > 1 {
-                if let Some(first) = links.get(&(m.dev(), m.ino())) {
-                    h.set_entry_type(tar::EntryType::Link);
-                    b.append_link(&mut h, &relp, first).at(&path)?;
-                    continue;
+            let mut h = header_for(&m);
+            if ft.is_char_device() && m.rdev() == 0 {
+                let mut wh = name.as_bytes().to_vec();
+                wh.splice(0..0, b".wh.".iter().copied());
+                let whp = rel.join(std::ffi::OsStr::from_bytes(&wh));
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                self.b.append_data(&mut h, &whp, io::empty()).at(&path)?;
+            } else if ft.is_dir() {
+                h.set_entry_type(tar::EntryType::Directory);
+                self.b.append_data(&mut h, &relp, io::empty()).at(&path)?;
+                if self.xattrs.is_opaque(&path)
+                    || fs::symlink_metadata(path.join(OPQ)).is_ok_and(|m| m.is_file())
+                {
+                    let mut oh = header_for(&m);
+                    oh.set_entry_type(tar::EntryType::Regular);
+                    oh.set_mode(0o644);
+                    self.b
+                        .append_data(&mut oh, relp.join(OPQ), io::empty())
+                        .at(&path)?;
                 }
-                links.insert((m.dev(), m.ino()), relp.clone());
-            }
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(m.len());
-            let f = fs::File::open(&path).at(&path)?;
-            b.append_data(&mut h, &relp, f).at(&path)?;
-        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
-            h.set_entry_type(if ft.is_char_device() {
-                tar::EntryType::Char
-            } else if ft.is_block_device() {
-                tar::EntryType::Block
+                self.dir(&path, &relp)?;
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&path).at(&path)?;
+                h.set_entry_type(tar::EntryType::Symlink);
+                self.b.append_link(&mut h, &relp, &target).at(&path)?;
+            } else if ft.is_file() {
+                if m.nlink() > 1 {
+                    if let Some(first) = self.links.get(&(m.dev(), m.ino())) {
+                        h.set_entry_type(tar::EntryType::Link);
+                        self.b.append_link(&mut h, &relp, first).at(&path)?;
+                        continue;
+                    }
+                    self.links.insert((m.dev(), m.ino()), relp.clone());
+                }
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(m.len());
+                let f = fs::File::open(&path).at(&path)?;
+                self.b.append_data(&mut h, &relp, f).at(&path)?;
+            } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+                h.set_entry_type(if ft.is_char_device() {
+                    tar::EntryType::Char
+                } else if ft.is_block_device() {
+                    tar::EntryType::Block
+                } else {
+                    tar::EntryType::Fifo
+                });
+                let rdev = m.rdev();
+                h.set_device_major(rustix::fs::major(rdev)).at(&path)?;
+                h.set_device_minor(rustix::fs::minor(rdev)).at(&path)?;
+                self.b.append_data(&mut h, &relp, io::empty()).at(&path)?;
             } else {
-                tar::EntryType::Fifo
-            });
-            let rdev = m.rdev();
-            h.set_device_major(rustix::fs::major(rdev)).at(&path)?;
-            h.set_device_minor(rustix::fs::minor(rdev)).at(&path)?;
-            b.append_data(&mut h, &relp, io::empty()).at(&path)?;
-        } else {
-            tracing::debug!(path = %path.display(), "skipping socket in diff");
+                tracing::debug!(path = %path.display(), "skipping socket in diff");
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

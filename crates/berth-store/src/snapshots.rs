@@ -11,7 +11,7 @@ use berth_oci::{media_type, Descriptor, Digest};
 use rusqlite::{params, OptionalExtension};
 use sha2::Digest as _;
 
-use crate::apply::{apply_layer, decompressed};
+use crate::apply::{apply_overlay_layer, decompressed};
 use crate::blobs::{sync_dir, unique_name};
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
 use crate::images::chain_next;
@@ -68,6 +68,8 @@ impl<R: Read> Read for HashingReader<R> {
 pub(crate) struct Unpacker {
     /// The blob's digest, naming the layer in the applier's errors.
     layer: String,
+    /// Where opaque directories are marked (the store's driver decides).
+    xattrs: berth_rootfs::OverlayXattrs,
 }
 
 impl Unpacker {
@@ -77,7 +79,7 @@ impl Unpacker {
     pub(crate) fn apply(&self, fsdir: &Path, blob: impl Read, at: &Path) -> Result<(Digest, u64)> {
         let dec = decompressed(blob).at(at)?;
         let mut hr = HashingReader::new(dec);
-        let stats = apply_layer(fsdir, &self.layer, &mut hr)?;
+        let stats = apply_overlay_layer(fsdir, &self.layer, self.xattrs, &mut hr)?;
         let (diff_id, _) = hr.finish().at(at)?;
         Ok((diff_id, stats.bytes))
     }
@@ -269,6 +271,7 @@ impl Store {
     pub(crate) fn unpacker(&self, blob: Digest) -> Unpacker {
         Unpacker {
             layer: blob.to_string(),
+            xattrs: self.driver.xattrs,
         }
     }
 
@@ -425,7 +428,7 @@ impl Store {
             // (compress.rs).
             let out = io::BufWriter::with_capacity(1 << 20, File::create(&tmp).at(&tmp)?);
             let mut hr = HashingReader::new(TeeReader { inner: r, out });
-            let stats = apply_layer(&fsdir, "commit", &mut hr)?;
+            let stats = apply_overlay_layer(&fsdir, "commit", self.driver.xattrs, &mut hr)?;
             io::copy(&mut hr, &mut io::sink()).at(&tmp)?;
             let diff_id =
                 Digest::from_hex(&hex::encode(hr.hasher.clone().finalize())).expect("hex");

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, RootFs};
-use berth_store::Store;
+use berth_store::{Mounter, StorageDriver, Store};
 use common::{tar_of, E};
 
 /// Unmounts and removes a container's rw layer even when the test panics.
@@ -84,9 +84,39 @@ fn whiteouts_and_opaque_dirs_hide_lower_content_in_a_real_overlay() {
     if !berth_testutil::require_root("whiteouts_and_opaque_dirs_hide_lower_content") {
         return;
     }
+    overlay_case(StorageDriver::ROOTFUL);
+}
+
+/// A rootless daemon's kernel overlay: `user.overlay.*` markers, mounted with `userxattr`
+/// (root can mount it so too, which lets this run without a user namespace).
+#[test]
+fn opaque_dirs_in_user_xattrs_work_with_userxattr_overlays() {
+    if !berth_testutil::require_root("opaque_dirs_in_user_xattrs") {
+        return;
+    }
+    overlay_case(StorageDriver::USERNS_KERNEL);
+}
+
+/// The rootless fallback: fuse-overlayfs reads the same `user.overlay.*` markers and leaves
+/// its own in the upper dir, which the diff turns into one `.wh..wh..opq`.
+#[test]
+fn fuse_overlayfs_mounts_reads_and_diffs_the_same_layers() {
+    let test = "fuse_overlayfs_mounts_reads_and_diffs_the_same_layers";
+    if !berth_testutil::require_root(test)
+        || !berth_testutil::require_cmds(test, &["fuse-overlayfs"])
+    {
+        return;
+    }
+    overlay_case(StorageDriver::USERNS_FUSE);
+}
+
+fn overlay_case(driver: StorageDriver) {
     let d = tempfile::tempdir().unwrap();
-    let s = Store::open(&d.path().join("store")).unwrap();
+    let s = Store::open_with(&d.path().join("store"), driver).unwrap();
     let id = two_layer_image(&s);
+    // The opaque marker of layer 2 is in the driver's namespace.
+    let snap = s.image_layers(&id).unwrap()[1].clone();
+    assert!(driver.xattrs.is_opaque(&snap.join("d")), "{driver:?}");
     let cid = format!("ovl-{}", std::process::id());
     s.create_rw_layer(&cid, Some(&id)).unwrap();
     let _g = RwGuard {
@@ -105,6 +135,14 @@ fn whiteouts_and_opaque_dirs_hide_lower_content_in_a_real_overlay() {
         merged,
         "mount is idempotent"
     );
+    if driver.mounter == Mounter::Fuse {
+        let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+        let line = mounts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == merged.to_str())
+            .unwrap_or_default();
+        assert!(line.contains("fuse.fuse-overlayfs"), "{line:?}");
+    }
     assert!(
         !merged.join("a/file1").exists(),
         "whiteout must hide a/file1"
@@ -124,11 +162,17 @@ fn whiteouts_and_opaque_dirs_hide_lower_content_in_a_real_overlay() {
     s.rw_diff_tar(&cid, &mut diff).unwrap();
     let names = tar_names(&diff);
     for want in ["new", "a/.wh.keep", "d/.wh..wh..opq", "d/z"] {
-        assert!(
-            names.iter().any(|n| n == want),
-            "{want} missing from {names:?}"
+        assert_eq!(
+            names.iter().filter(|n| *n == want).count(),
+            1,
+            "{want} once in {names:?}"
         );
     }
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("d/")).count(),
+        2,
+        "{names:?}"
+    );
     // The whiteout entry is an empty regular file, as the OCI spec wants.
     let mut ar = tar::Archive::new(&diff[..]);
     for e in ar.entries().unwrap() {
@@ -149,6 +193,7 @@ fn whiteouts_and_opaque_dirs_hide_lower_content_in_a_real_overlay() {
     let fsdir = s.snapshot_fs(&l3.chain_id).unwrap();
     let wh = fs::symlink_metadata(fsdir.join("a/keep")).unwrap();
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert!(driver.xattrs.is_opaque(&fsdir.join("d")));
 
     s.unmount_rw_layer(&cid).unwrap();
     assert!(!merged.join("top").exists(), "unmounted");

@@ -50,6 +50,10 @@ pub struct BuildBackendConfig {
     pub network: Option<Arc<dyn BuildNetwork>>,
     /// `--add-host` entries (name, ip) appended to RUN steps' /etc/hosts.
     pub extra_hosts: Vec<(String, String)>,
+    /// The resolv.conf host-network RUN steps get; None: the host's own file, bound. A
+    /// rootless daemon's namespace reaches the host's loopback resolvers only through
+    /// slirp4netns: its copy names that.
+    pub host_resolv: Option<String>,
     /// Where RUN containers' events go; None: nowhere.
     pub events: Option<StepEvents>,
     /// Where a `--network none` step's own namespace (loopback up, as dockerd's) is named;
@@ -166,10 +170,11 @@ pub fn diff_layer(
     let (reader, writer) = std::io::pipe().map_err(|e| io_err("create diff pipe", e))?;
     let chain = berth_store::chain_ids(parent_diff_ids).pop();
     let upper = rw.upper.clone();
+    let xattrs = store.overlay_xattrs();
     let (written, committed) = std::thread::scope(|sc| {
         let w = sc.spawn(move || {
             // Dropping the writer (also on error) ends the reader's stream.
-            berth_store::diff_tar(&upper, BufWriter::with_capacity(1 << 20, writer))
+            berth_store::diff_tar(&upper, xattrs, BufWriter::with_capacity(1 << 20, writer))
                 .map_err(store_err)
         });
         let c = store.commit_layer(chain.as_ref(), BufReader::with_capacity(1 << 20, reader));

@@ -43,6 +43,8 @@ struct StepEffects {
     exe: PathBuf,
     /// Where `--network none` namespaces go (see [`crate::build::backend::BuildBackendConfig`]).
     netns_dir: Option<PathBuf>,
+    /// The resolv.conf host-network steps get instead of the host's file (rootless).
+    host_resolv: Option<String>,
     /// The rw layers of `--mount=from` stages the task mounted, by id.
     layers: Mutex<HashMap<String, Scratch>>,
 }
@@ -105,12 +107,16 @@ impl Effects for StepEffects {
                     ..Default::default()
                 });
             }
-            let mode = match self.network {
-                Network::None => NetworkMode::None,
-                _ => NetworkMode::Host,
+            let (mode, resolv) = match self.network {
+                Network::None => (NetworkMode::None, String::new()),
+                _ => (
+                    NetworkMode::Host,
+                    self.host_resolv.clone().unwrap_or_default(),
+                ),
             };
             return Ok(Attached {
                 mode,
+                resolv,
                 ..Default::default()
             });
         };
@@ -438,8 +444,8 @@ struct StepInputs<'a> {
 
 /// The RUN step's start plan (pure), and the mount targets that did not exist in its rootfs
 /// (removed again before the diff). /etc/resolv.conf and /etc/hosts: the bridge's
-/// resolv.conf and the host's hosts with `--add-host` entries when there are such, else the
-/// host's own files, read-only.
+/// resolv.conf (or the one a rootless daemon gives host-network steps) and the host's hosts
+/// with `--add-host` entries when there are such, else the host's own files, read-only.
 fn step_plan(i: StepInputs<'_>) -> (StartPlan, Vec<String>) {
     let mut created = Vec::new();
     let mut mounts = Vec::new();
@@ -456,7 +462,7 @@ fn step_plan(i: StepInputs<'_>) -> (StartPlan, Vec<String>) {
     }
     let mut files = Vec::new();
     let mut etc = [("/etc/resolv.conf", None), ("/etc/hosts", None)];
-    if i.on_bridge {
+    if i.on_bridge || !i.net.resolv.is_empty() {
         let path = i.tmp.join(format!("{}-resolv.conf", i.id));
         etc[0].1 = Some(path.clone());
         files.push(PlannedFile {
@@ -584,6 +590,7 @@ pub(crate) async fn run(
         network: req.network,
         exe: be.cfg.shim_exe.clone(),
         netns_dir: be.cfg.netns_dir.clone(),
+        host_resolv: be.cfg.host_resolv.clone(),
         layers: Mutex::default(),
     });
     let mut step = RunStep {
@@ -852,5 +859,24 @@ mod tests {
         );
         assert!(created.is_empty());
         assert_eq!(plan.config.spec.network, NetworkMode::Host);
+
+        // A rootless daemon's host network has its own resolv.conf (slirp's DNS): written and
+        // bound instead of the host's file.
+        let net = Attached {
+            mode: NetworkMode::Host,
+            resolv: "nameserver 10.0.2.3\n".into(),
+            ..Default::default()
+        };
+        let (plan, _) = step_plan(inputs(&req, &net, false, &[], &|_| true, &on_host));
+        assert_eq!(plan.files.len(), 1);
+        assert_eq!(plan.files[0].text, "nameserver 10.0.2.3\n");
+        let bound = plan
+            .config
+            .spec
+            .mounts
+            .iter()
+            .find(|m| m.destination == "/etc/resolv.conf")
+            .unwrap();
+        assert_eq!(Path::new(&bound.source), plan.files[0].path);
     }
 }

@@ -53,7 +53,7 @@ pub fn event_message(e: &Event) -> Option<JsonMessage> {
 
 /// A failed build's final message; a RUN that exited non-zero carries its code, as dockerd's.
 fn build_error_message(e: &berth_build::BuildError) -> JsonMessage {
-    let mut m = JsonMessage::error(e.to_string());
+    let mut m = JsonMessage::error(crate::error::with_unmapped_hint(e.to_string()));
     if let (berth_build::BuildError::RunFailed { code, .. }, Some(d)) = (e, &mut m.error_detail) {
         d.code = Some(i64::from(*code));
     }
@@ -389,6 +389,10 @@ impl Engine {
                 ),
                 network: Some(run_net),
                 extra_hosts: opts.extra_hosts.clone(),
+                host_resolv: self
+                    .config()
+                    .rootless
+                    .then(|| crate::networks::host_resolv_conf(self.config())),
                 events: Some(self.step_events()),
                 netns_dir: Some(self.config().exec_root.join("netns")),
                 http: self.inner.http.clone(),

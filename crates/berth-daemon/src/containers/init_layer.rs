@@ -15,7 +15,10 @@ pub fn set_up(store: &berth_store::Store, id: &str) -> crate::error::Result<()> 
         .into_iter()
         .filter(|l| *l != rw.init)
         .collect();
-    let view = LowerView { lowers: &lowers };
+    let view = LowerView {
+        lowers: &lowers,
+        xattrs: store.overlay_xattrs(),
+    };
     let ops = plan(|p| view.lookup(p));
     apply(&rw.init, &ops)
         .map_err(|e| crate::error::DaemonError::io(format!("make init layer of {id}"), e))

@@ -244,7 +244,7 @@ impl Engine {
             "host" => {
                 // The host's file as it is, unless --dns/--dns-search/--dns-option ask for
                 // something else (dockerd honours them on the host network too).
-                let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+                let host = crate::networks::host_resolv_conf(&self.inner.cfg);
                 let ov = dns_overrides(hc);
                 let resolv =
                     if ov.servers.is_empty() && ov.search.is_empty() && ov.options.is_empty() {

@@ -262,18 +262,67 @@ impl From<DaemonError> for berth_api_types::ApiError {
     fn from(e: DaemonError) -> Self {
         match e {
             DaemonError::Api(e) => e,
-            e => {
-                let mut text = e.to_string();
-                // A rootless daemon without subordinate ids cannot unpack other owners' files.
-                if text.contains("is not mapped in this user namespace") {
-                    if let Some(hint) = berth_rootless::spawn::single_id_hint() {
-                        text = format!("{text}; {hint}");
-                    }
-                }
-                berth_api_types::ApiError::new(e.kind(), text)
-            }
+            e => berth_api_types::ApiError::new(e.kind(), with_unmapped_hint(e.to_string())),
         }
     }
+}
+
+/// An error naming an owner this rootless daemon's user namespace cannot map (a layer's
+/// files, `COPY --chown`, `-u`) gets what to do: add subordinate ids, or use an id in range.
+pub(crate) fn with_unmapped_hint(text: String) -> String {
+    if !text.contains(berth_rootfs::UNMAPPED) {
+        return text;
+    }
+    let hint = berth_rootless::spawn::single_id_hint().or_else(|| {
+        matches!(berth_rootless::stage(), berth_rootless::Stage::Inner { .. }).then(|| {
+            let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+            mapped_range_hint(&map, &std::env::var("USER").unwrap_or_default())
+        })
+    });
+    match hint {
+        Some(h) => format!("{text}; {h}"),
+        None => text,
+    }
+}
+
+/// The ids a ranged rootless daemon maps, from its `/proc/self/uid_map` (pure): those from 0
+/// up without a gap. Fewer than 1 + 65536 (a short subordinate range) also says how to add one.
+pub(crate) fn mapped_range_hint(uid_map: &str, user: &str) -> String {
+    let mut ranges: Vec<(u64, u64)> = uid_map
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (f.len() == 3).then(|| (f[0], f[2]))
+        })
+        .collect();
+    ranges.sort();
+    let mut next = 0u64;
+    for (inside, len) in ranges {
+        if inside == next {
+            next = inside + len;
+        }
+    }
+    let mut hint = format!(
+        "this rootless daemon maps container ids 0-{} only (root is your user, the others \
+         your subordinate ids)",
+        next.saturating_sub(1)
+    );
+    if next < 1 + u64::from(berth_rootless::plan::SUBORDINATE_IDS) {
+        let user = berth_rootless::User {
+            name: user.to_string(),
+            uid: 0,
+            gid: 0,
+        };
+        hint.push_str(&format!(
+            "; give your user {} subordinate ids with `{}` and restart it",
+            berth_rootless::plan::SUBORDINATE_IDS,
+            berth_rootless::plan::usermod_hint(&user)
+        ));
+    }
+    hint
 }
 
 pub type Result<T, E = DaemonError> = std::result::Result<T, E>;

@@ -109,3 +109,31 @@ fn internal_failures_keep_their_source() {
     );
     assert!(e.source().is_some());
 }
+
+#[test]
+fn an_unmapped_owner_says_which_ids_a_ranged_rootless_daemon_maps() {
+    // The plan's mapping: root = the user, 1..=65536 = subordinate ids.
+    let full = "         0       1000          1\n         1     100000      65536\n";
+    let h = super::mapped_range_hint(full, "alice");
+    assert_eq!(
+        h,
+        "this rootless daemon maps container ids 0-65536 only (root is your user, the others \
+         your subordinate ids)"
+    );
+    // A short range (or a gap) also says how to get the whole range.
+    let short = "0 1000 1\n1 100000 1000\n2000 300000 10\n";
+    let h = super::mapped_range_hint(short, "alice");
+    assert!(
+        h.starts_with("this rootless daemon maps container ids 0-1000 only"),
+        "{h}"
+    );
+    assert!(
+        h.ends_with(
+            "give your user 65536 subordinate ids with `sudo usermod --add-subuids 100000-165535 \
+             --add-subgids 100000-165535 alice` and restart it"
+        ),
+        "{h}"
+    );
+    // Errors about anything else are left alone (and outside rootless mode, no hint).
+    assert_eq!(super::with_unmapped_hint("x".into()), "x");
+}

@@ -144,6 +144,45 @@ pub fn http_get(addr: impl std::net::ToSocketAddrs, path: &str) -> Option<String
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
+/// Entry names (trailing `/` dropped, sorted) of the top layer of a `docker save` archive.
+pub fn saved_top_layer_entries(archive: &[u8]) -> Vec<String> {
+    use std::io::Read;
+    let read = |name: &str| -> Vec<u8> {
+        let mut a = tar::Archive::new(archive);
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some(name) {
+                let mut b = Vec::new();
+                e.read_to_end(&mut b).unwrap();
+                return b;
+            }
+        }
+        panic!("{name} not in the saved archive");
+    };
+    let m: serde_json::Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+    let layer = m[0]["Layers"].as_array().unwrap().last().unwrap().clone();
+    let blob = read(layer.as_str().unwrap());
+    let plain = if blob.starts_with(&[0x1f, 0x8b]) {
+        let mut v = Vec::new();
+        flate2::read::GzDecoder::new(&blob[..])
+            .read_to_end(&mut v)
+            .unwrap();
+        v
+    } else {
+        blob
+    };
+    let mut names: Vec<String> = tar::Archive::new(&plain[..])
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path().unwrap().display().to_string();
+            p.trim_end_matches('/').to_string()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }

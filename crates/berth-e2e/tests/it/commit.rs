@@ -6,7 +6,6 @@
 
 use crate::common;
 
-use std::io::Read;
 use std::time::Duration;
 
 use common::cli::Daemon;
@@ -20,39 +19,7 @@ impl CommitExt for Daemon {
     fn top_layer_entries(&self, image: &str) -> Vec<String> {
         let out = self.dir.path().join("save.tar");
         self.ok(&["save", "-o", out.to_str().unwrap(), image]);
-        let read = |name: &str| -> Vec<u8> {
-            let mut a = tar::Archive::new(std::fs::File::open(&out).unwrap());
-            for e in a.entries().unwrap() {
-                let mut e = e.unwrap();
-                if e.path().unwrap().to_str() == Some(name) {
-                    let mut b = Vec::new();
-                    e.read_to_end(&mut b).unwrap();
-                    return b;
-                }
-            }
-            panic!("{name} not in the saved archive");
-        };
-        let m: serde_json::Value = serde_json::from_slice(&read("manifest.json")).unwrap();
-        let layer = m[0]["Layers"].as_array().unwrap().last().unwrap().clone();
-        let blob = read(layer.as_str().unwrap());
-        let plain = if blob.starts_with(&[0x1f, 0x8b]) {
-            let mut v = Vec::new();
-            flate2::read::GzDecoder::new(&blob[..])
-                .read_to_end(&mut v)
-                .unwrap();
-            v
-        } else {
-            blob
-        };
-        let mut names: Vec<String> = tar::Archive::new(&plain[..])
-            .entries()
-            .unwrap()
-            .map(|e| {
-                let p = e.unwrap().path().unwrap().display().to_string();
-                p.trim_end_matches('/').to_string()
-            })
-            .collect();
-        names.sort();
+        let names = common::saved_top_layer_entries(&std::fs::read(&out).unwrap());
         let _ = std::fs::remove_file(&out);
         names
     }

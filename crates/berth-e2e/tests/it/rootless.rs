@@ -179,9 +179,16 @@ impl User {
 
     /// `berth daemon` as the user, with its defaults; waits for the socket.
     fn start_daemon(&mut self) {
+        self.start_daemon_with(&[]);
+    }
+
+    /// [`User::start_daemon`] with extra `berth daemon` flags.
+    fn start_daemon_with(&mut self, flags: &[&str]) {
         let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
+        let mut args = vec!["daemon"];
+        args.extend(flags);
         let child = self
-            .berth(&["daemon"])
+            .berth(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -212,6 +219,69 @@ impl User {
         }
     }
 
+    /// `berth build` as the user of a context `dir` (in its home) holding `dockerfile`: the tag.
+    fn build(&self, dir: &str, dockerfile: &str) -> String {
+        let (tag, o) = self.build_output(dir, dockerfile);
+        assert!(o.status.success(), "build: {}\n{}", stderr(&o), self.log());
+        tag
+    }
+
+    /// [`User::build`] whatever its outcome: the tag asked for and the output.
+    fn build_output(&self, dir: &str, dockerfile: &str) -> (String, Output) {
+        let ctx = self.home().join(dir);
+        std::fs::create_dir(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+        let _ = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{0}:{0}", self.uid))
+            .arg(&ctx)
+            .status();
+        let tag = format!("rlb{}", rand_tag());
+        let o = self.out(&["build", "-t", &tag, ctx.to_str().unwrap()]);
+        (tag, o)
+    }
+
+    /// Entry names of the top layer of `image`, from `berth save` to stdout.
+    fn top_layer(&self, image: &str) -> Vec<String> {
+        let o = self.out(&["save", image]);
+        assert!(o.status.success(), "save: {}", stderr(&o));
+        common::saved_top_layer_entries(&o.stdout)
+    }
+
+    /// The user's fuse-overlayfs processes (one per mounted layer).
+    fn fuse_processes(&self) -> Vec<i32> {
+        self.processes()
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "fuse-overlayfs")
+            })
+            .collect()
+    }
+
+    /// The daemon proper: the supervisor's child in the namespaces (beside slirp4netns).
+    fn inner_daemon(&self) -> i32 {
+        let sup = self
+            .daemon
+            .as_ref()
+            .expect("daemon started")
+            .id()
+            .to_string();
+        let field = |p: i32, f: &str| {
+            std::fs::read_to_string(format!("/proc/{p}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| Some(l.strip_prefix(f)?.trim().to_string()))
+        };
+        self.processes()
+            .into_iter()
+            .find(|p| {
+                field(*p, "PPid:").as_deref() == Some(&sup)
+                    && field(*p, "Name:").as_deref() != Some("slirp4netns")
+            })
+            .expect("the inner daemon")
+    }
+
     /// Whether a host uid is the user's or one of its subordinate ids.
     fn owns(&self) -> impl Fn(u32) -> bool {
         let (uid, ids) = (self.uid, self.sub_start..self.sub_start + RANGE);
@@ -237,28 +307,32 @@ impl Drop for User {
     }
 }
 
-/// slirp4netns (the rootless network) opens /dev/net/tun as the user: most distributions' udev
-/// makes it 0666, a host without udev leaves the kernel's 0600. Opened for the test, the old
-/// mode restored on drop.
-struct TunOpen(Option<u32>);
+/// A device node the user must open: slirp4netns's /dev/net/tun, fuse-overlayfs's /dev/fuse.
+/// Most distributions' udev makes them 0666; a host without udev leaves the kernel's 0600.
+/// Opened for the test, the old mode restored on drop.
+struct DevOpen {
+    path: &'static str,
+    old: Option<u32>,
+}
 
-impl TunOpen {
-    const PATH: &'static str = "/dev/net/tun";
-
-    fn open() -> TunOpen {
-        let mode = std::fs::metadata(Self::PATH).unwrap().permissions().mode() & 0o7777;
+impl DevOpen {
+    fn open(path: &'static str) -> DevOpen {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
         if mode & 0o666 == 0o666 {
-            return TunOpen(None);
+            return DevOpen { path, old: None };
         }
-        std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(0o666)).unwrap();
-        TunOpen(Some(mode))
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        DevOpen {
+            path,
+            old: Some(mode),
+        }
     }
 }
 
-impl Drop for TunOpen {
+impl Drop for DevOpen {
     fn drop(&mut self) {
-        if let Some(mode) = self.0 {
-            let _ = std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(mode));
+        if let Some(mode) = self.old {
+            let _ = std::fs::set_permissions(self.path, std::fs::Permissions::from_mode(mode));
         }
     }
 }
@@ -313,7 +387,7 @@ fn rootless_daemon_runs_as_an_ordinary_user() {
     let Some(mut u) = User::create(test, true) else {
         return;
     };
-    let _tun = TunOpen::open();
+    let _tun = DevOpen::open("/dev/net/tun");
     u.start_daemon();
     // The daemon itself runs as the user on the host, state in the XDG places.
     let pid = u.daemon.as_ref().unwrap().id() as i32;
@@ -378,20 +452,10 @@ fn rootless_daemon_runs_as_an_ordinary_user() {
     );
 
     // A build with a RUN step (a rootless container too), files owned inside the range.
-    let ctx = u.home().join("ctx");
-    std::fs::create_dir(&ctx).unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
+    let tag = u.build(
+        "ctx",
         "FROM busybox\nRUN echo built > /b && mkdir /o && chown 2000:2000 /o\nCMD cat /b\n",
-    )
-    .unwrap();
-    let _ = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{0}:{0}", u.uid))
-        .arg(&ctx)
-        .status();
-    let tag = format!("rlb{}", rand_tag());
-    u.ok(&["build", "-t", &tag, ctx.to_str().unwrap()]);
+    );
     assert_eq!(u.ok(&["run", "--rm", &tag]), "built");
     assert_eq!(
         u.ok(&["run", "--rm", &tag, "stat", "-c", "%u", "/o"]),
@@ -545,4 +609,174 @@ fn rootless_without_subordinate_ids_maps_root_alone_and_says_how_to_add_a_range(
         .ok(&["images", "--format", "{{.Repository}}"])
         .contains("debian"));
     u.stop_daemon();
+}
+
+/// Opaque directories (a layer replacing a directory of a lower one) in rootless mode: built,
+/// run, committed and saved with kernel overlayfs (`user.overlay.opaque`, mounted with
+/// `userxattr`), then the same store served by a daemon forced onto fuse-overlayfs, whose
+/// mounts go away with `rm` and at the daemon's stop.
+#[test]
+fn rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs() {
+    let test = "rootless_opaque_dirs_on_overlay2_and_fuse_overlayfs";
+    let Some(img) = common::busybox(test) else {
+        return;
+    };
+    if !berth_testutil::require_cmds(test, &["fuse-overlayfs", "nsenter"]) {
+        return;
+    }
+    let Some(mut u) = User::create(test, true) else {
+        return;
+    };
+    let _fuse = DevOpen::open("/dev/fuse");
+    let _tun = DevOpen::open("/dev/net/tun");
+    u.start_daemon();
+    assert!(
+        u.ok(&["info"]).contains("Storage Driver: overlay2"),
+        "{}",
+        u.log()
+    );
+    load(&u, &img);
+    let opq = "d/.wh..wh..opq".to_string();
+    let tag = u.build(
+        "opq",
+        "FROM busybox\nRUN mkdir -p /d && touch /d/a\nRUN rm -rf /d && mkdir /d && touch /d/b\n",
+    );
+    assert_eq!(u.ok(&["run", "--rm", &tag, "ls", "/d"]), "b");
+    let top = u.top_layer(&tag);
+    assert!(top.contains(&opq) && top.contains(&"d/b".into()), "{top:?}");
+    // A container replacing the image's directory: its commit is opaque there too.
+    let c = format!("rlc{}", rand_tag());
+    u.ok(&[
+        "run",
+        "--name",
+        &c,
+        &tag,
+        "sh",
+        "-c",
+        "rm -rf /d && mkdir /d && touch /d/c",
+    ]);
+    let committed = format!("rlk{}", rand_tag());
+    u.ok(&["commit", &c, &committed]);
+    u.ok(&["rm", &c]);
+    assert_eq!(u.ok(&["run", "--rm", &committed, "ls", "/d"]), "c");
+    let top = u.top_layer(&committed);
+    assert!(top.contains(&opq) && top.contains(&"d/c".into()), "{top:?}");
+    // A loopback resolver of the host (systemd-resolved's stub, here bound over the daemon's
+    // own view of /etc/resolv.conf; the bind goes with its mount namespace) is reached
+    // through slirp4netns's DNS: containers are told 10.0.2.3.
+    let fake = u.dir.path().join("resolv.conf");
+    std::fs::write(&fake, "nameserver 127.0.0.53\nsearch example.test\n").unwrap();
+    let bound = Command::new("nsenter")
+        .args(["-t", &u.inner_daemon().to_string(), "-m", "mount", "--bind"])
+        .arg(&fake)
+        .arg("/etc/resolv.conf")
+        .output()
+        .unwrap();
+    assert!(bound.status.success(), "nsenter mount: {}", stderr(&bound));
+    for net in ["bridge", "host"] {
+        let r = u.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "cat",
+            "/etc/resolv.conf",
+        ]);
+        assert!(
+            r.contains("nameserver 10.0.2.3") && !r.contains("127.0.0.53"),
+            "{net}: {r}"
+        );
+        assert!(r.contains("search example.test"), "{net}: {r}");
+    }
+
+    // COPY --chown to an id the namespace does not map: one line saying which ids it does.
+    let (bad, o) = u.build_output(
+        "chown",
+        "FROM busybox\nCOPY --chown=70000:70000 Dockerfile /x\n",
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("owner 70000:70000 is not mapped in this user namespace")
+            && err.contains("maps container ids 0-65536 only"),
+        "{err}"
+    );
+    assert!(!u.out(&["image", "inspect", &bad]).status.success());
+    u.stop_daemon();
+
+    // The same store through fuse-overlayfs.
+    u.start_daemon_with(&["--storage-driver", "fuse-overlayfs"]);
+    assert!(
+        u.ok(&["info"]).contains("Storage Driver: fuse-overlayfs"),
+        "{}",
+        u.log()
+    );
+    assert_eq!(u.ok(&["run", "--rm", &tag, "ls", "/d"]), "b");
+    assert_eq!(u.ok(&["run", "--rm", &committed, "ls", "/d"]), "c");
+    let f = format!("rlf{}", rand_tag());
+    u.ok(&["run", "-d", "--name", &f, &tag, "sleep", "120"]);
+    let cpid: i32 = u
+        .ok(&["inspect", "-f", "{{.State.Pid}}", &f])
+        .parse()
+        .unwrap();
+    let mounts = std::fs::read_to_string(format!("/proc/{cpid}/mounts")).unwrap();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some("/") && l.contains("fuse.fuse-overlayfs")),
+        "{mounts}"
+    );
+    // Root and another user of the range write through it.
+    u.ok(&[
+        "exec",
+        &f,
+        "sh",
+        "-c",
+        "rm -rf /d && mkdir /d && echo w > /d/w && mkdir -m 1777 /t",
+    ]);
+    u.ok(&["exec", "-u", "1000", &f, "touch", "/t/u"]);
+    let fc = format!("rlk{}", rand_tag());
+    u.ok(&["commit", &f, &fc]);
+    assert_eq!(u.ok(&["run", "--rm", &fc, "cat", "/d/w"]), "w");
+    assert_eq!(u.ok(&["run", "--rm", &fc, "ls", "/d"]), "w");
+    assert_eq!(
+        u.ok(&["run", "--rm", &fc, "stat", "-c", "%u", "/t/u"]),
+        "1000"
+    );
+    let top = u.top_layer(&fc);
+    assert_eq!(top.iter().filter(|n| **n == opq).count(), 1, "{top:?}");
+    assert!(top.contains(&"d/w".into()), "{top:?}");
+    u.ok(&["rm", "-f", &f]);
+    let gone = common::poll(10, || u.fuse_processes().is_empty().then_some(()));
+    assert!(
+        gone.is_some(),
+        "fuse-overlayfs left: {:?}",
+        u.fuse_processes()
+    );
+    // A stopped container's layer mounted by `cp` is unmounted when the daemon stops, also
+    // when its supervisor is killed outright (the daemon gets its parent-death SIGTERM;
+    // slirp4netns sees its exit fd close).
+    let g = format!("rlg{}", rand_tag());
+    u.ok(&["run", "--name", &g, &tag, "true"]);
+    let o = u.out(&["cp", &format!("{g}:/d/b"), "-"]);
+    assert!(o.status.success(), "cp: {}", stderr(&o));
+    assert!(!u.fuse_processes().is_empty(), "cp mounted nothing");
+    let mut supervisor = u.daemon.take().unwrap();
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
+    let left = common::poll(15, || u.processes().is_empty().then_some(()));
+    let names: Vec<String> = u
+        .processes()
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    assert!(left.is_some(), "left running: {names:?}\n{}", u.log());
+
+    // An unknown driver: one line, no daemon.
+    let o = u.out(&["daemon", "--storage-driver", "vfs"]);
+    assert_eq!(o.status.code(), Some(125));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("unknown storage driver \"vfs\""), "{err}");
 }

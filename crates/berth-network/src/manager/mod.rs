@@ -57,6 +57,10 @@ pub struct ManagerOptions {
     pub pool: Vec<IpNet>,
     /// The host's resolv.conf (source of upstream resolvers and of containers' resolv.conf).
     pub host_resolv_conf: PathBuf,
+    /// Where this namespace reaches the host's loopback resolvers: a rootless daemon's
+    /// slirp4netns DNS (10.0.2.3); its loopback `nameserver`s are read as that
+    /// ([`files::loopback_resolvers_via`]). None: the namespace is the host's.
+    pub loopback_resolver: Option<IpAddr>,
     /// Upstreams for the embedded DNS; `None` reads them from `host_resolv_conf`.
     pub dns_upstreams: Option<Vec<SocketAddr>>,
     /// Port of the embedded DNS on each user network's gateway (53).
@@ -97,6 +101,7 @@ impl ManagerOptions {
             default_bridge_candidates: ipam::default_bridge_candidates(),
             pool: ipam::default_pool(),
             host_resolv_conf: "/etc/resolv.conf".into(),
+            loopback_resolver: None,
             dns_upstreams: None,
             dns_port: 53,
             enable_ip_forward: true,
@@ -398,12 +403,17 @@ impl NetworkManager {
         .await
     }
 
-    /// The host's resolv.conf, read on the blocking pool; empty when unreadable.
+    /// The host's resolv.conf, read on the blocking pool (empty when unreadable), its
+    /// loopback resolvers read as [`ManagerOptions::loopback_resolver`] when set.
     async fn host_resolv_conf(&self) -> String {
         let path = self.opts.host_resolv_conf.clone();
-        blocking(move || Ok(std::fs::read_to_string(path).unwrap_or_default()))
+        let text = blocking(move || Ok(std::fs::read_to_string(path).unwrap_or_default()))
             .await
-            .unwrap_or_default()
+            .unwrap_or_default();
+        match self.opts.loopback_resolver {
+            Some(via) => files::loopback_resolvers_via(&text, via),
+            None => text,
+        }
     }
 
     async fn upstreams(&self) -> Vec<SocketAddr> {
