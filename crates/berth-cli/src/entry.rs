@@ -144,6 +144,7 @@ fn daemon_config_as(
     cfg.network.nft_table = d.nft_table.clone();
     cfg.network.iptables = d.iptables;
     cfg.pid_file = d.pidfile.as_ref().map(PathBuf::from);
+    cfg.userns_remap = d.userns_remap.clone();
     if d.live_restore == Some(false) {
         anyhow::bail!(
             "--live-restore=false is not supported: berth always keeps containers running \

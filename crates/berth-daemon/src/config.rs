@@ -40,6 +40,11 @@ pub struct DaemonConfig {
     /// Rootless mode: the daemon is root of a user namespace an ordinary user made
     /// (berth-rootless); `/info` says so and what needs real root is refused.
     pub rootless: bool,
+    /// `--userns-remap` as given (`default`, `USER[:GROUP]`); wins over daemon.json's.
+    pub userns_remap: Option<String>,
+    /// The resolved remap (set at start by [`crate::server::apply_userns_remap`]): containers'
+    /// ids map onto it and `root` is then `<root>/<uid>.<gid>`.
+    pub remap: Option<berth_rootless::remap_host::Remap>,
 }
 
 pub use berth_api_types::TlsConfig;
@@ -76,6 +81,8 @@ impl Default for DaemonConfig {
             pid_file: None,
             ui: None,
             rootless: false,
+            userns_remap: None,
+            remap: None,
         }
     }
 }
@@ -100,6 +107,8 @@ impl DaemonConfig {
             pid_file: None,
             ui: None,
             rootless: false,
+            userns_remap: None,
+            remap: None,
         }
     }
 
@@ -115,6 +124,22 @@ impl DaemonConfig {
             .clone()
             .or_else(|| file.group.clone())
             .filter(|g| !g.is_empty())
+    }
+
+    /// The `--userns-remap` value: the flag, else daemon.json's; empty means none.
+    pub fn userns_remap_arg(&self, file: &FileConfig) -> Option<String> {
+        self.userns_remap
+            .clone()
+            .or_else(|| file.userns_remap.clone())
+            .filter(|a| !a.trim().is_empty())
+    }
+
+    /// The container-to-host id mapping (identity without `--userns-remap`).
+    pub fn ids(&self) -> berth_rootless::IdMapping {
+        self.remap
+            .as_ref()
+            .map(|r| r.ids.clone())
+            .unwrap_or_default()
     }
 
     /// The dashboard's address: `--ui`, else daemon.json's `ui`; an empty string means none.
@@ -237,6 +262,9 @@ pub struct FileConfig {
     /// Where the dashboard is served (`ip:port`), as `--ui` (a berth key).
     #[serde(default)]
     pub ui: Option<String>,
+    /// dockerd's `userns-remap`: `default` or `USER[:GROUP]` (`--userns-remap` wins).
+    #[serde(default)]
+    pub userns_remap: Option<String>,
 }
 
 impl FileConfig {

@@ -26,7 +26,7 @@ pub fn open_engine(
     file: FileConfig,
     http: Arc<dyn berth_http::Connector>,
 ) -> anyhow::Result<Engine> {
-    let (store, _) = crate::images::store_adapter::open_shared(&cfg.root)?;
+    let (store, _) = crate::images::store_adapter::open_shared(&cfg.root, cfg.ids())?;
     Ok(Engine::with_store(store, cfg.clone(), file, http)?)
 }
 
@@ -85,6 +85,51 @@ pub async fn start_engine(
     let engine = open_engine(cfg, file, http)?;
     engine.recover_containers().await;
     Ok(engine)
+}
+
+/// Resolve `--userns-remap` (the flag or daemon.json's `userns-remap`): create `dockremap`
+/// for `default`, refuse a user without subordinate ranges, and move the state root to
+/// `<root>/<uid>.<gid>` (as dockerd), so a remapped and a plain daemon never share unpacked
+/// layers. The parent root becomes 0701 so the remapped root can reach its containers.
+pub fn apply_userns_remap(cfg: &mut DaemonConfig, file: &FileConfig) -> anyhow::Result<()> {
+    let Some(arg) = cfg.userns_remap_arg(file) else {
+        return Ok(());
+    };
+    if cfg.rootless {
+        bail!("--userns-remap is for a daemon run by root: a rootless daemon already maps its containers into the user's subordinate ids");
+    }
+    let remap = berth_rootless::remap_host::resolve(&arg).map_err(anyhow::Error::msg)?;
+    let (uid, gid) = remap.ids.root();
+    // Every existing directory above the root must let the remapped root search it (as
+    // dockerd checks), else no container could reach its rootfs.
+    for dir in cfg.root.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(dir) else {
+            continue;
+        };
+        use std::os::unix::fs::MetadataExt;
+        let searchable = m.mode() & 0o001 != 0
+            || (m.gid() == gid && m.mode() & 0o010 != 0)
+            || (m.uid() == uid && m.mode() & 0o100 != 0);
+        if !searchable {
+            bail!(
+                "--userns-remap: {} does not let the remapped root ({uid}:{gid}) reach {}; allow it: chmod o+x {}",
+                dir.display(),
+                cfg.root.display(),
+                dir.display()
+            );
+        }
+    }
+    fsmode::private_dir(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
+    std::fs::set_permissions(
+        &cfg.root,
+        std::os::unix::fs::PermissionsExt::from_mode(0o701),
+    )
+    .with_context(|| format!("chmod 0701 {}", cfg.root.display()))?;
+    cfg.root = cfg.root.join(format!("{uid}.{gid}"));
+    tracing::info!(user = %remap.name, uid, gid, root = %cfg.root.display(), "--userns-remap: containers' root is {uid}:{gid} on the host");
+    berth_rootless::remap_host::activate(&remap);
+    cfg.remap = Some(remap);
+    Ok(())
 }
 
 /// The state directories created 0700 before anything writes into them (the store and the

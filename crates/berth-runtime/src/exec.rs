@@ -82,6 +82,13 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
     if ec.args.is_empty() {
         return Err(Error::InvalidConfig("exec: no command given".into()));
     }
+    // libcontainer's tenant joins no user namespace: an exec would be the host's root.
+    if cfg.spec.userns.is_some() {
+        return Err(Error::InvalidConfig(
+            "exec into a container with its own user namespace (--userns-remap) is not supported"
+                .into(),
+        ));
+    }
     let base = Spec::load("bundle/config.json").map_err(|e| rt(id, e))?;
     let path_env = spec::path_of(&base);
     // Look through the container's own root so its volumes and tmpfs mounts count too.

@@ -40,7 +40,7 @@ pub use blobs::Ingest;
 pub use error::{ErrorKind, Result, StoreError};
 pub use gc::{DiskUsage, Garbage, GcReport, ImageUsage};
 pub use images::{chain_ids, ImageRecord, RemoveReport};
-pub use rw::{apply_overlay, diff_tar, is_mountpoint, OverlayPlan, RwLayer};
+pub use rw::{apply_overlay, diff_tar, diff_tar_mapped, is_mountpoint, OverlayPlan, RwLayer};
 pub use snapshots::CommittedLayer;
 pub use usage::{tree_size, Measure};
 
@@ -94,6 +94,9 @@ pub struct Store {
     /// reading, so GC never deletes what they are about to reference.
     gc_lock: RwLock<()>,
     active_ingests: Mutex<HashSet<Digest>>,
+    /// Container ids → host ids (`--userns-remap`): layers are unpacked shifted and
+    /// exported shifted back. Identity otherwise.
+    ids: berth_rootfs::IdMapping,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,6 +110,12 @@ impl Store {
     /// clears `tmp/`, removes snapshots not marked complete (or not referenced by any image or
     /// container), snapshot dirs without a row, images whose blobs or snapshots are missing.
     pub fn open(root: &Path) -> Result<Store> {
+        Store::open_mapped(root, berth_rootfs::IdMapping::identity())
+    }
+
+    /// [`Store::open`] for a `--userns-remap` daemon: files are owned by `ids`' host ids, and
+    /// the container's root (its group) may traverse to the rw layers' mount points.
+    pub fn open_mapped(root: &Path, ids: berth_rootfs::IdMapping) -> Result<Store> {
         let root_s = root.to_string_lossy();
         if root_s.contains(',') || root_s.contains(':') {
             return Err(StoreError::Io {
@@ -150,13 +159,25 @@ impl Store {
             unpack: Mutex::new(()),
             gc_lock: RwLock::new(()),
             active_ingests: Mutex::new(HashSet::new()),
+            ids,
         };
+        if !store.ids.is_identity() {
+            let gid = store.ids.root().1;
+            for p in [store.root.clone(), store.root.join("containers-rw")] {
+                fsmode::group_traverse(&p, gid).at(&p)?;
+            }
+        }
         store.repair()?;
         Ok(store)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The `--userns-remap` mapping files are stored under (identity without it).
+    pub fn ids(&self) -> &berth_rootfs::IdMapping {
+        &self.ids
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {

@@ -14,6 +14,8 @@ use berth_oci::Digest;
 use rusqlite::{params, OptionalExtension};
 use rustix::mount::{MountFlags, UnmountFlags};
 
+use berth_rootfs::IdMapping;
+
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
 use crate::Store;
 
@@ -152,6 +154,14 @@ impl Store {
         for d in [&l.upper, &l.work, &l.merged] {
             fs::create_dir_all(d).at(d)?;
         }
+        if !self.ids.is_identity() {
+            // The container's root owns its `/` (the upper dir) and reaches `merged`.
+            let (uid, gid) = self.ids.root();
+            for d in [&l.upper, &l.work, &l.merged] {
+                std::os::unix::fs::lchown(d, Some(uid), Some(gid)).at(d)?;
+            }
+            crate::fsmode::group_traverse(&dir, gid).at(&dir)?;
+        }
         let res = self.conn().execute(
             "INSERT INTO rw_layers (container_id, image_id) VALUES (?1, ?2)",
             params![container_id, image_id.map(|d| d.to_string())],
@@ -274,7 +284,7 @@ impl Store {
     /// overlay whiteouts (char 0/0) become `.wh.<name>`, opaque dirs get `.wh..wh..opq`.
     pub fn rw_diff_tar(&self, container_id: &str, w: impl Write) -> Result<()> {
         let l = self.rw_layer(container_id)?;
-        diff_tar(&l.upper, w)
+        diff_tar_mapped(&l.upper, &self.ids, w)
     }
 }
 
@@ -306,28 +316,40 @@ fn is_opaque(p: &Path) -> bool {
 
 /// Export a directory holding an overlay upper (or snapshot) as an OCI layer tar.
 pub fn diff_tar(upper: &Path, w: impl Write) -> Result<()> {
+    diff_tar_mapped(upper, &IdMapping::identity(), w)
+}
+
+/// [`diff_tar`] with owners shifted back by `ids` (host ids → container ids), so a layer
+/// committed under `--userns-remap` stores the ids the container saw. An owner outside the
+/// mapping fails the export, naming the file.
+pub fn diff_tar_mapped(upper: &Path, ids: &IdMapping, w: impl Write) -> Result<()> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    walk(&mut b, upper, Path::new(""), &mut links)?;
+    walk(&mut b, upper, Path::new(""), ids, &mut links)?;
     b.into_inner().and_then(|mut w| w.flush()).at(upper)?;
     Ok(())
 }
 
-fn header_for(m: &fs::Metadata) -> tar::Header {
+fn header_for(m: &fs::Metadata, ids: &IdMapping, path: &Path) -> Result<tar::Header> {
     let mut h = tar::Header::new_gnu();
     h.set_mode(m.mode() & 0o7777);
-    h.set_uid(m.uid() as u64);
-    h.set_gid(m.gid() as u64);
+    let (uid, gid) = ids
+        .to_container(m.uid(), m.gid())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        .at(path)?;
+    h.set_uid(u64::from(uid));
+    h.set_gid(u64::from(gid));
     h.set_mtime(m.mtime().max(0) as u64);
     h.set_size(0);
-    h
+    Ok(h)
 }
 
 fn walk<W: Write>(
     b: &mut tar::Builder<W>,
     dir: &Path,
     rel: &Path,
+    ids: &IdMapping,
     links: &mut HashMap<(u64, u64), PathBuf>,
 ) -> Result<()> {
     let mut names: Vec<_> = fs::read_dir(dir)
@@ -341,25 +363,31 @@ fn walk<W: Write>(
         let relp = rel.join(&name);
         let m = fs::symlink_metadata(&path).at(&path)?;
         let ft = m.file_type();
-        let mut h = header_for(&m);
         if ft.is_char_device() && m.rdev() == 0 {
+            // A whiteout: overlayfs makes it with the mounter's (host root's) ids.
+            let mut h = header_for(&m, &IdMapping::identity(), &path)?;
+            h.set_uid(0);
+            h.set_gid(0);
             let mut wh = name.as_bytes().to_vec();
             wh.splice(0..0, b".wh.".iter().copied());
             let whp = rel.join(std::ffi::OsStr::from_bytes(&wh));
             h.set_entry_type(tar::EntryType::Regular);
             h.set_mode(0o644);
             b.append_data(&mut h, &whp, io::empty()).at(&path)?;
-        } else if ft.is_dir() {
+            continue;
+        }
+        let mut h = header_for(&m, ids, &path)?;
+        if ft.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
             b.append_data(&mut h, &relp, io::empty()).at(&path)?;
             if is_opaque(&path) {
-                let mut oh = header_for(&m);
+                let mut oh = header_for(&m, ids, &path)?;
                 oh.set_entry_type(tar::EntryType::Regular);
                 oh.set_mode(0o644);
                 b.append_data(&mut oh, relp.join(".wh..wh..opq"), io::empty())
                     .at(&path)?;
             }
-            walk(b, &path, &relp, links)?;
+            walk(b, &path, &relp, ids, links)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).at(&path)?;
             h.set_entry_type(tar::EntryType::Symlink);

@@ -11,7 +11,7 @@ use berth_oci::{media_type, Descriptor, Digest};
 use rusqlite::{params, OptionalExtension};
 use sha2::Digest as _;
 
-use crate::apply::{apply_layer, decompressed};
+use crate::apply::{apply_layer_mapped, decompressed};
 use crate::blobs::{sync_dir, unique_name};
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
 use crate::images::chain_next;
@@ -179,7 +179,7 @@ impl Store {
             let f = File::open(blob).at(blob)?;
             let dec = decompressed(BufReader::with_capacity(256 * 1024, f)).at(blob)?;
             let mut hr = HashingReader::new(dec);
-            let stats = apply_layer(&fsdir, &blob_digest.to_string(), &mut hr)?;
+            let stats = apply_layer_mapped(&fsdir, &blob_digest.to_string(), &mut hr, &self.ids)?;
             let (actual, _) = hr.finish().at(blob)?;
             if actual != *diff_id {
                 return Err(StoreError::DigestMismatch {
@@ -351,7 +351,7 @@ impl Store {
             // (compress.rs).
             let out = io::BufWriter::with_capacity(1 << 20, File::create(&tmp).at(&tmp)?);
             let mut hr = HashingReader::new(TeeReader { inner: r, out });
-            let stats = apply_layer(&fsdir, "commit", &mut hr)?;
+            let stats = apply_layer_mapped(&fsdir, "commit", &mut hr, &self.ids)?;
             io::copy(&mut hr, &mut io::sink()).at(&tmp)?;
             let diff_id =
                 Digest::from_hex(&hex::encode(hr.hasher.clone().finalize())).expect("hex");

@@ -154,9 +154,29 @@ fn rootless_lines(info: &Value, host: &berth_client::Host) -> String {
         .into_iter()
         .flatten()
         .any(|o| o.as_str() == Some("name=rootless"));
-    match rootless {
+    let mut s = match rootless {
         true => format!(" Rootless: true\n  For docker clients: export DOCKER_HOST={host}\n"),
         false => String::new(),
+    };
+    s.push_str(&remap_line(info));
+    s
+}
+
+/// Under `--userns-remap` (`name=userns`, as dockerd's): the host ids of the containers' root,
+/// which name the remapped root dir (`<root>/<uid>.<gid>`, as dockerd's).
+fn remap_line(info: &Value) -> String {
+    let on = info["SecurityOptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|o| o.as_str() == Some("name=userns"));
+    if !on {
+        return String::new();
+    }
+    let dir = info["DockerRootDir"].as_str().unwrap_or_default();
+    match dir.rsplit('/').next().and_then(|d| d.split_once('.')) {
+        Some((u, g)) => format!(" User namespace remap: container root = host {u}:{g}\n"),
+        None => " User namespace remap: on\n".into(),
     }
 }
 

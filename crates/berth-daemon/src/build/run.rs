@@ -377,8 +377,14 @@ impl Prepare<StepEffects> for RunPrep<'_> {
         let user_spec = self.req.user.clone();
         let user = berth_runtime::user::resolve_in_rootfs(rootfs, &user_spec, &[])
             .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user_spec}: {e}")))?;
-        let writer = RootWriter::open(rootfs).map_err(|e| io_err("open rootfs", e))?;
+        let ids = self.be.store.ids().clone();
+        let writer = RootWriter::open_mapped(rootfs, &ids).map_err(|e| io_err("open rootfs", e))?;
         let mounts = self.mounts(layers)?;
+        if !ids.is_identity() {
+            // The step's /etc files are bind sources the remapped root must reach.
+            berth_rootfs::fsmode::group_traverse(&self.be.tmp_dir(), ids.root().1)
+                .map_err(|e| io_err("open the build's scratch dir to the remapped root", e))?;
+        }
         let extra_hosts = &self.be.cfg.extra_hosts;
         let host_hosts =
             (!extra_hosts.is_empty()).then(|| fs::read_to_string("/etc/hosts").unwrap_or_default());
@@ -397,6 +403,7 @@ impl Prepare<StepEffects> for RunPrep<'_> {
             host_hosts,
             in_rootfs: &|p| writer.exists(p),
             on_host: &|p| Path::new(p).exists(),
+            ids,
         });
         self.created_targets.extend(created);
         (self.sink)(Event::Running {
@@ -434,6 +441,8 @@ struct StepInputs<'a> {
     in_rootfs: &'a (dyn Fn(&str) -> bool + Sync),
     /// Does a path exist on the host?
     on_host: &'a (dyn Fn(&str) -> bool + Sync),
+    /// The daemon's `--userns-remap` mapping (identity without it).
+    ids: berth_rootless::IdMapping,
 }
 
 /// The RUN step's start plan (pure), and the mount targets that did not exist in its rootfs
@@ -504,6 +513,7 @@ fn step_plan(i: StepInputs<'_>) -> (StartPlan, Vec<String>) {
         // dockerd's RUN containers are created like any other: own netns unless host.
         own_netns: i.net.mode != berth_runtime::NetworkMode::Host,
         network: i.net.mode.clone(),
+        userns: (!i.ids.is_identity()).then(|| i.ids.clone()),
         ..Default::default()
     };
     let plan = StartPlan {
@@ -724,6 +734,7 @@ mod tests {
         on_host: &'a (dyn Fn(&str) -> bool + Sync),
     ) -> StepInputs<'a> {
         StepInputs {
+            ids: berth_rootless::IdMapping::identity(),
             id: "build-abc",
             rootfs: Path::new("/rw/build-abc/merged"),
             req,

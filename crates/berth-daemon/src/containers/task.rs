@@ -199,7 +199,18 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         .map_err(err128)?
         .map_err(err128)?;
         let sec = super::security::confinement(hc).map_err(err128)?;
+        let ids = eng.inner.cfg.ids();
+        if !ids.is_identity() {
+            // The remapped root reaches its /etc files (bind sources) through these.
+            let dir = eng.inner.containers.ctr_dir(id);
+            for d in [dir.parent().unwrap_or(&dir), &dir] {
+                berth_rootfs::fsmode::group_traverse(d, ids.root().1).map_err(|e| {
+                    err128(DaemonError::io("open the container dir to its root", e))
+                })?;
+            }
+        }
         let cx = StartContext {
+            ids,
             dir: eng.inner.containers.ctr_dir(id),
             rootfs: rootfs.to_path_buf(),
             state_root: eng.inner.cfg.exec_root.join("runtime"),
