@@ -169,15 +169,31 @@ pub fn secure_state(cfg: &DaemonConfig) -> anyhow::Result<()> {
     if own_exec_root {
         roots.push(&cfg.exec_root);
     }
+    // Under --userns-remap these are 0710 root:<remapped gid> (the remapped root passes
+    // through them to its containers): not a mode to repair, and given back just below.
+    let remapped: Vec<PathBuf> = match &cfg.remap {
+        Some(_) => ["containers", "containers-rw", "volumes"]
+            .iter()
+            .map(|d| cfg.root.join(d))
+            .collect(),
+        None => Vec::new(),
+    };
     for root in roots {
-        let fixed = fsmode::repair_top(root)
+        let mut fixed = fsmode::repair_top(root)
             .with_context(|| format!("repair the modes under {}", root.display()))?;
+        fixed.retain(|p| !remapped.contains(p));
         if !fixed.is_empty() {
             tracing::warn!(
                 root = %root.display(),
                 paths = fixed.len(),
                 "made state only root can read (0700 directories, 0600 files)"
             );
+        }
+    }
+    if let Some(r) = &cfg.remap {
+        for d in &remapped {
+            fsmode::group_traverse(d, r.ids.root().1)
+                .with_context(|| format!("open {} to the remapped root", d.display()))?;
         }
     }
     Ok(())

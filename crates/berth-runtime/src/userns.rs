@@ -52,6 +52,89 @@ pub fn write_sysctls(sysctls: &[(String, String)]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The container's own spec, kept for execs (`init.json`) when [`bundle_for_execs`] rewrote
+/// `config.json`.
+const INIT_SPEC: &str = "init.json";
+
+/// Once a remapped container is created, keep its spec as `init.json` and leave in
+/// `config.json` (which libcontainer re-reads to validate every exec) the same spec without
+/// the process's supplementary groups: an exec is built from inside the container's user
+/// namespace ([`in_user_namespace_of`]), where libcontainer takes itself for unprivileged and
+/// refuses a spec that sets them (the exec's own groups come from `init.json`).
+pub fn bundle_for_execs(bundle: &Path, oci: &oci_spec::runtime::Spec) -> Result<(), String> {
+    oci.save(bundle.join(INIT_SPEC))
+        .map_err(|e| format!("keep the container's spec: {e}"))?;
+    let mut v = serde_json::to_value(oci).map_err(|e| e.to_string())?;
+    if let Some(u) = v["process"]["user"].as_object_mut() {
+        u.remove("additionalGids");
+    }
+    let text = serde_json::to_vec(&v).map_err(|e| e.to_string())?;
+    std::fs::write(bundle.join("config.json"), text)
+        .map_err(|e| format!("rewrite the bundle's config.json for execs: {e}"))
+}
+
+/// The spec an exec starts from: `init.json` when [`bundle_for_execs`] kept one.
+pub fn exec_base(bundle: &str) -> std::path::PathBuf {
+    let kept = Path::new(bundle).join(INIT_SPEC);
+    if kept.exists() {
+        kept
+    } else {
+        Path::new(bundle).join("config.json")
+    }
+}
+
+/// Run `f` (libcontainer's tenant build, for an exec) in a child process that first joined the
+/// user namespace of process `pid` (the container's init): libcontainer 0.7's tenant joins
+/// every namespace but the user one, which would leave the exec the host's root. In the child
+/// the process keeps its host ids (so the container's state and cgroup files it owns stay
+/// writable) while its `setuid(0)` lands on the mapped root, its capabilities count only in
+/// the container's user namespace, and the namespaces that one owns (mount, pid, ipc, uts)
+/// can be joined. The child reports the exec's pid (or the error) through a pipe and exits;
+/// the exec is reparented to the shim (a subreaper), as libcontainer's detached processes are.
+pub fn in_user_namespace_of(
+    pid: i32,
+    f: impl FnOnce() -> Result<nix::unistd::Pid, String>,
+) -> Result<i32, String> {
+    use std::io::{Read, Write};
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| format!("open the container's user namespace: {e}"))?;
+    let (r, w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the shim is single-threaded (its whole design), so the child may run anything.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(r);
+            let res = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWUSER)
+                .map_err(|e| format!("join the container's user namespace: {e}"))
+                .and_then(|()| f());
+            let msg = match res {
+                Ok(p) => format!("ok {}", p.as_raw()),
+                Err(e) => format!("err {e}"),
+            };
+            let mut w = w;
+            let _ = w.write_all(msg.as_bytes());
+            drop(w);
+            // SAFETY: leave the forked child without running the shim's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            drop(w);
+            let mut out = String::new();
+            let mut r = r;
+            let read = r.read_to_string(&mut out);
+            let _ = nix::sys::wait::waitpid(child, None);
+            read.map_err(|e| format!("read the exec helper's answer: {e}"))?;
+            match out.split_once(' ') {
+                Some(("ok", p)) => p
+                    .parse()
+                    .map_err(|_| format!("bad exec helper answer {out:?}")),
+                Some(("err", e)) => Err(e.to_string()),
+                _ => Err(format!("the exec helper died: {out:?}")),
+            }
+        }
+        Err(e) => Err(format!("fork the exec helper: {e}")),
+    }
+}
+
 /// Rewrite `spec` (built by [`crate::spec::build_spec`]) for the user namespace `ids`.
 pub fn apply(spec: &mut Value, ids: &IdMapping) {
     let linux = &mut spec["linux"];
@@ -170,5 +253,31 @@ mod tests {
             .iter()
             .any(|n| n["type"] == "user"));
         assert_eq!(shim_netns(&c), None);
+    }
+
+    #[test]
+    fn execs_validate_against_a_spec_without_supplementary_groups() {
+        let mut c = remapped(NetworkMode::New);
+        c.user.additional_gids = vec![10, 27];
+        let oci = build_spec(&c, &host()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().to_str().unwrap();
+        assert_eq!(exec_base(bundle), dir.path().join("config.json"));
+        bundle_for_execs(dir.path(), &oci).unwrap();
+        let read = |n: &str| -> Value {
+            serde_json::from_slice(&std::fs::read(dir.path().join(n)).unwrap()).unwrap()
+        };
+        assert!(read("config.json")["process"]["user"]
+            .get("additionalGids")
+            .is_none());
+        assert_eq!(
+            read("init.json")["process"]["user"]["additionalGids"],
+            json!([10, 27])
+        );
+        assert_eq!(
+            read("config.json")["linux"]["uidMappings"],
+            read("init.json")["linux"]["uidMappings"]
+        );
+        assert_eq!(exec_base(bundle), dir.path().join("init.json"));
     }
 }

@@ -256,15 +256,6 @@ impl Engine {
     ) -> Result<String> {
         let r = ctr.snapshot();
         exec_allowed(&r, asked)?;
-        if self.inner.cfg.remap.is_some() && r.host_config.userns_mode.as_deref() != Some("host") {
-            // libcontainer 0.7's exec joins every namespace but the user namespace: the
-            // process would be the host's root. Refused until berth joins it itself.
-            return Err(DaemonError::NotImplemented(
-                "exec into a container under --userns-remap is not supported yet (its process \
-                 would run with the host's ids); run the container with --userns=host to exec"
-                    .into(),
-            ));
-        }
         let detach_keys = body.detach_keys;
         detach_keys_of(detach_keys.as_deref())?;
         let cfg = body.config;

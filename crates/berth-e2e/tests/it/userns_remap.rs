@@ -2,7 +2,8 @@
 //! user with a subordinate range made here; a private daemon remapped to it keeps its state in
 //! `<root>/<start>.<start>`, unpacks layers shifted into the range, runs containers as root
 //! inside and the range's first id outside, gives named volumes to that id, honours
-//! `--userns=host` and refuses `--privileged` without it; builds, commits and `docker cp` store
+//! `--userns=host` and refuses `--privileged` without it; execs join its user namespace;
+//! builds, commits and `docker cp` store
 //! and send the container's ids (0), not the host's. The daemon, its containers and the user
 //! (with its ranges) are removed on drop, also on panic.
 
@@ -153,9 +154,21 @@ fn userns_remap_maps_containers_root_to_the_users_range() {
     assert_eq!(real_ids(&pid), (start, start));
     let mode = d.ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", &id]);
     assert_eq!(mode, "");
-    // An exec would join every namespace but the user's (libcontainer 0.7): refused.
-    let e = d.fails(&["exec", &id, "id"]);
-    assert!(e.contains("--userns-remap"), "{e}");
+    // An exec joins the container's user namespace too: root inside, the range outside.
+    assert_eq!(d.ok(&["exec", &id, "id", "-u"]), "0");
+    let map = d.ok(&["exec", &id, "cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", &start.to_string(), "65536"]
+    );
+    d.ok(&["exec", "-d", &id, "sleep", "299"]);
+    let exec_pid = common::poll(10, || {
+        common::processes_of(|u| u == start).into_iter().find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x00299\x00")
+        })
+    })
+    .expect("the detached exec's process");
+    assert_eq!(real_ids(&exec_pid.to_string()), (start, start));
     d.ok(&["rm", "-f", &id]);
 
     // A named volume's files belong to the range on the host.

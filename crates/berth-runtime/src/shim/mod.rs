@@ -271,6 +271,12 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
         }
     };
     tracing::debug!(ms = ms(t0), "shim: libcontainer create done");
+    if c.userns.is_some() {
+        if let Err(e) = crate::userns::bundle_for_execs(&bundle, &oci) {
+            let _ = container.delete(true);
+            return Err(rt_err(&c.id, e));
+        }
+    }
     let stdio = match finish_stdio(stdio, console) {
         Ok(s) => s,
         Err(e) => {
