@@ -347,6 +347,23 @@ mod tests {
     }
 
     #[test]
+    fn userns_remap_from_flag_or_daemon_json() {
+        let file = FileConfig::parse(br#"{"userns-remap":"default"}"#).unwrap();
+        let mut cfg = DaemonConfig::default();
+        assert_eq!(cfg.userns_remap_arg(&file).as_deref(), Some("default"));
+        assert_eq!(cfg.userns_remap_arg(&FileConfig::default()), None);
+        cfg.userns_remap = Some("alice:staff".into());
+        assert_eq!(cfg.userns_remap_arg(&file).as_deref(), Some("alice:staff"));
+        cfg.userns_remap = Some(String::new());
+        assert_eq!(
+            cfg.userns_remap_arg(&file),
+            None,
+            "an empty flag turns it off"
+        );
+        assert!(cfg.ids().is_identity(), "identity until resolved at start");
+    }
+
+    #[test]
     fn missing_default_file_is_fine_but_explicit_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = DaemonConfig::under(dir.path());

@@ -94,7 +94,15 @@ impl Effects for CtrEffects {
     async fn write_file(&self, path: &Path, text: &str, what: &str) -> Result<(), StartFailure> {
         tokio::fs::write(path, text)
             .await
-            .map_err(|e| err128(DaemonError::io(format!("write {what}"), e)))
+            .map_err(|e| err128(DaemonError::io(format!("write {what}"), e)))?;
+        // Under --userns-remap the container's root owns its /etc files, as with dockerd.
+        let ids = self.eng.inner.cfg.ids();
+        if !ids.is_identity() {
+            let (uid, gid) = ids.root();
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .map_err(|e| err128(DaemonError::io(format!("chown {what}"), e)))?;
+        }
+        Ok(())
     }
 
     async fn remove_file(&self, path: &Path) {
