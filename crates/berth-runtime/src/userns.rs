@@ -138,6 +138,7 @@ pub fn in_user_namespace_of(
 /// Rewrite `spec` (built by [`crate::spec::build_spec`]) for the user namespace `ids`.
 pub fn apply(spec: &mut Value, ids: &IdMapping) {
     let linux = &mut spec["linux"];
+    let mut donor = None;
     if let Some(ns) = linux["namespaces"].as_array_mut() {
         let joined = ns
             .iter()
@@ -145,15 +146,26 @@ pub fn apply(spec: &mut Value, ids: &IdMapping) {
         // A prepared network namespace is joined by the shim (see [`shim_netns`]), which also
         // writes its sysctls ([`shim_sysctls`]).
         ns.retain(|n| !(n["type"] == "network" && n.get("path").is_some()));
-        ns.insert(0, json!({"type": "user"}));
+        // Namespaces joined from another container (`--pid/--ipc/--uts container:X`) belong
+        // to X's user namespace: join that one (first) rather than make a new one.
+        donor = ns.iter().find_map(|n| donor_user_ns(n["path"].as_str()?));
+        let user = match &donor {
+            Some(path) => json!({"type": "user", "path": path}),
+            None => json!({"type": "user"}),
+        };
+        ns.insert(0, user);
         if joined {
             if let Some(s) = linux["sysctl"].as_object_mut() {
                 s.retain(|k, _| !k.starts_with("net."));
             }
         }
     }
-    linux["uidMappings"] = maps(&ids.uids);
-    linux["gidMappings"] = maps(&ids.gids);
+    if donor.is_none() {
+        linux["uidMappings"] = maps(&ids.uids);
+        linux["gidMappings"] = maps(&ids.gids);
+    }
+    // sysfs cannot be mounted from a user namespace that does not own the network namespace:
+    // the host's /sys is bound read-only instead (runc's fallback).
     if let Some(mounts) = spec["mounts"].as_array_mut() {
         for m in mounts.iter_mut() {
             if m["destination"] == "/sys" && m["type"] == "sysfs" {
@@ -162,6 +174,14 @@ pub fn apply(spec: &mut Value, ids: &IdMapping) {
             }
         }
     }
+}
+
+/// `/proc/PID/ns/user` for a namespace path `/proc/PID/ns/{pid,ipc,uts}` (another process's).
+fn donor_user_ns(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/proc/")?;
+    let (pid, kind) = rest.split_once("/ns/")?;
+    (pid.parse::<u32>().is_ok() && matches!(kind, "pid" | "ipc" | "uts"))
+        .then(|| format!("/proc/{pid}/ns/user"))
 }
 
 #[cfg(test)]
@@ -279,5 +299,23 @@ mod tests {
             read("init.json")["linux"]["uidMappings"]
         );
         assert_eq!(exec_base(bundle), dir.path().join("init.json"));
+    }
+
+    #[test]
+    fn joining_another_containers_namespaces_joins_its_user_namespace() {
+        let mut c = remapped(NetworkMode::Path("/run/berth/netns/c1".into()));
+        c.pid = crate::spec::NsMode::Path("/proc/4242/ns/pid".into());
+        let spec = serde_json::to_value(build_spec(&c, &host()).unwrap()).unwrap();
+        assert_eq!(
+            spec["linux"]["namespaces"][0],
+            json!({"type": "user", "path": "/proc/4242/ns/user"})
+        );
+        assert!(spec["linux"].get("uidMappings").is_none());
+        assert_eq!(
+            donor_user_ns("/proc/7/ns/ipc").as_deref(),
+            Some("/proc/7/ns/user")
+        );
+        assert_eq!(donor_user_ns("/run/berth/netns/c1"), None);
+        assert_eq!(donor_user_ns("/proc/7/ns/net"), None);
     }
 }

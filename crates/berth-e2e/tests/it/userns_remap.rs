@@ -169,6 +169,18 @@ fn userns_remap_maps_containers_root_to_the_users_range() {
     })
     .expect("the detached exec's process");
     assert_eq!(real_ids(&exec_pid.to_string()), (start, start));
+    // Sharing its pid namespace joins its user namespace: the same ids.
+    let ps = d.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        &format!("container:{id}"),
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; ps -o comm",
+    ]);
+    assert!(ps.starts_with("0\n") && ps.contains("sleep"), "{ps}");
     d.ok(&["rm", "-f", &id]);
 
     // A named volume's files belong to the range on the host.
