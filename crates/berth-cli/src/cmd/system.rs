@@ -564,4 +564,17 @@ mod tests {
         let rootful = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=builtin"]});
         assert_eq!(rootless_lines(&rootful, &host), "");
     }
+
+    #[test]
+    fn a_remapped_daemon_shows_its_containers_root() {
+        let host = berth_client::Host::Unix("/run/berth/berth.sock".into());
+        let info = serde_json::json!({
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=userns"],
+            "DockerRootDir": "/var/lib/berth/100000.100000"
+        });
+        assert_eq!(
+            rootless_lines(&info, &host),
+            " User namespace remap: container root = host 100000:100000\n"
+        );
+    }
 }
