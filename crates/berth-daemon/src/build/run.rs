@@ -256,6 +256,13 @@ impl RunPrep<'_> {
     fn mounts(&mut self, layers: &[MountedLayer]) -> Result<Vec<StepMount>, BuildError> {
         let mut layers = layers.iter();
         let mut plan = Vec::new();
+        // Under --userns-remap the step's root is the remapped one: cache dirs are its own,
+        // secrets and agent sockets get the host ids of the owners asked for.
+        let ids = self.be.store.ids().clone();
+        let host_owner = |uid: u32, gid: u32| {
+            ids.to_host(uid, gid)
+                .map_err(|e| be_err(ErrorKind::Invalid, format!("RUN --mount: {e}")))
+        };
         for m in &self.req.mounts {
             match &m.source {
                 MountSource::Cache { id } => {
@@ -266,6 +273,13 @@ impl RunPrep<'_> {
                         .join("build-cache-mounts")
                         .join(Digest::of(id.as_bytes()).hex());
                     fs_err::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
+                    if !ids.is_identity() {
+                        let (uid, gid) = ids.root();
+                        let parent = dir.parent().unwrap_or(&dir);
+                        berth_rootfs::fsmode::group_traverse(parent, gid)
+                            .and_then(|()| std::os::unix::fs::chown(&dir, Some(uid), Some(gid)))
+                            .map_err(|e| io_err("give the cache mount to the remapped root", e))?;
+                    }
                     plan.push((
                         m.target.clone(),
                         "bind".into(),
@@ -285,7 +299,8 @@ impl RunPrep<'_> {
                         self.id,
                         self.secrets.len()
                     ));
-                    let file = SecretFile::write(path, &data.0, *mode, *uid, *gid)
+                    let (uid, gid) = host_owner(*uid, *gid)?;
+                    let file = SecretFile::write(path, &data.0, *mode, uid, gid)
                         .map_err(|e| io_err("write build secret", e))?;
                     plan.push((
                         m.target.clone(),
@@ -307,7 +322,8 @@ impl RunPrep<'_> {
                         self.be
                             .tmp_dir()
                             .join(format!("{}-ssh-{}", self.id, self.ssh.len()));
-                    let socket = SshSocket::serve(path, agent, *mode, *uid, *gid)
+                    let (uid, gid) = host_owner(*uid, *gid)?;
+                    let socket = SshSocket::serve(path, agent, *mode, uid, gid)
                         .map_err(|e| io_err("serve the forwarded SSH agent", e))?;
                     plan.push((
                         m.target.clone(),

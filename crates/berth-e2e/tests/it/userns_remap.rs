@@ -101,8 +101,8 @@ fn owners(tar_bytes: &[u8]) -> HashMap<String, (u64, u64)> {
         .collect()
 }
 
-/// The owners in the top layer of `image`, read from `docker save`.
-fn top_layer_owners(d: &Daemon, image: &str) -> HashMap<String, (u64, u64)> {
+/// The owners in each layer of `image` (bottom first), read from `docker save`.
+fn layer_owners(d: &Daemon, image: &str) -> Vec<HashMap<String, (u64, u64)>> {
     let o = d.docker(&["save", image]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut files: HashMap<String, Vec<u8>> = HashMap::new();
@@ -115,8 +115,12 @@ fn top_layer_owners(d: &Daemon, image: &str) -> HashMap<String, (u64, u64)> {
         files.insert(name, b);
     }
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    let top = manifest[0]["Layers"].as_array().unwrap().last().unwrap();
-    owners(&files[top.as_str().unwrap()])
+    manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| owners(&files[l.as_str().unwrap()]))
+        .collect()
 }
 
 #[test]
@@ -244,14 +248,19 @@ fn userns_remap_maps_containers_root_to_the_users_range() {
     let ctx = tempfile::tempdir().unwrap();
     std::fs::write(
         ctx.path().join("Dockerfile"),
-        "FROM busybox\nRUN echo hi > /built && mkdir /o && chown 2000:2000 /o\n",
+        "FROM busybox\nRUN echo hi > /built && mkdir /o && chown 2000:2000 /o\n\
+         RUN --mount=type=cache,target=/cache touch /cache/x && stat -c %u:%g /cache/x > /cached\n",
     )
     .unwrap();
     let image = format!("remapbuild{tag}");
     d.ok(&["build", "-t", &image, common::path_str(ctx.path())]);
-    let layer = top_layer_owners(&d, &image);
-    assert_eq!(layer.get("built"), Some(&(0, 0)), "{layer:?}");
-    assert_eq!(layer.get("o"), Some(&(2000, 2000)), "{layer:?}");
+    let layers = layer_owners(&d, &image);
+    let (run1, run2) = (&layers[layers.len() - 2], &layers[layers.len() - 1]);
+    assert_eq!(run1.get("built"), Some(&(0, 0)), "{run1:?}");
+    assert_eq!(run1.get("o"), Some(&(2000, 2000)), "{run1:?}");
+    assert_eq!(run2.get("cached"), Some(&(0, 0)), "{run2:?}");
+    // The cache dir is the remapped root's: the step could write into it.
+    assert_eq!(d.ok(&["run", "--rm", &image, "cat", "/cached"]), "0:0");
     assert_eq!(
         d.ok(&["run", "--rm", &image, "stat", "-c", "%u:%g", "/built", "/o"]),
         "0:0\n2000:2000"
@@ -270,7 +279,7 @@ fn userns_remap_maps_containers_root_to_the_users_range() {
     ]);
     let committed = format!("remapcommit{tag}");
     d.ok(&["commit", &c, &committed]);
-    let layer = top_layer_owners(&d, &committed);
+    let layer = layer_owners(&d, &committed).pop().unwrap();
     assert_eq!(layer.get("root/made"), Some(&(0, 0)), "{layer:?}");
     let cp = d.docker(&["cp", &format!("{c}:/root/made"), "-"]);
     assert!(
