@@ -200,8 +200,9 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         .map_err(err128)?
         .map_err(|e| err128(DaemonError::invalid(e)))?;
         let (rootfs2, wd) = (rootfs.to_path_buf(), r.config.working_dir.clone());
+        let root = eng.inner.cfg.ids().root();
         tokio::task::spawn_blocking(move || {
-            super::workdir::ensure(&rootfs2, wd.as_deref().unwrap_or(""))
+            super::workdir::ensure(&rootfs2, wd.as_deref().unwrap_or(""), root)
         })
         .await
         .map_err(err128)?

@@ -151,8 +151,19 @@ fn userns_remap_maps_containers_root_to_the_users_range() {
     let sec = d.ok(&["info", "-f", "{{json .SecurityOptions}}"]);
     assert!(sec.contains("name=userns"), "{sec}");
 
-    // Root inside, the range's first id outside.
+    // Root inside, the range's first id outside; a missing -w is made for that root.
     assert_eq!(d.ok(&["run", "--rm", "busybox", "id", "-u"]), "0");
+    let wd = d.ok(&[
+        "run",
+        "--rm",
+        "-w",
+        "/made/here",
+        "busybox",
+        "sh",
+        "-c",
+        "touch f && stat -c %u:%g .",
+    ]);
+    assert_eq!(wd, "0:0");
     let id = d.ok(&["run", "-d", "busybox", "sleep", "300"]);
     let pid = d.ok(&["inspect", "-f", "{{.State.Pid}}", &id]);
     assert_eq!(real_ids(&pid), (start, start));
