@@ -103,9 +103,13 @@ pub fn in_user_namespace_of(
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
             drop(r);
-            let res = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWUSER)
-                .map_err(|e| format!("join the container's user namespace: {e}"))
-                .and_then(|()| f());
+            // Whatever happens (a panic too), this child never returns into the shim's loop.
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWUSER)
+                    .map_err(|e| format!("join the container's user namespace: {e}"))
+                    .and_then(|()| f())
+            }))
+            .unwrap_or_else(|_| Err("the exec helper panicked".into()));
             let msg = match res {
                 Ok(p) => format!("ok {}", p.as_raw()),
                 Err(e) => format!("err {e}"),
