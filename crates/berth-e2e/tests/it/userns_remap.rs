@@ -216,6 +216,33 @@ fn userns_remap_maps_containers_root_to_the_users_range() {
     let m = std::fs::metadata(&mp).unwrap();
     assert_eq!((m.uid(), m.gid()), (start, start), "the volume's _data");
 
+    // The remapped root is nobody to the host: a host-root file bound in stays unreadable,
+    // which the host's ids (--userns=host) can read.
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "/etc/shadow:/s:ro",
+        "busybox",
+        "cat",
+        "/s",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+        "{o:?}"
+    );
+    d.ok(&[
+        "run",
+        "--rm",
+        "--userns=host",
+        "-v",
+        "/etc/shadow:/s:ro",
+        "busybox",
+        "cat",
+        "/s",
+    ]);
+
     // --userns=host keeps the host's ids (and allows --privileged); --privileged alone is refused.
     let map = d.ok(&[
         "run",
