@@ -277,6 +277,10 @@ pub struct DaemonArgs {
     /// Accepted for dockerd's command line (berth does not use containerd)
     #[arg(long = "containerd-plugins-namespace")]
     pub containerd_plugins_namespace: Option<String>,
+    /// Map containers' root to an unprivileged range: "default" (the dockremap user, created
+    /// if absent) or USER[:GROUP], whose /etc/subuid and /etc/subgid ranges are used
+    #[arg(long = "userns-remap")]
+    pub userns_remap: Option<String>,
     /// Runtime state: pid file, shim sockets (default: the socket's directory)
     #[arg(long = "exec-root")]
     pub exec_root: Option<String>,

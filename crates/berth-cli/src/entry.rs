@@ -148,6 +148,7 @@ fn daemon_config_as(
     }
     cfg.storage_driver = d.storage_driver.clone();
     cfg.pid_file = d.pidfile.as_ref().map(PathBuf::from);
+    cfg.userns_remap = d.userns_remap.clone();
     if d.live_restore == Some(false) {
         anyhow::bail!(
             "--live-restore=false is not supported: berth always keeps containers running \

@@ -17,7 +17,7 @@ pub async fn run(cfg: DaemonConfig) -> anyhow::Result<()> {
 /// socket, write the pid file, open the engine, bind TCP, serve; then stop serving, undo build
 /// steps and remove the socket and pid file.
 pub async fn run_until(
-    cfg: DaemonConfig,
+    mut cfg: DaemonConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // Refuse an unsafe listener and unusable TLS files before touching any state.
@@ -39,6 +39,7 @@ pub async fn run_until(
         .socket_group(&file)
         .map(|g| listen::resolve_group(&g))
         .transpose()?;
+    berth_daemon::apply_userns_remap(&mut cfg, &file)?;
     berth_daemon::secure_state(&cfg)?;
     // Bind first: it refuses when a live daemon answers, before we touch its pid file.
     let unix = match cfg.listen_unix {

@@ -44,6 +44,11 @@ pub struct DaemonConfig {
     /// `storage-driver`. Neither: overlay2, or fuse-overlayfs where a rootless daemon's user
     /// namespace cannot mount overlayfs.
     pub storage_driver: Option<String>,
+    /// `--userns-remap` as given (`default`, `USER[:GROUP]`); wins over daemon.json's.
+    pub userns_remap: Option<String>,
+    /// The resolved remap (set at start by [`crate::server::apply_userns_remap`]): containers'
+    /// ids map onto it and `root` is then `<root>/<uid>.<gid>`.
+    pub remap: Option<berth_rootless::remap_host::Remap>,
 }
 
 pub use berth_api_types::TlsConfig;
@@ -81,6 +86,8 @@ impl Default for DaemonConfig {
             ui: None,
             rootless: false,
             storage_driver: None,
+            userns_remap: None,
+            remap: None,
         }
     }
 }
@@ -111,6 +118,8 @@ impl DaemonConfig {
             ui: None,
             rootless: false,
             storage_driver: None,
+            userns_remap: None,
+            remap: None,
         }
     }
 
@@ -126,6 +135,22 @@ impl DaemonConfig {
             .clone()
             .or_else(|| file.group.clone())
             .filter(|g| !g.is_empty())
+    }
+
+    /// The `--userns-remap` value: the flag, else daemon.json's; empty means none.
+    pub fn userns_remap_arg(&self, file: &FileConfig) -> Option<String> {
+        self.userns_remap
+            .clone()
+            .or_else(|| file.userns_remap.clone())
+            .filter(|a| !a.trim().is_empty())
+    }
+
+    /// The container-to-host id mapping (identity without `--userns-remap`).
+    pub fn ids(&self) -> berth_rootless::IdMapping {
+        self.remap
+            .as_ref()
+            .map(|r| r.ids.clone())
+            .unwrap_or_default()
     }
 
     /// The dashboard's address: `--ui`, else daemon.json's `ui`; an empty string means none.
@@ -251,6 +276,9 @@ pub struct FileConfig {
     /// dockerd's `storage-driver` (see [`DaemonConfig::storage_driver`]).
     #[serde(default)]
     pub storage_driver: Option<String>,
+    /// dockerd's `userns-remap`: `default` or `USER[:GROUP]` (`--userns-remap` wins).
+    #[serde(default)]
+    pub userns_remap: Option<String>,
 }
 
 impl FileConfig {
@@ -343,6 +371,23 @@ mod tests {
         assert_eq!(f.deprecated_key_path.as_deref(), Some(Path::new("/k.json")));
         let e = FileConfig::parse(br#"{"live-restore":false}"#).unwrap_err();
         assert!(e.to_string().contains("live-restore"), "{e}");
+    }
+
+    #[test]
+    fn userns_remap_from_flag_or_daemon_json() {
+        let file = FileConfig::parse(br#"{"userns-remap":"default"}"#).unwrap();
+        let mut cfg = DaemonConfig::default();
+        assert_eq!(cfg.userns_remap_arg(&file).as_deref(), Some("default"));
+        assert_eq!(cfg.userns_remap_arg(&FileConfig::default()), None);
+        cfg.userns_remap = Some("alice:staff".into());
+        assert_eq!(cfg.userns_remap_arg(&file).as_deref(), Some("alice:staff"));
+        cfg.userns_remap = Some(String::new());
+        assert_eq!(
+            cfg.userns_remap_arg(&file),
+            None,
+            "an empty flag turns it off"
+        );
+        assert!(cfg.ids().is_identity(), "identity until resolved at start");
     }
 
     #[test]

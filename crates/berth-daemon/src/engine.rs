@@ -64,7 +64,10 @@ impl Engine {
             Some(p) => libtrust_key_id(p)?,
             None => engine_id(&cfg.root),
         };
-        let volumes = Arc::new(crate::volumes::service::open_volumes(&cfg.root)?);
+        let volumes = Arc::new(crate::volumes::service::open_volumes(
+            &cfg.root,
+            &cfg.ids(),
+        )?);
         let registry = crate::registry::RegistryState::new(&cfg, &file, http.clone());
         let containers = crate::containers::Containers::open(&cfg.root);
         // Volume references live in memory: every stored container holds its volumes again,

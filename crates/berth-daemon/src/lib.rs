@@ -25,4 +25,7 @@ pub mod volumes;
 pub use config::{DaemonConfig, FileConfig};
 pub use engine::Engine;
 pub use error::{DaemonError, ErrorKind};
-pub use server::{open_engine, open_store, secure_state, shutdown_signal, start_engine, Daemon};
+pub use server::{
+    apply_userns_remap, open_engine, open_store, secure_state, shutdown_signal, start_engine,
+    Daemon,
+};

@@ -27,7 +27,7 @@ pub fn open_engine(
     http: Arc<dyn berth_http::Connector>,
 ) -> anyhow::Result<Engine> {
     let driver = storage_driver(cfg, &file)?;
-    let (store, _) = crate::images::store_adapter::open_shared(&cfg.root, driver)?;
+    let (store, _) = crate::images::store_adapter::open_shared(&cfg.root, driver, cfg.ids())?;
     Ok(Engine::with_store(store, cfg.clone(), file, http)?)
 }
 
@@ -134,6 +134,51 @@ pub async fn start_engine(
     Ok(engine)
 }
 
+/// Resolve `--userns-remap` (the flag or daemon.json's `userns-remap`): create `dockremap`
+/// for `default`, refuse a user without subordinate ranges, and move the state root to
+/// `<root>/<uid>.<gid>` (as dockerd), so a remapped and a plain daemon never share unpacked
+/// layers. The parent root becomes 0701 so the remapped root can reach its containers.
+pub fn apply_userns_remap(cfg: &mut DaemonConfig, file: &FileConfig) -> anyhow::Result<()> {
+    let Some(arg) = cfg.userns_remap_arg(file) else {
+        return Ok(());
+    };
+    if cfg.rootless {
+        bail!("--userns-remap is for a daemon run by root: a rootless daemon already maps its containers into the user's subordinate ids");
+    }
+    let remap = berth_rootless::remap_host::resolve(&arg).map_err(anyhow::Error::msg)?;
+    let (uid, gid) = remap.ids.root();
+    // Every existing directory above the root must let the remapped root search it (as
+    // dockerd checks), else no container could reach its rootfs.
+    for dir in cfg.root.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(dir) else {
+            continue;
+        };
+        use std::os::unix::fs::MetadataExt;
+        let searchable = m.mode() & 0o001 != 0
+            || (m.gid() == gid && m.mode() & 0o010 != 0)
+            || (m.uid() == uid && m.mode() & 0o100 != 0);
+        if !searchable {
+            bail!(
+                "--userns-remap: {} does not let the remapped root ({uid}:{gid}) reach {}; allow it: chmod o+x {}",
+                dir.display(),
+                cfg.root.display(),
+                dir.display()
+            );
+        }
+    }
+    fsmode::private_dir(&cfg.root).with_context(|| format!("create {}", cfg.root.display()))?;
+    std::fs::set_permissions(
+        &cfg.root,
+        std::os::unix::fs::PermissionsExt::from_mode(0o701),
+    )
+    .with_context(|| format!("chmod 0701 {}", cfg.root.display()))?;
+    cfg.root = cfg.root.join(format!("{uid}.{gid}"));
+    tracing::info!(user = %remap.name, uid, gid, root = %cfg.root.display(), "--userns-remap: containers' root is {uid}:{gid} on the host");
+    berth_rootless::remap_host::activate(&remap);
+    cfg.remap = Some(remap);
+    Ok(())
+}
+
 /// The state directories created 0700 before anything writes into them (the store and the
 /// engine create theirs with modes too; this also covers roots made by older versions).
 pub const STATE_DIRS: &[&str] = &[
@@ -171,15 +216,31 @@ pub fn secure_state(cfg: &DaemonConfig) -> anyhow::Result<()> {
     if own_exec_root {
         roots.push(&cfg.exec_root);
     }
+    // Under --userns-remap these are 0710 root:<remapped gid> (the remapped root passes
+    // through them to its containers): not a mode to repair, and given back just below.
+    let remapped: Vec<PathBuf> = match &cfg.remap {
+        Some(_) => ["containers", "containers-rw", "volumes"]
+            .iter()
+            .map(|d| cfg.root.join(d))
+            .collect(),
+        None => Vec::new(),
+    };
     for root in roots {
-        let fixed = fsmode::repair_top(root)
+        let mut fixed = fsmode::repair_top(root)
             .with_context(|| format!("repair the modes under {}", root.display()))?;
+        fixed.retain(|p| !remapped.contains(p));
         if !fixed.is_empty() {
             tracing::warn!(
                 root = %root.display(),
                 paths = fixed.len(),
                 "made state only root can read (0700 directories, 0600 files)"
             );
+        }
+    }
+    if let Some(r) = &cfg.remap {
+        for d in &remapped {
+            fsmode::group_traverse(d, r.ids.root().1)
+                .with_context(|| format!("open {} to the remapped root", d.display()))?;
         }
     }
     Ok(())

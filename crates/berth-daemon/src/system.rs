@@ -98,11 +98,14 @@ fn image_users(containers: &[ContainerSummaryView]) -> HashMap<String, i64> {
 }
 
 /// `/info`'s SecurityOptions, as dockerd names them (`name=rootless` when the daemon runs in
-/// an ordinary user's namespace).
-fn security_options(rootless: bool) -> Vec<String> {
+/// an ordinary user's namespace, `name=userns` under `--userns-remap`).
+fn security_options(rootless: bool, remapped: bool) -> Vec<String> {
     let mut o = vec!["name=seccomp,profile=builtin".to_string()];
     if rootless {
         o.push("name=rootless".into());
+    }
+    if remapped {
+        o.push("name=userns".into());
     }
     o
 }
@@ -291,7 +294,10 @@ impl SystemService for Engine {
                 ..Default::default()
             }),
             live_restore_enabled: Some(true),
-            security_options: Some(security_options(inner.cfg.rootless)),
+            security_options: Some(security_options(
+                inner.cfg.rootless,
+                inner.cfg.remap.is_some(),
+            )),
             warnings: Some(vec![]),
             ..Default::default()
         })

@@ -21,6 +21,8 @@
 //! - PAX `SCHILY.xattr.*` are applied to files and directories, except overlay metadata of any
 //!   namespace (only the applier itself may mark it).
 //! - A regular file whose data ends before its header's size is a truncated layer: error.
+//! - Owners are container ids: with an [`IdMapping`] (`--userns-remap`) each is shifted to its
+//!   host id, and an owner outside the mapping is refused naming the entry.
 //!
 //! The applier is meant for a fresh, empty snapshot directory (a layer diff); applying into an
 //! existing tree works too (entries replace what is there).
@@ -37,6 +39,8 @@ use std::rc::Rc;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec};
 use rustix::fs::{Timestamps, XattrFlags};
 use rustix::io::Errno;
+
+use berth_rootless::IdMapping;
 
 use crate::error::{Result, RootfsError};
 use crate::overlay::{is_overlay_metadata, OverlayXattrs};
@@ -276,7 +280,13 @@ struct Meta {
 /// Apply an UNCOMPRESSED layer tar stream into `root` (which must exist). `layer` names the
 /// layer in errors. Wrap compressed input with [`decompressed`] first.
 pub fn apply_layer(root: &Path, layer: &str, r: impl Read) -> Result<ApplyStats> {
-    apply_overlay_layer(root, layer, OverlayXattrs::Trusted, r)
+    apply_overlay_layer_mapped(
+        root,
+        layer,
+        OverlayXattrs::Trusted,
+        r,
+        &IdMapping::identity(),
+    )
 }
 
 /// [`apply_layer`] for a layer dir that overlayfs will use as a lower: opaque directories are
@@ -287,18 +297,49 @@ pub fn apply_overlay_layer(
     xattrs: OverlayXattrs,
     r: impl Read,
 ) -> Result<ApplyStats> {
+    apply_overlay_layer_mapped(root, layer, xattrs, r, &IdMapping::identity())
+}
+
+/// [`apply_layer`] with every owner shifted by `ids` (container ids → host ids).
+pub fn apply_layer_mapped(
+    root: &Path,
+    layer: &str,
+    r: impl Read,
+    ids: &IdMapping,
+) -> Result<ApplyStats> {
+    apply_overlay_layer_mapped(root, layer, OverlayXattrs::Trusted, r, ids)
+}
+
+/// The store's form: opaque directories marked in `xattrs`, owners shifted by `ids`.
+pub fn apply_overlay_layer_mapped(
+    root: &Path,
+    layer: &str,
+    xattrs: OverlayXattrs,
+    r: impl Read,
+    ids: &IdMapping,
+) -> Result<ApplyStats> {
     let root = Root::open_readable(root).map_err(|source| RootfsError::Io {
         path: root.to_path_buf(),
         source,
     })?;
-    apply_in(&root, layer, r, false, xattrs)
+    apply_in(&root, layer, r, false, xattrs, ids)
 }
 
 /// [`apply_layer`] into an already open root (a directory resolved inside another root, so
 /// nothing is looked up by host path again). The root must be open readable
 /// ([`Root::open_readable`], [`Root::sub`]) for a `./` entry to set its metadata.
 pub fn apply_layer_in(root: &Root, layer: &str, r: impl Read) -> Result<ApplyStats> {
-    apply_in(root, layer, r, false, OverlayXattrs::Trusted)
+    apply_layer_in_mapped(root, layer, r, &IdMapping::identity())
+}
+
+/// [`apply_layer_in`] with every owner shifted by `ids` (container ids → host ids).
+pub fn apply_layer_in_mapped(
+    root: &Root,
+    layer: &str,
+    r: impl Read,
+    ids: &IdMapping,
+) -> Result<ApplyStats> {
+    apply_in(root, layer, r, false, OverlayXattrs::Trusted, ids)
 }
 
 /// Unpack a build context: as [`apply_layer`], except that entry names are read as paths
@@ -309,7 +350,14 @@ pub fn apply_build_context(root: &Path, r: impl Read) -> Result<ApplyStats> {
         path: root.to_path_buf(),
         source,
     })?;
-    apply_in(&root, "build context", r, true, OverlayXattrs::Trusted)
+    apply_in(
+        &root,
+        "build context",
+        r,
+        true,
+        OverlayXattrs::Trusted,
+        &IdMapping::identity(),
+    )
 }
 
 fn apply_in(
@@ -318,11 +366,13 @@ fn apply_in(
     r: impl Read,
     rooted: bool,
     xattrs: OverlayXattrs,
+    ids: &IdMapping,
 ) -> Result<ApplyStats> {
     let mut a = Applier {
         root,
         rooted,
         xattrs,
+        ids,
         layer: layer.to_string(),
         dir_times: Vec::new(),
         stats: ApplyStats::default(),
@@ -377,6 +427,8 @@ struct Applier<'r> {
     rooted: bool,
     /// Where opaque directories are marked.
     xattrs: OverlayXattrs,
+    /// Container ids → host ids for every owner.
+    ids: &'r IdMapping,
     layer: String,
     /// Directory mtimes, set last (creating children changes them).
     dir_times: Vec<(OsString, u64)>,
@@ -461,6 +513,11 @@ impl Applier<'_> {
                 }
             }
         }
+        let (uid, gid) = self
+            .ids
+            .to_host(m.uid, m.gid)
+            .map_err(|e| self.unsafe_entry(&name, &e.to_string()))?;
+        (m.uid, m.gid) = (uid, gid);
         Ok(m)
     }
 

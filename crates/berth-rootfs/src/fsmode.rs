@@ -30,6 +30,14 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     set_mode(dir, PRIVATE_DIR)
 }
 
+/// Under `--userns-remap`, let the containers' root (group `gid` on the host) pass through
+/// `dir` to what a container mounts (its rw layer, volumes, hosts files): owner root, group
+/// `gid`, mode 0710 (search only, as dockerd's remapped root). Others still get nothing.
+pub fn group_traverse(dir: &Path, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(dir, None, Some(gid))?;
+    set_mode(dir, 0o710)
+}
+
 /// Create (or truncate) `path` for writing with mode 0600; an existing file is also chmodded.
 pub fn private_file(path: &Path) -> io::Result<File> {
     let f = OpenOptions::new()

@@ -188,8 +188,9 @@ fn set_times(p: &Path, sec: i64, nsec: i64) -> io::Result<()> {
 }
 
 /// Make the planned entries under `init` (created if missing). Directory times are set last,
-/// after their children exist. Errors name the path (`fs-err`).
-pub fn apply(init: &Path, ops: &[InitOp]) -> io::Result<()> {
+/// after their children exist. Errors name the path (`fs-err`). What the image does not have
+/// belongs to `root`, the host ids of the container's root (0:0 unless `--userns-remap`).
+pub fn apply(init: &Path, ops: &[InitOp], root: (u32, u32)) -> io::Result<()> {
     fs_err::create_dir_all(init)?;
     let mut times = Vec::new();
     for op in ops {
@@ -199,7 +200,7 @@ pub fn apply(init: &Path, ops: &[InitOp]) -> io::Result<()> {
                 fs_err::create_dir(&p)?;
                 fs_err::os::unix::fs::lchown(&p, Some(m.uid), Some(m.gid))?;
                 fs_err::set_permissions(&p, fs::Permissions::from_mode(m.mode))?;
-                times.push((p, m.mtime, m.mtime_nsec));
+                times.push((p.clone(), m.mtime, m.mtime_nsec));
             }
             InitOp::Dir(_) => {
                 fs_err::create_dir(&p)?;
@@ -210,6 +211,9 @@ pub fn apply(init: &Path, ops: &[InitOp]) -> io::Result<()> {
                 fs_err::set_permissions(&p, fs::Permissions::from_mode(0o755))?;
             }
             InitOp::Symlink(_, target) => fs_err::os::unix::fs::symlink(target, &p)?,
+        }
+        if !matches!(op, InitOp::CopyDir(..)) && root != (0, 0) {
+            fs_err::os::unix::fs::lchown(&p, Some(root.0), Some(root.1))?;
         }
     }
     for (p, s, ns) in times.iter().rev() {
@@ -361,7 +365,7 @@ mod tests {
             InitOp::Symlink("etc/mtab".into(), "/proc/mounts"),
             InitOp::Dir("proc".into()),
         ];
-        apply(&init, &ops).unwrap();
+        apply(&init, &ops, (0, 0)).unwrap();
         let etc = fs::symlink_metadata(init.join("etc")).unwrap();
         assert_eq!(etc.mode() & 0o7777, 0o750);
         assert_eq!((etc.mtime(), etc.mtime_nsec()), (1_000_000, 5));

@@ -20,9 +20,13 @@ mod root;
 pub mod testsuite;
 pub mod writer;
 
-pub use apply::{apply_layer, apply_layer_in, apply_overlay_layer, decompressed, ApplyStats};
+pub use apply::{
+    apply_layer, apply_layer_in, apply_layer_in_mapped, apply_layer_mapped, apply_overlay_layer,
+    apply_overlay_layer_mapped, decompressed, ApplyStats,
+};
 pub use atomic::write_atomic;
 pub use berth_errors::ErrorKind;
+pub use berth_rootless::{IdMap, IdMapping};
 pub use error::{Result, RootfsError, UNMAPPED};
 pub use overlay::OverlayXattrs;
 pub use root::{in_root, Root};

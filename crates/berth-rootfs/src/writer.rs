@@ -12,6 +12,8 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
+use berth_rootless::IdMapping;
+
 use crate::error::unmapped_owner;
 use crate::root::Root;
 
@@ -22,9 +24,11 @@ pub struct Owner {
     pub gid: u32,
 }
 
-/// A rootfs opened for confined writes.
+/// A rootfs opened for confined writes. Owners given to it are container ids, stored shifted
+/// by its [`IdMapping`] (`--userns-remap`; identity unless [`RootWriter::mapped`]).
 pub struct RootWriter {
     root: Root,
+    ids: IdMapping,
 }
 
 fn uid(u: u32) -> rustix::fs::Uid {
@@ -55,7 +59,25 @@ impl RootWriter {
     pub fn open(root: &Path) -> io::Result<RootWriter> {
         Ok(RootWriter {
             root: Root::open(root)?,
+            ids: IdMapping::identity(),
         })
+    }
+
+    /// Store every owner shifted by `ids` (container ids → host ids).
+    pub fn mapped(mut self, ids: IdMapping) -> RootWriter {
+        self.ids = ids;
+        self
+    }
+
+    /// `owner` as the host stores it: (uid, gid) for chown.
+    fn host(&self, owner: Owner, rel: &str) -> io::Result<(rustix::fs::Uid, rustix::fs::Gid)> {
+        let (u, g) = self.ids.to_host(owner.uid, owner.gid).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("/{}: {e}", rel.trim_start_matches('/')),
+            )
+        })?;
+        Ok((uid(u), gid(g)))
     }
 
     /// The root written into.
@@ -110,14 +132,11 @@ impl RootWriter {
                     }
                     rustix::fs::mkdirat(&parent, c, Mode::from_raw_mode(mode))
                         .map_err(|e| io_ctx("mkdir", &next, e))?;
-                    rustix::fs::chownat(
-                        &parent,
-                        c,
-                        Some(uid(owner.uid)),
-                        Some(gid(owner.gid)),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| io_ctx("chown", &next, unmapped_owner(owner.uid, owner.gid)(e)))?;
+                    let (u, g) = self.host(owner, &next)?;
+                    rustix::fs::chownat(&parent, c, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| {
+                            io_ctx("chown", &next, unmapped_owner(owner.uid, owner.gid)(e))
+                        })?;
                     let d = self
                         .open_in(&next, OFlags::RDONLY | OFlags::DIRECTORY)
                         .map_err(|e| io_ctx("open", &next, e))?;
@@ -166,7 +185,8 @@ impl RootWriter {
         let mut f = File::from(fd);
         io::copy(content, &mut f).map_err(|e| io_ctx("write", rel, e))?;
         f.flush()?;
-        rustix::fs::fchown(f.as_fd(), Some(uid(owner.uid)), Some(gid(owner.gid)))
+        let (u, g) = self.host(owner, rel)?;
+        rustix::fs::fchown(f.as_fd(), Some(u), Some(g))
             .map_err(|e| io_ctx("chown", rel, unmapped_owner(owner.uid, owner.gid)(e)))?;
         rustix::fs::fchmod(f.as_fd(), Mode::from_raw_mode(mode))
             .map_err(|e| io_ctx("chmod", rel, e))?;
@@ -196,14 +216,9 @@ impl RootWriter {
         let d = self.mkdir_all(dir, 0o755, Owner::default())?;
         self.clear(&d, name, rel)?;
         rustix::fs::symlinkat(target, &d, name).map_err(|e| io_ctx("symlink", rel, e))?;
-        rustix::fs::chownat(
-            &d,
-            name,
-            Some(uid(owner.uid)),
-            Some(gid(owner.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| io_ctx("chown", rel, unmapped_owner(owner.uid, owner.gid)(e)))
+        let (u, g) = self.host(owner, rel)?;
+        rustix::fs::chownat(&d, name, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| io_ctx("chown", rel, unmapped_owner(owner.uid, owner.gid)(e)))
     }
 
     /// Make `rel` a directory (creating parents), then set its mode and owner.
@@ -212,7 +227,8 @@ impl RootWriter {
         let d = self
             .open_in(rel, OFlags::RDONLY | OFlags::DIRECTORY)
             .map_err(|e| io_ctx("open", rel, e))?;
-        rustix::fs::fchown(&d, Some(uid(owner.uid)), Some(gid(owner.gid)))
+        let (u, g) = self.host(owner, rel)?;
+        rustix::fs::fchown(&d, Some(u), Some(g))
             .map_err(|e| io_ctx("chown", rel, unmapped_owner(owner.uid, owner.gid)(e)))?;
         rustix::fs::fchmod(&d, Mode::from_raw_mode(mode)).map_err(|e| io_ctx("chmod", rel, e))
     }
@@ -244,7 +260,7 @@ impl RootWriter {
         drop(d);
         let root = Root::from_fd(dfd, self.root.path().join(dest.trim_start_matches('/')));
         let r = crate::apply::decompressed(archive)?;
-        crate::apply::apply_layer_in(&root, "ADD archive", r)
+        crate::apply::apply_layer_in_mapped(&root, "ADD archive", r, &self.ids)
             .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(())
     }

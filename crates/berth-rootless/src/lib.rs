@@ -10,11 +10,14 @@ pub mod cgroup;
 pub mod inner;
 pub mod paths;
 pub mod plan;
+pub mod remap;
+pub mod remap_host;
 pub mod slirp;
 pub mod spawn;
 pub mod subid;
 
 pub use plan::{IdMap, Mapping, Plan, User};
+pub use remap::{IdMapping, Unmapped};
 pub use spawn::{current_user, resume_child, run_parent, stage, Stage};
 
 use berth_errors::ErrorKind;

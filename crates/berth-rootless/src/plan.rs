@@ -10,7 +10,7 @@ pub const SUBORDINATE_IDS: u32 = 65536;
 
 /// One line of `/proc/PID/uid_map`: `count` ids from `inside` in the namespace are `outside`
 /// on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdMap {
     pub inside: u32,
     pub outside: u32,
@@ -139,13 +139,21 @@ fn chain(own: u32, ranges: &[SubRange]) -> Vec<IdMap> {
         outside: own,
         count: 1,
     }];
-    let mut next = 1u32;
+    out.extend(fill(ranges, 1, SUBORDINATE_IDS, Some(own)));
+    out
+}
+
+/// Map `want` container ids from `first` onwards onto `ranges` in order (a short range is
+/// continued from the next one), skipping any range that contains `skip`.
+pub(crate) fn fill(ranges: &[SubRange], first: u32, want: u32, skip: Option<u32>) -> Vec<IdMap> {
+    let mut out = Vec::new();
+    let (mut next, end) = (first, first.saturating_add(want));
     for r in ranges {
-        let left = SUBORDINATE_IDS + 1 - next;
+        let left = end - next;
         if left == 0 {
             break;
         }
-        if (r.start..=r.start + (r.count - 1)).contains(&own) {
+        if skip.is_some_and(|own| (r.start..=r.start + (r.count - 1)).contains(&own)) {
             continue;
         }
         let count = r.count.min(left);

@@ -82,12 +82,13 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
     if ec.args.is_empty() {
         return Err(Error::InvalidConfig("exec: no command given".into()));
     }
-    let base = Spec::load("bundle/config.json").map_err(|e| rt(id, e))?;
+    let base = Spec::load(crate::userns::exec_base("bundle")).map_err(|e| rt(id, e))?;
     let path_env = spec::path_of(&base);
-    // Look through the container's own root so its volumes and tmpfs mounts count too.
-    let root = libcontainer::container::Container::load(cfg.state_root.join(id))
+    let init_pid = libcontainer::container::Container::load(cfg.state_root.join(id))
         .ok()
-        .and_then(|c| c.pid())
+        .and_then(|c| c.pid());
+    // Look through the container's own root so its volumes and tmpfs mounts count too.
+    let root = init_pid
         .map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/root")))
         .filter(|p| p.exists())
         .unwrap_or_else(|| cfg.spec.rootfs.clone());
@@ -114,11 +115,18 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
     let console = format!("exec-{n}-console.sock");
     let (b, stdio, listener) = crate::stdio::stdio_for(b, ec.tty, ec.stdin, &console)?;
     let abs = std::env::current_dir().unwrap_or_default().join(&proc_path);
-    let r = b
-        .as_tenant()
-        .with_process(Some(abs))
-        .with_detach(true)
-        .build();
+    let tenant = move || {
+        b.as_tenant()
+            .with_process(Some(abs))
+            .with_detach(true)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let r = match (&cfg.spec.userns, init_pid) {
+        (Some(_), Some(pid)) => crate::userns::in_user_namespace_of(pid.as_raw(), tenant),
+        (Some(_), None) => Err("the container has no process to join".to_string()),
+        (None, _) => tenant().map(|p| p.as_raw()),
+    };
     let _ = std::fs::remove_file(&proc_path);
     let pid = r.map_err(|e| {
         rt(
@@ -126,5 +134,5 @@ pub(crate) fn start(cfg: &ShimConfig, ec: &ExecConfig) -> Result<(i32, StdioPend
             crate::shim::errlog::explain(&format!("exec failed: {e}"), here, since),
         )
     })?;
-    Ok((pid.as_raw(), (stdio, listener)))
+    Ok((pid, (stdio, listener)))
 }

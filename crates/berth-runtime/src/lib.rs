@@ -19,6 +19,7 @@ pub mod spec;
 mod stdio;
 mod sys;
 pub mod user;
+pub mod userns;
 
 pub use client::{Shim, ShimStarted, StdioEvent, StdioStream};
 pub use error::{Error, ErrorKind, Result};

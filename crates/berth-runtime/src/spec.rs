@@ -107,7 +107,7 @@ pub const NETNS_DEFAULT_SYSCTLS: &[(&str, &str, (u32, u32))] = &[
 ];
 
 /// The container's sysctls: its own, over Docker's netns defaults when it has its own netns.
-fn sysctls_of(c: &ContainerSpec, host: &HostInfo) -> BTreeMap<String, String> {
+pub(crate) fn sysctls_of(c: &ContainerSpec, host: &HostInfo) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     if c.own_netns {
         for (k, v, since) in NETNS_DEFAULT_SYSCTLS {
@@ -255,6 +255,9 @@ pub struct ContainerSpec {
     /// AppArmor profile for the process (only on hosts with AppArmor enabled).
     #[serde(default)]
     pub apparmor_profile: Option<String>,
+    /// `--userns-remap`: a user namespace of its own with these maps (None: the host's ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<berth_rootless::IdMapping>,
 }
 
 /// Host facts [`build_spec`] needs (kept out of the function so it stays pure).
@@ -781,6 +784,9 @@ pub fn build_spec(c: &ContainerSpec, host: &HostInfo) -> Result<Spec> {
         "linux": linux,
         "annotations": c.labels,
     });
+    if let Some(ids) = &c.userns {
+        crate::userns::apply(&mut spec, ids);
+    }
     if c.uts == NsMode::Private {
         if !c.hostname.is_empty() {
             spec["hostname"] = json!(c.hostname);

@@ -151,3 +151,9 @@ pub fn kill_cgroup(root: &Path, cg_path: &str) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Move this (single-threaded) process into the network namespace at `path`.
+pub fn join_netns(path: &Path) -> std::io::Result<()> {
+    let f = std::fs::File::open(path)?;
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+}

@@ -104,6 +104,9 @@ pub struct Store {
     active_ingests: Mutex<HashSet<Digest>>,
     /// Layers being unpacked while they download ([`staging`]).
     staged: staging::StagedMap,
+    /// Container ids → host ids (`--userns-remap`): layers are unpacked shifted and
+    /// exported shifted back. Identity otherwise.
+    ids: berth_rootfs::IdMapping,
 }
 
 impl std::fmt::Debug for Store {
@@ -122,6 +125,21 @@ impl Store {
 
     /// [`Store::open`] with the storage driver the daemon chose ([`driver::choose`]).
     pub fn open_with(root: &Path, driver: StorageDriver) -> Result<Store> {
+        Store::open_full(root, driver, berth_rootfs::IdMapping::identity())
+    }
+
+    /// [`Store::open`] for a `--userns-remap` daemon: files are owned by `ids`' host ids, and
+    /// the container's root (its group) may traverse to the rw layers' mount points.
+    pub fn open_mapped(root: &Path, ids: berth_rootfs::IdMapping) -> Result<Store> {
+        Store::open_full(root, StorageDriver::ROOTFUL, ids)
+    }
+
+    /// [`Store::open`] with both the storage driver and the id mapping.
+    pub fn open_full(
+        root: &Path,
+        driver: StorageDriver,
+        ids: berth_rootfs::IdMapping,
+    ) -> Result<Store> {
         let root_s = root.to_string_lossy();
         if root_s.contains(',') || root_s.contains(':') {
             return Err(StoreError::Io {
@@ -182,7 +200,14 @@ impl Store {
             gc_lock: RwLock::new(()),
             active_ingests: Mutex::new(HashSet::new()),
             staged: Default::default(),
+            ids,
         };
+        if !store.ids.is_identity() {
+            let gid = store.ids.root().1;
+            for p in [store.root.clone(), store.root.join("containers-rw")] {
+                fsmode::group_traverse(&p, gid).at(&p)?;
+            }
+        }
         store.repair()?;
         Ok(store)
     }
@@ -198,6 +223,11 @@ impl Store {
     /// Where this store's layers mark opaque directories.
     pub fn overlay_xattrs(&self) -> berth_rootfs::OverlayXattrs {
         self.driver.xattrs
+    }
+
+    /// The `--userns-remap` mapping files are stored under (identity without it).
+    pub fn ids(&self) -> &berth_rootfs::IdMapping {
+        &self.ids
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {

@@ -16,6 +16,8 @@ use berth_rootfs::OverlayXattrs;
 use rusqlite::{params, OptionalExtension};
 use rustix::mount::{MountFlags, UnmountFlags};
 
+use berth_rootfs::IdMapping;
+
 use crate::driver::{Mounter, StorageDriver, FUSE_OVERLAYFS};
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
 use crate::Store;
@@ -205,6 +207,14 @@ impl Store {
         for d in [&l.upper, &l.work, &l.merged] {
             fs::create_dir_all(d).at(d)?;
         }
+        if !self.ids.is_identity() {
+            // The container's root owns its `/` (the upper dir) and reaches `merged`.
+            let (uid, gid) = self.ids.root();
+            for d in [&l.upper, &l.work, &l.merged] {
+                std::os::unix::fs::lchown(d, Some(uid), Some(gid)).at(d)?;
+            }
+            crate::fsmode::group_traverse(&dir, gid).at(&dir)?;
+        }
         let res = self.conn().execute(
             "INSERT INTO rw_layers (container_id, image_id) VALUES (?1, ?2)",
             params![container_id, image_id.map(|d| d.to_string())],
@@ -355,7 +365,7 @@ impl Store {
     /// overlay whiteouts (char 0/0) become `.wh.<name>`, opaque dirs get `.wh..wh..opq`.
     pub fn rw_diff_tar(&self, container_id: &str, w: impl Write) -> Result<()> {
         let l = self.rw_layer(container_id)?;
-        diff_tar(&l.upper, self.driver.xattrs, w)
+        diff_tar(&l.upper, self.driver.xattrs, &self.ids, w)
     }
 }
 
@@ -388,13 +398,17 @@ fn is_fuse_opaque_marker(name: &std::ffi::OsStr, m: &fs::Metadata) -> bool {
 }
 
 /// Export a directory holding an overlay upper (or snapshot) as an OCI layer tar; opaque
-/// directories are read in the `xattrs` namespace its overlay used.
-pub fn diff_tar(upper: &Path, xattrs: OverlayXattrs, w: impl Write) -> Result<()> {
+/// directories are read in the `xattrs` namespace its overlay used, and owners are shifted
+/// back by `ids` (host ids → container ids), so a layer committed under `--userns-remap`
+/// stores the ids the container saw (an owner outside the mapping fails the export, naming
+/// the file).
+pub fn diff_tar(upper: &Path, xattrs: OverlayXattrs, ids: &IdMapping, w: impl Write) -> Result<()> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
     let mut walk = Walk {
         b: &mut b,
         xattrs,
+        ids,
         links: HashMap::new(),
     };
     walk.dir(upper, Path::new(""))?;
@@ -402,20 +416,26 @@ pub fn diff_tar(upper: &Path, xattrs: OverlayXattrs, w: impl Write) -> Result<()
     Ok(())
 }
 
-fn header_for(m: &fs::Metadata) -> tar::Header {
+fn header_for(m: &fs::Metadata, ids: &IdMapping, path: &Path) -> Result<tar::Header> {
     let mut h = tar::Header::new_gnu();
     h.set_mode(m.mode() & 0o7777);
-    h.set_uid(m.uid() as u64);
-    h.set_gid(m.gid() as u64);
+    let (uid, gid) = ids
+        .to_container(m.uid(), m.gid())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        .at(path)?;
+    h.set_uid(u64::from(uid));
+    h.set_gid(u64::from(gid));
     h.set_mtime(m.mtime().max(0) as u64);
     h.set_size(0);
-    h
+    Ok(h)
 }
 
 /// One diff export's walk over an upper dir.
 struct Walk<'a, W: Write> {
     b: &'a mut tar::Builder<W>,
     xattrs: OverlayXattrs,
+    /// Host ids → container ids for every owner.
+    ids: &'a IdMapping,
     /// First path of each hard-linked inode.
     links: HashMap<(u64, u64), PathBuf>,
 }
@@ -437,21 +457,27 @@ impl<W: Write> Walk<'_, W> {
             if is_fuse_opaque_marker(&name, &m) {
                 continue;
             }
-            let mut h = header_for(&m);
             if ft.is_char_device() && m.rdev() == 0 {
+                // A whiteout: overlayfs makes it with the mounter's (host root's) ids.
+                let mut h = header_for(&m, &IdMapping::identity(), &path)?;
+                h.set_uid(0);
+                h.set_gid(0);
                 let mut wh = name.as_bytes().to_vec();
                 wh.splice(0..0, b".wh.".iter().copied());
                 let whp = rel.join(std::ffi::OsStr::from_bytes(&wh));
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(0o644);
                 self.b.append_data(&mut h, &whp, io::empty()).at(&path)?;
-            } else if ft.is_dir() {
+                continue;
+            }
+            let mut h = header_for(&m, self.ids, &path)?;
+            if ft.is_dir() {
                 h.set_entry_type(tar::EntryType::Directory);
                 self.b.append_data(&mut h, &relp, io::empty()).at(&path)?;
                 if self.xattrs.is_opaque(&path)
                     || fs::symlink_metadata(path.join(OPQ)).is_ok_and(|m| m.is_file())
                 {
-                    let mut oh = header_for(&m);
+                    let mut oh = header_for(&m, self.ids, &path)?;
                     oh.set_entry_type(tar::EntryType::Regular);
                     oh.set_mode(0o644);
                     self.b

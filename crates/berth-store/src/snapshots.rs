@@ -11,7 +11,7 @@ use berth_oci::{media_type, Descriptor, Digest};
 use rusqlite::{params, OptionalExtension};
 use sha2::Digest as _;
 
-use crate::apply::{apply_overlay_layer, decompressed};
+use crate::apply::{apply_overlay_layer_mapped, decompressed};
 use crate::blobs::{sync_dir, unique_name};
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
 use crate::images::chain_next;
@@ -70,6 +70,8 @@ pub(crate) struct Unpacker {
     layer: String,
     /// Where opaque directories are marked (the store's driver decides).
     xattrs: berth_rootfs::OverlayXattrs,
+    /// Container ids → host ids for every owner (`--userns-remap`).
+    ids: berth_rootfs::IdMapping,
 }
 
 impl Unpacker {
@@ -79,7 +81,8 @@ impl Unpacker {
     pub(crate) fn apply(&self, fsdir: &Path, blob: impl Read, at: &Path) -> Result<(Digest, u64)> {
         let dec = decompressed(blob).at(at)?;
         let mut hr = HashingReader::new(dec);
-        let stats = apply_overlay_layer(fsdir, &self.layer, self.xattrs, &mut hr)?;
+        let stats =
+            apply_overlay_layer_mapped(fsdir, &self.layer, self.xattrs, &mut hr, &self.ids)?;
         let (diff_id, _) = hr.finish().at(at)?;
         Ok((diff_id, stats.bytes))
     }
@@ -272,6 +275,7 @@ impl Store {
         Unpacker {
             layer: blob.to_string(),
             xattrs: self.driver.xattrs,
+            ids: self.ids.clone(),
         }
     }
 
@@ -428,7 +432,13 @@ impl Store {
             // (compress.rs).
             let out = io::BufWriter::with_capacity(1 << 20, File::create(&tmp).at(&tmp)?);
             let mut hr = HashingReader::new(TeeReader { inner: r, out });
-            let stats = apply_overlay_layer(&fsdir, "commit", self.driver.xattrs, &mut hr)?;
+            let stats = apply_overlay_layer_mapped(
+                &fsdir,
+                "commit",
+                self.driver.xattrs,
+                &mut hr,
+                &self.ids,
+            )?;
             io::copy(&mut hr, &mut io::sink()).at(&tmp)?;
             let diff_id =
                 Digest::from_hex(&hex::encode(hr.hasher.clone().finalize())).expect("hex");

@@ -154,9 +154,29 @@ fn rootless_lines(info: &Value, host: &berth_client::Host) -> String {
         .into_iter()
         .flatten()
         .any(|o| o.as_str() == Some("name=rootless"));
-    match rootless {
+    let mut s = match rootless {
         true => format!(" Rootless: true\n  For docker clients: export DOCKER_HOST={host}\n"),
         false => String::new(),
+    };
+    s.push_str(&remap_line(info));
+    s
+}
+
+/// Under `--userns-remap` (`name=userns`, as dockerd's): the host ids of the containers' root,
+/// which name the remapped root dir (`<root>/<uid>.<gid>`, as dockerd's).
+fn remap_line(info: &Value) -> String {
+    let on = info["SecurityOptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|o| o.as_str() == Some("name=userns"));
+    if !on {
+        return String::new();
+    }
+    let dir = info["DockerRootDir"].as_str().unwrap_or_default();
+    match dir.rsplit('/').next().and_then(|d| d.split_once('.')) {
+        Some((u, g)) => format!(" User namespace remap: container root = host {u}:{g}\n"),
+        None => " User namespace remap: on\n".into(),
     }
 }
 
@@ -543,5 +563,18 @@ mod tests {
         );
         let rootful = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=builtin"]});
         assert_eq!(rootless_lines(&rootful, &host), "");
+    }
+
+    #[test]
+    fn a_remapped_daemon_shows_its_containers_root() {
+        let host = berth_client::Host::Unix("/run/berth/berth.sock".into());
+        let info = serde_json::json!({
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=userns"],
+            "DockerRootDir": "/var/lib/berth/100000.100000"
+        });
+        assert_eq!(
+            rootless_lines(&info, &host),
+            " User namespace remap: container root = host 100000:100000\n"
+        );
     }
 }

@@ -174,8 +174,8 @@ pub fn diff_layer(
     let (written, committed) = std::thread::scope(|sc| {
         let w = sc.spawn(move || {
             // Dropping the writer (also on error) ends the reader's stream.
-            berth_store::diff_tar(&upper, xattrs, BufWriter::with_capacity(1 << 20, writer))
-                .map_err(store_err)
+            let out = BufWriter::with_capacity(1 << 20, writer);
+            berth_store::diff_tar(&upper, xattrs, store.ids(), out).map_err(store_err)
         });
         let c = store.commit_layer(chain.as_ref(), BufReader::with_capacity(1 << 20, reader));
         let w = w
@@ -303,7 +303,8 @@ fn owner_for(root: &Path, chown: Option<&str>) -> Result<Owner, BuildError> {
 
 fn do_copy(store: &Arc<Store>, merged: &Path, req: &CopyRequest) -> Result<(), BuildError> {
     let owner = owner_for(merged, req.chown.as_deref())?;
-    let mut w = RootWriter::open(merged).map_err(|e| io_err("open rootfs", e))?;
+    let mut w =
+        RootWriter::open_mapped(merged, store.ids()).map_err(|e| io_err("open rootfs", e))?;
     let dest = req.dest.trim_start_matches('/').to_string();
     let dest_dir = req.dest.ends_with('/');
     let werr = |e: std::io::Error| be_err(ErrorKind::Invalid, e);
@@ -401,8 +402,9 @@ impl BuildBackend for StoreBuildBackend {
         path: String,
         user: String,
     ) -> Result<Option<Layer>, BuildError> {
-        self.on_scratch(parent, move |_, merged| {
-            let w = RootWriter::open(merged).map_err(|e| io_err("open rootfs", e))?;
+        self.on_scratch(parent, move |store, merged| {
+            let w = RootWriter::open_mapped(merged, store.ids())
+                .map_err(|e| io_err("open rootfs", e))?;
             if w.is_dir(&path) {
                 return Ok(());
             }

@@ -41,6 +41,14 @@ impl RootWriter {
         })
     }
 
+    /// [`RootWriter::open`] writing owners shifted by `ids` (`--userns-remap`).
+    pub fn open_mapped(root: &Path, ids: &berth_rootfs::IdMapping) -> io::Result<RootWriter> {
+        Ok(RootWriter {
+            w: berth_rootfs::writer::RootWriter::open(root)?.mapped(ids.clone()),
+            links: HashMap::new(),
+        })
+    }
+
     /// Copy one source to `dest` (a path relative to the root). Directory sources copy their
     /// contents into `dest`; a file goes to `dest` itself. `chown`/`chmod` override the
     /// source's owner (default root) and modes.

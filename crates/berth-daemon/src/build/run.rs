@@ -262,6 +262,13 @@ impl RunPrep<'_> {
     fn mounts(&mut self, layers: &[MountedLayer]) -> Result<Vec<StepMount>, BuildError> {
         let mut layers = layers.iter();
         let mut plan = Vec::new();
+        // Under --userns-remap the step's root is the remapped one: cache dirs are its own,
+        // secrets and agent sockets get the host ids of the owners asked for.
+        let ids = self.be.store.ids().clone();
+        let host_owner = |uid: u32, gid: u32| {
+            ids.to_host(uid, gid)
+                .map_err(|e| be_err(ErrorKind::Invalid, format!("RUN --mount: {e}")))
+        };
         for m in &self.req.mounts {
             match &m.source {
                 MountSource::Cache { id } => {
@@ -272,6 +279,13 @@ impl RunPrep<'_> {
                         .join("build-cache-mounts")
                         .join(Digest::of(id.as_bytes()).hex());
                     fs_err::create_dir_all(&dir).map_err(|e| io_err("create cache mount", e))?;
+                    if !ids.is_identity() {
+                        let (uid, gid) = ids.root();
+                        let parent = dir.parent().unwrap_or(&dir);
+                        berth_rootfs::fsmode::group_traverse(parent, gid)
+                            .and_then(|()| std::os::unix::fs::chown(&dir, Some(uid), Some(gid)))
+                            .map_err(|e| io_err("give the cache mount to the remapped root", e))?;
+                    }
                     plan.push((
                         m.target.clone(),
                         "bind".into(),
@@ -291,7 +305,8 @@ impl RunPrep<'_> {
                         self.id,
                         self.secrets.len()
                     ));
-                    let file = SecretFile::write(path, &data.0, *mode, *uid, *gid)
+                    let (uid, gid) = host_owner(*uid, *gid)?;
+                    let file = SecretFile::write(path, &data.0, *mode, uid, gid)
                         .map_err(|e| io_err("write build secret", e))?;
                     plan.push((
                         m.target.clone(),
@@ -313,7 +328,8 @@ impl RunPrep<'_> {
                         self.be
                             .tmp_dir()
                             .join(format!("{}-ssh-{}", self.id, self.ssh.len()));
-                    let socket = SshSocket::serve(path, agent, *mode, *uid, *gid)
+                    let (uid, gid) = host_owner(*uid, *gid)?;
+                    let socket = SshSocket::serve(path, agent, *mode, uid, gid)
                         .map_err(|e| io_err("serve the forwarded SSH agent", e))?;
                     plan.push((
                         m.target.clone(),
@@ -383,8 +399,14 @@ impl Prepare<StepEffects> for RunPrep<'_> {
         let user_spec = self.req.user.clone();
         let user = berth_runtime::user::resolve_in_rootfs(rootfs, &user_spec, &[])
             .map_err(|e| be_err(ErrorKind::Invalid, format!("USER {user_spec}: {e}")))?;
-        let writer = RootWriter::open(rootfs).map_err(|e| io_err("open rootfs", e))?;
+        let ids = self.be.store.ids().clone();
+        let writer = RootWriter::open_mapped(rootfs, &ids).map_err(|e| io_err("open rootfs", e))?;
         let mounts = self.mounts(layers)?;
+        if !ids.is_identity() {
+            // The step's /etc files are bind sources the remapped root must reach.
+            berth_rootfs::fsmode::group_traverse(&self.be.tmp_dir(), ids.root().1)
+                .map_err(|e| io_err("open the build's scratch dir to the remapped root", e))?;
+        }
         let extra_hosts = &self.be.cfg.extra_hosts;
         let host_hosts =
             (!extra_hosts.is_empty()).then(|| fs::read_to_string("/etc/hosts").unwrap_or_default());
@@ -403,6 +425,7 @@ impl Prepare<StepEffects> for RunPrep<'_> {
             host_hosts,
             in_rootfs: &|p| writer.exists(p),
             on_host: &|p| Path::new(p).exists(),
+            ids,
         });
         self.created_targets.extend(created);
         (self.sink)(Event::Running {
@@ -440,6 +463,8 @@ struct StepInputs<'a> {
     in_rootfs: &'a (dyn Fn(&str) -> bool + Sync),
     /// Does a path exist on the host?
     on_host: &'a (dyn Fn(&str) -> bool + Sync),
+    /// The daemon's `--userns-remap` mapping (identity without it).
+    ids: berth_rootless::IdMapping,
 }
 
 /// The RUN step's start plan (pure), and the mount targets that did not exist in its rootfs
@@ -510,6 +535,7 @@ fn step_plan(i: StepInputs<'_>) -> (StartPlan, Vec<String>) {
         // dockerd's RUN containers are created like any other: own netns unless host.
         own_netns: i.net.mode != berth_runtime::NetworkMode::Host,
         network: i.net.mode.clone(),
+        userns: (!i.ids.is_identity()).then(|| i.ids.clone()),
         ..Default::default()
     };
     let plan = StartPlan {
@@ -731,6 +757,7 @@ mod tests {
         on_host: &'a (dyn Fn(&str) -> bool + Sync),
     ) -> StepInputs<'a> {
         StepInputs {
+            ids: berth_rootless::IdMapping::identity(),
             id: "build-abc",
             rootfs: Path::new("/rw/build-abc/merged"),
             req,

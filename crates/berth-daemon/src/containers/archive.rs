@@ -180,8 +180,9 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
         let st = self.stat_path(&v.target.id, path).await?;
         self.lookup.event(&v.target.id, "archive-path");
         let p = path.to_string();
+        let ids = self.store.ids().clone();
         let body = tar_stream(move |w| {
-            archive_ops::archive(&v.rootfs, &v.target.mounts, &p, w)
+            archive_ops::archive_mapped(&v.rootfs, &v.target.mounts, &p, &ids, w)
                 .map(|_| ())
                 .map_err(DaemonError::from)
         });
@@ -192,17 +193,19 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
         let v = self.view(id)?;
         let id = v.target.id.clone();
         let r = body_reader(body);
+        let ids = self.store.ids().clone();
         blocking(move || {
             let x = ExtractOpts {
                 copy_uid_gid: opts.copy_uid_gid,
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 rootfs_read_only: v.target.rootfs_read_only,
             };
-            Ok(archive_ops::extract(
+            Ok(archive_ops::extract_mapped(
                 &v.rootfs,
                 &v.target.mounts,
                 &opts.path,
                 x,
+                &ids,
                 r,
             )?)
         })
@@ -230,8 +233,9 @@ impl<L: ContainerFs> ContainerFsService for ContainerFsOver<L> {
     async fn export(&self, id: &str) -> ApiResult<ByteStream> {
         let v = self.view(id)?;
         self.lookup.event(&v.target.id, "export");
+        let ids = self.store.ids().clone();
         Ok(tar_stream(move |w| {
-            archive_ops::export(&v.rootfs, w).map_err(DaemonError::from)
+            archive_ops::export_mapped(&v.rootfs, &ids, w).map_err(DaemonError::from)
         }))
     }
 }

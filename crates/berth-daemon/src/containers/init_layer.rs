@@ -20,6 +20,6 @@ pub fn set_up(store: &berth_store::Store, id: &str) -> crate::error::Result<()> 
         xattrs: store.overlay_xattrs(),
     };
     let ops = plan(|p| view.lookup(p));
-    apply(&rw.init, &ops)
+    apply(&rw.init, &ops, store.ids().root())
         .map_err(|e| crate::error::DaemonError::io(format!("make init layer of {id}"), e))
 }

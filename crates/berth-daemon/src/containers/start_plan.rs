@@ -32,6 +32,8 @@ pub struct StartContext {
     pub log: LogConfig,
     /// The host's /etc/hosts, read for `--network host` only.
     pub host_hosts: Option<String>,
+    /// The daemon's `--userns-remap` mapping (identity without it).
+    pub ids: berth_rootless::IdMapping,
 }
 
 /// The network mode a record asks for: `bridge` when unset or `default`.
@@ -180,6 +182,9 @@ pub fn start_plan(
         devices: sec.devices,
         device_rules: sec.device_rules,
         apparmor_profile: sec.opts.apparmor_profile,
+        // `--userns=host` keeps the host's ids under `--userns-remap`.
+        userns: (!cx.ids.is_identity() && hc.userns_mode.as_deref() != Some("host"))
+            .then(|| cx.ids.clone()),
     };
     StartPlan {
         files,
@@ -220,7 +225,33 @@ mod tests {
             state_root: "/run/berth/runtime".into(),
             log: LogConfig::with_defaults(PathBuf::from("/var/lib/berth/containers/c1/log.json")),
             host_hosts: host_hosts.map(str::to_string),
+            ids: berth_rootless::IdMapping::identity(),
         }
+    }
+
+    #[test]
+    fn remapped_daemon_gives_a_user_namespace_unless_userns_host() {
+        let ids = berth_rootless::IdMapping::range(100000, 100000, 65536);
+        let remapped = StartContext {
+            ids: ids.clone(),
+            ..cx(None)
+        };
+        let plan = |r: &Record, cx: &StartContext| {
+            start_plan(
+                r,
+                &bridge(),
+                user(),
+                &extras(),
+                no_confinement(),
+                cx.clone(),
+            )
+        };
+        assert_eq!(plan(&record(), &remapped).config.spec.userns, Some(ids));
+        let mut host = record();
+        host.host_config.userns_mode = Some("host".into());
+        assert_eq!(plan(&host, &remapped).config.spec.userns, None);
+        let p = plan(&record(), &cx(None));
+        assert_eq!(p.config.spec.userns, None, "no remap, no user namespace");
     }
 
     fn bridge() -> Attached<Endpoints> {

@@ -94,7 +94,15 @@ impl Effects for CtrEffects {
     async fn write_file(&self, path: &Path, text: &str, what: &str) -> Result<(), StartFailure> {
         tokio::fs::write(path, text)
             .await
-            .map_err(|e| err128(DaemonError::io(format!("write {what}"), e)))
+            .map_err(|e| err128(DaemonError::io(format!("write {what}"), e)))?;
+        // Under --userns-remap the container's root owns its /etc files, as with dockerd.
+        let ids = self.eng.inner.cfg.ids();
+        if !ids.is_identity() {
+            let (uid, gid) = ids.root();
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .map_err(|e| err128(DaemonError::io(format!("chown {what}"), e)))?;
+        }
+        Ok(())
     }
 
     async fn remove_file(&self, path: &Path) {
@@ -192,14 +200,26 @@ impl Prepare<CtrEffects> for CtrPrepare<'_> {
         .map_err(err128)?
         .map_err(|e| err128(DaemonError::invalid(e)))?;
         let (rootfs2, wd) = (rootfs.to_path_buf(), r.config.working_dir.clone());
+        let root = eng.inner.cfg.ids().root();
         tokio::task::spawn_blocking(move || {
-            super::workdir::ensure(&rootfs2, wd.as_deref().unwrap_or(""))
+            super::workdir::ensure(&rootfs2, wd.as_deref().unwrap_or(""), root)
         })
         .await
         .map_err(err128)?
         .map_err(err128)?;
         let sec = super::security::confinement(hc).map_err(err128)?;
+        let ids = eng.inner.cfg.ids();
+        if !ids.is_identity() {
+            // The remapped root reaches its /etc files (bind sources) through these.
+            let dir = eng.inner.containers.ctr_dir(id);
+            for d in [dir.parent().unwrap_or(&dir), &dir] {
+                berth_rootfs::fsmode::group_traverse(d, ids.root().1).map_err(|e| {
+                    err128(DaemonError::io("open the container dir to its root", e))
+                })?;
+            }
+        }
         let cx = StartContext {
+            ids,
             dir: eng.inner.containers.ctr_dir(id),
             rootfs: rootfs.to_path_buf(),
             state_root: eng.inner.cfg.exec_root.join("runtime"),

@@ -25,6 +25,8 @@ pub struct HostFacts {
     pub ipv6: Option<Vec<Ipv6Addr>>,
     /// Why this daemon cannot apply resource limits (rootless: berth-rootless says why).
     pub limits_refused: Option<String>,
+    /// The daemon runs with `--userns-remap`.
+    pub remapped: bool,
 }
 
 impl HostFacts {
@@ -57,6 +59,7 @@ impl HostFacts {
             ),
             ipv6: host_ipv6(),
             limits_refused: berth_rootless::cgroup::limits_refused(),
+            remapped: berth_rootless::remap_host::active().is_some(),
         }
     }
 }
@@ -111,6 +114,7 @@ fn is_root_user(user: &str) -> bool {
 
 /// The pure host-config checks (first failure wins, in dockerd's order).
 pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
+    userns(h, host.remapped)?;
     restart_policy(h)?;
     ports(
         h.port_bindings
@@ -150,6 +154,33 @@ pub fn host_config(h: &HostConfig, host: &HostFacts) -> Result<(), String> {
     extra_hosts(h)?;
     runtime(h)?;
     tmpfs(h)
+}
+
+/// `--userns`: only `host` (or nothing) exists; under `--userns-remap` what needs the host's
+/// ids needs `--userns=host` too (moby's `verifyPlatformContainerSettings`: refused, not
+/// ignored).
+fn userns(h: &HostConfig, remapped: bool) -> Result<(), String> {
+    let mode = h.userns_mode.as_deref().unwrap_or("");
+    if !matches!(mode, "" | "host") {
+        return Err(format!(
+            "invalid --userns {mode:?}: give host (or nothing for the daemon's default)"
+        ));
+    }
+    if !remapped || mode == "host" {
+        return Ok(());
+    }
+    if h.privileged == Some(true) {
+        return Err("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode".into());
+    }
+    if h.network_mode.as_deref() == Some("host") {
+        return Err(
+            "cannot share the host's network namespace when user namespaces are enabled".into(),
+        );
+    }
+    if h.pid_mode.as_deref() == Some("host") {
+        return Err("cannot share the host PID namespace when user namespaces are enabled".into());
+    }
+    Ok(())
 }
 
 /// The first resource limit `h` sets (as the docker flag naming it); unset, 0 and -1

@@ -23,6 +23,7 @@ fn host() -> HostFacts {
                 .collect(),
         ),
         limits_refused: None,
+        remapped: false,
     }
 }
 
@@ -366,4 +367,49 @@ fn root_users_by_name_or_id() {
     for u in ["1000", "nobody", "0:5", "root:tty"] {
         assert!(!is_root_user(u), "{u}");
     }
+}
+
+#[test]
+fn userns_remap_refuses_what_needs_host_ids_unless_userns_host() {
+    let remapped = HostFacts {
+        remapped: true,
+        ..host()
+    };
+    let privileged = HostConfig {
+        privileged: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(
+        host_config(&privileged, &remapped).unwrap_err(),
+        "privileged mode is incompatible with user namespaces.  You must run the container in \
+         the host namespace when running privileged mode"
+    );
+    // Without remapping, or with --userns=host, it is allowed.
+    assert_eq!(host_config(&privileged, &host()), Ok(()));
+    let host_ns = HostConfig {
+        userns_mode: Some("host".into()),
+        ..privileged.clone()
+    };
+    assert_eq!(host_config(&host_ns, &remapped), Ok(()));
+    let net = HostConfig {
+        network_mode: Some("host".into()),
+        ..Default::default()
+    };
+    assert!(host_config(&net, &remapped)
+        .unwrap_err()
+        .contains("host's network namespace"));
+    let pid = HostConfig {
+        pid_mode: Some("host".into()),
+        ..Default::default()
+    };
+    assert!(host_config(&pid, &remapped)
+        .unwrap_err()
+        .contains("host PID namespace"));
+    let bad = HostConfig {
+        userns_mode: Some("private".into()),
+        ..Default::default()
+    };
+    assert!(host_config(&bad, &host())
+        .unwrap_err()
+        .starts_with("invalid --userns \"private\""));
 }

@@ -479,6 +479,7 @@ impl ImageService for Engine {
         })?;
         let image = store.image(name).map_err(DaemonError::from)?;
         let id = image.id.clone();
+        let ids = store.ids().clone();
         // A throwaway rw layer over the image, mounted for the walk and removed after it.
         let scratch = tokio::task::spawn_blocking(move || {
             crate::build::backend::Scratch::new(&store, Some(&id))
@@ -490,7 +491,7 @@ impl ImageService for Engine {
             source: Box::new(e),
         })?;
         Ok(crate::containers::archive::tar_stream(move |w| {
-            let r = berth_rootfs::archive::export(&scratch.merged, w);
+            let r = berth_rootfs::archive::export_mapped(&scratch.merged, &ids, w);
             drop(scratch);
             r.map_err(DaemonError::from)
         }))

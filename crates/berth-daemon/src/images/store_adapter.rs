@@ -12,16 +12,23 @@ use crate::images::store::{ImageStore, ImportRequest, Removed, StoreUsage, Store
 
 /// Open (and repair) the store under `root`.
 pub fn open(root: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
-    Ok(open_shared(root, berth_store::StorageDriver::ROOTFUL)?.1)
+    Ok(open_shared(
+        root,
+        berth_store::StorageDriver::ROOTFUL,
+        berth_rootfs::IdMapping::identity(),
+    )?
+    .1)
 }
 
 /// Open the store and return it both as itself (for the builder, containers' rw layers) and
-/// behind the engine's port; its overlays mounted by `driver`.
+/// behind the engine's port; its overlays mounted by `driver`, files owned by `ids`' host ids
+/// (`--userns-remap`).
 pub fn open_shared(
     root: &Path,
     driver: berth_store::StorageDriver,
+    ids: berth_rootfs::IdMapping,
 ) -> anyhow::Result<(Arc<Store>, Arc<dyn ImageStore>)> {
-    let s = Store::open_with(root, driver)
+    let s = Store::open_full(root, driver, ids)
         .map_err(|e| anyhow::anyhow!("open image store at {}: {e}", root.display()))?;
     let s = Arc::new(s);
     Ok((s.clone(), Arc::new(StoreAdapter(s))))

@@ -114,6 +114,8 @@ struct State {
 pub struct VolumeStore {
     dir: PathBuf,
     state: Mutex<State>,
+    /// Host uid:gid of new volumes' `_data` (`--userns-remap`: the containers' root).
+    owner: Option<(u32, u32)>,
 }
 
 fn io_err(what: &str, p: &Path, e: io::Error) -> DaemonError {
@@ -131,6 +133,15 @@ pub fn du(p: &Path) -> u64 {
 }
 
 impl VolumeStore {
+    /// New volumes' `_data` belong to `owner` (host uid, gid), who may also pass through the
+    /// volumes directory to them (`--userns-remap`).
+    pub fn owned_by(mut self, owner: (u32, u32)) -> Result<VolumeStore> {
+        berth_store::fsmode::group_traverse(&self.dir, owner.1)
+            .map_err(|e| io_err("open to the remapped root", &self.dir, e))?;
+        self.owner = Some(owner);
+        Ok(self)
+    }
+
     /// Open (creating) the store at `dir` (`<root>/volumes`), dropping half-created volumes.
     pub fn open(dir: &Path) -> Result<VolumeStore> {
         berth_store::fsmode::private_dir(dir).map_err(|e| io_err("create", dir, e))?;
@@ -177,6 +188,7 @@ impl VolumeStore {
         Ok(VolumeStore {
             dir: dir.to_path_buf(),
             state: Mutex::new(st),
+            owner: None,
         })
     }
 
@@ -235,6 +247,10 @@ impl VolumeStore {
         let vdir = self.dir.join(&name);
         let data = vdir.join("_data");
         fs::create_dir_all(&data).map_err(|e| io_err("create", &data, e))?;
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+                .map_err(|e| io_err("chown", &data, e))?;
+        }
         let bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
         if let Err(e) = write_atomic(&vdir.join(META), &bytes) {
             let _ = fs::remove_dir_all(&vdir);

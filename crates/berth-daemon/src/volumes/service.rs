@@ -16,10 +16,18 @@ use crate::volumes::{CreateVolume, VolumeRecord, VolumeStore};
 
 /// Open `<root>/volumes`. A failure stops the daemon: serving on without the volume store (or
 /// with a temporary one) would lose every named volume's data from the user's view.
-pub(crate) fn open_volumes(root: &Path) -> Result<VolumeStore> {
+/// Under `--userns-remap` (`ids` not the identity) new volumes belong to the containers' root.
+pub(crate) fn open_volumes(root: &Path, ids: &berth_rootfs::IdMapping) -> Result<VolumeStore> {
     let dir = root.join("volumes");
-    VolumeStore::open(&dir).map_err(|e| DaemonError::VolumeStoreOpen {
-        dir,
+    let open = || {
+        let s = VolumeStore::open(&dir)?;
+        match ids.is_identity() {
+            true => Ok(s),
+            false => s.owned_by(ids.root()),
+        }
+    };
+    open().map_err(|e| DaemonError::VolumeStoreOpen {
+        dir: dir.clone(),
         source: Box::new(e),
     })
 }

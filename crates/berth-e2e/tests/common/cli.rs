@@ -109,6 +109,9 @@ pub struct Opts<'a> {
     pub busybox: bool,
     /// More `berth daemon` flags (another -H, TLS files, --group).
     pub extra_args: &'a [&'a str],
+    /// The daemon dir's mode (default: tempfile's 0700); `--userns-remap` needs others'
+    /// search bit on the way to its root (0711).
+    pub dir_mode: Option<u32>,
 }
 
 impl Default for Opts<'_> {
@@ -119,6 +122,7 @@ impl Default for Opts<'_> {
             via_flags: false,
             busybox: true,
             extra_args: &[],
+            dir_mode: None,
         }
     }
 }
@@ -194,6 +198,10 @@ impl Daemon {
         d.subnet = d.subnet_n(0);
         if let Some(j) = opts.daemon_json {
             std::fs::write(d.dir.path().join("daemon.json"), j).unwrap();
+        }
+        if let Some(mode) = opts.dir_mode {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
         }
         d.spawn();
         if opts.busybox {

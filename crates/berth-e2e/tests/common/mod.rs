@@ -210,6 +210,57 @@ pub fn processes_of(owned: impl Fn(u32) -> bool) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// How many subordinate ids a test user gets (as `useradd` would).
+pub const TEST_RANGE: u32 = 65536;
+
+/// A subordinate range start no other test user of this run shares: 1M + a multiple of 64Ki
+/// picked by the test's random hex `tag`.
+pub fn test_range_start(tag: &str) -> u32 {
+    1_000_000 + u32::from_str_radix(tag, 16).unwrap() % 60_000 * TEST_RANGE
+}
+
+/// Make a user for a test (`useradd -M`, without useradd's automatic subordinate ranges) and,
+/// with `range_start`, give it [`TEST_RANGE`] subordinate uids and gids from there (`usermod`
+/// locks the files as useradd does); its uid. Remove it with [`remove_test_user`].
+pub fn add_test_user(name: &str, home: Option<&Path>, range_start: Option<u32>) -> u32 {
+    let mut c = std::process::Command::new("useradd");
+    c.args([
+        "-M",
+        "-s",
+        "/bin/sh",
+        "-K",
+        "SUB_UID_COUNT=0",
+        "-K",
+        "SUB_GID_COUNT=0",
+    ]);
+    if let Some(h) = home {
+        c.arg("-d").arg(h);
+    }
+    let made = c.arg(name).output().unwrap();
+    assert!(
+        made.status.success(),
+        "useradd: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    if let Some(start) = range_start {
+        let ids = format!("{start}-{}", start + TEST_RANGE - 1);
+        let o = std::process::Command::new("usermod")
+            .args(["--add-subuids", &ids, "--add-subgids", &ids, name])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "usermod: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    nix::unistd::User::from_name(name)
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw()
+}
+
 /// Remove a user a test made: end its processes (and its subordinate ids') by PID — an ssh
 /// session or a container can outlive what the test stopped, and `userdel` refuses a user
 /// with running processes — then `userdel` it (which also drops its /etc/subuid and

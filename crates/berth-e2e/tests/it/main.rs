@@ -44,6 +44,7 @@ mod state_modes;
 mod system_check;
 mod tls;
 mod update;
+mod userns_remap;
 mod validation;
 mod validation_conflicts;
 mod volumes_cli;

@@ -15,8 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use common::cli::{berth_bin, rand_tag, DOCKER};
 
-/// How many subordinate ids the test user gets (as `useradd` would).
-const RANGE: u32 = 65536;
+use common::TEST_RANGE as RANGE;
 
 /// A throwaway user with its own subordinate range, home and runtime dir, and its daemon.
 struct User {
@@ -55,49 +54,17 @@ impl User {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let tag = rand_tag();
         let name = format!("bertht{tag}");
-        // No automatic range (useradd's SUB_UID_COUNT): the test appends its own below.
         let home = dir.path().join("home");
-        let made = Command::new("useradd")
-            .args([
-                "-M",
-                "-s",
-                "/bin/sh",
-                "-K",
-                "SUB_UID_COUNT=0",
-                "-K",
-                "SUB_GID_COUNT=0",
-            ])
-            .arg("-d")
-            .arg(&home)
-            .arg(&name)
-            .output()
-            .unwrap();
-        assert!(made.status.success(), "useradd: {}", stderr(&made));
-        let uid = nix::unistd::User::from_name(&name)
-            .unwrap()
-            .unwrap()
-            .uid
-            .as_raw();
-        // A range no other test user of this run shares: 1M + a random multiple of 64Ki.
-        let slot = u32::from_str_radix(&tag, 16).unwrap() % 60_000;
+        let sub_start = common::test_range_start(&tag);
+        let uid = common::add_test_user(&name, Some(&home), range.then_some(sub_start));
         let mut u = User {
-            sub_start: 1_000_000 + slot * RANGE,
+            sub_start,
             name,
             uid,
             dir,
             bin,
             daemon: None,
         };
-        if range {
-            // usermod locks the files as useradd does (another test may be adding a user);
-            // userdel removes the ranges again.
-            let ids = format!("{}-{}", u.sub_start, u.sub_start + RANGE - 1);
-            let o = Command::new("usermod")
-                .args(["--add-subuids", &ids, "--add-subgids", &ids, &u.name])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "usermod: {}", stderr(&o));
-        }
         for d in [home.clone(), u.runtime_dir()] {
             std::fs::create_dir(&d).unwrap();
             std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();

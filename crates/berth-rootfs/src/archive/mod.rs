@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 
-use crate::apply::{apply_layer_in, decompressed};
+use berth_rootless::IdMapping;
+
+use crate::apply::{apply_layer_in_mapped, decompressed};
 use crate::error::{Result, RootfsError};
 use crate::root::Root;
 
@@ -325,12 +327,23 @@ fn dir_if_slashed(path: &str, st: &Stat) -> Result<()> {
 /// `GET /containers/{id}/archive`: write a tar of `path` (entries named `<base>/…`),
 /// descending into the mounts below it.
 pub fn archive(rootfs: &Path, mounts: &[FsMount], path: &str, w: impl Write) -> Result<PathStat> {
+    archive_mapped(rootfs, mounts, path, &IdMapping::identity(), w)
+}
+
+/// [`archive`] with owners shifted back by `ids` (host ids → container ids).
+pub fn archive_mapped(
+    rootfs: &Path,
+    mounts: &[FsMount],
+    path: &str,
+    ids: &IdMapping,
+    w: impl Write,
+) -> Result<PathStat> {
     let roots = Roots::new(rootfs, mounts);
     let r = resolve(&roots, path, false)?;
     let st = lstat(&r).map_err(|e| io_at(path, e))?;
     dir_if_slashed(path, &st)?;
     let ps = stat_of(&r, &st, path);
-    let mut tw = TarWriter::new(w, Some(&roots));
+    let mut tw = TarWriter::new(w, Some(&roots), ids);
     // Entries are named after the path as asked (moby's rebase): `/` gives `/`, `/foo`;
     // `/bar/root/` (a link to `/`) gives `root/`, `root/foo`; `/.` gives `./`, `foo`.
     tw.entry(&r.parent, r.name.as_deref(), &ps.name, &r.comps)
@@ -343,8 +356,13 @@ pub fn archive(rootfs: &Path, mounts: &[FsMount], path: &str, w: impl Write) -> 
 /// to relative names as docker export does). Like Docker, volumes and binds are not included:
 /// export is the container's own filesystem.
 pub fn export(rootfs: &Path, w: impl Write) -> Result<()> {
+    export_mapped(rootfs, &IdMapping::identity(), w)
+}
+
+/// [`export`] with owners shifted back by `ids` (host ids → container ids).
+pub fn export_mapped(rootfs: &Path, ids: &IdMapping, w: impl Write) -> Result<()> {
     let root = open_root(rootfs)?;
-    let mut tw = TarWriter::new(w, None);
+    let mut tw = TarWriter::new(w, None, ids);
     let dir = reopen_dir(root.fd(), None).map_err(|e| RootfsError::op("export rootfs", e))?;
     tw.children(&dir, "", &[])
         .and_then(|_| tw.finish())
@@ -395,6 +413,18 @@ pub fn extract(
     opts: ExtractOpts,
     r: impl Read,
 ) -> Result<()> {
+    extract_mapped(rootfs, mounts, path, opts, &IdMapping::identity(), r)
+}
+
+/// [`extract`] with the tar's owners shifted by `ids` (container ids → host ids).
+pub fn extract_mapped(
+    rootfs: &Path,
+    mounts: &[FsMount],
+    path: &str,
+    opts: ExtractOpts,
+    ids: &IdMapping,
+    r: impl Read,
+) -> Result<()> {
     let roots = Roots::new(rootfs, mounts);
     let dest = roots.resolve(path, true)?;
     let loc = roots.table.locate(&dest);
@@ -434,11 +464,12 @@ pub fn extract(
     let dest_root = Root::from_fd(dest_fd, rootfs.join(loc.rel.join("/")));
     for (m, file) in parts {
         if m == loc.mount {
-            apply_layer_in(&dest_root, &label, file)?;
+            apply_layer_in_mapped(&dest_root, &label, file, ids)?;
         } else {
             let (root, _) = roots.handle(m)?;
             let dir = reopen_dir(root.fd(), None).map_err(|e| RootfsError::op(&label, e))?;
-            apply_layer_in(&Root::from_fd(dir, root.path().into()), &label, file)?;
+            let dir_root = Root::from_fd(dir, root.path().into());
+            apply_layer_in_mapped(&dir_root, &label, file, ids)?;
         }
     }
     Ok(())

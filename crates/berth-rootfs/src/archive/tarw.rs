@@ -11,16 +11,19 @@ pub(super) struct TarWriter<'r, W: Write> {
     /// (dev, ino) → first name, for hard links.
     links: HashMap<(u64, u64), String>,
     roots: Option<&'r Roots<'r>>,
+    /// Host owners → the container's (`--userns-remap`).
+    ids: &'r IdMapping,
 }
 
 impl<'r, W: Write> TarWriter<'r, W> {
-    pub(super) fn new(w: W, roots: Option<&'r Roots<'r>>) -> Self {
+    pub(super) fn new(w: W, roots: Option<&'r Roots<'r>>, ids: &'r IdMapping) -> Self {
         let mut b = tar::Builder::new(w);
         b.mode(tar::HeaderMode::Complete);
         TarWriter {
             b,
             links: HashMap::new(),
             roots,
+            ids,
         }
     }
 
@@ -78,8 +81,12 @@ impl<'r, W: Write> TarWriter<'r, W> {
         };
         let mut h = tar::Header::new_gnu();
         h.set_mode(st.st_mode & 0o7777);
-        h.set_uid(st.st_uid as u64);
-        h.set_gid(st.st_gid as u64);
+        let (uid, gid) = self
+            .ids
+            .to_container(st.st_uid, st.st_gid)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{tar_name}: {e}")))?;
+        h.set_uid(u64::from(uid));
+        h.set_gid(u64::from(gid));
         h.set_mtime(st.st_mtime.max(0) as u64);
         h.set_size(0);
         let ft = FileType::from_raw_mode(st.st_mode);

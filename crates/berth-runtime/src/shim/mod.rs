@@ -221,7 +221,8 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
     tracing::debug!(ms = ms(t0), "shim: detached");
     let cfg = load_config(dir)?;
     let c = &cfg.spec;
-    let oci = spec::build_spec(c, &HostInfo::detect())?;
+    let host = HostInfo::detect();
+    let oci = spec::build_spec(c, &host)?;
     tracing::debug!(ms = ms(t0), "shim: spec built");
     // Check the command inside the rootfs first: Docker's 126/127 errors, no container made.
     let path_env = spec::path_of(&oci);
@@ -245,6 +246,13 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
 
     let since = errlog::mark(dir);
     crate::orphan::rootless_cgroup_prepare(&cfg)?;
+    // A remapped container's prepared netns: joined here, while still root of the host's user
+    // namespace (execs then inherit it too).
+    if let Some(p) = crate::userns::shim_netns(c) {
+        sys::join_netns(p).map_err(|e| Error::io("join network namespace", p, e))?;
+        crate::userns::write_sysctls(&crate::userns::shim_sysctls(c, &host))
+            .map_err(|e| rt_err(&c.id, e))?;
+    }
     let builder = ContainerBuilder::new(c.id.clone(), SyscallType::default())
         .with_executor(crate::executor::BerthExecutor)
         .with_root_path(&cfg.state_root)
@@ -263,6 +271,12 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
         }
     };
     tracing::debug!(ms = ms(t0), "shim: libcontainer create done");
+    if c.userns.is_some() {
+        if let Err(e) = crate::userns::bundle_for_execs(&bundle, &oci) {
+            let _ = container.delete(true);
+            return Err(rt_err(&c.id, e));
+        }
+    }
     let stdio = match finish_stdio(stdio, console) {
         Ok(s) => s,
         Err(e) => {
