@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, RootFs};
+use berth_oci::Digest;
 use berth_store::{Mounter, StorageDriver, Store};
 use common::{tar_of, E};
 
@@ -49,24 +49,11 @@ fn two_layer_image(s: &Store) -> Digest {
             ])[..],
         )
         .unwrap();
-    let cfg = ImageConfig {
-        architecture: "amd64".into(),
-        os: "linux".into(),
-        rootfs: RootFs {
-            kind: "layers".into(),
-            diff_ids: vec![l1.diff_id.clone(), l2.diff_id.clone()],
-        },
-        ..Default::default()
-    };
-    let cb = cfg.to_vec();
-    let m = Manifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.into()),
-        config: Descriptor::new(media_type::OCI_CONFIG, Digest::of(&cb), cb.len() as i64),
-        layers: vec![l1.descriptor, l2.descriptor],
-        annotations: None,
-    };
-    let img = s.register_image(&m.to_vec(), &cb, &[]).unwrap();
+    let (m, cb) = common::manifest_and_config(
+        vec![l1.descriptor, l2.descriptor],
+        vec![l1.diff_id.clone(), l2.diff_id.clone()],
+    );
+    let img = s.register_image(&m, &cb, &[]).unwrap();
     assert_eq!(s.image_layers(&img.id).unwrap().len(), 2);
     img.id
 }

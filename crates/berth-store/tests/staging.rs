@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::io::Write;
 
-use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, RootFs};
+use berth_oci::{media_type, Descriptor, Digest};
 use berth_store::{ErrorKind, Store};
 use common::{tar_of, E};
 use flate2::{write::GzEncoder, Compression};
@@ -21,28 +21,12 @@ fn gzip(b: &[u8]) -> Vec<u8> {
 
 /// Manifest and config of a one-layer image whose config names `diff_id`.
 fn image(blob: &[u8], diff_id: Digest) -> (Vec<u8>, Vec<u8>) {
-    let cfg = ImageConfig {
-        architecture: "amd64".into(),
-        os: "linux".into(),
-        rootfs: RootFs {
-            kind: "layers".into(),
-            diff_ids: vec![diff_id],
-        },
-        ..Default::default()
-    };
-    let cb = cfg.to_vec();
-    let m = Manifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.into()),
-        config: Descriptor::new(media_type::OCI_CONFIG, Digest::of(&cb), cb.len() as i64),
-        layers: vec![Descriptor::new(
-            media_type::OCI_LAYER_GZIP,
-            Digest::of(blob),
-            blob.len() as i64,
-        )],
-        annotations: None,
-    };
-    (m.to_vec(), cb)
+    let layer = Descriptor::new(
+        media_type::OCI_LAYER_GZIP,
+        Digest::of(blob),
+        blob.len() as i64,
+    );
+    common::manifest_and_config(vec![layer], vec![diff_id])
 }
 
 /// Write `blob` through `ingest_layer` in small pieces, as a download does.
