@@ -79,8 +79,8 @@ def scn_run(lab: Lab, res: Results, rounds: int):
     S = "run"
     res.rounds[S] = rounds
     M_RM, M_D, M_DR, M_RMF = "run --rm true", "run -d + rm -f", "run -d", "rm -f (running)"
-    res.metric(S, M_RM, "s", target="<= 2x runc", main=True,
-               check=lambda m: m["berth"] <= 2 * m["runc"] if "runc" in m else None)
+    res.metric(S, M_RM, "s", target="<= 1x runc", main=True,
+               check=lambda m: m["berth"] <= m["runc"] if "runc" in m else None)
     res.metric(S, M_D, "s", main=True)
     res.metric(S, M_DR, "s")
     res.metric(S, M_RMF, "s")
@@ -190,8 +190,8 @@ def scn_parallel(lab: Lab, res: Results, rounds: int, n: int):
         "shim RSS per ctr", "shim processes"
     M_DIDLE, M_DBUSY, M_RM = "daemon RSS idle", f"daemon RSS with {n}", f"rm -f {n}"
     res.metric(S, M_START, "s", main=True)
-    res.metric(S, M_PSS, "MiB", target="< 2 MiB", main=True,
-               check=lambda m: m["berth"] < 2.0)
+    res.metric(S, M_PSS, "MiB", target="<= 1 MiB", main=True,
+               check=lambda m: m["berth"] <= 1.0)
     res.metric(S, M_RSS, "MiB")
     res.metric(S, M_CNT, "count")
     res.metric(S, M_DIDLE, "MiB")

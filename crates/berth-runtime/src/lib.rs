@@ -32,4 +32,5 @@ pub use spec::{
     build_spec, ContainerSpec, HostInfo, MountSpec, NetworkMode, NsMode, Resources, SeccompMode,
     Ulimit,
 };
+pub use sys::await_exit;
 pub use user::User;

@@ -109,6 +109,89 @@ pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Wait until process `pid` has exited (or never existed), at most `limit`: true when it is
+/// gone (a zombie counts, its reaper is someone else's business). Waits on a pidfd, so the
+/// caller wakes the moment the process exits instead of polling `/proc` on a timer.
+pub fn await_exit(pid: i32, limit: std::time::Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let fd = match pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) => return e.raw_os_error() == Some(libc::ESRCH),
+    };
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut pfd, ms) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// From here on, allocations of 16 KiB and more get mappings of their own (glibc's default
+/// threshold is 128 KiB): the start's big transient buffers (file contents, mountinfo, JSON)
+/// are then returned whole when freed instead of leaving holes in the heap that the shim
+/// keeps, partly dirty, for the container's lifetime.
+pub fn lean_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator; called before the shim has other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 * 1024);
+    }
+}
+
+/// Give back memory that only the container's start needed, before the shim settles into its
+/// loop for the container's lifetime: free heap pages (the spec, libcontainer's builder and
+/// state, serde buffers) go back to the kernel, and so do the main stack's pages below the
+/// current frame, dirtied by the deep call chains of the start and never used again by the
+/// shallow poll loop (they fault back in as zero pages if they ever are).
+pub fn shed_start_memory() {
+    let bounds = stack_bounds();
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free memory of the allocator to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let marker = 0u8;
+    let sp = std::hint::black_box(std::ptr::addr_of!(marker)) as usize;
+    let Some((low, high)) = bounds else {
+        return;
+    };
+    // Keep a margin below the current frame for this function's callees (madvise itself, a
+    // signal frame if one arrives meanwhile).
+    const MARGIN: usize = 16 * 1024;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as usize;
+    if sp <= low || sp > high {
+        return;
+    }
+    let end = sp.saturating_sub(MARGIN) & !(page - 1);
+    if end > low {
+        // SAFETY: [low, end) is the part of this thread's stack mapping below the live frames
+        // (the stack grows down from `high`); nothing refers to it, and MADV_DONTNEED only
+        // turns its pages back into zero-fill-on-demand ones.
+        unsafe { libc::madvise(low as *mut libc::c_void, end - low, libc::MADV_DONTNEED) };
+    }
+}
+
+/// The `[stack]` mapping of the main thread (low, high), from /proc/self/maps.
+fn stack_bounds() -> Option<(usize, usize)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let line = maps.lines().find(|l| l.ends_with("[stack]"))?;
+    let (lo, hi) = line.split_whitespace().next()?.split_once('-')?;
+    Some((
+        usize::from_str_radix(lo, 16).ok()?,
+        usize::from_str_radix(hi, 16).ok()?,
+    ))
+}
+
 /// TIOCSWINSZ on a pty master.
 pub fn resize(fd: RawFd, rows: u16, cols: u16) -> std::io::Result<()> {
     let ws = libc::winsize {
@@ -156,4 +239,34 @@ pub fn kill_cgroup(root: &Path, cg_path: &str) {
 pub fn join_netns(path: &Path) -> std::io::Result<()> {
     let f = std::fs::File::open(path)?;
     nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    /// A process that cannot exit yet is reported alive when the limit passes; it is reported
+    /// gone once it exits, also while it is still an unreaped zombie.
+    #[test]
+    fn await_exit_follows_the_process() {
+        let mut child = std::process::Command::new("cat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn cat");
+        let pid = child.id() as i32;
+        assert!(
+            !await_exit(pid, Duration::from_millis(20)),
+            "cat waits for stdin"
+        );
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"x").expect("write");
+        drop(stdin);
+        assert!(await_exit(pid, Duration::from_secs(60)), "cat exits at EOF");
+        // Not reaped yet: still a zombie, and still gone.
+        assert!(await_exit(pid, Duration::ZERO));
+        child.wait().expect("reap");
+    }
 }

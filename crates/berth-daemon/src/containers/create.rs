@@ -530,10 +530,14 @@ impl Engine {
         })?;
         let img = image_id.clone();
         let id2 = id.clone();
+        // An auto-removed container's layer row skips the fsync (one of the three on
+        // `run --rm`'s create): lost in a power cut, the layer's directory goes at the next
+        // open and the container is removed when recovery finds its shim gone.
+        let durable = !ctr.snapshot().host_config.auto_remove.unwrap_or(false);
         tokio::task::spawn_blocking(move || -> Result<()> {
             let what = || format!("create rw layer for {id2}");
             store
-                .create_rw_layer(&id2, Some(&img))
+                .create_rw_layer_with(&id2, Some(&img), durable)
                 .map_err(|e| DaemonError::failed(what(), e))?;
             // Engine-made mount points go below the upper dir, out of diff/commit.
             crate::containers::init_layer::set_up(&store, &id2).map_err(|e| {

@@ -283,15 +283,32 @@ impl Containers {
     /// file ([`crate::atomic_file`]), so the last rename wins whole. Durable on return; the
     /// fsyncs do not stall the async worker calling it ([`crate::off_worker`]).
     pub fn persist(&self, rec: &Record) -> std::io::Result<()> {
+        self.persist_with(rec, true)
+    }
+
+    /// [`Containers::persist`]; without `durable` the fsyncs are skipped (the rename still
+    /// replaces the record whole, for readers and after a daemon crash).
+    fn persist_with(&self, rec: &Record, durable: bool) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
         let path = self.ctr_dir(&rec.id).join("config.v2.json");
-        crate::off_worker::off_worker(|| crate::atomic_file::write_atomic(&path, &bytes))
+        let opts = berth_rootfs::atomic::Options {
+            durable,
+            ..Default::default()
+        };
+        crate::off_worker::off_worker(|| {
+            berth_rootfs::atomic::write_atomic_with(&path, &bytes, opts)
+        })
     }
 
     /// Persist, logging (not failing) on error: the in-memory state stays authoritative.
     pub fn save(&self, c: &Ctr) {
+        self.save_with(c, true)
+    }
+
+    /// [`Containers::save`], durable or not (see [`Containers::persist_with`]).
+    pub fn save_with(&self, c: &Ctr, durable: bool) {
         let r = c.snapshot();
-        if let Err(e) = self.persist(&r) {
+        if let Err(e) = self.persist_with(&r, durable) {
             tracing::error!(container_id = %r.id, error = %e, "cannot persist container record");
         }
     }

@@ -352,22 +352,14 @@ fn freeze_and_kill(cgroup_root: &Path, cg_path: &str) {
 }
 
 /// SIGKILL a process that should have gone by itself (a shim whose container died), after
-/// giving it a moment to write its exit record.
+/// giving it a moment to write its exit record. Waits on a pidfd: an auto-removed container's
+/// shim is usually still finishing its cleanup here, and the removal goes on the moment it
+/// exits rather than on the next tick of a sleep loop.
 fn stop_pid(pid: i32) -> Outcome {
     let Some(p) = rustix::process::Pid::from_raw(pid) else {
         return Ok(());
     };
-    // Gone, or a zombie for its reaper, within `tries` × 10 ms?
-    let gone_within = |tries: u32| {
-        (0..tries).any(|_| {
-            let alive = Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid);
-            if alive {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            !alive
-        })
-    };
-    if gone_within(200) {
+    if berth_runtime::await_exit(pid, Duration::from_secs(2)) {
         return Ok(());
     }
     match rustix::process::kill_process(p, rustix::process::Signal::KILL) {
@@ -376,20 +368,10 @@ fn stop_pid(pid: i32) -> Outcome {
     }
     // SIGKILL is delivered asynchronously: on a busy host the shim can still be running when
     // kill(2) returns. Report it done only once it is gone.
-    if gone_within(500) {
+    if berth_runtime::await_exit(pid, Duration::from_secs(5)) {
         return Ok(());
     }
     Err(format!("shim {pid} still runs 5 s after SIGKILL"))
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 /// Remove cgroup dirs; a dir whose last task is still exiting is busy for a moment.

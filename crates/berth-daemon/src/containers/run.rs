@@ -169,7 +169,12 @@ impl Engine {
             g.netns = running.net.netns;
             g.manually_stopped = false;
         }
-        self.inner.containers.save(ctr);
+        // An auto-removed container's "running" record skips the two fsyncs (`run --rm`'s
+        // start path): only a power cut could lose it, which ends the container anyway, and
+        // then the durable record from its create is what comes back, as after a crash
+        // between create and start.
+        let durable = !r.host_config.auto_remove.unwrap_or(false);
+        self.inner.containers.save_with(ctr, durable);
         ctr.life.send_modify(|l| l.starts += 1);
         let rec = ctr.snapshot();
         self.volume_mount_events("mount", &rec);

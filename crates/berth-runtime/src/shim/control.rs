@@ -16,6 +16,8 @@ impl Shim {
                     Ok(()) => {
                         self.started_at =
                             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                        drop(ct);
+                        sys::shed_start_memory();
                         Response::Ok
                     }
                     Err(e) => err_resp(errlog::explain(

@@ -74,6 +74,7 @@ pub enum StartReport {
 /// Entry point of the shim process. Never returns.
 pub fn shim_main(args: ShimArgs) -> ! {
     let t0 = std::time::Instant::now();
+    sys::lean_heap();
     let report_fd: Option<RawFd> = std::env::var(REPORT_FD_ENV)
         .ok()
         .and_then(|v| v.parse().ok());
@@ -91,6 +92,7 @@ pub fn shim_main(args: ShimArgs) -> ! {
             };
             send_report(&mut report, &r);
             drop(report.take());
+            sys::shed_start_memory();
             shim.run();
             0
         }
@@ -196,6 +198,8 @@ struct Shim {
     exit: Option<ExitInfo>,
     /// Created but not yet started (`start_on_request`).
     pending: Option<Container>,
+    /// The loop's read buffer, see [`Shim::take_buf`].
+    io_buf: Vec<u8>,
 }
 
 /// A libcontainer failure of `id`, with the steps its processes logged since `since`.
@@ -317,6 +321,7 @@ fn prepare(dir: &Path, t0: std::time::Instant) -> Result<Shim> {
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         exit: None,
         pending,
+        io_buf: Vec::new(),
         cfg,
     })
 }
@@ -461,7 +466,25 @@ impl Shim {
         }
     }
 
+    /// The read buffer, made on first use: zero-allocated on the heap, a page is dirtied only
+    /// once a read fills it (a 32 KiB array on the stack was zeroed, all 8 pages dirtied, by
+    /// every read, even of a 14-byte `wait` request, for the shim's whole life).
+    fn take_buf(&mut self) -> Vec<u8> {
+        let b = std::mem::take(&mut self.io_buf);
+        if b.is_empty() {
+            vec![0u8; protocol::MAX_FRAME]
+        } else {
+            b
+        }
+    }
+
     fn read_output(&mut self, exec: Option<i32>, stream: u8) {
+        let mut buf = self.take_buf();
+        self.read_output_into(exec, stream, &mut buf);
+        self.io_buf = buf;
+    }
+
+    fn read_output_into(&mut self, exec: Option<i32>, stream: u8, buf: &mut [u8]) {
         let stdio = match exec {
             None => &mut self.stdio,
             Some(pid) => match self.execs.get_mut(&pid) {
@@ -472,8 +495,7 @@ impl Shim {
         let Some((_, fd)) = out_fds(stdio).into_iter().find(|(s, _)| *s == stream) else {
             return;
         };
-        let mut buf = [0u8; protocol::MAX_FRAME];
-        let n = match nix::unistd::read(fd, &mut buf) {
+        let n = match nix::unistd::read(fd, buf) {
             Ok(0) | Err(nix::errno::Errno::EIO) => {
                 close_out(stdio, stream);
                 return;
@@ -550,9 +572,14 @@ impl Shim {
     }
 
     fn read_client(&mut self, i: usize) {
-        let mut buf = [0u8; protocol::MAX_FRAME];
+        let mut buf = self.take_buf();
+        self.read_client_into(i, &mut buf);
+        self.io_buf = buf;
+    }
+
+    fn read_client_into(&mut self, i: usize, buf: &mut [u8]) {
         let c = &mut self.clients[i];
-        match c.sock.read(&mut buf) {
+        match c.sock.read(buf) {
             Ok(0) => {
                 c.closed = c.wbuf.is_empty() || c.role != Some(Role::Waiter);
                 if matches!(c.role, Some(Role::Waiter)) {
