@@ -20,6 +20,7 @@ pub mod archive;
 mod blobs;
 mod compress;
 pub mod driver;
+mod durable;
 mod error;
 /// The modes of berth's state (moved to berth-rootfs; re-exported so its users stay put).
 pub use berth_rootfs::fsmode;
@@ -84,6 +85,10 @@ CREATE TABLE IF NOT EXISTS compressed_layers (
     compressed TEXT NOT NULL,
     size INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unsynced_snapshots (
+    id INTEGER PRIMARY KEY,
+    boot_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rw_layers (
     container_id TEXT PRIMARY KEY,
     image_id TEXT
@@ -95,7 +100,9 @@ pub struct Store {
     root: PathBuf,
     /// How overlays are mounted and opaque dirs marked (chosen by the daemon at start).
     driver: StorageDriver,
-    db: Mutex<Connection>,
+    /// Shared (not only owned) so the background sync of new snapshots writes through this
+    /// one connection: a second writer would make other transactions fail with SQLITE_BUSY.
+    db: std::sync::Arc<Mutex<Connection>>,
     /// Serialises snapshot creation so one chain id is unpacked once.
     unpack: Mutex<()>,
     /// GC takes it for writing; operations that create not-yet-referenced content take it for
@@ -195,7 +202,7 @@ impl Store {
         let store = Store {
             root,
             driver,
-            db: Mutex::new(conn),
+            db: std::sync::Arc::new(Mutex::new(conn)),
             unpack: Mutex::new(()),
             gc_lock: RwLock::new(()),
             active_ingests: Mutex::new(HashSet::new()),
@@ -208,6 +215,7 @@ impl Store {
                 fsmode::group_traverse(&p, gid).at(&p)?;
             }
         }
+        store.settle_unsynced(&durable::boot_id())?;
         store.repair()?;
         Ok(store)
     }

@@ -1,5 +1,5 @@
 //! Snapshots: one unpacked layer diff per chain id under `snapshots/<n>/fs`, created once,
-//! verified against the layer's diff id, marked complete only after a `syncfs`; plus
+//! verified against the layer's diff id, made durable by a background `syncfs` (`durable`); plus
 //! `commit_layer`, which stores an uncompressed diff tar as a blob and a snapshot at once.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use sha2::Digest as _;
 
 use crate::apply::{apply_overlay_layer_mapped, decompressed};
 use crate::blobs::{sync_dir, unique_name};
+use crate::durable::syncfs;
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
 use crate::images::chain_next;
 use crate::Store;
@@ -100,14 +101,6 @@ impl<R: Read, W: Write> Read for TeeReader<R, W> {
         self.out.write_all(&buf[..n])?;
         Ok(n)
     }
-}
-
-fn syncfs(dir: &Path) -> Result<()> {
-    let f = File::open(dir).at(dir)?;
-    rustix::fs::syncfs(&f).map_err(|e| StoreError::Io {
-        path: dir.to_path_buf(),
-        source: e.into(),
-    })
 }
 
 /// What a snapshot sweep would remove: rows (id, chain id) and dirs without a kept row.
@@ -236,8 +229,7 @@ impl Store {
                 None => None,
             };
             if let Some(bytes) = adopted {
-                syncfs(&fsdir)?;
-                self.mark_complete(n, bytes)?;
+                self.complete_unsynced(n, bytes)?;
                 return Ok(bytes);
             }
             crate::fsmode::private_dir(&sdir).at(&sdir)?;
@@ -255,8 +247,7 @@ impl Store {
                     actual,
                 });
             }
-            syncfs(&fsdir)?;
-            self.mark_complete(n, bytes)?;
+            self.complete_unsynced(n, bytes)?;
             Ok(bytes)
         })();
         match res {
@@ -279,16 +270,6 @@ impl Store {
         }
     }
 
-    fn mark_complete(&self, n: i64, bytes: u64) -> Result<()> {
-        self.conn()
-            .execute(
-                "UPDATE snapshots SET complete=1, size=?2 WHERE id=?1",
-                params![n, bytes as i64],
-            )
-            .db("complete snapshot")?;
-        Ok(())
-    }
-
     fn new_snapshot_row(&self, chain: &str, diff_id: &Digest) -> Result<i64> {
         let c = self.conn();
         c.execute(
@@ -300,7 +281,7 @@ impl Store {
     }
 
     /// Delete a snapshot dir and then its row. Returns bytes freed (on-disk usage).
-    fn drop_snapshot_row(&self, n: i64) -> Result<u64> {
+    pub(crate) fn drop_snapshot_row(&self, n: i64) -> Result<u64> {
         let dir = self.snapshot_dir(n);
         let bytes = crate::gc::du(&dir);
         if dir.exists() {
