@@ -114,6 +114,21 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// An OCI image manifest naming the image config `config` (its bytes) and `layers`.
+    pub fn oci(config: &[u8], layers: Vec<Descriptor>) -> Manifest {
+        Manifest {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_MANIFEST.into()),
+            config: Descriptor::new(
+                media_type::OCI_CONFIG,
+                Digest::of(config),
+                config.len() as i64,
+            ),
+            layers,
+            annotations: None,
+        }
+    }
+
     pub fn from_slice(b: &[u8]) -> Result<Manifest, ManifestError> {
         let m: Manifest = serde_json::from_slice(b).map_err(|source| ManifestError::Json {
             what: "image manifest",

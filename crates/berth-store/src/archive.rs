@@ -304,13 +304,7 @@ fn wanted_from_docker(store: &Store, l: &Loaded, mj: &[u8]) -> Result<Wanted> {
             let size = fs::metadata(&p).at(&p)?.len();
             layers.push(Descriptor::new(sniff_layer_type(&p)?, d, size as i64));
         }
-        let m = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.into()),
-            config: Descriptor::new(media_type::OCI_CONFIG, Digest::of(&cb), cb.len() as i64),
-            layers,
-            annotations: None,
-        };
+        let m = Manifest::oci(&cb, layers);
         let mut names = Vec::new();
         for t in item.repo_tags.iter().flatten() {
             names.push(Reference::parse(t).map_err(|e| archive_err(e.to_string()))?);
@@ -646,12 +640,6 @@ pub fn import_rootfs(store: &Store, r: impl Read, opts: ImportOptions) -> Result
         ..Default::default()
     };
     let cb = config.to_vec();
-    let m = Manifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.into()),
-        config: Descriptor::new(media_type::OCI_CONFIG, Digest::of(&cb), cb.len() as i64),
-        layers: vec![layer.descriptor],
-        annotations: None,
-    };
+    let m = Manifest::oci(&cb, vec![layer.descriptor]);
     store.register_image_unlocked(&m.to_vec(), &cb, &opts.tags)
 }

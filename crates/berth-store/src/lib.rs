@@ -135,13 +135,9 @@ impl Store {
         Store::open_full(root, driver, berth_rootfs::IdMapping::identity())
     }
 
-    /// [`Store::open`] for a `--userns-remap` daemon: files are owned by `ids`' host ids, and
-    /// the container's root (its group) may traverse to the rw layers' mount points.
-    pub fn open_mapped(root: &Path, ids: berth_rootfs::IdMapping) -> Result<Store> {
-        Store::open_full(root, StorageDriver::ROOTFUL, ids)
-    }
-
-    /// [`Store::open`] with both the storage driver and the id mapping.
+    /// [`Store::open`] with both the storage driver and the id mapping (`--userns-remap`:
+    /// files are owned by `ids`' host ids, and the container's root (its group) may traverse
+    /// to the rw layers' mount points).
     pub fn open_full(
         root: &Path,
         driver: StorageDriver,

@@ -11,7 +11,7 @@ use berth_oci::{media_type, Descriptor, Digest};
 use rusqlite::{params, OptionalExtension};
 use sha2::Digest as _;
 
-use crate::apply::{apply_overlay_layer_mapped, decompressed};
+use crate::apply::{apply_overlay_layer_mapped, decompressed, ApplyStats};
 use crate::blobs::{sync_dir, unique_name};
 use crate::durable::syncfs;
 use crate::error::{DbCtx, IoCtx, Result, StoreError};
@@ -82,10 +82,20 @@ impl Unpacker {
     pub(crate) fn apply(&self, fsdir: &Path, blob: impl Read, at: &Path) -> Result<(Digest, u64)> {
         let dec = decompressed(blob).at(at)?;
         let mut hr = HashingReader::new(dec);
-        let stats =
-            apply_overlay_layer_mapped(fsdir, &self.layer, self.xattrs, &mut hr, &self.ids)?;
+        let stats = self.apply_tar(fsdir, &mut hr)?;
         let (diff_id, _) = hr.finish().at(at)?;
         Ok((diff_id, stats.bytes))
+    }
+
+    /// Apply an uncompressed layer tar into `fsdir`.
+    pub(crate) fn apply_tar(&self, fsdir: &Path, tar: impl Read) -> Result<ApplyStats> {
+        Ok(apply_overlay_layer_mapped(
+            fsdir,
+            &self.layer,
+            self.xattrs,
+            tar,
+            &self.ids,
+        )?)
     }
 }
 
@@ -235,7 +245,7 @@ impl Store {
             crate::fsmode::private_dir(&sdir).at(&sdir)?;
             fs::create_dir_all(&fsdir).at(&fsdir)?;
             let f = File::open(blob).at(blob)?;
-            let (actual, bytes) = self.unpacker(blob_digest.clone()).apply(
+            let (actual, bytes) = self.unpacker(blob_digest).apply(
                 &fsdir,
                 BufReader::with_capacity(256 * 1024, f),
                 blob,
@@ -261,10 +271,10 @@ impl Store {
         }
     }
 
-    /// The unpack path for the layer blob `blob`.
-    pub(crate) fn unpacker(&self, blob: Digest) -> Unpacker {
+    /// The unpack path for a layer (`layer` names it in errors: its blob digest).
+    pub(crate) fn unpacker(&self, layer: impl ToString) -> Unpacker {
         Unpacker {
-            layer: blob.to_string(),
+            layer: layer.to_string(),
             xattrs: self.driver.xattrs,
             ids: self.ids.clone(),
         }
@@ -413,13 +423,7 @@ impl Store {
             // (compress.rs).
             let out = io::BufWriter::with_capacity(1 << 20, File::create(&tmp).at(&tmp)?);
             let mut hr = HashingReader::new(TeeReader { inner: r, out });
-            let stats = apply_overlay_layer_mapped(
-                &fsdir,
-                "commit",
-                self.driver.xattrs,
-                &mut hr,
-                &self.ids,
-            )?;
+            let stats = self.unpacker("commit").apply_tar(&fsdir, &mut hr)?;
             io::copy(&mut hr, &mut io::sink()).at(&tmp)?;
             let diff_id =
                 Digest::from_hex(&hex::encode(hr.hasher.clone().finalize())).expect("hex");

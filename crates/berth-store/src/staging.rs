@@ -188,7 +188,7 @@ impl Store {
             pos: 0,
             feed: feed.clone(),
         };
-        let unpack = self.unpacker(blob.clone());
+        let unpack = self.unpacker(blob);
         let spawned = std::thread::Builder::new()
             .name("berth-stage".into())
             .spawn(move || {

@@ -6,12 +6,10 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 
 use berth_oci::{media_type, Descriptor, Digest};
 use berth_store::Store;
-use common::{tar_of, E};
-use flate2::{write::GzEncoder, Compression};
+use common::{gzip, tar_of, E};
 
 fn unsynced(root: &std::path::Path) -> Vec<(i64, String)> {
     let c = rusqlite::Connection::open(root.join("meta.db")).unwrap();
@@ -27,9 +25,7 @@ fn a_snapshot_listed_from_another_boot_is_unpacked_again() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("store");
     let tar = tar_of(&[E::File("etc/os", b"berth"), E::File("bin/tool", b"x")]);
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&tar).unwrap();
-    let blob = gz.finish().unwrap();
+    let blob = gzip(&tar);
     let img = {
         let s = Store::open(&root).unwrap();
         let bd = s.put_blob(&blob).unwrap();

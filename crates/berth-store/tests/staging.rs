@@ -10,14 +10,7 @@ use std::io::Write;
 
 use berth_oci::{media_type, Descriptor, Digest};
 use berth_store::{ErrorKind, Store};
-use common::{tar_of, E};
-use flate2::{write::GzEncoder, Compression};
-
-fn gzip(b: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
+use common::{gzip, tar_of, E};
 
 /// Manifest and config of a one-layer image whose config names `diff_id`.
 fn image(blob: &[u8], diff_id: Digest) -> (Vec<u8>, Vec<u8>) {

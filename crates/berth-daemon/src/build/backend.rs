@@ -14,7 +14,7 @@ use berth_build::{
     BuildBackend, BuildError, CopyFrom, CopyRequest, ErrorKind, Layer, RunRequest, RunResult, Sink,
     SourceOptions, State,
 };
-use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, Reference};
+use berth_oci::{Descriptor, Digest, ImageConfig, Manifest, Reference};
 use berth_store::Store;
 
 use crate::build::copy::{is_archive, Owner, RootWriter};
@@ -209,14 +209,8 @@ pub fn register_state(
     tags: &[Reference],
 ) -> Result<Digest, BuildError> {
     let cb = config.to_vec();
-    let cd = store.put_blob(&cb).map_err(store_err)?;
-    let m = Manifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.into()),
-        config: Descriptor::new(media_type::OCI_CONFIG, cd, cb.len() as i64),
-        layers: layers.to_vec(),
-        annotations: None,
-    };
+    store.put_blob(&cb).map_err(store_err)?;
+    let m = Manifest::oci(&cb, layers.to_vec());
     let mb = m.to_vec();
     store.put_blob(&mb).map_err(store_err)?;
     let rec = store.register_image(&mb, &cb, tags).map_err(store_err)?;

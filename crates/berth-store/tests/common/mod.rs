@@ -20,12 +20,13 @@ pub fn manifest_and_config(layers: Vec<Descriptor>, diff_ids: Vec<Digest>) -> (V
         ..Default::default()
     };
     let cb = cfg.to_vec();
-    let m = Manifest {
-        schema_version: 2,
-        media_type: Some(media_type::OCI_MANIFEST.into()),
-        config: Descriptor::new(media_type::OCI_CONFIG, Digest::of(&cb), cb.len() as i64),
-        layers,
-        annotations: None,
-    };
-    (m.to_vec(), cb)
+    (Manifest::oci(&cb, layers).to_vec(), cb)
+}
+
+/// `b` gzipped (a layer blob as registries serve them).
+pub fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
 }
